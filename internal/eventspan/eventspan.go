@@ -1,0 +1,83 @@
+// Package eventspan is the contract between the changelens processor and
+// whatever carries its output: the names under which latency and deployment
+// events travel as ordinary OTLP spans.
+//
+// The processor's output is a normal traces stream, so any traces exporter
+// (ours, debug, OTLP to a gateway tier) can carry it. Every ScopeSpans it emits
+// has the instrumentation scope name ScopeName and a scope attribute
+// AttrEventType saying which kind of event its spans are:
+//
+// Latency events (AttrEventType = EventLatency) are the user's entry spans,
+// filtered and normalised in place:
+//   - resource service.name, deployment.environment.name (resolved: the
+//     deprecated deployment.environment or the configured default is written
+//     here), service.version (may be absent: the empty version);
+//   - span name = operation ("GET /users/{id}", "pkg.Svc/Method", or the
+//     original name);
+//   - start/end timestamps as received; trace and span IDs as received
+//     (exemplars);
+//   - status code ERROR if and only if the request counts as an error;
+//   - http.response.status_code (or the older http.status_code) as received;
+//   - AttrWeight (double) when the span's sampling weight is not 1.
+//
+// Deployment events (AttrEventType = EventDeployment) are spans the processor
+// creates, one ResourceSpans each, with the attributes named below. Their
+// start timestamp is the rollout start (the first span of the new version, or
+// the CI span's start) and their end timestamp is the deploy time.
+package eventspan
+
+// ScopeName is the instrumentation scope of every ScopeSpans the processor emits.
+const ScopeName = "changelens"
+
+// SchemaVersion is written as the scope version; bump it when the encoding changes.
+const SchemaVersion = "1"
+
+// Scope attribute naming the event kind of the spans in that scope.
+const (
+	AttrEventType   = "changelens.event.type"
+	EventLatency    = "latency"
+	EventDeployment = "deployment"
+)
+
+// Latency event attributes (besides the semantic conventions named above).
+const (
+	AttrWeight = "changelens.sampling.weight" // double, adjusted count; absent means 1
+)
+
+// Semantic-convention names both sides read.
+const (
+	AttrServiceName              = "service.name"
+	AttrServiceVersion           = "service.version"
+	AttrDeploymentEnvironment    = "deployment.environment.name"
+	AttrDeploymentEnvironmentOld = "deployment.environment"
+	AttrHTTPStatusCode           = "http.response.status_code"
+	AttrHTTPStatusCodeOld        = "http.status_code"
+)
+
+// Deployment event attributes.
+const (
+	AttrDeploymentID      = "deployment.id"                            // string, changelens' deterministic ID (32 hex chars)
+	AttrDeploymentStatus  = "deployment.status"                        // "succeeded" | "failed"
+	AttrTaskType          = "cicd.pipeline.task.type"                  // always "deploy"
+	AttrSource            = "changelens.deployment.source"             // "explicit" | "inferred"
+	AttrPreviousVersion   = "changelens.deployment.previous_version"   // string, "" when unknown
+	AttrRollbackCandidate = "changelens.deployment.rollback_candidate" // bool: the unit ran this version before
+	AttrExternalID        = "changelens.deployment.external_id"        // string: the CI system's deployment.id, if it sent one
+	AttrCommitSHA         = "vcs.ref.head.revision"                    // string
+	AttrCommitTime        = "changelens.commit.time"                   // int, unix nanoseconds; absent when unknown
+	AttrPipelineName      = "cicd.pipeline.name"                       // string, passed through from the CI span
+	AttrPipelineRunID     = "cicd.pipeline.run.id"                     // string, passed through from the CI span
+)
+
+// Values.
+const (
+	TaskTypeDeploy  = "deploy"
+	SourceExplicit  = "explicit"
+	SourceInferred  = "inferred"
+	StatusSucceeded = "succeeded"
+	StatusFailed    = "failed"
+)
+
+// AttrSupersededBy marks an inferred deployment that a later explicit deploy
+// span of the same unit and version replaced; readers drop rows carrying it.
+const AttrSupersededBy = "changelens.deployment.superseded_by"

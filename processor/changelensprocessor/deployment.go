@@ -1,0 +1,275 @@
+package changelensprocessor
+
+import (
+	"encoding/binary"
+	"encoding/hex"
+	"hash/fnv"
+	"regexp"
+	"strconv"
+	"strings"
+	"time"
+
+	"go.opentelemetry.io/collector/pdata/pcommon"
+	"go.opentelemetry.io/collector/pdata/ptrace"
+
+	"github.com/changelens/changelens/internal/eventspan"
+)
+
+type source uint8
+
+const (
+	sourceInferred source = iota
+	sourceExplicit
+)
+
+func (s source) String() string {
+	if s == sourceExplicit {
+		return eventspan.SourceExplicit
+	}
+	return eventspan.SourceInferred
+}
+
+// deployment is a detected deployment; it is (re-)emitted whenever it changes.
+type deployment struct {
+	id                string
+	unit              unitKey
+	version           string
+	previousVersion   string
+	source            source
+	succeeded         bool
+	rolloutStart      int64 // unix ns
+	deployTime        int64 // unix ns
+	rollbackCandidate bool
+	commitSHA         string
+	commitTime        int64 // unix ns, 0 = unknown
+	externalID        string
+	pipelineName      string
+	pipelineRunID     string
+	traceID           pcommon.TraceID
+	supersededBy      string
+	absorbedInferred  bool
+	counted           bool // the deployments_detected metric has seen it
+}
+
+// hashID is a deterministic 128-bit ID over the given fields: the same
+// deployment seen by any replica, or again after a restart, gets the same ID.
+func hashID(fields ...string) string {
+	h := fnv.New128a()
+	for _, f := range fields {
+		h.Write([]byte(f))
+		h.Write([]byte{0})
+	}
+	return hex.EncodeToString(h.Sum(nil))
+}
+
+// inferredID identifies an inferred deployment by unit, version, the version it
+// replaced and the reappear_after-sized slot of its first span, so that a
+// version deployed, rolled back and deployed again gets distinct IDs.
+func inferredID(u unitKey, version, previous string, slot int64) string {
+	return hashID("inferred", u.service, u.environment, version, previous, strconv.FormatInt(slot, 10))
+}
+
+// explicitID prefers the CI system's own deployment ID; else the deploy span's identity.
+func explicitID(u unitKey, version, externalID string, traceID pcommon.TraceID, spanID pcommon.SpanID) string {
+	if externalID != "" {
+		return hashID("explicit", u.service, u.environment, externalID)
+	}
+	return hashID("explicit", u.service, u.environment, version, hex.EncodeToString(traceID[:]), hex.EncodeToString(spanID[:]))
+}
+
+// deploySpanMatcher recognises CI/CD deploy spans.
+type deploySpanMatcher struct {
+	patterns []*regexp.Regexp
+}
+
+func newDeploySpanMatcher(cfg ExplicitConfig) *deploySpanMatcher {
+	m := &deploySpanMatcher{}
+	for _, p := range cfg.SpanNamePatterns {
+		m.patterns = append(m.patterns, regexp.MustCompile(p)) // validated in Config.Validate
+	}
+	return m
+}
+
+func (m *deploySpanMatcher) matchName(name string) bool {
+	for _, p := range m.patterns {
+		if p.MatchString(name) {
+			return true
+		}
+	}
+	return false
+}
+
+// parseDeploySpan turns a CI/CD deploy span into a deployment; ok is false
+// (with a drop reason) when the span cannot describe one.
+func parseDeploySpan(s ptrace.Span, defaultEnv string, commitTimeAttrs []string) (d *deployment, reason string, ok bool) {
+	attrs := s.Attributes()
+	str := func(k string) string {
+		if v, ok := attrs.Get(k); ok {
+			return v.AsString()
+		}
+		return ""
+	}
+	service := str(eventspan.AttrServiceName)
+	if service == "" {
+		return nil, reasonDeployMissingService, false
+	}
+	env := str(eventspan.AttrDeploymentEnvironment)
+	if env == "" {
+		env = str(eventspan.AttrDeploymentEnvironmentOld)
+	}
+	if env == "" {
+		env = defaultEnv
+	}
+	start, end := int64(s.StartTimestamp()), int64(s.EndTimestamp())
+	if end == 0 {
+		end = start
+	}
+	if start <= 0 || end < start {
+		return nil, reasonInvalidTimestamps, false
+	}
+	result := strings.ToLower(str("cicd.pipeline.task.run.result"))
+	if result == "skip" {
+		return nil, reasonDeploySkipped, false
+	}
+	succeeded := s.Status().Code() != ptrace.StatusCodeError
+	switch result {
+	case "failure", "error", "timeout", "cancellation":
+		succeeded = false
+	}
+	if strings.EqualFold(str(eventspan.AttrDeploymentStatus), eventspan.StatusFailed) {
+		succeeded = false
+	}
+	u := unitKey{strings.Clone(service), strings.Clone(env)}
+	d = &deployment{
+		unit:          u,
+		version:       strings.Clone(str(eventspan.AttrServiceVersion)),
+		source:        sourceExplicit,
+		succeeded:     succeeded,
+		rolloutStart:  start,
+		deployTime:    end,
+		commitSHA:     strings.Clone(str(eventspan.AttrCommitSHA)),
+		externalID:    strings.Clone(str(eventspan.AttrDeploymentID)),
+		pipelineName:  strings.Clone(str(eventspan.AttrPipelineName)),
+		pipelineRunID: strings.Clone(str(eventspan.AttrPipelineRunID)),
+		traceID:       s.TraceID(),
+	}
+	for _, k := range commitTimeAttrs {
+		if v, ok := attrs.Get(k); ok {
+			if t, ok := parseCommitTime(v); ok {
+				d.commitTime = t
+				break
+			}
+		}
+	}
+	d.id = explicitID(u, d.version, d.externalID, s.TraceID(), s.SpanID())
+	return d, "", true
+}
+
+// parseCommitTime accepts an RFC 3339 string, or unix seconds, milliseconds or
+// nanoseconds as an integer, double or digit string (told apart by magnitude).
+func parseCommitTime(v pcommon.Value) (int64, bool) {
+	switch v.Type() {
+	case pcommon.ValueTypeInt:
+		return unixAnyToNanos(v.Int())
+	case pcommon.ValueTypeDouble:
+		return unixAnyToNanos(int64(v.Double()))
+	case pcommon.ValueTypeStr:
+		s := strings.TrimSpace(v.Str())
+		if n, err := strconv.ParseInt(s, 10, 64); err == nil {
+			return unixAnyToNanos(n)
+		}
+		if t, err := time.Parse(time.RFC3339Nano, s); err == nil {
+			return t.UnixNano(), true
+		}
+	}
+	return 0, false
+}
+
+func unixAnyToNanos(n int64) (int64, bool) {
+	switch {
+	case n <= 0:
+		return 0, false
+	case n < 1e11: // seconds (until year 5138)
+		return n * 1e9, true
+	case n < 1e14: // milliseconds
+		return n * 1e6, true
+	case n < 1e17: // microseconds
+		return n * 1e3, true
+	default: // nanoseconds
+		return n, true
+	}
+}
+
+// appendDeploymentEvent encodes d as a span in its own ResourceSpans (see
+// internal/eventspan for the contract).
+func appendDeploymentEvent(td ptrace.Traces, d *deployment) {
+	rs := td.ResourceSpans().AppendEmpty()
+	res := rs.Resource().Attributes()
+	res.PutStr(eventspan.AttrServiceName, d.unit.service)
+	res.PutStr(eventspan.AttrDeploymentEnvironment, d.unit.environment)
+	res.PutStr(eventspan.AttrServiceVersion, d.version)
+	ss := rs.ScopeSpans().AppendEmpty()
+	markScope(ss.Scope(), eventspan.EventDeployment)
+	s := ss.Spans().AppendEmpty()
+	s.SetName("deploy " + d.unit.service + " " + d.version)
+	s.SetKind(ptrace.SpanKindInternal)
+	s.SetStartTimestamp(pcommon.Timestamp(d.rolloutStart))
+	s.SetEndTimestamp(pcommon.Timestamp(d.deployTime))
+	s.SetTraceID(d.traceID)
+	idBytes, _ := hex.DecodeString(d.id)
+	var sid pcommon.SpanID
+	binary.BigEndian.PutUint64(sid[:], binary.BigEndian.Uint64(idBytes[:8]))
+	s.SetSpanID(sid)
+	if d.traceID.IsEmpty() {
+		var tid pcommon.TraceID
+		copy(tid[:], idBytes)
+		s.SetTraceID(tid)
+	}
+	a := s.Attributes()
+	a.EnsureCapacity(16)
+	a.PutStr(eventspan.AttrDeploymentID, d.id)
+	a.PutStr(eventspan.AttrTaskType, eventspan.TaskTypeDeploy)
+	a.PutStr(eventspan.AttrServiceName, d.unit.service)
+	a.PutStr(eventspan.AttrDeploymentEnvironment, d.unit.environment)
+	a.PutStr(eventspan.AttrServiceVersion, d.version)
+	a.PutStr(eventspan.AttrSource, d.source.String())
+	a.PutStr(eventspan.AttrPreviousVersion, d.previousVersion)
+	a.PutBool(eventspan.AttrRollbackCandidate, d.rollbackCandidate)
+	if d.succeeded {
+		a.PutStr(eventspan.AttrDeploymentStatus, eventspan.StatusSucceeded)
+	} else {
+		a.PutStr(eventspan.AttrDeploymentStatus, eventspan.StatusFailed)
+		s.Status().SetCode(ptrace.StatusCodeError)
+	}
+	if d.commitSHA != "" {
+		a.PutStr(eventspan.AttrCommitSHA, d.commitSHA)
+	}
+	if d.commitTime > 0 {
+		a.PutInt(eventspan.AttrCommitTime, d.commitTime)
+	}
+	if d.externalID != "" {
+		a.PutStr(eventspan.AttrExternalID, d.externalID)
+	}
+	if d.pipelineName != "" {
+		a.PutStr(eventspan.AttrPipelineName, d.pipelineName)
+	}
+	if d.pipelineRunID != "" {
+		a.PutStr(eventspan.AttrPipelineRunID, d.pipelineRunID)
+	}
+	if d.supersededBy != "" {
+		a.PutStr(eventspan.AttrSupersededBy, d.supersededBy)
+	}
+}
+
+func markScope(sc pcommon.InstrumentationScope, eventType string) {
+	if sc.Name() != eventspan.ScopeName {
+		sc.SetName(eventspan.ScopeName)
+		sc.SetVersion(eventspan.SchemaVersion)
+	}
+	attrs := sc.Attributes()
+	if v, ok := attrs.Get(eventspan.AttrEventType); ok && attrs.Len() == 1 && v.Str() == eventType {
+		return
+	}
+	attrs.Clear()
+	attrs.PutStr(eventspan.AttrEventType, eventType)
+}

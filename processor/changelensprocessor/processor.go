@@ -1,0 +1,491 @@
+package changelensprocessor
+
+import (
+	"context"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+	"unicode/utf8"
+
+	"go.opentelemetry.io/collector/component"
+	"go.opentelemetry.io/collector/consumer"
+	"go.opentelemetry.io/collector/pdata/pcommon"
+	"go.opentelemetry.io/collector/pdata/ptrace"
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/metric"
+	"go.uber.org/zap"
+
+	"github.com/changelens/changelens/internal/eventspan"
+	"github.com/changelens/changelens/processor/changelensprocessor/internal/metadata"
+)
+
+// Drop reasons, the values of the spans_dropped metric's "reason" attribute.
+const (
+	reasonNotEntry             = "not_entry"
+	reasonMissingServiceName   = "missing_service_name"
+	reasonInvalidTimestamps    = "invalid_timestamps"
+	reasonFutureTimestamp      = "future_timestamp"
+	reasonInvalidIDs           = "invalid_ids"
+	reasonDeployMissingService = "deploy_missing_service"
+	reasonDeploySkipped        = "deploy_skipped"
+)
+
+var dropReasons = []string{reasonNotEntry, reasonMissingServiceName, reasonInvalidTimestamps, reasonFutureTimestamp, reasonInvalidIDs, reasonDeployMissingService, reasonDeploySkipped}
+
+// minValidStart rejects zero and nonsense start times (before 2000-01-01).
+const minValidStart = int64(946684800) * int64(time.Second)
+
+type changelensProcessor struct {
+	logger    *zap.Logger
+	telemetry *metadata.TelemetryBuilder
+	next      consumer.Traces
+
+	entryKind    [8]bool // indexed by ptrace.SpanKind
+	includeRoot  bool
+	keepNonEntry bool
+	defaultEnv   string
+	maxOp        int
+	maxSkew      int64
+	explicit     bool
+	matcher      *deploySpanMatcher
+	commitAttrs  []string
+	bucket       int64
+
+	ops opCache
+
+	mu      sync.Mutex // guards tracker
+	tracker *tracker
+
+	idleFlush time.Duration
+	stop      chan struct{}
+	done      chan struct{}
+
+	batches sync.Pool // *batchState
+
+	dropAttrs   map[string]metric.AddOption
+	sourceAttrs [2]metric.AddOption
+}
+
+func newProcessor(set component.TelemetrySettings, cfg *Config, next consumer.Traces) (*changelensProcessor, error) {
+	tb, err := metadata.NewTelemetryBuilder(set)
+	if err != nil {
+		return nil, err
+	}
+	p := &changelensProcessor{
+		logger:       set.Logger,
+		telemetry:    tb,
+		next:         next,
+		includeRoot:  cfg.EntrySpans.IncludeRoot,
+		keepNonEntry: cfg.KeepNonEntrySpans,
+		defaultEnv:   cfg.DefaultEnvironment,
+		maxOp:        cfg.MaxOperationLength,
+		maxSkew:      int64(cfg.MaxClockSkew),
+		explicit:     cfg.Deployments.Explicit.Enabled,
+		matcher:      newDeploySpanMatcher(cfg.Deployments.Explicit),
+		commitAttrs:  cfg.Deployments.Explicit.CommitTimeAttributes,
+		tracker:      newTracker(cfg),
+		idleFlush:    cfg.Deployments.Inference.IdleFlush,
+		dropAttrs:    make(map[string]metric.AddOption, len(dropReasons)),
+	}
+	p.bucket = p.tracker.bucket
+	p.ops.m = make(map[string]string)
+	for _, k := range cfg.EntrySpans.Kinds {
+		switch strings.ToLower(k) {
+		case "server":
+			p.entryKind[ptrace.SpanKindServer] = true
+		case "consumer":
+			p.entryKind[ptrace.SpanKindConsumer] = true
+		case "client":
+			p.entryKind[ptrace.SpanKindClient] = true
+		case "producer":
+			p.entryKind[ptrace.SpanKindProducer] = true
+		case "internal":
+			p.entryKind[ptrace.SpanKindInternal] = true
+		}
+	}
+	for _, r := range dropReasons {
+		p.dropAttrs[r] = metric.WithAttributeSet(attribute.NewSet(attribute.String("reason", r)))
+	}
+	p.sourceAttrs[sourceInferred] = metric.WithAttributeSet(attribute.NewSet(attribute.String("source", eventspan.SourceInferred)))
+	p.sourceAttrs[sourceExplicit] = metric.WithAttributeSet(attribute.NewSet(attribute.String("source", eventspan.SourceExplicit)))
+	p.batches.New = func() any { return &batchState{} }
+	err = tb.RegisterProcessorChangelensTrackedUnitsCallback(func(_ context.Context, o metric.Int64Observer) error {
+		p.mu.Lock()
+		n := p.tracker.unitCount()
+		p.mu.Unlock()
+		o.Observe(int64(n))
+		return nil
+	})
+	return p, err
+}
+
+func (p *changelensProcessor) start(context.Context, component.Host) error {
+	p.stop, p.done = make(chan struct{}), make(chan struct{})
+	go p.flushLoop()
+	return nil
+}
+
+func (p *changelensProcessor) shutdown(ctx context.Context) error {
+	if p.stop != nil {
+		close(p.stop)
+		<-p.done
+		p.stop = nil
+	}
+	var out []*deployment
+	p.mu.Lock()
+	p.tracker.flushAll(&out)
+	td := p.encode(out)
+	p.mu.Unlock()
+	var err error
+	if td.ResourceSpans().Len() > 0 {
+		err = p.next.ConsumeTraces(ctx, td)
+	}
+	p.telemetry.Shutdown()
+	return err
+}
+
+// flushLoop resolves units that went quiet, so a deployment followed by
+// silence is still reported; it never decides by wall clock what happened.
+func (p *changelensProcessor) flushLoop() {
+	defer close(p.done)
+	every := min(p.idleFlush/2, 5*time.Second)
+	tick := time.NewTicker(max(every, 10*time.Millisecond))
+	defer tick.Stop()
+	for {
+		select {
+		case <-p.stop:
+			return
+		case now := <-tick.C:
+			var out []*deployment
+			p.mu.Lock()
+			p.tracker.flushIdle(now.Add(-p.idleFlush), &out)
+			td := p.encode(out)
+			p.mu.Unlock()
+			if td.ResourceSpans().Len() > 0 {
+				if err := p.next.ConsumeTraces(context.Background(), td); err != nil {
+					p.logger.Warn("sending deployment events after idle flush", zap.Error(err))
+				}
+			}
+		}
+	}
+}
+
+// encode turns emitted deployments (each once) into events; called with mu held.
+func (p *changelensProcessor) encode(out []*deployment) ptrace.Traces {
+	td := ptrace.NewTraces()
+	p.appendEvents(td, out)
+	return td
+}
+
+func (p *changelensProcessor) appendEvents(td ptrace.Traces, out []*deployment) {
+	for i, d := range out {
+		dup := false
+		for _, e := range out[:i] {
+			if e == d {
+				dup = true
+				break
+			}
+		}
+		if dup {
+			continue
+		}
+		appendDeploymentEvent(td, d)
+		p.telemetry.ProcessorChangelensDeploymentEvents.Add(context.Background(), 1, p.sourceAttrs[d.source])
+		if !d.counted {
+			d.counted = true
+			p.telemetry.ProcessorChangelensDeploymentsDetected.Add(context.Background(), 1, p.sourceAttrs[d.source])
+		}
+	}
+}
+
+// batchState is the per-call scratch space, pooled so steady state allocates nothing.
+type batchState struct {
+	obs      []observation
+	explicit []*deployment
+	out      []*deployment
+	received int64
+	latency  int64
+	dropped  [8]int64 // indexed like dropReasons
+}
+
+func (b *batchState) reset() {
+	clear(b.obs)
+	b.obs = b.obs[:0]
+	clear(b.explicit)
+	b.explicit = b.explicit[:0]
+	clear(b.out)
+	b.out = b.out[:0]
+	b.received, b.latency = 0, 0
+	b.dropped = [8]int64{}
+}
+
+func (b *batchState) drop(reason string) {
+	for i, r := range dropReasons {
+		if r == reason {
+			b.dropped[i]++
+			return
+		}
+	}
+}
+
+func (p *changelensProcessor) processTraces(ctx context.Context, td ptrace.Traces) (ptrace.Traces, error) {
+	b := p.batches.Get().(*batchState)
+	defer func() { b.reset(); p.batches.Put(b) }()
+	maxStart := time.Now().UnixNano() + p.maxSkew
+
+	td.ResourceSpans().RemoveIf(func(rs ptrace.ResourceSpans) bool {
+		return p.processResource(rs, b, maxStart)
+	})
+
+	if len(b.obs) > 0 || len(b.explicit) > 0 {
+		p.mu.Lock()
+		for _, d := range b.explicit {
+			p.tracker.explicit(d, &b.out)
+		}
+		p.tracker.observe(b.obs, time.Now(), &b.out)
+		p.appendEvents(td, b.out)
+		p.mu.Unlock()
+	}
+
+	p.telemetry.ProcessorChangelensSpansReceived.Add(ctx, b.received)
+	if b.latency > 0 {
+		p.telemetry.ProcessorChangelensLatencyEvents.Add(ctx, b.latency)
+	}
+	for i, n := range b.dropped[:len(dropReasons)] {
+		if n > 0 {
+			p.telemetry.ProcessorChangelensSpansDropped.Add(ctx, n, p.dropAttrs[dropReasons[i]])
+		}
+	}
+	return td, nil
+}
+
+// obsAcc folds a resource's entry spans into per-bucket observations.
+type obsAcc struct {
+	active   bool
+	bucket   int64
+	min, max int64
+}
+
+func (p *changelensProcessor) processResource(rs ptrace.ResourceSpans, b *batchState, maxStart int64) bool {
+	res := rs.Resource().Attributes()
+	service := strAttr(res, eventspan.AttrServiceName)
+	hasService := service != ""
+	env := strAttr(res, eventspan.AttrDeploymentEnvironment)
+	if env == "" && hasService {
+		env = strAttr(res, eventspan.AttrDeploymentEnvironmentOld)
+		if env == "" {
+			env = p.defaultEnv
+		}
+		// Written back so every reader of the event stream finds one name.
+		res.PutStr(eventspan.AttrDeploymentEnvironment, env)
+	}
+	version := strAttr(res, eventspan.AttrServiceVersion)
+	if hasService && (!utf8.ValidString(service) || !utf8.ValidString(env) || !utf8.ValidString(version)) {
+		service, env, version = strings.ToValidUTF8(service, "\uFFFD"), strings.ToValidUTF8(env, "\uFFFD"), strings.ToValidUTF8(version, "\uFFFD")
+		res.PutStr(eventspan.AttrServiceName, service)
+		res.PutStr(eventspan.AttrDeploymentEnvironment, env)
+		res.PutStr(eventspan.AttrServiceVersion, version)
+	}
+	unit := unitKey{service, env}
+	var acc obsAcc
+	flush := func() {
+		if acc.active && version != "" {
+			b.obs = append(b.obs, observation{unit: unit, version: version, bucket: acc.bucket, min: acc.min, max: acc.max})
+		}
+		acc.active = false
+	}
+
+	rs.ScopeSpans().RemoveIf(func(ss ptrace.ScopeSpans) bool {
+		spans := ss.Spans()
+		b.received += int64(spans.Len())
+		spans.RemoveIf(func(s ptrace.Span) bool {
+			keep, start := p.processSpan(s, b, hasService, maxStart)
+			if keep && start != 0 {
+				bk := start / p.bucket
+				if acc.active && bk == acc.bucket {
+					acc.min, acc.max = min(acc.min, start), max(acc.max, start)
+				} else {
+					flush()
+					acc = obsAcc{active: true, bucket: bk, min: start, max: start}
+				}
+			}
+			return !keep
+		})
+		if spans.Len() == 0 {
+			return true
+		}
+		if !p.keepNonEntry {
+			markScope(ss.Scope(), eventspan.EventLatency)
+		}
+		return false
+	})
+	flush()
+	return rs.ScopeSpans().Len() == 0
+}
+
+func strAttr(m pcommon.Map, k string) string {
+	if v, ok := m.Get(k); ok && v.Type() == pcommon.ValueTypeStr {
+		return v.Str()
+	}
+	return ""
+}
+
+// spanFields are the attributes an entry span is read for, in one pass.
+type spanFields struct {
+	method, route        string
+	rpcService, rpcMethod string
+	status               pcommon.Value
+	hasStatus            bool
+	taskType             string
+}
+
+// processSpan reports whether s stays in the output and, for a latency event,
+// its start time (0 otherwise).
+func (p *changelensProcessor) processSpan(s ptrace.Span, b *batchState, hasService bool, maxStart int64) (keep bool, start int64) {
+	kind := s.Kind()
+	entry := p.entryKind[kind&7] || (p.includeRoot && s.ParentSpanID().IsEmpty())
+	if !entry {
+		if p.explicit && (isDeployTask(s.Attributes()) || p.matcher.matchName(s.Name())) {
+			p.handleDeploySpan(s, b)
+			return p.keepNonEntry, 0
+		}
+		b.drop(reasonNotEntry)
+		return p.keepNonEntry, 0
+	}
+
+	var f spanFields
+	for k, v := range s.Attributes().All() {
+		switch k {
+		case "http.request.method", "http.method":
+			if f.method == "" {
+				f.method = v.Str()
+			}
+		case "http.route":
+			f.route = v.Str()
+		case "rpc.service":
+			f.rpcService = v.Str()
+		case "rpc.method":
+			f.rpcMethod = v.Str()
+		case eventspan.AttrHTTPStatusCode, eventspan.AttrHTTPStatusCodeOld:
+			if !f.hasStatus {
+				f.status, f.hasStatus = v, true
+			}
+		case eventspan.AttrTaskType:
+			f.taskType = v.Str()
+		}
+	}
+	if p.explicit && (f.taskType == eventspan.TaskTypeDeploy || p.matcher.matchName(s.Name())) {
+		p.handleDeploySpan(s, b)
+		return p.keepNonEntry, 0
+	}
+
+	if !hasService {
+		b.drop(reasonMissingServiceName)
+		return false, 0
+	}
+	start, end := int64(s.StartTimestamp()), int64(s.EndTimestamp())
+	switch {
+	case start < minValidStart || end < start:
+		b.drop(reasonInvalidTimestamps)
+		return false, 0
+	case start > maxStart:
+		b.drop(reasonFutureTimestamp)
+		return false, 0
+	case s.TraceID().IsEmpty() || s.SpanID().IsEmpty():
+		b.drop(reasonInvalidIDs)
+		return false, 0
+	}
+
+	name := s.Name()
+	op := name
+	if f.method != "" && f.route != "" {
+		op = p.ops.join(name, f.method, ' ', f.route)
+	} else if f.rpcService != "" && f.rpcMethod != "" {
+		op = p.ops.join(name, f.rpcService, '/', f.rpcMethod)
+	}
+	if len(op) > p.maxOp {
+		cut := p.maxOp
+		for cut > 0 && !utf8.RuneStart(op[cut]) {
+			cut--
+		}
+		op = op[:cut]
+	}
+	if !utf8.ValidString(op) {
+		op = strings.ToValidUTF8(op, "\uFFFD")
+	}
+	if op != name {
+		s.SetName(op)
+	}
+
+	if kind == ptrace.SpanKindServer && f.hasStatus && statusCode(f.status) >= 500 {
+		s.Status().SetCode(ptrace.StatusCodeError)
+	}
+	if ts := s.TraceState().AsRaw(); ts != "" {
+		if w := samplingWeight(ts); w != 1 {
+			s.Attributes().PutDouble(eventspan.AttrWeight, w)
+		}
+	}
+	if p.keepNonEntry {
+		s.Attributes().PutStr(eventspan.AttrEventType, eventspan.EventLatency)
+	}
+	b.latency++
+	return true, start
+}
+
+func isDeployTask(attrs pcommon.Map) bool {
+	v, ok := attrs.Get(eventspan.AttrTaskType)
+	return ok && v.Type() == pcommon.ValueTypeStr && v.Str() == eventspan.TaskTypeDeploy
+}
+
+func (p *changelensProcessor) handleDeploySpan(s ptrace.Span, b *batchState) {
+	d, reason, ok := parseDeploySpan(s, p.defaultEnv, p.commitAttrs)
+	if !ok {
+		b.drop(reason)
+		return
+	}
+	b.explicit = append(b.explicit, d)
+}
+
+func statusCode(v pcommon.Value) int64 {
+	switch v.Type() {
+	case pcommon.ValueTypeInt:
+		return v.Int()
+	case pcommon.ValueTypeStr:
+		n, _ := strconv.ParseInt(v.Str(), 10, 64)
+		return n
+	case pcommon.ValueTypeDouble:
+		return int64(v.Double())
+	}
+	return 0
+}
+
+// opCache interns joined operation names ("GET /users/{id}") so spans whose
+// name differs from their operation do not allocate a new string each time.
+type opCache struct {
+	mu sync.RWMutex
+	m  map[string]string
+}
+
+const maxOpCacheEntries = 1 << 14
+
+func (c *opCache) join(name, a string, sep byte, b string) string {
+	if len(name) == len(a)+1+len(b) && name[len(a)] == sep && name[:len(a)] == a && name[len(a)+1:] == b {
+		return name
+	}
+	var buf [128]byte
+	k := append(append(append(buf[:0], a...), sep), b...)
+	c.mu.RLock()
+	s, ok := c.m[string(k)]
+	c.mu.RUnlock()
+	if ok {
+		return s
+	}
+	s = string(k)
+	c.mu.Lock()
+	if len(c.m) < maxOpCacheEntries {
+		c.m[s] = s
+	}
+	c.mu.Unlock()
+	return s
+}

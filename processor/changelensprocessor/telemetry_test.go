@@ -1,0 +1,39 @@
+package changelensprocessor
+
+import (
+	"strconv"
+	"testing"
+	"unsafe"
+
+	"github.com/stretchr/testify/require"
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/sdk/metric/metricdata"
+)
+
+func itoa(i int) string { return strconv.Itoa(i) }
+
+func unsafeData(s string) *byte { return unsafe.StringData(s) }
+
+// droppedCount reads the spans_dropped counter for reason from the processor's own telemetry.
+func droppedCount(t *testing.T, h *harness, reason string) int64 {
+	t.Helper()
+	return counterValue(t, h, "otelcol_processor_changelens_spans_dropped", attribute.String("reason", reason))
+}
+
+func counterValue(t *testing.T, h *harness, name string, kv ...attribute.KeyValue) int64 {
+	t.Helper()
+	m, err := h.tel.GetMetric(name)
+	if err != nil {
+		return 0
+	}
+	sum, ok := m.Data.(metricdata.Sum[int64])
+	require.True(t, ok, "%s is not an int sum", name)
+	want := attribute.NewSet(kv...)
+	var total int64
+	for _, dp := range sum.DataPoints {
+		if dp.Attributes.Equals(&want) {
+			total += dp.Value
+		}
+	}
+	return total
+}
