@@ -163,17 +163,26 @@ func (h *harness) events() (deps []deployEvent, lat []latencyEvent) {
 				require.True(h.t, ok, "scope without event type")
 				for _, s := range ss.Spans().All() {
 					a := s.Attributes()
-					get := func(k string) string { v, _ := a.Get(k); return v.AsString() }
+					get := func(k string) string {
+						if v, ok := a.Get(k); ok {
+							return v.AsString()
+						}
+						return ""
+					}
 					switch typ.Str() {
 					case eventspan.EventDeployment:
-						rb, _ := a.Get(eventspan.AttrRollbackCandidate)
-						ct, _ := a.Get(eventspan.AttrCommitTime)
+						var commitTime int64
+						if ct, ok := a.Get(eventspan.AttrCommitTime); ok {
+							commitTime = ct.Int()
+						}
+						rb, ok := a.Get(eventspan.AttrRollbackCandidate)
+						require.True(h.t, ok)
 						e := deployEvent{
 							ID: get(eventspan.AttrDeploymentID), Service: get(eventspan.AttrServiceName), Env: get(eventspan.AttrDeploymentEnvironment),
 							Version: get(eventspan.AttrServiceVersion), Previous: get(eventspan.AttrPreviousVersion), Source: get(eventspan.AttrSource),
 							Status: get(eventspan.AttrDeploymentStatus), CommitSHA: get(eventspan.AttrCommitSHA), SupersededBy: get(eventspan.AttrSupersededBy),
 							RolloutStart: s.StartTimestamp().AsTime(), DeployTime: s.EndTimestamp().AsTime(),
-							CommitTime: ct.Int(), RollbackCandidate: rb.Bool(),
+							CommitTime: commitTime, RollbackCandidate: rb.Bool(),
 						}
 						if i, ok := byID[e.ID]; ok {
 							deps[i] = e
@@ -206,7 +215,12 @@ func (h *harness) events() (deps []deployEvent, lat []latencyEvent) {
 	return kept, lat
 }
 
-func strOf(m pcommon.Map, k string) string { v, _ := m.Get(k); return v.AsString() }
+func strOf(m pcommon.Map, k string) string {
+	if v, ok := m.Get(k); ok {
+		return v.AsString()
+	}
+	return ""
+}
 
 // traffic yields one request per interval for version v over [from, to).
 func traffic(service, version string, from, to time.Time, every time.Duration, seq *uint64) []spanSpec {
