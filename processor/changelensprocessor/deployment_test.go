@@ -335,4 +335,3 @@ func ids(d []deployEvent) []string {
 	}
 	return out
 }
-

@@ -137,9 +137,9 @@ func (h *harness) stop() {
 // deployEvent is a deployment event read back from the output stream.
 type deployEvent struct {
 	ID, Service, Env, Version, Previous, Source, Status, CommitSHA, SupersededBy string
-	RolloutStart, DeployTime                                                  time.Time
-	CommitTime                                                                int64
-	RollbackCandidate                                                         bool
+	RolloutStart, DeployTime                                                     time.Time
+	CommitTime                                                                   int64
+	RollbackCandidate                                                            bool
 }
 
 type latencyEvent struct {

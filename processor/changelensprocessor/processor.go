@@ -333,11 +333,11 @@ func strAttr(m pcommon.Map, k string) string {
 
 // spanFields are the attributes an entry span is read for, in one pass.
 type spanFields struct {
-	method, route        string
+	method, route         string
 	rpcService, rpcMethod string
-	status               pcommon.Value
-	hasStatus            bool
-	taskType             string
+	status                pcommon.Value
+	hasStatus             bool
+	taskType              string
 }
 
 // processSpan reports whether s stays in the output and, for a latency event,

@@ -92,10 +92,10 @@ func TestSamplingWeight(t *testing.T) {
 		want       float64
 	}{
 		{"", 1},
-		{"ot=th:0", 1},       // threshold 0: always sampled
-		{"ot=th:8", 2},       // probability 1/2
-		{"ot=th:c", 4},       // probability 1/4
-		{"ot=th:e", 8},       // probability 1/8
+		{"ot=th:0", 1}, // threshold 0: always sampled
+		{"ot=th:8", 2}, // probability 1/2
+		{"ot=th:c", 4}, // probability 1/4
+		{"ot=th:e", 8}, // probability 1/8
 		{"ot=th:f;rv:abcdef12345678", 16},
 		{"vendor=x,ot=th:8", 2},
 		{"ot=rv:abcdef12345678", 1}, // randomness only, no threshold
