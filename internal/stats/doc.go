@@ -1,0 +1,75 @@
+// Package stats holds the small, dependency-light statistics used by the
+// changelens query API: rank and proportion tests for change-failure analysis
+// (DESIGN §5), medians and quantiles, bounded reservoir samples, the
+// before/after decision rule, and the DORA tier boundaries (DESIGN §6).
+//
+// Everything here is pure computation: no I/O, no clocks, no global state.
+// Randomness (reservoir sampling) always comes from an explicit seed so
+// results are reproducible.
+//
+// Normal tail probabilities use gonum's distuv.UnitNormal.CDF, which is
+// built on math.Erfc; upper tails are taken as CDF(-z) rather than
+// 1-CDF(z) so that small p-values keep their relative precision.
+package stats
+
+import (
+	"errors"
+
+	"gonum.org/v1/gonum/stat/distuv"
+)
+
+// Alternative selects the alternative hypothesis of a test.
+type Alternative int
+
+const (
+	// TwoSided: the two groups differ in either direction.
+	TwoSided Alternative = iota
+	// Greater: the first group is larger (stochastically larger values,
+	// or a larger proportion / odds).
+	Greater
+	// Less: the first group is smaller.
+	Less
+)
+
+// String returns "two-sided", "greater" or "less".
+func (a Alternative) String() string {
+	switch a {
+	case TwoSided:
+		return "two-sided"
+	case Greater:
+		return "greater"
+	case Less:
+		return "less"
+	}
+	return "invalid"
+}
+
+func (a Alternative) valid() bool { return a == TwoSided || a == Greater || a == Less }
+
+// Errors returned by the tests.
+var (
+	ErrEmptySample        = errors.New("stats: empty sample")
+	ErrNaN                = errors.New("stats: NaN in input")
+	ErrInvalidAlternative = errors.New("stats: invalid alternative")
+	ErrInvalidCount       = errors.New("stats: counts must be finite, non-negative, and successes ≤ trials")
+	ErrZeroTrials         = errors.New("stats: a group has zero trials")
+	ErrExactNotAvailable  = errors.New("stats: exact distribution not available (ties present or sample too large)")
+	ErrInvalidMethod      = errors.New("stats: invalid method")
+)
+
+// normLower returns P(Z ≤ z) for a standard normal Z.
+func normLower(z float64) float64 { return distuv.UnitNormal.CDF(z) }
+
+// normUpper returns P(Z ≥ z) for a standard normal Z, accurate in the far tail.
+func normUpper(z float64) float64 { return distuv.UnitNormal.CDF(-z) }
+
+// clampP keeps a probability inside [0, 1] against rounding.
+func clampP(p float64) float64 {
+	if p < 0 {
+		return 0
+	}
+	if p > 1 {
+		return 1
+	}
+	return p
+}
