@@ -155,7 +155,7 @@ type fatalTB struct {
 	dir string
 }
 
-func (f *fatalTB) Helper()        {}
+func (f *fatalTB) Helper()         {}
 func (f *fatalTB) TempDir() string { return f.dir }
 func (f *fatalTB) Cleanup(func())  {}
 func (f *fatalTB) Fatal(args ...any) {
