@@ -1,0 +1,398 @@
+package stats
+
+import (
+	"errors"
+	"fmt"
+	"math"
+)
+
+// Verdict is the outcome of comparing a deployment's before and after
+// windows (DESIGN §5). PENDING (after-window still open) is decided by the
+// caller, not here.
+type Verdict int
+
+const (
+	VerdictUnspecified Verdict = iota
+	// VerdictNoChange: enough data and no regression or improvement rule fired.
+	VerdictNoChange
+	// VerdictDegraded: at least one regression rule fired.
+	VerdictDegraded
+	// VerdictImproved: no regression rule fired and at least one improvement rule did.
+	VerdictImproved
+	// VerdictInsufficientData: a window has fewer weighted requests than
+	// DecisionConfig.MinRequests.
+	VerdictInsufficientData
+)
+
+// String returns the DESIGN name: "DEGRADED", "NO_CHANGE", "IMPROVED",
+// "INSUFFICIENT_DATA" (or "UNSPECIFIED").
+func (v Verdict) String() string {
+	switch v {
+	case VerdictNoChange:
+		return "NO_CHANGE"
+	case VerdictDegraded:
+		return "DEGRADED"
+	case VerdictImproved:
+		return "IMPROVED"
+	case VerdictInsufficientData:
+		return "INSUFFICIENT_DATA"
+	}
+	return "UNSPECIFIED"
+}
+
+// Reason names a rule that fired.
+type Reason int
+
+const (
+	ReasonUnspecified Reason = iota
+	ReasonLatencyRegression
+	ReasonErrorRateRegression
+	ReasonLatencyImprovement
+	ReasonErrorRateImprovement
+)
+
+// String returns "LATENCY_REGRESSION", "ERROR_RATE_REGRESSION",
+// "LATENCY_IMPROVEMENT", "ERROR_RATE_IMPROVEMENT" (or "UNSPECIFIED").
+func (r Reason) String() string {
+	switch r {
+	case ReasonLatencyRegression:
+		return "LATENCY_REGRESSION"
+	case ReasonErrorRateRegression:
+		return "ERROR_RATE_REGRESSION"
+	case ReasonLatencyImprovement:
+		return "LATENCY_IMPROVEMENT"
+	case ReasonErrorRateImprovement:
+		return "ERROR_RATE_IMPROVEMENT"
+	}
+	return "UNSPECIFIED"
+}
+
+// IsRegression reports whether r is one of the regression reasons (the
+// ones that make a deployment a change failure).
+func (r Reason) IsRegression() bool {
+	return r == ReasonLatencyRegression || r == ReasonErrorRateRegression
+}
+
+// DecisionConfig holds the thresholds of DESIGN §5.
+type DecisionConfig struct {
+	// MinRequests: fewer weighted requests than this in either window →
+	// VerdictInsufficientData. Default 50.
+	MinRequests float64
+	// LatencyRatio: latency regression needs after-p95 ≥ LatencyRatio ×
+	// before-p95 (improvement: before-p95 ≥ LatencyRatio × after-p95).
+	// Default 1.2.
+	LatencyRatio float64
+	// Alpha: significance level; a one-sided test "says so" when p ≤ Alpha.
+	// Default 0.01.
+	Alpha float64
+	// ErrorRateAbsDelta: error-rate regression needs after − before ≥ this.
+	// Default 0.01.
+	ErrorRateAbsDelta float64
+	// ErrorRateRelRatio: error-rate regression needs after ≥ this × before.
+	// Default 1.5.
+	ErrorRateRelRatio float64
+	// MinExpectedCount: when any expected cell count of the 2×2
+	// errors/successes × after/before table is below this, the error-rate
+	// test is Fisher's exact test instead of the two-proportion z-test
+	// (Cochran's rule of thumb). Default 5.
+	MinExpectedCount float64
+}
+
+// DefaultDecisionConfig returns the DESIGN §5 defaults.
+func DefaultDecisionConfig() DecisionConfig {
+	return DecisionConfig{
+		MinRequests:       50,
+		LatencyRatio:      1.2,
+		Alpha:             0.01,
+		ErrorRateAbsDelta: 0.01,
+		ErrorRateRelRatio: 1.5,
+		MinExpectedCount:  5,
+	}
+}
+
+// ErrInvalidConfig wraps a DecisionConfig validation failure.
+var ErrInvalidConfig = errors.New("stats: invalid decision config")
+
+// Validate checks that every threshold is finite and in range: MinRequests
+// ≥ 0, LatencyRatio ≥ 1, 0 < Alpha < 1, ErrorRateAbsDelta ≥ 0,
+// ErrorRateRelRatio ≥ 1, MinExpectedCount ≥ 0.
+func (c DecisionConfig) Validate() error {
+	bad := func(name string, v float64) error {
+		return fmt.Errorf("%w: %s = %v", ErrInvalidConfig, name, v)
+	}
+	fin := func(v float64) bool { return !math.IsNaN(v) && !math.IsInf(v, 0) }
+	switch {
+	case !fin(c.MinRequests) || c.MinRequests < 0:
+		return bad("MinRequests", c.MinRequests)
+	case !fin(c.LatencyRatio) || c.LatencyRatio < 1:
+		return bad("LatencyRatio", c.LatencyRatio)
+	case !(c.Alpha > 0 && c.Alpha < 1):
+		return bad("Alpha", c.Alpha)
+	case !fin(c.ErrorRateAbsDelta) || c.ErrorRateAbsDelta < 0:
+		return bad("ErrorRateAbsDelta", c.ErrorRateAbsDelta)
+	case !fin(c.ErrorRateRelRatio) || c.ErrorRateRelRatio < 1:
+		return bad("ErrorRateRelRatio", c.ErrorRateRelRatio)
+	case !fin(c.MinExpectedCount) || c.MinExpectedCount < 0:
+		return bad("MinExpectedCount", c.MinExpectedCount)
+	}
+	return nil
+}
+
+// Window summarises one side (before or after) of a deployment.
+type Window struct {
+	// LatenciesMs is a bounded uniform sample of request latencies in
+	// milliseconds (e.g. from a Reservoir or WeightedReservoir), used by the
+	// Mann-Whitney test. May be empty, in which case no latency rule fires.
+	LatenciesMs []float64
+	// P95Ms is the window's p95 latency in milliseconds, computed by the
+	// caller from all requests (e.g. a weighted t-digest), or from the
+	// sample with Quantile(LatenciesMs, 0.95) / WeightedQuantile.
+	P95Ms float64
+	// Requests and Errors are weighted counts (sums of sampling weights).
+	Requests float64
+	Errors   float64
+}
+
+// ErrInvalidWindow reports a Window with impossible values.
+var ErrInvalidWindow = errors.New("stats: invalid window")
+
+func (w Window) validate(side string) error {
+	fin := func(v float64) bool { return !math.IsNaN(v) && !math.IsInf(v, 0) }
+	switch {
+	case !fin(w.Requests) || w.Requests < 0:
+		return fmt.Errorf("%w: %s requests = %v", ErrInvalidWindow, side, w.Requests)
+	case !fin(w.Errors) || w.Errors < 0 || w.Errors > w.Requests:
+		return fmt.Errorf("%w: %s errors = %v (requests %v)", ErrInvalidWindow, side, w.Errors, w.Requests)
+	case math.IsNaN(w.P95Ms) || w.P95Ms < 0:
+		return fmt.Errorf("%w: %s p95 = %v", ErrInvalidWindow, side, w.P95Ms)
+	}
+	for _, v := range w.LatenciesMs {
+		if math.IsNaN(v) {
+			return fmt.Errorf("%w: %s latency sample contains NaN", ErrInvalidWindow, side)
+		}
+	}
+	return nil
+}
+
+// LatencyComparison reports the latency part of a Decision.
+type LatencyComparison struct {
+	BeforeP95Ms, AfterP95Ms float64
+	// Tested is false when either latency sample is empty or the data were
+	// insufficient; the fields below are then zero.
+	Tested                            bool
+	BeforeSampleSize, AfterSampleSize int
+	// U is the Mann-Whitney U of the after sample against the before sample
+	// (pairs where after > before, ties counting one half).
+	U float64
+	// PIncrease is the one-sided p-value for "after is stochastically
+	// larger than before"; PDecrease for "after is smaller".
+	PIncrease, PDecrease float64
+	// Exact reports whether the exact U distribution was used.
+	Exact bool
+}
+
+// ErrorRateMethod names the test used for the error rates.
+type ErrorRateMethod int
+
+const (
+	ErrorRateNotTested ErrorRateMethod = iota
+	ErrorRateZTest
+	ErrorRateFisherExact
+)
+
+// String returns "NOT_TESTED", "TWO_PROPORTION_Z" or "FISHER_EXACT".
+func (m ErrorRateMethod) String() string {
+	switch m {
+	case ErrorRateZTest:
+		return "TWO_PROPORTION_Z"
+	case ErrorRateFisherExact:
+		return "FISHER_EXACT"
+	}
+	return "NOT_TESTED"
+}
+
+// ErrorRateComparison reports the error-rate part of a Decision.
+type ErrorRateComparison struct {
+	// BeforeRate and AfterRate are Errors/Requests (0 when Requests is 0).
+	BeforeRate, AfterRate float64
+	Method                ErrorRateMethod
+	// Z is the pooled two-proportion z of after against before (0 with
+	// Fisher's test).
+	Z float64
+	// PIncrease: one-sided p for "after error rate is higher";
+	// PDecrease: for "lower".
+	PIncrease, PDecrease float64
+}
+
+// Decision is the result of Decide.
+type Decision struct {
+	Verdict Verdict
+	// Reasons lists every rule that fired, regressions first. A DEGRADED
+	// verdict may also list improvements of the other metric.
+	Reasons   []Reason
+	Latency   LatencyComparison
+	ErrorRate ErrorRateComparison
+}
+
+// FailureReasons returns the regression reasons only.
+func (d Decision) FailureReasons() []Reason {
+	var out []Reason
+	for _, r := range d.Reasons {
+		if r.IsRegression() {
+			out = append(out, r)
+		}
+	}
+	return out
+}
+
+// boundaryEps absorbs floating-point rounding at the inclusive (≥)
+// boundaries of the rules, e.g. 0.02 − 0.01 ≥ 0.01.
+const boundaryEps = 1e-12
+
+// Decide applies DESIGN §5 to a deployment's before and after windows:
+//
+//   - Either window with Requests < MinRequests → VerdictInsufficientData
+//     (rates are still reported; no test is run).
+//   - Latency regression: after.P95Ms ≥ LatencyRatio × before.P95Ms and the
+//     one-sided Mann-Whitney U test (MannWhitneyAuto: exact for small
+//     samples without ties, otherwise normal approximation with tie and
+//     continuity correction) of after.LatenciesMs > before.LatenciesMs has
+//     p ≤ Alpha. Not evaluated when either sample is empty.
+//   - Error-rate regression: r_a − r_b ≥ ErrorRateAbsDelta and r_a ≥
+//     ErrorRateRelRatio × r_b and a one-sided test of "after rate higher"
+//     has p ≤ Alpha. The test is the pooled two-proportion z-test on the
+//     weighted counts, or Fisher's exact test on the counts rounded to
+//     integers when any expected cell of the errors/successes ×
+//     after/before table is below MinExpectedCount.
+//   - Improvement rules are the exact mirror image: the regression rules
+//     with the before and after windows swapped.
+//   - Any regression → VerdictDegraded; else any improvement →
+//     VerdictImproved; else VerdictNoChange.
+//
+// The ≥ boundaries are inclusive with a 1e-12 allowance for rounding.
+//
+// Weighted counts are used as if they were observed counts. When events
+// carry sampling weights greater than one this overstates the number of
+// independent observations, so p-values are smaller than they would be on
+// the raw sample; the absolute and relative thresholds keep such flags to
+// practically large changes.
+func Decide(before, after Window, cfg DecisionConfig) (Decision, error) {
+	if err := cfg.Validate(); err != nil {
+		return Decision{}, err
+	}
+	if err := before.validate("before"); err != nil {
+		return Decision{}, err
+	}
+	if err := after.validate("after"); err != nil {
+		return Decision{}, err
+	}
+	var d Decision
+	d.Latency.BeforeP95Ms, d.Latency.AfterP95Ms = before.P95Ms, after.P95Ms
+	d.ErrorRate.BeforeRate, d.ErrorRate.AfterRate = rate(before), rate(after)
+	if before.Requests < cfg.MinRequests || after.Requests < cfg.MinRequests {
+		d.Verdict = VerdictInsufficientData
+		return d, nil
+	}
+
+	var regressions, improvements []Reason
+
+	// Latency.
+	if len(before.LatenciesMs) > 0 && len(after.LatenciesMs) > 0 {
+		up, err := MannWhitneyU(after.LatenciesMs, before.LatenciesMs, Greater, MannWhitneyAuto)
+		if err != nil {
+			return Decision{}, err
+		}
+		down, err := MannWhitneyU(after.LatenciesMs, before.LatenciesMs, Less, MannWhitneyAuto)
+		if err != nil {
+			return Decision{}, err
+		}
+		d.Latency.Tested = true
+		d.Latency.BeforeSampleSize, d.Latency.AfterSampleSize = len(before.LatenciesMs), len(after.LatenciesMs)
+		d.Latency.U, d.Latency.Exact = up.U1, up.Exact
+		d.Latency.PIncrease, d.Latency.PDecrease = up.P, down.P
+		if atLeastRatio(after.P95Ms, before.P95Ms, cfg.LatencyRatio) && up.P <= cfg.Alpha {
+			regressions = append(regressions, ReasonLatencyRegression)
+		}
+		if atLeastRatio(before.P95Ms, after.P95Ms, cfg.LatencyRatio) && down.P <= cfg.Alpha {
+			improvements = append(improvements, ReasonLatencyImprovement)
+		}
+	}
+
+	// Error rate.
+	ea, na, eb, nb := after.Errors, after.Requests, before.Errors, before.Requests
+	if minExpected(ea, na, eb, nb) < cfg.MinExpectedCount {
+		d.ErrorRate.Method = ErrorRateFisherExact
+		table := [2][2]int64{
+			{roundCount(ea), roundCount(na) - roundCount(ea)},
+			{roundCount(eb), roundCount(nb) - roundCount(eb)},
+		}
+		var err error
+		if d.ErrorRate.PIncrease, err = FisherExact(table, Greater); err != nil {
+			return Decision{}, err
+		}
+		if d.ErrorRate.PDecrease, err = FisherExact(table, Less); err != nil {
+			return Decision{}, err
+		}
+	} else {
+		d.ErrorRate.Method = ErrorRateZTest
+		z, pUp, err := TwoProportionZTest(ea, na, eb, nb, Greater)
+		if err != nil {
+			return Decision{}, err
+		}
+		_, pDown, err := TwoProportionZTest(ea, na, eb, nb, Less)
+		if err != nil {
+			return Decision{}, err
+		}
+		d.ErrorRate.Z, d.ErrorRate.PIncrease, d.ErrorRate.PDecrease = z, pUp, pDown
+	}
+	ra, rb := d.ErrorRate.AfterRate, d.ErrorRate.BeforeRate
+	if errorRateRose(rb, ra, cfg) && d.ErrorRate.PIncrease <= cfg.Alpha {
+		regressions = append(regressions, ReasonErrorRateRegression)
+	}
+	if errorRateRose(ra, rb, cfg) && d.ErrorRate.PDecrease <= cfg.Alpha {
+		improvements = append(improvements, ReasonErrorRateImprovement)
+	}
+
+	switch {
+	case len(regressions) > 0:
+		d.Verdict = VerdictDegraded
+	case len(improvements) > 0:
+		d.Verdict = VerdictImproved
+	default:
+		d.Verdict = VerdictNoChange
+	}
+	d.Reasons = append(regressions, improvements...)
+	return d, nil
+}
+
+func rate(w Window) float64 {
+	if w.Requests == 0 {
+		return 0
+	}
+	return w.Errors / w.Requests
+}
+
+// atLeastRatio reports hi ≥ ratio × lo, allowing for rounding.
+func atLeastRatio(hi, lo, ratio float64) bool {
+	t := ratio * lo
+	return hi >= t-boundaryEps*math.Max(math.Abs(t), 1)
+}
+
+// errorRateRose reports whether the error rate moving from `from` to `to`
+// meets both the absolute and the relative threshold.
+func errorRateRose(from, to float64, cfg DecisionConfig) bool {
+	return to-from >= cfg.ErrorRateAbsDelta-boundaryEps && atLeastRatio(to, from, cfg.ErrorRateRelRatio)
+}
+
+// minExpected returns the smallest expected cell count of the 2×2 table
+// [[e1, n1−e1], [e2, n2−e2]] under independence.
+func minExpected(e1, n1, e2, n2 float64) float64 {
+	n := n1 + n2
+	if n == 0 {
+		return 0
+	}
+	errs, oks := e1+e2, n-e1-e2
+	return math.Min(n1, n2) * math.Min(errs, oks) / n
+}
+
+func roundCount(v float64) int64 { return int64(math.Round(v)) }

@@ -1,0 +1,418 @@
+package stats
+
+import (
+	"errors"
+	"math"
+	"math/big"
+	"math/rand/v2"
+	"slices"
+	"testing"
+)
+
+func p95(t *testing.T, xs []float64) float64 {
+	t.Helper()
+	v, ok := Quantile(xs, 0.95)
+	if !ok {
+		t.Fatal("no p95")
+	}
+	return v
+}
+
+func seq(n int, start, step float64) []float64 {
+	s := make([]float64, n)
+	for i := range s {
+		s[i] = start + float64(i)*step
+	}
+	return s
+}
+
+func shift(xs []float64, d float64) []float64 {
+	out := make([]float64, len(xs))
+	for i, v := range xs {
+		out[i] = v + d
+	}
+	return out
+}
+
+// binomRatio returns C(a, k) / C(b, k) exactly, rounded to float64.
+func binomRatio(a, b, k int64) float64 {
+	v, _ := new(big.Rat).SetFrac(new(big.Int).Binomial(a, k), new(big.Int).Binomial(b, k)).Float64()
+	return v
+}
+
+func TestDefaultDecisionConfig(t *testing.T) {
+	c := DefaultDecisionConfig()
+	want := DecisionConfig{MinRequests: 50, LatencyRatio: 1.2, Alpha: 0.01, ErrorRateAbsDelta: 0.01, ErrorRateRelRatio: 1.5, MinExpectedCount: 5}
+	if c != want {
+		t.Errorf("defaults %+v, want %+v", c, want)
+	}
+	if err := c.Validate(); err != nil {
+		t.Error(err)
+	}
+}
+
+func TestDecide(t *testing.T) {
+	cfg := DefaultDecisionConfig()
+	// Latency windows from R's airquality ozone (May = before, Aug = after):
+	// one-sided p for "Aug > May" is SciPy's mannwhitneyu(may, aug,
+	// alternative='less') = 6.040391538438717e-05.
+	may := Window{LatenciesMs: ozoneMay, P95Ms: p95(t, ozoneMay), Requests: 1000, Errors: 20}
+	aug := Window{LatenciesMs: ozoneAug, P95Ms: p95(t, ozoneAug), Requests: 1000, Errors: 20}
+	const pAugGreater = 6.040391538438717e-05
+
+	base := seq(200, 100, 0.1) // 100 .. 119.9 ms
+	quiet := func(lat []float64, req, errs float64) Window {
+		return Window{LatenciesMs: lat, P95Ms: p95(t, lat), Requests: req, Errors: errs}
+	}
+
+	tests := []struct {
+		name          string
+		before, after Window
+		verdict       Verdict
+		reasons       []Reason
+		check         func(t *testing.T, d Decision)
+	}{
+		{
+			name: "latency regression (airquality)", before: may, after: aug,
+			verdict: VerdictDegraded, reasons: []Reason{ReasonLatencyRegression},
+			check: func(t *testing.T, d Decision) {
+				if !d.Latency.Tested || d.Latency.Exact {
+					t.Errorf("latency tested=%v exact=%v, want tested with normal approximation (ties)", d.Latency.Tested, d.Latency.Exact)
+				}
+				assertClose(t, "PIncrease", d.Latency.PIncrease, pAugGreater, 1e-9)
+				assertClose(t, "U", d.Latency.U, 26*26-127.5, 0)
+				assertClose(t, "AfterP95Ms", d.Latency.AfterP95Ms, 121, 1e-12) // type 7: 118 + .75·(122 − 118)
+				assertClose(t, "BeforeP95Ms", d.Latency.BeforeP95Ms, 44, 1e-12) // 41 + .75·(45 − 41)
+			},
+		},
+		{
+			name: "latency improvement is the mirror image", before: aug, after: may,
+			verdict: VerdictImproved, reasons: []Reason{ReasonLatencyImprovement},
+			check: func(t *testing.T, d Decision) {
+				assertClose(t, "PDecrease", d.Latency.PDecrease, pAugGreater, 1e-9)
+			},
+		},
+		{
+			name:    "significant shift but p95 ratio below 1.2",
+			before:  quiet(base, 1000, 10), after: quiet(shift(base, 3), 1000, 10),
+			verdict: VerdictNoChange,
+			check: func(t *testing.T, d Decision) {
+				if d.Latency.PIncrease > cfg.Alpha {
+					t.Errorf("PIncrease = %v; the test should be significant so that only the ratio gate stops it", d.Latency.PIncrease)
+				}
+			},
+		},
+		{
+			// 3 vs 3 without ties: the smallest exact one-sided p is 1/C(6,3) = 0.05.
+			name:    "p95 ratio met but too few latencies to be significant",
+			before:  Window{LatenciesMs: []float64{10, 11, 12}, P95Ms: 12, Requests: 500},
+			after:   Window{LatenciesMs: []float64{30, 31, 32}, P95Ms: 32, Requests: 500},
+			verdict: VerdictNoChange,
+			check: func(t *testing.T, d Decision) {
+				if !d.Latency.Exact {
+					t.Error("want the exact distribution")
+				}
+				assertClose(t, "PIncrease", d.Latency.PIncrease, 0.05, 1e-15)
+				assertClose(t, "PDecrease", d.Latency.PDecrease, 1, 1e-15)
+			},
+		},
+		{
+			// statsmodels (two-proportion, 'larger'): 30/1000 vs 10/1000 → p = 0.0007006507904801069.
+			name:    "error-rate regression (z-test)",
+			before:  quiet(base, 1000, 10), after: quiet(base, 1000, 30),
+			verdict: VerdictDegraded, reasons: []Reason{ReasonErrorRateRegression},
+			check: func(t *testing.T, d Decision) {
+				if d.ErrorRate.Method != ErrorRateZTest {
+					t.Errorf("method %v", d.ErrorRate.Method)
+				}
+				assertClose(t, "z", d.ErrorRate.Z, 3.1943828249996993, 1e-12)
+				assertClose(t, "PIncrease", d.ErrorRate.PIncrease, 0.0007006507904801069, 1e-12)
+				assertClose(t, "PDecrease", d.ErrorRate.PDecrease, 0.9992993492095199, 1e-12)
+				assertClose(t, "AfterRate", d.ErrorRate.AfterRate, 0.03, 1e-15)
+				assertClose(t, "BeforeRate", d.ErrorRate.BeforeRate, 0.01, 1e-15)
+			},
+		},
+		{
+			name:    "error-rate improvement (z-test)",
+			before:  quiet(base, 1000, 30), after: quiet(base, 1000, 10),
+			verdict: VerdictImproved, reasons: []Reason{ReasonErrorRateImprovement},
+			check: func(t *testing.T, d Decision) {
+				assertClose(t, "PDecrease", d.ErrorRate.PDecrease, 0.0007006507904801069, 1e-12)
+			},
+		},
+		{
+			// 0.1 % → 0.5 %: five times worse and hugely significant, but only +0.004.
+			name:    "error rate below the absolute delta",
+			before:  quiet(base, 1e6, 1000), after: quiet(base, 1e6, 5000),
+			verdict: VerdictNoChange,
+			check: func(t *testing.T, d Decision) {
+				if d.ErrorRate.PIncrease > 1e-100 {
+					t.Errorf("PIncrease = %v, want overwhelming significance", d.ErrorRate.PIncrease)
+				}
+			},
+		},
+		{
+			// 10 % → 12 %: +0.02 and significant, but only 1.2× worse.
+			name:    "error rate below the relative ratio",
+			before:  quiet(base, 1e6, 100000), after: quiet(base, 1e6, 120000),
+			verdict: VerdictNoChange,
+		},
+		{
+			// 2 % → 3 %: both thresholds hit exactly (0.03 − 0.02 and 1.5 · 0.02 round
+			// the wrong way in float64); z ≈ 4.5.
+			name:    "error thresholds are inclusive",
+			before:  quiet(base, 10000, 200), after: quiet(base, 10000, 300),
+			verdict: VerdictDegraded, reasons: []Reason{ReasonErrorRateRegression},
+		},
+		{
+			// 0/60 → 8/60: smallest expected cell 60·8/120 = 4 < 5 → Fisher;
+			// P(X ≥ 8) = C(60,8)/C(120,8) ≈ 0.0032.
+			name:    "error-rate regression with few errors (Fisher)",
+			before:  quiet(base, 60, 0), after: quiet(base, 60, 8),
+			verdict: VerdictDegraded, reasons: []Reason{ReasonErrorRateRegression},
+			check: func(t *testing.T, d Decision) {
+				if d.ErrorRate.Method != ErrorRateFisherExact || d.ErrorRate.Z != 0 {
+					t.Errorf("method %v z %v, want Fisher", d.ErrorRate.Method, d.ErrorRate.Z)
+				}
+				assertClose(t, "PIncrease", d.ErrorRate.PIncrease, binomRatio(60, 120, 8), 1e-12)
+				assertClose(t, "PDecrease", d.ErrorRate.PDecrease, 1, 1e-12)
+			},
+		},
+		{
+			// 0/60 → 6/60: P(X ≥ 6) = C(60,6)/C(120,6) ≈ 0.0137 > 0.01.
+			name:    "few errors, not significant (Fisher)",
+			before:  quiet(base, 60, 0), after: quiet(base, 60, 6),
+			verdict: VerdictNoChange,
+			check: func(t *testing.T, d Decision) {
+				assertClose(t, "PIncrease", d.ErrorRate.PIncrease, binomRatio(60, 120, 6), 1e-12)
+			},
+		},
+		{
+			name:    "no errors at all",
+			before:  quiet(base, 500, 0), after: quiet(base, 500, 0),
+			verdict: VerdictNoChange,
+			check: func(t *testing.T, d Decision) {
+				if d.ErrorRate.PIncrease != 1 || d.ErrorRate.PDecrease != 1 {
+					t.Errorf("p-values %v %v, want 1", d.ErrorRate.PIncrease, d.ErrorRate.PDecrease)
+				}
+			},
+		},
+		{
+			name:    "latency regression and error improvement → DEGRADED",
+			before:  Window{LatenciesMs: ozoneMay, P95Ms: 44, Requests: 1000, Errors: 30},
+			after:   Window{LatenciesMs: ozoneAug, P95Ms: 121, Requests: 1000, Errors: 10},
+			verdict: VerdictDegraded, reasons: []Reason{ReasonLatencyRegression, ReasonErrorRateImprovement},
+			check: func(t *testing.T, d Decision) {
+				if got := d.FailureReasons(); !slices.Equal(got, []Reason{ReasonLatencyRegression}) {
+					t.Errorf("FailureReasons = %v", got)
+				}
+			},
+		},
+		{
+			name:    "both regress",
+			before:  Window{LatenciesMs: ozoneMay, P95Ms: 44, Requests: 1000, Errors: 10},
+			after:   Window{LatenciesMs: ozoneAug, P95Ms: 121, Requests: 1000, Errors: 30},
+			verdict: VerdictDegraded, reasons: []Reason{ReasonLatencyRegression, ReasonErrorRateRegression},
+		},
+		{
+			name:    "p95 ratio inclusive at exactly 1.2",
+			before:  Window{LatenciesMs: base, P95Ms: 100, Requests: 1000},
+			after:   Window{LatenciesMs: shift(base, 50), P95Ms: 120, Requests: 1000},
+			verdict: VerdictDegraded, reasons: []Reason{ReasonLatencyRegression},
+		},
+		{
+			name:    "p95 ratio just below 1.2",
+			before:  Window{LatenciesMs: base, P95Ms: 100, Requests: 1000},
+			after:   Window{LatenciesMs: shift(base, 50), P95Ms: 119.99, Requests: 1000},
+			verdict: VerdictNoChange,
+		},
+		{
+			name:    "missing latency sample: only the error rule is evaluated",
+			before:  Window{P95Ms: 100, Requests: 1000, Errors: 10},
+			after:   Window{P95Ms: 500, Requests: 1000, Errors: 30},
+			verdict: VerdictDegraded, reasons: []Reason{ReasonErrorRateRegression},
+			check: func(t *testing.T, d Decision) {
+				if d.Latency.Tested || d.Latency.PIncrease != 0 {
+					t.Errorf("latency should not be tested: %+v", d.Latency)
+				}
+			},
+		},
+		{
+			name:    "insufficient data before",
+			before:  Window{LatenciesMs: base, P95Ms: 100, Requests: 49.5, Errors: 1},
+			after:   Window{LatenciesMs: shift(base, 500), P95Ms: 900, Requests: 1000, Errors: 900},
+			verdict: VerdictInsufficientData,
+			check: func(t *testing.T, d Decision) {
+				if d.Latency.Tested || d.ErrorRate.Method != ErrorRateNotTested {
+					t.Error("no test should run with insufficient data")
+				}
+				assertClose(t, "BeforeRate", d.ErrorRate.BeforeRate, 1/49.5, 1e-15)
+				assertClose(t, "AfterRate", d.ErrorRate.AfterRate, 0.9, 1e-15)
+			},
+		},
+		{
+			name:    "insufficient data after (empty window)",
+			before:  quiet(base, 1000, 10), after: Window{},
+			verdict: VerdictInsufficientData,
+		},
+		{
+			name:    "exactly the minimum of 50 weighted requests is enough",
+			before:  quiet(base, 50, 0), after: quiet(base, 50, 0),
+			verdict: VerdictNoChange,
+		},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			d, err := Decide(tc.before, tc.after, cfg)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if d.Verdict != tc.verdict || !slices.Equal(d.Reasons, tc.reasons) {
+				t.Errorf("verdict %v reasons %v, want %v %v (latency %+v, errors %+v)",
+					d.Verdict, d.Reasons, tc.verdict, tc.reasons, d.Latency, d.ErrorRate)
+			}
+			for _, p := range []float64{d.Latency.PIncrease, d.Latency.PDecrease, d.ErrorRate.PIncrease, d.ErrorRate.PDecrease} {
+				assertProb(t, "p", p)
+			}
+			if tc.check != nil {
+				tc.check(t, d)
+			}
+		})
+	}
+}
+
+func mirror(r Reason) Reason {
+	switch r {
+	case ReasonLatencyRegression:
+		return ReasonLatencyImprovement
+	case ReasonLatencyImprovement:
+		return ReasonLatencyRegression
+	case ReasonErrorRateRegression:
+		return ReasonErrorRateImprovement
+	case ReasonErrorRateImprovement:
+		return ReasonErrorRateRegression
+	}
+	return r
+}
+
+// Swapping the windows mirrors every rule: regressions become improvements
+// and vice versa.
+func TestDecideMirror(t *testing.T) {
+	rng := rand.New(rand.NewPCG(13, 14))
+	cfg := DefaultDecisionConfig()
+	cfg.Alpha = 0.05 // fire rules more often
+	gen := func() Window {
+		n := 1 + rng.IntN(60)
+		lat := make([]float64, n)
+		scale := 50 + rng.Float64()*100
+		for i := range lat {
+			lat[i] = math.Round(rng.ExpFloat64() * scale)
+		}
+		req := float64(rng.IntN(3000))
+		return Window{LatenciesMs: lat, P95Ms: p95(t, lat), Requests: req, Errors: math.Floor(req * rng.Float64() * 0.1)}
+	}
+	fired := 0
+	for trial := 0; trial < 400; trial++ {
+		a, b := gen(), gen()
+		ab, err := Decide(a, b, cfg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		ba, err := Decide(b, a, cfg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var want []Reason
+		for _, r := range ba.Reasons {
+			want = append(want, mirror(r))
+		}
+		slices.Sort(want)
+		got := slices.Sorted(slices.Values(ab.Reasons))
+		if !slices.Equal(got, want) {
+			t.Fatalf("a→b reasons %v, b→a mirrored %v", ab.Reasons, want)
+		}
+		if len(ab.Reasons) > 0 {
+			fired++
+		}
+		if ab.Verdict == VerdictInsufficientData && ba.Verdict != VerdictInsufficientData {
+			t.Fatal("insufficient data must not depend on the order")
+		}
+		assertClose(t, "latency p mirror", ab.Latency.PIncrease, ba.Latency.PDecrease, 1e-12)
+		assertClose(t, "error p mirror", ab.ErrorRate.PIncrease, ba.ErrorRate.PDecrease, 1e-12)
+	}
+	if fired < 20 {
+		t.Errorf("only %d of 400 random cases fired a rule; the property was barely exercised", fired)
+	}
+}
+
+func TestDecideInvalidInput(t *testing.T) {
+	good := Window{LatenciesMs: []float64{1}, P95Ms: 1, Requests: 100, Errors: 1}
+	cfg := DefaultDecisionConfig()
+	badWindows := []Window{
+		{Requests: -1},
+		{Requests: math.NaN()},
+		{Requests: math.Inf(1)},
+		{Requests: 10, Errors: 11},
+		{Requests: 10, Errors: -1},
+		{Requests: 10, P95Ms: math.NaN()},
+		{Requests: 10, P95Ms: -5},
+		{Requests: 10, LatenciesMs: []float64{1, math.NaN()}},
+	}
+	for _, w := range badWindows {
+		if _, err := Decide(w, good, cfg); !errors.Is(err, ErrInvalidWindow) {
+			t.Errorf("before %+v: err = %v", w, err)
+		}
+		if _, err := Decide(good, w, cfg); !errors.Is(err, ErrInvalidWindow) {
+			t.Errorf("after %+v: err = %v", w, err)
+		}
+	}
+	mods := []func(*DecisionConfig){
+		func(c *DecisionConfig) { c.Alpha = 0 },
+		func(c *DecisionConfig) { c.Alpha = 1 },
+		func(c *DecisionConfig) { c.Alpha = math.NaN() },
+		func(c *DecisionConfig) { c.LatencyRatio = 0.9 },
+		func(c *DecisionConfig) { c.ErrorRateRelRatio = math.Inf(1) },
+		func(c *DecisionConfig) { c.ErrorRateAbsDelta = -0.1 },
+		func(c *DecisionConfig) { c.MinRequests = -1 },
+		func(c *DecisionConfig) { c.MinExpectedCount = math.NaN() },
+	}
+	for i, m := range mods {
+		c := DefaultDecisionConfig()
+		m(&c)
+		if _, err := Decide(good, good, c); !errors.Is(err, ErrInvalidConfig) {
+			t.Errorf("config mod %d: err = %v", i, err)
+		}
+	}
+	// The zero config is invalid (alpha 0) rather than silently permissive.
+	if _, err := Decide(good, good, DecisionConfig{}); !errors.Is(err, ErrInvalidConfig) {
+		t.Errorf("zero config: err = %v", err)
+	}
+}
+
+func TestDecisionStrings(t *testing.T) {
+	for v, s := range map[Verdict]string{
+		VerdictDegraded: "DEGRADED", VerdictNoChange: "NO_CHANGE", VerdictImproved: "IMPROVED",
+		VerdictInsufficientData: "INSUFFICIENT_DATA", VerdictUnspecified: "UNSPECIFIED",
+	} {
+		if v.String() != s {
+			t.Errorf("%d: %q, want %q", v, v.String(), s)
+		}
+	}
+	for r, s := range map[Reason]string{
+		ReasonLatencyRegression: "LATENCY_REGRESSION", ReasonErrorRateRegression: "ERROR_RATE_REGRESSION",
+		ReasonLatencyImprovement: "LATENCY_IMPROVEMENT", ReasonErrorRateImprovement: "ERROR_RATE_IMPROVEMENT",
+		ReasonUnspecified: "UNSPECIFIED",
+	} {
+		if r.String() != s {
+			t.Errorf("%d: %q, want %q", r, r.String(), s)
+		}
+	}
+	for m, s := range map[ErrorRateMethod]string{ErrorRateNotTested: "NOT_TESTED", ErrorRateZTest: "TWO_PROPORTION_Z", ErrorRateFisherExact: "FISHER_EXACT"} {
+		if m.String() != s {
+			t.Errorf("%d: %q, want %q", m, m.String(), s)
+		}
+	}
+	if !ReasonErrorRateRegression.IsRegression() || ReasonLatencyImprovement.IsRegression() {
+		t.Error("IsRegression")
+	}
+}
