@@ -81,7 +81,7 @@ func TestDecide(t *testing.T) {
 				}
 				assertClose(t, "PIncrease", d.Latency.PIncrease, pAugGreater, 1e-9)
 				assertClose(t, "U", d.Latency.U, 26*26-127.5, 0)
-				assertClose(t, "AfterP95Ms", d.Latency.AfterP95Ms, 121, 1e-12) // type 7: 118 + .75·(122 − 118)
+				assertClose(t, "AfterP95Ms", d.Latency.AfterP95Ms, 121, 1e-12)  // type 7: 118 + .75·(122 − 118)
 				assertClose(t, "BeforeP95Ms", d.Latency.BeforeP95Ms, 44, 1e-12) // 41 + .75·(45 − 41)
 			},
 		},
@@ -93,8 +93,8 @@ func TestDecide(t *testing.T) {
 			},
 		},
 		{
-			name:    "significant shift but p95 ratio below 1.2",
-			before:  quiet(base, 1000, 10), after: quiet(shift(base, 3), 1000, 10),
+			name:   "significant shift but p95 ratio below 1.2",
+			before: quiet(base, 1000, 10), after: quiet(shift(base, 3), 1000, 10),
 			verdict: VerdictNoChange,
 			check: func(t *testing.T, d Decision) {
 				if d.Latency.PIncrease > cfg.Alpha {
@@ -118,8 +118,8 @@ func TestDecide(t *testing.T) {
 		},
 		{
 			// statsmodels (two-proportion, 'larger'): 30/1000 vs 10/1000 → p = 0.0007006507904801069.
-			name:    "error-rate regression (z-test)",
-			before:  quiet(base, 1000, 10), after: quiet(base, 1000, 30),
+			name:   "error-rate regression (z-test)",
+			before: quiet(base, 1000, 10), after: quiet(base, 1000, 30),
 			verdict: VerdictDegraded, reasons: []Reason{ReasonErrorRateRegression},
 			check: func(t *testing.T, d Decision) {
 				if d.ErrorRate.Method != ErrorRateZTest {
@@ -133,8 +133,8 @@ func TestDecide(t *testing.T) {
 			},
 		},
 		{
-			name:    "error-rate improvement (z-test)",
-			before:  quiet(base, 1000, 30), after: quiet(base, 1000, 10),
+			name:   "error-rate improvement (z-test)",
+			before: quiet(base, 1000, 30), after: quiet(base, 1000, 10),
 			verdict: VerdictImproved, reasons: []Reason{ReasonErrorRateImprovement},
 			check: func(t *testing.T, d Decision) {
 				assertClose(t, "PDecrease", d.ErrorRate.PDecrease, 0.0007006507904801069, 1e-12)
@@ -142,8 +142,8 @@ func TestDecide(t *testing.T) {
 		},
 		{
 			// 0.1 % → 0.5 %: five times worse and hugely significant, but only +0.004.
-			name:    "error rate below the absolute delta",
-			before:  quiet(base, 1e6, 1000), after: quiet(base, 1e6, 5000),
+			name:   "error rate below the absolute delta",
+			before: quiet(base, 1e6, 1000), after: quiet(base, 1e6, 5000),
 			verdict: VerdictNoChange,
 			check: func(t *testing.T, d Decision) {
 				if d.ErrorRate.PIncrease > 1e-100 {
@@ -153,22 +153,22 @@ func TestDecide(t *testing.T) {
 		},
 		{
 			// 10 % → 12 %: +0.02 and significant, but only 1.2× worse.
-			name:    "error rate below the relative ratio",
-			before:  quiet(base, 1e6, 100000), after: quiet(base, 1e6, 120000),
+			name:   "error rate below the relative ratio",
+			before: quiet(base, 1e6, 100000), after: quiet(base, 1e6, 120000),
 			verdict: VerdictNoChange,
 		},
 		{
 			// 2 % → 3 %: both thresholds hit exactly (0.03 − 0.02 and 1.5 · 0.02 round
 			// the wrong way in float64); z ≈ 4.5.
-			name:    "error thresholds are inclusive",
-			before:  quiet(base, 10000, 200), after: quiet(base, 10000, 300),
+			name:   "error thresholds are inclusive",
+			before: quiet(base, 10000, 200), after: quiet(base, 10000, 300),
 			verdict: VerdictDegraded, reasons: []Reason{ReasonErrorRateRegression},
 		},
 		{
 			// 0/60 → 8/60: smallest expected cell 60·8/120 = 4 < 5 → Fisher;
 			// P(X ≥ 8) = C(60,8)/C(120,8) ≈ 0.0032.
-			name:    "error-rate regression with few errors (Fisher)",
-			before:  quiet(base, 60, 0), after: quiet(base, 60, 8),
+			name:   "error-rate regression with few errors (Fisher)",
+			before: quiet(base, 60, 0), after: quiet(base, 60, 8),
 			verdict: VerdictDegraded, reasons: []Reason{ReasonErrorRateRegression},
 			check: func(t *testing.T, d Decision) {
 				if d.ErrorRate.Method != ErrorRateFisherExact || d.ErrorRate.Z != 0 {
@@ -180,16 +180,16 @@ func TestDecide(t *testing.T) {
 		},
 		{
 			// 0/60 → 6/60: P(X ≥ 6) = C(60,6)/C(120,6) ≈ 0.0137 > 0.01.
-			name:    "few errors, not significant (Fisher)",
-			before:  quiet(base, 60, 0), after: quiet(base, 60, 6),
+			name:   "few errors, not significant (Fisher)",
+			before: quiet(base, 60, 0), after: quiet(base, 60, 6),
 			verdict: VerdictNoChange,
 			check: func(t *testing.T, d Decision) {
 				assertClose(t, "PIncrease", d.ErrorRate.PIncrease, binomRatio(60, 120, 6), 1e-12)
 			},
 		},
 		{
-			name:    "no errors at all",
-			before:  quiet(base, 500, 0), after: quiet(base, 500, 0),
+			name:   "no errors at all",
+			before: quiet(base, 500, 0), after: quiet(base, 500, 0),
 			verdict: VerdictNoChange,
 			check: func(t *testing.T, d Decision) {
 				if d.ErrorRate.PIncrease != 1 || d.ErrorRate.PDecrease != 1 {
@@ -251,13 +251,13 @@ func TestDecide(t *testing.T) {
 			},
 		},
 		{
-			name:    "insufficient data after (empty window)",
-			before:  quiet(base, 1000, 10), after: Window{},
+			name:   "insufficient data after (empty window)",
+			before: quiet(base, 1000, 10), after: Window{},
 			verdict: VerdictInsufficientData,
 		},
 		{
-			name:    "exactly the minimum of 50 weighted requests is enough",
-			before:  quiet(base, 50, 0), after: quiet(base, 50, 0),
+			name:   "exactly the minimum of 50 weighted requests is enough",
+			before: quiet(base, 50, 0), after: quiet(base, 50, 0),
 			verdict: VerdictNoChange,
 		},
 	}
