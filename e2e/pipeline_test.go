@@ -1,0 +1,177 @@
+package e2e
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	"go.opentelemetry.io/collector/pdata/ptrace"
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/exporters/otlp/otlptrace/otlptracegrpc"
+	"go.opentelemetry.io/otel/sdk/resource"
+	sdktrace "go.opentelemetry.io/otel/sdk/trace"
+	"go.opentelemetry.io/otel/trace"
+
+	"github.com/changelens/changelens/internal/eventspan"
+)
+
+// sdkService is one instrumented service version sending through the OTel Go SDK.
+type sdkService struct {
+	tp     *sdktrace.TracerProvider
+	tracer trace.Tracer
+}
+
+func newSDKService(t *testing.T, endpoint, service, version string) *sdkService {
+	t.Helper()
+	exp, err := otlptracegrpc.New(context.Background(), otlptracegrpc.WithEndpoint(endpoint), otlptracegrpc.WithInsecure())
+	require.NoError(t, err)
+	res := resource.NewWithAttributes("",
+		attribute.String("service.name", service),
+		attribute.String("service.version", version),
+		attribute.String("deployment.environment.name", "production"),
+	)
+	tp := sdktrace.NewTracerProvider(sdktrace.WithResource(res), sdktrace.WithBatcher(exp, sdktrace.WithMaxExportBatchSize(256)))
+	t.Cleanup(func() { _ = tp.Shutdown(context.Background()) })
+	return &sdkService{tp: tp, tracer: tp.Tracer("e2e")}
+}
+
+// request emits a SERVER span (a latency event) with a CLIENT child (not one).
+func (s *sdkService) request(route string, start time.Time, d time.Duration, status int) {
+	ctx, span := s.tracer.Start(context.Background(), "GET "+route, trace.WithTimestamp(start), trace.WithSpanKind(trace.SpanKindServer),
+		trace.WithAttributes(attribute.String("http.request.method", "GET"), attribute.String("http.route", route), attribute.Int("http.response.status_code", status)))
+	_, child := s.tracer.Start(ctx, "SELECT items", trace.WithTimestamp(start.Add(time.Millisecond)), trace.WithSpanKind(trace.SpanKindClient))
+	child.End(trace.WithTimestamp(start.Add(d / 2)))
+	span.End(trace.WithTimestamp(start.Add(d)))
+}
+
+func (s *sdkService) flush(t *testing.T) {
+	t.Helper()
+	require.NoError(t, s.tp.ForceFlush(context.Background()))
+}
+
+type events struct {
+	latency     int
+	errors      int
+	deployments map[string]ptrace.Span // by deployment.id, last state
+	versions    map[string]int         // latency events per service.version
+}
+
+func decode(all []ptrace.Traces) events {
+	ev := events{deployments: map[string]ptrace.Span{}, versions: map[string]int{}}
+	for _, td := range all {
+		for _, rs := range td.ResourceSpans().All() {
+			version, _ := rs.Resource().Attributes().Get(eventspan.AttrServiceVersion)
+			for _, ss := range rs.ScopeSpans().All() {
+				typ, _ := ss.Scope().Attributes().Get(eventspan.AttrEventType)
+				for _, s := range ss.Spans().All() {
+					switch typ.Str() {
+					case eventspan.EventLatency:
+						ev.latency++
+						ev.versions[version.Str()]++
+						if s.Status().Code() == ptrace.StatusCodeError {
+							ev.errors++
+						}
+					case eventspan.EventDeployment:
+						id, _ := s.Attributes().Get(eventspan.AttrDeploymentID)
+						ev.deployments[id.Str()] = s
+					}
+				}
+			}
+		}
+	}
+	return ev
+}
+
+const debugPipelineConfig = `
+receivers:
+  otlp:
+    protocols:
+      grpc:
+        endpoint: {{OTLP}}
+processors:
+  changelens:
+    deployments:
+      inference:
+        idle_flush: 1s
+exporters:
+  debug:
+    verbosity: detailed
+  otlp_grpc:
+    endpoint: ${env:SINK_ENDPOINT}
+    tls:
+      insecure: true
+service:
+  telemetry:
+    metrics:
+      level: detailed
+      readers:
+        - pull:
+            exporter:
+              prometheus:
+                host: {{METRICS_HOST}}
+                port: {{METRICS_PORT}}
+  pipelines:
+    traces/changelens:
+      receivers: [otlp]
+      processors: [changelens]
+      exporters: [debug, otlp_grpc]
+`
+
+// TestCollectorSmoke: the built distribution turns SDK spans of two versions
+// into latency events and exactly one deployment event.
+func TestCollectorSmoke(t *testing.T) {
+	sink := startSink(t)
+	col := startCollector(t, debugPipelineConfig, "SINK_ENDPOINT="+sink.addr)
+
+	// Event time an hour ago: v1 for 15 minutes, then v2 for 15 minutes.
+	base := time.Now().Add(-time.Hour).Truncate(time.Minute)
+	v1 := newSDKService(t, col.otlpAddr, "shop", "1.0.0")
+	v2 := newSDKService(t, col.otlpAddr, "shop", "1.1.0")
+	const perVersion = 300
+	step := 15 * time.Minute / perVersion
+	for i := range perVersion {
+		status := 200
+		if i%50 == 0 {
+			status = 503
+		}
+		v1.request("/items/{id}", base.Add(time.Duration(i)*step), 20*time.Millisecond, status)
+	}
+	v1.flush(t)
+	v2Start := base.Add(15 * time.Minute)
+	for i := range perVersion {
+		v2.request("/items/{id}", v2Start.Add(time.Duration(i)*step), 25*time.Millisecond, 200)
+	}
+	v2.flush(t)
+
+	var ev events
+	require.Eventually(t, func() bool {
+		ev = decode(sink.traces())
+		return ev.latency >= 2*perVersion && len(ev.deployments) >= 1
+	}, 30*time.Second, 100*time.Millisecond, "events did not arrive")
+	time.Sleep(1500 * time.Millisecond) // an idle flush more: nothing else may appear
+	ev = decode(sink.traces())
+
+	assert.Equal(t, 2*perVersion, ev.latency, "one latency event per SERVER span; CLIENT children dropped")
+	assert.Equal(t, map[string]int{"1.0.0": perVersion, "1.1.0": perVersion}, ev.versions)
+	assert.Equal(t, perVersion/50, ev.errors, "503s are errors")
+	require.Len(t, ev.deployments, 1, "v1 is the baseline, v2 one deployment")
+	for _, d := range ev.deployments {
+		a := d.Attributes()
+		get := func(k string) string { v, _ := a.Get(k); return v.AsString() }
+		assert.Equal(t, "shop", get(eventspan.AttrServiceName))
+		assert.Equal(t, "production", get(eventspan.AttrDeploymentEnvironment))
+		assert.Equal(t, "1.1.0", get(eventspan.AttrServiceVersion))
+		assert.Equal(t, "1.0.0", get(eventspan.AttrPreviousVersion))
+		assert.Equal(t, eventspan.SourceInferred, get(eventspan.AttrSource))
+		assert.Equal(t, eventspan.TaskTypeDeploy, get(eventspan.AttrTaskType))
+		assert.Equal(t, v2Start.UnixNano(), d.EndTimestamp().AsTime().UnixNano(), "deployed at the first v2 span (event time)")
+	}
+
+	// The debug exporter shows the same, and the processor counted what it did.
+	assert.Contains(t, col.output(), "deployment.id")
+	assert.Equal(t, 1.0, col.metric(t, "otelcol_processor_changelens_deployments_detected", `source="inferred"`))
+	assert.Equal(t, float64(2*perVersion), col.metric(t, "otelcol_processor_changelens_latency_events"))
+	assert.Equal(t, float64(2*perVersion), col.metric(t, "otelcol_processor_changelens_spans_dropped", `reason="not_entry"`))
+}
