@@ -1,0 +1,183 @@
+package changelensprocessor
+
+import (
+	"context"
+	"encoding/binary"
+	"fmt"
+	"runtime"
+	"testing"
+	"time"
+
+	"github.com/open-telemetry/opentelemetry-collector-contrib/connector/spanmetricsconnector"
+	"go.opentelemetry.io/collector/component/componenttest"
+	"go.opentelemetry.io/collector/connector/connectortest"
+	"go.opentelemetry.io/collector/consumer"
+	"go.opentelemetry.io/collector/consumer/consumertest"
+	"go.opentelemetry.io/collector/pdata/pcommon"
+	"go.opentelemetry.io/collector/pdata/ptrace"
+	"go.opentelemetry.io/collector/processor/processortest"
+
+	"github.com/changelens/changelens/processor/changelensprocessor/internal/metadata"
+)
+
+// benchBatch builds a realistic batch: 4 services (one resource each, with
+// the usual SDK resource attributes), a quarter SERVER spans with HTTP
+// attributes, half CLIENT spans (HTTP and database calls), a quarter INTERNAL,
+// each with about ten attributes.
+func benchBatch(spans int, at time.Time) ptrace.Traces {
+	td := ptrace.NewTraces()
+	services := []string{"checkout", "cart", "search", "payments"}
+	per := spans / len(services)
+	seq := uint64(0)
+	for si, svc := range services {
+		rs := td.ResourceSpans().AppendEmpty()
+		ra := rs.Resource().Attributes()
+		ra.PutStr("service.name", svc)
+		ra.PutStr("service.version", "1.4.2")
+		ra.PutStr("deployment.environment.name", "production")
+		ra.PutStr("service.instance.id", fmt.Sprintf("%s-7d9f8c6b5-x%d", svc, si))
+		ra.PutStr("telemetry.sdk.name", "opentelemetry")
+		ra.PutStr("telemetry.sdk.language", "go")
+		ra.PutStr("telemetry.sdk.version", "1.47.0")
+		ra.PutStr("host.name", "node-12")
+		ss := rs.ScopeSpans().AppendEmpty()
+		ss.Scope().SetName("go.opentelemetry.io/contrib/instrumentation/net/http/otelhttp")
+		for i := 0; i < per; i++ {
+			seq++
+			s := ss.Spans().AppendEmpty()
+			var tid pcommon.TraceID
+			binary.BigEndian.PutUint64(tid[:8], seq*2654435761)
+			binary.BigEndian.PutUint64(tid[8:], seq)
+			s.SetTraceID(tid)
+			var sid pcommon.SpanID
+			binary.BigEndian.PutUint64(sid[:], seq)
+			s.SetSpanID(sid)
+			start := at.Add(time.Duration(i) * time.Millisecond)
+			s.SetStartTimestamp(pcommon.NewTimestampFromTime(start))
+			s.SetEndTimestamp(pcommon.NewTimestampFromTime(start.Add(time.Duration(5+i%40) * time.Millisecond)))
+			a := s.Attributes()
+			switch i % 4 {
+			case 0:
+				s.SetKind(ptrace.SpanKindServer)
+				s.SetParentSpanID(pcommon.SpanID{9, 9, 9, 9, 9, 9, 9, byte(i)})
+				route := []string{"/api/items/{id}", "/api/cart", "/api/search", "/healthz"}[i%16/4]
+				s.SetName("GET " + route)
+				a.PutStr("http.request.method", "GET")
+				a.PutStr("http.route", route)
+				a.PutInt("http.response.status_code", []int64{200, 200, 200, 503}[i%16/4])
+				a.PutStr("url.path", "/api/items/42")
+				a.PutStr("url.scheme", "https")
+				a.PutStr("server.address", "shop.example.com")
+				a.PutInt("server.port", 443)
+				a.PutStr("network.protocol.version", "1.1")
+				a.PutStr("user_agent.original", "Mozilla/5.0 (X11; Linux x86_64)")
+				a.PutStr("client.address", "10.1.2.3")
+			case 1, 2:
+				s.SetKind(ptrace.SpanKindClient)
+				s.SetParentSpanID(sid)
+				if i%8 < 4 {
+					s.SetName("SELECT shop.items")
+					a.PutStr("db.system.name", "postgresql")
+					a.PutStr("db.namespace", "shop")
+					a.PutStr("db.operation.name", "SELECT")
+					a.PutStr("db.collection.name", "items")
+					a.PutStr("db.query.text", "SELECT * FROM items WHERE id = $1")
+					a.PutStr("server.address", "db-1")
+					a.PutInt("server.port", 5432)
+				} else {
+					s.SetName("GET")
+					a.PutStr("http.request.method", "GET")
+					a.PutInt("http.response.status_code", 200)
+					a.PutStr("url.full", "http://inventory:8080/stock/42")
+					a.PutStr("server.address", "inventory")
+					a.PutInt("server.port", 8080)
+				}
+				a.PutStr("network.peer.address", "10.0.0.7")
+				a.PutInt("network.peer.port", 40000)
+				a.PutStr("thread.name", "worker-3")
+			default:
+				s.SetKind(ptrace.SpanKindInternal)
+				s.SetParentSpanID(sid)
+				s.SetName("render")
+				for k := range 10 {
+					a.PutStr("app.attr."+string(rune('a'+k)), "value")
+				}
+			}
+		}
+	}
+	return td
+}
+
+// runPerSpan feeds copies of batch to consume and reports ns and allocations
+// per span; copying (and collecting its garbage) happens with the timer
+// stopped, and its allocations are subtracted.
+func runPerSpan(b *testing.B, batch ptrace.Traces, consume func(ptrace.Traces) error) {
+	spans := batch.SpanCount()
+	const chunk = 64
+	copies := make([]ptrace.Traces, chunk)
+	var ms runtime.MemStats
+	var copyMallocs uint64
+	runtime.ReadMemStats(&ms)
+	startMallocs := ms.Mallocs
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		if i%chunk == 0 {
+			b.StopTimer()
+			runtime.ReadMemStats(&ms)
+			before := ms.Mallocs
+			for j := range copies {
+				copies[j] = ptrace.NewTraces()
+				batch.CopyTo(copies[j])
+			}
+			runtime.ReadMemStats(&ms)
+			copyMallocs += ms.Mallocs - before
+			// Collect now, with the timer stopped, so the garbage of the
+			// copies is not charged to the component under test.
+			runtime.GC()
+			b.StartTimer()
+		}
+		if err := consume(copies[i%chunk]); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.StopTimer()
+	runtime.ReadMemStats(&ms)
+	mallocs := float64(ms.Mallocs-startMallocs) - float64(copyMallocs)
+	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*spans), "ns/span")
+	b.ReportMetric(mallocs/float64(b.N*spans), "allocs/span")
+}
+
+// BenchmarkPerSpan runs the changelens processor and contrib's
+// spanmetricsconnector (the anchor) on identical batches in one run.
+func BenchmarkPerSpan(b *testing.B) {
+	at := time.Now().Add(-time.Minute)
+	for _, n := range []int{100, 1000} {
+		batch := benchBatch(n, at)
+		b.Run(fmt.Sprintf("changelens/spans=%d", n), func(b *testing.B) {
+			set := processortest.NewNopSettings(metadata.Type)
+			cfg := defaultConfig()
+			p, err := NewFactory().CreateTraces(context.Background(), set, cfg, consumertest.NewNop())
+			if err != nil {
+				b.Fatal(err)
+			}
+			if err := p.Start(context.Background(), componenttest.NewNopHost()); err != nil {
+				b.Fatal(err)
+			}
+			defer func() { _ = p.Shutdown(context.Background()) }()
+			runPerSpan(b, batch, func(td ptrace.Traces) error { return p.ConsumeTraces(context.Background(), td) })
+		})
+		b.Run(fmt.Sprintf("spanmetricsconnector/spans=%d", n), func(b *testing.B) {
+			f := spanmetricsconnector.NewFactory()
+			cfg := f.CreateDefaultConfig()
+			c, err := f.CreateTracesToMetrics(context.Background(), connectortest.NewNopSettings(f.Type()), cfg, consumer.Metrics(consumertest.NewNop()))
+			if err != nil {
+				b.Fatal(err)
+			}
+			if err := c.Start(context.Background(), componenttest.NewNopHost()); err != nil {
+				b.Fatal(err)
+			}
+			defer func() { _ = c.Shutdown(context.Background()) }()
+			runPerSpan(b, batch, func(td ptrace.Traces) error { return c.ConsumeTraces(context.Background(), td) })
+		})
+	}
+}
