@@ -2,6 +2,7 @@ package stats
 
 import (
 	"errors"
+	"math"
 	"math/big"
 	"math/rand/v2"
 	"testing"
@@ -40,10 +41,19 @@ func TestFisherExactVectors(t *testing.T) {
 		{"2-7-8-2/two-sided", tbl{{2, 7}, {8, 2}}, TwoSided, 0.02301413756522116},
 		{"2-7-8-2/greater", tbl{{2, 7}, {8, 2}}, Greater, 0.9990149169715733},
 		{"2-7-8-2/less", tbl{{2, 7}, {8, 2}}, Less, 0.01852172595206651},
-		// Million-request windows (log-gamma path).
-		{"million/two-sided", tbl{{10000, 990000}, {10400, 989600}}, TwoSided, 0.004985127694067414},
-		{"million/greater", tbl{{10000, 990000}, {10400, 989600}}, Greater, 0.9976142564734434},
-		{"million/less", tbl{{10000, 990000}, {10400, 989600}}, Less, 0.002492563847033707},
+		// Million-request windows. SciPy 1.17.1 gives 0.004985127694067414,
+		// 0.9976142564734434, 0.002492563847033707 (log-gamma rounding,
+		// ≈2e-10 relative); these are 40-digit mpmath references (exact
+		// ratio products summed over ±45 standard deviations).
+		{"million/two-sided", tbl{{10000, 990000}, {10400, 989600}}, TwoSided, 0.0049851276929432563422},
+		{"million/greater", tbl{{10000, 990000}, {10400, 989600}}, Greater, 0.99761425647404899867},
+		{"million/less", tbl{{10000, 990000}, {10400, 989600}}, Less, 0.0024925638464716281711},
+		{"ten-million/two-sided", tbl{{1e7, 1e7}, {1e7, 1e7 + 1e4}}, TwoSided, 0.11403613190974758752},
+		{"ten-million/greater", tbl{{1e7, 1e7}, {1e7, 1e7 + 1e4}}, Greater, 0.057027101501248341385},
+		{"ten-million/less", tbl{{1e7, 1e7}, {1e7, 1e7 + 1e4}}, Less, 0.94304524617714493852},
+		{"rare/two-sided", tbl{{3, 1e8}, {40, 1e8}}, TwoSided, 3.021331297709030434e-9},
+		{"rare/greater", tbl{{3, 1e8}, {40, 1e8}}, Greater, 0.99999999989233818586},
+		{"rare/less", tbl{{3, 1e8}, {40, 1e8}}, Less, 1.5106760310882907363e-9},
 		// Degenerate tables: only one table has these margins.
 		{"empty", tbl{{0, 0}, {0, 0}}, TwoSided, 1},
 		{"one-row", tbl{{3, 4}, {0, 0}}, Greater, 1},
@@ -55,14 +65,10 @@ func TestFisherExactVectors(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			// Tables with a million counts carry log-gamma rounding
-			// (≈5e-10 relative here, 3e-12 absolute); small ones are
-			// exact to ~1e-15.
-			tol := 1e-12
-			if tc.table[0][1] > 100000 {
-				tol = 1e-9
+			// Relative accuracy, also for the tiny p-values.
+			if rel := math.Abs(p-tc.p) / tc.p; rel > 1e-12 {
+				t.Errorf("p = %.17g, want %.17g (relative error %g)", p, tc.p, rel)
 			}
-			assertClose(t, "p", p, tc.p, tol)
 		})
 	}
 }
@@ -101,7 +107,7 @@ func fisherRational(tb [2][2]int64) map[Alternative]float64 {
 
 func TestFisherExactMatchesRational(t *testing.T) {
 	rng := rand.New(rand.NewPCG(9, 10))
-	for trial := 0; trial < 300; trial++ {
+	for trial := 0; trial < 200; trial++ {
 		lim := int64(12)
 		if trial%3 == 0 {
 			lim = 400
@@ -113,7 +119,7 @@ func TestFisherExactMatchesRational(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if !closeTo(got, p, 1e-10) {
+			if math.Abs(got-p) > 1e-13*p {
 				t.Errorf("%v %v: p = %.17g, want %.17g", tb, alt, got, p)
 			}
 		}
@@ -149,7 +155,44 @@ func TestFisherExactSymmetry(t *testing.T) {
 	}
 }
 
+// Tables whose observed cell is far beyond the bulk of the distribution:
+// the true tail is below the smallest float64 (1/C(2e6, 1e6) ≈ 1e−602059).
+func TestFisherExactExtremeTables(t *testing.T) {
+	tests := []struct {
+		table [2][2]int64
+		alt   Alternative
+		want  float64
+	}{
+		{[2][2]int64{{1e6, 0}, {0, 1e6}}, Greater, 0},
+		{[2][2]int64{{1e6, 0}, {0, 1e6}}, Less, 1},
+		{[2][2]int64{{1e6, 0}, {0, 1e6}}, TwoSided, 0},
+		{[2][2]int64{{0, 1e6}, {1e6, 0}}, Greater, 1},
+		{[2][2]int64{{0, 1e6}, {1e6, 0}}, Less, 0},
+		{[2][2]int64{{0, 1e6}, {1e6, 0}}, TwoSided, 0},
+	}
+	for _, tc := range tests {
+		p, err := FisherExact(tc.table, tc.alt)
+		if err != nil || p != tc.want {
+			t.Errorf("%v %v: (%v, %v), want %v", tc.table, tc.alt, p, err, tc.want)
+		}
+	}
+}
+
 func TestFisherExactErrors(t *testing.T) {
+	if _, err := FisherExact([2][2]int64{{1e12, 1e12}, {1e12, 1e12}}, TwoSided); !errors.Is(err, ErrFisherTooLarge) {
+		t.Errorf("sd 5e5: %v", err)
+	}
+	if _, err := FisherExact([2][2]int64{{math.MaxInt64, 1}, {1, 1}}, TwoSided); !errors.Is(err, ErrInvalidCount) {
+		t.Errorf("overflowing total: %v", err)
+	}
+	if _, err := FisherExact([2][2]int64{{MaxFisherTotal / 2, MaxFisherTotal / 2}, {1, 0}}, Greater); !errors.Is(err, ErrInvalidCount) {
+		t.Errorf("total 2^53 + 1: %v", err)
+	}
+	// A large accepted table still answers (sd ≈ 15811).
+	if p, err := FisherExact([2][2]int64{{1e9, 1e9}, {1e9, 1e9}}, TwoSided); err != nil || !closeTo(p, 1, 1e-9) {
+		t.Errorf("observed at the mode: (%v, %v), want 1", p, err)
+	}
+
 	if _, err := FisherExact([2][2]int64{{-1, 2}, {3, 4}}, TwoSided); !errors.Is(err, ErrInvalidCount) {
 		t.Errorf("negative: %v", err)
 	}
