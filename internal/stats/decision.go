@@ -148,7 +148,8 @@ type Window struct {
 	// caller from all requests (e.g. a weighted t-digest), or from the
 	// sample with Quantile(LatenciesMs, 0.95) / WeightedQuantile.
 	P95Ms float64
-	// Requests and Errors are weighted counts (sums of sampling weights).
+	// Requests and Errors are weighted counts (sums of sampling weights),
+	// 0 ≤ Errors ≤ Requests ≤ 2^52.
 	Requests float64
 	Errors   float64
 }
@@ -159,7 +160,7 @@ var ErrInvalidWindow = errors.New("stats: invalid window")
 func (w Window) validate(side string) error {
 	fin := func(v float64) bool { return !math.IsNaN(v) && !math.IsInf(v, 0) }
 	switch {
-	case !fin(w.Requests) || w.Requests < 0:
+	case !fin(w.Requests) || w.Requests < 0 || w.Requests > MaxFisherTotal/2:
 		return fmt.Errorf("%w: %s requests = %v", ErrInvalidWindow, side, w.Requests)
 	case !fin(w.Errors) || w.Errors < 0 || w.Errors > w.Requests:
 		return fmt.Errorf("%w: %s errors = %v (requests %v)", ErrInvalidWindow, side, w.Errors, w.Requests)

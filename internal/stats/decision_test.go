@@ -352,6 +352,7 @@ func TestDecideInvalidInput(t *testing.T) {
 		{Requests: -1},
 		{Requests: math.NaN()},
 		{Requests: math.Inf(1)},
+		{Requests: 1e300},
 		{Requests: 10, Errors: 11},
 		{Requests: 10, Errors: -1},
 		{Requests: 10, P95Ms: math.NaN()},
