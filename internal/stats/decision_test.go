@@ -417,3 +417,25 @@ func TestDecisionStrings(t *testing.T) {
 		t.Error("IsRegression")
 	}
 }
+
+// With MinRequests = 0 two empty windows are comparable and show no change.
+func TestDecideEmptyWindowsWithoutMinimum(t *testing.T) {
+	cfg := DefaultDecisionConfig()
+	cfg.MinRequests = 0
+	d, err := Decide(Window{}, Window{}, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if d.Verdict != VerdictNoChange || d.ErrorRate.Method != ErrorRateFisherExact ||
+		d.ErrorRate.PIncrease != 1 || d.ErrorRate.PDecrease != 1 || d.Latency.Tested {
+		t.Errorf("%+v", d)
+	}
+}
+
+func TestAlternativeString(t *testing.T) {
+	for a, s := range map[Alternative]string{TwoSided: "two-sided", Greater: "greater", Less: "less", Alternative(5): "invalid"} {
+		if a.String() != s {
+			t.Errorf("%d: %q, want %q", a, a.String(), s)
+		}
+	}
+}

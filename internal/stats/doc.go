@@ -3,6 +3,25 @@
 // (DESIGN §5), medians and quantiles, bounded reservoir samples, the
 // before/after decision rule, and the DORA tier boundaries (DESIGN §6).
 //
+// Contents (each function documents its definition and source):
+//
+//   - MannWhitneyU: rank-sum test, exact distribution (no ties, both
+//     samples < 50, R's rule) or normal approximation with tie and
+//     continuity correction (SciPy / R definitions).
+//   - TwoProportionZTest: pooled z-test (statsmodels proportions_ztest).
+//   - FisherExact: 2×2 exact test (SciPy fisher_exact / R fisher.test).
+//   - Median, Quantile (Hyndman–Fan type 7), WeightedQuantile (type 2
+//     with weights).
+//   - Reservoir (Vitter's Algorithm R) and WeightedReservoir
+//     (Efraimidis–Spirakis A-Res), both seeded.
+//   - Decide: the DESIGN §5 before/after rules → Verdict and Reasons.
+//   - DeploymentFrequencyTier, LeadTimeTier, ChangeFailureRateTier,
+//     TimeToRestoreTier: DESIGN §6 tiers.
+//
+// The tests check every public test vector of DESIGN §5 and further
+// reference values from SciPy 1.17.1, statsmodels 0.15.0 and 40-digit
+// mpmath, plus brute-force enumerations and exact rational arithmetic.
+//
 // Everything here is pure computation: no I/O, no clocks, no global state.
 // Randomness (reservoir sampling) always comes from an explicit seed so
 // results are reproducible.
