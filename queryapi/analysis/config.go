@@ -1,0 +1,95 @@
+package analysis
+
+import (
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/changelens/changelens/internal/stats"
+)
+
+// Config holds every threshold of the analysis. DefaultConfig returns the
+// DESIGN §5 defaults.
+type Config struct {
+	// BeforeWindow is the length of the before window [t − BeforeWindow, t).
+	// Default 30m.
+	BeforeWindow time.Duration
+	// AfterDelay is the gap between the deployment and its after window,
+	// which is [t + AfterDelay, t + AfterDelay + AfterWindow). Default 2m.
+	AfterDelay time.Duration
+	// AfterWindow is the length of the after window. Default 30m.
+	AfterWindow time.Duration
+
+	// MinRequests: fewer weighted requests in either window gives
+	// INSUFFICIENT_DATA. Default 50.
+	MinRequests float64
+	// LatencyRatio: a latency regression needs after-p95 ≥ LatencyRatio ×
+	// before-p95. Default 1.2.
+	LatencyRatio float64
+	// Alpha is the significance level of the one-sided tests. Default 0.01.
+	Alpha float64
+	// ErrorRateAbsDelta: an error-rate regression needs after − before ≥
+	// this. Default 0.01.
+	ErrorRateAbsDelta float64
+	// ErrorRateRelRatio: an error-rate regression needs after ≥ this ×
+	// before. Default 1.5.
+	ErrorRateRelRatio float64
+	// MinExpectedCount: below this expected cell count the error-rate test
+	// is Fisher's exact test instead of the z-test. Default 5.
+	MinExpectedCount float64
+
+	// MergeWindow is the processor's deployments.inference.reappear_after
+	// (default 10m): rows of one unit, version and previous version this
+	// close are one deployment (see the package documentation).
+	MergeWindow time.Duration
+}
+
+// DefaultConfig returns the DESIGN defaults.
+func DefaultConfig() Config {
+	d := stats.DefaultDecisionConfig()
+	return Config{
+		BeforeWindow:      30 * time.Minute,
+		AfterDelay:        2 * time.Minute,
+		AfterWindow:       30 * time.Minute,
+		MinRequests:       d.MinRequests,
+		LatencyRatio:      d.LatencyRatio,
+		Alpha:             d.Alpha,
+		ErrorRateAbsDelta: d.ErrorRateAbsDelta,
+		ErrorRateRelRatio: d.ErrorRateRelRatio,
+		MinExpectedCount:  d.MinExpectedCount,
+		MergeWindow:       10 * time.Minute,
+	}
+}
+
+// Decision returns the thresholds as internal/stats wants them.
+func (c Config) Decision() stats.DecisionConfig {
+	return stats.DecisionConfig{
+		MinRequests:       c.MinRequests,
+		LatencyRatio:      c.LatencyRatio,
+		Alpha:             c.Alpha,
+		ErrorRateAbsDelta: c.ErrorRateAbsDelta,
+		ErrorRateRelRatio: c.ErrorRateRelRatio,
+		MinExpectedCount:  c.MinExpectedCount,
+	}
+}
+
+// Validate checks the configuration; messages name the field.
+func (c Config) Validate() error {
+	var errs []error
+	if c.BeforeWindow < time.Minute {
+		errs = append(errs, fmt.Errorf("analysis: BeforeWindow %s is shorter than one minute", c.BeforeWindow))
+	}
+	if c.AfterWindow < time.Minute {
+		errs = append(errs, fmt.Errorf("analysis: AfterWindow %s is shorter than one minute", c.AfterWindow))
+	}
+	if c.AfterDelay < 0 {
+		errs = append(errs, fmt.Errorf("analysis: AfterDelay %s is negative", c.AfterDelay))
+	}
+	if c.MergeWindow < 0 {
+		errs = append(errs, fmt.Errorf("analysis: MergeWindow %s is negative", c.MergeWindow))
+	}
+	if err := c.Decision().Validate(); err != nil {
+		errs = append(errs, fmt.Errorf("analysis: %w", err))
+	}
+	return errors.Join(errs...)
+}

@@ -1,0 +1,143 @@
+package analysis
+
+import (
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/changelens/changelens/internal/stats"
+	"github.com/changelens/changelens/queryapi/report"
+)
+
+// MaxBuckets bounds the number of interval buckets of one DORA report.
+const MaxBuckets = 10000
+
+// ErrInvalidRange is returned for an empty or inverted range.
+var ErrInvalidRange = errors.New("analysis: end must be after start")
+
+// DORA computes the DESIGN §6 figures of deps over [start, end), plus one
+// entry per calendar bucket of interval (none for IntervalAll). deps are
+// analysed deployments (Timeline.Analyze); the caller passes those of one
+// environment. Deployments outside the range and failed deploy attempts are
+// ignored.
+func DORA(deps []report.Deployment, start, end time.Time, interval report.Interval) (report.DORAReport, error) {
+	if !end.After(start) {
+		return report.DORAReport{}, ErrInvalidRange
+	}
+	start, end = start.UTC(), end.UTC()
+	rep := report.DORAReport{Summary: Figures(deps, start, end)}
+	if interval == report.IntervalAll {
+		return rep, nil
+	}
+	bounds, err := Buckets(start, end, interval)
+	if err != nil {
+		return report.DORAReport{}, err
+	}
+	rep.Intervals = make([]report.DORAFigures, 0, len(bounds))
+	for _, b := range bounds {
+		rep.Intervals = append(rep.Intervals, Figures(deps, b.Start, b.End))
+	}
+	return rep, nil
+}
+
+// Buckets splits [start, end) into calendar buckets of interval in UTC —
+// days, ISO weeks (starting Monday 00:00) or months — clipped to the range.
+func Buckets(start, end time.Time, interval report.Interval) ([]Span, error) {
+	if !end.After(start) {
+		return nil, ErrInvalidRange
+	}
+	start, end = start.UTC(), end.UTC()
+	var floor func(time.Time) time.Time
+	var next func(time.Time) time.Time
+	switch interval {
+	case report.IntervalAll:
+		return []Span{{start, end}}, nil
+	case report.IntervalDay:
+		floor = func(t time.Time) time.Time { y, m, d := t.Date(); return time.Date(y, m, d, 0, 0, 0, 0, time.UTC) }
+		next = func(t time.Time) time.Time { return t.AddDate(0, 0, 1) }
+	case report.IntervalWeek:
+		floor = func(t time.Time) time.Time {
+			y, m, d := t.Date()
+			day := time.Date(y, m, d, 0, 0, 0, 0, time.UTC)
+			back := (int(day.Weekday()) + 6) % 7 // days since Monday
+			return day.AddDate(0, 0, -back)
+		}
+		next = func(t time.Time) time.Time { return t.AddDate(0, 0, 7) }
+	case report.IntervalMonth:
+		floor = func(t time.Time) time.Time { y, m, _ := t.Date(); return time.Date(y, m, 1, 0, 0, 0, 0, time.UTC) }
+		next = func(t time.Time) time.Time { return t.AddDate(0, 1, 0) }
+	default:
+		return nil, fmt.Errorf("analysis: unknown interval %d", interval)
+	}
+	var out []Span
+	for b := floor(start); b.Before(end); b = next(b) {
+		if len(out) >= MaxBuckets {
+			return nil, fmt.Errorf("analysis: more than %d buckets", MaxBuckets)
+		}
+		s, e := b, next(b)
+		if s.Before(start) {
+			s = start
+		}
+		if e.After(end) {
+			e = end
+		}
+		out = append(out, Span{s, e})
+	}
+	return out, nil
+}
+
+// Figures computes the four keys over [start, end) (DESIGN §6).
+func Figures(deps []report.Deployment, start, end time.Time) report.DORAFigures {
+	f := report.DORAFigures{Start: start, End: end}
+	var rollbacks int
+	var leads, restores []float64
+	for i := range deps {
+		d := &deps[i]
+		if d.Failed || d.DeployTime.Before(start) || !d.DeployTime.Before(end) {
+			continue
+		}
+		f.DeploymentCount++
+		if d.Rollback {
+			rollbacks++
+		} else if d.ChangeFailure {
+			f.FailedChangeCount++
+			if !d.RestoreTime.IsZero() {
+				restores = append(restores, d.TimeToRestore.Seconds())
+			}
+		}
+		if d.HasLeadTime && d.LeadTime > 0 {
+			leads = append(leads, d.LeadTime.Seconds())
+		}
+	}
+	days := end.Sub(start).Hours() / 24
+	f.DeploymentFrequencyPerDay = float64(f.DeploymentCount) / days
+	f.ChangeCount = f.DeploymentCount - rollbacks
+	f.ChangeFailureRate = stats.ChangeFailureRate(int64(f.FailedChangeCount), int64(f.ChangeCount))
+	f.LeadTimeSampleCount = len(leads)
+	if m, ok := stats.Median(leads); ok {
+		f.LeadTimeMedianSeconds = m
+	}
+	f.RestoreSampleCount = len(restores)
+	if m, ok := stats.Median(restores); ok {
+		f.TimeToRestoreMedianSeconds = m
+	}
+	f.FrequencyTier = tier(stats.DeploymentFrequencyTier(int64(f.DeploymentCount), days))
+	f.LeadTimeTier = tier(stats.LeadTimeTier(f.LeadTimeMedianSeconds, int64(f.LeadTimeSampleCount)))
+	f.ChangeFailureRateTier = tier(stats.ChangeFailureRateTier(int64(f.FailedChangeCount), int64(f.ChangeCount)))
+	f.TimeToRestoreTier = tier(stats.TimeToRestoreTier(f.TimeToRestoreMedianSeconds, int64(f.RestoreSampleCount)))
+	return f
+}
+
+func tier(t stats.Tier) report.Tier {
+	switch t {
+	case stats.TierLow:
+		return report.TierLow
+	case stats.TierMedium:
+		return report.TierMedium
+	case stats.TierHigh:
+		return report.TierHigh
+	case stats.TierElite:
+		return report.TierElite
+	}
+	return report.TierUnknown
+}
