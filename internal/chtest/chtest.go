@@ -12,8 +12,8 @@
 //   - Shared(tb) returns one server per test binary, started on first use.
 //     Give each test its own database with NewDatabase(tb). Call Main from
 //     TestMain to stop it cleanly when the tests end; without that it is
-//     killed when the test process exits (parent-death signal) and its
-//     directory is removed by the next run.
+//     killed when the test process exits (parent-death signal) and a janitor
+//     process removes its directory (or, failing that, the next run does).
 //   - New(tb) starts a dedicated server, stopped and removed at tb.Cleanup.
 //     Use it when a test stops and restarts ClickHouse (Stop/Kill then Start:
 //     same data directory, same ports).
@@ -278,6 +278,7 @@ func Shared(tb testing.TB) *Server {
 			return
 		}
 		writeOwner(dir, s.PID())
+		startJanitor(dir)
 		shared.srv = s
 	})
 	if shared.err != nil {
@@ -339,6 +340,23 @@ func reapStaleShared() {
 			}
 		}
 		_ = os.RemoveAll(dir)
+	}
+}
+
+// startJanitor starts a small shell process that waits for this test process
+// to exit and then removes the shared server's directory (the server itself
+// dies with the test process through its parent-death signal). It covers
+// test binaries whose TestMain does not call Main.
+func startJanitor(dir string) {
+	sh, err := exec.LookPath("sh")
+	if err != nil {
+		return
+	}
+	script := `while kill -0 "$1" 2>/dev/null; do sleep 1; done; sleep 2; rm -rf "$2"`
+	cmd := exec.Command(sh, "-c", script, "chtest-janitor", strconv.Itoa(os.Getpid()), dir)
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	if err := cmd.Start(); err == nil {
+		go func() { _ = cmd.Wait() }()
 	}
 }
 

@@ -57,6 +57,8 @@ var configTmpl = template.Must(template.New("config.xml").Parse(`<?xml version="
     <uncompressed_cache_size>67108864</uncompressed_cache_size>
     <builtin_dictionaries_reload_interval>3600</builtin_dictionaries_reload_interval>
     <max_session_timeout>3600</max_session_timeout>
+    <!-- Tests stop servers with clients connected: do not wait long for them. -->
+    <shutdown_wait_unfinished>1</shutdown_wait_unfinished>
     <default_session_timeout>60</default_session_timeout>
     <remote_servers>
         <{{.Cluster}}>
@@ -78,9 +80,13 @@ var usersTmpl = template.Must(template.New("users.xml").Parse(`<?xml version="1.
             <max_memory_usage>4000000000</max_memory_usage>
             <use_uncompressed_cache>0</use_uncompressed_cache>
             <load_balancing>random</load_balancing>
+            <!-- An idle connection's handler notices shutdown after this many
+                 seconds (default 10): keeps Stop fast with clients connected. -->
+            <poll_interval>1</poll_interval>
         </default>
         <readonly>
             <readonly>2</readonly>
+            <poll_interval>1</poll_interval>
             <max_memory_usage>2000000000</max_memory_usage>
         </readonly>
     </profiles>

@@ -1,0 +1,522 @@
+package changelensexporter
+
+import (
+	"math"
+	"time"
+
+	"go.opentelemetry.io/collector/pdata/pcommon"
+	"go.opentelemetry.io/collector/pdata/ptrace"
+
+	"github.com/changelens/changelens/internal/eventspan"
+)
+
+// Reasons an event is dropped (attribute "reason" of events_invalid).
+const (
+	reasonMissingService    = "missing_service_name"
+	reasonInvalidTimestamps = "invalid_timestamps"
+	reasonFutureTimestamp   = "future_timestamp"
+	reasonExpired           = "expired"
+	reasonInvalidWeight     = "invalid_weight"
+	reasonMissingID         = "missing_deployment_id"
+	numReasons              = 6
+)
+
+var reasonNames = [numReasons]string{
+	reasonMissingService, reasonInvalidTimestamps, reasonFutureTimestamp,
+	reasonExpired, reasonInvalidWeight, reasonMissingID,
+}
+
+type reason uint8
+
+const (
+	rMissingService reason = iota
+	rInvalidTimestamps
+	rFutureTimestamp
+	rExpired
+	rInvalidWeight
+	rMissingID
+)
+
+const (
+	// minEventTime rejects zero and nonsense timestamps (before 2000-01-01).
+	minEventTime = 946684800 * int64(time.Second)
+	// maxFuture is how far ahead of the exporter's clock an event may be
+	// (clock skew); further is rejected, so a hostile timestamp can neither
+	// overflow DateTime nor create far-future partitions.
+	maxFuture = 24 * time.Hour
+)
+
+// latencyColumns are the latency_events columns of one insert, in
+// latencyColumnNames order.
+type latencyColumns struct {
+	service, environment, version, operation []string
+	time                                     []int64 // unix seconds (DateTime)
+	startNs, durationNs                      []uint64
+	isError                                  []uint8
+	httpStatus                               []uint16
+	weight                                   []float64
+	traceIDs                                 []byte // 16 bytes per row
+	spanIDs                                  []byte // 8 bytes per row
+}
+
+var latencyColumnNames = []string{
+	"service", "environment", "version", "operation", "time", "start_time_ns",
+	"duration_ns", "is_error", "http_status", "weight", "trace_id", "span_id",
+}
+
+func (c *latencyColumns) reset() {
+	c.service, c.environment, c.version, c.operation = c.service[:0], c.environment[:0], c.version[:0], c.operation[:0]
+	c.time, c.startNs, c.durationNs = c.time[:0], c.startNs[:0], c.durationNs[:0]
+	c.isError, c.httpStatus, c.weight = c.isError[:0], c.httpStatus[:0], c.weight[:0]
+	c.traceIDs, c.spanIDs = c.traceIDs[:0], c.spanIDs[:0]
+}
+
+// clearStrings drops references into the exported pdata so a pooled encoder
+// does not keep it alive.
+func (c *latencyColumns) clearStrings() {
+	clear(c.service)
+	clear(c.environment)
+	clear(c.version)
+	clear(c.operation)
+}
+
+func (c *latencyColumns) rows() int { return len(c.service) }
+
+// deploymentColumns are the deployments columns, in deploymentColumnNames order.
+type deploymentColumns struct {
+	id, service, environment, version, previousVersion, source, status []string
+	rolloutStart                                                       []int64
+	rolloutStartNs                                                     []uint64
+	deployTime                                                         []int64
+	deployTimeNs                                                       []uint64
+	commitSHA                                                          []string
+	commitTime                                                         []int64
+	commitTimeNs                                                       []uint64
+	rollbackCandidate                                                  []uint8
+	externalID, pipelineName, pipelineRunID, supersededBy              []string
+	traceIDs, spanIDs                                                  []byte
+	observedTime                                                       []int64
+	ver                                                                []uint64
+}
+
+var deploymentColumnNames = []string{
+	"id", "service", "environment", "version", "previous_version", "source", "status",
+	"rollout_start", "rollout_start_ns", "deploy_time", "deploy_time_ns",
+	"commit_sha", "commit_time", "commit_time_ns", "rollback_candidate",
+	"external_id", "pipeline_name", "pipeline_run_id", "superseded_by",
+	"trace_id", "span_id", "observed_time", "ver",
+}
+
+func (c *deploymentColumns) reset() {
+	*c = deploymentColumns{
+		id: c.id[:0], service: c.service[:0], environment: c.environment[:0], version: c.version[:0],
+		previousVersion: c.previousVersion[:0], source: c.source[:0], status: c.status[:0],
+		rolloutStart: c.rolloutStart[:0], rolloutStartNs: c.rolloutStartNs[:0],
+		deployTime: c.deployTime[:0], deployTimeNs: c.deployTimeNs[:0],
+		commitSHA: c.commitSHA[:0], commitTime: c.commitTime[:0], commitTimeNs: c.commitTimeNs[:0],
+		rollbackCandidate: c.rollbackCandidate[:0],
+		externalID:        c.externalID[:0], pipelineName: c.pipelineName[:0], pipelineRunID: c.pipelineRunID[:0],
+		supersededBy: c.supersededBy[:0],
+		traceIDs:     c.traceIDs[:0], spanIDs: c.spanIDs[:0],
+		observedTime: c.observedTime[:0], ver: c.ver[:0],
+	}
+}
+
+func (c *deploymentColumns) clearStrings() {
+	for _, s := range [][]string{c.id, c.service, c.environment, c.version, c.previousVersion, c.source,
+		c.status, c.commitSHA, c.externalID, c.pipelineName, c.pipelineRunID, c.supersededBy} {
+		clear(s)
+	}
+}
+
+func (c *deploymentColumns) rows() int { return len(c.id) }
+
+// encoder turns one ptrace.Traces into column slices. It is reused through a
+// sync.Pool; strings point into the pdata being exported and are only valid
+// until the insert has copied them.
+type encoder struct {
+	lat latencyColumns
+	dep deploymentColumns
+
+	ignored int64             // spans that are not changelens events
+	invalid [numReasons]int64 // events dropped, by reason
+
+	// settings
+	minTime, maxTime int64 // accepted event start range, unix nanos
+	nowSec           int64
+}
+
+func (e *encoder) reset(now time.Time, retentionDays int) {
+	e.lat.reset()
+	e.dep.reset()
+	e.ignored = 0
+	e.invalid = [numReasons]int64{}
+	e.minTime = minEventTime
+	if retentionDays > 0 {
+		// Events older than the retention would land in a partition the
+		// sweeper drops: not worth writing.
+		cut := startOfDayUTC(now).AddDate(0, 0, -retentionDays).UnixNano()
+		e.minTime = max(e.minTime, cut)
+	}
+	e.maxTime = now.Add(maxFuture).UnixNano()
+	e.nowSec = now.Unix()
+}
+
+// release drops references into the exported pdata before the encoder goes
+// back to the pool.
+func (e *encoder) release() {
+	e.lat.clearStrings()
+	e.dep.clearStrings()
+}
+
+func startOfDayUTC(t time.Time) time.Time {
+	y, m, d := t.UTC().Date()
+	return time.Date(y, m, d, 0, 0, 0, 0, time.UTC)
+}
+
+type eventKind uint8
+
+const (
+	kindNone eventKind = iota
+	kindLatency
+	kindDeployment
+)
+
+func kindOf(v pcommon.Value, ok bool) eventKind {
+	if !ok || v.Type() != pcommon.ValueTypeStr {
+		return kindNone
+	}
+	switch v.Str() {
+	case eventspan.EventLatency:
+		return kindLatency
+	case eventspan.EventDeployment:
+		return kindDeployment
+	}
+	return kindNone
+}
+
+// resourceInfo is the unit of a ResourceSpans, read once.
+type resourceInfo struct {
+	read                          bool
+	service, environment, version string
+}
+
+func (r *resourceInfo) load(attrs pcommon.Map) {
+	if r.read {
+		return
+	}
+	r.read = true
+	var envOld string
+	for k, v := range attrs.All() {
+		if v.Type() != pcommon.ValueTypeStr {
+			continue
+		}
+		switch k {
+		case eventspan.AttrServiceName:
+			r.service = v.Str()
+		case eventspan.AttrDeploymentEnvironment:
+			r.environment = v.Str()
+		case eventspan.AttrDeploymentEnvironmentOld:
+			envOld = v.Str()
+		case eventspan.AttrServiceVersion:
+			r.version = v.Str()
+		}
+	}
+	if r.environment == "" {
+		r.environment = envOld
+	}
+}
+
+// encode appends every event in td to the column slices.
+func (e *encoder) encode(td ptrace.Traces) {
+	rss := td.ResourceSpans()
+	for i, n := 0, rss.Len(); i < n; i++ {
+		rs := rss.At(i)
+		var res resourceInfo
+		sss := rs.ScopeSpans()
+		for j, m := 0, sss.Len(); j < m; j++ {
+			ss := sss.At(j)
+			spans := ss.Spans()
+			scopeKind := kindNone
+			if sc := ss.Scope(); sc.Name() == eventspan.ScopeName {
+				scopeKind = kindOf(sc.Attributes().Get(eventspan.AttrEventType))
+			}
+			for k, l := 0, spans.Len(); k < l; k++ {
+				span := spans.At(k)
+				kind := scopeKind
+				if kind == kindNone {
+					// A processor keeping non-entry spans marks events per span.
+					kind = kindOf(span.Attributes().Get(eventspan.AttrEventType))
+				}
+				switch kind {
+				case kindLatency:
+					res.load(rs.Resource().Attributes())
+					e.addLatency(span, &res)
+				case kindDeployment:
+					res.load(rs.Resource().Attributes())
+					e.addDeployment(span, &res)
+				default:
+					e.ignored++
+				}
+			}
+		}
+	}
+}
+
+func (e *encoder) addLatency(span ptrace.Span, res *resourceInfo) {
+	if res.service == "" {
+		e.invalid[rMissingService]++
+		return
+	}
+	start, end := int64(span.StartTimestamp()), int64(span.EndTimestamp())
+	switch {
+	case start < minEventTime || end < start:
+		e.invalid[rInvalidTimestamps]++
+		return
+	case start > e.maxTime:
+		e.invalid[rFutureTimestamp]++
+		return
+	case start < e.minTime:
+		e.invalid[rExpired]++
+		return
+	}
+
+	var status uint16
+	weight := 1.0
+	haveNewStatus := false
+	for k, v := range span.Attributes().All() {
+		switch k {
+		case eventspan.AttrHTTPStatusCode:
+			status, haveNewStatus = statusValue(v), true
+		case eventspan.AttrHTTPStatusCodeOld:
+			if !haveNewStatus {
+				status = statusValue(v)
+			}
+		case eventspan.AttrWeight:
+			switch v.Type() {
+			case pcommon.ValueTypeDouble:
+				weight = v.Double()
+			case pcommon.ValueTypeInt:
+				weight = float64(v.Int())
+			default:
+				weight = math.NaN()
+			}
+		}
+	}
+	if !(weight > 0) || math.IsInf(weight, 0) { // also catches NaN
+		e.invalid[rInvalidWeight]++
+		return
+	}
+
+	c := &e.lat
+	c.service = append(c.service, res.service)
+	c.environment = append(c.environment, res.environment)
+	c.version = append(c.version, res.version)
+	c.operation = append(c.operation, span.Name())
+	c.time = append(c.time, start/int64(time.Second))
+	c.startNs = append(c.startNs, uint64(start))
+	c.durationNs = append(c.durationNs, uint64(end-start))
+	var isErr uint8
+	if span.Status().Code() == ptrace.StatusCodeError {
+		isErr = 1
+	}
+	c.isError = append(c.isError, isErr)
+	c.httpStatus = append(c.httpStatus, status)
+	c.weight = append(c.weight, weight)
+	tid, sid := span.TraceID(), span.SpanID()
+	c.traceIDs = append(c.traceIDs, tid[:]...)
+	c.spanIDs = append(c.spanIDs, sid[:]...)
+}
+
+// statusValue reads an HTTP status code attribute (int, or a numeric
+// string); anything else, or out of the UInt16 range, is 0 (unknown).
+func statusValue(v pcommon.Value) uint16 {
+	var n int64
+	switch v.Type() {
+	case pcommon.ValueTypeInt:
+		n = v.Int()
+	case pcommon.ValueTypeStr:
+		s := v.Str()
+		if len(s) == 0 || len(s) > 5 {
+			return 0
+		}
+		for i := 0; i < len(s); i++ {
+			if s[i] < '0' || s[i] > '9' {
+				return 0
+			}
+			n = n*10 + int64(s[i]-'0')
+		}
+	default:
+		return 0
+	}
+	if n < 0 || n > math.MaxUint16 {
+		return 0
+	}
+	return uint16(n)
+}
+
+// Bits of the deployments ReplacingMergeTree version (see deploymentVer).
+const (
+	verSupersededBit = 1 << 63
+	verExplicitBit   = 1 << 62
+	verDeployBits    = 34 // seconds: until year 2514
+	verLeadBits      = 28 // seconds: ~8.5 years
+	verDeployMax     = 1<<verDeployBits - 1
+	verLeadMax       = 1<<verLeadBits - 1
+)
+
+// deploymentVer orders rows of one deployment id; the highest wins when
+// ReplacingMergeTree merges them and in argMax(col, ver) reads:
+//  1. a row marking the deployment superseded (it must never be un-done),
+//  2. explicit over inferred,
+//  3. the earliest deploy time (late spans move an inferred first-seen earlier;
+//     replicas that saw different first spans converge on the earliest),
+//  4. the earliest rollout start (longest rollout) for the same deploy time.
+func deploymentVer(superseded, explicit bool, deploySec, rolloutSec int64) uint64 {
+	var v uint64
+	if superseded {
+		v |= verSupersededBit
+	}
+	if explicit {
+		v |= verExplicitBit
+	}
+	d := min(max(deploySec, 0), verDeployMax)
+	v |= uint64(verDeployMax-d) << verLeadBits
+	lead := min(max(deploySec-rolloutSec, 0), verLeadMax)
+	v |= uint64(lead)
+	return v
+}
+
+func (e *encoder) addDeployment(span ptrace.Span, res *resourceInfo) {
+	var (
+		id, service, env, version, prev, source, status string
+		commitSHA, externalID, pipeline, runID, superBy string
+		commitNs                                        int64
+		rollback                                        bool
+		haveService, haveEnv, haveVersion               bool
+	)
+	for k, v := range span.Attributes().All() {
+		switch k {
+		case eventspan.AttrDeploymentID:
+			id = str(v)
+		case eventspan.AttrServiceName:
+			service, haveService = str(v), true
+		case eventspan.AttrDeploymentEnvironment:
+			env, haveEnv = str(v), true
+		case eventspan.AttrServiceVersion:
+			version, haveVersion = str(v), true
+		case eventspan.AttrPreviousVersion:
+			prev = str(v)
+		case eventspan.AttrSource:
+			source = str(v)
+		case eventspan.AttrDeploymentStatus:
+			status = str(v)
+		case eventspan.AttrCommitSHA:
+			commitSHA = str(v)
+		case eventspan.AttrCommitTime:
+			commitNs = intValue(v)
+		case eventspan.AttrRollbackCandidate:
+			rollback = v.Type() == pcommon.ValueTypeBool && v.Bool()
+		case eventspan.AttrExternalID:
+			externalID = str(v)
+		case eventspan.AttrPipelineName:
+			pipeline = str(v)
+		case eventspan.AttrPipelineRunID:
+			runID = str(v)
+		case eventspan.AttrSupersededBy:
+			superBy = str(v)
+		}
+	}
+	if !haveService {
+		service = res.service
+	}
+	if !haveEnv {
+		env = res.environment
+	}
+	if !haveVersion {
+		version = res.version
+	}
+	if id == "" {
+		e.invalid[rMissingID]++
+		return
+	}
+	if service == "" {
+		e.invalid[rMissingService]++
+		return
+	}
+	start, end := int64(span.StartTimestamp()), int64(span.EndTimestamp())
+	if end == 0 {
+		end = start
+	}
+	if start == 0 || start > end {
+		start = end
+	}
+	switch {
+	case end < minEventTime:
+		e.invalid[rInvalidTimestamps]++
+		return
+	case end > e.maxTime:
+		e.invalid[rFutureTimestamp]++
+		return
+	}
+	if status == "" {
+		status = eventspan.StatusSucceeded
+		if span.Status().Code() == ptrace.StatusCodeError {
+			status = eventspan.StatusFailed
+		}
+	}
+	if commitNs < minEventTime || commitNs > e.maxTime {
+		commitNs = 0 // unknown
+	}
+
+	c := &e.dep
+	c.id = append(c.id, id)
+	c.service = append(c.service, service)
+	c.environment = append(c.environment, env)
+	c.version = append(c.version, version)
+	c.previousVersion = append(c.previousVersion, prev)
+	c.source = append(c.source, source)
+	c.status = append(c.status, status)
+	startSec, endSec := start/int64(time.Second), end/int64(time.Second)
+	c.rolloutStart = append(c.rolloutStart, startSec)
+	c.rolloutStartNs = append(c.rolloutStartNs, uint64(start))
+	c.deployTime = append(c.deployTime, endSec)
+	c.deployTimeNs = append(c.deployTimeNs, uint64(end))
+	c.commitSHA = append(c.commitSHA, commitSHA)
+	c.commitTime = append(c.commitTime, commitNs/int64(time.Second))
+	c.commitTimeNs = append(c.commitTimeNs, uint64(commitNs))
+	var rb uint8
+	if rollback {
+		rb = 1
+	}
+	c.rollbackCandidate = append(c.rollbackCandidate, rb)
+	c.externalID = append(c.externalID, externalID)
+	c.pipelineName = append(c.pipelineName, pipeline)
+	c.pipelineRunID = append(c.pipelineRunID, runID)
+	c.supersededBy = append(c.supersededBy, superBy)
+	tid, sid := span.TraceID(), span.SpanID()
+	c.traceIDs = append(c.traceIDs, tid[:]...)
+	c.spanIDs = append(c.spanIDs, sid[:]...)
+	c.observedTime = append(c.observedTime, e.nowSec)
+	c.ver = append(c.ver, deploymentVer(superBy != "", source == eventspan.SourceExplicit, endSec, startSec))
+}
+
+func str(v pcommon.Value) string {
+	if v.Type() == pcommon.ValueTypeStr {
+		return v.Str()
+	}
+	return ""
+}
+
+// intValue reads an int attribute (also a whole double); anything else is 0.
+func intValue(v pcommon.Value) int64 {
+	switch v.Type() {
+	case pcommon.ValueTypeInt:
+		return v.Int()
+	case pcommon.ValueTypeDouble:
+		if d := v.Double(); d > 0 && d < math.MaxInt64 {
+			return int64(d)
+		}
+	}
+	return 0
+}

@@ -1,0 +1,324 @@
+package changelensexporter
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/ClickHouse/clickhouse-go/v2"
+	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
+	"go.opentelemetry.io/collector/component"
+	"go.opentelemetry.io/collector/consumer/consumererror"
+	"go.opentelemetry.io/collector/exporter"
+	"go.opentelemetry.io/collector/pdata/ptrace"
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/metric"
+	"go.uber.org/zap"
+
+	"github.com/changelens/changelens/exporter/changelensexporter/internal/metadata"
+	"github.com/changelens/changelens/exporter/changelensexporter/internal/schema"
+	"github.com/changelens/changelens/internal/eventspan"
+)
+
+// chExporter writes changelens events to ClickHouse.
+type chExporter struct {
+	cfg    *Config
+	logger *zap.Logger
+	tel    *metadata.TelemetryBuilder
+	schema schema.Options
+	now    func() time.Time
+
+	latencyInsert, deploymentInsert string
+
+	// mu guards conn, ready and serverVersion. init runs under it.
+	mu            sync.Mutex
+	conn          driver.Conn
+	ready         bool
+	serverVersion string
+
+	// encoders is a free list of warm encoders. Not a sync.Pool: that is
+	// emptied by every GC, and the driver's per-insert buffers make GC
+	// frequent, so a pooled encoder would be rebuilt (and its columns regrown)
+	// on nearly every push.
+	encoders chan *encoderState
+
+	retention retentionLoop
+
+	// precomputed metric attributes
+	attrLatency, attrDeployment metric.AddOption
+	attrReasons                 [numReasons]metric.AddOption
+	attrFailure                 map[string]metric.AddOption
+}
+
+// encoderState is one pooled encoder plus its reusable FixedString row views.
+type encoderState struct {
+	enc              encoder
+	latTIDs, latSIDs [][]byte
+	depTIDs, depSIDs [][]byte
+}
+
+func newExporter(cfg *Config, set exporter.Settings) (*chExporter, error) {
+	tel, err := metadata.NewTelemetryBuilder(set.TelemetrySettings)
+	if err != nil {
+		return nil, err
+	}
+	so := schema.Options{
+		Database:      cfg.Database,
+		Cluster:       cfg.ClusterName,
+		RetentionDays: cfg.RetentionDays,
+	}
+	e := &chExporter{
+		cfg:              cfg,
+		logger:           set.Logger,
+		tel:              tel,
+		schema:           so,
+		now:              time.Now,
+		latencyInsert:    insertSQL(so.InsertTable(schema.TableLatencyEvents), latencyColumnNames),
+		deploymentInsert: insertSQL(so.InsertTable(schema.TableDeployments), deploymentColumnNames),
+		attrLatency:      metric.WithAttributeSet(attribute.NewSet(attribute.String(eventspan.AttrEventType, eventspan.EventLatency))),
+		attrDeployment:   metric.WithAttributeSet(attribute.NewSet(attribute.String(eventspan.AttrEventType, eventspan.EventDeployment))),
+		attrFailure:      map[string]metric.AddOption{},
+	}
+	for i, r := range reasonNames {
+		e.attrReasons[i] = metric.WithAttributeSet(attribute.NewSet(attribute.String("reason", r)))
+	}
+	for _, t := range []string{schema.TableLatencyEvents, schema.TableDeployments} {
+		for _, k := range []string{"transient", "permanent"} {
+			e.attrFailure[t+"/"+k] = metric.WithAttributeSet(attribute.NewSet(attribute.String("table", t), attribute.String("kind", k)))
+		}
+	}
+	e.encoders = make(chan *encoderState, maxIdleEncoders)
+	return e, nil
+}
+
+func (e *chExporter) clickhouseOptions(ctx context.Context) (*clickhouse.Options, error) {
+	tlsCfg, err := e.cfg.TLS.LoadTLSConfig(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("tls: %w", err)
+	}
+	method := clickhouse.CompressionLZ4
+	switch e.cfg.Compression {
+	case "zstd":
+		method = clickhouse.CompressionZSTD
+	case "none":
+		method = clickhouse.CompressionNone
+	}
+	opts := &clickhouse.Options{
+		Addr: e.cfg.Endpoints,
+		Auth: clickhouse.Auth{
+			// No default database: ours may not exist yet; every statement
+			// uses qualified names.
+			Username: e.cfg.Username,
+			Password: string(e.cfg.Password),
+		},
+		TLS:              tlsCfg,
+		Compression:      &clickhouse.Compression{Method: method},
+		DialTimeout:      e.cfg.DialTimeout,
+		MaxOpenConns:     e.cfg.MaxOpenConns,
+		ConnOpenStrategy: clickhouse.ConnOpenRoundRobin,
+		ClientInfo: clickhouse.ClientInfo{Products: []struct{ Name, Version string }{
+			{Name: "changelens-exporter", Version: eventspan.SchemaVersion},
+		}},
+	}
+	if opts.MaxOpenConns > 0 && opts.MaxIdleConns == 0 {
+		opts.MaxIdleConns = opts.MaxOpenConns
+	}
+	return opts, nil
+}
+
+// start connects, detects the server version and applies the schema. When
+// ClickHouse is unreachable it only logs: push retries the initialisation, so
+// the collector can start before ClickHouse does. Other failures (bad
+// credentials, a schema the server rejects) fail the start.
+func (e *chExporter) start(ctx context.Context, _ component.Host) error {
+	opts, err := e.clickhouseOptions(ctx)
+	if err != nil {
+		return err
+	}
+	conn, err := clickhouse.Open(opts)
+	if err != nil {
+		return fmt.Errorf("clickhouse: %w", err)
+	}
+	e.mu.Lock()
+	e.conn = conn
+	err = e.initLocked(ctx)
+	e.mu.Unlock()
+	if err != nil {
+		if isUnreachable(err) {
+			e.logger.Warn("ClickHouse is not reachable yet; the schema will be applied when it is",
+				zap.Strings("endpoints", e.cfg.Endpoints), zap.Error(err))
+		} else {
+			return err
+		}
+	}
+	if e.cfg.RetentionDays > 0 {
+		e.retention.start(e, time.Hour)
+	}
+	return nil
+}
+
+// initLocked detects the server version and applies the schema (once).
+func (e *chExporter) initLocked(ctx context.Context) error {
+	if e.ready {
+		return nil
+	}
+	var version string
+	if err := e.conn.QueryRow(ctx, "SELECT version()").Scan(&version); err != nil {
+		return fmt.Errorf("clickhouse: reading server version: %w", err)
+	}
+	so := e.schema
+	so.Features = schema.FeaturesFor(version)
+	if e.cfg.CreateSchema {
+		res, err := schema.Apply(ctx, e.conn, so, version)
+		if err != nil {
+			return err
+		}
+		e.logger.Info("ClickHouse schema ready",
+			zap.String("server_version", version), zap.String("database", so.Database),
+			zap.Uint32("schema_version", res.Current), zap.Any("applied", res.Applied),
+			zap.Any("features", so.Features))
+	}
+	e.schema, e.serverVersion, e.ready = so, version, true
+	return nil
+}
+
+// ensureReady runs the initialisation if start could not.
+func (e *chExporter) ensureReady(ctx context.Context) (driver.Conn, error) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if e.conn == nil {
+		return nil, errors.New("exporter not started")
+	}
+	if !e.ready {
+		if err := e.initLocked(ctx); err != nil {
+			return nil, err // transient: exporterhelper retries
+		}
+	}
+	return e.conn, nil
+}
+
+func (e *chExporter) shutdown(context.Context) error {
+	e.retention.stop()
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	var err error
+	if e.conn != nil {
+		err = e.conn.Close()
+		e.conn = nil
+	}
+	e.tel.Shutdown()
+	return err
+}
+
+const (
+	// maxIdleEncoders bounds the free list (pushes run concurrently up to
+	// sending_queue.num_consumers).
+	maxIdleEncoders = 16
+	// maxKeptRows: an encoder grown beyond this by an unusually large request
+	// is not kept.
+	maxKeptRows = 1 << 20
+)
+
+func (e *chExporter) getEncoder() *encoderState {
+	select {
+	case st := <-e.encoders:
+		return st
+	default:
+		return new(encoderState)
+	}
+}
+
+func (e *chExporter) putEncoder(st *encoderState) {
+	st.enc.release()
+	if cap(st.enc.lat.service) > maxKeptRows || cap(st.enc.dep.id) > maxKeptRows {
+		return
+	}
+	select {
+	case e.encoders <- st:
+	default:
+	}
+}
+
+// pushTraces is the exporterhelper push function.
+func (e *chExporter) pushTraces(ctx context.Context, td ptrace.Traces) error {
+	conn, err := e.ensureReady(ctx)
+	if err != nil {
+		return err
+	}
+	st := e.getEncoder()
+	defer e.putEncoder(st)
+	enc := &st.enc
+	enc.reset(e.now(), e.cfg.RetentionDays)
+	enc.encode(td)
+
+	// Deployments first: they collapse on re-insert, so if the latency insert
+	// fails and the whole request is retried, nothing is duplicated. A
+	// permanent deployments failure does not stop the latency insert.
+	var depErr error
+	if enc.dep.rows() > 0 {
+		depErr = e.insert(ctx, schema.TableDeployments, func() error {
+			return insertDeployments(ctx, conn, e.deploymentInsert, &enc.dep, &st.depTIDs, &st.depSIDs)
+		})
+		if depErr != nil && !consumererror.IsPermanent(depErr) {
+			return depErr
+		}
+	}
+	var latErr error
+	if enc.lat.rows() > 0 {
+		latErr = e.insert(ctx, schema.TableLatencyEvents, func() error {
+			return insertLatency(ctx, conn, e.latencyInsert, &enc.lat, &st.latTIDs, &st.latSIDs)
+		})
+		if latErr != nil && !consumererror.IsPermanent(latErr) {
+			return latErr
+		}
+	}
+	// Done with this request: success or permanent failure.
+	e.recordDrops(ctx, enc)
+	if depErr == nil && enc.dep.rows() > 0 {
+		e.tel.ChangelensExporterEventsWritten.Add(ctx, int64(enc.dep.rows()), e.attrDeployment)
+	}
+	if latErr == nil && enc.lat.rows() > 0 {
+		e.tel.ChangelensExporterEventsWritten.Add(ctx, int64(enc.lat.rows()), e.attrLatency)
+	}
+	// Both are nil or permanent here; errors.Join keeps them detectable as permanent.
+	return errors.Join(depErr, latErr)
+}
+
+func (e *chExporter) insert(ctx context.Context, table string, do func() error) error {
+	err := classify(do())
+	if err == nil {
+		return nil
+	}
+	kind := "transient"
+	if consumererror.IsPermanent(err) {
+		kind = "permanent"
+	}
+	e.tel.ChangelensExporterInsertFailures.Add(ctx, 1, e.attrFailure[table+"/"+kind])
+	return fmt.Errorf("insert into %s: %w", table, err)
+}
+
+// recordDrops counts ignored spans and invalid events once per request (not
+// per retry attempt).
+func (e *chExporter) recordDrops(ctx context.Context, enc *encoder) {
+	if enc.ignored > 0 {
+		e.tel.ChangelensExporterSpansIgnored.Add(ctx, enc.ignored)
+	}
+	for i, n := range enc.invalid {
+		if n > 0 {
+			e.tel.ChangelensExporterEventsInvalid.Add(ctx, n, e.attrReasons[i])
+		}
+	}
+}
+
+// isUnreachable reports errors that mean "ClickHouse is not there (yet)".
+func isUnreachable(err error) bool {
+	var netErr net.Error
+	return errors.As(err, &netErr) ||
+		errors.Is(err, syscall.ECONNREFUSED) || errors.Is(err, syscall.ECONNRESET) ||
+		errors.Is(err, syscall.EPIPE) || errors.Is(err, context.DeadlineExceeded) ||
+		errors.Is(err, clickhouse.ErrAcquireConnTimeout)
+}

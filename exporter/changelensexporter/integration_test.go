@@ -1,0 +1,944 @@
+package changelensexporter
+
+import (
+	"context"
+	"encoding/hex"
+	"math"
+	"math/rand/v2"
+	"sort"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/ClickHouse/clickhouse-go/v2"
+	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
+	"go.opentelemetry.io/collector/component/componenttest"
+	"go.opentelemetry.io/collector/config/configoptional"
+	"go.opentelemetry.io/collector/consumer/consumererror"
+	"go.opentelemetry.io/collector/exporter"
+	"go.opentelemetry.io/collector/exporter/exporterhelper"
+	"go.opentelemetry.io/collector/exporter/exportertest"
+	"go.opentelemetry.io/collector/pdata/pcommon"
+	"go.opentelemetry.io/collector/pdata/ptrace"
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/sdk/metric/metricdata"
+
+	"github.com/changelens/changelens/exporter/changelensexporter/internal/metadata"
+	"github.com/changelens/changelens/exporter/changelensexporter/internal/metadatatest"
+	"github.com/changelens/changelens/exporter/changelensexporter/internal/schema"
+	"github.com/changelens/changelens/internal/chtest"
+	"github.com/changelens/changelens/internal/eventspan"
+	"github.com/changelens/changelens/internal/eventspan/eventspantest"
+)
+
+// testConfig is a config for srv/db with no queue and no retry, so push
+// errors surface directly.
+func testConfig(srv *chtest.Server, db string) *Config {
+	cfg := createDefaultConfig().(*Config)
+	cfg.Endpoints = []string{srv.Addr()}
+	cfg.Database = db
+	cfg.QueueConfig = configoptional.None[exporterhelper.QueueBatchConfig]()
+	cfg.BackOffConfig.Enabled = false
+	cfg.RetentionDays = 0
+	cfg.DialTimeout = 2 * time.Second
+	return cfg
+}
+
+// startExporter builds and starts the exporter core (without exporterhelper).
+func startExporter(t testing.TB, cfg *Config, set exporter.Settings) *chExporter {
+	t.Helper()
+	if err := cfg.Validate(); err != nil {
+		t.Fatal(err)
+	}
+	e, err := newExporter(cfg, set)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := e.start(context.Background(), componenttest.NewNopHost()); err != nil {
+		t.Fatalf("start: %v", err)
+	}
+	t.Cleanup(func() { _ = e.shutdown(context.Background()) })
+	return e
+}
+
+func nopSettings() exporter.Settings { return exportertest.NewNopSettings(metadata.Type) }
+
+func tctx(t testing.TB) context.Context {
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	t.Cleanup(cancel)
+	return ctx
+}
+
+func push(t testing.TB, e *chExporter, td ptrace.Traces) {
+	t.Helper()
+	if err := e.pushTraces(tctx(t), td); err != nil {
+		t.Fatalf("push: %v", err)
+	}
+}
+
+func hexID(b []byte) string { return hex.EncodeToString(b) }
+
+// ---------------------------------------------------------------------------
+
+type latencyRow struct {
+	Service     string    `ch:"service"`
+	Environment string    `ch:"environment"`
+	Version     string    `ch:"version"`
+	Operation   string    `ch:"operation"`
+	Time        time.Time `ch:"time"`
+	StartNs     uint64    `ch:"start_time_ns"`
+	DurationNs  uint64    `ch:"duration_ns"`
+	IsError     uint8     `ch:"is_error"`
+	HTTPStatus  uint16    `ch:"http_status"`
+	Weight      float64   `ch:"weight"`
+	TraceID     string    `ch:"trace_id"`
+	SpanID      string    `ch:"span_id"`
+}
+
+func TestIntegrationLatencyRoundTrip(t *testing.T) {
+	srv := chtest.Shared(t)
+	db := srv.NewDatabase(t)
+	e := startExporter(t, testConfig(srv, db), nopSettings())
+
+	start := time.Now().Add(-2 * time.Hour).Truncate(time.Second).Add(987654321)
+	events := []eventspantest.Latency{
+		{Service: "checkout", Environment: "production", Version: "1.4.2", Operation: "GET /api/v1/items/{id}",
+			Start: start, Duration: 1234567 * time.Nanosecond, HTTPStatus: 200,
+			TraceID: eventspantest.TraceID(1), SpanID: eventspantest.SpanID(1)},
+		{Service: "checkout", Environment: "production", Version: "1.4.2", Operation: "POST /api/v1/orders",
+			Start: start.Add(time.Minute), Duration: 3 * time.Second, Error: true, HTTPStatus: 503, Weight: 2.5,
+			TraceID: eventspantest.TraceID(2), SpanID: eventspantest.SpanID(2)},
+		{Service: "search", Environment: "staging", Version: "", Operation: "search.Svc/Query",
+			Start: start.Add(2 * time.Minute), Duration: 0, Weight: 16,
+			TraceID: eventspantest.TraceID(3), SpanID: eventspantest.SpanID(3)},
+		{Service: "ünïcode-svc", Environment: "prod'; DROP TABLE x; --", Version: "v\"1", Operation: "GET /ä/{id}",
+			Start: start.Add(3 * time.Minute), Duration: time.Hour, HTTPStatus: 404,
+			TraceID: eventspantest.TraceID(4), SpanID: eventspantest.SpanID(4)},
+	}
+	td := ptrace.NewTraces()
+	eventspantest.AppendLatency(td, events...)
+	eventspantest.AppendForeign(td, 3)
+	push(t, e, td)
+
+	var rows []latencyRow
+	conn := srv.Conn(t, db)
+	if err := conn.Select(tctx(t), &rows, `SELECT service, environment, version, operation, time, start_time_ns,
+		duration_ns, is_error, http_status, weight, lower(hex(trace_id)) AS trace_id, lower(hex(span_id)) AS span_id
+		FROM latency_events ORDER BY start_time_ns`); err != nil {
+		t.Fatal(err)
+	}
+	if len(rows) != len(events) {
+		t.Fatalf("read %d rows, want %d", len(rows), len(events))
+	}
+	for i, ev := range events {
+		r := rows[i]
+		w := ev.Weight
+		if w == 0 {
+			w = 1
+		}
+		var isErr uint8
+		if ev.Error {
+			isErr = 1
+		}
+		want := latencyRow{
+			Service: ev.Service, Environment: ev.Environment, Version: ev.Version, Operation: ev.Operation,
+			Time: ev.Start.Truncate(time.Second).UTC(), StartNs: uint64(ev.Start.UnixNano()), DurationNs: uint64(ev.Duration),
+			IsError: isErr, HTTPStatus: uint16(ev.HTTPStatus), Weight: w,
+			TraceID: hexID(ev.TraceID[:]), SpanID: hexID(ev.SpanID[:]),
+		}
+		r.Time = r.Time.UTC()
+		if r != want {
+			t.Errorf("row %d:\n got %+v\nwant %+v", i, r, want)
+		}
+	}
+
+	// The read-only user (the API's) can read it and cannot write.
+	ro := srv.ReadOnlyConn(t, db)
+	var n uint64
+	if err := ro.QueryRow(tctx(t), "SELECT count() FROM latency_events").Scan(&n); err != nil || n != uint64(len(events)) {
+		t.Fatalf("read-only count = %d, %v", n, err)
+	}
+	if err := ro.Exec(tctx(t), "TRUNCATE TABLE latency_events"); err == nil {
+		t.Fatal("read-only user could truncate")
+	}
+}
+
+// ---------------------------------------------------------------------------
+
+type rollupKey struct {
+	service, env, version, op string
+	minute                    int64
+}
+
+type rawAgg struct {
+	weight, errW, durW float64
+	n                  uint64
+	durs               []float64
+	ws                 []float64 // rounded weights, as the digest uses
+}
+
+func TestIntegrationRollupMatchesRaw(t *testing.T) {
+	srv := chtest.Shared(t)
+	db := srv.NewDatabase(t)
+	e := startExporter(t, testConfig(srv, db), nopSettings())
+
+	rng := rand.New(rand.NewPCG(1, 2))
+	base := time.Now().Add(-3 * time.Hour).Truncate(time.Minute)
+	weights := []float64{1, 1, 1, 2, 4, 10, 2.5, 1.3}
+	id := uint64(0)
+	// 4 pushes (several parts, so the rollup must merge partial states),
+	// 6 minutes, 2 versions, 2 operations.
+	for p := 0; p < 4; p++ {
+		var evs []eventspantest.Latency
+		for i := 0; i < 3000; i++ {
+			id++
+			v := []string{"1.0.0", "1.1.0"}[rng.IntN(2)]
+			op := []string{"GET /a", "POST /b"}[rng.IntN(2)]
+			// log-normal latencies, the second version slower
+			mu := 3.0
+			if v == "1.1.0" {
+				mu = 3.4
+			}
+			durMs := math.Exp(mu + 0.8*rng.NormFloat64())
+			ev := eventspantest.Latency{
+				Service: "api", Environment: "production", Version: v, Operation: op,
+				Start:    base.Add(time.Duration(rng.Int64N(int64(6 * time.Minute)))),
+				Duration: time.Duration(durMs * float64(time.Millisecond)),
+				Error:    rng.IntN(20) == 0, Weight: weights[rng.IntN(len(weights))],
+				TraceID: eventspantest.TraceID(id), SpanID: eventspantest.SpanID(id),
+			}
+			evs = append(evs, ev)
+		}
+		// one ResourceSpans per event group of equal unit: sort to make groups
+		sort.Slice(evs, func(i, j int) bool { return evs[i].Version < evs[j].Version })
+		td := ptrace.NewTraces()
+		eventspantest.AppendLatency(td, evs...)
+		push(t, e, td)
+	}
+
+	conn := srv.Conn(t, db)
+	// Aggregates from the raw table, computed in Go.
+	var raw []struct {
+		Service  string    `ch:"service"`
+		Env      string    `ch:"environment"`
+		Version  string    `ch:"version"`
+		Op       string    `ch:"operation"`
+		Minute   time.Time `ch:"minute"`
+		Weight   float64   `ch:"weight"`
+		IsError  uint8     `ch:"is_error"`
+		Duration uint64    `ch:"duration_ns"`
+	}
+	if err := conn.Select(tctx(t), &raw, `SELECT service, environment, version, operation,
+		toStartOfMinute(time) AS minute, weight, is_error, duration_ns FROM latency_events`); err != nil {
+		t.Fatal(err)
+	}
+	if len(raw) != 12000 {
+		t.Fatalf("raw rows = %d", len(raw))
+	}
+	want := map[rollupKey]*rawAgg{}
+	for _, r := range raw {
+		k := rollupKey{r.Service, r.Env, r.Version, r.Op, r.Minute.Unix()}
+		a := want[k]
+		if a == nil {
+			a = &rawAgg{}
+			want[k] = a
+		}
+		a.weight += r.Weight
+		a.errW += float64(r.IsError) * r.Weight
+		a.durW += float64(r.Duration) * r.Weight
+		a.n++
+		a.durs = append(a.durs, float64(r.Duration))
+		a.ws = append(a.ws, math.Max(1, math.RoundToEven(r.Weight)))
+	}
+
+	var rolled []struct {
+		Service   string    `ch:"service"`
+		Env       string    `ch:"environment"`
+		Version   string    `ch:"version"`
+		Op        string    `ch:"operation"`
+		Minute    time.Time `ch:"minute"`
+		Count     float64   `ch:"request_count"`
+		Errors    float64   `ch:"error_count"`
+		DurSum    float64   `ch:"duration_sum_ns"`
+		Samples   uint64    `ch:"sample_count"`
+		Quantiles []float64 `ch:"q"`
+	}
+	if err := conn.Select(tctx(t), &rolled, `SELECT service, environment, version, operation, minute,
+		sumMerge(request_count) AS request_count, sumMerge(error_count) AS error_count,
+		sumMerge(duration_sum_ns) AS duration_sum_ns, countMerge(sample_count) AS sample_count,
+		arrayMap(x -> toFloat64(x), quantilesTDigestWeightedMerge(0.5, 0.9, 0.95, 0.99)(duration_digest)) AS q
+		FROM latency_rollup_1m GROUP BY service, environment, version, operation, minute`); err != nil {
+		t.Fatal(err)
+	}
+	if len(rolled) != len(want) {
+		t.Fatalf("rollup has %d groups, raw has %d", len(rolled), len(want))
+	}
+	levels := []float64{0.5, 0.9, 0.95, 0.99}
+	worst := 0.0
+	for _, r := range rolled {
+		a := want[rollupKey{r.Service, r.Env, r.Version, r.Op, r.Minute.Unix()}]
+		if a == nil {
+			t.Fatalf("rollup group %s/%s/%s/%s/%s not in raw data", r.Service, r.Env, r.Version, r.Op, r.Minute)
+		}
+		if !approxEqual(r.Count, a.weight, 1e-9) || !approxEqual(r.Errors, a.errW, 1e-9) || !approxEqual(r.DurSum, a.durW, 1e-9) || r.Samples != a.n {
+			t.Errorf("group %s %s %s: rollup count=%v errors=%v dursum=%v n=%d; raw %v %v %v %d",
+				r.Version, r.Op, r.Minute, r.Count, r.Errors, r.DurSum, r.Samples, a.weight, a.errW, a.durW, a.n)
+		}
+		// Quantiles: the digest's value must sit at (nearly) the right
+		// weighted rank of the raw durations.
+		for i, p := range levels {
+			lo, hi := weightedRank(a.durs, a.ws, r.Quantiles[i])
+			dev := 0.0
+			if p < lo {
+				dev = lo - p
+			} else if p > hi {
+				dev = p - hi
+			}
+			worst = math.Max(worst, dev)
+			if dev > 0.03 {
+				t.Errorf("group %s %s %s: p%.0f = %.0f ns sits at rank [%.3f, %.3f]", r.Version, r.Op, r.Minute, p*100, r.Quantiles[i], lo, hi)
+			}
+		}
+	}
+	t.Logf("%d rollup groups match the raw aggregates; worst quantile rank error %.4f", len(rolled), worst)
+}
+
+func approxEqual(a, b, rel float64) bool {
+	return math.Abs(a-b) <= rel*math.Max(math.Abs(a), math.Abs(b))+1e-9
+}
+
+// weightedRank returns the weighted fraction of values < q and <= q.
+func weightedRank(vals, ws []float64, q float64) (lo, hi float64) {
+	var below, at, total float64
+	for i, v := range vals {
+		total += ws[i]
+		if v < q {
+			below += ws[i]
+		} else if v == q {
+			at += ws[i]
+		}
+	}
+	return below / total, (below + at) / total
+}
+
+// ---------------------------------------------------------------------------
+
+// deploymentsReadQuery is the read query documented in README.md: rows of
+// one id collapse to the one with the highest ver, superseded deployments are
+// dropped. Filters on anything but service/environment/id go in HAVING.
+const deploymentsReadQuery = `
+SELECT
+    id,
+    service,
+    environment,
+    argMax(version, ver)            AS version,
+    argMax(previous_version, ver)   AS previous_version,
+    argMax(source, ver)             AS source,
+    argMax(status, ver)             AS status,
+    argMax(rollout_start_ns, ver)   AS rollout_start_ns,
+    argMax(deploy_time, ver)        AS deploy_time,
+    argMax(deploy_time_ns, ver)     AS deploy_time_ns,
+    argMax(commit_sha, ver)         AS commit_sha,
+    argMax(commit_time_ns, ver)     AS commit_time_ns,
+    argMax(rollback_candidate, ver) AS rollback_candidate,
+    argMax(external_id, ver)        AS external_id,
+    argMax(pipeline_name, ver)      AS pipeline_name,
+    argMax(pipeline_run_id, ver)    AS pipeline_run_id,
+    argMax(superseded_by, ver)      AS superseded_by,
+    lower(hex(argMax(trace_id, ver))) AS trace_id
+FROM deployments
+WHERE service = ? AND environment = ?
+GROUP BY service, environment, id
+HAVING superseded_by = '' AND deploy_time >= ? AND deploy_time < ?
+ORDER BY deploy_time_ns, id`
+
+type deploymentRow struct {
+	ID                string    `ch:"id"`
+	Service           string    `ch:"service"`
+	Environment       string    `ch:"environment"`
+	Version           string    `ch:"version"`
+	PreviousVersion   string    `ch:"previous_version"`
+	Source            string    `ch:"source"`
+	Status            string    `ch:"status"`
+	RolloutStartNs    uint64    `ch:"rollout_start_ns"`
+	DeployTime        time.Time `ch:"deploy_time"`
+	DeployTimeNs      uint64    `ch:"deploy_time_ns"`
+	CommitSHA         string    `ch:"commit_sha"`
+	CommitTimeNs      uint64    `ch:"commit_time_ns"`
+	RollbackCandidate uint8     `ch:"rollback_candidate"`
+	ExternalID        string    `ch:"external_id"`
+	PipelineName      string    `ch:"pipeline_name"`
+	PipelineRunID     string    `ch:"pipeline_run_id"`
+	SupersededBy      string    `ch:"superseded_by"`
+	TraceID           string    `ch:"trace_id"`
+}
+
+func readDeployments(t *testing.T, conn driver.Conn, service, env string, from, to time.Time) []deploymentRow {
+	t.Helper()
+	var rows []deploymentRow
+	if err := conn.Select(tctx(t), &rows, deploymentsReadQuery, service, env, from, to); err != nil {
+		t.Fatal(err)
+	}
+	return rows
+}
+
+func TestIntegrationDeploymentWrittenTwiceReadsAsOne(t *testing.T) {
+	srv := chtest.Shared(t)
+	db := srv.NewDatabase(t)
+	cfg := testConfig(srv, db)
+	// Two collectors (replicas) writing the same events.
+	c1 := startExporter(t, cfg, nopSettings())
+	c2 := startExporter(t, testConfig(srv, db), nopSettings())
+
+	t0 := time.Now().Add(-time.Hour).Truncate(time.Millisecond)
+	const inferredID, explicitID = "11111111111111111111111111111111", "22222222222222222222222222222222"
+	inferred := eventspantest.Deployment{
+		ID: inferredID, Service: "checkout", Environment: "production", Version: "2.0.0", PreviousVersion: "1.9.0",
+		Source: eventspan.SourceInferred, TraceID: eventspantest.TraceID(7), SpanID: eventspantest.SpanID(7),
+	}
+	late, early := inferred, inferred
+	late.RolloutStart, late.DeployTime = t0.Add(30*time.Second), t0.Add(30*time.Second) // replica 1 saw a later first span
+	early.RolloutStart, early.DeployTime = t0, t0                                       // replica 2 saw the real first span
+
+	td := ptrace.NewTraces()
+	eventspantest.AppendDeployment(td, late)
+	push(t, c1, td)
+	td = ptrace.NewTraces()
+	eventspantest.AppendDeployment(td, early)
+	push(t, c2, td)
+	push(t, c2, td) // and a plain retry duplicate
+
+	conn := srv.Conn(t, db)
+	from, to := t0.Add(-time.Hour), t0.Add(time.Hour)
+	rows := readDeployments(t, conn, "checkout", "production", from, to)
+	if len(rows) != 1 {
+		t.Fatalf("read %d deployments, want 1: %+v", len(rows), rows)
+	}
+	if r := rows[0]; r.ID != inferredID || r.DeployTimeNs != uint64(t0.UnixNano()) || r.Version != "2.0.0" ||
+		r.PreviousVersion != "1.9.0" || r.Source != "inferred" || r.Status != "succeeded" {
+		t.Fatalf("winner = %+v, want the earliest first-seen", r)
+	}
+
+	// An explicit deploy span arrives: the processor emits the explicit
+	// deployment (own id) and re-emits the inferred one superseded. Both
+	// replicas do; replica 2 had seen the inferred first span earlier, so it
+	// reports an earlier rollout start for the same deploy time.
+	deployTime := t0.Add(2 * time.Minute)
+	explicit := eventspantest.Deployment{
+		ID: explicitID, Service: "checkout", Environment: "production", Version: "2.0.0", PreviousVersion: "1.9.0",
+		Source: eventspan.SourceExplicit, Status: eventspan.StatusSucceeded,
+		RolloutStart: t0.Add(time.Minute), DeployTime: deployTime,
+		CommitSHA: "deadbeef", CommitTime: t0.Add(-2 * time.Hour), ExternalID: "gh-deploy-77",
+		PipelineName: "deploy-prod", PipelineRunID: "4242",
+		TraceID: eventspantest.TraceID(8), SpanID: eventspantest.SpanID(8),
+	}
+	explicitFromReplica2 := explicit
+	explicitFromReplica2.RolloutStart = t0
+	superseded := late
+	superseded.SupersededBy = explicitID
+
+	td = ptrace.NewTraces()
+	eventspantest.AppendDeployment(td, explicit, superseded)
+	push(t, c1, td)
+	td = ptrace.NewTraces()
+	eventspantest.AppendDeployment(td, explicitFromReplica2)
+	push(t, c2, td)
+
+	check := func(stage string) {
+		t.Helper()
+		rows := readDeployments(t, conn, "checkout", "production", from, to)
+		if len(rows) != 1 {
+			t.Fatalf("%s: read %d deployments, want 1: %+v", stage, len(rows), rows)
+		}
+		r := rows[0]
+		want := deploymentRow{
+			ID: explicitID, Service: "checkout", Environment: "production", Version: "2.0.0", PreviousVersion: "1.9.0",
+			Source: "explicit", Status: "succeeded", RolloutStartNs: uint64(t0.UnixNano()),
+			DeployTime: deployTime.Truncate(time.Second).UTC(), DeployTimeNs: uint64(deployTime.UnixNano()),
+			CommitSHA: "deadbeef", CommitTimeNs: uint64(explicit.CommitTime.UnixNano()),
+			ExternalID: "gh-deploy-77", PipelineName: "deploy-prod", PipelineRunID: "4242",
+			TraceID: hexID(explicit.TraceID[:]),
+		}
+		r.DeployTime = r.DeployTime.UTC()
+		if r != want {
+			t.Fatalf("%s:\n got %+v\nwant %+v", stage, r, want)
+		}
+	}
+	check("before restart")
+
+	// Restart: a new exporter instance on the same database finds the schema
+	// applied and writes the same event again.
+	if err := c1.shutdown(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	c3 := startExporter(t, testConfig(srv, db), nopSettings())
+	td = ptrace.NewTraces()
+	eventspantest.AppendDeployment(td, explicit)
+	push(t, c3, td)
+	check("after restart")
+
+	// Merges converge to the same answer: after OPTIMIZE ... FINAL one
+	// physical row per id remains.
+	optimizeFinal(t, conn, db, "deployments")
+	var perID []struct {
+		ID string `ch:"id"`
+		N  uint64 `ch:"n"`
+	}
+	if err := conn.Select(tctx(t), &perID, "SELECT id, count() AS n FROM deployments GROUP BY id ORDER BY id"); err != nil {
+		t.Fatal(err)
+	}
+	if len(perID) != 2 || perID[0].N != 1 || perID[1].N != 1 {
+		t.Fatalf("after merge: %+v, want one row per id", perID)
+	}
+	check("after merge")
+
+	// FINAL in a subquery is the documented alternative.
+	var n uint64
+	if err := conn.QueryRow(tctx(t), `SELECT count() FROM (SELECT * FROM deployments FINAL
+		WHERE service = 'checkout' AND environment = 'production') WHERE superseded_by = ''`).Scan(&n); err != nil || n != 1 {
+		t.Fatalf("FINAL form: %d, %v", n, err)
+	}
+}
+
+// ---------------------------------------------------------------------------
+
+func TestIntegrationSchemaApplyTwiceIsNoop(t *testing.T) {
+	srv := chtest.Shared(t)
+	db := srv.NewDatabase(t)
+	conn := srv.Conn(t, db)
+	o := schema.Options{Database: db, RetentionDays: 30, Features: schema.FeaturesFor(srv.Version())}
+
+	res, err := schema.Apply(tctx(t), conn, o, srv.Version())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(res.Applied) != 1 || res.Applied[0] != 1 || res.Current != 1 {
+		t.Fatalf("first apply = %+v", res)
+	}
+	before := showCreate(t, conn, db)
+
+	res, err = schema.Apply(tctx(t), conn, o, srv.Version())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(res.Applied) != 0 || res.Current != 1 {
+		t.Fatalf("second apply = %+v, want nothing applied", res)
+	}
+	var n uint64
+	if err := conn.QueryRow(tctx(t), "SELECT count() FROM schema_migrations").Scan(&n); err != nil || n != 1 {
+		t.Fatalf("schema_migrations rows = %d, %v", n, err)
+	}
+	if after := showCreate(t, conn, db); after != before {
+		t.Fatalf("schema changed on second apply:\n%s\n---\n%s", before, after)
+	}
+
+	// An apply interrupted before it was recorded is repeated safely (every
+	// statement is IF NOT EXISTS).
+	srv.Exec(t, "TRUNCATE TABLE "+db+".schema_migrations")
+	res, err = schema.Apply(tctx(t), conn, o, srv.Version())
+	if err != nil || len(res.Applied) != 1 {
+		t.Fatalf("re-apply after lost record = %+v, %v", res, err)
+	}
+	if after := showCreate(t, conn, db); after != before {
+		t.Fatal("schema changed on re-apply")
+	}
+
+	// The exporter's start goes through the same path: nothing applied.
+	e := startExporter(t, testConfig(srv, db), nopSettings())
+	if v := e.serverVersion; v != srv.Version() {
+		t.Fatalf("exporter detected version %q, server is %q", v, srv.Version())
+	}
+	if err := conn.QueryRow(tctx(t), "SELECT count() FROM schema_migrations").Scan(&n); err != nil || n != 1 {
+		t.Fatalf("schema_migrations rows after exporter start = %d, %v", n, err)
+	}
+}
+
+// optimizeFinal merges all parts of a table into one. OPTIMIZE is a silent
+// no-op while a background merge holds some parts, so it is retried with
+// optimize_throw_if_noop until one active part remains.
+func optimizeFinal(t *testing.T, conn driver.Conn, db, table string) {
+	t.Helper()
+	ctx := clickhouse.Context(tctx(t), clickhouse.WithSettings(clickhouse.Settings{"optimize_throw_if_noop": 1}))
+	var lastErr error
+	for i := 0; i < 100; i++ {
+		lastErr = conn.Exec(ctx, "OPTIMIZE TABLE "+db+"."+table+" FINAL")
+		var parts uint64
+		if err := conn.QueryRow(tctx(t), "SELECT count() FROM system.parts WHERE database = ? AND table = ? AND active", db, table).Scan(&parts); err != nil {
+			t.Fatal(err)
+		}
+		if parts <= 1 {
+			return
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	t.Fatalf("OPTIMIZE %s FINAL did not merge to one part: %v", table, lastErr)
+}
+
+func showCreate(t *testing.T, conn driver.Conn, db string) string {
+	t.Helper()
+	var names []struct {
+		Name string `ch:"name"`
+	}
+	if err := conn.Select(tctx(t), &names, "SELECT name FROM system.tables WHERE database = ? ORDER BY name", db); err != nil {
+		t.Fatal(err)
+	}
+	var b strings.Builder
+	for _, n := range names {
+		var stmt string
+		if err := conn.QueryRow(tctx(t), "SHOW CREATE TABLE "+db+"."+n.Name).Scan(&stmt); err != nil {
+			t.Fatal(err)
+		}
+		b.WriteString(stmt + "\n")
+	}
+	for _, want := range []string{"latency_events", "latency_rollup_1m", "latency_rollup_1m_mv", "deployments", "schema_migrations"} {
+		if !strings.Contains(b.String(), "."+want+" ") && !strings.Contains(b.String(), "."+want+"\n") {
+			t.Fatalf("table %s missing:\n%s", want, b.String())
+		}
+	}
+	return b.String()
+}
+
+// ---------------------------------------------------------------------------
+
+func TestIntegrationRetentionSweep(t *testing.T) {
+	srv := chtest.Shared(t)
+	db := srv.NewDatabase(t)
+	// A writer that keeps everything inserts old rows ...
+	writer := startExporter(t, testConfig(srv, db), nopSettings())
+	now := time.Now().UTC()
+	var evs []eventspantest.Latency
+	for i, ago := range []int{10, 5, 3, 2, 0} {
+		evs = append(evs, eventspantest.Latency{Service: "s", Environment: "e", Version: "1", Operation: "op",
+			Start: now.AddDate(0, 0, -ago).Add(-time.Minute), Duration: time.Millisecond,
+			TraceID: eventspantest.TraceID(uint64(i + 1)), SpanID: eventspantest.SpanID(uint64(i + 1))})
+	}
+	td := ptrace.NewTraces()
+	eventspantest.AppendLatency(td, evs...)
+	push(t, writer, td)
+
+	// ... and an exporter with retention_days: 3 sweeps them.
+	tel := componenttest.NewTelemetry()
+	t.Cleanup(func() { _ = tel.Shutdown(context.Background()) })
+	cfg := testConfig(srv, db)
+	cfg.RetentionDays = 3
+	e := startExporter(t, cfg, metadatatestSettings(tel))
+
+	dropped, err := e.sweepRetention(tctx(t), now)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// days 10 and 5 ago, in latency_events and in the rollup; day 3 ago is
+	// the first day kept (today + 3 previous days).
+	if dropped != 4 {
+		t.Fatalf("dropped %d partitions, want 4", dropped)
+	}
+	conn := srv.Conn(t, db)
+	cutoff := retentionCutoff(now, 3)
+	for _, q := range []string{
+		"SELECT count() FROM latency_events WHERE time < toDateTime(?)",
+		"SELECT count() FROM latency_rollup_1m WHERE minute < toDateTime(?)",
+	} {
+		var n uint64
+		if err := conn.QueryRow(tctx(t), q, cutoff.Unix()).Scan(&n); err != nil || n != 0 {
+			t.Fatalf("%s: %d rows left, %v", q, n, err)
+		}
+	}
+	var kept uint64
+	if err := conn.QueryRow(tctx(t), "SELECT count() FROM latency_events").Scan(&kept); err != nil || kept != 3 {
+		t.Fatalf("kept %d rows, want 3", kept)
+	}
+	// A second sweep has nothing to do.
+	if dropped, err := e.sweepRetention(tctx(t), now); err != nil || dropped != 0 {
+		t.Fatalf("second sweep dropped %d, %v", dropped, err)
+	}
+	assertCounter(t, tel, "otelcol_changelens_exporter_retention_partitions_dropped", nil, 4)
+}
+
+// ---------------------------------------------------------------------------
+
+func TestIntegrationTransientErrorsAreRetryable(t *testing.T) {
+	srv := chtest.New(t) // dedicated: this test stops ClickHouse
+	db := "changelens"
+	srv.Stop(t)
+
+	// The collector may start before ClickHouse: start succeeds, pushes fail
+	// with retryable errors.
+	cfg := testConfig(srv, db)
+	cfg.DialTimeout = 500 * time.Millisecond
+	e := startExporter(t, cfg, nopSettings())
+	td := ptrace.NewTraces()
+	eventspantest.AppendLatency(td, eventspantest.Latency{Service: "s", Environment: "e", Operation: "op",
+		Start: time.Now().Add(-time.Minute), Duration: time.Millisecond,
+		TraceID: eventspantest.TraceID(1), SpanID: eventspantest.SpanID(1)})
+	step := time.Now()
+	lap := func(what string) { t.Logf("%s: %s", what, time.Since(step).Round(time.Millisecond)); step = time.Now() }
+	err := e.pushTraces(tctx(t), td)
+	if err == nil || consumererrorIsPermanent(err) {
+		t.Fatalf("push with ClickHouse down = %v, want a retryable error", err)
+	}
+	lap("failed push, server down")
+
+	srv.Start(t)
+	lap("server start")
+	push(t, e, td) // schema applied lazily, then inserted
+	lap("push with lazy schema")
+	srv.Stop(t)
+	lap("server stop")
+	if err := e.pushTraces(tctx(t), td); err == nil || consumererrorIsPermanent(err) {
+		t.Fatalf("push after ClickHouse stopped = %v, want a retryable error", err)
+	}
+	lap("failed push, server stopped")
+	srv.Start(t)
+	lap("server start")
+	push(t, e, td)
+	lap("push after restart")
+
+	var n uint64
+	if err := srv.Conn(t, db).QueryRow(tctx(t), "SELECT count() FROM latency_events").Scan(&n); err != nil || n != 2 {
+		t.Fatalf("rows = %d, %v; want 2", n, err)
+	}
+}
+
+func TestIntegrationBadDataIsPermanent(t *testing.T) {
+	srv := chtest.Shared(t)
+	td := ptrace.NewTraces()
+	eventspantest.AppendLatency(td, eventspantest.Latency{Service: "s", Environment: "e", Operation: "not-a-number",
+		Start: time.Now().Add(-time.Minute), Duration: time.Millisecond,
+		TraceID: eventspantest.TraceID(1), SpanID: eventspantest.SpanID(1)})
+
+	t.Run("server rejects the data", func(t *testing.T) {
+		// A materialized view that parses operation as a number: ClickHouse
+		// rejects the insert with a parse error.
+		db := srv.NewDatabase(t)
+		e := startExporter(t, testConfig(srv, db), nopSettings())
+		srv.Exec(t, "CREATE TABLE "+db+".ops (n UInt32) ENGINE = MergeTree ORDER BY n")
+		srv.Exec(t, "CREATE MATERIALIZED VIEW "+db+".ops_mv TO "+db+".ops AS SELECT toUInt32(operation) AS n FROM "+db+".latency_events")
+		err := e.pushTraces(tctx(t), td)
+		if err == nil || !consumererrorIsPermanent(err) {
+			t.Fatalf("push = %v, want a permanent error", err)
+		}
+		t.Logf("permanent: %v", err)
+	})
+
+	t.Run("column type mismatch", func(t *testing.T) {
+		// A hand-made table whose http_status cannot hold the exporter's data.
+		db := srv.NewDatabase(t)
+		srv.Exec(t, `CREATE TABLE `+db+`.latency_events (service String, environment String, version String,
+			operation String, time DateTime, start_time_ns UInt64, duration_ns UInt64, is_error UInt8,
+			http_status Date, weight Float64, trace_id FixedString(16), span_id FixedString(8))
+			ENGINE = MergeTree ORDER BY time`)
+		cfg := testConfig(srv, db)
+		cfg.CreateSchema = false
+		e := startExporter(t, cfg, nopSettings())
+		err := e.pushTraces(tctx(t), td)
+		if err == nil || !consumererrorIsPermanent(err) {
+			t.Fatalf("push = %v, want a permanent error", err)
+		}
+		t.Logf("permanent: %v", err)
+	})
+
+	t.Run("exporterhelper does not retry it", func(t *testing.T) {
+		db := srv.NewDatabase(t)
+		srv.Exec(t, `CREATE TABLE `+db+`.latency_events (service String, environment String, version String,
+			operation String, time DateTime, start_time_ns UInt64, duration_ns UInt64, is_error UInt8,
+			http_status Date, weight Float64, trace_id FixedString(16), span_id FixedString(8))
+			ENGINE = MergeTree ORDER BY time`)
+		cfg := testConfig(srv, db)
+		cfg.CreateSchema = false
+		cfg.BackOffConfig.Enabled = true
+		cfg.BackOffConfig.InitialInterval = 10 * time.Millisecond
+		cfg.BackOffConfig.MaxElapsedTime = 0 // forever, for retryable errors
+		exp, err := NewFactory().CreateTraces(context.Background(), nopSettings(), cfg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := exp.Start(context.Background(), componenttest.NewNopHost()); err != nil {
+			t.Fatal(err)
+		}
+		defer exp.Shutdown(context.Background())
+		begin := time.Now()
+		if err := exp.ConsumeTraces(tctx(t), td); err == nil {
+			t.Fatal("ConsumeTraces succeeded")
+		}
+		if d := time.Since(begin); d > 5*time.Second {
+			t.Fatalf("permanent error took %s: it was retried", d)
+		}
+	})
+}
+
+// ---------------------------------------------------------------------------
+
+// The whole component through the factory: sending queue with batching,
+// start, consume, shutdown (drains the queue), self-telemetry.
+func TestIntegrationThroughFactory(t *testing.T) {
+	srv := chtest.Shared(t)
+	db := srv.NewDatabase(t)
+	cfg := createDefaultConfig().(*Config)
+	cfg.Endpoints = []string{srv.Addr()}
+	cfg.Database = db
+	cfg.Username, cfg.Password = chtest.WriterUser, chtest.WriterPassword
+	q := cfg.QueueConfig.Get()
+	q.Batch.Get().FlushTimeout = 100 * time.Millisecond
+
+	tel := componenttest.NewTelemetry()
+	t.Cleanup(func() { _ = tel.Shutdown(context.Background()) })
+	exp, err := NewFactory().CreateTraces(context.Background(), metadatatestSettings(tel), cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := exp.Start(context.Background(), componenttest.NewNopHost()); err != nil {
+		t.Fatal(err)
+	}
+	const batches, perBatch = 20, 250
+	for b := 0; b < batches; b++ {
+		td := benchTraces(perBatch, 5)
+		// make times current
+		shift := time.Since(testNow)
+		forEachSpan(td, func(s ptrace.Span) {
+			s.SetStartTimestamp(s.StartTimestamp() + pcommonTimestamp(shift))
+			s.SetEndTimestamp(s.EndTimestamp() + pcommonTimestamp(shift))
+		})
+		eventspantest.AppendForeign(td, 2)
+		if err := exp.ConsumeTraces(context.Background(), td); err != nil {
+			t.Fatal(err)
+		}
+	}
+	bad := ptrace.NewTraces()
+	eventspantest.AppendLatency(bad, eventspantest.Latency{Service: "", Operation: "op", Start: time.Now(), Duration: time.Millisecond})
+	if err := exp.ConsumeTraces(context.Background(), bad); err != nil {
+		t.Fatal(err)
+	}
+	if err := exp.Shutdown(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+
+	var n uint64
+	conn := srv.Conn(t, db)
+	if err := conn.QueryRow(tctx(t), "SELECT count() FROM latency_events").Scan(&n); err != nil || n != batches*perBatch {
+		t.Fatalf("latency rows = %d, %v; want %d", n, err, batches*perBatch)
+	}
+	assertCounter(t, tel, "otelcol_changelens_exporter_events_written",
+		map[string]string{eventspan.AttrEventType: eventspan.EventLatency}, batches*perBatch)
+	assertCounter(t, tel, "otelcol_changelens_exporter_spans_ignored", nil, batches*2)
+	assertCounter(t, tel, "otelcol_changelens_exporter_events_invalid", map[string]string{"reason": reasonMissingService}, 1)
+}
+
+// ---------------------------------------------------------------------------
+
+// With cluster_name, data goes through Distributed tables into *_local
+// tables. The harness's server has a one-shard cluster naming itself; ON
+// CLUSTER needs ZooKeeper, so the DDL is run without it here (the ON CLUSTER
+// text itself is covered by the schema unit tests).
+func TestIntegrationDistributedTables(t *testing.T) {
+	srv := chtest.Shared(t)
+	db := srv.NewDatabase(t)
+	cfg := testConfig(srv, db)
+	cfg.ClusterName = chtest.ClusterName
+	cfg.RetentionDays = 2
+	if err := cfg.Validate(); err != nil {
+		t.Fatal(err)
+	}
+	e, err := newExporter(cfg, nopSettings())
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.schema.NoOnCluster = true
+	if err := e.start(context.Background(), componenttest.NewNopHost()); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = e.shutdown(context.Background()) })
+
+	td := ptrace.NewTraces()
+	now := time.Now()
+	var evs []eventspantest.Latency
+	for i := 0; i < 100; i++ {
+		evs = append(evs, eventspantest.Latency{Service: "s", Environment: "e", Version: "1", Operation: "op",
+			Start: now.Add(-time.Duration(i) * time.Second), Duration: time.Millisecond,
+			TraceID: eventspantest.TraceID(uint64(i + 1)), SpanID: eventspantest.SpanID(uint64(i + 1))})
+	}
+	eventspantest.AppendLatency(td, evs...)
+	eventspantest.AppendDeployment(td, eventspantest.Deployment{ID: "33333333333333333333333333333333",
+		Service: "s", Environment: "e", Version: "1", Source: eventspan.SourceInferred, RolloutStart: now, DeployTime: now})
+	push(t, e, td)
+
+	conn := srv.Conn(t, db)
+	// Distributed inserts are forwarded asynchronously.
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		var raw, local, rolled, deps uint64
+		_ = conn.QueryRow(tctx(t), "SELECT count() FROM latency_events").Scan(&raw)
+		_ = conn.QueryRow(tctx(t), "SELECT count() FROM latency_events_local").Scan(&local)
+		_ = conn.QueryRow(tctx(t), "SELECT sumMerge(request_count) FROM latency_rollup_1m").Scan(new(float64))
+		_ = conn.QueryRow(tctx(t), "SELECT countMerge(sample_count) FROM latency_rollup_1m").Scan(&rolled)
+		_ = conn.QueryRow(tctx(t), "SELECT count() FROM deployments").Scan(&deps)
+		if raw == 100 && local == 100 && rolled == 100 && deps == 1 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("distributed=%d local=%d rollup=%d deployments=%d", raw, local, rolled, deps)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	var engine string
+	if err := conn.QueryRow(tctx(t), "SELECT engine FROM system.tables WHERE database = ? AND name = 'latency_events'", db).Scan(&engine); err != nil || engine != "Distributed" {
+		t.Fatalf("latency_events engine = %q, %v", engine, err)
+	}
+	// The retention sweep finds partitions through the Distributed table and
+	// drops them from the local one.
+	if dropped, err := e.sweepRetention(tctx(t), now.AddDate(0, 0, 10)); err != nil || dropped < 2 {
+		t.Fatalf("sweep dropped %d, %v", dropped, err)
+	}
+	var local uint64
+	if err := conn.QueryRow(tctx(t), "SELECT count() FROM latency_events_local").Scan(&local); err != nil || local != 0 {
+		t.Fatalf("local rows after sweep = %d, %v", local, err)
+	}
+}
+
+func forEachSpan(td ptrace.Traces, f func(ptrace.Span)) {
+	for i := 0; i < td.ResourceSpans().Len(); i++ {
+		sss := td.ResourceSpans().At(i).ScopeSpans()
+		for j := 0; j < sss.Len(); j++ {
+			spans := sss.At(j).Spans()
+			for k := 0; k < spans.Len(); k++ {
+				f(spans.At(k))
+			}
+		}
+	}
+}
+
+func metadatatestSettings(tel *componenttest.Telemetry) exporter.Settings {
+	return metadatatest.NewSettings(tel)
+}
+
+func consumererrorIsPermanent(err error) bool { return consumererror.IsPermanent(err) }
+
+func pcommonTimestamp(d time.Duration) pcommon.Timestamp { return pcommon.Timestamp(d.Nanoseconds()) }
+
+// assertCounter checks the sum of an int64 counter's data points whose
+// attributes include attrs.
+func assertCounter(t *testing.T, tel *componenttest.Telemetry, name string, attrs map[string]string, want int64) {
+	t.Helper()
+	m, err := tel.GetMetric(name)
+	if err != nil {
+		t.Fatalf("metric %s: %v", name, err)
+	}
+	sum, ok := m.Data.(metricdata.Sum[int64])
+	if !ok {
+		t.Fatalf("metric %s is %T", name, m.Data)
+	}
+	var got int64
+	for _, dp := range sum.DataPoints {
+		match := true
+		for k, v := range attrs {
+			if av, ok := dp.Attributes.Value(attribute.Key(k)); !ok || av.AsString() != v {
+				match = false
+			}
+		}
+		if match {
+			got += dp.Value
+		}
+	}
+	if got != want {
+		t.Fatalf("metric %s%v = %d, want %d (%+v)", name, attrs, got, want, sum.DataPoints)
+	}
+}

@@ -1,0 +1,336 @@
+// Package schema renders and applies the changelens ClickHouse schema.
+//
+// Migrations are embedded .sql files (sql/NNN_name.sql), rendered as Go
+// templates for the server's feature level and the configured cluster, and
+// recorded in a schema_migrations table once applied. Every statement is
+// idempotent (IF NOT EXISTS), so an interrupted or concurrent apply is safe to
+// repeat; an applied migration is never run again.
+package schema
+
+import (
+	"bufio"
+	"context"
+	"embed"
+	"fmt"
+	"io/fs"
+	"path"
+	"sort"
+	"strconv"
+	"strings"
+	"text/template"
+)
+
+//go:embed sql/*.sql
+var sqlFiles embed.FS
+
+// Table names. With a cluster, data lives in <name>_local on every shard and
+// <name> is a Distributed table over it; readers always use <name>.
+const (
+	TableLatencyEvents = "latency_events"
+	TableLatencyRollup = "latency_rollup_1m"
+	TableDeployments   = "deployments"
+	TableMigrations    = "schema_migrations"
+	LocalSuffix        = "_local"
+)
+
+// RetentionTables are the day-partitioned tables retention applies to, with
+// the DateTime column their partition key (toYYYYMMDD) is computed from.
+var RetentionTables = []struct{ Table, TimeColumn string }{
+	{TableLatencyEvents, "time"},
+	{TableLatencyRollup, "minute"},
+}
+
+// Features are optional server features the schema uses when present.
+type Features struct {
+	TTL            bool // table TTL (retention without the sweeper)
+	LowCardinality bool // LowCardinality(String) for low-cardinality columns
+	Codecs         bool // column compression codecs
+}
+
+// FeaturesFor returns the features of a server version ("18.16.1",
+// "24.8.4.13"). Versions that cannot be parsed get none: the common subset
+// works everywhere.
+func FeaturesFor(version string) Features {
+	major, _, ok := ParseVersion(version)
+	if !ok || major < 20 {
+		return Features{}
+	}
+	return Features{TTL: true, LowCardinality: true, Codecs: true}
+}
+
+// ParseVersion extracts major and minor from a ClickHouse version string.
+func ParseVersion(v string) (major, minor int, ok bool) {
+	parts := strings.SplitN(strings.TrimSpace(v), ".", 3)
+	if len(parts) < 2 {
+		return 0, 0, false
+	}
+	var err1, err2 error
+	major, err1 = strconv.Atoi(parts[0])
+	minor, err2 = strconv.Atoi(parts[1])
+	if err1 != nil || err2 != nil {
+		return 0, 0, false
+	}
+	return major, minor, true
+}
+
+// Options select how the schema is rendered.
+type Options struct {
+	Database      string
+	Cluster       string // "" = single server
+	RetentionDays int    // 0 = keep forever
+	Features      Features
+
+	// NoOnCluster leaves out "ON CLUSTER" while still creating _local and
+	// Distributed tables: for a single server whose remote_servers names
+	// itself (tests; distributed DDL needs ZooKeeper).
+	NoOnCluster bool
+}
+
+// InsertTable is the table the exporter inserts into (Distributed with a cluster).
+func (o Options) InsertTable(table string) string { return o.qualified(table) }
+
+// LocalTable is the table holding the data on this server.
+func (o Options) LocalTable(table string) string {
+	if o.Cluster != "" {
+		return o.qualified(table + LocalSuffix)
+	}
+	return o.qualified(table)
+}
+
+// OnCluster is " ON CLUSTER `c`" or "".
+func (o Options) OnCluster() string {
+	if o.Cluster == "" || o.NoOnCluster {
+		return ""
+	}
+	return " ON CLUSTER " + quote(o.Cluster)
+}
+
+func (o Options) qualified(table string) string { return quote(o.Database) + "." + quote(table) }
+
+// quote backquotes an identifier (names are validated by the config; this
+// also escapes, for safety).
+func quote(id string) string {
+	return "`" + strings.ReplaceAll(strings.ReplaceAll(id, `\`, `\\`), "`", "\\`") + "`"
+}
+
+// Migration is one rendered schema version.
+type Migration struct {
+	Version    uint32
+	Name       string
+	Statements []string
+}
+
+// Bootstrap returns the statements that must exist before migrations run:
+// the database and the schema_migrations table.
+func Bootstrap(o Options) []string {
+	return []string{
+		"CREATE DATABASE IF NOT EXISTS " + quote(o.Database) + o.OnCluster(),
+		"CREATE TABLE IF NOT EXISTS " + o.qualified(TableMigrations) + o.OnCluster() + ` (
+    version        UInt32,
+    name           String,
+    applied_at     DateTime('UTC'),
+    server_version String
+) ENGINE = MergeTree ORDER BY version`,
+	}
+}
+
+// Migrations renders every embedded migration, in version order.
+func Migrations(o Options) ([]Migration, error) {
+	names, err := fs.Glob(sqlFiles, "sql/*.sql")
+	if err != nil {
+		return nil, err
+	}
+	sort.Strings(names)
+	var out []Migration
+	seen := map[uint32]string{}
+	for _, name := range names {
+		base := strings.TrimSuffix(path.Base(name), ".sql")
+		num, label, ok := strings.Cut(base, "_")
+		v, err := strconv.ParseUint(num, 10, 32)
+		if !ok || err != nil || v == 0 {
+			return nil, fmt.Errorf("schema: migration file %s is not named NNN_name.sql", name)
+		}
+		if prev, dup := seen[uint32(v)]; dup {
+			return nil, fmt.Errorf("schema: migrations %s and %s share version %d", prev, name, v)
+		}
+		seen[uint32(v)] = name
+		src, err := sqlFiles.ReadFile(name)
+		if err != nil {
+			return nil, err
+		}
+		stmts, err := render(name, string(src), o)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, Migration{Version: uint32(v), Name: label, Statements: stmts})
+	}
+	return out, nil
+}
+
+func render(name, src string, o Options) ([]string, error) {
+	funcs := template.FuncMap{
+		"local":     o.LocalTable,
+		"name":      o.qualified,
+		"onCluster": o.OnCluster,
+		"lcString": func() string {
+			if o.Features.LowCardinality {
+				return "LowCardinality(String)"
+			}
+			return "String"
+		},
+		"codec": func(c string) string {
+			if o.Features.Codecs {
+				return " CODEC(" + c + ")"
+			}
+			return ""
+		},
+		"ttl": func(col string) string {
+			if o.Features.TTL && o.RetentionDays > 0 {
+				return "TTL " + col + " + INTERVAL " + strconv.Itoa(o.RetentionDays) + " DAY"
+			}
+			return ""
+		},
+	}
+	t, err := template.New(name).Funcs(funcs).Option("missingkey=error").Parse(src)
+	if err != nil {
+		return nil, fmt.Errorf("schema: parse %s: %w", name, err)
+	}
+	var b strings.Builder
+	if err := t.Execute(&b, nil); err != nil {
+		return nil, fmt.Errorf("schema: render %s: %w", name, err)
+	}
+
+	// Split into statements at lines ending with ';', dropping comment lines
+	// and collecting "-- distributed:" directives.
+	type dist struct{ table, key string }
+	var (
+		stmts []string
+		dists []dist
+		cur   strings.Builder
+	)
+	sc := bufio.NewScanner(strings.NewReader(b.String()))
+	for sc.Scan() {
+		line := strings.TrimRight(sc.Text(), " \t")
+		trimmed := strings.TrimSpace(line)
+		if strings.HasPrefix(trimmed, "--") {
+			if d, ok := strings.CutPrefix(trimmed, "-- distributed:"); ok {
+				f := strings.Fields(d)
+				if len(f) < 2 {
+					return nil, fmt.Errorf("schema: %s: bad directive %q", name, trimmed)
+				}
+				dists = append(dists, dist{f[0], strings.Join(f[1:], " ")})
+			}
+			continue
+		}
+		if trimmed == "" {
+			continue
+		}
+		if cur.Len() > 0 {
+			cur.WriteByte('\n')
+		}
+		cur.WriteString(line)
+		if strings.HasSuffix(trimmed, ";") {
+			stmts = append(stmts, strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(cur.String()), ";")))
+			cur.Reset()
+		}
+	}
+	if s := strings.TrimSpace(cur.String()); s != "" {
+		stmts = append(stmts, strings.TrimSpace(strings.TrimSuffix(s, ";")))
+	}
+	if o.Cluster != "" {
+		for _, d := range dists {
+			stmts = append(stmts, distributedDDL(o, d.table, d.key))
+		}
+	}
+	return stmts, nil
+}
+
+// distributedDDL creates the Distributed table <table> over <table>_local.
+func distributedDDL(o Options, table, shardingKey string) string {
+	return "CREATE TABLE IF NOT EXISTS " + o.qualified(table) + o.OnCluster() +
+		" AS " + o.LocalTable(table) +
+		" ENGINE = Distributed(" + sqlString(o.Cluster) + ", " + sqlString(o.Database) + ", " +
+		sqlString(table+LocalSuffix) + ", " + shardingKey + ")"
+}
+
+func sqlString(s string) string {
+	return "'" + strings.ReplaceAll(strings.ReplaceAll(s, `\`, `\\`), "'", `\'`) + "'"
+}
+
+// Conn is the part of clickhouse-go's driver.Conn that Apply uses.
+type Conn interface {
+	Exec(ctx context.Context, query string, args ...any) error
+	Select(ctx context.Context, dest any, query string, args ...any) error
+}
+
+// Result says what Apply did.
+type Result struct {
+	Applied []uint32 // versions applied by this call
+	Current uint32   // highest version recorded after the call
+}
+
+// Apply creates the database and migrations table if needed, then runs every
+// migration not yet recorded in schema_migrations and records it.
+// serverVersion is stored with each record.
+func Apply(ctx context.Context, conn Conn, o Options, serverVersion string) (Result, error) {
+	var res Result
+	migs, err := Migrations(o)
+	if err != nil {
+		return res, err
+	}
+	for _, stmt := range Bootstrap(o) {
+		if err := conn.Exec(ctx, stmt); err != nil {
+			return res, fmt.Errorf("schema: %s: %w", firstLine(stmt), err)
+		}
+	}
+	applied, err := AppliedVersions(ctx, conn, o)
+	if err != nil {
+		return res, err
+	}
+	done := map[uint32]bool{}
+	for _, v := range applied {
+		done[v] = true
+		res.Current = max(res.Current, v)
+	}
+	for _, m := range migs {
+		if done[m.Version] {
+			continue
+		}
+		for _, stmt := range m.Statements {
+			if err := conn.Exec(ctx, stmt); err != nil {
+				return res, fmt.Errorf("schema: migration %d (%s): %s: %w", m.Version, m.Name, firstLine(stmt), err)
+			}
+		}
+		// INSERT ... SELECT: an INSERT ... VALUES through Exec hangs on 18.16.
+		if err := conn.Exec(ctx, "INSERT INTO "+o.qualified(TableMigrations)+
+			" (version, name, applied_at, server_version) SELECT toUInt32(?), ?, now(), ?",
+			m.Version, m.Name, serverVersion); err != nil {
+			return res, fmt.Errorf("schema: recording migration %d: %w", m.Version, err)
+		}
+		res.Applied = append(res.Applied, m.Version)
+		res.Current = max(res.Current, m.Version)
+	}
+	return res, nil
+}
+
+// AppliedVersions lists the versions recorded in schema_migrations.
+func AppliedVersions(ctx context.Context, conn Conn, o Options) ([]uint32, error) {
+	var rows []struct {
+		Version uint32 `ch:"version"`
+	}
+	if err := conn.Select(ctx, &rows, "SELECT DISTINCT version FROM "+o.qualified(TableMigrations)+" ORDER BY version"); err != nil {
+		return nil, fmt.Errorf("schema: reading %s: %w", TableMigrations, err)
+	}
+	out := make([]uint32, len(rows))
+	for i, r := range rows {
+		out[i] = r.Version
+	}
+	return out, nil
+}
+
+func firstLine(s string) string {
+	if i := strings.IndexByte(s, '\n'); i >= 0 {
+		return s[:i] + " …"
+	}
+	return s
+}

@@ -1,0 +1,157 @@
+package schema
+
+import (
+	"strings"
+	"testing"
+)
+
+func allSQL(t *testing.T, o Options) []string {
+	t.Helper()
+	migs, err := Migrations(o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(migs) == 0 || migs[0].Version != 1 {
+		t.Fatalf("migrations = %+v", migs)
+	}
+	var out []string
+	for _, m := range migs {
+		out = append(out, m.Statements...)
+	}
+	return out
+}
+
+func joined(stmts []string) string { return strings.Join(stmts, ";\n") }
+
+func TestFeaturesFor(t *testing.T) {
+	for v, want := range map[string]Features{
+		"18.16.1":      {},
+		"19.17.4.11":   {},
+		"20.3.21.2":    {TTL: true, LowCardinality: true, Codecs: true},
+		"24.8.4.13":    {TTL: true, LowCardinality: true, Codecs: true},
+		"26.1.1.1":     {TTL: true, LowCardinality: true, Codecs: true},
+		"":             {},
+		"garbage":      {},
+		"v23.x.broken": {},
+	} {
+		if got := FeaturesFor(v); got != want {
+			t.Errorf("FeaturesFor(%q) = %+v, want %+v", v, got, want)
+		}
+	}
+}
+
+func TestRenderLegacy(t *testing.T) {
+	stmts := allSQL(t, Options{Database: "changelens", RetentionDays: 30})
+	sql := joined(stmts)
+	for _, forbidden := range []string{"TTL", "CODEC", "LowCardinality", "DateTime64", "ON CLUSTER", "Distributed", "_local", "{{", "--"} {
+		if strings.Contains(sql, forbidden) {
+			t.Errorf("18.16 schema contains %q:\n%s", forbidden, sql)
+		}
+	}
+	for _, want := range []string{
+		"CREATE TABLE IF NOT EXISTS `changelens`.`latency_events`",
+		"PARTITION BY toYYYYMMDD(time)",
+		"ORDER BY (service, environment, operation, time)",
+		"CREATE TABLE IF NOT EXISTS `changelens`.`latency_rollup_1m`",
+		"ENGINE = AggregatingMergeTree",
+		"ORDER BY (service, environment, version, operation, minute)",
+		"CREATE MATERIALIZED VIEW IF NOT EXISTS `changelens`.`latency_rollup_1m_mv`\nTO `changelens`.`latency_rollup_1m`",
+		"FROM `changelens`.`latency_events`",
+		"quantilesTDigestWeightedState(0.5, 0.9, 0.95, 0.99)(duration_ns, toUInt64(greatest(round(weight), 1)))",
+		"ENGINE = ReplacingMergeTree(ver)",
+		"ORDER BY (service, environment, id)",
+	} {
+		if !strings.Contains(sql, want) {
+			t.Errorf("schema lacks %q", want)
+		}
+	}
+	if len(stmts) != 4 {
+		t.Errorf("%d statements, want 4 (3 tables + 1 view)", len(stmts))
+	}
+	for _, s := range stmts {
+		if strings.HasSuffix(s, ";") || strings.TrimSpace(s) != s {
+			t.Errorf("statement not trimmed: %q", s)
+		}
+	}
+}
+
+func TestRenderModern(t *testing.T) {
+	o := Options{Database: "obs", RetentionDays: 14, Features: FeaturesFor("24.8.1.1")}
+	sql := joined(allSQL(t, o))
+	for _, want := range []string{
+		"service        LowCardinality(String)",
+		"time           DateTime('UTC') CODEC(Delta(4), ZSTD(1))",
+		"TTL time + INTERVAL 14 DAY",
+		"TTL minute + INTERVAL 14 DAY",
+	} {
+		if !strings.Contains(sql, want) {
+			t.Errorf("modern schema lacks %q:\n%s", want, sql)
+		}
+	}
+	// The logical schema is the same: no column changes type for readers.
+	if strings.Contains(sql, "DateTime64") {
+		t.Error("DateTime64 must not be used (readers share one schema)")
+	}
+	o.RetentionDays = 0
+	if sql := joined(allSQL(t, o)); strings.Contains(sql, "TTL") {
+		t.Error("retention_days 0 must not set a TTL")
+	}
+}
+
+func TestRenderCluster(t *testing.T) {
+	o := Options{Database: "changelens", Cluster: "prod", RetentionDays: 30}
+	stmts := allSQL(t, o)
+	sql := joined(stmts)
+	for _, want := range []string{
+		"CREATE TABLE IF NOT EXISTS `changelens`.`latency_events_local` ON CLUSTER `prod`",
+		"CREATE TABLE IF NOT EXISTS `changelens`.`latency_rollup_1m_local` ON CLUSTER `prod`",
+		"CREATE TABLE IF NOT EXISTS `changelens`.`deployments_local` ON CLUSTER `prod`",
+		// the view reads and writes the local tables on every shard
+		"CREATE MATERIALIZED VIEW IF NOT EXISTS `changelens`.`latency_rollup_1m_mv` ON CLUSTER `prod`\nTO `changelens`.`latency_rollup_1m_local`",
+		"FROM `changelens`.`latency_events_local`",
+		"CREATE TABLE IF NOT EXISTS `changelens`.`latency_events` ON CLUSTER `prod` AS `changelens`.`latency_events_local` ENGINE = Distributed('prod', 'changelens', 'latency_events_local', rand())",
+		"CREATE TABLE IF NOT EXISTS `changelens`.`latency_rollup_1m` ON CLUSTER `prod` AS `changelens`.`latency_rollup_1m_local` ENGINE = Distributed('prod', 'changelens', 'latency_rollup_1m_local', rand())",
+		"CREATE TABLE IF NOT EXISTS `changelens`.`deployments` ON CLUSTER `prod` AS `changelens`.`deployments_local` ENGINE = Distributed('prod', 'changelens', 'deployments_local', cityHash64(id))",
+	} {
+		if !strings.Contains(sql, want) {
+			t.Errorf("cluster schema lacks\n  %s\nin\n%s", want, sql)
+		}
+	}
+	if len(stmts) != 7 {
+		t.Errorf("%d statements, want 7 (3 local + view + 3 distributed)", len(stmts))
+	}
+	// Distributed tables come after the local tables they wrap.
+	idx := func(s string) int { return strings.Index(sql, s) }
+	if idx("ENGINE = Distributed('prod', 'changelens', 'deployments_local'") < idx("`deployments_local` ON CLUSTER") {
+		t.Error("distributed table created before its local table")
+	}
+	boot := joined(Bootstrap(o))
+	for _, want := range []string{
+		"CREATE DATABASE IF NOT EXISTS `changelens` ON CLUSTER `prod`",
+		"CREATE TABLE IF NOT EXISTS `changelens`.`schema_migrations` ON CLUSTER `prod`",
+	} {
+		if !strings.Contains(boot, want) {
+			t.Errorf("bootstrap lacks %q", want)
+		}
+	}
+	if got := o.InsertTable(TableLatencyEvents); got != "`changelens`.`latency_events`" {
+		t.Errorf("insert table = %s (inserts go through the Distributed table)", got)
+	}
+	if got := o.LocalTable(TableLatencyEvents); got != "`changelens`.`latency_events_local`" {
+		t.Errorf("local table = %s", got)
+	}
+
+	o.NoOnCluster = true
+	if sql := joined(allSQL(t, o)); strings.Contains(sql, "ON CLUSTER") || !strings.Contains(sql, "Distributed(") {
+		t.Error("NoOnCluster must drop ON CLUSTER but keep the Distributed tables")
+	}
+}
+
+func TestQuote(t *testing.T) {
+	if got := quote("a`b\\c"); got != "`a\\`b\\\\c`" {
+		t.Errorf("quote = %s", got)
+	}
+	if got := sqlString("it's"); got != `'it\'s'` {
+		t.Errorf("sqlString = %s", got)
+	}
+}
