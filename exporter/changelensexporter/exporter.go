@@ -220,7 +220,7 @@ const (
 	maxIdleEncoders = 16
 	// maxKeptRows: an encoder grown beyond this by an unusually large request
 	// is not kept.
-	maxKeptRows = 1 << 20
+	maxKeptRows = 1 << 18
 )
 
 func (e *chExporter) getEncoder() *encoderState {

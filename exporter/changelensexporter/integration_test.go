@@ -942,3 +942,74 @@ func assertCounter(t *testing.T, tel *componenttest.Telemetry, name string, attr
 		t.Fatalf("metric %s%v = %d, want %d (%+v)", name, attrs, got, want, sum.DataPoints)
 	}
 }
+
+// The queries README.md gives the API run as written, as the read-only user.
+func TestIntegrationReadmeRollupQuery(t *testing.T) {
+	srv := chtest.Shared(t)
+	db := srv.NewDatabase(t)
+	e := startExporter(t, testConfig(srv, db), nopSettings())
+	base := time.Now().Add(-time.Hour).Truncate(time.Hour)
+	var evs []eventspantest.Latency
+	for i := 0; i < 600; i++ {
+		evs = append(evs, eventspantest.Latency{Service: "api", Environment: "production", Version: []string{"1", "2"}[i/300],
+			Operation: "GET /", Start: base.Add(time.Duration(i) * 6 * time.Second), Duration: time.Duration(10+i%10) * time.Millisecond,
+			Error: i%100 == 0, TraceID: eventspantest.TraceID(uint64(i + 1)), SpanID: eventspantest.SpanID(uint64(i + 1))})
+	}
+	td := ptrace.NewTraces()
+	eventspantest.AppendLatency(td, evs...)
+	push(t, e, td)
+
+	ro := srv.ReadOnlyConn(t, db)
+	var rows []struct {
+		Bucket   time.Time `ch:"bucket"`
+		Version  string    `ch:"version"`
+		Requests float64   `ch:"requests"`
+		Errors   float64   `ch:"errors"`
+		MeanNs   float64   `ch:"mean_ns"`
+		Q        []float64 `ch:"q"`
+	}
+	// README: "Latency time series from the rollup".
+	const q = `
+SELECT
+    toDateTime(intDiv(toUInt32(minute), ?) * ?, 'UTC') AS bucket,
+    version,
+    sumMerge(request_count)          AS requests,
+    sumMerge(error_count)            AS errors,
+    sumMerge(duration_sum_ns) / requests AS mean_ns,
+    arrayMap(x -> toFloat64(x), quantilesTDigestWeightedMerge(0.5, 0.9, 0.95, 0.99)(duration_digest)) AS q
+FROM latency_rollup_1m
+WHERE service = ? AND environment = ? AND minute >= toDateTime(?) AND minute < toDateTime(?)
+GROUP BY bucket, version
+ORDER BY bucket, version`
+	step := uint32(1800)
+	if err := ro.Select(tctx(t), &rows, q, step, step, "api", "production", base.Unix(), base.Add(time.Hour).Unix()); err != nil {
+		t.Fatal(err)
+	}
+	if len(rows) != 2 {
+		t.Fatalf("rows = %+v", rows)
+	}
+	for i, r := range rows {
+		if !r.Bucket.Equal(base.Add(time.Duration(i) * 30 * time.Minute)) {
+			t.Errorf("bucket %d = %s", i, r.Bucket)
+		}
+		if r.Requests != 300 || r.Errors != 3 || len(r.Q) != 4 || r.Q[0] < 10e6 || r.Q[3] > 20e6 || r.MeanNs < 10e6 || r.MeanNs > 20e6 {
+			t.Errorf("row = %+v", r)
+		}
+	}
+}
+
+func TestIntegrationStartFailsOnBadCredentials(t *testing.T) {
+	srv := chtest.Shared(t)
+	cfg := testConfig(srv, srv.NewDatabase(t))
+	cfg.Username, cfg.Password = chtest.WriterUser, "wrong"
+	e, err := newExporter(cfg, nopSettings())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer e.shutdown(context.Background())
+	if err := e.start(context.Background(), componenttest.NewNopHost()); err == nil {
+		t.Fatal("start succeeded with a wrong password")
+	} else if strings.Contains(err.Error(), "wrong") {
+		t.Fatalf("error leaks the password: %v", err)
+	}
+}

@@ -31,6 +31,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -79,6 +80,16 @@ func (s *Server) Addr() string { return net.JoinHostPort("127.0.0.1", strconv.It
 
 // HTTPAddr is the HTTP endpoint, "127.0.0.1:port".
 func (s *Server) HTTPAddr() string { return net.JoinHostPort("127.0.0.1", strconv.Itoa(s.httpPort)) }
+
+// DSN is a clickhouse-go DSN for the native endpoint, e.g.
+// DSN(ReadOnlyUser, ReadOnlyPassword, db) for the query API's read-only user.
+func (s *Server) DSN(user, password, database string) string {
+	u := url.URL{Scheme: "clickhouse", Host: s.Addr(), Path: "/" + database}
+	if user != "" {
+		u.User = url.UserPassword(user, password)
+	}
+	return u.String()
+}
 
 // Dir is the server's directory (config.xml, users.xml, data/, log/).
 func (s *Server) Dir() string { return s.dir }

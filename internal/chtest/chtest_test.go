@@ -82,6 +82,20 @@ func TestUsers(t *testing.T) {
 		t.Fatal("read-only user could DROP")
 	}
 
+	// The DSN form works for the read-only user.
+	dsnOpts, err := clickhouse.ParseDSN(s.DSN(ReadOnlyUser, ReadOnlyPassword, db))
+	if err != nil {
+		t.Fatal(err)
+	}
+	viaDSN, err := clickhouse.Open(dsnOpts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer viaDSN.Close()
+	if err := viaDSN.QueryRow(ctx(t), "SELECT count() FROM t").Scan(&n); err != nil {
+		t.Fatalf("DSN %s: %v", s.DSN(ReadOnlyUser, "***", db), err)
+	}
+
 	opts := s.Options()
 	opts.Auth = clickhouse.Auth{Username: WriterUser, Password: WriterPassword, Database: db}
 	w, err := clickhouse.Open(opts)
