@@ -182,6 +182,19 @@ func (e *chExporter) initLocked(ctx context.Context) error {
 			zap.Uint32("schema_version", res.Current), zap.Any("applied", res.Applied),
 			zap.Any("features", so.Features))
 	}
+	if !e.cfg.CreateSchema {
+		// The operator manages the schema: fail early and clearly if the
+		// tables the exporter writes to are missing.
+		for _, t := range []string{schema.TableLatencyEvents, schema.TableDeployments} {
+			var exists uint8
+			if err := e.conn.QueryRow(ctx, "EXISTS TABLE "+so.InsertTable(t)).Scan(&exists); err != nil {
+				return fmt.Errorf("clickhouse: checking table %s: %w", so.InsertTable(t), err)
+			}
+			if exists != 1 {
+				return fmt.Errorf("create_schema is false but table %s does not exist: create it (see README) or enable create_schema", so.InsertTable(t))
+			}
+		}
+	}
 	e.schema, e.serverVersion, e.ready = so, version, true
 	return nil
 }

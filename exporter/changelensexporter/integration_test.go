@@ -723,10 +723,7 @@ func TestIntegrationBadDataIsPermanent(t *testing.T) {
 	t.Run("column type mismatch", func(t *testing.T) {
 		// A hand-made table whose http_status cannot hold the exporter's data.
 		db := srv.NewDatabase(t)
-		srv.Exec(t, `CREATE TABLE `+db+`.latency_events (service String, environment String, version String,
-			operation String, time DateTime, start_time_ns UInt64, duration_ns UInt64, is_error UInt8,
-			http_status Date, weight Float64, trace_id FixedString(16), span_id FixedString(8))
-			ENGINE = MergeTree ORDER BY time`)
+		createMismatchedTables(t, srv, db)
 		cfg := testConfig(srv, db)
 		cfg.CreateSchema = false
 		e := startExporter(t, cfg, nopSettings())
@@ -739,10 +736,7 @@ func TestIntegrationBadDataIsPermanent(t *testing.T) {
 
 	t.Run("exporterhelper does not retry it", func(t *testing.T) {
 		db := srv.NewDatabase(t)
-		srv.Exec(t, `CREATE TABLE `+db+`.latency_events (service String, environment String, version String,
-			operation String, time DateTime, start_time_ns UInt64, duration_ns UInt64, is_error UInt8,
-			http_status Date, weight Float64, trace_id FixedString(16), span_id FixedString(8))
-			ENGINE = MergeTree ORDER BY time`)
+		createMismatchedTables(t, srv, db)
 		cfg := testConfig(srv, db)
 		cfg.CreateSchema = false
 		cfg.BackOffConfig.Enabled = true
@@ -764,6 +758,16 @@ func TestIntegrationBadDataIsPermanent(t *testing.T) {
 			t.Fatalf("permanent error took %s: it was retried", d)
 		}
 	})
+}
+
+// createMismatchedTables creates hand-made tables whose latency_events
+// http_status (Date) cannot hold the exporter's data.
+func createMismatchedTables(t *testing.T, srv *chtest.Server, db string) {
+	srv.Exec(t, `CREATE TABLE `+db+`.latency_events (service String, environment String, version String,
+		operation String, time DateTime, start_time_ns UInt64, duration_ns UInt64, is_error UInt8,
+		http_status Date, weight Float64, trace_id FixedString(16), span_id FixedString(8))
+		ENGINE = MergeTree ORDER BY time`)
+	srv.Exec(t, `CREATE TABLE `+db+`.deployments (id String) ENGINE = MergeTree ORDER BY id`)
 }
 
 // ---------------------------------------------------------------------------
@@ -1011,5 +1015,20 @@ func TestIntegrationStartFailsOnBadCredentials(t *testing.T) {
 		t.Fatal("start succeeded with a wrong password")
 	} else if strings.Contains(err.Error(), "wrong") {
 		t.Fatalf("error leaks the password: %v", err)
+	}
+}
+
+func TestIntegrationStartFailsWithoutSchema(t *testing.T) {
+	srv := chtest.Shared(t)
+	cfg := testConfig(srv, srv.NewDatabase(t))
+	cfg.CreateSchema = false
+	e, err := newExporter(cfg, nopSettings())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer e.shutdown(context.Background())
+	err = e.start(context.Background(), componenttest.NewNopHost())
+	if err == nil || !strings.Contains(err.Error(), "create_schema is false") {
+		t.Fatalf("start = %v, want a clear error about the missing tables", err)
 	}
 }
