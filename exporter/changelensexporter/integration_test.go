@@ -1032,3 +1032,76 @@ func TestIntegrationStartFailsWithoutSchema(t *testing.T) {
 		t.Fatalf("start = %v, want a clear error about the missing tables", err)
 	}
 }
+
+// ClickHouse goes away under load and comes back: the sending queue holds the
+// data, retries deliver it, nothing is lost or duplicated.
+func TestIntegrationOutageNothingLost(t *testing.T) {
+	srv := chtest.New(t)
+	db := "changelens"
+	cfg := createDefaultConfig().(*Config)
+	cfg.Endpoints = []string{srv.Addr()}
+	cfg.Database = db
+	cfg.DialTimeout = 500 * time.Millisecond
+	cfg.BackOffConfig.InitialInterval = 50 * time.Millisecond
+	cfg.BackOffConfig.MaxInterval = 500 * time.Millisecond
+	cfg.QueueConfig.Get().Batch.Get().FlushTimeout = 50 * time.Millisecond
+	exp, err := NewFactory().CreateTraces(context.Background(), nopSettings(), cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := exp.Start(context.Background(), componenttest.NewNopHost()); err != nil {
+		t.Fatal(err)
+	}
+	defer exp.Shutdown(context.Background())
+
+	id := uint64(0)
+	send := func(n int) {
+		td := ptrace.NewTraces()
+		var evs []eventspantest.Latency
+		for i := 0; i < n; i++ {
+			id++
+			evs = append(evs, eventspantest.Latency{Service: "s", Environment: "e", Version: "1", Operation: "op",
+				Start: time.Now().Add(-time.Second), Duration: time.Millisecond,
+				TraceID: eventspantest.TraceID(id), SpanID: eventspantest.SpanID(id)})
+		}
+		eventspantest.AppendLatency(td, evs...)
+		if err := exp.ConsumeTraces(context.Background(), td); err != nil {
+			t.Fatalf("ConsumeTraces: %v", err)
+		}
+	}
+	count := func() uint64 {
+		var n uint64
+		conn := srv.Conn(t, "")
+		_ = conn.QueryRow(tctx(t), "SELECT count() FROM "+db+".latency_events").Scan(&n)
+		return n
+	}
+	waitFor := func(want uint64) {
+		t.Helper()
+		deadline := time.Now().Add(30 * time.Second)
+		for count() != want {
+			if time.Now().After(deadline) {
+				t.Fatalf("rows = %d, want %d", count(), want)
+			}
+			time.Sleep(50 * time.Millisecond)
+		}
+	}
+
+	for i := 0; i < 10; i++ {
+		send(100)
+	}
+	waitFor(1000)
+
+	srv.Stop(t)
+	for i := 0; i < 20; i++ { // accepted into the queue while ClickHouse is down
+		send(100)
+		time.Sleep(50 * time.Millisecond)
+	}
+	time.Sleep(2 * time.Second) // several failed attempts
+	srv.Start(t)
+	waitFor(3000)
+
+	var distinct uint64
+	if err := srv.Conn(t, "").QueryRow(tctx(t), "SELECT uniqExact(span_id) FROM "+db+".latency_events").Scan(&distinct); err != nil || distinct != 3000 {
+		t.Fatalf("distinct events = %d, %v", distinct, err)
+	}
+}
