@@ -14,9 +14,9 @@ type Config struct {
 	// BeforeWindow is the length of the before window [t − BeforeWindow, t).
 	// Default 30m.
 	BeforeWindow time.Duration
-	// AfterDelay is the gap between the deployment and its after window,
-	// which is [t + AfterDelay, t + AfterDelay + AfterWindow). Default 2m.
-	AfterDelay time.Duration
+	// AfterGap is the gap between the deployment and its after window,
+	// which is [t + AfterGap, t + AfterGap + AfterWindow). Default 2m.
+	AfterGap time.Duration
 	// AfterWindow is the length of the after window. Default 30m.
 	AfterWindow time.Duration
 
@@ -28,12 +28,12 @@ type Config struct {
 	LatencyRatio float64
 	// Alpha is the significance level of the one-sided tests. Default 0.01.
 	Alpha float64
-	// ErrorRateAbsDelta: an error-rate regression needs after − before ≥
+	// ErrorRateMinDelta: an error-rate regression needs after − before ≥
 	// this. Default 0.01.
-	ErrorRateAbsDelta float64
-	// ErrorRateRelRatio: an error-rate regression needs after ≥ this ×
+	ErrorRateMinDelta float64
+	// ErrorRateMinRatio: an error-rate regression needs after ≥ this ×
 	// before. Default 1.5.
-	ErrorRateRelRatio float64
+	ErrorRateMinRatio float64
 	// MinExpectedCount: below this expected cell count the error-rate test
 	// is Fisher's exact test instead of the z-test. Default 5.
 	MinExpectedCount float64
@@ -49,13 +49,13 @@ func DefaultConfig() Config {
 	d := stats.DefaultDecisionConfig()
 	return Config{
 		BeforeWindow:      30 * time.Minute,
-		AfterDelay:        2 * time.Minute,
+		AfterGap:          2 * time.Minute,
 		AfterWindow:       30 * time.Minute,
 		MinRequests:       d.MinRequests,
 		LatencyRatio:      d.LatencyRatio,
 		Alpha:             d.Alpha,
-		ErrorRateAbsDelta: d.ErrorRateAbsDelta,
-		ErrorRateRelRatio: d.ErrorRateRelRatio,
+		ErrorRateMinDelta: d.ErrorRateAbsDelta,
+		ErrorRateMinRatio: d.ErrorRateRelRatio,
 		MinExpectedCount:  d.MinExpectedCount,
 		MergeWindow:       10 * time.Minute,
 	}
@@ -67,8 +67,8 @@ func (c Config) Decision() stats.DecisionConfig {
 		MinRequests:       c.MinRequests,
 		LatencyRatio:      c.LatencyRatio,
 		Alpha:             c.Alpha,
-		ErrorRateAbsDelta: c.ErrorRateAbsDelta,
-		ErrorRateRelRatio: c.ErrorRateRelRatio,
+		ErrorRateAbsDelta: c.ErrorRateMinDelta,
+		ErrorRateRelRatio: c.ErrorRateMinRatio,
 		MinExpectedCount:  c.MinExpectedCount,
 	}
 }
@@ -82,8 +82,8 @@ func (c Config) Validate() error {
 	if c.AfterWindow < time.Minute {
 		errs = append(errs, fmt.Errorf("analysis: AfterWindow %s is shorter than one minute", c.AfterWindow))
 	}
-	if c.AfterDelay < 0 {
-		errs = append(errs, fmt.Errorf("analysis: AfterDelay %s is negative", c.AfterDelay))
+	if c.AfterGap < 0 {
+		errs = append(errs, fmt.Errorf("analysis: AfterGap %s is negative", c.AfterGap))
 	}
 	if c.MergeWindow < 0 {
 		errs = append(errs, fmt.Errorf("analysis: MergeWindow %s is negative", c.MergeWindow))

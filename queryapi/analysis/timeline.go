@@ -266,7 +266,7 @@ func (t *Timeline) setWindows(it *Item) {
 	if it.Prev != nil && it.Prev.Deployment.DeployTime.After(it.Before.Start) {
 		it.Before.Start = it.Prev.Deployment.DeployTime
 	}
-	it.After = Span{Start: at.Add(t.cfg.AfterDelay), End: at.Add(t.cfg.AfterDelay + t.cfg.AfterWindow)}
+	it.After = Span{Start: at.Add(t.cfg.AfterGap), End: at.Add(t.cfg.AfterGap + t.cfg.AfterWindow)}
 	if it.Next != nil && it.Next.Deployment.DeployTime.Before(it.After.End) {
 		it.After.End = it.Next.Deployment.DeployTime
 	}

@@ -1,0 +1,181 @@
+package store
+
+import (
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/changelens/changelens/queryapi/analysis"
+)
+
+// Config configures a Store. Zero values take the defaults listed with each
+// field (see DefaultConfig); DSN is required.
+type Config struct {
+	// DSN is a clickhouse-go DSN, e.g.
+	// clickhouse://user:password@host:9000/changelens?dial_timeout=5s
+	// (native protocol; parsed with clickhouse.ParseDSN). Its database is the
+	// one holding the exporter's tables unless Database is set. The API
+	// should connect as a read-only user: every query is a SELECT.
+	DSN string
+	// Database overrides the DSN's database. Default: the DSN's, else
+	// "changelens". Letters, digits and _ only (it is written into SQL as a
+	// quoted identifier; it never comes from a request).
+	Database string
+
+	// QueryTimeout bounds every query (on top of the caller's deadline).
+	// Default 10s.
+	QueryTimeout time.Duration
+	// MaxRange is the longest [start, end) any request may ask for.
+	// Default 366 days.
+	MaxRange time.Duration
+	// MaxPoints bounds the points of one latency series request
+	// (buckets × groups). Default 11000.
+	MaxPoints int
+	// MaxGroups bounds the rows of one latency summary. Default 1000.
+	MaxGroups int
+	// DefaultPageSize and MaxPageSize bound /v1/deployments pages.
+	// Defaults 50 and 1000; larger requests are clamped.
+	DefaultPageSize, MaxPageSize int
+	// MaxDeployments bounds the deployment rows one request reads (a larger
+	// range is rejected as too large). Default 50000.
+	MaxDeployments int
+	// MaxUnits bounds the unit/version rows of Units. Default 10000.
+	MaxUnits int
+	// UnitsLookback limits Units to data seen this recently. Default 0: all.
+	UnitsLookback time.Duration
+	// NeighborHorizon is how far before and after a requested range the
+	// neighbouring deployments of each unit are looked for (restore times,
+	// rollbacks and window cuts need them). Default 90 days.
+	NeighborHorizon time.Duration
+	// WindowBatch is the number of deployments whose windows one statistics
+	// query covers. Default 5000.
+	WindowBatch int
+	// CacheSize is the number of deployments whose window statistics are
+	// kept in memory once both windows are closed and settled. Default
+	// 20000; negative disables the cache.
+	CacheSize int
+	// CacheSettle is how long after a deployment's after window closed its
+	// statistics are still read from ClickHouse (late data) before they are
+	// cached. Default 5m.
+	CacheSettle time.Duration
+
+	// Analysis holds the change-failure thresholds. Default
+	// analysis.DefaultConfig(); a zero value means the default.
+	Analysis analysis.Config
+
+	// Now is the clock deciding whether windows are closed (PENDING) and
+	// what may be cached. Default time.Now. Tests pass a scenario clock.
+	Now func() time.Time
+}
+
+// DefaultConfig returns the defaults (without a DSN).
+func DefaultConfig() Config {
+	return Config{
+		QueryTimeout:    10 * time.Second,
+		MaxRange:        366 * 24 * time.Hour,
+		MaxPoints:       11000,
+		MaxGroups:       1000,
+		DefaultPageSize: 50,
+		MaxPageSize:     1000,
+		MaxDeployments:  50000,
+		MaxUnits:        10000,
+		NeighborHorizon: 90 * 24 * time.Hour,
+		WindowBatch:     5000,
+		CacheSize:       20000,
+		CacheSettle:     5 * time.Minute,
+		Analysis:        analysis.DefaultConfig(),
+		Now:             time.Now,
+	}
+}
+
+// withDefaults fills zero fields.
+func (c Config) withDefaults() Config {
+	d := DefaultConfig()
+	setD := func(v *time.Duration, def time.Duration) {
+		if *v == 0 {
+			*v = def
+		}
+	}
+	setI := func(v *int, def int) {
+		if *v == 0 {
+			*v = def
+		}
+	}
+	setD(&c.QueryTimeout, d.QueryTimeout)
+	setD(&c.MaxRange, d.MaxRange)
+	setI(&c.MaxPoints, d.MaxPoints)
+	setI(&c.MaxGroups, d.MaxGroups)
+	setI(&c.DefaultPageSize, d.DefaultPageSize)
+	setI(&c.MaxPageSize, d.MaxPageSize)
+	setI(&c.MaxDeployments, d.MaxDeployments)
+	setI(&c.MaxUnits, d.MaxUnits)
+	setD(&c.NeighborHorizon, d.NeighborHorizon)
+	setI(&c.WindowBatch, d.WindowBatch)
+	setI(&c.CacheSize, d.CacheSize)
+	setD(&c.CacheSettle, d.CacheSettle)
+	if c.Analysis == (analysis.Config{}) {
+		c.Analysis = d.Analysis
+	}
+	if c.Now == nil {
+		c.Now = d.Now
+	}
+	return c
+}
+
+func (c Config) validate() error {
+	var errs []error
+	pos := func(name string, v time.Duration) {
+		if v <= 0 {
+			errs = append(errs, fmt.Errorf("store: %s must be positive, got %s", name, v))
+		}
+	}
+	posI := func(name string, v int) {
+		if v <= 0 {
+			errs = append(errs, fmt.Errorf("store: %s must be positive, got %d", name, v))
+		}
+	}
+	if c.DSN == "" {
+		errs = append(errs, errors.New("store: DSN is required"))
+	}
+	if c.Database != "" && !validIdentifier(c.Database) {
+		errs = append(errs, fmt.Errorf("store: database %q is not a valid name (letters, digits and _, not starting with a digit)", c.Database))
+	}
+	pos("QueryTimeout", c.QueryTimeout)
+	pos("MaxRange", c.MaxRange)
+	pos("NeighborHorizon", c.NeighborHorizon)
+	pos("CacheSettle", c.CacheSettle)
+	posI("MaxPoints", c.MaxPoints)
+	posI("MaxGroups", c.MaxGroups)
+	posI("DefaultPageSize", c.DefaultPageSize)
+	posI("MaxPageSize", c.MaxPageSize)
+	posI("MaxDeployments", c.MaxDeployments)
+	posI("MaxUnits", c.MaxUnits)
+	posI("WindowBatch", c.WindowBatch)
+	if c.UnitsLookback < 0 {
+		errs = append(errs, fmt.Errorf("store: UnitsLookback must not be negative, got %s", c.UnitsLookback))
+	}
+	if c.DefaultPageSize > c.MaxPageSize {
+		errs = append(errs, fmt.Errorf("store: DefaultPageSize %d exceeds MaxPageSize %d", c.DefaultPageSize, c.MaxPageSize))
+	}
+	if err := c.Analysis.Validate(); err != nil {
+		errs = append(errs, err)
+	}
+	return errors.Join(errs...)
+}
+
+// validIdentifier accepts [A-Za-z_][A-Za-z0-9_]{0,63}.
+func validIdentifier(s string) bool {
+	if s == "" || len(s) > 64 {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		switch {
+		case c == '_', c >= 'a' && c <= 'z', c >= 'A' && c <= 'Z':
+		case c >= '0' && c <= '9' && i > 0:
+		default:
+			return false
+		}
+	}
+	return true
+}

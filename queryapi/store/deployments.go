@@ -1,0 +1,318 @@
+package store
+
+import (
+	"cmp"
+	"context"
+	"encoding/base64"
+	"fmt"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/ClickHouse/clickhouse-go/v2"
+	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
+
+	"github.com/changelens/changelens/queryapi/analysis"
+	"github.com/changelens/changelens/queryapi/report"
+)
+
+// unitFilter selects units; empty fields match everything.
+type unitFilter struct{ Service, Environment string }
+
+type deploymentsVariant struct {
+	Part                 string // range, before, after
+	Service, Environment bool
+}
+
+// Values of the deployments table.
+const (
+	statusFailed   = "failed"
+	sourceExplicit = "explicit"
+)
+
+// readDeployments reads one part of a timeline.
+func (s *Store) readDeployments(ctx context.Context, f unitFilter, part string, from, to time.Time, limit int) ([]analysis.Row, error) {
+	// The seconds holding every deploy time the outer filter accepts.
+	var lo, hi time.Time
+	switch part {
+	case "range":
+		lo, hi = from, to
+	case "before":
+		lo, hi = from.Add(-s.cfg.NeighborHorizon), from
+	case "after":
+		lo, hi = to, to.Add(s.cfg.NeighborHorizon)
+	}
+	horizon := lo
+	if part == "after" {
+		horizon = hi
+	}
+	args := []any{
+		clickhouse.Named("scan_from", unixSeconds(lo)),
+		clickhouse.Named("scan_to", ceilSeconds(hi)+1),
+		clickhouse.Named("from_ns", unixNanos(from)),
+		clickhouse.Named("to_ns", unixNanos(to)),
+		clickhouse.Named("horizon_ns", unixNanos(horizon)),
+		clickhouse.Named("limit", limit),
+		clickhouse.Named("service", f.Service),
+		clickhouse.Named("environment", f.Environment),
+	}
+	v := deploymentsVariant{Part: part, Service: f.Service != "", Environment: f.Environment != ""}
+	var out []analysis.Row
+	err := s.query(ctx, "deployments", v, func(rows driver.Rows) error {
+		var (
+			r                             analysis.Row
+			source, status                string
+			rolloutNs, deployNs, commitNs uint64
+			rollback                      uint8
+		)
+		if err := rows.Scan(&r.ID, &r.Service, &r.Environment, &r.Version, &r.PreviousVersion, &source, &status,
+			&rolloutNs, &deployNs, &r.CommitSHA, &commitNs, &rollback); err != nil {
+			return err
+		}
+		r.Source = report.SourceInferred
+		if source == sourceExplicit {
+			r.Source = report.SourceExplicit
+		}
+		r.Failed = status == statusFailed
+		r.DeployTime = time.Unix(0, int64(deployNs)).UTC()
+		r.RolloutStart = time.Unix(0, int64(rolloutNs)).UTC()
+		if rolloutNs == 0 || r.RolloutStart.After(r.DeployTime) {
+			r.RolloutStart = r.DeployTime
+		}
+		if commitNs > 0 {
+			r.CommitTime = time.Unix(0, int64(commitNs)).UTC()
+		}
+		r.RollbackHint = rollback != 0
+		out = append(out, r)
+		return nil
+	}, args...)
+	return out, err
+}
+
+// timeline reads the deployments of the filtered units in [from, to) plus
+// each unit's neighbours, and analyses their sequence.
+func (s *Store) timeline(ctx context.Context, f unitFilter, from, to time.Time) (*analysis.Timeline, error) {
+	rows, err := s.readDeployments(ctx, f, "range", from, to, s.cfg.MaxDeployments+1)
+	if err != nil {
+		return nil, err
+	}
+	if len(rows) > s.cfg.MaxDeployments {
+		return nil, invalid("more than %d deployments in the range: narrow it or filter by service", s.cfg.MaxDeployments)
+	}
+	seen := make(map[string]bool, len(rows))
+	for _, r := range rows {
+		seen[r.ID] = true
+	}
+	for _, part := range []string{"before", "after"} {
+		more, err := s.readDeployments(ctx, f, part, from, to, s.cfg.MaxDeployments)
+		if err != nil {
+			return nil, err
+		}
+		for _, r := range more {
+			if !seen[r.ID] {
+				seen[r.ID] = true
+				rows = append(rows, r)
+			}
+		}
+	}
+	return analysis.NewTimeline(rows, s.cfg.Analysis), nil
+}
+
+// Deployments lists deployments (and failed deploy attempts) with deploy
+// time in [Start, End), newest first, with their analysis.
+func (s *Store) Deployments(ctx context.Context, q report.DeploymentQuery) ([]report.Deployment, string, error) {
+	if err := s.checkRange(q.Start, q.End); err != nil {
+		return nil, "", err
+	}
+	size := q.PageSize
+	if size <= 0 {
+		size = s.cfg.DefaultPageSize
+	}
+	size = min(size, s.cfg.MaxPageSize)
+	var cur *cursor
+	if q.PageToken != "" {
+		c, err := decodeToken(q.PageToken)
+		if err != nil {
+			return nil, "", err
+		}
+		cur = &c
+	}
+	end := q.End
+	if cur != nil && cur.at.Before(end) {
+		// Nothing at or after the cursor is on this page; ties at the
+		// cursor's instant are, so read up to just after it.
+		end = cur.at.Add(time.Nanosecond)
+	}
+	if !end.After(q.Start) {
+		return nil, "", nil
+	}
+	tl, err := s.timeline(ctx, unitFilter{q.Service, q.Environment}, q.Start, end)
+	if err != nil {
+		return nil, "", err
+	}
+	var page []*analysis.Item
+	for _, it := range tl.Items() {
+		d := &it.Deployment
+		if d.DeployTime.Before(q.Start) || !d.DeployTime.Before(q.End) {
+			continue
+		}
+		if cur != nil && !cur.before(d.DeployTime, d.ID) {
+			continue
+		}
+		page = append(page, it)
+	}
+	slices.SortFunc(page, func(a, b *analysis.Item) int { // newest first
+		return cmp.Or(b.Deployment.DeployTime.Compare(a.Deployment.DeployTime), cmp.Compare(b.Deployment.ID, a.Deployment.ID))
+	})
+	next := ""
+	if len(page) > size {
+		page = page[:size]
+		last := page[size-1].Deployment
+		next = encodeToken(cursor{at: last.DeployTime, id: last.ID})
+	}
+	impacts, err := s.analyze(ctx, tl, page)
+	if err != nil {
+		return nil, "", err
+	}
+	out := make([]report.Deployment, len(impacts))
+	for i, im := range impacts {
+		out[i] = im.Deployment
+	}
+	return out, next, nil
+}
+
+// maxIDLength bounds deployment IDs accepted from requests (ours are 32 hex
+// characters).
+const maxIDLength = 256
+
+// Impact analyses one deployment. IDs of merged duplicates and of
+// superseded inferred events resolve to the deployment that replaced them.
+func (s *Store) Impact(ctx context.Context, id string) (report.Impact, error) {
+	if id == "" || len(id) > maxIDLength {
+		return report.Impact{}, invalid("deployment id must have 1 to %d characters", maxIDLength)
+	}
+	var (
+		unit  unitFilter
+		at    time.Time
+		found bool
+	)
+	for hop := 0; hop < 4; hop++ { // follow superseded_by (one hop in practice)
+		var (
+			deployNs     uint64
+			supersededBy string
+		)
+		found = false
+		err := s.query(ctx, "deployment_by_id", nil, func(rows driver.Rows) error {
+			found = true
+			return rows.Scan(&unit.Service, &unit.Environment, &deployNs, &supersededBy)
+		}, clickhouse.Named("id", id))
+		if err != nil {
+			return report.Impact{}, err
+		}
+		if !found {
+			return report.Impact{}, fmt.Errorf("deployment %q: %w", id, report.ErrNotFound)
+		}
+		at = time.Unix(0, int64(deployNs)).UTC()
+		if supersededBy == "" || supersededBy == id {
+			break
+		}
+		id = supersededBy
+	}
+	// The range covers the merge window on both sides so that duplicates
+	// of this deployment are merged as in a listing.
+	w := s.cfg.Analysis.MergeWindow + time.Second
+	tl, err := s.timeline(ctx, unit, at.Add(-w), at.Add(w))
+	if err != nil {
+		return report.Impact{}, err
+	}
+	it, ok := tl.Get(id)
+	if !ok {
+		return report.Impact{}, fmt.Errorf("deployment %q: %w", id, report.ErrNotFound)
+	}
+	impacts, err := s.analyze(ctx, tl, []*analysis.Item{it})
+	if err != nil {
+		return report.Impact{}, err
+	}
+	return impacts[0], nil
+}
+
+// DORA computes the DORA figures of one environment (optionally one service).
+func (s *Store) DORA(ctx context.Context, q report.DORAQuery) (report.DORAReport, error) {
+	if err := s.checkRange(q.Start, q.End); err != nil {
+		return report.DORAReport{}, err
+	}
+	if q.Environment == "" {
+		return report.DORAReport{}, invalid("environment is required")
+	}
+	switch q.Interval {
+	case report.IntervalAll, report.IntervalDay, report.IntervalWeek, report.IntervalMonth:
+	default:
+		return report.DORAReport{}, invalid("unknown interval %d", q.Interval)
+	}
+	tl, err := s.timeline(ctx, unitFilter{q.Service, q.Environment}, q.Start, q.End)
+	if err != nil {
+		return report.DORAReport{}, err
+	}
+	var items []*analysis.Item
+	for _, it := range tl.Items() {
+		d := &it.Deployment
+		if !d.Failed && !d.DeployTime.Before(q.Start) && d.DeployTime.Before(q.End) {
+			items = append(items, it)
+		}
+	}
+	impacts, err := s.analyze(ctx, tl, items)
+	if err != nil {
+		return report.DORAReport{}, err
+	}
+	deps := make([]report.Deployment, len(impacts))
+	for i, im := range impacts {
+		deps[i] = im.Deployment
+	}
+	rep, err := analysis.DORA(deps, q.Start, q.End, q.Interval)
+	if err != nil {
+		return report.DORAReport{}, invalid("%v", err)
+	}
+	return rep, nil
+}
+
+// cursor is the position after which the next page starts (newest first).
+type cursor struct {
+	at time.Time
+	id string
+}
+
+// before reports whether (at, id) comes after the cursor in newest-first order.
+func (c cursor) before(at time.Time, id string) bool {
+	return at.Before(c.at) || (at.Equal(c.at) && id < c.id)
+}
+
+const tokenPrefix = "v1:"
+
+func encodeToken(c cursor) string {
+	return base64.RawURLEncoding.EncodeToString([]byte(tokenPrefix + strconv.FormatInt(c.at.UnixNano(), 10) + ":" + c.id))
+}
+
+func decodeToken(tok string) (cursor, error) {
+	bad := invalid("invalid page_token")
+	if len(tok) > 4*maxIDLength {
+		return cursor{}, bad
+	}
+	b, err := base64.RawURLEncoding.DecodeString(tok)
+	if err != nil {
+		return cursor{}, bad
+	}
+	rest, ok := strings.CutPrefix(string(b), tokenPrefix)
+	if !ok {
+		return cursor{}, bad
+	}
+	ns, id, ok := strings.Cut(rest, ":")
+	if !ok || id == "" {
+		return cursor{}, bad
+	}
+	n, err := strconv.ParseInt(ns, 10, 64)
+	if err != nil || n < 0 {
+		return cursor{}, bad
+	}
+	return cursor{at: time.Unix(0, n).UTC(), id: id}, nil
+}

@@ -1,0 +1,167 @@
+package store
+
+import (
+	"context"
+	"slices"
+	"time"
+
+	"github.com/ClickHouse/clickhouse-go/v2"
+	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
+
+	"github.com/changelens/changelens/queryapi/report"
+)
+
+type latencyVariant struct {
+	Series             bool
+	Group              string // a fixed SQL expression, from groupExpr
+	Operation, Version bool
+}
+
+// groupExpr maps GroupBy to its SQL expression (never from input).
+func groupExpr(g report.GroupBy) (string, bool) {
+	switch g {
+	case report.GroupByNone:
+		return "''", true
+	case report.GroupByVersion:
+		return "version", true
+	case report.GroupByOperation:
+		return "operation", true
+	}
+	return "", false
+}
+
+func (s *Store) checkLatency(q report.LatencyQuery, series bool) (latencyVariant, error) {
+	if q.Service == "" || q.Environment == "" {
+		return latencyVariant{}, invalid("service and environment are required")
+	}
+	if err := s.checkRange(q.Start, q.End); err != nil {
+		return latencyVariant{}, err
+	}
+	g, ok := groupExpr(q.GroupBy)
+	if !ok {
+		return latencyVariant{}, invalid("unknown group_by %d", q.GroupBy)
+	}
+	if series {
+		if q.Step < time.Minute || q.Step%time.Minute != 0 {
+			return latencyVariant{}, invalid("step must be a whole number of minutes (the rollup's resolution), got %s", q.Step)
+		}
+		if n := (q.End.Sub(q.Start) + q.Step - 1) / q.Step; n > time.Duration(s.cfg.MaxPoints) {
+			return latencyVariant{}, invalid("%d buckets exceed the maximum of %d points: raise step_seconds or narrow the range", n, s.cfg.MaxPoints)
+		}
+	}
+	return latencyVariant{Series: series, Group: g, Operation: q.Operation != "", Version: q.Version != ""}, nil
+}
+
+// Latency returns the series of q: one point per (bucket, group) that has
+// requests, ordered by time then group. Buckets are aligned to multiples of
+// Step since the Unix epoch.
+func (s *Store) Latency(ctx context.Context, q report.LatencyQuery) ([]report.LatencyPoint, error) {
+	v, err := s.checkLatency(q, true)
+	if err != nil {
+		return nil, err
+	}
+	return s.latency(ctx, q, v, s.cfg.MaxPoints)
+}
+
+// LatencySummary returns one row per group over the whole range
+// (Time = q.Start).
+func (s *Store) LatencySummary(ctx context.Context, q report.LatencyQuery) ([]report.LatencyPoint, error) {
+	v, err := s.checkLatency(q, false)
+	if err != nil {
+		return nil, err
+	}
+	return s.latency(ctx, q, v, s.cfg.MaxGroups)
+}
+
+func (s *Store) latency(ctx context.Context, q report.LatencyQuery, v latencyVariant, limit int) ([]report.LatencyPoint, error) {
+	var out []report.LatencyPoint
+	err := s.query(ctx, "latency", v, func(rows driver.Rows) error {
+		var (
+			bucket    uint32
+			group     string
+			req, errs float64
+			qs        []float64
+		)
+		if err := rows.Scan(&bucket, &group, &req, &errs, &qs); err != nil {
+			return err
+		}
+		p := report.LatencyPoint{Time: q.Start, Group: group, Count: req, ErrorCount: errs}
+		if v.Series {
+			p.Time = time.Unix(int64(bucket), 0).UTC()
+		}
+		if req > 0 {
+			p.ErrorRate = errs / req
+		}
+		if len(qs) == 4 {
+			p.P50Ms, p.P90Ms, p.P95Ms, p.P99Ms = qs[0]/1e6, qs[1]/1e6, qs[2]/1e6, qs[3]/1e6
+		}
+		out = append(out, p)
+		return nil
+	},
+		clickhouse.Named("service", q.Service),
+		clickhouse.Named("environment", q.Environment),
+		clickhouse.Named("operation", q.Operation),
+		clickhouse.Named("version", q.Version),
+		clickhouse.Named("from", ceilSeconds(q.Start)),
+		clickhouse.Named("to", ceilSeconds(q.End)),
+		clickhouse.Named("step", int64(q.Step/time.Second)),
+		clickhouse.Named("limit", limit+1),
+	)
+	if err != nil {
+		return nil, err
+	}
+	if len(out) > limit {
+		return nil, invalid("more than %d points: raise step_seconds, narrow the range or filter", limit)
+	}
+	return out, nil
+}
+
+// Units lists the units seen in the rollup (of one environment, or all when
+// environment is empty), ordered by service and environment; versions
+// newest last-seen first. First/last seen are rollup minutes.
+func (s *Store) Units(ctx context.Context, environment string) ([]report.Unit, error) {
+	since := time.Unix(0, 0)
+	if s.cfg.UnitsLookback > 0 {
+		since = s.cfg.Now().Add(-s.cfg.UnitsLookback)
+	}
+	var out []report.Unit
+	n := 0
+	err := s.query(ctx, "units", struct{ Environment bool }{environment != ""}, func(rows driver.Rows) error {
+		var (
+			service, env, version string
+			first, last           uint32
+		)
+		if err := rows.Scan(&service, &env, &version, &first, &last); err != nil {
+			return err
+		}
+		n++
+		f, l := time.Unix(int64(first), 0).UTC(), time.Unix(int64(last), 0).UTC()
+		if k := len(out) - 1; k >= 0 && out[k].Service == service && out[k].Environment == env {
+			u := &out[k]
+			u.Versions = append(u.Versions, version)
+			if f.Before(u.FirstSeen) {
+				u.FirstSeen = f
+			}
+			if l.After(u.LastSeen) {
+				u.LastSeen = l
+			}
+			return nil
+		}
+		out = append(out, report.Unit{Service: service, Environment: env, Versions: []string{version}, FirstSeen: f, LastSeen: l})
+		return nil
+	},
+		clickhouse.Named("since", unixSeconds(since)),
+		clickhouse.Named("environment", environment),
+		clickhouse.Named("limit", s.cfg.MaxUnits+1),
+	)
+	if err != nil {
+		return nil, err
+	}
+	if n > s.cfg.MaxUnits {
+		return nil, invalid("more than %d unit versions: filter by environment", s.cfg.MaxUnits)
+	}
+	for i := range out {
+		out[i].Versions = slices.Clip(out[i].Versions)
+	}
+	return out, nil
+}

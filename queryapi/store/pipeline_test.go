@@ -1,0 +1,355 @@
+package store
+
+import (
+	"context"
+	"encoding/binary"
+	"math"
+	"math/rand/v2"
+	"sort"
+	"testing"
+	"time"
+
+	"go.opentelemetry.io/collector/component/componenttest"
+	"go.opentelemetry.io/collector/consumer"
+	"go.opentelemetry.io/collector/exporter/exportertest"
+	"go.opentelemetry.io/collector/pdata/pcommon"
+	"go.opentelemetry.io/collector/pdata/ptrace"
+	"go.opentelemetry.io/collector/processor"
+	"go.opentelemetry.io/collector/processor/processortest"
+
+	"github.com/changelens/changelens/exporter/changelensexporter"
+	"github.com/changelens/changelens/internal/chtest"
+	"github.com/changelens/changelens/processor/changelensprocessor"
+)
+
+// This file drives synthetic traffic through the real pipeline: pdata spans →
+// changelens processor(s) → changelens exporter (exporterhelper queue) →
+// ClickHouse. Nothing is inserted any other way.
+
+// phase is a stretch of a service's life running one version.
+type phase struct {
+	at      time.Duration // offset from the scenario start when it begins
+	version string
+	latency float64 // multiplier of the base latency distribution
+	errRate float64 // probability that a request fails
+}
+
+// svcSpec is one deployed unit's traffic.
+type svcSpec struct {
+	name, env string
+	perMinute int
+	// traceState, when set, is every span's W3C tracestate (e.g. "ot=th:8":
+	// sampled with probability ½, weight 2).
+	traceState string
+	weight     float64 // the weight traceState implies (1 when unset)
+	phases     []phase
+	// split routes the spans to two collector replicas (see route).
+	split *splitSpec
+	// extra are additional single requests (start offsets) and the replica
+	// (0 = A, 1 = B) that receives each.
+	extra []extraSpan
+}
+
+type extraSpan struct {
+	at      time.Duration
+	replica int
+}
+
+// splitSpec: spans with odd sequence numbers go to replica B, except those
+// starting in [onlyAFrom, onlyATo), which all go to A.
+type splitSpec struct{ onlyAFrom, onlyATo time.Duration }
+
+// ciSpec is a CI/CD deploy span.
+type ciSpec struct {
+	service, env, version string
+	deploy                time.Duration // span end = deploy time
+	lead                  time.Duration // commit time = deploy − lead; 0: none
+	failed                bool
+	deliverAt             time.Duration // batch (scenario minute) that carries it; 0: the deploy's minute
+}
+
+// genSpan is the ground truth of one generated request.
+type genSpan struct {
+	service, env, version, op string
+	start                     time.Time
+	dur                       time.Duration
+	err                       bool
+	weight                    float64
+	replica                   int
+}
+
+// scenario is traffic plus deploy spans over [start, start+length).
+type scenario struct {
+	start    time.Time
+	length   time.Duration
+	seed     uint64
+	services []svcSpec
+	ci       []ciSpec
+	// baseMedian and sigma define the log-normal base latency.
+	baseMedian time.Duration
+	sigma      float64
+}
+
+func (s *svcSpec) phaseAt(off time.Duration) phase {
+	p := s.phases[0]
+	for _, q := range s.phases {
+		if q.at <= off {
+			p = q
+		}
+	}
+	return p
+}
+
+// generator produces the scenario minute by minute, deterministically.
+type generator struct {
+	sc  *scenario
+	rng *rand.Rand
+	seq uint64
+}
+
+func newGenerator(sc *scenario) *generator {
+	return &generator{sc: sc, rng: rand.New(rand.NewPCG(sc.seed, sc.seed^0x9e3779b97f4a7c15))}
+}
+
+func (g *generator) request(s *svcSpec, off time.Duration, replica int) genSpan {
+	p := s.phaseAt(off)
+	z := g.rng.NormFloat64()
+	d := float64(g.sc.baseMedian) * math.Exp(g.sc.sigma*z) * p.latency
+	g.seq++
+	op := "GET /items"
+	if g.seq%3 == 0 {
+		op = "POST /orders"
+	}
+	w := s.weight
+	if w == 0 {
+		w = 1
+	}
+	return genSpan{service: s.name, env: s.env, version: p.version, op: op, start: g.sc.start.Add(off),
+		dur: time.Duration(d), err: g.rng.Float64() < p.errRate, weight: w, replica: replica}
+}
+
+// minute returns the requests starting in scenario minute m.
+func (g *generator) minute(m int) []genSpan {
+	var out []genSpan
+	from := time.Duration(m) * time.Minute
+	to := from + time.Minute
+	for i := range g.sc.services {
+		s := &g.sc.services[i]
+		for k := 0; k < s.perMinute; k++ {
+			off := from + time.Duration((float64(k)+g.rng.Float64())*float64(time.Minute)/float64(s.perMinute))
+			replica := 0
+			if s.split != nil && g.seq%2 == 1 && !(off >= s.split.onlyAFrom && off < s.split.onlyATo) {
+				replica = 1
+			}
+			out = append(out, g.request(s, off, replica))
+		}
+		// One request exactly when each version starts: it pins the
+		// first-seen time of inferred deployments.
+		for _, p := range s.phases[1:] {
+			if p.at >= from && p.at < to {
+				out = append(out, g.request(s, p.at, 0))
+			}
+		}
+		for _, e := range s.extra {
+			if e.at >= from && e.at < to {
+				out = append(out, g.request(s, e.at, e.replica))
+			}
+		}
+	}
+	return out
+}
+
+func putIDs(s ptrace.Span, seq uint64) {
+	var tid pcommon.TraceID
+	binary.BigEndian.PutUint64(tid[:8], 0xc0ffee)
+	binary.BigEndian.PutUint64(tid[8:], seq)
+	var sid pcommon.SpanID
+	binary.BigEndian.PutUint64(sid[:], seq)
+	s.SetTraceID(tid)
+	s.SetSpanID(sid)
+}
+
+// requestTraces encodes requests as SERVER root spans, one resource per
+// (service, environment, version), as SDKs send them.
+func (g *generator) requestTraces(spans []genSpan) ptrace.Traces {
+	td := ptrace.NewTraces()
+	type key struct{ service, env, version string }
+	res := map[key]ptrace.SpanSlice{}
+	states := map[string]string{}
+	for _, s := range g.sc.services {
+		states[s.name+"\x00"+s.env] = s.traceState
+	}
+	for _, sp := range spans {
+		k := key{sp.service, sp.env, sp.version}
+		ss, ok := res[k]
+		if !ok {
+			rs := td.ResourceSpans().AppendEmpty()
+			a := rs.Resource().Attributes()
+			a.PutStr("service.name", sp.service)
+			a.PutStr("deployment.environment.name", sp.env)
+			a.PutStr("service.version", sp.version)
+			scope := rs.ScopeSpans().AppendEmpty()
+			scope.Scope().SetName("go.opentelemetry.io/contrib/instrumentation/net/http/otelhttp")
+			ss = scope.Spans()
+			res[k] = ss
+		}
+		s := ss.AppendEmpty()
+		g.seq++
+		putIDs(s, g.seq)
+		s.SetKind(ptrace.SpanKindServer)
+		s.SetName(sp.op)
+		method, route := "GET", "/items"
+		if sp.op == "POST /orders" {
+			method, route = "POST", "/orders"
+		}
+		s.Attributes().PutStr("http.request.method", method)
+		s.Attributes().PutStr("http.route", route)
+		status := int64(200)
+		if sp.err {
+			status = 500
+		}
+		s.Attributes().PutInt("http.response.status_code", status)
+		if ts := states[sp.service+"\x00"+sp.env]; ts != "" {
+			s.TraceState().FromRaw(ts)
+		}
+		s.SetStartTimestamp(pcommon.NewTimestampFromTime(sp.start))
+		s.SetEndTimestamp(pcommon.NewTimestampFromTime(sp.start.Add(sp.dur)))
+	}
+	return td
+}
+
+// appendCI adds a CI system's deploy span (the resource is the CI system; the
+// deployed unit is in the span's attributes).
+func (g *generator) appendCI(td ptrace.Traces, c ciSpec) {
+	rs := td.ResourceSpans().AppendEmpty()
+	rs.Resource().Attributes().PutStr("service.name", "github-actions")
+	ss := rs.ScopeSpans().AppendEmpty()
+	ss.Scope().SetName("cicd")
+	s := ss.Spans().AppendEmpty()
+	g.seq++
+	putIDs(s, g.seq)
+	s.SetKind(ptrace.SpanKindInternal)
+	s.SetName("deploy " + c.service)
+	end := g.sc.start.Add(c.deploy)
+	s.SetStartTimestamp(pcommon.NewTimestampFromTime(end.Add(-4 * time.Minute)))
+	s.SetEndTimestamp(pcommon.NewTimestampFromTime(end))
+	a := s.Attributes()
+	a.PutStr("cicd.pipeline.task.type", "deploy")
+	a.PutStr("cicd.pipeline.name", "release")
+	a.PutStr("service.name", c.service)
+	a.PutStr("service.version", c.version)
+	a.PutStr("deployment.environment.name", c.env)
+	a.PutStr("vcs.ref.head.revision", commitSHA(c.service, c.version))
+	if c.lead > 0 {
+		a.PutInt("changelens.commit.time", end.Add(-c.lead).Unix())
+	}
+	result := "success"
+	if c.failed {
+		result = "failure"
+	}
+	a.PutStr("cicd.pipeline.task.run.result", result)
+}
+
+func commitSHA(service, version string) string { return "sha-" + service + "-" + version }
+
+// pipeline is the real processor → exporter chain.
+type pipeline struct {
+	exporter interface {
+		consumer.Traces
+		Shutdown(context.Context) error
+	}
+	replicas []processor.Traces
+}
+
+// newPipeline starts the changelens exporter against srv/database (schema
+// created by the exporter, retention off) and n changelens processors
+// (collector replicas) feeding it.
+func newPipeline(tb testing.TB, srv *chtest.Server, database string, n int) *pipeline {
+	tb.Helper()
+	ctx := context.Background()
+	ef := changelensexporter.NewFactory()
+	ecfg := ef.CreateDefaultConfig().(*changelensexporter.Config)
+	ecfg.Endpoints = []string{srv.Addr()}
+	ecfg.Database = database
+	ecfg.CreateSchema = true
+	ecfg.RetentionDays = 0 // the scenario lies in the past
+	if err := ecfg.Validate(); err != nil {
+		tb.Fatal(err)
+	}
+	exp, err := ef.CreateTraces(ctx, exportertest.NewNopSettings(ef.Type()), ecfg)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	if err := exp.Start(ctx, componenttest.NewNopHost()); err != nil {
+		tb.Fatal(err)
+	}
+	p := &pipeline{exporter: exp}
+	pf := changelensprocessor.NewFactory()
+	for i := 0; i < n; i++ {
+		proc, err := pf.CreateTraces(ctx, processortest.NewNopSettings(pf.Type()), pf.CreateDefaultConfig(), exp)
+		if err != nil {
+			tb.Fatal(err)
+		}
+		if err := proc.Start(ctx, componenttest.NewNopHost()); err != nil {
+			tb.Fatal(err)
+		}
+		p.replicas = append(p.replicas, proc)
+	}
+	return p
+}
+
+// close flushes the processors' pending state, then drains the exporter's
+// queue into ClickHouse.
+func (p *pipeline) close(tb testing.TB) {
+	tb.Helper()
+	ctx := context.Background()
+	for _, r := range p.replicas {
+		if err := r.Shutdown(ctx); err != nil {
+			tb.Fatal(err)
+		}
+	}
+	if err := p.exporter.Shutdown(ctx); err != nil {
+		tb.Fatal(err)
+	}
+}
+
+// run feeds the whole scenario, minute by minute, through the pipeline and
+// returns the ground truth of every request.
+func (sc *scenario) run(tb testing.TB, p *pipeline) []genSpan {
+	tb.Helper()
+	ctx := context.Background()
+	g := newGenerator(sc)
+	var truth []genSpan
+	minutes := int(sc.length / time.Minute)
+	for m := 0; m < minutes; m++ {
+		spans := g.minute(m)
+		truth = append(truth, spans...)
+		perReplica := make([][]genSpan, len(p.replicas))
+		for _, s := range spans {
+			r := min(s.replica, len(p.replicas)-1)
+			perReplica[r] = append(perReplica[r], s)
+		}
+		for r, rs := range perReplica {
+			td := g.requestTraces(rs)
+			if r == 0 {
+				for _, c := range sc.ci {
+					at := c.deliverAt
+					if at == 0 {
+						at = c.deploy
+					}
+					if int(at/time.Minute) == m {
+						g.appendCI(td, c)
+					}
+				}
+			}
+			if td.ResourceSpans().Len() == 0 {
+				continue
+			}
+			if err := p.replicas[r].ConsumeTraces(ctx, td); err != nil {
+				tb.Fatal(err)
+			}
+		}
+	}
+	sort.SliceStable(truth, func(i, j int) bool { return truth[i].start.Before(truth[j].start) })
+	return truth
+}

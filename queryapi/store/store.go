@@ -1,0 +1,269 @@
+// Package store implements report.Source on the ClickHouse tables the
+// changelens exporter writes (latency_events, latency_rollup_1m,
+// deployments).
+//
+// Every query is a parameterized SELECT (clickhouse-go named binding,
+// @name; values are never spliced into SQL by this package; the only
+// identifier, the database name, comes from the configuration), is bounded
+// (LIMIT, maximum range, maximum points) and runs under the caller's
+// deadline capped by Config.QueryTimeout. It needs no settings and no
+// writes, so a read-only ClickHouse user is enough. The SQL is in sql/*.sql
+// and runs unchanged on ClickHouse 18.16 and current releases.
+//
+// # Reading deployments
+//
+// deployments is a ReplacingMergeTree(ver) whose merges are eventual, so
+// rows are read GROUP BY id with argMax(column, ver); rows whose
+// superseded_by is set are dropped. Analysis needs each unit's sequence
+// around the requested range, so three reads make a timeline: the range
+// itself (failed attempts included), and the 4 latest successful
+// deployments of each unit before it and the 4 earliest after it (within
+// Config.NeighborHorizon; 4 so that merged duplicates cannot hide the true
+// neighbour). queryapi/analysis then merges duplicates (same unit, version
+// and previous version within reappear_after), marks rollbacks and computes
+// the windows.
+//
+// # Window statistics
+//
+// The before/after statistics of all deployments a request needs come from
+// one query on the per-minute rollup (sql/windows.sql): the minutes of every
+// window travel to ClickHouse as an external table, which the query joins
+// with the rollup, so the cost depends on the number of deployments, not on
+// request volume. Statistics of deployments whose windows are closed and
+// settled (Config.CacheSettle) are kept in an in-memory LRU cache.
+//
+// # Latency
+//
+// Series and summaries merge the rollup's t-digest states
+// (quantilesTDigestWeightedMerge) and sums; buckets are
+// intDiv(toUInt32(minute), step) * step, aligned to the Unix epoch; a minute
+// belongs to [start, end) when its start does.
+//
+// # Paging
+//
+// /v1/deployments pages are newest first; a page token is the base64url
+// encoding of the last row's (deploy time in ns, ID), so it stays valid
+// while data are added.
+package store
+
+import (
+	"bytes"
+	"context"
+	"embed"
+	"errors"
+	"fmt"
+	"strings"
+	"text/template"
+	"time"
+
+	"github.com/ClickHouse/clickhouse-go/v2"
+	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
+
+	"github.com/changelens/changelens/queryapi/report"
+)
+
+//go:embed sql/*.sql
+var sqlFiles embed.FS
+
+const defaultDatabase = "changelens"
+
+// Store reads changelens data from ClickHouse. It is safe for concurrent use.
+type Store struct {
+	cfg      Config
+	conn     driver.Conn
+	database string
+	tmpl     *template.Template
+	cache    *lru
+}
+
+var _ report.Source = (*Store)(nil)
+
+// Open validates cfg, connects to ClickHouse and pings it.
+func Open(ctx context.Context, cfg Config) (*Store, error) {
+	cfg = cfg.withDefaults()
+	if err := cfg.validate(); err != nil {
+		return nil, err
+	}
+	opts, err := clickhouse.ParseDSN(cfg.DSN)
+	if err != nil {
+		return nil, fmt.Errorf("store: DSN: %w", err)
+	}
+	database := cfg.Database
+	if database == "" {
+		database = opts.Auth.Database
+	}
+	if database == "" {
+		database = defaultDatabase
+	}
+	if !validIdentifier(database) {
+		return nil, fmt.Errorf("store: database %q is not a valid name (letters, digits and _, not starting with a digit)", database)
+	}
+	// Tables are always qualified; connecting without a default database
+	// lets the API start before the exporter created it.
+	opts.Auth.Database = ""
+	if opts.Compression == nil {
+		opts.Compression = &clickhouse.Compression{Method: clickhouse.CompressionLZ4}
+	}
+	opts.ClientInfo.Products = append(opts.ClientInfo.Products, struct{ Name, Version string }{"changelens-api", "1"})
+
+	tmpl, err := loadTemplates(database)
+	if err != nil {
+		return nil, err
+	}
+	conn, err := clickhouse.Open(opts)
+	if err != nil {
+		return nil, fmt.Errorf("store: %w", err)
+	}
+	s := &Store{cfg: cfg, conn: conn, database: database, tmpl: tmpl}
+	if cfg.CacheSize > 0 {
+		s.cache = newLRU(cfg.CacheSize)
+	}
+	if err := s.Ping(ctx); err != nil {
+		_ = conn.Close()
+		return nil, err
+	}
+	return s, nil
+}
+
+// Close closes the connection pool.
+func (s *Store) Close() error { return s.conn.Close() }
+
+// Ping checks that ClickHouse answers (for health checks).
+func (s *Store) Ping(ctx context.Context) error {
+	ctx, cancel := s.queryContext(ctx)
+	defer cancel()
+	if err := s.conn.Ping(ctx); err != nil {
+		return fmt.Errorf("store: ping ClickHouse: %w", err)
+	}
+	return nil
+}
+
+// Database is the database the store reads.
+func (s *Store) Database() string { return s.database }
+
+func loadTemplates(database string) (*template.Template, error) {
+	root := template.New("").Option("missingkey=error")
+	entries, err := sqlFiles.ReadDir("sql")
+	if err != nil {
+		return nil, err
+	}
+	quoted := "`" + database + "`"
+	for _, e := range entries {
+		b, err := sqlFiles.ReadFile("sql/" + e.Name())
+		if err != nil {
+			return nil, err
+		}
+		src := strings.ReplaceAll(stripComments(string(b)), "{db}", quoted)
+		if _, err := root.New(strings.TrimSuffix(e.Name(), ".sql")).Parse(src); err != nil {
+			return nil, fmt.Errorf("store: parse sql/%s: %w", e.Name(), err)
+		}
+	}
+	return root, nil
+}
+
+// stripComments drops whole-line "--" comments (they document the files;
+// the server need not parse them).
+func stripComments(src string) string {
+	var b strings.Builder
+	for _, line := range strings.Split(src, "\n") {
+		if strings.HasPrefix(strings.TrimSpace(line), "--") {
+			continue
+		}
+		b.WriteString(line)
+		b.WriteByte('\n')
+	}
+	return b.String()
+}
+
+// sql renders the named query for the given variant data.
+func (s *Store) sql(name string, data any) (string, error) {
+	var b bytes.Buffer
+	if err := s.tmpl.ExecuteTemplate(&b, name, data); err != nil {
+		return "", fmt.Errorf("store: render %s: %w", name, err)
+	}
+	return b.String(), nil
+}
+
+// queryContext caps ctx's deadline at QueryTimeout.
+func (s *Store) queryContext(ctx context.Context) (context.Context, context.CancelFunc) {
+	return context.WithTimeout(ctx, s.cfg.QueryTimeout)
+}
+
+// query runs a SELECT and calls scan for every row.
+func (s *Store) query(ctx context.Context, name string, variant any, scan func(driver.Rows) error, args ...any) error {
+	q, err := s.sql(name, variant)
+	if err != nil {
+		return err
+	}
+	ctx, cancel := s.queryContext(ctx)
+	defer cancel()
+	rows, err := s.conn.Query(ctx, q, args...)
+	if err != nil {
+		return queryError(ctx, name, err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		if err := scan(rows); err != nil {
+			return fmt.Errorf("store: %s: scan: %w", name, err)
+		}
+	}
+	if err := rows.Err(); err != nil {
+		return queryError(ctx, name, err)
+	}
+	return nil
+}
+
+// queryError wraps a query failure; a deadline keeps
+// context.DeadlineExceeded in the chain (HTTP 504).
+func queryError(ctx context.Context, name string, err error) error {
+	if ctxErr := ctx.Err(); ctxErr != nil && !errors.Is(err, ctxErr) {
+		return fmt.Errorf("store: %s: %w (%v)", name, ctxErr, err)
+	}
+	return fmt.Errorf("store: %s: %w", name, err)
+}
+
+func invalid(format string, args ...any) error {
+	return &report.InvalidArgumentError{Reason: fmt.Sprintf(format, args...)}
+}
+
+// checkRange validates a [start, end) request range.
+func (s *Store) checkRange(start, end time.Time) error {
+	switch {
+	case start.IsZero() || end.IsZero():
+		return invalid("start_time and end_time are required")
+	case !end.After(start):
+		return invalid("end_time must be after start_time")
+	case end.Sub(start) > s.cfg.MaxRange:
+		return invalid("range %s exceeds the maximum of %s", end.Sub(start), s.cfg.MaxRange)
+	case start.Unix() < 0 || end.Unix() > 1<<32-1:
+		return invalid("times must lie between 1970 and 2106")
+	}
+	return nil
+}
+
+func unixSeconds(t time.Time) int64 {
+	u := t.Unix()
+	if u < 0 {
+		return 0
+	}
+	if u > 1<<32-1 {
+		return 1<<32 - 1
+	}
+	return u
+}
+
+// ceilSeconds is t rounded up to a whole second, in Unix seconds.
+func ceilSeconds(t time.Time) int64 {
+	u := unixSeconds(t)
+	if t.Truncate(time.Second).Before(t) {
+		u++
+	}
+	return u
+}
+
+func unixNanos(t time.Time) int64 {
+	if t.Before(time.Unix(0, 0)) {
+		return 0
+	}
+	return t.UnixNano()
+}

@@ -1,0 +1,149 @@
+package store
+
+import (
+	"context"
+	"errors"
+	"regexp"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/changelens/changelens/queryapi/analysis"
+	"github.com/changelens/changelens/queryapi/report"
+)
+
+func TestPageToken(t *testing.T) {
+	c := cursor{at: time.Date(2026, 3, 2, 1, 2, 3, 456, time.UTC), id: "0123456789abcdef0123456789abcdef"}
+	tok := encodeToken(c)
+	if tok != encodeToken(c) {
+		t.Fatal("token not stable")
+	}
+	got, err := decodeToken(tok)
+	if err != nil || !got.at.Equal(c.at) || got.id != c.id {
+		t.Fatalf("round trip: %+v %v", got, err)
+	}
+	// Newest first: earlier times, and lower IDs at the same time, follow.
+	if !c.before(c.at.Add(-1), "z") || !c.before(c.at, "0") || c.before(c.at, c.id) || c.before(c.at.Add(1), "0") {
+		t.Error("cursor order")
+	}
+	for _, bad := range []string{"", "!!", "djI6MTox", "djE6eDp5", "djE6LTE6eA", strings.Repeat("A", 5000)} {
+		var ia *report.InvalidArgumentError
+		if _, err := decodeToken(bad); !errors.As(err, &ia) {
+			t.Errorf("decodeToken(%q) = %v", bad, err)
+		}
+	}
+}
+
+func TestConfig(t *testing.T) {
+	c := Config{DSN: "clickhouse://localhost:9000/changelens"}.withDefaults()
+	if err := c.validate(); err != nil {
+		t.Fatal(err)
+	}
+	if c.QueryTimeout != 10*time.Second || c.MaxRange != 366*24*time.Hour || c.Analysis != analysis.DefaultConfig() || c.Now == nil {
+		t.Errorf("defaults %+v", c)
+	}
+	for name, mut := range map[string]func(*Config){
+		"dsn":      func(c *Config) { c.DSN = "" },
+		"database": func(c *Config) { c.Database = "x; DROP TABLE y" },
+		"page":     func(c *Config) { c.DefaultPageSize = c.MaxPageSize + 1 },
+		"timeout":  func(c *Config) { c.QueryTimeout = -1 },
+		"analysis": func(c *Config) { c.Analysis.Alpha = 2 },
+		"lookback": func(c *Config) { c.UnitsLookback = -time.Hour },
+	} {
+		c := Config{DSN: "clickhouse://localhost:9000/x"}.withDefaults()
+		mut(&c)
+		if c.validate() == nil {
+			t.Errorf("%s: invalid config accepted", name)
+		}
+	}
+	if _, err := Open(context.Background(), Config{DSN: "clickhouse://localhost:9000/bad-name"}); err == nil {
+		t.Error("invalid database name from the DSN accepted")
+	}
+	if _, err := Open(context.Background(), Config{DSN: "::not a dsn"}); err == nil {
+		t.Error("bad DSN accepted")
+	}
+}
+
+func TestLRU(t *testing.T) {
+	c := newLRU(2)
+	c.put("a", windowPair{{Requests: 1}})
+	c.put("b", windowPair{{Requests: 2}})
+	if _, ok := c.get("a"); !ok { // a is now the most recent
+		t.Fatal("a missing")
+	}
+	c.put("c", windowPair{{Requests: 3}}) // evicts b
+	if _, ok := c.get("b"); ok {
+		t.Error("b not evicted")
+	}
+	if p, ok := c.get("c"); !ok || p[0].Requests != 3 || c.len() != 2 {
+		t.Error("c missing")
+	}
+	c.put("c", windowPair{{Requests: 4}})
+	if p, _ := c.get("c"); p[0].Requests != 4 || c.len() != 2 {
+		t.Error("update")
+	}
+}
+
+// TestSQLTemplates renders every query variant: no template residue, every
+// @parameter is one the code binds, and nothing but the configured database
+// is spliced in.
+func TestSQLTemplates(t *testing.T) {
+	tmpl, err := loadTemplates("changelens")
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := &Store{tmpl: tmpl}
+	bound := map[string][]string{
+		"deployments":      {"scan_from", "scan_to", "from_ns", "to_ns", "horizon_ns", "limit", "service", "environment"},
+		"deployment_by_id": {"id"},
+		"windows":          {"from", "to"},
+		"latency":          {"service", "environment", "operation", "version", "from", "to", "step", "limit"},
+		"units":            {"since", "environment", "limit"},
+	}
+	variants := map[string][]any{
+		"deployment_by_id": {nil},
+		"windows":          {nil},
+		"units":            {struct{ Environment bool }{false}, struct{ Environment bool }{true}},
+	}
+	for _, part := range []string{"range", "before", "after"} {
+		for _, svc := range []bool{false, true} {
+			for _, env := range []bool{false, true} {
+				variants["deployments"] = append(variants["deployments"], deploymentsVariant{Part: part, Service: svc, Environment: env})
+			}
+		}
+	}
+	for _, g := range []report.GroupBy{report.GroupByNone, report.GroupByVersion, report.GroupByOperation} {
+		expr, _ := groupExpr(g)
+		for _, series := range []bool{false, true} {
+			variants["latency"] = append(variants["latency"],
+				latencyVariant{Series: series, Group: expr}, latencyVariant{Series: series, Group: expr, Operation: true, Version: true})
+		}
+	}
+	param := regexp.MustCompile(`@([a-z_]+)`)
+	for name, vs := range variants {
+		for _, v := range vs {
+			q, err := s.sql(name, v)
+			if err != nil {
+				t.Fatalf("%s %+v: %v", name, v, err)
+			}
+			if strings.Contains(q, "{{") || strings.Contains(q, "{db}") || strings.Contains(q, "--") {
+				t.Errorf("%s: residue in\n%s", name, q)
+			}
+			if !strings.Contains(q, "`changelens`.") {
+				t.Errorf("%s: database not qualified", name)
+			}
+			for _, m := range param.FindAllStringSubmatch(q, -1) {
+				ok := false
+				for _, b := range bound[name] {
+					ok = ok || b == m[1]
+				}
+				if !ok {
+					t.Errorf("%s: @%s is not bound", name, m[1])
+				}
+			}
+		}
+	}
+	if _, ok := groupExpr(report.GroupBy(7)); ok {
+		t.Error("unknown GroupBy accepted")
+	}
+}
