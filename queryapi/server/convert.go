@@ -1,0 +1,249 @@
+package server
+
+import (
+	"math"
+	"time"
+
+	"google.golang.org/protobuf/types/known/timestamppb"
+
+	pb "github.com/changelens/changelens/queryapi/gen/changelens/v1"
+	"github.com/changelens/changelens/queryapi/report"
+)
+
+// ts converts a time; the zero time (unknown) becomes null in JSON.
+func ts(t time.Time) *timestamppb.Timestamp {
+	if t.IsZero() {
+		return nil
+	}
+	return timestamppb.New(t)
+}
+
+// num keeps JSON encodable: protojson renders NaN and ±Inf as the strings
+// "NaN"/"Infinity", which breaks clients that expect numbers; a Source should
+// never produce them, and if one does the API reports 0.
+func num(f float64) float64 {
+	if math.IsNaN(f) || math.IsInf(f, 0) {
+		return 0
+	}
+	return f
+}
+
+func count32(n int) int32 {
+	switch {
+	case n > math.MaxInt32:
+		return math.MaxInt32
+	case n < math.MinInt32:
+		return math.MinInt32
+	}
+	return int32(n)
+}
+
+func groupByFromPB(g pb.GroupBy) (report.GroupBy, error) {
+	switch g {
+	case pb.GroupBy_GROUP_BY_UNSPECIFIED, pb.GroupBy_GROUP_BY_NONE:
+		return report.GroupByNone, nil
+	case pb.GroupBy_GROUP_BY_VERSION:
+		return report.GroupByVersion, nil
+	case pb.GroupBy_GROUP_BY_OPERATION:
+		return report.GroupByOperation, nil
+	}
+	return 0, badField("group_by", "unknown value %d: one of NONE, VERSION, OPERATION", int32(g))
+}
+
+func intervalFromPB(i pb.Interval) (report.Interval, error) {
+	switch i {
+	case pb.Interval_INTERVAL_UNSPECIFIED, pb.Interval_INTERVAL_ALL:
+		return report.IntervalAll, nil
+	case pb.Interval_INTERVAL_DAY:
+		return report.IntervalDay, nil
+	case pb.Interval_INTERVAL_WEEK:
+		return report.IntervalWeek, nil
+	case pb.Interval_INTERVAL_MONTH:
+		return report.IntervalMonth, nil
+	}
+	return 0, badField("interval", "unknown value %d: one of ALL, DAY, WEEK, MONTH", int32(i))
+}
+
+func sourceToPB(s report.DeploySource) pb.Source {
+	switch s {
+	case report.SourceExplicit:
+		return pb.Source_SOURCE_EXPLICIT
+	case report.SourceInferred:
+		return pb.Source_SOURCE_INFERRED
+	}
+	return pb.Source_SOURCE_UNSPECIFIED
+}
+
+func verdictToPB(v report.Verdict) pb.Verdict {
+	switch v {
+	case report.VerdictPending:
+		return pb.Verdict_VERDICT_PENDING
+	case report.VerdictInsufficientData:
+		return pb.Verdict_VERDICT_INSUFFICIENT_DATA
+	case report.VerdictNoChange:
+		return pb.Verdict_VERDICT_NO_CHANGE
+	case report.VerdictImproved:
+		return pb.Verdict_VERDICT_IMPROVED
+	case report.VerdictDegraded:
+		return pb.Verdict_VERDICT_DEGRADED
+	}
+	return pb.Verdict_VERDICT_UNSPECIFIED
+}
+
+func reasonsToPB(rs []report.FailureReason) []pb.FailureReason {
+	out := make([]pb.FailureReason, 0, len(rs))
+	for _, r := range rs {
+		switch r {
+		case report.ReasonRolledBack:
+			out = append(out, pb.FailureReason_FAILURE_REASON_ROLLED_BACK)
+		case report.ReasonLatencyRegression:
+			out = append(out, pb.FailureReason_FAILURE_REASON_LATENCY_REGRESSION)
+		case report.ReasonErrorRateRegression:
+			out = append(out, pb.FailureReason_FAILURE_REASON_ERROR_RATE_REGRESSION)
+		}
+	}
+	return out
+}
+
+func tierToPB(t report.Tier) pb.Tier {
+	switch t {
+	case report.TierUnknown:
+		return pb.Tier_TIER_UNKNOWN
+	case report.TierLow:
+		return pb.Tier_TIER_LOW
+	case report.TierMedium:
+		return pb.Tier_TIER_MEDIUM
+	case report.TierHigh:
+		return pb.Tier_TIER_HIGH
+	case report.TierElite:
+		return pb.Tier_TIER_ELITE
+	}
+	return pb.Tier_TIER_UNSPECIFIED
+}
+
+func unitToPB(u report.Unit) *pb.Unit {
+	versions := u.Versions
+	if versions == nil {
+		versions = []string{}
+	}
+	return &pb.Unit{
+		Service:     u.Service,
+		Environment: u.Environment,
+		Versions:    versions,
+		FirstSeen:   ts(u.FirstSeen),
+		LastSeen:    ts(u.LastSeen),
+	}
+}
+
+func pointToPB(p report.LatencyPoint) *pb.LatencyPoint {
+	return &pb.LatencyPoint{
+		Time:       ts(p.Time),
+		Group:      p.Group,
+		Count:      num(p.Count),
+		ErrorCount: num(p.ErrorCount),
+		ErrorRate:  num(p.ErrorRate),
+		P50Ms:      num(p.P50Ms),
+		P90Ms:      num(p.P90Ms),
+		P95Ms:      num(p.P95Ms),
+		P99Ms:      num(p.P99Ms),
+	}
+}
+
+func pointsToPB(ps []report.LatencyPoint) []*pb.LatencyPoint {
+	out := make([]*pb.LatencyPoint, len(ps))
+	for i, p := range ps {
+		out[i] = pointToPB(p)
+	}
+	return out
+}
+
+func deploymentToPB(d report.Deployment) *pb.Deployment {
+	out := &pb.Deployment{
+		Id:              d.ID,
+		Service:         d.Service,
+		Environment:     d.Environment,
+		Version:         d.Version,
+		PreviousVersion: d.PreviousVersion,
+		DeployTime:      ts(d.DeployTime),
+		Source:          sourceToPB(d.Source),
+		CommitSha:       d.CommitSHA,
+		CommitTime:      ts(d.CommitTime),
+		Rollback:        d.Rollback,
+		ChangeFailure:   d.ChangeFailure,
+		FailureReasons:  reasonsToPB(d.FailureReasons),
+		RestoreTime:     ts(d.RestoreTime),
+		Verdict:         verdictToPB(d.Verdict),
+		RolloutStart:    ts(d.RolloutStart),
+		Failed:          d.Failed,
+	}
+	if d.HasLeadTime && d.LeadTime > 0 {
+		out.LeadTimeSeconds = d.LeadTime.Seconds()
+	}
+	if !d.RestoreTime.IsZero() && d.TimeToRestore > 0 {
+		out.TimeToRestoreSeconds = d.TimeToRestore.Seconds()
+	}
+	if out.RolloutStart == nil {
+		out.RolloutStart = out.DeployTime
+	}
+	return out
+}
+
+func windowToPB(w report.Window) *pb.ImpactWindow {
+	return &pb.ImpactWindow{
+		Start:     ts(w.Start),
+		End:       ts(w.End),
+		Requests:  num(w.Requests),
+		Errors:    num(w.Errors),
+		ErrorRate: num(w.ErrorRate),
+		P50Ms:     num(w.P50Ms),
+		P95Ms:     num(w.P95Ms),
+		P99Ms:     num(w.P99Ms),
+	}
+}
+
+func testToPB(t report.Test) *pb.StatTest {
+	return &pb.StatTest{
+		Name:        t.Name,
+		Statistic:   num(t.Statistic),
+		PValue:      num(t.PValue),
+		Significant: t.Significant,
+		Direction:   t.Direction,
+	}
+}
+
+func impactToPB(im report.Impact) *pb.GetDeploymentImpactResponse {
+	return &pb.GetDeploymentImpactResponse{
+		Deployment:      deploymentToPB(im.Deployment),
+		Before:          windowToPB(im.Before),
+		After:           windowToPB(im.After),
+		LatencyRatio:    num(im.LatencyRatio),
+		ErrorRateDelta:  num(im.ErrorRateDelta),
+		LatencyTest:     testToPB(im.LatencyTest),
+		ErrorRateTest:   testToPB(im.ErrorRateTest),
+		Verdict:         verdictToPB(im.Verdict),
+		Reasons:         reasonsToPB(im.Reasons),
+		WindowsComplete: im.WindowsComplete,
+	}
+}
+
+func doraFiguresToPB(f report.DORAFigures) *pb.DORAFigures {
+	return &pb.DORAFigures{
+		StartTime:                  ts(f.Start),
+		EndTime:                    ts(f.End),
+		DeploymentCount:            count32(f.DeploymentCount),
+		DeploymentFrequencyPerDay:  num(f.DeploymentFrequencyPerDay),
+		ChangeCount:                count32(f.ChangeCount),
+		FailedChangeCount:          count32(f.FailedChangeCount),
+		ChangeFailureRate:          num(f.ChangeFailureRate),
+		LeadTimeMedianSeconds:      num(f.LeadTimeMedianSeconds),
+		LeadTimeSampleCount:        count32(f.LeadTimeSampleCount),
+		TimeToRestoreMedianSeconds: num(f.TimeToRestoreMedianSeconds),
+		RestoreSampleCount:         count32(f.RestoreSampleCount),
+		Tiers: &pb.DORATiers{
+			DeploymentFrequency: tierToPB(f.FrequencyTier),
+			LeadTime:            tierToPB(f.LeadTimeTier),
+			ChangeFailureRate:   tierToPB(f.ChangeFailureRateTier),
+			TimeToRestore:       tierToPB(f.TimeToRestoreTier),
+		},
+	}
+}

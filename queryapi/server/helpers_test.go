@@ -1,0 +1,365 @@
+package server
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials/insecure"
+
+	"github.com/changelens/changelens/queryapi/report"
+)
+
+// now is the fixed clock of the tests.
+var now = time.Date(2026, 3, 10, 12, 0, 0, 0, time.UTC)
+
+const (
+	depID      = "0123456789abcdef0123456789abcdef"
+	missingID  = "ffffffffffffffffffffffffffffffff"
+	secretText = "dial tcp 10.1.2.3:9000: password=hunter2"
+)
+
+// fakeSource is a report.Source with fixed answers. It records the last query
+// of each kind and checks the invariants the server promises a Source
+// (validated, bounded input): a violation is an error, which the server turns
+// into a 500 that the tests and the fuzzer catch.
+type fakeSource struct {
+	mu      sync.Mutex
+	latency report.LatencyQuery
+	summary report.LatencyQuery
+	deps    report.DeploymentQuery
+	dora    report.DORAQuery
+	unitEnv string
+	impact  string
+	calls   int
+
+	// fail, when set, is returned by every method.
+	fail error
+	// block makes every method wait for ctx to end and return ctx.Err().
+	block bool
+	// panics makes every method panic.
+	panics bool
+}
+
+func (f *fakeSource) enter(ctx context.Context) error {
+	f.mu.Lock()
+	f.calls++
+	fail, block, panics := f.fail, f.block, f.panics
+	f.mu.Unlock()
+	if panics {
+		panic("fake source panic: " + secretText)
+	}
+	if block {
+		<-ctx.Done()
+		return fmt.Errorf("clickhouse: read: %w", ctx.Err())
+	}
+	if _, ok := ctx.Deadline(); !ok {
+		return errors.New("fake: query without deadline")
+	}
+	return fail
+}
+
+func (f *fakeSource) Calls() int {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.calls
+}
+
+func checkRange(start, end time.Time, max time.Duration) error {
+	switch {
+	case start.IsZero() || end.IsZero():
+		return errors.New("fake: zero time")
+	case !start.Before(end):
+		return errors.New("fake: start not before end")
+	case end.Sub(start) > max:
+		return errors.New("fake: range too long")
+	case start.Year() < 1970 || end.Year() >= 2100:
+		return errors.New("fake: time out of range")
+	}
+	return nil
+}
+
+func checkStr(s string, max int) error {
+	if len(s) > max || strings.ContainsAny(s, "\x00\n\r") {
+		return errors.New("fake: bad string")
+	}
+	return nil
+}
+
+func (f *fakeSource) Units(ctx context.Context, env string) ([]report.Unit, error) {
+	if err := f.enter(ctx); err != nil {
+		return nil, err
+	}
+	f.mu.Lock()
+	f.unitEnv = env
+	f.mu.Unlock()
+	return []report.Unit{
+		{Service: "checkout", Environment: "production", Versions: []string{"v2", "v1"},
+			FirstSeen: now.Add(-48 * time.Hour), LastSeen: now.Add(-time.Minute)},
+		{Service: "idle", Environment: "staging"}, // zero values everywhere
+	}, checkStr(env, maxNameLen)
+}
+
+func (f *fakeSource) checkLatency(q report.LatencyQuery) error {
+	if q.Service == "" || q.Environment == "" {
+		return errors.New("fake: missing service/environment")
+	}
+	if q.GroupBy < report.GroupByNone || q.GroupBy > report.GroupByOperation {
+		return errors.New("fake: bad group by")
+	}
+	return errors.Join(checkRange(q.Start, q.End, DefaultLimits.MaxLatencyRange),
+		checkStr(q.Service, maxNameLen), checkStr(q.Environment, maxNameLen),
+		checkStr(q.Operation, maxOperationLen), checkStr(q.Version, maxNameLen))
+}
+
+func (f *fakeSource) Latency(ctx context.Context, q report.LatencyQuery) ([]report.LatencyPoint, error) {
+	if err := f.enter(ctx); err != nil {
+		return nil, err
+	}
+	f.mu.Lock()
+	f.latency = q
+	f.mu.Unlock()
+	if err := f.checkLatency(q); err != nil {
+		return nil, err
+	}
+	if q.Step < time.Minute || q.Step%time.Minute != 0 || q.End.Sub(q.Start)/q.Step > 2000 {
+		return nil, errors.New("fake: bad step")
+	}
+	return []report.LatencyPoint{
+		{Time: q.Start, Group: "v1", Count: 120, ErrorCount: 3, ErrorRate: 0.025, P50Ms: 12.5, P90Ms: 40, P95Ms: 55.25, P99Ms: 120},
+		{Time: q.Start.Add(q.Step)}, // an empty bucket: zeros must still be there
+	}, nil
+}
+
+func (f *fakeSource) LatencySummary(ctx context.Context, q report.LatencyQuery) ([]report.LatencyPoint, error) {
+	if err := f.enter(ctx); err != nil {
+		return nil, err
+	}
+	f.mu.Lock()
+	f.summary = q
+	f.mu.Unlock()
+	if err := f.checkLatency(q); err != nil {
+		return nil, err
+	}
+	return []report.LatencyPoint{{Time: q.Start, Group: "", Count: 1000, ErrorCount: 10, ErrorRate: 0.01, P50Ms: 10, P90Ms: 20, P95Ms: 30, P99Ms: 90}}, nil
+}
+
+func sampleDeployment() report.Deployment {
+	return report.Deployment{
+		ID: depID, Service: "checkout", Environment: "production", Version: "v2", PreviousVersion: "v1",
+		DeployTime: now.Add(-2 * time.Hour), RolloutStart: now.Add(-2*time.Hour - time.Minute),
+		Source: report.SourceExplicit, CommitSHA: "abc123", CommitTime: now.Add(-5 * time.Hour),
+		LeadTime: 3 * time.Hour, HasLeadTime: true, ChangeFailure: true,
+		FailureReasons: []report.FailureReason{report.ReasonRolledBack, report.ReasonLatencyRegression},
+		RestoreTime:    now.Add(-time.Hour), TimeToRestore: time.Hour, Verdict: report.VerdictDegraded,
+	}
+}
+
+func (f *fakeSource) Deployments(ctx context.Context, q report.DeploymentQuery) ([]report.Deployment, string, error) {
+	if err := f.enter(ctx); err != nil {
+		return nil, "", err
+	}
+	f.mu.Lock()
+	f.deps = q
+	f.mu.Unlock()
+	if err := errors.Join(checkRange(q.Start, q.End, DefaultLimits.MaxReportRange),
+		checkStr(q.Service, maxNameLen), checkStr(q.Environment, maxNameLen)); err != nil {
+		return nil, "", err
+	}
+	if q.PageSize < 1 || q.PageSize > 500 || len(q.PageToken) > maxPageTokenLen {
+		return nil, "", errors.New("fake: bad page")
+	}
+	if q.PageToken == "bogus" {
+		return nil, "", &report.InvalidArgumentError{Reason: "page_token: not a page token from this API"}
+	}
+	inferred := report.Deployment{ // unknown commit, not restored, zero everything
+		ID: "fedcba9876543210fedcba9876543210", Service: "cart", Environment: "production", Version: "v7",
+		DeployTime: now.Add(-30 * time.Minute), Source: report.SourceInferred, Verdict: report.VerdictPending,
+	}
+	return []report.Deployment{inferred, sampleDeployment()}, "next-page", nil
+}
+
+func (f *fakeSource) Impact(ctx context.Context, id string) (report.Impact, error) {
+	if err := f.enter(ctx); err != nil {
+		return report.Impact{}, err
+	}
+	f.mu.Lock()
+	f.impact = id
+	f.mu.Unlock()
+	if err := checkID(id); err != nil {
+		return report.Impact{}, fmt.Errorf("fake: bad id %q", id)
+	}
+	if id != depID {
+		return report.Impact{}, fmt.Errorf("looking up %s: %w", id, report.ErrNotFound)
+	}
+	d := sampleDeployment()
+	return report.Impact{
+		Deployment:   d,
+		Before:       report.Window{Start: d.DeployTime.Add(-30 * time.Minute), End: d.DeployTime, Requests: 900, Errors: 9, ErrorRate: 0.01, P50Ms: 10, P95Ms: 40, P99Ms: 80},
+		After:        report.Window{Start: d.DeployTime.Add(2 * time.Minute), End: d.DeployTime.Add(32 * time.Minute), Requests: 950, Errors: 0, ErrorRate: 0, P50Ms: 15, P95Ms: 60, P99Ms: 120},
+		LatencyRatio: 1.5, ErrorRateDelta: -0.01,
+		LatencyTest:     report.Test{Name: "mann-whitney-u", Statistic: 123.5, PValue: 0.0001, Significant: true, Direction: "increase"},
+		ErrorRateTest:   report.Test{Name: "two-proportion-z", Statistic: 0, PValue: 1, Significant: false, Direction: "increase"},
+		Verdict:         report.VerdictDegraded,
+		Reasons:         []report.FailureReason{report.ReasonLatencyRegression},
+		WindowsComplete: true,
+	}, nil
+}
+
+func (f *fakeSource) DORA(ctx context.Context, q report.DORAQuery) (report.DORAReport, error) {
+	if err := f.enter(ctx); err != nil {
+		return report.DORAReport{}, err
+	}
+	f.mu.Lock()
+	f.dora = q
+	f.mu.Unlock()
+	if q.Environment == "" || q.Interval < report.IntervalAll || q.Interval > report.IntervalMonth {
+		return report.DORAReport{}, errors.New("fake: bad dora query")
+	}
+	if err := errors.Join(checkRange(q.Start, q.End, DefaultLimits.MaxReportRange),
+		checkStr(q.Service, maxNameLen), checkStr(q.Environment, maxNameLen)); err != nil {
+		return report.DORAReport{}, err
+	}
+	sum := report.DORAFigures{
+		Start: q.Start, End: q.End, DeploymentCount: 12, DeploymentFrequencyPerDay: 0.4,
+		ChangeCount: 10, FailedChangeCount: 1, ChangeFailureRate: 0.1,
+		LeadTimeMedianSeconds: 7200, LeadTimeSampleCount: 9,
+		TimeToRestoreMedianSeconds: 0, RestoreSampleCount: 0,
+		FrequencyTier: report.TierHigh, LeadTimeTier: report.TierElite,
+		ChangeFailureRateTier: report.TierHigh, TimeToRestoreTier: report.TierUnknown,
+	}
+	rep := report.DORAReport{Summary: sum}
+	if q.Interval != report.IntervalAll {
+		empty := report.DORAFigures{Start: q.Start, End: q.Start.Add(24 * time.Hour)}
+		rep.Intervals = []report.DORAFigures{empty, sum}
+	}
+	return rep, nil
+}
+
+// pingSource is a fakeSource with a Ping whose result the test sets.
+type pingSource struct {
+	fakeSource
+	mu  sync.Mutex
+	err error
+}
+
+func (p *pingSource) Ping(context.Context) error {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.err
+}
+
+func (p *pingSource) setPing(err error) {
+	p.mu.Lock()
+	p.err = err
+	p.mu.Unlock()
+}
+
+// testServer is a Server serving on loopback ports.
+type testServer struct {
+	*Server
+	base string           // http://127.0.0.1:port
+	conn *grpc.ClientConn // to the gRPC port
+	done chan error       // Serve's result
+}
+
+func startServer(t testing.TB, cfg Config) *testServer {
+	t.Helper()
+	if cfg.Now == nil {
+		cfg.Now = func() time.Time { return now }
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = discardLogger()
+	}
+	srv, err := New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	ts := startServerWith(t, srv, ctx)
+	t.Cleanup(func() {
+		cancel()
+		select {
+		case err := <-ts.done:
+			if err != nil {
+				t.Errorf("Serve: %v", err)
+			}
+		case <-time.After(20 * time.Second):
+			t.Error("Serve did not return after cancel")
+		}
+	})
+	return ts
+}
+
+// startServerWith serves srv on free loopback ports until ctx ends.
+func startServerWith(t testing.TB, srv *Server, ctx context.Context) *testServer {
+	t.Helper()
+	gl, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	hl, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- srv.Serve(ctx, gl, hl) }()
+	conn, err := grpc.NewClient(gl.Addr().String(), grpc.WithTransportCredentials(insecure.NewCredentials()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { conn.Close() })
+	return &testServer{Server: srv, base: "http://" + hl.Addr().String(), conn: conn, done: done}
+}
+
+var httpClient = &http.Client{Timeout: 10 * time.Second}
+
+// get performs GET base+path (path includes the query) and returns the status
+// and the raw body.
+func (ts *testServer) get(t testing.TB, path string, header ...string) (int, []byte) {
+	t.Helper()
+	req, err := http.NewRequest(http.MethodGet, ts.base+path, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := 0; i+1 < len(header); i += 2 {
+		req.Header.Set(header[i], header[i+1])
+	}
+	resp, err := httpClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return resp.StatusCode, body
+}
+
+// getJSON is get that decodes the body with numbers kept as json.Number.
+func (ts *testServer) getJSON(t testing.TB, path string, header ...string) (int, map[string]any) {
+	t.Helper()
+	code, body := ts.get(t, path, header...)
+	return code, decode(t, body)
+}
+
+func decode(t testing.TB, body []byte) map[string]any {
+	t.Helper()
+	dec := json.NewDecoder(strings.NewReader(string(body)))
+	dec.UseNumber()
+	var m map[string]any
+	if err := dec.Decode(&m); err != nil {
+		t.Fatalf("body is not a JSON object: %v\n%s", err, body)
+	}
+	return m
+}

@@ -1,0 +1,435 @@
+// Package server is changelens-api's front end: the gRPC service
+// changelens.v1.QueryService on a report.Source, its REST mapping through
+// grpc-gateway v2, /openapi.json, gRPC health and GET /healthz, optional
+// bearer-token auth, and OpenTelemetry instrumentation of both ports.
+//
+// # REST → service: in process
+//
+// The gateway calls the service implementation directly
+// (RegisterQueryServiceHandlerServer), not over a loopback gRPC connection:
+// no second serialization, no internal connection to dial, manage and secure.
+// The price is that gRPC interceptors do not run for REST requests, so:
+//   - validation, defaults, the per-query timeout and error mapping live in the
+//     service methods themselves (service.go): identical on both paths;
+//   - auth is applied twice with the same token set: a gRPC interceptor for
+//     the gRPC port, an HTTP middleware for REST;
+//   - panics are recovered by a gRPC interceptor and by a gateway middleware;
+//   - tracing is otelgrpc's stats handler on gRPC and otelhttp around the
+//     HTTP handler (REST spans are named by route, e.g.
+//     "GET /v1/deployments/{id}/impact").
+//
+// /healthz and /openapi.json on the HTTP port, and grpc.health.v1 and
+// reflection on the gRPC port, stay open when auth is on.
+package server
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/grpc-ecosystem/grpc-gateway/v2/runtime"
+	"go.opentelemetry.io/contrib/instrumentation/google.golang.org/grpc/otelgrpc"
+	"go.opentelemetry.io/contrib/instrumentation/net/http/otelhttp"
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/trace"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/health"
+	healthpb "google.golang.org/grpc/health/grpc_health_v1"
+	"google.golang.org/grpc/reflection"
+	"google.golang.org/grpc/stats"
+	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/encoding/protojson"
+
+	pb "github.com/changelens/changelens/queryapi/gen/changelens/v1"
+	"github.com/changelens/changelens/queryapi/gen/openapiv2"
+	"github.com/changelens/changelens/queryapi/report"
+)
+
+// Pinger is implemented by a Source that can check its backend (ClickHouse).
+// When the Source has it, /healthz and the gRPC health status follow it.
+type Pinger interface {
+	Ping(ctx context.Context) error
+}
+
+// Config of a Server. Only Source is required.
+type Config struct {
+	Source report.Source
+	// AuthTokens: accepted bearer tokens; empty = auth off.
+	AuthTokens []string
+	// QueryTimeout bounds every query (context deadline → 504). Default 30s.
+	QueryTimeout time.Duration
+	// Limits on ranges, points and page sizes; zero fields take DefaultLimits.
+	Limits Limits
+	// Telemetry providers (SetupTelemetry); zero = off.
+	Telemetry Telemetry
+	// Logger; default slog.Default().
+	Logger *slog.Logger
+	// HealthInterval between pings of a Pinger Source. Default 10s.
+	HealthInterval time.Duration
+	// ShutdownTimeout bounds the graceful part of Serve's shutdown. Default 15s.
+	ShutdownTimeout time.Duration
+	// Now is the clock for default time ranges; default time.Now.
+	Now func() time.Time
+}
+
+// Server serves the query API on a gRPC and an HTTP listener.
+type Server struct {
+	cfg       Config
+	log       *slog.Logger
+	svc       *service
+	tokens    *tokenSet
+	health    *health.Server
+	grpc      *grpc.Server
+	gw        *runtime.ServeMux
+	marshaler runtime.Marshaler
+	handler   http.Handler
+
+	mu       sync.Mutex
+	shutdown bool
+}
+
+// HealthService is the gRPC health service name of the query API (the empty
+// name "" reports the same status).
+const HealthService = "changelens.v1.QueryService"
+
+// New builds a Server; nothing listens until Serve.
+func New(cfg Config) (*Server, error) {
+	if cfg.Source == nil {
+		return nil, errors.New("server: Config.Source is required")
+	}
+	if cfg.QueryTimeout <= 0 {
+		cfg.QueryTimeout = 30 * time.Second
+	}
+	if cfg.HealthInterval <= 0 {
+		cfg.HealthInterval = 10 * time.Second
+	}
+	if cfg.ShutdownTimeout <= 0 {
+		cfg.ShutdownTimeout = 15 * time.Second
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
+	}
+	if cfg.Telemetry.TracerProvider == nil || cfg.Telemetry.MeterProvider == nil {
+		cfg.Telemetry = NoTelemetry()
+	}
+	cfg.Limits = cfg.Limits.withDefaults()
+
+	s := &Server{
+		cfg:    cfg,
+		log:    cfg.Logger,
+		tokens: newTokenSet(cfg.AuthTokens),
+		health: health.NewServer(),
+		svc: &service{
+			src:     cfg.Source,
+			limits:  cfg.Limits,
+			timeout: cfg.QueryTimeout,
+			now:     cfg.Now,
+			log:     cfg.Logger,
+		},
+		marshaler: &runtime.JSONPb{
+			MarshalOptions:   protojson.MarshalOptions{UseProtoNames: true, EmitUnpopulated: true},
+			UnmarshalOptions: protojson.UnmarshalOptions{DiscardUnknown: true},
+		},
+	}
+	if _, ok := cfg.Source.(Pinger); ok {
+		s.setHealth(healthpb.HealthCheckResponse_NOT_SERVING) // until the first ping
+	} else {
+		s.setHealth(healthpb.HealthCheckResponse_SERVING)
+	}
+
+	// gRPC.
+	s.grpc = grpc.NewServer(
+		grpc.StatsHandler(otelgrpc.NewServerHandler(
+			otelgrpc.WithTracerProvider(cfg.Telemetry.TracerProvider),
+			otelgrpc.WithMeterProvider(cfg.Telemetry.MeterProvider),
+			otelgrpc.WithFilter(func(info *stats.RPCTagInfo) bool {
+				return !strings.HasPrefix(info.FullMethodName, "/grpc.health.v1.")
+			}),
+		)),
+		grpc.ChainUnaryInterceptor(s.recoverUnary, s.tokens.unaryInterceptor),
+		grpc.ChainStreamInterceptor(s.recoverStream, s.tokens.streamInterceptor),
+		grpc.MaxRecvMsgSize(1<<20),
+	)
+	pb.RegisterQueryServiceServer(s.grpc, s.svc)
+	healthpb.RegisterHealthServer(s.grpc, s.health)
+	reflection.Register(s.grpc)
+
+	// REST gateway, in process.
+	s.gw = runtime.NewServeMux(
+		runtime.WithMarshalerOption(runtime.MIMEWildcard, s.marshaler),
+		runtime.SetQueryParameterParser(&enumQueryParser{}),
+		runtime.WithRoutingErrorHandler(s.routingError),
+		runtime.WithMiddlewares(s.gatewayMiddleware),
+		runtime.WithDisablePathLengthFallback(),
+	)
+	if err := pb.RegisterQueryServiceHandlerServer(context.Background(), s.gw, s.svc); err != nil {
+		return nil, fmt.Errorf("server: register gateway: %w", err)
+	}
+
+	root := http.NewServeMux()
+	root.HandleFunc("GET /healthz", s.healthz)
+	root.HandleFunc("GET /openapi.json", serveOpenAPI)
+	root.Handle("/", s.httpAuth(s.gw))
+	s.handler = otelhttp.NewHandler(routeTagger(root), "changelens-api",
+		otelhttp.WithTracerProvider(cfg.Telemetry.TracerProvider),
+		otelhttp.WithMeterProvider(cfg.Telemetry.MeterProvider),
+		otelhttp.WithSpanNameFormatter(spanName),
+		otelhttp.WithFilter(func(r *http.Request) bool { return r.URL.Path != "/healthz" }),
+	)
+	return s, nil
+}
+
+// GRPCServer is the gRPC server (QueryService, health, reflection).
+func (s *Server) GRPCServer() *grpc.Server { return s.grpc }
+
+// Handler is the HTTP handler: REST gateway, /openapi.json, /healthz.
+func (s *Server) Handler() http.Handler { return s.handler }
+
+// Serve serves gRPC on grpcLis and HTTP on httpLis (either may be nil) until
+// ctx is done or a listener fails, then shuts down gracefully: health goes
+// NOT_SERVING, in-flight requests finish (bounded by ShutdownTimeout), the
+// listeners close. It returns nil after a shutdown caused by ctx.
+func (s *Server) Serve(ctx context.Context, grpcLis, httpLis net.Listener) error {
+	if grpcLis == nil && httpLis == nil {
+		return errors.New("server: no listener")
+	}
+	hs := &http.Server{
+		Handler:           s.handler,
+		ReadHeaderTimeout: 10 * time.Second,
+		ReadTimeout:       30 * time.Second,
+		WriteTimeout:      s.cfg.QueryTimeout + 10*time.Second,
+		IdleTimeout:       2 * time.Minute,
+		MaxHeaderBytes:    64 << 10,
+		ErrorLog:          slog.NewLogLogger(s.log.Handler(), slog.LevelWarn),
+	}
+	errc := make(chan error, 2)
+	if grpcLis != nil {
+		go func() { errc <- s.grpc.Serve(grpcLis) }()
+	}
+	if httpLis != nil {
+		go func() {
+			if err := hs.Serve(httpLis); !errors.Is(err, http.ErrServerClosed) {
+				errc <- err
+				return
+			}
+			errc <- nil
+		}()
+	}
+	hctx, stopHealth := context.WithCancel(ctx)
+	healthDone := make(chan struct{})
+	go func() { defer close(healthDone); s.watchHealth(hctx) }()
+
+	var serveErr error
+	select {
+	case <-ctx.Done():
+	case serveErr = <-errc:
+		if serveErr != nil {
+			serveErr = fmt.Errorf("server: %w", serveErr)
+		}
+	}
+	stopHealth()
+	<-healthDone
+
+	s.mu.Lock()
+	s.shutdown = true
+	s.mu.Unlock()
+	s.health.Shutdown() // every service NOT_SERVING
+
+	sctx, cancel := context.WithTimeout(context.Background(), s.cfg.ShutdownTimeout)
+	defer cancel()
+	if err := hs.Shutdown(sctx); err != nil {
+		_ = hs.Close()
+	}
+	stopped := make(chan struct{})
+	go func() { s.grpc.GracefulStop(); close(stopped) }()
+	select {
+	case <-stopped:
+	case <-sctx.Done():
+		s.grpc.Stop()
+	}
+	return serveErr
+}
+
+func (s *Server) setHealth(st healthpb.HealthCheckResponse_ServingStatus) {
+	s.health.SetServingStatus("", st)
+	s.health.SetServingStatus(HealthService, st)
+}
+
+// watchHealth pings a Pinger Source every HealthInterval and sets the gRPC
+// health status accordingly.
+func (s *Server) watchHealth(ctx context.Context) {
+	p, ok := s.cfg.Source.(Pinger)
+	if !ok {
+		return
+	}
+	t := time.NewTicker(s.cfg.HealthInterval)
+	defer t.Stop()
+	for {
+		if err := s.ping(ctx, p); err != nil {
+			if ctx.Err() != nil {
+				return
+			}
+			s.setHealth(healthpb.HealthCheckResponse_NOT_SERVING)
+		} else {
+			s.setHealth(healthpb.HealthCheckResponse_SERVING)
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
+}
+
+func (s *Server) ping(ctx context.Context, p Pinger) error {
+	ctx, cancel := context.WithTimeout(ctx, min(5*time.Second, s.cfg.QueryTimeout))
+	defer cancel()
+	err := p.Ping(ctx)
+	if err != nil {
+		s.log.WarnContext(ctx, "source ping failed", "error", err)
+	}
+	return err
+}
+
+// healthz: 200 {"status":"SERVING"} or 503 {"status":"NOT_SERVING"}. With a
+// Pinger Source it pings now; otherwise it reports the serving status.
+func (s *Server) healthz(w http.ResponseWriter, r *http.Request) {
+	s.mu.Lock()
+	down := s.shutdown
+	s.mu.Unlock()
+	ok := !down
+	if ok {
+		if p, isPinger := s.cfg.Source.(Pinger); isPinger {
+			ok = s.ping(r.Context(), p) == nil
+		}
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Cache-Control", "no-store")
+	if !ok {
+		w.WriteHeader(http.StatusServiceUnavailable)
+		_ = json.NewEncoder(w).Encode(map[string]string{"status": "NOT_SERVING"})
+		return
+	}
+	_ = json.NewEncoder(w).Encode(map[string]string{"status": "SERVING"})
+}
+
+func serveOpenAPI(w http.ResponseWriter, _ *http.Request) {
+	w.Header().Set("Content-Type", "application/json")
+	_, _ = w.Write(openapiv2.QueryServiceJSON)
+}
+
+// writeStatus writes st as google.rpc.Status JSON with the HTTP status
+// httpCode (the gateway's own error handler is runtime.HTTPError; this one is
+// for answers it would word differently: 401 with a proper WWW-Authenticate
+// challenge, 405 instead of 501).
+func (s *Server) writeStatus(w http.ResponseWriter, httpCode int, st *status.Status) {
+	buf, err := s.marshaler.Marshal(st.Proto())
+	if err != nil {
+		w.WriteHeader(httpCode)
+		return
+	}
+	w.Header().Set("Content-Type", s.marshaler.ContentType(nil))
+	w.WriteHeader(httpCode)
+	_, _ = w.Write(buf)
+}
+
+// routingError answers requests no route matches: 404 for an unknown path,
+// 405 (not the gateway's default 501) for a known path with another method.
+func (s *Server) routingError(ctx context.Context, mux *runtime.ServeMux, m runtime.Marshaler, w http.ResponseWriter, r *http.Request, httpStatus int) {
+	switch httpStatus {
+	case http.StatusMethodNotAllowed:
+		w.Header().Set("Allow", "GET")
+		s.writeStatus(w, http.StatusMethodNotAllowed, status.New(codes.Unimplemented, "method not allowed: the API is read-only, use GET"))
+	case http.StatusNotFound:
+		runtime.HTTPError(ctx, mux, m, w, r, status.Error(codes.NotFound, "no such path"))
+	default:
+		runtime.HTTPError(ctx, mux, m, w, r, status.Error(codes.InvalidArgument, http.StatusText(httpStatus)))
+	}
+}
+
+// gatewayMiddleware runs around every gateway handler: it records the route
+// for telemetry and turns a panic into a 500.
+func (s *Server) gatewayMiddleware(next runtime.HandlerFunc) runtime.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request, pathParams map[string]string) {
+		if p, ok := runtime.HTTPPattern(r.Context()); ok {
+			route := routeTemplate(p.String())
+			trace.SpanFromContext(r.Context()).SetAttributes(attribute.String("http.route", route))
+			if h, ok := r.Context().Value(routeKey{}).(*routeHolder); ok {
+				h.route = r.Method + " " + route
+			}
+		}
+		defer func() {
+			if p := recover(); p != nil {
+				runtime.HTTPError(r.Context(), s.gw, s.marshaler, w, r, internalError(s.log, r.URL.Path, p))
+			}
+		}()
+		next(w, r, pathParams)
+	}
+}
+
+func (s *Server) recoverUnary(ctx context.Context, req any, info *grpc.UnaryServerInfo, handler grpc.UnaryHandler) (resp any, err error) {
+	defer func() {
+		if p := recover(); p != nil {
+			resp, err = nil, internalError(s.log, info.FullMethod, p)
+		}
+	}()
+	return handler(ctx, req)
+}
+
+func (s *Server) recoverStream(srv any, ss grpc.ServerStream, info *grpc.StreamServerInfo, handler grpc.StreamHandler) (err error) {
+	defer func() {
+		if p := recover(); p != nil {
+			err = internalError(s.log, info.FullMethod, p)
+		}
+	}()
+	return handler(srv, ss)
+}
+
+// routeKey/routeHolder carry the matched gateway route out to routeTagger.
+type routeKey struct{}
+
+type routeHolder struct{ route string }
+
+// routeTagger sets Request.Pattern, which otelhttp reads after the handler
+// returns for the span name and the http.route attribute, to the gateway
+// route ("GET /v1/deployments/{id}/impact") instead of the catch-all "/".
+func routeTagger(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		h := &routeHolder{}
+		inner := r.WithContext(context.WithValue(r.Context(), routeKey{}, h))
+		next.ServeHTTP(w, inner)
+		switch {
+		case h.route != "":
+			r.Pattern = h.route
+		case inner.Pattern != "":
+			r.Pattern = inner.Pattern
+		}
+	})
+}
+
+// routeTemplate turns the gateway's pattern string ("/v1/deployments/{id=*}/impact")
+// into the path template of the proto ("/v1/deployments/{id}/impact").
+func routeTemplate(p string) string {
+	return strings.ReplaceAll(p, "=*}", "}")
+}
+
+func spanName(_ string, r *http.Request) string {
+	switch {
+	case r.Pattern == "":
+		return r.Method
+	case strings.Contains(r.Pattern, " "):
+		return r.Pattern
+	}
+	return r.Method + " " + r.Pattern
+}

@@ -1,0 +1,234 @@
+package server
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"time"
+
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/types/known/timestamppb"
+
+	pb "github.com/changelens/changelens/queryapi/gen/changelens/v1"
+	"github.com/changelens/changelens/queryapi/report"
+)
+
+// service implements pb.QueryServiceServer on a report.Source. It is called
+// both by the gRPC server and, in-process, by the REST gateway, so everything
+// that must hold on both paths lives here: input validation and defaults, the
+// per-query timeout, and the mapping of errors to status codes. (Auth is the
+// gRPC interceptor on one path and the HTTP middleware on the other.)
+type service struct {
+	pb.UnimplementedQueryServiceServer
+
+	src     report.Source
+	limits  Limits
+	timeout time.Duration
+	now     func() time.Time
+	log     *slog.Logger
+}
+
+var _ pb.QueryServiceServer = (*service)(nil)
+
+// query bounds ctx by the per-query timeout.
+func (s *service) query(ctx context.Context) (context.Context, context.CancelFunc) {
+	return context.WithTimeout(ctx, s.timeout)
+}
+
+func (s *service) ListServices(ctx context.Context, req *pb.ListServicesRequest) (*pb.ListServicesResponse, error) {
+	if err := checkName("environment", req.GetEnvironment(), false, maxNameLen); err != nil {
+		return nil, s.toStatus(ctx, "ListServices", err)
+	}
+	ctx, cancel := s.query(ctx)
+	defer cancel()
+	units, err := s.src.Units(ctx, req.GetEnvironment())
+	if err != nil {
+		return nil, s.toStatus(ctx, "ListServices", err)
+	}
+	out := &pb.ListServicesResponse{Services: make([]*pb.Unit, len(units))}
+	for i, u := range units {
+		out.Services[i] = unitToPB(u)
+	}
+	return out, nil
+}
+
+// latencyFilters validates what GetLatency and GetLatencySummary share.
+func (s *service) latencyFilters(service, environment, operation, version string,
+	start, end *timestamppb.Timestamp, groupBy pb.GroupBy) (report.LatencyQuery, error) {
+	var q report.LatencyQuery
+	if err := errors.Join(
+		checkName("service", service, true, maxNameLen),
+		checkName("environment", environment, true, maxNameLen),
+		checkName("operation", operation, false, maxOperationLen),
+		checkName("version", version, false, maxNameLen),
+	); err != nil {
+		return q, firstErr(err)
+	}
+	g, err := groupByFromPB(groupBy)
+	if err != nil {
+		return q, err
+	}
+	from, to, err := timeRange(start, end, s.now(), defaultLatencyRange, s.limits.MaxLatencyRange)
+	if err != nil {
+		return q, err
+	}
+	return report.LatencyQuery{
+		Service: service, Environment: environment, Operation: operation, Version: version,
+		Start: from, End: to, GroupBy: g,
+	}, nil
+}
+
+func (s *service) GetLatency(ctx context.Context, req *pb.GetLatencyRequest) (*pb.GetLatencyResponse, error) {
+	q, err := s.latencyFilters(req.GetService(), req.GetEnvironment(), req.GetOperation(), req.GetVersion(),
+		req.GetStartTime(), req.GetEndTime(), req.GetGroupBy())
+	if err != nil {
+		return nil, s.toStatus(ctx, "GetLatency", err)
+	}
+	if q.Step, err = latencyStep(req.GetStepSeconds(), q.Start, q.End, s.limits.MaxPoints); err != nil {
+		return nil, s.toStatus(ctx, "GetLatency", err)
+	}
+	ctx, cancel := s.query(ctx)
+	defer cancel()
+	points, err := s.src.Latency(ctx, q)
+	if err != nil {
+		return nil, s.toStatus(ctx, "GetLatency", err)
+	}
+	return &pb.GetLatencyResponse{
+		Points:      pointsToPB(points),
+		StartTime:   timestamppb.New(q.Start),
+		EndTime:     timestamppb.New(q.End),
+		StepSeconds: int32(q.Step / time.Second),
+	}, nil
+}
+
+func (s *service) GetLatencySummary(ctx context.Context, req *pb.GetLatencySummaryRequest) (*pb.GetLatencySummaryResponse, error) {
+	q, err := s.latencyFilters(req.GetService(), req.GetEnvironment(), req.GetOperation(), req.GetVersion(),
+		req.GetStartTime(), req.GetEndTime(), req.GetGroupBy())
+	if err != nil {
+		return nil, s.toStatus(ctx, "GetLatencySummary", err)
+	}
+	q.Step = q.End.Sub(q.Start)
+	ctx, cancel := s.query(ctx)
+	defer cancel()
+	rows, err := s.src.LatencySummary(ctx, q)
+	if err != nil {
+		return nil, s.toStatus(ctx, "GetLatencySummary", err)
+	}
+	return &pb.GetLatencySummaryResponse{
+		Rows:      pointsToPB(rows),
+		StartTime: timestamppb.New(q.Start),
+		EndTime:   timestamppb.New(q.End),
+	}, nil
+}
+
+func (s *service) ListDeployments(ctx context.Context, req *pb.ListDeploymentsRequest) (*pb.ListDeploymentsResponse, error) {
+	q, err := s.deploymentQuery(req)
+	if err != nil {
+		return nil, s.toStatus(ctx, "ListDeployments", err)
+	}
+	ctx, cancel := s.query(ctx)
+	defer cancel()
+	deps, next, err := s.src.Deployments(ctx, q)
+	if err != nil {
+		return nil, s.toStatus(ctx, "ListDeployments", err)
+	}
+	out := &pb.ListDeploymentsResponse{Deployments: make([]*pb.Deployment, len(deps)), NextPageToken: next}
+	for i, d := range deps {
+		out.Deployments[i] = deploymentToPB(d)
+	}
+	return out, nil
+}
+
+func (s *service) deploymentQuery(req *pb.ListDeploymentsRequest) (report.DeploymentQuery, error) {
+	var q report.DeploymentQuery
+	if err := errors.Join(
+		checkName("service", req.GetService(), false, maxNameLen),
+		checkName("environment", req.GetEnvironment(), false, maxNameLen),
+		checkPageToken(req.GetPageToken()),
+	); err != nil {
+		return q, firstErr(err)
+	}
+	size := int(req.GetPageSize())
+	switch {
+	case size == 0:
+		size = s.limits.DefaultPageSize
+	case size < 0 || size > s.limits.MaxPageSize:
+		return q, badField("page_size", "must be between 1 and %d", s.limits.MaxPageSize)
+	}
+	start, end, err := timeRange(req.GetStartTime(), req.GetEndTime(), s.now(), defaultReportRange, s.limits.MaxReportRange)
+	if err != nil {
+		return q, err
+	}
+	return report.DeploymentQuery{
+		Service: req.GetService(), Environment: req.GetEnvironment(),
+		Start: start, End: end, PageSize: size, PageToken: req.GetPageToken(),
+	}, nil
+}
+
+func (s *service) GetDeploymentImpact(ctx context.Context, req *pb.GetDeploymentImpactRequest) (*pb.GetDeploymentImpactResponse, error) {
+	if err := checkID(req.GetId()); err != nil {
+		return nil, s.toStatus(ctx, "GetDeploymentImpact", err)
+	}
+	ctx, cancel := s.query(ctx)
+	defer cancel()
+	im, err := s.src.Impact(ctx, req.GetId())
+	if errors.Is(err, report.ErrNotFound) {
+		return nil, status.Errorf(codes.NotFound, "deployment %s not found", req.GetId())
+	}
+	if err != nil {
+		return nil, s.toStatus(ctx, "GetDeploymentImpact", err)
+	}
+	return impactToPB(im), nil
+}
+
+func (s *service) GetDORA(ctx context.Context, req *pb.GetDORARequest) (*pb.GetDORAResponse, error) {
+	env := req.GetEnvironment()
+	if env == "" {
+		env = defaultEnvironment
+	}
+	if err := errors.Join(
+		checkName("service", req.GetService(), false, maxNameLen),
+		checkName("environment", env, true, maxNameLen),
+	); err != nil {
+		return nil, s.toStatus(ctx, "GetDORA", firstErr(err))
+	}
+	interval, err := intervalFromPB(req.GetInterval())
+	if err != nil {
+		return nil, s.toStatus(ctx, "GetDORA", err)
+	}
+	start, end, err := timeRange(req.GetStartTime(), req.GetEndTime(), s.now(), defaultReportRange, s.limits.MaxReportRange)
+	if err != nil {
+		return nil, s.toStatus(ctx, "GetDORA", err)
+	}
+	ctx, cancel := s.query(ctx)
+	defer cancel()
+	rep, err := s.src.DORA(ctx, report.DORAQuery{
+		Service: req.GetService(), Environment: env, Start: start, End: end, Interval: interval,
+	})
+	if err != nil {
+		return nil, s.toStatus(ctx, "GetDORA", err)
+	}
+	out := &pb.GetDORAResponse{
+		Summary:   doraFiguresToPB(rep.Summary),
+		Intervals: make([]*pb.DORAFigures, 0, max(len(rep.Intervals), 1)),
+	}
+	for _, f := range rep.Intervals {
+		out.Intervals = append(out.Intervals, doraFiguresToPB(f))
+	}
+	if interval == report.IntervalAll && len(out.Intervals) == 0 {
+		// One bucket: the whole range (documented in the proto).
+		out.Intervals = append(out.Intervals, doraFiguresToPB(rep.Summary))
+	}
+	return out, nil
+}
+
+// firstErr unwraps errors.Join to its first error, so a 400 names one field.
+func firstErr(err error) error {
+	if j, ok := err.(interface{ Unwrap() []error }); ok {
+		if errs := j.Unwrap(); len(errs) > 0 {
+			return errs[0]
+		}
+	}
+	return err
+}
