@@ -1,0 +1,233 @@
+// Command changelens-api serves the changelens query API (DESIGN §4): gRPC
+// (changelens.v1.QueryService, grpc.health.v1, reflection) and REST through
+// grpc-gateway with /openapi.json and /healthz, reading ClickHouse.
+//
+// Every flag has an environment fallback (CHANGELENS_ + the flag name in upper
+// case with '-' → '_'; a flag given on the command line wins):
+//
+//	changelens-api --clickhouse-dsn clickhouse://reader:pw@localhost:9000/changelens
+//
+// Bearer-token auth is on when --auth-tokens-file names a file of tokens (one
+// a line, '#' comments) or CHANGELENS_AUTH_TOKENS holds a comma-separated
+// list; /healthz and /openapi.json stay open. The DSN password and tokens are
+// never logged.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/url"
+	"os"
+	"os/signal"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/changelens/changelens/queryapi/server"
+)
+
+// version is set by the build (-ldflags "-X main.version=…").
+var version = "dev"
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	if err := run(ctx, os.Args[1:], os.Getenv, os.Stderr, nil); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			os.Exit(0)
+		}
+		fmt.Fprintln(os.Stderr, "changelens-api:", err)
+		os.Exit(1)
+	}
+}
+
+// options are the parsed flags.
+type options struct {
+	dsn            string
+	httpAddr       string
+	grpcAddr       string
+	authTokensFile string
+	queryTimeout   time.Duration
+	otlpEndpoint   string
+	logLevel       string
+	limits         server.Limits
+	analysis       Analysis
+}
+
+// Analysis holds the change-failure analysis parameters (DESIGN §5) that are
+// handed to the Source (store.Config).
+type Analysis struct {
+	BeforeWindow      time.Duration // before = [t − BeforeWindow, t)
+	AfterGap          time.Duration // after starts at t + AfterGap
+	AfterWindow       time.Duration // after = [t + AfterGap, t + AfterGap + AfterWindow)
+	MinRequests       float64       // weighted requests per window, else INSUFFICIENT_DATA
+	LatencyRatio      float64       // after p95 ≥ ratio × before p95
+	Alpha             float64       // significance level of both tests
+	ErrorRateMinDelta float64       // after − before ≥ delta (absolute)
+	ErrorRateMinRatio float64       // after ≥ ratio × before
+}
+
+func parseFlags(args []string, getenv func(string) string, out io.Writer) (options, error) {
+	var o options
+	fs := flag.NewFlagSet("changelens-api", flag.ContinueOnError)
+	fs.SetOutput(out)
+	fs.StringVar(&o.dsn, "clickhouse-dsn", "", "ClickHouse DSN of a read-only user, e.g. clickhouse://reader:pw@localhost:9000/changelens (required)")
+	fs.StringVar(&o.httpAddr, "http-addr", ":8080", "REST, /openapi.json and /healthz listen address")
+	fs.StringVar(&o.grpcAddr, "grpc-addr", ":9090", "gRPC listen address")
+	fs.StringVar(&o.authTokensFile, "auth-tokens-file", "", "file of accepted bearer tokens, one a line ('#' comments); empty and no CHANGELENS_AUTH_TOKENS: auth off")
+	fs.DurationVar(&o.queryTimeout, "query-timeout", 30*time.Second, "per-query timeout (504 past it)")
+	fs.StringVar(&o.otlpEndpoint, "otlp-endpoint", "", "OTLP/gRPC endpoint for the API's own traces and metrics: http://host:4317, https://host:4317 or host:4317; empty: off")
+	fs.StringVar(&o.logLevel, "log-level", "info", "debug, info, warn or error")
+	fs.DurationVar(&o.limits.MaxLatencyRange, "max-latency-range", server.DefaultLimits.MaxLatencyRange, "longest range of a latency query")
+	fs.DurationVar(&o.limits.MaxReportRange, "max-report-range", server.DefaultLimits.MaxReportRange, "longest range of a deployments or DORA query")
+	fs.IntVar(&o.limits.MaxPoints, "max-points", server.DefaultLimits.MaxPoints, "most buckets of a latency series")
+	fs.DurationVar(&o.analysis.BeforeWindow, "before-window", 30*time.Minute, "impact analysis: length of the before window")
+	fs.DurationVar(&o.analysis.AfterGap, "after-gap", 2*time.Minute, "impact analysis: gap between the deploy and the after window")
+	fs.DurationVar(&o.analysis.AfterWindow, "after-window", 30*time.Minute, "impact analysis: length of the after window")
+	fs.Float64Var(&o.analysis.MinRequests, "min-requests", 50, "impact analysis: fewest weighted requests per window")
+	fs.Float64Var(&o.analysis.LatencyRatio, "latency-ratio", 1.2, "impact analysis: after p95 ÷ before p95 that counts as a latency change")
+	fs.Float64Var(&o.analysis.Alpha, "alpha", 0.01, "impact analysis: significance level of the tests")
+	fs.Float64Var(&o.analysis.ErrorRateMinDelta, "error-rate-min-delta", 0.01, "impact analysis: smallest absolute error-rate change")
+	fs.Float64Var(&o.analysis.ErrorRateMinRatio, "error-rate-min-ratio", 1.5, "impact analysis: smallest relative error-rate change (after ≥ ratio × before)")
+	showVersion := fs.Bool("version", false, "print the version and exit")
+
+	if err := fs.Parse(args); err != nil {
+		return o, err
+	}
+	if fs.NArg() > 0 {
+		return o, fmt.Errorf("unexpected arguments: %q", fs.Args())
+	}
+	// Environment fallbacks for the flags not given.
+	given := map[string]bool{}
+	fs.Visit(func(f *flag.Flag) { given[f.Name] = true })
+	var envErr error
+	fs.VisitAll(func(f *flag.Flag) {
+		if given[f.Name] || f.Name == "version" {
+			return
+		}
+		env := "CHANGELENS_" + strings.ToUpper(strings.ReplaceAll(f.Name, "-", "_"))
+		if v := getenv(env); v != "" {
+			if err := fs.Set(f.Name, v); err != nil {
+				envErr = errors.Join(envErr, fmt.Errorf("%s: %w", env, err))
+			}
+		}
+	})
+	if envErr != nil {
+		return o, envErr
+	}
+	if *showVersion {
+		fmt.Fprintln(out, "changelens-api", version)
+		return o, flag.ErrHelp
+	}
+	if o.dsn == "" {
+		return o, errors.New("--clickhouse-dsn (or CHANGELENS_CLICKHOUSE_DSN) is required")
+	}
+	if o.queryTimeout <= 0 {
+		return o, errors.New("--query-timeout must be positive")
+	}
+	return o, nil
+}
+
+// redactDSN hides the password of a DSN for logging.
+func redactDSN(dsn string) string {
+	u, err := url.Parse(dsn)
+	if err != nil || u.Scheme == "" {
+		return "(unparsable DSN)"
+	}
+	q := u.Query()
+	for k := range q {
+		if strings.Contains(strings.ToLower(k), "password") || strings.Contains(strings.ToLower(k), "secret") {
+			q.Set(k, "xxxxx")
+		}
+	}
+	u.RawQuery = q.Encode()
+	return u.Redacted()
+}
+
+// run is main without the process: tests call it with their own args, env
+// and context. ready, when not nil, receives the bound addresses.
+func run(ctx context.Context, args []string, getenv func(string) string, stderr io.Writer, ready func(grpcAddr, httpAddr net.Addr)) error {
+	o, err := parseFlags(args, getenv, stderr)
+	if err != nil {
+		return err
+	}
+	var level slog.Level
+	if err := level.UnmarshalText([]byte(o.logLevel)); err != nil {
+		return fmt.Errorf("--log-level: %w", err)
+	}
+	log := slog.New(slog.NewJSONHandler(stderr, &slog.HandlerOptions{Level: level}))
+
+	var tokens []string
+	if o.authTokensFile != "" {
+		if tokens, err = server.LoadTokens(o.authTokensFile); err != nil {
+			return fmt.Errorf("--auth-tokens-file: %w", err)
+		}
+		if len(tokens) == 0 {
+			return fmt.Errorf("--auth-tokens-file %s holds no token", o.authTokensFile)
+		}
+	}
+	tokens = append(tokens, server.ParseTokenList(getenv("CHANGELENS_AUTH_TOKENS"))...)
+
+	tel, err := server.SetupTelemetry(ctx, server.TelemetryConfig{Endpoint: o.otlpEndpoint, ServiceVersion: version})
+	if err != nil {
+		return err
+	}
+	defer func() {
+		sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		if err := tel.Shutdown(sctx); err != nil {
+			log.Warn("telemetry shutdown", "error", err)
+		}
+	}()
+
+	src, closeSrc, err := openSource(ctx, SourceConfig{DSN: o.dsn, Analysis: o.analysis})
+	if err != nil {
+		return fmt.Errorf("open ClickHouse %s: %w", redactDSN(o.dsn), err)
+	}
+	defer func() {
+		if err := closeSrc(); err != nil {
+			log.Warn("closing the source", "error", err)
+		}
+	}()
+
+	srv, err := server.New(server.Config{
+		Source:       src,
+		AuthTokens:   tokens,
+		QueryTimeout: o.queryTimeout,
+		Limits:       o.limits,
+		Telemetry:    tel,
+		Logger:       log,
+	})
+	if err != nil {
+		return err
+	}
+	var lc net.ListenConfig
+	grpcLis, err := lc.Listen(ctx, "tcp", o.grpcAddr)
+	if err != nil {
+		return fmt.Errorf("--grpc-addr: %w", err)
+	}
+	httpLis, err := lc.Listen(ctx, "tcp", o.httpAddr)
+	if err != nil {
+		grpcLis.Close()
+		return fmt.Errorf("--http-addr: %w", err)
+	}
+	log.Info("changelens-api serving",
+		"version", version,
+		"grpc_addr", grpcLis.Addr().String(),
+		"http_addr", httpLis.Addr().String(),
+		"clickhouse", redactDSN(o.dsn),
+		"auth", len(tokens) > 0, "auth_tokens", len(tokens),
+		"query_timeout", o.queryTimeout.String(),
+		"self_telemetry", o.otlpEndpoint != "")
+	if ready != nil {
+		ready(grpcLis.Addr(), httpLis.Addr())
+	}
+	err = srv.Serve(ctx, grpcLis, httpLis)
+	log.Info("changelens-api stopped")
+	return err
+}
