@@ -24,10 +24,12 @@ import (
 	"net/url"
 	"os"
 	"os/signal"
+	"regexp"
 	"strings"
 	"syscall"
 	"time"
 
+	"github.com/changelens/changelens/queryapi/analysis"
 	"github.com/changelens/changelens/queryapi/server"
 )
 
@@ -56,20 +58,7 @@ type options struct {
 	otlpEndpoint   string
 	logLevel       string
 	limits         server.Limits
-	analysis       Analysis
-}
-
-// Analysis holds the change-failure analysis parameters (DESIGN §5) that are
-// handed to the Source (store.Config).
-type Analysis struct {
-	BeforeWindow      time.Duration // before = [t − BeforeWindow, t)
-	AfterGap          time.Duration // after starts at t + AfterGap
-	AfterWindow       time.Duration // after = [t + AfterGap, t + AfterGap + AfterWindow)
-	MinRequests       float64       // weighted requests per window, else INSUFFICIENT_DATA
-	LatencyRatio      float64       // after p95 ≥ ratio × before p95
-	Alpha             float64       // significance level of both tests
-	ErrorRateMinDelta float64       // after − before ≥ delta (absolute)
-	ErrorRateMinRatio float64       // after ≥ ratio × before
+	analysis       analysis.Config
 }
 
 func parseFlags(args []string, getenv func(string) string, out io.Writer) (options, error) {
@@ -86,14 +75,17 @@ func parseFlags(args []string, getenv func(string) string, out io.Writer) (optio
 	fs.DurationVar(&o.limits.MaxLatencyRange, "max-latency-range", server.DefaultLimits.MaxLatencyRange, "longest range of a latency query")
 	fs.DurationVar(&o.limits.MaxReportRange, "max-report-range", server.DefaultLimits.MaxReportRange, "longest range of a deployments or DORA query")
 	fs.IntVar(&o.limits.MaxPoints, "max-points", server.DefaultLimits.MaxPoints, "most buckets of a latency series")
-	fs.DurationVar(&o.analysis.BeforeWindow, "before-window", 30*time.Minute, "impact analysis: length of the before window")
-	fs.DurationVar(&o.analysis.AfterGap, "after-gap", 2*time.Minute, "impact analysis: gap between the deploy and the after window")
-	fs.DurationVar(&o.analysis.AfterWindow, "after-window", 30*time.Minute, "impact analysis: length of the after window")
-	fs.Float64Var(&o.analysis.MinRequests, "min-requests", 50, "impact analysis: fewest weighted requests per window")
-	fs.Float64Var(&o.analysis.LatencyRatio, "latency-ratio", 1.2, "impact analysis: after p95 ÷ before p95 that counts as a latency change")
-	fs.Float64Var(&o.analysis.Alpha, "alpha", 0.01, "impact analysis: significance level of the tests")
-	fs.Float64Var(&o.analysis.ErrorRateMinDelta, "error-rate-min-delta", 0.01, "impact analysis: smallest absolute error-rate change")
-	fs.Float64Var(&o.analysis.ErrorRateMinRatio, "error-rate-min-ratio", 1.5, "impact analysis: smallest relative error-rate change (after ≥ ratio × before)")
+	def := analysis.DefaultConfig()
+	fs.DurationVar(&o.analysis.BeforeWindow, "before-window", def.BeforeWindow, "impact analysis: length of the before window [t − before-window, t)")
+	fs.DurationVar(&o.analysis.AfterGap, "after-gap", def.AfterGap, "impact analysis: gap between the deploy and the after window")
+	fs.DurationVar(&o.analysis.AfterWindow, "after-window", def.AfterWindow, "impact analysis: length of the after window [t + after-gap, t + after-gap + after-window)")
+	fs.Float64Var(&o.analysis.MinRequests, "min-requests", def.MinRequests, "impact analysis: fewest weighted requests per window, else INSUFFICIENT_DATA")
+	fs.Float64Var(&o.analysis.LatencyRatio, "latency-ratio", def.LatencyRatio, "impact analysis: a latency regression needs after p95 ≥ ratio × before p95")
+	fs.Float64Var(&o.analysis.Alpha, "alpha", def.Alpha, "impact analysis: significance level of the one-sided tests")
+	fs.Float64Var(&o.analysis.ErrorRateMinDelta, "error-rate-min-delta", def.ErrorRateMinDelta, "impact analysis: an error-rate regression needs after − before ≥ delta")
+	fs.Float64Var(&o.analysis.ErrorRateMinRatio, "error-rate-min-ratio", def.ErrorRateMinRatio, "impact analysis: an error-rate regression needs after ≥ ratio × before")
+	fs.Float64Var(&o.analysis.MinExpectedCount, "min-expected-count", def.MinExpectedCount, "impact analysis: below this expected cell count the error-rate test is Fisher's exact test")
+	fs.DurationVar(&o.analysis.MergeWindow, "merge-window", def.MergeWindow, "deployments of one unit, version and previous version this close are one (the processor's reappear_after)")
 	showVersion := fs.Bool("version", false, "print the version and exit")
 
 	if err := fs.Parse(args); err != nil {
@@ -149,6 +141,26 @@ func redactDSN(dsn string) string {
 	return u.Redacted()
 }
 
+// dsnSecrets finds the password of a DSN, parsable or not: the userinfo
+// password (scheme://user:PASSWORD@host) and password=/secret= parameters.
+var dsnSecrets = regexp.MustCompile(`^[A-Za-z][A-Za-z0-9+.-]*://[^:/@]*:([^@]+)@|[?&][^=&]*(?i:password|secret)[^=&]*=([^&]+)`)
+
+// scrubSecrets replaces the DSN's password, raw or URL-escaped, in msg.
+func scrubSecrets(msg, dsn string) string {
+	for _, m := range dsnSecrets.FindAllStringSubmatch(dsn, -1) {
+		for _, secret := range m[1:] {
+			if secret == "" {
+				continue
+			}
+			msg = strings.ReplaceAll(msg, secret, "xxxxx")
+			if u, err := url.PathUnescape(secret); err == nil && u != "" {
+				msg = strings.ReplaceAll(msg, u, "xxxxx")
+			}
+		}
+	}
+	return msg
+}
+
 // run is main without the process: tests call it with their own args, env
 // and context. ready, when not nil, receives the bound addresses.
 func run(ctx context.Context, args []string, getenv func(string) string, stderr io.Writer, ready func(grpcAddr, httpAddr net.Addr)) error {
@@ -185,9 +197,10 @@ func run(ctx context.Context, args []string, getenv func(string) string, stderr 
 		}
 	}()
 
-	src, closeSrc, err := openSource(ctx, SourceConfig{DSN: o.dsn, Analysis: o.analysis})
+	src, closeSrc, err := openSource(ctx, SourceConfig{DSN: o.dsn, QueryTimeout: o.queryTimeout, Analysis: o.analysis})
 	if err != nil {
-		return fmt.Errorf("open ClickHouse %s: %w", redactDSN(o.dsn), err)
+		// Driver and URL-parsing errors may quote the DSN: scrub its password.
+		return fmt.Errorf("open ClickHouse %s: %s", redactDSN(o.dsn), scrubSecrets(err.Error(), o.dsn))
 	}
 	defer func() {
 		if err := closeSrc(); err != nil {

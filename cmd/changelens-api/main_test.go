@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/changelens/changelens/queryapi/analysis"
 	"github.com/changelens/changelens/queryapi/report"
 )
 
@@ -43,9 +44,10 @@ func TestFlagsAndEnv(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := Analysis{BeforeWindow: 30 * time.Minute, AfterGap: 2 * time.Minute, AfterWindow: 30 * time.Minute,
-		MinRequests: 50, LatencyRatio: 1.2, Alpha: 0.01, ErrorRateMinDelta: 0.01, ErrorRateMinRatio: 1.5}
-	if o.analysis != want || o.httpAddr != ":8080" || o.grpcAddr != ":9090" || o.queryTimeout != 30*time.Second {
+	want := analysis.Config{BeforeWindow: 30 * time.Minute, AfterGap: 2 * time.Minute, AfterWindow: 30 * time.Minute,
+		MinRequests: 50, LatencyRatio: 1.2, Alpha: 0.01, ErrorRateMinDelta: 0.01, ErrorRateMinRatio: 1.5,
+		MinExpectedCount: 5, MergeWindow: 10 * time.Minute}
+	if o.analysis != want || o.analysis != analysis.DefaultConfig() || o.httpAddr != ":8080" || o.grpcAddr != ":9090" || o.queryTimeout != 30*time.Second {
 		t.Errorf("defaults %+v", o)
 	}
 
@@ -204,17 +206,41 @@ func TestRun(t *testing.T) {
 	}
 }
 
-func TestRunWithoutStore(t *testing.T) {
-	// Until queryapi/store is wired in, run fails clearly and logs no password.
-	var logs syncBuffer
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	defer cancel()
-	err := run(ctx, []string{"--clickhouse-dsn", "clickhouse://r:hunter2@h:9000/db",
-		"--grpc-addr", "127.0.0.1:0", "--http-addr", "127.0.0.1:0"}, env(nil), &logs, nil)
-	if err == nil {
-		t.Skip("a data source is wired in")
+// TestRunClickHouseUnavailable: with the real store and no ClickHouse (or a
+// malformed DSN), run fails at once, and neither the error nor the logs
+// carry the password.
+func TestRunClickHouseUnavailable(t *testing.T) {
+	for _, dsn := range []string{
+		"clickhouse://reader:hunter2@127.0.0.1:1/changelens?dial_timeout=2s",
+		"clickhouse://reader:hunter2@127.0.0.1:notaport/changelens",
+		"clickhouse://reader:hun%74er2@127.0.0.1:notaport/changelens",
+		"clickhouse://127.0.0.1:notaport/changelens?username=reader&password=hunter2",
+		"clickhouse://127.0.0.1:1/changelens?username=reader&password=hunter2&dial_timeout=2s",
+	} {
+		var logs syncBuffer
+		ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+		err := run(ctx, []string{"--clickhouse-dsn", dsn, "--grpc-addr", "127.0.0.1:0", "--http-addr", "127.0.0.1:0"},
+			env(nil), &logs, func(net.Addr, net.Addr) { t.Errorf("%s: serving without ClickHouse", dsn) })
+		cancel()
+		if err == nil {
+			t.Errorf("%s: no error", dsn)
+			continue
+		}
+		if strings.Contains(err.Error(), "hunter2") || strings.Contains(logs.String(), "hunter2") {
+			t.Errorf("password leaked: %v %s", err, logs.String())
+		}
 	}
-	if strings.Contains(err.Error(), "hunter2") || strings.Contains(logs.String(), "hunter2") {
-		t.Errorf("password leaked: %v %s", err, logs.String())
+}
+
+func TestScrubSecrets(t *testing.T) {
+	for _, c := range []struct{ msg, dsn, want string }{
+		{`parse "clickhouse://u:p%40ss@h:x/db": invalid port`, "clickhouse://u:p%40ss@h:x/db", `parse "clickhouse://u:xxxxx@h:x/db": invalid port`},
+		{"auth p@ss failed", "clickhouse://u:p%40ss@h:9000/db", "auth xxxxx failed"},
+		{"q=hunter2", "tcp://h:9000?username=u&password=hunter2", "q=xxxxx"},
+		{"nothing secret", "clickhouse://h:9000/db", "nothing secret"},
+	} {
+		if got := scrubSecrets(c.msg, c.dsn); got != c.want {
+			t.Errorf("scrubSecrets(%q, %q) = %q, want %q", c.msg, c.dsn, got, c.want)
+		}
 	}
 }
