@@ -47,7 +47,7 @@ func (a *columnsAppender) add(v any) {
 
 // insertLatency sends one batch insert of c into latency_events.
 func insertLatency(ctx context.Context, conn driver.Conn, query string, c *latencyColumns, tids, sids *[][]byte) error {
-	b, err := conn.PrepareBatch(ctx, query, driver.WithReleaseConnection())
+	b, err := conn.PrepareBatch(ctx, query)
 	if err != nil {
 		return err
 	}
@@ -75,7 +75,7 @@ func insertLatency(ctx context.Context, conn driver.Conn, query string, c *laten
 
 // insertDeployments sends one batch insert of c into deployments.
 func insertDeployments(ctx context.Context, conn driver.Conn, query string, c *deploymentColumns, tids, sids *[][]byte) error {
-	b, err := conn.PrepareBatch(ctx, query, driver.WithReleaseConnection())
+	b, err := conn.PrepareBatch(ctx, query)
 	if err != nil {
 		return err
 	}
