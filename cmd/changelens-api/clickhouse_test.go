@@ -1,0 +1,243 @@
+package main
+
+import (
+	"context"
+	"encoding/binary"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/url"
+	"os"
+	"strings"
+	"testing"
+	"time"
+
+	"go.opentelemetry.io/collector/component/componenttest"
+	"go.opentelemetry.io/collector/exporter/exportertest"
+	"go.opentelemetry.io/collector/pdata/pcommon"
+	"go.opentelemetry.io/collector/pdata/ptrace"
+	"go.opentelemetry.io/collector/processor/processortest"
+
+	"github.com/changelens/changelens/exporter/changelensexporter"
+	"github.com/changelens/changelens/internal/chtest"
+	"github.com/changelens/changelens/processor/changelensprocessor"
+)
+
+func TestMain(m *testing.M) { os.Exit(chtest.Main(m)) }
+
+// TestAPIOnClickHouse is the binary end to end: spans through the real
+// changelens processor and exporter into a real ClickHouse, then run() with
+// the real store, as the read-only user, answering REST over its listener.
+//
+// Scenario (UTC, start = 3 h ago on a whole hour): checkout/production runs v1
+// (20 ms) for an hour, then a CI deploy span deploys v2 (commit 2 h earlier),
+// which serves at 60 ms. The deploy is explicit, lead time 7200 s, and a
+// latency regression: DEGRADED, a change failure.
+func TestAPIOnClickHouse(t *testing.T) {
+	srv := chtest.Shared(t)
+	db := srv.NewDatabase(t)
+	start := time.Now().UTC().Truncate(time.Hour).Add(-3 * time.Hour)
+	deployAt := start.Add(time.Hour)
+	feedScenario(t, srv.Addr(), db, start, deployAt)
+
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	addrs := make(chan net.Addr, 1)
+	done := make(chan error, 1)
+	var logs syncBuffer
+	dsn := srv.DSN(chtest.ReadOnlyUser, chtest.ReadOnlyPassword, db)
+	go func() {
+		done <- run(ctx, []string{"--grpc-addr", "127.0.0.1:0", "--http-addr", "127.0.0.1:0", "--clickhouse-dsn", dsn},
+			env(nil), &logs, func(_, h net.Addr) { addrs <- h })
+	}()
+	var base string
+	select {
+	case a := <-addrs:
+		base = "http://" + a.String()
+	case err := <-done:
+		t.Fatalf("run: %v\n%s", err, logs.String())
+	case <-time.After(30 * time.Second):
+		t.Fatal("run did not start")
+	}
+	get := func(path string, wantCode int) map[string]any {
+		t.Helper()
+		resp, err := http.Get(base + path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		body, _ := io.ReadAll(resp.Body)
+		if resp.StatusCode != wantCode {
+			t.Fatalf("GET %s: %d, want %d: %s", path, resp.StatusCode, wantCode, body)
+		}
+		var m map[string]any
+		if err := json.Unmarshal(body, &m); err != nil {
+			t.Fatalf("GET %s: %v: %s", path, err, body)
+		}
+		return m
+	}
+	rfc := func(t time.Time) string { return url.QueryEscape(t.Format(time.RFC3339)) }
+
+	if h := get("/healthz", 200); h["status"] != "SERVING" {
+		t.Errorf("healthz %v", h)
+	}
+
+	units := get("/v1/services?environment=production", 200)["services"].([]any)
+	if len(units) != 1 || units[0].(map[string]any)["service"] != "checkout" ||
+		fmt.Sprint(units[0].(map[string]any)["versions"]) != "[v2 v1]" {
+		t.Errorf("services %v", units)
+	}
+
+	deps := get("/v1/deployments?service=checkout&start_time="+rfc(start)+"&end_time="+rfc(start.Add(3*time.Hour)), 200)["deployments"].([]any)
+	if len(deps) != 1 {
+		t.Fatalf("deployments %v", deps)
+	}
+	d := deps[0].(map[string]any)
+	for k, want := range map[string]any{
+		"version": "v2", "previous_version": "v1", "source": "SOURCE_EXPLICIT", "commit_sha": "sha-v2",
+		"lead_time_seconds": 7200.0, "deploy_time": deployAt.Format(time.RFC3339), "verdict": "VERDICT_DEGRADED",
+		"change_failure": true, "rollback": false, "restore_time": nil,
+	} {
+		if d[k] != want {
+			t.Errorf("deployment %s = %v, want %v", k, d[k], want)
+		}
+	}
+
+	im := get("/v1/deployments/"+d["id"].(string)+"/impact", 200)
+	before, after := im["before"].(map[string]any), im["after"].(map[string]any)
+	if im["verdict"] != "VERDICT_DEGRADED" || im["windows_complete"] != true ||
+		before["requests"].(float64) < 250 || after["requests"].(float64) < 250 ||
+		im["latency_ratio"].(float64) < 2 || im["latency_test"].(map[string]any)["significant"] != true {
+		t.Errorf("impact %v", im)
+	}
+	get("/v1/deployments/ffffffffffffffffffffffffffffffff/impact", 404)
+
+	lat := get("/v1/latency?service=checkout&environment=production&group_by=version&step_seconds=1800"+
+		"&start_time="+rfc(start)+"&end_time="+rfc(start.Add(2*time.Hour)), 200)
+	groups := map[string]float64{}
+	for _, p := range lat["points"].([]any) {
+		p := p.(map[string]any)
+		groups[p["group"].(string)] += p["count"].(float64)
+		if p95 := p["p95_ms"].(float64); (p["group"] == "v1" && (p95 < 15 || p95 > 25)) || (p["group"] == "v2" && (p95 < 50 || p95 > 70)) {
+			t.Errorf("point %v", p)
+		}
+	}
+	if groups["v1"] != 600 || groups["v2"] != 600 {
+		t.Errorf("counts by version %v (points %v)", groups, lat["points"])
+	}
+
+	dora := get("/v1/dora?service=checkout&start_time="+rfc(start)+"&end_time="+rfc(start.Add(3*time.Hour)), 200)["summary"].(map[string]any)
+	for k, want := range map[string]float64{"deployment_count": 1, "change_count": 1, "failed_change_count": 1,
+		"change_failure_rate": 1, "lead_time_median_seconds": 7200, "lead_time_sample_count": 1} {
+		if dora[k] != want {
+			t.Errorf("dora %s = %v, want %v", k, dora[k], want)
+		}
+	}
+
+	cancel()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Errorf("run: %v", err)
+		}
+	case <-time.After(20 * time.Second):
+		t.Fatal("run did not stop")
+	}
+	if strings.Contains(logs.String(), chtest.ReadOnlyPassword) {
+		t.Errorf("logs contain the password:\n%s", logs.String())
+	}
+}
+
+// feedScenario sends the scenario's spans through a changelens processor into
+// the changelens exporter (schema created by it) and drains both.
+func feedScenario(t *testing.T, addr, db string, start, deployAt time.Time) {
+	t.Helper()
+	ctx := context.Background()
+	ef := changelensexporter.NewFactory()
+	ecfg := ef.CreateDefaultConfig().(*changelensexporter.Config)
+	ecfg.Endpoints = []string{addr}
+	ecfg.Database = db
+	ecfg.CreateSchema = true
+	ecfg.RetentionDays = 0
+	exp, err := ef.CreateTraces(ctx, exportertest.NewNopSettings(ef.Type()), ecfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := exp.Start(ctx, componenttest.NewNopHost()); err != nil {
+		t.Fatal(err)
+	}
+	pf := changelensprocessor.NewFactory()
+	proc, err := pf.CreateTraces(ctx, processortest.NewNopSettings(pf.Type()), pf.CreateDefaultConfig(), exp)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := proc.Start(ctx, componenttest.NewNopHost()); err != nil {
+		t.Fatal(err)
+	}
+	var seq uint64
+	span := func(ss ptrace.SpanSlice) ptrace.Span {
+		s := ss.AppendEmpty()
+		seq++
+		var tid pcommon.TraceID
+		binary.BigEndian.PutUint64(tid[8:], seq)
+		var sid pcommon.SpanID
+		binary.BigEndian.PutUint64(sid[:], seq)
+		s.SetTraceID(tid)
+		s.SetSpanID(sid)
+		return s
+	}
+	// 10 requests a minute for two hours; v2 from the deploy on. The
+	// latency varies a little so the rank test has no all-ties sample.
+	for m := 0; m < 120; m++ {
+		minute := start.Add(time.Duration(m) * time.Minute)
+		version, base := "v1", 20*time.Millisecond
+		if !minute.Before(deployAt) {
+			version, base = "v2", 60*time.Millisecond
+		}
+		td := ptrace.NewTraces()
+		rs := td.ResourceSpans().AppendEmpty()
+		a := rs.Resource().Attributes()
+		a.PutStr("service.name", "checkout")
+		a.PutStr("deployment.environment.name", "production")
+		a.PutStr("service.version", version)
+		ss := rs.ScopeSpans().AppendEmpty().Spans()
+		for i := 0; i < 10; i++ {
+			s := span(ss)
+			s.SetKind(ptrace.SpanKindServer)
+			s.SetName("GET /cart")
+			s.Attributes().PutStr("http.request.method", "GET")
+			s.Attributes().PutStr("http.route", "/cart")
+			s.Attributes().PutInt("http.response.status_code", 200)
+			at := minute.Add(time.Duration(i) * 6 * time.Second)
+			s.SetStartTimestamp(pcommon.NewTimestampFromTime(at))
+			s.SetEndTimestamp(pcommon.NewTimestampFromTime(at.Add(base + time.Duration(i%5)*time.Millisecond)))
+		}
+		if minute.Equal(deployAt) {
+			ci := td.ResourceSpans().AppendEmpty()
+			ci.Resource().Attributes().PutStr("service.name", "github-actions")
+			s := span(ci.ScopeSpans().AppendEmpty().Spans())
+			s.SetName("deploy checkout")
+			s.SetStartTimestamp(pcommon.NewTimestampFromTime(deployAt.Add(-3 * time.Minute)))
+			s.SetEndTimestamp(pcommon.NewTimestampFromTime(deployAt))
+			ca := s.Attributes()
+			ca.PutStr("cicd.pipeline.task.type", "deploy")
+			ca.PutStr("service.name", "checkout")
+			ca.PutStr("service.version", "v2")
+			ca.PutStr("deployment.environment.name", "production")
+			ca.PutStr("vcs.ref.head.revision", "sha-v2")
+			ca.PutInt("changelens.commit.time", deployAt.Add(-2*time.Hour).Unix())
+			ca.PutStr("cicd.pipeline.task.run.result", "success")
+		}
+		if err := proc.ConsumeTraces(ctx, td); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := proc.Shutdown(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if err := exp.Shutdown(ctx); err != nil {
+		t.Fatal(err)
+	}
+}
