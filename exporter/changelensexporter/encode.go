@@ -10,22 +10,7 @@ import (
 	"github.com/changelens/changelens/internal/eventspan"
 )
 
-// Reasons an event is dropped (attribute "reason" of events_invalid).
-const (
-	reasonMissingService    = "missing_service_name"
-	reasonInvalidTimestamps = "invalid_timestamps"
-	reasonFutureTimestamp   = "future_timestamp"
-	reasonExpired           = "expired"
-	reasonInvalidWeight     = "invalid_weight"
-	reasonMissingID         = "missing_deployment_id"
-	numReasons              = 6
-)
-
-var reasonNames = [numReasons]string{
-	reasonMissingService, reasonInvalidTimestamps, reasonFutureTimestamp,
-	reasonExpired, reasonInvalidWeight, reasonMissingID,
-}
-
+// reason is why an event was dropped (attribute "reason" of events_invalid).
 type reason uint8
 
 const (
@@ -35,7 +20,17 @@ const (
 	rExpired
 	rInvalidWeight
 	rMissingID
+	numReasons
 )
+
+var reasonNames = [numReasons]string{
+	rMissingService:    "missing_service_name",
+	rInvalidTimestamps: "invalid_timestamps",
+	rFutureTimestamp:   "future_timestamp",
+	rExpired:           "expired",
+	rInvalidWeight:     "invalid_weight",
+	rMissingID:         "missing_deployment_id",
+}
 
 const (
 	// minEventTime rejects zero and nonsense timestamps (before 2000-01-01).

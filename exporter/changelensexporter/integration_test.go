@@ -824,7 +824,7 @@ func TestIntegrationThroughFactory(t *testing.T) {
 	assertCounter(t, tel, "otelcol_changelens_exporter_events_written",
 		map[string]string{eventspan.AttrEventType: eventspan.EventLatency}, batches*perBatch)
 	assertCounter(t, tel, "otelcol_changelens_exporter_spans_ignored", nil, batches*2)
-	assertCounter(t, tel, "otelcol_changelens_exporter_events_invalid", map[string]string{"reason": reasonMissingService}, 1)
+	assertCounter(t, tel, "otelcol_changelens_exporter_events_invalid", map[string]string{"reason": reasonNames[rMissingService]}, 1)
 }
 
 // ---------------------------------------------------------------------------
