@@ -30,7 +30,7 @@ $(OCB):
 bin/otelcol-changelens: $(COLLECTOR_INPUTS) | $(OCB)
 	$(OCB) --config builder-config.yaml
 	@mkdir -p bin
-	cp .build/otelcol-changelens/otelcol-changelens $@
+	cp .build/otelcol-changelens/otelcol-changelens $@.tmp && mv -f $@.tmp $@
 
 ## test: everything CI runs (unit, integration against a real ClickHouse, end-to-end)
 test: build

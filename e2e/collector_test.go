@@ -26,7 +26,7 @@ import (
 )
 
 // repoRoot is the directory holding go.mod.
-func repoRoot(t *testing.T) string {
+func repoRoot(t testing.TB) string {
 	t.Helper()
 	dir, err := os.Getwd()
 	require.NoError(t, err)
@@ -42,7 +42,7 @@ func repoRoot(t *testing.T) string {
 
 // collectorBinary is the distribution built by `make build`; its absence is a
 // failure, not a skip: `make test` builds it first.
-func collectorBinary(t *testing.T) string {
+func collectorBinary(t testing.TB) string {
 	t.Helper()
 	bin := filepath.Join(repoRoot(t), "bin", "otelcol-changelens")
 	_, err := os.Stat(bin)
@@ -50,7 +50,7 @@ func collectorBinary(t *testing.T) string {
 	return bin
 }
 
-func freePort(t *testing.T) int {
+func freePort(t testing.TB) int {
 	t.Helper()
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	require.NoError(t, err)
@@ -82,7 +82,7 @@ func (c *collector) output() string {
 
 // startCollector writes config (with {{OTLP}} and {{METRICS}} placeholders
 // filled) and starts the binary, waiting until it is ready.
-func startCollector(t *testing.T, config string, env ...string) *collector {
+func startCollector(t testing.TB, config string, env ...string) *collector {
 	t.Helper()
 	c := &collector{
 		otlpAddr:    fmt.Sprintf("127.0.0.1:%d", freePort(t)),
@@ -117,7 +117,7 @@ func startCollector(t *testing.T, config string, env ...string) *collector {
 	return c
 }
 
-func (c *collector) stop(t *testing.T) {
+func (c *collector) stop(t testing.TB) {
 	select {
 	case <-c.exited:
 		return
@@ -131,6 +131,13 @@ func (c *collector) stop(t *testing.T) {
 		<-c.exited
 		t.Errorf("collector did not stop within 30s of SIGTERM")
 	}
+}
+
+// execLike is a new, unstarted command identical to old's.
+func execLike(old *collector) *exec.Cmd {
+	cmd := exec.Command(old.cmd.Path, old.cmd.Args[1:]...)
+	cmd.Env = old.cmd.Env
+	return cmd
 }
 
 func (c *collector) kill() {
@@ -189,7 +196,7 @@ type otlpSink struct {
 	got  []ptrace.Traces
 }
 
-func startSink(t *testing.T) *otlpSink {
+func startSink(t testing.TB) *otlpSink {
 	t.Helper()
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	require.NoError(t, err)
