@@ -1,0 +1,39 @@
+package main
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	sdktrace "go.opentelemetry.io/otel/sdk/trace"
+
+	"github.com/changelens/changelens/cmd/changelens-demo/plan"
+)
+
+type discardExporter struct{}
+
+func (discardExporter) ExportSpans(context.Context, []sdktrace.ReadOnlySpan) error { return nil }
+func (discardExporter) Shutdown(context.Context) error                             { return nil }
+
+// BenchmarkRequest is the SDK cost of one request with its child spans
+// (generation and batching, no OTLP encoding).
+func BenchmarkRequest(b *testing.B) {
+	p, err := plan.New(plan.Config{Seed: 1, Start: testEnd.Add(-2 * time.Hour), End: testEnd, Staging: true})
+	if err != nil {
+		b.Fatal(err)
+	}
+	bsp := sdktrace.NewBatchSpanProcessor(discardExporter{}, sdktrace.WithBlocking(), sdktrace.WithMaxQueueSize(8192), sdktrace.WithMaxExportBatchSize(2048))
+	st := &stats{}
+	e, err := newEmitter(p, 2, 1, bsp, st)
+	if err != nil {
+		b.Fatal(err)
+	}
+	u, t := e.units[0], p.Start
+	b.ReportAllocs()
+	for b.Loop() {
+		e.request(u, t)
+		t = t.Add(time.Second)
+	}
+	_ = bsp.Shutdown(context.Background())
+	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(st.spans.Load()), "ns/span")
+}
