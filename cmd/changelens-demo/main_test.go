@@ -587,10 +587,17 @@ func TestBackpressure(t *testing.T) {
 	defer srv.Stop()
 
 	cfg := testConfig(lis.Addr().String())
-	cfg.backfill, cfg.queueSize, cfg.batchSize = 30*time.Minute, 256, 128
+	cfg.backfill, cfg.queueSize, cfg.batchSize, cfg.weight = 30*time.Minute, 256, 128, 4
 	res, _ := runDemo(t, cfg)
-	if n := len(flatten(s.received())); res.failed != 0 || int64(n) != res.spans || res.spans < 2000 {
+	all := flatten(s.received())
+	if n := len(all); res.failed != 0 || int64(n) != res.spans || res.spans < 2000 {
 		t.Errorf("%d spans generated, %d received, %d failed", res.spans, n, res.failed)
+	}
+	// --weight 4: every request span carries the sampling threshold th:c (probability ¼).
+	for _, r := range all {
+		if ts := r.span.TraceState().AsRaw(); r.service != ciServiceName && ts != "ot=th:c" {
+			t.Fatalf("%s span %q has tracestate %q", r.span.Kind(), r.span.Name(), ts)
+		}
 	}
 }
 
