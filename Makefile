@@ -41,10 +41,9 @@ test: build
 bench:
 	$(GO) test -run '^$$' -bench . -benchtime 3000x ./processor/...
 
-## run: the local demo (coming with the query API and dashboards)
+## run: ClickHouse, the collector, the API and the demo traffic generator; Ctrl-C stops all
 run:
-	@echo "make run is not there yet: it will start ClickHouse, the collector, the API and a demo"
-	@echo "traffic generator. Today: 'make build' and 'bin/otelcol-changelens --config config/collector.yaml'."
+	@deploy/local/run.sh
 
 ## generate: regenerate mdatagen output for every component
 generate: $(MDATAGEN)

@@ -1,0 +1,137 @@
+#!/usr/bin/env bash
+# `make run`: the whole of changelens on one machine — ClickHouse, the
+# collector, the query API and the demo traffic generator (with a backfilled
+# past so the API has history at once). Ctrl-C stops everything.
+#
+# Environment (all optional):
+#   CLICKHOUSE_ENDPOINT   use this ClickHouse (host:port, native protocol) instead of starting one
+#   CLICKHOUSE_USERNAME / CLICKHOUSE_PASSWORD   its writer credentials (default user "default")
+#   CLICKHOUSE_API_DSN    DSN for the API (default: the read-only user of the local server, or the writer)
+#   DEMO_BACKFILL         past period the demo emits first (default 7d)
+#   API_HTTP_PORT / API_GRPC_PORT / OTLP_GRPC_PORT / OTLP_HTTP_PORT   (8080 / 9090 / 4317 / 4318)
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+ROOT=$PWD
+RUN=$ROOT/.run
+mkdir -p "$RUN/log"
+
+API_HTTP_PORT=${API_HTTP_PORT:-8080}
+API_GRPC_PORT=${API_GRPC_PORT:-9090}
+OTLP_GRPC_PORT=${OTLP_GRPC_PORT:-4317}
+OTLP_HTTP_PORT=${OTLP_HTTP_PORT:-4318}
+CH_TCP_PORT=${CH_TCP_PORT:-19000}
+CH_HTTP_PORT=${CH_HTTP_PORT:-18123}
+DEMO_BACKFILL=${DEMO_BACKFILL:-7d}
+DB=${CLICKHOUSE_DATABASE:-changelens}
+
+say() { printf '\033[1m==> %s\033[0m\n' "$*"; }
+die() { printf 'make run: %s\n' "$*" >&2; exit 1; }
+
+pids=()
+cleanup() {
+  trap - INT TERM EXIT
+  echo
+  say "stopping"
+  for ((i=${#pids[@]}-1; i>=0; i--)); do kill -TERM "${pids[i]}" 2>/dev/null || true; done
+  for pid in "${pids[@]}"; do wait "$pid" 2>/dev/null || true; done
+  say "stopped (data kept in .run/; 'rm -rf .run' to start afresh)"
+}
+trap cleanup INT TERM EXIT
+
+port_free() { ! (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
+for p in "$API_HTTP_PORT" "$API_GRPC_PORT" "$OTLP_GRPC_PORT" "$OTLP_HTTP_PORT"; do
+  port_free "$p" || die "port $p is in use (set API_HTTP_PORT, API_GRPC_PORT, OTLP_GRPC_PORT, OTLP_HTTP_PORT)"
+done
+
+# --- prerequisites -------------------------------------------------------------
+command -v go >/dev/null || die "Go is required (https://go.dev/dl/); Debian: apt-get install golang"
+command -v curl >/dev/null || { say "installing curl"; apt-get update -qq && apt-get install -y -qq curl; }
+if [ -z "${CLICKHOUSE_ENDPOINT:-}" ] && [ ! -x /usr/sbin/clickhouse-server ]; then
+  say "installing clickhouse-server from the OS packages"
+  SUDO=; [ "$(id -u)" = 0 ] || SUDO=sudo
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq clickhouse-server clickhouse-client
+fi
+
+say "building the collector (OCB), the API and the demo"
+make -s build
+go build -o bin/changelens-api ./cmd/changelens-api
+go build -o bin/changelens-demo ./cmd/changelens-demo
+
+wait_for() { # description, seconds, command...
+  local what=$1 secs=$2; shift 2
+  for ((i=0; i<secs*4; i++)); do "$@" >/dev/null 2>&1 && return 0; sleep 0.25; done
+  die "$what did not come up within ${secs}s (logs in .run/log/)"
+}
+
+# --- ClickHouse ----------------------------------------------------------------
+if [ -z "${CLICKHOUSE_ENDPOINT:-}" ]; then
+  port_free "$CH_TCP_PORT" || die "port $CH_TCP_PORT is in use (set CH_TCP_PORT)"
+  CH=$RUN/clickhouse
+  mkdir -p "$CH"/{data,tmp,log,user_files,format_schemas}
+  sed -e "s#@DIR@#$CH#g" -e "s#@TCP@#$CH_TCP_PORT#g" -e "s#@HTTP@#$CH_HTTP_PORT#g" deploy/local/clickhouse-config.xml > "$CH/config.xml"
+  cp deploy/local/clickhouse-users.xml "$CH/users.xml"
+  say "starting ClickHouse on 127.0.0.1:$CH_TCP_PORT (data in .run/clickhouse)"
+  /usr/sbin/clickhouse-server --config-file="$CH/config.xml" > "$RUN/log/clickhouse.out" 2>&1 &
+  pids+=($!)
+  wait_for ClickHouse 60 curl -fsS "http://127.0.0.1:$CH_HTTP_PORT/ping"
+  export CLICKHOUSE_ENDPOINT=127.0.0.1:$CH_TCP_PORT
+  API_DSN=${CLICKHOUSE_API_DSN:-clickhouse://changelens_ro:changelens-ro@127.0.0.1:$CH_TCP_PORT/$DB}
+else
+  say "using ClickHouse at $CLICKHOUSE_ENDPOINT"
+  API_DSN=${CLICKHOUSE_API_DSN:-clickhouse://${CLICKHOUSE_USERNAME:-default}:${CLICKHOUSE_PASSWORD:-}@$CLICKHOUSE_ENDPOINT/$DB}
+fi
+
+# --- collector -----------------------------------------------------------------
+say "starting otelcol-changelens (OTLP on :$OTLP_GRPC_PORT gRPC, :$OTLP_HTTP_PORT HTTP)"
+CHANGELENS_OTLP_GRPC_ENDPOINT=localhost:$OTLP_GRPC_PORT CHANGELENS_OTLP_HTTP_ENDPOINT=localhost:$OTLP_HTTP_PORT \
+CHANGELENS_QUEUE_DIR=$RUN/queue CLICKHOUSE_DATABASE=$DB \
+  bin/otelcol-changelens --config config/collector.yaml > "$RUN/log/collector.log" 2>&1 &
+pids+=($!)
+wait_for "the collector" 60 grep -q "Everything is ready" "$RUN/log/collector.log"
+
+# --- API -----------------------------------------------------------------------
+say "starting changelens-api (REST :$API_HTTP_PORT, gRPC :$API_GRPC_PORT)"
+CHANGELENS_CLICKHOUSE_DSN=$API_DSN bin/changelens-api --http-addr "127.0.0.1:$API_HTTP_PORT" --grpc-addr "127.0.0.1:$API_GRPC_PORT" \
+  --otlp-endpoint "http://localhost:$OTLP_GRPC_PORT" > "$RUN/log/api.log" 2>&1 &
+pids+=($!)
+API=http://127.0.0.1:$API_HTTP_PORT
+wait_for "the API" 60 curl -fsS "$API/healthz"
+
+# --- demo ----------------------------------------------------------------------
+say "starting the demo: $DEMO_BACKFILL of history, then live traffic"
+bin/changelens-demo --otlp-endpoint "localhost:$OTLP_GRPC_PORT" --backfill "$DEMO_BACKFILL" > "$RUN/log/demo.log" 2>&1 &
+pids+=($!)
+demo=$!
+while ! grep -q '^\[live' "$RUN/log/demo.log" 2>/dev/null; do
+  kill -0 "$demo" 2>/dev/null || die "the demo stopped: $(tail -3 "$RUN/log/demo.log")"
+  line=$(grep '^\[backfill' "$RUN/log/demo.log" 2>/dev/null | tail -1 || true)
+  [ -n "$line" ] && printf '\r   %s' "${line:0:110}"
+  sleep 2
+done
+echo
+# The processor resolves the newest versions after allowed_lateness / idle_flush; give it a moment.
+wait_for "the backfilled deployments" 120 bash -c "curl -fsS '$API/v1/deployments?page_size=1' | grep -q '\"id\"'"
+sleep 5
+
+from=$(date -u -d "-${DEMO_BACKFILL%d} days" +%Y-%m-%dT%H:%M:%SZ 2>/dev/null || date -u -d '-7 days' +%Y-%m-%dT%H:%M:%SZ)
+show() { # title, url
+  printf '\n\033[1m$ curl -s "%s"\033[0m\n' "$2"
+  curl -fsS "$2" | python3 -c 'import json,sys; s=json.dumps(json.load(sys.stdin), indent=2).splitlines(); print("\n".join(s[:40] + (["  … (%d more lines)" % (len(s)-40)] if len(s) > 40 else [])))'
+}
+
+cat <<EOT
+
+changelens is running.
+  REST API      $API        (OpenAPI: $API/openapi.json, health: $API/healthz)
+  gRPC API      127.0.0.1:$API_GRPC_PORT  (changelens.v1.QueryService, reflection on)
+  OTLP in       localhost:$OTLP_GRPC_PORT (gRPC), localhost:$OTLP_HTTP_PORT (HTTP) — point your own services here too
+  ClickHouse    $CLICKHOUSE_ENDPOINT, database $DB
+  Dashboards    dashboards/ (import into Grafana with the Infinity plugin; see dashboards/README.md)
+  Logs          .run/log/{clickhouse.out,collector.log,api.log,demo.log}
+EOT
+show "DORA" "$API/v1/dora?environment=production&start_time=$from"
+show "deployments" "$API/v1/deployments?service=checkout&environment=production&start_time=$from&page_size=3"
+show "latency" "$API/v1/latency:summary?service=checkout&environment=production&group_by=version&start_time=$from"
+printf '\nCtrl-C stops everything.\n'
+wait "$demo"
