@@ -180,22 +180,25 @@ func TestCollectorSmoke(t *testing.T) {
 	assert.Equal(t, float64(2*perVersion), col.metric(t, "otelcol_processor_changelens_spans_dropped", `reason="not_entry"`))
 }
 
-// TestExampleConfigValidates: the shipped config/collector.yaml is accepted
+// TestExampleConfigValidates: the shipped configs (config/, deploy/) are accepted
 // by the distribution, and a broken one is rejected naming the field.
 func TestExampleConfigValidates(t *testing.T) {
 	bin := collectorBinary(t)
-	cmd := exec.Command(bin, "validate", "--config", filepath.Join(repoRoot(t), "config", "collector.yaml"))
-	cmd.Env = append(os.Environ(), "CHANGELENS_QUEUE_DIR="+t.TempDir())
-	out, err := cmd.CombinedOutput()
-	require.NoError(t, err, "%s", out)
+	for _, cfg := range []string{"config/collector.yaml", "deploy/existing-clickhouse/collector.yaml", "deploy/cluster/collector.yaml"} {
+		cmd := exec.Command(bin, "validate", "--config", filepath.Join(repoRoot(t), cfg))
+		cmd.Env = append(os.Environ(), "CHANGELENS_QUEUE_DIR="+t.TempDir(), "CLICKHOUSE_ENDPOINT=ch:9440",
+			"CLICKHOUSE_USERNAME=w", "CLICKHOUSE_PASSWORD=p", "CLICKHOUSE_NODE_1=ch1:9000", "CLICKHOUSE_NODE_2=ch2:9000")
+		out, err := cmd.CombinedOutput()
+		require.NoError(t, err, "%s: %s", cfg, out)
+	}
 
 	bad := strings.NewReplacer("idle_flush: 1s", "idle_flush: 1s\n        reappear_after: 0s",
 		"{{OTLP}}", "127.0.0.1:4317", "{{METRICS_HOST}}", "127.0.0.1", "{{METRICS_PORT}}", "8888").Replace(debugPipelineConfig)
 	path := filepath.Join(t.TempDir(), "bad.yaml")
 	require.NoError(t, os.WriteFile(path, []byte(bad), 0o600))
-	cmd = exec.Command(bin, "validate", "--config", path)
+	cmd := exec.Command(bin, "validate", "--config", path)
 	cmd.Env = append(os.Environ(), "SINK_ENDPOINT=127.0.0.1:1")
-	out, err = cmd.CombinedOutput()
+	out, err := cmd.CombinedOutput()
 	require.Error(t, err)
 	assert.Contains(t, string(out), "deployments.inference.reappear_after")
 }
