@@ -38,8 +38,11 @@ test: build
 	$(GO) test -count=1 -timeout 25m ./...
 
 ## bench: processor and exporter benchmarks side by side with their anchors
-bench:
-	$(GO) test -run '^$$' -bench . -benchtime 3000x ./processor/...
+bench: build
+	$(GO) test -run '^$$' -bench PerSpan -benchtime 3000x ./processor/changelensprocessor/
+	$(GO) test -run '^$$' -bench . -benchmem ./exporter/changelensexporter/
+	$(GO) test -run '^$$' -bench CollectorThroughput -benchtime 3000x ./e2e/
+	$(GO) test -run '^$$' -bench . -timeout 90m ./queryapi/store/
 
 ## run: ClickHouse, the collector, the API and the demo traffic generator; Ctrl-C stops all
 run:
