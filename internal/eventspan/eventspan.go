@@ -20,6 +20,10 @@
 //   - http.response.status_code (or the older http.status_code) as received;
 //   - AttrWeight (double) when the span's sampling weight is not 1.
 //
+// With the processor's keep_non_entry_spans, other spans pass through in
+// their original scopes; latency events are then marked one by one with the
+// span attribute AttrEventType = EventLatency instead of by their scope.
+//
 // Deployment events (AttrEventType = EventDeployment) are spans the processor
 // creates, one ResourceSpans each, with the attributes named below. Their
 // start timestamp is the rollout start (the first span of the new version, or
