@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -273,31 +272,4 @@ func TestClickHouseOutageWithCollectorCrash(t *testing.T) {
 	time.Sleep(2 * time.Second)
 	assert.Equal(t, uint64(accepted), countRows(t, ch, db, "SELECT count() FROM latency_events"), "every accepted span stored")
 	assert.Equal(t, uint64(accepted), countRows(t, ch, db, "SELECT uniqExact(span_id) FROM latency_events"), "none twice")
-}
-
-// restartCollector starts the same binary with the same config file and ports.
-func restartCollector(t *testing.T, old *collector) *collector {
-	t.Helper()
-	c := &collector{otlpAddr: old.otlpAddr, metricsAddr: old.metricsAddr, exited: make(chan struct{})}
-	c.cmd = execLike(old)
-	c.cmd.Stdout, c.cmd.Stderr = c, c
-	require.NoError(t, c.cmd.Start())
-	go func() { _ = c.cmd.Wait(); close(c.exited) }()
-	t.Cleanup(func() {
-		c.stop(t)
-		if t.Failed() {
-			t.Logf("restarted collector output:\n%s", tail(c.output(), 60))
-		}
-	})
-	deadline := time.Now().Add(60 * time.Second)
-	for !strings.Contains(c.output(), "Everything is ready") {
-		select {
-		case <-c.exited:
-			t.Fatalf("collector exited during restart:\n%s", c.output())
-		default:
-		}
-		require.True(t, time.Now().Before(deadline), "restarted collector not ready:\n%s", c.output())
-		time.Sleep(50 * time.Millisecond)
-	}
-	return c
 }

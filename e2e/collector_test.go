@@ -93,8 +93,27 @@ func startCollector(t testing.TB, config string, env ...string) *collector {
 	config = strings.NewReplacer("{{OTLP}}", c.otlpAddr, "{{METRICS_HOST}}", host, "{{METRICS_PORT}}", port).Replace(config)
 	path := filepath.Join(t.TempDir(), "collector.yaml")
 	require.NoError(t, os.WriteFile(path, []byte(config), 0o600))
-	c.cmd = exec.Command(collectorBinary(t), "--config", path)
-	c.cmd.Env = append(os.Environ(), env...)
+	cmd := exec.Command(collectorBinary(t), "--config", path)
+	cmd.Env = append(os.Environ(), env...)
+	c.launch(t, cmd)
+	return c
+}
+
+// restartCollector starts the same binary again with old's config file and
+// ports (after old was killed).
+func restartCollector(t testing.TB, old *collector) *collector {
+	t.Helper()
+	c := &collector{otlpAddr: old.otlpAddr, metricsAddr: old.metricsAddr, exited: make(chan struct{})}
+	cmd := exec.Command(old.cmd.Path, old.cmd.Args[1:]...)
+	cmd.Env = old.cmd.Env
+	c.launch(t, cmd)
+	return c
+}
+
+// launch starts cmd as c's process and waits until the collector is ready.
+func (c *collector) launch(t testing.TB, cmd *exec.Cmd) {
+	t.Helper()
+	c.cmd = cmd
 	c.cmd.Stdout, c.cmd.Stderr = c, c
 	require.NoError(t, c.cmd.Start())
 	go func() { _ = c.cmd.Wait(); close(c.exited) }()
@@ -114,7 +133,6 @@ func startCollector(t testing.TB, config string, env ...string) *collector {
 		require.True(t, time.Now().Before(deadline), "collector not ready:\n%s", c.output())
 		time.Sleep(50 * time.Millisecond)
 	}
-	return c
 }
 
 func (c *collector) stop(t testing.TB) {
@@ -131,13 +149,6 @@ func (c *collector) stop(t testing.TB) {
 		<-c.exited
 		t.Errorf("collector did not stop within 30s of SIGTERM")
 	}
-}
-
-// execLike is a new, unstarted command identical to old's.
-func execLike(old *collector) *exec.Cmd {
-	cmd := exec.Command(old.cmd.Path, old.cmd.Args[1:]...)
-	cmd.Env = old.cmd.Env
-	return cmd
 }
 
 func (c *collector) kill() {
