@@ -2,6 +2,7 @@ package analysis
 
 import (
 	"math"
+	"math/rand/v2"
 	"slices"
 	"testing"
 	"time"
@@ -244,5 +245,51 @@ func TestAnalyze(t *testing.T) {
 	im, _ = tl.Analyze(get("f"), good, bad, now)
 	if d := im.Deployment; d.Verdict != report.VerdictDegraded || d.ChangeFailure || len(d.FailureReasons) != 0 || !d.Failed {
 		t.Errorf("failed attempt = %+v", d)
+	}
+}
+
+func TestQuickJudgeAgreesWithJudge(t *testing.T) {
+	cfg := DefaultConfig()
+	rng := rand.New(rand.NewPCG(1, 2))
+	skipped := 0
+	for i := 0; i < 600; i++ {
+		mk := func(scale float64) WindowStats {
+			n := 1 + rng.IntN(35)
+			ms := make([]float64, n)
+			for k := range ms {
+				ms[k] = scale * (80 + 40*rng.Float64())
+			}
+			req := float64(rng.IntN(3000))
+			return WindowStats{Requests: req, Errors: math.Floor(req * rng.Float64() * 0.1), P95Ms: scale * (90 + 20*rng.Float64()), MinuteP95Ms: ms}
+		}
+		// Ratios around the 1.2 threshold in both directions, and exactly on it.
+		before, after := mk(1), mk([]float64{0.7, 0.85, 1, 1.15, 1.25, 1.5}[rng.IntN(6)])
+		if i%10 == 0 {
+			after.P95Ms = before.P95Ms * cfg.LatencyRatio
+		}
+		closed := rng.IntN(5) > 0
+		full, err := Judge(before, after, closed, cfg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		quick, err := QuickJudge(before, after, closed, cfg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if quick.Verdict != full.Verdict || !slices.Equal(quick.Regressions, full.Regressions) {
+			t.Fatalf("case %d: quick %v %v, full %v %v", i, quick.Verdict, quick.Regressions, full.Verdict, full.Regressions)
+		}
+		if !full.Complete {
+			t.Fatal("Judge must be complete")
+		}
+		if !quick.Complete {
+			skipped++
+			if quick.LatencyTest.Name != TestNotRun {
+				t.Fatalf("skipped test reported: %+v", quick.LatencyTest)
+			}
+		}
+	}
+	if skipped == 0 || skipped == 600 {
+		t.Errorf("skipped %d of 600: the shortcut is never or always taken", skipped)
 	}
 }

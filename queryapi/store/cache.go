@@ -5,7 +5,8 @@ import (
 	"sync"
 )
 
-// lru is a fixed-size least-recently-used cache of window statistics.
+// lru is a fixed-size least-recently-used cache of window statistics and
+// their judgements.
 type lru struct {
 	mu    sync.Mutex
 	size  int
@@ -15,24 +16,24 @@ type lru struct {
 
 type lruEntry struct {
 	key string
-	val windowPair
+	val cached
 }
 
 func newLRU(size int) *lru {
 	return &lru{size: size, ll: list.New(), items: make(map[string]*list.Element, size)}
 }
 
-func (c *lru) get(key string) (windowPair, bool) {
+func (c *lru) get(key string) (cached, bool) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if el, ok := c.items[key]; ok {
 		c.ll.MoveToFront(el)
 		return el.Value.(*lruEntry).val, true
 	}
-	return windowPair{}, false
+	return cached{}, false
 }
 
-func (c *lru) put(key string, val windowPair) {
+func (c *lru) put(key string, val cached) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if el, ok := c.items[key]; ok {

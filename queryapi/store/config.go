@@ -50,9 +50,9 @@ type Config struct {
 	// WindowBatch is the number of deployments whose windows one statistics
 	// query covers. Default 5000.
 	WindowBatch int
-	// CacheSize is the number of deployments whose window statistics are
-	// kept in memory once both windows are closed and settled. Default
-	// 20000; negative disables the cache.
+	// CacheSize is the number of deployments whose window statistics and
+	// verdicts are kept in memory once both windows are closed and settled.
+	// Default 20000; negative disables the cache.
 	CacheSize int
 	// CacheSettle is how long after a deployment's after window closed its
 	// statistics are still read from ClickHouse (late data) before they are

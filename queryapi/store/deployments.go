@@ -171,7 +171,7 @@ func (s *Store) Deployments(ctx context.Context, q report.DeploymentQuery) ([]re
 		last := page[size-1].Deployment
 		next = encodeToken(cursor{at: last.DeployTime, id: last.ID})
 	}
-	impacts, err := s.analyze(ctx, tl, page)
+	impacts, err := s.analyze(ctx, tl, page, false)
 	if err != nil {
 		return nil, "", err
 	}
@@ -230,7 +230,7 @@ func (s *Store) Impact(ctx context.Context, id string) (report.Impact, error) {
 	if !ok {
 		return report.Impact{}, fmt.Errorf("deployment %q: %w", id, report.ErrNotFound)
 	}
-	impacts, err := s.analyze(ctx, tl, []*analysis.Item{it})
+	impacts, err := s.analyze(ctx, tl, []*analysis.Item{it}, true)
 	if err != nil {
 		return report.Impact{}, err
 	}
@@ -261,7 +261,7 @@ func (s *Store) DORA(ctx context.Context, q report.DORAQuery) (report.DORAReport
 			items = append(items, it)
 		}
 	}
-	impacts, err := s.analyze(ctx, tl, items)
+	impacts, err := s.analyze(ctx, tl, items, false)
 	if err != nil {
 		return report.DORAReport{}, err
 	}

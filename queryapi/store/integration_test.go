@@ -794,6 +794,16 @@ func TestScenarioCacheAndTimeout(t *testing.T) {
 	if n := st.cache.len(); n != 10 {
 		t.Errorf("cache holds %d entries, want 10", n)
 	}
+	// DORA skips latency tests that cannot change a verdict; Impact served
+	// from the cache still reports them.
+	deps, _, err := st.Deployments(ctx, report.DeploymentQuery{Service: "checkout", Environment: prod, Start: f.start, End: f.at(1*h + 30*m)})
+	if err != nil || len(deps) != 1 {
+		t.Fatalf("D1: %v %d", err, len(deps))
+	}
+	im, err := st.Impact(ctx, deps[0].ID)
+	if err != nil || im.LatencyTest.Name != "mann-whitney-u (per-minute p95)" || im.Verdict != report.VerdictNoChange {
+		t.Errorf("D1 impact from the cache: %v %+v", err, im.LatencyTest)
+	}
 	second, err := st.DORA(ctx, q)
 	if err != nil || !equalFigures(first.Summary, second.Summary) {
 		t.Errorf("cached DORA differs: %v\n%+v\n%+v", err, first.Summary, second.Summary)

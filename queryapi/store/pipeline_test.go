@@ -90,14 +90,10 @@ type scenario struct {
 	sigma      float64
 }
 
+// phaseAt is the phase running at off (phases are sorted by at).
 func (s *svcSpec) phaseAt(off time.Duration) phase {
-	p := s.phases[0]
-	for _, q := range s.phases {
-		if q.at <= off {
-			p = q
-		}
-	}
-	return p
+	i := sort.Search(len(s.phases), func(i int) bool { return s.phases[i].at > off })
+	return s.phases[max(i-1, 0)]
 }
 
 // generator produces the scenario minute by minute, deterministically.
@@ -265,14 +261,22 @@ type pipeline struct {
 // created by the exporter, retention off) and n changelens processors
 // (collector replicas) feeding it.
 func newPipeline(tb testing.TB, srv *chtest.Server, database string, n int) *pipeline {
+	return newPipelineWith(tb, srv.Addr(), database, n, nil)
+}
+
+// newPipelineWith is newPipeline with a hook to adjust the exporter's config.
+func newPipelineWith(tb testing.TB, addr, database string, n int, mut func(*changelensexporter.Config)) *pipeline {
 	tb.Helper()
 	ctx := context.Background()
 	ef := changelensexporter.NewFactory()
 	ecfg := ef.CreateDefaultConfig().(*changelensexporter.Config)
-	ecfg.Endpoints = []string{srv.Addr()}
+	ecfg.Endpoints = []string{addr}
 	ecfg.Database = database
 	ecfg.CreateSchema = true
 	ecfg.RetentionDays = 0 // the scenario lies in the past
+	if mut != nil {
+		mut(ecfg)
+	}
 	if err := ecfg.Validate(); err != nil {
 		tb.Fatal(err)
 	}
@@ -315,7 +319,10 @@ func (p *pipeline) close(tb testing.TB) {
 
 // run feeds the whole scenario, minute by minute, through the pipeline and
 // returns the ground truth of every request.
-func (sc *scenario) run(tb testing.TB, p *pipeline) []genSpan {
+func (sc *scenario) run(tb testing.TB, p *pipeline) []genSpan { return sc.feed(tb, p, true) }
+
+// feed is run; without keep it returns no ground truth (large volumes).
+func (sc *scenario) feed(tb testing.TB, p *pipeline, keep bool) []genSpan {
 	tb.Helper()
 	ctx := context.Background()
 	g := newGenerator(sc)
@@ -323,7 +330,9 @@ func (sc *scenario) run(tb testing.TB, p *pipeline) []genSpan {
 	minutes := int(sc.length / time.Minute)
 	for m := 0; m < minutes; m++ {
 		spans := g.minute(m)
-		truth = append(truth, spans...)
+		if keep {
+			truth = append(truth, spans...)
+		}
 		perReplica := make([][]genSpan, len(p.replicas))
 		for _, s := range spans {
 			r := min(s.replica, len(p.replicas)-1)

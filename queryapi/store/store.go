@@ -29,8 +29,12 @@
 // one query on the per-minute rollup (sql/windows.sql): the minutes of every
 // window travel to ClickHouse as an external table, which the query joins
 // with the rollup, so the cost depends on the number of deployments, not on
-// request volume. Statistics of deployments whose windows are closed and
-// settled (Config.CacheSettle) are kept in an in-memory LRU cache.
+// request volume. The statistics and verdicts of deployments whose windows
+// are closed and settled (Config.CacheSettle) are kept in an in-memory LRU
+// cache, so a DORA report or listing only queries the windows of recent
+// deployments. Listings and DORA judge with analysis.QuickJudge (the
+// Mann-Whitney test is skipped where the p95 ratio cannot make it matter);
+// Impact always reports the full tests.
 //
 // # Latency
 //

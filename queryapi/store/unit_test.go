@@ -66,20 +66,20 @@ func TestConfig(t *testing.T) {
 
 func TestLRU(t *testing.T) {
 	c := newLRU(2)
-	c.put("a", windowPair{{Requests: 1}})
-	c.put("b", windowPair{{Requests: 2}})
+	c.put("a", cached{stats: windowPair{{Requests: 1}}})
+	c.put("b", cached{stats: windowPair{{Requests: 2}}})
 	if _, ok := c.get("a"); !ok { // a is now the most recent
 		t.Fatal("a missing")
 	}
-	c.put("c", windowPair{{Requests: 3}}) // evicts b
+	c.put("c", cached{stats: windowPair{{Requests: 3}}}) // evicts b
 	if _, ok := c.get("b"); ok {
 		t.Error("b not evicted")
 	}
-	if p, ok := c.get("c"); !ok || p[0].Requests != 3 || c.len() != 2 {
+	if p, ok := c.get("c"); !ok || p.stats[0].Requests != 3 || c.len() != 2 {
 		t.Error("c missing")
 	}
-	c.put("c", windowPair{{Requests: 4}})
-	if p, _ := c.get("c"); p[0].Requests != 4 || c.len() != 2 {
+	c.put("c", cached{stats: windowPair{{Requests: 4}}})
+	if p, _ := c.get("c"); p.stats[0].Requests != 4 || c.len() != 2 {
 		t.Error("update")
 	}
 }
@@ -96,7 +96,7 @@ func TestSQLTemplates(t *testing.T) {
 	bound := map[string][]string{
 		"deployments":      {"scan_from", "scan_to", "from_ns", "to_ns", "horizon_ns", "limit", "service", "environment"},
 		"deployment_by_id": {"id"},
-		"windows":          {"from", "to"},
+		"windows":          {"units", "services", "environments", "from", "to"},
 		"latency":          {"service", "environment", "operation", "version", "from", "to", "step", "limit"},
 		"units":            {"since", "environment", "limit"},
 	}
