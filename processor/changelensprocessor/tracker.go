@@ -37,6 +37,9 @@ type versionState struct {
 type unitState struct {
 	key       unitKey
 	pending   map[pendingKey]span
+	// minBucket is a lower bound of the pending buckets: resolution waits
+	// until the watermark passes it, so most batches skip scanning pending.
+	minBucket int64
 	watermark int64 // newest event time observed
 	horizon   int64 // event time up to which observations were resolved
 	lastWall  time.Time
@@ -62,6 +65,8 @@ type tracker struct {
 
 	units map[unitKey]*list.Element // of *unitState
 	lru   *list.List                // front = most recently used
+
+	touched []*unitState // scratch for observe
 }
 
 func newTracker(cfg *Config) *tracker {
@@ -120,7 +125,7 @@ func (t *tracker) observe(obs []observation, wall time.Time, out *[]*deployment)
 	if !t.inference {
 		return
 	}
-	touched := make(map[*unitState]struct{}, 4)
+	touched := t.touched[:0]
 	for i := range obs {
 		o := &obs[i]
 		u := t.unit(o.unit, out)
@@ -136,18 +141,27 @@ func (t *tracker) observe(obs []observation, wall time.Time, out *[]*deployment)
 		if s, ok := u.pending[pk]; ok {
 			u.pending[pk] = span{min(s.min, o.min), max(s.max, o.max)}
 		} else {
+			if len(u.pending) == 0 || o.bucket < u.minBucket {
+				u.minBucket = o.bucket
+			}
 			pk.version = strings.Clone(pk.version)
 			u.pending[pk] = span{o.min, o.max}
 		}
-		touched[u] = struct{}{}
+		if !slices.Contains(touched, u) {
+			touched = append(touched, u)
+		}
 	}
-	for u := range touched {
+	for _, u := range touched {
 		upTo := u.watermark - t.lateness
 		if len(u.pending) > maxPendingPerUnit {
 			upTo = t.medianPendingEnd(u)
+		} else if (u.minBucket+1)*t.bucket > upTo {
+			continue // nothing pending is old enough yet
 		}
 		t.resolve(u, upTo, out)
 	}
+	clear(touched)
+	t.touched = touched[:0]
 }
 
 // medianPendingEnd is a resolution bound that frees about half of u's pending set.
@@ -184,10 +198,13 @@ func (t *tracker) resolve(u *unitState, upTo int64, out *[]*deployment) {
 		return
 	}
 	var ready []observation
+	u.minBucket = maxInt64
 	for k, s := range u.pending {
 		if upTo == maxInt64 || (k.bucket+1)*t.bucket <= upTo {
 			ready = append(ready, observation{version: k.version, bucket: k.bucket, min: s.min, max: s.max})
 			delete(u.pending, k)
+		} else {
+			u.minBucket = min(u.minBucket, k.bucket)
 		}
 	}
 	if len(ready) == 0 {
