@@ -35,8 +35,8 @@ type versionState struct {
 // allowed_lateness past them; then they are resolved in event-time order, so
 // the outcome does not depend on arrival order within that horizon.
 type unitState struct {
-	key       unitKey
-	pending   map[pendingKey]span
+	key     unitKey
+	pending map[pendingKey]span
 	// minBucket is a lower bound of the pending buckets: resolution waits
 	// until the watermark passes it, so most batches skip scanning pending.
 	minBucket int64
