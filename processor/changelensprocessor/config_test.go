@@ -1,0 +1,78 @@
+package changelensprocessor
+
+import (
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	"go.opentelemetry.io/collector/component"
+	"go.opentelemetry.io/collector/confmap/confmaptest"
+	"go.opentelemetry.io/collector/confmap"
+
+	"github.com/changelens/changelens/processor/changelensprocessor/internal/metadata"
+)
+
+func loadConfig(t *testing.T, name string) (*Config, error) {
+	t.Helper()
+	cm, err := confmaptest.LoadConf(filepath.Join("testdata", "config.yaml"))
+	require.NoError(t, err)
+	sub, err := cm.Sub(component.NewIDWithName(metadata.Type, name).String())
+	require.NoError(t, err)
+	cfg := NewFactory().CreateDefaultConfig().(*Config)
+	if err := sub.Unmarshal(cfg); err != nil {
+		return nil, err
+	}
+	return cfg, confmap.Validate(cfg)
+}
+
+func TestLoadConfig(t *testing.T) {
+	cfg, err := loadConfig(t, "")
+	require.NoError(t, err)
+	assert.Equal(t, defaultConfig(), cfg)
+
+	cfg, err = loadConfig(t, "full")
+	require.NoError(t, err)
+	assert.Equal(t, &Config{
+		EntrySpans:         EntrySpansConfig{Kinds: []string{"server", "consumer", "producer"}, IncludeRoot: false},
+		KeepNonEntrySpans:  true,
+		DefaultEnvironment: "staging",
+		MaxOperationLength: 128,
+		MaxClockSkew:       10 * time.Minute,
+		Deployments: DeploymentsConfig{
+			Explicit: ExplicitConfig{Enabled: true, SpanNamePatterns: []string{"^deploy ", "helm upgrade"}, CommitTimeAttributes: []string{"git.commit.time"}},
+			Inference: InferenceConfig{
+				Enabled: false, ReappearAfter: 15 * time.Minute, AllowedLateness: 5 * time.Minute,
+				IdleFlush: time.Minute, MaxVersionsPerUnit: 8,
+			},
+			MergeWindow: 30 * time.Minute,
+			MaxUnits:    500,
+		},
+	}, cfg)
+}
+
+func TestInvalidConfigNamesTheField(t *testing.T) {
+	for name, field := range map[string]string{
+		"no_entry_spans":         "entry_spans:",
+		"bad_kind":               "entry_spans.kinds[1]",
+		"empty_environment":      "default_environment",
+		"short_operation":        "max_operation_length",
+		"bad_skew":               "max_clock_skew",
+		"bad_pattern":            "deployments.explicit.span_name_patterns[0]",
+		"empty_commit_attribute": "deployments.explicit.commit_time_attributes[0]",
+		"short_reappear":         "deployments.inference.reappear_after",
+		"negative_lateness":      "deployments.inference.allowed_lateness",
+		"zero_idle_flush":        "deployments.inference.idle_flush",
+		"few_versions":           "deployments.inference.max_versions_per_unit",
+		"negative_merge_window":  "deployments.merge_window",
+		"zero_units":             "deployments.max_units",
+		"unknown_field":          "inferrence",
+	} {
+		t.Run(name, func(t *testing.T) {
+			_, err := loadConfig(t, name)
+			require.Error(t, err)
+			assert.Contains(t, err.Error(), field)
+		})
+	}
+}
