@@ -34,6 +34,8 @@ bin/otelcol-changelens: $(COLLECTOR_INPUTS) | $(OCB)
 
 ## test: everything CI runs (unit, integration against a real ClickHouse, end-to-end)
 test: build
+	@unformatted=$$(gofmt -l $$(find . -name '*.go' -not -path './.build/*' -not -path './.run/*')); \
+	  if [ -n "$$unformatted" ]; then echo "gofmt needed: $$unformatted"; exit 1; fi
 	$(GO) vet ./...
 	$(GO) test -count=1 -timeout 25m ./...
 
