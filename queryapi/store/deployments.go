@@ -21,7 +21,7 @@ import (
 type unitFilter struct{ Service, Environment string }
 
 type deploymentsVariant struct {
-	Part                 string // range, before, after
+	Parts                []string // of "range", "before", "after"; tagged 0, 1, 2 in that order
 	Service, Environment bool
 }
 
@@ -31,45 +31,53 @@ const (
 	sourceExplicit = "explicit"
 )
 
-// readDeployments reads one part of a timeline.
-func (s *Store) readDeployments(ctx context.Context, f unitFilter, part string, from, to time.Time, limit int) ([]analysis.Row, error) {
-	// The seconds holding every deploy time the outer filter accepts.
-	var lo, hi time.Time
-	switch part {
-	case "range":
-		lo, hi = from, to
-	case "before":
-		lo, hi = from.Add(-s.cfg.NeighborHorizon), from
-	case "after":
-		lo, hi = to, to.Add(s.cfg.NeighborHorizon)
-	}
-	horizon := lo
-	if part == "after" {
-		horizon = hi
-	}
+// timeline reads the deployments of the filtered units in [from, to) plus
+// each unit's neighbours (one query, three parts), and analyses their
+// sequence.
+func (s *Store) timeline(ctx context.Context, f unitFilter, from, to time.Time) (*analysis.Timeline, error) {
+	// Each part scans the seconds holding every deploy time its outer
+	// filter accepts (deploy_time is the deploy time in whole seconds).
+	before, after := from.Add(-s.cfg.NeighborHorizon), to.Add(s.cfg.NeighborHorizon)
 	args := []any{
-		clickhouse.Named("scan_from", unixSeconds(lo)),
-		clickhouse.Named("scan_to", ceilSeconds(hi)+1),
+		clickhouse.Named("range_scan_from", unixSeconds(from)),
+		clickhouse.Named("range_scan_to", ceilSeconds(to)+1),
+		clickhouse.Named("before_scan_from", unixSeconds(before)),
+		clickhouse.Named("before_scan_to", ceilSeconds(from)+1),
+		clickhouse.Named("after_scan_from", unixSeconds(to)),
+		clickhouse.Named("after_scan_to", ceilSeconds(after)+1),
 		clickhouse.Named("from_ns", unixNanos(from)),
 		clickhouse.Named("to_ns", unixNanos(to)),
-		clickhouse.Named("horizon_ns", unixNanos(horizon)),
-		clickhouse.Named("limit", limit),
+		clickhouse.Named("before_horizon_ns", unixNanos(before)),
+		clickhouse.Named("after_horizon_ns", unixNanos(after)),
+		clickhouse.Named("limit", s.cfg.MaxDeployments+1),
 		clickhouse.Named("service", f.Service),
 		clickhouse.Named("environment", f.Environment),
 	}
-	v := deploymentsVariant{Part: part, Service: f.Service != "", Environment: f.Environment != ""}
-	var out []analysis.Row
-	err := s.query(ctx, "deployments", v, func(rows driver.Rows) error {
+	v := deploymentsVariant{Parts: []string{"range", "before", "after"}, Service: f.Service != "", Environment: f.Environment != ""}
+	var (
+		rows    []analysis.Row
+		inRange int
+	)
+	seen := map[string]bool{}
+	err := s.query(ctx, "deployments", v, func(rs driver.Rows) error {
 		var (
+			part                          uint8
 			r                             analysis.Row
 			source, status                string
 			rolloutNs, deployNs, commitNs uint64
 			rollback                      uint8
 		)
-		if err := rows.Scan(&r.ID, &r.Service, &r.Environment, &r.Version, &r.PreviousVersion, &source, &status,
+		if err := rs.Scan(&part, &r.ID, &r.Service, &r.Environment, &r.Version, &r.PreviousVersion, &source, &status,
 			&rolloutNs, &deployNs, &r.CommitSHA, &commitNs, &rollback); err != nil {
 			return err
 		}
+		if part == 0 {
+			inRange++
+		}
+		if seen[r.ID] {
+			return nil
+		}
+		seen[r.ID] = true
 		r.Source = report.SourceInferred
 		if source == sourceExplicit {
 			r.Source = report.SourceExplicit
@@ -84,37 +92,14 @@ func (s *Store) readDeployments(ctx context.Context, f unitFilter, part string, 
 			r.CommitTime = time.Unix(0, int64(commitNs)).UTC()
 		}
 		r.RollbackHint = rollback != 0
-		out = append(out, r)
+		rows = append(rows, r)
 		return nil
 	}, args...)
-	return out, err
-}
-
-// timeline reads the deployments of the filtered units in [from, to) plus
-// each unit's neighbours, and analyses their sequence.
-func (s *Store) timeline(ctx context.Context, f unitFilter, from, to time.Time) (*analysis.Timeline, error) {
-	rows, err := s.readDeployments(ctx, f, "range", from, to, s.cfg.MaxDeployments+1)
 	if err != nil {
 		return nil, err
 	}
-	if len(rows) > s.cfg.MaxDeployments {
+	if inRange > s.cfg.MaxDeployments {
 		return nil, invalid("more than %d deployments in the range: narrow it or filter by service", s.cfg.MaxDeployments)
-	}
-	seen := make(map[string]bool, len(rows))
-	for _, r := range rows {
-		seen[r.ID] = true
-	}
-	for _, part := range []string{"before", "after"} {
-		more, err := s.readDeployments(ctx, f, part, from, to, s.cfg.MaxDeployments)
-		if err != nil {
-			return nil, err
-		}
-		for _, r := range more {
-			if !seen[r.ID] {
-				seen[r.ID] = true
-				rows = append(rows, r)
-			}
-		}
 	}
 	return analysis.NewTimeline(rows, s.cfg.Analysis), nil
 }

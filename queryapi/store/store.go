@@ -15,11 +15,13 @@
 // deployments is a ReplacingMergeTree(ver) whose merges are eventual, so
 // rows are read GROUP BY id with argMax(column, ver); rows whose
 // superseded_by is set are dropped. Analysis needs each unit's sequence
-// around the requested range, so three reads make a timeline: the range
-// itself (failed attempts included), and the 4 latest successful
-// deployments of each unit before it and the 4 earliest after it (within
-// Config.NeighborHorizon; 4 so that merged duplicates cannot hide the true
-// neighbour). queryapi/analysis then merges duplicates (same unit, version
+// around the requested range, so one query (three UNION ALL parts) reads a
+// timeline: the range itself (failed attempts included), and the 4 latest
+// successful deployments of each unit before it and the 4 earliest after it
+// (within Config.NeighborHorizon; 4 so that merged duplicates cannot hide
+// the true neighbour). The IDs are chosen by any row in the scanned range
+// and all rows of those IDs are collapsed, so a losing row never stands in
+// for a winner outside the scan. queryapi/analysis then merges duplicates (same unit, version
 // and previous version within reappear_after), marks rollbacks and computes
 // the windows.
 //

@@ -94,7 +94,8 @@ func TestSQLTemplates(t *testing.T) {
 	}
 	s := &Store{tmpl: tmpl}
 	bound := map[string][]string{
-		"deployments":      {"scan_from", "scan_to", "from_ns", "to_ns", "horizon_ns", "limit", "service", "environment"},
+		"deployments": {"range_scan_from", "range_scan_to", "before_scan_from", "before_scan_to", "after_scan_from", "after_scan_to",
+			"from_ns", "to_ns", "before_horizon_ns", "after_horizon_ns", "limit", "service", "environment"},
 		"deployment_by_id": {"id"},
 		"windows":          {"units", "services", "environments", "from", "to"},
 		"latency":          {"service", "environment", "operation", "version", "from", "to", "step", "limit"},
@@ -105,11 +106,11 @@ func TestSQLTemplates(t *testing.T) {
 		"windows":          {nil},
 		"units":            {struct{ Environment bool }{false}, struct{ Environment bool }{true}},
 	}
-	for _, part := range []string{"range", "before", "after"} {
-		for _, svc := range []bool{false, true} {
-			for _, env := range []bool{false, true} {
-				variants["deployments"] = append(variants["deployments"], deploymentsVariant{Part: part, Service: svc, Environment: env})
-			}
+	for _, svc := range []bool{false, true} {
+		for _, env := range []bool{false, true} {
+			variants["deployments"] = append(variants["deployments"],
+				deploymentsVariant{Parts: []string{"range", "before", "after"}, Service: svc, Environment: env},
+				deploymentsVariant{Parts: []string{"range"}, Service: svc, Environment: env})
 		}
 	}
 	for _, g := range []report.GroupBy{report.GroupByNone, report.GroupByVersion, report.GroupByOperation} {
