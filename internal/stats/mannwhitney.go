@@ -3,6 +3,7 @@ package stats
 import (
 	"math"
 	"sort"
+	"sync"
 )
 
 // MannWhitneyMethod selects how the p-value of MannWhitneyU is computed.
@@ -236,9 +237,37 @@ func exactUDist(m, n int) []float64 {
 	return prev[n]
 }
 
+// exactUDists memoizes exactUDist: the distribution depends only on the two
+// sample sizes, and an API request tests hundreds of windows of about the
+// same sizes. Bounded: past maxMemoUDists sizes it computes without storing.
+var (
+	exactUDistsMu sync.Mutex
+	exactUDists   = map[[2]int][]float64{}
+)
+
+const maxMemoUDists = 256
+
+// exactUDistMemo is exactUDist through the memo; callers must not modify the result.
+func exactUDistMemo(m, n int) []float64 {
+	key := [2]int{min(m, n), max(m, n)}
+	exactUDistsMu.Lock()
+	dist, ok := exactUDists[key]
+	exactUDistsMu.Unlock()
+	if ok {
+		return dist
+	}
+	dist = exactUDist(m, n)
+	exactUDistsMu.Lock()
+	if len(exactUDists) < maxMemoUDists {
+		exactUDists[key] = dist
+	}
+	exactUDistsMu.Unlock()
+	return dist
+}
+
 // exactUPValue returns the exact p-value for an integer U1 (no ties).
 func exactUPValue(n1, n2, u1 int, alt Alternative) float64 {
-	dist := exactUDist(n1, n2)
+	dist := exactUDistMemo(n1, n2)
 	// Sum the tails from their small ends for accuracy.
 	upper := 0.0 // P(U ≥ u1)
 	for k := len(dist) - 1; k >= u1; k-- {

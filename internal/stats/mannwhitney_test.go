@@ -410,3 +410,20 @@ func TestMannWhitneySymmetry(t *testing.T) {
 		}
 	}
 }
+
+func TestExactUDistMemoMatchesDirect(t *testing.T) {
+	for _, sz := range [][2]int{{5, 4}, {4, 5}, {30, 28}, {1, 1}} {
+		direct := exactUDist(sz[0], sz[1])
+		for range 2 { // the second call is served from the memo
+			memo := exactUDistMemo(sz[0], sz[1])
+			if len(memo) != len(direct) {
+				t.Fatalf("%v: length %d, want %d", sz, len(memo), len(direct))
+			}
+			for k := range direct {
+				if memo[k] != direct[k] {
+					t.Fatalf("%v: P(U=%d) = %v, want %v", sz, k, memo[k], direct[k])
+				}
+			}
+		}
+	}
+}
