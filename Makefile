@@ -44,7 +44,7 @@ bench: build
 	$(GO) test -run '^$$' -bench PerSpan -benchtime 3000x ./processor/changelensprocessor/
 	$(GO) test -run '^$$' -bench . -benchmem ./exporter/changelensexporter/
 	$(GO) test -run '^$$' -bench CollectorThroughput -benchtime 3000x ./e2e/
-	$(GO) test -run '^$$' -bench . -timeout 90m ./queryapi/store/
+	$(GO) test -run '^$$' -bench 'DORA|Latency' -benchtime 20x -timeout 60m ./queryapi/store/
 
 ## run: ClickHouse, the collector, the API and the demo traffic generator; Ctrl-C stops all
 run:
