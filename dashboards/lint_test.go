@@ -1294,3 +1294,82 @@ func TestCustomOptions(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// TestReasonMappings: the regex mappings that turn a failure-reason list
+// (its JSON text, via @tostr) into "ROLLED_BACK, LATENCY_REGRESSION" must
+// match every list the API can send, with or without a space after the
+// commas (protojson randomizes that whitespace per build).
+func TestReasonMappings(t *testing.T) {
+	_, ds := newLinter(t)
+	spec := loadSpec(t)
+	var reasons []string
+	for _, r := range spec.Definitions["v1FailureReason"].Enum {
+		if r != "FAILURE_REASON_UNSPECIFIED" {
+			reasons = append(reasons, r)
+		}
+	}
+	if len(reasons) != 3 {
+		t.Fatalf("failure reasons %v: the mappings cover lists of up to 3", reasons)
+	}
+	var lists [][]string
+	var perm func(prefix []string)
+	perm = func(prefix []string) {
+		lists = append(lists, prefix)
+		for _, r := range reasons {
+			if !strings.Contains(strings.Join(prefix, " "), r) {
+				perm(append(append([]string(nil), prefix...), r))
+			}
+		}
+	}
+	perm(nil)
+	checked := 0
+	for _, d := range ds {
+		for _, sp := range d.flatPanels() {
+			cols := map[string]string{}
+			for _, tg := range sp.Targets {
+				for _, c := range tg.Columns {
+					cols[c.Text] = c.Selector
+				}
+			}
+			for _, o := range sp.FieldConfig.Overrides {
+				if !strings.HasSuffix(cols[o.Matcher.Options], "reasons|@tostr") {
+					continue
+				}
+				var patterns []*regexp.Regexp
+				for _, p := range o.Properties {
+					var ms []mapping
+					if p.ID == "mappings" && json.Unmarshal(p.Value, &ms) == nil {
+						for _, m := range ms {
+							var x struct {
+								Pattern string `json:"pattern"`
+							}
+							if m.Type == "regex" && json.Unmarshal(m.Options, &x) == nil {
+								patterns = append(patterns, regexp.MustCompile(x.Pattern))
+							}
+						}
+					}
+				}
+				for _, l := range lists {
+					for _, sep := range []string{",", ", "} {
+						b, _ := json.Marshal(l)
+						if l == nil {
+							b = []byte("[]")
+						}
+						s := strings.ReplaceAll(string(b), `","`, `"`+sep+`"`)
+						ok := false
+						for _, re := range patterns {
+							ok = ok || re.MatchString(s)
+						}
+						if !ok {
+							t.Errorf("%s panel %d field %q: no mapping matches %s", d.UID, sp.ID, o.Matcher.Options, s)
+						}
+						checked++
+					}
+				}
+			}
+		}
+	}
+	if checked == 0 {
+		t.Error("no failure-reason column with mappings found")
+	}
+}

@@ -1,0 +1,712 @@
+package dashboards
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/url"
+	"os"
+	"regexp"
+	"sort"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/changelens/changelens/internal/chtest"
+	"github.com/changelens/changelens/queryapi/server"
+	"github.com/changelens/changelens/queryapi/store"
+)
+
+func TestMain(m *testing.M) { os.Exit(chtest.Main(m)) }
+
+// scenarioLength is how much history the test writes, ending just before
+// now, so that the dashboards' own default time ranges (now-24h, now-30d)
+// cover it.
+const scenarioLength = 18 * time.Hour
+
+// TestDashboardsLive runs every dashboard the way Grafana would against a
+// live changelens-api on real ClickHouse data:
+//
+//   - the datasource settings come from the provisioning file, with
+//     CHANGELENS_API_URL and CHANGELENS_API_TOKEN expanded as Grafana does (the
+//     API runs with bearer-token auth, so a missing header would fail);
+//   - variables are resolved in order by executing their Infinity queries;
+//     each dashboard runs with its defaults, then once per other option of
+//     each single-valued variable (the later variables re-resolved), and
+//     multi-valued variables drive the repeated rows (one run per value);
+//   - every panel, variable and annotation query is interpolated (time range
+//     macros to RFC 3339, $vars to the chosen values), turned into a URL as
+//     the Infinity backend does, and sent; the answer must be 200, the
+//     root_selector must yield rows, and every declared column must exist in
+//     every row with the declared JSON type;
+//   - data links to other dashboards are followed (the target dashboard is
+//     run with the link's variables and time range, and the linked values must
+//     be among its variable options); links to the trace UI must resolve.
+func TestDashboardsLive(t *testing.T) {
+	l, dashboards := newLinter(t)
+	for _, d := range dashboards {
+		if ps := l.lint(d); len(ps) > 0 {
+			t.Fatalf("%s does not lint (TestLintDashboards): %s", d.UID, ps[0])
+		}
+	}
+
+	// The scenario: whole minutes, ending two minutes ago.
+	end := time.Now().UTC().Truncate(time.Minute).Add(-2 * time.Minute)
+	p := newPlan(t, end.Add(-scenarioLength), end)
+	ch := chtest.Shared(t)
+	db := ch.NewDatabase(t)
+	began := time.Now()
+	n := writeScenario(t, ch.Addr(), db, p, 20)
+	t.Logf("scenario: %d request spans, %d planned deployments over %s, written in %s",
+		n, len(p.Deployments), scenarioLength, time.Since(began).Round(time.Millisecond))
+
+	// changelens-api: the real server on the real store, as the read-only
+	// user, with bearer-token auth.
+	const token = "dashboards-test-token"
+	ctx, cancel := context.WithCancel(context.Background())
+	st, err := store.Open(ctx, store.Config{DSN: ch.DSN(chtest.ReadOnlyUser, chtest.ReadOnlyPassword, db)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv, err := server.New(server.Config{Source: st, AuthTokens: []string{token},
+		Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	grpcLis, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	httpLis, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	served := make(chan error, 1)
+	go func() { served <- srv.Serve(ctx, grpcLis, httpLis) }()
+	t.Cleanup(func() {
+		cancel()
+		select {
+		case err := <-served:
+			if err != nil {
+				t.Errorf("Serve: %v", err)
+			}
+		case <-time.After(30 * time.Second):
+			t.Error("changelens-api did not stop")
+		}
+		_ = st.Close()
+	})
+	base := "http://" + httpLis.Addr().String()
+	waitHealthy(t, base)
+
+	settings := infinityFromProvisioning(t, map[string]string{"CHANGELENS_API_URL": base, "CHANGELENS_API_TOKEN": token})
+	lv := &live{t: t, settings: settings, client: &http.Client{Timeout: 60 * time.Second},
+		dashboards: l.prov.dashboards, nonNull: map[string]bool{}, executed: map[string]int{},
+		seen: map[string]map[string]bool{}, followed: map[string]bool{}}
+
+	// The datasource's header is what makes the queries pass: without it the
+	// API answers 401.
+	if code := lv.status(base + "/v1/services"); code != http.StatusUnauthorized {
+		t.Fatalf("GET /v1/services without the token: %d, want 401 (is auth on?)", code)
+	}
+
+	lv.now = time.Now().UTC()
+	began = time.Now()
+	for _, d := range dashboards {
+		t.Run(d.UID, func(t *testing.T) {
+			lv.t = t
+			lv.runAll(d)
+		})
+	}
+	lv.t = t
+	lv.followLinks()
+	t.Logf("%d API requests, %d data links followed, in %s", lv.requests, len(lv.followed), time.Since(began).Round(time.Millisecond))
+
+	lv.checkCoverage(dashboards)
+	var services []string
+	for _, s := range p.Services {
+		services = append(services, s.Name)
+	}
+	lv.checkScenarioVisible(services)
+}
+
+func waitHealthy(t *testing.T, base string) {
+	t.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		resp, err := http.Get(base + "/healthz")
+		if err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == http.StatusOK {
+				return
+			}
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("changelens-api not healthy: %v", err)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+// live executes dashboards against the API and records what it saw.
+type live struct {
+	t          *testing.T
+	settings   infinitySettings
+	client     *http.Client
+	dashboards map[string]*dashboard
+	now        time.Time
+	requests   int
+
+	executed map[string]int             // query key → executions
+	nonNull  map[string]bool            // query key + column → a non-null value was seen
+	seen     map[string]map[string]bool // "uid/Column" → values seen in panel tables
+	followed map[string]bool            // internal link URLs
+	pending  []pendingLink
+}
+
+type pendingLink struct {
+	from, url string
+}
+
+// frame is a query result: the declared columns of every row.
+type frame struct {
+	cols []column
+	rows [][]cell
+}
+
+func (f *frame) col(text string) int {
+	for i, c := range f.cols {
+		if c.Text == text {
+			return i
+		}
+	}
+	return -1
+}
+
+func (lv *live) status(u string) int {
+	resp, err := lv.client.Get(u)
+	if err != nil {
+		lv.t.Fatal(err)
+	}
+	resp.Body.Close()
+	return resp.StatusCode
+}
+
+// exec sends one Infinity query and checks the answer against the declared
+// columns.
+func (lv *live) exec(key string, tg *target, sc *scope) (*frame, error) {
+	u, err := infinityURL(lv.settings.url, tg, sc)
+	if err != nil {
+		return nil, err
+	}
+	if !lv.settings.allowed(u) {
+		return nil, fmt.Errorf("%s: not in the datasource's allowedHosts %v", u, lv.settings.allowedHosts)
+	}
+	req, err := http.NewRequest(http.MethodGet, u, nil)
+	if err != nil {
+		return nil, err
+	}
+	for k, v := range lv.settings.headers {
+		req.Header.Set(k, v)
+	}
+	lv.requests++
+	resp, err := lv.client.Do(req)
+	if err != nil {
+		return nil, err
+	}
+	body, err := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if err != nil {
+		return nil, err
+	}
+	if resp.StatusCode != http.StatusOK {
+		return nil, fmt.Errorf("GET %s: %d %s", u, resp.StatusCode, body)
+	}
+	rows, err := rowsAt(body, tg.RootSelector)
+	if err != nil {
+		return nil, fmt.Errorf("GET %s: %v", u, err)
+	}
+	if len(rows) == 0 {
+		return nil, fmt.Errorf("GET %s: root_selector %q yields no rows: %.300s", u, tg.RootSelector, body)
+	}
+	f := &frame{cols: tg.Columns}
+	for i, row := range rows {
+		cells := make([]cell, len(tg.Columns))
+		for j, c := range tg.Columns {
+			raw, ok, err := getRaw(row, c.Selector)
+			if err != nil || !ok {
+				return nil, fmt.Errorf("GET %s: row %d has no %q (column %q): %.300s", u, i, c.Selector, c.Text, row)
+			}
+			cells[j], err = decodeCell(raw, c.Type)
+			if err != nil {
+				return nil, fmt.Errorf("GET %s: row %d column %q (%s, declared %s): %v", u, i, c.Text, c.Selector, c.Type, err)
+			}
+			if !cells[j].null {
+				lv.nonNull[key+"|"+c.Text] = true
+			}
+		}
+		f.rows = append(f.rows, cells)
+	}
+	if tg.Format == "timeseries" {
+		// Infinity turns a long frame into a wide one only when time ascends.
+		ti := -1
+		for j, c := range tg.Columns {
+			if c.Type == "timestamp" {
+				ti = j
+			}
+		}
+		for i := 1; i < len(f.rows); i++ {
+			if f.rows[i][ti].t.Before(f.rows[i-1][ti].t) {
+				return nil, fmt.Errorf("GET %s: timeseries rows not in ascending time at row %d", u, i)
+			}
+		}
+	}
+	lv.executed[key]++
+	return f, nil
+}
+
+// selection is what a run fixes: variable values (by name; "$__all" for
+// All) and the time range.
+type selection struct {
+	label    string
+	vars     map[string][]string
+	from, to time.Time
+}
+
+// resolved are the variables of one run.
+type resolved struct {
+	vars    map[string]varValue
+	options map[string][]option
+}
+
+// resolveVariables resolves d's variables in order, as Grafana does on load.
+func (lv *live) resolveVariables(d *dashboard, sel selection) (*resolved, error) {
+	r := &resolved{vars: map[string]varValue{}, options: map[string][]option{}}
+	for i := range d.Templating.List {
+		v := &d.Templating.List[i]
+		var opts []option
+		switch v.Type {
+		case "query":
+			tg, err := v.infinityQuery()
+			if err != nil {
+				return nil, err
+			}
+			f, err := lv.exec(d.UID+"/var/"+v.Name, tg, &scope{vars: r.vars, from: sel.from, to: sel.to})
+			if err != nil {
+				return nil, fmt.Errorf("variable %s: %v", v.Name, err)
+			}
+			ti, vi := 0, 0
+			if len(f.cols) > 1 {
+				ti, vi = f.col("__text"), f.col("__value")
+			}
+			dup := map[string]bool{}
+			for _, row := range f.rows {
+				o := option{text: row[ti].text(f.cols[ti].Type), value: row[vi].text(f.cols[vi].Type)}
+				if !dup[o.value] {
+					dup[o.value] = true
+					opts = append(opts, o)
+				}
+			}
+			switch v.Sort {
+			case 1:
+				sort.SliceStable(opts, func(i, j int) bool { return opts[i].text < opts[j].text })
+			case 2:
+				sort.SliceStable(opts, func(i, j int) bool { return opts[i].text > opts[j].text })
+			}
+		case "custom":
+			q, _ := v.queryString()
+			opts = customOptions(q)
+		case "textbox", "constant":
+			q, _ := v.queryString()
+			opts = []option{{q, q}}
+		}
+		if len(opts) == 0 {
+			return nil, fmt.Errorf("variable %s has no options", v.Name)
+		}
+		r.options[v.Name] = opts
+		want, fromSel := sel.vars[v.Name]
+		if !fromSel {
+			want = v.currentValues()
+		}
+		var chosen []option
+		for _, w := range want {
+			if w == "$__all" && (v.IncludeAll || v.Multi) {
+				chosen = opts
+				break
+			}
+			found := false
+			for _, o := range opts {
+				if o.value == w {
+					chosen, found = append(chosen, o), true
+				}
+			}
+			if !found && fromSel {
+				return nil, fmt.Errorf("variable %s: %q is not among its %d options %v", v.Name, w, len(opts), opts)
+			}
+		}
+		if len(chosen) == 0 {
+			chosen = opts[:1] // Grafana's fallback: the first option
+		}
+		if len(chosen) > 1 && !v.Multi && !v.IncludeAll {
+			return nil, fmt.Errorf("variable %s is single-valued, got %v", v.Name, chosen)
+		}
+		var vv varValue
+		for _, o := range chosen {
+			vv.values = append(vv.values, o.value)
+			vv.texts = append(vv.texts, o.text)
+		}
+		r.vars[v.Name] = vv
+	}
+	return r, nil
+}
+
+// runAll runs d with its defaults and then one variable at a time over the
+// other options of each single-valued variable.
+func (lv *live) runAll(d *dashboard) {
+	from, err := resolveTime(d.Time.From, lv.now)
+	if err != nil {
+		lv.t.Fatal(err)
+	}
+	to, err := resolveTime(d.Time.To, lv.now)
+	if err != nil {
+		lv.t.Fatal(err)
+	}
+	def := selection{label: "defaults", vars: map[string][]string{}, from: from, to: to}
+	r := lv.run(d, def)
+	if r == nil {
+		return
+	}
+	for _, v := range d.Templating.List {
+		if v.Multi || v.IncludeAll || v.Type == "textbox" || v.Type == "constant" {
+			continue // multi-valued: every value already ran (repeats)
+		}
+		for _, o := range r.options[v.Name] {
+			if o.value == r.vars[v.Name].values[0] {
+				continue
+			}
+			sel := selection{label: fmt.Sprintf("%s=%s", v.Name, o.value), vars: map[string][]string{}, from: from, to: to}
+			// Keep the default choice of the variables before this one.
+			for _, w := range d.Templating.List {
+				if w.Name == v.Name {
+					break
+				}
+				sel.vars[w.Name] = r.vars[w.Name].values
+			}
+			sel.vars[v.Name] = []string{o.value}
+			lv.run(d, sel)
+		}
+	}
+}
+
+// run executes every variable, panel and annotation query of d once for
+// sel (panels of repeated rows once per value) and collects its data links.
+func (lv *live) run(d *dashboard, sel selection) *resolved {
+	t := lv.t
+	t.Helper()
+	where := fmt.Sprintf("%s [%s %s..%s]", d.UID, sel.label, sel.from.Format(time.RFC3339), sel.to.Format(time.RFC3339))
+	r, err := lv.resolveVariables(d, sel)
+	if err != nil {
+		t.Errorf("%s: %v", where, err)
+		return nil
+	}
+	for _, sp := range d.flatPanels() {
+		repeats := []string{""}
+		if sp.repeat != "" {
+			repeats = r.vars[sp.repeat].values
+		}
+		for _, rv := range repeats {
+			sc := &scope{vars: r.vars, from: sel.from, to: sel.to}
+			if sp.repeat != "" {
+				sc.repeat = map[string]string{sp.repeat: rv}
+			}
+			title, err := sc.interpolate(sp.Title)
+			if err != nil {
+				t.Errorf("%s panel %d title: %v", where, sp.ID, err)
+			}
+			if sp.Type == "row" {
+				continue
+			}
+			for i := range sp.Targets {
+				tg := &sp.Targets[i]
+				key := fmt.Sprintf("%s/panel %d %q/%s", d.UID, sp.ID, sp.Title, tg.RefID)
+				f, err := lv.exec(key, tg, sc)
+				if err != nil {
+					t.Errorf("%s panel %d %q query %s: %v", where, sp.ID, title, tg.RefID, err)
+					continue
+				}
+				lv.checkMappings(where, d, sp.panel, f)
+				lv.collectLinks(where, d, sp.panel, tg, f, sc)
+			}
+		}
+	}
+	for _, a := range d.Annotations.List {
+		if a.BuiltIn == 1 || a.Target == nil {
+			continue
+		}
+		sc := &scope{vars: r.vars, from: sel.from, to: sel.to}
+		if _, err := lv.exec(d.UID+"/annotation "+a.Name, a.Target, sc); err != nil {
+			t.Errorf("%s annotation %q: %v", where, a.Name, err)
+		}
+	}
+	return r
+}
+
+// checkMappings: every value of a string column with value mappings has a
+// mapping (else Grafana shows the raw proto enum name); every value of a
+// column with regex mappings matches one of them. It also records the
+// values seen per column for checkScenarioVisible.
+func (lv *live) checkMappings(where string, d *dashboard, p *panel, f *frame) {
+	for j, c := range f.cols {
+		k := d.UID + "/" + c.Text
+		if lv.seen[k] == nil {
+			lv.seen[k] = map[string]bool{}
+		}
+		for _, row := range f.rows {
+			lv.seen[k][row[j].text(c.Type)] = true
+		}
+	}
+	for _, o := range p.FieldConfig.Overrides {
+		j := f.col(o.Matcher.Options)
+		if j < 0 || f.cols[j].Type != "string" {
+			continue
+		}
+		for _, prop := range o.Properties {
+			if prop.ID != "mappings" {
+				continue
+			}
+			var ms []mapping
+			_ = json.Unmarshal(prop.Value, &ms)
+			values := map[string]bool{}
+			var patterns []*regexp.Regexp
+			for _, m := range ms {
+				switch m.Type {
+				case "value":
+					var opts map[string]json.RawMessage
+					_ = json.Unmarshal(m.Options, &opts)
+					for k := range opts {
+						values[k] = true
+					}
+				case "regex":
+					var x struct {
+						Pattern string `json:"pattern"`
+					}
+					_ = json.Unmarshal(m.Options, &x)
+					patterns = append(patterns, regexp.MustCompile(x.Pattern))
+				}
+			}
+			for _, row := range f.rows {
+				v := row[j].str
+				ok := values[v]
+				for _, re := range patterns {
+					ok = ok || re.MatchString(v)
+				}
+				if !ok && (len(values) > 0 || len(patterns) > 0) {
+					lv.t.Errorf("%s panel %d %q: value %q of %q has no mapping", where, p.ID, p.Title, v, f.cols[j].Text)
+				}
+			}
+		}
+	}
+}
+
+// collectLinks interpolates every data link of the panel for the rows of
+// this result (timeseries: the first points) and queues links to
+// dashboards; links to the trace UI must resolve to it.
+func (lv *live) collectLinks(where string, d *dashboard, p *panel, tg *target, f *frame, sc *scope) {
+	type fieldLink struct {
+		field string
+		l     link
+	}
+	var links []fieldLink
+	for _, l := range p.FieldConfig.Defaults.Links {
+		links = append(links, fieldLink{"", l})
+	}
+	for _, o := range p.FieldConfig.Overrides {
+		for _, prop := range o.Properties {
+			if prop.ID == "links" {
+				var ls []link
+				_ = json.Unmarshal(prop.Value, &ls)
+				for _, l := range ls {
+					links = append(links, fieldLink{o.Matcher.Options, l})
+				}
+			}
+		}
+	}
+	if len(links) == 0 {
+		return
+	}
+	rows := f.rows
+	if tg.Format == "timeseries" && len(rows) > 3 {
+		rows = rows[:3]
+	}
+	traceUI := sc.vars["trace_ui_url"].values
+	for _, fl := range links {
+		if fl.field != "" && f.col(fl.field) < 0 {
+			continue // the field is in another query of the panel
+		}
+		for _, row := range rows {
+			lc := &linkCtx{fields: map[string]string{}, labels: map[string]string{}}
+			for j, c := range f.cols {
+				lc.fields[c.Text] = row[j].text(c.Type)
+				switch c.Type {
+				case "string":
+					lc.labels[c.Text] = row[j].str
+				case "timestamp":
+					lc.time = row[j].rawValue(c.Type)
+				case "number":
+					if lc.clicked == "" && fl.field == "" {
+						lc.clicked = row[j].text(c.Type)
+					}
+				}
+			}
+			if fl.field != "" {
+				j := f.col(fl.field)
+				lc.clicked = row[j].rawValue(f.cols[j].Type)
+			}
+			lsc := *sc
+			lsc.link = lc
+			u, err := lsc.interpolate(fl.l.URL)
+			if err != nil {
+				lv.t.Errorf("%s panel %d %q link %q: %v", where, p.ID, p.Title, fl.l.Title, err)
+				break
+			}
+			if dashboardUIDInURL(u) != "" {
+				if !lv.followed[u] {
+					lv.followed[u] = true
+					lv.pending = append(lv.pending, pendingLink{from: fmt.Sprintf("%s panel %d %q link %q", d.UID, p.ID, p.Title, fl.l.Title), url: u})
+				}
+				continue
+			}
+			pu, err := url.Parse(u)
+			if err != nil || pu.Scheme == "" || pu.Host == "" || len(traceUI) != 1 || !strings.HasPrefix(u, traceUI[0]+"/") {
+				lv.t.Errorf("%s panel %d %q link %q: %q is not a URL of the trace UI %v (%v)", where, p.ID, p.Title, fl.l.Title, u, traceUI, err)
+			}
+		}
+	}
+}
+
+// followLinks opens every queued dashboard link: the target dashboard must
+// accept the link's variable values (they must be among its options for
+// the link's time range) and all its queries must work.
+func (lv *live) followLinks() {
+	for len(lv.pending) > 0 {
+		pl := lv.pending[0]
+		lv.pending = lv.pending[1:]
+		uid := dashboardUIDInURL(pl.url)
+		d := lv.dashboards[uid]
+		if d == nil {
+			lv.t.Errorf("%s: %s: no dashboard %s", pl.from, pl.url, uid)
+			continue
+		}
+		_, rawQuery, _ := strings.Cut(pl.url, "?")
+		q, err := url.ParseQuery(rawQuery)
+		if err != nil {
+			lv.t.Errorf("%s: %s: %v", pl.from, pl.url, err)
+			continue
+		}
+		sel := selection{label: "link from " + pl.from, vars: map[string][]string{}}
+		for k, v := range q {
+			if name, ok := strings.CutPrefix(k, "var-"); ok {
+				sel.vars[name] = v
+			}
+		}
+		ms := func(k string) (time.Time, bool) {
+			n, err := strconv.ParseInt(q.Get(k), 10, 64)
+			return time.UnixMilli(n).UTC(), err == nil
+		}
+		switch {
+		case q.Has("time") && q.Has("time.window"):
+			center, ok1 := ms("time")
+			window, err := strconv.ParseInt(q.Get("time.window"), 10, 64)
+			if !ok1 || err != nil {
+				lv.t.Errorf("%s: %s: bad time/time.window", pl.from, pl.url)
+				continue
+			}
+			sel.from, sel.to = center.Add(-time.Duration(window/2)*time.Millisecond), center.Add(time.Duration(window/2)*time.Millisecond)
+		case q.Has("from") && q.Has("to"):
+			var ok1, ok2 bool
+			sel.from, ok1 = ms("from")
+			sel.to, ok2 = ms("to")
+			if !ok1 || !ok2 {
+				lv.t.Errorf("%s: %s: bad from/to", pl.from, pl.url)
+				continue
+			}
+		default:
+			lv.t.Errorf("%s: %s: the link sets no time range", pl.from, pl.url)
+			continue
+		}
+		// Links are followed one level deep: the target's own links were
+		// collected when it ran on its own.
+		saved := lv.pending
+		lv.run(d, sel)
+		lv.pending = saved
+	}
+}
+
+// checkCoverage: every query of every dashboard ran, and every declared
+// column held a non-null value at least once.
+func (lv *live) checkCoverage(dashboards []*dashboard) {
+	check := func(key string, tg *target) {
+		if lv.executed[key] == 0 {
+			lv.t.Errorf("%s: never executed successfully", key)
+			return
+		}
+		for _, c := range tg.Columns {
+			if !lv.nonNull[key+"|"+c.Text] {
+				lv.t.Errorf("%s: column %q was null in every row of every run", key, c.Text)
+			}
+		}
+	}
+	for _, d := range dashboards {
+		for _, v := range d.Templating.List {
+			if v.Type == "query" {
+				tg, _ := v.infinityQuery()
+				check(d.UID+"/var/"+v.Name, tg)
+			}
+		}
+		for _, sp := range d.flatPanels() {
+			for i := range sp.Targets {
+				check(fmt.Sprintf("%s/panel %d %q/%s", d.UID, sp.ID, sp.Title, sp.Targets[i].RefID), &sp.Targets[i])
+			}
+		}
+		for _, a := range d.Annotations.List {
+			if a.Target != nil {
+				check(d.UID+"/annotation "+a.Name, a.Target)
+			}
+		}
+	}
+}
+
+// checkScenarioVisible: the scenario's releases show up in the dashboards
+// (a DORA overview of nothing but NO_CHANGE would test little): both
+// environments and all services, explicit and inferred deployments, a
+// degraded release, a rollback, a failed deploy, and every failure reason.
+func (lv *live) checkScenarioVisible(services []string) {
+	want := map[string][]string{
+		"changelens-dora/Environment":          {"production", "staging"},
+		"changelens-dora/Source":               {"SOURCE_EXPLICIT", "SOURCE_INFERRED"},
+		"changelens-dora/Verdict":              {"VERDICT_DEGRADED", "VERDICT_NO_CHANGE"},
+		"changelens-dora/Rollback":             {"true", "false"},
+		"changelens-dora/Failed deploy":        {"true", "false"},
+		"changelens-dora/Change failure":       {"true", "false"},
+		"changelens-dora/Service":              services,
+		"changelens-dora/Tier":                 {"TIER_ELITE"},
+		"changelens-deployment-impact/Verdict": {"VERDICT_DEGRADED", "VERDICT_NO_CHANGE"},
+	}
+	for k, vs := range want {
+		for _, v := range vs {
+			if !lv.seen[k][v] {
+				lv.t.Errorf("%s: never showed %q (saw %v)", k, v, sortedKeys(lv.seen[k]))
+			}
+		}
+	}
+	reasons := strings.Join(sortedKeys(lv.seen["changelens-dora/Failure reasons"]), " ")
+	for _, r := range []string{"ROLLED_BACK", "LATENCY_REGRESSION", "ERROR_RATE_REGRESSION"} {
+		if !strings.Contains(reasons, "FAILURE_REASON_"+r) {
+			lv.t.Errorf("failure reason %s never shown (saw %s)", r, reasons)
+		}
+	}
+}
