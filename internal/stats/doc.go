@@ -12,6 +12,8 @@
 //   - FisherExact: 2×2 exact test (SciPy fisher_exact / R fisher.test).
 //   - Median, Quantile (Hyndman–Fan type 7), WeightedQuantile (type 2
 //     with weights).
+//   - HistBucket, HistValue, HistQuantiles: the exporter's log-bucket
+//     latency histograms (γ = 1.04, ±2 %) and their weighted quantiles.
 //   - Reservoir (Vitter's Algorithm R) and WeightedReservoir
 //     (Efraimidis–Spirakis A-Res), both seeded.
 //   - Decide: the DESIGN §5 before/after rules → Verdict and Reasons.
