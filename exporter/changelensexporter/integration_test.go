@@ -29,6 +29,7 @@ import (
 	"github.com/changelens/changelens/internal/chtest"
 	"github.com/changelens/changelens/internal/eventspan"
 	"github.com/changelens/changelens/internal/eventspan/eventspantest"
+	"github.com/changelens/changelens/internal/stats"
 )
 
 // testConfig is a config for srv/db with no queue and no retry, so push
@@ -303,6 +304,175 @@ func TestIntegrationRollupMatchesRaw(t *testing.T) {
 	t.Logf("%d rollup groups match the raw aggregates; worst quantile rank error %.4f", len(rolled), worst)
 }
 
+// TestIntegrationHistogramsMatchRaw checks latency_hist_1m and
+// latency_hist_1h (schema v2) against the raw events: weighted counts, error
+// counts, duration sums and sample counts exactly; percentiles of the merged
+// histogram within 2.5 % of the raw weighted quantiles (definition: the
+// smallest duration whose cumulative weight reaches q·W), per minute, per
+// hour and over the whole range (histograms merged across rows and parts).
+func TestIntegrationHistogramsMatchRaw(t *testing.T) {
+	srv := chtest.Shared(t)
+	db := srv.NewDatabase(t)
+	e := startExporter(t, testConfig(srv, db), nopSettings())
+
+	rng := rand.New(rand.NewPCG(7, 8))
+	// 2 hours and a half, starting mid-hour, so there are 3 hours and every
+	// hour row merges several inserts.
+	base := time.Now().Add(-5 * time.Hour).Truncate(time.Hour).Add(20 * time.Minute)
+	weights := []float64{1, 1, 1, 2, 4, 10, 2.5, 1.3, 0.4}
+	id := uint64(0)
+	for p := 0; p < 5; p++ {
+		var evs []eventspantest.Latency
+		for i := 0; i < 3000; i++ {
+			id++
+			v := []string{"1.0.0", "1.1.0"}[rng.IntN(2)]
+			op := []string{"GET /a", "POST /b"}[rng.IntN(2)]
+			mu := 3.0
+			if v == "1.1.0" {
+				mu = 3.4
+			}
+			durMs := math.Exp(mu + 0.9*rng.NormFloat64())
+			evs = append(evs, eventspantest.Latency{
+				Service: "api", Environment: "production", Version: v, Operation: op,
+				Start:    base.Add(time.Duration(rng.Int64N(int64(150 * time.Minute)))),
+				Duration: time.Duration(durMs * float64(time.Millisecond)),
+				Error:    rng.IntN(20) == 0, Weight: weights[rng.IntN(len(weights))],
+				TraceID: eventspantest.TraceID(id), SpanID: eventspantest.SpanID(id),
+			})
+		}
+		sort.Slice(evs, func(i, j int) bool { return evs[i].Version < evs[j].Version })
+		td := ptrace.NewTraces()
+		eventspantest.AppendLatency(td, evs...)
+		push(t, e, td)
+	}
+
+	conn := srv.Conn(t, db)
+	var raw []struct {
+		Version  string    `ch:"version"`
+		Op       string    `ch:"operation"`
+		Time     time.Time `ch:"time"`
+		Weight   float64   `ch:"weight"`
+		IsError  uint8     `ch:"is_error"`
+		Duration uint64    `ch:"duration_ns"`
+	}
+	if err := conn.Select(tctx(t), &raw, `SELECT version, operation, time, weight, is_error, duration_ns FROM latency_events`); err != nil {
+		t.Fatal(err)
+	}
+	if len(raw) != 15000 {
+		t.Fatalf("raw rows = %d", len(raw))
+	}
+	type key struct {
+		version, op string
+		t           int64
+	}
+	levels := []float64{0.5, 0.9, 0.95, 0.99}
+	for _, tc := range []struct {
+		table, col string
+		key        func(version, op string, t time.Time) key
+	}{
+		{"latency_hist_1m", "minute", func(v, op string, t time.Time) key { return key{v, op, t.Truncate(time.Minute).Unix()} }},
+		{"latency_hist_1h", "hour", func(v, op string, t time.Time) key { return key{v, op, t.Truncate(time.Hour).Unix()} }},
+		// everything merged into one histogram per version
+		{"latency_hist_1h", "toDateTime(0, 'UTC')", func(v, _ string, _ time.Time) key { return key{v, "", 0} }},
+	} {
+		want := map[key]*rawAgg{}
+		for _, r := range raw {
+			k := tc.key(r.Version, r.Op, r.Time)
+			a := want[k]
+			if a == nil {
+				a = &rawAgg{}
+				want[k] = a
+			}
+			a.weight += r.Weight
+			a.errW += float64(r.IsError) * r.Weight
+			a.durW += float64(r.Duration) * r.Weight
+			a.n++
+			a.durs = append(a.durs, float64(r.Duration))
+			a.ws = append(a.ws, r.Weight)
+		}
+		opExpr := "operation"
+		if strings.HasPrefix(tc.col, "toDateTime(0") {
+			opExpr = "''"
+		}
+		var got []struct {
+			Version string    `ch:"version"`
+			Op      string    `ch:"op"`
+			T       time.Time `ch:"t"`
+			Count   float64   `ch:"request_count"`
+			Errors  float64   `ch:"error_count"`
+			DurSum  float64   `ch:"duration_sum_ns"`
+			Samples uint64    `ch:"sample_count"`
+			Keys    []uint16  `ch:"keys"`
+			Vals    []float64 `ch:"vals"`
+		}
+		q := `SELECT version, ` + opExpr + ` AS op, ` + tc.col + ` AS t,
+			sumMerge(request_count) AS request_count, sumMerge(error_count) AS error_count,
+			sumMerge(duration_sum_ns) AS duration_sum_ns, countMerge(sample_count) AS sample_count,
+			(sumMapMerge(hist) AS m).1 AS keys, m.2 AS vals
+			FROM ` + tc.table + ` GROUP BY version, op, t`
+		if err := conn.Select(tctx(t), &got, q); err != nil {
+			t.Fatal(err)
+		}
+		if len(got) != len(want) {
+			t.Fatalf("%s by %s: %d groups, raw has %d", tc.table, tc.col, len(got), len(want))
+		}
+		worst, maxKeys := 0.0, 0
+		for _, g := range got {
+			a := want[key{g.Version, g.Op, g.T.Unix()}]
+			if a == nil {
+				t.Fatalf("%s group %s/%s/%s not in raw data", tc.table, g.Version, g.Op, g.T)
+			}
+			if !approxEqual(g.Count, a.weight, 1e-9) || !approxEqual(g.Errors, a.errW, 1e-9) || !approxEqual(g.DurSum, a.durW, 1e-9) || g.Samples != a.n {
+				t.Errorf("%s group %s %s %s: count=%v errors=%v dursum=%v n=%d; raw %v %v %v %d", tc.table,
+					g.Version, g.Op, g.T, g.Count, g.Errors, g.DurSum, g.Samples, a.weight, a.errW, a.durW, a.n)
+			}
+			hw := 0.0
+			for _, v := range g.Vals {
+				hw += v
+			}
+			if !approxEqual(hw, a.weight, 1e-9) {
+				t.Errorf("%s group %s %s %s: histogram weight %v, raw %v", tc.table, g.Version, g.Op, g.T, hw, a.weight)
+			}
+			maxKeys = max(maxKeys, len(g.Keys))
+			qs, ok := stats.HistQuantiles(g.Keys, g.Vals, levels)
+			if !ok {
+				t.Fatalf("%s group %s %s %s: empty histogram", tc.table, g.Version, g.Op, g.T)
+			}
+			for i, p := range levels {
+				rq := rawLowerQuantile(a.durs, a.ws, p)
+				rel := math.Abs(qs[i]-rq) / rq
+				worst = math.Max(worst, rel)
+				if rel > 0.025 {
+					t.Errorf("%s group %s %s %s: p%.0f = %.0f ns, raw %.0f ns (%.2f %%)", tc.table, g.Version, g.Op, g.T, p*100, qs[i], rq, rel*100)
+				}
+			}
+		}
+		t.Logf("%s by %s: %d groups match the raw aggregates; worst percentile error %.2f %%, at most %d buckets", tc.table, tc.col, len(got), worst*100, maxKeys)
+	}
+}
+
+// rawLowerQuantile is the smallest value whose cumulative weight reaches q·W
+// (to a relative 1e-9 of W, as stats.HistQuantiles).
+func rawLowerQuantile(vals, ws []float64, q float64) float64 {
+	idx := make([]int, len(vals))
+	for i := range idx {
+		idx[i] = i
+	}
+	sort.Slice(idx, func(a, b int) bool { return vals[idx[a]] < vals[idx[b]] })
+	total := 0.0
+	for _, w := range ws {
+		total += w
+	}
+	cum := 0.0
+	for _, i := range idx {
+		cum += ws[i]
+		if cum >= q*total-1e-9*total {
+			return vals[i]
+		}
+	}
+	return vals[idx[len(idx)-1]]
+}
+
 func approxEqual(a, b, rel float64) bool {
 	return math.Abs(a-b) <= rel*math.Max(math.Abs(a), math.Abs(b))+1e-9
 }
@@ -512,7 +682,7 @@ func TestIntegrationSchemaApplyTwiceIsNoop(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(res.Applied) != 1 || res.Applied[0] != 1 || res.Current != 1 {
+	if len(res.Applied) != 2 || res.Applied[0] != 1 || res.Applied[1] != 2 || res.Current != 2 {
 		t.Fatalf("first apply = %+v", res)
 	}
 	before := showCreate(t, conn, db)
@@ -521,11 +691,11 @@ func TestIntegrationSchemaApplyTwiceIsNoop(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(res.Applied) != 0 || res.Current != 1 {
+	if len(res.Applied) != 0 || res.Current != 2 {
 		t.Fatalf("second apply = %+v, want nothing applied", res)
 	}
 	var n uint64
-	if err := conn.QueryRow(tctx(t), "SELECT count() FROM schema_migrations").Scan(&n); err != nil || n != 1 {
+	if err := conn.QueryRow(tctx(t), "SELECT count() FROM schema_migrations").Scan(&n); err != nil || n != 2 {
 		t.Fatalf("schema_migrations rows = %d, %v", n, err)
 	}
 	if after := showCreate(t, conn, db); after != before {
@@ -536,11 +706,37 @@ func TestIntegrationSchemaApplyTwiceIsNoop(t *testing.T) {
 	// statement is IF NOT EXISTS).
 	srv.Exec(t, "TRUNCATE TABLE "+db+".schema_migrations")
 	res, err = schema.Apply(tctx(t), conn, o, srv.Version())
-	if err != nil || len(res.Applied) != 1 {
+	if err != nil || len(res.Applied) != 2 {
 		t.Fatalf("re-apply after lost record = %+v, %v", res, err)
 	}
 	if after := showCreate(t, conn, db); after != before {
 		t.Fatal("schema changed on re-apply")
+	}
+
+	// Upgrade: a database at version 1 (no histograms yet) gets version 2 only.
+	for _, obj := range []string{"latency_hist_1m_mv", "latency_hist_1h_mv", "latency_hist_1m", "latency_hist_1h"} {
+		srv.Exec(t, "DROP TABLE "+db+"."+obj)
+	}
+	srv.Exec(t, "ALTER TABLE "+db+".schema_migrations DELETE WHERE version = 2")
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		if err := conn.QueryRow(tctx(t), "SELECT count() FROM schema_migrations").Scan(&n); err != nil {
+			t.Fatal(err)
+		}
+		if n == 1 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("schema_migrations still has %d rows", n)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	res, err = schema.Apply(tctx(t), conn, o, srv.Version())
+	if err != nil || len(res.Applied) != 1 || res.Applied[0] != 2 || res.Current != 2 {
+		t.Fatalf("upgrade from v1 = %+v, %v", res, err)
+	}
+	if after := showCreate(t, conn, db); after != before {
+		t.Fatal("schema after upgrade differs from a fresh one")
 	}
 
 	// The exporter's start goes through the same path: nothing applied.
@@ -548,7 +744,7 @@ func TestIntegrationSchemaApplyTwiceIsNoop(t *testing.T) {
 	if v := e.serverVersion; v != srv.Version() {
 		t.Fatalf("exporter detected version %q, server is %q", v, srv.Version())
 	}
-	if err := conn.QueryRow(tctx(t), "SELECT count() FROM schema_migrations").Scan(&n); err != nil || n != 1 {
+	if err := conn.QueryRow(tctx(t), "SELECT count() FROM schema_migrations").Scan(&n); err != nil || n != 2 {
 		t.Fatalf("schema_migrations rows after exporter start = %d, %v", n, err)
 	}
 }
@@ -590,7 +786,8 @@ func showCreate(t *testing.T, conn driver.Conn, db string) string {
 		}
 		b.WriteString(stmt + "\n")
 	}
-	for _, want := range []string{"latency_events", "latency_rollup_1m", "latency_rollup_1m_mv", "deployments", "schema_migrations"} {
+	for _, want := range []string{"latency_events", "latency_rollup_1m", "latency_rollup_1m_mv", "latency_hist_1m", "latency_hist_1m_mv",
+		"latency_hist_1h", "latency_hist_1h_mv", "deployments", "schema_migrations"} {
 		if !strings.Contains(b.String(), "."+want+" ") && !strings.Contains(b.String(), "."+want+"\n") {
 			t.Fatalf("table %s missing:\n%s", want, b.String())
 		}
@@ -627,16 +824,18 @@ func TestIntegrationRetentionSweep(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	// days 10 and 5 ago, in latency_events and in the rollup; day 3 ago is
-	// the first day kept (today + 3 previous days).
-	if dropped != 4 {
-		t.Fatalf("dropped %d partitions, want 4", dropped)
+	// days 10 and 5 ago, in latency_events, the rollup and both
+	// histograms; day 3 ago is the first day kept (today + 3 previous days).
+	if dropped != 8 {
+		t.Fatalf("dropped %d partitions, want 8", dropped)
 	}
 	conn := srv.Conn(t, db)
 	cutoff := retentionCutoff(now, 3)
 	for _, q := range []string{
 		"SELECT count() FROM latency_events WHERE time < toDateTime(?)",
 		"SELECT count() FROM latency_rollup_1m WHERE minute < toDateTime(?)",
+		"SELECT count() FROM latency_hist_1m WHERE minute < toDateTime(?)",
+		"SELECT count() FROM latency_hist_1h WHERE hour < toDateTime(?)",
 	} {
 		var n uint64
 		if err := conn.QueryRow(tctx(t), q, cutoff.Unix()).Scan(&n); err != nil || n != 0 {
@@ -651,7 +850,7 @@ func TestIntegrationRetentionSweep(t *testing.T) {
 	if dropped, err := e.sweepRetention(tctx(t), now); err != nil || dropped != 0 {
 		t.Fatalf("second sweep dropped %d, %v", dropped, err)
 	}
-	assertCounter(t, tel, "otelcol_changelens_exporter_retention_partitions_dropped", nil, 4)
+	assertCounter(t, tel, "otelcol_changelens_exporter_retention_partitions_dropped", nil, 8)
 }
 
 // ---------------------------------------------------------------------------
@@ -869,17 +1068,19 @@ func TestIntegrationDistributedTables(t *testing.T) {
 	// Distributed inserts are forwarded asynchronously.
 	deadline := time.Now().Add(30 * time.Second)
 	for {
-		var raw, local, rolled, deps uint64
+		var raw, local, rolled, h1m, h1h, deps uint64
 		_ = conn.QueryRow(tctx(t), "SELECT count() FROM latency_events").Scan(&raw)
 		_ = conn.QueryRow(tctx(t), "SELECT count() FROM latency_events_local").Scan(&local)
 		_ = conn.QueryRow(tctx(t), "SELECT sumMerge(request_count) FROM latency_rollup_1m").Scan(new(float64))
 		_ = conn.QueryRow(tctx(t), "SELECT countMerge(sample_count) FROM latency_rollup_1m").Scan(&rolled)
+		_ = conn.QueryRow(tctx(t), "SELECT countMerge(sample_count) FROM latency_hist_1m").Scan(&h1m)
+		_ = conn.QueryRow(tctx(t), "SELECT countMerge(sample_count) FROM latency_hist_1h").Scan(&h1h)
 		_ = conn.QueryRow(tctx(t), "SELECT count() FROM deployments").Scan(&deps)
-		if raw == 100 && local == 100 && rolled == 100 && deps == 1 {
+		if raw == 100 && local == 100 && rolled == 100 && h1m == 100 && h1h == 100 && deps == 1 {
 			break
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("distributed=%d local=%d rollup=%d deployments=%d", raw, local, rolled, deps)
+			t.Fatalf("distributed=%d local=%d rollup=%d hist_1m=%d hist_1h=%d deployments=%d", raw, local, rolled, h1m, h1h, deps)
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
@@ -1103,5 +1304,78 @@ func TestIntegrationOutageNothingLost(t *testing.T) {
 	var distinct uint64
 	if err := srv.Conn(t, "").QueryRow(tctx(t), "SELECT uniqExact(span_id) FROM "+db+".latency_events").Scan(&distinct); err != nil || distinct != 3000 {
 		t.Fatalf("distinct events = %d, %v", distinct, err)
+	}
+}
+
+// TestIntegrationReadmeHistogramQuery runs README's histogram query as the
+// read-only user: its SQL percentiles equal stats.HistQuantiles of the same
+// merged histogram.
+func TestIntegrationReadmeHistogramQuery(t *testing.T) {
+	srv := chtest.Shared(t)
+	db := srv.NewDatabase(t)
+	e := startExporter(t, testConfig(srv, db), nopSettings())
+	base := time.Now().Add(-3 * time.Hour).Truncate(time.Hour)
+	var evs []eventspantest.Latency
+	for i := 0; i < 1200; i++ {
+		evs = append(evs, eventspantest.Latency{Service: "api", Environment: "production", Version: []string{"1", "2"}[i%2],
+			Operation: "GET /", Start: base.Add(time.Duration(i) * 6 * time.Second), Duration: time.Duration(10+i%37) * time.Millisecond,
+			Error: i%100 == 0, Weight: []float64{1, 2.5}[i%3/2], TraceID: eventspantest.TraceID(uint64(i + 1)), SpanID: eventspantest.SpanID(uint64(i + 1))})
+	}
+	td := ptrace.NewTraces()
+	eventspantest.AppendLatency(td, evs...)
+	push(t, e, td)
+
+	ro := srv.ReadOnlyConn(t, db)
+	var rows []struct {
+		Bucket   uint32    `ch:"bucket"`
+		Version  string    `ch:"version"`
+		Requests float64   `ch:"requests"`
+		Errors   float64   `ch:"errors"`
+		Keys     []uint16  `ch:"keys"`
+		Weights  []float64 `ch:"weights"`
+		Cum      []float64 `ch:"cum"`
+		Q        []float64 `ch:"q_ns"`
+	}
+	// README: the histogram query, with the placeholders bound.
+	const q = `
+SELECT
+    toUInt32(intDiv(toUInt32(hour), ?) * ?) AS bucket,
+    version,
+    sumMerge(request_count) AS requests,
+    sumMerge(error_count)   AS errors,
+    (sumMapMerge(hist) AS h).1 AS keys,
+    h.2 AS weights,
+    arrayCumSum(weights) AS cum,
+    arrayMap(q -> 1000 * pow(1.04, keys[arrayFirstIndex(c -> c >= q * arraySum(weights), cum)] + 0.5),
+             [0.5, 0.9, 0.95, 0.99]) AS q_ns
+FROM latency_hist_1h
+WHERE service = ? AND environment = ?
+  AND hour >= toDateTime(?) AND hour < toDateTime(?)
+GROUP BY bucket, version
+ORDER BY bucket, version`
+	step := uint32(3600)
+	if err := ro.Select(tctx(t), &rows, q, step, step, "api", "production", base.Unix(), base.Add(2*time.Hour).Unix()); err != nil {
+		t.Fatal(err)
+	}
+	if len(rows) != 4 {
+		t.Fatalf("rows = %+v", rows)
+	}
+	var requests, errors float64
+	for _, r := range rows {
+		requests += r.Requests
+		errors += r.Errors
+		want, ok := stats.HistQuantiles(r.Keys, r.Weights, []float64{0.5, 0.9, 0.95, 0.99})
+		if !ok || len(r.Q) != 4 {
+			t.Fatalf("row = %+v", r)
+		}
+		for i := range want {
+			if !approxEqual(r.Q[i], want[i], 1e-9) {
+				t.Errorf("version %s: SQL quantiles %v, HistQuantiles %v", r.Version, r.Q, want)
+			}
+		}
+	}
+	// 800 requests of weight 1 and 400 of weight 2.5; 12 errors, 4 of them weighing 2.5.
+	if requests != 1800 || errors != 18 {
+		t.Errorf("requests = %v, errors = %v, want 1800, 18", requests, errors)
 	}
 }

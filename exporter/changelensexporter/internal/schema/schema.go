@@ -28,6 +28,8 @@ var sqlFiles embed.FS
 const (
 	TableLatencyEvents = "latency_events"
 	TableLatencyRollup = "latency_rollup_1m"
+	TableLatencyHist1m = "latency_hist_1m"
+	TableLatencyHist1h = "latency_hist_1h"
 	TableDeployments   = "deployments"
 	TableMigrations    = "schema_migrations"
 	LocalSuffix        = "_local"
@@ -38,6 +40,8 @@ const (
 var RetentionTables = []struct{ Table, TimeColumn string }{
 	{TableLatencyEvents, "time"},
 	{TableLatencyRollup, "minute"},
+	{TableLatencyHist1m, "minute"},
+	{TableLatencyHist1h, "hour"},
 }
 
 // Features are optional server features the schema uses when present.

@@ -60,13 +60,23 @@ func TestRenderLegacy(t *testing.T) {
 		"quantilesTDigestWeightedState(0.5, 0.9, 0.95, 0.99)(duration_ns, toUInt64(greatest(round(weight), 1)))",
 		"ENGINE = ReplacingMergeTree(ver)",
 		"ORDER BY (service, environment, id)",
+		// v2: bounded histograms, each view fed from the raw table
+		"CREATE TABLE IF NOT EXISTS `changelens`.`latency_hist_1m`",
+		"CREATE TABLE IF NOT EXISTS `changelens`.`latency_hist_1h`",
+		"hist             AggregateFunction(sumMap, Array(UInt16), Array(Float64))",
+		"PARTITION BY toYYYYMMDD(hour)",
+		"ORDER BY (service, environment, version, operation, hour)",
+		"CREATE MATERIALIZED VIEW IF NOT EXISTS `changelens`.`latency_hist_1m_mv`\nTO `changelens`.`latency_hist_1m`",
+		"CREATE MATERIALIZED VIEW IF NOT EXISTS `changelens`.`latency_hist_1h_mv`\nTO `changelens`.`latency_hist_1h`",
+		"sumMapState([toUInt16(least(65535, greatest(0, floor(log(greatest(duration_ns, 1000) / 1000) / log(1.04)))))], [weight]) AS hist",
+		"toStartOfHour(time) AS hour",
 	} {
 		if !strings.Contains(sql, want) {
 			t.Errorf("schema lacks %q", want)
 		}
 	}
-	if len(stmts) != 4 {
-		t.Errorf("%d statements, want 4 (3 tables + 1 view)", len(stmts))
+	if len(stmts) != 8 {
+		t.Errorf("%d statements, want 8 (v1: 3 tables + 1 view; v2: 2 tables + 2 views)", len(stmts))
 	}
 	for _, s := range stmts {
 		if strings.HasSuffix(s, ";") || strings.TrimSpace(s) != s {
@@ -83,6 +93,7 @@ func TestRenderModern(t *testing.T) {
 		"time           DateTime('UTC') CODEC(Delta(4), ZSTD(1))",
 		"TTL time + INTERVAL 14 DAY",
 		"TTL minute + INTERVAL 14 DAY",
+		"TTL hour + INTERVAL 14 DAY",
 	} {
 		if !strings.Contains(sql, want) {
 			t.Errorf("modern schema lacks %q:\n%s", want, sql)
@@ -112,13 +123,17 @@ func TestRenderCluster(t *testing.T) {
 		"CREATE TABLE IF NOT EXISTS `changelens`.`latency_events` ON CLUSTER `prod` AS `changelens`.`latency_events_local` ENGINE = Distributed('prod', 'changelens', 'latency_events_local', rand())",
 		"CREATE TABLE IF NOT EXISTS `changelens`.`latency_rollup_1m` ON CLUSTER `prod` AS `changelens`.`latency_rollup_1m_local` ENGINE = Distributed('prod', 'changelens', 'latency_rollup_1m_local', rand())",
 		"CREATE TABLE IF NOT EXISTS `changelens`.`deployments` ON CLUSTER `prod` AS `changelens`.`deployments_local` ENGINE = Distributed('prod', 'changelens', 'deployments_local', cityHash64(id))",
+		"CREATE MATERIALIZED VIEW IF NOT EXISTS `changelens`.`latency_hist_1m_mv` ON CLUSTER `prod`\nTO `changelens`.`latency_hist_1m_local`",
+		"CREATE MATERIALIZED VIEW IF NOT EXISTS `changelens`.`latency_hist_1h_mv` ON CLUSTER `prod`\nTO `changelens`.`latency_hist_1h_local`",
+		"CREATE TABLE IF NOT EXISTS `changelens`.`latency_hist_1m` ON CLUSTER `prod` AS `changelens`.`latency_hist_1m_local` ENGINE = Distributed('prod', 'changelens', 'latency_hist_1m_local', rand())",
+		"CREATE TABLE IF NOT EXISTS `changelens`.`latency_hist_1h` ON CLUSTER `prod` AS `changelens`.`latency_hist_1h_local` ENGINE = Distributed('prod', 'changelens', 'latency_hist_1h_local', rand())",
 	} {
 		if !strings.Contains(sql, want) {
 			t.Errorf("cluster schema lacks\n  %s\nin\n%s", want, sql)
 		}
 	}
-	if len(stmts) != 7 {
-		t.Errorf("%d statements, want 7 (3 local + view + 3 distributed)", len(stmts))
+	if len(stmts) != 13 {
+		t.Errorf("%d statements, want 13 (v1: 3 local + view + 3 distributed; v2: 2 local + 2 views + 2 distributed)", len(stmts))
 	}
 	// Distributed tables come after the local tables they wrap.
 	idx := func(s string) int { return strings.Index(sql, s) }
