@@ -298,7 +298,8 @@ func containsValue(opts []option, v string) bool {
 	return false
 }
 
-var paramValueIsFixed = func(v string) bool { return !strings.Contains(v, "$") }
+// paramValueIsFixed: a value without variable references is checked as is.
+func paramValueIsFixed(v string) bool { return !strings.Contains(v, "$") }
 
 // lintTarget checks an Infinity query: shape, the API path and parameters
 // against the OpenAPI spec, the root and column selectors against the

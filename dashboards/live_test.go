@@ -164,8 +164,11 @@ type live struct {
 	executed map[string]int             // query key → executions
 	nonNull  map[string]bool            // query key + column → a non-null value was seen
 	seen     map[string]map[string]bool // "uid/Column" → values seen in panel tables
-	followed map[string]bool            // internal link URLs
+	followed map[string]bool            // internal link URLs queued
 	pending  []pendingLink
+	// following is set while a linked dashboard runs: its links are
+	// interpolated and checked but not followed (one level deep).
+	following bool
 }
 
 type pendingLink struct {
@@ -574,7 +577,7 @@ func (lv *live) collectLinks(where string, d *dashboard, p *panel, tg *target, f
 				break
 			}
 			if dashboardUIDInURL(u) != "" {
-				if !lv.followed[u] {
+				if !lv.following && !lv.followed[u] {
 					lv.followed[u] = true
 					lv.pending = append(lv.pending, pendingLink{from: fmt.Sprintf("%s panel %d %q link %q", d.UID, p.ID, p.Title, fl.l.Title), url: u})
 				}
@@ -638,11 +641,9 @@ func (lv *live) followLinks() {
 			lv.t.Errorf("%s: %s: the link sets no time range", pl.from, pl.url)
 			continue
 		}
-		// Links are followed one level deep: the target's own links were
-		// collected when it ran on its own.
-		saved := lv.pending
+		lv.following = true
 		lv.run(d, sel)
-		lv.pending = saved
+		lv.following = false
 	}
 }
 
