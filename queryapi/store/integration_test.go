@@ -822,3 +822,114 @@ func TestScenarioCacheAndTimeout(t *testing.T) {
 		t.Errorf("timeout error %v", err)
 	}
 }
+
+// TestScenarioLatencyHistograms checks the two histogram paths: a series
+// whose step is whole hours, and a summary, read whole hours from
+// latency_hist_1h and only the edge minutes from latency_hist_1m; the result
+// must equal reading every minute from latency_hist_1m (the merged
+// histograms are the same), for aligned and unaligned ranges. Percentiles are
+// within 2.5 % of the weighted quantiles of the generated requests.
+func TestScenarioLatencyHistograms(t *testing.T) {
+	f := loadFixture(t)
+	st := f.open(t)
+	ctx := context.Background()
+	for _, c := range []struct {
+		start, end time.Time
+		step       time.Duration // 0: summary
+		group      report.GroupBy
+		hourly     bool
+	}{
+		{f.start, f.now, h, report.GroupByVersion, true},
+		{f.start, f.now, 2 * h, report.GroupByOperation, true},
+		{f.at(17*m + 30*time.Second), f.at(4*h + 43*m), h, report.GroupByNone, true},
+		{f.at(17 * m), f.at(4*h + 43*m), 0, report.GroupByVersion, true},
+		{f.start, f.now, 0, report.GroupByOperation, true},
+		{f.at(10 * m), f.at(50 * m), h, report.GroupByNone, false},
+	} {
+		name := fmt.Sprintf("%s–%s/step=%s/group=%d", c.start.Sub(f.start), c.end.Sub(f.start), c.step, c.group)
+		for _, svc := range []string{"checkout", "catalog"} {
+			q := report.LatencyQuery{Service: svc, Environment: prod, Start: c.start, End: c.end, Step: c.step, GroupBy: c.group}
+			v, err := st.checkLatency(q, c.step > 0)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if v.Hourly != c.hourly {
+				t.Fatalf("%s: hourly = %v, want %v", name, v.Hourly, c.hourly)
+			}
+			var got []report.LatencyPoint
+			if c.step > 0 {
+				got, err = st.Latency(ctx, q)
+			} else {
+				got, err = st.LatencySummary(ctx, q)
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			v.Hourly = false
+			want, err := st.latency(ctx, q, v, 100000)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(got) != len(want) || len(got) == 0 {
+				t.Fatalf("%s %s: %d points, minute-only %d", name, svc, len(got), len(want))
+			}
+			near := func(a, b float64) bool { return math.Abs(a-b) <= 1e-9*math.Max(math.Abs(a), math.Abs(b)) }
+			for i := range got {
+				g, w := got[i], want[i]
+				if !g.Time.Equal(w.Time) || g.Group != w.Group || !near(g.Count, w.Count) || !near(g.ErrorCount, w.ErrorCount) ||
+					g.P50Ms != w.P50Ms || g.P90Ms != w.P90Ms || g.P95Ms != w.P95Ms || g.P99Ms != w.P99Ms {
+					t.Errorf("%s %s point %d: hourly path %+v, minute-only %+v", name, svc, i, g, w)
+				}
+			}
+		}
+	}
+
+	// Accuracy against the generated requests: catalog by operation over the
+	// whole scenario, weighted quantiles (smallest duration whose cumulative
+	// weight reaches q·W).
+	sum, err := st.LatencySummary(ctx, report.LatencyQuery{Service: "catalog", Environment: prod, Start: f.start, End: f.now, GroupBy: report.GroupByOperation})
+	if err != nil {
+		t.Fatal(err)
+	}
+	worst := 0.0
+	for _, p := range sum {
+		var durs, ws []float64
+		for _, sp := range f.truth {
+			if sp.service == "catalog" && sp.env == prod && sp.op == p.Group {
+				durs = append(durs, float64(sp.dur)/1e6)
+				ws = append(ws, sp.weight)
+			}
+		}
+		for i, got := range []float64{p.P50Ms, p.P90Ms, p.P95Ms, p.P99Ms} {
+			want := weightedLowerQuantile(durs, ws, percentileLevels[i])
+			rel := math.Abs(got-want) / want
+			worst = math.Max(worst, rel)
+			if rel > 0.025 {
+				t.Errorf("catalog %s p%v = %.3f ms, exact %.3f ms (%.2f %%)", p.Group, percentileLevels[i]*100, got, want, rel*100)
+			}
+		}
+	}
+	t.Logf("summary percentiles within %.2f %% of the exact weighted quantiles", worst*100)
+}
+
+// weightedLowerQuantile is the smallest value whose cumulative weight
+// reaches q·W (to a relative 1e-9 of W, as stats.HistQuantiles).
+func weightedLowerQuantile(vals, ws []float64, q float64) float64 {
+	idx := make([]int, len(vals))
+	for i := range idx {
+		idx[i] = i
+	}
+	sort.Slice(idx, func(a, b int) bool { return vals[idx[a]] < vals[idx[b]] })
+	total := 0.0
+	for _, w := range ws {
+		total += w
+	}
+	cum := 0.0
+	for _, i := range idx {
+		cum += ws[i]
+		if cum >= q*total-1e-9*total {
+			return vals[i]
+		}
+	}
+	return vals[idx[len(idx)-1]]
+}

@@ -8,6 +8,7 @@ import (
 	"github.com/ClickHouse/clickhouse-go/v2"
 	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
 
+	"github.com/changelens/changelens/internal/stats"
 	"github.com/changelens/changelens/queryapi/report"
 )
 
@@ -15,6 +16,32 @@ type latencyVariant struct {
 	Series             bool
 	Group              string // a fixed SQL expression, from groupExpr
 	Operation, Version bool
+	Hourly             bool // whole hours from latency_hist_1h (see hourSpan)
+}
+
+// percentileLevels are the levels of report.LatencyPoint and
+// analysis.WindowStats: p50, p90, p95, p99.
+var percentileLevels = []float64{0.5, 0.9, 0.95, 0.99}
+
+// percentilesMs are the percentiles of a merged histogram in milliseconds
+// (zeros for an empty one).
+func percentilesMs(keys []uint16, weights []float64) (p50, p90, p95, p99 float64) {
+	q, ok := stats.HistQuantiles(keys, weights, percentileLevels)
+	if !ok {
+		return 0, 0, 0, 0
+	}
+	return q[0] / 1e6, q[1] / 1e6, q[2] / 1e6, q[3] / 1e6
+}
+
+// hourSpan returns the whole hours [hfrom, hto) inside the seconds
+// [from, to) and whether there is at least one. A series may read them from
+// latency_hist_1h when its step is a whole number of hours (its buckets are
+// then unions of whole hours), a summary always; the minutes of [from, to)
+// outside them come from latency_hist_1m.
+func hourSpan(from, to int64) (hfrom, hto int64, ok bool) {
+	hfrom = (from + 3599) / 3600 * 3600
+	hto = to / 3600 * 3600
+	return hfrom, hto, hfrom < hto
 }
 
 // groupExpr maps GroupBy to its SQL expression (never from input).
@@ -43,13 +70,17 @@ func (s *Store) checkLatency(q report.LatencyQuery, series bool) (latencyVariant
 	}
 	if series {
 		if q.Step < time.Minute || q.Step%time.Minute != 0 {
-			return latencyVariant{}, invalid("step must be a whole number of minutes (the rollup's resolution), got %s", q.Step)
+			return latencyVariant{}, invalid("step must be a whole number of minutes (the histograms' resolution), got %s", q.Step)
 		}
 		if n := (q.End.Sub(q.Start) + q.Step - 1) / q.Step; n > time.Duration(s.cfg.MaxPoints) {
 			return latencyVariant{}, invalid("%d buckets exceed the maximum of %d points: raise step_seconds or narrow the range", n, s.cfg.MaxPoints)
 		}
 	}
-	return latencyVariant{Series: series, Group: g, Operation: q.Operation != "", Version: q.Version != ""}, nil
+	v := latencyVariant{Series: series, Group: g, Operation: q.Operation != "", Version: q.Version != ""}
+	if !series || q.Step%time.Hour == 0 {
+		_, _, v.Hourly = hourSpan(ceilSeconds(q.Start), ceilSeconds(q.End))
+	}
+	return v, nil
 }
 
 // Latency returns the series of q: one point per (bucket, group) that has
@@ -75,14 +106,20 @@ func (s *Store) LatencySummary(ctx context.Context, q report.LatencyQuery) ([]re
 
 func (s *Store) latency(ctx context.Context, q report.LatencyQuery, v latencyVariant, limit int) ([]report.LatencyPoint, error) {
 	var out []report.LatencyPoint
+	from, to := ceilSeconds(q.Start), ceilSeconds(q.End)
+	hfrom, hto, _ := hourSpan(from, to)
+	var (
+		keys    []uint16
+		weights []float64
+	)
 	err := s.query(ctx, "latency", v, func(rows driver.Rows) error {
 		var (
 			bucket    uint32
 			group     string
 			req, errs float64
-			qs        []float64
 		)
-		if err := rows.Scan(&bucket, &group, &req, &errs, &qs); err != nil {
+		keys, weights = keys[:0], weights[:0]
+		if err := rows.Scan(&bucket, &group, &req, &errs, &keys, &weights); err != nil {
 			return err
 		}
 		p := report.LatencyPoint{Time: q.Start, Group: group, Count: req, ErrorCount: errs}
@@ -92,9 +129,7 @@ func (s *Store) latency(ctx context.Context, q report.LatencyQuery, v latencyVar
 		if req > 0 {
 			p.ErrorRate = errs / req
 		}
-		if len(qs) == 4 {
-			p.P50Ms, p.P90Ms, p.P95Ms, p.P99Ms = qs[0]/1e6, qs[1]/1e6, qs[2]/1e6, qs[3]/1e6
-		}
+		p.P50Ms, p.P90Ms, p.P95Ms, p.P99Ms = percentilesMs(keys, weights)
 		out = append(out, p)
 		return nil
 	},
@@ -102,8 +137,10 @@ func (s *Store) latency(ctx context.Context, q report.LatencyQuery, v latencyVar
 		clickhouse.Named("environment", q.Environment),
 		clickhouse.Named("operation", q.Operation),
 		clickhouse.Named("version", q.Version),
-		clickhouse.Named("from", ceilSeconds(q.Start)),
-		clickhouse.Named("to", ceilSeconds(q.End)),
+		clickhouse.Named("from", from),
+		clickhouse.Named("to", to),
+		clickhouse.Named("hfrom", hfrom),
+		clickhouse.Named("hto", hto),
 		clickhouse.Named("step", int64(q.Step/time.Second)),
 		clickhouse.Named("limit", limit+1),
 	)
@@ -116,9 +153,9 @@ func (s *Store) latency(ctx context.Context, q report.LatencyQuery, v latencyVar
 	return out, nil
 }
 
-// Units lists the units seen in the rollup (of one environment, or all when
-// environment is empty), ordered by service and environment; versions
-// newest last-seen first. First/last seen are rollup minutes.
+// Units lists the units seen in latency_hist_1m (of one environment, or all
+// when environment is empty), ordered by service and environment; versions
+// newest last-seen first. First/last seen are minutes.
 func (s *Store) Units(ctx context.Context, environment string) ([]report.Unit, error) {
 	since := time.Unix(0, 0)
 	if s.cfg.UnitsLookback > 0 {

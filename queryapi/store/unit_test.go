@@ -87,6 +87,51 @@ func TestLRU(t *testing.T) {
 // TestSQLTemplates renders every query variant: no template residue, every
 // @parameter is one the code binds, and nothing but the configured database
 // is spliced in.
+func TestHourSpan(t *testing.T) {
+	for _, c := range []struct {
+		from, to, hfrom, hto int64
+		ok                   bool
+	}{
+		{0, 7200, 0, 7200, true},
+		{1, 7200, 3600, 7200, true},
+		{60, 7199, 3600, 3600, false},
+		{3600, 7199, 3600, 3600, false},
+		{3599, 10801, 3600, 10800, true},
+		{600, 3000, 3600, 0, false},
+	} {
+		hfrom, hto, ok := hourSpan(c.from, c.to)
+		if hfrom != c.hfrom || hto != c.hto || ok != c.ok {
+			t.Errorf("hourSpan(%d, %d) = %d, %d, %v; want %d, %d, %v", c.from, c.to, hfrom, hto, ok, c.hfrom, c.hto, c.ok)
+		}
+	}
+	s := &Store{}
+	base := time.Unix(1_800_000_000, 0).UTC().Truncate(time.Hour)
+	for _, c := range []struct {
+		start, end time.Time
+		step       time.Duration
+		series     bool
+		hourly     bool
+	}{
+		{base, base.Add(24 * time.Hour), time.Hour, true, true},
+		{base, base.Add(24 * time.Hour), 3 * time.Hour, true, true},
+		{base.Add(17 * time.Minute), base.Add(5 * time.Hour), time.Hour, true, true},
+		{base, base.Add(24 * time.Hour), 30 * time.Minute, true, false},
+		{base, base.Add(24 * time.Hour), 90 * time.Minute, true, false},
+		{base.Add(10 * time.Minute), base.Add(50 * time.Minute), time.Hour, true, false},
+		{base.Add(10 * time.Minute), base.Add(3 * time.Hour), 0, false, true},
+		{base.Add(10 * time.Minute), base.Add(70 * time.Minute), 0, false, false},
+	} {
+		s.cfg = Config{}.withDefaults()
+		v, err := s.checkLatency(report.LatencyQuery{Service: "s", Environment: "e", Start: c.start, End: c.end, Step: c.step}, c.series)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if v.Hourly != c.hourly {
+			t.Errorf("%s–%s step %s series %v: hourly %v, want %v", c.start, c.end, c.step, c.series, v.Hourly, c.hourly)
+		}
+	}
+}
+
 func TestSQLTemplates(t *testing.T) {
 	tmpl, err := loadTemplates("changelens")
 	if err != nil {
@@ -98,7 +143,7 @@ func TestSQLTemplates(t *testing.T) {
 			"from_ns", "to_ns", "before_horizon_ns", "after_horizon_ns", "limit", "service", "environment"},
 		"deployment_by_id": {"id"},
 		"windows":          {"units", "services", "environments", "from", "to"},
-		"latency":          {"service", "environment", "operation", "version", "from", "to", "step", "limit"},
+		"latency":          {"service", "environment", "operation", "version", "from", "to", "hfrom", "hto", "step", "limit"},
 		"units":            {"since", "environment", "limit"},
 	}
 	variants := map[string][]any{
@@ -116,8 +161,11 @@ func TestSQLTemplates(t *testing.T) {
 	for _, g := range []report.GroupBy{report.GroupByNone, report.GroupByVersion, report.GroupByOperation} {
 		expr, _ := groupExpr(g)
 		for _, series := range []bool{false, true} {
-			variants["latency"] = append(variants["latency"],
-				latencyVariant{Series: series, Group: expr}, latencyVariant{Series: series, Group: expr, Operation: true, Version: true})
+			for _, hourly := range []bool{false, true} {
+				variants["latency"] = append(variants["latency"],
+					latencyVariant{Series: series, Group: expr, Hourly: hourly},
+					latencyVariant{Series: series, Group: expr, Operation: true, Version: true, Hourly: hourly})
+			}
 		}
 	}
 	param := regexp.MustCompile(`@([a-z_]+)`)

@@ -1,25 +1,70 @@
 -- Latency series (.Series: buckets of @step seconds) or summary (one row per
--- group) from the per-minute rollup. Groups: none, version or operation
--- (.Group, a fixed expression chosen by code, never by input).
+-- group) from the exporter's log-bucket histograms. Groups: none, version or
+-- operation (.Group, a fixed expression chosen by code, never by input).
+-- Per row: weighted requests and errors and the merged histogram as
+-- (bucket indexes ascending, weights); the percentiles are computed in Go
+-- (stats.HistQuantiles).
+--
+-- .Hourly: the whole hours [@hfrom, @hto) come from latency_hist_1h and only
+-- the minutes of [@from, @to) outside them from latency_hist_1m (the code
+-- uses it for summaries and for steps that are whole hours, so every bucket
+-- is a union of whole hours and edge minutes). Otherwise all of [@from, @to)
+-- comes from latency_hist_1m. A minute (hour) belongs to the range when its
+-- start does.
 SELECT
-{{- if .Series}}
-    toUInt32(intDiv(toUInt32(minute), @step) * @step) AS bucket,
-{{- else}}
-    toUInt32(0) AS bucket,
-{{- end}}
-    {{.Group}} AS grp,
+    bucket,
+    grp,
     sumMerge(request_count) AS requests,
     sumMerge(error_count) AS errors,
-    arrayMap(x -> toFloat64(x), quantilesTDigestWeightedMerge(0.5, 0.9, 0.95, 0.99)(duration_digest)) AS q
-FROM {db}.latency_rollup_1m
-WHERE service = @service AND environment = @environment
-  AND minute >= toDateTime(@from) AND minute < toDateTime(@to)
+    (sumMapMerge(hist) AS h).1 AS hist_keys,
+    h.2 AS hist_weights
+FROM
+(
+{{- if .Hourly}}
+    SELECT
+{{- if .Series}}
+        toUInt32(intDiv(toUInt32(hour), @step) * @step) AS bucket,
+{{- else}}
+        toUInt32(0) AS bucket,
+{{- end}}
+        {{.Group}} AS grp,
+        request_count,
+        error_count,
+        hist
+    FROM {db}.latency_hist_1h
+    WHERE service = @service AND environment = @environment
+      AND hour >= toDateTime(@hfrom) AND hour < toDateTime(@hto)
 {{- if .Operation}}
-  AND operation = @operation
+      AND operation = @operation
 {{- end}}
 {{- if .Version}}
-  AND version = @version
+      AND version = @version
 {{- end}}
+    UNION ALL
+{{- end}}
+    SELECT
+{{- if .Series}}
+        toUInt32(intDiv(toUInt32(minute), @step) * @step) AS bucket,
+{{- else}}
+        toUInt32(0) AS bucket,
+{{- end}}
+        {{.Group}} AS grp,
+        request_count,
+        error_count,
+        hist
+    FROM {db}.latency_hist_1m
+    WHERE service = @service AND environment = @environment
+      AND minute >= toDateTime(@from) AND minute < toDateTime(@to)
+{{- if .Hourly}}
+      AND (minute < toDateTime(@hfrom) OR minute >= toDateTime(@hto))
+{{- end}}
+{{- if .Operation}}
+      AND operation = @operation
+{{- end}}
+{{- if .Version}}
+      AND version = @version
+{{- end}}
+)
 GROUP BY bucket, grp
 ORDER BY bucket, grp
 LIMIT @limit

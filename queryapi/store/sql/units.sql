@@ -1,4 +1,4 @@
--- Deployed units seen in the rollup: one row per (service, environment,
+-- Deployed units seen in the per-minute histograms: one row per (service, environment,
 -- version) with the first and last minute that had requests.
 SELECT
     service,
@@ -6,7 +6,7 @@ SELECT
     version,
     toUInt32(min(minute)) AS first_seen,
     toUInt32(max(minute)) AS last_seen
-FROM {db}.latency_rollup_1m
+FROM {db}.latency_hist_1m
 WHERE minute >= toDateTime(@since)
 {{- if .Environment}}
   AND environment = @environment
