@@ -27,15 +27,18 @@ import (
 // regression) at two volumes 10× apart through the real processor and
 // exporter, then time, per volume:
 //
-//	api-cold   Store.DORA / Store.Latency (DORA: window cache off)
-//	api-warm   Store.DORA with the verdict cache warm (closed windows)
-//	rollup-sql the same aggregate by direct SQL on the rollup
-//	raw-sql    the same aggregate by direct SQL on latency_events
+//	api-cold    Store.DORA / Store.Latency (DORA: window cache off)
+//	api-warm    Store.DORA with the verdict cache warm (closed windows)
+//	rollup-sql  the API's SQL by direct query on the histograms
+//	            (latency_hist_1m, and latency_hist_1h for hourly series)
+//	tdigest-sql the same aggregate on the schema-v1 t-digest rollup
+//	            (latency_rollup_1m), what the API read before the histograms
+//	raw-sql     the same aggregate by direct SQL on latency_events
 //
 // and report p50-ms and p95-ms over b.N runs (plus load figures). They only
 // run with -bench; use a fixed count, e.g.
 //
-//	go test -run '^$' -bench 'DORA|Latency' -benchtime 50x -timeout 30m ./queryapi/store/
+//	go test -run '^$' -bench 'DORA|Latency' -benchtime 20x -timeout 40m ./queryapi/store/
 
 const (
 	benchServices   = 10
@@ -182,6 +185,34 @@ func reportLoad(b *testing.B, d *benchData) {
 	b.ReportMetric(float64(d.events)/d.load.Seconds(), "load-events/s")
 }
 
+// tdigestWindowsSQL is what sql/windows.sql was on the t-digest rollup
+// (latency_rollup_1m) before the histograms: the same per-window counts,
+// merged-digest quantiles and per-minute p95 values.
+const tdigestWindowsSQL = `
+SELECT w, sum(m_requests), sum(m_errors),
+       arrayMap(x -> toFloat64(x), quantilesTDigestWeightedMerge(0.5, 0.9, 0.95, 0.99)(m_state)),
+       groupArray(toFloat64(m_q[3]))
+FROM
+(
+    SELECT w, k,
+        sumMerge(request_count) AS m_requests,
+        sumMerge(error_count) AS m_errors,
+        quantilesTDigestWeightedMerge(0.5, 0.9, 0.95, 0.99)(duration_digest) AS m_q,
+        quantilesTDigestWeightedMergeState(0.5, 0.9, 0.95, 0.99)(duration_digest) AS m_state
+    FROM
+    (
+        SELECT toUInt64(indexOf(@units, concat(service, '\n', environment))) * 4294967296 + toUInt32(minute) AS k,
+               request_count, error_count, duration_digest
+        FROM latency_rollup_1m
+        WHERE service IN @services AND environment IN @environments
+          AND minute >= toDateTime(@from) AND minute < toDateTime(@to)
+          AND k IN (SELECT k FROM _cl_windows)
+    )
+    ALL INNER JOIN _cl_windows USING (k)
+    GROUP BY w, k
+)
+GROUP BY w`
+
 // rawWindowsSQL is sql/windows.sql computed from latency_events instead of
 // the rollup: the same per-window counts, merged-digest quantiles and
 // per-minute p95 values.
@@ -271,7 +302,7 @@ func BenchmarkDORA(b *testing.B) {
 			b.Fatal(err)
 		}
 		rawSQL := rawWindowsSQL
-		for _, v := range [][2]string{{"rollup-sql", rollupSQL}, {"raw-sql", rawSQL}} {
+		for _, v := range [][2]string{{"rollup-sql", rollupSQL}, {"tdigest-sql", tdigestWindowsSQL}, {"raw-sql", rawSQL}} {
 			query := v[1]
 			b.Run(name+"/"+v[0], func(b *testing.B) {
 				conn := srv.Conn(b, d.database)
@@ -306,10 +337,21 @@ func BenchmarkLatency(b *testing.B) {
 			reportLoad(b, d)
 		})
 		st := benchStore(b, srv, d, false)
-		rollupSQL, err := st.sql("latency", latencyVariant{Series: true, Group: "version"})
+		v, err := st.checkLatency(q, true)
 		if err != nil {
 			b.Fatal(err)
 		}
+		rollupSQL, err := st.sql("latency", v)
+		if err != nil {
+			b.Fatal(err)
+		}
+		tdigestSQL := `
+SELECT toUInt32(intDiv(toUInt32(minute), @step) * @step) AS bucket, version AS grp,
+       sumMerge(request_count), sumMerge(error_count),
+       arrayMap(x -> toFloat64(x), quantilesTDigestWeightedMerge(0.5, 0.9, 0.95, 0.99)(duration_digest))
+FROM latency_rollup_1m
+WHERE service = @service AND environment = @environment AND minute >= toDateTime(@from) AND minute < toDateTime(@to)
+GROUP BY bucket, grp ORDER BY bucket, grp LIMIT @limit`
 		rawSQL := `
 SELECT toUInt32(intDiv(toUInt32(time), @step) * @step) AS bucket, version AS grp,
        sum(weight), sum(is_error * weight),
@@ -320,9 +362,11 @@ GROUP BY bucket, grp ORDER BY bucket, grp LIMIT @limit`
 		args := []any{
 			clickhouse.Named("service", q.Service), clickhouse.Named("environment", q.Environment),
 			clickhouse.Named("from", q.Start.Unix()), clickhouse.Named("to", q.End.Unix()),
+			clickhouse.Named("hfrom", q.Start.Unix()), clickhouse.Named("hto", q.End.Unix()),
+			clickhouse.Named("operation", ""), clickhouse.Named("version", ""),
 			clickhouse.Named("step", 3600), clickhouse.Named("limit", 100000),
 		}
-		for _, v := range [][2]string{{"rollup-sql", rollupSQL}, {"raw-sql", rawSQL}} {
+		for _, v := range [][2]string{{"rollup-sql", rollupSQL}, {"tdigest-sql", tdigestSQL}, {"raw-sql", rawSQL}} {
 			query := v[1]
 			b.Run(name+"/"+v[0], func(b *testing.B) {
 				conn := srv.Conn(b, d.database)

@@ -1,6 +1,6 @@
 // Package store implements report.Source on the ClickHouse tables the
-// changelens exporter writes (latency_events, latency_rollup_1m,
-// deployments).
+// changelens exporter writes (latency_hist_1m, latency_hist_1h,
+// deployments; schema v2).
 //
 // Every query is a parameterized SELECT (clickhouse-go named binding,
 // @name; values are never spliced into SQL by this package; the only
@@ -28,10 +28,11 @@
 // # Window statistics
 //
 // The before/after statistics of all deployments a request needs come from
-// one query on the per-minute rollup (sql/windows.sql): the minutes of every
-// window travel to ClickHouse as an external table, which the query joins
-// with the rollup, so the cost depends on the number of deployments, not on
-// request volume. The statistics and verdicts of deployments whose windows
+// one query on the per-minute histograms (sql/windows.sql): the minutes of
+// every window travel to ClickHouse as an external table, which the query
+// joins with latency_hist_1m, so the cost depends on the number of
+// deployments, not on request volume. Per window it returns the counts, the
+// window's merged histogram and each minute's p95 bucket. The statistics and verdicts of deployments whose windows
 // are closed and settled (Config.CacheSettle) are kept in an in-memory LRU
 // cache, so a DORA report or listing only queries the windows of recent
 // deployments. Listings and DORA judge with analysis.QuickJudge (the
@@ -40,10 +41,15 @@
 //
 // # Latency
 //
-// Series and summaries merge the rollup's t-digest states
-// (quantilesTDigestWeightedMerge) and sums; buckets are
-// intDiv(toUInt32(minute), step) * step, aligned to the Unix epoch; a minute
-// belongs to [start, end) when its start does.
+// Series and summaries merge the exporter's log-bucket histograms
+// (sumMapMerge) and sums; the percentiles are computed in Go from the merged
+// (bucket, weight) arrays by stats.HistQuantiles (within 2 % of the exact
+// weighted quantile). Summaries, and series whose step is a whole number of
+// hours, read the whole hours of the range from latency_hist_1h and only the
+// minutes at its edges from latency_hist_1m; other series read
+// latency_hist_1m. Buckets are intDiv(toUInt32(minute), step) * step,
+// aligned to the Unix epoch; a minute belongs to [start, end) when its start
+// does.
 //
 // # Paging
 //
