@@ -1,22 +1,17 @@
 package dashboards
 
 import (
-	"context"
 	"encoding/binary"
 	"math"
 	"math/rand/v2"
 	"testing"
 	"time"
 
-	"go.opentelemetry.io/collector/component/componenttest"
-	"go.opentelemetry.io/collector/exporter/exportertest"
 	"go.opentelemetry.io/collector/pdata/pcommon"
 	"go.opentelemetry.io/collector/pdata/ptrace"
-	"go.opentelemetry.io/collector/processor/processortest"
 
 	"github.com/changelens/changelens/cmd/changelens-demo/plan"
-	"github.com/changelens/changelens/exporter/changelensexporter"
-	"github.com/changelens/changelens/processor/changelensprocessor"
+	"github.com/changelens/changelens/internal/pipelinetest"
 )
 
 // The data the dashboards are run against: the demo's release plan
@@ -150,31 +145,7 @@ func (w *spanWriter) deploySpan(td ptrace.Traces, d plan.Deployment) {
 // number of request spans.
 func writeScenario(t *testing.T, addr, database string, p *plan.Plan, perMinute float64) int {
 	t.Helper()
-	ctx := context.Background()
-	ef := changelensexporter.NewFactory()
-	ecfg := ef.CreateDefaultConfig().(*changelensexporter.Config)
-	ecfg.Endpoints = []string{addr}
-	ecfg.Database = database
-	ecfg.CreateSchema = true
-	ecfg.RetentionDays = 0
-	if err := ecfg.Validate(); err != nil {
-		t.Fatal(err)
-	}
-	exp, err := ef.CreateTraces(ctx, exportertest.NewNopSettings(ef.Type()), ecfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := exp.Start(ctx, componenttest.NewNopHost()); err != nil {
-		t.Fatal(err)
-	}
-	pf := changelensprocessor.NewFactory()
-	proc, err := pf.CreateTraces(ctx, processortest.NewNopSettings(pf.Type()), pf.CreateDefaultConfig(), exp)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := proc.Start(ctx, componenttest.NewNopHost()); err != nil {
-		t.Fatal(err)
-	}
+	pipe := pipelinetest.New(t, addr, database, 1, nil)
 
 	w := &spanWriter{p: p, rng: rand.New(rand.NewPCG(scenarioSeed, 0xda5b)), cum: map[string][]float64{}}
 	for _, s := range p.Services {
@@ -211,15 +182,8 @@ func writeScenario(t *testing.T, addr, database string, p *plan.Plan, perMinute 
 			}
 			next++
 		}
-		if err := proc.ConsumeTraces(ctx, td); err != nil {
-			t.Fatal(err)
-		}
+		pipe.Send(t, td)
 	}
-	if err := proc.Shutdown(ctx); err != nil {
-		t.Fatal(err)
-	}
-	if err := exp.Shutdown(ctx); err != nil {
-		t.Fatal(err)
-	}
+	pipe.Close(t)
 	return requests
 }

@@ -14,15 +14,11 @@ import (
 	"testing"
 	"time"
 
-	"go.opentelemetry.io/collector/component/componenttest"
-	"go.opentelemetry.io/collector/exporter/exportertest"
 	"go.opentelemetry.io/collector/pdata/pcommon"
 	"go.opentelemetry.io/collector/pdata/ptrace"
-	"go.opentelemetry.io/collector/processor/processortest"
 
-	"github.com/changelens/changelens/exporter/changelensexporter"
 	"github.com/changelens/changelens/internal/chtest"
-	"github.com/changelens/changelens/processor/changelensprocessor"
+	"github.com/changelens/changelens/internal/pipelinetest"
 )
 
 func TestMain(m *testing.M) { os.Exit(chtest.Main(m)) }
@@ -154,28 +150,7 @@ func TestAPIOnClickHouse(t *testing.T) {
 // the changelens exporter (schema created by it) and drains both.
 func feedScenario(t *testing.T, addr, db string, start, deployAt time.Time) {
 	t.Helper()
-	ctx := context.Background()
-	ef := changelensexporter.NewFactory()
-	ecfg := ef.CreateDefaultConfig().(*changelensexporter.Config)
-	ecfg.Endpoints = []string{addr}
-	ecfg.Database = db
-	ecfg.CreateSchema = true
-	ecfg.RetentionDays = 0
-	exp, err := ef.CreateTraces(ctx, exportertest.NewNopSettings(ef.Type()), ecfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := exp.Start(ctx, componenttest.NewNopHost()); err != nil {
-		t.Fatal(err)
-	}
-	pf := changelensprocessor.NewFactory()
-	proc, err := pf.CreateTraces(ctx, processortest.NewNopSettings(pf.Type()), pf.CreateDefaultConfig(), exp)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := proc.Start(ctx, componenttest.NewNopHost()); err != nil {
-		t.Fatal(err)
-	}
+	pipe := pipelinetest.New(t, addr, db, 1, nil)
 	var seq uint64
 	span := func(ss ptrace.SpanSlice) ptrace.Span {
 		s := ss.AppendEmpty()
@@ -230,14 +205,7 @@ func feedScenario(t *testing.T, addr, db string, start, deployAt time.Time) {
 			ca.PutInt("changelens.commit.time", deployAt.Add(-2*time.Hour).Unix())
 			ca.PutStr("cicd.pipeline.task.run.result", "success")
 		}
-		if err := proc.ConsumeTraces(ctx, td); err != nil {
-			t.Fatal(err)
-		}
+		pipe.Send(t, td)
 	}
-	if err := proc.Shutdown(ctx); err != nil {
-		t.Fatal(err)
-	}
-	if err := exp.Shutdown(ctx); err != nil {
-		t.Fatal(err)
-	}
+	pipe.Close(t)
 }

@@ -1,0 +1,91 @@
+// Package pipelinetest runs the real changelens processor and exporter
+// in-process against a ClickHouse database, so tests of what reads the tables
+// (the query API, the dashboards) get their data the way users do, never by
+// INSERTs that bypass the exporter.
+package pipelinetest
+
+import (
+	"context"
+	"testing"
+
+	"go.opentelemetry.io/collector/component/componenttest"
+	"go.opentelemetry.io/collector/exporter"
+	"go.opentelemetry.io/collector/exporter/exportertest"
+	"go.opentelemetry.io/collector/pdata/ptrace"
+	"go.opentelemetry.io/collector/processor"
+	"go.opentelemetry.io/collector/processor/processortest"
+
+	"github.com/changelens/changelens/exporter/changelensexporter"
+	"github.com/changelens/changelens/processor/changelensprocessor"
+)
+
+// Pipeline is one changelens exporter fed by one or more changelens
+// processors (collector replicas).
+type Pipeline struct {
+	exporter exporter.Traces
+	Replicas []processor.Traces
+}
+
+// New starts the exporter against addr/database (schema created by it,
+// retention off: test data usually lies in the past) and replicas processors
+// with default configs feeding it. mutate, if not nil, adjusts the exporter's
+// config first.
+func New(tb testing.TB, addr, database string, replicas int, mutate func(*changelensexporter.Config)) *Pipeline {
+	tb.Helper()
+	ctx := context.Background()
+	ef := changelensexporter.NewFactory()
+	ecfg := ef.CreateDefaultConfig().(*changelensexporter.Config)
+	ecfg.Endpoints = []string{addr}
+	ecfg.Database = database
+	ecfg.CreateSchema = true
+	ecfg.RetentionDays = 0
+	if mutate != nil {
+		mutate(ecfg)
+	}
+	if err := ecfg.Validate(); err != nil {
+		tb.Fatal(err)
+	}
+	exp, err := ef.CreateTraces(ctx, exportertest.NewNopSettings(ef.Type()), ecfg)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	if err := exp.Start(ctx, componenttest.NewNopHost()); err != nil {
+		tb.Fatal(err)
+	}
+	p := &Pipeline{exporter: exp}
+	pf := changelensprocessor.NewFactory()
+	for range replicas {
+		proc, err := pf.CreateTraces(ctx, processortest.NewNopSettings(pf.Type()), pf.CreateDefaultConfig(), exp)
+		if err != nil {
+			tb.Fatal(err)
+		}
+		if err := proc.Start(ctx, componenttest.NewNopHost()); err != nil {
+			tb.Fatal(err)
+		}
+		p.Replicas = append(p.Replicas, proc)
+	}
+	return p
+}
+
+// Send feeds td to the first replica.
+func (p *Pipeline) Send(tb testing.TB, td ptrace.Traces) {
+	tb.Helper()
+	if err := p.Replicas[0].ConsumeTraces(context.Background(), td); err != nil {
+		tb.Fatal(err)
+	}
+}
+
+// Close flushes the processors' pending state, then drains the exporter's
+// queue into ClickHouse: afterwards every event is stored.
+func (p *Pipeline) Close(tb testing.TB) {
+	tb.Helper()
+	ctx := context.Background()
+	for _, r := range p.Replicas {
+		if err := r.Shutdown(ctx); err != nil {
+			tb.Fatal(err)
+		}
+	}
+	if err := p.exporter.Shutdown(ctx); err != nil {
+		tb.Fatal(err)
+	}
+}
