@@ -844,6 +844,7 @@ func TestScenarioLatencyHistograms(t *testing.T) {
 		{f.at(17*m + 30*time.Second), f.at(4*h + 43*m), h, report.GroupByNone, true},
 		{f.at(17 * m), f.at(4*h + 43*m), 0, report.GroupByVersion, true},
 		{f.start, f.now, 0, report.GroupByOperation, true},
+		{f.start.Add(-20 * m), f.at(5*h + 1*time.Second), 0, report.GroupByNone, true},
 		{f.at(10 * m), f.at(50 * m), h, report.GroupByNone, false},
 	} {
 		name := fmt.Sprintf("%s–%s/step=%s/group=%d", c.start.Sub(f.start), c.end.Sub(f.start), c.step, c.group)
@@ -865,7 +866,7 @@ func TestScenarioLatencyHistograms(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			v.Hourly = false
+			v.Hourly, v.Head, v.Tail = false, false, false
 			want, err := st.latency(ctx, q, v, 100000)
 			if err != nil {
 				t.Fatal(err)

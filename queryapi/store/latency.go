@@ -17,6 +17,7 @@ type latencyVariant struct {
 	Group              string // a fixed SQL expression, from groupExpr
 	Operation, Version bool
 	Hourly             bool // whole hours from latency_hist_1h (see hourSpan)
+	Head, Tail         bool // with Hourly: minutes before / after the whole hours
 }
 
 // percentileLevels are the levels of report.LatencyPoint and
@@ -78,7 +79,10 @@ func (s *Store) checkLatency(q report.LatencyQuery, series bool) (latencyVariant
 	}
 	v := latencyVariant{Series: series, Group: g, Operation: q.Operation != "", Version: q.Version != ""}
 	if !series || q.Step%time.Hour == 0 {
-		_, _, v.Hourly = hourSpan(ceilSeconds(q.Start), ceilSeconds(q.End))
+		from, to := ceilSeconds(q.Start), ceilSeconds(q.End)
+		var hfrom, hto int64
+		hfrom, hto, v.Hourly = hourSpan(from, to)
+		v.Head, v.Tail = v.Hourly && from < hfrom, v.Hourly && hto < to
 	}
 	return v, nil
 }

@@ -111,23 +111,26 @@ func TestHourSpan(t *testing.T) {
 		step       time.Duration
 		series     bool
 		hourly     bool
+		head, tail bool
 	}{
-		{base, base.Add(24 * time.Hour), time.Hour, true, true},
-		{base, base.Add(24 * time.Hour), 3 * time.Hour, true, true},
-		{base.Add(17 * time.Minute), base.Add(5 * time.Hour), time.Hour, true, true},
-		{base, base.Add(24 * time.Hour), 30 * time.Minute, true, false},
-		{base, base.Add(24 * time.Hour), 90 * time.Minute, true, false},
-		{base.Add(10 * time.Minute), base.Add(50 * time.Minute), time.Hour, true, false},
-		{base.Add(10 * time.Minute), base.Add(3 * time.Hour), 0, false, true},
-		{base.Add(10 * time.Minute), base.Add(70 * time.Minute), 0, false, false},
+		{base, base.Add(24 * time.Hour), time.Hour, true, true, false, false},
+		{base, base.Add(24 * time.Hour), 3 * time.Hour, true, true, false, false},
+		{base.Add(17 * time.Minute), base.Add(5 * time.Hour), time.Hour, true, true, true, false},
+		{base, base.Add(24 * time.Hour), 30 * time.Minute, true, false, false, false},
+		{base, base.Add(24 * time.Hour), 90 * time.Minute, true, false, false, false},
+		{base.Add(10 * time.Minute), base.Add(50 * time.Minute), time.Hour, true, false, false, false},
+		{base.Add(10 * time.Minute), base.Add(3*time.Hour + time.Second), 0, false, true, true, true},
+		{base, base.Add(3*time.Hour + 30*time.Minute), 0, false, true, false, true},
+		{base.Add(10 * time.Minute), base.Add(70 * time.Minute), 0, false, false, false, false},
 	} {
 		s.cfg = Config{}.withDefaults()
 		v, err := s.checkLatency(report.LatencyQuery{Service: "s", Environment: "e", Start: c.start, End: c.end, Step: c.step}, c.series)
 		if err != nil {
 			t.Fatal(err)
 		}
-		if v.Hourly != c.hourly {
-			t.Errorf("%s–%s step %s series %v: hourly %v, want %v", c.start, c.end, c.step, c.series, v.Hourly, c.hourly)
+		if v.Hourly != c.hourly || v.Head != c.head || v.Tail != c.tail {
+			t.Errorf("%s–%s step %s series %v: hourly/head/tail %v %v %v, want %v %v %v", c.start, c.end, c.step, c.series,
+				v.Hourly, v.Head, v.Tail, c.hourly, c.head, c.tail)
 		}
 	}
 }
@@ -161,10 +164,11 @@ func TestSQLTemplates(t *testing.T) {
 	for _, g := range []report.GroupBy{report.GroupByNone, report.GroupByVersion, report.GroupByOperation} {
 		expr, _ := groupExpr(g)
 		for _, series := range []bool{false, true} {
-			for _, hourly := range []bool{false, true} {
-				variants["latency"] = append(variants["latency"],
-					latencyVariant{Series: series, Group: expr, Hourly: hourly},
-					latencyVariant{Series: series, Group: expr, Operation: true, Version: true, Hourly: hourly})
+			for _, hv := range []latencyVariant{{}, {Hourly: true}, {Hourly: true, Head: true}, {Hourly: true, Tail: true}, {Hourly: true, Head: true, Tail: true}} {
+				hv.Series, hv.Group = series, expr
+				variants["latency"] = append(variants["latency"], hv)
+				hv.Operation, hv.Version = true, true
+				variants["latency"] = append(variants["latency"], hv)
 			}
 		}
 	}

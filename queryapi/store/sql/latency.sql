@@ -6,11 +6,12 @@
 -- (stats.HistQuantiles).
 --
 -- .Hourly: the whole hours [@hfrom, @hto) come from latency_hist_1h and only
--- the minutes of [@from, @to) outside them from latency_hist_1m (the code
--- uses it for summaries and for steps that are whole hours, so every bucket
--- is a union of whole hours and edge minutes). Otherwise all of [@from, @to)
--- comes from latency_hist_1m. A minute (hour) belongs to the range when its
--- start does.
+-- the minutes of [@from, @to) outside them from latency_hist_1m: [@from,
+-- @hfrom) when .Head, [@hto, @to) when .Tail (separate plain ranges, so
+-- partition pruning reads at most the edge days). The code uses it for
+-- summaries and for steps that are whole hours, so every bucket is a union
+-- of whole hours and edge minutes. Otherwise all of [@from, @to) comes from
+-- latency_hist_1m. A minute (hour) belongs to the range when its start does.
 SELECT
     bucket,
     grp,
@@ -22,11 +23,7 @@ FROM
 (
 {{- if .Hourly}}
     SELECT
-{{- if .Series}}
-        toUInt32(intDiv(toUInt32(hour), @step) * @step) AS bucket,
-{{- else}}
-        toUInt32(0) AS bucket,
-{{- end}}
+        {{template "latency_bucket_hour" .}} AS bucket,
         {{.Group}} AS grp,
         request_count,
         error_count,
@@ -34,20 +31,36 @@ FROM
     FROM {db}.latency_hist_1h
     WHERE service = @service AND environment = @environment
       AND hour >= toDateTime(@hfrom) AND hour < toDateTime(@hto)
-{{- if .Operation}}
-      AND operation = @operation
-{{- end}}
-{{- if .Version}}
-      AND version = @version
-{{- end}}
+{{- template "latency_filters" .}}
+{{- if .Head}}
     UNION ALL
-{{- end}}
     SELECT
-{{- if .Series}}
-        toUInt32(intDiv(toUInt32(minute), @step) * @step) AS bucket,
-{{- else}}
-        toUInt32(0) AS bucket,
+        {{template "latency_bucket_minute" .}} AS bucket,
+        {{.Group}} AS grp,
+        request_count,
+        error_count,
+        hist
+    FROM {db}.latency_hist_1m
+    WHERE service = @service AND environment = @environment
+      AND minute >= toDateTime(@from) AND minute < toDateTime(@hfrom)
+{{- template "latency_filters" .}}
 {{- end}}
+{{- if .Tail}}
+    UNION ALL
+    SELECT
+        {{template "latency_bucket_minute" .}} AS bucket,
+        {{.Group}} AS grp,
+        request_count,
+        error_count,
+        hist
+    FROM {db}.latency_hist_1m
+    WHERE service = @service AND environment = @environment
+      AND minute >= toDateTime(@hto) AND minute < toDateTime(@to)
+{{- template "latency_filters" .}}
+{{- end}}
+{{- else}}
+    SELECT
+        {{template "latency_bucket_minute" .}} AS bucket,
         {{.Group}} AS grp,
         request_count,
         error_count,
@@ -55,16 +68,23 @@ FROM
     FROM {db}.latency_hist_1m
     WHERE service = @service AND environment = @environment
       AND minute >= toDateTime(@from) AND minute < toDateTime(@to)
-{{- if .Hourly}}
-      AND (minute < toDateTime(@hfrom) OR minute >= toDateTime(@hto))
+{{- template "latency_filters" .}}
 {{- end}}
+)
+GROUP BY bucket, grp
+ORDER BY bucket, grp
+LIMIT @limit
+{{- define "latency_bucket_hour"}}
+{{- if .Series}}toUInt32(intDiv(toUInt32(hour), @step) * @step){{else}}toUInt32(0){{end}}
+{{- end}}
+{{- define "latency_bucket_minute"}}
+{{- if .Series}}toUInt32(intDiv(toUInt32(minute), @step) * @step){{else}}toUInt32(0){{end}}
+{{- end}}
+{{- define "latency_filters"}}
 {{- if .Operation}}
       AND operation = @operation
 {{- end}}
 {{- if .Version}}
       AND version = @version
 {{- end}}
-)
-GROUP BY bucket, grp
-ORDER BY bucket, grp
-LIMIT @limit
+{{- end}}
