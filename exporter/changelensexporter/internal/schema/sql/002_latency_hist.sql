@@ -13,7 +13,7 @@
 -- 1000 ns · 1.04^(i + 0.5) as the bucket's value, within 1.98 % of every
 -- duration in it. 1 µs … 1 h spans buckets 0 … 561; the largest UInt64
 -- duration is bucket 954, so a state never has more than 955 entries (a real
--- service fills 100–200). hist maps bucket index → Σ weight (exact Float64
+-- service fills a few dozen to 200). hist maps bucket index → Σ weight (exact Float64
 -- sampling weights; sumMap sums them per key).
 --
 -- The hourly table is fed by its own view from latency_events, not from the
