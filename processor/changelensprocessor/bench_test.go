@@ -5,6 +5,7 @@ import (
 	"encoding/binary"
 	"fmt"
 	"runtime"
+	"runtime/debug"
 	"testing"
 	"time"
 
@@ -111,10 +112,14 @@ func benchBatch(spans int, at time.Time) ptrace.Traces {
 // runPerSpan feeds copies of batch to consume and reports ns and allocations
 // per span. Each copy is made, with the timer stopped, just before it is
 // consumed: in a collector a batch reaches the processor right after the
-// receiver decoded it, so it is in cache. Garbage is collected every 64
-// iterations with the timer stopped, and the copies' allocations are
-// subtracted, so neither is charged to the component under test.
+// receiver decoded it, so it is in cache. Automatic GC is off and garbage is
+// collected every 64 iterations with the timer stopped — otherwise marking
+// the copies' garbage runs beside the timed code — and the copies'
+// allocations are subtracted, so neither is charged to the component under
+// test. (That also spares each component the GC cost of its own allocations,
+// which favours the one allocating more: the anchor.)
 func runPerSpan(b *testing.B, batch ptrace.Traces, consume func(ptrace.Traces) error) {
+	defer debug.SetGCPercent(debug.SetGCPercent(-1))
 	spans := batch.SpanCount()
 	var ms runtime.MemStats
 	var copyMallocs uint64
