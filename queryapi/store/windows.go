@@ -9,7 +9,6 @@ import (
 	"github.com/ClickHouse/clickhouse-go/v2/ext"
 	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
 
-	"github.com/changelens/changelens/internal/stats"
 	"github.com/changelens/changelens/queryapi/analysis"
 	"github.com/changelens/changelens/queryapi/report"
 )
@@ -101,7 +100,7 @@ type windowsQuery struct {
 
 // windowsTable prepares sql/windows.sql for items[idx...]: window 2j is the
 // before window of items[idx[j]], 2j+1 its after window; the external table
-// has one row per minute of each window.
+// has one row per rollup minute of each window.
 func windowsTable(items []*analysis.Item, idx []int) (*windowsQuery, error) {
 	tbl, err := ext.NewTable("_cl_windows", ext.Column("k", "UInt64"), ext.Column("w", "UInt32"))
 	if err != nil {
@@ -174,20 +173,21 @@ func (s *Store) windowStats(ctx context.Context, items []*analysis.Item, idx []i
 		var (
 			w         uint32
 			req, errs float64
-			keys      []uint16
-			weights   []float64
-			p95s      []uint16
+			q, p95s   []float64
 		)
-		if err := rows.Scan(&w, &req, &errs, &keys, &weights, &p95s); err != nil {
+		if err := rows.Scan(&w, &req, &errs, &q, &p95s); err != nil {
 			return err
 		}
-		if int(w/2) >= len(out) {
-			return fmt.Errorf("unexpected window row %d", w)
+		if int(w/2) >= len(out) || len(q) != 4 {
+			return fmt.Errorf("unexpected window row %d (%d quantiles)", w, len(q))
 		}
-		ws := analysis.WindowStats{Requests: req, Errors: errs, MinuteP95Ms: make([]float64, len(p95s))}
-		ws.P50Ms, ws.P90Ms, ws.P95Ms, ws.P99Ms = percentilesMs(keys, weights)
-		for k, b := range p95s {
-			ws.MinuteP95Ms[k] = stats.HistValue(b) / 1e6
+		ws := analysis.WindowStats{
+			Requests: req, Errors: errs,
+			P50Ms: q[0] / 1e6, P90Ms: q[1] / 1e6, P95Ms: q[2] / 1e6, P99Ms: q[3] / 1e6,
+			MinuteP95Ms: make([]float64, len(p95s)),
+		}
+		for k, v := range p95s {
+			ws.MinuteP95Ms[k] = v / 1e6
 		}
 		out[w/2][w%2] = ws
 		return nil
