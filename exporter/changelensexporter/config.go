@@ -7,6 +7,8 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/changelens/changelens/internal/chident"
+
 	"go.opentelemetry.io/collector/component"
 	"go.opentelemetry.io/collector/config/configopaque"
 	"go.opentelemetry.io/collector/config/configoptional"
@@ -71,10 +73,10 @@ func (cfg *Config) Validate() error {
 	}
 	if cfg.Database == "" {
 		errs = append(errs, errors.New("database: must not be empty"))
-	} else if !validIdentifier(cfg.Database) {
+	} else if !chident.Valid(cfg.Database) {
 		errs = append(errs, fmt.Errorf("database: %q is not a valid name (letters, digits and _, not starting with a digit, at most 64 characters)", cfg.Database))
 	}
-	if cfg.ClusterName != "" && !validIdentifier(cfg.ClusterName) {
+	if cfg.ClusterName != "" && !chident.Valid(cfg.ClusterName) {
 		errs = append(errs, fmt.Errorf("cluster_name: %q is not a valid name (letters, digits and _, not starting with a digit, at most 64 characters)", cfg.ClusterName))
 	}
 	if cfg.RetentionDays < 0 || cfg.RetentionDays > maxRetentionDays {
@@ -113,22 +115,4 @@ func validateEndpoint(ep string) error {
 		return fmt.Errorf("%q has an invalid port %q", ep, port)
 	}
 	return nil
-}
-
-// validIdentifier accepts the names the schema uses unquoted-safe:
-// [A-Za-z_][A-Za-z0-9_]{0,63}. (They are still backquoted in DDL.)
-func validIdentifier(s string) bool {
-	if s == "" || len(s) > 64 {
-		return false
-	}
-	for i := 0; i < len(s); i++ {
-		c := s[i]
-		switch {
-		case c == '_', c >= 'a' && c <= 'z', c >= 'A' && c <= 'Z':
-		case c >= '0' && c <= '9' && i > 0:
-		default:
-			return false
-		}
-	}
-	return true
 }

@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/changelens/changelens/internal/chident"
+
 	"github.com/changelens/changelens/queryapi/analysis"
 )
 
@@ -137,7 +139,7 @@ func (c Config) validate() error {
 	if c.DSN == "" {
 		errs = append(errs, errors.New("store: DSN is required"))
 	}
-	if c.Database != "" && !validIdentifier(c.Database) {
+	if c.Database != "" && !chident.Valid(c.Database) {
 		errs = append(errs, fmt.Errorf("store: database %q is not a valid name (letters, digits and _, not starting with a digit)", c.Database))
 	}
 	pos("QueryTimeout", c.QueryTimeout)
@@ -161,21 +163,4 @@ func (c Config) validate() error {
 		errs = append(errs, err)
 	}
 	return errors.Join(errs...)
-}
-
-// validIdentifier accepts [A-Za-z_][A-Za-z0-9_]{0,63}.
-func validIdentifier(s string) bool {
-	if s == "" || len(s) > 64 {
-		return false
-	}
-	for i := 0; i < len(s); i++ {
-		c := s[i]
-		switch {
-		case c == '_', c >= 'a' && c <= 'z', c >= 'A' && c <= 'Z':
-		case c >= '0' && c <= '9' && i > 0:
-		default:
-			return false
-		}
-	}
-	return true
 }

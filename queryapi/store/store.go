@@ -68,6 +68,8 @@ import (
 	"text/template"
 	"time"
 
+	"github.com/changelens/changelens/internal/chident"
+
 	"github.com/ClickHouse/clickhouse-go/v2"
 	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
 
@@ -107,7 +109,7 @@ func Open(ctx context.Context, cfg Config) (*Store, error) {
 	if database == "" {
 		database = defaultDatabase
 	}
-	if !validIdentifier(database) {
+	if !chident.Valid(database) {
 		return nil, fmt.Errorf("store: database %q is not a valid name (letters, digits and _, not starting with a digit)", database)
 	}
 	// Tables are always qualified; connecting without a default database
