@@ -54,9 +54,8 @@ if [ -z "${CLICKHOUSE_ENDPOINT:-}" ] && [ ! -x /usr/sbin/clickhouse-server ]; th
 fi
 
 say "building the collector (OCB), the API and the demo"
-make -s build
-go build -o bin/changelens-api ./cmd/changelens-api
-go build -o bin/changelens-demo ./cmd/changelens-demo
+{ make -s build && go build -o bin/changelens-api ./cmd/changelens-api && go build -o bin/changelens-demo ./cmd/changelens-demo; } \
+  > "$RUN/log/build.log" 2>&1 || { tail -20 "$RUN/log/build.log"; die "build failed (.run/log/build.log)"; }
 
 wait_for() { # description, seconds, command...
   local what=$1 secs=$2; shift 2
@@ -128,7 +127,7 @@ changelens is running.
   OTLP in       localhost:$OTLP_GRPC_PORT (gRPC), localhost:$OTLP_HTTP_PORT (HTTP) — point your own services here too
   ClickHouse    $CLICKHOUSE_ENDPOINT, database $DB
   Dashboards    dashboards/ (import into Grafana with the Infinity plugin; see dashboards/README.md)
-  Logs          .run/log/{clickhouse.out,collector.log,api.log,demo.log}
+  Logs          .run/log/{build.log,clickhouse.out,collector.log,api.log,demo.log}
 EOT
 show "DORA" "$API/v1/dora?environment=production&start_time=$from"
 show "deployments" "$API/v1/deployments?service=checkout&environment=production&start_time=$from&page_size=3"
