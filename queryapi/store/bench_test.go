@@ -11,6 +11,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/changelens/changelens/internal/pipelinetest"
+
 	"github.com/ClickHouse/clickhouse-go/v2"
 	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
 
@@ -124,12 +126,12 @@ func loadBench(b *testing.B, srv *chtest.Server, perMinute int) *benchData {
 	start := end.AddDate(0, 0, -benchDays)
 	sc := benchScenario(start, perMinute)
 	t0 := time.Now()
-	p := newPipelineWith(b, srv.Addr(), db, 1, func(c *changelensexporter.Config) {
+	p := pipelinetest.New(b, srv.Addr(), db, 1, func(c *changelensexporter.Config) {
 		q := c.QueueConfig.Get()
 		q.BlockOnOverflow = true // back-pressure instead of dropping
 	})
 	sc.feed(b, p, false)
-	p.close(b)
+	p.Close(b)
 	d := &benchData{database: db, start: start, end: end, load: time.Since(t0)}
 	conn := srv.Conn(b, db)
 	var n uint64

@@ -14,6 +14,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/changelens/changelens/internal/pipelinetest"
+
 	"github.com/changelens/changelens/internal/chtest"
 	"github.com/changelens/changelens/queryapi/report"
 )
@@ -194,9 +196,9 @@ func loadFixture(t *testing.T) *fixture {
 		srv.Exec(t, "CREATE DATABASE "+db)
 		start := scenarioStart()
 		sc := testScenario(start)
-		p := newPipeline(t, srv, db, 2)
+		p := pipelinetest.New(t, srv.Addr(), db, 2, nil)
 		truth := sc.run(t, p)
-		p.close(t)
+		p.Close(t)
 		theFixture = &fixture{srv: srv, database: db, start: start, now: start.Add(6 * h), truth: truth}
 	})
 	if theFixture == nil {

@@ -9,17 +9,10 @@ import (
 	"testing"
 	"time"
 
-	"go.opentelemetry.io/collector/component/componenttest"
-	"go.opentelemetry.io/collector/consumer"
-	"go.opentelemetry.io/collector/exporter/exportertest"
+	"github.com/changelens/changelens/internal/pipelinetest"
+
 	"go.opentelemetry.io/collector/pdata/pcommon"
 	"go.opentelemetry.io/collector/pdata/ptrace"
-	"go.opentelemetry.io/collector/processor"
-	"go.opentelemetry.io/collector/processor/processortest"
-
-	"github.com/changelens/changelens/exporter/changelensexporter"
-	"github.com/changelens/changelens/internal/chtest"
-	"github.com/changelens/changelens/processor/changelensprocessor"
 )
 
 // This file drives synthetic traffic through the real pipeline: pdata spans →
@@ -248,81 +241,14 @@ func (g *generator) appendCI(td ptrace.Traces, c ciSpec) {
 
 func commitSHA(service, version string) string { return "sha-" + service + "-" + version }
 
-// pipeline is the real processor → exporter chain.
-type pipeline struct {
-	exporter interface {
-		consumer.Traces
-		Shutdown(context.Context) error
-	}
-	replicas []processor.Traces
-}
-
-// newPipeline starts the changelens exporter against srv/database (schema
-// created by the exporter, retention off) and n changelens processors
-// (collector replicas) feeding it.
-func newPipeline(tb testing.TB, srv *chtest.Server, database string, n int) *pipeline {
-	return newPipelineWith(tb, srv.Addr(), database, n, nil)
-}
-
-// newPipelineWith is newPipeline with a hook to adjust the exporter's config.
-func newPipelineWith(tb testing.TB, addr, database string, n int, mut func(*changelensexporter.Config)) *pipeline {
-	tb.Helper()
-	ctx := context.Background()
-	ef := changelensexporter.NewFactory()
-	ecfg := ef.CreateDefaultConfig().(*changelensexporter.Config)
-	ecfg.Endpoints = []string{addr}
-	ecfg.Database = database
-	ecfg.CreateSchema = true
-	ecfg.RetentionDays = 0 // the scenario lies in the past
-	if mut != nil {
-		mut(ecfg)
-	}
-	if err := ecfg.Validate(); err != nil {
-		tb.Fatal(err)
-	}
-	exp, err := ef.CreateTraces(ctx, exportertest.NewNopSettings(ef.Type()), ecfg)
-	if err != nil {
-		tb.Fatal(err)
-	}
-	if err := exp.Start(ctx, componenttest.NewNopHost()); err != nil {
-		tb.Fatal(err)
-	}
-	p := &pipeline{exporter: exp}
-	pf := changelensprocessor.NewFactory()
-	for i := 0; i < n; i++ {
-		proc, err := pf.CreateTraces(ctx, processortest.NewNopSettings(pf.Type()), pf.CreateDefaultConfig(), exp)
-		if err != nil {
-			tb.Fatal(err)
-		}
-		if err := proc.Start(ctx, componenttest.NewNopHost()); err != nil {
-			tb.Fatal(err)
-		}
-		p.replicas = append(p.replicas, proc)
-	}
-	return p
-}
-
-// close flushes the processors' pending state, then drains the exporter's
-// queue into ClickHouse.
-func (p *pipeline) close(tb testing.TB) {
-	tb.Helper()
-	ctx := context.Background()
-	for _, r := range p.replicas {
-		if err := r.Shutdown(ctx); err != nil {
-			tb.Fatal(err)
-		}
-	}
-	if err := p.exporter.Shutdown(ctx); err != nil {
-		tb.Fatal(err)
-	}
-}
-
 // run feeds the whole scenario, minute by minute, through the pipeline and
 // returns the ground truth of every request.
-func (sc *scenario) run(tb testing.TB, p *pipeline) []genSpan { return sc.feed(tb, p, true) }
+func (sc *scenario) run(tb testing.TB, p *pipelinetest.Pipeline) []genSpan {
+	return sc.feed(tb, p, true)
+}
 
 // feed is run; without keep it returns no ground truth (large volumes).
-func (sc *scenario) feed(tb testing.TB, p *pipeline, keep bool) []genSpan {
+func (sc *scenario) feed(tb testing.TB, p *pipelinetest.Pipeline, keep bool) []genSpan {
 	tb.Helper()
 	ctx := context.Background()
 	g := newGenerator(sc)
@@ -333,9 +259,9 @@ func (sc *scenario) feed(tb testing.TB, p *pipeline, keep bool) []genSpan {
 		if keep {
 			truth = append(truth, spans...)
 		}
-		perReplica := make([][]genSpan, len(p.replicas))
+		perReplica := make([][]genSpan, len(p.Replicas))
 		for _, s := range spans {
-			r := min(s.replica, len(p.replicas)-1)
+			r := min(s.replica, len(p.Replicas)-1)
 			perReplica[r] = append(perReplica[r], s)
 		}
 		for r, rs := range perReplica {
@@ -354,7 +280,7 @@ func (sc *scenario) feed(tb testing.TB, p *pipeline, keep bool) []genSpan {
 			if td.ResourceSpans().Len() == 0 {
 				continue
 			}
-			if err := p.replicas[r].ConsumeTraces(ctx, td); err != nil {
+			if err := p.Replicas[r].ConsumeTraces(ctx, td); err != nil {
 				tb.Fatal(err)
 			}
 		}
