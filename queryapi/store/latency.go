@@ -20,6 +20,18 @@ type latencyVariant struct {
 	Head, Tail         bool // with Hourly: minutes before / after the whole hours
 }
 
+// latencyMinutes is a latencyVariant reading the minutes between two bound
+// parameters (names such as "@from", fixed in latency.sql, never input).
+type latencyMinutes struct {
+	latencyVariant
+	From, To string
+}
+
+// Minutes is the variant for the "latency_minutes" template of latency.sql.
+func (v latencyVariant) Minutes(from, to string) latencyMinutes {
+	return latencyMinutes{v, from, to}
+}
+
 // percentileLevels are the levels of report.LatencyPoint and
 // analysis.WindowStats: p50, p90, p95, p99.
 var percentileLevels = []float64{0.5, 0.9, 0.95, 0.99}

@@ -34,41 +34,14 @@ FROM
 {{- template "latency_filters" .}}
 {{- if .Head}}
     UNION ALL
-    SELECT
-        {{template "latency_bucket_minute" .}} AS bucket,
-        {{.Group}} AS grp,
-        request_count,
-        error_count,
-        hist
-    FROM {db}.latency_hist_1m
-    WHERE service = @service AND environment = @environment
-      AND minute >= toDateTime(@from) AND minute < toDateTime(@hfrom)
-{{- template "latency_filters" .}}
+{{template "latency_minutes" .Minutes "@from" "@hfrom"}}
 {{- end}}
 {{- if .Tail}}
     UNION ALL
-    SELECT
-        {{template "latency_bucket_minute" .}} AS bucket,
-        {{.Group}} AS grp,
-        request_count,
-        error_count,
-        hist
-    FROM {db}.latency_hist_1m
-    WHERE service = @service AND environment = @environment
-      AND minute >= toDateTime(@hto) AND minute < toDateTime(@to)
-{{- template "latency_filters" .}}
+{{template "latency_minutes" .Minutes "@hto" "@to"}}
 {{- end}}
 {{- else}}
-    SELECT
-        {{template "latency_bucket_minute" .}} AS bucket,
-        {{.Group}} AS grp,
-        request_count,
-        error_count,
-        hist
-    FROM {db}.latency_hist_1m
-    WHERE service = @service AND environment = @environment
-      AND minute >= toDateTime(@from) AND minute < toDateTime(@to)
-{{- template "latency_filters" .}}
+{{template "latency_minutes" .Minutes "@from" "@to"}}
 {{- end}}
 )
 GROUP BY bucket, grp
@@ -79,6 +52,19 @@ LIMIT @limit
 {{- end}}
 {{- define "latency_bucket_minute"}}
 {{- if .Series}}toUInt32(intDiv(toUInt32(minute), @step) * @step){{else}}toUInt32(0){{end}}
+{{- end}}
+{{- define "latency_minutes"}}
+{{- /* minutes [.From, .To) of latency_hist_1m; the bounds are parameter names chosen by code */}}
+    SELECT
+        {{template "latency_bucket_minute" .}} AS bucket,
+        {{.Group}} AS grp,
+        request_count,
+        error_count,
+        hist
+    FROM {db}.latency_hist_1m
+    WHERE service = @service AND environment = @environment
+      AND minute >= toDateTime({{.From}}) AND minute < toDateTime({{.To}})
+{{- template "latency_filters" .}}
 {{- end}}
 {{- define "latency_filters"}}
 {{- if .Operation}}
