@@ -10,6 +10,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/changelens/changelens/internal/stats/statstest"
+
 	"github.com/ClickHouse/clickhouse-go/v2"
 	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
 	"go.opentelemetry.io/collector/component/componenttest"
@@ -439,7 +441,7 @@ func TestIntegrationHistogramsMatchRaw(t *testing.T) {
 				t.Fatalf("%s group %s %s %s: empty histogram", tc.table, g.Version, g.Op, g.T)
 			}
 			for i, p := range levels {
-				rq := rawLowerQuantile(a.durs, a.ws, p)
+				rq := statstest.LowerQuantile(a.durs, a.ws, p)
 				rel := math.Abs(qs[i]-rq) / rq
 				worst = math.Max(worst, rel)
 				if rel > 0.025 {
@@ -449,28 +451,6 @@ func TestIntegrationHistogramsMatchRaw(t *testing.T) {
 		}
 		t.Logf("%s by %s: %d groups match the raw aggregates; worst percentile error %.2f %%, at most %d buckets", tc.table, tc.col, len(got), worst*100, maxKeys)
 	}
-}
-
-// rawLowerQuantile is the smallest value whose cumulative weight reaches q·W
-// (to a relative 1e-9 of W, as stats.HistQuantiles).
-func rawLowerQuantile(vals, ws []float64, q float64) float64 {
-	idx := make([]int, len(vals))
-	for i := range idx {
-		idx[i] = i
-	}
-	sort.Slice(idx, func(a, b int) bool { return vals[idx[a]] < vals[idx[b]] })
-	total := 0.0
-	for _, w := range ws {
-		total += w
-	}
-	cum := 0.0
-	for _, i := range idx {
-		cum += ws[i]
-		if cum >= q*total-1e-9*total {
-			return vals[i]
-		}
-	}
-	return vals[idx[len(idx)-1]]
 }
 
 func approxEqual(a, b, rel float64) bool {

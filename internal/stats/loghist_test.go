@@ -3,8 +3,9 @@ package stats
 import (
 	"math"
 	"math/rand/v2"
-	"sort"
 	"testing"
+
+	"github.com/changelens/changelens/internal/stats/statstest"
 )
 
 func TestHistBucket(t *testing.T) {
@@ -35,28 +36,6 @@ func TestHistBucket(t *testing.T) {
 	}
 }
 
-// rawLowerQuantile is the smallest x whose cumulative weight reaches q·W
-// (to a relative 1e-9 of W, as HistQuantiles).
-func rawLowerQuantile(xs, ws []float64, q float64) float64 {
-	idx := make([]int, len(xs))
-	for i := range idx {
-		idx[i] = i
-	}
-	sort.Slice(idx, func(a, b int) bool { return xs[idx[a]] < xs[idx[b]] })
-	total := 0.0
-	for _, w := range ws {
-		total += w
-	}
-	cum := 0.0
-	for _, i := range idx {
-		cum += ws[i]
-		if cum >= q*total-1e-9*total {
-			return xs[i]
-		}
-	}
-	return xs[idx[len(idx)-1]]
-}
-
 func TestHistQuantilesMatchRaw(t *testing.T) {
 	rng := rand.New(rand.NewPCG(5, 6))
 	qs := []float64{0, 0.5, 0.9, 0.95, 0.99, 1}
@@ -84,7 +63,7 @@ func TestHistQuantilesMatchRaw(t *testing.T) {
 			t.Fatal("not ok")
 		}
 		for j, q := range qs {
-			want := rawLowerQuantile(xs, ws, q)
+			want := statstest.LowerQuantile(xs, ws, q)
 			if rel := math.Abs(got[j]-want) / want; rel > 0.0199 {
 				t.Errorf("trial %d n=%d q=%v: hist %v, raw %v (rel %.4f)", trial, n, q, got[j], want, rel)
 			}

@@ -14,6 +14,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/changelens/changelens/internal/stats/statstest"
+
 	"github.com/changelens/changelens/internal/pipelinetest"
 
 	"github.com/changelens/changelens/internal/chtest"
@@ -904,7 +906,7 @@ func TestScenarioLatencyHistograms(t *testing.T) {
 			}
 		}
 		for i, got := range []float64{p.P50Ms, p.P90Ms, p.P95Ms, p.P99Ms} {
-			want := weightedLowerQuantile(durs, ws, percentileLevels[i])
+			want := statstest.LowerQuantile(durs, ws, percentileLevels[i])
 			rel := math.Abs(got-want) / want
 			worst = math.Max(worst, rel)
 			if rel > 0.025 {
@@ -913,26 +915,4 @@ func TestScenarioLatencyHistograms(t *testing.T) {
 		}
 	}
 	t.Logf("summary percentiles within %.2f %% of the exact weighted quantiles", worst*100)
-}
-
-// weightedLowerQuantile is the smallest value whose cumulative weight
-// reaches q·W (to a relative 1e-9 of W, as stats.HistQuantiles).
-func weightedLowerQuantile(vals, ws []float64, q float64) float64 {
-	idx := make([]int, len(vals))
-	for i := range idx {
-		idx[i] = i
-	}
-	sort.Slice(idx, func(a, b int) bool { return vals[idx[a]] < vals[idx[b]] })
-	total := 0.0
-	for _, w := range ws {
-		total += w
-	}
-	cum := 0.0
-	for _, i := range idx {
-		cum += ws[i]
-		if cum >= q*total-1e-9*total {
-			return vals[i]
-		}
-	}
-	return vals[idx[len(idx)-1]]
 }
