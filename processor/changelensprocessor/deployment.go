@@ -101,7 +101,7 @@ func (m *deploySpanMatcher) matchName(name string) bool {
 
 // parseDeploySpan turns a CI/CD deploy span into a deployment; ok is false
 // (with a drop reason) when the span cannot describe one.
-func parseDeploySpan(s ptrace.Span, defaultEnv string, commitTimeAttrs []string) (d *deployment, reason string, ok bool) {
+func parseDeploySpan(s ptrace.Span, defaultEnv string, commitTimeAttrs []string) (d *deployment, reason dropReason, ok bool) {
 	attrs := s.Attributes()
 	str := func(k string) string {
 		if v, ok := attrs.Get(k); ok {
@@ -162,7 +162,7 @@ func parseDeploySpan(s ptrace.Span, defaultEnv string, commitTimeAttrs []string)
 		}
 	}
 	d.id = explicitID(u, d.version, d.externalID, s.TraceID(), s.SpanID())
-	return d, "", true
+	return d, 0, true
 }
 
 // parseCommitTime accepts an RFC 3339 string, or unix seconds, milliseconds or

@@ -20,18 +20,27 @@ import (
 	"github.com/changelens/changelens/processor/changelensprocessor/internal/metadata"
 )
 
-// Drop reasons, the values of the spans_dropped metric's "reason" attribute.
+// dropReason indexes why a span was dropped; its name is the value of the
+// spans_dropped metric's "reason" attribute.
+type dropReason int
+
 const (
-	reasonNotEntry             = "not_entry"
-	reasonMissingServiceName   = "missing_service_name"
-	reasonInvalidTimestamps    = "invalid_timestamps"
-	reasonFutureTimestamp      = "future_timestamp"
-	reasonInvalidIDs           = "invalid_ids"
-	reasonDeployMissingService = "deploy_missing_service"
-	reasonDeploySkipped        = "deploy_skipped"
+	reasonNotEntry dropReason = iota
+	reasonMissingServiceName
+	reasonInvalidTimestamps
+	reasonFutureTimestamp
+	reasonInvalidIDs
+	reasonDeployMissingService
+	reasonDeploySkipped
+	numDropReasons
 )
 
-var dropReasons = []string{reasonNotEntry, reasonMissingServiceName, reasonInvalidTimestamps, reasonFutureTimestamp, reasonInvalidIDs, reasonDeployMissingService, reasonDeploySkipped}
+var dropReasonNames = [numDropReasons]string{
+	"not_entry", "missing_service_name", "invalid_timestamps", "future_timestamp",
+	"invalid_ids", "deploy_missing_service", "deploy_skipped",
+}
+
+func (r dropReason) String() string { return dropReasonNames[r] }
 
 // minValidStart rejects zero and nonsense start times (before 2000-01-01).
 const minValidStart = int64(946684800) * int64(time.Second)
@@ -63,7 +72,7 @@ type changelensProcessor struct {
 
 	batches sync.Pool // *batchState
 
-	dropAttrs   map[string]metric.AddOption
+	dropAttrs   [numDropReasons]metric.AddOption
 	sourceAttrs [2]metric.AddOption
 }
 
@@ -86,7 +95,6 @@ func newProcessor(set component.TelemetrySettings, cfg *Config, next consumer.Tr
 		commitAttrs:  cfg.Deployments.Explicit.CommitTimeAttributes,
 		tracker:      newTracker(cfg),
 		idleFlush:    cfg.Deployments.Inference.IdleFlush,
-		dropAttrs:    make(map[string]metric.AddOption, len(dropReasons)),
 	}
 	p.bucket = p.tracker.bucket
 	p.ops.m = make(map[string]string)
@@ -104,8 +112,8 @@ func newProcessor(set component.TelemetrySettings, cfg *Config, next consumer.Tr
 			p.entryKind[ptrace.SpanKindInternal] = true
 		}
 	}
-	for _, r := range dropReasons {
-		p.dropAttrs[r] = metric.WithAttributeSet(attribute.NewSet(attribute.String("reason", r)))
+	for r, name := range dropReasonNames {
+		p.dropAttrs[r] = metric.WithAttributeSet(attribute.NewSet(attribute.String("reason", name)))
 	}
 	p.sourceAttrs[sourceInferred] = metric.WithAttributeSet(attribute.NewSet(attribute.String("source", eventspan.SourceInferred)))
 	p.sourceAttrs[sourceExplicit] = metric.WithAttributeSet(attribute.NewSet(attribute.String("source", eventspan.SourceExplicit)))
@@ -206,7 +214,7 @@ type batchState struct {
 	out      []*deployment
 	received int64
 	latency  int64
-	dropped  [8]int64 // indexed like dropReasons
+	dropped  [numDropReasons]int64
 }
 
 func (b *batchState) reset() {
@@ -217,17 +225,10 @@ func (b *batchState) reset() {
 	clear(b.out)
 	b.out = b.out[:0]
 	b.received, b.latency = 0, 0
-	b.dropped = [8]int64{}
+	b.dropped = [numDropReasons]int64{}
 }
 
-func (b *batchState) drop(reason string) {
-	for i, r := range dropReasons {
-		if r == reason {
-			b.dropped[i]++
-			return
-		}
-	}
-}
+func (b *batchState) drop(reason dropReason) { b.dropped[reason]++ }
 
 func (p *changelensProcessor) processTraces(ctx context.Context, td ptrace.Traces) (ptrace.Traces, error) {
 	b := p.batches.Get().(*batchState)
@@ -252,9 +253,9 @@ func (p *changelensProcessor) processTraces(ctx context.Context, td ptrace.Trace
 	if b.latency > 0 {
 		p.telemetry.ProcessorChangelensLatencyEvents.Add(ctx, b.latency)
 	}
-	for i, n := range b.dropped[:len(dropReasons)] {
+	for r, n := range b.dropped {
 		if n > 0 {
-			p.telemetry.ProcessorChangelensSpansDropped.Add(ctx, n, p.dropAttrs[dropReasons[i]])
+			p.telemetry.ProcessorChangelensSpansDropped.Add(ctx, n, p.dropAttrs[r])
 		}
 	}
 	return td, nil

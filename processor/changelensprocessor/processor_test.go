@@ -190,10 +190,10 @@ func TestMalformedSpansCountedAndDropped(t *testing.T) {
 	h.stop()
 	_, lat := h.events()
 	require.Len(t, lat, 1)
-	for reason, want := range map[string]int64{
+	for reason, want := range map[dropReason]int64{
 		reasonMissingServiceName: 1, reasonInvalidTimestamps: 2, reasonFutureTimestamp: 1, reasonInvalidIDs: 1,
 	} {
-		assert.Equal(t, want, droppedCount(t, h, reason), reason)
+		assert.Equal(t, want, droppedCount(t, h, reason), reason.String())
 	}
 }
 

@@ -15,9 +15,9 @@ func itoa(i int) string { return strconv.Itoa(i) }
 func unsafeData(s string) *byte { return unsafe.StringData(s) }
 
 // droppedCount reads the spans_dropped counter for reason from the processor's own telemetry.
-func droppedCount(t *testing.T, h *harness, reason string) int64 {
+func droppedCount(t *testing.T, h *harness, reason dropReason) int64 {
 	t.Helper()
-	return counterValue(t, h, "otelcol_processor_changelens_spans_dropped", attribute.String("reason", reason))
+	return counterValue(t, h, "otelcol_processor_changelens_spans_dropped", attribute.String("reason", reason.String()))
 }
 
 func counterValue(t *testing.T, h *harness, name string, kv ...attribute.KeyValue) int64 {
