@@ -309,19 +309,7 @@ func (t *tracker) inferred(u *unitState, v string, at int64, rollback bool, out 
 			return
 		}
 	}
-	d := &deployment{
-		unit:              u.key,
-		version:           v,
-		previousVersion:   prev,
-		source:            sourceInferred,
-		succeeded:         true,
-		rolloutStart:      at,
-		deployTime:        at,
-		rollbackCandidate: rollback,
-	}
-	d.id = inferredID(u.key, v, prev, at/t.reappear)
-	t.remember(u, d)
-	*out = append(*out, d)
+	t.emitInferred(u, v, prev, at, rollback, out)
 }
 
 // late handles an observation older than what was already resolved: it can
@@ -356,16 +344,28 @@ func (t *tracker) late(u *unitState, o *observation, out *[]*deployment) {
 			break
 		}
 	}
-	d := &deployment{
-		unit: u.key, version: strings.Clone(o.version), previousVersion: prev, source: sourceInferred,
-		succeeded: true, rolloutStart: o.min, deployTime: o.min,
-	}
-	d.id = inferredID(u.key, d.version, prev, o.min/t.reappear)
-	vs := t.addVersion(u, d.version)
-	vs.lastSeen = o.max
+	v := strings.Clone(o.version)
+	t.addVersion(u, v).lastSeen = o.max
 	if u.versions[u.current] == nil || o.min > u.versions[u.current].lastSeen {
-		u.current = d.version
+		u.current = v
 	}
+	t.emitInferred(u, v, prev, o.min, false, out)
+}
+
+// emitInferred records and emits an inferred deployment of v (replacing prev)
+// at event time at.
+func (t *tracker) emitInferred(u *unitState, v, prev string, at int64, rollback bool, out *[]*deployment) {
+	d := &deployment{
+		unit:              u.key,
+		version:           v,
+		previousVersion:   prev,
+		source:            sourceInferred,
+		succeeded:         true,
+		rolloutStart:      at,
+		deployTime:        at,
+		rollbackCandidate: rollback,
+	}
+	d.id = inferredID(u.key, v, prev, at/t.reappear)
 	t.remember(u, d)
 	*out = append(*out, d)
 }
