@@ -188,36 +188,9 @@ func TestIntegrationRollupMatchesRaw(t *testing.T) {
 	rng := rand.New(rand.NewPCG(1, 2))
 	base := time.Now().Add(-3 * time.Hour).Truncate(time.Minute)
 	weights := []float64{1, 1, 1, 2, 4, 10, 2.5, 1.3}
-	id := uint64(0)
 	// 4 pushes (several parts, so the rollup must merge partial states),
 	// 6 minutes, 2 versions, 2 operations.
-	for p := 0; p < 4; p++ {
-		var evs []eventspantest.Latency
-		for i := 0; i < 3000; i++ {
-			id++
-			v := []string{"1.0.0", "1.1.0"}[rng.IntN(2)]
-			op := []string{"GET /a", "POST /b"}[rng.IntN(2)]
-			// log-normal latencies, the second version slower
-			mu := 3.0
-			if v == "1.1.0" {
-				mu = 3.4
-			}
-			durMs := math.Exp(mu + 0.8*rng.NormFloat64())
-			ev := eventspantest.Latency{
-				Service: "api", Environment: "production", Version: v, Operation: op,
-				Start:    base.Add(time.Duration(rng.Int64N(int64(6 * time.Minute)))),
-				Duration: time.Duration(durMs * float64(time.Millisecond)),
-				Error:    rng.IntN(20) == 0, Weight: weights[rng.IntN(len(weights))],
-				TraceID: eventspantest.TraceID(id), SpanID: eventspantest.SpanID(id),
-			}
-			evs = append(evs, ev)
-		}
-		// one ResourceSpans per event group of equal unit: sort to make groups
-		sort.Slice(evs, func(i, j int) bool { return evs[i].Version < evs[j].Version })
-		td := ptrace.NewTraces()
-		eventspantest.AppendLatency(td, evs...)
-		push(t, e, td)
-	}
+	pushRandomLatencies(t, e, rng, 4, base, 6*time.Minute, 0.8, weights)
 
 	conn := srv.Conn(t, db)
 	// Aggregates from the raw table, computed in Go.
@@ -322,31 +295,7 @@ func TestIntegrationHistogramsMatchRaw(t *testing.T) {
 	// hour row merges several inserts.
 	base := time.Now().Add(-5 * time.Hour).Truncate(time.Hour).Add(20 * time.Minute)
 	weights := []float64{1, 1, 1, 2, 4, 10, 2.5, 1.3, 0.4}
-	id := uint64(0)
-	for p := 0; p < 5; p++ {
-		var evs []eventspantest.Latency
-		for i := 0; i < 3000; i++ {
-			id++
-			v := []string{"1.0.0", "1.1.0"}[rng.IntN(2)]
-			op := []string{"GET /a", "POST /b"}[rng.IntN(2)]
-			mu := 3.0
-			if v == "1.1.0" {
-				mu = 3.4
-			}
-			durMs := math.Exp(mu + 0.9*rng.NormFloat64())
-			evs = append(evs, eventspantest.Latency{
-				Service: "api", Environment: "production", Version: v, Operation: op,
-				Start:    base.Add(time.Duration(rng.Int64N(int64(150 * time.Minute)))),
-				Duration: time.Duration(durMs * float64(time.Millisecond)),
-				Error:    rng.IntN(20) == 0, Weight: weights[rng.IntN(len(weights))],
-				TraceID: eventspantest.TraceID(id), SpanID: eventspantest.SpanID(id),
-			})
-		}
-		sort.Slice(evs, func(i, j int) bool { return evs[i].Version < evs[j].Version })
-		td := ptrace.NewTraces()
-		eventspantest.AppendLatency(td, evs...)
-		push(t, e, td)
-	}
+	pushRandomLatencies(t, e, rng, 5, base, 150*time.Minute, 0.9, weights)
 
 	conn := srv.Conn(t, db)
 	var raw []struct {
@@ -1357,5 +1306,40 @@ ORDER BY bucket, version`
 	// 800 requests of weight 1 and 400 of weight 2.5; 12 errors, 4 of them weighing 2.5.
 	if requests != 1800 || errors != 18 {
 		t.Errorf("requests = %v, errors = %v, want 1800, 18", requests, errors)
+	}
+}
+
+// pushRandomLatencies pushes `pushes` batches of 3000 latency events of
+// service "api" in production: versions 1.0.0 and 1.1.0 (the second slower),
+// operations "GET /a" and "POST /b", log-normal durations (σ = sigma), starts
+// uniform in [base, base+spread), 5 % errors, weights drawn from weights.
+// One push per batch, so the tables merge several parts.
+func pushRandomLatencies(t *testing.T, e *chExporter, rng *rand.Rand, pushes int, base time.Time, spread time.Duration, sigma float64, weights []float64) {
+	t.Helper()
+	id := uint64(0)
+	for range pushes {
+		var evs []eventspantest.Latency
+		for range 3000 {
+			id++
+			v := []string{"1.0.0", "1.1.0"}[rng.IntN(2)]
+			op := []string{"GET /a", "POST /b"}[rng.IntN(2)]
+			mu := 3.0
+			if v == "1.1.0" {
+				mu = 3.4
+			}
+			durMs := math.Exp(mu + sigma*rng.NormFloat64())
+			evs = append(evs, eventspantest.Latency{
+				Service: "api", Environment: "production", Version: v, Operation: op,
+				Start:    base.Add(time.Duration(rng.Int64N(int64(spread)))),
+				Duration: time.Duration(durMs * float64(time.Millisecond)),
+				Error:    rng.IntN(20) == 0, Weight: weights[rng.IntN(len(weights))],
+				TraceID: eventspantest.TraceID(id), SpanID: eventspantest.SpanID(id),
+			})
+		}
+		// one ResourceSpans per event group of equal unit: sort to make groups
+		sort.Slice(evs, func(i, j int) bool { return evs[i].Version < evs[j].Version })
+		td := ptrace.NewTraces()
+		eventspantest.AppendLatency(td, evs...)
+		push(t, e, td)
 	}
 }
