@@ -32,12 +32,43 @@ bin/otelcol-changelens: $(COLLECTOR_INPUTS) | $(OCB)
 	@mkdir -p bin
 	cp .build/otelcol-changelens/otelcol-changelens $@.tmp && mv -f $@.tmp $@
 
-## test: everything CI runs (unit, integration against a real ClickHouse, end-to-end)
-test: build
-	@unformatted=$$(gofmt -l $$(find . -name '*.go' -not -path './.build/*' -not -path './.run/*')); \
+# gotestsum prints each leg's failures and a closing count.
+GOTESTSUM_VERSION := v1.13.0
+GOTESTSUM         := $(TOOLS_BIN)/gotestsum-$(GOTESTSUM_VERSION)
+
+# The two ClickHouse legs of `make test` (see internal/chtest): Debian's
+# clickhouse-server 18.16, the oldest supported server, and a current engine
+# (26.x) from PyPI's chdb in .venv/.
+LEG_18 := CHTEST_ENGINE=clickhouse-server CHTEST_EXPECT_VERSION=18.16.
+LEG_26 := CHTEST_ENGINE=chdb CHTEST_EXPECT_VERSION=26.
+# Every package whose tests start a ClickHouse server (they import internal/chtest).
+CH_TEST_PKGS = $(shell $(GO) list -f '{{.ImportPath}}{{range .TestImports}} {{.}}{{end}}{{range .XTestImports}} {{.}}{{end}}' ./... \
+	| awk '{for (i = 1; i <= NF; i++) if ($$i ~ /\/internal\/chtest$$/) { print $$1; break }}')
+
+## test: everything CI runs: unit tests, then every ClickHouse-backed test
+## (integration, API, end-to-end, dashboards) on 18.16 and on 26.x
+test: build $(GOTESTSUM) .venv/.chdb-installed
+	@unformatted=$$(gofmt -l $$(find . -name '*.go' -not -path './.build/*' -not -path './.run/*' -not -path './.venv/*')); \
 	  if [ -n "$$unformatted" ]; then echo "gofmt needed: $$unformatted"; exit 1; fi
 	$(GO) vet ./...
-	$(GO) test -count=1 -timeout 25m ./...
+	@pkgs="$(CH_TEST_PKGS)"; [ -n "$$pkgs" ] || { echo "no ClickHouse-backed test packages found"; exit 1; }; \
+	  rc=0; \
+	  echo "== leg 1: every package, ClickHouse 18.16 (Debian's clickhouse-server)"; \
+	  $(LEG_18) $(GOTESTSUM) --format pkgname-and-test-fails --jsonfile .build/test-18.16.json -- -count=1 -timeout 25m ./... || rc=1; \
+	  echo "== leg 2: the ClickHouse-backed packages, ClickHouse 26.x (chdb)"; \
+	  $(LEG_26) $(GOTESTSUM) --format pkgname-and-test-fails --jsonfile .build/test-26.json -- -count=1 -timeout 25m $$pkgs || rc=1; \
+	  exit $$rc
+
+$(GOTESTSUM):
+	@mkdir -p $(TOOLS_BIN)
+	GOBIN=$(TOOLS_BIN) $(GO) install gotest.tools/gotestsum@$(GOTESTSUM_VERSION)
+	mv $(TOOLS_BIN)/gotestsum $@
+
+# The current ClickHouse engine for the second leg (and `make run CLICKHOUSE=chdb`).
+.venv/.chdb-installed: requirements-test.txt
+	python3 -m venv .venv
+	.venv/bin/pip install -q --disable-pip-version-check -r requirements-test.txt
+	@touch $@
 
 ## bench: processor and exporter benchmarks side by side with their anchors
 bench: build
@@ -59,7 +90,7 @@ $(MDATAGEN):
 	cd tools && $(GO) build -o $@ go.opentelemetry.io/collector/cmd/mdatagen
 
 clean:
-	rm -rf bin .build
+	rm -rf bin .build .venv
 
 ## proto: regenerate queryapi/gen (Go, gRPC, gateway, OpenAPI) from queryapi/proto — offline:
 ## Debian's protoc 3.21 (well-known types in /usr/include), googleapis and openapiv2

@@ -57,7 +57,7 @@ func BenchmarkInsert(b *testing.B) {
 			}
 			defer raw.Close()
 			latSQL := insertSQL(db+".latency_events", latencyColumnNames)
-			depSQL := insertSQL(db+".deployments", deploymentColumnNames)
+			depSQL := insertSQL(db+".deployment_events", deploymentColumnNames)
 
 			var tExp, tRaw, tRows time.Duration
 			runExp := func() {

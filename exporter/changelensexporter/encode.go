@@ -148,9 +148,12 @@ func (e *encoder) reset(now time.Time, retentionDays int) {
 	e.invalid = [numReasons]int64{}
 	e.minTime = minEventTime
 	if retentionDays > 0 {
-		// Events older than the retention would land in a partition the
-		// sweeper drops: not worth writing.
-		cut := startOfDayUTC(now).AddDate(0, 0, -retentionDays).UnixNano()
+		// Events already past retention are dropped here (reason "expired"),
+		// on every server version alike: a table TTL (>= 20) would drop them
+		// at INSERT, 18.16 would keep them until the sweep. The minute of
+		// margin keeps an event the exporter accepts from expiring between
+		// this check and the server's.
+		cut := now.AddDate(0, 0, -retentionDays).Add(expiryMargin).UnixNano()
 		e.minTime = max(e.minTime, cut)
 	}
 	e.maxTime = now.Add(maxFuture).UnixNano()
@@ -163,6 +166,9 @@ func (e *encoder) release() {
 	e.lat.clearStrings()
 	e.dep.clearStrings()
 }
+
+// expiryMargin: events within this much of their expiry at insert count as expired.
+const expiryMargin = time.Minute
 
 func startOfDayUTC(t time.Time) time.Time {
 	y, m, d := t.UTC().Date()

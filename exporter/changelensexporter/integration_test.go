@@ -2,9 +2,14 @@ package changelensexporter
 
 import (
 	"context"
+	"encoding/binary"
 	"encoding/hex"
+	"io"
 	"math"
 	"math/rand/v2"
+	"net/http"
+	"net/url"
+	"slices"
 	"sort"
 	"strings"
 	"testing"
@@ -423,32 +428,40 @@ func weightedRank(vals, ws []float64, q float64) (lo, hi float64) {
 // ---------------------------------------------------------------------------
 
 // deploymentsReadQuery is the read query documented in README.md: rows of
-// one id collapse to the one with the highest ver, superseded deployments are
-// dropped. Filters on anything but service/environment/id go in HAVING.
+// one id collapse to the greatest by (ver, earliest ns times, row_hash),
+// superseded deployments are dropped. Filters on anything but
+// service/environment/id go outside the collapse.
 const deploymentsReadQuery = `
 SELECT
-    id,
-    service,
-    environment,
-    argMax(version, ver)            AS version,
-    argMax(previous_version, ver)   AS previous_version,
-    argMax(source, ver)             AS source,
-    argMax(status, ver)             AS status,
-    argMax(rollout_start_ns, ver)   AS rollout_start_ns,
-    argMax(deploy_time, ver)        AS deploy_time,
-    argMax(deploy_time_ns, ver)     AS deploy_time_ns,
-    argMax(commit_sha, ver)         AS commit_sha,
-    argMax(commit_time_ns, ver)     AS commit_time_ns,
-    argMax(rollback_candidate, ver) AS rollback_candidate,
-    argMax(external_id, ver)        AS external_id,
-    argMax(pipeline_name, ver)      AS pipeline_name,
-    argMax(pipeline_run_id, ver)    AS pipeline_run_id,
-    argMax(superseded_by, ver)      AS superseded_by,
-    lower(hex(argMax(trace_id, ver))) AS trace_id
-FROM deployments
-WHERE service = ? AND environment = ?
-GROUP BY service, environment, id
-HAVING superseded_by = '' AND deploy_time >= ? AND deploy_time < ?
+    id, service, environment,
+    tupleElement(w, 1)  AS version,
+    tupleElement(w, 2)  AS previous_version,
+    CAST(tupleElement(w, 3) AS String) AS source,
+    CAST(tupleElement(w, 4) AS String) AS status,
+    tupleElement(w, 5)  AS rollout_start_ns,
+    tupleElement(w, 6)  AS deploy_time,
+    tupleElement(w, 7)  AS deploy_time_ns,
+    tupleElement(w, 8)  AS commit_sha,
+    tupleElement(w, 9)  AS commit_time_ns,
+    tupleElement(w, 10) AS rollback_candidate,
+    tupleElement(w, 11) AS external_id,
+    tupleElement(w, 12) AS pipeline_name,
+    tupleElement(w, 13) AS pipeline_run_id,
+    tupleElement(w, 14) AS superseded_by,
+    lower(hex(tupleElement(w, 15))) AS trace_id
+FROM
+(
+    SELECT
+        id, CAST(service AS String) AS service, CAST(environment AS String) AS environment,
+        argMax((version, previous_version, source, status, rollout_start_ns, deploy_time, deploy_time_ns,
+                commit_sha, commit_time_ns, rollback_candidate, external_id, pipeline_name, pipeline_run_id,
+                superseded_by, trace_id),
+               (ver, -toInt64(deploy_time_ns), -toInt64(rollout_start_ns), row_hash)) AS w
+    FROM deployment_events
+    WHERE service = ? AND environment = ?
+    GROUP BY service, environment, id
+) AS per_id
+WHERE superseded_by = '' AND deploy_time >= ? AND deploy_time < ?
 ORDER BY deploy_time_ns, id`
 
 type deploymentRow struct {
@@ -576,26 +589,73 @@ func TestIntegrationDeploymentWrittenTwiceReadsAsOne(t *testing.T) {
 	push(t, c3, td)
 	check("after restart")
 
-	// Merges converge to the same answer: after OPTIMIZE ... FINAL one
-	// physical row per id remains.
-	optimizeFinal(t, conn, db, "deployments")
+	// Merges collapse identical rows only (the retry duplicate and the
+	// re-sent explicit event) and the answer stays the same.
+	optimizeFinal(t, conn, db, "deployment_events")
 	var perID []struct {
 		ID string `ch:"id"`
 		N  uint64 `ch:"n"`
 	}
-	if err := conn.Select(tctx(t), &perID, "SELECT id, count() AS n FROM deployments GROUP BY id ORDER BY id"); err != nil {
+	if err := conn.Select(tctx(t), &perID, "SELECT id, count() AS n FROM deployment_events GROUP BY id ORDER BY id"); err != nil {
 		t.Fatal(err)
 	}
-	if len(perID) != 2 || perID[0].N != 1 || perID[1].N != 1 {
-		t.Fatalf("after merge: %+v, want one row per id", perID)
+	// inferred: late, early, late superseded; explicit: replica 1's and replica 2's.
+	if len(perID) != 2 || perID[0].N != 3 || perID[1].N != 2 {
+		t.Fatalf("after merge: %+v, want 3 and 2 distinct rows", perID)
 	}
 	check("after merge")
+}
 
-	// FINAL in a subquery is the documented alternative.
-	var n uint64
-	if err := conn.QueryRow(tctx(t), `SELECT count() FROM (SELECT * FROM deployments FINAL
-		WHERE service = 'checkout' AND environment = 'production') WHERE superseded_by = ''`).Scan(&n); err != nil || n != 1 {
-		t.Fatalf("FINAL form: %d, %v", n, err)
+// Rows of one id with the same ver (the same deploy and rollout second) but
+// other content — two replicas' first spans within one second — resolve the
+// same way whatever the insertion order, before and after merges: the
+// earliest nanosecond first-seen, then a fixed order on content.
+func TestIntegrationDeploymentTiesResolveByContent(t *testing.T) {
+	srv := chtest.Shared(t)
+	t0 := time.Now().Add(-time.Hour).Truncate(time.Second)
+	base := eventspantest.Deployment{
+		ID: "33333333333333333333333333333333", Service: "search", Environment: "production", Version: "4.1.0",
+		PreviousVersion: "4.0.0", Source: eventspan.SourceInferred,
+	}
+	a, b, c := base, base, base
+	a.RolloutStart, a.DeployTime = t0.Add(700*time.Millisecond), t0.Add(700*time.Millisecond)
+	a.TraceID, a.SpanID = eventspantest.TraceID(1), eventspantest.SpanID(1)
+	b.RolloutStart, b.DeployTime = t0.Add(200*time.Millisecond), t0.Add(200*time.Millisecond) // the earliest: wins
+	b.TraceID, b.SpanID = eventspantest.TraceID(2), eventspantest.SpanID(2)
+	c = b // a third replica: same instant, other first span — a tie on every time
+	c.TraceID, c.SpanID = eventspantest.TraceID(3), eventspantest.SpanID(3)
+
+	winners := map[string]bool{}
+	for _, order := range [][]eventspantest.Deployment{{a, b, c}, {c, b, a}, {b, c, a}} {
+		db := srv.NewDatabase(t)
+		e := startExporter(t, testConfig(srv, db), nopSettings())
+		for _, d := range order { // one insert per row: separate parts, as from replicas
+			td := ptrace.NewTraces()
+			eventspantest.AppendDeployment(td, d)
+			push(t, e, td)
+		}
+		conn := srv.Conn(t, db)
+		read := func() deploymentRow {
+			rows := readDeployments(t, conn, "search", "production", t0.Add(-time.Hour), t0.Add(time.Hour))
+			if len(rows) != 1 {
+				t.Fatalf("read %d deployments, want 1", len(rows))
+			}
+			return rows[0]
+		}
+		before := read()
+		optimizeFinal(t, conn, db, "deployment_events")
+		after := read()
+		before.DeployTime, after.DeployTime = before.DeployTime.UTC(), after.DeployTime.UTC()
+		if before != after {
+			t.Fatalf("order %d…: a merge changed the answer:\n before %+v\n after  %+v", order[0].TraceID[15], before, after)
+		}
+		if before.DeployTimeNs != uint64(b.DeployTime.UnixNano()) {
+			t.Errorf("winner deploy time %d, want the earliest first-seen %d", before.DeployTimeNs, b.DeployTime.UnixNano())
+		}
+		winners[before.TraceID] = true
+	}
+	if len(winners) != 1 {
+		t.Fatalf("insertion order changed the winner of a tie: %v", winners)
 	}
 }
 
@@ -611,7 +671,7 @@ func TestIntegrationSchemaApplyTwiceIsNoop(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(res.Applied) != 2 || res.Applied[0] != 1 || res.Applied[1] != 2 || res.Current != 2 {
+	if !slices.Equal(res.Applied, []uint32{1, 2, 3, 4}) || res.Current != 4 {
 		t.Fatalf("first apply = %+v", res)
 	}
 	before := showCreate(t, conn, db)
@@ -620,11 +680,11 @@ func TestIntegrationSchemaApplyTwiceIsNoop(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(res.Applied) != 0 || res.Current != 2 {
+	if len(res.Applied) != 0 || res.Current != 4 {
 		t.Fatalf("second apply = %+v, want nothing applied", res)
 	}
 	var n uint64
-	if err := conn.QueryRow(tctx(t), "SELECT count() FROM schema_migrations").Scan(&n); err != nil || n != 2 {
+	if err := conn.QueryRow(tctx(t), "SELECT count() FROM schema_migrations").Scan(&n); err != nil || n != 4 {
 		t.Fatalf("schema_migrations rows = %d, %v", n, err)
 	}
 	if after := showCreate(t, conn, db); after != before {
@@ -635,18 +695,19 @@ func TestIntegrationSchemaApplyTwiceIsNoop(t *testing.T) {
 	// statement is IF NOT EXISTS).
 	srv.Exec(t, "TRUNCATE TABLE "+db+".schema_migrations")
 	res, err = schema.Apply(tctx(t), conn, o, srv.Version())
-	if err != nil || len(res.Applied) != 2 {
+	if err != nil || len(res.Applied) != 4 {
 		t.Fatalf("re-apply after lost record = %+v, %v", res, err)
 	}
 	if after := showCreate(t, conn, db); after != before {
 		t.Fatal("schema changed on re-apply")
 	}
 
-	// Upgrade: a database at version 1 (no histograms yet) gets version 2 only.
-	for _, obj := range []string{"latency_hist_1m_mv", "latency_hist_1h_mv", "latency_hist_1m", "latency_hist_1h"} {
+	// Upgrade: a database at version 1 (no histograms, no deployment_events
+	// yet) gets versions 2, 3 and 4 only.
+	for _, obj := range []string{"latency_hist_1m_mv", "latency_hist_1h_mv", "latency_hist_1m", "latency_hist_1h", "deployment_events"} {
 		srv.Exec(t, "DROP TABLE "+db+"."+obj)
 	}
-	srv.Exec(t, "ALTER TABLE "+db+".schema_migrations DELETE WHERE version = 2")
+	srv.Exec(t, "ALTER TABLE "+db+".schema_migrations DELETE WHERE version >= 2")
 	deadline := time.Now().Add(30 * time.Second)
 	for {
 		if err := conn.QueryRow(tctx(t), "SELECT count() FROM schema_migrations").Scan(&n); err != nil {
@@ -661,7 +722,7 @@ func TestIntegrationSchemaApplyTwiceIsNoop(t *testing.T) {
 		time.Sleep(50 * time.Millisecond)
 	}
 	res, err = schema.Apply(tctx(t), conn, o, srv.Version())
-	if err != nil || len(res.Applied) != 1 || res.Applied[0] != 2 || res.Current != 2 {
+	if err != nil || !slices.Equal(res.Applied, []uint32{2, 3, 4}) || res.Current != 4 {
 		t.Fatalf("upgrade from v1 = %+v, %v", res, err)
 	}
 	if after := showCreate(t, conn, db); after != before {
@@ -673,8 +734,70 @@ func TestIntegrationSchemaApplyTwiceIsNoop(t *testing.T) {
 	if v := e.serverVersion; v != srv.Version() {
 		t.Fatalf("exporter detected version %q, server is %q", v, srv.Version())
 	}
-	if err := conn.QueryRow(tctx(t), "SELECT count() FROM schema_migrations").Scan(&n); err != nil || n != 2 {
+	if err := conn.QueryRow(tctx(t), "SELECT count() FROM schema_migrations").Scan(&n); err != nil || n != 4 {
 		t.Fatalf("schema_migrations rows after exporter start = %d, %v", n, err)
+	}
+}
+
+// Migration 4 carries the rows of v1's deployments table into
+// deployment_events, and running it twice changes no answer.
+func TestIntegrationUpgradeCopiesDeployments(t *testing.T) {
+	srv := chtest.Shared(t)
+	db := srv.NewDatabase(t)
+	conn := srv.Conn(t, db)
+	o := schema.Options{Database: db, Features: schema.FeaturesFor(srv.Version())}
+	if _, err := schema.Apply(tctx(t), conn, o, srv.Version()); err != nil {
+		t.Fatal(err)
+	}
+	// Back to a v3 database whose v1 table holds what an older exporter wrote.
+	srv.Exec(t, "DROP TABLE "+db+".deployment_events")
+	srv.Exec(t, "ALTER TABLE "+db+".schema_migrations DELETE WHERE version = 4")
+	t0 := time.Now().Add(-time.Hour).Truncate(time.Millisecond)
+	old := eventspantest.Deployment{
+		ID: "44444444444444444444444444444444", Service: "cart", Environment: "production", Version: "7", PreviousVersion: "6",
+		Source: eventspan.SourceExplicit, Status: eventspan.StatusSucceeded, RolloutStart: t0, DeployTime: t0.Add(time.Minute),
+		CommitSHA: "abc", CommitTime: t0.Add(-time.Hour), TraceID: eventspantest.TraceID(9), SpanID: eventspantest.SpanID(9),
+	}
+	td := ptrace.NewTraces()
+	eventspantest.AppendDeployment(td, old)
+	enc := &encoder{}
+	enc.reset(time.Now(), 0)
+	enc.encode(td)
+	var tids, sids [][]byte
+	if err := insertDeployments(tctx(t), conn, insertSQL("`"+db+"`.`deployments`", deploymentColumnNames), &enc.dep, &tids, &sids); err != nil {
+		t.Fatal(err)
+	}
+	for i := 0; i < 2; i++ { // an interrupted upgrade runs the copy again
+		srv.Exec(t, "ALTER TABLE "+db+".schema_migrations DELETE WHERE version = 4")
+		waitRows(t, conn, "SELECT count() FROM schema_migrations", 3)
+		res, err := schema.Apply(tctx(t), conn, o, srv.Version())
+		if err != nil || !slices.Equal(res.Applied, []uint32{4}) {
+			t.Fatalf("upgrade = %+v, %v", res, err)
+		}
+		rows := readDeployments(t, conn, "cart", "production", t0.Add(-time.Hour), t0.Add(time.Hour))
+		if len(rows) != 1 || rows[0].ID != old.ID || rows[0].Version != "7" || rows[0].PreviousVersion != "6" ||
+			rows[0].CommitSHA != "abc" || rows[0].DeployTimeNs != uint64(old.DeployTime.UnixNano()) {
+			t.Fatalf("after upgrade %d: %+v", i+1, rows)
+		}
+	}
+}
+
+// waitRows polls a count query until it answers want (mutations are asynchronous).
+func waitRows(t *testing.T, conn driver.Conn, q string, want uint64) {
+	t.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		var n uint64
+		if err := conn.QueryRow(tctx(t), q).Scan(&n); err != nil {
+			t.Fatal(err)
+		}
+		if n == want {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%s = %d, want %d", q, n, want)
+		}
+		time.Sleep(50 * time.Millisecond)
 	}
 }
 
@@ -716,7 +839,7 @@ func showCreate(t *testing.T, conn driver.Conn, db string) string {
 		b.WriteString(stmt + "\n")
 	}
 	for _, want := range []string{"latency_events", "latency_rollup_1m", "latency_rollup_1m_mv", "latency_hist_1m", "latency_hist_1m_mv",
-		"latency_hist_1h", "latency_hist_1h_mv", "deployments", "schema_migrations"} {
+		"latency_hist_1h", "latency_hist_1h_mv", "deployments", "deployment_events", "schema_migrations"} {
 		if !strings.Contains(b.String(), "."+want+" ") && !strings.Contains(b.String(), "."+want+"\n") {
 			t.Fatalf("table %s missing:\n%s", want, b.String())
 		}
@@ -895,7 +1018,7 @@ func createMismatchedTables(t *testing.T, srv *chtest.Server, db string) {
 		operation String, time DateTime, start_time_ns UInt64, duration_ns UInt64, is_error UInt8,
 		http_status Date, weight Float64, trace_id FixedString(16), span_id FixedString(8))
 		ENGINE = MergeTree ORDER BY time`)
-	srv.Exec(t, `CREATE TABLE `+db+`.deployments (id String) ENGINE = MergeTree ORDER BY id`)
+	srv.Exec(t, `CREATE TABLE `+db+`.deployment_events (id String) ENGINE = MergeTree ORDER BY id`)
 }
 
 // ---------------------------------------------------------------------------
@@ -1004,7 +1127,7 @@ func TestIntegrationDistributedTables(t *testing.T) {
 		_ = conn.QueryRow(tctx(t), "SELECT countMerge(sample_count) FROM latency_rollup_1m").Scan(&rolled)
 		_ = conn.QueryRow(tctx(t), "SELECT countMerge(sample_count) FROM latency_hist_1m").Scan(&h1m)
 		_ = conn.QueryRow(tctx(t), "SELECT countMerge(sample_count) FROM latency_hist_1h").Scan(&h1h)
-		_ = conn.QueryRow(tctx(t), "SELECT count() FROM deployments").Scan(&deps)
+		_ = conn.QueryRow(tctx(t), "SELECT count() FROM deployment_events").Scan(&deps)
 		if raw == 100 && local == 100 && rolled == 100 && h1m == 100 && h1h == 100 && deps == 1 {
 			break
 		}
@@ -1342,4 +1465,119 @@ func pushRandomLatencies(t *testing.T, e *chExporter, rng *rand.Rand, pushes int
 		eventspantest.AppendLatency(td, evs...)
 		push(t, e, td)
 	}
+}
+
+// ---------------------------------------------------------------------------
+// Same rows and percentiles on every server version.
+
+// The t-digest of latency_rollup_1m weighs each request by its sampling weight
+// rounded half up on every server (round() is half-to-even on current
+// servers): the digest's total weight shows the rounding.
+func TestIntegrationRollupDigestWeightRoundsHalfUp(t *testing.T) {
+	srv := chtest.Shared(t)
+	db := srv.NewDatabase(t)
+	e := startExporter(t, testConfig(srv, db), nopSettings())
+	minute := time.Now().Add(-time.Hour).Truncate(time.Minute)
+	// half up: 1 (at least 1), 2, 3, 4, 4 = 14; half to even would give 13.
+	weights := []float64{0.4, 1.5, 2.5, 3.5, 4.49}
+	var evs []eventspantest.Latency
+	for i, w := range weights {
+		evs = append(evs, eventspantest.Latency{Service: "api", Environment: "production", Version: "1", Operation: "GET /",
+			Start: minute.Add(time.Duration(i) * time.Second), Duration: time.Duration(i+1) * time.Millisecond, Weight: w,
+			TraceID: eventspantest.TraceID(uint64(i + 1)), SpanID: eventspantest.SpanID(uint64(i + 1))})
+	}
+	td := ptrace.NewTraces()
+	eventspantest.AppendLatency(td, evs...)
+	push(t, e, td)
+
+	// The state's bytes, as the server serializes it (RowBinary over HTTP:
+	// the native driver cannot scan an aggregate state).
+	state := httpQuery(t, srv, db, `SELECT quantilesTDigestWeightedMergeState(0.5, 0.9, 0.95, 0.99)(duration_digest)
+		FROM latency_rollup_1m WHERE service = 'api' FORMAT RowBinary`)
+	if got := tdigestTotalWeight(t, state); got != 14 {
+		t.Fatalf("t-digest total weight %v, want 14 (weights %v rounded half up, at least 1)", got, weights)
+	}
+	conn := srv.Conn(t, db)
+	var requests float64
+	if err := conn.QueryRow(tctx(t), "SELECT sumMerge(request_count) FROM latency_rollup_1m WHERE service = 'api'").Scan(&requests); err != nil {
+		t.Fatal(err)
+	}
+	if math.Abs(requests-12.39) > 1e-9 {
+		t.Fatalf("request_count %v, want the exact Σ weight 12.39", requests)
+	}
+}
+
+// httpQuery runs a query over ClickHouse's HTTP interface and returns the body.
+func httpQuery(t *testing.T, srv *chtest.Server, db, q string) []byte {
+	t.Helper()
+	u := "http://" + srv.HTTPAddr() + "/?database=" + url.QueryEscape(db)
+	resp, err := http.Post(u, "text/plain", strings.NewReader(q))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(resp.Body)
+	if err != nil || resp.StatusCode != http.StatusOK {
+		t.Fatalf("HTTP query: %d %s %v", resp.StatusCode, body, err)
+	}
+	return body
+}
+
+// tdigestTotalWeight sums the centroid weights of a serialized t-digest state:
+// varint count, then count × (Float32 mean, Float32 weight), little endian.
+func tdigestTotalWeight(t *testing.T, b []byte) float64 {
+	t.Helper()
+	n, k := binary.Uvarint(b)
+	if k <= 0 || len(b) != k+int(n)*8 {
+		t.Fatalf("t-digest state of %d bytes: %d centroids from a %d-byte varint", len(b), n, k)
+	}
+	var sum float64
+	for i := 0; i < int(n); i++ {
+		off := k + i*8
+		sum += float64(math.Float32frombits(binary.LittleEndian.Uint32(b[off+4:])))
+	}
+	return sum
+}
+
+// Events already past retention are dropped and counted by the exporter on
+// every server: with retention_days set, a current server's table TTL would
+// otherwise drop them at INSERT while 18.16 keeps them until the sweep.
+func TestIntegrationExpiredEventsDroppedAlike(t *testing.T) {
+	srv := chtest.Shared(t)
+	db := srv.NewDatabase(t)
+	tel := componenttest.NewTelemetry()
+	t.Cleanup(func() { _ = tel.Shutdown(context.Background()) })
+	cfg := testConfig(srv, db)
+	cfg.RetentionDays = 3
+	e := startExporter(t, cfg, metadatatestSettings(tel))
+	now := time.Now()
+	ages := []time.Duration{
+		3*24*time.Hour + time.Hour,      // expired: dropped and counted
+		3*24*time.Hour - 30*time.Second, // within the last minute of retention: counted as expired too
+		3*24*time.Hour - time.Hour,      // kept, though its day's partition is older than today's
+		time.Hour,                       // kept
+	}
+	var evs []eventspantest.Latency
+	for i, age := range ages {
+		evs = append(evs, eventspantest.Latency{Service: "api", Environment: "production", Version: "1", Operation: "GET /",
+			Start: now.Add(-age), Duration: time.Millisecond,
+			TraceID: eventspantest.TraceID(uint64(i + 1)), SpanID: eventspantest.SpanID(uint64(i + 1))})
+	}
+	td := ptrace.NewTraces()
+	eventspantest.AppendLatency(td, evs...)
+	push(t, e, td)
+
+	conn := srv.Conn(t, db)
+	for q, want := range map[string]uint64{
+		"SELECT count() FROM latency_events":                     2,
+		"SELECT countMerge(sample_count) FROM latency_rollup_1m": 2,
+		"SELECT countMerge(sample_count) FROM latency_hist_1m":   2,
+		"SELECT countMerge(sample_count) FROM latency_hist_1h":   2,
+	} {
+		var n uint64
+		if err := conn.QueryRow(tctx(t), q).Scan(&n); err != nil || n != want {
+			t.Errorf("%s = %d (%v), want %d", q, n, err, want)
+		}
+	}
+	assertCounter(t, tel, "otelcol_changelens_exporter_events_invalid", map[string]string{"reason": "expired"}, 2)
 }

@@ -1,11 +1,22 @@
 // Package chtest starts real ClickHouse servers for tests.
 //
-// Every server runs the locally installed clickhouse-server binary (Debian's
-// 18.16.1 here; any later single-binary install works too) with a config
-// written into a temporary directory: free TCP/HTTP ports on 127.0.0.1, data,
-// tmp and log paths inside that directory, timezone UTC. Readiness is checked
-// by pinging over the native protocol. If the binary is missing the test
-// FAILS (it does not skip): integration tests are part of the suite.
+// Two engines, chosen per test run by CHTEST_ENGINE (see Engine):
+//
+//   - "clickhouse-server" (the default): the locally installed
+//     clickhouse-server binary, Debian's 18.16.1 — the oldest server
+//     changelens supports;
+//   - "chdb": a current engine (26.x) from PyPI's chdb, served with real
+//     native-TCP and HTTP listeners by deploy/local/chdb-server.py, run by the
+//     Python of the repository's .venv (or CHTEST_CHDB_PYTHON).
+//
+// `make test` runs every ClickHouse-backed package once per engine. Every
+// server gets a config written into a temporary directory: free TCP/HTTP
+// ports on 127.0.0.1, data, tmp and log paths inside that directory, timezone
+// UTC. Readiness is checked by pinging over the native protocol. With
+// CHTEST_EXPECT_VERSION set (e.g. "18.16." or "26."), a server whose version
+// does not start with it is an error, so a leg cannot silently test the other
+// engine. If the engine is missing the test FAILS (it does not skip):
+// integration tests are part of the suite.
 //
 // Two ways to get a server:
 //
@@ -50,6 +61,33 @@ import (
 // EnvBinary names an environment variable that overrides the server binary.
 // A value with a space is split into arguments, e.g. "/usr/bin/clickhouse server".
 const EnvBinary = "CHTEST_CLICKHOUSE_SERVER"
+
+// EnvEngine selects the engine: EngineServer (default) or EngineChdb.
+const EnvEngine = "CHTEST_ENGINE"
+
+// Engines.
+const (
+	EngineServer = "clickhouse-server"
+	EngineChdb   = "chdb"
+)
+
+// EnvExpectVersion, when set, is a prefix every started server's version must have.
+const EnvExpectVersion = "CHTEST_EXPECT_VERSION"
+
+// EnvChdbPython overrides the Python interpreter that has chdb installed
+// (default: .venv/bin/python at the repository root).
+const EnvChdbPython = "CHTEST_CHDB_PYTHON"
+
+// chdbLauncher is the launcher's path relative to the repository root.
+const chdbLauncher = "deploy/local/chdb-server.py"
+
+// Engine is the engine this test run uses (CHTEST_ENGINE, default EngineServer).
+func Engine() string {
+	if e := strings.TrimSpace(os.Getenv(EnvEngine)); e != "" {
+		return e
+	}
+	return EngineServer
+}
 
 // DefaultBinary is where Debian's clickhouse-server package installs the server.
 const DefaultBinary = "/usr/sbin/clickhouse-server"
@@ -379,8 +417,15 @@ func alive(pid int) bool {
 // ---------------------------------------------------------------------------
 // Process management
 
-// binary returns the argv prefix that runs clickhouse-server.
+// binary returns the argv prefix that runs the selected engine.
 func binary() ([]string, error) {
+	switch e := Engine(); e {
+	case EngineServer:
+	case EngineChdb:
+		return chdbBinary()
+	default:
+		return nil, fmt.Errorf("chtest: %s=%q: want %q or %q", EnvEngine, e, EngineServer, EngineChdb)
+	}
 	if v := strings.TrimSpace(os.Getenv(EnvBinary)); v != "" {
 		argv := strings.Fields(v)
 		if _, err := exec.LookPath(argv[0]); err != nil {
@@ -397,6 +442,47 @@ func binary() ([]string, error) {
 	return nil, fmt.Errorf("chtest: clickhouse-server not found (looked for %s and in PATH): "+
 		"install it with `apt-get install -y clickhouse-server` (or set %s to the server binary); "+
 		"the ClickHouse integration tests need a real server", defaultBinary, EnvBinary)
+}
+
+// chdbBinary returns [python, launcher] for the chdb engine.
+func chdbBinary() ([]string, error) {
+	root, err := repoRoot()
+	if err != nil {
+		return nil, err
+	}
+	launcher := filepath.Join(root, chdbLauncher)
+	if _, err := os.Stat(launcher); err != nil {
+		return nil, fmt.Errorf("chtest: chdb launcher: %w", err)
+	}
+	python := strings.TrimSpace(os.Getenv(EnvChdbPython))
+	if python == "" {
+		python = filepath.Join(root, ".venv", "bin", "python")
+	}
+	if _, err := exec.LookPath(python); err != nil {
+		return nil, fmt.Errorf("chtest: %s=%s needs a Python with chdb (%v): create it with "+
+			"`python3 -m venv .venv && .venv/bin/pip install -r requirements-test.txt` (as .ci/run does) "+
+			"or set %s; the ClickHouse integration tests need a real server", EnvEngine, EngineChdb, err, EnvChdbPython)
+	}
+	return []string{python, launcher}, nil
+}
+
+// repoRoot is the nearest directory above the working directory with the
+// project's go.mod (tests run in their package's directory).
+func repoRoot() (string, error) {
+	dir, err := os.Getwd()
+	if err != nil {
+		return "", err
+	}
+	for {
+		if b, err := os.ReadFile(filepath.Join(dir, "go.mod")); err == nil && bytes.Contains(b, []byte("module github.com/changelens/changelens\n")) {
+			return dir, nil
+		}
+		parent := filepath.Dir(dir)
+		if parent == dir {
+			return "", errors.New("chtest: repository root (go.mod of github.com/changelens/changelens) not found above the working directory")
+		}
+		dir = parent
+	}
 }
 
 func newServer(dir string) (*Server, error) {
@@ -492,6 +578,11 @@ func (s *Server) start() error {
 	s.mu.Unlock()
 
 	version, err := s.waitReady(exited)
+	if err == nil {
+		if want := strings.TrimSpace(os.Getenv(EnvExpectVersion)); want != "" && !strings.HasPrefix(version, want) {
+			err = fmt.Errorf("chtest: %s engine answered version %s, but %s=%s", Engine(), version, EnvExpectVersion, want)
+		}
+	}
 	if err != nil {
 		_ = s.stop(syscall.SIGKILL)
 		return err

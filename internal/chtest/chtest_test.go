@@ -4,6 +4,7 @@ import (
 	"context"
 	"os"
 	"runtime"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -189,6 +190,7 @@ func TestMissingBinaryFails(t *testing.T) {
 	t.Cleanup(func() { defaultBinary = old })
 	t.Setenv("PATH", t.TempDir())
 	t.Setenv(EnvBinary, "")
+	t.Setenv(EnvEngine, EngineServer)
 
 	f := &fatalTB{TB: t, dir: t.TempDir()}
 	done := make(chan struct{})
@@ -199,5 +201,55 @@ func TestMissingBinaryFails(t *testing.T) {
 	<-done
 	if !strings.Contains(f.msg, "apt-get install -y clickhouse-server") {
 		t.Fatalf("New did not fail with an install hint; message: %q", f.msg)
+	}
+}
+
+func TestMissingChdbFails(t *testing.T) {
+	t.Setenv(EnvEngine, EngineChdb)
+	t.Setenv(EnvChdbPython, "/nonexistent/python")
+
+	f := &fatalTB{TB: t, dir: t.TempDir()}
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		New(f)
+	}()
+	<-done
+	if !strings.Contains(f.msg, "pip install -r requirements-test.txt") {
+		t.Fatalf("New did not fail with an install hint; message: %q", f.msg)
+	}
+}
+
+func TestUnknownEngineFails(t *testing.T) {
+	t.Setenv(EnvEngine, "clickhouse-cloud")
+	f := &fatalTB{TB: t, dir: t.TempDir()}
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		New(f)
+	}()
+	<-done
+	if !strings.Contains(f.msg, EnvEngine) {
+		t.Fatalf("New did not name %s; message: %q", EnvEngine, f.msg)
+	}
+}
+
+// TestEngineVersion pins each leg of `make test` to the engine it claims to
+// test: CHTEST_EXPECT_VERSION is set by the Makefile for both legs.
+func TestEngineVersion(t *testing.T) {
+	v := Shared(t).Version()
+	if want := os.Getenv(EnvExpectVersion); !strings.HasPrefix(v, want) {
+		t.Fatalf("engine %s: version %s, want prefix %s", Engine(), v, os.Getenv(EnvExpectVersion))
+	}
+	major, _, _ := strings.Cut(v, ".")
+	switch Engine() {
+	case EngineServer:
+		if major != "18" {
+			t.Errorf("clickhouse-server leg runs %s, want 18.16", v)
+		}
+	case EngineChdb:
+		if n, err := strconv.Atoi(major); err != nil || n < 26 {
+			t.Errorf("chdb leg runs %s, want 26.x or later", v)
+		}
 	}
 }

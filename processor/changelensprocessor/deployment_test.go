@@ -145,6 +145,24 @@ func TestRollbackV1V2V1Explicit(t *testing.T) {
 	assert.NotEqual(t, deps[0].ID, deps[2].ID)
 }
 
+// A unit deployed only by CI (no traffic through this collector) still gets
+// its previous version, from its own deploy history.
+func TestExplicitDeployWithoutTrafficNamesPreviousVersion(t *testing.T) {
+	h := newHarness(t, nil)
+	h.send(buildTraces(deploySpan("batch-job", "v1", t0, nil, 1)))
+	h.send(buildTraces(deploySpan("batch-job", "v2", t0.Add(time.Hour), nil, 2)))
+	h.send(buildTraces(deploySpan("batch-job", "v2", t0.Add(2*time.Hour), map[string]any{"cicd.pipeline.run.id": "again"}, 3)))
+	h.stop()
+	deps, lat := h.events()
+	require.Empty(t, lat)
+	require.Len(t, deps, 3)
+	sortByTime(deps)
+	assert.Equal(t, []string{"v1", "v2", "v2"}, versions(deps))
+	assert.Equal(t, "", deps[0].Previous, "nothing is known before the first deploy")
+	assert.Equal(t, "v1", deps[1].Previous)
+	assert.Equal(t, "", deps[2].Previous, "a redeploy of the running version replaces nothing")
+}
+
 func TestRollbackInferred(t *testing.T) {
 	h := newHarness(t, nil)
 	var seq uint64

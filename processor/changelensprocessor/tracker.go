@@ -380,8 +380,8 @@ func (t *tracker) explicit(d *deployment, out *[]*deployment) {
 			return
 		}
 	}
-	if d.previousVersion == "" && u.hasCurrent && u.current != d.version {
-		d.previousVersion = u.current
+	if d.previousVersion == "" {
+		d.previousVersion = t.versionBefore(u, d)
 	}
 	if d.succeeded {
 		for i := len(u.recent) - 1; i >= 0; i-- {
@@ -404,6 +404,29 @@ func (t *tracker) explicit(d *deployment, out *[]*deployment) {
 	}
 	t.remember(u, d)
 	*out = append(*out, d)
+}
+
+// versionBefore is the version unit u ran before deployment d: the one its
+// traffic shows, else (a unit without traffic, deployed by CI only) the
+// version of its latest successful deployment before d; "" when unknown or
+// when that is d's own version.
+func (t *tracker) versionBefore(u *unitState, d *deployment) string {
+	if u.hasCurrent {
+		if u.current != d.version {
+			return u.current
+		}
+		return ""
+	}
+	for i := len(u.recent) - 1; i >= 0; i-- {
+		r := u.recent[i]
+		if r.succeeded && r.supersededBy == "" && r.deployTime <= d.deployTime {
+			if r.version != d.version {
+				return r.version
+			}
+			return ""
+		}
+	}
+	return ""
 }
 
 func (t *tracker) remember(u *unitState, d *deployment) {

@@ -176,7 +176,8 @@ func (t *Timeline) addUnit(rows []Row) {
 		}
 		if cur != nil {
 			first := cur.rows[0]
-			if r.Version == first.Version && r.PreviousVersion == first.PreviousVersion &&
+			samePrev := r.PreviousVersion == first.PreviousVersion || r.PreviousVersion == "" || first.PreviousVersion == ""
+			if r.Version == first.Version && samePrev &&
 				r.DeployTime.Sub(first.DeployTime) <= t.cfg.MergeWindow {
 				cur.rows = append(cur.rows, r)
 				continue
@@ -198,6 +199,11 @@ func (t *Timeline) addUnit(rows []Row) {
 			p := ok[i-1]
 			it.Prev, p.Next = p, it
 			pd := &p.Deployment
+			// A deploy span of a unit without traffic names no previous
+			// version; the unit's history does.
+			if d.PreviousVersion == "" && pd.Version != d.Version {
+				d.PreviousVersion = pd.Version
+			}
 			ranBeforeP := ran[d.Version] || (pd.PreviousVersion != "" && pd.PreviousVersion == d.Version)
 			d.Rollback = d.Version != "" && d.Version != pd.Version && (ranBeforeP || it.hint)
 			// Everything up to and including P ran before the next one's P.

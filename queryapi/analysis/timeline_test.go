@@ -220,3 +220,22 @@ func TestLeadTime(t *testing.T) {
 		}
 	}
 }
+
+// Deploy spans of a unit without traffic name no previous version: the
+// timeline fills it from the unit's own history (not for a redeploy).
+func TestPreviousVersionFromHistory(t *testing.T) {
+	rows := []Row{
+		explicit(row("a", "job", "v1", "", 0), -time.Hour),
+		explicit(row("b", "job", "v2", "", 2*time.Hour), time.Hour),
+		explicit(row("c", "job", "v2", "", 4*time.Hour), 3*time.Hour),
+		explicit(row("d", "job", "v3", "v2", 6*time.Hour), 5*time.Hour),
+	}
+	tl := NewTimeline(rows, DefaultConfig())
+	var got []string
+	for _, it := range tl.Items() {
+		got = append(got, it.Deployment.PreviousVersion)
+	}
+	if want := []string{"", "v1", "", "v2"}; !slices.Equal(got, want) {
+		t.Fatalf("previous versions %q, want %q", got, want)
+	}
+}

@@ -404,14 +404,14 @@ func TestScenarioDeployments(t *testing.T) {
 	}
 }
 
-// rawDeploymentRows reads the deployments table as the exporter wrote it
+// rawDeploymentRows reads the deployment_events table as the exporter wrote it
 // (admin connection, for checking that the pipeline produced the cases the
 // store must handle).
 func rawDeploymentRows(t *testing.T, f *fixture, service string) (ids []string, superseded []string) {
 	t.Helper()
 	conn := f.srv.Conn(t, f.database)
 	rows, err := conn.Query(context.Background(),
-		"SELECT id, argMax(superseded_by, ver) FROM deployments WHERE service = ? GROUP BY id ORDER BY id", service)
+		"SELECT id, argMax(superseded_by, (ver, row_hash)) FROM deployment_events WHERE service = ? GROUP BY id ORDER BY id", service)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -169,7 +169,7 @@ func (s *Store) latency(ctx context.Context, q report.LatencyQuery, v latencyVar
 	return out, nil
 }
 
-// Units lists the units seen in latency_hist_1m (of one environment, or all
+// Units lists the units seen in latency_hist_1m or deployed (of one environment, or all
 // when environment is empty), ordered by service and environment; versions
 // newest last-seen first. First/last seen are minutes.
 func (s *Store) Units(ctx context.Context, environment string) ([]report.Unit, error) {

@@ -1,9 +1,16 @@
--- One deployment ID: its unit, deploy time and whether it was superseded.
+-- One deployment ID: its unit, deploy time and whether it was superseded,
+-- from the row every read picks (see deployments.sql).
 SELECT
-    argMax(service, ver) AS d_service,
-    argMax(environment, ver) AS d_environment,
-    argMax(deploy_time_ns, ver) AS d_deploy_time_ns,
-    argMax(superseded_by, ver) AS d_superseded_by
-FROM {db}.deployments
-WHERE id = @id
-GROUP BY id
+    CAST(tupleElement(w, 1) AS String) AS d_service,
+    CAST(tupleElement(w, 2) AS String) AS d_environment,
+    tupleElement(w, 3) AS d_deploy_time_ns,
+    tupleElement(w, 4) AS d_superseded_by
+FROM
+(
+    SELECT
+        argMax((service, environment, deploy_time_ns, superseded_by),
+               (ver, -toInt64(deploy_time_ns), -toInt64(rollout_start_ns), row_hash)) AS w
+    FROM {db}.deployment_events
+    WHERE id = @id
+    GROUP BY id
+) AS winner

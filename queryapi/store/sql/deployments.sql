@@ -1,5 +1,8 @@
--- Deployments of the filtered units, one row per ID: argMax(column, ver)
--- because ReplacingMergeTree merges are eventual; superseded rows dropped.
+-- Deployments of the filtered units, one row per ID: the row with the greatest
+-- (ver, earliest deploy_time_ns, earliest rollout_start_ns, row_hash). Merges
+-- are eventual and collapse only rows of identical content, and the order is
+-- total on content, so every read picks the same row whatever was merged or
+-- inserted first. Superseded deployments dropped.
 -- One query, UNION ALL of the parts in .Parts (tagged by the first column):
 --   0 "range":  deploy time in [@from_ns, @to_ns), failed attempts included;
 --   1 "before": the 4 latest successful deployments per unit in
@@ -35,19 +38,22 @@ SELECT * FROM
     (
         SELECT
             id,
-            any(service) AS d_service,
-            any(environment) AS d_environment,
-            argMax(version, ver) AS d_version,
-            argMax(previous_version, ver) AS d_previous_version,
-            argMax(source, ver) AS d_source,
-            argMax(status, ver) AS d_status,
-            argMax(rollout_start_ns, ver) AS d_rollout_start_ns,
-            argMax(deploy_time_ns, ver) AS d_deploy_time_ns,
-            argMax(commit_sha, ver) AS d_commit_sha,
-            argMax(commit_time_ns, ver) AS d_commit_time_ns,
-            argMax(rollback_candidate, ver) AS d_rollback_candidate,
-            argMax(superseded_by, ver) AS d_superseded_by
-        FROM {db}.deployments
+            argMax((service, environment, version, previous_version, source, status, rollout_start_ns,
+                    deploy_time_ns, commit_sha, commit_time_ns, rollback_candidate, superseded_by),
+                   (ver, -toInt64(deploy_time_ns), -toInt64(rollout_start_ns), row_hash)) AS w,
+            CAST(tupleElement(w, 1) AS String) AS d_service,
+            CAST(tupleElement(w, 2) AS String) AS d_environment,
+            tupleElement(w, 3) AS d_version,
+            tupleElement(w, 4) AS d_previous_version,
+            CAST(tupleElement(w, 5) AS String) AS d_source,
+            CAST(tupleElement(w, 6) AS String) AS d_status,
+            tupleElement(w, 7) AS d_rollout_start_ns,
+            tupleElement(w, 8) AS d_deploy_time_ns,
+            tupleElement(w, 9) AS d_commit_sha,
+            tupleElement(w, 10) AS d_commit_time_ns,
+            tupleElement(w, 11) AS d_rollback_candidate,
+            tupleElement(w, 12) AS d_superseded_by
+        FROM {db}.deployment_events
         WHERE 1
 {{- if $.Service}}
           AND service = @service
@@ -58,7 +64,7 @@ SELECT * FROM
           AND id IN
           (
               SELECT id
-              FROM {db}.deployments
+              FROM {db}.deployment_events
               WHERE deploy_time >= toDateTime(@{{$p}}_scan_from) AND deploy_time < toDateTime(@{{$p}}_scan_to)
 {{- if $.Service}}
                 AND service = @service

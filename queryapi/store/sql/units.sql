@@ -1,16 +1,44 @@
--- Deployed units seen in the per-minute histograms: one row per (service, environment,
--- version) with the first and last minute that had requests.
+-- Deployed units: one row per (service, environment, version) with the first
+-- and last minute that had requests (per-minute histograms). A version that
+-- was deployed but has served no requests yet (or a unit deployed by CI whose
+-- traffic changelens does not see) is listed with the times of its successful
+-- deployments instead.
 SELECT
     service,
     environment,
     version,
-    toUInt32(min(minute)) AS first_seen,
-    toUInt32(max(minute)) AS last_seen
-FROM {db}.latency_hist_1m
-WHERE minute >= toDateTime(@since)
+    toUInt32(if(countIf(src = 0) > 0, minIf(first_seen, src = 0), min(first_seen))) AS first_seen,
+    toUInt32(if(countIf(src = 0) > 0, maxIf(last_seen, src = 0), max(last_seen))) AS last_seen
+FROM
+(
+    SELECT
+        toUInt8(0) AS src,
+        CAST(service AS String) AS service,
+        CAST(environment AS String) AS environment,
+        CAST(version AS String) AS version,
+        toUInt32(min(minute)) AS first_seen,
+        toUInt32(max(minute)) AS last_seen
+    FROM {db}.latency_hist_1m
+    WHERE minute >= toDateTime(@since)
 {{- if .Environment}}
-  AND environment = @environment
+      AND environment = @environment
 {{- end}}
+    GROUP BY service, environment, version
+    UNION ALL
+    SELECT
+        toUInt8(1) AS src,
+        CAST(service AS String) AS service,
+        CAST(environment AS String) AS environment,
+        CAST(version AS String) AS version,
+        toUInt32(toStartOfMinute(min(deploy_time))) AS first_seen,
+        toUInt32(toStartOfMinute(max(deploy_time))) AS last_seen
+    FROM {db}.deployment_events
+    WHERE deploy_time >= toDateTime(@since) AND status != 'failed' AND version != ''
+{{- if .Environment}}
+      AND environment = @environment
+{{- end}}
+    GROUP BY service, environment, version
+) AS seen
 GROUP BY service, environment, version
 ORDER BY service, environment, last_seen DESC, version
 LIMIT @limit

@@ -5,6 +5,8 @@
 -- numeric key makes the IN filter and the join cheap. Per window: weighted
 -- requests and errors, the quantiles of the merged t-digest of the whole
 -- window, and the p95 of each of its minutes (the Mann-Whitney observations).
+-- Every subquery that takes part in a join is named: ClickHouse >= 20 refuses
+-- an unnamed one (ALIAS_REQUIRED).
 SELECT
     w,
     sum(m_requests) AS requests,
@@ -31,8 +33,8 @@ FROM
         WHERE service IN @services AND environment IN @environments
           AND minute >= toDateTime(@from) AND minute < toDateTime(@to)
           AND k IN (SELECT k FROM _cl_windows)
-    )
+    ) AS minutes
     ALL INNER JOIN _cl_windows USING (k)
     GROUP BY w, k
-)
+) AS per_minute
 GROUP BY w

@@ -30,7 +30,10 @@ const (
 	TableLatencyRollup = "latency_rollup_1m"
 	TableLatencyHist1m = "latency_hist_1m"
 	TableLatencyHist1h = "latency_hist_1h"
-	TableDeployments   = "deployments"
+	TableDeployments   = "deployment_events"
+	// TableDeploymentsV1 is schema v1's deployments table, copied into
+	// TableDeployments by migration 4 and no longer written or read.
+	TableDeploymentsV1 = "deployments"
 	TableMigrations    = "schema_migrations"
 	LocalSuffix        = "_local"
 )
@@ -204,14 +207,25 @@ func render(name, src string, o Options) ([]string, error) {
 		return nil, fmt.Errorf("schema: render %s: %w", name, err)
 	}
 
-	// Split into statements at lines ending with ';', dropping comment lines
-	// and collecting "-- distributed:" directives.
+	// Split into statements at lines ending with ';', dropping comment lines.
+	// A "-- distributed:" directive adds, with a cluster, the Distributed
+	// table right after the next statement (the one creating its local
+	// table), so later statements of the migration can use it.
 	type dist struct{ table, key string }
 	var (
-		stmts []string
-		dists []dist
-		cur   strings.Builder
+		stmts   []string
+		pending []dist
+		cur     strings.Builder
 	)
+	emit := func(stmt string) {
+		stmts = append(stmts, stmt)
+		if o.Cluster != "" {
+			for _, d := range pending {
+				stmts = append(stmts, distributedDDL(o, d.table, d.key))
+			}
+		}
+		pending = pending[:0]
+	}
 	sc := bufio.NewScanner(strings.NewReader(b.String()))
 	for sc.Scan() {
 		line := strings.TrimRight(sc.Text(), " \t")
@@ -222,7 +236,7 @@ func render(name, src string, o Options) ([]string, error) {
 				if len(f) < 2 {
 					return nil, fmt.Errorf("schema: %s: bad directive %q", name, trimmed)
 				}
-				dists = append(dists, dist{f[0], strings.Join(f[1:], " ")})
+				pending = append(pending, dist{f[0], strings.Join(f[1:], " ")})
 			}
 			continue
 		}
@@ -234,17 +248,15 @@ func render(name, src string, o Options) ([]string, error) {
 		}
 		cur.WriteString(line)
 		if strings.HasSuffix(trimmed, ";") {
-			stmts = append(stmts, strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(cur.String()), ";")))
+			emit(strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(cur.String()), ";")))
 			cur.Reset()
 		}
 	}
 	if s := strings.TrimSpace(cur.String()); s != "" {
-		stmts = append(stmts, strings.TrimSpace(strings.TrimSuffix(s, ";")))
+		emit(strings.TrimSpace(strings.TrimSuffix(s, ";")))
 	}
-	if o.Cluster != "" {
-		for _, d := range dists {
-			stmts = append(stmts, distributedDDL(o, d.table, d.key))
-		}
+	if len(pending) > 0 {
+		return nil, fmt.Errorf("schema: %s: a distributed directive is not followed by a statement", name)
 	}
 	return stmts, nil
 }

@@ -70,13 +70,21 @@ func TestRenderLegacy(t *testing.T) {
 		"CREATE MATERIALIZED VIEW IF NOT EXISTS `changelens`.`latency_hist_1h_mv`\nTO `changelens`.`latency_hist_1h`",
 		"sumMapState([toUInt16(least(65535, greatest(0, floor(log(greatest(duration_ns, 1000) / 1000) / log(1.04)))))], [weight]) AS hist",
 		"toStartOfHour(time) AS hour",
+		// v3: the rollup view again, rounding half up on every server
+		"DROP TABLE IF EXISTS `changelens`.`latency_rollup_1m_mv`",
+		"quantilesTDigestWeightedState(0.5, 0.9, 0.95, 0.99)(duration_ns, toUInt64(greatest(floor(weight + 0.5), 1)))",
+		// v4: deployment events keyed by content, v1's rows copied
+		"CREATE TABLE IF NOT EXISTS `changelens`.`deployment_events`",
+		"ORDER BY (service, environment, id, row_hash)",
+		"INSERT INTO `changelens`.`deployment_events`",
+		"FROM `changelens`.`deployments`",
 	} {
 		if !strings.Contains(sql, want) {
 			t.Errorf("schema lacks %q", want)
 		}
 	}
-	if len(stmts) != 8 {
-		t.Errorf("%d statements, want 8 (v1: 3 tables + 1 view; v2: 2 tables + 2 views)", len(stmts))
+	if len(stmts) != 12 {
+		t.Errorf("%d statements, want 12 (v1: 3 tables + 1 view; v2: 2 tables + 2 views; v3: drop + view; v4: table + copy)", len(stmts))
 	}
 	for _, s := range stmts {
 		if strings.HasSuffix(s, ";") || strings.TrimSpace(s) != s {
@@ -127,18 +135,26 @@ func TestRenderCluster(t *testing.T) {
 		"CREATE MATERIALIZED VIEW IF NOT EXISTS `changelens`.`latency_hist_1h_mv` ON CLUSTER `prod`\nTO `changelens`.`latency_hist_1h_local`",
 		"CREATE TABLE IF NOT EXISTS `changelens`.`latency_hist_1m` ON CLUSTER `prod` AS `changelens`.`latency_hist_1m_local` ENGINE = Distributed('prod', 'changelens', 'latency_hist_1m_local', rand())",
 		"CREATE TABLE IF NOT EXISTS `changelens`.`latency_hist_1h` ON CLUSTER `prod` AS `changelens`.`latency_hist_1h_local` ENGINE = Distributed('prod', 'changelens', 'latency_hist_1h_local', rand())",
+		"CREATE TABLE IF NOT EXISTS `changelens`.`deployment_events` ON CLUSTER `prod` AS `changelens`.`deployment_events_local` ENGINE = Distributed('prod', 'changelens', 'deployment_events_local', cityHash64(id))",
+		// the copy of v1's rows goes through the Distributed tables
+		"INSERT INTO `changelens`.`deployment_events`",
+		"FROM `changelens`.`deployments`",
 	} {
 		if !strings.Contains(sql, want) {
 			t.Errorf("cluster schema lacks\n  %s\nin\n%s", want, sql)
 		}
 	}
-	if len(stmts) != 13 {
-		t.Errorf("%d statements, want 13 (v1: 3 local + view + 3 distributed; v2: 2 local + 2 views + 2 distributed)", len(stmts))
+	if len(stmts) != 18 {
+		t.Errorf("%d statements, want 18 (v1: 3 local + view + 3 distributed; v2: 2 local + 2 views + 2 distributed; v3: drop + view; v4: local + distributed + copy)", len(stmts))
 	}
-	// Distributed tables come after the local tables they wrap.
+	// A Distributed table comes right after the local table it wraps, before
+	// any statement that may use it.
 	idx := func(s string) int { return strings.Index(sql, s) }
 	if idx("ENGINE = Distributed('prod', 'changelens', 'deployments_local'") < idx("`deployments_local` ON CLUSTER") {
 		t.Error("distributed table created before its local table")
+	}
+	if idx("ENGINE = Distributed('prod', 'changelens', 'deployment_events_local'") > idx("INSERT INTO `changelens`.`deployment_events`") {
+		t.Error("the copy into deployment_events runs before its Distributed table exists")
 	}
 	boot := joined(Bootstrap(o))
 	for _, want := range []string{
