@@ -81,7 +81,7 @@ func TestAPIOnClickHouse(t *testing.T) {
 	}
 
 	units := get("/v1/services?environment=production", 200)["services"].([]any)
-	if len(units) != 1 || units[0].(map[string]any)["service"] != "checkout" ||
+	if len(units) != 2 || units[0].(map[string]any)["service"] != "checkout" ||
 		fmt.Sprint(units[0].(map[string]any)["versions"]) != "[v2 v1]" {
 		t.Errorf("services %v", units)
 	}
@@ -130,6 +130,66 @@ func TestAPIOnClickHouse(t *testing.T) {
 		if dora[k] != want {
 			t.Errorf("dora %s = %v, want %v", k, dora[k], want)
 		}
+	}
+
+	// A unit deployed by CI but without traffic is a unit, and its second
+	// deploy names the first as its previous version.
+	listed := false
+	for _, u := range get("/v1/services?environment=production", 200)["services"].([]any) {
+		u := u.(map[string]any)
+		if u["service"] == "nightly-report" {
+			listed = true
+			if vs := fmt.Sprint(u["versions"]); vs != "[v2 v1]" {
+				t.Errorf("nightly-report versions %s, want [v2 v1]", vs)
+			}
+		}
+	}
+	if !listed {
+		t.Error("/v1/services omits nightly-report, which has deployments but no traffic")
+	}
+	nightly := get("/v1/deployments?service=nightly-report&environment=production&start_time="+rfc(start.Add(-time.Minute))+
+		"&end_time="+rfc(start.Add(3*time.Hour)), 200)["deployments"].([]any)
+	if len(nightly) != 2 {
+		t.Fatalf("nightly-report deployments %v", nightly)
+	}
+	if d := nightly[0].(map[string]any); d["version"] != "v2" || d["previous_version"] != "v1" {
+		t.Errorf("nightly-report v2: %v, want previous_version v1", d)
+	}
+
+	// Bad and hostile input, answered by the real store on this server: the
+	// same status and a JSON google.rpc.Status on every ClickHouse version.
+	lq := "/v1/latency?service=checkout&environment=production&start_time=" + rfc(start) + "&end_time=" + rfc(start.Add(2*time.Hour))
+	for _, c := range []struct {
+		path string
+		code int
+	}{
+		{"/v1/latency?environment=production", 400},
+		{lq + "&step_seconds=30", 400},
+		{lq + "&group_by=hour", 400},
+		{"/v1/deployments?page_size=501", 400},
+		{"/v1/deployments?page_token=bm90LWEtdG9rZW4", 400},
+		{"/v1/deployments/XYZ/impact", 400},
+		{"/v1/dora?interval=HOUR", 400},
+		{"/v1/deployments/0123456789abcdef0123456789abcdef/impact", 404},
+		{"/v2/nothing", 404},
+		// Hostile strings that pass validation reach SQL as parameters only.
+		{"/v1/latency?service=" + url.QueryEscape("checkout' OR 1=1 --") + "&environment=production", 200},
+		{"/v1/deployments?service=" + url.QueryEscape(`x\' UNION SELECT 1 --`), 200},
+		{"/v1/dora?environment=" + url.QueryEscape("production'); DROP TABLE deployment_events; --"), 200},
+		{"/v1/services?environment=" + url.QueryEscape("\\'\""), 200},
+	} {
+		body := get(c.path, c.code)
+		if c.code != 200 {
+			if _, ok := body["code"].(float64); !ok {
+				t.Errorf("%s: body %v is not a google.rpc.Status", c.path, body)
+			}
+			if msg, _ := body["message"].(string); msg == "" || strings.Contains(msg, "clickhouse") || strings.Contains(msg, "code:") {
+				t.Errorf("%s: message %q", c.path, msg)
+			}
+		}
+	}
+	if pts := get("/v1/latency?service="+url.QueryEscape("checkout' OR 1=1 --")+"&environment=production", 200)["points"].([]any); len(pts) != 0 {
+		t.Errorf("an injected service name matched rows: %v", pts)
 	}
 
 	cancel()
@@ -188,6 +248,26 @@ func feedScenario(t *testing.T, addr, db string, start, deployAt time.Time) {
 			at := minute.Add(time.Duration(i) * 6 * time.Second)
 			s.SetStartTimestamp(pcommon.NewTimestampFromTime(at))
 			s.SetEndTimestamp(pcommon.NewTimestampFromTime(at.Add(base + time.Duration(i%5)*time.Millisecond)))
+		}
+		// nightly-report runs no traffic through the collector; CI deploys
+		// it twice (v1 at the start, v2 half an hour later).
+		for _, d := range []struct {
+			at      time.Duration
+			version string
+		}{{0, "v1"}, {30 * time.Minute, "v2"}} {
+			if minute.Equal(start.Add(d.at)) {
+				ci := td.ResourceSpans().AppendEmpty()
+				ci.Resource().Attributes().PutStr("service.name", "github-actions")
+				s := span(ci.ScopeSpans().AppendEmpty().Spans())
+				s.SetName("deploy nightly-report")
+				s.SetStartTimestamp(pcommon.NewTimestampFromTime(minute.Add(-time.Minute)))
+				s.SetEndTimestamp(pcommon.NewTimestampFromTime(minute))
+				ca := s.Attributes()
+				ca.PutStr("cicd.pipeline.task.type", "deploy")
+				ca.PutStr("service.name", "nightly-report")
+				ca.PutStr("service.version", d.version)
+				ca.PutStr("deployment.environment.name", "production")
+			}
 		}
 		if minute.Equal(deployAt) {
 			ci := td.ResourceSpans().AppendEmpty()
