@@ -4,6 +4,9 @@
 # past so the API has history at once). Ctrl-C stops everything.
 #
 # Environment (all optional):
+#   CLICKHOUSE_ENGINE     the ClickHouse to start: "server" (default: Debian's clickhouse-server,
+#                         18.16, from the OS packages) or "chdb" (a current engine, 26.x, from
+#                         PyPI's chdb, pinned in requirements-test.txt, installed into .venv/)
 #   CLICKHOUSE_ENDPOINT   use this ClickHouse (host:port, native protocol) instead of starting one
 #   CLICKHOUSE_USERNAME / CLICKHOUSE_PASSWORD   its writer credentials (default user "default")
 #   CLICKHOUSE_API_DSN    DSN for the API (default: the read-only user of the local server, or the writer)
@@ -23,6 +26,8 @@ CH_TCP_PORT=${CH_TCP_PORT:-19000}
 CH_HTTP_PORT=${CH_HTTP_PORT:-18123}
 DEMO_BACKFILL=${DEMO_BACKFILL:-7d}
 DB=${CLICKHOUSE_DATABASE:-changelens}
+CLICKHOUSE_ENGINE=${CLICKHOUSE_ENGINE:-server}
+case "$CLICKHOUSE_ENGINE" in server|chdb) ;; *) echo "make run: CLICKHOUSE_ENGINE=$CLICKHOUSE_ENGINE: want server or chdb" >&2; exit 1;; esac
 
 say() { printf '\033[1m==> %s\033[0m\n' "$*"; }
 die() { printf 'make run: %s\n' "$*" >&2; exit 1; }
@@ -46,7 +51,13 @@ done
 # --- prerequisites -------------------------------------------------------------
 command -v go >/dev/null || die "Go is required (https://go.dev/dl/); Debian: apt-get install golang"
 command -v curl >/dev/null || { say "installing curl"; apt-get update -qq && apt-get install -y -qq curl; }
-if [ -z "${CLICKHOUSE_ENDPOINT:-}" ] && [ ! -x /usr/sbin/clickhouse-server ]; then
+if [ -z "${CLICKHOUSE_ENDPOINT:-}" ] && [ "$CLICKHOUSE_ENGINE" = chdb ]; then
+  if [ ! -f .venv/.chdb-installed ] || [ requirements-test.txt -nt .venv/.chdb-installed ]; then
+    say "installing the current ClickHouse engine (PyPI chdb, pinned) into .venv/"
+    python3 -m venv .venv && .venv/bin/pip install -q --disable-pip-version-check -r requirements-test.txt && touch .venv/.chdb-installed \
+      || die "could not install chdb (needs python3 with venv: apt-get install python3-venv)"
+  fi
+elif [ -z "${CLICKHOUSE_ENDPOINT:-}" ] && [ ! -x /usr/sbin/clickhouse-server ]; then
   say "installing clickhouse-server from the OS packages"
   SUDO=; [ "$(id -u)" = 0 ] || SUDO=sudo
   $SUDO apt-get update -qq
@@ -66,12 +77,19 @@ wait_for() { # description, seconds, command...
 # --- ClickHouse ----------------------------------------------------------------
 if [ -z "${CLICKHOUSE_ENDPOINT:-}" ]; then
   port_free "$CH_TCP_PORT" || die "port $CH_TCP_PORT is in use (set CH_TCP_PORT)"
+  # Each engine keeps its own data: 18.16 cannot read what 26.x writes.
   CH=$RUN/clickhouse
+  [ "$CLICKHOUSE_ENGINE" = chdb ] && CH=$RUN/clickhouse-chdb
   mkdir -p "$CH"/{data,tmp,log,user_files,format_schemas}
   sed -e "s#@DIR@#$CH#g" -e "s#@TCP@#$CH_TCP_PORT#g" -e "s#@HTTP@#$CH_HTTP_PORT#g" deploy/local/clickhouse-config.xml > "$CH/config.xml"
   cp deploy/local/clickhouse-users.xml "$CH/users.xml"
-  say "starting ClickHouse on 127.0.0.1:$CH_TCP_PORT (data in .run/clickhouse)"
-  /usr/sbin/clickhouse-server --config-file="$CH/config.xml" > "$RUN/log/clickhouse.out" 2>&1 &
+  if [ "$CLICKHOUSE_ENGINE" = chdb ]; then
+    say "starting ClickHouse 26.x (chdb) on 127.0.0.1:$CH_TCP_PORT (data in ${CH#$ROOT/})"
+    .venv/bin/python deploy/local/chdb-server.py --config-file="$CH/config.xml" > "$RUN/log/clickhouse.out" 2>&1 &
+  else
+    say "starting ClickHouse 18.16 on 127.0.0.1:$CH_TCP_PORT (data in ${CH#$ROOT/})"
+    /usr/sbin/clickhouse-server --config-file="$CH/config.xml" > "$RUN/log/clickhouse.out" 2>&1 &
+  fi
   pids+=($!)
   wait_for ClickHouse 60 curl -fsS "http://127.0.0.1:$CH_HTTP_PORT/ping"
   export CLICKHOUSE_ENDPOINT=127.0.0.1:$CH_TCP_PORT

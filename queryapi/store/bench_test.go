@@ -209,10 +209,10 @@ FROM
         WHERE service IN @services AND environment IN @environments
           AND minute >= toDateTime(@from) AND minute < toDateTime(@to)
           AND k IN (SELECT k FROM _cl_windows)
-    )
+    ) AS minutes
     ALL INNER JOIN _cl_windows USING (k)
     GROUP BY w, k
-)
+) AS per_minute
 GROUP BY w`
 
 // rawWindowsSQL is sql/windows.sql computed from latency_events instead of
@@ -227,8 +227,8 @@ FROM
     SELECT w, k,
         sum(weight) AS m_requests,
         sum(is_error * weight) AS m_errors,
-        quantilesTDigestWeighted(0.5, 0.9, 0.95, 0.99)(duration_ns, toUInt64(greatest(round(weight), 1))) AS m_q,
-        quantilesTDigestWeightedState(0.5, 0.9, 0.95, 0.99)(duration_ns, toUInt64(greatest(round(weight), 1))) AS m_state
+        quantilesTDigestWeighted(0.5, 0.9, 0.95, 0.99)(duration_ns, toUInt64(greatest(floor(weight + 0.5), 1))) AS m_q,
+        quantilesTDigestWeightedState(0.5, 0.9, 0.95, 0.99)(duration_ns, toUInt64(greatest(floor(weight + 0.5), 1))) AS m_state
     FROM
     (
         SELECT toUInt64(indexOf(@units, concat(service, '\n', environment))) * 4294967296 + toUInt32(toStartOfMinute(time)) AS k,
@@ -237,10 +237,10 @@ FROM
         WHERE service IN @services AND environment IN @environments
           AND time >= toDateTime(@from) AND time < toDateTime(@to)
           AND k IN (SELECT k FROM _cl_windows)
-    )
+    ) AS minutes
     ALL INNER JOIN _cl_windows USING (k)
     GROUP BY w, k
-)
+) AS per_minute
 GROUP BY w`
 
 func drain(rows driver.Rows, err error) error {
@@ -357,7 +357,7 @@ GROUP BY bucket, grp ORDER BY bucket, grp LIMIT @limit`
 		rawSQL := `
 SELECT toUInt32(intDiv(toUInt32(time), @step) * @step) AS bucket, version AS grp,
        sum(weight), sum(is_error * weight),
-       arrayMap(x -> toFloat64(x), quantilesTDigestWeighted(0.5, 0.9, 0.95, 0.99)(duration_ns, toUInt64(greatest(round(weight), 1))))
+       arrayMap(x -> toFloat64(x), quantilesTDigestWeighted(0.5, 0.9, 0.95, 0.99)(duration_ns, toUInt64(greatest(floor(weight + 0.5), 1))))
 FROM latency_events
 WHERE service = @service AND environment = @environment AND time >= toDateTime(@from) AND time < toDateTime(@to)
 GROUP BY bucket, grp ORDER BY bucket, grp LIMIT @limit`
