@@ -118,7 +118,7 @@ func TestPipelineToClickHouse(t *testing.T) {
 
 	require.Eventually(t, func() bool {
 		return countRows(t, ch, db, "SELECT count() FROM latency_events") >= 2*perVersion &&
-			countRows(t, ch, db, "SELECT uniqExact(id) FROM deployments") >= 1
+			countRows(t, ch, db, "SELECT uniqExact(id) FROM deployment_events") >= 1
 	}, 60*time.Second, 250*time.Millisecond, "rows did not arrive")
 	time.Sleep(2 * time.Second) // an idle flush and a batch more: nothing else may arrive
 
@@ -127,13 +127,13 @@ func TestPipelineToClickHouse(t *testing.T) {
 	assert.Equal(t, uint64(perVersion/10), countRows(t, ch, db, "SELECT count() FROM latency_events WHERE is_error = 1"))
 	assert.Equal(t, uint64(2*perVersion), countRows(t, ch, db,
 		"SELECT count() FROM latency_events WHERE service = 'catalog' AND environment = 'production' AND operation = 'GET /products/{sku}'"))
-	assert.Equal(t, uint64(1), countRows(t, ch, db, "SELECT uniqExact(id) FROM deployments"))
+	assert.Equal(t, uint64(1), countRows(t, ch, db, "SELECT uniqExact(id) FROM deployment_events"))
 
 	conn := ch.Conn(t, db)
 	var version, previous, source string
 	var deployNs uint64
 	require.NoError(t, conn.QueryRow(context.Background(),
-		"SELECT argMax(version, ver), argMax(previous_version, ver), argMax(source, ver), argMax(deploy_time_ns, ver) FROM deployments GROUP BY id").
+		"SELECT argMax(version, (ver, row_hash)), argMax(previous_version, (ver, row_hash)), argMax(source, (ver, row_hash)), argMax(deploy_time_ns, (ver, row_hash)) FROM deployment_events GROUP BY id").
 		Scan(&version, &previous, &source, &deployNs))
 	assert.Equal(t, "2.1.0", version)
 	assert.Equal(t, "2.0.0", previous)

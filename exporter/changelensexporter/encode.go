@@ -366,8 +366,8 @@ const (
 	verLeadMax       = 1<<verLeadBits - 1
 )
 
-// deploymentVer orders rows of one deployment id; the highest wins when
-// ReplacingMergeTree merges them and in argMax(col, ver) reads:
+// deploymentVer orders rows of one deployment id; readers take the highest
+// (ties: the earliest ns times, then the server-computed row_hash):
 //  1. a row marking the deployment superseded (it must never be un-done),
 //  2. explicit over inferred,
 //  3. the earliest deploy time (late spans move an inferred first-seen earlier;

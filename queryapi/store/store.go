@@ -12,9 +12,10 @@
 //
 // # Reading deployments
 //
-// deployments is a ReplacingMergeTree(ver) whose merges are eventual, so
-// rows are read GROUP BY id with argMax(column, ver); rows whose
-// superseded_by is set are dropped. Analysis needs each unit's sequence
+// deployment_events is a ReplacingMergeTree(ver) keyed by content whose
+// merges are eventual, so rows are read GROUP BY id, taking the row with the
+// greatest (ver, earliest ns times, row_hash) — the same row on every read;
+// deployments whose superseded_by is set are dropped. Analysis needs each unit's sequence
 // around the requested range, so one query (three UNION ALL parts) reads a
 // timeline: the range itself (failed attempts included), and the 4 latest
 // successful deployments of each unit before it and the 4 earliest after it
