@@ -11,9 +11,9 @@ users_config, remote_servers, timezone), so this launcher changes into the
 config file's directory first. The listeners live as long as the query that
 started them, so that query is a sleep that never ends.
 
-SIGTERM / SIGINT stop it gracefully: SYSTEM STOP LISTEN TCP over HTTP lets the
-running native-protocol queries finish (a hard kill in the middle of an insert
-can leave a part whose retry then duplicates rows), then the process exits.
+SIGTERM / SIGINT stop it gracefully: SYSTEM STOP LISTEN TCP over HTTP, then
+it waits (up to 20 s) until no query is running, so no insert is cut off after
+its part was committed (the client's retry would store it twice), then exits.
 SIGKILL is a crash, as with clickhouse-server.
 
 Install the engine with `pip install -r requirements-test.txt` (pinned chdb).
@@ -24,6 +24,7 @@ import os
 import signal
 import sys
 import threading
+import time
 import urllib.request
 import xml.etree.ElementTree as ET
 
@@ -34,6 +35,11 @@ _SERVE = (
     "SETTINGS max_block_size = 1, function_sleep_max_microseconds_per_block = 0, "
     "max_execution_time = 0"
 )
+
+
+# How long a graceful stop waits for running queries (clickhouse-server's
+# shutdown_wait_unfinished; the test harness kills after 30 s).
+_DRAIN_SECONDS = 20
 
 
 def main() -> int:
@@ -77,11 +83,28 @@ def main() -> int:
     while not stop.wait(1):
         pass
 
-    # Drain native-protocol connections (ClickHouse waits up to 5 s), then exit
-    # without running the engine's static destructors, which do not expect a
-    # query to be still running.
+    # Stop accepting native-protocol connections and queries, let the running
+    # queries finish (an insert cut off after its part was committed would be
+    # retried by the client and stored twice), then exit without running the
+    # engine's static destructors, which do not expect a query to be running.
+    url = f"http://{host}:{http_port}/"
+
+    def ask(sql: str) -> str:
+        return urllib.request.urlopen(url, data=sql.encode(), timeout=10).read().decode().strip()
+
     try:
-        urllib.request.urlopen(f"http://{host}:{http_port}/", data=b"SYSTEM STOP LISTEN TCP", timeout=10).read()
+        ask("SYSTEM STOP LISTEN TCP")
+        deadline = time.monotonic() + _DRAIN_SECONDS
+        while time.monotonic() < deadline:
+            running = ask(
+                "SELECT count() FROM system.processes WHERE query_id != queryID() "
+                "AND query NOT LIKE '%sleepEachRow(1) FROM numbers(1000000000)%'"
+            )
+            if running == "0":
+                break
+            time.sleep(0.05)
+        else:
+            print(f"chdb-server: queries still running after {_DRAIN_SECONDS} s; exiting", file=sys.stderr, flush=True)
     except Exception as e:
         print(f"chdb-server: graceful stop: {e}", file=sys.stderr, flush=True)
     sys.stdout.flush()
