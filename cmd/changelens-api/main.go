@@ -1,4 +1,4 @@
-// Command changelens-api serves the changelens query API (DESIGN §4): gRPC
+// Command changelens-api serves the changelens query API (docs/api.md): gRPC
 // (changelens.v1.QueryService, grpc.health.v1, reflection) and REST through
 // grpc-gateway with /openapi.json and /healthz, reading ClickHouse.
 //

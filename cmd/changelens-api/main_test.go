@@ -39,7 +39,7 @@ func TestFlagsAndEnv(t *testing.T) {
 		o.analysis.MinRequests != 20 {
 		t.Errorf("options %+v", o)
 	}
-	// Defaults (DESIGN §5).
+	// Defaults (docs/analysis.md).
 	o, err = parseFlags([]string{"--clickhouse-dsn", "clickhouse://h:9000/db"}, env(nil), io.Discard)
 	if err != nil {
 		t.Fatal(err)

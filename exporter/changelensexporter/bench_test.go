@@ -22,7 +22,7 @@ import (
 //     rows, already in column slices (the fastest way to use the driver),
 //   - raw_rows: the same rows through clickhouse-go's row-wise batch.Append.
 //
-// Metrics: events/s for each, and exporter/raw (DESIGN §9 target >= 0.9).
+// Metrics: events/s for each, and exporter/raw (docs/performance.md target >= 0.9).
 func BenchmarkInsert(b *testing.B) {
 	srv := chtest.Shared(b)
 	for _, n := range []int{1000, 10000, 50000} {

@@ -7,7 +7,7 @@ import (
 )
 
 // Verdict is the outcome of comparing a deployment's before and after
-// windows (DESIGN §5). PENDING (after-window still open) is decided by the
+// windows (docs/analysis.md). PENDING (after-window still open) is decided by the
 // caller, not here.
 type Verdict int
 
@@ -24,7 +24,7 @@ const (
 	VerdictInsufficientData
 )
 
-// String returns the DESIGN name: "DEGRADED", "NO_CHANGE", "IMPROVED",
+// String returns the API's name: "DEGRADED", "NO_CHANGE", "IMPROVED",
 // "INSUFFICIENT_DATA" (or "UNSPECIFIED").
 func (v Verdict) String() string {
 	switch v {
@@ -73,7 +73,7 @@ func (r Reason) IsRegression() bool {
 	return r == ReasonLatencyRegression || r == ReasonErrorRateRegression
 }
 
-// DecisionConfig holds the thresholds of DESIGN §5.
+// DecisionConfig holds the thresholds of docs/analysis.md.
 type DecisionConfig struct {
 	// MinRequests: fewer weighted requests than this in either window →
 	// VerdictInsufficientData. Default 50.
@@ -98,7 +98,7 @@ type DecisionConfig struct {
 	MinExpectedCount float64
 }
 
-// DefaultDecisionConfig returns the DESIGN §5 defaults.
+// DefaultDecisionConfig returns the defaults of docs/analysis.md.
 func DefaultDecisionConfig() DecisionConfig {
 	return DecisionConfig{
 		MinRequests:       50,
@@ -250,7 +250,7 @@ func (d Decision) FailureReasons() []Reason {
 // boundaries of the rules, e.g. 0.02 − 0.01 ≥ 0.01.
 const boundaryEps = 1e-12
 
-// Decide applies DESIGN §5 to a deployment's before and after windows:
+// Decide applies the rules of docs/analysis.md to a deployment's before and after windows:
 //
 //   - Either window with Requests < MinRequests → VerdictInsufficientData
 //     (rates are still reported; no test is run).

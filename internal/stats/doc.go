@@ -1,7 +1,7 @@
 // Package stats holds the small, dependency-light statistics used by the
 // changelens query API: rank and proportion tests for change-failure analysis
-// (DESIGN §5), medians and quantiles, bounded reservoir samples, the
-// before/after decision rule, and the DORA tier boundaries (DESIGN §6).
+// (docs/analysis.md), medians and quantiles, bounded reservoir samples, the
+// before/after decision rule, and the DORA tier boundaries (docs/dora.md).
 //
 // Contents (each function documents its definition and source):
 //
@@ -16,11 +16,11 @@
 //     latency histograms (γ = 1.04, ±2 %) and their weighted quantiles.
 //   - Reservoir (Vitter's Algorithm R) and WeightedReservoir
 //     (Efraimidis–Spirakis A-Res), both seeded.
-//   - Decide: the DESIGN §5 before/after rules → Verdict and Reasons.
+//   - Decide: the before/after rules of docs/analysis.md → Verdict and Reasons.
 //   - DeploymentFrequencyTier, LeadTimeTier, ChangeFailureRateTier,
-//     TimeToRestoreTier: DESIGN §6 tiers.
+//     TimeToRestoreTier: the tiers of docs/dora.md.
 //
-// The tests check every public test vector of DESIGN §5 and further
+// The tests check every public test vector of docs/analysis.md and further
 // reference values from SciPy 1.17.1, statsmodels 0.15.0 and 40-digit
 // mpmath, plus brute-force enumerations and exact rational arithmetic.
 //

@@ -5,7 +5,7 @@ import (
 	"math/bits"
 )
 
-// Tier is a DORA performance cluster (DESIGN §6, after the DORA 2023
+// Tier is a DORA performance cluster (docs/dora.md, after the DORA 2023
 // report's clusters, with gap-free boundaries).
 type Tier int
 
@@ -89,7 +89,7 @@ func LeadTimeTier(medianSeconds float64, samples int64) Tier {
 }
 
 // ChangeFailureRate returns failed ÷ changes, and 0 when there are no
-// changes (DESIGN §6: the counts say so).
+// changes (docs/dora.md: the counts say so).
 func ChangeFailureRate(failed, changes int64) float64 {
 	if changes <= 0 {
 		return 0

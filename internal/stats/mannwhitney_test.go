@@ -52,7 +52,7 @@ func TestMannWhitneyVectors(t *testing.T) {
 		{"scipy/greater/asymptotic", spMales, spFemales, Greater, MannWhitneyAsymptotic, 17, 0.055673443266570206, false},
 		{"scipy/less/asymptotic", spMales, spFemales, Less, MannWhitneyAsymptotic, 17, 0.9669037101389033, false},
 		// R ?wilcox.test: W = 127.5, p-value = 0.0001208 (two-sided, continuity
-		// correction); full-precision p from DESIGN §5, one-sided from SciPy 1.17.1.
+		// correction); full-precision p from docs/analysis.md, one-sided from SciPy 1.17.1.
 		{"airquality/two-sided", ozoneMay, ozoneAug, TwoSided, MannWhitneyAuto, 127.5, 0.000120807830769, false},
 		{"airquality/less", ozoneMay, ozoneAug, Less, MannWhitneyAuto, 127.5, 6.040391538438717e-05, false},
 		{"airquality/greater", ozoneMay, ozoneAug, Greater, MannWhitneyAuto, 127.5, 0.9999439498752809, false},
@@ -84,7 +84,7 @@ func TestMannWhitneyVectors(t *testing.T) {
 	}
 }
 
-// R ?wilcox.test airquality example: σ and z as given in DESIGN §5.
+// R ?wilcox.test airquality example: σ and z as given in docs/analysis.md.
 func TestMannWhitneyAirqualitySigmaZ(t *testing.T) {
 	r, err := MannWhitneyU(ozoneMay, ozoneAug, TwoSided, MannWhitneyAuto)
 	if err != nil {

@@ -7,7 +7,7 @@ import (
 )
 
 // Median returns the median of xs: the middle value of the sorted sample,
-// or the mean of the two middle values when the count is even (DESIGN §6).
+// or the mean of the two middle values when the count is even (docs/dora.md).
 // NaN values are skipped. ok is false when no value remains. xs is not
 // modified.
 func Median(xs []float64) (median float64, ok bool) {

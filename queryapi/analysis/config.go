@@ -9,7 +9,7 @@ import (
 )
 
 // Config holds every threshold of the analysis. DefaultConfig returns the
-// DESIGN §5 defaults.
+// defaults of docs/analysis.md.
 type Config struct {
 	// BeforeWindow is the length of the before window [t − BeforeWindow, t).
 	// Default 30m.
@@ -44,7 +44,7 @@ type Config struct {
 	MergeWindow time.Duration
 }
 
-// DefaultConfig returns the DESIGN defaults.
+// DefaultConfig returns the defaults of docs/analysis.md.
 func DefaultConfig() Config {
 	d := stats.DefaultDecisionConfig()
 	return Config{

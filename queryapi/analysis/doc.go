@@ -42,7 +42,7 @@
 // A window is closed when now ≥ its (cut) end; an after window that is not
 // closed gives PENDING (with the statistics so far, for display).
 //
-// # Verdict (DESIGN §5), via internal/stats.Decide
+// # Verdict (docs/analysis.md), via internal/stats.Decide
 //
 //   - Fewer than MinRequests (50) weighted requests in either window →
 //     INSUFFICIENT_DATA.
@@ -68,7 +68,7 @@
 //   - Lead time = deploy time − commit time when the commit time is known and
 //     the difference is positive.
 //
-// # DORA (DESIGN §6), see DORA
+// # DORA (docs/dora.md), see DORA
 //
 // Over [start, end) of the deployments given (the caller selects one
 // environment): deployment_count counts deployments (rollbacks included,

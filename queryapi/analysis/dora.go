@@ -15,7 +15,7 @@ const MaxBuckets = 10000
 // ErrInvalidRange is returned for an empty or inverted range.
 var ErrInvalidRange = errors.New("analysis: end must be after start")
 
-// DORA computes the DESIGN §6 figures of deps over [start, end), plus one
+// DORA computes the docs/dora.md figures of deps over [start, end), plus one
 // entry per calendar bucket of interval (none for IntervalAll). deps are
 // analysed deployments (Timeline.Analyze); the caller passes those of one
 // environment. Deployments outside the range and failed deploy attempts are
@@ -86,7 +86,7 @@ func Buckets(start, end time.Time, interval report.Interval) ([]Span, error) {
 	return out, nil
 }
 
-// Figures computes the four keys over [start, end) (DESIGN §6).
+// Figures computes the four keys over [start, end) (docs/dora.md).
 func Figures(deps []report.Deployment, start, end time.Time) report.DORAFigures {
 	f := report.DORAFigures{Start: start, End: end}
 	var rollbacks int

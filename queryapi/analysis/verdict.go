@@ -62,7 +62,7 @@ type Judgement struct {
 	ErrorRateDelta float64 // after error rate − before error rate
 }
 
-// Judge applies DESIGN §5 to the before and after statistics. With
+// Judge applies the rules of docs/analysis.md to the before and after statistics. With
 // afterClosed false the verdict is PENDING whatever the data say; the tests
 // are still reported, on the data so far.
 func Judge(before, after WindowStats, afterClosed bool, cfg Config) (Judgement, error) {

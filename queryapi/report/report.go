@@ -71,7 +71,7 @@ const (
 	SourceInferred
 )
 
-// Verdict of the before/after comparison (DESIGN §5).
+// Verdict of the before/after comparison (docs/analysis.md).
 type Verdict int
 
 const (
@@ -185,7 +185,7 @@ const (
 	TierElite
 )
 
-// DORAFigures are the four keys over one range (DESIGN §6).
+// DORAFigures are the four keys over one range (docs/dora.md).
 type DORAFigures struct {
 	Start, End                 time.Time
 	DeploymentCount            int

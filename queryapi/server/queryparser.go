@@ -12,7 +12,7 @@ import (
 
 // enumQueryParser is grpc-gateway's default query parser, except that an enum
 // value may be given without its prefix and in any case: group_by=version,
-// interval=DAY and interval=INTERVAL_DAY are the same. DESIGN §4 names the
+// interval=DAY and interval=INTERVAL_DAY are the same. docs/api.md names the
 // values without prefix (group_by none/version/operation, interval
 // DAY/WEEK/MONTH/ALL), and Grafana panels are easier to write that way.
 // Anything that still is no value of the enum is left for the default parser

@@ -9,7 +9,7 @@ import (
 	"google.golang.org/protobuf/types/known/timestamppb"
 )
 
-// Limits bound every query (DESIGN §4: bounded range, points, page size).
+// Limits bound every query (docs/api.md: bounded range, points, page size).
 // Zero fields take the defaults of DefaultLimits.
 type Limits struct {
 	// MaxLatencyRange bounds end_time − start_time of latency queries.

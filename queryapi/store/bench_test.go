@@ -22,7 +22,7 @@ import (
 	"github.com/changelens/changelens/queryapi/report"
 )
 
-// DESIGN §9: DORA and latency queries over 30 days answer with p95 ≤ 50 ms
+// docs/performance.md: DORA and latency queries over 30 days answer with p95 ≤ 50 ms
 // and stay flat when the raw rows grow 10×; the anchor is the same aggregate
 // by direct SQL. The benchmarks load 30 days of traffic of 10 services
 // (3 deployments a day each, half of them explicit CI deploys, every 7th a

@@ -1,4 +1,4 @@
-// The changelens query API (DESIGN §4): latency series, deployments with their
+// The changelens query API (docs/api.md): latency series, deployments with their
 // before/after impact analysis, and the DORA four keys.
 //
 // JSON conventions (REST through grpc-gateway): proto field names (snake_case),
@@ -1827,7 +1827,7 @@ func (x *DORATiers) GetTimeToRestore() Tier {
 	return Tier_TIER_UNSPECIFIED
 }
 
-// The four keys over one range (DESIGN §6).
+// The four keys over one range (docs/dora.md).
 type DORAFigures struct {
 	state     protoimpl.MessageState `protogen:"open.v1"`
 	StartTime *timestamppb.Timestamp `protobuf:"bytes,1,opt,name=start_time,json=startTime,proto3" json:"start_time,omitempty"`

@@ -1,4 +1,4 @@
-// The changelens query API (DESIGN §4): latency series, deployments with their
+// The changelens query API (docs/api.md): latency series, deployments with their
 // before/after impact analysis, and the DORA four keys.
 //
 // JSON conventions (REST through grpc-gateway): proto field names (snake_case),
@@ -54,9 +54,9 @@ type QueryServiceClient interface {
 	GetLatencySummary(ctx context.Context, in *GetLatencySummaryRequest, opts ...grpc.CallOption) (*GetLatencySummaryResponse, error)
 	// Deployments with deploy_time in [start_time, end_time), newest first, paged.
 	ListDeployments(ctx context.Context, in *ListDeploymentsRequest, opts ...grpc.CallOption) (*ListDeploymentsResponse, error)
-	// The before/after analysis of one deployment (DESIGN §5).
+	// The before/after analysis of one deployment (docs/analysis.md).
 	GetDeploymentImpact(ctx context.Context, in *GetDeploymentImpactRequest, opts ...grpc.CallOption) (*GetDeploymentImpactResponse, error)
-	// The DORA four keys over [start_time, end_time) of one environment (DESIGN §6).
+	// The DORA four keys over [start_time, end_time) of one environment (docs/dora.md).
 	GetDORA(ctx context.Context, in *GetDORARequest, opts ...grpc.CallOption) (*GetDORAResponse, error)
 }
 
@@ -143,9 +143,9 @@ type QueryServiceServer interface {
 	GetLatencySummary(context.Context, *GetLatencySummaryRequest) (*GetLatencySummaryResponse, error)
 	// Deployments with deploy_time in [start_time, end_time), newest first, paged.
 	ListDeployments(context.Context, *ListDeploymentsRequest) (*ListDeploymentsResponse, error)
-	// The before/after analysis of one deployment (DESIGN §5).
+	// The before/after analysis of one deployment (docs/analysis.md).
 	GetDeploymentImpact(context.Context, *GetDeploymentImpactRequest) (*GetDeploymentImpactResponse, error)
-	// The DORA four keys over [start_time, end_time) of one environment (DESIGN §6).
+	// The DORA four keys over [start_time, end_time) of one environment (docs/dora.md).
 	GetDORA(context.Context, *GetDORARequest) (*GetDORAResponse, error)
 	mustEmbedUnimplementedQueryServiceServer()
 }
