@@ -64,7 +64,8 @@ $(GOTESTSUM):
 	GOBIN=$(TOOLS_BIN) $(GO) install gotest.tools/gotestsum@$(GOTESTSUM_VERSION)
 	mv $(TOOLS_BIN)/gotestsum $@
 
-# The current ClickHouse engine for the second leg (and `make run CLICKHOUSE=chdb`).
+# The current ClickHouse engine for the second leg, `make bench` and
+# `CLICKHOUSE_ENGINE=chdb make run` (the one recipe that installs it).
 .venv/.chdb-installed: requirements-test.txt
 	python3 -m venv .venv
 	.venv/bin/pip install -q --disable-pip-version-check -r requirements-test.txt

@@ -52,11 +52,8 @@ done
 command -v go >/dev/null || die "Go is required (https://go.dev/dl/); Debian: apt-get install golang"
 command -v curl >/dev/null || { say "installing curl"; apt-get update -qq && apt-get install -y -qq curl; }
 if [ -z "${CLICKHOUSE_ENDPOINT:-}" ] && [ "$CLICKHOUSE_ENGINE" = chdb ]; then
-  if [ ! -f .venv/.chdb-installed ] || [ requirements-test.txt -nt .venv/.chdb-installed ]; then
-    say "installing the current ClickHouse engine (PyPI chdb, pinned) into .venv/"
-    python3 -m venv .venv && .venv/bin/pip install -q --disable-pip-version-check -r requirements-test.txt && touch .venv/.chdb-installed \
-      || die "could not install chdb (needs python3 with venv: apt-get install python3-venv)"
-  fi
+  make -q .venv/.chdb-installed 2>/dev/null || say "installing the current ClickHouse engine (PyPI chdb, pinned) into .venv/"
+  make -s .venv/.chdb-installed || die "could not install chdb (needs python3 with venv: apt-get install python3-venv)"
 elif [ -z "${CLICKHOUSE_ENDPOINT:-}" ] && [ ! -x /usr/sbin/clickhouse-server ]; then
   say "installing clickhouse-server from the OS packages"
   SUDO=; [ "$(id -u)" = 0 ] || SUDO=sudo

@@ -9,6 +9,7 @@ import (
 	"math/rand/v2"
 	"net/http"
 	"net/url"
+	"os"
 	"slices"
 	"sort"
 	"strings"
@@ -427,42 +428,25 @@ func weightedRank(vals, ws []float64, q float64) (lo, hi float64) {
 
 // ---------------------------------------------------------------------------
 
-// deploymentsReadQuery is the read query documented in README.md: rows of
-// one id collapse to the greatest by (ver, earliest ns times, row_hash),
-// superseded deployments are dropped. Filters on anything but
-// service/environment/id go outside the collapse.
-const deploymentsReadQuery = `
-SELECT
-    id, service, environment,
-    tupleElement(w, 1)  AS version,
-    tupleElement(w, 2)  AS previous_version,
-    CAST(tupleElement(w, 3) AS String) AS source,
-    CAST(tupleElement(w, 4) AS String) AS status,
-    tupleElement(w, 5)  AS rollout_start_ns,
-    tupleElement(w, 6)  AS deploy_time,
-    tupleElement(w, 7)  AS deploy_time_ns,
-    tupleElement(w, 8)  AS commit_sha,
-    tupleElement(w, 9)  AS commit_time_ns,
-    tupleElement(w, 10) AS rollback_candidate,
-    tupleElement(w, 11) AS external_id,
-    tupleElement(w, 12) AS pipeline_name,
-    tupleElement(w, 13) AS pipeline_run_id,
-    tupleElement(w, 14) AS superseded_by,
-    lower(hex(tupleElement(w, 15))) AS trace_id
-FROM
-(
-    SELECT
-        id, CAST(service AS String) AS service, CAST(environment AS String) AS environment,
-        argMax((version, previous_version, source, status, rollout_start_ns, deploy_time, deploy_time_ns,
-                commit_sha, commit_time_ns, rollback_candidate, external_id, pipeline_name, pipeline_run_id,
-                superseded_by, trace_id),
-               (ver, -toInt64(deploy_time_ns), -toInt64(rollout_start_ns), row_hash)) AS w
-    FROM deployment_events
-    WHERE service = ? AND environment = ?
-    GROUP BY service, environment, id
-) AS per_id
-WHERE superseded_by = '' AND deploy_time >= ? AND deploy_time < ?
-ORDER BY deploy_time_ns, id`
+// deploymentsReadQuery is the read query documented in README.md, taken
+// from it: rows of one id collapse to the greatest by (ver, earliest ns
+// times, row_hash), superseded deployments are dropped. Filters on anything
+// but service/environment/id go outside the collapse.
+func deploymentsReadQuery(t *testing.T) string {
+	t.Helper()
+	readme, err := os.ReadFile("README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, section, ok := strings.Cut(string(readme), "### `deployment_events`")
+	_, block, ok2 := strings.Cut(section, "```sql\n")
+	query, _, ok3 := strings.Cut(block, "```")
+	if !ok || !ok2 || !ok3 {
+		t.Fatal("README.md: no sql block in the deployment_events section")
+	}
+	return strings.NewReplacer("changelens.deployment_events", "deployment_events",
+		"{service}", "?", "{environment}", "?", "{start}", "?", "{end}", "?").Replace(query)
+}
 
 type deploymentRow struct {
 	ID                string    `ch:"id"`
@@ -488,7 +472,7 @@ type deploymentRow struct {
 func readDeployments(t *testing.T, conn driver.Conn, service, env string, from, to time.Time) []deploymentRow {
 	t.Helper()
 	var rows []deploymentRow
-	if err := conn.Select(tctx(t), &rows, deploymentsReadQuery, service, env, from, to); err != nil {
+	if err := conn.Select(tctx(t), &rows, deploymentsReadQuery(t), service, env, from, to); err != nil {
 		t.Fatal(err)
 	}
 	return rows

@@ -184,6 +184,19 @@ func (f *fatalTB) Fatal(args ...any) {
 	runtime.Goexit()
 }
 
+// newFailure runs New with a TB that records its Fatal message and returns
+// the message ("" when New did not fail).
+func newFailure(t *testing.T) string {
+	f := &fatalTB{TB: t, dir: t.TempDir()}
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		New(f)
+	}()
+	<-done
+	return f.msg
+}
+
 func TestMissingBinaryFails(t *testing.T) {
 	old := defaultBinary
 	defaultBinary = "/nonexistent/clickhouse-server"
@@ -192,15 +205,8 @@ func TestMissingBinaryFails(t *testing.T) {
 	t.Setenv(EnvBinary, "")
 	t.Setenv(EnvEngine, EngineServer)
 
-	f := &fatalTB{TB: t, dir: t.TempDir()}
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		New(f)
-	}()
-	<-done
-	if !strings.Contains(f.msg, "apt-get install -y clickhouse-server") {
-		t.Fatalf("New did not fail with an install hint; message: %q", f.msg)
+	if msg := newFailure(t); !strings.Contains(msg, "apt-get install -y clickhouse-server") {
+		t.Fatalf("New did not fail with an install hint; message: %q", msg)
 	}
 }
 
@@ -208,29 +214,15 @@ func TestMissingChdbFails(t *testing.T) {
 	t.Setenv(EnvEngine, EngineChdb)
 	t.Setenv(EnvChdbPython, "/nonexistent/python")
 
-	f := &fatalTB{TB: t, dir: t.TempDir()}
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		New(f)
-	}()
-	<-done
-	if !strings.Contains(f.msg, "pip install -r requirements-test.txt") {
-		t.Fatalf("New did not fail with an install hint; message: %q", f.msg)
+	if msg := newFailure(t); !strings.Contains(msg, "pip install -r requirements-test.txt") {
+		t.Fatalf("New did not fail with an install hint; message: %q", msg)
 	}
 }
 
 func TestUnknownEngineFails(t *testing.T) {
 	t.Setenv(EnvEngine, "clickhouse-cloud")
-	f := &fatalTB{TB: t, dir: t.TempDir()}
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		New(f)
-	}()
-	<-done
-	if !strings.Contains(f.msg, EnvEngine) {
-		t.Fatalf("New did not name %s; message: %q", EnvEngine, f.msg)
+	if msg := newFailure(t); !strings.Contains(msg, EnvEngine) {
+		t.Fatalf("New did not name %s; message: %q", EnvEngine, msg)
 	}
 }
 

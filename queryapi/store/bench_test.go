@@ -31,10 +31,11 @@ import (
 //
 //	api-cold    Store.DORA / Store.Latency (DORA: window cache off)
 //	api-warm    Store.DORA with the verdict cache warm (closed windows)
-//	rollup-sql  the API's SQL by direct query on the histograms
+//	rollup-sql  the API's SQL by direct query: DORA windows on the t-digest
+//	            rollup (latency_rollup_1m), latency series on the histograms
 //	            (latency_hist_1m, and latency_hist_1h for hourly series)
-//	tdigest-sql the same aggregate on the schema-v1 t-digest rollup
-//	            (latency_rollup_1m), what the API read before the histograms
+//	tdigest-sql latency series only: the same aggregate on the t-digest
+//	            rollup, what the API read before the histograms
 //	raw-sql     the same aggregate by direct SQL on latency_events
 //
 // and report p50-ms and p95-ms over b.N runs (plus load figures). They only
@@ -187,34 +188,6 @@ func reportLoad(b *testing.B, d *benchData) {
 	b.ReportMetric(float64(d.events)/d.load.Seconds(), "load-events/s")
 }
 
-// tdigestWindowsSQL is what sql/windows.sql was on the t-digest rollup
-// (latency_rollup_1m) before the histograms: the same per-window counts,
-// merged-digest quantiles and per-minute p95 values.
-const tdigestWindowsSQL = `
-SELECT w, sum(m_requests), sum(m_errors),
-       arrayMap(x -> toFloat64(x), quantilesTDigestWeightedMerge(0.5, 0.9, 0.95, 0.99)(m_state)),
-       groupArray(toFloat64(m_q[3]))
-FROM
-(
-    SELECT w, k,
-        sumMerge(request_count) AS m_requests,
-        sumMerge(error_count) AS m_errors,
-        quantilesTDigestWeightedMerge(0.5, 0.9, 0.95, 0.99)(duration_digest) AS m_q,
-        quantilesTDigestWeightedMergeState(0.5, 0.9, 0.95, 0.99)(duration_digest) AS m_state
-    FROM
-    (
-        SELECT toUInt64(indexOf(@units, concat(service, '\n', environment))) * 4294967296 + toUInt32(minute) AS k,
-               request_count, error_count, duration_digest
-        FROM latency_rollup_1m
-        WHERE service IN @services AND environment IN @environments
-          AND minute >= toDateTime(@from) AND minute < toDateTime(@to)
-          AND k IN (SELECT k FROM _cl_windows)
-    ) AS minutes
-    ALL INNER JOIN _cl_windows USING (k)
-    GROUP BY w, k
-) AS per_minute
-GROUP BY w`
-
 // rawWindowsSQL is sql/windows.sql computed from latency_events instead of
 // the rollup: the same per-window counts, merged-digest quantiles and
 // per-minute p95 values.
@@ -304,7 +277,8 @@ func BenchmarkDORA(b *testing.B) {
 			b.Fatal(err)
 		}
 		rawSQL := rawWindowsSQL
-		for _, v := range [][2]string{{"rollup-sql", rollupSQL}, {"tdigest-sql", tdigestWindowsSQL}, {"raw-sql", rawSQL}} {
+		// sql/windows.sql reads the t-digest rollup itself: no separate t-digest line.
+		for _, v := range [][2]string{{"rollup-sql", rollupSQL}, {"raw-sql", rawSQL}} {
 			query := v[1]
 			b.Run(name+"/"+v[0], func(b *testing.B) {
 				conn := srv.Conn(b, d.database)

@@ -9,7 +9,7 @@ FROM
 (
     SELECT
         argMax((service, environment, deploy_time_ns, superseded_by),
-               (ver, -toInt64(deploy_time_ns), -toInt64(rollout_start_ns), row_hash)) AS w
+               {{template "deployment_order"}}) AS w
     FROM {db}.deployment_events
     WHERE id = @id
     GROUP BY id

@@ -40,7 +40,7 @@ SELECT * FROM
             id,
             argMax((service, environment, version, previous_version, source, status, rollout_start_ns,
                     deploy_time_ns, commit_sha, commit_time_ns, rollback_candidate, superseded_by),
-                   (ver, -toInt64(deploy_time_ns), -toInt64(rollout_start_ns), row_hash)) AS w,
+                   {{template "deployment_order"}}) AS w,
             CAST(tupleElement(w, 1) AS String) AS d_service,
             CAST(tupleElement(w, 2) AS String) AS d_environment,
             tupleElement(w, 3) AS d_version,
@@ -90,4 +90,9 @@ SELECT * FROM
 {{- end}}
     LIMIT @limit
 )
+{{- end}}
+{{- define "deployment_order"}}
+{{- /* the order that picks the row standing for a deployment id (see above);
+       deployment_by_id.sql uses it too */ -}}
+(ver, -toInt64(deploy_time_ns), -toInt64(rollout_start_ns), row_hash)
 {{- end}}
