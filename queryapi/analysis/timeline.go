@@ -145,6 +145,9 @@ func (c *cluster) survivor() (Row, []string) {
 			s.RolloutStart = r.RolloutStart
 		}
 		s.RollbackHint = s.RollbackHint || r.RollbackHint
+		if s.PreviousVersion == "" {
+			s.PreviousVersion = r.PreviousVersion
+		}
 		if s.CommitTime.IsZero() && !r.CommitTime.IsZero() {
 			s.CommitSHA, s.CommitTime = r.CommitSHA, r.CommitTime
 		}

@@ -239,3 +239,21 @@ func TestPreviousVersionFromHistory(t *testing.T) {
 		t.Fatalf("previous versions %q, want %q", got, want)
 	}
 }
+
+// An explicit row naming no previous version and an inferred row of the same
+// version that does are one deployment: the explicit row stands for it and
+// takes the inferred row's previous version.
+func TestMergeExplicitWithoutPreviousVersion(t *testing.T) {
+	rows := []Row{
+		row("inf", "svc", "v2", "v1", time.Hour),
+		explicit(row("ci", "svc", "v2", "", time.Hour+time.Minute), 0),
+	}
+	items := NewTimeline(rows, DefaultConfig()).Items()
+	if len(items) != 1 {
+		t.Fatalf("items %v, want one deployment", ids(items))
+	}
+	d := items[0].Deployment
+	if d.ID != "ci" || d.PreviousVersion != "v1" || !slices.Equal(items[0].Aliases, []string{"inf"}) {
+		t.Fatalf("survivor %s (previous %q, aliases %v), want ci with previous v1 and alias inf", d.ID, d.PreviousVersion, items[0].Aliases)
+	}
+}
