@@ -30,10 +30,7 @@ const (
 	TableLatencyRollup = "latency_rollup_1m"
 	TableLatencyHist1m = "latency_hist_1m"
 	TableLatencyHist1h = "latency_hist_1h"
-	TableDeployments   = "deployment_events"
-	// TableDeploymentsV1 is schema v1's deployments table, copied into
-	// TableDeployments by migration 4 and no longer written or read.
-	TableDeploymentsV1 = "deployments"
+	TableDeployments   = "deployment_events" // schema v4; v1's "deployments" is no longer used
 	TableMigrations    = "schema_migrations"
 	LocalSuffix        = "_local"
 )
@@ -218,7 +215,7 @@ func render(name, src string, o Options) ([]string, error) {
 		cur     strings.Builder
 	)
 	emit := func(stmt string) {
-		stmts = append(stmts, stmt)
+		stmts = append(stmts, strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(stmt), ";")))
 		if o.Cluster != "" {
 			for _, d := range pending {
 				stmts = append(stmts, distributedDDL(o, d.table, d.key))
@@ -248,12 +245,12 @@ func render(name, src string, o Options) ([]string, error) {
 		}
 		cur.WriteString(line)
 		if strings.HasSuffix(trimmed, ";") {
-			emit(strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(cur.String()), ";")))
+			emit(cur.String())
 			cur.Reset()
 		}
 	}
-	if s := strings.TrimSpace(cur.String()); s != "" {
-		emit(strings.TrimSpace(strings.TrimSuffix(s, ";")))
+	if strings.TrimSpace(cur.String()) != "" {
+		emit(cur.String())
 	}
 	if len(pending) > 0 {
 		return nil, fmt.Errorf("schema: %s: a distributed directive is not followed by a statement", name)
