@@ -655,7 +655,7 @@ func TestIntegrationSchemaApplyTwiceIsNoop(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !slices.Equal(res.Applied, []uint32{1, 2, 3, 4}) || res.Current != 4 {
+	if !slices.Equal(res.Applied, []uint32{1, 2, 3, 4, 5}) || res.Current != 5 {
 		t.Fatalf("first apply = %+v", res)
 	}
 	before := showCreate(t, conn, db)
@@ -664,11 +664,11 @@ func TestIntegrationSchemaApplyTwiceIsNoop(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(res.Applied) != 0 || res.Current != 4 {
+	if len(res.Applied) != 0 || res.Current != 5 {
 		t.Fatalf("second apply = %+v, want nothing applied", res)
 	}
 	var n uint64
-	if err := conn.QueryRow(tctx(t), "SELECT count() FROM schema_migrations").Scan(&n); err != nil || n != 4 {
+	if err := conn.QueryRow(tctx(t), "SELECT count() FROM schema_migrations").Scan(&n); err != nil || n != 5 {
 		t.Fatalf("schema_migrations rows = %d, %v", n, err)
 	}
 	if after := showCreate(t, conn, db); after != before {
@@ -679,7 +679,7 @@ func TestIntegrationSchemaApplyTwiceIsNoop(t *testing.T) {
 	// statement is IF NOT EXISTS).
 	srv.Exec(t, "TRUNCATE TABLE "+db+".schema_migrations")
 	res, err = schema.Apply(tctx(t), conn, o, srv.Version())
-	if err != nil || len(res.Applied) != 4 {
+	if err != nil || len(res.Applied) != 5 {
 		t.Fatalf("re-apply after lost record = %+v, %v", res, err)
 	}
 	if after := showCreate(t, conn, db); after != before {
@@ -687,8 +687,8 @@ func TestIntegrationSchemaApplyTwiceIsNoop(t *testing.T) {
 	}
 
 	// Upgrade: a database at version 1 (no histograms, no deployment_events
-	// yet) gets versions 2, 3 and 4 only.
-	for _, obj := range []string{"latency_hist_1m_mv", "latency_hist_1h_mv", "latency_hist_1m", "latency_hist_1h", "deployment_events"} {
+	// yet) gets versions 2 to 5 only.
+	for _, obj := range []string{"latency_hist_1m_mv", "latency_hist_1h_mv", "latency_hist_1m", "latency_hist_1h", "deployment_events", "version_minutes_mv", "version_minutes"} {
 		srv.Exec(t, "DROP TABLE "+db+"."+obj)
 	}
 	srv.Exec(t, "ALTER TABLE "+db+".schema_migrations DELETE WHERE version >= 2")
@@ -706,7 +706,7 @@ func TestIntegrationSchemaApplyTwiceIsNoop(t *testing.T) {
 		time.Sleep(50 * time.Millisecond)
 	}
 	res, err = schema.Apply(tctx(t), conn, o, srv.Version())
-	if err != nil || !slices.Equal(res.Applied, []uint32{2, 3, 4}) || res.Current != 4 {
+	if err != nil || !slices.Equal(res.Applied, []uint32{2, 3, 4, 5}) || res.Current != 5 {
 		t.Fatalf("upgrade from v1 = %+v, %v", res, err)
 	}
 	if after := showCreate(t, conn, db); after != before {
@@ -718,7 +718,7 @@ func TestIntegrationSchemaApplyTwiceIsNoop(t *testing.T) {
 	if v := e.serverVersion; v != srv.Version() {
 		t.Fatalf("exporter detected version %q, server is %q", v, srv.Version())
 	}
-	if err := conn.QueryRow(tctx(t), "SELECT count() FROM schema_migrations").Scan(&n); err != nil || n != 4 {
+	if err := conn.QueryRow(tctx(t), "SELECT count() FROM schema_migrations").Scan(&n); err != nil || n != 5 {
 		t.Fatalf("schema_migrations rows after exporter start = %d, %v", n, err)
 	}
 }
@@ -753,7 +753,7 @@ func TestIntegrationUpgradeCopiesDeployments(t *testing.T) {
 	}
 	for i := 0; i < 2; i++ { // an interrupted upgrade runs the copy again
 		srv.Exec(t, "ALTER TABLE "+db+".schema_migrations DELETE WHERE version = 4")
-		waitRows(t, conn, "SELECT count() FROM schema_migrations", 3)
+		waitRows(t, conn, "SELECT count() FROM schema_migrations", 4)
 		res, err := schema.Apply(tctx(t), conn, o, srv.Version())
 		if err != nil || !slices.Equal(res.Applied, []uint32{4}) {
 			t.Fatalf("upgrade = %+v, %v", res, err)
@@ -860,10 +860,11 @@ func TestIntegrationRetentionSweep(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	// days 10 and 5 ago, in latency_events, the rollup and both
-	// histograms; day 3 ago is the first day kept (today + 3 previous days).
-	if dropped != 8 {
-		t.Fatalf("dropped %d partitions, want 8", dropped)
+	// days 10 and 5 ago, in latency_events, the rollup, both histograms
+	// and version_minutes; day 3 ago is the first day kept (today + 3
+	// previous days).
+	if dropped != 10 {
+		t.Fatalf("dropped %d partitions, want 10", dropped)
 	}
 	conn := srv.Conn(t, db)
 	cutoff := retentionCutoff(now, 3)
@@ -872,6 +873,7 @@ func TestIntegrationRetentionSweep(t *testing.T) {
 		"SELECT count() FROM latency_rollup_1m WHERE minute < toDateTime(?)",
 		"SELECT count() FROM latency_hist_1m WHERE minute < toDateTime(?)",
 		"SELECT count() FROM latency_hist_1h WHERE hour < toDateTime(?)",
+		"SELECT count() FROM version_minutes WHERE minute < toDateTime(?)",
 	} {
 		var n uint64
 		if err := conn.QueryRow(tctx(t), q, cutoff.Unix()).Scan(&n); err != nil || n != 0 {
@@ -886,7 +888,7 @@ func TestIntegrationRetentionSweep(t *testing.T) {
 	if dropped, err := e.sweepRetention(tctx(t), now); err != nil || dropped != 0 {
 		t.Fatalf("second sweep dropped %d, %v", dropped, err)
 	}
-	assertCounter(t, tel, "otelcol_changelens_exporter_retention_partitions_dropped", nil, 8)
+	assertCounter(t, tel, "otelcol_changelens_exporter_retention_partitions_dropped", nil, 10)
 }
 
 // ---------------------------------------------------------------------------

@@ -37,16 +37,12 @@ type EntrySpansConfig struct {
 	IncludeRoot bool `mapstructure:"include_root"`
 }
 
-// DeploymentsConfig configures explicit and inferred deployment events.
+// DeploymentsConfig configures deployment events. Deployments inferred from
+// service.version changes are not the processor's business: the query API
+// derives them from every collector's stored observations, so they cannot
+// depend on which collector saw which span.
 type DeploymentsConfig struct {
-	Explicit  ExplicitConfig  `mapstructure:"explicit"`
-	Inference InferenceConfig `mapstructure:"inference"`
-	// MergeWindow: an explicit and an inferred deployment of the same unit and
-	// version whose times are at most this far apart are one deployment.
-	MergeWindow time.Duration `mapstructure:"merge_window"`
-	// MaxUnits bounds the inference state (least recently seen units are
-	// evicted after their pending observations are resolved).
-	MaxUnits int `mapstructure:"max_units"`
+	Explicit ExplicitConfig `mapstructure:"explicit"`
 }
 
 // ExplicitConfig configures deployment events from CI/CD deploy spans.
@@ -59,26 +55,6 @@ type ExplicitConfig struct {
 	// commit time (RFC 3339 string, or unix seconds, milliseconds or
 	// nanoseconds as integer or digit string).
 	CommitTimeAttributes []string `mapstructure:"commit_time_attributes"`
-}
-
-// InferenceConfig configures deployments inferred from service.version changes.
-type InferenceConfig struct {
-	Enabled bool `mapstructure:"enabled"`
-	// ReappearAfter is the hysteresis: a version the unit ran before counts as
-	// deployed again only after it was absent at least this long (event time).
-	// Shorter gaps are the interleaving of a rolling update.
-	ReappearAfter time.Duration `mapstructure:"reappear_after"`
-	// AllowedLateness is how far (event time) spans may arrive out of order and
-	// still be ordered exactly; observations are resolved once the unit's
-	// newest event time is this far past them.
-	AllowedLateness time.Duration `mapstructure:"allowed_lateness"`
-	// IdleFlush resolves a unit's pending observations when it has received no
-	// span for this long (wall clock). It only decides when, never what:
-	// outcomes depend on event time alone.
-	IdleFlush time.Duration `mapstructure:"idle_flush"`
-	// MaxVersionsPerUnit bounds the versions remembered per unit for rollback
-	// detection (least recently seen forgotten first).
-	MaxVersionsPerUnit int `mapstructure:"max_versions_per_unit"`
 }
 
 var spanKindNames = map[string]bool{"server": true, "consumer": true, "client": true, "producer": true, "internal": true}
@@ -114,25 +90,6 @@ func (c *Config) Validate() error {
 			errs = append(errs, fmt.Errorf("deployments.explicit.commit_time_attributes[%d]: empty attribute name", i))
 		}
 	}
-	in := d.Inference
-	if in.ReappearAfter < time.Second {
-		errs = append(errs, fmt.Errorf("deployments.inference.reappear_after: %s is too short (minimum 1s)", in.ReappearAfter))
-	}
-	if in.AllowedLateness < 0 {
-		errs = append(errs, fmt.Errorf("deployments.inference.allowed_lateness: must not be negative, got %s", in.AllowedLateness))
-	}
-	if in.IdleFlush <= 0 {
-		errs = append(errs, fmt.Errorf("deployments.inference.idle_flush: must be positive, got %s", in.IdleFlush))
-	}
-	if in.MaxVersionsPerUnit < 2 {
-		errs = append(errs, fmt.Errorf("deployments.inference.max_versions_per_unit: %d is too small (minimum 2)", in.MaxVersionsPerUnit))
-	}
-	if d.MergeWindow < 0 {
-		errs = append(errs, fmt.Errorf("deployments.merge_window: must not be negative, got %s", d.MergeWindow))
-	}
-	if d.MaxUnits < 1 {
-		errs = append(errs, fmt.Errorf("deployments.max_units: must be at least 1, got %d", d.MaxUnits))
-	}
 	return errors.Join(errs...)
 }
 
@@ -147,15 +104,6 @@ func defaultConfig() *Config {
 				Enabled:              true,
 				CommitTimeAttributes: []string{"changelens.commit.time", "github.head_commit.timestamp"},
 			},
-			Inference: InferenceConfig{
-				Enabled:            true,
-				ReappearAfter:      10 * time.Minute,
-				AllowedLateness:    2 * time.Minute,
-				IdleFlush:          30 * time.Second,
-				MaxVersionsPerUnit: 32,
-			},
-			MergeWindow: time.Hour,
-			MaxUnits:    10000,
 		},
 	}
 }

@@ -42,12 +42,6 @@ func TestLoadConfig(t *testing.T) {
 		MaxClockSkew:       10 * time.Minute,
 		Deployments: DeploymentsConfig{
 			Explicit: ExplicitConfig{Enabled: true, SpanNamePatterns: []string{"^deploy ", "helm upgrade"}, CommitTimeAttributes: []string{"git.commit.time"}},
-			Inference: InferenceConfig{
-				Enabled: false, ReappearAfter: 15 * time.Minute, AllowedLateness: 5 * time.Minute,
-				IdleFlush: time.Minute, MaxVersionsPerUnit: 8,
-			},
-			MergeWindow: 30 * time.Minute,
-			MaxUnits:    500,
 		},
 	}, cfg)
 }
@@ -61,13 +55,9 @@ func TestInvalidConfigNamesTheField(t *testing.T) {
 		"bad_skew":               "max_clock_skew",
 		"bad_pattern":            "deployments.explicit.span_name_patterns[0]",
 		"empty_commit_attribute": "deployments.explicit.commit_time_attributes[0]",
-		"short_reappear":         "deployments.inference.reappear_after",
-		"negative_lateness":      "deployments.inference.allowed_lateness",
-		"zero_idle_flush":        "deployments.inference.idle_flush",
-		"few_versions":           "deployments.inference.max_versions_per_unit",
-		"negative_merge_window":  "deployments.merge_window",
-		"zero_units":             "deployments.max_units",
 		"unknown_field":          "inferrence",
+		// Inference moved to the query API; its old settings are rejected by name.
+		"removed_inference": "inference",
 	} {
 		t.Run(name, func(t *testing.T) {
 			_, err := loadConfig(t, name)

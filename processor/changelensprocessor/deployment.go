@@ -15,41 +15,26 @@ import (
 	"github.com/changelens/changelens/internal/eventspan"
 )
 
-type source uint8
-
-const (
-	sourceInferred source = iota
-	sourceExplicit
-)
-
-func (s source) String() string {
-	if s == sourceExplicit {
-		return eventspan.SourceExplicit
-	}
-	return eventspan.SourceInferred
-}
-
-// deployment is a detected deployment; it is (re-)emitted whenever it changes.
+// deployment is a CI/CD deploy span's deployment. Everything in it comes
+// from the span, so every collector (and every retry or replay) that sees
+// the span emits the same event, and the stored copies collapse.
 type deployment struct {
-	id                string
-	unit              unitKey
-	version           string
-	previousVersion   string
-	source            source
-	succeeded         bool
-	rolloutStart      int64 // unix ns
-	deployTime        int64 // unix ns
-	rollbackCandidate bool
-	commitSHA         string
-	commitTime        int64 // unix ns, 0 = unknown
-	externalID        string
-	pipelineName      string
-	pipelineRunID     string
-	traceID           pcommon.TraceID
-	supersededBy      string
-	absorbedInferred  bool
-	counted           bool // the deployments_detected metric has seen it
+	id            string
+	unit          unitKey
+	version       string
+	succeeded     bool
+	rolloutStart  int64 // unix ns
+	deployTime    int64 // unix ns
+	commitSHA     string
+	commitTime    int64 // unix ns, 0 = unknown
+	externalID    string
+	pipelineName  string
+	pipelineRunID string
+	traceID       pcommon.TraceID
 }
+
+// unitKey identifies a deployed unit.
+type unitKey struct{ service, environment string }
 
 // hashID is a deterministic 128-bit ID over the given fields: the same
 // deployment seen by any replica, or again after a restart, gets the same ID.
@@ -60,13 +45,6 @@ func hashID(fields ...string) string {
 		h.Write([]byte{0})
 	}
 	return hex.EncodeToString(h.Sum(nil))
-}
-
-// inferredID identifies an inferred deployment by unit, version, the version it
-// replaced and the reappear_after-sized slot of its first span, so that a
-// version deployed, rolled back and deployed again gets distinct IDs.
-func inferredID(u unitKey, version, previous string, slot int64) string {
-	return hashID("inferred", u.service, u.environment, version, previous, strconv.FormatInt(slot, 10))
 }
 
 // explicitID prefers the CI system's own deployment ID; else the deploy span's identity.
@@ -143,7 +121,6 @@ func parseDeploySpan(s ptrace.Span, defaultEnv string, commitTimeAttrs []string)
 	d = &deployment{
 		unit:          u,
 		version:       strings.Clone(str(eventspan.AttrServiceVersion)),
-		source:        sourceExplicit,
 		succeeded:     succeeded,
 		rolloutStart:  start,
 		deployTime:    end,
@@ -232,9 +209,7 @@ func appendDeploymentEvent(td ptrace.Traces, d *deployment) {
 	a.PutStr(eventspan.AttrServiceName, d.unit.service)
 	a.PutStr(eventspan.AttrDeploymentEnvironment, d.unit.environment)
 	a.PutStr(eventspan.AttrServiceVersion, d.version)
-	a.PutStr(eventspan.AttrSource, d.source.String())
-	a.PutStr(eventspan.AttrPreviousVersion, d.previousVersion)
-	a.PutBool(eventspan.AttrRollbackCandidate, d.rollbackCandidate)
+	a.PutStr(eventspan.AttrSource, eventspan.SourceExplicit)
 	if d.succeeded {
 		a.PutStr(eventspan.AttrDeploymentStatus, eventspan.StatusSucceeded)
 	} else {
@@ -255,9 +230,6 @@ func appendDeploymentEvent(td ptrace.Traces, d *deployment) {
 	}
 	if d.pipelineRunID != "" {
 		a.PutStr(eventspan.AttrPipelineRunID, d.pipelineRunID)
-	}
-	if d.supersededBy != "" {
-		a.PutStr(eventspan.AttrSupersededBy, d.supersededBy)
 	}
 }
 

@@ -59,21 +59,13 @@ type changelensProcessor struct {
 	explicit     bool
 	matcher      *deploySpanMatcher
 	commitAttrs  []string
-	bucket       int64
 
 	ops opCache
 
-	mu      sync.Mutex // guards tracker
-	tracker *tracker
-
-	idleFlush time.Duration
-	stop      chan struct{}
-	done      chan struct{}
-
 	batches sync.Pool // *batchState
 
-	dropAttrs   [numDropReasons]metric.AddOption
-	sourceAttrs [2]metric.AddOption
+	dropAttrs     [numDropReasons]metric.AddOption
+	explicitAttrs metric.AddOption
 }
 
 func newProcessor(set component.TelemetrySettings, cfg *Config, next consumer.Traces) (*changelensProcessor, error) {
@@ -93,10 +85,7 @@ func newProcessor(set component.TelemetrySettings, cfg *Config, next consumer.Tr
 		explicit:     cfg.Deployments.Explicit.Enabled,
 		matcher:      newDeploySpanMatcher(cfg.Deployments.Explicit),
 		commitAttrs:  cfg.Deployments.Explicit.CommitTimeAttributes,
-		tracker:      newTracker(cfg),
-		idleFlush:    cfg.Deployments.Inference.IdleFlush,
 	}
-	p.bucket = p.tracker.bucket
 	p.ops.m = make(map[string]string)
 	for _, k := range cfg.EntrySpans.Kinds {
 		switch strings.ToLower(k) {
@@ -115,115 +104,29 @@ func newProcessor(set component.TelemetrySettings, cfg *Config, next consumer.Tr
 	for r, name := range dropReasonNames {
 		p.dropAttrs[r] = metric.WithAttributeSet(attribute.NewSet(attribute.String("reason", name)))
 	}
-	p.sourceAttrs[sourceInferred] = metric.WithAttributeSet(attribute.NewSet(attribute.String("source", eventspan.SourceInferred)))
-	p.sourceAttrs[sourceExplicit] = metric.WithAttributeSet(attribute.NewSet(attribute.String("source", eventspan.SourceExplicit)))
+	p.explicitAttrs = metric.WithAttributeSet(attribute.NewSet(attribute.String("source", eventspan.SourceExplicit)))
 	p.batches.New = func() any { return &batchState{} }
-	err = tb.RegisterProcessorChangelensTrackedUnitsCallback(func(_ context.Context, o metric.Int64Observer) error {
-		p.mu.Lock()
-		n := p.tracker.unitCount()
-		p.mu.Unlock()
-		o.Observe(int64(n))
-		return nil
-	})
-	return p, err
+	return p, nil
 }
 
-func (p *changelensProcessor) start(context.Context, component.Host) error {
-	p.stop, p.done = make(chan struct{}), make(chan struct{})
-	go p.flushLoop()
-	return nil
-}
+func (p *changelensProcessor) start(context.Context, component.Host) error { return nil }
 
-func (p *changelensProcessor) shutdown(ctx context.Context) error {
-	if p.stop != nil {
-		close(p.stop)
-		<-p.done
-		p.stop = nil
-	}
-	var out []*deployment
-	p.mu.Lock()
-	p.tracker.flushAll(&out)
-	td := p.encode(out)
-	p.mu.Unlock()
-	var err error
-	if td.ResourceSpans().Len() > 0 {
-		err = p.next.ConsumeTraces(ctx, td)
-	}
+func (p *changelensProcessor) shutdown(context.Context) error {
 	p.telemetry.Shutdown()
-	return err
-}
-
-// flushLoop resolves units that went quiet, so a deployment followed by
-// silence is still reported; it never decides by wall clock what happened.
-func (p *changelensProcessor) flushLoop() {
-	defer close(p.done)
-	every := min(p.idleFlush/2, 5*time.Second)
-	tick := time.NewTicker(max(every, 10*time.Millisecond))
-	defer tick.Stop()
-	for {
-		select {
-		case <-p.stop:
-			return
-		case now := <-tick.C:
-			var out []*deployment
-			p.mu.Lock()
-			p.tracker.flushIdle(now.Add(-p.idleFlush), &out)
-			td := p.encode(out)
-			p.mu.Unlock()
-			if td.ResourceSpans().Len() > 0 {
-				if err := p.next.ConsumeTraces(context.Background(), td); err != nil {
-					p.logger.Warn("sending deployment events after idle flush", zap.Error(err))
-				}
-			}
-		}
-	}
-}
-
-// encode turns emitted deployments (each once) into events; called with mu held.
-func (p *changelensProcessor) encode(out []*deployment) ptrace.Traces {
-	td := ptrace.NewTraces()
-	p.appendEvents(td, out)
-	return td
-}
-
-func (p *changelensProcessor) appendEvents(td ptrace.Traces, out []*deployment) {
-	for i, d := range out {
-		dup := false
-		for _, e := range out[:i] {
-			if e == d {
-				dup = true
-				break
-			}
-		}
-		if dup {
-			continue
-		}
-		appendDeploymentEvent(td, d)
-		p.telemetry.ProcessorChangelensDeploymentEvents.Add(context.Background(), 1, p.sourceAttrs[d.source])
-		if !d.counted {
-			d.counted = true
-			p.telemetry.ProcessorChangelensDeploymentsDetected.Add(context.Background(), 1, p.sourceAttrs[d.source])
-		}
-	}
+	return nil
 }
 
 // batchState is the per-call scratch space, pooled so steady state allocates nothing.
 type batchState struct {
-	obs      []observation
 	explicit []*deployment
-	out      []*deployment
 	received int64
 	latency  int64
 	dropped  [numDropReasons]int64
 }
 
 func (b *batchState) reset() {
-	clear(b.obs)
-	b.obs = b.obs[:0]
 	clear(b.explicit)
 	b.explicit = b.explicit[:0]
-	clear(b.out)
-	b.out = b.out[:0]
 	b.received, b.latency = 0, 0
 	b.dropped = [numDropReasons]int64{}
 }
@@ -239,14 +142,11 @@ func (p *changelensProcessor) processTraces(ctx context.Context, td ptrace.Trace
 		return p.processResource(rs, b, maxStart)
 	})
 
-	if len(b.obs) > 0 || len(b.explicit) > 0 {
-		p.mu.Lock()
-		for _, d := range b.explicit {
-			p.tracker.explicit(d, &b.out)
-		}
-		p.tracker.observe(b.obs, time.Now(), &b.out)
-		p.appendEvents(td, b.out)
-		p.mu.Unlock()
+	for _, d := range b.explicit {
+		appendDeploymentEvent(td, d)
+	}
+	if n := len(b.explicit); n > 0 {
+		p.telemetry.ProcessorChangelensDeploymentEvents.Add(ctx, int64(n), p.explicitAttrs)
 	}
 
 	p.telemetry.ProcessorChangelensSpansReceived.Add(ctx, b.received)
@@ -259,13 +159,6 @@ func (p *changelensProcessor) processTraces(ctx context.Context, td ptrace.Trace
 		}
 	}
 	return td, nil
-}
-
-// obsAcc folds a resource's entry spans into per-bucket observations.
-type obsAcc struct {
-	active   bool
-	bucket   int64
-	min, max int64
 }
 
 func (p *changelensProcessor) processResource(rs ptrace.ResourceSpans, b *batchState, maxStart int64) bool {
@@ -288,30 +181,11 @@ func (p *changelensProcessor) processResource(rs ptrace.ResourceSpans, b *batchS
 		res.PutStr(eventspan.AttrDeploymentEnvironment, env)
 		res.PutStr(eventspan.AttrServiceVersion, version)
 	}
-	unit := unitKey{service, env}
-	var acc obsAcc
-	flush := func() {
-		if acc.active && version != "" {
-			b.obs = append(b.obs, observation{unit: unit, version: version, bucket: acc.bucket, min: acc.min, max: acc.max})
-		}
-		acc.active = false
-	}
-
 	rs.ScopeSpans().RemoveIf(func(ss ptrace.ScopeSpans) bool {
 		spans := ss.Spans()
 		b.received += int64(spans.Len())
 		spans.RemoveIf(func(s ptrace.Span) bool {
-			keep, start := p.processSpan(s, b, hasService, maxStart)
-			if keep && start != 0 {
-				bk := start / p.bucket
-				if acc.active && bk == acc.bucket {
-					acc.min, acc.max = min(acc.min, start), max(acc.max, start)
-				} else {
-					flush()
-					acc = obsAcc{active: true, bucket: bk, min: start, max: start}
-				}
-			}
-			return !keep
+			return !p.processSpan(s, b, hasService, maxStart)
 		})
 		if spans.Len() == 0 {
 			return true
@@ -321,7 +195,6 @@ func (p *changelensProcessor) processResource(rs ptrace.ResourceSpans, b *batchS
 		}
 		return false
 	})
-	flush()
 	return rs.ScopeSpans().Len() == 0
 }
 
@@ -341,18 +214,17 @@ type spanFields struct {
 	taskType              string
 }
 
-// processSpan reports whether s stays in the output and, for a latency event,
-// its start time (0 otherwise).
-func (p *changelensProcessor) processSpan(s ptrace.Span, b *batchState, hasService bool, maxStart int64) (keep bool, start int64) {
+// processSpan reports whether s stays in the output.
+func (p *changelensProcessor) processSpan(s ptrace.Span, b *batchState, hasService bool, maxStart int64) bool {
 	kind := s.Kind()
 	entry := p.entryKind[kind&7] || (p.includeRoot && s.ParentSpanID().IsEmpty())
 	if !entry {
 		if p.explicit && (isDeployTask(s.Attributes()) || p.matcher.matchName(s.Name())) {
 			p.handleDeploySpan(s, b)
-			return p.keepNonEntry, 0
+			return p.keepNonEntry
 		}
 		b.drop(reasonNotEntry)
-		return p.keepNonEntry, 0
+		return p.keepNonEntry
 	}
 
 	var f spanFields
@@ -378,24 +250,24 @@ func (p *changelensProcessor) processSpan(s ptrace.Span, b *batchState, hasServi
 	}
 	if p.explicit && (f.taskType == eventspan.TaskTypeDeploy || p.matcher.matchName(s.Name())) {
 		p.handleDeploySpan(s, b)
-		return p.keepNonEntry, 0
+		return p.keepNonEntry
 	}
 
 	if !hasService {
 		b.drop(reasonMissingServiceName)
-		return false, 0
+		return false
 	}
 	start, end := int64(s.StartTimestamp()), int64(s.EndTimestamp())
 	switch {
 	case start < minValidStart || end < start:
 		b.drop(reasonInvalidTimestamps)
-		return false, 0
+		return false
 	case start > maxStart:
 		b.drop(reasonFutureTimestamp)
-		return false, 0
+		return false
 	case s.TraceID().IsEmpty() || s.SpanID().IsEmpty():
 		b.drop(reasonInvalidIDs)
-		return false, 0
+		return false
 	}
 
 	name := s.Name()
@@ -431,7 +303,7 @@ func (p *changelensProcessor) processSpan(s ptrace.Span, b *batchState, hasServi
 		s.Attributes().PutStr(eventspan.AttrEventType, eventspan.EventLatency)
 	}
 	b.latency++
-	return true, start
+	return true
 }
 
 func isDeployTask(attrs pcommon.Map) bool {

@@ -40,12 +40,3 @@ func counterValue(t *testing.T, h *harness, name string, kv ...attribute.KeyValu
 
 func sourceAttr(s string) attribute.KeyValue { return attribute.String("source", s) }
 
-func gaugeValue(t *testing.T, h *harness, name string) int64 {
-	t.Helper()
-	m, err := h.tel.GetMetric(name)
-	require.NoError(t, err)
-	g, ok := m.Data.(metricdata.Gauge[int64])
-	require.True(t, ok, "%s is not an int gauge", name)
-	require.Len(t, g.DataPoints, 1)
-	return g.DataPoints[0].Value
-}

@@ -38,9 +38,15 @@ type Config struct {
 	// is Fisher's exact test instead of the z-test. Default 5.
 	MinExpectedCount float64
 
-	// MergeWindow is the processor's deployments.inference.reappear_after
-	// (default 10m): rows of one unit, version and previous version this
-	// close are one deployment (see the package documentation).
+	// ReappearAfter is the hysteresis of inferred deployments: a version
+	// absent from a unit's traffic for at least this long and then serving
+	// again is deployed again; shorter gaps are the interleaving of a rolling
+	// update (package inference). Default 10m.
+	ReappearAfter time.Duration
+	// MergeWindow: a CI/CD deploy and the version change its traffic shows,
+	// or two deploys of one version, this close (adjacent in the unit's
+	// sequence) are one deployment (see the package documentation).
+	// Default 1h.
 	MergeWindow time.Duration
 }
 
@@ -57,7 +63,8 @@ func DefaultConfig() Config {
 		ErrorRateMinDelta: d.ErrorRateAbsDelta,
 		ErrorRateMinRatio: d.ErrorRateRelRatio,
 		MinExpectedCount:  d.MinExpectedCount,
-		MergeWindow:       10 * time.Minute,
+		ReappearAfter:     10 * time.Minute,
+		MergeWindow:       time.Hour,
 	}
 }
 
@@ -84,6 +91,9 @@ func (c Config) Validate() error {
 	}
 	if c.AfterGap < 0 {
 		errs = append(errs, fmt.Errorf("analysis: AfterGap %s is negative", c.AfterGap))
+	}
+	if c.ReappearAfter < time.Minute {
+		errs = append(errs, fmt.Errorf("analysis: ReappearAfter %s is shorter than one minute (versions are observed per minute)", c.ReappearAfter))
 	}
 	if c.MergeWindow < 0 {
 		errs = append(errs, fmt.Errorf("analysis: MergeWindow %s is negative", c.MergeWindow))

@@ -9,17 +9,19 @@
 // Input rows are deployment events as stored (one per ID after the reader's
 // argMax dedupe, superseded rows already dropped). NewTimeline then:
 //
-//   - Merges duplicates. Two collectors whose first spans of a new version
-//     straddle a reappear_after slot boundary name one rollout twice. Rows of
-//     the same unit (service, environment), version and previous version that
-//     are adjacent in the unit's sequence of successful deployments and whose
-//     deploy times are within Config.MergeWindow (the processor's
-//     reappear_after, default 10m) of the cluster's earliest row are one
+//   - Merges duplicates. A CI/CD deploy span and the version change the
+//     unit's traffic shows (package inference) describe one rollout; so do
+//     two deploy spans of one version (a re-run). Rows of the same unit
+//     (service, environment), version and compatible previous version (equal,
+//     or one of them unknown) that are adjacent in the unit's sequence of
+//     successful deployments and whose deploy times are within
+//     Config.MergeWindow (default 1h) of the cluster's earliest row are one
 //     deployment. The survivor is the earliest explicit row when the cluster
-//     has one ("explicit beats inferred"), else the earliest row ("the
-//     earliest wins"); it keeps its own deploy time, ID and commit, takes the
-//     earliest rollout start of the cluster, and the other IDs become aliases
-//     of it. Failed deploy attempts are never merged.
+//     has one ("explicit beats inferred"), else the earliest row; it keeps its
+//     own deploy time, ID and commit, takes the earliest rollout start of the
+//     cluster and a previous version from the others when it names none, and
+//     the other IDs become aliases of it. Failed deploy attempts are never
+//     merged.
 //   - Orders each unit's successful deployments by deploy time (then ID):
 //     that is "the unit's sequence". Failed deploy attempts (status failed)
 //     are listed and analysed, but are not deployments: they are not in the
@@ -28,9 +30,9 @@
 //   - Rollback: deployment N with previous deployment P is a rollback when it
 //     deploys a version different from P's and that version ran before P:
 //     P's previous version, or a version or previous version of any earlier
-//     deployment in the timeline, or the processor flagged N as a rollback
-//     candidate (the unit served N's version before; this covers history older
-//     than the rows read). P is then ROLLED_BACK.
+//     deployment in the timeline, or inference found that the unit served N's
+//     version before (this covers history older than the rows read). P is
+//     then ROLLED_BACK.
 //
 // # Windows
 //

@@ -22,8 +22,8 @@ type Row struct {
 	DeployTime      time.Time
 	CommitSHA       string
 	CommitTime      time.Time // zero when unknown
-	// RollbackHint is the processor's rollback_candidate: the unit served this
-	// version before (as far as its bounded state remembers).
+	// RollbackHint says the unit served this version before (inference over
+	// the unit's whole stored history; rollback_candidate of stored rows).
 	RollbackHint bool
 }
 
@@ -215,7 +215,7 @@ func (t *Timeline) addUnit(rows []Row) {
 			}
 			ran[pd.Version] = true
 		} else {
-			// Nothing known before: trust the processor's memory.
+			// Nothing known before: trust the hint.
 			d.Rollback = d.Version != "" && d.Version != d.PreviousVersion && it.hint
 		}
 	}

@@ -55,8 +55,9 @@ func TestMinuteSpan(t *testing.T) {
 
 func TestMergeDuplicates(t *testing.T) {
 	cfg := DefaultConfig()
+	cfg.MergeWindow = 10 * time.Minute
 	rows := []Row{
-		// Two replicas straddling a slot boundary: 10 s apart, same version and previous.
+		// Two deploy rows of one version 10 s apart, same previous version.
 		row("b", "svc", "v2", "v1", time.Hour+10*time.Second),
 		row("a", "svc", "v2", "v1", time.Hour),
 		// An explicit row within the window of the cluster's first row: it survives.

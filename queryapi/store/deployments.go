@@ -98,6 +98,20 @@ func (s *Store) timeline(ctx context.Context, f unitFilter, from, to time.Time) 
 	if err != nil {
 		return nil, err
 	}
+	inferred, err := s.inferred(ctx, f)
+	if err != nil {
+		return nil, err
+	}
+	for _, r := range inferred {
+		if r.DeployTime.Before(before) || !r.DeployTime.Before(after) || seen[r.ID] {
+			continue
+		}
+		if !r.DeployTime.Before(from) && r.DeployTime.Before(to) {
+			inRange++
+		}
+		seen[r.ID] = true
+		rows = append(rows, r)
+	}
 	if inRange > s.cfg.MaxDeployments {
 		return nil, invalid("more than %d deployments in the range: narrow it or filter by service", s.cfg.MaxDeployments)
 	}
@@ -196,7 +210,15 @@ func (s *Store) Impact(ctx context.Context, id string) (report.Impact, error) {
 			return report.Impact{}, err
 		}
 		if !found {
-			return report.Impact{}, fmt.Errorf("deployment %q: %w", id, report.ErrNotFound)
+			// Not stored: an inferred deployment, derived from its unit's data.
+			unit, at, found, err = s.inferredDeployment(ctx, id)
+			if err != nil {
+				return report.Impact{}, err
+			}
+			if !found {
+				return report.Impact{}, fmt.Errorf("deployment %q: %w", id, report.ErrNotFound)
+			}
+			break
 		}
 		at = time.Unix(0, int64(deployNs)).UTC()
 		if supersededBy == "" || supersededBy == id {

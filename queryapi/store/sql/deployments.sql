@@ -14,6 +14,8 @@
 -- scanned seconds [@<part>_scan_from, @<part>_scan_to) (which hold every
 -- winning row the outer filter can accept), and every row of those IDs is
 -- collapsed.
+-- Inferred rows written by collectors before schema v5 are skipped:
+-- inferred deployments are derived from version_minutes (episodes.sql).
 {{- range $i, $p := .Parts}}
 {{- if $i}}
 UNION ALL
@@ -75,7 +77,7 @@ SELECT * FROM
           )
         GROUP BY id
     )
-    WHERE d_superseded_by = ''
+    WHERE d_superseded_by = '' AND d_source != 'inferred'
 {{- if eq $p "range"}}
       AND d_deploy_time_ns >= @from_ns AND d_deploy_time_ns < @to_ns
     ORDER BY d_deploy_time_ns, id

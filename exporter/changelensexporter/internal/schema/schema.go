@@ -26,13 +26,14 @@ var sqlFiles embed.FS
 // Table names. With a cluster, data lives in <name>_local on every shard and
 // <name> is a Distributed table over it; readers always use <name>.
 const (
-	TableLatencyEvents = "latency_events"
-	TableLatencyRollup = "latency_rollup_1m"
-	TableLatencyHist1m = "latency_hist_1m"
-	TableLatencyHist1h = "latency_hist_1h"
-	TableDeployments   = "deployment_events" // schema v4; v1's "deployments" is no longer used
-	TableMigrations    = "schema_migrations"
-	LocalSuffix        = "_local"
+	TableLatencyEvents  = "latency_events"
+	TableLatencyRollup  = "latency_rollup_1m"
+	TableLatencyHist1m  = "latency_hist_1m"
+	TableLatencyHist1h  = "latency_hist_1h"
+	TableDeployments    = "deployment_events" // schema v4; v1's "deployments" is no longer used
+	TableVersionMinutes = "version_minutes"   // schema v5
+	TableMigrations     = "schema_migrations"
+	LocalSuffix         = "_local"
 )
 
 // RetentionTables are the day-partitioned tables retention applies to, with
@@ -42,6 +43,7 @@ var RetentionTables = []struct{ Table, TimeColumn string }{
 	{TableLatencyRollup, "minute"},
 	{TableLatencyHist1m, "minute"},
 	{TableLatencyHist1h, "hour"},
+	{TableVersionMinutes, "minute"},
 }
 
 // Features are optional server features the schema uses when present.

@@ -78,13 +78,17 @@ func TestRenderLegacy(t *testing.T) {
 		"ORDER BY (service, environment, id, row_hash)",
 		"INSERT INTO `changelens`.`deployment_events`",
 		"FROM `changelens`.`deployments`",
+		// v5: version observations per minute, fed by a view and backfilled
+		"CREATE TABLE IF NOT EXISTS `changelens`.`version_minutes`",
+		"CREATE MATERIALIZED VIEW IF NOT EXISTS `changelens`.`version_minutes_mv`\nTO `changelens`.`version_minutes`",
+		"INSERT INTO `changelens`.`version_minutes`",
 	} {
 		if !strings.Contains(sql, want) {
 			t.Errorf("schema lacks %q", want)
 		}
 	}
-	if len(stmts) != 12 {
-		t.Errorf("%d statements, want 12 (v1: 3 tables + 1 view; v2: 2 tables + 2 views; v3: drop + view; v4: table + copy)", len(stmts))
+	if len(stmts) != 15 {
+		t.Errorf("%d statements, want 15 (v1: 3 tables + 1 view; v2: 2 tables + 2 views; v3: drop + view; v4: table + copy; v5: table + view + backfill)", len(stmts))
 	}
 	for _, s := range stmts {
 		if strings.HasSuffix(s, ";") || strings.TrimSpace(s) != s {
@@ -139,13 +143,16 @@ func TestRenderCluster(t *testing.T) {
 		// the copy of v1's rows goes through the Distributed tables
 		"INSERT INTO `changelens`.`deployment_events`",
 		"FROM `changelens`.`deployments`",
+		// one unit's version observations on one shard
+		"CREATE TABLE IF NOT EXISTS `changelens`.`version_minutes` ON CLUSTER `prod` AS `changelens`.`version_minutes_local` ENGINE = Distributed('prod', 'changelens', 'version_minutes_local', cityHash64(service, environment))",
+		"FROM `changelens`.`latency_events_local`\nWHERE version != ''",
 	} {
 		if !strings.Contains(sql, want) {
 			t.Errorf("cluster schema lacks\n  %s\nin\n%s", want, sql)
 		}
 	}
-	if len(stmts) != 18 {
-		t.Errorf("%d statements, want 18 (v1: 3 local + view + 3 distributed; v2: 2 local + 2 views + 2 distributed; v3: drop + view; v4: local + distributed + copy)", len(stmts))
+	if len(stmts) != 22 {
+		t.Errorf("%d statements, want 22 (v1: 3 local + view + 3 distributed; v2: 2 local + 2 views + 2 distributed; v3: drop + view; v4: local + distributed + copy; v5: local + distributed + view + backfill)", len(stmts))
 	}
 	// A Distributed table comes right after the local table it wraps, before
 	// any statement that may use it.

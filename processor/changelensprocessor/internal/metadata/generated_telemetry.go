@@ -3,12 +3,10 @@
 package metadata
 
 import (
-	"context"
 	"errors"
 	"sync"
 
 	"go.opentelemetry.io/otel/metric"
-	"go.opentelemetry.io/otel/metric/embedded"
 	"go.opentelemetry.io/otel/trace"
 
 	"go.opentelemetry.io/collector/component"
@@ -25,15 +23,13 @@ func Tracer(settings component.TelemetrySettings) trace.Tracer {
 // TelemetryBuilder provides an interface for components to report telemetry
 // as defined in metadata and user config.
 type TelemetryBuilder struct {
-	meter                                  metric.Meter
-	mu                                     sync.Mutex
-	registrations                          []metric.Registration
-	ProcessorChangelensDeploymentEvents    metric.Int64Counter
-	ProcessorChangelensDeploymentsDetected metric.Int64Counter
-	ProcessorChangelensLatencyEvents       metric.Int64Counter
-	ProcessorChangelensSpansDropped        metric.Int64Counter
-	ProcessorChangelensSpansReceived       metric.Int64Counter
-	ProcessorChangelensTrackedUnits        metric.Int64ObservableGauge
+	meter                               metric.Meter
+	mu                                  sync.Mutex
+	registrations                       []metric.Registration
+	ProcessorChangelensDeploymentEvents metric.Int64Counter
+	ProcessorChangelensLatencyEvents    metric.Int64Counter
+	ProcessorChangelensSpansDropped     metric.Int64Counter
+	ProcessorChangelensSpansReceived    metric.Int64Counter
 }
 
 // TelemetryBuilderOption applies changes to default builder.
@@ -45,31 +41,6 @@ type telemetryBuilderOptionFunc func(mb *TelemetryBuilder)
 
 func (tbof telemetryBuilderOptionFunc) apply(mb *TelemetryBuilder) {
 	tbof(mb)
-}
-
-// RegisterProcessorChangelensTrackedUnitsCallback sets callback for observable ProcessorChangelensTrackedUnits metric.
-func (builder *TelemetryBuilder) RegisterProcessorChangelensTrackedUnitsCallback(cb metric.Int64Callback) error {
-	reg, err := builder.meter.RegisterCallback(func(ctx context.Context, o metric.Observer) error {
-		cb(ctx, &observerInt64{inst: builder.ProcessorChangelensTrackedUnits, obs: o})
-		return nil
-	}, builder.ProcessorChangelensTrackedUnits)
-	if err != nil {
-		return err
-	}
-	builder.mu.Lock()
-	defer builder.mu.Unlock()
-	builder.registrations = append(builder.registrations, reg)
-	return nil
-}
-
-type observerInt64 struct {
-	embedded.Int64Observer
-	inst metric.Int64Observable
-	obs  metric.Observer
-}
-
-func (oi *observerInt64) Observe(value int64, opts ...metric.ObserveOption) {
-	oi.obs.ObserveInt64(oi.inst, value, opts...)
 }
 
 // Shutdown unregister all registered callbacks for async instruments.
@@ -92,14 +63,8 @@ func NewTelemetryBuilder(settings component.TelemetrySettings, options ...Teleme
 	var err, errs error
 	builder.ProcessorChangelensDeploymentEvents, err = builder.meter.Int64Counter(
 		"otelcol_processor_changelens_deployment_events",
-		metric.WithDescription("Deployment events emitted, by source (explicit, inferred). An update of a known deployment (earlier first-seen) counts again. [Alpha]"),
+		metric.WithDescription("Deployment events emitted from CI/CD deploy spans (source explicit), one per deploy span seen. [Alpha]"),
 		metric.WithUnit("{event}"),
-	)
-	errs = errors.Join(errs, err)
-	builder.ProcessorChangelensDeploymentsDetected, err = builder.meter.Int64Counter(
-		"otelcol_processor_changelens_deployments_detected",
-		metric.WithDescription("Distinct deployments detected, by source. [Alpha]"),
-		metric.WithUnit("{deployment}"),
 	)
 	errs = errors.Join(errs, err)
 	builder.ProcessorChangelensLatencyEvents, err = builder.meter.Int64Counter(
@@ -118,12 +83,6 @@ func NewTelemetryBuilder(settings component.TelemetrySettings, options ...Teleme
 		"otelcol_processor_changelens_spans_received",
 		metric.WithDescription("Spans the processor received. [Alpha]"),
 		metric.WithUnit("{span}"),
-	)
-	errs = errors.Join(errs, err)
-	builder.ProcessorChangelensTrackedUnits, err = builder.meter.Int64ObservableGauge(
-		"otelcol_processor_changelens_tracked_units",
-		metric.WithDescription("Deployed units (service, environment) held in the bounded inference state. [Alpha]"),
-		metric.WithUnit("{unit}"),
 	)
 	errs = errors.Join(errs, err)
 	return &builder, errs

@@ -1,0 +1,46 @@
+-- Episodes of each (service, environment, version) of the filtered units:
+-- maximal runs of the version's minutes (version_minutes, every collector's
+-- observations merged) with no gap of @reappear_ns or more between the last
+-- span of one minute and the first of the next. starts[k] and ends[k] are
+-- the first and last span start (ns) of episode k. The whole retained
+-- history is read: the baseline and the identity of every inferred
+-- deployment depend on it, not on the requested range.
+SELECT
+    service,
+    environment,
+    version,
+    starts,
+    ends
+FROM
+(
+    SELECT
+        CAST(service AS String) AS service,
+        CAST(environment AS String) AS environment,
+        CAST(version AS String) AS version,
+        arraySort(groupArray((fmin, lmax))) AS ml,
+        arrayMap(t -> tupleElement(t, 1), ml) AS fs,
+        arrayMap(t -> tupleElement(t, 2), ml) AS ls,
+        arrayFilter((x, i) -> i = 1 OR toInt64(x) - toInt64(ls[i - 1]) >= @reappear_ns, fs, arrayEnumerate(fs)) AS starts,
+        arrayFilter((y, i) -> i = length(ls) OR toInt64(fs[i + 1]) - toInt64(y) >= @reappear_ns, ls, arrayEnumerate(ls)) AS ends
+    FROM
+    (
+        SELECT
+            service,
+            environment,
+            version,
+            minute,
+            minMerge(first_ns) AS fmin,
+            maxMerge(last_ns) AS lmax
+        FROM {db}.version_minutes
+        WHERE 1
+{{- if .Service}}
+          AND service = @service
+{{- end}}
+{{- if .Environment}}
+          AND environment = @environment
+{{- end}}
+        GROUP BY service, environment, version, minute
+    ) AS minutes
+    GROUP BY service, environment, version
+) AS versions
+ORDER BY service, environment, version
