@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"maps"
 	"math"
 	"net"
 	"regexp"
@@ -26,6 +27,7 @@ import (
 	"github.com/changelens/changelens/cmd/changelens-demo/plan"
 	"github.com/changelens/changelens/internal/eventspan"
 	"github.com/changelens/changelens/processor/changelensprocessor"
+	"github.com/changelens/changelens/queryapi/inference"
 )
 
 // sink is a real OTLP/gRPC trace server keeping what it receives, in order.
@@ -403,10 +405,12 @@ func TestFlags(t *testing.T) {
 	}
 }
 
-// The changelens processor, fed what the demo sends, finds exactly the
-// planned deployments: explicit ones at their CI span's end with their commit,
-// inferred ones at their rollout start, the rollback as a rollback candidate,
-// the failed deploy as failed, and nothing during the rolling updates.
+// What the demo sends, through the changelens processor and the inference
+// rule, gives exactly the planned deployments: explicit ones as events at
+// their CI span's end with their commit; every planned change as an inferred
+// deployment at its rollout (for explicit ones within the merge window of the
+// CI span, so the API merges them), the rollback as a version the unit ran
+// before, the failed deploy as failed, and nothing during the rolling updates.
 func TestProcessorFindsThePlan(t *testing.T) {
 	t.Run("scenario", func(t *testing.T) {
 		addr, s := startSink(t)
@@ -418,6 +422,29 @@ func TestProcessorFindsThePlan(t *testing.T) {
 		cfg.backfill, cfg.rps, cfg.backfillKids, cfg.seed = 3*24*time.Hour, 0.1, 0, 11
 		checkProcessor(t, cfg, s)
 	})
+}
+
+// episodes folds latency events into each unit's version episodes as the
+// store's SQL does: per minute the earliest and latest span start, runs split
+// where the gap is reappear_after or more.
+func episodes(lat map[[2]string]map[string]map[int64][2]int64, reappear time.Duration) map[[2]string][]inference.Episode {
+	out := map[[2]string][]inference.Episode{}
+	for unit, versions := range lat {
+		for v, minutes := range versions {
+			ms := slices.Sorted(maps.Keys(minutes))
+			var cur *inference.Episode
+			for _, m := range ms {
+				fl := minutes[m]
+				if cur != nil && fl[0]-cur.Last < int64(reappear) {
+					cur.Last = fl[1]
+					continue
+				}
+				out[unit] = append(out[unit], inference.Episode{Version: v, First: fl[0], Last: fl[1]})
+				cur = &out[unit][len(out[unit])-1]
+			}
+		}
+	}
+	return out
 }
 
 func checkProcessor(t *testing.T, cfg config, s *sink) {
@@ -450,57 +477,94 @@ func checkProcessor(t *testing.T, cfg config, s *sink) {
 		attrs      map[string]any
 		start, end time.Time
 	}
-	byID := map[string]event{}
+	explicit := map[string]event{}
+	lat := map[[2]string]map[string]map[int64][2]int64{}
 	for _, td := range out.AllTraces() {
 		for _, rs := range td.ResourceSpans().All() {
+			res := rs.Resource().Attributes().AsRaw()
+			unit := [2]string{fmt.Sprint(res["service.name"]), fmt.Sprint(res["deployment.environment.name"])}
+			version := fmt.Sprint(res["service.version"])
 			for _, ss := range rs.ScopeSpans().All() {
-				if et, _ := ss.Scope().Attributes().Get(eventspan.AttrEventType); et.AsString() != eventspan.EventDeployment {
-					continue
-				}
+				et, _ := ss.Scope().Attributes().Get(eventspan.AttrEventType)
 				for _, sp := range ss.Spans().All() {
+					if et.AsString() == eventspan.EventLatency {
+						if lat[unit] == nil {
+							lat[unit] = map[string]map[int64][2]int64{}
+						}
+						if lat[unit][version] == nil {
+							lat[unit][version] = map[int64][2]int64{}
+						}
+						st := int64(sp.StartTimestamp())
+						m := st / int64(time.Minute)
+						fl, ok := lat[unit][version][m]
+						if !ok {
+							fl = [2]int64{st, st}
+						}
+						lat[unit][version][m] = [2]int64{min(fl[0], st), max(fl[1], st)}
+						continue
+					}
 					a := sp.Attributes().AsRaw()
-					byID[a[eventspan.AttrDeploymentID].(string)] = event{a, sp.StartTimestamp().AsTime(), sp.EndTimestamp().AsTime()}
+					k := fmt.Sprintf("%s/%s %s %s at %s", a["service.name"], a["deployment.environment.name"], a["service.version"], a[eventspan.AttrDeploymentStatus],
+						sp.EndTimestamp().AsTime().UTC().Format(time.RFC3339Nano))
+					if _, dup := explicit[k]; dup {
+						t.Errorf("two deploy events %s", k)
+					}
+					explicit[k] = event{a, sp.StartTimestamp().AsTime(), sp.EndTimestamp().AsTime()}
 				}
 			}
 		}
 	}
-	got := map[string]event{}
-	for _, e := range byID {
-		if _, superseded := e.attrs[eventspan.AttrSupersededBy]; superseded {
-			continue
+	const reappear, mergeWindow = 10 * time.Minute, time.Hour
+	inferred := map[string]inference.Deployment{}
+	for unit, eps := range episodes(lat, reappear) {
+		for _, d := range inference.Infer(unit[0], unit[1], eps, reappear).Deployments {
+			k := fmt.Sprintf("%s/%s %s→%s", unit[0], unit[1], d.PreviousVersion, d.Version)
+			if _, dup := inferred[k]; dup {
+				t.Errorf("two inferred deployments %s", k)
+			}
+			inferred[k] = d
 		}
-		k := fmt.Sprintf("%s/%s %s→%s %s", e.attrs["service.name"], e.attrs["deployment.environment.name"],
-			e.attrs[eventspan.AttrPreviousVersion], e.attrs["service.version"], e.attrs[eventspan.AttrDeploymentStatus])
-		if _, dup := got[k]; dup {
-			t.Errorf("two deployments %s", k)
-		}
-		got[k] = e
 	}
 	for _, d := range p.Deployments {
 		status := eventspan.StatusSucceeded
 		if d.Failed() {
 			status = eventspan.StatusFailed
 		}
-		k := fmt.Sprintf("%s/%s %s→%s %s", d.Service, d.Environment, d.PreviousVersion, d.Version, status)
-		e, ok := got[k]
-		if !ok {
-			t.Errorf("planned %s (%s) not found", k, d.Kind)
-			continue
-		}
-		delete(got, k)
 		if d.Explicit {
-			if e.attrs[eventspan.AttrSource] != eventspan.SourceExplicit || !e.end.Equal(d.CIEnd) ||
+			k := fmt.Sprintf("%s/%s %s %s at %s", d.Service, d.Environment, d.Version, status, d.CIEnd.UTC().Format(time.RFC3339Nano))
+			e, ok := explicit[k]
+			if !ok {
+				t.Errorf("planned deploy span %s (%s) has no event", k, d.Kind)
+			} else if e.attrs[eventspan.AttrSource] != eventspan.SourceExplicit || !e.end.Equal(d.CIEnd) ||
 				e.attrs[eventspan.AttrCommitSHA] != d.Commit || e.attrs[eventspan.AttrCommitTime] != d.CommitTime.UnixNano() {
 				t.Errorf("%s: explicit event %v ending %s, planned %+v", k, e.attrs, e.end, d)
 			}
-		} else if e.attrs[eventspan.AttrSource] != eventspan.SourceInferred || e.end.Before(d.RolloutStart) || e.end.After(d.RolloutEnd.Add(5*time.Minute)) {
-			t.Errorf("%s: inferred event %v at %s, rollout planned at %s", k, e.attrs, e.end, d.RolloutStart)
+			delete(explicit, k)
 		}
-		if rb := e.attrs[eventspan.AttrRollbackCandidate] == true; rb != (d.Kind == plan.Rollback) {
-			t.Errorf("%s: rollback candidate %v for a %s", k, rb, d.Kind)
+		if d.Failed() {
+			continue // a failed deploy changes no version
+		}
+		k := fmt.Sprintf("%s/%s %s→%s", d.Service, d.Environment, d.PreviousVersion, d.Version)
+		e, ok := inferred[k]
+		if !ok {
+			t.Errorf("planned %s (%s) not inferred", k, d.Kind)
+			continue
+		}
+		delete(inferred, k)
+		if e.At.Before(d.RolloutStart) || e.At.After(d.RolloutEnd.Add(5*time.Minute)) {
+			t.Errorf("%s: inferred at %s, rollout planned at %s", k, e.At, d.RolloutStart)
+		}
+		if d.Explicit && (e.At.Sub(d.CIEnd) > mergeWindow || d.CIEnd.Sub(e.At) > mergeWindow) {
+			t.Errorf("%s: inferred at %s, more than the merge window from its CI span's end %s", k, e.At, d.CIEnd)
+		}
+		if e.RanBefore != (d.Kind == plan.Rollback) {
+			t.Errorf("%s: ran before %v for a %s", k, e.RanBefore, d.Kind)
 		}
 	}
-	for k := range got {
+	for k := range explicit {
+		t.Errorf("unplanned deploy event %s", k)
+	}
+	for k := range inferred {
 		t.Errorf("unplanned deployment %s", k)
 	}
 }

@@ -38,8 +38,31 @@ type Deployment struct {
 	RanBefore bool
 }
 
-// Infer returns the deployments of one unit given all its episodes (any
-// order), in time order.
+// History is what a unit's traffic shows: the version it served when its
+// observations begin and the deployments since, in time order.
+type History struct {
+	Baseline    string
+	Since       time.Time // the first observation
+	Deployments []Deployment
+}
+
+// VersionBefore is the version the unit served just before t: the latest
+// deployment before t, else the baseline; "" before the first observation.
+func (h History) VersionBefore(t time.Time) string {
+	v := ""
+	if h.Since.Before(t) {
+		v = h.Baseline
+	}
+	for _, d := range h.Deployments {
+		if !d.At.Before(t) {
+			break
+		}
+		v = d.Version
+	}
+	return v
+}
+
+// Infer returns the history of one unit given all its episodes (any order).
 //
 //   - Baseline: the versions the unit served when its observations begin
 //     (episodes starting within reappearAfter of the first one) are not
@@ -53,9 +76,9 @@ type Deployment struct {
 //     L + reappearAfter (and nothing else is deployed meanwhile), that
 //     version is deployed again at L. Preferred is the version the current
 //     one replaced, else the one whose episode began last.
-func Infer(service, environment string, episodes []Episode, reappearAfter time.Duration) []Deployment {
+func Infer(service, environment string, episodes []Episode, reappearAfter time.Duration) History {
 	if len(episodes) == 0 {
-		return nil
+		return History{}
 	}
 	re := int64(reappearAfter)
 	eps := slices.Clone(episodes)
@@ -126,7 +149,7 @@ func Infer(service, environment string, episodes []Episode, reappearAfter time.D
 		started = append(started, e)
 	}
 	abandon(maxInt64)
-	return out
+	return History{Baseline: eps[0].Version, Since: time.Unix(0, eps[0].First).UTC(), Deployments: out}
 }
 
 const maxInt64 = int64(^uint64(0) >> 1)

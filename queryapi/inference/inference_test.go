@@ -68,7 +68,7 @@ func TestInferRules(t *testing.T) {
 			[]want{{"2", "1", 20, false}, {"1", "2", 40, true}, {"2", "1", 60, true}}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			got := Infer("payments", "prod", tc.eps, re)
+			got := Infer("payments", "prod", tc.eps, re).Deployments
 			check(t, got, tc.want)
 			ids := map[string]bool{}
 			for _, d := range got {
@@ -86,20 +86,20 @@ func TestInferRules(t *testing.T) {
 
 func TestInferIdentity(t *testing.T) {
 	eps := []Episode{ep("1", 0, 100.5), ep("2", 100, 200.5), ep("1", 200, 300), ep("2", 400, 500)}
-	base := Infer("search", "prod", eps, re)
+	base := Infer("search", "prod", eps, re).Deployments
 	if len(base) != 3 {
 		t.Fatalf("got %d deployments, want 3", len(base))
 	}
 	// Any input order: the same deployments.
 	rev := slices.Clone(eps)
 	slices.Reverse(rev)
-	if got := Infer("search", "prod", rev, re); !slices.Equal(got, base) {
+	if got := Infer("search", "prod", rev, re).Deployments; !slices.Equal(got, base) {
 		t.Errorf("reversed input: %+v, want %+v", got, base)
 	}
 	// Late spans that move a version's first span earlier keep its ID.
 	late := slices.Clone(eps)
 	late[1].First = at(99)
-	got := Infer("search", "prod", late, re)
+	got := Infer("search", "prod", late, re).Deployments
 	for i := range got {
 		if got[i].ID != base[i].ID {
 			t.Errorf("deployment %d: ID %s after late data, was %s", i, got[i].ID, base[i].ID)
@@ -109,7 +109,7 @@ func TestInferIdentity(t *testing.T) {
 		t.Errorf("first deployment at %s, want the late span's time", got[0].At)
 	}
 	// Another unit: other IDs.
-	for i, d := range Infer("search", "staging", eps, re) {
+	for i, d := range Infer("search", "staging", eps, re).Deployments {
 		if d.ID == base[i].ID {
 			t.Errorf("deployment %d of another unit has the same ID %s", i, d.ID)
 		}
@@ -124,5 +124,17 @@ func TestIDPrefix(t *testing.T) {
 	}
 	if p, ok := IDPrefix(UnitPrefix("a", "b") + "0123456789abcdef"); !ok || p != UnitPrefix("a", "b") {
 		t.Errorf("IDPrefix rejected a well-formed ID")
+	}
+}
+
+func TestVersionBefore(t *testing.T) {
+	h := Infer("cart", "prod", []Episode{ep("1", 0, 100.5), ep("2", 100, 200.5), ep("1", 200, 300)}, re)
+	for _, c := range []struct {
+		min  float64
+		want string
+	}{{-1, ""}, {0, ""}, {50, "1"}, {100, "1"}, {100.5, "2"}, {200, "2"}, {250, "1"}} {
+		if got := h.VersionBefore(time.Unix(0, at(c.min))); got != c.want {
+			t.Errorf("VersionBefore(+%vm) = %q, want %q", c.min, got, c.want)
+		}
 	}
 }

@@ -98,19 +98,31 @@ func (s *Store) timeline(ctx context.Context, f unitFilter, from, to time.Time) 
 	if err != nil {
 		return nil, err
 	}
-	inferred, err := s.inferred(ctx, f)
+	histories, err := s.inferred(ctx, f)
 	if err != nil {
 		return nil, err
 	}
-	for _, r := range inferred {
-		if r.DeployTime.Before(before) || !r.DeployTime.Before(after) || seen[r.ID] {
-			continue
+	// A deploy span names no previous version: it is the one the unit's
+	// traffic showed before the rollout began.
+	for i := range rows {
+		r := &rows[i]
+		if h, ok := histories[unitFilter{r.Service, r.Environment}]; ok && r.PreviousVersion == "" {
+			if v := h.VersionBefore(r.RolloutStart); v != r.Version {
+				r.PreviousVersion = v
+			}
 		}
-		if !r.DeployTime.Before(from) && r.DeployTime.Before(to) {
-			inRange++
+	}
+	for u, h := range histories {
+		for _, r := range inferredRows(u, h) {
+			if r.DeployTime.Before(before) || !r.DeployTime.Before(after) || seen[r.ID] {
+				continue
+			}
+			if !r.DeployTime.Before(from) && r.DeployTime.Before(to) {
+				inRange++
+			}
+			seen[r.ID] = true
+			rows = append(rows, r)
 		}
-		seen[r.ID] = true
-		rows = append(rows, r)
 	}
 	if inRange > s.cfg.MaxDeployments {
 		return nil, invalid("more than %d deployments in the range: narrow it or filter by service", s.cfg.MaxDeployments)

@@ -14,10 +14,9 @@ import (
 
 type episodesVariant struct{ Service, Environment bool }
 
-// inferred returns the inferred deployments of the filtered units, derived
-// from every version observation stored (see package inference), as rows
-// for analysis.
-func (s *Store) inferred(ctx context.Context, f unitFilter) ([]analysis.Row, error) {
+// inferred returns the traffic history of each filtered unit, derived from
+// every version observation stored (see package inference).
+func (s *Store) inferred(ctx context.Context, f unitFilter) (map[unitFilter]inference.History, error) {
 	type unitEpisodes struct {
 		unit analysis.Unit
 		eps  []inference.Episode
@@ -46,23 +45,30 @@ func (s *Store) inferred(ctx context.Context, f unitFilter) ([]analysis.Row, err
 	if err != nil {
 		return nil, err
 	}
-	var rows []analysis.Row
+	out := make(map[unitFilter]inference.History, len(units))
 	for _, u := range units {
-		for _, d := range inference.Infer(u.unit.Service, u.unit.Environment, u.eps, s.cfg.Analysis.ReappearAfter) {
-			rows = append(rows, analysis.Row{
-				ID:              d.ID,
-				Service:         u.unit.Service,
-				Environment:     u.unit.Environment,
-				Version:         d.Version,
-				PreviousVersion: d.PreviousVersion,
-				Source:          report.SourceInferred,
-				RolloutStart:    d.At,
-				DeployTime:      d.At,
-				RollbackHint:    d.RanBefore,
-			})
-		}
+		out[unitFilter{u.unit.Service, u.unit.Environment}] = inference.Infer(u.unit.Service, u.unit.Environment, u.eps, s.cfg.Analysis.ReappearAfter)
 	}
-	return rows, nil
+	return out, nil
+}
+
+// inferredRows are a history's deployments as rows for analysis.
+func inferredRows(u unitFilter, h inference.History) []analysis.Row {
+	rows := make([]analysis.Row, 0, len(h.Deployments))
+	for _, d := range h.Deployments {
+		rows = append(rows, analysis.Row{
+			ID:              d.ID,
+			Service:         u.Service,
+			Environment:     u.Environment,
+			Version:         d.Version,
+			PreviousVersion: d.PreviousVersion,
+			Source:          report.SourceInferred,
+			RolloutStart:    d.At,
+			DeployTime:      d.At,
+			RollbackHint:    d.RanBefore,
+		})
+	}
+	return rows
 }
 
 // inferredDeployment finds the unit and time of an inferred deployment ID
@@ -87,13 +93,13 @@ func (s *Store) inferredDeployment(ctx context.Context, id string) (unitFilter, 
 		return unitFilter{}, time.Time{}, false, err
 	}
 	for _, u := range matches {
-		rows, err := s.inferred(ctx, u)
+		hs, err := s.inferred(ctx, u)
 		if err != nil {
 			return unitFilter{}, time.Time{}, false, err
 		}
-		for _, r := range rows {
-			if r.ID == id {
-				return u, r.DeployTime, true, nil
+		for _, d := range hs[u].Deployments {
+			if d.ID == id {
+				return u, d.At, true, nil
 			}
 		}
 	}

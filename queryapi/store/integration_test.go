@@ -61,8 +61,7 @@ const (
 //	                       → v3.2 at 5h50m (lead 1 day; after window still open)
 //	gateway    production  inferred, 1 request/min: v1 → v2 at 2h
 //	catalog    production  inferred, sampled (weight 2), two collector replicas:
-//	                       v1 → v2 at 1h39m50s; replica B first sees v2 at 1h40m00s,
-//	                       in the next reappear_after slot, so two rows
+//	                       v1 → v2 at 1h39m50s; replica B first sees v2 at 1h40m00s
 //	billing    staging     inferred: v1 → v2 at 1h10m (neutral)
 //
 // Every service but gateway serves 30 requests/min with log-normal latency
@@ -404,76 +403,62 @@ func TestScenarioDeployments(t *testing.T) {
 	}
 }
 
-// rawDeploymentRows reads the deployment_events table as the exporter wrote it
-// (admin connection, for checking that the pipeline produced the cases the
-// store must handle).
-func rawDeploymentRows(t *testing.T, f *fixture, service string) (ids []string, superseded []string) {
-	t.Helper()
-	conn := f.srv.Conn(t, f.database)
-	rows, err := conn.Query(context.Background(),
-		"SELECT id, argMax(superseded_by, (ver, row_hash)) FROM deployment_events WHERE service = ? GROUP BY id ORDER BY id", service)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer rows.Close()
-	for rows.Next() {
-		var id, sup string
-		if err := rows.Scan(&id, &sup); err != nil {
-			t.Fatal(err)
-		}
-		if sup == "" {
-			ids = append(ids, id)
-		} else {
-			superseded = append(superseded, id)
-		}
-	}
-	return ids, superseded
-}
-
-func TestScenarioDuplicatesAndSupersededResolve(t *testing.T) {
+// The catalog rollout reached two collector replicas, each first seeing v2 at
+// another time; checkout v1.2.1's CI span arrived 10 minutes after its
+// traffic showed the change. Inferred deployments come from both replicas'
+// observations together and resolve by ID.
+func TestScenarioInferredDeploymentsResolve(t *testing.T) {
 	f := loadFixture(t)
 	st := f.open(t)
 	ctx := context.Background()
 
-	// Two replicas named the catalog rollout twice; the API shows one.
-	ids, _ := rawDeploymentRows(t, f, "catalog")
-	if len(ids) != 2 {
-		t.Fatalf("catalog rows in the table: %v, want two IDs (one per replica)", ids)
+	cat := allDeployments(t, st, report.DeploymentQuery{Service: "catalog", Environment: prod, Start: f.start, End: f.now})
+	if len(cat) != 1 {
+		t.Fatalf("catalog: %d deployments, want 1", len(cat))
 	}
-	var survivor string
-	for _, id := range ids {
-		im, err := st.Impact(ctx, id)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if !im.Deployment.DeployTime.Equal(f.at(1*h + 39*m + 50*s)) {
-			t.Errorf("Impact(%s) deploy time %v, want replica A's", id, im.Deployment.DeployTime.Sub(f.start))
-		}
-		if survivor != "" && im.Deployment.ID != survivor {
-			t.Errorf("duplicates resolve to %s and %s", survivor, im.Deployment.ID)
-		}
-		survivor = im.Deployment.ID
+	if !cat[0].DeployTime.Equal(f.at(1*h + 39*m + 50*s)) {
+		t.Errorf("catalog deployed at %v, want the first v2 span of either replica (1h39m50s)", cat[0].DeployTime.Sub(f.start))
 	}
-
-	// The checkout v1.2.1 inferred event was superseded by the late CI span;
-	// its ID resolves to the explicit deployment.
-	_, sup := rawDeploymentRows(t, f, "checkout")
-	if len(sup) != 1 {
-		t.Fatalf("superseded checkout rows: %v, want 1", sup)
-	}
-	im, err := st.Impact(ctx, sup[0])
+	im, err := st.Impact(ctx, cat[0].ID)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if im.Deployment.Source != report.SourceExplicit || im.Deployment.Version != "v1.2.1" || im.Deployment.ID == sup[0] {
-		t.Errorf("superseded ID resolves to %+v", im.Deployment)
+	if im.Deployment.ID != cat[0].ID || !im.Deployment.DeployTime.Equal(cat[0].DeployTime) || im.Deployment.Source != report.SourceInferred {
+		t.Errorf("Impact(%s) = %+v", cat[0].ID, im.Deployment)
+	}
+
+	// The version change checkout's traffic shows merged into its CI deploy;
+	// the inferred ID resolves to the explicit deployment.
+	hs, err := st.inferred(ctx, unitFilter{"checkout", prod})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var inferredID string
+	for _, d := range hs[unitFilter{"checkout", prod}].Deployments {
+		if d.Version == "v1.2.1" {
+			inferredID = d.ID
+		}
+	}
+	if inferredID == "" {
+		t.Fatalf("no inferred v1.2.1 in %+v", hs)
+	}
+	im, err = st.Impact(ctx, inferredID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if im.Deployment.Source != report.SourceExplicit || im.Deployment.Version != "v1.2.1" || im.Deployment.ID == inferredID {
+		t.Errorf("inferred ID resolves to %+v", im.Deployment)
 	}
 	if !im.Deployment.RolloutStart.Equal(f.at(3*h - 4*m)) {
 		t.Errorf("rollout start %v, want the CI span start", im.Deployment.RolloutStart.Sub(f.start))
 	}
 
-	if _, err := st.Impact(ctx, "0123456789abcdef0123456789abcdef"); !errors.Is(err, report.ErrNotFound) {
-		t.Errorf("unknown ID: %v, want ErrNotFound", err)
+	// An ID shaped like an inferred one whose unit prefix matches a unit
+	// but no deployment, an unknown ID, an empty one.
+	for _, id := range []string{inferredID[:16] + "0123456789abcdef", "0123456789abcdef0123456789abcdef"} {
+		if _, err := st.Impact(ctx, id); !errors.Is(err, report.ErrNotFound) {
+			t.Errorf("unknown ID %s: %v, want ErrNotFound", id, err)
+		}
 	}
 	var ia *report.InvalidArgumentError
 	if _, err := st.Impact(ctx, ""); !errors.As(err, &ia) {
