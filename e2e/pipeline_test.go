@@ -50,6 +50,15 @@ func (s *sdkService) request(route string, start time.Time, d time.Duration, sta
 	span.End(trace.WithTimestamp(start.Add(d)))
 }
 
+// deploy emits a CI/CD deploy span (an explicit deployment) of
+// service@version in environment production, ending at end.
+func (s *sdkService) deploy(service, version string, end time.Time) {
+	_, span := s.tracer.Start(context.Background(), "deploy "+service, trace.WithTimestamp(end.Add(-2*time.Minute)), trace.WithSpanKind(trace.SpanKindInternal),
+		trace.WithAttributes(attribute.String("cicd.pipeline.task.type", "deploy"), attribute.String("service.name", service),
+			attribute.String("service.version", version), attribute.String("deployment.environment.name", "production")))
+	span.End(trace.WithTimestamp(end))
+}
+
 func (s *sdkService) flush(t *testing.T) {
 	t.Helper()
 	require.NoError(t, s.tp.ForceFlush(context.Background()))
@@ -96,9 +105,6 @@ receivers:
         endpoint: {{OTLP}}
 processors:
   changelens:
-    deployments:
-      inference:
-        idle_flush: 1s
 exporters:
   debug:
     verbosity: detailed
@@ -148,34 +154,37 @@ func TestCollectorSmoke(t *testing.T) {
 		v2.request("/items/{id}", v2Start.Add(time.Duration(i)*step), 25*time.Millisecond, 200)
 	}
 	v2.flush(t)
+	ci := newSDKService(t, col.otlpAddr, "github-actions", "")
+	deployEnd := v2Start.Add(2 * time.Minute)
+	ci.deploy("shop", "1.1.0", deployEnd)
+	ci.flush(t)
 
 	var ev events
 	require.Eventually(t, func() bool {
 		ev = decode(sink.traces())
 		return ev.latency >= 2*perVersion && len(ev.deployments) >= 1
 	}, 30*time.Second, 100*time.Millisecond, "events did not arrive")
-	time.Sleep(1500 * time.Millisecond) // an idle flush more: nothing else may appear
+	time.Sleep(time.Second) // nothing else may appear
 	ev = decode(sink.traces())
 
 	assert.Equal(t, 2*perVersion, ev.latency, "one latency event per SERVER span; CLIENT children dropped")
 	assert.Equal(t, map[string]int{"1.0.0": perVersion, "1.1.0": perVersion}, ev.versions)
 	assert.Equal(t, perVersion/50, ev.errors, "503s are errors")
-	require.Len(t, ev.deployments, 1, "v1 is the baseline, v2 one deployment")
+	require.Len(t, ev.deployments, 1, "the deploy span; version changes in traffic are the query API's to infer")
 	for _, d := range ev.deployments {
 		a := d.Attributes()
 		get := func(k string) string { v, _ := a.Get(k); return v.AsString() }
 		assert.Equal(t, "shop", get(eventspan.AttrServiceName))
 		assert.Equal(t, "production", get(eventspan.AttrDeploymentEnvironment))
 		assert.Equal(t, "1.1.0", get(eventspan.AttrServiceVersion))
-		assert.Equal(t, "1.0.0", get(eventspan.AttrPreviousVersion))
-		assert.Equal(t, eventspan.SourceInferred, get(eventspan.AttrSource))
+		assert.Equal(t, eventspan.SourceExplicit, get(eventspan.AttrSource))
 		assert.Equal(t, eventspan.TaskTypeDeploy, get(eventspan.AttrTaskType))
-		assert.Equal(t, v2Start.UnixNano(), d.EndTimestamp().AsTime().UnixNano(), "deployed at the first v2 span (event time)")
+		assert.Equal(t, deployEnd.UnixNano(), d.EndTimestamp().AsTime().UnixNano(), "deployed at the deploy span's end")
 	}
 
 	// The debug exporter shows the same, and the processor counted what it did.
 	assert.Contains(t, col.output(), "deployment.id")
-	assert.Equal(t, 1.0, col.metric(t, "otelcol_processor_changelens_deployments_detected", `source="inferred"`))
+	assert.Equal(t, 1.0, col.metric(t, "otelcol_processor_changelens_deployment_events", `source="explicit"`))
 	assert.Equal(t, float64(2*perVersion), col.metric(t, "otelcol_processor_changelens_latency_events"))
 	assert.Equal(t, float64(2*perVersion), col.metric(t, "otelcol_processor_changelens_spans_dropped", `reason="not_entry"`))
 }
@@ -192,7 +201,7 @@ func TestExampleConfigValidates(t *testing.T) {
 		require.NoError(t, err, "%s: %s", cfg, out)
 	}
 
-	bad := strings.NewReplacer("idle_flush: 1s", "idle_flush: 1s\n        reappear_after: 0s",
+	bad := strings.NewReplacer("processors:\n  changelens:\n", "processors:\n  changelens:\n    deployments:\n      explicit:\n        span_name_patterns: [\"deploy(\"]\n",
 		"{{OTLP}}", "127.0.0.1:4317", "{{METRICS_HOST}}", "127.0.0.1", "{{METRICS_PORT}}", "8888").Replace(debugPipelineConfig)
 	path := filepath.Join(t.TempDir(), "bad.yaml")
 	require.NoError(t, os.WriteFile(path, []byte(bad), 0o600))
@@ -200,5 +209,5 @@ func TestExampleConfigValidates(t *testing.T) {
 	cmd.Env = append(os.Environ(), "SINK_ENDPOINT=127.0.0.1:1")
 	out, err := cmd.CombinedOutput()
 	require.Error(t, err)
-	assert.Contains(t, string(out), "deployments.inference.reappear_after")
+	assert.Contains(t, string(out), "deployments.explicit.span_name_patterns[0]")
 }

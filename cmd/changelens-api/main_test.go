@@ -46,7 +46,7 @@ func TestFlagsAndEnv(t *testing.T) {
 	}
 	want := analysis.Config{BeforeWindow: 30 * time.Minute, AfterGap: 2 * time.Minute, AfterWindow: 30 * time.Minute,
 		MinRequests: 50, LatencyRatio: 1.2, Alpha: 0.01, ErrorRateMinDelta: 0.01, ErrorRateMinRatio: 1.5,
-		MinExpectedCount: 5, MergeWindow: 10 * time.Minute}
+		MinExpectedCount: 5, ReappearAfter: 10 * time.Minute, MergeWindow: time.Hour}
 	if o.analysis != want || o.analysis != analysis.DefaultConfig() || o.httpAddr != ":8080" || o.grpcAddr != ":9090" || o.queryTimeout != 30*time.Second {
 		t.Errorf("defaults %+v", o)
 	}
