@@ -39,4 +39,3 @@ func counterValue(t *testing.T, h *harness, name string, kv ...attribute.KeyValu
 }
 
 func sourceAttr(s string) attribute.KeyValue { return attribute.String("source", s) }
-

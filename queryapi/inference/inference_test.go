@@ -10,7 +10,9 @@ var t0 = time.Date(2026, 11, 12, 10, 0, 0, 0, time.UTC)
 
 func at(min float64) int64 { return t0.Add(time.Duration(min * float64(time.Minute))).UnixNano() }
 
-func ep(v string, first, last float64) Episode { return Episode{Version: v, First: at(first), Last: at(last)} }
+func ep(v string, first, last float64) Episode {
+	return Episode{Version: v, First: at(first), Last: at(last)}
+}
 
 const re = 10 * time.Minute
 
