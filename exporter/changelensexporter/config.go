@@ -46,6 +46,14 @@ type Config struct {
 	// Distributed tables.
 	ClusterName string `mapstructure:"cluster_name"`
 
+	// Deduplicate skips latency events whose span (trace_id, span_id) is
+	// already stored: before each insert one query looks the batch's spans up
+	// within the batch's time range. A replay of the same traffic, a retry
+	// whose first attempt was stored, or a span sent through two collectors
+	// one after the other is then stored once, and every answer stays the
+	// same. Two inserts of the same span racing each other can both pass.
+	Deduplicate bool `mapstructure:"deduplicate"`
+
 	// DialTimeout bounds connecting to ClickHouse.
 	DialTimeout time.Duration `mapstructure:"dial_timeout"`
 	// MaxOpenConns bounds the connection pool (one insert in flight uses one connection).

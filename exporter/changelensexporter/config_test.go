@@ -45,7 +45,7 @@ func TestConfigDefaults(t *testing.T) {
 		t.Errorf("endpoints = %v", got)
 	}
 	if cfg.Database != "changelens" || !cfg.CreateSchema || cfg.RetentionDays != 30 ||
-		cfg.Compression != "lz4" || cfg.ClusterName != "" || !cfg.TLS.Insecure {
+		cfg.Compression != "lz4" || cfg.ClusterName != "" || !cfg.TLS.Insecure || !cfg.Deduplicate {
 		t.Errorf("unexpected defaults: %+v", cfg)
 	}
 	if cfg.Timeout != 30*time.Second {
@@ -77,7 +77,7 @@ func TestConfigFull(t *testing.T) {
 	if cfg.Database != "observability" || cfg.Username != "changelens_writer" ||
 		cfg.Password != configopaque.String("s3cr3t") || cfg.Compression != "zstd" ||
 		cfg.CreateSchema || cfg.RetentionDays != 7 || cfg.ClusterName != "prod_cluster" ||
-		cfg.DialTimeout != 3*time.Second || cfg.MaxOpenConns != 8 || cfg.Timeout != 15*time.Second {
+		cfg.DialTimeout != 3*time.Second || cfg.MaxOpenConns != 8 || cfg.Timeout != 15*time.Second || cfg.Deduplicate {
 		t.Errorf("unexpected config: %+v", cfg)
 	}
 	if cfg.TLS.Insecure || cfg.TLS.CAFile != "/etc/ssl/clickhouse-ca.pem" {

@@ -33,6 +33,7 @@ type chExporter struct {
 	now    func() time.Time
 
 	latencyInsert, deploymentInsert string
+	storedSpans                     string // "" when deduplicate is off
 
 	// mu guards conn, ready and serverVersion. init runs under it.
 	mu            sync.Mutex
@@ -90,6 +91,9 @@ func newExporter(cfg *Config, set exporter.Settings) (*chExporter, error) {
 		for _, k := range []string{"transient", "permanent"} {
 			e.attrFailure[t+"/"+k] = metric.WithAttributeSet(attribute.NewSet(attribute.String("table", t), attribute.String("kind", k)))
 		}
+	}
+	if cfg.Deduplicate {
+		e.storedSpans = storedSpansSQL(so.InsertTable(schema.TableLatencyEvents))
 	}
 	e.encoders = make(chan *encoderState, maxIdleEncoders)
 	return e, nil
@@ -280,7 +284,22 @@ func (e *chExporter) pushTraces(ctx context.Context, td ptrace.Traces) error {
 			return depErr
 		}
 	}
-	var latErr error
+	var (
+		latErr error
+		dedup  int
+	)
+	if e.storedSpans != "" && enc.lat.rows() > 0 {
+		// A retry repeats this, so a first attempt that was stored after all
+		// is not stored twice.
+		n, err := dropStored(ctx, conn, e.storedSpans, &enc.lat)
+		if err = classify(err); err != nil {
+			if !consumererror.IsPermanent(err) {
+				return fmt.Errorf("looking up stored spans: %w", err)
+			}
+			e.logger.Warn("looking up stored spans failed; inserting without deduplication", zap.Error(err))
+		}
+		dedup = n
+	}
 	if enc.lat.rows() > 0 {
 		latErr = e.insert(ctx, schema.TableLatencyEvents, func() error {
 			return insertLatency(ctx, conn, e.latencyInsert, &enc.lat, &st.latTIDs, &st.latSIDs)
@@ -296,6 +315,9 @@ func (e *chExporter) pushTraces(ctx context.Context, td ptrace.Traces) error {
 	}
 	if latErr == nil && enc.lat.rows() > 0 {
 		e.tel.ChangelensExporterEventsWritten.Add(ctx, int64(enc.lat.rows()), e.attrLatency)
+	}
+	if dedup > 0 {
+		e.tel.ChangelensExporterEventsDeduplicated.Add(ctx, int64(dedup))
 	}
 	// Both are nil or permanent here; errors.Join keeps them detectable as permanent.
 	return errors.Join(depErr, latErr)

@@ -58,6 +58,7 @@ func createDefaultConfig() component.Config {
 		QueueConfig:   configoptional.Some(queue),
 		Endpoints:     []string{"localhost:9000"},
 		Database:      defaultDatabase,
+		Deduplicate:   true,
 		TLS:           configtls.ClientConfig{Insecure: true},
 		Compression:   "lz4",
 		CreateSchema:  true,

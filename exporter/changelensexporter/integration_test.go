@@ -930,9 +930,56 @@ func TestIntegrationTransientErrorsAreRetryable(t *testing.T) {
 	push(t, e, td)
 	lap("push after restart")
 
+	// The same span pushed twice is stored once.
 	var n uint64
-	if err := srv.Conn(t, db).QueryRow(tctx(t), "SELECT count() FROM latency_events").Scan(&n); err != nil || n != 2 {
-		t.Fatalf("rows = %d, %v; want 2", n, err)
+	if err := srv.Conn(t, db).QueryRow(tctx(t), "SELECT count() FROM latency_events").Scan(&n); err != nil || n != 1 {
+		t.Fatalf("rows = %d, %v; want 1", n, err)
+	}
+}
+
+// A replayed batch, and a batch half of whose spans are stored already, add
+// only what is new — to the raw table and to every rollup; with deduplicate
+// off, a replay is stored twice.
+func TestIntegrationReplayIsStoredOnce(t *testing.T) {
+	srv := chtest.Shared(t)
+	tel := componenttest.NewTelemetry()
+	t.Cleanup(func() { _ = tel.Shutdown(context.Background()) })
+	db := srv.NewDatabase(t)
+	e := startExporter(t, testConfig(srv, db), metadatatestSettings(tel))
+	batch := func(from, to int) ptrace.Traces {
+		td := ptrace.NewTraces()
+		base := time.Now().Add(-time.Hour).Truncate(time.Minute)
+		for i := from; i < to; i++ {
+			eventspantest.AppendLatency(td, eventspantest.Latency{Service: "s", Environment: "e", Version: "1", Operation: "op",
+				Start: base.Add(time.Duration(i) * time.Second), Duration: time.Millisecond,
+				TraceID: eventspantest.TraceID(uint64(i + 1)), SpanID: eventspantest.SpanID(uint64(i + 1))})
+		}
+		return td
+	}
+	push(t, e, batch(0, 100))
+	push(t, e, batch(0, 100))
+	push(t, e, batch(50, 150))
+	conn := srv.Conn(t, db)
+	for q, want := range map[string]uint64{
+		"SELECT count() FROM latency_events":                            150,
+		"SELECT uniqExact(trace_id, span_id) FROM latency_events":       150,
+		"SELECT toUInt64(sumMerge(request_count)) FROM latency_hist_1m": 150,
+		"SELECT toUInt64(sumMerge(request_count)) FROM latency_hist_1h": 150,
+	} {
+		var n uint64
+		if err := conn.QueryRow(tctx(t), q).Scan(&n); err != nil || n != want {
+			t.Errorf("%s = %d, %v; want %d", q, n, err, want)
+		}
+	}
+	assertCounter(t, tel, "otelcol_changelens_exporter_events_deduplicated", nil, 150)
+
+	cfg := testConfig(srv, db)
+	cfg.Deduplicate = false
+	plain := startExporter(t, cfg, nopSettings())
+	push(t, plain, batch(0, 100))
+	var n uint64
+	if err := conn.QueryRow(tctx(t), "SELECT count() FROM latency_events").Scan(&n); err != nil || n != 250 {
+		t.Errorf("without deduplicate: %d rows, %v; want 250", n, err)
 	}
 }
 

@@ -26,6 +26,7 @@ type TelemetryBuilder struct {
 	meter                                        metric.Meter
 	mu                                           sync.Mutex
 	registrations                                []metric.Registration
+	ChangelensExporterEventsDeduplicated         metric.Int64Counter
 	ChangelensExporterEventsInvalid              metric.Int64Counter
 	ChangelensExporterEventsWritten              metric.Int64Counter
 	ChangelensExporterInsertFailures             metric.Int64Counter
@@ -62,6 +63,12 @@ func NewTelemetryBuilder(settings component.TelemetrySettings, options ...Teleme
 	}
 	builder.meter = Meter(settings)
 	var err, errs error
+	builder.ChangelensExporterEventsDeduplicated, err = builder.meter.Int64Counter(
+		"otelcol_changelens_exporter_events_deduplicated",
+		metric.WithDescription("Latency events not inserted because ClickHouse already held their span (trace_id, span_id) - a replay, a retry or a second collector (deduplicate). [Alpha]"),
+		metric.WithUnit("{event}"),
+	)
+	errs = errors.Join(errs, err)
 	builder.ChangelensExporterEventsInvalid, err = builder.meter.Int64Counter(
 		"otelcol_changelens_exporter_events_invalid",
 		metric.WithDescription("Changelens events dropped because they could not be stored, by reason (attribute reason). [Alpha]"),

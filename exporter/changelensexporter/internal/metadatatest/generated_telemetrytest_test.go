@@ -19,11 +19,15 @@ func TestSetupTelemetry(t *testing.T) {
 	tb, err := metadata.NewTelemetryBuilder(testTel.NewTelemetrySettings())
 	require.NoError(t, err)
 	defer tb.Shutdown()
+	tb.ChangelensExporterEventsDeduplicated.Add(context.Background(), 1)
 	tb.ChangelensExporterEventsInvalid.Add(context.Background(), 1)
 	tb.ChangelensExporterEventsWritten.Add(context.Background(), 1)
 	tb.ChangelensExporterInsertFailures.Add(context.Background(), 1)
 	tb.ChangelensExporterRetentionPartitionsDropped.Add(context.Background(), 1)
 	tb.ChangelensExporterSpansIgnored.Add(context.Background(), 1)
+	AssertEqualChangelensExporterEventsDeduplicated(t, testTel,
+		[]metricdata.DataPoint[int64]{{Value: 1}},
+		metricdatatest.IgnoreTimestamp())
 	AssertEqualChangelensExporterEventsInvalid(t, testTel,
 		[]metricdata.DataPoint[int64]{{Value: 1}},
 		metricdatatest.IgnoreTimestamp())

@@ -1,0 +1,97 @@
+package changelensexporter
+
+import (
+	"context"
+	"fmt"
+	"slices"
+
+	"github.com/ClickHouse/clickhouse-go/v2"
+	"github.com/ClickHouse/clickhouse-go/v2/ext"
+	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
+)
+
+// storedSpansSQL finds which of the external table's spans the latency table
+// already holds. GLOBAL: with a cluster the table is Distributed and the
+// external table exists on this server only.
+func storedSpansSQL(table string) string {
+	return "SELECT trace_id, span_id FROM " + table +
+		" WHERE time >= toDateTime(?) AND time <= toDateTime(?)" +
+		" AND (trace_id, span_id) GLOBAL IN (SELECT trace_id, span_id FROM _cl_batch)"
+}
+
+type spanKey [24]byte
+
+// dropStored removes from c the events whose span ClickHouse already stores
+// and returns how many it removed.
+func dropStored(ctx context.Context, conn driver.Conn, query string, c *latencyColumns) (int, error) {
+	n := c.rows()
+	if n == 0 {
+		return 0, nil
+	}
+	tbl, err := ext.NewTable("_cl_batch", ext.Column("trace_id", "FixedString(16)"), ext.Column("span_id", "FixedString(8)"))
+	if err != nil {
+		return 0, err
+	}
+	lo, hi := slices.Min(c.time), slices.Max(c.time)
+	for i := range n {
+		if err := tbl.Append(string(c.traceIDs[16*i:16*i+16]), string(c.spanIDs[8*i:8*i+8])); err != nil {
+			return 0, fmt.Errorf("%w: %w", errEncode, err)
+		}
+	}
+	rows, err := conn.Query(clickhouse.Context(ctx, clickhouse.WithExternalTable(tbl)), query, lo, hi)
+	if err != nil {
+		return 0, err
+	}
+	defer rows.Close()
+	stored := map[spanKey]struct{}{}
+	for rows.Next() {
+		var tid, sid string
+		if err := rows.Scan(&tid, &sid); err != nil {
+			return 0, err
+		}
+		var k spanKey
+		copy(k[:16], tid)
+		copy(k[16:], sid)
+		stored[k] = struct{}{}
+	}
+	if err := rows.Err(); err != nil {
+		return 0, err
+	}
+	if len(stored) == 0 {
+		return 0, nil
+	}
+	keep := make([]bool, n)
+	for i := range n {
+		var k spanKey
+		copy(k[:16], c.traceIDs[16*i:])
+		copy(k[16:], c.spanIDs[8*i:])
+		_, dup := stored[k]
+		keep[i] = !dup
+	}
+	c.keep(keep)
+	return n - c.rows(), nil
+}
+
+// keep compacts c to the rows i with keep[i].
+func (c *latencyColumns) keep(keep []bool) {
+	j := 0
+	for i, k := range keep {
+		if !k {
+			continue
+		}
+		c.service[j], c.environment[j], c.version[j], c.operation[j] = c.service[i], c.environment[i], c.version[i], c.operation[i]
+		c.time[j], c.startNs[j], c.durationNs[j] = c.time[i], c.startNs[i], c.durationNs[i]
+		c.isError[j], c.httpStatus[j], c.weight[j] = c.isError[i], c.httpStatus[i], c.weight[i]
+		copy(c.traceIDs[16*j:16*j+16], c.traceIDs[16*i:16*i+16])
+		copy(c.spanIDs[8*j:8*j+8], c.spanIDs[8*i:8*i+8])
+		j++
+	}
+	clear(c.service[j:])
+	clear(c.environment[j:])
+	clear(c.version[j:])
+	clear(c.operation[j:])
+	c.service, c.environment, c.version, c.operation = c.service[:j], c.environment[:j], c.version[:j], c.operation[:j]
+	c.time, c.startNs, c.durationNs = c.time[:j], c.startNs[:j], c.durationNs[:j]
+	c.isError, c.httpStatus, c.weight = c.isError[:j], c.httpStatus[:j], c.weight[:j]
+	c.traceIDs, c.spanIDs = c.traceIDs[:16*j], c.spanIDs[:8*j]
+}
