@@ -295,6 +295,36 @@ func BenchmarkDORA(b *testing.B) {
 	}
 }
 
+// BenchmarkDeployments times /v1/deployments' store call: the first page
+// (50, newest first) of a 30-day listing of one environment, and one
+// service's whole 30 days, window cache off (every verdict computed).
+func BenchmarkDeployments(b *testing.B) {
+	srv := chtest.Shared(b)
+	for _, vol := range benchVolumes(b) {
+		d := loadBench(b, srv, vol)
+		name := fmt.Sprintf("events=%.1fM", float64(d.events)/1e6)
+		ctx := context.Background()
+		for _, c := range []struct {
+			name string
+			q    report.DeploymentQuery
+		}{
+			{"api-page", report.DeploymentQuery{Environment: benchDORAEnv, Start: d.start, End: d.end}},
+			{"api-service", report.DeploymentQuery{Service: benchLatencySvc, Environment: benchDORAEnv, Start: d.start, End: d.end, PageSize: 1000}},
+		} {
+			b.Run(name+"/"+c.name, func(b *testing.B) {
+				st := benchStore(b, srv, d, false)
+				var n int
+				timed(b, func() error {
+					deps, _, err := st.Deployments(ctx, c.q)
+					n = len(deps)
+					return err
+				})
+				b.ReportMetric(float64(n), "deployments")
+			})
+		}
+	}
+}
+
 func BenchmarkLatency(b *testing.B) {
 	srv := chtest.Shared(b)
 	for _, vol := range benchVolumes(b) {

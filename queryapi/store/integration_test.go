@@ -901,3 +901,37 @@ func TestScenarioLatencyHistograms(t *testing.T) {
 	}
 	t.Logf("summary percentiles within %.2f %% of the exact weighted quantiles", worst*100)
 }
+
+// A unit that served one version every minute for 120 days: its episodes
+// come out of one linear pass (a lambda capturing the minute arrays copied
+// them once per element and asked for 128 GiB here), and the one
+// version change is one deployment at its first span.
+func TestInferredLongHistory(t *testing.T) {
+	srv := chtest.Shared(t)
+	db := srv.NewDatabase(t)
+	pipelinetest.New(t, srv.Addr(), db, 1, nil).Close(t) // the schema
+	const days = 120
+	start := time.Now().UTC().Truncate(24*h).AddDate(0, 0, -days)
+	switchAt := start.Add((days-1)*24*h + 7*m) // the first minute of v2
+	srv.Exec(t, fmt.Sprintf(`INSERT INTO %s.version_minutes (service, environment, version, minute, first_ns, last_ns)
+		SELECT 'ledger', 'production', if(m < %d, 'v1', 'v2'), toDateTime(m), minState(toUInt64(m * 1000000000 + 3000000000)), maxState(toUInt64(m * 1000000000 + 50000000000))
+		FROM (SELECT toUInt32(%d + number * 60) AS m FROM system.numbers LIMIT %d)
+		GROUP BY m`, db, switchAt.Unix(), start.Unix(), days*24*60))
+	dsn := fmt.Sprintf("clickhouse://%s:%s@%s/%s", chtest.ReadOnlyUser, url.QueryEscape(chtest.ReadOnlyPassword), srv.Addr(), db)
+	st, err := Open(context.Background(), Config{DSN: dsn})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	hs, err := st.inferred(context.Background(), unitFilter{"ledger", "production"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	h := hs[unitFilter{"ledger", "production"}]
+	if h.Baseline != "v1" || len(h.Deployments) != 1 || h.Deployments[0].Version != "v2" {
+		t.Fatalf("history = %+v, want baseline v1 and one deployment of v2", h)
+	}
+	if want := switchAt.Add(3 * s); !h.Deployments[0].At.Equal(want) {
+		t.Errorf("v2 deployed at %s, want its first span %s", h.Deployments[0].At, want)
+	}
+}

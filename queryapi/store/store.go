@@ -1,6 +1,6 @@
 // Package store implements report.Source on the ClickHouse tables the
-// changelens exporter writes (latency_hist_1m, latency_hist_1h,
-// deployments; schema v2).
+// changelens exporter writes (latency_rollup_1m, latency_hist_1m,
+// latency_hist_1h, version_minutes, deployment_events; schema v5).
 //
 // Every query is a parameterized SELECT (clickhouse-go named binding,
 // @name; values are never spliced into SQL by this package; the only
@@ -22,9 +22,10 @@
 // (within Config.NeighborHorizon; 4 so that merged duplicates cannot hide
 // the true neighbour). The IDs are chosen by any row in the scanned range
 // and all rows of those IDs are collapsed, so a losing row never stands in
-// for a winner outside the scan. queryapi/analysis then merges duplicates (same unit, version
-// and previous version within reappear_after), marks rollbacks and computes
-// the windows.
+// for a winner outside the scan. Inferred deployments are derived from the
+// version episodes of version_minutes (sql/episodes.sql, package inference).
+// queryapi/analysis then merges CI deploys with the version changes their
+// traffic shows, marks rollbacks and computes the windows.
 //
 // # Window statistics
 //

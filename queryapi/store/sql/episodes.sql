@@ -5,6 +5,10 @@
 -- the first and last span start (ns) of episode k. The whole retained
 -- history is read: the baseline and the identity of every inferred
 -- deployment depend on it, not on the requested range.
+-- The previous minute's last span and the next minute's first span are
+-- shifted copies of the arrays (sentinels at the ends), passed to the
+-- lambdas as arguments: a lambda that captured an array would copy it once
+-- per element (quadratic memory).
 SELECT
     service,
     environment,
@@ -20,8 +24,8 @@ FROM
         arraySort(groupArray((fmin, lmax))) AS ml,
         arrayMap(t -> tupleElement(t, 1), ml) AS fs,
         arrayMap(t -> tupleElement(t, 2), ml) AS ls,
-        arrayFilter((x, i) -> i = 1 OR toInt64(x) - toInt64(ls[i - 1]) >= @reappear_ns, fs, arrayEnumerate(fs)) AS starts,
-        arrayFilter((y, i) -> i = length(ls) OR toInt64(fs[i + 1]) - toInt64(y) >= @reappear_ns, ls, arrayEnumerate(ls)) AS ends
+        arrayFilter((x, p) -> toInt64(x) - toInt64(p) >= @reappear_ns, fs, arrayPushFront(arrayPopBack(ls), toUInt64(0))) AS starts,
+        arrayFilter((y, n) -> toInt64(n) - toInt64(y) >= @reappear_ns, ls, arrayPushBack(arrayPopFront(fs), toUInt64(9000000000000000000))) AS ends
     FROM
     (
         SELECT
