@@ -124,7 +124,7 @@ while ! grep -q '^\[live' "$RUN/log/demo.log" 2>/dev/null; do
   sleep 2
 done
 echo
-# The processor resolves the newest versions after allowed_lateness / idle_flush; give it a moment.
+# The exporter flushes its last batches within a second or two; wait until the API lists them.
 wait_for "the backfilled deployments" 120 bash -c "curl -fsS '$API/v1/deployments?page_size=1' | grep -q '\"id\"'"
 sleep 5
 
