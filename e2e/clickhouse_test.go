@@ -97,7 +97,7 @@ func TestPipelineToClickHouse(t *testing.T) {
 	db := ch.NewDatabase(t)
 	col := startCollector(t, clickhouseConfig(""), chEnv(ch, db)...)
 
-	base := time.Now().Add(-2 * time.Hour).Truncate(time.Minute)
+	base := time.Now().Add(-2 * time.Hour).Truncate(5 * time.Minute) // whole buckets of version_presence
 	v1 := newSDKService(t, col.otlpAddr, "catalog", "2.0.0")
 	v2 := newSDKService(t, col.otlpAddr, "catalog", "2.1.0")
 	const perVersion = 500
@@ -128,8 +128,8 @@ func TestPipelineToClickHouse(t *testing.T) {
 	assert.Equal(t, uint64(0), countRows(t, ch, db, "SELECT count() FROM deployment_events"), "traffic alone writes no deployment rows")
 	// The version observations: 2.1.0 first served at base + 20m.
 	assert.Equal(t, uint64(base.Add(20*time.Minute).UnixNano()), countRows(t, ch, db,
-		"SELECT minMerge(first_ns) FROM version_minutes WHERE service = 'catalog' AND version = '2.1.0'"))
-	assert.Equal(t, uint64(40), countRows(t, ch, db, "SELECT uniqExact(minute) FROM version_minutes"))
+		"SELECT minMerge(first_ns) FROM version_presence WHERE service = 'catalog' AND version = '2.1.0'"))
+	assert.Equal(t, uint64(8), countRows(t, ch, db, "SELECT uniqExact(bucket) FROM version_presence"), "40 minutes of traffic in five-minute buckets")
 
 	// The query API derives the deployment from them.
 	st, err := store.Open(context.Background(), store.Config{DSN: ch.DSN(chtest.ReadOnlyUser, chtest.ReadOnlyPassword, db),

@@ -86,7 +86,7 @@ func parseFlags(args []string, getenv func(string) string, out io.Writer) (optio
 	fs.Float64Var(&o.analysis.ErrorRateMinRatio, "error-rate-min-ratio", def.ErrorRateMinRatio, "impact analysis: an error-rate regression needs after ≥ ratio × before")
 	fs.Float64Var(&o.analysis.MinExpectedCount, "min-expected-count", def.MinExpectedCount, "impact analysis: below this expected cell count the error-rate test is Fisher's exact test")
 	fs.DurationVar(&o.analysis.MergeWindow, "merge-window", def.MergeWindow, "a CI/CD deploy and the version change its traffic shows (or two deploys of one version) this close are one deployment")
-	fs.DurationVar(&o.analysis.ReappearAfter, "reappear-after", def.ReappearAfter, "a version absent from a unit's traffic this long and then serving again is deployed again; shorter gaps are a rolling update (minimum 1m)")
+	fs.DurationVar(&o.analysis.ReappearAfter, "reappear-after", def.ReappearAfter, "a version absent from a unit's traffic this long and then serving again is deployed again; shorter gaps are a rolling update (minimum 5m)")
 	showVersion := fs.Bool("version", false, "print the version and exit")
 
 	if err := fs.Parse(args); err != nil {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/binary"
 	"encoding/hex"
+	"fmt"
 	"io"
 	"math"
 	"math/rand/v2"
@@ -688,7 +689,7 @@ func TestIntegrationSchemaApplyTwiceIsNoop(t *testing.T) {
 
 	// Upgrade: a database at version 1 (no histograms, no deployment_events
 	// yet) gets versions 2 to 5 only.
-	for _, obj := range []string{"latency_hist_1m_mv", "latency_hist_1h_mv", "latency_hist_1m", "latency_hist_1h", "deployment_events", "version_minutes_mv", "version_minutes"} {
+	for _, obj := range []string{"latency_hist_1m_mv", "latency_hist_1h_mv", "latency_hist_1m", "latency_hist_1h", "deployment_events", "version_presence_mv", "version_presence"} {
 		srv.Exec(t, "DROP TABLE "+db+"."+obj)
 	}
 	srv.Exec(t, "ALTER TABLE "+db+".schema_migrations DELETE WHERE version >= 2")
@@ -861,7 +862,7 @@ func TestIntegrationRetentionSweep(t *testing.T) {
 		t.Fatal(err)
 	}
 	// days 10 and 5 ago, in latency_events, the rollup, both histograms
-	// and version_minutes; day 3 ago is the first day kept (today + 3
+	// and version_presence; day 3 ago is the first day kept (today + 3
 	// previous days).
 	if dropped != 10 {
 		t.Fatalf("dropped %d partitions, want 10", dropped)
@@ -873,7 +874,7 @@ func TestIntegrationRetentionSweep(t *testing.T) {
 		"SELECT count() FROM latency_rollup_1m WHERE minute < toDateTime(?)",
 		"SELECT count() FROM latency_hist_1m WHERE minute < toDateTime(?)",
 		"SELECT count() FROM latency_hist_1h WHERE hour < toDateTime(?)",
-		"SELECT count() FROM version_minutes WHERE minute < toDateTime(?)",
+		"SELECT count() FROM version_presence WHERE bucket < toDateTime(?)",
 	} {
 		var n uint64
 		if err := conn.QueryRow(tctx(t), q, cutoff.Unix()).Scan(&n); err != nil || n != 0 {
@@ -1613,4 +1614,53 @@ func TestIntegrationExpiredEventsDroppedAlike(t *testing.T) {
 		}
 	}
 	assertCounter(t, tel, "otelcol_changelens_exporter_events_invalid", map[string]string{"reason": "expired"}, 2)
+}
+
+// Migration 5 back-fills version_presence from latency_events, however many
+// daily partitions they span (26.x refuses more than 100 per INSERT unless
+// told), and the view keeps it up to date afterwards.
+func TestIntegrationUpgradeBackfillsVersionPresence(t *testing.T) {
+	srv := chtest.Shared(t)
+	db := srv.NewDatabase(t)
+	conn := srv.Conn(t, db)
+	o := schema.Options{Database: db, Features: schema.FeaturesFor(srv.Version())}
+	if _, err := schema.Apply(tctx(t), conn, o, srv.Version()); err != nil {
+		t.Fatal(err)
+	}
+	// Back to v4, with 150 days of events (one every 10 minutes) written before.
+	srv.Exec(t, "DROP TABLE "+db+".version_presence_mv")
+	srv.Exec(t, "DROP TABLE "+db+".version_presence")
+	srv.Exec(t, "ALTER TABLE "+db+".schema_migrations DELETE WHERE version = 5")
+	waitRows(t, conn, "SELECT count() FROM schema_migrations", 4)
+	settings := ""
+	if o.Features.PartitionLimit {
+		settings = " SETTINGS max_partitions_per_insert_block = 0"
+	}
+	start := time.Now().UTC().Truncate(24*time.Hour).AddDate(0, 0, -150)
+	srv.Exec(t, fmt.Sprintf(`INSERT INTO %s.latency_events (service, environment, version, operation, time, start_time_ns, duration_ns, is_error, http_status, weight, trace_id, span_id)
+		SELECT 'cart', 'production', if(number < 10000, '1', '2'), 'GET /', toDateTime(%d + number * 600), toUInt64(%d + number * 600) * 1000000000 + 7,
+		       1000000, 0, 200, 1, toFixedString(toString(number), 16), toFixedString(toString(number), 8)
+		FROM system.numbers LIMIT %d%s`, db, start.Unix(), start.Unix(), 150*144, settings))
+
+	res, err := schema.Apply(tctx(t), conn, o, srv.Version())
+	if err != nil || !slices.Equal(res.Applied, []uint32{5}) {
+		t.Fatalf("upgrade = %+v, %v", res, err)
+	}
+	for q, want := range map[string]uint64{
+		"SELECT uniqExact(toDate(bucket)) FROM version_presence":                                      150,
+		"SELECT count() FROM (SELECT bucket FROM version_presence GROUP BY service, version, bucket)": 150 * 144,
+		"SELECT minMerge(first_ns) FROM version_presence WHERE version = '2'":                         uint64(start.Unix()+10000*600)*1e9 + 7,
+	} {
+		var n uint64
+		if err := conn.QueryRow(tctx(t), q).Scan(&n); err != nil || n != want {
+			t.Errorf("%s = %d, %v; want %d", q, n, err, want)
+		}
+	}
+	// New events reach it through the view.
+	e := startExporter(t, testConfig(srv, db), nopSettings())
+	td := ptrace.NewTraces()
+	eventspantest.AppendLatency(td, eventspantest.Latency{Service: "cart", Environment: "production", Version: "3", Operation: "GET /",
+		Start: time.Now().Add(-time.Minute), Duration: time.Millisecond, TraceID: eventspantest.TraceID(1), SpanID: eventspantest.SpanID(1)})
+	push(t, e, td)
+	waitRows(t, conn, "SELECT count() FROM version_presence WHERE version = '3'", 1)
 }

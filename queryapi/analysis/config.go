@@ -92,8 +92,8 @@ func (c Config) Validate() error {
 	if c.AfterGap < 0 {
 		errs = append(errs, fmt.Errorf("analysis: AfterGap %s is negative", c.AfterGap))
 	}
-	if c.ReappearAfter < time.Minute {
-		errs = append(errs, fmt.Errorf("analysis: ReappearAfter %s is shorter than one minute (versions are observed per minute)", c.ReappearAfter))
+	if c.ReappearAfter < 5*time.Minute {
+		errs = append(errs, fmt.Errorf("analysis: ReappearAfter %s is shorter than five minutes (versions are recorded per five minutes)", c.ReappearAfter))
 	}
 	if c.MergeWindow < 0 {
 		errs = append(errs, fmt.Errorf("analysis: MergeWindow %s is negative", c.MergeWindow))

@@ -20,7 +20,7 @@ func TestDefaultConfig(t *testing.T) {
 		"after":    func(c *Config) { c.AfterWindow = 0 },
 		"delay":    func(c *Config) { c.AfterGap = -time.Second },
 		"merge":    func(c *Config) { c.MergeWindow = -1 },
-		"reappear": func(c *Config) { c.ReappearAfter = 59 * time.Second },
+		"reappear": func(c *Config) { c.ReappearAfter = 299 * time.Second },
 		"alpha":    func(c *Config) { c.Alpha = 1 },
 		"ratio":    func(c *Config) { c.LatencyRatio = 0.5 },
 	} {

@@ -381,3 +381,26 @@ GROUP BY bucket, grp ORDER BY bucket, grp LIMIT @limit`
 		}
 	}
 }
+
+// BenchmarkEpisodes times the inference input alone: every unit's version
+// episodes over the whole retained history (sql/episodes.sql).
+func BenchmarkEpisodes(b *testing.B) {
+	srv := chtest.Shared(b)
+	for _, vol := range benchVolumes(b) {
+		d := loadBench(b, srv, vol)
+		name := fmt.Sprintf("events=%.1fM", float64(d.events)/1e6)
+		st := benchStore(b, srv, d, false)
+		ctx := context.Background()
+		b.Run(name+"/environment", func(b *testing.B) {
+			timed(b, func() error { _, err := st.inferred(ctx, unitFilter{Environment: benchDORAEnv}); return err })
+		})
+		if q := os.Getenv("CHANGELENS_BENCH_EPISODES_SQL"); q != "" {
+			b.Run(name+"/sql-variant", func(b *testing.B) {
+				conn := srv.Conn(b, d.database)
+				timed(b, func() error {
+					return drain(conn.Query(ctx, q, clickhouse.Named("reappear_ns", int64(10*time.Minute))))
+				})
+			})
+		}
+	}
+}

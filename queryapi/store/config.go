@@ -60,6 +60,13 @@ type Config struct {
 	// statistics are still read from ClickHouse (late data) before they are
 	// cached. Default 5m.
 	CacheSettle time.Duration
+	// EpisodesSettle and EpisodesRebuild bound the cost of inferring
+	// deployments: the version episodes of buckets older than
+	// EpisodesSettle are read once and kept (per unit filter) for
+	// EpisodesRebuild; every request reads only the newer buckets and joins
+	// them. Spans arriving more than EpisodesSettle late are seen at the next
+	// rebuild. Defaults 1h and 10m; off with the cache (CacheSize < 0).
+	EpisodesSettle, EpisodesRebuild time.Duration
 
 	// Analysis holds the change-failure thresholds. Default
 	// analysis.DefaultConfig(); a zero value means the default.
@@ -85,6 +92,8 @@ func DefaultConfig() Config {
 		WindowBatch:     5000,
 		CacheSize:       20000,
 		CacheSettle:     5 * time.Minute,
+		EpisodesSettle:  time.Hour,
+		EpisodesRebuild: 10 * time.Minute,
 		Analysis:        analysis.DefaultConfig(),
 		Now:             time.Now,
 	}
@@ -115,6 +124,8 @@ func (c Config) withDefaults() Config {
 	setI(&c.WindowBatch, d.WindowBatch)
 	setI(&c.CacheSize, d.CacheSize)
 	setD(&c.CacheSettle, d.CacheSettle)
+	setD(&c.EpisodesSettle, d.EpisodesSettle)
+	setD(&c.EpisodesRebuild, d.EpisodesRebuild)
 	if c.Analysis == (analysis.Config{}) {
 		c.Analysis = d.Analysis
 	}
@@ -146,6 +157,8 @@ func (c Config) validate() error {
 	pos("MaxRange", c.MaxRange)
 	pos("NeighborHorizon", c.NeighborHorizon)
 	pos("CacheSettle", c.CacheSettle)
+	pos("EpisodesSettle", c.EpisodesSettle)
+	pos("EpisodesRebuild", c.EpisodesRebuild)
 	posI("MaxPoints", c.MaxPoints)
 	posI("MaxGroups", c.MaxGroups)
 	posI("DefaultPageSize", c.DefaultPageSize)

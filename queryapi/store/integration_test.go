@@ -7,6 +7,7 @@ import (
 	"math"
 	"net/url"
 	"os"
+	"reflect"
 	"slices"
 	"sort"
 	"strings"
@@ -902,8 +903,17 @@ func TestScenarioLatencyHistograms(t *testing.T) {
 	t.Logf("summary percentiles within %.2f %% of the exact weighted quantiles", worst*100)
 }
 
-// A unit that served one version every minute for 120 days: its episodes
-// come out of one linear pass (a lambda capturing the minute arrays copied
+// manyPartitions lets one INSERT write more than 100 daily partitions
+// (current servers refuse it by default; 18.16 has no such limit).
+func manyPartitions(srv *chtest.Server) string {
+	if strings.HasPrefix(srv.Version(), "18.") {
+		return ""
+	}
+	return " SETTINGS max_partitions_per_insert_block = 0"
+}
+
+// A unit that served one version in every five-minute bucket for 120 days:
+// its episodes come out of one linear pass (a lambda capturing the minute arrays copied
 // them once per element and asked for 128 GiB here), and the one
 // version change is one deployment at its first span.
 func TestInferredLongHistory(t *testing.T) {
@@ -912,11 +922,11 @@ func TestInferredLongHistory(t *testing.T) {
 	pipelinetest.New(t, srv.Addr(), db, 1, nil).Close(t) // the schema
 	const days = 120
 	start := time.Now().UTC().Truncate(24*h).AddDate(0, 0, -days)
-	switchAt := start.Add((days-1)*24*h + 7*m) // the first minute of v2
-	srv.Exec(t, fmt.Sprintf(`INSERT INTO %s.version_minutes (service, environment, version, minute, first_ns, last_ns)
+	switchAt := start.Add((days-1)*24*h + 10*m) // the first bucket of v2
+	srv.Exec(t, fmt.Sprintf(`INSERT INTO %s.version_presence (service, environment, version, bucket, first_ns, last_ns)
 		SELECT 'ledger', 'production', if(m < %d, 'v1', 'v2'), toDateTime(m), minState(toUInt64(m * 1000000000 + 3000000000)), maxState(toUInt64(m * 1000000000 + 50000000000))
-		FROM (SELECT toUInt32(%d + number * 60) AS m FROM system.numbers LIMIT %d)
-		GROUP BY m`, db, switchAt.Unix(), start.Unix(), days*24*60))
+		FROM (SELECT toUInt32(%d + number * 300) AS m FROM system.numbers LIMIT %d)
+		GROUP BY m%s`, db, switchAt.Unix(), start.Unix(), days*24*12, manyPartitions(srv)))
 	dsn := fmt.Sprintf("clickhouse://%s:%s@%s/%s", chtest.ReadOnlyUser, url.QueryEscape(chtest.ReadOnlyPassword), srv.Addr(), db)
 	st, err := Open(context.Background(), Config{DSN: dsn})
 	if err != nil {
@@ -934,4 +944,75 @@ func TestInferredLongHistory(t *testing.T) {
 	if want := switchAt.Add(3 * s); !h.Deployments[0].At.Equal(want) {
 		t.Errorf("v2 deployed at %s, want its first span %s", h.Deployments[0].At, want)
 	}
+}
+
+// With the cache, the settled history is read once and only recent buckets
+// per request: the joined episodes equal a full read; a deployment in the
+// recent data shows at once; spans arriving later than EpisodesSettle show
+// after EpisodesRebuild.
+func TestInferredCachedEqualsFullRead(t *testing.T) {
+	srv := chtest.Shared(t)
+	db := srv.NewDatabase(t)
+	pipelinetest.New(t, srv.Addr(), db, 1, nil).Close(t) // the schema
+	now := time.Now().UTC().Truncate(5 * m)
+	insert := func(version string, from, to time.Time, every time.Duration) {
+		srv.Exec(t, fmt.Sprintf(`INSERT INTO %s.version_presence (service, environment, version, bucket, first_ns, last_ns)
+			SELECT 'cart', 'production', '%s', toDateTime(intDiv(s, 300) * 300), minState(toUInt64(s) * 1000000000), maxState(toUInt64(s) * 1000000000)
+			FROM (SELECT toUInt32(%d + number * %d) AS s FROM system.numbers LIMIT %d)
+			GROUP BY s`, db, version, from.Unix(), int(every/s), int(to.Sub(from)/every)))
+	}
+	// v1 all along (across the settled/recent boundary at now − 1h), a canary
+	// v2 twice: 30 minutes three hours ago, and again since 20 minutes ago.
+	insert("v1", now.Add(-72*h), now, m)
+	insert("v2", now.Add(-3*h), now.Add(-150*m), m)
+	dsn := fmt.Sprintf("clickhouse://%s:%s@%s/%s", chtest.ReadOnlyUser, url.QueryEscape(chtest.ReadOnlyPassword), srv.Addr(), db)
+	open := func(mut func(*Config)) *Store {
+		cfg := Config{DSN: dsn}
+		mut(&cfg)
+		st, err := Open(context.Background(), cfg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { _ = st.Close() })
+		return st
+	}
+	cached := open(func(c *Config) { c.EpisodesRebuild = 3 * time.Second })
+	full := open(func(c *Config) { c.CacheSize = -1 })
+	ctx := context.Background()
+	same := func(what string, wantDeployments int) {
+		t.Helper()
+		a, err := cached.episodesOf(ctx, unitFilter{Environment: "production"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, err := full.episodesOf(ctx, unitFilter{Environment: "production"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !reflect.DeepEqual(a, b) {
+			t.Errorf("%s: cached episodes %+v\nfull read %+v", what, a, b)
+		}
+		hs, err := cached.inferred(ctx, unitFilter{Environment: "production"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if n := len(hs[unitFilter{"cart", "production"}].Deployments); n != wantDeployments {
+			t.Errorf("%s: %d deployments, want %d", what, n, wantDeployments)
+		}
+	}
+	same("first read", 2) // v2, and v1 back when the canary stopped
+	insert("v2", now.Add(-20*m), now, m)
+	same("a canary in the recent buckets", 3)
+
+	// A late batch 10 hours back (settled): a third version for 20 minutes.
+	insert("v0", now.Add(-10*h), now.Add(-10*h+20*m), m)
+	hs, err := cached.inferred(ctx, unitFilter{Environment: "production"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n := len(hs[unitFilter{"cart", "production"}].Deployments); n != 3 {
+		t.Errorf("late data in the settled buckets before the rebuild: %d deployments, want the cached 3", n)
+	}
+	time.Sleep(3 * time.Second)
+	same("after the rebuild", 5)
 }

@@ -1,6 +1,6 @@
 // Package store implements report.Source on the ClickHouse tables the
 // changelens exporter writes (latency_rollup_1m, latency_hist_1m,
-// latency_hist_1h, version_minutes, deployment_events; schema v5).
+// latency_hist_1h, version_presence, deployment_events; schema v5).
 //
 // Every query is a parameterized SELECT (clickhouse-go named binding,
 // @name; values are never spliced into SQL by this package; the only
@@ -23,7 +23,7 @@
 // the true neighbour). The IDs are chosen by any row in the scanned range
 // and all rows of those IDs are collapsed, so a losing row never stands in
 // for a winner outside the scan. Inferred deployments are derived from the
-// version episodes of version_minutes (sql/episodes.sql, package inference).
+// version episodes of version_presence (sql/episodes.sql, package inference).
 // queryapi/analysis then merges CI deploys with the version changes their
 // traffic shows, marks rollbacks and computes the windows.
 //
@@ -90,6 +90,7 @@ type Store struct {
 	database string
 	tmpl     *template.Template
 	cache    *lru
+	episodes *episodeCache // nil: every request reads the whole history
 }
 
 var _ report.Source = (*Store)(nil)
@@ -133,6 +134,7 @@ func Open(ctx context.Context, cfg Config) (*Store, error) {
 	s := &Store{cfg: cfg, conn: conn, database: database, tmpl: tmpl}
 	if cfg.CacheSize > 0 {
 		s.cache = newLRU(cfg.CacheSize)
+		s.episodes = newEpisodeCache()
 	}
 	if err := s.Ping(ctx); err != nil {
 		_ = conn.Close()

@@ -3,6 +3,7 @@ package store
 import (
 	"context"
 	"errors"
+	"reflect"
 	"regexp"
 	"strings"
 	"testing"
@@ -198,5 +199,37 @@ func TestSQLTemplates(t *testing.T) {
 	}
 	if _, ok := groupExpr(report.GroupBy(7)); ok {
 		t.Error("unknown GroupBy accepted")
+	}
+}
+
+func TestJoinEpisodes(t *testing.T) {
+	u := unitFilter{"cart", "prod"}
+	const re = 600
+	old := map[unitFilter]unitEpisodes{u: {
+		"1": {{Version: "1", First: 0, Last: 1000}, {Version: "1", First: 5000, Last: 9000}},
+		"2": {{Version: "2", First: 100, Last: 200}},
+	}}
+	recent := map[unitFilter]unitEpisodes{
+		u: {
+			"1": {{Version: "1", First: 9599, Last: 9900}, {Version: "1", First: 20000, Last: 21000}}, // joins (gap 599)
+			"2": {{Version: "2", First: 800, Last: 900}},                                              // does not (gap 600)
+			"3": {{Version: "3", First: 9000, Last: 9100}},
+		},
+		{"new", "prod"}: {"a": {{Version: "a", First: 1, Last: 2}}},
+	}
+	got := joinEpisodes(old, recent, re)
+	want := map[unitFilter]unitEpisodes{
+		u: {
+			"1": {{Version: "1", First: 0, Last: 1000}, {Version: "1", First: 5000, Last: 9900}, {Version: "1", First: 20000, Last: 21000}},
+			"2": {{Version: "2", First: 100, Last: 200}, {Version: "2", First: 800, Last: 900}},
+			"3": {{Version: "3", First: 9000, Last: 9100}},
+		},
+		{"new", "prod"}: {"a": {{Version: "a", First: 1, Last: 2}}},
+	}
+	if !reflect.DeepEqual(got, want) {
+		t.Errorf("joined = %+v\nwant %+v", got, want)
+	}
+	if old[u]["1"][1].Last != 9000 {
+		t.Error("joinEpisodes modified its input")
 	}
 }

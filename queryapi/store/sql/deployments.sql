@@ -15,7 +15,7 @@
 -- winning row the outer filter can accept), and every row of those IDs is
 -- collapsed.
 -- Inferred rows written by collectors before schema v5 are skipped:
--- inferred deployments are derived from version_minutes (episodes.sql).
+-- inferred deployments are derived from version_presence (episodes.sql).
 {{- range $i, $p := .Parts}}
 {{- if $i}}
 UNION ALL

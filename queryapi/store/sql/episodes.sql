@@ -1,11 +1,13 @@
 -- Episodes of each (service, environment, version) of the filtered units:
--- maximal runs of the version's minutes (version_minutes, every collector's
--- observations merged) with no gap of @reappear_ns or more between the last
--- span of one minute and the first of the next. starts[k] and ends[k] are
+-- maximal runs of the version's five-minute buckets (version_presence, every
+-- collector's observations merged) with no gap of @reappear_ns (≥ 5 min) or
+-- more between the last span of one bucket and the first of the next. starts[k] and ends[k] are
 -- the first and last span start (ns) of episode k. The whole retained
 -- history is read: the baseline and the identity of every inferred
--- deployment depend on it, not on the requested range.
--- The previous minute's last span and the next minute's first span are
+-- deployment depend on it, not on the requested range. The store reads it
+-- in two parts, the settled buckets [.., @before) once in a while and the
+-- recent ones [@since, ..) on every request, and joins them (inferred.go).
+-- The previous bucket's last span and the next bucket's first span are
 -- shifted copies of the arrays (sentinels at the ends), passed to the
 -- lambdas as arguments: a lambda that captured an array would copy it once
 -- per element (quadratic memory).
@@ -32,10 +34,10 @@ FROM
             service,
             environment,
             version,
-            minute,
+            bucket,
             minMerge(first_ns) AS fmin,
             maxMerge(last_ns) AS lmax
-        FROM {db}.version_minutes
+        FROM {db}.version_presence
         WHERE 1
 {{- if .Service}}
           AND service = @service
@@ -43,8 +45,14 @@ FROM
 {{- if .Environment}}
           AND environment = @environment
 {{- end}}
-        GROUP BY service, environment, version, minute
-    ) AS minutes
+{{- if .Before}}
+          AND bucket < toDateTime(@before)
+{{- end}}
+{{- if .Since}}
+          AND bucket >= toDateTime(@since)
+{{- end}}
+        GROUP BY service, environment, version, bucket
+    ) AS buckets
     GROUP BY service, environment, version
 ) AS versions
 ORDER BY service, environment, version

@@ -3,4 +3,4 @@
 SELECT DISTINCT
     CAST(service AS String) AS service,
     CAST(environment AS String) AS environment
-FROM {db}.version_minutes
+FROM {db}.version_presence

@@ -26,14 +26,14 @@ var sqlFiles embed.FS
 // Table names. With a cluster, data lives in <name>_local on every shard and
 // <name> is a Distributed table over it; readers always use <name>.
 const (
-	TableLatencyEvents  = "latency_events"
-	TableLatencyRollup  = "latency_rollup_1m"
-	TableLatencyHist1m  = "latency_hist_1m"
-	TableLatencyHist1h  = "latency_hist_1h"
-	TableDeployments    = "deployment_events" // schema v4; v1's "deployments" is no longer used
-	TableVersionMinutes = "version_minutes"   // schema v5
-	TableMigrations     = "schema_migrations"
-	LocalSuffix         = "_local"
+	TableLatencyEvents   = "latency_events"
+	TableLatencyRollup   = "latency_rollup_1m"
+	TableLatencyHist1m   = "latency_hist_1m"
+	TableLatencyHist1h   = "latency_hist_1h"
+	TableDeployments     = "deployment_events" // schema v4; v1's "deployments" is no longer used
+	TableVersionPresence = "version_presence"  // schema v5
+	TableMigrations      = "schema_migrations"
+	LocalSuffix          = "_local"
 )
 
 // RetentionTables are the day-partitioned tables retention applies to, with
@@ -43,7 +43,7 @@ var RetentionTables = []struct{ Table, TimeColumn string }{
 	{TableLatencyRollup, "minute"},
 	{TableLatencyHist1m, "minute"},
 	{TableLatencyHist1h, "hour"},
-	{TableVersionMinutes, "minute"},
+	{TableVersionPresence, "bucket"},
 }
 
 // Features are optional server features the schema uses when present.
@@ -51,6 +51,10 @@ type Features struct {
 	TTL            bool // table TTL (retention without the sweeper)
 	LowCardinality bool // LowCardinality(String) for low-cardinality columns
 	Codecs         bool // column compression codecs
+	// PartitionLimit: INSERTs touching more than
+	// max_partitions_per_insert_block (100) partitions fail unless the
+	// setting is lifted (a back-fill of months of daily partitions).
+	PartitionLimit bool
 }
 
 // FeaturesFor returns the features of a server version ("18.16.1",
@@ -61,7 +65,7 @@ func FeaturesFor(version string) Features {
 	if !ok || major < 20 {
 		return Features{}
 	}
-	return Features{TTL: true, LowCardinality: true, Codecs: true}
+	return Features{TTL: true, LowCardinality: true, Codecs: true, PartitionLimit: true}
 }
 
 // ParseVersion extracts major and minor from a ClickHouse version string.
@@ -187,6 +191,12 @@ func render(name, src string, o Options) ([]string, error) {
 		"codec": func(c string) string {
 			if o.Features.Codecs {
 				return " CODEC(" + c + ")"
+			}
+			return ""
+		},
+		"backfillSettings": func() string {
+			if o.Features.PartitionLimit {
+				return "SETTINGS max_partitions_per_insert_block = 0"
 			}
 			return ""
 		},

@@ -27,9 +27,9 @@ func TestFeaturesFor(t *testing.T) {
 	for v, want := range map[string]Features{
 		"18.16.1":      {},
 		"19.17.4.11":   {},
-		"20.3.21.2":    {TTL: true, LowCardinality: true, Codecs: true},
-		"24.8.4.13":    {TTL: true, LowCardinality: true, Codecs: true},
-		"26.1.1.1":     {TTL: true, LowCardinality: true, Codecs: true},
+		"20.3.21.2":    {TTL: true, LowCardinality: true, Codecs: true, PartitionLimit: true},
+		"24.8.4.13":    {TTL: true, LowCardinality: true, Codecs: true, PartitionLimit: true},
+		"26.1.1.1":     {TTL: true, LowCardinality: true, Codecs: true, PartitionLimit: true},
 		"":             {},
 		"garbage":      {},
 		"v23.x.broken": {},
@@ -43,7 +43,7 @@ func TestFeaturesFor(t *testing.T) {
 func TestRenderLegacy(t *testing.T) {
 	stmts := allSQL(t, Options{Database: "changelens", RetentionDays: 30})
 	sql := joined(stmts)
-	for _, forbidden := range []string{"TTL", "CODEC", "LowCardinality", "DateTime64", "ON CLUSTER", "Distributed", "_local", "{{", "--"} {
+	for _, forbidden := range []string{"TTL", "CODEC", "LowCardinality", "max_partitions_per_insert_block", "DateTime64", "ON CLUSTER", "Distributed", "_local", "{{", "--"} {
 		if strings.Contains(sql, forbidden) {
 			t.Errorf("18.16 schema contains %q:\n%s", forbidden, sql)
 		}
@@ -79,9 +79,9 @@ func TestRenderLegacy(t *testing.T) {
 		"INSERT INTO `changelens`.`deployment_events`",
 		"FROM `changelens`.`deployments`",
 		// v5: version observations per minute, fed by a view and backfilled
-		"CREATE TABLE IF NOT EXISTS `changelens`.`version_minutes`",
-		"CREATE MATERIALIZED VIEW IF NOT EXISTS `changelens`.`version_minutes_mv`\nTO `changelens`.`version_minutes`",
-		"INSERT INTO `changelens`.`version_minutes`",
+		"CREATE TABLE IF NOT EXISTS `changelens`.`version_presence`",
+		"CREATE MATERIALIZED VIEW IF NOT EXISTS `changelens`.`version_presence_mv`\nTO `changelens`.`version_presence`",
+		"INSERT INTO `changelens`.`version_presence`",
 	} {
 		if !strings.Contains(sql, want) {
 			t.Errorf("schema lacks %q", want)
@@ -106,6 +106,9 @@ func TestRenderModern(t *testing.T) {
 		"TTL time + INTERVAL 14 DAY",
 		"TTL minute + INTERVAL 14 DAY",
 		"TTL hour + INTERVAL 14 DAY",
+		"TTL bucket + INTERVAL 14 DAY",
+		// the back-fill of version_presence may span months of daily partitions
+		"GROUP BY service, environment, version, bucket\nSETTINGS max_partitions_per_insert_block = 0",
 	} {
 		if !strings.Contains(sql, want) {
 			t.Errorf("modern schema lacks %q:\n%s", want, sql)
@@ -144,7 +147,7 @@ func TestRenderCluster(t *testing.T) {
 		"INSERT INTO `changelens`.`deployment_events`",
 		"FROM `changelens`.`deployments`",
 		// one unit's version observations on one shard
-		"CREATE TABLE IF NOT EXISTS `changelens`.`version_minutes` ON CLUSTER `prod` AS `changelens`.`version_minutes_local` ENGINE = Distributed('prod', 'changelens', 'version_minutes_local', cityHash64(service, environment))",
+		"CREATE TABLE IF NOT EXISTS `changelens`.`version_presence` ON CLUSTER `prod` AS `changelens`.`version_presence_local` ENGINE = Distributed('prod', 'changelens', 'version_presence_local', cityHash64(service, environment))",
 		"FROM `changelens`.`latency_events_local`\nWHERE version != ''",
 	} {
 		if !strings.Contains(sql, want) {

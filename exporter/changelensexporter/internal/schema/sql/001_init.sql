@@ -7,6 +7,7 @@
 --   lcString     LowCardinality(String) on servers that have it (>= 20), else String
 --   codec "..."  " CODEC(...)" on servers that have codecs (>= 20), else empty
 --   ttl "col"    "TTL col + INTERVAL n DAY" when retention_days > 0 on servers with TTL (>= 20)
+--   backfillSettings  lifts the per-INSERT partition limit (>= 20) for back-fills
 -- "-- distributed: <table> <sharding key>" lines ask for a Distributed table
 -- <table> over <table>_local when cluster_name is set.
 --
