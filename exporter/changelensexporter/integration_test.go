@@ -974,13 +974,21 @@ func TestIntegrationReplayIsStoredOnce(t *testing.T) {
 	}
 	assertCounter(t, tel, "otelcol_changelens_exporter_events_deduplicated", nil, 150)
 
+	// The same span IDs in other traces are other spans.
+	other := batch(0, 10)
+	forEachSpan(other, func(s ptrace.Span) { s.SetTraceID(eventspantest.TraceID(1 << 40)) })
+	push(t, e, other)
+	var n uint64
+	if err := conn.QueryRow(tctx(t), "SELECT count() FROM latency_events").Scan(&n); err != nil || n != 160 {
+		t.Errorf("after spans with known span IDs in another trace: %d rows, %v; want 160", n, err)
+	}
+
 	cfg := testConfig(srv, db)
 	cfg.Deduplicate = false
 	plain := startExporter(t, cfg, nopSettings())
 	push(t, plain, batch(0, 100))
-	var n uint64
-	if err := conn.QueryRow(tctx(t), "SELECT count() FROM latency_events").Scan(&n); err != nil || n != 250 {
-		t.Errorf("without deduplicate: %d rows, %v; want 250", n, err)
+	if err := conn.QueryRow(tctx(t), "SELECT count() FROM latency_events").Scan(&n); err != nil || n != 260 {
+		t.Errorf("without deduplicate: %d rows, %v; want 260", n, err)
 	}
 }
 
