@@ -19,8 +19,10 @@ import (
 //   - exporter: the exporter's push with deduplicate on, the default (one
 //     look-up of the batch's spans, then decode pdata + encode columns + batch
 //     inserts into deployments and latency_events),
+//
 //   - raw:      a hand-written clickhouse-go batch insert of the identical
 //     rows, already in column slices (the fastest way to use the driver),
+//
 //   - raw_rows: the same rows through clickhouse-go's row-wise batch.Append.
 //
 //   - exporter_nodedup: the same push with deduplicate off.
