@@ -724,19 +724,30 @@ func TestIntegrationSchemaApplyTwiceIsNoop(t *testing.T) {
 	}
 }
 
+// schemaWithout applies the whole schema to a new database, then drops the
+// given tables and forgets the given migration: the database as it was
+// before that migration, for upgrade tests.
+func schemaWithout(t *testing.T, srv *chtest.Server, version uint32, tables ...string) (db string, conn driver.Conn, o schema.Options) {
+	t.Helper()
+	db = srv.NewDatabase(t)
+	conn = srv.Conn(t, db)
+	o = schema.Options{Database: db, Features: schema.FeaturesFor(srv.Version())}
+	if _, err := schema.Apply(tctx(t), conn, o, srv.Version()); err != nil {
+		t.Fatal(err)
+	}
+	for _, table := range tables {
+		srv.Exec(t, "DROP TABLE "+db+"."+table)
+	}
+	srv.Exec(t, fmt.Sprintf("ALTER TABLE %s.schema_migrations DELETE WHERE version = %d", db, version))
+	return db, conn, o
+}
+
 // Migration 4 carries the rows of v1's deployments table into
 // deployment_events, and running it twice changes no answer.
 func TestIntegrationUpgradeCopiesDeployments(t *testing.T) {
 	srv := chtest.Shared(t)
-	db := srv.NewDatabase(t)
-	conn := srv.Conn(t, db)
-	o := schema.Options{Database: db, Features: schema.FeaturesFor(srv.Version())}
-	if _, err := schema.Apply(tctx(t), conn, o, srv.Version()); err != nil {
-		t.Fatal(err)
-	}
 	// Back to a v3 database whose v1 table holds what an older exporter wrote.
-	srv.Exec(t, "DROP TABLE "+db+".deployment_events")
-	srv.Exec(t, "ALTER TABLE "+db+".schema_migrations DELETE WHERE version = 4")
+	db, conn, o := schemaWithout(t, srv, 4, "deployment_events")
 	t0 := time.Now().Add(-time.Hour).Truncate(time.Millisecond)
 	old := eventspantest.Deployment{
 		ID: "44444444444444444444444444444444", Service: "cart", Environment: "production", Version: "7", PreviousVersion: "6",
@@ -1629,16 +1640,8 @@ func TestIntegrationExpiredEventsDroppedAlike(t *testing.T) {
 // told), and the view keeps it up to date afterwards.
 func TestIntegrationUpgradeBackfillsVersionPresence(t *testing.T) {
 	srv := chtest.Shared(t)
-	db := srv.NewDatabase(t)
-	conn := srv.Conn(t, db)
-	o := schema.Options{Database: db, Features: schema.FeaturesFor(srv.Version())}
-	if _, err := schema.Apply(tctx(t), conn, o, srv.Version()); err != nil {
-		t.Fatal(err)
-	}
 	// Back to v4, with 150 days of events (one every 10 minutes) written before.
-	srv.Exec(t, "DROP TABLE "+db+".version_presence_mv")
-	srv.Exec(t, "DROP TABLE "+db+".version_presence")
-	srv.Exec(t, "ALTER TABLE "+db+".schema_migrations DELETE WHERE version = 5")
+	db, conn, o := schemaWithout(t, srv, 5, "version_presence_mv", "version_presence")
 	waitRows(t, conn, "SELECT count() FROM schema_migrations", 4)
 	settings := ""
 	if o.Features.PartitionLimit {
