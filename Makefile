@@ -36,14 +36,14 @@ bin/otelcol-changelens: $(COLLECTOR_INPUTS) | $(OCB)
 GOTESTSUM_VERSION := v1.13.0
 GOTESTSUM         := $(TOOLS_BIN)/gotestsum-$(GOTESTSUM_VERSION)
 
-# The two ClickHouse legs of `make test` (see internal/chtest): Debian's
+# The two ClickHouse legs of `make test` (see testkit/chtest): Debian's
 # clickhouse-server 18.16, the oldest supported server, and a current engine
 # (26.x) from PyPI's chdb in .venv/.
 LEG_18 := CHTEST_ENGINE=clickhouse-server CHTEST_EXPECT_VERSION=18.16.
 LEG_26 := CHTEST_ENGINE=chdb CHTEST_EXPECT_VERSION=26.
-# Every package whose tests start a ClickHouse server (they import internal/chtest).
+# Every package whose tests start a ClickHouse server (they import testkit/chtest).
 CH_TEST_PKGS = $(shell $(GO) list -f '{{.ImportPath}}{{range .TestImports}} {{.}}{{end}}{{range .XTestImports}} {{.}}{{end}}' ./... \
-	| awk '{for (i = 1; i <= NF; i++) if ($$i ~ /\/internal\/chtest$$/) { print $$1; break }}')
+	| awk '{for (i = 1; i <= NF; i++) if ($$i ~ /\/testkit\/chtest$$/) { print $$1; break }}')
 
 ## test: everything CI runs: unit tests, then every ClickHouse-backed test
 ## (integration, API, end-to-end, dashboards) on 18.16 and on 26.x

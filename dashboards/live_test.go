@@ -17,7 +17,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/changelens/changelens/internal/chtest"
+	"github.com/changelens/changelens/testkit/chtest"
 	"github.com/changelens/changelens/queryapi/server"
 	"github.com/changelens/changelens/queryapi/store"
 )

@@ -11,7 +11,7 @@ import (
 	"go.opentelemetry.io/collector/pdata/ptrace"
 
 	"github.com/changelens/changelens/cmd/changelens-demo/plan"
-	"github.com/changelens/changelens/internal/pipelinetest"
+	"github.com/changelens/changelens/testkit/pipelinetest"
 )
 
 // The data the dashboards are run against: the demo's release plan

@@ -18,7 +18,7 @@ import (
 	sdktrace "go.opentelemetry.io/otel/sdk/trace"
 	"go.opentelemetry.io/otel/trace"
 
-	"github.com/changelens/changelens/internal/chtest"
+	"github.com/changelens/changelens/testkit/chtest"
 	"github.com/changelens/changelens/queryapi/report"
 	"github.com/changelens/changelens/queryapi/store"
 )

@@ -17,7 +17,7 @@ import (
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials/insecure"
 
-	"github.com/changelens/changelens/internal/chtest"
+	"github.com/changelens/changelens/testkit/chtest"
 )
 
 // loadBatch is 1000 spans of 4 services: a quarter SERVER (latency events),

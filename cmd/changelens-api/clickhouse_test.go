@@ -17,8 +17,8 @@ import (
 	"go.opentelemetry.io/collector/pdata/pcommon"
 	"go.opentelemetry.io/collector/pdata/ptrace"
 
-	"github.com/changelens/changelens/internal/chtest"
-	"github.com/changelens/changelens/internal/pipelinetest"
+	"github.com/changelens/changelens/testkit/chtest"
+	"github.com/changelens/changelens/testkit/pipelinetest"
 )
 
 func TestMain(m *testing.M) { os.Exit(chtest.Main(m)) }

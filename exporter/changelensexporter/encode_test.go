@@ -9,7 +9,7 @@ import (
 	"go.opentelemetry.io/collector/pdata/ptrace"
 
 	"github.com/changelens/changelens/internal/eventspan"
-	"github.com/changelens/changelens/internal/eventspan/eventspantest"
+	"github.com/changelens/changelens/testkit/eventspantest"
 )
 
 var testNow = time.Date(2026, 3, 10, 12, 0, 0, 0, time.UTC)

@@ -17,7 +17,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/changelens/changelens/internal/stats/statstest"
+	"github.com/changelens/changelens/testkit/statstest"
 
 	"github.com/ClickHouse/clickhouse-go/v2"
 	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
@@ -35,9 +35,9 @@ import (
 	"github.com/changelens/changelens/exporter/changelensexporter/internal/metadata"
 	"github.com/changelens/changelens/exporter/changelensexporter/internal/metadatatest"
 	"github.com/changelens/changelens/exporter/changelensexporter/internal/schema"
-	"github.com/changelens/changelens/internal/chtest"
+	"github.com/changelens/changelens/testkit/chtest"
 	"github.com/changelens/changelens/internal/eventspan"
-	"github.com/changelens/changelens/internal/eventspan/eventspantest"
+	"github.com/changelens/changelens/testkit/eventspantest"
 	"github.com/changelens/changelens/internal/stats"
 )
 

@@ -5,7 +5,7 @@ import (
 	"math/rand/v2"
 	"testing"
 
-	"github.com/changelens/changelens/internal/stats/statstest"
+	"github.com/changelens/changelens/testkit/statstest"
 )
 
 func TestHistBucket(t *testing.T) {

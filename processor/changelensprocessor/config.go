@@ -6,6 +6,8 @@ import (
 	"regexp"
 	"strings"
 	"time"
+
+	"go.opentelemetry.io/collector/component"
 )
 
 // Config is the changelens processor's configuration.
@@ -42,11 +44,13 @@ type EntrySpansConfig struct {
 // derives them from every collector's stored observations, so they cannot
 // depend on which collector saw which span.
 type DeploymentsConfig struct {
+	// Explicit turns CI/CD deploy spans into deployment events.
 	Explicit ExplicitConfig `mapstructure:"explicit"`
 }
 
 // ExplicitConfig configures deployment events from CI/CD deploy spans.
 type ExplicitConfig struct {
+	// Enabled: when false, deploy spans are treated like any other span.
 	Enabled bool `mapstructure:"enabled"`
 	// SpanNamePatterns are regular expressions; a span whose name matches one
 	// is a deploy span even without cicd.pipeline.task.type=deploy.
@@ -56,6 +60,8 @@ type ExplicitConfig struct {
 	// nanoseconds as integer or digit string).
 	CommitTimeAttributes []string `mapstructure:"commit_time_attributes"`
 }
+
+var _ component.Config = (*Config)(nil)
 
 var spanKindNames = map[string]bool{"server": true, "consumer": true, "client": true, "producer": true, "internal": true}
 

@@ -1,7 +1,10 @@
 package changelensprocessor
 
 import (
+	"os"
+	"regexp"
 	"strconv"
+	"strings"
 	"testing"
 	"unsafe"
 
@@ -39,3 +42,12 @@ func counterValue(t *testing.T, h *harness, name string, kv ...attribute.KeyValu
 }
 
 func sourceAttr(s string) attribute.KeyValue { return attribute.String("source", s) }
+
+// metadata.yaml documents the spans_dropped reasons the code counts, all of them.
+func TestMetadataListsDropReasons(t *testing.T) {
+	b, err := os.ReadFile("metadata.yaml")
+	require.NoError(t, err)
+	m := regexp.MustCompile(`Spans dropped, by reason \(([^)]*)\)`).FindSubmatch(b)
+	require.NotNil(t, m, "spans_dropped description without its reasons")
+	require.Equal(t, dropReasonNames[:], strings.Split(string(m[1]), ", "))
+}

@@ -11,13 +11,13 @@ import (
 	"testing"
 	"time"
 
-	"github.com/changelens/changelens/internal/pipelinetest"
+	"github.com/changelens/changelens/testkit/pipelinetest"
 
 	"github.com/ClickHouse/clickhouse-go/v2"
 	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
 
 	"github.com/changelens/changelens/exporter/changelensexporter"
-	"github.com/changelens/changelens/internal/chtest"
+	"github.com/changelens/changelens/testkit/chtest"
 	"github.com/changelens/changelens/queryapi/analysis"
 	"github.com/changelens/changelens/queryapi/report"
 )

@@ -15,11 +15,11 @@ import (
 	"testing"
 	"time"
 
-	"github.com/changelens/changelens/internal/stats/statstest"
+	"github.com/changelens/changelens/testkit/statstest"
 
-	"github.com/changelens/changelens/internal/pipelinetest"
+	"github.com/changelens/changelens/testkit/pipelinetest"
 
-	"github.com/changelens/changelens/internal/chtest"
+	"github.com/changelens/changelens/testkit/chtest"
 	"github.com/changelens/changelens/queryapi/report"
 )
 

@@ -9,7 +9,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/changelens/changelens/internal/pipelinetest"
+	"github.com/changelens/changelens/testkit/pipelinetest"
 
 	"go.opentelemetry.io/collector/pdata/pcommon"
 	"go.opentelemetry.io/collector/pdata/ptrace"

@@ -75,7 +75,7 @@ func NewTelemetryBuilder(settings component.TelemetrySettings, options ...Teleme
 	errs = errors.Join(errs, err)
 	builder.ProcessorChangelensSpansDropped, err = builder.meter.Int64Counter(
 		"otelcol_processor_changelens_spans_dropped",
-		metric.WithDescription("Spans dropped, by reason (not_entry, missing_service_name, invalid_timestamps, future_timestamp, invalid_ids). [Alpha]"),
+		metric.WithDescription("Spans dropped, by reason (not_entry, missing_service_name, invalid_timestamps, future_timestamp, invalid_ids, deploy_missing_service, deploy_skipped). [Alpha]"),
 		metric.WithUnit("{span}"),
 	)
 	errs = errors.Join(errs, err)

@@ -56,7 +56,7 @@ func AssertEqualProcessorChangelensLatencyEvents(t *testing.T, tt *componenttest
 func AssertEqualProcessorChangelensSpansDropped(t *testing.T, tt *componenttest.Telemetry, dps []metricdata.DataPoint[int64], opts ...metricdatatest.Option) {
 	want := metricdata.Metrics{
 		Name:        "otelcol_processor_changelens_spans_dropped",
-		Description: "Spans dropped, by reason (not_entry, missing_service_name, invalid_timestamps, future_timestamp, invalid_ids). [Alpha]",
+		Description: "Spans dropped, by reason (not_entry, missing_service_name, invalid_timestamps, future_timestamp, invalid_ids, deploy_missing_service, deploy_skipped). [Alpha]",
 		Unit:        "{span}",
 		Data: metricdata.Sum[int64]{
 			Temporality: metricdata.CumulativeTemporality,
