@@ -17,8 +17,14 @@ COLLECTOR_INPUTS := builder-config.yaml go.mod go.sum \
 
 all: build
 
-## build: the collector distribution (OCB output cached in .build/) into bin/
-build: bin/otelcol-changelens
+## build: every binary into bin/: the collector distribution (OCB output
+## cached in .build/), the query API and the demo traffic generator
+build: bin/otelcol-changelens bin/changelens-api bin/changelens-demo
+
+# go build is incremental by itself: always ask it.
+.PHONY: bin/changelens-api bin/changelens-demo
+bin/changelens-api bin/changelens-demo:
+	$(GO) build -o $@ ./cmd/$(notdir $@)
 
 $(OCB):
 	@mkdir -p $(TOOLS_BIN)

@@ -62,7 +62,7 @@ elif [ -z "${CLICKHOUSE_ENDPOINT:-}" ] && [ ! -x /usr/sbin/clickhouse-server ]; 
 fi
 
 say "building the collector (OCB), the API and the demo"
-{ make -s build && go build -o bin/changelens-api ./cmd/changelens-api && go build -o bin/changelens-demo ./cmd/changelens-demo; } \
+{ make -s build; } \
   > "$RUN/log/build.log" 2>&1 || { tail -20 "$RUN/log/build.log"; die "build failed (.run/log/build.log)"; }
 
 wait_for() { # description, seconds, command...
