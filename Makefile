@@ -4,7 +4,7 @@ GO    ?= go
 
 TOOLS_BIN    := $(CURDIR)/.build/tools
 # OCB pinned with the collector core it builds (see builder-config.yaml).
-OCB_VERSION  := v0.164.0
+OCB_VERSION  := v0.165.0
 OCB          := $(TOOLS_BIN)/builder-$(OCB_VERSION)
 # mdatagen lives in the separate tools/ module: only v0.158.0 works here.
 MDATAGEN     := $(TOOLS_BIN)/mdatagen

@@ -17,9 +17,9 @@ import (
 	"testing"
 	"time"
 
-	"github.com/changelens/changelens/testkit/chtest"
 	"github.com/changelens/changelens/queryapi/server"
 	"github.com/changelens/changelens/queryapi/store"
+	"github.com/changelens/changelens/testkit/chtest"
 )
 
 func TestMain(m *testing.M) { os.Exit(chtest.Main(m)) }

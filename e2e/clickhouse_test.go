@@ -18,9 +18,9 @@ import (
 	sdktrace "go.opentelemetry.io/otel/sdk/trace"
 	"go.opentelemetry.io/otel/trace"
 
-	"github.com/changelens/changelens/testkit/chtest"
 	"github.com/changelens/changelens/queryapi/report"
 	"github.com/changelens/changelens/queryapi/store"
+	"github.com/changelens/changelens/testkit/chtest"
 )
 
 // clickhouseConfig is the distribution's pipeline into ClickHouse. STORAGE

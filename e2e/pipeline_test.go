@@ -2,6 +2,8 @@ package e2e
 
 import (
 	"context"
+	"fmt"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -19,6 +21,7 @@ import (
 	"go.opentelemetry.io/otel/trace"
 
 	"github.com/changelens/changelens/internal/eventspan"
+	"github.com/changelens/changelens/testkit/chtest"
 )
 
 // sdkService is one instrumented service version sending through the OTel Go SDK.
@@ -210,4 +213,35 @@ func TestExampleConfigValidates(t *testing.T) {
 	out, err := cmd.CombinedOutput()
 	require.Error(t, err)
 	assert.Contains(t, string(out), "deployments.explicit.span_name_patterns[0]")
+}
+
+// TestShippedConfigRuns runs config/collector.yaml itself against a real
+// ClickHouse: the health check extension answers 200 once the pipelines
+// run, and a span sent over OTLP is stored.
+func TestShippedConfigRuns(t *testing.T) {
+	ch := chtest.Shared(t)
+	db := ch.NewDatabase(t)
+	health := fmt.Sprintf("127.0.0.1:%d", freePort(t))
+	grpcAddr := fmt.Sprintf("127.0.0.1:%d", freePort(t))
+	cmd := exec.Command(collectorBinary(t), "--config", filepath.Join(repoRoot(t), "config/collector.yaml"))
+	cmd.Env = append(os.Environ(), "CHANGELENS_QUEUE_DIR="+t.TempDir(), "CHANGELENS_HEALTH_ENDPOINT="+health,
+		"CHANGELENS_OTLP_GRPC_ENDPOINT="+grpcAddr, fmt.Sprintf("CHANGELENS_OTLP_HTTP_ENDPOINT=127.0.0.1:%d", freePort(t)),
+		"CLICKHOUSE_ENDPOINT="+ch.Addr(), "CLICKHOUSE_DATABASE="+db)
+	col := &collector{otlpAddr: grpcAddr, exited: make(chan struct{})}
+	col.launch(t, cmd)
+	require.Eventually(t, func() bool {
+		resp, err := http.Get("http://" + health + "/")
+		if err != nil {
+			return false
+		}
+		resp.Body.Close()
+		return resp.StatusCode == http.StatusOK
+	}, 30*time.Second, 100*time.Millisecond, "health check never answered 200")
+
+	svc := newSDKService(t, grpcAddr, "shop", "1.0.0")
+	svc.request("/items/{id}", time.Now().Add(-time.Minute), 20*time.Millisecond, 200)
+	svc.flush(t)
+	require.Eventually(t, func() bool {
+		return countRows(t, ch, db, "SELECT count() FROM latency_events") == 1
+	}, 30*time.Second, 100*time.Millisecond, "the span was not stored")
 }

@@ -19,9 +19,9 @@ import (
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials/insecure"
 
-	"github.com/changelens/changelens/testkit/chtest"
 	"github.com/changelens/changelens/queryapi/report"
 	"github.com/changelens/changelens/queryapi/store"
+	"github.com/changelens/changelens/testkit/chtest"
 )
 
 // The rollouts of three services over 14 hours, sent as batches that each

@@ -22,6 +22,7 @@ API_HTTP_PORT=${API_HTTP_PORT:-8080}
 API_GRPC_PORT=${API_GRPC_PORT:-9090}
 OTLP_GRPC_PORT=${OTLP_GRPC_PORT:-4317}
 OTLP_HTTP_PORT=${OTLP_HTTP_PORT:-4318}
+COLLECTOR_HEALTH_PORT=${COLLECTOR_HEALTH_PORT:-13133}
 CH_TCP_PORT=${CH_TCP_PORT:-19000}
 CH_HTTP_PORT=${CH_HTTP_PORT:-18123}
 DEMO_BACKFILL=${DEMO_BACKFILL:-7d}
@@ -99,10 +100,10 @@ fi
 # --- collector -----------------------------------------------------------------
 say "starting otelcol-changelens (OTLP on :$OTLP_GRPC_PORT gRPC, :$OTLP_HTTP_PORT HTTP)"
 CHANGELENS_OTLP_GRPC_ENDPOINT=localhost:$OTLP_GRPC_PORT CHANGELENS_OTLP_HTTP_ENDPOINT=localhost:$OTLP_HTTP_PORT \
-CHANGELENS_QUEUE_DIR=$RUN/queue CLICKHOUSE_DATABASE=$DB \
+CHANGELENS_QUEUE_DIR=$RUN/queue CLICKHOUSE_DATABASE=$DB CHANGELENS_HEALTH_ENDPOINT=localhost:$COLLECTOR_HEALTH_PORT \
   bin/otelcol-changelens --config config/collector.yaml > "$RUN/log/collector.log" 2>&1 &
 pids+=($!)
-wait_for "the collector" 60 grep -q "Everything is ready" "$RUN/log/collector.log"
+wait_for "the collector" 60 curl -fsS "http://localhost:$COLLECTOR_HEALTH_PORT/"
 
 # --- API -----------------------------------------------------------------------
 say "starting changelens-api (REST :$API_HTTP_PORT, gRPC :$API_GRPC_PORT)"

@@ -35,10 +35,10 @@ import (
 	"github.com/changelens/changelens/exporter/changelensexporter/internal/metadata"
 	"github.com/changelens/changelens/exporter/changelensexporter/internal/metadatatest"
 	"github.com/changelens/changelens/exporter/changelensexporter/internal/schema"
-	"github.com/changelens/changelens/testkit/chtest"
 	"github.com/changelens/changelens/internal/eventspan"
-	"github.com/changelens/changelens/testkit/eventspantest"
 	"github.com/changelens/changelens/internal/stats"
+	"github.com/changelens/changelens/testkit/chtest"
+	"github.com/changelens/changelens/testkit/eventspantest"
 )
 
 // testConfig is a config for srv/db with no queue and no retry, so push

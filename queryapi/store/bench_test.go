@@ -17,9 +17,9 @@ import (
 	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
 
 	"github.com/changelens/changelens/exporter/changelensexporter"
-	"github.com/changelens/changelens/testkit/chtest"
 	"github.com/changelens/changelens/queryapi/analysis"
 	"github.com/changelens/changelens/queryapi/report"
+	"github.com/changelens/changelens/testkit/chtest"
 )
 
 // docs/performance.md: DORA and latency queries over 30 days answer with p95 ≤ 50 ms

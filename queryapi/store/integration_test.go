@@ -19,8 +19,8 @@ import (
 
 	"github.com/changelens/changelens/testkit/pipelinetest"
 
-	"github.com/changelens/changelens/testkit/chtest"
 	"github.com/changelens/changelens/queryapi/report"
+	"github.com/changelens/changelens/testkit/chtest"
 )
 
 func TestMain(m *testing.M) { os.Exit(chtest.Main(m)) }
