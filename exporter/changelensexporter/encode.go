@@ -4,10 +4,10 @@ import (
 	"math"
 	"time"
 
-	"go.opentelemetry.io/collector/pdata/pcommon"
 	"go.opentelemetry.io/collector/pdata/ptrace"
 
 	"github.com/changelens/changelens/internal/eventspan"
+	"github.com/changelens/changelens/internal/schema"
 )
 
 // reason is why an event was dropped (attribute "reason" of events_invalid).
@@ -175,87 +175,35 @@ func startOfDayUTC(t time.Time) time.Time {
 	return time.Date(y, m, d, 0, 0, 0, 0, time.UTC)
 }
 
-type eventKind uint8
-
-const (
-	kindNone eventKind = iota
-	kindLatency
-	kindDeployment
-)
-
-func kindOf(v pcommon.Value, ok bool) eventKind {
-	if !ok || v.Type() != pcommon.ValueTypeStr {
-		return kindNone
-	}
-	switch v.Str() {
-	case eventspan.EventLatency:
-		return kindLatency
-	case eventspan.EventDeployment:
-		return kindDeployment
-	}
-	return kindNone
-}
-
-// resourceInfo is the unit of a ResourceSpans, read once.
-type resourceInfo struct {
-	read                          bool
-	service, environment, version string
-}
-
-func (r *resourceInfo) load(attrs pcommon.Map) {
-	if r.read {
-		return
-	}
-	r.read = true
-	var envOld string
-	for k, v := range attrs.All() {
-		if v.Type() != pcommon.ValueTypeStr {
-			continue
-		}
-		switch k {
-		case eventspan.AttrServiceName:
-			r.service = v.Str()
-		case eventspan.AttrDeploymentEnvironment:
-			r.environment = v.Str()
-		case eventspan.AttrDeploymentEnvironmentOld:
-			envOld = v.Str()
-		case eventspan.AttrServiceVersion:
-			r.version = v.Str()
-		}
-	}
-	if r.environment == "" {
-		r.environment = envOld
-	}
-}
-
 // encode appends every event in td to the column slices.
 func (e *encoder) encode(td ptrace.Traces) {
 	rss := td.ResourceSpans()
 	for i, n := 0, rss.Len(); i < n; i++ {
 		rs := rss.At(i)
-		var res resourceInfo
+		var (
+			res     eventspan.Resource
+			resRead bool
+		)
 		sss := rs.ScopeSpans()
 		for j, m := 0, sss.Len(); j < m; j++ {
 			ss := sss.At(j)
 			spans := ss.Spans()
-			scopeKind := kindNone
-			if sc := ss.Scope(); sc.Name() == eventspan.ScopeName {
-				scopeKind = kindOf(sc.Attributes().Get(eventspan.AttrEventType))
-			}
+			scopeKind := eventspan.ScopeKind(ss.Scope())
 			for k, l := 0, spans.Len(); k < l; k++ {
 				span := spans.At(k)
 				kind := scopeKind
-				if kind == kindNone {
+				if kind == eventspan.KindNone {
 					// A processor keeping non-entry spans marks events per span.
-					kind = kindOf(span.Attributes().Get(eventspan.AttrEventType))
+					kind = eventspan.SpanKind(span)
+				}
+				if kind != eventspan.KindNone && !resRead {
+					res, resRead = eventspan.ReadResource(rs.Resource().Attributes()), true
 				}
 				switch kind {
-				case kindLatency:
-					res.load(rs.Resource().Attributes())
-					e.addLatency(span, &res)
-				case kindDeployment:
-					res.load(rs.Resource().Attributes())
-					e.addDeployment(span, &res)
+				case eventspan.KindLatency:
+					e.addLatency(eventspan.DecodeLatency(res, span))
+				case eventspan.KindDeployment:
+					e.addDeployment(eventspan.DecodeDeployment(res, span))
 				default:
 					e.ignored++
 				}
@@ -264,96 +212,44 @@ func (e *encoder) encode(td ptrace.Traces) {
 	}
 }
 
-func (e *encoder) addLatency(span ptrace.Span, res *resourceInfo) {
-	if res.service == "" {
+func (e *encoder) addLatency(l eventspan.Latency) {
+	if l.Service == "" {
 		e.invalid[rMissingService]++
 		return
 	}
-	start, end := int64(span.StartTimestamp()), int64(span.EndTimestamp())
 	switch {
-	case start < minEventTime || end < start:
+	case l.Start < minEventTime || l.End < l.Start:
 		e.invalid[rInvalidTimestamps]++
 		return
-	case start > e.maxTime:
+	case l.Start > e.maxTime:
 		e.invalid[rFutureTimestamp]++
 		return
-	case start < e.minTime:
+	case l.Start < e.minTime:
 		e.invalid[rExpired]++
 		return
 	}
-
-	var status uint16
-	weight := 1.0
-	haveNewStatus := false
-	for k, v := range span.Attributes().All() {
-		switch k {
-		case eventspan.AttrHTTPStatusCode:
-			status, haveNewStatus = statusValue(v), true
-		case eventspan.AttrHTTPStatusCodeOld:
-			if !haveNewStatus {
-				status = statusValue(v)
-			}
-		case eventspan.AttrWeight:
-			switch v.Type() {
-			case pcommon.ValueTypeDouble:
-				weight = v.Double()
-			case pcommon.ValueTypeInt:
-				weight = float64(v.Int())
-			default:
-				weight = math.NaN()
-			}
-		}
-	}
-	if !(weight > 0) || math.IsInf(weight, 0) { // also catches NaN
+	if !(l.Weight > 0) || math.IsInf(l.Weight, 0) { // also catches NaN
 		e.invalid[rInvalidWeight]++
 		return
 	}
 
 	c := &e.lat
-	c.service = append(c.service, res.service)
-	c.environment = append(c.environment, res.environment)
-	c.version = append(c.version, res.version)
-	c.operation = append(c.operation, span.Name())
-	c.time = append(c.time, start/int64(time.Second))
-	c.startNs = append(c.startNs, uint64(start))
-	c.durationNs = append(c.durationNs, uint64(end-start))
+	c.service = append(c.service, l.Service)
+	c.environment = append(c.environment, l.Environment)
+	c.version = append(c.version, l.Version)
+	c.operation = append(c.operation, l.Operation)
+	c.time = append(c.time, l.Start/int64(time.Second))
+	c.startNs = append(c.startNs, uint64(l.Start))
+	c.durationNs = append(c.durationNs, uint64(l.End-l.Start))
 	var isErr uint8
-	if span.Status().Code() == ptrace.StatusCodeError {
+	if l.Error {
 		isErr = 1
 	}
 	c.isError = append(c.isError, isErr)
-	c.httpStatus = append(c.httpStatus, status)
-	c.weight = append(c.weight, weight)
-	tid, sid := span.TraceID(), span.SpanID()
-	c.traceIDs = append(c.traceIDs, tid[:]...)
-	c.spanIDs = append(c.spanIDs, sid[:]...)
-}
-
-// statusValue reads an HTTP status code attribute (int, or a numeric
-// string); anything else, or out of the UInt16 range, is 0 (unknown).
-func statusValue(v pcommon.Value) uint16 {
-	var n int64
-	switch v.Type() {
-	case pcommon.ValueTypeInt:
-		n = v.Int()
-	case pcommon.ValueTypeStr:
-		s := v.Str()
-		if len(s) == 0 || len(s) > 5 {
-			return 0
-		}
-		for i := 0; i < len(s); i++ {
-			if s[i] < '0' || s[i] > '9' {
-				return 0
-			}
-			n = n*10 + int64(s[i]-'0')
-		}
-	default:
-		return 0
-	}
-	if n < 0 || n > math.MaxUint16 {
-		return 0
-	}
-	return uint16(n)
+	c.httpStatus = append(c.httpStatus, l.HTTPStatus)
+	c.weight = append(c.weight, l.Weight)
+	c.traceIDs = append(c.traceIDs, l.TraceID[:]...)
+	c.spanIDs = append(c.spanIDs, l.SpanID[:]...)
 }
 
 // Bits of the deployments ReplacingMergeTree version (see deploymentVer).
@@ -388,136 +284,62 @@ func deploymentVer(superseded, explicit bool, deploySec, rolloutSec int64) uint6
 	return v
 }
 
-func (e *encoder) addDeployment(span ptrace.Span, res *resourceInfo) {
-	var (
-		id, service, env, version, prev, source, status string
-		commitSHA, externalID, pipeline, runID, superBy string
-		commitNs                                        int64
-		rollback                                        bool
-		haveService, haveEnv, haveVersion               bool
-	)
-	for k, v := range span.Attributes().All() {
-		switch k {
-		case eventspan.AttrDeploymentID:
-			id = str(v)
-		case eventspan.AttrServiceName:
-			service, haveService = str(v), true
-		case eventspan.AttrDeploymentEnvironment:
-			env, haveEnv = str(v), true
-		case eventspan.AttrServiceVersion:
-			version, haveVersion = str(v), true
-		case eventspan.AttrPreviousVersion:
-			prev = str(v)
-		case eventspan.AttrSource:
-			source = str(v)
-		case eventspan.AttrDeploymentStatus:
-			status = str(v)
-		case eventspan.AttrCommitSHA:
-			commitSHA = str(v)
-		case eventspan.AttrCommitTime:
-			commitNs = intValue(v)
-		case eventspan.AttrRollbackCandidate:
-			rollback = v.Type() == pcommon.ValueTypeBool && v.Bool()
-		case eventspan.AttrExternalID:
-			externalID = str(v)
-		case eventspan.AttrPipelineName:
-			pipeline = str(v)
-		case eventspan.AttrPipelineRunID:
-			runID = str(v)
-		case eventspan.AttrSupersededBy:
-			superBy = str(v)
-		}
-	}
-	if !haveService {
-		service = res.service
-	}
-	if !haveEnv {
-		env = res.environment
-	}
-	if !haveVersion {
-		version = res.version
-	}
-	if id == "" {
+func (e *encoder) addDeployment(d eventspan.Deployment) {
+	if d.ID == "" {
 		e.invalid[rMissingID]++
 		return
 	}
-	if service == "" {
+	if d.Service == "" {
 		e.invalid[rMissingService]++
 		return
 	}
-	start, end := int64(span.StartTimestamp()), int64(span.EndTimestamp())
-	if end == 0 {
-		end = start
-	}
-	if start == 0 || start > end {
-		start = end
-	}
 	switch {
-	case end < minEventTime:
+	case d.DeployTime < minEventTime:
 		e.invalid[rInvalidTimestamps]++
 		return
-	case end > e.maxTime:
+	case d.DeployTime > e.maxTime:
 		e.invalid[rFutureTimestamp]++
 		return
 	}
-	if status == "" {
-		status = eventspan.StatusSucceeded
-		if span.Status().Code() == ptrace.StatusCodeError {
-			status = eventspan.StatusFailed
-		}
-	}
+	commitNs := d.CommitTime
 	if commitNs < minEventTime || commitNs > e.maxTime {
 		commitNs = 0 // unknown
 	}
+	source, status := schema.SourceExplicit, schema.StatusSucceeded
+	if d.Source == eventspan.Inferred {
+		source = schema.SourceInferred
+	}
+	if d.Failed {
+		status = schema.StatusFailed
+	}
 
 	c := &e.dep
-	c.id = append(c.id, id)
-	c.service = append(c.service, service)
-	c.environment = append(c.environment, env)
-	c.version = append(c.version, version)
-	c.previousVersion = append(c.previousVersion, prev)
+	c.id = append(c.id, d.ID)
+	c.service = append(c.service, d.Service)
+	c.environment = append(c.environment, d.Environment)
+	c.version = append(c.version, d.Version)
+	c.previousVersion = append(c.previousVersion, d.PreviousVersion)
 	c.source = append(c.source, source)
 	c.status = append(c.status, status)
-	startSec, endSec := start/int64(time.Second), end/int64(time.Second)
+	startSec, endSec := d.RolloutStart/int64(time.Second), d.DeployTime/int64(time.Second)
 	c.rolloutStart = append(c.rolloutStart, startSec)
-	c.rolloutStartNs = append(c.rolloutStartNs, uint64(start))
+	c.rolloutStartNs = append(c.rolloutStartNs, uint64(d.RolloutStart))
 	c.deployTime = append(c.deployTime, endSec)
-	c.deployTimeNs = append(c.deployTimeNs, uint64(end))
-	c.commitSHA = append(c.commitSHA, commitSHA)
+	c.deployTimeNs = append(c.deployTimeNs, uint64(d.DeployTime))
+	c.commitSHA = append(c.commitSHA, d.CommitSHA)
 	c.commitTime = append(c.commitTime, commitNs/int64(time.Second))
 	c.commitTimeNs = append(c.commitTimeNs, uint64(commitNs))
 	var rb uint8
-	if rollback {
+	if d.RollbackCandidate {
 		rb = 1
 	}
 	c.rollbackCandidate = append(c.rollbackCandidate, rb)
-	c.externalID = append(c.externalID, externalID)
-	c.pipelineName = append(c.pipelineName, pipeline)
-	c.pipelineRunID = append(c.pipelineRunID, runID)
-	c.supersededBy = append(c.supersededBy, superBy)
-	tid, sid := span.TraceID(), span.SpanID()
-	c.traceIDs = append(c.traceIDs, tid[:]...)
-	c.spanIDs = append(c.spanIDs, sid[:]...)
+	c.externalID = append(c.externalID, d.ExternalID)
+	c.pipelineName = append(c.pipelineName, d.PipelineName)
+	c.pipelineRunID = append(c.pipelineRunID, d.PipelineRunID)
+	c.supersededBy = append(c.supersededBy, d.SupersededBy)
+	c.traceIDs = append(c.traceIDs, d.TraceID[:]...)
+	c.spanIDs = append(c.spanIDs, d.SpanID[:]...)
 	c.observedTime = append(c.observedTime, e.nowSec)
-	c.ver = append(c.ver, deploymentVer(superBy != "", source == eventspan.SourceExplicit, endSec, startSec))
-}
-
-func str(v pcommon.Value) string {
-	if v.Type() == pcommon.ValueTypeStr {
-		return v.Str()
-	}
-	return ""
-}
-
-// intValue reads an int attribute (also a whole double); anything else is 0.
-func intValue(v pcommon.Value) int64 {
-	switch v.Type() {
-	case pcommon.ValueTypeInt:
-		return v.Int()
-	case pcommon.ValueTypeDouble:
-		if d := v.Double(); d > 0 && d < math.MaxInt64 {
-			return int64(d)
-		}
-	}
-	return 0
+	c.ver = append(c.ver, deploymentVer(d.SupersededBy != "", d.Source == eventspan.Explicit, endSec, startSec))
 }

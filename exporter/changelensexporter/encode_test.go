@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"go.opentelemetry.io/collector/pdata/pcommon"
 	"go.opentelemetry.io/collector/pdata/ptrace"
 
 	"github.com/changelens/changelens/internal/eventspan"
@@ -137,7 +138,7 @@ func TestEncodeInvalidAndIgnored(t *testing.T) {
 	// A changelens scope with an unknown event type is not an event either.
 	rs := td.ResourceSpans().AppendEmpty()
 	ss := rs.ScopeSpans().AppendEmpty()
-	eventspantest.MarkScope(ss.Scope(), "metrics")
+	eventspan.MarkScope(ss.Scope(), "metrics")
 	ss.Spans().AppendEmpty()
 
 	e := encodeOnce(td, 30)
@@ -165,9 +166,12 @@ func TestEncodeSpanLevelMarking(t *testing.T) {
 	ss := rs.ScopeSpans().AppendEmpty()
 	ss.Scope().SetName("net/http")
 	entry := ss.Spans().AppendEmpty()
-	eventspantest.FillLatencySpan(entry, &eventspantest.Latency{Operation: "GET /", Start: testNow, Duration: time.Millisecond,
-		TraceID: eventspantest.TraceID(9), SpanID: eventspantest.SpanID(9)})
-	entry.Attributes().PutStr(eventspan.AttrEventType, eventspan.EventLatency)
+	entry.SetName("GET /")
+	entry.SetStartTimestamp(pcommon.NewTimestampFromTime(testNow))
+	entry.SetEndTimestamp(pcommon.NewTimestampFromTime(testNow.Add(time.Millisecond)))
+	entry.SetTraceID(eventspantest.TraceID(9))
+	entry.SetSpanID(eventspantest.SpanID(9))
+	eventspan.MarkLatencySpan(entry)
 	ss.Spans().AppendEmpty().SetName("db query") // not an event
 
 	e := encodeOnce(td, 0)

@@ -20,8 +20,8 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/changelens/changelens/exporter/changelensexporter/internal/metadata"
-	"github.com/changelens/changelens/exporter/changelensexporter/internal/schema"
 	"github.com/changelens/changelens/internal/eventspan"
+	"github.com/changelens/changelens/internal/schema"
 )
 
 // chExporter writes changelens events to ClickHouse.

@@ -34,8 +34,8 @@ import (
 
 	"github.com/changelens/changelens/exporter/changelensexporter/internal/metadata"
 	"github.com/changelens/changelens/exporter/changelensexporter/internal/metadatatest"
-	"github.com/changelens/changelens/exporter/changelensexporter/internal/schema"
 	"github.com/changelens/changelens/internal/eventspan"
+	"github.com/changelens/changelens/internal/schema"
 	"github.com/changelens/changelens/internal/stats"
 	"github.com/changelens/changelens/testkit/chtest"
 	"github.com/changelens/changelens/testkit/eventspantest"
@@ -392,7 +392,7 @@ func TestIntegrationHistogramsMatchRaw(t *testing.T) {
 				t.Errorf("%s group %s %s %s: histogram weight %v, raw %v", tc.table, g.Version, g.Op, g.T, hw, a.weight)
 			}
 			maxKeys = max(maxKeys, len(g.Keys))
-			qs, ok := stats.HistQuantiles(g.Keys, g.Vals, levels)
+			qs, ok := stats.BucketQuantiles(g.Keys, g.Vals, levels, schema.HistValue)
 			if !ok {
 				t.Fatalf("%s group %s %s %s: empty histogram", tc.table, g.Version, g.Op, g.T)
 			}
@@ -1413,7 +1413,7 @@ func TestIntegrationOutageNothingLost(t *testing.T) {
 }
 
 // TestIntegrationReadmeHistogramQuery runs README's histogram query as the
-// read-only user: its SQL percentiles equal stats.HistQuantiles of the same
+// read-only user: its SQL percentiles equal stats.BucketQuantiles of the same
 // merged histogram.
 func TestIntegrationReadmeHistogramQuery(t *testing.T) {
 	srv := chtest.Shared(t)
@@ -1469,7 +1469,7 @@ ORDER BY bucket, version`
 	for _, r := range rows {
 		requests += r.Requests
 		errors += r.Errors
-		want, ok := stats.HistQuantiles(r.Keys, r.Weights, []float64{0.5, 0.9, 0.95, 0.99})
+		want, ok := stats.BucketQuantiles(r.Keys, r.Weights, []float64{0.5, 0.9, 0.95, 0.99}, schema.HistValue)
 		if !ok || len(r.Q) != 4 {
 			t.Fatalf("row = %+v", r)
 		}

@@ -8,7 +8,7 @@ import (
 
 	"go.uber.org/zap"
 
-	"github.com/changelens/changelens/exporter/changelensexporter/internal/schema"
+	"github.com/changelens/changelens/internal/schema"
 )
 
 // retentionLoop periodically drops expired daily partitions. It runs on every

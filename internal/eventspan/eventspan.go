@@ -1,6 +1,8 @@
 // Package eventspan is the contract between the changelens processor and
-// whatever carries its output: the names under which latency and deployment
-// events travel as ordinary OTLP spans.
+// whatever carries its output: how latency and deployment events travel as
+// ordinary OTLP spans. The names are below; codec.go holds the one encoder
+// and decoder of the events (typed Latency and Deployment), used by the
+// processor, the exporter and the tests.
 //
 // The processor's output is a normal traces stream, so any traces exporter
 // (ours, debug, OTLP to a gateway tier) can carry it. Every ScopeSpans it emits

@@ -1,7 +1,6 @@
 package changelensprocessor
 
 import (
-	"encoding/binary"
 	"encoding/hex"
 	"hash/fnv"
 	"regexp"
@@ -177,71 +176,28 @@ func unixAnyToNanos(n int64) (int64, bool) {
 	}
 }
 
-// appendDeploymentEvent encodes d as a span in its own ResourceSpans (see
-// internal/eventspan for the contract).
+// appendDeploymentEvent encodes d as a deployment event (internal/eventspan).
 func appendDeploymentEvent(td ptrace.Traces, d *deployment) {
-	rs := td.ResourceSpans().AppendEmpty()
-	res := rs.Resource().Attributes()
-	res.PutStr(eventspan.AttrServiceName, d.unit.service)
-	res.PutStr(eventspan.AttrDeploymentEnvironment, d.unit.environment)
-	res.PutStr(eventspan.AttrServiceVersion, d.version)
-	ss := rs.ScopeSpans().AppendEmpty()
-	markScope(ss.Scope(), eventspan.EventDeployment)
-	s := ss.Spans().AppendEmpty()
-	s.SetName("deploy " + d.unit.service + " " + d.version)
-	s.SetKind(ptrace.SpanKindInternal)
-	s.SetStartTimestamp(pcommon.Timestamp(d.rolloutStart))
-	s.SetEndTimestamp(pcommon.Timestamp(d.deployTime))
-	s.SetTraceID(d.traceID)
 	idBytes, _ := hex.DecodeString(d.id)
 	var sid pcommon.SpanID
-	binary.BigEndian.PutUint64(sid[:], binary.BigEndian.Uint64(idBytes[:8]))
-	s.SetSpanID(sid)
-	if d.traceID.IsEmpty() {
-		var tid pcommon.TraceID
+	copy(sid[:], idBytes)
+	tid := d.traceID
+	if tid.IsEmpty() {
 		copy(tid[:], idBytes)
-		s.SetTraceID(tid)
 	}
-	a := s.Attributes()
-	a.EnsureCapacity(16)
-	a.PutStr(eventspan.AttrDeploymentID, d.id)
-	a.PutStr(eventspan.AttrTaskType, eventspan.TaskTypeDeploy)
-	a.PutStr(eventspan.AttrServiceName, d.unit.service)
-	a.PutStr(eventspan.AttrDeploymentEnvironment, d.unit.environment)
-	a.PutStr(eventspan.AttrServiceVersion, d.version)
-	a.PutStr(eventspan.AttrSource, eventspan.SourceExplicit)
-	if d.succeeded {
-		a.PutStr(eventspan.AttrDeploymentStatus, eventspan.StatusSucceeded)
-	} else {
-		a.PutStr(eventspan.AttrDeploymentStatus, eventspan.StatusFailed)
-		s.Status().SetCode(ptrace.StatusCodeError)
-	}
-	if d.commitSHA != "" {
-		a.PutStr(eventspan.AttrCommitSHA, d.commitSHA)
-	}
-	if d.commitTime > 0 {
-		a.PutInt(eventspan.AttrCommitTime, d.commitTime)
-	}
-	if d.externalID != "" {
-		a.PutStr(eventspan.AttrExternalID, d.externalID)
-	}
-	if d.pipelineName != "" {
-		a.PutStr(eventspan.AttrPipelineName, d.pipelineName)
-	}
-	if d.pipelineRunID != "" {
-		a.PutStr(eventspan.AttrPipelineRunID, d.pipelineRunID)
-	}
-}
-
-func markScope(sc pcommon.InstrumentationScope, eventType string) {
-	if sc.Name() != eventspan.ScopeName {
-		sc.SetName(eventspan.ScopeName)
-		sc.SetVersion(eventspan.SchemaVersion)
-	}
-	attrs := sc.Attributes()
-	if v, ok := attrs.Get(eventspan.AttrEventType); ok && attrs.Len() == 1 && v.Str() == eventType {
-		return
-	}
-	attrs.Clear()
-	attrs.PutStr(eventspan.AttrEventType, eventType)
+	eventspan.AppendDeployment(td, eventspan.Deployment{
+		ID:            d.id,
+		Resource:      eventspan.Resource{Service: d.unit.service, Environment: d.unit.environment, Version: d.version},
+		Source:        eventspan.Explicit,
+		Failed:        !d.succeeded,
+		RolloutStart:  d.rolloutStart,
+		DeployTime:    d.deployTime,
+		CommitSHA:     d.commitSHA,
+		CommitTime:    d.commitTime,
+		ExternalID:    d.externalID,
+		PipelineName:  d.pipelineName,
+		PipelineRunID: d.pipelineRunID,
+		TraceID:       tid,
+		SpanID:        sid,
+	})
 }

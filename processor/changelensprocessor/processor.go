@@ -191,7 +191,7 @@ func (p *changelensProcessor) processResource(rs ptrace.ResourceSpans, b *batchS
 			return true
 		}
 		if !p.keepNonEntry {
-			markScope(ss.Scope(), eventspan.EventLatency)
+			eventspan.MarkScope(ss.Scope(), eventspan.EventLatency)
 		}
 		return false
 	})
@@ -296,11 +296,11 @@ func (p *changelensProcessor) processSpan(s ptrace.Span, b *batchState, hasServi
 	}
 	if ts := s.TraceState().AsRaw(); ts != "" {
 		if w := samplingWeight(ts); w != 1 {
-			s.Attributes().PutDouble(eventspan.AttrWeight, w)
+			eventspan.SetWeight(s, w)
 		}
 	}
 	if p.keepNonEntry {
-		s.Attributes().PutStr(eventspan.AttrEventType, eventspan.EventLatency)
+		eventspan.MarkLatencySpan(s)
 	}
 	b.latency++
 	return true

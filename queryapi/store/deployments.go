@@ -13,6 +13,7 @@ import (
 	"github.com/ClickHouse/clickhouse-go/v2"
 	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
 
+	"github.com/changelens/changelens/internal/schema"
 	"github.com/changelens/changelens/queryapi/analysis"
 	"github.com/changelens/changelens/queryapi/report"
 )
@@ -24,12 +25,6 @@ type deploymentsVariant struct {
 	Parts                []string // of "range", "before", "after"; tagged 0, 1, 2 in that order
 	Service, Environment bool
 }
-
-// Values of the deployments table.
-const (
-	statusFailed   = "failed"
-	sourceExplicit = "explicit"
-)
 
 // timeline reads the deployments of the filtered units in [from, to) plus
 // each unit's neighbours (one query, three parts), and analyses their
@@ -52,6 +47,8 @@ func (s *Store) timeline(ctx context.Context, f unitFilter, from, to time.Time) 
 		clickhouse.Named("limit", s.cfg.MaxDeployments+1),
 		clickhouse.Named("service", f.Service),
 		clickhouse.Named("environment", f.Environment),
+		clickhouse.Named("status_failed", schema.StatusFailed),
+		clickhouse.Named("source_inferred", schema.SourceInferred),
 	}
 	v := deploymentsVariant{Parts: []string{"range", "before", "after"}, Service: f.Service != "", Environment: f.Environment != ""}
 	var (
@@ -79,10 +76,10 @@ func (s *Store) timeline(ctx context.Context, f unitFilter, from, to time.Time) 
 		}
 		seen[r.ID] = true
 		r.Source = report.SourceInferred
-		if source == sourceExplicit {
+		if source == schema.SourceExplicit {
 			r.Source = report.SourceExplicit
 		}
-		r.Failed = status == statusFailed
+		r.Failed = status == schema.StatusFailed
 		r.DeployTime = time.Unix(0, int64(deployNs)).UTC()
 		r.RolloutStart = time.Unix(0, int64(rolloutNs)).UTC()
 		if rolloutNs == 0 || r.RolloutStart.After(r.DeployTime) {
@@ -217,7 +214,7 @@ func (s *Store) Impact(ctx context.Context, id string) (report.Impact, error) {
 		err := s.query(ctx, "deployment_by_id", nil, func(rows driver.Rows) error {
 			found = true
 			return rows.Scan(&unit.Service, &unit.Environment, &deployNs, &supersededBy)
-		}, clickhouse.Named("id", id))
+		}, clickhouse.Named("id", id), clickhouse.Named("source_inferred", schema.SourceInferred))
 		if err != nil {
 			return report.Impact{}, err
 		}

@@ -19,7 +19,12 @@ import (
 
 	"github.com/changelens/changelens/testkit/pipelinetest"
 
+	"github.com/ClickHouse/clickhouse-go/v2"
+	"github.com/ClickHouse/clickhouse-go/v2/ext"
+	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
 	"github.com/changelens/changelens/queryapi/report"
+
+	"github.com/changelens/changelens/internal/schema"
 	"github.com/changelens/changelens/testkit/chtest"
 )
 
@@ -1015,4 +1020,58 @@ func TestInferredCachedEqualsFullRead(t *testing.T) {
 	}
 	time.Sleep(3 * time.Second)
 	same("after the rebuild", 5)
+}
+
+// Every variant of every query the store renders runs on a database the
+// exporter created, on this leg's server: each table and column any query
+// reads exists in the DDL written for this server version (the store reads
+// through the schema the exporter writes through).
+func TestEveryQueryRunsOnTheSchema(t *testing.T) {
+	srv := chtest.Shared(t)
+	db := srv.NewDatabase(t)
+	pipelinetest.New(t, srv.Addr(), db, 1, nil).Close(t) // the schema
+	dsn := fmt.Sprintf("clickhouse://%s:%s@%s/%s", chtest.ReadOnlyUser, url.QueryEscape(chtest.ReadOnlyPassword), srv.Addr(), db)
+	st, err := Open(context.Background(), Config{DSN: dsn})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	now := time.Now().Unix()
+	values := map[string]any{
+		"units": []string{"a\nb"}, "services": clickhouse.GroupSet{Value: []any{"a"}}, "environments": clickhouse.GroupSet{Value: []any{"b"}},
+		"service": "a", "environment": "b", "operation": "op", "version": "1", "id": "x",
+		"from": now - 3600, "to": now, "hfrom": now - 3600, "hto": now, "since": int64(0), "before": now, "step": 60,
+		"limit": 10, "reappear_ns": int64(10 * time.Minute),
+		"status_failed": schema.StatusFailed, "source_inferred": schema.SourceInferred,
+	}
+	for _, p := range templateParams["deployments"] {
+		if _, ok := values[p]; !ok {
+			values[p] = now // scan bounds and nanosecond bounds: any number
+		}
+	}
+	n := 0
+	for name, variants := range templateVariants() {
+		var args []any
+		for _, p := range templateParams[name] {
+			args = append(args, clickhouse.Named(p, values[p]))
+		}
+		ctx := context.Background()
+		if name == "windows" {
+			tbl, err := ext.NewTable("_cl_windows", ext.Column("k", "UInt64"), ext.Column("w", "UInt32"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := tbl.Append(uint64(1)<<32|uint64(now/60*60), uint32(0)); err != nil {
+				t.Fatal(err)
+			}
+			ctx = clickhouse.Context(ctx, clickhouse.WithExternalTable(tbl))
+		}
+		for _, v := range variants {
+			if err := st.query(ctx, name, v, func(driver.Rows) error { return nil }, args...); err != nil {
+				t.Errorf("%s %+v: %v", name, v, err)
+			}
+			n++
+		}
+	}
+	t.Logf("%d query variants ran on %s", n, srv.Version())
 }

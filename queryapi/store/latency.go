@@ -8,6 +8,7 @@ import (
 	"github.com/ClickHouse/clickhouse-go/v2"
 	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
 
+	"github.com/changelens/changelens/internal/schema"
 	"github.com/changelens/changelens/internal/stats"
 	"github.com/changelens/changelens/queryapi/report"
 )
@@ -39,7 +40,7 @@ var percentileLevels = []float64{0.5, 0.9, 0.95, 0.99}
 // percentilesMs are the percentiles of a merged histogram in milliseconds
 // (zeros for an empty one).
 func percentilesMs(keys []uint16, weights []float64) (p50, p90, p95, p99 float64) {
-	q, ok := stats.HistQuantiles(keys, weights, percentileLevels)
+	q, ok := stats.BucketQuantiles(keys, weights, percentileLevels, schema.HistValue)
 	if !ok {
 		return 0, 0, 0, 0
 	}
@@ -206,6 +207,7 @@ func (s *Store) Units(ctx context.Context, environment string) ([]report.Unit, e
 		clickhouse.Named("since", unixSeconds(since)),
 		clickhouse.Named("environment", environment),
 		clickhouse.Named("limit", s.cfg.MaxUnits+1),
+		clickhouse.Named("status_failed", schema.StatusFailed),
 	)
 	if err != nil {
 		return nil, err

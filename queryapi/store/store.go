@@ -45,7 +45,7 @@
 //
 // Series and summaries merge the exporter's log-bucket histograms
 // (sumMapMerge) and sums; the percentiles are computed in Go from the merged
-// (bucket, weight) arrays by stats.HistQuantiles (within 2 % of the exact
+// (bucket, weight) arrays by stats.BucketQuantiles (within 2 % of the exact
 // weighted quantile). Summaries, and series whose step is a whole number of
 // hours, read the whole hours of the range from latency_hist_1h and only the
 // minutes at its edges from latency_hist_1m; other series read

@@ -136,30 +136,36 @@ func TestHourSpan(t *testing.T) {
 	}
 }
 
-func TestSQLTemplates(t *testing.T) {
-	tmpl, err := loadTemplates("changelens")
-	if err != nil {
-		t.Fatal(err)
-	}
-	s := &Store{tmpl: tmpl}
-	bound := map[string][]string{
-		"deployments": {"range_scan_from", "range_scan_to", "before_scan_from", "before_scan_to", "after_scan_from", "after_scan_to",
-			"from_ns", "to_ns", "before_horizon_ns", "after_horizon_ns", "limit", "service", "environment"},
-		"deployment_by_id": {"id"},
-		"windows":          {"units", "services", "environments", "from", "to"},
-		"latency":          {"service", "environment", "operation", "version", "from", "to", "hfrom", "hto", "step", "limit"},
-		"units":            {"since", "environment", "limit"},
-	}
+// templateParams are the parameters each query may bind.
+var templateParams = map[string][]string{
+	"deployments": {"range_scan_from", "range_scan_to", "before_scan_from", "before_scan_to", "after_scan_from", "after_scan_to",
+		"from_ns", "to_ns", "before_horizon_ns", "after_horizon_ns", "limit", "service", "environment", "status_failed", "source_inferred"},
+	"deployment_by_id": {"id", "source_inferred"},
+	"windows":          {"units", "services", "environments", "from", "to"},
+	"latency":          {"service", "environment", "operation", "version", "from", "to", "hfrom", "hto", "step", "limit"},
+	"units":            {"since", "environment", "limit", "status_failed"},
+	"episodes":         {"reappear_ns", "service", "environment", "before", "since"},
+	"inferred_units":   nil,
+}
+
+// templateVariants are every variant of every query the store renders.
+func templateVariants() map[string][]any {
 	variants := map[string][]any{
 		"deployment_by_id": {nil},
 		"windows":          {nil},
 		"units":            {struct{ Environment bool }{false}, struct{ Environment bool }{true}},
+		"inferred_units":   {nil},
 	}
 	for _, svc := range []bool{false, true} {
 		for _, env := range []bool{false, true} {
 			variants["deployments"] = append(variants["deployments"],
 				deploymentsVariant{Parts: []string{"range", "before", "after"}, Service: svc, Environment: env},
 				deploymentsVariant{Parts: []string{"range"}, Service: svc, Environment: env})
+			for _, before := range []bool{false, true} {
+				for _, since := range []bool{false, true} {
+					variants["episodes"] = append(variants["episodes"], episodesVariant{Service: svc, Environment: env, Before: before, Since: since})
+				}
+			}
 		}
 	}
 	for _, g := range []report.GroupBy{report.GroupByNone, report.GroupByVersion, report.GroupByOperation} {
@@ -172,6 +178,20 @@ func TestSQLTemplates(t *testing.T) {
 				variants["latency"] = append(variants["latency"], hv)
 			}
 		}
+	}
+	return variants
+}
+
+func TestSQLTemplates(t *testing.T) {
+	tmpl, err := loadTemplates("changelens")
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := &Store{tmpl: tmpl}
+	bound := templateParams
+	variants := templateVariants()
+	if len(variants) != len(sqlNames(t)) {
+		t.Errorf("variants of %d queries, sql/ has %d", len(variants), len(sqlNames(t)))
 	}
 	param := regexp.MustCompile(`@([a-z_]+)`)
 	for name, vs := range variants {
@@ -232,4 +252,18 @@ func TestJoinEpisodes(t *testing.T) {
 	if old[u]["1"][1].Last != 9000 {
 		t.Error("joinEpisodes modified its input")
 	}
+}
+
+// sqlNames are the queries in sql/.
+func sqlNames(t *testing.T) []string {
+	t.Helper()
+	entries, err := sqlFiles.ReadDir("sql")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var names []string
+	for _, e := range entries {
+		names = append(names, strings.TrimSuffix(e.Name(), ".sql"))
+	}
+	return names
 }

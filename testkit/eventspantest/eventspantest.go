@@ -1,5 +1,5 @@
-// Package eventspantest builds pdata traces in the processor's event encoding
-// (see internal/eventspan), for tests of anything that consumes it.
+// Package eventspantest builds pdata traces of changelens events for tests,
+// through the event codec (internal/eventspan) with test-friendly types.
 package eventspantest
 
 import (
@@ -43,112 +43,78 @@ type Deployment struct {
 	SpanID                        pcommon.SpanID
 }
 
-// AppendLatency appends latency events to td the way the processor emits
-// them: consecutive events of the same (service, environment, version) share
-// one ResourceSpans with one changelens ScopeSpans marked EventLatency.
+// AppendLatency appends latency events to td with the event codec
+// (eventspan.AppendLatency), plus a few typical unrelated attributes per span.
 func AppendLatency(td ptrace.Traces, events ...Latency) {
-	var spans ptrace.SpanSlice
-	var cur *Latency
-	for i := range events {
-		e := &events[i]
-		if cur == nil || cur.Service != e.Service || cur.Environment != e.Environment || cur.Version != e.Version {
-			rs := td.ResourceSpans().AppendEmpty()
-			res := rs.Resource().Attributes()
-			res.PutStr(eventspan.AttrServiceName, e.Service)
-			res.PutStr(eventspan.AttrDeploymentEnvironment, e.Environment)
-			if e.Version != "" {
-				res.PutStr(eventspan.AttrServiceVersion, e.Version)
+	codec := make([]eventspan.Latency, len(events))
+	for i, e := range events {
+		w := e.Weight
+		if w == 0 {
+			w = 1
+		}
+		codec[i] = eventspan.Latency{
+			Resource:   eventspan.Resource{Service: e.Service, Environment: e.Environment, Version: e.Version},
+			Operation:  e.Operation,
+			Start:      e.Start.UnixNano(),
+			End:        e.Start.Add(e.Duration).UnixNano(),
+			Error:      e.Error,
+			HTTPStatus: uint16(e.HTTPStatus),
+			Weight:     w,
+			TraceID:    e.TraceID,
+			SpanID:     e.SpanID,
+		}
+	}
+	from := td.ResourceSpans().Len()
+	eventspan.AppendLatency(td, codec...)
+	for _, rs := range td.ResourceSpans().All() {
+		if from > 0 {
+			from--
+			continue
+		}
+		rs.Resource().Attributes().PutStr("host.name", "test-host")
+		for _, ss := range rs.ScopeSpans().All() {
+			for _, s := range ss.Spans().All() {
+				a := s.Attributes()
+				a.PutStr("http.request.method", "GET")
+				a.PutStr("url.path", "/api/v1/items/12345")
+				a.PutStr("http.route", "/api/v1/items/{id}")
+				a.PutStr("server.address", "api.example.com")
+				a.PutStr("user_agent.original", "Mozilla/5.0")
 			}
-			res.PutStr("host.name", "test-host")
-			ss := rs.ScopeSpans().AppendEmpty()
-			MarkScope(ss.Scope(), eventspan.EventLatency)
-			spans = ss.Spans()
-			cur = e
 		}
-		FillLatencySpan(spans.AppendEmpty(), e)
 	}
 }
 
-// FillLatencySpan writes e's span-level fields into s (name, times, IDs,
-// status, attributes, including a few typical unrelated attributes).
-func FillLatencySpan(s ptrace.Span, e *Latency) {
-	s.SetName(e.Operation)
-	s.SetKind(ptrace.SpanKindServer)
-	s.SetStartTimestamp(pcommon.NewTimestampFromTime(e.Start))
-	s.SetEndTimestamp(pcommon.NewTimestampFromTime(e.Start.Add(e.Duration)))
-	s.SetTraceID(e.TraceID)
-	s.SetSpanID(e.SpanID)
-	if e.Error {
-		s.Status().SetCode(ptrace.StatusCodeError)
-	}
-	a := s.Attributes()
-	a.PutStr("http.request.method", "GET")
-	a.PutStr("url.path", "/api/v1/items/12345")
-	a.PutStr("http.route", "/api/v1/items/{id}")
-	if e.HTTPStatus != 0 {
-		a.PutInt(eventspan.AttrHTTPStatusCode, e.HTTPStatus)
-	}
-	a.PutStr("server.address", "api.example.com")
-	a.PutStr("user_agent.original", "Mozilla/5.0")
-	if e.Weight != 0 && e.Weight != 1 {
-		a.PutDouble(eventspan.AttrWeight, e.Weight)
-	}
-}
-
-// AppendDeployment appends each deployment event in its own ResourceSpans, as
-// the processor does.
+// AppendDeployment appends deployment events with the event codec
+// (eventspan.AppendDeployment).
 func AppendDeployment(td ptrace.Traces, events ...Deployment) {
-	for i := range events {
-		d := &events[i]
-		rs := td.ResourceSpans().AppendEmpty()
-		res := rs.Resource().Attributes()
-		res.PutStr(eventspan.AttrServiceName, d.Service)
-		res.PutStr(eventspan.AttrDeploymentEnvironment, d.Environment)
-		res.PutStr(eventspan.AttrServiceVersion, d.Version)
-		ss := rs.ScopeSpans().AppendEmpty()
-		MarkScope(ss.Scope(), eventspan.EventDeployment)
-		s := ss.Spans().AppendEmpty()
-		s.SetName("deploy " + d.Service + " " + d.Version)
-		s.SetKind(ptrace.SpanKindInternal)
-		s.SetStartTimestamp(pcommon.NewTimestampFromTime(d.RolloutStart))
-		s.SetEndTimestamp(pcommon.NewTimestampFromTime(d.DeployTime))
-		s.SetTraceID(d.TraceID)
-		s.SetSpanID(d.SpanID)
-		a := s.Attributes()
-		a.PutStr(eventspan.AttrDeploymentID, d.ID)
-		a.PutStr(eventspan.AttrTaskType, eventspan.TaskTypeDeploy)
-		a.PutStr(eventspan.AttrServiceName, d.Service)
-		a.PutStr(eventspan.AttrDeploymentEnvironment, d.Environment)
-		a.PutStr(eventspan.AttrServiceVersion, d.Version)
-		a.PutStr(eventspan.AttrSource, d.Source)
-		a.PutStr(eventspan.AttrPreviousVersion, d.PreviousVersion)
-		a.PutBool(eventspan.AttrRollbackCandidate, d.RollbackCandidate)
-		status := d.Status
-		if status == "" {
-			status = eventspan.StatusSucceeded
+	for _, d := range events {
+		source := eventspan.Explicit
+		if d.Source == eventspan.SourceInferred {
+			source = eventspan.Inferred
 		}
-		a.PutStr(eventspan.AttrDeploymentStatus, status)
-		if status == eventspan.StatusFailed {
-			s.Status().SetCode(ptrace.StatusCodeError)
-		}
-		if d.CommitSHA != "" {
-			a.PutStr(eventspan.AttrCommitSHA, d.CommitSHA)
-		}
+		var commit int64
 		if !d.CommitTime.IsZero() {
-			a.PutInt(eventspan.AttrCommitTime, d.CommitTime.UnixNano())
+			commit = d.CommitTime.UnixNano()
 		}
-		if d.ExternalID != "" {
-			a.PutStr(eventspan.AttrExternalID, d.ExternalID)
-		}
-		if d.PipelineName != "" {
-			a.PutStr(eventspan.AttrPipelineName, d.PipelineName)
-		}
-		if d.PipelineRunID != "" {
-			a.PutStr(eventspan.AttrPipelineRunID, d.PipelineRunID)
-		}
-		if d.SupersededBy != "" {
-			a.PutStr(eventspan.AttrSupersededBy, d.SupersededBy)
-		}
+		eventspan.AppendDeployment(td, eventspan.Deployment{
+			ID:                d.ID,
+			Resource:          eventspan.Resource{Service: d.Service, Environment: d.Environment, Version: d.Version},
+			Source:            source,
+			Failed:            d.Status == eventspan.StatusFailed,
+			RolloutStart:      d.RolloutStart.UnixNano(),
+			DeployTime:        d.DeployTime.UnixNano(),
+			PreviousVersion:   d.PreviousVersion,
+			RollbackCandidate: d.RollbackCandidate,
+			CommitSHA:         d.CommitSHA,
+			CommitTime:        commit,
+			ExternalID:        d.ExternalID,
+			PipelineName:      d.PipelineName,
+			PipelineRunID:     d.PipelineRunID,
+			SupersededBy:      d.SupersededBy,
+			TraceID:           d.TraceID,
+			SpanID:            d.SpanID,
+		})
 	}
 }
 
@@ -165,13 +131,6 @@ func AppendForeign(td ptrace.Traces, n int) {
 		s.SetTraceID(TraceID(uint64(i + 1)))
 		s.SetSpanID(SpanID(uint64(i + 1)))
 	}
-}
-
-// MarkScope sets the scope name, version and event-type attribute.
-func MarkScope(sc pcommon.InstrumentationScope, eventType string) {
-	sc.SetName(eventspan.ScopeName)
-	sc.SetVersion(eventspan.SchemaVersion)
-	sc.Attributes().PutStr(eventspan.AttrEventType, eventType)
 }
 
 // TraceID returns a deterministic non-zero trace ID derived from n.

@@ -6,7 +6,7 @@ package statstest
 import "sort"
 
 // LowerQuantile is the smallest x whose cumulative weight reaches q·W, W the
-// total weight (to a relative 1e-9 of W, as stats.HistQuantiles): the exact
+// total weight (to a relative 1e-9 of W, as stats.BucketQuantiles): the exact
 // weighted quantile a log-bucket histogram approximates.
 func LowerQuantile(xs, ws []float64, q float64) float64 {
 	idx := make([]int, len(xs))

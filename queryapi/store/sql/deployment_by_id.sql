@@ -12,6 +12,6 @@ FROM
         argMax((service, environment, deploy_time_ns, superseded_by),
                {{template "deployment_order"}}) AS w
     FROM {db}.deployment_events
-    WHERE id = @id AND source != 'inferred'
+    WHERE id = @id AND source != @source_inferred
     GROUP BY id
 ) AS winner

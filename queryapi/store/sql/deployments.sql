@@ -77,16 +77,16 @@ SELECT * FROM
           )
         GROUP BY id
     )
-    WHERE d_superseded_by = '' AND d_source != 'inferred'
+    WHERE d_superseded_by = '' AND d_source != @source_inferred
 {{- if eq $p "range"}}
       AND d_deploy_time_ns >= @from_ns AND d_deploy_time_ns < @to_ns
     ORDER BY d_deploy_time_ns, id
 {{- else if eq $p "before"}}
-      AND d_deploy_time_ns < @from_ns AND d_deploy_time_ns >= @before_horizon_ns AND d_status != 'failed'
+      AND d_deploy_time_ns < @from_ns AND d_deploy_time_ns >= @before_horizon_ns AND d_status != @status_failed
     ORDER BY d_deploy_time_ns DESC, id DESC
     LIMIT 4 BY d_service, d_environment
 {{- else}}
-      AND d_deploy_time_ns >= @to_ns AND d_deploy_time_ns < @after_horizon_ns AND d_status != 'failed'
+      AND d_deploy_time_ns >= @to_ns AND d_deploy_time_ns < @after_horizon_ns AND d_status != @status_failed
     ORDER BY d_deploy_time_ns, id
     LIMIT 4 BY d_service, d_environment
 {{- end}}

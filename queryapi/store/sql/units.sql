@@ -33,7 +33,7 @@ FROM
         toUInt32(toStartOfMinute(min(deploy_time))) AS first_seen,
         toUInt32(toStartOfMinute(max(deploy_time))) AS last_seen
     FROM {db}.deployment_events
-    WHERE deploy_time >= toDateTime(@since) AND status != 'failed' AND version != ''
+    WHERE deploy_time >= toDateTime(@since) AND status != @status_failed AND version != ''
 {{- if .Environment}}
       AND environment = @environment
 {{- end}}

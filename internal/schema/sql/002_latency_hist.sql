@@ -6,7 +6,7 @@
 -- grows linearly with traffic and the rollup is no cheaper than the raw table.
 -- A histogram over fixed logarithmic buckets is bounded whatever the traffic.
 --
--- Buckets (gamma = 1.04, relative accuracy ±2 %): a duration d (ns) falls in
+-- Buckets (histogram.go; gamma = 1.04, relative accuracy ±2 %): a duration d (ns) falls in
 --   i = floor(log(max(d, 1000) / 1000) / log(1.04))
 -- i.e. bucket i holds [1 µs · 1.04^i, 1 µs · 1.04^(i+1)); durations below
 -- 1 µs count in bucket 0. Readers use the geometric middle
@@ -54,7 +54,7 @@ AS SELECT
     sumState(is_error * weight) AS error_count,
     sumState(duration_ns * weight) AS duration_sum_ns,
     countState() AS sample_count,
-    sumMapState([toUInt16(least(65535, greatest(0, floor(log(greatest(duration_ns, 1000) / 1000) / log(1.04)))))], [weight]) AS hist
+    sumMapState([{{histBucket "duration_ns"}}], [weight]) AS hist
 FROM {{local "latency_events"}}
 GROUP BY service, environment, version, operation, minute;
 
@@ -89,6 +89,6 @@ AS SELECT
     sumState(is_error * weight) AS error_count,
     sumState(duration_ns * weight) AS duration_sum_ns,
     countState() AS sample_count,
-    sumMapState([toUInt16(least(65535, greatest(0, floor(log(greatest(duration_ns, 1000) / 1000) / log(1.04)))))], [weight]) AS hist
+    sumMapState([{{histBucket "duration_ns"}}], [weight]) AS hist
 FROM {{local "latency_events"}}
 GROUP BY service, environment, version, operation, hour;

@@ -1,4 +1,7 @@
-// Package schema renders and applies the changelens ClickHouse schema.
+// Package schema is the ClickHouse contract between the exporter, which
+// writes through it, and the query API's store, which reads through it: the
+// tables, the stored values (below), the histogram bucket layout
+// (histogram.go), and the versioned DDL that renders and applies them.
 //
 // Migrations are embedded .sql files (sql/NNN_name.sql), rendered as Go
 // templates for the server's feature level and the configured cluster, and
@@ -194,6 +197,7 @@ func render(name, src string, o Options) ([]string, error) {
 			}
 			return ""
 		},
+		"histBucket": HistBucketSQL,
 		"backfillSettings": func() string {
 			if o.Features.PartitionLimit {
 				return "SETTINGS max_partitions_per_insert_block = 0"
@@ -359,3 +363,11 @@ func firstLine(s string) string {
 	}
 	return s
 }
+
+// Values stored in deployment_events.source and .status.
+const (
+	SourceExplicit  = "explicit" // a CI/CD deploy span
+	SourceInferred  = "inferred" // rows of collectors before schema v5; readers skip them
+	StatusSucceeded = "succeeded"
+	StatusFailed    = "failed"
+)

@@ -8,6 +8,7 @@
 --   codec "..."  " CODEC(...)" on servers that have codecs (>= 20), else empty
 --   ttl "col"    "TTL col + INTERVAL n DAY" when retention_days > 0 on servers with TTL (>= 20)
 --   backfillSettings  lifts the per-INSERT partition limit (>= 20) for back-fills
+--   histBucket "col"  the latency histogram bucket of a duration column (histogram.go)
 -- "-- distributed: <table> <sharding key>" lines ask for a Distributed table
 -- <table> over <table>_local when cluster_name is set.
 --

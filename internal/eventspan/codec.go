@@ -1,0 +1,388 @@
+package eventspan
+
+import (
+	"math"
+
+	"go.opentelemetry.io/collector/pdata/pcommon"
+	"go.opentelemetry.io/collector/pdata/ptrace"
+)
+
+// Kind is the kind of event a span carries.
+type Kind uint8
+
+const (
+	KindNone Kind = iota // not a changelens event
+	KindLatency
+	KindDeployment
+)
+
+// ScopeKind is the kind of every span in a scope the processor marked, else
+// KindNone.
+func ScopeKind(sc pcommon.InstrumentationScope) Kind {
+	if sc.Name() != ScopeName {
+		return KindNone
+	}
+	return kindOf(sc.Attributes().Get(AttrEventType))
+}
+
+// SpanKind is the kind of a span marked one by one (keep_non_entry_spans),
+// else KindNone.
+func SpanKind(s ptrace.Span) Kind { return kindOf(s.Attributes().Get(AttrEventType)) }
+
+func kindOf(v pcommon.Value, ok bool) Kind {
+	if !ok || v.Type() != pcommon.ValueTypeStr {
+		return KindNone
+	}
+	switch v.Str() {
+	case EventLatency:
+		return KindLatency
+	case EventDeployment:
+		return KindDeployment
+	}
+	return KindNone
+}
+
+// MarkScope makes sc a changelens scope of the given event type (EventLatency
+// or EventDeployment), leaving it alone when it already is one.
+func MarkScope(sc pcommon.InstrumentationScope, eventType string) {
+	if sc.Name() != ScopeName {
+		sc.SetName(ScopeName)
+		sc.SetVersion(SchemaVersion)
+	}
+	attrs := sc.Attributes()
+	if v, ok := attrs.Get(AttrEventType); ok && attrs.Len() == 1 && v.Str() == eventType {
+		return
+	}
+	attrs.Clear()
+	attrs.PutStr(AttrEventType, eventType)
+}
+
+// MarkLatencySpan marks one span as a latency event (for a scope that also
+// holds other spans).
+func MarkLatencySpan(s ptrace.Span) { s.Attributes().PutStr(AttrEventType, EventLatency) }
+
+// SetWeight records a latency event's sampling weight (adjusted count); 1 is
+// the default and not written.
+func SetWeight(s ptrace.Span, w float64) {
+	if w != 1 {
+		s.Attributes().PutDouble(AttrWeight, w)
+	}
+}
+
+// Resource is the deployed unit a ResourceSpans describes.
+type Resource struct {
+	Service, Environment, Version string
+}
+
+// ReadResource reads the unit from resource attributes (the deprecated
+// deployment.environment when the current name is absent).
+func ReadResource(attrs pcommon.Map) Resource {
+	var r Resource
+	var envOld string
+	for k, v := range attrs.All() {
+		if v.Type() != pcommon.ValueTypeStr {
+			continue
+		}
+		switch k {
+		case AttrServiceName:
+			r.Service = v.Str()
+		case AttrDeploymentEnvironment:
+			r.Environment = v.Str()
+		case AttrDeploymentEnvironmentOld:
+			envOld = v.Str()
+		case AttrServiceVersion:
+			r.Version = v.Str()
+		}
+	}
+	if r.Environment == "" {
+		r.Environment = envOld
+	}
+	return r
+}
+
+func (r Resource) put(attrs pcommon.Map) {
+	attrs.PutStr(AttrServiceName, r.Service)
+	attrs.PutStr(AttrDeploymentEnvironment, r.Environment)
+	if r.Version != "" {
+		attrs.PutStr(AttrServiceVersion, r.Version)
+	}
+}
+
+// Latency is one latency event. Strings decoded from pdata point into it.
+type Latency struct {
+	Resource
+	Operation  string
+	Start, End int64 // unix ns
+	Error      bool
+	HTTPStatus uint16  // 0: unknown or not a status
+	Weight     float64 // sampling weight; NaN when the attribute is not a number
+	TraceID    pcommon.TraceID
+	SpanID     pcommon.SpanID
+}
+
+// DecodeLatency reads a latency event span of resource res.
+func DecodeLatency(res Resource, s ptrace.Span) Latency {
+	l := Latency{
+		Resource:  res,
+		Operation: s.Name(),
+		Start:     int64(s.StartTimestamp()),
+		End:       int64(s.EndTimestamp()),
+		Error:     s.Status().Code() == ptrace.StatusCodeError,
+		Weight:    1,
+		TraceID:   s.TraceID(),
+		SpanID:    s.SpanID(),
+	}
+	current := false
+	for k, v := range s.Attributes().All() {
+		switch k {
+		case AttrHTTPStatusCode:
+			l.HTTPStatus, current = statusOf(v), true
+		case AttrHTTPStatusCodeOld:
+			if !current {
+				l.HTTPStatus = statusOf(v)
+			}
+		case AttrWeight:
+			switch v.Type() {
+			case pcommon.ValueTypeDouble:
+				l.Weight = v.Double()
+			case pcommon.ValueTypeInt:
+				l.Weight = float64(v.Int())
+			default:
+				l.Weight = math.NaN()
+			}
+		}
+	}
+	return l
+}
+
+// AppendLatency appends latency events to td as the processor emits them:
+// consecutive events of one unit share a ResourceSpans with one scope marked
+// EventLatency.
+func AppendLatency(td ptrace.Traces, events ...Latency) {
+	var (
+		spans ptrace.SpanSlice
+		cur   *Resource
+	)
+	for i := range events {
+		e := &events[i]
+		if cur == nil || *cur != e.Resource {
+			rs := td.ResourceSpans().AppendEmpty()
+			e.Resource.put(rs.Resource().Attributes())
+			ss := rs.ScopeSpans().AppendEmpty()
+			MarkScope(ss.Scope(), EventLatency)
+			spans = ss.Spans()
+			cur = &e.Resource
+		}
+		s := spans.AppendEmpty()
+		s.SetName(e.Operation)
+		s.SetKind(ptrace.SpanKindServer)
+		s.SetStartTimestamp(pcommon.Timestamp(e.Start))
+		s.SetEndTimestamp(pcommon.Timestamp(e.End))
+		s.SetTraceID(e.TraceID)
+		s.SetSpanID(e.SpanID)
+		if e.Error {
+			s.Status().SetCode(ptrace.StatusCodeError)
+		}
+		if e.HTTPStatus != 0 {
+			s.Attributes().PutInt(AttrHTTPStatusCode, int64(e.HTTPStatus))
+		}
+		if e.Weight != 0 {
+			SetWeight(s, e.Weight)
+		}
+	}
+}
+
+// Source says where a deployment event comes from.
+type Source uint8
+
+const (
+	Explicit Source = iota // a CI/CD deploy span
+	Inferred               // a version change (collectors before schema v5)
+)
+
+func (s Source) String() string {
+	if s == Inferred {
+		return SourceInferred
+	}
+	return SourceExplicit
+}
+
+// Deployment is one deployment event. Strings decoded from pdata point into it.
+type Deployment struct {
+	ID string // changelens' deterministic ID, 32 hex digits
+	Resource
+	Source            Source
+	Failed            bool  // a failed deploy attempt
+	RolloutStart      int64 // unix ns
+	DeployTime        int64 // unix ns
+	PreviousVersion   string
+	RollbackCandidate bool
+	CommitSHA         string
+	CommitTime        int64 // unix ns; 0 = unknown
+	ExternalID        string
+	PipelineName      string
+	PipelineRunID     string
+	SupersededBy      string
+	TraceID           pcommon.TraceID
+	SpanID            pcommon.SpanID
+}
+
+// AppendDeployment appends d to td in its own ResourceSpans, the encoding
+// every reader decodes with DecodeDeployment.
+func AppendDeployment(td ptrace.Traces, d Deployment) {
+	rs := td.ResourceSpans().AppendEmpty()
+	res := rs.Resource().Attributes()
+	res.PutStr(AttrServiceName, d.Service)
+	res.PutStr(AttrDeploymentEnvironment, d.Environment)
+	res.PutStr(AttrServiceVersion, d.Version)
+	ss := rs.ScopeSpans().AppendEmpty()
+	MarkScope(ss.Scope(), EventDeployment)
+	s := ss.Spans().AppendEmpty()
+	s.SetName("deploy " + d.Service + " " + d.Version)
+	s.SetKind(ptrace.SpanKindInternal)
+	s.SetStartTimestamp(pcommon.Timestamp(d.RolloutStart))
+	s.SetEndTimestamp(pcommon.Timestamp(d.DeployTime))
+	s.SetTraceID(d.TraceID)
+	s.SetSpanID(d.SpanID)
+	a := s.Attributes()
+	a.EnsureCapacity(16)
+	a.PutStr(AttrDeploymentID, d.ID)
+	a.PutStr(AttrTaskType, TaskTypeDeploy)
+	a.PutStr(AttrServiceName, d.Service)
+	a.PutStr(AttrDeploymentEnvironment, d.Environment)
+	a.PutStr(AttrServiceVersion, d.Version)
+	a.PutStr(AttrSource, d.Source.String())
+	if d.PreviousVersion != "" {
+		a.PutStr(AttrPreviousVersion, d.PreviousVersion)
+	}
+	if d.RollbackCandidate {
+		a.PutBool(AttrRollbackCandidate, true)
+	}
+	if d.Failed {
+		a.PutStr(AttrDeploymentStatus, StatusFailed)
+		s.Status().SetCode(ptrace.StatusCodeError)
+	} else {
+		a.PutStr(AttrDeploymentStatus, StatusSucceeded)
+	}
+	putStr := func(k, v string) {
+		if v != "" {
+			a.PutStr(k, v)
+		}
+	}
+	putStr(AttrCommitSHA, d.CommitSHA)
+	if d.CommitTime > 0 {
+		a.PutInt(AttrCommitTime, d.CommitTime)
+	}
+	putStr(AttrExternalID, d.ExternalID)
+	putStr(AttrPipelineName, d.PipelineName)
+	putStr(AttrPipelineRunID, d.PipelineRunID)
+	putStr(AttrSupersededBy, d.SupersededBy)
+}
+
+// DecodeDeployment reads a deployment event span of resource res. The span's
+// own unit attributes win over the resource's; a missing status follows the
+// span status; an end of 0 is the start, a start of 0 or after the end is the
+// end.
+func DecodeDeployment(res Resource, s ptrace.Span) Deployment {
+	d := Deployment{
+		Resource:     res,
+		RolloutStart: int64(s.StartTimestamp()),
+		DeployTime:   int64(s.EndTimestamp()),
+		TraceID:      s.TraceID(),
+		SpanID:       s.SpanID(),
+		Failed:       s.Status().Code() == ptrace.StatusCodeError,
+	}
+	for k, v := range s.Attributes().All() {
+		switch k {
+		case AttrDeploymentID:
+			d.ID = strOf(v)
+		case AttrServiceName:
+			d.Service = strOf(v)
+		case AttrDeploymentEnvironment:
+			d.Environment = strOf(v)
+		case AttrServiceVersion:
+			d.Version = strOf(v)
+		case AttrPreviousVersion:
+			d.PreviousVersion = strOf(v)
+		case AttrSource:
+			if strOf(v) == SourceInferred {
+				d.Source = Inferred
+			}
+		case AttrDeploymentStatus:
+			switch strOf(v) {
+			case StatusFailed:
+				d.Failed = true
+			case StatusSucceeded:
+				d.Failed = false
+			}
+		case AttrCommitSHA:
+			d.CommitSHA = strOf(v)
+		case AttrCommitTime:
+			d.CommitTime = intOf(v)
+		case AttrRollbackCandidate:
+			d.RollbackCandidate = v.Type() == pcommon.ValueTypeBool && v.Bool()
+		case AttrExternalID:
+			d.ExternalID = strOf(v)
+		case AttrPipelineName:
+			d.PipelineName = strOf(v)
+		case AttrPipelineRunID:
+			d.PipelineRunID = strOf(v)
+		case AttrSupersededBy:
+			d.SupersededBy = strOf(v)
+		}
+	}
+	if d.DeployTime == 0 {
+		d.DeployTime = d.RolloutStart
+	}
+	if d.RolloutStart == 0 || d.RolloutStart > d.DeployTime {
+		d.RolloutStart = d.DeployTime
+	}
+	return d
+}
+
+func strOf(v pcommon.Value) string {
+	if v.Type() == pcommon.ValueTypeStr {
+		return v.Str()
+	}
+	return ""
+}
+
+// intOf reads an int attribute (also a whole double); anything else is 0.
+func intOf(v pcommon.Value) int64 {
+	switch v.Type() {
+	case pcommon.ValueTypeInt:
+		return v.Int()
+	case pcommon.ValueTypeDouble:
+		if d := v.Double(); d > 0 && d < math.MaxInt64 {
+			return int64(d)
+		}
+	}
+	return 0
+}
+
+// statusOf reads an HTTP status: an int, or a string of up to 5 digits, in
+// 0..65535; anything else is 0.
+func statusOf(v pcommon.Value) uint16 {
+	var n int64
+	switch v.Type() {
+	case pcommon.ValueTypeInt:
+		n = v.Int()
+	case pcommon.ValueTypeStr:
+		s := v.Str()
+		if len(s) == 0 || len(s) > 5 {
+			return 0
+		}
+		for i := 0; i < len(s); i++ {
+			if s[i] < '0' || s[i] > '9' {
+				return 0
+			}
+			n = n*10 + int64(s[i]-'0')
+		}
+	default:
+		return 0
+	}
+	if n < 0 || n > math.MaxUint16 {
+		return 0
+	}
+	return uint16(n)
+}

@@ -1,0 +1,117 @@
+package eventspan
+
+import (
+	"math"
+	"testing"
+
+	"go.opentelemetry.io/collector/pdata/pcommon"
+	"go.opentelemetry.io/collector/pdata/ptrace"
+)
+
+func TestDeploymentRoundTrip(t *testing.T) {
+	for _, d := range []Deployment{
+		{
+			ID: "0123456789abcdef0123456789abcdef", Resource: Resource{"checkout", "production", "1.5.0"},
+			Source: Explicit, RolloutStart: 1_700_000_000_000_000_000, DeployTime: 1_700_000_180_000_000_000,
+			CommitSHA: "c0ffee", CommitTime: 1_699_990_000_000_000_000, ExternalID: "42", PipelineName: "deploy",
+			PipelineRunID: "7", TraceID: pcommon.TraceID{1}, SpanID: pcommon.SpanID{2},
+		},
+		{
+			ID: "fedcba9876543210fedcba9876543210", Resource: Resource{"cart", "staging", "2"}, Source: Inferred,
+			Failed: true, RolloutStart: 5e18, DeployTime: 5e18, PreviousVersion: "1", RollbackCandidate: true,
+			SupersededBy: "0123456789abcdef0123456789abcdef", TraceID: pcommon.TraceID{3}, SpanID: pcommon.SpanID{4},
+		},
+	} {
+		td := ptrace.NewTraces()
+		AppendDeployment(td, d)
+		rs := td.ResourceSpans().At(0)
+		ss := rs.ScopeSpans().At(0)
+		if k := ScopeKind(ss.Scope()); k != KindDeployment {
+			t.Fatalf("scope kind %d", k)
+		}
+		got := DecodeDeployment(ReadResource(rs.Resource().Attributes()), ss.Spans().At(0))
+		if got != d {
+			t.Errorf("round trip:\n got %+v\nwant %+v", got, d)
+		}
+	}
+}
+
+func TestLatencyRoundTrip(t *testing.T) {
+	in := []Latency{
+		{Resource: Resource{"api", "prod", "3"}, Operation: "GET /x", Start: 10, End: 30, HTTPStatus: 200, Weight: 1,
+			TraceID: pcommon.TraceID{1}, SpanID: pcommon.SpanID{1}},
+		{Resource: Resource{"api", "prod", "3"}, Operation: "GET /y", Start: 11, End: 12, Error: true, HTTPStatus: 503,
+			Weight: 4.5, TraceID: pcommon.TraceID{2}, SpanID: pcommon.SpanID{2}},
+		{Resource: Resource{"db", "prod", ""}, Operation: "q", Start: 1, End: 2, Weight: 1,
+			TraceID: pcommon.TraceID{3}, SpanID: pcommon.SpanID{3}},
+	}
+	td := ptrace.NewTraces()
+	AppendLatency(td, in...)
+	if n := td.ResourceSpans().Len(); n != 2 {
+		t.Fatalf("%d resources, want 2 (one per unit and version)", n)
+	}
+	var got []Latency
+	for _, rs := range td.ResourceSpans().All() {
+		res := ReadResource(rs.Resource().Attributes())
+		for _, ss := range rs.ScopeSpans().All() {
+			if ScopeKind(ss.Scope()) != KindLatency {
+				t.Fatal("scope not marked latency")
+			}
+			for _, s := range ss.Spans().All() {
+				got = append(got, DecodeLatency(res, s))
+			}
+		}
+	}
+	for i := range in {
+		if got[i] != in[i] {
+			t.Errorf("event %d:\n got %+v\nwant %+v", i, got[i], in[i])
+		}
+	}
+}
+
+// What other writers send: the deprecated environment name, the older
+// status attribute, statuses as strings, weights that are not numbers.
+func TestDecodeTolerates(t *testing.T) {
+	attrs := pcommon.NewMap()
+	attrs.PutStr(AttrServiceName, "api")
+	attrs.PutStr(AttrDeploymentEnvironmentOld, "legacy")
+	if r := ReadResource(attrs); r.Environment != "legacy" {
+		t.Errorf("environment %q, want the deprecated attribute's", r.Environment)
+	}
+	s := ptrace.NewSpan()
+	s.Attributes().PutStr(AttrHTTPStatusCodeOld, "404")
+	s.Attributes().PutStr(AttrWeight, "2")
+	l := DecodeLatency(Resource{}, s)
+	if l.HTTPStatus != 404 || !math.IsNaN(l.Weight) {
+		t.Errorf("status %d weight %v, want 404 and NaN", l.HTTPStatus, l.Weight)
+	}
+	s.Attributes().PutInt(AttrHTTPStatusCode, 70000)
+	if l := DecodeLatency(Resource{}, s); l.HTTPStatus != 0 {
+		t.Errorf("out-of-range status %d, want 0 (the current attribute wins over the older one)", l.HTTPStatus)
+	}
+	// A deployment span without a status attribute follows its span status.
+	d := ptrace.NewSpan()
+	d.Status().SetCode(ptrace.StatusCodeError)
+	if !DecodeDeployment(Resource{}, d).Failed {
+		t.Error("span status ERROR without deployment.status: not failed")
+	}
+}
+
+func TestMarkScopeIsIdempotent(t *testing.T) {
+	sc := pcommon.NewInstrumentationScope()
+	sc.SetName("io.opentelemetry.http")
+	sc.Attributes().PutStr("x", "y")
+	MarkScope(sc, EventLatency)
+	MarkScope(sc, EventLatency)
+	if sc.Name() != ScopeName || sc.Version() != SchemaVersion || sc.Attributes().Len() != 1 || ScopeKind(sc) != KindLatency {
+		t.Errorf("scope %s %s %v", sc.Name(), sc.Version(), sc.Attributes().AsRaw())
+	}
+	s := ptrace.NewSpan()
+	if SpanKind(s) != KindNone {
+		t.Error("an unmarked span has a kind")
+	}
+	MarkLatencySpan(s)
+	if SpanKind(s) != KindLatency {
+		t.Error("MarkLatencySpan did not mark")
+	}
+}
