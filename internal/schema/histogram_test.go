@@ -35,7 +35,6 @@ func TestHistBucket(t *testing.T) {
 	}
 }
 
-
 // The views' SQL is the expression the schema renders from the constants.
 func TestHistBucketSQL(t *testing.T) {
 	const want = "toUInt16(least(65535, greatest(0, floor(log(greatest(duration_ns, 1000) / 1000) / log(1.04)))))"

@@ -1,7 +1,7 @@
 // Package stats holds the small, dependency-light statistics used by the
-// changelens query API: rank and proportion tests for change-failure analysis
-// (docs/analysis.md), medians and quantiles, bounded reservoir samples, the
-// before/after decision rule, and the DORA tier boundaries (docs/dora.md).
+// changelens query API: rank and proportion tests, medians and quantiles,
+// quantiles of bucketed histograms. It knows nothing of deployments: the
+// product rules that use it (verdicts, DORA tiers) are in queryapi/analysis.
 //
 // Contents (each function documents its definition and source):
 //
@@ -10,23 +10,16 @@
 //     continuity correction (SciPy / R definitions).
 //   - TwoProportionZTest: pooled z-test (statsmodels proportions_ztest).
 //   - FisherExact: 2×2 exact test (SciPy fisher_exact / R fisher.test).
-//   - Median, Quantile (Hyndman–Fan type 7), WeightedQuantile (type 2
-//     with weights).
-//   - HistBucket, HistValue, HistQuantiles: the exporter's log-bucket
-//     latency histograms (γ = 1.04, ±2 %) and their weighted quantiles.
-//   - Reservoir (Vitter's Algorithm R) and WeightedReservoir
-//     (Efraimidis–Spirakis A-Res), both seeded.
-//   - Decide: the before/after rules of docs/analysis.md → Verdict and Reasons.
-//   - DeploymentFrequencyTier, LeadTimeTier, ChangeFailureRateTier,
-//     TimeToRestoreTier: the tiers of docs/dora.md.
+//   - Median, Quantile (Hyndman–Fan type 7).
+//   - BucketQuantiles: weighted quantiles of a bucketed histogram, given
+//     the value of each bucket (the store passes the layout of
+//     internal/schema).
 //
-// The tests check every public test vector of docs/analysis.md and further
-// reference values from SciPy 1.17.1, statsmodels 0.15.0 and 40-digit
-// mpmath, plus brute-force enumerations and exact rational arithmetic.
+// The tests check published reference values from SciPy 1.17.1,
+// statsmodels 0.15.0 and 40-digit mpmath, plus brute-force enumerations and
+// exact rational arithmetic.
 //
 // Everything here is pure computation: no I/O, no clocks, no global state.
-// Randomness (reservoir sampling) always comes from an explicit seed so
-// results are reproducible.
 //
 // Normal tail probabilities use gonum's distuv.UnitNormal.CDF, which is
 // built on math.Erfc; upper tails are taken as CDF(-z) rather than

@@ -6,13 +6,12 @@ import (
 	"math/big"
 	"math/rand/v2"
 	"testing"
+
+	"github.com/changelens/changelens/testkit/statstest"
 )
 
-// R datasets::airquality, Ozone for Month 5 (May) and Month 8 (August), NA
-// values dropped (5 in each month).
 var (
-	ozoneMay = []float64{41, 36, 12, 18, 28, 23, 19, 8, 7, 16, 11, 14, 18, 14, 34, 6, 30, 11, 1, 11, 4, 32, 23, 45, 115, 37}
-	ozoneAug = []float64{39, 9, 16, 78, 35, 66, 122, 89, 110, 44, 28, 65, 22, 59, 23, 31, 44, 21, 9, 45, 168, 73, 76, 118, 84, 85}
+	ozoneMay, ozoneAug = statstest.OzoneMay, statstest.OzoneAug
 
 	// SciPy mannwhitneyu documentation example (ages of males / females).
 	spMales   = []float64{19, 22, 16, 29, 24}
@@ -424,6 +423,14 @@ func TestExactUDistMemoMatchesDirect(t *testing.T) {
 					t.Fatalf("%v: P(U=%d) = %v, want %v", sz, k, memo[k], direct[k])
 				}
 			}
+		}
+	}
+}
+
+func TestAlternativeString(t *testing.T) {
+	for a, s := range map[Alternative]string{TwoSided: "two-sided", Greater: "greater", Less: "less", Alternative(5): "invalid"} {
+		if a.String() != s {
+			t.Errorf("%d: %q, want %q", a, a.String(), s)
 		}
 	}
 }

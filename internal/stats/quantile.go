@@ -3,7 +3,6 @@ package stats
 import (
 	"math"
 	"slices"
-	"sort"
 )
 
 // Median returns the median of xs: the middle value of the sorted sample,
@@ -59,64 +58,4 @@ func Quantile(xs []float64, q float64) (v float64, ok bool) {
 		return a/2 + b/2, true
 	}
 	return a + frac*(b-a), true
-}
-
-// weightedTieTol is the relative tolerance for deciding that the cumulative
-// weight lands exactly on the target q·W in WeightedQuantile.
-const weightedTieTol = 1e-12
-
-// WeightedQuantile returns the q-quantile of the values xs carrying weights
-// ws (for example sampling weights: a value with weight w stands for w
-// requests). It inverts the weighted empirical CDF, averaging at
-// discontinuities — Hyndman & Fan's definition 2 generalised to weights:
-// with the values sorted and C_i the cumulative weight up to and including
-// value i, the result is the first x_i with C_i ≥ q·W (W the total weight);
-// if C_i equals q·W (to a relative 1e-12) the result is the mean of x_i and
-// the next value. With equal weights and q = 0.5 this is the Median.
-// q = 0 gives the minimum and q = 1 the maximum.
-//
-// Pairs whose value is NaN or whose weight is not a positive finite number
-// are skipped. ok is false when len(xs) != len(ws), q is outside [0, 1],
-// or no pair remains. The inputs are not modified.
-func WeightedQuantile(xs, ws []float64, q float64) (v float64, ok bool) {
-	if len(xs) != len(ws) || !(q >= 0 && q <= 1) {
-		return 0, false
-	}
-	type pair struct{ x, w float64 }
-	ps := make([]pair, 0, len(xs))
-	total := 0.0
-	for i, x := range xs {
-		w := ws[i]
-		if math.IsNaN(x) || !(w > 0) || math.IsInf(w, 1) {
-			continue
-		}
-		ps = append(ps, pair{x, w})
-		total += w
-	}
-	if len(ps) == 0 || math.IsInf(total, 1) {
-		return 0, false
-	}
-	sort.Slice(ps, func(i, j int) bool { return ps[i].x < ps[j].x })
-	if q == 0 {
-		return ps[0].x, true
-	}
-	target := q * total
-	cum := 0.0
-	for i, p := range ps {
-		cum += p.w
-		if math.Abs(cum-target) <= weightedTieTol*total {
-			if i+1 < len(ps) {
-				a, b := p.x, ps[i+1].x
-				if a == b {
-					return a, true
-				}
-				return a/2 + b/2, true
-			}
-			return p.x, true
-		}
-		if cum > target {
-			return p.x, true
-		}
-	}
-	return ps[len(ps)-1].x, true
 }

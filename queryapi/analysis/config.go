@@ -4,8 +4,6 @@ import (
 	"errors"
 	"fmt"
 	"time"
-
-	"github.com/changelens/changelens/internal/stats"
 )
 
 // Config holds every threshold of the analysis. DefaultConfig returns the
@@ -52,7 +50,7 @@ type Config struct {
 
 // DefaultConfig returns the defaults of docs/analysis.md.
 func DefaultConfig() Config {
-	d := stats.DefaultDecisionConfig()
+	d := DefaultDecisionConfig()
 	return Config{
 		BeforeWindow:      30 * time.Minute,
 		AfterGap:          2 * time.Minute,
@@ -68,9 +66,9 @@ func DefaultConfig() Config {
 	}
 }
 
-// Decision returns the thresholds as internal/stats wants them.
-func (c Config) Decision() stats.DecisionConfig {
-	return stats.DecisionConfig{
+// Decision returns the thresholds as Decide wants them.
+func (c Config) Decision() DecisionConfig {
+	return DecisionConfig{
 		MinRequests:       c.MinRequests,
 		LatencyRatio:      c.LatencyRatio,
 		Alpha:             c.Alpha,

@@ -44,7 +44,7 @@
 // A window is closed when now ≥ its (cut) end; an after window that is not
 // closed gives PENDING (with the statistics so far, for display).
 //
-// # Verdict (docs/analysis.md), via internal/stats.Decide
+// # Verdict (docs/analysis.md), Decide (decide.go)
 //
 //   - Fewer than MinRequests (50) weighted requests in either window →
 //     INSUFFICIENT_DATA.

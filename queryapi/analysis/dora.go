@@ -112,7 +112,7 @@ func Figures(deps []report.Deployment, start, end time.Time) report.DORAFigures 
 	days := end.Sub(start).Hours() / 24
 	f.DeploymentFrequencyPerDay = float64(f.DeploymentCount) / days
 	f.ChangeCount = f.DeploymentCount - rollbacks
-	f.ChangeFailureRate = stats.ChangeFailureRate(int64(f.FailedChangeCount), int64(f.ChangeCount))
+	f.ChangeFailureRate = ChangeFailureRate(int64(f.FailedChangeCount), int64(f.ChangeCount))
 	f.LeadTimeSampleCount = len(leads)
 	if m, ok := stats.Median(leads); ok {
 		f.LeadTimeMedianSeconds = m
@@ -121,23 +121,9 @@ func Figures(deps []report.Deployment, start, end time.Time) report.DORAFigures 
 	if m, ok := stats.Median(restores); ok {
 		f.TimeToRestoreMedianSeconds = m
 	}
-	f.FrequencyTier = tier(stats.DeploymentFrequencyTier(int64(f.DeploymentCount), days))
-	f.LeadTimeTier = tier(stats.LeadTimeTier(f.LeadTimeMedianSeconds, int64(f.LeadTimeSampleCount)))
-	f.ChangeFailureRateTier = tier(stats.ChangeFailureRateTier(int64(f.FailedChangeCount), int64(f.ChangeCount)))
-	f.TimeToRestoreTier = tier(stats.TimeToRestoreTier(f.TimeToRestoreMedianSeconds, int64(f.RestoreSampleCount)))
+	f.FrequencyTier = DeploymentFrequencyTier(int64(f.DeploymentCount), days)
+	f.LeadTimeTier = LeadTimeTier(f.LeadTimeMedianSeconds, int64(f.LeadTimeSampleCount))
+	f.ChangeFailureRateTier = ChangeFailureRateTier(int64(f.FailedChangeCount), int64(f.ChangeCount))
+	f.TimeToRestoreTier = TimeToRestoreTier(f.TimeToRestoreMedianSeconds, int64(f.RestoreSampleCount))
 	return f
-}
-
-func tier(t stats.Tier) report.Tier {
-	switch t {
-	case stats.TierLow:
-		return report.TierLow
-	case stats.TierMedium:
-		return report.TierMedium
-	case stats.TierHigh:
-		return report.TierHigh
-	case stats.TierElite:
-		return report.TierElite
-	}
-	return report.TierUnknown
 }

@@ -6,7 +6,6 @@ import (
 	"slices"
 	"time"
 
-	"github.com/changelens/changelens/internal/stats"
 	"github.com/changelens/changelens/queryapi/report"
 )
 
@@ -84,10 +83,10 @@ func QuickJudge(before, after WindowStats, afterClosed bool, cfg Config) (Judgem
 func ratioClearlyBelow(hi, lo, ratio float64) bool { return hi < ratio*lo*(1-1e-9) }
 
 func judge(before, after WindowStats, afterClosed bool, cfg Config, full bool) (Judgement, error) {
-	clamp := func(w WindowStats) stats.Window {
+	clamp := func(w WindowStats) Window {
 		req := math.Max(w.Requests, 0)
 		errs := math.Min(math.Max(w.Errors, 0), req) // float sums may overshoot by an ulp
-		return stats.Window{LatenciesMs: w.MinuteP95Ms, P95Ms: math.Max(w.P95Ms, 0), Requests: req, Errors: errs}
+		return Window{LatenciesMs: w.MinuteP95Ms, P95Ms: math.Max(w.P95Ms, 0), Requests: req, Errors: errs}
 	}
 	b, a := clamp(before), clamp(after)
 	complete := true
@@ -95,7 +94,7 @@ func judge(before, after WindowStats, afterClosed bool, cfg Config, full bool) (
 		b.LatenciesMs, a.LatenciesMs = nil, nil
 		complete = false
 	}
-	d, err := stats.Decide(b, a, cfg.Decision())
+	d, err := Decide(b, a, cfg.Decision())
 	if err != nil {
 		return Judgement{}, fmt.Errorf("analysis: %w", err)
 	}
@@ -103,32 +102,18 @@ func judge(before, after WindowStats, afterClosed bool, cfg Config, full bool) (
 	if before.P95Ms > 0 {
 		j.LatencyRatio = after.P95Ms / before.P95Ms
 	}
-	has := func(r stats.Reason) bool { return slices.Contains(d.Reasons, r) }
+	has := func(r Rule) bool { return slices.Contains(d.Rules, r) }
 
-	switch d.Verdict {
-	case stats.VerdictInsufficientData:
-		j.Verdict = report.VerdictInsufficientData
-	case stats.VerdictDegraded:
-		j.Verdict = report.VerdictDegraded
-	case stats.VerdictImproved:
-		j.Verdict = report.VerdictImproved
-	default:
-		j.Verdict = report.VerdictNoChange
-	}
+	j.Verdict = d.Verdict
 	if j.Verdict == report.VerdictDegraded {
-		if has(stats.ReasonLatencyRegression) {
-			j.Regressions = append(j.Regressions, report.ReasonLatencyRegression)
-		}
-		if has(stats.ReasonErrorRateRegression) {
-			j.Regressions = append(j.Regressions, report.ReasonErrorRateRegression)
-		}
+		j.Regressions = d.FailureReasons()
 	}
 
 	// Latency test, reported in the direction that fired, else the direction
 	// the p95 moved.
 	if d.Latency.Tested {
-		up := has(stats.ReasonLatencyRegression) ||
-			(!has(stats.ReasonLatencyImprovement) && after.P95Ms >= before.P95Ms)
+		up := has(RuleLatencyRegression) ||
+			(!has(RuleLatencyImprovement) && after.P95Ms >= before.P95Ms)
 		j.LatencyTest = report.Test{Name: TestMannWhitney, Statistic: d.Latency.U}
 		if up {
 			j.LatencyTest.Direction, j.LatencyTest.PValue = DirectionIncrease, d.Latency.PIncrease
@@ -141,11 +126,11 @@ func judge(before, after WindowStats, afterClosed bool, cfg Config, full bool) (
 	}
 
 	switch d.ErrorRate.Method {
-	case stats.ErrorRateZTest, stats.ErrorRateFisherExact:
-		up := has(stats.ReasonErrorRateRegression) ||
-			(!has(stats.ReasonErrorRateImprovement) && d.ErrorRate.AfterRate >= d.ErrorRate.BeforeRate)
+	case ErrorRateZTest, ErrorRateFisherExact:
+		up := has(RuleErrorRateRegression) ||
+			(!has(RuleErrorRateImprovement) && d.ErrorRate.AfterRate >= d.ErrorRate.BeforeRate)
 		t := report.Test{Name: TestZ, Statistic: d.ErrorRate.Z}
-		if d.ErrorRate.Method == stats.ErrorRateFisherExact {
+		if d.ErrorRate.Method == ErrorRateFisherExact {
 			t.Name, t.Statistic = TestFisher, oddsRatio(after.Errors, after.Requests, before.Errors, before.Requests)
 		}
 		if up {

@@ -1,76 +1,52 @@
-package stats
+package analysis
 
 import (
 	"errors"
 	"fmt"
 	"math"
+
+	"github.com/changelens/changelens/internal/stats"
+	"github.com/changelens/changelens/queryapi/report"
 )
 
-// Verdict is the outcome of comparing a deployment's before and after
-// windows (docs/analysis.md). PENDING (after-window still open) is decided by the
-// caller, not here.
-type Verdict int
+// Rule names a decision rule that fired. The regressions are the
+// change-failure reasons the API reports (FailureReason); the improvements
+// only decide IMPROVED.
+type Rule int
 
 const (
-	VerdictUnspecified Verdict = iota
-	// VerdictNoChange: enough data and no regression or improvement rule fired.
-	VerdictNoChange
-	// VerdictDegraded: at least one regression rule fired.
-	VerdictDegraded
-	// VerdictImproved: no regression rule fired and at least one improvement rule did.
-	VerdictImproved
-	// VerdictInsufficientData: a window has fewer weighted requests than
-	// DecisionConfig.MinRequests.
-	VerdictInsufficientData
-)
-
-// String returns the API's name: "DEGRADED", "NO_CHANGE", "IMPROVED",
-// "INSUFFICIENT_DATA" (or "UNSPECIFIED").
-func (v Verdict) String() string {
-	switch v {
-	case VerdictNoChange:
-		return "NO_CHANGE"
-	case VerdictDegraded:
-		return "DEGRADED"
-	case VerdictImproved:
-		return "IMPROVED"
-	case VerdictInsufficientData:
-		return "INSUFFICIENT_DATA"
-	}
-	return "UNSPECIFIED"
-}
-
-// Reason names a rule that fired.
-type Reason int
-
-const (
-	ReasonUnspecified Reason = iota
-	ReasonLatencyRegression
-	ReasonErrorRateRegression
-	ReasonLatencyImprovement
-	ReasonErrorRateImprovement
+	RuleLatencyRegression Rule = iota + 1
+	RuleErrorRateRegression
+	RuleLatencyImprovement
+	RuleErrorRateImprovement
 )
 
 // String returns "LATENCY_REGRESSION", "ERROR_RATE_REGRESSION",
-// "LATENCY_IMPROVEMENT", "ERROR_RATE_IMPROVEMENT" (or "UNSPECIFIED").
-func (r Reason) String() string {
+// "LATENCY_IMPROVEMENT" or "ERROR_RATE_IMPROVEMENT".
+func (r Rule) String() string {
 	switch r {
-	case ReasonLatencyRegression:
+	case RuleLatencyRegression:
 		return "LATENCY_REGRESSION"
-	case ReasonErrorRateRegression:
+	case RuleErrorRateRegression:
 		return "ERROR_RATE_REGRESSION"
-	case ReasonLatencyImprovement:
+	case RuleLatencyImprovement:
 		return "LATENCY_IMPROVEMENT"
-	case ReasonErrorRateImprovement:
+	case RuleErrorRateImprovement:
 		return "ERROR_RATE_IMPROVEMENT"
 	}
 	return "UNSPECIFIED"
 }
 
-// IsRegression reports whether r is one of the regression reasons (the
-// ones that make a deployment a change failure).
-func (r Reason) IsRegression() bool {
-	return r == ReasonLatencyRegression || r == ReasonErrorRateRegression
+// FailureReason is the change-failure reason of a regression rule; ok is
+// false for an improvement.
+func (r Rule) FailureReason() (reason report.FailureReason, ok bool) {
+	switch r {
+	case RuleLatencyRegression:
+		return report.ReasonLatencyRegression, true
+	case RuleErrorRateRegression:
+		return report.ReasonErrorRateRegression, true
+	}
+	return 0, false
 }
 
 // DecisionConfig holds the thresholds of docs/analysis.md.
@@ -111,7 +87,7 @@ func DefaultDecisionConfig() DecisionConfig {
 }
 
 // ErrInvalidConfig wraps a DecisionConfig validation failure.
-var ErrInvalidConfig = errors.New("stats: invalid decision config")
+var ErrInvalidConfig = errors.New("analysis: invalid decision config")
 
 // Validate checks that every threshold is finite and in range: MinRequests
 // ≥ 0, LatencyRatio ≥ 1, 0 < Alpha < 1, ErrorRateAbsDelta ≥ 0,
@@ -140,13 +116,12 @@ func (c DecisionConfig) Validate() error {
 
 // Window summarises one side (before or after) of a deployment.
 type Window struct {
-	// LatenciesMs is a bounded uniform sample of request latencies in
-	// milliseconds (e.g. from a Reservoir or WeightedReservoir), used by the
-	// Mann-Whitney test. May be empty, in which case no latency rule fires.
+	// LatenciesMs are the latency observations of the Mann-Whitney test
+	// (the per-minute p95 values, in milliseconds). May be empty, in which
+	// case no latency rule fires.
 	LatenciesMs []float64
 	// P95Ms is the window's p95 latency in milliseconds, computed by the
-	// caller from all requests (e.g. a weighted t-digest), or from the
-	// sample with Quantile(LatenciesMs, 0.95) / WeightedQuantile.
+	// caller from all requests (the merged t-digest of the window).
 	P95Ms float64
 	// Requests and Errors are weighted counts (sums of sampling weights),
 	// 0 ≤ Errors ≤ Requests ≤ 2^52.
@@ -155,12 +130,12 @@ type Window struct {
 }
 
 // ErrInvalidWindow reports a Window with impossible values.
-var ErrInvalidWindow = errors.New("stats: invalid window")
+var ErrInvalidWindow = errors.New("analysis: invalid window")
 
 func (w Window) validate(side string) error {
 	fin := func(v float64) bool { return !math.IsNaN(v) && !math.IsInf(v, 0) }
 	switch {
-	case !fin(w.Requests) || w.Requests < 0 || w.Requests > MaxFisherTotal/2:
+	case !fin(w.Requests) || w.Requests < 0 || w.Requests > stats.MaxFisherTotal/2:
 		return fmt.Errorf("%w: %s requests = %v", ErrInvalidWindow, side, w.Requests)
 	case !fin(w.Errors) || w.Errors < 0 || w.Errors > w.Requests:
 		return fmt.Errorf("%w: %s errors = %v (requests %v)", ErrInvalidWindow, side, w.Errors, w.Requests)
@@ -227,20 +202,23 @@ type ErrorRateComparison struct {
 
 // Decision is the result of Decide.
 type Decision struct {
-	Verdict Verdict
-	// Reasons lists every rule that fired, regressions first. A DEGRADED
+	// Verdict is INSUFFICIENT_DATA, NO_CHANGE, IMPROVED or DEGRADED (PENDING,
+	// an after window still open, is the caller's).
+	Verdict report.Verdict
+	// Rules lists every rule that fired, regressions first. A DEGRADED
 	// verdict may also list improvements of the other metric.
-	Reasons   []Reason
+	Rules     []Rule
 	Latency   LatencyComparison
 	ErrorRate ErrorRateComparison
 }
 
-// FailureReasons returns the regression reasons only.
-func (d Decision) FailureReasons() []Reason {
-	var out []Reason
-	for _, r := range d.Reasons {
-		if r.IsRegression() {
-			out = append(out, r)
+// FailureReasons returns the change-failure reasons of the regressions, in
+// the order they fired.
+func (d Decision) FailureReasons() []report.FailureReason {
+	var out []report.FailureReason
+	for _, r := range d.Rules {
+		if fr, ok := r.FailureReason(); ok {
+			out = append(out, fr)
 		}
 	}
 	return out
@@ -291,19 +269,19 @@ func Decide(before, after Window, cfg DecisionConfig) (Decision, error) {
 	d.Latency.BeforeP95Ms, d.Latency.AfterP95Ms = before.P95Ms, after.P95Ms
 	d.ErrorRate.BeforeRate, d.ErrorRate.AfterRate = rate(before), rate(after)
 	if before.Requests < cfg.MinRequests || after.Requests < cfg.MinRequests {
-		d.Verdict = VerdictInsufficientData
+		d.Verdict = report.VerdictInsufficientData
 		return d, nil
 	}
 
-	var regressions, improvements []Reason
+	var regressions, improvements []Rule
 
 	// Latency.
 	if len(before.LatenciesMs) > 0 && len(after.LatenciesMs) > 0 {
-		up, err := MannWhitneyU(after.LatenciesMs, before.LatenciesMs, Greater, MannWhitneyAuto)
+		up, err := stats.MannWhitneyU(after.LatenciesMs, before.LatenciesMs, stats.Greater, stats.MannWhitneyAuto)
 		if err != nil {
 			return Decision{}, err
 		}
-		down, err := MannWhitneyU(after.LatenciesMs, before.LatenciesMs, Less, MannWhitneyAuto)
+		down, err := stats.MannWhitneyU(after.LatenciesMs, before.LatenciesMs, stats.Less, stats.MannWhitneyAuto)
 		if err != nil {
 			return Decision{}, err
 		}
@@ -312,10 +290,10 @@ func Decide(before, after Window, cfg DecisionConfig) (Decision, error) {
 		d.Latency.U, d.Latency.Exact = up.U1, up.Exact
 		d.Latency.PIncrease, d.Latency.PDecrease = up.P, down.P
 		if atLeastRatio(after.P95Ms, before.P95Ms, cfg.LatencyRatio) && up.P <= cfg.Alpha {
-			regressions = append(regressions, ReasonLatencyRegression)
+			regressions = append(regressions, RuleLatencyRegression)
 		}
 		if atLeastRatio(before.P95Ms, after.P95Ms, cfg.LatencyRatio) && down.P <= cfg.Alpha {
-			improvements = append(improvements, ReasonLatencyImprovement)
+			improvements = append(improvements, RuleLatencyImprovement)
 		}
 	}
 
@@ -328,19 +306,19 @@ func Decide(before, after Window, cfg DecisionConfig) (Decision, error) {
 			{roundCount(eb), roundCount(nb) - roundCount(eb)},
 		}
 		var err error
-		if d.ErrorRate.PIncrease, err = FisherExact(table, Greater); err != nil {
+		if d.ErrorRate.PIncrease, err = stats.FisherExact(table, stats.Greater); err != nil {
 			return Decision{}, err
 		}
-		if d.ErrorRate.PDecrease, err = FisherExact(table, Less); err != nil {
+		if d.ErrorRate.PDecrease, err = stats.FisherExact(table, stats.Less); err != nil {
 			return Decision{}, err
 		}
 	} else {
 		d.ErrorRate.Method = ErrorRateZTest
-		z, pUp, err := TwoProportionZTest(ea, na, eb, nb, Greater)
+		z, pUp, err := stats.TwoProportionZTest(ea, na, eb, nb, stats.Greater)
 		if err != nil {
 			return Decision{}, err
 		}
-		_, pDown, err := TwoProportionZTest(ea, na, eb, nb, Less)
+		_, pDown, err := stats.TwoProportionZTest(ea, na, eb, nb, stats.Less)
 		if err != nil {
 			return Decision{}, err
 		}
@@ -348,21 +326,21 @@ func Decide(before, after Window, cfg DecisionConfig) (Decision, error) {
 	}
 	ra, rb := d.ErrorRate.AfterRate, d.ErrorRate.BeforeRate
 	if errorRateRose(rb, ra, cfg) && d.ErrorRate.PIncrease <= cfg.Alpha {
-		regressions = append(regressions, ReasonErrorRateRegression)
+		regressions = append(regressions, RuleErrorRateRegression)
 	}
 	if errorRateRose(ra, rb, cfg) && d.ErrorRate.PDecrease <= cfg.Alpha {
-		improvements = append(improvements, ReasonErrorRateImprovement)
+		improvements = append(improvements, RuleErrorRateImprovement)
 	}
 
 	switch {
 	case len(regressions) > 0:
-		d.Verdict = VerdictDegraded
+		d.Verdict = report.VerdictDegraded
 	case len(improvements) > 0:
-		d.Verdict = VerdictImproved
+		d.Verdict = report.VerdictImproved
 	default:
-		d.Verdict = VerdictNoChange
+		d.Verdict = report.VerdictNoChange
 	}
-	d.Reasons = append(regressions, improvements...)
+	d.Rules = append(regressions, improvements...)
 	return d, nil
 }
 

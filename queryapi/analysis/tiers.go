@@ -1,37 +1,14 @@
-package stats
+package analysis
 
 import (
 	"math"
 	"math/bits"
+
+	"github.com/changelens/changelens/queryapi/report"
 )
 
-// Tier is a DORA performance cluster (docs/dora.md, after the DORA 2023
-// report's clusters, with gap-free boundaries).
-type Tier int
-
-const (
-	// TierUnknown: too few samples to place the metric (see each function).
-	TierUnknown Tier = iota
-	TierLow
-	TierMedium
-	TierHigh
-	TierElite
-)
-
-// String returns "UNKNOWN", "LOW", "MEDIUM", "HIGH" or "ELITE".
-func (t Tier) String() string {
-	switch t {
-	case TierLow:
-		return "LOW"
-	case TierMedium:
-		return "MEDIUM"
-	case TierHigh:
-		return "HIGH"
-	case TierElite:
-		return "ELITE"
-	}
-	return "UNKNOWN"
-}
+// The DORA performance clusters (docs/dora.md, after the DORA 2023 report's
+// clusters, with gap-free boundaries) as report.Tier.
 
 // Durations used by the tier boundaries. A month is 30 days, matching the
 // lead-time boundary "MEDIUM < 30 days".
@@ -53,39 +30,39 @@ const (
 // UNKNOWN when rangeDays is not a positive finite number or deployments is
 // negative. Zero deployments over a valid range is a measurement of 0/day
 // and gives LOW.
-func DeploymentFrequencyTier(deployments int64, rangeDays float64) Tier {
+func DeploymentFrequencyTier(deployments int64, rangeDays float64) report.Tier {
 	if deployments < 0 || !(rangeDays > 0) || math.IsInf(rangeDays, 1) {
-		return TierUnknown
+		return report.TierUnknown
 	}
 	c := float64(deployments)
 	switch {
 	case c >= rangeDays:
-		return TierElite
+		return report.TierElite
 	case c*daysPerWeek >= rangeDays:
-		return TierHigh
+		return report.TierHigh
 	case c*daysPerMonth >= rangeDays:
-		return TierMedium
+		return report.TierMedium
 	}
-	return TierLow
+	return report.TierLow
 }
 
 // LeadTimeTier classifies the median lead time for changes:
 // ELITE < 1 day, HIGH < 1 week, MEDIUM < 30 days, else LOW.
 // Too few samples: UNKNOWN when samples < 1 (no deployment with a commit
 // time) or the median is NaN or negative.
-func LeadTimeTier(medianSeconds float64, samples int64) Tier {
+func LeadTimeTier(medianSeconds float64, samples int64) report.Tier {
 	if samples < 1 || math.IsNaN(medianSeconds) || medianSeconds < 0 {
-		return TierUnknown
+		return report.TierUnknown
 	}
 	switch {
 	case medianSeconds < secondsPerDay:
-		return TierElite
+		return report.TierElite
 	case medianSeconds < secondsPerWeek:
-		return TierHigh
+		return report.TierHigh
 	case medianSeconds < daysPerMonth*secondsPerDay:
-		return TierMedium
+		return report.TierMedium
 	}
-	return TierLow
+	return report.TierLow
 }
 
 // ChangeFailureRate returns failed ÷ changes, and 0 when there are no
@@ -102,9 +79,9 @@ func ChangeFailureRate(failed, changes int64) float64 {
 // integers (100·failed ≤ 5·changes, ..., without overflow).
 // Too few samples: UNKNOWN when changes < 1, or the counts are impossible
 // (failed < 0 or failed > changes).
-func ChangeFailureRateTier(failed, changes int64) Tier {
+func ChangeFailureRateTier(failed, changes int64) report.Tier {
 	if changes < 1 || failed < 0 || failed > changes {
-		return TierUnknown
+		return report.TierUnknown
 	}
 	// pct·changes ≥ 100·failed, exactly, in 128-bit arithmetic.
 	within := func(pct uint64) bool {
@@ -114,30 +91,30 @@ func ChangeFailureRateTier(failed, changes int64) Tier {
 	}
 	switch {
 	case within(5):
-		return TierElite
+		return report.TierElite
 	case within(10):
-		return TierHigh
+		return report.TierHigh
 	case within(15):
-		return TierMedium
+		return report.TierMedium
 	}
-	return TierLow
+	return report.TierLow
 }
 
 // TimeToRestoreTier classifies the median failed-deployment recovery time:
 // ELITE < 1 hour, HIGH < 1 day, MEDIUM < 1 week, else LOW.
 // Too few samples: UNKNOWN when samples < 1 (no failed deployment has been
 // restored yet) or the median is NaN or negative.
-func TimeToRestoreTier(medianSeconds float64, samples int64) Tier {
+func TimeToRestoreTier(medianSeconds float64, samples int64) report.Tier {
 	if samples < 1 || math.IsNaN(medianSeconds) || medianSeconds < 0 {
-		return TierUnknown
+		return report.TierUnknown
 	}
 	switch {
 	case medianSeconds < secondsPerHour:
-		return TierElite
+		return report.TierElite
 	case medianSeconds < secondsPerDay:
-		return TierHigh
+		return report.TierHigh
 	case medianSeconds < secondsPerWeek:
-		return TierMedium
+		return report.TierMedium
 	}
-	return TierLow
+	return report.TierLow
 }

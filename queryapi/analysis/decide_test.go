@@ -1,4 +1,4 @@
-package stats
+package analysis
 
 import (
 	"errors"
@@ -7,11 +7,29 @@ import (
 	"math/rand/v2"
 	"slices"
 	"testing"
+
+	"github.com/changelens/changelens/internal/stats"
+	"github.com/changelens/changelens/queryapi/report"
+	"github.com/changelens/changelens/testkit/statstest"
 )
+
+func assertClose(t *testing.T, name string, got, want, tol float64) {
+	t.Helper()
+	if math.IsNaN(got) || (got != want && math.Abs(got-want) > tol*math.Max(1, math.Abs(want))) {
+		t.Errorf("%s = %.17g, want %.17g (tol %g, diff %g)", name, got, want, tol, got-want)
+	}
+}
+
+func assertProb(t *testing.T, name string, p float64) {
+	t.Helper()
+	if !(p >= 0 && p <= 1) {
+		t.Errorf("%s = %v, want a probability in [0, 1]", name, p)
+	}
+}
 
 func p95(t *testing.T, xs []float64) float64 {
 	t.Helper()
-	v, ok := Quantile(xs, 0.95)
+	v, ok := stats.Quantile(xs, 0.95)
 	if !ok {
 		t.Fatal("no p95")
 	}
@@ -56,8 +74,8 @@ func TestDecide(t *testing.T) {
 	// Latency windows from R's airquality ozone (May = before, Aug = after):
 	// one-sided p for "Aug > May" is SciPy's mannwhitneyu(may, aug,
 	// alternative='less') = 6.040391538438717e-05.
-	may := Window{LatenciesMs: ozoneMay, P95Ms: p95(t, ozoneMay), Requests: 1000, Errors: 20}
-	aug := Window{LatenciesMs: ozoneAug, P95Ms: p95(t, ozoneAug), Requests: 1000, Errors: 20}
+	may := Window{LatenciesMs: statstest.OzoneMay, P95Ms: p95(t, statstest.OzoneMay), Requests: 1000, Errors: 20}
+	aug := Window{LatenciesMs: statstest.OzoneAug, P95Ms: p95(t, statstest.OzoneAug), Requests: 1000, Errors: 20}
 	const pAugGreater = 6.040391538438717e-05
 
 	base := seq(200, 100, 0.1) // 100 .. 119.9 ms
@@ -68,13 +86,13 @@ func TestDecide(t *testing.T) {
 	tests := []struct {
 		name          string
 		before, after Window
-		verdict       Verdict
-		reasons       []Reason
+		verdict       report.Verdict
+		reasons       []Rule
 		check         func(t *testing.T, d Decision)
 	}{
 		{
 			name: "latency regression (airquality)", before: may, after: aug,
-			verdict: VerdictDegraded, reasons: []Reason{ReasonLatencyRegression},
+			verdict: report.VerdictDegraded, reasons: []Rule{RuleLatencyRegression},
 			check: func(t *testing.T, d Decision) {
 				if !d.Latency.Tested || d.Latency.Exact {
 					t.Errorf("latency tested=%v exact=%v, want tested with normal approximation (ties)", d.Latency.Tested, d.Latency.Exact)
@@ -87,7 +105,7 @@ func TestDecide(t *testing.T) {
 		},
 		{
 			name: "latency improvement is the mirror image", before: aug, after: may,
-			verdict: VerdictImproved, reasons: []Reason{ReasonLatencyImprovement},
+			verdict: report.VerdictImproved, reasons: []Rule{RuleLatencyImprovement},
 			check: func(t *testing.T, d Decision) {
 				assertClose(t, "PDecrease", d.Latency.PDecrease, pAugGreater, 1e-9)
 			},
@@ -95,7 +113,7 @@ func TestDecide(t *testing.T) {
 		{
 			name:   "significant shift but p95 ratio below 1.2",
 			before: quiet(base, 1000, 10), after: quiet(shift(base, 3), 1000, 10),
-			verdict: VerdictNoChange,
+			verdict: report.VerdictNoChange,
 			check: func(t *testing.T, d Decision) {
 				if d.Latency.PIncrease > cfg.Alpha {
 					t.Errorf("PIncrease = %v; the test should be significant so that only the ratio gate stops it", d.Latency.PIncrease)
@@ -107,7 +125,7 @@ func TestDecide(t *testing.T) {
 			name:    "p95 ratio met but too few latencies to be significant",
 			before:  Window{LatenciesMs: []float64{10, 11, 12}, P95Ms: 12, Requests: 500},
 			after:   Window{LatenciesMs: []float64{30, 31, 32}, P95Ms: 32, Requests: 500},
-			verdict: VerdictNoChange,
+			verdict: report.VerdictNoChange,
 			check: func(t *testing.T, d Decision) {
 				if !d.Latency.Exact {
 					t.Error("want the exact distribution")
@@ -120,7 +138,7 @@ func TestDecide(t *testing.T) {
 			// statsmodels (two-proportion, 'larger'): 30/1000 vs 10/1000 → p = 0.0007006507904801069.
 			name:   "error-rate regression (z-test)",
 			before: quiet(base, 1000, 10), after: quiet(base, 1000, 30),
-			verdict: VerdictDegraded, reasons: []Reason{ReasonErrorRateRegression},
+			verdict: report.VerdictDegraded, reasons: []Rule{RuleErrorRateRegression},
 			check: func(t *testing.T, d Decision) {
 				if d.ErrorRate.Method != ErrorRateZTest {
 					t.Errorf("method %v", d.ErrorRate.Method)
@@ -135,7 +153,7 @@ func TestDecide(t *testing.T) {
 		{
 			name:   "error-rate improvement (z-test)",
 			before: quiet(base, 1000, 30), after: quiet(base, 1000, 10),
-			verdict: VerdictImproved, reasons: []Reason{ReasonErrorRateImprovement},
+			verdict: report.VerdictImproved, reasons: []Rule{RuleErrorRateImprovement},
 			check: func(t *testing.T, d Decision) {
 				assertClose(t, "PDecrease", d.ErrorRate.PDecrease, 0.0007006507904801069, 1e-12)
 			},
@@ -144,7 +162,7 @@ func TestDecide(t *testing.T) {
 			// 0.1 % → 0.5 %: five times worse and hugely significant, but only +0.004.
 			name:   "error rate below the absolute delta",
 			before: quiet(base, 1e6, 1000), after: quiet(base, 1e6, 5000),
-			verdict: VerdictNoChange,
+			verdict: report.VerdictNoChange,
 			check: func(t *testing.T, d Decision) {
 				if d.ErrorRate.PIncrease > 1e-100 {
 					t.Errorf("PIncrease = %v, want overwhelming significance", d.ErrorRate.PIncrease)
@@ -155,21 +173,21 @@ func TestDecide(t *testing.T) {
 			// 10 % → 12 %: +0.02 and significant, but only 1.2× worse.
 			name:   "error rate below the relative ratio",
 			before: quiet(base, 1e6, 100000), after: quiet(base, 1e6, 120000),
-			verdict: VerdictNoChange,
+			verdict: report.VerdictNoChange,
 		},
 		{
 			// 2 % → 3 %: both thresholds hit exactly (0.03 − 0.02 and 1.5 · 0.02 round
 			// the wrong way in float64); z ≈ 4.5.
 			name:   "error thresholds are inclusive",
 			before: quiet(base, 10000, 200), after: quiet(base, 10000, 300),
-			verdict: VerdictDegraded, reasons: []Reason{ReasonErrorRateRegression},
+			verdict: report.VerdictDegraded, reasons: []Rule{RuleErrorRateRegression},
 		},
 		{
 			// 0/60 → 8/60: smallest expected cell 60·8/120 = 4 < 5 → Fisher;
 			// P(X ≥ 8) = C(60,8)/C(120,8) ≈ 0.0032.
 			name:   "error-rate regression with few errors (Fisher)",
 			before: quiet(base, 60, 0), after: quiet(base, 60, 8),
-			verdict: VerdictDegraded, reasons: []Reason{ReasonErrorRateRegression},
+			verdict: report.VerdictDegraded, reasons: []Rule{RuleErrorRateRegression},
 			check: func(t *testing.T, d Decision) {
 				if d.ErrorRate.Method != ErrorRateFisherExact || d.ErrorRate.Z != 0 {
 					t.Errorf("method %v z %v, want Fisher", d.ErrorRate.Method, d.ErrorRate.Z)
@@ -182,7 +200,7 @@ func TestDecide(t *testing.T) {
 			// 0/60 → 6/60: P(X ≥ 6) = C(60,6)/C(120,6) ≈ 0.0137 > 0.01.
 			name:   "few errors, not significant (Fisher)",
 			before: quiet(base, 60, 0), after: quiet(base, 60, 6),
-			verdict: VerdictNoChange,
+			verdict: report.VerdictNoChange,
 			check: func(t *testing.T, d Decision) {
 				assertClose(t, "PIncrease", d.ErrorRate.PIncrease, binomRatio(60, 120, 6), 1e-12)
 			},
@@ -190,7 +208,7 @@ func TestDecide(t *testing.T) {
 		{
 			name:   "no errors at all",
 			before: quiet(base, 500, 0), after: quiet(base, 500, 0),
-			verdict: VerdictNoChange,
+			verdict: report.VerdictNoChange,
 			check: func(t *testing.T, d Decision) {
 				if d.ErrorRate.PIncrease != 1 || d.ErrorRate.PDecrease != 1 {
 					t.Errorf("p-values %v %v, want 1", d.ErrorRate.PIncrease, d.ErrorRate.PDecrease)
@@ -199,38 +217,38 @@ func TestDecide(t *testing.T) {
 		},
 		{
 			name:    "latency regression and error improvement → DEGRADED",
-			before:  Window{LatenciesMs: ozoneMay, P95Ms: 44, Requests: 1000, Errors: 30},
-			after:   Window{LatenciesMs: ozoneAug, P95Ms: 121, Requests: 1000, Errors: 10},
-			verdict: VerdictDegraded, reasons: []Reason{ReasonLatencyRegression, ReasonErrorRateImprovement},
+			before:  Window{LatenciesMs: statstest.OzoneMay, P95Ms: 44, Requests: 1000, Errors: 30},
+			after:   Window{LatenciesMs: statstest.OzoneAug, P95Ms: 121, Requests: 1000, Errors: 10},
+			verdict: report.VerdictDegraded, reasons: []Rule{RuleLatencyRegression, RuleErrorRateImprovement},
 			check: func(t *testing.T, d Decision) {
-				if got := d.FailureReasons(); !slices.Equal(got, []Reason{ReasonLatencyRegression}) {
+				if got := d.FailureReasons(); !slices.Equal(got, []report.FailureReason{report.ReasonLatencyRegression}) {
 					t.Errorf("FailureReasons = %v", got)
 				}
 			},
 		},
 		{
 			name:    "both regress",
-			before:  Window{LatenciesMs: ozoneMay, P95Ms: 44, Requests: 1000, Errors: 10},
-			after:   Window{LatenciesMs: ozoneAug, P95Ms: 121, Requests: 1000, Errors: 30},
-			verdict: VerdictDegraded, reasons: []Reason{ReasonLatencyRegression, ReasonErrorRateRegression},
+			before:  Window{LatenciesMs: statstest.OzoneMay, P95Ms: 44, Requests: 1000, Errors: 10},
+			after:   Window{LatenciesMs: statstest.OzoneAug, P95Ms: 121, Requests: 1000, Errors: 30},
+			verdict: report.VerdictDegraded, reasons: []Rule{RuleLatencyRegression, RuleErrorRateRegression},
 		},
 		{
 			name:    "p95 ratio inclusive at exactly 1.2",
 			before:  Window{LatenciesMs: base, P95Ms: 100, Requests: 1000},
 			after:   Window{LatenciesMs: shift(base, 50), P95Ms: 120, Requests: 1000},
-			verdict: VerdictDegraded, reasons: []Reason{ReasonLatencyRegression},
+			verdict: report.VerdictDegraded, reasons: []Rule{RuleLatencyRegression},
 		},
 		{
 			name:    "p95 ratio just below 1.2",
 			before:  Window{LatenciesMs: base, P95Ms: 100, Requests: 1000},
 			after:   Window{LatenciesMs: shift(base, 50), P95Ms: 119.99, Requests: 1000},
-			verdict: VerdictNoChange,
+			verdict: report.VerdictNoChange,
 		},
 		{
 			name:    "missing latency sample: only the error rule is evaluated",
 			before:  Window{P95Ms: 100, Requests: 1000, Errors: 10},
 			after:   Window{P95Ms: 500, Requests: 1000, Errors: 30},
-			verdict: VerdictDegraded, reasons: []Reason{ReasonErrorRateRegression},
+			verdict: report.VerdictDegraded, reasons: []Rule{RuleErrorRateRegression},
 			check: func(t *testing.T, d Decision) {
 				if d.Latency.Tested || d.Latency.PIncrease != 0 {
 					t.Errorf("latency should not be tested: %+v", d.Latency)
@@ -241,7 +259,7 @@ func TestDecide(t *testing.T) {
 			name:    "insufficient data before",
 			before:  Window{LatenciesMs: base, P95Ms: 100, Requests: 49.5, Errors: 1},
 			after:   Window{LatenciesMs: shift(base, 500), P95Ms: 900, Requests: 1000, Errors: 900},
-			verdict: VerdictInsufficientData,
+			verdict: report.VerdictInsufficientData,
 			check: func(t *testing.T, d Decision) {
 				if d.Latency.Tested || d.ErrorRate.Method != ErrorRateNotTested {
 					t.Error("no test should run with insufficient data")
@@ -253,12 +271,12 @@ func TestDecide(t *testing.T) {
 		{
 			name:   "insufficient data after (empty window)",
 			before: quiet(base, 1000, 10), after: Window{},
-			verdict: VerdictInsufficientData,
+			verdict: report.VerdictInsufficientData,
 		},
 		{
 			name:   "exactly the minimum of 50 weighted requests is enough",
 			before: quiet(base, 50, 0), after: quiet(base, 50, 0),
-			verdict: VerdictNoChange,
+			verdict: report.VerdictNoChange,
 		},
 	}
 	for _, tc := range tests {
@@ -267,9 +285,9 @@ func TestDecide(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if d.Verdict != tc.verdict || !slices.Equal(d.Reasons, tc.reasons) {
+			if d.Verdict != tc.verdict || !slices.Equal(d.Rules, tc.reasons) {
 				t.Errorf("verdict %v reasons %v, want %v %v (latency %+v, errors %+v)",
-					d.Verdict, d.Reasons, tc.verdict, tc.reasons, d.Latency, d.ErrorRate)
+					d.Verdict, d.Rules, tc.verdict, tc.reasons, d.Latency, d.ErrorRate)
 			}
 			for _, p := range []float64{d.Latency.PIncrease, d.Latency.PDecrease, d.ErrorRate.PIncrease, d.ErrorRate.PDecrease} {
 				assertProb(t, "p", p)
@@ -281,16 +299,16 @@ func TestDecide(t *testing.T) {
 	}
 }
 
-func mirror(r Reason) Reason {
+func mirror(r Rule) Rule {
 	switch r {
-	case ReasonLatencyRegression:
-		return ReasonLatencyImprovement
-	case ReasonLatencyImprovement:
-		return ReasonLatencyRegression
-	case ReasonErrorRateRegression:
-		return ReasonErrorRateImprovement
-	case ReasonErrorRateImprovement:
-		return ReasonErrorRateRegression
+	case RuleLatencyRegression:
+		return RuleLatencyImprovement
+	case RuleLatencyImprovement:
+		return RuleLatencyRegression
+	case RuleErrorRateRegression:
+		return RuleErrorRateImprovement
+	case RuleErrorRateImprovement:
+		return RuleErrorRateRegression
 	}
 	return r
 }
@@ -322,19 +340,19 @@ func TestDecideMirror(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		var want []Reason
-		for _, r := range ba.Reasons {
+		var want []Rule
+		for _, r := range ba.Rules {
 			want = append(want, mirror(r))
 		}
 		slices.Sort(want)
-		got := slices.Sorted(slices.Values(ab.Reasons))
+		got := slices.Sorted(slices.Values(ab.Rules))
 		if !slices.Equal(got, want) {
-			t.Fatalf("a→b reasons %v, b→a mirrored %v", ab.Reasons, want)
+			t.Fatalf("a→b reasons %v, b→a mirrored %v", ab.Rules, want)
 		}
-		if len(ab.Reasons) > 0 {
+		if len(ab.Rules) > 0 {
 			fired++
 		}
-		if ab.Verdict == VerdictInsufficientData && ba.Verdict != VerdictInsufficientData {
+		if ab.Verdict == report.VerdictInsufficientData && ba.Verdict != report.VerdictInsufficientData {
 			t.Fatal("insufficient data must not depend on the order")
 		}
 		assertClose(t, "latency p mirror", ab.Latency.PIncrease, ba.Latency.PDecrease, 1e-12)
@@ -391,18 +409,10 @@ func TestDecideInvalidInput(t *testing.T) {
 }
 
 func TestDecisionStrings(t *testing.T) {
-	for v, s := range map[Verdict]string{
-		VerdictDegraded: "DEGRADED", VerdictNoChange: "NO_CHANGE", VerdictImproved: "IMPROVED",
-		VerdictInsufficientData: "INSUFFICIENT_DATA", VerdictUnspecified: "UNSPECIFIED",
-	} {
-		if v.String() != s {
-			t.Errorf("%d: %q, want %q", v, v.String(), s)
-		}
-	}
-	for r, s := range map[Reason]string{
-		ReasonLatencyRegression: "LATENCY_REGRESSION", ReasonErrorRateRegression: "ERROR_RATE_REGRESSION",
-		ReasonLatencyImprovement: "LATENCY_IMPROVEMENT", ReasonErrorRateImprovement: "ERROR_RATE_IMPROVEMENT",
-		ReasonUnspecified: "UNSPECIFIED",
+	for r, s := range map[Rule]string{
+		RuleLatencyRegression: "LATENCY_REGRESSION", RuleErrorRateRegression: "ERROR_RATE_REGRESSION",
+		RuleLatencyImprovement: "LATENCY_IMPROVEMENT", RuleErrorRateImprovement: "ERROR_RATE_IMPROVEMENT",
+		Rule(0): "UNSPECIFIED",
 	} {
 		if r.String() != s {
 			t.Errorf("%d: %q, want %q", r, r.String(), s)
@@ -413,8 +423,16 @@ func TestDecisionStrings(t *testing.T) {
 			t.Errorf("%d: %q, want %q", m, m.String(), s)
 		}
 	}
-	if !ReasonErrorRateRegression.IsRegression() || ReasonLatencyImprovement.IsRegression() {
-		t.Error("IsRegression")
+	// Regressions are the change-failure reasons; improvements are none.
+	for r, want := range map[Rule]report.FailureReason{RuleLatencyRegression: report.ReasonLatencyRegression, RuleErrorRateRegression: report.ReasonErrorRateRegression} {
+		if got, ok := r.FailureReason(); !ok || got != want {
+			t.Errorf("%s: failure reason %v %v", r, got, ok)
+		}
+	}
+	for _, r := range []Rule{RuleLatencyImprovement, RuleErrorRateImprovement} {
+		if _, ok := r.FailureReason(); ok {
+			t.Errorf("%s is a failure reason", r)
+		}
 	}
 }
 
@@ -426,16 +444,8 @@ func TestDecideEmptyWindowsWithoutMinimum(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if d.Verdict != VerdictNoChange || d.ErrorRate.Method != ErrorRateFisherExact ||
+	if d.Verdict != report.VerdictNoChange || d.ErrorRate.Method != ErrorRateFisherExact ||
 		d.ErrorRate.PIncrease != 1 || d.ErrorRate.PDecrease != 1 || d.Latency.Tested {
 		t.Errorf("%+v", d)
-	}
-}
-
-func TestAlternativeString(t *testing.T) {
-	for a, s := range map[Alternative]string{TwoSided: "two-sided", Greater: "greater", Less: "less", Alternative(5): "invalid"} {
-		if a.String() != s {
-			t.Errorf("%d: %q, want %q", a, a.String(), s)
-		}
 	}
 }
