@@ -30,6 +30,7 @@ import (
 	"time"
 
 	"github.com/changelens/changelens/queryapi/analysis"
+	"github.com/changelens/changelens/queryapi/limits"
 	"github.com/changelens/changelens/queryapi/server"
 )
 
@@ -54,10 +55,9 @@ type options struct {
 	httpAddr       string
 	grpcAddr       string
 	authTokensFile string
-	queryTimeout   time.Duration
 	otlpEndpoint   string
 	logLevel       string
-	limits         server.Limits
+	limits         limits.Limits
 	analysis       analysis.Config
 }
 
@@ -69,12 +69,16 @@ func parseFlags(args []string, getenv func(string) string, out io.Writer) (optio
 	fs.StringVar(&o.httpAddr, "http-addr", ":8080", "REST, /openapi.json and /healthz listen address")
 	fs.StringVar(&o.grpcAddr, "grpc-addr", ":9090", "gRPC listen address")
 	fs.StringVar(&o.authTokensFile, "auth-tokens-file", "", "file of accepted bearer tokens, one a line ('#' comments); empty and no CHANGELENS_AUTH_TOKENS: auth off")
-	fs.DurationVar(&o.queryTimeout, "query-timeout", 30*time.Second, "per-query timeout (504 past it)")
+	lim := limits.Default()
+	fs.DurationVar(&o.limits.QueryTimeout, "query-timeout", lim.QueryTimeout, "a request's deadline (504 past it)")
 	fs.StringVar(&o.otlpEndpoint, "otlp-endpoint", "", "OTLP/gRPC endpoint for the API's own traces and metrics: http://host:4317, https://host:4317 or host:4317; empty: off")
 	fs.StringVar(&o.logLevel, "log-level", "info", "debug, info, warn or error")
-	fs.DurationVar(&o.limits.MaxLatencyRange, "max-latency-range", server.DefaultLimits.MaxLatencyRange, "longest range of a latency query")
-	fs.DurationVar(&o.limits.MaxReportRange, "max-report-range", server.DefaultLimits.MaxReportRange, "longest range of a deployments or DORA query")
-	fs.IntVar(&o.limits.MaxPoints, "max-points", server.DefaultLimits.MaxPoints, "most buckets of a latency series")
+	fs.DurationVar(&o.limits.MaxLatencyRange, "max-latency-range", lim.MaxLatencyRange, "longest range of a latency query")
+	fs.DurationVar(&o.limits.MaxReportRange, "max-report-range", lim.MaxReportRange, "longest range of a deployments or DORA query")
+	fs.IntVar(&o.limits.MaxSeriesBuckets, "max-points", lim.MaxSeriesBuckets, "most buckets of a latency series (range ÷ step)")
+	fs.IntVar(&o.limits.MaxSeriesPoints, "max-series-points", lim.MaxSeriesPoints, "most points of a grouped latency series (buckets × groups)")
+	fs.IntVar(&o.limits.MaxPageSize, "max-page-size", lim.MaxPageSize, "largest page of /v1/deployments")
+	fs.IntVar(&o.limits.MaxDeployments, "max-deployments", lim.MaxDeployments, "most deployments one request may read")
 	def := analysis.DefaultConfig()
 	fs.DurationVar(&o.analysis.BeforeWindow, "before-window", def.BeforeWindow, "impact analysis: length of the before window [t − before-window, t)")
 	fs.DurationVar(&o.analysis.AfterGap, "after-gap", def.AfterGap, "impact analysis: gap between the deploy and the after window")
@@ -120,8 +124,12 @@ func parseFlags(args []string, getenv func(string) string, out io.Writer) (optio
 	if o.dsn == "" {
 		return o, errors.New("--clickhouse-dsn (or CHANGELENS_CLICKHOUSE_DSN) is required")
 	}
-	if o.queryTimeout <= 0 {
+	if o.limits.QueryTimeout <= 0 {
 		return o, errors.New("--query-timeout must be positive")
+	}
+	o.limits = o.limits.WithDefaults()
+	if err := o.limits.Validate(); err != nil {
+		return o, err
 	}
 	return o, nil
 }
@@ -198,7 +206,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stderr 
 		}
 	}()
 
-	src, closeSrc, err := openSource(ctx, SourceConfig{DSN: o.dsn, QueryTimeout: o.queryTimeout, Analysis: o.analysis})
+	src, closeSrc, err := openSource(ctx, SourceConfig{DSN: o.dsn, Limits: o.limits, Analysis: o.analysis})
 	if err != nil {
 		// Driver and URL-parsing errors may quote the DSN: scrub its password.
 		return fmt.Errorf("open ClickHouse %s: %s", redactDSN(o.dsn), scrubSecrets(err.Error(), o.dsn))
@@ -210,12 +218,11 @@ func run(ctx context.Context, args []string, getenv func(string) string, stderr 
 	}()
 
 	srv, err := server.New(server.Config{
-		Source:       src,
-		AuthTokens:   tokens,
-		QueryTimeout: o.queryTimeout,
-		Limits:       o.limits,
-		Telemetry:    tel,
-		Logger:       log,
+		Source:     src,
+		AuthTokens: tokens,
+		Limits:     o.limits,
+		Telemetry:  tel,
+		Logger:     log,
 	})
 	if err != nil {
 		return err
@@ -236,7 +243,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stderr 
 		"http_addr", httpLis.Addr().String(),
 		"clickhouse", redactDSN(o.dsn),
 		"auth", len(tokens) > 0, "auth_tokens", len(tokens),
-		"query_timeout", o.queryTimeout.String(),
+		"query_timeout", o.limits.QueryTimeout.String(),
 		"self_telemetry", o.otlpEndpoint != "")
 	if ready != nil {
 		ready(grpcLis.Addr(), httpLis.Addr())

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/changelens/changelens/queryapi/analysis"
+	"github.com/changelens/changelens/queryapi/limits"
 	"github.com/changelens/changelens/queryapi/report"
 )
 
@@ -35,7 +36,7 @@ func TestFlagsAndEnv(t *testing.T) {
 		t.Fatal(err)
 	}
 	if o.dsn != "clickhouse://r:pw@h:9000/db" || o.httpAddr != "127.0.0.1:1" || o.grpcAddr != "127.0.0.1:3" ||
-		o.queryTimeout != 5*time.Second || o.analysis.Alpha != 0.05 || o.analysis.BeforeWindow != time.Hour ||
+		o.limits.QueryTimeout != 5*time.Second || o.analysis.Alpha != 0.05 || o.analysis.BeforeWindow != time.Hour ||
 		o.analysis.MinRequests != 20 {
 		t.Errorf("options %+v", o)
 	}
@@ -47,7 +48,7 @@ func TestFlagsAndEnv(t *testing.T) {
 	want := analysis.Config{BeforeWindow: 30 * time.Minute, AfterGap: 2 * time.Minute, AfterWindow: 30 * time.Minute,
 		MinRequests: 50, LatencyRatio: 1.2, Alpha: 0.01, ErrorRateMinDelta: 0.01, ErrorRateMinRatio: 1.5,
 		MinExpectedCount: 5, ReappearAfter: 10 * time.Minute, MergeWindow: time.Hour}
-	if o.analysis != want || o.analysis != analysis.DefaultConfig() || o.httpAddr != ":8080" || o.grpcAddr != ":9090" || o.queryTimeout != 30*time.Second {
+	if o.analysis != want || o.analysis != analysis.DefaultConfig() || o.httpAddr != ":8080" || o.grpcAddr != ":9090" || o.limits != limits.Default() {
 		t.Errorf("defaults %+v", o)
 	}
 

@@ -6,6 +6,8 @@ import (
 	"net/http/httptest"
 	"testing"
 	"time"
+
+	"github.com/changelens/changelens/queryapi/limits"
 )
 
 // FuzzRESTQuery throws arbitrary query strings (and deployment ids) at every
@@ -59,10 +61,10 @@ func FuzzRESTQuery(f *testing.F) {
 		f.Add(s.endpoint, s.id, s.query)
 	}
 	srv, err := New(Config{
-		Source:       &fakeSource{},
-		Now:          func() time.Time { return now },
-		Logger:       discardLogger(),
-		QueryTimeout: 10 * time.Second,
+		Source: &fakeSource{},
+		Now:    func() time.Time { return now },
+		Logger: discardLogger(),
+		Limits: limits.Limits{QueryTimeout: 10 * time.Second},
 	})
 	if err != nil {
 		f.Fatal(err)

@@ -18,6 +18,7 @@ import (
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	pb "github.com/changelens/changelens/queryapi/gen/changelens/v1"
+	"github.com/changelens/changelens/queryapi/limits"
 )
 
 func TestGRPCQueries(t *testing.T) {
@@ -91,7 +92,7 @@ func TestGRPCQueries(t *testing.T) {
 
 func TestGRPCErrors(t *testing.T) {
 	src := &fakeSource{}
-	ts := startServer(t, Config{Source: src, QueryTimeout: 50 * time.Millisecond})
+	ts := startServer(t, Config{Source: src, Limits: limits.Limits{QueryTimeout: 50 * time.Millisecond}})
 	c := pb.NewQueryServiceClient(ts.conn)
 	ctx := context.Background()
 

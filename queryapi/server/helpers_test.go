@@ -16,6 +16,7 @@ import (
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials/insecure"
 
+	"github.com/changelens/changelens/queryapi/limits"
 	"github.com/changelens/changelens/queryapi/report"
 )
 
@@ -116,7 +117,7 @@ func (f *fakeSource) checkLatency(q report.LatencyQuery) error {
 	if q.GroupBy < report.GroupByNone || q.GroupBy > report.GroupByOperation {
 		return errors.New("fake: bad group by")
 	}
-	return errors.Join(checkRange(q.Start, q.End, DefaultLimits.MaxLatencyRange),
+	return errors.Join(checkRange(q.Start, q.End, limits.Default().MaxLatencyRange),
 		checkStr(q.Service, maxNameLen), checkStr(q.Environment, maxNameLen),
 		checkStr(q.Operation, maxOperationLen), checkStr(q.Version, maxNameLen))
 }
@@ -171,7 +172,7 @@ func (f *fakeSource) Deployments(ctx context.Context, q report.DeploymentQuery) 
 	f.mu.Lock()
 	f.deps = q
 	f.mu.Unlock()
-	if err := errors.Join(checkRange(q.Start, q.End, DefaultLimits.MaxReportRange),
+	if err := errors.Join(checkRange(q.Start, q.End, limits.Default().MaxReportRange),
 		checkStr(q.Service, maxNameLen), checkStr(q.Environment, maxNameLen)); err != nil {
 		return nil, "", err
 	}
@@ -225,7 +226,7 @@ func (f *fakeSource) DORA(ctx context.Context, q report.DORAQuery) (report.DORAR
 	if q.Environment == "" || q.Interval < report.IntervalAll || q.Interval > report.IntervalMonth {
 		return report.DORAReport{}, errors.New("fake: bad dora query")
 	}
-	if err := errors.Join(checkRange(q.Start, q.End, DefaultLimits.MaxReportRange),
+	if err := errors.Join(checkRange(q.Start, q.End, limits.Default().MaxReportRange),
 		checkStr(q.Service, maxNameLen), checkStr(q.Environment, maxNameLen)); err != nil {
 		return report.DORAReport{}, err
 	}

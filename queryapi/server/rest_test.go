@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/changelens/changelens/queryapi/limits"
 	"github.com/changelens/changelens/queryapi/report"
 )
 
@@ -534,7 +535,7 @@ func TestMethodNotAllowed(t *testing.T) {
 
 func TestSourceErrors(t *testing.T) {
 	src := &fakeSource{}
-	ts := startServer(t, Config{Source: src, QueryTimeout: 100 * time.Millisecond})
+	ts := startServer(t, Config{Source: src, Limits: limits.Limits{QueryTimeout: 100 * time.Millisecond}})
 	paths := []string{
 		"/v1/services",
 		"/v1/latency?service=a&environment=b",
@@ -624,7 +625,7 @@ func TestOpenAPI(t *testing.T) {
 func TestQueryTimeoutUsesContext(t *testing.T) {
 	// A client-side grpc-timeout shorter than the server's bound also applies.
 	src := &fakeSource{block: true}
-	ts := startServer(t, Config{Source: src, QueryTimeout: time.Minute})
+	ts := startServer(t, Config{Source: src, Limits: limits.Limits{QueryTimeout: time.Minute}})
 	req, _ := http.NewRequest(http.MethodGet, ts.base+"/v1/dora", nil)
 	req.Header.Set("Grpc-Timeout", "50m")
 	start := time.Now()

@@ -50,6 +50,7 @@ import (
 
 	pb "github.com/changelens/changelens/queryapi/gen/changelens/v1"
 	"github.com/changelens/changelens/queryapi/gen/openapiv2"
+	"github.com/changelens/changelens/queryapi/limits"
 	"github.com/changelens/changelens/queryapi/report"
 )
 
@@ -64,10 +65,9 @@ type Config struct {
 	Source report.Source
 	// AuthTokens: accepted bearer tokens; empty = auth off.
 	AuthTokens []string
-	// QueryTimeout bounds every query (context deadline → 504). Default 30s.
-	QueryTimeout time.Duration
-	// Limits on ranges, points and page sizes; zero fields take DefaultLimits.
-	Limits Limits
+	// Limits: the request deadline (QueryTimeout, → 504), ranges, points
+	// and page sizes (queryapi/limits); zero fields take the defaults.
+	Limits limits.Limits
 	// Telemetry providers (SetupTelemetry); zero = off.
 	Telemetry Telemetry
 	// Logger; default slog.Default().
@@ -105,9 +105,6 @@ func New(cfg Config) (*Server, error) {
 	if cfg.Source == nil {
 		return nil, errors.New("server: Config.Source is required")
 	}
-	if cfg.QueryTimeout <= 0 {
-		cfg.QueryTimeout = 30 * time.Second
-	}
 	if cfg.HealthInterval <= 0 {
 		cfg.HealthInterval = 10 * time.Second
 	}
@@ -123,7 +120,10 @@ func New(cfg Config) (*Server, error) {
 	if cfg.Telemetry.TracerProvider == nil || cfg.Telemetry.MeterProvider == nil {
 		cfg.Telemetry = NoTelemetry()
 	}
-	cfg.Limits = cfg.Limits.withDefaults()
+	cfg.Limits = cfg.Limits.WithDefaults()
+	if err := cfg.Limits.Validate(); err != nil {
+		return nil, fmt.Errorf("server: %w", err)
+	}
 
 	s := &Server{
 		cfg:    cfg,
@@ -133,7 +133,7 @@ func New(cfg Config) (*Server, error) {
 		svc: &service{
 			src:     cfg.Source,
 			limits:  cfg.Limits,
-			timeout: cfg.QueryTimeout,
+			timeout: cfg.Limits.QueryTimeout,
 			now:     cfg.Now,
 			log:     cfg.Logger,
 		},
@@ -208,7 +208,7 @@ func (s *Server) Serve(ctx context.Context, grpcLis, httpLis net.Listener) error
 		Handler:           s.handler,
 		ReadHeaderTimeout: 10 * time.Second,
 		ReadTimeout:       30 * time.Second,
-		WriteTimeout:      s.cfg.QueryTimeout + 10*time.Second,
+		WriteTimeout:      s.cfg.Limits.QueryTimeout + 10*time.Second,
 		IdleTimeout:       2 * time.Minute,
 		MaxHeaderBytes:    64 << 10,
 		ErrorLog:          slog.NewLogLogger(s.log.Handler(), slog.LevelWarn),
@@ -293,7 +293,7 @@ func (s *Server) watchHealth(ctx context.Context) {
 }
 
 func (s *Server) ping(ctx context.Context, p Pinger) error {
-	ctx, cancel := context.WithTimeout(ctx, min(5*time.Second, s.cfg.QueryTimeout))
+	ctx, cancel := context.WithTimeout(ctx, min(5*time.Second, s.cfg.Limits.QueryTimeout))
 	defer cancel()
 	err := p.Ping(ctx)
 	if err != nil {

@@ -11,6 +11,7 @@ import (
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	pb "github.com/changelens/changelens/queryapi/gen/changelens/v1"
+	"github.com/changelens/changelens/queryapi/limits"
 	"github.com/changelens/changelens/queryapi/report"
 )
 
@@ -23,7 +24,7 @@ type service struct {
 	pb.UnimplementedQueryServiceServer
 
 	src     report.Source
-	limits  Limits
+	limits  limits.Limits
 	timeout time.Duration
 	now     func() time.Time
 	log     *slog.Logger
@@ -85,7 +86,7 @@ func (s *service) GetLatency(ctx context.Context, req *pb.GetLatencyRequest) (*p
 	if err != nil {
 		return nil, s.toStatus(ctx, "GetLatency", err)
 	}
-	if q.Step, err = latencyStep(req.GetStepSeconds(), q.Start, q.End, s.limits.MaxPoints); err != nil {
+	if q.Step, err = latencyStep(req.GetStepSeconds(), q.Start, q.End, s.limits.MaxSeriesBuckets); err != nil {
 		return nil, s.toStatus(ctx, "GetLatency", err)
 	}
 	ctx, cancel := s.query(ctx)

@@ -9,52 +9,6 @@ import (
 	"google.golang.org/protobuf/types/known/timestamppb"
 )
 
-// Limits bound every query (docs/api.md: bounded range, points, page size).
-// Zero fields take the defaults of DefaultLimits.
-type Limits struct {
-	// MaxLatencyRange bounds end_time − start_time of latency queries.
-	MaxLatencyRange time.Duration
-	// MaxReportRange bounds end_time − start_time of deployment and DORA queries.
-	MaxReportRange time.Duration
-	// MaxPoints bounds the buckets of a latency series: range ÷ step.
-	MaxPoints int
-	// DefaultPageSize and MaxPageSize of ListDeployments.
-	DefaultPageSize int
-	MaxPageSize     int
-}
-
-// DefaultLimits are the limits a zero Limits stands for.
-var DefaultLimits = Limits{
-	MaxLatencyRange: 90 * 24 * time.Hour,
-	MaxReportRange:  366 * 24 * time.Hour,
-	MaxPoints:       2000,
-	DefaultPageSize: 50,
-	MaxPageSize:     500,
-}
-
-func (l Limits) withDefaults() Limits {
-	d := DefaultLimits
-	if l.MaxLatencyRange > 0 {
-		d.MaxLatencyRange = l.MaxLatencyRange
-	}
-	if l.MaxReportRange > 0 {
-		d.MaxReportRange = l.MaxReportRange
-	}
-	if l.MaxPoints > 0 {
-		d.MaxPoints = l.MaxPoints
-	}
-	if l.MaxPageSize > 0 {
-		d.MaxPageSize = l.MaxPageSize
-	}
-	if l.DefaultPageSize > 0 {
-		d.DefaultPageSize = l.DefaultPageSize
-	}
-	if d.DefaultPageSize > d.MaxPageSize {
-		d.DefaultPageSize = d.MaxPageSize
-	}
-	return d
-}
-
 const (
 	// Steps are whole minutes: the API reads per-minute rollups.
 	minStep = time.Minute

@@ -18,6 +18,7 @@ import (
 
 	"github.com/changelens/changelens/exporter/changelensexporter"
 	"github.com/changelens/changelens/queryapi/analysis"
+	"github.com/changelens/changelens/queryapi/limits"
 	"github.com/changelens/changelens/queryapi/report"
 	"github.com/changelens/changelens/testkit/chtest"
 )
@@ -146,7 +147,7 @@ func loadBench(b *testing.B, srv *chtest.Server, perMinute int) *benchData {
 
 func benchStore(b *testing.B, srv *chtest.Server, d *benchData, cache bool) *Store {
 	b.Helper()
-	cfg := Config{DSN: srv.DSN(chtest.ReadOnlyUser, chtest.ReadOnlyPassword, d.database), QueryTimeout: time.Minute}
+	cfg := Config{DSN: srv.DSN(chtest.ReadOnlyUser, chtest.ReadOnlyPassword, d.database), Limits: limits.Limits{QueryTimeout: time.Minute}}
 	if !cache {
 		cfg.CacheSize = -1
 	}

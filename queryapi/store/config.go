@@ -8,6 +8,7 @@ import (
 	"github.com/changelens/changelens/internal/chident"
 
 	"github.com/changelens/changelens/queryapi/analysis"
+	"github.com/changelens/changelens/queryapi/limits"
 )
 
 // Config configures a Store. Zero values take the defaults listed with each
@@ -24,25 +25,10 @@ type Config struct {
 	// quoted identifier; it never comes from a request).
 	Database string
 
-	// QueryTimeout bounds every query (on top of the caller's deadline).
-	// Default 10s.
-	QueryTimeout time.Duration
-	// MaxRange is the longest [start, end) any request may ask for.
-	// Default 366 days.
-	MaxRange time.Duration
-	// MaxPoints bounds the points of one latency series request
-	// (buckets × groups). Default 11000.
-	MaxPoints int
-	// MaxGroups bounds the rows of one latency summary. Default 1000.
-	MaxGroups int
-	// DefaultPageSize and MaxPageSize bound /v1/deployments pages.
-	// Defaults 50 and 1000; larger requests are clamped.
-	DefaultPageSize, MaxPageSize int
-	// MaxDeployments bounds the deployment rows one request reads (a larger
-	// range is rejected as too large). Default 50000.
-	MaxDeployments int
-	// MaxUnits bounds the unit/version rows of Units. Default 10000.
-	MaxUnits int
+	// Limits are the API's bounds (queryapi/limits): QueryTimeout caps every
+	// query on top of the caller's deadline; the ranges, points, groups,
+	// page sizes, deployments and units bound what a request reads.
+	Limits limits.Limits
 	// UnitsLookback limits Units to data seen this recently. Default 0: all.
 	UnitsLookback time.Duration
 	// NeighborHorizon is how far before and after a requested range the
@@ -80,14 +66,7 @@ type Config struct {
 // DefaultConfig returns the defaults (without a DSN).
 func DefaultConfig() Config {
 	return Config{
-		QueryTimeout:    10 * time.Second,
-		MaxRange:        366 * 24 * time.Hour,
-		MaxPoints:       11000,
-		MaxGroups:       1000,
-		DefaultPageSize: 50,
-		MaxPageSize:     1000,
-		MaxDeployments:  50000,
-		MaxUnits:        10000,
+		Limits:          limits.Default(),
 		NeighborHorizon: 90 * 24 * time.Hour,
 		WindowBatch:     5000,
 		CacheSize:       20000,
@@ -112,14 +91,7 @@ func (c Config) withDefaults() Config {
 			*v = def
 		}
 	}
-	setD(&c.QueryTimeout, d.QueryTimeout)
-	setD(&c.MaxRange, d.MaxRange)
-	setI(&c.MaxPoints, d.MaxPoints)
-	setI(&c.MaxGroups, d.MaxGroups)
-	setI(&c.DefaultPageSize, d.DefaultPageSize)
-	setI(&c.MaxPageSize, d.MaxPageSize)
-	setI(&c.MaxDeployments, d.MaxDeployments)
-	setI(&c.MaxUnits, d.MaxUnits)
+	c.Limits = c.Limits.WithDefaults()
 	setD(&c.NeighborHorizon, d.NeighborHorizon)
 	setI(&c.WindowBatch, d.WindowBatch)
 	setI(&c.CacheSize, d.CacheSize)
@@ -153,24 +125,16 @@ func (c Config) validate() error {
 	if c.Database != "" && !chident.Valid(c.Database) {
 		errs = append(errs, fmt.Errorf("store: database %q is not a valid name (letters, digits and _, not starting with a digit)", c.Database))
 	}
-	pos("QueryTimeout", c.QueryTimeout)
-	pos("MaxRange", c.MaxRange)
 	pos("NeighborHorizon", c.NeighborHorizon)
 	pos("CacheSettle", c.CacheSettle)
 	pos("EpisodesSettle", c.EpisodesSettle)
 	pos("EpisodesRebuild", c.EpisodesRebuild)
-	posI("MaxPoints", c.MaxPoints)
-	posI("MaxGroups", c.MaxGroups)
-	posI("DefaultPageSize", c.DefaultPageSize)
-	posI("MaxPageSize", c.MaxPageSize)
-	posI("MaxDeployments", c.MaxDeployments)
-	posI("MaxUnits", c.MaxUnits)
 	posI("WindowBatch", c.WindowBatch)
 	if c.UnitsLookback < 0 {
 		errs = append(errs, fmt.Errorf("store: UnitsLookback must not be negative, got %s", c.UnitsLookback))
 	}
-	if c.DefaultPageSize > c.MaxPageSize {
-		errs = append(errs, fmt.Errorf("store: DefaultPageSize %d exceeds MaxPageSize %d", c.DefaultPageSize, c.MaxPageSize))
+	if err := c.Limits.Validate(); err != nil {
+		errs = append(errs, err)
 	}
 	if err := c.Analysis.Validate(); err != nil {
 		errs = append(errs, err)

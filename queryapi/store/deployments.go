@@ -44,7 +44,7 @@ func (s *Store) timeline(ctx context.Context, f unitFilter, from, to time.Time) 
 		clickhouse.Named("to_ns", unixNanos(to)),
 		clickhouse.Named("before_horizon_ns", unixNanos(before)),
 		clickhouse.Named("after_horizon_ns", unixNanos(after)),
-		clickhouse.Named("limit", s.cfg.MaxDeployments+1),
+		clickhouse.Named("limit", s.cfg.Limits.MaxDeployments+1),
 		clickhouse.Named("service", f.Service),
 		clickhouse.Named("environment", f.Environment),
 		clickhouse.Named("status_failed", schema.StatusFailed),
@@ -121,8 +121,8 @@ func (s *Store) timeline(ctx context.Context, f unitFilter, from, to time.Time) 
 			rows = append(rows, r)
 		}
 	}
-	if inRange > s.cfg.MaxDeployments {
-		return nil, invalid("more than %d deployments in the range: narrow it or filter by service", s.cfg.MaxDeployments)
+	if inRange > s.cfg.Limits.MaxDeployments {
+		return nil, invalid("more than %d deployments in the range: narrow it or filter by service", s.cfg.Limits.MaxDeployments)
 	}
 	return analysis.NewTimeline(rows, s.cfg.Analysis), nil
 }
@@ -130,14 +130,14 @@ func (s *Store) timeline(ctx context.Context, f unitFilter, from, to time.Time) 
 // Deployments lists deployments (and failed deploy attempts) with deploy
 // time in [Start, End), newest first, with their analysis.
 func (s *Store) Deployments(ctx context.Context, q report.DeploymentQuery) ([]report.Deployment, string, error) {
-	if err := s.checkRange(q.Start, q.End); err != nil {
+	if err := s.checkRange(q.Start, q.End, s.cfg.Limits.MaxReportRange); err != nil {
 		return nil, "", err
 	}
 	size := q.PageSize
 	if size <= 0 {
-		size = s.cfg.DefaultPageSize
+		size = s.cfg.Limits.DefaultPageSize
 	}
-	size = min(size, s.cfg.MaxPageSize)
+	size = min(size, s.cfg.Limits.MaxPageSize)
 	var cur *cursor
 	if q.PageToken != "" {
 		c, err := decodeToken(q.PageToken)
@@ -255,7 +255,7 @@ func (s *Store) Impact(ctx context.Context, id string) (report.Impact, error) {
 
 // DORA computes the DORA figures of one environment (optionally one service).
 func (s *Store) DORA(ctx context.Context, q report.DORAQuery) (report.DORAReport, error) {
-	if err := s.checkRange(q.Start, q.End); err != nil {
+	if err := s.checkRange(q.Start, q.End, s.cfg.Limits.MaxReportRange); err != nil {
 		return report.DORAReport{}, err
 	}
 	if q.Environment == "" {

@@ -812,7 +812,7 @@ func TestScenarioCacheAndTimeout(t *testing.T) {
 
 	// A timeout surfaces as context.DeadlineExceeded (HTTP 504).
 	short := f.open(t)
-	short.cfg.QueryTimeout = time.Nanosecond
+	short.cfg.Limits.QueryTimeout = time.Nanosecond
 	if _, err := short.DORA(ctx, q); !errors.Is(err, context.DeadlineExceeded) {
 		t.Errorf("timeout error %v", err)
 	}

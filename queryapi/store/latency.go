@@ -75,7 +75,7 @@ func (s *Store) checkLatency(q report.LatencyQuery, series bool) (latencyVariant
 	if q.Service == "" || q.Environment == "" {
 		return latencyVariant{}, invalid("service and environment are required")
 	}
-	if err := s.checkRange(q.Start, q.End); err != nil {
+	if err := s.checkRange(q.Start, q.End, s.cfg.Limits.MaxLatencyRange); err != nil {
 		return latencyVariant{}, err
 	}
 	g, ok := groupExpr(q.GroupBy)
@@ -86,8 +86,8 @@ func (s *Store) checkLatency(q report.LatencyQuery, series bool) (latencyVariant
 		if q.Step < time.Minute || q.Step%time.Minute != 0 {
 			return latencyVariant{}, invalid("step must be a whole number of minutes (the histograms' resolution), got %s", q.Step)
 		}
-		if n := (q.End.Sub(q.Start) + q.Step - 1) / q.Step; n > time.Duration(s.cfg.MaxPoints) {
-			return latencyVariant{}, invalid("%d buckets exceed the maximum of %d points: raise step_seconds or narrow the range", n, s.cfg.MaxPoints)
+		if n := (q.End.Sub(q.Start) + q.Step - 1) / q.Step; n > time.Duration(s.cfg.Limits.MaxSeriesPoints) {
+			return latencyVariant{}, invalid("%d buckets exceed the maximum of %d points: raise step_seconds or narrow the range", n, s.cfg.Limits.MaxSeriesPoints)
 		}
 	}
 	v := latencyVariant{Series: series, Group: g, Operation: q.Operation != "", Version: q.Version != ""}
@@ -108,7 +108,7 @@ func (s *Store) Latency(ctx context.Context, q report.LatencyQuery) ([]report.La
 	if err != nil {
 		return nil, err
 	}
-	return s.latency(ctx, q, v, s.cfg.MaxPoints)
+	return s.latency(ctx, q, v, s.cfg.Limits.MaxSeriesPoints)
 }
 
 // LatencySummary returns one row per group over the whole range
@@ -118,7 +118,7 @@ func (s *Store) LatencySummary(ctx context.Context, q report.LatencyQuery) ([]re
 	if err != nil {
 		return nil, err
 	}
-	return s.latency(ctx, q, v, s.cfg.MaxGroups)
+	return s.latency(ctx, q, v, s.cfg.Limits.MaxGroups)
 }
 
 func (s *Store) latency(ctx context.Context, q report.LatencyQuery, v latencyVariant, limit int) ([]report.LatencyPoint, error) {
@@ -206,14 +206,14 @@ func (s *Store) Units(ctx context.Context, environment string) ([]report.Unit, e
 	},
 		clickhouse.Named("since", unixSeconds(since)),
 		clickhouse.Named("environment", environment),
-		clickhouse.Named("limit", s.cfg.MaxUnits+1),
+		clickhouse.Named("limit", s.cfg.Limits.MaxUnits+1),
 		clickhouse.Named("status_failed", schema.StatusFailed),
 	)
 	if err != nil {
 		return nil, err
 	}
-	if n > s.cfg.MaxUnits {
-		return nil, invalid("more than %d unit versions: filter by environment", s.cfg.MaxUnits)
+	if n > s.cfg.Limits.MaxUnits {
+		return nil, invalid("more than %d unit versions: filter by environment", s.cfg.Limits.MaxUnits)
 	}
 	for i := range out {
 		out[i].Versions = slices.Clip(out[i].Versions)

@@ -204,7 +204,7 @@ func (s *Store) sql(name string, data any) (string, error) {
 
 // queryContext caps ctx's deadline at QueryTimeout.
 func (s *Store) queryContext(ctx context.Context) (context.Context, context.CancelFunc) {
-	return context.WithTimeout(ctx, s.cfg.QueryTimeout)
+	return context.WithTimeout(ctx, s.cfg.Limits.QueryTimeout)
 }
 
 // query runs a SELECT and calls scan for every row.
@@ -245,14 +245,14 @@ func invalid(format string, args ...any) error {
 }
 
 // checkRange validates a [start, end) request range.
-func (s *Store) checkRange(start, end time.Time) error {
+func (s *Store) checkRange(start, end time.Time, maxRange time.Duration) error {
 	switch {
 	case start.IsZero() || end.IsZero():
 		return invalid("start_time and end_time are required")
 	case !end.After(start):
 		return invalid("end_time must be after start_time")
-	case end.Sub(start) > s.cfg.MaxRange:
-		return invalid("range %s exceeds the maximum of %s", end.Sub(start), s.cfg.MaxRange)
+	case end.Sub(start) > maxRange:
+		return invalid("range %s exceeds the maximum of %s", end.Sub(start), maxRange)
 	case start.Unix() < 0 || end.Unix() > 1<<32-1:
 		return invalid("times must lie between 1970 and 2106")
 	}

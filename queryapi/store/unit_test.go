@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/changelens/changelens/queryapi/analysis"
+	"github.com/changelens/changelens/queryapi/limits"
 	"github.com/changelens/changelens/queryapi/report"
 )
 
@@ -40,14 +41,14 @@ func TestConfig(t *testing.T) {
 	if err := c.validate(); err != nil {
 		t.Fatal(err)
 	}
-	if c.QueryTimeout != 10*time.Second || c.MaxRange != 366*24*time.Hour || c.Analysis != analysis.DefaultConfig() || c.Now == nil {
+	if c.Limits != limits.Default() || c.Analysis != analysis.DefaultConfig() || c.Now == nil {
 		t.Errorf("defaults %+v", c)
 	}
 	for name, mut := range map[string]func(*Config){
 		"dsn":      func(c *Config) { c.DSN = "" },
 		"database": func(c *Config) { c.Database = "x; DROP TABLE y" },
-		"page":     func(c *Config) { c.DefaultPageSize = c.MaxPageSize + 1 },
-		"timeout":  func(c *Config) { c.QueryTimeout = -1 },
+		"page":     func(c *Config) { c.Limits.DefaultPageSize = c.Limits.MaxPageSize + 1 },
+		"timeout":  func(c *Config) { c.Limits.QueryTimeout = -1 },
 		"analysis": func(c *Config) { c.Analysis.Alpha = 2 },
 		"lookback": func(c *Config) { c.UnitsLookback = -time.Hour },
 	} {

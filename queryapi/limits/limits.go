@@ -1,0 +1,104 @@
+// Package limits is the one set of bounds the query API holds every request
+// to (docs/api.md): the server validates requests against them, naming the
+// parameter, and the store enforces them on what it reads. A zero field
+// takes its default.
+package limits
+
+import (
+	"errors"
+	"fmt"
+	"time"
+)
+
+// Limits bound every request.
+type Limits struct {
+	// QueryTimeout is a request's deadline (504 past it), and so the longest
+	// any of its ClickHouse queries may run. Default 30s.
+	QueryTimeout time.Duration
+	// MaxLatencyRange bounds end − start of latency queries. Default 90 days.
+	MaxLatencyRange time.Duration
+	// MaxReportRange bounds end − start of deployment and DORA queries.
+	// Default 366 days.
+	MaxReportRange time.Duration
+	// MaxSeriesBuckets bounds the buckets of one latency series
+	// (range ÷ step). Default 2000.
+	MaxSeriesBuckets int
+	// MaxSeriesPoints bounds the points of a grouped latency series
+	// (buckets × groups). Default 11000.
+	MaxSeriesPoints int
+	// MaxGroups bounds the rows of a latency summary. Default 1000.
+	MaxGroups int
+	// DefaultPageSize and MaxPageSize bound /v1/deployments pages.
+	// Defaults 50 and 500.
+	DefaultPageSize, MaxPageSize int
+	// MaxDeployments bounds the deployments one request reads (a larger
+	// range is rejected as too large). Default 50000.
+	MaxDeployments int
+	// MaxUnits bounds the unit/version rows of /v1/services. Default 10000.
+	MaxUnits int
+}
+
+// Default returns the defaults.
+func Default() Limits {
+	return Limits{
+		QueryTimeout:     30 * time.Second,
+		MaxLatencyRange:  90 * 24 * time.Hour,
+		MaxReportRange:   366 * 24 * time.Hour,
+		MaxSeriesBuckets: 2000,
+		MaxSeriesPoints:  11000,
+		MaxGroups:        1000,
+		DefaultPageSize:  50,
+		MaxPageSize:      500,
+		MaxDeployments:   50000,
+		MaxUnits:         10000,
+	}
+}
+
+// WithDefaults fills the zero fields.
+func (l Limits) WithDefaults() Limits {
+	d := Default()
+	set := func(v *time.Duration, def time.Duration) {
+		if *v == 0 {
+			*v = def
+		}
+	}
+	setI := func(v *int, def int) {
+		if *v == 0 {
+			*v = def
+		}
+	}
+	set(&l.QueryTimeout, d.QueryTimeout)
+	set(&l.MaxLatencyRange, d.MaxLatencyRange)
+	set(&l.MaxReportRange, d.MaxReportRange)
+	setI(&l.MaxSeriesBuckets, d.MaxSeriesBuckets)
+	setI(&l.MaxSeriesPoints, d.MaxSeriesPoints)
+	setI(&l.MaxGroups, d.MaxGroups)
+	setI(&l.MaxPageSize, d.MaxPageSize)
+	setI(&l.DefaultPageSize, min(d.DefaultPageSize, l.MaxPageSize))
+	setI(&l.MaxDeployments, d.MaxDeployments)
+	setI(&l.MaxUnits, d.MaxUnits)
+	return l
+}
+
+// Validate checks filled limits; messages name the field.
+func (l Limits) Validate() error {
+	var errs []error
+	for name, v := range map[string]time.Duration{"QueryTimeout": l.QueryTimeout, "MaxLatencyRange": l.MaxLatencyRange, "MaxReportRange": l.MaxReportRange} {
+		if v <= 0 {
+			errs = append(errs, fmt.Errorf("limits: %s must be positive, got %s", name, v))
+		}
+	}
+	for name, v := range map[string]int{"MaxSeriesBuckets": l.MaxSeriesBuckets, "MaxSeriesPoints": l.MaxSeriesPoints, "MaxGroups": l.MaxGroups,
+		"DefaultPageSize": l.DefaultPageSize, "MaxPageSize": l.MaxPageSize, "MaxDeployments": l.MaxDeployments, "MaxUnits": l.MaxUnits} {
+		if v <= 0 {
+			errs = append(errs, fmt.Errorf("limits: %s must be positive, got %d", name, v))
+		}
+	}
+	if l.DefaultPageSize > l.MaxPageSize {
+		errs = append(errs, fmt.Errorf("limits: DefaultPageSize %d exceeds MaxPageSize %d", l.DefaultPageSize, l.MaxPageSize))
+	}
+	if l.MaxSeriesPoints < l.MaxSeriesBuckets {
+		errs = append(errs, fmt.Errorf("limits: MaxSeriesPoints %d is below MaxSeriesBuckets %d", l.MaxSeriesPoints, l.MaxSeriesBuckets))
+	}
+	return errors.Join(errs...)
+}
