@@ -18,7 +18,7 @@ import (
 	"time"
 
 	"github.com/changelens/changelens/queryapi/server"
-	"github.com/changelens/changelens/queryapi/store"
+	"github.com/changelens/changelens/queryapi/usecase"
 	"github.com/changelens/changelens/testkit/chtest"
 )
 
@@ -69,7 +69,7 @@ func TestDashboardsLive(t *testing.T) {
 	// user, with bearer-token auth.
 	const token = "dashboards-test-token"
 	ctx, cancel := context.WithCancel(context.Background())
-	st, err := store.Open(ctx, store.Config{DSN: ch.DSN(chtest.ReadOnlyUser, chtest.ReadOnlyPassword, db)})
+	st, err := usecase.Open(ctx, ch.DSN(chtest.ReadOnlyUser, chtest.ReadOnlyPassword, db), usecase.Config{})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -19,7 +19,7 @@ import (
 	"go.opentelemetry.io/otel/trace"
 
 	"github.com/changelens/changelens/queryapi/report"
-	"github.com/changelens/changelens/queryapi/store"
+	"github.com/changelens/changelens/queryapi/usecase"
 	"github.com/changelens/changelens/testkit/chtest"
 )
 
@@ -132,8 +132,8 @@ func TestPipelineToClickHouse(t *testing.T) {
 	assert.Equal(t, uint64(8), countRows(t, ch, db, "SELECT uniqExact(bucket) FROM version_presence"), "40 minutes of traffic in five-minute buckets")
 
 	// The query API derives the deployment from them.
-	st, err := store.Open(context.Background(), store.Config{DSN: ch.DSN(chtest.ReadOnlyUser, chtest.ReadOnlyPassword, db),
-		Now: func() time.Time { return base.Add(time.Hour) }})
+	st, err := usecase.Open(context.Background(), ch.DSN(chtest.ReadOnlyUser, chtest.ReadOnlyPassword, db),
+		usecase.Config{Now: func() time.Time { return base.Add(time.Hour) }})
 	require.NoError(t, err)
 	t.Cleanup(func() { _ = st.Close() })
 	deps, _, err := st.Deployments(context.Background(), report.DeploymentQuery{Start: base, End: base.Add(time.Hour)})

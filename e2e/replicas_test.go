@@ -20,7 +20,7 @@ import (
 	"google.golang.org/grpc/credentials/insecure"
 
 	"github.com/changelens/changelens/queryapi/report"
-	"github.com/changelens/changelens/queryapi/store"
+	"github.com/changelens/changelens/queryapi/usecase"
 	"github.com/changelens/changelens/testkit/chtest"
 )
 
@@ -217,8 +217,8 @@ type answers struct {
 
 func readAnswers(t *testing.T, ch *chtest.Server, db string, start, now time.Time) answers {
 	t.Helper()
-	st, err := store.Open(context.Background(), store.Config{DSN: ch.DSN(chtest.ReadOnlyUser, chtest.ReadOnlyPassword, db),
-		Now: func() time.Time { return now }, CacheSize: -1})
+	st, err := usecase.Open(context.Background(), ch.DSN(chtest.ReadOnlyUser, chtest.ReadOnlyPassword, db),
+		usecase.Config{Now: func() time.Time { return now }, CacheSize: -1})
 	require.NoError(t, err)
 	defer st.Close()
 	ctx := context.Background()

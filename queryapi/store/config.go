@@ -6,13 +6,9 @@ import (
 	"time"
 
 	"github.com/changelens/changelens/internal/chident"
-
-	"github.com/changelens/changelens/queryapi/analysis"
-	"github.com/changelens/changelens/queryapi/limits"
 )
 
-// Config configures a Store. Zero values take the defaults listed with each
-// field (see DefaultConfig); DSN is required.
+// Config configures a Store. DSN is required.
 type Config struct {
 	// DSN is a clickhouse-go DSN, e.g.
 	// clickhouse://user:password@host:9000/changelens?dial_timeout=5s
@@ -24,120 +20,28 @@ type Config struct {
 	// "changelens". Letters, digits and _ only (it is written into SQL as a
 	// quoted identifier; it never comes from a request).
 	Database string
-
-	// Limits are the API's bounds (queryapi/limits): QueryTimeout caps every
-	// query on top of the caller's deadline; the ranges, points, groups,
-	// page sizes, deployments and units bound what a request reads.
-	Limits limits.Limits
-	// UnitsLookback limits Units to data seen this recently. Default 0: all.
-	UnitsLookback time.Duration
-	// NeighborHorizon is how far before and after a requested range the
-	// neighbouring deployments of each unit are looked for (restore times,
-	// rollbacks and window cuts need them). Default 90 days.
-	NeighborHorizon time.Duration
-	// WindowBatch is the number of deployments whose windows one statistics
-	// query covers. Default 5000.
-	WindowBatch int
-	// CacheSize is the number of deployments whose window statistics and
-	// verdicts are kept in memory once both windows are closed and settled.
-	// Default 20000; negative disables the cache.
-	CacheSize int
-	// CacheSettle is how long after a deployment's after window closed its
-	// statistics are still read from ClickHouse (late data) before they are
-	// cached. Default 5m.
-	CacheSettle time.Duration
-	// EpisodesSettle and EpisodesRebuild bound the cost of inferring
-	// deployments: the version episodes of buckets older than
-	// EpisodesSettle are read once and kept (per unit filter) for
-	// EpisodesRebuild; every request reads only the newer buckets and joins
-	// them. Spans arriving more than EpisodesSettle late are seen at the next
-	// rebuild. Defaults 1h and 10m; off with the cache (CacheSize < 0).
-	EpisodesSettle, EpisodesRebuild time.Duration
-
-	// Analysis holds the change-failure thresholds. Default
-	// analysis.DefaultConfig(); a zero value means the default.
-	Analysis analysis.Config
-
-	// Now is the clock deciding whether windows are closed (PENDING) and
-	// what may be cached. Default time.Now. Tests pass a scenario clock.
-	Now func() time.Time
+	// QueryTimeout bounds every query (on top of the caller's deadline);
+	// the API passes its limits' QueryTimeout. Default 30s.
+	QueryTimeout time.Duration
 }
 
-// DefaultConfig returns the defaults (without a DSN).
-func DefaultConfig() Config {
-	return Config{
-		Limits:          limits.Default(),
-		NeighborHorizon: 90 * 24 * time.Hour,
-		WindowBatch:     5000,
-		CacheSize:       20000,
-		CacheSettle:     5 * time.Minute,
-		EpisodesSettle:  time.Hour,
-		EpisodesRebuild: 10 * time.Minute,
-		Analysis:        analysis.DefaultConfig(),
-		Now:             time.Now,
-	}
-}
-
-// withDefaults fills zero fields.
 func (c Config) withDefaults() Config {
-	d := DefaultConfig()
-	setD := func(v *time.Duration, def time.Duration) {
-		if *v == 0 {
-			*v = def
-		}
-	}
-	setI := func(v *int, def int) {
-		if *v == 0 {
-			*v = def
-		}
-	}
-	c.Limits = c.Limits.WithDefaults()
-	setD(&c.NeighborHorizon, d.NeighborHorizon)
-	setI(&c.WindowBatch, d.WindowBatch)
-	setI(&c.CacheSize, d.CacheSize)
-	setD(&c.CacheSettle, d.CacheSettle)
-	setD(&c.EpisodesSettle, d.EpisodesSettle)
-	setD(&c.EpisodesRebuild, d.EpisodesRebuild)
-	if c.Analysis == (analysis.Config{}) {
-		c.Analysis = d.Analysis
-	}
-	if c.Now == nil {
-		c.Now = d.Now
+	if c.QueryTimeout == 0 {
+		c.QueryTimeout = 30 * time.Second
 	}
 	return c
 }
 
 func (c Config) validate() error {
 	var errs []error
-	pos := func(name string, v time.Duration) {
-		if v <= 0 {
-			errs = append(errs, fmt.Errorf("store: %s must be positive, got %s", name, v))
-		}
-	}
-	posI := func(name string, v int) {
-		if v <= 0 {
-			errs = append(errs, fmt.Errorf("store: %s must be positive, got %d", name, v))
-		}
-	}
 	if c.DSN == "" {
 		errs = append(errs, errors.New("store: DSN is required"))
 	}
 	if c.Database != "" && !chident.Valid(c.Database) {
 		errs = append(errs, fmt.Errorf("store: database %q is not a valid name (letters, digits and _, not starting with a digit)", c.Database))
 	}
-	pos("NeighborHorizon", c.NeighborHorizon)
-	pos("CacheSettle", c.CacheSettle)
-	pos("EpisodesSettle", c.EpisodesSettle)
-	pos("EpisodesRebuild", c.EpisodesRebuild)
-	posI("WindowBatch", c.WindowBatch)
-	if c.UnitsLookback < 0 {
-		errs = append(errs, fmt.Errorf("store: UnitsLookback must not be negative, got %s", c.UnitsLookback))
-	}
-	if err := c.Limits.Validate(); err != nil {
-		errs = append(errs, err)
-	}
-	if err := c.Analysis.Validate(); err != nil {
-		errs = append(errs, err)
+	if c.QueryTimeout <= 0 {
+		errs = append(errs, fmt.Errorf("store: QueryTimeout must be positive, got %s", c.QueryTimeout))
 	}
 	return errors.Join(errs...)
 }

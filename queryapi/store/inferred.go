@@ -2,226 +2,66 @@ package store
 
 import (
 	"context"
-	"slices"
-	"sync"
 	"time"
 
 	"github.com/ClickHouse/clickhouse-go/v2"
 	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
 
-	"github.com/changelens/changelens/queryapi/analysis"
 	"github.com/changelens/changelens/queryapi/inference"
-	"github.com/changelens/changelens/queryapi/report"
 )
 
 type episodesVariant struct{ Service, Environment, Before, Since bool }
 
-// unitEpisodes are the episodes of one unit's versions.
-type unitEpisodes map[string][]inference.Episode
+// UnitEpisodes are the episodes of one unit's versions, by version.
+type UnitEpisodes map[string][]inference.Episode
 
-// readEpisodes runs sql/episodes.sql for the units of f over the buckets in
-// [since, before) (zero: unbounded) and adds the episodes to into.
-func (s *Store) readEpisodes(ctx context.Context, f unitFilter, since, before time.Time, into map[unitFilter]unitEpisodes) error {
+// Episodes reads the version episodes (sql/episodes.sql) of the units of f
+// over the buckets in [since, before) (zero: unbounded), with gaps of
+// reappear or more splitting them.
+func (s *Store) Episodes(ctx context.Context, f UnitFilter, since, before time.Time, reappear time.Duration) (map[UnitFilter]UnitEpisodes, error) {
+	out := map[UnitFilter]UnitEpisodes{}
 	v := episodesVariant{Service: f.Service != "", Environment: f.Environment != "", Before: !before.IsZero(), Since: !since.IsZero()}
-	return s.query(ctx, "episodes", v, func(rs driver.Rows) error {
+	err := s.query(ctx, "episodes", v, func(rs driver.Rows) error {
 		var (
-			u            unitFilter
+			u            UnitFilter
 			version      string
 			starts, ends []uint64
 		)
 		if err := rs.Scan(&u.Service, &u.Environment, &version, &starts, &ends); err != nil {
 			return err
 		}
-		eps := into[u]
+		eps := out[u]
 		if eps == nil {
-			eps = unitEpisodes{}
-			into[u] = eps
+			eps = UnitEpisodes{}
+			out[u] = eps
 		}
 		for i := range min(len(starts), len(ends)) {
 			eps[version] = append(eps[version], inference.Episode{Version: version, First: int64(starts[i]), Last: int64(ends[i])})
 		}
 		return nil
 	},
-		clickhouse.Named("reappear_ns", int64(s.cfg.Analysis.ReappearAfter)),
+		clickhouse.Named("reappear_ns", int64(reappear)),
 		clickhouse.Named("service", f.Service),
 		clickhouse.Named("environment", f.Environment),
 		clickhouse.Named("before", unixSeconds(before)),
 		clickhouse.Named("since", unixSeconds(since)))
+	return out, err
 }
 
-// inferred returns the traffic history of each unit of f, derived from every
-// version observation stored (see package inference).
-func (s *Store) inferred(ctx context.Context, f unitFilter) (map[unitFilter]inference.History, error) {
-	all, err := s.episodesOf(ctx, f)
-	if err != nil {
-		return nil, err
-	}
-	out := make(map[unitFilter]inference.History, len(all))
-	for u, byVersion := range all {
-		var eps []inference.Episode
-		for _, e := range byVersion {
-			eps = append(eps, e...)
-		}
-		out[u] = inference.Infer(u.Service, u.Environment, eps, s.cfg.Analysis.ReappearAfter)
-	}
-	return out, nil
-}
+// BucketSize is the bucket of version_presence: Episodes' since and before
+// are whole buckets.
+const BucketSize = 5 * time.Minute
 
-// episodesOf returns every episode of the units of f. Without a cache it
-// reads the whole history. With one, the settled part (buckets before
-// now − EpisodesSettle) is read once per EpisodesRebuild and kept, and each
-// call reads only the buckets since and joins them.
-func (s *Store) episodesOf(ctx context.Context, f unitFilter) (map[unitFilter]unitEpisodes, error) {
-	if s.episodes == nil {
-		all := map[unitFilter]unitEpisodes{}
-		return all, s.readEpisodes(ctx, f, time.Time{}, time.Time{}, all)
-	}
-	settled, ok := s.episodes.get(f, time.Now().Add(-s.cfg.EpisodesRebuild))
-	if !ok {
-		upTo := s.cfg.Now().Add(-s.cfg.EpisodesSettle).Truncate(bucketSize)
-		settled = &settledEpisodes{upTo: upTo, built: time.Now(), units: map[unitFilter]unitEpisodes{}}
-		if err := s.readEpisodes(ctx, f, time.Time{}, upTo, settled.units); err != nil {
-			return nil, err
-		}
-		s.episodes.put(f, settled)
-	}
-	recent := map[unitFilter]unitEpisodes{}
-	if err := s.readEpisodes(ctx, f, settled.upTo, time.Time{}, recent); err != nil {
-		return nil, err
-	}
-	return joinEpisodes(settled.units, recent, int64(s.cfg.Analysis.ReappearAfter)), nil
-}
-
-// bucketSize is version_presence's bucket.
-const bucketSize = 5 * time.Minute
-
-// joinEpisodes returns the episodes of old followed by those of recent (all
-// of whose buckets come later), joining a version's last old episode with
-// its first recent one when the gap between them is shorter than re. Neither
-// input is modified.
-func joinEpisodes(old, recent map[unitFilter]unitEpisodes, re int64) map[unitFilter]unitEpisodes {
-	out := make(map[unitFilter]unitEpisodes, len(old)+len(recent))
-	for u, byVersion := range old {
-		eps := make(unitEpisodes, len(byVersion))
-		for v, e := range byVersion {
-			eps[v] = slices.Clone(e)
-		}
-		out[u] = eps
-	}
-	for u, byVersion := range recent {
-		eps := out[u]
-		if eps == nil {
-			eps = unitEpisodes{}
-			out[u] = eps
-		}
-		for v, e := range byVersion {
-			cur := eps[v]
-			if n := len(cur); n > 0 && len(e) > 0 && e[0].First-cur[n-1].Last < re {
-				cur[n-1].Last = e[0].Last
-				e = e[1:]
-			}
-			eps[v] = append(cur, e...)
-		}
-	}
-	return out
-}
-
-// settledEpisodes are the episodes of the buckets before upTo of the units
-// of one filter, read at built.
-type settledEpisodes struct {
-	upTo  time.Time
-	built time.Time
-	units map[unitFilter]unitEpisodes
-}
-
-// episodeCache keeps settledEpisodes per unit filter (at most
-// maxEpisodeFilters; the oldest goes first).
-type episodeCache struct {
-	mu sync.Mutex
-	m  map[unitFilter]*settledEpisodes
-}
-
-const maxEpisodeFilters = 1024
-
-func newEpisodeCache() *episodeCache { return &episodeCache{m: map[unitFilter]*settledEpisodes{}} }
-
-// get returns f's entry if it was built after notBefore.
-func (c *episodeCache) get(f unitFilter, notBefore time.Time) (*settledEpisodes, bool) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	e, ok := c.m[f]
-	if !ok || e.built.Before(notBefore) {
-		return nil, false
-	}
-	return e, true
-}
-
-func (c *episodeCache) put(f unitFilter, e *settledEpisodes) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if _, ok := c.m[f]; !ok && len(c.m) >= maxEpisodeFilters {
-		var oldest unitFilter
-		first := true
-		for k, v := range c.m {
-			if first || v.built.Before(c.m[oldest].built) {
-				oldest, first = k, false
-			}
-		}
-		delete(c.m, oldest)
-	}
-	c.m[f] = e
-}
-
-// inferredRows are a history's deployments as rows for analysis.
-func inferredRows(u unitFilter, h inference.History) []analysis.Row {
-	rows := make([]analysis.Row, 0, len(h.Deployments))
-	for _, d := range h.Deployments {
-		rows = append(rows, analysis.Row{
-			ID:              d.ID,
-			Service:         u.Service,
-			Environment:     u.Environment,
-			Version:         d.Version,
-			PreviousVersion: d.PreviousVersion,
-			Source:          report.SourceInferred,
-			RolloutStart:    d.At,
-			DeployTime:      d.At,
-			RollbackHint:    d.RanBefore,
-		})
-	}
-	return rows
-}
-
-// inferredDeployment finds the unit and time of an inferred deployment ID
-// (its first half names the unit); ok is false when no unit has it.
-func (s *Store) inferredDeployment(ctx context.Context, id string) (unitFilter, time.Time, bool, error) {
-	prefix, ok := inference.IDPrefix(id)
-	if !ok {
-		return unitFilter{}, time.Time{}, false, nil
-	}
-	var matches []unitFilter
+// InferredUnits lists the units whose traffic shows versions.
+func (s *Store) InferredUnits(ctx context.Context) ([]UnitFilter, error) {
+	var out []UnitFilter
 	err := s.query(ctx, "inferred_units", nil, func(rs driver.Rows) error {
-		var u unitFilter
+		var u UnitFilter
 		if err := rs.Scan(&u.Service, &u.Environment); err != nil {
 			return err
 		}
-		if inference.UnitPrefix(u.Service, u.Environment) == prefix {
-			matches = append(matches, u)
-		}
+		out = append(out, u)
 		return nil
 	})
-	if err != nil {
-		return unitFilter{}, time.Time{}, false, err
-	}
-	for _, u := range matches {
-		hs, err := s.inferred(ctx, u)
-		if err != nil {
-			return unitFilter{}, time.Time{}, false, err
-		}
-		for _, d := range hs[u].Deployments {
-			if d.ID == id {
-				return u, d.At, true, nil
-			}
-		}
-	}
-	return unitFilter{}, time.Time{}, false, nil
+	return out, err
 }

@@ -71,24 +71,13 @@ func groupExpr(g report.GroupBy) (string, bool) {
 	return "", false
 }
 
-func (s *Store) checkLatency(q report.LatencyQuery, series bool) (latencyVariant, error) {
-	if q.Service == "" || q.Environment == "" {
-		return latencyVariant{}, invalid("service and environment are required")
-	}
-	if err := s.checkRange(q.Start, q.End, s.cfg.Limits.MaxLatencyRange); err != nil {
-		return latencyVariant{}, err
-	}
+// planLatency chooses the tables a latency query reads: whole hours from
+// latency_hist_1h for summaries and for series whose step is whole hours,
+// the minutes around them from latency_hist_1m.
+func planLatency(q report.LatencyQuery, series bool) (latencyVariant, error) {
 	g, ok := groupExpr(q.GroupBy)
 	if !ok {
 		return latencyVariant{}, invalid("unknown group_by %d", q.GroupBy)
-	}
-	if series {
-		if q.Step < time.Minute || q.Step%time.Minute != 0 {
-			return latencyVariant{}, invalid("step must be a whole number of minutes (the histograms' resolution), got %s", q.Step)
-		}
-		if n := (q.End.Sub(q.Start) + q.Step - 1) / q.Step; n > time.Duration(s.cfg.Limits.MaxSeriesPoints) {
-			return latencyVariant{}, invalid("%d buckets exceed the maximum of %d points: raise step_seconds or narrow the range", n, s.cfg.Limits.MaxSeriesPoints)
-		}
 	}
 	v := latencyVariant{Series: series, Group: g, Operation: q.Operation != "", Version: q.Version != ""}
 	if !series || q.Step%time.Hour == 0 {
@@ -100,25 +89,17 @@ func (s *Store) checkLatency(q report.LatencyQuery, series bool) (latencyVariant
 	return v, nil
 }
 
-// Latency returns the series of q: one point per (bucket, group) that has
-// requests, ordered by time then group. Buckets are aligned to multiples of
-// Step since the Unix epoch.
-func (s *Store) Latency(ctx context.Context, q report.LatencyQuery) ([]report.LatencyPoint, error) {
-	v, err := s.checkLatency(q, true)
+// LatencyPoints reads a latency series (series: one point per bucket of
+// q.Step and group that has requests, ordered by time then group; buckets
+// aligned to multiples of Step since the Unix epoch) or summary (one row per
+// group, Time = q.Start). More than limit points is an invalid-argument
+// error. The caller validates q (required names, range, step).
+func (s *Store) LatencyPoints(ctx context.Context, q report.LatencyQuery, series bool, limit int) ([]report.LatencyPoint, error) {
+	v, err := planLatency(q, series)
 	if err != nil {
 		return nil, err
 	}
-	return s.latency(ctx, q, v, s.cfg.Limits.MaxSeriesPoints)
-}
-
-// LatencySummary returns one row per group over the whole range
-// (Time = q.Start).
-func (s *Store) LatencySummary(ctx context.Context, q report.LatencyQuery) ([]report.LatencyPoint, error) {
-	v, err := s.checkLatency(q, false)
-	if err != nil {
-		return nil, err
-	}
-	return s.latency(ctx, q, v, s.cfg.Limits.MaxGroups)
+	return s.latency(ctx, q, v, limit)
 }
 
 func (s *Store) latency(ctx context.Context, q report.LatencyQuery, v latencyVariant, limit int) ([]report.LatencyPoint, error) {
@@ -170,14 +151,11 @@ func (s *Store) latency(ctx context.Context, q report.LatencyQuery, v latencyVar
 	return out, nil
 }
 
-// Units lists the units seen in latency_hist_1m or deployed (of one environment, or all
-// when environment is empty), ordered by service and environment; versions
-// newest last-seen first. First/last seen are minutes.
-func (s *Store) Units(ctx context.Context, environment string) ([]report.Unit, error) {
-	since := time.Unix(0, 0)
-	if s.cfg.UnitsLookback > 0 {
-		since = s.cfg.Now().Add(-s.cfg.UnitsLookback)
-	}
+// UnitRows lists the units seen in latency_hist_1m or deployed since since
+// (of one environment, or all when environment is empty), ordered by
+// service and environment; versions newest last-seen first. First/last seen
+// are minutes. More than limit unit versions is an invalid-argument error.
+func (s *Store) UnitRows(ctx context.Context, environment string, since time.Time, limit int) ([]report.Unit, error) {
 	var out []report.Unit
 	n := 0
 	err := s.query(ctx, "units", struct{ Environment bool }{environment != ""}, func(rows driver.Rows) error {
@@ -206,17 +184,46 @@ func (s *Store) Units(ctx context.Context, environment string) ([]report.Unit, e
 	},
 		clickhouse.Named("since", unixSeconds(since)),
 		clickhouse.Named("environment", environment),
-		clickhouse.Named("limit", s.cfg.Limits.MaxUnits+1),
+		clickhouse.Named("limit", limit+1),
 		clickhouse.Named("status_failed", schema.StatusFailed),
 	)
 	if err != nil {
 		return nil, err
 	}
-	if n > s.cfg.Limits.MaxUnits {
-		return nil, invalid("more than %d unit versions: filter by environment", s.cfg.Limits.MaxUnits)
+	if n > limit {
+		return nil, invalid("more than %d unit versions: filter by environment", limit)
 	}
 	for i := range out {
 		out[i].Versions = slices.Clip(out[i].Versions)
 	}
 	return out, nil
+}
+
+// LatencySQL is the SQL LatencyPoints runs for q (for benchmarks that time
+// the store's SQL by itself).
+func (s *Store) LatencySQL(q report.LatencyQuery, series bool) (string, error) {
+	v, err := planLatency(q, series)
+	if err != nil {
+		return "", err
+	}
+	return s.sql("latency", v)
+}
+
+// LatencyPointsFromMinutes is LatencyPoints reading every minute from
+// latency_hist_1m, never whole hours from latency_hist_1h: the reference
+// the hourly path must equal.
+func (s *Store) LatencyPointsFromMinutes(ctx context.Context, q report.LatencyQuery, series bool, limit int) ([]report.LatencyPoint, error) {
+	v, err := planLatency(q, series)
+	if err != nil {
+		return nil, err
+	}
+	v.Hourly, v.Head, v.Tail = false, false, false
+	return s.latency(ctx, q, v, limit)
+}
+
+// LatencyReadsHours reports whether LatencyPoints reads whole hours of q
+// from latency_hist_1h.
+func LatencyReadsHours(q report.LatencyQuery, series bool) bool {
+	v, err := planLatency(q, series)
+	return err == nil && v.Hourly
 }

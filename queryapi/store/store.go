@@ -1,45 +1,39 @@
-// Package store implements report.Source on the ClickHouse tables the
-// changelens exporter writes (latency_rollup_1m, latency_hist_1m,
-// latency_hist_1h, version_presence, deployment_events; schema v5).
+// Package store reads the ClickHouse tables the changelens exporter writes
+// (latency_rollup_1m, latency_hist_1m, latency_hist_1h, version_presence,
+// deployment_events; schema v5, internal/schema) and nothing else: it
+// decides nothing. queryapi/usecase validates, caches and judges on top.
 //
 // Every query is a parameterized SELECT (clickhouse-go named binding,
 // @name; values are never spliced into SQL by this package; the only
 // identifier, the database name, comes from the configuration), is bounded
-// (LIMIT, maximum range, maximum points) and runs under the caller's
-// deadline capped by Config.QueryTimeout. It needs no settings and no
-// writes, so a read-only ClickHouse user is enough. The SQL is in sql/*.sql
-// and runs unchanged on ClickHouse 18.16 and current releases.
+// (LIMIT, maximum range, maximum points given by the caller) and runs under
+// the caller's deadline capped by Config.QueryTimeout. It needs no settings
+// and no writes, so a read-only ClickHouse user is enough. The SQL is in
+// sql/*.sql and runs unchanged on ClickHouse 18.16 and current releases.
 //
-// # Reading deployments
+// # Deployments
 //
 // deployment_events is a ReplacingMergeTree(ver) keyed by content whose
 // merges are eventual, so rows are read GROUP BY id, taking the row with the
 // greatest (ver, earliest ns times, row_hash) — the same row on every read;
-// deployments whose superseded_by is set are dropped. Analysis needs each unit's sequence
-// around the requested range, so one query (three UNION ALL parts) reads a
-// timeline: the range itself (failed attempts included), and the 4 latest
-// successful deployments of each unit before it and the 4 earliest after it
-// (within Config.NeighborHorizon; 4 so that merged duplicates cannot hide
-// the true neighbour). The IDs are chosen by any row in the scanned range
-// and all rows of those IDs are collapsed, so a losing row never stands in
-// for a winner outside the scan. Inferred deployments are derived from the
-// version episodes of version_presence (sql/episodes.sql, package inference).
-// queryapi/analysis then merges CI deploys with the version changes their
-// traffic shows, marks rollbacks and computes the windows.
+// deployments whose superseded_by is set, and inferred rows of collectors
+// before schema v5, are dropped. DeploymentRows reads, in one query of
+// three UNION ALL parts, the range itself (failed attempts included), and
+// the 4 latest successful deployments of each unit before it and the 4
+// earliest after it (4 so that merged duplicates cannot hide the true
+// neighbour). The IDs are chosen by any row in the scanned range and all
+// rows of those IDs are collapsed, so a losing row never stands in for a
+// winner outside the scan. Episodes reads the version episodes of
+// version_presence (sql/episodes.sql), the input of inferred deployments.
 //
 // # Window statistics
 //
-// The before/after statistics of all deployments a request needs come from
-// one query on the per-minute histograms (sql/windows.sql): the minutes of
-// every window travel to ClickHouse as an external table, which the query
-// joins with latency_hist_1m, so the cost depends on the number of
-// deployments, not on request volume. Per window it returns the counts, the
-// window's merged histogram and each minute's p95 bucket. The statistics and verdicts of deployments whose windows
-// are closed and settled (Config.CacheSettle) are kept in an in-memory LRU
-// cache, so a DORA report or listing only queries the windows of recent
-// deployments. Listings and DORA judge with analysis.QuickJudge (the
-// Mann-Whitney test is skipped where the p95 ratio cannot make it matter);
-// Impact always reports the full tests.
+// WindowStats reads the before/after statistics of many deployments in one
+// query (sql/windows.sql): the minutes of every window travel to ClickHouse
+// as an external table, which the query joins with the per-minute rollup,
+// so the cost depends on the number of deployments, not on request volume.
+// Per window it returns the counts, the window's merged quantiles and each
+// minute's p95.
 //
 // # Latency
 //
@@ -52,12 +46,6 @@
 // latency_hist_1m. Buckets are intDiv(toUInt32(minute), step) * step,
 // aligned to the Unix epoch; a minute belongs to [start, end) when its start
 // does.
-//
-// # Paging
-//
-// /v1/deployments pages are newest first; a page token is the base64url
-// encoding of the last row's (deploy time in ns, ID), so it stays valid
-// while data are added.
 package store
 
 import (
@@ -89,11 +77,7 @@ type Store struct {
 	conn     driver.Conn
 	database string
 	tmpl     *template.Template
-	cache    *lru
-	episodes *episodeCache // nil: every request reads the whole history
 }
-
-var _ report.Source = (*Store)(nil)
 
 // Open validates cfg, connects to ClickHouse and pings it.
 func Open(ctx context.Context, cfg Config) (*Store, error) {
@@ -132,10 +116,6 @@ func Open(ctx context.Context, cfg Config) (*Store, error) {
 		return nil, fmt.Errorf("store: %w", err)
 	}
 	s := &Store{cfg: cfg, conn: conn, database: database, tmpl: tmpl}
-	if cfg.CacheSize > 0 {
-		s.cache = newLRU(cfg.CacheSize)
-		s.episodes = newEpisodeCache()
-	}
 	if err := s.Ping(ctx); err != nil {
 		_ = conn.Close()
 		return nil, err
@@ -193,6 +173,10 @@ func stripComments(src string) string {
 	return b.String()
 }
 
+// SQL renders the named query of sql/ for the given variant data (for
+// benchmarks that time the store's SQL by itself).
+func (s *Store) SQL(name string, data any) (string, error) { return s.sql(name, data) }
+
 // sql renders the named query for the given variant data.
 func (s *Store) sql(name string, data any) (string, error) {
 	var b bytes.Buffer
@@ -204,7 +188,7 @@ func (s *Store) sql(name string, data any) (string, error) {
 
 // queryContext caps ctx's deadline at QueryTimeout.
 func (s *Store) queryContext(ctx context.Context) (context.Context, context.CancelFunc) {
-	return context.WithTimeout(ctx, s.cfg.Limits.QueryTimeout)
+	return context.WithTimeout(ctx, s.cfg.QueryTimeout)
 }
 
 // query runs a SELECT and calls scan for every row.
@@ -242,21 +226,6 @@ func queryError(ctx context.Context, name string, err error) error {
 
 func invalid(format string, args ...any) error {
 	return &report.InvalidArgumentError{Reason: fmt.Sprintf(format, args...)}
-}
-
-// checkRange validates a [start, end) request range.
-func (s *Store) checkRange(start, end time.Time, maxRange time.Duration) error {
-	switch {
-	case start.IsZero() || end.IsZero():
-		return invalid("start_time and end_time are required")
-	case !end.After(start):
-		return invalid("end_time must be after start_time")
-	case end.Sub(start) > maxRange:
-		return invalid("range %s exceeds the maximum of %s", end.Sub(start), maxRange)
-	case start.Unix() < 0 || end.Unix() > 1<<32-1:
-		return invalid("times must lie between 1970 and 2106")
-	}
-	return nil
 }
 
 func unixSeconds(t time.Time) int64 {

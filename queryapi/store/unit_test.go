@@ -2,59 +2,27 @@ package store
 
 import (
 	"context"
-	"errors"
-	"reflect"
 	"regexp"
 	"strings"
 	"testing"
 	"time"
 
-	"github.com/changelens/changelens/queryapi/analysis"
-	"github.com/changelens/changelens/queryapi/limits"
 	"github.com/changelens/changelens/queryapi/report"
 )
 
-func TestPageToken(t *testing.T) {
-	c := cursor{at: time.Date(2026, 3, 2, 1, 2, 3, 456, time.UTC), id: "0123456789abcdef0123456789abcdef"}
-	tok := encodeToken(c)
-	if tok != encodeToken(c) {
-		t.Fatal("token not stable")
-	}
-	got, err := decodeToken(tok)
-	if err != nil || !got.at.Equal(c.at) || got.id != c.id {
-		t.Fatalf("round trip: %+v %v", got, err)
-	}
-	// Newest first: earlier times, and lower IDs at the same time, follow.
-	if !c.before(c.at.Add(-1), "z") || !c.before(c.at, "0") || c.before(c.at, c.id) || c.before(c.at.Add(1), "0") {
-		t.Error("cursor order")
-	}
-	for _, bad := range []string{"", "!!", "djI6MTox", "djE6eDp5", "djE6LTE6eA", strings.Repeat("A", 5000)} {
-		var ia *report.InvalidArgumentError
-		if _, err := decodeToken(bad); !errors.As(err, &ia) {
-			t.Errorf("decodeToken(%q) = %v", bad, err)
-		}
-	}
-}
-
+// TestSQLTemplates renders every query variant: no template residue, every
+// @parameter is one the code binds, and nothing but the configured database
+// is spliced in.
 func TestConfig(t *testing.T) {
-	c := Config{DSN: "clickhouse://localhost:9000/changelens"}.withDefaults()
-	if err := c.validate(); err != nil {
+	if err := (Config{DSN: "clickhouse://localhost:9000/changelens"}).withDefaults().validate(); err != nil {
 		t.Fatal(err)
 	}
-	if c.Limits != limits.Default() || c.Analysis != analysis.DefaultConfig() || c.Now == nil {
-		t.Errorf("defaults %+v", c)
-	}
-	for name, mut := range map[string]func(*Config){
-		"dsn":      func(c *Config) { c.DSN = "" },
-		"database": func(c *Config) { c.Database = "x; DROP TABLE y" },
-		"page":     func(c *Config) { c.Limits.DefaultPageSize = c.Limits.MaxPageSize + 1 },
-		"timeout":  func(c *Config) { c.Limits.QueryTimeout = -1 },
-		"analysis": func(c *Config) { c.Analysis.Alpha = 2 },
-		"lookback": func(c *Config) { c.UnitsLookback = -time.Hour },
+	for name, c := range map[string]Config{
+		"dsn":      {},
+		"database": {DSN: "clickhouse://localhost:9000/x", Database: "x; DROP TABLE y"},
+		"timeout":  {DSN: "clickhouse://localhost:9000/x", QueryTimeout: -1},
 	} {
-		c := Config{DSN: "clickhouse://localhost:9000/x"}.withDefaults()
-		mut(&c)
-		if c.validate() == nil {
+		if c.withDefaults().validate() == nil {
 			t.Errorf("%s: invalid config accepted", name)
 		}
 	}
@@ -66,29 +34,6 @@ func TestConfig(t *testing.T) {
 	}
 }
 
-func TestLRU(t *testing.T) {
-	c := newLRU(2)
-	c.put("a", cached{stats: windowPair{{Requests: 1}}})
-	c.put("b", cached{stats: windowPair{{Requests: 2}}})
-	if _, ok := c.get("a"); !ok { // a is now the most recent
-		t.Fatal("a missing")
-	}
-	c.put("c", cached{stats: windowPair{{Requests: 3}}}) // evicts b
-	if _, ok := c.get("b"); ok {
-		t.Error("b not evicted")
-	}
-	if p, ok := c.get("c"); !ok || p.stats[0].Requests != 3 || c.len() != 2 {
-		t.Error("c missing")
-	}
-	c.put("c", cached{stats: windowPair{{Requests: 4}}})
-	if p, _ := c.get("c"); p.stats[0].Requests != 4 || c.len() != 2 {
-		t.Error("update")
-	}
-}
-
-// TestSQLTemplates renders every query variant: no template residue, every
-// @parameter is one the code binds, and nothing but the configured database
-// is spliced in.
 func TestHourSpan(t *testing.T) {
 	for _, c := range []struct {
 		from, to, hfrom, hto int64
@@ -106,7 +51,6 @@ func TestHourSpan(t *testing.T) {
 			t.Errorf("hourSpan(%d, %d) = %d, %d, %v; want %d, %d, %v", c.from, c.to, hfrom, hto, ok, c.hfrom, c.hto, c.ok)
 		}
 	}
-	s := &Store{}
 	base := time.Unix(1_800_000_000, 0).UTC().Truncate(time.Hour)
 	for _, c := range []struct {
 		start, end time.Time
@@ -125,8 +69,7 @@ func TestHourSpan(t *testing.T) {
 		{base, base.Add(3*time.Hour + 30*time.Minute), 0, false, true, false, true},
 		{base.Add(10 * time.Minute), base.Add(70 * time.Minute), 0, false, false, false, false},
 	} {
-		s.cfg = Config{}.withDefaults()
-		v, err := s.checkLatency(report.LatencyQuery{Service: "s", Environment: "e", Start: c.start, End: c.end, Step: c.step}, c.series)
+		v, err := planLatency(report.LatencyQuery{Service: "s", Environment: "e", Start: c.start, End: c.end, Step: c.step}, c.series)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -220,38 +163,6 @@ func TestSQLTemplates(t *testing.T) {
 	}
 	if _, ok := groupExpr(report.GroupBy(7)); ok {
 		t.Error("unknown GroupBy accepted")
-	}
-}
-
-func TestJoinEpisodes(t *testing.T) {
-	u := unitFilter{"cart", "prod"}
-	const re = 600
-	old := map[unitFilter]unitEpisodes{u: {
-		"1": {{Version: "1", First: 0, Last: 1000}, {Version: "1", First: 5000, Last: 9000}},
-		"2": {{Version: "2", First: 100, Last: 200}},
-	}}
-	recent := map[unitFilter]unitEpisodes{
-		u: {
-			"1": {{Version: "1", First: 9599, Last: 9900}, {Version: "1", First: 20000, Last: 21000}}, // joins (gap 599)
-			"2": {{Version: "2", First: 800, Last: 900}},                                              // does not (gap 600)
-			"3": {{Version: "3", First: 9000, Last: 9100}},
-		},
-		{"new", "prod"}: {"a": {{Version: "a", First: 1, Last: 2}}},
-	}
-	got := joinEpisodes(old, recent, re)
-	want := map[unitFilter]unitEpisodes{
-		u: {
-			"1": {{Version: "1", First: 0, Last: 1000}, {Version: "1", First: 5000, Last: 9900}, {Version: "1", First: 20000, Last: 21000}},
-			"2": {{Version: "2", First: 100, Last: 200}, {Version: "2", First: 800, Last: 900}},
-			"3": {{Version: "3", First: 9000, Last: 9100}},
-		},
-		{"new", "prod"}: {"a": {{Version: "a", First: 1, Last: 2}}},
-	}
-	if !reflect.DeepEqual(got, want) {
-		t.Errorf("joined = %+v\nwant %+v", got, want)
-	}
-	if old[u]["1"][1].Last != 9000 {
-		t.Error("joinEpisodes modified its input")
 	}
 }
 

@@ -10,103 +10,29 @@ import (
 	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
 
 	"github.com/changelens/changelens/queryapi/analysis"
-	"github.com/changelens/changelens/queryapi/report"
 )
 
-// windowPair are the statistics of a deployment's before and after windows.
-type windowPair [2]analysis.WindowStats
+// WindowPair are the statistics of a deployment's before and after windows.
+type WindowPair [2]analysis.WindowStats
 
-// cached is what the cache keeps per deployment: its window statistics and
-// their judgement (the windows are closed and settled, so neither changes).
-type cached struct {
-	stats windowPair
-	j     analysis.Judgement
-}
-
-// cacheKey identifies the statistics of an item: its unit and the exact
-// minute windows (a deployment's windows change when a neighbour appears).
-func cacheKey(it *analysis.Item) string {
-	b, a := it.MinuteWindows()
-	d := it.Deployment
-	return fmt.Sprintf("%s\x00%s\x00%s\x00%d:%d:%d:%d", d.ID, d.Service, d.Environment,
-		b.Start.Unix(), b.End.Unix(), a.Start.Unix(), a.End.Unix())
-}
-
-// analyze judges items and completes their analysis. Window statistics and
-// judgements come from the cache where possible; the rest are fetched in
-// batched queries. With full, every judgement reports its latency test
-// (Impact); without, the test is skipped where it cannot change the verdict
-// (listings, DORA).
-func (s *Store) analyze(ctx context.Context, tl *analysis.Timeline, items []*analysis.Item, full bool) ([]report.Impact, error) {
-	now := s.cfg.Now()
-	res := make([]cached, len(items))
-	have := make([]bool, len(items))
-	var missing []int
-	for i, it := range items {
-		if s.cache != nil {
-			if c, ok := s.cache.get(cacheKey(it)); ok {
-				if full && !c.j.Complete {
-					j, err := tl.Judge(it, c.stats[0], c.stats[1], now, true)
-					if err != nil {
-						return nil, err
-					}
-					c.j = j
-					s.cache.put(cacheKey(it), c)
-				}
-				res[i], have[i] = c, true
-				continue
-			}
-		}
-		missing = append(missing, i)
-	}
-	for len(missing) > 0 {
-		n := min(len(missing), s.cfg.WindowBatch)
-		batch := missing[:n]
-		missing = missing[n:]
-		got, err := s.windowStats(ctx, items, batch)
-		if err != nil {
-			return nil, err
-		}
-		for j, i := range batch {
-			res[i].stats = got[j]
-		}
-	}
-	out := make([]report.Impact, len(items))
-	for i, it := range items {
-		c := res[i]
-		if !have[i] {
-			j, err := tl.Judge(it, c.stats[0], c.stats[1], now, full)
-			if err != nil {
-				return nil, fmt.Errorf("store: judging deployment %s: %w", it.Deployment.ID, err)
-			}
-			c.j = j
-			if s.cache != nil && !now.Before(it.After.End.Add(s.cfg.CacheSettle)) {
-				s.cache.put(cacheKey(it), c)
-			}
-		}
-		out[i] = tl.Impact(it, c.j, c.stats[0], c.stats[1])
-	}
-	return out, nil
-}
-
-// windowsQuery is the external table and parameters of one sql/windows.sql
+// WindowsParams are the external table and parameters of one sql/windows.sql
 // run.
-type windowsQuery struct {
-	table  *ext.Table
-	args   []any
-	rows   int
+type WindowsParams struct {
+	Table  *ext.Table // the external table _cl_windows
+	Args   []any      // the query's parameters
+	Rows   int        // rows of Table
 	lo, hi time.Time
 }
 
-// windowsTable prepares sql/windows.sql for items[idx...]: window 2j is the
+// WindowsQuery prepares sql/windows.sql for items[idx...]: window 2j is the
 // before window of items[idx[j]], 2j+1 its after window; the external table
 // has one row per rollup minute of each window.
-func windowsTable(items []*analysis.Item, idx []int) (*windowsQuery, error) {
+func WindowsQuery(items []*analysis.Item, idx []int) (*WindowsParams, error) {
 	tbl, err := ext.NewTable("_cl_windows", ext.Column("k", "UInt64"), ext.Column("w", "UInt32"))
 	if err != nil {
 		return nil, err
 	}
-	q := &windowsQuery{table: tbl}
+	q := &WindowsParams{Table: tbl}
 	unitNo := map[analysis.Unit]uint64{}
 	var units []string
 	services, envs := map[string]bool{}, map[string]bool{}
@@ -135,7 +61,7 @@ func windowsTable(items []*analysis.Item, idx []int) (*windowsQuery, error) {
 				if err := tbl.Append(no<<32+uint64(m.Unix()), w); err != nil {
 					return nil, err
 				}
-				q.rows++
+				q.Rows++
 			}
 			if span.Empty() {
 				continue
@@ -148,7 +74,7 @@ func windowsTable(items []*analysis.Item, idx []int) (*windowsQuery, error) {
 			}
 		}
 	}
-	q.args = []any{
+	q.Args = []any{
 		clickhouse.Named("units", units),
 		clickhouse.Named("services", clickhouse.GroupSet{Value: serviceSet}),
 		clickhouse.Named("environments", clickhouse.GroupSet{Value: envSet}),
@@ -158,17 +84,18 @@ func windowsTable(items []*analysis.Item, idx []int) (*windowsQuery, error) {
 	return q, nil
 }
 
-// windowStats runs sql/windows.sql for items[idx...] (see windowsTable).
-func (s *Store) windowStats(ctx context.Context, items []*analysis.Item, idx []int) ([]windowPair, error) {
-	out := make([]windowPair, len(idx))
-	wq, err := windowsTable(items, idx)
+// WindowStats runs sql/windows.sql for items[idx...] (see WindowsQuery):
+// the statistics of their MinuteWindows.
+func (s *Store) WindowStats(ctx context.Context, items []*analysis.Item, idx []int) ([]WindowPair, error) {
+	out := make([]WindowPair, len(idx))
+	wq, err := WindowsQuery(items, idx)
 	if err != nil {
 		return nil, err
 	}
-	if wq.rows == 0 {
+	if wq.Rows == 0 {
 		return out, nil // every window is empty
 	}
-	qctx := clickhouse.Context(ctx, clickhouse.WithExternalTable(wq.table))
+	qctx := clickhouse.Context(ctx, clickhouse.WithExternalTable(wq.Table))
 	err = s.query(qctx, "windows", nil, func(rows driver.Rows) error {
 		var (
 			w         uint32
@@ -191,7 +118,7 @@ func (s *Store) windowStats(ctx context.Context, items []*analysis.Item, idx []i
 		}
 		out[w/2][w%2] = ws
 		return nil
-	}, wq.args...)
+	}, wq.Args...)
 	if err != nil {
 		return nil, err
 	}

@@ -1,4 +1,4 @@
-package store
+package usecase
 
 import (
 	"context"
@@ -20,6 +20,7 @@ import (
 	"github.com/changelens/changelens/queryapi/analysis"
 	"github.com/changelens/changelens/queryapi/limits"
 	"github.com/changelens/changelens/queryapi/report"
+	"github.com/changelens/changelens/queryapi/store"
 	"github.com/changelens/changelens/testkit/chtest"
 )
 
@@ -30,8 +31,8 @@ import (
 // regression) at two volumes 10× apart through the real processor and
 // exporter, then time, per volume:
 //
-//	api-cold    Store.DORA / Store.Latency (DORA: window cache off)
-//	api-warm    Store.DORA with the verdict cache warm (closed windows)
+//	api-cold    Service.DORA / Service.Latency (DORA: caches off)
+//	api-warm    Service.DORA with the caches warm (closed windows)
 //	rollup-sql  the API's SQL by direct query: DORA windows on the t-digest
 //	            rollup (latency_rollup_1m), latency series on the histograms
 //	            (latency_hist_1m, and latency_hist_1h for hourly series)
@@ -145,18 +146,13 @@ func loadBench(b *testing.B, srv *chtest.Server, perMinute int) *benchData {
 	return d
 }
 
-func benchStore(b *testing.B, srv *chtest.Server, d *benchData, cache bool) *Store {
+func benchStore(b *testing.B, srv *chtest.Server, d *benchData, cache bool) *Service {
 	b.Helper()
-	cfg := Config{DSN: srv.DSN(chtest.ReadOnlyUser, chtest.ReadOnlyPassword, d.database), Limits: limits.Limits{QueryTimeout: time.Minute}}
+	cfg := Config{Limits: limits.Limits{QueryTimeout: time.Minute}}
 	if !cache {
 		cfg.CacheSize = -1
 	}
-	st, err := Open(context.Background(), cfg)
-	if err != nil {
-		b.Fatal(err)
-	}
-	b.Cleanup(func() { _ = st.Close() })
-	return st
+	return openService(b, srv.DSN(chtest.ReadOnlyUser, chtest.ReadOnlyPassword, d.database), cfg)
 }
 
 // timed runs fn b.N times and reports the p50 and p95 latency in ms.
@@ -273,7 +269,7 @@ func BenchmarkDORA(b *testing.B) {
 				items = append(items, it)
 			}
 		}
-		rollupSQL, err := st.sql("windows", nil)
+		rollupSQL, err := st.st.SQL("windows", nil)
 		if err != nil {
 			b.Fatal(err)
 		}
@@ -284,12 +280,12 @@ func BenchmarkDORA(b *testing.B) {
 			b.Run(name+"/"+v[0], func(b *testing.B) {
 				conn := srv.Conn(b, d.database)
 				timed(b, func() error {
-					wq, err := windowsTable(items, idx)
+					wq, err := store.WindowsQuery(items, idx)
 					if err != nil {
 						return err
 					}
-					qctx := clickhouse.Context(ctx, clickhouse.WithExternalTable(wq.table))
-					return drain(conn.Query(qctx, query, wq.args...))
+					qctx := clickhouse.Context(ctx, clickhouse.WithExternalTable(wq.Table))
+					return drain(conn.Query(qctx, query, wq.Args...))
 				})
 			})
 		}
@@ -349,11 +345,10 @@ func BenchmarkLatency(b *testing.B) {
 			reportLoad(b, d)
 		})
 		st := benchStore(b, srv, d, false)
-		v, err := st.checkLatency(q, true)
-		if err != nil {
+		if err := st.checkLatency(q, true); err != nil {
 			b.Fatal(err)
 		}
-		rollupSQL, err := st.sql("latency", v)
+		rollupSQL, err := st.st.LatencySQL(q, true)
 		if err != nil {
 			b.Fatal(err)
 		}

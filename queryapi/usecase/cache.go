@@ -1,4 +1,4 @@
-package store
+package usecase
 
 import (
 	"container/list"

@@ -1,0 +1,261 @@
+package usecase
+
+import (
+	"cmp"
+	"context"
+	"encoding/base64"
+	"fmt"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/changelens/changelens/queryapi/analysis"
+	"github.com/changelens/changelens/queryapi/report"
+)
+
+// timeline reads the deployments of the filtered units in [from, to) plus
+// each unit's neighbours (one query, three parts), and analyses their
+// sequence.
+func (s *Service) timeline(ctx context.Context, f unitFilter, from, to time.Time) (*analysis.Timeline, error) {
+	before, after := from.Add(-s.cfg.NeighborHorizon), to.Add(s.cfg.NeighborHorizon)
+	rows, inRange, err := s.st.DeploymentRows(ctx, f, from, to, before, after, s.cfg.Limits.MaxDeployments)
+	if err != nil {
+		return nil, err
+	}
+	seen := make(map[string]bool, len(rows))
+	for _, r := range rows {
+		seen[r.ID] = true
+	}
+	histories, err := s.inferred(ctx, f)
+	if err != nil {
+		return nil, err
+	}
+	// A deploy span names no previous version: it is the one the unit's
+	// traffic showed before the rollout began.
+	for i := range rows {
+		r := &rows[i]
+		if h, ok := histories[unitFilter{Service: r.Service, Environment: r.Environment}]; ok && r.PreviousVersion == "" {
+			if v := h.VersionBefore(r.RolloutStart); v != r.Version {
+				r.PreviousVersion = v
+			}
+		}
+	}
+	for u, h := range histories {
+		for _, r := range inferredRows(u, h) {
+			if r.DeployTime.Before(before) || !r.DeployTime.Before(after) || seen[r.ID] {
+				continue
+			}
+			if !r.DeployTime.Before(from) && r.DeployTime.Before(to) {
+				inRange++
+			}
+			seen[r.ID] = true
+			rows = append(rows, r)
+		}
+	}
+	if inRange > s.cfg.Limits.MaxDeployments {
+		return nil, invalid("more than %d deployments in the range: narrow it or filter by service", s.cfg.Limits.MaxDeployments)
+	}
+	return analysis.NewTimeline(rows, s.cfg.Analysis), nil
+}
+
+// Deployments lists deployments (and failed deploy attempts) with deploy
+// time in [Start, End), newest first, with their analysis.
+func (s *Service) Deployments(ctx context.Context, q report.DeploymentQuery) ([]report.Deployment, string, error) {
+	if err := checkRange(q.Start, q.End, s.cfg.Limits.MaxReportRange); err != nil {
+		return nil, "", err
+	}
+	size := q.PageSize
+	if size <= 0 {
+		size = s.cfg.Limits.DefaultPageSize
+	}
+	size = min(size, s.cfg.Limits.MaxPageSize)
+	var cur *cursor
+	if q.PageToken != "" {
+		c, err := decodeToken(q.PageToken)
+		if err != nil {
+			return nil, "", err
+		}
+		cur = &c
+	}
+	end := q.End
+	if cur != nil && cur.at.Before(end) {
+		// Nothing at or after the cursor is on this page; ties at the
+		// cursor's instant are, so read up to just after it.
+		end = cur.at.Add(time.Nanosecond)
+	}
+	if !end.After(q.Start) {
+		return nil, "", nil
+	}
+	tl, err := s.timeline(ctx, unitFilter{Service: q.Service, Environment: q.Environment}, q.Start, end)
+	if err != nil {
+		return nil, "", err
+	}
+	var page []*analysis.Item
+	for _, it := range tl.Items() {
+		d := &it.Deployment
+		if d.DeployTime.Before(q.Start) || !d.DeployTime.Before(q.End) {
+			continue
+		}
+		if cur != nil && !cur.before(d.DeployTime, d.ID) {
+			continue
+		}
+		page = append(page, it)
+	}
+	slices.SortFunc(page, func(a, b *analysis.Item) int { // newest first
+		return cmp.Or(b.Deployment.DeployTime.Compare(a.Deployment.DeployTime), cmp.Compare(b.Deployment.ID, a.Deployment.ID))
+	})
+	next := ""
+	if len(page) > size {
+		page = page[:size]
+		last := page[size-1].Deployment
+		next = encodeToken(cursor{at: last.DeployTime, id: last.ID})
+	}
+	impacts, err := s.analyze(ctx, tl, page, false)
+	if err != nil {
+		return nil, "", err
+	}
+	out := make([]report.Deployment, len(impacts))
+	for i, im := range impacts {
+		out[i] = im.Deployment
+	}
+	return out, next, nil
+}
+
+// maxIDLength bounds deployment IDs accepted from requests (ours are 32 hex
+// characters).
+const maxIDLength = 256
+
+// Impact analyses one deployment. IDs of merged duplicates and of
+// superseded inferred events resolve to the deployment that replaced them.
+func (s *Service) Impact(ctx context.Context, id string) (report.Impact, error) {
+	if id == "" || len(id) > maxIDLength {
+		return report.Impact{}, invalid("deployment id must have 1 to %d characters", maxIDLength)
+	}
+	var (
+		unit  unitFilter
+		at    time.Time
+		found bool
+	)
+	for hop := 0; hop < 4; hop++ { // follow superseded_by (one hop in practice)
+		var (
+			supersededBy string
+			err          error
+		)
+		unit, at, supersededBy, found, err = s.st.DeploymentByID(ctx, id)
+		if err != nil {
+			return report.Impact{}, err
+		}
+		if !found {
+			// Not stored: an inferred deployment, derived from its unit's data.
+			unit, at, found, err = s.inferredDeployment(ctx, id)
+			if err != nil {
+				return report.Impact{}, err
+			}
+			if !found {
+				return report.Impact{}, fmt.Errorf("deployment %q: %w", id, report.ErrNotFound)
+			}
+			break
+		}
+		if supersededBy == "" || supersededBy == id {
+			break
+		}
+		id = supersededBy
+	}
+	// The range covers the merge window on both sides so that duplicates
+	// of this deployment are merged as in a listing.
+	w := s.cfg.Analysis.MergeWindow + time.Second
+	tl, err := s.timeline(ctx, unit, at.Add(-w), at.Add(w))
+	if err != nil {
+		return report.Impact{}, err
+	}
+	it, ok := tl.Get(id)
+	if !ok {
+		return report.Impact{}, fmt.Errorf("deployment %q: %w", id, report.ErrNotFound)
+	}
+	impacts, err := s.analyze(ctx, tl, []*analysis.Item{it}, true)
+	if err != nil {
+		return report.Impact{}, err
+	}
+	return impacts[0], nil
+}
+
+// DORA computes the DORA figures of one environment (optionally one service).
+func (s *Service) DORA(ctx context.Context, q report.DORAQuery) (report.DORAReport, error) {
+	if err := checkRange(q.Start, q.End, s.cfg.Limits.MaxReportRange); err != nil {
+		return report.DORAReport{}, err
+	}
+	if q.Environment == "" {
+		return report.DORAReport{}, invalid("environment is required")
+	}
+	switch q.Interval {
+	case report.IntervalAll, report.IntervalDay, report.IntervalWeek, report.IntervalMonth:
+	default:
+		return report.DORAReport{}, invalid("unknown interval %d", q.Interval)
+	}
+	tl, err := s.timeline(ctx, unitFilter{Service: q.Service, Environment: q.Environment}, q.Start, q.End)
+	if err != nil {
+		return report.DORAReport{}, err
+	}
+	var items []*analysis.Item
+	for _, it := range tl.Items() {
+		d := &it.Deployment
+		if !d.Failed && !d.DeployTime.Before(q.Start) && d.DeployTime.Before(q.End) {
+			items = append(items, it)
+		}
+	}
+	impacts, err := s.analyze(ctx, tl, items, false)
+	if err != nil {
+		return report.DORAReport{}, err
+	}
+	deps := make([]report.Deployment, len(impacts))
+	for i, im := range impacts {
+		deps[i] = im.Deployment
+	}
+	rep, err := analysis.DORA(deps, q.Start, q.End, q.Interval)
+	if err != nil {
+		return report.DORAReport{}, invalid("%v", err)
+	}
+	return rep, nil
+}
+
+// cursor is the position after which the next page starts (newest first).
+type cursor struct {
+	at time.Time
+	id string
+}
+
+// before reports whether (at, id) comes after the cursor in newest-first order.
+func (c cursor) before(at time.Time, id string) bool {
+	return at.Before(c.at) || (at.Equal(c.at) && id < c.id)
+}
+
+const tokenPrefix = "v1:"
+
+func encodeToken(c cursor) string {
+	return base64.RawURLEncoding.EncodeToString([]byte(tokenPrefix + strconv.FormatInt(c.at.UnixNano(), 10) + ":" + c.id))
+}
+
+func decodeToken(tok string) (cursor, error) {
+	bad := invalid("invalid page_token")
+	if len(tok) > 4*maxIDLength {
+		return cursor{}, bad
+	}
+	b, err := base64.RawURLEncoding.DecodeString(tok)
+	if err != nil {
+		return cursor{}, bad
+	}
+	rest, ok := strings.CutPrefix(string(b), tokenPrefix)
+	if !ok {
+		return cursor{}, bad
+	}
+	ns, id, ok := strings.Cut(rest, ":")
+	if !ok || id == "" {
+		return cursor{}, bad
+	}
+	n, err := strconv.ParseInt(ns, 10, 64)
+	if err != nil || n < 0 {
+		return cursor{}, bad
+	}
+	return cursor{at: time.Unix(0, n).UTC(), id: id}, nil
+}

@@ -1,0 +1,113 @@
+// Package usecase answers the API's questions (report.Source): it validates
+// requests against the one set of limits, fills defaults, pages, caches,
+// derives inferred deployments, builds each unit's timeline and judges its
+// deployments — reading through queryapi/store (a pure reader of the
+// ClickHouse tables) and deciding with queryapi/analysis (the product
+// rules) and queryapi/inference (the rule for inferred deployments).
+//
+// # Deployments
+//
+// A timeline is read for the requested range plus a neighbour horizon on
+// each side: the CI deployments (store.DeploymentRows) and the deployments
+// inferred from every unit's version episodes (store.Episodes through an
+// episode cache: the settled history once per EpisodesRebuild, the recent
+// buckets on every request; see docs/deployments.md). A deploy span that
+// names no previous version takes the one the traffic showed before its
+// rollout began. analysis.NewTimeline merges, orders and cuts windows.
+//
+// # Verdicts
+//
+// The window statistics of every deployment a request needs come from
+// batched store.WindowStats queries; the statistics and verdicts of
+// deployments whose windows are closed and settled (CacheSettle) are kept
+// in an LRU cache, so a DORA report or listing only queries the windows of
+// recent deployments. Listings and DORA judge with analysis.QuickJudge;
+// Impact always reports the full tests.
+//
+// # Paging
+//
+// /v1/deployments pages are newest first; a page token is the base64url
+// encoding of the last row's (deploy time in ns, ID), so it stays valid
+// while data are added.
+package usecase
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/changelens/changelens/queryapi/report"
+	"github.com/changelens/changelens/queryapi/store"
+)
+
+// Service answers the API's questions. It is safe for concurrent use.
+type Service struct {
+	cfg      Config
+	st       *store.Store
+	owned    bool // Open opened st: Close closes it
+	cache    *lru
+	episodes *episodeCache // nil: every request reads the whole history
+}
+
+var _ report.Source = (*Service)(nil)
+
+// New returns a Service reading through st.
+func New(st *store.Store, cfg Config) (*Service, error) {
+	cfg = cfg.withDefaults()
+	if err := cfg.validate(); err != nil {
+		return nil, err
+	}
+	s := &Service{cfg: cfg, st: st}
+	if cfg.CacheSize > 0 {
+		s.cache = newLRU(cfg.CacheSize)
+		s.episodes = newEpisodeCache()
+	}
+	return s, nil
+}
+
+// Open opens a store on dsn (its per-query timeout: the limits'
+// QueryTimeout) and a Service reading through it; Close closes both.
+func Open(ctx context.Context, dsn string, cfg Config) (*Service, error) {
+	cfg = cfg.withDefaults()
+	st, err := store.Open(ctx, store.Config{DSN: dsn, QueryTimeout: cfg.Limits.QueryTimeout})
+	if err != nil {
+		return nil, err
+	}
+	s, err := New(st, cfg)
+	if err != nil {
+		_ = st.Close()
+		return nil, err
+	}
+	s.owned = true
+	return s, nil
+}
+
+// Close closes the store if Open opened it.
+func (s *Service) Close() error {
+	if s.owned {
+		return s.st.Close()
+	}
+	return nil
+}
+
+// Ping checks that ClickHouse answers (for health checks).
+func (s *Service) Ping(ctx context.Context) error { return s.st.Ping(ctx) }
+
+func invalid(format string, args ...any) error {
+	return &report.InvalidArgumentError{Reason: fmt.Sprintf(format, args...)}
+}
+
+// checkRange validates a [start, end) request range against maxRange.
+func checkRange(start, end time.Time, maxRange time.Duration) error {
+	switch {
+	case start.IsZero() || end.IsZero():
+		return invalid("start_time and end_time are required")
+	case !end.After(start):
+		return invalid("end_time must be after start_time")
+	case end.Sub(start) > maxRange:
+		return invalid("range %s exceeds the maximum of %s", end.Sub(start), maxRange)
+	case start.Unix() < 0 || end.Unix() > 1<<32-1:
+		return invalid("times must lie between 1970 and 2106")
+	}
+	return nil
+}
