@@ -10,6 +10,12 @@
 //     continuity correction (SciPy / R definitions).
 //   - TwoProportionZTest: pooled z-test (statsmodels proportions_ztest).
 //   - FisherExact: 2×2 exact test (SciPy fisher_exact / R fisher.test).
+//   - WilcoxonSignedRank: paired signed-rank test, exact (no ties, n ≤ 50)
+//     or normal with tie correction (SciPy wilcoxon / R wilcox.test).
+//   - ChiSquareGOF: Pearson's goodness-of-fit test (SciPy chisquare), for
+//     sample-ratio mismatch.
+//   - PairedBootstrap: percentile intervals of a statistic of paired
+//     samples, resampling the pairs (seeded).
 //   - Median, Quantile (Hyndman–Fan type 7).
 //   - BucketQuantiles: weighted quantiles of a bucketed histogram, given
 //     the value of each bucket (the store passes the layout of
@@ -69,6 +75,7 @@ var (
 	ErrZeroTrials         = errors.New("stats: a group has zero trials")
 	ErrExactNotAvailable  = errors.New("stats: exact distribution not available (ties present or sample too large)")
 	ErrInvalidMethod      = errors.New("stats: invalid method")
+	ErrLengthMismatch     = errors.New("stats: paired samples of different lengths")
 )
 
 // normLower returns P(Z ≤ z) for a standard normal Z.
@@ -76,6 +83,11 @@ func normLower(z float64) float64 { return distuv.UnitNormal.CDF(z) }
 
 // normUpper returns P(Z ≥ z) for a standard normal Z, accurate in the far tail.
 func normUpper(z float64) float64 { return distuv.UnitNormal.CDF(-z) }
+
+// chiSquareUpper returns P(X ≥ x) for X chi-square with df degrees of freedom.
+func chiSquareUpper(x, df float64) float64 {
+	return clampP(distuv.ChiSquared{K: df}.Survival(x))
+}
 
 // clampP keeps a probability inside [0, 1] against rounding.
 func clampP(p float64) float64 {
