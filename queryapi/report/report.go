@@ -82,6 +82,17 @@ const (
 	VerdictDegraded
 )
 
+// CompareVerdict is the verdict of a same-window cohort comparison
+// (treatment against control), per metric and overall.
+type CompareVerdict int
+
+const (
+	CompareInsufficientData CompareVerdict = iota + 1
+	CompareNoDifference
+	CompareBetter
+	CompareWorse
+)
+
 // FailureReason says why a deployment is a change failure.
 type FailureReason int
 

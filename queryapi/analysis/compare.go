@@ -1,0 +1,433 @@
+package analysis
+
+import (
+	"math"
+	"math/rand/v2"
+	"slices"
+
+	"github.com/changelens/changelens/internal/stats"
+	"github.com/changelens/changelens/queryapi/report"
+)
+
+// CohortMinute is one cohort's statistics in one minute.
+type CohortMinute struct {
+	Requests, Errors           float64 // weighted
+	P50Ms, P90Ms, P95Ms, P99Ms float64
+	MeanMs                     float64
+	// HistKeys and HistWeights are the minute's latency histogram (bucket →
+	// weight, CompareConfig.BucketValue gives a bucket's milliseconds): the
+	// cohorts' percentiles over all compared minutes come from the merged
+	// histograms, not from averaging per-minute percentiles, which is biased
+	// for a small cohort (a 5 % canary serves a few dozen requests a minute).
+	HistKeys    []uint16
+	HistWeights []float64
+	// Response sizes in bytes; 0 when the spans carry none.
+	RespP50Bytes, RespP95Bytes float64
+}
+
+// MinutePair is a minute in which both cohorts served requests (the
+// same-window rule: only such minutes are compared).
+type MinutePair struct{ Control, Treatment CohortMinute }
+
+// Metric names of a comparison.
+const (
+	MetricLatencyP50   = "latency_p50_ms"
+	MetricLatencyP90   = "latency_p90_ms"
+	MetricLatencyP95   = "latency_p95_ms"
+	MetricLatencyP99   = "latency_p99_ms"
+	MetricLatencyMean  = "latency_mean_ms"
+	MetricErrorRate    = "error_rate"
+	MetricRespP50      = "response_size_p50_bytes"
+	MetricRespP95      = "response_size_p95_bytes"
+	MetricRequestShare = "request_share"
+)
+
+// Test names of a comparison.
+const TestWilcoxon = "wilcoxon-signed-rank (per-minute)"
+
+// CompareConfig holds what a same-window comparison needs beyond the
+// before/after thresholds (Config: MinRequests per cohort, LatencyRatio,
+// Alpha, the error-rate thresholds and MinExpectedCount apply alike).
+type CompareConfig struct {
+	// MinOverlapMinutes: fewer minutes in which both cohorts served →
+	// INSUFFICIENT_DATA. Default 10.
+	MinOverlapMinutes int
+	// BootstrapResamples and Level of the confidence intervals of the
+	// relative changes (a paired bootstrap over minutes, seeded by Seed).
+	// Defaults 1000, 0.95.
+	BootstrapResamples int
+	Level              float64
+	Seed               uint64
+	// SRMAlpha: a sample-ratio-mismatch test p-value below it flags the
+	// split as broken. Default 0.001.
+	SRMAlpha float64
+	// BucketValue is the value in milliseconds of a histogram bucket (the
+	// store's layout). Nil: percentiles are the means of the per-minute
+	// ones.
+	BucketValue func(uint16) float64
+}
+
+// DefaultCompareConfig returns the defaults of docs/analysis.md.
+func DefaultCompareConfig() CompareConfig {
+	return CompareConfig{MinOverlapMinutes: 10, BootstrapResamples: 1000, Level: 0.95, Seed: 1, SRMAlpha: 0.001}
+}
+
+// MetricComparison is one metric of a comparison. Control and Treatment are
+// the metric over all compared minutes (percentiles of the merged
+// histograms, the weighted mean, the pooled error rate, the mean per-minute
+// response size); RelativeChange is treatment ÷ control − 1 (for
+// request_share: the treatment's share), with a Level confidence interval
+// from a paired bootstrap over minutes.
+type MetricComparison struct {
+	Metric                        string
+	Control, Treatment            float64
+	RelativeChange, CILow, CIHigh float64
+	PValue                        float64 // of the test in the direction the metric moved; 1 when not tested
+	Test                          string
+	Verdict                       report.CompareVerdict
+	// Guarded metrics (p95, p99, error rate) decide the overall verdict.
+	Guarded bool
+}
+
+// SRM is the sample-ratio-mismatch check of a split.
+type SRM struct {
+	ExpectedShare, ObservedShare, PValue float64
+	Mismatch                             bool
+}
+
+// Comparison is the same-window comparison of a treatment with a control.
+type Comparison struct {
+	OverlapMinutes                     int
+	ControlRequests, TreatmentRequests float64
+	Metrics                            []MetricComparison
+	Verdict                            report.CompareVerdict
+	SRM                                *SRM // nil when no expected share was given
+}
+
+// Compare applies the same-window rules of docs/analysis.md to the minutes
+// both cohorts served. expectedShare (the treatment's expected share of
+// the pair's requests, in (0, 1)) enables the sample-ratio-mismatch check;
+// 0 leaves it out.
+//
+//   - Fewer than MinOverlapMinutes minutes, or fewer than MinRequests
+//     weighted requests in either cohort → INSUFFICIENT_DATA for every
+//     metric (the split and SRM are still reported).
+//   - Latency (p50 … p99, mean) and response sizes: the relative change is
+//     the ratio of the cohorts' per-minute means; WORSE when it reaches
+//     LatencyRatio − 1 and a one-sided Wilcoxon signed-rank test on the
+//     per-minute differences has p ≤ Alpha; BETTER in mirror image.
+//   - Error rate: pooled over the minutes, the before/after rule with
+//     control as before and treatment as after (two-proportion z-test,
+//     Fisher's exact test for small expected counts, both thresholds).
+//   - Overall: WORSE when a guarded metric (p95, p99, error rate) is
+//     WORSE; else BETTER when one is BETTER; else NO_DIFFERENCE.
+func Compare(pairs []MinutePair, expectedShare float64, cfg Config, cc CompareConfig) Comparison {
+	var c Comparison
+	c.OverlapMinutes = len(pairs)
+	for _, p := range pairs {
+		c.ControlRequests += p.Control.Requests
+		c.TreatmentRequests += p.Treatment.Requests
+	}
+	if expectedShare > 0 && expectedShare < 1 && c.ControlRequests+c.TreatmentRequests > 0 {
+		_, pv, err := stats.ChiSquareGOF([]float64{c.ControlRequests, c.TreatmentRequests}, []float64{1 - expectedShare, expectedShare})
+		if err == nil {
+			c.SRM = &SRM{ExpectedShare: expectedShare, ObservedShare: c.TreatmentRequests / (c.ControlRequests + c.TreatmentRequests),
+				PValue: pv, Mismatch: pv < cc.SRMAlpha}
+		}
+	}
+	enough := c.OverlapMinutes >= cc.MinOverlapMinutes && c.ControlRequests >= cfg.MinRequests && c.TreatmentRequests >= cfg.MinRequests
+	seed := cc.Seed
+	boot := func(ctrl, treat []float64, stat func(x, y []float64) float64) (lo, hi float64) {
+		seed++
+		lo, hi, ok := stats.PairedBootstrap(treat, ctrl, stat, cc.BootstrapResamples, cc.Level, seed)
+		if !ok {
+			return math.NaN(), math.NaN()
+		}
+		return lo, hi
+	}
+	ratioOfMeans := func(treat, ctrl []float64) float64 { return mean(treat)/mean(ctrl) - 1 }
+
+	haveHist := cc.BucketValue != nil
+	for _, p := range pairs {
+		haveHist = haveHist && len(p.Control.HistKeys) > 0 && len(p.Treatment.HistKeys) > 0
+	}
+	// The pooled latency of both cohorts over all minutes, and the
+	// intervals of its relative changes from one shared bootstrap.
+	var pool pooledLatency
+	if haveHist {
+		pool = pooledBootstrap(pairs, cc)
+	}
+
+	latency := []struct {
+		name    string
+		get     func(CohortMinute) float64
+		guarded bool
+		level   float64 // of the pooled estimate; −1: none (response sizes)
+	}{
+		{MetricLatencyP50, func(m CohortMinute) float64 { return m.P50Ms }, false, 0.5},
+		{MetricLatencyP90, func(m CohortMinute) float64 { return m.P90Ms }, false, 0.9},
+		{MetricLatencyP95, func(m CohortMinute) float64 { return m.P95Ms }, true, 0.95},
+		{MetricLatencyP99, func(m CohortMinute) float64 { return m.P99Ms }, true, 0.99},
+		{MetricLatencyMean, func(m CohortMinute) float64 { return m.MeanMs }, false, 0},
+		{MetricRespP50, func(m CohortMinute) float64 { return m.RespP50Bytes }, false, -1},
+		{MetricRespP95, func(m CohortMinute) float64 { return m.RespP95Bytes }, false, -1},
+	}
+	for _, l := range latency {
+		var ctrl, treat []float64
+		for _, p := range pairs {
+			cv, tv := l.get(p.Control), l.get(p.Treatment)
+			if cv > 0 && tv > 0 { // sizes are absent (0) where spans carry none
+				ctrl, treat = append(ctrl, cv), append(treat, tv)
+			}
+		}
+		if (l.name == MetricRespP50 || l.name == MetricRespP95) && len(ctrl) == 0 {
+			continue
+		}
+		m := MetricComparison{Metric: l.name, Test: TestWilcoxon, PValue: 1, Guarded: l.guarded, Verdict: report.CompareInsufficientData}
+		switch {
+		case len(ctrl) > 0 && l.level >= 0 && haveHist:
+			k := pooledIndex(l.level)
+			m.Control, m.Treatment = pool.control[k], pool.treatment[k]
+			m.RelativeChange = m.Treatment/m.Control - 1
+			m.CILow, m.CIHigh = pool.lo[k], pool.hi[k]
+		case len(ctrl) > 0:
+			m.Control, m.Treatment = mean(ctrl), mean(treat)
+			m.RelativeChange = m.Treatment/m.Control - 1
+			m.CILow, m.CIHigh = boot(ctrl, treat, ratioOfMeans)
+		}
+		if enough && len(ctrl) >= cc.MinOverlapMinutes {
+			m.Verdict = report.CompareNoDifference
+			up, errUp := stats.WilcoxonSignedRank(treat, ctrl, stats.Greater)
+			down, errDown := stats.WilcoxonSignedRank(treat, ctrl, stats.Less)
+			if errUp == nil && errDown == nil {
+				m.PValue = up.P
+				if m.Treatment < m.Control {
+					m.PValue = down.P
+				}
+				switch {
+				case atLeastRatio(m.Treatment, m.Control, cfg.LatencyRatio) && up.P <= cfg.Alpha:
+					m.Verdict = report.CompareWorse
+				case atLeastRatio(m.Control, m.Treatment, cfg.LatencyRatio) && down.P <= cfg.Alpha:
+					m.Verdict = report.CompareBetter
+				}
+			}
+		}
+		c.Metrics = append(c.Metrics, m)
+	}
+
+	// Error rate: pooled counts, the before/after rule (control = before).
+	ctrlReq, treatReq := make([]float64, len(pairs)), make([]float64, len(pairs))
+	ctrlErr, treatErr := make([]float64, len(pairs)), make([]float64, len(pairs))
+	var ce, te float64
+	for i, p := range pairs {
+		ctrlReq[i], treatReq[i] = p.Control.Requests, p.Treatment.Requests
+		ctrlErr[i], treatErr[i] = p.Control.Errors, p.Treatment.Errors
+		ce += p.Control.Errors
+		te += p.Treatment.Errors
+	}
+	em := MetricComparison{Metric: MetricErrorRate, PValue: 1, Guarded: true, Verdict: report.CompareInsufficientData, Test: TestNotRun}
+	if c.ControlRequests > 0 && c.TreatmentRequests > 0 {
+		em.Control, em.Treatment = ce/c.ControlRequests, te/c.TreatmentRequests
+		if em.Control > 0 {
+			em.RelativeChange = em.Treatment/em.Control - 1
+		}
+		// Resample minutes: pairs of (errors, requests) of each cohort.
+		idxC, idxT := make([]float64, len(pairs)), make([]float64, len(pairs))
+		for i := range pairs {
+			idxC[i], idxT[i] = float64(i), float64(i)
+		}
+		em.CILow, em.CIHigh = boot(idxC, idxT, func(t, _ []float64) float64 {
+			var cr, cer, tr, ter float64
+			for _, f := range t {
+				i := int(f)
+				cr, cer, tr, ter = cr+ctrlReq[i], cer+ctrlErr[i], tr+treatReq[i], ter+treatErr[i]
+			}
+			if cr == 0 || tr == 0 || cer == 0 {
+				return math.NaN()
+			}
+			return (ter/tr)/(cer/cr) - 1
+		})
+	}
+	if enough {
+		d, err := Decide(Window{Requests: c.ControlRequests, Errors: math.Min(ce, c.ControlRequests)},
+			Window{Requests: c.TreatmentRequests, Errors: math.Min(te, c.TreatmentRequests)}, cfg.Decision())
+		if err == nil {
+			em.Verdict = report.CompareNoDifference
+			em.Test = TestZ
+			if d.ErrorRate.Method == ErrorRateFisherExact {
+				em.Test = TestFisher
+			}
+			em.PValue = d.ErrorRate.PIncrease
+			if em.Treatment < em.Control {
+				em.PValue = d.ErrorRate.PDecrease
+			}
+			for _, r := range d.Rules {
+				switch r {
+				case RuleErrorRateRegression:
+					em.Verdict = report.CompareWorse
+				case RuleErrorRateImprovement:
+					em.Verdict = report.CompareBetter
+				}
+			}
+		}
+	}
+	c.Metrics = append(c.Metrics, em)
+
+	// The traffic split.
+	share := MetricComparison{Metric: MetricRequestShare, PValue: 1, Test: TestNotRun, Verdict: report.CompareNoDifference}
+	if total := c.ControlRequests + c.TreatmentRequests; total > 0 {
+		share.Control, share.Treatment = c.ControlRequests/total, c.TreatmentRequests/total
+		share.RelativeChange = share.Treatment
+		share.CILow, share.CIHigh = boot(ctrlReq, treatReq, func(t, ctl []float64) float64 {
+			st, sc := sum(t), sum(ctl)
+			return st / (st + sc)
+		})
+	}
+	if c.SRM != nil {
+		share.PValue = c.SRM.PValue
+	}
+	c.Metrics = append(c.Metrics, share)
+
+	c.Verdict = report.CompareNoDifference
+	insufficient := true
+	for _, m := range c.Metrics {
+		if !m.Guarded {
+			continue
+		}
+		if m.Verdict != report.CompareInsufficientData {
+			insufficient = false
+		}
+		switch {
+		case m.Verdict == report.CompareWorse:
+			c.Verdict = report.CompareWorse
+		case m.Verdict == report.CompareBetter && c.Verdict != report.CompareWorse:
+			c.Verdict = report.CompareBetter
+		}
+	}
+	if insufficient {
+		c.Verdict = report.CompareInsufficientData
+	}
+	return c
+}
+
+func mean(xs []float64) float64 {
+	if len(xs) == 0 {
+		return math.NaN()
+	}
+	return sum(xs) / float64(len(xs))
+}
+
+func sum(xs []float64) float64 {
+	s := 0.0
+	for _, x := range xs {
+		s += x
+	}
+	return s
+}
+
+// pooledLevels are the quantile levels of the pooled latency; the last
+// entry (index len) is the weighted mean.
+var pooledLevels = []float64{0.5, 0.9, 0.95, 0.99}
+
+func pooledIndex(level float64) int {
+	for i, l := range pooledLevels {
+		if l == level {
+			return i
+		}
+	}
+	return len(pooledLevels) // the mean
+}
+
+// pooledLatency holds, per pooled statistic (pooledLevels, then the mean),
+// both cohorts' values over all minutes and the interval of the relative
+// change.
+type pooledLatency struct {
+	control, treatment, lo, hi [5]float64
+}
+
+// mergedStats merges the minutes idx of one cohort into a dense histogram
+// (reused) and returns its pooledLevels quantiles and weighted mean.
+func mergedStats(pairs []MinutePair, idx []int, treatment bool, dense []float64, value func(uint16) float64) (out [5]float64) {
+	clear(dense)
+	var w, s float64
+	for _, i := range idx {
+		m := pairs[i].Control
+		if treatment {
+			m = pairs[i].Treatment
+		}
+		for j, k := range m.HistKeys {
+			if int(k) < len(dense) && m.HistWeights[j] > 0 {
+				dense[k] += m.HistWeights[j]
+			}
+		}
+		w, s = w+m.Requests, s+m.Requests*m.MeanMs
+	}
+	total := 0.0
+	for _, v := range dense {
+		total += v
+	}
+	cum, li := 0.0, 0
+	for k, v := range dense {
+		if v == 0 {
+			continue
+		}
+		cum += v
+		for li < len(pooledLevels) && cum >= pooledLevels[li]*total*(1-1e-9) {
+			out[li] = value(uint16(k))
+			li++
+		}
+	}
+	for ; li < len(pooledLevels); li++ {
+		out[li] = math.NaN()
+	}
+	out[len(pooledLevels)] = s / w
+	return out
+}
+
+// pooledBootstrap computes the pooled statistics over all minutes and
+// their relative changes' percentile intervals over resamples of minutes
+// (seeded), one resample serving every statistic.
+func pooledBootstrap(pairs []MinutePair, cc CompareConfig) pooledLatency {
+	maxKey := 0
+	for _, p := range pairs {
+		for _, k := range p.Control.HistKeys {
+			maxKey = max(maxKey, int(k))
+		}
+		for _, k := range p.Treatment.HistKeys {
+			maxKey = max(maxKey, int(k))
+		}
+	}
+	dense := make([]float64, maxKey+1)
+	all := make([]int, len(pairs))
+	for i := range all {
+		all[i] = i
+	}
+	var pl pooledLatency
+	pl.control = mergedStats(pairs, all, false, dense, cc.BucketValue)
+	pl.treatment = mergedStats(pairs, all, true, dense, cc.BucketValue)
+	rng := rand.New(rand.NewPCG(cc.Seed, 0x6a09e667f3bcc909))
+	changes := make([][]float64, len(pl.lo))
+	idx := make([]int, len(pairs))
+	for range cc.BootstrapResamples {
+		for i := range idx {
+			idx[i] = rng.IntN(len(pairs))
+		}
+		c := mergedStats(pairs, idx, false, dense, cc.BucketValue)
+		t := mergedStats(pairs, idx, true, dense, cc.BucketValue)
+		for k := range changes {
+			if r := t[k]/c[k] - 1; !math.IsNaN(r) && !math.IsInf(r, 0) {
+				changes[k] = append(changes[k], r)
+			}
+		}
+	}
+	a := (1 - cc.Level) / 2
+	for k, vs := range changes {
+		pl.lo[k], pl.hi[k] = math.NaN(), math.NaN()
+		if 2*len(vs) >= cc.BootstrapResamples {
+			slices.Sort(vs)
+			pl.lo[k], _ = stats.Quantile(vs, a)
+			pl.hi[k], _ = stats.Quantile(vs, 1-a)
+		}
+	}
+	return pl
+}
