@@ -96,6 +96,9 @@ func (stubSource) Deployments(context.Context, report.DeploymentQuery) ([]report
 func (stubSource) Impact(context.Context, string) (report.Impact, error) {
 	return report.Impact{}, report.ErrNotFound
 }
+func (stubSource) Compare(context.Context, report.CompareQuery) (report.Comparison, error) {
+	return report.Comparison{}, nil
+}
 func (stubSource) DORA(context.Context, report.DORAQuery) (report.DORAReport, error) {
 	return report.DORAReport{}, nil
 }

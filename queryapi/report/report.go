@@ -220,6 +220,48 @@ type DORAReport struct {
 	Intervals []DORAFigures
 }
 
+// CompareQuery compares two cohorts of one unit over [Start, End), in the
+// minutes both served.
+type CompareQuery struct {
+	Service, Environment string
+	Start, End           time.Time
+	Dimension            string // "version"
+	Control, Treatment   string
+	Operation            string  // optional
+	ExpectedShare        float64 // optional treatment share in (0, 1): the SRM check
+}
+
+// CompareMetric is one metric of a comparison (docs/analysis.md).
+type CompareMetric struct {
+	Metric                        string
+	Control, Treatment            float64
+	RelativeChange, CILow, CIHigh float64
+	PValue                        float64
+	Test                          string
+	Verdict                       CompareVerdict
+}
+
+// Cohort is one side of a comparison.
+type Cohort struct {
+	Value           string
+	Requests, Share float64
+}
+
+// SampleRatio is the sample-ratio-mismatch check of a split.
+type SampleRatio struct {
+	ExpectedShare, ObservedShare, PValue float64
+	Mismatch                             bool
+}
+
+// Comparison is a same-window comparison of two cohorts.
+type Comparison struct {
+	Control, Treatment Cohort
+	OverlapMinutes     int
+	Metrics            []CompareMetric
+	Verdict            CompareVerdict
+	SRM                *SampleRatio // nil without an expected share
+}
+
 // Source answers the API's questions. Implementations must parameterize all
 // SQL, be read-only, and respect ctx deadlines.
 type Source interface {
@@ -229,4 +271,5 @@ type Source interface {
 	Deployments(ctx context.Context, q DeploymentQuery) (deps []Deployment, nextPageToken string, err error)
 	Impact(ctx context.Context, deploymentID string) (Impact, error)
 	DORA(ctx context.Context, q DORAQuery) (DORAReport, error)
+	Compare(ctx context.Context, q CompareQuery) (Comparison, error)
 }

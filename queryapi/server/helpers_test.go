@@ -364,3 +364,31 @@ func decode(t testing.TB, body []byte) map[string]any {
 	}
 	return m
 }
+
+// Compare answers a fixed comparison; it errors (→ 500) on any query the
+// server should have rejected.
+func (f *fakeSource) Compare(ctx context.Context, q report.CompareQuery) (report.Comparison, error) {
+	if err := f.enter(ctx); err != nil {
+		return report.Comparison{}, err
+	}
+	if q.Service == "" || q.Environment == "" || q.Control == "" || q.Treatment == "" || q.Control == q.Treatment ||
+		q.Dimension != "version" || q.ExpectedShare < 0 || q.ExpectedShare >= 1 {
+		return report.Comparison{}, errors.New("fake: bad compare query")
+	}
+	if err := errors.Join(checkRange(q.Start, q.End, limits.Default().MaxLatencyRange), checkStr(q.Service, maxNameLen),
+		checkStr(q.Control, maxNameLen), checkStr(q.Treatment, maxNameLen), checkStr(q.Operation, maxOperationLen)); err != nil {
+		return report.Comparison{}, err
+	}
+	c := report.Comparison{
+		Control:        report.Cohort{Value: q.Control, Requests: 9500, Share: 0.95},
+		Treatment:      report.Cohort{Value: q.Treatment, Requests: 500, Share: 0.05},
+		OverlapMinutes: 60,
+		Verdict:        report.CompareWorse,
+		Metrics: []report.CompareMetric{{Metric: "latency_p95_ms", Control: 70, Treatment: 105, RelativeChange: 0.5,
+			CILow: 0.4, CIHigh: 0.6, PValue: 1e-6, Test: "wilcoxon-signed-rank (per-minute)", Verdict: report.CompareWorse}},
+	}
+	if q.ExpectedShare > 0 {
+		c.SRM = &report.SampleRatio{ExpectedShare: q.ExpectedShare, ObservedShare: 0.05, PValue: 0.9}
+	}
+	return c, nil
+}

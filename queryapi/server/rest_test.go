@@ -279,6 +279,25 @@ func TestRESTImpact(t *testing.T) {
 	}
 }
 
+func TestRESTCompare(t *testing.T) {
+	src := &fakeSource{}
+	ts := startServer(t, Config{Source: src})
+	code, body := ts.getJSON(t, "/v1/compare?service=api&environment=production&control=1.0&treatment=1.1&expected_treatment_share=0.05")
+	if code != 200 {
+		t.Fatalf("status %d: %v", code, body)
+	}
+	wantKeys(t, "response", body, "control", "treatment", "overlap_minutes", "metrics", "verdict", "srm")
+	wantValue(t, body, "verdict", "COMPARE_VERDICT_WORSE")
+	wantNumber(t, body, "overlap_minutes", 60)
+	c := wantKeys(t, "treatment", body["treatment"], "value", "requests", "share")
+	wantValue(t, c, "value", "1.1")
+	wantNumber(t, c, "share", 0.05)
+	m := wantKeys(t, "metric", body["metrics"].([]any)[0], "metric", "control", "treatment", "relative_change", "ci_low", "ci_high", "p_value", "test", "verdict")
+	wantValue(t, m, "metric", "latency_p95_ms")
+	wantNumber(t, m, "relative_change", 0.5)
+	wantKeys(t, "srm", body["srm"], "expected_share", "observed_share", "p_value", "mismatch")
+}
+
 func TestRESTDORA(t *testing.T) {
 	src := &fakeSource{}
 	ts := startServer(t, Config{Source: src})
@@ -460,6 +479,15 @@ func TestValidation(t *testing.T) {
 		{"/v1/dora?environment=" + strings.Repeat("e", 257), "environment"},
 		{"/v1/dora?start_time=2026-03-10T12:00:01Z", "start_time"}, // after end = now
 		{"/v1/services?environment=%7F", "environment"},
+		{"/v1/compare?environment=prod&control=1&treatment=2", "service"},
+		{"/v1/compare?service=api&control=1&treatment=2", "environment"},
+		{"/v1/compare?service=api&environment=prod&treatment=2", "control"},
+		{"/v1/compare?service=api&environment=prod&control=1", "treatment"},
+		{"/v1/compare?service=api&environment=prod&control=1&treatment=1", "treatment"},
+		{"/v1/compare?service=api&environment=prod&control=1&treatment=2&dimension=region", "dimension"},
+		{"/v1/compare?service=api&environment=prod&control=1&treatment=2&expected_treatment_share=1.5", "expected_treatment_share"},
+		{"/v1/compare?service=api&environment=prod&control=1&treatment=2&expected_treatment_share=-0.1", "expected_treatment_share"},
+		{"/v1/compare?service=api&environment=prod&control=1&treatment=2&start_time=2026-02-01T00:00:00Z", "start_time"}, // > 7 days
 	}
 	for _, c := range cases {
 		code, body := ts.getJSON(t, c.path)

@@ -378,6 +378,64 @@ func (Tier) EnumDescriptor() ([]byte, []int) {
 	return file_changelens_v1_query_proto_rawDescGZIP(), []int{5}
 }
 
+// The verdict of a same-window comparison, per metric and overall.
+type CompareVerdict int32
+
+const (
+	CompareVerdict_COMPARE_VERDICT_UNSPECIFIED CompareVerdict = 0
+	// Fewer than 10 minutes in which both cohorts served, or fewer than 50
+	// requests in either: no verdict.
+	CompareVerdict_COMPARE_VERDICT_INSUFFICIENT_DATA CompareVerdict = 1
+	CompareVerdict_COMPARE_VERDICT_NO_DIFFERENCE     CompareVerdict = 2
+	CompareVerdict_COMPARE_VERDICT_BETTER            CompareVerdict = 3
+	CompareVerdict_COMPARE_VERDICT_WORSE             CompareVerdict = 4
+)
+
+// Enum value maps for CompareVerdict.
+var (
+	CompareVerdict_name = map[int32]string{
+		0: "COMPARE_VERDICT_UNSPECIFIED",
+		1: "COMPARE_VERDICT_INSUFFICIENT_DATA",
+		2: "COMPARE_VERDICT_NO_DIFFERENCE",
+		3: "COMPARE_VERDICT_BETTER",
+		4: "COMPARE_VERDICT_WORSE",
+	}
+	CompareVerdict_value = map[string]int32{
+		"COMPARE_VERDICT_UNSPECIFIED":       0,
+		"COMPARE_VERDICT_INSUFFICIENT_DATA": 1,
+		"COMPARE_VERDICT_NO_DIFFERENCE":     2,
+		"COMPARE_VERDICT_BETTER":            3,
+		"COMPARE_VERDICT_WORSE":             4,
+	}
+)
+
+func (x CompareVerdict) Enum() *CompareVerdict {
+	p := new(CompareVerdict)
+	*p = x
+	return p
+}
+
+func (x CompareVerdict) String() string {
+	return protoimpl.X.EnumStringOf(x.Descriptor(), protoreflect.EnumNumber(x))
+}
+
+func (CompareVerdict) Descriptor() protoreflect.EnumDescriptor {
+	return file_changelens_v1_query_proto_enumTypes[6].Descriptor()
+}
+
+func (CompareVerdict) Type() protoreflect.EnumType {
+	return &file_changelens_v1_query_proto_enumTypes[6]
+}
+
+func (x CompareVerdict) Number() protoreflect.EnumNumber {
+	return protoreflect.EnumNumber(x)
+}
+
+// Deprecated: Use CompareVerdict.Descriptor instead.
+func (CompareVerdict) EnumDescriptor() ([]byte, []int) {
+	return file_changelens_v1_query_proto_rawDescGZIP(), []int{6}
+}
+
 type ListServicesRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// Only units of this environment; empty = all environments.
@@ -2017,6 +2075,458 @@ func (x *GetDORAResponse) GetIntervals() []*DORAFigures {
 	return nil
 }
 
+type CompareRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Required.
+	Service string `protobuf:"bytes,1,opt,name=service,proto3" json:"service,omitempty"`
+	// Required.
+	Environment string `protobuf:"bytes,2,opt,name=environment,proto3" json:"environment,omitempty"`
+	// Inclusive start. Default: end_time − 1 hour.
+	StartTime *timestamppb.Timestamp `protobuf:"bytes,3,opt,name=start_time,json=startTime,proto3" json:"start_time,omitempty"`
+	// Exclusive end. Default: now.
+	EndTime *timestamppb.Timestamp `protobuf:"bytes,4,opt,name=end_time,json=endTime,proto3" json:"end_time,omitempty"`
+	// The cohort dimension. "version" (service.version); the default.
+	Dimension string `protobuf:"bytes,5,opt,name=dimension,proto3" json:"dimension,omitempty"`
+	// Required: the control cohort's value (e.g. the stable version).
+	Control string `protobuf:"bytes,6,opt,name=control,proto3" json:"control,omitempty"`
+	// Required, different from control: the treatment cohort's value.
+	Treatment string `protobuf:"bytes,7,opt,name=treatment,proto3" json:"treatment,omitempty"`
+	// Optional: one operation only.
+	Operation string `protobuf:"bytes,8,opt,name=operation,proto3" json:"operation,omitempty"`
+	// Optional, in (0, 1): the treatment's expected share of the two cohorts'
+	// requests; enables the sample-ratio-mismatch check.
+	ExpectedTreatmentShare float64 `protobuf:"fixed64,9,opt,name=expected_treatment_share,json=expectedTreatmentShare,proto3" json:"expected_treatment_share,omitempty"`
+	unknownFields          protoimpl.UnknownFields
+	sizeCache              protoimpl.SizeCache
+}
+
+func (x *CompareRequest) Reset() {
+	*x = CompareRequest{}
+	mi := &file_changelens_v1_query_proto_msgTypes[19]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *CompareRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*CompareRequest) ProtoMessage() {}
+
+func (x *CompareRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_changelens_v1_query_proto_msgTypes[19]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use CompareRequest.ProtoReflect.Descriptor instead.
+func (*CompareRequest) Descriptor() ([]byte, []int) {
+	return file_changelens_v1_query_proto_rawDescGZIP(), []int{19}
+}
+
+func (x *CompareRequest) GetService() string {
+	if x != nil {
+		return x.Service
+	}
+	return ""
+}
+
+func (x *CompareRequest) GetEnvironment() string {
+	if x != nil {
+		return x.Environment
+	}
+	return ""
+}
+
+func (x *CompareRequest) GetStartTime() *timestamppb.Timestamp {
+	if x != nil {
+		return x.StartTime
+	}
+	return nil
+}
+
+func (x *CompareRequest) GetEndTime() *timestamppb.Timestamp {
+	if x != nil {
+		return x.EndTime
+	}
+	return nil
+}
+
+func (x *CompareRequest) GetDimension() string {
+	if x != nil {
+		return x.Dimension
+	}
+	return ""
+}
+
+func (x *CompareRequest) GetControl() string {
+	if x != nil {
+		return x.Control
+	}
+	return ""
+}
+
+func (x *CompareRequest) GetTreatment() string {
+	if x != nil {
+		return x.Treatment
+	}
+	return ""
+}
+
+func (x *CompareRequest) GetOperation() string {
+	if x != nil {
+		return x.Operation
+	}
+	return ""
+}
+
+func (x *CompareRequest) GetExpectedTreatmentShare() float64 {
+	if x != nil {
+		return x.ExpectedTreatmentShare
+	}
+	return 0
+}
+
+// One cohort of a comparison.
+type Cohort struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	Value string                 `protobuf:"bytes,1,opt,name=value,proto3" json:"value,omitempty"`
+	// Weighted requests in the compared minutes.
+	Requests float64 `protobuf:"fixed64,2,opt,name=requests,proto3" json:"requests,omitempty"`
+	// Share of the two cohorts' requests.
+	Share         float64 `protobuf:"fixed64,3,opt,name=share,proto3" json:"share,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *Cohort) Reset() {
+	*x = Cohort{}
+	mi := &file_changelens_v1_query_proto_msgTypes[20]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Cohort) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Cohort) ProtoMessage() {}
+
+func (x *Cohort) ProtoReflect() protoreflect.Message {
+	mi := &file_changelens_v1_query_proto_msgTypes[20]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Cohort.ProtoReflect.Descriptor instead.
+func (*Cohort) Descriptor() ([]byte, []int) {
+	return file_changelens_v1_query_proto_rawDescGZIP(), []int{20}
+}
+
+func (x *Cohort) GetValue() string {
+	if x != nil {
+		return x.Value
+	}
+	return ""
+}
+
+func (x *Cohort) GetRequests() float64 {
+	if x != nil {
+		return x.Requests
+	}
+	return 0
+}
+
+func (x *Cohort) GetShare() float64 {
+	if x != nil {
+		return x.Share
+	}
+	return 0
+}
+
+// One metric of a comparison.
+type CompareMetric struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// latency_p50_ms, latency_p90_ms, latency_p95_ms, latency_p99_ms,
+	// latency_mean_ms, error_rate, request_share.
+	Metric    string  `protobuf:"bytes,1,opt,name=metric,proto3" json:"metric,omitempty"`
+	Control   float64 `protobuf:"fixed64,2,opt,name=control,proto3" json:"control,omitempty"`
+	Treatment float64 `protobuf:"fixed64,3,opt,name=treatment,proto3" json:"treatment,omitempty"`
+	// treatment ÷ control − 1 (request_share: the treatment's share).
+	RelativeChange float64 `protobuf:"fixed64,4,opt,name=relative_change,json=relativeChange,proto3" json:"relative_change,omitempty"`
+	// 95 % interval of relative_change (paired bootstrap over minutes).
+	CiLow  float64 `protobuf:"fixed64,5,opt,name=ci_low,json=ciLow,proto3" json:"ci_low,omitempty"`
+	CiHigh float64 `protobuf:"fixed64,6,opt,name=ci_high,json=ciHigh,proto3" json:"ci_high,omitempty"`
+	// Of the test, in the direction the metric moved; 1 when not tested.
+	PValue        float64        `protobuf:"fixed64,7,opt,name=p_value,json=pValue,proto3" json:"p_value,omitempty"`
+	Test          string         `protobuf:"bytes,8,opt,name=test,proto3" json:"test,omitempty"`
+	Verdict       CompareVerdict `protobuf:"varint,9,opt,name=verdict,proto3,enum=changelens.v1.CompareVerdict" json:"verdict,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *CompareMetric) Reset() {
+	*x = CompareMetric{}
+	mi := &file_changelens_v1_query_proto_msgTypes[21]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *CompareMetric) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*CompareMetric) ProtoMessage() {}
+
+func (x *CompareMetric) ProtoReflect() protoreflect.Message {
+	mi := &file_changelens_v1_query_proto_msgTypes[21]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use CompareMetric.ProtoReflect.Descriptor instead.
+func (*CompareMetric) Descriptor() ([]byte, []int) {
+	return file_changelens_v1_query_proto_rawDescGZIP(), []int{21}
+}
+
+func (x *CompareMetric) GetMetric() string {
+	if x != nil {
+		return x.Metric
+	}
+	return ""
+}
+
+func (x *CompareMetric) GetControl() float64 {
+	if x != nil {
+		return x.Control
+	}
+	return 0
+}
+
+func (x *CompareMetric) GetTreatment() float64 {
+	if x != nil {
+		return x.Treatment
+	}
+	return 0
+}
+
+func (x *CompareMetric) GetRelativeChange() float64 {
+	if x != nil {
+		return x.RelativeChange
+	}
+	return 0
+}
+
+func (x *CompareMetric) GetCiLow() float64 {
+	if x != nil {
+		return x.CiLow
+	}
+	return 0
+}
+
+func (x *CompareMetric) GetCiHigh() float64 {
+	if x != nil {
+		return x.CiHigh
+	}
+	return 0
+}
+
+func (x *CompareMetric) GetPValue() float64 {
+	if x != nil {
+		return x.PValue
+	}
+	return 0
+}
+
+func (x *CompareMetric) GetTest() string {
+	if x != nil {
+		return x.Test
+	}
+	return ""
+}
+
+func (x *CompareMetric) GetVerdict() CompareVerdict {
+	if x != nil {
+		return x.Verdict
+	}
+	return CompareVerdict_COMPARE_VERDICT_UNSPECIFIED
+}
+
+// The sample-ratio-mismatch check (chi-square) of the split.
+type SampleRatio struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	ExpectedShare float64                `protobuf:"fixed64,1,opt,name=expected_share,json=expectedShare,proto3" json:"expected_share,omitempty"`
+	ObservedShare float64                `protobuf:"fixed64,2,opt,name=observed_share,json=observedShare,proto3" json:"observed_share,omitempty"`
+	PValue        float64                `protobuf:"fixed64,3,opt,name=p_value,json=pValue,proto3" json:"p_value,omitempty"`
+	// p_value < 0.001: the split is not what was expected.
+	Mismatch      bool `protobuf:"varint,4,opt,name=mismatch,proto3" json:"mismatch,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *SampleRatio) Reset() {
+	*x = SampleRatio{}
+	mi := &file_changelens_v1_query_proto_msgTypes[22]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SampleRatio) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SampleRatio) ProtoMessage() {}
+
+func (x *SampleRatio) ProtoReflect() protoreflect.Message {
+	mi := &file_changelens_v1_query_proto_msgTypes[22]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SampleRatio.ProtoReflect.Descriptor instead.
+func (*SampleRatio) Descriptor() ([]byte, []int) {
+	return file_changelens_v1_query_proto_rawDescGZIP(), []int{22}
+}
+
+func (x *SampleRatio) GetExpectedShare() float64 {
+	if x != nil {
+		return x.ExpectedShare
+	}
+	return 0
+}
+
+func (x *SampleRatio) GetObservedShare() float64 {
+	if x != nil {
+		return x.ObservedShare
+	}
+	return 0
+}
+
+func (x *SampleRatio) GetPValue() float64 {
+	if x != nil {
+		return x.PValue
+	}
+	return 0
+}
+
+func (x *SampleRatio) GetMismatch() bool {
+	if x != nil {
+		return x.Mismatch
+	}
+	return false
+}
+
+type CompareResponse struct {
+	state     protoimpl.MessageState `protogen:"open.v1"`
+	Control   *Cohort                `protobuf:"bytes,1,opt,name=control,proto3" json:"control,omitempty"`
+	Treatment *Cohort                `protobuf:"bytes,2,opt,name=treatment,proto3" json:"treatment,omitempty"`
+	// Minutes in which both cohorts served requests (the only ones compared).
+	OverlapMinutes int32            `protobuf:"varint,3,opt,name=overlap_minutes,json=overlapMinutes,proto3" json:"overlap_minutes,omitempty"`
+	Metrics        []*CompareMetric `protobuf:"bytes,4,rep,name=metrics,proto3" json:"metrics,omitempty"`
+	// WORSE when a guarded metric (p95, p99, error rate) is WORSE.
+	Verdict CompareVerdict `protobuf:"varint,5,opt,name=verdict,proto3,enum=changelens.v1.CompareVerdict" json:"verdict,omitempty"`
+	// Absent without expected_treatment_share.
+	Srm           *SampleRatio `protobuf:"bytes,6,opt,name=srm,proto3" json:"srm,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *CompareResponse) Reset() {
+	*x = CompareResponse{}
+	mi := &file_changelens_v1_query_proto_msgTypes[23]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *CompareResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*CompareResponse) ProtoMessage() {}
+
+func (x *CompareResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_changelens_v1_query_proto_msgTypes[23]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use CompareResponse.ProtoReflect.Descriptor instead.
+func (*CompareResponse) Descriptor() ([]byte, []int) {
+	return file_changelens_v1_query_proto_rawDescGZIP(), []int{23}
+}
+
+func (x *CompareResponse) GetControl() *Cohort {
+	if x != nil {
+		return x.Control
+	}
+	return nil
+}
+
+func (x *CompareResponse) GetTreatment() *Cohort {
+	if x != nil {
+		return x.Treatment
+	}
+	return nil
+}
+
+func (x *CompareResponse) GetOverlapMinutes() int32 {
+	if x != nil {
+		return x.OverlapMinutes
+	}
+	return 0
+}
+
+func (x *CompareResponse) GetMetrics() []*CompareMetric {
+	if x != nil {
+		return x.Metrics
+	}
+	return nil
+}
+
+func (x *CompareResponse) GetVerdict() CompareVerdict {
+	if x != nil {
+		return x.Verdict
+	}
+	return CompareVerdict_COMPARE_VERDICT_UNSPECIFIED
+}
+
+func (x *CompareResponse) GetSrm() *SampleRatio {
+	if x != nil {
+		return x.Srm
+	}
+	return nil
+}
+
 var File_changelens_v1_query_proto protoreflect.FileDescriptor
 
 const file_changelens_v1_query_proto_rawDesc = "" +
@@ -2172,7 +2682,44 @@ const file_changelens_v1_query_proto_rawDesc = "" +
 	"\x05tiers\x18\f \x01(\v2\x18.changelens.v1.DORATiersR\x05tiers\"\x81\x01\n" +
 	"\x0fGetDORAResponse\x124\n" +
 	"\asummary\x18\x01 \x01(\v2\x1a.changelens.v1.DORAFiguresR\asummary\x128\n" +
-	"\tintervals\x18\x02 \x03(\v2\x1a.changelens.v1.DORAFiguresR\tintervals*d\n" +
+	"\tintervals\x18\x02 \x03(\v2\x1a.changelens.v1.DORAFiguresR\tintervals\"\xec\x02\n" +
+	"\x0eCompareRequest\x12\x18\n" +
+	"\aservice\x18\x01 \x01(\tR\aservice\x12 \n" +
+	"\venvironment\x18\x02 \x01(\tR\venvironment\x129\n" +
+	"\n" +
+	"start_time\x18\x03 \x01(\v2\x1a.google.protobuf.TimestampR\tstartTime\x125\n" +
+	"\bend_time\x18\x04 \x01(\v2\x1a.google.protobuf.TimestampR\aendTime\x12\x1c\n" +
+	"\tdimension\x18\x05 \x01(\tR\tdimension\x12\x18\n" +
+	"\acontrol\x18\x06 \x01(\tR\acontrol\x12\x1c\n" +
+	"\ttreatment\x18\a \x01(\tR\ttreatment\x12\x1c\n" +
+	"\toperation\x18\b \x01(\tR\toperation\x128\n" +
+	"\x18expected_treatment_share\x18\t \x01(\x01R\x16expectedTreatmentShare\"P\n" +
+	"\x06Cohort\x12\x14\n" +
+	"\x05value\x18\x01 \x01(\tR\x05value\x12\x1a\n" +
+	"\brequests\x18\x02 \x01(\x01R\brequests\x12\x14\n" +
+	"\x05share\x18\x03 \x01(\x01R\x05share\"\x9e\x02\n" +
+	"\rCompareMetric\x12\x16\n" +
+	"\x06metric\x18\x01 \x01(\tR\x06metric\x12\x18\n" +
+	"\acontrol\x18\x02 \x01(\x01R\acontrol\x12\x1c\n" +
+	"\ttreatment\x18\x03 \x01(\x01R\ttreatment\x12'\n" +
+	"\x0frelative_change\x18\x04 \x01(\x01R\x0erelativeChange\x12\x15\n" +
+	"\x06ci_low\x18\x05 \x01(\x01R\x05ciLow\x12\x17\n" +
+	"\aci_high\x18\x06 \x01(\x01R\x06ciHigh\x12\x17\n" +
+	"\ap_value\x18\a \x01(\x01R\x06pValue\x12\x12\n" +
+	"\x04test\x18\b \x01(\tR\x04test\x127\n" +
+	"\averdict\x18\t \x01(\x0e2\x1d.changelens.v1.CompareVerdictR\averdict\"\x90\x01\n" +
+	"\vSampleRatio\x12%\n" +
+	"\x0eexpected_share\x18\x01 \x01(\x01R\rexpectedShare\x12%\n" +
+	"\x0eobserved_share\x18\x02 \x01(\x01R\robservedShare\x12\x17\n" +
+	"\ap_value\x18\x03 \x01(\x01R\x06pValue\x12\x1a\n" +
+	"\bmismatch\x18\x04 \x01(\bR\bmismatch\"\xbf\x02\n" +
+	"\x0fCompareResponse\x12/\n" +
+	"\acontrol\x18\x01 \x01(\v2\x15.changelens.v1.CohortR\acontrol\x123\n" +
+	"\ttreatment\x18\x02 \x01(\v2\x15.changelens.v1.CohortR\ttreatment\x12'\n" +
+	"\x0foverlap_minutes\x18\x03 \x01(\x05R\x0eoverlapMinutes\x126\n" +
+	"\ametrics\x18\x04 \x03(\v2\x1c.changelens.v1.CompareMetricR\ametrics\x127\n" +
+	"\averdict\x18\x05 \x01(\x0e2\x1d.changelens.v1.CompareVerdictR\averdict\x12,\n" +
+	"\x03srm\x18\x06 \x01(\v2\x1a.changelens.v1.SampleRatioR\x03srm*d\n" +
 	"\aGroupBy\x12\x18\n" +
 	"\x14GROUP_BY_UNSPECIFIED\x10\x00\x12\x11\n" +
 	"\rGROUP_BY_NONE\x10\x01\x12\x14\n" +
@@ -2207,7 +2754,13 @@ const file_changelens_v1_query_proto_rawDesc = "" +
 	"\vTIER_MEDIUM\x10\x03\x12\r\n" +
 	"\tTIER_HIGH\x10\x04\x12\x0e\n" +
 	"\n" +
-	"TIER_ELITE\x10\x052\x97\x06\n" +
+	"TIER_ELITE\x10\x05*\xb2\x01\n" +
+	"\x0eCompareVerdict\x12\x1f\n" +
+	"\x1bCOMPARE_VERDICT_UNSPECIFIED\x10\x00\x12%\n" +
+	"!COMPARE_VERDICT_INSUFFICIENT_DATA\x10\x01\x12!\n" +
+	"\x1dCOMPARE_VERDICT_NO_DIFFERENCE\x10\x02\x12\x1a\n" +
+	"\x16COMPARE_VERDICT_BETTER\x10\x03\x12\x19\n" +
+	"\x15COMPARE_VERDICT_WORSE\x10\x042\xf6\x06\n" +
 	"\fQueryService\x12m\n" +
 	"\fListServices\x12\".changelens.v1.ListServicesRequest\x1a#.changelens.v1.ListServicesResponse\"\x14\x82\xd3\xe4\x93\x02\x0e\x12\f/v1/services\x12f\n" +
 	"\n" +
@@ -2219,7 +2772,8 @@ const file_changelens_v1_query_proto_rawDesc = "" +
 	"\x1bNo deployment with this id.\x12\x16\n" +
 	"\x14\x1a\x12.google.rpc.Status\x82\xd3\xe4\x93\x02\x1d\x12\x1b/v1/deployments/{id}/impact\x12Z\n" +
 	"\aGetDORA\x12\x1d.changelens.v1.GetDORARequest\x1a\x1e.changelens.v1.GetDORAResponse\"\x10\x82\xd3\xe4\x93\x02\n" +
-	"\x12\b/v1/doraB\xe7\x06\x92A\x99\x06\x12\xcf\x02\n" +
+	"\x12\b/v1/dora\x12]\n" +
+	"\aCompare\x12\x1d.changelens.v1.CompareRequest\x1a\x1e.changelens.v1.CompareResponse\"\x13\x82\xd3\xe4\x93\x02\r\x12\v/v1/compareB\xe7\x06\x92A\x99\x06\x12\xcf\x02\n" +
 	"\x14changelens query API\x12\xb2\x02Did this deploy make things better or worse, and how well do we deliver? Latency series, deployments with before/after impact analysis, DORA four keys. Errors are google.rpc.Status: 400 bad input (the message names the field), 401 missing or invalid bearer token, 404 unknown deployment, 504 query timeout.2\x02v1*\x02\x01\x022\x10application/json:\x10application/jsonRR\n" +
 	"\x03400\x12K\n" +
 	"1Bad input; the message names the offending field.\x12\x16\n" +
@@ -2248,8 +2802,8 @@ func file_changelens_v1_query_proto_rawDescGZIP() []byte {
 	return file_changelens_v1_query_proto_rawDescData
 }
 
-var file_changelens_v1_query_proto_enumTypes = make([]protoimpl.EnumInfo, 6)
-var file_changelens_v1_query_proto_msgTypes = make([]protoimpl.MessageInfo, 19)
+var file_changelens_v1_query_proto_enumTypes = make([]protoimpl.EnumInfo, 7)
+var file_changelens_v1_query_proto_msgTypes = make([]protoimpl.MessageInfo, 24)
 var file_changelens_v1_query_proto_goTypes = []any{
 	(GroupBy)(0),                        // 0: changelens.v1.GroupBy
 	(Source)(0),                         // 1: changelens.v1.Source
@@ -2257,92 +2811,108 @@ var file_changelens_v1_query_proto_goTypes = []any{
 	(FailureReason)(0),                  // 3: changelens.v1.FailureReason
 	(Interval)(0),                       // 4: changelens.v1.Interval
 	(Tier)(0),                           // 5: changelens.v1.Tier
-	(*ListServicesRequest)(nil),         // 6: changelens.v1.ListServicesRequest
-	(*Unit)(nil),                        // 7: changelens.v1.Unit
-	(*ListServicesResponse)(nil),        // 8: changelens.v1.ListServicesResponse
-	(*GetLatencyRequest)(nil),           // 9: changelens.v1.GetLatencyRequest
-	(*LatencyPoint)(nil),                // 10: changelens.v1.LatencyPoint
-	(*GetLatencyResponse)(nil),          // 11: changelens.v1.GetLatencyResponse
-	(*GetLatencySummaryRequest)(nil),    // 12: changelens.v1.GetLatencySummaryRequest
-	(*GetLatencySummaryResponse)(nil),   // 13: changelens.v1.GetLatencySummaryResponse
-	(*Deployment)(nil),                  // 14: changelens.v1.Deployment
-	(*ListDeploymentsRequest)(nil),      // 15: changelens.v1.ListDeploymentsRequest
-	(*ListDeploymentsResponse)(nil),     // 16: changelens.v1.ListDeploymentsResponse
-	(*GetDeploymentImpactRequest)(nil),  // 17: changelens.v1.GetDeploymentImpactRequest
-	(*ImpactWindow)(nil),                // 18: changelens.v1.ImpactWindow
-	(*StatTest)(nil),                    // 19: changelens.v1.StatTest
-	(*GetDeploymentImpactResponse)(nil), // 20: changelens.v1.GetDeploymentImpactResponse
-	(*GetDORARequest)(nil),              // 21: changelens.v1.GetDORARequest
-	(*DORATiers)(nil),                   // 22: changelens.v1.DORATiers
-	(*DORAFigures)(nil),                 // 23: changelens.v1.DORAFigures
-	(*GetDORAResponse)(nil),             // 24: changelens.v1.GetDORAResponse
-	(*timestamppb.Timestamp)(nil),       // 25: google.protobuf.Timestamp
+	(CompareVerdict)(0),                 // 6: changelens.v1.CompareVerdict
+	(*ListServicesRequest)(nil),         // 7: changelens.v1.ListServicesRequest
+	(*Unit)(nil),                        // 8: changelens.v1.Unit
+	(*ListServicesResponse)(nil),        // 9: changelens.v1.ListServicesResponse
+	(*GetLatencyRequest)(nil),           // 10: changelens.v1.GetLatencyRequest
+	(*LatencyPoint)(nil),                // 11: changelens.v1.LatencyPoint
+	(*GetLatencyResponse)(nil),          // 12: changelens.v1.GetLatencyResponse
+	(*GetLatencySummaryRequest)(nil),    // 13: changelens.v1.GetLatencySummaryRequest
+	(*GetLatencySummaryResponse)(nil),   // 14: changelens.v1.GetLatencySummaryResponse
+	(*Deployment)(nil),                  // 15: changelens.v1.Deployment
+	(*ListDeploymentsRequest)(nil),      // 16: changelens.v1.ListDeploymentsRequest
+	(*ListDeploymentsResponse)(nil),     // 17: changelens.v1.ListDeploymentsResponse
+	(*GetDeploymentImpactRequest)(nil),  // 18: changelens.v1.GetDeploymentImpactRequest
+	(*ImpactWindow)(nil),                // 19: changelens.v1.ImpactWindow
+	(*StatTest)(nil),                    // 20: changelens.v1.StatTest
+	(*GetDeploymentImpactResponse)(nil), // 21: changelens.v1.GetDeploymentImpactResponse
+	(*GetDORARequest)(nil),              // 22: changelens.v1.GetDORARequest
+	(*DORATiers)(nil),                   // 23: changelens.v1.DORATiers
+	(*DORAFigures)(nil),                 // 24: changelens.v1.DORAFigures
+	(*GetDORAResponse)(nil),             // 25: changelens.v1.GetDORAResponse
+	(*CompareRequest)(nil),              // 26: changelens.v1.CompareRequest
+	(*Cohort)(nil),                      // 27: changelens.v1.Cohort
+	(*CompareMetric)(nil),               // 28: changelens.v1.CompareMetric
+	(*SampleRatio)(nil),                 // 29: changelens.v1.SampleRatio
+	(*CompareResponse)(nil),             // 30: changelens.v1.CompareResponse
+	(*timestamppb.Timestamp)(nil),       // 31: google.protobuf.Timestamp
 }
 var file_changelens_v1_query_proto_depIdxs = []int32{
-	25, // 0: changelens.v1.Unit.first_seen:type_name -> google.protobuf.Timestamp
-	25, // 1: changelens.v1.Unit.last_seen:type_name -> google.protobuf.Timestamp
-	7,  // 2: changelens.v1.ListServicesResponse.services:type_name -> changelens.v1.Unit
-	25, // 3: changelens.v1.GetLatencyRequest.start_time:type_name -> google.protobuf.Timestamp
-	25, // 4: changelens.v1.GetLatencyRequest.end_time:type_name -> google.protobuf.Timestamp
+	31, // 0: changelens.v1.Unit.first_seen:type_name -> google.protobuf.Timestamp
+	31, // 1: changelens.v1.Unit.last_seen:type_name -> google.protobuf.Timestamp
+	8,  // 2: changelens.v1.ListServicesResponse.services:type_name -> changelens.v1.Unit
+	31, // 3: changelens.v1.GetLatencyRequest.start_time:type_name -> google.protobuf.Timestamp
+	31, // 4: changelens.v1.GetLatencyRequest.end_time:type_name -> google.protobuf.Timestamp
 	0,  // 5: changelens.v1.GetLatencyRequest.group_by:type_name -> changelens.v1.GroupBy
-	25, // 6: changelens.v1.LatencyPoint.time:type_name -> google.protobuf.Timestamp
-	10, // 7: changelens.v1.GetLatencyResponse.points:type_name -> changelens.v1.LatencyPoint
-	25, // 8: changelens.v1.GetLatencyResponse.start_time:type_name -> google.protobuf.Timestamp
-	25, // 9: changelens.v1.GetLatencyResponse.end_time:type_name -> google.protobuf.Timestamp
-	25, // 10: changelens.v1.GetLatencySummaryRequest.start_time:type_name -> google.protobuf.Timestamp
-	25, // 11: changelens.v1.GetLatencySummaryRequest.end_time:type_name -> google.protobuf.Timestamp
+	31, // 6: changelens.v1.LatencyPoint.time:type_name -> google.protobuf.Timestamp
+	11, // 7: changelens.v1.GetLatencyResponse.points:type_name -> changelens.v1.LatencyPoint
+	31, // 8: changelens.v1.GetLatencyResponse.start_time:type_name -> google.protobuf.Timestamp
+	31, // 9: changelens.v1.GetLatencyResponse.end_time:type_name -> google.protobuf.Timestamp
+	31, // 10: changelens.v1.GetLatencySummaryRequest.start_time:type_name -> google.protobuf.Timestamp
+	31, // 11: changelens.v1.GetLatencySummaryRequest.end_time:type_name -> google.protobuf.Timestamp
 	0,  // 12: changelens.v1.GetLatencySummaryRequest.group_by:type_name -> changelens.v1.GroupBy
-	10, // 13: changelens.v1.GetLatencySummaryResponse.rows:type_name -> changelens.v1.LatencyPoint
-	25, // 14: changelens.v1.GetLatencySummaryResponse.start_time:type_name -> google.protobuf.Timestamp
-	25, // 15: changelens.v1.GetLatencySummaryResponse.end_time:type_name -> google.protobuf.Timestamp
-	25, // 16: changelens.v1.Deployment.deploy_time:type_name -> google.protobuf.Timestamp
+	11, // 13: changelens.v1.GetLatencySummaryResponse.rows:type_name -> changelens.v1.LatencyPoint
+	31, // 14: changelens.v1.GetLatencySummaryResponse.start_time:type_name -> google.protobuf.Timestamp
+	31, // 15: changelens.v1.GetLatencySummaryResponse.end_time:type_name -> google.protobuf.Timestamp
+	31, // 16: changelens.v1.Deployment.deploy_time:type_name -> google.protobuf.Timestamp
 	1,  // 17: changelens.v1.Deployment.source:type_name -> changelens.v1.Source
-	25, // 18: changelens.v1.Deployment.commit_time:type_name -> google.protobuf.Timestamp
+	31, // 18: changelens.v1.Deployment.commit_time:type_name -> google.protobuf.Timestamp
 	3,  // 19: changelens.v1.Deployment.failure_reasons:type_name -> changelens.v1.FailureReason
-	25, // 20: changelens.v1.Deployment.restore_time:type_name -> google.protobuf.Timestamp
+	31, // 20: changelens.v1.Deployment.restore_time:type_name -> google.protobuf.Timestamp
 	2,  // 21: changelens.v1.Deployment.verdict:type_name -> changelens.v1.Verdict
-	25, // 22: changelens.v1.Deployment.rollout_start:type_name -> google.protobuf.Timestamp
-	25, // 23: changelens.v1.ListDeploymentsRequest.start_time:type_name -> google.protobuf.Timestamp
-	25, // 24: changelens.v1.ListDeploymentsRequest.end_time:type_name -> google.protobuf.Timestamp
-	14, // 25: changelens.v1.ListDeploymentsResponse.deployments:type_name -> changelens.v1.Deployment
-	25, // 26: changelens.v1.ImpactWindow.start:type_name -> google.protobuf.Timestamp
-	25, // 27: changelens.v1.ImpactWindow.end:type_name -> google.protobuf.Timestamp
-	14, // 28: changelens.v1.GetDeploymentImpactResponse.deployment:type_name -> changelens.v1.Deployment
-	18, // 29: changelens.v1.GetDeploymentImpactResponse.before:type_name -> changelens.v1.ImpactWindow
-	18, // 30: changelens.v1.GetDeploymentImpactResponse.after:type_name -> changelens.v1.ImpactWindow
-	19, // 31: changelens.v1.GetDeploymentImpactResponse.latency_test:type_name -> changelens.v1.StatTest
-	19, // 32: changelens.v1.GetDeploymentImpactResponse.error_rate_test:type_name -> changelens.v1.StatTest
+	31, // 22: changelens.v1.Deployment.rollout_start:type_name -> google.protobuf.Timestamp
+	31, // 23: changelens.v1.ListDeploymentsRequest.start_time:type_name -> google.protobuf.Timestamp
+	31, // 24: changelens.v1.ListDeploymentsRequest.end_time:type_name -> google.protobuf.Timestamp
+	15, // 25: changelens.v1.ListDeploymentsResponse.deployments:type_name -> changelens.v1.Deployment
+	31, // 26: changelens.v1.ImpactWindow.start:type_name -> google.protobuf.Timestamp
+	31, // 27: changelens.v1.ImpactWindow.end:type_name -> google.protobuf.Timestamp
+	15, // 28: changelens.v1.GetDeploymentImpactResponse.deployment:type_name -> changelens.v1.Deployment
+	19, // 29: changelens.v1.GetDeploymentImpactResponse.before:type_name -> changelens.v1.ImpactWindow
+	19, // 30: changelens.v1.GetDeploymentImpactResponse.after:type_name -> changelens.v1.ImpactWindow
+	20, // 31: changelens.v1.GetDeploymentImpactResponse.latency_test:type_name -> changelens.v1.StatTest
+	20, // 32: changelens.v1.GetDeploymentImpactResponse.error_rate_test:type_name -> changelens.v1.StatTest
 	2,  // 33: changelens.v1.GetDeploymentImpactResponse.verdict:type_name -> changelens.v1.Verdict
 	3,  // 34: changelens.v1.GetDeploymentImpactResponse.reasons:type_name -> changelens.v1.FailureReason
-	25, // 35: changelens.v1.GetDORARequest.start_time:type_name -> google.protobuf.Timestamp
-	25, // 36: changelens.v1.GetDORARequest.end_time:type_name -> google.protobuf.Timestamp
+	31, // 35: changelens.v1.GetDORARequest.start_time:type_name -> google.protobuf.Timestamp
+	31, // 36: changelens.v1.GetDORARequest.end_time:type_name -> google.protobuf.Timestamp
 	4,  // 37: changelens.v1.GetDORARequest.interval:type_name -> changelens.v1.Interval
 	5,  // 38: changelens.v1.DORATiers.deployment_frequency:type_name -> changelens.v1.Tier
 	5,  // 39: changelens.v1.DORATiers.lead_time:type_name -> changelens.v1.Tier
 	5,  // 40: changelens.v1.DORATiers.change_failure_rate:type_name -> changelens.v1.Tier
 	5,  // 41: changelens.v1.DORATiers.time_to_restore:type_name -> changelens.v1.Tier
-	25, // 42: changelens.v1.DORAFigures.start_time:type_name -> google.protobuf.Timestamp
-	25, // 43: changelens.v1.DORAFigures.end_time:type_name -> google.protobuf.Timestamp
-	22, // 44: changelens.v1.DORAFigures.tiers:type_name -> changelens.v1.DORATiers
-	23, // 45: changelens.v1.GetDORAResponse.summary:type_name -> changelens.v1.DORAFigures
-	23, // 46: changelens.v1.GetDORAResponse.intervals:type_name -> changelens.v1.DORAFigures
-	6,  // 47: changelens.v1.QueryService.ListServices:input_type -> changelens.v1.ListServicesRequest
-	9,  // 48: changelens.v1.QueryService.GetLatency:input_type -> changelens.v1.GetLatencyRequest
-	12, // 49: changelens.v1.QueryService.GetLatencySummary:input_type -> changelens.v1.GetLatencySummaryRequest
-	15, // 50: changelens.v1.QueryService.ListDeployments:input_type -> changelens.v1.ListDeploymentsRequest
-	17, // 51: changelens.v1.QueryService.GetDeploymentImpact:input_type -> changelens.v1.GetDeploymentImpactRequest
-	21, // 52: changelens.v1.QueryService.GetDORA:input_type -> changelens.v1.GetDORARequest
-	8,  // 53: changelens.v1.QueryService.ListServices:output_type -> changelens.v1.ListServicesResponse
-	11, // 54: changelens.v1.QueryService.GetLatency:output_type -> changelens.v1.GetLatencyResponse
-	13, // 55: changelens.v1.QueryService.GetLatencySummary:output_type -> changelens.v1.GetLatencySummaryResponse
-	16, // 56: changelens.v1.QueryService.ListDeployments:output_type -> changelens.v1.ListDeploymentsResponse
-	20, // 57: changelens.v1.QueryService.GetDeploymentImpact:output_type -> changelens.v1.GetDeploymentImpactResponse
-	24, // 58: changelens.v1.QueryService.GetDORA:output_type -> changelens.v1.GetDORAResponse
-	53, // [53:59] is the sub-list for method output_type
-	47, // [47:53] is the sub-list for method input_type
-	47, // [47:47] is the sub-list for extension type_name
-	47, // [47:47] is the sub-list for extension extendee
-	0,  // [0:47] is the sub-list for field type_name
+	31, // 42: changelens.v1.DORAFigures.start_time:type_name -> google.protobuf.Timestamp
+	31, // 43: changelens.v1.DORAFigures.end_time:type_name -> google.protobuf.Timestamp
+	23, // 44: changelens.v1.DORAFigures.tiers:type_name -> changelens.v1.DORATiers
+	24, // 45: changelens.v1.GetDORAResponse.summary:type_name -> changelens.v1.DORAFigures
+	24, // 46: changelens.v1.GetDORAResponse.intervals:type_name -> changelens.v1.DORAFigures
+	31, // 47: changelens.v1.CompareRequest.start_time:type_name -> google.protobuf.Timestamp
+	31, // 48: changelens.v1.CompareRequest.end_time:type_name -> google.protobuf.Timestamp
+	6,  // 49: changelens.v1.CompareMetric.verdict:type_name -> changelens.v1.CompareVerdict
+	27, // 50: changelens.v1.CompareResponse.control:type_name -> changelens.v1.Cohort
+	27, // 51: changelens.v1.CompareResponse.treatment:type_name -> changelens.v1.Cohort
+	28, // 52: changelens.v1.CompareResponse.metrics:type_name -> changelens.v1.CompareMetric
+	6,  // 53: changelens.v1.CompareResponse.verdict:type_name -> changelens.v1.CompareVerdict
+	29, // 54: changelens.v1.CompareResponse.srm:type_name -> changelens.v1.SampleRatio
+	7,  // 55: changelens.v1.QueryService.ListServices:input_type -> changelens.v1.ListServicesRequest
+	10, // 56: changelens.v1.QueryService.GetLatency:input_type -> changelens.v1.GetLatencyRequest
+	13, // 57: changelens.v1.QueryService.GetLatencySummary:input_type -> changelens.v1.GetLatencySummaryRequest
+	16, // 58: changelens.v1.QueryService.ListDeployments:input_type -> changelens.v1.ListDeploymentsRequest
+	18, // 59: changelens.v1.QueryService.GetDeploymentImpact:input_type -> changelens.v1.GetDeploymentImpactRequest
+	22, // 60: changelens.v1.QueryService.GetDORA:input_type -> changelens.v1.GetDORARequest
+	26, // 61: changelens.v1.QueryService.Compare:input_type -> changelens.v1.CompareRequest
+	9,  // 62: changelens.v1.QueryService.ListServices:output_type -> changelens.v1.ListServicesResponse
+	12, // 63: changelens.v1.QueryService.GetLatency:output_type -> changelens.v1.GetLatencyResponse
+	14, // 64: changelens.v1.QueryService.GetLatencySummary:output_type -> changelens.v1.GetLatencySummaryResponse
+	17, // 65: changelens.v1.QueryService.ListDeployments:output_type -> changelens.v1.ListDeploymentsResponse
+	21, // 66: changelens.v1.QueryService.GetDeploymentImpact:output_type -> changelens.v1.GetDeploymentImpactResponse
+	25, // 67: changelens.v1.QueryService.GetDORA:output_type -> changelens.v1.GetDORAResponse
+	30, // 68: changelens.v1.QueryService.Compare:output_type -> changelens.v1.CompareResponse
+	62, // [62:69] is the sub-list for method output_type
+	55, // [55:62] is the sub-list for method input_type
+	55, // [55:55] is the sub-list for extension type_name
+	55, // [55:55] is the sub-list for extension extendee
+	0,  // [0:55] is the sub-list for field type_name
 }
 
 func init() { file_changelens_v1_query_proto_init() }
@@ -2355,8 +2925,8 @@ func file_changelens_v1_query_proto_init() {
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_changelens_v1_query_proto_rawDesc), len(file_changelens_v1_query_proto_rawDesc)),
-			NumEnums:      6,
-			NumMessages:   19,
+			NumEnums:      7,
+			NumMessages:   24,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

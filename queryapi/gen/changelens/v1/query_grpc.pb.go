@@ -37,6 +37,7 @@ const (
 	QueryService_ListDeployments_FullMethodName     = "/changelens.v1.QueryService/ListDeployments"
 	QueryService_GetDeploymentImpact_FullMethodName = "/changelens.v1.QueryService/GetDeploymentImpact"
 	QueryService_GetDORA_FullMethodName             = "/changelens.v1.QueryService/GetDORA"
+	QueryService_Compare_FullMethodName             = "/changelens.v1.QueryService/Compare"
 )
 
 // QueryServiceClient is the client API for QueryService service.
@@ -58,6 +59,9 @@ type QueryServiceClient interface {
 	GetDeploymentImpact(ctx context.Context, in *GetDeploymentImpactRequest, opts ...grpc.CallOption) (*GetDeploymentImpactResponse, error)
 	// The DORA four keys over [start_time, end_time) of one environment (docs/dora.md).
 	GetDORA(ctx context.Context, in *GetDORARequest, opts ...grpc.CallOption) (*GetDORAResponse, error)
+	// Two cohorts of one unit in the same minutes: is the treatment worse than
+	// the control, right now, on the same traffic? (docs/analysis.md)
+	Compare(ctx context.Context, in *CompareRequest, opts ...grpc.CallOption) (*CompareResponse, error)
 }
 
 type queryServiceClient struct {
@@ -128,6 +132,16 @@ func (c *queryServiceClient) GetDORA(ctx context.Context, in *GetDORARequest, op
 	return out, nil
 }
 
+func (c *queryServiceClient) Compare(ctx context.Context, in *CompareRequest, opts ...grpc.CallOption) (*CompareResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(CompareResponse)
+	err := c.cc.Invoke(ctx, QueryService_Compare_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 // QueryServiceServer is the server API for QueryService service.
 // All implementations must embed UnimplementedQueryServiceServer
 // for forward compatibility.
@@ -147,6 +161,9 @@ type QueryServiceServer interface {
 	GetDeploymentImpact(context.Context, *GetDeploymentImpactRequest) (*GetDeploymentImpactResponse, error)
 	// The DORA four keys over [start_time, end_time) of one environment (docs/dora.md).
 	GetDORA(context.Context, *GetDORARequest) (*GetDORAResponse, error)
+	// Two cohorts of one unit in the same minutes: is the treatment worse than
+	// the control, right now, on the same traffic? (docs/analysis.md)
+	Compare(context.Context, *CompareRequest) (*CompareResponse, error)
 	mustEmbedUnimplementedQueryServiceServer()
 }
 
@@ -174,6 +191,9 @@ func (UnimplementedQueryServiceServer) GetDeploymentImpact(context.Context, *Get
 }
 func (UnimplementedQueryServiceServer) GetDORA(context.Context, *GetDORARequest) (*GetDORAResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method GetDORA not implemented")
+}
+func (UnimplementedQueryServiceServer) Compare(context.Context, *CompareRequest) (*CompareResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method Compare not implemented")
 }
 func (UnimplementedQueryServiceServer) mustEmbedUnimplementedQueryServiceServer() {}
 func (UnimplementedQueryServiceServer) testEmbeddedByValue()                      {}
@@ -304,6 +324,24 @@ func _QueryService_GetDORA_Handler(srv interface{}, ctx context.Context, dec fun
 	return interceptor(ctx, in, info, handler)
 }
 
+func _QueryService_Compare_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(CompareRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(QueryServiceServer).Compare(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: QueryService_Compare_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(QueryServiceServer).Compare(ctx, req.(*CompareRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 // QueryService_ServiceDesc is the grpc.ServiceDesc for QueryService service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -334,6 +372,10 @@ var QueryService_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "GetDORA",
 			Handler:    _QueryService_GetDORA_Handler,
+		},
+		{
+			MethodName: "Compare",
+			Handler:    _QueryService_Compare_Handler,
 		},
 	},
 	Streams:  []grpc.StreamDesc{},

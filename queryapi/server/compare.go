@@ -1,0 +1,93 @@
+package server
+
+import (
+	"context"
+	"errors"
+	"math"
+	"time"
+
+	pb "github.com/changelens/changelens/queryapi/gen/changelens/v1"
+	"github.com/changelens/changelens/queryapi/report"
+)
+
+// defaultCompareRange is the range of a comparison without start_time: a
+// canary is judged on its recent minutes.
+const defaultCompareRange = time.Hour
+
+// Compare is GET /v1/compare.
+func (s *service) Compare(ctx context.Context, req *pb.CompareRequest) (*pb.CompareResponse, error) {
+	if err := errors.Join(
+		checkName("service", req.GetService(), true, maxNameLen),
+		checkName("environment", req.GetEnvironment(), true, maxNameLen),
+		checkName("control", req.GetControl(), true, maxNameLen),
+		checkName("treatment", req.GetTreatment(), true, maxNameLen),
+		checkName("operation", req.GetOperation(), false, maxOperationLen),
+	); err != nil {
+		return nil, s.toStatus(ctx, "Compare", firstErr(err))
+	}
+	switch dim := req.GetDimension(); {
+	case dim != "" && dim != "version":
+		return nil, s.toStatus(ctx, "Compare", badField("dimension", "%q is not known (supported: version)", dim))
+	case req.GetControl() == req.GetTreatment():
+		return nil, s.toStatus(ctx, "Compare", badField("treatment", "must differ from control"))
+	}
+	share := req.GetExpectedTreatmentShare()
+	if math.IsNaN(share) || share < 0 || share >= 1 {
+		return nil, s.toStatus(ctx, "Compare", badField("expected_treatment_share", "must lie in (0, 1) (or be absent)"))
+	}
+	start, end, err := timeRange(req.GetStartTime(), req.GetEndTime(), s.now(), defaultCompareRange, min(s.limits.MaxLatencyRange, 7*24*time.Hour))
+	if err != nil {
+		return nil, s.toStatus(ctx, "Compare", err)
+	}
+	ctx, cancel := s.query(ctx)
+	defer cancel()
+	c, err := s.src.Compare(ctx, report.CompareQuery{
+		Service: req.GetService(), Environment: req.GetEnvironment(), Start: start, End: end,
+		Dimension: "version", Control: req.GetControl(), Treatment: req.GetTreatment(),
+		Operation: req.GetOperation(), ExpectedShare: share,
+	})
+	if err != nil {
+		return nil, s.toStatus(ctx, "Compare", err)
+	}
+	out := &pb.CompareResponse{
+		Control:        &pb.Cohort{Value: c.Control.Value, Requests: c.Control.Requests, Share: c.Control.Share},
+		Treatment:      &pb.Cohort{Value: c.Treatment.Value, Requests: c.Treatment.Requests, Share: c.Treatment.Share},
+		OverlapMinutes: int32(c.OverlapMinutes),
+		Verdict:        compareVerdictToPB(c.Verdict),
+	}
+	for _, m := range c.Metrics {
+		out.Metrics = append(out.Metrics, &pb.CompareMetric{
+			Metric: m.Metric, Control: finite(m.Control), Treatment: finite(m.Treatment),
+			RelativeChange: finite(m.RelativeChange), CiLow: finite(m.CILow), CiHigh: finite(m.CIHigh),
+			PValue: finite(m.PValue), Test: m.Test, Verdict: compareVerdictToPB(m.Verdict),
+		})
+	}
+	if c.SRM != nil {
+		out.Srm = &pb.SampleRatio{ExpectedShare: c.SRM.ExpectedShare, ObservedShare: c.SRM.ObservedShare,
+			PValue: c.SRM.PValue, Mismatch: c.SRM.Mismatch}
+	}
+	return out, nil
+}
+
+// finite maps NaN and infinities (no data, an interval that could not be
+// formed) to 0: JSON has no NaN.
+func finite(v float64) float64 {
+	if math.IsNaN(v) || math.IsInf(v, 0) {
+		return 0
+	}
+	return v
+}
+
+func compareVerdictToPB(v report.CompareVerdict) pb.CompareVerdict {
+	switch v {
+	case report.CompareInsufficientData:
+		return pb.CompareVerdict_COMPARE_VERDICT_INSUFFICIENT_DATA
+	case report.CompareNoDifference:
+		return pb.CompareVerdict_COMPARE_VERDICT_NO_DIFFERENCE
+	case report.CompareBetter:
+		return pb.CompareVerdict_COMPARE_VERDICT_BETTER
+	case report.CompareWorse:
+		return pb.CompareVerdict_COMPARE_VERDICT_WORSE
+	}
+	return pb.CompareVerdict_COMPARE_VERDICT_UNSPECIFIED
+}

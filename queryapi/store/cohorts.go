@@ -1,0 +1,61 @@
+package store
+
+import (
+	"context"
+	"time"
+
+	"github.com/ClickHouse/clickhouse-go/v2"
+	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
+
+	"github.com/changelens/changelens/queryapi/report"
+)
+
+// CohortMinute is one cohort's traffic in one minute.
+type CohortMinute struct {
+	Minute           time.Time
+	Cohort           string
+	Requests, Errors float64 // weighted
+	MeanMs           float64
+	HistKeys         []uint16 // the merged latency histogram (internal/schema layout)
+	HistWeights      []float64
+}
+
+type cohortVariant struct{ Operation bool }
+
+// CohortMinutes reads, minute by minute over [q.Start, q.End), the two
+// versions q.Control and q.Treatment of one unit (at most limit rows; more
+// is an invalid-argument error).
+func (s *Store) CohortMinutes(ctx context.Context, q report.CompareQuery, limit int) ([]CohortMinute, error) {
+	var out []CohortMinute
+	err := s.query(ctx, "cohort_minutes", cohortVariant{Operation: q.Operation != ""}, func(rs driver.Rows) error {
+		var (
+			m           uint32
+			c           CohortMinute
+			durationSum float64
+		)
+		if err := rs.Scan(&m, &c.Cohort, &c.Requests, &c.Errors, &durationSum, &c.HistKeys, &c.HistWeights); err != nil {
+			return err
+		}
+		c.Minute = time.Unix(int64(m), 0).UTC()
+		if c.Requests > 0 {
+			c.MeanMs = durationSum / c.Requests / 1e6
+		}
+		out = append(out, c)
+		return nil
+	},
+		clickhouse.Named("service", q.Service),
+		clickhouse.Named("environment", q.Environment),
+		clickhouse.Named("control", q.Control),
+		clickhouse.Named("treatment", q.Treatment),
+		clickhouse.Named("operation", q.Operation),
+		clickhouse.Named("from", ceilSeconds(q.Start)),
+		clickhouse.Named("to", ceilSeconds(q.End)),
+		clickhouse.Named("limit", limit+1))
+	if err != nil {
+		return nil, err
+	}
+	if len(out) > limit {
+		return nil, invalid("more than %d cohort minutes: narrow the range", limit)
+	}
+	return out, nil
+}

@@ -1,0 +1,88 @@
+package usecase
+
+import (
+	"context"
+	"time"
+
+	"github.com/changelens/changelens/internal/schema"
+	"github.com/changelens/changelens/internal/stats"
+	"github.com/changelens/changelens/queryapi/analysis"
+	"github.com/changelens/changelens/queryapi/report"
+	"github.com/changelens/changelens/queryapi/store"
+)
+
+// DimensionVersion is the cohort dimension of service.version.
+const DimensionVersion = "version"
+
+// maxCompareMinutes bounds the minutes one comparison reads (two cohorts a
+// minute): a week.
+const maxCompareMinutes = 7 * 24 * 60
+
+// Compare compares two versions of one unit in the minutes both served
+// (docs/analysis.md, "Same-window comparison of cohorts").
+func (s *Service) Compare(ctx context.Context, q report.CompareQuery) (report.Comparison, error) {
+	switch {
+	case q.Service == "" || q.Environment == "":
+		return report.Comparison{}, invalid("service and environment are required")
+	case q.Dimension != "" && q.Dimension != DimensionVersion:
+		return report.Comparison{}, invalid("dimension %q is not known (supported: version)", q.Dimension)
+	case q.Control == "" || q.Treatment == "":
+		return report.Comparison{}, invalid("control and treatment are required")
+	case q.Control == q.Treatment:
+		return report.Comparison{}, invalid("control and treatment must differ")
+	case q.ExpectedShare < 0 || q.ExpectedShare >= 1:
+		return report.Comparison{}, invalid("expected_treatment_share must lie in (0, 1)")
+	}
+	if err := checkRange(q.Start, q.End, min(s.cfg.Limits.MaxLatencyRange, maxCompareMinutes*time.Minute)); err != nil {
+		return report.Comparison{}, err
+	}
+	rows, err := s.st.CohortMinutes(ctx, q, 2*maxCompareMinutes)
+	if err != nil {
+		return report.Comparison{}, err
+	}
+	// The minutes both cohorts served.
+	var pairs []analysis.MinutePair
+	for i := 0; i+1 < len(rows); i++ {
+		a, b := rows[i], rows[i+1]
+		if !a.Minute.Equal(b.Minute) || a.Requests <= 0 || b.Requests <= 0 {
+			continue
+		}
+		p := analysis.MinutePair{Control: cohortMinute(a), Treatment: cohortMinute(b)}
+		if a.Cohort == q.Treatment {
+			p.Control, p.Treatment = p.Treatment, p.Control
+		}
+		pairs = append(pairs, p)
+		i++
+	}
+	cc := analysis.DefaultCompareConfig()
+	cc.BucketValue = bucketMs
+	c := analysis.Compare(pairs, q.ExpectedShare, s.cfg.Analysis, cc)
+	out := report.Comparison{
+		Control:        report.Cohort{Value: q.Control, Requests: c.ControlRequests},
+		Treatment:      report.Cohort{Value: q.Treatment, Requests: c.TreatmentRequests},
+		OverlapMinutes: c.OverlapMinutes,
+		Verdict:        c.Verdict,
+	}
+	if total := c.ControlRequests + c.TreatmentRequests; total > 0 {
+		out.Control.Share, out.Treatment.Share = c.ControlRequests/total, c.TreatmentRequests/total
+	}
+	for _, m := range c.Metrics {
+		out.Metrics = append(out.Metrics, report.CompareMetric{Metric: m.Metric, Control: m.Control, Treatment: m.Treatment,
+			RelativeChange: m.RelativeChange, CILow: m.CILow, CIHigh: m.CIHigh, PValue: m.PValue, Test: m.Test, Verdict: m.Verdict})
+	}
+	if c.SRM != nil {
+		out.SRM = &report.SampleRatio{ExpectedShare: c.SRM.ExpectedShare, ObservedShare: c.SRM.ObservedShare, PValue: c.SRM.PValue, Mismatch: c.SRM.Mismatch}
+	}
+	return out, nil
+}
+
+// bucketMs is the value of a latency histogram bucket in milliseconds.
+func bucketMs(i uint16) float64 { return schema.HistValue(i) / 1e6 }
+
+func cohortMinute(r store.CohortMinute) analysis.CohortMinute {
+	m := analysis.CohortMinute{Requests: r.Requests, Errors: r.Errors, MeanMs: r.MeanMs, HistKeys: r.HistKeys, HistWeights: r.HistWeights}
+	if q, ok := stats.BucketQuantiles(r.HistKeys, r.HistWeights, []float64{0.5, 0.9, 0.95, 0.99}, bucketMs); ok {
+		m.P50Ms, m.P90Ms, m.P95Ms, m.P99Ms = q[0], q[1], q[2], q[3]
+	}
+	return m
+}
