@@ -36,7 +36,7 @@ func TestEveryQueryRunsOnTheSchema(t *testing.T) {
 	now := time.Now().Unix()
 	values := map[string]any{
 		"units": []string{"a\nb"}, "services": clickhouse.GroupSet{Value: []any{"a"}}, "environments": clickhouse.GroupSet{Value: []any{"b"}},
-		"service": "a", "environment": "b", "operation": "op", "version": "1", "id": "x",
+		"service": "a", "environment": "b", "operation": "op", "version": "1", "id": "x", "control": "1", "treatment": "2",
 		"from": now - 3600, "to": now, "hfrom": now - 3600, "hto": now, "since": int64(0), "before": now, "step": 60,
 		"limit": 10, "reappear_ns": int64(10 * time.Minute),
 		"status_failed": schema.StatusFailed, "source_inferred": schema.SourceInferred,

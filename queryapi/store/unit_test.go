@@ -90,6 +90,7 @@ var templateParams = map[string][]string{
 	"units":            {"since", "environment", "limit", "status_failed"},
 	"episodes":         {"reappear_ns", "service", "environment", "before", "since"},
 	"inferred_units":   nil,
+	"cohort_minutes":   {"service", "environment", "control", "treatment", "operation", "from", "to", "limit"},
 }
 
 // templateVariants are every variant of every query the store renders.
@@ -99,6 +100,7 @@ func templateVariants() map[string][]any {
 		"windows":          {nil},
 		"units":            {struct{ Environment bool }{false}, struct{ Environment bool }{true}},
 		"inferred_units":   {nil},
+		"cohort_minutes":   {cohortVariant{}, cohortVariant{Operation: true}},
 	}
 	for _, svc := range []bool{false, true} {
 		for _, env := range []bool{false, true} {
