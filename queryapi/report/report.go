@@ -165,6 +165,9 @@ type Impact struct {
 	Verdict         Verdict
 	Reasons         []FailureReason
 	WindowsComplete bool // false while the after window is still open (PENDING)
+	// Canary is the new version against the previous one in the minutes
+	// both served (rollout start to after-window end); nil when none.
+	Canary *Comparison
 }
 
 // Interval of DORA buckets.

@@ -49,33 +49,30 @@ func (s *service) Compare(ctx context.Context, req *pb.CompareRequest) (*pb.Comp
 	if err != nil {
 		return nil, s.toStatus(ctx, "Compare", err)
 	}
+	return comparisonToPB(c), nil
+}
+
+// comparisonToPB converts a comparison (GET /v1/compare, and the canary of
+// an impact).
+func comparisonToPB(c report.Comparison) *pb.CompareResponse {
 	out := &pb.CompareResponse{
-		Control:        &pb.Cohort{Value: c.Control.Value, Requests: c.Control.Requests, Share: c.Control.Share},
-		Treatment:      &pb.Cohort{Value: c.Treatment.Value, Requests: c.Treatment.Requests, Share: c.Treatment.Share},
+		Control:        &pb.Cohort{Value: c.Control.Value, Requests: num(c.Control.Requests), Share: num(c.Control.Share)},
+		Treatment:      &pb.Cohort{Value: c.Treatment.Value, Requests: num(c.Treatment.Requests), Share: num(c.Treatment.Share)},
 		OverlapMinutes: int32(c.OverlapMinutes),
 		Verdict:        compareVerdictToPB(c.Verdict),
 	}
 	for _, m := range c.Metrics {
 		out.Metrics = append(out.Metrics, &pb.CompareMetric{
-			Metric: m.Metric, Control: finite(m.Control), Treatment: finite(m.Treatment),
-			RelativeChange: finite(m.RelativeChange), CiLow: finite(m.CILow), CiHigh: finite(m.CIHigh),
-			PValue: finite(m.PValue), Test: m.Test, Verdict: compareVerdictToPB(m.Verdict),
+			Metric: m.Metric, Control: num(m.Control), Treatment: num(m.Treatment),
+			RelativeChange: num(m.RelativeChange), CiLow: num(m.CILow), CiHigh: num(m.CIHigh),
+			PValue: num(m.PValue), Test: m.Test, Verdict: compareVerdictToPB(m.Verdict),
 		})
 	}
 	if c.SRM != nil {
-		out.Srm = &pb.SampleRatio{ExpectedShare: c.SRM.ExpectedShare, ObservedShare: c.SRM.ObservedShare,
-			PValue: c.SRM.PValue, Mismatch: c.SRM.Mismatch}
+		out.Srm = &pb.SampleRatio{ExpectedShare: num(c.SRM.ExpectedShare), ObservedShare: num(c.SRM.ObservedShare),
+			PValue: num(c.SRM.PValue), Mismatch: c.SRM.Mismatch}
 	}
-	return out, nil
-}
-
-// finite maps NaN and infinities (no data, an interval that could not be
-// formed) to 0: JSON has no NaN.
-func finite(v float64) float64 {
-	if math.IsNaN(v) || math.IsInf(v, 0) {
-		return 0
-	}
-	return v
+	return out
 }
 
 func compareVerdictToPB(v report.CompareVerdict) pb.CompareVerdict {

@@ -212,7 +212,12 @@ func testToPB(t report.Test) *pb.StatTest {
 }
 
 func impactToPB(im report.Impact) *pb.GetDeploymentImpactResponse {
+	var canary *pb.CompareResponse
+	if im.Canary != nil {
+		canary = comparisonToPB(*im.Canary)
+	}
 	return &pb.GetDeploymentImpactResponse{
+		Canary:          canary,
 		Deployment:      deploymentToPB(im.Deployment),
 		Before:          windowToPB(im.Before),
 		After:           windowToPB(im.After),

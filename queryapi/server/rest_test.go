@@ -248,7 +248,10 @@ func TestRESTImpact(t *testing.T) {
 		t.Fatalf("status %d: %v", code, body)
 	}
 	wantKeys(t, "impact", body, "deployment", "before", "after", "latency_ratio", "error_rate_delta",
-		"latency_test", "error_rate_test", "verdict", "reasons", "windows_complete")
+		"latency_test", "error_rate_test", "verdict", "reasons", "windows_complete", "canary")
+	if body["canary"] != nil {
+		t.Errorf("canary %v for a deployment without one", body["canary"])
+	}
 	wantKeys(t, "impact.deployment", body["deployment"], deploymentFields...)
 	windowFields := []string{"start", "end", "requests", "errors", "error_rate", "p50_ms", "p95_ms", "p99_ms"}
 	before := wantKeys(t, "before", body["before"], windowFields...)

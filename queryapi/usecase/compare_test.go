@@ -39,7 +39,7 @@ func TestCompareVersions(t *testing.T) {
 		one("api", "1.0", 570, 1, 0.01), one("api", "1.1", 30, 1.5, 0.01),
 		one("web", "2.0", 300, 1, 0.005), one("web", "2.1", 300, 1, 0.03),
 		one("db", "3.0", 300, 1, 0.01), one("db", "3.1", 300, 1, 0.01),
-	}}
+	}, ci: []ciSpec{{service: "api", env: prod, version: "1.1", deploy: 30 * time.Minute}}}
 	p := pipelinetest.New(t, srv.Addr(), db, 1, nil)
 	sc.feed(t, p, false)
 	p.Close(t)
@@ -90,6 +90,20 @@ func TestCompareVersions(t *testing.T) {
 	}
 	if aa.Verdict != report.CompareNoDifference || aa.SRM.Mismatch {
 		t.Errorf("A/A: %v, SRM %+v", aa.Verdict, aa.SRM)
+	}
+
+	// The CI deploy of the canary: its impact carries the same-window
+	// comparison with the version it replaced.
+	deps := allDeployments(t, svc, report.DeploymentQuery{Service: "api", Environment: prod, Start: start, End: start.Add(time.Hour)})
+	if len(deps) != 1 || deps[0].Version != "1.1" {
+		t.Fatalf("api deployments %+v, want the CI deploy of 1.1", deps)
+	}
+	im, err := svc.Impact(ctx, deps[0].ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if im.Canary == nil || im.Canary.Control.Value != "1.0" || im.Canary.Verdict != report.CompareWorse {
+		t.Errorf("impact canary %+v, want 1.1 against 1.0, WORSE", im.Canary)
 	}
 
 	short := q("api", "1.0", "1.1", 0)

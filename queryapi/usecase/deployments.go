@@ -177,7 +177,33 @@ func (s *Service) Impact(ctx context.Context, id string) (report.Impact, error) 
 	if err != nil {
 		return report.Impact{}, err
 	}
-	return impacts[0], nil
+	im := impacts[0]
+	im.Canary, err = s.canary(ctx, it)
+	return im, err
+}
+
+// canary compares a deployment's version with the previous one in the
+// minutes both served, from the rollout start to the end of the after
+// window (or now): the same-window view of a canary or a rolling update.
+// nil when they never served in the same minute.
+func (s *Service) canary(ctx context.Context, it *analysis.Item) (*report.Comparison, error) {
+	d := it.Deployment
+	if d.Failed || d.PreviousVersion == "" || d.Version == "" || d.PreviousVersion == d.Version {
+		return nil, nil
+	}
+	start, end := d.RolloutStart.Truncate(time.Minute), it.After.End
+	if now := s.cfg.Now(); now.Before(end) {
+		end = now
+	}
+	if !end.After(start) || end.Sub(start) > maxCompareMinutes*time.Minute {
+		return nil, nil
+	}
+	c, err := s.Compare(ctx, report.CompareQuery{Service: d.Service, Environment: d.Environment, Start: start, End: end,
+		Dimension: DimensionVersion, Control: d.PreviousVersion, Treatment: d.Version})
+	if err != nil || c.OverlapMinutes == 0 {
+		return nil, err
+	}
+	return &c, nil
 }
 
 // DORA computes the DORA figures of one environment (optionally one service).

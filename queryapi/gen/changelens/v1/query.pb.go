@@ -1631,8 +1631,12 @@ type GetDeploymentImpactResponse struct {
 	Reasons        []FailureReason `protobuf:"varint,9,rep,packed,name=reasons,proto3,enum=changelens.v1.FailureReason" json:"reasons,omitempty"`
 	// false while the after window is still open (verdict PENDING).
 	WindowsComplete bool `protobuf:"varint,10,opt,name=windows_complete,json=windowsComplete,proto3" json:"windows_complete,omitempty"`
-	unknownFields   protoimpl.UnknownFields
-	sizeCache       protoimpl.SizeCache
+	// The new version against the previous one in the minutes both served,
+	// from the rollout start to the end of the after window (a canary or a
+	// rolling update); absent when they never served in the same minute.
+	Canary        *CompareResponse `protobuf:"bytes,11,opt,name=canary,proto3" json:"canary,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
 }
 
 func (x *GetDeploymentImpactResponse) Reset() {
@@ -1733,6 +1737,13 @@ func (x *GetDeploymentImpactResponse) GetWindowsComplete() bool {
 		return x.WindowsComplete
 	}
 	return false
+}
+
+func (x *GetDeploymentImpactResponse) GetCanary() *CompareResponse {
+	if x != nil {
+		return x.Canary
+	}
+	return nil
 }
 
 type GetDORARequest struct {
@@ -2638,7 +2649,7 @@ const file_changelens_v1_query_proto_rawDesc = "" +
 	"\tstatistic\x18\x02 \x01(\x01R\tstatistic\x12\x17\n" +
 	"\ap_value\x18\x03 \x01(\x01R\x06pValue\x12 \n" +
 	"\vsignificant\x18\x04 \x01(\bR\vsignificant\x12\x1c\n" +
-	"\tdirection\x18\x05 \x01(\tR\tdirection\"\xa1\x04\n" +
+	"\tdirection\x18\x05 \x01(\tR\tdirection\"\xd9\x04\n" +
 	"\x1bGetDeploymentImpactResponse\x129\n" +
 	"\n" +
 	"deployment\x18\x01 \x01(\v2\x19.changelens.v1.DeploymentR\n" +
@@ -2652,7 +2663,8 @@ const file_changelens_v1_query_proto_rawDesc = "" +
 	"\averdict\x18\b \x01(\x0e2\x16.changelens.v1.VerdictR\averdict\x126\n" +
 	"\areasons\x18\t \x03(\x0e2\x1c.changelens.v1.FailureReasonR\areasons\x12)\n" +
 	"\x10windows_complete\x18\n" +
-	" \x01(\bR\x0fwindowsComplete\"\xf3\x01\n" +
+	" \x01(\bR\x0fwindowsComplete\x126\n" +
+	"\x06canary\x18\v \x01(\v2\x1e.changelens.v1.CompareResponseR\x06canary\"\xf3\x01\n" +
 	"\x0eGetDORARequest\x12\x18\n" +
 	"\aservice\x18\x01 \x01(\tR\aservice\x12 \n" +
 	"\venvironment\x18\x02 \x01(\tR\venvironment\x129\n" +
@@ -2874,45 +2886,46 @@ var file_changelens_v1_query_proto_depIdxs = []int32{
 	20, // 32: changelens.v1.GetDeploymentImpactResponse.error_rate_test:type_name -> changelens.v1.StatTest
 	2,  // 33: changelens.v1.GetDeploymentImpactResponse.verdict:type_name -> changelens.v1.Verdict
 	3,  // 34: changelens.v1.GetDeploymentImpactResponse.reasons:type_name -> changelens.v1.FailureReason
-	31, // 35: changelens.v1.GetDORARequest.start_time:type_name -> google.protobuf.Timestamp
-	31, // 36: changelens.v1.GetDORARequest.end_time:type_name -> google.protobuf.Timestamp
-	4,  // 37: changelens.v1.GetDORARequest.interval:type_name -> changelens.v1.Interval
-	5,  // 38: changelens.v1.DORATiers.deployment_frequency:type_name -> changelens.v1.Tier
-	5,  // 39: changelens.v1.DORATiers.lead_time:type_name -> changelens.v1.Tier
-	5,  // 40: changelens.v1.DORATiers.change_failure_rate:type_name -> changelens.v1.Tier
-	5,  // 41: changelens.v1.DORATiers.time_to_restore:type_name -> changelens.v1.Tier
-	31, // 42: changelens.v1.DORAFigures.start_time:type_name -> google.protobuf.Timestamp
-	31, // 43: changelens.v1.DORAFigures.end_time:type_name -> google.protobuf.Timestamp
-	23, // 44: changelens.v1.DORAFigures.tiers:type_name -> changelens.v1.DORATiers
-	24, // 45: changelens.v1.GetDORAResponse.summary:type_name -> changelens.v1.DORAFigures
-	24, // 46: changelens.v1.GetDORAResponse.intervals:type_name -> changelens.v1.DORAFigures
-	31, // 47: changelens.v1.CompareRequest.start_time:type_name -> google.protobuf.Timestamp
-	31, // 48: changelens.v1.CompareRequest.end_time:type_name -> google.protobuf.Timestamp
-	6,  // 49: changelens.v1.CompareMetric.verdict:type_name -> changelens.v1.CompareVerdict
-	27, // 50: changelens.v1.CompareResponse.control:type_name -> changelens.v1.Cohort
-	27, // 51: changelens.v1.CompareResponse.treatment:type_name -> changelens.v1.Cohort
-	28, // 52: changelens.v1.CompareResponse.metrics:type_name -> changelens.v1.CompareMetric
-	6,  // 53: changelens.v1.CompareResponse.verdict:type_name -> changelens.v1.CompareVerdict
-	29, // 54: changelens.v1.CompareResponse.srm:type_name -> changelens.v1.SampleRatio
-	7,  // 55: changelens.v1.QueryService.ListServices:input_type -> changelens.v1.ListServicesRequest
-	10, // 56: changelens.v1.QueryService.GetLatency:input_type -> changelens.v1.GetLatencyRequest
-	13, // 57: changelens.v1.QueryService.GetLatencySummary:input_type -> changelens.v1.GetLatencySummaryRequest
-	16, // 58: changelens.v1.QueryService.ListDeployments:input_type -> changelens.v1.ListDeploymentsRequest
-	18, // 59: changelens.v1.QueryService.GetDeploymentImpact:input_type -> changelens.v1.GetDeploymentImpactRequest
-	22, // 60: changelens.v1.QueryService.GetDORA:input_type -> changelens.v1.GetDORARequest
-	26, // 61: changelens.v1.QueryService.Compare:input_type -> changelens.v1.CompareRequest
-	9,  // 62: changelens.v1.QueryService.ListServices:output_type -> changelens.v1.ListServicesResponse
-	12, // 63: changelens.v1.QueryService.GetLatency:output_type -> changelens.v1.GetLatencyResponse
-	14, // 64: changelens.v1.QueryService.GetLatencySummary:output_type -> changelens.v1.GetLatencySummaryResponse
-	17, // 65: changelens.v1.QueryService.ListDeployments:output_type -> changelens.v1.ListDeploymentsResponse
-	21, // 66: changelens.v1.QueryService.GetDeploymentImpact:output_type -> changelens.v1.GetDeploymentImpactResponse
-	25, // 67: changelens.v1.QueryService.GetDORA:output_type -> changelens.v1.GetDORAResponse
-	30, // 68: changelens.v1.QueryService.Compare:output_type -> changelens.v1.CompareResponse
-	62, // [62:69] is the sub-list for method output_type
-	55, // [55:62] is the sub-list for method input_type
-	55, // [55:55] is the sub-list for extension type_name
-	55, // [55:55] is the sub-list for extension extendee
-	0,  // [0:55] is the sub-list for field type_name
+	30, // 35: changelens.v1.GetDeploymentImpactResponse.canary:type_name -> changelens.v1.CompareResponse
+	31, // 36: changelens.v1.GetDORARequest.start_time:type_name -> google.protobuf.Timestamp
+	31, // 37: changelens.v1.GetDORARequest.end_time:type_name -> google.protobuf.Timestamp
+	4,  // 38: changelens.v1.GetDORARequest.interval:type_name -> changelens.v1.Interval
+	5,  // 39: changelens.v1.DORATiers.deployment_frequency:type_name -> changelens.v1.Tier
+	5,  // 40: changelens.v1.DORATiers.lead_time:type_name -> changelens.v1.Tier
+	5,  // 41: changelens.v1.DORATiers.change_failure_rate:type_name -> changelens.v1.Tier
+	5,  // 42: changelens.v1.DORATiers.time_to_restore:type_name -> changelens.v1.Tier
+	31, // 43: changelens.v1.DORAFigures.start_time:type_name -> google.protobuf.Timestamp
+	31, // 44: changelens.v1.DORAFigures.end_time:type_name -> google.protobuf.Timestamp
+	23, // 45: changelens.v1.DORAFigures.tiers:type_name -> changelens.v1.DORATiers
+	24, // 46: changelens.v1.GetDORAResponse.summary:type_name -> changelens.v1.DORAFigures
+	24, // 47: changelens.v1.GetDORAResponse.intervals:type_name -> changelens.v1.DORAFigures
+	31, // 48: changelens.v1.CompareRequest.start_time:type_name -> google.protobuf.Timestamp
+	31, // 49: changelens.v1.CompareRequest.end_time:type_name -> google.protobuf.Timestamp
+	6,  // 50: changelens.v1.CompareMetric.verdict:type_name -> changelens.v1.CompareVerdict
+	27, // 51: changelens.v1.CompareResponse.control:type_name -> changelens.v1.Cohort
+	27, // 52: changelens.v1.CompareResponse.treatment:type_name -> changelens.v1.Cohort
+	28, // 53: changelens.v1.CompareResponse.metrics:type_name -> changelens.v1.CompareMetric
+	6,  // 54: changelens.v1.CompareResponse.verdict:type_name -> changelens.v1.CompareVerdict
+	29, // 55: changelens.v1.CompareResponse.srm:type_name -> changelens.v1.SampleRatio
+	7,  // 56: changelens.v1.QueryService.ListServices:input_type -> changelens.v1.ListServicesRequest
+	10, // 57: changelens.v1.QueryService.GetLatency:input_type -> changelens.v1.GetLatencyRequest
+	13, // 58: changelens.v1.QueryService.GetLatencySummary:input_type -> changelens.v1.GetLatencySummaryRequest
+	16, // 59: changelens.v1.QueryService.ListDeployments:input_type -> changelens.v1.ListDeploymentsRequest
+	18, // 60: changelens.v1.QueryService.GetDeploymentImpact:input_type -> changelens.v1.GetDeploymentImpactRequest
+	22, // 61: changelens.v1.QueryService.GetDORA:input_type -> changelens.v1.GetDORARequest
+	26, // 62: changelens.v1.QueryService.Compare:input_type -> changelens.v1.CompareRequest
+	9,  // 63: changelens.v1.QueryService.ListServices:output_type -> changelens.v1.ListServicesResponse
+	12, // 64: changelens.v1.QueryService.GetLatency:output_type -> changelens.v1.GetLatencyResponse
+	14, // 65: changelens.v1.QueryService.GetLatencySummary:output_type -> changelens.v1.GetLatencySummaryResponse
+	17, // 66: changelens.v1.QueryService.ListDeployments:output_type -> changelens.v1.ListDeploymentsResponse
+	21, // 67: changelens.v1.QueryService.GetDeploymentImpact:output_type -> changelens.v1.GetDeploymentImpactResponse
+	25, // 68: changelens.v1.QueryService.GetDORA:output_type -> changelens.v1.GetDORAResponse
+	30, // 69: changelens.v1.QueryService.Compare:output_type -> changelens.v1.CompareResponse
+	63, // [63:70] is the sub-list for method output_type
+	56, // [56:63] is the sub-list for method input_type
+	56, // [56:56] is the sub-list for extension type_name
+	56, // [56:56] is the sub-list for extension extendee
+	0,  // [0:56] is the sub-list for field type_name
 }
 
 func init() { file_changelens_v1_query_proto_init() }
