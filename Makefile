@@ -82,8 +82,8 @@ bench: build .venv/.chdb-installed
 	$(GO) test -run '^$$' -bench PerSpan -benchtime 3000x ./processor/changelensprocessor/
 	$(GO) test -run '^$$' -bench . -benchmem ./exporter/changelensexporter/
 	$(GO) test -run '^$$' -bench CollectorThroughput -benchtime 3000x ./e2e/
-	@echo "== store benchmarks, ClickHouse 18.16"; $(LEG_18) $(GO) test -run '^$$' -bench 'DORA|Deployments|Latency' -benchtime 20x -timeout 60m ./queryapi/usecase/
-	@echo "== store benchmarks, ClickHouse 26.x (chdb)"; $(LEG_26) $(GO) test -run '^$$' -bench 'DORA|Deployments|Latency' -benchtime 20x -timeout 60m ./queryapi/usecase/
+	@echo "== store benchmarks, ClickHouse 18.16"; $(LEG_18) $(GO) test -run '^$$' -bench 'DORA|Deployments|Latency|Compare' -benchtime 20x -timeout 60m ./queryapi/usecase/
+	@echo "== store benchmarks, ClickHouse 26.x (chdb)"; $(LEG_26) $(GO) test -run '^$$' -bench 'DORA|Deployments|Latency|Compare' -benchtime 20x -timeout 60m ./queryapi/usecase/
 
 ## run: ClickHouse, the collector, the API and the demo traffic generator; Ctrl-C stops all
 run:

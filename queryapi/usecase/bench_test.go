@@ -405,3 +405,35 @@ func BenchmarkEpisodes(b *testing.B) {
 		}
 	}
 }
+
+// BenchmarkCompare times /v1/compare: two versions of one service over the
+// last 24 hours of the benchmark data (cold: caches off; the comparison
+// reads the per-minute histograms of both versions and bootstraps 1000
+// resamples).
+func BenchmarkCompare(b *testing.B) {
+	srv := chtest.Shared(b)
+	for _, vol := range benchVolumes(b) {
+		d := loadBench(b, srv, vol)
+		name := fmt.Sprintf("events=%.1fM", float64(d.events)/1e6)
+		st := benchStore(b, srv, d, false)
+		ctx := context.Background()
+		units, err := st.Units(ctx, benchDORAEnv)
+		if err != nil {
+			b.Fatal(err)
+		}
+		var versions []string
+		for _, u := range units {
+			if u.Service == benchLatencySvc {
+				versions = u.Versions
+			}
+		}
+		if len(versions) < 2 {
+			b.Fatalf("%s has versions %v", benchLatencySvc, versions)
+		}
+		q := report.CompareQuery{Service: benchLatencySvc, Environment: benchDORAEnv, Start: d.end.Add(-24 * time.Hour), End: d.end,
+			Dimension: DimensionVersion, Control: versions[1], Treatment: versions[0]}
+		b.Run(name+"/api-24h", func(b *testing.B) {
+			timed(b, func() error { _, err := st.Compare(ctx, q); return err })
+		})
+	}
+}
