@@ -263,6 +263,19 @@ type Comparison struct {
 	Metrics            []CompareMetric
 	Verdict            CompareVerdict
 	SRM                *SampleRatio // nil without an expected share
+	// Operations are the same comparison per operation, busiest first (at
+	// most 10; absent when the query names an operation or spans more
+	// than a day).
+	Operations []OperationComparison
+}
+
+// OperationComparison is the comparison of one operation.
+type OperationComparison struct {
+	Operation          string
+	Control, Treatment Cohort
+	OverlapMinutes     int
+	Metrics            []CompareMetric
+	Verdict            CompareVerdict
 }
 
 // Source answers the API's questions. Implementations must parameterize all

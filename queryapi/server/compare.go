@@ -61,16 +61,33 @@ func comparisonToPB(c report.Comparison) *pb.CompareResponse {
 		OverlapMinutes: int32(c.OverlapMinutes),
 		Verdict:        compareVerdictToPB(c.Verdict),
 	}
-	for _, m := range c.Metrics {
-		out.Metrics = append(out.Metrics, &pb.CompareMetric{
+	out.Metrics = metricsToPB(c.Metrics)
+	if c.SRM != nil {
+		out.Srm = &pb.SampleRatio{ExpectedShare: num(c.SRM.ExpectedShare), ObservedShare: num(c.SRM.ObservedShare),
+			PValue: num(c.SRM.PValue), Mismatch: c.SRM.Mismatch}
+	}
+	out.Operations = make([]*pb.OperationComparison, 0, len(c.Operations))
+	for _, o := range c.Operations {
+		out.Operations = append(out.Operations, &pb.OperationComparison{
+			Operation:      o.Operation,
+			Control:        &pb.Cohort{Value: o.Control.Value, Requests: num(o.Control.Requests), Share: num(o.Control.Share)},
+			Treatment:      &pb.Cohort{Value: o.Treatment.Value, Requests: num(o.Treatment.Requests), Share: num(o.Treatment.Share)},
+			OverlapMinutes: int32(o.OverlapMinutes),
+			Metrics:        metricsToPB(o.Metrics),
+			Verdict:        compareVerdictToPB(o.Verdict),
+		})
+	}
+	return out
+}
+
+func metricsToPB(ms []report.CompareMetric) []*pb.CompareMetric {
+	out := make([]*pb.CompareMetric, 0, len(ms))
+	for _, m := range ms {
+		out = append(out, &pb.CompareMetric{
 			Metric: m.Metric, Control: num(m.Control), Treatment: num(m.Treatment),
 			RelativeChange: num(m.RelativeChange), CiLow: num(m.CILow), CiHigh: num(m.CIHigh),
 			PValue: num(m.PValue), Test: m.Test, Verdict: compareVerdictToPB(m.Verdict),
 		})
-	}
-	if c.SRM != nil {
-		out.Srm = &pb.SampleRatio{ExpectedShare: num(c.SRM.ExpectedShare), ObservedShare: num(c.SRM.ObservedShare),
-			PValue: num(c.SRM.PValue), Mismatch: c.SRM.Mismatch}
 	}
 	return out
 }

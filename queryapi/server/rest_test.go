@@ -289,7 +289,7 @@ func TestRESTCompare(t *testing.T) {
 	if code != 200 {
 		t.Fatalf("status %d: %v", code, body)
 	}
-	wantKeys(t, "response", body, "control", "treatment", "overlap_minutes", "metrics", "verdict", "srm")
+	wantKeys(t, "response", body, "control", "treatment", "overlap_minutes", "metrics", "verdict", "srm", "operations")
 	wantValue(t, body, "verdict", "COMPARE_VERDICT_WORSE")
 	wantNumber(t, body, "overlap_minutes", 60)
 	c := wantKeys(t, "treatment", body["treatment"], "value", "requests", "share")

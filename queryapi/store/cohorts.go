@@ -14,26 +14,28 @@ import (
 type CohortMinute struct {
 	Minute           time.Time
 	Cohort           string
+	Operation        string  // with byOperation; else empty
 	Requests, Errors float64 // weighted
 	MeanMs           float64
 	HistKeys         []uint16 // the merged latency histogram (internal/schema layout)
 	HistWeights      []float64
 }
 
-type cohortVariant struct{ Operation bool }
+type cohortVariant struct{ Operation, ByOperation bool }
 
 // CohortMinutes reads, minute by minute over [q.Start, q.End), the two
-// versions q.Control and q.Treatment of one unit (at most limit rows; more
-// is an invalid-argument error).
-func (s *Store) CohortMinutes(ctx context.Context, q report.CompareQuery, limit int) ([]CohortMinute, error) {
+// versions q.Control and q.Treatment of one unit, ordered by (operation,)
+// minute, cohort; with byOperation each minute is split by operation (at
+// most limit rows; more is an invalid-argument error).
+func (s *Store) CohortMinutes(ctx context.Context, q report.CompareQuery, byOperation bool, limit int) ([]CohortMinute, error) {
 	var out []CohortMinute
-	err := s.query(ctx, "cohort_minutes", cohortVariant{Operation: q.Operation != ""}, func(rs driver.Rows) error {
+	err := s.query(ctx, "cohort_minutes", cohortVariant{Operation: q.Operation != "", ByOperation: byOperation}, func(rs driver.Rows) error {
 		var (
 			m           uint32
 			c           CohortMinute
 			durationSum float64
 		)
-		if err := rs.Scan(&m, &c.Cohort, &c.Requests, &c.Errors, &durationSum, &c.HistKeys, &c.HistWeights); err != nil {
+		if err := rs.Scan(&m, &c.Cohort, &c.Operation, &c.Requests, &c.Errors, &durationSum, &c.HistKeys, &c.HistWeights); err != nil {
 			return err
 		}
 		c.Minute = time.Unix(int64(m), 0).UTC()

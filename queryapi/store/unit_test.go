@@ -100,7 +100,7 @@ func templateVariants() map[string][]any {
 		"windows":          {nil},
 		"units":            {struct{ Environment bool }{false}, struct{ Environment bool }{true}},
 		"inferred_units":   {nil},
-		"cohort_minutes":   {cohortVariant{}, cohortVariant{Operation: true}},
+		"cohort_minutes":   {cohortVariant{}, cohortVariant{Operation: true}, cohortVariant{ByOperation: true}},
 	}
 	for _, svc := range []bool{false, true} {
 		for _, env := range []bool{false, true} {

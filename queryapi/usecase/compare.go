@@ -1,7 +1,10 @@
 package usecase
 
 import (
+	"cmp"
 	"context"
+	"errors"
+	"slices"
 	"time"
 
 	"github.com/changelens/changelens/internal/schema"
@@ -36,11 +39,77 @@ func (s *Service) Compare(ctx context.Context, q report.CompareQuery) (report.Co
 	if err := checkRange(q.Start, q.End, min(s.cfg.Limits.MaxLatencyRange, maxCompareMinutes*time.Minute)); err != nil {
 		return report.Comparison{}, err
 	}
-	rows, err := s.st.CohortMinutes(ctx, q, 2*maxCompareMinutes)
+	rows, err := s.st.CohortMinutes(ctx, q, false, 2*maxCompareMinutes)
 	if err != nil {
 		return report.Comparison{}, err
 	}
-	// The minutes both cohorts served.
+	c := s.compare(pairsOf(rows, q.Treatment), q.ExpectedShare)
+	out := report.Comparison{
+		Control:        report.Cohort{Value: q.Control, Requests: c.ControlRequests},
+		Treatment:      report.Cohort{Value: q.Treatment, Requests: c.TreatmentRequests},
+		OverlapMinutes: c.OverlapMinutes,
+		Verdict:        c.Verdict,
+		Metrics:        metricsOf(c),
+	}
+	out.Control.Share, out.Treatment.Share = shares(c)
+	if c.SRM != nil {
+		out.SRM = &report.SampleRatio{ExpectedShare: c.SRM.ExpectedShare, ObservedShare: c.SRM.ObservedShare, PValue: c.SRM.PValue, Mismatch: c.SRM.Mismatch}
+	}
+	if q.Operation != "" || q.End.Sub(q.Start) > 24*time.Hour {
+		return out, nil
+	}
+	// The same per operation, busiest first.
+	rows, err = s.st.CohortMinutes(ctx, q, true, 2*maxCompareOperations*24*60)
+	if err != nil {
+		var ia *report.InvalidArgumentError
+		if errors.As(err, &ia) { // more operations than the bound: leave the breakdown out
+			return out, nil
+		}
+		return report.Comparison{}, err
+	}
+	type opRows struct {
+		op       string
+		rows     []store.CohortMinute
+		requests float64
+	}
+	var ops []opRows
+	for _, r := range rows {
+		if n := len(ops); n == 0 || ops[n-1].op != r.Operation {
+			ops = append(ops, opRows{op: r.Operation})
+		}
+		o := &ops[len(ops)-1]
+		o.rows = append(o.rows, r)
+		o.requests += r.Requests
+	}
+	slices.SortStableFunc(ops, func(a, b opRows) int { return cmp.Compare(b.requests, a.requests) })
+	for _, o := range ops[:min(len(ops), maxCompareOperations)] {
+		oc := s.compare(pairsOf(o.rows, q.Treatment), 0)
+		r := report.OperationComparison{
+			Operation:      o.op,
+			Control:        report.Cohort{Value: q.Control, Requests: oc.ControlRequests},
+			Treatment:      report.Cohort{Value: q.Treatment, Requests: oc.TreatmentRequests},
+			OverlapMinutes: oc.OverlapMinutes,
+			Verdict:        oc.Verdict,
+			Metrics:        metricsOf(oc),
+		}
+		r.Control.Share, r.Treatment.Share = shares(oc)
+		out.Operations = append(out.Operations, r)
+	}
+	return out, nil
+}
+
+// maxCompareOperations bounds the per-operation breakdown of a comparison.
+const maxCompareOperations = 10
+
+func (s *Service) compare(pairs []analysis.MinutePair, expectedShare float64) analysis.Comparison {
+	cc := analysis.DefaultCompareConfig()
+	cc.BucketValue = bucketMs
+	return analysis.Compare(pairs, expectedShare, s.cfg.Analysis, cc)
+}
+
+// pairsOf keeps the minutes both cohorts served (rows ordered by minute,
+// then cohort), control first.
+func pairsOf(rows []store.CohortMinute, treatment string) []analysis.MinutePair {
 	var pairs []analysis.MinutePair
 	for i := 0; i+1 < len(rows); i++ {
 		a, b := rows[i], rows[i+1]
@@ -48,32 +117,29 @@ func (s *Service) Compare(ctx context.Context, q report.CompareQuery) (report.Co
 			continue
 		}
 		p := analysis.MinutePair{Control: cohortMinute(a), Treatment: cohortMinute(b)}
-		if a.Cohort == q.Treatment {
+		if a.Cohort == treatment {
 			p.Control, p.Treatment = p.Treatment, p.Control
 		}
 		pairs = append(pairs, p)
 		i++
 	}
-	cc := analysis.DefaultCompareConfig()
-	cc.BucketValue = bucketMs
-	c := analysis.Compare(pairs, q.ExpectedShare, s.cfg.Analysis, cc)
-	out := report.Comparison{
-		Control:        report.Cohort{Value: q.Control, Requests: c.ControlRequests},
-		Treatment:      report.Cohort{Value: q.Treatment, Requests: c.TreatmentRequests},
-		OverlapMinutes: c.OverlapMinutes,
-		Verdict:        c.Verdict,
-	}
-	if total := c.ControlRequests + c.TreatmentRequests; total > 0 {
-		out.Control.Share, out.Treatment.Share = c.ControlRequests/total, c.TreatmentRequests/total
-	}
+	return pairs
+}
+
+func metricsOf(c analysis.Comparison) []report.CompareMetric {
+	out := make([]report.CompareMetric, 0, len(c.Metrics))
 	for _, m := range c.Metrics {
-		out.Metrics = append(out.Metrics, report.CompareMetric{Metric: m.Metric, Control: m.Control, Treatment: m.Treatment,
+		out = append(out, report.CompareMetric{Metric: m.Metric, Control: m.Control, Treatment: m.Treatment,
 			RelativeChange: m.RelativeChange, CILow: m.CILow, CIHigh: m.CIHigh, PValue: m.PValue, Test: m.Test, Verdict: m.Verdict})
 	}
-	if c.SRM != nil {
-		out.SRM = &report.SampleRatio{ExpectedShare: c.SRM.ExpectedShare, ObservedShare: c.SRM.ObservedShare, PValue: c.SRM.PValue, Mismatch: c.SRM.Mismatch}
+	return out
+}
+
+func shares(c analysis.Comparison) (control, treatment float64) {
+	if total := c.ControlRequests + c.TreatmentRequests; total > 0 {
+		return c.ControlRequests / total, c.TreatmentRequests / total
 	}
-	return out, nil
+	return 0, 0
 }
 
 // bucketMs is the value of a latency histogram bucket in milliseconds.

@@ -67,6 +67,16 @@ func TestCompareVersions(t *testing.T) {
 	if canary.OverlapMinutes < 55 || canary.SRM == nil || canary.SRM.Mismatch {
 		t.Errorf("overlap %d, SRM %+v", canary.OverlapMinutes, canary.SRM)
 	}
+	// Per operation, busiest first: the canary is slower on each.
+	if len(canary.Operations) != 2 || canary.Operations[0].Operation != "GET /items" || canary.Operations[1].Operation != "POST /orders" {
+		t.Fatalf("operations %+v, want GET /items then POST /orders", canary.Operations)
+	}
+	for _, o := range canary.Operations {
+		if o.Verdict != report.CompareWorse || o.OverlapMinutes < 50 || o.Treatment.Requests >= canary.Treatment.Requests {
+			t.Errorf("%s: %v over %d minutes, %.0f of %.0f canary requests", o.Operation, o.Verdict, o.OverlapMinutes,
+				o.Treatment.Requests, canary.Treatment.Requests)
+		}
+	}
 	if wrong, err := svc.Compare(ctx, q("api", "1.0", "1.1", 0.2)); err != nil || wrong.SRM == nil || !wrong.SRM.Mismatch {
 		t.Errorf("a 5 %% canary declared as 20 %%: %v %+v", err, wrong.SRM)
 	}

@@ -2461,7 +2461,10 @@ type CompareResponse struct {
 	// WORSE when a guarded metric (p95, p99, error rate) is WORSE.
 	Verdict CompareVerdict `protobuf:"varint,5,opt,name=verdict,proto3,enum=changelens.v1.CompareVerdict" json:"verdict,omitempty"`
 	// Absent without expected_treatment_share.
-	Srm           *SampleRatio `protobuf:"bytes,6,opt,name=srm,proto3" json:"srm,omitempty"`
+	Srm *SampleRatio `protobuf:"bytes,6,opt,name=srm,proto3" json:"srm,omitempty"`
+	// The same comparison per operation, busiest first (at most 10; empty
+	// when the request names an operation or spans more than a day).
+	Operations    []*OperationComparison `protobuf:"bytes,7,rep,name=operations,proto3" json:"operations,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -2536,6 +2539,98 @@ func (x *CompareResponse) GetSrm() *SampleRatio {
 		return x.Srm
 	}
 	return nil
+}
+
+func (x *CompareResponse) GetOperations() []*OperationComparison {
+	if x != nil {
+		return x.Operations
+	}
+	return nil
+}
+
+// The comparison of one operation.
+type OperationComparison struct {
+	state          protoimpl.MessageState `protogen:"open.v1"`
+	Operation      string                 `protobuf:"bytes,1,opt,name=operation,proto3" json:"operation,omitempty"`
+	Control        *Cohort                `protobuf:"bytes,2,opt,name=control,proto3" json:"control,omitempty"`
+	Treatment      *Cohort                `protobuf:"bytes,3,opt,name=treatment,proto3" json:"treatment,omitempty"`
+	OverlapMinutes int32                  `protobuf:"varint,4,opt,name=overlap_minutes,json=overlapMinutes,proto3" json:"overlap_minutes,omitempty"`
+	Metrics        []*CompareMetric       `protobuf:"bytes,5,rep,name=metrics,proto3" json:"metrics,omitempty"`
+	Verdict        CompareVerdict         `protobuf:"varint,6,opt,name=verdict,proto3,enum=changelens.v1.CompareVerdict" json:"verdict,omitempty"`
+	unknownFields  protoimpl.UnknownFields
+	sizeCache      protoimpl.SizeCache
+}
+
+func (x *OperationComparison) Reset() {
+	*x = OperationComparison{}
+	mi := &file_changelens_v1_query_proto_msgTypes[24]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *OperationComparison) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*OperationComparison) ProtoMessage() {}
+
+func (x *OperationComparison) ProtoReflect() protoreflect.Message {
+	mi := &file_changelens_v1_query_proto_msgTypes[24]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use OperationComparison.ProtoReflect.Descriptor instead.
+func (*OperationComparison) Descriptor() ([]byte, []int) {
+	return file_changelens_v1_query_proto_rawDescGZIP(), []int{24}
+}
+
+func (x *OperationComparison) GetOperation() string {
+	if x != nil {
+		return x.Operation
+	}
+	return ""
+}
+
+func (x *OperationComparison) GetControl() *Cohort {
+	if x != nil {
+		return x.Control
+	}
+	return nil
+}
+
+func (x *OperationComparison) GetTreatment() *Cohort {
+	if x != nil {
+		return x.Treatment
+	}
+	return nil
+}
+
+func (x *OperationComparison) GetOverlapMinutes() int32 {
+	if x != nil {
+		return x.OverlapMinutes
+	}
+	return 0
+}
+
+func (x *OperationComparison) GetMetrics() []*CompareMetric {
+	if x != nil {
+		return x.Metrics
+	}
+	return nil
+}
+
+func (x *OperationComparison) GetVerdict() CompareVerdict {
+	if x != nil {
+		return x.Verdict
+	}
+	return CompareVerdict_COMPARE_VERDICT_UNSPECIFIED
 }
 
 var File_changelens_v1_query_proto protoreflect.FileDescriptor
@@ -2724,14 +2819,24 @@ const file_changelens_v1_query_proto_rawDesc = "" +
 	"\x0eexpected_share\x18\x01 \x01(\x01R\rexpectedShare\x12%\n" +
 	"\x0eobserved_share\x18\x02 \x01(\x01R\robservedShare\x12\x17\n" +
 	"\ap_value\x18\x03 \x01(\x01R\x06pValue\x12\x1a\n" +
-	"\bmismatch\x18\x04 \x01(\bR\bmismatch\"\xbf\x02\n" +
+	"\bmismatch\x18\x04 \x01(\bR\bmismatch\"\x83\x03\n" +
 	"\x0fCompareResponse\x12/\n" +
 	"\acontrol\x18\x01 \x01(\v2\x15.changelens.v1.CohortR\acontrol\x123\n" +
 	"\ttreatment\x18\x02 \x01(\v2\x15.changelens.v1.CohortR\ttreatment\x12'\n" +
 	"\x0foverlap_minutes\x18\x03 \x01(\x05R\x0eoverlapMinutes\x126\n" +
 	"\ametrics\x18\x04 \x03(\v2\x1c.changelens.v1.CompareMetricR\ametrics\x127\n" +
 	"\averdict\x18\x05 \x01(\x0e2\x1d.changelens.v1.CompareVerdictR\averdict\x12,\n" +
-	"\x03srm\x18\x06 \x01(\v2\x1a.changelens.v1.SampleRatioR\x03srm*d\n" +
+	"\x03srm\x18\x06 \x01(\v2\x1a.changelens.v1.SampleRatioR\x03srm\x12B\n" +
+	"\n" +
+	"operations\x18\a \x03(\v2\".changelens.v1.OperationComparisonR\n" +
+	"operations\"\xb3\x02\n" +
+	"\x13OperationComparison\x12\x1c\n" +
+	"\toperation\x18\x01 \x01(\tR\toperation\x12/\n" +
+	"\acontrol\x18\x02 \x01(\v2\x15.changelens.v1.CohortR\acontrol\x123\n" +
+	"\ttreatment\x18\x03 \x01(\v2\x15.changelens.v1.CohortR\ttreatment\x12'\n" +
+	"\x0foverlap_minutes\x18\x04 \x01(\x05R\x0eoverlapMinutes\x126\n" +
+	"\ametrics\x18\x05 \x03(\v2\x1c.changelens.v1.CompareMetricR\ametrics\x127\n" +
+	"\averdict\x18\x06 \x01(\x0e2\x1d.changelens.v1.CompareVerdictR\averdict*d\n" +
 	"\aGroupBy\x12\x18\n" +
 	"\x14GROUP_BY_UNSPECIFIED\x10\x00\x12\x11\n" +
 	"\rGROUP_BY_NONE\x10\x01\x12\x14\n" +
@@ -2815,7 +2920,7 @@ func file_changelens_v1_query_proto_rawDescGZIP() []byte {
 }
 
 var file_changelens_v1_query_proto_enumTypes = make([]protoimpl.EnumInfo, 7)
-var file_changelens_v1_query_proto_msgTypes = make([]protoimpl.MessageInfo, 24)
+var file_changelens_v1_query_proto_msgTypes = make([]protoimpl.MessageInfo, 25)
 var file_changelens_v1_query_proto_goTypes = []any{
 	(GroupBy)(0),                        // 0: changelens.v1.GroupBy
 	(Source)(0),                         // 1: changelens.v1.Source
@@ -2848,37 +2953,38 @@ var file_changelens_v1_query_proto_goTypes = []any{
 	(*CompareMetric)(nil),               // 28: changelens.v1.CompareMetric
 	(*SampleRatio)(nil),                 // 29: changelens.v1.SampleRatio
 	(*CompareResponse)(nil),             // 30: changelens.v1.CompareResponse
-	(*timestamppb.Timestamp)(nil),       // 31: google.protobuf.Timestamp
+	(*OperationComparison)(nil),         // 31: changelens.v1.OperationComparison
+	(*timestamppb.Timestamp)(nil),       // 32: google.protobuf.Timestamp
 }
 var file_changelens_v1_query_proto_depIdxs = []int32{
-	31, // 0: changelens.v1.Unit.first_seen:type_name -> google.protobuf.Timestamp
-	31, // 1: changelens.v1.Unit.last_seen:type_name -> google.protobuf.Timestamp
+	32, // 0: changelens.v1.Unit.first_seen:type_name -> google.protobuf.Timestamp
+	32, // 1: changelens.v1.Unit.last_seen:type_name -> google.protobuf.Timestamp
 	8,  // 2: changelens.v1.ListServicesResponse.services:type_name -> changelens.v1.Unit
-	31, // 3: changelens.v1.GetLatencyRequest.start_time:type_name -> google.protobuf.Timestamp
-	31, // 4: changelens.v1.GetLatencyRequest.end_time:type_name -> google.protobuf.Timestamp
+	32, // 3: changelens.v1.GetLatencyRequest.start_time:type_name -> google.protobuf.Timestamp
+	32, // 4: changelens.v1.GetLatencyRequest.end_time:type_name -> google.protobuf.Timestamp
 	0,  // 5: changelens.v1.GetLatencyRequest.group_by:type_name -> changelens.v1.GroupBy
-	31, // 6: changelens.v1.LatencyPoint.time:type_name -> google.protobuf.Timestamp
+	32, // 6: changelens.v1.LatencyPoint.time:type_name -> google.protobuf.Timestamp
 	11, // 7: changelens.v1.GetLatencyResponse.points:type_name -> changelens.v1.LatencyPoint
-	31, // 8: changelens.v1.GetLatencyResponse.start_time:type_name -> google.protobuf.Timestamp
-	31, // 9: changelens.v1.GetLatencyResponse.end_time:type_name -> google.protobuf.Timestamp
-	31, // 10: changelens.v1.GetLatencySummaryRequest.start_time:type_name -> google.protobuf.Timestamp
-	31, // 11: changelens.v1.GetLatencySummaryRequest.end_time:type_name -> google.protobuf.Timestamp
+	32, // 8: changelens.v1.GetLatencyResponse.start_time:type_name -> google.protobuf.Timestamp
+	32, // 9: changelens.v1.GetLatencyResponse.end_time:type_name -> google.protobuf.Timestamp
+	32, // 10: changelens.v1.GetLatencySummaryRequest.start_time:type_name -> google.protobuf.Timestamp
+	32, // 11: changelens.v1.GetLatencySummaryRequest.end_time:type_name -> google.protobuf.Timestamp
 	0,  // 12: changelens.v1.GetLatencySummaryRequest.group_by:type_name -> changelens.v1.GroupBy
 	11, // 13: changelens.v1.GetLatencySummaryResponse.rows:type_name -> changelens.v1.LatencyPoint
-	31, // 14: changelens.v1.GetLatencySummaryResponse.start_time:type_name -> google.protobuf.Timestamp
-	31, // 15: changelens.v1.GetLatencySummaryResponse.end_time:type_name -> google.protobuf.Timestamp
-	31, // 16: changelens.v1.Deployment.deploy_time:type_name -> google.protobuf.Timestamp
+	32, // 14: changelens.v1.GetLatencySummaryResponse.start_time:type_name -> google.protobuf.Timestamp
+	32, // 15: changelens.v1.GetLatencySummaryResponse.end_time:type_name -> google.protobuf.Timestamp
+	32, // 16: changelens.v1.Deployment.deploy_time:type_name -> google.protobuf.Timestamp
 	1,  // 17: changelens.v1.Deployment.source:type_name -> changelens.v1.Source
-	31, // 18: changelens.v1.Deployment.commit_time:type_name -> google.protobuf.Timestamp
+	32, // 18: changelens.v1.Deployment.commit_time:type_name -> google.protobuf.Timestamp
 	3,  // 19: changelens.v1.Deployment.failure_reasons:type_name -> changelens.v1.FailureReason
-	31, // 20: changelens.v1.Deployment.restore_time:type_name -> google.protobuf.Timestamp
+	32, // 20: changelens.v1.Deployment.restore_time:type_name -> google.protobuf.Timestamp
 	2,  // 21: changelens.v1.Deployment.verdict:type_name -> changelens.v1.Verdict
-	31, // 22: changelens.v1.Deployment.rollout_start:type_name -> google.protobuf.Timestamp
-	31, // 23: changelens.v1.ListDeploymentsRequest.start_time:type_name -> google.protobuf.Timestamp
-	31, // 24: changelens.v1.ListDeploymentsRequest.end_time:type_name -> google.protobuf.Timestamp
+	32, // 22: changelens.v1.Deployment.rollout_start:type_name -> google.protobuf.Timestamp
+	32, // 23: changelens.v1.ListDeploymentsRequest.start_time:type_name -> google.protobuf.Timestamp
+	32, // 24: changelens.v1.ListDeploymentsRequest.end_time:type_name -> google.protobuf.Timestamp
 	15, // 25: changelens.v1.ListDeploymentsResponse.deployments:type_name -> changelens.v1.Deployment
-	31, // 26: changelens.v1.ImpactWindow.start:type_name -> google.protobuf.Timestamp
-	31, // 27: changelens.v1.ImpactWindow.end:type_name -> google.protobuf.Timestamp
+	32, // 26: changelens.v1.ImpactWindow.start:type_name -> google.protobuf.Timestamp
+	32, // 27: changelens.v1.ImpactWindow.end:type_name -> google.protobuf.Timestamp
 	15, // 28: changelens.v1.GetDeploymentImpactResponse.deployment:type_name -> changelens.v1.Deployment
 	19, // 29: changelens.v1.GetDeploymentImpactResponse.before:type_name -> changelens.v1.ImpactWindow
 	19, // 30: changelens.v1.GetDeploymentImpactResponse.after:type_name -> changelens.v1.ImpactWindow
@@ -2887,45 +2993,50 @@ var file_changelens_v1_query_proto_depIdxs = []int32{
 	2,  // 33: changelens.v1.GetDeploymentImpactResponse.verdict:type_name -> changelens.v1.Verdict
 	3,  // 34: changelens.v1.GetDeploymentImpactResponse.reasons:type_name -> changelens.v1.FailureReason
 	30, // 35: changelens.v1.GetDeploymentImpactResponse.canary:type_name -> changelens.v1.CompareResponse
-	31, // 36: changelens.v1.GetDORARequest.start_time:type_name -> google.protobuf.Timestamp
-	31, // 37: changelens.v1.GetDORARequest.end_time:type_name -> google.protobuf.Timestamp
+	32, // 36: changelens.v1.GetDORARequest.start_time:type_name -> google.protobuf.Timestamp
+	32, // 37: changelens.v1.GetDORARequest.end_time:type_name -> google.protobuf.Timestamp
 	4,  // 38: changelens.v1.GetDORARequest.interval:type_name -> changelens.v1.Interval
 	5,  // 39: changelens.v1.DORATiers.deployment_frequency:type_name -> changelens.v1.Tier
 	5,  // 40: changelens.v1.DORATiers.lead_time:type_name -> changelens.v1.Tier
 	5,  // 41: changelens.v1.DORATiers.change_failure_rate:type_name -> changelens.v1.Tier
 	5,  // 42: changelens.v1.DORATiers.time_to_restore:type_name -> changelens.v1.Tier
-	31, // 43: changelens.v1.DORAFigures.start_time:type_name -> google.protobuf.Timestamp
-	31, // 44: changelens.v1.DORAFigures.end_time:type_name -> google.protobuf.Timestamp
+	32, // 43: changelens.v1.DORAFigures.start_time:type_name -> google.protobuf.Timestamp
+	32, // 44: changelens.v1.DORAFigures.end_time:type_name -> google.protobuf.Timestamp
 	23, // 45: changelens.v1.DORAFigures.tiers:type_name -> changelens.v1.DORATiers
 	24, // 46: changelens.v1.GetDORAResponse.summary:type_name -> changelens.v1.DORAFigures
 	24, // 47: changelens.v1.GetDORAResponse.intervals:type_name -> changelens.v1.DORAFigures
-	31, // 48: changelens.v1.CompareRequest.start_time:type_name -> google.protobuf.Timestamp
-	31, // 49: changelens.v1.CompareRequest.end_time:type_name -> google.protobuf.Timestamp
+	32, // 48: changelens.v1.CompareRequest.start_time:type_name -> google.protobuf.Timestamp
+	32, // 49: changelens.v1.CompareRequest.end_time:type_name -> google.protobuf.Timestamp
 	6,  // 50: changelens.v1.CompareMetric.verdict:type_name -> changelens.v1.CompareVerdict
 	27, // 51: changelens.v1.CompareResponse.control:type_name -> changelens.v1.Cohort
 	27, // 52: changelens.v1.CompareResponse.treatment:type_name -> changelens.v1.Cohort
 	28, // 53: changelens.v1.CompareResponse.metrics:type_name -> changelens.v1.CompareMetric
 	6,  // 54: changelens.v1.CompareResponse.verdict:type_name -> changelens.v1.CompareVerdict
 	29, // 55: changelens.v1.CompareResponse.srm:type_name -> changelens.v1.SampleRatio
-	7,  // 56: changelens.v1.QueryService.ListServices:input_type -> changelens.v1.ListServicesRequest
-	10, // 57: changelens.v1.QueryService.GetLatency:input_type -> changelens.v1.GetLatencyRequest
-	13, // 58: changelens.v1.QueryService.GetLatencySummary:input_type -> changelens.v1.GetLatencySummaryRequest
-	16, // 59: changelens.v1.QueryService.ListDeployments:input_type -> changelens.v1.ListDeploymentsRequest
-	18, // 60: changelens.v1.QueryService.GetDeploymentImpact:input_type -> changelens.v1.GetDeploymentImpactRequest
-	22, // 61: changelens.v1.QueryService.GetDORA:input_type -> changelens.v1.GetDORARequest
-	26, // 62: changelens.v1.QueryService.Compare:input_type -> changelens.v1.CompareRequest
-	9,  // 63: changelens.v1.QueryService.ListServices:output_type -> changelens.v1.ListServicesResponse
-	12, // 64: changelens.v1.QueryService.GetLatency:output_type -> changelens.v1.GetLatencyResponse
-	14, // 65: changelens.v1.QueryService.GetLatencySummary:output_type -> changelens.v1.GetLatencySummaryResponse
-	17, // 66: changelens.v1.QueryService.ListDeployments:output_type -> changelens.v1.ListDeploymentsResponse
-	21, // 67: changelens.v1.QueryService.GetDeploymentImpact:output_type -> changelens.v1.GetDeploymentImpactResponse
-	25, // 68: changelens.v1.QueryService.GetDORA:output_type -> changelens.v1.GetDORAResponse
-	30, // 69: changelens.v1.QueryService.Compare:output_type -> changelens.v1.CompareResponse
-	63, // [63:70] is the sub-list for method output_type
-	56, // [56:63] is the sub-list for method input_type
-	56, // [56:56] is the sub-list for extension type_name
-	56, // [56:56] is the sub-list for extension extendee
-	0,  // [0:56] is the sub-list for field type_name
+	31, // 56: changelens.v1.CompareResponse.operations:type_name -> changelens.v1.OperationComparison
+	27, // 57: changelens.v1.OperationComparison.control:type_name -> changelens.v1.Cohort
+	27, // 58: changelens.v1.OperationComparison.treatment:type_name -> changelens.v1.Cohort
+	28, // 59: changelens.v1.OperationComparison.metrics:type_name -> changelens.v1.CompareMetric
+	6,  // 60: changelens.v1.OperationComparison.verdict:type_name -> changelens.v1.CompareVerdict
+	7,  // 61: changelens.v1.QueryService.ListServices:input_type -> changelens.v1.ListServicesRequest
+	10, // 62: changelens.v1.QueryService.GetLatency:input_type -> changelens.v1.GetLatencyRequest
+	13, // 63: changelens.v1.QueryService.GetLatencySummary:input_type -> changelens.v1.GetLatencySummaryRequest
+	16, // 64: changelens.v1.QueryService.ListDeployments:input_type -> changelens.v1.ListDeploymentsRequest
+	18, // 65: changelens.v1.QueryService.GetDeploymentImpact:input_type -> changelens.v1.GetDeploymentImpactRequest
+	22, // 66: changelens.v1.QueryService.GetDORA:input_type -> changelens.v1.GetDORARequest
+	26, // 67: changelens.v1.QueryService.Compare:input_type -> changelens.v1.CompareRequest
+	9,  // 68: changelens.v1.QueryService.ListServices:output_type -> changelens.v1.ListServicesResponse
+	12, // 69: changelens.v1.QueryService.GetLatency:output_type -> changelens.v1.GetLatencyResponse
+	14, // 70: changelens.v1.QueryService.GetLatencySummary:output_type -> changelens.v1.GetLatencySummaryResponse
+	17, // 71: changelens.v1.QueryService.ListDeployments:output_type -> changelens.v1.ListDeploymentsResponse
+	21, // 72: changelens.v1.QueryService.GetDeploymentImpact:output_type -> changelens.v1.GetDeploymentImpactResponse
+	25, // 73: changelens.v1.QueryService.GetDORA:output_type -> changelens.v1.GetDORAResponse
+	30, // 74: changelens.v1.QueryService.Compare:output_type -> changelens.v1.CompareResponse
+	68, // [68:75] is the sub-list for method output_type
+	61, // [61:68] is the sub-list for method input_type
+	61, // [61:61] is the sub-list for extension type_name
+	61, // [61:61] is the sub-list for extension extendee
+	0,  // [0:61] is the sub-list for field type_name
 }
 
 func init() { file_changelens_v1_query_proto_init() }
@@ -2939,7 +3050,7 @@ func file_changelens_v1_query_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_changelens_v1_query_proto_rawDesc), len(file_changelens_v1_query_proto_rawDesc)),
 			NumEnums:      7,
-			NumMessages:   24,
+			NumMessages:   25,
 			NumExtensions: 0,
 			NumServices:   1,
 		},
