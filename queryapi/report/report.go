@@ -248,6 +248,9 @@ type CompareMetric struct {
 type Cohort struct {
 	Value           string
 	Requests, Share float64
+	// Traces worth opening: the slowest request's and the latest failed
+	// one's (hex; "" when none). Set on the whole comparison only.
+	SlowestTraceID, FailedTraceID string
 }
 
 // SampleRatio is the sample-ratio-mismatch check of a split.

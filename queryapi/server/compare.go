@@ -56,8 +56,10 @@ func (s *service) Compare(ctx context.Context, req *pb.CompareRequest) (*pb.Comp
 // an impact).
 func comparisonToPB(c report.Comparison) *pb.CompareResponse {
 	out := &pb.CompareResponse{
-		Control:        &pb.Cohort{Value: c.Control.Value, Requests: num(c.Control.Requests), Share: num(c.Control.Share)},
-		Treatment:      &pb.Cohort{Value: c.Treatment.Value, Requests: num(c.Treatment.Requests), Share: num(c.Treatment.Share)},
+		Control: &pb.Cohort{Value: c.Control.Value, Requests: num(c.Control.Requests), Share: num(c.Control.Share),
+			SlowestTraceId: c.Control.SlowestTraceID, FailedTraceId: c.Control.FailedTraceID},
+		Treatment: &pb.Cohort{Value: c.Treatment.Value, Requests: num(c.Treatment.Requests), Share: num(c.Treatment.Share),
+			SlowestTraceId: c.Treatment.SlowestTraceID, FailedTraceId: c.Treatment.FailedTraceID},
 		OverlapMinutes: int32(c.OverlapMinutes),
 		Verdict:        compareVerdictToPB(c.Verdict),
 	}

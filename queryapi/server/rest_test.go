@@ -292,7 +292,7 @@ func TestRESTCompare(t *testing.T) {
 	wantKeys(t, "response", body, "control", "treatment", "overlap_minutes", "metrics", "verdict", "srm", "operations")
 	wantValue(t, body, "verdict", "COMPARE_VERDICT_WORSE")
 	wantNumber(t, body, "overlap_minutes", 60)
-	c := wantKeys(t, "treatment", body["treatment"], "value", "requests", "share")
+	c := wantKeys(t, "treatment", body["treatment"], "value", "requests", "share", "slowest_trace_id", "failed_trace_id")
 	wantValue(t, c, "value", "1.1")
 	wantNumber(t, c, "share", 0.05)
 	m := wantKeys(t, "metric", body["metrics"].([]any)[0], "metric", "control", "treatment", "relative_change", "ci_low", "ci_high", "p_value", "test", "verdict")

@@ -2,6 +2,8 @@ package store
 
 import (
 	"context"
+	"encoding/hex"
+	"strings"
 	"time"
 
 	"github.com/ClickHouse/clickhouse-go/v2"
@@ -60,4 +62,40 @@ func (s *Store) CohortMinutes(ctx context.Context, q report.CompareQuery, byOper
 		return nil, invalid("more than %d cohort minutes: narrow the range", limit)
 	}
 	return out, nil
+}
+
+// Exemplars are traces worth opening for one cohort.
+type Exemplars struct {
+	SlowestTraceID, FailedTraceID string // hex; "" when none
+}
+
+// CohortExemplars reads, per version of q (control and treatment), the
+// trace of its slowest request and of its latest failed one over
+// [q.Start, q.End).
+func (s *Store) CohortExemplars(ctx context.Context, q report.CompareQuery) (map[string]Exemplars, error) {
+	out := map[string]Exemplars{}
+	err := s.query(ctx, "cohort_exemplars", cohortVariant{Operation: q.Operation != ""}, func(rs driver.Rows) error {
+		var cohort, slowest, failed string
+		if err := rs.Scan(&cohort, &slowest, &failed); err != nil {
+			return err
+		}
+		out[cohort] = Exemplars{SlowestTraceID: traceHex(slowest), FailedTraceID: traceHex(failed)}
+		return nil
+	},
+		clickhouse.Named("service", q.Service),
+		clickhouse.Named("environment", q.Environment),
+		clickhouse.Named("control", q.Control),
+		clickhouse.Named("treatment", q.Treatment),
+		clickhouse.Named("operation", q.Operation),
+		clickhouse.Named("from", ceilSeconds(q.Start)),
+		clickhouse.Named("to", ceilSeconds(q.End)))
+	return out, err
+}
+
+// traceHex is a FixedString(16) trace ID in hex; "" for the zero ID.
+func traceHex(b string) string {
+	if strings.Trim(b, "\x00") == "" {
+		return ""
+	}
+	return hex.EncodeToString([]byte(b))
 }

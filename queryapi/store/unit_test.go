@@ -91,6 +91,7 @@ var templateParams = map[string][]string{
 	"episodes":         {"reappear_ns", "service", "environment", "before", "since"},
 	"inferred_units":   nil,
 	"cohort_minutes":   {"service", "environment", "control", "treatment", "operation", "from", "to", "limit"},
+	"cohort_exemplars": {"service", "environment", "control", "treatment", "operation", "from", "to"},
 }
 
 // templateVariants are every variant of every query the store renders.
@@ -101,6 +102,7 @@ func templateVariants() map[string][]any {
 		"units":            {struct{ Environment bool }{false}, struct{ Environment bool }{true}},
 		"inferred_units":   {nil},
 		"cohort_minutes":   {cohortVariant{}, cohortVariant{Operation: true}, cohortVariant{ByOperation: true}},
+		"cohort_exemplars": {cohortVariant{}, cohortVariant{Operation: true}},
 	}
 	for _, svc := range []bool{false, true} {
 		for _, env := range []bool{false, true} {

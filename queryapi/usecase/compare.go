@@ -55,6 +55,12 @@ func (s *Service) Compare(ctx context.Context, q report.CompareQuery) (report.Co
 	if c.SRM != nil {
 		out.SRM = &report.SampleRatio{ExpectedShare: c.SRM.ExpectedShare, ObservedShare: c.SRM.ObservedShare, PValue: c.SRM.PValue, Mismatch: c.SRM.Mismatch}
 	}
+	ex, err := s.st.CohortExemplars(ctx, q)
+	if err != nil {
+		return report.Comparison{}, err
+	}
+	out.Control.SlowestTraceID, out.Control.FailedTraceID = ex[q.Control].SlowestTraceID, ex[q.Control].FailedTraceID
+	out.Treatment.SlowestTraceID, out.Treatment.FailedTraceID = ex[q.Treatment].SlowestTraceID, ex[q.Treatment].FailedTraceID
 	if q.Operation != "" || q.End.Sub(q.Start) > 24*time.Hour {
 		return out, nil
 	}

@@ -67,6 +67,12 @@ func TestCompareVersions(t *testing.T) {
 	if canary.OverlapMinutes < 55 || canary.SRM == nil || canary.SRM.Mismatch {
 		t.Errorf("overlap %d, SRM %+v", canary.OverlapMinutes, canary.SRM)
 	}
+	// Exemplars: a slowest and a failed trace of each cohort (1 % errors).
+	for _, c := range []report.Cohort{canary.Control, canary.Treatment} {
+		if len(c.SlowestTraceID) != 32 || len(c.FailedTraceID) != 32 || c.SlowestTraceID == c.FailedTraceID {
+			t.Errorf("%s exemplars: slowest %q failed %q", c.Value, c.SlowestTraceID, c.FailedTraceID)
+		}
+	}
 	// Per operation, busiest first: the canary is slower on each.
 	if len(canary.Operations) != 2 || canary.Operations[0].Operation != "GET /items" || canary.Operations[1].Operation != "POST /orders" {
 		t.Fatalf("operations %+v, want GET /items then POST /orders", canary.Operations)

@@ -2211,9 +2211,13 @@ type Cohort struct {
 	// Weighted requests in the compared minutes.
 	Requests float64 `protobuf:"fixed64,2,opt,name=requests,proto3" json:"requests,omitempty"`
 	// Share of the two cohorts' requests.
-	Share         float64 `protobuf:"fixed64,3,opt,name=share,proto3" json:"share,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	Share float64 `protobuf:"fixed64,3,opt,name=share,proto3" json:"share,omitempty"`
+	// Exemplars (hex trace IDs; empty when none): the slowest request's trace
+	// and the latest failed request's trace over the range.
+	SlowestTraceId string `protobuf:"bytes,4,opt,name=slowest_trace_id,json=slowestTraceId,proto3" json:"slowest_trace_id,omitempty"`
+	FailedTraceId  string `protobuf:"bytes,5,opt,name=failed_trace_id,json=failedTraceId,proto3" json:"failed_trace_id,omitempty"`
+	unknownFields  protoimpl.UnknownFields
+	sizeCache      protoimpl.SizeCache
 }
 
 func (x *Cohort) Reset() {
@@ -2265,6 +2269,20 @@ func (x *Cohort) GetShare() float64 {
 		return x.Share
 	}
 	return 0
+}
+
+func (x *Cohort) GetSlowestTraceId() string {
+	if x != nil {
+		return x.SlowestTraceId
+	}
+	return ""
+}
+
+func (x *Cohort) GetFailedTraceId() string {
+	if x != nil {
+		return x.FailedTraceId
+	}
+	return ""
 }
 
 // One metric of a comparison.
@@ -2800,11 +2818,13 @@ const file_changelens_v1_query_proto_rawDesc = "" +
 	"\acontrol\x18\x06 \x01(\tR\acontrol\x12\x1c\n" +
 	"\ttreatment\x18\a \x01(\tR\ttreatment\x12\x1c\n" +
 	"\toperation\x18\b \x01(\tR\toperation\x128\n" +
-	"\x18expected_treatment_share\x18\t \x01(\x01R\x16expectedTreatmentShare\"P\n" +
+	"\x18expected_treatment_share\x18\t \x01(\x01R\x16expectedTreatmentShare\"\xa2\x01\n" +
 	"\x06Cohort\x12\x14\n" +
 	"\x05value\x18\x01 \x01(\tR\x05value\x12\x1a\n" +
 	"\brequests\x18\x02 \x01(\x01R\brequests\x12\x14\n" +
-	"\x05share\x18\x03 \x01(\x01R\x05share\"\x9e\x02\n" +
+	"\x05share\x18\x03 \x01(\x01R\x05share\x12(\n" +
+	"\x10slowest_trace_id\x18\x04 \x01(\tR\x0eslowestTraceId\x12&\n" +
+	"\x0ffailed_trace_id\x18\x05 \x01(\tR\rfailedTraceId\"\x9e\x02\n" +
 	"\rCompareMetric\x12\x16\n" +
 	"\x06metric\x18\x01 \x01(\tR\x06metric\x12\x18\n" +
 	"\acontrol\x18\x02 \x01(\x01R\acontrol\x12\x1c\n" +
