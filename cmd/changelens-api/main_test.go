@@ -99,6 +99,9 @@ func (stubSource) Impact(context.Context, string) (report.Impact, error) {
 func (stubSource) Compare(context.Context, report.CompareQuery) (report.Comparison, error) {
 	return report.Comparison{}, nil
 }
+func (stubSource) Cohorts(context.Context, report.CohortQuery) ([]report.CohortDimension, error) {
+	return nil, nil
+}
 func (stubSource) DORA(context.Context, report.DORAQuery) (report.DORAReport, error) {
 	return report.DORAReport{}, nil
 }

@@ -281,6 +281,24 @@ type OperationComparison struct {
 	Verdict            CompareVerdict
 }
 
+// CohortQuery lists the cohort dimensions of one unit over [Start, End).
+type CohortQuery struct {
+	Service, Environment string
+	Start, End           time.Time
+}
+
+// CohortValue is one value of a dimension with its weighted requests.
+type CohortValue struct {
+	Value    string
+	Requests float64
+}
+
+// CohortDimension is a dimension and the values seen, busiest first.
+type CohortDimension struct {
+	Dimension string
+	Values    []CohortValue
+}
+
 // Source answers the API's questions. Implementations must parameterize all
 // SQL, be read-only, and respect ctx deadlines.
 type Source interface {
@@ -291,4 +309,5 @@ type Source interface {
 	Impact(ctx context.Context, deploymentID string) (Impact, error)
 	DORA(ctx context.Context, q DORAQuery) (DORAReport, error)
 	Compare(ctx context.Context, q CompareQuery) (Comparison, error)
+	Cohorts(ctx context.Context, q CohortQuery) ([]CohortDimension, error)
 }

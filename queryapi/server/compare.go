@@ -107,3 +107,35 @@ func compareVerdictToPB(v report.CompareVerdict) pb.CompareVerdict {
 	}
 	return pb.CompareVerdict_COMPARE_VERDICT_UNSPECIFIED
 }
+
+// defaultCohortsRange is the range of ListCohorts without start_time.
+const defaultCohortsRange = 24 * time.Hour
+
+// ListCohorts is GET /v1/cohorts.
+func (s *service) ListCohorts(ctx context.Context, req *pb.ListCohortsRequest) (*pb.ListCohortsResponse, error) {
+	if err := errors.Join(
+		checkName("service", req.GetService(), true, maxNameLen),
+		checkName("environment", req.GetEnvironment(), true, maxNameLen),
+	); err != nil {
+		return nil, s.toStatus(ctx, "ListCohorts", firstErr(err))
+	}
+	start, end, err := timeRange(req.GetStartTime(), req.GetEndTime(), s.now(), defaultCohortsRange, s.limits.MaxLatencyRange)
+	if err != nil {
+		return nil, s.toStatus(ctx, "ListCohorts", err)
+	}
+	ctx, cancel := s.query(ctx)
+	defer cancel()
+	dims, err := s.src.Cohorts(ctx, report.CohortQuery{Service: req.GetService(), Environment: req.GetEnvironment(), Start: start, End: end})
+	if err != nil {
+		return nil, s.toStatus(ctx, "ListCohorts", err)
+	}
+	out := &pb.ListCohortsResponse{Dimensions: make([]*pb.CohortDimension, 0, len(dims))}
+	for _, d := range dims {
+		pd := &pb.CohortDimension{Dimension: d.Dimension, Values: make([]*pb.CohortValue, 0, len(d.Values))}
+		for _, v := range d.Values {
+			pd.Values = append(pd.Values, &pb.CohortValue{Value: v.Value, Requests: num(v.Requests)})
+		}
+		out.Dimensions = append(out.Dimensions, pd)
+	}
+	return out, nil
+}

@@ -392,3 +392,18 @@ func (f *fakeSource) Compare(ctx context.Context, q report.CompareQuery) (report
 	}
 	return c, nil
 }
+
+// Cohorts answers the versions 1.0 and 1.1; it errors on a query the server
+// should have rejected.
+func (f *fakeSource) Cohorts(ctx context.Context, q report.CohortQuery) ([]report.CohortDimension, error) {
+	if err := f.enter(ctx); err != nil {
+		return nil, err
+	}
+	if q.Service == "" || q.Environment == "" {
+		return nil, errors.New("fake: bad cohorts query")
+	}
+	if err := errors.Join(checkRange(q.Start, q.End, limits.Default().MaxLatencyRange), checkStr(q.Service, maxNameLen)); err != nil {
+		return nil, err
+	}
+	return []report.CohortDimension{{Dimension: "version", Values: []report.CohortValue{{Value: "1.0", Requests: 9500}, {Value: "1.1", Requests: 500}}}}, nil
+}

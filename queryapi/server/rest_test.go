@@ -301,6 +301,26 @@ func TestRESTCompare(t *testing.T) {
 	wantKeys(t, "srm", body["srm"], "expected_share", "observed_share", "p_value", "mismatch")
 }
 
+func TestRESTCohorts(t *testing.T) {
+	ts := startServer(t, Config{Source: &fakeSource{}})
+	code, body := ts.getJSON(t, "/v1/cohorts?service=api&environment=production")
+	if code != 200 {
+		t.Fatalf("status %d: %v", code, body)
+	}
+	dims := body["dimensions"].([]any)
+	if len(dims) != 1 {
+		t.Fatalf("dimensions %v", dims)
+	}
+	d := wantKeys(t, "dimension", dims[0], "dimension", "values")
+	wantValue(t, d, "dimension", "version")
+	wantNumber(t, wantKeys(t, "value", d["values"].([]any)[1], "value", "requests"), "requests", 500)
+	for _, path := range []string{"/v1/cohorts?environment=production", "/v1/cohorts?service=api"} {
+		if code, _ := ts.getJSON(t, path); code != 400 {
+			t.Errorf("%s: status %d, want 400", path, code)
+		}
+	}
+}
+
 func TestRESTDORA(t *testing.T) {
 	src := &fakeSource{}
 	ts := startServer(t, Config{Source: src})

@@ -99,3 +99,23 @@ func traceHex(b string) string {
 	}
 	return hex.EncodeToString([]byte(b))
 }
+
+// CohortValues lists the versions one unit served over [from, to) with their
+// weighted requests, busiest first (at most limit).
+func (s *Store) CohortValues(ctx context.Context, service, environment string, from, to time.Time, limit int) ([]report.CohortValue, error) {
+	var out []report.CohortValue
+	err := s.query(ctx, "cohort_values", nil, func(rs driver.Rows) error {
+		var v report.CohortValue
+		if err := rs.Scan(&v.Value, &v.Requests); err != nil {
+			return err
+		}
+		out = append(out, v)
+		return nil
+	},
+		clickhouse.Named("service", service),
+		clickhouse.Named("environment", environment),
+		clickhouse.Named("from", ceilSeconds(from)),
+		clickhouse.Named("to", ceilSeconds(to)),
+		clickhouse.Named("limit", limit))
+	return out, err
+}

@@ -92,6 +92,7 @@ var templateParams = map[string][]string{
 	"inferred_units":   nil,
 	"cohort_minutes":   {"service", "environment", "control", "treatment", "operation", "from", "to", "limit"},
 	"cohort_exemplars": {"service", "environment", "control", "treatment", "operation", "from", "to"},
+	"cohort_values":    {"service", "environment", "from", "to", "limit"},
 }
 
 // templateVariants are every variant of every query the store renders.
@@ -103,6 +104,7 @@ func templateVariants() map[string][]any {
 		"inferred_units":   {nil},
 		"cohort_minutes":   {cohortVariant{}, cohortVariant{Operation: true}, cohortVariant{ByOperation: true}},
 		"cohort_exemplars": {cohortVariant{}, cohortVariant{Operation: true}},
+		"cohort_values":    {nil},
 	}
 	for _, svc := range []bool{false, true} {
 		for _, env := range []bool{false, true} {

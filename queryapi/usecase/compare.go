@@ -158,3 +158,22 @@ func cohortMinute(r store.CohortMinute) analysis.CohortMinute {
 	}
 	return m
 }
+
+// maxCohortValues bounds the values listed per dimension.
+const maxCohortValues = 100
+
+// Cohorts lists the cohort dimensions of one unit and the values seen over
+// the range, busiest first.
+func (s *Service) Cohorts(ctx context.Context, q report.CohortQuery) ([]report.CohortDimension, error) {
+	if q.Service == "" || q.Environment == "" {
+		return nil, invalid("service and environment are required")
+	}
+	if err := checkRange(q.Start, q.End, s.cfg.Limits.MaxLatencyRange); err != nil {
+		return nil, err
+	}
+	values, err := s.st.CohortValues(ctx, q.Service, q.Environment, q.Start, q.End, maxCohortValues)
+	if err != nil {
+		return nil, err
+	}
+	return []report.CohortDimension{{Dimension: DimensionVersion, Values: values}}, nil
+}

@@ -122,6 +122,11 @@ func TestCompareVersions(t *testing.T) {
 		t.Errorf("impact canary %+v, want 1.1 against 1.0, WORSE", im.Canary)
 	}
 
+	dims, err := svc.Cohorts(ctx, report.CohortQuery{Service: "api", Environment: prod, Start: start, End: start.Add(time.Hour)})
+	if err != nil || len(dims) != 1 || len(dims[0].Values) != 2 || dims[0].Values[0].Value != "1.0" || dims[0].Values[0].Requests != 570*60 {
+		t.Errorf("cohorts %+v, %v: want version 1.0 (34200 requests) then 1.1", dims, err)
+	}
+
 	short := q("api", "1.0", "1.1", 0)
 	short.End = start.Add(5 * time.Minute)
 	if c, err := svc.Compare(ctx, short); err != nil || c.Verdict != report.CompareInsufficientData {

@@ -2651,6 +2651,229 @@ func (x *OperationComparison) GetVerdict() CompareVerdict {
 	return CompareVerdict_COMPARE_VERDICT_UNSPECIFIED
 }
 
+type ListCohortsRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Required.
+	Service string `protobuf:"bytes,1,opt,name=service,proto3" json:"service,omitempty"`
+	// Required.
+	Environment string `protobuf:"bytes,2,opt,name=environment,proto3" json:"environment,omitempty"`
+	// Inclusive start. Default: end_time − 24 hours.
+	StartTime *timestamppb.Timestamp `protobuf:"bytes,3,opt,name=start_time,json=startTime,proto3" json:"start_time,omitempty"`
+	// Exclusive end. Default: now.
+	EndTime       *timestamppb.Timestamp `protobuf:"bytes,4,opt,name=end_time,json=endTime,proto3" json:"end_time,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListCohortsRequest) Reset() {
+	*x = ListCohortsRequest{}
+	mi := &file_changelens_v1_query_proto_msgTypes[25]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListCohortsRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListCohortsRequest) ProtoMessage() {}
+
+func (x *ListCohortsRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_changelens_v1_query_proto_msgTypes[25]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListCohortsRequest.ProtoReflect.Descriptor instead.
+func (*ListCohortsRequest) Descriptor() ([]byte, []int) {
+	return file_changelens_v1_query_proto_rawDescGZIP(), []int{25}
+}
+
+func (x *ListCohortsRequest) GetService() string {
+	if x != nil {
+		return x.Service
+	}
+	return ""
+}
+
+func (x *ListCohortsRequest) GetEnvironment() string {
+	if x != nil {
+		return x.Environment
+	}
+	return ""
+}
+
+func (x *ListCohortsRequest) GetStartTime() *timestamppb.Timestamp {
+	if x != nil {
+		return x.StartTime
+	}
+	return nil
+}
+
+func (x *ListCohortsRequest) GetEndTime() *timestamppb.Timestamp {
+	if x != nil {
+		return x.EndTime
+	}
+	return nil
+}
+
+// One value of a cohort dimension.
+type CohortValue struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	Value string                 `protobuf:"bytes,1,opt,name=value,proto3" json:"value,omitempty"`
+	// Weighted requests over the range.
+	Requests      float64 `protobuf:"fixed64,2,opt,name=requests,proto3" json:"requests,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *CohortValue) Reset() {
+	*x = CohortValue{}
+	mi := &file_changelens_v1_query_proto_msgTypes[26]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *CohortValue) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*CohortValue) ProtoMessage() {}
+
+func (x *CohortValue) ProtoReflect() protoreflect.Message {
+	mi := &file_changelens_v1_query_proto_msgTypes[26]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use CohortValue.ProtoReflect.Descriptor instead.
+func (*CohortValue) Descriptor() ([]byte, []int) {
+	return file_changelens_v1_query_proto_rawDescGZIP(), []int{26}
+}
+
+func (x *CohortValue) GetValue() string {
+	if x != nil {
+		return x.Value
+	}
+	return ""
+}
+
+func (x *CohortValue) GetRequests() float64 {
+	if x != nil {
+		return x.Requests
+	}
+	return 0
+}
+
+// A cohort dimension ("version") and its values, busiest first.
+type CohortDimension struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Dimension     string                 `protobuf:"bytes,1,opt,name=dimension,proto3" json:"dimension,omitempty"`
+	Values        []*CohortValue         `protobuf:"bytes,2,rep,name=values,proto3" json:"values,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *CohortDimension) Reset() {
+	*x = CohortDimension{}
+	mi := &file_changelens_v1_query_proto_msgTypes[27]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *CohortDimension) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*CohortDimension) ProtoMessage() {}
+
+func (x *CohortDimension) ProtoReflect() protoreflect.Message {
+	mi := &file_changelens_v1_query_proto_msgTypes[27]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use CohortDimension.ProtoReflect.Descriptor instead.
+func (*CohortDimension) Descriptor() ([]byte, []int) {
+	return file_changelens_v1_query_proto_rawDescGZIP(), []int{27}
+}
+
+func (x *CohortDimension) GetDimension() string {
+	if x != nil {
+		return x.Dimension
+	}
+	return ""
+}
+
+func (x *CohortDimension) GetValues() []*CohortValue {
+	if x != nil {
+		return x.Values
+	}
+	return nil
+}
+
+type ListCohortsResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Dimensions    []*CohortDimension     `protobuf:"bytes,1,rep,name=dimensions,proto3" json:"dimensions,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListCohortsResponse) Reset() {
+	*x = ListCohortsResponse{}
+	mi := &file_changelens_v1_query_proto_msgTypes[28]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListCohortsResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListCohortsResponse) ProtoMessage() {}
+
+func (x *ListCohortsResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_changelens_v1_query_proto_msgTypes[28]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListCohortsResponse.ProtoReflect.Descriptor instead.
+func (*ListCohortsResponse) Descriptor() ([]byte, []int) {
+	return file_changelens_v1_query_proto_rawDescGZIP(), []int{28}
+}
+
+func (x *ListCohortsResponse) GetDimensions() []*CohortDimension {
+	if x != nil {
+		return x.Dimensions
+	}
+	return nil
+}
+
 var File_changelens_v1_query_proto protoreflect.FileDescriptor
 
 const file_changelens_v1_query_proto_rawDesc = "" +
@@ -2856,7 +3079,23 @@ const file_changelens_v1_query_proto_rawDesc = "" +
 	"\ttreatment\x18\x03 \x01(\v2\x15.changelens.v1.CohortR\ttreatment\x12'\n" +
 	"\x0foverlap_minutes\x18\x04 \x01(\x05R\x0eoverlapMinutes\x126\n" +
 	"\ametrics\x18\x05 \x03(\v2\x1c.changelens.v1.CompareMetricR\ametrics\x127\n" +
-	"\averdict\x18\x06 \x01(\x0e2\x1d.changelens.v1.CompareVerdictR\averdict*d\n" +
+	"\averdict\x18\x06 \x01(\x0e2\x1d.changelens.v1.CompareVerdictR\averdict\"\xc2\x01\n" +
+	"\x12ListCohortsRequest\x12\x18\n" +
+	"\aservice\x18\x01 \x01(\tR\aservice\x12 \n" +
+	"\venvironment\x18\x02 \x01(\tR\venvironment\x129\n" +
+	"\n" +
+	"start_time\x18\x03 \x01(\v2\x1a.google.protobuf.TimestampR\tstartTime\x125\n" +
+	"\bend_time\x18\x04 \x01(\v2\x1a.google.protobuf.TimestampR\aendTime\"?\n" +
+	"\vCohortValue\x12\x14\n" +
+	"\x05value\x18\x01 \x01(\tR\x05value\x12\x1a\n" +
+	"\brequests\x18\x02 \x01(\x01R\brequests\"c\n" +
+	"\x0fCohortDimension\x12\x1c\n" +
+	"\tdimension\x18\x01 \x01(\tR\tdimension\x122\n" +
+	"\x06values\x18\x02 \x03(\v2\x1a.changelens.v1.CohortValueR\x06values\"U\n" +
+	"\x13ListCohortsResponse\x12>\n" +
+	"\n" +
+	"dimensions\x18\x01 \x03(\v2\x1e.changelens.v1.CohortDimensionR\n" +
+	"dimensions*d\n" +
 	"\aGroupBy\x12\x18\n" +
 	"\x14GROUP_BY_UNSPECIFIED\x10\x00\x12\x11\n" +
 	"\rGROUP_BY_NONE\x10\x01\x12\x14\n" +
@@ -2897,7 +3136,7 @@ const file_changelens_v1_query_proto_rawDesc = "" +
 	"!COMPARE_VERDICT_INSUFFICIENT_DATA\x10\x01\x12!\n" +
 	"\x1dCOMPARE_VERDICT_NO_DIFFERENCE\x10\x02\x12\x1a\n" +
 	"\x16COMPARE_VERDICT_BETTER\x10\x03\x12\x19\n" +
-	"\x15COMPARE_VERDICT_WORSE\x10\x042\xf6\x06\n" +
+	"\x15COMPARE_VERDICT_WORSE\x10\x042\xe1\a\n" +
 	"\fQueryService\x12m\n" +
 	"\fListServices\x12\".changelens.v1.ListServicesRequest\x1a#.changelens.v1.ListServicesResponse\"\x14\x82\xd3\xe4\x93\x02\x0e\x12\f/v1/services\x12f\n" +
 	"\n" +
@@ -2910,7 +3149,8 @@ const file_changelens_v1_query_proto_rawDesc = "" +
 	"\x14\x1a\x12.google.rpc.Status\x82\xd3\xe4\x93\x02\x1d\x12\x1b/v1/deployments/{id}/impact\x12Z\n" +
 	"\aGetDORA\x12\x1d.changelens.v1.GetDORARequest\x1a\x1e.changelens.v1.GetDORAResponse\"\x10\x82\xd3\xe4\x93\x02\n" +
 	"\x12\b/v1/dora\x12]\n" +
-	"\aCompare\x12\x1d.changelens.v1.CompareRequest\x1a\x1e.changelens.v1.CompareResponse\"\x13\x82\xd3\xe4\x93\x02\r\x12\v/v1/compareB\xe7\x06\x92A\x99\x06\x12\xcf\x02\n" +
+	"\aCompare\x12\x1d.changelens.v1.CompareRequest\x1a\x1e.changelens.v1.CompareResponse\"\x13\x82\xd3\xe4\x93\x02\r\x12\v/v1/compare\x12i\n" +
+	"\vListCohorts\x12!.changelens.v1.ListCohortsRequest\x1a\".changelens.v1.ListCohortsResponse\"\x13\x82\xd3\xe4\x93\x02\r\x12\v/v1/cohortsB\xe7\x06\x92A\x99\x06\x12\xcf\x02\n" +
 	"\x14changelens query API\x12\xb2\x02Did this deploy make things better or worse, and how well do we deliver? Latency series, deployments with before/after impact analysis, DORA four keys. Errors are google.rpc.Status: 400 bad input (the message names the field), 401 missing or invalid bearer token, 404 unknown deployment, 504 query timeout.2\x02v1*\x02\x01\x022\x10application/json:\x10application/jsonRR\n" +
 	"\x03400\x12K\n" +
 	"1Bad input; the message names the offending field.\x12\x16\n" +
@@ -2940,7 +3180,7 @@ func file_changelens_v1_query_proto_rawDescGZIP() []byte {
 }
 
 var file_changelens_v1_query_proto_enumTypes = make([]protoimpl.EnumInfo, 7)
-var file_changelens_v1_query_proto_msgTypes = make([]protoimpl.MessageInfo, 25)
+var file_changelens_v1_query_proto_msgTypes = make([]protoimpl.MessageInfo, 29)
 var file_changelens_v1_query_proto_goTypes = []any{
 	(GroupBy)(0),                        // 0: changelens.v1.GroupBy
 	(Source)(0),                         // 1: changelens.v1.Source
@@ -2974,37 +3214,41 @@ var file_changelens_v1_query_proto_goTypes = []any{
 	(*SampleRatio)(nil),                 // 29: changelens.v1.SampleRatio
 	(*CompareResponse)(nil),             // 30: changelens.v1.CompareResponse
 	(*OperationComparison)(nil),         // 31: changelens.v1.OperationComparison
-	(*timestamppb.Timestamp)(nil),       // 32: google.protobuf.Timestamp
+	(*ListCohortsRequest)(nil),          // 32: changelens.v1.ListCohortsRequest
+	(*CohortValue)(nil),                 // 33: changelens.v1.CohortValue
+	(*CohortDimension)(nil),             // 34: changelens.v1.CohortDimension
+	(*ListCohortsResponse)(nil),         // 35: changelens.v1.ListCohortsResponse
+	(*timestamppb.Timestamp)(nil),       // 36: google.protobuf.Timestamp
 }
 var file_changelens_v1_query_proto_depIdxs = []int32{
-	32, // 0: changelens.v1.Unit.first_seen:type_name -> google.protobuf.Timestamp
-	32, // 1: changelens.v1.Unit.last_seen:type_name -> google.protobuf.Timestamp
+	36, // 0: changelens.v1.Unit.first_seen:type_name -> google.protobuf.Timestamp
+	36, // 1: changelens.v1.Unit.last_seen:type_name -> google.protobuf.Timestamp
 	8,  // 2: changelens.v1.ListServicesResponse.services:type_name -> changelens.v1.Unit
-	32, // 3: changelens.v1.GetLatencyRequest.start_time:type_name -> google.protobuf.Timestamp
-	32, // 4: changelens.v1.GetLatencyRequest.end_time:type_name -> google.protobuf.Timestamp
+	36, // 3: changelens.v1.GetLatencyRequest.start_time:type_name -> google.protobuf.Timestamp
+	36, // 4: changelens.v1.GetLatencyRequest.end_time:type_name -> google.protobuf.Timestamp
 	0,  // 5: changelens.v1.GetLatencyRequest.group_by:type_name -> changelens.v1.GroupBy
-	32, // 6: changelens.v1.LatencyPoint.time:type_name -> google.protobuf.Timestamp
+	36, // 6: changelens.v1.LatencyPoint.time:type_name -> google.protobuf.Timestamp
 	11, // 7: changelens.v1.GetLatencyResponse.points:type_name -> changelens.v1.LatencyPoint
-	32, // 8: changelens.v1.GetLatencyResponse.start_time:type_name -> google.protobuf.Timestamp
-	32, // 9: changelens.v1.GetLatencyResponse.end_time:type_name -> google.protobuf.Timestamp
-	32, // 10: changelens.v1.GetLatencySummaryRequest.start_time:type_name -> google.protobuf.Timestamp
-	32, // 11: changelens.v1.GetLatencySummaryRequest.end_time:type_name -> google.protobuf.Timestamp
+	36, // 8: changelens.v1.GetLatencyResponse.start_time:type_name -> google.protobuf.Timestamp
+	36, // 9: changelens.v1.GetLatencyResponse.end_time:type_name -> google.protobuf.Timestamp
+	36, // 10: changelens.v1.GetLatencySummaryRequest.start_time:type_name -> google.protobuf.Timestamp
+	36, // 11: changelens.v1.GetLatencySummaryRequest.end_time:type_name -> google.protobuf.Timestamp
 	0,  // 12: changelens.v1.GetLatencySummaryRequest.group_by:type_name -> changelens.v1.GroupBy
 	11, // 13: changelens.v1.GetLatencySummaryResponse.rows:type_name -> changelens.v1.LatencyPoint
-	32, // 14: changelens.v1.GetLatencySummaryResponse.start_time:type_name -> google.protobuf.Timestamp
-	32, // 15: changelens.v1.GetLatencySummaryResponse.end_time:type_name -> google.protobuf.Timestamp
-	32, // 16: changelens.v1.Deployment.deploy_time:type_name -> google.protobuf.Timestamp
+	36, // 14: changelens.v1.GetLatencySummaryResponse.start_time:type_name -> google.protobuf.Timestamp
+	36, // 15: changelens.v1.GetLatencySummaryResponse.end_time:type_name -> google.protobuf.Timestamp
+	36, // 16: changelens.v1.Deployment.deploy_time:type_name -> google.protobuf.Timestamp
 	1,  // 17: changelens.v1.Deployment.source:type_name -> changelens.v1.Source
-	32, // 18: changelens.v1.Deployment.commit_time:type_name -> google.protobuf.Timestamp
+	36, // 18: changelens.v1.Deployment.commit_time:type_name -> google.protobuf.Timestamp
 	3,  // 19: changelens.v1.Deployment.failure_reasons:type_name -> changelens.v1.FailureReason
-	32, // 20: changelens.v1.Deployment.restore_time:type_name -> google.protobuf.Timestamp
+	36, // 20: changelens.v1.Deployment.restore_time:type_name -> google.protobuf.Timestamp
 	2,  // 21: changelens.v1.Deployment.verdict:type_name -> changelens.v1.Verdict
-	32, // 22: changelens.v1.Deployment.rollout_start:type_name -> google.protobuf.Timestamp
-	32, // 23: changelens.v1.ListDeploymentsRequest.start_time:type_name -> google.protobuf.Timestamp
-	32, // 24: changelens.v1.ListDeploymentsRequest.end_time:type_name -> google.protobuf.Timestamp
+	36, // 22: changelens.v1.Deployment.rollout_start:type_name -> google.protobuf.Timestamp
+	36, // 23: changelens.v1.ListDeploymentsRequest.start_time:type_name -> google.protobuf.Timestamp
+	36, // 24: changelens.v1.ListDeploymentsRequest.end_time:type_name -> google.protobuf.Timestamp
 	15, // 25: changelens.v1.ListDeploymentsResponse.deployments:type_name -> changelens.v1.Deployment
-	32, // 26: changelens.v1.ImpactWindow.start:type_name -> google.protobuf.Timestamp
-	32, // 27: changelens.v1.ImpactWindow.end:type_name -> google.protobuf.Timestamp
+	36, // 26: changelens.v1.ImpactWindow.start:type_name -> google.protobuf.Timestamp
+	36, // 27: changelens.v1.ImpactWindow.end:type_name -> google.protobuf.Timestamp
 	15, // 28: changelens.v1.GetDeploymentImpactResponse.deployment:type_name -> changelens.v1.Deployment
 	19, // 29: changelens.v1.GetDeploymentImpactResponse.before:type_name -> changelens.v1.ImpactWindow
 	19, // 30: changelens.v1.GetDeploymentImpactResponse.after:type_name -> changelens.v1.ImpactWindow
@@ -3013,20 +3257,20 @@ var file_changelens_v1_query_proto_depIdxs = []int32{
 	2,  // 33: changelens.v1.GetDeploymentImpactResponse.verdict:type_name -> changelens.v1.Verdict
 	3,  // 34: changelens.v1.GetDeploymentImpactResponse.reasons:type_name -> changelens.v1.FailureReason
 	30, // 35: changelens.v1.GetDeploymentImpactResponse.canary:type_name -> changelens.v1.CompareResponse
-	32, // 36: changelens.v1.GetDORARequest.start_time:type_name -> google.protobuf.Timestamp
-	32, // 37: changelens.v1.GetDORARequest.end_time:type_name -> google.protobuf.Timestamp
+	36, // 36: changelens.v1.GetDORARequest.start_time:type_name -> google.protobuf.Timestamp
+	36, // 37: changelens.v1.GetDORARequest.end_time:type_name -> google.protobuf.Timestamp
 	4,  // 38: changelens.v1.GetDORARequest.interval:type_name -> changelens.v1.Interval
 	5,  // 39: changelens.v1.DORATiers.deployment_frequency:type_name -> changelens.v1.Tier
 	5,  // 40: changelens.v1.DORATiers.lead_time:type_name -> changelens.v1.Tier
 	5,  // 41: changelens.v1.DORATiers.change_failure_rate:type_name -> changelens.v1.Tier
 	5,  // 42: changelens.v1.DORATiers.time_to_restore:type_name -> changelens.v1.Tier
-	32, // 43: changelens.v1.DORAFigures.start_time:type_name -> google.protobuf.Timestamp
-	32, // 44: changelens.v1.DORAFigures.end_time:type_name -> google.protobuf.Timestamp
+	36, // 43: changelens.v1.DORAFigures.start_time:type_name -> google.protobuf.Timestamp
+	36, // 44: changelens.v1.DORAFigures.end_time:type_name -> google.protobuf.Timestamp
 	23, // 45: changelens.v1.DORAFigures.tiers:type_name -> changelens.v1.DORATiers
 	24, // 46: changelens.v1.GetDORAResponse.summary:type_name -> changelens.v1.DORAFigures
 	24, // 47: changelens.v1.GetDORAResponse.intervals:type_name -> changelens.v1.DORAFigures
-	32, // 48: changelens.v1.CompareRequest.start_time:type_name -> google.protobuf.Timestamp
-	32, // 49: changelens.v1.CompareRequest.end_time:type_name -> google.protobuf.Timestamp
+	36, // 48: changelens.v1.CompareRequest.start_time:type_name -> google.protobuf.Timestamp
+	36, // 49: changelens.v1.CompareRequest.end_time:type_name -> google.protobuf.Timestamp
 	6,  // 50: changelens.v1.CompareMetric.verdict:type_name -> changelens.v1.CompareVerdict
 	27, // 51: changelens.v1.CompareResponse.control:type_name -> changelens.v1.Cohort
 	27, // 52: changelens.v1.CompareResponse.treatment:type_name -> changelens.v1.Cohort
@@ -3038,25 +3282,31 @@ var file_changelens_v1_query_proto_depIdxs = []int32{
 	27, // 58: changelens.v1.OperationComparison.treatment:type_name -> changelens.v1.Cohort
 	28, // 59: changelens.v1.OperationComparison.metrics:type_name -> changelens.v1.CompareMetric
 	6,  // 60: changelens.v1.OperationComparison.verdict:type_name -> changelens.v1.CompareVerdict
-	7,  // 61: changelens.v1.QueryService.ListServices:input_type -> changelens.v1.ListServicesRequest
-	10, // 62: changelens.v1.QueryService.GetLatency:input_type -> changelens.v1.GetLatencyRequest
-	13, // 63: changelens.v1.QueryService.GetLatencySummary:input_type -> changelens.v1.GetLatencySummaryRequest
-	16, // 64: changelens.v1.QueryService.ListDeployments:input_type -> changelens.v1.ListDeploymentsRequest
-	18, // 65: changelens.v1.QueryService.GetDeploymentImpact:input_type -> changelens.v1.GetDeploymentImpactRequest
-	22, // 66: changelens.v1.QueryService.GetDORA:input_type -> changelens.v1.GetDORARequest
-	26, // 67: changelens.v1.QueryService.Compare:input_type -> changelens.v1.CompareRequest
-	9,  // 68: changelens.v1.QueryService.ListServices:output_type -> changelens.v1.ListServicesResponse
-	12, // 69: changelens.v1.QueryService.GetLatency:output_type -> changelens.v1.GetLatencyResponse
-	14, // 70: changelens.v1.QueryService.GetLatencySummary:output_type -> changelens.v1.GetLatencySummaryResponse
-	17, // 71: changelens.v1.QueryService.ListDeployments:output_type -> changelens.v1.ListDeploymentsResponse
-	21, // 72: changelens.v1.QueryService.GetDeploymentImpact:output_type -> changelens.v1.GetDeploymentImpactResponse
-	25, // 73: changelens.v1.QueryService.GetDORA:output_type -> changelens.v1.GetDORAResponse
-	30, // 74: changelens.v1.QueryService.Compare:output_type -> changelens.v1.CompareResponse
-	68, // [68:75] is the sub-list for method output_type
-	61, // [61:68] is the sub-list for method input_type
-	61, // [61:61] is the sub-list for extension type_name
-	61, // [61:61] is the sub-list for extension extendee
-	0,  // [0:61] is the sub-list for field type_name
+	36, // 61: changelens.v1.ListCohortsRequest.start_time:type_name -> google.protobuf.Timestamp
+	36, // 62: changelens.v1.ListCohortsRequest.end_time:type_name -> google.protobuf.Timestamp
+	33, // 63: changelens.v1.CohortDimension.values:type_name -> changelens.v1.CohortValue
+	34, // 64: changelens.v1.ListCohortsResponse.dimensions:type_name -> changelens.v1.CohortDimension
+	7,  // 65: changelens.v1.QueryService.ListServices:input_type -> changelens.v1.ListServicesRequest
+	10, // 66: changelens.v1.QueryService.GetLatency:input_type -> changelens.v1.GetLatencyRequest
+	13, // 67: changelens.v1.QueryService.GetLatencySummary:input_type -> changelens.v1.GetLatencySummaryRequest
+	16, // 68: changelens.v1.QueryService.ListDeployments:input_type -> changelens.v1.ListDeploymentsRequest
+	18, // 69: changelens.v1.QueryService.GetDeploymentImpact:input_type -> changelens.v1.GetDeploymentImpactRequest
+	22, // 70: changelens.v1.QueryService.GetDORA:input_type -> changelens.v1.GetDORARequest
+	26, // 71: changelens.v1.QueryService.Compare:input_type -> changelens.v1.CompareRequest
+	32, // 72: changelens.v1.QueryService.ListCohorts:input_type -> changelens.v1.ListCohortsRequest
+	9,  // 73: changelens.v1.QueryService.ListServices:output_type -> changelens.v1.ListServicesResponse
+	12, // 74: changelens.v1.QueryService.GetLatency:output_type -> changelens.v1.GetLatencyResponse
+	14, // 75: changelens.v1.QueryService.GetLatencySummary:output_type -> changelens.v1.GetLatencySummaryResponse
+	17, // 76: changelens.v1.QueryService.ListDeployments:output_type -> changelens.v1.ListDeploymentsResponse
+	21, // 77: changelens.v1.QueryService.GetDeploymentImpact:output_type -> changelens.v1.GetDeploymentImpactResponse
+	25, // 78: changelens.v1.QueryService.GetDORA:output_type -> changelens.v1.GetDORAResponse
+	30, // 79: changelens.v1.QueryService.Compare:output_type -> changelens.v1.CompareResponse
+	35, // 80: changelens.v1.QueryService.ListCohorts:output_type -> changelens.v1.ListCohortsResponse
+	73, // [73:81] is the sub-list for method output_type
+	65, // [65:73] is the sub-list for method input_type
+	65, // [65:65] is the sub-list for extension type_name
+	65, // [65:65] is the sub-list for extension extendee
+	0,  // [0:65] is the sub-list for field type_name
 }
 
 func init() { file_changelens_v1_query_proto_init() }
@@ -3070,7 +3320,7 @@ func file_changelens_v1_query_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_changelens_v1_query_proto_rawDesc), len(file_changelens_v1_query_proto_rawDesc)),
 			NumEnums:      7,
-			NumMessages:   25,
+			NumMessages:   29,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

@@ -38,6 +38,7 @@ const (
 	QueryService_GetDeploymentImpact_FullMethodName = "/changelens.v1.QueryService/GetDeploymentImpact"
 	QueryService_GetDORA_FullMethodName             = "/changelens.v1.QueryService/GetDORA"
 	QueryService_Compare_FullMethodName             = "/changelens.v1.QueryService/Compare"
+	QueryService_ListCohorts_FullMethodName         = "/changelens.v1.QueryService/ListCohorts"
 )
 
 // QueryServiceClient is the client API for QueryService service.
@@ -62,6 +63,8 @@ type QueryServiceClient interface {
 	// Two cohorts of one unit in the same minutes: is the treatment worse than
 	// the control, right now, on the same traffic? (docs/analysis.md)
 	Compare(ctx context.Context, in *CompareRequest, opts ...grpc.CallOption) (*CompareResponse, error)
+	// The cohort dimensions of one unit and the values seen, with requests.
+	ListCohorts(ctx context.Context, in *ListCohortsRequest, opts ...grpc.CallOption) (*ListCohortsResponse, error)
 }
 
 type queryServiceClient struct {
@@ -142,6 +145,16 @@ func (c *queryServiceClient) Compare(ctx context.Context, in *CompareRequest, op
 	return out, nil
 }
 
+func (c *queryServiceClient) ListCohorts(ctx context.Context, in *ListCohortsRequest, opts ...grpc.CallOption) (*ListCohortsResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(ListCohortsResponse)
+	err := c.cc.Invoke(ctx, QueryService_ListCohorts_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 // QueryServiceServer is the server API for QueryService service.
 // All implementations must embed UnimplementedQueryServiceServer
 // for forward compatibility.
@@ -164,6 +177,8 @@ type QueryServiceServer interface {
 	// Two cohorts of one unit in the same minutes: is the treatment worse than
 	// the control, right now, on the same traffic? (docs/analysis.md)
 	Compare(context.Context, *CompareRequest) (*CompareResponse, error)
+	// The cohort dimensions of one unit and the values seen, with requests.
+	ListCohorts(context.Context, *ListCohortsRequest) (*ListCohortsResponse, error)
 	mustEmbedUnimplementedQueryServiceServer()
 }
 
@@ -194,6 +209,9 @@ func (UnimplementedQueryServiceServer) GetDORA(context.Context, *GetDORARequest)
 }
 func (UnimplementedQueryServiceServer) Compare(context.Context, *CompareRequest) (*CompareResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method Compare not implemented")
+}
+func (UnimplementedQueryServiceServer) ListCohorts(context.Context, *ListCohortsRequest) (*ListCohortsResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method ListCohorts not implemented")
 }
 func (UnimplementedQueryServiceServer) mustEmbedUnimplementedQueryServiceServer() {}
 func (UnimplementedQueryServiceServer) testEmbeddedByValue()                      {}
@@ -342,6 +360,24 @@ func _QueryService_Compare_Handler(srv interface{}, ctx context.Context, dec fun
 	return interceptor(ctx, in, info, handler)
 }
 
+func _QueryService_ListCohorts_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(ListCohortsRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(QueryServiceServer).ListCohorts(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: QueryService_ListCohorts_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(QueryServiceServer).ListCohorts(ctx, req.(*ListCohortsRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 // QueryService_ServiceDesc is the grpc.ServiceDesc for QueryService service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -376,6 +412,10 @@ var QueryService_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "Compare",
 			Handler:    _QueryService_Compare_Handler,
+		},
+		{
+			MethodName: "ListCohorts",
+			Handler:    _QueryService_ListCohorts_Handler,
 		},
 	},
 	Streams:  []grpc.StreamDesc{},
