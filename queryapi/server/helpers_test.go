@@ -271,6 +271,7 @@ type testServer struct {
 	base string           // http://127.0.0.1:port
 	conn *grpc.ClientConn // to the gRPC port
 	done chan error       // Serve's result
+	stop func()           // shuts the server down and waits (startServer)
 }
 
 func startServer(t testing.TB, cfg Config) *testServer {
@@ -287,17 +288,21 @@ func startServer(t testing.TB, cfg Config) *testServer {
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	ts := startServerWith(t, srv, ctx)
-	t.Cleanup(func() {
-		cancel()
-		select {
-		case err := <-ts.done:
-			if err != nil {
-				t.Errorf("Serve: %v", err)
+	var once sync.Once
+	ts.stop = func() {
+		once.Do(func() {
+			cancel()
+			select {
+			case err := <-ts.done:
+				if err != nil {
+					t.Errorf("Serve: %v", err)
+				}
+			case <-time.After(20 * time.Second):
+				t.Error("Serve did not return after cancel")
 			}
-		case <-time.After(20 * time.Second):
-			t.Error("Serve did not return after cancel")
-		}
-	})
+		})
+	}
+	t.Cleanup(ts.stop)
 	return ts
 }
 

@@ -95,6 +95,9 @@ func TestSelfTelemetry(t *testing.T) {
 	if _, err := pb.NewQueryServiceClient(ts.conn).GetDORA(ctx, &pb.GetDORARequest{}); err != nil {
 		t.Fatal(err)
 	}
+	// The server spans end after the responses are sent: stop the server
+	// (in-flight handlers finish) before flushing the telemetry.
+	ts.stop()
 	sctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
 	if err := tel.Shutdown(sctx); err != nil { // flushes both exporters
