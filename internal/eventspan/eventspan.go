@@ -48,6 +48,16 @@ const (
 // Latency event attributes (besides the semantic conventions named above).
 const (
 	AttrWeight = "changelens.sampling.weight" // double, adjusted count; absent means 1
+	// AttrCohortPrefix + dimension = the event's value of a cohort
+	// dimension: "changelens.cohort.feature_flag.<key>" = the flag's variant,
+	// "changelens.cohort.attribute.<name>" = a listed attribute's value.
+	AttrCohortPrefix = "changelens.cohort."
+)
+
+// Cohort dimension prefixes.
+const (
+	DimensionFeatureFlag = "feature_flag."
+	DimensionAttribute   = "attribute."
 )
 
 // Semantic-convention names both sides read.

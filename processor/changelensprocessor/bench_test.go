@@ -168,6 +168,36 @@ func BenchmarkPerSpan(b *testing.B) {
 			defer func() { _ = p.Shutdown(context.Background()) }()
 			runPerSpan(b, batch, func(td ptrace.Traces) error { return p.ConsumeTraces(context.Background(), td) })
 		})
+		// The same batch with a feature-flag evaluation on every fourth span
+		// (cohort dimensions recorded on the entry spans).
+		flagged := ptrace.NewTraces()
+		batch.CopyTo(flagged)
+		i := 0
+		for _, rs := range flagged.ResourceSpans().All() {
+			for _, ss := range rs.ScopeSpans().All() {
+				for _, s := range ss.Spans().All() {
+					if i%4 == 0 {
+						e := s.Events().AppendEmpty()
+						e.SetName("feature_flag.evaluation")
+						e.Attributes().PutStr("feature_flag.key", "new-checkout")
+						e.Attributes().PutStr("feature_flag.result.variant", []string{"on", "off"}[i/4%2])
+					}
+					i++
+				}
+			}
+		}
+		b.Run(fmt.Sprintf("changelens-flags/spans=%d", n), func(b *testing.B) {
+			set := processortest.NewNopSettings(metadata.Type)
+			p, err := NewFactory().CreateTraces(context.Background(), set, defaultConfig(), consumertest.NewNop())
+			if err != nil {
+				b.Fatal(err)
+			}
+			if err := p.Start(context.Background(), componenttest.NewNopHost()); err != nil {
+				b.Fatal(err)
+			}
+			defer func() { _ = p.Shutdown(context.Background()) }()
+			runPerSpan(b, flagged, func(td ptrace.Traces) error { return p.ConsumeTraces(context.Background(), td) })
+		})
 		b.Run(fmt.Sprintf("spanmetricsconnector/spans=%d", n), func(b *testing.B) {
 			f := spanmetricsconnector.NewFactory()
 			cfg := f.CreateDefaultConfig()

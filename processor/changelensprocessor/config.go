@@ -28,6 +28,34 @@ type Config struct {
 	MaxClockSkew time.Duration `mapstructure:"max_clock_skew"`
 	// Deployments configures deployment detection.
 	Deployments DeploymentsConfig `mapstructure:"deployments"`
+	// Cohorts configures the cohort dimensions recorded on latency events,
+	// for same-window comparisons (canaries, A/B tests).
+	Cohorts CohortsConfig `mapstructure:"cohorts"`
+}
+
+// CohortsConfig says which cohort dimensions latency events carry, within
+// bounds.
+type CohortsConfig struct {
+	// FeatureFlags records the variant of every feature_flag.evaluation span
+	// event (feature_flag.key, feature_flag.result.variant or the older
+	// feature_flag.variant) on the entry span or on its descendants in the
+	// same batch, as dimension feature_flag.<key>.
+	FeatureFlags bool `mapstructure:"feature_flags"`
+	// FlagKeys limits the flags recorded to these keys; empty: any flag,
+	// up to max_keys_per_unit per unit.
+	FlagKeys []string `mapstructure:"flag_keys"`
+	// Attributes are span attributes (else resource attributes) recorded as
+	// dimension attribute.<name>, e.g. api.protocol.
+	Attributes []string `mapstructure:"attributes"`
+	// MaxKeysPerUnit bounds the dimensions of one unit; further ones are not
+	// recorded (counted, reason "keys").
+	MaxKeysPerUnit int `mapstructure:"max_keys_per_unit"`
+	// MaxValuesPerKey bounds the values of one dimension of one unit;
+	// further values fold into "__other__" (counted, reason "values").
+	MaxValuesPerKey int `mapstructure:"max_values_per_key"`
+	// MaxUnits bounds the units whose dimensions are tracked; the values of
+	// further units fold into "__other__" (counted, reason "units").
+	MaxUnits int `mapstructure:"max_units"`
 }
 
 // EntrySpansConfig says which spans are entry spans.
@@ -96,6 +124,26 @@ func (c *Config) Validate() error {
 			errs = append(errs, fmt.Errorf("deployments.explicit.commit_time_attributes[%d]: empty attribute name", i))
 		}
 	}
+	co := c.Cohorts
+	for i, a := range co.Attributes {
+		if strings.TrimSpace(a) == "" {
+			errs = append(errs, fmt.Errorf("cohorts.attributes[%d]: empty attribute name", i))
+		}
+	}
+	for i, k := range co.FlagKeys {
+		if strings.TrimSpace(k) == "" {
+			errs = append(errs, fmt.Errorf("cohorts.flag_keys[%d]: empty flag key", i))
+		}
+	}
+	if co.MaxKeysPerUnit < 1 {
+		errs = append(errs, fmt.Errorf("cohorts.max_keys_per_unit: must be at least 1, got %d", co.MaxKeysPerUnit))
+	}
+	if co.MaxValuesPerKey < 1 {
+		errs = append(errs, fmt.Errorf("cohorts.max_values_per_key: must be at least 1, got %d", co.MaxValuesPerKey))
+	}
+	if co.MaxUnits < 1 {
+		errs = append(errs, fmt.Errorf("cohorts.max_units: must be at least 1, got %d", co.MaxUnits))
+	}
 	return errors.Join(errs...)
 }
 
@@ -111,5 +159,6 @@ func defaultConfig() *Config {
 				CommitTimeAttributes: []string{"changelens.commit.time", "github.head_commit.timestamp"},
 			},
 		},
+		Cohorts: CohortsConfig{FeatureFlags: true, MaxKeysPerUnit: 10, MaxValuesPerKey: 20, MaxUnits: 10000},
 	}
 }

@@ -43,6 +43,8 @@ func TestLoadConfig(t *testing.T) {
 		Deployments: DeploymentsConfig{
 			Explicit: ExplicitConfig{Enabled: true, SpanNamePatterns: []string{"^deploy ", "helm upgrade"}, CommitTimeAttributes: []string{"git.commit.time"}},
 		},
+		Cohorts: CohortsConfig{FeatureFlags: false, FlagKeys: []string{"new-checkout"}, Attributes: []string{"api.protocol"},
+			MaxKeysPerUnit: 3, MaxValuesPerKey: 5, MaxUnits: 100},
 	}, cfg)
 }
 
@@ -56,6 +58,8 @@ func TestInvalidConfigNamesTheField(t *testing.T) {
 		"bad_pattern":            "deployments.explicit.span_name_patterns[0]",
 		"empty_commit_attribute": "deployments.explicit.commit_time_attributes[0]",
 		"unknown_field":          "inferrence",
+		"empty_cohort_attribute": "cohorts.attributes[0]",
+		"zero_cohort_values":     "cohorts.max_values_per_key",
 		// Inference moved to the query API; its old settings are rejected by name.
 		"removed_inference": "inference",
 	} {

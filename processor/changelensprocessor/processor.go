@@ -59,12 +59,14 @@ type changelensProcessor struct {
 	explicit     bool
 	matcher      *deploySpanMatcher
 	commitAttrs  []string
+	cohorts      *cohorts // nil: no cohort dimensions
 
 	ops opCache
 
 	batches sync.Pool // *batchState
 
 	dropAttrs     [numDropReasons]metric.AddOption
+	foldAttrs     [numFoldReasons]metric.AddOption
 	explicitAttrs metric.AddOption
 }
 
@@ -85,6 +87,7 @@ func newProcessor(set component.TelemetrySettings, cfg *Config, next consumer.Tr
 		explicit:     cfg.Deployments.Explicit.Enabled,
 		matcher:      newDeploySpanMatcher(cfg.Deployments.Explicit),
 		commitAttrs:  cfg.Deployments.Explicit.CommitTimeAttributes,
+		cohorts:      newCohorts(cfg.Cohorts),
 	}
 	p.ops.m = make(map[string]string)
 	for _, k := range cfg.EntrySpans.Kinds {
@@ -105,6 +108,9 @@ func newProcessor(set component.TelemetrySettings, cfg *Config, next consumer.Tr
 		p.dropAttrs[r] = metric.WithAttributeSet(attribute.NewSet(attribute.String("reason", name)))
 	}
 	p.explicitAttrs = metric.WithAttributeSet(attribute.NewSet(attribute.String("source", eventspan.SourceExplicit)))
+	for r, name := range foldReasonNames {
+		p.foldAttrs[r] = metric.WithAttributeSet(attribute.NewSet(attribute.String("reason", name)))
+	}
 	p.batches.New = func() any { return &batchState{} }
 	return p, nil
 }
@@ -119,14 +125,20 @@ func (p *changelensProcessor) shutdown(context.Context) error {
 // batchState is the per-call scratch space, pooled so steady state allocates nothing.
 type batchState struct {
 	explicit []*deployment
-	received int64
-	latency  int64
-	dropped  [numDropReasons]int64
+	flags    map[spanRef][]flagEval // feature-flag evaluations by span (cohorts)
+	folds    [numFoldReasons]int64
+	// lastWasLatency: the span processSpan just kept is a latency event.
+	lastWasLatency bool
+	received       int64
+	latency        int64
+	dropped        [numDropReasons]int64
 }
 
 func (b *batchState) reset() {
 	clear(b.explicit)
 	b.explicit = b.explicit[:0]
+	b.flags = nil
+	b.folds = [numFoldReasons]int64{}
 	b.received, b.latency = 0, 0
 	b.dropped = [numDropReasons]int64{}
 }
@@ -137,6 +149,9 @@ func (p *changelensProcessor) processTraces(ctx context.Context, td ptrace.Trace
 	b := p.batches.Get().(*batchState)
 	defer func() { b.reset(); p.batches.Put(b) }()
 	maxStart := time.Now().UnixNano() + p.maxSkew
+	if p.cohorts != nil && p.cohorts.flags {
+		b.flags = flagIndex(td)
+	}
 
 	td.ResourceSpans().RemoveIf(func(rs ptrace.ResourceSpans) bool {
 		return p.processResource(rs, b, maxStart)
@@ -156,6 +171,11 @@ func (p *changelensProcessor) processTraces(ctx context.Context, td ptrace.Trace
 	for r, n := range b.dropped {
 		if n > 0 {
 			p.telemetry.ProcessorChangelensSpansDropped.Add(ctx, n, p.dropAttrs[r])
+		}
+	}
+	for r, n := range b.folds {
+		if n > 0 {
+			p.telemetry.ProcessorChangelensCohortFolds.Add(ctx, n, p.foldAttrs[r])
 		}
 	}
 	return td, nil
@@ -185,7 +205,11 @@ func (p *changelensProcessor) processResource(rs ptrace.ResourceSpans, b *batchS
 		spans := ss.Spans()
 		b.received += int64(spans.Len())
 		spans.RemoveIf(func(s ptrace.Span) bool {
-			return !p.processSpan(s, b, hasService, maxStart)
+			keep := p.processSpan(s, b, hasService, maxStart)
+			if keep && p.cohorts != nil && hasService && b.lastWasLatency {
+				p.cohorts.annotate(s, unitKey{service, env}, res, b.flags, &b.folds)
+			}
+			return !keep
 		})
 		if spans.Len() == 0 {
 			return true
@@ -216,6 +240,7 @@ type spanFields struct {
 
 // processSpan reports whether s stays in the output.
 func (p *changelensProcessor) processSpan(s ptrace.Span, b *batchState, hasService bool, maxStart int64) bool {
+	b.lastWasLatency = false
 	kind := s.Kind()
 	entry := p.entryKind[kind&7] || (p.includeRoot && s.ParentSpanID().IsEmpty())
 	if !entry {
@@ -303,6 +328,7 @@ func (p *changelensProcessor) processSpan(s ptrace.Span, b *batchState, hasServi
 		eventspan.MarkLatencySpan(s)
 	}
 	b.latency++
+	b.lastWasLatency = true
 	return true
 }
 

@@ -26,6 +26,7 @@ type TelemetryBuilder struct {
 	meter                               metric.Meter
 	mu                                  sync.Mutex
 	registrations                       []metric.Registration
+	ProcessorChangelensCohortFolds      metric.Int64Counter
 	ProcessorChangelensDeploymentEvents metric.Int64Counter
 	ProcessorChangelensLatencyEvents    metric.Int64Counter
 	ProcessorChangelensSpansDropped     metric.Int64Counter
@@ -61,6 +62,12 @@ func NewTelemetryBuilder(settings component.TelemetrySettings, options ...Teleme
 	}
 	builder.meter = Meter(settings)
 	var err, errs error
+	builder.ProcessorChangelensCohortFolds, err = builder.meter.Int64Counter(
+		"otelcol_processor_changelens_cohort_folds",
+		metric.WithDescription("Cohort values folded into __other__ or dimensions not recorded, by reason (values, keys, units). [Alpha]"),
+		metric.WithUnit("{value}"),
+	)
+	errs = errors.Join(errs, err)
 	builder.ProcessorChangelensDeploymentEvents, err = builder.meter.Int64Counter(
 		"otelcol_processor_changelens_deployment_events",
 		metric.WithDescription("Deployment events emitted from CI/CD deploy spans (source explicit), one per deploy span seen. [Alpha]"),

@@ -19,10 +19,14 @@ func TestSetupTelemetry(t *testing.T) {
 	tb, err := metadata.NewTelemetryBuilder(testTel.NewTelemetrySettings())
 	require.NoError(t, err)
 	defer tb.Shutdown()
+	tb.ProcessorChangelensCohortFolds.Add(context.Background(), 1)
 	tb.ProcessorChangelensDeploymentEvents.Add(context.Background(), 1)
 	tb.ProcessorChangelensLatencyEvents.Add(context.Background(), 1)
 	tb.ProcessorChangelensSpansDropped.Add(context.Background(), 1)
 	tb.ProcessorChangelensSpansReceived.Add(context.Background(), 1)
+	AssertEqualProcessorChangelensCohortFolds(t, testTel,
+		[]metricdata.DataPoint[int64]{{Value: 1}},
+		metricdatatest.IgnoreTimestamp())
 	AssertEqualProcessorChangelensDeploymentEvents(t, testTel,
 		[]metricdata.DataPoint[int64]{{Value: 1}},
 		metricdatatest.IgnoreTimestamp())
