@@ -112,10 +112,13 @@ type Comparison struct {
 //   - Fewer than MinOverlapMinutes minutes, or fewer than MinRequests
 //     weighted requests in either cohort → INSUFFICIENT_DATA for every
 //     metric (the split and SRM are still reported).
-//   - Latency (p50 … p99, mean) and response sizes: the relative change is
-//     the ratio of the cohorts' per-minute means; WORSE when it reaches
-//     LatencyRatio − 1 and a one-sided Wilcoxon signed-rank test on the
-//     per-minute differences has p ≤ Alpha; BETTER in mirror image.
+//   - Latency (p50 … p99, mean): the cohorts' values are the percentiles
+//     of their merged histograms (the weighted mean), response sizes the
+//     means of the per-minute values; WORSE when treatment ≥ LatencyRatio ×
+//     control and a one-sided Wilcoxon signed-rank test on the per-minute
+//     differences has p ≤ Alpha; BETTER in mirror image.
+//   - Every interval comes from resampling the minutes (one bootstrap for
+//     the pooled statistics, seeded).
 //   - Error rate: pooled over the minutes, the before/after rule with
 //     control as before and treatment as after (two-proportion z-test,
 //     Fisher's exact test for small expected counts, both thresholds).
@@ -151,12 +154,9 @@ func Compare(pairs []MinutePair, expectedShare float64, cfg Config, cc CompareCo
 	for _, p := range pairs {
 		haveHist = haveHist && len(p.Control.HistKeys) > 0 && len(p.Treatment.HistKeys) > 0
 	}
-	// The pooled latency of both cohorts over all minutes, and the
-	// intervals of its relative changes from one shared bootstrap.
-	var pool pooledLatency
-	if haveHist {
-		pool = pooledBootstrap(pairs, cc)
-	}
+	// The pooled statistics of both cohorts over all minutes, and the
+	// intervals of their relative changes, from one shared bootstrap.
+	pool := pooledBootstrap(pairs, cc, haveHist)
 
 	latency := []struct {
 		name    string
@@ -216,12 +216,8 @@ func Compare(pairs []MinutePair, expectedShare float64, cfg Config, cc CompareCo
 	}
 
 	// Error rate: pooled counts, the before/after rule (control = before).
-	ctrlReq, treatReq := make([]float64, len(pairs)), make([]float64, len(pairs))
-	ctrlErr, treatErr := make([]float64, len(pairs)), make([]float64, len(pairs))
 	var ce, te float64
-	for i, p := range pairs {
-		ctrlReq[i], treatReq[i] = p.Control.Requests, p.Treatment.Requests
-		ctrlErr[i], treatErr[i] = p.Control.Errors, p.Treatment.Errors
+	for _, p := range pairs {
 		ce += p.Control.Errors
 		te += p.Treatment.Errors
 	}
@@ -231,22 +227,7 @@ func Compare(pairs []MinutePair, expectedShare float64, cfg Config, cc CompareCo
 		if em.Control > 0 {
 			em.RelativeChange = em.Treatment/em.Control - 1
 		}
-		// Resample minutes: pairs of (errors, requests) of each cohort.
-		idxC, idxT := make([]float64, len(pairs)), make([]float64, len(pairs))
-		for i := range pairs {
-			idxC[i], idxT[i] = float64(i), float64(i)
-		}
-		em.CILow, em.CIHigh = boot(idxC, idxT, func(t, _ []float64) float64 {
-			var cr, cer, tr, ter float64
-			for _, f := range t {
-				i := int(f)
-				cr, cer, tr, ter = cr+ctrlReq[i], cer+ctrlErr[i], tr+treatReq[i], ter+treatErr[i]
-			}
-			if cr == 0 || tr == 0 || cer == 0 {
-				return math.NaN()
-			}
-			return (ter/tr)/(cer/cr) - 1
-		})
+		em.CILow, em.CIHigh = pool.lo[pooledErrorRate], pool.hi[pooledErrorRate]
 	}
 	if enough {
 		d, err := Decide(Window{Requests: c.ControlRequests, Errors: math.Min(ce, c.ControlRequests)},
@@ -278,10 +259,7 @@ func Compare(pairs []MinutePair, expectedShare float64, cfg Config, cc CompareCo
 	if total := c.ControlRequests + c.TreatmentRequests; total > 0 {
 		share.Control, share.Treatment = c.ControlRequests/total, c.TreatmentRequests/total
 		share.RelativeChange = share.Treatment
-		share.CILow, share.CIHigh = boot(ctrlReq, treatReq, func(t, ctl []float64) float64 {
-			st, sc := sum(t), sum(ctl)
-			return st / (st + sc)
-		})
+		share.CILow, share.CIHigh = pool.lo[pooledShare], pool.hi[pooledShare]
 	}
 	if c.SRM != nil {
 		share.PValue = c.SRM.PValue
@@ -325,9 +303,16 @@ func sum(xs []float64) float64 {
 	return s
 }
 
-// pooledLevels are the quantile levels of the pooled latency; the last
-// entry (index len) is the weighted mean.
+// pooledLevels are the quantile levels of the pooled latency.
 var pooledLevels = []float64{0.5, 0.9, 0.95, 0.99}
+
+// Indices of the pooled statistics after the pooledLevels quantiles.
+const (
+	pooledMean      = 4 // weighted mean latency
+	pooledErrorRate = 5
+	pooledShare     = 6 // the cohort's share of the two cohorts' requests
+	numPooled       = 7
+)
 
 func pooledIndex(level float64) int {
 	for i, l := range pooledLevels {
@@ -335,99 +320,126 @@ func pooledIndex(level float64) int {
 			return i
 		}
 	}
-	return len(pooledLevels) // the mean
+	return pooledMean
 }
 
-// pooledLatency holds, per pooled statistic (pooledLevels, then the mean),
-// both cohorts' values over all minutes and the interval of the relative
-// change.
-type pooledLatency struct {
-	control, treatment, lo, hi [5]float64
+// pooledStats holds both cohorts' pooled statistics over all minutes and
+// the interval of each one's relative change (for the share: of the
+// treatment's share itself).
+type pooledStats struct {
+	control, treatment, lo, hi [numPooled]float64
 }
 
-// mergedStats merges the minutes idx of one cohort into a dense histogram
-// (reused) and returns its pooledLevels quantiles and weighted mean.
-func mergedStats(pairs []MinutePair, idx []int, treatment bool, dense []float64, value func(uint16) float64) (out [5]float64) {
+// pooledOver merges the minutes idx of one cohort: the quantiles of the
+// merged histograms (with hist; dense is reused) and the weighted mean, the
+// error rate and the requests (left in the share slot).
+func pooledOver(pairs []MinutePair, idx []int, treatment, hist bool, dense []float64, value func(uint16) float64) (out [numPooled]float64) {
 	clear(dense)
-	var w, s float64
+	var requests, errs, durations float64
 	for _, i := range idx {
 		m := pairs[i].Control
 		if treatment {
 			m = pairs[i].Treatment
 		}
-		for j, k := range m.HistKeys {
-			if int(k) < len(dense) && m.HistWeights[j] > 0 {
-				dense[k] += m.HistWeights[j]
+		if hist {
+			for j, k := range m.HistKeys {
+				if int(k) < len(dense) && m.HistWeights[j] > 0 {
+					dense[k] += m.HistWeights[j]
+				}
 			}
 		}
-		w, s = w+m.Requests, s+m.Requests*m.MeanMs
+		requests, errs, durations = requests+m.Requests, errs+m.Errors, durations+m.Requests*m.MeanMs
 	}
-	total := 0.0
-	for _, v := range dense {
-		total += v
-	}
-	cum, li := 0.0, 0
-	for k, v := range dense {
-		if v == 0 {
-			continue
-		}
-		cum += v
-		for li < len(pooledLevels) && cum >= pooledLevels[li]*total*(1-1e-9) {
-			out[li] = value(uint16(k))
-			li++
-		}
-	}
-	for ; li < len(pooledLevels); li++ {
+	for li := range pooledLevels {
 		out[li] = math.NaN()
 	}
-	out[len(pooledLevels)] = s / w
+	if hist {
+		total := 0.0
+		for _, v := range dense {
+			total += v
+		}
+		cum, li := 0.0, 0
+		for k, v := range dense {
+			if v == 0 {
+				continue
+			}
+			cum += v
+			for li < len(pooledLevels) && cum >= pooledLevels[li]*total*(1-1e-9) {
+				out[li] = value(uint16(k))
+				li++
+			}
+		}
+	}
+	out[pooledMean] = durations / requests
+	out[pooledErrorRate] = errs / requests
+	out[pooledShare] = requests
 	return out
 }
 
 // pooledBootstrap computes the pooled statistics over all minutes and
 // their relative changes' percentile intervals over resamples of minutes
-// (seeded), one resample serving every statistic.
-func pooledBootstrap(pairs []MinutePair, cc CompareConfig) pooledLatency {
+// (seeded), one resample serving every statistic. Without hist the latency
+// statistics are left out (NaN).
+func pooledBootstrap(pairs []MinutePair, cc CompareConfig, hist bool) pooledStats {
 	maxKey := 0
-	for _, p := range pairs {
-		for _, k := range p.Control.HistKeys {
-			maxKey = max(maxKey, int(k))
-		}
-		for _, k := range p.Treatment.HistKeys {
-			maxKey = max(maxKey, int(k))
+	if hist {
+		for _, p := range pairs {
+			for _, k := range p.Control.HistKeys {
+				maxKey = max(maxKey, int(k))
+			}
+			for _, k := range p.Treatment.HistKeys {
+				maxKey = max(maxKey, int(k))
+			}
 		}
 	}
 	dense := make([]float64, maxKey+1)
+	both := func(idx []int) (c, t [numPooled]float64) {
+		c = pooledOver(pairs, idx, false, hist, dense, cc.BucketValue)
+		t = pooledOver(pairs, idx, true, hist, dense, cc.BucketValue)
+		total := c[pooledShare] + t[pooledShare]
+		c[pooledShare], t[pooledShare] = c[pooledShare]/total, t[pooledShare]/total
+		if !hist {
+			c[pooledMean], t[pooledMean] = math.NaN(), math.NaN()
+		}
+		return c, t
+	}
 	all := make([]int, len(pairs))
 	for i := range all {
 		all[i] = i
 	}
-	var pl pooledLatency
-	pl.control = mergedStats(pairs, all, false, dense, cc.BucketValue)
-	pl.treatment = mergedStats(pairs, all, true, dense, cc.BucketValue)
+	var ps pooledStats
+	for k := range ps.lo {
+		ps.lo[k], ps.hi[k] = math.NaN(), math.NaN()
+	}
+	if len(pairs) == 0 {
+		return ps
+	}
+	ps.control, ps.treatment = both(all)
 	rng := rand.New(rand.NewPCG(cc.Seed, 0x6a09e667f3bcc909))
-	changes := make([][]float64, len(pl.lo))
+	changes := make([][]float64, numPooled)
 	idx := make([]int, len(pairs))
 	for range cc.BootstrapResamples {
 		for i := range idx {
 			idx[i] = rng.IntN(len(pairs))
 		}
-		c := mergedStats(pairs, idx, false, dense, cc.BucketValue)
-		t := mergedStats(pairs, idx, true, dense, cc.BucketValue)
+		c, t := both(idx)
 		for k := range changes {
-			if r := t[k]/c[k] - 1; !math.IsNaN(r) && !math.IsInf(r, 0) {
+			r := t[k]/c[k] - 1
+			if k == pooledShare {
+				r = t[k]
+			}
+			if !math.IsNaN(r) && !math.IsInf(r, 0) {
 				changes[k] = append(changes[k], r)
 			}
 		}
 	}
 	a := (1 - cc.Level) / 2
 	for k, vs := range changes {
-		pl.lo[k], pl.hi[k] = math.NaN(), math.NaN()
 		if 2*len(vs) >= cc.BootstrapResamples {
 			slices.Sort(vs)
-			pl.lo[k], _ = stats.Quantile(vs, a)
-			pl.hi[k], _ = stats.Quantile(vs, 1-a)
+			ps.lo[k], _ = stats.Quantile(vs, a)
+			ps.hi[k], _ = stats.Quantile(vs, 1-a)
 		}
 	}
-	return pl
+	return ps
 }
