@@ -127,11 +127,9 @@ type batchState struct {
 	explicit []*deployment
 	flags    map[spanRef][]flagEval // feature-flag evaluations by span (cohorts)
 	folds    [numFoldReasons]int64
-	// lastWasLatency: the span processSpan just kept is a latency event.
-	lastWasLatency bool
-	received       int64
-	latency        int64
-	dropped        [numDropReasons]int64
+	received int64
+	latency  int64
+	dropped  [numDropReasons]int64
 }
 
 func (b *batchState) reset() {
@@ -201,15 +199,12 @@ func (p *changelensProcessor) processResource(rs ptrace.ResourceSpans, b *batchS
 		res.PutStr(eventspan.AttrDeploymentEnvironment, env)
 		res.PutStr(eventspan.AttrServiceVersion, version)
 	}
+	unit := unitKey{service, env}
 	rs.ScopeSpans().RemoveIf(func(ss ptrace.ScopeSpans) bool {
 		spans := ss.Spans()
 		b.received += int64(spans.Len())
 		spans.RemoveIf(func(s ptrace.Span) bool {
-			keep := p.processSpan(s, b, hasService, maxStart)
-			if keep && p.cohorts != nil && hasService && b.lastWasLatency {
-				p.cohorts.annotate(s, unitKey{service, env}, res, b.flags, &b.folds)
-			}
-			return !keep
+			return !p.processSpan(s, b, hasService, unit, res, maxStart)
 		})
 		if spans.Len() == 0 {
 			return true
@@ -239,8 +234,7 @@ type spanFields struct {
 }
 
 // processSpan reports whether s stays in the output.
-func (p *changelensProcessor) processSpan(s ptrace.Span, b *batchState, hasService bool, maxStart int64) bool {
-	b.lastWasLatency = false
+func (p *changelensProcessor) processSpan(s ptrace.Span, b *batchState, hasService bool, unit unitKey, res pcommon.Map, maxStart int64) bool {
 	kind := s.Kind()
 	entry := p.entryKind[kind&7] || (p.includeRoot && s.ParentSpanID().IsEmpty())
 	if !entry {
@@ -327,8 +321,10 @@ func (p *changelensProcessor) processSpan(s ptrace.Span, b *batchState, hasServi
 	if p.keepNonEntry {
 		eventspan.MarkLatencySpan(s)
 	}
+	if p.cohorts != nil {
+		p.cohorts.annotate(s, unit, res, b.flags, &b.folds)
+	}
 	b.latency++
-	b.lastWasLatency = true
 	return true
 }
 
