@@ -38,6 +38,14 @@ type Limits struct {
 	MaxUnits int
 }
 
+// MaxCompareRange caps end − start of a same-window comparison whatever
+// MaxLatencyRange says: a comparison reads two cohorts a minute, so a week of
+// minutes bounds what one request holds in memory.
+const MaxCompareRange = 7 * 24 * time.Hour
+
+// CompareRange is the longest range one comparison may cover.
+func (l Limits) CompareRange() time.Duration { return min(l.MaxLatencyRange, MaxCompareRange) }
+
 // Default returns the defaults.
 func Default() Limits {
 	return Limits{

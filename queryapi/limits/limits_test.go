@@ -34,3 +34,14 @@ func TestValidateNamesTheField(t *testing.T) {
 		}
 	}
 }
+
+func TestCompareRangeIsTheSmallerBound(t *testing.T) {
+	if got := Default().CompareRange(); got != MaxCompareRange {
+		t.Errorf("default CompareRange = %v, want the week cap %v", got, MaxCompareRange)
+	}
+	l := Default()
+	l.MaxLatencyRange = 48 * time.Hour
+	if got := l.CompareRange(); got != 48*time.Hour {
+		t.Errorf("CompareRange with MaxLatencyRange 48h = %v, want 48h", got)
+	}
+}

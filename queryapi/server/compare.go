@@ -35,7 +35,7 @@ func (s *service) Compare(ctx context.Context, req *pb.CompareRequest) (*pb.Comp
 	if math.IsNaN(share) || share < 0 || share >= 1 {
 		return nil, s.toStatus(ctx, "Compare", badField("expected_treatment_share", "must lie in (0, 1) (or be absent)"))
 	}
-	start, end, err := timeRange(req.GetStartTime(), req.GetEndTime(), s.now(), defaultCompareRange, min(s.limits.MaxLatencyRange, 7*24*time.Hour))
+	start, end, err := timeRange(req.GetStartTime(), req.GetEndTime(), s.now(), defaultCompareRange, s.limits.CompareRange())
 	if err != nil {
 		return nil, s.toStatus(ctx, "Compare", err)
 	}

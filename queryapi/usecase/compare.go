@@ -10,6 +10,7 @@ import (
 	"github.com/changelens/changelens/internal/schema"
 	"github.com/changelens/changelens/internal/stats"
 	"github.com/changelens/changelens/queryapi/analysis"
+	"github.com/changelens/changelens/queryapi/limits"
 	"github.com/changelens/changelens/queryapi/report"
 	"github.com/changelens/changelens/queryapi/store"
 )
@@ -18,8 +19,8 @@ import (
 const DimensionVersion = "version"
 
 // maxCompareMinutes bounds the minutes one comparison reads (two cohorts a
-// minute): a week.
-const maxCompareMinutes = 7 * 24 * 60
+// minute).
+const maxCompareMinutes = int(limits.MaxCompareRange / time.Minute)
 
 // Compare compares two versions of one unit in the minutes both served
 // (docs/analysis.md, "Same-window comparison of cohorts").
@@ -36,7 +37,7 @@ func (s *Service) Compare(ctx context.Context, q report.CompareQuery) (report.Co
 	case q.ExpectedShare < 0 || q.ExpectedShare >= 1:
 		return report.Comparison{}, invalid("expected_treatment_share must lie in (0, 1)")
 	}
-	if err := checkRange(q.Start, q.End, min(s.cfg.Limits.MaxLatencyRange, maxCompareMinutes*time.Minute)); err != nil {
+	if err := checkRange(q.Start, q.End, s.cfg.Limits.CompareRange()); err != nil {
 		return report.Comparison{}, err
 	}
 	rows, err := s.st.CohortMinutes(ctx, q, false, 2*maxCompareMinutes)

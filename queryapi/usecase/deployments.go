@@ -195,7 +195,7 @@ func (s *Service) canary(ctx context.Context, it *analysis.Item) (*report.Compar
 	if now := s.cfg.Now(); now.Before(end) {
 		end = now
 	}
-	if !end.After(start) || end.Sub(start) > maxCompareMinutes*time.Minute {
+	if !end.After(start) || end.Sub(start) > s.cfg.Limits.CompareRange() {
 		return nil, nil
 	}
 	c, err := s.Compare(ctx, report.CompareQuery{Service: d.Service, Environment: d.Environment, Start: start, End: end,
