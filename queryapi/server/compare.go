@@ -56,10 +56,8 @@ func (s *service) Compare(ctx context.Context, req *pb.CompareRequest) (*pb.Comp
 // an impact).
 func comparisonToPB(c report.Comparison) *pb.CompareResponse {
 	out := &pb.CompareResponse{
-		Control: &pb.Cohort{Value: c.Control.Value, Requests: num(c.Control.Requests), Share: num(c.Control.Share),
-			SlowestTraceId: c.Control.SlowestTraceID, FailedTraceId: c.Control.FailedTraceID},
-		Treatment: &pb.Cohort{Value: c.Treatment.Value, Requests: num(c.Treatment.Requests), Share: num(c.Treatment.Share),
-			SlowestTraceId: c.Treatment.SlowestTraceID, FailedTraceId: c.Treatment.FailedTraceID},
+		Control:        cohortToPB(c.Control),
+		Treatment:      cohortToPB(c.Treatment),
 		OverlapMinutes: int32(c.OverlapMinutes),
 		Verdict:        compareVerdictToPB(c.Verdict),
 	}
@@ -72,14 +70,19 @@ func comparisonToPB(c report.Comparison) *pb.CompareResponse {
 	for _, o := range c.Operations {
 		out.Operations = append(out.Operations, &pb.OperationComparison{
 			Operation:      o.Operation,
-			Control:        &pb.Cohort{Value: o.Control.Value, Requests: num(o.Control.Requests), Share: num(o.Control.Share)},
-			Treatment:      &pb.Cohort{Value: o.Treatment.Value, Requests: num(o.Treatment.Requests), Share: num(o.Treatment.Share)},
+			Control:        cohortToPB(o.Control),
+			Treatment:      cohortToPB(o.Treatment),
 			OverlapMinutes: int32(o.OverlapMinutes),
 			Metrics:        metricsToPB(o.Metrics),
 			Verdict:        compareVerdictToPB(o.Verdict),
 		})
 	}
 	return out
+}
+
+func cohortToPB(c report.Cohort) *pb.Cohort {
+	return &pb.Cohort{Value: c.Value, Requests: num(c.Requests), Share: num(c.Share),
+		SlowestTraceId: c.SlowestTraceID, FailedTraceId: c.FailedTraceID}
 }
 
 func metricsToPB(ms []report.CompareMetric) []*pb.CompareMetric {
