@@ -19,8 +19,11 @@ type CohortMinute struct {
 	Operation        string  // with byOperation; else empty
 	Requests, Errors float64 // weighted
 	MeanMs           float64
-	HistKeys         []uint16 // the merged latency histogram (internal/schema layout)
-	HistWeights      []float64
+	// P50Ms … P99Ms are the minute's percentiles (zeros when it has no
+	// latency histogram).
+	P50Ms, P90Ms, P95Ms, P99Ms float64
+	HistKeys                   []uint16 // the merged latency histogram (internal/schema layout)
+	HistWeights                []float64
 }
 
 type cohortVariant struct{ Operation, ByOperation bool }
@@ -44,17 +47,11 @@ func (s *Store) CohortMinutes(ctx context.Context, q report.CompareQuery, byOper
 		if c.Requests > 0 {
 			c.MeanMs = durationSum / c.Requests / 1e6
 		}
+		c.P50Ms, c.P90Ms, c.P95Ms, c.P99Ms = percentilesMs(c.HistKeys, c.HistWeights)
 		out = append(out, c)
 		return nil
 	},
-		clickhouse.Named("service", q.Service),
-		clickhouse.Named("environment", q.Environment),
-		clickhouse.Named("control", q.Control),
-		clickhouse.Named("treatment", q.Treatment),
-		clickhouse.Named("operation", q.Operation),
-		clickhouse.Named("from", ceilSeconds(q.Start)),
-		clickhouse.Named("to", ceilSeconds(q.End)),
-		clickhouse.Named("limit", limit+1))
+		cohortArgs(q, clickhouse.Named("limit", limit+1))...)
 	if err != nil {
 		return nil, err
 	}
@@ -62,6 +59,19 @@ func (s *Store) CohortMinutes(ctx context.Context, q report.CompareQuery, byOper
 		return nil, invalid("more than %d cohort minutes: narrow the range", limit)
 	}
 	return out, nil
+}
+
+// cohortArgs are the parameters every comparison query binds, then extra.
+func cohortArgs(q report.CompareQuery, extra ...any) []any {
+	return append([]any{
+		clickhouse.Named("service", q.Service),
+		clickhouse.Named("environment", q.Environment),
+		clickhouse.Named("control", q.Control),
+		clickhouse.Named("treatment", q.Treatment),
+		clickhouse.Named("operation", q.Operation),
+		clickhouse.Named("from", ceilSeconds(q.Start)),
+		clickhouse.Named("to", ceilSeconds(q.End)),
+	}, extra...)
 }
 
 // Exemplars are traces worth opening for one cohort.
@@ -82,13 +92,7 @@ func (s *Store) CohortExemplars(ctx context.Context, q report.CompareQuery) (map
 		out[cohort] = Exemplars{SlowestTraceID: traceHex(slowest), FailedTraceID: traceHex(failed)}
 		return nil
 	},
-		clickhouse.Named("service", q.Service),
-		clickhouse.Named("environment", q.Environment),
-		clickhouse.Named("control", q.Control),
-		clickhouse.Named("treatment", q.Treatment),
-		clickhouse.Named("operation", q.Operation),
-		clickhouse.Named("from", ceilSeconds(q.Start)),
-		clickhouse.Named("to", ceilSeconds(q.End)))
+		cohortArgs(q)...)
 	return out, err
 }
 

@@ -8,7 +8,6 @@ import (
 	"time"
 
 	"github.com/changelens/changelens/internal/schema"
-	"github.com/changelens/changelens/internal/stats"
 	"github.com/changelens/changelens/queryapi/analysis"
 	"github.com/changelens/changelens/queryapi/limits"
 	"github.com/changelens/changelens/queryapi/report"
@@ -153,11 +152,8 @@ func shares(c analysis.Comparison) (control, treatment float64) {
 func bucketMs(i uint16) float64 { return schema.HistValue(i) / 1e6 }
 
 func cohortMinute(r store.CohortMinute) analysis.CohortMinute {
-	m := analysis.CohortMinute{Requests: r.Requests, Errors: r.Errors, MeanMs: r.MeanMs, HistKeys: r.HistKeys, HistWeights: r.HistWeights}
-	if q, ok := stats.BucketQuantiles(r.HistKeys, r.HistWeights, []float64{0.5, 0.9, 0.95, 0.99}, bucketMs); ok {
-		m.P50Ms, m.P90Ms, m.P95Ms, m.P99Ms = q[0], q[1], q[2], q[3]
-	}
-	return m
+	return analysis.CohortMinute{Requests: r.Requests, Errors: r.Errors, MeanMs: r.MeanMs,
+		P50Ms: r.P50Ms, P90Ms: r.P90Ms, P95Ms: r.P95Ms, P99Ms: r.P99Ms, HistKeys: r.HistKeys, HistWeights: r.HistWeights}
 }
 
 // maxCohortValues bounds the values listed per dimension.
