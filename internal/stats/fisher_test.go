@@ -6,6 +6,8 @@ import (
 	"math/big"
 	"math/rand/v2"
 	"testing"
+
+	"github.com/changelens/changelens/testkit/statstest"
 )
 
 func TestFisherExactVectors(t *testing.T) {
@@ -139,14 +141,14 @@ func TestFisherExactSymmetry(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			assertProb(t, "p", p)
+			statstest.AssertProb(t, "p", p)
 			return p
 		}
 		for _, alt := range []Alternative{TwoSided, Greater, Less} {
-			assertClose(t, "transpose "+alt.String(), get(tb, alt), get(tr, alt), 1e-12)
+			statstest.AssertClose(t, "transpose "+alt.String(), get(tb, alt), get(tr, alt), 1e-12)
 		}
-		assertClose(t, "row swap two-sided", get(tb, TwoSided), get(sw, TwoSided), 1e-12)
-		assertClose(t, "row swap greater/less", get(tb, Greater), get(sw, Less), 1e-12)
+		statstest.AssertClose(t, "row swap two-sided", get(tb, TwoSided), get(sw, TwoSided), 1e-12)
+		statstest.AssertClose(t, "row swap greater/less", get(tb, Greater), get(sw, Less), 1e-12)
 		// P(X ≥ a) + P(X ≤ a) = 1 + P(X = a) > 1, and the two-sided p is at
 		// least the smaller one-sided p.
 		if g, l := get(tb, Greater), get(tb, Less); g+l < 1-1e-12 || get(tb, TwoSided) < min(g, l)-1e-12 {
@@ -189,7 +191,7 @@ func TestFisherExactErrors(t *testing.T) {
 		t.Errorf("total 2^53 + 1: %v", err)
 	}
 	// A large accepted table still answers (sd ≈ 15811).
-	if p, err := FisherExact([2][2]int64{{1e9, 1e9}, {1e9, 1e9}}, TwoSided); err != nil || !closeTo(p, 1, 1e-9) {
+	if p, err := FisherExact([2][2]int64{{1e9, 1e9}, {1e9, 1e9}}, TwoSided); err != nil || !statstest.Close(p, 1, 1e-9) {
 		t.Errorf("observed at the mode: (%v, %v), want 1", p, err)
 	}
 

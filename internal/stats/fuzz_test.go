@@ -1,31 +1,11 @@
 package stats
 
 import (
-	"encoding/binary"
 	"math"
 	"testing"
-)
 
-// floatsFrom decodes b into at most max values: one byte per value (small
-// integers, so ties are common) when mode is even, eight bytes (any bit
-// pattern, including NaN and ±Inf) when it is odd.
-func floatsFrom(b []byte, mode uint8, max int) []float64 {
-	var out []float64
-	if mode%2 == 0 {
-		for _, c := range b {
-			if len(out) == max {
-				break
-			}
-			out = append(out, float64(c%16))
-		}
-		return out
-	}
-	for len(b) >= 8 && len(out) < max {
-		out = append(out, math.Float64frombits(binary.LittleEndian.Uint64(b)))
-		b = b[8:]
-	}
-	return out
-}
+	"github.com/changelens/changelens/testkit/statstest"
+)
 
 func hasNaN(xs []float64) bool {
 	for _, v := range xs {
@@ -41,8 +21,8 @@ func FuzzMannWhitneyU(f *testing.F) {
 	f.Add([]byte{1, 1, 1}, []byte{1, 1}, uint8(2), uint8(1))
 	f.Add([]byte{0, 0, 0, 0, 0, 0, 0xf0, 0x7f}, []byte{1, 2, 3, 4, 5, 6, 7, 8}, uint8(1), uint8(2))
 	f.Fuzz(func(t *testing.T, bx, by []byte, mode, alt uint8) {
-		x := floatsFrom(bx, mode, 60)
-		y := floatsFrom(by, mode, 60)
+		x := statstest.FloatsFrom(bx, mode, 60)
+		y := statstest.FloatsFrom(by, mode, 60)
 		a := Alternative(alt % 3)
 		for _, m := range []MannWhitneyMethod{MannWhitneyAuto, MannWhitneyAsymptotic, MannWhitneyExact} {
 			r, err := MannWhitneyU(x, y, a, m)
@@ -139,7 +119,7 @@ func FuzzQuantiles(f *testing.F) {
 	f.Add([]byte{3, 1, 4, 1, 5, 9}, []byte{1, 2, 3, 4, 5, 6}, 0.5, uint8(0))
 	f.Add([]byte{}, []byte{}, 0.95, uint8(1))
 	f.Fuzz(func(t *testing.T, bx, _ []byte, q float64, mode uint8) {
-		xs := floatsFrom(bx, mode, 200)
+		xs := statstest.FloatsFrom(bx, mode, 200)
 		lo, hi := math.Inf(1), math.Inf(-1)
 		for _, v := range xs {
 			if !math.IsNaN(v) {

@@ -73,9 +73,9 @@ func TestMannWhitneyVectors(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			assertClose(t, "U1", r.U1, tc.u1, 1e-12)
-			assertClose(t, "U2", r.U2, float64(len(tc.x)*len(tc.y))-tc.u1, 1e-12)
-			assertClose(t, "p", r.P, tc.p, 1e-9)
+			statstest.AssertClose(t, "U1", r.U1, tc.u1, 1e-12)
+			statstest.AssertClose(t, "U2", r.U2, float64(len(tc.x)*len(tc.y))-tc.u1, 1e-12)
+			statstest.AssertClose(t, "p", r.P, tc.p, 1e-9)
 			if r.Exact != tc.exact {
 				t.Errorf("Exact = %v, want %v", r.Exact, tc.exact)
 			}
@@ -89,10 +89,10 @@ func TestMannWhitneyAirqualitySigmaZ(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	assertClose(t, "U1", r.U1, 127.5, 0)
-	assertClose(t, "sigma", r.Sigma, 54.6237576697245, 1e-12)
-	assertClose(t, "z", r.Z, -3.84448102728007, 1e-12)
-	assertClose(t, "p", r.P, 0.000120807830769, 1e-9)
+	statstest.AssertClose(t, "U1", r.U1, 127.5, 0)
+	statstest.AssertClose(t, "sigma", r.Sigma, 54.6237576697245, 1e-12)
+	statstest.AssertClose(t, "z", r.Z, -3.84448102728007, 1e-12)
+	statstest.AssertClose(t, "p", r.P, 0.000120807830769, 1e-9)
 	// Relative precision of the small p-value as well (R prints 0.0001208).
 	if math.Abs(r.P-0.000120807830769)/0.000120807830769 > 1e-9 {
 		t.Errorf("p relative error too large: %v", r.P)
@@ -106,8 +106,8 @@ func TestMannWhitneyScipySigmaZ(t *testing.T) {
 	}
 	// No ties: σ² = n1 n2 (n+1)/12 = 5·4·10/12; z = (17 − 10 − ½)/σ.
 	sigma := math.Sqrt(200.0 / 12)
-	assertClose(t, "sigma", r.Sigma, sigma, 1e-14)
-	assertClose(t, "z", r.Z, 6.5/sigma, 1e-14)
+	statstest.AssertClose(t, "sigma", r.Sigma, sigma, 1e-14)
+	statstest.AssertClose(t, "z", r.Z, 6.5/sigma, 1e-14)
 }
 
 // bruteForceU enumerates every way of choosing which n1 of the ranks
@@ -149,7 +149,7 @@ func TestExactUDistMatchesEnumeration(t *testing.T) {
 			}
 			for k := range counts {
 				want := float64(counts[k]) / float64(total)
-				if !closeTo(dist[k], want, 1e-13) {
+				if !statstest.Close(dist[k], want, 1e-13) {
 					t.Errorf("(%d,%d) P(U=%d) = %v, want %v", n1, n2, k, dist[k], want)
 				}
 			}
@@ -204,7 +204,7 @@ func TestMannWhitneyExactPValuesMatchEnumeration(t *testing.T) {
 			if r.U1 != float64(u) {
 				t.Fatalf("U1 = %v, want %d", r.U1, u)
 			}
-			assertClose(t, "exact p "+alt.String(), r.P, p, 1e-12)
+			statstest.AssertClose(t, "exact p "+alt.String(), r.P, p, 1e-12)
 		}
 	}
 }
@@ -218,16 +218,16 @@ func TestExactUDistProperties(t *testing.T) {
 			if p < 0 {
 				t.Fatalf("%v: negative probability at %d", sz, k)
 			}
-			if !closeTo(p, dist[len(dist)-1-k], 1e-12) {
+			if !statstest.Close(p, dist[len(dist)-1-k], 1e-12) {
 				t.Fatalf("%v: not symmetric at %d: %v vs %v", sz, k, p, dist[len(dist)-1-k])
 			}
 		}
-		assertClose(t, "total probability", sum, 1, 1e-12)
+		statstest.AssertClose(t, "total probability", sum, 1, 1e-12)
 	}
 	// Order of the sizes does not matter.
 	a, b := exactUDist(3, 8), exactUDist(8, 3)
 	for k := range a {
-		assertClose(t, "P(U=k) (3,8) vs (8,3)", a[k], b[k], 1e-15)
+		statstest.AssertClose(t, "P(U=k) (3,8) vs (8,3)", a[k], b[k], 1e-15)
 	}
 }
 
@@ -316,12 +316,12 @@ func TestMannWhitneyEdgeCases(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	assertClose(t, "n=1 U1", r.U1, 1, 0)
-	assertClose(t, "n=1 greater p", r.P, 0.5, 1e-15)
+	statstest.AssertClose(t, "n=1 U1", r.U1, 1, 0)
+	statstest.AssertClose(t, "n=1 greater p", r.P, 0.5, 1e-15)
 	r, _ = MannWhitneyU([]float64{5}, []float64{3}, TwoSided, MannWhitneyAuto)
-	assertClose(t, "n=1 two-sided p", r.P, 1, 1e-15)
+	statstest.AssertClose(t, "n=1 two-sided p", r.P, 1, 1e-15)
 	r, _ = MannWhitneyU([]float64{5}, []float64{3}, Less, MannWhitneyAuto)
-	assertClose(t, "n=1 less p", r.P, 1, 1e-15)
+	statstest.AssertClose(t, "n=1 less p", r.P, 1, 1e-15)
 
 	// Every observation tied: zero variance, no evidence either way.
 	for _, alt := range []Alternative{TwoSided, Greater, Less} {
@@ -339,8 +339,8 @@ func TestMannWhitneyEdgeCases(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	assertClose(t, "inf U1", r.U1, 4, 0)
-	assertClose(t, "inf p", r.P, 1.0/6, 1e-15) // the most extreme of C(4,2) = 6 splits
+	statstest.AssertClose(t, "inf U1", r.U1, 4, 0)
+	statstest.AssertClose(t, "inf p", r.P, 1.0/6, 1e-15) // the most extreme of C(4,2) = 6 splits
 
 	// Complete separation with large samples gives a tiny but positive p.
 	x := make([]float64, 300)
@@ -396,15 +396,15 @@ func TestMannWhitneySymmetry(t *testing.T) {
 				if err != nil {
 					t.Fatal(err)
 				}
-				assertProb(t, "p", a.P)
-				assertClose(t, "U1(x,y) vs U2(y,x)", a.U1, b.U2, 1e-12)
+				statstest.AssertProb(t, "p", a.P)
+				statstest.AssertClose(t, "U1(x,y) vs U2(y,x)", a.U1, b.U2, 1e-12)
 				xy[alt], yx[alt] = a, b
 			}
-			assertClose(t, "two-sided p swap", xy[TwoSided].P, yx[TwoSided].P, 1e-12)
-			assertClose(t, "greater(x,y) vs less(y,x)", xy[Greater].P, yx[Less].P, 1e-12)
-			assertClose(t, "less(x,y) vs greater(y,x)", xy[Less].P, yx[Greater].P, 1e-12)
+			statstest.AssertClose(t, "two-sided p swap", xy[TwoSided].P, yx[TwoSided].P, 1e-12)
+			statstest.AssertClose(t, "greater(x,y) vs less(y,x)", xy[Greater].P, yx[Less].P, 1e-12)
+			statstest.AssertClose(t, "less(x,y) vs greater(y,x)", xy[Less].P, yx[Greater].P, 1e-12)
 			// The two-sided p is twice the smaller one-sided p (capped at 1).
-			assertClose(t, "two-sided = 2 min one-sided", xy[TwoSided].P,
+			statstest.AssertClose(t, "two-sided = 2 min one-sided", xy[TwoSided].P,
 				math.Min(1, 2*math.Min(xy[Greater].P, xy[Less].P)), 1e-12)
 		}
 	}

@@ -5,6 +5,8 @@ import (
 	"math"
 	"math/rand/v2"
 	"testing"
+
+	"github.com/changelens/changelens/testkit/statstest"
 )
 
 func TestTwoProportionZTestVectors(t *testing.T) {
@@ -38,8 +40,8 @@ func TestTwoProportionZTestVectors(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			assertClose(t, "z", z, tc.z, 1e-12)
-			assertClose(t, "p", p, tc.p, 1e-12)
+			statstest.AssertClose(t, "z", z, tc.z, 1e-12)
+			statstest.AssertClose(t, "p", p, tc.p, 1e-12)
 		})
 	}
 }
@@ -86,15 +88,15 @@ func TestTwoProportionZTestSymmetry(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			assertProb(t, "p1", p1)
-			assertProb(t, "p2", p2)
-			assertClose(t, "z swap", z1, -z2, 1e-12)
+			statstest.AssertProb(t, "p1", p1)
+			statstest.AssertProb(t, "p2", p2)
+			statstest.AssertClose(t, "z swap", z1, -z2, 1e-12)
 			res[alt] = [2]float64{p1, p2}
 		}
-		assertClose(t, "two-sided", res[TwoSided][0], res[TwoSided][1], 1e-12)
-		assertClose(t, "greater/less", res[Greater][0], res[Less][1], 1e-12)
-		assertClose(t, "less/greater", res[Less][0], res[Greater][1], 1e-12)
+		statstest.AssertClose(t, "two-sided", res[TwoSided][0], res[TwoSided][1], 1e-12)
+		statstest.AssertClose(t, "greater/less", res[Greater][0], res[Less][1], 1e-12)
+		statstest.AssertClose(t, "less/greater", res[Less][0], res[Greater][1], 1e-12)
 		// Without continuity correction the one-sided p-values sum to 1.
-		assertClose(t, "one-sided sum", res[Greater][0]+res[Less][0], 1, 1e-12)
+		statstest.AssertClose(t, "one-sided sum", res[Greater][0]+res[Less][0], 1, 1e-12)
 	}
 }

@@ -5,6 +5,8 @@ import (
 	"math/rand/v2"
 	"slices"
 	"testing"
+
+	"github.com/changelens/changelens/testkit/statstest"
 )
 
 func TestMedian(t *testing.T) {
@@ -29,7 +31,7 @@ func TestMedian(t *testing.T) {
 	}
 	for _, tc := range tests {
 		got, ok := Median(tc.xs)
-		if ok != tc.ok || (ok && !closeTo(got, tc.want, 1e-15)) {
+		if ok != tc.ok || (ok && !statstest.Close(got, tc.want, 1e-15)) {
 			t.Errorf("%s: Median = (%v, %v), want (%v, %v)", tc.name, got, ok, tc.want, tc.ok)
 		}
 	}
@@ -56,7 +58,7 @@ func TestQuantile(t *testing.T) {
 	}
 	for _, tc := range tests {
 		got, ok := Quantile(tc.xs, tc.q)
-		if !ok || !closeTo(got, tc.want, 1e-12) {
+		if !ok || !statstest.Close(got, tc.want, 1e-12) {
 			t.Errorf("Quantile(%v, %v) = (%v, %v), want %v", tc.xs, tc.q, got, ok, tc.want)
 		}
 	}

@@ -4,6 +4,8 @@ import (
 	"math"
 	"math/rand/v2"
 	"testing"
+
+	"github.com/changelens/changelens/testkit/statstest"
 )
 
 // R's wilcox.test documentation (Hollander & Wolfe, depression scale before
@@ -19,7 +21,7 @@ func TestWilcoxonRExample(t *testing.T) {
 	if r.TPlus != 40 || !r.Exact || r.N != 9 {
 		t.Errorf("%+v, want V = 40, exact, 9 pairs", r)
 	}
-	assertClose(t, "p", r.P, 10.0/512, 1e-15)
+	statstest.AssertClose(t, "p", r.P, 10.0/512, 1e-15)
 }
 
 // SciPy's wilcoxon documentation (Fisher's Zea mays, cross- minus
@@ -35,7 +37,7 @@ func TestWilcoxonSciPyExample(t *testing.T) {
 	if n := float64(two.N*(two.N+1)) / 2; math.Min(two.TPlus, n-two.TPlus) != 24 {
 		t.Errorf("min(T+, T−) = %v, want 24", math.Min(two.TPlus, n-two.TPlus))
 	}
-	assertClose(t, "two-sided p", two.P, 0.041259765625, 1e-15)
+	statstest.AssertClose(t, "two-sided p", two.P, 0.041259765625, 1e-15)
 	up, err := WilcoxonSignedRank(d, zero, Greater)
 	if err != nil {
 		t.Fatal(err)
@@ -43,7 +45,7 @@ func TestWilcoxonSciPyExample(t *testing.T) {
 	if up.TPlus != 96 {
 		t.Errorf("T+ = %v, want 96", up.TPlus)
 	}
-	assertClose(t, "greater p", up.P, 0.0206298828125, 1e-15)
+	statstest.AssertClose(t, "greater p", up.P, 0.0206298828125, 1e-15)
 }
 
 // The exact distribution equals a brute-force enumeration of all sign
@@ -76,7 +78,7 @@ func TestWilcoxonExactMatchesEnumeration(t *testing.T) {
 				ge++
 			}
 		}
-		assertClose(t, "p", r.P, float64(ge)/float64(int(1)<<n), 1e-12)
+		statstest.AssertClose(t, "p", r.P, float64(ge)/float64(int(1)<<n), 1e-12)
 	}
 	r, err := WilcoxonSignedRank([]float64{1, 1, 2, 3, -1}, make([]float64, 5), TwoSided)
 	if err != nil || r.Exact {
@@ -105,21 +107,21 @@ func TestChiSquareSciPyExamples(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	assertClose(t, "statistic", stat, 2.0, 1e-12)
-	assertClose(t, "p", p, 0.84914503608460956, 1e-12)
+	statstest.AssertClose(t, "statistic", stat, 2.0, 1e-12)
+	statstest.AssertClose(t, "p", p, 0.84914503608460956, 1e-12)
 	stat, p, err = ChiSquareGOF(obs, []float64{16, 16, 16, 16, 16, 8})
 	if err != nil {
 		t.Fatal(err)
 	}
-	assertClose(t, "statistic", stat, 3.5, 1e-12)
-	assertClose(t, "p", p, 0.62338762774958223, 1e-12)
+	statstest.AssertClose(t, "statistic", stat, 3.5, 1e-12)
+	statstest.AssertClose(t, "p", p, 0.62338762774958223, 1e-12)
 	// Two cells: the statistic is z², the p-value the two-sided normal tail.
 	stat, p, err = ChiSquareGOF([]float64{5300, 4700}, []float64{0.5, 0.5})
 	if err != nil {
 		t.Fatal(err)
 	}
-	assertClose(t, "statistic", stat, 36, 1e-12)
-	assertClose(t, "p", p, 2*normUpper(6), 1e-9)
+	statstest.AssertClose(t, "statistic", stat, 36, 1e-12)
+	statstest.AssertClose(t, "p", p, 2*normUpper(6), 1e-9)
 	if _, _, err := ChiSquareGOF([]float64{1, 2}, []float64{0, 1}); err == nil {
 		t.Error("a zero expected share accepted")
 	}

@@ -1,39 +1,18 @@
 package analysis
 
 import (
-	"encoding/binary"
-	"math"
 	"testing"
 
 	"github.com/changelens/changelens/queryapi/report"
+	"github.com/changelens/changelens/testkit/statstest"
 )
-
-// fuzzFloats reads up to max values from b: small integers (mode even) or
-// raw float64 bits (mode odd: NaN, infinities, subnormals).
-func fuzzFloats(b []byte, mode uint8, max int) []float64 {
-	var out []float64
-	if mode%2 == 0 {
-		for _, c := range b {
-			if len(out) == max {
-				break
-			}
-			out = append(out, float64(c%16))
-		}
-		return out
-	}
-	for len(b) >= 8 && len(out) < max {
-		out = append(out, math.Float64frombits(binary.LittleEndian.Uint64(b)))
-		b = b[8:]
-	}
-	return out
-}
 
 func FuzzDecide(f *testing.F) {
 	f.Add([]byte{10, 11, 12, 13}, []byte{30, 31, 32}, 100.0, 1.0, 100.0, 9.0, 12.0, 32.0, uint8(0))
 	f.Add([]byte{}, []byte{}, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, uint8(1))
 	f.Fuzz(func(t *testing.T, bb, ba []byte, rb, eb, ra, ea, pb, pa float64, mode uint8) {
-		before := Window{LatenciesMs: fuzzFloats(bb, mode, 80), P95Ms: pb, Requests: rb, Errors: eb}
-		after := Window{LatenciesMs: fuzzFloats(ba, mode, 80), P95Ms: pa, Requests: ra, Errors: ea}
+		before := Window{LatenciesMs: statstest.FloatsFrom(bb, mode, 80), P95Ms: pb, Requests: rb, Errors: eb}
+		after := Window{LatenciesMs: statstest.FloatsFrom(ba, mode, 80), P95Ms: pa, Requests: ra, Errors: ea}
 		d, err := Decide(before, after, DefaultDecisionConfig())
 		if err != nil {
 			return

@@ -13,20 +13,6 @@ import (
 	"github.com/changelens/changelens/testkit/statstest"
 )
 
-func assertClose(t *testing.T, name string, got, want, tol float64) {
-	t.Helper()
-	if math.IsNaN(got) || (got != want && math.Abs(got-want) > tol*math.Max(1, math.Abs(want))) {
-		t.Errorf("%s = %.17g, want %.17g (tol %g, diff %g)", name, got, want, tol, got-want)
-	}
-}
-
-func assertProb(t *testing.T, name string, p float64) {
-	t.Helper()
-	if !(p >= 0 && p <= 1) {
-		t.Errorf("%s = %v, want a probability in [0, 1]", name, p)
-	}
-}
-
 func p95(t *testing.T, xs []float64) float64 {
 	t.Helper()
 	v, ok := stats.Quantile(xs, 0.95)
@@ -97,17 +83,17 @@ func TestDecide(t *testing.T) {
 				if !d.Latency.Tested || d.Latency.Exact {
 					t.Errorf("latency tested=%v exact=%v, want tested with normal approximation (ties)", d.Latency.Tested, d.Latency.Exact)
 				}
-				assertClose(t, "PIncrease", d.Latency.PIncrease, pAugGreater, 1e-9)
-				assertClose(t, "U", d.Latency.U, 26*26-127.5, 0)
-				assertClose(t, "AfterP95Ms", d.Latency.AfterP95Ms, 121, 1e-12)  // type 7: 118 + .75·(122 − 118)
-				assertClose(t, "BeforeP95Ms", d.Latency.BeforeP95Ms, 44, 1e-12) // 41 + .75·(45 − 41)
+				statstest.AssertClose(t, "PIncrease", d.Latency.PIncrease, pAugGreater, 1e-9)
+				statstest.AssertClose(t, "U", d.Latency.U, 26*26-127.5, 0)
+				statstest.AssertClose(t, "AfterP95Ms", d.Latency.AfterP95Ms, 121, 1e-12)  // type 7: 118 + .75·(122 − 118)
+				statstest.AssertClose(t, "BeforeP95Ms", d.Latency.BeforeP95Ms, 44, 1e-12) // 41 + .75·(45 − 41)
 			},
 		},
 		{
 			name: "latency improvement is the mirror image", before: aug, after: may,
 			verdict: report.VerdictImproved, reasons: []Rule{RuleLatencyImprovement},
 			check: func(t *testing.T, d Decision) {
-				assertClose(t, "PDecrease", d.Latency.PDecrease, pAugGreater, 1e-9)
+				statstest.AssertClose(t, "PDecrease", d.Latency.PDecrease, pAugGreater, 1e-9)
 			},
 		},
 		{
@@ -130,8 +116,8 @@ func TestDecide(t *testing.T) {
 				if !d.Latency.Exact {
 					t.Error("want the exact distribution")
 				}
-				assertClose(t, "PIncrease", d.Latency.PIncrease, 0.05, 1e-15)
-				assertClose(t, "PDecrease", d.Latency.PDecrease, 1, 1e-15)
+				statstest.AssertClose(t, "PIncrease", d.Latency.PIncrease, 0.05, 1e-15)
+				statstest.AssertClose(t, "PDecrease", d.Latency.PDecrease, 1, 1e-15)
 			},
 		},
 		{
@@ -143,11 +129,11 @@ func TestDecide(t *testing.T) {
 				if d.ErrorRate.Method != ErrorRateZTest {
 					t.Errorf("method %v", d.ErrorRate.Method)
 				}
-				assertClose(t, "z", d.ErrorRate.Z, 3.1943828249996993, 1e-12)
-				assertClose(t, "PIncrease", d.ErrorRate.PIncrease, 0.0007006507904801069, 1e-12)
-				assertClose(t, "PDecrease", d.ErrorRate.PDecrease, 0.9992993492095199, 1e-12)
-				assertClose(t, "AfterRate", d.ErrorRate.AfterRate, 0.03, 1e-15)
-				assertClose(t, "BeforeRate", d.ErrorRate.BeforeRate, 0.01, 1e-15)
+				statstest.AssertClose(t, "z", d.ErrorRate.Z, 3.1943828249996993, 1e-12)
+				statstest.AssertClose(t, "PIncrease", d.ErrorRate.PIncrease, 0.0007006507904801069, 1e-12)
+				statstest.AssertClose(t, "PDecrease", d.ErrorRate.PDecrease, 0.9992993492095199, 1e-12)
+				statstest.AssertClose(t, "AfterRate", d.ErrorRate.AfterRate, 0.03, 1e-15)
+				statstest.AssertClose(t, "BeforeRate", d.ErrorRate.BeforeRate, 0.01, 1e-15)
 			},
 		},
 		{
@@ -155,7 +141,7 @@ func TestDecide(t *testing.T) {
 			before: quiet(base, 1000, 30), after: quiet(base, 1000, 10),
 			verdict: report.VerdictImproved, reasons: []Rule{RuleErrorRateImprovement},
 			check: func(t *testing.T, d Decision) {
-				assertClose(t, "PDecrease", d.ErrorRate.PDecrease, 0.0007006507904801069, 1e-12)
+				statstest.AssertClose(t, "PDecrease", d.ErrorRate.PDecrease, 0.0007006507904801069, 1e-12)
 			},
 		},
 		{
@@ -192,8 +178,8 @@ func TestDecide(t *testing.T) {
 				if d.ErrorRate.Method != ErrorRateFisherExact || d.ErrorRate.Z != 0 {
 					t.Errorf("method %v z %v, want Fisher", d.ErrorRate.Method, d.ErrorRate.Z)
 				}
-				assertClose(t, "PIncrease", d.ErrorRate.PIncrease, binomRatio(60, 120, 8), 1e-12)
-				assertClose(t, "PDecrease", d.ErrorRate.PDecrease, 1, 1e-12)
+				statstest.AssertClose(t, "PIncrease", d.ErrorRate.PIncrease, binomRatio(60, 120, 8), 1e-12)
+				statstest.AssertClose(t, "PDecrease", d.ErrorRate.PDecrease, 1, 1e-12)
 			},
 		},
 		{
@@ -202,7 +188,7 @@ func TestDecide(t *testing.T) {
 			before: quiet(base, 60, 0), after: quiet(base, 60, 6),
 			verdict: report.VerdictNoChange,
 			check: func(t *testing.T, d Decision) {
-				assertClose(t, "PIncrease", d.ErrorRate.PIncrease, binomRatio(60, 120, 6), 1e-12)
+				statstest.AssertClose(t, "PIncrease", d.ErrorRate.PIncrease, binomRatio(60, 120, 6), 1e-12)
 			},
 		},
 		{
@@ -264,8 +250,8 @@ func TestDecide(t *testing.T) {
 				if d.Latency.Tested || d.ErrorRate.Method != ErrorRateNotTested {
 					t.Error("no test should run with insufficient data")
 				}
-				assertClose(t, "BeforeRate", d.ErrorRate.BeforeRate, 1/49.5, 1e-15)
-				assertClose(t, "AfterRate", d.ErrorRate.AfterRate, 0.9, 1e-15)
+				statstest.AssertClose(t, "BeforeRate", d.ErrorRate.BeforeRate, 1/49.5, 1e-15)
+				statstest.AssertClose(t, "AfterRate", d.ErrorRate.AfterRate, 0.9, 1e-15)
 			},
 		},
 		{
@@ -290,7 +276,7 @@ func TestDecide(t *testing.T) {
 					d.Verdict, d.Rules, tc.verdict, tc.reasons, d.Latency, d.ErrorRate)
 			}
 			for _, p := range []float64{d.Latency.PIncrease, d.Latency.PDecrease, d.ErrorRate.PIncrease, d.ErrorRate.PDecrease} {
-				assertProb(t, "p", p)
+				statstest.AssertProb(t, "p", p)
 			}
 			if tc.check != nil {
 				tc.check(t, d)
@@ -355,8 +341,8 @@ func TestDecideMirror(t *testing.T) {
 		if ab.Verdict == report.VerdictInsufficientData && ba.Verdict != report.VerdictInsufficientData {
 			t.Fatal("insufficient data must not depend on the order")
 		}
-		assertClose(t, "latency p mirror", ab.Latency.PIncrease, ba.Latency.PDecrease, 1e-12)
-		assertClose(t, "error p mirror", ab.ErrorRate.PIncrease, ba.ErrorRate.PDecrease, 1e-12)
+		statstest.AssertClose(t, "latency p mirror", ab.Latency.PIncrease, ba.Latency.PDecrease, 1e-12)
+		statstest.AssertClose(t, "error p mirror", ab.ErrorRate.PIncrease, ba.ErrorRate.PDecrease, 1e-12)
 	}
 	if fired < 20 {
 		t.Errorf("only %d of 400 random cases fired a rule; the property was barely exercised", fired)

@@ -1,6 +1,7 @@
 // Package statstest holds reference implementations that tests compare the
-// statistics code and the ClickHouse rollups against: deliberately naive, so
-// they share no code with what they check.
+// statistics code and the ClickHouse rollups against — deliberately naive, so
+// they share no code with what they check — and the tolerance assertions and
+// fuzz-input decoding the statistics tests share.
 package statstest
 
 import "sort"
