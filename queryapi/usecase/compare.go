@@ -44,14 +44,8 @@ func (s *Service) Compare(ctx context.Context, q report.CompareQuery) (report.Co
 		return report.Comparison{}, err
 	}
 	c := s.compare(pairsOf(rows, q.Treatment), q.ExpectedShare)
-	out := report.Comparison{
-		Control:        report.Cohort{Value: q.Control, Requests: c.ControlRequests},
-		Treatment:      report.Cohort{Value: q.Treatment, Requests: c.TreatmentRequests},
-		OverlapMinutes: c.OverlapMinutes,
-		Verdict:        c.Verdict,
-		Metrics:        metricsOf(c),
-	}
-	out.Control.Share, out.Treatment.Share = shares(c)
+	out := report.Comparison{OverlapMinutes: c.OverlapMinutes, Verdict: c.Verdict, Metrics: metricsOf(c)}
+	out.Control, out.Treatment = cohortsOf(q, c)
 	if c.SRM != nil {
 		out.SRM = &report.SampleRatio{ExpectedShare: c.SRM.ExpectedShare, ObservedShare: c.SRM.ObservedShare, PValue: c.SRM.PValue, Mismatch: c.SRM.Mismatch}
 	}
@@ -61,11 +55,11 @@ func (s *Service) Compare(ctx context.Context, q report.CompareQuery) (report.Co
 	}
 	out.Control.SlowestTraceID, out.Control.FailedTraceID = ex[q.Control].SlowestTraceID, ex[q.Control].FailedTraceID
 	out.Treatment.SlowestTraceID, out.Treatment.FailedTraceID = ex[q.Treatment].SlowestTraceID, ex[q.Treatment].FailedTraceID
-	if q.Operation != "" || q.End.Sub(q.Start) > 24*time.Hour {
+	if q.Operation != "" || q.End.Sub(q.Start) > maxOperationsRange {
 		return out, nil
 	}
 	// The same per operation, busiest first.
-	rows, err = s.st.CohortMinutes(ctx, q, true, 2*maxCompareOperations*24*60)
+	rows, err = s.st.CohortMinutes(ctx, q, true, 2*maxCompareOperations*int(maxOperationsRange/time.Minute))
 	if err != nil {
 		var ia *report.InvalidArgumentError
 		if errors.As(err, &ia) { // more operations than the bound: leave the breakdown out
@@ -90,22 +84,19 @@ func (s *Service) Compare(ctx context.Context, q report.CompareQuery) (report.Co
 	slices.SortStableFunc(ops, func(a, b opRows) int { return cmp.Compare(b.requests, a.requests) })
 	for _, o := range ops[:min(len(ops), maxCompareOperations)] {
 		oc := s.compare(pairsOf(o.rows, q.Treatment), 0)
-		r := report.OperationComparison{
-			Operation:      o.op,
-			Control:        report.Cohort{Value: q.Control, Requests: oc.ControlRequests},
-			Treatment:      report.Cohort{Value: q.Treatment, Requests: oc.TreatmentRequests},
-			OverlapMinutes: oc.OverlapMinutes,
-			Verdict:        oc.Verdict,
-			Metrics:        metricsOf(oc),
-		}
-		r.Control.Share, r.Treatment.Share = shares(oc)
+		r := report.OperationComparison{Operation: o.op, OverlapMinutes: oc.OverlapMinutes, Verdict: oc.Verdict, Metrics: metricsOf(oc)}
+		r.Control, r.Treatment = cohortsOf(q, oc)
 		out.Operations = append(out.Operations, r)
 	}
 	return out, nil
 }
 
-// maxCompareOperations bounds the per-operation breakdown of a comparison.
-const maxCompareOperations = 10
+// maxCompareOperations bounds the per-operation breakdown of a comparison,
+// given only for ranges up to maxOperationsRange.
+const (
+	maxCompareOperations = 10
+	maxOperationsRange   = 24 * time.Hour
+)
 
 func (s *Service) compare(pairs []analysis.MinutePair, expectedShare float64) analysis.Comparison {
 	cc := analysis.DefaultCompareConfig()
@@ -141,11 +132,15 @@ func metricsOf(c analysis.Comparison) []report.CompareMetric {
 	return out
 }
 
-func shares(c analysis.Comparison) (control, treatment float64) {
+// cohortsOf are the two sides of c, a comparison of q, with their requests
+// and traffic shares.
+func cohortsOf(q report.CompareQuery, c analysis.Comparison) (control, treatment report.Cohort) {
+	control = report.Cohort{Value: q.Control, Requests: c.ControlRequests}
+	treatment = report.Cohort{Value: q.Treatment, Requests: c.TreatmentRequests}
 	if total := c.ControlRequests + c.TreatmentRequests; total > 0 {
-		return c.ControlRequests / total, c.TreatmentRequests / total
+		control.Share, treatment.Share = c.ControlRequests/total, c.TreatmentRequests/total
 	}
-	return 0, 0
+	return control, treatment
 }
 
 // bucketMs is the value of a latency histogram bucket in milliseconds.
