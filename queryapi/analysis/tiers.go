@@ -51,18 +51,7 @@ func DeploymentFrequencyTier(deployments int64, rangeDays float64) report.Tier {
 // Too few samples: UNKNOWN when samples < 1 (no deployment with a commit
 // time) or the median is NaN or negative.
 func LeadTimeTier(medianSeconds float64, samples int64) report.Tier {
-	if samples < 1 || math.IsNaN(medianSeconds) || medianSeconds < 0 {
-		return report.TierUnknown
-	}
-	switch {
-	case medianSeconds < secondsPerDay:
-		return report.TierElite
-	case medianSeconds < secondsPerWeek:
-		return report.TierHigh
-	case medianSeconds < daysPerMonth*secondsPerDay:
-		return report.TierMedium
-	}
-	return report.TierLow
+	return durationTier(medianSeconds, samples, secondsPerDay, secondsPerWeek, daysPerMonth*secondsPerDay)
 }
 
 // ChangeFailureRate returns failed ÷ changes, and 0 when there are no
@@ -105,15 +94,22 @@ func ChangeFailureRateTier(failed, changes int64) report.Tier {
 // Too few samples: UNKNOWN when samples < 1 (no failed deployment has been
 // restored yet) or the median is NaN or negative.
 func TimeToRestoreTier(medianSeconds float64, samples int64) report.Tier {
+	return durationTier(medianSeconds, samples, secondsPerHour, secondsPerDay, secondsPerWeek)
+}
+
+// durationTier classifies a median duration against the exclusive upper
+// bounds of ELITE, HIGH and MEDIUM (UNKNOWN without samples or with a NaN or
+// negative median).
+func durationTier(medianSeconds float64, samples int64, elite, high, medium float64) report.Tier {
 	if samples < 1 || math.IsNaN(medianSeconds) || medianSeconds < 0 {
 		return report.TierUnknown
 	}
 	switch {
-	case medianSeconds < secondsPerHour:
+	case medianSeconds < elite:
 		return report.TierElite
-	case medianSeconds < secondsPerDay:
+	case medianSeconds < high:
 		return report.TierHigh
-	case medianSeconds < secondsPerWeek:
+	case medianSeconds < medium:
 		return report.TierMedium
 	}
 	return report.TierLow
