@@ -5,6 +5,7 @@
 package limits
 
 import (
+	"cmp"
 	"errors"
 	"fmt"
 	"time"
@@ -65,26 +66,16 @@ func Default() Limits {
 // WithDefaults fills the zero fields.
 func (l Limits) WithDefaults() Limits {
 	d := Default()
-	set := func(v *time.Duration, def time.Duration) {
-		if *v == 0 {
-			*v = def
-		}
-	}
-	setI := func(v *int, def int) {
-		if *v == 0 {
-			*v = def
-		}
-	}
-	set(&l.QueryTimeout, d.QueryTimeout)
-	set(&l.MaxLatencyRange, d.MaxLatencyRange)
-	set(&l.MaxReportRange, d.MaxReportRange)
-	setI(&l.MaxSeriesBuckets, d.MaxSeriesBuckets)
-	setI(&l.MaxSeriesPoints, d.MaxSeriesPoints)
-	setI(&l.MaxGroups, d.MaxGroups)
-	setI(&l.MaxPageSize, d.MaxPageSize)
-	setI(&l.DefaultPageSize, min(d.DefaultPageSize, l.MaxPageSize))
-	setI(&l.MaxDeployments, d.MaxDeployments)
-	setI(&l.MaxUnits, d.MaxUnits)
+	l.QueryTimeout = cmp.Or(l.QueryTimeout, d.QueryTimeout)
+	l.MaxLatencyRange = cmp.Or(l.MaxLatencyRange, d.MaxLatencyRange)
+	l.MaxReportRange = cmp.Or(l.MaxReportRange, d.MaxReportRange)
+	l.MaxSeriesBuckets = cmp.Or(l.MaxSeriesBuckets, d.MaxSeriesBuckets)
+	l.MaxSeriesPoints = cmp.Or(l.MaxSeriesPoints, d.MaxSeriesPoints)
+	l.MaxGroups = cmp.Or(l.MaxGroups, d.MaxGroups)
+	l.MaxPageSize = cmp.Or(l.MaxPageSize, d.MaxPageSize)
+	l.DefaultPageSize = cmp.Or(l.DefaultPageSize, min(d.DefaultPageSize, l.MaxPageSize))
+	l.MaxDeployments = cmp.Or(l.MaxDeployments, d.MaxDeployments)
+	l.MaxUnits = cmp.Or(l.MaxUnits, d.MaxUnits)
 	return l
 }
 

@@ -1,6 +1,7 @@
 package usecase
 
 import (
+	"cmp"
 	"errors"
 	"fmt"
 	"time"
@@ -68,23 +69,13 @@ func DefaultConfig() Config {
 // withDefaults fills zero fields.
 func (c Config) withDefaults() Config {
 	d := DefaultConfig()
-	setD := func(v *time.Duration, def time.Duration) {
-		if *v == 0 {
-			*v = def
-		}
-	}
-	setI := func(v *int, def int) {
-		if *v == 0 {
-			*v = def
-		}
-	}
 	c.Limits = c.Limits.WithDefaults()
-	setD(&c.NeighborHorizon, d.NeighborHorizon)
-	setI(&c.WindowBatch, d.WindowBatch)
-	setI(&c.CacheSize, d.CacheSize)
-	setD(&c.CacheSettle, d.CacheSettle)
-	setD(&c.EpisodesSettle, d.EpisodesSettle)
-	setD(&c.EpisodesRebuild, d.EpisodesRebuild)
+	c.NeighborHorizon = cmp.Or(c.NeighborHorizon, d.NeighborHorizon)
+	c.WindowBatch = cmp.Or(c.WindowBatch, d.WindowBatch)
+	c.CacheSize = cmp.Or(c.CacheSize, d.CacheSize)
+	c.CacheSettle = cmp.Or(c.CacheSettle, d.CacheSettle)
+	c.EpisodesSettle = cmp.Or(c.EpisodesSettle, d.EpisodesSettle)
+	c.EpisodesRebuild = cmp.Or(c.EpisodesRebuild, d.EpisodesRebuild)
 	if c.Analysis == (analysis.Config{}) {
 		c.Analysis = d.Analysis
 	}
