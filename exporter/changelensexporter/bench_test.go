@@ -174,7 +174,8 @@ func rawColumnsInsert(ctx context.Context, conn driver.Conn, depSQL, latSQL stri
 		return err
 	}
 	cols := []any{lat.service, lat.environment, lat.version, lat.operation, lat.time, lat.startNs, lat.durationNs,
-		lat.isError, lat.httpStatus, lat.weight, ids.latTrace, ids.latSpan}
+		lat.isError, lat.httpStatus, lat.weight, ids.latTrace, ids.latSpan,
+		lat.cohortKeys, lat.cohortValues, lat.responseSize, lat.requestSize}
 	for i, c := range cols {
 		if err := b.Column(i).Append(c); err != nil {
 			return err
@@ -207,7 +208,8 @@ func rowValues(c *latencyColumns) [][]any {
 	for i := range out {
 		out[i] = []any{c.service[i], c.environment[i], c.version[i], c.operation[i], time.Unix(c.time[i], 0),
 			c.startNs[i], c.durationNs[i], c.isError[i], c.httpStatus[i], c.weight[i],
-			c.traceIDs[i*16 : i*16+16], c.spanIDs[i*8 : i*8+8]}
+			c.traceIDs[i*16 : i*16+16], c.spanIDs[i*8 : i*8+8],
+			c.cohortKeys[i], c.cohortValues[i], c.responseSize[i], c.requestSize[i]}
 	}
 	return out
 }

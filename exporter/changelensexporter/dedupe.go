@@ -86,14 +86,20 @@ func (c *latencyColumns) keep(keep []bool) {
 		c.isError[j], c.httpStatus[j], c.weight[j] = c.isError[i], c.httpStatus[i], c.weight[i]
 		copy(c.traceIDs[16*j:16*j+16], c.traceIDs[16*i:16*i+16])
 		copy(c.spanIDs[8*j:8*j+8], c.spanIDs[8*i:8*i+8])
+		c.cohortKeys[j], c.cohortValues[j] = c.cohortKeys[i], c.cohortValues[i]
+		c.responseSize[j], c.requestSize[j] = c.responseSize[i], c.requestSize[i]
 		j++
 	}
 	clear(c.service[j:])
 	clear(c.environment[j:])
 	clear(c.version[j:])
 	clear(c.operation[j:])
+	clear(c.cohortKeys[j:])
+	clear(c.cohortValues[j:])
 	c.service, c.environment, c.version, c.operation = c.service[:j], c.environment[:j], c.version[:j], c.operation[:j]
 	c.time, c.startNs, c.durationNs = c.time[:j], c.startNs[:j], c.durationNs[:j]
 	c.isError, c.httpStatus, c.weight = c.isError[:j], c.httpStatus[:j], c.weight[:j]
 	c.traceIDs, c.spanIDs = c.traceIDs[:16*j], c.spanIDs[:8*j]
+	c.cohortKeys, c.cohortValues = c.cohortKeys[:j], c.cohortValues[:j]
+	c.responseSize, c.requestSize = c.responseSize[:j], c.requestSize[:j]
 }

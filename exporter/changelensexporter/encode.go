@@ -52,11 +52,14 @@ type latencyColumns struct {
 	weight                                   []float64
 	traceIDs                                 []byte // 16 bytes per row
 	spanIDs                                  []byte // 8 bytes per row
+	cohortKeys, cohortValues                 [][]string
+	responseSize, requestSize                []int64 // eventspan.NoSize when absent
 }
 
 var latencyColumnNames = []string{
 	"service", "environment", "version", "operation", "time", "start_time_ns",
 	"duration_ns", "is_error", "http_status", "weight", "trace_id", "span_id",
+	"cohort_keys", "cohort_values", "response_size", "request_size", // schema v6
 }
 
 func (c *latencyColumns) reset() {
@@ -64,6 +67,8 @@ func (c *latencyColumns) reset() {
 	c.time, c.startNs, c.durationNs = c.time[:0], c.startNs[:0], c.durationNs[:0]
 	c.isError, c.httpStatus, c.weight = c.isError[:0], c.httpStatus[:0], c.weight[:0]
 	c.traceIDs, c.spanIDs = c.traceIDs[:0], c.spanIDs[:0]
+	c.cohortKeys, c.cohortValues = c.cohortKeys[:0], c.cohortValues[:0]
+	c.responseSize, c.requestSize = c.responseSize[:0], c.requestSize[:0]
 }
 
 // clearStrings drops references into the exported pdata so a pooled encoder
@@ -73,6 +78,8 @@ func (c *latencyColumns) clearStrings() {
 	clear(c.environment)
 	clear(c.version)
 	clear(c.operation)
+	clear(c.cohortKeys)
+	clear(c.cohortValues)
 }
 
 func (c *latencyColumns) rows() int { return len(c.service) }
@@ -250,6 +257,17 @@ func (e *encoder) addLatency(l eventspan.Latency) {
 	c.weight = append(c.weight, l.Weight)
 	c.traceIDs = append(c.traceIDs, l.TraceID[:]...)
 	c.spanIDs = append(c.spanIDs, l.SpanID[:]...)
+	var keys, values []string // nil: an empty array, without allocating
+	if len(l.Cohorts) > 0 {
+		keys, values = make([]string, len(l.Cohorts)), make([]string, len(l.Cohorts))
+		for i, co := range l.Cohorts {
+			keys[i], values[i] = co.Dimension, co.Value
+		}
+	}
+	c.cohortKeys = append(c.cohortKeys, keys)
+	c.cohortValues = append(c.cohortValues, values)
+	c.responseSize = append(c.responseSize, l.ResponseSize)
+	c.requestSize = append(c.requestSize, l.RequestSize)
 }
 
 // Bits of the deployments ReplacingMergeTree version (see deploymentVer).

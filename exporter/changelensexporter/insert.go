@@ -67,6 +67,10 @@ func insertLatency(ctx context.Context, conn driver.Conn, query string, c *laten
 	a.add(c.weight)
 	a.add(*tids)
 	a.add(*sids)
+	a.add(c.cohortKeys)
+	a.add(c.cohortValues)
+	a.add(c.responseSize)
+	a.add(c.requestSize)
 	if a.err != nil {
 		return fmt.Errorf("%w: %w", errEncode, a.err)
 	}

@@ -11,6 +11,7 @@ import (
 	"net/http"
 	"net/url"
 	"os"
+	"reflect"
 	"slices"
 	"sort"
 	"strings"
@@ -656,7 +657,7 @@ func TestIntegrationSchemaApplyTwiceIsNoop(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !slices.Equal(res.Applied, []uint32{1, 2, 3, 4, 5}) || res.Current != 5 {
+	if !slices.Equal(res.Applied, []uint32{1, 2, 3, 4, 5, 6}) || res.Current != latestVersion {
 		t.Fatalf("first apply = %+v", res)
 	}
 	before := showCreate(t, conn, db)
@@ -665,11 +666,11 @@ func TestIntegrationSchemaApplyTwiceIsNoop(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(res.Applied) != 0 || res.Current != 5 {
+	if len(res.Applied) != 0 || res.Current != latestVersion {
 		t.Fatalf("second apply = %+v, want nothing applied", res)
 	}
 	var n uint64
-	if err := conn.QueryRow(tctx(t), "SELECT count() FROM schema_migrations").Scan(&n); err != nil || n != 5 {
+	if err := conn.QueryRow(tctx(t), "SELECT count() FROM schema_migrations").Scan(&n); err != nil || n != latestVersion {
 		t.Fatalf("schema_migrations rows = %d, %v", n, err)
 	}
 	if after := showCreate(t, conn, db); after != before {
@@ -680,17 +681,21 @@ func TestIntegrationSchemaApplyTwiceIsNoop(t *testing.T) {
 	// statement is IF NOT EXISTS).
 	srv.Exec(t, "TRUNCATE TABLE "+db+".schema_migrations")
 	res, err = schema.Apply(tctx(t), conn, o, srv.Version())
-	if err != nil || len(res.Applied) != 5 {
+	if err != nil || len(res.Applied) != latestVersion {
 		t.Fatalf("re-apply after lost record = %+v, %v", res, err)
 	}
 	if after := showCreate(t, conn, db); after != before {
 		t.Fatal("schema changed on re-apply")
 	}
 
-	// Upgrade: a database at version 1 (no histograms, no deployment_events
-	// yet) gets versions 2 to 5 only.
-	for _, obj := range []string{"latency_hist_1m_mv", "latency_hist_1h_mv", "latency_hist_1m", "latency_hist_1h", "deployment_events", "version_presence_mv", "version_presence"} {
+	// Upgrade: a database at version 1 (no histograms, no deployment_events,
+	// no cohort columns yet) gets versions 2 to 6 only.
+	for _, obj := range []string{"latency_hist_1m_mv", "latency_hist_1h_mv", "latency_hist_1m", "latency_hist_1h", "deployment_events",
+		"version_presence_mv", "version_presence", "cohort_hist_1m_mv", "cohort_hist_1m"} {
 		srv.Exec(t, "DROP TABLE "+db+"."+obj)
+	}
+	for _, c := range []string{"cohort_keys", "cohort_values", "response_size", "request_size"} {
+		srv.Exec(t, "ALTER TABLE "+db+".latency_events DROP COLUMN "+c)
 	}
 	srv.Exec(t, "ALTER TABLE "+db+".schema_migrations DELETE WHERE version >= 2")
 	deadline := time.Now().Add(30 * time.Second)
@@ -707,7 +712,7 @@ func TestIntegrationSchemaApplyTwiceIsNoop(t *testing.T) {
 		time.Sleep(50 * time.Millisecond)
 	}
 	res, err = schema.Apply(tctx(t), conn, o, srv.Version())
-	if err != nil || !slices.Equal(res.Applied, []uint32{2, 3, 4, 5}) || res.Current != 5 {
+	if err != nil || !slices.Equal(res.Applied, []uint32{2, 3, 4, 5, 6}) || res.Current != latestVersion {
 		t.Fatalf("upgrade from v1 = %+v, %v", res, err)
 	}
 	if after := showCreate(t, conn, db); after != before {
@@ -719,7 +724,7 @@ func TestIntegrationSchemaApplyTwiceIsNoop(t *testing.T) {
 	if v := e.serverVersion; v != srv.Version() {
 		t.Fatalf("exporter detected version %q, server is %q", v, srv.Version())
 	}
-	if err := conn.QueryRow(tctx(t), "SELECT count() FROM schema_migrations").Scan(&n); err != nil || n != 5 {
+	if err := conn.QueryRow(tctx(t), "SELECT count() FROM schema_migrations").Scan(&n); err != nil || n != latestVersion {
 		t.Fatalf("schema_migrations rows after exporter start = %d, %v", n, err)
 	}
 }
@@ -727,6 +732,9 @@ func TestIntegrationSchemaApplyTwiceIsNoop(t *testing.T) {
 // schemaWithout applies the whole schema to a new database, then drops the
 // given tables and forgets the given migration: the database as it was
 // before that migration, for upgrade tests.
+// latestVersion is the number of the newest embedded migration.
+const latestVersion = 6
+
 func schemaWithout(t *testing.T, srv *chtest.Server, version uint32, tables ...string) (db string, conn driver.Conn, o schema.Options) {
 	t.Helper()
 	db = srv.NewDatabase(t)
@@ -765,7 +773,7 @@ func TestIntegrationUpgradeCopiesDeployments(t *testing.T) {
 	}
 	for i := 0; i < 2; i++ { // an interrupted upgrade runs the copy again
 		srv.Exec(t, "ALTER TABLE "+db+".schema_migrations DELETE WHERE version = 4")
-		waitRows(t, conn, "SELECT count() FROM schema_migrations", 4)
+		waitRows(t, conn, "SELECT count() FROM schema_migrations", latestVersion-1)
 		res, err := schema.Apply(tctx(t), conn, o, srv.Version())
 		if err != nil || !slices.Equal(res.Applied, []uint32{4}) {
 			t.Fatalf("upgrade = %+v, %v", res, err)
@@ -872,11 +880,11 @@ func TestIntegrationRetentionSweep(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	// days 10 and 5 ago, in latency_events, the rollup, both histograms
-	// and version_presence; day 3 ago is the first day kept (today + 3
-	// previous days).
-	if dropped != 10 {
-		t.Fatalf("dropped %d partitions, want 10", dropped)
+	// days 10 and 5 ago, in latency_events, the rollup, both histograms,
+	// version_presence and cohort_hist_1m; day 3 ago is the first day kept
+	// (today + 3 previous days).
+	if dropped != 12 {
+		t.Fatalf("dropped %d partitions, want 12", dropped)
 	}
 	conn := srv.Conn(t, db)
 	cutoff := retentionCutoff(now, 3)
@@ -900,7 +908,7 @@ func TestIntegrationRetentionSweep(t *testing.T) {
 	if dropped, err := e.sweepRetention(tctx(t), now); err != nil || dropped != 0 {
 		t.Fatalf("second sweep dropped %d, %v", dropped, err)
 	}
-	assertCounter(t, tel, "otelcol_changelens_exporter_retention_partitions_dropped", nil, 10)
+	assertCounter(t, tel, "otelcol_changelens_exporter_retention_partitions_dropped", nil, 12)
 }
 
 // ---------------------------------------------------------------------------
@@ -1642,7 +1650,7 @@ func TestIntegrationUpgradeBackfillsVersionPresence(t *testing.T) {
 	srv := chtest.Shared(t)
 	// Back to v4, with 150 days of events (one every 10 minutes) written before.
 	db, conn, o := schemaWithout(t, srv, 5, "version_presence_mv", "version_presence")
-	waitRows(t, conn, "SELECT count() FROM schema_migrations", 4)
+	waitRows(t, conn, "SELECT count() FROM schema_migrations", latestVersion-1)
 	settings := ""
 	if o.Features.PartitionLimit {
 		settings = " SETTINGS max_partitions_per_insert_block = 0"
@@ -1674,4 +1682,87 @@ func TestIntegrationUpgradeBackfillsVersionPresence(t *testing.T) {
 		Start: time.Now().Add(-time.Minute), Duration: time.Millisecond, TraceID: eventspantest.TraceID(1), SpanID: eventspantest.SpanID(1)})
 	push(t, e, td)
 	waitRows(t, conn, "SELECT count() FROM version_presence WHERE version = '3'", 1)
+}
+
+// Migration 6 adds the cohort and body-size columns to a latency_events
+// that holds rows (they read as no dimensions and no sizes), survives being
+// run again after an interruption (18.16 has no ADD COLUMN IF NOT EXISTS),
+// and cohort_hist_1m then rolls up every dimension of new events.
+func TestIntegrationUpgradeAddsCohortColumns(t *testing.T) {
+	srv := chtest.Shared(t)
+	db, conn, o := schemaWithout(t, srv, 6, "cohort_hist_1m_mv", "cohort_hist_1m")
+	for _, c := range []string{"cohort_keys", "cohort_values", "response_size", "request_size"} {
+		srv.Exec(t, "ALTER TABLE "+db+".latency_events DROP COLUMN "+c)
+	}
+	// A v5 exporter's insert.
+	now := time.Now().Add(-time.Hour).Truncate(time.Minute)
+	srv.Exec(t, fmt.Sprintf(`INSERT INTO %s.latency_events (service, environment, version, operation, time, start_time_ns, duration_ns, is_error, http_status, weight, trace_id, span_id)
+		SELECT 'cart', 'production', '1', 'GET /', toDateTime(%d), %d, 1000000, 0, 200, 1, toFixedString('old', 16), toFixedString('old', 8)
+		FROM system.numbers LIMIT 1`, db, now.Unix(), now.UnixNano()))
+	for i := 0; i < 2; i++ { // an interrupted upgrade runs it again
+		if i > 0 {
+			srv.Exec(t, "ALTER TABLE "+db+".schema_migrations DELETE WHERE version = 6")
+			waitRows(t, conn, "SELECT count() FROM schema_migrations", latestVersion-1)
+		}
+		res, err := schema.Apply(tctx(t), conn, o, srv.Version())
+		if err != nil || !slices.Equal(res.Applied, []uint32{6}) {
+			t.Fatalf("upgrade %d = %+v, %v", i, res, err)
+		}
+	}
+	var (
+		keys       []string
+		resp, req  int64
+		oldRecords uint64
+	)
+	if err := conn.QueryRow(tctx(t), "SELECT cohort_keys, response_size, request_size FROM latency_events WHERE span_id = toFixedString('old', 8)").
+		Scan(&keys, &resp, &req); err != nil || len(keys) != 0 || resp != -1 || req != -1 {
+		t.Fatalf("old row after the upgrade: keys %v sizes %d/%d (%v), want none and -1/-1", keys, resp, req, err)
+	}
+	if err := conn.QueryRow(tctx(t), "SELECT count() FROM latency_events").Scan(&oldRecords); err != nil || oldRecords != 1 {
+		t.Fatalf("latency_events holds %d rows (%v), want the 1 written before", oldRecords, err)
+	}
+
+	e := startExporter(t, testConfig(srv, db), nopSettings())
+	td := ptrace.NewTraces()
+	for i := range 4 {
+		eventspantest.AppendLatency(td, eventspantest.Latency{Service: "cart", Environment: "production", Version: "2", Operation: "GET /",
+			Start: now.Add(time.Duration(i) * time.Second), Duration: time.Duration(i+1) * time.Millisecond, Error: i == 3,
+			TraceID: eventspantest.TraceID(uint64(10 + i)), SpanID: eventspantest.SpanID(uint64(10 + i)),
+			Cohorts:      map[string]string{"feature_flag.checkout": []string{"on", "off"}[i%2], "attribute.api.protocol": "grpc"},
+			ResponseSize: int64(1000 * (i + 1)), RequestSize: int64(100 * i)})
+	}
+	push(t, e, td)
+	type row struct {
+		Dimension string   `ch:"dimension"`
+		Value     string   `ch:"value"`
+		Requests  float64  `ch:"requests"`
+		Errors    float64  `ch:"errors"`
+		Samples   uint64   `ch:"samples"`
+		RespKeys  []uint16 `ch:"resp_keys"`
+		ReqKeys   []uint16 `ch:"req_keys"`
+	}
+	var rows []row
+	if err := conn.Select(tctx(t), &rows, `SELECT CAST(dimension AS String) AS dimension, value, sumMerge(request_count) AS requests,
+		sumMerge(error_count) AS errors, countMerge(sample_count) AS samples,
+		(sumMapMerge(response_size_hist) AS r).1 AS resp_keys, (sumMapMerge(request_size_hist) AS q).1 AS req_keys
+		FROM cohort_hist_1m GROUP BY dimension, value ORDER BY dimension, value`); err != nil {
+		t.Fatal(err)
+	}
+	b := func(n uint64) uint16 { return schema.SizeBucket(n) }
+	want := []row{
+		{"attribute.api.protocol", "grpc", 4, 1, 4, []uint16{b(1000), b(2000), b(3000), b(4000)}, []uint16{b(0), b(100), b(200), b(300)}},
+		{"feature_flag.checkout", "off", 2, 1, 2, []uint16{b(2000), b(4000)}, []uint16{b(100), b(300)}},
+		{"feature_flag.checkout", "on", 2, 0, 2, []uint16{b(1000), b(3000)}, []uint16{b(0), b(200)}},
+		// only the new events: the version dimension is not back-filled
+		{"version", "2", 4, 1, 4, []uint16{b(1000), b(2000), b(3000), b(4000)}, []uint16{b(0), b(100), b(200), b(300)}},
+	}
+	// RequestSize 0 in the test helper means absent: the first event has none.
+	for i := range want {
+		if want[i].ReqKeys[0] == b(0) {
+			want[i].ReqKeys = want[i].ReqKeys[1:]
+		}
+	}
+	if !reflect.DeepEqual(rows, want) {
+		t.Errorf("cohort_hist_1m:\n got %+v\nwant %+v", rows, want)
+	}
 }

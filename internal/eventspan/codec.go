@@ -2,6 +2,8 @@ package eventspan
 
 import (
 	"math"
+	"strconv"
+	"strings"
 
 	"go.opentelemetry.io/collector/pdata/pcommon"
 	"go.opentelemetry.io/collector/pdata/ptrace"
@@ -118,7 +120,19 @@ type Latency struct {
 	Weight     float64 // sampling weight; NaN when the attribute is not a number
 	TraceID    pcommon.TraceID
 	SpanID     pcommon.SpanID
+	// Cohorts are the recorded cohort dimensions (nil when none).
+	Cohorts []Cohort
+	// ResponseSize and RequestSize are the HTTP body sizes in bytes, NoSize
+	// when the span has none.
+	ResponseSize, RequestSize int64
 }
+
+// Cohort is one cohort dimension of a latency event ("feature_flag.<key>" or
+// "attribute.<name>") and the event's value of it.
+type Cohort struct{ Dimension, Value string }
+
+// NoSize marks an absent body size.
+const NoSize = -1
 
 // DecodeLatency reads a latency event span of resource res.
 func DecodeLatency(res Resource, s ptrace.Span) Latency {
@@ -131,6 +145,9 @@ func DecodeLatency(res Resource, s ptrace.Span) Latency {
 		Weight:    1,
 		TraceID:   s.TraceID(),
 		SpanID:    s.SpanID(),
+
+		ResponseSize: NoSize,
+		RequestSize:  NoSize,
 	}
 	current := false
 	for k, v := range s.Attributes().All() {
@@ -150,9 +167,37 @@ func DecodeLatency(res Resource, s ptrace.Span) Latency {
 			default:
 				l.Weight = math.NaN()
 			}
+		case AttrHTTPResponseBodySize:
+			l.ResponseSize = sizeOf(v)
+		case AttrHTTPRequestBodySize:
+			l.RequestSize = sizeOf(v)
+		default:
+			if dim, ok := strings.CutPrefix(k, AttrCohortPrefix); ok && dim != "" && v.Type() == pcommon.ValueTypeStr {
+				l.Cohorts = append(l.Cohorts, Cohort{dim, v.Str()})
+			}
 		}
 	}
 	return l
+}
+
+// sizeOf reads a body size: a non-negative int, double or decimal string;
+// anything else is NoSize.
+func sizeOf(v pcommon.Value) int64 {
+	switch v.Type() {
+	case pcommon.ValueTypeInt:
+		if n := v.Int(); n >= 0 {
+			return n
+		}
+	case pcommon.ValueTypeDouble:
+		if d := v.Double(); d >= 0 && d < math.MaxInt64 {
+			return int64(d)
+		}
+	case pcommon.ValueTypeStr:
+		if n, err := strconv.ParseInt(v.Str(), 10, 64); err == nil && n >= 0 {
+			return n
+		}
+	}
+	return NoSize
 }
 
 // AppendLatency appends latency events to td as the processor emits them:
@@ -188,6 +233,15 @@ func AppendLatency(td ptrace.Traces, events ...Latency) {
 		}
 		if e.Weight != 0 {
 			SetWeight(s, e.Weight)
+		}
+		if e.ResponseSize >= 0 {
+			s.Attributes().PutInt(AttrHTTPResponseBodySize, e.ResponseSize)
+		}
+		if e.RequestSize >= 0 {
+			s.Attributes().PutInt(AttrHTTPRequestBodySize, e.RequestSize)
+		}
+		for _, c := range e.Cohorts {
+			s.Attributes().PutStr(AttrCohortPrefix+c.Dimension, c.Value)
 		}
 	}
 }

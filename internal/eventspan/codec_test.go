@@ -2,6 +2,7 @@ package eventspan
 
 import (
 	"math"
+	"reflect"
 	"testing"
 
 	"go.opentelemetry.io/collector/pdata/pcommon"
@@ -39,11 +40,12 @@ func TestDeploymentRoundTrip(t *testing.T) {
 func TestLatencyRoundTrip(t *testing.T) {
 	in := []Latency{
 		{Resource: Resource{"api", "prod", "3"}, Operation: "GET /x", Start: 10, End: 30, HTTPStatus: 200, Weight: 1,
-			TraceID: pcommon.TraceID{1}, SpanID: pcommon.SpanID{1}},
+			TraceID: pcommon.TraceID{1}, SpanID: pcommon.SpanID{1}, ResponseSize: 0, RequestSize: 512,
+			Cohorts: []Cohort{{"feature_flag.new-checkout", "on"}, {"attribute.api.protocol", "grpc"}}},
 		{Resource: Resource{"api", "prod", "3"}, Operation: "GET /y", Start: 11, End: 12, Error: true, HTTPStatus: 503,
-			Weight: 4.5, TraceID: pcommon.TraceID{2}, SpanID: pcommon.SpanID{2}},
+			Weight: 4.5, TraceID: pcommon.TraceID{2}, SpanID: pcommon.SpanID{2}, ResponseSize: 1 << 40, RequestSize: NoSize},
 		{Resource: Resource{"db", "prod", ""}, Operation: "q", Start: 1, End: 2, Weight: 1,
-			TraceID: pcommon.TraceID{3}, SpanID: pcommon.SpanID{3}},
+			TraceID: pcommon.TraceID{3}, SpanID: pcommon.SpanID{3}, ResponseSize: NoSize, RequestSize: NoSize},
 	}
 	td := ptrace.NewTraces()
 	AppendLatency(td, in...)
@@ -63,7 +65,7 @@ func TestLatencyRoundTrip(t *testing.T) {
 		}
 	}
 	for i := range in {
-		if got[i] != in[i] {
+		if !reflect.DeepEqual(got[i], in[i]) {
 			t.Errorf("event %d:\n got %+v\nwant %+v", i, got[i], in[i])
 		}
 	}
@@ -81,9 +83,19 @@ func TestDecodeTolerates(t *testing.T) {
 	s := ptrace.NewSpan()
 	s.Attributes().PutStr(AttrHTTPStatusCodeOld, "404")
 	s.Attributes().PutStr(AttrWeight, "2")
+	s.Attributes().PutStr(AttrHTTPResponseBodySize, "1500")
+	s.Attributes().PutInt(AttrHTTPRequestBodySize, -3)
+	s.Attributes().PutInt(AttrCohortPrefix+"feature_flag.x", 1) // not a string: not a cohort
 	l := DecodeLatency(Resource{}, s)
 	if l.HTTPStatus != 404 || !math.IsNaN(l.Weight) {
 		t.Errorf("status %d weight %v, want 404 and NaN", l.HTTPStatus, l.Weight)
+	}
+	if l.ResponseSize != 1500 || l.RequestSize != NoSize || l.Cohorts != nil {
+		t.Errorf("sizes %d/%d cohorts %v, want 1500 (a decimal string), NoSize (negative), none", l.ResponseSize, l.RequestSize, l.Cohorts)
+	}
+	s.Attributes().PutDouble(AttrHTTPResponseBodySize, 2048.7)
+	if l := DecodeLatency(Resource{}, s); l.ResponseSize != 2048 {
+		t.Errorf("size %d from a double, want 2048", l.ResponseSize)
 	}
 	s.Attributes().PutInt(AttrHTTPStatusCode, 70000)
 	if l := DecodeLatency(Resource{}, s); l.HTTPStatus != 0 {

@@ -20,7 +20,11 @@
 //     (exemplars);
 //   - status code ERROR if and only if the request counts as an error;
 //   - http.response.status_code (or the older http.status_code) as received;
-//   - AttrWeight (double) when the span's sampling weight is not 1.
+//   - AttrWeight (double) when the span's sampling weight is not 1;
+//   - http.response.body.size and http.request.body.size (bytes) as
+//     received, when the span has them;
+//   - AttrCohortPrefix + dimension (string) for each cohort dimension the
+//     processor recorded: the feature-flag variants and listed attributes.
 //
 // With the processor's keep_non_entry_spans, other spans pass through in
 // their original scopes; latency events are then marked one by one with the
@@ -68,6 +72,8 @@ const (
 	AttrDeploymentEnvironmentOld = "deployment.environment"
 	AttrHTTPStatusCode           = "http.response.status_code"
 	AttrHTTPStatusCodeOld        = "http.status_code"
+	AttrHTTPResponseBodySize     = "http.response.body.size"
+	AttrHTTPRequestBodySize      = "http.request.body.size"
 )
 
 // Deployment event attributes.

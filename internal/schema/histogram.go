@@ -23,9 +23,27 @@ var logHistGamma = math.Log(HistGamma)
 
 // HistBucketSQL is the SQL expression of HistBucket over the UInt64 column
 // col (what the views store).
-func HistBucketSQL(col string) string {
-	minNs := strconv.FormatFloat(HistMinNs, 'f', -1, 64)
-	return "toUInt16(least(65535, greatest(0, floor(log(greatest(" + col + ", " + minNs + ") / " + minNs +
+func HistBucketSQL(col string) string { return bucketSQL(col, HistMinNs) }
+
+// SizeMinBytes is the lower bound of the body-size histograms of
+// cohort_hist_1m (schema v6): the latency layout over bytes, bucket i
+// holding [SizeMinBytes·HistGamma^i, SizeMinBytes·HistGamma^(i+1)) bytes
+// (empty bodies count in bucket 0).
+const SizeMinBytes = 1.0
+
+// SizeBucketSQL is the SQL expression of a body size's bucket over the
+// Int64 column col (non-negative where the views use it).
+func SizeBucketSQL(col string) string { return bucketSQL(col, SizeMinBytes) }
+
+// SizeValue is the size in bytes that represents size bucket i.
+func SizeValue(i uint16) float64 { return HistValue(i) / HistMinNs * SizeMinBytes }
+
+// SizeBucket is the bucket of a size in bytes, as SizeBucketSQL computes it.
+func SizeBucket(bytes uint64) uint16 { return bucketOf(float64(bytes), SizeMinBytes) }
+
+func bucketSQL(col string, lowest float64) string {
+	lo := strconv.FormatFloat(lowest, 'f', -1, 64)
+	return "toUInt16(least(65535, greatest(0, floor(log(greatest(" + col + ", " + lo + ") / " + lo +
 		") / log(" + strconv.FormatFloat(HistGamma, 'f', -1, 64) + ")))))"
 }
 
@@ -33,9 +51,10 @@ func HistBucketSQL(col string) string {
 // computes it on the server. (A duration exactly on a bucket boundary may
 // land on either side, as floating-point logarithms differ in the last bit;
 // either is within the accuracy.)
-func HistBucket(durationNs uint64) uint16 {
-	d := math.Max(float64(durationNs), HistMinNs)
-	i := math.Floor(math.Log(d/HistMinNs) / logHistGamma)
+func HistBucket(durationNs uint64) uint16 { return bucketOf(float64(durationNs), HistMinNs) }
+
+func bucketOf(v, lowest float64) uint16 {
+	i := math.Floor(math.Log(math.Max(v, lowest)/lowest) / logHistGamma)
 	return uint16(math.Min(65535, math.Max(0, i)))
 }
 

@@ -42,3 +42,22 @@ func TestHistBucketSQL(t *testing.T) {
 		t.Errorf("HistBucketSQL = %s, want %s", got, want)
 	}
 }
+
+// Body sizes use the latency layout over bytes, from 1 byte.
+func TestSizeBucket(t *testing.T) {
+	for _, c := range []struct {
+		b    uint64
+		want uint16
+	}{{0, 0}, {1, 0}, {2, 17}, {1024, 176}, {1 << 20, 353}} { // ln(2)/ln(1.04) = 17.7
+		if got := SizeBucket(c.b); got != c.want {
+			t.Errorf("SizeBucket(%d) = %d, want %d", c.b, got, c.want)
+		}
+	}
+	if got, want := SizeValue(SizeBucket(1000)), 1000.0; math.Abs(got-want)/want > 0.0199 {
+		t.Errorf("SizeValue(SizeBucket(1000)) = %v, want within 1.98 %% of %v", got, want)
+	}
+	const want = "toUInt16(least(65535, greatest(0, floor(log(greatest(response_size, 1) / 1) / log(1.04)))))"
+	if got := SizeBucketSQL("response_size"); got != want {
+		t.Errorf("SizeBucketSQL = %s, want %s", got, want)
+	}
+}

@@ -35,6 +35,7 @@ const (
 	TableLatencyHist1h   = "latency_hist_1h"
 	TableDeployments     = "deployment_events" // schema v4; v1's "deployments" is no longer used
 	TableVersionPresence = "version_presence"  // schema v5
+	TableCohortHist1m    = "cohort_hist_1m"    // schema v6
 	TableMigrations      = "schema_migrations"
 	LocalSuffix          = "_local"
 )
@@ -47,6 +48,7 @@ var RetentionTables = []struct{ Table, TimeColumn string }{
 	{TableLatencyHist1m, "minute"},
 	{TableLatencyHist1h, "hour"},
 	{TableVersionPresence, "bucket"},
+	{TableCohortHist1m, "minute"},
 }
 
 // Features are optional server features the schema uses when present.
@@ -198,6 +200,8 @@ func render(name, src string, o Options) ([]string, error) {
 			return ""
 		},
 		"histBucket": HistBucketSQL,
+		"sizeBucket": SizeBucketSQL,
+		"clustered":  func() bool { return o.Cluster != "" },
 		"backfillSettings": func() string {
 			if o.Features.PartitionLimit {
 				return "SETTINGS max_partitions_per_insert_block = 0"
@@ -326,7 +330,7 @@ func Apply(ctx context.Context, conn Conn, o Options, serverVersion string) (Res
 			continue
 		}
 		for _, stmt := range m.Statements {
-			if err := conn.Exec(ctx, stmt); err != nil {
+			if err := conn.Exec(ctx, stmt); err != nil && !columnExists(stmt, err) {
 				return res, fmt.Errorf("schema: migration %d (%s): %s: %w", m.Version, m.Name, firstLine(stmt), err)
 			}
 		}
@@ -340,6 +344,15 @@ func Apply(ctx context.Context, conn Conn, o Options, serverVersion string) (Res
 		res.Current = max(res.Current, m.Version)
 	}
 	return res, nil
+}
+
+// columnExists reports whether err says an ADD COLUMN statement's column
+// is already there: 18.16 has no ADD COLUMN IF NOT EXISTS, so a migration
+// repeated after an interruption meets its own columns (code 44 on 18.16,
+// 15 DUPLICATE_COLUMN on current servers).
+func columnExists(stmt string, err error) bool {
+	return strings.HasPrefix(stmt, "ALTER TABLE") && strings.Contains(stmt, " ADD COLUMN ") &&
+		strings.Contains(err.Error(), "column with this name already exists")
 }
 
 // AppliedVersions lists the versions recorded in schema_migrations.

@@ -87,8 +87,8 @@ func TestRenderLegacy(t *testing.T) {
 			t.Errorf("schema lacks %q", want)
 		}
 	}
-	if len(stmts) != 15 {
-		t.Errorf("%d statements, want 15 (v1: 3 tables + 1 view; v2: 2 tables + 2 views; v3: drop + view; v4: table + copy; v5: table + view + backfill)", len(stmts))
+	if len(stmts) != 21 {
+		t.Errorf("%d statements, want 21 (v1: 3 tables + 1 view; v2: 2 tables + 2 views; v3: drop + view; v4: table + copy; v5: table + view + backfill; v6: 4 columns + table + view)", len(stmts))
 	}
 	for _, s := range stmts {
 		if strings.HasSuffix(s, ";") || strings.TrimSpace(s) != s {
@@ -107,6 +107,8 @@ func TestRenderModern(t *testing.T) {
 		"TTL minute + INTERVAL 14 DAY",
 		"TTL hour + INTERVAL 14 DAY",
 		"TTL bucket + INTERVAL 14 DAY",
+		"ADD COLUMN cohort_keys Array(LowCardinality(String))",
+		"dimension          LowCardinality(String)",
 		// the back-fill of version_presence may span months of daily partitions
 		"GROUP BY service, environment, version, bucket\nSETTINGS max_partitions_per_insert_block = 0",
 	} {
@@ -149,13 +151,17 @@ func TestRenderCluster(t *testing.T) {
 		// one unit's version observations on one shard
 		"CREATE TABLE IF NOT EXISTS `changelens`.`version_presence` ON CLUSTER `prod` AS `changelens`.`version_presence_local` ENGINE = Distributed('prod', 'changelens', 'version_presence_local', cityHash64(service, environment))",
 		"FROM `changelens`.`latency_events_local`\nWHERE version != ''",
+		// v6: the columns on the local and the Distributed table, the cohort rollup
+		"ALTER TABLE `changelens`.`latency_events_local` ON CLUSTER `prod` ADD COLUMN cohort_keys Array(String)",
+		"ALTER TABLE `changelens`.`latency_events` ON CLUSTER `prod` ADD COLUMN request_size Int64 DEFAULT -1",
+		"CREATE MATERIALIZED VIEW IF NOT EXISTS `changelens`.`cohort_hist_1m_mv` ON CLUSTER `prod`\nTO `changelens`.`cohort_hist_1m_local`",
 	} {
 		if !strings.Contains(sql, want) {
 			t.Errorf("cluster schema lacks\n  %s\nin\n%s", want, sql)
 		}
 	}
-	if len(stmts) != 22 {
-		t.Errorf("%d statements, want 22 (v1: 3 local + view + 3 distributed; v2: 2 local + 2 views + 2 distributed; v3: drop + view; v4: local + distributed + copy; v5: local + distributed + view + backfill)", len(stmts))
+	if len(stmts) != 33 {
+		t.Errorf("%d statements, want 33 (v1: 3 local + view + 3 distributed; v2: 2 local + 2 views + 2 distributed; v3: drop + view; v4: local + distributed + copy; v5: local + distributed + view + backfill; v6: 4 + 4 columns + local + distributed + view)", len(stmts))
 	}
 	// A Distributed table comes right after the local table it wraps, before
 	// any statement that may use it.

@@ -4,6 +4,8 @@ package eventspantest
 
 import (
 	"encoding/binary"
+	"maps"
+	"slices"
 	"time"
 
 	"go.opentelemetry.io/collector/pdata/pcommon"
@@ -23,6 +25,9 @@ type Latency struct {
 	Weight                        float64 // 0 or 1: attribute absent (weight 1)
 	TraceID                       pcommon.TraceID
 	SpanID                        pcommon.SpanID
+	// Cohorts: dimension ("feature_flag.<key>", "attribute.<name>") → value.
+	Cohorts                   map[string]string
+	ResponseSize, RequestSize int64 // bytes; 0: attribute absent
 }
 
 // Deployment is one deployment event.
@@ -62,6 +67,12 @@ func AppendLatency(td ptrace.Traces, events ...Latency) {
 			Weight:     w,
 			TraceID:    e.TraceID,
 			SpanID:     e.SpanID,
+
+			ResponseSize: orNoSize(e.ResponseSize),
+			RequestSize:  orNoSize(e.RequestSize),
+		}
+		for _, d := range slices.Sorted(maps.Keys(e.Cohorts)) {
+			codec[i].Cohorts = append(codec[i].Cohorts, eventspan.Cohort{Dimension: d, Value: e.Cohorts[d]})
 		}
 	}
 	from := td.ResourceSpans().Len()
@@ -83,6 +94,13 @@ func AppendLatency(td ptrace.Traces, events ...Latency) {
 			}
 		}
 	}
+}
+
+func orNoSize(n int64) int64 {
+	if n == 0 {
+		return eventspan.NoSize
+	}
+	return n
 }
 
 // AppendDeployment appends deployment events with the event codec
