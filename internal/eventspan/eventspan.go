@@ -36,6 +36,8 @@
 // the CI span's start) and their end timestamp is the deploy time.
 package eventspan
 
+import "github.com/changelens/changelens/internal/schema"
+
 // ScopeName is the instrumentation scope of every ScopeSpans the processor emits.
 const ScopeName = "changelens"
 
@@ -58,10 +60,10 @@ const (
 	AttrCohortPrefix = "changelens.cohort."
 )
 
-// Cohort dimension prefixes.
+// Cohort dimension prefixes (stored as they are: internal/schema).
 const (
-	DimensionFeatureFlag = "feature_flag."
-	DimensionAttribute   = "attribute."
+	DimensionFeatureFlag = schema.DimensionFeatureFlag
+	DimensionAttribute   = schema.DimensionAttribute
 )
 
 // Semantic-convention names both sides read.

@@ -40,6 +40,28 @@ const (
 	LocalSuffix          = "_local"
 )
 
+// Cohort dimensions: the values of cohort_hist_1m.dimension, and with the
+// two prefixes those of latency_events.cohort_keys (schema v6).
+const (
+	DimensionVersion     = "version"       // service.version
+	DimensionFeatureFlag = "feature_flag." // + flag key: the variant
+	DimensionAttribute   = "attribute."    // + attribute name: its value
+)
+
+// KnownDimension reports whether d names a cohort dimension: "version" (or
+// "", its default), "feature_flag.<key>" or "attribute.<name>".
+func KnownDimension(d string) bool {
+	if d == "" || d == DimensionVersion {
+		return true
+	}
+	for _, prefix := range []string{DimensionFeatureFlag, DimensionAttribute} {
+		if rest, ok := strings.CutPrefix(d, prefix); ok && rest != "" {
+			return true
+		}
+	}
+	return false
+}
+
 // RetentionTables are the day-partitioned tables retention applies to, with
 // the DateTime column their partition key (toYYYYMMDD) is computed from.
 var RetentionTables = []struct{ Table, TimeColumn string }{

@@ -21,8 +21,10 @@ type CohortMinute struct {
 	// for a small cohort (a 5 % canary serves a few dozen requests a minute).
 	HistKeys    []uint16
 	HistWeights []float64
-	// Response sizes in bytes; 0 when the spans carry none.
+	// Body sizes in bytes (the minute's percentiles); 0 when the spans
+	// carry none.
 	RespP50Bytes, RespP95Bytes float64
+	ReqP50Bytes, ReqP95Bytes   float64
 }
 
 // MinutePair is a minute in which both cohorts served requests (the
@@ -39,6 +41,8 @@ const (
 	MetricErrorRate    = "error_rate"
 	MetricRespP50      = "response_size_p50_bytes"
 	MetricRespP95      = "response_size_p95_bytes"
+	MetricReqP50       = "request_size_p50_bytes"
+	MetricReqP95       = "request_size_p95_bytes"
 	MetricRequestShare = "request_share"
 )
 
@@ -171,6 +175,8 @@ func Compare(pairs []MinutePair, expectedShare float64, cfg Config, cc CompareCo
 		{MetricLatencyMean, func(m CohortMinute) float64 { return m.MeanMs }, false, 0},
 		{MetricRespP50, func(m CohortMinute) float64 { return m.RespP50Bytes }, false, -1},
 		{MetricRespP95, func(m CohortMinute) float64 { return m.RespP95Bytes }, false, -1},
+		{MetricReqP50, func(m CohortMinute) float64 { return m.ReqP50Bytes }, false, -1},
+		{MetricReqP95, func(m CohortMinute) float64 { return m.ReqP95Bytes }, false, -1},
 	}
 	for _, l := range latency {
 		var ctrl, treat []float64
@@ -180,7 +186,7 @@ func Compare(pairs []MinutePair, expectedShare float64, cfg Config, cc CompareCo
 				ctrl, treat = append(ctrl, cv), append(treat, tv)
 			}
 		}
-		if (l.name == MetricRespP50 || l.name == MetricRespP95) && len(ctrl) == 0 {
+		if l.level < 0 && len(ctrl) == 0 { // no sizes: the metric is left out
 			continue
 		}
 		m := MetricComparison{Metric: l.name, Test: TestWilcoxon, PValue: 1, Guarded: l.guarded, Verdict: report.CompareInsufficientData}

@@ -228,7 +228,7 @@ type DORAReport struct {
 type CompareQuery struct {
 	Service, Environment string
 	Start, End           time.Time
-	Dimension            string // "version"
+	Dimension            string // "version" (or ""), "feature_flag.<key>", "attribute.<name>"
 	Control, Treatment   string
 	Operation            string  // optional
 	ExpectedShare        float64 // optional treatment share in (0, 1): the SRM check

@@ -1,10 +1,13 @@
 package server
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"math"
 	"time"
+
+	"github.com/changelens/changelens/internal/schema"
 
 	pb "github.com/changelens/changelens/queryapi/gen/changelens/v1"
 	"github.com/changelens/changelens/queryapi/report"
@@ -22,12 +25,13 @@ func (s *service) Compare(ctx context.Context, req *pb.CompareRequest) (*pb.Comp
 		checkName("control", req.GetControl(), true, maxNameLen),
 		checkName("treatment", req.GetTreatment(), true, maxNameLen),
 		checkName("operation", req.GetOperation(), false, maxOperationLen),
+		checkName("dimension", req.GetDimension(), false, maxNameLen),
 	); err != nil {
 		return nil, s.toStatus(ctx, "Compare", firstErr(err))
 	}
 	switch dim := req.GetDimension(); {
-	case dim != "" && dim != "version":
-		return nil, s.toStatus(ctx, "Compare", badField("dimension", "%q is not known (supported: version)", dim))
+	case !schema.KnownDimension(dim):
+		return nil, s.toStatus(ctx, "Compare", badField("dimension", "%q is not known (supported: version, feature_flag.<key>, attribute.<name>)", dim))
 	case req.GetControl() == req.GetTreatment():
 		return nil, s.toStatus(ctx, "Compare", badField("treatment", "must differ from control"))
 	}
@@ -43,7 +47,7 @@ func (s *service) Compare(ctx context.Context, req *pb.CompareRequest) (*pb.Comp
 	defer cancel()
 	c, err := s.src.Compare(ctx, report.CompareQuery{
 		Service: req.GetService(), Environment: req.GetEnvironment(), Start: start, End: end,
-		Dimension: "version", Control: req.GetControl(), Treatment: req.GetTreatment(),
+		Dimension: cmp.Or(req.GetDimension(), schema.DimensionVersion), Control: req.GetControl(), Treatment: req.GetTreatment(),
 		Operation: req.GetOperation(), ExpectedShare: share,
 	})
 	if err != nil {

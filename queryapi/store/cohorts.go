@@ -1,6 +1,7 @@
 package store
 
 import (
+	"cmp"
 	"context"
 	"encoding/hex"
 	"strings"
@@ -9,6 +10,8 @@ import (
 	"github.com/ClickHouse/clickhouse-go/v2"
 	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
 
+	"github.com/changelens/changelens/internal/schema"
+	"github.com/changelens/changelens/internal/stats"
 	"github.com/changelens/changelens/queryapi/report"
 )
 
@@ -24,23 +27,66 @@ type CohortMinute struct {
 	P50Ms, P90Ms, P95Ms, P99Ms float64
 	HistKeys                   []uint16 // the merged latency histogram (internal/schema layout)
 	HistWeights                []float64
+	// The minute's body-size percentiles in bytes (zeros when its events
+	// carried no sizes).
+	RespP50Bytes, RespP95Bytes float64
+	ReqP50Bytes, ReqP95Bytes   float64
 }
 
-type cohortVariant struct{ Operation, ByOperation bool }
+type cohortVariant struct{ Operation, ByOperation, Cohort bool }
+
+// isVersion reports whether dimension is the version dimension (the
+// default).
+func isVersion(dimension string) bool { return dimension == "" || dimension == schema.DimensionVersion }
 
 // CohortMinutes reads, minute by minute over [q.Start, q.End), the two
-// versions q.Control and q.Treatment of one unit, ordered by (operation,)
-// minute, cohort; with byOperation each minute is split by operation (at
-// most limit rows; more is an invalid-argument error).
+// cohorts q.Control and q.Treatment of q.Dimension of one unit, ordered by
+// (operation,) minute, cohort; with byOperation each minute is split by
+// operation (at most limit rows; more is an invalid-argument error).
+//
+// Versions come from latency_hist_1m, complete since schema v2, their body
+// sizes from cohort_hist_1m (schema v6); the processor's dimensions from
+// cohort_hist_1m alone.
 func (s *Store) CohortMinutes(ctx context.Context, q report.CompareQuery, byOperation bool, limit int) ([]CohortMinute, error) {
+	v := cohortVariant{Operation: q.Operation != "", ByOperation: byOperation, Cohort: !isVersion(q.Dimension)}
+	out, err := s.cohortMinutes(ctx, q, v, limit)
+	if err != nil || v.Cohort {
+		return out, err
+	}
+	v.Cohort = true
+	sizes, err := s.cohortMinutes(ctx, q, v, limit)
+	if err != nil {
+		return nil, err
+	}
+	// Both are ordered by (operation, minute, cohort): a merge join.
+	order := func(a, b CohortMinute) int {
+		return cmp.Or(strings.Compare(a.Operation, b.Operation), a.Minute.Compare(b.Minute), strings.Compare(a.Cohort, b.Cohort))
+	}
+	j := 0
+	for i := range out {
+		for j < len(sizes) && order(sizes[j], out[i]) < 0 {
+			j++
+		}
+		if j < len(sizes) && order(sizes[j], out[i]) == 0 {
+			out[i].RespP50Bytes, out[i].RespP95Bytes = sizes[j].RespP50Bytes, sizes[j].RespP95Bytes
+			out[i].ReqP50Bytes, out[i].ReqP95Bytes = sizes[j].ReqP50Bytes, sizes[j].ReqP95Bytes
+		}
+	}
+	return out, nil
+}
+
+func (s *Store) cohortMinutes(ctx context.Context, q report.CompareQuery, v cohortVariant, limit int) ([]CohortMinute, error) {
 	var out []CohortMinute
-	err := s.query(ctx, "cohort_minutes", cohortVariant{Operation: q.Operation != "", ByOperation: byOperation}, func(rs driver.Rows) error {
+	err := s.query(ctx, "cohort_minutes", v, func(rs driver.Rows) error {
 		var (
-			m           uint32
-			c           CohortMinute
-			durationSum float64
+			m                       uint32
+			c                       CohortMinute
+			durationSum             float64
+			respKeys, reqKeys       []uint16
+			respWeights, reqWeights []float64
 		)
-		if err := rs.Scan(&m, &c.Cohort, &c.Operation, &c.Requests, &c.Errors, &durationSum, &c.HistKeys, &c.HistWeights); err != nil {
+		if err := rs.Scan(&m, &c.Cohort, &c.Operation, &c.Requests, &c.Errors, &durationSum, &c.HistKeys, &c.HistWeights,
+			&respKeys, &respWeights, &reqKeys, &reqWeights); err != nil {
 			return err
 		}
 		c.Minute = time.Unix(int64(m), 0).UTC()
@@ -48,6 +94,8 @@ func (s *Store) CohortMinutes(ctx context.Context, q report.CompareQuery, byOper
 			c.MeanMs = durationSum / c.Requests / 1e6
 		}
 		c.P50Ms, c.P90Ms, c.P95Ms, c.P99Ms = percentilesMs(c.HistKeys, c.HistWeights)
+		c.RespP50Bytes, c.RespP95Bytes = sizePercentiles(respKeys, respWeights)
+		c.ReqP50Bytes, c.ReqP95Bytes = sizePercentiles(reqKeys, reqWeights)
 		out = append(out, c)
 		return nil
 	},
@@ -61,11 +109,28 @@ func (s *Store) CohortMinutes(ctx context.Context, q report.CompareQuery, byOper
 	return out, nil
 }
 
+var sizeLevels = []float64{0.5, 0.95}
+
+// sizePercentiles are the median and p95 of a size histogram in bytes
+// (zeros when empty).
+func sizePercentiles(keys []uint16, weights []float64) (p50, p95 float64) {
+	q, ok := stats.BucketQuantiles(keys, weights, sizeLevels, schema.SizeValue)
+	if !ok {
+		return 0, 0
+	}
+	return q[0], q[1]
+}
+
 // cohortArgs are the parameters every comparison query binds, then extra.
 func cohortArgs(q report.CompareQuery, extra ...any) []any {
+	dimension := q.Dimension
+	if isVersion(dimension) {
+		dimension = schema.DimensionVersion
+	}
 	return append([]any{
 		clickhouse.Named("service", q.Service),
 		clickhouse.Named("environment", q.Environment),
+		clickhouse.Named("dimension", dimension),
 		clickhouse.Named("control", q.Control),
 		clickhouse.Named("treatment", q.Treatment),
 		clickhouse.Named("operation", q.Operation),
@@ -79,12 +144,12 @@ type Exemplars struct {
 	SlowestTraceID, FailedTraceID string // hex; "" when none
 }
 
-// CohortExemplars reads, per version of q (control and treatment), the
+// CohortExemplars reads, per cohort of q (control and treatment), the
 // trace of its slowest request and of its latest failed one over
 // [q.Start, q.End).
 func (s *Store) CohortExemplars(ctx context.Context, q report.CompareQuery) (map[string]Exemplars, error) {
 	out := map[string]Exemplars{}
-	err := s.query(ctx, "cohort_exemplars", cohortVariant{Operation: q.Operation != ""}, func(rs driver.Rows) error {
+	err := s.query(ctx, "cohort_exemplars", cohortVariant{Operation: q.Operation != "", Cohort: !isVersion(q.Dimension)}, func(rs driver.Rows) error {
 		var cohort, slowest, failed string
 		if err := rs.Scan(&cohort, &slowest, &failed); err != nil {
 			return err
@@ -104,16 +169,24 @@ func traceHex(b string) string {
 	return hex.EncodeToString([]byte(b))
 }
 
-// CohortValues lists the versions one unit served over [from, to) with their
-// weighted requests, busiest first (at most limit).
-func (s *Store) CohortValues(ctx context.Context, service, environment string, from, to time.Time, limit int) ([]report.CohortValue, error) {
-	var out []report.CohortValue
+// CohortValues lists the cohort dimensions of one unit over [from, to) —
+// "version" first, then the processor's dimensions by name — and each one's
+// values with their weighted requests, busiest first (at most limit per
+// dimension).
+func (s *Store) CohortValues(ctx context.Context, service, environment string, from, to time.Time, limit int) ([]report.CohortDimension, error) {
+	var out []report.CohortDimension
 	err := s.query(ctx, "cohort_values", nil, func(rs driver.Rows) error {
-		var v report.CohortValue
-		if err := rs.Scan(&v.Value, &v.Requests); err != nil {
+		var (
+			dim string
+			v   report.CohortValue
+		)
+		if err := rs.Scan(&dim, &v.Value, &v.Requests); err != nil {
 			return err
 		}
-		out = append(out, v)
+		if n := len(out); n == 0 || out[n-1].Dimension != dim {
+			out = append(out, report.CohortDimension{Dimension: dim})
+		}
+		out[len(out)-1].Values = append(out[len(out)-1].Values, v)
 		return nil
 	},
 		clickhouse.Named("service", service),

@@ -11,6 +11,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/changelens/changelens/internal/schema"
+
 	"github.com/changelens/changelens/testkit/pipelinetest"
 
 	"github.com/ClickHouse/clickhouse-go/v2"
@@ -431,7 +433,7 @@ func BenchmarkCompare(b *testing.B) {
 			b.Fatalf("%s has versions %v", benchLatencySvc, versions)
 		}
 		q := report.CompareQuery{Service: benchLatencySvc, Environment: benchDORAEnv, Start: d.end.Add(-24 * time.Hour), End: d.end,
-			Dimension: DimensionVersion, Control: versions[1], Treatment: versions[0]}
+			Dimension: schema.DimensionVersion, Control: versions[1], Treatment: versions[0]}
 		b.Run(name+"/api-24h", func(b *testing.B) {
 			timed(b, func() error { _, err := st.Compare(ctx, q); return err })
 		})

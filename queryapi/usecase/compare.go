@@ -14,9 +14,6 @@ import (
 	"github.com/changelens/changelens/queryapi/store"
 )
 
-// DimensionVersion is the cohort dimension of service.version.
-const DimensionVersion = "version"
-
 // maxCompareMinutes bounds the minutes one comparison reads (two cohorts a
 // minute).
 const maxCompareMinutes = int(limits.MaxCompareRange / time.Minute)
@@ -27,8 +24,8 @@ func (s *Service) Compare(ctx context.Context, q report.CompareQuery) (report.Co
 	switch {
 	case q.Service == "" || q.Environment == "":
 		return report.Comparison{}, invalid("service and environment are required")
-	case q.Dimension != "" && q.Dimension != DimensionVersion:
-		return report.Comparison{}, invalid("dimension %q is not known (supported: version)", q.Dimension)
+	case !schema.KnownDimension(q.Dimension):
+		return report.Comparison{}, invalid("dimension %q is not known (supported: version, feature_flag.<key>, attribute.<name>)", q.Dimension)
 	case q.Control == "" || q.Treatment == "":
 		return report.Comparison{}, invalid("control and treatment are required")
 	case q.Control == q.Treatment:
@@ -148,7 +145,8 @@ func bucketMs(i uint16) float64 { return schema.HistValue(i) / 1e6 }
 
 func cohortMinute(r store.CohortMinute) analysis.CohortMinute {
 	return analysis.CohortMinute{Requests: r.Requests, Errors: r.Errors, MeanMs: r.MeanMs,
-		P50Ms: r.P50Ms, P90Ms: r.P90Ms, P95Ms: r.P95Ms, P99Ms: r.P99Ms, HistKeys: r.HistKeys, HistWeights: r.HistWeights}
+		P50Ms: r.P50Ms, P90Ms: r.P90Ms, P95Ms: r.P95Ms, P99Ms: r.P99Ms, HistKeys: r.HistKeys, HistWeights: r.HistWeights,
+		RespP50Bytes: r.RespP50Bytes, RespP95Bytes: r.RespP95Bytes, ReqP50Bytes: r.ReqP50Bytes, ReqP95Bytes: r.ReqP95Bytes}
 }
 
 // maxCohortValues bounds the values listed per dimension.
@@ -163,9 +161,5 @@ func (s *Service) Cohorts(ctx context.Context, q report.CohortQuery) ([]report.C
 	if err := checkRange(q.Start, q.End, s.cfg.Limits.MaxLatencyRange); err != nil {
 		return nil, err
 	}
-	values, err := s.st.CohortValues(ctx, q.Service, q.Environment, q.Start, q.End, maxCohortValues)
-	if err != nil {
-		return nil, err
-	}
-	return []report.CohortDimension{{Dimension: DimensionVersion, Values: values}}, nil
+	return s.st.CohortValues(ctx, q.Service, q.Environment, q.Start, q.End, maxCohortValues)
 }

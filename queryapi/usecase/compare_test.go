@@ -8,6 +8,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/changelens/changelens/internal/schema"
+
+	"github.com/changelens/changelens/processor/changelensprocessor"
 	"github.com/changelens/changelens/queryapi/report"
 	"github.com/changelens/changelens/testkit/chtest"
 	"github.com/changelens/changelens/testkit/pipelinetest"
@@ -23,12 +26,15 @@ func compareMetric(c report.Comparison, name string) report.CompareMetric {
 }
 
 // An hour of traffic at 10 requests/s per unit through the real processor
-// and exporter, then same-window comparisons of its versions:
+// and exporter, then same-window comparisons of its cohorts:
 //
 //	api  1.0 and a 5 % canary 1.1, 1.5× slower
-//	web  2.0 and 2.1 split 50/50, 0.5 % against 3 % errors
-//	db   3.0 and 3.1 split 50/50, identical (A/A)
-func TestCompareVersions(t *testing.T) {
+//	web  one version, the flag new-checkout split 50/50: "on" has 3 %
+//	     errors against 0.5 %, is 20 % faster and sends 40 % smaller
+//	     responses
+//	db   3.0 and 3.1 split 50/50, identical (A/A), and across them
+//	     api.protocol http/grpc alternating (an A/A on an attribute)
+func TestCompareCohorts(t *testing.T) {
 	srv := chtest.Shared(t)
 	db := srv.NewDatabase(t)
 	start := time.Now().UTC().Add(-2 * time.Hour).Truncate(time.Hour)
@@ -37,10 +43,14 @@ func TestCompareVersions(t *testing.T) {
 	}
 	sc := &scenario{start: start, length: time.Hour, seed: 42, baseMedian: 40 * time.Millisecond, sigma: 0.35, services: []svcSpec{
 		one("api", "1.0", 570, 1, 0.01), one("api", "1.1", 30, 1.5, 0.01),
-		one("web", "2.0", 300, 1, 0.005), one("web", "2.1", 300, 1, 0.03),
+		one("web", "2.0", 600, 1, 0.005),
 		one("db", "3.0", 300, 1, 0.01), one("db", "3.1", 300, 1, 0.01),
 	}, ci: []ciSpec{{service: "api", env: prod, version: "1.1", deploy: 30 * time.Minute}}}
-	p := pipelinetest.New(t, srv.Addr(), db, 1, nil)
+	sc.services[2].flag = &flagSpec{key: "new-checkout", share: 0.5, latency: 0.8, errRate: 0.03, sizeX: 0.6}
+	sc.services[3].protocols, sc.services[4].protocols = true, true
+	p := pipelinetest.New(t, srv.Addr(), db, 1, nil, func(c *changelensprocessor.Config) {
+		c.Cohorts.Attributes = []string{"api.protocol"}
+	})
 	sc.feed(t, p, false)
 	p.Close(t)
 	dsn := fmt.Sprintf("clickhouse://%s:%s@%s/%s", chtest.ReadOnlyUser, url.QueryEscape(chtest.ReadOnlyPassword), srv.Addr(), db)
@@ -48,7 +58,7 @@ func TestCompareVersions(t *testing.T) {
 	ctx := context.Background()
 	q := func(service, control, treatment string, share float64) report.CompareQuery {
 		return report.CompareQuery{Service: service, Environment: prod, Start: start, End: start.Add(time.Hour),
-			Dimension: DimensionVersion, Control: control, Treatment: treatment, ExpectedShare: share}
+			Dimension: schema.DimensionVersion, Control: control, Treatment: treatment, ExpectedShare: share}
 	}
 
 	canary, err := svc.Compare(ctx, q("api", "1.0", "1.1", 0.05))
@@ -87,25 +97,41 @@ func TestCompareVersions(t *testing.T) {
 		t.Errorf("a 5 %% canary declared as 20 %%: %v %+v", err, wrong.SRM)
 	}
 
-	flag, err := svc.Compare(ctx, q("web", "2.0", "2.1", 0.5))
+	fq := q("web", "off", "on", 0.5)
+	fq.Dimension = "feature_flag.new-checkout"
+	flag, err := svc.Compare(ctx, fq)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if em := compareMetric(flag, "error_rate"); flag.Verdict != report.CompareWorse || em.Verdict != report.CompareWorse {
+	em, p50, size := compareMetric(flag, "error_rate"), compareMetric(flag, "latency_p50_ms"), compareMetric(flag, "response_size_p50_bytes")
+	t.Logf("flag: %d minutes, %v; errors %.4f → %.4f %v; p50 %.1f → %.1f %v; response p50 %.0f → %.0f B %+.3f [%+.3f, %+.3f] %v",
+		flag.OverlapMinutes, flag.Verdict, em.Control, em.Treatment, em.Verdict, p50.Control, p50.Treatment, p50.Verdict,
+		size.Control, size.Treatment, size.RelativeChange, size.CILow, size.CIHigh, size.Verdict)
+	if flag.Verdict != report.CompareWorse || em.Verdict != report.CompareWorse {
 		t.Errorf("3 %% against 0.5 %% errors: %v, error rate %+v", flag.Verdict, em)
 	}
+	if p50.Verdict != report.CompareBetter || size.Verdict != report.CompareBetter || !(size.CILow <= -0.4 && -0.4 <= size.CIHigh) {
+		t.Errorf("the on variant is 20 %% faster with 40 %% smaller responses: p50 %+v, response size %+v", p50, size)
+	}
+	if flag.SRM == nil || flag.SRM.Mismatch || flag.Control.Value != "off" || len(flag.Treatment.FailedTraceID) != 32 {
+		t.Errorf("flag split: SRM %+v, control %+v, treatment %+v", flag.SRM, flag.Control, flag.Treatment)
+	}
 
-	aa, err := svc.Compare(ctx, q("db", "3.0", "3.1", 0.5))
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, m := range aa.Metrics {
-		if m.Metric != "request_share" && m.Verdict != report.CompareNoDifference {
-			t.Errorf("A/A %s: %v (%+v)", m.Metric, m.Verdict, m)
+	aq := q("db", "http", "grpc", 0.5)
+	aq.Dimension = "attribute.api.protocol"
+	for _, aq := range []report.CompareQuery{q("db", "3.0", "3.1", 0.5), aq} {
+		aa, err := svc.Compare(ctx, aq)
+		if err != nil {
+			t.Fatal(err)
 		}
-	}
-	if aa.Verdict != report.CompareNoDifference || aa.SRM.Mismatch {
-		t.Errorf("A/A: %v, SRM %+v", aa.Verdict, aa.SRM)
+		for _, m := range aa.Metrics {
+			if m.Metric != "request_share" && m.Verdict != report.CompareNoDifference {
+				t.Errorf("A/A on %s %s: %v (%+v)", aq.Dimension, m.Metric, m.Verdict, m)
+			}
+		}
+		if aa.Verdict != report.CompareNoDifference || aa.SRM.Mismatch || aa.OverlapMinutes < 55 {
+			t.Errorf("A/A on %s: %v over %d minutes, SRM %+v", aq.Dimension, aa.Verdict, aa.OverlapMinutes, aa.SRM)
+		}
 	}
 
 	// The CI deploy of the canary: its impact carries the same-window
@@ -126,6 +152,11 @@ func TestCompareVersions(t *testing.T) {
 	if err != nil || len(dims) != 1 || len(dims[0].Values) != 2 || dims[0].Values[0].Value != "1.0" || dims[0].Values[0].Requests != 570*60 {
 		t.Errorf("cohorts %+v, %v: want version 1.0 (34200 requests) then 1.1", dims, err)
 	}
+	dims, err = svc.Cohorts(ctx, report.CohortQuery{Service: "web", Environment: prod, Start: start, End: start.Add(time.Hour)})
+	if err != nil || len(dims) != 2 || dims[0].Dimension != "version" || dims[1].Dimension != "feature_flag.new-checkout" ||
+		len(dims[1].Values) != 2 || dims[1].Values[0].Requests+dims[1].Values[1].Requests != 600*60 {
+		t.Errorf("web cohorts %+v, %v: want version, then feature_flag.new-checkout with on and off (36000 requests)", dims, err)
+	}
 
 	short := q("api", "1.0", "1.1", 0)
 	short.End = start.Add(5 * time.Minute)
@@ -135,7 +166,8 @@ func TestCompareVersions(t *testing.T) {
 	var ia *report.InvalidArgumentError
 	for name, bad := range map[string]report.CompareQuery{
 		"same cohort":       q("api", "1.0", "1.0", 0),
-		"unknown dimension": func() report.CompareQuery { b := q("api", "1.0", "1.1", 0); b.Dimension = "feature_flag.x"; return b }(),
+		"unknown dimension": func() report.CompareQuery { b := q("api", "1.0", "1.1", 0); b.Dimension = "region"; return b }(),
+		"empty flag key":    func() report.CompareQuery { b := q("api", "1.0", "1.1", 0); b.Dimension = "feature_flag."; return b }(),
 		"share":             q("api", "1.0", "1.1", 1),
 	} {
 		if _, err := svc.Compare(ctx, bad); !errors.As(err, &ia) {

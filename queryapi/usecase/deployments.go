@@ -10,6 +10,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/changelens/changelens/internal/schema"
+
 	"github.com/changelens/changelens/queryapi/analysis"
 	"github.com/changelens/changelens/queryapi/report"
 )
@@ -199,7 +201,7 @@ func (s *Service) canary(ctx context.Context, it *analysis.Item) (*report.Compar
 		return nil, nil
 	}
 	c, err := s.Compare(ctx, report.CompareQuery{Service: d.Service, Environment: d.Environment, Start: start, End: end,
-		Dimension: DimensionVersion, Control: d.PreviousVersion, Treatment: d.Version})
+		Dimension: schema.DimensionVersion, Control: d.PreviousVersion, Treatment: d.Version})
 	if err != nil || c.OverlapMinutes == 0 {
 		return nil, err
 	}

@@ -41,6 +41,22 @@ type svcSpec struct {
 	// extra are additional single requests (start offsets) and the replica
 	// (0 = A, 1 = B) that receives each.
 	extra []extraSpan
+	// flag, when set, splits the requests between two variants of a
+	// feature flag; protocols labels them api.protocol "http" and "grpc"
+	// alternately (an attribute cohort with no effect).
+	flag      *flagSpec
+	protocols bool
+}
+
+// flagSpec: a share of the requests gets variant "on" (the rest "off"),
+// evaluated in a child span of the request as a flag client does, with the
+// on variant's latency multiplier, error probability and response-size
+// multiplier. Requests of a flagged unit carry http.response.body.size
+// (log-normal around 2 KB).
+type flagSpec struct {
+	key                     string
+	share                   float64
+	latency, errRate, sizeX float64
 }
 
 type extraSpan struct {
@@ -69,6 +85,8 @@ type genSpan struct {
 	err                       bool
 	weight                    float64
 	replica                   int
+	variant, protocol         string // "": none
+	respSize                  int64
 }
 
 // scenario is traffic plus deploy spans over [start, start+length).
@@ -113,8 +131,20 @@ func (g *generator) request(s *svcSpec, off time.Duration, replica int) genSpan 
 	if w == 0 {
 		w = 1
 	}
-	return genSpan{service: s.name, env: s.env, version: p.version, op: op, start: g.sc.start.Add(off),
-		dur: time.Duration(d), err: g.rng.Float64() < p.errRate, weight: w, replica: replica}
+	gs := genSpan{service: s.name, env: s.env, version: p.version, op: op, start: g.sc.start.Add(off), weight: w, replica: replica}
+	errRate := p.errRate
+	if f := s.flag; f != nil {
+		gs.variant, gs.respSize = "off", int64(2000*math.Exp(0.3*g.rng.NormFloat64()))
+		if g.rng.Float64() < f.share {
+			gs.variant, d, errRate = "on", d*f.latency, f.errRate
+			gs.respSize = int64(float64(gs.respSize) * f.sizeX)
+		}
+	}
+	if s.protocols {
+		gs.protocol = []string{"http", "grpc"}[g.seq%2]
+	}
+	gs.dur, gs.err = time.Duration(d), g.rng.Float64() < errRate
+	return gs
 }
 
 // minute returns the requests starting in scenario minute m.
@@ -203,8 +233,39 @@ func (g *generator) requestTraces(spans []genSpan) ptrace.Traces {
 		}
 		s.SetStartTimestamp(pcommon.NewTimestampFromTime(sp.start))
 		s.SetEndTimestamp(pcommon.NewTimestampFromTime(sp.start.Add(sp.dur)))
+		if sp.protocol != "" {
+			s.Attributes().PutStr("api.protocol", sp.protocol)
+		}
+		if sp.variant != "" {
+			s.Attributes().PutInt("http.response.body.size", sp.respSize)
+			c := ss.AppendEmpty()
+			c.SetTraceID(s.TraceID())
+			g.seq++
+			var sid pcommon.SpanID
+			binary.BigEndian.PutUint64(sid[:], g.seq)
+			c.SetSpanID(sid)
+			c.SetParentSpanID(s.SpanID())
+			c.SetKind(ptrace.SpanKindInternal)
+			c.SetName("evaluate flags")
+			c.SetStartTimestamp(s.StartTimestamp())
+			c.SetEndTimestamp(s.StartTimestamp() + 1000)
+			e := c.Events().AppendEmpty()
+			e.SetName("feature_flag.evaluation")
+			e.Attributes().PutStr("feature_flag.key", flagKeyOf(g.sc, sp.service))
+			e.Attributes().PutStr("feature_flag.result.variant", sp.variant)
+		}
 	}
 	return td
+}
+
+// flagKeyOf is the flag key of a unit's flagSpec.
+func flagKeyOf(sc *scenario, service string) string {
+	for _, s := range sc.services {
+		if s.name == service && s.flag != nil {
+			return s.flag.key
+		}
+	}
+	return ""
 }
 
 // appendCI adds a CI system's deploy span (the resource is the CI system; the

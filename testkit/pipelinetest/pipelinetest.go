@@ -29,8 +29,9 @@ type Pipeline struct {
 // New starts the exporter against addr/database (schema created by it,
 // retention off: test data usually lies in the past) and replicas processors
 // with default configs feeding it. mutate, if not nil, adjusts the exporter's
-// config first.
-func New(tb testing.TB, addr, database string, replicas int, mutate func(*changelensexporter.Config)) *Pipeline {
+// config first; mutateProcessor, if given, every processor's.
+func New(tb testing.TB, addr, database string, replicas int, mutate func(*changelensexporter.Config),
+	mutateProcessor ...func(*changelensprocessor.Config)) *Pipeline {
 	tb.Helper()
 	ctx := context.Background()
 	ef := changelensexporter.NewFactory()
@@ -55,7 +56,14 @@ func New(tb testing.TB, addr, database string, replicas int, mutate func(*change
 	p := &Pipeline{exporter: exp}
 	pf := changelensprocessor.NewFactory()
 	for range replicas {
-		proc, err := pf.CreateTraces(ctx, processortest.NewNopSettings(pf.Type()), pf.CreateDefaultConfig(), exp)
+		pcfg := pf.CreateDefaultConfig().(*changelensprocessor.Config)
+		for _, m := range mutateProcessor {
+			m(pcfg)
+		}
+		if err := pcfg.Validate(); err != nil {
+			tb.Fatal(err)
+		}
+		proc, err := pf.CreateTraces(ctx, processortest.NewNopSettings(pf.Type()), pcfg, exp)
 		if err != nil {
 			tb.Fatal(err)
 		}

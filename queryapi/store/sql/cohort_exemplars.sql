@@ -1,15 +1,25 @@
--- Exemplars of the two cohorts (versions) of one unit over [@from, @to):
--- the trace of the slowest request and of the latest failed one (a zero
--- trace ID when none failed). Reads latency_events, bounded by the unit (the
--- primary key's prefix) and the range.
+-- Exemplars of the two cohorts of one unit over [@from, @to): the trace of
+-- the slowest request and of the latest failed one (a zero trace ID when
+-- none failed). Reads latency_events, bounded by the unit (the primary
+-- key's prefix) and the range. .Cohort: the cohorts are values of
+-- @dimension (schema v6 columns), else versions.
 SELECT
+{{- if .Cohort}}
+    cohort_values[indexOf(cohort_keys, @dimension)] AS cohort,
+{{- else}}
     CAST(version AS String) AS cohort,
+{{- end}}
     argMax(trace_id, duration_ns) AS slowest,
     argMaxIf(trace_id, start_time_ns, is_error = 1) AS failed
 FROM {db}.latency_events
 WHERE service = @service
   AND environment = @environment
+{{- if .Cohort}}
+  AND has(cohort_keys, @dimension)
+  AND cohort IN (@control, @treatment)
+{{- else}}
   AND version IN (@control, @treatment)
+{{- end}}
 {{- if .Operation}}
   AND operation = @operation
 {{- end}}

@@ -2096,7 +2096,10 @@ type CompareRequest struct {
 	StartTime *timestamppb.Timestamp `protobuf:"bytes,3,opt,name=start_time,json=startTime,proto3" json:"start_time,omitempty"`
 	// Exclusive end. Default: now.
 	EndTime *timestamppb.Timestamp `protobuf:"bytes,4,opt,name=end_time,json=endTime,proto3" json:"end_time,omitempty"`
-	// The cohort dimension. "version" (service.version); the default.
+	// The cohort dimension: "version" (service.version, the default),
+	// "feature_flag.<key>" (the variant of a feature flag the processor
+	// recorded) or "attribute.<name>" (a span or resource attribute the
+	// processor is configured to record).
 	Dimension string `protobuf:"bytes,5,opt,name=dimension,proto3" json:"dimension,omitempty"`
 	// Required: the control cohort's value (e.g. the stable version).
 	Control string `protobuf:"bytes,6,opt,name=control,proto3" json:"control,omitempty"`
@@ -2289,7 +2292,11 @@ func (x *Cohort) GetFailedTraceId() string {
 type CompareMetric struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// latency_p50_ms, latency_p90_ms, latency_p95_ms, latency_p99_ms,
-	// latency_mean_ms, error_rate, request_share.
+	// latency_mean_ms, response_size_p50_bytes, response_size_p95_bytes,
+	// request_size_p50_bytes, request_size_p95_bytes (sizes only where the
+	// spans carry http.response.body.size / http.request.body.size; a size's
+	// control and treatment are the means of the per-minute percentiles),
+	// error_rate, request_share.
 	Metric    string  `protobuf:"bytes,1,opt,name=metric,proto3" json:"metric,omitempty"`
 	Control   float64 `protobuf:"fixed64,2,opt,name=control,proto3" json:"control,omitempty"`
 	Treatment float64 `protobuf:"fixed64,3,opt,name=treatment,proto3" json:"treatment,omitempty"`
@@ -2777,7 +2784,9 @@ func (x *CohortValue) GetRequests() float64 {
 	return 0
 }
 
-// A cohort dimension ("version") and its values, busiest first.
+// A cohort dimension ("version", "feature_flag.<key>", "attribute.<name>")
+// and its values, busiest first (at most 100). "version" comes first, then
+// the others by name.
 type CohortDimension struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Dimension     string                 `protobuf:"bytes,1,opt,name=dimension,proto3" json:"dimension,omitempty"`
