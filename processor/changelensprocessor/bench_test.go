@@ -168,21 +168,22 @@ func BenchmarkPerSpan(b *testing.B) {
 			defer func() { _ = p.Shutdown(context.Background()) }()
 			runPerSpan(b, batch, func(td ptrace.Traces) error { return p.ConsumeTraces(context.Background(), td) })
 		})
-		// The same batch with a feature-flag evaluation on every fourth span
-		// (cohort dimensions recorded on the entry spans).
+		// The same batch with a feature-flag evaluation on every request (the
+		// SERVER spans, a quarter of all): cohort dimensions recorded on
+		// every latency event.
 		flagged := ptrace.NewTraces()
 		batch.CopyTo(flagged)
 		i := 0
 		for _, rs := range flagged.ResourceSpans().All() {
 			for _, ss := range rs.ScopeSpans().All() {
 				for _, s := range ss.Spans().All() {
-					if i%4 == 0 {
+					if s.Kind() == ptrace.SpanKindServer {
 						e := s.Events().AppendEmpty()
 						e.SetName("feature_flag.evaluation")
 						e.Attributes().PutStr("feature_flag.key", "new-checkout")
-						e.Attributes().PutStr("feature_flag.result.variant", []string{"on", "off"}[i/4%2])
+						e.Attributes().PutStr("feature_flag.result.variant", []string{"on", "off"}[i%2])
+						i++
 					}
-					i++
 				}
 			}
 		}

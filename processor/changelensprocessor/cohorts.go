@@ -1,6 +1,7 @@
 package changelensprocessor
 
 import (
+	"encoding/binary"
 	"strings"
 	"sync"
 
@@ -45,7 +46,21 @@ type cohorts struct {
 	maxUnits  int
 
 	mu    sync.Mutex
-	units map[unitKey]map[string]map[string]struct{} // unit → dimension → values
+	units map[unitKey]map[dimKey]*dimState
+}
+
+// dimKey names a dimension without building its string: a flag key or an
+// attribute name.
+type dimKey struct {
+	flag bool
+	name string
+}
+
+// dimState is one dimension of one unit: the attribute it is written to
+// (built once) and the values seen.
+type dimState struct {
+	attr   string
+	values map[string]struct{}
 }
 
 func newCohorts(cfg CohortsConfig) *cohorts {
@@ -53,7 +68,7 @@ func newCohorts(cfg CohortsConfig) *cohorts {
 		return nil
 	}
 	c := &cohorts{flags: cfg.FeatureFlags, attrs: cfg.Attributes, maxKeys: cfg.MaxKeysPerUnit,
-		maxValues: cfg.MaxValuesPerKey, maxUnits: cfg.MaxUnits, units: map[unitKey]map[string]map[string]struct{}{}}
+		maxValues: cfg.MaxValuesPerKey, maxUnits: cfg.MaxUnits, units: map[unitKey]map[dimKey]*dimState{}}
 	if len(cfg.FlagKeys) > 0 {
 		c.flagKeys = map[string]bool{}
 		for _, k := range cfg.FlagKeys {
@@ -63,59 +78,83 @@ func newCohorts(cfg CohortsConfig) *cohorts {
 	return c
 }
 
-// admit returns the value to record for dimension dim of unit u, or ok
-// false when the dimension is not recorded.
-func (c *cohorts) admit(u unitKey, dim, value string, folds *[numFoldReasons]int64) (string, bool) {
+func (k dimKey) attr() string {
+	if k.flag {
+		return eventspan.AttrCohortPrefix + eventspan.DimensionFeatureFlag + k.name
+	}
+	return eventspan.AttrCohortPrefix + eventspan.DimensionAttribute + k.name
+}
+
+// admit returns the attribute and value to record for dimension k of unit
+// u, or ok false when the dimension is not recorded.
+func (c *cohorts) admit(u unitKey, k dimKey, value string, folds *[numFoldReasons]int64) (attr, v string, ok bool) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	dims, ok := c.units[u]
 	if !ok {
 		if len(c.units) >= c.maxUnits {
 			folds[foldUnits]++
-			return otherValue, true
+			return k.attr(), otherValue, true
 		}
-		dims = map[string]map[string]struct{}{}
+		dims = map[dimKey]*dimState{}
 		c.units[unitKey{strings.Clone(u.service), strings.Clone(u.environment)}] = dims
 	}
-	values, ok := dims[dim]
+	d, ok := dims[k]
 	if !ok {
 		if len(dims) >= c.maxKeys {
 			folds[foldKeys]++
-			return "", false
+			return "", "", false
 		}
-		values = map[string]struct{}{}
-		dims[strings.Clone(dim)] = values
+		d = &dimState{attr: k.attr(), values: map[string]struct{}{}}
+		dims[dimKey{k.flag, strings.Clone(k.name)}] = d
 	}
-	if _, ok := values[value]; ok {
-		return value, true
+	if _, ok := d.values[value]; ok {
+		return d.attr, value, true
 	}
-	if len(values) >= c.maxValues {
+	if len(d.values) >= c.maxValues {
 		folds[foldValues]++
-		return otherValue, true
+		return d.attr, otherValue, true
 	}
-	values[strings.Clone(value)] = struct{}{}
-	return value, true
-}
-
-type spanRef struct {
-	trace pcommon.TraceID
-	span  pcommon.SpanID
+	d.values[strings.Clone(value)] = struct{}{}
+	return d.attr, value, true
 }
 
 type flagEval struct{ key, variant string }
 
-// flagIndex maps every span of td to the feature-flag evaluations recorded
-// on it or on its descendants in td (a flag evaluated deep in a request
-// belongs to the request's entry span). nil when td has none.
-func flagIndex(td ptrace.Traces) map[spanRef][]flagEval {
+// flagEntry is the evaluations recorded on a span or its descendants.
+type flagEntry struct {
+	trace pcommon.TraceID
+	evals []flagEval
+}
+
+// flagMap maps span IDs to the feature-flag evaluations recorded on the
+// span or on its descendants in the batch (a flag evaluated deep in a
+// request belongs to the request's entry span). Keyed by the span ID alone,
+// a cheap 8-byte key; the trace ID in the entry rules out another trace's
+// span with the same ID.
+type flagMap map[uint64]flagEntry
+
+func spanKey(id pcommon.SpanID) uint64 { return binary.LittleEndian.Uint64(id[:]) }
+
+func (m flagMap) of(s ptrace.Span) []flagEval {
+	if e, ok := m[spanKey(s.SpanID())]; ok && e.trace == s.TraceID() {
+		return e.evals
+	}
+	return nil
+}
+
+// flagIndex builds the flagMap of td; nil when td has no evaluations.
+func flagIndex(td ptrace.Traces) flagMap {
 	// One backing array of evaluations; each flagged span holds a range.
 	type flagged struct {
-		ref        spanRef
-		start, end int
+		trace        pcommon.TraceID
+		span, parent pcommon.SpanID
+		start, end   int
 	}
 	var (
-		all   []flagEval
-		spans []flagged
+		all        []flagEval
+		spans      []flagged
+		withParent bool
 	)
 	for _, rs := range td.ResourceSpans().All() {
 		for _, ss := range rs.ScopeSpans().All() {
@@ -139,7 +178,9 @@ func flagIndex(td ptrace.Traces) map[spanRef][]flagEval {
 					}
 				}
 				if len(all) > start {
-					spans = append(spans, flagged{spanRef{s.TraceID(), s.SpanID()}, start, len(all)})
+					f := flagged{s.TraceID(), s.SpanID(), s.ParentSpanID(), start, len(all)}
+					spans = append(spans, f)
+					withParent = withParent || !f.parent.IsEmpty()
 				}
 			}
 		}
@@ -147,37 +188,63 @@ func flagIndex(td ptrace.Traces) map[spanRef][]flagEval {
 	if len(spans) == 0 {
 		return nil
 	}
-	// Parents of the spans of the traces that have evaluations only.
-	traces := make(map[pcommon.TraceID]struct{}, len(spans))
-	for _, f := range spans {
-		traces[f.ref.trace] = struct{}{}
+	out := make(flagMap, 2*len(spans))
+	add := func(trace pcommon.TraceID, span pcommon.SpanID, fs []flagEval) {
+		k := spanKey(span)
+		switch have, ok := out[k]; {
+		case !ok:
+			out[k] = flagEntry{trace, fs}
+		case have.trace == trace:
+			out[k] = flagEntry{trace, append(have.evals, fs...)}
+		}
 	}
-	parents := make(map[spanRef]pcommon.SpanID, 2*len(spans))
+	if !withParent { // the evaluations are all on root spans
+		for _, f := range spans {
+			add(f.trace, f.span, all[f.start:f.end:f.end])
+		}
+		return out
+	}
+	// Parents of the spans of the traces that have evaluations only (by the
+	// low half of the trace ID: a collision only adds entries).
+	traces := make(map[uint64]struct{}, len(spans))
+	for _, f := range spans {
+		traces[binary.LittleEndian.Uint64(f.trace[8:])] = struct{}{}
+	}
+	type parentOf struct {
+		trace  pcommon.TraceID
+		parent pcommon.SpanID
+	}
+	parents := make(map[uint64]parentOf, 2*len(spans))
 	for _, rs := range td.ResourceSpans().All() {
 		for _, ss := range rs.ScopeSpans().All() {
 			for _, s := range ss.Spans().All() {
-				if _, ok := traces[s.TraceID()]; ok {
-					parents[spanRef{s.TraceID(), s.SpanID()}] = s.ParentSpanID()
+				tid := s.TraceID()
+				if _, ok := traces[binary.LittleEndian.Uint64(tid[8:])]; ok {
+					parents[spanKey(s.SpanID())] = parentOf{tid, s.ParentSpanID()}
 				}
 			}
 		}
 	}
-	out := make(map[spanRef][]flagEval, 2*len(spans))
+	var path [maxFlagDepth]pcommon.SpanID
 	for _, f := range spans {
-		fs := all[f.start:f.end:f.end] // an append below copies
-		cur := f.ref
-		for depth := 0; depth < 64; depth++ { // a cycle in bad data ends here
-			if have := out[cur]; have == nil {
-				out[cur] = fs
-			} else {
-				out[cur] = append(have, fs...)
+		fs := all[f.start:f.end:f.end] // an append in add copies
+		cur := f.span
+	walk:
+		for depth := 0; depth < maxFlagDepth; depth++ {
+			// Bad data may link spans in a cycle: each span once.
+			for _, seen := range path[:depth] {
+				if seen == cur {
+					break walk
+				}
 			}
-			p, ok := parents[cur]
-			if !ok || p.IsEmpty() {
+			path[depth] = cur
+			add(f.trace, cur, fs)
+			p, ok := parents[spanKey(cur)]
+			if !ok || p.trace != f.trace || p.parent.IsEmpty() {
 				break
 			}
-			cur = spanRef{f.ref.trace, p}
-			if _, ok := parents[cur]; !ok {
+			cur = p.parent
+			if _, ok := parents[spanKey(cur)]; !ok {
 				break
 			}
 		}
@@ -185,10 +252,13 @@ func flagIndex(td ptrace.Traces) map[spanRef][]flagEval {
 	return out
 }
 
+// maxFlagDepth bounds how many ancestors a flag evaluation is credited to.
+const maxFlagDepth = 64
+
 // annotate writes the cohort dimensions of latency event s of unit u.
-func (c *cohorts) annotate(s ptrace.Span, u unitKey, res pcommon.Map, flags map[spanRef][]flagEval, folds *[numFoldReasons]int64) {
+func (c *cohorts) annotate(s ptrace.Span, u unitKey, res pcommon.Map, flags flagMap, folds *[numFoldReasons]int64) {
 	if c.flags && flags != nil {
-		evals := flags[spanRef{s.TraceID(), s.SpanID()}]
+		evals := flags.of(s)
 		for i, f := range evals {
 			if c.flagKeys != nil && !c.flagKeys[f.key] {
 				continue
@@ -200,9 +270,8 @@ func (c *cohorts) annotate(s ptrace.Span, u unitKey, res pcommon.Map, flags map[
 			if dup { // evaluated twice in one request: the first counts
 				continue
 			}
-			dim := eventspan.DimensionFeatureFlag + f.key
-			if v, ok := c.admit(u, dim, f.variant, folds); ok {
-				s.Attributes().PutStr(eventspan.AttrCohortPrefix+dim, v)
+			if attr, v, ok := c.admit(u, dimKey{true, f.key}, f.variant, folds); ok {
+				s.Attributes().PutStr(attr, v)
 			}
 		}
 	}
@@ -211,12 +280,15 @@ func (c *cohorts) annotate(s ptrace.Span, u unitKey, res pcommon.Map, flags map[
 		if !ok {
 			v, ok = res.Get(name)
 		}
-		if !ok || v.AsString() == "" {
+		if !ok {
 			continue
 		}
-		dim := eventspan.DimensionAttribute + name
-		if val, ok := c.admit(u, dim, v.AsString(), folds); ok {
-			s.Attributes().PutStr(eventspan.AttrCohortPrefix+dim, val)
+		val := v.AsString()
+		if val == "" {
+			continue
+		}
+		if attr, val, ok := c.admit(u, dimKey{false, name}, val, folds); ok {
+			s.Attributes().PutStr(attr, val)
 		}
 	}
 }

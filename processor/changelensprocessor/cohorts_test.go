@@ -142,3 +142,30 @@ func TestCohortBounds(t *testing.T) {
 	h.stop()
 	assert.Empty(t, cohortsOf(h)[1])
 }
+
+// Parent links that loop (bad data) credit each span of the loop once.
+func TestFlagIndexCycles(t *testing.T) {
+	td := ptrace.NewTraces()
+	spans := td.ResourceSpans().AppendEmpty().ScopeSpans().AppendEmpty().Spans()
+	span := func(trace, id, parent byte, flag string) ptrace.Span {
+		s := spans.AppendEmpty()
+		s.SetTraceID(pcommon.TraceID{trace})
+		s.SetSpanID(pcommon.SpanID{id})
+		s.SetParentSpanID(pcommon.SpanID{parent})
+		if flag != "" {
+			e := s.Events().AppendEmpty()
+			e.SetName("feature_flag.evaluation")
+			e.Attributes().PutStr("feature_flag.key", flag)
+			e.Attributes().PutStr("feature_flag.result.variant", "on")
+		}
+		return s
+	}
+	self := span(1, 1, 1, "a")                    // its own parent
+	b, c := span(2, 2, 3, ""), span(2, 3, 2, "b") // b ⇄ c
+	d := span(3, 2, 0, "")                        // another trace's span with b's ID
+	m := flagIndex(td)
+	assert.Equal(t, []flagEval{{"a", "on"}}, m.of(self))
+	assert.Equal(t, []flagEval{{"b", "on"}}, m.of(c))
+	assert.Equal(t, []flagEval{{"b", "on"}}, m.of(b))
+	assert.Nil(t, m.of(d), "a span ID shared with another trace")
+}

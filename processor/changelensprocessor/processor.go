@@ -125,7 +125,7 @@ func (p *changelensProcessor) shutdown(context.Context) error {
 // batchState is the per-call scratch space, pooled so steady state allocates nothing.
 type batchState struct {
 	explicit []*deployment
-	flags    map[spanRef][]flagEval // feature-flag evaluations by span (cohorts)
+	flags    flagMap // feature-flag evaluations by span (cohorts)
 	folds    [numFoldReasons]int64
 	received int64
 	latency  int64
