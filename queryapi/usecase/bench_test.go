@@ -111,10 +111,15 @@ func benchScenario(start time.Time, perMinute int) *scenario {
 				sc.ci = append(sc.ci, ciSpec{service: s.name, env: s.env, version: p.version, deploy: at, lead: 2 * time.Hour})
 			}
 		}
+		if s.name == benchLatencySvc { // a 50/50 flag experiment: cohorts of a flag dimension
+			s.flag = &flagSpec{key: benchFlag, share: 0.5, latency: 1, errRate: 0.01, sizeX: 0.8}
+		}
 		sc.services = append(sc.services, s)
 	}
 	return sc
 }
+
+const benchFlag = "bench-flag"
 
 // loadBench loads one volume once per process.
 func loadBench(b *testing.B, srv *chtest.Server, perMinute int) *benchData {
@@ -436,6 +441,11 @@ func BenchmarkCompare(b *testing.B) {
 			Dimension: schema.DimensionVersion, Control: versions[1], Treatment: versions[0]}
 		b.Run(name+"/api-24h", func(b *testing.B) {
 			timed(b, func() error { _, err := st.Compare(ctx, q); return err })
+		})
+		fq := q
+		fq.Dimension, fq.Control, fq.Treatment = schema.DimensionFeatureFlag+benchFlag, "off", "on"
+		b.Run(name+"/api-24h-flag", func(b *testing.B) {
+			timed(b, func() error { _, err := st.Compare(ctx, fq); return err })
 		})
 	}
 }
