@@ -175,3 +175,34 @@ func errorSequentialP(pairs []MinutePair, minLooks int, tau float64) float64 {
 	}
 	return stats.AlwaysValidP(ratios)
 }
+
+// BeforeAfter decides a gate on a deployment whose version no longer
+// shares minutes with the one it replaced, from its before/after impact so
+// far: a settled verdict as it is (DEGRADED fails, INSUFFICIENT_DATA is
+// inconclusive); while the after window is open, FAIL on a significant
+// regression that meets the thresholds, INCONCLUSIVE while either window
+// has fewer than MinRequests, else PASS.
+func BeforeAfter(im report.Impact, cfg Config) (GateResult, []report.FailureReason) {
+	switch im.Verdict {
+	case report.VerdictDegraded:
+		return GateFail, im.Reasons
+	case report.VerdictInsufficientData:
+		return GateInconclusive, nil
+	case report.VerdictImproved, report.VerdictNoChange:
+		return GatePass, nil
+	}
+	if im.Before.Requests < cfg.MinRequests || im.After.Requests < cfg.MinRequests {
+		return GateInconclusive, nil
+	}
+	var reasons []report.FailureReason
+	if t := im.LatencyTest; t.Significant && t.Direction == DirectionIncrease && atLeastRatio(im.After.P95Ms, im.Before.P95Ms, cfg.LatencyRatio) {
+		reasons = append(reasons, report.ReasonLatencyRegression)
+	}
+	if t := im.ErrorRateTest; t.Significant && t.Direction == DirectionIncrease && errorRateRose(im.Before.ErrorRate, im.After.ErrorRate, cfg.Decision()) {
+		reasons = append(reasons, report.ReasonErrorRateRegression)
+	}
+	if len(reasons) > 0 {
+		return GateFail, reasons
+	}
+	return GatePass, nil
+}

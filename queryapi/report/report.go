@@ -310,4 +310,58 @@ type Source interface {
 	DORA(ctx context.Context, q DORAQuery) (DORAReport, error)
 	Compare(ctx context.Context, q CompareQuery) (Comparison, error)
 	Cohorts(ctx context.Context, q CohortQuery) ([]CohortDimension, error)
+	Gate(ctx context.Context, q GateQuery) (GateAnswer, error)
+}
+
+// GateQuery asks whether the rollout of Version of one unit may continue.
+type GateQuery struct {
+	Service, Environment, Version string
+	// BaselineVersion is what the version is compared with; "": the
+	// version its latest deployment replaced.
+	BaselineVersion string
+}
+
+// GateResult is a gate's answer.
+type GateResult int
+
+const (
+	GatePass GateResult = iota + 1
+	GateFail
+	GateInconclusive
+)
+
+// GateMode is how a gate judged.
+type GateMode int
+
+const (
+	// GateCanary: both versions are serving; the same-window comparison
+	// with a sequential test.
+	GateCanary GateMode = iota + 1
+	// GateBeforeAfter: the version replaced the baseline; the before/after
+	// windows of its deployment so far.
+	GateBeforeAfter
+)
+
+// Reasons of a gate answer.
+const (
+	GateReasonLatencyRegression   = "LATENCY_REGRESSION"
+	GateReasonErrorRateRegression = "ERROR_RATE_REGRESSION"
+	GateReasonInsufficientData    = "INSUFFICIENT_DATA"
+	GateReasonNoDeployment        = "NO_DEPLOYMENT"
+	GateReasonNoBaseline          = "NO_BASELINE"
+)
+
+// GateAnswer is a gate's decision and what it rests on.
+type GateAnswer struct {
+	Result       GateResult
+	Mode         GateMode // 0 when there was nothing to judge
+	Reasons      []string
+	DeploymentID string // "" when no deployment of the version was found
+	Control      Cohort  // the baseline
+	Treatment    Cohort  // the version asked about
+	// OverlapMinutes: CANARY, the minutes both served; BEFORE_AFTER, 0.
+	OverlapMinutes int
+	Metrics        []CompareMetric
+	EvaluatedAt    time.Time
+	Explanation    string // one sentence a person can act on
 }

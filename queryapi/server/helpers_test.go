@@ -1,6 +1,7 @@
 package server
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -411,4 +412,29 @@ func (f *fakeSource) Cohorts(ctx context.Context, q report.CohortQuery) ([]repor
 		return nil, err
 	}
 	return []report.CohortDimension{{Dimension: "version", Values: []report.CohortValue{{Value: "1.0", Requests: 9500}, {Value: "1.1", Requests: 500}}}}, nil
+}
+
+// Gate answers FAIL for version "bad", PASS for "good", else INCONCLUSIVE;
+// it errors on a query the server should have rejected.
+func (f *fakeSource) Gate(ctx context.Context, q report.GateQuery) (report.GateAnswer, error) {
+	if err := f.enter(ctx); err != nil {
+		return report.GateAnswer{}, err
+	}
+	if q.Service == "" || q.Environment == "" || q.Version == "" || q.Version == q.BaselineVersion {
+		return report.GateAnswer{}, errors.New("fake: bad gate query")
+	}
+	a := report.GateAnswer{Result: report.GateInconclusive, Reasons: []string{report.GateReasonInsufficientData},
+		EvaluatedAt: now, Control: report.Cohort{Value: cmp.Or(q.BaselineVersion, "1.0")}, Treatment: report.Cohort{Value: q.Version},
+		Explanation: "INCONCLUSIVE: too little data yet"}
+	switch q.Version {
+	case "bad":
+		a.Result, a.Mode, a.Reasons, a.DeploymentID = report.GateFail, report.GateCanary, []string{report.GateReasonLatencyRegression}, "d1"
+		a.Metrics = []report.CompareMetric{{Metric: "latency_p95_ms", Control: 70, Treatment: 105, RelativeChange: 0.5,
+			PValue: 1e-4, Test: "msprt-always-valid", Verdict: report.CompareWorse}}
+		a.Explanation = "FAIL: bad is worse than 1.0"
+	case "good":
+		a.Result, a.Mode, a.Reasons, a.DeploymentID = report.GatePass, report.GateBeforeAfter, nil, "d2"
+		a.Explanation = "PASS"
+	}
+	return a, nil
 }

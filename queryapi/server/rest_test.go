@@ -3,6 +3,8 @@ package server
 import (
 	"encoding/json"
 	"errors"
+	"fmt"
+	"io"
 	"log/slog"
 	"net/http"
 	"net/url"
@@ -697,5 +699,87 @@ func TestEscapedPathID(t *testing.T) {
 		if code != 400 && code != 404 {
 			t.Errorf("%s: %d %s", id, code, body)
 		}
+	}
+}
+
+// The gate: the answer's shape, 200 for every result by default, 412 for
+// FAIL with fail_status=true (same body), Flagger's webhook body on POST,
+// and 400 naming the missing field.
+func TestRESTGate(t *testing.T) {
+	src := &fakeSource{}
+	ts := startServer(t, Config{Source: src})
+	for _, c := range []struct {
+		path, result string
+		code         int
+	}{
+		{"/v1/gate?service=api&environment=prod&version=bad", "FAIL", 200},
+		{"/v1/gate?service=api&environment=prod&version=bad&fail_status=true", "FAIL", 412},
+		{"/v1/gate?service=api&environment=prod&version=good&fail_status=true", "PASS", 200},
+		{"/v1/gate?service=api&environment=prod&version=new&fail_status=true", "INCONCLUSIVE", 200},
+	} {
+		code, body := ts.getJSON(t, c.path)
+		if code != c.code {
+			t.Errorf("%s: status %d, want %d: %v", c.path, code, c.code, body)
+		}
+		wantKeys(t, c.path, body, "result", "mode", "reasons", "metrics", "deployment_id", "evaluated_at", "explanation",
+			"control", "treatment", "overlap_minutes")
+		wantValue(t, body, "result", c.result)
+	}
+	_, body := ts.getJSON(t, "/v1/gate?service=api&environment=prod&version=bad")
+	wantValue(t, body, "mode", "CANARY")
+	if r := body["reasons"].([]any); len(r) != 1 || r[0] != "LATENCY_REGRESSION" {
+		t.Errorf("reasons %v", r)
+	}
+	wantValue(t, wantKeys(t, "metric", body["metrics"].([]any)[0], "metric", "control", "treatment", "relative_change", "ci_low", "ci_high", "p_value", "test", "verdict"), "test", "msprt-always-valid")
+
+	post := func(path, payload string) (int, map[string]any, http.Header) {
+		t.Helper()
+		resp, err := httpClient.Post(ts.base+path, "application/json", strings.NewReader(payload))
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return resp.StatusCode, decode(t, b), resp.Header
+	}
+	flagger := `{"name":"podinfo","namespace":"test","phase":"Progressing","checksum":"abc",
+		"metadata":{"service":"api","environment":"prod","version":"%s"}}`
+	code, body, hdr := post("/v1/gate?fail_status=true", fmt.Sprintf(flagger, "bad"))
+	if code != http.StatusPreconditionFailed || body["result"] != "FAIL" {
+		t.Errorf("Flagger webhook, FAIL with fail_status: %d %v", code, body)
+	}
+	for k := range hdr {
+		if strings.Contains(strings.ToLower(k), "http-code") {
+			t.Errorf("internal header %s leaked", k)
+		}
+	}
+	if code, body, _ := post("/v1/gate", fmt.Sprintf(flagger, "bad")); code != 200 || body["result"] != "FAIL" {
+		t.Errorf("Flagger webhook, FAIL without fail_status: %d %v", code, body)
+	}
+	if code, body, _ := post("/v1/gate", fmt.Sprintf(flagger, "good")); code != 200 || body["result"] != "PASS" {
+		t.Errorf("Flagger webhook, PASS: %d %v", code, body)
+	}
+
+	calls := src.Calls()
+	for _, c := range []struct{ path, field string }{
+		{"/v1/gate?environment=prod&version=1", "service"},
+		{"/v1/gate?service=api&version=1", "environment"},
+		{"/v1/gate?service=api&environment=prod", "version"},
+		{"/v1/gate?service=api&environment=prod&version=1&baseline_version=1", "baseline_version"},
+	} {
+		code, body := ts.getJSON(t, c.path)
+		if msg, _ := body["message"].(string); code != 400 || !strings.Contains(msg, c.field) {
+			t.Errorf("%s: %d %v, want 400 naming %s", c.path, code, body, c.field)
+		}
+	}
+	code, body, _ = post("/v1/gate", `{"name":"podinfo","metadata":{"service":"api","environment":"prod"}}`)
+	if msg, _ := body["message"].(string); code != 400 || !strings.Contains(msg, "webhook.metadata.version") {
+		t.Errorf("webhook without a version: %d %v", code, body)
+	}
+	if code, body, _ := post("/v1/gate", `not json`); code != 400 {
+		t.Errorf("a body that is not JSON: %d %v", code, body)
+	}
+	if n := src.Calls(); n != calls {
+		t.Errorf("the source was called %d times for invalid input", n-calls)
 	}
 }

@@ -172,6 +172,7 @@ func New(cfg Config) (*Server, error) {
 		runtime.WithRoutingErrorHandler(s.routingError),
 		runtime.WithMiddlewares(s.gatewayMiddleware),
 		runtime.WithDisablePathLengthFallback(),
+		runtime.WithForwardResponseOption(httpStatusFromHeader),
 	)
 	if err := pb.RegisterQueryServiceHandlerServer(context.Background(), s.gw, s.svc); err != nil {
 		return nil, fmt.Errorf("server: register gateway: %w", err)

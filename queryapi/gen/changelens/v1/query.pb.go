@@ -436,6 +436,116 @@ func (CompareVerdict) EnumDescriptor() ([]byte, []int) {
 	return file_changelens_v1_query_proto_rawDescGZIP(), []int{6}
 }
 
+// A gate's answer.
+type GateResult int32
+
+const (
+	GateResult_GATE_RESULT_UNSPECIFIED GateResult = 0
+	// No regression: the rollout may continue.
+	GateResult_PASS GateResult = 1
+	// A guarded metric regressed: stop and roll back.
+	GateResult_FAIL GateResult = 2
+	// Too little data (or nothing to compare with) to decide: ask again later.
+	GateResult_INCONCLUSIVE GateResult = 3
+)
+
+// Enum value maps for GateResult.
+var (
+	GateResult_name = map[int32]string{
+		0: "GATE_RESULT_UNSPECIFIED",
+		1: "PASS",
+		2: "FAIL",
+		3: "INCONCLUSIVE",
+	}
+	GateResult_value = map[string]int32{
+		"GATE_RESULT_UNSPECIFIED": 0,
+		"PASS":                    1,
+		"FAIL":                    2,
+		"INCONCLUSIVE":            3,
+	}
+)
+
+func (x GateResult) Enum() *GateResult {
+	p := new(GateResult)
+	*p = x
+	return p
+}
+
+func (x GateResult) String() string {
+	return protoimpl.X.EnumStringOf(x.Descriptor(), protoreflect.EnumNumber(x))
+}
+
+func (GateResult) Descriptor() protoreflect.EnumDescriptor {
+	return file_changelens_v1_query_proto_enumTypes[7].Descriptor()
+}
+
+func (GateResult) Type() protoreflect.EnumType {
+	return &file_changelens_v1_query_proto_enumTypes[7]
+}
+
+func (x GateResult) Number() protoreflect.EnumNumber {
+	return protoreflect.EnumNumber(x)
+}
+
+// Deprecated: Use GateResult.Descriptor instead.
+func (GateResult) EnumDescriptor() ([]byte, []int) {
+	return file_changelens_v1_query_proto_rawDescGZIP(), []int{7}
+}
+
+// How a gate judged.
+type GateMode int32
+
+const (
+	GateMode_GATE_MODE_UNSPECIFIED GateMode = 0
+	// Both versions serve: the same-window comparison since the rollout
+	// started, decided by a sequential test (always-valid p-values).
+	GateMode_CANARY GateMode = 1
+	// The version replaced its baseline: the before/after windows of its
+	// deployment so far.
+	GateMode_BEFORE_AFTER GateMode = 2
+)
+
+// Enum value maps for GateMode.
+var (
+	GateMode_name = map[int32]string{
+		0: "GATE_MODE_UNSPECIFIED",
+		1: "CANARY",
+		2: "BEFORE_AFTER",
+	}
+	GateMode_value = map[string]int32{
+		"GATE_MODE_UNSPECIFIED": 0,
+		"CANARY":                1,
+		"BEFORE_AFTER":          2,
+	}
+)
+
+func (x GateMode) Enum() *GateMode {
+	p := new(GateMode)
+	*p = x
+	return p
+}
+
+func (x GateMode) String() string {
+	return protoimpl.X.EnumStringOf(x.Descriptor(), protoreflect.EnumNumber(x))
+}
+
+func (GateMode) Descriptor() protoreflect.EnumDescriptor {
+	return file_changelens_v1_query_proto_enumTypes[8].Descriptor()
+}
+
+func (GateMode) Type() protoreflect.EnumType {
+	return &file_changelens_v1_query_proto_enumTypes[8]
+}
+
+func (x GateMode) Number() protoreflect.EnumNumber {
+	return protoreflect.EnumNumber(x)
+}
+
+// Deprecated: Use GateMode.Descriptor instead.
+func (GateMode) EnumDescriptor() ([]byte, []int) {
+	return file_changelens_v1_query_proto_rawDescGZIP(), []int{8}
+}
+
 type ListServicesRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// Only units of this environment; empty = all environments.
@@ -2883,6 +2993,348 @@ func (x *ListCohortsResponse) GetDimensions() []*CohortDimension {
 	return nil
 }
 
+type GateRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Required.
+	Service string `protobuf:"bytes,1,opt,name=service,proto3" json:"service,omitempty"`
+	// Required.
+	Environment string `protobuf:"bytes,2,opt,name=environment,proto3" json:"environment,omitempty"`
+	// Required: the version being rolled out.
+	Version string `protobuf:"bytes,3,opt,name=version,proto3" json:"version,omitempty"`
+	// Optional: the version to compare with; default the version its latest
+	// deployment (last 7 days) replaced.
+	BaselineVersion string `protobuf:"bytes,4,opt,name=baseline_version,json=baselineVersion,proto3" json:"baseline_version,omitempty"`
+	// With true, a FAIL answers HTTP 412 (the body is the same); default 200
+	// for every answer.
+	FailStatus    bool `protobuf:"varint,5,opt,name=fail_status,json=failStatus,proto3" json:"fail_status,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *GateRequest) Reset() {
+	*x = GateRequest{}
+	mi := &file_changelens_v1_query_proto_msgTypes[29]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GateRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GateRequest) ProtoMessage() {}
+
+func (x *GateRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_changelens_v1_query_proto_msgTypes[29]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GateRequest.ProtoReflect.Descriptor instead.
+func (*GateRequest) Descriptor() ([]byte, []int) {
+	return file_changelens_v1_query_proto_rawDescGZIP(), []int{29}
+}
+
+func (x *GateRequest) GetService() string {
+	if x != nil {
+		return x.Service
+	}
+	return ""
+}
+
+func (x *GateRequest) GetEnvironment() string {
+	if x != nil {
+		return x.Environment
+	}
+	return ""
+}
+
+func (x *GateRequest) GetVersion() string {
+	if x != nil {
+		return x.Version
+	}
+	return ""
+}
+
+func (x *GateRequest) GetBaselineVersion() string {
+	if x != nil {
+		return x.BaselineVersion
+	}
+	return ""
+}
+
+func (x *GateRequest) GetFailStatus() bool {
+	if x != nil {
+		return x.FailStatus
+	}
+	return false
+}
+
+// Flagger's webhook payload (CanaryWebhookPayload).
+type FlaggerWebhook struct {
+	state     protoimpl.MessageState `protogen:"open.v1"`
+	Name      string                 `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
+	Namespace string                 `protobuf:"bytes,2,opt,name=namespace,proto3" json:"namespace,omitempty"`
+	Phase     string                 `protobuf:"bytes,3,opt,name=phase,proto3" json:"phase,omitempty"`
+	Checksum  string                 `protobuf:"bytes,4,opt,name=checksum,proto3" json:"checksum,omitempty"`
+	// service, environment, version (required), baseline_version (optional).
+	Metadata      map[string]string `protobuf:"bytes,5,rep,name=metadata,proto3" json:"metadata,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"bytes,2,opt,name=value"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *FlaggerWebhook) Reset() {
+	*x = FlaggerWebhook{}
+	mi := &file_changelens_v1_query_proto_msgTypes[30]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *FlaggerWebhook) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*FlaggerWebhook) ProtoMessage() {}
+
+func (x *FlaggerWebhook) ProtoReflect() protoreflect.Message {
+	mi := &file_changelens_v1_query_proto_msgTypes[30]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use FlaggerWebhook.ProtoReflect.Descriptor instead.
+func (*FlaggerWebhook) Descriptor() ([]byte, []int) {
+	return file_changelens_v1_query_proto_rawDescGZIP(), []int{30}
+}
+
+func (x *FlaggerWebhook) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+func (x *FlaggerWebhook) GetNamespace() string {
+	if x != nil {
+		return x.Namespace
+	}
+	return ""
+}
+
+func (x *FlaggerWebhook) GetPhase() string {
+	if x != nil {
+		return x.Phase
+	}
+	return ""
+}
+
+func (x *FlaggerWebhook) GetChecksum() string {
+	if x != nil {
+		return x.Checksum
+	}
+	return ""
+}
+
+func (x *FlaggerWebhook) GetMetadata() map[string]string {
+	if x != nil {
+		return x.Metadata
+	}
+	return nil
+}
+
+type GateWebhookRequest struct {
+	state   protoimpl.MessageState `protogen:"open.v1"`
+	Webhook *FlaggerWebhook        `protobuf:"bytes,1,opt,name=webhook,proto3" json:"webhook,omitempty"`
+	// With true, a FAIL answers HTTP 412 (query parameter).
+	FailStatus    bool `protobuf:"varint,2,opt,name=fail_status,json=failStatus,proto3" json:"fail_status,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *GateWebhookRequest) Reset() {
+	*x = GateWebhookRequest{}
+	mi := &file_changelens_v1_query_proto_msgTypes[31]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GateWebhookRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GateWebhookRequest) ProtoMessage() {}
+
+func (x *GateWebhookRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_changelens_v1_query_proto_msgTypes[31]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GateWebhookRequest.ProtoReflect.Descriptor instead.
+func (*GateWebhookRequest) Descriptor() ([]byte, []int) {
+	return file_changelens_v1_query_proto_rawDescGZIP(), []int{31}
+}
+
+func (x *GateWebhookRequest) GetWebhook() *FlaggerWebhook {
+	if x != nil {
+		return x.Webhook
+	}
+	return nil
+}
+
+func (x *GateWebhookRequest) GetFailStatus() bool {
+	if x != nil {
+		return x.FailStatus
+	}
+	return false
+}
+
+type GateResponse struct {
+	state  protoimpl.MessageState `protogen:"open.v1"`
+	Result GateResult             `protobuf:"varint,1,opt,name=result,proto3,enum=changelens.v1.GateResult" json:"result,omitempty"`
+	// GATE_MODE_UNSPECIFIED when there was nothing to judge.
+	Mode GateMode `protobuf:"varint,2,opt,name=mode,proto3,enum=changelens.v1.GateMode" json:"mode,omitempty"`
+	// LATENCY_REGRESSION, ERROR_RATE_REGRESSION (FAIL); INSUFFICIENT_DATA,
+	// NO_DEPLOYMENT, NO_BASELINE (INCONCLUSIVE); empty with PASS.
+	Reasons []string `protobuf:"bytes,3,rep,name=reasons,proto3" json:"reasons,omitempty"`
+	// The compared metrics (the /v1/compare shape). CANARY: p95, p99 and
+	// error rate carry the sequential test's always-valid p-value (test
+	// "msprt-always-valid"). BEFORE_AFTER: p95 and error rate, before as
+	// control, after as treatment, without intervals.
+	Metrics []*CompareMetric `protobuf:"bytes,4,rep,name=metrics,proto3" json:"metrics,omitempty"`
+	// The deployment of the version, "" when none was found.
+	DeploymentId string                 `protobuf:"bytes,5,opt,name=deployment_id,json=deploymentId,proto3" json:"deployment_id,omitempty"`
+	EvaluatedAt  *timestamppb.Timestamp `protobuf:"bytes,6,opt,name=evaluated_at,json=evaluatedAt,proto3" json:"evaluated_at,omitempty"`
+	// One sentence a person can act on: the metric, the effect, the data it
+	// rests on, what to do.
+	Explanation string `protobuf:"bytes,7,opt,name=explanation,proto3" json:"explanation,omitempty"`
+	// The baseline and the version asked about, with their requests.
+	Control   *Cohort `protobuf:"bytes,8,opt,name=control,proto3" json:"control,omitempty"`
+	Treatment *Cohort `protobuf:"bytes,9,opt,name=treatment,proto3" json:"treatment,omitempty"`
+	// CANARY: the minutes both served.
+	OverlapMinutes int32 `protobuf:"varint,10,opt,name=overlap_minutes,json=overlapMinutes,proto3" json:"overlap_minutes,omitempty"`
+	unknownFields  protoimpl.UnknownFields
+	sizeCache      protoimpl.SizeCache
+}
+
+func (x *GateResponse) Reset() {
+	*x = GateResponse{}
+	mi := &file_changelens_v1_query_proto_msgTypes[32]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GateResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GateResponse) ProtoMessage() {}
+
+func (x *GateResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_changelens_v1_query_proto_msgTypes[32]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GateResponse.ProtoReflect.Descriptor instead.
+func (*GateResponse) Descriptor() ([]byte, []int) {
+	return file_changelens_v1_query_proto_rawDescGZIP(), []int{32}
+}
+
+func (x *GateResponse) GetResult() GateResult {
+	if x != nil {
+		return x.Result
+	}
+	return GateResult_GATE_RESULT_UNSPECIFIED
+}
+
+func (x *GateResponse) GetMode() GateMode {
+	if x != nil {
+		return x.Mode
+	}
+	return GateMode_GATE_MODE_UNSPECIFIED
+}
+
+func (x *GateResponse) GetReasons() []string {
+	if x != nil {
+		return x.Reasons
+	}
+	return nil
+}
+
+func (x *GateResponse) GetMetrics() []*CompareMetric {
+	if x != nil {
+		return x.Metrics
+	}
+	return nil
+}
+
+func (x *GateResponse) GetDeploymentId() string {
+	if x != nil {
+		return x.DeploymentId
+	}
+	return ""
+}
+
+func (x *GateResponse) GetEvaluatedAt() *timestamppb.Timestamp {
+	if x != nil {
+		return x.EvaluatedAt
+	}
+	return nil
+}
+
+func (x *GateResponse) GetExplanation() string {
+	if x != nil {
+		return x.Explanation
+	}
+	return ""
+}
+
+func (x *GateResponse) GetControl() *Cohort {
+	if x != nil {
+		return x.Control
+	}
+	return nil
+}
+
+func (x *GateResponse) GetTreatment() *Cohort {
+	if x != nil {
+		return x.Treatment
+	}
+	return nil
+}
+
+func (x *GateResponse) GetOverlapMinutes() int32 {
+	if x != nil {
+		return x.OverlapMinutes
+	}
+	return 0
+}
+
 var File_changelens_v1_query_proto protoreflect.FileDescriptor
 
 const file_changelens_v1_query_proto_rawDesc = "" +
@@ -3104,7 +3556,39 @@ const file_changelens_v1_query_proto_rawDesc = "" +
 	"\x13ListCohortsResponse\x12>\n" +
 	"\n" +
 	"dimensions\x18\x01 \x03(\v2\x1e.changelens.v1.CohortDimensionR\n" +
-	"dimensions*d\n" +
+	"dimensions\"\xaf\x01\n" +
+	"\vGateRequest\x12\x18\n" +
+	"\aservice\x18\x01 \x01(\tR\aservice\x12 \n" +
+	"\venvironment\x18\x02 \x01(\tR\venvironment\x12\x18\n" +
+	"\aversion\x18\x03 \x01(\tR\aversion\x12)\n" +
+	"\x10baseline_version\x18\x04 \x01(\tR\x0fbaselineVersion\x12\x1f\n" +
+	"\vfail_status\x18\x05 \x01(\bR\n" +
+	"failStatus\"\xfa\x01\n" +
+	"\x0eFlaggerWebhook\x12\x12\n" +
+	"\x04name\x18\x01 \x01(\tR\x04name\x12\x1c\n" +
+	"\tnamespace\x18\x02 \x01(\tR\tnamespace\x12\x14\n" +
+	"\x05phase\x18\x03 \x01(\tR\x05phase\x12\x1a\n" +
+	"\bchecksum\x18\x04 \x01(\tR\bchecksum\x12G\n" +
+	"\bmetadata\x18\x05 \x03(\v2+.changelens.v1.FlaggerWebhook.MetadataEntryR\bmetadata\x1a;\n" +
+	"\rMetadataEntry\x12\x10\n" +
+	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
+	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"n\n" +
+	"\x12GateWebhookRequest\x127\n" +
+	"\awebhook\x18\x01 \x01(\v2\x1d.changelens.v1.FlaggerWebhookR\awebhook\x12\x1f\n" +
+	"\vfail_status\x18\x02 \x01(\bR\n" +
+	"failStatus\"\xd5\x03\n" +
+	"\fGateResponse\x121\n" +
+	"\x06result\x18\x01 \x01(\x0e2\x19.changelens.v1.GateResultR\x06result\x12+\n" +
+	"\x04mode\x18\x02 \x01(\x0e2\x17.changelens.v1.GateModeR\x04mode\x12\x18\n" +
+	"\areasons\x18\x03 \x03(\tR\areasons\x126\n" +
+	"\ametrics\x18\x04 \x03(\v2\x1c.changelens.v1.CompareMetricR\ametrics\x12#\n" +
+	"\rdeployment_id\x18\x05 \x01(\tR\fdeploymentId\x12=\n" +
+	"\fevaluated_at\x18\x06 \x01(\v2\x1a.google.protobuf.TimestampR\vevaluatedAt\x12 \n" +
+	"\vexplanation\x18\a \x01(\tR\vexplanation\x12/\n" +
+	"\acontrol\x18\b \x01(\v2\x15.changelens.v1.CohortR\acontrol\x123\n" +
+	"\ttreatment\x18\t \x01(\v2\x15.changelens.v1.CohortR\ttreatment\x12'\n" +
+	"\x0foverlap_minutes\x18\n" +
+	" \x01(\x05R\x0eoverlapMinutes*d\n" +
 	"\aGroupBy\x12\x18\n" +
 	"\x14GROUP_BY_UNSPECIFIED\x10\x00\x12\x11\n" +
 	"\rGROUP_BY_NONE\x10\x01\x12\x14\n" +
@@ -3145,7 +3629,18 @@ const file_changelens_v1_query_proto_rawDesc = "" +
 	"!COMPARE_VERDICT_INSUFFICIENT_DATA\x10\x01\x12!\n" +
 	"\x1dCOMPARE_VERDICT_NO_DIFFERENCE\x10\x02\x12\x1a\n" +
 	"\x16COMPARE_VERDICT_BETTER\x10\x03\x12\x19\n" +
-	"\x15COMPARE_VERDICT_WORSE\x10\x042\xe1\a\n" +
+	"\x15COMPARE_VERDICT_WORSE\x10\x04*O\n" +
+	"\n" +
+	"GateResult\x12\x1b\n" +
+	"\x17GATE_RESULT_UNSPECIFIED\x10\x00\x12\b\n" +
+	"\x04PASS\x10\x01\x12\b\n" +
+	"\x04FAIL\x10\x02\x12\x10\n" +
+	"\fINCONCLUSIVE\x10\x03*C\n" +
+	"\bGateMode\x12\x19\n" +
+	"\x15GATE_MODE_UNSPECIFIED\x10\x00\x12\n" +
+	"\n" +
+	"\x06CANARY\x10\x01\x12\x10\n" +
+	"\fBEFORE_AFTER\x10\x022\x9e\t\n" +
 	"\fQueryService\x12m\n" +
 	"\fListServices\x12\".changelens.v1.ListServicesRequest\x1a#.changelens.v1.ListServicesResponse\"\x14\x82\xd3\xe4\x93\x02\x0e\x12\f/v1/services\x12f\n" +
 	"\n" +
@@ -3159,7 +3654,10 @@ const file_changelens_v1_query_proto_rawDesc = "" +
 	"\aGetDORA\x12\x1d.changelens.v1.GetDORARequest\x1a\x1e.changelens.v1.GetDORAResponse\"\x10\x82\xd3\xe4\x93\x02\n" +
 	"\x12\b/v1/dora\x12]\n" +
 	"\aCompare\x12\x1d.changelens.v1.CompareRequest\x1a\x1e.changelens.v1.CompareResponse\"\x13\x82\xd3\xe4\x93\x02\r\x12\v/v1/compare\x12i\n" +
-	"\vListCohorts\x12!.changelens.v1.ListCohortsRequest\x1a\".changelens.v1.ListCohortsResponse\"\x13\x82\xd3\xe4\x93\x02\r\x12\v/v1/cohortsB\xe7\x06\x92A\x99\x06\x12\xcf\x02\n" +
+	"\vListCohorts\x12!.changelens.v1.ListCohortsRequest\x1a\".changelens.v1.ListCohortsResponse\"\x13\x82\xd3\xe4\x93\x02\r\x12\v/v1/cohorts\x12Q\n" +
+	"\x04Gate\x12\x1a.changelens.v1.GateRequest\x1a\x1b.changelens.v1.GateResponse\"\x10\x82\xd3\xe4\x93\x02\n" +
+	"\x12\b/v1/gate\x12h\n" +
+	"\vGateWebhook\x12!.changelens.v1.GateWebhookRequest\x1a\x1b.changelens.v1.GateResponse\"\x19\x82\xd3\xe4\x93\x02\x13:\awebhook\"\b/v1/gateB\xe7\x06\x92A\x99\x06\x12\xcf\x02\n" +
 	"\x14changelens query API\x12\xb2\x02Did this deploy make things better or worse, and how well do we deliver? Latency series, deployments with before/after impact analysis, DORA four keys. Errors are google.rpc.Status: 400 bad input (the message names the field), 401 missing or invalid bearer token, 404 unknown deployment, 504 query timeout.2\x02v1*\x02\x01\x022\x10application/json:\x10application/jsonRR\n" +
 	"\x03400\x12K\n" +
 	"1Bad input; the message names the offending field.\x12\x16\n" +
@@ -3188,8 +3686,8 @@ func file_changelens_v1_query_proto_rawDescGZIP() []byte {
 	return file_changelens_v1_query_proto_rawDescData
 }
 
-var file_changelens_v1_query_proto_enumTypes = make([]protoimpl.EnumInfo, 7)
-var file_changelens_v1_query_proto_msgTypes = make([]protoimpl.MessageInfo, 29)
+var file_changelens_v1_query_proto_enumTypes = make([]protoimpl.EnumInfo, 9)
+var file_changelens_v1_query_proto_msgTypes = make([]protoimpl.MessageInfo, 34)
 var file_changelens_v1_query_proto_goTypes = []any{
 	(GroupBy)(0),                        // 0: changelens.v1.GroupBy
 	(Source)(0),                         // 1: changelens.v1.Source
@@ -3198,124 +3696,143 @@ var file_changelens_v1_query_proto_goTypes = []any{
 	(Interval)(0),                       // 4: changelens.v1.Interval
 	(Tier)(0),                           // 5: changelens.v1.Tier
 	(CompareVerdict)(0),                 // 6: changelens.v1.CompareVerdict
-	(*ListServicesRequest)(nil),         // 7: changelens.v1.ListServicesRequest
-	(*Unit)(nil),                        // 8: changelens.v1.Unit
-	(*ListServicesResponse)(nil),        // 9: changelens.v1.ListServicesResponse
-	(*GetLatencyRequest)(nil),           // 10: changelens.v1.GetLatencyRequest
-	(*LatencyPoint)(nil),                // 11: changelens.v1.LatencyPoint
-	(*GetLatencyResponse)(nil),          // 12: changelens.v1.GetLatencyResponse
-	(*GetLatencySummaryRequest)(nil),    // 13: changelens.v1.GetLatencySummaryRequest
-	(*GetLatencySummaryResponse)(nil),   // 14: changelens.v1.GetLatencySummaryResponse
-	(*Deployment)(nil),                  // 15: changelens.v1.Deployment
-	(*ListDeploymentsRequest)(nil),      // 16: changelens.v1.ListDeploymentsRequest
-	(*ListDeploymentsResponse)(nil),     // 17: changelens.v1.ListDeploymentsResponse
-	(*GetDeploymentImpactRequest)(nil),  // 18: changelens.v1.GetDeploymentImpactRequest
-	(*ImpactWindow)(nil),                // 19: changelens.v1.ImpactWindow
-	(*StatTest)(nil),                    // 20: changelens.v1.StatTest
-	(*GetDeploymentImpactResponse)(nil), // 21: changelens.v1.GetDeploymentImpactResponse
-	(*GetDORARequest)(nil),              // 22: changelens.v1.GetDORARequest
-	(*DORATiers)(nil),                   // 23: changelens.v1.DORATiers
-	(*DORAFigures)(nil),                 // 24: changelens.v1.DORAFigures
-	(*GetDORAResponse)(nil),             // 25: changelens.v1.GetDORAResponse
-	(*CompareRequest)(nil),              // 26: changelens.v1.CompareRequest
-	(*Cohort)(nil),                      // 27: changelens.v1.Cohort
-	(*CompareMetric)(nil),               // 28: changelens.v1.CompareMetric
-	(*SampleRatio)(nil),                 // 29: changelens.v1.SampleRatio
-	(*CompareResponse)(nil),             // 30: changelens.v1.CompareResponse
-	(*OperationComparison)(nil),         // 31: changelens.v1.OperationComparison
-	(*ListCohortsRequest)(nil),          // 32: changelens.v1.ListCohortsRequest
-	(*CohortValue)(nil),                 // 33: changelens.v1.CohortValue
-	(*CohortDimension)(nil),             // 34: changelens.v1.CohortDimension
-	(*ListCohortsResponse)(nil),         // 35: changelens.v1.ListCohortsResponse
-	(*timestamppb.Timestamp)(nil),       // 36: google.protobuf.Timestamp
+	(GateResult)(0),                     // 7: changelens.v1.GateResult
+	(GateMode)(0),                       // 8: changelens.v1.GateMode
+	(*ListServicesRequest)(nil),         // 9: changelens.v1.ListServicesRequest
+	(*Unit)(nil),                        // 10: changelens.v1.Unit
+	(*ListServicesResponse)(nil),        // 11: changelens.v1.ListServicesResponse
+	(*GetLatencyRequest)(nil),           // 12: changelens.v1.GetLatencyRequest
+	(*LatencyPoint)(nil),                // 13: changelens.v1.LatencyPoint
+	(*GetLatencyResponse)(nil),          // 14: changelens.v1.GetLatencyResponse
+	(*GetLatencySummaryRequest)(nil),    // 15: changelens.v1.GetLatencySummaryRequest
+	(*GetLatencySummaryResponse)(nil),   // 16: changelens.v1.GetLatencySummaryResponse
+	(*Deployment)(nil),                  // 17: changelens.v1.Deployment
+	(*ListDeploymentsRequest)(nil),      // 18: changelens.v1.ListDeploymentsRequest
+	(*ListDeploymentsResponse)(nil),     // 19: changelens.v1.ListDeploymentsResponse
+	(*GetDeploymentImpactRequest)(nil),  // 20: changelens.v1.GetDeploymentImpactRequest
+	(*ImpactWindow)(nil),                // 21: changelens.v1.ImpactWindow
+	(*StatTest)(nil),                    // 22: changelens.v1.StatTest
+	(*GetDeploymentImpactResponse)(nil), // 23: changelens.v1.GetDeploymentImpactResponse
+	(*GetDORARequest)(nil),              // 24: changelens.v1.GetDORARequest
+	(*DORATiers)(nil),                   // 25: changelens.v1.DORATiers
+	(*DORAFigures)(nil),                 // 26: changelens.v1.DORAFigures
+	(*GetDORAResponse)(nil),             // 27: changelens.v1.GetDORAResponse
+	(*CompareRequest)(nil),              // 28: changelens.v1.CompareRequest
+	(*Cohort)(nil),                      // 29: changelens.v1.Cohort
+	(*CompareMetric)(nil),               // 30: changelens.v1.CompareMetric
+	(*SampleRatio)(nil),                 // 31: changelens.v1.SampleRatio
+	(*CompareResponse)(nil),             // 32: changelens.v1.CompareResponse
+	(*OperationComparison)(nil),         // 33: changelens.v1.OperationComparison
+	(*ListCohortsRequest)(nil),          // 34: changelens.v1.ListCohortsRequest
+	(*CohortValue)(nil),                 // 35: changelens.v1.CohortValue
+	(*CohortDimension)(nil),             // 36: changelens.v1.CohortDimension
+	(*ListCohortsResponse)(nil),         // 37: changelens.v1.ListCohortsResponse
+	(*GateRequest)(nil),                 // 38: changelens.v1.GateRequest
+	(*FlaggerWebhook)(nil),              // 39: changelens.v1.FlaggerWebhook
+	(*GateWebhookRequest)(nil),          // 40: changelens.v1.GateWebhookRequest
+	(*GateResponse)(nil),                // 41: changelens.v1.GateResponse
+	nil,                                 // 42: changelens.v1.FlaggerWebhook.MetadataEntry
+	(*timestamppb.Timestamp)(nil),       // 43: google.protobuf.Timestamp
 }
 var file_changelens_v1_query_proto_depIdxs = []int32{
-	36, // 0: changelens.v1.Unit.first_seen:type_name -> google.protobuf.Timestamp
-	36, // 1: changelens.v1.Unit.last_seen:type_name -> google.protobuf.Timestamp
-	8,  // 2: changelens.v1.ListServicesResponse.services:type_name -> changelens.v1.Unit
-	36, // 3: changelens.v1.GetLatencyRequest.start_time:type_name -> google.protobuf.Timestamp
-	36, // 4: changelens.v1.GetLatencyRequest.end_time:type_name -> google.protobuf.Timestamp
+	43, // 0: changelens.v1.Unit.first_seen:type_name -> google.protobuf.Timestamp
+	43, // 1: changelens.v1.Unit.last_seen:type_name -> google.protobuf.Timestamp
+	10, // 2: changelens.v1.ListServicesResponse.services:type_name -> changelens.v1.Unit
+	43, // 3: changelens.v1.GetLatencyRequest.start_time:type_name -> google.protobuf.Timestamp
+	43, // 4: changelens.v1.GetLatencyRequest.end_time:type_name -> google.protobuf.Timestamp
 	0,  // 5: changelens.v1.GetLatencyRequest.group_by:type_name -> changelens.v1.GroupBy
-	36, // 6: changelens.v1.LatencyPoint.time:type_name -> google.protobuf.Timestamp
-	11, // 7: changelens.v1.GetLatencyResponse.points:type_name -> changelens.v1.LatencyPoint
-	36, // 8: changelens.v1.GetLatencyResponse.start_time:type_name -> google.protobuf.Timestamp
-	36, // 9: changelens.v1.GetLatencyResponse.end_time:type_name -> google.protobuf.Timestamp
-	36, // 10: changelens.v1.GetLatencySummaryRequest.start_time:type_name -> google.protobuf.Timestamp
-	36, // 11: changelens.v1.GetLatencySummaryRequest.end_time:type_name -> google.protobuf.Timestamp
+	43, // 6: changelens.v1.LatencyPoint.time:type_name -> google.protobuf.Timestamp
+	13, // 7: changelens.v1.GetLatencyResponse.points:type_name -> changelens.v1.LatencyPoint
+	43, // 8: changelens.v1.GetLatencyResponse.start_time:type_name -> google.protobuf.Timestamp
+	43, // 9: changelens.v1.GetLatencyResponse.end_time:type_name -> google.protobuf.Timestamp
+	43, // 10: changelens.v1.GetLatencySummaryRequest.start_time:type_name -> google.protobuf.Timestamp
+	43, // 11: changelens.v1.GetLatencySummaryRequest.end_time:type_name -> google.protobuf.Timestamp
 	0,  // 12: changelens.v1.GetLatencySummaryRequest.group_by:type_name -> changelens.v1.GroupBy
-	11, // 13: changelens.v1.GetLatencySummaryResponse.rows:type_name -> changelens.v1.LatencyPoint
-	36, // 14: changelens.v1.GetLatencySummaryResponse.start_time:type_name -> google.protobuf.Timestamp
-	36, // 15: changelens.v1.GetLatencySummaryResponse.end_time:type_name -> google.protobuf.Timestamp
-	36, // 16: changelens.v1.Deployment.deploy_time:type_name -> google.protobuf.Timestamp
+	13, // 13: changelens.v1.GetLatencySummaryResponse.rows:type_name -> changelens.v1.LatencyPoint
+	43, // 14: changelens.v1.GetLatencySummaryResponse.start_time:type_name -> google.protobuf.Timestamp
+	43, // 15: changelens.v1.GetLatencySummaryResponse.end_time:type_name -> google.protobuf.Timestamp
+	43, // 16: changelens.v1.Deployment.deploy_time:type_name -> google.protobuf.Timestamp
 	1,  // 17: changelens.v1.Deployment.source:type_name -> changelens.v1.Source
-	36, // 18: changelens.v1.Deployment.commit_time:type_name -> google.protobuf.Timestamp
+	43, // 18: changelens.v1.Deployment.commit_time:type_name -> google.protobuf.Timestamp
 	3,  // 19: changelens.v1.Deployment.failure_reasons:type_name -> changelens.v1.FailureReason
-	36, // 20: changelens.v1.Deployment.restore_time:type_name -> google.protobuf.Timestamp
+	43, // 20: changelens.v1.Deployment.restore_time:type_name -> google.protobuf.Timestamp
 	2,  // 21: changelens.v1.Deployment.verdict:type_name -> changelens.v1.Verdict
-	36, // 22: changelens.v1.Deployment.rollout_start:type_name -> google.protobuf.Timestamp
-	36, // 23: changelens.v1.ListDeploymentsRequest.start_time:type_name -> google.protobuf.Timestamp
-	36, // 24: changelens.v1.ListDeploymentsRequest.end_time:type_name -> google.protobuf.Timestamp
-	15, // 25: changelens.v1.ListDeploymentsResponse.deployments:type_name -> changelens.v1.Deployment
-	36, // 26: changelens.v1.ImpactWindow.start:type_name -> google.protobuf.Timestamp
-	36, // 27: changelens.v1.ImpactWindow.end:type_name -> google.protobuf.Timestamp
-	15, // 28: changelens.v1.GetDeploymentImpactResponse.deployment:type_name -> changelens.v1.Deployment
-	19, // 29: changelens.v1.GetDeploymentImpactResponse.before:type_name -> changelens.v1.ImpactWindow
-	19, // 30: changelens.v1.GetDeploymentImpactResponse.after:type_name -> changelens.v1.ImpactWindow
-	20, // 31: changelens.v1.GetDeploymentImpactResponse.latency_test:type_name -> changelens.v1.StatTest
-	20, // 32: changelens.v1.GetDeploymentImpactResponse.error_rate_test:type_name -> changelens.v1.StatTest
+	43, // 22: changelens.v1.Deployment.rollout_start:type_name -> google.protobuf.Timestamp
+	43, // 23: changelens.v1.ListDeploymentsRequest.start_time:type_name -> google.protobuf.Timestamp
+	43, // 24: changelens.v1.ListDeploymentsRequest.end_time:type_name -> google.protobuf.Timestamp
+	17, // 25: changelens.v1.ListDeploymentsResponse.deployments:type_name -> changelens.v1.Deployment
+	43, // 26: changelens.v1.ImpactWindow.start:type_name -> google.protobuf.Timestamp
+	43, // 27: changelens.v1.ImpactWindow.end:type_name -> google.protobuf.Timestamp
+	17, // 28: changelens.v1.GetDeploymentImpactResponse.deployment:type_name -> changelens.v1.Deployment
+	21, // 29: changelens.v1.GetDeploymentImpactResponse.before:type_name -> changelens.v1.ImpactWindow
+	21, // 30: changelens.v1.GetDeploymentImpactResponse.after:type_name -> changelens.v1.ImpactWindow
+	22, // 31: changelens.v1.GetDeploymentImpactResponse.latency_test:type_name -> changelens.v1.StatTest
+	22, // 32: changelens.v1.GetDeploymentImpactResponse.error_rate_test:type_name -> changelens.v1.StatTest
 	2,  // 33: changelens.v1.GetDeploymentImpactResponse.verdict:type_name -> changelens.v1.Verdict
 	3,  // 34: changelens.v1.GetDeploymentImpactResponse.reasons:type_name -> changelens.v1.FailureReason
-	30, // 35: changelens.v1.GetDeploymentImpactResponse.canary:type_name -> changelens.v1.CompareResponse
-	36, // 36: changelens.v1.GetDORARequest.start_time:type_name -> google.protobuf.Timestamp
-	36, // 37: changelens.v1.GetDORARequest.end_time:type_name -> google.protobuf.Timestamp
+	32, // 35: changelens.v1.GetDeploymentImpactResponse.canary:type_name -> changelens.v1.CompareResponse
+	43, // 36: changelens.v1.GetDORARequest.start_time:type_name -> google.protobuf.Timestamp
+	43, // 37: changelens.v1.GetDORARequest.end_time:type_name -> google.protobuf.Timestamp
 	4,  // 38: changelens.v1.GetDORARequest.interval:type_name -> changelens.v1.Interval
 	5,  // 39: changelens.v1.DORATiers.deployment_frequency:type_name -> changelens.v1.Tier
 	5,  // 40: changelens.v1.DORATiers.lead_time:type_name -> changelens.v1.Tier
 	5,  // 41: changelens.v1.DORATiers.change_failure_rate:type_name -> changelens.v1.Tier
 	5,  // 42: changelens.v1.DORATiers.time_to_restore:type_name -> changelens.v1.Tier
-	36, // 43: changelens.v1.DORAFigures.start_time:type_name -> google.protobuf.Timestamp
-	36, // 44: changelens.v1.DORAFigures.end_time:type_name -> google.protobuf.Timestamp
-	23, // 45: changelens.v1.DORAFigures.tiers:type_name -> changelens.v1.DORATiers
-	24, // 46: changelens.v1.GetDORAResponse.summary:type_name -> changelens.v1.DORAFigures
-	24, // 47: changelens.v1.GetDORAResponse.intervals:type_name -> changelens.v1.DORAFigures
-	36, // 48: changelens.v1.CompareRequest.start_time:type_name -> google.protobuf.Timestamp
-	36, // 49: changelens.v1.CompareRequest.end_time:type_name -> google.protobuf.Timestamp
+	43, // 43: changelens.v1.DORAFigures.start_time:type_name -> google.protobuf.Timestamp
+	43, // 44: changelens.v1.DORAFigures.end_time:type_name -> google.protobuf.Timestamp
+	25, // 45: changelens.v1.DORAFigures.tiers:type_name -> changelens.v1.DORATiers
+	26, // 46: changelens.v1.GetDORAResponse.summary:type_name -> changelens.v1.DORAFigures
+	26, // 47: changelens.v1.GetDORAResponse.intervals:type_name -> changelens.v1.DORAFigures
+	43, // 48: changelens.v1.CompareRequest.start_time:type_name -> google.protobuf.Timestamp
+	43, // 49: changelens.v1.CompareRequest.end_time:type_name -> google.protobuf.Timestamp
 	6,  // 50: changelens.v1.CompareMetric.verdict:type_name -> changelens.v1.CompareVerdict
-	27, // 51: changelens.v1.CompareResponse.control:type_name -> changelens.v1.Cohort
-	27, // 52: changelens.v1.CompareResponse.treatment:type_name -> changelens.v1.Cohort
-	28, // 53: changelens.v1.CompareResponse.metrics:type_name -> changelens.v1.CompareMetric
+	29, // 51: changelens.v1.CompareResponse.control:type_name -> changelens.v1.Cohort
+	29, // 52: changelens.v1.CompareResponse.treatment:type_name -> changelens.v1.Cohort
+	30, // 53: changelens.v1.CompareResponse.metrics:type_name -> changelens.v1.CompareMetric
 	6,  // 54: changelens.v1.CompareResponse.verdict:type_name -> changelens.v1.CompareVerdict
-	29, // 55: changelens.v1.CompareResponse.srm:type_name -> changelens.v1.SampleRatio
-	31, // 56: changelens.v1.CompareResponse.operations:type_name -> changelens.v1.OperationComparison
-	27, // 57: changelens.v1.OperationComparison.control:type_name -> changelens.v1.Cohort
-	27, // 58: changelens.v1.OperationComparison.treatment:type_name -> changelens.v1.Cohort
-	28, // 59: changelens.v1.OperationComparison.metrics:type_name -> changelens.v1.CompareMetric
+	31, // 55: changelens.v1.CompareResponse.srm:type_name -> changelens.v1.SampleRatio
+	33, // 56: changelens.v1.CompareResponse.operations:type_name -> changelens.v1.OperationComparison
+	29, // 57: changelens.v1.OperationComparison.control:type_name -> changelens.v1.Cohort
+	29, // 58: changelens.v1.OperationComparison.treatment:type_name -> changelens.v1.Cohort
+	30, // 59: changelens.v1.OperationComparison.metrics:type_name -> changelens.v1.CompareMetric
 	6,  // 60: changelens.v1.OperationComparison.verdict:type_name -> changelens.v1.CompareVerdict
-	36, // 61: changelens.v1.ListCohortsRequest.start_time:type_name -> google.protobuf.Timestamp
-	36, // 62: changelens.v1.ListCohortsRequest.end_time:type_name -> google.protobuf.Timestamp
-	33, // 63: changelens.v1.CohortDimension.values:type_name -> changelens.v1.CohortValue
-	34, // 64: changelens.v1.ListCohortsResponse.dimensions:type_name -> changelens.v1.CohortDimension
-	7,  // 65: changelens.v1.QueryService.ListServices:input_type -> changelens.v1.ListServicesRequest
-	10, // 66: changelens.v1.QueryService.GetLatency:input_type -> changelens.v1.GetLatencyRequest
-	13, // 67: changelens.v1.QueryService.GetLatencySummary:input_type -> changelens.v1.GetLatencySummaryRequest
-	16, // 68: changelens.v1.QueryService.ListDeployments:input_type -> changelens.v1.ListDeploymentsRequest
-	18, // 69: changelens.v1.QueryService.GetDeploymentImpact:input_type -> changelens.v1.GetDeploymentImpactRequest
-	22, // 70: changelens.v1.QueryService.GetDORA:input_type -> changelens.v1.GetDORARequest
-	26, // 71: changelens.v1.QueryService.Compare:input_type -> changelens.v1.CompareRequest
-	32, // 72: changelens.v1.QueryService.ListCohorts:input_type -> changelens.v1.ListCohortsRequest
-	9,  // 73: changelens.v1.QueryService.ListServices:output_type -> changelens.v1.ListServicesResponse
-	12, // 74: changelens.v1.QueryService.GetLatency:output_type -> changelens.v1.GetLatencyResponse
-	14, // 75: changelens.v1.QueryService.GetLatencySummary:output_type -> changelens.v1.GetLatencySummaryResponse
-	17, // 76: changelens.v1.QueryService.ListDeployments:output_type -> changelens.v1.ListDeploymentsResponse
-	21, // 77: changelens.v1.QueryService.GetDeploymentImpact:output_type -> changelens.v1.GetDeploymentImpactResponse
-	25, // 78: changelens.v1.QueryService.GetDORA:output_type -> changelens.v1.GetDORAResponse
-	30, // 79: changelens.v1.QueryService.Compare:output_type -> changelens.v1.CompareResponse
-	35, // 80: changelens.v1.QueryService.ListCohorts:output_type -> changelens.v1.ListCohortsResponse
-	73, // [73:81] is the sub-list for method output_type
-	65, // [65:73] is the sub-list for method input_type
-	65, // [65:65] is the sub-list for extension type_name
-	65, // [65:65] is the sub-list for extension extendee
-	0,  // [0:65] is the sub-list for field type_name
+	43, // 61: changelens.v1.ListCohortsRequest.start_time:type_name -> google.protobuf.Timestamp
+	43, // 62: changelens.v1.ListCohortsRequest.end_time:type_name -> google.protobuf.Timestamp
+	35, // 63: changelens.v1.CohortDimension.values:type_name -> changelens.v1.CohortValue
+	36, // 64: changelens.v1.ListCohortsResponse.dimensions:type_name -> changelens.v1.CohortDimension
+	42, // 65: changelens.v1.FlaggerWebhook.metadata:type_name -> changelens.v1.FlaggerWebhook.MetadataEntry
+	39, // 66: changelens.v1.GateWebhookRequest.webhook:type_name -> changelens.v1.FlaggerWebhook
+	7,  // 67: changelens.v1.GateResponse.result:type_name -> changelens.v1.GateResult
+	8,  // 68: changelens.v1.GateResponse.mode:type_name -> changelens.v1.GateMode
+	30, // 69: changelens.v1.GateResponse.metrics:type_name -> changelens.v1.CompareMetric
+	43, // 70: changelens.v1.GateResponse.evaluated_at:type_name -> google.protobuf.Timestamp
+	29, // 71: changelens.v1.GateResponse.control:type_name -> changelens.v1.Cohort
+	29, // 72: changelens.v1.GateResponse.treatment:type_name -> changelens.v1.Cohort
+	9,  // 73: changelens.v1.QueryService.ListServices:input_type -> changelens.v1.ListServicesRequest
+	12, // 74: changelens.v1.QueryService.GetLatency:input_type -> changelens.v1.GetLatencyRequest
+	15, // 75: changelens.v1.QueryService.GetLatencySummary:input_type -> changelens.v1.GetLatencySummaryRequest
+	18, // 76: changelens.v1.QueryService.ListDeployments:input_type -> changelens.v1.ListDeploymentsRequest
+	20, // 77: changelens.v1.QueryService.GetDeploymentImpact:input_type -> changelens.v1.GetDeploymentImpactRequest
+	24, // 78: changelens.v1.QueryService.GetDORA:input_type -> changelens.v1.GetDORARequest
+	28, // 79: changelens.v1.QueryService.Compare:input_type -> changelens.v1.CompareRequest
+	34, // 80: changelens.v1.QueryService.ListCohorts:input_type -> changelens.v1.ListCohortsRequest
+	38, // 81: changelens.v1.QueryService.Gate:input_type -> changelens.v1.GateRequest
+	40, // 82: changelens.v1.QueryService.GateWebhook:input_type -> changelens.v1.GateWebhookRequest
+	11, // 83: changelens.v1.QueryService.ListServices:output_type -> changelens.v1.ListServicesResponse
+	14, // 84: changelens.v1.QueryService.GetLatency:output_type -> changelens.v1.GetLatencyResponse
+	16, // 85: changelens.v1.QueryService.GetLatencySummary:output_type -> changelens.v1.GetLatencySummaryResponse
+	19, // 86: changelens.v1.QueryService.ListDeployments:output_type -> changelens.v1.ListDeploymentsResponse
+	23, // 87: changelens.v1.QueryService.GetDeploymentImpact:output_type -> changelens.v1.GetDeploymentImpactResponse
+	27, // 88: changelens.v1.QueryService.GetDORA:output_type -> changelens.v1.GetDORAResponse
+	32, // 89: changelens.v1.QueryService.Compare:output_type -> changelens.v1.CompareResponse
+	37, // 90: changelens.v1.QueryService.ListCohorts:output_type -> changelens.v1.ListCohortsResponse
+	41, // 91: changelens.v1.QueryService.Gate:output_type -> changelens.v1.GateResponse
+	41, // 92: changelens.v1.QueryService.GateWebhook:output_type -> changelens.v1.GateResponse
+	83, // [83:93] is the sub-list for method output_type
+	73, // [73:83] is the sub-list for method input_type
+	73, // [73:73] is the sub-list for extension type_name
+	73, // [73:73] is the sub-list for extension extendee
+	0,  // [0:73] is the sub-list for field type_name
 }
 
 func init() { file_changelens_v1_query_proto_init() }
@@ -3328,8 +3845,8 @@ func file_changelens_v1_query_proto_init() {
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_changelens_v1_query_proto_rawDesc), len(file_changelens_v1_query_proto_rawDesc)),
-			NumEnums:      7,
-			NumMessages:   29,
+			NumEnums:      9,
+			NumMessages:   34,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

@@ -39,6 +39,8 @@ const (
 	QueryService_GetDORA_FullMethodName             = "/changelens.v1.QueryService/GetDORA"
 	QueryService_Compare_FullMethodName             = "/changelens.v1.QueryService/Compare"
 	QueryService_ListCohorts_FullMethodName         = "/changelens.v1.QueryService/ListCohorts"
+	QueryService_Gate_FullMethodName                = "/changelens.v1.QueryService/Gate"
+	QueryService_GateWebhook_FullMethodName         = "/changelens.v1.QueryService/GateWebhook"
 )
 
 // QueryServiceClient is the client API for QueryService service.
@@ -65,6 +67,16 @@ type QueryServiceClient interface {
 	Compare(ctx context.Context, in *CompareRequest, opts ...grpc.CallOption) (*CompareResponse, error)
 	// The cohort dimensions of one unit and the values seen, with requests.
 	ListCohorts(ctx context.Context, in *ListCohortsRequest, opts ...grpc.CallOption) (*ListCohortsResponse, error)
+	// May the rollout of a version continue? PASS, FAIL or INCONCLUSIVE, for
+	// rollout controllers (Argo Rollouts' web metric provider: successCondition
+	// result.result == "PASS"). Safe to poll: the canary decision holds its
+	// false-FAIL rate however often it is asked (docs/analysis.md, "Gate").
+	Gate(ctx context.Context, in *GateRequest, opts ...grpc.CallOption) (*GateResponse, error)
+	// The gate for Flagger webhooks: the body is Flagger's webhook payload,
+	// whose metadata carries service, environment, version and optionally
+	// baseline_version. With fail_status=true a FAIL answers HTTP 412, which
+	// Flagger counts as a failed check.
+	GateWebhook(ctx context.Context, in *GateWebhookRequest, opts ...grpc.CallOption) (*GateResponse, error)
 }
 
 type queryServiceClient struct {
@@ -155,6 +167,26 @@ func (c *queryServiceClient) ListCohorts(ctx context.Context, in *ListCohortsReq
 	return out, nil
 }
 
+func (c *queryServiceClient) Gate(ctx context.Context, in *GateRequest, opts ...grpc.CallOption) (*GateResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(GateResponse)
+	err := c.cc.Invoke(ctx, QueryService_Gate_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *queryServiceClient) GateWebhook(ctx context.Context, in *GateWebhookRequest, opts ...grpc.CallOption) (*GateResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(GateResponse)
+	err := c.cc.Invoke(ctx, QueryService_GateWebhook_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 // QueryServiceServer is the server API for QueryService service.
 // All implementations must embed UnimplementedQueryServiceServer
 // for forward compatibility.
@@ -179,6 +211,16 @@ type QueryServiceServer interface {
 	Compare(context.Context, *CompareRequest) (*CompareResponse, error)
 	// The cohort dimensions of one unit and the values seen, with requests.
 	ListCohorts(context.Context, *ListCohortsRequest) (*ListCohortsResponse, error)
+	// May the rollout of a version continue? PASS, FAIL or INCONCLUSIVE, for
+	// rollout controllers (Argo Rollouts' web metric provider: successCondition
+	// result.result == "PASS"). Safe to poll: the canary decision holds its
+	// false-FAIL rate however often it is asked (docs/analysis.md, "Gate").
+	Gate(context.Context, *GateRequest) (*GateResponse, error)
+	// The gate for Flagger webhooks: the body is Flagger's webhook payload,
+	// whose metadata carries service, environment, version and optionally
+	// baseline_version. With fail_status=true a FAIL answers HTTP 412, which
+	// Flagger counts as a failed check.
+	GateWebhook(context.Context, *GateWebhookRequest) (*GateResponse, error)
 	mustEmbedUnimplementedQueryServiceServer()
 }
 
@@ -212,6 +254,12 @@ func (UnimplementedQueryServiceServer) Compare(context.Context, *CompareRequest)
 }
 func (UnimplementedQueryServiceServer) ListCohorts(context.Context, *ListCohortsRequest) (*ListCohortsResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method ListCohorts not implemented")
+}
+func (UnimplementedQueryServiceServer) Gate(context.Context, *GateRequest) (*GateResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method Gate not implemented")
+}
+func (UnimplementedQueryServiceServer) GateWebhook(context.Context, *GateWebhookRequest) (*GateResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method GateWebhook not implemented")
 }
 func (UnimplementedQueryServiceServer) mustEmbedUnimplementedQueryServiceServer() {}
 func (UnimplementedQueryServiceServer) testEmbeddedByValue()                      {}
@@ -378,6 +426,42 @@ func _QueryService_ListCohorts_Handler(srv interface{}, ctx context.Context, dec
 	return interceptor(ctx, in, info, handler)
 }
 
+func _QueryService_Gate_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(GateRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(QueryServiceServer).Gate(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: QueryService_Gate_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(QueryServiceServer).Gate(ctx, req.(*GateRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _QueryService_GateWebhook_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(GateWebhookRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(QueryServiceServer).GateWebhook(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: QueryService_GateWebhook_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(QueryServiceServer).GateWebhook(ctx, req.(*GateWebhookRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 // QueryService_ServiceDesc is the grpc.ServiceDesc for QueryService service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -416,6 +500,14 @@ var QueryService_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "ListCohorts",
 			Handler:    _QueryService_ListCohorts_Handler,
+		},
+		{
+			MethodName: "Gate",
+			Handler:    _QueryService_Gate_Handler,
+		},
+		{
+			MethodName: "GateWebhook",
+			Handler:    _QueryService_GateWebhook_Handler,
 		},
 	},
 	Streams:  []grpc.StreamDesc{},
