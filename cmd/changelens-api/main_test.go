@@ -102,6 +102,9 @@ func (stubSource) Compare(context.Context, report.CompareQuery) (report.Comparis
 func (stubSource) Cohorts(context.Context, report.CohortQuery) ([]report.CohortDimension, error) {
 	return nil, nil
 }
+func (stubSource) Gate(context.Context, report.GateQuery) (report.GateAnswer, error) {
+	return report.GateAnswer{}, nil
+}
 func (stubSource) DORA(context.Context, report.DORAQuery) (report.DORAReport, error) {
 	return report.DORAReport{}, nil
 }
