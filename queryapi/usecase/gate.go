@@ -179,7 +179,8 @@ func explainGate(a report.GateAnswer, cfg analysis.Config) string {
 	case report.GateFail:
 		var parts []string
 		for _, m := range a.Metrics {
-			if m.Verdict != report.CompareWorse {
+			guarded := m.Metric == analysis.MetricLatencyP95 || m.Metric == analysis.MetricLatencyP99 || m.Metric == analysis.MetricErrorRate
+			if m.Verdict != report.CompareWorse || !guarded { // the metrics the decision rests on
 				continue
 			}
 			switch m.Metric {
