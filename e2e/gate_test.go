@@ -198,4 +198,14 @@ func TestGateThroughCollector(t *testing.T) {
 	assert.Equal(t, "INCONCLUSIVE", a.Result)
 	assert.Equal(t, []string{"NO_DEPLOYMENT"}, a.Reasons)
 	assert.True(t, strings.HasPrefix(a.Explanation, "INCONCLUSIVE: no deployment of 9.9"), a.Explanation)
+
+	// The controllers' examples in deploy/ on these answers.
+	args := func(service, version string) map[string]string {
+		return map[string]string{"service": service, "version": version}
+	}
+	assert.Equal(t, "Failed", argoPhase(t, api.URL, args("checkout", "1.1")))
+	assert.Equal(t, "Successful", argoPhase(t, api.URL, args("search", "1.1")))
+	assert.Equal(t, "Inconclusive", argoPhase(t, api.URL, args("ledger", "1.1")))
+	assert.False(t, flaggerPasses(t, api.URL, "1.1"), "Flagger: the slow checkout canary fails the check")
+	assert.True(t, flaggerPasses(t, api.URL, "9.9"), "Flagger: no data is not a failed check")
 }
