@@ -66,7 +66,7 @@ func TestAPIOnClickHouse(t *testing.T) {
 		defer resp.Body.Close()
 		body, _ := io.ReadAll(resp.Body)
 		if resp.StatusCode != wantCode {
-			t.Fatalf("GET %s: %d, want %d: %s", path, resp.StatusCode, wantCode, body)
+			t.Fatalf("GET %s: %d, want %d: %s\n%s", path, resp.StatusCode, wantCode, body, logs.String())
 		}
 		var m map[string]any
 		if err := json.Unmarshal(body, &m); err != nil {

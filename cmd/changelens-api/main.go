@@ -29,6 +29,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/changelens/changelens/internal/envflag"
 	"github.com/changelens/changelens/queryapi/analysis"
 	"github.com/changelens/changelens/queryapi/limits"
 	"github.com/changelens/changelens/queryapi/server"
@@ -79,18 +80,8 @@ func parseFlags(args []string, getenv func(string) string, out io.Writer) (optio
 	fs.IntVar(&o.limits.MaxSeriesPoints, "max-series-points", lim.MaxSeriesPoints, "most points of a grouped latency series (buckets × groups)")
 	fs.IntVar(&o.limits.MaxPageSize, "max-page-size", lim.MaxPageSize, "largest page of /v1/deployments")
 	fs.IntVar(&o.limits.MaxDeployments, "max-deployments", lim.MaxDeployments, "most deployments one request may read")
-	def := analysis.DefaultConfig()
-	fs.DurationVar(&o.analysis.BeforeWindow, "before-window", def.BeforeWindow, "impact analysis: length of the before window [t − before-window, t)")
-	fs.DurationVar(&o.analysis.AfterGap, "after-gap", def.AfterGap, "impact analysis: gap between the deploy and the after window")
-	fs.DurationVar(&o.analysis.AfterWindow, "after-window", def.AfterWindow, "impact analysis: length of the after window [t + after-gap, t + after-gap + after-window)")
-	fs.Float64Var(&o.analysis.MinRequests, "min-requests", def.MinRequests, "impact analysis: fewest weighted requests per window, else INSUFFICIENT_DATA")
-	fs.Float64Var(&o.analysis.LatencyRatio, "latency-ratio", def.LatencyRatio, "impact analysis: a latency regression needs after p95 ≥ ratio × before p95")
-	fs.Float64Var(&o.analysis.Alpha, "alpha", def.Alpha, "impact analysis: significance level of the one-sided tests")
-	fs.Float64Var(&o.analysis.ErrorRateMinDelta, "error-rate-min-delta", def.ErrorRateMinDelta, "impact analysis: an error-rate regression needs after − before ≥ delta")
-	fs.Float64Var(&o.analysis.ErrorRateMinRatio, "error-rate-min-ratio", def.ErrorRateMinRatio, "impact analysis: an error-rate regression needs after ≥ ratio × before")
-	fs.Float64Var(&o.analysis.MinExpectedCount, "min-expected-count", def.MinExpectedCount, "impact analysis: below this expected cell count the error-rate test is Fisher's exact test")
-	fs.DurationVar(&o.analysis.MergeWindow, "merge-window", def.MergeWindow, "a CI/CD deploy and the version change its traffic shows (or two deploys of one version) this close are one deployment")
-	fs.DurationVar(&o.analysis.ReappearAfter, "reappear-after", def.ReappearAfter, "a version absent from a unit's traffic this long and then serving again is deployed again; shorter gaps are a rolling update (minimum 5m)")
+	o.analysis = analysis.DefaultConfig()
+	analysis.RegisterFlags(fs, &o.analysis)
 	showVersion := fs.Bool("version", false, "print the version and exit")
 
 	if err := fs.Parse(args); err != nil {
@@ -100,22 +91,8 @@ func parseFlags(args []string, getenv func(string) string, out io.Writer) (optio
 		return o, fmt.Errorf("unexpected arguments: %q", fs.Args())
 	}
 	// Environment fallbacks for the flags not given.
-	given := map[string]bool{}
-	fs.Visit(func(f *flag.Flag) { given[f.Name] = true })
-	var envErr error
-	fs.VisitAll(func(f *flag.Flag) {
-		if given[f.Name] || f.Name == "version" {
-			return
-		}
-		env := "CHANGELENS_" + strings.ToUpper(strings.ReplaceAll(f.Name, "-", "_"))
-		if v := getenv(env); v != "" {
-			if err := fs.Set(f.Name, v); err != nil {
-				envErr = errors.Join(envErr, fmt.Errorf("%s: %w", env, err))
-			}
-		}
-	})
-	if envErr != nil {
-		return o, envErr
+	if err := envflag.Apply(fs, getenv, "version"); err != nil {
+		return o, err
 	}
 	if *showVersion {
 		fmt.Fprintln(out, "changelens-api", version)

@@ -657,7 +657,7 @@ func TestIntegrationSchemaApplyTwiceIsNoop(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !slices.Equal(res.Applied, []uint32{1, 2, 3, 4, 5, 6}) || res.Current != latestVersion {
+	if !slices.Equal(res.Applied, []uint32{1, 2, 3, 4, 5, 6, 7}) || res.Current != latestVersion {
 		t.Fatalf("first apply = %+v", res)
 	}
 	before := showCreate(t, conn, db)
@@ -689,9 +689,9 @@ func TestIntegrationSchemaApplyTwiceIsNoop(t *testing.T) {
 	}
 
 	// Upgrade: a database at version 1 (no histograms, no deployment_events,
-	// no cohort columns yet) gets versions 2 to 6 only.
+	// no cohort columns, no verdict tables yet) gets versions 2 to 7 only.
 	for _, obj := range []string{"latency_hist_1m_mv", "latency_hist_1h_mv", "latency_hist_1m", "latency_hist_1h", "deployment_events",
-		"version_presence_mv", "version_presence", "cohort_hist_1m_mv", "cohort_hist_1m"} {
+		"version_presence_mv", "version_presence", "cohort_hist_1m_mv", "cohort_hist_1m", "deployment_verdicts", "notification_log"} {
 		srv.Exec(t, "DROP TABLE "+db+"."+obj)
 	}
 	for _, c := range []string{"cohort_keys", "cohort_values", "response_size", "request_size"} {
@@ -712,7 +712,7 @@ func TestIntegrationSchemaApplyTwiceIsNoop(t *testing.T) {
 		time.Sleep(50 * time.Millisecond)
 	}
 	res, err = schema.Apply(tctx(t), conn, o, srv.Version())
-	if err != nil || !slices.Equal(res.Applied, []uint32{2, 3, 4, 5, 6}) || res.Current != latestVersion {
+	if err != nil || !slices.Equal(res.Applied, []uint32{2, 3, 4, 5, 6, 7}) || res.Current != latestVersion {
 		t.Fatalf("upgrade from v1 = %+v, %v", res, err)
 	}
 	if after := showCreate(t, conn, db); after != before {
@@ -733,7 +733,7 @@ func TestIntegrationSchemaApplyTwiceIsNoop(t *testing.T) {
 // given tables and forgets the given migration: the database as it was
 // before that migration, for upgrade tests.
 // latestVersion is the number of the newest embedded migration.
-const latestVersion = 6
+const latestVersion = 7
 
 func schemaWithout(t *testing.T, srv *chtest.Server, version uint32, tables ...string) (db string, conn driver.Conn, o schema.Options) {
 	t.Helper()

@@ -33,9 +33,11 @@ const (
 	TableLatencyRollup   = "latency_rollup_1m"
 	TableLatencyHist1m   = "latency_hist_1m"
 	TableLatencyHist1h   = "latency_hist_1h"
-	TableDeployments     = "deployment_events" // schema v4; v1's "deployments" is no longer used
-	TableVersionPresence = "version_presence"  // schema v5
-	TableCohortHist1m    = "cohort_hist_1m"    // schema v6
+	TableDeployments     = "deployment_events"   // schema v4; v1's "deployments" is no longer used
+	TableVersionPresence = "version_presence"    // schema v5
+	TableCohortHist1m    = "cohort_hist_1m"      // schema v6
+	TableVerdicts        = "deployment_verdicts" // schema v7
+	TableNotifications   = "notification_log"    // schema v7
 	TableMigrations      = "schema_migrations"
 	LocalSuffix          = "_local"
 )

@@ -357,8 +357,8 @@ type GateAnswer struct {
 	Mode         GateMode // 0 when there was nothing to judge
 	Reasons      []string
 	DeploymentID string // "" when no deployment of the version was found
-	Control      Cohort  // the baseline
-	Treatment    Cohort  // the version asked about
+	Control      Cohort // the baseline
+	Treatment    Cohort // the version asked about
 	// OverlapMinutes: CANARY, the minutes both served; BEFORE_AFTER, 0.
 	OverlapMinutes int
 	Metrics        []CompareMetric

@@ -30,6 +30,10 @@ type Config struct {
 	// verdicts are kept in memory once both windows are closed and settled.
 	// Default 20000; negative disables the cache.
 	CacheSize int
+	// IgnoreStoredVerdicts: judge every deployment from its windows, never
+	// from the verdicts changelens-worker stored (the worker itself, and
+	// benchmarks of the computation).
+	IgnoreStoredVerdicts bool
 	// CacheSettle is how long after a deployment's after window closed its
 	// statistics are still read from ClickHouse (late data) before they are
 	// cached. Default 5m.

@@ -2,7 +2,10 @@ package usecase
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"fmt"
+	"time"
 
 	"github.com/changelens/changelens/queryapi/analysis"
 	"github.com/changelens/changelens/queryapi/report"
@@ -52,6 +55,12 @@ func (s *Service) analyze(ctx context.Context, tl *analysis.Timeline, items []*a
 		}
 		missing = append(missing, i)
 	}
+	if len(missing) > 0 && !s.cfg.IgnoreStoredVerdicts {
+		var err error
+		if missing, err = s.useStored(ctx, tl, items, missing, res, have, now, full); err != nil {
+			return nil, err
+		}
+	}
 	for len(missing) > 0 {
 		n := min(len(missing), s.cfg.WindowBatch)
 		batch := missing[:n]
@@ -81,3 +90,59 @@ func (s *Service) analyze(ctx context.Context, tl *analysis.Timeline, items []*a
 	}
 	return out, nil
 }
+
+// useStored fills res from the verdicts changelens-worker stored for the
+// settled items among missing whose windows are still the stored ones, and
+// returns the items left to compute.
+func (s *Service) useStored(ctx context.Context, tl *analysis.Timeline, items []*analysis.Item, missing []int,
+	res []cached, have []bool, now time.Time, full bool) ([]int, error) {
+	var ids []string
+	for _, i := range missing {
+		if it := items[i]; !now.Before(it.After.End.Add(s.cfg.CacheSettle)) {
+			ids = append(ids, it.Deployment.ID)
+		}
+	}
+	if len(ids) == 0 {
+		return missing, nil
+	}
+	stored, err := s.st.StoredVerdicts(ctx, s.configHash, ids)
+	if err != nil {
+		return nil, err
+	}
+	left := missing[:0:0]
+	for _, i := range missing {
+		it := items[i]
+		v, ok := stored[it.Deployment.ID]
+		b, a := it.MinuteWindows()
+		if !ok || !v.Before.Start.Equal(b.Start) || !v.Before.End.Equal(b.End) || !v.After.Start.Equal(a.Start) || !v.After.End.Equal(a.End) {
+			left = append(left, i)
+			continue
+		}
+		c := cached{stats: v.Stats, j: v.Judgement}
+		if full && !c.j.Complete {
+			j, err := tl.Judge(it, c.stats[0], c.stats[1], now, true)
+			if err != nil {
+				return nil, err
+			}
+			c.j = j
+		}
+		res[i], have[i] = c, true
+		if s.cache != nil {
+			s.cache.put(cacheKey(it), c)
+		}
+	}
+	return left, nil
+}
+
+// ConfigHash identifies the analysis settings verdicts are judged with
+// (stored verdicts are keyed by it): 16 hex digits of a hash of the
+// settings and of verdictAlgorithm.
+func ConfigHash(cfg analysis.Config) string {
+	sum := sha256.Sum256([]byte(fmt.Sprintf("%s|%+v", verdictAlgorithm, cfg)))
+	return hex.EncodeToString(sum[:8])
+}
+
+// verdictAlgorithm changes when the rules that turn window statistics into
+// a verdict change, so that verdicts stored by an older worker are judged
+// again.
+const verdictAlgorithm = "verdict-v1"

@@ -47,6 +47,8 @@ type Service struct {
 	owned    bool // Open opened st: Close closes it
 	cache    *lru
 	episodes *episodeCache // nil: every request reads the whole history
+	// configHash keys the verdicts stored for cfg.Analysis.
+	configHash string
 }
 
 var _ report.Source = (*Service)(nil)
@@ -57,7 +59,7 @@ func New(st *store.Store, cfg Config) (*Service, error) {
 	if err := cfg.validate(); err != nil {
 		return nil, err
 	}
-	s := &Service{cfg: cfg, st: st}
+	s := &Service{cfg: cfg, st: st, configHash: ConfigHash(cfg.Analysis)}
 	if cfg.CacheSize > 0 {
 		s.cache = newLRU(cfg.CacheSize)
 		s.episodes = newEpisodeCache()

@@ -1,0 +1,16 @@
+-- The stored verdicts (schema v7) of the deployments @ids judged with the
+-- analysis settings @config_hash: per deployment the row with the highest
+-- ver (a ReplacingMergeTree merges eventually; argMax reads the winner
+-- without FINAL, on every server).
+SELECT
+    deployment_id,
+    toUInt32(argMax(before_start, ver)) AS b_start,
+    toUInt32(argMax(before_end, ver)) AS b_end,
+    toUInt32(argMax(after_start, ver)) AS a_start,
+    toUInt32(argMax(after_end, ver)) AS a_end,
+    argMax(stats, ver) AS stats,
+    argMax(judgement, ver) AS judgement
+FROM {db}.deployment_verdicts
+WHERE config_hash = @config_hash
+  AND has(@ids, deployment_id)
+GROUP BY deployment_id

@@ -1,0 +1,81 @@
+package usecase
+
+import (
+	"context"
+	"time"
+
+	"github.com/changelens/changelens/queryapi/analysis"
+	"github.com/changelens/changelens/queryapi/report"
+	"github.com/changelens/changelens/queryapi/store"
+)
+
+// Settled is a deployment whose after window has closed and settled
+// (CacheSettle), judged from its windows as they are now.
+type Settled struct {
+	Impact        report.Impact
+	Before, After analysis.Span // the minute windows the statistics cover
+	Stats         store.WindowPair
+	Judgement     analysis.Judgement
+}
+
+// Judged is every deployment with deploy time in [from, to), with what can
+// be said about it now: the settled ones judged afresh from their windows
+// (never from stored verdicts or the cache: this is what changelens-worker
+// stores and compares with what it stored), and the failed deploy
+// attempts and those still open as their impact so far.
+type Judged struct {
+	Settled []Settled
+	Open    []report.Impact // after window open or not settled yet
+	Failed  []report.Deployment
+}
+
+// Judge judges every deployment with deploy time in [from, to) (all units).
+func (s *Service) Judge(ctx context.Context, from, to time.Time) (Judged, error) {
+	var out Judged
+	tl, err := s.timeline(ctx, unitFilter{}, from, to)
+	if err != nil {
+		return out, err
+	}
+	now := s.cfg.Now()
+	var items []*analysis.Item
+	for _, it := range tl.Items() {
+		d := &it.Deployment
+		switch {
+		case d.DeployTime.Before(from) || !d.DeployTime.Before(to):
+		case d.Failed:
+			out.Failed = append(out.Failed, tl.Impact(it, analysis.Judgement{}, analysis.WindowStats{}, analysis.WindowStats{}).Deployment)
+		default:
+			items = append(items, it)
+		}
+	}
+	for len(items) > 0 {
+		batch := items[:min(len(items), s.cfg.WindowBatch)]
+		items = items[len(batch):]
+		idx := make([]int, len(batch))
+		for i := range idx {
+			idx[i] = i
+		}
+		stats, err := s.st.WindowStats(ctx, batch, idx)
+		if err != nil {
+			return out, err
+		}
+		for i, it := range batch {
+			j, err := tl.Judge(it, stats[i][0], stats[i][1], now, true)
+			if err != nil {
+				return out, err
+			}
+			im := tl.Impact(it, j, stats[i][0], stats[i][1])
+			if now.Before(it.After.End.Add(s.cfg.CacheSettle)) || !j.Complete || j.Verdict == report.VerdictPending {
+				out.Open = append(out.Open, im)
+				continue
+			}
+			b, a := it.MinuteWindows()
+			out.Settled = append(out.Settled, Settled{Impact: im, Before: b, After: a, Stats: stats[i], Judgement: j})
+		}
+	}
+	return out, nil
+}
+
+// ConfigHash is the hash of the service's analysis settings (see the
+// package function).
+func (s *Service) ConfigHash() string { return s.configHash }

@@ -1,0 +1,73 @@
+package notify
+
+import (
+	"fmt"
+	"strings"
+
+	"github.com/changelens/changelens/queryapi/report"
+)
+
+// EventsOf are the events of judged deployments: DEGRADED ones, rolled
+// back ones (each deployment once per kind), and with all every other
+// judged deployment; failed attempts are EventOfFailure.
+func EventsOf(impacts []report.Impact, all bool) []Event {
+	var out []Event
+	for _, im := range impacts {
+		d := im.Deployment
+		if d.Verdict == report.VerdictPending {
+			continue
+		}
+		emitted := false
+		if d.Verdict == report.VerdictDegraded {
+			out = append(out, Event{Kind: KindDegraded, Deployment: d, Before: im.Before, After: im.After, Explanation: explain(KindDegraded, im)})
+			emitted = true
+		}
+		for _, r := range d.FailureReasons {
+			if r == report.ReasonRolledBack {
+				out = append(out, Event{Kind: KindRolledBack, Deployment: d, Before: im.Before, After: im.After, Explanation: explain(KindRolledBack, im)})
+				emitted = true
+			}
+		}
+		if all && !emitted {
+			out = append(out, Event{Kind: KindDeployed, Deployment: d, Before: im.Before, After: im.After, Explanation: explain(KindDeployed, im)})
+		}
+	}
+	return out
+}
+
+// EventOfFailure is the event of a failed deploy attempt.
+func EventOfFailure(d report.Deployment) Event {
+	return Event{Kind: KindFailed, Deployment: d, Explanation: fmt.Sprintf(
+		"FAILED: the deploy of %s %s to %s failed at %s (commit %s); %s keeps serving — see the pipeline's run.",
+		d.Service, d.Version, d.Environment, d.DeployTime.UTC().Format("2006-01-02 15:04 MST"), orUnknown(d.CommitSHA), orUnknown(d.PreviousVersion))}
+}
+
+func explain(k Kind, im report.Impact) string {
+	d := im.Deployment
+	head := fmt.Sprintf("%s %s → %s in %s", d.Service, orUnknown(d.PreviousVersion), d.Version, d.Environment)
+	figures := fmt.Sprintf("p95 %.0f → %.0f ms, errors %.2f%% → %.2f%% (%.0f requests before, %.0f after)",
+		im.Before.P95Ms, im.After.P95Ms, 100*im.Before.ErrorRate, 100*im.After.ErrorRate, im.Before.Requests, im.After.Requests)
+	switch k {
+	case KindDegraded:
+		var why []string
+		for _, r := range im.Reasons {
+			switch r {
+			case report.ReasonLatencyRegression:
+				why = append(why, fmt.Sprintf("latency regressed (p95 ×%.2f)", im.LatencyRatio))
+			case report.ReasonErrorRateRegression:
+				why = append(why, fmt.Sprintf("the error rate rose by %.2f points", 100*im.ErrorRateDelta))
+			}
+		}
+		return fmt.Sprintf("DEGRADED: %s — %s: %s. Roll back or fix forward.", head, strings.Join(why, " and "), figures)
+	case KindRolledBack:
+		return fmt.Sprintf("ROLLED BACK: %s was rolled back at %s: %s.", head, d.RestoreTime.UTC().Format("2006-01-02 15:04 MST"), figures)
+	}
+	return fmt.Sprintf("%s: %s — %s.", verdictName(d.Verdict), head, figures)
+}
+
+func orUnknown(s string) string {
+	if s == "" {
+		return "unknown"
+	}
+	return s
+}

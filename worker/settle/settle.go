@@ -1,0 +1,150 @@
+// Package settle keeps the stored verdicts of deployments up to date and
+// turns verdicts into notifications: each cycle it judges every deployment
+// of the lookback afresh from its windows (queryapi/usecase.Judge), stores
+// the verdicts of settled deployments that are new or whose statistics
+// changed (late or replayed data re-settles a window), and hands due
+// events to the notifier.
+package settle
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/metric"
+
+	"github.com/changelens/changelens/queryapi/report"
+	"github.com/changelens/changelens/queryapi/store"
+	"github.com/changelens/changelens/queryapi/usecase"
+	"github.com/changelens/changelens/worker/notify"
+)
+
+// Config configures a Settler.
+type Config struct {
+	// Lookback: deployments with deploy time in [now − Lookback, now) are
+	// judged each cycle (and re-settled when their data changed). Default
+	// 30 days.
+	Lookback time.Duration
+	// NotifyLookback: only deployments this recent are notified (a first
+	// start does not announce history). Default 24h.
+	NotifyLookback time.Duration
+	// NotifyTimeout bounds a cycle's deliveries; what is left is sent by
+	// the next cycle. Default 1m.
+	NotifyTimeout time.Duration
+}
+
+// Settler runs cycles.
+type Settler struct {
+	cfg      Config
+	svc      *usecase.Service
+	st       *store.Store
+	w        *Writer
+	notifier *notify.Notifier // nil: no notifications
+	log      *slog.Logger
+	verdicts metric.Int64Counter
+}
+
+// New returns a Settler judging through svc (which must ignore stored
+// verdicts), reading stored ones through st and writing through w.
+func New(cfg Config, svc *usecase.Service, st *store.Store, w *Writer, n *notify.Notifier, meter metric.Meter, log *slog.Logger) (*Settler, error) {
+	if cfg.Lookback <= 0 {
+		cfg.Lookback = 30 * 24 * time.Hour
+	}
+	if cfg.NotifyLookback <= 0 {
+		cfg.NotifyLookback = 24 * time.Hour
+	}
+	if cfg.NotifyTimeout <= 0 {
+		cfg.NotifyTimeout = time.Minute
+	}
+	c, err := meter.Int64Counter("changelens.deployment.verdicts",
+		metric.WithDescription("Deployments whose verdict was settled, by service, environment and verdict (counted once per deployment when first stored)."),
+		metric.WithUnit("{deployment}"))
+	if err != nil {
+		return nil, err
+	}
+	return &Settler{cfg: cfg, svc: svc, st: st, w: w, notifier: n, log: log, verdicts: c}, nil
+}
+
+// Result says what a cycle did.
+type Result struct {
+	Judged, Settled, Stored, Resettled, Notified int
+}
+
+// Cycle judges, stores and notifies once.
+func (s *Settler) Cycle(ctx context.Context, now time.Time) (Result, error) {
+	var r Result
+	j, err := s.svc.Judge(ctx, now.Add(-s.cfg.Lookback), now.Add(time.Minute))
+	if err != nil {
+		return r, fmt.Errorf("settle: judging: %w", err)
+	}
+	r.Judged, r.Settled = len(j.Settled)+len(j.Open)+len(j.Failed), len(j.Settled)
+	ids := make([]string, len(j.Settled))
+	for i, v := range j.Settled {
+		ids[i] = v.Impact.Deployment.ID
+	}
+	stored, err := s.st.StoredVerdicts(ctx, s.svc.ConfigHash(), ids)
+	if err != nil {
+		return r, fmt.Errorf("settle: reading stored verdicts: %w", err)
+	}
+	var write []usecase.Settled
+	for _, v := range j.Settled {
+		old, ok := stored[v.Impact.Deployment.ID]
+		switch {
+		case !ok:
+			r.Stored++
+			d := v.Impact.Deployment
+			s.verdicts.Add(ctx, 1, metric.WithAttributes(attribute.String("service", d.Service),
+				attribute.String("environment", d.Environment), attribute.String("verdict", notify.VerdictName(d.Verdict))))
+		case !sameVerdict(old, v):
+			r.Resettled++
+			s.log.Info("verdict re-settled: its windows changed", "deployment", v.Impact.Deployment.ID,
+				"verdict", notify.VerdictName(v.Impact.Deployment.Verdict))
+		default:
+			continue
+		}
+		write = append(write, v)
+	}
+	if err := s.w.StoreVerdicts(ctx, s.svc.ConfigHash(), write, now); err != nil {
+		return r, fmt.Errorf("settle: storing verdicts: %w", err)
+	}
+	if s.notifier == nil {
+		return r, nil
+	}
+	var impacts []report.Impact
+	for _, v := range j.Settled {
+		impacts = append(impacts, v.Impact)
+	}
+	impacts = append(impacts, j.Open...)
+	var events []notify.Event
+	since := now.Add(-s.cfg.NotifyLookback)
+	for _, e := range notify.EventsOf(impacts, s.notifier.All()) {
+		if !e.Deployment.DeployTime.Before(since) && s.notifier.Due(e.Kind) {
+			events = append(events, e)
+		}
+	}
+	for _, d := range j.Failed {
+		if !d.DeployTime.Before(since) {
+			events = append(events, notify.EventOfFailure(d))
+		}
+	}
+	nctx, cancel := context.WithTimeout(ctx, s.cfg.NotifyTimeout)
+	defer cancel()
+	r.Notified, err = s.notifier.Deliver(nctx, events)
+	if err != nil {
+		return r, fmt.Errorf("settle: %w", err)
+	}
+	return r, nil
+}
+
+// sameVerdict reports whether a stored verdict is still what the data say.
+func sameVerdict(old store.StoredVerdict, v usecase.Settled) bool {
+	if !old.Before.Start.Equal(v.Before.Start) || !old.Before.End.Equal(v.Before.End) ||
+		!old.After.Start.Equal(v.After.Start) || !old.After.End.Equal(v.After.End) {
+		return false
+	}
+	a, errA := store.EncodeVerdict(old.Stats)
+	b, errB := store.EncodeVerdict(v.Stats)
+	return errA == nil && errB == nil && a == b && old.Judgement.Verdict == v.Judgement.Verdict
+}
