@@ -18,12 +18,13 @@ COLLECTOR_INPUTS := builder-config.yaml go.mod go.sum \
 all: build
 
 ## build: every binary into bin/: the collector distribution (OCB output
-## cached in .build/), the query API and the demo traffic generator
-build: bin/otelcol-changelens bin/changelens-api bin/changelens-demo
+## cached in .build/), the query API, the worker (stored verdicts,
+## notifications) and the demo traffic generator
+build: bin/otelcol-changelens bin/changelens-api bin/changelens-worker bin/changelens-demo
 
 # go build is incremental by itself: always ask it.
-.PHONY: bin/changelens-api bin/changelens-demo
-bin/changelens-api bin/changelens-demo:
+.PHONY: bin/changelens-api bin/changelens-worker bin/changelens-demo
+bin/changelens-api bin/changelens-worker bin/changelens-demo:
 	$(GO) build -o $@ ./cmd/$(notdir $@)
 
 $(OCB):

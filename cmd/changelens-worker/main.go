@@ -1,0 +1,229 @@
+// Command changelens-worker is the component of changelens that writes
+// beside the collectors: it stores the settled verdicts of deployments
+// (deployment_verdicts, read by the query API instead of recomputing them)
+// and sends notifications about deployments that went wrong (webhook,
+// Slack, Grafana annotations). It needs a ClickHouse user that may INSERT
+// into those two tables; the query API keeps its read-only user.
+//
+// Every flag has an environment fallback (CHANGELENS_ + the flag name in upper
+// case with '-' → '_'; a flag given on the command line wins). Analysis flags
+// must match the API's: stored verdicts are keyed by the settings.
+//
+//	changelens-worker --clickhouse-dsn clickhouse://worker:pw@localhost:9000/changelens \
+//	    --notify-config notify.yaml
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"os/signal"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/ClickHouse/clickhouse-go/v2"
+	"go.yaml.in/yaml/v3"
+
+	"github.com/changelens/changelens/internal/envflag"
+	"github.com/changelens/changelens/internal/schema"
+	"github.com/changelens/changelens/queryapi/analysis"
+	"github.com/changelens/changelens/queryapi/server"
+	"github.com/changelens/changelens/queryapi/store"
+	"github.com/changelens/changelens/queryapi/usecase"
+	"github.com/changelens/changelens/worker/notify"
+	"github.com/changelens/changelens/worker/settle"
+)
+
+// version is set by the build (-ldflags "-X main.version=…").
+var version = "dev"
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	if err := run(ctx, os.Args[1:], os.Getenv, os.Stderr); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			os.Exit(0)
+		}
+		fmt.Fprintln(os.Stderr, "changelens-worker:", err)
+		os.Exit(1)
+	}
+}
+
+type options struct {
+	dsn           string
+	interval      time.Duration
+	once          bool
+	createSchema  bool
+	notifyConfig  string
+	otlpEndpoint  string
+	logLevel      string
+	settle        settle.Config
+	analysis      analysis.Config
+	queryTimeout  time.Duration
+	notifyBackoff time.Duration
+}
+
+func parseFlags(args []string, getenv func(string) string, out io.Writer) (options, error) {
+	var o options
+	fs := flag.NewFlagSet("changelens-worker", flag.ContinueOnError)
+	fs.SetOutput(out)
+	fs.StringVar(&o.dsn, "clickhouse-dsn", "", "ClickHouse DSN of a user that may INSERT into deployment_verdicts and notification_log, e.g. clickhouse://worker:pw@localhost:9000/changelens (required)")
+	fs.DurationVar(&o.interval, "interval", time.Minute, "time between cycles (judge, store, notify)")
+	fs.BoolVar(&o.once, "once", false, "run one cycle and exit (cron, tests)")
+	fs.BoolVar(&o.createSchema, "create-schema", true, "apply the versioned schema at start (as the exporter does; needs CREATE rights)")
+	fs.StringVar(&o.notifyConfig, "notify-config", "", "YAML file of notification targets (see the README); empty: no notifications")
+	fs.DurationVar(&o.settle.Lookback, "lookback", 30*24*time.Hour, "deployments this recent are judged each cycle and re-settled when their data changed")
+	fs.DurationVar(&o.settle.NotifyLookback, "notify-lookback", 24*time.Hour, "only deployments this recent are notified")
+	fs.DurationVar(&o.settle.NotifyTimeout, "notify-timeout", time.Minute, "how long a cycle keeps retrying deliveries; the rest go with the next cycle")
+	fs.DurationVar(&o.notifyBackoff, "notify-max-backoff", 30*time.Second, "longest wait between delivery attempts")
+	fs.DurationVar(&o.queryTimeout, "query-timeout", 5*time.Minute, "a ClickHouse query's deadline")
+	fs.StringVar(&o.otlpEndpoint, "otlp-endpoint", "", "OTLP/gRPC endpoint for the worker's own metrics (changelens.deployment.verdicts) and traces; empty: off")
+	fs.StringVar(&o.logLevel, "log-level", "info", "debug, info, warn or error")
+	o.analysis = analysis.DefaultConfig()
+	analysis.RegisterFlags(fs, &o.analysis)
+	showVersion := fs.Bool("version", false, "print the version and exit")
+	if err := fs.Parse(args); err != nil {
+		return o, err
+	}
+	if fs.NArg() > 0 {
+		return o, fmt.Errorf("unexpected arguments: %q", fs.Args())
+	}
+	if err := envflag.Apply(fs, getenv, "version"); err != nil {
+		return o, err
+	}
+	if *showVersion {
+		fmt.Fprintln(out, "changelens-worker", version)
+		return o, flag.ErrHelp
+	}
+	switch {
+	case o.dsn == "":
+		return o, errors.New("--clickhouse-dsn (or CHANGELENS_CLICKHOUSE_DSN) is required")
+	case o.interval <= 0:
+		return o, errors.New("--interval must be positive")
+	case o.queryTimeout <= 0:
+		return o, errors.New("--query-timeout must be positive")
+	}
+	return o, o.analysis.Validate()
+}
+
+// notifyFile is the --notify-config file. ${VAR} references are expanded
+// from the environment, so secrets (Slack URLs, tokens) can stay out of it.
+type notifyFile struct {
+	Targets      []notify.Target `yaml:"targets"`
+	All          bool            `yaml:"all"`
+	APIURL       string          `yaml:"api_url"`
+	DashboardURL string          `yaml:"dashboard_url"`
+}
+
+func loadNotify(path string, getenv func(string) string) (notifyFile, error) {
+	var f notifyFile
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return f, err
+	}
+	dec := yaml.NewDecoder(strings.NewReader(os.Expand(string(b), getenv)))
+	dec.KnownFields(true)
+	if err := dec.Decode(&f); err != nil {
+		return f, fmt.Errorf("%s: %w", path, err)
+	}
+	if len(f.Targets) == 0 {
+		return f, fmt.Errorf("%s: targets: at least one target is required", path)
+	}
+	return f, nil
+}
+
+func run(ctx context.Context, args []string, getenv func(string) string, stderr io.Writer) error {
+	o, err := parseFlags(args, getenv, stderr)
+	if err != nil {
+		return err
+	}
+	var level slog.Level
+	if err := level.UnmarshalText([]byte(o.logLevel)); err != nil {
+		return fmt.Errorf("--log-level: %w", err)
+	}
+	log := slog.New(slog.NewJSONHandler(stderr, &slog.HandlerOptions{Level: level}))
+
+	tel, err := server.SetupTelemetry(ctx, server.TelemetryConfig{Endpoint: o.otlpEndpoint, ServiceName: "changelens-worker", ServiceVersion: version})
+	if err != nil {
+		return err
+	}
+	defer func() { _ = tel.Shutdown(context.Background()) }()
+
+	opts, err := clickhouse.ParseDSN(o.dsn)
+	if err != nil {
+		return errors.New("--clickhouse-dsn: not a valid DSN") // the DSN holds a password: not quoted
+	}
+	db := opts.Auth.Database
+	if db == "" {
+		db = "changelens"
+	}
+	opts.Auth.Database = ""
+	conn, err := clickhouse.Open(opts)
+	if err != nil {
+		return fmt.Errorf("clickhouse: %w", err)
+	}
+	defer conn.Close()
+	var serverVersion string
+	if err := conn.QueryRow(ctx, "SELECT version()").Scan(&serverVersion); err != nil {
+		return fmt.Errorf("clickhouse: %w", err)
+	}
+	so := schema.Options{Database: db, Features: schema.FeaturesFor(serverVersion)}
+	if o.createSchema {
+		if _, err := schema.Apply(ctx, conn, so, serverVersion); err != nil {
+			return err
+		}
+	}
+	st, err := store.Open(ctx, store.Config{DSN: o.dsn, Database: db, QueryTimeout: o.queryTimeout})
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	cfg := usecase.Config{Analysis: o.analysis, IgnoreStoredVerdicts: true, CacheSize: -1}
+	cfg.Limits.QueryTimeout = o.queryTimeout
+	cfg.Limits.MaxDeployments = 1 << 20
+	svc, err := usecase.New(st, cfg)
+	if err != nil {
+		return err
+	}
+	var n *notify.Notifier
+	if o.notifyConfig != "" {
+		f, err := loadNotify(o.notifyConfig, getenv)
+		if err != nil {
+			return fmt.Errorf("--notify-config: %w", err)
+		}
+		n, err = notify.New(notify.Config{Targets: f.Targets, All: f.All, APIURL: f.APIURL, DashboardURL: f.DashboardURL,
+			MaxBackoff: o.notifyBackoff}, settle.NewWriter(conn, so), log)
+		if err != nil {
+			return fmt.Errorf("--notify-config: %w", err)
+		}
+	}
+	s, err := settle.New(o.settle, svc, st, settle.NewWriter(conn, so), n, tel.MeterProvider.Meter("changelens-worker"), log)
+	if err != nil {
+		return err
+	}
+	log.Info("changelens-worker started", "version", version, "clickhouse", serverVersion, "database", db,
+		"config_hash", svc.ConfigHash(), "interval", o.interval, "notifications", n != nil)
+	for {
+		t0 := time.Now()
+		r, err := s.Cycle(ctx, t0)
+		if err != nil {
+			log.Error("cycle failed", "error", err)
+		} else {
+			log.Info("cycle", "judged", r.Judged, "settled", r.Settled, "stored", r.Stored, "resettled", r.Resettled,
+				"notified", r.Notified, "took", time.Since(t0).Round(time.Millisecond))
+		}
+		if o.once {
+			return err
+		}
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-time.After(o.interval):
+		}
+	}
+}

@@ -1,0 +1,227 @@
+package notify
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/changelens/changelens/queryapi/report"
+)
+
+// memLog is a delivery log in memory.
+type memLog struct {
+	mu   sync.Mutex
+	done map[string]Delivery
+}
+
+func (l *memLog) Delivered(_ context.Context, keys []string) (map[string]bool, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	out := map[string]bool{}
+	for _, k := range keys {
+		if _, ok := l.done[k]; ok {
+			out[k] = true
+		}
+	}
+	return out, nil
+}
+
+func (l *memLog) Record(_ context.Context, d Delivery) error {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.done == nil {
+		l.done = map[string]Delivery{}
+	}
+	l.done[d.Key] = d
+	return nil
+}
+
+// receiver is a local HTTP server that records what it is sent and answers
+// the statuses queued for it (200 once the queue is empty).
+type receiver struct {
+	*httptest.Server
+	mu       sync.Mutex
+	statuses []int
+	got      []received
+}
+
+type received struct {
+	path, key, auth string
+	body            map[string]any
+}
+
+func newReceiver(t *testing.T, statuses ...int) *receiver {
+	r := &receiver{statuses: statuses}
+	r.Server = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
+		b, _ := io.ReadAll(req.Body)
+		var body map[string]any
+		_ = json.Unmarshal(b, &body)
+		r.mu.Lock()
+		code := 200
+		if len(r.statuses) > 0 {
+			code, r.statuses = r.statuses[0], r.statuses[1:]
+		}
+		if code == 200 {
+			r.got = append(r.got, received{req.URL.Path, req.Header.Get("Idempotency-Key"), req.Header.Get("Authorization"), body})
+		}
+		r.mu.Unlock()
+		w.WriteHeader(code)
+	}))
+	t.Cleanup(r.Close)
+	return r
+}
+
+func (r *receiver) received() []received {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return append([]received(nil), r.got...)
+}
+
+var degraded = Event{
+	Kind: KindDegraded,
+	Deployment: report.Deployment{ID: "d1", Service: "checkout", Environment: "production", Version: "2.0", PreviousVersion: "1.9",
+		DeployTime: time.Date(2026, 11, 25, 10, 0, 0, 0, time.UTC), Verdict: report.VerdictDegraded, ChangeFailure: true},
+	Before:      report.Window{Start: time.Date(2026, 11, 25, 9, 30, 0, 0, time.UTC), Requests: 1800, ErrorRate: 0.005, P95Ms: 70},
+	After:       report.Window{Start: time.Date(2026, 11, 25, 10, 2, 0, 0, time.UTC), Requests: 1790, ErrorRate: 0.004, P95Ms: 210},
+	Explanation: "DEGRADED: checkout 1.9 → 2.0 in production — latency regressed (p95 ×3.00)",
+}
+
+// Every target type gets its payload, with the idempotency key in the body
+// and in a header, and a Grafana token as a bearer; a second delivery
+// sends nothing.
+func TestPayloads(t *testing.T) {
+	hook, slack, grafana := newReceiver(t), newReceiver(t), newReceiver(t)
+	log := &memLog{}
+	n, err := New(Config{Targets: []Target{
+		{Name: "hook", Type: TypeWebhook, URL: hook.URL + "/changelens", Headers: map[string]string{"X-Team": "shop"}},
+		{Name: "slack", Type: TypeSlack, URL: slack.URL + "/services/T000/B000/secret"},
+		{Name: "grafana", Type: TypeGrafana, URL: grafana.URL + "/", Token: "glsa_secret"},
+	}, APIURL: "http://api:8080", DashboardURL: "http://grafana:3000"}, log, slog.New(slog.DiscardHandler))
+	require.NoError(t, err)
+	sent, err := n.Deliver(context.Background(), []Event{degraded})
+	require.NoError(t, err)
+	assert.Equal(t, 3, sent)
+
+	h := hook.received()
+	require.Len(t, h, 1)
+	assert.Equal(t, Key("d1", KindDegraded, "hook"), h[0].key)
+	assert.Equal(t, h[0].key, h[0].body["idempotency_key"])
+	assert.Equal(t, "deployment.degraded", h[0].body["event"])
+	d := h[0].body["deployment"].(map[string]any)
+	assert.Equal(t, "DEGRADED", d["verdict"])
+	assert.Equal(t, "1.9", d["previous_version"])
+	assert.Equal(t, 210.0, h[0].body["after"].(map[string]any)["p95_ms"])
+	links := h[0].body["links"].(map[string]any)
+	assert.Equal(t, "http://api:8080/v1/deployments/d1/impact", links["impact"])
+	assert.Equal(t, "http://grafana:3000/d/changelens-deployment-impact?var-deployment=d1", links["dashboard"])
+
+	s := slack.received()
+	require.Len(t, s, 1)
+	assert.Equal(t, "/services/T000/B000/secret", s[0].path)
+	assert.Contains(t, s[0].body["text"], degraded.Explanation)
+	assert.Contains(t, mustJSON(t, s[0].body["blocks"]), Key("d1", KindDegraded, "slack"))
+
+	g := grafana.received()
+	require.Len(t, g, 1)
+	assert.Equal(t, "/api/annotations", g[0].path)
+	assert.Equal(t, "Bearer glsa_secret", g[0].auth)
+	assert.Equal(t, float64(degraded.Deployment.DeployTime.UnixMilli()), g[0].body["time"])
+	assert.ElementsMatch(t, []any{"changelens", "service:checkout", "environment:production", "version:2.0", "verdict:DEGRADED",
+		"event:degraded", "idempotency-key:" + Key("d1", KindDegraded, "grafana")}, g[0].body["tags"])
+
+	sent, err = n.Deliver(context.Background(), []Event{degraded})
+	require.NoError(t, err)
+	assert.Equal(t, 0, sent, "delivered notifications are not sent again")
+	assert.Len(t, hook.received(), 1)
+}
+
+// A failing target is retried with backoff until it answers; one answering
+// 4xx is not retried; neither holds up another target; the URL (with its
+// secret) never reaches the log.
+func TestRetriesAndSecrets(t *testing.T) {
+	flaky := newReceiver(t, 503, 502, 429)
+	wrong := newReceiver(t, 404)
+	var logs bytes.Buffer
+	log := &memLog{}
+	n, err := New(Config{Targets: []Target{
+		{Name: "flaky", Type: TypeSlack, URL: flaky.URL + "/hooks/TOKEN123"},
+		{Name: "wrong", Type: TypeWebhook, URL: wrong.URL + "/?token=TOKEN456"},
+	}, MinBackoff: 10 * time.Millisecond, MaxBackoff: 20 * time.Millisecond}, log, slog.New(slog.NewTextHandler(&logs, nil)))
+	require.NoError(t, err)
+	sent, err := n.Deliver(context.Background(), []Event{degraded})
+	assert.Equal(t, 1, sent)
+	require.Error(t, err)
+	assert.Contains(t, err.Error(), "target wrong: HTTP 404")
+	assert.Len(t, flaky.received(), 1)
+	assert.Equal(t, 4, log.done[Key("d1", KindDegraded, "flaky")].Attempts)
+
+	// The unreachable: connection refused, retried until the deadline.
+	dead := httptest.NewServer(http.NotFoundHandler())
+	deadURL := dead.URL + "/hook?secret=TOKEN789"
+	dead.Close()
+	n, err = New(Config{Targets: []Target{{Name: "dead", Type: TypeWebhook, URL: deadURL}},
+		MinBackoff: 10 * time.Millisecond, MaxBackoff: 20 * time.Millisecond}, log, slog.New(slog.NewTextHandler(&logs, nil)))
+	require.NoError(t, err)
+	ctx, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
+	defer cancel()
+	_, err = n.Deliver(ctx, []Event{degraded})
+	require.Error(t, err)
+	for _, secret := range []string{"TOKEN123", "TOKEN456", "TOKEN789", "secret="} {
+		assert.NotContains(t, logs.String()+err.Error(), secret)
+	}
+	assert.Contains(t, logs.String(), "dead")
+}
+
+func TestConfigErrorsNameTheField(t *testing.T) {
+	for _, c := range []struct {
+		t    Target
+		want string
+	}{
+		{Target{Type: TypeWebhook, URL: "http://x"}, "name is required"},
+		{Target{Name: "a", Type: "email", URL: "http://x"}, "target a: type"},
+		{Target{Name: "b", Type: TypeSlack, URL: "hooks.slack.com/TOKEN"}, "target b: url"},
+	} {
+		_, err := New(Config{Targets: []Target{c.t}}, &memLog{}, slog.New(slog.DiscardHandler))
+		require.Error(t, err)
+		assert.Contains(t, err.Error(), c.want)
+		assert.NotContains(t, err.Error(), "TOKEN")
+	}
+}
+
+func TestEvents(t *testing.T) {
+	rolled := report.Impact{Deployment: report.Deployment{ID: "d2", Service: "cart", Environment: "production", Version: "3",
+		PreviousVersion: "2", Verdict: report.VerdictNoChange, ChangeFailure: true, FailureReasons: []report.FailureReason{report.ReasonRolledBack}}}
+	fine := report.Impact{Deployment: report.Deployment{ID: "d3", Verdict: report.VerdictNoChange}}
+	pending := report.Impact{Deployment: report.Deployment{ID: "d4", Verdict: report.VerdictPending}}
+	bad := report.Impact{Deployment: degraded.Deployment, Reasons: []report.FailureReason{report.ReasonLatencyRegression}, LatencyRatio: 3}
+	kinds := func(es []Event) (out []string) {
+		for _, e := range es {
+			out = append(out, e.Deployment.ID+":"+string(e.Kind))
+		}
+		return out
+	}
+	assert.Equal(t, []string{"d2:rolled_back", "d1:degraded"}, kinds(EventsOf([]report.Impact{rolled, fine, pending, bad}, false)))
+	assert.Equal(t, []string{"d2:rolled_back", "d3:deployed", "d1:degraded"}, kinds(EventsOf([]report.Impact{rolled, fine, pending, bad}, true)))
+	e := EventsOf([]report.Impact{bad}, false)[0]
+	assert.True(t, strings.HasPrefix(e.Explanation, "DEGRADED: checkout 1.9 → 2.0 in production — latency regressed (p95 ×3.00)"), e.Explanation)
+	f := EventOfFailure(report.Deployment{ID: "d5", Service: "cart", Environment: "staging", Version: "4", PreviousVersion: "3", Failed: true})
+	assert.Equal(t, KindFailed, f.Kind)
+	assert.Contains(t, f.Explanation, "FAILED: the deploy of cart 4 to staging failed")
+}
+
+func mustJSON(t *testing.T, v any) string {
+	b, err := json.Marshal(v)
+	require.NoError(t, err)
+	return string(b)
+}
