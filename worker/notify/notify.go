@@ -365,4 +365,3 @@ func verdictName(v report.Verdict) string {
 
 // VerdictName is the API's name of a verdict ("DEGRADED", …).
 func VerdictName(v report.Verdict) string { return verdictName(v) }
-

@@ -1,0 +1,169 @@
+package settle
+
+import (
+	"context"
+	"encoding/binary"
+	"log/slog"
+	"maps"
+	"os"
+	"slices"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	"go.opentelemetry.io/collector/pdata/pcommon"
+	"go.opentelemetry.io/collector/pdata/ptrace"
+	sdkmetric "go.opentelemetry.io/otel/sdk/metric"
+	"go.opentelemetry.io/otel/sdk/metric/metricdata"
+
+	"github.com/changelens/changelens/internal/schema"
+	"github.com/changelens/changelens/queryapi/report"
+	"github.com/changelens/changelens/queryapi/store"
+	"github.com/changelens/changelens/queryapi/usecase"
+	"github.com/changelens/changelens/testkit/chtest"
+	"github.com/changelens/changelens/testkit/pipelinetest"
+)
+
+func TestMain(m *testing.M) { os.Exit(chtest.Main(m)) }
+
+// traffic sends, through the real processor and exporter, 20 requests a
+// minute of each unit in slow over [from, to): version v1, and from
+// switchAt v2 with latency × slow[unit].
+func traffic(t *testing.T, p *pipelinetest.Pipeline, seq *uint64, from, to, switchAt time.Time, slow map[string]float64) {
+	t.Helper()
+	units := slices.Sorted(maps.Keys(slow))
+	for m := from; m.Before(to); m = m.Add(time.Minute) {
+		td := ptrace.NewTraces()
+		for _, unit := range units {
+			version, factor := "v1", 1.0
+			if !m.Before(switchAt) {
+				version, factor = "v2", slow[unit]
+			}
+			rs := td.ResourceSpans().AppendEmpty()
+			a := rs.Resource().Attributes()
+			a.PutStr("service.name", unit)
+			a.PutStr("deployment.environment.name", "production")
+			a.PutStr("service.version", version)
+			ss := rs.ScopeSpans().AppendEmpty().Spans()
+			for i := range 20 {
+				*seq++
+				s := ss.AppendEmpty()
+				var tid pcommon.TraceID
+				binary.BigEndian.PutUint64(tid[8:], *seq)
+				var sid pcommon.SpanID
+				binary.BigEndian.PutUint64(sid[:], *seq)
+				s.SetTraceID(tid)
+				s.SetSpanID(sid)
+				s.SetKind(ptrace.SpanKindServer)
+				s.SetName("GET /")
+				s.Attributes().PutInt("http.response.status_code", 200)
+				at := m.Add(time.Duration(i) * 3 * time.Second)
+				d := time.Duration(float64(20+i%7) * factor * float64(time.Millisecond))
+				s.SetStartTimestamp(pcommon.NewTimestampFromTime(at))
+				s.SetEndTimestamp(pcommon.NewTimestampFromTime(at.Add(d)))
+			}
+		}
+		p.Send(t, td)
+	}
+}
+
+// Two units deploy v2 an hour into three hours of traffic that ended an
+// hour ago: checkout 3× slower (DEGRADED), cart unchanged (NO_CHANGE).
+// The worker stores both verdicts once (counted by verdict), the API then
+// answers from them, a stored verdict that no longer matches its data is
+// re-settled, and a back-fill that changes a settled window re-settles it.
+func TestSettleStoresAndResettles(t *testing.T) {
+	srv := chtest.Shared(t)
+	db := srv.NewDatabase(t)
+	ctx := context.Background()
+	end := time.Now().UTC().Add(-time.Hour).Truncate(time.Minute)
+	start, switchAt := end.Add(-3*time.Hour), end.Add(-2*time.Hour)
+	p := pipelinetest.New(t, srv.Addr(), db, 1, nil)
+	var seq uint64
+	traffic(t, p, &seq, start, end, switchAt, map[string]float64{"checkout": 3, "cart": 1})
+	p.Close(t)
+
+	writerDSN := srv.DSN("default", "", db)
+	st, err := store.Open(ctx, store.Config{DSN: writerDSN})
+	require.NoError(t, err)
+	defer st.Close()
+	svc, err := usecase.New(st, usecase.Config{IgnoreStoredVerdicts: true, CacheSize: -1})
+	require.NoError(t, err)
+	conn := srv.Conn(t, db)
+	w := NewWriter(conn, schema.Options{Database: db})
+	reader := sdkmetric.NewManualReader()
+	meter := sdkmetric.NewMeterProvider(sdkmetric.WithReader(reader)).Meter("test")
+	s, err := New(Config{}, svc, st, w, nil, meter, slog.New(slog.DiscardHandler))
+	require.NoError(t, err)
+
+	r, err := s.Cycle(ctx, time.Now())
+	require.NoError(t, err)
+	assert.Equal(t, Result{Judged: 2, Settled: 2, Stored: 2}, r)
+	var rm metricdata.ResourceMetrics
+	require.NoError(t, reader.Collect(ctx, &rm))
+	counts := map[string]int64{}
+	for _, sm := range rm.ScopeMetrics {
+		for _, m := range sm.Metrics {
+			if m.Name == "changelens.deployment.verdicts" {
+				for _, dp := range m.Data.(metricdata.Sum[int64]).DataPoints {
+					svc, _ := dp.Attributes.Value("service")
+					v, _ := dp.Attributes.Value("verdict")
+					counts[svc.AsString()+"/"+v.AsString()] += dp.Value
+				}
+			}
+		}
+	}
+	assert.Equal(t, map[string]int64{"checkout/DEGRADED": 1, "cart/NO_CHANGE": 1}, counts)
+
+	r, err = s.Cycle(ctx, time.Now())
+	require.NoError(t, err)
+	assert.Equal(t, Result{Judged: 2, Settled: 2}, r, "nothing new: nothing written")
+
+	// The API (read-only, no cache) reads the stored verdicts: the same
+	// answers as computing them …
+	ro := srv.DSN(chtest.ReadOnlyUser, chtest.ReadOnlyPassword, db)
+	api, err := usecase.Open(ctx, ro, usecase.Config{CacheSize: -1})
+	require.NoError(t, err)
+	defer api.Close()
+	computing, err := usecase.Open(ctx, ro, usecase.Config{CacheSize: -1, IgnoreStoredVerdicts: true})
+	require.NoError(t, err)
+	defer computing.Close()
+	q := report.DORAQuery{Environment: "production", Start: start, End: end, Interval: report.IntervalAll}
+	fromStore, err := api.DORA(ctx, q)
+	require.NoError(t, err)
+	computed, err := computing.DORA(ctx, q)
+	require.NoError(t, err)
+	assert.Equal(t, computed, fromStore)
+	verdicts := func() map[string]report.Verdict {
+		deps, _, err := api.Deployments(ctx, report.DeploymentQuery{Environment: "production", Start: start, End: end})
+		require.NoError(t, err)
+		out := map[string]report.Verdict{}
+		for _, d := range deps {
+			out[d.Service] = d.Verdict
+		}
+		return out
+	}
+	assert.Equal(t, map[string]report.Verdict{"checkout": report.VerdictDegraded, "cart": report.VerdictNoChange}, verdicts())
+
+	// … and really reads them: a stored row saying otherwise (same windows)
+	// is what the API answers, until the worker re-settles it.
+	srv.Exec(t, "INSERT INTO "+db+".deployment_verdicts SELECT deployment_id, config_hash, service, environment, version,"+
+		" before_start, before_end, after_start, after_end, 'IMPROVED', stats,"+
+		" (SELECT judgement FROM "+db+".deployment_verdicts WHERE service = 'cart' ORDER BY ver DESC LIMIT 1), settled_at, ver + 1"+
+		" FROM "+db+".deployment_verdicts WHERE service = 'checkout'")
+	assert.Equal(t, report.VerdictNoChange, verdicts()["checkout"], "the API answers the stored judgement")
+	r, err = s.Cycle(ctx, time.Now())
+	require.NoError(t, err)
+	assert.Equal(t, 1, r.Resettled)
+	assert.Equal(t, report.VerdictDegraded, verdicts()["checkout"])
+
+	// A back-fill of slow requests into cart's after window re-settles it.
+	p = pipelinetest.New(t, srv.Addr(), db, 1, nil)
+	traffic(t, p, &seq, switchAt.Add(3*time.Minute), switchAt.Add(30*time.Minute), switchAt, map[string]float64{"cart": 4})
+	p.Close(t)
+	r, err = s.Cycle(ctx, time.Now())
+	require.NoError(t, err)
+	assert.Equal(t, Result{Judged: 2, Settled: 2, Resettled: 1}, r)
+	assert.Equal(t, report.VerdictDegraded, verdicts()["cart"])
+}
