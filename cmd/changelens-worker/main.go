@@ -37,6 +37,7 @@ import (
 	"github.com/changelens/changelens/queryapi/usecase"
 	"github.com/changelens/changelens/worker/notify"
 	"github.com/changelens/changelens/worker/settle"
+	"github.com/changelens/changelens/worker/writer"
 )
 
 // version is set by the build (-ldflags "-X main.version=…").
@@ -197,12 +198,12 @@ func run(ctx context.Context, args []string, getenv func(string) string, stderr 
 			return fmt.Errorf("--notify-config: %w", err)
 		}
 		n, err = notify.New(notify.Config{Targets: f.Targets, All: f.All, APIURL: f.APIURL, DashboardURL: f.DashboardURL,
-			MaxBackoff: o.notifyBackoff}, settle.NewWriter(conn, so), log)
+			MaxBackoff: o.notifyBackoff}, writer.New(conn, so), log)
 		if err != nil {
 			return fmt.Errorf("--notify-config: %w", err)
 		}
 	}
-	s, err := settle.New(o.settle, svc, st, settle.NewWriter(conn, so), n, tel.MeterProvider.Meter("changelens-worker"), log)
+	s, err := settle.New(o.settle, svc, st, writer.New(conn, so), n, tel.MeterProvider.Meter("changelens-worker"), log)
 	if err != nil {
 		return err
 	}

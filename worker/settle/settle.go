@@ -19,6 +19,7 @@ import (
 	"github.com/changelens/changelens/queryapi/store"
 	"github.com/changelens/changelens/queryapi/usecase"
 	"github.com/changelens/changelens/worker/notify"
+	"github.com/changelens/changelens/worker/writer"
 )
 
 // Config configures a Settler.
@@ -40,7 +41,7 @@ type Settler struct {
 	cfg      Config
 	svc      *usecase.Service
 	st       *store.Store
-	w        *Writer
+	w        *writer.Writer
 	notifier *notify.Notifier // nil: no notifications
 	log      *slog.Logger
 	verdicts metric.Int64Counter
@@ -48,7 +49,7 @@ type Settler struct {
 
 // New returns a Settler judging through svc (which must ignore stored
 // verdicts), reading stored ones through st and writing through w.
-func New(cfg Config, svc *usecase.Service, st *store.Store, w *Writer, n *notify.Notifier, meter metric.Meter, log *slog.Logger) (*Settler, error) {
+func New(cfg Config, svc *usecase.Service, st *store.Store, w *writer.Writer, n *notify.Notifier, meter metric.Meter, log *slog.Logger) (*Settler, error) {
 	if cfg.Lookback <= 0 {
 		cfg.Lookback = 30 * 24 * time.Hour
 	}
@@ -88,7 +89,7 @@ func (s *Settler) Cycle(ctx context.Context, now time.Time) (Result, error) {
 	if err != nil {
 		return r, fmt.Errorf("settle: reading stored verdicts: %w", err)
 	}
-	var write []usecase.Settled
+	var write []writer.Verdict
 	for _, v := range j.Settled {
 		old, ok := stored[v.Impact.Deployment.ID]
 		switch {
@@ -104,7 +105,7 @@ func (s *Settler) Cycle(ctx context.Context, now time.Time) (Result, error) {
 		default:
 			continue
 		}
-		write = append(write, v)
+		write = append(write, VerdictOf(v))
 	}
 	if err := s.w.StoreVerdicts(ctx, s.svc.ConfigHash(), write, now); err != nil {
 		return r, fmt.Errorf("settle: storing verdicts: %w", err)
@@ -136,6 +137,13 @@ func (s *Settler) Cycle(ctx context.Context, now time.Time) (Result, error) {
 		return r, fmt.Errorf("settle: %w", err)
 	}
 	return r, nil
+}
+
+// VerdictOf is the stored form of a settled deployment.
+func VerdictOf(v usecase.Settled) writer.Verdict {
+	d := v.Impact.Deployment
+	return writer.Verdict{ID: d.ID, Service: d.Service, Environment: d.Environment, Version: d.Version, Verdict: d.Verdict,
+		Before: v.Before, After: v.After, Stats: v.Stats, Judgement: v.Judgement}
 }
 
 // sameVerdict reports whether a stored verdict is still what the data say.

@@ -23,6 +23,7 @@ import (
 	"github.com/changelens/changelens/queryapi/usecase"
 	"github.com/changelens/changelens/testkit/chtest"
 	"github.com/changelens/changelens/testkit/pipelinetest"
+	"github.com/changelens/changelens/worker/writer"
 )
 
 func TestMain(m *testing.M) { os.Exit(chtest.Main(m)) }
@@ -91,7 +92,7 @@ func TestSettleStoresAndResettles(t *testing.T) {
 	svc, err := usecase.New(st, usecase.Config{IgnoreStoredVerdicts: true, CacheSize: -1})
 	require.NoError(t, err)
 	conn := srv.Conn(t, db)
-	w := NewWriter(conn, schema.Options{Database: db})
+	w := writer.New(conn, schema.Options{Database: db})
 	reader := sdkmetric.NewManualReader()
 	meter := sdkmetric.NewMeterProvider(sdkmetric.WithReader(reader)).Meter("test")
 	s, err := New(Config{}, svc, st, w, nil, meter, slog.New(slog.DiscardHandler))

@@ -1,4 +1,8 @@
-package settle
+// Package writer writes the worker's tables (schema v7): the settled
+// verdicts of deployments (deployment_verdicts) and the notifications
+// delivered (notification_log). It needs a ClickHouse user allowed to
+// INSERT into them (and to SELECT).
+package writer
 
 import (
 	"context"
@@ -9,25 +13,34 @@ import (
 	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
 
 	"github.com/changelens/changelens/internal/schema"
+	"github.com/changelens/changelens/queryapi/analysis"
+	"github.com/changelens/changelens/queryapi/report"
 	"github.com/changelens/changelens/queryapi/store"
-	"github.com/changelens/changelens/queryapi/usecase"
 	"github.com/changelens/changelens/worker/notify"
 )
 
-// Writer writes the worker's tables (schema v7): deployment_verdicts and
-// notification_log. It needs a ClickHouse user allowed to INSERT into them
-// (and to SELECT).
+// Writer writes the worker's tables.
 type Writer struct {
 	conn driver.Conn
 	o    schema.Options
 }
 
-// NewWriter writes through conn into the tables of o.
-func NewWriter(conn driver.Conn, o schema.Options) *Writer { return &Writer{conn: conn, o: o} }
+// New writes through conn into the tables of o.
+func New(conn driver.Conn, o schema.Options) *Writer { return &Writer{conn: conn, o: o} }
 
-// StoreVerdicts inserts one row per settled deployment, keyed by hash; ver
-// (the insert time in ns) makes the newest row win for readers.
-func (w *Writer) StoreVerdicts(ctx context.Context, hash string, vs []usecase.Settled, now time.Time) error {
+// Verdict is one deployment's settled verdict.
+type Verdict struct {
+	ID, Service, Environment, Version string
+	Verdict                           report.Verdict
+	Before, After                     analysis.Span // the minute windows the statistics cover
+	Stats                             store.WindowPair
+	Judgement                         analysis.Judgement
+}
+
+// StoreVerdicts inserts one row per verdict, keyed by the analysis
+// settings' hash; ver (the insert time in ns) makes the newest row win for
+// readers.
+func (w *Writer) StoreVerdicts(ctx context.Context, hash string, vs []Verdict, now time.Time) error {
 	if len(vs) == 0 {
 		return nil
 	}
@@ -47,10 +60,9 @@ func (w *Writer) StoreVerdicts(ctx context.Context, hash string, vs []usecase.Se
 		if err != nil {
 			return err
 		}
-		d := v.Impact.Deployment
-		if err := b.Append(d.ID, hash, d.Service, d.Environment, d.Version, v.Before.Start, v.Before.End, v.After.Start, v.After.End,
-			notify.VerdictName(d.Verdict), stats, j, now, uint64(now.UnixNano())+uint64(i)); err != nil {
-			return fmt.Errorf("settle: encoding verdict %s: %w", d.ID, err)
+		if err := b.Append(v.ID, hash, v.Service, v.Environment, v.Version, v.Before.Start, v.Before.End, v.After.Start, v.After.End,
+			notify.VerdictName(v.Verdict), stats, j, now, uint64(now.UnixNano())+uint64(i)); err != nil {
+			return fmt.Errorf("writer: encoding verdict %s: %w", v.ID, err)
 		}
 	}
 	return b.Send()
