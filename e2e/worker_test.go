@@ -130,7 +130,8 @@ func (r *notificationReceiver) snapshot() (attempts int, got map[string]int) {
 // receiver. The receiver is down for two minutes (the worker retries with
 // backoff), then slow; the worker is SIGKILLed while a delivery is in
 // flight and restarted. Afterwards every due notification has reached
-// every target — exactly once after deduplication by idempotency key — and
+// every target — exactly once after deduplication by idempotency key (at
+// most the one in flight per target arrived twice) — and
 // the delivery log holds them all; the settled verdicts are stored.
 func TestWorkerNotifications(t *testing.T) {
 	t.Parallel()
@@ -231,7 +232,9 @@ func TestWorkerNotifications(t *testing.T) {
 	}
 	slices.Sort(keys)
 	assert.Equal(t, want, keys, "each notification reached each target (deduplicated by idempotency key)")
-	assert.LessOrEqual(t, dups, 1, "only the delivery in flight when the worker was killed may arrive twice")
+	// Each target delivers in its own goroutine: at the kill, at most one
+	// delivery per target was in flight and may arrive twice.
+	assert.LessOrEqual(t, dups, 2, "only deliveries in flight when the worker was killed may arrive twice")
 	t.Logf("%d notifications delivered to 2 targets after a %s outage and a kill; %d duplicate(s) removed by the key", len(want)/2, outage, dups)
 
 	logged := countRows(t, ch, db, "SELECT uniqExact(idempotency_key) FROM notification_log")
