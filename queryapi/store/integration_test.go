@@ -38,7 +38,7 @@ func TestEveryQueryRunsOnTheSchema(t *testing.T) {
 		"units": []string{"a\nb"}, "services": clickhouse.GroupSet{Value: []any{"a"}}, "environments": clickhouse.GroupSet{Value: []any{"b"}},
 		"service": "a", "environment": "b", "operation": "op", "version": "1", "id": "x", "control": "1", "treatment": "2",
 		"from": now - 3600, "to": now, "hfrom": now - 3600, "hto": now, "since": int64(0), "before": now, "step": 60,
-		"limit": 10, "reappear_ns": int64(10 * time.Minute),
+		"limit": 10, "reappear_ns": int64(10 * time.Minute), "dimension": "feature_flag.x", "config_hash": "h", "ids": []string{"x", "y"},
 		"status_failed": schema.StatusFailed, "source_inferred": schema.SourceInferred,
 	}
 	for _, p := range templateParams["deployments"] {

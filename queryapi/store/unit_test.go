@@ -2,11 +2,13 @@ package store
 
 import (
 	"context"
+	"math"
 	"regexp"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/changelens/changelens/queryapi/analysis"
 	"github.com/changelens/changelens/queryapi/report"
 )
 
@@ -90,9 +92,10 @@ var templateParams = map[string][]string{
 	"units":            {"since", "environment", "limit", "status_failed"},
 	"episodes":         {"reappear_ns", "service", "environment", "before", "since"},
 	"inferred_units":   nil,
-	"cohort_minutes":   {"service", "environment", "control", "treatment", "operation", "from", "to", "limit"},
-	"cohort_exemplars": {"service", "environment", "control", "treatment", "operation", "from", "to"},
+	"cohort_minutes":   {"service", "environment", "dimension", "control", "treatment", "operation", "from", "to", "limit"},
+	"cohort_exemplars": {"service", "environment", "dimension", "control", "treatment", "operation", "from", "to"},
 	"cohort_values":    {"service", "environment", "from", "to", "limit"},
+	"verdicts":         {"config_hash", "ids"},
 }
 
 // templateVariants are every variant of every query the store renders.
@@ -102,9 +105,11 @@ func templateVariants() map[string][]any {
 		"windows":          {nil},
 		"units":            {struct{ Environment bool }{false}, struct{ Environment bool }{true}},
 		"inferred_units":   {nil},
-		"cohort_minutes":   {cohortVariant{}, cohortVariant{Operation: true}, cohortVariant{ByOperation: true}},
-		"cohort_exemplars": {cohortVariant{}, cohortVariant{Operation: true}},
+		"cohort_minutes": {cohortVariant{}, cohortVariant{Operation: true}, cohortVariant{ByOperation: true},
+			cohortVariant{Cohort: true}, cohortVariant{Cohort: true, Operation: true}, cohortVariant{Cohort: true, ByOperation: true}},
+		"cohort_exemplars": {cohortVariant{}, cohortVariant{Operation: true}, cohortVariant{Cohort: true}, cohortVariant{Cohort: true, Operation: true}},
 		"cohort_values":    {nil},
+		"verdicts":         {nil},
 	}
 	for _, svc := range []bool{false, true} {
 		for _, env := range []bool{false, true} {
@@ -184,4 +189,36 @@ func sqlNames(t *testing.T) []string {
 		names = append(names, strings.TrimSuffix(e.Name(), ".sql"))
 	}
 	return names
+}
+
+// A stored verdict decodes to what was encoded, NaN percentiles of an empty
+// window included; anything else is rejected, never half-read.
+func TestVerdictCodec(t *testing.T) {
+	stats := WindowPair{
+		{Requests: 1800, Errors: 9, P50Ms: 40, P90Ms: 61.5, P95Ms: 70.25, P99Ms: 90, MinuteP95Ms: []float64{69, 71.5, 70}},
+		{P50Ms: math.NaN(), P90Ms: math.NaN(), P95Ms: math.NaN(), P99Ms: math.Inf(1)},
+	}
+	j := analysis.Judgement{Complete: true, Verdict: report.VerdictDegraded,
+		Regressions:   []report.FailureReason{report.ReasonLatencyRegression, report.ReasonErrorRateRegression},
+		LatencyTest:   report.Test{Name: "mann-whitney-u (per-minute p95)", Statistic: 12, PValue: 1e-9, Significant: true, Direction: "increase"},
+		ErrorRateTest: report.Test{Name: "fisher-exact", Statistic: math.NaN(), PValue: 1, Direction: "decrease"},
+		LatencyRatio:  3.25, ErrorRateDelta: -0.001}
+	enc := EncodeVerdict(stats, j)
+	gotStats, gotJ, err := DecodeVerdict(enc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if EncodeVerdict(gotStats, gotJ) != enc {
+		t.Error("decode then encode changed the bytes")
+	}
+	if gotStats[0].P95Ms != 70.25 || len(gotStats[0].MinuteP95Ms) != 3 || !math.IsNaN(gotStats[1].P95Ms) || !math.IsInf(gotStats[1].P99Ms, 1) ||
+		gotStats[1].MinuteP95Ms != nil || gotJ.Verdict != report.VerdictDegraded || len(gotJ.Regressions) != 2 ||
+		gotJ.LatencyTest != j.LatencyTest || gotJ.ErrorRateTest.Name != "fisher-exact" || gotJ.LatencyRatio != 3.25 {
+		t.Errorf("round trip: %+v %+v", gotStats, gotJ)
+	}
+	for _, bad := range []string{"", "\x02", enc[:len(enc)-1], enc + "x", "\x01\xff\xff\xff\xff\xff\xff\xff\xff\xff\x01"} {
+		if _, _, err := DecodeVerdict(bad); err == nil {
+			t.Errorf("DecodeVerdict(%q): no error", bad)
+		}
+	}
 }

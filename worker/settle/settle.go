@@ -152,7 +152,5 @@ func sameVerdict(old store.StoredVerdict, v usecase.Settled) bool {
 		!old.After.Start.Equal(v.After.Start) || !old.After.End.Equal(v.After.End) {
 		return false
 	}
-	a, errA := store.EncodeVerdict(old.Stats)
-	b, errB := store.EncodeVerdict(v.Stats)
-	return errA == nil && errB == nil && a == b && old.Judgement.Verdict == v.Judgement.Verdict
+	return store.EncodeVerdict(old.Stats, old.Judgement) == store.EncodeVerdict(v.Stats, v.Judgement)
 }

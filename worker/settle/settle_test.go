@@ -150,8 +150,8 @@ func TestSettleStoresAndResettles(t *testing.T) {
 	// … and really reads them: a stored row saying otherwise (same windows)
 	// is what the API answers, until the worker re-settles it.
 	srv.Exec(t, "INSERT INTO "+db+".deployment_verdicts SELECT deployment_id, config_hash, service, environment, version,"+
-		" before_start, before_end, after_start, after_end, 'IMPROVED', stats,"+
-		" (SELECT judgement FROM "+db+".deployment_verdicts WHERE service = 'cart' ORDER BY ver DESC LIMIT 1), settled_at, ver + 1"+
+		" before_start, before_end, after_start, after_end, 'NO_CHANGE',"+
+		" (SELECT data FROM "+db+".deployment_verdicts WHERE service = 'cart' ORDER BY ver DESC LIMIT 1), settled_at, ver + 1"+
 		" FROM "+db+".deployment_verdicts WHERE service = 'checkout'")
 	assert.Equal(t, report.VerdictNoChange, verdicts()["checkout"], "the API answers the stored judgement")
 	r, err = s.Cycle(ctx, time.Now())

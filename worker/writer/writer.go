@@ -46,22 +46,14 @@ func (w *Writer) StoreVerdicts(ctx context.Context, hash string, vs []Verdict, n
 	}
 	b, err := w.conn.PrepareBatch(ctx, "INSERT INTO "+w.o.InsertTable(schema.TableVerdicts)+
 		" (deployment_id, config_hash, service, environment, version, before_start, before_end, after_start, after_end,"+
-		" verdict, stats, judgement, settled_at, ver)")
+		" verdict, data, settled_at, ver)")
 	if err != nil {
 		return err
 	}
 	defer func() { _ = b.Abort() }()
 	for i, v := range vs {
-		stats, err := store.EncodeVerdict(v.Stats)
-		if err != nil {
-			return err
-		}
-		j, err := store.EncodeVerdict(v.Judgement)
-		if err != nil {
-			return err
-		}
 		if err := b.Append(v.ID, hash, v.Service, v.Environment, v.Version, v.Before.Start, v.Before.End, v.After.Start, v.After.End,
-			notify.VerdictName(v.Verdict), stats, j, now, uint64(now.UnixNano())+uint64(i)); err != nil {
+			notify.VerdictName(v.Verdict), store.EncodeVerdict(v.Stats, v.Judgement), now, uint64(now.UnixNano())+uint64(i)); err != nil {
 			return fmt.Errorf("writer: encoding verdict %s: %w", v.ID, err)
 		}
 	}

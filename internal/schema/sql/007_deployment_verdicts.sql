@@ -10,8 +10,10 @@
 -- later cuts them). The worker recomputes settled verdicts and writes a
 -- new row (higher ver) when data arriving late or replayed changed a
 -- window's statistics; readers take the highest ver per key (merges are
--- eventual). Small (one row per deployment and setting): not partitioned,
--- not expired.
+-- eventual). data holds both windows' statistics and the judgement in a
+-- compact binary form (queryapi/store, EncodeVerdict); verdict repeats the
+-- verdict for SQL readers. Small (one row per deployment and setting): not
+-- partitioned, not expired.
 
 -- distributed: deployment_verdicts cityHash64(deployment_id)
 CREATE TABLE IF NOT EXISTS {{local "deployment_verdicts"}}{{onCluster}}
@@ -26,8 +28,7 @@ CREATE TABLE IF NOT EXISTS {{local "deployment_verdicts"}}{{onCluster}}
     after_start    DateTime('UTC'),
     after_end      DateTime('UTC'),
     verdict        {{lcString}},
-    stats          String,
-    judgement      String,
+    data           String,
     settled_at     DateTime('UTC'),
     ver            UInt64
 )

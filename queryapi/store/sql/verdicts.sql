@@ -8,8 +8,7 @@ SELECT
     toUInt32(argMax(before_end, ver)) AS b_end,
     toUInt32(argMax(after_start, ver)) AS a_start,
     toUInt32(argMax(after_end, ver)) AS a_end,
-    argMax(stats, ver) AS stats,
-    argMax(judgement, ver) AS judgement
+    argMax(data, ver) AS data
 FROM {db}.deployment_verdicts
 WHERE config_hash = @config_hash
   AND has(@ids, deployment_id)
