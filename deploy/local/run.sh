@@ -10,6 +10,8 @@
 #   CLICKHOUSE_ENDPOINT   use this ClickHouse (host:port, native protocol) instead of starting one
 #   CLICKHOUSE_USERNAME / CLICKHOUSE_PASSWORD   its writer credentials (default user "default")
 #   CLICKHOUSE_API_DSN    DSN for the API (default: the read-only user of the local server, or the writer)
+#   CLICKHOUSE_WORKER_DSN DSN for changelens-worker (default: the writer)
+#   NOTIFY_CONFIG         the worker's notification targets (a YAML file; default: none)
 #   DEMO_BACKFILL         past period the demo emits first (default 7d)
 #   API_HTTP_PORT / API_GRPC_PORT / OTLP_GRPC_PORT / OTLP_HTTP_PORT   (8080 / 9090 / 4317 / 4318)
 set -euo pipefail
@@ -62,7 +64,7 @@ elif [ -z "${CLICKHOUSE_ENDPOINT:-}" ] && [ ! -x /usr/sbin/clickhouse-server ]; 
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq clickhouse-server clickhouse-client
 fi
 
-say "building the collector (OCB), the API and the demo"
+say "building the collector (OCB), the API, the worker and the demo"
 { make -s build; } \
   > "$RUN/log/build.log" 2>&1 || { tail -20 "$RUN/log/build.log"; die "build failed (.run/log/build.log)"; }
 
@@ -92,9 +94,11 @@ if [ -z "${CLICKHOUSE_ENDPOINT:-}" ]; then
   wait_for ClickHouse 60 curl -fsS "http://127.0.0.1:$CH_HTTP_PORT/ping"
   export CLICKHOUSE_ENDPOINT=127.0.0.1:$CH_TCP_PORT
   API_DSN=${CLICKHOUSE_API_DSN:-clickhouse://changelens_ro:changelens-ro@127.0.0.1:$CH_TCP_PORT/$DB}
+  WORKER_DSN=${CLICKHOUSE_WORKER_DSN:-clickhouse://default:@127.0.0.1:$CH_TCP_PORT/$DB}
 else
   say "using ClickHouse at $CLICKHOUSE_ENDPOINT"
   API_DSN=${CLICKHOUSE_API_DSN:-clickhouse://${CLICKHOUSE_USERNAME:-default}:${CLICKHOUSE_PASSWORD:-}@$CLICKHOUSE_ENDPOINT/$DB}
+  WORKER_DSN=${CLICKHOUSE_WORKER_DSN:-clickhouse://${CLICKHOUSE_USERNAME:-default}:${CLICKHOUSE_PASSWORD:-}@$CLICKHOUSE_ENDPOINT/$DB}
 fi
 
 # --- collector -----------------------------------------------------------------
@@ -112,6 +116,12 @@ CHANGELENS_CLICKHOUSE_DSN=$API_DSN bin/changelens-api --http-addr "127.0.0.1:$AP
 pids+=($!)
 API=http://127.0.0.1:$API_HTTP_PORT
 wait_for "the API" 60 curl -fsS "$API/healthz"
+
+# --- worker --------------------------------------------------------------------
+say "starting changelens-worker (stored verdicts${NOTIFY_CONFIG:+, notifications from $NOTIFY_CONFIG})"
+CHANGELENS_CLICKHOUSE_DSN=$WORKER_DSN bin/changelens-worker ${NOTIFY_CONFIG:+--notify-config "$NOTIFY_CONFIG"} \
+  --otlp-endpoint "http://localhost:$OTLP_GRPC_PORT" > "$RUN/log/worker.log" 2>&1 &
+pids+=($!)
 
 # --- demo ----------------------------------------------------------------------
 say "starting the demo: $DEMO_BACKFILL of history, then live traffic"
@@ -143,7 +153,7 @@ changelens is running.
   OTLP in       localhost:$OTLP_GRPC_PORT (gRPC), localhost:$OTLP_HTTP_PORT (HTTP) — point your own services here too
   ClickHouse    $CLICKHOUSE_ENDPOINT, database $DB
   Dashboards    dashboards/ (import into Grafana with the Infinity plugin; see dashboards/README.md)
-  Logs          .run/log/{build.log,clickhouse.out,collector.log,api.log,demo.log}
+  Logs          .run/log/{build.log,clickhouse.out,collector.log,api.log,worker.log,demo.log}
 EOT
 show "DORA" "$API/v1/dora?environment=production&start_time=$from"
 show "deployments" "$API/v1/deployments?service=checkout&environment=production&start_time=$from&page_size=3"
