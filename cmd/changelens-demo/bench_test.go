@@ -37,3 +37,33 @@ func BenchmarkRequest(b *testing.B) {
 	_ = bsp.Shutdown(context.Background())
 	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(st.spans.Load()), "ns/span")
 }
+
+// BenchmarkRequestCheckout is the same for checkout in production, the unit
+// that runs the feature-flag experiment (one more child span per request).
+func BenchmarkRequestCheckout(b *testing.B) {
+	p, err := plan.New(plan.Config{Seed: 1, Start: testEnd.Add(-2 * time.Hour), End: testEnd, Staging: true})
+	if err != nil {
+		b.Fatal(err)
+	}
+	bsp := sdktrace.NewBatchSpanProcessor(discardExporter{}, sdktrace.WithBlocking(), sdktrace.WithMaxQueueSize(8192), sdktrace.WithMaxExportBatchSize(2048))
+	st := &stats{}
+	e, err := newEmitter(p, 2, 1, bsp, st)
+	if err != nil {
+		b.Fatal(err)
+	}
+	var u *unitGen
+	for _, g := range e.units {
+		if g.key == (plan.UnitKey{Service: "checkout", Environment: plan.Production}) {
+			u = g
+		}
+	}
+	t := p.Start
+	b.ReportAllocs()
+	for b.Loop() {
+		e.request(u, t)
+		t = t.Add(time.Second)
+	}
+	_ = bsp.Shutdown(context.Background())
+	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(st.spans.Load()), "ns/span")
+	b.ReportMetric(float64(st.spans.Load())/float64(st.requests.Load()), "spans/req")
+}

@@ -39,6 +39,14 @@ const (
 	// idleTracer is how long (simulated) a version's TracerProvider is kept
 	// after its last span; a rollback simply creates a new one.
 	idleTracer = time.Hour
+	// flagEvent is the span event an OpenFeature tracing hook records.
+	flagEvent = "feature_flag.evaluation"
+	// flagSpan is the in-process span the flag is evaluated in, a child of
+	// the request: changelens credits the evaluation to the entry span.
+	flagSpan = "evaluate flags"
+	// errBodyBytes and errBodySigma are the log-normal size of an error
+	// answer's body (a short JSON problem), whatever the route.
+	errBodyBytes, errBodySigma = 180, 0.25
 )
 
 // stats are read by the progress printer while the emitter runs.
@@ -91,6 +99,10 @@ type unitGen struct {
 	next time.Time
 	// serverAddr is the SERVER spans' server.address.
 	serverAddr attribute.KeyValue
+	// exp is the unit's feature-flag experiment (nil: none) and flagAttrs
+	// the attributes of its evaluation event per variant (control, treatment).
+	exp       *plan.Experiment
+	flagAttrs [2]trace.SpanStartEventOption
 }
 
 type tracerKey struct {
@@ -125,7 +137,17 @@ func newEmitter(p *plan.Plan, rps, weight float64, proc sdktrace.SpanProcessor, 
 	for i, u := range p.Units {
 		svc := p.Service(u.Service)
 		g := &unitGen{key: u, svc: svc, rng: rand.New(rand.NewPCG(p.Seed, uint64(1000+i))),
-			serverAddr: semconv.ServerAddress(u.Service + ".shop.internal")}
+			serverAddr: semconv.ServerAddress(u.Service + ".shop.internal"), exp: p.Experiment(u)}
+		if x := g.exp; x != nil {
+			for j, v := range [2]string{x.Control, x.Treatment} {
+				g.flagAttrs[j] = trace.WithAttributes(
+					semconv.FeatureFlagKey(x.Key),
+					semconv.FeatureFlagResultVariant(v),
+					semconv.FeatureFlagProviderName(x.Provider),
+					semconv.FeatureFlagResultReasonSplit,
+				)
+			}
+		}
 		sum := 0.0
 		for _, r := range svc.Routes {
 			sum += r.Weight
@@ -253,13 +275,22 @@ func (e *emitter) request(u *unitGen, t time.Time) {
 	r := u.rng
 	version := e.plan.Mix(u.key, t).Pick(r.Float64())
 	prof := e.plan.Profile(u.key.Service, version)
+	latency, errRate, respFactor := prof.LatencyFactor, prof.ErrorRate, 1.0
+	treated := false
+	if u.exp != nil {
+		if treated = u.exp.Variant(r.Float64()) == u.exp.Treatment; treated {
+			latency *= u.exp.LatencyFactor
+			errRate += u.exp.ErrorRateIncrease
+			respFactor = u.exp.ResponseSizeFactor
+		}
+	}
 	ri := 0
 	x := r.Float64()
 	for ri < len(u.cum)-1 && x >= u.cum[ri] {
 		ri++
 	}
 	route := &u.svc.Routes[ri]
-	ms := route.MedianMS * prof.LatencyFactor * math.Exp((route.Sigma+prof.ExtraSigma)*r.NormFloat64())
+	ms := route.MedianMS * latency * math.Exp((route.Sigma+prof.ExtraSigma)*r.NormFloat64())
 	dur := time.Duration(ms * float64(time.Millisecond))
 
 	status := 200
@@ -267,7 +298,7 @@ func (e *emitter) request(u *unitGen, t time.Time) {
 		status = 201
 	}
 	switch y := r.Float64(); {
-	case y < prof.ErrorRate:
+	case y < errRate:
 		switch z := r.Float64(); {
 		case z < 0.6:
 			status = 500
@@ -276,7 +307,7 @@ func (e *emitter) request(u *unitGen, t time.Time) {
 		default:
 			status = 504
 		}
-	case y < prof.ErrorRate+route.ClientErrorRate:
+	case y < errRate+route.ClientErrorRate:
 		switch {
 		case strings.Contains(route.Path, "{id}"):
 			status = 404
@@ -291,14 +322,23 @@ func (e *emitter) request(u *unitGen, t time.Time) {
 	if strings.Contains(path, "{id}") {
 		path = strings.Replace(path, "{id}", strconv.Itoa(10000+r.IntN(90000)), 1)
 	}
-	tr := e.tracer(u.key, version, t)
-	ctx, span := tr.Start(bg, route.Method+" "+route.Path, serverKind, trace.WithTimestamp(t), trace.WithAttributes(
+	respBytes := route.RespBytes * respFactor * math.Exp(route.RespSigma*r.NormFloat64())
+	if status >= 400 {
+		respBytes = errBodyBytes * math.Exp(errBodySigma*r.NormFloat64())
+	}
+	attrs := append(make([]attribute.KeyValue, 0, 7),
 		semconv.HTTPRequestMethodKey.String(route.Method),
 		semconv.HTTPRoute(route.Path),
 		semconv.URLPath(path),
 		u.serverAddr,
 		semconv.HTTPResponseStatusCode(status),
-	))
+		semconv.HTTPResponseBodySize(int(respBytes)),
+	)
+	if route.ReqBytes > 0 {
+		attrs = append(attrs, semconv.HTTPRequestBodySize(int(route.ReqBytes*math.Exp(route.ReqSigma*r.NormFloat64()))))
+	}
+	tr := e.tracer(u.key, version, t)
+	ctx, span := tr.Start(bg, route.Method+" "+route.Path, serverKind, trace.WithTimestamp(t), trace.WithAttributes(attrs...))
 	e.st.requests.Add(1)
 
 	// Children, sequential inside the request.
@@ -326,12 +366,29 @@ func (e *emitter) request(u *unitGen, t time.Time) {
 		failed := status >= 500 && i == nk-1
 		e.child(ctx, tr, k, failed, status)
 	}
+	// The flag is evaluated first thing, in every request: changelens reads
+	// it, so --backfill-child-spans does not drop its span. It is ended
+	// right before the request, so that both land in the same export batch
+	// (the processor credits the evaluation within a batch) unless a batch
+	// boundary falls exactly between them.
+	spans := int64(1 + nk)
+	if u.exp != nil {
+		v := 0
+		if treated {
+			v = 1
+		}
+		fs := t.Add(dur / 250)
+		_, f := tr.Start(ctx, flagSpan, internalKind, trace.WithTimestamp(fs))
+		f.AddEvent(flagEvent, trace.WithTimestamp(fs.Add(dur/1000)), u.flagAttrs[v])
+		f.End(trace.WithTimestamp(fs.Add(dur / 100)))
+		spans++
+	}
 	if status >= 500 {
 		span.SetStatus(codes.Error, http.StatusText(status))
 		span.SetAttributes(semconv.ErrorTypeKey.String(strconv.Itoa(status)))
 	}
 	span.End(trace.WithTimestamp(t.Add(dur)))
-	e.st.spans.Add(int64(1 + nk))
+	e.st.spans.Add(spans)
 }
 
 func (e *emitter) child(ctx context.Context, tr trace.Tracer, k *childSpan, failed bool, status int) {

@@ -4,7 +4,8 @@
 // versions several times a week (some with a CI/CD deploy span, some only
 // visible as a service.version change), with rolling updates, one bad
 // release rolled back 40 minutes later, an error-rate regression fixed
-// forward, a latency improvement and a failed deploy.
+// forward, a latency improvement, a failed deploy, a 5 % canary of a slower
+// version that is withdrawn, and a 50/50 feature-flag experiment.
 //
 // It backfills a past period as fast as the collector takes it (span
 // timestamps in the past), then goes on live in real time:
@@ -79,7 +80,7 @@ func parseFlags(args []string, stderr io.Writer) (config, error) {
 	fs.StringVar(&end, "end", "", "end the backfill at this RFC 3339 time instead of now (implies --backfill-only); for reproducible runs")
 	fs.Float64Var(&cfg.rps, "rps", 2, "mean requests per second per production service (staging gets a fifth)")
 	fs.Float64Var(&cfg.backfillKids, "backfill-child-spans", 0.2, "fraction of backfilled requests sent with their CLIENT/INTERNAL child spans (live requests always are); "+
-		"changelens reads only the entry spans, so a lower fraction makes a long backfill faster")
+		"changelens reads only the entry spans and the flag evaluations (always sent), so a lower fraction makes a long backfill faster")
 	fs.Float64Var(&cfg.weight, "weight", 1, "each trace stands for this many requests (W3C tracestate ot=th threshold): dashboards show rps×weight")
 	fs.BoolVar(&cfg.staging, "staging", true, "also run a staging environment, where each release lands before production")
 	fs.DurationVar(&cfg.progress, "progress", 5*time.Second, "interval of the progress line on stderr (0: none)")

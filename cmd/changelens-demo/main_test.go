@@ -146,6 +146,7 @@ func TestEmission(t *testing.T) {
 	var deploys []rec
 	durs := map[string][]float64{} // checkout production latency by version
 	errs := map[string][2]int{}
+	flagSpans := map[pcommon.SpanID]int{} // by parent
 	for _, r := range all {
 		sp := r.span
 		start, end := sp.StartTimestamp().AsTime(), sp.EndTimestamp().AsTime()
@@ -176,6 +177,10 @@ func TestEmission(t *testing.T) {
 			}
 			if (code.Int() >= 500) != (sp.Status().Code() == ptrace.StatusCodeError) {
 				t.Errorf("status %d with span status %s", code.Int(), sp.Status().Code())
+			}
+			size, ok := attrs.Get("http.response.body.size")
+			if _, req := attrs.Get("http.request.body.size"); !ok || size.Type() != pcommon.ValueTypeInt || size.Int() <= 0 || req != (method == "POST") {
+				t.Fatalf("SERVER span %q body sizes: %v", sp.Name(), attrs.AsRaw())
 			}
 			u := plan.UnitKey{Service: r.service, Environment: r.env}
 			if server[u] == nil {
@@ -208,12 +213,36 @@ func TestEmission(t *testing.T) {
 			if sp.Kind() == ptrace.SpanKindClient && str(attrs, "db.system.name") == "" && str(attrs, "http.request.method") == "" {
 				t.Errorf("CLIENT span %q is neither a DB nor an HTTP call: %v", sp.Name(), attrs.AsRaw())
 			}
+			if sp.Name() == flagSpan {
+				ev := sp.Events()
+				if sp.Kind() != ptrace.SpanKindInternal || ev.Len() != 1 || ev.At(0).Name() != flagEvent ||
+					str(ev.At(0).Attributes(), "feature_flag.key") != plan.FlagKey || !slices.Contains([]string{"on", "off"}, str(ev.At(0).Attributes(), "feature_flag.result.variant")) {
+					t.Fatalf("flag span %s with events %d", sp.Kind(), ev.Len())
+				}
+				flagSpans[sp.ParentSpanID()]++
+			}
 		default:
 			t.Errorf("unexpected span kind %s", sp.Kind())
 		}
 	}
 	if len(server) != len(p.Units) {
 		t.Errorf("requests for %d units, want %d", len(server), len(p.Units))
+	}
+	// One flag evaluation per checkout request in production, none elsewhere.
+	for _, r := range all {
+		if r.span.Kind() != ptrace.SpanKindServer {
+			if r.span.Name() != flagSpan && r.span.Events().Len() != 0 {
+				t.Errorf("%s span %q has events", r.span.Kind(), r.span.Name())
+			}
+			continue
+		}
+		want := 0
+		if r.service == "checkout" && r.env == plan.Production {
+			want = 1
+		}
+		if n := flagSpans[r.span.SpanID()]; n != want || r.span.Events().Len() != 0 {
+			t.Fatalf("%s/%s request with %d flag spans and %d events", r.service, r.env, n, r.span.Events().Len())
+		}
 	}
 
 	// Deploy spans: one per explicit deployment in the period, as planned.
@@ -303,7 +332,8 @@ func TestEmission(t *testing.T) {
 		t.Errorf("bad release error rate %.3f vs %.3f", rn, ro)
 	}
 
-	for _, want := range []string{"BAD RELEASE", "ROLLBACK", "ERROR REGRESSION", "FAILED DEPLOY", "explicit", "inferred", bad[0].Version} {
+	for _, want := range []string{"BAD RELEASE", "ROLLBACK", "ERROR REGRESSION", "FAILED DEPLOY", "CANARY:", "CANARY WITHDRAWN", "explicit", "inferred", bad[0].Version,
+		"dimension=feature_flag.new-checkout-flow&control=off&treatment=on&expected_treatment_share=0.5", "dimension=version&control="} {
 		if !strings.Contains(summary, want) {
 			t.Errorf("summary lacks %q:\n%s", want, summary)
 		}
@@ -409,18 +439,20 @@ func TestFlags(t *testing.T) {
 // rule, gives exactly the planned deployments: explicit ones as events at
 // their CI span's end with their commit; every planned change as an inferred
 // deployment at its rollout (for explicit ones within the merge window of the
-// CI span, so the API merges them), the rollback as a version the unit ran
-// before, the failed deploy as failed, and nothing during the rolling updates.
+// CI span, so the API merges them), the rollback and the canary's withdrawal
+// (at the canary's last request) as a version the unit ran before, the failed
+// deploy as failed, and nothing during the rolling updates. Every latency
+// event has its body sizes, and checkout's in production their flag variant.
 func TestProcessorFindsThePlan(t *testing.T) {
 	t.Run("scenario", func(t *testing.T) {
 		addr, s := startSink(t)
-		checkProcessor(t, testConfig(addr), s)
+		checkProcessor(t, testConfig(addr), s, false)
 	})
 	t.Run("three days at low rate", func(t *testing.T) {
 		addr, s := startSink(t)
 		cfg := testConfig(addr)
 		cfg.backfill, cfg.rps, cfg.backfillKids, cfg.seed = 3*24*time.Hour, 0.1, 0, 11
-		checkProcessor(t, cfg, s)
+		checkProcessor(t, cfg, s, true)
 	})
 }
 
@@ -447,7 +479,11 @@ func episodes(lat map[[2]string]map[string]map[int64][2]int64, reappear time.Dur
 	return out
 }
 
-func checkProcessor(t *testing.T, cfg config, s *sink) {
+// canaryGaps allows the canary's traffic to pause for reappear_after or
+// more: at 0.1 requests/s a 5 % canary serves one request every few
+// minutes. By the rule each pause is a withdrawal and a redeployment of the
+// canary; both are then expected, one pair per pause.
+func checkProcessor(t *testing.T, cfg config, s *sink, canaryGaps bool) {
 	res, _ := runDemo(t, cfg)
 	p := res.plan
 	if len(p.Deployments) < 8 {
@@ -479,6 +515,9 @@ func checkProcessor(t *testing.T, cfg config, s *sink) {
 	}
 	explicit := map[string]event{}
 	lat := map[[2]string]map[string]map[int64][2]int64{}
+	flagAttr := eventspan.AttrCohortPrefix + eventspan.DimensionFeatureFlag + plan.FlagKey
+	flagged := map[[2]string][2]int{} // latency events with a variant, all
+	variants := map[string]int{}
 	for _, td := range out.AllTraces() {
 		for _, rs := range td.ResourceSpans().All() {
 			res := rs.Resource().Attributes().AsRaw()
@@ -488,6 +527,20 @@ func checkProcessor(t *testing.T, cfg config, s *sink) {
 				et, _ := ss.Scope().Attributes().Get(eventspan.AttrEventType)
 				for _, sp := range ss.Spans().All() {
 					if et.AsString() == eventspan.EventLatency {
+						a := sp.Attributes()
+						if v, ok := a.Get(eventspan.AttrHTTPResponseBodySize); !ok || v.Int() <= 0 {
+							t.Fatalf("%s latency event %q without a response size: %v", unit, sp.Name(), a.AsRaw())
+						}
+						if _, ok := a.Get(eventspan.AttrHTTPRequestBodySize); ok != strings.HasPrefix(sp.Name(), "POST ") {
+							t.Fatalf("%s latency event %q: request size %v", unit, sp.Name(), a.AsRaw())
+						}
+						f := flagged[unit]
+						if v, ok := a.Get(flagAttr); ok {
+							f[0]++
+							variants[v.AsString()]++
+						}
+						f[1]++
+						flagged[unit] = f
 						if lat[unit] == nil {
 							lat[unit] = map[string]map[int64][2]int64{}
 						}
@@ -514,15 +567,61 @@ func checkProcessor(t *testing.T, cfg config, s *sink) {
 			}
 		}
 	}
+	// The flag reaches the entry span from its child in the same export
+	// batch; the few requests a batch boundary splits lose it.
+	for unit, f := range flagged {
+		want := 0
+		if unit == [2]string{"checkout", plan.Production} {
+			want = f[1]
+		}
+		if f[0] > want || f[0] < want*99/100 || (want > 0 && f[1] < 100) {
+			t.Errorf("%s: %d of %d latency events carry %s", unit, f[0], f[1], flagAttr)
+		}
+		if want > 0 {
+			t.Logf("%s: %d of %d latency events carry %s", unit, f[0], f[1], flagAttr)
+		}
+	}
+	if n := variants["on"] + variants["off"]; n != flagged[[2]string{"checkout", plan.Production}][0] || math.Abs(float64(variants["on"])/float64(n)-0.5) > 4*math.Sqrt(0.25/float64(n)) {
+		t.Errorf("variants %v", variants)
+	}
+
 	const reappear, mergeWindow = 10 * time.Minute, time.Hour
-	inferred := map[string]inference.Deployment{}
-	for unit, eps := range episodes(lat, reappear) {
-		for _, d := range inference.Infer(unit[0], unit[1], eps, reappear).Deployments {
+	eps := episodes(lat, reappear)
+	inferred := map[string][]inference.Deployment{} // in time order
+	for unit, ue := range eps {
+		for _, d := range inference.Infer(unit[0], unit[1], ue, reappear).Deployments {
 			k := fmt.Sprintf("%s/%s %s→%s", unit[0], unit[1], d.PreviousVersion, d.Version)
-			if _, dup := inferred[k]; dup {
-				t.Errorf("two inferred deployments %s", k)
+			inferred[k] = append(inferred[k], d)
+		}
+	}
+	// The canary's own episodes: the first begins its inferred deployment,
+	// the last ends it (the withdrawal); any pause between two is a
+	// withdrawal and a redeployment more.
+	for _, c := range find(p.Deployments, plan.Production, plan.Canary) {
+		var ce []inference.Episode
+		for _, e := range eps[[2]string{c.Service, c.Environment}] {
+			if e.Version == c.Version {
+				ce = append(ce, e)
 			}
-			inferred[k] = d
+		}
+		slices.SortFunc(ce, func(a, b inference.Episode) int { return int(a.First - b.First) })
+		if len(ce) == 0 || (!canaryGaps && len(ce) != 1) {
+			t.Fatalf("canary %s %s: %d episodes", c.UnitKey, c.Version, len(ce))
+		}
+		up := fmt.Sprintf("%s %s→%s", c.UnitKey, c.PreviousVersion, c.Version)
+		down := fmt.Sprintf("%s %s→%s", c.UnitKey, c.Version, c.PreviousVersion)
+		if len(inferred[up]) != len(ce) || len(inferred[down]) != len(ce) {
+			t.Fatalf("canary in %d episodes: %d deployments %s, %d %s", len(ce), len(inferred[up]), up, len(inferred[down]), down)
+		}
+		for i, e := range ce {
+			if u, d := inferred[up][i], inferred[down][i]; u.At.UnixNano() != e.First || d.At.UnixNano() != e.Last || u.RanBefore != (i > 0) || !d.RanBefore {
+				t.Errorf("canary episode %d (%s..%s): inferred %+v and %+v", i, time.Unix(0, e.First).UTC(), time.Unix(0, e.Last).UTC(), u, d)
+			}
+		}
+		if len(ce) > 1 {
+			t.Logf("canary %s %s: %d episodes (paused for %s or more)", c.UnitKey, c.Version, len(ce), reappear)
+			inferred[up] = inferred[up][:1]
+			inferred[down] = inferred[down][len(ce)-1:]
 		}
 	}
 	for _, d := range p.Deployments {
@@ -545,27 +644,38 @@ func checkProcessor(t *testing.T, cfg config, s *sink) {
 			continue // a failed deploy changes no version
 		}
 		k := fmt.Sprintf("%s/%s %s→%s", d.Service, d.Environment, d.PreviousVersion, d.Version)
-		e, ok := inferred[k]
-		if !ok {
+		if len(inferred[k]) == 0 {
 			t.Errorf("planned %s (%s) not inferred", k, d.Kind)
 			continue
 		}
-		delete(inferred, k)
-		if e.At.Before(d.RolloutStart) || e.At.After(d.RolloutEnd.Add(5*time.Minute)) {
-			t.Errorf("%s: inferred at %s, rollout planned at %s", k, e.At, d.RolloutStart)
+		e := inferred[k][0]
+		if inferred[k] = inferred[k][1:]; len(inferred[k]) == 0 {
+			delete(inferred, k)
+		}
+		// Inferred at the new version's first request, early in its
+		// rollout; a withdrawn canary at its last request, just before.
+		lo, hi := d.RolloutStart, d.RolloutEnd.Add(5*time.Minute)
+		switch {
+		case d.Kind == plan.CanaryWithdrawn:
+			lo, hi = d.Time().Add(-5*time.Minute), d.Time()
+		case d.Kind == plan.Canary && canaryGaps:
+			hi = d.RolloutEnd.Add(time.Hour)
+		}
+		if e.At.Before(lo) || !e.At.Before(hi) {
+			t.Errorf("%s (%s): inferred at %s, planned %s..%s", k, d.Kind, e.At, lo, hi)
 		}
 		if d.Explicit && (e.At.Sub(d.CIEnd) > mergeWindow || d.CIEnd.Sub(e.At) > mergeWindow) {
 			t.Errorf("%s: inferred at %s, more than the merge window from its CI span's end %s", k, e.At, d.CIEnd)
 		}
-		if e.RanBefore != (d.Kind == plan.Rollback) {
+		if e.RanBefore != d.Kind.Restores() {
 			t.Errorf("%s: ran before %v for a %s", k, e.RanBefore, d.Kind)
 		}
 	}
 	for k := range explicit {
 		t.Errorf("unplanned deploy event %s", k)
 	}
-	for k := range inferred {
-		t.Errorf("unplanned deployment %s", k)
+	for k, ds := range inferred {
+		t.Errorf("%d unplanned deployments %s", len(ds), k)
 	}
 }
 

@@ -28,6 +28,10 @@ func describe(d plan.Deployment) string {
 		s = fmt.Sprintf("IMPROVEMENT: latency ×%.1f", plan.ImprovementLatencyFactor)
 	case plan.FailedDeploy:
 		s = "FAILED DEPLOY (recorded, not a deployment)"
+	case plan.Canary:
+		s = fmt.Sprintf("CANARY: %.0f %% of requests, latency ×%.1f", 100*plan.CanaryShare, plan.CanaryLatencyFactor)
+	case plan.CanaryWithdrawn:
+		s = "CANARY WITHDRAWN: no deploy; changelens sees a rollback at the canary's last request"
 	}
 	if d.Note != "" {
 		if s != "" {
@@ -72,6 +76,32 @@ func tally(ds []plan.Deployment) string {
 	return fmt.Sprintf("%d deployments (%d explicit, %d inferred) + %d failed deploy", n, explicit, n-explicit, failed)
 }
 
+// printExperiments prints what cannot be read off the deployments: the
+// feature-flag experiments and canaries, with the /v1/compare query of each.
+func printExperiments(w io.Writer, p *plan.Plan, ds []plan.Deployment) {
+	for _, x := range p.Experiments {
+		fmt.Fprintf(w, "Experiment: flag %s on %s, %q vs %q %.0f/%.0f; %q: latency ×%.1f, response bodies ×%.1f, 5xx +%.1f pts\n",
+			x.Key, x.Unit, x.Control, x.Treatment, 100*(1-x.TreatmentShare), 100*x.TreatmentShare, x.Treatment,
+			x.LatencyFactor, x.ResponseSizeFactor, 100*x.ErrorRateIncrease)
+		fmt.Fprintf(w, "  compare: /v1/compare?service=%s&environment=%s&dimension=feature_flag.%s&control=%s&treatment=%s&expected_treatment_share=%g\n",
+			x.Unit.Service, x.Unit.Environment, x.Key, x.Control, x.Treatment, x.TreatmentShare)
+	}
+	for _, d := range ds {
+		if d.Kind != plan.Canary {
+			continue
+		}
+		end := "still running"
+		for _, w := range ds {
+			if w.Kind == plan.CanaryWithdrawn && w.UnitKey == d.UnitKey && w.PreviousVersion == d.Version {
+				end = "withdrawn " + w.Time().Format(time.RFC3339)
+			}
+		}
+		fmt.Fprintf(w, "Canary: %s %s next to %s from %s, %s\n", d.UnitKey, d.Version, d.PreviousVersion, d.RolloutStart.Format(time.RFC3339), end)
+		fmt.Fprintf(w, "  compare: /v1/compare?service=%s&environment=%s&dimension=version&control=%s&treatment=%s&expected_treatment_share=%g&start_time=%s\n",
+			d.Service, d.Environment, d.PreviousVersion, d.Version, plan.CanaryShare, d.RolloutStart.Truncate(time.Minute).Format(time.RFC3339))
+	}
+}
+
 // printPlan prints the whole scenario (--plan).
 func printPlan(w io.Writer, p *plan.Plan, ds []plan.Deployment) {
 	fmt.Fprintf(w, "Scenario for seed %d: backfill %s … %s", p.Seed, p.Start.Format(time.RFC3339), p.End.Format(time.RFC3339))
@@ -84,6 +114,7 @@ func printPlan(w io.Writer, p *plan.Plan, ds []plan.Deployment) {
 	}
 	fmt.Fprintf(w, "\n%s; REL is relative to the end of the backfill.\n", tally(ds))
 	printDeployments(w, p.End, ds)
+	printExperiments(w, p, ds)
 }
 
 // printSummary prints what a run emitted.
@@ -106,4 +137,5 @@ func printSummary(w io.Writer, r *result) {
 	fmt.Fprintf(w, "\n%s. Deploy time = end of the CI deploy span (explicit) or first span of the new version (inferred); REL is relative to %s.\n",
 		tally(r.deployments), p.End.Format(time.RFC3339))
 	printDeployments(w, p.End, r.deployments)
+	printExperiments(w, p, r.deployments)
 }

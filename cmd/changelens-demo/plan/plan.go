@@ -1,8 +1,10 @@
 // Package plan is the demo's scenario: which services run which versions
 // when, the releases (explicit with a CI deploy span or only visible as a
 // service.version change), one bad release and its rollback, an error-rate
-// regression fixed forward, a latency improvement, a failed deploy, and the
-// request rate and latency/error profile of every version.
+// regression fixed forward, a latency improvement, a failed deploy, a 5 %
+// canary of a slower version that is withdrawn, a 50/50 feature-flag
+// experiment, and the request rate and latency/error profile of every
+// version.
 //
 // It is a pure function of its Config: no clock, no I/O, its own seeded
 // random streams. The emitter (package main) turns it into spans.
@@ -32,7 +34,8 @@ const RollbackAfter = 40 * time.Minute
 const StagingRateFactor = 0.2
 
 // MinScenarioPeriod is the shortest period that holds the special releases
-// (bad release + rollback, error regression + fix, improvement, failed deploy).
+// (bad release + rollback, error regression + fix, improvement, failed
+// deploy, canary + withdrawal).
 const MinScenarioPeriod = 2 * time.Hour
 
 // BadLatencyP95Factor and BadErrorRateIncrease describe the bad release:
@@ -53,6 +56,18 @@ const (
 	workdayStart, workdaySpan = 9 * time.Hour, 9 * time.Hour
 )
 
+// The canary: a new storefront version serves CanaryShare of the requests
+// next to the stable one, CanaryLatencyFactor slower, for CanaryDuration, and
+// is withdrawn canaryBeforeEnd before the end of the backfill, so that a
+// comparison over the last hours of a run finds it. Short periods scale both
+// down.
+const (
+	CanaryShare         = 0.05
+	CanaryLatencyFactor = 1.5
+	CanaryDuration      = 2 * time.Hour
+	canaryBeforeEnd     = time.Hour
+)
+
 // Kind says what a deployment changes.
 type Kind int
 
@@ -71,6 +86,14 @@ const (
 	Improvement
 	// FailedDeploy is a CI deploy that failed: no version change, retried later.
 	FailedDeploy
+	// Canary starts a new version that serves only CanaryShare of the
+	// requests, next to the version it replaces, which keeps the rest.
+	Canary
+	// CanaryWithdrawn ends a canary at once: the version it was tried
+	// against serves everything again. Nothing is deployed, but the traffic
+	// shows a version coming back, so changelens infers a deployment (a
+	// rollback by return) at the canary's last request.
+	CanaryWithdrawn
 )
 
 func (k Kind) String() string {
@@ -89,9 +112,16 @@ func (k Kind) String() string {
 		return "improvement"
 	case FailedDeploy:
 		return "failed-deploy"
+	case Canary:
+		return "canary"
+	case CanaryWithdrawn:
+		return "canary-withdrawn"
 	}
 	return fmt.Sprintf("kind(%d)", int(k))
 }
+
+// Restores reports a deployment back to a version the unit ran before.
+func (k Kind) Restores() bool { return k == Rollback || k == CanaryWithdrawn }
 
 // UnitKey is a deployed unit: (service.name, deployment.environment.name).
 type UnitKey struct {
@@ -111,8 +141,9 @@ type Deployment struct {
 	// Note is a human remark for the summary ("retry of a failed deploy", …).
 	Note string
 	// RolloutStart..RolloutEnd is the rolling update: the new version's share of
-	// requests rises linearly from 0 to 1 while the previous one fades out.
-	// Zero for a failed deploy.
+	// requests rises linearly from 0 to 1 (a canary: to CanaryShare) while the
+	// previous one fades out. Zero for a failed deploy; empty for a canary
+	// withdrawn, which goes at once.
 	RolloutStart, RolloutEnd time.Time
 	// CIStart..CIEnd is the deploy span (explicit deployments only).
 	CIStart, CIEnd time.Time
@@ -154,7 +185,8 @@ type Profile struct {
 func (p Profile) P95Factor() float64 { return p.LatencyFactor * math.Exp(z95*p.ExtraSigma) }
 
 // Mix is the versions serving a unit at an instant: To with probability
-// ToWeight, From otherwise (From is empty outside a rolling update).
+// ToWeight, From otherwise (From is empty outside a rolling update or a
+// canary).
 type Mix struct {
 	From, To string
 	ToWeight float64
@@ -190,6 +222,40 @@ type Config struct {
 	Staging bool
 }
 
+// Experiment is a feature flag that splits a unit's requests between two
+// variants, evaluated in every request (an OpenFeature hook records a
+// feature_flag.evaluation span event). The treatment variant changes the
+// requests it serves by the factors given.
+type Experiment struct {
+	Unit               UnitKey
+	Key, Provider      string
+	Control, Treatment string
+	// TreatmentShare is the probability that a request gets Treatment.
+	TreatmentShare float64
+	// LatencyFactor multiplies the latency of treated requests,
+	// ResponseSizeFactor their response bodies; ErrorRateIncrease is added
+	// to their probability of a 5xx answer.
+	LatencyFactor, ResponseSizeFactor, ErrorRateIncrease float64
+}
+
+// Variant returns the variant for a uniform draw u in [0, 1).
+func (x *Experiment) Variant(u float64) string {
+	if u < x.TreatmentShare {
+		return x.Treatment
+	}
+	return x.Control
+}
+
+// The experiment: checkout's new flow answers with smaller bodies and
+// faster, but fails more. Its effects clear the API's thresholds (latency
+// ×1.2, error rate +1 point) by a margin, so that its verdicts are stable.
+const (
+	FlagKey                = "new-checkout-flow"
+	FlagLatencyFactor      = 0.8
+	FlagResponseSizeFactor = 0.6
+	FlagErrorRateIncrease  = 0.015
+)
+
 // Plan is the scenario.
 type Plan struct {
 	Config
@@ -197,6 +263,8 @@ type Plan struct {
 	Units    []UnitKey
 	// Deployments, including failed deploys, ordered by Time.
 	Deployments []Deployment
+	// Experiments run for the whole period and the live run.
+	Experiments []Experiment
 
 	baseline  map[UnitKey]string
 	timelines map[UnitKey][]Deployment // successful, ordered by RolloutStart
@@ -236,6 +304,12 @@ func New(cfg Config) (*Plan, error) {
 			p.Units = append(p.Units, UnitKey{s.Name, env})
 		}
 	}
+
+	p.Experiments = []Experiment{{
+		Unit: UnitKey{"checkout", Production}, Key: FlagKey, Provider: "flagd",
+		Control: "off", Treatment: "on", TreatmentShare: 0.5,
+		LatencyFactor: FlagLatencyFactor, ResponseSizeFactor: FlagResponseSizeFactor, ErrorRateIncrease: FlagErrorRateIncrease,
+	}}
 
 	b := &builder{p: p, commits: map[string]*commit{}}
 	specials := b.specials()
@@ -289,6 +363,16 @@ func (p *Plan) Profile(service, version string) Profile {
 	return Profile{LatencyFactor: 1, ErrorRate: base}
 }
 
+// Experiment is the experiment running on u, or nil.
+func (p *Plan) Experiment(u UnitKey) *Experiment {
+	for i := range p.Experiments {
+		if p.Experiments[i].Unit == u {
+			return &p.Experiments[i]
+		}
+	}
+	return nil
+}
+
 // Mix is the versions serving u at t.
 func (p *Plan) Mix(u UnitKey, t time.Time) Mix {
 	tl := p.timelines[u]
@@ -297,11 +381,17 @@ func (p *Plan) Mix(u UnitKey, t time.Time) Mix {
 		return Mix{To: p.baseline[u], ToWeight: 1}
 	}
 	d := tl[i]
-	if t.Before(d.RolloutEnd) {
-		w := float64(t.Sub(d.RolloutStart)) / float64(d.RolloutEnd.Sub(d.RolloutStart))
-		return Mix{From: d.PreviousVersion, To: d.Version, ToWeight: w}
+	w := 1.0
+	if d.Kind == Canary {
+		w = CanaryShare
 	}
-	return Mix{To: d.Version, ToWeight: 1}
+	if t.Before(d.RolloutEnd) {
+		w *= float64(t.Sub(d.RolloutStart)) / float64(d.RolloutEnd.Sub(d.RolloutStart))
+	}
+	if w == 1 {
+		return Mix{To: d.Version, ToWeight: 1}
+	}
+	return Mix{From: d.PreviousVersion, To: d.Version, ToWeight: w}
 }
 
 // RateFactor is u's request rate at t relative to the per-service rate:
@@ -380,6 +470,7 @@ func (b *builder) place(frac float64, hh, mm int, lo, hi time.Duration) time.Tim
 type event struct {
 	kind     Kind
 	at       time.Time // rollout start (failed deploy: CI start)
+	until    time.Time // a canary's withdrawal
 	explicit bool
 	note     string
 }
@@ -404,6 +495,11 @@ func (b *builder) specials() map[string][]event {
 			event{kind: Regular, at: f.Add(min(gap, 75*time.Minute)), explicit: true, note: "retry of the failed deploy"})
 		// The bad release and its rollback (placed by the production builder).
 		out["checkout"] = append(out["checkout"], event{kind: BadRelease, at: b.place(0.85, 14, 10, 45*time.Minute, 55*time.Minute), explicit: true})
+		// A canary in the last hours, whatever the time of day, so that a
+		// run's recent history holds one; storefront has room for it in
+		// every period (its other special comes at a third of it).
+		w := b.p.End.Add(-min(P/8, canaryBeforeEnd)).Truncate(time.Second)
+		out["storefront"] = append(out["storefront"], event{kind: Canary, at: w.Add(-min(P/4, CanaryDuration)), until: w, explicit: true})
 	}
 	if b.p.Horizon >= 40*time.Minute {
 		// Something to watch live: a release ten minutes into the live run.
@@ -477,6 +573,9 @@ func (b *builder) production(svc *Service, specials []event) []Deployment {
 			if s.kind == BadRelease {
 				hi = hi.Add(RollbackAfter)
 			}
+			if s.kind == Canary {
+				hi = s.until.Add(specialGuard)
+			}
 			if e.at.After(lo) && e.at.Before(hi) {
 				near = true
 				break
@@ -506,6 +605,7 @@ func (b *builder) production(svc *Service, specials []event) []Deployment {
 	var out []Deployment
 	dr := b.rng("rollouts/" + svc.Name)
 	for _, e := range events {
+		prev := cur
 		d := Deployment{UnitKey: unit, Kind: e.kind, Explicit: e.explicit, Note: e.note, PreviousVersion: cur.String()}
 		next := cur
 		switch e.kind {
@@ -531,6 +631,8 @@ func (b *builder) production(svc *Service, specials []event) []Deployment {
 			case Improvement:
 				base *= ImprovementLatencyFactor
 				prof[d.Version] = Profile{LatencyFactor: base, ErrorRate: svc.BaseErrorRate}
+			case Canary:
+				prof[d.Version] = Profile{LatencyFactor: prof[prev.String()].LatencyFactor * CanaryLatencyFactor, ErrorRate: svc.BaseErrorRate}
 			default:
 				j := 1 + regularJitter*(2*vr.Float64()-1)
 				prof[d.Version] = Profile{LatencyFactor: base * j, ErrorRate: svc.BaseErrorRate}
@@ -559,19 +661,17 @@ func (b *builder) production(svc *Service, specials []event) []Deployment {
 			rb.RolloutStart = rb.RolloutEnd.Add(-3 * time.Minute)
 			rb.CIStart = rb.RolloutStart.Add(-30 * time.Second)
 			out = append(out, rb)
-			var err error
-			if cur, err = parseSemver(rb.Version); err != nil {
-				panic(err) // versions are ours
-			}
+			cur = prev
+		}
+		if e.kind == Canary {
+			// No deploy: the canary's pods go at once (its rollout is empty).
+			w := Deployment{UnitKey: unit, Kind: CanaryWithdrawn, Version: d.PreviousVersion, PreviousVersion: d.Version,
+				RolloutStart: e.until, RolloutEnd: e.until}
+			out = append(out, w)
+			cur = prev
 		}
 	}
 	return out
-}
-
-func parseSemver(s string) (semver, error) {
-	var v semver
-	_, err := fmt.Sscanf(s, "%d.%d.%d", &v.major, &v.minor, &v.patch)
-	return v, err
 }
 
 // first is when a deployment first touches the world: CI start or rollout start.
@@ -608,7 +708,7 @@ func (b *builder) staging(svc *Service, prod []Deployment) []Deployment {
 	staged := map[string]bool{cur: true}
 	lo := p.Start.Add(30 * time.Minute)
 	for _, d := range prod {
-		if d.Kind == Rollback || staged[d.Version] {
+		if d.Kind.Restores() || staged[d.Version] {
 			continue
 		}
 		staged[d.Version] = true
@@ -625,13 +725,17 @@ func (b *builder) staging(svc *Service, prod []Deployment) []Deployment {
 		}
 		at := from.Add(time.Duration(r.Int64N(int64(hi.Sub(from)/time.Second)+1)) * time.Second)
 		kind := d.Kind
-		if kind == FailedDeploy {
+		if kind == FailedDeploy || kind == Canary {
 			kind = Regular
 		}
 		s := Deployment{UnitKey: unit, Kind: kind, Explicit: d.Explicit, Version: d.Version, PreviousVersion: cur,
 			Pipeline: "deploy-" + svc.Name}
-		if kind == BadRelease {
+		switch d.Kind {
+		case BadRelease:
 			s.Note = "not caught in staging"
+		case Canary:
+			// Staging has no traffic split: the whole unit runs it.
+			s.Note = fmt.Sprintf("the production canary's version (latency ×%.1f), in full", CanaryLatencyFactor)
 		}
 		s.RolloutStart, s.RolloutEnd, s.CIStart, s.CIEnd = b.rollout(r, at, 2*time.Minute+time.Duration(r.IntN(60))*time.Second, s.Explicit)
 		b.commit(svc.Name, s.Version, first(s))

@@ -2,7 +2,9 @@ package plan
 
 import (
 	"math"
+	"math/rand/v2"
 	"reflect"
+	"slices"
 	"testing"
 	"time"
 )
@@ -135,8 +137,8 @@ func TestScenario(t *testing.T) {
 				t.Errorf("seed %d: lead time %s for %+v", seed, lt, d)
 			}
 			if !d.Failed() {
-				if r := d.RolloutEnd.Sub(d.RolloutStart); r < 2*time.Minute || r > 5*time.Minute {
-					t.Errorf("seed %d: rollout of %s", seed, r)
+				if r := d.RolloutEnd.Sub(d.RolloutStart); (r < 2*time.Minute || r > 5*time.Minute) && (d.Kind != CanaryWithdrawn || r != 0) {
+					t.Errorf("seed %d: rollout of %s for a %s", seed, r, d.Kind)
 				}
 				if d.Environment == Production {
 					perService[d.Service]++
@@ -156,7 +158,8 @@ func TestScenario(t *testing.T) {
 }
 
 // checkTimelines: deployments of a unit are ordered, do not overlap, chain
-// versions, and leave room for the processor's 10-minute hysteresis.
+// versions, and leave room for the processor's 10-minute hysteresis; only
+// rollbacks and withdrawn canaries go back to an earlier version.
 func checkTimelines(t *testing.T, p *Plan) {
 	t.Helper()
 	for _, u := range p.Units {
@@ -170,14 +173,29 @@ func checkTimelines(t *testing.T, p *Plan) {
 			if gap := d.RolloutStart.Sub(prevEnd); !prevEnd.IsZero() && gap < 15*time.Minute {
 				t.Errorf("%s: %s starts %s after the previous rollout", u, d.Version, gap)
 			}
-			if seen[d.Version] != (d.Kind == Rollback) {
+			if seen[d.Version] != d.Kind.Restores() {
 				t.Errorf("%s: version %s reused by a %s", u, d.Version, d.Kind)
 			}
 			seen[d.Version] = true
 			cur, prevEnd = d.Version, d.RolloutEnd
-			// Rolling update: both versions serve, the new one rising.
+			if d.Kind == CanaryWithdrawn {
+				// At once: the canary's share until then, nothing after.
+				if m := p.Mix(u, d.RolloutStart.Add(-time.Second)); m != (Mix{From: d.Version, To: d.PreviousVersion, ToWeight: CanaryShare}) {
+					t.Errorf("%s: mix just before the withdrawal of %s: %+v", u, d.PreviousVersion, m)
+				}
+				if m := p.Mix(u, d.RolloutStart); m != (Mix{To: d.Version, ToWeight: 1}) {
+					t.Errorf("%s: mix at the withdrawal of %s: %+v", u, d.PreviousVersion, m)
+				}
+				continue
+			}
+			// Rolling update: both versions serve, the new one rising (to
+			// its share, for a canary).
+			share := 1.0
+			if d.Kind == Canary {
+				share = CanaryShare
+			}
 			q1 := d.RolloutStart.Add(d.RolloutEnd.Sub(d.RolloutStart) / 4)
-			if m := p.Mix(u, q1); m.From != d.PreviousVersion || m.To != d.Version || math.Abs(m.ToWeight-0.25) > 0.01 {
+			if m := p.Mix(u, q1); m.From != d.PreviousVersion || m.To != d.Version || math.Abs(m.ToWeight-0.25*share) > 0.01*share {
 				t.Errorf("%s: mix a quarter into the rollout of %s: %+v", u, d.Version, m)
 			}
 			if m := p.Mix(u, d.RolloutStart.Add(-time.Second)); m.To != d.PreviousVersion || m.From != "" {
@@ -229,7 +247,7 @@ func TestStagingPrecedesProduction(t *testing.T) {
 func TestShortPeriod(t *testing.T) {
 	start := time.Date(2026, 3, 11, 9, 0, 0, 0, time.UTC)
 	p := mustPlan(t, Config{Seed: 3, Start: start, End: start.Add(2 * time.Hour), Staging: true})
-	for _, k := range []Kind{BadRelease, Rollback, ErrorRegression, FixForward, Improvement, FailedDeploy} {
+	for _, k := range []Kind{BadRelease, Rollback, ErrorRegression, FixForward, Improvement, FailedDeploy, Canary, CanaryWithdrawn} {
 		if n := len(find(p.Deployments, Production, k)); n != 1 {
 			t.Errorf("%s: %d in production", k, n)
 		}
@@ -318,5 +336,157 @@ func TestInvalidConfig(t *testing.T) {
 		if _, err := New(c); err == nil {
 			t.Errorf("%+v: no error", c)
 		}
+	}
+}
+
+// The canary: a slower storefront version serves CanaryShare of production
+// next to the stable version, then goes at once, an hour before the end of
+// a long backfill (less in a short one), with no other release of the unit
+// around it; staging ran the version in full before.
+func TestCanary(t *testing.T) {
+	sat := time.Date(2026, 3, 14, 2, 30, 0, 0, time.UTC) // a weekend night: placed all the same
+	cases := []struct {
+		name           string
+		cfg            Config
+		dur, beforeEnd time.Duration
+	}{
+		{"14d seed 1", twoWeeks(1), CanaryDuration, time.Hour},
+		{"14d seed 42", twoWeeks(42), CanaryDuration, time.Hour},
+		{"7d saturday night", Config{Seed: 5, Start: sat.Add(-7 * 24 * time.Hour), End: sat, Staging: true, Horizon: 3 * 24 * time.Hour}, CanaryDuration, time.Hour},
+		{"1d", Config{Seed: 6, Start: end.Add(-24 * time.Hour), End: end, Staging: true}, CanaryDuration, time.Hour},
+		{"2h", Config{Seed: 3, Start: end.Add(-2 * time.Hour), End: end, Staging: true}, 30 * time.Minute, 15 * time.Minute},
+	}
+	for _, tc := range cases {
+		p := mustPlan(t, tc.cfg)
+		cs, ws := find(p.Deployments, Production, Canary), find(p.Deployments, Production, CanaryWithdrawn)
+		if len(cs) != 1 || len(ws) != 1 {
+			t.Fatalf("%s: %d canaries, %d withdrawals", tc.name, len(cs), len(ws))
+		}
+		c, w := cs[0], ws[0]
+		stable, canary := c.PreviousVersion, c.Version
+		if c.Service != "storefront" || !c.Explicit || w.Explicit || w.UnitKey != c.UnitKey {
+			t.Errorf("%s: canary %+v, withdrawal %+v", tc.name, c, w)
+		}
+		if w.Version != stable || w.PreviousVersion != canary {
+			t.Errorf("%s: withdrawal %s → %s after a canary %s → %s", tc.name, w.PreviousVersion, w.Version, stable, canary)
+		}
+		if got := p.End.Sub(w.Time()); got != tc.beforeEnd {
+			t.Errorf("%s: withdrawn %s before the end, want %s", tc.name, got, tc.beforeEnd)
+		}
+		if got := w.Time().Sub(c.RolloutStart); got != tc.dur {
+			t.Errorf("%s: canary ran %s, want %s", tc.name, got, tc.dur)
+		}
+		ps, pc := p.Profile(c.Service, stable), p.Profile(c.Service, canary)
+		if r := pc.LatencyFactor / ps.LatencyFactor; math.Abs(r-CanaryLatencyFactor) > 1e-9 || pc.ErrorRate != ps.ErrorRate || pc.ExtraSigma != ps.ExtraSigma {
+			t.Errorf("%s: canary profile %+v against %+v", tc.name, pc, ps)
+		}
+		for at, want := range map[time.Time]Mix{
+			c.RolloutStart.Add(-time.Second): {To: stable, ToWeight: 1},
+			c.RolloutEnd:                     {From: stable, To: canary, ToWeight: CanaryShare},
+			w.Time().Add(-time.Second):       {From: stable, To: canary, ToWeight: CanaryShare},
+			w.Time():                         {To: stable, ToWeight: 1},
+			p.End.Add(-time.Second):          {To: stable, ToWeight: 1},
+		} {
+			if m := p.Mix(c.UnitKey, at); m != want {
+				t.Errorf("%s: mix at %s: %+v, want %+v", tc.name, at, m, want)
+			}
+		}
+		// Nothing else happens to the unit during the canary, nor (with
+		// room for it) within two hours of it, but for the release planned
+		// for the start of the live run; the next release replaces the
+		// stable version.
+		guard := specialGuard
+		if tc.cfg.End.Sub(tc.cfg.Start) < 3*24*time.Hour {
+			guard = 0
+		}
+		next := true
+		for _, d := range p.Timeline(c.UnitKey) {
+			if d.Kind != Canary && d.Kind != CanaryWithdrawn && d.Note != "live" &&
+				d.Time().After(c.RolloutStart.Add(-guard)) && d.Time().Before(w.Time().Add(guard)) {
+				t.Errorf("%s: %s %s at %s, canary %s..%s", tc.name, d.Kind, d.Version, d.Time(), c.RolloutStart, w.Time())
+			}
+			if d.Time().After(w.Time()) && next {
+				next = false
+				if d.PreviousVersion != stable {
+					t.Errorf("%s: %s follows the withdrawal from %s", tc.name, d.Version, d.PreviousVersion)
+				}
+			}
+		}
+		if tc.cfg.Horizon > 0 && next {
+			t.Errorf("%s: no release after the canary in the live run", tc.name)
+		}
+		var staged bool
+		for _, d := range find(p.Deployments, Staging, Regular) {
+			staged = staged || (d.Service == c.Service && d.Version == canary && d.Time().Before(c.CIStart))
+		}
+		if !staged {
+			t.Errorf("%s: the canary's version never reached staging", tc.name)
+		}
+		checkTimelines(t, p)
+	}
+
+	// Per request, the mix picks the canary with its share: over 200 000
+	// seeded draws, 5 % within 4σ (σ ≈ 0.05 pts).
+	p := mustPlan(t, twoWeeks(1))
+	c := find(p.Deployments, Production, Canary)[0]
+	m := p.Mix(c.UnitKey, c.RolloutEnd.Add(time.Minute))
+	r := rand.New(rand.NewPCG(1, 2))
+	const n = 200_000
+	k := 0
+	for range n {
+		if m.Pick(r.Float64()) == c.Version {
+			k++
+		}
+	}
+	if share, sd := float64(k)/n, math.Sqrt(CanaryShare*(1-CanaryShare)/n); math.Abs(share-CanaryShare) > 4*sd {
+		t.Errorf("canary share %.4f over %d requests, want %.2f ± %.4f", share, n, CanaryShare, 4*sd)
+	}
+}
+
+// The flag experiment runs on checkout in production only, from the first
+// minute of any period, and splits requests 50/50.
+func TestExperiment(t *testing.T) {
+	checkout := UnitKey{"checkout", Production}
+	for _, cfg := range []Config{twoWeeks(1), {Seed: 2, Start: end.Add(-30 * time.Minute), End: end, Staging: true}} {
+		p := mustPlan(t, cfg)
+		for _, u := range p.Units {
+			if x := p.Experiment(u); (x != nil) != (u == checkout) {
+				t.Errorf("%s: experiment %+v", u, x)
+			}
+		}
+		x := p.Experiment(checkout)
+		if x == nil || x.Key != FlagKey || x.Control != "off" || x.Treatment != "on" || x.TreatmentShare != 0.5 {
+			t.Fatalf("experiment %+v", x)
+		}
+	}
+	// Its effects clear the API's thresholds (latency ×1.2 either way, error
+	// rate +1 point) by a margin, so that the verdicts do not flicker.
+	x := mustPlan(t, twoWeeks(1)).Experiment(checkout)
+	if 1/x.LatencyFactor < 1.2*1.03 || x.ErrorRateIncrease < 0.012 || x.ResponseSizeFactor > 0.7 || x.ResponseSizeFactor < 0.5 {
+		t.Errorf("effects %+v", x)
+	}
+	// 20 000 seeded draws: "on" half of the time within 4σ (σ ≈ 0.35 pts);
+	// the same seed gives the same variants.
+	const n = 20_000
+	split := func(seed uint64) (on int, seq []string) {
+		r := rand.New(rand.NewPCG(seed, 7))
+		for range n {
+			v := x.Variant(r.Float64())
+			if v != x.Control && v != x.Treatment {
+				t.Fatalf("variant %q", v)
+			}
+			if v == x.Treatment {
+				on++
+			}
+			seq = append(seq, v)
+		}
+		return on, seq
+	}
+	on, a := split(3)
+	if share, sd := float64(on)/n, math.Sqrt(0.25/n); math.Abs(share-0.5) > 4*sd {
+		t.Errorf("treatment share %.4f over %d requests, want 0.5 ± %.4f", share, n, 4*sd)
+	}
+	if _, b := split(3); !slices.Equal(a, b) {
+		t.Error("same seed, different variants")
 	}
 }
