@@ -25,6 +25,13 @@ type CohortMinute struct {
 	// carry none.
 	RespP50Bytes, RespP95Bytes float64
 	ReqP50Bytes, ReqP95Bytes   float64
+	// RespHistKeys/Weights and ReqHistKeys/Weights are the minute's size
+	// histograms (CompareConfig.SizeValue gives a bucket's bytes): as for
+	// latency, the cohorts' size percentiles come from the merged
+	// histograms — a canary minute holds a request or two, whose
+	// "percentile" is biased low.
+	RespHistKeys, ReqHistKeys       []uint16
+	RespHistWeights, ReqHistWeights []float64
 }
 
 // MinutePair is a minute in which both cohorts served requests (the
@@ -69,6 +76,9 @@ type CompareConfig struct {
 	// store's layout). Nil: percentiles are the means of the per-minute
 	// ones.
 	BucketValue func(uint16) float64
+	// SizeValue is the value in bytes of a size histogram bucket. Nil:
+	// size percentiles are the means of the per-minute ones.
+	SizeValue func(uint16) float64
 }
 
 // DefaultCompareConfig returns the defaults of docs/analysis.md.
@@ -77,9 +87,8 @@ func DefaultCompareConfig() CompareConfig {
 }
 
 // MetricComparison is one metric of a comparison. Control and Treatment are
-// the metric over all compared minutes (percentiles of the merged
-// histograms, the weighted mean, the pooled error rate, the mean per-minute
-// response size); RelativeChange is treatment ÷ control − 1 (for
+// the metric over all compared minutes (percentiles of the merged latency
+// or size histograms, the weighted mean, the pooled error rate); RelativeChange is treatment ÷ control − 1 (for
 // request_share: the treatment's share), with a Level confidence interval
 // from a paired bootstrap over minutes.
 type MetricComparison struct {
@@ -117,8 +126,8 @@ type Comparison struct {
 //     weighted requests in either cohort → INSUFFICIENT_DATA for every
 //     metric (the split and SRM are still reported).
 //   - Latency (p50 … p99, mean): the cohorts' values are the percentiles
-//     of their merged histograms (the weighted mean), response sizes the
-//     means of the per-minute values; WORSE when treatment ≥ LatencyRatio ×
+//     of their merged histograms (the weighted mean), body sizes those of
+//     the merged size histograms; WORSE when treatment ≥ LatencyRatio ×
 //     control and a one-sided Wilcoxon signed-rank test on the per-minute
 //     differences has p ≤ Alpha; BETTER in mirror image.
 //   - Every interval comes from resampling the minutes (one bootstrap for
@@ -154,29 +163,31 @@ func Compare(pairs []MinutePair, expectedShare float64, cfg Config, cc CompareCo
 	}
 	ratioOfMeans := func(treat, ctrl []float64) float64 { return mean(treat)/mean(ctrl) - 1 }
 
-	haveHist := cc.BucketValue != nil
+	haveHist, haveSizes := cc.BucketValue != nil, cc.SizeValue != nil
 	for _, p := range pairs {
 		haveHist = haveHist && len(p.Control.HistKeys) > 0 && len(p.Treatment.HistKeys) > 0
+		haveSizes = haveSizes && (len(p.Control.RespHistKeys)+len(p.Control.ReqHistKeys) > 0 || len(p.Treatment.RespHistKeys)+len(p.Treatment.ReqHistKeys) > 0)
 	}
 	// The pooled statistics of both cohorts over all minutes, and the
 	// intervals of their relative changes, from one shared bootstrap.
-	pool := pooledBootstrap(pairs, cc, haveHist)
+	pool := pooledBootstrap(pairs, cc, haveHist, haveSizes)
 
 	latency := []struct {
 		name    string
 		get     func(CohortMinute) float64
 		guarded bool
-		level   float64 // of the pooled estimate; −1: none (response sizes)
+		pooled  int  // index of the pooled estimate
+		size    bool // a body size (left out when absent; pooled from the size histograms)
 	}{
-		{MetricLatencyP50, func(m CohortMinute) float64 { return m.P50Ms }, false, 0.5},
-		{MetricLatencyP90, func(m CohortMinute) float64 { return m.P90Ms }, false, 0.9},
-		{MetricLatencyP95, func(m CohortMinute) float64 { return m.P95Ms }, true, 0.95},
-		{MetricLatencyP99, func(m CohortMinute) float64 { return m.P99Ms }, true, 0.99},
-		{MetricLatencyMean, func(m CohortMinute) float64 { return m.MeanMs }, false, 0},
-		{MetricRespP50, func(m CohortMinute) float64 { return m.RespP50Bytes }, false, -1},
-		{MetricRespP95, func(m CohortMinute) float64 { return m.RespP95Bytes }, false, -1},
-		{MetricReqP50, func(m CohortMinute) float64 { return m.ReqP50Bytes }, false, -1},
-		{MetricReqP95, func(m CohortMinute) float64 { return m.ReqP95Bytes }, false, -1},
+		{MetricLatencyP50, func(m CohortMinute) float64 { return m.P50Ms }, false, 0, false},
+		{MetricLatencyP90, func(m CohortMinute) float64 { return m.P90Ms }, false, 1, false},
+		{MetricLatencyP95, func(m CohortMinute) float64 { return m.P95Ms }, true, 2, false},
+		{MetricLatencyP99, func(m CohortMinute) float64 { return m.P99Ms }, true, 3, false},
+		{MetricLatencyMean, func(m CohortMinute) float64 { return m.MeanMs }, false, pooledMean, false},
+		{MetricRespP50, func(m CohortMinute) float64 { return m.RespP50Bytes }, false, pooledRespP50, true},
+		{MetricRespP95, func(m CohortMinute) float64 { return m.RespP95Bytes }, false, pooledRespP95, true},
+		{MetricReqP50, func(m CohortMinute) float64 { return m.ReqP50Bytes }, false, pooledReqP50, true},
+		{MetricReqP95, func(m CohortMinute) float64 { return m.ReqP95Bytes }, false, pooledReqP95, true},
 	}
 	for _, l := range latency {
 		var ctrl, treat []float64
@@ -186,13 +197,12 @@ func Compare(pairs []MinutePair, expectedShare float64, cfg Config, cc CompareCo
 				ctrl, treat = append(ctrl, cv), append(treat, tv)
 			}
 		}
-		if l.level < 0 && len(ctrl) == 0 { // no sizes: the metric is left out
+		if l.size && len(ctrl) == 0 { // no sizes: the metric is left out
 			continue
 		}
 		m := MetricComparison{Metric: l.name, Test: TestWilcoxon, PValue: 1, Guarded: l.guarded, Verdict: report.CompareInsufficientData}
-		switch {
-		case len(ctrl) > 0 && l.level >= 0 && haveHist:
-			k := pooledIndex(l.level)
+		switch k := l.pooled; {
+		case len(ctrl) > 0 && ((!l.size && haveHist) || (l.size && haveSizes)) && pool.control[k] > 0 && pool.treatment[k] > 0:
 			m.Control, m.Treatment = pool.control[k], pool.treatment[k]
 			m.RelativeChange = m.Treatment/m.Control - 1
 			m.CILow, m.CIHigh = pool.lo[k], pool.hi[k]
@@ -317,17 +327,15 @@ const (
 	pooledMean      = 4 // weighted mean latency
 	pooledErrorRate = 5
 	pooledShare     = 6 // the cohort's share of the two cohorts' requests
-	numPooled       = 7
+	pooledRespP50   = 7 // body sizes: quantiles of the merged size histograms
+	pooledRespP95   = 8
+	pooledReqP50    = 9
+	pooledReqP95    = 10
+	numPooled       = 11
 )
 
-func pooledIndex(level float64) int {
-	for i, l := range pooledLevels {
-		if l == level {
-			return i
-		}
-	}
-	return pooledMean
-}
+// sizeLevels are the quantile levels of the pooled body sizes.
+var sizeLevels = []float64{0.5, 0.95}
 
 // pooledStats holds both cohorts' pooled statistics over all minutes and
 // the interval of each one's relative change (for the share: of the
@@ -337,10 +345,11 @@ type pooledStats struct {
 }
 
 // pooledOver merges the minutes idx of one cohort: the quantiles of the
-// merged histograms (with hist; dense is reused) and the weighted mean, the
-// error rate and the requests (left in the share slot).
-func pooledOver(pairs []MinutePair, idx []int, treatment, hist bool, dense []float64, value func(uint16) float64) (out [numPooled]float64) {
-	clear(dense)
+// merged histograms (latency with hist, sizes with sizes; the dense
+// buffers are reused) and the weighted mean, the error rate and the
+// requests (left in the share slot).
+func pooledOver(pairs []MinutePair, idx []int, treatment, hist, sizes bool, buf *denseBufs, cc CompareConfig) (out [numPooled]float64) {
+	buf.reset()
 	var requests, errs, durations float64
 	for _, i := range idx {
 		m := pairs[i].Control
@@ -348,33 +357,23 @@ func pooledOver(pairs []MinutePair, idx []int, treatment, hist bool, dense []flo
 			m = pairs[i].Treatment
 		}
 		if hist {
-			for j, k := range m.HistKeys {
-				if int(k) < len(dense) && m.HistWeights[j] > 0 {
-					dense[k] += m.HistWeights[j]
-				}
-			}
+			buf.latency.add(m.HistKeys, m.HistWeights)
+		}
+		if sizes {
+			buf.resp.add(m.RespHistKeys, m.RespHistWeights)
+			buf.req.add(m.ReqHistKeys, m.ReqHistWeights)
 		}
 		requests, errs, durations = requests+m.Requests, errs+m.Errors, durations+m.Requests*m.MeanMs
 	}
-	for li := range pooledLevels {
-		out[li] = math.NaN()
+	for i := range out {
+		out[i] = math.NaN()
 	}
 	if hist {
-		total := 0.0
-		for _, v := range dense {
-			total += v
-		}
-		cum, li := 0.0, 0
-		for k, v := range dense {
-			if v == 0 {
-				continue
-			}
-			cum += v
-			for li < len(pooledLevels) && cum >= pooledLevels[li]*total*(1-1e-9) {
-				out[li] = value(uint16(k))
-				li++
-			}
-		}
+		buf.latency.quantiles(pooledLevels, cc.BucketValue, out[:len(pooledLevels)])
+	}
+	if sizes {
+		buf.resp.quantiles(sizeLevels, cc.SizeValue, out[pooledRespP50:pooledRespP95+1])
+		buf.req.quantiles(sizeLevels, cc.SizeValue, out[pooledReqP50:pooledReqP95+1])
 	}
 	out[pooledMean] = durations / requests
 	out[pooledErrorRate] = errs / requests
@@ -382,26 +381,76 @@ func pooledOver(pairs []MinutePair, idx []int, treatment, hist bool, dense []flo
 	return out
 }
 
+// dense is a histogram over bucket indices.
+type dense []float64
+
+func (d dense) add(keys []uint16, weights []float64) {
+	for j, k := range keys {
+		if int(k) < len(d) && weights[j] > 0 {
+			d[k] += weights[j]
+		}
+	}
+}
+
+// quantiles writes the levels' quantiles into out (NaN when empty).
+func (d dense) quantiles(levels []float64, value func(uint16) float64, out []float64) {
+	total := 0.0
+	for _, v := range d {
+		total += v
+	}
+	if total <= 0 {
+		return
+	}
+	cum, li := 0.0, 0
+	for k, v := range d {
+		if v == 0 {
+			continue
+		}
+		cum += v
+		for li < len(levels) && cum >= levels[li]*total*(1-1e-9) {
+			out[li] = value(uint16(k))
+			li++
+		}
+	}
+}
+
+// denseBufs are the merge buffers of one cohort's histograms.
+type denseBufs struct{ latency, resp, req dense }
+
+func (b *denseBufs) reset() {
+	clear(b.latency)
+	clear(b.resp)
+	clear(b.req)
+}
+
 // pooledBootstrap computes the pooled statistics over all minutes and
 // their relative changes' percentile intervals over resamples of minutes
 // (seeded), one resample serving every statistic. Without hist the latency
 // statistics are left out (NaN).
-func pooledBootstrap(pairs []MinutePair, cc CompareConfig, hist bool) pooledStats {
-	maxKey := 0
-	if hist {
+func pooledBootstrap(pairs []MinutePair, cc CompareConfig, hist, sizes bool) pooledStats {
+	maxKey := func(keys func(CohortMinute) []uint16) int {
+		m := -1
 		for _, p := range pairs {
-			for _, k := range p.Control.HistKeys {
-				maxKey = max(maxKey, int(k))
+			for _, k := range keys(p.Control) {
+				m = max(m, int(k))
 			}
-			for _, k := range p.Treatment.HistKeys {
-				maxKey = max(maxKey, int(k))
+			for _, k := range keys(p.Treatment) {
+				m = max(m, int(k))
 			}
 		}
+		return m
 	}
-	dense := make([]float64, maxKey+1)
+	var buf denseBufs
+	if hist {
+		buf.latency = make(dense, maxKey(func(c CohortMinute) []uint16 { return c.HistKeys })+1)
+	}
+	if sizes {
+		buf.resp = make(dense, maxKey(func(c CohortMinute) []uint16 { return c.RespHistKeys })+1)
+		buf.req = make(dense, maxKey(func(c CohortMinute) []uint16 { return c.ReqHistKeys })+1)
+	}
 	both := func(idx []int) (c, t [numPooled]float64) {
-		c = pooledOver(pairs, idx, false, hist, dense, cc.BucketValue)
-		t = pooledOver(pairs, idx, true, hist, dense, cc.BucketValue)
+		c = pooledOver(pairs, idx, false, hist, sizes, &buf, cc)
+		t = pooledOver(pairs, idx, true, hist, sizes, &buf, cc)
 		total := c[pooledShare] + t[pooledShare]
 		c[pooledShare], t[pooledShare] = c[pooledShare]/total, t[pooledShare]/total
 		if !hist {

@@ -152,3 +152,45 @@ func TestCompareErrorRateSRMAndInsufficient(t *testing.T) {
 
 // msValue is the store's bucket value in milliseconds.
 func msValue(i uint16) float64 { return schema.HistValue(i) / 1e6 }
+
+// A canary minute holds a request or two: the mean of its per-minute p95
+// sizes is far below the distribution's p95. Pooled from the merged size
+// histograms, equal sizes compare equal (seeded, 60 minutes, 600 requests
+// a minute of which 0.5 % canary, log-normal sizes σ 0.6), and a canary
+// sending 40 % smaller responses is BETTER with an interval holding −40 %.
+func TestCompareSizesOfASmallCohort(t *testing.T) {
+	cfg := DefaultConfig()
+	cc := DefaultCompareConfig()
+	cc.BucketValue, cc.SizeValue = msValue, schema.SizeValue
+	rng := rand.New(rand.NewPCG(9, 9))
+	sizes := func(m *CohortMinute, n int, factor float64) {
+		h := map[uint16]float64{}
+		xs := make([]float64, n)
+		for i := range xs {
+			xs[i] = 2000 * factor * math.Exp(0.6*rng.NormFloat64())
+			h[schema.SizeBucket(uint64(xs[i]))]++
+		}
+		for k, w := range h {
+			m.RespHistKeys, m.RespHistWeights = append(m.RespHistKeys, k), append(m.RespHistWeights, w)
+		}
+		m.RespP50Bytes, _ = stats.Quantile(xs, 0.5)
+		m.RespP95Bytes, _ = stats.Quantile(xs, 0.95)
+	}
+	run := func(factor float64) MetricComparison {
+		pairs := experiment(rng, 60, 600, 0.05, 1, 0.01, 0.01)
+		for i := range pairs {
+			sizes(&pairs[i].Control, int(pairs[i].Control.Requests), 1)
+			sizes(&pairs[i].Treatment, max(1, int(pairs[i].Treatment.Requests)/10), factor) // one in ten canary requests has a body
+		}
+		return metric(Compare(pairs, 0, cfg, cc), MetricRespP95)
+	}
+	same := run(1)
+	t.Logf("equal sizes: p95 %.0f → %.0f B, %+.3f [%+.3f, %+.3f] %v", same.Control, same.Treatment, same.RelativeChange, same.CILow, same.CIHigh, same.Verdict)
+	if same.Verdict != report.CompareNoDifference || math.Abs(same.RelativeChange) > 0.15 {
+		t.Errorf("equal sizes: %+v, want NO_DIFFERENCE near 0", same)
+	}
+	smaller := run(0.6)
+	if smaller.Verdict != report.CompareBetter || !(smaller.CILow <= -0.4 && -0.4 <= smaller.CIHigh) {
+		t.Errorf("40 %% smaller: %+v, want BETTER with −40 %% inside the interval", smaller)
+	}
+}

@@ -28,9 +28,11 @@ type CohortMinute struct {
 	HistKeys                   []uint16 // the merged latency histogram (internal/schema layout)
 	HistWeights                []float64
 	// The minute's body-size percentiles in bytes (zeros when its events
-	// carried no sizes).
-	RespP50Bytes, RespP95Bytes float64
-	ReqP50Bytes, ReqP95Bytes   float64
+	// carried no sizes) and histograms (internal/schema size layout).
+	RespP50Bytes, RespP95Bytes      float64
+	ReqP50Bytes, ReqP95Bytes        float64
+	RespHistKeys, ReqHistKeys       []uint16
+	RespHistWeights, ReqHistWeights []float64
 }
 
 type cohortVariant struct{ Operation, ByOperation, Cohort bool }
@@ -68,8 +70,9 @@ func (s *Store) CohortMinutes(ctx context.Context, q report.CompareQuery, byOper
 			j++
 		}
 		if j < len(sizes) && order(sizes[j], out[i]) == 0 {
-			out[i].RespP50Bytes, out[i].RespP95Bytes = sizes[j].RespP50Bytes, sizes[j].RespP95Bytes
-			out[i].ReqP50Bytes, out[i].ReqP95Bytes = sizes[j].ReqP50Bytes, sizes[j].ReqP95Bytes
+			z := sizes[j]
+			out[i].RespP50Bytes, out[i].RespP95Bytes, out[i].RespHistKeys, out[i].RespHistWeights = z.RespP50Bytes, z.RespP95Bytes, z.RespHistKeys, z.RespHistWeights
+			out[i].ReqP50Bytes, out[i].ReqP95Bytes, out[i].ReqHistKeys, out[i].ReqHistWeights = z.ReqP50Bytes, z.ReqP95Bytes, z.ReqHistKeys, z.ReqHistWeights
 		}
 	}
 	return out, nil
@@ -94,8 +97,8 @@ func (s *Store) cohortMinutes(ctx context.Context, q report.CompareQuery, v coho
 			c.MeanMs = durationSum / c.Requests / 1e6
 		}
 		c.P50Ms, c.P90Ms, c.P95Ms, c.P99Ms = percentilesMs(c.HistKeys, c.HistWeights)
-		c.RespP50Bytes, c.RespP95Bytes = sizePercentiles(respKeys, respWeights)
-		c.ReqP50Bytes, c.ReqP95Bytes = sizePercentiles(reqKeys, reqWeights)
+		c.RespP50Bytes, c.RespP95Bytes = sizePercentiles(c.RespHistKeys, c.RespHistWeights)
+		c.ReqP50Bytes, c.ReqP95Bytes = sizePercentiles(c.ReqHistKeys, c.ReqHistWeights)
 		out = append(out, c)
 		return nil
 	},

@@ -96,9 +96,7 @@ const (
 )
 
 func (s *Service) compare(pairs []analysis.MinutePair, expectedShare float64) analysis.Comparison {
-	cc := analysis.DefaultCompareConfig()
-	cc.BucketValue = bucketMs
-	return analysis.Compare(pairs, expectedShare, s.cfg.Analysis, cc)
+	return analysis.Compare(pairs, expectedShare, s.cfg.Analysis, compareConfig())
 }
 
 // pairsOf keeps the minutes both cohorts served (rows ordered by minute,
@@ -140,13 +138,22 @@ func cohortsOf(q report.CompareQuery, c analysis.Comparison) (control, treatment
 	return control, treatment
 }
 
+// compareConfig is the comparison's configuration over the store's
+// histogram layouts.
+func compareConfig() analysis.CompareConfig {
+	cc := analysis.DefaultCompareConfig()
+	cc.BucketValue, cc.SizeValue = bucketMs, schema.SizeValue
+	return cc
+}
+
 // bucketMs is the value of a latency histogram bucket in milliseconds.
 func bucketMs(i uint16) float64 { return schema.HistValue(i) / 1e6 }
 
 func cohortMinute(r store.CohortMinute) analysis.CohortMinute {
 	return analysis.CohortMinute{Requests: r.Requests, Errors: r.Errors, MeanMs: r.MeanMs,
 		P50Ms: r.P50Ms, P90Ms: r.P90Ms, P95Ms: r.P95Ms, P99Ms: r.P99Ms, HistKeys: r.HistKeys, HistWeights: r.HistWeights,
-		RespP50Bytes: r.RespP50Bytes, RespP95Bytes: r.RespP95Bytes, ReqP50Bytes: r.ReqP50Bytes, ReqP95Bytes: r.ReqP95Bytes}
+		RespP50Bytes: r.RespP50Bytes, RespP95Bytes: r.RespP95Bytes, ReqP50Bytes: r.ReqP50Bytes, ReqP95Bytes: r.ReqP95Bytes,
+		RespHistKeys: r.RespHistKeys, RespHistWeights: r.RespHistWeights, ReqHistKeys: r.ReqHistKeys, ReqHistWeights: r.ReqHistWeights}
 }
 
 // maxCohortValues bounds the values listed per dimension.

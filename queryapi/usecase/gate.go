@@ -72,9 +72,7 @@ func (s *Service) Gate(ctx context.Context, q report.GateQuery) (report.GateAnsw
 	pairs := pairsOf(rows, q.Version)
 	switch {
 	case len(pairs) > 0 && (dep == nil || lastShared(rows).After(now.Add(-gateServing))):
-		cc := analysis.DefaultCompareConfig()
-		cc.BucketValue = bucketMs
-		g := analysis.Canary(pairs, s.cfg.Analysis, cc, analysis.DefaultGateConfig())
+		g := analysis.Canary(pairs, s.cfg.Analysis, compareConfig(), analysis.DefaultGateConfig())
 		a.Mode, a.OverlapMinutes, a.Metrics = report.GateCanary, g.Comparison.OverlapMinutes, metricsOf(g.Comparison)
 		a.Control, a.Treatment = cohortsOf(report.CompareQuery{Control: baseline, Treatment: q.Version}, g.Comparison)
 		a.Result, a.Reasons = gateResult(g.Result, g.Reasons)
