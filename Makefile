@@ -10,8 +10,9 @@ OCB          := $(TOOLS_BIN)/builder-$(OCB_VERSION)
 MDATAGEN     := $(TOOLS_BIN)/mdatagen
 
 COMPONENT_DIRS   := $(wildcard processor/*/ exporter/*/)
+# Go sources and the files they embed (the schema's SQL).
 COLLECTOR_INPUTS := builder-config.yaml go.mod go.sum \
-	$(shell find processor exporter internal -name '*.go' -not -name '*_test.go' 2>/dev/null)
+	$(shell find processor exporter internal \( -name '*.go' -not -name '*_test.go' \) -o -name '*.sql' 2>/dev/null)
 
 .PHONY: all build test bench run generate clean
 
