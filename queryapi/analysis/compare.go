@@ -392,7 +392,11 @@ func (d dense) add(keys []uint16, weights []float64) {
 	}
 }
 
-// quantiles writes the levels' quantiles into out (NaN when empty).
+// quantiles writes the levels' quantiles into out (NaN when empty),
+// interpolated within the bucket they fall in (log-uniform between its
+// edges): the bucket's middle alone would make every bootstrap resample of
+// a large cohort land on the same value, and the interval collapse to a
+// point that need not hold the truth.
 func (d dense) quantiles(levels []float64, value func(uint16) float64, out []float64) {
 	total := 0.0
 	for _, v := range d {
@@ -406,9 +410,12 @@ func (d dense) quantiles(levels []float64, value func(uint16) float64, out []flo
 		if v == 0 {
 			continue
 		}
+		before := cum
 		cum += v
 		for li < len(levels) && cum >= levels[li]*total*(1-1e-9) {
-			out[li] = value(uint16(k))
+			f := math.Min(math.Max((levels[li]*total-before)/v, 0), 1)
+			mid := value(uint16(k))
+			out[li] = mid * math.Pow(value(uint16(min(k+1, 65535)))/mid, f-0.5)
 			li++
 		}
 	}

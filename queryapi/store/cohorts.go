@@ -82,14 +82,12 @@ func (s *Store) cohortMinutes(ctx context.Context, q report.CompareQuery, v coho
 	var out []CohortMinute
 	err := s.query(ctx, "cohort_minutes", v, func(rs driver.Rows) error {
 		var (
-			m                       uint32
-			c                       CohortMinute
-			durationSum             float64
-			respKeys, reqKeys       []uint16
-			respWeights, reqWeights []float64
+			m           uint32
+			c           CohortMinute
+			durationSum float64
 		)
 		if err := rs.Scan(&m, &c.Cohort, &c.Operation, &c.Requests, &c.Errors, &durationSum, &c.HistKeys, &c.HistWeights,
-			&respKeys, &respWeights, &reqKeys, &reqWeights); err != nil {
+			&c.RespHistKeys, &c.RespHistWeights, &c.ReqHistKeys, &c.ReqHistWeights); err != nil {
 			return err
 		}
 		c.Minute = time.Unix(int64(m), 0).UTC()
