@@ -13,25 +13,36 @@ import (
 	"github.com/changelens/changelens/internal/schema"
 
 	"github.com/changelens/changelens/queryapi/analysis"
+	"github.com/changelens/changelens/queryapi/inference"
 	"github.com/changelens/changelens/queryapi/report"
 )
 
 // timeline reads the deployments of the filtered units in [from, to) plus
-// each unit's neighbours (one query, three parts), and analyses their
+// each unit's neighbours (one query, three parts) and, at the same time,
+// their version history (the inferred deployments), and analyses their
 // sequence.
 func (s *Service) timeline(ctx context.Context, f unitFilter, from, to time.Time) (*analysis.Timeline, error) {
 	before, after := from.Add(-s.cfg.NeighborHorizon), to.Add(s.cfg.NeighborHorizon)
+	var (
+		histories map[unitFilter]inference.History
+		histErr   error
+		done      = make(chan struct{})
+	)
+	go func() { // independent queries: their latencies overlap
+		defer close(done)
+		histories, histErr = s.inferred(ctx, f)
+	}()
 	rows, inRange, err := s.st.DeploymentRows(ctx, f, from, to, before, after, s.cfg.Limits.MaxDeployments)
+	<-done
 	if err != nil {
 		return nil, err
+	}
+	if histErr != nil {
+		return nil, histErr
 	}
 	seen := make(map[string]bool, len(rows))
 	for _, r := range rows {
 		seen[r.ID] = true
-	}
-	histories, err := s.inferred(ctx, f)
-	if err != nil {
-		return nil, err
 	}
 	// A deploy span names no previous version: it is the one the unit's
 	// traffic showed before the rollout began.
