@@ -86,24 +86,43 @@ func (s *apiSpec) op(p string) (string, *specOp) {
 	return "", nil
 }
 
-// at walks a plain path through a schema.
+// at walks a selector (parsePath, without @tostr) through a schema; nil
+// when a step is not in it. A query must filter an array on a string field
+// of its elements.
 func (s *apiSpec) at(sc *schema, p string) *schema {
 	sc = s.resolve(sc)
 	if p == "" {
 		return sc
 	}
-	for _, seg := range strings.Split(p, ".") {
+	steps, _, err := parsePath(p)
+	if err != nil {
+		return nil
+	}
+	for _, st := range steps {
 		if sc == nil {
 			return nil
 		}
+		isArray := sc.Type == "array" || sc.Items != nil
 		switch {
-		case sc.Type == "array" || sc.Items != nil:
-			if _, err := strconv.Atoi(seg); err != nil {
+		case st.query != nil:
+			if !isArray {
+				return nil
+			}
+			item := s.resolve(sc.Items)
+			if f := s.at(item, st.query.field); f == nil || f.Type != "string" {
+				return nil
+			}
+			sc = item
+			if st.query.all {
+				sc = &schema{Type: "array", Items: item}
+			}
+		case isArray:
+			if _, err := strconv.Atoi(st.key); err != nil {
 				return nil
 			}
 			sc = s.resolve(sc.Items)
 		case sc.Properties != nil:
-			sc = s.resolve(sc.Properties[seg])
+			sc = s.resolve(sc.Properties[st.key])
 		default:
 			return nil
 		}
@@ -376,8 +395,8 @@ func (l *linter) lintTarget(where string, tg *target, parentDS *dsRef, variableQ
 		ps.add("%s: %s has no 200 response schema", where, tmpl)
 		return nil
 	}
-	if tg.RootSelector != "" && !pathRE.MatchString(tg.RootSelector) || strings.Contains(tg.RootSelector, "@") {
-		ps.add("%s: root_selector %q is not a plain gjson path", where, tg.RootSelector)
+	if _, _, err := parsePath(tg.RootSelector); tg.RootSelector != "" && err != nil || strings.Contains(tg.RootSelector, "@") {
+		ps.add("%s: root_selector %q is not a gjson path of keys, indexes and #(field==\"literal\") queries", where, tg.RootSelector)
 	}
 	root := l.spec.at(resp, tg.RootSelector)
 	if root == nil {
@@ -406,9 +425,13 @@ func (l *linter) lintTarget(where string, tg *target, parentDS *dsRef, variableQ
 			ps.add("%s: duplicate column text", cw)
 		}
 		texts[c.Text] = true
-		if !pathRE.MatchString(c.Selector) {
-			ps.add("%s: selector %q is not a plain gjson path", cw, c.Selector)
+		if _, _, err := parsePath(c.Selector); err != nil {
+			ps.add("%s: selector %q is not a gjson path of keys, indexes and #(field==\"literal\") queries", cw, c.Selector)
 			continue
+		}
+		if strings.Contains(c.Selector, "$") {
+			// Infinity interpolates the root selector, not the columns'.
+			ps.add("%s: selector %q refers to a variable; column selectors are not interpolated", cw, c.Selector)
 		}
 		switch c.Type {
 		case "timestamp":
@@ -933,8 +956,8 @@ func newLinter(t *testing.T) (*linter, []*dashboard) {
 
 func TestLintDashboards(t *testing.T) {
 	l, ds := newLinter(t)
-	if len(ds) < 3 {
-		t.Fatalf("%d dashboards, want DORA overview, service latency and deployment impact", len(ds))
+	if len(ds) < 4 {
+		t.Fatalf("%d dashboards, want DORA overview, service latency, deployment impact and compare", len(ds))
 	}
 	for _, d := range ds {
 		t.Run(d.UID, func(t *testing.T) {
@@ -1053,6 +1076,83 @@ func TestLintDashboardsContent(t *testing.T) {
 	if tiers < 4 {
 		t.Errorf("%d DORA panels colour the tier, want at least 4", tiers)
 	}
+
+	cmp := must("changelens-compare")
+	has(cmp,
+		`^stat /v1/compare  verdict$`,
+		`^stat /v1/compare  overlap_minutes$`,
+		`^stat /v1/compare  control.requests treatment.requests treatment.share$`,
+		`^stat /v1/compare srm expected_share observed_share p_value mismatch$`,
+		`^table /v1/compare metrics metric control treatment relative_change ci_low ci_high p_value test verdict$`,
+		`^table /v1/compare operations operation verdict overlap_minutes .*latency_p95_ms.*\.control .*latency_p95_ms.*\.treatment .*latency_p95_ms.*\.relative_change`,
+		`^table /v1/compare control value requests slowest_trace_id failed_trace_id$`,
+		`^table /v1/compare treatment value requests slowest_trace_id failed_trace_id$`,
+	)
+	for _, v := range []string{"environment", "service", "dimension", "control", "treatment", "expected_treatment_share", "operation", "trace_ui_url"} {
+		if cmp.variable(v) == nil {
+			t.Errorf("%s: no variable %s", cmp.UID, v)
+		}
+	}
+	// Every panel compares the same two cohorts the same way: a query
+	// without one of these parameters would silently compare something else.
+	for _, sp := range cmp.flatPanels() {
+		for _, tg := range sp.Targets {
+			got := map[string]string{}
+			for _, p := range tg.URLOptions.Params {
+				got[p.Key] = p.Value
+			}
+			for _, k := range []string{"service", "environment", "dimension", "control", "treatment", "operation", "expected_treatment_share"} {
+				if got[k] != "$"+k {
+					t.Errorf("%s panel %q: %s=%q, want $%s", cmp.UID, sp.Title, k, got[k], k)
+				}
+			}
+		}
+	}
+	// The treatment's options leave out the control (the API refuses to
+	// compare a cohort with itself).
+	if v := cmp.variable("treatment"); v != nil {
+		if tg, err := v.infinityQuery(); err != nil || !strings.Contains(tg.RootSelector, `.#(value!="${control}")#`) {
+			t.Errorf("%s: the treatment's options do not leave out the control", cmp.UID)
+		}
+	}
+	// Verdicts look alike everywhere: worse like degraded, better like
+	// improved, and so on.
+	colours := func(d *dashboard, prefix string) map[string]string {
+		out := map[string]string{}
+		for _, sp := range d.flatPanels() {
+			for _, o := range sp.FieldConfig.Overrides {
+				for _, p := range o.Properties {
+					var ms []mapping
+					if p.ID != "mappings" || json.Unmarshal(p.Value, &ms) != nil {
+						continue
+					}
+					for _, m := range ms {
+						var opts map[string]struct{ Color string }
+						_ = json.Unmarshal(m.Options, &opts)
+						for k, v := range opts {
+							if strings.HasPrefix(k, prefix) {
+								out[strings.TrimPrefix(k, prefix)] = v.Color
+							}
+						}
+					}
+				}
+			}
+		}
+		return out
+	}
+	impact, compare := colours(imp, "VERDICT_"), colours(cmp, "COMPARE_VERDICT_")
+	for c, i := range map[string]string{"WORSE": "DEGRADED", "BETTER": "IMPROVED", "NO_DIFFERENCE": "NO_CHANGE", "INSUFFICIENT_DATA": "INSUFFICIENT_DATA"} {
+		if compare[c] == "" || compare[c] != impact[i] {
+			t.Errorf("%s: verdict %s coloured %q, the impact dashboard colours %s %q", cmp.UID, c, compare[c], i, impact[i])
+		}
+	}
+	// Links between compare and the dashboards it belongs with.
+	for from, to := range map[*dashboard]string{imp: "/d/changelens-compare/", lat: "/d/changelens-compare/", cmp: "/d/changelens-service-latency/"} {
+		raw, _ := json.Marshal(from.raw["panels"])
+		if !strings.Contains(string(raw), to) {
+			t.Errorf("%s: no link to %s", from.UID, to)
+		}
+	}
 }
 
 // TestLinterCatches breaks the real dashboards in one way each and checks
@@ -1165,10 +1265,19 @@ func TestLinterCatches(t *testing.T) {
 				}
 			}
 		}},
+		{"query field", "changelens-compare", `root_selector "dimensions.#(dimenson==`, func(m map[string]any) {
+			replaceIn(m, "templating", `#(dimension==`, `#(dimenson==`)
+		}},
+		{"variable in a column selector", "changelens-compare", "column selectors are not interpolated", func(m map[string]any) {
+			replaceIn(m, "panels", `#(metric==\"error_rate\")`, `#(metric==\"$dimension\")`)
+		}},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
 			orig := byUID[c.uid]
+			if orig == nil {
+				t.Fatalf("no dashboard %s", c.uid)
+			}
 			b, _ := json.Marshal(orig.raw)
 			var m map[string]any
 			if err := json.Unmarshal(b, &m); err != nil {
@@ -1189,6 +1298,14 @@ func TestLinterCatches(t *testing.T) {
 			t.Errorf("want a problem containing %q, got %d:\n%s", c.want, len(ps), strings.Join(ps, "\n"))
 		})
 	}
+}
+
+// replaceIn replaces old by new in the JSON text of m[key].
+func replaceIn(m map[string]any, key, old, new string) {
+	b, _ := json.Marshal(m[key])
+	var v any
+	_ = json.Unmarshal([]byte(strings.ReplaceAll(string(b), old, new)), &v)
+	m[key] = v
 }
 
 // TestInterpolation pins the variable syntax the dashboards rely on.
@@ -1258,7 +1375,24 @@ func TestJSONPaths(t *testing.T) {
 		}
 	}
 	if _, _, err := getRaw(doc, "a.#(c==x)"); err == nil {
-		t.Error("queries are not plain paths")
+		t.Error("a query's literal is quoted")
+	}
+	// gjson queries: the first match, or every match (#); an element without
+	// the field matches neither == nor !=.
+	q := json.RawMessage(`{"d": [{"k": "a", "v": [{"x": "1"}, {"x": "2"}]}, {"k": "b.c", "v": []}, {"n": 1}]}`)
+	for p, want := range map[string]string{
+		`d.#(k=="b.c").v`:          `[]`,
+		`d.#(k=="a").v.#(x!="1")#`: `[{"x": "2"}]`,
+		`d.#(k!="a")#`:             `[{"k": "b.c", "v": []}]`,
+		`d.#(k=="z").v.#(x!="1")#`: ``,
+	} {
+		got, ok, err := getRaw(q, p)
+		if err != nil || ok != (want != "") || string(got) != want {
+			t.Errorf("getRaw(%q) = %s, %v, %v; want %s", p, got, ok, err, want)
+		}
+	}
+	if _, _, err := getRaw(q, `d.#(k!="a")#.v`); err == nil {
+		t.Error("steps after a query for every match are outside the subset")
 	}
 	rows, err := rowsAt(doc, "r")
 	if err != nil || len(rows) != 2 {

@@ -17,6 +17,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/changelens/changelens/cmd/changelens-demo/plan"
 	"github.com/changelens/changelens/queryapi/server"
 	"github.com/changelens/changelens/queryapi/usecase"
 	"github.com/changelens/changelens/testkit/chtest"
@@ -106,7 +107,7 @@ func TestDashboardsLive(t *testing.T) {
 	settings := infinityFromProvisioning(t, map[string]string{"CHANGELENS_API_URL": base, "CHANGELENS_API_TOKEN": token})
 	lv := &live{t: t, settings: settings, client: &http.Client{Timeout: 60 * time.Second},
 		dashboards: l.prov.dashboards, nonNull: map[string]bool{}, executed: map[string]int{},
-		seen: map[string]map[string]bool{}, followed: map[string]bool{}}
+		seen: map[string]map[string]bool{}, followed: map[string]bool{}, ran: map[string]bool{}}
 
 	// The datasource's header is what makes the queries pass: without it the
 	// API answers 401.
@@ -123,6 +124,7 @@ func TestDashboardsLive(t *testing.T) {
 		})
 	}
 	lv.t = t
+	lv.checkCompare(l.prov.dashboards["changelens-compare"])
 	lv.followLinks()
 	t.Logf("%d API requests, %d data links followed, in %s", lv.requests, len(lv.followed), time.Since(began).Round(time.Millisecond))
 
@@ -165,7 +167,16 @@ type live struct {
 	nonNull  map[string]bool            // query key + column → a non-null value was seen
 	seen     map[string]map[string]bool // "uid/Column" → values seen in panel tables
 	followed map[string]bool            // internal link URLs queued
+	ran      map[string]bool            // dashboard states whose panels ran (resolved.state)
 	pending  []pendingLink
+	// answers are the 200 answers of the run in progress by URL. Queries of
+	// one run that come to the same URL (most panels of the impact and
+	// compare dashboards) share one request: Grafana sends one per panel,
+	// but the API answers a URL alike, so the others would test nothing.
+	answers map[string][]byte
+	// capture, when set, collects the frames of the panels run (by panel
+	// title) for checks of what they show.
+	capture map[string][]*frame
 	// following is set while a linked dashboard runs: its links are
 	// interpolated and checked but not followed (one level deep).
 	following bool
@@ -199,16 +210,9 @@ func (lv *live) status(u string) int {
 	return resp.StatusCode
 }
 
-// exec sends one Infinity query and checks the answer against the declared
-// columns.
-func (lv *live) exec(key string, tg *target, sc *scope) (*frame, error) {
-	u, err := infinityURL(lv.settings.url, tg, sc)
-	if err != nil {
-		return nil, err
-	}
-	if !lv.settings.allowed(u) {
-		return nil, fmt.Errorf("%s: not in the datasource's allowedHosts %v", u, lv.settings.allowedHosts)
-	}
+// get sends one request as the datasource does and returns the body of its
+// 200 answer.
+func (lv *live) get(u string) ([]byte, error) {
 	req, err := http.NewRequest(http.MethodGet, u, nil)
 	if err != nil {
 		return nil, err
@@ -229,12 +233,39 @@ func (lv *live) exec(key string, tg *target, sc *scope) (*frame, error) {
 	if resp.StatusCode != http.StatusOK {
 		return nil, fmt.Errorf("GET %s: %d %s", u, resp.StatusCode, body)
 	}
-	rows, err := rowsAt(body, tg.RootSelector)
+	return body, nil
+}
+
+// exec sends one Infinity query and checks the answer against the declared
+// columns. Without rows it fails unless allowEmpty (a panel with a noValue
+// text, which Grafana shows instead).
+func (lv *live) exec(key string, tg *target, sc *scope, allowEmpty bool) (*frame, error) {
+	u, err := infinityURL(lv.settings.url, tg, sc)
 	if err != nil {
-		return nil, fmt.Errorf("GET %s: %v", u, err)
+		return nil, err
 	}
-	if len(rows) == 0 {
-		return nil, fmt.Errorf("GET %s: root_selector %q yields no rows: %.300s", u, tg.RootSelector, body)
+	if !lv.settings.allowed(u) {
+		return nil, fmt.Errorf("%s: not in the datasource's allowedHosts %v", u, lv.settings.allowedHosts)
+	}
+	body, ok := lv.answers[u]
+	if !ok {
+		if body, err = lv.get(u); err != nil {
+			return nil, err
+		}
+		if lv.answers != nil {
+			lv.answers[u] = body
+		}
+	}
+	root, err := sc.interpolate(tg.RootSelector)
+	if err != nil {
+		return nil, fmt.Errorf("root_selector: %v", err)
+	}
+	rows, err := rowsAt(body, root)
+	if err != nil {
+		return nil, fmt.Errorf("GET %s: root_selector %q: %v", u, root, err)
+	}
+	if len(rows) == 0 && !allowEmpty {
+		return nil, fmt.Errorf("GET %s: root_selector %q yields no rows: %.300s", u, root, body)
 	}
 	f := &frame{cols: tg.Columns}
 	for i, row := range rows {
@@ -286,6 +317,17 @@ type resolved struct {
 	options map[string][]option
 }
 
+// state identifies a run of d: its time range (to the millisecond, as links
+// carry it) and the values of all its variables.
+func (r *resolved) state(d *dashboard, sel selection) string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "%s %d %d", d.UID, sel.from.UnixMilli(), sel.to.UnixMilli())
+	for _, v := range d.Templating.List {
+		fmt.Fprintf(&b, " %s=%q", v.Name, r.vars[v.Name].values)
+	}
+	return b.String()
+}
+
 // resolveVariables resolves d's variables in order, as Grafana does on load.
 func (lv *live) resolveVariables(d *dashboard, sel selection) (*resolved, error) {
 	r := &resolved{vars: map[string]varValue{}, options: map[string][]option{}}
@@ -298,7 +340,7 @@ func (lv *live) resolveVariables(d *dashboard, sel selection) (*resolved, error)
 			if err != nil {
 				return nil, err
 			}
-			f, err := lv.exec(d.UID+"/var/"+v.Name, tg, &scope{vars: r.vars, from: sel.from, to: sel.to})
+			f, err := lv.exec(d.UID+"/var/"+v.Name, tg, &scope{vars: r.vars, from: sel.from, to: sel.to}, false)
 			if err != nil {
 				return nil, fmt.Errorf("variable %s: %v", v.Name, err)
 			}
@@ -326,6 +368,10 @@ func (lv *live) resolveVariables(d *dashboard, sel selection) (*resolved, error)
 		case "textbox", "constant":
 			q, _ := v.queryString()
 			opts = []option{{q, q}}
+			// A textbox takes whatever the URL says.
+			if w, ok := sel.vars[v.Name]; ok && v.Type == "textbox" && len(w) == 1 {
+				opts = []option{{w[0], w[0]}}
+			}
 		}
 		if len(opts) == 0 {
 			return nil, fmt.Errorf("variable %s has no options", v.Name)
@@ -411,11 +457,20 @@ func (lv *live) run(d *dashboard, sel selection) *resolved {
 	t := lv.t
 	t.Helper()
 	where := fmt.Sprintf("%s [%s %s..%s]", d.UID, sel.label, sel.from.Format(time.RFC3339), sel.to.Format(time.RFC3339))
+	lv.answers = map[string][]byte{}
+	defer func() { lv.answers = nil }()
 	r, err := lv.resolveVariables(d, sel)
 	if err != nil {
 		t.Errorf("%s: %v", where, err)
 		return nil
 	}
+	// Links often lead to a state that already ran (the same variables and
+	// time range): running its panels again would prove nothing new.
+	state := r.state(d, sel)
+	if lv.ran[state] && lv.capture == nil {
+		return r
+	}
+	lv.ran[state] = true
 	for _, sp := range d.flatPanels() {
 		repeats := []string{""}
 		if sp.repeat != "" {
@@ -436,10 +491,13 @@ func (lv *live) run(d *dashboard, sel selection) *resolved {
 			for i := range sp.Targets {
 				tg := &sp.Targets[i]
 				key := fmt.Sprintf("%s/panel %d %q/%s", d.UID, sp.ID, sp.Title, tg.RefID)
-				f, err := lv.exec(key, tg, sc)
+				f, err := lv.exec(key, tg, sc, sp.FieldConfig.Defaults.NoValue != "")
 				if err != nil {
 					t.Errorf("%s panel %d %q query %s: %v", where, sp.ID, title, tg.RefID, err)
 					continue
+				}
+				if lv.capture != nil {
+					lv.capture[sp.Title] = append(lv.capture[sp.Title], f)
 				}
 				lv.checkMappings(where, d, sp.panel, f)
 				lv.collectLinks(where, d, sp.panel, tg, f, sc)
@@ -451,7 +509,7 @@ func (lv *live) run(d *dashboard, sel selection) *resolved {
 			continue
 		}
 		sc := &scope{vars: r.vars, from: sel.from, to: sel.to}
-		if _, err := lv.exec(d.UID+"/annotation "+a.Name, a.Target, sc); err != nil {
+		if _, err := lv.exec(d.UID+"/annotation "+a.Name, a.Target, sc, false); err != nil {
 			t.Errorf("%s annotation %q: %v", where, a.Name, err)
 		}
 	}
@@ -709,5 +767,118 @@ func (lv *live) checkScenarioVisible(services []string) {
 		if !strings.Contains(reasons, "FAILURE_REASON_"+r) {
 			lv.t.Errorf("failure reason %s never shown (saw %s)", r, reasons)
 		}
+	}
+}
+
+// checkCompare runs the compare dashboard on the orders service
+// (ordersWriter) and checks what its panels show: the slow canary, by
+// default compared with the stable version, is WORSE on p95 with a change
+// near the true +50 % and a split of 5 % (which a declared 50 % flags as a
+// sample-ratio mismatch); the flag's "on" variant is WORSE on the error rate
+// and answers larger bodies, also on one operation alone, which has no
+// per-operation breakdown.
+func (lv *live) checkCompare(d *dashboard) {
+	t := lv.t
+	if d == nil {
+		t.Fatal("no dashboard changelens-compare")
+	}
+	from, _ := resolveTime(d.Time.From, lv.now)
+	to, _ := resolveTime(d.Time.To, lv.now)
+	run := func(label string, vars map[string]string) (map[string][]*frame, *resolved) {
+		t.Helper()
+		sel := selection{label: label, vars: map[string][]string{"environment": {plan.Production}, "service": {ordersService}}, from: from, to: to}
+		for k, v := range vars {
+			sel.vars[k] = []string{v}
+		}
+		lv.capture = map[string][]*frame{}
+		defer func() { lv.capture = nil }()
+		r := lv.run(d, sel)
+		if r == nil {
+			t.FailNow()
+		}
+		return lv.capture, r
+	}
+	// value is the cell of column col in the row of the panel whose column
+	// keyCol holds key (the first row when keyCol is empty).
+	value := func(fs map[string][]*frame, panel, keyCol, key, col string) cell {
+		t.Helper()
+		for _, f := range fs[panel] {
+			if f.col(col) < 0 || keyCol != "" && f.col(keyCol) < 0 {
+				t.Errorf("compare: panel %q has no column %q or %q", panel, col, keyCol)
+				return cell{}
+			}
+			for _, row := range f.rows {
+				if keyCol == "" || row[f.col(keyCol)].str == key {
+					return row[f.col(col)]
+				}
+			}
+		}
+		t.Errorf("compare: panel %q has no row %s=%q", panel, keyCol, key)
+		return cell{}
+	}
+	between := func(what string, v, lo, hi float64) {
+		t.Helper()
+		if !(v >= lo && v <= hi) {
+			t.Errorf("compare: %s = %.4g, want [%g, %g]", what, v, lo, hi)
+		}
+	}
+	want := func(what, got, want string) {
+		t.Helper()
+		if got != want {
+			t.Errorf("compare: %s = %q, want %q", what, got, want)
+		}
+	}
+
+	// The canary, with the defaults: version, busiest first.
+	fs, r := run("canary", map[string]string{"expected_treatment_share": "0.5"})
+	want("dimension", r.vars["dimension"].values[0], "version")
+	want("default control", r.vars["control"].values[0], ordersStable)
+	want("default treatment", r.vars["treatment"].values[0], ordersCanary)
+	if !containsValue(r.options["dimension"], "feature_flag."+ordersFlag) {
+		t.Errorf("compare: dimension options %v lack the flag", r.options["dimension"])
+	}
+	want("canary verdict", value(fs, "Verdict", "", "", "Verdict").str, "COMPARE_VERDICT_WORSE")
+	between("canary overlap minutes", value(fs, "Overlap", "", "", "Overlap").num, 55, 60)
+	between("canary share", value(fs, "Traffic split", "", "", "Treatment share").num, 0.04, 0.06)
+	if !value(fs, "Sample ratio", "", "", "Mismatch").b {
+		t.Error("compare: a 5 % canary declared as 50 % is no sample-ratio mismatch")
+	}
+	p95 := func(col string) cell { return value(fs, "Metrics", "Metric", "latency_p95_ms", col) }
+	want("canary p95 verdict", p95("Verdict").str, "COMPARE_VERDICT_WORSE")
+	between("canary p95 change", p95("Change").num, 0.3, 0.7)
+	between("canary p95 95 % CI low", p95("95 % CI low").num, 0.1, p95("Change").num)
+	between("canary p95 p-value", p95("p-value").num, 0, 0.01)
+	for _, op := range ordersRoutes {
+		between(op.method+" "+op.route+" p95 change", value(fs, "Per operation", "Operation", op.method+" "+op.route, "p95 change").num, 0.2, 0.8)
+	}
+	for _, v := range []string{ordersStable, ordersCanary} {
+		if id := value(fs, "Exemplar traces", "Cohort", v, "Slowest trace").str; len(id) != 32 {
+			t.Errorf("compare: the slowest trace of %s, %q, is no trace ID", v, id)
+		}
+	}
+
+	// The flag, as declared (50/50), on one operation: no breakdown (the
+	// panel shows its noValue text).
+	fs, _ = run("flag", map[string]string{"dimension": "feature_flag." + ordersFlag, "control": "off", "treatment": "on",
+		"expected_treatment_share": "0.5", "operation": "POST /orders"})
+	want("flag verdict", value(fs, "Verdict", "", "", "Verdict").str, "COMPARE_VERDICT_WORSE")
+	want("flag error rate verdict", value(fs, "Metrics", "Metric", "error_rate", "Verdict").str, "COMPARE_VERDICT_WORSE")
+	want("flag p95 verdict", value(fs, "Metrics", "Metric", "latency_p95_ms", "Verdict").str, "COMPARE_VERDICT_NO_DIFFERENCE")
+	between("flag response size p50 change", value(fs, "Metrics", "Metric", "response_size_p50_bytes", "Change").num, 0.2, 0.4)
+	// POST /orders has 40 % of the requests, and the only request bodies.
+	between("flag requests of POST /orders", (value(fs, "Traffic split", "", "", "Control requests").num+
+		value(fs, "Traffic split", "", "", "Treatment requests").num)/(ordersPerMinute*ordersLength.Minutes()), 0.35, 0.45)
+	value(fs, "Metrics", "Metric", "request_size_p50_bytes", "Control")
+	between("flag share", value(fs, "Traffic split", "", "", "Treatment share").num, 0.47, 0.53)
+	if value(fs, "Sample ratio", "", "", "Mismatch").b {
+		t.Error("compare: a 50/50 flag declared as 50 % is a sample-ratio mismatch")
+	}
+	for _, f := range fs["Per operation"] {
+		if len(f.rows) != 0 {
+			t.Errorf("compare: one operation selected, yet %d rows per operation", len(f.rows))
+		}
+	}
+	if id := value(fs, "Exemplar traces", "Cohort", "on", "Latest failed trace").str; len(id) != 32 {
+		t.Errorf("compare: the failing variant's latest failed trace %q is no trace ID", id)
 	}
 }

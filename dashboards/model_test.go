@@ -104,6 +104,8 @@ type panel struct {
 		Defaults struct {
 			Links    []link    `json:"links"`
 			Mappings []mapping `json:"mappings"`
+			// NoValue is what Grafana shows for a query without rows.
+			NoValue string `json:"noValue"`
 		} `json:"defaults"`
 		Overrides []override `json:"overrides"`
 	} `json:"fieldConfig"`
@@ -390,9 +392,71 @@ func expandVars(s string, env map[string]string) string {
 
 // ---------- JSON paths (the gjson subset the dashboards use) ----------
 
-// pathRE is a plain dotted gjson path, optionally piped into @tostr (the
-// JSON text of the value as a string: how an array becomes a table cell).
-var pathRE = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z0-9_]+)*(\|@tostr)?$`)
+// A selector is a dotted gjson path, optionally piped into @tostr (the JSON
+// text of the value as a string: how an array becomes a table cell). Its
+// steps are keys, array indexes and gjson queries on the elements of an
+// array: #(field=="literal") is the first element whose string field
+// equals the literal, #(field!="literal")# every element whose field
+// differs (a query ending in # yields an array and ends the path: gjson
+// would apply further steps to each match). A literal may hold
+// variable references: Infinity interpolates the root selector (not the
+// column selectors) before the backend evaluates it.
+type pathStep struct {
+	key   string     // a key or an index; "" for a query
+	query *pathQuery // nil for a key
+}
+
+type pathQuery struct {
+	field   string // a plain dotted path inside the element
+	not     bool   // != instead of ==
+	literal string
+	all     bool // trailing #: every match, as an array
+}
+
+var (
+	keyRE   = regexp.MustCompile(`^[A-Za-z0-9_]+$`)
+	queryRE = regexp.MustCompile(`^#\(([A-Za-z_][A-Za-z0-9_]*(?:\.[A-Za-z0-9_]+)*)(==|!=)"([^"\\]*)"\)(#?)$`)
+)
+
+// parsePath splits a selector into its steps.
+func parsePath(p string) (steps []pathStep, tostr bool, err error) {
+	p, tostr = strings.CutSuffix(p, "|@tostr")
+	if p == "" {
+		return nil, false, fmt.Errorf("empty path")
+	}
+	// Dots inside a query's parentheses or quotes do not separate steps.
+	var parts []string
+	depth, quoted, start := 0, false, 0
+	for i := 0; i < len(p); i++ {
+		switch c := p[i]; {
+		case c == '"':
+			quoted = !quoted
+		case quoted:
+		case c == '(':
+			depth++
+		case c == ')':
+			depth--
+		case c == '.' && depth == 0:
+			parts = append(parts, p[start:i])
+			start = i + 1
+		}
+	}
+	parts = append(parts, p[start:])
+	for i, part := range parts {
+		if m := queryRE.FindStringSubmatch(part); m != nil {
+			if m[4] == "#" && i < len(parts)-1 {
+				return nil, false, fmt.Errorf("path %q: a query for every match (#) must be the last step", p)
+			}
+			steps = append(steps, pathStep{query: &pathQuery{field: m[1], not: m[2] == "!=", literal: m[3], all: m[4] == "#"}})
+			continue
+		}
+		if !keyRE.MatchString(part) || i == 0 && part[0] >= '0' && part[0] <= '9' {
+			return nil, false, fmt.Errorf("path %q: step %q is neither a key, an index nor a #(field==\"literal\") query", p, part)
+		}
+		steps = append(steps, pathStep{key: part})
+	}
+	return steps, tostr, nil
+}
 
 // getRaw evaluates a path on raw JSON, keeping the raw text of the result
 // as gjson does (so @tostr sees what Infinity sees). An empty path is the
@@ -401,19 +465,53 @@ func getRaw(doc json.RawMessage, p string) (json.RawMessage, bool, error) {
 	if p == "" {
 		return doc, true, nil
 	}
-	if !pathRE.MatchString(p) {
-		return nil, false, fmt.Errorf("path %q is not a plain gjson path", p)
+	steps, tostr, err := parsePath(p)
+	if err != nil {
+		return nil, false, err
 	}
-	p, tostr := strings.CutSuffix(p, "|@tostr")
 	cur := bytes.TrimSpace(doc)
-	for _, seg := range strings.Split(p, ".") {
+	for _, st := range steps {
 		switch {
+		case st.query != nil:
+			var a []json.RawMessage
+			if len(cur) == 0 || cur[0] != '[' {
+				return nil, false, nil
+			}
+			if err := json.Unmarshal(cur, &a); err != nil {
+				return nil, false, err
+			}
+			var matches []string
+			for _, e := range a {
+				// Only string fields are compared (the linter requires the
+				// field to be a string); an element without the field
+				// matches neither == nor !=, as in gjson.
+				raw, ok, err := getRaw(e, st.query.field)
+				if err != nil {
+					return nil, false, err
+				}
+				var s string
+				if !ok || json.Unmarshal(raw, &s) != nil || (s == st.query.literal) == st.query.not {
+					continue
+				}
+				matches = append(matches, string(bytes.TrimSpace(e)))
+				if !st.query.all {
+					break
+				}
+			}
+			switch {
+			case st.query.all:
+				cur = json.RawMessage("[" + strings.Join(matches, ",") + "]")
+			case len(matches) == 0:
+				return nil, false, nil
+			default:
+				cur = json.RawMessage(matches[0])
+			}
 		case len(cur) > 0 && cur[0] == '{':
 			var m map[string]json.RawMessage
 			if err := json.Unmarshal(cur, &m); err != nil {
 				return nil, false, err
 			}
-			v, ok := m[seg]
+			v, ok := m[st.key]
 			if !ok {
 				return nil, false, nil
 			}
@@ -423,7 +521,7 @@ func getRaw(doc json.RawMessage, p string) (json.RawMessage, bool, error) {
 			if err := json.Unmarshal(cur, &a); err != nil {
 				return nil, false, err
 			}
-			i, err := strconv.Atoi(seg)
+			i, err := strconv.Atoi(st.key)
 			if err != nil || i < 0 || i >= len(a) {
 				return nil, false, nil
 			}

@@ -21,6 +21,12 @@ import (
 // OTLP spans as instrumented services and a CI system would send them, and
 // written through the real changelens processor and exporter into
 // ClickHouse. Nothing is inserted any other way.
+//
+// At the rate written here the plan's own canary serves about one request
+// a minute, too few for a verdict, and its flag experiment is left out (as
+// are downstream calls and body sizes), so one more service, orders
+// (ordersWriter), serves the end of the scenario at a rate a comparison can
+// judge: a canary next to the stable version and a feature flag split.
 
 // scenarioSeed fixes the plan's random streams.
 const scenarioSeed = 5
@@ -139,10 +145,10 @@ func (w *spanWriter) deploySpan(td ptrace.Traces, d plan.Deployment) {
 }
 
 // writeScenario sends the plan's traffic (perMinute requests a minute per
-// production unit at the daily mean; staging gets the plan's share) and its
-// CI deploy spans through a changelens processor into the changelens
-// exporter (which creates the schema), then drains both. It returns the
-// number of request spans.
+// production unit at the daily mean; staging gets the plan's share), its
+// CI deploy spans and the orders service's traffic through a changelens
+// processor into the changelens exporter (which creates the schema), then
+// drains both. It returns the number of request spans.
 func writeScenario(t *testing.T, addr, database string, p *plan.Plan, perMinute float64) int {
 	t.Helper()
 	pipe := pipelinetest.New(t, addr, database, 1, nil)
@@ -159,6 +165,7 @@ func writeScenario(t *testing.T, addr, database string, p *plan.Plan, perMinute 
 			w.cum[s.Name] = append(w.cum[s.Name], acc)
 		}
 	}
+	orders := newOrdersWriter(p.End)
 	carry := map[plan.UnitKey]float64{}
 	next := 0 // next deployment of p.Deployments (ordered by time)
 	requests := 0
@@ -182,8 +189,121 @@ func writeScenario(t *testing.T, addr, database string, p *plan.Plan, perMinute 
 			}
 			next++
 		}
+		requests += orders.minute(td, m)
 		pipe.Send(t, td)
 	}
 	pipe.Close(t)
 	return requests
+}
+
+// The orders service (production only): ordersPerMinute requests a minute
+// over the last ordersLength of the scenario. For the last
+// ordersCanaryLength a canary serves ordersCanaryShare of them,
+// ordersCanarySlowdown times slower (a WORSE p95 in the minutes both
+// versions serve, and an inferred deployment). Every request evaluates the
+// flag new-checkout (a feature_flag.evaluation span event, 50/50): "on"
+// fails more often (a WORSE error rate) and answers larger bodies. Its own
+// random stream, so the plan's traffic is the same with or without it.
+const (
+	ordersService        = "orders"
+	ordersStable         = "6.4.0"
+	ordersCanary         = "6.5.0"
+	ordersFlag           = "new-checkout"
+	ordersLength         = 75 * time.Minute
+	ordersCanaryLength   = 60 * time.Minute
+	ordersPerMinute      = 300
+	ordersCanaryShare    = 0.05
+	ordersCanarySlowdown = 1.5
+	ordersErrorRate      = 0.005 // "off", and the canary
+	ordersFlagErrorRate  = 0.03  // "on"
+)
+
+// ordersRoutes: method, route, share of the requests, median latency (ms).
+var ordersRoutes = []struct {
+	method, route string
+	share, median float64
+}{
+	{"GET", "/orders/{id}", 0.6, 35},
+	{"POST", "/orders", 0.4, 90},
+}
+
+type ordersWriter struct {
+	start, canaryStart time.Time
+	rng                *rand.Rand
+	seq                uint64
+}
+
+func newOrdersWriter(end time.Time) *ordersWriter {
+	return &ordersWriter{start: end.Add(-ordersLength), canaryStart: end.Add(-ordersCanaryLength),
+		rng: rand.New(rand.NewPCG(scenarioSeed, 0x0de5))}
+}
+
+// minute appends the orders service's requests of minute m to td and
+// returns how many.
+func (w *ordersWriter) minute(td ptrace.Traces, m time.Time) int {
+	if m.Before(w.start) {
+		return 0
+	}
+	spans := map[string]ptrace.SpanSlice{}
+	for i := 0; i < ordersPerMinute; i++ {
+		at := m.Add(time.Duration((float64(i) + w.rng.Float64()) / ordersPerMinute * float64(time.Minute)))
+		version, slow := ordersStable, 1.0
+		if !at.Before(w.canaryStart) && w.rng.Float64() < ordersCanaryShare {
+			version, slow = ordersCanary, ordersCanarySlowdown
+		}
+		variant, errRate, size := "off", ordersErrorRate, 2000.0
+		if w.rng.Float64() < 0.5 {
+			variant, errRate, size = "on", ordersFlagErrorRate, 2600
+		}
+		route := ordersRoutes[0]
+		if w.rng.Float64() >= route.share {
+			route = ordersRoutes[1]
+		}
+		ss, ok := spans[version]
+		if !ok {
+			rs := td.ResourceSpans().AppendEmpty()
+			a := rs.Resource().Attributes()
+			a.PutStr("service.name", ordersService)
+			a.PutStr("service.namespace", "shop")
+			a.PutStr("service.version", version)
+			a.PutStr("deployment.environment.name", plan.Production)
+			sc := rs.ScopeSpans().AppendEmpty()
+			sc.Scope().SetName("go.opentelemetry.io/contrib/instrumentation/net/http/otelhttp")
+			ss = sc.Spans()
+			spans[version] = ss
+		}
+		s := ss.AppendEmpty()
+		w.seq++
+		var tid pcommon.TraceID
+		binary.BigEndian.PutUint64(tid[:8], 0x0de5<<48|w.rng.Uint64()>>16)
+		binary.BigEndian.PutUint64(tid[8:], w.seq)
+		var sid pcommon.SpanID
+		binary.BigEndian.PutUint64(sid[:], w.rng.Uint64()|1)
+		s.SetTraceID(tid)
+		s.SetSpanID(sid)
+		s.SetKind(ptrace.SpanKindServer)
+		s.SetName(route.method + " " + route.route)
+		ms := route.median * slow * math.Exp(0.45*w.rng.NormFloat64())
+		s.SetStartTimestamp(pcommon.NewTimestampFromTime(at))
+		s.SetEndTimestamp(pcommon.NewTimestampFromTime(at.Add(time.Duration(ms * float64(time.Millisecond)))))
+		a := s.Attributes()
+		a.PutStr("http.request.method", route.method)
+		a.PutStr("http.route", route.route)
+		status := int64(200)
+		if w.rng.Float64() < errRate {
+			status = 500
+			s.Status().SetCode(ptrace.StatusCodeError)
+		}
+		a.PutInt("http.response.status_code", status)
+		a.PutInt("http.response.body.size", int64(size*math.Exp(0.3*w.rng.NormFloat64())))
+		if route.method == "POST" {
+			a.PutInt("http.request.body.size", int64(600*math.Exp(0.3*w.rng.NormFloat64())))
+		}
+		e := s.Events().AppendEmpty()
+		e.SetName("feature_flag.evaluation")
+		e.SetTimestamp(s.StartTimestamp())
+		e.Attributes().PutStr("feature_flag.key", ordersFlag)
+		e.Attributes().PutStr("feature_flag.result.variant", variant)
+	}
+	return ordersPerMinute
 }
