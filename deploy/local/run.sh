@@ -12,6 +12,7 @@
 #   CLICKHOUSE_API_DSN    DSN for the API (default: the read-only user of the local server, or the writer)
 #   CLICKHOUSE_WORKER_DSN DSN for changelens-worker (default: the writer)
 #   NOTIFY_CONFIG         the worker's notification targets (a YAML file; default: none)
+#   KEEP_DATA             1: keep the previous run's local ClickHouse data (default: start afresh)
 #   DEMO_BACKFILL         past period the demo emits first (default 7d)
 #   API_HTTP_PORT / API_GRPC_PORT / OTLP_GRPC_PORT / OTLP_HTTP_PORT   (8080 / 9090 / 4317 / 4318)
 set -euo pipefail
@@ -80,6 +81,12 @@ if [ -z "${CLICKHOUSE_ENDPOINT:-}" ]; then
   # Each engine keeps its own data: 18.16 cannot read what 26.x writes.
   CH=$RUN/clickhouse
   [ "$CLICKHOUSE_ENGINE" = chdb ] && CH=$RUN/clickhouse-chdb
+  # Each run's demo back-fills its own week (its own releases and IDs): a
+  # previous run's data would mix two histories. KEEP_DATA=1 keeps it.
+  if [ -z "${KEEP_DATA:-}" ] && [ -d "$CH/data" ]; then
+    say "removing the previous run's ClickHouse data (KEEP_DATA=1 keeps it)"
+    rm -rf "$CH" "$RUN/queue"
+  fi
   mkdir -p "$CH"/{data,tmp,log,user_files,format_schemas}
   sed -e "s#@DIR@#$CH#g" -e "s#@TCP@#$CH_TCP_PORT#g" -e "s#@HTTP@#$CH_HTTP_PORT#g" deploy/local/clickhouse-config.xml > "$CH/config.xml"
   cp deploy/local/clickhouse-users.xml "$CH/users.xml"
