@@ -101,6 +101,7 @@ type gateAnswer struct {
 //	search    1.0, a 20 % canary 1.1 like it                             → PASS (CANARY)
 //	cart      2.0 until minute 30, then 2.1 with 6 % errors              → FAIL (BEFORE_AFTER)
 //	ledger    1.0, a canary 1.1 on 1 request a minute                    → INCONCLUSIVE
+//	payments  1.0, a 5 % canary 1.1 1.5× slower, withdrawn at minute 40  → FAIL (CANARY: its 30 minutes side by side)
 //	and a version that never served                                      → INCONCLUSIVE
 func TestGateThroughCollector(t *testing.T) {
 	ch := chtest.Shared(t)
@@ -122,6 +123,12 @@ func TestGateThroughCollector(t *testing.T) {
 				return "2.1", 1, 0.06
 			}
 			return "2.0", 1, 0.005
+		}},
+		{"payments", 600, func(r *rand.Rand, m int) (string, float64, float64) {
+			if m >= 10 && m < 40 && r.Float64() < 0.05 {
+				return "1.1", 1.5, 0.01
+			}
+			return "1.0", 1, 0.01
 		}},
 		{"ledger", 20, func(r *rand.Rand, m int) (string, float64, float64) {
 			if m >= 20 && r.Float64() < 0.05 {
@@ -188,6 +195,10 @@ func TestGateThroughCollector(t *testing.T) {
 	assert.Equal(t, "BEFORE_AFTER", a.Mode)
 	assert.Equal(t, []string{"ERROR_RATE_REGRESSION"}, a.Reasons)
 	assert.Contains(t, a.Explanation, "error rate")
+
+	_, a = gate("service=payments&version=1.1")
+	assert.Equal(t, "FAIL", a.Result, "a withdrawn canary is judged on its minutes beside the baseline")
+	assert.Equal(t, "CANARY", a.Mode)
 
 	code, a = gate("service=ledger&version=1.1&fail_status=true")
 	assert.Equal(t, 200, code)

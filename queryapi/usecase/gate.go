@@ -23,10 +23,11 @@ const (
 )
 
 // Gate answers whether the rollout of q.Version may continue
-// (docs/analysis.md, "Gate"): CANARY while it and its baseline both serve —
-// the same-window comparison since the rollout started, decided by a
-// sequential test that stays valid however often a controller asks —
-// else BEFORE_AFTER, the before/after windows of its deployment so far.
+// (docs/analysis.md, "Gate"): CANARY while it and its baseline both serve,
+// or once they served side by side for MinOverlapMinutes since the rollout
+// began — the same-window comparison, decided by a sequential test that
+// stays valid however often a controller asks — else BEFORE_AFTER, the
+// before/after windows of its deployment so far.
 // Too little data is INCONCLUSIVE, never FAIL.
 func (s *Service) Gate(ctx context.Context, q report.GateQuery) (report.GateAnswer, error) {
 	if q.Service == "" || q.Environment == "" || q.Version == "" {
@@ -71,7 +72,11 @@ func (s *Service) Gate(ctx context.Context, q report.GateQuery) (report.GateAnsw
 	}
 	pairs := pairsOf(rows, q.Version)
 	switch {
-	case len(pairs) > 0 && (dep == nil || lastShared(rows).After(now.Add(-gateServing))):
+	case len(pairs) > 0 && (dep == nil || len(pairs) >= compareConfig().MinOverlapMinutes || lastShared(rows).After(now.Add(-gateServing))):
+		// Serving side by side now, or long enough since the rollout began
+		// to be judged so (a canary already withdrawn): the same-window
+		// comparison is the evidence; the unit's before/after windows would
+		// mostly measure the baseline's traffic.
 		g := analysis.Canary(pairs, s.cfg.Analysis, compareConfig(), analysis.DefaultGateConfig())
 		a.Mode, a.OverlapMinutes, a.Metrics = report.GateCanary, g.Comparison.OverlapMinutes, metricsOf(g.Comparison)
 		a.Control, a.Treatment = cohortsOf(report.CompareQuery{Control: baseline, Treatment: q.Version}, g.Comparison)
