@@ -34,15 +34,20 @@ const TestMSPRT = "msprt-always-valid"
 // effects the test is most sensitive to (a larger scale detects large
 // effects sooner and small ones later; validity does not depend on it).
 type GateConfig struct {
+	// ExceedTau: of the difference between the shares of canary and
+	// baseline requests slower than the baseline's percentile. Default 0.1.
+	ExceedTau float64
 	// LatencyTau: of the per-minute log ratio of the canary's latency
-	// percentile to the baseline's. Default ln 1.5.
+	// percentile to the baseline's (used without histograms). Default ln 1.5.
 	LatencyTau float64
 	// ErrorTau: of the difference of error rates. Default 0.01.
 	ErrorTau float64
 }
 
 // DefaultGateConfig returns the defaults of docs/analysis.md.
-func DefaultGateConfig() GateConfig { return GateConfig{LatencyTau: math.Log(1.5), ErrorTau: 0.01} }
+func DefaultGateConfig() GateConfig {
+	return GateConfig{ExceedTau: 0.1, LatencyTau: math.Log(1.5), ErrorTau: 0.01}
+}
 
 // CanaryGate is the decision of a gate on a canary: the same-window
 // comparison of the canary (treatment) with the baseline (control), whose
@@ -65,8 +70,9 @@ type CanaryGate struct {
 //
 //   - INCONCLUSIVE while the comparison has too little data (fewer than
 //     MinOverlapMinutes minutes or MinRequests requests on either side).
-//   - FAIL when a guarded metric worsened: p95 or p99 — the per-minute log
-//     ratios canary ÷ baseline, always-valid p ≤ Alpha, and the merged
+//   - FAIL when a guarded metric worsened: p95 or p99 — more of the
+//     canary's requests than of the baseline's slower than the baseline's
+//     percentile (exceedSequentialP), always-valid p ≤ Alpha, and the merged
 //     percentile at least LatencyRatio × the baseline's; error rate — the
 //     cumulative difference of rates, always-valid p ≤ Alpha, and the
 //     before/after thresholds (ErrorRateMinDelta, ErrorRateMinRatio).
@@ -86,10 +92,10 @@ func Canary(pairs []MinutePair, cfg Config, cc CompareConfig, gc GateConfig) Can
 		var worse bool
 		switch m.Metric {
 		case MetricLatencyP95:
-			p = latencySequentialP(pairs, func(c CohortMinute) float64 { return c.P95Ms }, cc.MinOverlapMinutes, gc.LatencyTau)
+			p = latencyGateP(pairs, 0.95, func(c CohortMinute) float64 { return c.P95Ms }, cc, gc)
 			worse = atLeastRatio(m.Treatment, m.Control, cfg.LatencyRatio)
 		case MetricLatencyP99:
-			p = latencySequentialP(pairs, func(c CohortMinute) float64 { return c.P99Ms }, cc.MinOverlapMinutes, gc.LatencyTau)
+			p = latencyGateP(pairs, 0.99, func(c CohortMinute) float64 { return c.P99Ms }, cc, gc)
 			worse = atLeastRatio(m.Treatment, m.Control, cfg.LatencyRatio)
 		case MetricErrorRate:
 			p = errorSequentialP(pairs, cc.MinOverlapMinutes, gc.ErrorTau)
@@ -121,6 +127,86 @@ func Canary(pairs []MinutePair, cfg Config, cc CompareConfig, gc GateConfig) Can
 	return g
 }
 
+// latencyGateP is the always-valid p-value, in the worse direction, of a
+// latency percentile: with histograms, exceedSequentialP; without, the
+// per-minute log ratios (latencySequentialP).
+func latencyGateP(pairs []MinutePair, level float64, get func(CohortMinute) float64, cc CompareConfig, gc GateConfig) float64 {
+	for _, p := range pairs {
+		if len(p.Control.HistKeys) == 0 || len(p.Treatment.HistKeys) == 0 {
+			return latencySequentialP(pairs, get, cc.MinOverlapMinutes, gc.LatencyTau)
+		}
+	}
+	return exceedSequentialP(pairs, level, cc.MinOverlapMinutes, gc.ExceedTau)
+}
+
+// exceedSequentialP tests whether more of the canary's requests than of
+// the baseline's are slower than the baseline's level-percentile t (the
+// bucket it falls in, over all the minutes): under no difference both
+// shares are 1 − level. The statistic is the difference of the cumulative
+// shares, looked at every minute from the minLooks-th on (pooled variance,
+// as the two-proportion z-test). It uses every request — a canary minute
+// holding a few requests has a meaningless per-minute p95 but still tells
+// how many of them were slow.
+func exceedSequentialP(pairs []MinutePair, level float64, minLooks int, tau float64) float64 {
+	maxKey := 0
+	for _, p := range pairs {
+		for _, k := range p.Control.HistKeys {
+			maxKey = max(maxKey, int(k))
+		}
+	}
+	control := make(dense, maxKey+1)
+	for _, p := range pairs {
+		control.add(p.Control.HistKeys, p.Control.HistWeights)
+	}
+	total := 0.0
+	for _, v := range control {
+		total += v
+	}
+	if total <= 0 {
+		return 1
+	}
+	threshold, cum := 0, 0.0
+	for k, v := range control {
+		cum += v
+		if cum >= level*total*(1-1e-9) {
+			threshold = k
+			break
+		}
+	}
+	split := func(keys []uint16, weights []float64) (slow, all float64) {
+		for j, k := range keys {
+			if w := weights[j]; w > 0 {
+				all += w
+				if int(k) > threshold {
+					slow += w
+				}
+			}
+		}
+		return slow, all
+	}
+	var ratios []float64
+	var cs, cn, ts, tn float64
+	for i, p := range pairs {
+		s, n := split(p.Control.HistKeys, p.Control.HistWeights)
+		cs, cn = cs+s, cn+n
+		s, n = split(p.Treatment.HistKeys, p.Treatment.HistWeights)
+		ts, tn = ts+s, tn+n
+		if i+1 < minLooks || cn <= 0 || tn <= 0 {
+			continue
+		}
+		diff := ts/tn - cs/cn
+		pooled := (cs + ts) / (cn + tn)
+		variance := pooled * (1 - pooled) * (1/cn + 1/tn)
+		if diff <= 0 || !(variance > 0) || pooled*min(cn, tn) < minExpectedCount {
+			continue
+		}
+		if l, err := stats.MixtureSPRT(diff, variance, tau*tau); err == nil {
+			ratios = append(ratios, l)
+		}
+	}
+	return stats.AlwaysValidP(ratios)
+}
+
 // latencySequentialP is the always-valid p-value, in the worse direction,
 // of the mean per-minute log ratio canary ÷ baseline of a percentile, with a
 // look at every minute from the minLooks-th on. Minutes where either side
@@ -150,6 +236,12 @@ func latencySequentialP(pairs []MinutePair, get func(CohortMinute) float64, minL
 	return stats.AlwaysValidP(ratios)
 }
 
+// minExpectedCount: a look of a sequential test on counts (slow requests,
+// errors) needs this many expected in the smaller cohort — the normal
+// approximation fails below (the fixed-horizon rule switches to Fisher's
+// test there); a p99 needs 500 canary requests.
+const minExpectedCount = 5
+
 // errorSequentialP is the always-valid p-value, in the worse direction, of
 // the difference canary − baseline of the cumulative error rates, with a
 // look at every minute from the minLooks-th on (pooled variance, as the
@@ -166,7 +258,7 @@ func errorSequentialP(pairs []MinutePair, minLooks int, tau float64) float64 {
 		diff := te/tr - ce/cr
 		pooled := (ce + te) / (cr + tr)
 		variance := pooled * (1 - pooled) * (1/cr + 1/tr)
-		if diff <= 0 || !(variance > 0) {
+		if diff <= 0 || !(variance > 0) || pooled*min(cr, tr) < minExpectedCount {
 			continue
 		}
 		if l, err := stats.MixtureSPRT(diff, variance, tau*tau); err == nil {

@@ -81,6 +81,30 @@ func TestCanaryGateSimulation(t *testing.T) {
 	if float64(detected)/runs < 0.9 {
 		t.Errorf("the gate caught %d of %d 1.5× canaries, want ≥ 90 %%", detected, runs)
 	}
+
+	// A quieter unit: 2.5 requests/s, the canary serving ~7 a minute (a
+	// canary minute's own p95 is then its slowest request or so; the test
+	// counts slow requests instead). 200 runs each.
+	const low = 200
+	falseLow, caughtLow := 0, 0
+	var minutesLow []float64
+	for range low {
+		if g, _ := pollGate(experiment(rng, 60, 150, 0.05, 1, 0.01, 0.01), cfg, cc, gc); g > 0 {
+			falseLow++
+		}
+		if g, _ := pollGate(experiment(rng, 60, 150, 0.05, 1.5, 0.01, 0.01), cfg, cc, gc); g > 0 {
+			caughtLow++
+			minutesLow = append(minutesLow, float64(g))
+		}
+	}
+	boundLow := cfg.Alpha + 3*math.Sqrt(cfg.Alpha*(1-cfg.Alpha)/low)
+	t.Logf("2.5 requests/s: A/A FAIL in %d of %d (bound %.3f); 1.5× canary FAIL in %d of %d, median %.0f minutes", falseLow, low, boundLow, caughtLow, low, median(minutesLow))
+	if float64(falseLow)/low > boundLow {
+		t.Errorf("quiet unit: the gate failed %d of %d healthy canaries, above %.3f", falseLow, low, boundLow)
+	}
+	if float64(caughtLow)/low < 0.8 {
+		t.Errorf("quiet unit: the gate caught %d of %d 1.5× canaries, want ≥ 80 %%", caughtLow, low)
+	}
 }
 
 // The gate's answers and their parts on single canaries.
