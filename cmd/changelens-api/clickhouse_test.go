@@ -76,8 +76,24 @@ func TestAPIOnClickHouse(t *testing.T) {
 	}
 	rfc := func(t time.Time) string { return url.QueryEscape(t.Format(time.RFC3339)) }
 
-	if h := get("/healthz", 200); h["status"] != "SERVING" {
-		t.Errorf("healthz %v", h)
+	// Readiness comes from a probe in the background: NOT_SERVING until the
+	// first one answered.
+	ready := time.Now().Add(10 * time.Second)
+	for {
+		resp, err := http.Get(base + "/healthz")
+		if err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == 200 {
+				break
+			}
+		}
+		if time.Now().After(ready) {
+			t.Fatal("healthz never became 200")
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	if h := get("/livez", 200); h["status"] != "SERVING" {
+		t.Errorf("livez %v", h)
 	}
 
 	units := get("/v1/services?environment=production", 200)["services"].([]any)

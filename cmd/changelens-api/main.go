@@ -25,6 +25,7 @@ import (
 	"os"
 	"os/signal"
 	"regexp"
+	"runtime"
 	"strings"
 	"syscall"
 	"time"
@@ -60,6 +61,8 @@ type options struct {
 	logLevel       string
 	limits         limits.Limits
 	analysis       analysis.Config
+	maxRunning     int
+	queueWait      time.Duration
 }
 
 func parseFlags(args []string, getenv func(string) string, out io.Writer) (options, error) {
@@ -74,6 +77,8 @@ func parseFlags(args []string, getenv func(string) string, out io.Writer) (optio
 	fs.DurationVar(&o.limits.QueryTimeout, "query-timeout", lim.QueryTimeout, "a request's deadline (504 past it)")
 	fs.StringVar(&o.otlpEndpoint, "otlp-endpoint", "", "OTLP/gRPC endpoint for the API's own traces and metrics: http://host:4317, https://host:4317 or host:4317; empty: off")
 	fs.StringVar(&o.logLevel, "log-level", "info", "debug, info, warn or error")
+	fs.IntVar(&o.maxRunning, "max-running", max(4, 4*runtime.NumCPU()), "requests querying ClickHouse at once; more wait up to --queue-wait, then get 503 with Retry-After")
+	fs.DurationVar(&o.queueWait, "queue-wait", 2*time.Second, "longest wait for a free query slot before 503")
 	fs.DurationVar(&o.limits.MaxLatencyRange, "max-latency-range", lim.MaxLatencyRange, "longest range of a latency query")
 	fs.DurationVar(&o.limits.MaxReportRange, "max-report-range", lim.MaxReportRange, "longest range of a deployments or DORA query")
 	fs.IntVar(&o.limits.MaxSeriesBuckets, "max-points", lim.MaxSeriesBuckets, "most buckets of a latency series (range ÷ step)")
@@ -103,6 +108,9 @@ func parseFlags(args []string, getenv func(string) string, out io.Writer) (optio
 	}
 	if o.limits.QueryTimeout <= 0 {
 		return o, errors.New("--query-timeout must be positive")
+	}
+	if o.maxRunning <= 0 || o.queueWait <= 0 {
+		return o, errors.New("--max-running and --queue-wait must be positive")
 	}
 	o.limits = o.limits.WithDefaults()
 	if err := o.limits.Validate(); err != nil {
@@ -200,6 +208,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stderr 
 		Limits:     o.limits,
 		Telemetry:  tel,
 		Logger:     log,
+		MaxRunning: o.maxRunning,
+		QueueWait:  o.queueWait,
 	})
 	if err != nil {
 		return err

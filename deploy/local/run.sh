@@ -122,7 +122,7 @@ CHANGELENS_CLICKHOUSE_DSN=$API_DSN bin/changelens-api --http-addr "127.0.0.1:$AP
   --otlp-endpoint "http://localhost:$OTLP_GRPC_PORT" > "$RUN/log/api.log" 2>&1 &
 pids+=($!)
 API=http://127.0.0.1:$API_HTTP_PORT
-wait_for "the API" 60 curl -fsS "$API/healthz"
+wait_for "the API" 60 curl -fsS "$API/readyz"
 
 # --- worker --------------------------------------------------------------------
 say "starting changelens-worker (stored verdicts${NOTIFY_CONFIG:+, notifications from $NOTIFY_CONFIG})"
@@ -155,7 +155,7 @@ show() { # title, url
 cat <<EOT
 
 changelens is running.
-  REST API      $API        (OpenAPI: $API/openapi.json, health: $API/healthz)
+  REST API      $API        (OpenAPI: $API/openapi.json, health: $API/livez, $API/readyz)
   gRPC API      127.0.0.1:$API_GRPC_PORT  (changelens.v1.QueryService, reflection on)
   OTLP in       localhost:$OTLP_GRPC_PORT (gRPC), localhost:$OTLP_HTTP_PORT (HTTP) — point your own services here too
   ClickHouse    $CLICKHOUSE_ENDPOINT, database $DB

@@ -43,7 +43,10 @@ func (s *service) Compare(ctx context.Context, req *pb.CompareRequest) (*pb.Comp
 	if err != nil {
 		return nil, s.toStatus(ctx, "Compare", err)
 	}
-	ctx, cancel := s.query(ctx)
+	ctx, cancel, err := s.query(ctx)
+	if err != nil {
+		return nil, err
+	}
 	defer cancel()
 	c, err := s.src.Compare(ctx, report.CompareQuery{
 		Service: req.GetService(), Environment: req.GetEnvironment(), Start: start, End: end,
@@ -130,7 +133,10 @@ func (s *service) ListCohorts(ctx context.Context, req *pb.ListCohortsRequest) (
 	if err != nil {
 		return nil, s.toStatus(ctx, "ListCohorts", err)
 	}
-	ctx, cancel := s.query(ctx)
+	ctx, cancel, err := s.query(ctx)
+	if err != nil {
+		return nil, err
+	}
 	defer cancel()
 	dims, err := s.src.Cohorts(ctx, report.CohortQuery{Service: req.GetService(), Environment: req.GetEnvironment(), Start: start, End: end})
 	if err != nil {

@@ -5,6 +5,9 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net"
+	"os"
+	"time"
 
 	"go.opentelemetry.io/otel/trace"
 	"google.golang.org/genproto/googleapis/rpc/errdetails"
@@ -55,9 +58,15 @@ func (s *service) toStatus(ctx context.Context, method string, err error) error 
 		return status.Error(codes.NotFound, "not found")
 	case errors.As(err, &iae):
 		return status.Error(codes.InvalidArgument, iae.Reason)
-	case errors.Is(ctx.Err(), context.DeadlineExceeded), errors.Is(err, context.DeadlineExceeded),
-		status.Code(err) == codes.DeadlineExceeded:
-		return status.Errorf(codes.DeadlineExceeded, "query did not finish within %s", s.timeout)
+	case timedOut(ctx, err):
+		b, ok := budget(ctx)
+		switch {
+		case !ok:
+			b = s.timeout
+		case b <= 0:
+			return status.Error(codes.DeadlineExceeded, "the request's deadline had passed before its query started")
+		}
+		return status.Errorf(codes.DeadlineExceeded, "query did not finish within %s", b.Round(time.Microsecond))
 	case errors.Is(ctx.Err(), context.Canceled), errors.Is(err, context.Canceled):
 		return status.Error(codes.Canceled, "request canceled")
 	}
@@ -67,6 +76,18 @@ func (s *service) toStatus(ctx context.Context, method string, err error) error 
 	}
 	s.log.ErrorContext(ctx, "query failed", attrs...)
 	return status.Error(codes.Internal, "internal error")
+}
+
+// timedOut reports whether err (of a query under ctx) is a deadline: the
+// request's, or the driver's network timeout, which clickhouse-go returns
+// as an i/o error of its own.
+func timedOut(ctx context.Context, err error) bool {
+	if errors.Is(ctx.Err(), context.DeadlineExceeded) || errors.Is(err, context.DeadlineExceeded) ||
+		errors.Is(err, os.ErrDeadlineExceeded) || status.Code(err) == codes.DeadlineExceeded {
+		return true
+	}
+	var ne net.Error
+	return errors.As(err, &ne) && ne.Timeout()
 }
 
 // internalError is what a recovered panic becomes.

@@ -39,7 +39,10 @@ func (s *service) gate(ctx context.Context, method, service, environment, versio
 	if baseline == version {
 		return nil, s.toStatus(ctx, method, badField(prefix+"baseline_version", "must differ from version"))
 	}
-	qctx, cancel := s.query(ctx)
+	qctx, cancel, err := s.query(ctx)
+	if err != nil {
+		return nil, err
+	}
 	defer cancel()
 	a, err := s.src.Gate(qctx, report.GateQuery{Service: service, Environment: environment, Version: version, BaselineVersion: baseline})
 	if err != nil {
@@ -89,8 +92,8 @@ func gateToPB(a report.GateAnswer) *pb.GateResponse {
 const httpCodeHeader = "x-changelens-http-code"
 
 // httpStatusFromHeader is the gateway's forward-response hook: a method that
-// set httpCodeHeader answers with that status (and the header is not
-// passed on to the client).
+// set httpCodeHeader answers with that status (outgoingHeader keeps the
+// header itself from the client).
 func httpStatusFromHeader(ctx context.Context, w http.ResponseWriter, _ proto.Message) error {
 	md, ok := runtime.ServerMetadataFromContext(ctx)
 	if !ok {
@@ -100,8 +103,6 @@ func httpStatusFromHeader(ctx context.Context, w http.ResponseWriter, _ proto.Me
 	if len(vals) == 0 {
 		return nil
 	}
-	delete(md.HeaderMD, httpCodeHeader)
-	w.Header().Del("Grpc-Metadata-" + httpCodeHeader)
 	if code, err := strconv.Atoi(vals[0]); err == nil {
 		w.WriteHeader(code)
 	}

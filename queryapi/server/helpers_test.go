@@ -438,3 +438,18 @@ func (f *fakeSource) Gate(ctx context.Context, q report.GateQuery) (report.GateA
 	}
 	return a, nil
 }
+
+// slowPingSource is a fakeSource whose Ping waits until release is closed.
+type slowPingSource struct {
+	fakeSource
+	release chan struct{}
+}
+
+func (p *slowPingSource) Ping(ctx context.Context) error {
+	select {
+	case <-p.release:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}

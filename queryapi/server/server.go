@@ -23,6 +23,8 @@
 package server
 
 import (
+	goruntime "runtime"
+
 	"context"
 	"encoding/json"
 	"errors"
@@ -33,6 +35,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/klauspost/compress/gzhttp"
 
 	"github.com/grpc-ecosystem/grpc-gateway/v2/runtime"
 	"go.opentelemetry.io/contrib/instrumentation/google.golang.org/grpc/otelgrpc"
@@ -78,6 +82,11 @@ type Config struct {
 	ShutdownTimeout time.Duration
 	// Now is the clock for default time ranges; default time.Now.
 	Now func() time.Time
+	// MaxRunning bounds the requests querying ClickHouse at once; a request
+	// finding none free waits up to QueueWait, then gets 503 (UNAVAILABLE)
+	// with Retry-After. Defaults: 4 × the CPUs (at least 4), and 2s.
+	MaxRunning int
+	QueueWait  time.Duration
 }
 
 // Server serves the query API on a gRPC and an HTTP listener.
@@ -94,11 +103,16 @@ type Server struct {
 
 	mu       sync.Mutex
 	shutdown bool
+	ready    bool // the last ping (or no Pinger Source): readyz, gRPC health
 }
 
 // HealthService is the gRPC health service name of the query API (the empty
-// name "" reports the same status).
-const HealthService = "changelens.v1.QueryService"
+// name "" reports the same status): readiness, as /readyz. LivenessService
+// is SERVING while the process serves, as /livez.
+const (
+	HealthService   = "changelens.v1.QueryService"
+	LivenessService = "liveness"
+)
 
 // New builds a Server; nothing listens until Serve.
 func New(cfg Config) (*Server, error) {
@@ -113,6 +127,12 @@ func New(cfg Config) (*Server, error) {
 	}
 	if cfg.Now == nil {
 		cfg.Now = time.Now
+	}
+	if cfg.MaxRunning <= 0 {
+		cfg.MaxRunning = max(4, 4*goruntime.NumCPU())
+	}
+	if cfg.QueueWait <= 0 {
+		cfg.QueueWait = 2 * time.Second
 	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
@@ -136,6 +156,7 @@ func New(cfg Config) (*Server, error) {
 			timeout: cfg.Limits.QueryTimeout,
 			now:     cfg.Now,
 			log:     cfg.Logger,
+			admit:   newAdmission(cfg.MaxRunning, cfg.QueueWait),
 		},
 		marshaler: &runtime.JSONPb{
 			MarshalOptions:   protojson.MarshalOptions{UseProtoNames: true, EmitUnpopulated: true},
@@ -162,6 +183,7 @@ func New(cfg Config) (*Server, error) {
 		grpc.MaxRecvMsgSize(1<<20),
 	)
 	pb.RegisterQueryServiceServer(s.grpc, s.svc)
+	s.health.SetServingStatus(LivenessService, healthpb.HealthCheckResponse_SERVING)
 	healthpb.RegisterHealthServer(s.grpc, s.health)
 	reflection.Register(s.grpc)
 
@@ -173,20 +195,23 @@ func New(cfg Config) (*Server, error) {
 		runtime.WithMiddlewares(s.gatewayMiddleware),
 		runtime.WithDisablePathLengthFallback(),
 		runtime.WithForwardResponseOption(httpStatusFromHeader),
+		runtime.WithOutgoingHeaderMatcher(outgoingHeader),
 	)
 	if err := pb.RegisterQueryServiceHandlerServer(context.Background(), s.gw, s.svc); err != nil {
 		return nil, fmt.Errorf("server: register gateway: %w", err)
 	}
 
 	root := http.NewServeMux()
-	root.HandleFunc("GET /healthz", s.healthz)
+	root.HandleFunc("GET /livez", s.livez)
+	root.HandleFunc("GET /readyz", s.readyz)
+	root.HandleFunc("GET /healthz", s.readyz)
 	root.HandleFunc("GET /openapi.json", serveOpenAPI)
 	root.Handle("/", s.httpAuth(s.gw))
-	s.handler = otelhttp.NewHandler(routeTagger(root), "changelens-api",
+	s.handler = otelhttp.NewHandler(routeTagger(s.edge(gzhttp.GzipHandler(root))), "changelens-api",
 		otelhttp.WithTracerProvider(cfg.Telemetry.TracerProvider),
 		otelhttp.WithMeterProvider(cfg.Telemetry.MeterProvider),
 		otelhttp.WithSpanNameFormatter(spanName),
-		otelhttp.WithFilter(func(r *http.Request) bool { return r.URL.Path != "/healthz" }),
+		otelhttp.WithFilter(func(r *http.Request) bool { return !probePaths[r.URL.Path] }),
 	)
 	return s, nil
 }
@@ -205,14 +230,17 @@ func (s *Server) Serve(ctx context.Context, grpcLis, httpLis net.Listener) error
 	if grpcLis == nil && httpLis == nil {
 		return errors.New("server: no listener")
 	}
+
 	hs := &http.Server{
 		Handler:           s.handler,
 		ReadHeaderTimeout: 10 * time.Second,
 		ReadTimeout:       30 * time.Second,
 		WriteTimeout:      s.cfg.Limits.QueryTimeout + 10*time.Second,
 		IdleTimeout:       2 * time.Minute,
-		MaxHeaderBytes:    64 << 10,
-		ErrorLog:          slog.NewLogLogger(s.log.Handler(), slog.LevelWarn),
+		// Headers over maxHeaderBytes get a JSON 431 from edge; the server's
+		// own limit, above it, only stops abuse (its 431 is plain text).
+		MaxHeaderBytes: 1 << 20,
+		ErrorLog:       slog.NewLogLogger(s.log.Handler(), slog.LevelWarn),
 	}
 	errc := make(chan error, 2)
 	if grpcLis != nil {
@@ -263,6 +291,9 @@ func (s *Server) Serve(ctx context.Context, grpcLis, httpLis net.Listener) error
 }
 
 func (s *Server) setHealth(st healthpb.HealthCheckResponse_ServingStatus) {
+	s.mu.Lock()
+	s.ready = st == healthpb.HealthCheckResponse_SERVING
+	s.mu.Unlock()
 	s.health.SetServingStatus("", st)
 	s.health.SetServingStatus(HealthService, st)
 }
@@ -277,13 +308,8 @@ func (s *Server) watchHealth(ctx context.Context) {
 	t := time.NewTicker(s.cfg.HealthInterval)
 	defer t.Stop()
 	for {
-		if err := s.ping(ctx, p); err != nil {
-			if ctx.Err() != nil {
-				return
-			}
-			s.setHealth(healthpb.HealthCheckResponse_NOT_SERVING)
-		} else {
-			s.setHealth(healthpb.HealthCheckResponse_SERVING)
+		if !s.probe(ctx, p) {
+			return
 		}
 		select {
 		case <-ctx.Done():
@@ -291,6 +317,19 @@ func (s *Server) watchHealth(ctx context.Context) {
 		case <-t.C:
 		}
 	}
+}
+
+// probe pings once and sets the health it found; false when ctx ended.
+func (s *Server) probe(ctx context.Context, p Pinger) bool {
+	if err := s.ping(ctx, p); err != nil {
+		if ctx.Err() != nil {
+			return false
+		}
+		s.setHealth(healthpb.HealthCheckResponse_NOT_SERVING)
+	} else {
+		s.setHealth(healthpb.HealthCheckResponse_SERVING)
+	}
+	return true
 }
 
 func (s *Server) ping(ctx context.Context, p Pinger) error {
@@ -303,18 +342,26 @@ func (s *Server) ping(ctx context.Context, p Pinger) error {
 	return err
 }
 
-// healthz: 200 {"status":"SERVING"} or 503 {"status":"NOT_SERVING"}. With a
-// Pinger Source it pings now; otherwise it reports the serving status.
-func (s *Server) healthz(w http.ResponseWriter, r *http.Request) {
+// probePaths are the health endpoints: not traced, never queued.
+var probePaths = map[string]bool{"/livez": true, "/readyz": true, "/healthz": true}
+
+// livez: 200 {"status":"SERVING"} while the process serves HTTP — a
+// liveness probe must not restart a busy server or one whose ClickHouse is
+// away (readyz says that).
+func (s *Server) livez(w http.ResponseWriter, _ *http.Request) { writeHealth(w, true) }
+
+// readyz (and healthz): 200 {"status":"SERVING"} or 503
+// {"status":"NOT_SERVING"} from the last periodic ping of ClickHouse
+// (HealthInterval) — it never pings inline, so it answers at once however
+// busy the server or slow ClickHouse is — and NOT_SERVING from shutdown on.
+func (s *Server) readyz(w http.ResponseWriter, _ *http.Request) {
 	s.mu.Lock()
-	down := s.shutdown
+	ok := !s.shutdown && s.ready
 	s.mu.Unlock()
-	ok := !down
-	if ok {
-		if p, isPinger := s.cfg.Source.(Pinger); isPinger {
-			ok = s.ping(r.Context(), p) == nil
-		}
-	}
+	writeHealth(w, ok)
+}
+
+func writeHealth(w http.ResponseWriter, ok bool) {
 	w.Header().Set("Content-Type", "application/json")
 	w.Header().Set("Cache-Control", "no-store")
 	if !ok {

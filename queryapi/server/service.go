@@ -28,20 +28,42 @@ type service struct {
 	timeout time.Duration
 	now     func() time.Time
 	log     *slog.Logger
+	admit   *admission
 }
 
 var _ pb.QueryServiceServer = (*service)(nil)
 
-// query bounds ctx by the per-query timeout.
-func (s *service) query(ctx context.Context) (context.Context, context.CancelFunc) {
-	return context.WithTimeout(ctx, s.timeout)
+// query admits a request to the Source (admission) and bounds its context
+// by the per-query timeout or the client's nearer deadline; the error, a
+// status, is the answer when it is not admitted. cancel releases the slot.
+func (s *service) query(ctx context.Context) (context.Context, context.CancelFunc, error) {
+	release := func() {}
+	if s.admit != nil {
+		r, err := s.admit.acquire(ctx)
+		if err != nil {
+			if status.Code(err) == codes.Unavailable {
+				return nil, nil, err
+			}
+			return nil, nil, s.toStatus(ctx, "admission", err)
+		}
+		release = r
+	}
+	b := s.timeout
+	if d, ok := ctx.Deadline(); ok {
+		b = min(b, time.Until(d))
+	}
+	qctx, cancel := context.WithTimeout(context.WithValue(ctx, budgetKey{}, b), s.timeout)
+	return qctx, func() { cancel(); release() }, nil
 }
 
 func (s *service) ListServices(ctx context.Context, req *pb.ListServicesRequest) (*pb.ListServicesResponse, error) {
 	if err := checkName("environment", req.GetEnvironment(), false, maxNameLen); err != nil {
 		return nil, s.toStatus(ctx, "ListServices", err)
 	}
-	ctx, cancel := s.query(ctx)
+	ctx, cancel, err := s.query(ctx)
+	if err != nil {
+		return nil, err
+	}
 	defer cancel()
 	units, err := s.src.Units(ctx, req.GetEnvironment())
 	if err != nil {
@@ -89,7 +111,10 @@ func (s *service) GetLatency(ctx context.Context, req *pb.GetLatencyRequest) (*p
 	if q.Step, err = latencyStep(req.GetStepSeconds(), q.Start, q.End, s.limits.MaxSeriesBuckets); err != nil {
 		return nil, s.toStatus(ctx, "GetLatency", err)
 	}
-	ctx, cancel := s.query(ctx)
+	ctx, cancel, err := s.query(ctx)
+	if err != nil {
+		return nil, err
+	}
 	defer cancel()
 	points, err := s.src.Latency(ctx, q)
 	if err != nil {
@@ -110,7 +135,10 @@ func (s *service) GetLatencySummary(ctx context.Context, req *pb.GetLatencySumma
 		return nil, s.toStatus(ctx, "GetLatencySummary", err)
 	}
 	q.Step = q.End.Sub(q.Start)
-	ctx, cancel := s.query(ctx)
+	ctx, cancel, err := s.query(ctx)
+	if err != nil {
+		return nil, err
+	}
 	defer cancel()
 	rows, err := s.src.LatencySummary(ctx, q)
 	if err != nil {
@@ -128,7 +156,10 @@ func (s *service) ListDeployments(ctx context.Context, req *pb.ListDeploymentsRe
 	if err != nil {
 		return nil, s.toStatus(ctx, "ListDeployments", err)
 	}
-	ctx, cancel := s.query(ctx)
+	ctx, cancel, err := s.query(ctx)
+	if err != nil {
+		return nil, err
+	}
 	defer cancel()
 	deps, next, err := s.src.Deployments(ctx, q)
 	if err != nil {
@@ -171,7 +202,10 @@ func (s *service) GetDeploymentImpact(ctx context.Context, req *pb.GetDeployment
 	if err := checkID(req.GetId()); err != nil {
 		return nil, s.toStatus(ctx, "GetDeploymentImpact", err)
 	}
-	ctx, cancel := s.query(ctx)
+	ctx, cancel, err := s.query(ctx)
+	if err != nil {
+		return nil, err
+	}
 	defer cancel()
 	im, err := s.src.Impact(ctx, req.GetId())
 	if errors.Is(err, report.ErrNotFound) {
@@ -202,7 +236,10 @@ func (s *service) GetDORA(ctx context.Context, req *pb.GetDORARequest) (*pb.GetD
 	if err != nil {
 		return nil, s.toStatus(ctx, "GetDORA", err)
 	}
-	ctx, cancel := s.query(ctx)
+	ctx, cancel, err := s.query(ctx)
+	if err != nil {
+		return nil, err
+	}
 	defer cancel()
 	rep, err := s.src.DORA(ctx, report.DORAQuery{
 		Service: req.GetService(), Environment: env, Start: start, End: end, Interval: interval,
