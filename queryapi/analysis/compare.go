@@ -465,6 +465,11 @@ func pooledBootstrap(pairs []MinutePair, cc CompareConfig, hist, sizes bool) poo
 		}
 		return c, t
 	}
+	// Resample blocks of consecutive minutes (at most maxBootstrapBlocks):
+	// a day of minutes resampled a thousand times would merge 1.4 million
+	// histograms per cohort; blocks keep the cost flat in the range and
+	// keep the minutes' autocorrelation inside each block.
+	pairs = blocks(pairs, maxBootstrapBlocks)
 	all := make([]int, len(pairs))
 	for i := range all {
 		all[i] = i
@@ -504,4 +509,68 @@ func pooledBootstrap(pairs []MinutePair, cc CompareConfig, hist, sizes bool) poo
 		}
 	}
 	return ps
+}
+
+// maxBootstrapBlocks bounds the units the bootstrap resamples.
+const maxBootstrapBlocks = 120
+
+// blocks merges consecutive pairs into at most n blocks of (almost) equal
+// length: each block's cohorts hold the summed requests, errors and
+// duration (as a weighted mean) and the merged histograms of its minutes.
+// The pooled statistics over all blocks equal those over all minutes.
+func blocks(pairs []MinutePair, n int) []MinutePair {
+	if len(pairs) <= n {
+		return pairs
+	}
+	out := make([]MinutePair, n)
+	for b := range n {
+		lo, hi := b*len(pairs)/n, (b+1)*len(pairs)/n
+		out[b] = MinutePair{Control: mergeMinutes(pairs[lo:hi], false), Treatment: mergeMinutes(pairs[lo:hi], true)}
+	}
+	return out
+}
+
+func mergeMinutes(pairs []MinutePair, treatment bool) CohortMinute {
+	var out CohortMinute
+	lat, resp, req := map[uint16]float64{}, map[uint16]float64{}, map[uint16]float64{}
+	add := func(m map[uint16]float64, keys []uint16, weights []float64) {
+		for j, k := range keys {
+			m[k] += weights[j]
+		}
+	}
+	durations := 0.0
+	for _, p := range pairs {
+		m := p.Control
+		if treatment {
+			m = p.Treatment
+		}
+		out.Requests += m.Requests
+		out.Errors += m.Errors
+		durations += m.Requests * m.MeanMs
+		add(lat, m.HistKeys, m.HistWeights)
+		add(resp, m.RespHistKeys, m.RespHistWeights)
+		add(req, m.ReqHistKeys, m.ReqHistWeights)
+	}
+	if out.Requests > 0 {
+		out.MeanMs = durations / out.Requests
+	}
+	flat := func(m map[uint16]float64) ([]uint16, []float64) {
+		if len(m) == 0 {
+			return nil, nil
+		}
+		keys := make([]uint16, 0, len(m))
+		for k := range m {
+			keys = append(keys, k)
+		}
+		slices.Sort(keys)
+		weights := make([]float64, len(keys))
+		for i, k := range keys {
+			weights[i] = m[k]
+		}
+		return keys, weights
+	}
+	out.HistKeys, out.HistWeights = flat(lat)
+	out.RespHistKeys, out.RespHistWeights = flat(resp)
+	out.ReqHistKeys, out.ReqHistWeights = flat(req)
+	return out
 }
