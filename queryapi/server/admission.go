@@ -43,12 +43,16 @@ func (a *admission) acquire(ctx context.Context) (release func(), err error) {
 		return nil, ctx.Err()
 	case <-t.C:
 	}
-	secs := strconv.Itoa(int(a.retryAfter.Round(time.Second) / time.Second))
-	// The REST gateway forwards this as the Retry-After header
-	// (outgoingHeader); gRPC clients see it as metadata.
-	_ = grpc.SetHeader(ctx, metadata.Pairs("retry-after", secs))
-	return nil, status.Errorf(codes.Unavailable, "server busy: %d queries running and none finished within %s; retry after %ss",
-		cap(a.slots), a.wait, secs)
+	a.retryHeader(ctx)
+	return nil, status.Errorf(codes.Unavailable, "server busy: %d queries running and none finished within %s; retry after %s",
+		cap(a.slots), a.wait, a.retryAfter.Round(time.Second))
+}
+
+// retryHeader sets the Retry-After of a refused request: the REST gateway
+// forwards it as the Retry-After header (outgoingHeader); gRPC clients see
+// it as metadata.
+func (a *admission) retryHeader(ctx context.Context) {
+	_ = grpc.SetHeader(ctx, metadata.Pairs("retry-after", strconv.Itoa(int(a.retryAfter.Round(time.Second)/time.Second))))
 }
 
 // budgetKey carries the time a request's queries were given.

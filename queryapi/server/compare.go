@@ -43,18 +43,15 @@ func (s *service) Compare(ctx context.Context, req *pb.CompareRequest) (*pb.Comp
 	if err != nil {
 		return nil, s.toStatus(ctx, "Compare", err)
 	}
-	ctx, cancel, err := s.query(ctx)
-	if err != nil {
-		return nil, err
-	}
-	defer cancel()
-	c, err := s.src.Compare(ctx, report.CompareQuery{
-		Service: req.GetService(), Environment: req.GetEnvironment(), Start: start, End: end,
-		Dimension: cmp.Or(req.GetDimension(), schema.DimensionVersion), Control: req.GetControl(), Treatment: req.GetTreatment(),
-		Operation: req.GetOperation(), ExpectedShare: share,
+	c, err := coalesce(s, ctx, "Compare", req, func(ctx context.Context) (report.Comparison, error) {
+		return s.src.Compare(ctx, report.CompareQuery{
+			Service: req.GetService(), Environment: req.GetEnvironment(), Start: start, End: end,
+			Dimension: cmp.Or(req.GetDimension(), schema.DimensionVersion), Control: req.GetControl(), Treatment: req.GetTreatment(),
+			Operation: req.GetOperation(), ExpectedShare: share,
+		})
 	})
 	if err != nil {
-		return nil, s.toStatus(ctx, "Compare", err)
+		return nil, err
 	}
 	return comparisonToPB(c), nil
 }

@@ -50,13 +50,22 @@ type fakeSource struct {
 	block bool
 	// panics makes every method panic.
 	panics bool
+	// delay makes every method take this long (or until ctx ends).
+	delay time.Duration
 }
 
 func (f *fakeSource) enter(ctx context.Context) error {
 	f.mu.Lock()
 	f.calls++
-	fail, block, panics := f.fail, f.block, f.panics
+	fail, block, panics, delay := f.fail, f.block, f.panics, f.delay
 	f.mu.Unlock()
+	if delay > 0 {
+		select {
+		case <-time.After(delay):
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
 	if panics {
 		panic("fake source panic: " + secretText)
 	}

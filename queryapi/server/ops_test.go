@@ -196,3 +196,28 @@ func limitsWithTimeout(d time.Duration) limits.Limits {
 	l.QueryTimeout = d
 	return l
 }
+
+// Identical heavy requests arriving together run one query; different ones
+// do not share.
+func TestCoalescing(t *testing.T) {
+	src := &fakeSource{delay: 300 * time.Millisecond}
+	ts := startServer(t, Config{Source: src})
+	var wg sync.WaitGroup
+	for i := range 10 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			path := "/v1/latency?service=a&environment=b"
+			if i == 9 {
+				path = "/v1/latency?service=other&environment=b"
+			}
+			if code, body := ts.get(t, path); code != 200 {
+				t.Errorf("%s: %d %s", path, code, body)
+			}
+		}()
+	}
+	wg.Wait()
+	if n := src.Calls(); n != 2 {
+		t.Errorf("the source ran %d queries for 9 identical requests and 1 other, want 2", n)
+	}
+}

@@ -37,6 +37,7 @@ import (
 	"time"
 
 	"github.com/klauspost/compress/gzhttp"
+	"github.com/klauspost/compress/gzip"
 
 	"github.com/grpc-ecosystem/grpc-gateway/v2/runtime"
 	"go.opentelemetry.io/contrib/instrumentation/google.golang.org/grpc/otelgrpc"
@@ -207,7 +208,13 @@ func New(cfg Config) (*Server, error) {
 	root.HandleFunc("GET /healthz", s.readyz)
 	root.HandleFunc("GET /openapi.json", serveOpenAPI)
 	root.Handle("/", s.httpAuth(s.gw))
-	s.handler = otelhttp.NewHandler(routeTagger(s.edge(gzhttp.GzipHandler(root))), "changelens-api",
+	// Compression at the fastest level: a latency series at the maximum
+	// points is ~1 MB of JSON that shrinks ~10× even so, for a few ms of CPU.
+	gz, err := gzhttp.NewWrapper(gzhttp.CompressionLevel(gzip.BestSpeed))
+	if err != nil {
+		return nil, fmt.Errorf("server: %w", err)
+	}
+	s.handler = otelhttp.NewHandler(routeTagger(s.edge(gz(root))), "changelens-api",
 		otelhttp.WithTracerProvider(cfg.Telemetry.TracerProvider),
 		otelhttp.WithMeterProvider(cfg.Telemetry.MeterProvider),
 		otelhttp.WithSpanNameFormatter(spanName),

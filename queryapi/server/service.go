@@ -29,6 +29,7 @@ type service struct {
 	now     func() time.Time
 	log     *slog.Logger
 	admit   *admission
+	flight  flightGroup
 }
 
 var _ pb.QueryServiceServer = (*service)(nil)
@@ -111,14 +112,9 @@ func (s *service) GetLatency(ctx context.Context, req *pb.GetLatencyRequest) (*p
 	if q.Step, err = latencyStep(req.GetStepSeconds(), q.Start, q.End, s.limits.MaxSeriesBuckets); err != nil {
 		return nil, s.toStatus(ctx, "GetLatency", err)
 	}
-	ctx, cancel, err := s.query(ctx)
+	points, err := coalesce(s, ctx, "GetLatency", req, func(ctx context.Context) ([]report.LatencyPoint, error) { return s.src.Latency(ctx, q) })
 	if err != nil {
 		return nil, err
-	}
-	defer cancel()
-	points, err := s.src.Latency(ctx, q)
-	if err != nil {
-		return nil, s.toStatus(ctx, "GetLatency", err)
 	}
 	return &pb.GetLatencyResponse{
 		Points:      pointsToPB(points),
@@ -135,14 +131,9 @@ func (s *service) GetLatencySummary(ctx context.Context, req *pb.GetLatencySumma
 		return nil, s.toStatus(ctx, "GetLatencySummary", err)
 	}
 	q.Step = q.End.Sub(q.Start)
-	ctx, cancel, err := s.query(ctx)
+	rows, err := coalesce(s, ctx, "GetLatencySummary", req, func(ctx context.Context) ([]report.LatencyPoint, error) { return s.src.LatencySummary(ctx, q) })
 	if err != nil {
 		return nil, err
-	}
-	defer cancel()
-	rows, err := s.src.LatencySummary(ctx, q)
-	if err != nil {
-		return nil, s.toStatus(ctx, "GetLatencySummary", err)
 	}
 	return &pb.GetLatencySummaryResponse{
 		Rows:      pointsToPB(rows),
@@ -156,15 +147,18 @@ func (s *service) ListDeployments(ctx context.Context, req *pb.ListDeploymentsRe
 	if err != nil {
 		return nil, s.toStatus(ctx, "ListDeployments", err)
 	}
-	ctx, cancel, err := s.query(ctx)
+	type page struct {
+		deps []report.Deployment
+		next string
+	}
+	pg, err := coalesce(s, ctx, "ListDeployments", req, func(ctx context.Context) (page, error) {
+		deps, next, err := s.src.Deployments(ctx, q)
+		return page{deps, next}, err
+	})
 	if err != nil {
 		return nil, err
 	}
-	defer cancel()
-	deps, next, err := s.src.Deployments(ctx, q)
-	if err != nil {
-		return nil, s.toStatus(ctx, "ListDeployments", err)
-	}
+	deps, next := pg.deps, pg.next
 	out := &pb.ListDeploymentsResponse{Deployments: make([]*pb.Deployment, len(deps)), NextPageToken: next}
 	for i, d := range deps {
 		out.Deployments[i] = deploymentToPB(d)
@@ -236,16 +230,11 @@ func (s *service) GetDORA(ctx context.Context, req *pb.GetDORARequest) (*pb.GetD
 	if err != nil {
 		return nil, s.toStatus(ctx, "GetDORA", err)
 	}
-	ctx, cancel, err := s.query(ctx)
-	if err != nil {
-		return nil, err
-	}
-	defer cancel()
-	rep, err := s.src.DORA(ctx, report.DORAQuery{
-		Service: req.GetService(), Environment: env, Start: start, End: end, Interval: interval,
+	rep, err := coalesce(s, ctx, "GetDORA", req, func(ctx context.Context) (report.DORAReport, error) {
+		return s.src.DORA(ctx, report.DORAQuery{Service: req.GetService(), Environment: env, Start: start, End: end, Interval: interval})
 	})
 	if err != nil {
-		return nil, s.toStatus(ctx, "GetDORA", err)
+		return nil, err
 	}
 	out := &pb.GetDORAResponse{
 		Summary:   doraFiguresToPB(rep.Summary),
