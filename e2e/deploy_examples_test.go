@@ -135,3 +135,4 @@ func readYAML(t *testing.T, rel string, out any) {
 	require.NoError(t, err)
 	require.NoError(t, yaml.Unmarshal(b, out))
 }
+

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"encoding/binary"
 	"encoding/json"
@@ -16,6 +17,7 @@ import (
 
 	"go.opentelemetry.io/collector/pdata/pcommon"
 	"go.opentelemetry.io/collector/pdata/ptrace"
+	"go.yaml.in/yaml/v3"
 
 	"github.com/changelens/changelens/testkit/chtest"
 	"github.com/changelens/changelens/testkit/pipelinetest"
@@ -94,6 +96,12 @@ func TestAPIOnClickHouse(t *testing.T) {
 	}
 	if h := get("/livez", 200); h["status"] != "SERVING" {
 		t.Errorf("livez %v", h)
+	}
+	// The Kubernetes example probes paths that answer.
+	for _, p := range probePaths(t, "../../deploy/kubernetes/api.yaml") {
+		if h := get(p, 200); h["status"] != "SERVING" {
+			t.Errorf("probe %s: %v", p, h)
+		}
 	}
 
 	units := get("/v1/services?environment=production", 200)["services"].([]any)
@@ -304,4 +312,44 @@ func feedScenario(t *testing.T, addr, db string, start, deployAt time.Time) {
 		pipe.Send(t, td)
 	}
 	pipe.Close(t)
+}
+
+// probePaths are the HTTP probe paths of the Deployments in a manifest.
+func probePaths(t *testing.T, file string) []string {
+	t.Helper()
+	b, err := os.ReadFile(file)
+	if err != nil {
+		t.Fatal(err)
+	}
+	type probe struct {
+		HTTPGet struct {
+			Path string `yaml:"path"`
+		} `yaml:"httpGet"`
+	}
+	var paths []string
+	dec := yaml.NewDecoder(bytes.NewReader(b))
+	for {
+		var doc struct {
+			Spec struct {
+				Template struct {
+					Spec struct {
+						Containers []struct {
+							Liveness  probe `yaml:"livenessProbe"`
+							Readiness probe `yaml:"readinessProbe"`
+						} `yaml:"containers"`
+					} `yaml:"spec"`
+				} `yaml:"template"`
+			} `yaml:"spec"`
+		}
+		if err := dec.Decode(&doc); err != nil {
+			break
+		}
+		for _, c := range doc.Spec.Template.Spec.Containers {
+			paths = append(paths, c.Liveness.HTTPGet.Path, c.Readiness.HTTPGet.Path)
+		}
+	}
+	if len(paths) != 2 || paths[0] != "/livez" || paths[1] != "/readyz" {
+		t.Fatalf("%s probes %v, want liveness /livez and readiness /readyz", file, paths)
+	}
+	return paths
 }
