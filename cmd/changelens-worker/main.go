@@ -88,13 +88,7 @@ func parseFlags(args []string, getenv func(string) string, out io.Writer) (optio
 	o.analysis = analysis.DefaultConfig()
 	analysis.RegisterFlags(fs, &o.analysis)
 	showVersion := fs.Bool("version", false, "print the version and exit")
-	if err := fs.Parse(args); err != nil {
-		return o, err
-	}
-	if fs.NArg() > 0 {
-		return o, fmt.Errorf("unexpected arguments: %q", fs.Args())
-	}
-	if err := envflag.Apply(fs, getenv, "version"); err != nil {
+	if err := envflag.Parse(fs, args, getenv, "version"); err != nil {
 		return o, err
 	}
 	if *showVersion {

@@ -37,3 +37,15 @@ func Apply(fs *flag.FlagSet, getenv func(string) string, skip ...string) error {
 	})
 	return errs
 }
+
+// Parse parses args (no positional arguments allowed), then applies the
+// environment fallbacks (Apply) to the flags not given.
+func Parse(fs *flag.FlagSet, args []string, getenv func(string) string, skip ...string) error {
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if fs.NArg() > 0 {
+		return fmt.Errorf("unexpected arguments: %q", fs.Args())
+	}
+	return Apply(fs, getenv, skip...)
+}
