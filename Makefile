@@ -49,12 +49,15 @@ GOTESTSUM         := $(TOOLS_BIN)/gotestsum-$(GOTESTSUM_VERSION)
 # (26.x) from PyPI's chdb in .venv/.
 LEG_18 := CHTEST_ENGINE=clickhouse-server CHTEST_EXPECT_VERSION=18.16.
 LEG_26 := CHTEST_ENGINE=chdb CHTEST_EXPECT_VERSION=26.
+# conformance/ (schemathesis) is a step of its own, after the two legs.
+GO_TEST_PKGS = $(shell $(GO) list ./... | grep -v '/conformance$$')
 # Every package whose tests start a ClickHouse server (they import testkit/chtest).
-CH_TEST_PKGS = $(shell $(GO) list -f '{{.ImportPath}}{{range .TestImports}} {{.}}{{end}}{{range .XTestImports}} {{.}}{{end}}' ./... \
+CH_TEST_PKGS = $(shell $(GO) list -f '{{.ImportPath}}{{range .TestImports}} {{.}}{{end}}{{range .XTestImports}} {{.}}{{end}}' $(GO_TEST_PKGS) \
 	| awk '{for (i = 1; i <= NF; i++) if ($$i ~ /\/testkit\/chtest$$/) { print $$1; break }}')
 
 ## test: everything CI runs: unit tests, then every ClickHouse-backed test
-## (integration, API, end-to-end, dashboards) on 18.16 and on 26.x
+## (integration, API, end-to-end, dashboards) on 18.16 and on 26.x, then
+## schemathesis against the API's OpenAPI document (conformance/)
 test: build $(GOTESTSUM) .venv/.chdb-installed
 	@unformatted=$$(gofmt -l $$(find . -name '*.go' -not -path './.build/*' -not -path './.run/*' -not -path './.venv/*')); \
 	  if [ -n "$$unformatted" ]; then echo "gofmt needed: $$unformatted"; exit 1; fi
@@ -62,9 +65,11 @@ test: build $(GOTESTSUM) .venv/.chdb-installed
 	@pkgs="$(CH_TEST_PKGS)"; [ -n "$$pkgs" ] || { echo "no ClickHouse-backed test packages found"; exit 1; }; \
 	  rc=0; \
 	  echo "== leg 1: every package, ClickHouse 18.16 (Debian's clickhouse-server)"; \
-	  $(LEG_18) $(GOTESTSUM) --format pkgname-and-test-fails --jsonfile .build/test-18.16.json -- -count=1 -timeout 25m ./... || rc=1; \
+	  $(LEG_18) $(GOTESTSUM) --format pkgname-and-test-fails --jsonfile .build/test-18.16.json -- -count=1 -timeout 25m $(GO_TEST_PKGS) || rc=1; \
 	  echo "== leg 2: the ClickHouse-backed packages, ClickHouse 26.x (chdb)"; \
 	  $(LEG_26) $(GOTESTSUM) --format pkgname-and-test-fails --jsonfile .build/test-26.json -- -count=1 -timeout 25m $$pkgs || rc=1; \
+	  echo "== conformance: schemathesis (.venv) against /openapi.json, ClickHouse 18.16; any failure fails"; \
+	  $(LEG_18) CHANGELENS_SCHEMATHESIS=$(CURDIR)/.venv/bin/st $(GO) test -count=1 -timeout 15m -run '^TestSchemathesis$$' -v ./conformance/ || rc=1; \
 	  exit $$rc
 
 $(GOTESTSUM):
@@ -86,6 +91,7 @@ bench: build .venv/.chdb-installed
 	$(GO) test -run '^$$' -bench CollectorThroughput -benchtime 3000x ./e2e/
 	@echo "== store benchmarks, ClickHouse 18.16"; $(LEG_18) $(GO) test -run '^$$' -bench 'DORA|Deployments|Latency|Compare' -benchtime 20x -timeout 60m ./queryapi/usecase/
 	@echo "== store benchmarks, ClickHouse 26.x (chdb)"; $(LEG_26) $(GO) test -run '^$$' -bench 'DORA|Deployments|Latency|Compare' -benchtime 20x -timeout 60m ./queryapi/usecase/
+	@echo "== API load (bin/changelens-api under 1-200 clients), ClickHouse 18.16"; $(LEG_18) $(GO) test -run '^$$' -bench APILoad -benchtime 1x -timeout 30m ./loadtest/
 
 ## run: ClickHouse, the collector, the API and the demo traffic generator; Ctrl-C stops all
 run:
@@ -104,8 +110,10 @@ clean:
 
 ## proto: regenerate queryapi/gen (Go, gRPC, gateway, OpenAPI) from queryapi/proto — offline:
 ## Debian's protoc 3.21 (well-known types in /usr/include), googleapis and openapiv2
-## annotations vendored in third_party/, plugins pinned to go.mod's versions. The
-## output is committed: `make build`/`make test` never need protoc.
+## annotations vendored in third_party/, plugins pinned to go.mod's versions; then
+## queryapi/proto/openapifix completes the OpenAPI document where the plugin cannot
+## (parameter limits, enum and time spellings; see its doc comment). The output is
+## committed: `make build`/`make test` never need protoc.
 PROTOC_GEN_GO_VERSION      := v1.36.12
 PROTOC_GEN_GO_GRPC_VERSION := v1.6.2
 GRPC_GATEWAY_VERSION       := v2.33.0
@@ -120,8 +128,9 @@ proto: $(PROTO_PLUGINS)
 		--go_out=queryapi/gen --go_opt=paths=source_relative \
 		--go-grpc_out=queryapi/gen --go-grpc_opt=paths=source_relative \
 		--grpc-gateway_out=queryapi/gen --grpc-gateway_opt=paths=source_relative \
-		--openapiv2_out=queryapi/gen/openapiv2 --openapiv2_opt=json_names_for_fields=false \
+		--openapiv2_out=queryapi/gen/openapiv2 --openapiv2_opt=json_names_for_fields=false,disable_default_errors=true \
 		queryapi/proto/changelens/v1/query.proto
+	$(GO) run ./queryapi/proto/openapifix queryapi/gen/openapiv2/changelens/v1/query.swagger.json
 
 $(TOOLS_BIN)/protoc-gen-go:
 	@mkdir -p $(TOOLS_BIN)

@@ -135,4 +135,3 @@ func readYAML(t *testing.T, rel string, out any) {
 	require.NoError(t, err)
 	require.NoError(t, yaml.Unmarshal(b, out))
 }
-

@@ -1,12 +1,12 @@
 package server
 
 import (
-	"encoding/json"
 	"net/http"
 	"path"
 	"strings"
 
 	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
 )
 
 // maxHeaderBytes bounds a request's headers (names and values).
@@ -26,12 +26,12 @@ func (s *Server) edge(next http.Handler) http.Handler {
 			}
 		}
 		if n > maxHeaderBytes {
-			writeStatus(w, http.StatusRequestHeaderFieldsTooLarge, codes.InvalidArgument, "request headers exceed 64 KiB")
+			s.writeStatus(w, http.StatusRequestHeaderFieldsTooLarge, status.New(codes.InvalidArgument, "request headers exceed 64 KiB"))
 			return
 		}
 		p := r.URL.Path
 		if p == "" || p[0] != '/' || (p != "/" && path.Clean(p) != strings.TrimSuffix(p, "/")) || strings.Contains(p, "//") {
-			writeStatus(w, http.StatusNotFound, codes.NotFound, "no such path")
+			s.writeStatus(w, http.StatusNotFound, status.New(codes.NotFound, "no such path"))
 			return
 		}
 		if r.Method == http.MethodHead {
@@ -42,21 +42,11 @@ func (s *Server) edge(next http.Handler) http.Handler {
 		}
 		if (probePaths[p] || p == "/openapi.json") && r.Method != http.MethodGet {
 			w.Header().Set("Allow", "GET, HEAD")
-			writeStatus(w, http.StatusMethodNotAllowed, codes.Unimplemented, "method not allowed")
+			s.writeStatus(w, http.StatusMethodNotAllowed, status.New(codes.Unimplemented, "method not allowed: use GET, HEAD"))
 			return
 		}
 		next.ServeHTTP(w, r)
 	})
-}
-
-// writeStatus writes a google.rpc.Status JSON body, as the gateway does for
-// its own errors.
-func writeStatus(w http.ResponseWriter, httpCode int, code codes.Code, msg string) {
-	w.Header().Set("Content-Type", "application/json")
-	w.Header().Set("X-Content-Type-Options", "nosniff")
-	w.WriteHeader(httpCode)
-	b, _ := json.Marshal(map[string]any{"code": int(code), "message": msg, "details": []any{}})
-	_, _ = w.Write(b)
 }
 
 // outgoingHeader maps gRPC header metadata to HTTP response headers:

@@ -13,6 +13,7 @@ import (
 	"sync"
 	"testing"
 	"time"
+	"unicode/utf8"
 
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials/insecure"
@@ -100,7 +101,7 @@ func checkRange(start, end time.Time, max time.Duration) error {
 }
 
 func checkStr(s string, max int) error {
-	if len(s) > max || strings.ContainsAny(s, "\x00\n\r") {
+	if utf8.RuneCountInString(s) > max || strings.ContainsAny(s, "\x00\n\r") {
 		return errors.New("fake: bad string")
 	}
 	return nil

@@ -15,8 +15,12 @@ import (
 // interval=DAY and interval=INTERVAL_DAY are the same. docs/api.md names the
 // values without prefix (group_by none/version/operation, interval
 // DAY/WEEK/MONTH/ALL), and Grafana panels are easier to write that way.
-// Anything that still is no value of the enum is left for the default parser
-// to reject (400).
+// Anything that still is no value of the enum is left for the default parser,
+// which also takes the value's number and rejects the rest (400). The
+// OpenAPI document lists the usual spellings and says this rule in words
+// (queryapi/proto/openapifix); the case folding is ASCII only and nothing is
+// trimmed, so that those words are the whole rule (no Unicode case mappings
+// such as ſ → S, no spaces).
 type enumQueryParser struct{ runtime.DefaultQueryParser }
 
 func (p *enumQueryParser) Parse(msg proto.Message, values url.Values, filter *utilities.DoubleArray) error {
@@ -54,7 +58,7 @@ func enumValueName(ed protoreflect.EnumDescriptor, v string) string {
 	if ed.Values().ByName(protoreflect.Name(v)) != nil {
 		return v
 	}
-	upper := strings.ToUpper(strings.TrimSpace(v))
+	upper := asciiUpper(v)
 	if ed.Values().ByName(protoreflect.Name(upper)) != nil {
 		return upper
 	}
@@ -66,4 +70,13 @@ func enumValueName(ed protoreflect.EnumDescriptor, v string) string {
 		}
 	}
 	return v
+}
+
+func asciiUpper(s string) string {
+	return strings.Map(func(r rune) rune {
+		if 'a' <= r && r <= 'z' {
+			return r - ('a' - 'A')
+		}
+		return r
+	}, s)
 }

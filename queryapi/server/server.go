@@ -404,8 +404,13 @@ func (s *Server) writeStatus(w http.ResponseWriter, httpCode int, st *status.Sta
 func (s *Server) routingError(ctx context.Context, mux *runtime.ServeMux, m runtime.Marshaler, w http.ResponseWriter, r *http.Request, httpStatus int) {
 	switch httpStatus {
 	case http.StatusMethodNotAllowed:
-		w.Header().Set("Allow", "GET")
-		s.writeStatus(w, http.StatusMethodNotAllowed, status.New(codes.Unimplemented, "method not allowed: the API is read-only, use GET"))
+		// Every path takes GET (and HEAD); the gate also takes POST (Flagger).
+		allow := "GET, HEAD"
+		if r.URL.Path == "/v1/gate" {
+			allow = "GET, HEAD, POST"
+		}
+		w.Header().Set("Allow", allow)
+		s.writeStatus(w, http.StatusMethodNotAllowed, status.New(codes.Unimplemented, "method not allowed: use "+allow))
 	case http.StatusNotFound:
 		runtime.HTTPError(ctx, mux, m, w, r, status.Error(codes.NotFound, "no such path"))
 	default:

@@ -19,9 +19,11 @@ const (
 	defaultReportRange  = 30 * 24 * time.Hour
 	defaultEnvironment  = "production"
 
+	// Name lengths count characters, as the OpenAPI document's maxLength
+	// does (a byte limit cannot be stated there).
 	maxNameLen      = 256  // service, environment, version
 	maxOperationLen = 1024 // "GET /a/long/{route}"
-	maxPageTokenLen = 1024
+	maxPageTokenLen = 1024 // bytes = characters: printable ASCII
 )
 
 // Timestamps outside [minTime, maxTime) are rejected: ClickHouse DateTime
@@ -32,7 +34,7 @@ var (
 )
 
 // checkName validates a free-form name (service, environment, operation,
-// version): valid UTF-8, no control characters, bounded length.
+// version): valid UTF-8, no control characters, at most maxLen characters.
 func checkName(field, v string, required bool, maxLen int) error {
 	if v == "" {
 		if required {
@@ -40,11 +42,11 @@ func checkName(field, v string, required bool, maxLen int) error {
 		}
 		return nil
 	}
-	if len(v) > maxLen {
-		return badField(field, "longer than %d bytes", maxLen)
-	}
 	if !utf8.ValidString(v) {
 		return badField(field, "not valid UTF-8")
+	}
+	if utf8.RuneCountInString(v) > maxLen {
+		return badField(field, "longer than %d characters", maxLen)
 	}
 	for _, r := range v {
 		if unicode.IsControl(r) {

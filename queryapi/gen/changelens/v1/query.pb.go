@@ -2,11 +2,21 @@
 // before/after impact analysis, and the DORA four keys.
 //
 // JSON conventions (REST through grpc-gateway): proto field names (snake_case),
-// zero values emitted, times RFC 3339, durations as numbers whose name carries
-// the unit (_ms, _seconds), counts as JSON numbers (int32 or double, never
-// int64). Enum values carry their proto prefix (VERDICT_DEGRADED); clients
-// match on the suffix. In query strings, enum values may also be given without
-// the prefix and in any case (group_by=version, interval=DAY).
+// zero values emitted (every field of an answer is present; a message or time
+// that is unknown is null), times RFC 3339, durations as numbers whose name
+// carries the unit (_ms, _seconds), counts as JSON numbers (int32 or double,
+// never int64). Enum values carry their proto prefix (VERDICT_DEGRADED);
+// clients match on the suffix. In query strings, enum values may also be given
+// without the prefix, in any ASCII case, or as their number (group_by=version,
+// interval=DAY).
+//
+// The OpenAPI document (/openapi.json) states what the server enforces: the
+// field annotations below say it for the fields, and `make proto` completes it
+// (queryapi/proto/openapifix) where protoc-gen-openapiv2 cannot: limits on
+// query parameters, the spellings of enums and times in query strings, the
+// presence of every answer field and the Flagger metadata keys. Rules that tie
+// two parameters together (a range's length, buckets per range, control ≠
+// treatment) are stated in the parameters' descriptions.
 //
 // Regenerate with `make proto` (protoc + plugins, offline).
 
@@ -597,8 +607,10 @@ type Unit struct {
 	Service     string                 `protobuf:"bytes,1,opt,name=service,proto3" json:"service,omitempty"`
 	Environment string                 `protobuf:"bytes,2,opt,name=environment,proto3" json:"environment,omitempty"`
 	// Versions seen, newest last-seen first.
-	Versions      []string               `protobuf:"bytes,3,rep,name=versions,proto3" json:"versions,omitempty"`
-	FirstSeen     *timestamppb.Timestamp `protobuf:"bytes,4,opt,name=first_seen,json=firstSeen,proto3" json:"first_seen,omitempty"`
+	Versions []string `protobuf:"bytes,3,rep,name=versions,proto3" json:"versions,omitempty"`
+	// null when unknown.
+	FirstSeen *timestamppb.Timestamp `protobuf:"bytes,4,opt,name=first_seen,json=firstSeen,proto3" json:"first_seen,omitempty"`
+	// null when unknown.
 	LastSeen      *timestamppb.Timestamp `protobuf:"bytes,5,opt,name=last_seen,json=lastSeen,proto3" json:"last_seen,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -715,20 +727,22 @@ func (x *ListServicesResponse) GetServices() []*Unit {
 
 type GetLatencyRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
-	// Required.
+	// The service (service.name).
 	Service string `protobuf:"bytes,1,opt,name=service,proto3" json:"service,omitempty"`
-	// Required.
+	// The environment (deployment.environment.name).
 	Environment string `protobuf:"bytes,2,opt,name=environment,proto3" json:"environment,omitempty"`
 	// Optional filter on the operation (e.g. "GET /users/{id}").
 	Operation string `protobuf:"bytes,3,opt,name=operation,proto3" json:"operation,omitempty"`
 	// Optional filter on the service version.
 	Version string `protobuf:"bytes,4,opt,name=version,proto3" json:"version,omitempty"`
-	// Inclusive start. Default: end_time − 24 h.
+	// Inclusive start, before end_time. Default: end_time − 24 h. At most 90
+	// days before end_time.
 	StartTime *timestamppb.Timestamp `protobuf:"bytes,5,opt,name=start_time,json=startTime,proto3" json:"start_time,omitempty"`
 	// Exclusive end. Default: now.
 	EndTime *timestamppb.Timestamp `protobuf:"bytes,6,opt,name=end_time,json=endTime,proto3" json:"end_time,omitempty"`
-	// Bucket width: a multiple of 60, at most 2000 buckets over the range.
-	// Default: the range ÷ 300 rounded up to a whole minute (at least 60).
+	// Bucket width: a multiple of 60, with at most 2000 buckets over the range
+	// (more: 400). 0 or absent: the range ÷ 300 rounded up to a whole minute
+	// (at least 60).
 	StepSeconds   int32   `protobuf:"varint,7,opt,name=step_seconds,json=stepSeconds,proto3" json:"step_seconds,omitempty"`
 	GroupBy       GroupBy `protobuf:"varint,8,opt,name=group_by,json=groupBy,proto3,enum=changelens.v1.GroupBy" json:"group_by,omitempty"`
 	unknownFields protoimpl.UnknownFields
@@ -825,7 +839,8 @@ func (x *GetLatencyRequest) GetGroupBy() GroupBy {
 // Counts are weighted by the sampling weight, hence doubles.
 type LatencyPoint struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
-	// Bucket start (for a summary: the query's start_time).
+	// Bucket start (for a summary: the query's start_time); null only when
+	// unknown.
 	Time *timestamppb.Timestamp `protobuf:"bytes,1,opt,name=time,proto3" json:"time,omitempty"`
 	// The version or operation; "" with GROUP_BY_NONE.
 	Group      string  `protobuf:"bytes,2,opt,name=group,proto3" json:"group,omitempty"`
@@ -1005,13 +1020,16 @@ func (x *GetLatencyResponse) GetStepSeconds() int32 {
 
 type GetLatencySummaryRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
-	// Required.
+	// The service (service.name).
 	Service string `protobuf:"bytes,1,opt,name=service,proto3" json:"service,omitempty"`
-	// Required.
+	// The environment (deployment.environment.name).
 	Environment string `protobuf:"bytes,2,opt,name=environment,proto3" json:"environment,omitempty"`
-	Operation   string `protobuf:"bytes,3,opt,name=operation,proto3" json:"operation,omitempty"`
-	Version     string `protobuf:"bytes,4,opt,name=version,proto3" json:"version,omitempty"`
-	// Inclusive start. Default: end_time − 24 h.
+	// Optional filter on the operation.
+	Operation string `protobuf:"bytes,3,opt,name=operation,proto3" json:"operation,omitempty"`
+	// Optional filter on the service version.
+	Version string `protobuf:"bytes,4,opt,name=version,proto3" json:"version,omitempty"`
+	// Inclusive start, before end_time. Default: end_time − 24 h. At most 90
+	// days before end_time.
 	StartTime *timestamppb.Timestamp `protobuf:"bytes,5,opt,name=start_time,json=startTime,proto3" json:"start_time,omitempty"`
 	// Exclusive end. Default: now.
 	EndTime       *timestamppb.Timestamp `protobuf:"bytes,6,opt,name=end_time,json=endTime,proto3" json:"end_time,omitempty"`
@@ -1169,10 +1187,11 @@ type Deployment struct {
 	Environment string `protobuf:"bytes,3,opt,name=environment,proto3" json:"environment,omitempty"`
 	Version     string `protobuf:"bytes,4,opt,name=version,proto3" json:"version,omitempty"`
 	// "" for the first version ever seen by an explicit deploy.
-	PreviousVersion string                 `protobuf:"bytes,5,opt,name=previous_version,json=previousVersion,proto3" json:"previous_version,omitempty"`
-	DeployTime      *timestamppb.Timestamp `protobuf:"bytes,6,opt,name=deploy_time,json=deployTime,proto3" json:"deploy_time,omitempty"`
-	Source          Source                 `protobuf:"varint,7,opt,name=source,proto3,enum=changelens.v1.Source" json:"source,omitempty"`
-	CommitSha       string                 `protobuf:"bytes,8,opt,name=commit_sha,json=commitSha,proto3" json:"commit_sha,omitempty"`
+	PreviousVersion string `protobuf:"bytes,5,opt,name=previous_version,json=previousVersion,proto3" json:"previous_version,omitempty"`
+	// null only when unknown (never for a stored deployment).
+	DeployTime *timestamppb.Timestamp `protobuf:"bytes,6,opt,name=deploy_time,json=deployTime,proto3" json:"deploy_time,omitempty"`
+	Source     Source                 `protobuf:"varint,7,opt,name=source,proto3,enum=changelens.v1.Source" json:"source,omitempty"`
+	CommitSha  string                 `protobuf:"bytes,8,opt,name=commit_sha,json=commitSha,proto3" json:"commit_sha,omitempty"`
 	// null when unknown.
 	CommitTime *timestamppb.Timestamp `protobuf:"bytes,9,opt,name=commit_time,json=commitTime,proto3" json:"commit_time,omitempty"`
 	// deploy_time − commit_time; 0 when the commit time is unknown or not before the deploy.
@@ -1358,13 +1377,15 @@ type ListDeploymentsRequest struct {
 	Service string `protobuf:"bytes,1,opt,name=service,proto3" json:"service,omitempty"`
 	// Optional filter.
 	Environment string `protobuf:"bytes,2,opt,name=environment,proto3" json:"environment,omitempty"`
-	// Inclusive start. Default: end_time − 30 days.
+	// Inclusive start, before end_time. Default: end_time − 30 days. At most
+	// 366 days before end_time.
 	StartTime *timestamppb.Timestamp `protobuf:"bytes,3,opt,name=start_time,json=startTime,proto3" json:"start_time,omitempty"`
 	// Exclusive end. Default: now.
 	EndTime *timestamppb.Timestamp `protobuf:"bytes,4,opt,name=end_time,json=endTime,proto3" json:"end_time,omitempty"`
-	// 1..500; default 50.
+	// 1..500; 0 or absent: 50.
 	PageSize int32 `protobuf:"varint,5,opt,name=page_size,json=pageSize,proto3" json:"page_size,omitempty"`
-	// next_page_token of a previous page (with the same filters).
+	// next_page_token of a previous page (with the same filters); any other
+	// value is 400.
 	PageToken     string `protobuf:"bytes,6,opt,name=page_token,json=pageToken,proto3" json:"page_token,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -1544,8 +1565,10 @@ func (x *GetDeploymentImpactRequest) GetId() string {
 // One side of a before/after comparison.
 type ImpactWindow struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
+	// null only when unknown.
 	Start *timestamppb.Timestamp `protobuf:"bytes,1,opt,name=start,proto3" json:"start,omitempty"`
-	End   *timestamppb.Timestamp `protobuf:"bytes,2,opt,name=end,proto3" json:"end,omitempty"`
+	// null only when unknown.
+	End *timestamppb.Timestamp `protobuf:"bytes,2,opt,name=end,proto3" json:"end,omitempty"`
 	// Weighted request count.
 	Requests float64 `protobuf:"fixed64,3,opt,name=requests,proto3" json:"requests,omitempty"`
 	// Weighted error count.
@@ -1743,7 +1766,7 @@ type GetDeploymentImpactResponse struct {
 	WindowsComplete bool `protobuf:"varint,10,opt,name=windows_complete,json=windowsComplete,proto3" json:"windows_complete,omitempty"`
 	// The new version against the previous one in the minutes both served,
 	// from the rollout start to the end of the after window (a canary or a
-	// rolling update); absent when they never served in the same minute.
+	// rolling update); null when they never served in the same minute.
 	Canary        *CompareResponse `protobuf:"bytes,11,opt,name=canary,proto3" json:"canary,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -1860,9 +1883,10 @@ type GetDORARequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// Optional: one service; empty = all services of the environment.
 	Service string `protobuf:"bytes,1,opt,name=service,proto3" json:"service,omitempty"`
-	// Default "production".
+	// Empty or absent: "production".
 	Environment string `protobuf:"bytes,2,opt,name=environment,proto3" json:"environment,omitempty"`
-	// Inclusive start. Default: end_time − 30 days.
+	// Inclusive start, before end_time. Default: end_time − 30 days. At most
+	// 366 days before end_time.
 	StartTime *timestamppb.Timestamp `protobuf:"bytes,3,opt,name=start_time,json=startTime,proto3" json:"start_time,omitempty"`
 	// Exclusive end. Default: now.
 	EndTime *timestamppb.Timestamp `protobuf:"bytes,4,opt,name=end_time,json=endTime,proto3" json:"end_time,omitempty"`
@@ -2008,9 +2032,11 @@ func (x *DORATiers) GetTimeToRestore() Tier {
 
 // The four keys over one range (docs/dora.md).
 type DORAFigures struct {
-	state     protoimpl.MessageState `protogen:"open.v1"`
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// null only when unknown.
 	StartTime *timestamppb.Timestamp `protobuf:"bytes,1,opt,name=start_time,json=startTime,proto3" json:"start_time,omitempty"`
-	EndTime   *timestamppb.Timestamp `protobuf:"bytes,2,opt,name=end_time,json=endTime,proto3" json:"end_time,omitempty"`
+	// null only when unknown.
+	EndTime *timestamppb.Timestamp `protobuf:"bytes,2,opt,name=end_time,json=endTime,proto3" json:"end_time,omitempty"`
 	// Deployments with deploy_time in range, rollbacks included, failed attempts excluded.
 	DeploymentCount           int32   `protobuf:"varint,3,opt,name=deployment_count,json=deploymentCount,proto3" json:"deployment_count,omitempty"`
 	DeploymentFrequencyPerDay float64 `protobuf:"fixed64,4,opt,name=deployment_frequency_per_day,json=deploymentFrequencyPerDay,proto3" json:"deployment_frequency_per_day,omitempty"`
@@ -2198,11 +2224,12 @@ func (x *GetDORAResponse) GetIntervals() []*DORAFigures {
 
 type CompareRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
-	// Required.
+	// The service (service.name).
 	Service string `protobuf:"bytes,1,opt,name=service,proto3" json:"service,omitempty"`
-	// Required.
+	// The environment (deployment.environment.name).
 	Environment string `protobuf:"bytes,2,opt,name=environment,proto3" json:"environment,omitempty"`
-	// Inclusive start. Default: end_time − 1 hour.
+	// Inclusive start, before end_time. Default: end_time − 1 hour. At most 7
+	// days before end_time.
 	StartTime *timestamppb.Timestamp `protobuf:"bytes,3,opt,name=start_time,json=startTime,proto3" json:"start_time,omitempty"`
 	// Exclusive end. Default: now.
 	EndTime *timestamppb.Timestamp `protobuf:"bytes,4,opt,name=end_time,json=endTime,proto3" json:"end_time,omitempty"`
@@ -2211,14 +2238,16 @@ type CompareRequest struct {
 	// recorded) or "attribute.<name>" (a span or resource attribute the
 	// processor is configured to record).
 	Dimension string `protobuf:"bytes,5,opt,name=dimension,proto3" json:"dimension,omitempty"`
-	// Required: the control cohort's value (e.g. the stable version).
+	// The control cohort's value (e.g. the stable version).
 	Control string `protobuf:"bytes,6,opt,name=control,proto3" json:"control,omitempty"`
-	// Required, different from control: the treatment cohort's value.
+	// The treatment cohort's value; must differ from control (400 naming
+	// treatment).
 	Treatment string `protobuf:"bytes,7,opt,name=treatment,proto3" json:"treatment,omitempty"`
 	// Optional: one operation only.
 	Operation string `protobuf:"bytes,8,opt,name=operation,proto3" json:"operation,omitempty"`
-	// Optional, in (0, 1): the treatment's expected share of the two cohorts'
-	// requests; enables the sample-ratio-mismatch check.
+	// Optional, in (0, 1) (0 or absent: no check): the treatment's expected
+	// share of the two cohorts' requests; enables the sample-ratio-mismatch
+	// check.
 	ExpectedTreatmentShare float64 `protobuf:"fixed64,9,opt,name=expected_treatment_share,json=expectedTreatmentShare,proto3" json:"expected_treatment_share,omitempty"`
 	unknownFields          protoimpl.UnknownFields
 	sizeCache              protoimpl.SizeCache
@@ -2595,7 +2624,7 @@ type CompareResponse struct {
 	Metrics        []*CompareMetric `protobuf:"bytes,4,rep,name=metrics,proto3" json:"metrics,omitempty"`
 	// WORSE when a guarded metric (p95, p99, error rate) is WORSE.
 	Verdict CompareVerdict `protobuf:"varint,5,opt,name=verdict,proto3,enum=changelens.v1.CompareVerdict" json:"verdict,omitempty"`
-	// Absent without expected_treatment_share.
+	// null without expected_treatment_share.
 	Srm *SampleRatio `protobuf:"bytes,6,opt,name=srm,proto3" json:"srm,omitempty"`
 	// The same comparison per operation, busiest first (at most 10; empty
 	// when the request names an operation or spans more than a day).
@@ -2770,11 +2799,12 @@ func (x *OperationComparison) GetVerdict() CompareVerdict {
 
 type ListCohortsRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
-	// Required.
+	// The service (service.name).
 	Service string `protobuf:"bytes,1,opt,name=service,proto3" json:"service,omitempty"`
-	// Required.
+	// The environment (deployment.environment.name).
 	Environment string `protobuf:"bytes,2,opt,name=environment,proto3" json:"environment,omitempty"`
-	// Inclusive start. Default: end_time − 24 hours.
+	// Inclusive start, before end_time. Default: end_time − 24 hours. At most
+	// 90 days before end_time.
 	StartTime *timestamppb.Timestamp `protobuf:"bytes,3,opt,name=start_time,json=startTime,proto3" json:"start_time,omitempty"`
 	// Exclusive end. Default: now.
 	EndTime       *timestamppb.Timestamp `protobuf:"bytes,4,opt,name=end_time,json=endTime,proto3" json:"end_time,omitempty"`
@@ -2995,14 +3025,15 @@ func (x *ListCohortsResponse) GetDimensions() []*CohortDimension {
 
 type GateRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
-	// Required.
+	// The service (service.name).
 	Service string `protobuf:"bytes,1,opt,name=service,proto3" json:"service,omitempty"`
-	// Required.
+	// The environment (deployment.environment.name).
 	Environment string `protobuf:"bytes,2,opt,name=environment,proto3" json:"environment,omitempty"`
-	// Required: the version being rolled out.
+	// The version being rolled out.
 	Version string `protobuf:"bytes,3,opt,name=version,proto3" json:"version,omitempty"`
-	// Optional: the version to compare with; default the version its latest
-	// deployment (last 7 days) replaced.
+	// Optional, different from version (400 naming baseline_version): the
+	// version to compare with; default the version its latest deployment (last
+	// 7 days) replaced.
 	BaselineVersion string `protobuf:"bytes,4,opt,name=baseline_version,json=baselineVersion,proto3" json:"baseline_version,omitempty"`
 	// With true, a FAIL answers HTTP 412 (the body is the same); default 200
 	// for every answer.
@@ -3078,12 +3109,17 @@ func (x *GateRequest) GetFailStatus() bool {
 
 // Flagger's webhook payload (CanaryWebhookPayload).
 type FlaggerWebhook struct {
-	state     protoimpl.MessageState `protogen:"open.v1"`
-	Name      string                 `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
-	Namespace string                 `protobuf:"bytes,2,opt,name=namespace,proto3" json:"namespace,omitempty"`
-	Phase     string                 `protobuf:"bytes,3,opt,name=phase,proto3" json:"phase,omitempty"`
-	Checksum  string                 `protobuf:"bytes,4,opt,name=checksum,proto3" json:"checksum,omitempty"`
-	// service, environment, version (required), baseline_version (optional).
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Not read (like namespace, phase and checksum); null is accepted as for
+	// any field of a JSON body.
+	Name      string `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
+	Namespace string `protobuf:"bytes,2,opt,name=namespace,proto3" json:"namespace,omitempty"`
+	Phase     string `protobuf:"bytes,3,opt,name=phase,proto3" json:"phase,omitempty"`
+	Checksum  string `protobuf:"bytes,4,opt,name=checksum,proto3" json:"checksum,omitempty"`
+	// service, environment, version (required), baseline_version (optional,
+	// different from version): the GET /v1/gate parameters, with the same
+	// rules; other keys are ignored. A missing or invalid key is 400 naming
+	// webhook.metadata.<key>.
 	Metadata      map[string]string `protobuf:"bytes,5,rep,name=metadata,proto3" json:"metadata,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"bytes,2,opt,name=value"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -3339,30 +3375,38 @@ var File_changelens_v1_query_proto protoreflect.FileDescriptor
 
 const file_changelens_v1_query_proto_rawDesc = "" +
 	"\n" +
-	"\x19changelens/v1/query.proto\x12\rchangelens.v1\x1a\x1cgoogle/api/annotations.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a.protoc-gen-openapiv2/options/annotations.proto\"7\n" +
-	"\x13ListServicesRequest\x12 \n" +
-	"\venvironment\x18\x01 \x01(\tR\venvironment\"\xd2\x01\n" +
+	"\x19changelens/v1/query.proto\x12\rchangelens.v1\x1a\x1cgoogle/api/annotations.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a.protoc-gen-openapiv2/options/annotations.proto\"p\n" +
+	"\x13ListServicesRequest\x12Y\n" +
+	"\venvironment\x18\x01 \x01(\tB7\x92A4J\f\"production\"x\x80\x02\x8a\x01 ^[^\\u0000-\\u001F\\u007F-\\u009F]*$R\venvironment\"\x82\x02\n" +
 	"\x04Unit\x12\x18\n" +
 	"\aservice\x18\x01 \x01(\tR\aservice\x12 \n" +
 	"\venvironment\x18\x02 \x01(\tR\venvironment\x12\x1a\n" +
-	"\bversions\x18\x03 \x03(\tR\bversions\x129\n" +
+	"\bversions\x18\x03 \x03(\tR\bversions\x12Q\n" +
 	"\n" +
-	"first_seen\x18\x04 \x01(\v2\x1a.google.protobuf.TimestampR\tfirstSeen\x127\n" +
-	"\tlast_seen\x18\x05 \x01(\v2\x1a.google.protobuf.TimestampR\blastSeen\"G\n" +
+	"first_seen\x18\x04 \x01(\v2\x1a.google.protobuf.TimestampB\x16\x92A\x13\x82\x03\x10\n" +
+	"\n" +
+	"x-nullable\x12\x02 \x01R\tfirstSeen\x12O\n" +
+	"\tlast_seen\x18\x05 \x01(\v2\x1a.google.protobuf.TimestampB\x16\x92A\x13\x82\x03\x10\n" +
+	"\n" +
+	"x-nullable\x12\x02 \x01R\blastSeen\"G\n" +
 	"\x14ListServicesResponse\x12/\n" +
-	"\bservices\x18\x01 \x03(\v2\x13.changelens.v1.UnitR\bservices\"\xcf\x02\n" +
-	"\x11GetLatencyRequest\x12\x18\n" +
-	"\aservice\x18\x01 \x01(\tR\aservice\x12 \n" +
-	"\venvironment\x18\x02 \x01(\tR\venvironment\x12\x1c\n" +
-	"\toperation\x18\x03 \x01(\tR\toperation\x12\x18\n" +
-	"\aversion\x18\x04 \x01(\tR\aversion\x129\n" +
+	"\bservices\x18\x01 \x03(\v2\x13.changelens.v1.UnitR\bservices\"\xf2\x04\n" +
+	"\x11GetLatencyRequest\x12R\n" +
+	"\aservice\x18\x01 \x01(\tB8\x92A5J\n" +
+	"\"checkout\"x\x80\x02\x80\x01\x01\x8a\x01 ^[^\\u0000-\\u001F\\u007F-\\u009F]*$R\aservice\x12\\\n" +
+	"\venvironment\x18\x02 \x01(\tB:\x92A7J\f\"production\"x\x80\x02\x80\x01\x01\x8a\x01 ^[^\\u0000-\\u001F\\u007F-\\u009F]*$R\venvironment\x12T\n" +
+	"\toperation\x18\x03 \x01(\tB6\x92A3J\v\"GET /cart\"x\x80\b\x8a\x01 ^[^\\u0000-\\u001F\\u007F-\\u009F]*$R\toperation\x12I\n" +
+	"\aversion\x18\x04 \x01(\tB/\x92A,J\x04\"v2\"x\x80\x02\x8a\x01 ^[^\\u0000-\\u001F\\u007F-\\u009F]*$R\aversion\x129\n" +
 	"\n" +
 	"start_time\x18\x05 \x01(\v2\x1a.google.protobuf.TimestampR\tstartTime\x125\n" +
-	"\bend_time\x18\x06 \x01(\v2\x1a.google.protobuf.TimestampR\aendTime\x12!\n" +
-	"\fstep_seconds\x18\a \x01(\x05R\vstepSeconds\x121\n" +
-	"\bgroup_by\x18\b \x01(\x0e2\x16.changelens.v1.GroupByR\agroupBy\"\x86\x02\n" +
-	"\fLatencyPoint\x12.\n" +
-	"\x04time\x18\x01 \x01(\v2\x1a.google.protobuf.TimestampR\x04time\x12\x14\n" +
+	"\bend_time\x18\x06 \x01(\v2\x1a.google.protobuf.TimestampR\aendTime\x12F\n" +
+	"\fstep_seconds\x18\a \x01(\x05B#\x92A J\x03300Q\x00\x00\x00\x00\x00\x00N@Y\x00\x00\x00\xfe\xff\xff\xdfAi\x00\x00\x00\x00\x00\x00\x00\x80R\vstepSeconds\x121\n" +
+	"\bgroup_by\x18\b \x01(\x0e2\x16.changelens.v1.GroupByR\agroupBy:\x1d\x92A\x1a\n" +
+	"\x18\xd2\x01\aservice\xd2\x01\venvironment\"\x9e\x02\n" +
+	"\fLatencyPoint\x12F\n" +
+	"\x04time\x18\x01 \x01(\v2\x1a.google.protobuf.TimestampB\x16\x92A\x13\x82\x03\x10\n" +
+	"\n" +
+	"x-nullable\x12\x02 \x01R\x04time\x12\x14\n" +
 	"\x05group\x18\x02 \x01(\tR\x05group\x12\x14\n" +
 	"\x05count\x18\x03 \x01(\x01R\x05count\x12\x1f\n" +
 	"\verror_count\x18\x04 \x01(\x01R\n" +
@@ -3378,62 +3422,77 @@ const file_changelens_v1_query_proto_rawDesc = "" +
 	"\n" +
 	"start_time\x18\x02 \x01(\v2\x1a.google.protobuf.TimestampR\tstartTime\x125\n" +
 	"\bend_time\x18\x03 \x01(\v2\x1a.google.protobuf.TimestampR\aendTime\x12!\n" +
-	"\fstep_seconds\x18\x04 \x01(\x05R\vstepSeconds\"\xb3\x02\n" +
-	"\x18GetLatencySummaryRequest\x12\x18\n" +
-	"\aservice\x18\x01 \x01(\tR\aservice\x12 \n" +
-	"\venvironment\x18\x02 \x01(\tR\venvironment\x12\x1c\n" +
-	"\toperation\x18\x03 \x01(\tR\toperation\x12\x18\n" +
-	"\aversion\x18\x04 \x01(\tR\aversion\x129\n" +
+	"\fstep_seconds\x18\x04 \x01(\x05R\vstepSeconds\"\xb1\x04\n" +
+	"\x18GetLatencySummaryRequest\x12R\n" +
+	"\aservice\x18\x01 \x01(\tB8\x92A5J\n" +
+	"\"checkout\"x\x80\x02\x80\x01\x01\x8a\x01 ^[^\\u0000-\\u001F\\u007F-\\u009F]*$R\aservice\x12\\\n" +
+	"\venvironment\x18\x02 \x01(\tB:\x92A7J\f\"production\"x\x80\x02\x80\x01\x01\x8a\x01 ^[^\\u0000-\\u001F\\u007F-\\u009F]*$R\venvironment\x12T\n" +
+	"\toperation\x18\x03 \x01(\tB6\x92A3J\v\"GET /cart\"x\x80\b\x8a\x01 ^[^\\u0000-\\u001F\\u007F-\\u009F]*$R\toperation\x12I\n" +
+	"\aversion\x18\x04 \x01(\tB/\x92A,J\x04\"v2\"x\x80\x02\x8a\x01 ^[^\\u0000-\\u001F\\u007F-\\u009F]*$R\aversion\x129\n" +
 	"\n" +
 	"start_time\x18\x05 \x01(\v2\x1a.google.protobuf.TimestampR\tstartTime\x125\n" +
 	"\bend_time\x18\x06 \x01(\v2\x1a.google.protobuf.TimestampR\aendTime\x121\n" +
-	"\bgroup_by\x18\a \x01(\x0e2\x16.changelens.v1.GroupByR\agroupBy\"\xbe\x01\n" +
+	"\bgroup_by\x18\a \x01(\x0e2\x16.changelens.v1.GroupByR\agroupBy:\x1d\x92A\x1a\n" +
+	"\x18\xd2\x01\aservice\xd2\x01\venvironment\"\xbe\x01\n" +
 	"\x19GetLatencySummaryResponse\x12/\n" +
 	"\x04rows\x18\x01 \x03(\v2\x1b.changelens.v1.LatencyPointR\x04rows\x129\n" +
 	"\n" +
 	"start_time\x18\x02 \x01(\v2\x1a.google.protobuf.TimestampR\tstartTime\x125\n" +
-	"\bend_time\x18\x03 \x01(\v2\x1a.google.protobuf.TimestampR\aendTime\"\x9c\x06\n" +
+	"\bend_time\x18\x03 \x01(\v2\x1a.google.protobuf.TimestampR\aendTime\"\xfc\x06\n" +
 	"\n" +
 	"Deployment\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12\x18\n" +
 	"\aservice\x18\x02 \x01(\tR\aservice\x12 \n" +
 	"\venvironment\x18\x03 \x01(\tR\venvironment\x12\x18\n" +
 	"\aversion\x18\x04 \x01(\tR\aversion\x12)\n" +
-	"\x10previous_version\x18\x05 \x01(\tR\x0fpreviousVersion\x12;\n" +
-	"\vdeploy_time\x18\x06 \x01(\v2\x1a.google.protobuf.TimestampR\n" +
+	"\x10previous_version\x18\x05 \x01(\tR\x0fpreviousVersion\x12S\n" +
+	"\vdeploy_time\x18\x06 \x01(\v2\x1a.google.protobuf.TimestampB\x16\x92A\x13\x82\x03\x10\n" +
+	"\n" +
+	"x-nullable\x12\x02 \x01R\n" +
 	"deployTime\x12-\n" +
 	"\x06source\x18\a \x01(\x0e2\x15.changelens.v1.SourceR\x06source\x12\x1d\n" +
 	"\n" +
-	"commit_sha\x18\b \x01(\tR\tcommitSha\x12;\n" +
-	"\vcommit_time\x18\t \x01(\v2\x1a.google.protobuf.TimestampR\n" +
+	"commit_sha\x18\b \x01(\tR\tcommitSha\x12S\n" +
+	"\vcommit_time\x18\t \x01(\v2\x1a.google.protobuf.TimestampB\x16\x92A\x13\x82\x03\x10\n" +
+	"\n" +
+	"x-nullable\x12\x02 \x01R\n" +
 	"commitTime\x12*\n" +
 	"\x11lead_time_seconds\x18\n" +
 	" \x01(\x01R\x0fleadTimeSeconds\x12\x1a\n" +
 	"\brollback\x18\v \x01(\bR\brollback\x12%\n" +
 	"\x0echange_failure\x18\f \x01(\bR\rchangeFailure\x12E\n" +
-	"\x0ffailure_reasons\x18\r \x03(\x0e2\x1c.changelens.v1.FailureReasonR\x0efailureReasons\x12=\n" +
-	"\frestore_time\x18\x0e \x01(\v2\x1a.google.protobuf.TimestampR\vrestoreTime\x125\n" +
+	"\x0ffailure_reasons\x18\r \x03(\x0e2\x1c.changelens.v1.FailureReasonR\x0efailureReasons\x12U\n" +
+	"\frestore_time\x18\x0e \x01(\v2\x1a.google.protobuf.TimestampB\x16\x92A\x13\x82\x03\x10\n" +
+	"\n" +
+	"x-nullable\x12\x02 \x01R\vrestoreTime\x125\n" +
 	"\x17time_to_restore_seconds\x18\x0f \x01(\x01R\x14timeToRestoreSeconds\x120\n" +
-	"\averdict\x18\x10 \x01(\x0e2\x16.changelens.v1.VerdictR\averdict\x12?\n" +
-	"\rrollout_start\x18\x11 \x01(\v2\x1a.google.protobuf.TimestampR\frolloutStart\x12\x16\n" +
-	"\x06failed\x18\x12 \x01(\bR\x06failed\"\x82\x02\n" +
-	"\x16ListDeploymentsRequest\x12\x18\n" +
-	"\aservice\x18\x01 \x01(\tR\aservice\x12 \n" +
-	"\venvironment\x18\x02 \x01(\tR\venvironment\x129\n" +
+	"\averdict\x18\x10 \x01(\x0e2\x16.changelens.v1.VerdictR\averdict\x12W\n" +
+	"\rrollout_start\x18\x11 \x01(\v2\x1a.google.protobuf.TimestampB\x16\x92A\x13\x82\x03\x10\n" +
+	"\n" +
+	"x-nullable\x12\x02 \x01R\frolloutStart\x12\x16\n" +
+	"\x06failed\x18\x12 \x01(\bR\x06failed\"\xa0\x03\n" +
+	"\x16ListDeploymentsRequest\x12O\n" +
+	"\aservice\x18\x01 \x01(\tB5\x92A2J\n" +
+	"\"checkout\"x\x80\x02\x8a\x01 ^[^\\u0000-\\u001F\\u007F-\\u009F]*$R\aservice\x12Y\n" +
+	"\venvironment\x18\x02 \x01(\tB7\x92A4J\f\"production\"x\x80\x02\x8a\x01 ^[^\\u0000-\\u001F\\u007F-\\u009F]*$R\venvironment\x129\n" +
 	"\n" +
 	"start_time\x18\x03 \x01(\v2\x1a.google.protobuf.TimestampR\tstartTime\x125\n" +
-	"\bend_time\x18\x04 \x01(\v2\x1a.google.protobuf.TimestampR\aendTime\x12\x1b\n" +
-	"\tpage_size\x18\x05 \x01(\x05R\bpageSize\x12\x1d\n" +
+	"\bend_time\x18\x04 \x01(\v2\x1a.google.protobuf.TimestampR\aendTime\x126\n" +
+	"\tpage_size\x18\x05 \x01(\x05B\x19\x92A\x16:\x0250Y\x00\x00\x00\x00\x00@\x7f@i\x00\x00\x00\x00\x00\x00\x00\x80R\bpageSize\x120\n" +
 	"\n" +
-	"page_token\x18\x06 \x01(\tR\tpageToken\"~\n" +
+	"page_token\x18\x06 \x01(\tB\x11\x92A\x0ex\x80\b\x8a\x01\b^[!-~]*$R\tpageToken\"~\n" +
 	"\x17ListDeploymentsResponse\x12;\n" +
 	"\vdeployments\x18\x01 \x03(\v2\x19.changelens.v1.DeploymentR\vdeployments\x12&\n" +
-	"\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken\",\n" +
-	"\x1aGetDeploymentImpactRequest\x12\x0e\n" +
-	"\x02id\x18\x01 \x01(\tR\x02id\"\x86\x02\n" +
-	"\fImpactWindow\x120\n" +
-	"\x05start\x18\x01 \x01(\v2\x1a.google.protobuf.TimestampR\x05start\x12,\n" +
-	"\x03end\x18\x02 \x01(\v2\x1a.google.protobuf.TimestampR\x03end\x12\x1a\n" +
+	"\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken\"k\n" +
+	"\x1aGetDeploymentImpactRequest\x12M\n" +
+	"\x02id\x18\x01 \x01(\tB=\x92A:J\"\"0123456789abcdef0123456789abcdef\"x \x80\x01 \x8a\x01\x0e^[0-9a-f]{32}$R\x02id\"\xb6\x02\n" +
+	"\fImpactWindow\x12H\n" +
+	"\x05start\x18\x01 \x01(\v2\x1a.google.protobuf.TimestampB\x16\x92A\x13\x82\x03\x10\n" +
+	"\n" +
+	"x-nullable\x12\x02 \x01R\x05start\x12D\n" +
+	"\x03end\x18\x02 \x01(\v2\x1a.google.protobuf.TimestampB\x16\x92A\x13\x82\x03\x10\n" +
+	"\n" +
+	"x-nullable\x12\x02 \x01R\x03end\x12\x1a\n" +
 	"\brequests\x18\x03 \x01(\x01R\brequests\x12\x16\n" +
 	"\x06errors\x18\x04 \x01(\x01R\x06errors\x12\x1d\n" +
 	"\n" +
@@ -3446,7 +3505,7 @@ const file_changelens_v1_query_proto_rawDesc = "" +
 	"\tstatistic\x18\x02 \x01(\x01R\tstatistic\x12\x17\n" +
 	"\ap_value\x18\x03 \x01(\x01R\x06pValue\x12 \n" +
 	"\vsignificant\x18\x04 \x01(\bR\vsignificant\x12\x1c\n" +
-	"\tdirection\x18\x05 \x01(\tR\tdirection\"\xd9\x04\n" +
+	"\tdirection\x18\x05 \x01(\tR\tdirection\"\xf1\x04\n" +
 	"\x1bGetDeploymentImpactResponse\x129\n" +
 	"\n" +
 	"deployment\x18\x01 \x01(\v2\x19.changelens.v1.DeploymentR\n" +
@@ -3460,11 +3519,15 @@ const file_changelens_v1_query_proto_rawDesc = "" +
 	"\averdict\x18\b \x01(\x0e2\x16.changelens.v1.VerdictR\averdict\x126\n" +
 	"\areasons\x18\t \x03(\x0e2\x1c.changelens.v1.FailureReasonR\areasons\x12)\n" +
 	"\x10windows_complete\x18\n" +
-	" \x01(\bR\x0fwindowsComplete\x126\n" +
-	"\x06canary\x18\v \x01(\v2\x1e.changelens.v1.CompareResponseR\x06canary\"\xf3\x01\n" +
-	"\x0eGetDORARequest\x12\x18\n" +
-	"\aservice\x18\x01 \x01(\tR\aservice\x12 \n" +
-	"\venvironment\x18\x02 \x01(\tR\venvironment\x129\n" +
+	" \x01(\bR\x0fwindowsComplete\x12N\n" +
+	"\x06canary\x18\v \x01(\v2\x1e.changelens.v1.CompareResponseB\x16\x92A\x13\x82\x03\x10\n" +
+	"\n" +
+	"x-nullable\x12\x02 \x01R\x06canary\"\xef\x02\n" +
+	"\x0eGetDORARequest\x12O\n" +
+	"\aservice\x18\x01 \x01(\tB5\x92A2J\n" +
+	"\"checkout\"x\x80\x02\x8a\x01 ^[^\\u0000-\\u001F\\u007F-\\u009F]*$R\aservice\x12e\n" +
+	"\venvironment\x18\x02 \x01(\tBC\x92A@:\n" +
+	"productionJ\f\"production\"x\x80\x02\x8a\x01 ^[^\\u0000-\\u001F\\u007F-\\u009F]*$R\venvironment\x129\n" +
 	"\n" +
 	"start_time\x18\x03 \x01(\v2\x1a.google.protobuf.TimestampR\tstartTime\x125\n" +
 	"\bend_time\x18\x04 \x01(\v2\x1a.google.protobuf.TimestampR\aendTime\x123\n" +
@@ -3473,11 +3536,15 @@ const file_changelens_v1_query_proto_rawDesc = "" +
 	"\x14deployment_frequency\x18\x01 \x01(\x0e2\x13.changelens.v1.TierR\x13deploymentFrequency\x120\n" +
 	"\tlead_time\x18\x02 \x01(\x0e2\x13.changelens.v1.TierR\bleadTime\x12C\n" +
 	"\x13change_failure_rate\x18\x03 \x01(\x0e2\x13.changelens.v1.TierR\x11changeFailureRate\x12;\n" +
-	"\x0ftime_to_restore\x18\x04 \x01(\x0e2\x13.changelens.v1.TierR\rtimeToRestore\"\x82\x05\n" +
-	"\vDORAFigures\x129\n" +
+	"\x0ftime_to_restore\x18\x04 \x01(\x0e2\x13.changelens.v1.TierR\rtimeToRestore\"\xb2\x05\n" +
+	"\vDORAFigures\x12Q\n" +
 	"\n" +
-	"start_time\x18\x01 \x01(\v2\x1a.google.protobuf.TimestampR\tstartTime\x125\n" +
-	"\bend_time\x18\x02 \x01(\v2\x1a.google.protobuf.TimestampR\aendTime\x12)\n" +
+	"start_time\x18\x01 \x01(\v2\x1a.google.protobuf.TimestampB\x16\x92A\x13\x82\x03\x10\n" +
+	"\n" +
+	"x-nullable\x12\x02 \x01R\tstartTime\x12M\n" +
+	"\bend_time\x18\x02 \x01(\v2\x1a.google.protobuf.TimestampB\x16\x92A\x13\x82\x03\x10\n" +
+	"\n" +
+	"x-nullable\x12\x02 \x01R\aendTime\x12)\n" +
 	"\x10deployment_count\x18\x03 \x01(\x05R\x0fdeploymentCount\x12?\n" +
 	"\x1cdeployment_frequency_per_day\x18\x04 \x01(\x01R\x19deploymentFrequencyPerDay\x12!\n" +
 	"\fchange_count\x18\x05 \x01(\x05R\vchangeCount\x12.\n" +
@@ -3491,18 +3558,20 @@ const file_changelens_v1_query_proto_rawDesc = "" +
 	"\x05tiers\x18\f \x01(\v2\x18.changelens.v1.DORATiersR\x05tiers\"\x81\x01\n" +
 	"\x0fGetDORAResponse\x124\n" +
 	"\asummary\x18\x01 \x01(\v2\x1a.changelens.v1.DORAFiguresR\asummary\x128\n" +
-	"\tintervals\x18\x02 \x03(\v2\x1a.changelens.v1.DORAFiguresR\tintervals\"\xec\x02\n" +
-	"\x0eCompareRequest\x12\x18\n" +
-	"\aservice\x18\x01 \x01(\tR\aservice\x12 \n" +
-	"\venvironment\x18\x02 \x01(\tR\venvironment\x129\n" +
+	"\tintervals\x18\x02 \x03(\v2\x1a.changelens.v1.DORAFiguresR\tintervals\"\xa9\x06\n" +
+	"\x0eCompareRequest\x12R\n" +
+	"\aservice\x18\x01 \x01(\tB8\x92A5J\n" +
+	"\"checkout\"x\x80\x02\x80\x01\x01\x8a\x01 ^[^\\u0000-\\u001F\\u007F-\\u009F]*$R\aservice\x12\\\n" +
+	"\venvironment\x18\x02 \x01(\tB:\x92A7J\f\"production\"x\x80\x02\x80\x01\x01\x8a\x01 ^[^\\u0000-\\u001F\\u007F-\\u009F]*$R\venvironment\x129\n" +
 	"\n" +
 	"start_time\x18\x03 \x01(\v2\x1a.google.protobuf.TimestampR\tstartTime\x125\n" +
-	"\bend_time\x18\x04 \x01(\v2\x1a.google.protobuf.TimestampR\aendTime\x12\x1c\n" +
-	"\tdimension\x18\x05 \x01(\tR\tdimension\x12\x18\n" +
-	"\acontrol\x18\x06 \x01(\tR\acontrol\x12\x1c\n" +
-	"\ttreatment\x18\a \x01(\tR\ttreatment\x12\x1c\n" +
-	"\toperation\x18\b \x01(\tR\toperation\x128\n" +
-	"\x18expected_treatment_share\x18\t \x01(\x01R\x16expectedTreatmentShare\"\xa2\x01\n" +
+	"\bend_time\x18\x04 \x01(\v2\x1a.google.protobuf.TimestampR\aendTime\x12u\n" +
+	"\tdimension\x18\x05 \x01(\tBW\x92AT:\aversionx\x80\x02\x8a\x01E^(version|(feature_flag|attribute)\\.[^\\u0000-\\u001F\\u007F-\\u009F]+)?$R\tdimension\x12L\n" +
+	"\acontrol\x18\x06 \x01(\tB2\x92A/J\x04\"v1\"x\x80\x02\x80\x01\x01\x8a\x01 ^[^\\u0000-\\u001F\\u007F-\\u009F]*$R\acontrol\x12P\n" +
+	"\ttreatment\x18\a \x01(\tB2\x92A/J\x04\"v2\"x\x80\x02\x80\x01\x01\x8a\x01 ^[^\\u0000-\\u001F\\u007F-\\u009F]*$R\ttreatment\x12T\n" +
+	"\toperation\x18\b \x01(\tB6\x92A3J\v\"GET /cart\"x\x80\b\x8a\x01 ^[^\\u0000-\\u001F\\u007F-\\u009F]*$R\toperation\x12Q\n" +
+	"\x18expected_treatment_share\x18\t \x01(\x01B\x17\x92A\x14Y\x00\x00\x00\x00\x00\x00\xf0?`\x01i\x00\x00\x00\x00\x00\x00\x00\x80R\x16expectedTreatmentShare:3\x92A0\n" +
+	".\xd2\x01\aservice\xd2\x01\venvironment\xd2\x01\acontrol\xd2\x01\ttreatment\"\xa2\x01\n" +
 	"\x06Cohort\x12\x14\n" +
 	"\x05value\x18\x01 \x01(\tR\x05value\x12\x1a\n" +
 	"\brequests\x18\x02 \x01(\x01R\brequests\x12\x14\n" +
@@ -3523,14 +3592,16 @@ const file_changelens_v1_query_proto_rawDesc = "" +
 	"\x0eexpected_share\x18\x01 \x01(\x01R\rexpectedShare\x12%\n" +
 	"\x0eobserved_share\x18\x02 \x01(\x01R\robservedShare\x12\x17\n" +
 	"\ap_value\x18\x03 \x01(\x01R\x06pValue\x12\x1a\n" +
-	"\bmismatch\x18\x04 \x01(\bR\bmismatch\"\x83\x03\n" +
+	"\bmismatch\x18\x04 \x01(\bR\bmismatch\"\x9b\x03\n" +
 	"\x0fCompareResponse\x12/\n" +
 	"\acontrol\x18\x01 \x01(\v2\x15.changelens.v1.CohortR\acontrol\x123\n" +
 	"\ttreatment\x18\x02 \x01(\v2\x15.changelens.v1.CohortR\ttreatment\x12'\n" +
 	"\x0foverlap_minutes\x18\x03 \x01(\x05R\x0eoverlapMinutes\x126\n" +
 	"\ametrics\x18\x04 \x03(\v2\x1c.changelens.v1.CompareMetricR\ametrics\x127\n" +
-	"\averdict\x18\x05 \x01(\x0e2\x1d.changelens.v1.CompareVerdictR\averdict\x12,\n" +
-	"\x03srm\x18\x06 \x01(\v2\x1a.changelens.v1.SampleRatioR\x03srm\x12B\n" +
+	"\averdict\x18\x05 \x01(\x0e2\x1d.changelens.v1.CompareVerdictR\averdict\x12D\n" +
+	"\x03srm\x18\x06 \x01(\v2\x1a.changelens.v1.SampleRatioB\x16\x92A\x13\x82\x03\x10\n" +
+	"\n" +
+	"x-nullable\x12\x02 \x01R\x03srm\x12B\n" +
 	"\n" +
 	"operations\x18\a \x03(\v2\".changelens.v1.OperationComparisonR\n" +
 	"operations\"\xb3\x02\n" +
@@ -3540,13 +3611,15 @@ const file_changelens_v1_query_proto_rawDesc = "" +
 	"\ttreatment\x18\x03 \x01(\v2\x15.changelens.v1.CohortR\ttreatment\x12'\n" +
 	"\x0foverlap_minutes\x18\x04 \x01(\x05R\x0eoverlapMinutes\x126\n" +
 	"\ametrics\x18\x05 \x03(\v2\x1c.changelens.v1.CompareMetricR\ametrics\x127\n" +
-	"\averdict\x18\x06 \x01(\x0e2\x1d.changelens.v1.CompareVerdictR\averdict\"\xc2\x01\n" +
-	"\x12ListCohortsRequest\x12\x18\n" +
-	"\aservice\x18\x01 \x01(\tR\aservice\x12 \n" +
-	"\venvironment\x18\x02 \x01(\tR\venvironment\x129\n" +
+	"\averdict\x18\x06 \x01(\x0e2\x1d.changelens.v1.CompareVerdictR\averdict\"\xd7\x02\n" +
+	"\x12ListCohortsRequest\x12R\n" +
+	"\aservice\x18\x01 \x01(\tB8\x92A5J\n" +
+	"\"checkout\"x\x80\x02\x80\x01\x01\x8a\x01 ^[^\\u0000-\\u001F\\u007F-\\u009F]*$R\aservice\x12\\\n" +
+	"\venvironment\x18\x02 \x01(\tB:\x92A7J\f\"production\"x\x80\x02\x80\x01\x01\x8a\x01 ^[^\\u0000-\\u001F\\u007F-\\u009F]*$R\venvironment\x129\n" +
 	"\n" +
 	"start_time\x18\x03 \x01(\v2\x1a.google.protobuf.TimestampR\tstartTime\x125\n" +
-	"\bend_time\x18\x04 \x01(\v2\x1a.google.protobuf.TimestampR\aendTime\"?\n" +
+	"\bend_time\x18\x04 \x01(\v2\x1a.google.protobuf.TimestampR\aendTime:\x1d\x92A\x1a\n" +
+	"\x18\xd2\x01\aservice\xd2\x01\venvironment\"?\n" +
 	"\vCohortValue\x12\x14\n" +
 	"\x05value\x18\x01 \x01(\tR\x05value\x12\x1a\n" +
 	"\brequests\x18\x02 \x01(\x01R\brequests\"c\n" +
@@ -3556,23 +3629,34 @@ const file_changelens_v1_query_proto_rawDesc = "" +
 	"\x13ListCohortsResponse\x12>\n" +
 	"\n" +
 	"dimensions\x18\x01 \x03(\v2\x1e.changelens.v1.CohortDimensionR\n" +
-	"dimensions\"\xaf\x01\n" +
-	"\vGateRequest\x12\x18\n" +
-	"\aservice\x18\x01 \x01(\tR\aservice\x12 \n" +
-	"\venvironment\x18\x02 \x01(\tR\venvironment\x12\x18\n" +
-	"\aversion\x18\x03 \x01(\tR\aversion\x12)\n" +
-	"\x10baseline_version\x18\x04 \x01(\tR\x0fbaselineVersion\x12\x1f\n" +
+	"dimensions\"\xb3\x03\n" +
+	"\vGateRequest\x12R\n" +
+	"\aservice\x18\x01 \x01(\tB8\x92A5J\n" +
+	"\"checkout\"x\x80\x02\x80\x01\x01\x8a\x01 ^[^\\u0000-\\u001F\\u007F-\\u009F]*$R\aservice\x12\\\n" +
+	"\venvironment\x18\x02 \x01(\tB:\x92A7J\f\"production\"x\x80\x02\x80\x01\x01\x8a\x01 ^[^\\u0000-\\u001F\\u007F-\\u009F]*$R\venvironment\x12L\n" +
+	"\aversion\x18\x03 \x01(\tB2\x92A/J\x04\"v2\"x\x80\x02\x80\x01\x01\x8a\x01 ^[^\\u0000-\\u001F\\u007F-\\u009F]*$R\aversion\x12Z\n" +
+	"\x10baseline_version\x18\x04 \x01(\tB/\x92A,J\x04\"v1\"x\x80\x02\x8a\x01 ^[^\\u0000-\\u001F\\u007F-\\u009F]*$R\x0fbaselineVersion\x12\x1f\n" +
 	"\vfail_status\x18\x05 \x01(\bR\n" +
-	"failStatus\"\xfa\x01\n" +
-	"\x0eFlaggerWebhook\x12\x12\n" +
-	"\x04name\x18\x01 \x01(\tR\x04name\x12\x1c\n" +
-	"\tnamespace\x18\x02 \x01(\tR\tnamespace\x12\x14\n" +
-	"\x05phase\x18\x03 \x01(\tR\x05phase\x12\x1a\n" +
-	"\bchecksum\x18\x04 \x01(\tR\bchecksum\x12G\n" +
+	"failStatus:'\x92A$\n" +
+	"\"\xd2\x01\aservice\xd2\x01\venvironment\xd2\x01\aversion\"\xec\x02\n" +
+	"\x0eFlaggerWebhook\x12*\n" +
+	"\x04name\x18\x01 \x01(\tB\x16\x92A\x13\x82\x03\x10\n" +
+	"\n" +
+	"x-nullable\x12\x02 \x01R\x04name\x124\n" +
+	"\tnamespace\x18\x02 \x01(\tB\x16\x92A\x13\x82\x03\x10\n" +
+	"\n" +
+	"x-nullable\x12\x02 \x01R\tnamespace\x12,\n" +
+	"\x05phase\x18\x03 \x01(\tB\x16\x92A\x13\x82\x03\x10\n" +
+	"\n" +
+	"x-nullable\x12\x02 \x01R\x05phase\x122\n" +
+	"\bchecksum\x18\x04 \x01(\tB\x16\x92A\x13\x82\x03\x10\n" +
+	"\n" +
+	"x-nullable\x12\x02 \x01R\bchecksum\x12G\n" +
 	"\bmetadata\x18\x05 \x03(\v2+.changelens.v1.FlaggerWebhook.MetadataEntryR\bmetadata\x1a;\n" +
 	"\rMetadataEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
-	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"n\n" +
+	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01:\x10\x92A\r\n" +
+	"\v\xd2\x01\bmetadata\"n\n" +
 	"\x12GateWebhookRequest\x127\n" +
 	"\awebhook\x18\x01 \x01(\v2\x1d.changelens.v1.FlaggerWebhookR\awebhook\x12\x1f\n" +
 	"\vfail_status\x18\x02 \x01(\bR\n" +
@@ -3640,7 +3724,8 @@ const file_changelens_v1_query_proto_rawDesc = "" +
 	"\x15GATE_MODE_UNSPECIFIED\x10\x00\x12\n" +
 	"\n" +
 	"\x06CANARY\x10\x01\x12\x10\n" +
-	"\fBEFORE_AFTER\x10\x022\x9e\t\n" +
+	"\fBEFORE_AFTER\x10\x022\xf5\n" +
+	"\n" +
 	"\fQueryService\x12m\n" +
 	"\fListServices\x12\".changelens.v1.ListServicesRequest\x1a#.changelens.v1.ListServicesResponse\"\x14\x82\xd3\xe4\x93\x02\x0e\x12\f/v1/services\x12f\n" +
 	"\n" +
@@ -3654,19 +3739,38 @@ const file_changelens_v1_query_proto_rawDesc = "" +
 	"\aGetDORA\x12\x1d.changelens.v1.GetDORARequest\x1a\x1e.changelens.v1.GetDORAResponse\"\x10\x82\xd3\xe4\x93\x02\n" +
 	"\x12\b/v1/dora\x12]\n" +
 	"\aCompare\x12\x1d.changelens.v1.CompareRequest\x1a\x1e.changelens.v1.CompareResponse\"\x13\x82\xd3\xe4\x93\x02\r\x12\v/v1/compare\x12i\n" +
-	"\vListCohorts\x12!.changelens.v1.ListCohortsRequest\x1a\".changelens.v1.ListCohortsResponse\"\x13\x82\xd3\xe4\x93\x02\r\x12\v/v1/cohorts\x12Q\n" +
-	"\x04Gate\x12\x1a.changelens.v1.GateRequest\x1a\x1b.changelens.v1.GateResponse\"\x10\x82\xd3\xe4\x93\x02\n" +
-	"\x12\b/v1/gate\x12h\n" +
-	"\vGateWebhook\x12!.changelens.v1.GateWebhookRequest\x1a\x1b.changelens.v1.GateResponse\"\x19\x82\xd3\xe4\x93\x02\x13:\awebhook\"\b/v1/gateB\xe7\x06\x92A\x99\x06\x12\xcf\x02\n" +
-	"\x14changelens query API\x12\xb2\x02Did this deploy make things better or worse, and how well do we deliver? Latency series, deployments with before/after impact analysis, DORA four keys. Errors are google.rpc.Status: 400 bad input (the message names the field), 401 missing or invalid bearer token, 404 unknown deployment, 504 query timeout.2\x02v1*\x02\x01\x022\x10application/json:\x10application/jsonRR\n" +
-	"\x03400\x12K\n" +
-	"1Bad input; the message names the offending field.\x12\x16\n" +
-	"\x14\x1a\x12.google.rpc.StatusRA\n" +
-	"\x03401\x12:\n" +
-	" Missing or invalid bearer token.\x12\x16\n" +
-	"\x14\x1a\x12.google.rpc.StatusR`\n" +
-	"\x03504\x12Y\n" +
-	"?The query did not finish within the server's per-query timeout.\x12\x16\n" +
+	"\vListCohorts\x12!.changelens.v1.ListCohortsRequest\x1a\".changelens.v1.ListCohortsResponse\"\x13\x82\xd3\xe4\x93\x02\r\x12\v/v1/cohorts\x12\xbb\x01\n" +
+	"\x04Gate\x12\x1a.changelens.v1.GateRequest\x1a\x1b.changelens.v1.GateResponse\"z\x92AgJe\n" +
+	"\x03412\x12^\n" +
+	";FAIL with fail_status=true: the same GateResponse as a 200.\x12\x1f\n" +
+	"\x1d\x1a\x1b.changelens.v1.GateResponse\x82\xd3\xe4\x93\x02\n" +
+	"\x12\b/v1/gate\x12\xd3\x01\n" +
+	"\vGateWebhook\x12!.changelens.v1.GateWebhookRequest\x1a\x1b.changelens.v1.GateResponse\"\x83\x01\x92AgJe\n" +
+	"\x03412\x12^\n" +
+	";FAIL with fail_status=true: the same GateResponse as a 200.\x12\x1f\n" +
+	"\x1d\x1a\x1b.changelens.v1.GateResponse\x82\xd3\xe4\x93\x02\x13:\awebhook\"\b/v1/gateB\xe1\x10\x92A\x93\x10\x12\x82\a\n" +
+	"\x14changelens query API\x12\xe5\x06Did this deploy make things better or worse, and how well do we deliver? Latency series, deployments with before/after impact analysis, DORA four keys, same-window comparisons of cohorts and a rollout gate. Every error is a JSON google.rpc.Status (code, message, details) with the matching HTTP status: 400 bad input (the message names the field, details carry a google.rpc.BadRequest), 401 missing or invalid bearer token (only when the server runs with tokens), 404 unknown deployment, 412 a FAIL gate with fail_status=true, 431 request headers over 64 KiB, 500 internal error, 503 overloaded (Retry-After), 504 deadline. Outside the operations: 404 for an unknown path, 405 (with Allow) for a known path and another method. HEAD is GET without a body. The limits stated (page size, range lengths, buckets) are the server's defaults; each is a flag of changelens-api.2\x02v1*\x02\x01\x022\x10application/json:\x10application/jsonR\xc7\x01\n" +
+	"\x03400\x12\xbf\x01\n" +
+	"\xa4\x01Bad input: the message names the offending parameter (e.g. \"step_seconds: must be a multiple of 60\"), details hold a google.rpc.BadRequest with the field violation.\x12\x16\n" +
+	"\x14\x1a\x12.google.rpc.StatusR\xa3\x01\n" +
+	"\x03401\x12\x9b\x01\n" +
+	"HMissing or invalid bearer token (only when the server runs with tokens).\x12\x16\n" +
+	"\x14\x1a\x12.google.rpc.Status\x1a7\n" +
+	"\x10WWW-Authenticate\x12#\n" +
+	"\x19Bearer realm=\"changelens\"\x12\x06stringRE\n" +
+	"\x03431\x12>\n" +
+	"$The request's headers exceed 64 KiB.\x12\x16\n" +
+	"\x14\x1a\x12.google.rpc.StatusRe\n" +
+	"\x03500\x12^\n" +
+	"DInternal error (logged with the trace id; the message says no more).\x12\x16\n" +
+	"\x14\x1a\x12.google.rpc.StatusR\xe0\x01\n" +
+	"\x03503\x12\xd8\x01\n" +
+	"{Overloaded: every query slot stayed busy for the queue wait (--max-running, --queue-wait); retry after Retry-After seconds.\x12\x16\n" +
+	"\x14\x1a\x12.google.rpc.Status\x1aA\n" +
+	"\vRetry-After\x122\n" +
+	" Seconds to wait before retrying.\x12\ainteger\x1a\x05int32R\xbc\x01\n" +
+	"\x03504\x12\xb4\x01\n" +
+	"\x99\x01A query did not finish within the request's deadline: the server's --query-timeout, or the client's own (Grpc-Timeout) when nearer; the message names it.\x12\x16\n" +
 	"\x14\x1a\x12.google.rpc.StatusZ\x95\x01\n" +
 	"\x92\x01\n" +
 	"\x06bearer\x12\x87\x01\b\x02\x12rOptional bearer-token auth: 'Authorization: Bearer <token>'. Required only when the server is started with tokens.\x1a\rAuthorization \x02b\f\n" +

@@ -2,11 +2,21 @@
 // before/after impact analysis, and the DORA four keys.
 //
 // JSON conventions (REST through grpc-gateway): proto field names (snake_case),
-// zero values emitted, times RFC 3339, durations as numbers whose name carries
-// the unit (_ms, _seconds), counts as JSON numbers (int32 or double, never
-// int64). Enum values carry their proto prefix (VERDICT_DEGRADED); clients
-// match on the suffix. In query strings, enum values may also be given without
-// the prefix and in any case (group_by=version, interval=DAY).
+// zero values emitted (every field of an answer is present; a message or time
+// that is unknown is null), times RFC 3339, durations as numbers whose name
+// carries the unit (_ms, _seconds), counts as JSON numbers (int32 or double,
+// never int64). Enum values carry their proto prefix (VERDICT_DEGRADED);
+// clients match on the suffix. In query strings, enum values may also be given
+// without the prefix, in any ASCII case, or as their number (group_by=version,
+// interval=DAY).
+//
+// The OpenAPI document (/openapi.json) states what the server enforces: the
+// field annotations below say it for the fields, and `make proto` completes it
+// (queryapi/proto/openapifix) where protoc-gen-openapiv2 cannot: limits on
+// query parameters, the spellings of enums and times in query strings, the
+// presence of every answer field and the Flagger metadata keys. Rules that tie
+// two parameters together (a range's length, buckets per range, control ≠
+// treatment) are stated in the parameters' descriptions.
 //
 // Regenerate with `make proto` (protoc + plugins, offline).
 

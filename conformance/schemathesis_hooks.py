@@ -1,0 +1,157 @@
+"""Schemathesis hooks for TestSchemathesis (schemathesis_test.go).
+
+The OpenAPI document states every rule of one parameter (required, lengths,
+patterns, bounds). A few rules tie parameters together, which OpenAPI 2
+cannot express; the document states them in the parameters' descriptions:
+
+  - start_time before end_time (defaults: end = now, start = end minus the
+    operation's default range), and no further apart than its maximum;
+  - GET /v1/latency: at most 2000 buckets of step_seconds over the range;
+  - GET /v1/compare: treatment differs from control;
+  - GET and POST /v1/gate: baseline_version differs from version;
+  - GET /v1/deployments: page_token is a next_page_token of this API.
+
+A case generated as valid (positive) that breaks one of them would get a
+correct 400 and fail the positive_data_acceptance check, so map_case repairs
+such cases to obey the descriptions, changing as little as it can. Cases
+generated as invalid (negative) are left alone: the server must reject them
+whatever else they hold.
+"""
+
+import base64
+import binascii
+import re
+import sys
+from datetime import datetime, timedelta, timezone
+
+import schemathesis
+from schemathesis import GenerationMode
+
+HOUR = timedelta(hours=1)
+DAY = timedelta(days=1)
+
+# Per operation: (default range, maximum range), as docs/api.md and the
+# parameters' descriptions give them (queryapi/limits defaults).
+RANGES = {
+    "GET /v1/latency": (DAY, 90 * DAY),
+    "GET /v1/latency:summary": (DAY, 90 * DAY),
+    "GET /v1/cohorts": (DAY, 90 * DAY),
+    "GET /v1/deployments": (30 * DAY, 366 * DAY),
+    "GET /v1/dora": (30 * DAY, 366 * DAY),
+    "GET /v1/compare": (HOUR, 7 * DAY),
+}
+MAX_BUCKETS = 2000
+MIN_TIME = datetime(1970, 1, 1, tzinfo=timezone.utc)
+MAX_TIME = datetime(2100, 1, 1, tzinfo=timezone.utc)
+
+_TIME = re.compile(r"^(\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2})(?:\.(\d+))?(Z|[+-]\d{2}:\d{2})$")
+
+
+def parse_time(value):
+    m = _TIME.match(str(value))
+    if m is None:
+        return None
+    base, frac, zone = m.groups()
+    t = datetime.fromisoformat(base + ("+00:00" if zone == "Z" else zone))
+    if frac:
+        t += timedelta(microseconds=int((frac + "000000")[:6]))
+    return t.astimezone(timezone.utc)
+
+
+def format_time(t):
+    return t.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def is_page_token(token):
+    """What queryapi/usecase decodeToken accepts: base64url of v1:<ns>:<id>."""
+    token = str(token)
+    if not token or len(token) > 1024 or "=" in token:
+        return False
+    try:
+        raw = base64.urlsafe_b64decode(token + "=" * (-len(token) % 4)).decode()
+    except (binascii.Error, UnicodeDecodeError, ValueError):
+        return False
+    return re.fullmatch(r"v1:\d{1,19}:.+", raw, re.S) is not None
+
+
+def differ(value, other):
+    """value changed, within the name rules, so that it differs from other."""
+    value = str(value)
+    changed = value[:-1] + ("b" if value.endswith("a") else "a") if value else "a"
+    return changed if changed != str(other) else changed + "a"
+
+
+def repair_range(query, default, maximum):
+    now = datetime.now(timezone.utc)
+    start, end = query.get("start_time"), query.get("end_time")
+    s = parse_time(start) if start is not None else None
+    e = parse_time(end) if end is not None else None
+    if (start is not None and s is None) or (end is not None and e is None):
+        return None  # not a time the pattern admits: leave the case alone
+    if any(t is not None and not MIN_TIME <= t < MAX_TIME for t in (s, e)):
+        return None  # a rule of one parameter, not of two: not this hook's
+    eff_end = e or now
+    eff_start = s or max(eff_end - default, MIN_TIME)
+    if eff_start < eff_end <= eff_start + maximum:
+        return eff_start, eff_end
+    span = min(default, maximum)
+    if s is not None:
+        eff_start = min(s, MAX_TIME - span - DAY)
+        eff_end = eff_start + span
+    else:
+        eff_end = max(eff_end, MIN_TIME + span)
+        eff_start = eff_end - span
+    query["start_time"] = format_time(eff_start)
+    query["end_time"] = format_time(eff_end)
+    return eff_start, eff_end
+
+
+@schemathesis.hook
+def map_case(context, case):
+    meta = case.meta
+    if meta is not None and meta.generation.mode == GenerationMode.NEGATIVE:
+        return case
+    label = f"{case.method.upper()} {case.operation.path}"
+    query = case.query if isinstance(case.query, dict) else None
+
+    if query is not None and label in RANGES:
+        rng = repair_range(query, *RANGES[label])
+        step = query.get("step_seconds")
+        if label == "GET /v1/latency" and rng is not None and isinstance(step, int) and step > 0:
+            seconds = (rng[1] - rng[0]).total_seconds()
+            if -(-seconds // step) > MAX_BUCKETS:
+                query["step_seconds"] = int(-(-seconds // (MAX_BUCKETS * 60))) * 60
+
+    if query is not None and label == "GET /v1/deployments":
+        token = query.get("page_token")
+        if token not in (None, "") and not is_page_token(token):
+            del query["page_token"]
+
+    if query is not None and label == "GET /v1/compare":
+        if "control" in query and query.get("treatment") == query["control"]:
+            query["treatment"] = differ(query["treatment"], query["control"])
+
+    if query is not None and label == "GET /v1/gate":
+        if query.get("baseline_version") not in (None, "") and query.get("baseline_version") == query.get("version"):
+            query["baseline_version"] = differ(query["baseline_version"], query["version"])
+
+    if label == "POST /v1/gate" and isinstance(case.body, dict):
+        md = case.body.get("metadata")
+        if isinstance(md, dict) and md.get("baseline_version") not in (None, "") and md.get("baseline_version") == md.get("version"):
+            md["baseline_version"] = differ(md["baseline_version"], md["version"])
+    return case
+
+
+# Known server defects, each matched as narrowly as possible and printed on
+# every run, so the conformance run stays green while the fix is pending and
+# nobody mistakes a suppression for a pass. Remove an entry with its fix.
+KNOWN_ISSUES = []
+
+
+@schemathesis.hook
+def filter_failure(context, failure, case, response):
+    for code, path, match in KNOWN_ISSUES:
+        if failure.code == code and case.operation.path == path and match(failure):
+            print(f"KNOWN ISSUE, not counted: {code} {response.request.method} {path}: {failure.message}", file=sys.stderr)
+            return False
+    return True
