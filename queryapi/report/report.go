@@ -82,6 +82,24 @@ const (
 	VerdictDegraded
 )
 
+// String is the verdict's name without the API's prefix ("DEGRADED", …), as
+// stored verdicts, notifications and metrics carry it.
+func (v Verdict) String() string {
+	switch v {
+	case VerdictPending:
+		return "PENDING"
+	case VerdictInsufficientData:
+		return "INSUFFICIENT_DATA"
+	case VerdictNoChange:
+		return "NO_CHANGE"
+	case VerdictImproved:
+		return "IMPROVED"
+	case VerdictDegraded:
+		return "DEGRADED"
+	}
+	return "UNKNOWN"
+}
+
 // CompareVerdict is the verdict of a same-window cohort comparison
 // (treatment against control), per metric and overall.
 type CompareVerdict int

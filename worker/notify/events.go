@@ -62,7 +62,7 @@ func explain(k Kind, im report.Impact) string {
 	case KindRolledBack:
 		return fmt.Sprintf("ROLLED BACK: %s was rolled back at %s: %s.", head, d.RestoreTime.UTC().Format("2006-01-02 15:04 MST"), figures)
 	}
-	return fmt.Sprintf("%s: %s — %s.", verdictName(d.Verdict), head, figures)
+	return fmt.Sprintf("%s: %s — %s.", d.Verdict.String(), head, figures)
 }
 
 func orUnknown(s string) string {

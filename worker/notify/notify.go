@@ -25,6 +25,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/url"
+	"strings"
 	"sync"
 	"time"
 
@@ -241,7 +242,7 @@ func (n *Notifier) deliver(ctx context.Context, t Target, e Event, key string) e
 func (n *Notifier) post(ctx context.Context, t Target, body []byte, key string) (retry bool, err error) {
 	u := t.URL
 	if t.Type == TypeGrafana {
-		u = trimSlash(u) + "/api/annotations"
+		u = strings.TrimRight(u, "/") + "/api/annotations"
 	}
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, u, bytes.NewReader(body))
 	if err != nil {
@@ -280,22 +281,15 @@ func redact(err error) string {
 	return "request failed"
 }
 
-func trimSlash(s string) string {
-	for len(s) > 0 && s[len(s)-1] == '/' {
-		s = s[:len(s)-1]
-	}
-	return s
-}
-
 // payload is the body a target of t's type expects.
 func (n *Notifier) payload(t Target, e Event, key string) ([]byte, error) {
 	d := e.Deployment
 	links := map[string]string{}
 	if n.cfg.APIURL != "" {
-		links["impact"] = trimSlash(n.cfg.APIURL) + "/v1/deployments/" + url.PathEscape(d.ID) + "/impact"
+		links["impact"] = strings.TrimRight(n.cfg.APIURL, "/") + "/v1/deployments/" + url.PathEscape(d.ID) + "/impact"
 	}
 	if n.cfg.DashboardURL != "" {
-		links["dashboard"] = trimSlash(n.cfg.DashboardURL) + "/d/changelens-deployment-impact?var-deployment=" + url.QueryEscape(d.ID)
+		links["dashboard"] = strings.TrimRight(n.cfg.DashboardURL, "/") + "/d/changelens-deployment-impact?var-deployment=" + url.QueryEscape(d.ID)
 	}
 	switch t.Type {
 	case TypeSlack:
@@ -315,7 +309,7 @@ func (n *Notifier) payload(t Target, e Event, key string) ([]byte, error) {
 		return json.Marshal(map[string]any{
 			"time": d.DeployTime.UnixMilli(),
 			"tags": []string{"changelens", "service:" + d.Service, "environment:" + d.Environment, "version:" + d.Version,
-				"verdict:" + verdictName(d.Verdict), "event:" + string(e.Kind), "idempotency-key:" + key},
+				"verdict:" + d.Verdict.String(), "event:" + string(e.Kind), "idempotency-key:" + key},
 			"text": e.Explanation,
 		})
 	}
@@ -337,7 +331,7 @@ func (n *Notifier) payload(t Target, e Event, key string) ([]byte, error) {
 		"event":           "deployment." + string(e.Kind),
 		"deployment": map[string]any{
 			"id": d.ID, "service": d.Service, "environment": d.Environment, "version": d.Version,
-			"previous_version": d.PreviousVersion, "deploy_time": d.DeployTime, "verdict": verdictName(d.Verdict),
+			"previous_version": d.PreviousVersion, "deploy_time": d.DeployTime, "verdict": d.Verdict.String(),
 			"rollback": d.Rollback, "failed": d.Failed, "change_failure": d.ChangeFailure, "commit_sha": d.CommitSHA,
 		},
 		"before":      w(e.Before),
@@ -346,22 +340,3 @@ func (n *Notifier) payload(t Target, e Event, key string) ([]byte, error) {
 		"links":       links,
 	})
 }
-
-func verdictName(v report.Verdict) string {
-	switch v {
-	case report.VerdictPending:
-		return "PENDING"
-	case report.VerdictInsufficientData:
-		return "INSUFFICIENT_DATA"
-	case report.VerdictNoChange:
-		return "NO_CHANGE"
-	case report.VerdictImproved:
-		return "IMPROVED"
-	case report.VerdictDegraded:
-		return "DEGRADED"
-	}
-	return "UNKNOWN"
-}
-
-// VerdictName is the API's name of a verdict ("DEGRADED", …).
-func VerdictName(v report.Verdict) string { return verdictName(v) }

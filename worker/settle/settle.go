@@ -99,11 +99,11 @@ func (s *Settler) Cycle(ctx context.Context, now time.Time) (Result, error) {
 			r.Stored++
 			d := v.Impact.Deployment
 			s.verdicts.Add(ctx, 1, metric.WithAttributes(attribute.String("service", d.Service),
-				attribute.String("environment", d.Environment), attribute.String("verdict", notify.VerdictName(d.Verdict))))
+				attribute.String("environment", d.Environment), attribute.String("verdict", d.Verdict.String())))
 		case !sameVerdict(old, v):
 			r.Resettled++
 			s.log.Info("verdict re-settled: its windows changed", "deployment", v.Impact.Deployment.ID,
-				"verdict", notify.VerdictName(v.Impact.Deployment.Verdict))
+				"verdict", v.Impact.Deployment.Verdict.String())
 		default:
 			continue
 		}

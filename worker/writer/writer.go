@@ -53,7 +53,7 @@ func (w *Writer) StoreVerdicts(ctx context.Context, hash string, vs []Verdict, n
 	defer func() { _ = b.Abort() }()
 	for i, v := range vs {
 		if err := b.Append(v.ID, hash, v.Service, v.Environment, v.Version, v.Before.Start, v.Before.End, v.After.Start, v.After.End,
-			notify.VerdictName(v.Verdict), store.EncodeVerdict(v.Stats, v.Judgement), now, uint64(now.UnixNano())+uint64(i)); err != nil {
+			v.Verdict.String(), store.EncodeVerdict(v.Stats, v.Judgement), now, uint64(now.UnixNano())+uint64(i)); err != nil {
 			return fmt.Errorf("writer: encoding verdict %s: %w", v.ID, err)
 		}
 	}
