@@ -7,26 +7,6 @@ import (
 	"github.com/changelens/changelens/queryapi/report"
 )
 
-// GateResult is a rollout gate's answer.
-type GateResult uint8
-
-const (
-	GateInconclusive GateResult = iota // too little data: neither continue nor stop on it
-	GatePass
-	GateFail
-)
-
-// String returns "INCONCLUSIVE", "PASS" or "FAIL".
-func (r GateResult) String() string {
-	switch r {
-	case GatePass:
-		return "PASS"
-	case GateFail:
-		return "FAIL"
-	}
-	return "INCONCLUSIVE"
-}
-
 // TestMSPRT names the sequential test of a gate's guarded metrics.
 const TestMSPRT = "msprt-always-valid"
 
@@ -55,7 +35,7 @@ func DefaultGateConfig() GateConfig {
 // that decided.
 type CanaryGate struct {
 	Comparison Comparison
-	Result     GateResult
+	Result     report.GateResult
 	Reasons    []report.FailureReason // with FAIL: the regressions; else empty
 }
 
@@ -82,10 +62,10 @@ type CanaryGate struct {
 func Canary(pairs []MinutePair, cfg Config, cc CompareConfig, gc GateConfig) CanaryGate {
 	g := CanaryGate{Comparison: Compare(pairs, 0, cfg, cc)}
 	if g.Comparison.Verdict == report.CompareInsufficientData {
-		g.Result = GateInconclusive
+		g.Result = report.GateInconclusive
 		return g
 	}
-	g.Result = GatePass
+	g.Result = report.GatePass
 	for i := range g.Comparison.Metrics {
 		m := &g.Comparison.Metrics[i]
 		var p float64
@@ -107,7 +87,7 @@ func Canary(pairs []MinutePair, cfg Config, cc CompareConfig, gc GateConfig) Can
 		switch {
 		case worse && p <= cfg.Alpha:
 			m.Verdict = report.CompareWorse
-			g.Result = GateFail
+			g.Result = report.GateFail
 			reason := report.ReasonLatencyRegression
 			if m.Metric == MetricErrorRate {
 				reason = report.ReasonErrorRateRegression
@@ -119,7 +99,7 @@ func Canary(pairs []MinutePair, cfg Config, cc CompareConfig, gc GateConfig) Can
 			m.Verdict = report.CompareNoDifference
 		}
 	}
-	if g.Result == GateFail {
+	if g.Result == report.GateFail {
 		g.Comparison.Verdict = report.CompareWorse
 	} else if g.Comparison.Verdict == report.CompareWorse {
 		g.Comparison.Verdict = report.CompareNoDifference
@@ -274,17 +254,17 @@ func errorSequentialP(pairs []MinutePair, minLooks int, tau float64) float64 {
 // inconclusive); while the after window is open, FAIL on a significant
 // regression that meets the thresholds, INCONCLUSIVE while either window
 // has fewer than MinRequests, else PASS.
-func BeforeAfter(im report.Impact, cfg Config) (GateResult, []report.FailureReason) {
+func BeforeAfter(im report.Impact, cfg Config) (report.GateResult, []report.FailureReason) {
 	switch im.Verdict {
 	case report.VerdictDegraded:
-		return GateFail, im.Reasons
+		return report.GateFail, im.Reasons
 	case report.VerdictInsufficientData:
-		return GateInconclusive, nil
+		return report.GateInconclusive, nil
 	case report.VerdictImproved, report.VerdictNoChange:
-		return GatePass, nil
+		return report.GatePass, nil
 	}
 	if im.Before.Requests < cfg.MinRequests || im.After.Requests < cfg.MinRequests {
-		return GateInconclusive, nil
+		return report.GateInconclusive, nil
 	}
 	var reasons []report.FailureReason
 	if t := im.LatencyTest; t.Significant && t.Direction == DirectionIncrease && atLeastRatio(im.After.P95Ms, im.Before.P95Ms, cfg.LatencyRatio) {
@@ -294,7 +274,7 @@ func BeforeAfter(im report.Impact, cfg Config) (GateResult, []report.FailureReas
 		reasons = append(reasons, report.ReasonErrorRateRegression)
 	}
 	if len(reasons) > 0 {
-		return GateFail, reasons
+		return report.GateFail, reasons
 	}
-	return GatePass, nil
+	return report.GatePass, nil
 }

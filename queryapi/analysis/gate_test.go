@@ -15,7 +15,7 @@ import (
 // asked the same way (FAIL on an overall WORSE).
 func pollGate(pairs []MinutePair, cfg Config, cc CompareConfig, gc GateConfig) (gateAt, fixedAt int) {
 	for n := 1; n <= len(pairs); n++ {
-		if gateAt == 0 && Canary(pairs[:n], cfg, cc, gc).Result == GateFail {
+		if gateAt == 0 && Canary(pairs[:n], cfg, cc, gc).Result == report.GateFail {
 			gateAt = n
 		}
 		if fixedAt == 0 && Compare(pairs[:n], 0, cfg, cc).Verdict == report.CompareWorse {
@@ -116,24 +116,24 @@ func TestCanaryGate(t *testing.T) {
 	rng := rand.New(rand.NewPCG(5, 5))
 
 	few := Canary(experiment(rng, 5, 600, 0.05, 3, 0.01, 0.01), cfg, cc, gc)
-	if few.Result != GateInconclusive || len(few.Reasons) != 0 {
+	if few.Result != report.GateInconclusive || len(few.Reasons) != 0 {
 		t.Errorf("5 minutes of a 3× canary: %v %v, want INCONCLUSIVE (never FAIL on too little data)", few.Result, few.Reasons)
 	}
 
 	slow := Canary(experiment(rng, 30, 600, 0.05, 1.5, 0.01, 0.01), cfg, cc, gc)
 	p95 := metric(slow.Comparison, MetricLatencyP95)
-	if slow.Result != GateFail || !slices.Equal(slow.Reasons, []report.FailureReason{report.ReasonLatencyRegression}) ||
+	if slow.Result != report.GateFail || !slices.Equal(slow.Reasons, []report.FailureReason{report.ReasonLatencyRegression}) ||
 		p95.Test != TestMSPRT || !(p95.PValue <= cfg.Alpha) || p95.Verdict != report.CompareWorse || slow.Comparison.Verdict != report.CompareWorse {
 		t.Errorf("1.5× canary: %v %v, p95 %+v", slow.Result, slow.Reasons, p95)
 	}
 
 	errs := Canary(experiment(rng, 30, 600, 0.5, 1, 0.005, 0.03), cfg, cc, gc)
-	if errs.Result != GateFail || !slices.Equal(errs.Reasons, []report.FailureReason{report.ReasonErrorRateRegression}) {
+	if errs.Result != report.GateFail || !slices.Equal(errs.Reasons, []report.FailureReason{report.ReasonErrorRateRegression}) {
 		t.Errorf("3 %% against 0.5 %% errors: %v %v", errs.Result, errs.Reasons)
 	}
 
 	fast := Canary(experiment(rng, 30, 600, 0.05, 0.6, 0.01, 0.01), cfg, cc, gc)
-	if fast.Result != GatePass || fast.Comparison.Verdict == report.CompareWorse {
+	if fast.Result != report.GatePass || fast.Comparison.Verdict == report.CompareWorse {
 		t.Errorf("a faster canary: %v (%v), want PASS", fast.Result, fast.Comparison.Verdict)
 	}
 	for _, m := range fast.Comparison.Metrics {

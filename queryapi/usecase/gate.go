@@ -130,11 +130,11 @@ func lastShared(rows []store.CohortMinute) time.Time {
 	return last
 }
 
-func gateResult(r analysis.GateResult, reasons []report.FailureReason) (report.GateResult, []string) {
+func gateResult(r report.GateResult, reasons []report.FailureReason) (report.GateResult, []string) {
 	switch r {
-	case analysis.GatePass:
+	case report.GatePass:
 		return report.GatePass, nil
-	case analysis.GateFail:
+	case report.GateFail:
 		out := make([]string, 0, len(reasons))
 		for _, reason := range reasons {
 			switch reason {
