@@ -28,18 +28,33 @@ func cacheKey(it *analysis.Item) string {
 		b.Start.Unix(), b.End.Unix(), a.Start.Unix(), a.End.Unix())
 }
 
-// analyze judges items and completes their analysis. Window statistics and
-// judgements come from the cache where possible; the rest are fetched in
-// batched queries. With full, every judgement reports its latency test
-// (Impact); without, the test is skipped where it cannot change the verdict
-// (listings, DORA).
+// analyze judges items and completes their analysis (see judgeAll).
 func (s *Service) analyze(ctx context.Context, tl *analysis.Timeline, items []*analysis.Item, full bool) ([]report.Impact, error) {
+	res, err := s.judgeAll(ctx, tl, items, full, false)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]report.Impact, len(items))
+	for i, it := range items {
+		out[i] = tl.Impact(it, res[i].j, res[i].stats[0], res[i].stats[1])
+	}
+	return out, nil
+}
+
+// judgeAll returns the window statistics and judgement of each item. They
+// come from the cache and then from the stored verdicts where possible; the
+// rest are fetched in batched queries. With full, every judgement reports
+// its latency test (Impact); without, the test is skipped where it cannot
+// change the verdict (listings, DORA). With fresh, every item is judged
+// from its windows as they are now (what changelens-worker stores), and
+// nothing is cached.
+func (s *Service) judgeAll(ctx context.Context, tl *analysis.Timeline, items []*analysis.Item, full, fresh bool) ([]cached, error) {
 	now := s.cfg.Now()
 	res := make([]cached, len(items))
 	have := make([]bool, len(items))
 	var missing []int
 	for i, it := range items {
-		if s.cache != nil {
+		if s.cache != nil && !fresh {
 			if c, ok := s.cache.get(cacheKey(it)); ok {
 				if full && !c.j.Complete {
 					j, err := tl.Judge(it, c.stats[0], c.stats[1], now, true)
@@ -55,7 +70,7 @@ func (s *Service) analyze(ctx context.Context, tl *analysis.Timeline, items []*a
 		}
 		missing = append(missing, i)
 	}
-	if len(missing) > 0 && !s.cfg.IgnoreStoredVerdicts {
+	if len(missing) > 0 && !s.cfg.IgnoreStoredVerdicts && !fresh {
 		var err error
 		if missing, err = s.useStored(ctx, tl, items, missing, res, have, now, full); err != nil {
 			return nil, err
@@ -73,22 +88,21 @@ func (s *Service) analyze(ctx context.Context, tl *analysis.Timeline, items []*a
 			res[i].stats = got[j]
 		}
 	}
-	out := make([]report.Impact, len(items))
 	for i, it := range items {
-		c := res[i]
-		if !have[i] {
-			j, err := tl.Judge(it, c.stats[0], c.stats[1], now, full)
-			if err != nil {
-				return nil, fmt.Errorf("usecase: judging deployment %s: %w", it.Deployment.ID, err)
-			}
-			c.j = j
-			if s.cache != nil && !now.Before(it.After.End.Add(s.cfg.CacheSettle)) {
-				s.cache.put(cacheKey(it), c)
-			}
+		if have[i] {
+			continue
 		}
-		out[i] = tl.Impact(it, c.j, c.stats[0], c.stats[1])
+		c := &res[i]
+		j, err := tl.Judge(it, c.stats[0], c.stats[1], now, full)
+		if err != nil {
+			return nil, fmt.Errorf("usecase: judging deployment %s: %w", it.Deployment.ID, err)
+		}
+		c.j = j
+		if s.cache != nil && !fresh && !now.Before(it.After.End.Add(s.cfg.CacheSettle)) {
+			s.cache.put(cacheKey(it), *c)
+		}
 	}
-	return out, nil
+	return res, nil
 }
 
 // useStored fills res from the verdicts changelens-worker stored for the

@@ -48,30 +48,19 @@ func (s *Service) Judge(ctx context.Context, from, to time.Time) (Judged, error)
 			items = append(items, it)
 		}
 	}
-	for len(items) > 0 {
-		batch := items[:min(len(items), s.cfg.WindowBatch)]
-		items = items[len(batch):]
-		idx := make([]int, len(batch))
-		for i := range idx {
-			idx[i] = i
+	res, err := s.judgeAll(ctx, tl, items, true, true)
+	if err != nil {
+		return out, err
+	}
+	for i, it := range items {
+		c := res[i]
+		im := tl.Impact(it, c.j, c.stats[0], c.stats[1])
+		if now.Before(it.After.End.Add(s.cfg.CacheSettle)) || !c.j.Complete || c.j.Verdict == report.VerdictPending {
+			out.Open = append(out.Open, im)
+			continue
 		}
-		stats, err := s.st.WindowStats(ctx, batch, idx)
-		if err != nil {
-			return out, err
-		}
-		for i, it := range batch {
-			j, err := tl.Judge(it, stats[i][0], stats[i][1], now, true)
-			if err != nil {
-				return out, err
-			}
-			im := tl.Impact(it, j, stats[i][0], stats[i][1])
-			if now.Before(it.After.End.Add(s.cfg.CacheSettle)) || !j.Complete || j.Verdict == report.VerdictPending {
-				out.Open = append(out.Open, im)
-				continue
-			}
-			b, a := it.MinuteWindows()
-			out.Settled = append(out.Settled, Settled{Impact: im, Before: b, After: a, Stats: stats[i], Judgement: j})
-		}
+		b, a := it.MinuteWindows()
+		out.Settled = append(out.Settled, Settled{Impact: im, Before: b, After: a, Stats: c.stats, Judgement: c.j})
 	}
 	return out, nil
 }
