@@ -149,13 +149,16 @@ func run(ctx context.Context, args []string, getenv func(string) string, stderr 
 	}
 	defer func() { _ = tel.Shutdown(context.Background()) }()
 
+	// The store resolves and validates the database as the API does; the
+	// worker's own connection writes (and applies the schema).
+	st, err := store.Open(ctx, store.Config{DSN: o.dsn, QueryTimeout: o.queryTimeout})
+	if err != nil {
+		return err
+	}
+	defer st.Close()
 	opts, err := clickhouse.ParseDSN(o.dsn)
 	if err != nil {
 		return errors.New("--clickhouse-dsn: not a valid DSN") // the DSN holds a password: not quoted
-	}
-	db := opts.Auth.Database
-	if db == "" {
-		db = "changelens"
 	}
 	opts.Auth.Database = ""
 	conn, err := clickhouse.Open(opts)
@@ -167,17 +170,13 @@ func run(ctx context.Context, args []string, getenv func(string) string, stderr 
 	if err := conn.QueryRow(ctx, "SELECT version()").Scan(&serverVersion); err != nil {
 		return fmt.Errorf("clickhouse: %w", err)
 	}
+	db := st.Database()
 	so := schema.Options{Database: db, Features: schema.FeaturesFor(serverVersion)}
 	if o.createSchema {
 		if _, err := schema.Apply(ctx, conn, so, serverVersion); err != nil {
 			return err
 		}
 	}
-	st, err := store.Open(ctx, store.Config{DSN: o.dsn, Database: db, QueryTimeout: o.queryTimeout})
-	if err != nil {
-		return err
-	}
-	defer st.Close()
 	cfg := usecase.Config{Analysis: o.analysis, IgnoreStoredVerdicts: true, CacheSize: -1}
 	cfg.Limits.QueryTimeout = o.queryTimeout
 	cfg.Limits.MaxDeployments = 1 << 20
