@@ -46,6 +46,18 @@ type Config struct {
 	// rebuild. Defaults 1h and 10m; off with the cache (CacheSize < 0).
 	EpisodesSettle, EpisodesRebuild time.Duration
 
+	// SeriesCacheBuckets is the number of latency-series buckets (each the
+	// points of one step of one series) kept in memory, so that a range
+	// asked again a little later reads only its new buckets. Default
+	// 100000 (about 40 MB at worst); negative disables it, as does
+	// CacheSize < 0.
+	SeriesCacheBuckets int
+	// SeriesSettle is how long after a bucket's end it is still read from
+	// ClickHouse (late spans) before it may be cached; SeriesTTL how long
+	// a cached bucket is used (back-filled data shows after at most this
+	// long). Defaults 10m and 10m.
+	SeriesSettle, SeriesTTL time.Duration
+
 	// Analysis holds the change-failure thresholds. Default
 	// analysis.DefaultConfig(); a zero value means the default.
 	Analysis analysis.Config
@@ -58,15 +70,18 @@ type Config struct {
 // DefaultConfig returns the defaults.
 func DefaultConfig() Config {
 	return Config{
-		Limits:          limits.Default(),
-		NeighborHorizon: 90 * 24 * time.Hour,
-		WindowBatch:     5000,
-		CacheSize:       20000,
-		CacheSettle:     5 * time.Minute,
-		EpisodesSettle:  time.Hour,
-		EpisodesRebuild: 10 * time.Minute,
-		Analysis:        analysis.DefaultConfig(),
-		Now:             time.Now,
+		Limits:             limits.Default(),
+		NeighborHorizon:    90 * 24 * time.Hour,
+		WindowBatch:        5000,
+		CacheSize:          20000,
+		CacheSettle:        5 * time.Minute,
+		EpisodesSettle:     time.Hour,
+		EpisodesRebuild:    10 * time.Minute,
+		SeriesCacheBuckets: 100000,
+		SeriesSettle:       10 * time.Minute,
+		SeriesTTL:          10 * time.Minute,
+		Analysis:           analysis.DefaultConfig(),
+		Now:                time.Now,
 	}
 }
 
@@ -80,6 +95,9 @@ func (c Config) withDefaults() Config {
 	c.CacheSettle = cmp.Or(c.CacheSettle, d.CacheSettle)
 	c.EpisodesSettle = cmp.Or(c.EpisodesSettle, d.EpisodesSettle)
 	c.EpisodesRebuild = cmp.Or(c.EpisodesRebuild, d.EpisodesRebuild)
+	c.SeriesCacheBuckets = cmp.Or(c.SeriesCacheBuckets, d.SeriesCacheBuckets)
+	c.SeriesSettle = cmp.Or(c.SeriesSettle, d.SeriesSettle)
+	c.SeriesTTL = cmp.Or(c.SeriesTTL, d.SeriesTTL)
 	if c.Analysis == (analysis.Config{}) {
 		c.Analysis = d.Analysis
 	}
@@ -105,6 +123,8 @@ func (c Config) validate() error {
 	pos("CacheSettle", c.CacheSettle)
 	pos("EpisodesSettle", c.EpisodesSettle)
 	pos("EpisodesRebuild", c.EpisodesRebuild)
+	pos("SeriesSettle", c.SeriesSettle)
+	pos("SeriesTTL", c.SeriesTTL)
 	posI("WindowBatch", c.WindowBatch)
 	if c.UnitsLookback < 0 {
 		errs = append(errs, fmt.Errorf("usecase: UnitsLookback must not be negative, got %s", c.UnitsLookback))

@@ -1017,3 +1017,80 @@ func TestInferredCachedEqualsFullRead(t *testing.T) {
 	time.Sleep(3 * time.Second)
 	same("after the rebuild", 5)
 }
+
+// TestSeriesCacheEqualsFullRead: a latency series asked again with its
+// range moved by a few minutes (a dashboard refresh, a scroll) reads only
+// the buckets around its cached run, and the answer equals reading the
+// whole range; a cached bucket is served until SeriesTTL, then read again;
+// buckets younger than SeriesSettle are never cached.
+func TestSeriesCacheEqualsFullRead(t *testing.T) {
+	f := loadFixture(t)
+	now := f.now
+	clock := func() time.Time { return now }
+	cached := f.open(t, func(c *Config) { c.Now = clock; c.SeriesTTL = time.Hour })
+	full := f.open(t, func(c *Config) { c.CacheSize = -1 })
+	ctx := context.Background()
+	near := func(a, b float64) bool { return math.Abs(a-b) <= 1e-9*math.Max(math.Abs(a), math.Abs(b)) }
+	same := func(name string, got, want []report.LatencyPoint) {
+		t.Helper()
+		if len(got) != len(want) || len(got) == 0 {
+			t.Fatalf("%s: %d points, full read %d", name, len(got), len(want))
+		}
+		for i := range got {
+			g, w := got[i], want[i]
+			if !g.Time.Equal(w.Time) || g.Group != w.Group || !near(g.Count, w.Count) || !near(g.ErrorCount, w.ErrorCount) ||
+				g.P50Ms != w.P50Ms || g.P90Ms != w.P90Ms || g.P95Ms != w.P95Ms || g.P99Ms != w.P99Ms {
+				t.Fatalf("%s point %d: cached %+v, full read %+v", name, i, g, w)
+			}
+		}
+	}
+	for _, group := range []report.GroupBy{report.GroupByVersion, report.GroupByOperation} {
+		for _, step := range []time.Duration{m, 5 * m} {
+			// A 4-hour window ending at now, then moved back and forth by
+			// minutes and seconds, as refreshes and scrolls do.
+			for _, back := range []time.Duration{0, m, 7 * m, 30*time.Second + 3*m, 2 * m, 40 * m, 0} {
+				q := report.LatencyQuery{Service: "checkout", Environment: prod, Start: now.Add(-back - 4*h), End: now.Add(-back),
+					Step: step, GroupBy: group}
+				got, err := cached.Latency(ctx, q)
+				if err != nil {
+					t.Fatal(err)
+				}
+				want, err := full.Latency(ctx, q)
+				if err != nil {
+					t.Fatal(err)
+				}
+				same(fmt.Sprintf("group %d step %s back %s", group, step, back), got, want)
+			}
+		}
+	}
+	// Buckets younger than SeriesSettle (10 minutes) are not cached: the
+	// 1-minute by-version series holds the minutes [now−4h−40m, now−10m).
+	q := report.LatencyQuery{Service: "checkout", Environment: prod, Start: now.Add(-4 * h), End: now, Step: m, GroupBy: report.GroupByVersion}
+	if _, ok := cached.series.get(keyOf(q, now.Add(-11*m).Unix())); !ok {
+		t.Error("a settled bucket was not cached")
+	}
+	if _, ok := cached.series.get(keyOf(q, now.Add(-9*m).Unix())); ok {
+		t.Error("a bucket younger than SeriesSettle was cached")
+	}
+
+	// A marked bucket in the middle of the range: the next request is
+	// served from the cache (and shows the mark) until SeriesTTL.
+	mid := now.Add(-2 * h).Unix()
+	mark := report.LatencyPoint{Time: time.Unix(mid, 0).UTC(), Group: "from-the-cache", Count: 1}
+	cached.series.put(keyOf(q, mid), seriesBucket{points: []report.LatencyPoint{mark}, read: now})
+	q.Start, q.End = q.Start.Add(-m), q.End.Add(-m)
+	marked := func() bool {
+		pts, err := cached.Latency(ctx, q)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return slices.ContainsFunc(pts, func(p report.LatencyPoint) bool { return p.Group == mark.Group })
+	}
+	if !marked() {
+		t.Fatal("a cached bucket was read again from ClickHouse")
+	}
+	now = now.Add(time.Hour + m) // past SeriesTTL: read again
+	if marked() {
+		t.Error("a bucket older than SeriesTTL was served from the cache")
+	}
+}

@@ -32,7 +32,7 @@ func (s *Service) Latency(ctx context.Context, q report.LatencyQuery) ([]report.
 	if err := s.checkLatency(q, true); err != nil {
 		return nil, err
 	}
-	return s.st.LatencyPoints(ctx, q, true, s.cfg.Limits.MaxSeriesPoints)
+	return s.seriesPoints(ctx, q)
 }
 
 // LatencySummary returns one row per group over the whole range

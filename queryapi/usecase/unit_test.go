@@ -59,7 +59,7 @@ func TestConfig(t *testing.T) {
 }
 
 func TestLRU(t *testing.T) {
-	c := newLRU(2)
+	c := newLRU[string, cached](2)
 	c.put("a", cached{stats: store.WindowPair{{Requests: 1}}})
 	c.put("b", cached{stats: store.WindowPair{{Requests: 2}}})
 	if _, ok := c.get("a"); !ok { // a is now the most recent

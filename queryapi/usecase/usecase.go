@@ -45,8 +45,9 @@ type Service struct {
 	cfg      Config
 	st       *store.Store
 	owned    bool // Open opened st: Close closes it
-	cache    *lru
-	episodes *episodeCache // nil: every request reads the whole history
+	cache    *lru[string, cached]
+	episodes *episodeCache                 // nil: every request reads the whole history
+	series   *lru[seriesKey, seriesBucket] // nil: every series is read whole
 	// configHash keys the verdicts stored for cfg.Analysis.
 	configHash string
 }
@@ -61,8 +62,11 @@ func New(st *store.Store, cfg Config) (*Service, error) {
 	}
 	s := &Service{cfg: cfg, st: st, configHash: ConfigHash(cfg.Analysis)}
 	if cfg.CacheSize > 0 {
-		s.cache = newLRU(cfg.CacheSize)
+		s.cache = newLRU[string, cached](cfg.CacheSize)
 		s.episodes = newEpisodeCache()
+		if cfg.SeriesCacheBuckets > 0 {
+			s.series = newLRU[seriesKey, seriesBucket](cfg.SeriesCacheBuckets)
+		}
 	}
 	return s, nil
 }
