@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/changelens/changelens/internal/chident"
@@ -45,6 +46,17 @@ type Config struct {
 	// a Distributed table <table> over it; the exporter inserts into the
 	// Distributed tables.
 	ClusterName string `mapstructure:"cluster_name"`
+	// Replicated (with cluster_name; default true) gives every table its
+	// Replicated* engine (ReplicatedMergeTree, ReplicatedAggregatingMergeTree,
+	// ReplicatedReplacingMergeTree), so each shard's replicas hold the same
+	// data through ZooKeeper/Keeper; false creates plain engines (a sharded
+	// cluster without replicas or Keeper).
+	Replicated bool `mapstructure:"replicated"`
+	// ReplicationPath is the ZooKeeper path prefix of the replicated tables;
+	// a table's path is <replication_path>/<database>/<table>_local and its
+	// replica name the {replica} macro. It normally holds the {shard} macro.
+	// Default "/clickhouse/tables/{shard}".
+	ReplicationPath string `mapstructure:"replication_path"`
 
 	// Deduplicate skips latency events whose span (trace_id, span_id) is
 	// already stored: before each insert one query looks the batch's spans up
@@ -86,6 +98,11 @@ func (cfg *Config) Validate() error {
 	}
 	if cfg.ClusterName != "" && !chident.Valid(cfg.ClusterName) {
 		errs = append(errs, fmt.Errorf("cluster_name: %q is not a valid name (letters, digits and _, not starting with a digit, at most 64 characters)", cfg.ClusterName))
+	}
+	if cfg.ClusterName != "" && cfg.Replicated {
+		if p := cfg.ReplicationPath; !strings.HasPrefix(p, "/") || strings.ContainsAny(p, "'\\`\n") {
+			errs = append(errs, fmt.Errorf("replication_path: %q must be a ZooKeeper path starting with / (without quotes or backslashes)", p))
+		}
 	}
 	if cfg.RetentionDays < 0 || cfg.RetentionDays > maxRetentionDays {
 		errs = append(errs, fmt.Errorf("retention_days: %d is out of range [0, %d] (0 keeps data forever)", cfg.RetentionDays, maxRetentionDays))

@@ -107,6 +107,7 @@ func TestConfigValidationNamesTheField(t *testing.T) {
 		"empty_database":            "database:",
 		"bad_database":              "database:",
 		"bad_cluster":               "cluster_name:",
+		"bad_replication_path":      "replication_path:",
 		"negative_retention":        "retention_days:",
 		"bad_compression":           "compression:",
 		"password_without_username": "username:",

@@ -68,9 +68,11 @@ func newExporter(cfg *Config, set exporter.Settings) (*chExporter, error) {
 		return nil, err
 	}
 	so := schema.Options{
-		Database:      cfg.Database,
-		Cluster:       cfg.ClusterName,
-		RetentionDays: cfg.RetentionDays,
+		Database:        cfg.Database,
+		Cluster:         cfg.ClusterName,
+		RetentionDays:   cfg.RetentionDays,
+		Replicated:      cfg.Replicated,
+		ReplicationPath: cfg.ReplicationPath,
 	}
 	e := &chExporter{
 		cfg:              cfg,
@@ -265,6 +267,14 @@ func (e *chExporter) pushTraces(ctx context.Context, td ptrace.Traces) error {
 	conn, err := e.ensureReady(ctx)
 	if err != nil {
 		return err
+	}
+	if e.schema.Cluster != "" {
+		// Acknowledge a batch only when a replica of every shard it touches
+		// holds its rows, rather than when the receiving node queued them for
+		// sending: the loss of that node then loses nothing acknowledged, and
+		// a retry of the batch forms the same per-shard blocks, which the
+		// replicated tables' block deduplication drops.
+		ctx = clickhouse.Context(ctx, clickhouse.WithSettings(clickhouse.Settings{"insert_distributed_sync": 1}))
 	}
 	st := e.getEncoder()
 	defer e.putEncoder(st)

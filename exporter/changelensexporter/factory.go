@@ -5,12 +5,15 @@ import (
 	"time"
 
 	"go.opentelemetry.io/collector/component"
+
 	"go.opentelemetry.io/collector/config/configoptional"
 	"go.opentelemetry.io/collector/config/configretry"
 	"go.opentelemetry.io/collector/config/configtls"
 	"go.opentelemetry.io/collector/consumer"
 	"go.opentelemetry.io/collector/exporter"
 	"go.opentelemetry.io/collector/exporter/exporterhelper"
+
+	"github.com/changelens/changelens/internal/schema"
 
 	"github.com/changelens/changelens/exporter/changelensexporter/internal/metadata"
 )
@@ -53,17 +56,19 @@ func createDefaultConfig() component.Config {
 	queue.Batch = configoptional.Some(batch)
 
 	return &Config{
-		TimeoutConfig: exporterhelper.TimeoutConfig{Timeout: defaultTimeout},
-		BackOffConfig: retry,
-		QueueConfig:   configoptional.Some(queue),
-		Endpoints:     []string{"localhost:9000"},
-		Database:      defaultDatabase,
-		Deduplicate:   true,
-		TLS:           configtls.ClientConfig{Insecure: true},
-		Compression:   "lz4",
-		CreateSchema:  true,
-		RetentionDays: defaultRetentionDays,
-		DialTimeout:   defaultDialTimeout,
+		TimeoutConfig:   exporterhelper.TimeoutConfig{Timeout: defaultTimeout},
+		BackOffConfig:   retry,
+		QueueConfig:     configoptional.Some(queue),
+		Endpoints:       []string{"localhost:9000"},
+		Database:        defaultDatabase,
+		Deduplicate:     true,
+		TLS:             configtls.ClientConfig{Insecure: true},
+		Compression:     "lz4",
+		CreateSchema:    true,
+		Replicated:      true,
+		ReplicationPath: schema.DefaultReplicationPath,
+		RetentionDays:   defaultRetentionDays,
+		DialTimeout:     defaultDialTimeout,
 	}
 }
 

@@ -1142,14 +1142,15 @@ func TestIntegrationThroughFactory(t *testing.T) {
 // ---------------------------------------------------------------------------
 
 // With cluster_name, data goes through Distributed tables into *_local
-// tables. The harness's server has a one-shard cluster naming itself; ON
-// CLUSTER needs ZooKeeper, so the DDL is run without it here (the ON CLUSTER
-// text itself is covered by the schema unit tests).
+// tables. The harness's server has a one-shard cluster naming itself and no
+// ZooKeeper: ON CLUSTER and replication are left out here (the replicated
+// cluster of ZooKeeper and 2 shards × 2 replicas is tested in e2e/cluster).
 func TestIntegrationDistributedTables(t *testing.T) {
 	srv := chtest.Shared(t)
 	db := srv.NewDatabase(t)
 	cfg := testConfig(srv, db)
 	cfg.ClusterName = chtest.ClusterName
+	cfg.Replicated = false
 	cfg.RetentionDays = 2
 	if err := cfg.Validate(); err != nil {
 		t.Fatal(err)

@@ -12,6 +12,7 @@ package schema
 
 import (
 	"bufio"
+	"cmp"
 	"context"
 	"embed"
 	"fmt"
@@ -123,6 +124,36 @@ type Options struct {
 	// Distributed tables: for a single server whose remote_servers names
 	// itself (tests; distributed DDL needs ZooKeeper).
 	NoOnCluster bool
+
+	// Replicated (with Cluster) creates the Replicated* engine of every
+	// table, its ZooKeeper path ReplicationPath/<database>/<table>_local
+	// (ReplicationPath usually holds the {shard} macro, e.g.
+	// DefaultReplicationPath) and its replica name the {replica} macro.
+	// schema_migrations is then one replicated table across the whole
+	// cluster (path without the shard), so every node sees what was applied.
+	Replicated      bool
+	ReplicationPath string
+}
+
+// DefaultReplicationPath is the ZooKeeper path prefix of replicated tables.
+const DefaultReplicationPath = "/clickhouse/tables/{shard}"
+
+// replicated reports whether tables get Replicated* engines.
+func (o Options) replicated() bool { return o.Cluster != "" && o.Replicated }
+
+// Engine renders the engine of table (the name without _local) with params
+// ("ver" for a ReplacingMergeTree version column): engine(params), or its
+// Replicated* form with the table's ZooKeeper path and the {replica} macro.
+func (o Options) Engine(engine, table string, params ...string) string {
+	if !o.replicated() {
+		if len(params) == 0 {
+			return engine
+		}
+		return engine + "(" + strings.Join(params, ", ") + ")"
+	}
+	prefix := strings.TrimRight(cmp.Or(o.ReplicationPath, DefaultReplicationPath), "/")
+	args := append([]string{sqlString(prefix + "/" + o.Database + "/" + table + LocalSuffix), "'{replica}'"}, params...)
+	return "Replicated" + engine + "(" + strings.Join(args, ", ") + ")"
 }
 
 // InsertTable is the table the exporter inserts into (Distributed with a cluster).
@@ -169,8 +200,20 @@ func Bootstrap(o Options) []string {
     name           String,
     applied_at     DateTime('UTC'),
     server_version String
-) ENGINE = MergeTree ORDER BY version`,
+) ENGINE = ` + o.migrationsEngine() + ` ORDER BY version`,
 	}
+}
+
+// migrationsEngine: with a replicated cluster one replica set spanning every
+// shard (its replica names are {shard}-{replica}, unique in the cluster), so
+// a migration recorded through any node is seen by all.
+func (o Options) migrationsEngine() string {
+	if !o.replicated() {
+		return "MergeTree"
+	}
+	prefix := strings.TrimRight(cmp.Or(o.ReplicationPath, DefaultReplicationPath), "/")
+	prefix = strings.ReplaceAll(prefix, "{shard}", "all")
+	return "ReplicatedMergeTree(" + sqlString(prefix+"/"+o.Database+"/"+TableMigrations) + ", '{shard}-{replica}')"
 }
 
 // Migrations renders every embedded migration, in version order.
@@ -226,6 +269,7 @@ func render(name, src string, o Options) ([]string, error) {
 		"histBucket": HistBucketSQL,
 		"sizeBucket": SizeBucketSQL,
 		"clustered":  func() bool { return o.Cluster != "" },
+		"engine":     o.Engine,
 		"backfillSettings": func() string {
 			if o.Features.PartitionLimit {
 				return "SETTINGS max_partitions_per_insert_block = 0"

@@ -137,14 +137,14 @@ func TestRenderCluster(t *testing.T) {
 		// the view reads and writes the local tables on every shard
 		"CREATE MATERIALIZED VIEW IF NOT EXISTS `changelens`.`latency_rollup_1m_mv` ON CLUSTER `prod`\nTO `changelens`.`latency_rollup_1m_local`",
 		"FROM `changelens`.`latency_events_local`",
-		"CREATE TABLE IF NOT EXISTS `changelens`.`latency_events` ON CLUSTER `prod` AS `changelens`.`latency_events_local` ENGINE = Distributed('prod', 'changelens', 'latency_events_local', rand())",
-		"CREATE TABLE IF NOT EXISTS `changelens`.`latency_rollup_1m` ON CLUSTER `prod` AS `changelens`.`latency_rollup_1m_local` ENGINE = Distributed('prod', 'changelens', 'latency_rollup_1m_local', rand())",
-		"CREATE TABLE IF NOT EXISTS `changelens`.`deployments` ON CLUSTER `prod` AS `changelens`.`deployments_local` ENGINE = Distributed('prod', 'changelens', 'deployments_local', cityHash64(id))",
+		"CREATE TABLE IF NOT EXISTS `changelens`.`latency_events` ON CLUSTER `prod` AS `changelens`.`latency_events_local` ENGINE = Distributed('prod', 'changelens', 'latency_events_local', cityHash64(service, environment))",
+		"CREATE TABLE IF NOT EXISTS `changelens`.`latency_rollup_1m` ON CLUSTER `prod` AS `changelens`.`latency_rollup_1m_local` ENGINE = Distributed('prod', 'changelens', 'latency_rollup_1m_local', cityHash64(service, environment))",
+		"CREATE TABLE IF NOT EXISTS `changelens`.`deployments` ON CLUSTER `prod` AS `changelens`.`deployments_local` ENGINE = Distributed('prod', 'changelens', 'deployments_local', cityHash64(service, environment))",
 		"CREATE MATERIALIZED VIEW IF NOT EXISTS `changelens`.`latency_hist_1m_mv` ON CLUSTER `prod`\nTO `changelens`.`latency_hist_1m_local`",
 		"CREATE MATERIALIZED VIEW IF NOT EXISTS `changelens`.`latency_hist_1h_mv` ON CLUSTER `prod`\nTO `changelens`.`latency_hist_1h_local`",
-		"CREATE TABLE IF NOT EXISTS `changelens`.`latency_hist_1m` ON CLUSTER `prod` AS `changelens`.`latency_hist_1m_local` ENGINE = Distributed('prod', 'changelens', 'latency_hist_1m_local', rand())",
-		"CREATE TABLE IF NOT EXISTS `changelens`.`latency_hist_1h` ON CLUSTER `prod` AS `changelens`.`latency_hist_1h_local` ENGINE = Distributed('prod', 'changelens', 'latency_hist_1h_local', rand())",
-		"CREATE TABLE IF NOT EXISTS `changelens`.`deployment_events` ON CLUSTER `prod` AS `changelens`.`deployment_events_local` ENGINE = Distributed('prod', 'changelens', 'deployment_events_local', cityHash64(id))",
+		"CREATE TABLE IF NOT EXISTS `changelens`.`latency_hist_1m` ON CLUSTER `prod` AS `changelens`.`latency_hist_1m_local` ENGINE = Distributed('prod', 'changelens', 'latency_hist_1m_local', cityHash64(service, environment))",
+		"CREATE TABLE IF NOT EXISTS `changelens`.`latency_hist_1h` ON CLUSTER `prod` AS `changelens`.`latency_hist_1h_local` ENGINE = Distributed('prod', 'changelens', 'latency_hist_1h_local', cityHash64(service, environment))",
+		"CREATE TABLE IF NOT EXISTS `changelens`.`deployment_events` ON CLUSTER `prod` AS `changelens`.`deployment_events_local` ENGINE = Distributed('prod', 'changelens', 'deployment_events_local', cityHash64(service, environment))",
 		// the copy of v1's rows goes through the Distributed tables
 		"INSERT INTO `changelens`.`deployment_events`",
 		"FROM `changelens`.`deployments`",
@@ -186,6 +186,39 @@ func TestRenderCluster(t *testing.T) {
 	}
 	if got := o.LocalTable(TableLatencyEvents); got != "`changelens`.`latency_events_local`" {
 		t.Errorf("local table = %s", got)
+	}
+
+	if strings.Contains(sql, "Replicated") {
+		t.Error("replicated engines without Replicated")
+	}
+
+	// Replicated: every local table's engine is its Replicated* form with a
+	// ZooKeeper path per shard and table; schema_migrations is one replica
+	// set across the cluster.
+	r := o
+	r.Replicated = true
+	rsql := joined(allSQL(t, r))
+	for _, want := range []string{
+		"ENGINE = ReplicatedMergeTree('/clickhouse/tables/{shard}/changelens/latency_events_local', '{replica}')",
+		"ENGINE = ReplicatedAggregatingMergeTree('/clickhouse/tables/{shard}/changelens/latency_hist_1m_local', '{replica}')",
+		"ENGINE = ReplicatedReplacingMergeTree('/clickhouse/tables/{shard}/changelens/deployment_events_local', '{replica}', ver)",
+		"ENGINE = ReplicatedReplacingMergeTree('/clickhouse/tables/{shard}/changelens/notification_log_local', '{replica}')",
+	} {
+		if !strings.Contains(rsql, want) {
+			t.Errorf("replicated schema lacks\n  %s", want)
+		}
+	}
+	for _, line := range strings.Split(rsql, "\n") {
+		if strings.HasPrefix(line, "ENGINE = ") && !strings.HasPrefix(line, "ENGINE = Replicated") {
+			t.Errorf("a local table without a replicated engine: %s", line)
+		}
+	}
+	if boot := joined(Bootstrap(r)); !strings.Contains(boot, "ENGINE = ReplicatedMergeTree('/clickhouse/tables/all/changelens/schema_migrations', '{shard}-{replica}')") {
+		t.Errorf("replicated schema_migrations: %s", boot)
+	}
+	r.ReplicationPath = "/ch/{cluster}/{shard}/"
+	if !strings.Contains(joined(allSQL(t, r)), "ReplicatedMergeTree('/ch/{cluster}/{shard}/changelens/latency_events_local', '{replica}')") {
+		t.Error("replication_path not used")
 	}
 
 	o.NoOnCluster = true

@@ -421,11 +421,16 @@ func alive(pid int) bool {
 func binary() ([]string, error) {
 	switch e := Engine(); e {
 	case EngineServer:
+		return serverBinary()
 	case EngineChdb:
 		return chdbBinary()
 	default:
 		return nil, fmt.Errorf("chtest: %s=%q: want %q or %q", EnvEngine, e, EngineServer, EngineChdb)
 	}
+}
+
+// serverBinary returns the clickhouse-server command.
+func serverBinary() ([]string, error) {
 	if v := strings.TrimSpace(os.Getenv(EnvBinary)); v != "" {
 		argv := strings.Fields(v)
 		if _, err := exec.LookPath(argv[0]); err != nil {
@@ -498,6 +503,41 @@ func newServer(dir string) (*Server, error) {
 		return nil, fmt.Errorf("chtest: write config: %w", err)
 	}
 	return &Server{dir: dir, tcpPort: tcpPort, httpPort: httpPort, argv: argv}, nil
+}
+
+// NewNode prepares, without starting it, a clickhouse-server for a
+// multi-server setup (testkit/chcluster): always the server binary whatever
+// CHTEST_ENGINE says (the embedded engine has no Keeper and cannot join a
+// replicated cluster), in dir on the given ports, with the usual config plus
+// configD's files in dir/config.d (name → content), which the server merges
+// into its config. Start it with Start; the caller stops it (Stop or Kill).
+func NewNode(dir string, tcpPort, httpPort int, configD map[string]string) (*Server, error) {
+	argv, err := serverBinary()
+	if err != nil {
+		return nil, err
+	}
+	if err := writeConfig(dir, tcpPort, httpPort); err != nil {
+		return nil, fmt.Errorf("chtest: write config: %w", err)
+	}
+	if err := os.MkdirAll(filepath.Join(dir, "config.d"), 0o755); err != nil {
+		return nil, err
+	}
+	for name, content := range configD {
+		if err := os.WriteFile(filepath.Join(dir, "config.d", name), []byte(content), 0o644); err != nil {
+			return nil, err
+		}
+	}
+	return &Server{dir: dir, tcpPort: tcpPort, httpPort: httpPort, argv: argv}, nil
+}
+
+// FreePort returns a TCP port that is free on 127.0.0.1 now.
+func FreePort() (int, error) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return 0, err
+	}
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port, nil
 }
 
 func freePorts() (int, int, error) {

@@ -9,13 +9,18 @@
 --   ttl "col"    "TTL col + INTERVAL n DAY" when retention_days > 0 on servers with TTL (>= 20)
 --   backfillSettings  lifts the per-INSERT partition limit (>= 20) for back-fills
 --   histBucket "col"  the latency histogram bucket of a duration column (histogram.go)
+--   engine "E" "t" [params]  the engine E(params) of table t, or with a
+--                replicated cluster ReplicatedE('<replication_path>/<db>/t_local', '{replica}'[, params])
 -- "-- distributed: <table> <sharding key>" lines ask for a Distributed table
--- <table> over <table>_local when cluster_name is set.
+-- <table> over <table>_local when cluster_name is set. Sharding keys keep
+-- one unit's (service, environment's) rows on one shard: the materialized
+-- views then write its aggregates on that shard too, and the per-unit
+-- window queries stay shard-local.
 --
 -- Times are DateTime('UTC') (seconds) plus UInt64 nanoseconds: DateTime64 does
 -- not exist on 18.16, the oldest server this schema supports.
 
--- distributed: latency_events rand()
+-- distributed: latency_events cityHash64(service, environment)
 CREATE TABLE IF NOT EXISTS {{local "latency_events"}}{{onCluster}}
 (
     service        {{lcString}},
@@ -31,13 +36,13 @@ CREATE TABLE IF NOT EXISTS {{local "latency_events"}}{{onCluster}}
     trace_id       FixedString(16),
     span_id        FixedString(8)
 )
-ENGINE = MergeTree
+ENGINE = {{engine "MergeTree" "latency_events"}}
 PARTITION BY toYYYYMMDD(time)
 ORDER BY (service, environment, operation, time)
 {{ttl "time"}}
 SETTINGS index_granularity = 8192;
 
--- distributed: latency_rollup_1m rand()
+-- distributed: latency_rollup_1m cityHash64(service, environment)
 CREATE TABLE IF NOT EXISTS {{local "latency_rollup_1m"}}{{onCluster}}
 (
     service          {{lcString}},
@@ -51,7 +56,7 @@ CREATE TABLE IF NOT EXISTS {{local "latency_rollup_1m"}}{{onCluster}}
     sample_count     AggregateFunction(count),
     duration_digest  AggregateFunction(quantilesTDigestWeighted(0.5, 0.9, 0.95, 0.99), UInt64, UInt64)
 )
-ENGINE = AggregatingMergeTree
+ENGINE = {{engine "AggregatingMergeTree" "latency_rollup_1m"}}
 PARTITION BY toYYYYMMDD(minute)
 ORDER BY (service, environment, version, operation, minute)
 {{ttl "minute"}};
@@ -79,7 +84,7 @@ GROUP BY service, environment, version, operation, minute;
 -- the one with the highest ver (see README: superseded > explicit >
 -- earliest deploy_time > earliest rollout_start). Readers must not rely on
 -- merges: GROUP BY id with argMax(column, ver), or FINAL.
--- distributed: deployments cityHash64(id)
+-- distributed: deployments cityHash64(service, environment)
 CREATE TABLE IF NOT EXISTS {{local "deployments"}}{{onCluster}}
 (
     id                  String,
@@ -106,5 +111,5 @@ CREATE TABLE IF NOT EXISTS {{local "deployments"}}{{onCluster}}
     observed_time       DateTime('UTC'),
     ver                 UInt64
 )
-ENGINE = ReplacingMergeTree(ver)
+ENGINE = {{engine "ReplacingMergeTree" "deployments" "ver"}}
 ORDER BY (service, environment, id);

@@ -23,7 +23,7 @@
 -- Idempotent (IF NOT EXISTS). Views see only rows inserted after they exist:
 -- data written before this version is not backfilled (see README).
 
--- distributed: latency_hist_1m rand()
+-- distributed: latency_hist_1m cityHash64(service, environment)
 CREATE TABLE IF NOT EXISTS {{local "latency_hist_1m"}}{{onCluster}}
 (
     service          {{lcString}},
@@ -37,7 +37,7 @@ CREATE TABLE IF NOT EXISTS {{local "latency_hist_1m"}}{{onCluster}}
     sample_count     AggregateFunction(count),
     hist             AggregateFunction(sumMap, Array(UInt16), Array(Float64))
 )
-ENGINE = AggregatingMergeTree
+ENGINE = {{engine "AggregatingMergeTree" "latency_hist_1m"}}
 PARTITION BY toYYYYMMDD(minute)
 ORDER BY (service, environment, version, operation, minute)
 {{ttl "minute"}};
@@ -58,7 +58,7 @@ AS SELECT
 FROM {{local "latency_events"}}
 GROUP BY service, environment, version, operation, minute;
 
--- distributed: latency_hist_1h rand()
+-- distributed: latency_hist_1h cityHash64(service, environment)
 CREATE TABLE IF NOT EXISTS {{local "latency_hist_1h"}}{{onCluster}}
 (
     service          {{lcString}},
@@ -72,7 +72,7 @@ CREATE TABLE IF NOT EXISTS {{local "latency_hist_1h"}}{{onCluster}}
     sample_count     AggregateFunction(count),
     hist             AggregateFunction(sumMap, Array(UInt16), Array(Float64))
 )
-ENGINE = AggregatingMergeTree
+ENGINE = {{engine "AggregatingMergeTree" "latency_hist_1h"}}
 PARTITION BY toYYYYMMDD(hour)
 ORDER BY (service, environment, version, operation, hour)
 {{ttl "hour"}};

@@ -17,7 +17,7 @@
 -- only adds identical rows, which collapse). The old table is left in place,
 -- unused; drop it once the upgrade is done.
 
--- distributed: deployment_events cityHash64(id)
+-- distributed: deployment_events cityHash64(service, environment)
 CREATE TABLE IF NOT EXISTS {{local "deployment_events"}}{{onCluster}}
 (
     id                  String,
@@ -48,7 +48,7 @@ CREATE TABLE IF NOT EXISTS {{local "deployment_events"}}{{onCluster}}
                             rollback_candidate, external_id, pipeline_name, pipeline_run_id, superseded_by,
                             trace_id, span_id)
 )
-ENGINE = ReplacingMergeTree(ver)
+ENGINE = {{engine "ReplacingMergeTree" "deployment_events" "ver"}}
 ORDER BY (service, environment, id, row_hash);
 
 INSERT INTO {{name "deployment_events"}}

@@ -28,7 +28,7 @@ CREATE TABLE IF NOT EXISTS {{local "version_presence"}}{{onCluster}}
     first_ns     AggregateFunction(min, UInt64),
     last_ns      AggregateFunction(max, UInt64)
 )
-ENGINE = AggregatingMergeTree
+ENGINE = {{engine "AggregatingMergeTree" "version_presence"}}
 PARTITION BY toYYYYMMDD(bucket)
 ORDER BY (service, environment, version, bucket)
 {{ttl "bucket"}};

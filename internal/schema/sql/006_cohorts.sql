@@ -36,7 +36,7 @@ ALTER TABLE {{name "latency_events"}}{{onCluster}} ADD COLUMN request_size Int64
 -- from latency_hist_1m, which has them since schema v2; the comparison reads
 -- only sizes of the version dimension from here.
 
--- distributed: cohort_hist_1m rand()
+-- distributed: cohort_hist_1m cityHash64(service, environment)
 CREATE TABLE IF NOT EXISTS {{local "cohort_hist_1m"}}{{onCluster}}
 (
     service            {{lcString}},
@@ -53,7 +53,7 @@ CREATE TABLE IF NOT EXISTS {{local "cohort_hist_1m"}}{{onCluster}}
     response_size_hist AggregateFunction(sumMap, Array(UInt16), Array(Float64)),
     request_size_hist  AggregateFunction(sumMap, Array(UInt16), Array(Float64))
 )
-ENGINE = AggregatingMergeTree
+ENGINE = {{engine "AggregatingMergeTree" "cohort_hist_1m"}}
 PARTITION BY toYYYYMMDD(minute)
 ORDER BY (service, environment, dimension, value, operation, minute)
 {{ttl "minute"}};

@@ -15,7 +15,7 @@
 -- verdict for SQL readers. Small (one row per deployment and setting): not
 -- partitioned, not expired.
 
--- distributed: deployment_verdicts cityHash64(deployment_id)
+-- distributed: deployment_verdicts cityHash64(service, environment)
 CREATE TABLE IF NOT EXISTS {{local "deployment_verdicts"}}{{onCluster}}
 (
     deployment_id  String,
@@ -32,7 +32,7 @@ CREATE TABLE IF NOT EXISTS {{local "deployment_verdicts"}}{{onCluster}}
     settled_at     DateTime('UTC'),
     ver            UInt64
 )
-ENGINE = ReplacingMergeTree(ver)
+ENGINE = {{engine "ReplacingMergeTree" "deployment_verdicts" "ver"}}
 ORDER BY (deployment_id, config_hash);
 
 -- notification_log: one row per notification delivered (acknowledged by
@@ -51,5 +51,5 @@ CREATE TABLE IF NOT EXISTS {{local "notification_log"}}{{onCluster}}
     delivered_at     DateTime('UTC'),
     attempts         UInt32
 )
-ENGINE = ReplacingMergeTree
+ENGINE = {{engine "ReplacingMergeTree" "notification_log"}}
 ORDER BY idempotency_key;

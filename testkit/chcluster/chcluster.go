@@ -1,0 +1,208 @@
+// Package chcluster starts a real replicated ClickHouse cluster on one
+// machine for tests: ZooKeeper (Debian's zookeeper package, 3.8) and
+// 2 shards × 2 replicas of clickhouse-server, each in a temporary directory
+// on free ports.
+//
+// The nodes are configured with the files of deploy/cluster/config.d — the
+// example users copy — with only the host names and ports of the example
+// (ch-<shard>-<replica>:9000, zk-1:2181) rewritten to this machine's
+// 127.0.0.1 and free ports, and each node's macros written in the example's
+// form. A test of the cluster is thereby a test of the example.
+//
+// The cluster always runs clickhouse-server whatever CHTEST_ENGINE says: the
+// embedded 26.x engine of the second test leg has no Keeper. Missing
+// ZooKeeper or clickhouse-server fails the test (it does not skip).
+package chcluster
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/changelens/changelens/testkit/chtest"
+)
+
+// Name is the cluster's name in remote_servers (deploy/cluster's).
+const Name = "changelens"
+
+// Shards and Replicas are the cluster's shape.
+const (
+	Shards   = 2
+	Replicas = 2
+)
+
+// Cluster is a running ZooKeeper and Shards × Replicas servers.
+type Cluster struct {
+	ZooKeeper *ZooKeeper
+	// Nodes[s][r] is replica r+1 of shard s+1 (ch-<s+1>-<r+1> of the example).
+	Nodes [Shards][Replicas]*chtest.Server
+}
+
+// New starts the cluster; it is stopped at tb.Cleanup.
+func New(tb testing.TB) *Cluster {
+	tb.Helper()
+	root := tb.TempDir()
+	zk, err := StartZooKeeper(filepath.Join(root, "zk"))
+	if err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(func() { _ = zk.Stop() })
+	c := &Cluster{ZooKeeper: zk}
+
+	example, err := exampleConfig()
+	if err != nil {
+		tb.Fatal(err)
+	}
+	type ports struct{ tcp, http, interserver int }
+	var p [Shards][Replicas]ports
+	hostPort := map[string]int{}
+	for s := range Shards {
+		for r := range Replicas {
+			for _, dst := range []*int{&p[s][r].tcp, &p[s][r].http, &p[s][r].interserver} {
+				if *dst, err = chtest.FreePort(); err != nil {
+					tb.Fatal(err)
+				}
+			}
+			hostPort[nodeName(s, r)] = p[s][r].tcp
+		}
+	}
+	remote := rewriteHosts(example.remoteServers, hostPort)
+	zookeeper := rewriteHosts(example.zookeeper, map[string]int{"zk-1": zk.Port})
+	if strings.Contains(remote, "ch-") || strings.Contains(zookeeper, "zk-1") {
+		tb.Fatalf("chcluster: deploy/cluster/config.d names hosts the harness does not know:\n%s\n%s", remote, zookeeper)
+	}
+	for s := range Shards {
+		for r := range Replicas {
+			dir := filepath.Join(root, nodeName(s, r))
+			node, err := chtest.NewNode(dir, p[s][r].tcp, p[s][r].http, map[string]string{
+				"remote_servers.xml": remote,
+				"zookeeper.xml":      zookeeper,
+				"macros.xml":         example.macros(s, r),
+				// Every node on one host: replicas fetch parts from each
+				// other over distinct interserver ports.
+				"interserver.xml": fmt.Sprintf("<?xml version=\"1.0\"?>\n<yandex>\n    <interserver_http_host>127.0.0.1</interserver_http_host>\n"+
+					"    <interserver_http_port>%d</interserver_http_port>\n</yandex>\n", p[s][r].interserver),
+			})
+			if err != nil {
+				tb.Fatal(err)
+			}
+			c.Nodes[s][r] = node
+		}
+	}
+	for s := range Shards {
+		for r := range Replicas {
+			node := c.Nodes[s][r]
+			tb.Cleanup(func() { node.Stop(tb) })
+			node.Start(tb)
+		}
+	}
+	// Distributed DDL needs every node's DDL worker up: wait until an ON
+	// CLUSTER statement completes on all four.
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	conn := c.Nodes[0][0].Conn(tb, "default")
+	for {
+		err := conn.Exec(ctx, "CREATE DATABASE IF NOT EXISTS chcluster_ready ON CLUSTER "+Name)
+		if err == nil {
+			break
+		}
+		if ctx.Err() != nil {
+			tb.Fatalf("chcluster: ON CLUSTER DDL did not complete on every node: %v", err)
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	return c
+}
+
+func nodeName(s, r int) string { return fmt.Sprintf("ch-%d-%d", s+1, r+1) }
+
+// All lists every node, shard by shard.
+func (c *Cluster) All() []*chtest.Server {
+	var out []*chtest.Server
+	for s := range Shards {
+		for r := range Replicas {
+			out = append(out, c.Nodes[s][r])
+		}
+	}
+	return out
+}
+
+// Endpoints are every node's native address, for a collector's endpoints.
+func (c *Cluster) Endpoints() []string {
+	var out []string
+	for _, n := range c.All() {
+		out = append(out, n.Addr())
+	}
+	return out
+}
+
+type example struct {
+	remoteServers, zookeeper, macrosTmpl string
+}
+
+var (
+	shardMacro   = regexp.MustCompile(`<shard>[^<]*</shard>`)
+	replicaMacro = regexp.MustCompile(`<replica>[^<]*</replica>`)
+)
+
+// macros is the example's macros.xml with node (s, r)'s values.
+func (e example) macros(s, r int) string {
+	m := shardMacro.ReplaceAllLiteralString(e.macrosTmpl, fmt.Sprintf("<shard>%02d</shard>", s+1))
+	return replicaMacro.ReplaceAllLiteralString(m, "<replica>"+nodeName(s, r)+"</replica>")
+}
+
+// exampleConfig reads deploy/cluster/config.d.
+func exampleConfig() (example, error) {
+	root, err := repoRoot()
+	if err != nil {
+		return example{}, err
+	}
+	var e example
+	for name, dst := range map[string]*string{
+		"remote_servers.xml": &e.remoteServers, "zookeeper.xml": &e.zookeeper, "macros.xml": &e.macrosTmpl,
+	} {
+		b, err := os.ReadFile(filepath.Join(root, "deploy", "cluster", "config.d", name))
+		if err != nil {
+			return example{}, fmt.Errorf("chcluster: the example cluster config: %w", err)
+		}
+		*dst = string(b)
+	}
+	return e, nil
+}
+
+var hostPortRE = regexp.MustCompile(`<host>([^<]+)</host>(\s*)<port>\d+</port>`)
+
+// rewriteHosts points every <host>h</host><port>…</port> whose h is in
+// ports at 127.0.0.1:ports[h].
+func rewriteHosts(xml string, ports map[string]int) string {
+	return hostPortRE.ReplaceAllStringFunc(xml, func(m string) string {
+		sub := hostPortRE.FindStringSubmatch(m)
+		port, ok := ports[sub[1]]
+		if !ok {
+			return m
+		}
+		return fmt.Sprintf("<host>127.0.0.1</host>%s<port>%d</port>", sub[2], port)
+	})
+}
+
+func repoRoot() (string, error) {
+	dir, err := os.Getwd()
+	if err != nil {
+		return "", err
+	}
+	for {
+		if b, err := os.ReadFile(filepath.Join(dir, "go.mod")); err == nil && strings.Contains(string(b), "module github.com/changelens/changelens\n") {
+			return dir, nil
+		}
+		parent := filepath.Dir(dir)
+		if parent == dir {
+			return "", fmt.Errorf("chcluster: no changelens go.mod above the working directory")
+		}
+		dir = parent
+	}
+}
