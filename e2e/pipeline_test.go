@@ -199,7 +199,8 @@ func TestExampleConfigValidates(t *testing.T) {
 	for _, cfg := range []string{"config/collector.yaml", "deploy/existing-clickhouse/collector.yaml", "deploy/cluster/collector.yaml"} {
 		cmd := exec.Command(bin, "validate", "--config", filepath.Join(repoRoot(t), cfg))
 		cmd.Env = append(os.Environ(), "CHANGELENS_QUEUE_DIR="+t.TempDir(), "CLICKHOUSE_ENDPOINT=ch:9440",
-			"CLICKHOUSE_USERNAME=w", "CLICKHOUSE_PASSWORD=p", "CLICKHOUSE_NODE_1=ch1:9000", "CLICKHOUSE_NODE_2=ch2:9000")
+			"CLICKHOUSE_USERNAME=w", "CLICKHOUSE_PASSWORD=p", "CLICKHOUSE_NODE_1=ch1:9000", "CLICKHOUSE_NODE_2=ch2:9000",
+			"CLICKHOUSE_NODE_3=ch3:9000", "CLICKHOUSE_NODE_4=ch4:9000")
 		out, err := cmd.CombinedOutput()
 		require.NoError(t, err, "%s: %s", cfg, out)
 	}

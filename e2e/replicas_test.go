@@ -217,7 +217,12 @@ type answers struct {
 
 func readAnswers(t *testing.T, ch *chtest.Server, db string, start, now time.Time) answers {
 	t.Helper()
-	st, err := usecase.Open(context.Background(), ch.DSN(chtest.ReadOnlyUser, chtest.ReadOnlyPassword, db),
+	return readAnswersDSN(t, ch.DSN(chtest.ReadOnlyUser, chtest.ReadOnlyPassword, db), start, now)
+}
+
+func readAnswersDSN(t *testing.T, dsn string, start, now time.Time) answers {
+	t.Helper()
+	st, err := usecase.Open(context.Background(), dsn,
 		usecase.Config{Now: func() time.Time { return now }, CacheSize: -1})
 	require.NoError(t, err)
 	defer st.Close()

@@ -270,6 +270,9 @@ func render(name, src string, o Options) ([]string, error) {
 		"sizeBucket": SizeBucketSQL,
 		"clustered":  func() bool { return o.Cluster != "" },
 		"engine":     o.Engine,
+		"distributed": func(table, shardingKey string) string {
+			return distributedDDL(o, table, shardingKey)
+		},
 		"backfillSettings": func() string {
 			if o.Features.PartitionLimit {
 				return "SETTINGS max_partitions_per_insert_block = 0"

@@ -1,6 +1,7 @@
 package server
 
 import (
+	"bytes"
 	"compress/gzip"
 	"context"
 	"io"
@@ -60,16 +61,17 @@ func TestAdmission(t *testing.T) {
 		Limits: limitsWithTimeout(2 * time.Second)})
 	var wg sync.WaitGroup
 	codes504 := make(chan int, 2)
-	for range 2 {
+	// Distinct requests: identical ones would share one answer.
+	for _, env := range []string{"a", "b"} {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			code, _ := ts.get(t, "/v1/services")
+			code, _ := ts.get(t, "/v1/services?environment="+env)
 			codes504 <- code
 		}()
 	}
 	time.Sleep(300 * time.Millisecond) // both running (blocked)
-	resp, err := httpClient.Get(ts.base + "/v1/services")
+	resp, err := httpClient.Get(ts.base + "/v1/services?environment=c")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -219,5 +221,90 @@ func TestCoalescing(t *testing.T) {
 	wg.Wait()
 	if n := src.Calls(); n != 2 {
 		t.Errorf("the source ran %d queries for 9 identical requests and 1 other, want 2", n)
+	}
+}
+
+// Identical REST GETs in flight share one answer, but never across what
+// makes answers differ: a wrong token among valid ones is refused, gzip
+// is never sent to a client that did not ask for it, and the client whose
+// request started the answer may leave without failing the others.
+func TestSharedResponses(t *testing.T) {
+	src := &fakeSource{delay: 300 * time.Millisecond}
+	ts := startServer(t, Config{Source: src, AuthTokens: []string{"good"}})
+	const path = "/v1/latency?service=a&environment=b"
+
+	// The first caller gives up after 100 ms.
+	leaderDone := make(chan struct{})
+	go func() {
+		defer close(leaderDone)
+		ctx, cancel := context.WithTimeout(context.Background(), 100*time.Millisecond)
+		defer cancel()
+		req, _ := http.NewRequestWithContext(ctx, http.MethodGet, ts.base+path, nil)
+		req.Header.Set("Authorization", "Bearer good")
+		if resp, err := http.DefaultClient.Do(req); err == nil {
+			resp.Body.Close()
+			t.Errorf("the leaving client got an answer: %s", resp.Status)
+		}
+	}()
+	time.Sleep(20 * time.Millisecond)
+
+	type result struct {
+		code     int
+		encoding string
+		body     []byte
+	}
+	results := make([]result, 9)
+	var wg sync.WaitGroup
+	for i := range results {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			req, _ := http.NewRequest(http.MethodGet, ts.base+path, nil)
+			req.Header.Set("Authorization", "Bearer good")
+			switch {
+			case i == 0:
+				req.Header.Set("Authorization", "Bearer bad")
+			case i%2 == 0:
+				req.Header.Set("Accept-Encoding", "gzip")
+			}
+			tr := &http.Transport{DisableCompression: true}
+			defer tr.CloseIdleConnections()
+			resp, err := (&http.Client{Transport: tr, Timeout: 10 * time.Second}).Do(req)
+			if err != nil {
+				t.Error(err)
+				return
+			}
+			defer resp.Body.Close()
+			var r io.Reader = resp.Body
+			if resp.Header.Get("Content-Encoding") == "gzip" {
+				zr, err := gzip.NewReader(resp.Body)
+				if err != nil {
+					t.Error(err)
+					return
+				}
+				r = zr
+			}
+			body, err := io.ReadAll(r)
+			if err != nil {
+				t.Error(err)
+			}
+			results[i] = result{resp.StatusCode, resp.Header.Get("Content-Encoding"), body}
+		}()
+	}
+	wg.Wait()
+	<-leaderDone
+	if results[0].code != http.StatusUnauthorized {
+		t.Errorf("a wrong token among identical requests: %d %s", results[0].code, results[0].body)
+	}
+	for i := 1; i < len(results); i++ {
+		r := results[i]
+		// gzip is for those who asked (and bodies over 1 KB: this one is
+		// small); a client that did not ask never receives it.
+		if r.code != http.StatusOK || (i%2 == 1 && r.encoding != "") || !bytes.Equal(r.body, results[1].body) {
+			t.Errorf("request %d: %d encoding %q body %.100s", i, r.code, r.encoding, r.body)
+		}
+	}
+	if n := src.Calls(); n != 1 {
+		t.Errorf("the source ran %d queries, want 1", n)
 	}
 }

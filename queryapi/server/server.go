@@ -214,7 +214,7 @@ func New(cfg Config) (*Server, error) {
 	if err != nil {
 		return nil, fmt.Errorf("server: %w", err)
 	}
-	s.handler = otelhttp.NewHandler(routeTagger(s.edge(gz(root))), "changelens-api",
+	s.handler = otelhttp.NewHandler(routeTagger(s.edge(s.share(gz(root)))), "changelens-api",
 		otelhttp.WithTracerProvider(cfg.Telemetry.TracerProvider),
 		otelhttp.WithMeterProvider(cfg.Telemetry.MeterProvider),
 		otelhttp.WithSpanNameFormatter(spanName),

@@ -40,7 +40,10 @@ func (s *Service) Compare(ctx context.Context, q report.CompareQuery) (report.Co
 	if err != nil {
 		return report.Comparison{}, err
 	}
-	c := s.compare(pairsOf(rows, q.Treatment), q.ExpectedShare)
+	c, err := s.compare(ctx, pairsOf(rows, q.Treatment), q.ExpectedShare)
+	if err != nil {
+		return report.Comparison{}, err
+	}
 	out := report.Comparison{OverlapMinutes: c.OverlapMinutes, Verdict: c.Verdict, Metrics: metricsOf(c)}
 	out.Control, out.Treatment = cohortsOf(q, c)
 	if c.SRM != nil {
@@ -80,7 +83,10 @@ func (s *Service) Compare(ctx context.Context, q report.CompareQuery) (report.Co
 	}
 	slices.SortStableFunc(ops, func(a, b opRows) int { return cmp.Compare(b.requests, a.requests) })
 	for _, o := range ops[:min(len(ops), maxCompareOperations)] {
-		oc := s.compare(pairsOf(o.rows, q.Treatment), 0)
+		oc, err := s.compare(ctx, pairsOf(o.rows, q.Treatment), 0)
+		if err != nil {
+			return report.Comparison{}, err
+		}
 		r := report.OperationComparison{Operation: o.op, OverlapMinutes: oc.OverlapMinutes, Verdict: oc.Verdict, Metrics: metricsOf(oc)}
 		r.Control, r.Treatment = cohortsOf(q, oc)
 		out.Operations = append(out.Operations, r)
@@ -95,8 +101,12 @@ const (
 	maxOperationsRange   = 24 * time.Hour
 )
 
-func (s *Service) compare(pairs []analysis.MinutePair, expectedShare float64) analysis.Comparison {
-	return analysis.Compare(pairs, expectedShare, s.cfg.Analysis, compareConfig())
+// compare runs the comparison (tests and bootstrap intervals: CPU-bound,
+// ~0.1–0.3 s for a day) on one of the service's compute slots.
+func (s *Service) compare(ctx context.Context, pairs []analysis.MinutePair, expectedShare float64) (analysis.Comparison, error) {
+	var c analysis.Comparison
+	err := s.compute(ctx, func() { c = analysis.Compare(pairs, expectedShare, s.cfg.Analysis, compareConfig()) })
+	return c, err
 }
 
 // pairsOf keeps the minutes both cohorts served (rows ordered by minute,

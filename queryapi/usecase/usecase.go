@@ -34,6 +34,7 @@ package usecase
 import (
 	"context"
 	"fmt"
+	"runtime"
 	"time"
 
 	"github.com/changelens/changelens/queryapi/report"
@@ -48,11 +49,30 @@ type Service struct {
 	cache    *lru[string, cached]
 	episodes *episodeCache                 // nil: every request reads the whole history
 	series   *lru[seriesKey, seriesBucket] // nil: every series is read whole
+	// cpu holds a token per CPU-bound analysis running (see compute).
+	cpu chan struct{}
 	// configHash keys the verdicts stored for cfg.Analysis.
 	configHash string
 }
 
 var _ report.Source = (*Service)(nil)
+
+// compute runs fn, CPU-bound work in this process (a comparison's
+// bootstrap), once a compute slot is free: one per core but one, at least
+// one. Many requests computing at once finish no sooner in total than
+// taking turns, and the core left free keeps the process answering
+// everything else — liveness probes, cached and ClickHouse-bound requests —
+// promptly under load. Waiting ends with ctx.
+func (s *Service) compute(ctx context.Context, fn func()) error {
+	select {
+	case s.cpu <- struct{}{}:
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+	defer func() { <-s.cpu }()
+	fn()
+	return nil
+}
 
 // New returns a Service reading through st.
 func New(st *store.Store, cfg Config) (*Service, error) {
@@ -60,7 +80,8 @@ func New(st *store.Store, cfg Config) (*Service, error) {
 	if err := cfg.validate(); err != nil {
 		return nil, err
 	}
-	s := &Service{cfg: cfg, st: st, configHash: ConfigHash(cfg.Analysis)}
+	s := &Service{cfg: cfg, st: st, configHash: ConfigHash(cfg.Analysis),
+		cpu: make(chan struct{}, max(1, runtime.GOMAXPROCS(0)-1))}
 	if cfg.CacheSize > 0 {
 		s.cache = newLRU[string, cached](cfg.CacheSize)
 		s.episodes = newEpisodeCache()

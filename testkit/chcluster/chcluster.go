@@ -3,11 +3,13 @@
 // 2 shards × 2 replicas of clickhouse-server, each in a temporary directory
 // on free ports.
 //
-// The nodes are configured with the files of deploy/cluster/config.d — the
-// example users copy — with only the host names and ports of the example
-// (ch-<shard>-<replica>:9000, zk-1:2181) rewritten to this machine's
-// 127.0.0.1 and free ports, and each node's macros written in the example's
-// form. A test of the cluster is thereby a test of the example.
+// The nodes are configured with the files of deploy/cluster — the example
+// users copy: config.d's remote_servers, zookeeper and macros, with only the
+// host names and ports of the example (ch-<shard>-<replica>:9000,
+// zk-1:2181) rewritten to this machine's 127.0.0.1 and free ports and each
+// node's macros in the example's form, and users.d's writer and reader
+// (WriterUser, ReaderUser). A test of the cluster is thereby a test of the
+// example.
 //
 // The cluster always runs clickhouse-server whatever CHTEST_ENGINE says: the
 // embedded 26.x engine of the second test leg has no Keeper. Missing
@@ -24,11 +26,22 @@ import (
 	"testing"
 	"time"
 
+	"github.com/ClickHouse/clickhouse-go/v2"
+
 	"github.com/changelens/changelens/testkit/chtest"
 )
 
 // Name is the cluster's name in remote_servers (deploy/cluster's).
 const Name = "changelens"
+
+// The example's users (deploy/cluster/users.d) and their placeholder
+// passwords.
+const (
+	WriterUser     = "changelens_writer"
+	WriterPassword = "change-me"
+	ReaderUser     = "changelens_reader"
+	ReaderPassword = "change-me-too"
+)
 
 // Shards and Replicas are the cluster's shape.
 const (
@@ -80,12 +93,13 @@ func New(tb testing.TB) *Cluster {
 		for r := range Replicas {
 			dir := filepath.Join(root, nodeName(s, r))
 			node, err := chtest.NewNode(dir, p[s][r].tcp, p[s][r].http, map[string]string{
-				"remote_servers.xml": remote,
-				"zookeeper.xml":      zookeeper,
-				"macros.xml":         example.macros(s, r),
+				"config.d/remote_servers.xml": remote,
+				"config.d/zookeeper.xml":      zookeeper,
+				"config.d/macros.xml":         example.macros(s, r),
+				"users.d/changelens.xml":      example.users,
 				// Every node on one host: replicas fetch parts from each
 				// other over distinct interserver ports.
-				"interserver.xml": fmt.Sprintf("<?xml version=\"1.0\"?>\n<yandex>\n    <interserver_http_host>127.0.0.1</interserver_http_host>\n"+
+				"config.d/interserver.xml": fmt.Sprintf("<?xml version=\"1.0\"?>\n<yandex>\n    <interserver_http_host>127.0.0.1</interserver_http_host>\n"+
 					"    <interserver_http_port>%d</interserver_http_port>\n</yandex>\n", p[s][r].interserver),
 			})
 			if err != nil {
@@ -103,16 +117,23 @@ func New(tb testing.TB) *Cluster {
 	}
 	// Distributed DDL needs every node's DDL worker up: wait until an ON
 	// CLUSTER statement completes on all four.
-	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
-	defer cancel()
 	conn := c.Nodes[0][0].Conn(tb, "default")
+	deadline := time.Now().Add(90 * time.Second)
 	for {
-		err := conn.Exec(ctx, "CREATE DATABASE IF NOT EXISTS chcluster_ready ON CLUSTER "+Name)
+		ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
+		err := conn.Exec(clickhouse.Context(ctx, clickhouse.WithSettings(clickhouse.Settings{"distributed_ddl_task_timeout": 10})),
+			"CREATE DATABASE IF NOT EXISTS chcluster_ready ON CLUSTER "+Name)
+		cancel()
 		if err == nil {
 			break
 		}
-		if ctx.Err() != nil {
-			tb.Fatalf("chcluster: ON CLUSTER DDL did not complete on every node: %v", err)
+		if time.Now().After(deadline) {
+			var logs strings.Builder
+			for _, n := range c.All() {
+				b, _ := os.ReadFile(n.ErrLogPath())
+				fmt.Fprintf(&logs, "\n-- %s %s:\n%s", n.Addr(), n.ErrLogPath(), tail(b))
+			}
+			tb.Fatalf("chcluster: ON CLUSTER DDL did not complete on every node: %v%s", err, logs.String())
 		}
 		time.Sleep(200 * time.Millisecond)
 	}
@@ -132,6 +153,11 @@ func (c *Cluster) All() []*chtest.Server {
 	return out
 }
 
+// ReaderDSN is a DSN of the example's read-only user on node n.
+func ReaderDSN(n *chtest.Server, database string) string {
+	return n.DSN(ReaderUser, ReaderPassword, database)
+}
+
 // Endpoints are every node's native address, for a collector's endpoints.
 func (c *Cluster) Endpoints() []string {
 	var out []string
@@ -142,7 +168,7 @@ func (c *Cluster) Endpoints() []string {
 }
 
 type example struct {
-	remoteServers, zookeeper, macrosTmpl string
+	remoteServers, zookeeper, macrosTmpl, users string
 }
 
 var (
@@ -164,9 +190,10 @@ func exampleConfig() (example, error) {
 	}
 	var e example
 	for name, dst := range map[string]*string{
-		"remote_servers.xml": &e.remoteServers, "zookeeper.xml": &e.zookeeper, "macros.xml": &e.macrosTmpl,
+		"config.d/remote_servers.xml": &e.remoteServers, "config.d/zookeeper.xml": &e.zookeeper,
+		"config.d/macros.xml": &e.macrosTmpl, "users.d/changelens.xml": &e.users,
 	} {
-		b, err := os.ReadFile(filepath.Join(root, "deploy", "cluster", "config.d", name))
+		b, err := os.ReadFile(filepath.Join(root, "deploy", "cluster", filepath.FromSlash(name)))
 		if err != nil {
 			return example{}, fmt.Errorf("chcluster: the example cluster config: %w", err)
 		}

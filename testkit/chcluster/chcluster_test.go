@@ -3,12 +3,9 @@ package chcluster
 import (
 	"context"
 	"fmt"
-	"os"
 	"testing"
 	"time"
 )
-
-func TestMain(m *testing.M) { os.Exit(m.Run()) }
 
 // TestClusterReplicates: the example's macros and remote_servers make a
 // working 2 × 2 cluster: ON CLUSTER DDL reaches every node, a row written

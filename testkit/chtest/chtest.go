@@ -509,9 +509,10 @@ func newServer(dir string) (*Server, error) {
 // multi-server setup (testkit/chcluster): always the server binary whatever
 // CHTEST_ENGINE says (the embedded engine has no Keeper and cannot join a
 // replicated cluster), in dir on the given ports, with the usual config plus
-// configD's files in dir/config.d (name → content), which the server merges
-// into its config. Start it with Start; the caller stops it (Stop or Kill).
-func NewNode(dir string, tcpPort, httpPort int, configD map[string]string) (*Server, error) {
+// files (path relative to dir → content): config.d/*.xml and users.d/*.xml,
+// which the server merges into its config and users. Start it with Start;
+// the caller stops it (Stop or Kill).
+func NewNode(dir string, tcpPort, httpPort int, files map[string]string) (*Server, error) {
 	argv, err := serverBinary()
 	if err != nil {
 		return nil, err
@@ -519,11 +520,12 @@ func NewNode(dir string, tcpPort, httpPort int, configD map[string]string) (*Ser
 	if err := writeConfig(dir, tcpPort, httpPort); err != nil {
 		return nil, fmt.Errorf("chtest: write config: %w", err)
 	}
-	if err := os.MkdirAll(filepath.Join(dir, "config.d"), 0o755); err != nil {
-		return nil, err
-	}
-	for name, content := range configD {
-		if err := os.WriteFile(filepath.Join(dir, "config.d", name), []byte(content), 0o644); err != nil {
+	for name, content := range files {
+		path := filepath.Join(dir, filepath.FromSlash(name))
+		if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+			return nil, err
+		}
+		if err := os.WriteFile(path, []byte(content), 0o644); err != nil {
 			return nil, err
 		}
 	}

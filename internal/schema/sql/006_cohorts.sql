@@ -17,10 +17,13 @@ ALTER TABLE {{local "latency_events"}}{{onCluster}} ADD COLUMN cohort_values Arr
 ALTER TABLE {{local "latency_events"}}{{onCluster}} ADD COLUMN response_size Int64 DEFAULT -1;
 ALTER TABLE {{local "latency_events"}}{{onCluster}} ADD COLUMN request_size Int64 DEFAULT -1;
 {{- if clustered}}
-ALTER TABLE {{name "latency_events"}}{{onCluster}} ADD COLUMN cohort_keys Array({{lcString}});
-ALTER TABLE {{name "latency_events"}}{{onCluster}} ADD COLUMN cohort_values Array(String);
-ALTER TABLE {{name "latency_events"}}{{onCluster}} ADD COLUMN response_size Int64 DEFAULT -1;
-ALTER TABLE {{name "latency_events"}}{{onCluster}} ADD COLUMN request_size Int64 DEFAULT -1;
+-- The Distributed table is re-created over the altered local table rather
+-- than altered: 18.16 refuses ALTER … ON CLUSTER of a table that is not
+-- replicated on a cluster whose shards replicate. It holds no rows of its
+-- own (the exporter inserts synchronously); readers see it missing for the
+-- moment between the two statements. Both are idempotent.
+DROP TABLE IF EXISTS {{name "latency_events"}}{{onCluster}};
+{{distributed "latency_events" "cityHash64(service, environment)"}};
 {{- end}}
 
 -- cohort_hist_1m: per (unit, dimension, value, operation, minute) what

@@ -14,6 +14,10 @@
 -- scanned seconds [@<part>_scan_from, @<part>_scan_to) (which hold every
 -- winning row the outer filter can accept), and every row of those IDs is
 -- collapsed.
+-- GLOBAL IN: on a cluster deployment_events is Distributed, and the IDs are
+-- chosen once, through it, and sent to every shard (a plain IN would read
+-- every shard from every shard, which ClickHouse refuses); on one server it
+-- is an IN.
 -- Inferred rows written by collectors before schema v5 are skipped:
 -- inferred deployments are derived from version_presence (episodes.sql).
 {{- range $i, $p := .Parts}}
@@ -63,7 +67,7 @@ SELECT * FROM
 {{- if $.Environment}}
           AND environment = @environment
 {{- end}}
-          AND id IN
+          AND id GLOBAL IN
           (
               SELECT id
               FROM {db}.deployment_events
