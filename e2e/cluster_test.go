@@ -225,15 +225,16 @@ func loadSpans(t *testing.T, client *otlpClient, perSecond int, stop <-chan stru
 func TestClusterReplicaKilledAndZooKeeperStopped(t *testing.T) {
 	c := chcluster.New(t)
 	grpcAddr := fmt.Sprintf("127.0.0.1:%d", freePort(t))
+	metricsPort := freePort(t)
 	cmd := exec.Command(collectorBinary(t), "--config", filepath.Join(repoRoot(t), "deploy/cluster/collector.yaml"))
 	cmd.Env = append(os.Environ(), "CHANGELENS_QUEUE_DIR="+t.TempDir(),
 		fmt.Sprintf("CHANGELENS_HEALTH_ENDPOINT=127.0.0.1:%d", freePort(t)), "CHANGELENS_OTLP_GRPC_ENDPOINT="+grpcAddr,
-		"CHANGELENS_METRICS_HOST=127.0.0.1", fmt.Sprintf("CHANGELENS_METRICS_PORT=%d", freePort(t)),
+		"CHANGELENS_METRICS_HOST=127.0.0.1", fmt.Sprintf("CHANGELENS_METRICS_PORT=%d", metricsPort),
 		"CLICKHOUSE_USERNAME="+chcluster.WriterUser, "CLICKHOUSE_PASSWORD="+chcluster.WriterPassword)
 	for i, ep := range c.Endpoints() {
 		cmd.Env = append(cmd.Env, fmt.Sprintf("CLICKHOUSE_NODE_%d=%s", i+1, ep))
 	}
-	col := &collector{otlpAddr: grpcAddr, exited: make(chan struct{})}
+	col := &collector{otlpAddr: grpcAddr, metricsAddr: fmt.Sprintf("127.0.0.1:%d", metricsPort), exited: make(chan struct{})}
 	col.launch(t, cmd)
 	client := dialCollector(t, col)
 	ctx := context.Background()
@@ -276,6 +277,10 @@ func TestClusterReplicaKilledAndZooKeeperStopped(t *testing.T) {
 	t.Logf("stored: %d rows, %d distinct spans", count, uniq)
 	assert.Equal(t, uint64(acked), count, "rows stored = spans acknowledged")
 	assert.Equal(t, uint64(acked), uniq, "distinct spans stored = spans acknowledged")
+	// The outages were felt: inserts failed (transiently) and were retried.
+	failures := col.metric(t, "otelcol_changelens_exporter_insert_failures", `kind="transient"`)
+	t.Logf("transient insert failures retried: %v", failures)
+	assert.Greater(t, failures, 0.0, "no insert failed during the outages: the test did not test them")
 
 	for s := range chcluster.Shards {
 		var counts [chcluster.Replicas]uint64
