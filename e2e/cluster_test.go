@@ -248,7 +248,7 @@ func TestClusterReplicaKilledAndZooKeeperStopped(t *testing.T) {
 	victim.Kill(t)
 	t.Logf("ch-1-1 killed")
 	time.Sleep(8 * time.Second)
-	victim.Start(t)
+	require.NoError(t, c.Revive(victim))
 	t.Logf("ch-1-1 restarted")
 	time.Sleep(5 * time.Second)
 	require.NoError(t, c.ZooKeeper.Stop())
@@ -256,6 +256,12 @@ func TestClusterReplicaKilledAndZooKeeperStopped(t *testing.T) {
 	time.Sleep(time.Minute)
 	require.NoError(t, c.ZooKeeper.Start())
 	t.Logf("ZooKeeper started")
+	for _, n := range c.All() {
+		if !n.Running() { // as a supervisor would (chcluster.Revive)
+			t.Logf("%s exited while ZooKeeper was away; restarting it", n.Addr())
+			require.NoError(t, c.Revive(n))
+		}
+	}
 	time.Sleep(8 * time.Second)
 	close(stop)
 	acked := <-result

@@ -29,6 +29,7 @@ import (
 	"github.com/ClickHouse/clickhouse-go/v2"
 	"go.yaml.in/yaml/v3"
 
+	"github.com/changelens/changelens/internal/chident"
 	"github.com/changelens/changelens/internal/envflag"
 	"github.com/changelens/changelens/internal/schema"
 	"github.com/changelens/changelens/queryapi/analysis"
@@ -56,17 +57,22 @@ func main() {
 }
 
 type options struct {
-	dsn           string
-	interval      time.Duration
-	once          bool
-	createSchema  bool
-	notifyConfig  string
-	otlpEndpoint  string
-	logLevel      string
-	settle        settle.Config
-	analysis      analysis.Config
-	queryTimeout  time.Duration
-	notifyBackoff time.Duration
+	dsn          string
+	interval     time.Duration
+	once         bool
+	createSchema bool
+	// cluster options, as the exporter's cluster_name, replicated and
+	// replication_path: the worker applies the same schema.
+	cluster         string
+	replicated      bool
+	replicationPath string
+	notifyConfig    string
+	otlpEndpoint    string
+	logLevel        string
+	settle          settle.Config
+	analysis        analysis.Config
+	queryTimeout    time.Duration
+	notifyBackoff   time.Duration
 }
 
 func parseFlags(args []string, getenv func(string) string, out io.Writer) (options, error) {
@@ -77,6 +83,9 @@ func parseFlags(args []string, getenv func(string) string, out io.Writer) (optio
 	fs.DurationVar(&o.interval, "interval", time.Minute, "time between cycles (judge, store, notify)")
 	fs.BoolVar(&o.once, "once", false, "run one cycle and exit (cron, tests)")
 	fs.BoolVar(&o.createSchema, "create-schema", true, "apply the versioned schema at start (as the exporter does; needs CREATE rights)")
+	fs.StringVar(&o.cluster, "cluster-name", "", "the ClickHouse cluster the collectors' exporter writes to (its cluster_name); empty: one server")
+	fs.BoolVar(&o.replicated, "replicated", true, "with --cluster-name: the tables are Replicated* (the exporter's replicated)")
+	fs.StringVar(&o.replicationPath, "replication-path", schema.DefaultReplicationPath, "with --cluster-name and --replicated: ZooKeeper path prefix (the exporter's replication_path)")
 	fs.StringVar(&o.notifyConfig, "notify-config", "", "YAML file of notification targets (see the README); empty: no notifications")
 	fs.DurationVar(&o.settle.Lookback, "lookback", 30*24*time.Hour, "deployments this recent are judged each cycle and re-settled when their data changed")
 	fs.DurationVar(&o.settle.NotifyLookback, "notify-lookback", 24*time.Hour, "only deployments this recent are notified")
@@ -102,6 +111,10 @@ func parseFlags(args []string, getenv func(string) string, out io.Writer) (optio
 		return o, errors.New("--interval must be positive")
 	case o.queryTimeout <= 0:
 		return o, errors.New("--query-timeout must be positive")
+	case o.cluster != "" && !chident.Valid(o.cluster):
+		return o, fmt.Errorf("--cluster-name: %q is not a valid name (letters, digits and _, not starting with a digit)", o.cluster)
+	case o.cluster != "" && o.replicated && (!strings.HasPrefix(o.replicationPath, "/") || strings.ContainsAny(o.replicationPath, "'\\`\n")):
+		return o, fmt.Errorf("--replication-path: %q must be a ZooKeeper path starting with / (without quotes or backslashes)", o.replicationPath)
 	}
 	return o, o.analysis.Validate()
 }
@@ -171,7 +184,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stderr 
 		return fmt.Errorf("clickhouse: %w", err)
 	}
 	db := st.Database()
-	so := schema.Options{Database: db, Features: schema.FeaturesFor(serverVersion)}
+	so := schema.Options{Database: db, Features: schema.FeaturesFor(serverVersion),
+		Cluster: o.cluster, Replicated: o.replicated, ReplicationPath: o.replicationPath}
 	if o.createSchema {
 		if _, err := schema.Apply(ctx, conn, so, serverVersion); err != nil {
 			return err

@@ -32,6 +32,8 @@ func TestConfigErrors(t *testing.T) {
 		{[]string{"--clickhouse-dsn", "clickhouse://w:pw@h:9000/db", "extra"}, nil, "unexpected arguments"},
 		{[]string{"--clickhouse-dsn", "clickhouse://w:pw@h:9000/db"}, map[string]string{"CHANGELENS_LOOKBACK": "soon"}, "CHANGELENS_LOOKBACK"},
 		{[]string{"--clickhouse-dsn", "clickhouse://w:pw@h:9000/db", "--alpha", "2"}, nil, "Alpha"},
+		{[]string{"--clickhouse-dsn", "clickhouse://w:pw@h:9000/db", "--cluster-name", "a-b"}, nil, "--cluster-name"},
+		{[]string{"--clickhouse-dsn", "clickhouse://w:pw@h:9000/db", "--cluster-name", "c", "--replication-path", "tables'"}, nil, "--replication-path"},
 	} {
 		err := run(context.Background(), c.args, env(c.env), io.Discard)
 		if err == nil || !strings.Contains(err.Error(), c.want) || strings.Contains(err.Error(), "pw@") {

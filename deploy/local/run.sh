@@ -5,8 +5,10 @@
 #
 # Environment (all optional):
 #   CLICKHOUSE_ENGINE     the ClickHouse to start: "server" (default: Debian's clickhouse-server,
-#                         18.16, from the OS packages) or "chdb" (a current engine, 26.x, from
-#                         PyPI's chdb, pinned in requirements-test.txt, installed into .venv/)
+#                         18.16, from the OS packages), "chdb" (a current engine, 26.x, from
+#                         PyPI's chdb, pinned in requirements-test.txt, installed into .venv/) or
+#                         "cluster" (ZooKeeper and 2 shards × 2 replicas of clickhouse-server
+#                         configured from deploy/cluster/, the test suite's cluster)
 #   CLICKHOUSE_ENDPOINT   use this ClickHouse (host:port, native protocol) instead of starting one
 #   CLICKHOUSE_USERNAME / CLICKHOUSE_PASSWORD   its writer credentials (default user "default")
 #   CLICKHOUSE_API_DSN    DSN for the API (default: the read-only user of the local server, or the writer)
@@ -31,7 +33,9 @@ CH_HTTP_PORT=${CH_HTTP_PORT:-18123}
 DEMO_BACKFILL=${DEMO_BACKFILL:-7d}
 DB=${CLICKHOUSE_DATABASE:-changelens}
 CLICKHOUSE_ENGINE=${CLICKHOUSE_ENGINE:-server}
-case "$CLICKHOUSE_ENGINE" in server|chdb) ;; *) echo "make run: CLICKHOUSE_ENGINE=$CLICKHOUSE_ENGINE: want server or chdb" >&2; exit 1;; esac
+case "$CLICKHOUSE_ENGINE" in server|chdb|cluster) ;; *) echo "make run: CLICKHOUSE_ENGINE=$CLICKHOUSE_ENGINE: want server, chdb or cluster" >&2; exit 1;; esac
+COLLECTOR_CONFIG=config/collector.yaml
+WORKER_FLAGS=()
 
 say() { printf '\033[1m==> %s\033[0m\n' "$*"; }
 die() { printf 'make run: %s\n' "$*" >&2; exit 1; }
@@ -58,11 +62,12 @@ command -v curl >/dev/null || { say "installing curl"; apt-get update -qq && apt
 if [ -z "${CLICKHOUSE_ENDPOINT:-}" ] && [ "$CLICKHOUSE_ENGINE" = chdb ]; then
   make -q .venv/.chdb-installed 2>/dev/null || say "installing the current ClickHouse engine (PyPI chdb, pinned) into .venv/"
   make -s .venv/.chdb-installed || die "could not install chdb (needs python3 with venv: apt-get install python3-venv)"
-elif [ -z "${CLICKHOUSE_ENDPOINT:-}" ] && [ ! -x /usr/sbin/clickhouse-server ]; then
-  say "installing clickhouse-server from the OS packages"
+elif [ -z "${CLICKHOUSE_ENDPOINT:-}" ] && { [ ! -x /usr/sbin/clickhouse-server ] || { [ "$CLICKHOUSE_ENGINE" = cluster ] && [ ! -f /usr/share/java/zookeeper.jar ]; }; }; then
+  say "installing clickhouse-server (and ZooKeeper for a cluster) from the OS packages"
   SUDO=; [ "$(id -u)" = 0 ] || SUDO=sudo
   $SUDO apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq clickhouse-server clickhouse-client
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq clickhouse-server clickhouse-client \
+    $([ "$CLICKHOUSE_ENGINE" = cluster ] && echo zookeeper)
 fi
 
 say "building the collector (OCB), the API, the worker and the demo"
@@ -76,7 +81,24 @@ wait_for() { # description, seconds, command...
 }
 
 # --- ClickHouse ----------------------------------------------------------------
-if [ -z "${CLICKHOUSE_ENDPOINT:-}" ]; then
+if [ -z "${CLICKHOUSE_ENDPOINT:-}" ] && [ "$CLICKHOUSE_ENGINE" = cluster ]; then
+  if [ -z "${KEEP_DATA:-}" ] && [ -d "$RUN/cluster" ]; then
+    say "removing the previous run's cluster data (KEEP_DATA=1 keeps it)"
+    rm -rf "$RUN/cluster" "$RUN/queue"
+  fi
+  go build -o "$RUN/localcluster" ./testkit/chcluster/localcluster
+  rm -f "$RUN/cluster.env"
+  say "starting ZooKeeper and a ClickHouse 18.16 cluster of 2 shards × 2 replicas (deploy/cluster/; data in .run/cluster)"
+  "$RUN/localcluster" --dir "$RUN/cluster" --env "$RUN/cluster.env" > "$RUN/log/clickhouse.out" 2>&1 &
+  pids+=($!)
+  wait_for "the ClickHouse cluster" 180 test -s "$RUN/cluster.env"
+  set -a; . "$RUN/cluster.env"; set +a
+  export CLICKHOUSE_ENDPOINT=$CLICKHOUSE_NODE_1 CLICKHOUSE_USERNAME=changelens_writer CLICKHOUSE_PASSWORD=change-me
+  COLLECTOR_CONFIG=deploy/cluster/collector.yaml
+  WORKER_FLAGS=(--cluster-name changelens)
+  API_DSN=${CLICKHOUSE_API_DSN:-clickhouse://changelens_reader:change-me-too@$CLICKHOUSE_NODE_1/$DB}
+  WORKER_DSN=${CLICKHOUSE_WORKER_DSN:-clickhouse://changelens_writer:change-me@$CLICKHOUSE_NODE_1/$DB}
+elif [ -z "${CLICKHOUSE_ENDPOINT:-}" ]; then
   port_free "$CH_TCP_PORT" || die "port $CH_TCP_PORT is in use (set CH_TCP_PORT)"
   # Each engine keeps its own data: 18.16 cannot read what 26.x writes.
   CH=$RUN/clickhouse
@@ -112,7 +134,7 @@ fi
 say "starting otelcol-changelens (OTLP on :$OTLP_GRPC_PORT gRPC, :$OTLP_HTTP_PORT HTTP)"
 CHANGELENS_OTLP_GRPC_ENDPOINT=localhost:$OTLP_GRPC_PORT CHANGELENS_OTLP_HTTP_ENDPOINT=localhost:$OTLP_HTTP_PORT \
 CHANGELENS_QUEUE_DIR=$RUN/queue CLICKHOUSE_DATABASE=$DB CHANGELENS_HEALTH_ENDPOINT=localhost:$COLLECTOR_HEALTH_PORT \
-  bin/otelcol-changelens --config config/collector.yaml > "$RUN/log/collector.log" 2>&1 &
+  bin/otelcol-changelens --config "$COLLECTOR_CONFIG" > "$RUN/log/collector.log" 2>&1 &
 pids+=($!)
 wait_for "the collector" 60 curl -fsS "http://localhost:$COLLECTOR_HEALTH_PORT/"
 
@@ -126,7 +148,7 @@ wait_for "the API" 60 curl -fsS "$API/readyz"
 
 # --- worker --------------------------------------------------------------------
 say "starting changelens-worker (stored verdicts${NOTIFY_CONFIG:+, notifications from $NOTIFY_CONFIG})"
-CHANGELENS_CLICKHOUSE_DSN=$WORKER_DSN bin/changelens-worker ${NOTIFY_CONFIG:+--notify-config "$NOTIFY_CONFIG"} \
+CHANGELENS_CLICKHOUSE_DSN=$WORKER_DSN bin/changelens-worker ${WORKER_FLAGS[@]+"${WORKER_FLAGS[@]}"} ${NOTIFY_CONFIG:+--notify-config "$NOTIFY_CONFIG"} \
   --otlp-endpoint "http://localhost:$OTLP_GRPC_PORT" > "$RUN/log/worker.log" 2>&1 &
 pids+=($!)
 

@@ -18,6 +18,7 @@ package chcluster
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -56,20 +57,36 @@ type Cluster struct {
 	Nodes [Shards][Replicas]*chtest.Server
 }
 
-// New starts the cluster; it is stopped at tb.Cleanup.
+// New starts the cluster in a temporary directory; it is stopped at
+// tb.Cleanup.
 func New(tb testing.TB) *Cluster {
 	tb.Helper()
-	root := tb.TempDir()
-	zk, err := StartZooKeeper(filepath.Join(root, "zk"))
+	c, err := Start(tb.TempDir())
+	if c != nil {
+		tb.Cleanup(func() {
+			if err := c.Stop(); err != nil {
+				tb.Errorf("chcluster: %v", err)
+			}
+		})
+	}
 	if err != nil {
 		tb.Fatal(err)
 	}
-	tb.Cleanup(func() { _ = zk.Stop() })
-	c := &Cluster{ZooKeeper: zk}
+	return c
+}
 
+// Start starts ZooKeeper and the four nodes with their data under root and
+// waits until ON CLUSTER DDL completes on every node. On error the returned
+// cluster (if not nil) holds what was started: Stop it.
+func Start(root string) (*Cluster, error) {
+	zk, err := StartZooKeeper(filepath.Join(root, "zk"))
+	if err != nil {
+		return nil, err
+	}
+	c := &Cluster{ZooKeeper: zk}
 	example, err := exampleConfig()
 	if err != nil {
-		tb.Fatal(err)
+		return c, err
 	}
 	type ports struct{ tcp, http, interserver int }
 	var p [Shards][Replicas]ports
@@ -78,7 +95,7 @@ func New(tb testing.TB) *Cluster {
 		for r := range Replicas {
 			for _, dst := range []*int{&p[s][r].tcp, &p[s][r].http, &p[s][r].interserver} {
 				if *dst, err = chtest.FreePort(); err != nil {
-					tb.Fatal(err)
+					return c, err
 				}
 			}
 			hostPort[nodeName(s, r)] = p[s][r].tcp
@@ -87,7 +104,7 @@ func New(tb testing.TB) *Cluster {
 	remote := rewriteHosts(example.remoteServers, hostPort)
 	zookeeper := rewriteHosts(example.zookeeper, map[string]int{"zk-1": zk.Port})
 	if strings.Contains(remote, "ch-") || strings.Contains(zookeeper, "zk-1") {
-		tb.Fatalf("chcluster: deploy/cluster/config.d names hosts the harness does not know:\n%s\n%s", remote, zookeeper)
+		return c, fmt.Errorf("chcluster: deploy/cluster/config.d names hosts the harness does not know:\n%s\n%s", remote, zookeeper)
 	}
 	for s := range Shards {
 		for r := range Replicas {
@@ -103,21 +120,81 @@ func New(tb testing.TB) *Cluster {
 					"    <interserver_http_port>%d</interserver_http_port>\n</yandex>\n", p[s][r].interserver),
 			})
 			if err != nil {
-				tb.Fatal(err)
+				return c, err
 			}
 			c.Nodes[s][r] = node
 		}
 	}
-	for s := range Shards {
-		for r := range Replicas {
-			node := c.Nodes[s][r]
-			tb.Cleanup(func() { node.Stop(tb) })
-			node.Start(tb)
+	for _, n := range c.All() {
+		if err := c.Revive(n); err != nil {
+			return c, err
 		}
 	}
-	// Distributed DDL needs every node's DDL worker up: wait until an ON
-	// CLUSTER statement completes on all four.
-	conn := c.Nodes[0][0].Conn(tb, "default")
+	return c, c.waitDDL()
+}
+
+// Revive starts node n (stopped, killed or never started) and waits until
+// it has a working ZooKeeper session. 18.16 has a defect here: when its
+// first connection to ZooKeeper times out — on a loaded machine, as under
+// make test — its DDL worker dereferences the missing session and the
+// server dies with SIGSEGV seconds after it began answering. Revive starts
+// such a node again (the same data), up to three times, so that the tests
+// test changelens rather than that defect; a real deployment's supervisor
+// (systemd, Kubernetes) does the same.
+func (c *Cluster) Revive(n *chtest.Server) error {
+	var last error
+	for attempt := 0; attempt < 4; attempt++ {
+		if !n.Running() {
+			if err := n.Launch(); err != nil {
+				last = err
+				continue
+			}
+		}
+		if last = zkSession(n); last == nil {
+			// Stays up past the DDL worker's first steps.
+			time.Sleep(500 * time.Millisecond)
+			if n.Running() {
+				return nil
+			}
+			last = fmt.Errorf("chcluster: %s exited after connecting to ZooKeeper", n.Addr())
+		}
+	}
+	return fmt.Errorf("chcluster: %s did not stay up with a ZooKeeper session: %w", n.Addr(), last)
+}
+
+// zkSession waits up to 20 s until n answers a query that needs ZooKeeper.
+func zkSession(n *chtest.Server) error {
+	opts := n.Options()
+	opts.DialTimeout = time.Second
+	conn, err := clickhouse.Open(opts)
+	if err != nil {
+		return err
+	}
+	defer conn.Close()
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		var k uint64
+		err := conn.QueryRow(ctx, "SELECT count() FROM system.zookeeper WHERE path = '/'").Scan(&k)
+		cancel()
+		if err == nil {
+			return nil
+		}
+		if !n.Running() || time.Now().After(deadline) {
+			return err
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+}
+
+// waitDDL waits until an ON CLUSTER statement completes on every node (each
+// node's DDL worker is up).
+func (c *Cluster) waitDDL() error {
+	conn, err := clickhouse.Open(c.Nodes[0][0].Options())
+	if err != nil {
+		return err
+	}
+	defer conn.Close()
 	deadline := time.Now().Add(90 * time.Second)
 	for {
 		ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
@@ -125,7 +202,14 @@ func New(tb testing.TB) *Cluster {
 			"CREATE DATABASE IF NOT EXISTS chcluster_ready ON CLUSTER "+Name)
 		cancel()
 		if err == nil {
-			break
+			return nil
+		}
+		for _, n := range c.All() {
+			if !n.Running() {
+				if rerr := c.Revive(n); rerr != nil {
+					return rerr
+				}
+			}
 		}
 		if time.Now().After(deadline) {
 			var logs strings.Builder
@@ -133,11 +217,24 @@ func New(tb testing.TB) *Cluster {
 				b, _ := os.ReadFile(n.ErrLogPath())
 				fmt.Fprintf(&logs, "\n-- %s %s:\n%s", n.Addr(), n.ErrLogPath(), tail(b))
 			}
-			tb.Fatalf("chcluster: ON CLUSTER DDL did not complete on every node: %v%s", err, logs.String())
+			return fmt.Errorf("chcluster: ON CLUSTER DDL did not complete on every node: %v%s", err, logs.String())
 		}
 		time.Sleep(200 * time.Millisecond)
 	}
-	return c
+}
+
+// Stop stops every node, then ZooKeeper.
+func (c *Cluster) Stop() error {
+	var errs []error
+	for _, n := range c.All() {
+		if n != nil {
+			errs = append(errs, n.Shutdown())
+		}
+	}
+	if c.ZooKeeper != nil {
+		errs = append(errs, c.ZooKeeper.Stop())
+	}
+	return errors.Join(errs...)
 }
 
 func nodeName(s, r int) string { return fmt.Sprintf("ch-%d-%d", s+1, r+1) }

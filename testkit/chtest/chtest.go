@@ -267,6 +267,14 @@ func New(tb testing.TB) *Server {
 	return s
 }
 
+// Launch starts the server (NewNode's, or a stopped one) and waits until it
+// answers; Start is Launch for tests.
+func (s *Server) Launch() error { return s.start() }
+
+// Shutdown stops the server gracefully and waits for it; Stop is Shutdown
+// for tests.
+func (s *Server) Shutdown() error { return s.stop(syscall.SIGTERM) }
+
 // Start starts a stopped server again with the same directory and ports.
 func (s *Server) Start(tb testing.TB) {
 	tb.Helper()
