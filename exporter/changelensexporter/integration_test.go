@@ -966,9 +966,11 @@ func TestIntegrationReplayIsStoredOnce(t *testing.T) {
 	t.Cleanup(func() { _ = tel.Shutdown(context.Background()) })
 	db := srv.NewDatabase(t)
 	e := startExporter(t, testConfig(srv, db), metadatatestSettings(tel))
+	// One base for every batch: the same span has the same time in each
+	// (a base taken per batch moved when a minute turned between them).
+	base := time.Now().Add(-time.Hour).Truncate(time.Minute)
 	batch := func(from, to int) ptrace.Traces {
 		td := ptrace.NewTraces()
-		base := time.Now().Add(-time.Hour).Truncate(time.Minute)
 		for i := from; i < to; i++ {
 			eventspantest.AppendLatency(td, eventspantest.Latency{Service: "s", Environment: "e", Version: "1", Operation: "op",
 				Start: base.Add(time.Duration(i) * time.Second), Duration: time.Millisecond,
