@@ -103,11 +103,17 @@ func TestClusterAnswersEqualSingleServer(t *testing.T) {
 
 	a1 := readAnswers(t, single, dbOne, start, now)
 	require.NotEmpty(t, a1.deployments)
+	require.NotEmpty(t, a1.summaries)
+	require.NotEmpty(t, a1.compare.Metrics)
 	// The API reads the Distributed tables through any node.
 	for _, node := range []*chtest.Server{c.Nodes[0][0], c.Nodes[1][1]} {
 		ac := readClusterAnswers(t, node, start, now)
 		assert.Equal(t, a1.deployments, ac.deployments, "deployments on the cluster (via %s) and on one server", node.Addr())
 		assert.Equal(t, a1.dora, ac.dora, "DORA on the cluster (via %s) and on one server", node.Addr())
+		assert.Equal(t, a1.summaries, ac.summaries, "latency summaries on the cluster (via %s) and on one server", node.Addr())
+		assert.Equal(t, a1.series, ac.series, "latency series on the cluster (via %s) and on one server", node.Addr())
+		assert.Equal(t, a1.units, ac.units, "units on the cluster (via %s) and on one server", node.Addr())
+		assert.Equal(t, a1.compare, ac.compare, "the canary comparison on the cluster (via %s) and on one server", node.Addr())
 	}
 
 	ctx := context.Background()

@@ -213,6 +213,12 @@ func deliver(t *testing.T, batches []ptrace.Traces, clients []*otlpClient, shift
 type answers struct {
 	deployments []report.Deployment
 	dora        report.DORAReport
+	// What the cluster test compares too: per-version latency summaries and
+	// 5-minute series of every service, the units, and the search canary's
+	// comparison.
+	summaries, series []report.LatencyPoint
+	units             []report.Unit
+	compare           report.Comparison
 }
 
 func readAnswers(t *testing.T, ch *chtest.Server, db string, start, now time.Time) answers {
@@ -232,6 +238,21 @@ func readAnswersDSN(t *testing.T, dsn string, start, now time.Time) answers {
 	a.deployments, _, err = st.Deployments(ctx, q)
 	require.NoError(t, err)
 	a.dora, err = st.DORA(ctx, report.DORAQuery{Environment: "production", Start: start, End: now, Interval: report.IntervalAll})
+	require.NoError(t, err)
+	for _, svc := range []string{"payments", "search", "ledger"} {
+		lq := report.LatencyQuery{Service: svc, Environment: "production", Start: start, End: now, GroupBy: report.GroupByVersion}
+		sum, err := st.LatencySummary(ctx, lq)
+		require.NoError(t, err)
+		a.summaries = append(a.summaries, sum...)
+		lq.Step = 5 * time.Minute
+		ser, err := st.Latency(ctx, lq)
+		require.NoError(t, err)
+		a.series = append(a.series, ser...)
+	}
+	a.units, err = st.Units(ctx, "production")
+	require.NoError(t, err)
+	a.compare, err = st.Compare(ctx, report.CompareQuery{Service: "search", Environment: "production",
+		Start: start.Add(10 * time.Hour), End: start.Add(10*time.Hour + 20*time.Minute), Control: "1.2", Treatment: "1.3"})
 	require.NoError(t, err)
 	return a
 }

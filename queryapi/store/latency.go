@@ -62,7 +62,7 @@ func hourSpan(from, to int64) (hfrom, hto int64, ok bool) {
 func groupExpr(g report.GroupBy) (string, bool) {
 	switch g {
 	case report.GroupByNone:
-		return "''", true
+		return "materialize('')", true // see latency.sql on constants
 	case report.GroupByVersion:
 		return "version", true
 	case report.GroupByOperation:

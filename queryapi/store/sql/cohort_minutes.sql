@@ -19,7 +19,7 @@ SELECT
 {{- if .ByOperation}}
     CAST(operation AS String) AS op,
 {{- else}}
-    '' AS op,
+    materialize('') AS op,
 {{- end}}
     sumMerge(request_count) AS requests,
     sumMerge(error_count) AS errors,

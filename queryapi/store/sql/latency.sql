@@ -3,7 +3,9 @@
 -- operation (.Group, a fixed expression chosen by code, never by input).
 -- Per row: weighted requests and errors and the merged histogram as
 -- (bucket indexes ascending, weights); the percentiles are computed in Go
--- (stats.HistQuantiles).
+-- (stats.HistQuantiles). Constant columns are materialize()d: over a
+-- Distributed table (a cluster) 18.16 refuses a column that is constant in
+-- one shard's stream and not in another's ("must be constant in result").
 --
 -- .Hourly: the whole hours [@hfrom, @hto) come from latency_hist_1h and only
 -- the minutes of [@from, @to) outside them from latency_hist_1m: [@from,
@@ -48,10 +50,10 @@ GROUP BY bucket, grp
 ORDER BY bucket, grp
 LIMIT @limit
 {{- define "latency_bucket_hour"}}
-{{- if .Series}}toUInt32(intDiv(toUInt32(hour), @step) * @step){{else}}toUInt32(0){{end}}
+{{- if .Series}}toUInt32(intDiv(toUInt32(hour), @step) * @step){{else}}materialize(toUInt32(0)){{end}}
 {{- end}}
 {{- define "latency_bucket_minute"}}
-{{- if .Series}}toUInt32(intDiv(toUInt32(minute), @step) * @step){{else}}toUInt32(0){{end}}
+{{- if .Series}}toUInt32(intDiv(toUInt32(minute), @step) * @step){{else}}materialize(toUInt32(0)){{end}}
 {{- end}}
 {{- define "latency_minutes"}}
 {{- /* minutes [.From, .To) of latency_hist_1m; the bounds are parameter names chosen by code */}}

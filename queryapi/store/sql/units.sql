@@ -12,7 +12,7 @@ SELECT
 FROM
 (
     SELECT
-        toUInt8(0) AS src,
+        materialize(toUInt8(0)) AS src,
         CAST(service AS String) AS service,
         CAST(environment AS String) AS environment,
         CAST(version AS String) AS version,
@@ -26,7 +26,7 @@ FROM
     GROUP BY service, environment, version
     UNION ALL
     SELECT
-        toUInt8(1) AS src,
+        materialize(toUInt8(1)) AS src,
         CAST(service AS String) AS service,
         CAST(environment AS String) AS environment,
         CAST(version AS String) AS version,
