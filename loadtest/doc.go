@@ -12,9 +12,11 @@
 //
 // Every endpoint is measured in two modes: "distinct" requests (each one's
 // range a minute further back, so none is identical to another in flight
-// and each costs its own query) and the "same" request from every client,
-// as the viewers of one dashboard send it (which a server may answer from
-// one shared query).
+// and each costs its own query — though ranges that overlap, as a
+// dashboard's refreshes and scrolls do, may share cached parts, such as the
+// settled buckets of a latency series) and the "same" request from every
+// client, as the viewers of one dashboard send it (which a server may
+// answer from one shared query and one shared encoding).
 //
 // Knobs (environment): CHANGELENS_LOAD_DURATION (per cell, default 10s),
 // CHANGELENS_LOAD_CLIENTS (default "1,10,50,200"), CHANGELENS_LOAD_ENDPOINTS
