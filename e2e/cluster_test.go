@@ -140,14 +140,7 @@ func TestClusterAnswersEqualSingleServer(t *testing.T) {
 	unitsOf := [chcluster.Shards]map[string]bool{}
 	var total uint64
 	for s := range chcluster.Shards {
-		var counts [chcluster.Replicas]uint64
-		for r := range chcluster.Replicas {
-			conn := c.Nodes[s][r].Conn(t, clusterDB)
-			require.NoError(t, conn.Exec(ctx, "SYSTEM SYNC REPLICA latency_events_local"))
-			require.NoError(t, conn.QueryRow(ctx, "SELECT count() FROM latency_events_local").Scan(&counts[r]))
-		}
-		assert.Equal(t, counts[0], counts[1], "shard %d's replicas", s+1)
-		total += counts[0]
+		total += shardRows(t, c, s)
 		unitsOf[s] = map[string]bool{}
 		rows, err := c.Nodes[s][0].Conn(t, clusterDB).Query(ctx, "SELECT DISTINCT concat(service, '/', environment) FROM latency_events_local")
 		require.NoError(t, err)
@@ -295,12 +288,20 @@ func TestClusterReplicaKilledAndZooKeeperStopped(t *testing.T) {
 	assert.Greater(t, failures, 0.0, "no insert failed during the outages: the test did not test them")
 
 	for s := range chcluster.Shards {
-		var counts [chcluster.Replicas]uint64
-		for r := range chcluster.Replicas {
-			conn := c.Nodes[s][r].Conn(t, clusterDB)
-			require.NoError(t, conn.Exec(ctx, "SYSTEM SYNC REPLICA latency_events_local"))
-			require.NoError(t, conn.QueryRow(ctx, "SELECT count() FROM latency_events_local").Scan(&counts[r]))
-		}
-		assert.Equal(t, counts[0], counts[1], "shard %d's replicas after the outages", s+1)
+		shardRows(t, c, s)
 	}
+}
+
+// shardRows returns the latency events shard s holds, checking that its
+// replicas (each synced first) hold the same number.
+func shardRows(t *testing.T, c *chcluster.Cluster, s int) uint64 {
+	t.Helper()
+	var counts [chcluster.Replicas]uint64
+	for r := range chcluster.Replicas {
+		conn := c.Nodes[s][r].Conn(t, clusterDB)
+		require.NoError(t, conn.Exec(context.Background(), "SYSTEM SYNC REPLICA latency_events_local"))
+		require.NoError(t, conn.QueryRow(context.Background(), "SELECT count() FROM latency_events_local").Scan(&counts[r]))
+	}
+	assert.Equal(t, counts[0], counts[1], "shard %d's replicas", s+1)
+	return counts[0]
 }
