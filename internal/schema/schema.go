@@ -141,17 +141,22 @@ const DefaultReplicationPath = "/clickhouse/tables/{shard}"
 // replicated reports whether tables get Replicated* engines.
 func (o Options) replicated() bool { return o.Cluster != "" && o.Replicated }
 
-// Engine renders the engine of table (the name without _local) with params
+// replicationPrefix is ReplicationPath (or the default) without a trailing /.
+func (o Options) replicationPrefix() string {
+	return strings.TrimRight(cmp.Or(o.ReplicationPath, DefaultReplicationPath), "/")
+}
+
+// tableEngine renders the engine of table (the name without _local) with params
 // ("ver" for a ReplacingMergeTree version column): engine(params), or its
 // Replicated* form with the table's ZooKeeper path and the {replica} macro.
-func (o Options) Engine(engine, table string, params ...string) string {
+func (o Options) tableEngine(engine, table string, params ...string) string {
 	if !o.replicated() {
 		if len(params) == 0 {
 			return engine
 		}
 		return engine + "(" + strings.Join(params, ", ") + ")"
 	}
-	prefix := strings.TrimRight(cmp.Or(o.ReplicationPath, DefaultReplicationPath), "/")
+	prefix := o.replicationPrefix()
 	args := append([]string{sqlString(prefix + "/" + o.Database + "/" + table + LocalSuffix), "'{replica}'"}, params...)
 	return "Replicated" + engine + "(" + strings.Join(args, ", ") + ")"
 }
@@ -211,8 +216,7 @@ func (o Options) migrationsEngine() string {
 	if !o.replicated() {
 		return "MergeTree"
 	}
-	prefix := strings.TrimRight(cmp.Or(o.ReplicationPath, DefaultReplicationPath), "/")
-	prefix = strings.ReplaceAll(prefix, "{shard}", "all")
+	prefix := strings.ReplaceAll(o.replicationPrefix(), "{shard}", "all")
 	return "ReplicatedMergeTree(" + sqlString(prefix+"/"+o.Database+"/"+TableMigrations) + ", '{shard}-{replica}')"
 }
 
@@ -269,7 +273,7 @@ func render(name, src string, o Options) ([]string, error) {
 		"histBucket": HistBucketSQL,
 		"sizeBucket": SizeBucketSQL,
 		"clustered":  func() bool { return o.Cluster != "" },
-		"engine":     o.Engine,
+		"engine":     o.tableEngine,
 		"distributed": func(table, shardingKey string) string {
 			return distributedDDL(o, table, shardingKey)
 		},
