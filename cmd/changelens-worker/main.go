@@ -113,8 +113,8 @@ func parseFlags(args []string, getenv func(string) string, out io.Writer) (optio
 		return o, errors.New("--query-timeout must be positive")
 	case o.cluster != "" && !chident.Valid(o.cluster):
 		return o, fmt.Errorf("--cluster-name: %q is not a valid name (letters, digits and _, not starting with a digit)", o.cluster)
-	case o.cluster != "" && o.replicated && (!strings.HasPrefix(o.replicationPath, "/") || strings.ContainsAny(o.replicationPath, "'\\`\n")):
-		return o, fmt.Errorf("--replication-path: %q must be a ZooKeeper path starting with / (without quotes or backslashes)", o.replicationPath)
+	case o.cluster != "" && o.replicated && schema.CheckReplicationPath(o.replicationPath) != nil:
+		return o, fmt.Errorf("--replication-path: %w", schema.CheckReplicationPath(o.replicationPath))
 	}
 	return o, o.analysis.Validate()
 }

@@ -5,10 +5,10 @@ import (
 	"fmt"
 	"net"
 	"strconv"
-	"strings"
 	"time"
 
 	"github.com/changelens/changelens/internal/chident"
+	"github.com/changelens/changelens/internal/schema"
 
 	"go.opentelemetry.io/collector/component"
 	"go.opentelemetry.io/collector/config/configopaque"
@@ -100,8 +100,8 @@ func (cfg *Config) Validate() error {
 		errs = append(errs, fmt.Errorf("cluster_name: %q is not a valid name (letters, digits and _, not starting with a digit, at most 64 characters)", cfg.ClusterName))
 	}
 	if cfg.ClusterName != "" && cfg.Replicated {
-		if p := cfg.ReplicationPath; !strings.HasPrefix(p, "/") || strings.ContainsAny(p, "'\\`\n") {
-			errs = append(errs, fmt.Errorf("replication_path: %q must be a ZooKeeper path starting with / (without quotes or backslashes)", p))
+		if err := schema.CheckReplicationPath(cfg.ReplicationPath); err != nil {
+			errs = append(errs, fmt.Errorf("replication_path: %w", err))
 		}
 	}
 	if cfg.RetentionDays < 0 || cfg.RetentionDays > maxRetentionDays {

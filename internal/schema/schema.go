@@ -141,6 +141,15 @@ const DefaultReplicationPath = "/clickhouse/tables/{shard}"
 // replicated reports whether tables get Replicated* engines.
 func (o Options) replicated() bool { return o.Cluster != "" && o.Replicated }
 
+// CheckReplicationPath reports whether p can be a ReplicationPath: a
+// ZooKeeper path starting with / that fits in a quoted SQL string as it is.
+func CheckReplicationPath(p string) error {
+	if !strings.HasPrefix(p, "/") || strings.ContainsAny(p, "'\\`\n") {
+		return fmt.Errorf("%q must be a ZooKeeper path starting with / (without quotes or backslashes)", p)
+	}
+	return nil
+}
+
 // replicationPrefix is ReplicationPath (or the default) without a trailing /.
 func (o Options) replicationPrefix() string {
 	return strings.TrimRight(cmp.Or(o.ReplicationPath, DefaultReplicationPath), "/")
