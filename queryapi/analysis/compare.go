@@ -384,6 +384,23 @@ func pooledOver(pairs []MinutePair, idx []int, treatment, hist, sizes bool, buf 
 // dense is a histogram over bucket indices.
 type dense []float64
 
+// maxHistKey is the largest bucket of either cohort's histogram keys (which
+// keys picks) over pairs; -1 when there are none.
+func maxHistKey(pairs []MinutePair, keys func(CohortMinute) []uint16) int {
+	m := -1
+	for _, p := range pairs {
+		for _, k := range keys(p.Control) {
+			m = max(m, int(k))
+		}
+		for _, k := range keys(p.Treatment) {
+			m = max(m, int(k))
+		}
+	}
+	return m
+}
+
+func latencyKeys(c CohortMinute) []uint16 { return c.HistKeys }
+
 func (d dense) add(keys []uint16, weights []float64) {
 	for j, k := range keys {
 		if int(k) < len(d) && weights[j] > 0 {
@@ -435,25 +452,13 @@ func (b *denseBufs) reset() {
 // (seeded), one resample serving every statistic. Without hist the latency
 // statistics are left out (NaN).
 func pooledBootstrap(pairs []MinutePair, cc CompareConfig, hist, sizes bool) pooledStats {
-	maxKey := func(keys func(CohortMinute) []uint16) int {
-		m := -1
-		for _, p := range pairs {
-			for _, k := range keys(p.Control) {
-				m = max(m, int(k))
-			}
-			for _, k := range keys(p.Treatment) {
-				m = max(m, int(k))
-			}
-		}
-		return m
-	}
 	var buf denseBufs
 	if hist {
-		buf.latency = make(dense, maxKey(func(c CohortMinute) []uint16 { return c.HistKeys })+1)
+		buf.latency = make(dense, maxHistKey(pairs, latencyKeys)+1)
 	}
 	if sizes {
-		buf.resp = make(dense, maxKey(func(c CohortMinute) []uint16 { return c.RespHistKeys })+1)
-		buf.req = make(dense, maxKey(func(c CohortMinute) []uint16 { return c.ReqHistKeys })+1)
+		buf.resp = make(dense, maxHistKey(pairs, func(c CohortMinute) []uint16 { return c.RespHistKeys })+1)
+		buf.req = make(dense, maxHistKey(pairs, func(c CohortMinute) []uint16 { return c.ReqHistKeys })+1)
 	}
 	both := func(idx []int) (c, t [numPooled]float64) {
 		c = pooledOver(pairs, idx, false, hist, sizes, &buf, cc)

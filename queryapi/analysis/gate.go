@@ -128,13 +128,7 @@ func latencyGateP(pairs []MinutePair, level float64, get func(CohortMinute) floa
 // holding a few requests has a meaningless per-minute p95 but still tells
 // how many of them were slow.
 func exceedSequentialP(pairs []MinutePair, level float64, minLooks int, tau float64) float64 {
-	maxKey := 0
-	for _, p := range pairs {
-		for _, k := range p.Control.HistKeys {
-			maxKey = max(maxKey, int(k))
-		}
-	}
-	control := make(dense, maxKey+1)
+	control := make(dense, maxHistKey(pairs, latencyKeys)+1)
 	for _, p := range pairs {
 		control.add(p.Control.HistKeys, p.Control.HistWeights)
 	}
@@ -164,27 +158,9 @@ func exceedSequentialP(pairs []MinutePair, level float64, minLooks int, tau floa
 		}
 		return slow, all
 	}
-	var ratios []float64
-	var cs, cn, ts, tn float64
-	for i, p := range pairs {
-		s, n := split(p.Control.HistKeys, p.Control.HistWeights)
-		cs, cn = cs+s, cn+n
-		s, n = split(p.Treatment.HistKeys, p.Treatment.HistWeights)
-		ts, tn = ts+s, tn+n
-		if i+1 < minLooks || cn <= 0 || tn <= 0 {
-			continue
-		}
-		diff := ts/tn - cs/cn
-		pooled := (cs + ts) / (cn + tn)
-		variance := pooled * (1 - pooled) * (1/cn + 1/tn)
-		if diff <= 0 || !(variance > 0) || pooled*min(cn, tn) < minExpectedCount {
-			continue
-		}
-		if l, err := stats.MixtureSPRT(diff, variance, tau*tau); err == nil {
-			ratios = append(ratios, l)
-		}
-	}
-	return stats.AlwaysValidP(ratios)
+	return proportionSequentialP(pairs, minLooks, tau, func(c CohortMinute) (float64, float64) {
+		return split(c.HistKeys, c.HistWeights)
+	})
 }
 
 // latencySequentialP is the always-valid p-value, in the worse direction,
@@ -227,18 +203,32 @@ const minExpectedCount = 5
 // look at every minute from the minLooks-th on (pooled variance, as the
 // two-proportion z-test).
 func errorSequentialP(pairs []MinutePair, minLooks int, tau float64) float64 {
+	return proportionSequentialP(pairs, minLooks, tau, func(c CohortMinute) (float64, float64) {
+		return math.Min(c.Errors, c.Requests), c.Requests
+	})
+}
+
+// proportionSequentialP is the always-valid p-value, in the worse
+// direction, of the difference canary − baseline of the cumulative shares
+// of hits (count gives a minute's hits and total), with a look at every
+// minute from the minLooks-th on: pooled variance as the two-proportion
+// z-test, and a look only once minExpectedCount hits are expected in the
+// smaller cohort.
+func proportionSequentialP(pairs []MinutePair, minLooks int, tau float64, count func(CohortMinute) (hits, total float64)) float64 {
 	var ratios []float64
-	var cr, ce, tr, te float64
+	var ch, cn, th, tn float64
 	for i, p := range pairs {
-		cr, ce = cr+p.Control.Requests, ce+math.Min(p.Control.Errors, p.Control.Requests)
-		tr, te = tr+p.Treatment.Requests, te+math.Min(p.Treatment.Errors, p.Treatment.Requests)
-		if i+1 < minLooks || cr <= 0 || tr <= 0 {
+		h, n := count(p.Control)
+		ch, cn = ch+h, cn+n
+		h, n = count(p.Treatment)
+		th, tn = th+h, tn+n
+		if i+1 < minLooks || cn <= 0 || tn <= 0 {
 			continue
 		}
-		diff := te/tr - ce/cr
-		pooled := (ce + te) / (cr + tr)
-		variance := pooled * (1 - pooled) * (1/cr + 1/tr)
-		if diff <= 0 || !(variance > 0) || pooled*min(cr, tr) < minExpectedCount {
+		diff := th/tn - ch/cn
+		pooled := (ch + th) / (cn + tn)
+		variance := pooled * (1 - pooled) * (1/cn + 1/tn)
+		if diff <= 0 || !(variance > 0) || pooled*min(cn, tn) < minExpectedCount {
 			continue
 		}
 		if l, err := stats.MixtureSPRT(diff, variance, tau*tau); err == nil {
