@@ -25,7 +25,6 @@ import (
 	"os"
 	"os/signal"
 	"regexp"
-	"runtime"
 	"strings"
 	"syscall"
 	"time"
@@ -77,7 +76,7 @@ func parseFlags(args []string, getenv func(string) string, out io.Writer) (optio
 	fs.DurationVar(&o.limits.QueryTimeout, "query-timeout", lim.QueryTimeout, "a request's deadline (504 past it)")
 	fs.StringVar(&o.otlpEndpoint, "otlp-endpoint", "", "OTLP/gRPC endpoint for the API's own traces and metrics: http://host:4317, https://host:4317 or host:4317; empty: off")
 	fs.StringVar(&o.logLevel, "log-level", "info", "debug, info, warn or error")
-	fs.IntVar(&o.maxRunning, "max-running", max(4, 4*runtime.NumCPU()), "requests querying ClickHouse at once; more wait up to --queue-wait, then get 503 with Retry-After")
+	fs.IntVar(&o.maxRunning, "max-running", server.DefaultMaxRunning(), "requests querying ClickHouse at once; more wait up to --queue-wait, then get 503 with Retry-After")
 	fs.DurationVar(&o.queueWait, "queue-wait", 2*time.Second, "longest wait for a free query slot before 503")
 	fs.DurationVar(&o.limits.MaxLatencyRange, "max-latency-range", lim.MaxLatencyRange, "longest range of a latency query")
 	fs.DurationVar(&o.limits.MaxReportRange, "max-report-range", lim.MaxReportRange, "longest range of a deployments or DORA query")

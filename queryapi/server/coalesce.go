@@ -2,7 +2,6 @@ package server
 
 import (
 	"context"
-	"time"
 
 	"golang.org/x/sync/singleflight"
 	"google.golang.org/grpc/codes"
@@ -26,11 +25,7 @@ func coalesce[T any](s *service, ctx context.Context, method string, req proto.M
 	}
 	// The caller waits under its own deadline or the server's, whichever is
 	// nearer, and a timeout names the one that applied.
-	wait := s.timeout
-	if d, ok := ctx.Deadline(); ok {
-		wait = min(wait, time.Until(d))
-	}
-	ctx, cancel := context.WithTimeout(context.WithValue(ctx, budgetKey{}, wait), s.timeout)
+	ctx, cancel := s.bounded(ctx)
 	defer cancel()
 	key := method + "\x00" + string(b)
 	ch := s.flight.DoChan(key, func() (v any, err error) {

@@ -23,8 +23,6 @@
 package server
 
 import (
-	goruntime "runtime"
-
 	"context"
 	"encoding/json"
 	"errors"
@@ -32,14 +30,14 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	goruntime "runtime"
 	"strings"
 	"sync"
 	"time"
 
+	"github.com/grpc-ecosystem/grpc-gateway/v2/runtime"
 	"github.com/klauspost/compress/gzhttp"
 	"github.com/klauspost/compress/gzip"
-
-	"github.com/grpc-ecosystem/grpc-gateway/v2/runtime"
 	"go.opentelemetry.io/contrib/instrumentation/google.golang.org/grpc/otelgrpc"
 	"go.opentelemetry.io/contrib/instrumentation/net/http/otelhttp"
 	"go.opentelemetry.io/otel/attribute"
@@ -90,6 +88,10 @@ type Config struct {
 	QueueWait  time.Duration
 }
 
+// DefaultMaxRunning is Config.MaxRunning's default: 4 × the CPUs, at least
+// 4 (a request mostly waits for ClickHouse).
+func DefaultMaxRunning() int { return max(4, 4*goruntime.NumCPU()) }
+
 // Server serves the query API on a gRPC and an HTTP listener.
 type Server struct {
 	cfg       Config
@@ -130,7 +132,7 @@ func New(cfg Config) (*Server, error) {
 		cfg.Now = time.Now
 	}
 	if cfg.MaxRunning <= 0 {
-		cfg.MaxRunning = max(4, 4*goruntime.NumCPU())
+		cfg.MaxRunning = DefaultMaxRunning()
 	}
 	if cfg.QueueWait <= 0 {
 		cfg.QueueWait = 2 * time.Second

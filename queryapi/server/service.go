@@ -49,12 +49,19 @@ func (s *service) query(ctx context.Context) (context.Context, context.CancelFun
 		}
 		release = r
 	}
+	qctx, cancel := s.bounded(ctx)
+	return qctx, func() { cancel(); release() }, nil
+}
+
+// bounded bounds ctx by the per-query timeout (the client's deadline, when
+// nearer, still applies) and records the budget that applied, which a
+// timeout's message names (toStatus).
+func (s *service) bounded(ctx context.Context) (context.Context, context.CancelFunc) {
 	b := s.timeout
 	if d, ok := ctx.Deadline(); ok {
 		b = min(b, time.Until(d))
 	}
-	qctx, cancel := context.WithTimeout(context.WithValue(ctx, budgetKey{}, b), s.timeout)
-	return qctx, func() { cancel(); release() }, nil
+	return context.WithTimeout(context.WithValue(ctx, budgetKey{}, b), s.timeout)
 }
 
 func (s *service) ListServices(ctx context.Context, req *pb.ListServicesRequest) (*pb.ListServicesResponse, error) {
