@@ -77,7 +77,11 @@ func (s *Service) Gate(ctx context.Context, q report.GateQuery) (report.GateAnsw
 		// to be judged so (a canary already withdrawn): the same-window
 		// comparison is the evidence; the unit's before/after windows would
 		// mostly measure the baseline's traffic.
-		g := analysis.Canary(pairs, s.cfg.Analysis, compareConfig(), analysis.DefaultGateConfig())
+		// The same CPU-bound comparison as Compare: on a compute slot too.
+		var g analysis.CanaryGate
+		if err := s.compute(ctx, func() { g = analysis.Canary(pairs, s.cfg.Analysis, compareConfig(), analysis.DefaultGateConfig()) }); err != nil {
+			return report.GateAnswer{}, err
+		}
 		a.Mode, a.OverlapMinutes, a.Metrics = report.GateCanary, g.Comparison.OverlapMinutes, metricsOf(g.Comparison)
 		a.Control, a.Treatment = cohortsOf(report.CompareQuery{Control: baseline, Treatment: q.Version}, g.Comparison)
 		a.Result, a.Reasons = gateResult(g.Result, g.Reasons)
