@@ -281,7 +281,7 @@ func (e example) macros(s, r int) string {
 
 // exampleConfig reads deploy/cluster/config.d.
 func exampleConfig() (example, error) {
-	root, err := repoRoot()
+	root, err := chtest.RepoRoot()
 	if err != nil {
 		return example{}, err
 	}
@@ -312,21 +312,4 @@ func rewriteHosts(xml string, ports map[string]int) string {
 		}
 		return fmt.Sprintf("<host>127.0.0.1</host>%s<port>%d</port>", sub[2], port)
 	})
-}
-
-func repoRoot() (string, error) {
-	dir, err := os.Getwd()
-	if err != nil {
-		return "", err
-	}
-	for {
-		if b, err := os.ReadFile(filepath.Join(dir, "go.mod")); err == nil && strings.Contains(string(b), "module github.com/changelens/changelens\n") {
-			return dir, nil
-		}
-		parent := filepath.Dir(dir)
-		if parent == dir {
-			return "", fmt.Errorf("chcluster: no changelens go.mod above the working directory")
-		}
-		dir = parent
-	}
 }

@@ -459,7 +459,7 @@ func serverBinary() ([]string, error) {
 
 // chdbBinary returns [python, launcher] for the chdb engine.
 func chdbBinary() ([]string, error) {
-	root, err := repoRoot()
+	root, err := RepoRoot()
 	if err != nil {
 		return nil, err
 	}
@@ -479,9 +479,10 @@ func chdbBinary() ([]string, error) {
 	return []string{python, launcher}, nil
 }
 
-// repoRoot is the nearest directory above the working directory with the
-// project's go.mod (tests run in their package's directory).
-func repoRoot() (string, error) {
+// RepoRoot is the nearest directory above the working directory with the
+// project's go.mod (tests run in their package's directory; the
+// cluster harness reads deploy/ there).
+func RepoRoot() (string, error) {
 	dir, err := os.Getwd()
 	if err != nil {
 		return "", err
