@@ -113,8 +113,11 @@ func parseFlags(args []string, getenv func(string) string, out io.Writer) (optio
 		return o, errors.New("--query-timeout must be positive")
 	case o.cluster != "" && !chident.Valid(o.cluster):
 		return o, fmt.Errorf("--cluster-name: %q is not a valid name (letters, digits and _, not starting with a digit)", o.cluster)
-	case o.cluster != "" && o.replicated && schema.CheckReplicationPath(o.replicationPath) != nil:
-		return o, fmt.Errorf("--replication-path: %w", schema.CheckReplicationPath(o.replicationPath))
+	}
+	if o.cluster != "" && o.replicated {
+		if err := schema.CheckReplicationPath(o.replicationPath); err != nil {
+			return o, fmt.Errorf("--replication-path: %w", err)
+		}
 	}
 	return o, o.analysis.Validate()
 }
