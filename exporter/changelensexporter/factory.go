@@ -5,7 +5,6 @@ import (
 	"time"
 
 	"go.opentelemetry.io/collector/component"
-
 	"go.opentelemetry.io/collector/config/configoptional"
 	"go.opentelemetry.io/collector/config/configretry"
 	"go.opentelemetry.io/collector/config/configtls"
@@ -13,9 +12,8 @@ import (
 	"go.opentelemetry.io/collector/exporter"
 	"go.opentelemetry.io/collector/exporter/exporterhelper"
 
-	"github.com/changelens/changelens/internal/schema"
-
 	"github.com/changelens/changelens/exporter/changelensexporter/internal/metadata"
+	"github.com/changelens/changelens/internal/schema"
 )
 
 // Defaults.
