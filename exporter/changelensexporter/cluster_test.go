@@ -1,11 +1,9 @@
 package changelensexporter
 
 import (
-	"context"
 	"testing"
 	"time"
 
-	"go.opentelemetry.io/collector/component/componenttest"
 	"go.opentelemetry.io/collector/config/configoptional"
 	"go.opentelemetry.io/collector/exporter/exporterhelper"
 	"go.opentelemetry.io/collector/pdata/ptrace"
@@ -28,17 +26,7 @@ func TestClusterRetention(t *testing.T) {
 	cfg.RetentionDays = 2
 	cfg.QueueConfig = configoptional.None[exporterhelper.QueueBatchConfig]()
 	cfg.BackOffConfig.Enabled = false
-	if err := cfg.Validate(); err != nil {
-		t.Fatal(err)
-	}
-	e, err := newExporter(cfg, nopSettings())
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := e.start(context.Background(), componenttest.NewNopHost()); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = e.shutdown(context.Background()) })
+	e := startExporter(t, cfg, nopSettings())
 
 	// Eight units: both shards get some.
 	td := ptrace.NewTraces()
