@@ -135,6 +135,10 @@ type Options struct {
 	ReplicationPath string
 }
 
+// unitShardingKey is the sharding key of the Distributed tables of a unit's
+// rows: one unit's rows, and what the views derive from them, on one shard.
+const unitShardingKey = "cityHash64(service, environment)"
+
 // DefaultReplicationPath is the ZooKeeper path prefix of replicated tables.
 const DefaultReplicationPath = "/clickhouse/tables/{shard}"
 
@@ -283,6 +287,7 @@ func render(name, src string, o Options) ([]string, error) {
 		"sizeBucket": SizeBucketSQL,
 		"clustered":  func() bool { return o.Cluster != "" },
 		"engine":     o.tableEngine,
+		"unitKey":    func() string { return unitShardingKey },
 		"distributed": func(table, shardingKey string) string {
 			return distributedDDL(o, table, shardingKey)
 		},

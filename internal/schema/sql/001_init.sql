@@ -9,6 +9,7 @@
 --   ttl "col"    "TTL col + INTERVAL n DAY" when retention_days > 0 on servers with TTL (>= 20)
 --   backfillSettings  lifts the per-INSERT partition limit (>= 20) for back-fills
 --   histBucket "col"  the latency histogram bucket of a duration column (histogram.go)
+--   unitKey      the sharding key of a unit's rows, cityHash64(service, environment)
 --   engine "E" "t" [params]  the engine E(params) of table t, or with a
 --                replicated cluster ReplicatedE('<replication_path>/<db>/t_local', '{replica}'[, params])
 -- "-- distributed: <table> <sharding key>" lines ask for a Distributed table
@@ -20,7 +21,7 @@
 -- Times are DateTime('UTC') (seconds) plus UInt64 nanoseconds: DateTime64 does
 -- not exist on 18.16, the oldest server this schema supports.
 
--- distributed: latency_events cityHash64(service, environment)
+-- distributed: latency_events {{unitKey}}
 CREATE TABLE IF NOT EXISTS {{local "latency_events"}}{{onCluster}}
 (
     service        {{lcString}},
@@ -42,7 +43,7 @@ ORDER BY (service, environment, operation, time)
 {{ttl "time"}}
 SETTINGS index_granularity = 8192;
 
--- distributed: latency_rollup_1m cityHash64(service, environment)
+-- distributed: latency_rollup_1m {{unitKey}}
 CREATE TABLE IF NOT EXISTS {{local "latency_rollup_1m"}}{{onCluster}}
 (
     service          {{lcString}},
@@ -84,7 +85,7 @@ GROUP BY service, environment, version, operation, minute;
 -- the one with the highest ver (see README: superseded > explicit >
 -- earliest deploy_time > earliest rollout_start). Readers must not rely on
 -- merges: GROUP BY id with argMax(column, ver), or FINAL.
--- distributed: deployments cityHash64(service, environment)
+-- distributed: deployments {{unitKey}}
 CREATE TABLE IF NOT EXISTS {{local "deployments"}}{{onCluster}}
 (
     id                  String,

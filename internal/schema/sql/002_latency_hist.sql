@@ -23,7 +23,7 @@
 -- Idempotent (IF NOT EXISTS). Views see only rows inserted after they exist:
 -- data written before this version is not backfilled (see README).
 
--- distributed: latency_hist_1m cityHash64(service, environment)
+-- distributed: latency_hist_1m {{unitKey}}
 CREATE TABLE IF NOT EXISTS {{local "latency_hist_1m"}}{{onCluster}}
 (
     service          {{lcString}},
@@ -58,7 +58,7 @@ AS SELECT
 FROM {{local "latency_events"}}
 GROUP BY service, environment, version, operation, minute;
 
--- distributed: latency_hist_1h cityHash64(service, environment)
+-- distributed: latency_hist_1h {{unitKey}}
 CREATE TABLE IF NOT EXISTS {{local "latency_hist_1h"}}{{onCluster}}
 (
     service          {{lcString}},

@@ -17,7 +17,7 @@
 -- only adds identical rows, which collapse). The old table is left in place,
 -- unused; drop it once the upgrade is done.
 
--- distributed: deployment_events cityHash64(service, environment)
+-- distributed: deployment_events {{unitKey}}
 CREATE TABLE IF NOT EXISTS {{local "deployment_events"}}{{onCluster}}
 (
     id                  String,

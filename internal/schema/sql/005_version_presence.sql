@@ -18,7 +18,7 @@
 -- inserted meanwhile is missed (rows seen twice do not matter, see above).
 -- The back-fill may span months of daily partitions (backfillSettings).
 
--- distributed: version_presence cityHash64(service, environment)
+-- distributed: version_presence {{unitKey}}
 CREATE TABLE IF NOT EXISTS {{local "version_presence"}}{{onCluster}}
 (
     service      {{lcString}},

@@ -23,7 +23,7 @@ ALTER TABLE {{local "latency_events"}}{{onCluster}} ADD COLUMN request_size Int6
 -- own (the exporter inserts synchronously); readers see it missing for the
 -- moment between the two statements. Both are idempotent.
 DROP TABLE IF EXISTS {{name "latency_events"}}{{onCluster}};
-{{distributed "latency_events" "cityHash64(service, environment)"}};
+{{distributed "latency_events" unitKey}};
 {{- end}}
 
 -- cohort_hist_1m: per (unit, dimension, value, operation, minute) what
@@ -39,7 +39,7 @@ DROP TABLE IF EXISTS {{name "latency_events"}}{{onCluster}};
 -- from latency_hist_1m, which has them since schema v2; the comparison reads
 -- only sizes of the version dimension from here.
 
--- distributed: cohort_hist_1m cityHash64(service, environment)
+-- distributed: cohort_hist_1m {{unitKey}}
 CREATE TABLE IF NOT EXISTS {{local "cohort_hist_1m"}}{{onCluster}}
 (
     service            {{lcString}},

@@ -15,7 +15,7 @@
 -- verdict for SQL readers. Small (one row per deployment and setting): not
 -- partitioned, not expired.
 
--- distributed: deployment_verdicts cityHash64(service, environment)
+-- distributed: deployment_verdicts {{unitKey}}
 CREATE TABLE IF NOT EXISTS {{local "deployment_verdicts"}}{{onCluster}}
 (
     deployment_id  String,
