@@ -1027,7 +1027,7 @@ func TestLintDashboardsContent(t *testing.T) {
 		`^stat /v1/dora summary change_failure_rate tiers.change_failure_rate failed_change_count change_count$`,
 		`^stat /v1/dora summary time_to_restore_median_seconds tiers.time_to_restore restore_sample_count$`,
 		`^timeseries /v1/dora intervals start_time `,
-		`^table /v1/deployments deployments id .*service version previous_version source verdict change_failure failure_reasons\|@tostr .*lead_time_seconds time_to_restore_seconds`,
+		`^table /v1/deployments deployments id .*service version previous_version source verdict change_failure failure_reasons\|@tostr explanation .*lead_time_seconds time_to_restore_seconds`,
 	)
 	lat := must("changelens-service-latency")
 	has(lat,
@@ -1041,8 +1041,9 @@ func TestLintDashboardsContent(t *testing.T) {
 		`/v1/deployments/\$\{deployment_id\}/impact  before.p95_ms after.p95_ms`,
 		`/v1/deployments/\$\{deployment_id\}/impact  before.error_rate after.error_rate`,
 		`/v1/deployments/\$\{deployment_id\}/impact  before.requests after.requests`,
-		`/v1/deployments/\$\{deployment_id\}/impact latency_test name direction statistic p_value significant`,
-		`/v1/deployments/\$\{deployment_id\}/impact error_rate_test name direction statistic p_value significant`,
+		`^table /v1/deployments/\$\{deployment_id\}/impact metrics metric before after relative_change ci_low ci_high min_detectable_change adjusted_p_value verdict$`,
+		`^table /v1/deployments/\$\{deployment_id\}/impact operations rank operation other_operations .*verdict .*metrics.0.relative_change`,
+		`^table /v1/deployments/\$\{deployment_id\}/impact  explanation$`,
 		`^timeseries /v1/latency points time group p95_ms$`,
 	)
 	for _, d := range []*dashboard{lat, imp} {
@@ -1404,12 +1405,15 @@ func TestJSONPaths(t *testing.T) {
 	if _, err := rowsAt(doc, "missing"); err == nil {
 		t.Error("rowsAt(missing) should fail")
 	}
-	for raw, typ := range map[string]string{`1.5`: "number", `"s"`: "string", `true`: "boolean", `"2025-01-02T03:04:05.6Z"`: "timestamp", `null`: "timestamp"} {
+	for raw, typ := range map[string]string{`1.5`: "number", `"s"`: "string", `true`: "boolean", `"2025-01-02T03:04:05.6Z"`: "timestamp", `null`: "timestamp", `0`: "number"} {
 		if _, err := decodeCell(json.RawMessage(raw), typ); err != nil {
 			t.Errorf("decodeCell(%s, %s): %v", raw, typ, err)
 		}
 	}
-	for raw, typ := range map[string]string{`"1"`: "number", `1`: "string", `"true"`: "boolean", `"yesterday"`: "timestamp", `null`: "number"} {
+	if c, err := decodeCell(json.RawMessage(`null`), "number"); err != nil || !c.null {
+		t.Errorf("decodeCell(null, number) = %+v, %v: a documented null number", c, err)
+	}
+	for raw, typ := range map[string]string{`"1"`: "number", `1`: "string", `"true"`: "boolean", `"yesterday"`: "timestamp", `null`: "string"} {
 		if _, err := decodeCell(json.RawMessage(raw), typ); err == nil {
 			t.Errorf("decodeCell(%s, %s) accepted", raw, typ)
 		}

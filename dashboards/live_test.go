@@ -30,6 +30,11 @@ func TestMain(m *testing.M) { os.Exit(chtest.Main(m)) }
 // cover it.
 const scenarioLength = 18 * time.Hour
 
+// scenarioPerMinute is each production unit's request rate: enough for the
+// before/after rule to see the plan's error regression (+3 points) and bad
+// release with its family-wise level, so that every failure reason shows.
+const scenarioPerMinute = 60
+
 // TestDashboardsLive runs every dashboard the way Grafana would against a
 // live changelens-api on real ClickHouse data:
 //
@@ -62,7 +67,7 @@ func TestDashboardsLive(t *testing.T) {
 	ch := chtest.Shared(t)
 	db := ch.NewDatabase(t)
 	began := time.Now()
-	n := writeScenario(t, ch.Addr(), db, p, 20)
+	n := writeScenario(t, ch.Addr(), db, p, scenarioPerMinute)
 	t.Logf("scenario: %d request spans, %d planned deployments over %s, written in %s",
 		n, len(p.Deployments), scenarioLength, time.Since(began).Round(time.Millisecond))
 

@@ -597,12 +597,14 @@ func (c cell) rawValue(typ string) string {
 
 // decodeCell checks the JSON type of a column value against the declared
 // Infinity column type: number → JSON number, string → JSON string,
-// boolean → JSON boolean, timestamp → RFC 3339 string (or null: the API
-// documents null for unknown times).
+// boolean → JSON boolean, timestamp → RFC 3339 string (a timestamp or a
+// number may be null: the API documents null for unknown times and for
+// open-ended intervals, changes from 0 and undetectable effects, which
+// Grafana shows as the panel's noValue).
 func decodeCell(raw json.RawMessage, typ string) (cell, error) {
 	c := cell{raw: raw}
 	if bytes.Equal(raw, []byte("null")) {
-		if typ == "timestamp" {
+		if typ == "timestamp" || typ == "number" {
 			c.null = true
 			return c, nil
 		}

@@ -221,9 +221,9 @@ func Compare(pairs []MinutePair, expectedShare float64, cfg Config, cc CompareCo
 					m.PValue = down.P
 				}
 				switch {
-				case atLeastRatio(m.Treatment, m.Control, cfg.LatencyRatio) && up.P <= cfg.Alpha:
+				case atLeastRatio(m.Treatment, m.Control, cfg.LatencyRatio) && up.P <= cfg.CompareAlpha:
 					m.Verdict = report.CompareWorse
-				case atLeastRatio(m.Control, m.Treatment, cfg.LatencyRatio) && down.P <= cfg.Alpha:
+				case atLeastRatio(m.Control, m.Treatment, cfg.LatencyRatio) && down.P <= cfg.CompareAlpha:
 					m.Verdict = report.CompareBetter
 				}
 			}

@@ -3,6 +3,7 @@ package analysis
 import (
 	"errors"
 	"fmt"
+	"math"
 	"time"
 )
 
@@ -19,18 +20,52 @@ type Config struct {
 	AfterWindow time.Duration
 
 	// MinRequests: fewer weighted requests in either window gives
-	// INSUFFICIENT_DATA. Default 50.
+	// INSUFFICIENT_DATA; an operation needs as many in both windows to be
+	// judged on its own (else it joins the remainder). Default 50.
 	MinRequests float64
-	// LatencyRatio: a latency regression needs after-p95 ≥ LatencyRatio ×
-	// before-p95. Default 1.2.
-	LatencyRatio float64
-	// Alpha is the significance level of the one-sided tests. Default 0.01.
+	// Alpha is the family-wise significance level of a before/after
+	// judgement, over every operation and metric (weighted Holm). Default
+	// 0.005: A/A false alarms then stay below 1 % even where minutes are
+	// more correlated than the dispersion estimate allows for
+	// (docs/analysis.md).
 	Alpha float64
-	// ErrorRateMinDelta: an error-rate regression needs after − before ≥
-	// this. Default 0.01.
+
+	// The before/after rule (docs/analysis.md).
+
+	// LatencyFloor: a latency percentile regressed only when its 95 %
+	// interval does not rule out a rise of this much (relative). Default
+	// 0.05.
+	LatencyFloor float64
+	// ErrorRateFloorRatio and ErrorRateFloorDelta: an error rate regressed
+	// only when its 95 % intervals do not rule out after ≥ ratio × before
+	// and after − before ≥ delta. Defaults 1.5 and 0.001.
+	ErrorRateFloorRatio float64
+	ErrorRateFloorDelta float64
+	// MaxOperations: at most this many operations of a unit (the busiest
+	// with MinRequests in both windows) are judged one by one; the others
+	// are pooled into the remainder. Default 50.
+	MaxOperations int
+	// Power of the minimum detectable effect every answer states. Default
+	// 0.8.
+	Power float64
+	// DispersionLags: the per-minute dispersion of the counts allows for
+	// correlation of minutes up to this many apart (Newey–West lags).
+	// Default 2.
+	DispersionLags int
+
+	// The same-window comparison (canary, A/B) and the canary gate.
+
+	// CompareAlpha is the significance level of each test of a same-window
+	// comparison and of the canary gate's sequential tests. Default 0.01.
+	CompareAlpha float64
+	// LatencyRatio: a latency percentile is WORSE only when treatment ≥
+	// LatencyRatio × control. Default 1.2.
+	LatencyRatio float64
+	// ErrorRateMinDelta: an error rate is WORSE only when treatment −
+	// control ≥ this. Default 0.01.
 	ErrorRateMinDelta float64
-	// ErrorRateMinRatio: an error-rate regression needs after ≥ this ×
-	// before. Default 1.5.
+	// ErrorRateMinRatio: an error rate is WORSE only when treatment ≥ this
+	// × control. Default 1.5.
 	ErrorRateMinRatio float64
 	// MinExpectedCount: below this expected cell count the error-rate test
 	// is Fisher's exact test instead of the z-test. Default 5.
@@ -52,17 +87,24 @@ type Config struct {
 func DefaultConfig() Config {
 	d := DefaultDecisionConfig()
 	return Config{
-		BeforeWindow:      30 * time.Minute,
-		AfterGap:          2 * time.Minute,
-		AfterWindow:       30 * time.Minute,
-		MinRequests:       d.MinRequests,
-		LatencyRatio:      d.LatencyRatio,
-		Alpha:             d.Alpha,
-		ErrorRateMinDelta: d.ErrorRateAbsDelta,
-		ErrorRateMinRatio: d.ErrorRateRelRatio,
-		MinExpectedCount:  d.MinExpectedCount,
-		ReappearAfter:     10 * time.Minute,
-		MergeWindow:       time.Hour,
+		BeforeWindow:        30 * time.Minute,
+		AfterGap:            2 * time.Minute,
+		AfterWindow:         30 * time.Minute,
+		MinRequests:         d.MinRequests,
+		Alpha:               0.005,
+		LatencyFloor:        0.05,
+		ErrorRateFloorRatio: 1.5,
+		ErrorRateFloorDelta: 0.001,
+		MaxOperations:       50,
+		Power:               0.8,
+		DispersionLags:      2,
+		CompareAlpha:        d.Alpha,
+		LatencyRatio:        d.LatencyRatio,
+		ErrorRateMinDelta:   d.ErrorRateAbsDelta,
+		ErrorRateMinRatio:   d.ErrorRateRelRatio,
+		MinExpectedCount:    d.MinExpectedCount,
+		ReappearAfter:       10 * time.Minute,
+		MergeWindow:         time.Hour,
 	}
 }
 
@@ -71,7 +113,7 @@ func (c Config) Decision() DecisionConfig {
 	return DecisionConfig{
 		MinRequests:       c.MinRequests,
 		LatencyRatio:      c.LatencyRatio,
-		Alpha:             c.Alpha,
+		Alpha:             c.CompareAlpha,
 		ErrorRateAbsDelta: c.ErrorRateMinDelta,
 		ErrorRateRelRatio: c.ErrorRateMinRatio,
 		MinExpectedCount:  c.MinExpectedCount,
@@ -92,6 +134,28 @@ func (c Config) Validate() error {
 	}
 	if c.ReappearAfter < 5*time.Minute {
 		errs = append(errs, fmt.Errorf("analysis: ReappearAfter %s is shorter than five minutes (versions are recorded per five minutes)", c.ReappearAfter))
+	}
+	fin := func(v float64) bool { return !math.IsNaN(v) && !math.IsInf(v, 0) }
+	if !fin(c.LatencyFloor) || c.LatencyFloor < 0 {
+		errs = append(errs, fmt.Errorf("analysis: LatencyFloor %v must be a relative change ≥ 0", c.LatencyFloor))
+	}
+	if !fin(c.ErrorRateFloorRatio) || c.ErrorRateFloorRatio < 1 {
+		errs = append(errs, fmt.Errorf("analysis: ErrorRateFloorRatio %v must be ≥ 1", c.ErrorRateFloorRatio))
+	}
+	if !fin(c.ErrorRateFloorDelta) || c.ErrorRateFloorDelta < 0 || c.ErrorRateFloorDelta >= 1 {
+		errs = append(errs, fmt.Errorf("analysis: ErrorRateFloorDelta %v must be in [0, 1)", c.ErrorRateFloorDelta))
+	}
+	if !(c.Alpha > 0 && c.Alpha < 1) {
+		errs = append(errs, fmt.Errorf("analysis: Alpha %v must be in (0, 1)", c.Alpha))
+	}
+	if c.MaxOperations < 1 || c.MaxOperations > 1000 {
+		errs = append(errs, fmt.Errorf("analysis: MaxOperations %d must be between 1 and 1000", c.MaxOperations))
+	}
+	if !(c.Power >= 0.5 && c.Power < 1) {
+		errs = append(errs, fmt.Errorf("analysis: Power %v must be in [0.5, 1)", c.Power))
+	}
+	if c.DispersionLags < 0 || c.DispersionLags > 30 {
+		errs = append(errs, fmt.Errorf("analysis: DispersionLags %d must be between 0 and 30", c.DispersionLags))
 	}
 	if c.MergeWindow < 0 {
 		errs = append(errs, fmt.Errorf("analysis: MergeWindow %s is negative", c.MergeWindow))

@@ -8,7 +8,9 @@ import (
 func TestDefaultConfig(t *testing.T) {
 	c := DefaultConfig()
 	if c.BeforeWindow != 30*time.Minute || c.AfterGap != 2*time.Minute || c.AfterWindow != 30*time.Minute ||
-		c.MinRequests != 50 || c.LatencyRatio != 1.2 || c.Alpha != 0.01 || c.ErrorRateMinDelta != 0.01 ||
+		c.MinRequests != 50 || c.Alpha != 0.005 || c.LatencyFloor != 0.05 || c.ErrorRateFloorRatio != 1.5 ||
+		c.ErrorRateFloorDelta != 0.001 || c.MaxOperations != 50 || c.Power != 0.8 || c.DispersionLags != 2 ||
+		c.CompareAlpha != 0.01 || c.LatencyRatio != 1.2 || c.ErrorRateMinDelta != 0.01 ||
 		c.ErrorRateMinRatio != 1.5 || c.MinExpectedCount != 5 || c.ReappearAfter != 10*time.Minute || c.MergeWindow != time.Hour {
 		t.Errorf("defaults = %+v", c)
 	}
@@ -22,7 +24,15 @@ func TestDefaultConfig(t *testing.T) {
 		"merge":    func(c *Config) { c.MergeWindow = -1 },
 		"reappear": func(c *Config) { c.ReappearAfter = 299 * time.Second },
 		"alpha":    func(c *Config) { c.Alpha = 1 },
+		"alpha0":   func(c *Config) { c.Alpha = 0 },
+		"compare":  func(c *Config) { c.CompareAlpha = 1 },
 		"ratio":    func(c *Config) { c.LatencyRatio = 0.5 },
+		"floor":    func(c *Config) { c.LatencyFloor = -0.1 },
+		"errratio": func(c *Config) { c.ErrorRateFloorRatio = 0.9 },
+		"errdelta": func(c *Config) { c.ErrorRateFloorDelta = 1 },
+		"maxops":   func(c *Config) { c.MaxOperations = 0 },
+		"power":    func(c *Config) { c.Power = 1 },
+		"lags":     func(c *Config) { c.DispersionLags = -1 },
 	} {
 		c := DefaultConfig()
 		mut(&c)

@@ -85,7 +85,7 @@ func Canary(pairs []MinutePair, cfg Config, cc CompareConfig, gc GateConfig) Can
 		}
 		m.PValue, m.Test = p, TestMSPRT
 		switch {
-		case worse && p <= cfg.Alpha:
+		case worse && p <= cfg.CompareAlpha:
 			m.Verdict = report.CompareWorse
 			g.Result = report.GateFail
 			reason := report.ReasonLatencyRegression
@@ -241,9 +241,10 @@ func proportionSequentialP(pairs []MinutePair, minLooks int, tau float64, count 
 // BeforeAfter decides a gate on a deployment whose version no longer
 // shares minutes with the one it replaced, from its before/after impact so
 // far: a settled verdict as it is (DEGRADED fails, INSUFFICIENT_DATA is
-// inconclusive); while the after window is open, FAIL on a significant
-// regression that meets the thresholds, INCONCLUSIVE while either window
-// has fewer than MinRequests, else PASS.
+// inconclusive); while the after window is open, FAIL when a metric of the
+// unit or of an operation regressed on the data so far (the before/after
+// rule, family-wise), INCONCLUSIVE while either window has fewer than
+// MinRequests, else PASS.
 func BeforeAfter(im report.Impact, cfg Config) (report.GateResult, []report.FailureReason) {
 	switch im.Verdict {
 	case report.VerdictDegraded:
@@ -256,11 +257,19 @@ func BeforeAfter(im report.Impact, cfg Config) (report.GateResult, []report.Fail
 	if im.Before.Requests < cfg.MinRequests || im.After.Requests < cfg.MinRequests {
 		return report.GateInconclusive, nil
 	}
+	var latency, errs bool
+	for _, r := range Regressions(im.Metrics, im.Operations) {
+		if r.Metric == MetricErrorRate {
+			errs = true
+		} else {
+			latency = true
+		}
+	}
 	var reasons []report.FailureReason
-	if t := im.LatencyTest; t.Significant && t.Direction == DirectionIncrease && atLeastRatio(im.After.P95Ms, im.Before.P95Ms, cfg.LatencyRatio) {
+	if latency {
 		reasons = append(reasons, report.ReasonLatencyRegression)
 	}
-	if t := im.ErrorRateTest; t.Significant && t.Direction == DirectionIncrease && errorRateRose(im.Before.ErrorRate, im.After.ErrorRate, cfg.Decision()) {
+	if errs {
 		reasons = append(reasons, report.ReasonErrorRateRegression)
 	}
 	if len(reasons) > 0 {

@@ -111,6 +111,21 @@ const (
 	CompareWorse
 )
 
+// String is the compare verdict's name without the API's prefix ("WORSE", …).
+func (v CompareVerdict) String() string {
+	switch v {
+	case CompareInsufficientData:
+		return "INSUFFICIENT_DATA"
+	case CompareNoDifference:
+		return "NO_DIFFERENCE"
+	case CompareBetter:
+		return "BETTER"
+	case CompareWorse:
+		return "WORSE"
+	}
+	return "UNKNOWN"
+}
+
 // FailureReason says why a deployment is a change failure.
 type FailureReason int
 
@@ -119,6 +134,46 @@ const (
 	ReasonLatencyRegression
 	ReasonErrorRateRegression
 )
+
+// String is the reason's name without the API's prefix ("ROLLED_BACK", …).
+func (r FailureReason) String() string {
+	switch r {
+	case ReasonRolledBack:
+		return "ROLLED_BACK"
+	case ReasonLatencyRegression:
+		return "LATENCY_REGRESSION"
+	case ReasonErrorRateRegression:
+		return "ERROR_RATE_REGRESSION"
+	}
+	return "UNKNOWN"
+}
+
+// ParseVerdict, ParseCompareVerdict and ParseFailureReason invert String;
+// ok is false for any other name. Stored data name enum values, never their
+// order numbers, so reordering an enum changes no stored meaning.
+func ParseVerdict(s string) (Verdict, bool) { return parseName(s, VerdictPending, VerdictDegraded) }
+
+// ParseCompareVerdict inverts CompareVerdict.String.
+func ParseCompareVerdict(s string) (CompareVerdict, bool) {
+	return parseName(s, CompareInsufficientData, CompareWorse)
+}
+
+// ParseFailureReason inverts FailureReason.String.
+func ParseFailureReason(s string) (FailureReason, bool) {
+	return parseName(s, ReasonRolledBack, ReasonErrorRateRegression)
+}
+
+func parseName[E interface {
+	~int
+	String() string
+}](s string, first, last E) (E, bool) {
+	for e := first; e <= last; e++ {
+		if e.String() == s {
+			return e, true
+		}
+	}
+	return 0, false
+}
 
 // Deployment is one deployment after merging duplicate rows, with its analysis.
 type Deployment struct {
@@ -141,6 +196,28 @@ type Deployment struct {
 	RestoreTime     time.Time // zero when not (yet) restored or not a failure
 	TimeToRestore   time.Duration
 	Verdict         Verdict
+	// Regressions are the regressed metrics behind a DEGRADED verdict —
+	// of the unit as a whole and of single operations — strongest evidence
+	// first.
+	Regressions []Regression
+	// Explanation is the verdict in one sentence a person can act on.
+	Explanation string
+}
+
+// Regression is one regressed metric of a deployment, of the unit as a
+// whole (Operation "" and not Remainder) or of one operation.
+type Regression struct {
+	Operation string
+	// Remainder: the operations with too little traffic to be judged one by
+	// one, pooled.
+	Remainder bool
+	Metric    string
+	// Before and After (the after side at the before window's mix of
+	// operations for the unit), RelativeChange = After ÷ Before − 1 with its
+	// 95 % interval (CIHigh +Inf when open-ended).
+	Before, After                 float64
+	RelativeChange, CILow, CIHigh float64
+	BeforeRequests, AfterRequests float64
 }
 
 // DeploymentQuery lists deployments with DeployTime in [Start, End), newest first.
@@ -172,6 +249,56 @@ type Test struct {
 	Direction   string  // "increase" or "decrease": the alternative tested
 }
 
+// ImpactMetric is one guarded metric (p95, p99, error rate) of a
+// deployment's before/after judgement, of the unit or of one operation
+// (docs/analysis.md).
+type ImpactMetric struct {
+	Metric string // latency_p95_ms, latency_p99_ms, error_rate
+	// Before and After: milliseconds, or error rates. For the unit the after
+	// side is taken at the before window's mix of operations, as the test
+	// compares them.
+	Before, After float64
+	// RelativeChange = After ÷ Before − 1 (NaN when Before is 0) with its
+	// 95 % interval (CIHigh +Inf when open-ended; for the error rate the
+	// exact interval of the rate ratio − 1).
+	RelativeChange, CILow, CIHigh float64
+	// MDE is the smallest relative rise the test detects with 80 % power at
+	// this sample size, never below the practical floor (+Inf when none up
+	// to 20×; NaN when Before is 0); MDEValue is the after value at the MDE
+	// (ms, or an error rate): "nothing larger than MDEValue".
+	MDE, MDEValue float64
+	// PValue is one-sided, in the direction the metric moved;
+	// AdjustedPValue the family-wise (weighted Holm) adjusted one.
+	PValue, AdjustedPValue float64
+	// Z is the standardized evidence of a rise (negative for a fall): the
+	// ranking of regressions.
+	Z    float64
+	Test string
+	// Verdict: WORSE a regression, BETTER an improvement, NO_DIFFERENCE,
+	// or INSUFFICIENT_DATA (not tested).
+	Verdict CompareVerdict
+}
+
+// OperationImpact is one operation (or the pooled remainder) of a
+// deployment's before/after judgement.
+type OperationImpact struct {
+	Operation string // "" for the remainder
+	// Remainder pools the operations with too little traffic to be judged
+	// one by one (they still count in the unit's tests).
+	Remainder bool
+	// Operations is the number of operations (1 unless Remainder).
+	Operations                    int
+	BeforeRequests, AfterRequests float64
+	// Judged: enough requests in both windows to be judged on its own.
+	Judged  bool
+	Metrics []ImpactMetric
+	// Verdict: WORSE when any metric regressed.
+	Verdict CompareVerdict
+	// Rank orders the regressed operations by evidence (1 = strongest);
+	// 0 when not regressed.
+	Rank int
+}
+
 // Impact is the before/after analysis of one deployment.
 type Impact struct {
 	Deployment      Deployment
@@ -186,6 +313,15 @@ type Impact struct {
 	// Canary is the new version against the previous one in the minutes
 	// both served (rollout start to after-window end); nil when none.
 	Canary *Comparison
+	// Metrics are the unit's guarded metrics (all operations), Operations
+	// every operation, regressed ones first by rank (docs/analysis.md).
+	Metrics    []ImpactMetric
+	Operations []OperationImpact
+	// RequestsNeeded: about this many requests per window would detect a
+	// rise of p95 as large as the practical floor.
+	RequestsNeeded float64
+	// Explanation is the verdict in one sentence a person can act on.
+	Explanation string
 }
 
 // Interval of DORA buckets.
@@ -380,6 +516,9 @@ type GateAnswer struct {
 	// OverlapMinutes: CANARY, the minutes both served; BEFORE_AFTER, 0.
 	OverlapMinutes int
 	Metrics        []CompareMetric
-	EvaluatedAt    time.Time
-	Explanation    string // one sentence a person can act on
+	// Regressions (BEFORE_AFTER): the regressed metrics of the unit and of
+	// its operations so far, strongest evidence first.
+	Regressions []Regression
+	EvaluatedAt time.Time
+	Explanation string // one sentence a person can act on
 }

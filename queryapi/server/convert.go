@@ -5,6 +5,7 @@ import (
 	"time"
 
 	"google.golang.org/protobuf/types/known/timestamppb"
+	"google.golang.org/protobuf/types/known/wrapperspb"
 
 	pb "github.com/changelens/changelens/queryapi/gen/changelens/v1"
 	"github.com/changelens/changelens/queryapi/report"
@@ -26,6 +27,15 @@ func num(f float64) float64 {
 		return 0
 	}
 	return f
+}
+
+// nullable is a number that JSON renders as null when it is unknown or
+// unbounded (NaN, ±Inf): an interval's open end, a change from 0.
+func nullable(f float64) *wrapperspb.DoubleValue {
+	if math.IsNaN(f) || math.IsInf(f, 0) {
+		return nil
+	}
+	return wrapperspb.Double(f)
 }
 
 func count32(n int) int32 {
@@ -185,6 +195,41 @@ func deploymentToPB(d report.Deployment) *pb.Deployment {
 	if out.RolloutStart == nil {
 		out.RolloutStart = out.DeployTime
 	}
+	out.Regressions = regressionsToPB(d.Regressions)
+	out.Explanation = d.Explanation
+	return out
+}
+
+func regressionsToPB(rs []report.Regression) []*pb.Regression {
+	out := make([]*pb.Regression, len(rs))
+	for i, r := range rs {
+		out[i] = &pb.Regression{Operation: r.Operation, OtherOperations: r.Remainder, Metric: r.Metric,
+			Before: num(r.Before), After: num(r.After), RelativeChange: nullable(r.RelativeChange),
+			CiLow: nullable(r.CILow), CiHigh: nullable(r.CIHigh),
+			BeforeRequests: num(r.BeforeRequests), AfterRequests: num(r.AfterRequests)}
+	}
+	return out
+}
+
+func impactMetricsToPB(ms []report.ImpactMetric) []*pb.ImpactMetric {
+	out := make([]*pb.ImpactMetric, len(ms))
+	for i, m := range ms {
+		out[i] = &pb.ImpactMetric{Metric: m.Metric, Before: num(m.Before), After: num(m.After),
+			RelativeChange: nullable(m.RelativeChange), CiLow: nullable(m.CILow), CiHigh: nullable(m.CIHigh),
+			MinDetectableChange: nullable(m.MDE), MinDetectableValue: nullable(m.MDEValue),
+			PValue: num(m.PValue), AdjustedPValue: num(m.AdjustedPValue), Z: num(m.Z), Test: m.Test,
+			Verdict: compareVerdictToPB(m.Verdict)}
+	}
+	return out
+}
+
+func operationImpactsToPB(ops []report.OperationImpact) []*pb.OperationImpact {
+	out := make([]*pb.OperationImpact, len(ops))
+	for i, o := range ops {
+		out[i] = &pb.OperationImpact{Operation: o.Operation, OtherOperations: o.Remainder, OperationCount: count32(o.Operations),
+			BeforeRequests: num(o.BeforeRequests), AfterRequests: num(o.AfterRequests), Judged: o.Judged,
+			Metrics: impactMetricsToPB(o.Metrics), Verdict: compareVerdictToPB(o.Verdict), Rank: count32(o.Rank)}
+	}
 	return out
 }
 
@@ -228,6 +273,10 @@ func impactToPB(im report.Impact) *pb.GetDeploymentImpactResponse {
 		Verdict:         verdictToPB(im.Verdict),
 		Reasons:         reasonsToPB(im.Reasons),
 		WindowsComplete: im.WindowsComplete,
+		Metrics:         impactMetricsToPB(im.Metrics),
+		Operations:      operationImpactsToPB(im.Operations),
+		RequestsNeeded:  num(im.RequestsNeeded),
+		Explanation:     im.Explanation,
 	}
 }
 

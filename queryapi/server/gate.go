@@ -66,6 +66,7 @@ func gateToPB(a report.GateAnswer) *pb.GateResponse {
 		Control:        cohortToPB(a.Control),
 		Treatment:      cohortToPB(a.Treatment),
 		OverlapMinutes: int32(a.OverlapMinutes),
+		Regressions:    regressionsToPB(a.Regressions),
 	}
 	if out.Reasons == nil {
 		out.Reasons = []string{}

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"net"
 	"net/http"
 	"strings"
@@ -173,6 +174,9 @@ func sampleDeployment() report.Deployment {
 		LeadTime: 3 * time.Hour, HasLeadTime: true, ChangeFailure: true,
 		FailureReasons: []report.FailureReason{report.ReasonRolledBack, report.ReasonLatencyRegression},
 		RestoreTime:    now.Add(-time.Hour), TimeToRestore: time.Hour, Verdict: report.VerdictDegraded,
+		Regressions: []report.Regression{{Operation: "GET /api/export", Metric: "latency_p95_ms", Before: 40, After: 60,
+			RelativeChange: 0.5, CILow: 0.3, CIHigh: math.Inf(1), BeforeRequests: 300, AfterRequests: 320}},
+		Explanation: "DEGRADED: p95 of GET /api/export 40 → 60 ms (+50 %, [+30 %, +∞], 300 vs 320 requests); other 2 operations within ±3 % on p95.",
 	}
 }
 
@@ -224,6 +228,20 @@ func (f *fakeSource) Impact(ctx context.Context, id string) (report.Impact, erro
 		Verdict:         report.VerdictDegraded,
 		Reasons:         []report.FailureReason{report.ReasonLatencyRegression},
 		WindowsComplete: true,
+		Metrics: []report.ImpactMetric{
+			{Metric: "latency_p95_ms", Before: 40, After: 60, RelativeChange: 0.5, CILow: 0.3, CIHigh: 0.7, MDE: 0.05, MDEValue: 42,
+				PValue: 1e-9, AdjustedPValue: 6e-9, Z: 6.1, Test: "slow-share", Verdict: report.CompareWorse},
+			{Metric: "error_rate", Before: 0.01, After: 0, RelativeChange: -1, CILow: -1, CIHigh: math.NaN(), MDE: math.Inf(1), MDEValue: math.Inf(1),
+				PValue: 0.02, AdjustedPValue: 0.1, Z: -2.1, Test: "error-rate", Verdict: report.CompareNoDifference},
+		},
+		Operations: []report.OperationImpact{
+			{Operation: "GET /api/export", Operations: 1, BeforeRequests: 300, AfterRequests: 320, Judged: true, Verdict: report.CompareWorse, Rank: 1,
+				Metrics: []report.ImpactMetric{{Metric: "latency_p95_ms", Before: 40, After: 60, RelativeChange: 0.5, CILow: 0.3, CIHigh: math.Inf(1),
+					MDE: 0.1, MDEValue: 44, PValue: 1e-9, AdjustedPValue: 6e-9, Z: 6.1, Test: "slow-share", Verdict: report.CompareWorse}}},
+			{Remainder: true, Operations: 3, BeforeRequests: 20, AfterRequests: 25, Verdict: report.CompareInsufficientData},
+		},
+		RequestsNeeded: 5500,
+		Explanation:    d.Explanation,
 	}, nil
 }
 
@@ -442,6 +460,10 @@ func (f *fakeSource) Gate(ctx context.Context, q report.GateQuery) (report.GateA
 		a.Metrics = []report.CompareMetric{{Metric: "latency_p95_ms", Control: 70, Treatment: 105, RelativeChange: 0.5,
 			PValue: 1e-4, Test: "msprt-always-valid", Verdict: report.CompareWorse}}
 		a.Explanation = "FAIL: bad is worse than 1.0"
+	case "slow":
+		a.Result, a.Mode, a.Reasons, a.DeploymentID = report.GateFail, report.GateBeforeAfter, []string{report.GateReasonLatencyRegression}, "d3"
+		a.Regressions = sampleDeployment().Regressions
+		a.Explanation = "FAIL: slow regressed against 1.0 after its deployment"
 	case "good":
 		a.Result, a.Mode, a.Reasons, a.DeploymentID = report.GatePass, report.GateBeforeAfter, nil, "d2"
 		a.Explanation = "PASS"

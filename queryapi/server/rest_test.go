@@ -94,7 +94,13 @@ func mustJSON(v any) string {
 
 var deploymentFields = []string{"id", "service", "environment", "version", "previous_version", "deploy_time",
 	"source", "commit_sha", "commit_time", "lead_time_seconds", "rollback", "change_failure", "failure_reasons",
-	"restore_time", "time_to_restore_seconds", "verdict", "rollout_start", "failed"}
+	"restore_time", "time_to_restore_seconds", "verdict", "rollout_start", "failed", "regressions", "explanation"}
+
+var regressionFields = []string{"operation", "other_operations", "metric", "before", "after", "relative_change", "ci_low", "ci_high",
+	"before_requests", "after_requests"}
+
+var impactMetricFields = []string{"metric", "before", "after", "relative_change", "ci_low", "ci_high", "min_detectable_change",
+	"min_detectable_value", "p_value", "adjusted_p_value", "z", "test", "verdict"}
 
 var pointFields = []string{"time", "group", "count", "error_count", "error_rate", "p50_ms", "p90_ms", "p95_ms", "p99_ms"}
 
@@ -235,6 +241,20 @@ func TestRESTDeployments(t *testing.T) {
 	wantTime(t, d, "restore_time", now.Add(-time.Hour))
 	wantNumber(t, d, "time_to_restore_seconds", 3600)
 	wantValue(t, d, "verdict", "VERDICT_DEGRADED")
+	wantValue(t, inf, "regressions", []any{})
+	wantValue(t, inf, "explanation", "")
+	regs := d["regressions"].([]any)
+	if len(regs) != 1 {
+		t.Fatalf("regressions %v", regs)
+	}
+	r := wantKeys(t, "regression", regs[0], regressionFields...)
+	wantValue(t, r, "operation", "GET /api/export")
+	wantValue(t, r, "other_operations", false)
+	wantNumber(t, r, "relative_change", 0.5)
+	wantValue(t, r, "ci_high", nil) // open-ended: null, not Infinity
+	if !strings.HasPrefix(d["explanation"].(string), "DEGRADED: p95 of GET /api/export") {
+		t.Errorf("explanation %v", d["explanation"])
+	}
 
 	q := src.deps
 	if q.Service != "checkout" || q.Environment != "production" || q.PageSize != 10 || q.PageToken != "abc" {
@@ -250,7 +270,8 @@ func TestRESTImpact(t *testing.T) {
 		t.Fatalf("status %d: %v", code, body)
 	}
 	wantKeys(t, "impact", body, "deployment", "before", "after", "latency_ratio", "error_rate_delta",
-		"latency_test", "error_rate_test", "verdict", "reasons", "windows_complete", "canary")
+		"latency_test", "error_rate_test", "verdict", "reasons", "windows_complete", "canary",
+		"metrics", "operations", "requests_needed", "explanation")
 	if body["canary"] != nil {
 		t.Errorf("canary %v for a deployment without one", body["canary"])
 	}
@@ -279,6 +300,24 @@ func TestRESTImpact(t *testing.T) {
 	wantValue(t, body, "verdict", "VERDICT_DEGRADED")
 	wantValue(t, body, "reasons", []any{"FAILURE_REASON_LATENCY_REGRESSION"})
 	wantValue(t, body, "windows_complete", true)
+	wantNumber(t, body, "requests_needed", 5500)
+	ms := body["metrics"].([]any)
+	p95 := wantKeys(t, "metric", ms[0], impactMetricFields...)
+	wantNumber(t, p95, "min_detectable_change", 0.05)
+	wantNumber(t, p95, "adjusted_p_value", 6e-9)
+	wantValue(t, p95, "verdict", "COMPARE_VERDICT_WORSE")
+	er := wantKeys(t, "metric", ms[1], impactMetricFields...)
+	wantValue(t, er, "ci_high", nil)               // NaN: unknown
+	wantValue(t, er, "min_detectable_change", nil) // +Inf: none detectable
+	ops := body["operations"].([]any)
+	opFields := []string{"operation", "other_operations", "operation_count", "before_requests", "after_requests", "judged", "metrics", "verdict", "rank"}
+	op := wantKeys(t, "operation", ops[0], opFields...)
+	wantNumber(t, op, "rank", 1)
+	wantKeys(t, "operation metric", op["metrics"].([]any)[0], impactMetricFields...)
+	rest := wantKeys(t, "remainder", ops[1], opFields...)
+	wantValue(t, rest, "other_operations", true)
+	wantNumber(t, rest, "operation_count", 3)
+	wantValue(t, rest, "metrics", []any{})
 	if src.impact != depID {
 		t.Errorf("impact id %q", src.impact)
 	}
@@ -716,17 +755,26 @@ func TestRESTGate(t *testing.T) {
 		{"/v1/gate?service=api&environment=prod&version=bad&fail_status=true", "FAIL", 412},
 		{"/v1/gate?service=api&environment=prod&version=good&fail_status=true", "PASS", 200},
 		{"/v1/gate?service=api&environment=prod&version=new&fail_status=true", "INCONCLUSIVE", 200},
+		{"/v1/gate?service=api&environment=prod&version=slow", "FAIL", 200},
 	} {
 		code, body := ts.getJSON(t, c.path)
 		if code != c.code {
 			t.Errorf("%s: status %d, want %d: %v", c.path, code, c.code, body)
 		}
 		wantKeys(t, c.path, body, "result", "mode", "reasons", "metrics", "deployment_id", "evaluated_at", "explanation",
-			"control", "treatment", "overlap_minutes")
+			"control", "treatment", "overlap_minutes", "regressions")
 		wantValue(t, body, "result", c.result)
 	}
-	_, body := ts.getJSON(t, "/v1/gate?service=api&environment=prod&version=bad")
+	_, body := ts.getJSON(t, "/v1/gate?service=api&environment=prod&version=slow")
+	wantValue(t, body, "mode", "BEFORE_AFTER")
+	if regs := body["regressions"].([]any); len(regs) != 1 {
+		t.Errorf("regressions %v", regs)
+	} else {
+		wantValue(t, wantKeys(t, "gate regression", regs[0], regressionFields...), "operation", "GET /api/export")
+	}
+	_, body = ts.getJSON(t, "/v1/gate?service=api&environment=prod&version=bad")
 	wantValue(t, body, "mode", "CANARY")
+	wantValue(t, body, "regressions", []any{})
 	if r := body["reasons"].([]any); len(r) != 1 || r[0] != "LATENCY_REGRESSION" {
 		t.Errorf("reasons %v", r)
 	}

@@ -53,15 +53,23 @@ func TestEveryQueryRunsOnTheSchema(t *testing.T) {
 			args = append(args, clickhouse.Named(p, values[p]))
 		}
 		ctx := context.Background()
-		if name == "windows" {
-			tbl, err := ext.NewTable("_cl_windows", ext.Column("k", "UInt64"), ext.Column("w", "UInt32"))
+		if name == "windows" || name == "window_operations" || name == "window_minutes" {
+			tbl, err := ext.NewTable("_cl_windows", ext.Column("k", "UInt64"), ext.Column("w", "UInt32"), ext.Column("o", "UInt32"))
 			if err != nil {
 				t.Fatal(err)
 			}
-			if err := tbl.Append(uint64(1)<<32|uint64(now/60*60), uint32(0)); err != nil {
+			if err := tbl.Append(uint64(1)<<32|uint64(now/60*60), uint32(0), uint32(0)); err != nil {
 				t.Fatal(err)
 			}
-			ctx = clickhouse.Context(ctx, clickhouse.WithExternalTable(tbl))
+			slow, err := ext.NewTable("_cl_slow", ext.Column("j", "UInt32"), ext.Column("op", "String"),
+				ext.Column("t1", "UInt16"), ext.Column("t2", "UInt16"), ext.Column("t3", "UInt16"), ext.Column("t4", "UInt16"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := slow.Append(uint32(0), "op", uint16(200), uint16(250), uint16(210), uint16(260)); err != nil {
+				t.Fatal(err)
+			}
+			ctx = clickhouse.Context(ctx, clickhouse.WithExternalTable(tbl, slow))
 		}
 		for _, v := range variants {
 			if err := st.query(ctx, name, v, func(driver.Rows) error { return nil }, args...); err != nil {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"math"
 	"regexp"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -86,25 +87,29 @@ func TestHourSpan(t *testing.T) {
 var templateParams = map[string][]string{
 	"deployments": {"range_scan_from", "range_scan_to", "before_scan_from", "before_scan_to", "after_scan_from", "after_scan_to",
 		"from_ns", "to_ns", "before_horizon_ns", "after_horizon_ns", "limit", "service", "environment", "status_failed", "source_inferred"},
-	"deployment_by_id": {"id", "source_inferred"},
-	"windows":          {"units", "services", "environments", "from", "to"},
-	"latency":          {"service", "environment", "operation", "version", "from", "to", "hfrom", "hto", "step", "limit"},
-	"units":            {"since", "environment", "limit", "status_failed"},
-	"episodes":         {"reappear_ns", "service", "environment", "before", "since"},
-	"inferred_units":   nil,
-	"cohort_minutes":   {"service", "environment", "dimension", "control", "treatment", "operation", "from", "to", "limit"},
-	"cohort_exemplars": {"service", "environment", "dimension", "control", "treatment", "operation", "from", "to"},
-	"cohort_values":    {"service", "environment", "from", "to", "limit"},
-	"verdicts":         {"config_hash", "ids"},
+	"deployment_by_id":  {"id", "source_inferred"},
+	"windows":           {"units", "services", "environments", "from", "to"},
+	"window_operations": {"units", "services", "environments", "from", "to"},
+	"window_minutes":    {"units", "services", "environments", "from", "to"},
+	"latency":           {"service", "environment", "operation", "version", "from", "to", "hfrom", "hto", "step", "limit"},
+	"units":             {"since", "environment", "limit", "status_failed"},
+	"episodes":          {"reappear_ns", "service", "environment", "before", "since"},
+	"inferred_units":    nil,
+	"cohort_minutes":    {"service", "environment", "dimension", "control", "treatment", "operation", "from", "to", "limit"},
+	"cohort_exemplars":  {"service", "environment", "dimension", "control", "treatment", "operation", "from", "to"},
+	"cohort_values":     {"service", "environment", "from", "to", "limit"},
+	"verdicts":          {"config_hash", "ids"},
 }
 
 // templateVariants are every variant of every query the store renders.
 func templateVariants() map[string][]any {
 	variants := map[string][]any{
-		"deployment_by_id": {nil},
-		"windows":          {nil},
-		"units":            {struct{ Environment bool }{false}, struct{ Environment bool }{true}},
-		"inferred_units":   {nil},
+		"deployment_by_id":  {nil},
+		"windows":           {nil},
+		"window_operations": {nil},
+		"window_minutes":    {nil},
+		"units":             {struct{ Environment bool }{false}, struct{ Environment bool }{true}},
+		"inferred_units":    {nil},
 		"cohort_minutes": {cohortVariant{}, cohortVariant{Operation: true}, cohortVariant{ByOperation: true},
 			cohortVariant{Cohort: true}, cohortVariant{Cohort: true, Operation: true}, cohortVariant{Cohort: true, ByOperation: true}},
 		"cohort_exemplars": {cohortVariant{}, cohortVariant{Operation: true}, cohortVariant{Cohort: true}, cohortVariant{Cohort: true, Operation: true}},
@@ -195,14 +200,22 @@ func sqlNames(t *testing.T) []string {
 // window included; anything else is rejected, never half-read.
 func TestVerdictCodec(t *testing.T) {
 	stats := WindowPair{
-		{Requests: 1800, Errors: 9, P50Ms: 40, P90Ms: 61.5, P95Ms: 70.25, P99Ms: 90, MinuteP95Ms: []float64{69, 71.5, 70}},
+		{Requests: 1800, Errors: 9, Samples: 1800, P50Ms: 40, P90Ms: 61.5, P95Ms: 70.25, P99Ms: 90},
 		{P50Ms: math.NaN(), P90Ms: math.NaN(), P95Ms: math.NaN(), P99Ms: math.Inf(1)},
 	}
-	j := analysis.Judgement{Complete: true, Verdict: report.VerdictDegraded,
-		Regressions:   []report.FailureReason{report.ReasonLatencyRegression, report.ReasonErrorRateRegression},
-		LatencyTest:   report.Test{Name: "mann-whitney-u (per-minute p95)", Statistic: 12, PValue: 1e-9, Significant: true, Direction: "increase"},
-		ErrorRateTest: report.Test{Name: "fisher-exact", Statistic: math.NaN(), PValue: 1, Direction: "decrease"},
-		LatencyRatio:  3.25, ErrorRateDelta: -0.001}
+	m := report.ImpactMetric{Metric: "latency_p95_ms", Before: 70.25, After: 140.5, RelativeChange: 1, CILow: 0.8, CIHigh: math.Inf(1),
+		MDE: 0.05, MDEValue: 73.8, PValue: 1e-12, AdjustedPValue: 1e-10, Z: 9.5, Test: "slow-share", Verdict: report.CompareWorse}
+	e := report.ImpactMetric{Metric: "error_rate", RelativeChange: math.NaN(), CILow: math.NaN(), CIHigh: math.NaN(),
+		MDE: math.NaN(), MDEValue: 0.001, PValue: 1, AdjustedPValue: 1, Test: "not-tested", Verdict: report.CompareInsufficientData}
+	j := analysis.Judgement{Verdict: report.VerdictDegraded,
+		Regressions:    []report.FailureReason{report.ReasonLatencyRegression, report.ReasonErrorRateRegression},
+		Metrics:        []report.ImpactMetric{m, e},
+		RequestsNeeded: 5500,
+		Operations: []report.OperationImpact{
+			{Operation: "GET /api/export", Operations: 1, BeforeRequests: 900, AfterRequests: 880, Judged: true,
+				Metrics: []report.ImpactMetric{m}, Verdict: report.CompareWorse, Rank: 1},
+			{Remainder: true, Operations: 7, BeforeRequests: 20, AfterRequests: 31, Verdict: report.CompareInsufficientData},
+		}}
 	enc := EncodeVerdict(stats, j)
 	gotStats, gotJ, err := DecodeVerdict(enc)
 	if err != nil {
@@ -211,14 +224,23 @@ func TestVerdictCodec(t *testing.T) {
 	if EncodeVerdict(gotStats, gotJ) != enc {
 		t.Error("decode then encode changed the bytes")
 	}
-	if gotStats[0].P95Ms != 70.25 || len(gotStats[0].MinuteP95Ms) != 3 || !math.IsNaN(gotStats[1].P95Ms) || !math.IsInf(gotStats[1].P99Ms, 1) ||
-		gotStats[1].MinuteP95Ms != nil || gotJ.Verdict != report.VerdictDegraded || len(gotJ.Regressions) != 2 ||
-		gotJ.LatencyTest != j.LatencyTest || gotJ.ErrorRateTest.Name != "fisher-exact" || gotJ.LatencyRatio != 3.25 {
+	if gotStats[0] != stats[0] || !math.IsNaN(gotStats[1].P95Ms) || !math.IsInf(gotStats[1].P99Ms, 1) ||
+		gotJ.Verdict != report.VerdictDegraded || !slices.Equal(gotJ.Regressions, j.Regressions) || gotJ.RequestsNeeded != 5500 ||
+		len(gotJ.Metrics) != 2 || gotJ.Metrics[0] != m || !math.IsNaN(gotJ.Metrics[1].RelativeChange) ||
+		len(gotJ.Operations) != 2 || gotJ.Operations[0].Operation != "GET /api/export" || gotJ.Operations[0].Rank != 1 ||
+		gotJ.Operations[0].Metrics[0] != m || !gotJ.Operations[1].Remainder || gotJ.Operations[1].Operations != 7 ||
+		gotJ.Operations[1].Metrics != nil {
 		t.Errorf("round trip: %+v %+v", gotStats, gotJ)
 	}
-	for _, bad := range []string{"", "\x02", enc[:len(enc)-1], enc + "x", "\x01\xff\xff\xff\xff\xff\xff\xff\xff\xff\x01"} {
-		if _, _, err := DecodeVerdict(bad); err == nil {
-			t.Errorf("DecodeVerdict(%q): no error", bad)
+	// Enumerations travel by name.
+	if !strings.Contains(enc, "DEGRADED") || !strings.Contains(enc, "LATENCY_REGRESSION") || !strings.Contains(enc, "WORSE") {
+		t.Error("enumerations are not stored by name")
+	}
+	bad := []string{"", "\x01", "\x02", enc[:len(enc)-1], enc + "x", "\x02\xff\xff\xff\xff\xff\xff\xff\xff\xff\x01",
+		strings.Replace(enc, "DEGRADED", "DEGRADEX", 1)}
+	for _, b := range bad {
+		if _, _, err := DecodeVerdict(b); err == nil {
+			t.Errorf("DecodeVerdict(%q): no error", b)
 		}
 	}
 }

@@ -63,142 +63,206 @@ func (s *Store) StoredVerdicts(ctx context.Context, configHash string, ids []str
 
 func unixUTC(s uint32) time.Time { return time.Unix(int64(s), 0).UTC() }
 
-// verdictCodec is the first byte of an encoded verdict.
-const verdictCodec = 1
+// verdictCodec is the first byte of an encoded verdict. Codec 1 (the
+// per-minute p95 rule) is no longer read: its rows are judged again.
+const verdictCodec = 2
 
 // EncodeVerdict is the stored form of a verdict's window statistics and
-// judgement: a compact little-endian layout (a few hundred bytes, decoded
-// in a microsecond — a cold DORA report reads hundreds) that keeps every
-// float exactly, NaN percentiles of an empty window included, so a
-// recomputed verdict compares equal byte for byte.
+// judgement: a compact little-endian layout (decoded in microseconds — a
+// cold DORA report reads hundreds) that keeps every float exactly, NaN and
+// infinite ones included, so a recomputed verdict compares equal byte for
+// byte. Enumerations are stored by name, never by order number.
 func EncodeVerdict(stats WindowPair, j analysis.Judgement) string {
-	var b []byte
-	f := func(x float64) { b = binary.LittleEndian.AppendUint64(b, math.Float64bits(x)) }
-	str := func(x string) { b = binary.AppendUvarint(b, uint64(len(x))); b = append(b, x...) }
-	flag := func(x bool) {
-		if x {
-			b = append(b, 1)
-		} else {
-			b = append(b, 0)
-		}
-	}
-	b = append(b, verdictCodec)
+	var e encoder
+	e.b = append(e.b, verdictCodec)
 	for _, w := range stats {
-		for _, x := range []float64{w.Requests, w.Errors, w.P50Ms, w.P90Ms, w.P95Ms, w.P99Ms} {
-			f(x)
-		}
-		b = binary.AppendUvarint(b, uint64(len(w.MinuteP95Ms)))
-		for _, x := range w.MinuteP95Ms {
-			f(x)
+		for _, x := range []float64{w.Requests, w.Errors, w.Samples, w.DurationMs, w.P50Ms, w.P90Ms, w.P95Ms, w.P99Ms} {
+			e.f(x)
 		}
 	}
-	flag(j.Complete)
-	b = binary.AppendVarint(b, int64(j.Verdict))
-	b = binary.AppendUvarint(b, uint64(len(j.Regressions)))
+	e.str(j.Verdict.String())
+	e.uv(uint64(len(j.Regressions)))
 	for _, r := range j.Regressions {
-		b = binary.AppendVarint(b, int64(r))
+		e.str(r.String())
 	}
-	for _, t := range []report.Test{j.LatencyTest, j.ErrorRateTest} {
-		str(t.Name)
-		f(t.Statistic)
-		f(t.PValue)
-		flag(t.Significant)
-		str(t.Direction)
+	e.f(j.RequestsNeeded)
+	e.metrics(j.Metrics)
+	e.uv(uint64(len(j.Operations)))
+	for _, o := range j.Operations {
+		e.str(o.Operation)
+		e.flag(o.Remainder)
+		e.uv(uint64(max(o.Operations, 0)))
+		e.f(o.BeforeRequests)
+		e.f(o.AfterRequests)
+		e.flag(o.Judged)
+		e.str(o.Verdict.String())
+		e.uv(uint64(max(o.Rank, 0)))
+		e.metrics(o.Metrics)
 	}
-	f(j.LatencyRatio)
-	f(j.ErrorRateDelta)
-	return string(b)
+	return string(e.b)
+}
+
+type encoder struct{ b []byte }
+
+func (e *encoder) f(x float64)  { e.b = binary.LittleEndian.AppendUint64(e.b, math.Float64bits(x)) }
+func (e *encoder) uv(x uint64)  { e.b = binary.AppendUvarint(e.b, x) }
+func (e *encoder) str(x string) { e.uv(uint64(len(x))); e.b = append(e.b, x...) }
+func (e *encoder) flag(x bool) {
+	if x {
+		e.b = append(e.b, 1)
+	} else {
+		e.b = append(e.b, 0)
+	}
+}
+
+func (e *encoder) metrics(ms []report.ImpactMetric) {
+	e.uv(uint64(len(ms)))
+	for _, m := range ms {
+		e.str(m.Metric)
+		for _, x := range []float64{m.Before, m.After, m.RelativeChange, m.CILow, m.CIHigh, m.MDE, m.MDEValue, m.PValue, m.AdjustedPValue, m.Z} {
+			e.f(x)
+		}
+		e.str(m.Test)
+		e.str(m.Verdict.String())
+	}
 }
 
 // errVerdictCodec: data that EncodeVerdict did not write.
 var errVerdictCodec = errors.New("store: not an encoded verdict")
 
+// decoder reads what encoder wrote; any shortfall sets bad.
+type decoder struct {
+	b   []byte
+	bad bool
+}
+
+func (d *decoder) need(n int) bool {
+	if d.bad || n < 0 || len(d.b) < n {
+		d.bad = true
+		return false
+	}
+	return true
+}
+
+func (d *decoder) f() float64 {
+	if !d.need(8) {
+		return 0
+	}
+	x := math.Float64frombits(binary.LittleEndian.Uint64(d.b))
+	d.b = d.b[8:]
+	return x
+}
+
+func (d *decoder) uv() uint64 {
+	x, n := binary.Uvarint(d.b)
+	if n <= 0 {
+		d.bad = true
+		return 0
+	}
+	d.b = d.b[n:]
+	return x
+}
+
+// count reads a length that at least min bytes each must follow.
+func (d *decoder) count(min int) int {
+	n := d.uv()
+	if n > uint64(len(d.b)/min) {
+		d.bad = true
+		return 0
+	}
+	return int(n)
+}
+
+func (d *decoder) str() string {
+	n := d.uv()
+	if n > uint64(len(d.b)) {
+		d.bad = true
+		return ""
+	}
+	x := string(d.b[:n])
+	d.b = d.b[n:]
+	return x
+}
+
+func (d *decoder) flag() bool {
+	if !d.need(1) {
+		return false
+	}
+	x := d.b[0]
+	d.b = d.b[1:]
+	if x > 1 {
+		d.bad = true
+	}
+	return x == 1
+}
+
+func (d *decoder) compareVerdict() report.CompareVerdict {
+	v, ok := report.ParseCompareVerdict(d.str())
+	if !ok {
+		d.bad = true
+	}
+	return v
+}
+
+func (d *decoder) metrics() []report.ImpactMetric {
+	n := d.count(1 + 10*8 + 2)
+	if n == 0 {
+		return nil
+	}
+	ms := make([]report.ImpactMetric, n)
+	for i := range ms {
+		m := &ms[i]
+		m.Metric = d.str()
+		for _, x := range []*float64{&m.Before, &m.After, &m.RelativeChange, &m.CILow, &m.CIHigh, &m.MDE, &m.MDEValue, &m.PValue, &m.AdjustedPValue, &m.Z} {
+			*x = d.f()
+		}
+		m.Test = d.str()
+		m.Verdict = d.compareVerdict()
+	}
+	return ms
+}
+
 // DecodeVerdict reads what EncodeVerdict wrote.
 func DecodeVerdict(s string) (stats WindowPair, j analysis.Judgement, err error) {
-	b := []byte(s)
-	bad := false
-	need := func(n int) bool {
-		if bad || len(b) < n {
-			bad = true
-			return false
-		}
-		return true
-	}
-	f := func() float64 {
-		if !need(8) {
-			return 0
-		}
-		x := math.Float64frombits(binary.LittleEndian.Uint64(b))
-		b = b[8:]
-		return x
-	}
-	uv := func() uint64 {
-		x, n := binary.Uvarint(b)
-		if n <= 0 {
-			bad = true
-			return 0
-		}
-		b = b[n:]
-		return x
-	}
-	v := func() int64 {
-		x, n := binary.Varint(b)
-		if n <= 0 {
-			bad = true
-			return 0
-		}
-		b = b[n:]
-		return x
-	}
-	str := func() string {
-		n := uv()
-		if !need(int(min(n, uint64(len(b))+1))) {
-			return ""
-		}
-		x := string(b[:n])
-		b = b[n:]
-		return x
-	}
-	flag := func() bool {
-		if !need(1) {
-			return false
-		}
-		x := b[0] == 1
-		b = b[1:]
-		return x
-	}
-	if !need(1) || b[0] != verdictCodec {
+	d := &decoder{b: []byte(s)}
+	if !d.need(1) || d.b[0] != verdictCodec {
 		return stats, j, errVerdictCodec
 	}
-	b = b[1:]
+	d.b = d.b[1:]
 	for i := range stats {
 		w := &stats[i]
-		w.Requests, w.Errors, w.P50Ms, w.P90Ms, w.P95Ms, w.P99Ms = f(), f(), f(), f(), f(), f()
-		n := uv()
-		if n > uint64(len(b))/8 {
-			return stats, j, errVerdictCodec
-		}
-		if n > 0 {
-			w.MinuteP95Ms = make([]float64, n)
-			for k := range w.MinuteP95Ms {
-				w.MinuteP95Ms[k] = f()
-			}
+		for _, x := range []*float64{&w.Requests, &w.Errors, &w.Samples, &w.DurationMs, &w.P50Ms, &w.P90Ms, &w.P95Ms, &w.P99Ms} {
+			*x = d.f()
 		}
 	}
-	j.Complete = flag()
-	j.Verdict = report.Verdict(v())
-	n := uv()
-	if n > uint64(len(b)) {
-		return stats, j, errVerdictCodec
+	var ok bool
+	if j.Verdict, ok = report.ParseVerdict(d.str()); !ok {
+		d.bad = true
 	}
-	for range n {
-		j.Regressions = append(j.Regressions, report.FailureReason(v()))
+	for range d.count(1) {
+		r, ok := report.ParseFailureReason(d.str())
+		if !ok {
+			d.bad = true
+		}
+		j.Regressions = append(j.Regressions, r)
 	}
-	for _, t := range []*report.Test{&j.LatencyTest, &j.ErrorRateTest} {
-		t.Name, t.Statistic, t.PValue, t.Significant, t.Direction = str(), f(), f(), flag(), str()
+	j.RequestsNeeded = d.f()
+	j.Metrics = d.metrics()
+	if n := d.count(1 + 1 + 1 + 16 + 1 + 2 + 1 + 1); n > 0 {
+		j.Operations = make([]report.OperationImpact, n)
+		for i := range j.Operations {
+			o := &j.Operations[i]
+			o.Operation = d.str()
+			o.Remainder = d.flag()
+			o.Operations = int(min(d.uv(), 1<<31))
+			o.BeforeRequests, o.AfterRequests = d.f(), d.f()
+			o.Judged = d.flag()
+			o.Verdict = d.compareVerdict()
+			o.Rank = int(min(d.uv(), 1<<31))
+			o.Metrics = d.metrics()
+		}
 	}
-	j.LatencyRatio, j.ErrorRateDelta = f(), f()
-	if bad || len(b) != 0 {
+	if d.bad || len(d.b) != 0 {
 		return WindowPair{}, analysis.Judgement{}, errVerdictCodec
 	}
 	return stats, j, nil

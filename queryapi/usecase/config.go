@@ -23,9 +23,13 @@ type Config struct {
 	// neighbouring deployments of each unit are looked for (restore times,
 	// rollbacks and window cuts need them). Default 90 days.
 	NeighborHorizon time.Duration
-	// WindowBatch is the number of deployments whose windows one statistics
-	// query covers. Default 5000.
+	// WindowBatch is the number of deployments whose window counts one
+	// query covers (the worker's cheap read). Default 5000.
 	WindowBatch int
+	// EvidenceBatch is the number of deployments judged from their windows
+	// per pair of reads (each operation's merged windows, then its minutes).
+	// Default 100.
+	EvidenceBatch int
 	// CacheSize is the number of deployments whose window statistics and
 	// verdicts are kept in memory once both windows are closed and settled.
 	// Default 20000; negative disables the cache.
@@ -73,6 +77,7 @@ func DefaultConfig() Config {
 		Limits:             limits.Default(),
 		NeighborHorizon:    90 * 24 * time.Hour,
 		WindowBatch:        5000,
+		EvidenceBatch:      100,
 		CacheSize:          20000,
 		CacheSettle:        5 * time.Minute,
 		EpisodesSettle:     time.Hour,
@@ -91,6 +96,7 @@ func (c Config) withDefaults() Config {
 	c.Limits = c.Limits.WithDefaults()
 	c.NeighborHorizon = cmp.Or(c.NeighborHorizon, d.NeighborHorizon)
 	c.WindowBatch = cmp.Or(c.WindowBatch, d.WindowBatch)
+	c.EvidenceBatch = cmp.Or(c.EvidenceBatch, d.EvidenceBatch)
 	c.CacheSize = cmp.Or(c.CacheSize, d.CacheSize)
 	c.CacheSettle = cmp.Or(c.CacheSettle, d.CacheSettle)
 	c.EpisodesSettle = cmp.Or(c.EpisodesSettle, d.EpisodesSettle)
@@ -126,6 +132,7 @@ func (c Config) validate() error {
 	pos("SeriesSettle", c.SeriesSettle)
 	pos("SeriesTTL", c.SeriesTTL)
 	posI("WindowBatch", c.WindowBatch)
+	posI("EvidenceBatch", c.EvidenceBatch)
 	if c.UnitsLookback < 0 {
 		errs = append(errs, fmt.Errorf("usecase: UnitsLookback must not be negative, got %s", c.UnitsLookback))
 	}

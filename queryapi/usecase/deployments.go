@@ -124,7 +124,7 @@ func (s *Service) Deployments(ctx context.Context, q report.DeploymentQuery) ([]
 		last := page[size-1].Deployment
 		next = encodeToken(cursor{at: last.DeployTime, id: last.ID})
 	}
-	impacts, err := s.analyze(ctx, tl, page, false)
+	impacts, err := s.analyze(ctx, tl, page)
 	if err != nil {
 		return nil, "", err
 	}
@@ -186,7 +186,7 @@ func (s *Service) Impact(ctx context.Context, id string) (report.Impact, error) 
 	if !ok {
 		return report.Impact{}, fmt.Errorf("deployment %q: %w", id, report.ErrNotFound)
 	}
-	impacts, err := s.analyze(ctx, tl, []*analysis.Item{it}, true)
+	impacts, err := s.analyze(ctx, tl, []*analysis.Item{it})
 	if err != nil {
 		return report.Impact{}, err
 	}
@@ -243,7 +243,7 @@ func (s *Service) DORA(ctx context.Context, q report.DORAQuery) (report.DORARepo
 			items = append(items, it)
 		}
 	}
-	impacts, err := s.analyze(ctx, tl, items, false)
+	impacts, err := s.analyze(ctx, tl, items)
 	if err != nil {
 		return report.DORAReport{}, err
 	}

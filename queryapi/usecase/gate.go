@@ -3,7 +3,6 @@ package usecase
 import (
 	"context"
 	"fmt"
-	"math"
 	"strings"
 	"time"
 
@@ -55,7 +54,7 @@ func (s *Service) Gate(ctx context.Context, q report.GateQuery) (report.GateAnsw
 		if dep == nil {
 			a.Reasons = []string{report.GateReasonNoDeployment}
 		}
-		a.Explanation = explainGate(a, s.cfg.Analysis)
+		a.Explanation = explainGate(a, s.cfg.Analysis, "")
 		return a, nil
 	}
 
@@ -71,6 +70,7 @@ func (s *Service) Gate(ctx context.Context, q report.GateQuery) (report.GateAnsw
 		return report.GateAnswer{}, err
 	}
 	pairs := pairsOf(rows, q.Version)
+	var detail string // BEFORE_AFTER: what regressed, where
 	switch {
 	case len(pairs) > 0 && (dep == nil || len(pairs) >= compareConfig().MinOverlapMinutes || lastShared(rows).After(now.Add(-gateServing))):
 		// Serving side by side now, or long enough since the rollout began
@@ -92,12 +92,14 @@ func (s *Service) Gate(ctx context.Context, q report.GateQuery) (report.GateAnsw
 		}
 		res, reasons := analysis.BeforeAfter(im, s.cfg.Analysis)
 		a.Mode, a.Metrics = report.GateBeforeAfter, windowMetrics(im)
+		a.Regressions = analysis.Regressions(im.Metrics, im.Operations)
+		detail = analysis.DescribeRegressions(im, s.cfg.Analysis)
 		a.Control.Requests, a.Treatment.Requests = im.Before.Requests, im.After.Requests
 		a.Result, a.Reasons = gateResult(res, reasons)
 	default: // the version never served in the same minute as the baseline, and was not deployed
 		a.Reasons = []string{report.GateReasonInsufficientData}
 	}
-	a.Explanation = explainGate(a, s.cfg.Analysis)
+	a.Explanation = explainGate(a, s.cfg.Analysis, detail)
 	return a, nil
 }
 
@@ -153,37 +155,28 @@ func gateResult(r report.GateResult, reasons []report.FailureReason) (report.Gat
 	return report.GateInconclusive, []string{report.GateReasonInsufficientData}
 }
 
-// windowMetrics shows a before/after impact in the comparison's shape:
-// before as control, after as treatment.
+// windowMetrics shows a before/after impact in the comparison's shape: the
+// unit's guarded metrics, before as control, after as treatment.
 func windowMetrics(im report.Impact) []report.CompareMetric {
-	rel := func(c, t float64) float64 {
-		if c == 0 {
-			return 0
-		}
-		return t/c - 1
+	out := make([]report.CompareMetric, 0, len(im.Metrics))
+	for _, m := range im.Metrics {
+		out = append(out, report.CompareMetric{Metric: m.Metric, Control: m.Before, Treatment: m.After,
+			RelativeChange: m.RelativeChange, CILow: m.CILow, CIHigh: m.CIHigh, PValue: m.AdjustedPValue, Test: m.Test, Verdict: m.Verdict})
 	}
-	m := func(name string, c, t float64, test report.Test) report.CompareMetric {
-		v := report.CompareNoDifference
-		if test.Significant && test.Direction == analysis.DirectionIncrease {
-			v = report.CompareWorse
-		} else if test.Significant {
-			v = report.CompareBetter
-		}
-		return report.CompareMetric{Metric: name, Control: c, Treatment: t, RelativeChange: rel(c, t),
-			CILow: math.NaN(), CIHigh: math.NaN(), PValue: test.PValue, Test: test.Name, Verdict: v}
-	}
-	return []report.CompareMetric{
-		m(analysis.MetricLatencyP95, im.Before.P95Ms, im.After.P95Ms, im.LatencyTest),
-		m(analysis.MetricErrorRate, im.Before.ErrorRate, im.After.ErrorRate, im.ErrorRateTest),
-	}
+	return out
 }
 
 // explainGate is the one sentence of a gate answer: what was found, on how
-// much data, and what to do.
-func explainGate(a report.GateAnswer, cfg analysis.Config) string {
+// much data, and what to do. detail (BEFORE_AFTER) names what regressed
+// where, with figures.
+func explainGate(a report.GateAnswer, cfg analysis.Config, detail string) string {
 	ctrl, treat := a.Control.Value, a.Treatment.Value
 	switch a.Result {
 	case report.GateFail:
+		if a.Mode == report.GateBeforeAfter && detail != "" {
+			return fmt.Sprintf("FAIL: %s regressed against %s after its deployment — %s — %s; stop the rollout and roll back %s.",
+				treat, ctrl, detail, dataSize(a), treat)
+		}
 		var parts []string
 		for _, m := range a.Metrics {
 			guarded := m.Metric == analysis.MetricLatencyP95 || m.Metric == analysis.MetricLatencyP99 || m.Metric == analysis.MetricErrorRate

@@ -29,8 +29,8 @@ func cacheKey(it *analysis.Item) string {
 }
 
 // analyze judges items and completes their analysis (see judgeAll).
-func (s *Service) analyze(ctx context.Context, tl *analysis.Timeline, items []*analysis.Item, full bool) ([]report.Impact, error) {
-	res, err := s.judgeAll(ctx, tl, items, full, false)
+func (s *Service) analyze(ctx context.Context, tl *analysis.Timeline, items []*analysis.Item) ([]report.Impact, error) {
+	res, err := s.judgeAll(ctx, tl, items)
 	if err != nil {
 		return nil, err
 	}
@@ -41,111 +41,124 @@ func (s *Service) analyze(ctx context.Context, tl *analysis.Timeline, items []*a
 	return out, nil
 }
 
-// judgeAll returns the window statistics and judgement of each item. They
-// come from the cache and then from the stored verdicts where possible; the
-// rest are fetched in batched queries. With full, every judgement reports
-// its latency test (Impact); without, the test is skipped where it cannot
-// change the verdict (listings, DORA). With fresh, every item is judged
-// from its windows as they are now (what changelens-worker stores), and
-// nothing is cached.
-func (s *Service) judgeAll(ctx context.Context, tl *analysis.Timeline, items []*analysis.Item, full, fresh bool) ([]cached, error) {
+// judgeAll returns the window statistics and judgement of each item: from
+// the cache, then from the stored verdicts where possible, the rest judged
+// from their windows (judgeWindows).
+func (s *Service) judgeAll(ctx context.Context, tl *analysis.Timeline, items []*analysis.Item) ([]cached, error) {
 	now := s.cfg.Now()
 	res := make([]cached, len(items))
-	have := make([]bool, len(items))
 	var missing []int
 	for i, it := range items {
-		if s.cache != nil && !fresh {
+		if s.cache != nil {
 			if c, ok := s.cache.get(cacheKey(it)); ok {
-				if full && !c.j.Complete {
-					j, err := tl.Judge(it, c.stats[0], c.stats[1], now, true)
-					if err != nil {
-						return nil, err
-					}
-					c.j = j
-					s.cache.put(cacheKey(it), c)
-				}
-				res[i], have[i] = c, true
+				res[i] = c
 				continue
 			}
 		}
 		missing = append(missing, i)
 	}
-	if len(missing) > 0 && !s.cfg.IgnoreStoredVerdicts && !fresh {
+	if len(missing) > 0 && !s.cfg.IgnoreStoredVerdicts {
 		var err error
-		if missing, err = s.useStored(ctx, tl, items, missing, res, have, now, full); err != nil {
+		if missing, err = s.useStored(ctx, items, missing, res, now); err != nil {
 			return nil, err
 		}
 	}
-	for len(missing) > 0 {
-		n := min(len(missing), s.cfg.WindowBatch)
-		batch := missing[:n]
-		missing = missing[n:]
-		got, err := s.st.WindowStats(ctx, items, batch)
-		if err != nil {
-			return nil, err
-		}
-		for j, i := range batch {
-			res[i].stats = got[j]
-		}
+	if err := s.judgeWindows(ctx, tl, items, missing, res, now); err != nil {
+		return nil, err
 	}
-	for i, it := range items {
-		if have[i] {
-			continue
-		}
-		c := &res[i]
-		j, err := tl.Judge(it, c.stats[0], c.stats[1], now, full)
-		if err != nil {
-			return nil, fmt.Errorf("usecase: judging deployment %s: %w", it.Deployment.ID, err)
-		}
-		c.j = j
-		if s.cache != nil && !fresh && !now.Before(it.After.End.Add(s.cfg.CacheSettle)) {
-			s.cache.put(cacheKey(it), *c)
+	if s.cache != nil {
+		for _, i := range missing {
+			if it := items[i]; !now.Before(it.After.End.Add(s.cfg.CacheSettle)) {
+				s.cache.put(cacheKey(it), res[i])
+			}
 		}
 	}
 	return res, nil
 }
 
-// useStored fills res from the verdicts changelens-worker stored for the
-// settled items among missing whose windows are still the stored ones, and
-// returns the items left to compute.
-func (s *Service) useStored(ctx context.Context, tl *analysis.Timeline, items []*analysis.Item, missing []int,
-	res []cached, have []bool, now time.Time, full bool) ([]int, error) {
-	var ids []string
-	for _, i := range missing {
-		if it := items[i]; !now.Before(it.After.End.Add(s.cfg.CacheSettle)) {
-			ids = append(ids, it.Deployment.ID)
+// judgeWindows judges items[idx...] from their windows, a batch of
+// EvidenceBatch deployments at a time: a first read merges each operation's
+// windows (store.OperationWindows), from which the operations are grouped
+// and their slow thresholds set (analysis.NewEvidence); a second counts
+// every minute against them (store.OperationMinutes); the rule then judges
+// on a compute slot (it is CPU-bound).
+func (s *Service) judgeWindows(ctx context.Context, tl *analysis.Timeline, items []*analysis.Item, idx []int, res []cached, now time.Time) error {
+	for len(idx) > 0 {
+		n := min(len(idx), s.cfg.EvidenceBatch)
+		batch := idx[:n]
+		idx = idx[n:]
+		ops, err := s.st.OperationWindows(ctx, items, batch)
+		if err != nil {
+			return err
+		}
+		evidence := make([]*analysis.Evidence, len(batch))
+		for j, i := range batch {
+			b, a := items[i].MinuteWindows()
+			evidence[j] = analysis.NewEvidence(ops[j], minutes(b), minutes(a), bucketMs, s.cfg.Analysis)
+		}
+		if err := s.st.OperationMinutes(ctx, items, batch, evidence); err != nil {
+			return err
+		}
+		err = s.compute(ctx, func() {
+			for j, i := range batch {
+				b, a := evidence[j].Windows()
+				res[i] = cached{stats: store.WindowPair{b, a}, j: tl.Judge(items[i], evidence[j], now)}
+			}
+		})
+		if err != nil {
+			return err
 		}
 	}
-	if len(ids) == 0 {
-		return missing, nil
+	return nil
+}
+
+// minutes is the number of whole minutes of a minute span.
+func minutes(s analysis.Span) int {
+	if s.Empty() {
+		return 0
 	}
-	stored, err := s.st.StoredVerdicts(ctx, s.configHash, ids)
+	return int(s.End.Sub(s.Start) / time.Minute)
+}
+
+// useStored fills res from the verdicts changelens-worker stored for the
+// settled items among missing whose windows are still the stored ones, and
+// returns the items left to judge.
+func (s *Service) useStored(ctx context.Context, items []*analysis.Item, missing []int, res []cached, now time.Time) ([]int, error) {
+	stored, err := s.storedFor(ctx, items, missing, now)
 	if err != nil {
 		return nil, err
 	}
 	left := missing[:0:0]
 	for _, i := range missing {
-		it := items[i]
-		v, ok := stored[it.Deployment.ID]
-		b, a := it.MinuteWindows()
-		if !ok || !v.Before.Start.Equal(b.Start) || !v.Before.End.Equal(b.End) || !v.After.Start.Equal(a.Start) || !v.After.End.Equal(a.End) {
+		v, ok := stored[items[i].Deployment.ID]
+		if !ok || !sameWindows(v, items[i]) {
 			left = append(left, i)
 			continue
 		}
-		c := cached{stats: v.Stats, j: v.Judgement}
-		if full && !c.j.Complete {
-			j, err := tl.Judge(it, c.stats[0], c.stats[1], now, true)
-			if err != nil {
-				return nil, err
-			}
-			c.j = j
-		}
-		res[i], have[i] = c, true
-		if s.cache != nil {
-			s.cache.put(cacheKey(it), c)
-		}
+		res[i] = cached{stats: v.Stats, j: v.Judgement}
 	}
 	return left, nil
+}
+
+// storedFor reads the stored verdicts of the settled items among idx.
+func (s *Service) storedFor(ctx context.Context, items []*analysis.Item, idx []int, now time.Time) (map[string]store.StoredVerdict, error) {
+	var ids []string
+	for _, i := range idx {
+		if it := items[i]; !now.Before(it.After.End.Add(s.cfg.CacheSettle)) {
+			ids = append(ids, it.Deployment.ID)
+		}
+	}
+	if len(ids) == 0 {
+		return nil, nil
+	}
+	return s.st.StoredVerdicts(ctx, s.configHash, ids)
+}
+
+// sameWindows reports whether a stored verdict was judged on it's current
+// minute windows.
+func sameWindows(v store.StoredVerdict, it *analysis.Item) bool {
+	b, a := it.MinuteWindows()
+	return v.Before.Start.Equal(b.Start) && v.Before.End.Equal(b.End) && v.After.Start.Equal(a.Start) && v.After.End.Equal(a.End)
 }
 
 // ConfigHash identifies the analysis settings verdicts are judged with
@@ -159,4 +172,4 @@ func ConfigHash(cfg analysis.Config) string {
 // verdictAlgorithm changes when the rules that turn window statistics into
 // a verdict change, so that verdicts stored by an older worker are judged
 // again.
-const verdictAlgorithm = "verdict-v1"
+const verdictAlgorithm = "verdict-v2"

@@ -30,6 +30,10 @@ type Judged struct {
 }
 
 // Judge judges every deployment with deploy time in [from, to) (all units).
+// Its cost does not grow with the operations of the settled ones: a cheap
+// read of every window's counts (store.WindowTotals) comes first, and a
+// settled deployment whose stored verdict counted the same events in the
+// same windows keeps it; only the others are judged from their windows.
 func (s *Service) Judge(ctx context.Context, from, to time.Time) (Judged, error) {
 	var out Judged
 	tl, err := s.timeline(ctx, unitFilter{}, from, to)
@@ -48,14 +52,49 @@ func (s *Service) Judge(ctx context.Context, from, to time.Time) (Judged, error)
 			items = append(items, it)
 		}
 	}
-	res, err := s.judgeAll(ctx, tl, items, true, true)
+	all := make([]int, len(items))
+	for i := range all {
+		all[i] = i
+	}
+	stored, err := s.storedFor(ctx, items, all, now)
 	if err != nil {
+		return out, err
+	}
+	res := make([]cached, len(items))
+	var judge, known []int
+	for i, it := range items {
+		if v, ok := stored[it.Deployment.ID]; ok && sameWindows(v, it) {
+			known = append(known, i)
+		} else {
+			judge = append(judge, i)
+		}
+	}
+	// The fingerprint of the windows of the deployments with a stored
+	// verdict: unchanged data keep it.
+	for len(known) > 0 {
+		n := min(len(known), s.cfg.WindowBatch)
+		batch := known[:n]
+		known = known[n:]
+		totals, err := s.st.WindowTotals(ctx, items, batch)
+		if err != nil {
+			return out, err
+		}
+		for j, i := range batch {
+			v := stored[items[i].Deployment.ID]
+			if v.Stats[0].SameData(totals[j][0]) && v.Stats[1].SameData(totals[j][1]) {
+				res[i] = cached{stats: v.Stats, j: v.Judgement}
+			} else {
+				judge = append(judge, i)
+			}
+		}
+	}
+	if err := s.judgeWindows(ctx, tl, items, judge, res, now); err != nil {
 		return out, err
 	}
 	for i, it := range items {
 		c := res[i]
 		im := tl.Impact(it, c.j, c.stats[0], c.stats[1])
-		if now.Before(it.After.End.Add(s.cfg.CacheSettle)) || !c.j.Complete || c.j.Verdict == report.VerdictPending {
+		if now.Before(it.After.End.Add(s.cfg.CacheSettle)) || c.j.Verdict == report.VerdictPending {
 			out.Open = append(out.Open, im)
 			continue
 		}

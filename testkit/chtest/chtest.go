@@ -541,8 +541,25 @@ func NewNode(dir string, tcpPort, httpPort int, files map[string]string) (*Serve
 	return &Server{dir: dir, tcpPort: tcpPort, httpPort: httpPort, argv: argv}, nil
 }
 
-// FreePort returns a TCP port that is free on 127.0.0.1 now.
+// FreePort returns a TCP port that is free on 127.0.0.1 now, chosen at
+// random below the kernel's ephemeral range: a server started on it later
+// (a cluster starts its nodes one after another, seconds apart) must not
+// find it taken by the outgoing connection of another test process, which
+// the kernel gives ports of the ephemeral range — "Address already in use"
+// made cluster tests fail under make test.
 func FreePort() (int, error) {
+	lo, hi := portRange()
+	var b [2]byte
+	for range 200 {
+		if _, err := rand.Read(b[:]); err != nil {
+			return 0, err
+		}
+		p := lo + int(uint16(b[0])<<8|uint16(b[1]))%(hi-lo)
+		if l, err := net.Listen("tcp", net.JoinHostPort("127.0.0.1", strconv.Itoa(p))); err == nil {
+			_ = l.Close()
+			return p, nil
+		}
+	}
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		return 0, err
@@ -551,23 +568,42 @@ func FreePort() (int, error) {
 	return l.Addr().(*net.TCPAddr).Port, nil
 }
 
-func freePorts() (int, int, error) {
-	var ls []net.Listener
-	defer func() {
-		for _, l := range ls {
-			_ = l.Close()
-		}
-	}()
-	var ports [2]int
-	for i := range ports {
-		l, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			return 0, 0, err
-		}
-		ls = append(ls, l)
-		ports[i] = l.Addr().(*net.TCPAddr).Port
+// portRange is where FreePort draws from: [10000, the first ephemeral port)
+// when that leaves room (Linux's default range starts at 32768), else
+// above the ephemeral range.
+func portRange() (lo, hi int) {
+	lo, hi = 20000, 32000
+	b, err := os.ReadFile("/proc/sys/net/ipv4/ip_local_port_range")
+	if err != nil {
+		return lo, hi
 	}
-	return ports[0], ports[1], nil
+	f := strings.Fields(string(b))
+	if len(f) != 2 {
+		return lo, hi
+	}
+	first, err1 := strconv.Atoi(f[0])
+	last, err2 := strconv.Atoi(f[1])
+	switch {
+	case err1 != nil || err2 != nil:
+	case first > 12000:
+		return 10000, first
+	case last < 63000:
+		return last + 1, 65535
+	}
+	return lo, hi
+}
+
+func freePorts() (int, int, error) {
+	a, err := FreePort()
+	if err != nil {
+		return 0, 0, err
+	}
+	for {
+		b, err := FreePort()
+		if err != nil || b != a {
+			return a, b, err
+		}
+	}
 }
 
 // The server is started from one OS thread that never exits, so that

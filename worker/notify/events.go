@@ -49,16 +49,13 @@ func explain(k Kind, im report.Impact) string {
 		im.Before.P95Ms, im.After.P95Ms, 100*im.Before.ErrorRate, 100*im.After.ErrorRate, im.Before.Requests, im.After.Requests)
 	switch k {
 	case KindDegraded:
-		var why []string
-		for _, r := range im.Reasons {
-			switch r {
-			case report.ReasonLatencyRegression:
-				why = append(why, fmt.Sprintf("latency regressed (p95 ×%.2f)", im.LatencyRatio))
-			case report.ReasonErrorRateRegression:
-				why = append(why, fmt.Sprintf("the error rate rose by %.2f points", 100*im.ErrorRateDelta))
-			}
+		// The verdict's own explanation names the regressed operations
+		// with their figures, strongest evidence first.
+		why := strings.TrimSuffix(strings.TrimPrefix(im.Explanation, "DEGRADED: "), ".")
+		if why == "" {
+			why = "regressed"
 		}
-		return fmt.Sprintf("DEGRADED: %s — %s: %s. Roll back or fix forward.", head, strings.Join(why, " and "), figures)
+		return fmt.Sprintf("DEGRADED: %s — %s. Roll back or fix forward.", head, why)
 	case KindRolledBack:
 		return fmt.Sprintf("ROLLED BACK: %s was rolled back at %s: %s.", head, d.RestoreTime.UTC().Format("2006-01-02 15:04 MST"), figures)
 	}

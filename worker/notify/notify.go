@@ -23,6 +23,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"math"
 	"net/http"
 	"net/url"
 	"strings"
@@ -336,7 +337,30 @@ func (n *Notifier) payload(t Target, e Event, key string) ([]byte, error) {
 		},
 		"before":      w(e.Before),
 		"after":       w(e.After),
+		"regressions": regressions(d.Regressions),
 		"explanation": e.Explanation,
 		"links":       links,
 	})
+}
+
+// regressions are a deployment's regressed metrics as the webhook carries
+// them, strongest evidence first: operation "" is the unit as a whole; an
+// interval end that is open (or unknown) is null.
+func regressions(rs []report.Regression) []map[string]any {
+	out := make([]map[string]any, 0, len(rs))
+	finite := func(x float64) any {
+		if math.IsNaN(x) || math.IsInf(x, 0) {
+			return nil
+		}
+		return x
+	}
+	for _, r := range rs {
+		out = append(out, map[string]any{
+			"operation": r.Operation, "other_operations": r.Remainder, "metric": r.Metric,
+			"before": finite(r.Before), "after": finite(r.After), "relative_change": finite(r.RelativeChange),
+			"ci_low": finite(r.CILow), "ci_high": finite(r.CIHigh),
+			"before_requests": r.BeforeRequests, "after_requests": r.AfterRequests,
+		})
+	}
+	return out
 }

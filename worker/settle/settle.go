@@ -10,7 +10,6 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
-	"math"
 	"slices"
 	"time"
 
@@ -149,31 +148,12 @@ func VerdictOf(v usecase.Settled) writer.Verdict {
 }
 
 // sameVerdict reports whether a stored verdict is still what the data say:
-// the same windows, request and error counts and verdict, percentiles
-// within 1 % — ClickHouse merges t-digests in whatever order its parts and
-// threads meet, so the same data give percentiles that differ in the last
-// digits from one read to the next; new or replayed data change the counts.
+// the same windows counting the same events (requests, errors, stored
+// events), and the same verdict and reasons. New, late or replayed data
+// change the counts.
 func sameVerdict(old store.StoredVerdict, v usecase.Settled) bool {
-	if !old.Before.Start.Equal(v.Before.Start) || !old.Before.End.Equal(v.Before.End) ||
-		!old.After.Start.Equal(v.After.Start) || !old.After.End.Equal(v.After.End) ||
-		old.Judgement.Verdict != v.Judgement.Verdict || !slices.Equal(old.Judgement.Regressions, v.Judgement.Regressions) {
-		return false
-	}
-	for i := range old.Stats {
-		a, b := old.Stats[i], v.Stats[i]
-		if !near(a.Requests, b.Requests, 1e-9) || !near(a.Errors, b.Errors, 1e-9) ||
-			!near(a.P50Ms, b.P50Ms, 0.01) || !near(a.P95Ms, b.P95Ms, 0.01) || !near(a.P99Ms, b.P99Ms, 0.01) ||
-			len(a.MinuteP95Ms) != len(b.MinuteP95Ms) {
-			return false
-		}
-	}
-	return true
-}
-
-// near reports whether a and b agree within rel (relative), NaN with NaN.
-func near(a, b, rel float64) bool {
-	if math.IsNaN(a) || math.IsNaN(b) {
-		return math.IsNaN(a) && math.IsNaN(b)
-	}
-	return math.Abs(a-b) <= rel*math.Max(math.Abs(a), math.Abs(b))
+	return old.Before.Start.Equal(v.Before.Start) && old.Before.End.Equal(v.Before.End) &&
+		old.After.Start.Equal(v.After.Start) && old.After.End.Equal(v.After.End) &&
+		old.Judgement.Verdict == v.Judgement.Verdict && slices.Equal(old.Judgement.Regressions, v.Judgement.Regressions) &&
+		old.Stats[0].SameData(v.Stats[0]) && old.Stats[1].SameData(v.Stats[1])
 }

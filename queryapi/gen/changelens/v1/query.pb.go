@@ -34,6 +34,7 @@ import (
 	protoreflect "google.golang.org/protobuf/reflect/protoreflect"
 	protoimpl "google.golang.org/protobuf/runtime/protoimpl"
 	timestamppb "google.golang.org/protobuf/types/known/timestamppb"
+	wrapperspb "google.golang.org/protobuf/types/known/wrapperspb"
 	reflect "reflect"
 	sync "sync"
 	unsafe "unsafe"
@@ -1210,7 +1211,16 @@ type Deployment struct {
 	// equals deploy_time when nothing earlier is known.
 	RolloutStart *timestamppb.Timestamp `protobuf:"bytes,17,opt,name=rollout_start,json=rolloutStart,proto3" json:"rollout_start,omitempty"`
 	// A failed deploy attempt: listed, never counted in DORA figures.
-	Failed        bool `protobuf:"varint,18,opt,name=failed,proto3" json:"failed,omitempty"`
+	Failed bool `protobuf:"varint,18,opt,name=failed,proto3" json:"failed,omitempty"`
+	// DEGRADED: the regressed metrics, of single operations (strongest
+	// evidence first) and of the unit as a whole for a metric no operation
+	// regressed on; empty otherwise.
+	Regressions []*Regression `protobuf:"bytes,19,rep,name=regressions,proto3" json:"regressions,omitempty"`
+	// The verdict in one sentence a person can act on, e.g. "DEGRADED: p95 of
+	// GET /api/export 310 → 620 ms (+100 %, [+85 %, +118 %], 1 800 vs 1 750
+	// requests); other 19 operations within ±3 % on p95."; "" for a failed
+	// deploy attempt.
+	Explanation   string `protobuf:"bytes,20,opt,name=explanation,proto3" json:"explanation,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1371,6 +1381,420 @@ func (x *Deployment) GetFailed() bool {
 	return false
 }
 
+func (x *Deployment) GetRegressions() []*Regression {
+	if x != nil {
+		return x.Regressions
+	}
+	return nil
+}
+
+func (x *Deployment) GetExplanation() string {
+	if x != nil {
+		return x.Explanation
+	}
+	return ""
+}
+
+// One regressed metric of a deployment.
+type Regression struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The operation; "" with other_operations false: the unit as a whole.
+	Operation string `protobuf:"bytes,1,opt,name=operation,proto3" json:"operation,omitempty"`
+	// The operations with too little traffic to be judged one by one, pooled.
+	OtherOperations bool `protobuf:"varint,2,opt,name=other_operations,json=otherOperations,proto3" json:"other_operations,omitempty"`
+	// latency_p95_ms, latency_p99_ms or error_rate.
+	Metric string `protobuf:"bytes,3,opt,name=metric,proto3" json:"metric,omitempty"`
+	// Milliseconds, or error rates (the unit's after side at the before
+	// window's mix of operations).
+	Before float64 `protobuf:"fixed64,4,opt,name=before,proto3" json:"before,omitempty"`
+	After  float64 `protobuf:"fixed64,5,opt,name=after,proto3" json:"after,omitempty"`
+	// after ÷ before − 1; null when before is 0.
+	RelativeChange *wrapperspb.DoubleValue `protobuf:"bytes,6,opt,name=relative_change,json=relativeChange,proto3" json:"relative_change,omitempty"`
+	// The 95 % interval of relative_change; null where open-ended.
+	CiLow  *wrapperspb.DoubleValue `protobuf:"bytes,7,opt,name=ci_low,json=ciLow,proto3" json:"ci_low,omitempty"`
+	CiHigh *wrapperspb.DoubleValue `protobuf:"bytes,8,opt,name=ci_high,json=ciHigh,proto3" json:"ci_high,omitempty"`
+	// Weighted requests in the before and after windows.
+	BeforeRequests float64 `protobuf:"fixed64,9,opt,name=before_requests,json=beforeRequests,proto3" json:"before_requests,omitempty"`
+	AfterRequests  float64 `protobuf:"fixed64,10,opt,name=after_requests,json=afterRequests,proto3" json:"after_requests,omitempty"`
+	unknownFields  protoimpl.UnknownFields
+	sizeCache      protoimpl.SizeCache
+}
+
+func (x *Regression) Reset() {
+	*x = Regression{}
+	mi := &file_changelens_v1_query_proto_msgTypes[9]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Regression) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Regression) ProtoMessage() {}
+
+func (x *Regression) ProtoReflect() protoreflect.Message {
+	mi := &file_changelens_v1_query_proto_msgTypes[9]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Regression.ProtoReflect.Descriptor instead.
+func (*Regression) Descriptor() ([]byte, []int) {
+	return file_changelens_v1_query_proto_rawDescGZIP(), []int{9}
+}
+
+func (x *Regression) GetOperation() string {
+	if x != nil {
+		return x.Operation
+	}
+	return ""
+}
+
+func (x *Regression) GetOtherOperations() bool {
+	if x != nil {
+		return x.OtherOperations
+	}
+	return false
+}
+
+func (x *Regression) GetMetric() string {
+	if x != nil {
+		return x.Metric
+	}
+	return ""
+}
+
+func (x *Regression) GetBefore() float64 {
+	if x != nil {
+		return x.Before
+	}
+	return 0
+}
+
+func (x *Regression) GetAfter() float64 {
+	if x != nil {
+		return x.After
+	}
+	return 0
+}
+
+func (x *Regression) GetRelativeChange() *wrapperspb.DoubleValue {
+	if x != nil {
+		return x.RelativeChange
+	}
+	return nil
+}
+
+func (x *Regression) GetCiLow() *wrapperspb.DoubleValue {
+	if x != nil {
+		return x.CiLow
+	}
+	return nil
+}
+
+func (x *Regression) GetCiHigh() *wrapperspb.DoubleValue {
+	if x != nil {
+		return x.CiHigh
+	}
+	return nil
+}
+
+func (x *Regression) GetBeforeRequests() float64 {
+	if x != nil {
+		return x.BeforeRequests
+	}
+	return 0
+}
+
+func (x *Regression) GetAfterRequests() float64 {
+	if x != nil {
+		return x.AfterRequests
+	}
+	return 0
+}
+
+// One guarded metric (p95, p99, error rate) of a before/after judgement, of
+// the unit or of one operation (docs/analysis.md).
+type ImpactMetric struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// latency_p95_ms, latency_p99_ms or error_rate.
+	Metric string `protobuf:"bytes,1,opt,name=metric,proto3" json:"metric,omitempty"`
+	// Milliseconds, or error rates. For the unit the after side is taken at
+	// the before window's mix of operations, as its test compares them.
+	Before float64 `protobuf:"fixed64,2,opt,name=before,proto3" json:"before,omitempty"`
+	After  float64 `protobuf:"fixed64,3,opt,name=after,proto3" json:"after,omitempty"`
+	// after ÷ before − 1; null when before is 0.
+	RelativeChange *wrapperspb.DoubleValue `protobuf:"bytes,4,opt,name=relative_change,json=relativeChange,proto3" json:"relative_change,omitempty"`
+	// The 95 % interval of relative_change (error rate: the exact interval of
+	// the rate ratio, minus 1); null where open-ended (too few requests beyond
+	// the percentile, no error before).
+	CiLow  *wrapperspb.DoubleValue `protobuf:"bytes,5,opt,name=ci_low,json=ciLow,proto3" json:"ci_low,omitempty"`
+	CiHigh *wrapperspb.DoubleValue `protobuf:"bytes,6,opt,name=ci_high,json=ciHigh,proto3" json:"ci_high,omitempty"`
+	// The minimum detectable effect: the smallest relative rise the test
+	// finds with 80 % power at this sample size, never below the practical
+	// floor; null when no rise up to 20× is detectable (or before is 0).
+	MinDetectableChange *wrapperspb.DoubleValue `protobuf:"bytes,7,opt,name=min_detectable_change,json=minDetectableChange,proto3" json:"min_detectable_change,omitempty"`
+	// The after value at that rise (ms, or an error rate): with NO_CHANGE,
+	// "nothing larger than" this. null when none.
+	MinDetectableValue *wrapperspb.DoubleValue `protobuf:"bytes,8,opt,name=min_detectable_value,json=minDetectableValue,proto3" json:"min_detectable_value,omitempty"`
+	// One-sided, in the direction the metric moved; 1 when not tested.
+	PValue float64 `protobuf:"fixed64,9,opt,name=p_value,json=pValue,proto3" json:"p_value,omitempty"`
+	// Family-wise adjusted (weighted Holm over the deployment's operations and
+	// metrics); compared with --alpha.
+	AdjustedPValue float64 `protobuf:"fixed64,10,opt,name=adjusted_p_value,json=adjustedPValue,proto3" json:"adjusted_p_value,omitempty"`
+	// Standardized evidence of a rise (negative for a fall): the ranking.
+	Z    float64 `protobuf:"fixed64,11,opt,name=z,proto3" json:"z,omitempty"`
+	Test string  `protobuf:"bytes,12,opt,name=test,proto3" json:"test,omitempty"`
+	// WORSE: regressed; BETTER: improved; INSUFFICIENT_DATA: not tested.
+	Verdict       CompareVerdict `protobuf:"varint,13,opt,name=verdict,proto3,enum=changelens.v1.CompareVerdict" json:"verdict,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ImpactMetric) Reset() {
+	*x = ImpactMetric{}
+	mi := &file_changelens_v1_query_proto_msgTypes[10]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ImpactMetric) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ImpactMetric) ProtoMessage() {}
+
+func (x *ImpactMetric) ProtoReflect() protoreflect.Message {
+	mi := &file_changelens_v1_query_proto_msgTypes[10]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ImpactMetric.ProtoReflect.Descriptor instead.
+func (*ImpactMetric) Descriptor() ([]byte, []int) {
+	return file_changelens_v1_query_proto_rawDescGZIP(), []int{10}
+}
+
+func (x *ImpactMetric) GetMetric() string {
+	if x != nil {
+		return x.Metric
+	}
+	return ""
+}
+
+func (x *ImpactMetric) GetBefore() float64 {
+	if x != nil {
+		return x.Before
+	}
+	return 0
+}
+
+func (x *ImpactMetric) GetAfter() float64 {
+	if x != nil {
+		return x.After
+	}
+	return 0
+}
+
+func (x *ImpactMetric) GetRelativeChange() *wrapperspb.DoubleValue {
+	if x != nil {
+		return x.RelativeChange
+	}
+	return nil
+}
+
+func (x *ImpactMetric) GetCiLow() *wrapperspb.DoubleValue {
+	if x != nil {
+		return x.CiLow
+	}
+	return nil
+}
+
+func (x *ImpactMetric) GetCiHigh() *wrapperspb.DoubleValue {
+	if x != nil {
+		return x.CiHigh
+	}
+	return nil
+}
+
+func (x *ImpactMetric) GetMinDetectableChange() *wrapperspb.DoubleValue {
+	if x != nil {
+		return x.MinDetectableChange
+	}
+	return nil
+}
+
+func (x *ImpactMetric) GetMinDetectableValue() *wrapperspb.DoubleValue {
+	if x != nil {
+		return x.MinDetectableValue
+	}
+	return nil
+}
+
+func (x *ImpactMetric) GetPValue() float64 {
+	if x != nil {
+		return x.PValue
+	}
+	return 0
+}
+
+func (x *ImpactMetric) GetAdjustedPValue() float64 {
+	if x != nil {
+		return x.AdjustedPValue
+	}
+	return 0
+}
+
+func (x *ImpactMetric) GetZ() float64 {
+	if x != nil {
+		return x.Z
+	}
+	return 0
+}
+
+func (x *ImpactMetric) GetTest() string {
+	if x != nil {
+		return x.Test
+	}
+	return ""
+}
+
+func (x *ImpactMetric) GetVerdict() CompareVerdict {
+	if x != nil {
+		return x.Verdict
+	}
+	return CompareVerdict_COMPARE_VERDICT_UNSPECIFIED
+}
+
+// One operation (or the pooled remainder) of a before/after judgement.
+type OperationImpact struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The operation (span name); "" for the remainder.
+	Operation string `protobuf:"bytes,1,opt,name=operation,proto3" json:"operation,omitempty"`
+	// The remainder: operations with too little traffic to be judged one by
+	// one, pooled (they still count in the unit's tests).
+	OtherOperations bool `protobuf:"varint,2,opt,name=other_operations,json=otherOperations,proto3" json:"other_operations,omitempty"`
+	// Operations it holds (1 unless other_operations).
+	OperationCount int32   `protobuf:"varint,3,opt,name=operation_count,json=operationCount,proto3" json:"operation_count,omitempty"`
+	BeforeRequests float64 `protobuf:"fixed64,4,opt,name=before_requests,json=beforeRequests,proto3" json:"before_requests,omitempty"`
+	AfterRequests  float64 `protobuf:"fixed64,5,opt,name=after_requests,json=afterRequests,proto3" json:"after_requests,omitempty"`
+	// Judged on its own: enough requests in both windows.
+	Judged  bool            `protobuf:"varint,6,opt,name=judged,proto3" json:"judged,omitempty"`
+	Metrics []*ImpactMetric `protobuf:"bytes,7,rep,name=metrics,proto3" json:"metrics,omitempty"`
+	// WORSE when any metric regressed.
+	Verdict CompareVerdict `protobuf:"varint,8,opt,name=verdict,proto3,enum=changelens.v1.CompareVerdict" json:"verdict,omitempty"`
+	// 1 = the strongest evidence of a regression; 0 when not regressed.
+	Rank          int32 `protobuf:"varint,9,opt,name=rank,proto3" json:"rank,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *OperationImpact) Reset() {
+	*x = OperationImpact{}
+	mi := &file_changelens_v1_query_proto_msgTypes[11]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *OperationImpact) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*OperationImpact) ProtoMessage() {}
+
+func (x *OperationImpact) ProtoReflect() protoreflect.Message {
+	mi := &file_changelens_v1_query_proto_msgTypes[11]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use OperationImpact.ProtoReflect.Descriptor instead.
+func (*OperationImpact) Descriptor() ([]byte, []int) {
+	return file_changelens_v1_query_proto_rawDescGZIP(), []int{11}
+}
+
+func (x *OperationImpact) GetOperation() string {
+	if x != nil {
+		return x.Operation
+	}
+	return ""
+}
+
+func (x *OperationImpact) GetOtherOperations() bool {
+	if x != nil {
+		return x.OtherOperations
+	}
+	return false
+}
+
+func (x *OperationImpact) GetOperationCount() int32 {
+	if x != nil {
+		return x.OperationCount
+	}
+	return 0
+}
+
+func (x *OperationImpact) GetBeforeRequests() float64 {
+	if x != nil {
+		return x.BeforeRequests
+	}
+	return 0
+}
+
+func (x *OperationImpact) GetAfterRequests() float64 {
+	if x != nil {
+		return x.AfterRequests
+	}
+	return 0
+}
+
+func (x *OperationImpact) GetJudged() bool {
+	if x != nil {
+		return x.Judged
+	}
+	return false
+}
+
+func (x *OperationImpact) GetMetrics() []*ImpactMetric {
+	if x != nil {
+		return x.Metrics
+	}
+	return nil
+}
+
+func (x *OperationImpact) GetVerdict() CompareVerdict {
+	if x != nil {
+		return x.Verdict
+	}
+	return CompareVerdict_COMPARE_VERDICT_UNSPECIFIED
+}
+
+func (x *OperationImpact) GetRank() int32 {
+	if x != nil {
+		return x.Rank
+	}
+	return 0
+}
+
 type ListDeploymentsRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// Optional filter.
@@ -1393,7 +1817,7 @@ type ListDeploymentsRequest struct {
 
 func (x *ListDeploymentsRequest) Reset() {
 	*x = ListDeploymentsRequest{}
-	mi := &file_changelens_v1_query_proto_msgTypes[9]
+	mi := &file_changelens_v1_query_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1405,7 +1829,7 @@ func (x *ListDeploymentsRequest) String() string {
 func (*ListDeploymentsRequest) ProtoMessage() {}
 
 func (x *ListDeploymentsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_changelens_v1_query_proto_msgTypes[9]
+	mi := &file_changelens_v1_query_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1418,7 +1842,7 @@ func (x *ListDeploymentsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListDeploymentsRequest.ProtoReflect.Descriptor instead.
 func (*ListDeploymentsRequest) Descriptor() ([]byte, []int) {
-	return file_changelens_v1_query_proto_rawDescGZIP(), []int{9}
+	return file_changelens_v1_query_proto_rawDescGZIP(), []int{12}
 }
 
 func (x *ListDeploymentsRequest) GetService() string {
@@ -1475,7 +1899,7 @@ type ListDeploymentsResponse struct {
 
 func (x *ListDeploymentsResponse) Reset() {
 	*x = ListDeploymentsResponse{}
-	mi := &file_changelens_v1_query_proto_msgTypes[10]
+	mi := &file_changelens_v1_query_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1487,7 +1911,7 @@ func (x *ListDeploymentsResponse) String() string {
 func (*ListDeploymentsResponse) ProtoMessage() {}
 
 func (x *ListDeploymentsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_changelens_v1_query_proto_msgTypes[10]
+	mi := &file_changelens_v1_query_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1500,7 +1924,7 @@ func (x *ListDeploymentsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListDeploymentsResponse.ProtoReflect.Descriptor instead.
 func (*ListDeploymentsResponse) Descriptor() ([]byte, []int) {
-	return file_changelens_v1_query_proto_rawDescGZIP(), []int{10}
+	return file_changelens_v1_query_proto_rawDescGZIP(), []int{13}
 }
 
 func (x *ListDeploymentsResponse) GetDeployments() []*Deployment {
@@ -1527,7 +1951,7 @@ type GetDeploymentImpactRequest struct {
 
 func (x *GetDeploymentImpactRequest) Reset() {
 	*x = GetDeploymentImpactRequest{}
-	mi := &file_changelens_v1_query_proto_msgTypes[11]
+	mi := &file_changelens_v1_query_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1539,7 +1963,7 @@ func (x *GetDeploymentImpactRequest) String() string {
 func (*GetDeploymentImpactRequest) ProtoMessage() {}
 
 func (x *GetDeploymentImpactRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_changelens_v1_query_proto_msgTypes[11]
+	mi := &file_changelens_v1_query_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1552,7 +1976,7 @@ func (x *GetDeploymentImpactRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetDeploymentImpactRequest.ProtoReflect.Descriptor instead.
 func (*GetDeploymentImpactRequest) Descriptor() ([]byte, []int) {
-	return file_changelens_v1_query_proto_rawDescGZIP(), []int{11}
+	return file_changelens_v1_query_proto_rawDescGZIP(), []int{14}
 }
 
 func (x *GetDeploymentImpactRequest) GetId() string {
@@ -1583,7 +2007,7 @@ type ImpactWindow struct {
 
 func (x *ImpactWindow) Reset() {
 	*x = ImpactWindow{}
-	mi := &file_changelens_v1_query_proto_msgTypes[12]
+	mi := &file_changelens_v1_query_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1595,7 +2019,7 @@ func (x *ImpactWindow) String() string {
 func (*ImpactWindow) ProtoMessage() {}
 
 func (x *ImpactWindow) ProtoReflect() protoreflect.Message {
-	mi := &file_changelens_v1_query_proto_msgTypes[12]
+	mi := &file_changelens_v1_query_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1608,7 +2032,7 @@ func (x *ImpactWindow) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ImpactWindow.ProtoReflect.Descriptor instead.
 func (*ImpactWindow) Descriptor() ([]byte, []int) {
-	return file_changelens_v1_query_proto_rawDescGZIP(), []int{12}
+	return file_changelens_v1_query_proto_rawDescGZIP(), []int{15}
 }
 
 func (x *ImpactWindow) GetStart() *timestamppb.Timestamp {
@@ -1686,7 +2110,7 @@ type StatTest struct {
 
 func (x *StatTest) Reset() {
 	*x = StatTest{}
-	mi := &file_changelens_v1_query_proto_msgTypes[13]
+	mi := &file_changelens_v1_query_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1698,7 +2122,7 @@ func (x *StatTest) String() string {
 func (*StatTest) ProtoMessage() {}
 
 func (x *StatTest) ProtoReflect() protoreflect.Message {
-	mi := &file_changelens_v1_query_proto_msgTypes[13]
+	mi := &file_changelens_v1_query_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1711,7 +2135,7 @@ func (x *StatTest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StatTest.ProtoReflect.Descriptor instead.
 func (*StatTest) Descriptor() ([]byte, []int) {
-	return file_changelens_v1_query_proto_rawDescGZIP(), []int{13}
+	return file_changelens_v1_query_proto_rawDescGZIP(), []int{16}
 }
 
 func (x *StatTest) GetName() string {
@@ -1767,14 +2191,25 @@ type GetDeploymentImpactResponse struct {
 	// The new version against the previous one in the minutes both served,
 	// from the rollout start to the end of the after window (a canary or a
 	// rolling update); null when they never served in the same minute.
-	Canary        *CompareResponse `protobuf:"bytes,11,opt,name=canary,proto3" json:"canary,omitempty"`
+	Canary *CompareResponse `protobuf:"bytes,11,opt,name=canary,proto3" json:"canary,omitempty"`
+	// The unit's guarded metrics, all operations together, each with its
+	// effect, 95 % interval, minimum detectable effect and family-wise test.
+	Metrics []*ImpactMetric `protobuf:"bytes,12,rep,name=metrics,proto3" json:"metrics,omitempty"`
+	// Every operation: regressed ones first by rank, then the busiest first,
+	// the remainder last.
+	Operations []*OperationImpact `protobuf:"bytes,13,rep,name=operations,proto3" json:"operations,omitempty"`
+	// About this many requests per window would detect a rise of p95 as
+	// large as the practical floor (--latency-floor).
+	RequestsNeeded float64 `protobuf:"fixed64,14,opt,name=requests_needed,json=requestsNeeded,proto3" json:"requests_needed,omitempty"`
+	// The verdict in one sentence a person can act on.
+	Explanation   string `protobuf:"bytes,15,opt,name=explanation,proto3" json:"explanation,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
 func (x *GetDeploymentImpactResponse) Reset() {
 	*x = GetDeploymentImpactResponse{}
-	mi := &file_changelens_v1_query_proto_msgTypes[14]
+	mi := &file_changelens_v1_query_proto_msgTypes[17]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1786,7 +2221,7 @@ func (x *GetDeploymentImpactResponse) String() string {
 func (*GetDeploymentImpactResponse) ProtoMessage() {}
 
 func (x *GetDeploymentImpactResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_changelens_v1_query_proto_msgTypes[14]
+	mi := &file_changelens_v1_query_proto_msgTypes[17]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1799,7 +2234,7 @@ func (x *GetDeploymentImpactResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetDeploymentImpactResponse.ProtoReflect.Descriptor instead.
 func (*GetDeploymentImpactResponse) Descriptor() ([]byte, []int) {
-	return file_changelens_v1_query_proto_rawDescGZIP(), []int{14}
+	return file_changelens_v1_query_proto_rawDescGZIP(), []int{17}
 }
 
 func (x *GetDeploymentImpactResponse) GetDeployment() *Deployment {
@@ -1879,6 +2314,34 @@ func (x *GetDeploymentImpactResponse) GetCanary() *CompareResponse {
 	return nil
 }
 
+func (x *GetDeploymentImpactResponse) GetMetrics() []*ImpactMetric {
+	if x != nil {
+		return x.Metrics
+	}
+	return nil
+}
+
+func (x *GetDeploymentImpactResponse) GetOperations() []*OperationImpact {
+	if x != nil {
+		return x.Operations
+	}
+	return nil
+}
+
+func (x *GetDeploymentImpactResponse) GetRequestsNeeded() float64 {
+	if x != nil {
+		return x.RequestsNeeded
+	}
+	return 0
+}
+
+func (x *GetDeploymentImpactResponse) GetExplanation() string {
+	if x != nil {
+		return x.Explanation
+	}
+	return ""
+}
+
 type GetDORARequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// Optional: one service; empty = all services of the environment.
@@ -1898,7 +2361,7 @@ type GetDORARequest struct {
 
 func (x *GetDORARequest) Reset() {
 	*x = GetDORARequest{}
-	mi := &file_changelens_v1_query_proto_msgTypes[15]
+	mi := &file_changelens_v1_query_proto_msgTypes[18]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1910,7 +2373,7 @@ func (x *GetDORARequest) String() string {
 func (*GetDORARequest) ProtoMessage() {}
 
 func (x *GetDORARequest) ProtoReflect() protoreflect.Message {
-	mi := &file_changelens_v1_query_proto_msgTypes[15]
+	mi := &file_changelens_v1_query_proto_msgTypes[18]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1923,7 +2386,7 @@ func (x *GetDORARequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetDORARequest.ProtoReflect.Descriptor instead.
 func (*GetDORARequest) Descriptor() ([]byte, []int) {
-	return file_changelens_v1_query_proto_rawDescGZIP(), []int{15}
+	return file_changelens_v1_query_proto_rawDescGZIP(), []int{18}
 }
 
 func (x *GetDORARequest) GetService() string {
@@ -1974,7 +2437,7 @@ type DORATiers struct {
 
 func (x *DORATiers) Reset() {
 	*x = DORATiers{}
-	mi := &file_changelens_v1_query_proto_msgTypes[16]
+	mi := &file_changelens_v1_query_proto_msgTypes[19]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1986,7 +2449,7 @@ func (x *DORATiers) String() string {
 func (*DORATiers) ProtoMessage() {}
 
 func (x *DORATiers) ProtoReflect() protoreflect.Message {
-	mi := &file_changelens_v1_query_proto_msgTypes[16]
+	mi := &file_changelens_v1_query_proto_msgTypes[19]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1999,7 +2462,7 @@ func (x *DORATiers) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DORATiers.ProtoReflect.Descriptor instead.
 func (*DORATiers) Descriptor() ([]byte, []int) {
-	return file_changelens_v1_query_proto_rawDescGZIP(), []int{16}
+	return file_changelens_v1_query_proto_rawDescGZIP(), []int{19}
 }
 
 func (x *DORATiers) GetDeploymentFrequency() Tier {
@@ -2057,7 +2520,7 @@ type DORAFigures struct {
 
 func (x *DORAFigures) Reset() {
 	*x = DORAFigures{}
-	mi := &file_changelens_v1_query_proto_msgTypes[17]
+	mi := &file_changelens_v1_query_proto_msgTypes[20]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2069,7 +2532,7 @@ func (x *DORAFigures) String() string {
 func (*DORAFigures) ProtoMessage() {}
 
 func (x *DORAFigures) ProtoReflect() protoreflect.Message {
-	mi := &file_changelens_v1_query_proto_msgTypes[17]
+	mi := &file_changelens_v1_query_proto_msgTypes[20]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2082,7 +2545,7 @@ func (x *DORAFigures) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DORAFigures.ProtoReflect.Descriptor instead.
 func (*DORAFigures) Descriptor() ([]byte, []int) {
-	return file_changelens_v1_query_proto_rawDescGZIP(), []int{17}
+	return file_changelens_v1_query_proto_rawDescGZIP(), []int{20}
 }
 
 func (x *DORAFigures) GetStartTime() *timestamppb.Timestamp {
@@ -2180,7 +2643,7 @@ type GetDORAResponse struct {
 
 func (x *GetDORAResponse) Reset() {
 	*x = GetDORAResponse{}
-	mi := &file_changelens_v1_query_proto_msgTypes[18]
+	mi := &file_changelens_v1_query_proto_msgTypes[21]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2192,7 +2655,7 @@ func (x *GetDORAResponse) String() string {
 func (*GetDORAResponse) ProtoMessage() {}
 
 func (x *GetDORAResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_changelens_v1_query_proto_msgTypes[18]
+	mi := &file_changelens_v1_query_proto_msgTypes[21]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2205,7 +2668,7 @@ func (x *GetDORAResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetDORAResponse.ProtoReflect.Descriptor instead.
 func (*GetDORAResponse) Descriptor() ([]byte, []int) {
-	return file_changelens_v1_query_proto_rawDescGZIP(), []int{18}
+	return file_changelens_v1_query_proto_rawDescGZIP(), []int{21}
 }
 
 func (x *GetDORAResponse) GetSummary() *DORAFigures {
@@ -2255,7 +2718,7 @@ type CompareRequest struct {
 
 func (x *CompareRequest) Reset() {
 	*x = CompareRequest{}
-	mi := &file_changelens_v1_query_proto_msgTypes[19]
+	mi := &file_changelens_v1_query_proto_msgTypes[22]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2267,7 +2730,7 @@ func (x *CompareRequest) String() string {
 func (*CompareRequest) ProtoMessage() {}
 
 func (x *CompareRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_changelens_v1_query_proto_msgTypes[19]
+	mi := &file_changelens_v1_query_proto_msgTypes[22]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2280,7 +2743,7 @@ func (x *CompareRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CompareRequest.ProtoReflect.Descriptor instead.
 func (*CompareRequest) Descriptor() ([]byte, []int) {
-	return file_changelens_v1_query_proto_rawDescGZIP(), []int{19}
+	return file_changelens_v1_query_proto_rawDescGZIP(), []int{22}
 }
 
 func (x *CompareRequest) GetService() string {
@@ -2364,7 +2827,7 @@ type Cohort struct {
 
 func (x *Cohort) Reset() {
 	*x = Cohort{}
-	mi := &file_changelens_v1_query_proto_msgTypes[20]
+	mi := &file_changelens_v1_query_proto_msgTypes[23]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2376,7 +2839,7 @@ func (x *Cohort) String() string {
 func (*Cohort) ProtoMessage() {}
 
 func (x *Cohort) ProtoReflect() protoreflect.Message {
-	mi := &file_changelens_v1_query_proto_msgTypes[20]
+	mi := &file_changelens_v1_query_proto_msgTypes[23]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2389,7 +2852,7 @@ func (x *Cohort) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Cohort.ProtoReflect.Descriptor instead.
 func (*Cohort) Descriptor() ([]byte, []int) {
-	return file_changelens_v1_query_proto_rawDescGZIP(), []int{20}
+	return file_changelens_v1_query_proto_rawDescGZIP(), []int{23}
 }
 
 func (x *Cohort) GetValue() string {
@@ -2454,7 +2917,7 @@ type CompareMetric struct {
 
 func (x *CompareMetric) Reset() {
 	*x = CompareMetric{}
-	mi := &file_changelens_v1_query_proto_msgTypes[21]
+	mi := &file_changelens_v1_query_proto_msgTypes[24]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2466,7 +2929,7 @@ func (x *CompareMetric) String() string {
 func (*CompareMetric) ProtoMessage() {}
 
 func (x *CompareMetric) ProtoReflect() protoreflect.Message {
-	mi := &file_changelens_v1_query_proto_msgTypes[21]
+	mi := &file_changelens_v1_query_proto_msgTypes[24]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2479,7 +2942,7 @@ func (x *CompareMetric) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CompareMetric.ProtoReflect.Descriptor instead.
 func (*CompareMetric) Descriptor() ([]byte, []int) {
-	return file_changelens_v1_query_proto_rawDescGZIP(), []int{21}
+	return file_changelens_v1_query_proto_rawDescGZIP(), []int{24}
 }
 
 func (x *CompareMetric) GetMetric() string {
@@ -2559,7 +3022,7 @@ type SampleRatio struct {
 
 func (x *SampleRatio) Reset() {
 	*x = SampleRatio{}
-	mi := &file_changelens_v1_query_proto_msgTypes[22]
+	mi := &file_changelens_v1_query_proto_msgTypes[25]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2571,7 +3034,7 @@ func (x *SampleRatio) String() string {
 func (*SampleRatio) ProtoMessage() {}
 
 func (x *SampleRatio) ProtoReflect() protoreflect.Message {
-	mi := &file_changelens_v1_query_proto_msgTypes[22]
+	mi := &file_changelens_v1_query_proto_msgTypes[25]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2584,7 +3047,7 @@ func (x *SampleRatio) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SampleRatio.ProtoReflect.Descriptor instead.
 func (*SampleRatio) Descriptor() ([]byte, []int) {
-	return file_changelens_v1_query_proto_rawDescGZIP(), []int{22}
+	return file_changelens_v1_query_proto_rawDescGZIP(), []int{25}
 }
 
 func (x *SampleRatio) GetExpectedShare() float64 {
@@ -2635,7 +3098,7 @@ type CompareResponse struct {
 
 func (x *CompareResponse) Reset() {
 	*x = CompareResponse{}
-	mi := &file_changelens_v1_query_proto_msgTypes[23]
+	mi := &file_changelens_v1_query_proto_msgTypes[26]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2647,7 +3110,7 @@ func (x *CompareResponse) String() string {
 func (*CompareResponse) ProtoMessage() {}
 
 func (x *CompareResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_changelens_v1_query_proto_msgTypes[23]
+	mi := &file_changelens_v1_query_proto_msgTypes[26]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2660,7 +3123,7 @@ func (x *CompareResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CompareResponse.ProtoReflect.Descriptor instead.
 func (*CompareResponse) Descriptor() ([]byte, []int) {
-	return file_changelens_v1_query_proto_rawDescGZIP(), []int{23}
+	return file_changelens_v1_query_proto_rawDescGZIP(), []int{26}
 }
 
 func (x *CompareResponse) GetControl() *Cohort {
@@ -2727,7 +3190,7 @@ type OperationComparison struct {
 
 func (x *OperationComparison) Reset() {
 	*x = OperationComparison{}
-	mi := &file_changelens_v1_query_proto_msgTypes[24]
+	mi := &file_changelens_v1_query_proto_msgTypes[27]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2739,7 +3202,7 @@ func (x *OperationComparison) String() string {
 func (*OperationComparison) ProtoMessage() {}
 
 func (x *OperationComparison) ProtoReflect() protoreflect.Message {
-	mi := &file_changelens_v1_query_proto_msgTypes[24]
+	mi := &file_changelens_v1_query_proto_msgTypes[27]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2752,7 +3215,7 @@ func (x *OperationComparison) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use OperationComparison.ProtoReflect.Descriptor instead.
 func (*OperationComparison) Descriptor() ([]byte, []int) {
-	return file_changelens_v1_query_proto_rawDescGZIP(), []int{24}
+	return file_changelens_v1_query_proto_rawDescGZIP(), []int{27}
 }
 
 func (x *OperationComparison) GetOperation() string {
@@ -2814,7 +3277,7 @@ type ListCohortsRequest struct {
 
 func (x *ListCohortsRequest) Reset() {
 	*x = ListCohortsRequest{}
-	mi := &file_changelens_v1_query_proto_msgTypes[25]
+	mi := &file_changelens_v1_query_proto_msgTypes[28]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2826,7 +3289,7 @@ func (x *ListCohortsRequest) String() string {
 func (*ListCohortsRequest) ProtoMessage() {}
 
 func (x *ListCohortsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_changelens_v1_query_proto_msgTypes[25]
+	mi := &file_changelens_v1_query_proto_msgTypes[28]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2839,7 +3302,7 @@ func (x *ListCohortsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListCohortsRequest.ProtoReflect.Descriptor instead.
 func (*ListCohortsRequest) Descriptor() ([]byte, []int) {
-	return file_changelens_v1_query_proto_rawDescGZIP(), []int{25}
+	return file_changelens_v1_query_proto_rawDescGZIP(), []int{28}
 }
 
 func (x *ListCohortsRequest) GetService() string {
@@ -2882,7 +3345,7 @@ type CohortValue struct {
 
 func (x *CohortValue) Reset() {
 	*x = CohortValue{}
-	mi := &file_changelens_v1_query_proto_msgTypes[26]
+	mi := &file_changelens_v1_query_proto_msgTypes[29]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2894,7 +3357,7 @@ func (x *CohortValue) String() string {
 func (*CohortValue) ProtoMessage() {}
 
 func (x *CohortValue) ProtoReflect() protoreflect.Message {
-	mi := &file_changelens_v1_query_proto_msgTypes[26]
+	mi := &file_changelens_v1_query_proto_msgTypes[29]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2907,7 +3370,7 @@ func (x *CohortValue) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CohortValue.ProtoReflect.Descriptor instead.
 func (*CohortValue) Descriptor() ([]byte, []int) {
-	return file_changelens_v1_query_proto_rawDescGZIP(), []int{26}
+	return file_changelens_v1_query_proto_rawDescGZIP(), []int{29}
 }
 
 func (x *CohortValue) GetValue() string {
@@ -2937,7 +3400,7 @@ type CohortDimension struct {
 
 func (x *CohortDimension) Reset() {
 	*x = CohortDimension{}
-	mi := &file_changelens_v1_query_proto_msgTypes[27]
+	mi := &file_changelens_v1_query_proto_msgTypes[30]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2949,7 +3412,7 @@ func (x *CohortDimension) String() string {
 func (*CohortDimension) ProtoMessage() {}
 
 func (x *CohortDimension) ProtoReflect() protoreflect.Message {
-	mi := &file_changelens_v1_query_proto_msgTypes[27]
+	mi := &file_changelens_v1_query_proto_msgTypes[30]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2962,7 +3425,7 @@ func (x *CohortDimension) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CohortDimension.ProtoReflect.Descriptor instead.
 func (*CohortDimension) Descriptor() ([]byte, []int) {
-	return file_changelens_v1_query_proto_rawDescGZIP(), []int{27}
+	return file_changelens_v1_query_proto_rawDescGZIP(), []int{30}
 }
 
 func (x *CohortDimension) GetDimension() string {
@@ -2988,7 +3451,7 @@ type ListCohortsResponse struct {
 
 func (x *ListCohortsResponse) Reset() {
 	*x = ListCohortsResponse{}
-	mi := &file_changelens_v1_query_proto_msgTypes[28]
+	mi := &file_changelens_v1_query_proto_msgTypes[31]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3000,7 +3463,7 @@ func (x *ListCohortsResponse) String() string {
 func (*ListCohortsResponse) ProtoMessage() {}
 
 func (x *ListCohortsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_changelens_v1_query_proto_msgTypes[28]
+	mi := &file_changelens_v1_query_proto_msgTypes[31]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3013,7 +3476,7 @@ func (x *ListCohortsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListCohortsResponse.ProtoReflect.Descriptor instead.
 func (*ListCohortsResponse) Descriptor() ([]byte, []int) {
-	return file_changelens_v1_query_proto_rawDescGZIP(), []int{28}
+	return file_changelens_v1_query_proto_rawDescGZIP(), []int{31}
 }
 
 func (x *ListCohortsResponse) GetDimensions() []*CohortDimension {
@@ -3044,7 +3507,7 @@ type GateRequest struct {
 
 func (x *GateRequest) Reset() {
 	*x = GateRequest{}
-	mi := &file_changelens_v1_query_proto_msgTypes[29]
+	mi := &file_changelens_v1_query_proto_msgTypes[32]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3056,7 +3519,7 @@ func (x *GateRequest) String() string {
 func (*GateRequest) ProtoMessage() {}
 
 func (x *GateRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_changelens_v1_query_proto_msgTypes[29]
+	mi := &file_changelens_v1_query_proto_msgTypes[32]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3069,7 +3532,7 @@ func (x *GateRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GateRequest.ProtoReflect.Descriptor instead.
 func (*GateRequest) Descriptor() ([]byte, []int) {
-	return file_changelens_v1_query_proto_rawDescGZIP(), []int{29}
+	return file_changelens_v1_query_proto_rawDescGZIP(), []int{32}
 }
 
 func (x *GateRequest) GetService() string {
@@ -3127,7 +3590,7 @@ type FlaggerWebhook struct {
 
 func (x *FlaggerWebhook) Reset() {
 	*x = FlaggerWebhook{}
-	mi := &file_changelens_v1_query_proto_msgTypes[30]
+	mi := &file_changelens_v1_query_proto_msgTypes[33]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3139,7 +3602,7 @@ func (x *FlaggerWebhook) String() string {
 func (*FlaggerWebhook) ProtoMessage() {}
 
 func (x *FlaggerWebhook) ProtoReflect() protoreflect.Message {
-	mi := &file_changelens_v1_query_proto_msgTypes[30]
+	mi := &file_changelens_v1_query_proto_msgTypes[33]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3152,7 +3615,7 @@ func (x *FlaggerWebhook) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use FlaggerWebhook.ProtoReflect.Descriptor instead.
 func (*FlaggerWebhook) Descriptor() ([]byte, []int) {
-	return file_changelens_v1_query_proto_rawDescGZIP(), []int{30}
+	return file_changelens_v1_query_proto_rawDescGZIP(), []int{33}
 }
 
 func (x *FlaggerWebhook) GetName() string {
@@ -3201,7 +3664,7 @@ type GateWebhookRequest struct {
 
 func (x *GateWebhookRequest) Reset() {
 	*x = GateWebhookRequest{}
-	mi := &file_changelens_v1_query_proto_msgTypes[31]
+	mi := &file_changelens_v1_query_proto_msgTypes[34]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3213,7 +3676,7 @@ func (x *GateWebhookRequest) String() string {
 func (*GateWebhookRequest) ProtoMessage() {}
 
 func (x *GateWebhookRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_changelens_v1_query_proto_msgTypes[31]
+	mi := &file_changelens_v1_query_proto_msgTypes[34]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3226,7 +3689,7 @@ func (x *GateWebhookRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GateWebhookRequest.ProtoReflect.Descriptor instead.
 func (*GateWebhookRequest) Descriptor() ([]byte, []int) {
-	return file_changelens_v1_query_proto_rawDescGZIP(), []int{31}
+	return file_changelens_v1_query_proto_rawDescGZIP(), []int{34}
 }
 
 func (x *GateWebhookRequest) GetWebhook() *FlaggerWebhook {
@@ -3253,8 +3716,9 @@ type GateResponse struct {
 	Reasons []string `protobuf:"bytes,3,rep,name=reasons,proto3" json:"reasons,omitempty"`
 	// The compared metrics (the /v1/compare shape). CANARY: p95, p99 and
 	// error rate carry the sequential test's always-valid p-value (test
-	// "msprt-always-valid"). BEFORE_AFTER: p95 and error rate, before as
-	// control, after as treatment, without intervals.
+	// "msprt-always-valid"). BEFORE_AFTER: the unit's p95, p99 and error
+	// rate, before as control, after as treatment, with their intervals (0
+	// where open-ended) and family-wise adjusted p-values.
 	Metrics []*CompareMetric `protobuf:"bytes,4,rep,name=metrics,proto3" json:"metrics,omitempty"`
 	// The deployment of the version, "" when none was found.
 	DeploymentId string                 `protobuf:"bytes,5,opt,name=deployment_id,json=deploymentId,proto3" json:"deployment_id,omitempty"`
@@ -3267,13 +3731,16 @@ type GateResponse struct {
 	Treatment *Cohort `protobuf:"bytes,9,opt,name=treatment,proto3" json:"treatment,omitempty"`
 	// CANARY: the minutes both served.
 	OverlapMinutes int32 `protobuf:"varint,10,opt,name=overlap_minutes,json=overlapMinutes,proto3" json:"overlap_minutes,omitempty"`
-	unknownFields  protoimpl.UnknownFields
-	sizeCache      protoimpl.SizeCache
+	// BEFORE_AFTER: the regressed metrics so far, of single operations
+	// (strongest evidence first) and of the unit as a whole.
+	Regressions   []*Regression `protobuf:"bytes,11,rep,name=regressions,proto3" json:"regressions,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
 }
 
 func (x *GateResponse) Reset() {
 	*x = GateResponse{}
-	mi := &file_changelens_v1_query_proto_msgTypes[32]
+	mi := &file_changelens_v1_query_proto_msgTypes[35]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3285,7 +3752,7 @@ func (x *GateResponse) String() string {
 func (*GateResponse) ProtoMessage() {}
 
 func (x *GateResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_changelens_v1_query_proto_msgTypes[32]
+	mi := &file_changelens_v1_query_proto_msgTypes[35]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3298,7 +3765,7 @@ func (x *GateResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GateResponse.ProtoReflect.Descriptor instead.
 func (*GateResponse) Descriptor() ([]byte, []int) {
-	return file_changelens_v1_query_proto_rawDescGZIP(), []int{32}
+	return file_changelens_v1_query_proto_rawDescGZIP(), []int{35}
 }
 
 func (x *GateResponse) GetResult() GateResult {
@@ -3371,11 +3838,18 @@ func (x *GateResponse) GetOverlapMinutes() int32 {
 	return 0
 }
 
+func (x *GateResponse) GetRegressions() []*Regression {
+	if x != nil {
+		return x.Regressions
+	}
+	return nil
+}
+
 var File_changelens_v1_query_proto protoreflect.FileDescriptor
 
 const file_changelens_v1_query_proto_rawDesc = "" +
 	"\n" +
-	"\x19changelens/v1/query.proto\x12\rchangelens.v1\x1a\x1cgoogle/api/annotations.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a.protoc-gen-openapiv2/options/annotations.proto\"p\n" +
+	"\x19changelens/v1/query.proto\x12\rchangelens.v1\x1a\x1cgoogle/api/annotations.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x1egoogle/protobuf/wrappers.proto\x1a.protoc-gen-openapiv2/options/annotations.proto\"p\n" +
 	"\x13ListServicesRequest\x12Y\n" +
 	"\venvironment\x18\x01 \x01(\tB7\x92A4J\f\"production\"x\x80\x02\x8a\x01 ^[^\\u0000-\\u001F\\u007F-\\u009F]*$R\venvironment\"\x82\x02\n" +
 	"\x04Unit\x12\x18\n" +
@@ -3438,7 +3912,7 @@ const file_changelens_v1_query_proto_rawDesc = "" +
 	"\x04rows\x18\x01 \x03(\v2\x1b.changelens.v1.LatencyPointR\x04rows\x129\n" +
 	"\n" +
 	"start_time\x18\x02 \x01(\v2\x1a.google.protobuf.TimestampR\tstartTime\x125\n" +
-	"\bend_time\x18\x03 \x01(\v2\x1a.google.protobuf.TimestampR\aendTime\"\xfc\x06\n" +
+	"\bend_time\x18\x03 \x01(\v2\x1a.google.protobuf.TimestampR\aendTime\"\xdb\a\n" +
 	"\n" +
 	"Deployment\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12\x18\n" +
@@ -3470,7 +3944,63 @@ const file_changelens_v1_query_proto_rawDesc = "" +
 	"\rrollout_start\x18\x11 \x01(\v2\x1a.google.protobuf.TimestampB\x16\x92A\x13\x82\x03\x10\n" +
 	"\n" +
 	"x-nullable\x12\x02 \x01R\frolloutStart\x12\x16\n" +
-	"\x06failed\x18\x12 \x01(\bR\x06failed\"\xa0\x03\n" +
+	"\x06failed\x18\x12 \x01(\bR\x06failed\x12;\n" +
+	"\vregressions\x18\x13 \x03(\v2\x19.changelens.v1.RegressionR\vregressions\x12 \n" +
+	"\vexplanation\x18\x14 \x01(\tR\vexplanation\"\xe6\x03\n" +
+	"\n" +
+	"Regression\x12\x1c\n" +
+	"\toperation\x18\x01 \x01(\tR\toperation\x12)\n" +
+	"\x10other_operations\x18\x02 \x01(\bR\x0fotherOperations\x12\x16\n" +
+	"\x06metric\x18\x03 \x01(\tR\x06metric\x12\x16\n" +
+	"\x06before\x18\x04 \x01(\x01R\x06before\x12\x14\n" +
+	"\x05after\x18\x05 \x01(\x01R\x05after\x12]\n" +
+	"\x0frelative_change\x18\x06 \x01(\v2\x1c.google.protobuf.DoubleValueB\x16\x92A\x13\x82\x03\x10\n" +
+	"\n" +
+	"x-nullable\x12\x02 \x01R\x0erelativeChange\x12K\n" +
+	"\x06ci_low\x18\a \x01(\v2\x1c.google.protobuf.DoubleValueB\x16\x92A\x13\x82\x03\x10\n" +
+	"\n" +
+	"x-nullable\x12\x02 \x01R\x05ciLow\x12M\n" +
+	"\aci_high\x18\b \x01(\v2\x1c.google.protobuf.DoubleValueB\x16\x92A\x13\x82\x03\x10\n" +
+	"\n" +
+	"x-nullable\x12\x02 \x01R\x06ciHigh\x12'\n" +
+	"\x0fbefore_requests\x18\t \x01(\x01R\x0ebeforeRequests\x12%\n" +
+	"\x0eafter_requests\x18\n" +
+	" \x01(\x01R\rafterRequests\"\xbf\x05\n" +
+	"\fImpactMetric\x12\x16\n" +
+	"\x06metric\x18\x01 \x01(\tR\x06metric\x12\x16\n" +
+	"\x06before\x18\x02 \x01(\x01R\x06before\x12\x14\n" +
+	"\x05after\x18\x03 \x01(\x01R\x05after\x12]\n" +
+	"\x0frelative_change\x18\x04 \x01(\v2\x1c.google.protobuf.DoubleValueB\x16\x92A\x13\x82\x03\x10\n" +
+	"\n" +
+	"x-nullable\x12\x02 \x01R\x0erelativeChange\x12K\n" +
+	"\x06ci_low\x18\x05 \x01(\v2\x1c.google.protobuf.DoubleValueB\x16\x92A\x13\x82\x03\x10\n" +
+	"\n" +
+	"x-nullable\x12\x02 \x01R\x05ciLow\x12M\n" +
+	"\aci_high\x18\x06 \x01(\v2\x1c.google.protobuf.DoubleValueB\x16\x92A\x13\x82\x03\x10\n" +
+	"\n" +
+	"x-nullable\x12\x02 \x01R\x06ciHigh\x12h\n" +
+	"\x15min_detectable_change\x18\a \x01(\v2\x1c.google.protobuf.DoubleValueB\x16\x92A\x13\x82\x03\x10\n" +
+	"\n" +
+	"x-nullable\x12\x02 \x01R\x13minDetectableChange\x12f\n" +
+	"\x14min_detectable_value\x18\b \x01(\v2\x1c.google.protobuf.DoubleValueB\x16\x92A\x13\x82\x03\x10\n" +
+	"\n" +
+	"x-nullable\x12\x02 \x01R\x12minDetectableValue\x12\x17\n" +
+	"\ap_value\x18\t \x01(\x01R\x06pValue\x12(\n" +
+	"\x10adjusted_p_value\x18\n" +
+	" \x01(\x01R\x0eadjustedPValue\x12\f\n" +
+	"\x01z\x18\v \x01(\x01R\x01z\x12\x12\n" +
+	"\x04test\x18\f \x01(\tR\x04test\x127\n" +
+	"\averdict\x18\r \x01(\x0e2\x1d.changelens.v1.CompareVerdictR\averdict\"\xef\x02\n" +
+	"\x0fOperationImpact\x12\x1c\n" +
+	"\toperation\x18\x01 \x01(\tR\toperation\x12)\n" +
+	"\x10other_operations\x18\x02 \x01(\bR\x0fotherOperations\x12'\n" +
+	"\x0foperation_count\x18\x03 \x01(\x05R\x0eoperationCount\x12'\n" +
+	"\x0fbefore_requests\x18\x04 \x01(\x01R\x0ebeforeRequests\x12%\n" +
+	"\x0eafter_requests\x18\x05 \x01(\x01R\rafterRequests\x12\x16\n" +
+	"\x06judged\x18\x06 \x01(\bR\x06judged\x125\n" +
+	"\ametrics\x18\a \x03(\v2\x1b.changelens.v1.ImpactMetricR\ametrics\x127\n" +
+	"\averdict\x18\b \x01(\x0e2\x1d.changelens.v1.CompareVerdictR\averdict\x12\x12\n" +
+	"\x04rank\x18\t \x01(\x05R\x04rank\"\xa0\x03\n" +
 	"\x16ListDeploymentsRequest\x12O\n" +
 	"\aservice\x18\x01 \x01(\tB5\x92A2J\n" +
 	"\"checkout\"x\x80\x02\x8a\x01 ^[^\\u0000-\\u001F\\u007F-\\u009F]*$R\aservice\x12Y\n" +
@@ -3505,7 +4035,7 @@ const file_changelens_v1_query_proto_rawDesc = "" +
 	"\tstatistic\x18\x02 \x01(\x01R\tstatistic\x12\x17\n" +
 	"\ap_value\x18\x03 \x01(\x01R\x06pValue\x12 \n" +
 	"\vsignificant\x18\x04 \x01(\bR\vsignificant\x12\x1c\n" +
-	"\tdirection\x18\x05 \x01(\tR\tdirection\"\xf1\x04\n" +
+	"\tdirection\x18\x05 \x01(\tR\tdirection\"\xb3\x06\n" +
 	"\x1bGetDeploymentImpactResponse\x129\n" +
 	"\n" +
 	"deployment\x18\x01 \x01(\v2\x19.changelens.v1.DeploymentR\n" +
@@ -3522,7 +4052,13 @@ const file_changelens_v1_query_proto_rawDesc = "" +
 	" \x01(\bR\x0fwindowsComplete\x12N\n" +
 	"\x06canary\x18\v \x01(\v2\x1e.changelens.v1.CompareResponseB\x16\x92A\x13\x82\x03\x10\n" +
 	"\n" +
-	"x-nullable\x12\x02 \x01R\x06canary\"\xef\x02\n" +
+	"x-nullable\x12\x02 \x01R\x06canary\x125\n" +
+	"\ametrics\x18\f \x03(\v2\x1b.changelens.v1.ImpactMetricR\ametrics\x12>\n" +
+	"\n" +
+	"operations\x18\r \x03(\v2\x1e.changelens.v1.OperationImpactR\n" +
+	"operations\x12'\n" +
+	"\x0frequests_needed\x18\x0e \x01(\x01R\x0erequestsNeeded\x12 \n" +
+	"\vexplanation\x18\x0f \x01(\tR\vexplanation\"\xef\x02\n" +
 	"\x0eGetDORARequest\x12O\n" +
 	"\aservice\x18\x01 \x01(\tB5\x92A2J\n" +
 	"\"checkout\"x\x80\x02\x8a\x01 ^[^\\u0000-\\u001F\\u007F-\\u009F]*$R\aservice\x12e\n" +
@@ -3660,7 +4196,7 @@ const file_changelens_v1_query_proto_rawDesc = "" +
 	"\x12GateWebhookRequest\x127\n" +
 	"\awebhook\x18\x01 \x01(\v2\x1d.changelens.v1.FlaggerWebhookR\awebhook\x12\x1f\n" +
 	"\vfail_status\x18\x02 \x01(\bR\n" +
-	"failStatus\"\xd5\x03\n" +
+	"failStatus\"\x92\x04\n" +
 	"\fGateResponse\x121\n" +
 	"\x06result\x18\x01 \x01(\x0e2\x19.changelens.v1.GateResultR\x06result\x12+\n" +
 	"\x04mode\x18\x02 \x01(\x0e2\x17.changelens.v1.GateModeR\x04mode\x12\x18\n" +
@@ -3672,7 +4208,8 @@ const file_changelens_v1_query_proto_rawDesc = "" +
 	"\acontrol\x18\b \x01(\v2\x15.changelens.v1.CohortR\acontrol\x123\n" +
 	"\ttreatment\x18\t \x01(\v2\x15.changelens.v1.CohortR\ttreatment\x12'\n" +
 	"\x0foverlap_minutes\x18\n" +
-	" \x01(\x05R\x0eoverlapMinutes*d\n" +
+	" \x01(\x05R\x0eoverlapMinutes\x12;\n" +
+	"\vregressions\x18\v \x03(\v2\x19.changelens.v1.RegressionR\vregressions*d\n" +
 	"\aGroupBy\x12\x18\n" +
 	"\x14GROUP_BY_UNSPECIFIED\x10\x00\x12\x11\n" +
 	"\rGROUP_BY_NONE\x10\x01\x12\x14\n" +
@@ -3791,7 +4328,7 @@ func file_changelens_v1_query_proto_rawDescGZIP() []byte {
 }
 
 var file_changelens_v1_query_proto_enumTypes = make([]protoimpl.EnumInfo, 9)
-var file_changelens_v1_query_proto_msgTypes = make([]protoimpl.MessageInfo, 34)
+var file_changelens_v1_query_proto_msgTypes = make([]protoimpl.MessageInfo, 37)
 var file_changelens_v1_query_proto_goTypes = []any{
 	(GroupBy)(0),                        // 0: changelens.v1.GroupBy
 	(Source)(0),                         // 1: changelens.v1.Source
@@ -3811,132 +4348,151 @@ var file_changelens_v1_query_proto_goTypes = []any{
 	(*GetLatencySummaryRequest)(nil),    // 15: changelens.v1.GetLatencySummaryRequest
 	(*GetLatencySummaryResponse)(nil),   // 16: changelens.v1.GetLatencySummaryResponse
 	(*Deployment)(nil),                  // 17: changelens.v1.Deployment
-	(*ListDeploymentsRequest)(nil),      // 18: changelens.v1.ListDeploymentsRequest
-	(*ListDeploymentsResponse)(nil),     // 19: changelens.v1.ListDeploymentsResponse
-	(*GetDeploymentImpactRequest)(nil),  // 20: changelens.v1.GetDeploymentImpactRequest
-	(*ImpactWindow)(nil),                // 21: changelens.v1.ImpactWindow
-	(*StatTest)(nil),                    // 22: changelens.v1.StatTest
-	(*GetDeploymentImpactResponse)(nil), // 23: changelens.v1.GetDeploymentImpactResponse
-	(*GetDORARequest)(nil),              // 24: changelens.v1.GetDORARequest
-	(*DORATiers)(nil),                   // 25: changelens.v1.DORATiers
-	(*DORAFigures)(nil),                 // 26: changelens.v1.DORAFigures
-	(*GetDORAResponse)(nil),             // 27: changelens.v1.GetDORAResponse
-	(*CompareRequest)(nil),              // 28: changelens.v1.CompareRequest
-	(*Cohort)(nil),                      // 29: changelens.v1.Cohort
-	(*CompareMetric)(nil),               // 30: changelens.v1.CompareMetric
-	(*SampleRatio)(nil),                 // 31: changelens.v1.SampleRatio
-	(*CompareResponse)(nil),             // 32: changelens.v1.CompareResponse
-	(*OperationComparison)(nil),         // 33: changelens.v1.OperationComparison
-	(*ListCohortsRequest)(nil),          // 34: changelens.v1.ListCohortsRequest
-	(*CohortValue)(nil),                 // 35: changelens.v1.CohortValue
-	(*CohortDimension)(nil),             // 36: changelens.v1.CohortDimension
-	(*ListCohortsResponse)(nil),         // 37: changelens.v1.ListCohortsResponse
-	(*GateRequest)(nil),                 // 38: changelens.v1.GateRequest
-	(*FlaggerWebhook)(nil),              // 39: changelens.v1.FlaggerWebhook
-	(*GateWebhookRequest)(nil),          // 40: changelens.v1.GateWebhookRequest
-	(*GateResponse)(nil),                // 41: changelens.v1.GateResponse
-	nil,                                 // 42: changelens.v1.FlaggerWebhook.MetadataEntry
-	(*timestamppb.Timestamp)(nil),       // 43: google.protobuf.Timestamp
+	(*Regression)(nil),                  // 18: changelens.v1.Regression
+	(*ImpactMetric)(nil),                // 19: changelens.v1.ImpactMetric
+	(*OperationImpact)(nil),             // 20: changelens.v1.OperationImpact
+	(*ListDeploymentsRequest)(nil),      // 21: changelens.v1.ListDeploymentsRequest
+	(*ListDeploymentsResponse)(nil),     // 22: changelens.v1.ListDeploymentsResponse
+	(*GetDeploymentImpactRequest)(nil),  // 23: changelens.v1.GetDeploymentImpactRequest
+	(*ImpactWindow)(nil),                // 24: changelens.v1.ImpactWindow
+	(*StatTest)(nil),                    // 25: changelens.v1.StatTest
+	(*GetDeploymentImpactResponse)(nil), // 26: changelens.v1.GetDeploymentImpactResponse
+	(*GetDORARequest)(nil),              // 27: changelens.v1.GetDORARequest
+	(*DORATiers)(nil),                   // 28: changelens.v1.DORATiers
+	(*DORAFigures)(nil),                 // 29: changelens.v1.DORAFigures
+	(*GetDORAResponse)(nil),             // 30: changelens.v1.GetDORAResponse
+	(*CompareRequest)(nil),              // 31: changelens.v1.CompareRequest
+	(*Cohort)(nil),                      // 32: changelens.v1.Cohort
+	(*CompareMetric)(nil),               // 33: changelens.v1.CompareMetric
+	(*SampleRatio)(nil),                 // 34: changelens.v1.SampleRatio
+	(*CompareResponse)(nil),             // 35: changelens.v1.CompareResponse
+	(*OperationComparison)(nil),         // 36: changelens.v1.OperationComparison
+	(*ListCohortsRequest)(nil),          // 37: changelens.v1.ListCohortsRequest
+	(*CohortValue)(nil),                 // 38: changelens.v1.CohortValue
+	(*CohortDimension)(nil),             // 39: changelens.v1.CohortDimension
+	(*ListCohortsResponse)(nil),         // 40: changelens.v1.ListCohortsResponse
+	(*GateRequest)(nil),                 // 41: changelens.v1.GateRequest
+	(*FlaggerWebhook)(nil),              // 42: changelens.v1.FlaggerWebhook
+	(*GateWebhookRequest)(nil),          // 43: changelens.v1.GateWebhookRequest
+	(*GateResponse)(nil),                // 44: changelens.v1.GateResponse
+	nil,                                 // 45: changelens.v1.FlaggerWebhook.MetadataEntry
+	(*timestamppb.Timestamp)(nil),       // 46: google.protobuf.Timestamp
+	(*wrapperspb.DoubleValue)(nil),      // 47: google.protobuf.DoubleValue
 }
 var file_changelens_v1_query_proto_depIdxs = []int32{
-	43, // 0: changelens.v1.Unit.first_seen:type_name -> google.protobuf.Timestamp
-	43, // 1: changelens.v1.Unit.last_seen:type_name -> google.protobuf.Timestamp
+	46, // 0: changelens.v1.Unit.first_seen:type_name -> google.protobuf.Timestamp
+	46, // 1: changelens.v1.Unit.last_seen:type_name -> google.protobuf.Timestamp
 	10, // 2: changelens.v1.ListServicesResponse.services:type_name -> changelens.v1.Unit
-	43, // 3: changelens.v1.GetLatencyRequest.start_time:type_name -> google.protobuf.Timestamp
-	43, // 4: changelens.v1.GetLatencyRequest.end_time:type_name -> google.protobuf.Timestamp
+	46, // 3: changelens.v1.GetLatencyRequest.start_time:type_name -> google.protobuf.Timestamp
+	46, // 4: changelens.v1.GetLatencyRequest.end_time:type_name -> google.protobuf.Timestamp
 	0,  // 5: changelens.v1.GetLatencyRequest.group_by:type_name -> changelens.v1.GroupBy
-	43, // 6: changelens.v1.LatencyPoint.time:type_name -> google.protobuf.Timestamp
+	46, // 6: changelens.v1.LatencyPoint.time:type_name -> google.protobuf.Timestamp
 	13, // 7: changelens.v1.GetLatencyResponse.points:type_name -> changelens.v1.LatencyPoint
-	43, // 8: changelens.v1.GetLatencyResponse.start_time:type_name -> google.protobuf.Timestamp
-	43, // 9: changelens.v1.GetLatencyResponse.end_time:type_name -> google.protobuf.Timestamp
-	43, // 10: changelens.v1.GetLatencySummaryRequest.start_time:type_name -> google.protobuf.Timestamp
-	43, // 11: changelens.v1.GetLatencySummaryRequest.end_time:type_name -> google.protobuf.Timestamp
+	46, // 8: changelens.v1.GetLatencyResponse.start_time:type_name -> google.protobuf.Timestamp
+	46, // 9: changelens.v1.GetLatencyResponse.end_time:type_name -> google.protobuf.Timestamp
+	46, // 10: changelens.v1.GetLatencySummaryRequest.start_time:type_name -> google.protobuf.Timestamp
+	46, // 11: changelens.v1.GetLatencySummaryRequest.end_time:type_name -> google.protobuf.Timestamp
 	0,  // 12: changelens.v1.GetLatencySummaryRequest.group_by:type_name -> changelens.v1.GroupBy
 	13, // 13: changelens.v1.GetLatencySummaryResponse.rows:type_name -> changelens.v1.LatencyPoint
-	43, // 14: changelens.v1.GetLatencySummaryResponse.start_time:type_name -> google.protobuf.Timestamp
-	43, // 15: changelens.v1.GetLatencySummaryResponse.end_time:type_name -> google.protobuf.Timestamp
-	43, // 16: changelens.v1.Deployment.deploy_time:type_name -> google.protobuf.Timestamp
+	46, // 14: changelens.v1.GetLatencySummaryResponse.start_time:type_name -> google.protobuf.Timestamp
+	46, // 15: changelens.v1.GetLatencySummaryResponse.end_time:type_name -> google.protobuf.Timestamp
+	46, // 16: changelens.v1.Deployment.deploy_time:type_name -> google.protobuf.Timestamp
 	1,  // 17: changelens.v1.Deployment.source:type_name -> changelens.v1.Source
-	43, // 18: changelens.v1.Deployment.commit_time:type_name -> google.protobuf.Timestamp
+	46, // 18: changelens.v1.Deployment.commit_time:type_name -> google.protobuf.Timestamp
 	3,  // 19: changelens.v1.Deployment.failure_reasons:type_name -> changelens.v1.FailureReason
-	43, // 20: changelens.v1.Deployment.restore_time:type_name -> google.protobuf.Timestamp
+	46, // 20: changelens.v1.Deployment.restore_time:type_name -> google.protobuf.Timestamp
 	2,  // 21: changelens.v1.Deployment.verdict:type_name -> changelens.v1.Verdict
-	43, // 22: changelens.v1.Deployment.rollout_start:type_name -> google.protobuf.Timestamp
-	43, // 23: changelens.v1.ListDeploymentsRequest.start_time:type_name -> google.protobuf.Timestamp
-	43, // 24: changelens.v1.ListDeploymentsRequest.end_time:type_name -> google.protobuf.Timestamp
-	17, // 25: changelens.v1.ListDeploymentsResponse.deployments:type_name -> changelens.v1.Deployment
-	43, // 26: changelens.v1.ImpactWindow.start:type_name -> google.protobuf.Timestamp
-	43, // 27: changelens.v1.ImpactWindow.end:type_name -> google.protobuf.Timestamp
-	17, // 28: changelens.v1.GetDeploymentImpactResponse.deployment:type_name -> changelens.v1.Deployment
-	21, // 29: changelens.v1.GetDeploymentImpactResponse.before:type_name -> changelens.v1.ImpactWindow
-	21, // 30: changelens.v1.GetDeploymentImpactResponse.after:type_name -> changelens.v1.ImpactWindow
-	22, // 31: changelens.v1.GetDeploymentImpactResponse.latency_test:type_name -> changelens.v1.StatTest
-	22, // 32: changelens.v1.GetDeploymentImpactResponse.error_rate_test:type_name -> changelens.v1.StatTest
-	2,  // 33: changelens.v1.GetDeploymentImpactResponse.verdict:type_name -> changelens.v1.Verdict
-	3,  // 34: changelens.v1.GetDeploymentImpactResponse.reasons:type_name -> changelens.v1.FailureReason
-	32, // 35: changelens.v1.GetDeploymentImpactResponse.canary:type_name -> changelens.v1.CompareResponse
-	43, // 36: changelens.v1.GetDORARequest.start_time:type_name -> google.protobuf.Timestamp
-	43, // 37: changelens.v1.GetDORARequest.end_time:type_name -> google.protobuf.Timestamp
-	4,  // 38: changelens.v1.GetDORARequest.interval:type_name -> changelens.v1.Interval
-	5,  // 39: changelens.v1.DORATiers.deployment_frequency:type_name -> changelens.v1.Tier
-	5,  // 40: changelens.v1.DORATiers.lead_time:type_name -> changelens.v1.Tier
-	5,  // 41: changelens.v1.DORATiers.change_failure_rate:type_name -> changelens.v1.Tier
-	5,  // 42: changelens.v1.DORATiers.time_to_restore:type_name -> changelens.v1.Tier
-	43, // 43: changelens.v1.DORAFigures.start_time:type_name -> google.protobuf.Timestamp
-	43, // 44: changelens.v1.DORAFigures.end_time:type_name -> google.protobuf.Timestamp
-	25, // 45: changelens.v1.DORAFigures.tiers:type_name -> changelens.v1.DORATiers
-	26, // 46: changelens.v1.GetDORAResponse.summary:type_name -> changelens.v1.DORAFigures
-	26, // 47: changelens.v1.GetDORAResponse.intervals:type_name -> changelens.v1.DORAFigures
-	43, // 48: changelens.v1.CompareRequest.start_time:type_name -> google.protobuf.Timestamp
-	43, // 49: changelens.v1.CompareRequest.end_time:type_name -> google.protobuf.Timestamp
-	6,  // 50: changelens.v1.CompareMetric.verdict:type_name -> changelens.v1.CompareVerdict
-	29, // 51: changelens.v1.CompareResponse.control:type_name -> changelens.v1.Cohort
-	29, // 52: changelens.v1.CompareResponse.treatment:type_name -> changelens.v1.Cohort
-	30, // 53: changelens.v1.CompareResponse.metrics:type_name -> changelens.v1.CompareMetric
-	6,  // 54: changelens.v1.CompareResponse.verdict:type_name -> changelens.v1.CompareVerdict
-	31, // 55: changelens.v1.CompareResponse.srm:type_name -> changelens.v1.SampleRatio
-	33, // 56: changelens.v1.CompareResponse.operations:type_name -> changelens.v1.OperationComparison
-	29, // 57: changelens.v1.OperationComparison.control:type_name -> changelens.v1.Cohort
-	29, // 58: changelens.v1.OperationComparison.treatment:type_name -> changelens.v1.Cohort
-	30, // 59: changelens.v1.OperationComparison.metrics:type_name -> changelens.v1.CompareMetric
-	6,  // 60: changelens.v1.OperationComparison.verdict:type_name -> changelens.v1.CompareVerdict
-	43, // 61: changelens.v1.ListCohortsRequest.start_time:type_name -> google.protobuf.Timestamp
-	43, // 62: changelens.v1.ListCohortsRequest.end_time:type_name -> google.protobuf.Timestamp
-	35, // 63: changelens.v1.CohortDimension.values:type_name -> changelens.v1.CohortValue
-	36, // 64: changelens.v1.ListCohortsResponse.dimensions:type_name -> changelens.v1.CohortDimension
-	42, // 65: changelens.v1.FlaggerWebhook.metadata:type_name -> changelens.v1.FlaggerWebhook.MetadataEntry
-	39, // 66: changelens.v1.GateWebhookRequest.webhook:type_name -> changelens.v1.FlaggerWebhook
-	7,  // 67: changelens.v1.GateResponse.result:type_name -> changelens.v1.GateResult
-	8,  // 68: changelens.v1.GateResponse.mode:type_name -> changelens.v1.GateMode
-	30, // 69: changelens.v1.GateResponse.metrics:type_name -> changelens.v1.CompareMetric
-	43, // 70: changelens.v1.GateResponse.evaluated_at:type_name -> google.protobuf.Timestamp
-	29, // 71: changelens.v1.GateResponse.control:type_name -> changelens.v1.Cohort
-	29, // 72: changelens.v1.GateResponse.treatment:type_name -> changelens.v1.Cohort
-	9,  // 73: changelens.v1.QueryService.ListServices:input_type -> changelens.v1.ListServicesRequest
-	12, // 74: changelens.v1.QueryService.GetLatency:input_type -> changelens.v1.GetLatencyRequest
-	15, // 75: changelens.v1.QueryService.GetLatencySummary:input_type -> changelens.v1.GetLatencySummaryRequest
-	18, // 76: changelens.v1.QueryService.ListDeployments:input_type -> changelens.v1.ListDeploymentsRequest
-	20, // 77: changelens.v1.QueryService.GetDeploymentImpact:input_type -> changelens.v1.GetDeploymentImpactRequest
-	24, // 78: changelens.v1.QueryService.GetDORA:input_type -> changelens.v1.GetDORARequest
-	28, // 79: changelens.v1.QueryService.Compare:input_type -> changelens.v1.CompareRequest
-	34, // 80: changelens.v1.QueryService.ListCohorts:input_type -> changelens.v1.ListCohortsRequest
-	38, // 81: changelens.v1.QueryService.Gate:input_type -> changelens.v1.GateRequest
-	40, // 82: changelens.v1.QueryService.GateWebhook:input_type -> changelens.v1.GateWebhookRequest
-	11, // 83: changelens.v1.QueryService.ListServices:output_type -> changelens.v1.ListServicesResponse
-	14, // 84: changelens.v1.QueryService.GetLatency:output_type -> changelens.v1.GetLatencyResponse
-	16, // 85: changelens.v1.QueryService.GetLatencySummary:output_type -> changelens.v1.GetLatencySummaryResponse
-	19, // 86: changelens.v1.QueryService.ListDeployments:output_type -> changelens.v1.ListDeploymentsResponse
-	23, // 87: changelens.v1.QueryService.GetDeploymentImpact:output_type -> changelens.v1.GetDeploymentImpactResponse
-	27, // 88: changelens.v1.QueryService.GetDORA:output_type -> changelens.v1.GetDORAResponse
-	32, // 89: changelens.v1.QueryService.Compare:output_type -> changelens.v1.CompareResponse
-	37, // 90: changelens.v1.QueryService.ListCohorts:output_type -> changelens.v1.ListCohortsResponse
-	41, // 91: changelens.v1.QueryService.Gate:output_type -> changelens.v1.GateResponse
-	41, // 92: changelens.v1.QueryService.GateWebhook:output_type -> changelens.v1.GateResponse
-	83, // [83:93] is the sub-list for method output_type
-	73, // [73:83] is the sub-list for method input_type
-	73, // [73:73] is the sub-list for extension type_name
-	73, // [73:73] is the sub-list for extension extendee
-	0,  // [0:73] is the sub-list for field type_name
+	46, // 22: changelens.v1.Deployment.rollout_start:type_name -> google.protobuf.Timestamp
+	18, // 23: changelens.v1.Deployment.regressions:type_name -> changelens.v1.Regression
+	47, // 24: changelens.v1.Regression.relative_change:type_name -> google.protobuf.DoubleValue
+	47, // 25: changelens.v1.Regression.ci_low:type_name -> google.protobuf.DoubleValue
+	47, // 26: changelens.v1.Regression.ci_high:type_name -> google.protobuf.DoubleValue
+	47, // 27: changelens.v1.ImpactMetric.relative_change:type_name -> google.protobuf.DoubleValue
+	47, // 28: changelens.v1.ImpactMetric.ci_low:type_name -> google.protobuf.DoubleValue
+	47, // 29: changelens.v1.ImpactMetric.ci_high:type_name -> google.protobuf.DoubleValue
+	47, // 30: changelens.v1.ImpactMetric.min_detectable_change:type_name -> google.protobuf.DoubleValue
+	47, // 31: changelens.v1.ImpactMetric.min_detectable_value:type_name -> google.protobuf.DoubleValue
+	6,  // 32: changelens.v1.ImpactMetric.verdict:type_name -> changelens.v1.CompareVerdict
+	19, // 33: changelens.v1.OperationImpact.metrics:type_name -> changelens.v1.ImpactMetric
+	6,  // 34: changelens.v1.OperationImpact.verdict:type_name -> changelens.v1.CompareVerdict
+	46, // 35: changelens.v1.ListDeploymentsRequest.start_time:type_name -> google.protobuf.Timestamp
+	46, // 36: changelens.v1.ListDeploymentsRequest.end_time:type_name -> google.protobuf.Timestamp
+	17, // 37: changelens.v1.ListDeploymentsResponse.deployments:type_name -> changelens.v1.Deployment
+	46, // 38: changelens.v1.ImpactWindow.start:type_name -> google.protobuf.Timestamp
+	46, // 39: changelens.v1.ImpactWindow.end:type_name -> google.protobuf.Timestamp
+	17, // 40: changelens.v1.GetDeploymentImpactResponse.deployment:type_name -> changelens.v1.Deployment
+	24, // 41: changelens.v1.GetDeploymentImpactResponse.before:type_name -> changelens.v1.ImpactWindow
+	24, // 42: changelens.v1.GetDeploymentImpactResponse.after:type_name -> changelens.v1.ImpactWindow
+	25, // 43: changelens.v1.GetDeploymentImpactResponse.latency_test:type_name -> changelens.v1.StatTest
+	25, // 44: changelens.v1.GetDeploymentImpactResponse.error_rate_test:type_name -> changelens.v1.StatTest
+	2,  // 45: changelens.v1.GetDeploymentImpactResponse.verdict:type_name -> changelens.v1.Verdict
+	3,  // 46: changelens.v1.GetDeploymentImpactResponse.reasons:type_name -> changelens.v1.FailureReason
+	35, // 47: changelens.v1.GetDeploymentImpactResponse.canary:type_name -> changelens.v1.CompareResponse
+	19, // 48: changelens.v1.GetDeploymentImpactResponse.metrics:type_name -> changelens.v1.ImpactMetric
+	20, // 49: changelens.v1.GetDeploymentImpactResponse.operations:type_name -> changelens.v1.OperationImpact
+	46, // 50: changelens.v1.GetDORARequest.start_time:type_name -> google.protobuf.Timestamp
+	46, // 51: changelens.v1.GetDORARequest.end_time:type_name -> google.protobuf.Timestamp
+	4,  // 52: changelens.v1.GetDORARequest.interval:type_name -> changelens.v1.Interval
+	5,  // 53: changelens.v1.DORATiers.deployment_frequency:type_name -> changelens.v1.Tier
+	5,  // 54: changelens.v1.DORATiers.lead_time:type_name -> changelens.v1.Tier
+	5,  // 55: changelens.v1.DORATiers.change_failure_rate:type_name -> changelens.v1.Tier
+	5,  // 56: changelens.v1.DORATiers.time_to_restore:type_name -> changelens.v1.Tier
+	46, // 57: changelens.v1.DORAFigures.start_time:type_name -> google.protobuf.Timestamp
+	46, // 58: changelens.v1.DORAFigures.end_time:type_name -> google.protobuf.Timestamp
+	28, // 59: changelens.v1.DORAFigures.tiers:type_name -> changelens.v1.DORATiers
+	29, // 60: changelens.v1.GetDORAResponse.summary:type_name -> changelens.v1.DORAFigures
+	29, // 61: changelens.v1.GetDORAResponse.intervals:type_name -> changelens.v1.DORAFigures
+	46, // 62: changelens.v1.CompareRequest.start_time:type_name -> google.protobuf.Timestamp
+	46, // 63: changelens.v1.CompareRequest.end_time:type_name -> google.protobuf.Timestamp
+	6,  // 64: changelens.v1.CompareMetric.verdict:type_name -> changelens.v1.CompareVerdict
+	32, // 65: changelens.v1.CompareResponse.control:type_name -> changelens.v1.Cohort
+	32, // 66: changelens.v1.CompareResponse.treatment:type_name -> changelens.v1.Cohort
+	33, // 67: changelens.v1.CompareResponse.metrics:type_name -> changelens.v1.CompareMetric
+	6,  // 68: changelens.v1.CompareResponse.verdict:type_name -> changelens.v1.CompareVerdict
+	34, // 69: changelens.v1.CompareResponse.srm:type_name -> changelens.v1.SampleRatio
+	36, // 70: changelens.v1.CompareResponse.operations:type_name -> changelens.v1.OperationComparison
+	32, // 71: changelens.v1.OperationComparison.control:type_name -> changelens.v1.Cohort
+	32, // 72: changelens.v1.OperationComparison.treatment:type_name -> changelens.v1.Cohort
+	33, // 73: changelens.v1.OperationComparison.metrics:type_name -> changelens.v1.CompareMetric
+	6,  // 74: changelens.v1.OperationComparison.verdict:type_name -> changelens.v1.CompareVerdict
+	46, // 75: changelens.v1.ListCohortsRequest.start_time:type_name -> google.protobuf.Timestamp
+	46, // 76: changelens.v1.ListCohortsRequest.end_time:type_name -> google.protobuf.Timestamp
+	38, // 77: changelens.v1.CohortDimension.values:type_name -> changelens.v1.CohortValue
+	39, // 78: changelens.v1.ListCohortsResponse.dimensions:type_name -> changelens.v1.CohortDimension
+	45, // 79: changelens.v1.FlaggerWebhook.metadata:type_name -> changelens.v1.FlaggerWebhook.MetadataEntry
+	42, // 80: changelens.v1.GateWebhookRequest.webhook:type_name -> changelens.v1.FlaggerWebhook
+	7,  // 81: changelens.v1.GateResponse.result:type_name -> changelens.v1.GateResult
+	8,  // 82: changelens.v1.GateResponse.mode:type_name -> changelens.v1.GateMode
+	33, // 83: changelens.v1.GateResponse.metrics:type_name -> changelens.v1.CompareMetric
+	46, // 84: changelens.v1.GateResponse.evaluated_at:type_name -> google.protobuf.Timestamp
+	32, // 85: changelens.v1.GateResponse.control:type_name -> changelens.v1.Cohort
+	32, // 86: changelens.v1.GateResponse.treatment:type_name -> changelens.v1.Cohort
+	18, // 87: changelens.v1.GateResponse.regressions:type_name -> changelens.v1.Regression
+	9,  // 88: changelens.v1.QueryService.ListServices:input_type -> changelens.v1.ListServicesRequest
+	12, // 89: changelens.v1.QueryService.GetLatency:input_type -> changelens.v1.GetLatencyRequest
+	15, // 90: changelens.v1.QueryService.GetLatencySummary:input_type -> changelens.v1.GetLatencySummaryRequest
+	21, // 91: changelens.v1.QueryService.ListDeployments:input_type -> changelens.v1.ListDeploymentsRequest
+	23, // 92: changelens.v1.QueryService.GetDeploymentImpact:input_type -> changelens.v1.GetDeploymentImpactRequest
+	27, // 93: changelens.v1.QueryService.GetDORA:input_type -> changelens.v1.GetDORARequest
+	31, // 94: changelens.v1.QueryService.Compare:input_type -> changelens.v1.CompareRequest
+	37, // 95: changelens.v1.QueryService.ListCohorts:input_type -> changelens.v1.ListCohortsRequest
+	41, // 96: changelens.v1.QueryService.Gate:input_type -> changelens.v1.GateRequest
+	43, // 97: changelens.v1.QueryService.GateWebhook:input_type -> changelens.v1.GateWebhookRequest
+	11, // 98: changelens.v1.QueryService.ListServices:output_type -> changelens.v1.ListServicesResponse
+	14, // 99: changelens.v1.QueryService.GetLatency:output_type -> changelens.v1.GetLatencyResponse
+	16, // 100: changelens.v1.QueryService.GetLatencySummary:output_type -> changelens.v1.GetLatencySummaryResponse
+	22, // 101: changelens.v1.QueryService.ListDeployments:output_type -> changelens.v1.ListDeploymentsResponse
+	26, // 102: changelens.v1.QueryService.GetDeploymentImpact:output_type -> changelens.v1.GetDeploymentImpactResponse
+	30, // 103: changelens.v1.QueryService.GetDORA:output_type -> changelens.v1.GetDORAResponse
+	35, // 104: changelens.v1.QueryService.Compare:output_type -> changelens.v1.CompareResponse
+	40, // 105: changelens.v1.QueryService.ListCohorts:output_type -> changelens.v1.ListCohortsResponse
+	44, // 106: changelens.v1.QueryService.Gate:output_type -> changelens.v1.GateResponse
+	44, // 107: changelens.v1.QueryService.GateWebhook:output_type -> changelens.v1.GateResponse
+	98, // [98:108] is the sub-list for method output_type
+	88, // [88:98] is the sub-list for method input_type
+	88, // [88:88] is the sub-list for extension type_name
+	88, // [88:88] is the sub-list for extension extendee
+	0,  // [0:88] is the sub-list for field type_name
 }
 
 func init() { file_changelens_v1_query_proto_init() }
@@ -3950,7 +4506,7 @@ func file_changelens_v1_query_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_changelens_v1_query_proto_rawDesc), len(file_changelens_v1_query_proto_rawDesc)),
 			NumEnums:      9,
-			NumMessages:   34,
+			NumMessages:   37,
 			NumExtensions: 0,
 			NumServices:   1,
 		},
