@@ -672,7 +672,7 @@ func latencyMDE(scope []*Stratum, unit *[NumLevels]uint16, t countTest, level in
 		if len(ps) == 1 {
 			lo, hi = ps[0].sv.min, ps[0].sv.max+shift
 		}
-		for range 30 {
+		for range 24 { // a relative precision of 1e-6 and better
 			mid := (lo + hi) / 2
 			above, n := 0.0, 0.0
 			for _, p := range ps {
@@ -711,7 +711,7 @@ func latencyMDE(scope []*Stratum, unit *[NumLevels]uint16, t countTest, level in
 		return math.Inf(1)
 	}
 	lo := 0.0
-	for range 30 {
+	for range 16 { // to 5e-5 of the logarithm: a hundredth of a percent
 		mid := (lo + hi) / 2
 		if gap(mid) >= 0 {
 			hi = mid
@@ -724,36 +724,42 @@ func latencyMDE(scope []*Stratum, unit *[NumLevels]uint16, t countTest, level in
 
 // survivalTable answers the share of a histogram above a value, the
 // bucket holding it split log-uniformly (as dense.quantiles interpolates).
+// It covers the buckets from the first to the last with weight.
 type survivalTable struct {
-	above    []float64 // share in buckets ≥ k
+	above    []float64 // share in buckets ≥ first+k
 	lo, hi   []float64 // each bucket's edges, logarithms
 	total    float64
 	min, max float64 // the lowest and highest edges with weight, logarithms
 }
 
 func newSurvivalTable(d dense, value func(uint16) float64) survivalTable {
-	n := len(d)
-	t := survivalTable{above: make([]float64, n+1), lo: make([]float64, n), hi: make([]float64, n)}
-	for k := n - 1; k >= 0; k-- {
-		t.above[k] = t.above[k+1] + d[k]
-	}
-	t.total = t.above[0]
-	if t.total <= 0 {
-		return t
-	}
-	first := true
-	for k := range n {
-		t.above[k] /= t.total
-		mid := math.Log(value(uint16(k)))
-		half := (math.Log(value(uint16(min(k, 65534)+1))) - mid) / 2
-		t.lo[k], t.hi[k] = mid-half, mid+half
-		if d[k] > 0 {
-			if first {
-				t.min, first = t.lo[k], false
+	first, last := -1, -1
+	for k, w := range d {
+		if w > 0 {
+			if first < 0 {
+				first = k
 			}
-			t.max = t.hi[k]
+			last = k
 		}
 	}
+	if first < 0 {
+		return survivalTable{}
+	}
+	n := last - first + 1
+	t := survivalTable{above: make([]float64, n+1), lo: make([]float64, n), hi: make([]float64, n)}
+	for k := n - 1; k >= 0; k-- {
+		t.above[k] = t.above[k+1] + d[first+k]
+	}
+	t.total = t.above[0]
+	next := math.Log(value(uint16(first)))
+	for k := range n {
+		t.above[k] /= t.total
+		mid := next
+		next = math.Log(value(uint16(min(first+k, 65534) + 1)))
+		half := (next - mid) / 2
+		t.lo[k], t.hi[k] = mid-half, mid+half
+	}
+	t.min, t.max = t.lo[0], t.hi[n-1]
 	return t
 }
 
