@@ -104,7 +104,11 @@ func TestSchemathesis(t *testing.T) {
 	// One worker: on 2 cores more buys little, and CPython 3.11's ast.parse,
 	// which Hypothesis calls to describe filters, is not safe across threads
 	// ("AST constructor recursion depth mismatch").
-	args := []string{"run", base + "/openapi.json",
+	config, err := filepath.Abs("schemathesis.toml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	args := []string{"--config-file", config, "run", base + "/openapi.json",
 		"--checks", "all",
 		"--header", "Authorization: Bearer " + token,
 		"--max-examples", maxExamples, "--seed", seed,
