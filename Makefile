@@ -84,15 +84,34 @@ $(GOTESTSUM):
 	.venv/bin/pip install -q --disable-pip-version-check -r requirements-test.txt
 	@touch $@
 
+# The commit before per-operation verdicts: make bench runs the worker's
+# judging cycle (queryapi/usecase/cycle_bench_test.go, copied into its tree)
+# and the cold /v1/dora there and here, on the same data, side by side
+# (docs/performance.md). Its tree is a git worktree under .build/.
+BENCH_ANCHOR := 7a6d0fa
+ANCHOR_TREE  := .build/anchor-$(BENCH_ANCHOR)
+
 ## bench: processor and exporter benchmarks side by side with their anchors
 bench: build .venv/.chdb-installed
 	$(GO) test -run '^$$' -bench PerSpan -benchtime 3000x ./processor/changelensprocessor/
 	$(GO) test -run '^$$' -bench . -benchmem ./exporter/changelensexporter/
 	$(GO) test -run '^$$' -bench CollectorThroughput -benchtime 3000x ./e2e/
-	$(GO) test -run '^$$' -bench CompareDay -benchtime 20x -benchmem ./queryapi/analysis/
+	$(GO) test -run '^$$' -bench 'CompareDay|JudgeEvidence' -benchtime 20x -benchmem ./queryapi/analysis/
 	@echo "== store benchmarks, ClickHouse 18.16"; $(LEG_18) $(GO) test -run '^$$' -bench 'DORA|Deployments|Latency|Compare' -benchtime 20x -timeout 60m ./queryapi/usecase/
 	@echo "== store benchmarks, ClickHouse 26.x (chdb)"; $(LEG_26) $(GO) test -run '^$$' -bench 'DORA|Deployments|Latency|Compare' -benchtime 20x -timeout 60m ./queryapi/usecase/
 	@echo "== API load (bin/changelens-api under 1-200 clients), ClickHouse 18.16"; $(LEG_18) $(GO) test -run '^$$' -bench APILoad -benchtime 1x -timeout 30m ./loadtest/
+	@$(MAKE) --no-print-directory bench-verdicts
+
+## bench-verdicts: the worker's judging cycle and the cold /v1/dora before
+## per-operation verdicts ($(BENCH_ANCHOR)) and now, ClickHouse 18.16
+.PHONY: bench-verdicts
+bench-verdicts:
+	@test -d $(ANCHOR_TREE) || git worktree add --detach $(ANCHOR_TREE) $(BENCH_ANCHOR)
+	cp queryapi/usecase/cycle_bench_test.go $(ANCHOR_TREE)/queryapi/usecase/
+	@echo "== before per-operation verdicts ($(BENCH_ANCHOR))"
+	cd $(ANCHOR_TREE) && $(LEG_18) $(GO) test -run '^$$' -bench 'WorkerCycle|DORA/.*/api-cold' -benchtime 10x -timeout 60m ./queryapi/usecase/
+	@echo "== now"
+	$(LEG_18) $(GO) test -run '^$$' -bench 'WorkerCycle|DORA/.*/api-cold' -benchtime 10x -timeout 60m ./queryapi/usecase/
 
 ## run: ClickHouse, the collector, the API and the demo traffic generator; Ctrl-C stops all
 run:

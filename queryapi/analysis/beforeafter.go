@@ -620,28 +620,27 @@ func standardized(scope []*Stratum) (before, after dense, nAfter float64) {
 // latencyMDE is the smallest relative rise s of every request's latency in
 // the scope that its test detects with the given power at level alpha: the
 // after window's latencies multiplied by 1+s, the pooled threshold (the
-// unit's, or each stratum's) moves to where the two windows together again
-// have the share above it they have now, and the statistic's mean
-// Σ_h (a_h x_ah(s) − b_h x_bh) must reach critical·√(φ max(V0, V1)) +
-// z_power·√(φ V1), V0 and V1 its variances without and with the shift (the
-// test divides by the dispersion it estimates from the data, which holds
-// the shift), the counts taken from
-// the pooled windows' survival function F̄_h — the test as it runs, with its
-// reference distribution. +Inf when no rise up to 20× is detectable.
+// unit's, or each stratum's) moving up by the after window's share of s (in
+// logarithms: to first order where the two windows together keep the share
+// above it), and the statistic's mean Σ_h (a_h x_ah(s) − b_h x_bh(s)) must
+// reach critical·√(φ max(V0, V1)) + z_power·√(φ V1), V0 and V1 its variances
+// without and with the shift (the test divides by the dispersion it
+// estimates from the data, which holds the shift), the counts taken from
+// the pooled windows' survival function F̄_h — the test as it runs, with
+// its reference distribution. +Inf when no rise up to 20× is detectable.
 func latencyMDE(scope []*Stratum, unit *[NumLevels]uint16, t countTest, level int, alpha, power float64, bucketValue func(uint16) float64) float64 {
 	if !(t.v0 > 0) {
 		return math.Inf(1)
 	}
 	critical, powerQ := t.quantiles(alpha, power)
 	type part struct {
-		coef   [2]float64
-		n      [2]float64
-		target float64 // the share above the threshold now (per stratum)
-		sv     survivalTable
+		coef [2]float64
+		n    [2]float64
+		edge float64 // the threshold's logarithm now
+		sv   survivalTable
 	}
 	var parts []part
-	unitTarget, lo0, hi0 := 0.0, math.Inf(1), math.Inf(-1)
-	nAll := 0.0
+	var nb, na float64
 	for i, s := range scope {
 		if t.coef[i][0] <= 0 {
 			continue
@@ -654,50 +653,23 @@ func latencyMDE(scope []*Stratum, unit *[NumLevels]uint16, t countTest, level in
 		if unit != nil {
 			slow = unit[level]
 		}
-		edge := math.Log(bucketUpper(slow, bucketValue))
-		p := part{coef: t.coef[i], n: [2]float64{s.Before.Requests, s.After.Requests}, target: sv.at(edge), sv: sv}
+		p := part{coef: t.coef[i], n: [2]float64{s.Before.Requests, s.After.Requests},
+			edge: math.Log(bucketUpper(slow, bucketValue)), sv: sv}
 		parts = append(parts, p)
-		unitTarget += p.target * (p.n[0] + p.n[1])
-		nAll += p.n[0] + p.n[1]
-		lo0, hi0 = math.Min(lo0, sv.min), math.Max(hi0, sv.max)
+		nb, na = nb+p.n[0], na+p.n[1]
 	}
 	if len(parts) == 0 {
 		return math.Inf(1)
 	}
-	unitTarget /= nAll
-	// threshold finds the pooled threshold (its logarithm) under a shift:
-	// where the pooled share above it is target again (bisection).
-	threshold := func(ps []part, target, shift float64) float64 {
-		lo, hi := lo0, hi0+shift
-		if len(ps) == 1 {
-			lo, hi = ps[0].sv.min, ps[0].sv.max+shift
-		}
-		for range 24 { // a relative precision of 1e-6 and better
-			mid := (lo + hi) / 2
-			above, n := 0.0, 0.0
-			for _, p := range ps {
-				above += p.n[0]*p.sv.at(mid) + p.n[1]*p.sv.at(mid-shift)
-				n += p.n[0] + p.n[1]
-			}
-			if above/n > target {
-				lo = mid
-			} else {
-				hi = mid
-			}
-		}
-		return hi
-	}
+	// gap is the statistic's mean under the shift minus what it must reach.
 	gap := func(shift float64) float64 {
 		sum, v0, v1 := 0.0, 0.0, 0.0
-		var tu float64
-		if unit != nil {
-			tu = threshold(parts, unitTarget, shift)
-		}
 		for _, p := range parts {
-			th := tu
-			if unit == nil {
-				th = threshold([]part{p}, p.target, shift)
+			share := p.n[1] / (p.n[0] + p.n[1]) // a stratum's own threshold
+			if unit != nil {
+				share = na / (nb + na) // the unit's, pooled over every stratum
 			}
+			th := p.edge + shift*share
 			pa, pb := p.sv.at(th-shift), p.sv.at(th)
 			sum += p.coef[1]*p.n[1]*pa - p.coef[0]*p.n[0]*pb
 			pooled := (p.n[0]*pb + p.n[1]*pa) / (p.n[0] + p.n[1])
@@ -726,10 +698,9 @@ func latencyMDE(scope []*Stratum, unit *[NumLevels]uint16, t countTest, level in
 // bucket holding it split log-uniformly (as dense.quantiles interpolates).
 // It covers the buckets from the first to the last with weight.
 type survivalTable struct {
-	above    []float64 // share in buckets ≥ first+k
-	lo, hi   []float64 // each bucket's edges, logarithms
-	total    float64
-	min, max float64 // the lowest and highest edges with weight, logarithms
+	above  []float64 // share in buckets ≥ first+k
+	lo, hi []float64 // each bucket's edges, logarithms
+	total  float64
 }
 
 func newSurvivalTable(d dense, value func(uint16) float64) survivalTable {
@@ -759,7 +730,6 @@ func newSurvivalTable(d dense, value func(uint16) float64) survivalTable {
 		half := (next - mid) / 2
 		t.lo[k], t.hi[k] = mid-half, mid+half
 	}
-	t.min, t.max = t.lo[0], t.hi[n-1]
 	return t
 }
 

@@ -28,7 +28,9 @@ type Config struct {
 	WindowBatch int
 	// EvidenceBatch is the number of deployments judged from their windows
 	// per pair of reads (each operation's merged windows, then its minutes).
-	// Default 100.
+	// Each read scans the minutes of its batch's range, so fewer, larger
+	// batches cost less (a 30-day DORA in batches of 100 read 3.6× longer
+	// than in one). Default 1000.
 	EvidenceBatch int
 	// CacheSize is the number of deployments whose window statistics and
 	// verdicts are kept in memory once both windows are closed and settled.
@@ -77,7 +79,7 @@ func DefaultConfig() Config {
 		Limits:             limits.Default(),
 		NeighborHorizon:    90 * 24 * time.Hour,
 		WindowBatch:        5000,
-		EvidenceBatch:      100,
+		EvidenceBatch:      1000,
 		CacheSize:          20000,
 		CacheSettle:        5 * time.Minute,
 		EpisodesSettle:     time.Hour,
