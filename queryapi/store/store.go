@@ -26,14 +26,15 @@
 // winner outside the scan. Episodes reads the version episodes of
 // version_presence (sql/episodes.sql), the input of inferred deployments.
 //
-// # Window statistics
+// # Window evidence
 //
-// WindowStats reads the before/after statistics of many deployments in one
-// query (sql/windows.sql): the minutes of every window travel to ClickHouse
-// as an external table, which the query joins with the per-minute rollup,
-// so the cost depends on the number of deployments, not on request volume.
-// Per window it returns the counts, the window's merged quantiles and each
-// minute's p95.
+// OperationWindows and OperationMinutes read what the before/after rule
+// judges for many deployments at once (sql/window_operations.sql,
+// sql/window_minutes.sql): the minutes of every window travel to ClickHouse
+// as an external table, which the queries join with latency_hist_1m; the
+// first merges each operation's window, the second counts each minute's
+// requests above the thresholds the first set. WindowTotals (sql/windows.sql)
+// reads only every window's counts, the fingerprint of its data.
 //
 // # Latency
 //
