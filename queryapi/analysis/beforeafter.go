@@ -42,6 +42,9 @@ type Judgement struct {
 	// RequestsNeeded is about how many requests per window a rise of p95
 	// by LatencyFloor needs to be detected with Power.
 	RequestsNeeded float64
+	// Control is what the metrics were judged against (ControlNone: the
+	// plain before/after comparison).
+	Control report.Control
 }
 
 // hypothesis is one metric of one scope (the unit, or a stratum) and its
@@ -105,19 +108,21 @@ func JudgeEvidence(e *Evidence, afterClosed bool, cfg Config) Judgement {
 	if judged > 0 {
 		unitWeight, stratumWeight = 1.0/6, 1.0/(6*float64(judged))
 	}
+	ctrl := newControls(e.Controls, e.bucketValue, cfg)
+	j.Control = ctrl.report()
 
 	var hs []*hypothesis
 	scopeMetrics := func(scope []*Stratum, unit *[NumLevels]uint16, idx int, weight float64, tested bool) []report.ImpactMetric {
 		ms := make([]report.ImpactMetric, NumLevels+1)
 		for l := range JudgedLevels {
 			h := &hypothesis{metric: &ms[l], scope: idx, weight: weight}
-			latencyMetric(h, scope, unit, l, tested, weight*cfg.Alpha, e.bucketValue, cfg)
+			latencyMetric(h, scope, unit, l, tested, weight*cfg.Alpha, e.bucketValue, ctrl.shifts[l], cfg)
 			if tested {
 				hs = append(hs, h)
 			}
 		}
 		h := &hypothesis{metric: &ms[NumLevels], scope: idx, weight: weight}
-		errorMetric(h, scope, tested, weight*cfg.Alpha, cfg)
+		errorMetric(h, scope, tested, weight*cfg.Alpha, ctrl.shifts[NumLevels], cfg)
 		if tested {
 			hs = append(hs, h)
 		}
@@ -515,11 +520,14 @@ var ciZ = zQuantile(0.975)
 // With unit set the scope is the whole unit: requests count as slow above
 // the unit's pooled threshold (e.UnitSlow), the figure is the unit's
 // percentile; else above their stratum's.
-func latencyMetric(h *hypothesis, scope []*Stratum, unit *[NumLevels]uint16, level int, tested bool, alpha float64, bucketValue func(uint16) float64, cfg Config) {
+//
+// With a control's shift (ok) the metric is judged against it (adjust).
+func latencyMetric(h *hypothesis, scope []*Stratum, unit *[NumLevels]uint16, level int, tested bool, alpha float64, bucketValue func(uint16) float64, ctrl controlShift, cfg Config) {
 	q := JudgedLevels[level]
 	m := h.metric
 	*m = report.ImpactMetric{Metric: judgedMetrics[level], RelativeChange: math.NaN(), CILow: math.NaN(), CIHigh: math.NaN(),
-		MDE: math.NaN(), MDEValue: math.NaN(), PValue: 1, AdjustedPValue: 1, Test: TestNotRun, Verdict: report.CompareInsufficientData}
+		MDE: math.NaN(), MDEValue: math.NaN(), PValue: 1, AdjustedPValue: 1, Test: TestNotRun, Verdict: report.CompareInsufficientData,
+		RawChange: math.NaN(), ControlChange: math.NaN()}
 	if bucketValue == nil {
 		return
 	}
@@ -550,6 +558,21 @@ func latencyMetric(h *hypothesis, scope []*Stratum, unit *[NumLevels]uint16, lev
 	vb, lob, hib := qs(before, nBefore, t.phiWindow[0])
 	va, loa, hia := qs(after, nAfter, t.phiWindow[1])
 	m.Before, m.After = vb, va
+	if vb > 0 && ctrl.ok {
+		m.RawChange = va/vb - 1
+		seb := (math.Log(hib) - math.Log(lob)) / (2 * ciZ)
+		sea := (math.Log(hia) - math.Log(loa)) / (2 * ciZ)
+		sd := h.adjust(math.Log(va/vb), math.Sqrt(seb*seb+sea*sea), ctrl, tested && t.tested)
+		if m.Test == TestNotRun {
+			return
+		}
+		floor := cfg.LatencyFloor
+		h.matInc = !(m.CIHigh < floor)
+		h.matDec = !(m.CILow > 1/(1+floor)-1)
+		m.MDE = math.Max(didMDE(sd, alpha, mdePower(cfg.Power)), floor)
+		m.MDEValue = vb * math.Exp(ctrl.log) * (1 + m.MDE)
+		return
+	}
 	if vb > 0 {
 		m.RelativeChange = va/vb - 1
 		seb := (math.Log(hib) - math.Log(lob)) / (2 * ciZ)
@@ -757,10 +780,11 @@ func mdePower(power float64) float64 { return math.Min(power/0.975, 0.99) }
 
 // errorMetric fills h with the scope's error rate: figures, interval, test
 // and minimum detectable effect (at level alpha).
-func errorMetric(h *hypothesis, scope []*Stratum, tested bool, alpha float64, cfg Config) {
+func errorMetric(h *hypothesis, scope []*Stratum, tested bool, alpha float64, ctrl controlShift, cfg Config) {
 	m := h.metric
 	*m = report.ImpactMetric{Metric: MetricErrorRate, RelativeChange: math.NaN(), CILow: math.NaN(), CIHigh: math.NaN(),
-		MDE: math.NaN(), MDEValue: math.NaN(), PValue: 1, AdjustedPValue: 1, Test: TestNotRun, Verdict: report.CompareInsufficientData}
+		MDE: math.NaN(), MDEValue: math.NaN(), PValue: 1, AdjustedPValue: 1, Test: TestNotRun, Verdict: report.CompareInsufficientData,
+		RawChange: math.NaN(), ControlChange: math.NaN()}
 	t := runCountTest(scope, func(c MinuteCounts) float64 { return c.Errors }, cfg.DispersionLags)
 	// Rates from the merged windows; the after rate at the before window's
 	// mix of strata.
@@ -783,6 +807,24 @@ func errorMetric(h *hypothesis, scope []*Stratum, tested bool, alpha float64, cf
 	}
 	m.Before, m.After = rb, ra
 	phi := t.phi
+	ratio, delta := cfg.ErrorRateFloorRatio, cfg.ErrorRateFloorDelta
+	if ctrl.ok {
+		// Against the controls: log rate ratios with ½ added to the counts.
+		r := math.Log((ea+0.5)/(na+0.5)) - math.Log((eb+0.5)/(nb+0.5))
+		se := math.Sqrt(phi * (1/(ea+0.5) + 1/(eb+0.5)))
+		sd := h.adjust(r, se, ctrl, tested && t.tested)
+		base := (eb + 0.5) / (nb + 0.5) // the before rate, never 0
+		if m.Test == TestNotRun {
+			return
+		}
+		d := math.Log1p(m.RelativeChange)
+		h.matInc = !(m.CIHigh+1 < ratio) && !(base*math.Expm1(d+ciZ*sd) < delta)
+		h.matDec = !(m.CILow+1 > 1/ratio) && !(base*math.Expm1(d-ciZ*sd) > -delta)
+		expected := base * math.Exp(ctrl.log) // the after rate the controls expect
+		m.MDEValue = math.Max(math.Max(expected*(1+didMDE(sd, alpha, mdePower(cfg.Power))), ratio*expected), expected+delta)
+		m.MDE = m.MDEValue/expected - 1
+		return
+	}
 	if rb > 0 {
 		m.RelativeChange = ra/rb - 1
 	}
@@ -806,7 +848,6 @@ func errorMetric(h *hypothesis, scope []*Stratum, tested bool, alpha float64, cf
 	if m.Z < 0 {
 		m.PValue = t.pDec
 	}
-	ratio, delta := cfg.ErrorRateFloorRatio, cfg.ErrorRateFloorDelta
 	h.matInc = !(m.CIHigh+1 < ratio) && !(h.effects.diffHigh < delta)
 	h.matDec = !(m.CILow+1 > 1/ratio) && !(h.effects.diffLow > -delta)
 	detectable := errorMDE(scope, t, alpha, mdePower(cfg.Power))

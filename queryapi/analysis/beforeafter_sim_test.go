@@ -39,6 +39,17 @@ type simTraffic struct {
 	afterMins   int
 	latencyMult []float64 // per operation, after the deploy (nil: 1)
 	errorMult   float64   // every operation's error rate after the deploy (0: 1)
+	// Shared causes of the environment (a load ramp, the time of day), per
+	// minute of the two windows and the gap between them: a log-latency
+	// factor and a traffic multiplier (nil: none); sensitivity scales the
+	// unit's latency response (0: 1).
+	shared, rateMult []float64
+	sensitivity      float64
+	// controlUnits are undeployed units of the environment drawn with the
+	// same shared causes: the judgement's controls.
+	controlUnits []simTraffic
+	// evidenceOnly: draw the evidence, judge nothing (a control).
+	evidenceOnly bool
 }
 
 func defaultTraffic(ops int, rps float64) simTraffic {
@@ -58,6 +69,7 @@ type simOutcome struct {
 	e         *Evidence
 	j         Judgement
 	legacy    report.Verdict
+	plain     report.Verdict // the rule without its controls (with controlUnits)
 	unitP95   report.ImpactMetric
 	firstOp   string // the operation ranked first, "" when none regressed
 	p95MDE    float64
@@ -108,6 +120,17 @@ func simulate(tr simTraffic, rng *rand.Rand) simOutcome {
 				continue
 			}
 			after := m >= tr.beforeMins+gap
+			shared, rate := 0.0, 1.0
+			if tr.shared != nil {
+				sens := tr.sensitivity
+				if sens == 0 {
+					sens = 1
+				}
+				shared = sens * tr.shared[m]
+			}
+			if tr.rateMult != nil {
+				rate = tr.rateMult[m]
+			}
 			errMult := math.Exp(tr.errorMinSD*rng.NormFloat64() - tr.errorMinSD*tr.errorMinSD/2)
 			lat, errRate := 1.0, tr.errorRate*errMult
 			if after {
@@ -118,10 +141,10 @@ func simulate(tr simTraffic, rng *rand.Rand) simOutcome {
 					errRate *= tr.errorMult
 				}
 			}
-			n := poissonDraw(rng, lambda)
+			n := poissonDraw(rng, lambda*rate)
 			c := &cells[i][m]
 			for range n {
-				ms := median * lat * math.Exp(sigma*rng.NormFloat64()+drift[m])
+				ms := median * lat * math.Exp(sigma*rng.NormFloat64()+drift[m]+shared)
 				c.buckets = append(c.buckets, schema.HistBucket(uint64(ms*1e6)))
 				c.requests++
 				if rng.Float64() < errRate {
@@ -210,7 +233,26 @@ func simulate(tr simTraffic, rng *rand.Rand) simOutcome {
 			e.AddMinute(opName(i), after, offset, mc)
 		}
 	}
-	out := simOutcome{e: e, j: JudgeEvidence(e, true, cfg)}
+	var out simOutcome
+	if tr.evidenceOnly {
+		out.e = e
+		return out
+	}
+	if len(tr.controlUnits) > 0 {
+		out.plain = JudgeEvidence(e, true, cfg).Verdict
+		for k, ct := range tr.controlUnits {
+			ct.evidenceOnly = true
+			c := simulate(ct, rng)
+			before, after := c.e.Windows()
+			e.Controls = append(e.Controls, ControlSeries{Kind: ControlEnvironment, Service: fmt.Sprintf("control%d", k), Environment: "production",
+				Before: Hist{Requests: before.Requests, Errors: before.Errors}, After: Hist{Requests: after.Requests, Errors: after.Errors}})
+			for _, st := range c.e.Strata {
+				e.Controls[k].Before.Keys, e.Controls[k].Before.Weights = mergeHists(e.Controls[k].Before, st.Before)
+				e.Controls[k].After.Keys, e.Controls[k].After.Weights = mergeHists(e.Controls[k].After, st.After)
+			}
+		}
+	}
+	out.e, out.j = e, JudgeEvidence(e, true, cfg)
 	for _, m := range out.j.Metrics {
 		switch m.Metric {
 		case MetricLatencyP95:
@@ -253,6 +295,14 @@ func simulate(tr simTraffic, rng *rand.Rand) simOutcome {
 	}
 	out.legacy = d.Verdict
 	return out
+}
+
+// mergeHists is the histogram of a and b together.
+func mergeHists(a, b Hist) ([]uint16, []float64) {
+	var acc histAccum
+	acc.add(a.Keys, a.Weights)
+	acc.add(b.Keys, b.Weights)
+	return acc.flush()
 }
 
 var (

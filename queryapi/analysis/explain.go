@@ -35,9 +35,9 @@ func Explain(im report.Impact, cfg Config) string {
 	better := findings(im, report.CompareBetter)
 	switch {
 	case len(worse) > 0:
-		return fmt.Sprintf("%s: %s%s.", head, listed(worse), rest(im, worse, cfg.LatencyFloor))
+		return fmt.Sprintf("%s: %s%s%s.", head, listed(worse), rest(im, worse, cfg.LatencyFloor), controlNote(im.Control))
 	case len(better) > 0:
-		return fmt.Sprintf("%s: %s%s; no regression.", head, listed(better), rest(im, better, cfg.LatencyFloor))
+		return fmt.Sprintf("%s: %s%s; no regression%s.", head, listed(better), rest(im, better, cfg.LatencyFloor), controlNote(im.Control))
 	}
 	var parts []string
 	for _, m := range im.Metrics {
@@ -63,7 +63,42 @@ func Explain(im report.Impact, cfg Config) string {
 	if len(parts) > 0 {
 		nothing = "nothing larger than " + joinOr(parts)
 	}
-	return fmt.Sprintf("%s: %s (%s vs %s requests%s).", head, nothing, count(im.Before.Requests), count(im.After.Requests), ops)
+	if im.Control.Kind != "" && im.Control.Kind != ControlNone {
+		nothing += " beyond the control"
+	}
+	return fmt.Sprintf("%s: %s (%s vs %s requests%s)%s.", head, nothing, count(im.Before.Requests), count(im.After.Requests), ops, controlNote(im.Control))
+}
+
+// controlNote says what the metrics were judged against: "; against 3
+// other units of the environment (p95 +34 %, p99 +33 %, error rate +2.0
+// %)", or that there was no control.
+func controlNote(c report.Control) string {
+	var what string
+	switch c.Kind {
+	case ControlEnvironment:
+		what = fmt.Sprintf("%d other %s of the environment", len(c.Series), plural(len(c.Series), "unit", "units"))
+	case ControlService:
+		what = fmt.Sprintf("the service in %d other %s", len(c.Series), plural(len(c.Series), "environment", "environments"))
+	case ControlPreviousDay:
+		what = "the same unit a day earlier"
+	default:
+		return "; no control had enough traffic: plain before/after"
+	}
+	var moves []string
+	for _, s := range c.Shifts {
+		moves = append(moves, metricShort(s.Metric)+" "+signedPct(s.Change))
+	}
+	if len(moves) == 0 {
+		return "; against " + what
+	}
+	return fmt.Sprintf("; against %s (%s meanwhile)", what, strings.Join(moves, ", "))
+}
+
+func plural(n int, one, many string) string {
+	if n == 1 {
+		return one
+	}
+	return many
 }
 
 // DescribeRegressions is the part of an explanation that names what
@@ -126,12 +161,20 @@ func listed(fs []finding) string {
 		}
 		m := f.m
 		if m.Metric == MetricErrorRate {
+			change := times(m.RelativeChange)
+			if !math.IsNaN(m.ControlChange) {
+				change += " beyond the control's " + times(m.ControlChange)
+			}
 			parts = append(parts, fmt.Sprintf("error rate%s %s → %s (%s, [%s, %s], %s vs %s requests)", where, ratePct(m.Before), ratePct(m.After),
-				times(m.RelativeChange), times(m.CILow), times(m.CIHigh), count(f.nb), count(f.na)))
+				change, times(m.CILow), times(m.CIHigh), count(f.nb), count(f.na)))
 			continue
 		}
+		change := signedPct(m.RelativeChange)
+		if !math.IsNaN(m.ControlChange) {
+			change += " beyond the control's " + signedPct(m.ControlChange)
+		}
 		parts = append(parts, fmt.Sprintf("%s%s %s → %s (%s, [%s, %s], %s vs %s requests)", metricShort(m.Metric), where, msBare(m.Before), ms(m.After),
-			signedPct(m.RelativeChange), signedPct(m.CILow), signedPct(m.CIHigh), count(f.nb), count(f.na)))
+			change, signedPct(m.CILow), signedPct(m.CIHigh), count(f.nb), count(f.na)))
 	}
 	return strings.Join(parts, "; ")
 }

@@ -75,7 +75,11 @@ type Evidence struct {
 	Strata []Stratum
 	// UnitSlow are the slow thresholds of all operations' windows pooled:
 	// the unit's tests count requests above them.
-	UnitSlow    [NumLevels]uint16
+	UnitSlow [NumLevels]uint16
+	// Controls are the series that did not deploy in the windows (see
+	// ControlSeries): with enough traffic, every metric is judged against
+	// what they did (difference in differences).
+	Controls    []ControlSeries
 	byOperation map[string]int
 	bucketValue func(uint16) float64
 }
@@ -273,4 +277,17 @@ func (e *Evidence) Operations() []string {
 	}
 	slices.Sort(out)
 	return out
+}
+
+// SumOperations is a unit's before and after windows, all operations
+// together.
+func SumOperations(ops []OperationWindows) (before, after Hist) {
+	var b, a histAccum
+	for _, op := range ops {
+		before.add(op.Before, &b)
+		after.add(op.After, &a)
+	}
+	before.Keys, before.Weights = b.flush()
+	after.Keys, after.Weights = a.flush()
+	return before, after
 }

@@ -96,6 +96,7 @@ func (t *Timeline) Impact(it *Item, j Judgement, before, after WindowStats) repo
 		Metrics:         j.Metrics,
 		Operations:      j.Operations,
 		RequestsNeeded:  j.RequestsNeeded,
+		Control:         j.Control,
 	}
 	if before.P95Ms > 0 {
 		im.LatencyRatio = after.P95Ms / before.P95Ms

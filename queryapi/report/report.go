@@ -274,9 +274,35 @@ type ImpactMetric struct {
 	// ranking of regressions.
 	Z    float64
 	Test string
+	// Against a control (Impact.Control): RawChange is after ÷ before − 1
+	// of the unit itself, ControlChange what the control series did
+	// meanwhile, and RelativeChange (with its interval) the difference, what
+	// is judged; NaN without a control.
+	RawChange, ControlChange float64
 	// Verdict: WORSE a regression, BETTER an improvement, NO_DIFFERENCE,
 	// or INSUFFICIENT_DATA (not tested).
 	Verdict CompareVerdict
+}
+
+// Control is what a before/after judgement compared the deployed unit
+// with (docs/analysis.md, "Controls").
+type Control struct {
+	// Kind: "environment" (other units of the environment that did not
+	// deploy), "service_elsewhere" (the same service in other environments),
+	// "previous_day" (the unit a day earlier) or "none" (the plain
+	// before/after comparison).
+	Kind string
+	// Series names the control series ("service/environment").
+	Series []string
+	// Shifts are what the controls did to each metric meanwhile.
+	Shifts []ControlShift
+}
+
+// ControlShift is a control's change of one metric between the windows,
+// with its 95 % interval (the series' spread included).
+type ControlShift struct {
+	Metric                string
+	Change, CILow, CIHigh float64
 }
 
 // OperationImpact is one operation (or the pooled remainder) of a
@@ -320,6 +346,8 @@ type Impact struct {
 	// RequestsNeeded: about this many requests per window would detect a
 	// rise of p95 as large as the practical floor.
 	RequestsNeeded float64
+	// Control is what the metrics were judged against.
+	Control Control
 	// Explanation is the verdict in one sentence a person can act on.
 	Explanation string
 }

@@ -218,7 +218,7 @@ func impactMetricsToPB(ms []report.ImpactMetric) []*pb.ImpactMetric {
 			RelativeChange: nullable(m.RelativeChange), CiLow: nullable(m.CILow), CiHigh: nullable(m.CIHigh),
 			MinDetectableChange: nullable(m.MDE), MinDetectableValue: nullable(m.MDEValue),
 			PValue: num(m.PValue), AdjustedPValue: num(m.AdjustedPValue), Z: num(m.Z), Test: m.Test,
-			Verdict: compareVerdictToPB(m.Verdict)}
+			Verdict: compareVerdictToPB(m.Verdict), RawChange: nullable(m.RawChange), ControlChange: nullable(m.ControlChange)}
 	}
 	return out
 }
@@ -277,7 +277,22 @@ func impactToPB(im report.Impact) *pb.GetDeploymentImpactResponse {
 		Operations:      operationImpactsToPB(im.Operations),
 		RequestsNeeded:  num(im.RequestsNeeded),
 		Explanation:     im.Explanation,
+		Control:         controlToPB(im.Control),
 	}
+}
+
+func controlToPB(c report.Control) *pb.Control {
+	out := &pb.Control{Kind: c.Kind, Series: c.Series, Shifts: make([]*pb.ControlShift, len(c.Shifts))}
+	if out.Kind == "" {
+		out.Kind = "none"
+	}
+	if out.Series == nil {
+		out.Series = []string{}
+	}
+	for i, s := range c.Shifts {
+		out.Shifts[i] = &pb.ControlShift{Metric: s.Metric, Change: num(s.Change), CiLow: num(s.CILow), CiHigh: num(s.CIHigh)}
+	}
+	return out
 }
 
 func doraFiguresToPB(f report.DORAFigures) *pb.DORAFigures {

@@ -230,7 +230,8 @@ func (f *fakeSource) Impact(ctx context.Context, id string) (report.Impact, erro
 		WindowsComplete: true,
 		Metrics: []report.ImpactMetric{
 			{Metric: "latency_p95_ms", Before: 40, After: 60, RelativeChange: 0.5, CILow: 0.3, CIHigh: 0.7, MDE: 0.05, MDEValue: 42,
-				PValue: 1e-9, AdjustedPValue: 6e-9, Z: 6.1, Test: "slow-share", Verdict: report.CompareWorse},
+				PValue: 1e-9, AdjustedPValue: 6e-9, Z: 6.1, Test: "difference-in-differences (controls)", Verdict: report.CompareWorse,
+				RawChange: 0.55, ControlChange: 0.34},
 			{Metric: "error_rate", Before: 0.01, After: 0, RelativeChange: -1, CILow: -1, CIHigh: math.NaN(), MDE: math.Inf(1), MDEValue: math.Inf(1),
 				PValue: 0.02, AdjustedPValue: 0.1, Z: -2.1, Test: "error-rate", Verdict: report.CompareNoDifference},
 		},
@@ -242,6 +243,8 @@ func (f *fakeSource) Impact(ctx context.Context, id string) (report.Impact, erro
 		},
 		RequestsNeeded: 5500,
 		Explanation:    d.Explanation,
+		Control: report.Control{Kind: "environment", Series: []string{"cart/production", "search/production"},
+			Shifts: []report.ControlShift{{Metric: "latency_p95_ms", Change: 0.34, CILow: 0.3, CIHigh: 0.38}}},
 	}, nil
 }
 

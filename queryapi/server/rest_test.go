@@ -100,7 +100,7 @@ var regressionFields = []string{"operation", "other_operations", "metric", "befo
 	"before_requests", "after_requests"}
 
 var impactMetricFields = []string{"metric", "before", "after", "relative_change", "ci_low", "ci_high", "min_detectable_change",
-	"min_detectable_value", "p_value", "adjusted_p_value", "z", "test", "verdict"}
+	"min_detectable_value", "p_value", "adjusted_p_value", "z", "test", "verdict", "raw_change", "control_change"}
 
 var pointFields = []string{"time", "group", "count", "error_count", "error_rate", "p50_ms", "p90_ms", "p95_ms", "p99_ms"}
 
@@ -271,7 +271,7 @@ func TestRESTImpact(t *testing.T) {
 	}
 	wantKeys(t, "impact", body, "deployment", "before", "after", "latency_ratio", "error_rate_delta",
 		"latency_test", "error_rate_test", "verdict", "reasons", "windows_complete", "canary",
-		"metrics", "operations", "requests_needed", "explanation")
+		"metrics", "operations", "requests_needed", "explanation", "control")
 	if body["canary"] != nil {
 		t.Errorf("canary %v for a deployment without one", body["canary"])
 	}
@@ -301,10 +301,17 @@ func TestRESTImpact(t *testing.T) {
 	wantValue(t, body, "reasons", []any{"FAILURE_REASON_LATENCY_REGRESSION"})
 	wantValue(t, body, "windows_complete", true)
 	wantNumber(t, body, "requests_needed", 5500)
+	ctrl := wantKeys(t, "control", body["control"], "kind", "series", "shifts")
+	wantValue(t, ctrl, "kind", "environment")
+	wantValue(t, ctrl, "series", []any{"cart/production", "search/production"})
+	sh := wantKeys(t, "control shift", ctrl["shifts"].([]any)[0], "metric", "change", "ci_low", "ci_high")
+	wantNumber(t, sh, "change", 0.34)
 	ms := body["metrics"].([]any)
 	p95 := wantKeys(t, "metric", ms[0], impactMetricFields...)
 	wantNumber(t, p95, "min_detectable_change", 0.05)
 	wantNumber(t, p95, "adjusted_p_value", 6e-9)
+	wantNumber(t, p95, "raw_change", 0.55)
+	wantNumber(t, p95, "control_change", 0.34)
 	wantValue(t, p95, "verdict", "COMPARE_VERDICT_WORSE")
 	er := wantKeys(t, "metric", ms[1], impactMetricFields...)
 	wantValue(t, er, "ci_high", nil)               // NaN: unknown

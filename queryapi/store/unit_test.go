@@ -204,13 +204,16 @@ func TestVerdictCodec(t *testing.T) {
 		{P50Ms: math.NaN(), P90Ms: math.NaN(), P95Ms: math.NaN(), P99Ms: math.Inf(1)},
 	}
 	m := report.ImpactMetric{Metric: "latency_p95_ms", Before: 70.25, After: 140.5, RelativeChange: 1, CILow: 0.8, CIHigh: math.Inf(1),
-		MDE: 0.05, MDEValue: 73.8, PValue: 1e-12, AdjustedPValue: 1e-10, Z: 9.5, Test: "slow-share", Verdict: report.CompareWorse}
+		MDE: 0.05, MDEValue: 73.8, PValue: 1e-12, AdjustedPValue: 1e-10, Z: 9.5, Test: "slow-share", Verdict: report.CompareWorse,
+		RawChange: 1.4, ControlChange: 0.2}
 	e := report.ImpactMetric{Metric: "error_rate", RelativeChange: math.NaN(), CILow: math.NaN(), CIHigh: math.NaN(),
 		MDE: math.NaN(), MDEValue: 0.001, PValue: 1, AdjustedPValue: 1, Test: "not-tested", Verdict: report.CompareInsufficientData}
 	j := analysis.Judgement{Verdict: report.VerdictDegraded,
 		Regressions:    []report.FailureReason{report.ReasonLatencyRegression, report.ReasonErrorRateRegression},
 		Metrics:        []report.ImpactMetric{m, e},
 		RequestsNeeded: 5500,
+		Control: report.Control{Kind: "environment", Series: []string{"cart/production"},
+			Shifts: []report.ControlShift{{Metric: "latency_p95_ms", Change: 0.2, CILow: 0.1, CIHigh: 0.3}}},
 		Operations: []report.OperationImpact{
 			{Operation: "GET /api/export", Operations: 1, BeforeRequests: 900, AfterRequests: 880, Judged: true,
 				Metrics: []report.ImpactMetric{m}, Verdict: report.CompareWorse, Rank: 1},
@@ -229,14 +232,15 @@ func TestVerdictCodec(t *testing.T) {
 		len(gotJ.Metrics) != 2 || gotJ.Metrics[0] != m || !math.IsNaN(gotJ.Metrics[1].RelativeChange) ||
 		len(gotJ.Operations) != 2 || gotJ.Operations[0].Operation != "GET /api/export" || gotJ.Operations[0].Rank != 1 ||
 		gotJ.Operations[0].Metrics[0] != m || !gotJ.Operations[1].Remainder || gotJ.Operations[1].Operations != 7 ||
-		gotJ.Operations[1].Metrics != nil {
+		gotJ.Operations[1].Metrics != nil || gotJ.Control.Kind != "environment" || len(gotJ.Control.Series) != 1 ||
+		gotJ.Control.Shifts[0] != j.Control.Shifts[0] {
 		t.Errorf("round trip: %+v %+v", gotStats, gotJ)
 	}
 	// Enumerations travel by name.
 	if !strings.Contains(enc, "DEGRADED") || !strings.Contains(enc, "LATENCY_REGRESSION") || !strings.Contains(enc, "WORSE") {
 		t.Error("enumerations are not stored by name")
 	}
-	bad := []string{"", "\x01", "\x02", enc[:len(enc)-1], enc + "x", "\x02\xff\xff\xff\xff\xff\xff\xff\xff\xff\x01",
+	bad := []string{"", "\x01", "\x02", enc[:len(enc)-1], enc + "x", "\x03\xff\xff\xff\xff\xff\xff\xff\xff\xff\x01",
 		strings.Replace(enc, "DEGRADED", "DEGRADEX", 1)}
 	for _, b := range bad {
 		if _, _, err := DecodeVerdict(b); err == nil {

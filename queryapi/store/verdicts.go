@@ -63,9 +63,10 @@ func (s *Store) StoredVerdicts(ctx context.Context, configHash string, ids []str
 
 func unixUTC(s uint32) time.Time { return time.Unix(int64(s), 0).UTC() }
 
-// verdictCodec is the first byte of an encoded verdict. Codec 1 (the
-// per-minute p95 rule) is no longer read: its rows are judged again.
-const verdictCodec = 2
+// verdictCodec is the first byte of an encoded verdict. Codecs 1 (the
+// per-minute p95 rule) and 2 (before controls) are no longer read: their
+// rows are judged again.
+const verdictCodec = 3
 
 // EncodeVerdict is the stored form of a verdict's window statistics and
 // judgement: a compact little-endian layout (decoded in microseconds — a
@@ -99,6 +100,18 @@ func EncodeVerdict(stats WindowPair, j analysis.Judgement) string {
 		e.uv(uint64(max(o.Rank, 0)))
 		e.metrics(o.Metrics)
 	}
+	e.str(j.Control.Kind)
+	e.uv(uint64(len(j.Control.Series)))
+	for _, s := range j.Control.Series {
+		e.str(s)
+	}
+	e.uv(uint64(len(j.Control.Shifts)))
+	for _, s := range j.Control.Shifts {
+		e.str(s.Metric)
+		e.f(s.Change)
+		e.f(s.CILow)
+		e.f(s.CIHigh)
+	}
 	return string(e.b)
 }
 
@@ -119,7 +132,8 @@ func (e *encoder) metrics(ms []report.ImpactMetric) {
 	e.uv(uint64(len(ms)))
 	for _, m := range ms {
 		e.str(m.Metric)
-		for _, x := range []float64{m.Before, m.After, m.RelativeChange, m.CILow, m.CIHigh, m.MDE, m.MDEValue, m.PValue, m.AdjustedPValue, m.Z} {
+		for _, x := range []float64{m.Before, m.After, m.RelativeChange, m.CILow, m.CIHigh, m.MDE, m.MDEValue, m.PValue, m.AdjustedPValue, m.Z,
+			m.RawChange, m.ControlChange} {
 			e.f(x)
 		}
 		e.str(m.Test)
@@ -205,7 +219,7 @@ func (d *decoder) compareVerdict() report.CompareVerdict {
 }
 
 func (d *decoder) metrics() []report.ImpactMetric {
-	n := d.count(1 + 10*8 + 2)
+	n := d.count(1 + 12*8 + 2)
 	if n == 0 {
 		return nil
 	}
@@ -213,7 +227,8 @@ func (d *decoder) metrics() []report.ImpactMetric {
 	for i := range ms {
 		m := &ms[i]
 		m.Metric = d.str()
-		for _, x := range []*float64{&m.Before, &m.After, &m.RelativeChange, &m.CILow, &m.CIHigh, &m.MDE, &m.MDEValue, &m.PValue, &m.AdjustedPValue, &m.Z} {
+		for _, x := range []*float64{&m.Before, &m.After, &m.RelativeChange, &m.CILow, &m.CIHigh, &m.MDE, &m.MDEValue, &m.PValue, &m.AdjustedPValue, &m.Z,
+			&m.RawChange, &m.ControlChange} {
 			*x = d.f()
 		}
 		m.Test = d.str()
@@ -261,6 +276,13 @@ func DecodeVerdict(s string) (stats WindowPair, j analysis.Judgement, err error)
 			o.Rank = int(min(d.uv(), 1<<31))
 			o.Metrics = d.metrics()
 		}
+	}
+	j.Control.Kind = d.str()
+	for range d.count(1) {
+		j.Control.Series = append(j.Control.Series, d.str())
+	}
+	for range d.count(1 + 3*8) {
+		j.Control.Shifts = append(j.Control.Shifts, report.ControlShift{Metric: d.str(), Change: d.f(), CILow: d.f(), CIHigh: d.f()})
 	}
 	if d.bad || len(d.b) != 0 {
 		return WindowPair{}, analysis.Judgement{}, errVerdictCodec

@@ -19,6 +19,7 @@ import (
 
 	"github.com/changelens/changelens/testkit/pipelinetest"
 
+	"github.com/changelens/changelens/queryapi/analysis"
 	"github.com/changelens/changelens/queryapi/report"
 	"github.com/changelens/changelens/queryapi/store"
 
@@ -531,7 +532,7 @@ func TestScenarioImpact(t *testing.T) {
 		t.Errorf("latency ratio %v, want ≈ 2", im.LatencyRatio)
 	}
 	lt := im.LatencyTest
-	if !strings.HasPrefix(lt.Name, "slow-share") || lt.Direction != "increase" || !lt.Significant || lt.PValue > 1e-6 {
+	if !judgedBy(lt.Name, "slow-share") || lt.Direction != "increase" || !lt.Significant || lt.PValue > 1e-6 {
 		t.Errorf("latency test %+v", lt)
 	}
 	if im.ErrorRateTest.Significant {
@@ -557,7 +558,7 @@ func TestScenarioImpact(t *testing.T) {
 	// The payments error regression, and the weighted catalog counts.
 	pay := allDeployments(t, st, report.DeploymentQuery{Service: "payments", Environment: prod, Start: f.start, End: f.now})
 	im, _ = st.Impact(ctx, findDep(pay, "payments", prod, f.at(1*h+30*m), false).ID)
-	if et := im.ErrorRateTest; !strings.HasPrefix(et.Name, "error-rate") || et.Direction != "increase" || !et.Significant || im.ErrorRateDelta < 0.05 {
+	if et := im.ErrorRateTest; !judgedBy(et.Name, "error-rate") || et.Direction != "increase" || !et.Significant || im.ErrorRateDelta < 0.05 {
 		t.Errorf("D4 error test %+v delta %v", et, im.ErrorRateDelta)
 	}
 	cat := allDeployments(t, st, report.DeploymentQuery{Service: "catalog", Environment: prod, Start: f.start, End: f.now})
@@ -800,7 +801,7 @@ func TestScenarioCacheAndTimeout(t *testing.T) {
 		t.Fatalf("D1: %v %d", err, len(deps))
 	}
 	im, err := st.Impact(ctx, deps[0].ID)
-	if err != nil || !strings.HasPrefix(im.LatencyTest.Name, "slow-share") || im.Verdict != report.VerdictNoChange || len(im.Operations) == 0 {
+	if err != nil || !judgedBy(im.LatencyTest.Name, "slow-share") || im.Verdict != report.VerdictNoChange || len(im.Operations) == 0 {
 		t.Errorf("D1 impact from the cache: %v %+v", err, im.LatencyTest)
 	}
 	second, err := st.DORA(ctx, q)
@@ -1093,4 +1094,10 @@ func TestSeriesCacheEqualsFullRead(t *testing.T) {
 	if marked() {
 		t.Error("a bucket older than SeriesTTL was served from the cache")
 	}
+}
+
+// judgedBy reports whether a test name is the before/after rule's own test
+// of that kind or, when a control was used, the difference in differences.
+func judgedBy(name, kind string) bool {
+	return strings.HasPrefix(name, kind) || name == analysis.TestDiD
 }

@@ -80,8 +80,9 @@ func (s *Service) judgeAll(ctx context.Context, tl *analysis.Timeline, items []*
 // EvidenceBatch deployments at a time: a first read merges each operation's
 // windows (store.OperationWindows), from which the operations are grouped
 // and their slow thresholds set (analysis.NewEvidence); a second counts
-// every minute against them (store.OperationMinutes); the rule then judges
-// on a compute slot (it is CPU-bound).
+// every minute against them (store.OperationMinutes); the control series
+// are found and read (controlsFor); the rule then judges on a compute slot
+// (it is CPU-bound).
 func (s *Service) judgeWindows(ctx context.Context, tl *analysis.Timeline, items []*analysis.Item, idx []int, res []cached, now time.Time) error {
 	for len(idx) > 0 {
 		n := min(len(idx), s.cfg.EvidenceBatch)
@@ -98,6 +99,13 @@ func (s *Service) judgeWindows(ctx context.Context, tl *analysis.Timeline, items
 		}
 		if err := s.st.OperationMinutes(ctx, items, batch, evidence); err != nil {
 			return err
+		}
+		controls, err := s.controlsFor(ctx, items, batch)
+		if err != nil {
+			return err
+		}
+		for j := range batch {
+			evidence[j].Controls = controls[j]
 		}
 		err = s.compute(ctx, func() {
 			for j, i := range batch {

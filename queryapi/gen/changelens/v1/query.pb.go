@@ -1553,7 +1553,13 @@ type ImpactMetric struct {
 	Z    float64 `protobuf:"fixed64,11,opt,name=z,proto3" json:"z,omitempty"`
 	Test string  `protobuf:"bytes,12,opt,name=test,proto3" json:"test,omitempty"`
 	// WORSE: regressed; BETTER: improved; INSUFFICIENT_DATA: not tested.
-	Verdict       CompareVerdict `protobuf:"varint,13,opt,name=verdict,proto3,enum=changelens.v1.CompareVerdict" json:"verdict,omitempty"`
+	Verdict CompareVerdict `protobuf:"varint,13,opt,name=verdict,proto3,enum=changelens.v1.CompareVerdict" json:"verdict,omitempty"`
+	// Against a control (the impact's control): the unit's own after ÷
+	// before − 1, and what the control series did meanwhile; relative_change
+	// and its interval are then the difference, what is judged. null without
+	// a control.
+	RawChange     *wrapperspb.DoubleValue `protobuf:"bytes,14,opt,name=raw_change,json=rawChange,proto3" json:"raw_change,omitempty"`
+	ControlChange *wrapperspb.DoubleValue `protobuf:"bytes,15,opt,name=control_change,json=controlChange,proto3" json:"control_change,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1679,6 +1685,158 @@ func (x *ImpactMetric) GetVerdict() CompareVerdict {
 	return CompareVerdict_COMPARE_VERDICT_UNSPECIFIED
 }
 
+func (x *ImpactMetric) GetRawChange() *wrapperspb.DoubleValue {
+	if x != nil {
+		return x.RawChange
+	}
+	return nil
+}
+
+func (x *ImpactMetric) GetControlChange() *wrapperspb.DoubleValue {
+	if x != nil {
+		return x.ControlChange
+	}
+	return nil
+}
+
+// What a before/after judgement compared the deployed unit with.
+type Control struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// "environment": other units of the environment that did not deploy in
+	// the windows; "service_elsewhere": the same service in other
+	// environments; "previous_day": the unit itself a day earlier; "none": no
+	// control had enough traffic, the plain before/after comparison.
+	Kind string `protobuf:"bytes,1,opt,name=kind,proto3" json:"kind,omitempty"`
+	// The control series, "service/environment".
+	Series []string `protobuf:"bytes,2,rep,name=series,proto3" json:"series,omitempty"`
+	// What the controls did to each metric meanwhile.
+	Shifts        []*ControlShift `protobuf:"bytes,3,rep,name=shifts,proto3" json:"shifts,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *Control) Reset() {
+	*x = Control{}
+	mi := &file_changelens_v1_query_proto_msgTypes[11]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Control) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Control) ProtoMessage() {}
+
+func (x *Control) ProtoReflect() protoreflect.Message {
+	mi := &file_changelens_v1_query_proto_msgTypes[11]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Control.ProtoReflect.Descriptor instead.
+func (*Control) Descriptor() ([]byte, []int) {
+	return file_changelens_v1_query_proto_rawDescGZIP(), []int{11}
+}
+
+func (x *Control) GetKind() string {
+	if x != nil {
+		return x.Kind
+	}
+	return ""
+}
+
+func (x *Control) GetSeries() []string {
+	if x != nil {
+		return x.Series
+	}
+	return nil
+}
+
+func (x *Control) GetShifts() []*ControlShift {
+	if x != nil {
+		return x.Shifts
+	}
+	return nil
+}
+
+// A control's change of one metric between the windows.
+type ControlShift struct {
+	state  protoimpl.MessageState `protogen:"open.v1"`
+	Metric string                 `protobuf:"bytes,1,opt,name=metric,proto3" json:"metric,omitempty"`
+	// after ÷ before − 1 of the controls (a random-effects mean of the
+	// series), with its 95 % interval (the series' spread included).
+	Change        float64 `protobuf:"fixed64,2,opt,name=change,proto3" json:"change,omitempty"`
+	CiLow         float64 `protobuf:"fixed64,3,opt,name=ci_low,json=ciLow,proto3" json:"ci_low,omitempty"`
+	CiHigh        float64 `protobuf:"fixed64,4,opt,name=ci_high,json=ciHigh,proto3" json:"ci_high,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ControlShift) Reset() {
+	*x = ControlShift{}
+	mi := &file_changelens_v1_query_proto_msgTypes[12]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ControlShift) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ControlShift) ProtoMessage() {}
+
+func (x *ControlShift) ProtoReflect() protoreflect.Message {
+	mi := &file_changelens_v1_query_proto_msgTypes[12]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ControlShift.ProtoReflect.Descriptor instead.
+func (*ControlShift) Descriptor() ([]byte, []int) {
+	return file_changelens_v1_query_proto_rawDescGZIP(), []int{12}
+}
+
+func (x *ControlShift) GetMetric() string {
+	if x != nil {
+		return x.Metric
+	}
+	return ""
+}
+
+func (x *ControlShift) GetChange() float64 {
+	if x != nil {
+		return x.Change
+	}
+	return 0
+}
+
+func (x *ControlShift) GetCiLow() float64 {
+	if x != nil {
+		return x.CiLow
+	}
+	return 0
+}
+
+func (x *ControlShift) GetCiHigh() float64 {
+	if x != nil {
+		return x.CiHigh
+	}
+	return 0
+}
+
 // One operation (or the pooled remainder) of a before/after judgement.
 type OperationImpact struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -1704,7 +1862,7 @@ type OperationImpact struct {
 
 func (x *OperationImpact) Reset() {
 	*x = OperationImpact{}
-	mi := &file_changelens_v1_query_proto_msgTypes[11]
+	mi := &file_changelens_v1_query_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1716,7 +1874,7 @@ func (x *OperationImpact) String() string {
 func (*OperationImpact) ProtoMessage() {}
 
 func (x *OperationImpact) ProtoReflect() protoreflect.Message {
-	mi := &file_changelens_v1_query_proto_msgTypes[11]
+	mi := &file_changelens_v1_query_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1729,7 +1887,7 @@ func (x *OperationImpact) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use OperationImpact.ProtoReflect.Descriptor instead.
 func (*OperationImpact) Descriptor() ([]byte, []int) {
-	return file_changelens_v1_query_proto_rawDescGZIP(), []int{11}
+	return file_changelens_v1_query_proto_rawDescGZIP(), []int{13}
 }
 
 func (x *OperationImpact) GetOperation() string {
@@ -1817,7 +1975,7 @@ type ListDeploymentsRequest struct {
 
 func (x *ListDeploymentsRequest) Reset() {
 	*x = ListDeploymentsRequest{}
-	mi := &file_changelens_v1_query_proto_msgTypes[12]
+	mi := &file_changelens_v1_query_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1829,7 +1987,7 @@ func (x *ListDeploymentsRequest) String() string {
 func (*ListDeploymentsRequest) ProtoMessage() {}
 
 func (x *ListDeploymentsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_changelens_v1_query_proto_msgTypes[12]
+	mi := &file_changelens_v1_query_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1842,7 +2000,7 @@ func (x *ListDeploymentsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListDeploymentsRequest.ProtoReflect.Descriptor instead.
 func (*ListDeploymentsRequest) Descriptor() ([]byte, []int) {
-	return file_changelens_v1_query_proto_rawDescGZIP(), []int{12}
+	return file_changelens_v1_query_proto_rawDescGZIP(), []int{14}
 }
 
 func (x *ListDeploymentsRequest) GetService() string {
@@ -1899,7 +2057,7 @@ type ListDeploymentsResponse struct {
 
 func (x *ListDeploymentsResponse) Reset() {
 	*x = ListDeploymentsResponse{}
-	mi := &file_changelens_v1_query_proto_msgTypes[13]
+	mi := &file_changelens_v1_query_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1911,7 +2069,7 @@ func (x *ListDeploymentsResponse) String() string {
 func (*ListDeploymentsResponse) ProtoMessage() {}
 
 func (x *ListDeploymentsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_changelens_v1_query_proto_msgTypes[13]
+	mi := &file_changelens_v1_query_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1924,7 +2082,7 @@ func (x *ListDeploymentsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListDeploymentsResponse.ProtoReflect.Descriptor instead.
 func (*ListDeploymentsResponse) Descriptor() ([]byte, []int) {
-	return file_changelens_v1_query_proto_rawDescGZIP(), []int{13}
+	return file_changelens_v1_query_proto_rawDescGZIP(), []int{15}
 }
 
 func (x *ListDeploymentsResponse) GetDeployments() []*Deployment {
@@ -1951,7 +2109,7 @@ type GetDeploymentImpactRequest struct {
 
 func (x *GetDeploymentImpactRequest) Reset() {
 	*x = GetDeploymentImpactRequest{}
-	mi := &file_changelens_v1_query_proto_msgTypes[14]
+	mi := &file_changelens_v1_query_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1963,7 +2121,7 @@ func (x *GetDeploymentImpactRequest) String() string {
 func (*GetDeploymentImpactRequest) ProtoMessage() {}
 
 func (x *GetDeploymentImpactRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_changelens_v1_query_proto_msgTypes[14]
+	mi := &file_changelens_v1_query_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1976,7 +2134,7 @@ func (x *GetDeploymentImpactRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetDeploymentImpactRequest.ProtoReflect.Descriptor instead.
 func (*GetDeploymentImpactRequest) Descriptor() ([]byte, []int) {
-	return file_changelens_v1_query_proto_rawDescGZIP(), []int{14}
+	return file_changelens_v1_query_proto_rawDescGZIP(), []int{16}
 }
 
 func (x *GetDeploymentImpactRequest) GetId() string {
@@ -2007,7 +2165,7 @@ type ImpactWindow struct {
 
 func (x *ImpactWindow) Reset() {
 	*x = ImpactWindow{}
-	mi := &file_changelens_v1_query_proto_msgTypes[15]
+	mi := &file_changelens_v1_query_proto_msgTypes[17]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2019,7 +2177,7 @@ func (x *ImpactWindow) String() string {
 func (*ImpactWindow) ProtoMessage() {}
 
 func (x *ImpactWindow) ProtoReflect() protoreflect.Message {
-	mi := &file_changelens_v1_query_proto_msgTypes[15]
+	mi := &file_changelens_v1_query_proto_msgTypes[17]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2032,7 +2190,7 @@ func (x *ImpactWindow) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ImpactWindow.ProtoReflect.Descriptor instead.
 func (*ImpactWindow) Descriptor() ([]byte, []int) {
-	return file_changelens_v1_query_proto_rawDescGZIP(), []int{15}
+	return file_changelens_v1_query_proto_rawDescGZIP(), []int{17}
 }
 
 func (x *ImpactWindow) GetStart() *timestamppb.Timestamp {
@@ -2110,7 +2268,7 @@ type StatTest struct {
 
 func (x *StatTest) Reset() {
 	*x = StatTest{}
-	mi := &file_changelens_v1_query_proto_msgTypes[16]
+	mi := &file_changelens_v1_query_proto_msgTypes[18]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2122,7 +2280,7 @@ func (x *StatTest) String() string {
 func (*StatTest) ProtoMessage() {}
 
 func (x *StatTest) ProtoReflect() protoreflect.Message {
-	mi := &file_changelens_v1_query_proto_msgTypes[16]
+	mi := &file_changelens_v1_query_proto_msgTypes[18]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2135,7 +2293,7 @@ func (x *StatTest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StatTest.ProtoReflect.Descriptor instead.
 func (*StatTest) Descriptor() ([]byte, []int) {
-	return file_changelens_v1_query_proto_rawDescGZIP(), []int{16}
+	return file_changelens_v1_query_proto_rawDescGZIP(), []int{18}
 }
 
 func (x *StatTest) GetName() string {
@@ -2202,14 +2360,16 @@ type GetDeploymentImpactResponse struct {
 	// large as the practical floor (--latency-floor).
 	RequestsNeeded float64 `protobuf:"fixed64,14,opt,name=requests_needed,json=requestsNeeded,proto3" json:"requests_needed,omitempty"`
 	// The verdict in one sentence a person can act on.
-	Explanation   string `protobuf:"bytes,15,opt,name=explanation,proto3" json:"explanation,omitempty"`
+	Explanation string `protobuf:"bytes,15,opt,name=explanation,proto3" json:"explanation,omitempty"`
+	// What the metrics were judged against.
+	Control       *Control `protobuf:"bytes,16,opt,name=control,proto3" json:"control,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
 func (x *GetDeploymentImpactResponse) Reset() {
 	*x = GetDeploymentImpactResponse{}
-	mi := &file_changelens_v1_query_proto_msgTypes[17]
+	mi := &file_changelens_v1_query_proto_msgTypes[19]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2221,7 +2381,7 @@ func (x *GetDeploymentImpactResponse) String() string {
 func (*GetDeploymentImpactResponse) ProtoMessage() {}
 
 func (x *GetDeploymentImpactResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_changelens_v1_query_proto_msgTypes[17]
+	mi := &file_changelens_v1_query_proto_msgTypes[19]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2234,7 +2394,7 @@ func (x *GetDeploymentImpactResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetDeploymentImpactResponse.ProtoReflect.Descriptor instead.
 func (*GetDeploymentImpactResponse) Descriptor() ([]byte, []int) {
-	return file_changelens_v1_query_proto_rawDescGZIP(), []int{17}
+	return file_changelens_v1_query_proto_rawDescGZIP(), []int{19}
 }
 
 func (x *GetDeploymentImpactResponse) GetDeployment() *Deployment {
@@ -2342,6 +2502,13 @@ func (x *GetDeploymentImpactResponse) GetExplanation() string {
 	return ""
 }
 
+func (x *GetDeploymentImpactResponse) GetControl() *Control {
+	if x != nil {
+		return x.Control
+	}
+	return nil
+}
+
 type GetDORARequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// Optional: one service; empty = all services of the environment.
@@ -2361,7 +2528,7 @@ type GetDORARequest struct {
 
 func (x *GetDORARequest) Reset() {
 	*x = GetDORARequest{}
-	mi := &file_changelens_v1_query_proto_msgTypes[18]
+	mi := &file_changelens_v1_query_proto_msgTypes[20]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2373,7 +2540,7 @@ func (x *GetDORARequest) String() string {
 func (*GetDORARequest) ProtoMessage() {}
 
 func (x *GetDORARequest) ProtoReflect() protoreflect.Message {
-	mi := &file_changelens_v1_query_proto_msgTypes[18]
+	mi := &file_changelens_v1_query_proto_msgTypes[20]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2386,7 +2553,7 @@ func (x *GetDORARequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetDORARequest.ProtoReflect.Descriptor instead.
 func (*GetDORARequest) Descriptor() ([]byte, []int) {
-	return file_changelens_v1_query_proto_rawDescGZIP(), []int{18}
+	return file_changelens_v1_query_proto_rawDescGZIP(), []int{20}
 }
 
 func (x *GetDORARequest) GetService() string {
@@ -2437,7 +2604,7 @@ type DORATiers struct {
 
 func (x *DORATiers) Reset() {
 	*x = DORATiers{}
-	mi := &file_changelens_v1_query_proto_msgTypes[19]
+	mi := &file_changelens_v1_query_proto_msgTypes[21]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2449,7 +2616,7 @@ func (x *DORATiers) String() string {
 func (*DORATiers) ProtoMessage() {}
 
 func (x *DORATiers) ProtoReflect() protoreflect.Message {
-	mi := &file_changelens_v1_query_proto_msgTypes[19]
+	mi := &file_changelens_v1_query_proto_msgTypes[21]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2462,7 +2629,7 @@ func (x *DORATiers) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DORATiers.ProtoReflect.Descriptor instead.
 func (*DORATiers) Descriptor() ([]byte, []int) {
-	return file_changelens_v1_query_proto_rawDescGZIP(), []int{19}
+	return file_changelens_v1_query_proto_rawDescGZIP(), []int{21}
 }
 
 func (x *DORATiers) GetDeploymentFrequency() Tier {
@@ -2520,7 +2687,7 @@ type DORAFigures struct {
 
 func (x *DORAFigures) Reset() {
 	*x = DORAFigures{}
-	mi := &file_changelens_v1_query_proto_msgTypes[20]
+	mi := &file_changelens_v1_query_proto_msgTypes[22]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2532,7 +2699,7 @@ func (x *DORAFigures) String() string {
 func (*DORAFigures) ProtoMessage() {}
 
 func (x *DORAFigures) ProtoReflect() protoreflect.Message {
-	mi := &file_changelens_v1_query_proto_msgTypes[20]
+	mi := &file_changelens_v1_query_proto_msgTypes[22]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2545,7 +2712,7 @@ func (x *DORAFigures) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DORAFigures.ProtoReflect.Descriptor instead.
 func (*DORAFigures) Descriptor() ([]byte, []int) {
-	return file_changelens_v1_query_proto_rawDescGZIP(), []int{20}
+	return file_changelens_v1_query_proto_rawDescGZIP(), []int{22}
 }
 
 func (x *DORAFigures) GetStartTime() *timestamppb.Timestamp {
@@ -2643,7 +2810,7 @@ type GetDORAResponse struct {
 
 func (x *GetDORAResponse) Reset() {
 	*x = GetDORAResponse{}
-	mi := &file_changelens_v1_query_proto_msgTypes[21]
+	mi := &file_changelens_v1_query_proto_msgTypes[23]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2655,7 +2822,7 @@ func (x *GetDORAResponse) String() string {
 func (*GetDORAResponse) ProtoMessage() {}
 
 func (x *GetDORAResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_changelens_v1_query_proto_msgTypes[21]
+	mi := &file_changelens_v1_query_proto_msgTypes[23]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2668,7 +2835,7 @@ func (x *GetDORAResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetDORAResponse.ProtoReflect.Descriptor instead.
 func (*GetDORAResponse) Descriptor() ([]byte, []int) {
-	return file_changelens_v1_query_proto_rawDescGZIP(), []int{21}
+	return file_changelens_v1_query_proto_rawDescGZIP(), []int{23}
 }
 
 func (x *GetDORAResponse) GetSummary() *DORAFigures {
@@ -2718,7 +2885,7 @@ type CompareRequest struct {
 
 func (x *CompareRequest) Reset() {
 	*x = CompareRequest{}
-	mi := &file_changelens_v1_query_proto_msgTypes[22]
+	mi := &file_changelens_v1_query_proto_msgTypes[24]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2730,7 +2897,7 @@ func (x *CompareRequest) String() string {
 func (*CompareRequest) ProtoMessage() {}
 
 func (x *CompareRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_changelens_v1_query_proto_msgTypes[22]
+	mi := &file_changelens_v1_query_proto_msgTypes[24]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2743,7 +2910,7 @@ func (x *CompareRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CompareRequest.ProtoReflect.Descriptor instead.
 func (*CompareRequest) Descriptor() ([]byte, []int) {
-	return file_changelens_v1_query_proto_rawDescGZIP(), []int{22}
+	return file_changelens_v1_query_proto_rawDescGZIP(), []int{24}
 }
 
 func (x *CompareRequest) GetService() string {
@@ -2827,7 +2994,7 @@ type Cohort struct {
 
 func (x *Cohort) Reset() {
 	*x = Cohort{}
-	mi := &file_changelens_v1_query_proto_msgTypes[23]
+	mi := &file_changelens_v1_query_proto_msgTypes[25]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2839,7 +3006,7 @@ func (x *Cohort) String() string {
 func (*Cohort) ProtoMessage() {}
 
 func (x *Cohort) ProtoReflect() protoreflect.Message {
-	mi := &file_changelens_v1_query_proto_msgTypes[23]
+	mi := &file_changelens_v1_query_proto_msgTypes[25]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2852,7 +3019,7 @@ func (x *Cohort) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Cohort.ProtoReflect.Descriptor instead.
 func (*Cohort) Descriptor() ([]byte, []int) {
-	return file_changelens_v1_query_proto_rawDescGZIP(), []int{23}
+	return file_changelens_v1_query_proto_rawDescGZIP(), []int{25}
 }
 
 func (x *Cohort) GetValue() string {
@@ -2917,7 +3084,7 @@ type CompareMetric struct {
 
 func (x *CompareMetric) Reset() {
 	*x = CompareMetric{}
-	mi := &file_changelens_v1_query_proto_msgTypes[24]
+	mi := &file_changelens_v1_query_proto_msgTypes[26]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2929,7 +3096,7 @@ func (x *CompareMetric) String() string {
 func (*CompareMetric) ProtoMessage() {}
 
 func (x *CompareMetric) ProtoReflect() protoreflect.Message {
-	mi := &file_changelens_v1_query_proto_msgTypes[24]
+	mi := &file_changelens_v1_query_proto_msgTypes[26]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2942,7 +3109,7 @@ func (x *CompareMetric) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CompareMetric.ProtoReflect.Descriptor instead.
 func (*CompareMetric) Descriptor() ([]byte, []int) {
-	return file_changelens_v1_query_proto_rawDescGZIP(), []int{24}
+	return file_changelens_v1_query_proto_rawDescGZIP(), []int{26}
 }
 
 func (x *CompareMetric) GetMetric() string {
@@ -3022,7 +3189,7 @@ type SampleRatio struct {
 
 func (x *SampleRatio) Reset() {
 	*x = SampleRatio{}
-	mi := &file_changelens_v1_query_proto_msgTypes[25]
+	mi := &file_changelens_v1_query_proto_msgTypes[27]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3034,7 +3201,7 @@ func (x *SampleRatio) String() string {
 func (*SampleRatio) ProtoMessage() {}
 
 func (x *SampleRatio) ProtoReflect() protoreflect.Message {
-	mi := &file_changelens_v1_query_proto_msgTypes[25]
+	mi := &file_changelens_v1_query_proto_msgTypes[27]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3047,7 +3214,7 @@ func (x *SampleRatio) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SampleRatio.ProtoReflect.Descriptor instead.
 func (*SampleRatio) Descriptor() ([]byte, []int) {
-	return file_changelens_v1_query_proto_rawDescGZIP(), []int{25}
+	return file_changelens_v1_query_proto_rawDescGZIP(), []int{27}
 }
 
 func (x *SampleRatio) GetExpectedShare() float64 {
@@ -3098,7 +3265,7 @@ type CompareResponse struct {
 
 func (x *CompareResponse) Reset() {
 	*x = CompareResponse{}
-	mi := &file_changelens_v1_query_proto_msgTypes[26]
+	mi := &file_changelens_v1_query_proto_msgTypes[28]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3110,7 +3277,7 @@ func (x *CompareResponse) String() string {
 func (*CompareResponse) ProtoMessage() {}
 
 func (x *CompareResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_changelens_v1_query_proto_msgTypes[26]
+	mi := &file_changelens_v1_query_proto_msgTypes[28]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3123,7 +3290,7 @@ func (x *CompareResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CompareResponse.ProtoReflect.Descriptor instead.
 func (*CompareResponse) Descriptor() ([]byte, []int) {
-	return file_changelens_v1_query_proto_rawDescGZIP(), []int{26}
+	return file_changelens_v1_query_proto_rawDescGZIP(), []int{28}
 }
 
 func (x *CompareResponse) GetControl() *Cohort {
@@ -3190,7 +3357,7 @@ type OperationComparison struct {
 
 func (x *OperationComparison) Reset() {
 	*x = OperationComparison{}
-	mi := &file_changelens_v1_query_proto_msgTypes[27]
+	mi := &file_changelens_v1_query_proto_msgTypes[29]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3202,7 +3369,7 @@ func (x *OperationComparison) String() string {
 func (*OperationComparison) ProtoMessage() {}
 
 func (x *OperationComparison) ProtoReflect() protoreflect.Message {
-	mi := &file_changelens_v1_query_proto_msgTypes[27]
+	mi := &file_changelens_v1_query_proto_msgTypes[29]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3215,7 +3382,7 @@ func (x *OperationComparison) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use OperationComparison.ProtoReflect.Descriptor instead.
 func (*OperationComparison) Descriptor() ([]byte, []int) {
-	return file_changelens_v1_query_proto_rawDescGZIP(), []int{27}
+	return file_changelens_v1_query_proto_rawDescGZIP(), []int{29}
 }
 
 func (x *OperationComparison) GetOperation() string {
@@ -3277,7 +3444,7 @@ type ListCohortsRequest struct {
 
 func (x *ListCohortsRequest) Reset() {
 	*x = ListCohortsRequest{}
-	mi := &file_changelens_v1_query_proto_msgTypes[28]
+	mi := &file_changelens_v1_query_proto_msgTypes[30]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3289,7 +3456,7 @@ func (x *ListCohortsRequest) String() string {
 func (*ListCohortsRequest) ProtoMessage() {}
 
 func (x *ListCohortsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_changelens_v1_query_proto_msgTypes[28]
+	mi := &file_changelens_v1_query_proto_msgTypes[30]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3302,7 +3469,7 @@ func (x *ListCohortsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListCohortsRequest.ProtoReflect.Descriptor instead.
 func (*ListCohortsRequest) Descriptor() ([]byte, []int) {
-	return file_changelens_v1_query_proto_rawDescGZIP(), []int{28}
+	return file_changelens_v1_query_proto_rawDescGZIP(), []int{30}
 }
 
 func (x *ListCohortsRequest) GetService() string {
@@ -3345,7 +3512,7 @@ type CohortValue struct {
 
 func (x *CohortValue) Reset() {
 	*x = CohortValue{}
-	mi := &file_changelens_v1_query_proto_msgTypes[29]
+	mi := &file_changelens_v1_query_proto_msgTypes[31]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3357,7 +3524,7 @@ func (x *CohortValue) String() string {
 func (*CohortValue) ProtoMessage() {}
 
 func (x *CohortValue) ProtoReflect() protoreflect.Message {
-	mi := &file_changelens_v1_query_proto_msgTypes[29]
+	mi := &file_changelens_v1_query_proto_msgTypes[31]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3370,7 +3537,7 @@ func (x *CohortValue) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CohortValue.ProtoReflect.Descriptor instead.
 func (*CohortValue) Descriptor() ([]byte, []int) {
-	return file_changelens_v1_query_proto_rawDescGZIP(), []int{29}
+	return file_changelens_v1_query_proto_rawDescGZIP(), []int{31}
 }
 
 func (x *CohortValue) GetValue() string {
@@ -3400,7 +3567,7 @@ type CohortDimension struct {
 
 func (x *CohortDimension) Reset() {
 	*x = CohortDimension{}
-	mi := &file_changelens_v1_query_proto_msgTypes[30]
+	mi := &file_changelens_v1_query_proto_msgTypes[32]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3412,7 +3579,7 @@ func (x *CohortDimension) String() string {
 func (*CohortDimension) ProtoMessage() {}
 
 func (x *CohortDimension) ProtoReflect() protoreflect.Message {
-	mi := &file_changelens_v1_query_proto_msgTypes[30]
+	mi := &file_changelens_v1_query_proto_msgTypes[32]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3425,7 +3592,7 @@ func (x *CohortDimension) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CohortDimension.ProtoReflect.Descriptor instead.
 func (*CohortDimension) Descriptor() ([]byte, []int) {
-	return file_changelens_v1_query_proto_rawDescGZIP(), []int{30}
+	return file_changelens_v1_query_proto_rawDescGZIP(), []int{32}
 }
 
 func (x *CohortDimension) GetDimension() string {
@@ -3451,7 +3618,7 @@ type ListCohortsResponse struct {
 
 func (x *ListCohortsResponse) Reset() {
 	*x = ListCohortsResponse{}
-	mi := &file_changelens_v1_query_proto_msgTypes[31]
+	mi := &file_changelens_v1_query_proto_msgTypes[33]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3463,7 +3630,7 @@ func (x *ListCohortsResponse) String() string {
 func (*ListCohortsResponse) ProtoMessage() {}
 
 func (x *ListCohortsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_changelens_v1_query_proto_msgTypes[31]
+	mi := &file_changelens_v1_query_proto_msgTypes[33]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3476,7 +3643,7 @@ func (x *ListCohortsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListCohortsResponse.ProtoReflect.Descriptor instead.
 func (*ListCohortsResponse) Descriptor() ([]byte, []int) {
-	return file_changelens_v1_query_proto_rawDescGZIP(), []int{31}
+	return file_changelens_v1_query_proto_rawDescGZIP(), []int{33}
 }
 
 func (x *ListCohortsResponse) GetDimensions() []*CohortDimension {
@@ -3507,7 +3674,7 @@ type GateRequest struct {
 
 func (x *GateRequest) Reset() {
 	*x = GateRequest{}
-	mi := &file_changelens_v1_query_proto_msgTypes[32]
+	mi := &file_changelens_v1_query_proto_msgTypes[34]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3519,7 +3686,7 @@ func (x *GateRequest) String() string {
 func (*GateRequest) ProtoMessage() {}
 
 func (x *GateRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_changelens_v1_query_proto_msgTypes[32]
+	mi := &file_changelens_v1_query_proto_msgTypes[34]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3532,7 +3699,7 @@ func (x *GateRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GateRequest.ProtoReflect.Descriptor instead.
 func (*GateRequest) Descriptor() ([]byte, []int) {
-	return file_changelens_v1_query_proto_rawDescGZIP(), []int{32}
+	return file_changelens_v1_query_proto_rawDescGZIP(), []int{34}
 }
 
 func (x *GateRequest) GetService() string {
@@ -3590,7 +3757,7 @@ type FlaggerWebhook struct {
 
 func (x *FlaggerWebhook) Reset() {
 	*x = FlaggerWebhook{}
-	mi := &file_changelens_v1_query_proto_msgTypes[33]
+	mi := &file_changelens_v1_query_proto_msgTypes[35]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3602,7 +3769,7 @@ func (x *FlaggerWebhook) String() string {
 func (*FlaggerWebhook) ProtoMessage() {}
 
 func (x *FlaggerWebhook) ProtoReflect() protoreflect.Message {
-	mi := &file_changelens_v1_query_proto_msgTypes[33]
+	mi := &file_changelens_v1_query_proto_msgTypes[35]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3615,7 +3782,7 @@ func (x *FlaggerWebhook) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use FlaggerWebhook.ProtoReflect.Descriptor instead.
 func (*FlaggerWebhook) Descriptor() ([]byte, []int) {
-	return file_changelens_v1_query_proto_rawDescGZIP(), []int{33}
+	return file_changelens_v1_query_proto_rawDescGZIP(), []int{35}
 }
 
 func (x *FlaggerWebhook) GetName() string {
@@ -3664,7 +3831,7 @@ type GateWebhookRequest struct {
 
 func (x *GateWebhookRequest) Reset() {
 	*x = GateWebhookRequest{}
-	mi := &file_changelens_v1_query_proto_msgTypes[34]
+	mi := &file_changelens_v1_query_proto_msgTypes[36]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3676,7 +3843,7 @@ func (x *GateWebhookRequest) String() string {
 func (*GateWebhookRequest) ProtoMessage() {}
 
 func (x *GateWebhookRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_changelens_v1_query_proto_msgTypes[34]
+	mi := &file_changelens_v1_query_proto_msgTypes[36]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3689,7 +3856,7 @@ func (x *GateWebhookRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GateWebhookRequest.ProtoReflect.Descriptor instead.
 func (*GateWebhookRequest) Descriptor() ([]byte, []int) {
-	return file_changelens_v1_query_proto_rawDescGZIP(), []int{34}
+	return file_changelens_v1_query_proto_rawDescGZIP(), []int{36}
 }
 
 func (x *GateWebhookRequest) GetWebhook() *FlaggerWebhook {
@@ -3740,7 +3907,7 @@ type GateResponse struct {
 
 func (x *GateResponse) Reset() {
 	*x = GateResponse{}
-	mi := &file_changelens_v1_query_proto_msgTypes[35]
+	mi := &file_changelens_v1_query_proto_msgTypes[37]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3752,7 +3919,7 @@ func (x *GateResponse) String() string {
 func (*GateResponse) ProtoMessage() {}
 
 func (x *GateResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_changelens_v1_query_proto_msgTypes[35]
+	mi := &file_changelens_v1_query_proto_msgTypes[37]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3765,7 +3932,7 @@ func (x *GateResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GateResponse.ProtoReflect.Descriptor instead.
 func (*GateResponse) Descriptor() ([]byte, []int) {
-	return file_changelens_v1_query_proto_rawDescGZIP(), []int{35}
+	return file_changelens_v1_query_proto_rawDescGZIP(), []int{37}
 }
 
 func (x *GateResponse) GetResult() GateResult {
@@ -3965,7 +4132,7 @@ const file_changelens_v1_query_proto_rawDesc = "" +
 	"x-nullable\x12\x02 \x01R\x06ciHigh\x12'\n" +
 	"\x0fbefore_requests\x18\t \x01(\x01R\x0ebeforeRequests\x12%\n" +
 	"\x0eafter_requests\x18\n" +
-	" \x01(\x01R\rafterRequests\"\xbf\x05\n" +
+	" \x01(\x01R\rafterRequests\"\xf1\x06\n" +
 	"\fImpactMetric\x12\x16\n" +
 	"\x06metric\x18\x01 \x01(\tR\x06metric\x12\x16\n" +
 	"\x06before\x18\x02 \x01(\x01R\x06before\x12\x14\n" +
@@ -3990,7 +4157,23 @@ const file_changelens_v1_query_proto_rawDesc = "" +
 	" \x01(\x01R\x0eadjustedPValue\x12\f\n" +
 	"\x01z\x18\v \x01(\x01R\x01z\x12\x12\n" +
 	"\x04test\x18\f \x01(\tR\x04test\x127\n" +
-	"\averdict\x18\r \x01(\x0e2\x1d.changelens.v1.CompareVerdictR\averdict\"\xef\x02\n" +
+	"\averdict\x18\r \x01(\x0e2\x1d.changelens.v1.CompareVerdictR\averdict\x12S\n" +
+	"\n" +
+	"raw_change\x18\x0e \x01(\v2\x1c.google.protobuf.DoubleValueB\x16\x92A\x13\x82\x03\x10\n" +
+	"\n" +
+	"x-nullable\x12\x02 \x01R\trawChange\x12[\n" +
+	"\x0econtrol_change\x18\x0f \x01(\v2\x1c.google.protobuf.DoubleValueB\x16\x92A\x13\x82\x03\x10\n" +
+	"\n" +
+	"x-nullable\x12\x02 \x01R\rcontrolChange\"j\n" +
+	"\aControl\x12\x12\n" +
+	"\x04kind\x18\x01 \x01(\tR\x04kind\x12\x16\n" +
+	"\x06series\x18\x02 \x03(\tR\x06series\x123\n" +
+	"\x06shifts\x18\x03 \x03(\v2\x1b.changelens.v1.ControlShiftR\x06shifts\"n\n" +
+	"\fControlShift\x12\x16\n" +
+	"\x06metric\x18\x01 \x01(\tR\x06metric\x12\x16\n" +
+	"\x06change\x18\x02 \x01(\x01R\x06change\x12\x15\n" +
+	"\x06ci_low\x18\x03 \x01(\x01R\x05ciLow\x12\x17\n" +
+	"\aci_high\x18\x04 \x01(\x01R\x06ciHigh\"\xef\x02\n" +
 	"\x0fOperationImpact\x12\x1c\n" +
 	"\toperation\x18\x01 \x01(\tR\toperation\x12)\n" +
 	"\x10other_operations\x18\x02 \x01(\bR\x0fotherOperations\x12'\n" +
@@ -4035,7 +4218,7 @@ const file_changelens_v1_query_proto_rawDesc = "" +
 	"\tstatistic\x18\x02 \x01(\x01R\tstatistic\x12\x17\n" +
 	"\ap_value\x18\x03 \x01(\x01R\x06pValue\x12 \n" +
 	"\vsignificant\x18\x04 \x01(\bR\vsignificant\x12\x1c\n" +
-	"\tdirection\x18\x05 \x01(\tR\tdirection\"\xb3\x06\n" +
+	"\tdirection\x18\x05 \x01(\tR\tdirection\"\xe5\x06\n" +
 	"\x1bGetDeploymentImpactResponse\x129\n" +
 	"\n" +
 	"deployment\x18\x01 \x01(\v2\x19.changelens.v1.DeploymentR\n" +
@@ -4058,7 +4241,8 @@ const file_changelens_v1_query_proto_rawDesc = "" +
 	"operations\x18\r \x03(\v2\x1e.changelens.v1.OperationImpactR\n" +
 	"operations\x12'\n" +
 	"\x0frequests_needed\x18\x0e \x01(\x01R\x0erequestsNeeded\x12 \n" +
-	"\vexplanation\x18\x0f \x01(\tR\vexplanation\"\xef\x02\n" +
+	"\vexplanation\x18\x0f \x01(\tR\vexplanation\x120\n" +
+	"\acontrol\x18\x10 \x01(\v2\x16.changelens.v1.ControlR\acontrol\"\xef\x02\n" +
 	"\x0eGetDORARequest\x12O\n" +
 	"\aservice\x18\x01 \x01(\tB5\x92A2J\n" +
 	"\"checkout\"x\x80\x02\x8a\x01 ^[^\\u0000-\\u001F\\u007F-\\u009F]*$R\aservice\x12e\n" +
@@ -4328,7 +4512,7 @@ func file_changelens_v1_query_proto_rawDescGZIP() []byte {
 }
 
 var file_changelens_v1_query_proto_enumTypes = make([]protoimpl.EnumInfo, 9)
-var file_changelens_v1_query_proto_msgTypes = make([]protoimpl.MessageInfo, 37)
+var file_changelens_v1_query_proto_msgTypes = make([]protoimpl.MessageInfo, 39)
 var file_changelens_v1_query_proto_goTypes = []any{
 	(GroupBy)(0),                        // 0: changelens.v1.GroupBy
 	(Source)(0),                         // 1: changelens.v1.Source
@@ -4350,149 +4534,155 @@ var file_changelens_v1_query_proto_goTypes = []any{
 	(*Deployment)(nil),                  // 17: changelens.v1.Deployment
 	(*Regression)(nil),                  // 18: changelens.v1.Regression
 	(*ImpactMetric)(nil),                // 19: changelens.v1.ImpactMetric
-	(*OperationImpact)(nil),             // 20: changelens.v1.OperationImpact
-	(*ListDeploymentsRequest)(nil),      // 21: changelens.v1.ListDeploymentsRequest
-	(*ListDeploymentsResponse)(nil),     // 22: changelens.v1.ListDeploymentsResponse
-	(*GetDeploymentImpactRequest)(nil),  // 23: changelens.v1.GetDeploymentImpactRequest
-	(*ImpactWindow)(nil),                // 24: changelens.v1.ImpactWindow
-	(*StatTest)(nil),                    // 25: changelens.v1.StatTest
-	(*GetDeploymentImpactResponse)(nil), // 26: changelens.v1.GetDeploymentImpactResponse
-	(*GetDORARequest)(nil),              // 27: changelens.v1.GetDORARequest
-	(*DORATiers)(nil),                   // 28: changelens.v1.DORATiers
-	(*DORAFigures)(nil),                 // 29: changelens.v1.DORAFigures
-	(*GetDORAResponse)(nil),             // 30: changelens.v1.GetDORAResponse
-	(*CompareRequest)(nil),              // 31: changelens.v1.CompareRequest
-	(*Cohort)(nil),                      // 32: changelens.v1.Cohort
-	(*CompareMetric)(nil),               // 33: changelens.v1.CompareMetric
-	(*SampleRatio)(nil),                 // 34: changelens.v1.SampleRatio
-	(*CompareResponse)(nil),             // 35: changelens.v1.CompareResponse
-	(*OperationComparison)(nil),         // 36: changelens.v1.OperationComparison
-	(*ListCohortsRequest)(nil),          // 37: changelens.v1.ListCohortsRequest
-	(*CohortValue)(nil),                 // 38: changelens.v1.CohortValue
-	(*CohortDimension)(nil),             // 39: changelens.v1.CohortDimension
-	(*ListCohortsResponse)(nil),         // 40: changelens.v1.ListCohortsResponse
-	(*GateRequest)(nil),                 // 41: changelens.v1.GateRequest
-	(*FlaggerWebhook)(nil),              // 42: changelens.v1.FlaggerWebhook
-	(*GateWebhookRequest)(nil),          // 43: changelens.v1.GateWebhookRequest
-	(*GateResponse)(nil),                // 44: changelens.v1.GateResponse
-	nil,                                 // 45: changelens.v1.FlaggerWebhook.MetadataEntry
-	(*timestamppb.Timestamp)(nil),       // 46: google.protobuf.Timestamp
-	(*wrapperspb.DoubleValue)(nil),      // 47: google.protobuf.DoubleValue
+	(*Control)(nil),                     // 20: changelens.v1.Control
+	(*ControlShift)(nil),                // 21: changelens.v1.ControlShift
+	(*OperationImpact)(nil),             // 22: changelens.v1.OperationImpact
+	(*ListDeploymentsRequest)(nil),      // 23: changelens.v1.ListDeploymentsRequest
+	(*ListDeploymentsResponse)(nil),     // 24: changelens.v1.ListDeploymentsResponse
+	(*GetDeploymentImpactRequest)(nil),  // 25: changelens.v1.GetDeploymentImpactRequest
+	(*ImpactWindow)(nil),                // 26: changelens.v1.ImpactWindow
+	(*StatTest)(nil),                    // 27: changelens.v1.StatTest
+	(*GetDeploymentImpactResponse)(nil), // 28: changelens.v1.GetDeploymentImpactResponse
+	(*GetDORARequest)(nil),              // 29: changelens.v1.GetDORARequest
+	(*DORATiers)(nil),                   // 30: changelens.v1.DORATiers
+	(*DORAFigures)(nil),                 // 31: changelens.v1.DORAFigures
+	(*GetDORAResponse)(nil),             // 32: changelens.v1.GetDORAResponse
+	(*CompareRequest)(nil),              // 33: changelens.v1.CompareRequest
+	(*Cohort)(nil),                      // 34: changelens.v1.Cohort
+	(*CompareMetric)(nil),               // 35: changelens.v1.CompareMetric
+	(*SampleRatio)(nil),                 // 36: changelens.v1.SampleRatio
+	(*CompareResponse)(nil),             // 37: changelens.v1.CompareResponse
+	(*OperationComparison)(nil),         // 38: changelens.v1.OperationComparison
+	(*ListCohortsRequest)(nil),          // 39: changelens.v1.ListCohortsRequest
+	(*CohortValue)(nil),                 // 40: changelens.v1.CohortValue
+	(*CohortDimension)(nil),             // 41: changelens.v1.CohortDimension
+	(*ListCohortsResponse)(nil),         // 42: changelens.v1.ListCohortsResponse
+	(*GateRequest)(nil),                 // 43: changelens.v1.GateRequest
+	(*FlaggerWebhook)(nil),              // 44: changelens.v1.FlaggerWebhook
+	(*GateWebhookRequest)(nil),          // 45: changelens.v1.GateWebhookRequest
+	(*GateResponse)(nil),                // 46: changelens.v1.GateResponse
+	nil,                                 // 47: changelens.v1.FlaggerWebhook.MetadataEntry
+	(*timestamppb.Timestamp)(nil),       // 48: google.protobuf.Timestamp
+	(*wrapperspb.DoubleValue)(nil),      // 49: google.protobuf.DoubleValue
 }
 var file_changelens_v1_query_proto_depIdxs = []int32{
-	46, // 0: changelens.v1.Unit.first_seen:type_name -> google.protobuf.Timestamp
-	46, // 1: changelens.v1.Unit.last_seen:type_name -> google.protobuf.Timestamp
-	10, // 2: changelens.v1.ListServicesResponse.services:type_name -> changelens.v1.Unit
-	46, // 3: changelens.v1.GetLatencyRequest.start_time:type_name -> google.protobuf.Timestamp
-	46, // 4: changelens.v1.GetLatencyRequest.end_time:type_name -> google.protobuf.Timestamp
-	0,  // 5: changelens.v1.GetLatencyRequest.group_by:type_name -> changelens.v1.GroupBy
-	46, // 6: changelens.v1.LatencyPoint.time:type_name -> google.protobuf.Timestamp
-	13, // 7: changelens.v1.GetLatencyResponse.points:type_name -> changelens.v1.LatencyPoint
-	46, // 8: changelens.v1.GetLatencyResponse.start_time:type_name -> google.protobuf.Timestamp
-	46, // 9: changelens.v1.GetLatencyResponse.end_time:type_name -> google.protobuf.Timestamp
-	46, // 10: changelens.v1.GetLatencySummaryRequest.start_time:type_name -> google.protobuf.Timestamp
-	46, // 11: changelens.v1.GetLatencySummaryRequest.end_time:type_name -> google.protobuf.Timestamp
-	0,  // 12: changelens.v1.GetLatencySummaryRequest.group_by:type_name -> changelens.v1.GroupBy
-	13, // 13: changelens.v1.GetLatencySummaryResponse.rows:type_name -> changelens.v1.LatencyPoint
-	46, // 14: changelens.v1.GetLatencySummaryResponse.start_time:type_name -> google.protobuf.Timestamp
-	46, // 15: changelens.v1.GetLatencySummaryResponse.end_time:type_name -> google.protobuf.Timestamp
-	46, // 16: changelens.v1.Deployment.deploy_time:type_name -> google.protobuf.Timestamp
-	1,  // 17: changelens.v1.Deployment.source:type_name -> changelens.v1.Source
-	46, // 18: changelens.v1.Deployment.commit_time:type_name -> google.protobuf.Timestamp
-	3,  // 19: changelens.v1.Deployment.failure_reasons:type_name -> changelens.v1.FailureReason
-	46, // 20: changelens.v1.Deployment.restore_time:type_name -> google.protobuf.Timestamp
-	2,  // 21: changelens.v1.Deployment.verdict:type_name -> changelens.v1.Verdict
-	46, // 22: changelens.v1.Deployment.rollout_start:type_name -> google.protobuf.Timestamp
-	18, // 23: changelens.v1.Deployment.regressions:type_name -> changelens.v1.Regression
-	47, // 24: changelens.v1.Regression.relative_change:type_name -> google.protobuf.DoubleValue
-	47, // 25: changelens.v1.Regression.ci_low:type_name -> google.protobuf.DoubleValue
-	47, // 26: changelens.v1.Regression.ci_high:type_name -> google.protobuf.DoubleValue
-	47, // 27: changelens.v1.ImpactMetric.relative_change:type_name -> google.protobuf.DoubleValue
-	47, // 28: changelens.v1.ImpactMetric.ci_low:type_name -> google.protobuf.DoubleValue
-	47, // 29: changelens.v1.ImpactMetric.ci_high:type_name -> google.protobuf.DoubleValue
-	47, // 30: changelens.v1.ImpactMetric.min_detectable_change:type_name -> google.protobuf.DoubleValue
-	47, // 31: changelens.v1.ImpactMetric.min_detectable_value:type_name -> google.protobuf.DoubleValue
-	6,  // 32: changelens.v1.ImpactMetric.verdict:type_name -> changelens.v1.CompareVerdict
-	19, // 33: changelens.v1.OperationImpact.metrics:type_name -> changelens.v1.ImpactMetric
-	6,  // 34: changelens.v1.OperationImpact.verdict:type_name -> changelens.v1.CompareVerdict
-	46, // 35: changelens.v1.ListDeploymentsRequest.start_time:type_name -> google.protobuf.Timestamp
-	46, // 36: changelens.v1.ListDeploymentsRequest.end_time:type_name -> google.protobuf.Timestamp
-	17, // 37: changelens.v1.ListDeploymentsResponse.deployments:type_name -> changelens.v1.Deployment
-	46, // 38: changelens.v1.ImpactWindow.start:type_name -> google.protobuf.Timestamp
-	46, // 39: changelens.v1.ImpactWindow.end:type_name -> google.protobuf.Timestamp
-	17, // 40: changelens.v1.GetDeploymentImpactResponse.deployment:type_name -> changelens.v1.Deployment
-	24, // 41: changelens.v1.GetDeploymentImpactResponse.before:type_name -> changelens.v1.ImpactWindow
-	24, // 42: changelens.v1.GetDeploymentImpactResponse.after:type_name -> changelens.v1.ImpactWindow
-	25, // 43: changelens.v1.GetDeploymentImpactResponse.latency_test:type_name -> changelens.v1.StatTest
-	25, // 44: changelens.v1.GetDeploymentImpactResponse.error_rate_test:type_name -> changelens.v1.StatTest
-	2,  // 45: changelens.v1.GetDeploymentImpactResponse.verdict:type_name -> changelens.v1.Verdict
-	3,  // 46: changelens.v1.GetDeploymentImpactResponse.reasons:type_name -> changelens.v1.FailureReason
-	35, // 47: changelens.v1.GetDeploymentImpactResponse.canary:type_name -> changelens.v1.CompareResponse
-	19, // 48: changelens.v1.GetDeploymentImpactResponse.metrics:type_name -> changelens.v1.ImpactMetric
-	20, // 49: changelens.v1.GetDeploymentImpactResponse.operations:type_name -> changelens.v1.OperationImpact
-	46, // 50: changelens.v1.GetDORARequest.start_time:type_name -> google.protobuf.Timestamp
-	46, // 51: changelens.v1.GetDORARequest.end_time:type_name -> google.protobuf.Timestamp
-	4,  // 52: changelens.v1.GetDORARequest.interval:type_name -> changelens.v1.Interval
-	5,  // 53: changelens.v1.DORATiers.deployment_frequency:type_name -> changelens.v1.Tier
-	5,  // 54: changelens.v1.DORATiers.lead_time:type_name -> changelens.v1.Tier
-	5,  // 55: changelens.v1.DORATiers.change_failure_rate:type_name -> changelens.v1.Tier
-	5,  // 56: changelens.v1.DORATiers.time_to_restore:type_name -> changelens.v1.Tier
-	46, // 57: changelens.v1.DORAFigures.start_time:type_name -> google.protobuf.Timestamp
-	46, // 58: changelens.v1.DORAFigures.end_time:type_name -> google.protobuf.Timestamp
-	28, // 59: changelens.v1.DORAFigures.tiers:type_name -> changelens.v1.DORATiers
-	29, // 60: changelens.v1.GetDORAResponse.summary:type_name -> changelens.v1.DORAFigures
-	29, // 61: changelens.v1.GetDORAResponse.intervals:type_name -> changelens.v1.DORAFigures
-	46, // 62: changelens.v1.CompareRequest.start_time:type_name -> google.protobuf.Timestamp
-	46, // 63: changelens.v1.CompareRequest.end_time:type_name -> google.protobuf.Timestamp
-	6,  // 64: changelens.v1.CompareMetric.verdict:type_name -> changelens.v1.CompareVerdict
-	32, // 65: changelens.v1.CompareResponse.control:type_name -> changelens.v1.Cohort
-	32, // 66: changelens.v1.CompareResponse.treatment:type_name -> changelens.v1.Cohort
-	33, // 67: changelens.v1.CompareResponse.metrics:type_name -> changelens.v1.CompareMetric
-	6,  // 68: changelens.v1.CompareResponse.verdict:type_name -> changelens.v1.CompareVerdict
-	34, // 69: changelens.v1.CompareResponse.srm:type_name -> changelens.v1.SampleRatio
-	36, // 70: changelens.v1.CompareResponse.operations:type_name -> changelens.v1.OperationComparison
-	32, // 71: changelens.v1.OperationComparison.control:type_name -> changelens.v1.Cohort
-	32, // 72: changelens.v1.OperationComparison.treatment:type_name -> changelens.v1.Cohort
-	33, // 73: changelens.v1.OperationComparison.metrics:type_name -> changelens.v1.CompareMetric
-	6,  // 74: changelens.v1.OperationComparison.verdict:type_name -> changelens.v1.CompareVerdict
-	46, // 75: changelens.v1.ListCohortsRequest.start_time:type_name -> google.protobuf.Timestamp
-	46, // 76: changelens.v1.ListCohortsRequest.end_time:type_name -> google.protobuf.Timestamp
-	38, // 77: changelens.v1.CohortDimension.values:type_name -> changelens.v1.CohortValue
-	39, // 78: changelens.v1.ListCohortsResponse.dimensions:type_name -> changelens.v1.CohortDimension
-	45, // 79: changelens.v1.FlaggerWebhook.metadata:type_name -> changelens.v1.FlaggerWebhook.MetadataEntry
-	42, // 80: changelens.v1.GateWebhookRequest.webhook:type_name -> changelens.v1.FlaggerWebhook
-	7,  // 81: changelens.v1.GateResponse.result:type_name -> changelens.v1.GateResult
-	8,  // 82: changelens.v1.GateResponse.mode:type_name -> changelens.v1.GateMode
-	33, // 83: changelens.v1.GateResponse.metrics:type_name -> changelens.v1.CompareMetric
-	46, // 84: changelens.v1.GateResponse.evaluated_at:type_name -> google.protobuf.Timestamp
-	32, // 85: changelens.v1.GateResponse.control:type_name -> changelens.v1.Cohort
-	32, // 86: changelens.v1.GateResponse.treatment:type_name -> changelens.v1.Cohort
-	18, // 87: changelens.v1.GateResponse.regressions:type_name -> changelens.v1.Regression
-	9,  // 88: changelens.v1.QueryService.ListServices:input_type -> changelens.v1.ListServicesRequest
-	12, // 89: changelens.v1.QueryService.GetLatency:input_type -> changelens.v1.GetLatencyRequest
-	15, // 90: changelens.v1.QueryService.GetLatencySummary:input_type -> changelens.v1.GetLatencySummaryRequest
-	21, // 91: changelens.v1.QueryService.ListDeployments:input_type -> changelens.v1.ListDeploymentsRequest
-	23, // 92: changelens.v1.QueryService.GetDeploymentImpact:input_type -> changelens.v1.GetDeploymentImpactRequest
-	27, // 93: changelens.v1.QueryService.GetDORA:input_type -> changelens.v1.GetDORARequest
-	31, // 94: changelens.v1.QueryService.Compare:input_type -> changelens.v1.CompareRequest
-	37, // 95: changelens.v1.QueryService.ListCohorts:input_type -> changelens.v1.ListCohortsRequest
-	41, // 96: changelens.v1.QueryService.Gate:input_type -> changelens.v1.GateRequest
-	43, // 97: changelens.v1.QueryService.GateWebhook:input_type -> changelens.v1.GateWebhookRequest
-	11, // 98: changelens.v1.QueryService.ListServices:output_type -> changelens.v1.ListServicesResponse
-	14, // 99: changelens.v1.QueryService.GetLatency:output_type -> changelens.v1.GetLatencyResponse
-	16, // 100: changelens.v1.QueryService.GetLatencySummary:output_type -> changelens.v1.GetLatencySummaryResponse
-	22, // 101: changelens.v1.QueryService.ListDeployments:output_type -> changelens.v1.ListDeploymentsResponse
-	26, // 102: changelens.v1.QueryService.GetDeploymentImpact:output_type -> changelens.v1.GetDeploymentImpactResponse
-	30, // 103: changelens.v1.QueryService.GetDORA:output_type -> changelens.v1.GetDORAResponse
-	35, // 104: changelens.v1.QueryService.Compare:output_type -> changelens.v1.CompareResponse
-	40, // 105: changelens.v1.QueryService.ListCohorts:output_type -> changelens.v1.ListCohortsResponse
-	44, // 106: changelens.v1.QueryService.Gate:output_type -> changelens.v1.GateResponse
-	44, // 107: changelens.v1.QueryService.GateWebhook:output_type -> changelens.v1.GateResponse
-	98, // [98:108] is the sub-list for method output_type
-	88, // [88:98] is the sub-list for method input_type
-	88, // [88:88] is the sub-list for extension type_name
-	88, // [88:88] is the sub-list for extension extendee
-	0,  // [0:88] is the sub-list for field type_name
+	48,  // 0: changelens.v1.Unit.first_seen:type_name -> google.protobuf.Timestamp
+	48,  // 1: changelens.v1.Unit.last_seen:type_name -> google.protobuf.Timestamp
+	10,  // 2: changelens.v1.ListServicesResponse.services:type_name -> changelens.v1.Unit
+	48,  // 3: changelens.v1.GetLatencyRequest.start_time:type_name -> google.protobuf.Timestamp
+	48,  // 4: changelens.v1.GetLatencyRequest.end_time:type_name -> google.protobuf.Timestamp
+	0,   // 5: changelens.v1.GetLatencyRequest.group_by:type_name -> changelens.v1.GroupBy
+	48,  // 6: changelens.v1.LatencyPoint.time:type_name -> google.protobuf.Timestamp
+	13,  // 7: changelens.v1.GetLatencyResponse.points:type_name -> changelens.v1.LatencyPoint
+	48,  // 8: changelens.v1.GetLatencyResponse.start_time:type_name -> google.protobuf.Timestamp
+	48,  // 9: changelens.v1.GetLatencyResponse.end_time:type_name -> google.protobuf.Timestamp
+	48,  // 10: changelens.v1.GetLatencySummaryRequest.start_time:type_name -> google.protobuf.Timestamp
+	48,  // 11: changelens.v1.GetLatencySummaryRequest.end_time:type_name -> google.protobuf.Timestamp
+	0,   // 12: changelens.v1.GetLatencySummaryRequest.group_by:type_name -> changelens.v1.GroupBy
+	13,  // 13: changelens.v1.GetLatencySummaryResponse.rows:type_name -> changelens.v1.LatencyPoint
+	48,  // 14: changelens.v1.GetLatencySummaryResponse.start_time:type_name -> google.protobuf.Timestamp
+	48,  // 15: changelens.v1.GetLatencySummaryResponse.end_time:type_name -> google.protobuf.Timestamp
+	48,  // 16: changelens.v1.Deployment.deploy_time:type_name -> google.protobuf.Timestamp
+	1,   // 17: changelens.v1.Deployment.source:type_name -> changelens.v1.Source
+	48,  // 18: changelens.v1.Deployment.commit_time:type_name -> google.protobuf.Timestamp
+	3,   // 19: changelens.v1.Deployment.failure_reasons:type_name -> changelens.v1.FailureReason
+	48,  // 20: changelens.v1.Deployment.restore_time:type_name -> google.protobuf.Timestamp
+	2,   // 21: changelens.v1.Deployment.verdict:type_name -> changelens.v1.Verdict
+	48,  // 22: changelens.v1.Deployment.rollout_start:type_name -> google.protobuf.Timestamp
+	18,  // 23: changelens.v1.Deployment.regressions:type_name -> changelens.v1.Regression
+	49,  // 24: changelens.v1.Regression.relative_change:type_name -> google.protobuf.DoubleValue
+	49,  // 25: changelens.v1.Regression.ci_low:type_name -> google.protobuf.DoubleValue
+	49,  // 26: changelens.v1.Regression.ci_high:type_name -> google.protobuf.DoubleValue
+	49,  // 27: changelens.v1.ImpactMetric.relative_change:type_name -> google.protobuf.DoubleValue
+	49,  // 28: changelens.v1.ImpactMetric.ci_low:type_name -> google.protobuf.DoubleValue
+	49,  // 29: changelens.v1.ImpactMetric.ci_high:type_name -> google.protobuf.DoubleValue
+	49,  // 30: changelens.v1.ImpactMetric.min_detectable_change:type_name -> google.protobuf.DoubleValue
+	49,  // 31: changelens.v1.ImpactMetric.min_detectable_value:type_name -> google.protobuf.DoubleValue
+	6,   // 32: changelens.v1.ImpactMetric.verdict:type_name -> changelens.v1.CompareVerdict
+	49,  // 33: changelens.v1.ImpactMetric.raw_change:type_name -> google.protobuf.DoubleValue
+	49,  // 34: changelens.v1.ImpactMetric.control_change:type_name -> google.protobuf.DoubleValue
+	21,  // 35: changelens.v1.Control.shifts:type_name -> changelens.v1.ControlShift
+	19,  // 36: changelens.v1.OperationImpact.metrics:type_name -> changelens.v1.ImpactMetric
+	6,   // 37: changelens.v1.OperationImpact.verdict:type_name -> changelens.v1.CompareVerdict
+	48,  // 38: changelens.v1.ListDeploymentsRequest.start_time:type_name -> google.protobuf.Timestamp
+	48,  // 39: changelens.v1.ListDeploymentsRequest.end_time:type_name -> google.protobuf.Timestamp
+	17,  // 40: changelens.v1.ListDeploymentsResponse.deployments:type_name -> changelens.v1.Deployment
+	48,  // 41: changelens.v1.ImpactWindow.start:type_name -> google.protobuf.Timestamp
+	48,  // 42: changelens.v1.ImpactWindow.end:type_name -> google.protobuf.Timestamp
+	17,  // 43: changelens.v1.GetDeploymentImpactResponse.deployment:type_name -> changelens.v1.Deployment
+	26,  // 44: changelens.v1.GetDeploymentImpactResponse.before:type_name -> changelens.v1.ImpactWindow
+	26,  // 45: changelens.v1.GetDeploymentImpactResponse.after:type_name -> changelens.v1.ImpactWindow
+	27,  // 46: changelens.v1.GetDeploymentImpactResponse.latency_test:type_name -> changelens.v1.StatTest
+	27,  // 47: changelens.v1.GetDeploymentImpactResponse.error_rate_test:type_name -> changelens.v1.StatTest
+	2,   // 48: changelens.v1.GetDeploymentImpactResponse.verdict:type_name -> changelens.v1.Verdict
+	3,   // 49: changelens.v1.GetDeploymentImpactResponse.reasons:type_name -> changelens.v1.FailureReason
+	37,  // 50: changelens.v1.GetDeploymentImpactResponse.canary:type_name -> changelens.v1.CompareResponse
+	19,  // 51: changelens.v1.GetDeploymentImpactResponse.metrics:type_name -> changelens.v1.ImpactMetric
+	22,  // 52: changelens.v1.GetDeploymentImpactResponse.operations:type_name -> changelens.v1.OperationImpact
+	20,  // 53: changelens.v1.GetDeploymentImpactResponse.control:type_name -> changelens.v1.Control
+	48,  // 54: changelens.v1.GetDORARequest.start_time:type_name -> google.protobuf.Timestamp
+	48,  // 55: changelens.v1.GetDORARequest.end_time:type_name -> google.protobuf.Timestamp
+	4,   // 56: changelens.v1.GetDORARequest.interval:type_name -> changelens.v1.Interval
+	5,   // 57: changelens.v1.DORATiers.deployment_frequency:type_name -> changelens.v1.Tier
+	5,   // 58: changelens.v1.DORATiers.lead_time:type_name -> changelens.v1.Tier
+	5,   // 59: changelens.v1.DORATiers.change_failure_rate:type_name -> changelens.v1.Tier
+	5,   // 60: changelens.v1.DORATiers.time_to_restore:type_name -> changelens.v1.Tier
+	48,  // 61: changelens.v1.DORAFigures.start_time:type_name -> google.protobuf.Timestamp
+	48,  // 62: changelens.v1.DORAFigures.end_time:type_name -> google.protobuf.Timestamp
+	30,  // 63: changelens.v1.DORAFigures.tiers:type_name -> changelens.v1.DORATiers
+	31,  // 64: changelens.v1.GetDORAResponse.summary:type_name -> changelens.v1.DORAFigures
+	31,  // 65: changelens.v1.GetDORAResponse.intervals:type_name -> changelens.v1.DORAFigures
+	48,  // 66: changelens.v1.CompareRequest.start_time:type_name -> google.protobuf.Timestamp
+	48,  // 67: changelens.v1.CompareRequest.end_time:type_name -> google.protobuf.Timestamp
+	6,   // 68: changelens.v1.CompareMetric.verdict:type_name -> changelens.v1.CompareVerdict
+	34,  // 69: changelens.v1.CompareResponse.control:type_name -> changelens.v1.Cohort
+	34,  // 70: changelens.v1.CompareResponse.treatment:type_name -> changelens.v1.Cohort
+	35,  // 71: changelens.v1.CompareResponse.metrics:type_name -> changelens.v1.CompareMetric
+	6,   // 72: changelens.v1.CompareResponse.verdict:type_name -> changelens.v1.CompareVerdict
+	36,  // 73: changelens.v1.CompareResponse.srm:type_name -> changelens.v1.SampleRatio
+	38,  // 74: changelens.v1.CompareResponse.operations:type_name -> changelens.v1.OperationComparison
+	34,  // 75: changelens.v1.OperationComparison.control:type_name -> changelens.v1.Cohort
+	34,  // 76: changelens.v1.OperationComparison.treatment:type_name -> changelens.v1.Cohort
+	35,  // 77: changelens.v1.OperationComparison.metrics:type_name -> changelens.v1.CompareMetric
+	6,   // 78: changelens.v1.OperationComparison.verdict:type_name -> changelens.v1.CompareVerdict
+	48,  // 79: changelens.v1.ListCohortsRequest.start_time:type_name -> google.protobuf.Timestamp
+	48,  // 80: changelens.v1.ListCohortsRequest.end_time:type_name -> google.protobuf.Timestamp
+	40,  // 81: changelens.v1.CohortDimension.values:type_name -> changelens.v1.CohortValue
+	41,  // 82: changelens.v1.ListCohortsResponse.dimensions:type_name -> changelens.v1.CohortDimension
+	47,  // 83: changelens.v1.FlaggerWebhook.metadata:type_name -> changelens.v1.FlaggerWebhook.MetadataEntry
+	44,  // 84: changelens.v1.GateWebhookRequest.webhook:type_name -> changelens.v1.FlaggerWebhook
+	7,   // 85: changelens.v1.GateResponse.result:type_name -> changelens.v1.GateResult
+	8,   // 86: changelens.v1.GateResponse.mode:type_name -> changelens.v1.GateMode
+	35,  // 87: changelens.v1.GateResponse.metrics:type_name -> changelens.v1.CompareMetric
+	48,  // 88: changelens.v1.GateResponse.evaluated_at:type_name -> google.protobuf.Timestamp
+	34,  // 89: changelens.v1.GateResponse.control:type_name -> changelens.v1.Cohort
+	34,  // 90: changelens.v1.GateResponse.treatment:type_name -> changelens.v1.Cohort
+	18,  // 91: changelens.v1.GateResponse.regressions:type_name -> changelens.v1.Regression
+	9,   // 92: changelens.v1.QueryService.ListServices:input_type -> changelens.v1.ListServicesRequest
+	12,  // 93: changelens.v1.QueryService.GetLatency:input_type -> changelens.v1.GetLatencyRequest
+	15,  // 94: changelens.v1.QueryService.GetLatencySummary:input_type -> changelens.v1.GetLatencySummaryRequest
+	23,  // 95: changelens.v1.QueryService.ListDeployments:input_type -> changelens.v1.ListDeploymentsRequest
+	25,  // 96: changelens.v1.QueryService.GetDeploymentImpact:input_type -> changelens.v1.GetDeploymentImpactRequest
+	29,  // 97: changelens.v1.QueryService.GetDORA:input_type -> changelens.v1.GetDORARequest
+	33,  // 98: changelens.v1.QueryService.Compare:input_type -> changelens.v1.CompareRequest
+	39,  // 99: changelens.v1.QueryService.ListCohorts:input_type -> changelens.v1.ListCohortsRequest
+	43,  // 100: changelens.v1.QueryService.Gate:input_type -> changelens.v1.GateRequest
+	45,  // 101: changelens.v1.QueryService.GateWebhook:input_type -> changelens.v1.GateWebhookRequest
+	11,  // 102: changelens.v1.QueryService.ListServices:output_type -> changelens.v1.ListServicesResponse
+	14,  // 103: changelens.v1.QueryService.GetLatency:output_type -> changelens.v1.GetLatencyResponse
+	16,  // 104: changelens.v1.QueryService.GetLatencySummary:output_type -> changelens.v1.GetLatencySummaryResponse
+	24,  // 105: changelens.v1.QueryService.ListDeployments:output_type -> changelens.v1.ListDeploymentsResponse
+	28,  // 106: changelens.v1.QueryService.GetDeploymentImpact:output_type -> changelens.v1.GetDeploymentImpactResponse
+	32,  // 107: changelens.v1.QueryService.GetDORA:output_type -> changelens.v1.GetDORAResponse
+	37,  // 108: changelens.v1.QueryService.Compare:output_type -> changelens.v1.CompareResponse
+	42,  // 109: changelens.v1.QueryService.ListCohorts:output_type -> changelens.v1.ListCohortsResponse
+	46,  // 110: changelens.v1.QueryService.Gate:output_type -> changelens.v1.GateResponse
+	46,  // 111: changelens.v1.QueryService.GateWebhook:output_type -> changelens.v1.GateResponse
+	102, // [102:112] is the sub-list for method output_type
+	92,  // [92:102] is the sub-list for method input_type
+	92,  // [92:92] is the sub-list for extension type_name
+	92,  // [92:92] is the sub-list for extension extendee
+	0,   // [0:92] is the sub-list for field type_name
 }
 
 func init() { file_changelens_v1_query_proto_init() }
@@ -4506,7 +4696,7 @@ func file_changelens_v1_query_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_changelens_v1_query_proto_rawDesc), len(file_changelens_v1_query_proto_rawDesc)),
 			NumEnums:      9,
-			NumMessages:   37,
+			NumMessages:   39,
 			NumExtensions: 0,
 			NumServices:   1,
 		},
