@@ -16,6 +16,7 @@ const (
 	KindNone Kind = iota // not a changelens event
 	KindLatency
 	KindDeployment
+	KindCall
 )
 
 // ScopeKind is the kind of every span in a scope the processor marked, else
@@ -40,8 +41,26 @@ func kindOf(v pcommon.Value, ok bool) Kind {
 		return KindLatency
 	case EventDeployment:
 		return KindDeployment
+	case EventCall:
+		return KindCall
 	}
 	return KindNone
+}
+
+// EventKind is the kind of span s of a scope of kind scope: a span's own mark
+// wins (call events share latency scopes), and only spans without a scope
+// mark or of kind CLIENT or PRODUCER are looked at one by one, so latency
+// events in a marked scope cost no attribute lookup.
+func EventKind(scope Kind, s ptrace.Span) Kind {
+	if scope == KindNone {
+		return SpanKind(s)
+	}
+	if k := s.Kind(); k == ptrace.SpanKindClient || k == ptrace.SpanKindProducer {
+		if sk := SpanKind(s); sk != KindNone {
+			return sk
+		}
+	}
+	return scope
 }
 
 // MarkScope makes sc a changelens scope of the given event type (EventLatency
@@ -62,6 +81,9 @@ func MarkScope(sc pcommon.InstrumentationScope, eventType string) {
 // MarkLatencySpan marks one span as a latency event (for a scope that also
 // holds other spans).
 func MarkLatencySpan(s ptrace.Span) { s.Attributes().PutStr(AttrEventType, EventLatency) }
+
+// MarkCallSpan marks one span as a call event.
+func MarkCallSpan(s ptrace.Span) { s.Attributes().PutStr(AttrEventType, EventCall) }
 
 // SetWeight records a latency event's sampling weight (adjusted count); 1 is
 // the default and not written.
@@ -120,6 +142,9 @@ type Latency struct {
 	Weight     float64 // sampling weight; NaN when the attribute is not a number
 	TraceID    pcommon.TraceID
 	SpanID     pcommon.SpanID
+	// ParentSpanID is the span's parent as received (empty for a root): the
+	// call event of the caller, if the caller is instrumented.
+	ParentSpanID pcommon.SpanID
 	// Cohorts are the recorded cohort dimensions (nil when none).
 	Cohorts []Cohort
 	// ResponseSize and RequestSize are the HTTP body sizes in bytes, NoSize
@@ -146,6 +171,7 @@ func DecodeLatency(res Resource, s ptrace.Span) Latency {
 		TraceID:   s.TraceID(),
 		SpanID:    s.SpanID(),
 
+		ParentSpanID: s.ParentSpanID(),
 		ResponseSize: NoSize,
 		RequestSize:  NoSize,
 	}
@@ -159,14 +185,7 @@ func DecodeLatency(res Resource, s ptrace.Span) Latency {
 				l.HTTPStatus = statusOf(v)
 			}
 		case AttrWeight:
-			switch v.Type() {
-			case pcommon.ValueTypeDouble:
-				l.Weight = v.Double()
-			case pcommon.ValueTypeInt:
-				l.Weight = float64(v.Int())
-			default:
-				l.Weight = math.NaN()
-			}
+			l.Weight = weightOf(v)
 		case AttrHTTPResponseBodySize:
 			l.ResponseSize = sizeOf(v)
 		case AttrHTTPRequestBodySize:
@@ -178,6 +197,17 @@ func DecodeLatency(res Resource, s ptrace.Span) Latency {
 		}
 	}
 	return l
+}
+
+// weightOf reads AttrWeight; NaN when it is not a number.
+func weightOf(v pcommon.Value) float64 {
+	switch v.Type() {
+	case pcommon.ValueTypeDouble:
+		return v.Double()
+	case pcommon.ValueTypeInt:
+		return float64(v.Int())
+	}
+	return math.NaN()
 }
 
 // sizeOf reads a body size: a non-negative int, double or decimal string;
@@ -225,6 +255,7 @@ func AppendLatency(td ptrace.Traces, events ...Latency) {
 		s.SetEndTimestamp(pcommon.Timestamp(e.End))
 		s.SetTraceID(e.TraceID)
 		s.SetSpanID(e.SpanID)
+		s.SetParentSpanID(e.ParentSpanID)
 		if e.Error {
 			s.Status().SetCode(ptrace.StatusCodeError)
 		}
@@ -243,6 +274,77 @@ func AppendLatency(td ptrace.Traces, events ...Latency) {
 		for _, c := range e.Cohorts {
 			s.Attributes().PutStr(AttrCohortPrefix+c.Dimension, c.Value)
 		}
+	}
+}
+
+// Call is one call event: a unit's outgoing CLIENT or PRODUCER span. Strings
+// decoded from pdata point into it.
+type Call struct {
+	Resource  // the caller
+	Operation string
+	// Peer names what was called as the caller saw it (PeerAttributes); ""
+	// when the span names nothing.
+	Peer       string
+	Start, End int64 // unix ns
+	Error      bool
+	Weight     float64 // sampling weight; NaN when the attribute is not a number
+	TraceID    pcommon.TraceID
+	SpanID     pcommon.SpanID
+}
+
+// DecodeCall reads a call event span of resource res.
+func DecodeCall(res Resource, s ptrace.Span) Call {
+	c := Call{
+		Resource:  res,
+		Operation: s.Name(),
+		Start:     int64(s.StartTimestamp()),
+		End:       int64(s.EndTimestamp()),
+		Error:     s.Status().Code() == ptrace.StatusCodeError,
+		Weight:    1,
+		TraceID:   s.TraceID(),
+		SpanID:    s.SpanID(),
+	}
+	rank := len(PeerAttributes)
+	for k, v := range s.Attributes().All() {
+		if k == AttrWeight {
+			c.Weight = weightOf(v)
+			continue
+		}
+		if v.Type() != pcommon.ValueTypeStr || v.Str() == "" {
+			continue
+		}
+		for i := 0; i < rank; i++ {
+			if PeerAttributes[i] == k {
+				c.Peer, rank = v.Str(), i
+				break
+			}
+		}
+	}
+	return c
+}
+
+// AppendCall appends call events to td as the processor emits them (each in
+// its own scope of its unit's ResourceSpans, marked per span).
+func AppendCall(td ptrace.Traces, calls ...Call) {
+	for i := range calls {
+		c := &calls[i]
+		rs := td.ResourceSpans().AppendEmpty()
+		c.Resource.put(rs.Resource().Attributes())
+		s := rs.ScopeSpans().AppendEmpty().Spans().AppendEmpty()
+		s.SetName(c.Operation)
+		s.SetKind(ptrace.SpanKindClient)
+		s.SetStartTimestamp(pcommon.Timestamp(c.Start))
+		s.SetEndTimestamp(pcommon.Timestamp(c.End))
+		s.SetTraceID(c.TraceID)
+		s.SetSpanID(c.SpanID)
+		if c.Error {
+			s.Status().SetCode(ptrace.StatusCodeError)
+		}
+		MarkCallSpan(s)
+		if c.Peer != "" {
+			s.Attributes().PutStr(PeerAttributes[0], c.Peer)
+		}
+		SetWeight(s, c.Weight)
 	}
 }
 

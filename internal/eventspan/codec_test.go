@@ -40,7 +40,7 @@ func TestDeploymentRoundTrip(t *testing.T) {
 func TestLatencyRoundTrip(t *testing.T) {
 	in := []Latency{
 		{Resource: Resource{"api", "prod", "3"}, Operation: "GET /x", Start: 10, End: 30, HTTPStatus: 200, Weight: 1,
-			TraceID: pcommon.TraceID{1}, SpanID: pcommon.SpanID{1}, ResponseSize: 0, RequestSize: 512,
+			TraceID: pcommon.TraceID{1}, SpanID: pcommon.SpanID{1}, ParentSpanID: pcommon.SpanID{9}, ResponseSize: 0, RequestSize: 512,
 			Cohorts: []Cohort{{"feature_flag.new-checkout", "on"}, {"attribute.api.protocol", "grpc"}}},
 		{Resource: Resource{"api", "prod", "3"}, Operation: "GET /y", Start: 11, End: 12, Error: true, HTTPStatus: 503,
 			Weight: 4.5, TraceID: pcommon.TraceID{2}, SpanID: pcommon.SpanID{2}, ResponseSize: 1 << 40, RequestSize: NoSize},
@@ -125,5 +125,74 @@ func TestMarkScopeIsIdempotent(t *testing.T) {
 	MarkLatencySpan(s)
 	if SpanKind(s) != KindLatency {
 		t.Error("MarkLatencySpan did not mark")
+	}
+}
+
+func TestCallRoundTrip(t *testing.T) {
+	in := []Call{
+		{Resource: Resource{"web", "prod", "7"}, Operation: "GET", Peer: "checkout", Start: 10, End: 40, Error: true,
+			Weight: 2, TraceID: pcommon.TraceID{1}, SpanID: pcommon.SpanID{5}},
+		{Resource: Resource{"web", "prod", "7"}, Operation: "publish", Start: 11, End: 12, Weight: 1,
+			TraceID: pcommon.TraceID{2}, SpanID: pcommon.SpanID{6}},
+	}
+	td := ptrace.NewTraces()
+	AppendCall(td, in...)
+	var got []Call
+	for _, rs := range td.ResourceSpans().All() {
+		res := ReadResource(rs.Resource().Attributes())
+		for _, ss := range rs.ScopeSpans().All() {
+			for _, s := range ss.Spans().All() {
+				if k := EventKind(ScopeKind(ss.Scope()), s); k != KindCall {
+					t.Fatalf("kind %d, want call", k)
+				}
+				got = append(got, DecodeCall(res, s))
+			}
+		}
+	}
+	if !reflect.DeepEqual(got, in) {
+		t.Errorf("round trip:\n got %+v\nwant %+v", got, in)
+	}
+}
+
+// The peer is the most specific name the span carries, whatever the order
+// of its attributes.
+func TestDecodeCallPeer(t *testing.T) {
+	for _, tc := range []struct {
+		attrs map[string]any
+		want  string
+	}{
+		{map[string]any{"server.address": "10.0.0.7", "peer.service": "payments"}, "payments"},
+		{map[string]any{"db.system": "postgresql", "server.address": "db-1"}, "db-1"},
+		{map[string]any{"db.system.name": "redis", "db.system": "redis-old"}, "redis"},
+		{map[string]any{"messaging.system": "kafka", "peer.service": ""}, "kafka"},
+		{map[string]any{"http.request.method": "GET"}, ""},
+	} {
+		s := ptrace.NewSpan()
+		if err := s.Attributes().FromRaw(tc.attrs); err != nil {
+			t.Fatal(err)
+		}
+		if got := DecodeCall(Resource{}, s).Peer; got != tc.want {
+			t.Errorf("%v: peer %q, want %q", tc.attrs, got, tc.want)
+		}
+	}
+}
+
+// A call event in a latency scope is a call; a latency event there costs no
+// lookup and stays a latency event, even when it is a CLIENT span (client
+// configured as an entry kind).
+func TestEventKindSpanMarkWins(t *testing.T) {
+	call := ptrace.NewSpan()
+	call.SetKind(ptrace.SpanKindClient)
+	MarkCallSpan(call)
+	if k := EventKind(KindLatency, call); k != KindCall {
+		t.Errorf("marked call in a latency scope: kind %d", k)
+	}
+	entry := ptrace.NewSpan()
+	entry.SetKind(ptrace.SpanKindClient)
+	if k := EventKind(KindLatency, entry); k != KindLatency {
+		t.Errorf("unmarked client span in a latency scope: kind %d", k)
+	}
+	if k := EventKind(KindNone, entry); k != KindNone {
+		t.Errorf("unmarked span in an unmarked scope: kind %d", k)
 	}
 }

@@ -30,6 +30,18 @@
 // their original scopes; latency events are then marked one by one with the
 // span attribute AttrEventType = EventLatency instead of by their scope.
 //
+// Call events (AttrEventType = EventCall, always on the span itself: they
+// share scopes with latency events) are the user's CLIENT and PRODUCER spans
+// of a named service, passed through as received: the span's resource is the
+// calling unit, its name the call's operation, its timestamps, status, trace
+// and span IDs those of the call, AttrWeight as for latency events, and its
+// peer attributes (peer.service, server.address, db.system.name, ...) as
+// received. A callee's latency event whose parent span ID is a call event's
+// span ID (same trace) is the other end of that call: the service graph is
+// that join of stored rows, so it does not depend on which collector
+// received which span of a trace. Latency events keep their parent span ID
+// for it.
+//
 // Deployment events (AttrEventType = EventDeployment) are spans the processor
 // creates, one ResourceSpans each, with the attributes named below. Their
 // start timestamp is the rollout start (the first span of the new version, or
@@ -49,6 +61,7 @@ const (
 	AttrEventType   = "changelens.event.type"
 	EventLatency    = "latency"
 	EventDeployment = "deployment"
+	EventCall       = "call" // on the span only
 )
 
 // Latency event attributes (besides the semantic conventions named above).
@@ -77,6 +90,14 @@ const (
 	AttrHTTPResponseBodySize     = "http.response.body.size"
 	AttrHTTPRequestBodySize      = "http.request.body.size"
 )
+
+// Peer attributes of a call event, in the order DecodeCall prefers them: the
+// name of the called service when the caller knows it, else the address or
+// system it called.
+var PeerAttributes = []string{
+	"peer.service", "server.address", "net.peer.name", "db.system.name", "db.system",
+	"messaging.system", "rpc.system",
+}
 
 // Deployment event attributes.
 const (

@@ -53,6 +53,24 @@ type Config struct {
 	// Default 2.
 	DispersionLags int
 
+	// Attribution of a regression to a concurrent change (docs/analysis.md,
+	// "Attribution").
+
+	// AttributionWindow: changes starting this close to the deployment are
+	// candidates, and each is judged on this long either side of it (at
+	// most the before and after windows). Default 15m.
+	AttributionWindow time.Duration
+	// AttributionZ: a change explains a regression when its component rose
+	// with at least this standardized evidence. Default 3.
+	AttributionZ float64
+	// AttributionShare: a regression is attributed elsewhere only when the
+	// deployment's own component did not rise significantly and other
+	// changes explain at least this share of it. Default 0.5.
+	AttributionShare float64
+	// FlagShareChange: a feature flag changed when a variant's share of the
+	// unit's requests moved by at least this much. Default 0.05.
+	FlagShareChange float64
+
 	// The same-window comparison (canary, A/B) and the canary gate.
 
 	// CompareAlpha is the significance level of each test of a same-window
@@ -98,6 +116,10 @@ func DefaultConfig() Config {
 		MaxOperations:       50,
 		Power:               0.8,
 		DispersionLags:      2,
+		AttributionWindow:   15 * time.Minute,
+		AttributionZ:        3,
+		AttributionShare:    0.5,
+		FlagShareChange:     0.05,
 		CompareAlpha:        d.Alpha,
 		LatencyRatio:        d.LatencyRatio,
 		ErrorRateMinDelta:   d.ErrorRateAbsDelta,
@@ -156,6 +178,18 @@ func (c Config) Validate() error {
 	}
 	if c.DispersionLags < 0 || c.DispersionLags > 30 {
 		errs = append(errs, fmt.Errorf("analysis: DispersionLags %d must be between 0 and 30", c.DispersionLags))
+	}
+	if c.AttributionWindow < 5*time.Minute {
+		errs = append(errs, fmt.Errorf("analysis: AttributionWindow %s is shorter than five minutes", c.AttributionWindow))
+	}
+	if !(c.AttributionZ >= 1 && c.AttributionZ <= 10) {
+		errs = append(errs, fmt.Errorf("analysis: AttributionZ %v must be in [1, 10]", c.AttributionZ))
+	}
+	if !(c.AttributionShare > 0 && c.AttributionShare <= 1) {
+		errs = append(errs, fmt.Errorf("analysis: AttributionShare %v must be in (0, 1]", c.AttributionShare))
+	}
+	if !(c.FlagShareChange > 0 && c.FlagShareChange < 1) {
+		errs = append(errs, fmt.Errorf("analysis: FlagShareChange %v must be in (0, 1)", c.FlagShareChange))
 	}
 	if c.MergeWindow < 0 {
 		errs = append(errs, fmt.Errorf("analysis: MergeWindow %s is negative", c.MergeWindow))

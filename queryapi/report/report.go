@@ -80,6 +80,11 @@ const (
 	VerdictNoChange
 	VerdictImproved
 	VerdictDegraded
+	// VerdictCausedByDependency: the unit's metrics regressed, but the
+	// regression is explained by a concurrent change elsewhere — a callee's
+	// or caller's deployment, a feature flag's variant share — named by
+	// Deployment.Cause; not the deployment's change failure.
+	VerdictCausedByDependency
 )
 
 // String is the verdict's name without the API's prefix ("DEGRADED", …), as
@@ -96,6 +101,8 @@ func (v Verdict) String() string {
 		return "IMPROVED"
 	case VerdictDegraded:
 		return "DEGRADED"
+	case VerdictCausedByDependency:
+		return "CAUSED_BY_DEPENDENCY"
 	}
 	return "UNKNOWN"
 }
@@ -151,7 +158,14 @@ func (r FailureReason) String() string {
 // ParseVerdict, ParseCompareVerdict and ParseFailureReason invert String;
 // ok is false for any other name. Stored data name enum values, never their
 // order numbers, so reordering an enum changes no stored meaning.
-func ParseVerdict(s string) (Verdict, bool) { return parseName(s, VerdictPending, VerdictDegraded) }
+func ParseVerdict(s string) (Verdict, bool) {
+	return parseName(s, VerdictPending, VerdictCausedByDependency)
+}
+
+// ParseCauseKind inverts CauseKind.String.
+func ParseCauseKind(s string) (CauseKind, bool) {
+	return parseName(s, CauseOwnDeployment, CauseFeatureFlag)
+}
 
 // ParseCompareVerdict inverts CompareVerdict.String.
 func ParseCompareVerdict(s string) (CompareVerdict, bool) {
@@ -202,6 +216,85 @@ type Deployment struct {
 	Regressions []Regression
 	// Explanation is the verdict in one sentence a person can act on.
 	Explanation string
+	// Cause is the change a CAUSED_BY_DEPENDENCY verdict names; nil
+	// otherwise.
+	Cause *Cause
+}
+
+// CauseKind is the kind of change a regression is attributed to.
+type CauseKind int
+
+const (
+	CauseOwnDeployment    CauseKind = iota + 1 // the judged deployment itself
+	CauseCalleeDeployment                      // a deployment of a unit the judged unit calls
+	CauseCallerDeployment                      // a deployment of a unit that calls the judged unit
+	CauseFeatureFlag                           // a feature flag's variant shares changed
+)
+
+// String is the kind's name without the API's prefix ("CALLEE_DEPLOYMENT", …).
+func (k CauseKind) String() string {
+	switch k {
+	case CauseOwnDeployment:
+		return "OWN_DEPLOYMENT"
+	case CauseCalleeDeployment:
+		return "CALLEE_DEPLOYMENT"
+	case CauseCallerDeployment:
+		return "CALLER_DEPLOYMENT"
+	case CauseFeatureFlag:
+		return "FEATURE_FLAG"
+	}
+	return "UNKNOWN"
+}
+
+// Cause is one change that overlapped a deployment's windows, with the
+// evidence that it explains the deployment's regression (docs/analysis.md,
+// "Attribution").
+type Cause struct {
+	Kind CauseKind
+	// The deployment (own, callee or caller): its id and unit.
+	DeploymentID, Service, Environment, Version string
+	// For a feature flag: its key and the variant whose share rose most.
+	Flag, Variant string
+	// Start and End bound the change: a deployment's rollout, a flag's
+	// minute of change.
+	Start, End time.Time
+	// Metric is the decomposed metric: "latency_mean_ms" (milliseconds per
+	// request of the judged unit) or "error_rate".
+	Metric string
+	// Before and After are the change's component of the judged unit's
+	// metric in the quarter-hours either side of the change (the judged
+	// unit's self time, its time waiting on the callee, the flag's mix, the
+	// caller's excess); Explained = the change of it net of the controls'
+	// shift, with Z its standardized evidence; Share = Explained ÷ the
+	// unit's own change at its deployment.
+	Before, After, Explained, Share, Z float64
+	// Significant: Z at least the attribution threshold.
+	Significant bool
+	// Rank orders the changes, 1 = the most likely cause.
+	Rank int
+}
+
+// Neighbour is a unit the judged unit calls or is called by, in its
+// windows: the service graph around the deployment.
+type Neighbour struct {
+	Service, Environment string // Environment "" for an uninstrumented peer
+	// Callee: the judged unit calls it; else it calls the judged unit.
+	Callee bool
+	// Calls per minute and mean duration (ms, as the caller timed them)
+	// before and after the deployment.
+	CallsPerMinuteBefore, CallsPerMinuteAfter float64
+	MeanMsBefore, MeanMsAfter                 float64
+	ErrorRateBefore, ErrorRateAfter           float64
+	// Deployments are the ids of its deployments in the windows.
+	Deployments []string
+}
+
+// Attribution is what a deployment's regression was attributed to.
+type Attribution struct {
+	// Causes are the changes overlapping the windows, most likely first.
+	Causes []Cause
+	// Neighbours are the units calling or called by the judged unit.
+	Neighbours []Neighbour
 }
 
 // Regression is one regressed metric of a deployment, of the unit as a
@@ -224,9 +317,14 @@ type Regression struct {
 type DeploymentQuery struct {
 	Service     string // optional
 	Environment string // optional
-	Start, End  time.Time
-	PageSize    int
-	PageToken   string // opaque, from a previous page
+	// CauseKind (optional) keeps deployments whose verdict names a cause of
+	// this kind (a DEGRADED one: CauseOwnDeployment); CausedBy (optional)
+	// those whose verdict names this deployment id or flag key.
+	CauseKind  CauseKind
+	CausedBy   string
+	Start, End time.Time
+	PageSize   int
+	PageToken  string // opaque, from a previous page
 }
 
 // Window is one side of an impact comparison.
@@ -348,6 +446,9 @@ type Impact struct {
 	RequestsNeeded float64
 	// Control is what the metrics were judged against.
 	Control Control
+	// Attribution ranks the changes that overlapped the windows by how
+	// much of a regression each explains (empty when nothing regressed).
+	Attribution Attribution
 	// Explanation is the verdict in one sentence a person can act on.
 	Explanation string
 }
