@@ -69,6 +69,7 @@ func (s *sdkService) flush(t *testing.T) {
 
 type events struct {
 	latency     int
+	calls       int
 	errors      int
 	deployments map[string]ptrace.Span // by deployment.id, last state
 	versions    map[string]int         // latency events per service.version
@@ -80,16 +81,18 @@ func decode(all []ptrace.Traces) events {
 		for _, rs := range td.ResourceSpans().All() {
 			version, _ := rs.Resource().Attributes().Get(eventspan.AttrServiceVersion)
 			for _, ss := range rs.ScopeSpans().All() {
-				typ, _ := ss.Scope().Attributes().Get(eventspan.AttrEventType)
+				scope := eventspan.ScopeKind(ss.Scope())
 				for _, s := range ss.Spans().All() {
-					switch typ.Str() {
-					case eventspan.EventLatency:
+					switch eventspan.EventKind(scope, s) {
+					case eventspan.KindLatency:
 						ev.latency++
 						ev.versions[version.Str()]++
 						if s.Status().Code() == ptrace.StatusCodeError {
 							ev.errors++
 						}
-					case eventspan.EventDeployment:
+					case eventspan.KindCall:
+						ev.calls++
+					case eventspan.KindDeployment:
 						id, _ := s.Attributes().Get(eventspan.AttrDeploymentID)
 						ev.deployments[id.Str()] = s
 					}
@@ -170,7 +173,8 @@ func TestCollectorSmoke(t *testing.T) {
 	time.Sleep(time.Second) // nothing else may appear
 	ev = decode(sink.traces())
 
-	assert.Equal(t, 2*perVersion, ev.latency, "one latency event per SERVER span; CLIENT children dropped")
+	assert.Equal(t, 2*perVersion, ev.latency, "one latency event per SERVER span")
+	assert.Equal(t, 2*perVersion, ev.calls, "one call event per CLIENT child (the service graph)")
 	assert.Equal(t, map[string]int{"1.0.0": perVersion, "1.1.0": perVersion}, ev.versions)
 	assert.Equal(t, perVersion/50, ev.errors, "503s are errors")
 	require.Len(t, ev.deployments, 1, "the deploy span; version changes in traffic are the query API's to infer")
@@ -189,7 +193,7 @@ func TestCollectorSmoke(t *testing.T) {
 	assert.Contains(t, col.output(), "deployment.id")
 	assert.Equal(t, 1.0, col.metric(t, "otelcol_processor_changelens_deployment_events", `source="explicit"`))
 	assert.Equal(t, float64(2*perVersion), col.metric(t, "otelcol_processor_changelens_latency_events"))
-	assert.Equal(t, float64(2*perVersion), col.metric(t, "otelcol_processor_changelens_spans_dropped", `reason="not_entry"`))
+	assert.Equal(t, float64(2*perVersion), col.metric(t, "otelcol_processor_changelens_call_events"))
 }
 
 // TestExampleConfigValidates: the shipped configs (config/, deploy/) are accepted

@@ -47,18 +47,20 @@ func kindOf(v pcommon.Value, ok bool) Kind {
 	return KindNone
 }
 
-// EventKind is the kind of span s of a scope of kind scope: a span's own mark
-// wins (call events share latency scopes), and only spans without a scope
-// mark or of kind CLIENT or PRODUCER are looked at one by one, so latency
-// events in a marked scope cost no attribute lookup.
+// EventKind is the kind of span s of a scope of kind scope. In a latency
+// scope a CLIENT or PRODUCER span is a call event unless marked a latency
+// event itself (client configured as an entry kind): calls are common and
+// cost no attribute that way, client entry spans are rare. Spans of
+// unmarked scopes (keep_non_entry_spans) are marked one by one.
 func EventKind(scope Kind, s ptrace.Span) Kind {
 	if scope == KindNone {
 		return SpanKind(s)
 	}
-	if k := s.Kind(); k == ptrace.SpanKindClient || k == ptrace.SpanKindProducer {
-		if sk := SpanKind(s); sk != KindNone {
-			return sk
+	if k := s.Kind(); scope == KindLatency && (k == ptrace.SpanKindClient || k == ptrace.SpanKindProducer) {
+		if SpanKind(s) == KindLatency {
+			return KindLatency
 		}
+		return KindCall
 	}
 	return scope
 }
@@ -82,7 +84,8 @@ func MarkScope(sc pcommon.InstrumentationScope, eventType string) {
 // holds other spans).
 func MarkLatencySpan(s ptrace.Span) { s.Attributes().PutStr(AttrEventType, EventLatency) }
 
-// MarkCallSpan marks one span as a call event.
+// MarkCallSpan marks one span as a call event (in a scope the processor
+// does not mark: keep_non_entry_spans).
 func MarkCallSpan(s ptrace.Span) { s.Attributes().PutStr(AttrEventType, EventCall) }
 
 // SetWeight records a latency event's sampling weight (adjusted count); 1 is
@@ -323,14 +326,16 @@ func DecodeCall(res Resource, s ptrace.Span) Call {
 	return c
 }
 
-// AppendCall appends call events to td as the processor emits them (each in
-// its own scope of its unit's ResourceSpans, marked per span).
+// AppendCall appends call events to td as the processor emits them: CLIENT
+// spans in a latency scope of their unit's ResourceSpans, unmarked.
 func AppendCall(td ptrace.Traces, calls ...Call) {
 	for i := range calls {
 		c := &calls[i]
 		rs := td.ResourceSpans().AppendEmpty()
 		c.Resource.put(rs.Resource().Attributes())
-		s := rs.ScopeSpans().AppendEmpty().Spans().AppendEmpty()
+		ss := rs.ScopeSpans().AppendEmpty()
+		MarkScope(ss.Scope(), EventLatency)
+		s := ss.Spans().AppendEmpty()
 		s.SetName(c.Operation)
 		s.SetKind(ptrace.SpanKindClient)
 		s.SetStartTimestamp(pcommon.Timestamp(c.Start))
@@ -340,7 +345,6 @@ func AppendCall(td ptrace.Traces, calls ...Call) {
 		if c.Error {
 			s.Status().SetCode(ptrace.StatusCodeError)
 		}
-		MarkCallSpan(s)
 		if c.Peer != "" {
 			s.Attributes().PutStr(PeerAttributes[0], c.Peer)
 		}

@@ -177,22 +177,34 @@ func TestDecodeCallPeer(t *testing.T) {
 	}
 }
 
-// A call event in a latency scope is a call; a latency event there costs no
-// lookup and stays a latency event, even when it is a CLIENT span (client
-// configured as an entry kind).
-func TestEventKindSpanMarkWins(t *testing.T) {
-	call := ptrace.NewSpan()
-	call.SetKind(ptrace.SpanKindClient)
-	MarkCallSpan(call)
-	if k := EventKind(KindLatency, call); k != KindCall {
-		t.Errorf("marked call in a latency scope: kind %d", k)
+// In a latency scope an unmarked CLIENT span is a call and a marked one a
+// latency event (client configured as an entry kind); in an unmarked scope
+// only marks count.
+func TestEventKind(t *testing.T) {
+	client := ptrace.NewSpan()
+	client.SetKind(ptrace.SpanKindClient)
+	if k := EventKind(KindLatency, client); k != KindCall {
+		t.Errorf("unmarked client span in a latency scope: kind %d, want call", k)
+	}
+	if k := EventKind(KindNone, client); k != KindNone {
+		t.Errorf("unmarked span in an unmarked scope: kind %d", k)
+	}
+	MarkCallSpan(client)
+	if k := EventKind(KindNone, client); k != KindCall {
+		t.Errorf("marked call in an unmarked scope: kind %d", k)
 	}
 	entry := ptrace.NewSpan()
 	entry.SetKind(ptrace.SpanKindClient)
+	MarkLatencySpan(entry)
 	if k := EventKind(KindLatency, entry); k != KindLatency {
-		t.Errorf("unmarked client span in a latency scope: kind %d", k)
+		t.Errorf("client span marked latency in a latency scope: kind %d", k)
 	}
-	if k := EventKind(KindNone, entry); k != KindNone {
-		t.Errorf("unmarked span in an unmarked scope: kind %d", k)
+	server := ptrace.NewSpan()
+	server.SetKind(ptrace.SpanKindServer)
+	if k := EventKind(KindLatency, server); k != KindLatency {
+		t.Errorf("server span in a latency scope: kind %d", k)
+	}
+	if k := EventKind(KindDeployment, client); k != KindDeployment {
+		t.Errorf("client span in a deployment scope: kind %d", k)
 	}
 }

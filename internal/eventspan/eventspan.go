@@ -30,9 +30,12 @@
 // their original scopes; latency events are then marked one by one with the
 // span attribute AttrEventType = EventLatency instead of by their scope.
 //
-// Call events (AttrEventType = EventCall, always on the span itself: they
-// share scopes with latency events) are the user's CLIENT and PRODUCER spans
-// of a named service, passed through as received: the span's resource is the
+// Call events are the user's CLIENT and PRODUCER spans of a named service.
+// In a scope marked EventLatency every CLIENT or PRODUCER span is a call
+// event unless the span itself is marked EventLatency (a client span
+// configured as an entry span); in unmarked scopes (keep_non_entry_spans)
+// they carry the span attribute AttrEventType = EventCall (EventKind
+// resolves both). They pass through as received: the span's resource is the
 // calling unit, its name the call's operation, its timestamps, status, trace
 // and span IDs those of the call, AttrWeight as for latency events, and its
 // peer attributes (peer.service, server.address, db.system.name, ...) as
@@ -61,7 +64,7 @@ const (
 	AttrEventType   = "changelens.event.type"
 	EventLatency    = "latency"
 	EventDeployment = "deployment"
-	EventCall       = "call" // on the span only
+	EventCall       = "call" // on spans of unmarked scopes only
 )
 
 // Latency event attributes (besides the semantic conventions named above).

@@ -31,6 +31,18 @@ type Config struct {
 	// Cohorts configures the cohort dimensions recorded on latency events,
 	// for same-window comparisons (canaries, A/B tests).
 	Cohorts CohortsConfig `mapstructure:"cohorts"`
+	// ServiceGraph configures call events.
+	ServiceGraph ServiceGraphConfig `mapstructure:"service_graph"`
+}
+
+// ServiceGraphConfig says whether outgoing calls are kept as call events.
+type ServiceGraphConfig struct {
+	// Enabled keeps the CLIENT and PRODUCER spans of named services as call
+	// events (marked per span). The query side joins them with their
+	// callees' latency events to build the service graph, so a caller's
+	// regression can be attributed to its callee's deploy. When false they
+	// are dropped as not_entry, as other non-entry spans are.
+	Enabled bool `mapstructure:"enabled"`
 }
 
 // CohortsConfig says which cohort dimensions latency events carry, within
@@ -159,6 +171,7 @@ func defaultConfig() *Config {
 				CommitTimeAttributes: []string{"changelens.commit.time", "github.head_commit.timestamp"},
 			},
 		},
-		Cohorts: CohortsConfig{FeatureFlags: true, MaxKeysPerUnit: 10, MaxValuesPerKey: 20, MaxUnits: 10000},
+		Cohorts:      CohortsConfig{FeatureFlags: true, MaxKeysPerUnit: 10, MaxValuesPerKey: 20, MaxUnits: 10000},
+		ServiceGraph: ServiceGraphConfig{Enabled: true},
 	}
 }

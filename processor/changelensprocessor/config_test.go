@@ -31,6 +31,7 @@ func TestLoadConfig(t *testing.T) {
 	cfg, err := loadConfig(t, "")
 	require.NoError(t, err)
 	assert.Equal(t, defaultConfig(), cfg)
+	assert.True(t, cfg.ServiceGraph.Enabled, "call events are kept by default")
 
 	cfg, err = loadConfig(t, "full")
 	require.NoError(t, err)
@@ -45,6 +46,7 @@ func TestLoadConfig(t *testing.T) {
 		},
 		Cohorts: CohortsConfig{FeatureFlags: false, FlagKeys: []string{"new-checkout"}, Attributes: []string{"api.protocol"},
 			MaxKeysPerUnit: 3, MaxValuesPerKey: 5, MaxUnits: 100},
+		ServiceGraph: ServiceGraphConfig{Enabled: false},
 	}, cfg)
 }
 
@@ -60,6 +62,7 @@ func TestInvalidConfigNamesTheField(t *testing.T) {
 		"unknown_field":          "inferrence",
 		"empty_cohort_attribute": "cohorts.attributes[0]",
 		"zero_cohort_values":     "cohorts.max_values_per_key",
+		"service_graph_typo":     "'service_graph' has invalid keys: enable",
 		// Inference moved to the query API; its old settings are rejected by name.
 		"removed_inference": "inference",
 	} {

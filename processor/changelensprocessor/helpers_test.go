@@ -158,8 +158,8 @@ func (h *harness) events() (deps []deployEvent, lat []latencyEvent) {
 			res := rs.Resource().Attributes()
 			for _, ss := range rs.ScopeSpans().All() {
 				require.Equal(h.t, eventspan.ScopeName, ss.Scope().Name())
-				typ, ok := ss.Scope().Attributes().Get(eventspan.AttrEventType)
-				require.True(h.t, ok, "scope without event type")
+				scope := eventspan.ScopeKind(ss.Scope())
+				require.NotEqual(h.t, eventspan.KindNone, scope, "scope without event type")
 				for _, s := range ss.Spans().All() {
 					a := s.Attributes()
 					get := func(k string) string {
@@ -168,8 +168,10 @@ func (h *harness) events() (deps []deployEvent, lat []latencyEvent) {
 						}
 						return ""
 					}
-					switch typ.Str() {
-					case eventspan.EventDeployment:
+					switch k := eventspan.EventKind(scope, s); k {
+					case eventspan.KindCall:
+						// Read by decode.
+					case eventspan.KindDeployment:
 						var commitTime int64
 						if ct, ok := a.Get(eventspan.AttrCommitTime); ok {
 							commitTime = ct.Int()
@@ -189,7 +191,7 @@ func (h *harness) events() (deps []deployEvent, lat []latencyEvent) {
 							byID[e.ID] = len(deps)
 							deps = append(deps, e)
 						}
-					case eventspan.EventLatency:
+					case eventspan.KindLatency:
 						w := 1.0
 						if v, ok := a.Get(eventspan.AttrWeight); ok {
 							w = v.Double()
@@ -199,7 +201,7 @@ func (h *harness) events() (deps []deployEvent, lat []latencyEvent) {
 							Operation: s.Name(), Error: s.Status().Code() == ptrace.StatusCodeError, Weight: w, Start: s.StartTimestamp().AsTime(),
 						})
 					default:
-						h.t.Fatalf("unknown event type %q", typ.Str())
+						h.t.Fatalf("span %q of unknown event kind %d", s.Name(), k)
 					}
 				}
 			}
@@ -212,6 +214,56 @@ func (h *harness) events() (deps []deployEvent, lat []latencyEvent) {
 		}
 	}
 	return kept, lat
+}
+
+// decode reads the latency and call events the processor emitted with the
+// codec the exporter uses, whatever their scopes (keep_non_entry_spans leaves
+// scopes alone and marks events per span).
+func (h *harness) decode() (lat []eventspan.Latency, calls []eventspan.Call) {
+	for _, td := range h.sink.AllTraces() {
+		for _, rs := range td.ResourceSpans().All() {
+			res := eventspan.ReadResource(rs.Resource().Attributes())
+			for _, ss := range rs.ScopeSpans().All() {
+				scope := eventspan.ScopeKind(ss.Scope())
+				for _, s := range ss.Spans().All() {
+					switch eventspan.EventKind(scope, s) {
+					case eventspan.KindLatency:
+						lat = append(lat, eventspan.DecodeLatency(res, s))
+					case eventspan.KindCall:
+						calls = append(calls, eventspan.DecodeCall(res, s))
+					}
+				}
+			}
+		}
+	}
+	return lat, calls
+}
+
+// kinds maps each output span's name to its event kind.
+func (h *harness) kinds() map[string]eventspan.Kind {
+	out := map[string]eventspan.Kind{}
+	for _, td := range h.sink.AllTraces() {
+		for _, rs := range td.ResourceSpans().All() {
+			for _, ss := range rs.ScopeSpans().All() {
+				scope := eventspan.ScopeKind(ss.Scope())
+				for _, s := range ss.Spans().All() {
+					out[s.Name()] = eventspan.EventKind(scope, s)
+				}
+			}
+		}
+	}
+	return out
+}
+
+// buildScope puts every spec in one resource (the first spec's) and one
+// scope, as one SDK's batch of a request arrives.
+func buildScope(specs ...spanSpec) ptrace.Traces {
+	td := buildTraces(specs[0])
+	spans := td.ResourceSpans().At(0).ScopeSpans().At(0).Spans()
+	for _, sp := range specs[1:] {
+		fillSpan(spans.AppendEmpty(), sp)
+	}
+	return td
 }
 
 func strOf(m pcommon.Map, k string) string {

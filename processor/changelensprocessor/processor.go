@@ -53,6 +53,7 @@ type changelensProcessor struct {
 	entryKind    [8]bool // indexed by ptrace.SpanKind
 	includeRoot  bool
 	keepNonEntry bool
+	serviceGraph bool
 	defaultEnv   string
 	maxOp        int
 	maxSkew      int64
@@ -81,6 +82,7 @@ func newProcessor(set component.TelemetrySettings, cfg *Config, next consumer.Tr
 		next:         next,
 		includeRoot:  cfg.EntrySpans.IncludeRoot,
 		keepNonEntry: cfg.KeepNonEntrySpans,
+		serviceGraph: cfg.ServiceGraph.Enabled,
 		defaultEnv:   cfg.DefaultEnvironment,
 		maxOp:        cfg.MaxOperationLength,
 		maxSkew:      int64(cfg.MaxClockSkew),
@@ -129,6 +131,7 @@ type batchState struct {
 	folds    [numFoldReasons]int64
 	received int64
 	latency  int64
+	calls    int64
 	dropped  [numDropReasons]int64
 }
 
@@ -137,7 +140,7 @@ func (b *batchState) reset() {
 	b.explicit = b.explicit[:0]
 	b.flags = nil
 	b.folds = [numFoldReasons]int64{}
-	b.received, b.latency = 0, 0
+	b.received, b.latency, b.calls = 0, 0, 0
 	b.dropped = [numDropReasons]int64{}
 }
 
@@ -165,6 +168,9 @@ func (p *changelensProcessor) processTraces(ctx context.Context, td ptrace.Trace
 	p.telemetry.ProcessorChangelensSpansReceived.Add(ctx, b.received)
 	if b.latency > 0 {
 		p.telemetry.ProcessorChangelensLatencyEvents.Add(ctx, b.latency)
+	}
+	if b.calls > 0 {
+		p.telemetry.ProcessorChangelensCallEvents.Add(ctx, b.calls)
 	}
 	for r, n := range b.dropped {
 		if n > 0 {
@@ -209,6 +215,9 @@ func (p *changelensProcessor) processResource(rs ptrace.ResourceSpans, b *batchS
 		if spans.Len() == 0 {
 			return true
 		}
+		// The scope's CLIENT and PRODUCER spans are call events unless marked
+		// latency events themselves (eventspan.EventKind), even in a scope
+		// of calls only.
 		if !p.keepNonEntry {
 			eventspan.MarkScope(ss.Scope(), eventspan.EventLatency)
 		}
@@ -241,6 +250,9 @@ func (p *changelensProcessor) processSpan(s ptrace.Span, b *batchState, hasServi
 		if p.explicit && (isDeployTask(s.Attributes()) || p.matcher.matchName(s.Name())) {
 			p.handleDeploySpan(s, b)
 			return p.keepNonEntry
+		}
+		if p.serviceGraph && (kind == ptrace.SpanKindClient || kind == ptrace.SpanKindProducer) {
+			return p.processCall(s, b, hasService, maxStart)
 		}
 		b.drop(reasonNotEntry)
 		return p.keepNonEntry
@@ -276,16 +288,8 @@ func (p *changelensProcessor) processSpan(s ptrace.Span, b *batchState, hasServi
 		b.drop(reasonMissingServiceName)
 		return false
 	}
-	start, end := int64(s.StartTimestamp()), int64(s.EndTimestamp())
-	switch {
-	case start < minValidStart || end < start:
-		b.drop(reasonInvalidTimestamps)
-		return false
-	case start > maxStart:
-		b.drop(reasonFutureTimestamp)
-		return false
-	case s.TraceID().IsEmpty() || s.SpanID().IsEmpty():
-		b.drop(reasonInvalidIDs)
+	if reason, bad := malformed(s, maxStart); bad {
+		b.drop(reason)
 		return false
 	}
 
@@ -296,29 +300,17 @@ func (p *changelensProcessor) processSpan(s ptrace.Span, b *batchState, hasServi
 	} else if f.rpcService != "" && f.rpcMethod != "" {
 		op = p.ops.join(name, f.rpcService, '/', f.rpcMethod)
 	}
-	if len(op) > p.maxOp {
-		cut := p.maxOp
-		for cut > 0 && !utf8.RuneStart(op[cut]) {
-			cut--
-		}
-		op = op[:cut]
-	}
-	if !utf8.ValidString(op) {
-		op = strings.ToValidUTF8(op, "\uFFFD")
-	}
-	if op != name {
+	if op = p.boundOperation(op); op != name {
 		s.SetName(op)
 	}
 
 	if kind == ptrace.SpanKindServer && f.hasStatus && statusCode(f.status) >= 500 {
 		s.Status().SetCode(ptrace.StatusCodeError)
 	}
-	if ts := s.TraceState().AsRaw(); ts != "" {
-		if w := samplingWeight(ts); w != 1 {
-			eventspan.SetWeight(s, w)
-		}
-	}
-	if p.keepNonEntry {
+	setSamplingWeight(s)
+	// In a latency scope an unmarked CLIENT or PRODUCER span reads as a
+	// call event: a client entry span says it is not one.
+	if p.keepNonEntry || kind == ptrace.SpanKindClient || kind == ptrace.SpanKindProducer {
 		eventspan.MarkLatencySpan(s)
 	}
 	if p.cohorts != nil {
@@ -326,6 +318,80 @@ func (p *changelensProcessor) processSpan(s ptrace.Span, b *batchState, hasServi
 	}
 	b.latency++
 	return true
+}
+
+// processCall keeps a CLIENT or PRODUCER span that is not an entry span as a
+// call event, and reports whether s stays in the output. A span that cannot
+// be one is counted like a malformed entry span but otherwise treated as
+// before call events existed: dropped, or passed through unmarked with
+// keep_non_entry_spans.
+func (p *changelensProcessor) processCall(s ptrace.Span, b *batchState, hasService bool, maxStart int64) bool {
+	if !hasService {
+		// Rather than not_entry: the span would be a call event but has no
+		// caller to attribute it to, a misconfigured SDK to report as such.
+		b.drop(reasonMissingServiceName)
+		return p.keepNonEntry
+	}
+	if reason, bad := malformed(s, maxStart); bad {
+		b.drop(reason)
+		return p.keepNonEntry
+	}
+	name := s.Name()
+	if op := p.boundOperation(name); op != name {
+		s.SetName(op)
+	}
+	setSamplingWeight(s)
+	// In the latency scope processResource marks, the span's kind makes it
+	// a call (eventspan.EventKind) at no cost; unmarked scopes need the
+	// span's own mark.
+	if p.keepNonEntry {
+		eventspan.MarkCallSpan(s)
+	}
+	b.calls++
+	return true
+}
+
+// malformed says why s cannot be an event, if it cannot: readers rely on a
+// plausible time and on the IDs that make it an exemplar and a graph edge.
+func malformed(s ptrace.Span, maxStart int64) (dropReason, bool) {
+	start, end := int64(s.StartTimestamp()), int64(s.EndTimestamp())
+	switch {
+	case start < minValidStart || end < start:
+		return reasonInvalidTimestamps, true
+	case start > maxStart:
+		return reasonFutureTimestamp, true
+	case s.TraceID().IsEmpty() || s.SpanID().IsEmpty():
+		return reasonInvalidIDs, true
+	}
+	return 0, false
+}
+
+// boundOperation makes op a valid UTF-8 string of at most max_operation_length
+// bytes, so that one hostile span can create neither an unbounded key nor one
+// a reader cannot decode. Repairing first keeps the bound: a replacement
+// character is longer than the byte it replaces.
+func (p *changelensProcessor) boundOperation(op string) string {
+	if !utf8.ValidString(op) {
+		op = strings.ToValidUTF8(op, "\uFFFD")
+	}
+	if len(op) > p.maxOp {
+		cut := p.maxOp
+		for cut > 0 && !utf8.RuneStart(op[cut]) {
+			cut--
+		}
+		op = op[:cut]
+	}
+	return op
+}
+
+// setSamplingWeight records the adjusted count an upstream sampler wrote in
+// the tracestate, so each kept span counts for the spans it stands for.
+func setSamplingWeight(s ptrace.Span) {
+	if ts := s.TraceState().AsRaw(); ts != "" {
+		if w := samplingWeight(ts); w != 1 {
+			eventspan.SetWeight(s, w)
+		}
+	}
 }
 
 func isDeployTask(attrs pcommon.Map) bool {

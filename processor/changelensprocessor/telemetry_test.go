@@ -9,8 +9,12 @@ import (
 	"unsafe"
 
 	"github.com/stretchr/testify/require"
+	"go.opentelemetry.io/collector/pdata/ptrace"
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/sdk/metric/metricdata"
+	"go.opentelemetry.io/otel/sdk/metric/metricdata/metricdatatest"
+
+	"github.com/changelens/changelens/processor/changelensprocessor/internal/metadatatest"
 )
 
 func itoa(i int) string { return strconv.Itoa(i) }
@@ -50,4 +54,19 @@ func TestMetadataListsDropReasons(t *testing.T) {
 	m := regexp.MustCompile(`Spans dropped, by reason \(([^)]*)\)`).FindSubmatch(b)
 	require.NotNil(t, m, "spans_dropped description without its reasons")
 	require.Equal(t, dropReasonNames[:], strings.Split(string(m[1]), ", "))
+}
+
+// The call_events counter adds up the call events of every batch, under the
+// name, unit and description metadata.yaml gives it.
+func TestCallEventsMetric(t *testing.T) {
+	h := newHarness(t, nil)
+	h.send(checkoutRequest()) // three calls
+	h.send(buildTraces(
+		outgoing("svc", ptrace.SpanKindClient, "GET", 1, nil),
+		outgoing("svc", ptrace.SpanKindInternal, "render", 2, nil),
+		outgoing("", ptrace.SpanKindProducer, "orphan publish", 3, nil),
+	))
+	h.stop()
+	metadatatest.AssertEqualProcessorChangelensCallEvents(t, h.tel,
+		[]metricdata.DataPoint[int64]{{Value: 4}}, metricdatatest.IgnoreTimestamp())
 }

@@ -26,6 +26,7 @@ type TelemetryBuilder struct {
 	meter                               metric.Meter
 	mu                                  sync.Mutex
 	registrations                       []metric.Registration
+	ProcessorChangelensCallEvents       metric.Int64Counter
 	ProcessorChangelensCohortFolds      metric.Int64Counter
 	ProcessorChangelensDeploymentEvents metric.Int64Counter
 	ProcessorChangelensLatencyEvents    metric.Int64Counter
@@ -62,6 +63,12 @@ func NewTelemetryBuilder(settings component.TelemetrySettings, options ...Teleme
 	}
 	builder.meter = Meter(settings)
 	var err, errs error
+	builder.ProcessorChangelensCallEvents, err = builder.meter.Int64Counter(
+		"otelcol_processor_changelens_call_events",
+		metric.WithDescription("Call events emitted (CLIENT and PRODUCER spans kept for the service graph). [Alpha]"),
+		metric.WithUnit("{event}"),
+	)
+	errs = errors.Join(errs, err)
 	builder.ProcessorChangelensCohortFolds, err = builder.meter.Int64Counter(
 		"otelcol_processor_changelens_cohort_folds",
 		metric.WithDescription("Cohort values folded into __other__ or dimensions not recorded, by reason (values, keys, units). [Alpha]"),

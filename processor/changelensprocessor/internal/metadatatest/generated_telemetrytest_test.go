@@ -19,11 +19,15 @@ func TestSetupTelemetry(t *testing.T) {
 	tb, err := metadata.NewTelemetryBuilder(testTel.NewTelemetrySettings())
 	require.NoError(t, err)
 	defer tb.Shutdown()
+	tb.ProcessorChangelensCallEvents.Add(context.Background(), 1)
 	tb.ProcessorChangelensCohortFolds.Add(context.Background(), 1)
 	tb.ProcessorChangelensDeploymentEvents.Add(context.Background(), 1)
 	tb.ProcessorChangelensLatencyEvents.Add(context.Background(), 1)
 	tb.ProcessorChangelensSpansDropped.Add(context.Background(), 1)
 	tb.ProcessorChangelensSpansReceived.Add(context.Background(), 1)
+	AssertEqualProcessorChangelensCallEvents(t, testTel,
+		[]metricdata.DataPoint[int64]{{Value: 1}},
+		metricdatatest.IgnoreTimestamp())
 	AssertEqualProcessorChangelensCohortFolds(t, testTel,
 		[]metricdata.DataPoint[int64]{{Value: 1}},
 		metricdatatest.IgnoreTimestamp())
