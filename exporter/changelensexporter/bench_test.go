@@ -16,9 +16,10 @@ import (
 // BenchmarkInsert compares, against the same real ClickHouse server in the
 // same run, interleaved iteration by iteration:
 //
-//   - exporter: the exporter's push with deduplicate on, the default (one
-//     look-up of the batch's spans, then decode pdata + encode columns + batch
-//     inserts into deployments and latency_events),
+//   - exporter: the exporter's push with deduplicate on, the default (a
+//     look-up of the batch's spans per table, then decode pdata + encode
+//     columns + batch inserts into deployments, latency_events and
+//     call_events),
 //
 //   - raw:      a hand-written clickhouse-go batch insert of the identical
 //     rows, already in column slices (the fastest way to use the driver),
@@ -52,12 +53,14 @@ func BenchmarkInsert(b *testing.B) {
 			enc := &encoder{}
 			enc.reset(time.Now(), 0)
 			enc.encode(td)
-			lat, dep := enc.lat, enc.dep
-			events := lat.rows() + dep.rows()
-			latRows, depRows := rowValues(&lat), deploymentRowValues(&dep)
+			lat, dep, calls := enc.lat, enc.dep, enc.call
+			events := lat.rows() + dep.rows() + calls.rows()
+			latRows, depRows, callRows := rowValues(&lat), deploymentRowValues(&dep), callRowValues(&calls)
 			ids := &rawIDs{
 				depTrace: fixedRows(nil, dep.traceIDs, 16), depSpan: fixedRows(nil, dep.spanIDs, 8),
 				latTrace: fixedRows(nil, lat.traceIDs, 16), latSpan: fixedRows(nil, lat.spanIDs, 8),
+				latParent: fixedRows(nil, lat.parentSpanIDs, 8),
+				callTrace: fixedRows(nil, calls.traceIDs, 16), callSpan: fixedRows(nil, calls.spanIDs, 8),
 			}
 
 			opts := srv.Options()
@@ -69,6 +72,7 @@ func BenchmarkInsert(b *testing.B) {
 			defer raw.Close()
 			latSQL := insertSQL(db+".latency_events", latencyColumnNames)
 			depSQL := insertSQL(db+".deployment_events", deploymentColumnNames)
+			callSQL := insertSQL(db+".call_events", callColumnNames)
 
 			var tExp, tPlain, tRaw, tRows time.Duration
 			var fresh uint64
@@ -96,7 +100,7 @@ func BenchmarkInsert(b *testing.B) {
 			}
 			runRaw := func() {
 				t0 := time.Now()
-				if err := rawColumnsInsert(ctx, raw, depSQL, latSQL, &dep, &lat, ids); err != nil {
+				if err := rawColumnsInsert(ctx, raw, depSQL, latSQL, callSQL, &dep, &lat, &calls, ids); err != nil {
 					b.Fatal(err)
 				}
 				tRaw += time.Since(t0)
@@ -107,6 +111,9 @@ func BenchmarkInsert(b *testing.B) {
 					b.Fatal(err)
 				}
 				if err := rawRowsInsert(ctx, raw, latSQL, latRows); err != nil {
+					b.Fatal(err)
+				}
+				if err := rawRowsInsert(ctx, raw, callSQL, callRows); err != nil {
 					b.Fatal(err)
 				}
 				tRows += time.Since(t0)
@@ -150,7 +157,9 @@ func BenchmarkInsert(b *testing.B) {
 
 // rawColumnsInsert is the hand-written baseline: one columnar batch insert
 // per table from ready column slices.
-func rawColumnsInsert(ctx context.Context, conn driver.Conn, depSQL, latSQL string, dep *deploymentColumns, lat *latencyColumns, ids *rawIDs) error {
+func rawColumnsInsert(ctx context.Context, conn driver.Conn, depSQL, latSQL, callSQL string,
+	dep *deploymentColumns, lat *latencyColumns, calls *callColumns, ids *rawIDs,
+) error {
 	if dep.rows() > 0 {
 		b, err := conn.PrepareBatch(ctx, depSQL)
 		if err != nil {
@@ -169,23 +178,34 @@ func rawColumnsInsert(ctx context.Context, conn driver.Conn, depSQL, latSQL stri
 			return err
 		}
 	}
-	b, err := conn.PrepareBatch(ctx, latSQL)
-	if err != nil {
-		return err
-	}
-	cols := []any{lat.service, lat.environment, lat.version, lat.operation, lat.time, lat.startNs, lat.durationNs,
-		lat.isError, lat.httpStatus, lat.weight, ids.latTrace, ids.latSpan,
-		lat.cohortKeys, lat.cohortValues, lat.responseSize, lat.requestSize}
-	for i, c := range cols {
-		if err := b.Column(i).Append(c); err != nil {
+	for _, t := range []struct {
+		query string
+		cols  []any
+	}{
+		{latSQL, []any{lat.service, lat.environment, lat.version, lat.operation, lat.time, lat.startNs, lat.durationNs,
+			lat.isError, lat.httpStatus, lat.weight, ids.latTrace, ids.latSpan,
+			lat.cohortKeys, lat.cohortValues, lat.responseSize, lat.requestSize, ids.latParent}},
+		{callSQL, []any{calls.service, calls.environment, calls.version, calls.operation, calls.peer, calls.time,
+			calls.startNs, calls.durationNs, calls.isError, calls.weight, ids.callTrace, ids.callSpan}},
+	} {
+		b, err := conn.PrepareBatch(ctx, t.query)
+		if err != nil {
+			return err
+		}
+		for i, c := range t.cols {
+			if err := b.Column(i).Append(c); err != nil {
+				return err
+			}
+		}
+		if err := b.Send(); err != nil {
 			return err
 		}
 	}
-	return b.Send()
+	return nil
 }
 
 // rawIDs are the FixedString columns as row slices, prepared once.
-type rawIDs struct{ depTrace, depSpan, latTrace, latSpan [][]byte }
+type rawIDs struct{ depTrace, depSpan, latTrace, latSpan, latParent, callTrace, callSpan [][]byte }
 
 func rawRowsInsert(ctx context.Context, conn driver.Conn, query string, rows [][]any) error {
 	if len(rows) == 0 {
@@ -209,7 +229,16 @@ func rowValues(c *latencyColumns) [][]any {
 		out[i] = []any{c.service[i], c.environment[i], c.version[i], c.operation[i], time.Unix(c.time[i], 0),
 			c.startNs[i], c.durationNs[i], c.isError[i], c.httpStatus[i], c.weight[i],
 			c.traceIDs[i*16 : i*16+16], c.spanIDs[i*8 : i*8+8],
-			c.cohortKeys[i], c.cohortValues[i], c.responseSize[i], c.requestSize[i]}
+			c.cohortKeys[i], c.cohortValues[i], c.responseSize[i], c.requestSize[i], c.parentSpanIDs[i*8 : i*8+8]}
+	}
+	return out
+}
+
+func callRowValues(c *callColumns) [][]any {
+	out := make([][]any, c.rows())
+	for i := range out {
+		out[i] = []any{c.service[i], c.environment[i], c.version[i], c.operation[i], c.peer[i], time.Unix(c.time[i], 0),
+			c.startNs[i], c.durationNs[i], c.isError[i], c.weight[i], c.traceIDs[i*16 : i*16+16], c.spanIDs[i*8 : i*8+8]}
 	}
 	return out
 }

@@ -1,8 +1,12 @@
 package changelensexporter
 
 import (
+	"reflect"
+	"strings"
 	"testing"
 	"time"
+
+	"github.com/ClickHouse/clickhouse-go/v2"
 
 	"go.opentelemetry.io/collector/config/configoptional"
 	"go.opentelemetry.io/collector/exporter/exporterhelper"
@@ -10,14 +14,18 @@ import (
 
 	"github.com/changelens/changelens/internal/schema"
 	"github.com/changelens/changelens/testkit/chcluster"
+	"github.com/changelens/changelens/testkit/chtest"
 	"github.com/changelens/changelens/testkit/eventspantest"
 )
 
-// TestClusterRetention: on the replicated 2 × 2 cluster (make test's first
-// leg only; the embedded 26.x engine has no Keeper) the retention sweep
-// finds expired days through the Distributed tables and drops them on every
-// shard and every replica, for every day-partitioned table.
-func TestClusterRetention(t *testing.T) {
+// TestClusterServiceGraphAndRetention: on the replicated 2 × 2 cluster
+// (make test's first leg only; the embedded 26.x engine has no Keeper) call
+// events reach call_events through its Distributed table, the documented
+// graph join finds callees on the other shard (GLOBAL) through any node, and
+// the retention sweep finds expired days through the Distributed tables and
+// drops them on every shard and every replica, for every day-partitioned
+// table.
+func TestClusterServiceGraphAndRetention(t *testing.T) {
 	c := chcluster.New(t)
 	cfg := createDefaultConfig().(*Config)
 	cfg.Endpoints = c.Endpoints()
@@ -38,6 +46,9 @@ func TestClusterRetention(t *testing.T) {
 			TraceID: eventspantest.TraceID(uint64(i + 1)), SpanID: eventspantest.SpanID(uint64(i + 1))})
 	}
 	eventspantest.AppendLatency(td, evs...)
+	graphFrom := now.Add(-time.Hour).Truncate(time.Minute)
+	lats, calls := graphTraffic(graphFrom, 100)
+	appendByUnit(td, lats, calls)
 	push(t, e, td)
 
 	count := func(table string) (perNode []uint64) {
@@ -55,8 +66,56 @@ func TestClusterRetention(t *testing.T) {
 		return perNode
 	}
 	before := count(schema.TableLatencyEvents)
-	if before[0] != before[1] || before[2] != before[3] || before[0] == 0 || before[2] == 0 || before[0]+before[2] != 400 {
-		t.Fatalf("latency_events_local per node (shard 1 ×2, shard 2 ×2) = %v, want the 400 rows split over both shards, replicas equal", before)
+	if n := uint64(400 + len(lats)); before[0] != before[1] || before[2] != before[3] || before[0] == 0 || before[2] == 0 || before[0]+before[2] != n {
+		t.Fatalf("latency_events_local per node (shard 1 ×2, shard 2 ×2) = %v, want the %d rows split over both shards, replicas equal", before, n)
+	}
+	calling := count(schema.TableCallEvents)
+	if calling[0] != calling[1] || calling[2] != calling[3] || calling[0]+calling[2] != uint64(len(calls)) {
+		t.Fatalf("call_events_local per node = %v, want the %d calls, replicas equal", calling, len(calls))
+	}
+	// Callers and callees on both shards: a join on one shard alone would
+	// miss callees.
+	units := func(n *chtest.Server) string {
+		var us []string
+		rows, err := n.Conn(t, cfg.Database).Query(tctx(t), "SELECT DISTINCT service FROM latency_events_local WHERE service IN ('frontend', 'checkout', 'payments') ORDER BY service")
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer rows.Close()
+		for rows.Next() {
+			var u string
+			if err := rows.Scan(&u); err != nil {
+				t.Fatal(err)
+			}
+			us = append(us, u)
+		}
+		return strings.Join(us, ",")
+	}
+	if u1, u2 := units(c.Nodes[0][0]), units(c.Nodes[1][0]); u1 == "" || u2 == "" {
+		t.Fatalf("the graph's units are all on one shard (shard 1: %q, shard 2: %q)", u1, u2)
+	}
+	want := wantGraph(lats, calls, "production")
+	for _, n := range []*chtest.Server{c.Nodes[0][0], c.Nodes[1][1]} {
+		opts, err := clickhouse.ParseDSN(chcluster.ReaderDSN(n, cfg.Database))
+		if err != nil {
+			t.Fatal(err)
+		}
+		ro, err := clickhouse.Open(opts)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer ro.Close()
+		if got := readGraph(t, ro, "production", graphFrom, graphFrom.Add(101*time.Second)); !reflect.DeepEqual(got, want) {
+			t.Errorf("graph through %s:\n got %+v\nwant %+v", n.Addr(), got, want)
+		}
+		// Without GLOBAL the callees' subquery is double-distributed.
+		var got []edge
+		err = ro.Select(tctx(t), &got, strings.Replace(graphQuery(t), "GLOBAL ANY LEFT JOIN", "ANY LEFT JOIN", 1),
+			"production", graphFrom.Add(-time.Minute).Unix(), graphFrom.Add(102*time.Second).Unix(),
+			"production", graphFrom.Unix(), graphFrom.Add(101*time.Second).Unix())
+		if err == nil || !strings.Contains(err.Error(), "Double-distributed") {
+			t.Errorf("without GLOBAL through %s: %v, %+v; want it refused (docs/clickhouse.md says why GLOBAL)", n.Addr(), err, got)
+		}
 	}
 
 	for _, rt := range schema.RetentionTables {

@@ -40,7 +40,7 @@ type Config struct {
 
 	// CreateSchema applies the exporter's versioned schema at start (idempotent).
 	CreateSchema bool `mapstructure:"create_schema"`
-	// RetentionDays is how long latency events and rollups are kept; 0 keeps them forever.
+	// RetentionDays is how long latency and call events and rollups are kept; 0 keeps them forever.
 	RetentionDays int `mapstructure:"retention_days"`
 	// ClusterName, when set, creates every table ON CLUSTER as <table>_local and
 	// a Distributed table <table> over it; the exporter inserts into the
@@ -58,9 +58,9 @@ type Config struct {
 	// Default "/clickhouse/tables/{shard}".
 	ReplicationPath string `mapstructure:"replication_path"`
 
-	// Deduplicate skips latency events whose span (trace_id, span_id) is
-	// already stored: before each insert one query looks the batch's spans up
-	// within the batch's time range. A replay of the same traffic, a retry
+	// Deduplicate skips latency and call events whose span (trace_id,
+	// span_id) is already stored in their table: before each insert one query
+	// looks the batch's spans up within the batch's time range. A replay of the same traffic, a retry
 	// whose first attempt was stored, or a span sent through two collectors
 	// one after the other is then stored once, and every answer stays the
 	// same. Two inserts of the same span racing each other can both pass.

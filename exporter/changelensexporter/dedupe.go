@@ -23,20 +23,35 @@ func storedSpansSQL(table string) string {
 
 type spanKey [24]byte
 
+// spanRows are the columns of one kind of span event (latency_events,
+// call_events): both are keyed by their span, which is what a replay repeats.
+type spanRows interface {
+	rows() int
+	// spans are the rows' start seconds and packed trace (16 bytes) and span
+	// (8 bytes) IDs.
+	spans() (times []int64, traceIDs, spanIDs []byte)
+	// keep compacts the columns to the rows i with keep[i].
+	keep(keep []bool)
+}
+
+func (c *latencyColumns) spans() ([]int64, []byte, []byte) { return c.time, c.traceIDs, c.spanIDs }
+func (c *callColumns) spans() ([]int64, []byte, []byte)    { return c.time, c.traceIDs, c.spanIDs }
+
 // dropStored removes from c the events whose span ClickHouse already stores
-// and returns how many it removed.
-func dropStored(ctx context.Context, conn driver.Conn, query string, c *latencyColumns) (int, error) {
+// (query: storedSpansSQL of c's table) and returns how many it removed.
+func dropStored(ctx context.Context, conn driver.Conn, query string, c spanRows) (int, error) {
 	n := c.rows()
 	if n == 0 {
 		return 0, nil
 	}
+	times, traceIDs, spanIDs := c.spans()
 	tbl, err := ext.NewTable("_cl_batch", ext.Column("span_id", "FixedString(8)"))
 	if err != nil {
 		return 0, err
 	}
-	lo, hi := slices.Min(c.time), slices.Max(c.time)
+	lo, hi := slices.Min(times), slices.Max(times)
 	for i := range n {
-		if err := tbl.Append(string(c.spanIDs[8*i : 8*i+8])); err != nil {
+		if err := tbl.Append(string(spanIDs[8*i : 8*i+8])); err != nil {
 			return 0, fmt.Errorf("%w: %w", errEncode, err)
 		}
 	}
@@ -65,8 +80,8 @@ func dropStored(ctx context.Context, conn driver.Conn, query string, c *latencyC
 	keep := make([]bool, n)
 	for i := range n {
 		var k spanKey
-		copy(k[:16], c.traceIDs[16*i:])
-		copy(k[16:], c.spanIDs[8*i:])
+		copy(k[:16], traceIDs[16*i:])
+		copy(k[16:], spanIDs[8*i:])
 		_, dup := stored[k]
 		keep[i] = !dup
 	}
@@ -88,6 +103,7 @@ func (c *latencyColumns) keep(keep []bool) {
 		copy(c.spanIDs[8*j:8*j+8], c.spanIDs[8*i:8*i+8])
 		c.cohortKeys[j], c.cohortValues[j] = c.cohortKeys[i], c.cohortValues[i]
 		c.responseSize[j], c.requestSize[j] = c.responseSize[i], c.requestSize[i]
+		copy(c.parentSpanIDs[8*j:8*j+8], c.parentSpanIDs[8*i:8*i+8])
 		j++
 	}
 	clear(c.service[j:])
@@ -102,4 +118,30 @@ func (c *latencyColumns) keep(keep []bool) {
 	c.traceIDs, c.spanIDs = c.traceIDs[:16*j], c.spanIDs[:8*j]
 	c.cohortKeys, c.cohortValues = c.cohortKeys[:j], c.cohortValues[:j]
 	c.responseSize, c.requestSize = c.responseSize[:j], c.requestSize[:j]
+	c.parentSpanIDs = c.parentSpanIDs[:8*j]
+}
+
+// keep compacts c to the rows i with keep[i].
+func (c *callColumns) keep(keep []bool) {
+	j := 0
+	for i, k := range keep {
+		if !k {
+			continue
+		}
+		c.service[j], c.environment[j], c.version[j], c.operation[j], c.peer[j] = c.service[i], c.environment[i], c.version[i], c.operation[i], c.peer[i]
+		c.time[j], c.startNs[j], c.durationNs[j] = c.time[i], c.startNs[i], c.durationNs[i]
+		c.isError[j], c.weight[j] = c.isError[i], c.weight[i]
+		copy(c.traceIDs[16*j:16*j+16], c.traceIDs[16*i:16*i+16])
+		copy(c.spanIDs[8*j:8*j+8], c.spanIDs[8*i:8*i+8])
+		j++
+	}
+	clear(c.service[j:])
+	clear(c.environment[j:])
+	clear(c.version[j:])
+	clear(c.operation[j:])
+	clear(c.peer[j:])
+	c.service, c.environment, c.version, c.operation, c.peer = c.service[:j], c.environment[:j], c.version[:j], c.operation[:j], c.peer[:j]
+	c.time, c.startNs, c.durationNs = c.time[:j], c.startNs[:j], c.durationNs[:j]
+	c.isError, c.weight = c.isError[:j], c.weight[:j]
+	c.traceIDs, c.spanIDs = c.traceIDs[:16*j], c.spanIDs[:8*j]
 }

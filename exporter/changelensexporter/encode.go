@@ -54,12 +54,14 @@ type latencyColumns struct {
 	spanIDs                                  []byte // 8 bytes per row
 	cohortKeys, cohortValues                 [][]string
 	responseSize, requestSize                []int64 // eventspan.NoSize when absent
+	parentSpanIDs                            []byte  // 8 bytes per row, zero: a root
 }
 
 var latencyColumnNames = []string{
 	"service", "environment", "version", "operation", "time", "start_time_ns",
 	"duration_ns", "is_error", "http_status", "weight", "trace_id", "span_id",
 	"cohort_keys", "cohort_values", "response_size", "request_size", // schema v6
+	"parent_span_id", // schema v8
 }
 
 func (c *latencyColumns) reset() {
@@ -69,6 +71,7 @@ func (c *latencyColumns) reset() {
 	c.traceIDs, c.spanIDs = c.traceIDs[:0], c.spanIDs[:0]
 	c.cohortKeys, c.cohortValues = c.cohortKeys[:0], c.cohortValues[:0]
 	c.responseSize, c.requestSize = c.responseSize[:0], c.requestSize[:0]
+	c.parentSpanIDs = c.parentSpanIDs[:0]
 }
 
 // clearStrings drops references into the exported pdata so a pooled encoder
@@ -83,6 +86,42 @@ func (c *latencyColumns) clearStrings() {
 }
 
 func (c *latencyColumns) rows() int { return len(c.service) }
+
+// callColumns are the call_events columns of one insert, in callColumnNames
+// order.
+type callColumns struct {
+	service, environment, version, operation, peer []string
+	time                                           []int64 // unix seconds (DateTime)
+	startNs, durationNs                            []uint64
+	isError                                        []uint8
+	weight                                         []float64
+	traceIDs                                       []byte // 16 bytes per row
+	spanIDs                                        []byte // 8 bytes per row
+}
+
+var callColumnNames = []string{
+	"service", "environment", "version", "operation", "peer", "time", "start_time_ns",
+	"duration_ns", "is_error", "weight", "trace_id", "span_id",
+}
+
+func (c *callColumns) reset() {
+	c.service, c.environment, c.version, c.operation, c.peer = c.service[:0], c.environment[:0], c.version[:0], c.operation[:0], c.peer[:0]
+	c.time, c.startNs, c.durationNs = c.time[:0], c.startNs[:0], c.durationNs[:0]
+	c.isError, c.weight = c.isError[:0], c.weight[:0]
+	c.traceIDs, c.spanIDs = c.traceIDs[:0], c.spanIDs[:0]
+}
+
+// clearStrings drops references into the exported pdata so a pooled encoder
+// does not keep it alive.
+func (c *callColumns) clearStrings() {
+	clear(c.service)
+	clear(c.environment)
+	clear(c.version)
+	clear(c.operation)
+	clear(c.peer)
+}
+
+func (c *callColumns) rows() int { return len(c.service) }
 
 // deploymentColumns are the deployments columns, in deploymentColumnNames order.
 type deploymentColumns struct {
@@ -137,8 +176,9 @@ func (c *deploymentColumns) rows() int { return len(c.id) }
 // sync.Pool; strings point into the pdata being exported and are only valid
 // until the insert has copied them.
 type encoder struct {
-	lat latencyColumns
-	dep deploymentColumns
+	lat  latencyColumns
+	dep  deploymentColumns
+	call callColumns
 
 	ignored int64             // spans that are not changelens events
 	invalid [numReasons]int64 // events dropped, by reason
@@ -151,6 +191,7 @@ type encoder struct {
 func (e *encoder) reset(now time.Time, retentionDays int) {
 	e.lat.reset()
 	e.dep.reset()
+	e.call.reset()
 	e.ignored = 0
 	e.invalid = [numReasons]int64{}
 	e.minTime = minEventTime
@@ -172,6 +213,7 @@ func (e *encoder) reset(now time.Time, retentionDays int) {
 func (e *encoder) release() {
 	e.lat.clearStrings()
 	e.dep.clearStrings()
+	e.call.clearStrings()
 }
 
 // expiryMargin: events within this much of their expiry at insert count as expired.
@@ -198,17 +240,18 @@ func (e *encoder) encode(td ptrace.Traces) {
 			scopeKind := eventspan.ScopeKind(ss.Scope())
 			for k, l := 0, spans.Len(); k < l; k++ {
 				span := spans.At(k)
-				kind := scopeKind
-				if kind == eventspan.KindNone {
-					// A processor keeping non-entry spans marks events per span.
-					kind = eventspan.SpanKind(span)
-				}
+				// Call events share their unit's latency scopes (told apart
+				// by span kind), and a processor keeping non-entry spans
+				// marks events per span: eventspan resolves both.
+				kind := eventspan.EventKind(scopeKind, span)
 				if kind != eventspan.KindNone && !resRead {
 					res, resRead = eventspan.ReadResource(rs.Resource().Attributes()), true
 				}
 				switch kind {
 				case eventspan.KindLatency:
 					e.addLatency(eventspan.DecodeLatency(res, span))
+				case eventspan.KindCall:
+					e.addCall(eventspan.DecodeCall(res, span))
 				case eventspan.KindDeployment:
 					e.addDeployment(eventspan.DecodeDeployment(res, span))
 				default:
@@ -219,27 +262,36 @@ func (e *encoder) encode(td ptrace.Traces) {
 	}
 }
 
-func (e *encoder) addLatency(l eventspan.Latency) {
-	if l.Service == "" {
+// accept reports whether a latency or call event can be stored, counting
+// it under its reason when not: both kinds are raw rows of the same
+// day-partitioned, expiring shape, so they are held to the same rules.
+func (e *encoder) accept(service string, start, end int64, weight float64) bool {
+	if service == "" {
 		e.invalid[rMissingService]++
-		return
+		return false
 	}
 	switch {
-	case l.Start < minEventTime || l.End < l.Start:
+	case start < minEventTime || end < start:
 		e.invalid[rInvalidTimestamps]++
-		return
-	case l.Start > e.maxTime:
+		return false
+	case start > e.maxTime:
 		e.invalid[rFutureTimestamp]++
-		return
-	case l.Start < e.minTime:
+		return false
+	case start < e.minTime:
 		e.invalid[rExpired]++
-		return
+		return false
 	}
-	if !(l.Weight > 0) || math.IsInf(l.Weight, 0) { // also catches NaN
+	if !(weight > 0) || math.IsInf(weight, 0) { // also catches NaN
 		e.invalid[rInvalidWeight]++
+		return false
+	}
+	return true
+}
+
+func (e *encoder) addLatency(l eventspan.Latency) {
+	if !e.accept(l.Service, l.Start, l.End, l.Weight) {
 		return
 	}
-
 	c := &e.lat
 	c.service = append(c.service, l.Service)
 	c.environment = append(c.environment, l.Environment)
@@ -268,6 +320,30 @@ func (e *encoder) addLatency(l eventspan.Latency) {
 	c.cohortValues = append(c.cohortValues, values)
 	c.responseSize = append(c.responseSize, l.ResponseSize)
 	c.requestSize = append(c.requestSize, l.RequestSize)
+	c.parentSpanIDs = append(c.parentSpanIDs, l.ParentSpanID[:]...)
+}
+
+func (e *encoder) addCall(ev eventspan.Call) {
+	if !e.accept(ev.Service, ev.Start, ev.End, ev.Weight) {
+		return
+	}
+	c := &e.call
+	c.service = append(c.service, ev.Service)
+	c.environment = append(c.environment, ev.Environment)
+	c.version = append(c.version, ev.Version)
+	c.operation = append(c.operation, ev.Operation)
+	c.peer = append(c.peer, ev.Peer)
+	c.time = append(c.time, ev.Start/int64(time.Second))
+	c.startNs = append(c.startNs, uint64(ev.Start))
+	c.durationNs = append(c.durationNs, uint64(ev.End-ev.Start))
+	var isErr uint8
+	if ev.Error {
+		isErr = 1
+	}
+	c.isError = append(c.isError, isErr)
+	c.weight = append(c.weight, ev.Weight)
+	c.traceIDs = append(c.traceIDs, ev.TraceID[:]...)
+	c.spanIDs = append(c.spanIDs, ev.SpanID[:]...)
 }
 
 // Bits of the deployments ReplacingMergeTree version (see deploymentVer).

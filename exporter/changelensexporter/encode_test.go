@@ -285,14 +285,194 @@ func TestEncodeReuseDoesNotAllocate(t *testing.T) {
 	if allocs != 0 {
 		t.Fatalf("encode allocates %.1f times per batch once warmed up", allocs)
 	}
-	if e.lat.rows() != 2000 {
-		t.Fatalf("rows = %d", e.lat.rows())
+	if e.lat.rows() != 2000 || e.call.rows() != 2000 {
+		t.Fatalf("rows = %d latency, %d calls", e.lat.rows(), e.call.rows())
+	}
+}
+
+func TestEncodeCallFields(t *testing.T) {
+	start := testNow.Add(-time.Hour).Add(123456789 * time.Nanosecond).UnixNano()
+	web := eventspan.Resource{Service: "web", Environment: "production", Version: "7"}
+	td := ptrace.NewTraces()
+	eventspan.AppendCall(td,
+		eventspan.Call{Resource: web, Operation: "GET", Peer: "checkout", Start: start, End: start + 1500e3, Error: true, Weight: 2.5,
+			TraceID: eventspantest.TraceID(1), SpanID: eventspantest.SpanID(1)},
+		eventspan.Call{Resource: eventspan.Resource{Service: "worker", Environment: "staging"}, Operation: "publish", Start: start, End: start,
+			Weight: 1, TraceID: eventspantest.TraceID(2), SpanID: eventspantest.SpanID(2)},
+	)
+	e := encodeOnce(td, 30)
+	c := &e.call
+	if c.rows() != 2 || e.lat.rows() != 0 || e.ignored != 0 || e.invalid != [numReasons]int64{} {
+		t.Fatalf("call rows=%d latency rows=%d ignored=%d invalid=%v", c.rows(), e.lat.rows(), e.ignored, e.invalid)
+	}
+	for name, n := range map[string]int{
+		"environment": len(c.environment), "version": len(c.version), "operation": len(c.operation), "peer": len(c.peer),
+		"time": len(c.time), "start": len(c.startNs), "duration": len(c.durationNs), "is_error": len(c.isError),
+		"weight": len(c.weight), "trace_id": len(c.traceIDs) / 16, "span_id": len(c.spanIDs) / 8,
+	} {
+		if n != 2 {
+			t.Errorf("column %s has %d rows", name, n)
+		}
+	}
+	if c.service[0] != "web" || c.environment[0] != "production" || c.version[0] != "7" || c.operation[0] != "GET" || c.peer[0] != "checkout" ||
+		c.time[0] != start/1e9 || c.startNs[0] != uint64(start) || c.durationNs[0] != 1500e3 || c.isError[0] != 1 || c.weight[0] != 2.5 {
+		t.Errorf("row 0: %+v", c)
+	}
+	if c.service[1] != "worker" || c.version[1] != "" || c.peer[1] != "" || c.isError[1] != 0 || c.durationNs[1] != 0 || c.weight[1] != 1 {
+		t.Errorf("row 1: %+v", c)
+	}
+	tid, sid := eventspantest.TraceID(2), eventspantest.SpanID(2)
+	if string(c.traceIDs[16:32]) != string(tid[:]) || string(c.spanIDs[8:16]) != string(sid[:]) {
+		t.Error("row 1 ids differ")
+	}
+}
+
+// Calls are held to the latency events' rules.
+func TestEncodeInvalidCalls(t *testing.T) {
+	ok := eventspan.Call{Resource: eventspan.Resource{Service: "s", Environment: "e"}, Operation: "GET",
+		Start: testNow.Add(-time.Minute).UnixNano(), End: testNow.UnixNano(), Weight: 1}
+	mod := func(f func(c *eventspan.Call)) eventspan.Call { c := ok; f(&c); return c }
+	td := ptrace.NewTraces()
+	eventspan.AppendCall(td,
+		ok,
+		mod(func(c *eventspan.Call) { c.Service = "" }),
+		mod(func(c *eventspan.Call) { c.End = c.Start - 1 }),
+		mod(func(c *eventspan.Call) { c.Start, c.End = 0, 0 }),
+		mod(func(c *eventspan.Call) {
+			c.Start, c.End = testNow.Add(48*time.Hour).UnixNano(), testNow.Add(49*time.Hour).UnixNano()
+		}),
+		mod(func(c *eventspan.Call) { c.Start = testNow.AddDate(0, 0, -40).UnixNano() }),
+		mod(func(c *eventspan.Call) { c.Weight = math.NaN() }),
+		mod(func(c *eventspan.Call) { c.Weight = 0 }),
+	)
+	e := encodeOnce(td, 30)
+	if e.call.rows() != 1 {
+		t.Errorf("call rows = %d, want 1", e.call.rows())
+	}
+	want := [numReasons]int64{rMissingService: 1, rInvalidTimestamps: 2, rFutureTimestamp: 1, rExpired: 1, rInvalidWeight: 2}
+	if e.invalid != want {
+		t.Errorf("invalid = %v, want %v", e.invalid, want)
+	}
+}
+
+// In a latency scope (how the processor emits a unit's events) a CLIENT or
+// PRODUCER span is a call and a SERVER span a latency event, unless the
+// client span is itself marked a latency event (client as an entry kind); in
+// a user scope (keep_non_entry_spans) each event is marked and the rest is
+// ignored. Latency events keep their parent span ID.
+func TestEncodeKindResolution(t *testing.T) {
+	td := ptrace.NewTraces()
+	entry := eventspan.Latency{Resource: eventspan.Resource{Service: "web", Environment: "prod", Version: "1"}, Operation: "GET /",
+		Start: testNow.UnixNano(), End: testNow.Add(time.Millisecond).UnixNano(), Weight: 1,
+		TraceID: eventspantest.TraceID(1), SpanID: eventspantest.SpanID(1), ParentSpanID: eventspantest.SpanID(7),
+		ResponseSize: eventspan.NoSize, RequestSize: eventspan.NoSize}
+	eventspan.AppendLatency(td, entry)
+	spans := td.ResourceSpans().At(0).ScopeSpans().At(0).Spans()
+	clientEntry := spans.AppendEmpty()
+	spans.At(0).CopyTo(clientEntry)
+	clientEntry.SetKind(ptrace.SpanKindClient)
+	clientEntry.SetSpanID(eventspantest.SpanID(2))
+	clientEntry.SetParentSpanID(pcommon.SpanID{})
+	eventspan.MarkLatencySpan(clientEntry)
+	callSpan := spans.AppendEmpty()
+	spans.At(0).CopyTo(callSpan)
+	callSpan.SetKind(ptrace.SpanKindClient)
+	callSpan.SetName("GET")
+	callSpan.SetSpanID(eventspantest.SpanID(3))
+	callSpan.Attributes().PutStr("peer.service", "checkout")
+	producer := spans.AppendEmpty()
+	callSpan.CopyTo(producer)
+	producer.SetKind(ptrace.SpanKindProducer)
+	producer.SetSpanID(eventspantest.SpanID(4))
+
+	// A processor keeping non-entry spans: a user scope, marked per span.
+	ss := td.ResourceSpans().At(0).ScopeSpans().AppendEmpty()
+	ss.Scope().SetName("net/http")
+	marked := ss.Spans().AppendEmpty()
+	callSpan.CopyTo(marked)
+	marked.SetSpanID(eventspantest.SpanID(5))
+	eventspan.MarkCallSpan(marked)
+	unmarked := ss.Spans().AppendEmpty()
+	callSpan.CopyTo(unmarked) // a CLIENT span the processor did not mark: not an event
+	unmarked.SetSpanID(eventspantest.SpanID(6))
+
+	e := encodeOnce(td, 0)
+	if e.lat.rows() != 2 || e.call.rows() != 3 || e.ignored != 1 {
+		t.Fatalf("latency rows=%d call rows=%d ignored=%d", e.lat.rows(), e.call.rows(), e.ignored)
+	}
+	parent := eventspantest.SpanID(7)
+	if string(e.lat.parentSpanIDs) != string(parent[:])+string(make([]byte, 8)) {
+		t.Errorf("parent span ids = %x", e.lat.parentSpanIDs)
+	}
+	for i, op := range e.call.operation {
+		if op != "GET" || e.call.peer[i] != "checkout" || e.call.service[i] != "web" {
+			t.Errorf("call %d: %q %q %q", i, e.call.service[i], op, e.call.peer[i])
+		}
+	}
+	var ids []byte
+	for _, n := range []uint64{3, 4, 5} {
+		id := eventspantest.SpanID(n)
+		ids = append(ids, id[:]...)
+	}
+	if string(e.call.spanIDs) != string(ids) {
+		t.Errorf("call span ids = %x, want %x", e.call.spanIDs, ids)
+	}
+}
+
+// keep compacts every column of both span tables alike.
+func TestSpanRowsKeep(t *testing.T) {
+	td := benchTraces(50, 2)
+	e := encodeOnce(td, 30)
+	keep := make([]bool, 50)
+	for i := range keep {
+		keep[i] = i%3 == 1
+	}
+	for _, c := range []struct {
+		name string
+		rows spanRows
+		// row returns row i of every column, as one string
+		row func(i int) string
+	}{
+		{"latency", &e.lat, func(i int) string {
+			c := &e.lat
+			return fmt.Sprint(c.service[i], c.environment[i], c.version[i], c.operation[i], c.time[i], c.startNs[i], c.durationNs[i],
+				c.isError[i], c.httpStatus[i], c.weight[i], c.traceIDs[16*i:16*i+16], c.spanIDs[8*i:8*i+8], c.cohortKeys[i],
+				c.cohortValues[i], c.responseSize[i], c.requestSize[i], c.parentSpanIDs[8*i:8*i+8])
+		}},
+		{"call", &e.call, func(i int) string {
+			c := &e.call
+			return fmt.Sprint(c.service[i], c.environment[i], c.version[i], c.operation[i], c.peer[i], c.time[i], c.startNs[i],
+				c.durationNs[i], c.isError[i], c.weight[i], c.traceIDs[16*i:16*i+16], c.spanIDs[8*i:8*i+8])
+		}},
+	} {
+		if c.rows.rows() != len(keep) {
+			t.Fatalf("%s: %d rows", c.name, c.rows.rows())
+		}
+		var want []string
+		for i, k := range keep {
+			if k {
+				want = append(want, c.row(i))
+			}
+		}
+		c.rows.keep(keep)
+		times, tids, sids := c.rows.spans()
+		if c.rows.rows() != len(want) || len(times) != len(want) || len(tids) != 16*len(want) || len(sids) != 8*len(want) {
+			t.Fatalf("%s: %d rows after keep, want %d", c.name, c.rows.rows(), len(want))
+		}
+		for i, w := range want {
+			if got := c.row(i); got != w {
+				t.Errorf("%s row %d = %s, want %s", c.name, i, got, w)
+			}
+		}
 	}
 }
 
 // benchTraces builds a realistic processor output batch: n latency events
 // spread over `resources` service instances (a few versions, operations,
-// errors, sampled weights), plus a deployment event per 1000 events.
+// errors, sampled weights), each entry span making one call (a call event in
+// its unit's latency scope, with a client span's attributes) and, but a
+// unit's first, the child of the previous one's call; plus a deployment
+// event per 1000 latency events.
 func benchTraces(n, resources int) ptrace.Traces {
 	td := ptrace.NewTraces()
 	ops := []string{"GET /api/v1/items/{id}", "POST /api/v1/orders", "GET /healthz", "checkout.Cart/AddItem", "GET /api/v1/search"}
@@ -323,6 +503,29 @@ func benchTraces(n, resources int) ptrace.Traces {
 			evs = append(evs, ev)
 		}
 		eventspantest.AppendLatency(td, evs...)
+		rss := td.ResourceSpans()
+		rs := rss.At(rss.Len() - 1)
+		spans := rs.ScopeSpans().At(0).Spans()
+		res := eventspan.ReadResource(rs.Resource().Attributes())
+		calls := ptrace.NewTraces()
+		for i, ev := range evs {
+			if i > 0 {
+				spans.At(i).SetParentSpanID(benchCallSpanID(evs[i-1].SpanID))
+			}
+			eventspan.AppendCall(calls, eventspan.Call{Resource: res, Operation: "GET", Peer: "inventory",
+				Start: ev.Start.Add(time.Millisecond).UnixNano(), End: ev.Start.Add(ev.Duration).UnixNano(),
+				Error: ev.Error, Weight: max(ev.Weight, 1), TraceID: ev.TraceID, SpanID: benchCallSpanID(ev.SpanID)})
+		}
+		for _, crs := range calls.ResourceSpans().All() {
+			s := spans.AppendEmpty()
+			crs.ScopeSpans().At(0).Spans().At(0).CopyTo(s)
+			a := s.Attributes()
+			a.PutStr("http.request.method", "GET")
+			a.PutStr("url.full", "http://inventory:8080/api/v1/stock/12345")
+			a.PutStr("server.address", "inventory")
+			a.PutInt("server.port", 8080)
+			a.PutInt("http.response.status_code", 200)
+		}
 	}
 	for i := 0; i < n/1000; i++ {
 		eventspantest.AppendDeployment(td, eventspantest.Deployment{
@@ -335,6 +538,13 @@ func benchTraces(n, resources int) ptrace.Traces {
 	return td
 }
 
+// benchCallSpanID is the span ID of the call benchTraces makes from the entry
+// span whose ID is entry.
+func benchCallSpanID(entry pcommon.SpanID) pcommon.SpanID {
+	entry[0] ^= 0xff
+	return entry
+}
+
 // BenchmarkEncode measures row encoding (pdata -> column slices) per event.
 // docs/performance.md target: <= 300 ns per event (contrib clickhouseexporter ≈ 1.8 µs per span).
 func BenchmarkEncode(b *testing.B) {
@@ -344,7 +554,7 @@ func BenchmarkEncode(b *testing.B) {
 			e := &encoder{}
 			e.reset(testNow, 30)
 			e.encode(td)
-			events := e.lat.rows() + e.dep.rows()
+			events := e.lat.rows() + e.dep.rows() + e.call.rows()
 			b.ReportAllocs()
 			b.ResetTimer()
 			for i := 0; i < b.N; i++ {

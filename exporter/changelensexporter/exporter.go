@@ -32,8 +32,9 @@ type chExporter struct {
 	schema schema.Options
 	now    func() time.Time
 
-	latencyInsert, deploymentInsert string
-	storedSpans                     string // "" when deduplicate is off
+	latencyInsert, deploymentInsert, callInsert string
+	// Look-ups of stored spans per table; "" when deduplicate is off.
+	storedSpans, storedCalls string
 
 	// mu guards conn, ready and serverVersion. init runs under it.
 	mu            sync.Mutex
@@ -50,16 +51,15 @@ type chExporter struct {
 	retention retentionLoop
 
 	// precomputed metric attributes
-	attrLatency, attrDeployment metric.AddOption
-	attrReasons                 [numReasons]metric.AddOption
-	attrFailure                 map[string]metric.AddOption
+	attrLatency, attrDeployment, attrCall metric.AddOption
+	attrReasons                           [numReasons]metric.AddOption
+	attrFailure                           map[string]metric.AddOption
 }
 
 // encoderState is one pooled encoder plus its reusable FixedString row views.
 type encoderState struct {
-	enc              encoder
-	latTIDs, latSIDs [][]byte
-	depTIDs, depSIDs [][]byte
+	enc                     encoder
+	latIDs, depIDs, callIDs idViews
 }
 
 func newExporter(cfg *Config, set exporter.Settings) (*chExporter, error) {
@@ -82,24 +82,30 @@ func newExporter(cfg *Config, set exporter.Settings) (*chExporter, error) {
 		now:              time.Now,
 		latencyInsert:    insertSQL(so.InsertTable(schema.TableLatencyEvents), latencyColumnNames),
 		deploymentInsert: insertSQL(so.InsertTable(schema.TableDeployments), deploymentColumnNames),
+		callInsert:       insertSQL(so.InsertTable(schema.TableCallEvents), callColumnNames),
 		attrLatency:      metric.WithAttributeSet(attribute.NewSet(attribute.String(eventspan.AttrEventType, eventspan.EventLatency))),
 		attrDeployment:   metric.WithAttributeSet(attribute.NewSet(attribute.String(eventspan.AttrEventType, eventspan.EventDeployment))),
+		attrCall:         metric.WithAttributeSet(attribute.NewSet(attribute.String(eventspan.AttrEventType, eventspan.EventCall))),
 		attrFailure:      map[string]metric.AddOption{},
 	}
 	for i, r := range reasonNames {
 		e.attrReasons[i] = metric.WithAttributeSet(attribute.NewSet(attribute.String("reason", r)))
 	}
-	for _, t := range []string{schema.TableLatencyEvents, schema.TableDeployments} {
+	for _, t := range insertTables {
 		for _, k := range []string{"transient", "permanent"} {
 			e.attrFailure[t+"/"+k] = metric.WithAttributeSet(attribute.NewSet(attribute.String("table", t), attribute.String("kind", k)))
 		}
 	}
 	if cfg.Deduplicate {
 		e.storedSpans = storedSpansSQL(so.InsertTable(schema.TableLatencyEvents))
+		e.storedCalls = storedSpansSQL(so.InsertTable(schema.TableCallEvents))
 	}
 	e.encoders = make(chan *encoderState, maxIdleEncoders)
 	return e, nil
 }
+
+// insertTables are the tables the exporter writes to.
+var insertTables = []string{schema.TableLatencyEvents, schema.TableDeployments, schema.TableCallEvents}
 
 func (e *chExporter) clickhouseOptions(ctx context.Context) (*clickhouse.Options, error) {
 	tlsCfg, err := e.cfg.TLS.LoadTLSConfig(ctx)
@@ -191,7 +197,7 @@ func (e *chExporter) initLocked(ctx context.Context) error {
 	if !e.cfg.CreateSchema {
 		// The operator manages the schema: fail early and clearly if the
 		// tables the exporter writes to are missing.
-		for _, t := range []string{schema.TableLatencyEvents, schema.TableDeployments} {
+		for _, t := range insertTables {
 			var exists uint8
 			if err := e.conn.QueryRow(ctx, "EXISTS TABLE "+so.InsertTable(t)).Scan(&exists); err != nil {
 				return fmt.Errorf("clickhouse: checking table %s: %w", so.InsertTable(t), err)
@@ -253,7 +259,7 @@ func (e *chExporter) getEncoder() *encoderState {
 
 func (e *chExporter) putEncoder(st *encoderState) {
 	st.enc.release()
-	if cap(st.enc.lat.service) > maxKeptRows || cap(st.enc.dep.id) > maxKeptRows {
+	if cap(st.enc.lat.service) > maxKeptRows || cap(st.enc.dep.id) > maxKeptRows || cap(st.enc.call.service) > maxKeptRows {
 		return
 	}
 	select {
@@ -282,55 +288,79 @@ func (e *chExporter) pushTraces(ctx context.Context, td ptrace.Traces) error {
 	enc.reset(e.now(), e.cfg.RetentionDays)
 	enc.encode(td)
 
-	// Deployments first: they collapse on re-insert, so if the latency insert
+	// Deployments first: they collapse on re-insert, so if a later insert
 	// fails and the whole request is retried, nothing is duplicated. A
-	// permanent deployments failure does not stop the latency insert.
+	// permanent failure of one table does not stop the others.
 	var depErr error
 	if enc.dep.rows() > 0 {
 		depErr = e.insert(ctx, schema.TableDeployments, func() error {
-			return insertDeployments(ctx, conn, e.deploymentInsert, &enc.dep, &st.depTIDs, &st.depSIDs)
+			return insertDeployments(ctx, conn, e.deploymentInsert, &enc.dep, &st.depIDs)
 		})
 		if depErr != nil && !consumererror.IsPermanent(depErr) {
 			return depErr
 		}
-	}
-	var (
-		latErr error
-		dedup  int
-	)
-	if e.storedSpans != "" && enc.lat.rows() > 0 {
-		// A retry repeats this, so a first attempt that was stored after all
-		// is not stored twice.
-		n, err := dropStored(ctx, conn, e.storedSpans, &enc.lat)
-		if err = classify(err); err != nil {
-			if !consumererror.IsPermanent(err) {
-				return fmt.Errorf("looking up stored spans: %w", err)
-			}
-			e.logger.Warn("looking up stored spans failed; inserting without deduplication", zap.Error(err))
+		if depErr == nil {
+			e.tel.ChangelensExporterEventsWritten.Add(ctx, int64(enc.dep.rows()), e.attrDeployment)
 		}
-		dedup = n
 	}
-	if enc.lat.rows() > 0 {
-		latErr = e.insert(ctx, schema.TableLatencyEvents, func() error {
-			return insertLatency(ctx, conn, e.latencyInsert, &enc.lat, &st.latTIDs, &st.latSIDs)
-		})
-		if latErr != nil && !consumererror.IsPermanent(latErr) {
-			return latErr
-		}
+	// Then latency and call events: with deduplicate, the retry of a request
+	// whose call insert failed drops the latency rows it already stored.
+	latErr, err := e.storeSpans(ctx, conn, schema.TableLatencyEvents, e.storedSpans, &enc.lat, e.attrLatency, func() error {
+		return insertLatency(ctx, conn, e.latencyInsert, &enc.lat, &st.latIDs)
+	})
+	if err != nil {
+		return err
+	}
+	callErr, err := e.storeSpans(ctx, conn, schema.TableCallEvents, e.storedCalls, &enc.call, e.attrCall, func() error {
+		return insertCalls(ctx, conn, e.callInsert, &enc.call, &st.callIDs)
+	})
+	if err != nil {
+		return err
 	}
 	// Done with this request: success or permanent failure.
 	e.recordDrops(ctx, enc)
-	if depErr == nil && enc.dep.rows() > 0 {
-		e.tel.ChangelensExporterEventsWritten.Add(ctx, int64(enc.dep.rows()), e.attrDeployment)
+	// Each is nil or permanent here; errors.Join keeps them detectable as permanent.
+	return errors.Join(depErr, latErr, callErr)
+}
+
+// storeSpans inserts one kind of span event, first dropping (with
+// deduplicate: storedQuery != "") the rows whose span is stored already. A
+// transient error is returned as err, for the whole request to be retried;
+// a permanent insert failure as failed. Rows are counted (written,
+// deduplicated; attr: their event type) once their insert is over, so a
+// retried attempt counts them once.
+func (e *chExporter) storeSpans(ctx context.Context, conn driver.Conn, table, storedQuery string, rows spanRows,
+	attr metric.AddOption, insert func() error,
+) (failed, err error) {
+	if rows.rows() == 0 {
+		return nil, nil
 	}
-	if latErr == nil && enc.lat.rows() > 0 {
-		e.tel.ChangelensExporterEventsWritten.Add(ctx, int64(enc.lat.rows()), e.attrLatency)
+	dedup := 0
+	if storedQuery != "" {
+		// A retry repeats this, so a first attempt that was stored after all
+		// is not stored twice.
+		n, err := dropStored(ctx, conn, storedQuery, rows)
+		if err = classify(err); err != nil {
+			if !consumererror.IsPermanent(err) {
+				return nil, fmt.Errorf("looking up stored spans of %s: %w", table, err)
+			}
+			e.logger.Warn("looking up stored spans failed; inserting without deduplication", zap.String("table", table), zap.Error(err))
+		}
+		dedup = n
+	}
+	if rows.rows() > 0 {
+		failed = e.insert(ctx, table, insert)
+		if failed != nil && !consumererror.IsPermanent(failed) {
+			return nil, failed
+		}
+		if failed == nil {
+			e.tel.ChangelensExporterEventsWritten.Add(ctx, int64(rows.rows()), attr)
+		}
 	}
 	if dedup > 0 {
-		e.tel.ChangelensExporterEventsDeduplicated.Add(ctx, int64(dedup))
+		e.tel.ChangelensExporterEventsDeduplicated.Add(ctx, int64(dedup), attr)
 	}
-	// Both are nil or permanent here; errors.Join keeps them detectable as permanent.
-	return errors.Join(depErr, latErr)
+	return failed, nil
 }
 
 func (e *chExporter) insert(ctx context.Context, table string, do func() error) error {

@@ -45,15 +45,20 @@ func (a *columnsAppender) add(v any) {
 	a.i++
 }
 
+// idViews are reusable per-row views of a batch's packed FixedString IDs
+// (the driver appends FixedString columns from [][]byte).
+type idViews struct{ traceIDs, spanIDs, parentSpanIDs [][]byte }
+
 // insertLatency sends one batch insert of c into latency_events.
-func insertLatency(ctx context.Context, conn driver.Conn, query string, c *latencyColumns, tids, sids *[][]byte) error {
+func insertLatency(ctx context.Context, conn driver.Conn, query string, c *latencyColumns, v *idViews) error {
 	b, err := conn.PrepareBatch(ctx, query)
 	if err != nil {
 		return err
 	}
 	defer func() { _ = b.Abort() }()
-	*tids = fixedRows(*tids, c.traceIDs, 16)
-	*sids = fixedRows(*sids, c.spanIDs, 8)
+	v.traceIDs = fixedRows(v.traceIDs, c.traceIDs, 16)
+	v.spanIDs = fixedRows(v.spanIDs, c.spanIDs, 8)
+	v.parentSpanIDs = fixedRows(v.parentSpanIDs, c.parentSpanIDs, 8)
 	a := columnsAppender{b: b, names: latencyColumnNames}
 	a.add(c.service)
 	a.add(c.environment)
@@ -65,12 +70,41 @@ func insertLatency(ctx context.Context, conn driver.Conn, query string, c *laten
 	a.add(c.isError)
 	a.add(c.httpStatus)
 	a.add(c.weight)
-	a.add(*tids)
-	a.add(*sids)
+	a.add(v.traceIDs)
+	a.add(v.spanIDs)
 	a.add(c.cohortKeys)
 	a.add(c.cohortValues)
 	a.add(c.responseSize)
 	a.add(c.requestSize)
+	a.add(v.parentSpanIDs)
+	if a.err != nil {
+		return fmt.Errorf("%w: %w", errEncode, a.err)
+	}
+	return b.Send()
+}
+
+// insertCalls sends one batch insert of c into call_events.
+func insertCalls(ctx context.Context, conn driver.Conn, query string, c *callColumns, v *idViews) error {
+	b, err := conn.PrepareBatch(ctx, query)
+	if err != nil {
+		return err
+	}
+	defer func() { _ = b.Abort() }()
+	v.traceIDs = fixedRows(v.traceIDs, c.traceIDs, 16)
+	v.spanIDs = fixedRows(v.spanIDs, c.spanIDs, 8)
+	a := columnsAppender{b: b, names: callColumnNames}
+	a.add(c.service)
+	a.add(c.environment)
+	a.add(c.version)
+	a.add(c.operation)
+	a.add(c.peer)
+	a.add(c.time)
+	a.add(c.startNs)
+	a.add(c.durationNs)
+	a.add(c.isError)
+	a.add(c.weight)
+	a.add(v.traceIDs)
+	a.add(v.spanIDs)
 	if a.err != nil {
 		return fmt.Errorf("%w: %w", errEncode, a.err)
 	}
@@ -78,14 +112,14 @@ func insertLatency(ctx context.Context, conn driver.Conn, query string, c *laten
 }
 
 // insertDeployments sends one batch insert of c into deployments.
-func insertDeployments(ctx context.Context, conn driver.Conn, query string, c *deploymentColumns, tids, sids *[][]byte) error {
+func insertDeployments(ctx context.Context, conn driver.Conn, query string, c *deploymentColumns, v *idViews) error {
 	b, err := conn.PrepareBatch(ctx, query)
 	if err != nil {
 		return err
 	}
 	defer func() { _ = b.Abort() }()
-	*tids = fixedRows(*tids, c.traceIDs, 16)
-	*sids = fixedRows(*sids, c.spanIDs, 8)
+	v.traceIDs = fixedRows(v.traceIDs, c.traceIDs, 16)
+	v.spanIDs = fixedRows(v.spanIDs, c.spanIDs, 8)
 	a := columnsAppender{b: b, names: deploymentColumnNames}
 	a.add(c.id)
 	a.add(c.service)
@@ -106,8 +140,8 @@ func insertDeployments(ctx context.Context, conn driver.Conn, query string, c *d
 	a.add(c.pipelineName)
 	a.add(c.pipelineRunID)
 	a.add(c.supersededBy)
-	a.add(*tids)
-	a.add(*sids)
+	a.add(v.traceIDs)
+	a.add(v.spanIDs)
 	a.add(c.observedTime)
 	a.add(c.ver)
 	if a.err != nil {

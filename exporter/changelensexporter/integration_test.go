@@ -657,7 +657,7 @@ func TestIntegrationSchemaApplyTwiceIsNoop(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !slices.Equal(res.Applied, []uint32{1, 2, 3, 4, 5, 6, 7}) || res.Current != latestVersion {
+	if !slices.Equal(res.Applied, []uint32{1, 2, 3, 4, 5, 6, 7, 8}) || res.Current != latestVersion {
 		t.Fatalf("first apply = %+v", res)
 	}
 	before := showCreate(t, conn, db)
@@ -689,12 +689,14 @@ func TestIntegrationSchemaApplyTwiceIsNoop(t *testing.T) {
 	}
 
 	// Upgrade: a database at version 1 (no histograms, no deployment_events,
-	// no cohort columns, no verdict tables yet) gets versions 2 to 7 only.
+	// no cohort columns, no verdict tables, no call events yet) gets
+	// versions 2 to 8 only.
 	for _, obj := range []string{"latency_hist_1m_mv", "latency_hist_1h_mv", "latency_hist_1m", "latency_hist_1h", "deployment_events",
-		"version_presence_mv", "version_presence", "cohort_hist_1m_mv", "cohort_hist_1m", "deployment_verdicts", "notification_log"} {
+		"version_presence_mv", "version_presence", "cohort_hist_1m_mv", "cohort_hist_1m", "deployment_verdicts", "notification_log",
+		"call_events"} {
 		srv.Exec(t, "DROP TABLE "+db+"."+obj)
 	}
-	for _, c := range []string{"cohort_keys", "cohort_values", "response_size", "request_size"} {
+	for _, c := range []string{"cohort_keys", "cohort_values", "response_size", "request_size", "parent_span_id"} {
 		srv.Exec(t, "ALTER TABLE "+db+".latency_events DROP COLUMN "+c)
 	}
 	srv.Exec(t, "ALTER TABLE "+db+".schema_migrations DELETE WHERE version >= 2")
@@ -712,7 +714,7 @@ func TestIntegrationSchemaApplyTwiceIsNoop(t *testing.T) {
 		time.Sleep(50 * time.Millisecond)
 	}
 	res, err = schema.Apply(tctx(t), conn, o, srv.Version())
-	if err != nil || !slices.Equal(res.Applied, []uint32{2, 3, 4, 5, 6, 7}) || res.Current != latestVersion {
+	if err != nil || !slices.Equal(res.Applied, []uint32{2, 3, 4, 5, 6, 7, 8}) || res.Current != latestVersion {
 		t.Fatalf("upgrade from v1 = %+v, %v", res, err)
 	}
 	if after := showCreate(t, conn, db); after != before {
@@ -733,7 +735,7 @@ func TestIntegrationSchemaApplyTwiceIsNoop(t *testing.T) {
 // given tables and forgets the given migration: the database as it was
 // before that migration, for upgrade tests.
 // latestVersion is the number of the newest embedded migration.
-const latestVersion = 7
+const latestVersion = 8
 
 func schemaWithout(t *testing.T, srv *chtest.Server, version uint32, tables ...string) (db string, conn driver.Conn, o schema.Options) {
 	t.Helper()
@@ -767,8 +769,7 @@ func TestIntegrationUpgradeCopiesDeployments(t *testing.T) {
 	enc := &encoder{}
 	enc.reset(time.Now(), 0)
 	enc.encode(td)
-	var tids, sids [][]byte
-	if err := insertDeployments(tctx(t), conn, insertSQL("`"+db+"`.`deployments`", deploymentColumnNames), &enc.dep, &tids, &sids); err != nil {
+	if err := insertDeployments(tctx(t), conn, insertSQL("`"+db+"`.`deployments`", deploymentColumnNames), &enc.dep, new(idViews)); err != nil {
 		t.Fatal(err)
 	}
 	for i := 0; i < 2; i++ { // an interrupted upgrade runs the copy again
@@ -843,7 +844,7 @@ func showCreate(t *testing.T, conn driver.Conn, db string) string {
 		b.WriteString(stmt + "\n")
 	}
 	for _, want := range []string{"latency_events", "latency_rollup_1m", "latency_rollup_1m_mv", "latency_hist_1m", "latency_hist_1m_mv",
-		"latency_hist_1h", "latency_hist_1h_mv", "deployments", "deployment_events", "schema_migrations"} {
+		"latency_hist_1h", "latency_hist_1h_mv", "deployments", "deployment_events", "schema_migrations", "call_events"} {
 		if !strings.Contains(b.String(), "."+want+" ") && !strings.Contains(b.String(), "."+want+"\n") {
 			t.Fatalf("table %s missing:\n%s", want, b.String())
 		}
@@ -860,13 +861,17 @@ func TestIntegrationRetentionSweep(t *testing.T) {
 	writer := startExporter(t, testConfig(srv, db), nopSettings())
 	now := time.Now().UTC()
 	var evs []eventspantest.Latency
+	var calls []eventspan.Call
 	for i, ago := range []int{10, 5, 3, 2, 0} {
+		at := now.AddDate(0, 0, -ago).Add(-time.Minute)
 		evs = append(evs, eventspantest.Latency{Service: "s", Environment: "e", Version: "1", Operation: "op",
-			Start: now.AddDate(0, 0, -ago).Add(-time.Minute), Duration: time.Millisecond,
+			Start: at, Duration: time.Millisecond,
 			TraceID: eventspantest.TraceID(uint64(i + 1)), SpanID: eventspantest.SpanID(uint64(i + 1))})
+		calls = append(calls, call(unit("s", "e", "1"), "GET", "db", at, time.Millisecond, uint64(i+1), eventspantest.SpanID(uint64(100+i))))
 	}
 	td := ptrace.NewTraces()
 	eventspantest.AppendLatency(td, evs...)
+	eventspan.AppendCall(td, calls...)
 	push(t, writer, td)
 
 	// ... and an exporter with retention_days: 3 sweeps them.
@@ -881,10 +886,10 @@ func TestIntegrationRetentionSweep(t *testing.T) {
 		t.Fatal(err)
 	}
 	// days 10 and 5 ago, in latency_events, the rollup, both histograms,
-	// version_presence and cohort_hist_1m; day 3 ago is the first day kept
-	// (today + 3 previous days).
-	if dropped != 12 {
-		t.Fatalf("dropped %d partitions, want 12", dropped)
+	// version_presence, cohort_hist_1m and call_events; day 3 ago is the
+	// first day kept (today + 3 previous days).
+	if dropped != 14 {
+		t.Fatalf("dropped %d partitions, want 14", dropped)
 	}
 	conn := srv.Conn(t, db)
 	cutoff := retentionCutoff(now, 3)
@@ -894,6 +899,7 @@ func TestIntegrationRetentionSweep(t *testing.T) {
 		"SELECT count() FROM latency_hist_1m WHERE minute < toDateTime(?)",
 		"SELECT count() FROM latency_hist_1h WHERE hour < toDateTime(?)",
 		"SELECT count() FROM version_presence WHERE bucket < toDateTime(?)",
+		"SELECT count() FROM call_events WHERE time < toDateTime(?)",
 	} {
 		var n uint64
 		if err := conn.QueryRow(tctx(t), q, cutoff.Unix()).Scan(&n); err != nil || n != 0 {
@@ -901,14 +907,16 @@ func TestIntegrationRetentionSweep(t *testing.T) {
 		}
 	}
 	var kept uint64
-	if err := conn.QueryRow(tctx(t), "SELECT count() FROM latency_events").Scan(&kept); err != nil || kept != 3 {
-		t.Fatalf("kept %d rows, want 3", kept)
+	for _, table := range []string{"latency_events", "call_events"} {
+		if err := conn.QueryRow(tctx(t), "SELECT count() FROM "+table).Scan(&kept); err != nil || kept != 3 {
+			t.Fatalf("%s: kept %d rows, want 3", table, kept)
+		}
 	}
 	// A second sweep has nothing to do.
 	if dropped, err := e.sweepRetention(tctx(t), now); err != nil || dropped != 0 {
 		t.Fatalf("second sweep dropped %d, %v", dropped, err)
 	}
-	assertCounter(t, tel, "otelcol_changelens_exporter_retention_partitions_dropped", nil, 12)
+	assertCounter(t, tel, "otelcol_changelens_exporter_retention_partitions_dropped", nil, 14)
 }
 
 // ---------------------------------------------------------------------------
@@ -1082,6 +1090,7 @@ func createMismatchedTables(t *testing.T, srv *chtest.Server, db string) {
 		http_status Date, weight Float64, trace_id FixedString(16), span_id FixedString(8))
 		ENGINE = MergeTree ORDER BY time`)
 	srv.Exec(t, `CREATE TABLE `+db+`.deployment_events (id String) ENGINE = MergeTree ORDER BY id`)
+	srv.Exec(t, `CREATE TABLE `+db+`.call_events (service String) ENGINE = MergeTree ORDER BY service`)
 }
 
 // ---------------------------------------------------------------------------
@@ -1130,13 +1139,17 @@ func TestIntegrationThroughFactory(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	var n uint64
 	conn := srv.Conn(t, db)
-	if err := conn.QueryRow(tctx(t), "SELECT count() FROM latency_events").Scan(&n); err != nil || n != batches*perBatch {
-		t.Fatalf("latency rows = %d, %v; want %d", n, err, batches*perBatch)
+	for _, table := range []string{"latency_events", "call_events"} { // a call per entry span
+		var n uint64
+		if err := conn.QueryRow(tctx(t), "SELECT count() FROM "+table).Scan(&n); err != nil || n != batches*perBatch {
+			t.Fatalf("%s rows = %d, %v; want %d", table, n, err, batches*perBatch)
+		}
 	}
-	assertCounter(t, tel, "otelcol_changelens_exporter_events_written",
-		map[string]string{eventspan.AttrEventType: eventspan.EventLatency}, batches*perBatch)
+	for _, typ := range []string{eventspan.EventLatency, eventspan.EventCall} {
+		assertCounter(t, tel, "otelcol_changelens_exporter_events_written",
+			map[string]string{eventspan.AttrEventType: typ}, batches*perBatch)
+	}
 	assertCounter(t, tel, "otelcol_changelens_exporter_spans_ignored", nil, batches*2)
 	assertCounter(t, tel, "otelcol_changelens_exporter_events_invalid", map[string]string{"reason": reasonNames[rMissingService]}, 1)
 }
@@ -1178,40 +1191,56 @@ func TestIntegrationDistributedTables(t *testing.T) {
 	eventspantest.AppendLatency(td, evs...)
 	eventspantest.AppendDeployment(td, eventspantest.Deployment{ID: "33333333333333333333333333333333",
 		Service: "s", Environment: "e", Version: "1", Source: eventspan.SourceInferred, RolloutStart: now, DeployTime: now})
+	graphFrom := now.Add(-time.Hour).Truncate(time.Minute)
+	lats, calls := graphTraffic(graphFrom, 50)
+	appendByUnit(td, lats, calls)
 	push(t, e, td)
 
 	conn := srv.Conn(t, db)
 	// Distributed inserts are forwarded asynchronously.
 	deadline := time.Now().Add(30 * time.Second)
 	for {
-		var raw, local, rolled, h1m, h1h, deps uint64
-		_ = conn.QueryRow(tctx(t), "SELECT count() FROM latency_events").Scan(&raw)
-		_ = conn.QueryRow(tctx(t), "SELECT count() FROM latency_events_local").Scan(&local)
+		var raw, local, rolled, h1m, h1h, deps, callRows, callLocal uint64
+		_ = conn.QueryRow(tctx(t), "SELECT count() FROM latency_events WHERE service = 's'").Scan(&raw)
+		_ = conn.QueryRow(tctx(t), "SELECT count() FROM latency_events_local WHERE service = 's'").Scan(&local)
 		_ = conn.QueryRow(tctx(t), "SELECT sumMerge(request_count) FROM latency_rollup_1m").Scan(new(float64))
-		_ = conn.QueryRow(tctx(t), "SELECT countMerge(sample_count) FROM latency_rollup_1m").Scan(&rolled)
-		_ = conn.QueryRow(tctx(t), "SELECT countMerge(sample_count) FROM latency_hist_1m").Scan(&h1m)
-		_ = conn.QueryRow(tctx(t), "SELECT countMerge(sample_count) FROM latency_hist_1h").Scan(&h1h)
+		_ = conn.QueryRow(tctx(t), "SELECT countMerge(sample_count) FROM latency_rollup_1m WHERE service = 's'").Scan(&rolled)
+		_ = conn.QueryRow(tctx(t), "SELECT countMerge(sample_count) FROM latency_hist_1m WHERE service = 's'").Scan(&h1m)
+		_ = conn.QueryRow(tctx(t), "SELECT countMerge(sample_count) FROM latency_hist_1h WHERE service = 's'").Scan(&h1h)
 		_ = conn.QueryRow(tctx(t), "SELECT count() FROM deployment_events").Scan(&deps)
-		if raw == 100 && local == 100 && rolled == 100 && h1m == 100 && h1h == 100 && deps == 1 {
+		_ = conn.QueryRow(tctx(t), "SELECT count() FROM call_events").Scan(&callRows)
+		_ = conn.QueryRow(tctx(t), "SELECT count() FROM call_events_local").Scan(&callLocal)
+		n := uint64(len(calls))
+		if raw == 100 && local == 100 && rolled == 100 && h1m == 100 && h1h == 100 && deps == 1 && callRows == n && callLocal == n {
 			break
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("distributed=%d local=%d rollup=%d hist_1m=%d hist_1h=%d deployments=%d", raw, local, rolled, h1m, h1h, deps)
+			t.Fatalf("distributed=%d local=%d rollup=%d hist_1m=%d hist_1h=%d deployments=%d calls=%d calls_local=%d (want %d)",
+				raw, local, rolled, h1m, h1h, deps, callRows, callLocal, n)
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
-	var engine string
-	if err := conn.QueryRow(tctx(t), "SELECT engine FROM system.tables WHERE database = ? AND name = 'latency_events'", db).Scan(&engine); err != nil || engine != "Distributed" {
-		t.Fatalf("latency_events engine = %q, %v", engine, err)
+	for _, table := range []string{"latency_events", "call_events"} {
+		var engine string
+		if err := conn.QueryRow(tctx(t), "SELECT engine FROM system.tables WHERE database = ? AND name = ?", db, table).Scan(&engine); err != nil || engine != "Distributed" {
+			t.Fatalf("%s engine = %q, %v", table, engine, err)
+		}
+	}
+	// The service graph join through the Distributed tables, as documented.
+	if got, want := readGraph(t, srv.ReadOnlyConn(t, db), "production", graphFrom, graphFrom.Add(51*time.Second)),
+		wantGraph(lats, calls, "production"); !reflect.DeepEqual(got, want) {
+		t.Errorf("graph through the Distributed tables:\n got %+v\nwant %+v", got, want)
 	}
 	// The retention sweep finds partitions through the Distributed table and
 	// drops them from the local one.
 	if dropped, err := e.sweepRetention(tctx(t), now.AddDate(0, 0, 10)); err != nil || dropped < 2 {
 		t.Fatalf("sweep dropped %d, %v", dropped, err)
 	}
-	var local uint64
-	if err := conn.QueryRow(tctx(t), "SELECT count() FROM latency_events_local").Scan(&local); err != nil || local != 0 {
-		t.Fatalf("local rows after sweep = %d, %v", local, err)
+	for _, table := range []string{"latency_events_local", "call_events_local"} {
+		var local uint64
+		if err := conn.QueryRow(tctx(t), "SELECT count() FROM "+table).Scan(&local); err != nil || local != 0 {
+			t.Fatalf("%s rows after sweep = %d, %v", table, local, err)
+		}
 	}
 }
 

@@ -39,6 +39,7 @@ const (
 	TableCohortHist1m    = "cohort_hist_1m"      // schema v6
 	TableVerdicts        = "deployment_verdicts" // schema v7
 	TableNotifications   = "notification_log"    // schema v7
+	TableCallEvents      = "call_events"         // schema v8
 	TableMigrations      = "schema_migrations"
 	LocalSuffix          = "_local"
 )
@@ -74,6 +75,7 @@ var RetentionTables = []struct{ Table, TimeColumn string }{
 	{TableLatencyHist1h, "hour"},
 	{TableVersionPresence, "bucket"},
 	{TableCohortHist1m, "minute"},
+	{TableCallEvents, "time"},
 }
 
 // Features are optional server features the schema uses when present.

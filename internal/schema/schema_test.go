@@ -82,13 +82,19 @@ func TestRenderLegacy(t *testing.T) {
 		"CREATE TABLE IF NOT EXISTS `changelens`.`version_presence`",
 		"CREATE MATERIALIZED VIEW IF NOT EXISTS `changelens`.`version_presence_mv`\nTO `changelens`.`version_presence`",
 		"INSERT INTO `changelens`.`version_presence`",
+		// v8: the callee's parent span, the callers' calls
+		"ALTER TABLE `changelens`.`latency_events` ADD COLUMN parent_span_id FixedString(8)",
+		"CREATE TABLE IF NOT EXISTS `changelens`.`call_events`\n(\n    service        String,",
+		"    peer           String,\n    time           DateTime('UTC'),\n    start_time_ns  UInt64,\n    duration_ns    UInt64,\n" +
+			"    is_error       UInt8,\n    weight         Float64,\n    trace_id       FixedString(16),\n    span_id        FixedString(8)\n)\n" +
+			"ENGINE = MergeTree\nPARTITION BY toYYYYMMDD(time)\nORDER BY (environment, service, time)\nSETTINGS index_granularity = 8192",
 	} {
 		if !strings.Contains(sql, want) {
 			t.Errorf("schema lacks %q", want)
 		}
 	}
-	if len(stmts) != 23 {
-		t.Errorf("%d statements, want 23 (v1: 3 tables + 1 view; v2: 2 tables + 2 views; v3: drop + view; v4: table + copy; v5: table + view + backfill; v6: 4 columns + table + view; v7: 2 tables)", len(stmts))
+	if len(stmts) != 25 {
+		t.Errorf("%d statements, want 25 (v1: 3 tables + 1 view; v2: 2 tables + 2 views; v3: drop + view; v4: table + copy; v5: table + view + backfill; v6: 4 columns + table + view; v7: 2 tables; v8: column + table)", len(stmts))
 	}
 	for _, s := range stmts {
 		if strings.HasSuffix(s, ";") || strings.TrimSpace(s) != s {
@@ -109,6 +115,10 @@ func TestRenderModern(t *testing.T) {
 		"TTL bucket + INTERVAL 14 DAY",
 		"ADD COLUMN cohort_keys Array(LowCardinality(String))",
 		"dimension          LowCardinality(String)",
+		// v8: call_events as latency_events, expired by its own TTL
+		"    peer           LowCardinality(String),\n    time           DateTime('UTC') CODEC(Delta(4), ZSTD(1)),\n" +
+			"    start_time_ns  UInt64 CODEC(Delta(8), ZSTD(1)),\n    duration_ns    UInt64 CODEC(ZSTD(1)),",
+		"ORDER BY (environment, service, time)\nTTL time + INTERVAL 14 DAY\nSETTINGS index_granularity = 8192",
 		// the back-fill of version_presence may span months of daily partitions
 		"GROUP BY service, environment, version, bucket\nSETTINGS max_partitions_per_insert_block = 0",
 	} {
@@ -155,13 +165,20 @@ func TestRenderCluster(t *testing.T) {
 		"ALTER TABLE `changelens`.`latency_events_local` ON CLUSTER `prod` ADD COLUMN cohort_keys Array(String)",
 		"DROP TABLE IF EXISTS `changelens`.`latency_events` ON CLUSTER `prod`;\nCREATE TABLE IF NOT EXISTS `changelens`.`latency_events` ON CLUSTER `prod` AS `changelens`.`latency_events_local` ENGINE = Distributed('prod', 'changelens', 'latency_events_local', cityHash64(service, environment))",
 		"CREATE MATERIALIZED VIEW IF NOT EXISTS `changelens`.`cohort_hist_1m_mv` ON CLUSTER `prod`\nTO `changelens`.`cohort_hist_1m_local`",
+		// v8: the column on the local and the Distributed table, call_events sharded by the caller
+		"ALTER TABLE `changelens`.`latency_events_local` ON CLUSTER `prod` ADD COLUMN parent_span_id FixedString(8);\n" +
+			"DROP TABLE IF EXISTS `changelens`.`latency_events` ON CLUSTER `prod`;\n" +
+			"CREATE TABLE IF NOT EXISTS `changelens`.`latency_events` ON CLUSTER `prod` AS `changelens`.`latency_events_local` ENGINE = Distributed('prod', 'changelens', 'latency_events_local', cityHash64(service, environment));\n" +
+			"CREATE TABLE IF NOT EXISTS `changelens`.`call_events_local` ON CLUSTER `prod`\n(",
+		"ORDER BY (environment, service, time)\nSETTINGS index_granularity = 8192;\n" +
+			"CREATE TABLE IF NOT EXISTS `changelens`.`call_events` ON CLUSTER `prod` AS `changelens`.`call_events_local` ENGINE = Distributed('prod', 'changelens', 'call_events_local', cityHash64(service, environment))",
 	} {
 		if !strings.Contains(sql, want) {
 			t.Errorf("cluster schema lacks\n  %s\nin\n%s", want, sql)
 		}
 	}
-	if len(stmts) != 35 {
-		t.Errorf("%d statements, want 35 (v1: 3 local + view + 3 distributed; v2: 2 local + 2 views + 2 distributed; v3: drop + view; v4: local + distributed + copy; v5: local + distributed + view + backfill; v6: 4 columns + drop and re-create of the distributed table + local + distributed + view; v7: 2 local + 2 distributed)", len(stmts))
+	if len(stmts) != 40 {
+		t.Errorf("%d statements, want 40 (v1: 3 local + view + 3 distributed; v2: 2 local + 2 views + 2 distributed; v3: drop + view; v4: local + distributed + copy; v5: local + distributed + view + backfill; v6: 4 columns + drop and re-create of the distributed table + local + distributed + view; v7: 2 local + 2 distributed; v8: column + drop and re-create of the distributed table + local + distributed)", len(stmts))
 	}
 	// A Distributed table comes right after the local table it wraps, before
 	// any statement that may use it.
@@ -203,6 +220,7 @@ func TestRenderCluster(t *testing.T) {
 		"ENGINE = ReplicatedAggregatingMergeTree('/clickhouse/tables/{shard}/changelens/latency_hist_1m_local', '{replica}')",
 		"ENGINE = ReplicatedReplacingMergeTree('/clickhouse/tables/{shard}/changelens/deployment_events_local', '{replica}', ver)",
 		"ENGINE = ReplicatedReplacingMergeTree('/clickhouse/tables/{shard}/changelens/notification_log_local', '{replica}')",
+		"ENGINE = ReplicatedMergeTree('/clickhouse/tables/{shard}/changelens/call_events_local', '{replica}')",
 	} {
 		if !strings.Contains(rsql, want) {
 			t.Errorf("replicated schema lacks\n  %s", want)
@@ -233,5 +251,34 @@ func TestQuote(t *testing.T) {
 	}
 	if got := sqlString("it's"); got != `'it\'s'` {
 		t.Errorf("sqlString = %s", got)
+	}
+}
+
+// Every day-partitioned table is swept by retention, by the column its
+// partition key is computed from: a table left out (call_events, schema v8,
+// was one to add) would grow forever on 18.16, which has no TTL.
+func TestRetentionTablesCoverEveryPartitionedTable(t *testing.T) {
+	want := map[string]string{}
+	for _, stmt := range allSQL(t, Options{Database: "db"}) {
+		name, ok := strings.CutPrefix(stmt, "CREATE TABLE IF NOT EXISTS `db`.`")
+		if !ok {
+			continue
+		}
+		name = name[:strings.IndexByte(name, '`')]
+		if _, col, ok := strings.Cut(stmt, "PARTITION BY toYYYYMMDD("); ok {
+			want[name] = col[:strings.IndexByte(col, ')')]
+		}
+	}
+	got := map[string]string{}
+	for _, rt := range RetentionTables {
+		got[rt.Table] = rt.TimeColumn
+	}
+	if len(want) == 0 || len(got) != len(want) {
+		t.Errorf("RetentionTables = %v, the day-partitioned tables are %v", got, want)
+	}
+	for table, col := range want {
+		if got[table] != col {
+			t.Errorf("%s (partitioned by day of %s): RetentionTables has %q", table, col, got[table])
+		}
 	}
 }

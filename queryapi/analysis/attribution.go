@@ -509,3 +509,48 @@ func nanLow(v float64) float64 {
 	}
 	return v
 }
+
+// Neighbours summarises the unit's callees and callers over the
+// deployment's windows, with their deployments among the changes.
+func Neighbours(e *AttributionEvidence, own Change, cfg Config) []report.Neighbour {
+	bs := own.Start.Add(-cfg.BeforeWindow)
+	as := own.End.Add(cfg.AfterGap)
+	sum := func(ms []MinuteSums, from time.Time, minutes int) (MinuteSums, float64) {
+		lo := int(math.Ceil(from.Sub(e.Start).Minutes()))
+		var out MinuteSums
+		for i := max(lo, 0); i < lo+minutes && i < len(ms); i++ {
+			out.add(ms[i])
+		}
+		return out, float64(minutes)
+	}
+	var out []report.Neighbour
+	for _, group := range []struct {
+		series []NeighbourSeries
+		callee bool
+		kind   report.CauseKind
+	}{{e.Callees, true, report.CauseCalleeDeployment}, {e.Callers, false, report.CauseCallerDeployment}} {
+		for _, s := range group.series {
+			n := report.Neighbour{Service: s.Service, Environment: s.Environment, Callee: group.callee}
+			b, bm := sum(s.Minutes, bs, int(cfg.BeforeWindow/time.Minute))
+			a, am := sum(s.Minutes, as, int(cfg.AfterWindow/time.Minute))
+			n.CallsPerMinuteBefore, n.CallsPerMinuteAfter = b.Requests/bm, a.Requests/am
+			n.MeanMsBefore, n.MeanMsAfter = ratio(b.DurationMs, b.Requests), ratio(a.DurationMs, a.Requests)
+			n.ErrorRateBefore, n.ErrorRateAfter = ratio(b.Errors, b.Requests), ratio(a.Errors, a.Requests)
+			for _, c := range e.Changes {
+				if c.Kind == group.kind && c.Service == s.Service && c.Environment == s.Environment {
+					n.Deployments = append(n.Deployments, c.DeploymentID)
+				}
+			}
+			out = append(out, n)
+		}
+	}
+	return out
+}
+
+// ratio is a ÷ b, NaN when b is 0.
+func ratio(a, b float64) float64 {
+	if b == 0 {
+		return math.NaN()
+	}
+	return a / b
+}

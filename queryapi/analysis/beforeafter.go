@@ -45,6 +45,13 @@ type Judgement struct {
 	// Control is what the metrics were judged against (ControlNone: the
 	// plain before/after comparison).
 	Control report.Control
+	// Attribution ranks the changes overlapping a regression (empty when
+	// nothing regressed or without attribution evidence) and lists the
+	// unit's neighbours in the service graph.
+	Attribution report.Attribution
+	// Cause is the change a regression is attributed to when it is not the
+	// deployment's own (Verdict CAUSED_BY_DEPENDENCY, or PENDING so far).
+	Cause *report.Cause
 }
 
 // hypothesis is one metric of one scope (the unit, or a stratum) and its
@@ -225,15 +232,48 @@ func JudgeEvidence(e *Evidence, afterClosed bool, cfg Config) Judgement {
 		if errs {
 			j.Regressions = append(j.Regressions, report.ReasonErrorRateRegression)
 		}
+		if e.Attribution != nil {
+			j.attribute(e, latency, errs, cfg)
+		}
 	case improved:
 		j.Verdict = report.VerdictImproved
 	default:
 		j.Verdict = report.VerdictNoChange
 	}
+	if e.Attribution != nil {
+		j.Attribution.Neighbours = Neighbours(e.Attribution, e.Own, cfg)
+	}
 	if !afterClosed {
 		j.Verdict, j.Regressions = report.VerdictPending, nil
 	}
 	return j
+}
+
+// attribute ranks the changes overlapping the regressed metrics (the
+// latency's first) and, when every regressed metric is another change's
+// doing, makes the verdict CAUSED_BY_DEPENDENCY naming the latency's (else
+// the error rate's) first cause. The regressions stay listed: they
+// happened, to this unit.
+func (j *Judgement) attribute(e *Evidence, latency, errs bool, cfg Config) {
+	elsewhere := true
+	var named *report.Cause
+	for _, family := range []struct {
+		regressed, errors bool
+	}{{latency, false}, {errs, true}} {
+		if !family.regressed {
+			continue
+		}
+		causes, other := Attribute(e.Attribution, e.Own, family.errors, cfg)
+		j.Attribution.Causes = append(j.Attribution.Causes, causes...)
+		elsewhere = elsewhere && other
+		if other && named == nil {
+			c := causes[0]
+			named = &c
+		}
+	}
+	if elsewhere && named != nil {
+		j.Verdict, j.Cause = report.VerdictCausedByDependency, named
+	}
 }
 
 // rankOperations ranks the regressed operations by their strongest evidence

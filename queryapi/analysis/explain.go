@@ -35,7 +35,7 @@ func Explain(im report.Impact, cfg Config) string {
 	better := findings(im, report.CompareBetter)
 	switch {
 	case len(worse) > 0:
-		return fmt.Sprintf("%s: %s%s%s.", head, listed(worse), rest(im, worse, cfg.LatencyFloor), controlNote(im.Control))
+		return fmt.Sprintf("%s: %s%s%s%s.", head, listed(worse), rest(im, worse, cfg.LatencyFloor), causeNote(im), controlNote(im.Control))
 	case len(better) > 0:
 		return fmt.Sprintf("%s: %s%s; no regression%s.", head, listed(better), rest(im, better, cfg.LatencyFloor), controlNote(im.Control))
 	}
@@ -67,6 +67,80 @@ func Explain(im report.Impact, cfg Config) string {
 		nothing += " beyond the control"
 	}
 	return fmt.Sprintf("%s: %s (%s vs %s requests%s)%s.", head, nothing, count(im.Before.Requests), count(im.After.Requests), ops, controlNote(im.Control))
+}
+
+// causeNote names the change a regression is attributed to, with its
+// evidence and what the deployment's own code did ("; explained by
+// checkout 2.0 (deployed 12:01, a callee): time waiting on it +75 ms per
+// request, 96 % of the rise; this deployment's own code +1 ms"), or the
+// strongest other suspect when the deployment keeps the blame.
+func causeNote(im report.Impact) string {
+	var own *report.Cause
+	for i := range im.Attribution.Causes {
+		if c := &im.Attribution.Causes[i]; c.Kind == report.CauseOwnDeployment && own == nil {
+			own = c
+		}
+	}
+	if c := im.Deployment.Cause; c != nil {
+		note := "; explained by " + DescribeCause(*c) + ": " + causeEvidence(*c)
+		if own != nil && !math.IsNaN(own.Z) {
+			note += "; this deployment's own code " + signedAmount(*own)
+		}
+		return note
+	}
+	for _, c := range im.Attribution.Causes {
+		if c.Kind != report.CauseOwnDeployment && c.Significant {
+			return "; also overlapping: " + DescribeCause(c) + " (" + causeEvidence(c) + ")"
+		}
+	}
+	return ""
+}
+
+// DescribeCause names a change: "checkout 2.0 (deployed 12:01 UTC, a
+// callee)", "flag new-pricing (variant on gained at 12:04 UTC)".
+func DescribeCause(c report.Cause) string {
+	at := c.Start.UTC().Format("15:04 MST")
+	switch c.Kind {
+	case report.CauseFeatureFlag:
+		return fmt.Sprintf("feature flag %s (variant %s gained at %s)", c.Flag, c.Variant, at)
+	case report.CauseCalleeDeployment:
+		return fmt.Sprintf("%s %s in %s (deployed %s, a callee)", c.Service, c.Version, c.Environment, at)
+	case report.CauseCallerDeployment:
+		return fmt.Sprintf("%s %s in %s (deployed %s, a caller)", c.Service, c.Version, c.Environment, at)
+	}
+	return "this deployment"
+}
+
+// causeEvidence is what the change moved: "time waiting on it +75 ms per
+// request (96 % of the rise)".
+func causeEvidence(c report.Cause) string {
+	var what string
+	switch c.Kind {
+	case report.CauseCalleeDeployment:
+		what = "time waiting on it"
+		if c.Metric == MetricErrorRate {
+			what = "its failed calls"
+		}
+	case report.CauseCallerDeployment:
+		what = "its requests' excess"
+	case report.CauseFeatureFlag:
+		what = "the variants' mix"
+	default:
+		what = "own code"
+	}
+	out := what + " " + signedAmount(c)
+	if !math.IsNaN(c.Share) && c.Share > 0 {
+		out += fmt.Sprintf(" (%s of the rise)", pct(math.Min(c.Share, 1)))
+	}
+	return out
+}
+
+// signedAmount is a cause's explained change in its metric's unit.
+func signedAmount(c report.Cause) string {
+	if c.Metric == MetricErrorRate {
+		return fmt.Sprintf("%+.2f points of error rate", 100*c.Explained)
+	}
+	return fmt.Sprintf("%+.1f ms per request", c.Explained)
 }
 
 // controlNote says what the metrics were judged against: "; against 3

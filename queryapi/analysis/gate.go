@@ -241,7 +241,7 @@ func proportionSequentialP(pairs []MinutePair, minLooks int, tau float64, count 
 // BeforeAfter decides a gate on a deployment whose version no longer
 // shares minutes with the one it replaced, from its before/after impact so
 // far: a settled verdict as it is (DEGRADED fails, INSUFFICIENT_DATA is
-// inconclusive); while the after window is open, FAIL when a metric of the
+// inconclusive, CAUSED_BY_DEPENDENCY passes); while the after window is open, FAIL when a metric of the
 // unit or of an operation regressed on the data so far (the before/after
 // rule, family-wise), INCONCLUSIVE while either window has fewer than
 // MinRequests, else PASS.
@@ -251,7 +251,12 @@ func BeforeAfter(im report.Impact, cfg Config) (report.GateResult, []report.Fail
 		return report.GateFail, im.Reasons
 	case report.VerdictInsufficientData:
 		return report.GateInconclusive, nil
-	case report.VerdictImproved, report.VerdictNoChange:
+	case report.VerdictImproved, report.VerdictNoChange, report.VerdictCausedByDependency:
+		// A regression another change explains: stopping this rollout
+		// would not undo it.
+		return report.GatePass, nil
+	}
+	if im.Deployment.Cause != nil {
 		return report.GatePass, nil
 	}
 	if im.Before.Requests < cfg.MinRequests || im.After.Requests < cfg.MinRequests {

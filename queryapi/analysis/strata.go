@@ -79,7 +79,12 @@ type Evidence struct {
 	// Controls are the series that did not deploy in the windows (see
 	// ControlSeries): with enough traffic, every metric is judged against
 	// what they did (difference in differences).
-	Controls    []ControlSeries
+	Controls []ControlSeries
+	// Attribution (nil: not read) is the per-minute evidence the
+	// attribution of a regression reads, Own the judged deployment as a
+	// change among the others.
+	Attribution *AttributionEvidence
+	Own         Change
 	byOperation map[string]int
 	bucketValue func(uint16) float64
 }

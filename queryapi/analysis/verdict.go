@@ -71,19 +71,25 @@ func (t *Timeline) Impact(it *Item, j Judgement, before, after WindowStats) repo
 	d.ChangeFailure = false
 	d.RestoreTime, d.TimeToRestore = time.Time{}, 0
 	d.Regressions = nil
+	d.Cause = nil
 	if !d.Failed {
 		if it.Next != nil && it.Next.Deployment.Rollback {
 			d.FailureReasons = append(d.FailureReasons, report.ReasonRolledBack)
 		}
-		d.FailureReasons = append(d.FailureReasons, j.Regressions...)
+		// A regression attributed to another change is not this one's
+		// failure (that change's verdict carries it).
+		if j.Verdict != report.VerdictCausedByDependency {
+			d.FailureReasons = append(d.FailureReasons, j.Regressions...)
+		}
 		d.ChangeFailure = len(d.FailureReasons) > 0
 		if d.ChangeFailure && it.Next != nil {
 			d.RestoreTime = it.Next.Deployment.DeployTime
 			d.TimeToRestore = d.RestoreTime.Sub(d.DeployTime)
 		}
-		if j.Verdict == report.VerdictDegraded {
+		if j.Verdict == report.VerdictDegraded || j.Verdict == report.VerdictCausedByDependency {
 			d.Regressions = j.RegressionList()
 		}
+		d.Cause = j.Cause
 	}
 	bs, as := it.MinuteWindows()
 	im := report.Impact{
@@ -97,6 +103,7 @@ func (t *Timeline) Impact(it *Item, j Judgement, before, after WindowStats) repo
 		Operations:      j.Operations,
 		RequestsNeeded:  j.RequestsNeeded,
 		Control:         j.Control,
+		Attribution:     j.Attribution,
 	}
 	if before.P95Ms > 0 {
 		im.LatencyRatio = after.P95Ms / before.P95Ms

@@ -280,13 +280,30 @@ type Neighbour struct {
 	Service, Environment string // Environment "" for an uninstrumented peer
 	// Callee: the judged unit calls it; else it calls the judged unit.
 	Callee bool
-	// Calls per minute and mean duration (ms, as the caller timed them)
-	// before and after the deployment.
+	// Calls per minute, their mean duration (ms) and error rate in the
+	// deployment's before and after windows: a callee's as the judged unit
+	// timed its calls, a caller's as the judged unit served them.
 	CallsPerMinuteBefore, CallsPerMinuteAfter float64
 	MeanMsBefore, MeanMsAfter                 float64
 	ErrorRateBefore, ErrorRateAfter           float64
 	// Deployments are the ids of its deployments in the windows.
 	Deployments []string
+}
+
+// GraphEdge is the calls from one unit to another (or to an uninstrumented
+// peer: CalleeEnvironment "") over a range, as the caller counted and timed
+// them.
+type GraphEdge struct {
+	CallerService, CallerEnvironment string
+	CalleeService, CalleeEnvironment string
+	Calls, Errors, DurationMs        float64
+}
+
+// GraphQuery asks for the service graph of Environment over [Start, End),
+// optionally only the edges from or to Service.
+type GraphQuery struct {
+	Environment, Service string
+	Start, End           time.Time
 }
 
 // Attribution is what a deployment's regression was attributed to.
@@ -594,6 +611,7 @@ type Source interface {
 	Compare(ctx context.Context, q CompareQuery) (Comparison, error)
 	Cohorts(ctx context.Context, q CohortQuery) ([]CohortDimension, error)
 	Gate(ctx context.Context, q GateQuery) (GateAnswer, error)
+	Graph(ctx context.Context, q GraphQuery) ([]GraphEdge, error)
 }
 
 // GateQuery asks whether the rollout of Version of one unit may continue.

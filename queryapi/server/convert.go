@@ -96,6 +96,8 @@ func verdictToPB(v report.Verdict) pb.Verdict {
 		return pb.Verdict_VERDICT_IMPROVED
 	case report.VerdictDegraded:
 		return pb.Verdict_VERDICT_DEGRADED
+	case report.VerdictCausedByDependency:
+		return pb.Verdict_VERDICT_CAUSED_BY_DEPENDENCY
 	}
 	return pb.Verdict_VERDICT_UNSPECIFIED
 }
@@ -197,6 +199,66 @@ func deploymentToPB(d report.Deployment) *pb.Deployment {
 	}
 	out.Regressions = regressionsToPB(d.Regressions)
 	out.Explanation = d.Explanation
+	if d.Cause != nil {
+		out.Cause = causeToPB(*d.Cause)
+	}
+	return out
+}
+
+func causeKindToPB(k report.CauseKind) pb.CauseKind {
+	switch k {
+	case report.CauseOwnDeployment:
+		return pb.CauseKind_CAUSE_KIND_OWN_DEPLOYMENT
+	case report.CauseCalleeDeployment:
+		return pb.CauseKind_CAUSE_KIND_CALLEE_DEPLOYMENT
+	case report.CauseCallerDeployment:
+		return pb.CauseKind_CAUSE_KIND_CALLER_DEPLOYMENT
+	case report.CauseFeatureFlag:
+		return pb.CauseKind_CAUSE_KIND_FEATURE_FLAG
+	}
+	return pb.CauseKind_CAUSE_KIND_UNSPECIFIED
+}
+
+// causeKindFromPB: UNSPECIFIED is no filter (0).
+func causeKindFromPB(k pb.CauseKind) (report.CauseKind, error) {
+	switch k {
+	case pb.CauseKind_CAUSE_KIND_UNSPECIFIED:
+		return 0, nil
+	case pb.CauseKind_CAUSE_KIND_OWN_DEPLOYMENT:
+		return report.CauseOwnDeployment, nil
+	case pb.CauseKind_CAUSE_KIND_CALLEE_DEPLOYMENT:
+		return report.CauseCalleeDeployment, nil
+	case pb.CauseKind_CAUSE_KIND_CALLER_DEPLOYMENT:
+		return report.CauseCallerDeployment, nil
+	case pb.CauseKind_CAUSE_KIND_FEATURE_FLAG:
+		return report.CauseFeatureFlag, nil
+	}
+	return 0, badField("cause_kind", "unknown value %d", k)
+}
+
+func causeToPB(c report.Cause) *pb.Cause {
+	return &pb.Cause{Kind: causeKindToPB(c.Kind), DeploymentId: c.DeploymentID, Service: c.Service,
+		Environment: c.Environment, Version: c.Version, Flag: c.Flag, Variant: c.Variant,
+		Start: ts(c.Start), End: ts(c.End), Metric: c.Metric, Before: num(c.Before), After: num(c.After),
+		Explained: num(c.Explained), Share: nullable(c.Share), Z: nullable(c.Z), Significant: c.Significant,
+		Rank: count32(c.Rank)}
+}
+
+func attributionToPB(a report.Attribution) *pb.Attribution {
+	out := &pb.Attribution{Causes: make([]*pb.Cause, len(a.Causes)), Neighbours: make([]*pb.Neighbour, len(a.Neighbours))}
+	for i, c := range a.Causes {
+		out.Causes[i] = causeToPB(c)
+	}
+	for i, n := range a.Neighbours {
+		out.Neighbours[i] = &pb.Neighbour{Service: n.Service, Environment: n.Environment, Callee: n.Callee,
+			CallsPerMinuteBefore: num(n.CallsPerMinuteBefore), CallsPerMinuteAfter: num(n.CallsPerMinuteAfter),
+			MeanMsBefore: nullable(n.MeanMsBefore), MeanMsAfter: nullable(n.MeanMsAfter),
+			ErrorRateBefore: nullable(n.ErrorRateBefore), ErrorRateAfter: nullable(n.ErrorRateAfter),
+			DeploymentIds: n.Deployments}
+		if n.Deployments == nil {
+			out.Neighbours[i].DeploymentIds = []string{}
+		}
+	}
 	return out
 }
 
@@ -278,6 +340,7 @@ func impactToPB(im report.Impact) *pb.GetDeploymentImpactResponse {
 		RequestsNeeded:  num(im.RequestsNeeded),
 		Explanation:     im.Explanation,
 		Control:         controlToPB(im.Control),
+		Attribution:     attributionToPB(im.Attribution),
 	}
 }
 

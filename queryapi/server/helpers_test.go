@@ -245,6 +245,36 @@ func (f *fakeSource) Impact(ctx context.Context, id string) (report.Impact, erro
 		Explanation:    d.Explanation,
 		Control: report.Control{Kind: "environment", Series: []string{"cart/production", "search/production"},
 			Shifts: []report.ControlShift{{Metric: "latency_p95_ms", Change: 0.34, CILow: 0.3, CIHigh: 0.38}}},
+		Attribution: report.Attribution{
+			Causes: []report.Cause{
+				{Kind: report.CauseOwnDeployment, DeploymentID: depID, Service: d.Service, Environment: d.Environment, Version: d.Version,
+					Start: d.DeployTime, End: d.DeployTime, Metric: "latency_mean_ms", Before: 20, After: 31, Explained: 10.5, Share: 0.9, Z: 8.2,
+					Significant: true, Rank: 1},
+				{Kind: report.CauseFeatureFlag, Flag: "new-pricing", Variant: "on", Start: d.DeployTime.Add(4 * time.Minute),
+					End: d.DeployTime.Add(4 * time.Minute), Metric: "latency_mean_ms", Before: 0.1, After: 0.2, Explained: 0.1,
+					Share: math.NaN(), Z: math.NaN(), Rank: 2},
+			},
+			Neighbours: []report.Neighbour{
+				{Service: "cart", Environment: "production", Callee: true, CallsPerMinuteBefore: 60, CallsPerMinuteAfter: 61,
+					MeanMsBefore: 12, MeanMsAfter: 12.5, ErrorRateBefore: 0, ErrorRateAfter: 0.001},
+				{Service: "postgresql", Callee: true, MeanMsBefore: math.NaN(), MeanMsAfter: math.NaN(),
+					ErrorRateBefore: math.NaN(), ErrorRateAfter: math.NaN()},
+			},
+		},
+	}, nil
+}
+
+func (f *fakeSource) Graph(ctx context.Context, q report.GraphQuery) ([]report.GraphEdge, error) {
+	if err := f.enter(ctx); err != nil {
+		return nil, err
+	}
+	if q.Environment == "" || !q.Start.Before(q.End) {
+		return nil, errors.New("fake: bad graph query")
+	}
+	return []report.GraphEdge{
+		{CallerService: "web", CallerEnvironment: q.Environment, CalleeService: "checkout", CalleeEnvironment: q.Environment,
+			Calls: 1200, Errors: 3, DurationMs: 54000},
+		{CallerService: "checkout", CallerEnvironment: q.Environment, CalleeService: "postgresql", Calls: 0},
 	}, nil
 }
 

@@ -94,7 +94,7 @@ func mustJSON(v any) string {
 
 var deploymentFields = []string{"id", "service", "environment", "version", "previous_version", "deploy_time",
 	"source", "commit_sha", "commit_time", "lead_time_seconds", "rollback", "change_failure", "failure_reasons",
-	"restore_time", "time_to_restore_seconds", "verdict", "rollout_start", "failed", "regressions", "explanation"}
+	"restore_time", "time_to_restore_seconds", "verdict", "rollout_start", "failed", "regressions", "explanation", "cause"}
 
 var regressionFields = []string{"operation", "other_operations", "metric", "before", "after", "relative_change", "ci_low", "ci_high",
 	"before_requests", "after_requests"}
@@ -262,6 +262,40 @@ func TestRESTDeployments(t *testing.T) {
 	}
 }
 
+func TestRESTGraph(t *testing.T) {
+	ts := startServer(t, Config{Source: &fakeSource{}})
+	code, body := ts.getJSON(t, "/v1/graph?environment=production")
+	if code != 200 {
+		t.Fatalf("status %d: %v", code, body)
+	}
+	wantKeys(t, "graph", body, "edges")
+	edges := body["edges"].([]any)
+	if len(edges) != 2 {
+		t.Fatalf("edges %v", edges)
+	}
+	fields := []string{"caller_service", "callee_service", "callee_environment", "calls", "errors", "mean_ms"}
+	e := wantKeys(t, "edge", edges[0], fields...)
+	wantValue(t, e, "caller_service", "web")
+	wantValue(t, e, "callee_environment", "production")
+	wantNumber(t, e, "calls", 1200)
+	wantNumber(t, e, "mean_ms", 45)
+	peer := wantKeys(t, "edge", edges[1], fields...)
+	wantValue(t, peer, "callee_environment", "")
+	wantValue(t, peer, "mean_ms", nil) // no calls: no mean
+}
+
+func TestRESTDeploymentsByCause(t *testing.T) {
+	src := &fakeSource{}
+	ts := startServer(t, Config{Source: src})
+	code, body := ts.getJSON(t, "/v1/deployments?cause_kind=CAUSE_KIND_CALLEE_DEPLOYMENT&caused_by="+depID)
+	if code != 200 {
+		t.Fatalf("status %d: %v", code, body)
+	}
+	if q := src.deps; q.CauseKind != report.CauseCalleeDeployment || q.CausedBy != depID {
+		t.Errorf("deployment query %+v", q)
+	}
+}
+
 func TestRESTImpact(t *testing.T) {
 	src := &fakeSource{}
 	ts := startServer(t, Config{Source: src})
@@ -271,7 +305,7 @@ func TestRESTImpact(t *testing.T) {
 	}
 	wantKeys(t, "impact", body, "deployment", "before", "after", "latency_ratio", "error_rate_delta",
 		"latency_test", "error_rate_test", "verdict", "reasons", "windows_complete", "canary",
-		"metrics", "operations", "requests_needed", "explanation", "control")
+		"metrics", "operations", "requests_needed", "explanation", "control", "attribution")
 	if body["canary"] != nil {
 		t.Errorf("canary %v for a deployment without one", body["canary"])
 	}
@@ -306,6 +340,33 @@ func TestRESTImpact(t *testing.T) {
 	wantValue(t, ctrl, "series", []any{"cart/production", "search/production"})
 	sh := wantKeys(t, "control shift", ctrl["shifts"].([]any)[0], "metric", "change", "ci_low", "ci_high")
 	wantNumber(t, sh, "change", 0.34)
+	attr := wantKeys(t, "attribution", body["attribution"], "causes", "neighbours")
+	causeFields := []string{"kind", "deployment_id", "service", "environment", "version", "flag", "variant", "start", "end",
+		"metric", "before", "after", "explained", "share", "z", "significant", "rank"}
+	causes := attr["causes"].([]any)
+	if len(causes) != 2 {
+		t.Fatalf("causes %v", causes)
+	}
+	own := wantKeys(t, "cause", causes[0], causeFields...)
+	wantValue(t, own, "kind", "CAUSE_KIND_OWN_DEPLOYMENT")
+	wantValue(t, own, "deployment_id", depID)
+	wantNumber(t, own, "explained", 10.5)
+	wantNumber(t, own, "z", 8.2)
+	wantValue(t, own, "significant", true)
+	flag := wantKeys(t, "cause", causes[1], causeFields...)
+	wantValue(t, flag, "kind", "CAUSE_KIND_FEATURE_FLAG")
+	wantValue(t, flag, "flag", "new-pricing")
+	wantValue(t, flag, "share", nil) // NaN: unknown
+	wantValue(t, flag, "z", nil)
+	neighbourFields := []string{"service", "environment", "callee", "calls_per_minute_before", "calls_per_minute_after",
+		"mean_ms_before", "mean_ms_after", "error_rate_before", "error_rate_after", "deployment_ids"}
+	nbs := attr["neighbours"].([]any)
+	cart := wantKeys(t, "neighbour", nbs[0], neighbourFields...)
+	wantNumber(t, cart, "mean_ms_after", 12.5)
+	wantValue(t, cart, "deployment_ids", []any{})
+	pg := wantKeys(t, "neighbour", nbs[1], neighbourFields...)
+	wantValue(t, pg, "environment", "")
+	wantValue(t, pg, "mean_ms_before", nil)
 	ms := body["metrics"].([]any)
 	p95 := wantKeys(t, "metric", ms[0], impactMetricFields...)
 	wantNumber(t, p95, "min_detectable_change", 0.05)
@@ -539,6 +600,12 @@ func TestValidation(t *testing.T) {
 		{"/v1/deployments?page_token=" + strings.Repeat("t", 1025), "page_token"},
 		{"/v1/deployments?start_time=2024-01-01T00:00:00Z", "start_time"}, // > 366 days
 		{"/v1/deployments?environment=" + strings.Repeat("e", 300), "environment"},
+		{"/v1/deployments?cause_kind=UPSTREAM", "cause_kind"},
+		{"/v1/deployments?cause_kind=9", "cause_kind"},
+		{"/v1/deployments?caused_by=a%00b", "caused_by"},
+		{"/v1/graph", "environment"},
+		{"/v1/graph?environment=prod&service=%01", "service"},
+		{"/v1/graph?environment=prod&start_time=2026-02-01T00:00:00Z", "start_time"}, // > 7 days
 		{"/v1/deployments/XYZ/impact", "id"},
 		{"/v1/deployments/0123456789ABCDEF0123456789ABCDEF/impact", "id"},
 		{"/v1/deployments/0123456789abcdef0123456789abcde/impact", "id"},

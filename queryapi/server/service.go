@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"log/slog"
+	"math"
 	"time"
 
 	"google.golang.org/grpc/codes"
@@ -179,8 +180,13 @@ func (s *service) deploymentQuery(req *pb.ListDeploymentsRequest) (report.Deploy
 		checkName("service", req.GetService(), false, maxNameLen),
 		checkName("environment", req.GetEnvironment(), false, maxNameLen),
 		checkPageToken(req.GetPageToken()),
+		checkName("caused_by", req.GetCausedBy(), false, maxNameLen),
 	); err != nil {
 		return q, firstErr(err)
+	}
+	kind, err := causeKindFromPB(req.GetCauseKind())
+	if err != nil {
+		return q, err
 	}
 	size := int(req.GetPageSize())
 	switch {
@@ -196,6 +202,7 @@ func (s *service) deploymentQuery(req *pb.ListDeploymentsRequest) (report.Deploy
 	return report.DeploymentQuery{
 		Service: req.GetService(), Environment: req.GetEnvironment(),
 		Start: start, End: end, PageSize: size, PageToken: req.GetPageToken(),
+		CauseKind: kind, CausedBy: req.GetCausedBy(),
 	}, nil
 }
 
@@ -216,6 +223,40 @@ func (s *service) GetDeploymentImpact(ctx context.Context, req *pb.GetDeployment
 		return nil, s.toStatus(ctx, "GetDeploymentImpact", err)
 	}
 	return impactToPB(im), nil
+}
+
+func (s *service) GetServiceGraph(ctx context.Context, req *pb.GetServiceGraphRequest) (*pb.GetServiceGraphResponse, error) {
+	if err := errors.Join(
+		checkName("environment", req.GetEnvironment(), true, maxNameLen),
+		checkName("service", req.GetService(), false, maxNameLen),
+	); err != nil {
+		return nil, s.toStatus(ctx, "GetServiceGraph", firstErr(err))
+	}
+	start, end, err := timeRange(req.GetStartTime(), req.GetEndTime(), s.now(), defaultCompareRange, s.limits.CompareRange())
+	if err != nil {
+		return nil, s.toStatus(ctx, "GetServiceGraph", err)
+	}
+	edges, err := coalesce(s, ctx, "GetServiceGraph", req, func(ctx context.Context) ([]report.GraphEdge, error) {
+		return s.src.Graph(ctx, report.GraphQuery{Environment: req.GetEnvironment(), Service: req.GetService(), Start: start, End: end})
+	})
+	if err != nil {
+		return nil, err
+	}
+	out := &pb.GetServiceGraphResponse{Edges: make([]*pb.GraphEdge, len(edges))}
+	for i, e := range edges {
+		out.Edges[i] = &pb.GraphEdge{CallerService: e.CallerService, CalleeService: e.CalleeService,
+			CalleeEnvironment: e.CalleeEnvironment, Calls: num(e.Calls), Errors: num(e.Errors),
+			MeanMs: nullable(ratioOrNaN(e.DurationMs, e.Calls))}
+	}
+	return out, nil
+}
+
+// ratioOrNaN is a ÷ b, NaN (null) when b is 0.
+func ratioOrNaN(a, b float64) float64 {
+	if b == 0 {
+		return math.NaN()
+	}
+	return a / b
 }
 
 func (s *service) GetDORA(ctx context.Context, req *pb.GetDORARequest) (*pb.GetDORAResponse, error) {

@@ -40,6 +40,7 @@ func TestEveryQueryRunsOnTheSchema(t *testing.T) {
 		"from": now - 3600, "to": now, "hfrom": now - 3600, "hto": now, "since": int64(0), "before": now, "step": 60,
 		"limit": 10, "reappear_ns": int64(10 * time.Minute), "dimension": "feature_flag.x", "config_hash": "h", "ids": []string{"x", "y"},
 		"status_failed": schema.StatusFailed, "source_inferred": schema.SourceInferred,
+		"callee_from": now - 3720, "callee_to": now + 120, "caller_from": now - 3720, "caller_to": now + 120, "sample": uint64(16),
 	}
 	for _, p := range templateParams["deployments"] {
 		if _, ok := values[p]; !ok {

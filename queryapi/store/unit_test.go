@@ -99,6 +99,10 @@ var templateParams = map[string][]string{
 	"cohort_exemplars":  {"service", "environment", "dimension", "control", "treatment", "operation", "from", "to"},
 	"cohort_values":     {"service", "environment", "from", "to", "limit"},
 	"verdicts":          {"config_hash", "ids"},
+	"graph_calls":       {"environment", "service", "from", "to", "callee_from", "callee_to", "sample"},
+	"graph_callers":     {"service", "environment", "from", "to", "caller_from", "caller_to"},
+	"unit_minutes":      {"units", "services", "environments", "from", "to"},
+	"flag_minutes":      {"service", "environment", "from", "to"},
 }
 
 // templateVariants are every variant of every query the store renders.
@@ -115,6 +119,16 @@ func templateVariants() map[string][]any {
 		"cohort_exemplars": {cohortVariant{}, cohortVariant{Operation: true}, cohortVariant{Cohort: true}, cohortVariant{Cohort: true, Operation: true}},
 		"cohort_values":    {nil},
 		"verdicts":         {nil},
+		"graph_callers":    {nil},
+		"unit_minutes":     {nil},
+		"flag_minutes":     {nil},
+	}
+	for _, caller := range []bool{false, true} {
+		for _, byMinute := range []bool{false, true} {
+			for _, sampled := range []bool{false, true} {
+				variants["graph_calls"] = append(variants["graph_calls"], graphVariant{Caller: caller, ByMinute: byMinute, Sampled: sampled})
+			}
+		}
 	}
 	for _, svc := range []bool{false, true} {
 		for _, env := range []bool{false, true} {
@@ -219,6 +233,17 @@ func TestVerdictCodec(t *testing.T) {
 				Metrics: []report.ImpactMetric{m}, Verdict: report.CompareWorse, Rank: 1},
 			{Remainder: true, Operations: 7, BeforeRequests: 20, AfterRequests: 31, Verdict: report.CompareInsufficientData},
 		}}
+	at := time.Date(2026, 3, 2, 12, 1, 0, 0, time.UTC)
+	callee := report.Cause{Kind: report.CauseCalleeDeployment, DeploymentID: "0123456789abcdef0123456789abcdef",
+		Service: "checkout", Environment: "production", Version: "2.0", Start: at, End: at.Add(time.Minute),
+		Metric: "latency_mean_ms", Before: 40, After: 120, Explained: 78, Share: 0.96, Z: 31, Significant: true, Rank: 1}
+	own := report.Cause{Kind: report.CauseOwnDeployment, Service: "web", Start: at, End: at, Metric: "latency_mean_ms",
+		Share: math.NaN(), Z: math.NaN(), Rank: 2}
+	j.Attribution = report.Attribution{Causes: []report.Cause{callee, own}, Neighbours: []report.Neighbour{
+		{Service: "checkout", Environment: "production", Callee: true, CallsPerMinuteBefore: 600, CallsPerMinuteAfter: 610,
+			MeanMsBefore: 40, MeanMsAfter: 120, ErrorRateBefore: 0, ErrorRateAfter: math.NaN(), Deployments: []string{callee.DeploymentID}},
+		{Service: "redis", Callee: true}}}
+	j.Cause = &callee
 	enc := EncodeVerdict(stats, j)
 	gotStats, gotJ, err := DecodeVerdict(enc)
 	if err != nil {
@@ -236,12 +261,18 @@ func TestVerdictCodec(t *testing.T) {
 		gotJ.Control.Shifts[0] != j.Control.Shifts[0] {
 		t.Errorf("round trip: %+v %+v", gotStats, gotJ)
 	}
+	if len(gotJ.Attribution.Causes) != 2 || gotJ.Attribution.Causes[0] != callee || gotJ.Cause == nil || *gotJ.Cause != callee ||
+		!math.IsNaN(gotJ.Attribution.Causes[1].Z) || gotJ.Attribution.Causes[1].Kind != report.CauseOwnDeployment ||
+		len(gotJ.Attribution.Neighbours) != 2 || !slices.Equal(gotJ.Attribution.Neighbours[0].Deployments, []string{callee.DeploymentID}) ||
+		gotJ.Attribution.Neighbours[0].MeanMsAfter != 120 || gotJ.Attribution.Neighbours[1].Service != "redis" {
+		t.Errorf("attribution round trip: %+v cause %+v", gotJ.Attribution, gotJ.Cause)
+	}
 	// Enumerations travel by name.
 	if !strings.Contains(enc, "DEGRADED") || !strings.Contains(enc, "LATENCY_REGRESSION") || !strings.Contains(enc, "WORSE") {
 		t.Error("enumerations are not stored by name")
 	}
-	bad := []string{"", "\x01", "\x02", enc[:len(enc)-1], enc + "x", "\x03\xff\xff\xff\xff\xff\xff\xff\xff\xff\x01",
-		strings.Replace(enc, "DEGRADED", "DEGRADEX", 1)}
+	bad := []string{"", "\x01", "\x02", "\x03", enc[:len(enc)-1], enc + "x", "\x04\xff\xff\xff\xff\xff\xff\xff\xff\xff\x01",
+		strings.Replace(enc, "DEGRADED", "DEGRADEX", 1), strings.Replace(enc, "CALLEE_DEPLOYMENT", "CALLEE_DEPLOYMENX", 1)}
 	for _, b := range bad {
 		if _, _, err := DecodeVerdict(b); err == nil {
 			t.Errorf("DecodeVerdict(%q): no error", b)

@@ -64,9 +64,9 @@ func (s *Store) StoredVerdicts(ctx context.Context, configHash string, ids []str
 func unixUTC(s uint32) time.Time { return time.Unix(int64(s), 0).UTC() }
 
 // verdictCodec is the first byte of an encoded verdict. Codecs 1 (the
-// per-minute p95 rule) and 2 (before controls) are no longer read: their
-// rows are judged again.
-const verdictCodec = 3
+// per-minute p95 rule), 2 (before controls) and 3 (before attribution) are
+// no longer read: their rows are judged again.
+const verdictCodec = 4
 
 // EncodeVerdict is the stored form of a verdict's window statistics and
 // judgement: a compact little-endian layout (decoded in microseconds — a
@@ -112,7 +112,61 @@ func EncodeVerdict(stats WindowPair, j analysis.Judgement) string {
 		e.f(s.CILow)
 		e.f(s.CIHigh)
 	}
+	e.uv(uint64(len(j.Attribution.Causes)))
+	for _, c := range j.Attribution.Causes {
+		e.cause(c)
+	}
+	e.flag(j.Cause != nil)
+	if j.Cause != nil {
+		e.cause(*j.Cause)
+	}
+	e.uv(uint64(len(j.Attribution.Neighbours)))
+	for _, n := range j.Attribution.Neighbours {
+		e.str(n.Service)
+		e.str(n.Environment)
+		e.flag(n.Callee)
+		for _, x := range []float64{n.CallsPerMinuteBefore, n.CallsPerMinuteAfter, n.MeanMsBefore, n.MeanMsAfter, n.ErrorRateBefore, n.ErrorRateAfter} {
+			e.f(x)
+		}
+		e.uv(uint64(len(n.Deployments)))
+		for _, id := range n.Deployments {
+			e.str(id)
+		}
+	}
 	return string(e.b)
+}
+
+func (e *encoder) cause(c report.Cause) {
+	e.str(c.Kind.String())
+	for _, x := range []string{c.DeploymentID, c.Service, c.Environment, c.Version, c.Flag, c.Variant, c.Metric} {
+		e.str(x)
+	}
+	e.uv(uint64(c.Start.UnixNano()))
+	e.uv(uint64(c.End.UnixNano()))
+	for _, x := range []float64{c.Before, c.After, c.Explained, c.Share, c.Z} {
+		e.f(x)
+	}
+	e.flag(c.Significant)
+	e.uv(uint64(max(c.Rank, 0)))
+}
+
+func (d *decoder) cause() report.Cause {
+	var c report.Cause
+	var ok bool
+	if c.Kind, ok = report.ParseCauseKind(d.str()); !ok {
+		d.bad = true
+	}
+	for _, x := range []*string{&c.DeploymentID, &c.Service, &c.Environment, &c.Version, &c.Flag, &c.Variant, &c.Metric} {
+		*x = d.str()
+	}
+	c.Start = time.Unix(0, int64(d.uv())).UTC()
+	c.End = time.Unix(0, int64(d.uv())).UTC()
+	for _, x := range []*float64{&c.Before, &c.After, &c.Explained, &c.Share, &c.Z} {
+		*x = d.f()
+	}
+	c.Significant = d.flag()
+	c.Rank = int(min(d.uv(), 1<<31))
+	return c
 }
 
 type encoder struct{ b []byte }
@@ -283,6 +337,24 @@ func DecodeVerdict(s string) (stats WindowPair, j analysis.Judgement, err error)
 	}
 	for range d.count(1 + 3*8) {
 		j.Control.Shifts = append(j.Control.Shifts, report.ControlShift{Metric: d.str(), Change: d.f(), CILow: d.f(), CIHigh: d.f()})
+	}
+	const minCause = 1 + 8 + 2 + 5*8 + 2
+	for range d.count(minCause) {
+		j.Attribution.Causes = append(j.Attribution.Causes, d.cause())
+	}
+	if d.flag() {
+		c := d.cause()
+		j.Cause = &c
+	}
+	for range d.count(3 + 6*8 + 1) {
+		n := report.Neighbour{Service: d.str(), Environment: d.str(), Callee: d.flag()}
+		for _, x := range []*float64{&n.CallsPerMinuteBefore, &n.CallsPerMinuteAfter, &n.MeanMsBefore, &n.MeanMsAfter, &n.ErrorRateBefore, &n.ErrorRateAfter} {
+			*x = d.f()
+		}
+		for range d.count(1) {
+			n.Deployments = append(n.Deployments, d.str())
+		}
+		j.Attribution.Neighbours = append(j.Attribution.Neighbours, n)
 	}
 	if d.bad || len(d.b) != 0 {
 		return WindowPair{}, analysis.Judgement{}, errVerdictCodec

@@ -27,7 +27,8 @@ const (
 // "Controls"): for each, in order of preference, the busiest other units of
 // its environment that deployed nothing around its windows, else the same
 // service in other environments, else the unit itself a day earlier when it
-// deployed nothing then — each with enough traffic in both windows. A cheap
+// deployed nothing then — each with enough traffic in both windows; never
+// a unit upstream of it in the service graph or a callee of its. A cheap
 // read of every candidate's window counts chooses them; one read of
 // per-operation windows (summed) gives their histograms.
 func (s *Service) controlsFor(ctx context.Context, items []*analysis.Item, idx []int) ([][]analysis.ControlSeries, error) {
@@ -65,6 +66,27 @@ func (s *Service) controlsFor(ctx context.Context, items []*analysis.Item, idx [
 			deployed[it.Unit()] = append(deployed[it.Unit()], d.RolloutStart, d.DeployTime)
 		}
 	}
+	// A deployment's neighbours in the service graph are no controls: its
+	// callers (and theirs) wait on it, so its regression moves them too,
+	// and its callees carry its load.
+	neighbours := map[analysis.Unit]map[analysis.Unit]bool{}
+	envs := map[string]bool{}
+	for _, i := range idx {
+		envs[items[i].Deployment.Environment] = true
+	}
+	graphFrom := lo
+	if hi.Sub(lo) > neighbourSpan {
+		graphFrom = hi.Add(-neighbourSpan)
+	}
+	for env := range envs {
+		got, err := s.neighboursOf(ctx, env, graphFrom, hi)
+		if err != nil {
+			return nil, err
+		}
+		for u, set := range got {
+			neighbours[u] = set
+		}
+	}
 	quiet := func(u analysis.Unit, from, to time.Time) bool {
 		for _, t := range deployed[u] {
 			if !t.Before(from) && t.Before(to) {
@@ -89,7 +111,7 @@ func (s *Service) controlsFor(ctx context.Context, items []*analysis.Item, idx [
 		var env, elsewhere []candidate
 		for _, r := range units {
 			cu := analysis.Unit{Service: r.Service, Environment: r.Environment}
-			if cu == u || r.LastSeen.Before(it.Before.Start) || r.FirstSeen.After(it.After.End) || !quiet(cu, from, to) {
+			if cu == u || r.LastSeen.Before(it.Before.Start) || r.FirstSeen.After(it.After.End) || !quiet(cu, from, to) || neighbours[u][cu] {
 				continue
 			}
 			c := candidate{item: &analysis.Item{Deployment: report.Deployment{Service: r.Service, Environment: r.Environment},

@@ -118,6 +118,9 @@ func (s *Service) Deployments(ctx context.Context, q report.DeploymentQuery) ([]
 	slices.SortFunc(page, func(a, b *analysis.Item) int { // newest first
 		return cmp.Or(b.Deployment.DeployTime.Compare(a.Deployment.DeployTime), cmp.Compare(b.Deployment.ID, a.Deployment.ID))
 	})
+	if q.CauseKind != 0 || q.CausedBy != "" {
+		return s.deploymentsByCause(ctx, tl, page, q, size)
+	}
 	next := ""
 	if len(page) > size {
 		page = page[:size]
@@ -133,6 +136,51 @@ func (s *Service) Deployments(ctx context.Context, q report.DeploymentQuery) ([]
 		out[i] = im.Deployment
 	}
 	return out, next, nil
+}
+
+// deploymentsByCause pages through items (newest first) keeping the
+// deployments whose verdict names the cause q asks for: the cause is only
+// known once judged, so they are judged a page's worth at a time (stored
+// verdicts make that a read) until the page is full.
+func (s *Service) deploymentsByCause(ctx context.Context, tl *analysis.Timeline, items []*analysis.Item, q report.DeploymentQuery, size int) ([]report.Deployment, string, error) {
+	var out []report.Deployment
+	for start := 0; start < len(items); start += size {
+		chunk := items[start:min(start+size, len(items))]
+		impacts, err := s.analyze(ctx, tl, chunk)
+		if err != nil {
+			return nil, "", err
+		}
+		for _, im := range impacts {
+			if !causeMatches(im.Deployment, q) {
+				continue
+			}
+			if len(out) == size {
+				last := out[size-1]
+				return out, encodeToken(cursor{at: last.DeployTime, id: last.ID}), nil
+			}
+			out = append(out, im.Deployment)
+		}
+	}
+	return out, "", nil
+}
+
+// causeMatches reports whether d's verdict names the cause q filters by.
+func causeMatches(d report.Deployment, q report.DeploymentQuery) bool {
+	var kind report.CauseKind
+	var by string
+	switch {
+	case d.Cause != nil:
+		kind = d.Cause.Kind
+		by = d.Cause.DeploymentID
+		if kind == report.CauseFeatureFlag {
+			by = d.Cause.Flag
+		}
+	case d.Verdict == report.VerdictDegraded:
+		kind, by = report.CauseOwnDeployment, d.ID
+	default:
+		return false
+	}
+	return (q.CauseKind == 0 || q.CauseKind == kind) && (q.CausedBy == "" || q.CausedBy == by)
 }
 
 // maxIDLength bounds deployment IDs accepted from requests (ours are 32 hex
@@ -191,6 +239,15 @@ func (s *Service) Impact(ctx context.Context, id string) (report.Impact, error) 
 		return report.Impact{}, err
 	}
 	im := impacts[0]
+	if im.Attribution.Neighbours == nil && !im.Deployment.Failed {
+		// Judged without attribution (nothing regressed): the graph around
+		// the unit and its neighbours' deployments are still worth showing.
+		ev, own, err := s.attributionFor(ctx, it, nil)
+		if err != nil {
+			return report.Impact{}, err
+		}
+		im.Attribution.Neighbours = analysis.Neighbours(ev, own, s.cfg.Analysis)
+	}
 	im.Canary, err = s.canary(ctx, it)
 	return im, err
 }

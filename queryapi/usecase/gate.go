@@ -94,6 +94,9 @@ func (s *Service) Gate(ctx context.Context, q report.GateQuery) (report.GateAnsw
 		a.Mode, a.Metrics = report.GateBeforeAfter, windowMetrics(im)
 		a.Regressions = analysis.Regressions(im.Metrics, im.Operations)
 		detail = analysis.DescribeRegressions(im, s.cfg.Analysis)
+		if c := im.Deployment.Cause; c != nil && res == report.GatePass {
+			detail = "regressed, explained by " + analysis.DescribeCause(*c)
+		}
 		a.Control.Requests, a.Treatment.Requests = im.Before.Requests, im.After.Requests
 		a.Result, a.Reasons = gateResult(res, reasons)
 	default: // the version never served in the same minute as the baseline, and was not deployed
@@ -193,6 +196,11 @@ func explainGate(a report.GateAnswer, cfg analysis.Config, detail string) string
 		return fmt.Sprintf("FAIL: %s is worse than %s — %s — %s; stop the rollout and roll back %s.",
 			treat, ctrl, strings.Join(parts, "; "), dataSize(a), treat)
 	case report.GatePass:
+		if a.Mode == report.GateBeforeAfter && detail != "" {
+			// A regression another change explains: rolling this back would
+			// not undo it.
+			return fmt.Sprintf("PASS: %s %s, not by its own change (%s); the rollout may continue — the cause is where to act.", treat, detail, dataSize(a))
+		}
 		return fmt.Sprintf("PASS: %s shows no regression against %s (%s); the rollout may continue.", treat, ctrl, dataSize(a))
 	}
 	switch {

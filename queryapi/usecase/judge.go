@@ -82,7 +82,8 @@ func (s *Service) judgeAll(ctx context.Context, tl *analysis.Timeline, items []*
 // and their slow thresholds set (analysis.NewEvidence); a second counts
 // every minute against them (store.OperationMinutes); the control series
 // are found and read (controlsFor); the rule then judges on a compute slot
-// (it is CPU-bound).
+// (it is CPU-bound); a deployment that regressed is judged again with its
+// attribution evidence (attributionFor).
 func (s *Service) judgeWindows(ctx context.Context, tl *analysis.Timeline, items []*analysis.Item, idx []int, res []cached, now time.Time) error {
 	for len(idx) > 0 {
 		n := min(len(idx), s.cfg.EvidenceBatch)
@@ -111,6 +112,33 @@ func (s *Service) judgeWindows(ctx context.Context, tl *analysis.Timeline, items
 			for j, i := range batch {
 				b, a := evidence[j].Windows()
 				res[i] = cached{stats: store.WindowPair{b, a}, j: tl.Judge(items[i], evidence[j], now)}
+			}
+		})
+		if err != nil {
+			return err
+		}
+		// A regression is judged again with what else changed around it
+		// (docs/analysis.md, "Attribution"): the few that regressed pay
+		// for the graph and flag reads.
+		var again []int
+		for j, i := range batch {
+			if !regressedSoFar(res[i].j) {
+				continue
+			}
+			ev, own, err := s.attributionFor(ctx, items[i], controls[j])
+			if err != nil {
+				return err
+			}
+			evidence[j].Attribution, evidence[j].Own = ev, own
+			again = append(again, j)
+		}
+		if len(again) == 0 {
+			continue
+		}
+		err = s.compute(ctx, func() {
+			for _, j := range again {
+				i := batch[j]
+				res[i].j = tl.Judge(items[i], evidence[j], now)
 			}
 		})
 		if err != nil {
@@ -180,4 +208,4 @@ func ConfigHash(cfg analysis.Config) string {
 // verdictAlgorithm changes when the rules that turn window statistics into
 // a verdict change, so that verdicts stored by an older worker are judged
 // again.
-const verdictAlgorithm = "verdict-v2"
+const verdictAlgorithm = "verdict-v3"

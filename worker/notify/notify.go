@@ -26,6 +26,7 @@ import (
 	"math"
 	"net/http"
 	"net/url"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -41,14 +42,34 @@ const (
 	KindRolledBack Kind = "rolled_back" // a later deployment rolled it back
 	KindFailed     Kind = "failed"      // the deploy attempt failed
 	KindDeployed   Kind = "deployed"    // any other judged deployment (Config.All)
+	// KindCausedRegression: a change — another deployment, a flag — that
+	// another deployment's regression is attributed to (its verdict
+	// CAUSED_BY_DEPENDENCY); the event is the cause's, sent to its targets.
+	KindCausedRegression Kind = "caused_regression"
 )
 
 // Event is one notification's content.
 type Event struct {
-	Kind          Kind
+	Kind Kind
+	// Deployment is the event's subject: for KindCausedRegression the
+	// causing deployment (a flag's: the affected one).
 	Deployment    report.Deployment
 	Before, After report.Window // zero for a failed attempt
 	Explanation   string
+	// Affected and Cause (KindCausedRegression): the deployment whose
+	// regression was attributed, and what to.
+	Affected *report.Deployment
+	Cause    *report.Cause
+}
+
+// id is what an event is delivered once per: its subject's deployment, and
+// for a caused regression the affected one too (one cause may slow several
+// callers, each worth telling).
+func (e Event) id() string {
+	if e.Affected != nil {
+		return e.Deployment.ID + ">" + e.Affected.ID
+	}
+	return e.Deployment.ID
 }
 
 // TargetType is the kind of receiver.
@@ -67,6 +88,16 @@ type Target struct {
 	URL     string            `yaml:"url"`
 	Headers map[string]string `yaml:"headers"` // e.g. Authorization for a webhook
 	Token   string            `yaml:"token"`   // Grafana: a service account token (Bearer)
+	// Services (optional) routes: the target gets only the events whose
+	// subject is one of these services — a team's channel gets its own
+	// deployments, and the regressions others' deployments caused that its
+	// changes caused.
+	Services []string `yaml:"services"`
+}
+
+// wants reports whether t gets e.
+func (t Target) wants(e Event) bool {
+	return len(t.Services) == 0 || slices.Contains(t.Services, e.Deployment.Service)
 }
 
 // Validate checks t, naming the field; the URL's value is never quoted.
@@ -76,6 +107,11 @@ func (t Target) Validate() error {
 		return errors.New("name is required")
 	case t.Type != TypeWebhook && t.Type != TypeSlack && t.Type != TypeGrafana:
 		return fmt.Errorf("target %s: type must be webhook, slack or grafana", t.Name)
+	}
+	for _, svc := range t.Services {
+		if svc == "" {
+			return fmt.Errorf("target %s: services must not list an empty name", t.Name)
+		}
 	}
 	u, err := url.Parse(t.URL)
 	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
@@ -164,7 +200,9 @@ func (n *Notifier) Deliver(ctx context.Context, events []Event) (int, error) {
 	var keys []string
 	for _, e := range events {
 		for _, t := range n.cfg.Targets {
-			keys = append(keys, Key(e.Deployment.ID, e.Kind, t.Name))
+			if t.wants(e) {
+				keys = append(keys, Key(e.id(), e.Kind, t.Name))
+			}
 		}
 	}
 	if len(keys) == 0 {
@@ -185,8 +223,8 @@ func (n *Notifier) Deliver(ctx context.Context, events []Event) (int, error) {
 		go func() {
 			defer wg.Done()
 			for _, e := range events {
-				key := Key(e.Deployment.ID, e.Kind, t.Name)
-				if done[key] {
+				key := Key(e.id(), e.Kind, t.Name)
+				if !t.wants(e) || done[key] {
 					continue
 				}
 				err := n.deliver(ctx, t, e, key)
@@ -307,12 +345,14 @@ func (n *Notifier) payload(t Target, e Event, key string) ([]byte, error) {
 			},
 		})
 	case TypeGrafana:
-		return json.Marshal(map[string]any{
-			"time": d.DeployTime.UnixMilli(),
-			"tags": []string{"changelens", "service:" + d.Service, "environment:" + d.Environment, "version:" + d.Version,
-				"verdict:" + d.Verdict.String(), "event:" + string(e.Kind), "idempotency-key:" + key},
-			"text": e.Explanation,
-		})
+		tags := []string{"changelens", "service:" + d.Service, "environment:" + d.Environment, "version:" + d.Version,
+			"verdict:" + d.Verdict.String(), "event:" + string(e.Kind), "idempotency-key:" + key}
+		at := d.DeployTime
+		if a := e.Affected; a != nil {
+			tags = append(tags, "affected:"+a.Service)
+			at = a.DeployTime
+		}
+		return json.Marshal(map[string]any{"time": at.UnixMilli(), "tags": tags, "text": e.Explanation})
 	}
 	type window struct {
 		Start     time.Time `json:"start"`
@@ -327,7 +367,7 @@ func (n *Notifier) payload(t Target, e Event, key string) ([]byte, error) {
 		}
 		return &window{x.Start, x.End, x.Requests, x.ErrorRate, x.P95Ms}
 	}
-	return json.Marshal(map[string]any{
+	body := map[string]any{
 		"idempotency_key": key,
 		"event":           "deployment." + string(e.Kind),
 		"deployment": map[string]any{
@@ -340,7 +380,30 @@ func (n *Notifier) payload(t Target, e Event, key string) ([]byte, error) {
 		"regressions": regressions(d.Regressions),
 		"explanation": e.Explanation,
 		"links":       links,
-	})
+	}
+	if a := e.Affected; a != nil {
+		body["affected"] = map[string]any{
+			"id": a.ID, "service": a.Service, "environment": a.Environment, "version": a.Version,
+			"deploy_time": a.DeployTime, "verdict": a.Verdict.String(), "regressions": regressions(a.Regressions),
+			"explanation": a.Explanation,
+		}
+		body["regressions"] = regressions(a.Regressions)
+	}
+	if c := e.Cause; c != nil {
+		body["cause"] = map[string]any{
+			"kind": c.Kind.String(), "deployment_id": c.DeploymentID, "service": c.Service, "environment": c.Environment,
+			"version": c.Version, "flag": c.Flag, "variant": c.Variant, "metric": c.Metric,
+			"explained": finiteOrNil(c.Explained), "share": finiteOrNil(c.Share), "z": finiteOrNil(c.Z),
+		}
+	}
+	return json.Marshal(body)
+}
+
+func finiteOrNil(x float64) any {
+	if math.IsNaN(x) || math.IsInf(x, 0) {
+		return nil
+	}
+	return x
 }
 
 // regressions are a deployment's regressed metrics as the webhook carries

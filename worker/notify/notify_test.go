@@ -225,3 +225,54 @@ func mustJSON(t *testing.T, v any) string {
 	require.NoError(t, err)
 	return string(b)
 }
+
+// A regression another deployment caused is told to that deployment's
+// targets, naming who it slowed; a target routed to other services does not
+// hear of it. One cause slowing two callers is two notifications.
+func TestCausedRegressionGoesToTheCause(t *testing.T) {
+	at := time.Date(2026, 3, 2, 12, 1, 0, 0, time.UTC)
+	cause := report.Cause{Kind: report.CauseCalleeDeployment, DeploymentID: "c1", Service: "checkout", Environment: "production",
+		Version: "1.1", Start: at, End: at, Metric: "latency_mean_ms", Explained: 54.8, Share: 1.2, Z: 40, Significant: true, Rank: 1}
+	affected := func(id, svc string) report.Impact {
+		return report.Impact{
+			Deployment: report.Deployment{ID: id, Service: svc, Environment: "production", Version: "2.0", PreviousVersion: "1.0",
+				DeployTime: at.Add(-time.Minute), Verdict: report.VerdictCausedByDependency, Cause: &cause,
+				Regressions: []report.Regression{{Metric: "latency_p95_ms", Before: 206, After: 294, RelativeChange: 0.39}}},
+			Before: report.Window{P95Ms: 206}, After: report.Window{P95Ms: 294},
+		}
+	}
+	events := EventsOf([]report.Impact{affected("f1", "frontend"), affected("m1", "mobile-bff")}, false)
+	require.Len(t, events, 2)
+	e := events[0]
+	assert.Equal(t, KindCausedRegression, e.Kind)
+	assert.Equal(t, "checkout", e.Deployment.Service, "the event is the cause's")
+	assert.Equal(t, "CAUSED REGRESSION: checkout 1.1 in production (deployed 2026-03-02 12:01 UTC) explains the regression of frontend 1.0 → 2.0 in production (+54.8 ms per request, 100 % of the rise; p95 206 → 294 ms, errors 0.00% → 0.00%); frontend's deployment is not to blame.", e.Explanation)
+
+	checkoutTeam, frontendTeam := newReceiver(t), newReceiver(t)
+	log := &memLog{}
+	n, err := New(Config{Targets: []Target{
+		{Name: "checkout-team", Type: TypeWebhook, URL: checkoutTeam.URL, Services: []string{"checkout", "payments"}},
+		{Name: "frontend-team", Type: TypeWebhook, URL: frontendTeam.URL, Services: []string{"frontend"}},
+	}}, log, slog.New(slog.DiscardHandler))
+	require.NoError(t, err)
+	sent, err := n.Deliver(context.Background(), events)
+	require.NoError(t, err)
+	assert.Equal(t, 2, sent)
+	require.Len(t, checkoutTeam.got, 2)
+	assert.Empty(t, frontendTeam.got, "the frontend's team is not paged for the callee's release")
+	body := checkoutTeam.got[0].body
+	assert.Equal(t, "deployment.caused_regression", body["event"])
+	assert.Equal(t, "c1", body["deployment"].(map[string]any)["id"])
+	assert.Equal(t, "f1", body["affected"].(map[string]any)["id"])
+	assert.Equal(t, "CALLEE_DEPLOYMENT", body["cause"].(map[string]any)["kind"])
+	assert.Equal(t, "m1", checkoutTeam.got[1].body["affected"].(map[string]any)["id"])
+	assert.NotEqual(t, checkoutTeam.got[0].key, checkoutTeam.got[1].key, "one notification per affected deployment")
+
+	// Delivered once: a second pass sends nothing.
+	sent, err = n.Deliver(context.Background(), events)
+	require.NoError(t, err)
+	assert.Zero(t, sent)
+
+	_, err = New(Config{Targets: []Target{{Name: "x", Type: TypeWebhook, URL: "http://x", Services: []string{""}}}}, &memLog{}, slog.New(slog.DiscardHandler))
+	require.ErrorContains(t, err, "target x: services")
+}

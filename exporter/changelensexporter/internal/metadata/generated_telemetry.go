@@ -65,7 +65,7 @@ func NewTelemetryBuilder(settings component.TelemetrySettings, options ...Teleme
 	var err, errs error
 	builder.ChangelensExporterEventsDeduplicated, err = builder.meter.Int64Counter(
 		"otelcol_changelens_exporter_events_deduplicated",
-		metric.WithDescription("Latency events not inserted because ClickHouse already held their span (trace_id, span_id) - a replay, a retry or a second collector (deduplicate). [Alpha]"),
+		metric.WithDescription("Latency and call events not inserted because ClickHouse already held their span (trace_id, span_id) - a replay, a retry or a second collector (deduplicate), by event type (attribute changelens.event.type = latency | call). [Alpha]"),
 		metric.WithUnit("{event}"),
 	)
 	errs = errors.Join(errs, err)
@@ -77,7 +77,7 @@ func NewTelemetryBuilder(settings component.TelemetrySettings, options ...Teleme
 	errs = errors.Join(errs, err)
 	builder.ChangelensExporterEventsWritten, err = builder.meter.Int64Counter(
 		"otelcol_changelens_exporter_events_written",
-		metric.WithDescription("Events written to ClickHouse, by event type (attribute changelens.event.type = latency | deployment). [Alpha]"),
+		metric.WithDescription("Events written to ClickHouse, by event type (attribute changelens.event.type = latency | deployment | call). [Alpha]"),
 		metric.WithUnit("{event}"),
 	)
 	errs = errors.Join(errs, err)

@@ -24,7 +24,7 @@ func NewSettings(tt *componenttest.Telemetry) exporter.Settings {
 func AssertEqualChangelensExporterEventsDeduplicated(t *testing.T, tt *componenttest.Telemetry, dps []metricdata.DataPoint[int64], opts ...metricdatatest.Option) {
 	want := metricdata.Metrics{
 		Name:        "otelcol_changelens_exporter_events_deduplicated",
-		Description: "Latency events not inserted because ClickHouse already held their span (trace_id, span_id) - a replay, a retry or a second collector (deduplicate). [Alpha]",
+		Description: "Latency and call events not inserted because ClickHouse already held their span (trace_id, span_id) - a replay, a retry or a second collector (deduplicate), by event type (attribute changelens.event.type = latency | call). [Alpha]",
 		Unit:        "{event}",
 		Data: metricdata.Sum[int64]{
 			Temporality: metricdata.CumulativeTemporality,
@@ -56,7 +56,7 @@ func AssertEqualChangelensExporterEventsInvalid(t *testing.T, tt *componenttest.
 func AssertEqualChangelensExporterEventsWritten(t *testing.T, tt *componenttest.Telemetry, dps []metricdata.DataPoint[int64], opts ...metricdatatest.Option) {
 	want := metricdata.Metrics{
 		Name:        "otelcol_changelens_exporter_events_written",
-		Description: "Events written to ClickHouse, by event type (attribute changelens.event.type = latency | deployment). [Alpha]",
+		Description: "Events written to ClickHouse, by event type (attribute changelens.event.type = latency | deployment | call). [Alpha]",
 		Unit:        "{event}",
 		Data: metricdata.Sum[int64]{
 			Temporality: metricdata.CumulativeTemporality,

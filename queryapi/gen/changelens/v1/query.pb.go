@@ -168,6 +168,10 @@ const (
 	Verdict_VERDICT_NO_CHANGE         Verdict = 3
 	Verdict_VERDICT_IMPROVED          Verdict = 4
 	Verdict_VERDICT_DEGRADED          Verdict = 5
+	// The unit's metrics regressed, but another change explains it — a
+	// callee's or caller's deployment, a feature flag's variant share —
+	// named by the deployment's cause; not this deployment's change failure.
+	Verdict_VERDICT_CAUSED_BY_DEPENDENCY Verdict = 6
 )
 
 // Enum value maps for Verdict.
@@ -179,14 +183,16 @@ var (
 		3: "VERDICT_NO_CHANGE",
 		4: "VERDICT_IMPROVED",
 		5: "VERDICT_DEGRADED",
+		6: "VERDICT_CAUSED_BY_DEPENDENCY",
 	}
 	Verdict_value = map[string]int32{
-		"VERDICT_UNSPECIFIED":       0,
-		"VERDICT_PENDING":           1,
-		"VERDICT_INSUFFICIENT_DATA": 2,
-		"VERDICT_NO_CHANGE":         3,
-		"VERDICT_IMPROVED":          4,
-		"VERDICT_DEGRADED":          5,
+		"VERDICT_UNSPECIFIED":          0,
+		"VERDICT_PENDING":              1,
+		"VERDICT_INSUFFICIENT_DATA":    2,
+		"VERDICT_NO_CHANGE":            3,
+		"VERDICT_IMPROVED":             4,
+		"VERDICT_DEGRADED":             5,
+		"VERDICT_CAUSED_BY_DEPENDENCY": 6,
 	}
 )
 
@@ -215,6 +221,66 @@ func (x Verdict) Number() protoreflect.EnumNumber {
 // Deprecated: Use Verdict.Descriptor instead.
 func (Verdict) EnumDescriptor() ([]byte, []int) {
 	return file_changelens_v1_query_proto_rawDescGZIP(), []int{2}
+}
+
+// The kind of change a regression is attributed to.
+type CauseKind int32
+
+const (
+	CauseKind_CAUSE_KIND_UNSPECIFIED CauseKind = 0
+	// The judged deployment itself.
+	CauseKind_CAUSE_KIND_OWN_DEPLOYMENT CauseKind = 1
+	// A deployment of a unit the judged unit calls.
+	CauseKind_CAUSE_KIND_CALLEE_DEPLOYMENT CauseKind = 2
+	// A deployment of a unit that calls the judged unit.
+	CauseKind_CAUSE_KIND_CALLER_DEPLOYMENT CauseKind = 3
+	// A feature flag's variant shares changed.
+	CauseKind_CAUSE_KIND_FEATURE_FLAG CauseKind = 4
+)
+
+// Enum value maps for CauseKind.
+var (
+	CauseKind_name = map[int32]string{
+		0: "CAUSE_KIND_UNSPECIFIED",
+		1: "CAUSE_KIND_OWN_DEPLOYMENT",
+		2: "CAUSE_KIND_CALLEE_DEPLOYMENT",
+		3: "CAUSE_KIND_CALLER_DEPLOYMENT",
+		4: "CAUSE_KIND_FEATURE_FLAG",
+	}
+	CauseKind_value = map[string]int32{
+		"CAUSE_KIND_UNSPECIFIED":       0,
+		"CAUSE_KIND_OWN_DEPLOYMENT":    1,
+		"CAUSE_KIND_CALLEE_DEPLOYMENT": 2,
+		"CAUSE_KIND_CALLER_DEPLOYMENT": 3,
+		"CAUSE_KIND_FEATURE_FLAG":      4,
+	}
+)
+
+func (x CauseKind) Enum() *CauseKind {
+	p := new(CauseKind)
+	*p = x
+	return p
+}
+
+func (x CauseKind) String() string {
+	return protoimpl.X.EnumStringOf(x.Descriptor(), protoreflect.EnumNumber(x))
+}
+
+func (CauseKind) Descriptor() protoreflect.EnumDescriptor {
+	return file_changelens_v1_query_proto_enumTypes[3].Descriptor()
+}
+
+func (CauseKind) Type() protoreflect.EnumType {
+	return &file_changelens_v1_query_proto_enumTypes[3]
+}
+
+func (x CauseKind) Number() protoreflect.EnumNumber {
+	return protoreflect.EnumNumber(x)
+}
+
+// Deprecated: Use CauseKind.Descriptor instead.
+func (CauseKind) EnumDescriptor() ([]byte, []int) {
+	return file_changelens_v1_query_proto_rawDescGZIP(), []int{3}
 }
 
 // Why a deployment is a change failure.
@@ -255,11 +321,11 @@ func (x FailureReason) String() string {
 }
 
 func (FailureReason) Descriptor() protoreflect.EnumDescriptor {
-	return file_changelens_v1_query_proto_enumTypes[3].Descriptor()
+	return file_changelens_v1_query_proto_enumTypes[4].Descriptor()
 }
 
 func (FailureReason) Type() protoreflect.EnumType {
-	return &file_changelens_v1_query_proto_enumTypes[3]
+	return &file_changelens_v1_query_proto_enumTypes[4]
 }
 
 func (x FailureReason) Number() protoreflect.EnumNumber {
@@ -268,7 +334,7 @@ func (x FailureReason) Number() protoreflect.EnumNumber {
 
 // Deprecated: Use FailureReason.Descriptor instead.
 func (FailureReason) EnumDescriptor() ([]byte, []int) {
-	return file_changelens_v1_query_proto_rawDescGZIP(), []int{3}
+	return file_changelens_v1_query_proto_rawDescGZIP(), []int{4}
 }
 
 // Bucketing of DORA figures (calendar buckets, UTC).
@@ -313,11 +379,11 @@ func (x Interval) String() string {
 }
 
 func (Interval) Descriptor() protoreflect.EnumDescriptor {
-	return file_changelens_v1_query_proto_enumTypes[4].Descriptor()
+	return file_changelens_v1_query_proto_enumTypes[5].Descriptor()
 }
 
 func (Interval) Type() protoreflect.EnumType {
-	return &file_changelens_v1_query_proto_enumTypes[4]
+	return &file_changelens_v1_query_proto_enumTypes[5]
 }
 
 func (x Interval) Number() protoreflect.EnumNumber {
@@ -326,7 +392,7 @@ func (x Interval) Number() protoreflect.EnumNumber {
 
 // Deprecated: Use Interval.Descriptor instead.
 func (Interval) EnumDescriptor() ([]byte, []int) {
-	return file_changelens_v1_query_proto_rawDescGZIP(), []int{4}
+	return file_changelens_v1_query_proto_rawDescGZIP(), []int{5}
 }
 
 // A DORA 2023 performance cluster.
@@ -373,11 +439,11 @@ func (x Tier) String() string {
 }
 
 func (Tier) Descriptor() protoreflect.EnumDescriptor {
-	return file_changelens_v1_query_proto_enumTypes[5].Descriptor()
+	return file_changelens_v1_query_proto_enumTypes[6].Descriptor()
 }
 
 func (Tier) Type() protoreflect.EnumType {
-	return &file_changelens_v1_query_proto_enumTypes[5]
+	return &file_changelens_v1_query_proto_enumTypes[6]
 }
 
 func (x Tier) Number() protoreflect.EnumNumber {
@@ -386,7 +452,7 @@ func (x Tier) Number() protoreflect.EnumNumber {
 
 // Deprecated: Use Tier.Descriptor instead.
 func (Tier) EnumDescriptor() ([]byte, []int) {
-	return file_changelens_v1_query_proto_rawDescGZIP(), []int{5}
+	return file_changelens_v1_query_proto_rawDescGZIP(), []int{6}
 }
 
 // The verdict of a same-window comparison, per metric and overall.
@@ -431,11 +497,11 @@ func (x CompareVerdict) String() string {
 }
 
 func (CompareVerdict) Descriptor() protoreflect.EnumDescriptor {
-	return file_changelens_v1_query_proto_enumTypes[6].Descriptor()
+	return file_changelens_v1_query_proto_enumTypes[7].Descriptor()
 }
 
 func (CompareVerdict) Type() protoreflect.EnumType {
-	return &file_changelens_v1_query_proto_enumTypes[6]
+	return &file_changelens_v1_query_proto_enumTypes[7]
 }
 
 func (x CompareVerdict) Number() protoreflect.EnumNumber {
@@ -444,7 +510,7 @@ func (x CompareVerdict) Number() protoreflect.EnumNumber {
 
 // Deprecated: Use CompareVerdict.Descriptor instead.
 func (CompareVerdict) EnumDescriptor() ([]byte, []int) {
-	return file_changelens_v1_query_proto_rawDescGZIP(), []int{6}
+	return file_changelens_v1_query_proto_rawDescGZIP(), []int{7}
 }
 
 // A gate's answer.
@@ -487,11 +553,11 @@ func (x GateResult) String() string {
 }
 
 func (GateResult) Descriptor() protoreflect.EnumDescriptor {
-	return file_changelens_v1_query_proto_enumTypes[7].Descriptor()
+	return file_changelens_v1_query_proto_enumTypes[8].Descriptor()
 }
 
 func (GateResult) Type() protoreflect.EnumType {
-	return &file_changelens_v1_query_proto_enumTypes[7]
+	return &file_changelens_v1_query_proto_enumTypes[8]
 }
 
 func (x GateResult) Number() protoreflect.EnumNumber {
@@ -500,7 +566,7 @@ func (x GateResult) Number() protoreflect.EnumNumber {
 
 // Deprecated: Use GateResult.Descriptor instead.
 func (GateResult) EnumDescriptor() ([]byte, []int) {
-	return file_changelens_v1_query_proto_rawDescGZIP(), []int{7}
+	return file_changelens_v1_query_proto_rawDescGZIP(), []int{8}
 }
 
 // How a gate judged.
@@ -541,11 +607,11 @@ func (x GateMode) String() string {
 }
 
 func (GateMode) Descriptor() protoreflect.EnumDescriptor {
-	return file_changelens_v1_query_proto_enumTypes[8].Descriptor()
+	return file_changelens_v1_query_proto_enumTypes[9].Descriptor()
 }
 
 func (GateMode) Type() protoreflect.EnumType {
-	return &file_changelens_v1_query_proto_enumTypes[8]
+	return &file_changelens_v1_query_proto_enumTypes[9]
 }
 
 func (x GateMode) Number() protoreflect.EnumNumber {
@@ -554,7 +620,374 @@ func (x GateMode) Number() protoreflect.EnumNumber {
 
 // Deprecated: Use GateMode.Descriptor instead.
 func (GateMode) EnumDescriptor() ([]byte, []int) {
-	return file_changelens_v1_query_proto_rawDescGZIP(), []int{8}
+	return file_changelens_v1_query_proto_rawDescGZIP(), []int{9}
+}
+
+// A change that overlapped a deployment's windows, with the evidence that
+// it explains the deployment's regression (docs/analysis.md, "Attribution").
+type Cause struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	Kind  CauseKind              `protobuf:"varint,1,opt,name=kind,proto3,enum=changelens.v1.CauseKind" json:"kind,omitempty"`
+	// The deployment (own, callee or caller): its id and unit; "" for a flag.
+	DeploymentId string `protobuf:"bytes,2,opt,name=deployment_id,json=deploymentId,proto3" json:"deployment_id,omitempty"`
+	Service      string `protobuf:"bytes,3,opt,name=service,proto3" json:"service,omitempty"`
+	Environment  string `protobuf:"bytes,4,opt,name=environment,proto3" json:"environment,omitempty"`
+	Version      string `protobuf:"bytes,5,opt,name=version,proto3" json:"version,omitempty"`
+	// A feature flag's key and the variant whose share rose most.
+	Flag    string `protobuf:"bytes,6,opt,name=flag,proto3" json:"flag,omitempty"`
+	Variant string `protobuf:"bytes,7,opt,name=variant,proto3" json:"variant,omitempty"`
+	// The change's span: a deployment's rollout, a flag's minute of change.
+	Start *timestamppb.Timestamp `protobuf:"bytes,8,opt,name=start,proto3" json:"start,omitempty"`
+	End   *timestamppb.Timestamp `protobuf:"bytes,9,opt,name=end,proto3" json:"end,omitempty"`
+	// "latency_mean_ms" (milliseconds per request) or "error_rate".
+	Metric string `protobuf:"bytes,10,opt,name=metric,proto3" json:"metric,omitempty"`
+	// The change's component of the judged unit's metric in the quarter-hours
+	// either side of it: self time (own deployment), time waiting on the
+	// callee, the flag's mix, the caller's excess.
+	Before float64 `protobuf:"fixed64,11,opt,name=before,proto3" json:"before,omitempty"`
+	After  float64 `protobuf:"fixed64,12,opt,name=after,proto3" json:"after,omitempty"`
+	// The component's change net of the controls' shift.
+	Explained float64 `protobuf:"fixed64,13,opt,name=explained,proto3" json:"explained,omitempty"`
+	// explained ÷ the unit's change between its windows; null when the unit
+	// did not rise.
+	Share *wrapperspb.DoubleValue `protobuf:"bytes,14,opt,name=share,proto3" json:"share,omitempty"`
+	// Standardized evidence of the rise; null when not measurable (too few
+	// minutes either side).
+	Z *wrapperspb.DoubleValue `protobuf:"bytes,15,opt,name=z,proto3" json:"z,omitempty"`
+	// z at least the attribution threshold (--attribution-z).
+	Significant bool `protobuf:"varint,16,opt,name=significant,proto3" json:"significant,omitempty"`
+	// 1 = the most likely cause.
+	Rank          int32 `protobuf:"varint,17,opt,name=rank,proto3" json:"rank,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *Cause) Reset() {
+	*x = Cause{}
+	mi := &file_changelens_v1_query_proto_msgTypes[0]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Cause) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Cause) ProtoMessage() {}
+
+func (x *Cause) ProtoReflect() protoreflect.Message {
+	mi := &file_changelens_v1_query_proto_msgTypes[0]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Cause.ProtoReflect.Descriptor instead.
+func (*Cause) Descriptor() ([]byte, []int) {
+	return file_changelens_v1_query_proto_rawDescGZIP(), []int{0}
+}
+
+func (x *Cause) GetKind() CauseKind {
+	if x != nil {
+		return x.Kind
+	}
+	return CauseKind_CAUSE_KIND_UNSPECIFIED
+}
+
+func (x *Cause) GetDeploymentId() string {
+	if x != nil {
+		return x.DeploymentId
+	}
+	return ""
+}
+
+func (x *Cause) GetService() string {
+	if x != nil {
+		return x.Service
+	}
+	return ""
+}
+
+func (x *Cause) GetEnvironment() string {
+	if x != nil {
+		return x.Environment
+	}
+	return ""
+}
+
+func (x *Cause) GetVersion() string {
+	if x != nil {
+		return x.Version
+	}
+	return ""
+}
+
+func (x *Cause) GetFlag() string {
+	if x != nil {
+		return x.Flag
+	}
+	return ""
+}
+
+func (x *Cause) GetVariant() string {
+	if x != nil {
+		return x.Variant
+	}
+	return ""
+}
+
+func (x *Cause) GetStart() *timestamppb.Timestamp {
+	if x != nil {
+		return x.Start
+	}
+	return nil
+}
+
+func (x *Cause) GetEnd() *timestamppb.Timestamp {
+	if x != nil {
+		return x.End
+	}
+	return nil
+}
+
+func (x *Cause) GetMetric() string {
+	if x != nil {
+		return x.Metric
+	}
+	return ""
+}
+
+func (x *Cause) GetBefore() float64 {
+	if x != nil {
+		return x.Before
+	}
+	return 0
+}
+
+func (x *Cause) GetAfter() float64 {
+	if x != nil {
+		return x.After
+	}
+	return 0
+}
+
+func (x *Cause) GetExplained() float64 {
+	if x != nil {
+		return x.Explained
+	}
+	return 0
+}
+
+func (x *Cause) GetShare() *wrapperspb.DoubleValue {
+	if x != nil {
+		return x.Share
+	}
+	return nil
+}
+
+func (x *Cause) GetZ() *wrapperspb.DoubleValue {
+	if x != nil {
+		return x.Z
+	}
+	return nil
+}
+
+func (x *Cause) GetSignificant() bool {
+	if x != nil {
+		return x.Significant
+	}
+	return false
+}
+
+func (x *Cause) GetRank() int32 {
+	if x != nil {
+		return x.Rank
+	}
+	return 0
+}
+
+// A unit the judged unit calls or is called by: the service graph around a
+// deployment, over its windows.
+type Neighbour struct {
+	state   protoimpl.MessageState `protogen:"open.v1"`
+	Service string                 `protobuf:"bytes,1,opt,name=service,proto3" json:"service,omitempty"`
+	// "" for a callee without instrumentation, named by its peer attribute.
+	Environment string `protobuf:"bytes,2,opt,name=environment,proto3" json:"environment,omitempty"`
+	// The judged unit calls it; false: it calls the judged unit.
+	Callee               bool    `protobuf:"varint,3,opt,name=callee,proto3" json:"callee,omitempty"`
+	CallsPerMinuteBefore float64 `protobuf:"fixed64,4,opt,name=calls_per_minute_before,json=callsPerMinuteBefore,proto3" json:"calls_per_minute_before,omitempty"`
+	CallsPerMinuteAfter  float64 `protobuf:"fixed64,5,opt,name=calls_per_minute_after,json=callsPerMinuteAfter,proto3" json:"calls_per_minute_after,omitempty"`
+	// Mean duration of the calls (ms): a callee's as the judged unit timed
+	// them, a caller's as the judged unit served them; null without calls.
+	MeanMsBefore    *wrapperspb.DoubleValue `protobuf:"bytes,6,opt,name=mean_ms_before,json=meanMsBefore,proto3" json:"mean_ms_before,omitempty"`
+	MeanMsAfter     *wrapperspb.DoubleValue `protobuf:"bytes,7,opt,name=mean_ms_after,json=meanMsAfter,proto3" json:"mean_ms_after,omitempty"`
+	ErrorRateBefore *wrapperspb.DoubleValue `protobuf:"bytes,8,opt,name=error_rate_before,json=errorRateBefore,proto3" json:"error_rate_before,omitempty"`
+	ErrorRateAfter  *wrapperspb.DoubleValue `protobuf:"bytes,9,opt,name=error_rate_after,json=errorRateAfter,proto3" json:"error_rate_after,omitempty"`
+	// Its deployments near the judged one (the attribution's candidates).
+	DeploymentIds []string `protobuf:"bytes,10,rep,name=deployment_ids,json=deploymentIds,proto3" json:"deployment_ids,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *Neighbour) Reset() {
+	*x = Neighbour{}
+	mi := &file_changelens_v1_query_proto_msgTypes[1]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Neighbour) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Neighbour) ProtoMessage() {}
+
+func (x *Neighbour) ProtoReflect() protoreflect.Message {
+	mi := &file_changelens_v1_query_proto_msgTypes[1]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Neighbour.ProtoReflect.Descriptor instead.
+func (*Neighbour) Descriptor() ([]byte, []int) {
+	return file_changelens_v1_query_proto_rawDescGZIP(), []int{1}
+}
+
+func (x *Neighbour) GetService() string {
+	if x != nil {
+		return x.Service
+	}
+	return ""
+}
+
+func (x *Neighbour) GetEnvironment() string {
+	if x != nil {
+		return x.Environment
+	}
+	return ""
+}
+
+func (x *Neighbour) GetCallee() bool {
+	if x != nil {
+		return x.Callee
+	}
+	return false
+}
+
+func (x *Neighbour) GetCallsPerMinuteBefore() float64 {
+	if x != nil {
+		return x.CallsPerMinuteBefore
+	}
+	return 0
+}
+
+func (x *Neighbour) GetCallsPerMinuteAfter() float64 {
+	if x != nil {
+		return x.CallsPerMinuteAfter
+	}
+	return 0
+}
+
+func (x *Neighbour) GetMeanMsBefore() *wrapperspb.DoubleValue {
+	if x != nil {
+		return x.MeanMsBefore
+	}
+	return nil
+}
+
+func (x *Neighbour) GetMeanMsAfter() *wrapperspb.DoubleValue {
+	if x != nil {
+		return x.MeanMsAfter
+	}
+	return nil
+}
+
+func (x *Neighbour) GetErrorRateBefore() *wrapperspb.DoubleValue {
+	if x != nil {
+		return x.ErrorRateBefore
+	}
+	return nil
+}
+
+func (x *Neighbour) GetErrorRateAfter() *wrapperspb.DoubleValue {
+	if x != nil {
+		return x.ErrorRateAfter
+	}
+	return nil
+}
+
+func (x *Neighbour) GetDeploymentIds() []string {
+	if x != nil {
+		return x.DeploymentIds
+	}
+	return nil
+}
+
+// What a deployment's regression was attributed to.
+type Attribution struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The changes overlapping the windows, most likely cause first; empty when
+	// nothing regressed.
+	Causes []*Cause `protobuf:"bytes,1,rep,name=causes,proto3" json:"causes,omitempty"`
+	// The units calling or called by the judged unit.
+	Neighbours    []*Neighbour `protobuf:"bytes,2,rep,name=neighbours,proto3" json:"neighbours,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *Attribution) Reset() {
+	*x = Attribution{}
+	mi := &file_changelens_v1_query_proto_msgTypes[2]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Attribution) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Attribution) ProtoMessage() {}
+
+func (x *Attribution) ProtoReflect() protoreflect.Message {
+	mi := &file_changelens_v1_query_proto_msgTypes[2]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Attribution.ProtoReflect.Descriptor instead.
+func (*Attribution) Descriptor() ([]byte, []int) {
+	return file_changelens_v1_query_proto_rawDescGZIP(), []int{2}
+}
+
+func (x *Attribution) GetCauses() []*Cause {
+	if x != nil {
+		return x.Causes
+	}
+	return nil
+}
+
+func (x *Attribution) GetNeighbours() []*Neighbour {
+	if x != nil {
+		return x.Neighbours
+	}
+	return nil
 }
 
 type ListServicesRequest struct {
@@ -567,7 +1000,7 @@ type ListServicesRequest struct {
 
 func (x *ListServicesRequest) Reset() {
 	*x = ListServicesRequest{}
-	mi := &file_changelens_v1_query_proto_msgTypes[0]
+	mi := &file_changelens_v1_query_proto_msgTypes[3]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -579,7 +1012,7 @@ func (x *ListServicesRequest) String() string {
 func (*ListServicesRequest) ProtoMessage() {}
 
 func (x *ListServicesRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_changelens_v1_query_proto_msgTypes[0]
+	mi := &file_changelens_v1_query_proto_msgTypes[3]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -592,7 +1025,7 @@ func (x *ListServicesRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListServicesRequest.ProtoReflect.Descriptor instead.
 func (*ListServicesRequest) Descriptor() ([]byte, []int) {
-	return file_changelens_v1_query_proto_rawDescGZIP(), []int{0}
+	return file_changelens_v1_query_proto_rawDescGZIP(), []int{3}
 }
 
 func (x *ListServicesRequest) GetEnvironment() string {
@@ -619,7 +1052,7 @@ type Unit struct {
 
 func (x *Unit) Reset() {
 	*x = Unit{}
-	mi := &file_changelens_v1_query_proto_msgTypes[1]
+	mi := &file_changelens_v1_query_proto_msgTypes[4]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -631,7 +1064,7 @@ func (x *Unit) String() string {
 func (*Unit) ProtoMessage() {}
 
 func (x *Unit) ProtoReflect() protoreflect.Message {
-	mi := &file_changelens_v1_query_proto_msgTypes[1]
+	mi := &file_changelens_v1_query_proto_msgTypes[4]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -644,7 +1077,7 @@ func (x *Unit) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Unit.ProtoReflect.Descriptor instead.
 func (*Unit) Descriptor() ([]byte, []int) {
-	return file_changelens_v1_query_proto_rawDescGZIP(), []int{1}
+	return file_changelens_v1_query_proto_rawDescGZIP(), []int{4}
 }
 
 func (x *Unit) GetService() string {
@@ -691,7 +1124,7 @@ type ListServicesResponse struct {
 
 func (x *ListServicesResponse) Reset() {
 	*x = ListServicesResponse{}
-	mi := &file_changelens_v1_query_proto_msgTypes[2]
+	mi := &file_changelens_v1_query_proto_msgTypes[5]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -703,7 +1136,7 @@ func (x *ListServicesResponse) String() string {
 func (*ListServicesResponse) ProtoMessage() {}
 
 func (x *ListServicesResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_changelens_v1_query_proto_msgTypes[2]
+	mi := &file_changelens_v1_query_proto_msgTypes[5]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -716,7 +1149,7 @@ func (x *ListServicesResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListServicesResponse.ProtoReflect.Descriptor instead.
 func (*ListServicesResponse) Descriptor() ([]byte, []int) {
-	return file_changelens_v1_query_proto_rawDescGZIP(), []int{2}
+	return file_changelens_v1_query_proto_rawDescGZIP(), []int{5}
 }
 
 func (x *ListServicesResponse) GetServices() []*Unit {
@@ -752,7 +1185,7 @@ type GetLatencyRequest struct {
 
 func (x *GetLatencyRequest) Reset() {
 	*x = GetLatencyRequest{}
-	mi := &file_changelens_v1_query_proto_msgTypes[3]
+	mi := &file_changelens_v1_query_proto_msgTypes[6]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -764,7 +1197,7 @@ func (x *GetLatencyRequest) String() string {
 func (*GetLatencyRequest) ProtoMessage() {}
 
 func (x *GetLatencyRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_changelens_v1_query_proto_msgTypes[3]
+	mi := &file_changelens_v1_query_proto_msgTypes[6]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -777,7 +1210,7 @@ func (x *GetLatencyRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetLatencyRequest.ProtoReflect.Descriptor instead.
 func (*GetLatencyRequest) Descriptor() ([]byte, []int) {
-	return file_changelens_v1_query_proto_rawDescGZIP(), []int{3}
+	return file_changelens_v1_query_proto_rawDescGZIP(), []int{6}
 }
 
 func (x *GetLatencyRequest) GetService() string {
@@ -859,7 +1292,7 @@ type LatencyPoint struct {
 
 func (x *LatencyPoint) Reset() {
 	*x = LatencyPoint{}
-	mi := &file_changelens_v1_query_proto_msgTypes[4]
+	mi := &file_changelens_v1_query_proto_msgTypes[7]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -871,7 +1304,7 @@ func (x *LatencyPoint) String() string {
 func (*LatencyPoint) ProtoMessage() {}
 
 func (x *LatencyPoint) ProtoReflect() protoreflect.Message {
-	mi := &file_changelens_v1_query_proto_msgTypes[4]
+	mi := &file_changelens_v1_query_proto_msgTypes[7]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -884,7 +1317,7 @@ func (x *LatencyPoint) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use LatencyPoint.ProtoReflect.Descriptor instead.
 func (*LatencyPoint) Descriptor() ([]byte, []int) {
-	return file_changelens_v1_query_proto_rawDescGZIP(), []int{4}
+	return file_changelens_v1_query_proto_rawDescGZIP(), []int{7}
 }
 
 func (x *LatencyPoint) GetTime() *timestamppb.Timestamp {
@@ -963,7 +1396,7 @@ type GetLatencyResponse struct {
 
 func (x *GetLatencyResponse) Reset() {
 	*x = GetLatencyResponse{}
-	mi := &file_changelens_v1_query_proto_msgTypes[5]
+	mi := &file_changelens_v1_query_proto_msgTypes[8]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -975,7 +1408,7 @@ func (x *GetLatencyResponse) String() string {
 func (*GetLatencyResponse) ProtoMessage() {}
 
 func (x *GetLatencyResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_changelens_v1_query_proto_msgTypes[5]
+	mi := &file_changelens_v1_query_proto_msgTypes[8]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -988,7 +1421,7 @@ func (x *GetLatencyResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetLatencyResponse.ProtoReflect.Descriptor instead.
 func (*GetLatencyResponse) Descriptor() ([]byte, []int) {
-	return file_changelens_v1_query_proto_rawDescGZIP(), []int{5}
+	return file_changelens_v1_query_proto_rawDescGZIP(), []int{8}
 }
 
 func (x *GetLatencyResponse) GetPoints() []*LatencyPoint {
@@ -1041,7 +1474,7 @@ type GetLatencySummaryRequest struct {
 
 func (x *GetLatencySummaryRequest) Reset() {
 	*x = GetLatencySummaryRequest{}
-	mi := &file_changelens_v1_query_proto_msgTypes[6]
+	mi := &file_changelens_v1_query_proto_msgTypes[9]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1053,7 +1486,7 @@ func (x *GetLatencySummaryRequest) String() string {
 func (*GetLatencySummaryRequest) ProtoMessage() {}
 
 func (x *GetLatencySummaryRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_changelens_v1_query_proto_msgTypes[6]
+	mi := &file_changelens_v1_query_proto_msgTypes[9]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1066,7 +1499,7 @@ func (x *GetLatencySummaryRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetLatencySummaryRequest.ProtoReflect.Descriptor instead.
 func (*GetLatencySummaryRequest) Descriptor() ([]byte, []int) {
-	return file_changelens_v1_query_proto_rawDescGZIP(), []int{6}
+	return file_changelens_v1_query_proto_rawDescGZIP(), []int{9}
 }
 
 func (x *GetLatencySummaryRequest) GetService() string {
@@ -1130,7 +1563,7 @@ type GetLatencySummaryResponse struct {
 
 func (x *GetLatencySummaryResponse) Reset() {
 	*x = GetLatencySummaryResponse{}
-	mi := &file_changelens_v1_query_proto_msgTypes[7]
+	mi := &file_changelens_v1_query_proto_msgTypes[10]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1142,7 +1575,7 @@ func (x *GetLatencySummaryResponse) String() string {
 func (*GetLatencySummaryResponse) ProtoMessage() {}
 
 func (x *GetLatencySummaryResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_changelens_v1_query_proto_msgTypes[7]
+	mi := &file_changelens_v1_query_proto_msgTypes[10]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1155,7 +1588,7 @@ func (x *GetLatencySummaryResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetLatencySummaryResponse.ProtoReflect.Descriptor instead.
 func (*GetLatencySummaryResponse) Descriptor() ([]byte, []int) {
-	return file_changelens_v1_query_proto_rawDescGZIP(), []int{7}
+	return file_changelens_v1_query_proto_rawDescGZIP(), []int{10}
 }
 
 func (x *GetLatencySummaryResponse) GetRows() []*LatencyPoint {
@@ -1220,14 +1653,17 @@ type Deployment struct {
 	// GET /api/export 310 → 620 ms (+100 %, [+85 %, +118 %], 1 800 vs 1 750
 	// requests); other 19 operations within ±3 % on p95."; "" for a failed
 	// deploy attempt.
-	Explanation   string `protobuf:"bytes,20,opt,name=explanation,proto3" json:"explanation,omitempty"`
+	Explanation string `protobuf:"bytes,20,opt,name=explanation,proto3" json:"explanation,omitempty"`
+	// CAUSED_BY_DEPENDENCY: the change the regression is attributed to; null
+	// otherwise.
+	Cause         *Cause `protobuf:"bytes,21,opt,name=cause,proto3" json:"cause,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
 func (x *Deployment) Reset() {
 	*x = Deployment{}
-	mi := &file_changelens_v1_query_proto_msgTypes[8]
+	mi := &file_changelens_v1_query_proto_msgTypes[11]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1239,7 +1675,7 @@ func (x *Deployment) String() string {
 func (*Deployment) ProtoMessage() {}
 
 func (x *Deployment) ProtoReflect() protoreflect.Message {
-	mi := &file_changelens_v1_query_proto_msgTypes[8]
+	mi := &file_changelens_v1_query_proto_msgTypes[11]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1252,7 +1688,7 @@ func (x *Deployment) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Deployment.ProtoReflect.Descriptor instead.
 func (*Deployment) Descriptor() ([]byte, []int) {
-	return file_changelens_v1_query_proto_rawDescGZIP(), []int{8}
+	return file_changelens_v1_query_proto_rawDescGZIP(), []int{11}
 }
 
 func (x *Deployment) GetId() string {
@@ -1395,6 +1831,13 @@ func (x *Deployment) GetExplanation() string {
 	return ""
 }
 
+func (x *Deployment) GetCause() *Cause {
+	if x != nil {
+		return x.Cause
+	}
+	return nil
+}
+
 // One regressed metric of a deployment.
 type Regression struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -1422,7 +1865,7 @@ type Regression struct {
 
 func (x *Regression) Reset() {
 	*x = Regression{}
-	mi := &file_changelens_v1_query_proto_msgTypes[9]
+	mi := &file_changelens_v1_query_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1434,7 +1877,7 @@ func (x *Regression) String() string {
 func (*Regression) ProtoMessage() {}
 
 func (x *Regression) ProtoReflect() protoreflect.Message {
-	mi := &file_changelens_v1_query_proto_msgTypes[9]
+	mi := &file_changelens_v1_query_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1447,7 +1890,7 @@ func (x *Regression) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Regression.ProtoReflect.Descriptor instead.
 func (*Regression) Descriptor() ([]byte, []int) {
-	return file_changelens_v1_query_proto_rawDescGZIP(), []int{9}
+	return file_changelens_v1_query_proto_rawDescGZIP(), []int{12}
 }
 
 func (x *Regression) GetOperation() string {
@@ -1566,7 +2009,7 @@ type ImpactMetric struct {
 
 func (x *ImpactMetric) Reset() {
 	*x = ImpactMetric{}
-	mi := &file_changelens_v1_query_proto_msgTypes[10]
+	mi := &file_changelens_v1_query_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1578,7 +2021,7 @@ func (x *ImpactMetric) String() string {
 func (*ImpactMetric) ProtoMessage() {}
 
 func (x *ImpactMetric) ProtoReflect() protoreflect.Message {
-	mi := &file_changelens_v1_query_proto_msgTypes[10]
+	mi := &file_changelens_v1_query_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1591,7 +2034,7 @@ func (x *ImpactMetric) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ImpactMetric.ProtoReflect.Descriptor instead.
 func (*ImpactMetric) Descriptor() ([]byte, []int) {
-	return file_changelens_v1_query_proto_rawDescGZIP(), []int{10}
+	return file_changelens_v1_query_proto_rawDescGZIP(), []int{13}
 }
 
 func (x *ImpactMetric) GetMetric() string {
@@ -1717,7 +2160,7 @@ type Control struct {
 
 func (x *Control) Reset() {
 	*x = Control{}
-	mi := &file_changelens_v1_query_proto_msgTypes[11]
+	mi := &file_changelens_v1_query_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1729,7 +2172,7 @@ func (x *Control) String() string {
 func (*Control) ProtoMessage() {}
 
 func (x *Control) ProtoReflect() protoreflect.Message {
-	mi := &file_changelens_v1_query_proto_msgTypes[11]
+	mi := &file_changelens_v1_query_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1742,7 +2185,7 @@ func (x *Control) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Control.ProtoReflect.Descriptor instead.
 func (*Control) Descriptor() ([]byte, []int) {
-	return file_changelens_v1_query_proto_rawDescGZIP(), []int{11}
+	return file_changelens_v1_query_proto_rawDescGZIP(), []int{14}
 }
 
 func (x *Control) GetKind() string {
@@ -1781,7 +2224,7 @@ type ControlShift struct {
 
 func (x *ControlShift) Reset() {
 	*x = ControlShift{}
-	mi := &file_changelens_v1_query_proto_msgTypes[12]
+	mi := &file_changelens_v1_query_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1793,7 +2236,7 @@ func (x *ControlShift) String() string {
 func (*ControlShift) ProtoMessage() {}
 
 func (x *ControlShift) ProtoReflect() protoreflect.Message {
-	mi := &file_changelens_v1_query_proto_msgTypes[12]
+	mi := &file_changelens_v1_query_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1806,7 +2249,7 @@ func (x *ControlShift) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ControlShift.ProtoReflect.Descriptor instead.
 func (*ControlShift) Descriptor() ([]byte, []int) {
-	return file_changelens_v1_query_proto_rawDescGZIP(), []int{12}
+	return file_changelens_v1_query_proto_rawDescGZIP(), []int{15}
 }
 
 func (x *ControlShift) GetMetric() string {
@@ -1862,7 +2305,7 @@ type OperationImpact struct {
 
 func (x *OperationImpact) Reset() {
 	*x = OperationImpact{}
-	mi := &file_changelens_v1_query_proto_msgTypes[13]
+	mi := &file_changelens_v1_query_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1874,7 +2317,7 @@ func (x *OperationImpact) String() string {
 func (*OperationImpact) ProtoMessage() {}
 
 func (x *OperationImpact) ProtoReflect() protoreflect.Message {
-	mi := &file_changelens_v1_query_proto_msgTypes[13]
+	mi := &file_changelens_v1_query_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1887,7 +2330,7 @@ func (x *OperationImpact) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use OperationImpact.ProtoReflect.Descriptor instead.
 func (*OperationImpact) Descriptor() ([]byte, []int) {
-	return file_changelens_v1_query_proto_rawDescGZIP(), []int{13}
+	return file_changelens_v1_query_proto_rawDescGZIP(), []int{16}
 }
 
 func (x *OperationImpact) GetOperation() string {
@@ -1968,14 +2411,22 @@ type ListDeploymentsRequest struct {
 	PageSize int32 `protobuf:"varint,5,opt,name=page_size,json=pageSize,proto3" json:"page_size,omitempty"`
 	// next_page_token of a previous page (with the same filters); any other
 	// value is 400.
-	PageToken     string `protobuf:"bytes,6,opt,name=page_token,json=pageToken,proto3" json:"page_token,omitempty"`
+	PageToken string `protobuf:"bytes,6,opt,name=page_token,json=pageToken,proto3" json:"page_token,omitempty"`
+	// Optional: only deployments whose verdict names a cause of this kind
+	// (CAUSE_KIND_OWN_DEPLOYMENT: judged DEGRADED; the others:
+	// CAUSED_BY_DEPENDENCY with a cause of that kind).
+	CauseKind CauseKind `protobuf:"varint,7,opt,name=cause_kind,json=causeKind,proto3,enum=changelens.v1.CauseKind" json:"cause_kind,omitempty"`
+	// Optional: only deployments whose regression is attributed to this
+	// deployment id (32 lowercase hex digits; a DEGRADED deployment's is its
+	// own) or feature flag key.
+	CausedBy      string `protobuf:"bytes,8,opt,name=caused_by,json=causedBy,proto3" json:"caused_by,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
 func (x *ListDeploymentsRequest) Reset() {
 	*x = ListDeploymentsRequest{}
-	mi := &file_changelens_v1_query_proto_msgTypes[14]
+	mi := &file_changelens_v1_query_proto_msgTypes[17]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1987,7 +2438,7 @@ func (x *ListDeploymentsRequest) String() string {
 func (*ListDeploymentsRequest) ProtoMessage() {}
 
 func (x *ListDeploymentsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_changelens_v1_query_proto_msgTypes[14]
+	mi := &file_changelens_v1_query_proto_msgTypes[17]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2000,7 +2451,7 @@ func (x *ListDeploymentsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListDeploymentsRequest.ProtoReflect.Descriptor instead.
 func (*ListDeploymentsRequest) Descriptor() ([]byte, []int) {
-	return file_changelens_v1_query_proto_rawDescGZIP(), []int{14}
+	return file_changelens_v1_query_proto_rawDescGZIP(), []int{17}
 }
 
 func (x *ListDeploymentsRequest) GetService() string {
@@ -2045,6 +2496,20 @@ func (x *ListDeploymentsRequest) GetPageToken() string {
 	return ""
 }
 
+func (x *ListDeploymentsRequest) GetCauseKind() CauseKind {
+	if x != nil {
+		return x.CauseKind
+	}
+	return CauseKind_CAUSE_KIND_UNSPECIFIED
+}
+
+func (x *ListDeploymentsRequest) GetCausedBy() string {
+	if x != nil {
+		return x.CausedBy
+	}
+	return ""
+}
+
 type ListDeploymentsResponse struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// Newest first.
@@ -2057,7 +2522,7 @@ type ListDeploymentsResponse struct {
 
 func (x *ListDeploymentsResponse) Reset() {
 	*x = ListDeploymentsResponse{}
-	mi := &file_changelens_v1_query_proto_msgTypes[15]
+	mi := &file_changelens_v1_query_proto_msgTypes[18]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2069,7 +2534,7 @@ func (x *ListDeploymentsResponse) String() string {
 func (*ListDeploymentsResponse) ProtoMessage() {}
 
 func (x *ListDeploymentsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_changelens_v1_query_proto_msgTypes[15]
+	mi := &file_changelens_v1_query_proto_msgTypes[18]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2082,7 +2547,7 @@ func (x *ListDeploymentsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListDeploymentsResponse.ProtoReflect.Descriptor instead.
 func (*ListDeploymentsResponse) Descriptor() ([]byte, []int) {
-	return file_changelens_v1_query_proto_rawDescGZIP(), []int{15}
+	return file_changelens_v1_query_proto_rawDescGZIP(), []int{18}
 }
 
 func (x *ListDeploymentsResponse) GetDeployments() []*Deployment {
@@ -2109,7 +2574,7 @@ type GetDeploymentImpactRequest struct {
 
 func (x *GetDeploymentImpactRequest) Reset() {
 	*x = GetDeploymentImpactRequest{}
-	mi := &file_changelens_v1_query_proto_msgTypes[16]
+	mi := &file_changelens_v1_query_proto_msgTypes[19]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2121,7 +2586,7 @@ func (x *GetDeploymentImpactRequest) String() string {
 func (*GetDeploymentImpactRequest) ProtoMessage() {}
 
 func (x *GetDeploymentImpactRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_changelens_v1_query_proto_msgTypes[16]
+	mi := &file_changelens_v1_query_proto_msgTypes[19]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2134,7 +2599,7 @@ func (x *GetDeploymentImpactRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetDeploymentImpactRequest.ProtoReflect.Descriptor instead.
 func (*GetDeploymentImpactRequest) Descriptor() ([]byte, []int) {
-	return file_changelens_v1_query_proto_rawDescGZIP(), []int{16}
+	return file_changelens_v1_query_proto_rawDescGZIP(), []int{19}
 }
 
 func (x *GetDeploymentImpactRequest) GetId() string {
@@ -2165,7 +2630,7 @@ type ImpactWindow struct {
 
 func (x *ImpactWindow) Reset() {
 	*x = ImpactWindow{}
-	mi := &file_changelens_v1_query_proto_msgTypes[17]
+	mi := &file_changelens_v1_query_proto_msgTypes[20]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2177,7 +2642,7 @@ func (x *ImpactWindow) String() string {
 func (*ImpactWindow) ProtoMessage() {}
 
 func (x *ImpactWindow) ProtoReflect() protoreflect.Message {
-	mi := &file_changelens_v1_query_proto_msgTypes[17]
+	mi := &file_changelens_v1_query_proto_msgTypes[20]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2190,7 +2655,7 @@ func (x *ImpactWindow) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ImpactWindow.ProtoReflect.Descriptor instead.
 func (*ImpactWindow) Descriptor() ([]byte, []int) {
-	return file_changelens_v1_query_proto_rawDescGZIP(), []int{17}
+	return file_changelens_v1_query_proto_rawDescGZIP(), []int{20}
 }
 
 func (x *ImpactWindow) GetStart() *timestamppb.Timestamp {
@@ -2268,7 +2733,7 @@ type StatTest struct {
 
 func (x *StatTest) Reset() {
 	*x = StatTest{}
-	mi := &file_changelens_v1_query_proto_msgTypes[18]
+	mi := &file_changelens_v1_query_proto_msgTypes[21]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2280,7 +2745,7 @@ func (x *StatTest) String() string {
 func (*StatTest) ProtoMessage() {}
 
 func (x *StatTest) ProtoReflect() protoreflect.Message {
-	mi := &file_changelens_v1_query_proto_msgTypes[18]
+	mi := &file_changelens_v1_query_proto_msgTypes[21]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2293,7 +2758,7 @@ func (x *StatTest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StatTest.ProtoReflect.Descriptor instead.
 func (*StatTest) Descriptor() ([]byte, []int) {
-	return file_changelens_v1_query_proto_rawDescGZIP(), []int{18}
+	return file_changelens_v1_query_proto_rawDescGZIP(), []int{21}
 }
 
 func (x *StatTest) GetName() string {
@@ -2362,14 +2827,17 @@ type GetDeploymentImpactResponse struct {
 	// The verdict in one sentence a person can act on.
 	Explanation string `protobuf:"bytes,15,opt,name=explanation,proto3" json:"explanation,omitempty"`
 	// What the metrics were judged against.
-	Control       *Control `protobuf:"bytes,16,opt,name=control,proto3" json:"control,omitempty"`
+	Control *Control `protobuf:"bytes,16,opt,name=control,proto3" json:"control,omitempty"`
+	// The changes that overlapped the windows ranked by how much of a
+	// regression each explains, and the service graph around the unit.
+	Attribution   *Attribution `protobuf:"bytes,17,opt,name=attribution,proto3" json:"attribution,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
 func (x *GetDeploymentImpactResponse) Reset() {
 	*x = GetDeploymentImpactResponse{}
-	mi := &file_changelens_v1_query_proto_msgTypes[19]
+	mi := &file_changelens_v1_query_proto_msgTypes[22]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2381,7 +2849,7 @@ func (x *GetDeploymentImpactResponse) String() string {
 func (*GetDeploymentImpactResponse) ProtoMessage() {}
 
 func (x *GetDeploymentImpactResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_changelens_v1_query_proto_msgTypes[19]
+	mi := &file_changelens_v1_query_proto_msgTypes[22]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2394,7 +2862,7 @@ func (x *GetDeploymentImpactResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetDeploymentImpactResponse.ProtoReflect.Descriptor instead.
 func (*GetDeploymentImpactResponse) Descriptor() ([]byte, []int) {
-	return file_changelens_v1_query_proto_rawDescGZIP(), []int{19}
+	return file_changelens_v1_query_proto_rawDescGZIP(), []int{22}
 }
 
 func (x *GetDeploymentImpactResponse) GetDeployment() *Deployment {
@@ -2509,6 +2977,222 @@ func (x *GetDeploymentImpactResponse) GetControl() *Control {
 	return nil
 }
 
+func (x *GetDeploymentImpactResponse) GetAttribution() *Attribution {
+	if x != nil {
+		return x.Attribution
+	}
+	return nil
+}
+
+type GetServiceGraphRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The environment (deployment.environment.name).
+	Environment string `protobuf:"bytes,1,opt,name=environment,proto3" json:"environment,omitempty"`
+	// Optional: only the edges from or to this service.
+	Service string `protobuf:"bytes,2,opt,name=service,proto3" json:"service,omitempty"`
+	// Inclusive start, before end_time. Default: end_time − 1 hour. At most 7
+	// days before end_time.
+	StartTime *timestamppb.Timestamp `protobuf:"bytes,3,opt,name=start_time,json=startTime,proto3" json:"start_time,omitempty"`
+	// Exclusive end. Default: now.
+	EndTime       *timestamppb.Timestamp `protobuf:"bytes,4,opt,name=end_time,json=endTime,proto3" json:"end_time,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *GetServiceGraphRequest) Reset() {
+	*x = GetServiceGraphRequest{}
+	mi := &file_changelens_v1_query_proto_msgTypes[23]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GetServiceGraphRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GetServiceGraphRequest) ProtoMessage() {}
+
+func (x *GetServiceGraphRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_changelens_v1_query_proto_msgTypes[23]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GetServiceGraphRequest.ProtoReflect.Descriptor instead.
+func (*GetServiceGraphRequest) Descriptor() ([]byte, []int) {
+	return file_changelens_v1_query_proto_rawDescGZIP(), []int{23}
+}
+
+func (x *GetServiceGraphRequest) GetEnvironment() string {
+	if x != nil {
+		return x.Environment
+	}
+	return ""
+}
+
+func (x *GetServiceGraphRequest) GetService() string {
+	if x != nil {
+		return x.Service
+	}
+	return ""
+}
+
+func (x *GetServiceGraphRequest) GetStartTime() *timestamppb.Timestamp {
+	if x != nil {
+		return x.StartTime
+	}
+	return nil
+}
+
+func (x *GetServiceGraphRequest) GetEndTime() *timestamppb.Timestamp {
+	if x != nil {
+		return x.EndTime
+	}
+	return nil
+}
+
+// Calls from one unit to another (or to an uninstrumented peer).
+type GraphEdge struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	CallerService string                 `protobuf:"bytes,1,opt,name=caller_service,json=callerService,proto3" json:"caller_service,omitempty"`
+	// The callee's service; for a callee without instrumentation of its own,
+	// its peer attribute (peer.service, server.address, db.system.name, ...).
+	CalleeService string `protobuf:"bytes,2,opt,name=callee_service,json=calleeService,proto3" json:"callee_service,omitempty"`
+	// The callee's environment; "" for an uninstrumented peer.
+	CalleeEnvironment string `protobuf:"bytes,3,opt,name=callee_environment,json=calleeEnvironment,proto3" json:"callee_environment,omitempty"`
+	// Weighted calls, as the caller's CLIENT and PRODUCER spans count them.
+	Calls float64 `protobuf:"fixed64,4,opt,name=calls,proto3" json:"calls,omitempty"`
+	// Weighted failed calls.
+	Errors float64 `protobuf:"fixed64,5,opt,name=errors,proto3" json:"errors,omitempty"`
+	// Mean duration of a call as the caller timed it; null without calls.
+	MeanMs        *wrapperspb.DoubleValue `protobuf:"bytes,6,opt,name=mean_ms,json=meanMs,proto3" json:"mean_ms,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *GraphEdge) Reset() {
+	*x = GraphEdge{}
+	mi := &file_changelens_v1_query_proto_msgTypes[24]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GraphEdge) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GraphEdge) ProtoMessage() {}
+
+func (x *GraphEdge) ProtoReflect() protoreflect.Message {
+	mi := &file_changelens_v1_query_proto_msgTypes[24]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GraphEdge.ProtoReflect.Descriptor instead.
+func (*GraphEdge) Descriptor() ([]byte, []int) {
+	return file_changelens_v1_query_proto_rawDescGZIP(), []int{24}
+}
+
+func (x *GraphEdge) GetCallerService() string {
+	if x != nil {
+		return x.CallerService
+	}
+	return ""
+}
+
+func (x *GraphEdge) GetCalleeService() string {
+	if x != nil {
+		return x.CalleeService
+	}
+	return ""
+}
+
+func (x *GraphEdge) GetCalleeEnvironment() string {
+	if x != nil {
+		return x.CalleeEnvironment
+	}
+	return ""
+}
+
+func (x *GraphEdge) GetCalls() float64 {
+	if x != nil {
+		return x.Calls
+	}
+	return 0
+}
+
+func (x *GraphEdge) GetErrors() float64 {
+	if x != nil {
+		return x.Errors
+	}
+	return 0
+}
+
+func (x *GraphEdge) GetMeanMs() *wrapperspb.DoubleValue {
+	if x != nil {
+		return x.MeanMs
+	}
+	return nil
+}
+
+type GetServiceGraphResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Busiest first (ties by caller, then callee).
+	Edges         []*GraphEdge `protobuf:"bytes,1,rep,name=edges,proto3" json:"edges,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *GetServiceGraphResponse) Reset() {
+	*x = GetServiceGraphResponse{}
+	mi := &file_changelens_v1_query_proto_msgTypes[25]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GetServiceGraphResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GetServiceGraphResponse) ProtoMessage() {}
+
+func (x *GetServiceGraphResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_changelens_v1_query_proto_msgTypes[25]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GetServiceGraphResponse.ProtoReflect.Descriptor instead.
+func (*GetServiceGraphResponse) Descriptor() ([]byte, []int) {
+	return file_changelens_v1_query_proto_rawDescGZIP(), []int{25}
+}
+
+func (x *GetServiceGraphResponse) GetEdges() []*GraphEdge {
+	if x != nil {
+		return x.Edges
+	}
+	return nil
+}
+
 type GetDORARequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// Optional: one service; empty = all services of the environment.
@@ -2528,7 +3212,7 @@ type GetDORARequest struct {
 
 func (x *GetDORARequest) Reset() {
 	*x = GetDORARequest{}
-	mi := &file_changelens_v1_query_proto_msgTypes[20]
+	mi := &file_changelens_v1_query_proto_msgTypes[26]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2540,7 +3224,7 @@ func (x *GetDORARequest) String() string {
 func (*GetDORARequest) ProtoMessage() {}
 
 func (x *GetDORARequest) ProtoReflect() protoreflect.Message {
-	mi := &file_changelens_v1_query_proto_msgTypes[20]
+	mi := &file_changelens_v1_query_proto_msgTypes[26]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2553,7 +3237,7 @@ func (x *GetDORARequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetDORARequest.ProtoReflect.Descriptor instead.
 func (*GetDORARequest) Descriptor() ([]byte, []int) {
-	return file_changelens_v1_query_proto_rawDescGZIP(), []int{20}
+	return file_changelens_v1_query_proto_rawDescGZIP(), []int{26}
 }
 
 func (x *GetDORARequest) GetService() string {
@@ -2604,7 +3288,7 @@ type DORATiers struct {
 
 func (x *DORATiers) Reset() {
 	*x = DORATiers{}
-	mi := &file_changelens_v1_query_proto_msgTypes[21]
+	mi := &file_changelens_v1_query_proto_msgTypes[27]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2616,7 +3300,7 @@ func (x *DORATiers) String() string {
 func (*DORATiers) ProtoMessage() {}
 
 func (x *DORATiers) ProtoReflect() protoreflect.Message {
-	mi := &file_changelens_v1_query_proto_msgTypes[21]
+	mi := &file_changelens_v1_query_proto_msgTypes[27]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2629,7 +3313,7 @@ func (x *DORATiers) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DORATiers.ProtoReflect.Descriptor instead.
 func (*DORATiers) Descriptor() ([]byte, []int) {
-	return file_changelens_v1_query_proto_rawDescGZIP(), []int{21}
+	return file_changelens_v1_query_proto_rawDescGZIP(), []int{27}
 }
 
 func (x *DORATiers) GetDeploymentFrequency() Tier {
@@ -2687,7 +3371,7 @@ type DORAFigures struct {
 
 func (x *DORAFigures) Reset() {
 	*x = DORAFigures{}
-	mi := &file_changelens_v1_query_proto_msgTypes[22]
+	mi := &file_changelens_v1_query_proto_msgTypes[28]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2699,7 +3383,7 @@ func (x *DORAFigures) String() string {
 func (*DORAFigures) ProtoMessage() {}
 
 func (x *DORAFigures) ProtoReflect() protoreflect.Message {
-	mi := &file_changelens_v1_query_proto_msgTypes[22]
+	mi := &file_changelens_v1_query_proto_msgTypes[28]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2712,7 +3396,7 @@ func (x *DORAFigures) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DORAFigures.ProtoReflect.Descriptor instead.
 func (*DORAFigures) Descriptor() ([]byte, []int) {
-	return file_changelens_v1_query_proto_rawDescGZIP(), []int{22}
+	return file_changelens_v1_query_proto_rawDescGZIP(), []int{28}
 }
 
 func (x *DORAFigures) GetStartTime() *timestamppb.Timestamp {
@@ -2810,7 +3494,7 @@ type GetDORAResponse struct {
 
 func (x *GetDORAResponse) Reset() {
 	*x = GetDORAResponse{}
-	mi := &file_changelens_v1_query_proto_msgTypes[23]
+	mi := &file_changelens_v1_query_proto_msgTypes[29]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2822,7 +3506,7 @@ func (x *GetDORAResponse) String() string {
 func (*GetDORAResponse) ProtoMessage() {}
 
 func (x *GetDORAResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_changelens_v1_query_proto_msgTypes[23]
+	mi := &file_changelens_v1_query_proto_msgTypes[29]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2835,7 +3519,7 @@ func (x *GetDORAResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetDORAResponse.ProtoReflect.Descriptor instead.
 func (*GetDORAResponse) Descriptor() ([]byte, []int) {
-	return file_changelens_v1_query_proto_rawDescGZIP(), []int{23}
+	return file_changelens_v1_query_proto_rawDescGZIP(), []int{29}
 }
 
 func (x *GetDORAResponse) GetSummary() *DORAFigures {
@@ -2885,7 +3569,7 @@ type CompareRequest struct {
 
 func (x *CompareRequest) Reset() {
 	*x = CompareRequest{}
-	mi := &file_changelens_v1_query_proto_msgTypes[24]
+	mi := &file_changelens_v1_query_proto_msgTypes[30]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2897,7 +3581,7 @@ func (x *CompareRequest) String() string {
 func (*CompareRequest) ProtoMessage() {}
 
 func (x *CompareRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_changelens_v1_query_proto_msgTypes[24]
+	mi := &file_changelens_v1_query_proto_msgTypes[30]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2910,7 +3594,7 @@ func (x *CompareRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CompareRequest.ProtoReflect.Descriptor instead.
 func (*CompareRequest) Descriptor() ([]byte, []int) {
-	return file_changelens_v1_query_proto_rawDescGZIP(), []int{24}
+	return file_changelens_v1_query_proto_rawDescGZIP(), []int{30}
 }
 
 func (x *CompareRequest) GetService() string {
@@ -2994,7 +3678,7 @@ type Cohort struct {
 
 func (x *Cohort) Reset() {
 	*x = Cohort{}
-	mi := &file_changelens_v1_query_proto_msgTypes[25]
+	mi := &file_changelens_v1_query_proto_msgTypes[31]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3006,7 +3690,7 @@ func (x *Cohort) String() string {
 func (*Cohort) ProtoMessage() {}
 
 func (x *Cohort) ProtoReflect() protoreflect.Message {
-	mi := &file_changelens_v1_query_proto_msgTypes[25]
+	mi := &file_changelens_v1_query_proto_msgTypes[31]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3019,7 +3703,7 @@ func (x *Cohort) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Cohort.ProtoReflect.Descriptor instead.
 func (*Cohort) Descriptor() ([]byte, []int) {
-	return file_changelens_v1_query_proto_rawDescGZIP(), []int{25}
+	return file_changelens_v1_query_proto_rawDescGZIP(), []int{31}
 }
 
 func (x *Cohort) GetValue() string {
@@ -3084,7 +3768,7 @@ type CompareMetric struct {
 
 func (x *CompareMetric) Reset() {
 	*x = CompareMetric{}
-	mi := &file_changelens_v1_query_proto_msgTypes[26]
+	mi := &file_changelens_v1_query_proto_msgTypes[32]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3096,7 +3780,7 @@ func (x *CompareMetric) String() string {
 func (*CompareMetric) ProtoMessage() {}
 
 func (x *CompareMetric) ProtoReflect() protoreflect.Message {
-	mi := &file_changelens_v1_query_proto_msgTypes[26]
+	mi := &file_changelens_v1_query_proto_msgTypes[32]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3109,7 +3793,7 @@ func (x *CompareMetric) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CompareMetric.ProtoReflect.Descriptor instead.
 func (*CompareMetric) Descriptor() ([]byte, []int) {
-	return file_changelens_v1_query_proto_rawDescGZIP(), []int{26}
+	return file_changelens_v1_query_proto_rawDescGZIP(), []int{32}
 }
 
 func (x *CompareMetric) GetMetric() string {
@@ -3189,7 +3873,7 @@ type SampleRatio struct {
 
 func (x *SampleRatio) Reset() {
 	*x = SampleRatio{}
-	mi := &file_changelens_v1_query_proto_msgTypes[27]
+	mi := &file_changelens_v1_query_proto_msgTypes[33]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3201,7 +3885,7 @@ func (x *SampleRatio) String() string {
 func (*SampleRatio) ProtoMessage() {}
 
 func (x *SampleRatio) ProtoReflect() protoreflect.Message {
-	mi := &file_changelens_v1_query_proto_msgTypes[27]
+	mi := &file_changelens_v1_query_proto_msgTypes[33]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3214,7 +3898,7 @@ func (x *SampleRatio) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SampleRatio.ProtoReflect.Descriptor instead.
 func (*SampleRatio) Descriptor() ([]byte, []int) {
-	return file_changelens_v1_query_proto_rawDescGZIP(), []int{27}
+	return file_changelens_v1_query_proto_rawDescGZIP(), []int{33}
 }
 
 func (x *SampleRatio) GetExpectedShare() float64 {
@@ -3265,7 +3949,7 @@ type CompareResponse struct {
 
 func (x *CompareResponse) Reset() {
 	*x = CompareResponse{}
-	mi := &file_changelens_v1_query_proto_msgTypes[28]
+	mi := &file_changelens_v1_query_proto_msgTypes[34]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3277,7 +3961,7 @@ func (x *CompareResponse) String() string {
 func (*CompareResponse) ProtoMessage() {}
 
 func (x *CompareResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_changelens_v1_query_proto_msgTypes[28]
+	mi := &file_changelens_v1_query_proto_msgTypes[34]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3290,7 +3974,7 @@ func (x *CompareResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CompareResponse.ProtoReflect.Descriptor instead.
 func (*CompareResponse) Descriptor() ([]byte, []int) {
-	return file_changelens_v1_query_proto_rawDescGZIP(), []int{28}
+	return file_changelens_v1_query_proto_rawDescGZIP(), []int{34}
 }
 
 func (x *CompareResponse) GetControl() *Cohort {
@@ -3357,7 +4041,7 @@ type OperationComparison struct {
 
 func (x *OperationComparison) Reset() {
 	*x = OperationComparison{}
-	mi := &file_changelens_v1_query_proto_msgTypes[29]
+	mi := &file_changelens_v1_query_proto_msgTypes[35]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3369,7 +4053,7 @@ func (x *OperationComparison) String() string {
 func (*OperationComparison) ProtoMessage() {}
 
 func (x *OperationComparison) ProtoReflect() protoreflect.Message {
-	mi := &file_changelens_v1_query_proto_msgTypes[29]
+	mi := &file_changelens_v1_query_proto_msgTypes[35]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3382,7 +4066,7 @@ func (x *OperationComparison) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use OperationComparison.ProtoReflect.Descriptor instead.
 func (*OperationComparison) Descriptor() ([]byte, []int) {
-	return file_changelens_v1_query_proto_rawDescGZIP(), []int{29}
+	return file_changelens_v1_query_proto_rawDescGZIP(), []int{35}
 }
 
 func (x *OperationComparison) GetOperation() string {
@@ -3444,7 +4128,7 @@ type ListCohortsRequest struct {
 
 func (x *ListCohortsRequest) Reset() {
 	*x = ListCohortsRequest{}
-	mi := &file_changelens_v1_query_proto_msgTypes[30]
+	mi := &file_changelens_v1_query_proto_msgTypes[36]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3456,7 +4140,7 @@ func (x *ListCohortsRequest) String() string {
 func (*ListCohortsRequest) ProtoMessage() {}
 
 func (x *ListCohortsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_changelens_v1_query_proto_msgTypes[30]
+	mi := &file_changelens_v1_query_proto_msgTypes[36]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3469,7 +4153,7 @@ func (x *ListCohortsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListCohortsRequest.ProtoReflect.Descriptor instead.
 func (*ListCohortsRequest) Descriptor() ([]byte, []int) {
-	return file_changelens_v1_query_proto_rawDescGZIP(), []int{30}
+	return file_changelens_v1_query_proto_rawDescGZIP(), []int{36}
 }
 
 func (x *ListCohortsRequest) GetService() string {
@@ -3512,7 +4196,7 @@ type CohortValue struct {
 
 func (x *CohortValue) Reset() {
 	*x = CohortValue{}
-	mi := &file_changelens_v1_query_proto_msgTypes[31]
+	mi := &file_changelens_v1_query_proto_msgTypes[37]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3524,7 +4208,7 @@ func (x *CohortValue) String() string {
 func (*CohortValue) ProtoMessage() {}
 
 func (x *CohortValue) ProtoReflect() protoreflect.Message {
-	mi := &file_changelens_v1_query_proto_msgTypes[31]
+	mi := &file_changelens_v1_query_proto_msgTypes[37]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3537,7 +4221,7 @@ func (x *CohortValue) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CohortValue.ProtoReflect.Descriptor instead.
 func (*CohortValue) Descriptor() ([]byte, []int) {
-	return file_changelens_v1_query_proto_rawDescGZIP(), []int{31}
+	return file_changelens_v1_query_proto_rawDescGZIP(), []int{37}
 }
 
 func (x *CohortValue) GetValue() string {
@@ -3567,7 +4251,7 @@ type CohortDimension struct {
 
 func (x *CohortDimension) Reset() {
 	*x = CohortDimension{}
-	mi := &file_changelens_v1_query_proto_msgTypes[32]
+	mi := &file_changelens_v1_query_proto_msgTypes[38]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3579,7 +4263,7 @@ func (x *CohortDimension) String() string {
 func (*CohortDimension) ProtoMessage() {}
 
 func (x *CohortDimension) ProtoReflect() protoreflect.Message {
-	mi := &file_changelens_v1_query_proto_msgTypes[32]
+	mi := &file_changelens_v1_query_proto_msgTypes[38]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3592,7 +4276,7 @@ func (x *CohortDimension) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CohortDimension.ProtoReflect.Descriptor instead.
 func (*CohortDimension) Descriptor() ([]byte, []int) {
-	return file_changelens_v1_query_proto_rawDescGZIP(), []int{32}
+	return file_changelens_v1_query_proto_rawDescGZIP(), []int{38}
 }
 
 func (x *CohortDimension) GetDimension() string {
@@ -3618,7 +4302,7 @@ type ListCohortsResponse struct {
 
 func (x *ListCohortsResponse) Reset() {
 	*x = ListCohortsResponse{}
-	mi := &file_changelens_v1_query_proto_msgTypes[33]
+	mi := &file_changelens_v1_query_proto_msgTypes[39]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3630,7 +4314,7 @@ func (x *ListCohortsResponse) String() string {
 func (*ListCohortsResponse) ProtoMessage() {}
 
 func (x *ListCohortsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_changelens_v1_query_proto_msgTypes[33]
+	mi := &file_changelens_v1_query_proto_msgTypes[39]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3643,7 +4327,7 @@ func (x *ListCohortsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListCohortsResponse.ProtoReflect.Descriptor instead.
 func (*ListCohortsResponse) Descriptor() ([]byte, []int) {
-	return file_changelens_v1_query_proto_rawDescGZIP(), []int{33}
+	return file_changelens_v1_query_proto_rawDescGZIP(), []int{39}
 }
 
 func (x *ListCohortsResponse) GetDimensions() []*CohortDimension {
@@ -3674,7 +4358,7 @@ type GateRequest struct {
 
 func (x *GateRequest) Reset() {
 	*x = GateRequest{}
-	mi := &file_changelens_v1_query_proto_msgTypes[34]
+	mi := &file_changelens_v1_query_proto_msgTypes[40]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3686,7 +4370,7 @@ func (x *GateRequest) String() string {
 func (*GateRequest) ProtoMessage() {}
 
 func (x *GateRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_changelens_v1_query_proto_msgTypes[34]
+	mi := &file_changelens_v1_query_proto_msgTypes[40]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3699,7 +4383,7 @@ func (x *GateRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GateRequest.ProtoReflect.Descriptor instead.
 func (*GateRequest) Descriptor() ([]byte, []int) {
-	return file_changelens_v1_query_proto_rawDescGZIP(), []int{34}
+	return file_changelens_v1_query_proto_rawDescGZIP(), []int{40}
 }
 
 func (x *GateRequest) GetService() string {
@@ -3757,7 +4441,7 @@ type FlaggerWebhook struct {
 
 func (x *FlaggerWebhook) Reset() {
 	*x = FlaggerWebhook{}
-	mi := &file_changelens_v1_query_proto_msgTypes[35]
+	mi := &file_changelens_v1_query_proto_msgTypes[41]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3769,7 +4453,7 @@ func (x *FlaggerWebhook) String() string {
 func (*FlaggerWebhook) ProtoMessage() {}
 
 func (x *FlaggerWebhook) ProtoReflect() protoreflect.Message {
-	mi := &file_changelens_v1_query_proto_msgTypes[35]
+	mi := &file_changelens_v1_query_proto_msgTypes[41]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3782,7 +4466,7 @@ func (x *FlaggerWebhook) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use FlaggerWebhook.ProtoReflect.Descriptor instead.
 func (*FlaggerWebhook) Descriptor() ([]byte, []int) {
-	return file_changelens_v1_query_proto_rawDescGZIP(), []int{35}
+	return file_changelens_v1_query_proto_rawDescGZIP(), []int{41}
 }
 
 func (x *FlaggerWebhook) GetName() string {
@@ -3831,7 +4515,7 @@ type GateWebhookRequest struct {
 
 func (x *GateWebhookRequest) Reset() {
 	*x = GateWebhookRequest{}
-	mi := &file_changelens_v1_query_proto_msgTypes[36]
+	mi := &file_changelens_v1_query_proto_msgTypes[42]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3843,7 +4527,7 @@ func (x *GateWebhookRequest) String() string {
 func (*GateWebhookRequest) ProtoMessage() {}
 
 func (x *GateWebhookRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_changelens_v1_query_proto_msgTypes[36]
+	mi := &file_changelens_v1_query_proto_msgTypes[42]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3856,7 +4540,7 @@ func (x *GateWebhookRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GateWebhookRequest.ProtoReflect.Descriptor instead.
 func (*GateWebhookRequest) Descriptor() ([]byte, []int) {
-	return file_changelens_v1_query_proto_rawDescGZIP(), []int{36}
+	return file_changelens_v1_query_proto_rawDescGZIP(), []int{42}
 }
 
 func (x *GateWebhookRequest) GetWebhook() *FlaggerWebhook {
@@ -3907,7 +4591,7 @@ type GateResponse struct {
 
 func (x *GateResponse) Reset() {
 	*x = GateResponse{}
-	mi := &file_changelens_v1_query_proto_msgTypes[37]
+	mi := &file_changelens_v1_query_proto_msgTypes[43]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3919,7 +4603,7 @@ func (x *GateResponse) String() string {
 func (*GateResponse) ProtoMessage() {}
 
 func (x *GateResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_changelens_v1_query_proto_msgTypes[37]
+	mi := &file_changelens_v1_query_proto_msgTypes[43]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3932,7 +4616,7 @@ func (x *GateResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GateResponse.ProtoReflect.Descriptor instead.
 func (*GateResponse) Descriptor() ([]byte, []int) {
-	return file_changelens_v1_query_proto_rawDescGZIP(), []int{37}
+	return file_changelens_v1_query_proto_rawDescGZIP(), []int{43}
 }
 
 func (x *GateResponse) GetResult() GateResult {
@@ -4016,7 +4700,59 @@ var File_changelens_v1_query_proto protoreflect.FileDescriptor
 
 const file_changelens_v1_query_proto_rawDesc = "" +
 	"\n" +
-	"\x19changelens/v1/query.proto\x12\rchangelens.v1\x1a\x1cgoogle/api/annotations.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x1egoogle/protobuf/wrappers.proto\x1a.protoc-gen-openapiv2/options/annotations.proto\"p\n" +
+	"\x19changelens/v1/query.proto\x12\rchangelens.v1\x1a\x1cgoogle/api/annotations.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x1egoogle/protobuf/wrappers.proto\x1a.protoc-gen-openapiv2/options/annotations.proto\"\x98\x05\n" +
+	"\x05Cause\x12,\n" +
+	"\x04kind\x18\x01 \x01(\x0e2\x18.changelens.v1.CauseKindR\x04kind\x12#\n" +
+	"\rdeployment_id\x18\x02 \x01(\tR\fdeploymentId\x12\x18\n" +
+	"\aservice\x18\x03 \x01(\tR\aservice\x12 \n" +
+	"\venvironment\x18\x04 \x01(\tR\venvironment\x12\x18\n" +
+	"\aversion\x18\x05 \x01(\tR\aversion\x12\x12\n" +
+	"\x04flag\x18\x06 \x01(\tR\x04flag\x12\x18\n" +
+	"\avariant\x18\a \x01(\tR\avariant\x12H\n" +
+	"\x05start\x18\b \x01(\v2\x1a.google.protobuf.TimestampB\x16\x92A\x13\x82\x03\x10\n" +
+	"\n" +
+	"x-nullable\x12\x02 \x01R\x05start\x12D\n" +
+	"\x03end\x18\t \x01(\v2\x1a.google.protobuf.TimestampB\x16\x92A\x13\x82\x03\x10\n" +
+	"\n" +
+	"x-nullable\x12\x02 \x01R\x03end\x12\x16\n" +
+	"\x06metric\x18\n" +
+	" \x01(\tR\x06metric\x12\x16\n" +
+	"\x06before\x18\v \x01(\x01R\x06before\x12\x14\n" +
+	"\x05after\x18\f \x01(\x01R\x05after\x12\x1c\n" +
+	"\texplained\x18\r \x01(\x01R\texplained\x12J\n" +
+	"\x05share\x18\x0e \x01(\v2\x1c.google.protobuf.DoubleValueB\x16\x92A\x13\x82\x03\x10\n" +
+	"\n" +
+	"x-nullable\x12\x02 \x01R\x05share\x12B\n" +
+	"\x01z\x18\x0f \x01(\v2\x1c.google.protobuf.DoubleValueB\x16\x92A\x13\x82\x03\x10\n" +
+	"\n" +
+	"x-nullable\x12\x02 \x01R\x01z\x12 \n" +
+	"\vsignificant\x18\x10 \x01(\bR\vsignificant\x12\x12\n" +
+	"\x04rank\x18\x11 \x01(\x05R\x04rank\"\xea\x04\n" +
+	"\tNeighbour\x12\x18\n" +
+	"\aservice\x18\x01 \x01(\tR\aservice\x12 \n" +
+	"\venvironment\x18\x02 \x01(\tR\venvironment\x12\x16\n" +
+	"\x06callee\x18\x03 \x01(\bR\x06callee\x125\n" +
+	"\x17calls_per_minute_before\x18\x04 \x01(\x01R\x14callsPerMinuteBefore\x123\n" +
+	"\x16calls_per_minute_after\x18\x05 \x01(\x01R\x13callsPerMinuteAfter\x12Z\n" +
+	"\x0emean_ms_before\x18\x06 \x01(\v2\x1c.google.protobuf.DoubleValueB\x16\x92A\x13\x82\x03\x10\n" +
+	"\n" +
+	"x-nullable\x12\x02 \x01R\fmeanMsBefore\x12X\n" +
+	"\rmean_ms_after\x18\a \x01(\v2\x1c.google.protobuf.DoubleValueB\x16\x92A\x13\x82\x03\x10\n" +
+	"\n" +
+	"x-nullable\x12\x02 \x01R\vmeanMsAfter\x12`\n" +
+	"\x11error_rate_before\x18\b \x01(\v2\x1c.google.protobuf.DoubleValueB\x16\x92A\x13\x82\x03\x10\n" +
+	"\n" +
+	"x-nullable\x12\x02 \x01R\x0ferrorRateBefore\x12^\n" +
+	"\x10error_rate_after\x18\t \x01(\v2\x1c.google.protobuf.DoubleValueB\x16\x92A\x13\x82\x03\x10\n" +
+	"\n" +
+	"x-nullable\x12\x02 \x01R\x0eerrorRateAfter\x12%\n" +
+	"\x0edeployment_ids\x18\n" +
+	" \x03(\tR\rdeploymentIds\"u\n" +
+	"\vAttribution\x12,\n" +
+	"\x06causes\x18\x01 \x03(\v2\x14.changelens.v1.CauseR\x06causes\x128\n" +
+	"\n" +
+	"neighbours\x18\x02 \x03(\v2\x18.changelens.v1.NeighbourR\n" +
+	"neighbours\"p\n" +
 	"\x13ListServicesRequest\x12Y\n" +
 	"\venvironment\x18\x01 \x01(\tB7\x92A4J\f\"production\"x\x80\x02\x8a\x01 ^[^\\u0000-\\u001F\\u007F-\\u009F]*$R\venvironment\"\x82\x02\n" +
 	"\x04Unit\x12\x18\n" +
@@ -4079,7 +4815,7 @@ const file_changelens_v1_query_proto_rawDesc = "" +
 	"\x04rows\x18\x01 \x03(\v2\x1b.changelens.v1.LatencyPointR\x04rows\x129\n" +
 	"\n" +
 	"start_time\x18\x02 \x01(\v2\x1a.google.protobuf.TimestampR\tstartTime\x125\n" +
-	"\bend_time\x18\x03 \x01(\v2\x1a.google.protobuf.TimestampR\aendTime\"\xdb\a\n" +
+	"\bend_time\x18\x03 \x01(\v2\x1a.google.protobuf.TimestampR\aendTime\"\x9f\b\n" +
 	"\n" +
 	"Deployment\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12\x18\n" +
@@ -4113,7 +4849,10 @@ const file_changelens_v1_query_proto_rawDesc = "" +
 	"x-nullable\x12\x02 \x01R\frolloutStart\x12\x16\n" +
 	"\x06failed\x18\x12 \x01(\bR\x06failed\x12;\n" +
 	"\vregressions\x18\x13 \x03(\v2\x19.changelens.v1.RegressionR\vregressions\x12 \n" +
-	"\vexplanation\x18\x14 \x01(\tR\vexplanation\"\xe6\x03\n" +
+	"\vexplanation\x18\x14 \x01(\tR\vexplanation\x12B\n" +
+	"\x05cause\x18\x15 \x01(\v2\x14.changelens.v1.CauseB\x16\x92A\x13\x82\x03\x10\n" +
+	"\n" +
+	"x-nullable\x12\x02 \x01R\x05cause\"\xe6\x03\n" +
 	"\n" +
 	"Regression\x12\x1c\n" +
 	"\toperation\x18\x01 \x01(\tR\toperation\x12)\n" +
@@ -4183,7 +4922,7 @@ const file_changelens_v1_query_proto_rawDesc = "" +
 	"\x06judged\x18\x06 \x01(\bR\x06judged\x125\n" +
 	"\ametrics\x18\a \x03(\v2\x1b.changelens.v1.ImpactMetricR\ametrics\x127\n" +
 	"\averdict\x18\b \x01(\x0e2\x1d.changelens.v1.CompareVerdictR\averdict\x12\x12\n" +
-	"\x04rank\x18\t \x01(\x05R\x04rank\"\xa0\x03\n" +
+	"\x04rank\x18\t \x01(\x05R\x04rank\"\xc5\x04\n" +
 	"\x16ListDeploymentsRequest\x12O\n" +
 	"\aservice\x18\x01 \x01(\tB5\x92A2J\n" +
 	"\"checkout\"x\x80\x02\x8a\x01 ^[^\\u0000-\\u001F\\u007F-\\u009F]*$R\aservice\x12Y\n" +
@@ -4193,7 +4932,10 @@ const file_changelens_v1_query_proto_rawDesc = "" +
 	"\bend_time\x18\x04 \x01(\v2\x1a.google.protobuf.TimestampR\aendTime\x126\n" +
 	"\tpage_size\x18\x05 \x01(\x05B\x19\x92A\x16:\x0250Y\x00\x00\x00\x00\x00@\x7f@i\x00\x00\x00\x00\x00\x00\x00\x80R\bpageSize\x120\n" +
 	"\n" +
-	"page_token\x18\x06 \x01(\tB\x11\x92A\x0ex\x80\b\x8a\x01\b^[!-~]*$R\tpageToken\"~\n" +
+	"page_token\x18\x06 \x01(\tB\x11\x92A\x0ex\x80\b\x8a\x01\b^[!-~]*$R\tpageToken\x127\n" +
+	"\n" +
+	"cause_kind\x18\a \x01(\x0e2\x18.changelens.v1.CauseKindR\tcauseKind\x12j\n" +
+	"\tcaused_by\x18\b \x01(\tBM\x92AJJ\"\"0123456789abcdef0123456789abcdef\"x\x80\x02\x8a\x01 ^[^\\u0000-\\u001F\\u007F-\\u009F]*$R\bcausedBy\"~\n" +
 	"\x17ListDeploymentsResponse\x12;\n" +
 	"\vdeployments\x18\x01 \x03(\v2\x19.changelens.v1.DeploymentR\vdeployments\x12&\n" +
 	"\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken\"k\n" +
@@ -4218,7 +4960,7 @@ const file_changelens_v1_query_proto_rawDesc = "" +
 	"\tstatistic\x18\x02 \x01(\x01R\tstatistic\x12\x17\n" +
 	"\ap_value\x18\x03 \x01(\x01R\x06pValue\x12 \n" +
 	"\vsignificant\x18\x04 \x01(\bR\vsignificant\x12\x1c\n" +
-	"\tdirection\x18\x05 \x01(\tR\tdirection\"\xe5\x06\n" +
+	"\tdirection\x18\x05 \x01(\tR\tdirection\"\xa3\a\n" +
 	"\x1bGetDeploymentImpactResponse\x129\n" +
 	"\n" +
 	"deployment\x18\x01 \x01(\v2\x19.changelens.v1.DeploymentR\n" +
@@ -4242,7 +4984,27 @@ const file_changelens_v1_query_proto_rawDesc = "" +
 	"operations\x12'\n" +
 	"\x0frequests_needed\x18\x0e \x01(\x01R\x0erequestsNeeded\x12 \n" +
 	"\vexplanation\x18\x0f \x01(\tR\vexplanation\x120\n" +
-	"\acontrol\x18\x10 \x01(\v2\x16.changelens.v1.ControlR\acontrol\"\xef\x02\n" +
+	"\acontrol\x18\x10 \x01(\v2\x16.changelens.v1.ControlR\acontrol\x12<\n" +
+	"\vattribution\x18\x11 \x01(\v2\x1a.changelens.v1.AttributionR\vattribution\"\xce\x02\n" +
+	"\x16GetServiceGraphRequest\x12\\\n" +
+	"\venvironment\x18\x01 \x01(\tB:\x92A7J\f\"production\"x\x80\x02\x80\x01\x01\x8a\x01 ^[^\\u0000-\\u001F\\u007F-\\u009F]*$R\venvironment\x12O\n" +
+	"\aservice\x18\x02 \x01(\tB5\x92A2J\n" +
+	"\"checkout\"x\x80\x02\x8a\x01 ^[^\\u0000-\\u001F\\u007F-\\u009F]*$R\aservice\x129\n" +
+	"\n" +
+	"start_time\x18\x03 \x01(\v2\x1a.google.protobuf.TimestampR\tstartTime\x125\n" +
+	"\bend_time\x18\x04 \x01(\v2\x1a.google.protobuf.TimestampR\aendTime:\x13\x92A\x10\n" +
+	"\x0e\xd2\x01\venvironment\"\x85\x02\n" +
+	"\tGraphEdge\x12%\n" +
+	"\x0ecaller_service\x18\x01 \x01(\tR\rcallerService\x12%\n" +
+	"\x0ecallee_service\x18\x02 \x01(\tR\rcalleeService\x12-\n" +
+	"\x12callee_environment\x18\x03 \x01(\tR\x11calleeEnvironment\x12\x14\n" +
+	"\x05calls\x18\x04 \x01(\x01R\x05calls\x12\x16\n" +
+	"\x06errors\x18\x05 \x01(\x01R\x06errors\x12M\n" +
+	"\amean_ms\x18\x06 \x01(\v2\x1c.google.protobuf.DoubleValueB\x16\x92A\x13\x82\x03\x10\n" +
+	"\n" +
+	"x-nullable\x12\x02 \x01R\x06meanMs\"I\n" +
+	"\x17GetServiceGraphResponse\x12.\n" +
+	"\x05edges\x18\x01 \x03(\v2\x18.changelens.v1.GraphEdgeR\x05edges\"\xef\x02\n" +
 	"\x0eGetDORARequest\x12O\n" +
 	"\aservice\x18\x01 \x01(\tB5\x92A2J\n" +
 	"\"checkout\"x\x80\x02\x8a\x01 ^[^\\u0000-\\u001F\\u007F-\\u009F]*$R\aservice\x12e\n" +
@@ -4402,14 +5164,21 @@ const file_changelens_v1_query_proto_rawDesc = "" +
 	"\x06Source\x12\x16\n" +
 	"\x12SOURCE_UNSPECIFIED\x10\x00\x12\x13\n" +
 	"\x0fSOURCE_EXPLICIT\x10\x01\x12\x13\n" +
-	"\x0fSOURCE_INFERRED\x10\x02*\x99\x01\n" +
+	"\x0fSOURCE_INFERRED\x10\x02*\xbb\x01\n" +
 	"\aVerdict\x12\x17\n" +
 	"\x13VERDICT_UNSPECIFIED\x10\x00\x12\x13\n" +
 	"\x0fVERDICT_PENDING\x10\x01\x12\x1d\n" +
 	"\x19VERDICT_INSUFFICIENT_DATA\x10\x02\x12\x15\n" +
 	"\x11VERDICT_NO_CHANGE\x10\x03\x12\x14\n" +
 	"\x10VERDICT_IMPROVED\x10\x04\x12\x14\n" +
-	"\x10VERDICT_DEGRADED\x10\x05*\xa0\x01\n" +
+	"\x10VERDICT_DEGRADED\x10\x05\x12 \n" +
+	"\x1cVERDICT_CAUSED_BY_DEPENDENCY\x10\x06*\xa7\x01\n" +
+	"\tCauseKind\x12\x1a\n" +
+	"\x16CAUSE_KIND_UNSPECIFIED\x10\x00\x12\x1d\n" +
+	"\x19CAUSE_KIND_OWN_DEPLOYMENT\x10\x01\x12 \n" +
+	"\x1cCAUSE_KIND_CALLEE_DEPLOYMENT\x10\x02\x12 \n" +
+	"\x1cCAUSE_KIND_CALLER_DEPLOYMENT\x10\x03\x12\x1b\n" +
+	"\x17CAUSE_KIND_FEATURE_FLAG\x10\x04*\xa0\x01\n" +
 	"\rFailureReason\x12\x1e\n" +
 	"\x1aFAILURE_REASON_UNSPECIFIED\x10\x00\x12\x1e\n" +
 	"\x1aFAILURE_REASON_ROLLED_BACK\x10\x01\x12%\n" +
@@ -4445,8 +5214,7 @@ const file_changelens_v1_query_proto_rawDesc = "" +
 	"\x15GATE_MODE_UNSPECIFIED\x10\x00\x12\n" +
 	"\n" +
 	"\x06CANARY\x10\x01\x12\x10\n" +
-	"\fBEFORE_AFTER\x10\x022\xf5\n" +
-	"\n" +
+	"\fBEFORE_AFTER\x10\x022\xea\v\n" +
 	"\fQueryService\x12m\n" +
 	"\fListServices\x12\".changelens.v1.ListServicesRequest\x1a#.changelens.v1.ListServicesResponse\"\x14\x82\xd3\xe4\x93\x02\x0e\x12\f/v1/services\x12f\n" +
 	"\n" +
@@ -4456,7 +5224,8 @@ const file_changelens_v1_query_proto_rawDesc = "" +
 	"\x13GetDeploymentImpact\x12).changelens.v1.GetDeploymentImpactRequest\x1a*.changelens.v1.GetDeploymentImpactResponse\"d\x92A>J<\n" +
 	"\x03404\x125\n" +
 	"\x1bNo deployment with this id.\x12\x16\n" +
-	"\x14\x1a\x12.google.rpc.Status\x82\xd3\xe4\x93\x02\x1d\x12\x1b/v1/deployments/{id}/impact\x12Z\n" +
+	"\x14\x1a\x12.google.rpc.Status\x82\xd3\xe4\x93\x02\x1d\x12\x1b/v1/deployments/{id}/impact\x12s\n" +
+	"\x0fGetServiceGraph\x12%.changelens.v1.GetServiceGraphRequest\x1a&.changelens.v1.GetServiceGraphResponse\"\x11\x82\xd3\xe4\x93\x02\v\x12\t/v1/graph\x12Z\n" +
 	"\aGetDORA\x12\x1d.changelens.v1.GetDORARequest\x1a\x1e.changelens.v1.GetDORAResponse\"\x10\x82\xd3\xe4\x93\x02\n" +
 	"\x12\b/v1/dora\x12]\n" +
 	"\aCompare\x12\x1d.changelens.v1.CompareRequest\x1a\x1e.changelens.v1.CompareResponse\"\x13\x82\xd3\xe4\x93\x02\r\x12\v/v1/compare\x12i\n" +
@@ -4511,178 +5280,205 @@ func file_changelens_v1_query_proto_rawDescGZIP() []byte {
 	return file_changelens_v1_query_proto_rawDescData
 }
 
-var file_changelens_v1_query_proto_enumTypes = make([]protoimpl.EnumInfo, 9)
-var file_changelens_v1_query_proto_msgTypes = make([]protoimpl.MessageInfo, 39)
+var file_changelens_v1_query_proto_enumTypes = make([]protoimpl.EnumInfo, 10)
+var file_changelens_v1_query_proto_msgTypes = make([]protoimpl.MessageInfo, 45)
 var file_changelens_v1_query_proto_goTypes = []any{
 	(GroupBy)(0),                        // 0: changelens.v1.GroupBy
 	(Source)(0),                         // 1: changelens.v1.Source
 	(Verdict)(0),                        // 2: changelens.v1.Verdict
-	(FailureReason)(0),                  // 3: changelens.v1.FailureReason
-	(Interval)(0),                       // 4: changelens.v1.Interval
-	(Tier)(0),                           // 5: changelens.v1.Tier
-	(CompareVerdict)(0),                 // 6: changelens.v1.CompareVerdict
-	(GateResult)(0),                     // 7: changelens.v1.GateResult
-	(GateMode)(0),                       // 8: changelens.v1.GateMode
-	(*ListServicesRequest)(nil),         // 9: changelens.v1.ListServicesRequest
-	(*Unit)(nil),                        // 10: changelens.v1.Unit
-	(*ListServicesResponse)(nil),        // 11: changelens.v1.ListServicesResponse
-	(*GetLatencyRequest)(nil),           // 12: changelens.v1.GetLatencyRequest
-	(*LatencyPoint)(nil),                // 13: changelens.v1.LatencyPoint
-	(*GetLatencyResponse)(nil),          // 14: changelens.v1.GetLatencyResponse
-	(*GetLatencySummaryRequest)(nil),    // 15: changelens.v1.GetLatencySummaryRequest
-	(*GetLatencySummaryResponse)(nil),   // 16: changelens.v1.GetLatencySummaryResponse
-	(*Deployment)(nil),                  // 17: changelens.v1.Deployment
-	(*Regression)(nil),                  // 18: changelens.v1.Regression
-	(*ImpactMetric)(nil),                // 19: changelens.v1.ImpactMetric
-	(*Control)(nil),                     // 20: changelens.v1.Control
-	(*ControlShift)(nil),                // 21: changelens.v1.ControlShift
-	(*OperationImpact)(nil),             // 22: changelens.v1.OperationImpact
-	(*ListDeploymentsRequest)(nil),      // 23: changelens.v1.ListDeploymentsRequest
-	(*ListDeploymentsResponse)(nil),     // 24: changelens.v1.ListDeploymentsResponse
-	(*GetDeploymentImpactRequest)(nil),  // 25: changelens.v1.GetDeploymentImpactRequest
-	(*ImpactWindow)(nil),                // 26: changelens.v1.ImpactWindow
-	(*StatTest)(nil),                    // 27: changelens.v1.StatTest
-	(*GetDeploymentImpactResponse)(nil), // 28: changelens.v1.GetDeploymentImpactResponse
-	(*GetDORARequest)(nil),              // 29: changelens.v1.GetDORARequest
-	(*DORATiers)(nil),                   // 30: changelens.v1.DORATiers
-	(*DORAFigures)(nil),                 // 31: changelens.v1.DORAFigures
-	(*GetDORAResponse)(nil),             // 32: changelens.v1.GetDORAResponse
-	(*CompareRequest)(nil),              // 33: changelens.v1.CompareRequest
-	(*Cohort)(nil),                      // 34: changelens.v1.Cohort
-	(*CompareMetric)(nil),               // 35: changelens.v1.CompareMetric
-	(*SampleRatio)(nil),                 // 36: changelens.v1.SampleRatio
-	(*CompareResponse)(nil),             // 37: changelens.v1.CompareResponse
-	(*OperationComparison)(nil),         // 38: changelens.v1.OperationComparison
-	(*ListCohortsRequest)(nil),          // 39: changelens.v1.ListCohortsRequest
-	(*CohortValue)(nil),                 // 40: changelens.v1.CohortValue
-	(*CohortDimension)(nil),             // 41: changelens.v1.CohortDimension
-	(*ListCohortsResponse)(nil),         // 42: changelens.v1.ListCohortsResponse
-	(*GateRequest)(nil),                 // 43: changelens.v1.GateRequest
-	(*FlaggerWebhook)(nil),              // 44: changelens.v1.FlaggerWebhook
-	(*GateWebhookRequest)(nil),          // 45: changelens.v1.GateWebhookRequest
-	(*GateResponse)(nil),                // 46: changelens.v1.GateResponse
-	nil,                                 // 47: changelens.v1.FlaggerWebhook.MetadataEntry
-	(*timestamppb.Timestamp)(nil),       // 48: google.protobuf.Timestamp
-	(*wrapperspb.DoubleValue)(nil),      // 49: google.protobuf.DoubleValue
+	(CauseKind)(0),                      // 3: changelens.v1.CauseKind
+	(FailureReason)(0),                  // 4: changelens.v1.FailureReason
+	(Interval)(0),                       // 5: changelens.v1.Interval
+	(Tier)(0),                           // 6: changelens.v1.Tier
+	(CompareVerdict)(0),                 // 7: changelens.v1.CompareVerdict
+	(GateResult)(0),                     // 8: changelens.v1.GateResult
+	(GateMode)(0),                       // 9: changelens.v1.GateMode
+	(*Cause)(nil),                       // 10: changelens.v1.Cause
+	(*Neighbour)(nil),                   // 11: changelens.v1.Neighbour
+	(*Attribution)(nil),                 // 12: changelens.v1.Attribution
+	(*ListServicesRequest)(nil),         // 13: changelens.v1.ListServicesRequest
+	(*Unit)(nil),                        // 14: changelens.v1.Unit
+	(*ListServicesResponse)(nil),        // 15: changelens.v1.ListServicesResponse
+	(*GetLatencyRequest)(nil),           // 16: changelens.v1.GetLatencyRequest
+	(*LatencyPoint)(nil),                // 17: changelens.v1.LatencyPoint
+	(*GetLatencyResponse)(nil),          // 18: changelens.v1.GetLatencyResponse
+	(*GetLatencySummaryRequest)(nil),    // 19: changelens.v1.GetLatencySummaryRequest
+	(*GetLatencySummaryResponse)(nil),   // 20: changelens.v1.GetLatencySummaryResponse
+	(*Deployment)(nil),                  // 21: changelens.v1.Deployment
+	(*Regression)(nil),                  // 22: changelens.v1.Regression
+	(*ImpactMetric)(nil),                // 23: changelens.v1.ImpactMetric
+	(*Control)(nil),                     // 24: changelens.v1.Control
+	(*ControlShift)(nil),                // 25: changelens.v1.ControlShift
+	(*OperationImpact)(nil),             // 26: changelens.v1.OperationImpact
+	(*ListDeploymentsRequest)(nil),      // 27: changelens.v1.ListDeploymentsRequest
+	(*ListDeploymentsResponse)(nil),     // 28: changelens.v1.ListDeploymentsResponse
+	(*GetDeploymentImpactRequest)(nil),  // 29: changelens.v1.GetDeploymentImpactRequest
+	(*ImpactWindow)(nil),                // 30: changelens.v1.ImpactWindow
+	(*StatTest)(nil),                    // 31: changelens.v1.StatTest
+	(*GetDeploymentImpactResponse)(nil), // 32: changelens.v1.GetDeploymentImpactResponse
+	(*GetServiceGraphRequest)(nil),      // 33: changelens.v1.GetServiceGraphRequest
+	(*GraphEdge)(nil),                   // 34: changelens.v1.GraphEdge
+	(*GetServiceGraphResponse)(nil),     // 35: changelens.v1.GetServiceGraphResponse
+	(*GetDORARequest)(nil),              // 36: changelens.v1.GetDORARequest
+	(*DORATiers)(nil),                   // 37: changelens.v1.DORATiers
+	(*DORAFigures)(nil),                 // 38: changelens.v1.DORAFigures
+	(*GetDORAResponse)(nil),             // 39: changelens.v1.GetDORAResponse
+	(*CompareRequest)(nil),              // 40: changelens.v1.CompareRequest
+	(*Cohort)(nil),                      // 41: changelens.v1.Cohort
+	(*CompareMetric)(nil),               // 42: changelens.v1.CompareMetric
+	(*SampleRatio)(nil),                 // 43: changelens.v1.SampleRatio
+	(*CompareResponse)(nil),             // 44: changelens.v1.CompareResponse
+	(*OperationComparison)(nil),         // 45: changelens.v1.OperationComparison
+	(*ListCohortsRequest)(nil),          // 46: changelens.v1.ListCohortsRequest
+	(*CohortValue)(nil),                 // 47: changelens.v1.CohortValue
+	(*CohortDimension)(nil),             // 48: changelens.v1.CohortDimension
+	(*ListCohortsResponse)(nil),         // 49: changelens.v1.ListCohortsResponse
+	(*GateRequest)(nil),                 // 50: changelens.v1.GateRequest
+	(*FlaggerWebhook)(nil),              // 51: changelens.v1.FlaggerWebhook
+	(*GateWebhookRequest)(nil),          // 52: changelens.v1.GateWebhookRequest
+	(*GateResponse)(nil),                // 53: changelens.v1.GateResponse
+	nil,                                 // 54: changelens.v1.FlaggerWebhook.MetadataEntry
+	(*timestamppb.Timestamp)(nil),       // 55: google.protobuf.Timestamp
+	(*wrapperspb.DoubleValue)(nil),      // 56: google.protobuf.DoubleValue
 }
 var file_changelens_v1_query_proto_depIdxs = []int32{
-	48,  // 0: changelens.v1.Unit.first_seen:type_name -> google.protobuf.Timestamp
-	48,  // 1: changelens.v1.Unit.last_seen:type_name -> google.protobuf.Timestamp
-	10,  // 2: changelens.v1.ListServicesResponse.services:type_name -> changelens.v1.Unit
-	48,  // 3: changelens.v1.GetLatencyRequest.start_time:type_name -> google.protobuf.Timestamp
-	48,  // 4: changelens.v1.GetLatencyRequest.end_time:type_name -> google.protobuf.Timestamp
-	0,   // 5: changelens.v1.GetLatencyRequest.group_by:type_name -> changelens.v1.GroupBy
-	48,  // 6: changelens.v1.LatencyPoint.time:type_name -> google.protobuf.Timestamp
-	13,  // 7: changelens.v1.GetLatencyResponse.points:type_name -> changelens.v1.LatencyPoint
-	48,  // 8: changelens.v1.GetLatencyResponse.start_time:type_name -> google.protobuf.Timestamp
-	48,  // 9: changelens.v1.GetLatencyResponse.end_time:type_name -> google.protobuf.Timestamp
-	48,  // 10: changelens.v1.GetLatencySummaryRequest.start_time:type_name -> google.protobuf.Timestamp
-	48,  // 11: changelens.v1.GetLatencySummaryRequest.end_time:type_name -> google.protobuf.Timestamp
-	0,   // 12: changelens.v1.GetLatencySummaryRequest.group_by:type_name -> changelens.v1.GroupBy
-	13,  // 13: changelens.v1.GetLatencySummaryResponse.rows:type_name -> changelens.v1.LatencyPoint
-	48,  // 14: changelens.v1.GetLatencySummaryResponse.start_time:type_name -> google.protobuf.Timestamp
-	48,  // 15: changelens.v1.GetLatencySummaryResponse.end_time:type_name -> google.protobuf.Timestamp
-	48,  // 16: changelens.v1.Deployment.deploy_time:type_name -> google.protobuf.Timestamp
-	1,   // 17: changelens.v1.Deployment.source:type_name -> changelens.v1.Source
-	48,  // 18: changelens.v1.Deployment.commit_time:type_name -> google.protobuf.Timestamp
-	3,   // 19: changelens.v1.Deployment.failure_reasons:type_name -> changelens.v1.FailureReason
-	48,  // 20: changelens.v1.Deployment.restore_time:type_name -> google.protobuf.Timestamp
-	2,   // 21: changelens.v1.Deployment.verdict:type_name -> changelens.v1.Verdict
-	48,  // 22: changelens.v1.Deployment.rollout_start:type_name -> google.protobuf.Timestamp
-	18,  // 23: changelens.v1.Deployment.regressions:type_name -> changelens.v1.Regression
-	49,  // 24: changelens.v1.Regression.relative_change:type_name -> google.protobuf.DoubleValue
-	49,  // 25: changelens.v1.Regression.ci_low:type_name -> google.protobuf.DoubleValue
-	49,  // 26: changelens.v1.Regression.ci_high:type_name -> google.protobuf.DoubleValue
-	49,  // 27: changelens.v1.ImpactMetric.relative_change:type_name -> google.protobuf.DoubleValue
-	49,  // 28: changelens.v1.ImpactMetric.ci_low:type_name -> google.protobuf.DoubleValue
-	49,  // 29: changelens.v1.ImpactMetric.ci_high:type_name -> google.protobuf.DoubleValue
-	49,  // 30: changelens.v1.ImpactMetric.min_detectable_change:type_name -> google.protobuf.DoubleValue
-	49,  // 31: changelens.v1.ImpactMetric.min_detectable_value:type_name -> google.protobuf.DoubleValue
-	6,   // 32: changelens.v1.ImpactMetric.verdict:type_name -> changelens.v1.CompareVerdict
-	49,  // 33: changelens.v1.ImpactMetric.raw_change:type_name -> google.protobuf.DoubleValue
-	49,  // 34: changelens.v1.ImpactMetric.control_change:type_name -> google.protobuf.DoubleValue
-	21,  // 35: changelens.v1.Control.shifts:type_name -> changelens.v1.ControlShift
-	19,  // 36: changelens.v1.OperationImpact.metrics:type_name -> changelens.v1.ImpactMetric
-	6,   // 37: changelens.v1.OperationImpact.verdict:type_name -> changelens.v1.CompareVerdict
-	48,  // 38: changelens.v1.ListDeploymentsRequest.start_time:type_name -> google.protobuf.Timestamp
-	48,  // 39: changelens.v1.ListDeploymentsRequest.end_time:type_name -> google.protobuf.Timestamp
-	17,  // 40: changelens.v1.ListDeploymentsResponse.deployments:type_name -> changelens.v1.Deployment
-	48,  // 41: changelens.v1.ImpactWindow.start:type_name -> google.protobuf.Timestamp
-	48,  // 42: changelens.v1.ImpactWindow.end:type_name -> google.protobuf.Timestamp
-	17,  // 43: changelens.v1.GetDeploymentImpactResponse.deployment:type_name -> changelens.v1.Deployment
-	26,  // 44: changelens.v1.GetDeploymentImpactResponse.before:type_name -> changelens.v1.ImpactWindow
-	26,  // 45: changelens.v1.GetDeploymentImpactResponse.after:type_name -> changelens.v1.ImpactWindow
-	27,  // 46: changelens.v1.GetDeploymentImpactResponse.latency_test:type_name -> changelens.v1.StatTest
-	27,  // 47: changelens.v1.GetDeploymentImpactResponse.error_rate_test:type_name -> changelens.v1.StatTest
-	2,   // 48: changelens.v1.GetDeploymentImpactResponse.verdict:type_name -> changelens.v1.Verdict
-	3,   // 49: changelens.v1.GetDeploymentImpactResponse.reasons:type_name -> changelens.v1.FailureReason
-	37,  // 50: changelens.v1.GetDeploymentImpactResponse.canary:type_name -> changelens.v1.CompareResponse
-	19,  // 51: changelens.v1.GetDeploymentImpactResponse.metrics:type_name -> changelens.v1.ImpactMetric
-	22,  // 52: changelens.v1.GetDeploymentImpactResponse.operations:type_name -> changelens.v1.OperationImpact
-	20,  // 53: changelens.v1.GetDeploymentImpactResponse.control:type_name -> changelens.v1.Control
-	48,  // 54: changelens.v1.GetDORARequest.start_time:type_name -> google.protobuf.Timestamp
-	48,  // 55: changelens.v1.GetDORARequest.end_time:type_name -> google.protobuf.Timestamp
-	4,   // 56: changelens.v1.GetDORARequest.interval:type_name -> changelens.v1.Interval
-	5,   // 57: changelens.v1.DORATiers.deployment_frequency:type_name -> changelens.v1.Tier
-	5,   // 58: changelens.v1.DORATiers.lead_time:type_name -> changelens.v1.Tier
-	5,   // 59: changelens.v1.DORATiers.change_failure_rate:type_name -> changelens.v1.Tier
-	5,   // 60: changelens.v1.DORATiers.time_to_restore:type_name -> changelens.v1.Tier
-	48,  // 61: changelens.v1.DORAFigures.start_time:type_name -> google.protobuf.Timestamp
-	48,  // 62: changelens.v1.DORAFigures.end_time:type_name -> google.protobuf.Timestamp
-	30,  // 63: changelens.v1.DORAFigures.tiers:type_name -> changelens.v1.DORATiers
-	31,  // 64: changelens.v1.GetDORAResponse.summary:type_name -> changelens.v1.DORAFigures
-	31,  // 65: changelens.v1.GetDORAResponse.intervals:type_name -> changelens.v1.DORAFigures
-	48,  // 66: changelens.v1.CompareRequest.start_time:type_name -> google.protobuf.Timestamp
-	48,  // 67: changelens.v1.CompareRequest.end_time:type_name -> google.protobuf.Timestamp
-	6,   // 68: changelens.v1.CompareMetric.verdict:type_name -> changelens.v1.CompareVerdict
-	34,  // 69: changelens.v1.CompareResponse.control:type_name -> changelens.v1.Cohort
-	34,  // 70: changelens.v1.CompareResponse.treatment:type_name -> changelens.v1.Cohort
-	35,  // 71: changelens.v1.CompareResponse.metrics:type_name -> changelens.v1.CompareMetric
-	6,   // 72: changelens.v1.CompareResponse.verdict:type_name -> changelens.v1.CompareVerdict
-	36,  // 73: changelens.v1.CompareResponse.srm:type_name -> changelens.v1.SampleRatio
-	38,  // 74: changelens.v1.CompareResponse.operations:type_name -> changelens.v1.OperationComparison
-	34,  // 75: changelens.v1.OperationComparison.control:type_name -> changelens.v1.Cohort
-	34,  // 76: changelens.v1.OperationComparison.treatment:type_name -> changelens.v1.Cohort
-	35,  // 77: changelens.v1.OperationComparison.metrics:type_name -> changelens.v1.CompareMetric
-	6,   // 78: changelens.v1.OperationComparison.verdict:type_name -> changelens.v1.CompareVerdict
-	48,  // 79: changelens.v1.ListCohortsRequest.start_time:type_name -> google.protobuf.Timestamp
-	48,  // 80: changelens.v1.ListCohortsRequest.end_time:type_name -> google.protobuf.Timestamp
-	40,  // 81: changelens.v1.CohortDimension.values:type_name -> changelens.v1.CohortValue
-	41,  // 82: changelens.v1.ListCohortsResponse.dimensions:type_name -> changelens.v1.CohortDimension
-	47,  // 83: changelens.v1.FlaggerWebhook.metadata:type_name -> changelens.v1.FlaggerWebhook.MetadataEntry
-	44,  // 84: changelens.v1.GateWebhookRequest.webhook:type_name -> changelens.v1.FlaggerWebhook
-	7,   // 85: changelens.v1.GateResponse.result:type_name -> changelens.v1.GateResult
-	8,   // 86: changelens.v1.GateResponse.mode:type_name -> changelens.v1.GateMode
-	35,  // 87: changelens.v1.GateResponse.metrics:type_name -> changelens.v1.CompareMetric
-	48,  // 88: changelens.v1.GateResponse.evaluated_at:type_name -> google.protobuf.Timestamp
-	34,  // 89: changelens.v1.GateResponse.control:type_name -> changelens.v1.Cohort
-	34,  // 90: changelens.v1.GateResponse.treatment:type_name -> changelens.v1.Cohort
-	18,  // 91: changelens.v1.GateResponse.regressions:type_name -> changelens.v1.Regression
-	9,   // 92: changelens.v1.QueryService.ListServices:input_type -> changelens.v1.ListServicesRequest
-	12,  // 93: changelens.v1.QueryService.GetLatency:input_type -> changelens.v1.GetLatencyRequest
-	15,  // 94: changelens.v1.QueryService.GetLatencySummary:input_type -> changelens.v1.GetLatencySummaryRequest
-	23,  // 95: changelens.v1.QueryService.ListDeployments:input_type -> changelens.v1.ListDeploymentsRequest
-	25,  // 96: changelens.v1.QueryService.GetDeploymentImpact:input_type -> changelens.v1.GetDeploymentImpactRequest
-	29,  // 97: changelens.v1.QueryService.GetDORA:input_type -> changelens.v1.GetDORARequest
-	33,  // 98: changelens.v1.QueryService.Compare:input_type -> changelens.v1.CompareRequest
-	39,  // 99: changelens.v1.QueryService.ListCohorts:input_type -> changelens.v1.ListCohortsRequest
-	43,  // 100: changelens.v1.QueryService.Gate:input_type -> changelens.v1.GateRequest
-	45,  // 101: changelens.v1.QueryService.GateWebhook:input_type -> changelens.v1.GateWebhookRequest
-	11,  // 102: changelens.v1.QueryService.ListServices:output_type -> changelens.v1.ListServicesResponse
-	14,  // 103: changelens.v1.QueryService.GetLatency:output_type -> changelens.v1.GetLatencyResponse
-	16,  // 104: changelens.v1.QueryService.GetLatencySummary:output_type -> changelens.v1.GetLatencySummaryResponse
-	24,  // 105: changelens.v1.QueryService.ListDeployments:output_type -> changelens.v1.ListDeploymentsResponse
-	28,  // 106: changelens.v1.QueryService.GetDeploymentImpact:output_type -> changelens.v1.GetDeploymentImpactResponse
-	32,  // 107: changelens.v1.QueryService.GetDORA:output_type -> changelens.v1.GetDORAResponse
-	37,  // 108: changelens.v1.QueryService.Compare:output_type -> changelens.v1.CompareResponse
-	42,  // 109: changelens.v1.QueryService.ListCohorts:output_type -> changelens.v1.ListCohortsResponse
-	46,  // 110: changelens.v1.QueryService.Gate:output_type -> changelens.v1.GateResponse
-	46,  // 111: changelens.v1.QueryService.GateWebhook:output_type -> changelens.v1.GateResponse
-	102, // [102:112] is the sub-list for method output_type
-	92,  // [92:102] is the sub-list for method input_type
-	92,  // [92:92] is the sub-list for extension type_name
-	92,  // [92:92] is the sub-list for extension extendee
-	0,   // [0:92] is the sub-list for field type_name
+	3,   // 0: changelens.v1.Cause.kind:type_name -> changelens.v1.CauseKind
+	55,  // 1: changelens.v1.Cause.start:type_name -> google.protobuf.Timestamp
+	55,  // 2: changelens.v1.Cause.end:type_name -> google.protobuf.Timestamp
+	56,  // 3: changelens.v1.Cause.share:type_name -> google.protobuf.DoubleValue
+	56,  // 4: changelens.v1.Cause.z:type_name -> google.protobuf.DoubleValue
+	56,  // 5: changelens.v1.Neighbour.mean_ms_before:type_name -> google.protobuf.DoubleValue
+	56,  // 6: changelens.v1.Neighbour.mean_ms_after:type_name -> google.protobuf.DoubleValue
+	56,  // 7: changelens.v1.Neighbour.error_rate_before:type_name -> google.protobuf.DoubleValue
+	56,  // 8: changelens.v1.Neighbour.error_rate_after:type_name -> google.protobuf.DoubleValue
+	10,  // 9: changelens.v1.Attribution.causes:type_name -> changelens.v1.Cause
+	11,  // 10: changelens.v1.Attribution.neighbours:type_name -> changelens.v1.Neighbour
+	55,  // 11: changelens.v1.Unit.first_seen:type_name -> google.protobuf.Timestamp
+	55,  // 12: changelens.v1.Unit.last_seen:type_name -> google.protobuf.Timestamp
+	14,  // 13: changelens.v1.ListServicesResponse.services:type_name -> changelens.v1.Unit
+	55,  // 14: changelens.v1.GetLatencyRequest.start_time:type_name -> google.protobuf.Timestamp
+	55,  // 15: changelens.v1.GetLatencyRequest.end_time:type_name -> google.protobuf.Timestamp
+	0,   // 16: changelens.v1.GetLatencyRequest.group_by:type_name -> changelens.v1.GroupBy
+	55,  // 17: changelens.v1.LatencyPoint.time:type_name -> google.protobuf.Timestamp
+	17,  // 18: changelens.v1.GetLatencyResponse.points:type_name -> changelens.v1.LatencyPoint
+	55,  // 19: changelens.v1.GetLatencyResponse.start_time:type_name -> google.protobuf.Timestamp
+	55,  // 20: changelens.v1.GetLatencyResponse.end_time:type_name -> google.protobuf.Timestamp
+	55,  // 21: changelens.v1.GetLatencySummaryRequest.start_time:type_name -> google.protobuf.Timestamp
+	55,  // 22: changelens.v1.GetLatencySummaryRequest.end_time:type_name -> google.protobuf.Timestamp
+	0,   // 23: changelens.v1.GetLatencySummaryRequest.group_by:type_name -> changelens.v1.GroupBy
+	17,  // 24: changelens.v1.GetLatencySummaryResponse.rows:type_name -> changelens.v1.LatencyPoint
+	55,  // 25: changelens.v1.GetLatencySummaryResponse.start_time:type_name -> google.protobuf.Timestamp
+	55,  // 26: changelens.v1.GetLatencySummaryResponse.end_time:type_name -> google.protobuf.Timestamp
+	55,  // 27: changelens.v1.Deployment.deploy_time:type_name -> google.protobuf.Timestamp
+	1,   // 28: changelens.v1.Deployment.source:type_name -> changelens.v1.Source
+	55,  // 29: changelens.v1.Deployment.commit_time:type_name -> google.protobuf.Timestamp
+	4,   // 30: changelens.v1.Deployment.failure_reasons:type_name -> changelens.v1.FailureReason
+	55,  // 31: changelens.v1.Deployment.restore_time:type_name -> google.protobuf.Timestamp
+	2,   // 32: changelens.v1.Deployment.verdict:type_name -> changelens.v1.Verdict
+	55,  // 33: changelens.v1.Deployment.rollout_start:type_name -> google.protobuf.Timestamp
+	22,  // 34: changelens.v1.Deployment.regressions:type_name -> changelens.v1.Regression
+	10,  // 35: changelens.v1.Deployment.cause:type_name -> changelens.v1.Cause
+	56,  // 36: changelens.v1.Regression.relative_change:type_name -> google.protobuf.DoubleValue
+	56,  // 37: changelens.v1.Regression.ci_low:type_name -> google.protobuf.DoubleValue
+	56,  // 38: changelens.v1.Regression.ci_high:type_name -> google.protobuf.DoubleValue
+	56,  // 39: changelens.v1.ImpactMetric.relative_change:type_name -> google.protobuf.DoubleValue
+	56,  // 40: changelens.v1.ImpactMetric.ci_low:type_name -> google.protobuf.DoubleValue
+	56,  // 41: changelens.v1.ImpactMetric.ci_high:type_name -> google.protobuf.DoubleValue
+	56,  // 42: changelens.v1.ImpactMetric.min_detectable_change:type_name -> google.protobuf.DoubleValue
+	56,  // 43: changelens.v1.ImpactMetric.min_detectable_value:type_name -> google.protobuf.DoubleValue
+	7,   // 44: changelens.v1.ImpactMetric.verdict:type_name -> changelens.v1.CompareVerdict
+	56,  // 45: changelens.v1.ImpactMetric.raw_change:type_name -> google.protobuf.DoubleValue
+	56,  // 46: changelens.v1.ImpactMetric.control_change:type_name -> google.protobuf.DoubleValue
+	25,  // 47: changelens.v1.Control.shifts:type_name -> changelens.v1.ControlShift
+	23,  // 48: changelens.v1.OperationImpact.metrics:type_name -> changelens.v1.ImpactMetric
+	7,   // 49: changelens.v1.OperationImpact.verdict:type_name -> changelens.v1.CompareVerdict
+	55,  // 50: changelens.v1.ListDeploymentsRequest.start_time:type_name -> google.protobuf.Timestamp
+	55,  // 51: changelens.v1.ListDeploymentsRequest.end_time:type_name -> google.protobuf.Timestamp
+	3,   // 52: changelens.v1.ListDeploymentsRequest.cause_kind:type_name -> changelens.v1.CauseKind
+	21,  // 53: changelens.v1.ListDeploymentsResponse.deployments:type_name -> changelens.v1.Deployment
+	55,  // 54: changelens.v1.ImpactWindow.start:type_name -> google.protobuf.Timestamp
+	55,  // 55: changelens.v1.ImpactWindow.end:type_name -> google.protobuf.Timestamp
+	21,  // 56: changelens.v1.GetDeploymentImpactResponse.deployment:type_name -> changelens.v1.Deployment
+	30,  // 57: changelens.v1.GetDeploymentImpactResponse.before:type_name -> changelens.v1.ImpactWindow
+	30,  // 58: changelens.v1.GetDeploymentImpactResponse.after:type_name -> changelens.v1.ImpactWindow
+	31,  // 59: changelens.v1.GetDeploymentImpactResponse.latency_test:type_name -> changelens.v1.StatTest
+	31,  // 60: changelens.v1.GetDeploymentImpactResponse.error_rate_test:type_name -> changelens.v1.StatTest
+	2,   // 61: changelens.v1.GetDeploymentImpactResponse.verdict:type_name -> changelens.v1.Verdict
+	4,   // 62: changelens.v1.GetDeploymentImpactResponse.reasons:type_name -> changelens.v1.FailureReason
+	44,  // 63: changelens.v1.GetDeploymentImpactResponse.canary:type_name -> changelens.v1.CompareResponse
+	23,  // 64: changelens.v1.GetDeploymentImpactResponse.metrics:type_name -> changelens.v1.ImpactMetric
+	26,  // 65: changelens.v1.GetDeploymentImpactResponse.operations:type_name -> changelens.v1.OperationImpact
+	24,  // 66: changelens.v1.GetDeploymentImpactResponse.control:type_name -> changelens.v1.Control
+	12,  // 67: changelens.v1.GetDeploymentImpactResponse.attribution:type_name -> changelens.v1.Attribution
+	55,  // 68: changelens.v1.GetServiceGraphRequest.start_time:type_name -> google.protobuf.Timestamp
+	55,  // 69: changelens.v1.GetServiceGraphRequest.end_time:type_name -> google.protobuf.Timestamp
+	56,  // 70: changelens.v1.GraphEdge.mean_ms:type_name -> google.protobuf.DoubleValue
+	34,  // 71: changelens.v1.GetServiceGraphResponse.edges:type_name -> changelens.v1.GraphEdge
+	55,  // 72: changelens.v1.GetDORARequest.start_time:type_name -> google.protobuf.Timestamp
+	55,  // 73: changelens.v1.GetDORARequest.end_time:type_name -> google.protobuf.Timestamp
+	5,   // 74: changelens.v1.GetDORARequest.interval:type_name -> changelens.v1.Interval
+	6,   // 75: changelens.v1.DORATiers.deployment_frequency:type_name -> changelens.v1.Tier
+	6,   // 76: changelens.v1.DORATiers.lead_time:type_name -> changelens.v1.Tier
+	6,   // 77: changelens.v1.DORATiers.change_failure_rate:type_name -> changelens.v1.Tier
+	6,   // 78: changelens.v1.DORATiers.time_to_restore:type_name -> changelens.v1.Tier
+	55,  // 79: changelens.v1.DORAFigures.start_time:type_name -> google.protobuf.Timestamp
+	55,  // 80: changelens.v1.DORAFigures.end_time:type_name -> google.protobuf.Timestamp
+	37,  // 81: changelens.v1.DORAFigures.tiers:type_name -> changelens.v1.DORATiers
+	38,  // 82: changelens.v1.GetDORAResponse.summary:type_name -> changelens.v1.DORAFigures
+	38,  // 83: changelens.v1.GetDORAResponse.intervals:type_name -> changelens.v1.DORAFigures
+	55,  // 84: changelens.v1.CompareRequest.start_time:type_name -> google.protobuf.Timestamp
+	55,  // 85: changelens.v1.CompareRequest.end_time:type_name -> google.protobuf.Timestamp
+	7,   // 86: changelens.v1.CompareMetric.verdict:type_name -> changelens.v1.CompareVerdict
+	41,  // 87: changelens.v1.CompareResponse.control:type_name -> changelens.v1.Cohort
+	41,  // 88: changelens.v1.CompareResponse.treatment:type_name -> changelens.v1.Cohort
+	42,  // 89: changelens.v1.CompareResponse.metrics:type_name -> changelens.v1.CompareMetric
+	7,   // 90: changelens.v1.CompareResponse.verdict:type_name -> changelens.v1.CompareVerdict
+	43,  // 91: changelens.v1.CompareResponse.srm:type_name -> changelens.v1.SampleRatio
+	45,  // 92: changelens.v1.CompareResponse.operations:type_name -> changelens.v1.OperationComparison
+	41,  // 93: changelens.v1.OperationComparison.control:type_name -> changelens.v1.Cohort
+	41,  // 94: changelens.v1.OperationComparison.treatment:type_name -> changelens.v1.Cohort
+	42,  // 95: changelens.v1.OperationComparison.metrics:type_name -> changelens.v1.CompareMetric
+	7,   // 96: changelens.v1.OperationComparison.verdict:type_name -> changelens.v1.CompareVerdict
+	55,  // 97: changelens.v1.ListCohortsRequest.start_time:type_name -> google.protobuf.Timestamp
+	55,  // 98: changelens.v1.ListCohortsRequest.end_time:type_name -> google.protobuf.Timestamp
+	47,  // 99: changelens.v1.CohortDimension.values:type_name -> changelens.v1.CohortValue
+	48,  // 100: changelens.v1.ListCohortsResponse.dimensions:type_name -> changelens.v1.CohortDimension
+	54,  // 101: changelens.v1.FlaggerWebhook.metadata:type_name -> changelens.v1.FlaggerWebhook.MetadataEntry
+	51,  // 102: changelens.v1.GateWebhookRequest.webhook:type_name -> changelens.v1.FlaggerWebhook
+	8,   // 103: changelens.v1.GateResponse.result:type_name -> changelens.v1.GateResult
+	9,   // 104: changelens.v1.GateResponse.mode:type_name -> changelens.v1.GateMode
+	42,  // 105: changelens.v1.GateResponse.metrics:type_name -> changelens.v1.CompareMetric
+	55,  // 106: changelens.v1.GateResponse.evaluated_at:type_name -> google.protobuf.Timestamp
+	41,  // 107: changelens.v1.GateResponse.control:type_name -> changelens.v1.Cohort
+	41,  // 108: changelens.v1.GateResponse.treatment:type_name -> changelens.v1.Cohort
+	22,  // 109: changelens.v1.GateResponse.regressions:type_name -> changelens.v1.Regression
+	13,  // 110: changelens.v1.QueryService.ListServices:input_type -> changelens.v1.ListServicesRequest
+	16,  // 111: changelens.v1.QueryService.GetLatency:input_type -> changelens.v1.GetLatencyRequest
+	19,  // 112: changelens.v1.QueryService.GetLatencySummary:input_type -> changelens.v1.GetLatencySummaryRequest
+	27,  // 113: changelens.v1.QueryService.ListDeployments:input_type -> changelens.v1.ListDeploymentsRequest
+	29,  // 114: changelens.v1.QueryService.GetDeploymentImpact:input_type -> changelens.v1.GetDeploymentImpactRequest
+	33,  // 115: changelens.v1.QueryService.GetServiceGraph:input_type -> changelens.v1.GetServiceGraphRequest
+	36,  // 116: changelens.v1.QueryService.GetDORA:input_type -> changelens.v1.GetDORARequest
+	40,  // 117: changelens.v1.QueryService.Compare:input_type -> changelens.v1.CompareRequest
+	46,  // 118: changelens.v1.QueryService.ListCohorts:input_type -> changelens.v1.ListCohortsRequest
+	50,  // 119: changelens.v1.QueryService.Gate:input_type -> changelens.v1.GateRequest
+	52,  // 120: changelens.v1.QueryService.GateWebhook:input_type -> changelens.v1.GateWebhookRequest
+	15,  // 121: changelens.v1.QueryService.ListServices:output_type -> changelens.v1.ListServicesResponse
+	18,  // 122: changelens.v1.QueryService.GetLatency:output_type -> changelens.v1.GetLatencyResponse
+	20,  // 123: changelens.v1.QueryService.GetLatencySummary:output_type -> changelens.v1.GetLatencySummaryResponse
+	28,  // 124: changelens.v1.QueryService.ListDeployments:output_type -> changelens.v1.ListDeploymentsResponse
+	32,  // 125: changelens.v1.QueryService.GetDeploymentImpact:output_type -> changelens.v1.GetDeploymentImpactResponse
+	35,  // 126: changelens.v1.QueryService.GetServiceGraph:output_type -> changelens.v1.GetServiceGraphResponse
+	39,  // 127: changelens.v1.QueryService.GetDORA:output_type -> changelens.v1.GetDORAResponse
+	44,  // 128: changelens.v1.QueryService.Compare:output_type -> changelens.v1.CompareResponse
+	49,  // 129: changelens.v1.QueryService.ListCohorts:output_type -> changelens.v1.ListCohortsResponse
+	53,  // 130: changelens.v1.QueryService.Gate:output_type -> changelens.v1.GateResponse
+	53,  // 131: changelens.v1.QueryService.GateWebhook:output_type -> changelens.v1.GateResponse
+	121, // [121:132] is the sub-list for method output_type
+	110, // [110:121] is the sub-list for method input_type
+	110, // [110:110] is the sub-list for extension type_name
+	110, // [110:110] is the sub-list for extension extendee
+	0,   // [0:110] is the sub-list for field type_name
 }
 
 func init() { file_changelens_v1_query_proto_init() }
@@ -4695,8 +5491,8 @@ func file_changelens_v1_query_proto_init() {
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_changelens_v1_query_proto_rawDesc), len(file_changelens_v1_query_proto_rawDesc)),
-			NumEnums:      9,
-			NumMessages:   39,
+			NumEnums:      10,
+			NumMessages:   45,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

@@ -46,6 +46,7 @@ const (
 	QueryService_GetLatencySummary_FullMethodName   = "/changelens.v1.QueryService/GetLatencySummary"
 	QueryService_ListDeployments_FullMethodName     = "/changelens.v1.QueryService/ListDeployments"
 	QueryService_GetDeploymentImpact_FullMethodName = "/changelens.v1.QueryService/GetDeploymentImpact"
+	QueryService_GetServiceGraph_FullMethodName     = "/changelens.v1.QueryService/GetServiceGraph"
 	QueryService_GetDORA_FullMethodName             = "/changelens.v1.QueryService/GetDORA"
 	QueryService_Compare_FullMethodName             = "/changelens.v1.QueryService/Compare"
 	QueryService_ListCohorts_FullMethodName         = "/changelens.v1.QueryService/ListCohorts"
@@ -70,6 +71,10 @@ type QueryServiceClient interface {
 	ListDeployments(ctx context.Context, in *ListDeploymentsRequest, opts ...grpc.CallOption) (*ListDeploymentsResponse, error)
 	// The before/after analysis of one deployment (docs/analysis.md).
 	GetDeploymentImpact(ctx context.Context, in *GetDeploymentImpactRequest, opts ...grpc.CallOption) (*GetDeploymentImpactResponse, error)
+	// The service graph of one environment over [start_time, end_time): who
+	// calls whom, how often, how long and how often failing, from the stored
+	// spans (the same however many collectors received them).
+	GetServiceGraph(ctx context.Context, in *GetServiceGraphRequest, opts ...grpc.CallOption) (*GetServiceGraphResponse, error)
 	// The DORA four keys over [start_time, end_time) of one environment (docs/dora.md).
 	GetDORA(ctx context.Context, in *GetDORARequest, opts ...grpc.CallOption) (*GetDORAResponse, error)
 	// Two cohorts of one unit in the same minutes: is the treatment worse than
@@ -147,6 +152,16 @@ func (c *queryServiceClient) GetDeploymentImpact(ctx context.Context, in *GetDep
 	return out, nil
 }
 
+func (c *queryServiceClient) GetServiceGraph(ctx context.Context, in *GetServiceGraphRequest, opts ...grpc.CallOption) (*GetServiceGraphResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(GetServiceGraphResponse)
+	err := c.cc.Invoke(ctx, QueryService_GetServiceGraph_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 func (c *queryServiceClient) GetDORA(ctx context.Context, in *GetDORARequest, opts ...grpc.CallOption) (*GetDORAResponse, error) {
 	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
 	out := new(GetDORAResponse)
@@ -214,6 +229,10 @@ type QueryServiceServer interface {
 	ListDeployments(context.Context, *ListDeploymentsRequest) (*ListDeploymentsResponse, error)
 	// The before/after analysis of one deployment (docs/analysis.md).
 	GetDeploymentImpact(context.Context, *GetDeploymentImpactRequest) (*GetDeploymentImpactResponse, error)
+	// The service graph of one environment over [start_time, end_time): who
+	// calls whom, how often, how long and how often failing, from the stored
+	// spans (the same however many collectors received them).
+	GetServiceGraph(context.Context, *GetServiceGraphRequest) (*GetServiceGraphResponse, error)
 	// The DORA four keys over [start_time, end_time) of one environment (docs/dora.md).
 	GetDORA(context.Context, *GetDORARequest) (*GetDORAResponse, error)
 	// Two cohorts of one unit in the same minutes: is the treatment worse than
@@ -255,6 +274,9 @@ func (UnimplementedQueryServiceServer) ListDeployments(context.Context, *ListDep
 }
 func (UnimplementedQueryServiceServer) GetDeploymentImpact(context.Context, *GetDeploymentImpactRequest) (*GetDeploymentImpactResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method GetDeploymentImpact not implemented")
+}
+func (UnimplementedQueryServiceServer) GetServiceGraph(context.Context, *GetServiceGraphRequest) (*GetServiceGraphResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method GetServiceGraph not implemented")
 }
 func (UnimplementedQueryServiceServer) GetDORA(context.Context, *GetDORARequest) (*GetDORAResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method GetDORA not implemented")
@@ -382,6 +404,24 @@ func _QueryService_GetDeploymentImpact_Handler(srv interface{}, ctx context.Cont
 	return interceptor(ctx, in, info, handler)
 }
 
+func _QueryService_GetServiceGraph_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(GetServiceGraphRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(QueryServiceServer).GetServiceGraph(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: QueryService_GetServiceGraph_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(QueryServiceServer).GetServiceGraph(ctx, req.(*GetServiceGraphRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 func _QueryService_GetDORA_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
 	in := new(GetDORARequest)
 	if err := dec(in); err != nil {
@@ -498,6 +538,10 @@ var QueryService_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "GetDeploymentImpact",
 			Handler:    _QueryService_GetDeploymentImpact_Handler,
+		},
+		{
+			MethodName: "GetServiceGraph",
+			Handler:    _QueryService_GetServiceGraph_Handler,
 		},
 		{
 			MethodName: "GetDORA",
