@@ -101,6 +101,7 @@ bench: build .venv/.chdb-installed
 	@echo "== store benchmarks, ClickHouse 26.x (chdb)"; $(LEG_26) $(GO) test -run '^$$' -bench 'DORA|Deployments|Latency|Compare' -benchtime 20x -timeout 60m ./queryapi/usecase/
 	@echo "== API load (bin/changelens-api under 1-200 clients), ClickHouse 18.16"; $(LEG_18) $(GO) test -run '^$$' -bench APILoad -benchtime 1x -timeout 30m ./loadtest/
 	@$(MAKE) --no-print-directory bench-verdicts
+	@$(MAKE) --no-print-directory bench-attribution
 
 ## bench-verdicts: the worker's judging cycle and the cold /v1/dora before
 ## per-operation verdicts ($(BENCH_ANCHOR)) and now, ClickHouse 18.16
@@ -112,6 +113,25 @@ bench-verdicts:
 	cd $(ANCHOR_TREE) && $(LEG_18) $(GO) test -run '^$$' -bench 'WorkerCycle|DORA/.*/api-cold' -benchtime 10x -timeout 60m ./queryapi/usecase/
 	@echo "== now"
 	$(LEG_18) $(GO) test -run '^$$' -bench 'WorkerCycle|DORA/.*/api-cold' -benchtime 10x -timeout 60m ./queryapi/usecase/
+
+# The commit before attribution (issue "cause, not coincidence"): make
+# bench-attribution times a cold /v1/deployments/{id}/impact there and here
+# (queryapi/usecase/impact_bench_test.go, copied into its tree), 1.3M events.
+ATTRIBUTION_ANCHOR := 3dd208d
+ATTRIBUTION_TREE   := .build/anchor-$(ATTRIBUTION_ANCHOR)
+
+## bench-attribution: a cold /impact before attribution ($(ATTRIBUTION_ANCHOR)) and now,
+## and the cost of the service graph per million spans, ClickHouse 18.16 and 26.x
+.PHONY: bench-attribution
+bench-attribution: .venv/.chdb-installed
+	@test -d $(ATTRIBUTION_TREE) || git worktree add --detach $(ATTRIBUTION_TREE) $(ATTRIBUTION_ANCHOR)
+	cp queryapi/usecase/impact_bench_test.go $(ATTRIBUTION_TREE)/queryapi/usecase/
+	@echo "== before attribution ($(ATTRIBUTION_ANCHOR))"
+	cd $(ATTRIBUTION_TREE) && CHANGELENS_BENCH_PER_MINUTE=3 $(LEG_18) $(GO) test -run '^$$' -bench 'Impact' -benchtime 20x -timeout 60m ./queryapi/usecase/
+	@echo "== now"
+	CHANGELENS_BENCH_PER_MINUTE=3 $(LEG_18) $(GO) test -run '^$$' -bench 'Impact' -benchtime 20x -timeout 60m ./queryapi/usecase/
+	@echo "== the service graph, ClickHouse 18.16"; $(LEG_18) $(GO) test -run '^$$' -bench Graph -benchtime 10x ./queryapi/store/
+	@echo "== the service graph, ClickHouse 26.x (chdb)"; $(LEG_26) $(GO) test -run '^$$' -bench Graph -benchtime 10x ./queryapi/store/
 
 ## run: ClickHouse, the collector, the API and the demo traffic generator; Ctrl-C stops all
 run:
