@@ -22,6 +22,9 @@ type schema struct {
 	Enum       []string           `json:"enum"`
 	Properties map[string]*schema `json:"properties"`
 	Items      *schema            `json:"items"`
+	// Nullable is the gateway's x-nullable: the API may send null (a
+	// message field such as Deployment.cause, a wrapped number).
+	Nullable bool `json:"x-nullable"`
 }
 
 type specParam struct {
@@ -90,27 +93,36 @@ func (s *apiSpec) op(p string) (string, *specOp) {
 // when a step is not in it. A query must filter an array on a string field
 // of its elements.
 func (s *apiSpec) at(sc *schema, p string) *schema {
+	sc, _ = s.atNullable(sc, p)
+	return sc
+}
+
+// atNullable is at, and whether the last step is documented as nullable
+// (x-nullable on the property, which resolving its $ref would lose).
+func (s *apiSpec) atNullable(sc *schema, p string) (*schema, bool) {
 	sc = s.resolve(sc)
 	if p == "" {
-		return sc
+		return sc, false
 	}
 	steps, _, err := parsePath(p)
 	if err != nil {
-		return nil
+		return nil, false
 	}
+	nullable := false
 	for _, st := range steps {
 		if sc == nil {
-			return nil
+			return nil, false
 		}
+		nullable = false
 		isArray := sc.Type == "array" || sc.Items != nil
 		switch {
 		case st.query != nil:
 			if !isArray {
-				return nil
+				return nil, false
 			}
 			item := s.resolve(sc.Items)
 			if f := s.at(item, st.query.field); f == nil || f.Type != "string" {
-				return nil
+				return nil, false
 			}
 			sc = item
 			if st.query.all {
@@ -118,16 +130,46 @@ func (s *apiSpec) at(sc *schema, p string) *schema {
 			}
 		case isArray:
 			if _, err := strconv.Atoi(st.key); err != nil {
-				return nil
+				return nil, false
 			}
 			sc = s.resolve(sc.Items)
 		case sc.Properties != nil:
-			sc = s.resolve(sc.Properties[st.key])
+			prop := sc.Properties[st.key]
+			nullable = prop != nil && prop.Nullable
+			sc = s.resolve(prop)
 		default:
-			return nil
+			return nil, false
 		}
 	}
-	return sc
+	return sc, nullable
+}
+
+// nullableParent says whether a column selector passes through a value the
+// API documents as nullable before its last step (Deployment.cause.kind):
+// where that value is null the path does not exist, and gjson, hence the
+// Infinity backend, gives the column a null cell.
+func (s *apiSpec) nullableParent(row *schema, selector string) bool {
+	parts := splitPath(strings.TrimSuffix(selector, "|@tostr"))
+	for i := 1; i < len(parts); i++ {
+		if _, n := s.atNullable(row, strings.Join(parts[:i], ".")); n {
+			return true
+		}
+	}
+	return false
+}
+
+// rowSchema is the schema of the rows an Infinity query yields (nil when
+// the query does not lint).
+func (s *apiSpec) rowSchema(tg *target) *schema {
+	_, op := s.op(varRefRE.ReplaceAllString(tg.URL, "X"))
+	if op == nil || op.Responses["200"].Schema == nil {
+		return nil
+	}
+	root := s.at(op.Responses["200"].Schema, tg.RootSelector)
+	if root != nil && (root.Type == "array" || root.Items != nil) {
+		root = s.resolve(root.Items)
+	}
+	return root
 }
 
 // compatible says whether a declared Infinity column type can hold values
@@ -564,6 +606,19 @@ func (l *linter) lintPanels(d *dashboard, vars map[string]*variable, ps *problem
 		for _, lk := range append(append([]link{}, p.FieldConfig.Defaults.Links...), p.Links...) {
 			l.lintLink(where, lk, info, ps)
 		}
+		// An enum column without value mappings would show the raw proto
+		// names (VERDICT_CAUSED_BY_DEPENDENCY).
+		mapped := map[string]bool{}
+		for _, o := range p.FieldConfig.Overrides {
+			for _, prop := range o.Properties {
+				mapped[o.Matcher.Options] = mapped[o.Matcher.Options] || prop.ID == "mappings"
+			}
+		}
+		for _, text := range sortedKeys(info.columns) {
+			if sc := info.schemas[text]; sc != nil && len(sc.Enum) > 0 && !mapped[text] && len(p.FieldConfig.Defaults.Mappings) == 0 {
+				ps.add("%s field %q: enum values %v without value mappings", where, text, sc.Enum)
+			}
+		}
 	}
 	// No two panels share a cell (rows included; nested panels of a
 	// collapsed row only among themselves).
@@ -593,7 +648,7 @@ func (l *linter) lintPanels(d *dashboard, vars map[string]*variable, ps *problem
 
 // lintMappings: value mappings of an enum column must cover exactly the
 // enum's values (a typo would show the raw proto name); regex patterns
-// must compile.
+// must compile; special mappings name a value Grafana knows.
 func (l *linter) lintMappings(where string, ms []mapping, c column, sc *schema, ps *problems) {
 	for _, m := range ms {
 		switch m.Type {
@@ -626,6 +681,21 @@ func (l *linter) lintMappings(where string, ms []mapping, c column, sc *schema, 
 			}
 			if _, err := regexp.Compile(o.Pattern); err != nil {
 				ps.add("%s: regex mapping %q: %v", where, o.Pattern, err)
+			}
+		case "special":
+			// Grafana's special values: how an empty string, null or NaN
+			// cell reads (an unknown match would silently map nothing).
+			var o struct {
+				Match string `json:"match"`
+			}
+			if err := json.Unmarshal(m.Options, &o); err != nil {
+				ps.add("%s: special mapping: %v", where, err)
+				continue
+			}
+			switch o.Match {
+			case "empty", "null", "nan", "null+nan", "true", "false":
+			default:
+				ps.add("%s: special mapping matches %q, not a Grafana special value", where, o.Match)
 			}
 		default:
 			ps.add("%s: mapping type %q not used here", where, m.Type)
@@ -1027,7 +1097,7 @@ func TestLintDashboardsContent(t *testing.T) {
 		`^stat /v1/dora summary change_failure_rate tiers.change_failure_rate failed_change_count change_count$`,
 		`^stat /v1/dora summary time_to_restore_median_seconds tiers.time_to_restore restore_sample_count$`,
 		`^timeseries /v1/dora intervals start_time `,
-		`^table /v1/deployments deployments id .*service version previous_version source verdict change_failure failure_reasons\|@tostr explanation .*lead_time_seconds time_to_restore_seconds`,
+		`^table /v1/deployments deployments id .*service version previous_version source verdict change_failure failure_reasons\|@tostr cause.kind cause.service cause.version cause.flag explanation .*lead_time_seconds time_to_restore_seconds`,
 	)
 	lat := must("changelens-service-latency")
 	has(lat,
@@ -1045,7 +1115,14 @@ func TestLintDashboardsContent(t *testing.T) {
 		`^table /v1/deployments/\$\{deployment_id\}/impact operations rank operation other_operations .*verdict .*metrics.0.relative_change`,
 		`^table /v1/deployments/\$\{deployment_id\}/impact  explanation$`,
 		`^timeseries /v1/latency points time group p95_ms$`,
+		// Cause, not coincidence: what the verdict blamed, the ranked
+		// changes per metric, and the graph neighbours.
+		`^stat /v1/deployments/\$\{deployment_id\}/impact deployment.cause kind service version flag variant$`,
+		`^table /v1/deployments/\$\{deployment_id\}/impact attribution.causes.#\(metric=="latency_mean_ms"\)# .*explained share z significant$`,
+		`^table /v1/deployments/\$\{deployment_id\}/impact attribution.causes.#\(metric=="error_rate"\)# .*explained share z significant$`,
+		`^table /v1/deployments/\$\{deployment_id\}/impact attribution.neighbours service environment callee `,
 	)
+	has(lat, `^table /v1/graph edges caller_service callee_service callee_environment calls errors mean_ms$`)
 	for _, d := range []*dashboard{lat, imp} {
 		for _, v := range []string{"service", "environment"} {
 			if d.variable(v) == nil {

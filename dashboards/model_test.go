@@ -418,13 +418,9 @@ var (
 	queryRE = regexp.MustCompile(`^#\(([A-Za-z_][A-Za-z0-9_]*(?:\.[A-Za-z0-9_]+)*)(==|!=)"([^"\\]*)"\)(#?)$`)
 )
 
-// parsePath splits a selector into its steps.
-func parsePath(p string) (steps []pathStep, tostr bool, err error) {
-	p, tostr = strings.CutSuffix(p, "|@tostr")
-	if p == "" {
-		return nil, false, fmt.Errorf("empty path")
-	}
-	// Dots inside a query's parentheses or quotes do not separate steps.
+// splitPath splits a path (without @tostr) at the dots between its steps:
+// dots inside a query's parentheses or quotes do not separate steps.
+func splitPath(p string) []string {
 	var parts []string
 	depth, quoted, start := 0, false, 0
 	for i := 0; i < len(p); i++ {
@@ -441,7 +437,16 @@ func parsePath(p string) (steps []pathStep, tostr bool, err error) {
 			start = i + 1
 		}
 	}
-	parts = append(parts, p[start:])
+	return append(parts, p[start:])
+}
+
+// parsePath splits a selector into its steps.
+func parsePath(p string) (steps []pathStep, tostr bool, err error) {
+	p, tostr = strings.CutSuffix(p, "|@tostr")
+	if p == "" {
+		return nil, false, fmt.Errorf("empty path")
+	}
+	parts := splitPath(p)
 	for i, part := range parts {
 		if m := queryRE.FindStringSubmatch(part); m != nil {
 			if m[4] == "#" && i < len(parts)-1 {
@@ -535,6 +540,19 @@ func getRaw(doc json.RawMessage, p string) (json.RawMessage, bool, error) {
 		return s, true, nil
 	}
 	return cur, true, nil
+}
+
+// nullOnPath says whether the path (without @tostr) runs into a JSON null
+// before its end: gjson then finds nothing, and a declared column's cell is
+// null.
+func nullOnPath(doc json.RawMessage, p string) bool {
+	parts := splitPath(p)
+	for i := 1; i < len(parts); i++ {
+		if v, ok, err := getRaw(doc, strings.Join(parts[:i], ".")); err == nil && ok && bytes.Equal(v, []byte("null")) {
+			return true
+		}
+	}
+	return false
 }
 
 // rowsAt applies a root selector as the Infinity backend parser does: an

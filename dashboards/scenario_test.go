@@ -26,7 +26,9 @@ import (
 // a minute, too few for a verdict, and its flag experiment is left out (as
 // are downstream calls and body sizes), so one more service, orders
 // (ordersWriter), serves the end of the scenario at a rate a comparison can
-// judge: a canary next to the stable version and a feature flag split.
+// judge: a canary next to the stable version and a feature flag split;
+// and two more, web calling inventory (graphWriter), give the service graph
+// and a deployment caused by its callee's.
 
 // scenarioSeed fixes the plan's random streams.
 const scenarioSeed = 5
@@ -166,6 +168,7 @@ func writeScenario(t *testing.T, addr, database string, p *plan.Plan, perMinute 
 		}
 	}
 	orders := newOrdersWriter(p.End)
+	graph := newGraphWriter(p.End)
 	carry := map[plan.UnitKey]float64{}
 	next := 0 // next deployment of p.Deployments (ordered by time)
 	requests := 0
@@ -190,6 +193,7 @@ func writeScenario(t *testing.T, addr, database string, p *plan.Plan, perMinute 
 			next++
 		}
 		requests += orders.minute(td, m)
+		requests += graph.minute(td, m)
 		pipe.Send(t, td)
 	}
 	pipe.Close(t)

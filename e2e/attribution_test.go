@@ -99,7 +99,7 @@ func causeBatches(start time.Time, parts int) (sets [][]ptrace.Traces, entrySpan
 
 		// production: the shared ramp.
 		ramp := 1 + 2*math.Min(math.Max(float64(m-55)/10, 0), 1) // traffic ×1 → ×3
-		slow := 1 + 0.35*(ramp-1)/2                             // latency ×1 → ×1.35
+		slow := 1 + 0.35*(ramp-1)/2                              // latency ×1 → ×1.35
 		for _, u := range []string{"ramp", "peer-a", "peer-b", "peer-c"} {
 			version := "1.0"
 			if u == "ramp" && m >= 60 {

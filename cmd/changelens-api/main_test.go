@@ -86,7 +86,9 @@ func TestRedactDSN(t *testing.T) {
 
 type stubSource struct{}
 
-func (stubSource) Graph(context.Context, report.GraphQuery) ([]report.GraphEdge, error) { return nil, nil }
+func (stubSource) Graph(context.Context, report.GraphQuery) ([]report.GraphEdge, error) {
+	return nil, nil
+}
 func (stubSource) Units(context.Context, string) ([]report.Unit, error) { return nil, nil }
 func (stubSource) Latency(context.Context, report.LatencyQuery) ([]report.LatencyPoint, error) {
 	return nil, nil
