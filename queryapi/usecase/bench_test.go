@@ -287,7 +287,7 @@ func BenchmarkDORA(b *testing.B) {
 				items = append(items, it)
 			}
 		}
-		rollupSQL, err := st.st.SQL("windows", nil)
+		rollupSQL, err := st.clickhouse().SQL("windows", nil)
 		if err != nil {
 			b.Fatal(err)
 		}
@@ -366,7 +366,7 @@ func BenchmarkLatency(b *testing.B) {
 		if err := st.checkLatency(q, true); err != nil {
 			b.Fatal(err)
 		}
-		rollupSQL, err := st.st.LatencySQL(q, true)
+		rollupSQL, err := st.clickhouse().LatencySQL(q, true)
 		if err != nil {
 			b.Fatal(err)
 		}

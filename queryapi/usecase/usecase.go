@@ -1,9 +1,10 @@
 // Package usecase answers the API's questions (report.Source): it validates
 // requests against the one set of limits, fills defaults, pages, caches,
 // derives inferred deployments, builds each unit's timeline and judges its
-// deployments — reading through queryapi/store (a pure reader of the
-// ClickHouse tables) and deciding with queryapi/analysis (the product
-// rules) and queryapi/inference (the rule for inferred deployments).
+// deployments — reading through the Storage interfaces (storage.go), which
+// queryapi/store (a pure reader of the ClickHouse tables) implements, and
+// deciding with queryapi/analysis (the product rules) and
+// queryapi/inference (the rule for inferred deployments).
 //
 // # Deployments
 //
@@ -44,7 +45,7 @@ import (
 // Service answers the API's questions. It is safe for concurrent use.
 type Service struct {
 	cfg      Config
-	st       *store.Store
+	st       Storage
 	owned    bool // Open opened st: Close closes it
 	cache    *lru[string, cached]
 	episodes *episodeCache                 // nil: every request reads the whole history
@@ -74,8 +75,9 @@ func (s *Service) compute(ctx context.Context, fn func()) error {
 	return nil
 }
 
-// New returns a Service reading through st.
-func New(st *store.Store, cfg Config) (*Service, error) {
+// New returns a Service reading through st: a *store.Store, or an in-memory
+// Storage in tests. The caller keeps st (Close does not close it).
+func New(st Storage, cfg Config) (*Service, error) {
 	cfg = cfg.withDefaults()
 	if err := cfg.validate(); err != nil {
 		return nil, err
@@ -117,7 +119,7 @@ func (s *Service) Close() error {
 	return nil
 }
 
-// Ping checks that ClickHouse answers (for health checks).
+// Ping checks that the storage answers (for health checks).
 func (s *Service) Ping(ctx context.Context) error { return s.st.Ping(ctx) }
 
 func invalid(format string, args ...any) error {
