@@ -12,27 +12,19 @@ import (
 
 	"github.com/changelens/changelens/internal/schema"
 	"github.com/changelens/changelens/internal/stats"
+	"github.com/changelens/changelens/queryapi/analysis"
 	"github.com/changelens/changelens/queryapi/report"
 )
 
-// CohortMinute is one cohort's traffic in one minute.
+// CohortMinute is one cohort's traffic in one minute: the measurements the
+// comparison reads (analysis.CohortMinute, one type from the table to the
+// rule, so nothing is copied field by field on the way), keyed by minute,
+// cohort and operation.
 type CohortMinute struct {
-	Minute           time.Time
-	Cohort           string
-	Operation        string  // with byOperation; else empty
-	Requests, Errors float64 // weighted
-	MeanMs           float64
-	// P50Ms … P99Ms are the minute's percentiles (zeros when it has no
-	// latency histogram).
-	P50Ms, P90Ms, P95Ms, P99Ms float64
-	HistKeys                   []uint16 // the merged latency histogram (internal/schema layout)
-	HistWeights                []float64
-	// The minute's body-size percentiles in bytes (zeros when its events
-	// carried no sizes) and histograms (internal/schema size layout).
-	RespP50Bytes, RespP95Bytes      float64
-	ReqP50Bytes, ReqP95Bytes        float64
-	RespHistKeys, ReqHistKeys       []uint16
-	RespHistWeights, ReqHistWeights []float64
+	Minute    time.Time
+	Cohort    string
+	Operation string // with byOperation; else empty
+	analysis.CohortMinute
 }
 
 type cohortVariant struct{ Operation, ByOperation, Cohort bool }

@@ -56,11 +56,13 @@ func (s *Store) Calls(ctx context.Context, env, caller string, from, to time.Tim
 	return out, err
 }
 
-// CallerMinute is what a unit served one caller in one minute.
+// CallerMinute is what a unit served one caller in one minute. This and the
+// other per-minute rows below carry analysis.MinuteSums, the sums
+// attribution adds up, so they reach it as they are read.
 type CallerMinute struct {
-	Caller, CallerEnvironment    string
-	Minute                       time.Time
-	Requests, Errors, DurationMs float64
+	Caller, CallerEnvironment string
+	Minute                    time.Time
+	analysis.MinuteSums
 }
 
 // Callers reads, per minute over [from, to), the requests unit u served
@@ -88,9 +90,9 @@ func (s *Store) Callers(ctx context.Context, u analysis.Unit, from, to time.Time
 // UnitMinute is one unit's traffic in one minute, all versions and
 // operations together.
 type UnitMinute struct {
-	Unit                         analysis.Unit
-	Minute                       time.Time
-	Requests, Errors, DurationMs float64
+	Unit   analysis.Unit
+	Minute time.Time
+	analysis.MinuteSums
 }
 
 // UnitMinutes reads units' per-minute traffic over [from, to)
@@ -133,9 +135,9 @@ func (s *Store) UnitMinutes(ctx context.Context, units []analysis.Unit, from, to
 
 // FlagMinute is one feature-flag variant's traffic of a unit in one minute.
 type FlagMinute struct {
-	Flag, Variant                string
-	Minute                       time.Time
-	Requests, Errors, DurationMs float64
+	Flag, Variant string
+	Minute        time.Time
+	analysis.MinuteSums
 }
 
 // FlagMinutes reads unit u's traffic per feature flag, variant and minute

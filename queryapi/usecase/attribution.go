@@ -82,11 +82,10 @@ func (s *Service) attributionFor(ctx context.Context, it *analysis.Item, control
 		if i < 0 {
 			continue
 		}
-		sums := analysis.MinuteSums{Requests: m.Requests, Errors: m.Errors, DurationMs: m.DurationMs}
 		if m.Unit == u {
-			e.Unit[i] = sums
+			e.Unit[i] = m.MinuteSums
 		} else {
-			addSums(&e.Control[i], sums)
+			addSums(&e.Control[i], m.MinuteSums)
 		}
 	}
 	if dayEarlier {
@@ -97,7 +96,7 @@ func (s *Service) attributionFor(ctx context.Context, it *analysis.Item, control
 		}
 		for _, m := range earlier {
 			if i := index(m.Minute.Add(day)); i >= 0 {
-				addSums(&e.Control[i], analysis.MinuteSums{Requests: m.Requests, Errors: m.Errors, DurationMs: m.DurationMs})
+				addSums(&e.Control[i], m.MinuteSums)
 			}
 		}
 	}
@@ -133,7 +132,7 @@ func (s *Service) attributionFor(ctx context.Context, it *analysis.Item, control
 			e.Callers = append(e.Callers, analysis.NeighbourSeries{Service: k.Service, Environment: k.Environment, Minutes: make([]analysis.MinuteSums, n)})
 		}
 		if i := index(c.Minute); i >= 0 {
-			addSums(&e.Callers[j].Minutes[i], analysis.MinuteSums{Requests: c.Requests, Errors: c.Errors, DurationMs: c.DurationMs})
+			addSums(&e.Callers[j].Minutes[i], c.MinuteSums)
 		}
 	}
 	flags, err := s.st.FlagMinutes(ctx, u, from, to)
@@ -156,7 +155,7 @@ func (s *Service) attributionFor(ctx context.Context, it *analysis.Item, control
 			e.Flags[fi].Variants = append(e.Flags[fi].Variants, analysis.VariantSeries{Value: f.Variant, Minutes: make([]analysis.MinuteSums, n)})
 		}
 		if i := index(f.Minute); i >= 0 {
-			addSums(&e.Flags[fi].Variants[vi].Minutes[i], analysis.MinuteSums{Requests: f.Requests, Errors: f.Errors, DurationMs: f.DurationMs})
+			addSums(&e.Flags[fi].Variants[vi].Minutes[i], f.MinuteSums)
 		}
 	}
 

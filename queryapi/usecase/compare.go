@@ -118,7 +118,7 @@ func pairsOf(rows []store.CohortMinute, treatment string) []analysis.MinutePair 
 		if !a.Minute.Equal(b.Minute) || a.Requests <= 0 || b.Requests <= 0 {
 			continue
 		}
-		p := analysis.MinutePair{Control: cohortMinute(a), Treatment: cohortMinute(b)}
+		p := analysis.MinutePair{Control: a.CohortMinute, Treatment: b.CohortMinute}
 		if a.Cohort == treatment {
 			p.Control, p.Treatment = p.Treatment, p.Control
 		}
@@ -158,13 +158,6 @@ func compareConfig() analysis.CompareConfig {
 
 // bucketMs is the value of a latency histogram bucket in milliseconds.
 func bucketMs(i uint16) float64 { return schema.HistValue(i) / 1e6 }
-
-func cohortMinute(r store.CohortMinute) analysis.CohortMinute {
-	return analysis.CohortMinute{Requests: r.Requests, Errors: r.Errors, MeanMs: r.MeanMs,
-		P50Ms: r.P50Ms, P90Ms: r.P90Ms, P95Ms: r.P95Ms, P99Ms: r.P99Ms, HistKeys: r.HistKeys, HistWeights: r.HistWeights,
-		RespP50Bytes: r.RespP50Bytes, RespP95Bytes: r.RespP95Bytes, ReqP50Bytes: r.ReqP50Bytes, ReqP95Bytes: r.ReqP95Bytes,
-		RespHistKeys: r.RespHistKeys, RespHistWeights: r.RespHistWeights, ReqHistKeys: r.ReqHistKeys, ReqHistWeights: r.ReqHistWeights}
-}
 
 // maxCohortValues bounds the values listed per dimension.
 const maxCohortValues = 100
