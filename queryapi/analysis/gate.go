@@ -1,7 +1,10 @@
 package analysis
 
 import (
+	"fmt"
 	"math"
+	"strings"
+	"time"
 
 	"github.com/changelens/changelens/internal/stats"
 	"github.com/changelens/changelens/queryapi/report"
@@ -281,4 +284,208 @@ func BeforeAfter(im report.Impact, cfg Config) (report.GateResult, []report.Fail
 		return report.GateFail, reasons
 	}
 	return report.GatePass, nil
+}
+
+// GateServing: both versions served within this long before a gate is
+// asked → the canary is still serving, and the same-window comparison is
+// the evidence even before MinOverlapMinutes.
+const GateServing = 10 * time.Minute
+
+// GateLookback is how far back a gate looks for the deployment of the
+// version it is asked about.
+const GateLookback = 7 * 24 * time.Hour
+
+// GateEvidence is everything the gate's rule decides on, read by the use
+// case: the rule itself (Gate) is a pure function of it, so every mode,
+// reason and sentence of a gate answer is tested without a store.
+type GateEvidence struct {
+	Version  string // the version asked about (the treatment)
+	Baseline string // the control: given, else the deployment's previous version; "" when neither
+	// Deployment is the newest successful deployment of Version within
+	// GateLookback, nil when none.
+	Deployment *report.Deployment
+	// Pairs are the minutes Version and Baseline both served since the
+	// rollout began (minute order); LastShared the latest of them.
+	Pairs      []MinutePair
+	LastShared time.Time
+	Now        time.Time
+	// Impact is the deployment's before/after judgement so far, read only
+	// when GateModeOf says BEFORE_AFTER.
+	Impact *report.Impact
+}
+
+// GateModeOf is the evidence a gate decides on (0: nothing to judge):
+// CANARY while both versions serve, or once they served side by side for
+// MinOverlapMinutes since the rollout began — a canary already withdrawn is
+// still best judged by the minutes both served, the unit's before/after
+// windows would mostly measure the baseline's traffic — else BEFORE_AFTER
+// when the version was deployed.
+func GateModeOf(ev GateEvidence, cc CompareConfig) report.GateMode {
+	switch {
+	case ev.Baseline == "":
+		return 0
+	case len(ev.Pairs) > 0 && (ev.Deployment == nil || len(ev.Pairs) >= cc.MinOverlapMinutes || ev.LastShared.After(ev.Now.Add(-GateServing))):
+		return report.GateCanary
+	case ev.Deployment != nil:
+		return report.GateBeforeAfter
+	}
+	return 0
+}
+
+// Gate decides whether a rollout may continue (docs/analysis.md, "Gate"):
+// CANARY by the sequential test on the minutes both served (Canary),
+// BEFORE_AFTER by the deployment's judgement so far (BeforeAfter); too
+// little data is INCONCLUSIVE, never FAIL. The answer carries typed reasons
+// and one sentence a person can act on.
+func Gate(ev GateEvidence, cfg Config, cc CompareConfig, gc GateConfig) report.GateAnswer {
+	a := report.GateAnswer{Result: report.GateInconclusive, EvaluatedAt: ev.Now,
+		Control: report.Cohort{Value: ev.Baseline}, Treatment: report.Cohort{Value: ev.Version}}
+	if ev.Deployment != nil {
+		a.DeploymentID = ev.Deployment.ID
+	}
+	var detail string // BEFORE_AFTER: what regressed, where
+	switch mode := GateModeOf(ev, cc); {
+	case ev.Baseline == "":
+		a.Reasons = []report.GateReason{report.GateReasonNoBaseline}
+		if ev.Deployment == nil {
+			a.Reasons = []report.GateReason{report.GateReasonNoDeployment}
+		}
+	case mode == report.GateCanary:
+		g := Canary(ev.Pairs, cfg, cc, gc)
+		a.Mode, a.OverlapMinutes, a.Metrics = report.GateCanary, g.Comparison.OverlapMinutes, g.Comparison.ReportMetrics()
+		a.Control, a.Treatment = g.Comparison.Cohorts(ev.Baseline, ev.Version)
+		a.Result, a.Reasons = gateResult(g.Result, g.Reasons)
+	case mode == report.GateBeforeAfter && ev.Impact != nil:
+		im := *ev.Impact
+		res, reasons := BeforeAfter(im, cfg)
+		a.Mode, a.Metrics = report.GateBeforeAfter, windowMetrics(im)
+		a.Regressions = Regressions(im.Metrics, im.Operations)
+		detail = DescribeRegressions(im, cfg)
+		if c := im.Deployment.Cause; c != nil && res == report.GatePass {
+			detail = "regressed, explained by " + DescribeCause(*c)
+		}
+		a.Control.Requests, a.Treatment.Requests = im.Before.Requests, im.After.Requests
+		a.Result, a.Reasons = gateResult(res, reasons)
+	default: // the version never served in the same minute as the baseline, and was not deployed
+		a.Reasons = []report.GateReason{report.GateReasonInsufficientData}
+	}
+	a.Explanation = explainGate(a, cfg, cc, detail)
+	return a
+}
+
+// ReportMetrics are c's metrics in the API's shape.
+func (c Comparison) ReportMetrics() []report.CompareMetric {
+	out := make([]report.CompareMetric, 0, len(c.Metrics))
+	for _, m := range c.Metrics {
+		out = append(out, report.CompareMetric{Metric: m.Metric, Control: m.Control, Treatment: m.Treatment,
+			RelativeChange: m.RelativeChange, CILow: m.CILow, CIHigh: m.CIHigh, PValue: m.PValue, Test: m.Test, Verdict: m.Verdict})
+	}
+	return out
+}
+
+// Cohorts are the two sides of c with their requests and traffic shares.
+func (c Comparison) Cohorts(controlValue, treatmentValue string) (control, treatment report.Cohort) {
+	control = report.Cohort{Value: controlValue, Requests: c.ControlRequests}
+	treatment = report.Cohort{Value: treatmentValue, Requests: c.TreatmentRequests}
+	if total := c.ControlRequests + c.TreatmentRequests; total > 0 {
+		control.Share, treatment.Share = c.ControlRequests/total, c.TreatmentRequests/total
+	}
+	return control, treatment
+}
+
+// gateResult maps a decision's failure reasons to the gate's reasons: a
+// FAIL names what regressed, an INCONCLUSIVE says there was too little.
+func gateResult(r report.GateResult, reasons []report.FailureReason) (report.GateResult, []report.GateReason) {
+	switch r {
+	case report.GatePass:
+		return report.GatePass, nil
+	case report.GateFail:
+		out := make([]report.GateReason, 0, len(reasons))
+		for _, reason := range reasons {
+			switch reason {
+			case report.ReasonLatencyRegression:
+				out = append(out, report.GateReasonLatencyRegression)
+			case report.ReasonErrorRateRegression:
+				out = append(out, report.GateReasonErrorRateRegression)
+			}
+		}
+		return report.GateFail, out
+	}
+	return report.GateInconclusive, []report.GateReason{report.GateReasonInsufficientData}
+}
+
+// windowMetrics shows a before/after impact in the comparison's shape: the
+// unit's guarded metrics, before as control, after as treatment.
+func windowMetrics(im report.Impact) []report.CompareMetric {
+	out := make([]report.CompareMetric, 0, len(im.Metrics))
+	for _, m := range im.Metrics {
+		out = append(out, report.CompareMetric{Metric: m.Metric, Control: m.Before, Treatment: m.After,
+			RelativeChange: m.RelativeChange, CILow: m.CILow, CIHigh: m.CIHigh, PValue: m.AdjustedPValue, Test: m.Test, Verdict: m.Verdict})
+	}
+	return out
+}
+
+// explainGate is the one sentence of a gate answer: what was found, on how
+// much data, and what to do. detail (BEFORE_AFTER) names what regressed
+// where, with figures.
+func explainGate(a report.GateAnswer, cfg Config, cc CompareConfig, detail string) string {
+	ctrl, treat := a.Control.Value, a.Treatment.Value
+	lookback := fmt.Sprintf("%d days", int(GateLookback/(24*time.Hour)))
+	switch a.Result {
+	case report.GateFail:
+		if a.Mode == report.GateBeforeAfter && detail != "" {
+			return fmt.Sprintf("FAIL: %s regressed against %s after its deployment — %s — %s; stop the rollout and roll back %s.",
+				treat, ctrl, detail, gateDataSize(a), treat)
+		}
+		var parts []string
+		for _, m := range a.Metrics {
+			guarded := m.Metric == MetricLatencyP95 || m.Metric == MetricLatencyP99 || m.Metric == MetricErrorRate
+			if m.Verdict != report.CompareWorse || !guarded { // the metrics the decision rests on
+				continue
+			}
+			switch m.Metric {
+			case MetricErrorRate:
+				parts = append(parts, fmt.Sprintf("error rate %.2f%% vs %.2f%%", 100*m.Treatment, 100*m.Control))
+			default:
+				parts = append(parts, fmt.Sprintf("%s %.0f ms vs %.0f ms (%+.0f%%, p = %.2g)", latencyLabel(m.Metric), m.Treatment, m.Control, 100*m.RelativeChange, m.PValue))
+			}
+		}
+		return fmt.Sprintf("FAIL: %s is worse than %s — %s — %s; stop the rollout and roll back %s.",
+			treat, ctrl, strings.Join(parts, "; "), gateDataSize(a), treat)
+	case report.GatePass:
+		if a.Mode == report.GateBeforeAfter && detail != "" {
+			// A regression another change explains: rolling this back would
+			// not undo it.
+			return fmt.Sprintf("PASS: %s %s, not by its own change (%s); the rollout may continue — the cause is where to act.", treat, detail, gateDataSize(a))
+		}
+		return fmt.Sprintf("PASS: %s shows no regression against %s (%s); the rollout may continue.", treat, ctrl, gateDataSize(a))
+	}
+	switch {
+	case len(a.Reasons) > 0 && a.Reasons[0] == report.GateReasonNoDeployment:
+		return fmt.Sprintf("INCONCLUSIVE: no deployment of %s in the last %s and no baseline_version given; send traffic to %s or name the baseline.", treat, lookback, treat)
+	case len(a.Reasons) > 0 && a.Reasons[0] == report.GateReasonNoBaseline:
+		return fmt.Sprintf("INCONCLUSIVE: the deployment of %s has no previous version to compare with; name one with baseline_version.", treat)
+	case a.Mode == report.GateCanary:
+		return fmt.Sprintf("INCONCLUSIVE: too little data yet (%s; need %d minutes and %.0f requests on each side); ask again later.",
+			gateDataSize(a), cc.MinOverlapMinutes, cfg.MinRequests)
+	case a.Mode == report.GateBeforeAfter:
+		return fmt.Sprintf("INCONCLUSIVE: too little traffic around the deployment of %s (%.0f requests before, %.0f after; need %.0f each); ask again later.",
+			treat, a.Control.Requests, a.Treatment.Requests, cfg.MinRequests)
+	}
+	return fmt.Sprintf("INCONCLUSIVE: %s and %s never served in the same minute and %s has no deployment in the last %s; send traffic to %s and ask again.", treat, ctrl, treat, lookback, treat)
+}
+
+func gateDataSize(a report.GateAnswer) string {
+	if a.Mode == report.GateBeforeAfter {
+		return fmt.Sprintf("before/after windows of its deployment, %.0f requests before and %.0f after", a.Control.Requests, a.Treatment.Requests)
+	}
+	return fmt.Sprintf("%d minutes both served, %.0f requests on %s and %.0f on %s", a.OverlapMinutes,
+		a.Treatment.Requests, a.Treatment.Value, a.Control.Requests, a.Control.Value)
+}
+
+// latencyLabel: "latency_p95_ms" → "p95 latency".
+func latencyLabel(metric string) string {
+	name, _ := strings.CutPrefix(metric, "latency_")
+	name, _ = strings.CutSuffix(name, "_ms")
+	return name + " latency"
 }

@@ -643,20 +643,25 @@ const (
 	GateBeforeAfter
 )
 
+// GateReason is why a gate answered as it did; its value is the API's
+// string (gate answers carry reasons as strings, so that a controller's
+// analysis template can match them).
+type GateReason string
+
 // Reasons of a gate answer.
 const (
-	GateReasonLatencyRegression   = "LATENCY_REGRESSION"
-	GateReasonErrorRateRegression = "ERROR_RATE_REGRESSION"
-	GateReasonInsufficientData    = "INSUFFICIENT_DATA"
-	GateReasonNoDeployment        = "NO_DEPLOYMENT"
-	GateReasonNoBaseline          = "NO_BASELINE"
+	GateReasonLatencyRegression   GateReason = "LATENCY_REGRESSION"
+	GateReasonErrorRateRegression GateReason = "ERROR_RATE_REGRESSION"
+	GateReasonInsufficientData    GateReason = "INSUFFICIENT_DATA"
+	GateReasonNoDeployment        GateReason = "NO_DEPLOYMENT"
+	GateReasonNoBaseline          GateReason = "NO_BASELINE"
 )
 
 // GateAnswer is a gate's decision and what it rests on.
 type GateAnswer struct {
 	Result       GateResult
 	Mode         GateMode // 0 when there was nothing to judge
-	Reasons      []string
+	Reasons      []GateReason
 	DeploymentID string // "" when no deployment of the version was found
 	Control      Cohort // the baseline
 	Treatment    Cohort // the version asked about

@@ -58,7 +58,7 @@ func (s *service) gate(ctx context.Context, method, service, environment, versio
 
 func gateToPB(a report.GateAnswer) *pb.GateResponse {
 	out := &pb.GateResponse{
-		Reasons:        a.Reasons,
+		Reasons:        make([]string, len(a.Reasons)),
 		Metrics:        metricsToPB(a.Metrics),
 		DeploymentId:   a.DeploymentID,
 		EvaluatedAt:    timestamppb.New(a.EvaluatedAt),
@@ -68,8 +68,8 @@ func gateToPB(a report.GateAnswer) *pb.GateResponse {
 		OverlapMinutes: int32(a.OverlapMinutes),
 		Regressions:    regressionsToPB(a.Regressions),
 	}
-	if out.Reasons == nil {
-		out.Reasons = []string{}
+	for i, r := range a.Reasons {
+		out.Reasons[i] = string(r)
 	}
 	switch a.Result {
 	case report.GatePass:

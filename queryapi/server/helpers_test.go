@@ -484,17 +484,17 @@ func (f *fakeSource) Gate(ctx context.Context, q report.GateQuery) (report.GateA
 	if q.Service == "" || q.Environment == "" || q.Version == "" || q.Version == q.BaselineVersion {
 		return report.GateAnswer{}, errors.New("fake: bad gate query")
 	}
-	a := report.GateAnswer{Result: report.GateInconclusive, Reasons: []string{report.GateReasonInsufficientData},
+	a := report.GateAnswer{Result: report.GateInconclusive, Reasons: []report.GateReason{report.GateReasonInsufficientData},
 		EvaluatedAt: now, Control: report.Cohort{Value: cmp.Or(q.BaselineVersion, "1.0")}, Treatment: report.Cohort{Value: q.Version},
 		Explanation: "INCONCLUSIVE: too little data yet"}
 	switch q.Version {
 	case "bad":
-		a.Result, a.Mode, a.Reasons, a.DeploymentID = report.GateFail, report.GateCanary, []string{report.GateReasonLatencyRegression}, "d1"
+		a.Result, a.Mode, a.Reasons, a.DeploymentID = report.GateFail, report.GateCanary, []report.GateReason{report.GateReasonLatencyRegression}, "d1"
 		a.Metrics = []report.CompareMetric{{Metric: "latency_p95_ms", Control: 70, Treatment: 105, RelativeChange: 0.5,
 			PValue: 1e-4, Test: "msprt-always-valid", Verdict: report.CompareWorse}}
 		a.Explanation = "FAIL: bad is worse than 1.0"
 	case "slow":
-		a.Result, a.Mode, a.Reasons, a.DeploymentID = report.GateFail, report.GateBeforeAfter, []string{report.GateReasonLatencyRegression}, "d3"
+		a.Result, a.Mode, a.Reasons, a.DeploymentID = report.GateFail, report.GateBeforeAfter, []report.GateReason{report.GateReasonLatencyRegression}, "d3"
 		a.Regressions = sampleDeployment().Regressions
 		a.Explanation = "FAIL: slow regressed against 1.0 after its deployment"
 	case "good":
