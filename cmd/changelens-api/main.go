@@ -30,6 +30,7 @@ import (
 	"time"
 
 	"github.com/changelens/changelens/internal/envflag"
+	"github.com/changelens/changelens/internal/selftelemetry"
 	"github.com/changelens/changelens/queryapi/analysis"
 	"github.com/changelens/changelens/queryapi/limits"
 	"github.com/changelens/changelens/queryapi/server"
@@ -171,7 +172,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stderr 
 	}
 	tokens = append(tokens, server.ParseTokenList(getenv("CHANGELENS_AUTH_TOKENS"))...)
 
-	tel, err := server.SetupTelemetry(ctx, server.TelemetryConfig{Endpoint: o.otlpEndpoint, ServiceVersion: version})
+	tel, err := selftelemetry.Setup(ctx, selftelemetry.Config{Endpoint: o.otlpEndpoint, ServiceName: "changelens-api", ServiceVersion: version})
 	if err != nil {
 		return err
 	}

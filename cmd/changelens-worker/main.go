@@ -32,8 +32,8 @@ import (
 	"github.com/changelens/changelens/internal/chident"
 	"github.com/changelens/changelens/internal/envflag"
 	"github.com/changelens/changelens/internal/schema"
+	"github.com/changelens/changelens/internal/selftelemetry"
 	"github.com/changelens/changelens/queryapi/analysis"
-	"github.com/changelens/changelens/queryapi/server"
 	"github.com/changelens/changelens/queryapi/store"
 	"github.com/changelens/changelens/queryapi/usecase"
 	"github.com/changelens/changelens/worker/notify"
@@ -92,7 +92,7 @@ func parseFlags(args []string, getenv func(string) string, out io.Writer) (optio
 	fs.DurationVar(&o.settle.NotifyTimeout, "notify-timeout", time.Minute, "how long a cycle keeps retrying deliveries; the rest go with the next cycle")
 	fs.DurationVar(&o.notifyBackoff, "notify-max-backoff", 30*time.Second, "longest wait between delivery attempts")
 	fs.DurationVar(&o.queryTimeout, "query-timeout", 5*time.Minute, "a ClickHouse query's deadline")
-	fs.StringVar(&o.otlpEndpoint, "otlp-endpoint", "", "OTLP/gRPC endpoint for the worker's own metrics (changelens.deployment.verdicts) and traces; empty: off")
+	fs.StringVar(&o.otlpEndpoint, "otlp-endpoint", "", "OTLP/gRPC endpoint for the worker's own metrics (changelens.deployment.verdicts); empty: off")
 	fs.StringVar(&o.logLevel, "log-level", "info", "debug, info, warn or error")
 	o.analysis = analysis.DefaultConfig()
 	analysis.RegisterFlags(fs, &o.analysis)
@@ -159,7 +159,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stderr 
 	}
 	log := slog.New(slog.NewJSONHandler(stderr, &slog.HandlerOptions{Level: level}))
 
-	tel, err := server.SetupTelemetry(ctx, server.TelemetryConfig{Endpoint: o.otlpEndpoint, ServiceName: "changelens-worker", ServiceVersion: version})
+	tel, err := selftelemetry.Setup(ctx, selftelemetry.Config{Endpoint: o.otlpEndpoint, ServiceName: "changelens-worker", ServiceVersion: version})
 	if err != nil {
 		return err
 	}

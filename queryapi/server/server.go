@@ -51,6 +51,7 @@ import (
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/encoding/protojson"
 
+	"github.com/changelens/changelens/internal/selftelemetry"
 	pb "github.com/changelens/changelens/queryapi/gen/changelens/v1"
 	"github.com/changelens/changelens/queryapi/gen/openapiv2"
 	"github.com/changelens/changelens/queryapi/limits"
@@ -71,8 +72,8 @@ type Config struct {
 	// Limits: the request deadline (QueryTimeout, → 504), ranges, points
 	// and page sizes (queryapi/limits); zero fields take the defaults.
 	Limits limits.Limits
-	// Telemetry providers (SetupTelemetry); zero = off.
-	Telemetry Telemetry
+	// Telemetry providers (selftelemetry.Setup); zero = off.
+	Telemetry selftelemetry.Providers
 	// Logger; default slog.Default().
 	Logger *slog.Logger
 	// HealthInterval between pings of a Pinger Source. Default 10s.
@@ -141,7 +142,7 @@ func New(cfg Config) (*Server, error) {
 		cfg.Logger = slog.Default()
 	}
 	if cfg.Telemetry.TracerProvider == nil || cfg.Telemetry.MeterProvider == nil {
-		cfg.Telemetry = NoTelemetry()
+		cfg.Telemetry = selftelemetry.Off()
 	}
 	cfg.Limits = cfg.Limits.WithDefaults()
 	if err := cfg.Limits.Validate(); err != nil {
@@ -224,9 +225,6 @@ func New(cfg Config) (*Server, error) {
 	)
 	return s, nil
 }
-
-// GRPCServer is the gRPC server (QueryService, health, reflection).
-func (s *Server) GRPCServer() *grpc.Server { return s.grpc }
 
 // Handler is the HTTP handler: REST gateway, /openapi.json, /healthz.
 func (s *Server) Handler() http.Handler { return s.handler }
