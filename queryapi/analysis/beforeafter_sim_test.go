@@ -270,7 +270,7 @@ func simulate(tr simTraffic, rng *rand.Rand) simOutcome {
 	// The rule it replaced: Mann-Whitney on per-minute p95 values with
 	// after p95 ≥ 1.2 × before p95; errors +1 point and 1.5×.
 	before, after := e.Windows()
-	legacy := func(w int, ws WindowStats) Window {
+	legacy := func(w int, ws WindowStats) Side {
 		var p95s []float64
 		for _, d := range unitMinutes[w] {
 			if d == nil {
@@ -287,9 +287,9 @@ func simulate(tr simTraffic, rng *rand.Rand) simOutcome {
 				p95s = append(p95s, q[0])
 			}
 		}
-		return Window{LatenciesMs: p95s, P95Ms: ws.P95Ms, Requests: ws.Requests, Errors: ws.Errors}
+		return Side{LatenciesMs: p95s, P95Ms: ws.P95Ms, Requests: ws.Requests, Errors: ws.Errors}
 	}
-	d, err := Decide(legacy(0, before), legacy(1, after), DefaultDecisionConfig())
+	d, err := Decide(legacy(0, before), legacy(1, after), DefaultConfig())
 	if err != nil {
 		panic(err)
 	}

@@ -246,8 +246,8 @@ func Compare(pairs []MinutePair, expectedShare float64, cfg Config, cc CompareCo
 		em.CILow, em.CIHigh = pool.lo[pooledErrorRate], pool.hi[pooledErrorRate]
 	}
 	if enough {
-		d, err := Decide(Window{Requests: c.ControlRequests, Errors: math.Min(ce, c.ControlRequests)},
-			Window{Requests: c.TreatmentRequests, Errors: math.Min(te, c.TreatmentRequests)}, cfg.Decision())
+		d, err := Decide(Side{Requests: c.ControlRequests, Errors: math.Min(ce, c.ControlRequests)},
+			Side{Requests: c.TreatmentRequests, Errors: math.Min(te, c.TreatmentRequests)}, cfg)
 		if err == nil {
 			em.Verdict = report.CompareNoDifference
 			em.Test = TestZ

@@ -103,12 +103,11 @@ type Config struct {
 
 // DefaultConfig returns the defaults of docs/analysis.md.
 func DefaultConfig() Config {
-	d := DefaultDecisionConfig()
 	return Config{
 		BeforeWindow:        30 * time.Minute,
 		AfterGap:            2 * time.Minute,
 		AfterWindow:         30 * time.Minute,
-		MinRequests:         d.MinRequests,
+		MinRequests:         50,
 		Alpha:               0.005,
 		LatencyFloor:        0.05,
 		ErrorRateFloorRatio: 1.5,
@@ -120,25 +119,13 @@ func DefaultConfig() Config {
 		AttributionZ:        3,
 		AttributionShare:    0.5,
 		FlagShareChange:     0.05,
-		CompareAlpha:        d.Alpha,
-		LatencyRatio:        d.LatencyRatio,
-		ErrorRateMinDelta:   d.ErrorRateAbsDelta,
-		ErrorRateMinRatio:   d.ErrorRateRelRatio,
-		MinExpectedCount:    d.MinExpectedCount,
+		CompareAlpha:        0.01,
+		LatencyRatio:        1.2,
+		ErrorRateMinDelta:   0.01,
+		ErrorRateMinRatio:   1.5,
+		MinExpectedCount:    5,
 		ReappearAfter:       10 * time.Minute,
 		MergeWindow:         time.Hour,
-	}
-}
-
-// Decision returns the thresholds as Decide wants them.
-func (c Config) Decision() DecisionConfig {
-	return DecisionConfig{
-		MinRequests:       c.MinRequests,
-		LatencyRatio:      c.LatencyRatio,
-		Alpha:             c.CompareAlpha,
-		ErrorRateAbsDelta: c.ErrorRateMinDelta,
-		ErrorRateRelRatio: c.ErrorRateMinRatio,
-		MinExpectedCount:  c.MinExpectedCount,
 	}
 }
 
@@ -194,8 +181,23 @@ func (c Config) Validate() error {
 	if c.MergeWindow < 0 {
 		errs = append(errs, fmt.Errorf("analysis: MergeWindow %s is negative", c.MergeWindow))
 	}
-	if err := c.Decision().Validate(); err != nil {
-		errs = append(errs, fmt.Errorf("analysis: %w", err))
+	if !fin(c.MinRequests) || c.MinRequests < 0 {
+		errs = append(errs, fmt.Errorf("analysis: MinRequests %v must be ≥ 0", c.MinRequests))
+	}
+	if !(c.CompareAlpha > 0 && c.CompareAlpha < 1) {
+		errs = append(errs, fmt.Errorf("analysis: CompareAlpha %v must be in (0, 1)", c.CompareAlpha))
+	}
+	if !fin(c.LatencyRatio) || c.LatencyRatio < 1 {
+		errs = append(errs, fmt.Errorf("analysis: LatencyRatio %v must be ≥ 1", c.LatencyRatio))
+	}
+	if !fin(c.ErrorRateMinDelta) || c.ErrorRateMinDelta < 0 {
+		errs = append(errs, fmt.Errorf("analysis: ErrorRateMinDelta %v must be ≥ 0", c.ErrorRateMinDelta))
+	}
+	if !fin(c.ErrorRateMinRatio) || c.ErrorRateMinRatio < 1 {
+		errs = append(errs, fmt.Errorf("analysis: ErrorRateMinRatio %v must be ≥ 1", c.ErrorRateMinRatio))
+	}
+	if !fin(c.MinExpectedCount) || c.MinExpectedCount < 0 {
+		errs = append(errs, fmt.Errorf("analysis: MinExpectedCount %v must be ≥ 0", c.MinExpectedCount))
 	}
 	return errors.Join(errs...)
 }

@@ -49,73 +49,12 @@ func (r Rule) FailureReason() (reason report.FailureReason, ok bool) {
 	return 0, false
 }
 
-// DecisionConfig holds the thresholds of docs/analysis.md.
-type DecisionConfig struct {
-	// MinRequests: fewer weighted requests than this in either window →
-	// VerdictInsufficientData. Default 50.
-	MinRequests float64
-	// LatencyRatio: latency regression needs after-p95 ≥ LatencyRatio ×
-	// before-p95 (improvement: before-p95 ≥ LatencyRatio × after-p95).
-	// Default 1.2.
-	LatencyRatio float64
-	// Alpha: significance level; a one-sided test "says so" when p ≤ Alpha.
-	// Default 0.01.
-	Alpha float64
-	// ErrorRateAbsDelta: error-rate regression needs after − before ≥ this.
-	// Default 0.01.
-	ErrorRateAbsDelta float64
-	// ErrorRateRelRatio: error-rate regression needs after ≥ this × before.
-	// Default 1.5.
-	ErrorRateRelRatio float64
-	// MinExpectedCount: when any expected cell count of the 2×2
-	// errors/successes × after/before table is below this, the error-rate
-	// test is Fisher's exact test instead of the two-proportion z-test
-	// (Cochran's rule of thumb). Default 5.
-	MinExpectedCount float64
-}
+// ErrInvalidConfig wraps a configuration Decide cannot use.
+var ErrInvalidConfig = errors.New("analysis: invalid config")
 
-// DefaultDecisionConfig returns the defaults of docs/analysis.md.
-func DefaultDecisionConfig() DecisionConfig {
-	return DecisionConfig{
-		MinRequests:       50,
-		LatencyRatio:      1.2,
-		Alpha:             0.01,
-		ErrorRateAbsDelta: 0.01,
-		ErrorRateRelRatio: 1.5,
-		MinExpectedCount:  5,
-	}
-}
-
-// ErrInvalidConfig wraps a DecisionConfig validation failure.
-var ErrInvalidConfig = errors.New("analysis: invalid decision config")
-
-// Validate checks that every threshold is finite and in range: MinRequests
-// ≥ 0, LatencyRatio ≥ 1, 0 < Alpha < 1, ErrorRateAbsDelta ≥ 0,
-// ErrorRateRelRatio ≥ 1, MinExpectedCount ≥ 0.
-func (c DecisionConfig) Validate() error {
-	bad := func(name string, v float64) error {
-		return fmt.Errorf("%w: %s = %v", ErrInvalidConfig, name, v)
-	}
-	fin := func(v float64) bool { return !math.IsNaN(v) && !math.IsInf(v, 0) }
-	switch {
-	case !fin(c.MinRequests) || c.MinRequests < 0:
-		return bad("MinRequests", c.MinRequests)
-	case !fin(c.LatencyRatio) || c.LatencyRatio < 1:
-		return bad("LatencyRatio", c.LatencyRatio)
-	case !(c.Alpha > 0 && c.Alpha < 1):
-		return bad("Alpha", c.Alpha)
-	case !fin(c.ErrorRateAbsDelta) || c.ErrorRateAbsDelta < 0:
-		return bad("ErrorRateAbsDelta", c.ErrorRateAbsDelta)
-	case !fin(c.ErrorRateRelRatio) || c.ErrorRateRelRatio < 1:
-		return bad("ErrorRateRelRatio", c.ErrorRateRelRatio)
-	case !fin(c.MinExpectedCount) || c.MinExpectedCount < 0:
-		return bad("MinExpectedCount", c.MinExpectedCount)
-	}
-	return nil
-}
-
-// Window summarises one side (before or after) of a deployment.
-type Window struct {
+// Side summarises one side (before or after, control or treatment) of the
+// per-minute rule Decide applies.
+type Side struct {
 	// LatenciesMs are the latency observations of the Mann-Whitney test
 	// (the per-minute p95 values, in milliseconds). May be empty, in which
 	// case no latency rule fires.
@@ -129,10 +68,10 @@ type Window struct {
 	Errors   float64
 }
 
-// ErrInvalidWindow reports a Window with impossible values.
+// ErrInvalidWindow reports a Side with impossible values.
 var ErrInvalidWindow = errors.New("analysis: invalid window")
 
-func (w Window) validate(side string) error {
+func (w Side) validate(side string) error {
 	fin := func(v float64) bool { return !math.IsNaN(v) && !math.IsInf(v, 0) }
 	switch {
 	case !fin(w.Requests) || w.Requests < 0 || w.Requests > stats.MaxFisherTotal/2:
@@ -237,8 +176,8 @@ const boundaryEps = 1e-12
 //     samples without ties, otherwise normal approximation with tie and
 //     continuity correction) of after.LatenciesMs > before.LatenciesMs has
 //     p ≤ Alpha. Not evaluated when either sample is empty.
-//   - Error-rate regression: r_a − r_b ≥ ErrorRateAbsDelta and r_a ≥
-//     ErrorRateRelRatio × r_b and a one-sided test of "after rate higher"
+//   - Error-rate regression: r_a − r_b ≥ ErrorRateMinDelta and r_a ≥
+//     ErrorRateMinRatio × r_b and a one-sided test of "after rate higher"
 //     has p ≤ Alpha. The test is the pooled two-proportion z-test on the
 //     weighted counts, or Fisher's exact test on the counts rounded to
 //     integers when any expected cell of the errors/successes ×
@@ -255,9 +194,9 @@ const boundaryEps = 1e-12
 // independent observations, so p-values are smaller than they would be on
 // the raw sample; the absolute and relative thresholds keep such flags to
 // practically large changes.
-func Decide(before, after Window, cfg DecisionConfig) (Decision, error) {
+func Decide(before, after Side, cfg Config) (Decision, error) {
 	if err := cfg.Validate(); err != nil {
-		return Decision{}, err
+		return Decision{}, fmt.Errorf("%w: %w", ErrInvalidConfig, err)
 	}
 	if err := before.validate("before"); err != nil {
 		return Decision{}, err
@@ -289,10 +228,10 @@ func Decide(before, after Window, cfg DecisionConfig) (Decision, error) {
 		d.Latency.BeforeSampleSize, d.Latency.AfterSampleSize = len(before.LatenciesMs), len(after.LatenciesMs)
 		d.Latency.U, d.Latency.Exact = up.U1, up.Exact
 		d.Latency.PIncrease, d.Latency.PDecrease = up.P, down.P
-		if atLeastRatio(after.P95Ms, before.P95Ms, cfg.LatencyRatio) && up.P <= cfg.Alpha {
+		if atLeastRatio(after.P95Ms, before.P95Ms, cfg.LatencyRatio) && up.P <= cfg.CompareAlpha {
 			regressions = append(regressions, RuleLatencyRegression)
 		}
-		if atLeastRatio(before.P95Ms, after.P95Ms, cfg.LatencyRatio) && down.P <= cfg.Alpha {
+		if atLeastRatio(before.P95Ms, after.P95Ms, cfg.LatencyRatio) && down.P <= cfg.CompareAlpha {
 			improvements = append(improvements, RuleLatencyImprovement)
 		}
 	}
@@ -325,10 +264,10 @@ func Decide(before, after Window, cfg DecisionConfig) (Decision, error) {
 		d.ErrorRate.Z, d.ErrorRate.PIncrease, d.ErrorRate.PDecrease = z, pUp, pDown
 	}
 	ra, rb := d.ErrorRate.AfterRate, d.ErrorRate.BeforeRate
-	if errorRateRose(rb, ra, cfg) && d.ErrorRate.PIncrease <= cfg.Alpha {
+	if errorRateRose(rb, ra, cfg) && d.ErrorRate.PIncrease <= cfg.CompareAlpha {
 		regressions = append(regressions, RuleErrorRateRegression)
 	}
-	if errorRateRose(ra, rb, cfg) && d.ErrorRate.PDecrease <= cfg.Alpha {
+	if errorRateRose(ra, rb, cfg) && d.ErrorRate.PDecrease <= cfg.CompareAlpha {
 		improvements = append(improvements, RuleErrorRateImprovement)
 	}
 
@@ -344,7 +283,7 @@ func Decide(before, after Window, cfg DecisionConfig) (Decision, error) {
 	return d, nil
 }
 
-func rate(w Window) float64 {
+func rate(w Side) float64 {
 	if w.Requests == 0 {
 		return 0
 	}
@@ -359,8 +298,8 @@ func atLeastRatio(hi, lo, ratio float64) bool {
 
 // errorRateRose reports whether the error rate moving from `from` to `to`
 // meets both the absolute and the relative threshold.
-func errorRateRose(from, to float64, cfg DecisionConfig) bool {
-	return to-from >= cfg.ErrorRateAbsDelta-boundaryEps && atLeastRatio(to, from, cfg.ErrorRateRelRatio)
+func errorRateRose(from, to float64, cfg Config) bool {
+	return to-from >= cfg.ErrorRateMinDelta-boundaryEps && atLeastRatio(to, from, cfg.ErrorRateMinRatio)
 }
 
 // minExpected returns the smallest expected cell count of the 2×2 table

@@ -11,9 +11,9 @@ func FuzzDecide(f *testing.F) {
 	f.Add([]byte{10, 11, 12, 13}, []byte{30, 31, 32}, 100.0, 1.0, 100.0, 9.0, 12.0, 32.0, uint8(0))
 	f.Add([]byte{}, []byte{}, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, uint8(1))
 	f.Fuzz(func(t *testing.T, bb, ba []byte, rb, eb, ra, ea, pb, pa float64, mode uint8) {
-		before := Window{LatenciesMs: statstest.FloatsFrom(bb, mode, 80), P95Ms: pb, Requests: rb, Errors: eb}
-		after := Window{LatenciesMs: statstest.FloatsFrom(ba, mode, 80), P95Ms: pa, Requests: ra, Errors: ea}
-		d, err := Decide(before, after, DefaultDecisionConfig())
+		before := Side{LatenciesMs: statstest.FloatsFrom(bb, mode, 80), P95Ms: pb, Requests: rb, Errors: eb}
+		after := Side{LatenciesMs: statstest.FloatsFrom(ba, mode, 80), P95Ms: pa, Requests: ra, Errors: ea}
+		d, err := Decide(before, after, DefaultConfig())
 		if err != nil {
 			return
 		}

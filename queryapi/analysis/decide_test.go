@@ -44,34 +44,23 @@ func binomRatio(a, b, k int64) float64 {
 	return v
 }
 
-func TestDefaultDecisionConfig(t *testing.T) {
-	c := DefaultDecisionConfig()
-	want := DecisionConfig{MinRequests: 50, LatencyRatio: 1.2, Alpha: 0.01, ErrorRateAbsDelta: 0.01, ErrorRateRelRatio: 1.5, MinExpectedCount: 5}
-	if c != want {
-		t.Errorf("defaults %+v, want %+v", c, want)
-	}
-	if err := c.Validate(); err != nil {
-		t.Error(err)
-	}
-}
-
 func TestDecide(t *testing.T) {
-	cfg := DefaultDecisionConfig()
+	cfg := DefaultConfig()
 	// Latency windows from R's airquality ozone (May = before, Aug = after):
 	// one-sided p for "Aug > May" is SciPy's mannwhitneyu(may, aug,
 	// alternative='less') = 6.040391538438717e-05.
-	may := Window{LatenciesMs: statstest.OzoneMay, P95Ms: p95(t, statstest.OzoneMay), Requests: 1000, Errors: 20}
-	aug := Window{LatenciesMs: statstest.OzoneAug, P95Ms: p95(t, statstest.OzoneAug), Requests: 1000, Errors: 20}
+	may := Side{LatenciesMs: statstest.OzoneMay, P95Ms: p95(t, statstest.OzoneMay), Requests: 1000, Errors: 20}
+	aug := Side{LatenciesMs: statstest.OzoneAug, P95Ms: p95(t, statstest.OzoneAug), Requests: 1000, Errors: 20}
 	const pAugGreater = 6.040391538438717e-05
 
 	base := seq(200, 100, 0.1) // 100 .. 119.9 ms
-	quiet := func(lat []float64, req, errs float64) Window {
-		return Window{LatenciesMs: lat, P95Ms: p95(t, lat), Requests: req, Errors: errs}
+	quiet := func(lat []float64, req, errs float64) Side {
+		return Side{LatenciesMs: lat, P95Ms: p95(t, lat), Requests: req, Errors: errs}
 	}
 
 	tests := []struct {
 		name          string
-		before, after Window
+		before, after Side
 		verdict       report.Verdict
 		reasons       []Rule
 		check         func(t *testing.T, d Decision)
@@ -101,7 +90,7 @@ func TestDecide(t *testing.T) {
 			before: quiet(base, 1000, 10), after: quiet(shift(base, 3), 1000, 10),
 			verdict: report.VerdictNoChange,
 			check: func(t *testing.T, d Decision) {
-				if d.Latency.PIncrease > cfg.Alpha {
+				if d.Latency.PIncrease > cfg.CompareAlpha {
 					t.Errorf("PIncrease = %v; the test should be significant so that only the ratio gate stops it", d.Latency.PIncrease)
 				}
 			},
@@ -109,8 +98,8 @@ func TestDecide(t *testing.T) {
 		{
 			// 3 vs 3 without ties: the smallest exact one-sided p is 1/C(6,3) = 0.05.
 			name:    "p95 ratio met but too few latencies to be significant",
-			before:  Window{LatenciesMs: []float64{10, 11, 12}, P95Ms: 12, Requests: 500},
-			after:   Window{LatenciesMs: []float64{30, 31, 32}, P95Ms: 32, Requests: 500},
+			before:  Side{LatenciesMs: []float64{10, 11, 12}, P95Ms: 12, Requests: 500},
+			after:   Side{LatenciesMs: []float64{30, 31, 32}, P95Ms: 32, Requests: 500},
 			verdict: report.VerdictNoChange,
 			check: func(t *testing.T, d Decision) {
 				if !d.Latency.Exact {
@@ -203,8 +192,8 @@ func TestDecide(t *testing.T) {
 		},
 		{
 			name:    "latency regression and error improvement → DEGRADED",
-			before:  Window{LatenciesMs: statstest.OzoneMay, P95Ms: 44, Requests: 1000, Errors: 30},
-			after:   Window{LatenciesMs: statstest.OzoneAug, P95Ms: 121, Requests: 1000, Errors: 10},
+			before:  Side{LatenciesMs: statstest.OzoneMay, P95Ms: 44, Requests: 1000, Errors: 30},
+			after:   Side{LatenciesMs: statstest.OzoneAug, P95Ms: 121, Requests: 1000, Errors: 10},
 			verdict: report.VerdictDegraded, reasons: []Rule{RuleLatencyRegression, RuleErrorRateImprovement},
 			check: func(t *testing.T, d Decision) {
 				if got := d.FailureReasons(); !slices.Equal(got, []report.FailureReason{report.ReasonLatencyRegression}) {
@@ -214,26 +203,26 @@ func TestDecide(t *testing.T) {
 		},
 		{
 			name:    "both regress",
-			before:  Window{LatenciesMs: statstest.OzoneMay, P95Ms: 44, Requests: 1000, Errors: 10},
-			after:   Window{LatenciesMs: statstest.OzoneAug, P95Ms: 121, Requests: 1000, Errors: 30},
+			before:  Side{LatenciesMs: statstest.OzoneMay, P95Ms: 44, Requests: 1000, Errors: 10},
+			after:   Side{LatenciesMs: statstest.OzoneAug, P95Ms: 121, Requests: 1000, Errors: 30},
 			verdict: report.VerdictDegraded, reasons: []Rule{RuleLatencyRegression, RuleErrorRateRegression},
 		},
 		{
 			name:    "p95 ratio inclusive at exactly 1.2",
-			before:  Window{LatenciesMs: base, P95Ms: 100, Requests: 1000},
-			after:   Window{LatenciesMs: shift(base, 50), P95Ms: 120, Requests: 1000},
+			before:  Side{LatenciesMs: base, P95Ms: 100, Requests: 1000},
+			after:   Side{LatenciesMs: shift(base, 50), P95Ms: 120, Requests: 1000},
 			verdict: report.VerdictDegraded, reasons: []Rule{RuleLatencyRegression},
 		},
 		{
 			name:    "p95 ratio just below 1.2",
-			before:  Window{LatenciesMs: base, P95Ms: 100, Requests: 1000},
-			after:   Window{LatenciesMs: shift(base, 50), P95Ms: 119.99, Requests: 1000},
+			before:  Side{LatenciesMs: base, P95Ms: 100, Requests: 1000},
+			after:   Side{LatenciesMs: shift(base, 50), P95Ms: 119.99, Requests: 1000},
 			verdict: report.VerdictNoChange,
 		},
 		{
 			name:    "missing latency sample: only the error rule is evaluated",
-			before:  Window{P95Ms: 100, Requests: 1000, Errors: 10},
-			after:   Window{P95Ms: 500, Requests: 1000, Errors: 30},
+			before:  Side{P95Ms: 100, Requests: 1000, Errors: 10},
+			after:   Side{P95Ms: 500, Requests: 1000, Errors: 30},
 			verdict: report.VerdictDegraded, reasons: []Rule{RuleErrorRateRegression},
 			check: func(t *testing.T, d Decision) {
 				if d.Latency.Tested || d.Latency.PIncrease != 0 {
@@ -243,8 +232,8 @@ func TestDecide(t *testing.T) {
 		},
 		{
 			name:    "insufficient data before",
-			before:  Window{LatenciesMs: base, P95Ms: 100, Requests: 49.5, Errors: 1},
-			after:   Window{LatenciesMs: shift(base, 500), P95Ms: 900, Requests: 1000, Errors: 900},
+			before:  Side{LatenciesMs: base, P95Ms: 100, Requests: 49.5, Errors: 1},
+			after:   Side{LatenciesMs: shift(base, 500), P95Ms: 900, Requests: 1000, Errors: 900},
 			verdict: report.VerdictInsufficientData,
 			check: func(t *testing.T, d Decision) {
 				if d.Latency.Tested || d.ErrorRate.Method != ErrorRateNotTested {
@@ -256,7 +245,7 @@ func TestDecide(t *testing.T) {
 		},
 		{
 			name:   "insufficient data after (empty window)",
-			before: quiet(base, 1000, 10), after: Window{},
+			before: quiet(base, 1000, 10), after: Side{},
 			verdict: report.VerdictInsufficientData,
 		},
 		{
@@ -303,9 +292,9 @@ func mirror(r Rule) Rule {
 // and vice versa.
 func TestDecideMirror(t *testing.T) {
 	rng := rand.New(rand.NewPCG(13, 14))
-	cfg := DefaultDecisionConfig()
-	cfg.Alpha = 0.05 // fire rules more often
-	gen := func() Window {
+	cfg := DefaultConfig()
+	cfg.CompareAlpha = 0.05 // fire rules more often
+	gen := func() Side {
 		n := 1 + rng.IntN(60)
 		lat := make([]float64, n)
 		scale := 50 + rng.Float64()*100
@@ -313,7 +302,7 @@ func TestDecideMirror(t *testing.T) {
 			lat[i] = math.Round(rng.ExpFloat64() * scale)
 		}
 		req := float64(rng.IntN(3000))
-		return Window{LatenciesMs: lat, P95Ms: p95(t, lat), Requests: req, Errors: math.Floor(req * rng.Float64() * 0.1)}
+		return Side{LatenciesMs: lat, P95Ms: p95(t, lat), Requests: req, Errors: math.Floor(req * rng.Float64() * 0.1)}
 	}
 	fired := 0
 	for trial := 0; trial < 400; trial++ {
@@ -350,9 +339,9 @@ func TestDecideMirror(t *testing.T) {
 }
 
 func TestDecideInvalidInput(t *testing.T) {
-	good := Window{LatenciesMs: []float64{1}, P95Ms: 1, Requests: 100, Errors: 1}
-	cfg := DefaultDecisionConfig()
-	badWindows := []Window{
+	good := Side{LatenciesMs: []float64{1}, P95Ms: 1, Requests: 100, Errors: 1}
+	cfg := DefaultConfig()
+	badWindows := []Side{
 		{Requests: -1},
 		{Requests: math.NaN()},
 		{Requests: math.Inf(1)},
@@ -371,25 +360,25 @@ func TestDecideInvalidInput(t *testing.T) {
 			t.Errorf("after %+v: err = %v", w, err)
 		}
 	}
-	mods := []func(*DecisionConfig){
-		func(c *DecisionConfig) { c.Alpha = 0 },
-		func(c *DecisionConfig) { c.Alpha = 1 },
-		func(c *DecisionConfig) { c.Alpha = math.NaN() },
-		func(c *DecisionConfig) { c.LatencyRatio = 0.9 },
-		func(c *DecisionConfig) { c.ErrorRateRelRatio = math.Inf(1) },
-		func(c *DecisionConfig) { c.ErrorRateAbsDelta = -0.1 },
-		func(c *DecisionConfig) { c.MinRequests = -1 },
-		func(c *DecisionConfig) { c.MinExpectedCount = math.NaN() },
+	mods := []func(*Config){
+		func(c *Config) { c.CompareAlpha = 0 },
+		func(c *Config) { c.CompareAlpha = 1 },
+		func(c *Config) { c.CompareAlpha = math.NaN() },
+		func(c *Config) { c.LatencyRatio = 0.9 },
+		func(c *Config) { c.ErrorRateMinRatio = math.Inf(1) },
+		func(c *Config) { c.ErrorRateMinDelta = -0.1 },
+		func(c *Config) { c.MinRequests = -1 },
+		func(c *Config) { c.MinExpectedCount = math.NaN() },
 	}
 	for i, m := range mods {
-		c := DefaultDecisionConfig()
+		c := DefaultConfig()
 		m(&c)
 		if _, err := Decide(good, good, c); !errors.Is(err, ErrInvalidConfig) {
 			t.Errorf("config mod %d: err = %v", i, err)
 		}
 	}
 	// The zero config is invalid (alpha 0) rather than silently permissive.
-	if _, err := Decide(good, good, DecisionConfig{}); !errors.Is(err, ErrInvalidConfig) {
+	if _, err := Decide(good, good, Config{}); !errors.Is(err, ErrInvalidConfig) {
 		t.Errorf("zero config: err = %v", err)
 	}
 }
@@ -424,9 +413,9 @@ func TestDecisionStrings(t *testing.T) {
 
 // With MinRequests = 0 two empty windows are comparable and show no change.
 func TestDecideEmptyWindowsWithoutMinimum(t *testing.T) {
-	cfg := DefaultDecisionConfig()
+	cfg := DefaultConfig()
 	cfg.MinRequests = 0
-	d, err := Decide(Window{}, Window{}, cfg)
+	d, err := Decide(Side{}, Side{}, cfg)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -82,7 +82,7 @@ func Canary(pairs []MinutePair, cfg Config, cc CompareConfig, gc GateConfig) Can
 			worse = atLeastRatio(m.Treatment, m.Control, cfg.LatencyRatio)
 		case MetricErrorRate:
 			p = errorSequentialP(pairs, cc.MinOverlapMinutes, gc.ErrorTau)
-			worse = errorRateRose(m.Control, m.Treatment, cfg.Decision())
+			worse = errorRateRose(m.Control, m.Treatment, cfg)
 		default:
 			continue
 		}
