@@ -76,7 +76,7 @@ type effects struct {
 	diffLow, diffHigh float64
 }
 
-// JudgeEvidence applies the before/after rule of docs/analysis.md to a
+// judgeEvidence applies the before/after rule of docs/analysis.md to a
 // deployment's evidence. With afterClosed false the verdict is PENDING
 // whatever the data say; the figures and findings so far are reported.
 //
@@ -96,7 +96,7 @@ type effects struct {
 //     ErrorRateFloorRatio and ErrorRateFloorDelta); improved in mirror
 //     image. Any regression → DEGRADED; else any improvement → IMPROVED;
 //     else NO_CHANGE.
-func JudgeEvidence(e *Evidence, afterClosed bool, cfg Config) Judgement {
+func judgeEvidence(e *Evidence, afterClosed bool, cfg Config) Judgement {
 	var j Judgement
 	before, after := e.Windows()
 	enough := before.Requests >= cfg.MinRequests && after.Requests >= cfg.MinRequests

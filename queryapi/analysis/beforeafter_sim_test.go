@@ -15,7 +15,7 @@ import (
 )
 
 // The simulations of docs/analysis.md ("The rule's error rates"): seeded
-// deployments through the before/after rule (JudgeEvidence) and through the
+// deployments through the before/after rule (judgeEvidence) and through the
 // rule it replaced (Decide on per-minute p95 values with the 1.2× and
 // +1 point thresholds), on the same simulated data.
 //
@@ -239,7 +239,7 @@ func simulate(tr simTraffic, rng *rand.Rand) simOutcome {
 		return out
 	}
 	if len(tr.controlUnits) > 0 {
-		out.plain = JudgeEvidence(e, true, cfg).Verdict
+		out.plain = judgeEvidence(e, true, cfg).Verdict
 		for k, ct := range tr.controlUnits {
 			ct.evidenceOnly = true
 			c := simulate(ct, rng)
@@ -252,7 +252,7 @@ func simulate(tr simTraffic, rng *rand.Rand) simOutcome {
 			}
 		}
 	}
-	out.e, out.j = e, JudgeEvidence(e, true, cfg)
+	out.e, out.j = e, judgeEvidence(e, true, cfg)
 	for _, m := range out.j.Metrics {
 		switch m.Metric {
 		case MetricLatencyP95:
@@ -289,7 +289,7 @@ func simulate(tr simTraffic, rng *rand.Rand) simOutcome {
 		}
 		return Side{LatenciesMs: p95s, P95Ms: ws.P95Ms, Requests: ws.Requests, Errors: ws.Errors}
 	}
-	d, err := Decide(legacy(0, before), legacy(1, after), DefaultConfig())
+	d, err := decide(legacy(0, before), legacy(1, after), DefaultConfig())
 	if err != nil {
 		panic(err)
 	}
@@ -516,6 +516,6 @@ func BenchmarkJudgeEvidence(b *testing.B) {
 	cfg := DefaultConfig()
 	b.ResetTimer()
 	for range b.N {
-		JudgeEvidence(o.e, true, cfg)
+		judgeEvidence(o.e, true, cfg)
 	}
 }

@@ -122,7 +122,7 @@ func operation(j Judgement, name string) report.OperationImpact {
 func TestJudgeEvidenceNoChange(t *testing.T) {
 	cfg := DefaultConfig()
 	e := evidenceOf(t, cfg, steady("GET /a", 300, 80), steady("GET /b", 100, 200), steady("POST /c", 40, 120))
-	j := JudgeEvidence(e, true, cfg)
+	j := judgeEvidence(e, true, cfg)
 	if j.Verdict != report.VerdictNoChange || len(j.Regressions) != 0 {
 		t.Fatalf("verdict %v %v, want NO_CHANGE", j.Verdict, j.Regressions)
 	}
@@ -154,7 +154,7 @@ func TestJudgeEvidenceOneOperationRegressed(t *testing.T) {
 	slow := steady("GET /api/export", 60, 150)
 	slow.slower = 2
 	e := evidenceOf(t, cfg, steady("GET /a", 300, 80), slow, steady("POST /c", 40, 120))
-	j := JudgeEvidence(e, true, cfg)
+	j := judgeEvidence(e, true, cfg)
 	if j.Verdict != report.VerdictDegraded || !slices.Equal(j.Regressions, []report.FailureReason{report.ReasonLatencyRegression}) {
 		t.Fatalf("verdict %v %v, want DEGRADED [LATENCY_REGRESSION]", j.Verdict, j.Regressions)
 	}
@@ -192,7 +192,7 @@ func TestJudgeEvidenceMixShiftIsNotARegression(t *testing.T) {
 	if after.P95Ms < 1.3*before.P95Ms {
 		t.Fatalf("the raw p95 should rise with the mix: %v → %v", before.P95Ms, after.P95Ms)
 	}
-	j := JudgeEvidence(e, true, cfg)
+	j := judgeEvidence(e, true, cfg)
 	if j.Verdict != report.VerdictNoChange {
 		t.Fatalf("verdict %v %+v, want NO_CHANGE (the mix moved, no operation did)", j.Verdict, j.Metrics)
 	}
@@ -207,7 +207,7 @@ func TestJudgeEvidenceLowBaseErrorRate(t *testing.T) {
 	cfg := DefaultConfig()
 	op := steady("GET /a", 600, 80)
 	op.errorsPerMinute = [2]float64{1.2, 4.8}
-	j := JudgeEvidence(evidenceOf(t, cfg, op), true, cfg)
+	j := judgeEvidence(evidenceOf(t, cfg, op), true, cfg)
 	if j.Verdict != report.VerdictDegraded || !slices.Equal(j.Regressions, []report.FailureReason{report.ReasonErrorRateRegression}) {
 		t.Fatalf("verdict %v %v, want DEGRADED [ERROR_RATE_REGRESSION]", j.Verdict, j.Regressions)
 	}
@@ -227,7 +227,7 @@ func TestJudgeEvidenceBelowTheFloor(t *testing.T) {
 	cfg := DefaultConfig()
 	op := steady("GET /a", 6000, 80)
 	op.slower = 1.02
-	j := JudgeEvidence(evidenceOf(t, cfg, op), true, cfg)
+	j := judgeEvidence(evidenceOf(t, cfg, op), true, cfg)
 	m := impactMetric(j.Metrics, MetricLatencyP95)
 	if m.AdjustedPValue > cfg.Alpha || m.CIHigh >= cfg.LatencyFloor {
 		t.Fatalf("p95 %+v: want significant with an interval below +5 %%", m)
@@ -236,7 +236,7 @@ func TestJudgeEvidenceBelowTheFloor(t *testing.T) {
 		t.Errorf("verdict %v, want NO_CHANGE: +2 %% is below the floor", j.Verdict)
 	}
 	cfg.LatencyFloor = 0.01
-	if j := JudgeEvidence(evidenceOf(t, cfg, op), true, cfg); j.Verdict != report.VerdictDegraded {
+	if j := judgeEvidence(evidenceOf(t, cfg, op), true, cfg); j.Verdict != report.VerdictDegraded {
 		t.Errorf("floor 1 %%: verdict %v, want DEGRADED", j.Verdict)
 	}
 }
@@ -245,7 +245,7 @@ func TestJudgeEvidenceImproved(t *testing.T) {
 	cfg := DefaultConfig()
 	op := steady("GET /a", 300, 80)
 	op.slower = 0.7
-	j := JudgeEvidence(evidenceOf(t, cfg, op), true, cfg)
+	j := judgeEvidence(evidenceOf(t, cfg, op), true, cfg)
 	if j.Verdict != report.VerdictImproved || len(j.Regressions) != 0 {
 		t.Fatalf("verdict %v %v, want IMPROVED", j.Verdict, j.Regressions)
 	}
@@ -257,7 +257,7 @@ func TestJudgeEvidenceImproved(t *testing.T) {
 func TestJudgeEvidenceInsufficientAndPending(t *testing.T) {
 	cfg := DefaultConfig()
 	op := opTraffic{name: "GET /a", perMinute: [2]int{1, 3}, median: 80, sigma: 0.4} // 30 vs 90 requests
-	j := JudgeEvidence(evidenceOf(t, cfg, op), true, cfg)
+	j := judgeEvidence(evidenceOf(t, cfg, op), true, cfg)
 	if j.Verdict != report.VerdictInsufficientData || len(j.Regressions) != 0 {
 		t.Fatalf("verdict %v, want INSUFFICIENT_DATA", j.Verdict)
 	}
@@ -271,7 +271,7 @@ func TestJudgeEvidenceInsufficientAndPending(t *testing.T) {
 	}
 	slow := steady("GET /a", 300, 80)
 	slow.slower = 2
-	if j := JudgeEvidence(evidenceOf(t, cfg, slow), false, cfg); j.Verdict != report.VerdictPending || len(j.Regressions) != 0 ||
+	if j := judgeEvidence(evidenceOf(t, cfg, slow), false, cfg); j.Verdict != report.VerdictPending || len(j.Regressions) != 0 ||
 		impactMetric(j.Metrics, MetricLatencyP95).Verdict != report.CompareWorse {
 		t.Errorf("open window: verdict %v %v, p95 %+v; want PENDING with the finding so far", j.Verdict, j.Regressions, impactMetric(j.Metrics, MetricLatencyP95))
 	}
@@ -289,14 +289,14 @@ func TestJudgeEvidenceRemainderAndBound(t *testing.T) {
 	if len(e.Strata) != 3 || !e.Strata[2].Remainder || e.Strata[2].Operations != 3 {
 		t.Fatalf("strata %+v, want /a, /b and a remainder of 3", e.Strata)
 	}
-	j := JudgeEvidence(e, true, cfg)
+	j := judgeEvidence(e, true, cfg)
 	last := j.Operations[len(j.Operations)-1]
 	if !last.Remainder || last.Operations != 3 || !last.Judged || last.BeforeRequests != 30*(100+1+1) {
 		t.Errorf("remainder %+v", last)
 	}
 	// A regression inside the remainder is found and named as such.
 	ops[2].slower = 3
-	j = JudgeEvidence(evidenceOf(t, cfg, ops...), true, cfg)
+	j = judgeEvidence(evidenceOf(t, cfg, ops...), true, cfg)
 	if j.Verdict != report.VerdictDegraded || !j.Operations[0].Remainder || j.Operations[0].Rank != 1 {
 		t.Fatalf("verdict %v, first %+v; want DEGRADED in the remainder", j.Verdict, j.Operations[0])
 	}
@@ -315,7 +315,7 @@ func TestExplain(t *testing.T) {
 	for _, n := range []string{"GET /a", "GET /b", "GET /c"} {
 		ops = append(ops, steady(n, 100, 50))
 	}
-	j := JudgeEvidence(evidenceOf(t, cfg, ops...), true, cfg)
+	j := judgeEvidence(evidenceOf(t, cfg, ops...), true, cfg)
 	tl := NewTimeline([]Row{row("d1", "shop", "2", "1", time.Hour)}, cfg)
 	it := tl.Items()[0]
 	e := evidenceOf(t, cfg, ops...)
@@ -338,7 +338,7 @@ func TestExplain(t *testing.T) {
 	}
 
 	// NO_CHANGE says what would have been seen.
-	j = JudgeEvidence(evidenceOf(t, cfg, ops[1:]...), true, cfg)
+	j = judgeEvidence(evidenceOf(t, cfg, ops[1:]...), true, cfg)
 	im = tl.Impact(it, j, before, after)
 	for _, want := range []string{"NO_CHANGE: nothing larger than +", "on p95 (", "an error rate of ", "3 operations judged, within ±0 % on p95"} {
 		if !strings.Contains(im.Explanation, want) {
@@ -352,7 +352,7 @@ func TestExplain(t *testing.T) {
 func TestJudgeEvidenceDiscreteLatencies(t *testing.T) {
 	cfg := DefaultConfig()
 	op := opTraffic{name: "GET /cart", perMinute: [2]int{10, 10}, median: 20, sigma: 0, slower: 3}
-	j := JudgeEvidence(evidenceOf(t, cfg, op), true, cfg)
+	j := judgeEvidence(evidenceOf(t, cfg, op), true, cfg)
 	if j.Verdict != report.VerdictDegraded {
 		t.Fatalf("verdict %v %+v, want DEGRADED", j.Verdict, j.Metrics)
 	}

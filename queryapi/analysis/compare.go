@@ -246,7 +246,7 @@ func Compare(pairs []MinutePair, expectedShare float64, cfg Config, cc CompareCo
 		em.CILow, em.CIHigh = pool.lo[pooledErrorRate], pool.hi[pooledErrorRate]
 	}
 	if enough {
-		d, err := Decide(Side{Requests: c.ControlRequests, Errors: math.Min(ce, c.ControlRequests)},
+		d, err := decide(Side{Requests: c.ControlRequests, Errors: math.Min(ce, c.ControlRequests)},
 			Side{Requests: c.TreatmentRequests, Errors: math.Min(te, c.TreatmentRequests)}, cfg)
 		if err == nil {
 			em.Verdict = report.CompareNoDifference

@@ -49,11 +49,11 @@ func (r Rule) FailureReason() (reason report.FailureReason, ok bool) {
 	return 0, false
 }
 
-// ErrInvalidConfig wraps a configuration Decide cannot use.
+// ErrInvalidConfig wraps a configuration decide cannot use.
 var ErrInvalidConfig = errors.New("analysis: invalid config")
 
 // Side summarises one side (before or after, control or treatment) of the
-// per-minute rule Decide applies.
+// per-minute rule decide applies.
 type Side struct {
 	// LatenciesMs are the latency observations of the Mann-Whitney test
 	// (the per-minute p95 values, in milliseconds). May be empty, in which
@@ -139,7 +139,7 @@ type ErrorRateComparison struct {
 	PIncrease, PDecrease float64
 }
 
-// Decision is the result of Decide.
+// Decision is the result of decide.
 type Decision struct {
 	// Verdict is INSUFFICIENT_DATA, NO_CHANGE, IMPROVED or DEGRADED (PENDING,
 	// an after window still open, is the caller's).
@@ -167,7 +167,7 @@ func (d Decision) FailureReasons() []report.FailureReason {
 // boundaries of the rules, e.g. 0.02 − 0.01 ≥ 0.01.
 const boundaryEps = 1e-12
 
-// Decide applies the rules of docs/analysis.md to a deployment's before and after windows:
+// decide applies the rules of docs/analysis.md to a deployment's before and after windows:
 //
 //   - Either window with Requests < MinRequests → VerdictInsufficientData
 //     (rates are still reported; no test is run).
@@ -194,7 +194,7 @@ const boundaryEps = 1e-12
 // independent observations, so p-values are smaller than they would be on
 // the raw sample; the absolute and relative thresholds keep such flags to
 // practically large changes.
-func Decide(before, after Side, cfg Config) (Decision, error) {
+func decide(before, after Side, cfg Config) (Decision, error) {
 	if err := cfg.Validate(); err != nil {
 		return Decision{}, fmt.Errorf("%w: %w", ErrInvalidConfig, err)
 	}

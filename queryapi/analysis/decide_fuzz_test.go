@@ -13,7 +13,7 @@ func FuzzDecide(f *testing.F) {
 	f.Fuzz(func(t *testing.T, bb, ba []byte, rb, eb, ra, ea, pb, pa float64, mode uint8) {
 		before := Side{LatenciesMs: statstest.FloatsFrom(bb, mode, 80), P95Ms: pb, Requests: rb, Errors: eb}
 		after := Side{LatenciesMs: statstest.FloatsFrom(ba, mode, 80), P95Ms: pa, Requests: ra, Errors: ea}
-		d, err := Decide(before, after, DefaultConfig())
+		d, err := decide(before, after, DefaultConfig())
 		if err != nil {
 			return
 		}

@@ -256,7 +256,7 @@ func TestDecide(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			d, err := Decide(tc.before, tc.after, cfg)
+			d, err := decide(tc.before, tc.after, cfg)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -307,11 +307,11 @@ func TestDecideMirror(t *testing.T) {
 	fired := 0
 	for trial := 0; trial < 400; trial++ {
 		a, b := gen(), gen()
-		ab, err := Decide(a, b, cfg)
+		ab, err := decide(a, b, cfg)
 		if err != nil {
 			t.Fatal(err)
 		}
-		ba, err := Decide(b, a, cfg)
+		ba, err := decide(b, a, cfg)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -353,10 +353,10 @@ func TestDecideInvalidInput(t *testing.T) {
 		{Requests: 10, LatenciesMs: []float64{1, math.NaN()}},
 	}
 	for _, w := range badWindows {
-		if _, err := Decide(w, good, cfg); !errors.Is(err, ErrInvalidWindow) {
+		if _, err := decide(w, good, cfg); !errors.Is(err, ErrInvalidWindow) {
 			t.Errorf("before %+v: err = %v", w, err)
 		}
-		if _, err := Decide(good, w, cfg); !errors.Is(err, ErrInvalidWindow) {
+		if _, err := decide(good, w, cfg); !errors.Is(err, ErrInvalidWindow) {
 			t.Errorf("after %+v: err = %v", w, err)
 		}
 	}
@@ -373,12 +373,12 @@ func TestDecideInvalidInput(t *testing.T) {
 	for i, m := range mods {
 		c := DefaultConfig()
 		m(&c)
-		if _, err := Decide(good, good, c); !errors.Is(err, ErrInvalidConfig) {
+		if _, err := decide(good, good, c); !errors.Is(err, ErrInvalidConfig) {
 			t.Errorf("config mod %d: err = %v", i, err)
 		}
 	}
 	// The zero config is invalid (alpha 0) rather than silently permissive.
-	if _, err := Decide(good, good, Config{}); !errors.Is(err, ErrInvalidConfig) {
+	if _, err := decide(good, good, Config{}); !errors.Is(err, ErrInvalidConfig) {
 		t.Errorf("zero config: err = %v", err)
 	}
 }
@@ -415,7 +415,7 @@ func TestDecisionStrings(t *testing.T) {
 func TestDecideEmptyWindowsWithoutMinimum(t *testing.T) {
 	cfg := DefaultConfig()
 	cfg.MinRequests = 0
-	d, err := Decide(Side{}, Side{}, cfg)
+	d, err := decide(Side{}, Side{}, cfg)
 	if err != nil {
 		t.Fatal(err)
 	}

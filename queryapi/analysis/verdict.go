@@ -54,10 +54,10 @@ func (w WindowStats) window(s Span) report.Window {
 	return out
 }
 
-// Judge judges an item from its evidence (JudgeEvidence); the after window
+// Judge judges an item from its evidence (judgeEvidence); the after window
 // is closed when now ≥ its end.
 func (t *Timeline) Judge(it *Item, e *Evidence, now time.Time) Judgement {
-	return JudgeEvidence(e, it.Closed(now), t.cfg)
+	return judgeEvidence(e, it.Closed(now), t.cfg)
 }
 
 // Impact completes an item's deployment with the verdict, change failure,
