@@ -14,7 +14,7 @@ COMPONENT_DIRS   := $(wildcard processor/*/ exporter/*/)
 COLLECTOR_INPUTS := builder-config.yaml go.mod go.sum \
 	$(shell find processor exporter internal \( -name '*.go' -not -name '*_test.go' \) -o -name '*.sql' 2>/dev/null)
 
-.PHONY: all build test bench run generate clean
+.PHONY: all build test deps bench run generate clean
 
 all: build
 
@@ -55,10 +55,22 @@ GO_TEST_PKGS = $(shell $(GO) list ./... | grep -v '/conformance$$')
 CH_TEST_PKGS = $(shell $(GO) list -f '{{.ImportPath}}{{range .TestImports}} {{.}}{{end}}{{range .XTestImports}} {{.}}{{end}}' $(GO_TEST_PKGS) \
 	| awk '{for (i = 1; i <= NF; i++) if ($$i ~ /\/testkit\/chtest$$/) { print $$1; break }}')
 
+## deps: what make test needs beyond Go, each installed only when missing:
+## Debian's clickhouse-server 18.16 and ZooKeeper (apt-get, through sudo
+## unless root; deploy/local/install.sh, which make run uses too), then chdb
+## and schemathesis into .venv/
+deps:
+	@deploy/local/install.sh clickhouse-server zookeeper python3-venv
+	@$(MAKE) --no-print-directory .venv/.chdb-installed
+	@echo "deps: clickhouse-server $$(dpkg-query -W -f='$${Version}' clickhouse-server 2>/dev/null || echo '?')," \
+	  "zookeeper $$(dpkg-query -W -f='$${Version}' zookeeper 2>/dev/null || echo '?')," \
+	  "$$(.venv/bin/python -c 'import importlib.metadata as m; print("chdb", m.version("chdb"), "chdb-core", m.version("chdb-core"), "schemathesis", m.version("schemathesis"))')"
+
 ## test: everything CI runs: unit tests, then every ClickHouse-backed test
 ## (integration, API, end-to-end, dashboards) on 18.16 and on 26.x, then
-## schemathesis against the API's OpenAPI document (conformance/)
-test: build $(GOTESTSUM) .venv/.chdb-installed
+## schemathesis against the API's OpenAPI document (conformance/); installs
+## what is missing first (deps), so a fresh Debian machine needs only Go
+test: deps build $(GOTESTSUM)
 	@unformatted=$$(gofmt -l $$(find . -name '*.go' -not -path './.build/*' -not -path './.run/*' -not -path './.venv/*')); \
 	  if [ -n "$$unformatted" ]; then echo "gofmt needed: $$unformatted"; exit 1; fi
 	$(GO) vet ./...
@@ -80,6 +92,7 @@ $(GOTESTSUM):
 # The current ClickHouse engine for the second leg, `make bench` and
 # `CLICKHOUSE_ENGINE=chdb make run` (the one recipe that installs it).
 .venv/.chdb-installed: requirements-test.txt
+	@deploy/local/install.sh python3-venv
 	python3 -m venv .venv
 	.venv/bin/pip install -q --disable-pip-version-check -r requirements-test.txt
 	@touch $@

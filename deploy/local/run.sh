@@ -58,16 +58,14 @@ done
 
 # --- prerequisites -------------------------------------------------------------
 command -v go >/dev/null || die "Go is required (https://go.dev/dl/); Debian: apt-get install golang"
-command -v curl >/dev/null || { say "installing curl"; apt-get update -qq && apt-get install -y -qq curl; }
+# The same installer as make test's deps step: it does nothing when all is there.
+deploy/local/install.sh curl || die "could not install curl"
 if [ -z "${CLICKHOUSE_ENDPOINT:-}" ] && [ "$CLICKHOUSE_ENGINE" = chdb ]; then
   make -q .venv/.chdb-installed 2>/dev/null || say "installing the current ClickHouse engine (PyPI chdb, pinned) into .venv/"
-  make -s .venv/.chdb-installed || die "could not install chdb (needs python3 with venv: apt-get install python3-venv)"
-elif [ -z "${CLICKHOUSE_ENDPOINT:-}" ] && { [ ! -x /usr/sbin/clickhouse-server ] || { [ "$CLICKHOUSE_ENGINE" = cluster ] && [ ! -f /usr/share/java/zookeeper.jar ]; }; }; then
-  say "installing clickhouse-server (and ZooKeeper for a cluster) from the OS packages"
-  SUDO=; [ "$(id -u)" = 0 ] || SUDO=sudo
-  $SUDO apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq clickhouse-server clickhouse-client \
-    $([ "$CLICKHOUSE_ENGINE" = cluster ] && echo zookeeper)
+  make -s .venv/.chdb-installed || die "could not install chdb into .venv/"
+elif [ -z "${CLICKHOUSE_ENDPOINT:-}" ]; then
+  deploy/local/install.sh clickhouse-server $([ "$CLICKHOUSE_ENGINE" = cluster ] && echo zookeeper) \
+    || die "could not install clickhouse-server (and ZooKeeper for a cluster) from the OS packages"
 fi
 
 say "building the collector (OCB), the API, the worker and the demo"

@@ -32,10 +32,10 @@ type ZooKeeper struct {
 // free port and waits until it answers "ruok".
 func StartZooKeeper(dir string) (*ZooKeeper, error) {
 	if _, err := os.Stat(ZooKeeperJar); err != nil {
-		return nil, fmt.Errorf("chcluster: ZooKeeper is not installed (%v): `apt-get install -y zookeeper`; the cluster tests need it", err)
+		return nil, fmt.Errorf("chcluster: ZooKeeper is not installed (%v): `make deps` installs it (make test runs it), or `apt-get install -y zookeeper`; the cluster tests need it", err)
 	}
 	if _, err := exec.LookPath("java"); err != nil {
-		return nil, fmt.Errorf("chcluster: java not found (%v): ZooKeeper needs a JRE (`apt-get install -y zookeeper` pulls one in)", err)
+		return nil, fmt.Errorf("chcluster: java not found (%v): ZooKeeper needs a JRE (`make deps`, or `apt-get install -y zookeeper`, pulls one in)", err)
 	}
 	port, err := chtest.FreePort()
 	if err != nil {

@@ -453,7 +453,7 @@ func serverBinary() ([]string, error) {
 		return []string{p}, nil
 	}
 	return nil, fmt.Errorf("chtest: clickhouse-server not found (looked for %s and in PATH): "+
-		"install it with `apt-get install -y clickhouse-server` (or set %s to the server binary); "+
+		"`make deps` installs it (make test runs it), or `apt-get install -y clickhouse-server` (or set %s to the server binary); "+
 		"the ClickHouse integration tests need a real server", defaultBinary, EnvBinary)
 }
 
@@ -472,8 +472,8 @@ func chdbBinary() ([]string, error) {
 		python = filepath.Join(root, ".venv", "bin", "python")
 	}
 	if _, err := exec.LookPath(python); err != nil {
-		return nil, fmt.Errorf("chtest: %s=%s needs a Python with chdb (%v): create it with "+
-			"`python3 -m venv .venv && .venv/bin/pip install -r requirements-test.txt` (as .ci/run does) "+
+		return nil, fmt.Errorf("chtest: %s=%s needs a Python with chdb (%v): `make deps` creates it "+
+			"(make test runs it), or `python3 -m venv .venv && .venv/bin/pip install -r requirements-test.txt`, "+
 			"or set %s; the ClickHouse integration tests need a real server", EnvEngine, EngineChdb, err, EnvChdbPython)
 	}
 	return []string{python, launcher}, nil
