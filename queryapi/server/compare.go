@@ -101,19 +101,7 @@ func metricsToPB(ms []report.CompareMetric) []*pb.CompareMetric {
 	return out
 }
 
-func compareVerdictToPB(v report.CompareVerdict) pb.CompareVerdict {
-	switch v {
-	case report.CompareInsufficientData:
-		return pb.CompareVerdict_COMPARE_VERDICT_INSUFFICIENT_DATA
-	case report.CompareNoDifference:
-		return pb.CompareVerdict_COMPARE_VERDICT_NO_DIFFERENCE
-	case report.CompareBetter:
-		return pb.CompareVerdict_COMPARE_VERDICT_BETTER
-	case report.CompareWorse:
-		return pb.CompareVerdict_COMPARE_VERDICT_WORSE
-	}
-	return pb.CompareVerdict_COMPARE_VERDICT_UNSPECIFIED
-}
+func compareVerdictToPB(v report.CompareVerdict) pb.CompareVerdict { return compareVerdicts.toPB(v) }
 
 // defaultCohortsRange is the range of ListCohorts without start_time.
 const defaultCohortsRange = 24 * time.Hour

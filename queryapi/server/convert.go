@@ -49,89 +49,28 @@ func count32(n int) int32 {
 }
 
 func groupByFromPB(g pb.GroupBy) (report.GroupBy, error) {
-	switch g {
-	case pb.GroupBy_GROUP_BY_UNSPECIFIED, pb.GroupBy_GROUP_BY_NONE:
-		return report.GroupByNone, nil
-	case pb.GroupBy_GROUP_BY_VERSION:
-		return report.GroupByVersion, nil
-	case pb.GroupBy_GROUP_BY_OPERATION:
-		return report.GroupByOperation, nil
-	}
-	return 0, badField("group_by", "unknown value %d: one of NONE, VERSION, OPERATION", int32(g))
+	return groupBys.fromPBField("group_by", g, report.GroupByNone, pb.GroupBy_name)
 }
 
 func intervalFromPB(i pb.Interval) (report.Interval, error) {
-	switch i {
-	case pb.Interval_INTERVAL_UNSPECIFIED, pb.Interval_INTERVAL_ALL:
-		return report.IntervalAll, nil
-	case pb.Interval_INTERVAL_DAY:
-		return report.IntervalDay, nil
-	case pb.Interval_INTERVAL_WEEK:
-		return report.IntervalWeek, nil
-	case pb.Interval_INTERVAL_MONTH:
-		return report.IntervalMonth, nil
-	}
-	return 0, badField("interval", "unknown value %d: one of ALL, DAY, WEEK, MONTH", int32(i))
+	return intervals.fromPBField("interval", i, report.IntervalAll, pb.Interval_name)
 }
 
-func sourceToPB(s report.DeploySource) pb.Source {
-	switch s {
-	case report.SourceExplicit:
-		return pb.Source_SOURCE_EXPLICIT
-	case report.SourceInferred:
-		return pb.Source_SOURCE_INFERRED
-	}
-	return pb.Source_SOURCE_UNSPECIFIED
-}
+func sourceToPB(s report.DeploySource) pb.Source { return sources.toPB(s) }
 
-func verdictToPB(v report.Verdict) pb.Verdict {
-	switch v {
-	case report.VerdictPending:
-		return pb.Verdict_VERDICT_PENDING
-	case report.VerdictInsufficientData:
-		return pb.Verdict_VERDICT_INSUFFICIENT_DATA
-	case report.VerdictNoChange:
-		return pb.Verdict_VERDICT_NO_CHANGE
-	case report.VerdictImproved:
-		return pb.Verdict_VERDICT_IMPROVED
-	case report.VerdictDegraded:
-		return pb.Verdict_VERDICT_DEGRADED
-	case report.VerdictCausedByDependency:
-		return pb.Verdict_VERDICT_CAUSED_BY_DEPENDENCY
-	}
-	return pb.Verdict_VERDICT_UNSPECIFIED
-}
+func verdictToPB(v report.Verdict) pb.Verdict { return verdicts.toPB(v) }
 
 func reasonsToPB(rs []report.FailureReason) []pb.FailureReason {
 	out := make([]pb.FailureReason, 0, len(rs))
 	for _, r := range rs {
-		switch r {
-		case report.ReasonRolledBack:
-			out = append(out, pb.FailureReason_FAILURE_REASON_ROLLED_BACK)
-		case report.ReasonLatencyRegression:
-			out = append(out, pb.FailureReason_FAILURE_REASON_LATENCY_REGRESSION)
-		case report.ReasonErrorRateRegression:
-			out = append(out, pb.FailureReason_FAILURE_REASON_ERROR_RATE_REGRESSION)
+		if p := failureReasons.toPB(r); p != 0 {
+			out = append(out, p)
 		}
 	}
 	return out
 }
 
-func tierToPB(t report.Tier) pb.Tier {
-	switch t {
-	case report.TierUnknown:
-		return pb.Tier_TIER_UNKNOWN
-	case report.TierLow:
-		return pb.Tier_TIER_LOW
-	case report.TierMedium:
-		return pb.Tier_TIER_MEDIUM
-	case report.TierHigh:
-		return pb.Tier_TIER_HIGH
-	case report.TierElite:
-		return pb.Tier_TIER_ELITE
-	}
-	return pb.Tier_TIER_UNSPECIFIED
-}
+func tierToPB(t report.Tier) pb.Tier { return tiers.toPB(t) }
 
 func unitToPB(u report.Unit) *pb.Unit {
 	versions := u.Versions
@@ -205,35 +144,11 @@ func deploymentToPB(d report.Deployment) *pb.Deployment {
 	return out
 }
 
-func causeKindToPB(k report.CauseKind) pb.CauseKind {
-	switch k {
-	case report.CauseOwnDeployment:
-		return pb.CauseKind_CAUSE_KIND_OWN_DEPLOYMENT
-	case report.CauseCalleeDeployment:
-		return pb.CauseKind_CAUSE_KIND_CALLEE_DEPLOYMENT
-	case report.CauseCallerDeployment:
-		return pb.CauseKind_CAUSE_KIND_CALLER_DEPLOYMENT
-	case report.CauseFeatureFlag:
-		return pb.CauseKind_CAUSE_KIND_FEATURE_FLAG
-	}
-	return pb.CauseKind_CAUSE_KIND_UNSPECIFIED
-}
+func causeKindToPB(k report.CauseKind) pb.CauseKind { return causeKinds.toPB(k) }
 
 // causeKindFromPB: UNSPECIFIED is no filter (0).
 func causeKindFromPB(k pb.CauseKind) (report.CauseKind, error) {
-	switch k {
-	case pb.CauseKind_CAUSE_KIND_UNSPECIFIED:
-		return 0, nil
-	case pb.CauseKind_CAUSE_KIND_OWN_DEPLOYMENT:
-		return report.CauseOwnDeployment, nil
-	case pb.CauseKind_CAUSE_KIND_CALLEE_DEPLOYMENT:
-		return report.CauseCalleeDeployment, nil
-	case pb.CauseKind_CAUSE_KIND_CALLER_DEPLOYMENT:
-		return report.CauseCallerDeployment, nil
-	case pb.CauseKind_CAUSE_KIND_FEATURE_FLAG:
-		return report.CauseFeatureFlag, nil
-	}
-	return 0, badField("cause_kind", "unknown value %d", k)
+	return causeKinds.fromPBField("cause_kind", k, 0, pb.CauseKind_name)
 }
 
 func causeToPB(c report.Cause) *pb.Cause {

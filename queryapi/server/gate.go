@@ -71,19 +71,9 @@ func gateToPB(a report.GateAnswer) *pb.GateResponse {
 	for i, r := range a.Reasons {
 		out.Reasons[i] = string(r)
 	}
-	switch a.Result {
-	case report.GatePass:
-		out.Result = pb.GateResult_PASS
-	case report.GateFail:
-		out.Result = pb.GateResult_FAIL
-	default:
+	out.Result, out.Mode = gateResults.toPB(a.Result), gateModes.toPB(a.Mode)
+	if out.Result == 0 {
 		out.Result = pb.GateResult_INCONCLUSIVE
-	}
-	switch a.Mode {
-	case report.GateCanary:
-		out.Mode = pb.GateMode_CANARY
-	case report.GateBeforeAfter:
-		out.Mode = pb.GateMode_BEFORE_AFTER
 	}
 	return out
 }
