@@ -7,6 +7,8 @@ import (
 	"unicode/utf8"
 
 	"google.golang.org/protobuf/types/known/timestamppb"
+
+	"github.com/changelens/changelens/queryapi/limits"
 )
 
 const (
@@ -19,19 +21,13 @@ const (
 	defaultReportRange  = 30 * 24 * time.Hour
 	defaultEnvironment  = "production"
 
-	// Name lengths count characters, as the OpenAPI document's maxLength
-	// does (a byte limit cannot be stated there).
-	maxNameLen      = 256  // service, environment, version
-	maxOperationLen = 1024 // "GET /a/long/{route}"
-	maxPageTokenLen = 1024 // bytes = characters: printable ASCII
+	// The bounds of names, tokens and times are limits' table.
+	maxNameLen      = limits.MaxNameLen
+	maxOperationLen = limits.MaxOperationLen
+	maxPageTokenLen = limits.MaxPageTokenLen
 )
 
-// Timestamps outside [minTime, maxTime) are rejected: ClickHouse DateTime
-// covers 1970–2106, and nothing changelens stores lies outside this.
-var (
-	minTime = time.Unix(0, 0).UTC()
-	maxTime = time.Date(2100, 1, 1, 0, 0, 0, 0, time.UTC)
-)
+var minTime, maxTime = limits.MinTime, limits.MaxTime
 
 // checkName validates a free-form name (service, environment, operation,
 // version): valid UTF-8, no control characters, at most maxLen characters.
@@ -61,7 +57,7 @@ func checkID(id string) error {
 	if id == "" {
 		return badField("id", "required")
 	}
-	if len(id) != 32 {
+	if len(id) != limits.DeploymentIDLen {
 		return badField("id", "must be 32 lowercase hex digits")
 	}
 	for i := 0; i < len(id); i++ {

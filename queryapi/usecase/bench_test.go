@@ -363,9 +363,6 @@ func BenchmarkLatency(b *testing.B) {
 			reportLoad(b, d)
 		})
 		st := benchStore(b, srv, d, false)
-		if err := st.checkLatency(q, true); err != nil {
-			b.Fatal(err)
-		}
 		rollupSQL, err := st.clickhouse().LatencySQL(q, true)
 		if err != nil {
 			b.Fatal(err)

@@ -21,21 +21,6 @@ const maxCompareMinutes = int(limits.MaxCompareRange / time.Minute)
 // Compare compares two versions of one unit in the minutes both served
 // (docs/analysis.md, "Same-window comparison of cohorts").
 func (s *Service) Compare(ctx context.Context, q report.CompareQuery) (report.Comparison, error) {
-	switch {
-	case q.Service == "" || q.Environment == "":
-		return report.Comparison{}, invalid("service and environment are required")
-	case !schema.KnownDimension(q.Dimension):
-		return report.Comparison{}, invalid("dimension %q is not known (supported: version, feature_flag.<key>, attribute.<name>)", q.Dimension)
-	case q.Control == "" || q.Treatment == "":
-		return report.Comparison{}, invalid("control and treatment are required")
-	case q.Control == q.Treatment:
-		return report.Comparison{}, invalid("control and treatment must differ")
-	case q.ExpectedShare < 0 || q.ExpectedShare >= 1:
-		return report.Comparison{}, invalid("expected_treatment_share must lie in (0, 1)")
-	}
-	if err := checkRange(q.Start, q.End, s.cfg.Limits.CompareRange()); err != nil {
-		return report.Comparison{}, err
-	}
 	rows, err := s.st.CohortMinutes(ctx, q, false, 2*maxCompareMinutes)
 	if err != nil {
 		return report.Comparison{}, err
@@ -165,11 +150,5 @@ const maxCohortValues = 100
 // Cohorts lists the cohort dimensions of one unit and the values seen over
 // the range, busiest first.
 func (s *Service) Cohorts(ctx context.Context, q report.CohortQuery) ([]report.CohortDimension, error) {
-	if q.Service == "" || q.Environment == "" {
-		return nil, invalid("service and environment are required")
-	}
-	if err := checkRange(q.Start, q.End, s.cfg.Limits.MaxLatencyRange); err != nil {
-		return nil, err
-	}
 	return s.st.CohortValues(ctx, q.Service, q.Environment, q.Start, q.End, maxCohortValues)
 }

@@ -14,6 +14,7 @@ import (
 
 	"github.com/changelens/changelens/queryapi/analysis"
 	"github.com/changelens/changelens/queryapi/inference"
+	"github.com/changelens/changelens/queryapi/limits"
 	"github.com/changelens/changelens/queryapi/report"
 )
 
@@ -75,9 +76,6 @@ func (s *Service) timeline(ctx context.Context, f unitFilter, from, to time.Time
 // Deployments lists deployments (and failed deploy attempts) with deploy
 // time in [Start, End), newest first, with their analysis.
 func (s *Service) Deployments(ctx context.Context, q report.DeploymentQuery) ([]report.Deployment, string, error) {
-	if err := checkRange(q.Start, q.End, s.cfg.Limits.MaxReportRange); err != nil {
-		return nil, "", err
-	}
 	size := q.PageSize
 	if size <= 0 {
 		size = s.cfg.Limits.DefaultPageSize
@@ -183,16 +181,9 @@ func causeMatches(d report.Deployment, q report.DeploymentQuery) bool {
 	return (q.CauseKind == 0 || q.CauseKind == kind) && (q.CausedBy == "" || q.CausedBy == by)
 }
 
-// maxIDLength bounds deployment IDs accepted from requests (ours are 32 hex
-// characters).
-const maxIDLength = 256
-
 // Impact analyses one deployment. IDs of merged duplicates and of
 // superseded inferred events resolve to the deployment that replaced them.
 func (s *Service) Impact(ctx context.Context, id string) (report.Impact, error) {
-	if id == "" || len(id) > maxIDLength {
-		return report.Impact{}, invalid("deployment id must have 1 to %d characters", maxIDLength)
-	}
 	var (
 		unit  unitFilter
 		at    time.Time
@@ -278,17 +269,6 @@ func (s *Service) canary(ctx context.Context, it *analysis.Item) (*report.Compar
 
 // DORA computes the DORA figures of one environment (optionally one service).
 func (s *Service) DORA(ctx context.Context, q report.DORAQuery) (report.DORAReport, error) {
-	if err := checkRange(q.Start, q.End, s.cfg.Limits.MaxReportRange); err != nil {
-		return report.DORAReport{}, err
-	}
-	if q.Environment == "" {
-		return report.DORAReport{}, invalid("environment is required")
-	}
-	switch q.Interval {
-	case report.IntervalAll, report.IntervalDay, report.IntervalWeek, report.IntervalMonth:
-	default:
-		return report.DORAReport{}, invalid("unknown interval %d", q.Interval)
-	}
 	tl, err := s.timeline(ctx, unitFilter{Service: q.Service, Environment: q.Environment}, q.Start, q.End)
 	if err != nil {
 		return report.DORAReport{}, err
@@ -334,7 +314,7 @@ func encodeToken(c cursor) string {
 
 func decodeToken(tok string) (cursor, error) {
 	bad := invalid("invalid page_token")
-	if len(tok) > 4*maxIDLength {
+	if len(tok) > limits.MaxPageTokenLen {
 		return cursor{}, bad
 	}
 	b, err := base64.RawURLEncoding.DecodeString(tok)

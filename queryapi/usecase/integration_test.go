@@ -404,10 +404,9 @@ func TestScenarioDeployments(t *testing.T) {
 		}
 	}
 
-	// Bad input.
+	// Page tokens are the use case's own format (the server checks only
+	// their characters and length).
 	for _, bad := range []report.DeploymentQuery{
-		{Start: f.start, End: f.start},
-		{Start: f.start, End: f.start.Add(400 * 24 * h)},
 		{Start: f.start, End: f.start.Add(h), PageToken: "not a token"},
 		{Start: f.start, End: f.start.Add(h), PageToken: "djE6MTIzOg"}, // "v1:123:" without an ID
 	} {
@@ -474,10 +473,6 @@ func TestScenarioInferredDeploymentsResolve(t *testing.T) {
 		if _, err := st.Impact(ctx, id); !errors.Is(err, report.ErrNotFound) {
 			t.Errorf("unknown ID %s: %v, want ErrNotFound", id, err)
 		}
-	}
-	var ia *report.InvalidArgumentError
-	if _, err := st.Impact(ctx, ""); !errors.As(err, &ia) {
-		t.Errorf("empty ID: %v", err)
 	}
 }
 
@@ -654,11 +649,6 @@ func TestScenarioDORA(t *testing.T) {
 	if err != nil || rep.Summary.DeploymentCount != 1 || rep.Summary.FailedChangeCount != 0 || rep.Summary.ChangeFailureRateTier != report.TierElite {
 		t.Errorf("staging: %v %+v", err, rep.Summary)
 	}
-
-	var ia *report.InvalidArgumentError
-	if _, err := st.DORA(ctx, report.DORAQuery{Start: f.start, End: f.start.Add(day)}); !errors.As(err, &ia) {
-		t.Errorf("missing environment: %v", err)
-	}
 }
 
 func equalFigures(a, b report.DORAFigures) bool {
@@ -740,17 +730,8 @@ func TestScenarioLatency(t *testing.T) {
 		t.Errorf("filtered count %v, want %v", sum[0].Count, want)
 	}
 
-	var ia *report.InvalidArgumentError
-	for _, bad := range []report.LatencyQuery{
-		{Service: "checkout", Environment: prod, Start: f.start, End: f.now, Step: 30 * s},
-		{Service: "checkout", Environment: prod, Start: f.start, End: f.start.Add(90 * 24 * h), Step: m},
-		{Environment: prod, Start: f.start, End: f.now, Step: m},
-		{Service: "checkout", Environment: prod, Start: f.start, End: f.now, Step: m, GroupBy: 9},
-	} {
-		if _, err := st.Latency(ctx, bad); !errors.As(err, &ia) {
-			t.Errorf("%+v: %v, want InvalidArgumentError", bad, err)
-		}
-	}
+	// Input validation is the server's (queryapi/server TestValidation);
+	// the use case trusts its typed input.
 }
 
 func TestScenarioUnits(t *testing.T) {
@@ -854,9 +835,6 @@ func TestScenarioLatencyHistograms(t *testing.T) {
 		name := fmt.Sprintf("%s–%s/step=%s/group=%d", c.start.Sub(f.start), c.end.Sub(f.start), c.step, c.group)
 		for _, svc := range []string{"checkout", "catalog"} {
 			q := report.LatencyQuery{Service: svc, Environment: prod, Start: c.start, End: c.end, Step: c.step, GroupBy: c.group}
-			if err := st.checkLatency(q, c.step > 0); err != nil {
-				t.Fatal(err)
-			}
 			if hourly := store.LatencyReadsHours(q, c.step > 0); hourly != c.hourly {
 				t.Fatalf("%s: hourly = %v, want %v", name, hourly, c.hourly)
 			}

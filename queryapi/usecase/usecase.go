@@ -36,7 +36,6 @@ import (
 	"context"
 	"fmt"
 	"runtime"
-	"time"
 
 	"github.com/changelens/changelens/queryapi/report"
 	"github.com/changelens/changelens/queryapi/store"
@@ -124,19 +123,4 @@ func (s *Service) Ping(ctx context.Context) error { return s.st.Ping(ctx) }
 
 func invalid(format string, args ...any) error {
 	return &report.InvalidArgumentError{Reason: fmt.Sprintf(format, args...)}
-}
-
-// checkRange validates a [start, end) request range against maxRange.
-func checkRange(start, end time.Time, maxRange time.Duration) error {
-	switch {
-	case start.IsZero() || end.IsZero():
-		return invalid("start_time and end_time are required")
-	case !end.After(start):
-		return invalid("end_time must be after start_time")
-	case end.Sub(start) > maxRange:
-		return invalid("range %s exceeds the maximum of %s", end.Sub(start), maxRange)
-	case start.Unix() < 0 || end.Unix() > 1<<32-1:
-		return invalid("times must lie between 1970 and 2106")
-	}
-	return nil
 }
