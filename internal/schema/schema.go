@@ -44,6 +44,12 @@ const (
 	LocalSuffix          = "_local"
 )
 
+// ReadTables are the tables and views a reader may name: the store's SQL
+// is checked against them when it loads, so a table renamed here cannot
+// leave a query reading a name that no longer exists.
+var ReadTables = []string{TableLatencyEvents, TableLatencyRollup, TableLatencyHist1m, TableLatencyHist1h,
+	TableDeployments, TableVersionPresence, TableCohortHist1m, TableVerdicts, TableNotifications, TableCallEvents}
+
 // Cohort dimensions: the values of cohort_hist_1m.dimension, and with the
 // two prefixes those of latency_events.cohort_keys (schema v6).
 const (

@@ -1,7 +1,10 @@
-// Package store reads the ClickHouse tables the changelens exporter writes
-// (latency_rollup_1m, latency_hist_1m, latency_hist_1h, version_presence,
-// deployment_events; schema v5, internal/schema) and nothing else: it
-// decides nothing. queryapi/usecase validates, caches and judges on top.
+// Package store reads the ClickHouse tables of internal/schema (up to
+// schema v8): the histograms latency_hist_1m and latency_hist_1h,
+// cohort_hist_1m, version_presence, deployment_events, the worker's
+// deployment_verdicts, and the raw latency_events and call_events where
+// only rows will do (a comparison's exemplar traces; the service graph,
+// which joins a call to its callee's entry span). It decides nothing:
+// queryapi/usecase pages, caches and judges on top.
 //
 // Every query is a parameterized SELECT (clickhouse-go named binding,
 // @name; values are never spliced into SQL by this package; the only
@@ -55,11 +58,14 @@ import (
 	"embed"
 	"errors"
 	"fmt"
+	"regexp"
+	"slices"
 	"strings"
 	"text/template"
 	"time"
 
 	"github.com/changelens/changelens/internal/chident"
+	"github.com/changelens/changelens/internal/schema"
 
 	"github.com/ClickHouse/clickhouse-go/v2"
 	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
@@ -140,6 +146,20 @@ func (s *Store) Ping(ctx context.Context) error {
 // Database is the database the store reads.
 func (s *Store) Database() string { return s.database }
 
+// tableRef is a table a query names: {db}.<name>.
+var tableRef = regexp.MustCompile(`\{db\}\.([A-Za-z0-9_]+)`)
+
+// checkTables fails when a query names a table internal/schema does not
+// define.
+func checkTables(file, src string) error {
+	for _, m := range tableRef.FindAllStringSubmatch(src, -1) {
+		if !slices.Contains(schema.ReadTables, m[1]) {
+			return fmt.Errorf("store: sql/%s reads table %q, which internal/schema does not define", file, m[1])
+		}
+	}
+	return nil
+}
+
 func loadTemplates(database string) (*template.Template, error) {
 	root := template.New("").Option("missingkey=error")
 	entries, err := sqlFiles.ReadDir("sql")
@@ -152,7 +172,11 @@ func loadTemplates(database string) (*template.Template, error) {
 		if err != nil {
 			return nil, err
 		}
-		src := strings.ReplaceAll(stripComments(string(b)), "{db}", quoted)
+		src := stripComments(string(b))
+		if err := checkTables(e.Name(), src); err != nil {
+			return nil, err
+		}
+		src = strings.ReplaceAll(src, "{db}", quoted)
 		if _, err := root.New(strings.TrimSuffix(e.Name(), ".sql")).Parse(src); err != nil {
 			return nil, fmt.Errorf("store: parse sql/%s: %w", e.Name(), err)
 		}

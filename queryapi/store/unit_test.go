@@ -279,3 +279,15 @@ func TestVerdictCodec(t *testing.T) {
 		}
 	}
 }
+
+// TestSQLNamesSchemaTables: every table a query names is one internal/schema
+// defines, and a query naming another fails when the store loads.
+func TestSQLNamesSchemaTables(t *testing.T) {
+	if _, err := loadTemplates("changelens"); err != nil {
+		t.Fatal(err)
+	}
+	if err := checkTables("x.sql", "SELECT 1 FROM {db}.latency_events JOIN {db}.deployments_v1"); err == nil ||
+		!strings.Contains(err.Error(), `"deployments_v1"`) {
+		t.Errorf("an unknown table: %v", err)
+	}
+}
