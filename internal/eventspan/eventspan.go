@@ -1,7 +1,7 @@
 // Package eventspan is the contract between the changelens processor and
-// whatever carries its output: how latency and deployment events travel as
-// ordinary OTLP spans. The names are below; codec.go holds the one encoder
-// and decoder of the events (typed Latency and Deployment), used by the
+// whatever carries its output: how latency, call and deployment events travel
+// as ordinary OTLP spans. The names are below; codec.go holds the one encoder
+// and decoder of the events (typed Latency, Call and Deployment), used by the
 // processor, the exporter and the tests.
 //
 // The processor's output is a normal traces stream, so any traces exporter
@@ -46,9 +46,9 @@
 // for it.
 //
 // Deployment events (AttrEventType = EventDeployment) are spans the processor
-// creates, one ResourceSpans each, with the attributes named below. Their
-// start timestamp is the rollout start (the first span of the new version, or
-// the CI span's start) and their end timestamp is the deploy time.
+// creates from CI/CD deploy spans, one ResourceSpans each, with the
+// attributes named below. Their start timestamp is the rollout start (the CI
+// span's start) and their end timestamp is the deploy time (its end).
 package eventspan
 
 import "github.com/changelens/changelens/internal/schema"

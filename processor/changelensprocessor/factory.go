@@ -1,6 +1,10 @@
-// Package changelensprocessor turns traces into changelens events: a latency
-// event per entry span and deployment events from CI/CD deploy spans and from
-// changes of service.version, encoded as spans (see internal/eventspan).
+// Package changelensprocessor turns traces into changelens events, encoded as
+// spans (see internal/eventspan): a latency event per entry span, a call event
+// per other CLIENT or PRODUCER span (the service graph's edges), and a
+// deployment event per CI/CD deploy span. It infers no deployments from
+// changes of service.version: that needs every collector's observations
+// together, so the query API derives them when it reads (queryapi/inference),
+// and the processor keeps no per-unit state but the cohort bounds.
 package changelensprocessor
 
 import (

@@ -1,6 +1,9 @@
 // Package limits is the one set of bounds the query API holds every request
 // to (docs/api.md): the server validates requests against them, naming the
-// parameter, and the store enforces them on what it reads. A zero field
+// parameter (bounds.go holds the bounds of single values); the use cases
+// (queryapi/usecase) hold what a request reads to them — deployments in a
+// range, units, groups, series points, page sizes — passing row bounds down
+// to the store's queries, which know no limits of their own. A zero field
 // takes its default.
 package limits
 

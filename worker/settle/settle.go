@@ -1,9 +1,10 @@
 // Package settle keeps the stored verdicts of deployments up to date and
-// turns verdicts into notifications: each cycle it judges every deployment
-// of the lookback afresh from its windows (queryapi/usecase.Judge), stores
-// the verdicts of settled deployments that are new or whose statistics
-// changed (late or replayed data re-settles a window), and hands due
-// events to the notifier.
+// turns verdicts into notifications: each cycle it asks queryapi/usecase.Judge
+// for every deployment of the lookback — which reads every window's counts
+// first and judges from its windows only a deployment that is new or whose
+// counts changed since its verdict was stored — stores the verdicts of
+// settled deployments that are new or changed (late or replayed data
+// re-settles a window), and hands due events to the notifier.
 package settle
 
 import (
