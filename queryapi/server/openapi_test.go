@@ -2,8 +2,12 @@ package server
 
 import (
 	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
 	"net/url"
 	"regexp"
+	"slices"
 	"strings"
 	"testing"
 )
@@ -91,7 +95,8 @@ func TestOpenAPIStatesRules(t *testing.T) {
 			if _, ok := op.Responses["default"]; ok {
 				t.Errorf("%s %s declares a default response: every status is listed", method, path)
 			}
-			for _, code := range []string{"200", "400", "401", "431", "500", "503", "504"} {
+			// 401 is declared when auth is on (TestOpenAPISecurity).
+			for _, code := range []string{"200", "400", "431", "500", "503", "504"} {
 				if _, ok := op.Responses[code]; !ok {
 					t.Errorf("%s %s does not declare %s", method, path, code)
 				}
@@ -178,4 +183,164 @@ func toAny(s []string) []any {
 		out[i] = v
 	}
 	return out
+}
+
+// validRequests holds one valid request (target, JSON body) per operation of
+// the document, for fakeSource: each answers 200.
+var validRequests = map[string][2]string{
+	"GET /v1/services":                {"/v1/services", ""},
+	"GET /v1/latency":                 {"/v1/latency?service=a&environment=b", ""},
+	"GET /v1/latency:summary":         {"/v1/latency:summary?service=a&environment=b", ""},
+	"GET /v1/deployments":             {"/v1/deployments", ""},
+	"GET /v1/deployments/{id}/impact": {"/v1/deployments/" + depID + "/impact", ""},
+	"GET /v1/dora":                    {"/v1/dora", ""},
+	"GET /v1/compare":                 {"/v1/compare?service=api&environment=production&control=1.0&treatment=1.1", ""},
+	"GET /v1/gate":                    {"/v1/gate?service=api&environment=prod&version=good", ""},
+	"POST /v1/gate":                   {"/v1/gate", `{"name":"podinfo","namespace":"test","phase":"Progressing","metadata":{"service":"api","environment":"prod","version":"good"}}`},
+	"GET /v1/graph":                   {"/v1/graph?environment=production", ""},
+	"GET /v1/cohorts":                 {"/v1/cohorts?service=api&environment=production", ""},
+}
+
+// TestOpenAPISecurity: /openapi.json declares the bearer security exactly
+// when the server enforces it. With tokens: the scheme, the requirement and a
+// 401 on every operation, and every operation refuses a request without the
+// token. Without (blank tokens are none): no security, Authorization, bearer
+// or 401 anywhere in the document, and every operation answers a request
+// without any header.
+func TestOpenAPISecurity(t *testing.T) {
+	type operation struct {
+		Security   json.RawMessage `json:"security"`
+		Parameters []struct {
+			Name string `json:"name"`
+			In   string `json:"in"`
+		} `json:"parameters"`
+		Responses map[string]struct {
+			Headers map[string]any `json:"headers"`
+		} `json:"responses"`
+	}
+	type document struct {
+		SecurityDefinitions map[string]map[string]any       `json:"securityDefinitions"`
+		Security            []map[string][]string           `json:"security"`
+		Paths               map[string]map[string]operation `json:"paths"`
+	}
+	load := func(t *testing.T, ts *testServer) (document, []byte) {
+		t.Helper()
+		code, raw := ts.get(t, "/openapi.json") // open in either case
+		if code != 200 {
+			t.Fatalf("/openapi.json: %d", code)
+		}
+		var doc document
+		if err := json.Unmarshal(raw, &doc); err != nil {
+			t.Fatal(err)
+		}
+		var ops []string
+		for path, m := range doc.Paths {
+			for method := range m {
+				ops = append(ops, strings.ToUpper(method)+" "+path)
+			}
+		}
+		slices.Sort(ops)
+		var want []string
+		for op := range validRequests {
+			want = append(want, op)
+		}
+		slices.Sort(want)
+		if !slices.Equal(ops, want) {
+			t.Fatalf("the document's operations %v, the test's %v: give validRequests one for each", ops, want)
+		}
+		return doc, raw
+	}
+	call := func(t *testing.T, ts *testServer, op string, header ...string) (int, http.Header, string) {
+		t.Helper()
+		method, _, _ := strings.Cut(op, " ")
+		r := validRequests[op]
+		var body io.Reader
+		if r[1] != "" {
+			body = strings.NewReader(r[1])
+		}
+		req, err := http.NewRequest(method, ts.base+r[0], body)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if body != nil {
+			req.Header.Set("Content-Type", "application/json")
+		}
+		for i := 0; i+1 < len(header); i += 2 {
+			req.Header.Set(header[i], header[i+1])
+		}
+		resp, err := httpClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return resp.StatusCode, resp.Header, string(b)
+	}
+
+	t.Run("auth on", func(t *testing.T) {
+		ts := startServer(t, Config{Source: &fakeSource{}, AuthTokens: []string{"s3cret"}})
+		doc, _ := load(t, ts)
+		bearer := doc.SecurityDefinitions["bearer"]
+		if len(doc.SecurityDefinitions) != 1 || bearer["type"] != "apiKey" || bearer["in"] != "header" || bearer["name"] != "Authorization" {
+			t.Errorf("securityDefinitions %v, want bearer: an apiKey in the Authorization header", doc.SecurityDefinitions)
+		}
+		if d, _ := bearer["description"].(string); strings.Contains(strings.ToLower(d), "optional") {
+			t.Errorf("the bearer scheme is described as optional: %q", d)
+		}
+		if got := fmt.Sprint(doc.Security); got != "[map[bearer:[]]]" {
+			t.Errorf("security %s, want [{bearer: []}] for every operation", got)
+		}
+		for op := range validRequests {
+			method, path, _ := strings.Cut(op, " ")
+			o := doc.Paths[path][strings.ToLower(method)]
+			if o.Security != nil {
+				t.Errorf("%s overrides the security requirement: %s", op, o.Security)
+			}
+			if r, ok := o.Responses["401"]; !ok || r.Headers["WWW-Authenticate"] == nil {
+				t.Errorf("%s does not declare 401 with WWW-Authenticate", op)
+			}
+			if code, hdr, body := call(t, ts, op); code != 401 || hdr.Get("WWW-Authenticate") != `Bearer realm="changelens"` {
+				t.Errorf("%s without a token: %d (WWW-Authenticate %q) %s, want 401", op, code, hdr.Get("WWW-Authenticate"), body)
+			}
+			if code, _, body := call(t, ts, op, "Authorization", "Bearer wrong"); code != 401 {
+				t.Errorf("%s with a wrong token: %d %s, want 401", op, code, body)
+			}
+			if code, _, body := call(t, ts, op, "Authorization", "Bearer s3cret"); code != 200 {
+				t.Errorf("%s with the token: %d %s, want 200", op, code, body)
+			}
+		}
+	})
+
+	for name, tokens := range map[string][]string{"auth off": nil, "blank tokens": {"", "  "}} {
+		t.Run(name, func(t *testing.T) {
+			ts := startServer(t, Config{Source: &fakeSource{}, AuthTokens: tokens})
+			doc, raw := load(t, ts)
+			if doc.SecurityDefinitions != nil || doc.Security != nil {
+				t.Errorf("securityDefinitions %v, security %v: auth is off", doc.SecurityDefinitions, doc.Security)
+			}
+			for _, word := range []string{"security", "authoriz", "bearer", "www-authenticate", "credential"} {
+				if i := strings.Index(strings.ToLower(string(raw)), word); i >= 0 {
+					t.Errorf("the document mentions %q: …%s…", word, raw[max(0, i-80):min(len(raw), i+80)])
+				}
+			}
+			for op := range validRequests {
+				method, path, _ := strings.Cut(op, " ")
+				o := doc.Paths[path][strings.ToLower(method)]
+				if o.Security != nil {
+					t.Errorf("%s declares security %s", op, o.Security)
+				}
+				if _, ok := o.Responses["401"]; ok {
+					t.Errorf("%s declares 401", op)
+				}
+				for _, p := range o.Parameters {
+					if p.In == "header" {
+						t.Errorf("%s declares a header parameter %s", op, p.Name)
+					}
+				}
+				if code, _, body := call(t, ts, op); code != 200 {
+					t.Errorf("%s without any header: %d %s, want 200", op, code, body)
+				}
+			}
+		})
+	}
 }

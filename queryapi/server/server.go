@@ -19,7 +19,8 @@
 //     "GET /v1/deployments/{id}/impact").
 //
 // /healthz and /openapi.json on the HTTP port, and grpc.health.v1 and
-// reflection on the gRPC port, stay open when auth is on.
+// reflection on the gRPC port, stay open when auth is on. /openapi.json
+// declares the bearer security exactly when auth is on (openapi.go).
 package server
 
 import (
@@ -53,7 +54,6 @@ import (
 
 	"github.com/changelens/changelens/internal/selftelemetry"
 	pb "github.com/changelens/changelens/queryapi/gen/changelens/v1"
-	"github.com/changelens/changelens/queryapi/gen/openapiv2"
 	"github.com/changelens/changelens/queryapi/limits"
 	"github.com/changelens/changelens/queryapi/report"
 )
@@ -209,7 +209,11 @@ func New(cfg Config) (*Server, error) {
 	root.HandleFunc("GET /livez", s.livez)
 	root.HandleFunc("GET /readyz", s.readyz)
 	root.HandleFunc("GET /healthz", s.readyz)
-	root.HandleFunc("GET /openapi.json", serveOpenAPI)
+	openAPI, err := s.openAPIHandler()
+	if err != nil {
+		return nil, err
+	}
+	root.HandleFunc("GET /openapi.json", openAPI)
 	root.Handle("/", s.httpAuth(s.gw))
 	// Compression at the fastest level: a latency series at the maximum
 	// points is ~1 MB of JSON that shrinks ~10× even so, for a few ms of CPU.
@@ -377,11 +381,6 @@ func writeHealth(w http.ResponseWriter, ok bool) {
 		return
 	}
 	_ = json.NewEncoder(w).Encode(map[string]string{"status": "SERVING"})
-}
-
-func serveOpenAPI(w http.ResponseWriter, _ *http.Request) {
-	w.Header().Set("Content-Type", "application/json")
-	_, _ = w.Write(openapiv2.QueryServiceJSON)
 }
 
 // writeStatus writes st as google.rpc.Status JSON with the HTTP status
