@@ -591,7 +591,7 @@ func checkProcessor(t *testing.T, cfg config, s *sink, canaryGaps bool) {
 
 	const reappear, mergeWindow = 10 * time.Minute, time.Hour
 	eps := episodes(lat, reappear)
-	inferred := map[string][]inference.Deployment{} // in time order
+	inferred := map[string][]inference.VersionChange{} // in time order
 	for unit, ue := range eps {
 		for _, d := range inference.Infer(unit[0], unit[1], ue, reappear).Deployments {
 			k := fmt.Sprintf("%s/%s %s→%s", unit[0], unit[1], d.PreviousVersion, d.Version)

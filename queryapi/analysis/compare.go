@@ -102,19 +102,13 @@ type MetricComparison struct {
 	Guarded bool
 }
 
-// SRM is the sample-ratio-mismatch check of a split.
-type SRM struct {
-	ExpectedShare, ObservedShare, PValue float64
-	Mismatch                             bool
-}
-
 // Comparison is the same-window comparison of a treatment with a control.
 type Comparison struct {
 	OverlapMinutes                     int
 	ControlRequests, TreatmentRequests float64
 	Metrics                            []MetricComparison
 	Verdict                            report.CompareVerdict
-	SRM                                *SRM // nil when no expected share was given
+	SRM                                *report.SampleRatio // nil when no expected share was given
 }
 
 // Compare applies the same-window rules of docs/analysis.md to the minutes
@@ -147,7 +141,7 @@ func Compare(pairs []MinutePair, expectedShare float64, cfg Config, cc CompareCo
 	if expectedShare > 0 && expectedShare < 1 && c.ControlRequests+c.TreatmentRequests > 0 {
 		_, pv, err := stats.ChiSquareGOF([]float64{c.ControlRequests, c.TreatmentRequests}, []float64{1 - expectedShare, expectedShare})
 		if err == nil {
-			c.SRM = &SRM{ExpectedShare: expectedShare, ObservedShare: c.TreatmentRequests / (c.ControlRequests + c.TreatmentRequests),
+			c.SRM = &report.SampleRatio{ExpectedShare: expectedShare, ObservedShare: c.TreatmentRequests / (c.ControlRequests + c.TreatmentRequests),
 				PValue: pv, Mismatch: pv < cc.SRMAlpha}
 		}
 	}

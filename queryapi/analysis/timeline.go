@@ -27,8 +27,9 @@ type Row struct {
 	RollbackHint bool
 }
 
-// Unit is a deployed unit.
-type Unit struct{ Service, Environment string }
+// UnitKey names a deployed unit (report.Unit is one seen in the data, with
+// its versions).
+type UnitKey struct{ Service, Environment string }
 
 // Span is the half-open time interval [Start, End). It is empty when
 // End ≤ Start.
@@ -73,8 +74,8 @@ type Item struct {
 }
 
 // Unit returns the item's unit.
-func (it *Item) Unit() Unit {
-	return Unit{it.Deployment.Service, it.Deployment.Environment}
+func (it *Item) Unit() UnitKey {
+	return UnitKey{it.Deployment.Service, it.Deployment.Environment}
 }
 
 // Timeline is the analysed deployment history of a set of units.

@@ -25,8 +25,10 @@ type Episode struct {
 	First, Last int64
 }
 
-// Deployment is an inferred deployment.
-type Deployment struct {
+// VersionChange is a deployment inferred from traffic: the unit began
+// serving Version (report.Deployment is the API's deployment, whatever its
+// source).
+type VersionChange struct {
 	ID              string
 	Version         string
 	PreviousVersion string
@@ -43,7 +45,7 @@ type Deployment struct {
 type History struct {
 	Baseline    string
 	Since       time.Time // the first observation
-	Deployments []Deployment
+	Deployments []VersionChange
 }
 
 // VersionBefore is the version the unit served just before t: the latest
@@ -86,7 +88,7 @@ func Infer(service, environment string, episodes []Episode, reappearAfter time.D
 		return cmp.Or(cmp.Compare(a.First, b.First), cmp.Compare(a.Version, b.Version))
 	})
 	var (
-		out      []Deployment
+		out      []VersionChange
 		current  = eps[0].Version
 		replaced string                // the version current replaced
 		lastEnd  = map[string]int64{}  // end of each version's latest episode so far
@@ -100,7 +102,7 @@ func Infer(service, environment string, episodes []Episode, reappearAfter time.D
 		k := [2]string{v, current}
 		n := ordinal[k]
 		ordinal[k] = n + 1
-		out = append(out, Deployment{
+		out = append(out, VersionChange{
 			ID:              prefix + versionHash(v, current, n),
 			Version:         v,
 			PreviousVersion: current,

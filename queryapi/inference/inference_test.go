@@ -22,7 +22,7 @@ type want struct {
 	ranBefore         bool
 }
 
-func check(t *testing.T, got []Deployment, want []want) {
+func check(t *testing.T, got []VersionChange, want []want) {
 	t.Helper()
 	if len(got) != len(want) {
 		t.Fatalf("got %d deployments %+v, want %d", len(got), got, len(want))

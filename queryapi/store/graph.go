@@ -67,7 +67,7 @@ type CallerMinute struct {
 
 // Callers reads, per minute over [from, to), the requests unit u served
 // each unit that called it (sql/graph_callers.sql).
-func (s *Store) Callers(ctx context.Context, u analysis.Unit, from, to time.Time) ([]CallerMinute, error) {
+func (s *Store) Callers(ctx context.Context, u analysis.UnitKey, from, to time.Time) ([]CallerMinute, error) {
 	var out []CallerMinute
 	err := s.query(ctx, "graph_callers", nil, func(rows driver.Rows) error {
 		var m CallerMinute
@@ -90,14 +90,14 @@ func (s *Store) Callers(ctx context.Context, u analysis.Unit, from, to time.Time
 // UnitMinute is one unit's traffic in one minute, all versions and
 // operations together.
 type UnitMinute struct {
-	Unit   analysis.Unit
+	Unit   analysis.UnitKey
 	Minute time.Time
 	analysis.MinuteSums
 }
 
 // UnitMinutes reads units' per-minute traffic over [from, to)
 // (sql/unit_minutes.sql).
-func (s *Store) UnitMinutes(ctx context.Context, units []analysis.Unit, from, to time.Time) ([]UnitMinute, error) {
+func (s *Store) UnitMinutes(ctx context.Context, units []analysis.UnitKey, from, to time.Time) ([]UnitMinute, error) {
 	if len(units) == 0 {
 		return nil, nil
 	}
@@ -142,7 +142,7 @@ type FlagMinute struct {
 
 // FlagMinutes reads unit u's traffic per feature flag, variant and minute
 // over [from, to) (sql/flag_minutes.sql).
-func (s *Store) FlagMinutes(ctx context.Context, u analysis.Unit, from, to time.Time) ([]FlagMinute, error) {
+func (s *Store) FlagMinutes(ctx context.Context, u analysis.UnitKey, from, to time.Time) ([]FlagMinute, error) {
 	var out []FlagMinute
 	err := s.query(ctx, "flag_minutes", nil, func(rows driver.Rows) error {
 		var (

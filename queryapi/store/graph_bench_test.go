@@ -67,7 +67,7 @@ func BenchmarkGraph(b *testing.B) {
 				return len(e), err
 			}, 60},
 			{"callers", func() (int, error) {
-				m, err := st.Callers(ctx, analysis.Unit{Service: "svc4", Environment: "bench"}, start, end)
+				m, err := st.Callers(ctx, analysis.UnitKey{Service: "svc4", Environment: "bench"}, start, end)
 				return len(m), err
 			}, 60},
 			{"sampled", func() (int, error) {

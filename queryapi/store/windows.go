@@ -35,7 +35,7 @@ func WindowsQuery(items []*analysis.Item, idx []int) (*WindowsParams, error) {
 		return nil, err
 	}
 	q := &WindowsParams{Table: tbl}
-	unitNo := map[analysis.Unit]uint64{}
+	unitNo := map[analysis.UnitKey]uint64{}
 	var units []string
 	services, envs := map[string]bool{}, map[string]bool{}
 	var serviceSet, envSet []any

@@ -60,14 +60,14 @@ func (s *Service) attributionFor(ctx context.Context, it *analysis.Item, control
 		return i
 	}
 
-	units := []analysis.Unit{u}
+	units := []analysis.UnitKey{u}
 	var dayEarlier bool
 	for _, c := range controls {
 		switch c.Kind {
 		case analysis.ControlPreviousDay:
 			dayEarlier = true
 		default:
-			units = append(units, analysis.Unit{Service: c.Service, Environment: c.Environment})
+			units = append(units, analysis.UnitKey{Service: c.Service, Environment: c.Environment})
 		}
 	}
 	minutes, err := s.st.UnitMinutes(ctx, units, from, to)
@@ -90,7 +90,7 @@ func (s *Service) attributionFor(ctx context.Context, it *analysis.Item, control
 	}
 	if dayEarlier {
 		day := 24 * time.Hour
-		earlier, err := s.st.UnitMinutes(ctx, []analysis.Unit{u}, from.Add(-day), to.Add(-day))
+		earlier, err := s.st.UnitMinutes(ctx, []analysis.UnitKey{u}, from.Add(-day), to.Add(-day))
 		if err != nil {
 			return nil, own, err
 		}
@@ -105,9 +105,9 @@ func (s *Service) attributionFor(ctx context.Context, it *analysis.Item, control
 	if err != nil {
 		return nil, own, err
 	}
-	callees := map[analysis.Unit]int{}
+	callees := map[analysis.UnitKey]int{}
 	for _, c := range calls {
-		k := analysis.Unit{Service: c.Callee, Environment: c.CalleeEnvironment}
+		k := analysis.UnitKey{Service: c.Callee, Environment: c.CalleeEnvironment}
 		j, ok := callees[k]
 		if !ok {
 			j = len(e.Callees)
@@ -122,9 +122,9 @@ func (s *Service) attributionFor(ctx context.Context, it *analysis.Item, control
 	if err != nil {
 		return nil, own, err
 	}
-	callers := map[analysis.Unit]int{}
+	callers := map[analysis.UnitKey]int{}
 	for _, c := range served {
-		k := analysis.Unit{Service: c.Caller, Environment: c.CallerEnvironment}
+		k := analysis.UnitKey{Service: c.Caller, Environment: c.CallerEnvironment}
 		j, ok := callers[k]
 		if !ok {
 			j = len(e.Callers)
@@ -225,7 +225,7 @@ const (
 // that its deployment's load reaches — everything upstream of it (its
 // callers, theirs, …) and its direct callees — from the environment's calls
 // over [from, to): they are no controls of its deployment.
-func (s *Service) neighboursOf(ctx context.Context, env string, from, to time.Time) (map[analysis.Unit]map[analysis.Unit]bool, error) {
+func (s *Service) neighboursOf(ctx context.Context, env string, from, to time.Time) (map[analysis.UnitKey]map[analysis.UnitKey]bool, error) {
 	edges, err := s.st.Calls(ctx, env, "", from, to, false, neighbourSample)
 	if err != nil {
 		return nil, err
@@ -239,11 +239,11 @@ func (s *Service) neighboursOf(ctx context.Context, env string, from, to time.Ti
 		callers[e.Callee] = append(callers[e.Callee], e.Caller)
 		callees[e.Caller] = append(callees[e.Caller], e.Callee)
 	}
-	out := map[analysis.Unit]map[analysis.Unit]bool{}
+	out := map[analysis.UnitKey]map[analysis.UnitKey]bool{}
 	for svc := range mergeKeys(callers, callees) {
-		set := map[analysis.Unit]bool{}
+		set := map[analysis.UnitKey]bool{}
 		for _, c := range callees[svc] {
-			set[analysis.Unit{Service: c, Environment: env}] = true
+			set[analysis.UnitKey{Service: c, Environment: env}] = true
 		}
 		queue := []string{svc}
 		seen := map[string]bool{svc: true}
@@ -253,13 +253,13 @@ func (s *Service) neighboursOf(ctx context.Context, env string, from, to time.Ti
 			for _, c := range callers[cur] {
 				if !seen[c] {
 					seen[c] = true
-					set[analysis.Unit{Service: c, Environment: env}] = true
+					set[analysis.UnitKey{Service: c, Environment: env}] = true
 					queue = append(queue, c)
 				}
 			}
 		}
-		delete(set, analysis.Unit{Service: svc, Environment: env})
-		out[analysis.Unit{Service: svc, Environment: env}] = set
+		delete(set, analysis.UnitKey{Service: svc, Environment: env})
+		out[analysis.UnitKey{Service: svc, Environment: env}] = set
 	}
 	return out, nil
 }

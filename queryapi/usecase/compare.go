@@ -29,11 +29,8 @@ func (s *Service) Compare(ctx context.Context, q report.CompareQuery) (report.Co
 	if err != nil {
 		return report.Comparison{}, err
 	}
-	out := report.Comparison{OverlapMinutes: c.OverlapMinutes, Verdict: c.Verdict, Metrics: metricsOf(c)}
-	out.Control, out.Treatment = cohortsOf(q, c)
-	if c.SRM != nil {
-		out.SRM = &report.SampleRatio{ExpectedShare: c.SRM.ExpectedShare, ObservedShare: c.SRM.ObservedShare, PValue: c.SRM.PValue, Mismatch: c.SRM.Mismatch}
-	}
+	out := report.Comparison{OverlapMinutes: c.OverlapMinutes, Verdict: c.Verdict, Metrics: c.ReportMetrics(), SRM: c.SRM}
+	out.Control, out.Treatment = c.Cohorts(q.Control, q.Treatment)
 	ex, err := s.st.CohortExemplars(ctx, q)
 	if err != nil {
 		return report.Comparison{}, err
@@ -72,8 +69,8 @@ func (s *Service) Compare(ctx context.Context, q report.CompareQuery) (report.Co
 		if err != nil {
 			return report.Comparison{}, err
 		}
-		r := report.OperationComparison{Operation: o.op, OverlapMinutes: oc.OverlapMinutes, Verdict: oc.Verdict, Metrics: metricsOf(oc)}
-		r.Control, r.Treatment = cohortsOf(q, oc)
+		r := report.OperationComparison{Operation: o.op, OverlapMinutes: oc.OverlapMinutes, Verdict: oc.Verdict, Metrics: oc.ReportMetrics()}
+		r.Control, r.Treatment = oc.Cohorts(q.Control, q.Treatment)
 		out.Operations = append(out.Operations, r)
 	}
 	return out, nil
@@ -111,26 +108,6 @@ func pairsOf(rows []store.CohortMinute, treatment string) []analysis.MinutePair 
 		i++
 	}
 	return pairs
-}
-
-func metricsOf(c analysis.Comparison) []report.CompareMetric {
-	out := make([]report.CompareMetric, 0, len(c.Metrics))
-	for _, m := range c.Metrics {
-		out = append(out, report.CompareMetric{Metric: m.Metric, Control: m.Control, Treatment: m.Treatment,
-			RelativeChange: m.RelativeChange, CILow: m.CILow, CIHigh: m.CIHigh, PValue: m.PValue, Test: m.Test, Verdict: m.Verdict})
-	}
-	return out
-}
-
-// cohortsOf are the two sides of c, a comparison of q, with their requests
-// and traffic shares.
-func cohortsOf(q report.CompareQuery, c analysis.Comparison) (control, treatment report.Cohort) {
-	control = report.Cohort{Value: q.Control, Requests: c.ControlRequests}
-	treatment = report.Cohort{Value: q.Treatment, Requests: c.TreatmentRequests}
-	if total := c.ControlRequests + c.TreatmentRequests; total > 0 {
-		control.Share, treatment.Share = c.ControlRequests/total, c.TreatmentRequests/total
-	}
-	return control, treatment
 }
 
 // compareConfig is the comparison's configuration over the store's

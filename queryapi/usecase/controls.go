@@ -59,7 +59,7 @@ func (s *Service) controlsFor(ctx context.Context, items []*analysis.Item, idx [
 	case err != nil:
 		return nil, err
 	}
-	deployed := map[analysis.Unit][]time.Time{}
+	deployed := map[analysis.UnitKey][]time.Time{}
 	for _, it := range tl.Items() {
 		d := it.Deployment
 		if !d.Failed {
@@ -69,7 +69,7 @@ func (s *Service) controlsFor(ctx context.Context, items []*analysis.Item, idx [
 	// A deployment's neighbours in the service graph are no controls: its
 	// callers (and theirs) wait on it, so its regression moves them too,
 	// and its callees carry its load.
-	neighbours := map[analysis.Unit]map[analysis.Unit]bool{}
+	neighbours := map[analysis.UnitKey]map[analysis.UnitKey]bool{}
 	envs := map[string]bool{}
 	for _, i := range idx {
 		envs[items[i].Deployment.Environment] = true
@@ -87,7 +87,7 @@ func (s *Service) controlsFor(ctx context.Context, items []*analysis.Item, idx [
 			neighbours[u] = set
 		}
 	}
-	quiet := func(u analysis.Unit, from, to time.Time) bool {
+	quiet := func(u analysis.UnitKey, from, to time.Time) bool {
 		for _, t := range deployed[u] {
 			if !t.Before(from) && t.Before(to) {
 				return false
@@ -110,7 +110,7 @@ func (s *Service) controlsFor(ctx context.Context, items []*analysis.Item, idx [
 		from, to := it.Before.Start.Add(-controlQuiet), it.After.End
 		var env, elsewhere []candidate
 		for _, r := range units {
-			cu := analysis.Unit{Service: r.Service, Environment: r.Environment}
+			cu := analysis.UnitKey{Service: r.Service, Environment: r.Environment}
 			if cu == u || r.LastSeen.Before(it.Before.Start) || r.FirstSeen.After(it.After.End) || !quiet(cu, from, to) || neighbours[u][cu] {
 				continue
 			}

@@ -91,12 +91,12 @@ type TrafficReader interface {
 	// trace in sample.
 	Calls(ctx context.Context, env, caller string, from, to time.Time, byMinute bool, sample uint64) ([]store.Edge, error)
 	// Callers: per minute, the requests u served each unit that called it.
-	Callers(ctx context.Context, u analysis.Unit, from, to time.Time) ([]store.CallerMinute, error)
+	Callers(ctx context.Context, u analysis.UnitKey, from, to time.Time) ([]store.CallerMinute, error)
 	// UnitMinutes: the units' per-minute traffic, all versions and
 	// operations together.
-	UnitMinutes(ctx context.Context, units []analysis.Unit, from, to time.Time) ([]store.UnitMinute, error)
+	UnitMinutes(ctx context.Context, units []analysis.UnitKey, from, to time.Time) ([]store.UnitMinute, error)
 	// FlagMinutes: u's traffic per feature flag, variant and minute.
-	FlagMinutes(ctx context.Context, u analysis.Unit, from, to time.Time) ([]store.FlagMinute, error)
+	FlagMinutes(ctx context.Context, u analysis.UnitKey, from, to time.Time) ([]store.FlagMinute, error)
 }
 
 // Storage is everything a Service reads, and the connection's health and
