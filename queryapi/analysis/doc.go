@@ -2,7 +2,7 @@
 // duplicate merging, rollbacks, before/after verdicts, change failures,
 // restore times, lead times — and the DORA figures, from deployment rows and
 // window statistics. It is pure Go: no SQL, no clock (the caller passes
-// "now"), no I/O. queryapi/store feeds it from ClickHouse.
+// "now"), no I/O. queryapi/usecase feeds it what queryapi/store reads.
 //
 // # Deployments
 //

@@ -1,8 +1,10 @@
-// Package report holds what the query API reports — units, latency series,
-// deployments with their change-failure analysis, DORA figures — and the
+// Package report is the query side's model: what the API reports — units,
+// latency series, deployments with their verdicts, causes and
+// change-failure analysis, DORA figures, same-window comparisons, gate
+// answers, the service graph — the queries that ask for them, and the
 // Source interface through which the API server obtains them. The server
-// (queryapi/server) turns these into protobuf messages; the ClickHouse-backed
-// implementation computes them.
+// (queryapi/server) maps these to protobuf (one table per enum);
+// queryapi/usecase computes them.
 package report
 
 import (

@@ -19,9 +19,9 @@ type Settled struct {
 }
 
 // Judged is every deployment with deploy time in [from, to), with what can
-// be said about it now: the settled ones judged afresh from their windows
-// (never from stored verdicts or the cache: this is what changelens-worker
-// stores and compares with what it stored), and the failed deploy
+// be said about it now: the settled ones (their stored verdict when it
+// counted the same events in the same windows, else judged again from
+// their windows — what changelens-worker stores), and the failed deploy
 // attempts and those still open as their impact so far.
 type Judged struct {
 	Settled []Settled

@@ -1,5 +1,6 @@
-// Package usecase answers the API's questions (report.Source): it validates
-// requests against the one set of limits, fills defaults, pages, caches,
+// Package usecase answers the API's questions (report.Source) for input the
+// server has validated: it applies the limits to what a request reads,
+// pages, caches,
 // derives inferred deployments, builds each unit's timeline and judges its
 // deployments — reading through the Storage interfaces (storage.go), which
 // queryapi/store (a pure reader of the ClickHouse tables) implements, and
@@ -18,12 +19,13 @@
 //
 // # Verdicts
 //
-// The window statistics of every deployment a request needs come from
-// batched store.WindowStats queries; the statistics and verdicts of
-// deployments whose windows are closed and settled (CacheSettle) are kept
-// in an LRU cache, so a DORA report or listing only queries the windows of
-// recent deployments. Listings and DORA judge with analysis.QuickJudge;
-// Impact always reports the full tests.
+// A settled deployment's verdict is the one changelens-worker stored when it
+// counted the same events in the same windows (a cheap fingerprint read,
+// store.WindowTotals); otherwise the deployment is judged from its windows
+// (batched store.OperationWindows and OperationMinutes reads, the controls,
+// and for a regression the attribution) through Timeline.Judge, the one
+// verdict entry point. Settled judgements are kept in an LRU cache
+// (CacheSettle), so a DORA report or listing reads only recent windows.
 //
 // # Paging
 //
