@@ -115,13 +115,19 @@ func (s *Store) presenceLocked() map[store.UnitFilter]map[string]map[time.Time]*
 			out[u][m.Version] = map[time.Time]*presence{}
 		}
 		b := m.Minute.Truncate(store.BucketSize)
-		ns := m.Minute.UnixNano()
+		first, last := m.Minute.UnixNano(), m.Minute.UnixNano()
+		if !m.First.IsZero() {
+			first = m.First.UnixNano()
+		}
+		if !m.Last.IsZero() {
+			last = m.Last.UnixNano()
+		}
 		p := out[u][m.Version][b]
 		if p == nil {
-			out[u][m.Version][b] = &presence{bucket: b, first: ns, last: ns}
+			out[u][m.Version][b] = &presence{bucket: b, first: first, last: last}
 			continue
 		}
-		p.first, p.last = min(p.first, ns), max(p.last, ns)
+		p.first, p.last = min(p.first, first), max(p.last, last)
 	}
 	return out
 }

@@ -47,20 +47,38 @@ type Minute struct {
 	// Cohorts maps a dimension ("feature_flag.<key>", "attribute.<name>")
 	// to this traffic's value of it.
 	Cohorts map[string]string
+	// First and Last are the start times of its earliest and latest request
+	// (version presence, hence inferred deployment times); zero: the
+	// minute's start.
+	First, Last time.Time
 }
 
 // Observe adds one request of the given latency (failed or not), weight 1.
 func (m *Minute) Observe(latency time.Duration, failed bool) {
+	m.ObserveSpan(time.Time{}, latency, failed, 1)
+}
+
+// ObserveSpan adds one stored request that started at start (zero: not
+// tracked) and stands for weight requests (a sampled span's weight).
+func (m *Minute) ObserveSpan(start time.Time, latency time.Duration, failed bool, weight float64) {
 	if m.Hist == nil {
 		m.Hist = map[uint16]float64{}
 	}
-	m.Requests++
+	m.Requests += weight
 	m.Samples++
 	if failed {
-		m.Errors++
+		m.Errors += weight
 	}
-	m.DurationMs += float64(latency) / float64(time.Millisecond)
-	m.Hist[schema.HistBucket(uint64(latency))]++
+	m.DurationMs += weight * float64(latency) / float64(time.Millisecond)
+	m.Hist[schema.HistBucket(uint64(latency))] += weight
+	if !start.IsZero() {
+		if m.First.IsZero() || start.Before(m.First) {
+			m.First = start
+		}
+		if start.After(m.Last) {
+			m.Last = start
+		}
+	}
 }
 
 // Call is the calls from one unit (Service, Environment) to a callee in one
