@@ -50,7 +50,7 @@ func TestCompareCohorts(t *testing.T) {
 	p := pipelinetest.New(t, srv.Addr(), db, 1, nil, func(c *changelensprocessor.Config) {
 		c.Cohorts.Attributes = []string{"api.protocol"}
 	})
-	sc.feed(t, p, false)
+	truth := sc.feed(t, p, true)
 	p.Close(t)
 	dsn := fmt.Sprintf("clickhouse://%s:%s@%s/%s", chtest.ReadOnlyUser, url.QueryEscape(chtest.ReadOnlyPassword), srv.Addr(), db)
 	svc := openService(t, dsn, Config{})
@@ -156,6 +156,10 @@ func TestCompareCohorts(t *testing.T) {
 		len(dims[1].Values) != 2 || dims[1].Values[0].Requests+dims[1].Values[1].Requests != 600*60 {
 		t.Errorf("web cohorts %+v, %v: want version, then feature_flag.new-checkout with on and off (36000 requests)", dims, err)
 	}
+
+	// The in-memory store, given the requests sent, compares alike.
+	checkFakeCompares(t, svc, newService(t, fakeFromSpans(sc, truth), &start), []report.CompareQuery{
+		q("api", "1.0", "1.1", 0.05), q("api", "1.1", "1.0", 0.95), fq, q("db", "3.0", "3.1", 0.5), aq})
 
 	short := q("api", "1.0", "1.1", 0)
 	short.End = start.Add(5 * time.Minute)

@@ -4,31 +4,40 @@ import (
 	"context"
 	"math"
 	"reflect"
+	"strings"
 	"testing"
 	"time"
 
+	"github.com/changelens/changelens/internal/schema"
 	"github.com/changelens/changelens/queryapi/report"
 	"github.com/changelens/changelens/queryapi/store"
 	"github.com/changelens/changelens/testkit/fakestore"
 )
 
-// fakeFromTruth is an in-memory store holding what the scenario sent: every
-// generated request as per-minute traffic, and the CI rows as ClickHouse
-// holds them (their IDs are the exporter's).
-func fakeFromTruth(t *testing.T, f *fixture, ch *store.Store) *fakestore.Store {
-	t.Helper()
+// fakeFromSpans is an in-memory store holding the requests a scenario sent,
+// as per-minute traffic (with their flag variant and api.protocol cohorts).
+func fakeFromSpans(sc *scenario, spans []genSpan) *fakestore.Store {
 	st := fakestore.New()
 	type key struct {
-		service, env, version, op string
-		minute                    time.Time
+		service, env, version, op, variant, protocol string
+		minute                                       time.Time
 	}
 	acc := map[key]*fakestore.Minute{}
 	var order []key
-	for _, s := range f.truth {
-		k := key{s.service, s.env, s.version, s.op, s.start.Truncate(time.Minute)}
+	for _, s := range spans {
+		k := key{s.service, s.env, s.version, s.op, s.variant, s.protocol, s.start.Truncate(time.Minute)}
 		m := acc[k]
 		if m == nil {
 			m = &fakestore.Minute{Service: s.service, Environment: s.env, Version: s.version, Operation: s.op, Minute: k.minute}
+			if s.variant != "" || s.protocol != "" {
+				m.Cohorts = map[string]string{}
+			}
+			if s.variant != "" {
+				m.Cohorts[schema.DimensionFeatureFlag+flagKeyOf(sc, s.service)] = s.variant
+			}
+			if s.protocol != "" {
+				m.Cohorts[schema.DimensionAttribute+"api.protocol"] = s.protocol
+			}
 			acc[k] = m
 			order = append(order, k)
 		}
@@ -37,6 +46,14 @@ func fakeFromTruth(t *testing.T, f *fixture, ch *store.Store) *fakestore.Store {
 	for _, k := range order {
 		st.AddTraffic(*acc[k])
 	}
+	return st
+}
+
+// fakeFromTruth is fakeFromSpans of the fixture's requests, with the CI
+// rows as ClickHouse holds them (their IDs are the exporter's).
+func fakeFromTruth(t *testing.T, f *fixture, ch *store.Store) *fakestore.Store {
+	t.Helper()
+	st := fakeFromSpans(testScenario(f.start), f.truth)
 	rows, _, err := ch.DeploymentRows(context.Background(), store.UnitFilter{}, f.start.Add(-24*h), f.start.Add(48*h), f.start.Add(-24*h), f.start.Add(48*h), 100000)
 	if err != nil {
 		t.Fatal(err)
@@ -45,6 +62,42 @@ func fakeFromTruth(t *testing.T, f *fixture, ch *store.Store) *fakestore.Store {
 		st.AddDeployment(r)
 	}
 	return st
+}
+
+// checkFakeCompares compares the same comparisons answered from ClickHouse
+// (ch) and from memory (mem): overlap, requests, verdicts and the latency
+// and error metrics (body sizes and exemplars are the store's alone).
+func checkFakeCompares(t *testing.T, ch, mem *Service, qs []report.CompareQuery) {
+	t.Helper()
+	ctx := context.Background()
+	near := func(a, b, rel float64) bool { return math.Abs(a-b) <= rel*math.Max(math.Abs(a), math.Abs(b)) }
+	for _, q := range qs {
+		w, err := ch.Compare(ctx, q)
+		if err != nil {
+			t.Fatal(err)
+		}
+		g, err := mem.Compare(ctx, q)
+		if err != nil {
+			t.Fatal(err)
+		}
+		name := q.Service + " " + q.Dimension + " " + q.Control + "/" + q.Treatment
+		if g.OverlapMinutes != w.OverlapMinutes || g.Control.Requests != w.Control.Requests || g.Treatment.Requests != w.Treatment.Requests ||
+			g.Verdict != w.Verdict || (g.SRM == nil) != (w.SRM == nil) || len(g.Operations) != len(w.Operations) {
+			t.Errorf("%s: in memory %d minutes, %v/%v requests, %v, %d operations; ClickHouse %d, %v/%v, %v, %d", name,
+				g.OverlapMinutes, g.Control.Requests, g.Treatment.Requests, g.Verdict, len(g.Operations),
+				w.OverlapMinutes, w.Control.Requests, w.Treatment.Requests, w.Verdict, len(w.Operations))
+			continue
+		}
+		for _, wm := range w.Metrics {
+			if !strings.HasPrefix(wm.Metric, "latency_") && wm.Metric != "error_rate" {
+				continue
+			}
+			gm := compareMetric(g, wm.Metric)
+			if gm.Verdict != wm.Verdict || !near(gm.Control, wm.Control, 0.041) || !near(gm.Treatment, wm.Treatment, 0.041) {
+				t.Errorf("%s %s: in memory %+v, ClickHouse %+v", name, wm.Metric, gm, wm)
+			}
+		}
+	}
 }
 
 // TestFakeAgreesWithClickHouse answers the scenario's questions twice —
