@@ -1,8 +1,10 @@
 package conformance
 
 import (
+	"bytes"
 	"context"
 	"encoding/binary"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -11,7 +13,9 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -30,9 +34,9 @@ func TestMain(m *testing.M) { os.Exit(chtest.Main(m)) }
 // EnvSchemathesis names the schemathesis CLI (st) to run; default the
 // repository's .venv/bin/st (make test installs it), and a missing CLI fails
 // the test. `make test` runs this package once, in a step of its own on
-// ClickHouse 18.16 (the run checks the document against the server, which
-// does not depend on the engine, and takes about a minute), not in the two
-// Go legs.
+// ClickHouse 18.16 (the runs check the document against the server, which
+// does not depend on the engine; the two at once take 1½–2 minutes on 2
+// cores, one alone 1¼), not in the two Go legs.
 const EnvSchemathesis = "CHANGELENS_SCHEMATHESIS"
 
 // EnvSchemathesisArgs holds extra arguments for st run.
@@ -45,17 +49,25 @@ const (
 	maxExamples = "50"
 )
 
-// token is the one bearer token the API accepts here.
+// token is the one bearer token the API accepts when auth is on.
 const token = "conformance-token"
 
 // TestSchemathesis serves the API on ClickHouse holding a small scenario and
-// runs schemathesis with every check against its /openapi.json; any failure
-// fails the test. Auth is on, as the document's security requirement says:
-// schemathesis sends the token on every request except where it checks that
-// a request without it (or with a wrong one) is refused (ignored_auth,
-// missing_required_header), so no check needs excluding.
-// schemathesis_hooks.py makes the cases generated as valid obey the rules that
-// tie parameters together, which the document states in words only.
+// runs schemathesis with every check against its /openapi.json, twice, at
+// once, on the same data: with auth on and with auth off. Any failure of
+// either fails the test. The document states security exactly when the
+// server enforces it (queryapi/server/openapi.go), and each run checks that:
+//
+//   - "auth": the document requires the bearer token; schemathesis sends it
+//     on every request except where it checks that a request without it (or
+//     with a wrong one) is refused (ignored_auth, missing_required_header);
+//   - "no-auth": the document declares no security and no 401; schemathesis
+//     sends no credentials, and every valid request must be answered.
+//
+// No check needs excluding. schemathesis_hooks.py makes the cases generated
+// as valid obey the rules that tie parameters together, which the document
+// states in words only. One run alone: -run '^TestSchemathesis$/^auth$'
+// (or /^no-auth$).
 func TestSchemathesis(t *testing.T) {
 	st := os.Getenv(EnvSchemathesis)
 	if st == "" {
@@ -69,22 +81,48 @@ func TestSchemathesis(t *testing.T) {
 	now := time.Now().UTC().Truncate(time.Minute)
 	feedScenario(t, srv.Addr(), db, now)
 
+	// The subtests run in parallel, after this function returns: what they
+	// share is released by cleanups, which wait for them.
 	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
+	t.Cleanup(cancel)
 	lim := limits.Default()
 	src, err := usecase.Open(ctx, srv.DSN(chtest.ReadOnlyUser, chtest.ReadOnlyPassword, db), usecase.Config{Limits: lim})
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer src.Close()
+	t.Cleanup(func() { src.Close() })
+
+	for _, r := range []struct {
+		name   string
+		tokens []string
+	}{{"auth", []string{token}}, {"no-auth", nil}} {
+		t.Run(r.name, func(t *testing.T) {
+			// Both at once: on 2 cores a run waits for the server and
+			// ClickHouse much of the time, so the pair takes far less than
+			// twice one run.
+			t.Parallel()
+			runSchemathesis(ctx, t, st, server.Config{Source: src, Limits: lim, AuthTokens: r.tokens})
+		})
+	}
+}
+
+// stdoutMu keeps the reports of the parallel runs apart on stdout.
+var stdoutMu sync.Mutex
+
+// runSchemathesis serves the API with cfg on a port of its own and runs
+// schemathesis against it; auth is on when cfg has tokens.
+func runSchemathesis(ctx context.Context, t *testing.T, st string, cfg server.Config) {
+	auth := len(cfg.AuthTokens) > 0
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
 	logPath := filepath.Join(t.TempDir(), "api.log")
 	logFile, err := os.Create(logPath)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer logFile.Close()
-	api, err := server.New(server.Config{Source: src, Limits: lim, AuthTokens: []string{token},
-		Logger: slog.New(slog.NewJSONHandler(logFile, &slog.HandlerOptions{Level: slog.LevelWarn}))})
+	cfg.Logger = slog.New(slog.NewJSONHandler(logFile, &slog.HandlerOptions{Level: slog.LevelWarn}))
+	api, err := server.New(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -94,39 +132,54 @@ func TestSchemathesis(t *testing.T) {
 	}
 	served := make(chan error, 1)
 	go func() { served <- api.Serve(ctx, nil, lis) }()
+	defer func() {
+		cancel()
+		if err := <-served; err != nil {
+			t.Errorf("serve: %v", err)
+		}
+	}()
 	base := "http://" + lis.Addr().String()
 	waitReady(t, base)
+	checkDocumentSecurity(t, base, auth)
 
 	hooks, err := filepath.Abs("schemathesis_hooks.py")
+	if err != nil {
+		t.Fatal(err)
+	}
+	config, err := filepath.Abs("schemathesis.toml")
 	if err != nil {
 		t.Fatal(err)
 	}
 	// One worker: on 2 cores more buys little, and CPython 3.11's ast.parse,
 	// which Hypothesis calls to describe filters, is not safe across threads
 	// ("AST constructor recursion depth mismatch").
-	config, err := filepath.Abs("schemathesis.toml")
-	if err != nil {
-		t.Fatal(err)
-	}
 	args := []string{"--config-file", config, "run", base + "/openapi.json",
 		"--checks", "all",
-		"--header", "Authorization: Bearer " + token,
 		"--max-examples", maxExamples, "--seed", seed,
 		"--generation-database", "none",
 		"--workers", "1",
 		"--request-timeout", "60",
 		"--no-color",
 	}
-	// More arguments for a closer look, e.g. "--report har --report-dir /tmp/st".
-	args = append(args, strings.Fields(os.Getenv(EnvSchemathesisArgs))...)
+	if auth {
+		args = append(args, "--header", "Authorization: Bearer "+cfg.AuthTokens[0])
+	}
+	// More arguments for a closer look, e.g. "--report har --report-dir
+	// /tmp/st" (each run reports into a subdirectory named after it).
+	args = append(args, perRun(strings.Fields(os.Getenv(EnvSchemathesisArgs)), t.Name())...)
 	t.Logf("SCHEMATHESIS_HOOKS=%s %s", hooks, shellQuote(append([]string{st}, args...)))
 	cmd := exec.CommandContext(ctx, st, args...)
 	cmd.Env = append(os.Environ(), "SCHEMATHESIS_HOOKS="+hooks)
 	cmd.Dir = t.TempDir() // its caches (.hypothesis, .schemathesis) stay out of the tree
-	cmd.Stdout, cmd.Stderr = os.Stdout, os.Stderr
+	var out bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &out
 	start := time.Now()
 	runErr := cmd.Run()
-	t.Logf("schemathesis ran %s", time.Since(start).Round(time.Second))
+	took := time.Since(start).Round(time.Second)
+	stdoutMu.Lock()
+	fmt.Printf("==== schemathesis, %s (auth %s), %s ====\n%s", t.Name(), map[bool]string{true: "on", false: "off"}[auth], took, out.Bytes())
+	stdoutMu.Unlock()
+	t.Logf("schemathesis ran %s", took)
 	if runErr != nil {
 		var ee *exec.ExitError
 		if errors.As(runErr, &ee) {
@@ -135,10 +188,44 @@ func TestSchemathesis(t *testing.T) {
 			t.Errorf("schemathesis: %v", runErr)
 		}
 	}
-	cancel()
-	if err := <-served; err != nil {
-		t.Errorf("serve: %v", err)
+}
+
+// checkDocumentSecurity fails the test unless the served document declares
+// the bearer security exactly when auth is on, so that each run tests what
+// it is named for.
+func checkDocumentSecurity(t *testing.T, base string, auth bool) {
+	t.Helper()
+	resp, err := http.Get(base + "/openapi.json")
+	if err != nil {
+		t.Fatal(err)
 	}
+	defer resp.Body.Close()
+	var doc struct {
+		SecurityDefinitions map[string]any `json:"securityDefinitions"`
+		Security            []any          `json:"security"`
+	}
+	if err := json.NewDecoder(resp.Body).Decode(&doc); err != nil {
+		t.Fatalf("/openapi.json: %v", err)
+	}
+	if declared := doc.SecurityDefinitions["bearer"] != nil && len(doc.Security) > 0; declared != auth {
+		t.Fatalf("auth on: %v, but the document declares the bearer security: %v", auth, declared)
+	}
+}
+
+// perRun gives each run a report directory of its own: a --report-dir
+// value gets the run's name appended.
+func perRun(args []string, name string) []string {
+	name = strings.ReplaceAll(name, "/", "-")
+	out := slices.Clone(args)
+	for i, a := range out {
+		switch {
+		case a == "--report-dir" && i+1 < len(out):
+			out[i+1] = filepath.Join(out[i+1], name)
+		case strings.HasPrefix(a, "--report-dir="):
+			out[i] = "--report-dir=" + filepath.Join(strings.TrimPrefix(a, "--report-dir="), name)
+		}
+	}
+	return out
 }
 
 // shellQuote renders a command line a shell runs as given.
