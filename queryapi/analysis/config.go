@@ -94,6 +94,10 @@ type Config struct {
 	// again is deployed again; shorter gaps are the interleaving of a rolling
 	// update (package inference). Default 10m.
 	ReappearAfter time.Duration
+	// FixForwardWindow: a deployment following a change failure of its
+	// unit this soon is a fix-forward, and counts as rework (DORA's
+	// deployment rework rate). Default 24h.
+	FixForwardWindow time.Duration
 	// MergeWindow: a CI/CD deploy and the version change its traffic shows,
 	// or two deploys of one version, this close (adjacent in the unit's
 	// sequence) are one deployment (see the package documentation).
@@ -126,6 +130,7 @@ func DefaultConfig() Config {
 		MinExpectedCount:    5,
 		ReappearAfter:       10 * time.Minute,
 		MergeWindow:         time.Hour,
+		FixForwardWindow:    24 * time.Hour,
 	}
 }
 
@@ -177,6 +182,9 @@ func (c Config) Validate() error {
 	}
 	if !(c.FlagShareChange > 0 && c.FlagShareChange < 1) {
 		errs = append(errs, fmt.Errorf("analysis: FlagShareChange %v must be in (0, 1)", c.FlagShareChange))
+	}
+	if c.FixForwardWindow < 0 {
+		errs = append(errs, fmt.Errorf("analysis: FixForwardWindow %s is negative", c.FixForwardWindow))
 	}
 	if c.MergeWindow < 0 {
 		errs = append(errs, fmt.Errorf("analysis: MergeWindow %s is negative", c.MergeWindow))

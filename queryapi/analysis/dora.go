@@ -20,12 +20,13 @@ var ErrInvalidRange = errors.New("analysis: end must be after start")
 // analysed deployments (Timeline.Analyze); the caller passes those of one
 // environment. Deployments outside the range and failed deploy attempts are
 // ignored.
-func DORA(deps []report.Deployment, start, end time.Time, interval report.Interval) (report.DORAReport, error) {
+func DORA(deps []report.Deployment, start, end time.Time, interval report.Interval, edition string) (report.DORAReport, error) {
 	if !end.After(start) {
 		return report.DORAReport{}, ErrInvalidRange
 	}
 	start, end = start.UTC(), end.UTC()
 	rep := report.DORAReport{Summary: Figures(deps, start, end)}
+	rep.Summary.Benchmarks = Benchmarks(rep.Summary, edition)
 	if interval == report.IntervalAll {
 		return rep, nil
 	}
@@ -35,7 +36,9 @@ func DORA(deps []report.Deployment, start, end time.Time, interval report.Interv
 	}
 	rep.Intervals = make([]report.DORAFigures, 0, len(bounds))
 	for _, b := range bounds {
-		rep.Intervals = append(rep.Intervals, Figures(deps, b.Start, b.End))
+		f := Figures(deps, b.Start, b.End)
+		f.Benchmarks = Benchmarks(f, edition)
+		rep.Intervals = append(rep.Intervals, f)
 	}
 	return rep, nil
 }
@@ -86,7 +89,8 @@ func Buckets(start, end time.Time, interval report.Interval) ([]Span, error) {
 	return out, nil
 }
 
-// Figures computes the four keys over [start, end) (docs/dora.md).
+// Figures computes the five metrics over [start, end) (docs/dora.md); the
+// rework rate counts the deployments MarkRework classified.
 func Figures(deps []report.Deployment, start, end time.Time) report.DORAFigures {
 	f := report.DORAFigures{Start: start, End: end}
 	var rollbacks int
@@ -97,6 +101,9 @@ func Figures(deps []report.Deployment, start, end time.Time) report.DORAFigures 
 			continue
 		}
 		f.DeploymentCount++
+		if d.ReworkReason != 0 {
+			f.ReworkCount++
+		}
 		if d.Rollback {
 			rollbacks++
 		} else if d.ChangeFailure {
@@ -125,5 +132,8 @@ func Figures(deps []report.Deployment, start, end time.Time) report.DORAFigures 
 	f.LeadTimeTier = LeadTimeTier(f.LeadTimeMedianSeconds, int64(f.LeadTimeSampleCount))
 	f.ChangeFailureRateTier = ChangeFailureRateTier(int64(f.FailedChangeCount), int64(f.ChangeCount))
 	f.TimeToRestoreTier = TimeToRestoreTier(f.TimeToRestoreMedianSeconds, int64(f.RestoreSampleCount))
+	if f.DeploymentCount > 0 {
+		f.ReworkRate = float64(f.ReworkCount) / float64(f.DeploymentCount)
+	}
 	return f
 }

@@ -139,7 +139,7 @@ func TestDORAReport(t *testing.T) {
 		dep{at: 2 * time.Hour},
 		dep{at: day + time.Hour},
 	)
-	rep, err := DORA(ds, at(0), at(3*day), report.IntervalDay)
+	rep, err := DORA(ds, at(0), at(3*day), report.IntervalDay, "")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -160,11 +160,11 @@ func TestDORAReport(t *testing.T) {
 	if c := rep.Intervals[2]; c.FrequencyTier != report.TierLow || c.ChangeFailureRateTier != report.TierUnknown {
 		t.Errorf("day 2 = %+v", c)
 	}
-	rep, _ = DORA(ds, at(0), at(3*day), report.IntervalAll)
+	rep, _ = DORA(ds, at(0), at(3*day), report.IntervalAll, "")
 	if len(rep.Intervals) != 0 {
 		t.Errorf("ALL intervals = %v", rep.Intervals)
 	}
-	if _, err := DORA(ds, at(0), at(0), report.IntervalAll); err == nil {
+	if _, err := DORA(ds, at(0), at(0), report.IntervalAll, ""); err == nil {
 		t.Error("empty range accepted")
 	}
 }

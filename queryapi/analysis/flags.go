@@ -27,6 +27,7 @@ func RegisterFlags(fs *flag.FlagSet, c *Config) {
 	fs.Float64Var(&c.ErrorRateMinDelta, "error-rate-min-delta", def.ErrorRateMinDelta, "same-window comparisons and the canary gate: an error rate is WORSE only if treatment − control ≥ delta")
 	fs.Float64Var(&c.ErrorRateMinRatio, "error-rate-min-ratio", def.ErrorRateMinRatio, "same-window comparisons and the canary gate: an error rate is WORSE only if treatment ≥ ratio × control")
 	fs.Float64Var(&c.MinExpectedCount, "min-expected-count", def.MinExpectedCount, "same-window comparisons: below this expected cell count the error-rate test is Fisher's exact test")
+	fs.DurationVar(&c.FixForwardWindow, "fix-forward-window", def.FixForwardWindow, "a deployment this soon after a change failure of its unit is a fix-forward (DORA rework)")
 	fs.DurationVar(&c.MergeWindow, "merge-window", def.MergeWindow, "a CI/CD deploy and the version change its traffic shows (or two deploys of one version) this close are one deployment")
 	fs.DurationVar(&c.ReappearAfter, "reappear-after", def.ReappearAfter, "a version absent from a unit's traffic this long and then serving again is deployed again; shorter gaps are a rolling update (minimum 5m)")
 }

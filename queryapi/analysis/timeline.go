@@ -59,7 +59,7 @@ func (s Span) MinuteSpan() Span {
 // place in the unit's sequence.
 type Item struct {
 	// Deployment has the identity fields, Rollback and the lead time set;
-	// the verdict-dependent fields are filled by Timeline.Analyze.
+	// the verdict-dependent fields are filled by Timeline.Impact.
 	Deployment report.Deployment
 	// Prev and Next are the unit's neighbouring successful deployments
 	// (for a failed attempt: the last one at or before it and the first one

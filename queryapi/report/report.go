@@ -221,7 +221,44 @@ type Deployment struct {
 	// Cause is the change a CAUSED_BY_DEPENDENCY verdict names; nil
 	// otherwise.
 	Cause *Cause
+	// ReworkMark is what the deployment's source said of it ("hotfix",
+	// "revert"; "" for nothing), ReworkReason why it counts as rework
+	// (DORA's deployment rework rate), 0 when it does not.
+	ReworkMark   string
+	ReworkReason ReworkReason
 }
+
+// ReworkReason is why a deployment counts as rework: it was not planned but
+// made to fix a user-facing problem (DORA 2024 onwards).
+type ReworkReason int
+
+const (
+	ReworkRollback   ReworkReason = iota + 1 // deploys a version the unit ran before
+	ReworkFixForward                         // follows a failed change of the unit within the fix-forward window
+	ReworkHotfix                             // its source marked it a hotfix
+	ReworkRevert                             // its source marked it a revert
+)
+
+// String is the reason's name without the API's prefix ("FIX_FORWARD", …).
+func (r ReworkReason) String() string {
+	switch r {
+	case ReworkRollback:
+		return "ROLLBACK"
+	case ReworkFixForward:
+		return "FIX_FORWARD"
+	case ReworkHotfix:
+		return "HOTFIX"
+	case ReworkRevert:
+		return "REVERT"
+	}
+	return ""
+}
+
+// Source marks of a deployment (ReworkMark).
+const (
+	ReworkMarkHotfix = "hotfix"
+	ReworkMarkRevert = "revert"
+)
 
 // CauseKind is the kind of change a regression is attributed to.
 type CauseKind int
@@ -488,6 +525,34 @@ type DORAQuery struct {
 	Environment string // required (the server defaults it to "production")
 	Start, End  time.Time
 	Interval    Interval
+	// Edition is the DORA report the figures are benchmarked against
+	// (Editions; "" for DefaultEdition).
+	Edition string
+}
+
+// DORA report editions figures can be benchmarked against: the 2023
+// report's four performance clusters, or the 2025 report's distributions
+// (a 0–10 score per metric against the industry's, no clusters).
+const (
+	Edition2023    = "2023"
+	Edition2025    = "2025"
+	DefaultEdition = Edition2025
+)
+
+// Editions are the editions a DORA report can be benchmarked against.
+var Editions = []string{Edition2023, Edition2025}
+
+// MetricBenchmark is one metric's figure placed against an edition: a
+// cluster (2023) or a 0–10 score with the industry's mean and standard
+// deviation and the share of respondents scoring lower (2025).
+type MetricBenchmark struct {
+	Metric       string // deployment_frequency, lead_time, change_failure_rate, failed_deployment_recovery_time, rework_rate
+	Edition      string
+	Tier         Tier    // 2023; TierUnknown with 2025 or too few samples
+	Score        float64 // 2025: 0 (worst) … 10 (best); NaN with too few samples
+	IndustryMean float64 // 2025: all industries
+	IndustryStd  float64
+	Percentile   float64 // 2025: share of the industry scoring below (normal approximation)
 }
 
 // Tier is a DORA 2023 performance cluster.
@@ -517,6 +582,12 @@ type DORAFigures struct {
 	LeadTimeTier               Tier
 	ChangeFailureRateTier      Tier
 	TimeToRestoreTier          Tier
+	// Rework (DORA 2024 onwards): deployments made to fix a user-facing
+	// problem (rollbacks, fix-forwards, hotfixes, reverts) ÷ deployments.
+	ReworkCount int
+	ReworkRate  float64
+	// Benchmarks place the five figures against the query's edition.
+	Benchmarks []MetricBenchmark
 }
 
 // DORAReport is the summary over the whole range plus one entry per interval bucket.

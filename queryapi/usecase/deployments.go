@@ -125,15 +125,39 @@ func (s *Service) Deployments(ctx context.Context, q report.DeploymentQuery) ([]
 		last := page[size-1].Deployment
 		next = encodeToken(cursor{at: last.DeployTime, id: last.ID})
 	}
-	impacts, err := s.analyze(ctx, tl, page)
+	out, err := s.reworked(ctx, tl, page)
 	if err != nil {
 		return nil, "", err
 	}
-	out := make([]report.Deployment, len(impacts))
-	for i, im := range impacts {
-		out[i] = im.Deployment
-	}
 	return out, next, nil
+}
+
+// reworked analyses items and classifies their rework (analysis.MarkRework):
+// whether a deployment is a fix-forward depends on its predecessor's
+// verdict, so each item's predecessor is judged too, and only items are
+// returned, in their order.
+func (s *Service) reworked(ctx context.Context, tl *analysis.Timeline, items []*analysis.Item) ([]report.Deployment, error) {
+	all := slices.Clone(items)
+	in := make(map[*analysis.Item]bool, len(items))
+	for _, it := range items {
+		in[it] = true
+	}
+	for _, it := range items {
+		if p := it.Prev; p != nil && !in[p] && !it.Deployment.Failed {
+			in[p] = true
+			all = append(all, p)
+		}
+	}
+	impacts, err := s.analyze(ctx, tl, all)
+	if err != nil {
+		return nil, err
+	}
+	deps := make([]report.Deployment, len(impacts))
+	for i, im := range impacts {
+		deps[i] = im.Deployment
+	}
+	analysis.MarkRework(deps, s.cfg.Analysis.FixForwardWindow)
+	return deps[:len(items)], nil
 }
 
 // deploymentsByCause pages through items (newest first) keeping the
@@ -280,15 +304,11 @@ func (s *Service) DORA(ctx context.Context, q report.DORAQuery) (report.DORARepo
 			items = append(items, it)
 		}
 	}
-	impacts, err := s.analyze(ctx, tl, items)
+	deps, err := s.reworked(ctx, tl, items)
 	if err != nil {
 		return report.DORAReport{}, err
 	}
-	deps := make([]report.Deployment, len(impacts))
-	for i, im := range impacts {
-		deps[i] = im.Deployment
-	}
-	rep, err := analysis.DORA(deps, q.Start, q.End, q.Interval)
+	rep, err := analysis.DORA(deps, q.Start, q.End, q.Interval, q.Edition)
 	if err != nil {
 		return report.DORAReport{}, invalid("%v", err)
 	}
