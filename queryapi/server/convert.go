@@ -126,6 +126,7 @@ func deploymentToPB(d report.Deployment) *pb.Deployment {
 		Verdict:         verdictToPB(d.Verdict),
 		RolloutStart:    ts(d.RolloutStart),
 		Failed:          d.Failed,
+		ReworkReason:    reworkReasons.toPB(d.ReworkReason),
 	}
 	if d.HasLeadTime && d.LeadTime > 0 {
 		out.LeadTimeSeconds = d.LeadTime.Seconds()
@@ -292,5 +293,18 @@ func doraFiguresToPB(f report.DORAFigures) *pb.DORAFigures {
 			ChangeFailureRate:   tierToPB(f.ChangeFailureRateTier),
 			TimeToRestore:       tierToPB(f.TimeToRestoreTier),
 		},
+		ReworkCount: count32(f.ReworkCount),
+		ReworkRate:  num(f.ReworkRate),
+		Benchmarks:  benchmarksToPB(f.Benchmarks),
 	}
+}
+
+func benchmarksToPB(bs []report.MetricBenchmark) []*pb.MetricBenchmark {
+	out := make([]*pb.MetricBenchmark, 0, len(bs))
+	for _, b := range bs {
+		out = append(out, &pb.MetricBenchmark{Metric: b.Metric, Edition: b.Edition, Tier: tierToPB(b.Tier),
+			Score: nullable(b.Score), IndustryMean: nullable(b.IndustryMean), IndustryStd: nullable(b.IndustryStd),
+			Percentile: nullable(b.Percentile)})
+	}
+	return out
 }

@@ -108,6 +108,12 @@ var (
 		{report.GateFail, pb.GateResult_FAIL},
 		{report.GateInconclusive, pb.GateResult_INCONCLUSIVE},
 	}
+	reworkReasons = enumTable[report.ReworkReason, pb.ReworkReason]{
+		{report.ReworkRollback, pb.ReworkReason_REWORK_REASON_ROLLBACK},
+		{report.ReworkFixForward, pb.ReworkReason_REWORK_REASON_FIX_FORWARD},
+		{report.ReworkHotfix, pb.ReworkReason_REWORK_REASON_HOTFIX},
+		{report.ReworkRevert, pb.ReworkReason_REWORK_REASON_REVERT},
+	}
 	gateModes = enumTable[report.GateMode, pb.GateMode]{
 		{report.GateCanary, pb.GateMode_CANARY},
 		{report.GateBeforeAfter, pb.GateMode_BEFORE_AFTER},

@@ -55,6 +55,8 @@ func TestEnumTables(t *testing.T) {
 	checkTable(t, "compare verdict", compareVerdicts, pb.CompareVerdict_name, "COMPARE_VERDICT_", []report.CompareVerdict{report.CompareInsufficientData,
 		report.CompareNoDifference, report.CompareBetter, report.CompareWorse})
 	checkTable(t, "gate result", gateResults, pb.GateResult_name, "", []report.GateResult{report.GatePass, report.GateFail, report.GateInconclusive})
+	checkTable(t, "rework reason", reworkReasons, pb.ReworkReason_name, "REWORK_REASON_", []report.ReworkReason{report.ReworkRollback,
+		report.ReworkFixForward, report.ReworkHotfix, report.ReworkRevert})
 	checkTable(t, "gate mode", gateModes, pb.GateMode_name, "", []report.GateMode{report.GateCanary, report.GateBeforeAfter})
 
 	// A request's unknown value names the field and what it takes.

@@ -200,6 +200,7 @@ func (f *fakeSource) Deployments(ctx context.Context, q report.DeploymentQuery) 
 	inferred := report.Deployment{ // unknown commit, not restored, zero everything
 		ID: "fedcba9876543210fedcba9876543210", Service: "cart", Environment: "production", Version: "v7",
 		DeployTime: now.Add(-30 * time.Minute), Source: report.SourceInferred, Verdict: report.VerdictPending,
+		ReworkReason: report.ReworkHotfix,
 	}
 	return []report.Deployment{inferred, sampleDeployment()}, "next-page", nil
 }
@@ -299,6 +300,11 @@ func (f *fakeSource) DORA(ctx context.Context, q report.DORAQuery) (report.DORAR
 		TimeToRestoreMedianSeconds: 0, RestoreSampleCount: 0,
 		FrequencyTier: report.TierHigh, LeadTimeTier: report.TierElite,
 		ChangeFailureRateTier: report.TierHigh, TimeToRestoreTier: report.TierUnknown,
+		ReworkCount: 3, ReworkRate: 0.25,
+		Benchmarks: []report.MetricBenchmark{
+			{Metric: "lead_time", Edition: q.Edition, Score: 8, IndustryMean: 5.5, IndustryStd: 2.4, Percentile: 0.85},
+			{Metric: "failed_deployment_recovery_time", Edition: q.Edition, Score: math.NaN(), IndustryMean: 7.4, IndustryStd: 2.1, Percentile: math.NaN()},
+		},
 	}
 	rep := report.DORAReport{Summary: sum}
 	if q.Interval != report.IntervalAll {

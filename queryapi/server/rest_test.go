@@ -94,7 +94,7 @@ func mustJSON(v any) string {
 
 var deploymentFields = []string{"id", "service", "environment", "version", "previous_version", "deploy_time",
 	"source", "commit_sha", "commit_time", "lead_time_seconds", "rollback", "change_failure", "failure_reasons",
-	"restore_time", "time_to_restore_seconds", "verdict", "rollout_start", "failed", "regressions", "explanation", "cause"}
+	"restore_time", "time_to_restore_seconds", "verdict", "rollout_start", "failed", "regressions", "explanation", "cause", "rework_reason"}
 
 var regressionFields = []string{"operation", "other_operations", "metric", "before", "after", "relative_change", "ci_low", "ci_high",
 	"before_requests", "after_requests"}
@@ -106,7 +106,7 @@ var pointFields = []string{"time", "group", "count", "error_count", "error_rate"
 
 var doraFields = []string{"start_time", "end_time", "deployment_count", "deployment_frequency_per_day", "change_count",
 	"failed_change_count", "change_failure_rate", "lead_time_median_seconds", "lead_time_sample_count",
-	"time_to_restore_median_seconds", "restore_sample_count", "tiers"}
+	"time_to_restore_median_seconds", "restore_sample_count", "tiers", "rework_count", "rework_rate", "benchmarks"}
 
 func TestRESTServices(t *testing.T) {
 	src := &fakeSource{}
@@ -241,6 +241,8 @@ func TestRESTDeployments(t *testing.T) {
 	wantTime(t, d, "restore_time", now.Add(-time.Hour))
 	wantNumber(t, d, "time_to_restore_seconds", 3600)
 	wantValue(t, d, "verdict", "VERDICT_DEGRADED")
+	wantValue(t, d, "rework_reason", "REWORK_REASON_UNSPECIFIED")
+	wantValue(t, inf, "rework_reason", "REWORK_REASON_HOTFIX")
 	wantValue(t, inf, "regressions", []any{})
 	wantValue(t, inf, "explanation", "")
 	regs := d["regressions"].([]any)
@@ -456,6 +458,20 @@ func TestRESTDORA(t *testing.T) {
 	wantValue(t, tiers, "lead_time", "TIER_ELITE")
 	wantValue(t, tiers, "change_failure_rate", "TIER_HIGH")
 	wantValue(t, tiers, "time_to_restore", "TIER_UNKNOWN")
+	wantNumber(t, s, "rework_count", 3)
+	wantNumber(t, s, "rework_rate", 0.25)
+	bs := s["benchmarks"].([]any)
+	if len(bs) != 2 {
+		t.Fatalf("benchmarks %v", bs)
+	}
+	b := wantKeys(t, "benchmark", bs[0], "metric", "edition", "tier", "score", "industry_mean", "industry_std", "percentile")
+	wantValue(t, b, "metric", "lead_time")
+	wantValue(t, b, "edition", "2025") // the default edition
+	wantNumber(t, b, "score", 8)
+	wantNumber(t, b, "percentile", 0.85)
+	if nb := bs[1].(map[string]any); nb["score"] != nil || nb["percentile"] != nil {
+		t.Errorf("a benchmark without samples: score %v percentile %v, want null", nb["score"], nb["percentile"])
+	}
 	iv := body["intervals"].([]any)
 	if len(iv) != 2 {
 		t.Fatalf("intervals %v", iv)
@@ -613,6 +629,7 @@ func TestValidation(t *testing.T) {
 		{"/v1/deployments/0123456789abcdef0123456789abcdeg/impact", "id"},
 		{"/v1/dora?interval=HOUR", "interval"},
 		{"/v1/dora?interval=7", "interval"},
+		{"/v1/dora?edition=2021", "edition"},
 		{"/v1/dora?service=%01", "service"},
 		{"/v1/dora?environment=" + strings.Repeat("e", 257), "environment"},
 		{"/v1/dora?start_time=2026-03-10T12:00:01Z", "start_time"}, // after end = now

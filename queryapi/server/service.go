@@ -5,6 +5,8 @@ import (
 	"errors"
 	"log/slog"
 	"math"
+	"slices"
+	"strings"
 	"time"
 
 	"google.golang.org/grpc/codes"
@@ -278,8 +280,15 @@ func (s *service) GetDORA(ctx context.Context, req *pb.GetDORARequest) (*pb.GetD
 	if err != nil {
 		return nil, s.toStatus(ctx, "GetDORA", err)
 	}
+	edition := req.GetEdition()
+	if edition == "" {
+		edition = report.DefaultEdition
+	}
+	if !slices.Contains(report.Editions, edition) {
+		return nil, s.toStatus(ctx, "GetDORA", badField("edition", "%q is not an edition: one of %s", edition, strings.Join(report.Editions, ", ")))
+	}
 	rep, err := coalesce(s, ctx, "GetDORA", req, func(ctx context.Context) (report.DORAReport, error) {
-		return s.src.DORA(ctx, report.DORAQuery{Service: req.GetService(), Environment: env, Start: start, End: end, Interval: interval})
+		return s.src.DORA(ctx, report.DORAQuery{Service: req.GetService(), Environment: env, Start: start, End: end, Interval: interval, Edition: edition})
 	})
 	if err != nil {
 		return nil, err

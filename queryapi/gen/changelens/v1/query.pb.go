@@ -455,6 +455,67 @@ func (Tier) EnumDescriptor() ([]byte, []int) {
 	return file_changelens_v1_query_proto_rawDescGZIP(), []int{6}
 }
 
+// Why a deployment counts as rework (docs/dora.md).
+type ReworkReason int32
+
+const (
+	ReworkReason_REWORK_REASON_UNSPECIFIED ReworkReason = 0
+	// It deploys a version the unit ran before.
+	ReworkReason_REWORK_REASON_ROLLBACK ReworkReason = 1
+	// It followed a change failure of its unit within the fix-forward window
+	// (default 24 h).
+	ReworkReason_REWORK_REASON_FIX_FORWARD ReworkReason = 2
+	// Its source marked it a hotfix (changelens.deployment.rework=hotfix).
+	ReworkReason_REWORK_REASON_HOTFIX ReworkReason = 3
+	// Its source marked it a revert (changelens.deployment.rework=revert).
+	ReworkReason_REWORK_REASON_REVERT ReworkReason = 4
+)
+
+// Enum value maps for ReworkReason.
+var (
+	ReworkReason_name = map[int32]string{
+		0: "REWORK_REASON_UNSPECIFIED",
+		1: "REWORK_REASON_ROLLBACK",
+		2: "REWORK_REASON_FIX_FORWARD",
+		3: "REWORK_REASON_HOTFIX",
+		4: "REWORK_REASON_REVERT",
+	}
+	ReworkReason_value = map[string]int32{
+		"REWORK_REASON_UNSPECIFIED": 0,
+		"REWORK_REASON_ROLLBACK":    1,
+		"REWORK_REASON_FIX_FORWARD": 2,
+		"REWORK_REASON_HOTFIX":      3,
+		"REWORK_REASON_REVERT":      4,
+	}
+)
+
+func (x ReworkReason) Enum() *ReworkReason {
+	p := new(ReworkReason)
+	*p = x
+	return p
+}
+
+func (x ReworkReason) String() string {
+	return protoimpl.X.EnumStringOf(x.Descriptor(), protoreflect.EnumNumber(x))
+}
+
+func (ReworkReason) Descriptor() protoreflect.EnumDescriptor {
+	return file_changelens_v1_query_proto_enumTypes[7].Descriptor()
+}
+
+func (ReworkReason) Type() protoreflect.EnumType {
+	return &file_changelens_v1_query_proto_enumTypes[7]
+}
+
+func (x ReworkReason) Number() protoreflect.EnumNumber {
+	return protoreflect.EnumNumber(x)
+}
+
+// Deprecated: Use ReworkReason.Descriptor instead.
+func (ReworkReason) EnumDescriptor() ([]byte, []int) {
+	return file_changelens_v1_query_proto_rawDescGZIP(), []int{7}
+}
+
 // The verdict of a same-window comparison, per metric and overall.
 type CompareVerdict int32
 
@@ -497,11 +558,11 @@ func (x CompareVerdict) String() string {
 }
 
 func (CompareVerdict) Descriptor() protoreflect.EnumDescriptor {
-	return file_changelens_v1_query_proto_enumTypes[7].Descriptor()
+	return file_changelens_v1_query_proto_enumTypes[8].Descriptor()
 }
 
 func (CompareVerdict) Type() protoreflect.EnumType {
-	return &file_changelens_v1_query_proto_enumTypes[7]
+	return &file_changelens_v1_query_proto_enumTypes[8]
 }
 
 func (x CompareVerdict) Number() protoreflect.EnumNumber {
@@ -510,7 +571,7 @@ func (x CompareVerdict) Number() protoreflect.EnumNumber {
 
 // Deprecated: Use CompareVerdict.Descriptor instead.
 func (CompareVerdict) EnumDescriptor() ([]byte, []int) {
-	return file_changelens_v1_query_proto_rawDescGZIP(), []int{7}
+	return file_changelens_v1_query_proto_rawDescGZIP(), []int{8}
 }
 
 // A gate's answer.
@@ -553,11 +614,11 @@ func (x GateResult) String() string {
 }
 
 func (GateResult) Descriptor() protoreflect.EnumDescriptor {
-	return file_changelens_v1_query_proto_enumTypes[8].Descriptor()
+	return file_changelens_v1_query_proto_enumTypes[9].Descriptor()
 }
 
 func (GateResult) Type() protoreflect.EnumType {
-	return &file_changelens_v1_query_proto_enumTypes[8]
+	return &file_changelens_v1_query_proto_enumTypes[9]
 }
 
 func (x GateResult) Number() protoreflect.EnumNumber {
@@ -566,7 +627,7 @@ func (x GateResult) Number() protoreflect.EnumNumber {
 
 // Deprecated: Use GateResult.Descriptor instead.
 func (GateResult) EnumDescriptor() ([]byte, []int) {
-	return file_changelens_v1_query_proto_rawDescGZIP(), []int{8}
+	return file_changelens_v1_query_proto_rawDescGZIP(), []int{9}
 }
 
 // How a gate judged.
@@ -607,11 +668,11 @@ func (x GateMode) String() string {
 }
 
 func (GateMode) Descriptor() protoreflect.EnumDescriptor {
-	return file_changelens_v1_query_proto_enumTypes[9].Descriptor()
+	return file_changelens_v1_query_proto_enumTypes[10].Descriptor()
 }
 
 func (GateMode) Type() protoreflect.EnumType {
-	return &file_changelens_v1_query_proto_enumTypes[9]
+	return &file_changelens_v1_query_proto_enumTypes[10]
 }
 
 func (x GateMode) Number() protoreflect.EnumNumber {
@@ -620,7 +681,7 @@ func (x GateMode) Number() protoreflect.EnumNumber {
 
 // Deprecated: Use GateMode.Descriptor instead.
 func (GateMode) EnumDescriptor() ([]byte, []int) {
-	return file_changelens_v1_query_proto_rawDescGZIP(), []int{9}
+	return file_changelens_v1_query_proto_rawDescGZIP(), []int{10}
 }
 
 // A change that overlapped a deployment's windows, with the evidence that
@@ -1656,7 +1717,11 @@ type Deployment struct {
 	Explanation string `protobuf:"bytes,20,opt,name=explanation,proto3" json:"explanation,omitempty"`
 	// CAUSED_BY_DEPENDENCY: the change the regression is attributed to; null
 	// otherwise.
-	Cause         *Cause `protobuf:"bytes,21,opt,name=cause,proto3" json:"cause,omitempty"`
+	Cause *Cause `protobuf:"bytes,21,opt,name=cause,proto3" json:"cause,omitempty"`
+	// Why the deployment counts as rework (DORA's deployment rework rate:
+	// not planned, made to fix a user-facing problem); UNSPECIFIED when it
+	// does not.
+	ReworkReason  ReworkReason `protobuf:"varint,22,opt,name=rework_reason,json=reworkReason,proto3,enum=changelens.v1.ReworkReason" json:"rework_reason,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1836,6 +1901,13 @@ func (x *Deployment) GetCause() *Cause {
 		return x.Cause
 	}
 	return nil
+}
+
+func (x *Deployment) GetReworkReason() ReworkReason {
+	if x != nil {
+		return x.ReworkReason
+	}
+	return ReworkReason_REWORK_REASON_UNSPECIFIED
 }
 
 // One regressed metric of a deployment.
@@ -3205,7 +3277,11 @@ type GetDORARequest struct {
 	// Exclusive end. Default: now.
 	EndTime *timestamppb.Timestamp `protobuf:"bytes,4,opt,name=end_time,json=endTime,proto3" json:"end_time,omitempty"`
 	// Default INTERVAL_ALL.
-	Interval      Interval `protobuf:"varint,5,opt,name=interval,proto3,enum=changelens.v1.Interval" json:"interval,omitempty"`
+	Interval Interval `protobuf:"varint,5,opt,name=interval,proto3,enum=changelens.v1.Interval" json:"interval,omitempty"`
+	// The DORA report the figures are benchmarked against: "2025" (default;
+	// a 0–10 score per metric beside the industry's distribution) or "2023"
+	// (the four performance clusters).
+	Edition       string `protobuf:"bytes,6,opt,name=edition,proto3" json:"edition,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -3275,6 +3351,114 @@ func (x *GetDORARequest) GetInterval() Interval {
 	return Interval_INTERVAL_UNSPECIFIED
 }
 
+func (x *GetDORARequest) GetEdition() string {
+	if x != nil {
+		return x.Edition
+	}
+	return ""
+}
+
+// One metric placed against a DORA report edition.
+type MetricBenchmark struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// deployment_frequency, lead_time, change_failure_rate,
+	// failed_deployment_recovery_time or rework_rate.
+	Metric  string `protobuf:"bytes,1,opt,name=metric,proto3" json:"metric,omitempty"`
+	Edition string `protobuf:"bytes,2,opt,name=edition,proto3" json:"edition,omitempty"`
+	// 2023: the performance cluster; TIER_UNKNOWN with too few samples, for
+	// rework (no 2023 cluster) and with 2025.
+	Tier Tier `protobuf:"varint,3,opt,name=tier,proto3,enum=changelens.v1.Tier" json:"tier,omitempty"`
+	// 2025: 0 (worst) … 10 (best), as the Quick Check scores an answer;
+	// null with too few samples or with 2023.
+	Score *wrapperspb.DoubleValue `protobuf:"bytes,4,opt,name=score,proto3" json:"score,omitempty"`
+	// 2025: the score's mean and standard deviation over all industries.
+	IndustryMean *wrapperspb.DoubleValue `protobuf:"bytes,5,opt,name=industry_mean,json=industryMean,proto3" json:"industry_mean,omitempty"`
+	IndustryStd  *wrapperspb.DoubleValue `protobuf:"bytes,6,opt,name=industry_std,json=industryStd,proto3" json:"industry_std,omitempty"`
+	// 2025: the share of the industry scoring lower (normal approximation).
+	Percentile    *wrapperspb.DoubleValue `protobuf:"bytes,7,opt,name=percentile,proto3" json:"percentile,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *MetricBenchmark) Reset() {
+	*x = MetricBenchmark{}
+	mi := &file_changelens_v1_query_proto_msgTypes[27]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *MetricBenchmark) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*MetricBenchmark) ProtoMessage() {}
+
+func (x *MetricBenchmark) ProtoReflect() protoreflect.Message {
+	mi := &file_changelens_v1_query_proto_msgTypes[27]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use MetricBenchmark.ProtoReflect.Descriptor instead.
+func (*MetricBenchmark) Descriptor() ([]byte, []int) {
+	return file_changelens_v1_query_proto_rawDescGZIP(), []int{27}
+}
+
+func (x *MetricBenchmark) GetMetric() string {
+	if x != nil {
+		return x.Metric
+	}
+	return ""
+}
+
+func (x *MetricBenchmark) GetEdition() string {
+	if x != nil {
+		return x.Edition
+	}
+	return ""
+}
+
+func (x *MetricBenchmark) GetTier() Tier {
+	if x != nil {
+		return x.Tier
+	}
+	return Tier_TIER_UNSPECIFIED
+}
+
+func (x *MetricBenchmark) GetScore() *wrapperspb.DoubleValue {
+	if x != nil {
+		return x.Score
+	}
+	return nil
+}
+
+func (x *MetricBenchmark) GetIndustryMean() *wrapperspb.DoubleValue {
+	if x != nil {
+		return x.IndustryMean
+	}
+	return nil
+}
+
+func (x *MetricBenchmark) GetIndustryStd() *wrapperspb.DoubleValue {
+	if x != nil {
+		return x.IndustryStd
+	}
+	return nil
+}
+
+func (x *MetricBenchmark) GetPercentile() *wrapperspb.DoubleValue {
+	if x != nil {
+		return x.Percentile
+	}
+	return nil
+}
+
 // DORA 2023 performance clusters of the four keys.
 type DORATiers struct {
 	state               protoimpl.MessageState `protogen:"open.v1"`
@@ -3288,7 +3472,7 @@ type DORATiers struct {
 
 func (x *DORATiers) Reset() {
 	*x = DORATiers{}
-	mi := &file_changelens_v1_query_proto_msgTypes[27]
+	mi := &file_changelens_v1_query_proto_msgTypes[28]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3300,7 +3484,7 @@ func (x *DORATiers) String() string {
 func (*DORATiers) ProtoMessage() {}
 
 func (x *DORATiers) ProtoReflect() protoreflect.Message {
-	mi := &file_changelens_v1_query_proto_msgTypes[27]
+	mi := &file_changelens_v1_query_proto_msgTypes[28]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3313,7 +3497,7 @@ func (x *DORATiers) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DORATiers.ProtoReflect.Descriptor instead.
 func (*DORATiers) Descriptor() ([]byte, []int) {
-	return file_changelens_v1_query_proto_rawDescGZIP(), []int{27}
+	return file_changelens_v1_query_proto_rawDescGZIP(), []int{28}
 }
 
 func (x *DORATiers) GetDeploymentFrequency() Tier {
@@ -3344,7 +3528,9 @@ func (x *DORATiers) GetTimeToRestore() Tier {
 	return Tier_TIER_UNSPECIFIED
 }
 
-// The four keys over one range (docs/dora.md).
+// The five metrics over one range (docs/dora.md): throughput — deployment
+// frequency, lead time, failed deployment recovery time (time_to_restore);
+// instability — change failure rate, rework rate.
 type DORAFigures struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// null only when unknown.
@@ -3365,13 +3551,19 @@ type DORAFigures struct {
 	TimeToRestoreMedianSeconds float64    `protobuf:"fixed64,10,opt,name=time_to_restore_median_seconds,json=timeToRestoreMedianSeconds,proto3" json:"time_to_restore_median_seconds,omitempty"`
 	RestoreSampleCount         int32      `protobuf:"varint,11,opt,name=restore_sample_count,json=restoreSampleCount,proto3" json:"restore_sample_count,omitempty"`
 	Tiers                      *DORATiers `protobuf:"bytes,12,opt,name=tiers,proto3" json:"tiers,omitempty"`
-	unknownFields              protoimpl.UnknownFields
-	sizeCache                  protoimpl.SizeCache
+	// Deployments in range that count as rework (rework_reason set).
+	ReworkCount int32 `protobuf:"varint,13,opt,name=rework_count,json=reworkCount,proto3" json:"rework_count,omitempty"`
+	// rework_count ÷ deployment_count; 0 when deployment_count is 0.
+	ReworkRate float64 `protobuf:"fixed64,14,opt,name=rework_rate,json=reworkRate,proto3" json:"rework_rate,omitempty"`
+	// The five metrics against the request's edition.
+	Benchmarks    []*MetricBenchmark `protobuf:"bytes,15,rep,name=benchmarks,proto3" json:"benchmarks,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
 }
 
 func (x *DORAFigures) Reset() {
 	*x = DORAFigures{}
-	mi := &file_changelens_v1_query_proto_msgTypes[28]
+	mi := &file_changelens_v1_query_proto_msgTypes[29]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3383,7 +3575,7 @@ func (x *DORAFigures) String() string {
 func (*DORAFigures) ProtoMessage() {}
 
 func (x *DORAFigures) ProtoReflect() protoreflect.Message {
-	mi := &file_changelens_v1_query_proto_msgTypes[28]
+	mi := &file_changelens_v1_query_proto_msgTypes[29]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3396,7 +3588,7 @@ func (x *DORAFigures) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DORAFigures.ProtoReflect.Descriptor instead.
 func (*DORAFigures) Descriptor() ([]byte, []int) {
-	return file_changelens_v1_query_proto_rawDescGZIP(), []int{28}
+	return file_changelens_v1_query_proto_rawDescGZIP(), []int{29}
 }
 
 func (x *DORAFigures) GetStartTime() *timestamppb.Timestamp {
@@ -3483,6 +3675,27 @@ func (x *DORAFigures) GetTiers() *DORATiers {
 	return nil
 }
 
+func (x *DORAFigures) GetReworkCount() int32 {
+	if x != nil {
+		return x.ReworkCount
+	}
+	return 0
+}
+
+func (x *DORAFigures) GetReworkRate() float64 {
+	if x != nil {
+		return x.ReworkRate
+	}
+	return 0
+}
+
+func (x *DORAFigures) GetBenchmarks() []*MetricBenchmark {
+	if x != nil {
+		return x.Benchmarks
+	}
+	return nil
+}
+
 type GetDORAResponse struct {
 	state   protoimpl.MessageState `protogen:"open.v1"`
 	Summary *DORAFigures           `protobuf:"bytes,1,opt,name=summary,proto3" json:"summary,omitempty"`
@@ -3494,7 +3707,7 @@ type GetDORAResponse struct {
 
 func (x *GetDORAResponse) Reset() {
 	*x = GetDORAResponse{}
-	mi := &file_changelens_v1_query_proto_msgTypes[29]
+	mi := &file_changelens_v1_query_proto_msgTypes[30]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3506,7 +3719,7 @@ func (x *GetDORAResponse) String() string {
 func (*GetDORAResponse) ProtoMessage() {}
 
 func (x *GetDORAResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_changelens_v1_query_proto_msgTypes[29]
+	mi := &file_changelens_v1_query_proto_msgTypes[30]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3519,7 +3732,7 @@ func (x *GetDORAResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetDORAResponse.ProtoReflect.Descriptor instead.
 func (*GetDORAResponse) Descriptor() ([]byte, []int) {
-	return file_changelens_v1_query_proto_rawDescGZIP(), []int{29}
+	return file_changelens_v1_query_proto_rawDescGZIP(), []int{30}
 }
 
 func (x *GetDORAResponse) GetSummary() *DORAFigures {
@@ -3569,7 +3782,7 @@ type CompareRequest struct {
 
 func (x *CompareRequest) Reset() {
 	*x = CompareRequest{}
-	mi := &file_changelens_v1_query_proto_msgTypes[30]
+	mi := &file_changelens_v1_query_proto_msgTypes[31]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3581,7 +3794,7 @@ func (x *CompareRequest) String() string {
 func (*CompareRequest) ProtoMessage() {}
 
 func (x *CompareRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_changelens_v1_query_proto_msgTypes[30]
+	mi := &file_changelens_v1_query_proto_msgTypes[31]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3594,7 +3807,7 @@ func (x *CompareRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CompareRequest.ProtoReflect.Descriptor instead.
 func (*CompareRequest) Descriptor() ([]byte, []int) {
-	return file_changelens_v1_query_proto_rawDescGZIP(), []int{30}
+	return file_changelens_v1_query_proto_rawDescGZIP(), []int{31}
 }
 
 func (x *CompareRequest) GetService() string {
@@ -3678,7 +3891,7 @@ type Cohort struct {
 
 func (x *Cohort) Reset() {
 	*x = Cohort{}
-	mi := &file_changelens_v1_query_proto_msgTypes[31]
+	mi := &file_changelens_v1_query_proto_msgTypes[32]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3690,7 +3903,7 @@ func (x *Cohort) String() string {
 func (*Cohort) ProtoMessage() {}
 
 func (x *Cohort) ProtoReflect() protoreflect.Message {
-	mi := &file_changelens_v1_query_proto_msgTypes[31]
+	mi := &file_changelens_v1_query_proto_msgTypes[32]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3703,7 +3916,7 @@ func (x *Cohort) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Cohort.ProtoReflect.Descriptor instead.
 func (*Cohort) Descriptor() ([]byte, []int) {
-	return file_changelens_v1_query_proto_rawDescGZIP(), []int{31}
+	return file_changelens_v1_query_proto_rawDescGZIP(), []int{32}
 }
 
 func (x *Cohort) GetValue() string {
@@ -3768,7 +3981,7 @@ type CompareMetric struct {
 
 func (x *CompareMetric) Reset() {
 	*x = CompareMetric{}
-	mi := &file_changelens_v1_query_proto_msgTypes[32]
+	mi := &file_changelens_v1_query_proto_msgTypes[33]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3780,7 +3993,7 @@ func (x *CompareMetric) String() string {
 func (*CompareMetric) ProtoMessage() {}
 
 func (x *CompareMetric) ProtoReflect() protoreflect.Message {
-	mi := &file_changelens_v1_query_proto_msgTypes[32]
+	mi := &file_changelens_v1_query_proto_msgTypes[33]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3793,7 +4006,7 @@ func (x *CompareMetric) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CompareMetric.ProtoReflect.Descriptor instead.
 func (*CompareMetric) Descriptor() ([]byte, []int) {
-	return file_changelens_v1_query_proto_rawDescGZIP(), []int{32}
+	return file_changelens_v1_query_proto_rawDescGZIP(), []int{33}
 }
 
 func (x *CompareMetric) GetMetric() string {
@@ -3873,7 +4086,7 @@ type SampleRatio struct {
 
 func (x *SampleRatio) Reset() {
 	*x = SampleRatio{}
-	mi := &file_changelens_v1_query_proto_msgTypes[33]
+	mi := &file_changelens_v1_query_proto_msgTypes[34]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3885,7 +4098,7 @@ func (x *SampleRatio) String() string {
 func (*SampleRatio) ProtoMessage() {}
 
 func (x *SampleRatio) ProtoReflect() protoreflect.Message {
-	mi := &file_changelens_v1_query_proto_msgTypes[33]
+	mi := &file_changelens_v1_query_proto_msgTypes[34]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3898,7 +4111,7 @@ func (x *SampleRatio) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SampleRatio.ProtoReflect.Descriptor instead.
 func (*SampleRatio) Descriptor() ([]byte, []int) {
-	return file_changelens_v1_query_proto_rawDescGZIP(), []int{33}
+	return file_changelens_v1_query_proto_rawDescGZIP(), []int{34}
 }
 
 func (x *SampleRatio) GetExpectedShare() float64 {
@@ -3949,7 +4162,7 @@ type CompareResponse struct {
 
 func (x *CompareResponse) Reset() {
 	*x = CompareResponse{}
-	mi := &file_changelens_v1_query_proto_msgTypes[34]
+	mi := &file_changelens_v1_query_proto_msgTypes[35]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3961,7 +4174,7 @@ func (x *CompareResponse) String() string {
 func (*CompareResponse) ProtoMessage() {}
 
 func (x *CompareResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_changelens_v1_query_proto_msgTypes[34]
+	mi := &file_changelens_v1_query_proto_msgTypes[35]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3974,7 +4187,7 @@ func (x *CompareResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CompareResponse.ProtoReflect.Descriptor instead.
 func (*CompareResponse) Descriptor() ([]byte, []int) {
-	return file_changelens_v1_query_proto_rawDescGZIP(), []int{34}
+	return file_changelens_v1_query_proto_rawDescGZIP(), []int{35}
 }
 
 func (x *CompareResponse) GetControl() *Cohort {
@@ -4041,7 +4254,7 @@ type OperationComparison struct {
 
 func (x *OperationComparison) Reset() {
 	*x = OperationComparison{}
-	mi := &file_changelens_v1_query_proto_msgTypes[35]
+	mi := &file_changelens_v1_query_proto_msgTypes[36]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4053,7 +4266,7 @@ func (x *OperationComparison) String() string {
 func (*OperationComparison) ProtoMessage() {}
 
 func (x *OperationComparison) ProtoReflect() protoreflect.Message {
-	mi := &file_changelens_v1_query_proto_msgTypes[35]
+	mi := &file_changelens_v1_query_proto_msgTypes[36]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4066,7 +4279,7 @@ func (x *OperationComparison) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use OperationComparison.ProtoReflect.Descriptor instead.
 func (*OperationComparison) Descriptor() ([]byte, []int) {
-	return file_changelens_v1_query_proto_rawDescGZIP(), []int{35}
+	return file_changelens_v1_query_proto_rawDescGZIP(), []int{36}
 }
 
 func (x *OperationComparison) GetOperation() string {
@@ -4128,7 +4341,7 @@ type ListCohortsRequest struct {
 
 func (x *ListCohortsRequest) Reset() {
 	*x = ListCohortsRequest{}
-	mi := &file_changelens_v1_query_proto_msgTypes[36]
+	mi := &file_changelens_v1_query_proto_msgTypes[37]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4140,7 +4353,7 @@ func (x *ListCohortsRequest) String() string {
 func (*ListCohortsRequest) ProtoMessage() {}
 
 func (x *ListCohortsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_changelens_v1_query_proto_msgTypes[36]
+	mi := &file_changelens_v1_query_proto_msgTypes[37]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4153,7 +4366,7 @@ func (x *ListCohortsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListCohortsRequest.ProtoReflect.Descriptor instead.
 func (*ListCohortsRequest) Descriptor() ([]byte, []int) {
-	return file_changelens_v1_query_proto_rawDescGZIP(), []int{36}
+	return file_changelens_v1_query_proto_rawDescGZIP(), []int{37}
 }
 
 func (x *ListCohortsRequest) GetService() string {
@@ -4196,7 +4409,7 @@ type CohortValue struct {
 
 func (x *CohortValue) Reset() {
 	*x = CohortValue{}
-	mi := &file_changelens_v1_query_proto_msgTypes[37]
+	mi := &file_changelens_v1_query_proto_msgTypes[38]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4208,7 +4421,7 @@ func (x *CohortValue) String() string {
 func (*CohortValue) ProtoMessage() {}
 
 func (x *CohortValue) ProtoReflect() protoreflect.Message {
-	mi := &file_changelens_v1_query_proto_msgTypes[37]
+	mi := &file_changelens_v1_query_proto_msgTypes[38]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4221,7 +4434,7 @@ func (x *CohortValue) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CohortValue.ProtoReflect.Descriptor instead.
 func (*CohortValue) Descriptor() ([]byte, []int) {
-	return file_changelens_v1_query_proto_rawDescGZIP(), []int{37}
+	return file_changelens_v1_query_proto_rawDescGZIP(), []int{38}
 }
 
 func (x *CohortValue) GetValue() string {
@@ -4251,7 +4464,7 @@ type CohortDimension struct {
 
 func (x *CohortDimension) Reset() {
 	*x = CohortDimension{}
-	mi := &file_changelens_v1_query_proto_msgTypes[38]
+	mi := &file_changelens_v1_query_proto_msgTypes[39]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4263,7 +4476,7 @@ func (x *CohortDimension) String() string {
 func (*CohortDimension) ProtoMessage() {}
 
 func (x *CohortDimension) ProtoReflect() protoreflect.Message {
-	mi := &file_changelens_v1_query_proto_msgTypes[38]
+	mi := &file_changelens_v1_query_proto_msgTypes[39]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4276,7 +4489,7 @@ func (x *CohortDimension) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CohortDimension.ProtoReflect.Descriptor instead.
 func (*CohortDimension) Descriptor() ([]byte, []int) {
-	return file_changelens_v1_query_proto_rawDescGZIP(), []int{38}
+	return file_changelens_v1_query_proto_rawDescGZIP(), []int{39}
 }
 
 func (x *CohortDimension) GetDimension() string {
@@ -4302,7 +4515,7 @@ type ListCohortsResponse struct {
 
 func (x *ListCohortsResponse) Reset() {
 	*x = ListCohortsResponse{}
-	mi := &file_changelens_v1_query_proto_msgTypes[39]
+	mi := &file_changelens_v1_query_proto_msgTypes[40]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4314,7 +4527,7 @@ func (x *ListCohortsResponse) String() string {
 func (*ListCohortsResponse) ProtoMessage() {}
 
 func (x *ListCohortsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_changelens_v1_query_proto_msgTypes[39]
+	mi := &file_changelens_v1_query_proto_msgTypes[40]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4327,7 +4540,7 @@ func (x *ListCohortsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListCohortsResponse.ProtoReflect.Descriptor instead.
 func (*ListCohortsResponse) Descriptor() ([]byte, []int) {
-	return file_changelens_v1_query_proto_rawDescGZIP(), []int{39}
+	return file_changelens_v1_query_proto_rawDescGZIP(), []int{40}
 }
 
 func (x *ListCohortsResponse) GetDimensions() []*CohortDimension {
@@ -4358,7 +4571,7 @@ type GateRequest struct {
 
 func (x *GateRequest) Reset() {
 	*x = GateRequest{}
-	mi := &file_changelens_v1_query_proto_msgTypes[40]
+	mi := &file_changelens_v1_query_proto_msgTypes[41]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4370,7 +4583,7 @@ func (x *GateRequest) String() string {
 func (*GateRequest) ProtoMessage() {}
 
 func (x *GateRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_changelens_v1_query_proto_msgTypes[40]
+	mi := &file_changelens_v1_query_proto_msgTypes[41]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4383,7 +4596,7 @@ func (x *GateRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GateRequest.ProtoReflect.Descriptor instead.
 func (*GateRequest) Descriptor() ([]byte, []int) {
-	return file_changelens_v1_query_proto_rawDescGZIP(), []int{40}
+	return file_changelens_v1_query_proto_rawDescGZIP(), []int{41}
 }
 
 func (x *GateRequest) GetService() string {
@@ -4441,7 +4654,7 @@ type FlaggerWebhook struct {
 
 func (x *FlaggerWebhook) Reset() {
 	*x = FlaggerWebhook{}
-	mi := &file_changelens_v1_query_proto_msgTypes[41]
+	mi := &file_changelens_v1_query_proto_msgTypes[42]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4453,7 +4666,7 @@ func (x *FlaggerWebhook) String() string {
 func (*FlaggerWebhook) ProtoMessage() {}
 
 func (x *FlaggerWebhook) ProtoReflect() protoreflect.Message {
-	mi := &file_changelens_v1_query_proto_msgTypes[41]
+	mi := &file_changelens_v1_query_proto_msgTypes[42]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4466,7 +4679,7 @@ func (x *FlaggerWebhook) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use FlaggerWebhook.ProtoReflect.Descriptor instead.
 func (*FlaggerWebhook) Descriptor() ([]byte, []int) {
-	return file_changelens_v1_query_proto_rawDescGZIP(), []int{41}
+	return file_changelens_v1_query_proto_rawDescGZIP(), []int{42}
 }
 
 func (x *FlaggerWebhook) GetName() string {
@@ -4515,7 +4728,7 @@ type GateWebhookRequest struct {
 
 func (x *GateWebhookRequest) Reset() {
 	*x = GateWebhookRequest{}
-	mi := &file_changelens_v1_query_proto_msgTypes[42]
+	mi := &file_changelens_v1_query_proto_msgTypes[43]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4527,7 +4740,7 @@ func (x *GateWebhookRequest) String() string {
 func (*GateWebhookRequest) ProtoMessage() {}
 
 func (x *GateWebhookRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_changelens_v1_query_proto_msgTypes[42]
+	mi := &file_changelens_v1_query_proto_msgTypes[43]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4540,7 +4753,7 @@ func (x *GateWebhookRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GateWebhookRequest.ProtoReflect.Descriptor instead.
 func (*GateWebhookRequest) Descriptor() ([]byte, []int) {
-	return file_changelens_v1_query_proto_rawDescGZIP(), []int{42}
+	return file_changelens_v1_query_proto_rawDescGZIP(), []int{43}
 }
 
 func (x *GateWebhookRequest) GetWebhook() *FlaggerWebhook {
@@ -4591,7 +4804,7 @@ type GateResponse struct {
 
 func (x *GateResponse) Reset() {
 	*x = GateResponse{}
-	mi := &file_changelens_v1_query_proto_msgTypes[43]
+	mi := &file_changelens_v1_query_proto_msgTypes[44]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4603,7 +4816,7 @@ func (x *GateResponse) String() string {
 func (*GateResponse) ProtoMessage() {}
 
 func (x *GateResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_changelens_v1_query_proto_msgTypes[43]
+	mi := &file_changelens_v1_query_proto_msgTypes[44]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4616,7 +4829,7 @@ func (x *GateResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GateResponse.ProtoReflect.Descriptor instead.
 func (*GateResponse) Descriptor() ([]byte, []int) {
-	return file_changelens_v1_query_proto_rawDescGZIP(), []int{43}
+	return file_changelens_v1_query_proto_rawDescGZIP(), []int{44}
 }
 
 func (x *GateResponse) GetResult() GateResult {
@@ -4815,7 +5028,7 @@ const file_changelens_v1_query_proto_rawDesc = "" +
 	"\x04rows\x18\x01 \x03(\v2\x1b.changelens.v1.LatencyPointR\x04rows\x129\n" +
 	"\n" +
 	"start_time\x18\x02 \x01(\v2\x1a.google.protobuf.TimestampR\tstartTime\x125\n" +
-	"\bend_time\x18\x03 \x01(\v2\x1a.google.protobuf.TimestampR\aendTime\"\x9f\b\n" +
+	"\bend_time\x18\x03 \x01(\v2\x1a.google.protobuf.TimestampR\aendTime\"\xe1\b\n" +
 	"\n" +
 	"Deployment\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12\x18\n" +
@@ -4852,7 +5065,8 @@ const file_changelens_v1_query_proto_rawDesc = "" +
 	"\vexplanation\x18\x14 \x01(\tR\vexplanation\x12B\n" +
 	"\x05cause\x18\x15 \x01(\v2\x14.changelens.v1.CauseB\x16\x92A\x13\x82\x03\x10\n" +
 	"\n" +
-	"x-nullable\x12\x02 \x01R\x05cause\"\xe6\x03\n" +
+	"x-nullable\x12\x02 \x01R\x05cause\x12@\n" +
+	"\rrework_reason\x18\x16 \x01(\x0e2\x1b.changelens.v1.ReworkReasonR\freworkReason\"\xe6\x03\n" +
 	"\n" +
 	"Regression\x12\x1c\n" +
 	"\toperation\x18\x01 \x01(\tR\toperation\x12)\n" +
@@ -5004,7 +5218,7 @@ const file_changelens_v1_query_proto_rawDesc = "" +
 	"\n" +
 	"x-nullable\x12\x02 \x01R\x06meanMs\"I\n" +
 	"\x17GetServiceGraphResponse\x12.\n" +
-	"\x05edges\x18\x01 \x03(\v2\x18.changelens.v1.GraphEdgeR\x05edges\"\xef\x02\n" +
+	"\x05edges\x18\x01 \x03(\v2\x18.changelens.v1.GraphEdgeR\x05edges\"\xa5\x03\n" +
 	"\x0eGetDORARequest\x12O\n" +
 	"\aservice\x18\x01 \x01(\tB5\x92A2J\n" +
 	"\"checkout\"x\x80\x02\x8a\x01 ^[^\\u0000-\\u001F\\u007F-\\u009F]*$R\aservice\x12e\n" +
@@ -5013,12 +5227,31 @@ const file_changelens_v1_query_proto_rawDesc = "" +
 	"\n" +
 	"start_time\x18\x03 \x01(\v2\x1a.google.protobuf.TimestampR\tstartTime\x125\n" +
 	"\bend_time\x18\x04 \x01(\v2\x1a.google.protobuf.TimestampR\aendTime\x123\n" +
-	"\binterval\x18\x05 \x01(\x0e2\x17.changelens.v1.IntervalR\binterval\"\x87\x02\n" +
+	"\binterval\x18\x05 \x01(\x0e2\x17.changelens.v1.IntervalR\binterval\x124\n" +
+	"\aedition\x18\x06 \x01(\tB\x1a\x92A\x17:\x042025\xf2\x02\x00\xf2\x02\x042023\xf2\x02\x042025R\aedition\"\xc2\x03\n" +
+	"\x0fMetricBenchmark\x12\x16\n" +
+	"\x06metric\x18\x01 \x01(\tR\x06metric\x12\x18\n" +
+	"\aedition\x18\x02 \x01(\tR\aedition\x12'\n" +
+	"\x04tier\x18\x03 \x01(\x0e2\x13.changelens.v1.TierR\x04tier\x12J\n" +
+	"\x05score\x18\x04 \x01(\v2\x1c.google.protobuf.DoubleValueB\x16\x92A\x13\x82\x03\x10\n" +
+	"\n" +
+	"x-nullable\x12\x02 \x01R\x05score\x12Y\n" +
+	"\rindustry_mean\x18\x05 \x01(\v2\x1c.google.protobuf.DoubleValueB\x16\x92A\x13\x82\x03\x10\n" +
+	"\n" +
+	"x-nullable\x12\x02 \x01R\findustryMean\x12W\n" +
+	"\findustry_std\x18\x06 \x01(\v2\x1c.google.protobuf.DoubleValueB\x16\x92A\x13\x82\x03\x10\n" +
+	"\n" +
+	"x-nullable\x12\x02 \x01R\vindustryStd\x12T\n" +
+	"\n" +
+	"percentile\x18\a \x01(\v2\x1c.google.protobuf.DoubleValueB\x16\x92A\x13\x82\x03\x10\n" +
+	"\n" +
+	"x-nullable\x12\x02 \x01R\n" +
+	"percentile\"\x87\x02\n" +
 	"\tDORATiers\x12F\n" +
 	"\x14deployment_frequency\x18\x01 \x01(\x0e2\x13.changelens.v1.TierR\x13deploymentFrequency\x120\n" +
 	"\tlead_time\x18\x02 \x01(\x0e2\x13.changelens.v1.TierR\bleadTime\x12C\n" +
 	"\x13change_failure_rate\x18\x03 \x01(\x0e2\x13.changelens.v1.TierR\x11changeFailureRate\x12;\n" +
-	"\x0ftime_to_restore\x18\x04 \x01(\x0e2\x13.changelens.v1.TierR\rtimeToRestore\"\xb2\x05\n" +
+	"\x0ftime_to_restore\x18\x04 \x01(\x0e2\x13.changelens.v1.TierR\rtimeToRestore\"\xb6\x06\n" +
 	"\vDORAFigures\x12Q\n" +
 	"\n" +
 	"start_time\x18\x01 \x01(\v2\x1a.google.protobuf.TimestampB\x16\x92A\x13\x82\x03\x10\n" +
@@ -5037,7 +5270,13 @@ const file_changelens_v1_query_proto_rawDesc = "" +
 	"\x1etime_to_restore_median_seconds\x18\n" +
 	" \x01(\x01R\x1atimeToRestoreMedianSeconds\x120\n" +
 	"\x14restore_sample_count\x18\v \x01(\x05R\x12restoreSampleCount\x12.\n" +
-	"\x05tiers\x18\f \x01(\v2\x18.changelens.v1.DORATiersR\x05tiers\"\x81\x01\n" +
+	"\x05tiers\x18\f \x01(\v2\x18.changelens.v1.DORATiersR\x05tiers\x12!\n" +
+	"\frework_count\x18\r \x01(\x05R\vreworkCount\x12\x1f\n" +
+	"\vrework_rate\x18\x0e \x01(\x01R\n" +
+	"reworkRate\x12>\n" +
+	"\n" +
+	"benchmarks\x18\x0f \x03(\v2\x1e.changelens.v1.MetricBenchmarkR\n" +
+	"benchmarks\"\x81\x01\n" +
 	"\x0fGetDORAResponse\x124\n" +
 	"\asummary\x18\x01 \x01(\v2\x1a.changelens.v1.DORAFiguresR\asummary\x128\n" +
 	"\tintervals\x18\x02 \x03(\v2\x1a.changelens.v1.DORAFiguresR\tintervals\"\xa9\x06\n" +
@@ -5197,7 +5436,13 @@ const file_changelens_v1_query_proto_rawDesc = "" +
 	"\vTIER_MEDIUM\x10\x03\x12\r\n" +
 	"\tTIER_HIGH\x10\x04\x12\x0e\n" +
 	"\n" +
-	"TIER_ELITE\x10\x05*\xb2\x01\n" +
+	"TIER_ELITE\x10\x05*\x9c\x01\n" +
+	"\fReworkReason\x12\x1d\n" +
+	"\x19REWORK_REASON_UNSPECIFIED\x10\x00\x12\x1a\n" +
+	"\x16REWORK_REASON_ROLLBACK\x10\x01\x12\x1d\n" +
+	"\x19REWORK_REASON_FIX_FORWARD\x10\x02\x12\x18\n" +
+	"\x14REWORK_REASON_HOTFIX\x10\x03\x12\x18\n" +
+	"\x14REWORK_REASON_REVERT\x10\x04*\xb2\x01\n" +
 	"\x0eCompareVerdict\x12\x1f\n" +
 	"\x1bCOMPARE_VERDICT_UNSPECIFIED\x10\x00\x12%\n" +
 	"!COMPARE_VERDICT_INSUFFICIENT_DATA\x10\x01\x12!\n" +
@@ -5280,8 +5525,8 @@ func file_changelens_v1_query_proto_rawDescGZIP() []byte {
 	return file_changelens_v1_query_proto_rawDescData
 }
 
-var file_changelens_v1_query_proto_enumTypes = make([]protoimpl.EnumInfo, 10)
-var file_changelens_v1_query_proto_msgTypes = make([]protoimpl.MessageInfo, 45)
+var file_changelens_v1_query_proto_enumTypes = make([]protoimpl.EnumInfo, 11)
+var file_changelens_v1_query_proto_msgTypes = make([]protoimpl.MessageInfo, 46)
 var file_changelens_v1_query_proto_goTypes = []any{
 	(GroupBy)(0),                        // 0: changelens.v1.GroupBy
 	(Source)(0),                         // 1: changelens.v1.Source
@@ -5290,195 +5535,204 @@ var file_changelens_v1_query_proto_goTypes = []any{
 	(FailureReason)(0),                  // 4: changelens.v1.FailureReason
 	(Interval)(0),                       // 5: changelens.v1.Interval
 	(Tier)(0),                           // 6: changelens.v1.Tier
-	(CompareVerdict)(0),                 // 7: changelens.v1.CompareVerdict
-	(GateResult)(0),                     // 8: changelens.v1.GateResult
-	(GateMode)(0),                       // 9: changelens.v1.GateMode
-	(*Cause)(nil),                       // 10: changelens.v1.Cause
-	(*Neighbour)(nil),                   // 11: changelens.v1.Neighbour
-	(*Attribution)(nil),                 // 12: changelens.v1.Attribution
-	(*ListServicesRequest)(nil),         // 13: changelens.v1.ListServicesRequest
-	(*Unit)(nil),                        // 14: changelens.v1.Unit
-	(*ListServicesResponse)(nil),        // 15: changelens.v1.ListServicesResponse
-	(*GetLatencyRequest)(nil),           // 16: changelens.v1.GetLatencyRequest
-	(*LatencyPoint)(nil),                // 17: changelens.v1.LatencyPoint
-	(*GetLatencyResponse)(nil),          // 18: changelens.v1.GetLatencyResponse
-	(*GetLatencySummaryRequest)(nil),    // 19: changelens.v1.GetLatencySummaryRequest
-	(*GetLatencySummaryResponse)(nil),   // 20: changelens.v1.GetLatencySummaryResponse
-	(*Deployment)(nil),                  // 21: changelens.v1.Deployment
-	(*Regression)(nil),                  // 22: changelens.v1.Regression
-	(*ImpactMetric)(nil),                // 23: changelens.v1.ImpactMetric
-	(*Control)(nil),                     // 24: changelens.v1.Control
-	(*ControlShift)(nil),                // 25: changelens.v1.ControlShift
-	(*OperationImpact)(nil),             // 26: changelens.v1.OperationImpact
-	(*ListDeploymentsRequest)(nil),      // 27: changelens.v1.ListDeploymentsRequest
-	(*ListDeploymentsResponse)(nil),     // 28: changelens.v1.ListDeploymentsResponse
-	(*GetDeploymentImpactRequest)(nil),  // 29: changelens.v1.GetDeploymentImpactRequest
-	(*ImpactWindow)(nil),                // 30: changelens.v1.ImpactWindow
-	(*StatTest)(nil),                    // 31: changelens.v1.StatTest
-	(*GetDeploymentImpactResponse)(nil), // 32: changelens.v1.GetDeploymentImpactResponse
-	(*GetServiceGraphRequest)(nil),      // 33: changelens.v1.GetServiceGraphRequest
-	(*GraphEdge)(nil),                   // 34: changelens.v1.GraphEdge
-	(*GetServiceGraphResponse)(nil),     // 35: changelens.v1.GetServiceGraphResponse
-	(*GetDORARequest)(nil),              // 36: changelens.v1.GetDORARequest
-	(*DORATiers)(nil),                   // 37: changelens.v1.DORATiers
-	(*DORAFigures)(nil),                 // 38: changelens.v1.DORAFigures
-	(*GetDORAResponse)(nil),             // 39: changelens.v1.GetDORAResponse
-	(*CompareRequest)(nil),              // 40: changelens.v1.CompareRequest
-	(*Cohort)(nil),                      // 41: changelens.v1.Cohort
-	(*CompareMetric)(nil),               // 42: changelens.v1.CompareMetric
-	(*SampleRatio)(nil),                 // 43: changelens.v1.SampleRatio
-	(*CompareResponse)(nil),             // 44: changelens.v1.CompareResponse
-	(*OperationComparison)(nil),         // 45: changelens.v1.OperationComparison
-	(*ListCohortsRequest)(nil),          // 46: changelens.v1.ListCohortsRequest
-	(*CohortValue)(nil),                 // 47: changelens.v1.CohortValue
-	(*CohortDimension)(nil),             // 48: changelens.v1.CohortDimension
-	(*ListCohortsResponse)(nil),         // 49: changelens.v1.ListCohortsResponse
-	(*GateRequest)(nil),                 // 50: changelens.v1.GateRequest
-	(*FlaggerWebhook)(nil),              // 51: changelens.v1.FlaggerWebhook
-	(*GateWebhookRequest)(nil),          // 52: changelens.v1.GateWebhookRequest
-	(*GateResponse)(nil),                // 53: changelens.v1.GateResponse
-	nil,                                 // 54: changelens.v1.FlaggerWebhook.MetadataEntry
-	(*timestamppb.Timestamp)(nil),       // 55: google.protobuf.Timestamp
-	(*wrapperspb.DoubleValue)(nil),      // 56: google.protobuf.DoubleValue
+	(ReworkReason)(0),                   // 7: changelens.v1.ReworkReason
+	(CompareVerdict)(0),                 // 8: changelens.v1.CompareVerdict
+	(GateResult)(0),                     // 9: changelens.v1.GateResult
+	(GateMode)(0),                       // 10: changelens.v1.GateMode
+	(*Cause)(nil),                       // 11: changelens.v1.Cause
+	(*Neighbour)(nil),                   // 12: changelens.v1.Neighbour
+	(*Attribution)(nil),                 // 13: changelens.v1.Attribution
+	(*ListServicesRequest)(nil),         // 14: changelens.v1.ListServicesRequest
+	(*Unit)(nil),                        // 15: changelens.v1.Unit
+	(*ListServicesResponse)(nil),        // 16: changelens.v1.ListServicesResponse
+	(*GetLatencyRequest)(nil),           // 17: changelens.v1.GetLatencyRequest
+	(*LatencyPoint)(nil),                // 18: changelens.v1.LatencyPoint
+	(*GetLatencyResponse)(nil),          // 19: changelens.v1.GetLatencyResponse
+	(*GetLatencySummaryRequest)(nil),    // 20: changelens.v1.GetLatencySummaryRequest
+	(*GetLatencySummaryResponse)(nil),   // 21: changelens.v1.GetLatencySummaryResponse
+	(*Deployment)(nil),                  // 22: changelens.v1.Deployment
+	(*Regression)(nil),                  // 23: changelens.v1.Regression
+	(*ImpactMetric)(nil),                // 24: changelens.v1.ImpactMetric
+	(*Control)(nil),                     // 25: changelens.v1.Control
+	(*ControlShift)(nil),                // 26: changelens.v1.ControlShift
+	(*OperationImpact)(nil),             // 27: changelens.v1.OperationImpact
+	(*ListDeploymentsRequest)(nil),      // 28: changelens.v1.ListDeploymentsRequest
+	(*ListDeploymentsResponse)(nil),     // 29: changelens.v1.ListDeploymentsResponse
+	(*GetDeploymentImpactRequest)(nil),  // 30: changelens.v1.GetDeploymentImpactRequest
+	(*ImpactWindow)(nil),                // 31: changelens.v1.ImpactWindow
+	(*StatTest)(nil),                    // 32: changelens.v1.StatTest
+	(*GetDeploymentImpactResponse)(nil), // 33: changelens.v1.GetDeploymentImpactResponse
+	(*GetServiceGraphRequest)(nil),      // 34: changelens.v1.GetServiceGraphRequest
+	(*GraphEdge)(nil),                   // 35: changelens.v1.GraphEdge
+	(*GetServiceGraphResponse)(nil),     // 36: changelens.v1.GetServiceGraphResponse
+	(*GetDORARequest)(nil),              // 37: changelens.v1.GetDORARequest
+	(*MetricBenchmark)(nil),             // 38: changelens.v1.MetricBenchmark
+	(*DORATiers)(nil),                   // 39: changelens.v1.DORATiers
+	(*DORAFigures)(nil),                 // 40: changelens.v1.DORAFigures
+	(*GetDORAResponse)(nil),             // 41: changelens.v1.GetDORAResponse
+	(*CompareRequest)(nil),              // 42: changelens.v1.CompareRequest
+	(*Cohort)(nil),                      // 43: changelens.v1.Cohort
+	(*CompareMetric)(nil),               // 44: changelens.v1.CompareMetric
+	(*SampleRatio)(nil),                 // 45: changelens.v1.SampleRatio
+	(*CompareResponse)(nil),             // 46: changelens.v1.CompareResponse
+	(*OperationComparison)(nil),         // 47: changelens.v1.OperationComparison
+	(*ListCohortsRequest)(nil),          // 48: changelens.v1.ListCohortsRequest
+	(*CohortValue)(nil),                 // 49: changelens.v1.CohortValue
+	(*CohortDimension)(nil),             // 50: changelens.v1.CohortDimension
+	(*ListCohortsResponse)(nil),         // 51: changelens.v1.ListCohortsResponse
+	(*GateRequest)(nil),                 // 52: changelens.v1.GateRequest
+	(*FlaggerWebhook)(nil),              // 53: changelens.v1.FlaggerWebhook
+	(*GateWebhookRequest)(nil),          // 54: changelens.v1.GateWebhookRequest
+	(*GateResponse)(nil),                // 55: changelens.v1.GateResponse
+	nil,                                 // 56: changelens.v1.FlaggerWebhook.MetadataEntry
+	(*timestamppb.Timestamp)(nil),       // 57: google.protobuf.Timestamp
+	(*wrapperspb.DoubleValue)(nil),      // 58: google.protobuf.DoubleValue
 }
 var file_changelens_v1_query_proto_depIdxs = []int32{
 	3,   // 0: changelens.v1.Cause.kind:type_name -> changelens.v1.CauseKind
-	55,  // 1: changelens.v1.Cause.start:type_name -> google.protobuf.Timestamp
-	55,  // 2: changelens.v1.Cause.end:type_name -> google.protobuf.Timestamp
-	56,  // 3: changelens.v1.Cause.share:type_name -> google.protobuf.DoubleValue
-	56,  // 4: changelens.v1.Cause.z:type_name -> google.protobuf.DoubleValue
-	56,  // 5: changelens.v1.Neighbour.mean_ms_before:type_name -> google.protobuf.DoubleValue
-	56,  // 6: changelens.v1.Neighbour.mean_ms_after:type_name -> google.protobuf.DoubleValue
-	56,  // 7: changelens.v1.Neighbour.error_rate_before:type_name -> google.protobuf.DoubleValue
-	56,  // 8: changelens.v1.Neighbour.error_rate_after:type_name -> google.protobuf.DoubleValue
-	10,  // 9: changelens.v1.Attribution.causes:type_name -> changelens.v1.Cause
-	11,  // 10: changelens.v1.Attribution.neighbours:type_name -> changelens.v1.Neighbour
-	55,  // 11: changelens.v1.Unit.first_seen:type_name -> google.protobuf.Timestamp
-	55,  // 12: changelens.v1.Unit.last_seen:type_name -> google.protobuf.Timestamp
-	14,  // 13: changelens.v1.ListServicesResponse.services:type_name -> changelens.v1.Unit
-	55,  // 14: changelens.v1.GetLatencyRequest.start_time:type_name -> google.protobuf.Timestamp
-	55,  // 15: changelens.v1.GetLatencyRequest.end_time:type_name -> google.protobuf.Timestamp
+	57,  // 1: changelens.v1.Cause.start:type_name -> google.protobuf.Timestamp
+	57,  // 2: changelens.v1.Cause.end:type_name -> google.protobuf.Timestamp
+	58,  // 3: changelens.v1.Cause.share:type_name -> google.protobuf.DoubleValue
+	58,  // 4: changelens.v1.Cause.z:type_name -> google.protobuf.DoubleValue
+	58,  // 5: changelens.v1.Neighbour.mean_ms_before:type_name -> google.protobuf.DoubleValue
+	58,  // 6: changelens.v1.Neighbour.mean_ms_after:type_name -> google.protobuf.DoubleValue
+	58,  // 7: changelens.v1.Neighbour.error_rate_before:type_name -> google.protobuf.DoubleValue
+	58,  // 8: changelens.v1.Neighbour.error_rate_after:type_name -> google.protobuf.DoubleValue
+	11,  // 9: changelens.v1.Attribution.causes:type_name -> changelens.v1.Cause
+	12,  // 10: changelens.v1.Attribution.neighbours:type_name -> changelens.v1.Neighbour
+	57,  // 11: changelens.v1.Unit.first_seen:type_name -> google.protobuf.Timestamp
+	57,  // 12: changelens.v1.Unit.last_seen:type_name -> google.protobuf.Timestamp
+	15,  // 13: changelens.v1.ListServicesResponse.services:type_name -> changelens.v1.Unit
+	57,  // 14: changelens.v1.GetLatencyRequest.start_time:type_name -> google.protobuf.Timestamp
+	57,  // 15: changelens.v1.GetLatencyRequest.end_time:type_name -> google.protobuf.Timestamp
 	0,   // 16: changelens.v1.GetLatencyRequest.group_by:type_name -> changelens.v1.GroupBy
-	55,  // 17: changelens.v1.LatencyPoint.time:type_name -> google.protobuf.Timestamp
-	17,  // 18: changelens.v1.GetLatencyResponse.points:type_name -> changelens.v1.LatencyPoint
-	55,  // 19: changelens.v1.GetLatencyResponse.start_time:type_name -> google.protobuf.Timestamp
-	55,  // 20: changelens.v1.GetLatencyResponse.end_time:type_name -> google.protobuf.Timestamp
-	55,  // 21: changelens.v1.GetLatencySummaryRequest.start_time:type_name -> google.protobuf.Timestamp
-	55,  // 22: changelens.v1.GetLatencySummaryRequest.end_time:type_name -> google.protobuf.Timestamp
+	57,  // 17: changelens.v1.LatencyPoint.time:type_name -> google.protobuf.Timestamp
+	18,  // 18: changelens.v1.GetLatencyResponse.points:type_name -> changelens.v1.LatencyPoint
+	57,  // 19: changelens.v1.GetLatencyResponse.start_time:type_name -> google.protobuf.Timestamp
+	57,  // 20: changelens.v1.GetLatencyResponse.end_time:type_name -> google.protobuf.Timestamp
+	57,  // 21: changelens.v1.GetLatencySummaryRequest.start_time:type_name -> google.protobuf.Timestamp
+	57,  // 22: changelens.v1.GetLatencySummaryRequest.end_time:type_name -> google.protobuf.Timestamp
 	0,   // 23: changelens.v1.GetLatencySummaryRequest.group_by:type_name -> changelens.v1.GroupBy
-	17,  // 24: changelens.v1.GetLatencySummaryResponse.rows:type_name -> changelens.v1.LatencyPoint
-	55,  // 25: changelens.v1.GetLatencySummaryResponse.start_time:type_name -> google.protobuf.Timestamp
-	55,  // 26: changelens.v1.GetLatencySummaryResponse.end_time:type_name -> google.protobuf.Timestamp
-	55,  // 27: changelens.v1.Deployment.deploy_time:type_name -> google.protobuf.Timestamp
+	18,  // 24: changelens.v1.GetLatencySummaryResponse.rows:type_name -> changelens.v1.LatencyPoint
+	57,  // 25: changelens.v1.GetLatencySummaryResponse.start_time:type_name -> google.protobuf.Timestamp
+	57,  // 26: changelens.v1.GetLatencySummaryResponse.end_time:type_name -> google.protobuf.Timestamp
+	57,  // 27: changelens.v1.Deployment.deploy_time:type_name -> google.protobuf.Timestamp
 	1,   // 28: changelens.v1.Deployment.source:type_name -> changelens.v1.Source
-	55,  // 29: changelens.v1.Deployment.commit_time:type_name -> google.protobuf.Timestamp
+	57,  // 29: changelens.v1.Deployment.commit_time:type_name -> google.protobuf.Timestamp
 	4,   // 30: changelens.v1.Deployment.failure_reasons:type_name -> changelens.v1.FailureReason
-	55,  // 31: changelens.v1.Deployment.restore_time:type_name -> google.protobuf.Timestamp
+	57,  // 31: changelens.v1.Deployment.restore_time:type_name -> google.protobuf.Timestamp
 	2,   // 32: changelens.v1.Deployment.verdict:type_name -> changelens.v1.Verdict
-	55,  // 33: changelens.v1.Deployment.rollout_start:type_name -> google.protobuf.Timestamp
-	22,  // 34: changelens.v1.Deployment.regressions:type_name -> changelens.v1.Regression
-	10,  // 35: changelens.v1.Deployment.cause:type_name -> changelens.v1.Cause
-	56,  // 36: changelens.v1.Regression.relative_change:type_name -> google.protobuf.DoubleValue
-	56,  // 37: changelens.v1.Regression.ci_low:type_name -> google.protobuf.DoubleValue
-	56,  // 38: changelens.v1.Regression.ci_high:type_name -> google.protobuf.DoubleValue
-	56,  // 39: changelens.v1.ImpactMetric.relative_change:type_name -> google.protobuf.DoubleValue
-	56,  // 40: changelens.v1.ImpactMetric.ci_low:type_name -> google.protobuf.DoubleValue
-	56,  // 41: changelens.v1.ImpactMetric.ci_high:type_name -> google.protobuf.DoubleValue
-	56,  // 42: changelens.v1.ImpactMetric.min_detectable_change:type_name -> google.protobuf.DoubleValue
-	56,  // 43: changelens.v1.ImpactMetric.min_detectable_value:type_name -> google.protobuf.DoubleValue
-	7,   // 44: changelens.v1.ImpactMetric.verdict:type_name -> changelens.v1.CompareVerdict
-	56,  // 45: changelens.v1.ImpactMetric.raw_change:type_name -> google.protobuf.DoubleValue
-	56,  // 46: changelens.v1.ImpactMetric.control_change:type_name -> google.protobuf.DoubleValue
-	25,  // 47: changelens.v1.Control.shifts:type_name -> changelens.v1.ControlShift
-	23,  // 48: changelens.v1.OperationImpact.metrics:type_name -> changelens.v1.ImpactMetric
-	7,   // 49: changelens.v1.OperationImpact.verdict:type_name -> changelens.v1.CompareVerdict
-	55,  // 50: changelens.v1.ListDeploymentsRequest.start_time:type_name -> google.protobuf.Timestamp
-	55,  // 51: changelens.v1.ListDeploymentsRequest.end_time:type_name -> google.protobuf.Timestamp
-	3,   // 52: changelens.v1.ListDeploymentsRequest.cause_kind:type_name -> changelens.v1.CauseKind
-	21,  // 53: changelens.v1.ListDeploymentsResponse.deployments:type_name -> changelens.v1.Deployment
-	55,  // 54: changelens.v1.ImpactWindow.start:type_name -> google.protobuf.Timestamp
-	55,  // 55: changelens.v1.ImpactWindow.end:type_name -> google.protobuf.Timestamp
-	21,  // 56: changelens.v1.GetDeploymentImpactResponse.deployment:type_name -> changelens.v1.Deployment
-	30,  // 57: changelens.v1.GetDeploymentImpactResponse.before:type_name -> changelens.v1.ImpactWindow
-	30,  // 58: changelens.v1.GetDeploymentImpactResponse.after:type_name -> changelens.v1.ImpactWindow
-	31,  // 59: changelens.v1.GetDeploymentImpactResponse.latency_test:type_name -> changelens.v1.StatTest
-	31,  // 60: changelens.v1.GetDeploymentImpactResponse.error_rate_test:type_name -> changelens.v1.StatTest
-	2,   // 61: changelens.v1.GetDeploymentImpactResponse.verdict:type_name -> changelens.v1.Verdict
-	4,   // 62: changelens.v1.GetDeploymentImpactResponse.reasons:type_name -> changelens.v1.FailureReason
-	44,  // 63: changelens.v1.GetDeploymentImpactResponse.canary:type_name -> changelens.v1.CompareResponse
-	23,  // 64: changelens.v1.GetDeploymentImpactResponse.metrics:type_name -> changelens.v1.ImpactMetric
-	26,  // 65: changelens.v1.GetDeploymentImpactResponse.operations:type_name -> changelens.v1.OperationImpact
-	24,  // 66: changelens.v1.GetDeploymentImpactResponse.control:type_name -> changelens.v1.Control
-	12,  // 67: changelens.v1.GetDeploymentImpactResponse.attribution:type_name -> changelens.v1.Attribution
-	55,  // 68: changelens.v1.GetServiceGraphRequest.start_time:type_name -> google.protobuf.Timestamp
-	55,  // 69: changelens.v1.GetServiceGraphRequest.end_time:type_name -> google.protobuf.Timestamp
-	56,  // 70: changelens.v1.GraphEdge.mean_ms:type_name -> google.protobuf.DoubleValue
-	34,  // 71: changelens.v1.GetServiceGraphResponse.edges:type_name -> changelens.v1.GraphEdge
-	55,  // 72: changelens.v1.GetDORARequest.start_time:type_name -> google.protobuf.Timestamp
-	55,  // 73: changelens.v1.GetDORARequest.end_time:type_name -> google.protobuf.Timestamp
-	5,   // 74: changelens.v1.GetDORARequest.interval:type_name -> changelens.v1.Interval
-	6,   // 75: changelens.v1.DORATiers.deployment_frequency:type_name -> changelens.v1.Tier
-	6,   // 76: changelens.v1.DORATiers.lead_time:type_name -> changelens.v1.Tier
-	6,   // 77: changelens.v1.DORATiers.change_failure_rate:type_name -> changelens.v1.Tier
-	6,   // 78: changelens.v1.DORATiers.time_to_restore:type_name -> changelens.v1.Tier
-	55,  // 79: changelens.v1.DORAFigures.start_time:type_name -> google.protobuf.Timestamp
-	55,  // 80: changelens.v1.DORAFigures.end_time:type_name -> google.protobuf.Timestamp
-	37,  // 81: changelens.v1.DORAFigures.tiers:type_name -> changelens.v1.DORATiers
-	38,  // 82: changelens.v1.GetDORAResponse.summary:type_name -> changelens.v1.DORAFigures
-	38,  // 83: changelens.v1.GetDORAResponse.intervals:type_name -> changelens.v1.DORAFigures
-	55,  // 84: changelens.v1.CompareRequest.start_time:type_name -> google.protobuf.Timestamp
-	55,  // 85: changelens.v1.CompareRequest.end_time:type_name -> google.protobuf.Timestamp
-	7,   // 86: changelens.v1.CompareMetric.verdict:type_name -> changelens.v1.CompareVerdict
-	41,  // 87: changelens.v1.CompareResponse.control:type_name -> changelens.v1.Cohort
-	41,  // 88: changelens.v1.CompareResponse.treatment:type_name -> changelens.v1.Cohort
-	42,  // 89: changelens.v1.CompareResponse.metrics:type_name -> changelens.v1.CompareMetric
-	7,   // 90: changelens.v1.CompareResponse.verdict:type_name -> changelens.v1.CompareVerdict
-	43,  // 91: changelens.v1.CompareResponse.srm:type_name -> changelens.v1.SampleRatio
-	45,  // 92: changelens.v1.CompareResponse.operations:type_name -> changelens.v1.OperationComparison
-	41,  // 93: changelens.v1.OperationComparison.control:type_name -> changelens.v1.Cohort
-	41,  // 94: changelens.v1.OperationComparison.treatment:type_name -> changelens.v1.Cohort
-	42,  // 95: changelens.v1.OperationComparison.metrics:type_name -> changelens.v1.CompareMetric
-	7,   // 96: changelens.v1.OperationComparison.verdict:type_name -> changelens.v1.CompareVerdict
-	55,  // 97: changelens.v1.ListCohortsRequest.start_time:type_name -> google.protobuf.Timestamp
-	55,  // 98: changelens.v1.ListCohortsRequest.end_time:type_name -> google.protobuf.Timestamp
-	47,  // 99: changelens.v1.CohortDimension.values:type_name -> changelens.v1.CohortValue
-	48,  // 100: changelens.v1.ListCohortsResponse.dimensions:type_name -> changelens.v1.CohortDimension
-	54,  // 101: changelens.v1.FlaggerWebhook.metadata:type_name -> changelens.v1.FlaggerWebhook.MetadataEntry
-	51,  // 102: changelens.v1.GateWebhookRequest.webhook:type_name -> changelens.v1.FlaggerWebhook
-	8,   // 103: changelens.v1.GateResponse.result:type_name -> changelens.v1.GateResult
-	9,   // 104: changelens.v1.GateResponse.mode:type_name -> changelens.v1.GateMode
-	42,  // 105: changelens.v1.GateResponse.metrics:type_name -> changelens.v1.CompareMetric
-	55,  // 106: changelens.v1.GateResponse.evaluated_at:type_name -> google.protobuf.Timestamp
-	41,  // 107: changelens.v1.GateResponse.control:type_name -> changelens.v1.Cohort
-	41,  // 108: changelens.v1.GateResponse.treatment:type_name -> changelens.v1.Cohort
-	22,  // 109: changelens.v1.GateResponse.regressions:type_name -> changelens.v1.Regression
-	13,  // 110: changelens.v1.QueryService.ListServices:input_type -> changelens.v1.ListServicesRequest
-	16,  // 111: changelens.v1.QueryService.GetLatency:input_type -> changelens.v1.GetLatencyRequest
-	19,  // 112: changelens.v1.QueryService.GetLatencySummary:input_type -> changelens.v1.GetLatencySummaryRequest
-	27,  // 113: changelens.v1.QueryService.ListDeployments:input_type -> changelens.v1.ListDeploymentsRequest
-	29,  // 114: changelens.v1.QueryService.GetDeploymentImpact:input_type -> changelens.v1.GetDeploymentImpactRequest
-	33,  // 115: changelens.v1.QueryService.GetServiceGraph:input_type -> changelens.v1.GetServiceGraphRequest
-	36,  // 116: changelens.v1.QueryService.GetDORA:input_type -> changelens.v1.GetDORARequest
-	40,  // 117: changelens.v1.QueryService.Compare:input_type -> changelens.v1.CompareRequest
-	46,  // 118: changelens.v1.QueryService.ListCohorts:input_type -> changelens.v1.ListCohortsRequest
-	50,  // 119: changelens.v1.QueryService.Gate:input_type -> changelens.v1.GateRequest
-	52,  // 120: changelens.v1.QueryService.GateWebhook:input_type -> changelens.v1.GateWebhookRequest
-	15,  // 121: changelens.v1.QueryService.ListServices:output_type -> changelens.v1.ListServicesResponse
-	18,  // 122: changelens.v1.QueryService.GetLatency:output_type -> changelens.v1.GetLatencyResponse
-	20,  // 123: changelens.v1.QueryService.GetLatencySummary:output_type -> changelens.v1.GetLatencySummaryResponse
-	28,  // 124: changelens.v1.QueryService.ListDeployments:output_type -> changelens.v1.ListDeploymentsResponse
-	32,  // 125: changelens.v1.QueryService.GetDeploymentImpact:output_type -> changelens.v1.GetDeploymentImpactResponse
-	35,  // 126: changelens.v1.QueryService.GetServiceGraph:output_type -> changelens.v1.GetServiceGraphResponse
-	39,  // 127: changelens.v1.QueryService.GetDORA:output_type -> changelens.v1.GetDORAResponse
-	44,  // 128: changelens.v1.QueryService.Compare:output_type -> changelens.v1.CompareResponse
-	49,  // 129: changelens.v1.QueryService.ListCohorts:output_type -> changelens.v1.ListCohortsResponse
-	53,  // 130: changelens.v1.QueryService.Gate:output_type -> changelens.v1.GateResponse
-	53,  // 131: changelens.v1.QueryService.GateWebhook:output_type -> changelens.v1.GateResponse
-	121, // [121:132] is the sub-list for method output_type
-	110, // [110:121] is the sub-list for method input_type
-	110, // [110:110] is the sub-list for extension type_name
-	110, // [110:110] is the sub-list for extension extendee
-	0,   // [0:110] is the sub-list for field type_name
+	57,  // 33: changelens.v1.Deployment.rollout_start:type_name -> google.protobuf.Timestamp
+	23,  // 34: changelens.v1.Deployment.regressions:type_name -> changelens.v1.Regression
+	11,  // 35: changelens.v1.Deployment.cause:type_name -> changelens.v1.Cause
+	7,   // 36: changelens.v1.Deployment.rework_reason:type_name -> changelens.v1.ReworkReason
+	58,  // 37: changelens.v1.Regression.relative_change:type_name -> google.protobuf.DoubleValue
+	58,  // 38: changelens.v1.Regression.ci_low:type_name -> google.protobuf.DoubleValue
+	58,  // 39: changelens.v1.Regression.ci_high:type_name -> google.protobuf.DoubleValue
+	58,  // 40: changelens.v1.ImpactMetric.relative_change:type_name -> google.protobuf.DoubleValue
+	58,  // 41: changelens.v1.ImpactMetric.ci_low:type_name -> google.protobuf.DoubleValue
+	58,  // 42: changelens.v1.ImpactMetric.ci_high:type_name -> google.protobuf.DoubleValue
+	58,  // 43: changelens.v1.ImpactMetric.min_detectable_change:type_name -> google.protobuf.DoubleValue
+	58,  // 44: changelens.v1.ImpactMetric.min_detectable_value:type_name -> google.protobuf.DoubleValue
+	8,   // 45: changelens.v1.ImpactMetric.verdict:type_name -> changelens.v1.CompareVerdict
+	58,  // 46: changelens.v1.ImpactMetric.raw_change:type_name -> google.protobuf.DoubleValue
+	58,  // 47: changelens.v1.ImpactMetric.control_change:type_name -> google.protobuf.DoubleValue
+	26,  // 48: changelens.v1.Control.shifts:type_name -> changelens.v1.ControlShift
+	24,  // 49: changelens.v1.OperationImpact.metrics:type_name -> changelens.v1.ImpactMetric
+	8,   // 50: changelens.v1.OperationImpact.verdict:type_name -> changelens.v1.CompareVerdict
+	57,  // 51: changelens.v1.ListDeploymentsRequest.start_time:type_name -> google.protobuf.Timestamp
+	57,  // 52: changelens.v1.ListDeploymentsRequest.end_time:type_name -> google.protobuf.Timestamp
+	3,   // 53: changelens.v1.ListDeploymentsRequest.cause_kind:type_name -> changelens.v1.CauseKind
+	22,  // 54: changelens.v1.ListDeploymentsResponse.deployments:type_name -> changelens.v1.Deployment
+	57,  // 55: changelens.v1.ImpactWindow.start:type_name -> google.protobuf.Timestamp
+	57,  // 56: changelens.v1.ImpactWindow.end:type_name -> google.protobuf.Timestamp
+	22,  // 57: changelens.v1.GetDeploymentImpactResponse.deployment:type_name -> changelens.v1.Deployment
+	31,  // 58: changelens.v1.GetDeploymentImpactResponse.before:type_name -> changelens.v1.ImpactWindow
+	31,  // 59: changelens.v1.GetDeploymentImpactResponse.after:type_name -> changelens.v1.ImpactWindow
+	32,  // 60: changelens.v1.GetDeploymentImpactResponse.latency_test:type_name -> changelens.v1.StatTest
+	32,  // 61: changelens.v1.GetDeploymentImpactResponse.error_rate_test:type_name -> changelens.v1.StatTest
+	2,   // 62: changelens.v1.GetDeploymentImpactResponse.verdict:type_name -> changelens.v1.Verdict
+	4,   // 63: changelens.v1.GetDeploymentImpactResponse.reasons:type_name -> changelens.v1.FailureReason
+	46,  // 64: changelens.v1.GetDeploymentImpactResponse.canary:type_name -> changelens.v1.CompareResponse
+	24,  // 65: changelens.v1.GetDeploymentImpactResponse.metrics:type_name -> changelens.v1.ImpactMetric
+	27,  // 66: changelens.v1.GetDeploymentImpactResponse.operations:type_name -> changelens.v1.OperationImpact
+	25,  // 67: changelens.v1.GetDeploymentImpactResponse.control:type_name -> changelens.v1.Control
+	13,  // 68: changelens.v1.GetDeploymentImpactResponse.attribution:type_name -> changelens.v1.Attribution
+	57,  // 69: changelens.v1.GetServiceGraphRequest.start_time:type_name -> google.protobuf.Timestamp
+	57,  // 70: changelens.v1.GetServiceGraphRequest.end_time:type_name -> google.protobuf.Timestamp
+	58,  // 71: changelens.v1.GraphEdge.mean_ms:type_name -> google.protobuf.DoubleValue
+	35,  // 72: changelens.v1.GetServiceGraphResponse.edges:type_name -> changelens.v1.GraphEdge
+	57,  // 73: changelens.v1.GetDORARequest.start_time:type_name -> google.protobuf.Timestamp
+	57,  // 74: changelens.v1.GetDORARequest.end_time:type_name -> google.protobuf.Timestamp
+	5,   // 75: changelens.v1.GetDORARequest.interval:type_name -> changelens.v1.Interval
+	6,   // 76: changelens.v1.MetricBenchmark.tier:type_name -> changelens.v1.Tier
+	58,  // 77: changelens.v1.MetricBenchmark.score:type_name -> google.protobuf.DoubleValue
+	58,  // 78: changelens.v1.MetricBenchmark.industry_mean:type_name -> google.protobuf.DoubleValue
+	58,  // 79: changelens.v1.MetricBenchmark.industry_std:type_name -> google.protobuf.DoubleValue
+	58,  // 80: changelens.v1.MetricBenchmark.percentile:type_name -> google.protobuf.DoubleValue
+	6,   // 81: changelens.v1.DORATiers.deployment_frequency:type_name -> changelens.v1.Tier
+	6,   // 82: changelens.v1.DORATiers.lead_time:type_name -> changelens.v1.Tier
+	6,   // 83: changelens.v1.DORATiers.change_failure_rate:type_name -> changelens.v1.Tier
+	6,   // 84: changelens.v1.DORATiers.time_to_restore:type_name -> changelens.v1.Tier
+	57,  // 85: changelens.v1.DORAFigures.start_time:type_name -> google.protobuf.Timestamp
+	57,  // 86: changelens.v1.DORAFigures.end_time:type_name -> google.protobuf.Timestamp
+	39,  // 87: changelens.v1.DORAFigures.tiers:type_name -> changelens.v1.DORATiers
+	38,  // 88: changelens.v1.DORAFigures.benchmarks:type_name -> changelens.v1.MetricBenchmark
+	40,  // 89: changelens.v1.GetDORAResponse.summary:type_name -> changelens.v1.DORAFigures
+	40,  // 90: changelens.v1.GetDORAResponse.intervals:type_name -> changelens.v1.DORAFigures
+	57,  // 91: changelens.v1.CompareRequest.start_time:type_name -> google.protobuf.Timestamp
+	57,  // 92: changelens.v1.CompareRequest.end_time:type_name -> google.protobuf.Timestamp
+	8,   // 93: changelens.v1.CompareMetric.verdict:type_name -> changelens.v1.CompareVerdict
+	43,  // 94: changelens.v1.CompareResponse.control:type_name -> changelens.v1.Cohort
+	43,  // 95: changelens.v1.CompareResponse.treatment:type_name -> changelens.v1.Cohort
+	44,  // 96: changelens.v1.CompareResponse.metrics:type_name -> changelens.v1.CompareMetric
+	8,   // 97: changelens.v1.CompareResponse.verdict:type_name -> changelens.v1.CompareVerdict
+	45,  // 98: changelens.v1.CompareResponse.srm:type_name -> changelens.v1.SampleRatio
+	47,  // 99: changelens.v1.CompareResponse.operations:type_name -> changelens.v1.OperationComparison
+	43,  // 100: changelens.v1.OperationComparison.control:type_name -> changelens.v1.Cohort
+	43,  // 101: changelens.v1.OperationComparison.treatment:type_name -> changelens.v1.Cohort
+	44,  // 102: changelens.v1.OperationComparison.metrics:type_name -> changelens.v1.CompareMetric
+	8,   // 103: changelens.v1.OperationComparison.verdict:type_name -> changelens.v1.CompareVerdict
+	57,  // 104: changelens.v1.ListCohortsRequest.start_time:type_name -> google.protobuf.Timestamp
+	57,  // 105: changelens.v1.ListCohortsRequest.end_time:type_name -> google.protobuf.Timestamp
+	49,  // 106: changelens.v1.CohortDimension.values:type_name -> changelens.v1.CohortValue
+	50,  // 107: changelens.v1.ListCohortsResponse.dimensions:type_name -> changelens.v1.CohortDimension
+	56,  // 108: changelens.v1.FlaggerWebhook.metadata:type_name -> changelens.v1.FlaggerWebhook.MetadataEntry
+	53,  // 109: changelens.v1.GateWebhookRequest.webhook:type_name -> changelens.v1.FlaggerWebhook
+	9,   // 110: changelens.v1.GateResponse.result:type_name -> changelens.v1.GateResult
+	10,  // 111: changelens.v1.GateResponse.mode:type_name -> changelens.v1.GateMode
+	44,  // 112: changelens.v1.GateResponse.metrics:type_name -> changelens.v1.CompareMetric
+	57,  // 113: changelens.v1.GateResponse.evaluated_at:type_name -> google.protobuf.Timestamp
+	43,  // 114: changelens.v1.GateResponse.control:type_name -> changelens.v1.Cohort
+	43,  // 115: changelens.v1.GateResponse.treatment:type_name -> changelens.v1.Cohort
+	23,  // 116: changelens.v1.GateResponse.regressions:type_name -> changelens.v1.Regression
+	14,  // 117: changelens.v1.QueryService.ListServices:input_type -> changelens.v1.ListServicesRequest
+	17,  // 118: changelens.v1.QueryService.GetLatency:input_type -> changelens.v1.GetLatencyRequest
+	20,  // 119: changelens.v1.QueryService.GetLatencySummary:input_type -> changelens.v1.GetLatencySummaryRequest
+	28,  // 120: changelens.v1.QueryService.ListDeployments:input_type -> changelens.v1.ListDeploymentsRequest
+	30,  // 121: changelens.v1.QueryService.GetDeploymentImpact:input_type -> changelens.v1.GetDeploymentImpactRequest
+	34,  // 122: changelens.v1.QueryService.GetServiceGraph:input_type -> changelens.v1.GetServiceGraphRequest
+	37,  // 123: changelens.v1.QueryService.GetDORA:input_type -> changelens.v1.GetDORARequest
+	42,  // 124: changelens.v1.QueryService.Compare:input_type -> changelens.v1.CompareRequest
+	48,  // 125: changelens.v1.QueryService.ListCohorts:input_type -> changelens.v1.ListCohortsRequest
+	52,  // 126: changelens.v1.QueryService.Gate:input_type -> changelens.v1.GateRequest
+	54,  // 127: changelens.v1.QueryService.GateWebhook:input_type -> changelens.v1.GateWebhookRequest
+	16,  // 128: changelens.v1.QueryService.ListServices:output_type -> changelens.v1.ListServicesResponse
+	19,  // 129: changelens.v1.QueryService.GetLatency:output_type -> changelens.v1.GetLatencyResponse
+	21,  // 130: changelens.v1.QueryService.GetLatencySummary:output_type -> changelens.v1.GetLatencySummaryResponse
+	29,  // 131: changelens.v1.QueryService.ListDeployments:output_type -> changelens.v1.ListDeploymentsResponse
+	33,  // 132: changelens.v1.QueryService.GetDeploymentImpact:output_type -> changelens.v1.GetDeploymentImpactResponse
+	36,  // 133: changelens.v1.QueryService.GetServiceGraph:output_type -> changelens.v1.GetServiceGraphResponse
+	41,  // 134: changelens.v1.QueryService.GetDORA:output_type -> changelens.v1.GetDORAResponse
+	46,  // 135: changelens.v1.QueryService.Compare:output_type -> changelens.v1.CompareResponse
+	51,  // 136: changelens.v1.QueryService.ListCohorts:output_type -> changelens.v1.ListCohortsResponse
+	55,  // 137: changelens.v1.QueryService.Gate:output_type -> changelens.v1.GateResponse
+	55,  // 138: changelens.v1.QueryService.GateWebhook:output_type -> changelens.v1.GateResponse
+	128, // [128:139] is the sub-list for method output_type
+	117, // [117:128] is the sub-list for method input_type
+	117, // [117:117] is the sub-list for extension type_name
+	117, // [117:117] is the sub-list for extension extendee
+	0,   // [0:117] is the sub-list for field type_name
 }
 
 func init() { file_changelens_v1_query_proto_init() }
@@ -5491,8 +5745,8 @@ func file_changelens_v1_query_proto_init() {
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_changelens_v1_query_proto_rawDesc), len(file_changelens_v1_query_proto_rawDesc)),
-			NumEnums:      10,
-			NumMessages:   45,
+			NumEnums:      11,
+			NumMessages:   46,
 			NumExtensions: 0,
 			NumServices:   1,
 		},
