@@ -135,6 +135,7 @@ type deploymentColumns struct {
 	commitTimeNs                                                       []uint64
 	rollbackCandidate                                                  []uint8
 	externalID, pipelineName, pipelineRunID, supersededBy              []string
+	rework                                                             []string
 	traceIDs, spanIDs                                                  []byte
 	observedTime                                                       []int64
 	ver                                                                []uint64
@@ -145,7 +146,7 @@ var deploymentColumnNames = []string{
 	"rollout_start", "rollout_start_ns", "deploy_time", "deploy_time_ns",
 	"commit_sha", "commit_time", "commit_time_ns", "rollback_candidate",
 	"external_id", "pipeline_name", "pipeline_run_id", "superseded_by",
-	"trace_id", "span_id", "observed_time", "ver",
+	"trace_id", "span_id", "observed_time", "ver", "rework",
 }
 
 func (c *deploymentColumns) reset() {
@@ -157,15 +158,15 @@ func (c *deploymentColumns) reset() {
 		commitSHA: c.commitSHA[:0], commitTime: c.commitTime[:0], commitTimeNs: c.commitTimeNs[:0],
 		rollbackCandidate: c.rollbackCandidate[:0],
 		externalID:        c.externalID[:0], pipelineName: c.pipelineName[:0], pipelineRunID: c.pipelineRunID[:0],
-		supersededBy: c.supersededBy[:0],
-		traceIDs:     c.traceIDs[:0], spanIDs: c.spanIDs[:0],
+		supersededBy: c.supersededBy[:0], rework: c.rework[:0],
+		traceIDs: c.traceIDs[:0], spanIDs: c.spanIDs[:0],
 		observedTime: c.observedTime[:0], ver: c.ver[:0],
 	}
 }
 
 func (c *deploymentColumns) clearStrings() {
 	for _, s := range [][]string{c.id, c.service, c.environment, c.version, c.previousVersion, c.source,
-		c.status, c.commitSHA, c.externalID, c.pipelineName, c.pipelineRunID, c.supersededBy} {
+		c.status, c.commitSHA, c.externalID, c.pipelineName, c.pipelineRunID, c.supersededBy, c.rework} {
 		clear(s)
 	}
 }
@@ -432,6 +433,7 @@ func (e *encoder) addDeployment(d eventspan.Deployment) {
 	c.pipelineName = append(c.pipelineName, d.PipelineName)
 	c.pipelineRunID = append(c.pipelineRunID, d.PipelineRunID)
 	c.supersededBy = append(c.supersededBy, d.SupersededBy)
+	c.rework = append(c.rework, d.Rework)
 	c.traceIDs = append(c.traceIDs, d.TraceID[:]...)
 	c.spanIDs = append(c.spanIDs, d.SpanID[:]...)
 	c.observedTime = append(c.observedTime, e.nowSec)

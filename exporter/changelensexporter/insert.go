@@ -144,6 +144,7 @@ func insertDeployments(ctx context.Context, conn driver.Conn, query string, c *d
 	a.add(v.spanIDs)
 	a.add(c.observedTime)
 	a.add(c.ver)
+	a.add(c.rework)
 	if a.err != nil {
 		return fmt.Errorf("%w: %w", errEncode, a.err)
 	}

@@ -383,6 +383,7 @@ type Deployment struct {
 	PipelineName      string
 	PipelineRunID     string
 	SupersededBy      string
+	Rework            string // ReworkHotfix, ReworkRevert or ""
 	TraceID           pcommon.TraceID
 	SpanID            pcommon.SpanID
 }
@@ -437,6 +438,7 @@ func AppendDeployment(td ptrace.Traces, d Deployment) {
 	putStr(AttrPipelineName, d.PipelineName)
 	putStr(AttrPipelineRunID, d.PipelineRunID)
 	putStr(AttrSupersededBy, d.SupersededBy)
+	putStr(AttrRework, d.Rework)
 }
 
 // DecodeDeployment reads a deployment event span of resource res. The span's
@@ -489,6 +491,8 @@ func DecodeDeployment(res Resource, s ptrace.Span) Deployment {
 			d.PipelineRunID = strOf(v)
 		case AttrSupersededBy:
 			d.SupersededBy = strOf(v)
+		case AttrRework:
+			d.Rework = strOf(v)
 		}
 	}
 	if d.DeployTime == 0 {

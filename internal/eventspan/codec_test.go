@@ -15,7 +15,7 @@ func TestDeploymentRoundTrip(t *testing.T) {
 			ID: "0123456789abcdef0123456789abcdef", Resource: Resource{"checkout", "production", "1.5.0"},
 			Source: Explicit, RolloutStart: 1_700_000_000_000_000_000, DeployTime: 1_700_000_180_000_000_000,
 			CommitSHA: "c0ffee", CommitTime: 1_699_990_000_000_000_000, ExternalID: "42", PipelineName: "deploy",
-			PipelineRunID: "7", TraceID: pcommon.TraceID{1}, SpanID: pcommon.SpanID{2},
+			PipelineRunID: "7", Rework: ReworkHotfix, TraceID: pcommon.TraceID{1}, SpanID: pcommon.SpanID{2},
 		},
 		{
 			ID: "fedcba9876543210fedcba9876543210", Resource: Resource{"cart", "staging", "2"}, Source: Inferred,

@@ -115,6 +115,15 @@ const (
 	AttrCommitTime        = "changelens.commit.time"                   // int, unix nanoseconds; absent when unknown
 	AttrPipelineName      = "cicd.pipeline.name"                       // string, passed through from the CI span
 	AttrPipelineRunID     = "cicd.pipeline.run.id"                     // string, passed through from the CI span
+	// AttrRework is what a deploy's source says of it: "hotfix" or "revert"
+	// (DORA's rework). Passed through from the CI span or webhook.
+	AttrRework = "changelens.deployment.rework"
+)
+
+// Rework marks (AttrRework).
+const (
+	ReworkHotfix = "hotfix"
+	ReworkRevert = "revert"
 )
 
 // Values.

@@ -29,6 +29,7 @@ type deployment struct {
 	externalID    string
 	pipelineName  string
 	pipelineRunID string
+	rework        string // eventspan.ReworkHotfix, ReworkRevert or ""
 	traceID       pcommon.TraceID
 }
 
@@ -129,6 +130,11 @@ func parseDeploySpan(s ptrace.Span, defaultEnv string, commitTimeAttrs []string)
 		pipelineRunID: strings.Clone(str(eventspan.AttrPipelineRunID)),
 		traceID:       s.TraceID(),
 	}
+	// Only the marks readers know; anything else is no mark.
+	switch r := strings.ToLower(str(eventspan.AttrRework)); r {
+	case eventspan.ReworkHotfix, eventspan.ReworkRevert:
+		d.rework = r
+	}
 	for _, k := range commitTimeAttrs {
 		if v, ok := attrs.Get(k); ok {
 			if t, ok := parseCommitTime(v); ok {
@@ -197,6 +203,7 @@ func appendDeploymentEvent(td ptrace.Traces, d *deployment) {
 		ExternalID:    d.externalID,
 		PipelineName:  d.pipelineName,
 		PipelineRunID: d.pipelineRunID,
+		Rework:        d.rework,
 		TraceID:       tid,
 		SpanID:        sid,
 	})

@@ -34,16 +34,20 @@ func TestExplicitDeploySpan(t *testing.T) {
 		status     ptrace.StatusCode
 		wantStatus string
 		wantCommit int64
+		wantRework string
 	}{
-		{"rfc3339 commit time", map[string]any{"changelens.commit.time": commit.Format(time.RFC3339)}, 0, "succeeded", commit.UnixNano()},
-		{"unix seconds commit time", map[string]any{"changelens.commit.time": commit.Unix()}, 0, "succeeded", commit.UnixNano()},
-		{"unix nanoseconds as string", map[string]any{"changelens.commit.time": itoa(int(commit.UnixNano()))}, 0, "succeeded", commit.UnixNano()},
-		{"github timestamp fallback", map[string]any{"github.head_commit.timestamp": "2026-02-28T10:00:00+02:00"}, 0, "succeeded", time.Date(2026, 2, 28, 8, 0, 0, 0, time.UTC).UnixNano()},
-		{"first configured attribute wins", map[string]any{"changelens.commit.time": commit.Unix(), "github.head_commit.timestamp": "2020-01-01T00:00:00Z"}, 0, "succeeded", commit.UnixNano()},
-		{"unparsable commit time ignored", map[string]any{"changelens.commit.time": "yesterday"}, 0, "succeeded", 0},
-		{"failed by task result", map[string]any{"cicd.pipeline.task.run.result": "failure"}, 0, "failed", 0},
-		{"failed by deployment.status", map[string]any{"deployment.status": "failed"}, 0, "failed", 0},
-		{"failed by span status", nil, ptrace.StatusCodeError, "failed", 0},
+		{"rfc3339 commit time", map[string]any{"changelens.commit.time": commit.Format(time.RFC3339)}, 0, "succeeded", commit.UnixNano(), ""},
+		{"unix seconds commit time", map[string]any{"changelens.commit.time": commit.Unix()}, 0, "succeeded", commit.UnixNano(), ""},
+		{"unix nanoseconds as string", map[string]any{"changelens.commit.time": itoa(int(commit.UnixNano()))}, 0, "succeeded", commit.UnixNano(), ""},
+		{"github timestamp fallback", map[string]any{"github.head_commit.timestamp": "2026-02-28T10:00:00+02:00"}, 0, "succeeded", time.Date(2026, 2, 28, 8, 0, 0, 0, time.UTC).UnixNano(), ""},
+		{"first configured attribute wins", map[string]any{"changelens.commit.time": commit.Unix(), "github.head_commit.timestamp": "2020-01-01T00:00:00Z"}, 0, "succeeded", commit.UnixNano(), ""},
+		{"unparsable commit time ignored", map[string]any{"changelens.commit.time": "yesterday"}, 0, "succeeded", 0, ""},
+		{"failed by task result", map[string]any{"cicd.pipeline.task.run.result": "failure"}, 0, "failed", 0, ""},
+		{"failed by deployment.status", map[string]any{"deployment.status": "failed"}, 0, "failed", 0, ""},
+		{"failed by span status", nil, ptrace.StatusCodeError, "failed", 0, ""},
+		{"marked a hotfix", map[string]any{"changelens.deployment.rework": "HotFix"}, 0, "succeeded", 0, "hotfix"},
+		{"marked a revert", map[string]any{"changelens.deployment.rework": "revert"}, 0, "succeeded", 0, "revert"},
+		{"an unknown mark is none", map[string]any{"changelens.deployment.rework": "urgent"}, 0, "succeeded", 0, ""},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -63,6 +67,7 @@ func TestExplicitDeploySpan(t *testing.T) {
 			assert.Equal(t, tt.wantStatus, d.Status)
 			assert.Equal(t, "c0ffeev2", d.CommitSHA)
 			assert.Equal(t, tt.wantCommit, d.CommitTime)
+			assert.Equal(t, tt.wantRework, d.Rework)
 			assert.True(t, d.DeployTime.Equal(t0), "deploy time is the span end")
 			assert.True(t, d.RolloutStart.Equal(t0.Add(-3*time.Minute)))
 			assert.Len(t, d.ID, 32)

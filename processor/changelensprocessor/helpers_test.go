@@ -136,6 +136,7 @@ func (h *harness) stop() {
 // deployEvent is a deployment event read back from the output stream.
 type deployEvent struct {
 	ID, Service, Env, Version, Previous, Source, Status, CommitSHA, SupersededBy string
+	Rework                                                                       string
 	RolloutStart, DeployTime                                                     time.Time
 	CommitTime                                                                   int64
 	RollbackCandidate                                                            bool
@@ -183,7 +184,7 @@ func (h *harness) events() (deps []deployEvent, lat []latencyEvent) {
 							Version: get(eventspan.AttrServiceVersion), Previous: get(eventspan.AttrPreviousVersion), Source: get(eventspan.AttrSource),
 							Status: get(eventspan.AttrDeploymentStatus), CommitSHA: get(eventspan.AttrCommitSHA), SupersededBy: get(eventspan.AttrSupersededBy),
 							RolloutStart: s.StartTimestamp().AsTime(), DeployTime: s.EndTimestamp().AsTime(),
-							CommitTime: commitTime, RollbackCandidate: rb,
+							CommitTime: commitTime, RollbackCandidate: rb, Rework: get(eventspan.AttrRework),
 						}
 						if i, ok := byID[e.ID]; ok {
 							deps[i] = e

@@ -25,6 +25,8 @@ type Row struct {
 	// RollbackHint says the unit served this version before (inference over
 	// the unit's whole stored history; rollback_candidate of stored rows).
 	RollbackHint bool
+	// ReworkMark is what the source said of it: "hotfix", "revert" or "".
+	ReworkMark string
 }
 
 // UnitKey names a deployed unit (report.Unit is one seen in the data, with
@@ -146,6 +148,9 @@ func (c *cluster) survivor() (Row, []string) {
 			s.RolloutStart = r.RolloutStart
 		}
 		s.RollbackHint = s.RollbackHint || r.RollbackHint
+		if s.ReworkMark == "" {
+			s.ReworkMark = r.ReworkMark
+		}
 		if s.PreviousVersion == "" {
 			s.PreviousVersion = r.PreviousVersion
 		}
@@ -260,6 +265,7 @@ func newItem(r Row) *Item {
 		Source:          r.Source,
 		Failed:          r.Failed,
 		CommitSHA:       r.CommitSHA,
+		ReworkMark:      r.ReworkMark,
 	}
 	if !r.CommitTime.IsZero() {
 		d.CommitTime = r.CommitTime.UTC()

@@ -56,7 +56,7 @@ func (s *Store) DeploymentRows(ctx context.Context, f UnitFilter, from, to, befo
 			rollback                      uint8
 		)
 		if err := rs.Scan(&part, &r.ID, &r.Service, &r.Environment, &r.Version, &r.PreviousVersion, &source, &status,
-			&rolloutNs, &deployNs, &r.CommitSHA, &commitNs, &rollback); err != nil {
+			&rolloutNs, &deployNs, &r.CommitSHA, &commitNs, &rollback, &r.ReworkMark); err != nil {
 			return err
 		}
 		if part == 0 {

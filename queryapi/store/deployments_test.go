@@ -25,13 +25,17 @@ func TestDeploymentRowsParts(t *testing.T) {
 	ctx := context.Background()
 	t0 := time.Now().UTC().Add(-48 * time.Hour).Truncate(24 * time.Hour)
 	batch, err := conn.PrepareBatch(ctx, "INSERT INTO deployment_events (id, service, environment, version, previous_version, source, status, "+
-		"rollout_start, rollout_start_ns, deploy_time, deploy_time_ns, superseded_by, observed_time, ver)")
+		"rollout_start, rollout_start_ns, deploy_time, deploy_time_ns, superseded_by, observed_time, ver, rework)")
 	if err != nil {
 		t.Fatal(err)
 	}
 	add := func(id, service, version, status, supersededBy string, at time.Time, ver uint64) {
 		ns := uint64(at.UnixNano())
-		if err := batch.Append(id, service, "prod", version, "", schema.SourceExplicit, status, at, ns, at, ns, supersededBy, at, ver); err != nil {
+		rework := ""
+		if id == "d7" {
+			rework = "hotfix"
+		}
+		if err := batch.Append(id, service, "prod", version, "", schema.SourceExplicit, status, at, ns, at, ns, supersededBy, at, ver, rework); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -62,6 +66,9 @@ func TestDeploymentRowsParts(t *testing.T) {
 	got := map[string]string{}
 	for _, r := range rows {
 		got[r.ID] = r.Version
+		if want := map[bool]string{true: "hotfix"}[r.ID == "d7"]; r.ReworkMark != want {
+			t.Errorf("%s: rework mark %q, want %q", r.ID, r.ReworkMark, want)
+		}
 	}
 	want := map[string]string{"d1": "1", "d2": "2", "d3": "3", "d4": "4", "d5": "5", "d6": "6", "d7": "7", "d8": "8", "d9": "9"}
 	if inRange != 1 || !reflect.DeepEqual(got, want) {

@@ -39,13 +39,14 @@ SELECT * FROM
         d_deploy_time_ns,
         d_commit_sha,
         d_commit_time_ns,
-        d_rollback_candidate
+        d_rollback_candidate,
+        d_rework
     FROM
     (
         SELECT
             id,
             argMax((service, environment, version, previous_version, source, status, rollout_start_ns,
-                    deploy_time_ns, commit_sha, commit_time_ns, rollback_candidate, superseded_by),
+                    deploy_time_ns, commit_sha, commit_time_ns, rollback_candidate, superseded_by, rework),
                    {{template "deployment_order"}}) AS w,
             CAST(tupleElement(w, 1) AS String) AS d_service,
             CAST(tupleElement(w, 2) AS String) AS d_environment,
@@ -58,7 +59,8 @@ SELECT * FROM
             tupleElement(w, 9) AS d_commit_sha,
             tupleElement(w, 10) AS d_commit_time_ns,
             tupleElement(w, 11) AS d_rollback_candidate,
-            tupleElement(w, 12) AS d_superseded_by
+            tupleElement(w, 12) AS d_superseded_by,
+            CAST(tupleElement(w, 13) AS String) AS d_rework
         FROM {db}.deployment_events
         WHERE 1
 {{- if $.Service}}
