@@ -1097,7 +1097,11 @@ func TestLintDashboardsContent(t *testing.T) {
 		`^stat /v1/dora summary change_failure_rate tiers.change_failure_rate failed_change_count change_count$`,
 		`^stat /v1/dora summary time_to_restore_median_seconds tiers.time_to_restore restore_sample_count$`,
 		`^timeseries /v1/dora intervals start_time `,
-		`^table /v1/deployments deployments id .*service version previous_version source verdict change_failure failure_reasons\|@tostr cause.kind cause.service cause.version cause.flag explanation .*lead_time_seconds time_to_restore_seconds`,
+		`^table /v1/deployments deployments id .*service version previous_version source verdict change_failure failure_reasons\|@tostr cause.kind cause.service cause.version cause.flag rework_reason explanation .*lead_time_seconds time_to_restore_seconds`,
+		// DORA 2024 onwards: the rework rate, and every metric against the
+		// 2025 distributions.
+		`^stat /v1/dora summary rework_rate rework_count deployment_count$`,
+		`^table /v1/dora summary.benchmarks metric score industry_mean industry_std percentile$`,
 	)
 	lat := must("changelens-service-latency")
 	has(lat,

@@ -771,6 +771,7 @@ func (lv *live) checkScenarioVisible(services []string) {
 		"changelens-dora/Source":               {"SOURCE_EXPLICIT", "SOURCE_INFERRED"},
 		"changelens-dora/Verdict":              {"VERDICT_DEGRADED", "VERDICT_NO_CHANGE", "VERDICT_CAUSED_BY_DEPENDENCY"},
 		"changelens-dora/Caused by":            {"CAUSE_KIND_CALLEE_DEPLOYMENT"},
+		"changelens-dora/Rework":               {"REWORK_REASON_ROLLBACK", "REWORK_REASON_FIX_FORWARD", "REWORK_REASON_UNSPECIFIED"},
 		"changelens-dora/Rollback":             {"true", "false"},
 		"changelens-dora/Failed deploy":        {"true", "false"},
 		"changelens-dora/Change failure":       {"true", "false"},
