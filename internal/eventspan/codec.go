@@ -17,6 +17,7 @@ const (
 	KindLatency
 	KindDeployment
 	KindCall
+	KindIncident
 )
 
 // ScopeKind is the kind of every span in a scope the processor marked, else
@@ -43,6 +44,8 @@ func kindOf(v pcommon.Value, ok bool) Kind {
 		return KindDeployment
 	case EventCall:
 		return KindCall
+	case EventIncident:
+		return KindIncident
 	}
 	return KindNone
 }
@@ -65,8 +68,8 @@ func EventKind(scope Kind, s ptrace.Span) Kind {
 	return scope
 }
 
-// MarkScope makes sc a changelens scope of the given event type (EventLatency
-// or EventDeployment), leaving it alone when it already is one.
+// MarkScope makes sc a changelens scope of the given event type (EventLatency,
+// EventDeployment or EventIncident), leaving it alone when it already is one.
 func MarkScope(sc pcommon.InstrumentationScope, eventType string) {
 	if sc.Name() != ScopeName {
 		sc.SetName(ScopeName)
@@ -502,6 +505,109 @@ func DecodeDeployment(res Resource, s ptrace.Span) Deployment {
 		d.RolloutStart = d.DeployTime
 	}
 	return d
+}
+
+// Incident is one incident event: one incident as it affects one unit.
+// Strings decoded from pdata point into it.
+type Incident struct {
+	ID string // the source's stable ID ("pagerduty:Q1ABC")
+	Resource
+	Source   string // IncidentSource*
+	Resolved bool
+	Severity string
+	Title    string
+	Opened   int64 // unix ns
+	// ResolvedAt is when it was resolved (unix ns); 0 while open.
+	ResolvedAt   int64
+	DeploymentID string // the deployment the source names; "" when none
+	TraceID      pcommon.TraceID
+	SpanID       pcommon.SpanID
+}
+
+// Status is IncidentResolved or IncidentOpen.
+func (in *Incident) Status() string {
+	if in.Resolved {
+		return IncidentResolved
+	}
+	return IncidentOpen
+}
+
+// AppendIncident appends in to td in its own ResourceSpans, the encoding
+// every reader decodes with DecodeIncident.
+func AppendIncident(td ptrace.Traces, in Incident) {
+	rs := td.ResourceSpans().AppendEmpty()
+	res := rs.Resource().Attributes()
+	res.PutStr(AttrServiceName, in.Service)
+	res.PutStr(AttrDeploymentEnvironment, in.Environment)
+	if in.Version != "" {
+		res.PutStr(AttrServiceVersion, in.Version)
+	}
+	ss := rs.ScopeSpans().AppendEmpty()
+	MarkScope(ss.Scope(), EventIncident)
+	s := ss.Spans().AppendEmpty()
+	s.SetName("incident " + in.ID)
+	s.SetKind(ptrace.SpanKindInternal)
+	s.SetStartTimestamp(pcommon.Timestamp(in.Opened))
+	end := in.Opened
+	if in.Resolved && in.ResolvedAt > in.Opened {
+		end = in.ResolvedAt
+	}
+	s.SetEndTimestamp(pcommon.Timestamp(end))
+	s.SetTraceID(in.TraceID)
+	s.SetSpanID(in.SpanID)
+	a := s.Attributes()
+	a.EnsureCapacity(9)
+	a.PutStr(AttrIncidentID, in.ID)
+	a.PutStr(AttrServiceName, in.Service)
+	a.PutStr(AttrDeploymentEnvironment, in.Environment)
+	a.PutStr(AttrIncidentSource, in.Source)
+	a.PutStr(AttrIncidentStatus, in.Status())
+	if in.Severity != "" {
+		a.PutStr(AttrIncidentSeverity, in.Severity)
+	}
+	if in.Title != "" {
+		a.PutStr(AttrIncidentTitle, in.Title)
+	}
+	if in.DeploymentID != "" {
+		a.PutStr(AttrIncidentDeploymentID, in.DeploymentID)
+	}
+}
+
+// DecodeIncident reads an incident event span of resource res. The span's
+// own unit attributes win over the resource's. A resolved incident's
+// resolution is the span end, never before its opening; an open one has
+// none, whatever its end says.
+func DecodeIncident(res Resource, s ptrace.Span) Incident {
+	in := Incident{
+		Resource: res,
+		Opened:   int64(s.StartTimestamp()),
+		TraceID:  s.TraceID(),
+		SpanID:   s.SpanID(),
+	}
+	for k, v := range s.Attributes().All() {
+		switch k {
+		case AttrIncidentID:
+			in.ID = strOf(v)
+		case AttrServiceName:
+			in.Service = strOf(v)
+		case AttrDeploymentEnvironment:
+			in.Environment = strOf(v)
+		case AttrIncidentSource:
+			in.Source = strOf(v)
+		case AttrIncidentStatus:
+			in.Resolved = strOf(v) == IncidentResolved
+		case AttrIncidentSeverity:
+			in.Severity = strOf(v)
+		case AttrIncidentTitle:
+			in.Title = strOf(v)
+		case AttrIncidentDeploymentID:
+			in.DeploymentID = strOf(v)
+		}
+	}
+	if in.Resolved {
+		in.ResolvedAt = max(int64(s.EndTimestamp()), in.Opened)
+	}
+	return in
 }
 
 func strOf(v pcommon.Value) string {

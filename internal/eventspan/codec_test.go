@@ -208,3 +208,53 @@ func TestEventKind(t *testing.T) {
 		t.Errorf("client span in a deployment scope: kind %d", k)
 	}
 }
+
+func TestIncidentRoundTrip(t *testing.T) {
+	for _, in := range []Incident{
+		{
+			ID: "pagerduty:Q1ABC", Resource: Resource{Service: "checkout", Environment: "production"},
+			Source: IncidentSourcePagerDuty, Severity: "P1", Title: "Checkout button does nothing",
+			Opened: 1_700_000_000_000_000_000, DeploymentID: "0123456789abcdef0123456789abcdef",
+			TraceID: pcommon.TraceID{1}, SpanID: pcommon.SpanID{2},
+		},
+		{
+			ID: "alertmanager:5e1c0a7f", Resource: Resource{Service: "cart", Environment: "staging"},
+			Source: IncidentSourceAlertmanager, Resolved: true, Severity: "critical",
+			Opened: 1_700_000_000_000_000_000, ResolvedAt: 1_700_000_900_000_000_000,
+			TraceID: pcommon.TraceID{3}, SpanID: pcommon.SpanID{4},
+		},
+	} {
+		td := ptrace.NewTraces()
+		AppendIncident(td, in)
+		rs := td.ResourceSpans().At(0)
+		ss := rs.ScopeSpans().At(0)
+		if k := ScopeKind(ss.Scope()); k != KindIncident {
+			t.Fatalf("scope kind %d", k)
+		}
+		span := ss.Spans().At(0)
+		if k := EventKind(KindIncident, span); k != KindIncident {
+			t.Fatalf("event kind %d", k)
+		}
+		got := DecodeIncident(ReadResource(rs.Resource().Attributes()), span)
+		if got != in {
+			t.Errorf("round trip:\n got %+v\nwant %+v", got, in)
+		}
+	}
+}
+
+// An open incident has no resolution whatever its span's end says, and a
+// resolution before the opening is the opening.
+func TestDecodeIncidentTimes(t *testing.T) {
+	td := ptrace.NewTraces()
+	AppendIncident(td, Incident{ID: "x", Resource: Resource{Service: "a", Environment: "p"}, Opened: 100})
+	span := td.ResourceSpans().At(0).ScopeSpans().At(0).Spans().At(0)
+	span.SetEndTimestamp(500)
+	if got := DecodeIncident(Resource{}, span); got.Resolved || got.ResolvedAt != 0 {
+		t.Errorf("open: %+v", got)
+	}
+	span.Attributes().PutStr(AttrIncidentStatus, IncidentResolved)
+	span.SetEndTimestamp(50)
+	if got := DecodeIncident(Resource{}, span); !got.Resolved || got.ResolvedAt != 100 {
+		t.Errorf("resolved before opened: %+v", got)
+	}
+}

@@ -49,6 +49,14 @@
 // creates from CI/CD deploy spans, one ResourceSpans each, with the
 // attributes named below. Their start timestamp is the rollout start (the CI
 // span's start) and their end timestamp is the deploy time (its end).
+//
+// Incident events (AttrEventType = EventIncident) are spans the webhook
+// receivers create from incident tools (PagerDuty, Alertmanager, CDEvents)
+// with AppendIncident, one ResourceSpans per affected unit: an incident of
+// two services is two events of one ID. The start timestamp is when the
+// incident opened; the end timestamp is its resolution, or the start while it
+// is open (status open). The processor passes their scopes through as they
+// are, so they reach the exporter whatever the pipeline does to traffic.
 package eventspan
 
 import "github.com/changelens/changelens/internal/schema"
@@ -65,6 +73,7 @@ const (
 	EventLatency    = "latency"
 	EventDeployment = "deployment"
 	EventCall       = "call" // on spans of unmarked scopes only
+	EventIncident   = "incident"
 )
 
 // Latency event attributes (besides the semantic conventions named above).
@@ -133,6 +142,29 @@ const (
 	SourceInferred  = "inferred"
 	StatusSucceeded = "succeeded"
 	StatusFailed    = "failed"
+)
+
+// Incident event attributes. The unit is the resource's (and repeated on
+// the span, as for deployments).
+const (
+	AttrIncidentID       = "changelens.incident.id"       // string: the source's stable ID, prefixed by the source ("pagerduty:Q1ABC")
+	AttrIncidentSource   = "changelens.incident.source"   // IncidentSource*
+	AttrIncidentStatus   = "changelens.incident.status"   // IncidentOpen | IncidentResolved
+	AttrIncidentSeverity = "changelens.incident.severity" // string, as the source says it
+	AttrIncidentTitle    = "changelens.incident.title"    // string
+	// AttrIncidentDeploymentID is the deployment the source blames, when it
+	// names one (changelens' ID or the CI system's deployment.id).
+	AttrIncidentDeploymentID = "changelens.incident.deployment_id"
+)
+
+// Incident sources and statuses.
+const (
+	IncidentSourcePagerDuty    = "pagerduty"
+	IncidentSourceAlertmanager = "alertmanager"
+	IncidentSourceCDEvents     = "cdevents"
+	IncidentSourceOTLP         = "otlp"
+	IncidentOpen               = "open"
+	IncidentResolved           = "resolved"
 )
 
 // AttrSupersededBy marks an inferred deployment that a later explicit deploy

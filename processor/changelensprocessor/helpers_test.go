@@ -170,8 +170,8 @@ func (h *harness) events() (deps []deployEvent, lat []latencyEvent) {
 						return ""
 					}
 					switch k := eventspan.EventKind(scope, s); k {
-					case eventspan.KindCall:
-						// Read by decode.
+					case eventspan.KindCall, eventspan.KindIncident:
+						// Read by decode; incidents by their test.
 					case eventspan.KindDeployment:
 						var commitTime int64
 						if ct, ok := a.Get(eventspan.AttrCommitTime); ok {

@@ -207,6 +207,12 @@ func (p *changelensProcessor) processResource(rs ptrace.ResourceSpans, b *batchS
 	}
 	unit := unitKey{service, env}
 	rs.ScopeSpans().RemoveIf(func(ss ptrace.ScopeSpans) bool {
+		// Incident events come already encoded (eventspan.AppendIncident,
+		// by a webhook receiver ahead of the processor): they are not
+		// traffic, so none of the filtering below applies to them.
+		if eventspan.ScopeKind(ss.Scope()) == eventspan.KindIncident {
+			return ss.Spans().Len() == 0
+		}
 		spans := ss.Spans()
 		b.received += int64(spans.Len())
 		spans.RemoveIf(func(s ptrace.Span) bool {

@@ -461,3 +461,36 @@ func TestCallSpanAllocations(t *testing.T) {
 	assert.Zero(t, allocs(ptrace.SpanKindServer), "entry span")
 	assert.Zero(t, allocs(ptrace.SpanKindClient), "call span")
 }
+
+// An incident event a webhook receiver appended ahead of the processor is
+// not traffic: it reaches the exporter as it was encoded, next to the
+// latency events of the same request.
+func TestIncidentEventsPassThrough(t *testing.T) {
+	h := newHarness(t, nil)
+	td := buildTraces(request("checkout", "v1", t0, 1))
+	in := eventspan.Incident{
+		ID: "pagerduty:Q1ABC", Resource: eventspan.Resource{Service: "checkout", Environment: "production"},
+		Source: eventspan.IncidentSourcePagerDuty, Severity: "P1", Title: "broken button",
+		Opened: t0.UnixNano(), TraceID: pcommon.TraceID{9}, SpanID: pcommon.SpanID{9},
+	}
+	eventspan.AppendIncident(td, in)
+	h.send(td)
+	h.stop()
+
+	var got []eventspan.Incident
+	for _, out := range h.sink.AllTraces() {
+		for _, rs := range out.ResourceSpans().All() {
+			for _, ss := range rs.ScopeSpans().All() {
+				if eventspan.ScopeKind(ss.Scope()) != eventspan.KindIncident {
+					continue
+				}
+				for _, s := range ss.Spans().All() {
+					got = append(got, eventspan.DecodeIncident(eventspan.ReadResource(rs.Resource().Attributes()), s))
+				}
+			}
+		}
+	}
+	assert.Equal(t, []eventspan.Incident{in}, got)
+	_, lat := h.events()
+	assert.Len(t, lat, 1, "the traffic is processed as ever")
+}
