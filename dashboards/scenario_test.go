@@ -144,6 +144,9 @@ func (w *spanWriter) deploySpan(td ptrace.Traces, d plan.Deployment) {
 	a.PutStr("vcs.ref.head.revision", d.Commit)
 	a.PutStr("vcs.ref.head.name", "main")
 	a.PutStr("changelens.commit.time", d.CommitTime.UTC().Format(time.RFC3339))
+	if d.Rework != "" {
+		a.PutStr("changelens.deployment.rework", d.Rework)
+	}
 }
 
 // writeScenario sends the plan's traffic (perMinute requests a minute per

@@ -28,6 +28,7 @@ import (
 const (
 	ciServiceName = "github-actions"
 	commitTimeKey = attribute.Key("changelens.commit.time")
+	reworkKey     = attribute.Key("changelens.deployment.rework")
 	repoURLPrefix = "https://github.com/acme-shop/"
 	scopeName     = "github.com/changelens/changelens/cmd/changelens-demo"
 	// backfillChunk is the slice of simulated time generated at once in
@@ -463,6 +464,9 @@ func (e *emitter) deploySpan(d plan.Deployment) {
 		semconv.VCSRefHeadName("main"),
 		semconv.VCSRepositoryURLFull(repoURLPrefix + d.Service),
 		commitTimeKey.String(d.CommitTime.UTC().Format(time.RFC3339)),
+	}
+	if d.Rework != "" {
+		attrs = append(attrs, reworkKey.String(d.Rework))
 	}
 	ctx, span := e.ciTr.Start(bg, "deploy "+d.Service, internalKind, trace.WithTimestamp(d.CIStart), trace.WithAttributes(attrs...))
 	// helm upgrade until the rollout starts, then waiting for it.

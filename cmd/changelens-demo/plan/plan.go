@@ -153,6 +153,10 @@ type Deployment struct {
 	// Commit and CommitTime: the revision deployed and when it was committed.
 	Commit     string
 	CommitTime time.Time
+	// Rework is what the deploy span says of it (changelens.deployment.rework):
+	// "hotfix" for the first release of a unit after a rollback — the fix
+	// of the bad release, shipped from a hotfix branch — else "".
+	Rework string
 }
 
 // Time is the deployment time as changelens records it: the end of the CI
@@ -662,6 +666,12 @@ func (b *builder) production(svc *Service, specials []event) []Deployment {
 			rb.CIStart = rb.RolloutStart.Add(-30 * time.Second)
 			out = append(out, rb)
 			cur = prev
+		}
+		if e.kind == Regular && d.Explicit && len(out) >= 2 && out[len(out)-2].Kind == Rollback {
+			out[len(out)-1].Rework = "hotfix"
+			if out[len(out)-1].Note == "" {
+				out[len(out)-1].Note = "hotfix: the bad release, fixed"
+			}
 		}
 		if e.kind == Canary {
 			// No deploy: the canary's pods go at once (its rollout is empty).

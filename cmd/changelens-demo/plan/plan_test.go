@@ -54,6 +54,12 @@ func find(ds []Deployment, env string, k Kind) []Deployment {
 }
 
 func TestScenario(t *testing.T) {
+	hotfixed := 0
+	defer func() {
+		if hotfixed == 0 {
+			t.Error("no seed has a release after its rollback: the hotfix is never exercised")
+		}
+	}()
 	for _, seed := range []uint64{1, 2, 3, 42} {
 		p := mustPlan(t, twoWeeks(seed))
 		bad := find(p.Deployments, Production, BadRelease)
@@ -70,6 +76,27 @@ func TestScenario(t *testing.T) {
 		}
 		if r.Service != b.Service || r.Version != b.PreviousVersion || r.PreviousVersion != b.Version {
 			t.Errorf("seed %d: rollback %+v does not undo %+v", seed, r, b)
+		}
+		// The unit's next release after the rollback is the hotfix, and the
+		// only deployment marked so.
+		var hotfixes []Deployment
+		for _, d := range p.Deployments {
+			if d.Rework != "" {
+				hotfixes = append(hotfixes, d)
+			}
+		}
+		var next *Deployment
+		for _, d := range p.Timeline(r.UnitKey) {
+			if d.Time().After(r.Time()) && d.Kind == Regular {
+				next = &d
+				break
+			}
+		}
+		if next != nil {
+			hotfixed++
+		}
+		if next != nil && (len(hotfixes) != 1 || hotfixes[0].Version != next.Version || hotfixes[0].Rework != "hotfix") {
+			t.Errorf("seed %d: hotfixes %+v, want the release after the rollback, %+v", seed, hotfixes, next)
 		}
 		// The bad release's impact windows (30 minutes before, 2..32 minutes after) are clean.
 		for _, d := range p.Timeline(b.UnitKey) {
