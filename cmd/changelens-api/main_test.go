@@ -50,7 +50,7 @@ func TestFlagsAndEnv(t *testing.T) {
 		MaxOperations: 50, Power: 0.8, DispersionLags: 2,
 		AttributionWindow: 15 * time.Minute, AttributionZ: 3, AttributionShare: 0.5, FlagShareChange: 0.05,
 		CompareAlpha: 0.01, LatencyRatio: 1.2, ErrorRateMinDelta: 0.01, ErrorRateMinRatio: 1.5,
-		MinExpectedCount: 5, ReappearAfter: 10 * time.Minute, MergeWindow: time.Hour}
+		MinExpectedCount: 5, ReappearAfter: 10 * time.Minute, MergeWindow: time.Hour, FixForwardWindow: 24 * time.Hour}
 	if o.analysis != want || o.analysis != analysis.DefaultConfig() || o.httpAddr != ":8080" || o.grpcAddr != ":9090" || o.limits != limits.Default() {
 		t.Errorf("defaults %+v", o)
 	}
