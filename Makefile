@@ -9,10 +9,10 @@ OCB          := $(TOOLS_BIN)/builder-$(OCB_VERSION)
 # mdatagen lives in the separate tools/ module: only v0.158.0 works here.
 MDATAGEN     := $(TOOLS_BIN)/mdatagen
 
-COMPONENT_DIRS   := $(wildcard processor/*/ exporter/*/)
+COMPONENT_DIRS   := $(wildcard receiver/*/ processor/*/ exporter/*/)
 # Go sources and the files they embed (the schema's SQL).
 COLLECTOR_INPUTS := builder-config.yaml go.mod go.sum \
-	$(shell find processor exporter internal \( -name '*.go' -not -name '*_test.go' \) -o -name '*.sql' 2>/dev/null)
+	$(shell find receiver processor exporter internal \( -name '*.go' -not -name '*_test.go' \) -o -name '*.sql' 2>/dev/null)
 
 .PHONY: all build test deps bench run generate clean
 

@@ -231,6 +231,7 @@ func TestShippedConfigRuns(t *testing.T) {
 	cmd := exec.Command(collectorBinary(t), "--config", filepath.Join(repoRoot(t), "config/collector.yaml"))
 	cmd.Env = append(os.Environ(), "CHANGELENS_QUEUE_DIR="+t.TempDir(), "CHANGELENS_HEALTH_ENDPOINT="+health,
 		"CHANGELENS_OTLP_GRPC_ENDPOINT="+grpcAddr, fmt.Sprintf("CHANGELENS_OTLP_HTTP_ENDPOINT=127.0.0.1:%d", freePort(t)),
+		fmt.Sprintf("CHANGELENS_WEBHOOK_ENDPOINT=127.0.0.1:%d", freePort(t)),
 		"CLICKHOUSE_ENDPOINT="+ch.Addr(), "CLICKHOUSE_DATABASE="+db)
 	col := &collector{otlpAddr: grpcAddr, exited: make(chan struct{})}
 	col.launch(t, cmd)

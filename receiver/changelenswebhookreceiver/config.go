@@ -1,0 +1,158 @@
+package changelenswebhookreceiver
+
+import (
+	"errors"
+	"fmt"
+	"strings"
+
+	"go.opentelemetry.io/collector/component"
+	"go.opentelemetry.io/collector/config/confighttp"
+	"go.opentelemetry.io/collector/config/configopaque"
+	"go.opentelemetry.io/collector/config/configoptional"
+)
+
+// defaultEndpoint is the webhook listener's address unless endpoint is set;
+// 8088 is free of the collector's usual ports (4317/4318 OTLP, 8888
+// metrics, 13133 health) and of changelens-api's (8080, 9090).
+const defaultEndpoint = "localhost:8088"
+
+// Config is the changelens_webhook receiver's configuration. A source is
+// served exactly when its section is present (an empty section takes the
+// defaults), so a collector exposes no path nobody configured.
+type Config struct {
+	// ServerConfig is the HTTP server (endpoint, tls, max_request_body_size,
+	// ...), confighttp's settings as every collector HTTP receiver has them.
+	confighttp.ServerConfig `mapstructure:",squash"`
+	// GitHub serves GitHub's deployment_status webhooks.
+	GitHub configoptional.Optional[GitHubConfig] `mapstructure:"github"`
+	// ArgoCD serves the Argo CD notifications webhook service.
+	ArgoCD configoptional.Optional[ArgoCDConfig] `mapstructure:"argocd"`
+	// CDEvents serves CDEvents over the CloudEvents HTTP binding.
+	CDEvents configoptional.Optional[CDEventsConfig] `mapstructure:"cdevents"`
+}
+
+// GitHubConfig configures the GitHub source.
+type GitHubConfig struct {
+	// Path is the URL path GitHub posts to.
+	Path string `mapstructure:"path"`
+	// Secret is the webhook's secret: every delivery must carry
+	// X-Hub-Signature-256, the HMAC-SHA256 of its body under it. Required:
+	// an unsigned deployment endpoint would let anyone write deployments.
+	Secret configopaque.String `mapstructure:"secret"`
+	// Service names the deployed service when the deployment's payload has
+	// no "service": repository_name (Hello-World) or repository_full_name
+	// (Codertocat/Hello-World).
+	Service string `mapstructure:"service"`
+	// Services maps a repository's full name to its service, for
+	// repositories whose name is not the service.name their spans carry; it
+	// wins over service, not over the payload's "service".
+	Services map[string]string `mapstructure:"services"`
+	// Version says which field is the deployed service.version when the
+	// payload has no "version": sha (the full commit), short_sha (its first
+	// 7 characters, git's abbreviation) or ref (the branch or tag). It must
+	// equal the service.version the service's own spans report, or the
+	// query side sees a deploy and a version change as two deployments.
+	Version string `mapstructure:"version"`
+}
+
+// ArgoCDConfig configures the Argo CD source. Argo CD does not sign its
+// notifications; a shared secret in a header authenticates them.
+type ArgoCDConfig struct {
+	// Path is the URL path the notifications webhook service posts to.
+	Path string `mapstructure:"path"`
+	// Secret is the shared secret the webhook service sends in Header.
+	// Required.
+	Secret configopaque.String `mapstructure:"secret"`
+	// Header is the request header carrying the secret.
+	Header string `mapstructure:"header"`
+	// Scheme prefixes the secret in Header ("Bearer" expects
+	// "Bearer <secret>"); empty expects the bare secret.
+	Scheme string `mapstructure:"scheme"`
+}
+
+// CDEventsConfig configures the CDEvents source.
+type CDEventsConfig struct {
+	// Path is the URL path CloudEvents are posted to.
+	Path string `mapstructure:"path"`
+	// Token, when set, must arrive as "Authorization: Bearer <token>".
+	// CloudEvents has no signature of its own, so without it the path
+	// accepts anyone who can reach it: keep it on a private network.
+	Token configopaque.String `mapstructure:"token"`
+}
+
+var _ component.Config = (*Config)(nil)
+
+// GitHub service and version rules.
+const (
+	serviceRepositoryName     = "repository_name"
+	serviceRepositoryFullName = "repository_full_name"
+	versionSHA                = "sha"
+	versionShortSHA           = "short_sha"
+	versionRef                = "ref"
+)
+
+// Validate checks the configuration; every message names the offending field.
+func (c *Config) Validate() error {
+	var errs []error
+	if strings.TrimSpace(c.NetAddr.Endpoint) == "" {
+		errs = append(errs, errors.New("endpoint: must not be empty"))
+	}
+	if !c.GitHub.HasValue() && !c.ArgoCD.HasValue() && !c.CDEvents.HasValue() {
+		errs = append(errs, errors.New("github, argocd, cdevents: configure at least one source"))
+	}
+	paths := map[string]string{}
+	checkPath := func(field, p string) {
+		switch {
+		case !strings.HasPrefix(p, "/"):
+			errs = append(errs, fmt.Errorf("%s: %q must start with /", field, p))
+		case paths[p] != "":
+			errs = append(errs, fmt.Errorf("%s: %q is already %s", field, p, paths[p]))
+		default:
+			paths[p] = field
+		}
+	}
+	if g := c.GitHub.Get(); g != nil {
+		checkPath("github.path", g.Path)
+		if g.Secret == "" {
+			errs = append(errs, errors.New("github.secret: required (the webhook's secret, which signs every delivery)"))
+		}
+		if g.Service != serviceRepositoryName && g.Service != serviceRepositoryFullName {
+			errs = append(errs, fmt.Errorf("github.service: %q is not %s or %s", g.Service, serviceRepositoryName, serviceRepositoryFullName))
+		}
+		for repo, svc := range g.Services {
+			if strings.TrimSpace(svc) == "" {
+				errs = append(errs, fmt.Errorf("github.services[%s]: empty service name", repo))
+			}
+		}
+		if g.Version != versionSHA && g.Version != versionShortSHA && g.Version != versionRef {
+			errs = append(errs, fmt.Errorf("github.version: %q is not %s, %s or %s", g.Version, versionSHA, versionShortSHA, versionRef))
+		}
+	}
+	if a := c.ArgoCD.Get(); a != nil {
+		checkPath("argocd.path", a.Path)
+		if a.Secret == "" {
+			errs = append(errs, errors.New("argocd.secret: required (Argo CD does not sign notifications; the shared secret is their only authentication)"))
+		}
+		if strings.TrimSpace(a.Header) == "" {
+			errs = append(errs, errors.New("argocd.header: must not be empty"))
+		}
+		if strings.ContainsAny(a.Scheme, " \t") {
+			errs = append(errs, fmt.Errorf("argocd.scheme: %q must be one word (e.g. Bearer) or empty", a.Scheme))
+		}
+	}
+	if e := c.CDEvents.Get(); e != nil {
+		checkPath("cdevents.path", e.Path)
+	}
+	return errors.Join(errs...)
+}
+
+func defaultConfig() *Config {
+	srv := confighttp.NewDefaultServerConfig()
+	srv.NetAddr.Endpoint = defaultEndpoint
+	return &Config{
+		ServerConfig: srv,
+		GitHub:       configoptional.Default(GitHubConfig{Path: "/github", Service: serviceRepositoryName, Version: versionSHA}),
+		ArgoCD:       configoptional.Default(ArgoCDConfig{Path: "/argocd", Header: "Authorization", Scheme: "Bearer"}),
+		CDEvents:     configoptional.Default(CDEventsConfig{Path: "/cdevents"}),
+	}
+}
