@@ -12,6 +12,7 @@ import (
 	"go.opentelemetry.io/collector/exporter/exporterhelper"
 	"go.opentelemetry.io/collector/pdata/ptrace"
 
+	"github.com/changelens/changelens/internal/eventspan"
 	"github.com/changelens/changelens/internal/schema"
 	"github.com/changelens/changelens/testkit/chcluster"
 	"github.com/changelens/changelens/testkit/chtest"
@@ -49,6 +50,10 @@ func TestClusterServiceGraphAndRetention(t *testing.T) {
 	graphFrom := now.Add(-time.Hour).Truncate(time.Minute)
 	lats, calls := graphTraffic(graphFrom, 100)
 	appendByUnit(td, lats, calls)
+	for i := range 8 {
+		eventspan.AppendIncident(td, eventspan.Incident{ID: "otlp:i", Resource: eventspan.Resource{Service: string(rune('a' + i)), Environment: "e"},
+			Source: eventspan.IncidentSourceOTLP, Opened: now.Add(-time.Minute).UnixNano()})
+	}
 	push(t, e, td)
 
 	count := func(table string) (perNode []uint64) {

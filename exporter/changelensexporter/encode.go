@@ -20,6 +20,7 @@ const (
 	rExpired
 	rInvalidWeight
 	rMissingID
+	rMissingIncidentID
 	numReasons
 )
 
@@ -30,6 +31,7 @@ var reasonNames = [numReasons]string{
 	rExpired:           "expired",
 	rInvalidWeight:     "invalid_weight",
 	rMissingID:         "missing_deployment_id",
+	rMissingIncidentID: "missing_incident_id",
 }
 
 const (
@@ -173,6 +175,38 @@ func (c *deploymentColumns) clearStrings() {
 
 func (c *deploymentColumns) rows() int { return len(c.id) }
 
+// incidentColumns are the incident_events columns, in incidentColumnNames order.
+type incidentColumns struct {
+	id, service, environment, source, status, severity, title, deploymentID []string
+	openedTime                                                              []int64
+	openedTimeNs, resolvedTimeNs                                            []uint64
+	traceIDs, spanIDs                                                       []byte
+	observedTime                                                            []int64
+	ver                                                                     []uint64
+}
+
+var incidentColumnNames = []string{
+	"id", "service", "environment", "source", "status", "severity", "title", "deployment_id",
+	"opened_time", "opened_time_ns", "resolved_time_ns", "trace_id", "span_id", "observed_time", "ver",
+}
+
+func (c *incidentColumns) reset() {
+	*c = incidentColumns{
+		id: c.id[:0], service: c.service[:0], environment: c.environment[:0], source: c.source[:0],
+		status: c.status[:0], severity: c.severity[:0], title: c.title[:0], deploymentID: c.deploymentID[:0],
+		openedTime: c.openedTime[:0], openedTimeNs: c.openedTimeNs[:0], resolvedTimeNs: c.resolvedTimeNs[:0],
+		traceIDs: c.traceIDs[:0], spanIDs: c.spanIDs[:0], observedTime: c.observedTime[:0], ver: c.ver[:0],
+	}
+}
+
+func (c *incidentColumns) clearStrings() {
+	for _, s := range [][]string{c.id, c.service, c.environment, c.source, c.status, c.severity, c.title, c.deploymentID} {
+		clear(s)
+	}
+}
+
+func (c *incidentColumns) rows() int { return len(c.id) }
+
 // encoder turns one ptrace.Traces into column slices. It is reused through a
 // sync.Pool; strings point into the pdata being exported and are only valid
 // until the insert has copied them.
@@ -180,6 +214,7 @@ type encoder struct {
 	lat  latencyColumns
 	dep  deploymentColumns
 	call callColumns
+	inc  incidentColumns
 
 	ignored int64             // spans that are not changelens events
 	invalid [numReasons]int64 // events dropped, by reason
@@ -193,6 +228,7 @@ func (e *encoder) reset(now time.Time, retentionDays int) {
 	e.lat.reset()
 	e.dep.reset()
 	e.call.reset()
+	e.inc.reset()
 	e.ignored = 0
 	e.invalid = [numReasons]int64{}
 	e.minTime = minEventTime
@@ -215,6 +251,7 @@ func (e *encoder) release() {
 	e.lat.clearStrings()
 	e.dep.clearStrings()
 	e.call.clearStrings()
+	e.inc.clearStrings()
 }
 
 // expiryMargin: events within this much of their expiry at insert count as expired.
@@ -255,6 +292,8 @@ func (e *encoder) encode(td ptrace.Traces) {
 					e.addCall(eventspan.DecodeCall(res, span))
 				case eventspan.KindDeployment:
 					e.addDeployment(eventspan.DecodeDeployment(res, span))
+				case eventspan.KindIncident:
+					e.addIncident(eventspan.DecodeIncident(res, span))
 				default:
 					e.ignored++
 				}
@@ -438,4 +477,53 @@ func (e *encoder) addDeployment(d eventspan.Deployment) {
 	c.spanIDs = append(c.spanIDs, d.SpanID[:]...)
 	c.observedTime = append(c.observedTime, e.nowSec)
 	c.ver = append(c.ver, deploymentVer(d.SupersededBy != "", d.Source == eventspan.Explicit, endSec, startSec))
+}
+
+// verResolvedBit puts an incident's resolution above its opening whatever
+// order they arrive in (a replayed opening must not re-open it); below it,
+// the later observation of the same status wins (a severity raised).
+const verResolvedBit = 1 << 63
+
+func (e *encoder) addIncident(in eventspan.Incident) {
+	if in.ID == "" {
+		e.invalid[rMissingIncidentID]++
+		return
+	}
+	if in.Service == "" {
+		e.invalid[rMissingService]++
+		return
+	}
+	switch {
+	case in.Opened < minEventTime:
+		e.invalid[rInvalidTimestamps]++
+		return
+	case in.Opened > e.maxTime:
+		e.invalid[rFutureTimestamp]++
+		return
+	case in.Opened < e.minTime:
+		e.invalid[rExpired]++
+		return
+	}
+	c := &e.inc
+	c.id = append(c.id, in.ID)
+	c.service = append(c.service, in.Service)
+	c.environment = append(c.environment, in.Environment)
+	c.source = append(c.source, in.Source)
+	c.status = append(c.status, in.Status())
+	c.severity = append(c.severity, in.Severity)
+	c.title = append(c.title, in.Title)
+	c.deploymentID = append(c.deploymentID, in.DeploymentID)
+	c.openedTime = append(c.openedTime, in.Opened/int64(time.Second))
+	c.openedTimeNs = append(c.openedTimeNs, uint64(in.Opened))
+	var resolved uint64
+	ver := uint64(max(e.nowSec, 0))
+	if in.Resolved {
+		resolved = uint64(max(in.ResolvedAt, in.Opened))
+		ver |= verResolvedBit
+	}
+	c.resolvedTimeNs = append(c.resolvedTimeNs, resolved)
+	c.traceIDs = append(c.traceIDs, in.TraceID[:]...)
+	c.spanIDs = append(c.spanIDs, in.SpanID[:]...)
+	c.observedTime = append(c.observedTime, e.nowSec)
+	c.ver = append(c.ver, ver)
 }

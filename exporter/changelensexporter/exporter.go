@@ -32,7 +32,7 @@ type chExporter struct {
 	schema schema.Options
 	now    func() time.Time
 
-	latencyInsert, deploymentInsert, callInsert string
+	latencyInsert, deploymentInsert, callInsert, incidentInsert string
 	// Look-ups of stored spans per table; "" when deduplicate is off.
 	storedSpans, storedCalls string
 
@@ -51,15 +51,15 @@ type chExporter struct {
 	retention retentionLoop
 
 	// precomputed metric attributes
-	attrLatency, attrDeployment, attrCall metric.AddOption
-	attrReasons                           [numReasons]metric.AddOption
-	attrFailure                           map[string]metric.AddOption
+	attrLatency, attrDeployment, attrCall, attrIncident metric.AddOption
+	attrReasons                                         [numReasons]metric.AddOption
+	attrFailure                                         map[string]metric.AddOption
 }
 
 // encoderState is one pooled encoder plus its reusable FixedString row views.
 type encoderState struct {
-	enc                     encoder
-	latIDs, depIDs, callIDs idViews
+	enc                             encoder
+	latIDs, depIDs, callIDs, incIDs idViews
 }
 
 func newExporter(cfg *Config, set exporter.Settings) (*chExporter, error) {
@@ -83,9 +83,11 @@ func newExporter(cfg *Config, set exporter.Settings) (*chExporter, error) {
 		latencyInsert:    insertSQL(so.InsertTable(schema.TableLatencyEvents), latencyColumnNames),
 		deploymentInsert: insertSQL(so.InsertTable(schema.TableDeployments), deploymentColumnNames),
 		callInsert:       insertSQL(so.InsertTable(schema.TableCallEvents), callColumnNames),
+		incidentInsert:   insertSQL(so.InsertTable(schema.TableIncidents), incidentColumnNames),
 		attrLatency:      metric.WithAttributeSet(attribute.NewSet(attribute.String(eventspan.AttrEventType, eventspan.EventLatency))),
 		attrDeployment:   metric.WithAttributeSet(attribute.NewSet(attribute.String(eventspan.AttrEventType, eventspan.EventDeployment))),
 		attrCall:         metric.WithAttributeSet(attribute.NewSet(attribute.String(eventspan.AttrEventType, eventspan.EventCall))),
+		attrIncident:     metric.WithAttributeSet(attribute.NewSet(attribute.String(eventspan.AttrEventType, eventspan.EventIncident))),
 		attrFailure:      map[string]metric.AddOption{},
 	}
 	for i, r := range reasonNames {
@@ -105,7 +107,7 @@ func newExporter(cfg *Config, set exporter.Settings) (*chExporter, error) {
 }
 
 // insertTables are the tables the exporter writes to.
-var insertTables = []string{schema.TableLatencyEvents, schema.TableDeployments, schema.TableCallEvents}
+var insertTables = []string{schema.TableLatencyEvents, schema.TableDeployments, schema.TableCallEvents, schema.TableIncidents}
 
 func (e *chExporter) clickhouseOptions(ctx context.Context) (*clickhouse.Options, error) {
 	tlsCfg, err := e.cfg.TLS.LoadTLSConfig(ctx)
@@ -259,7 +261,8 @@ func (e *chExporter) getEncoder() *encoderState {
 
 func (e *chExporter) putEncoder(st *encoderState) {
 	st.enc.release()
-	if cap(st.enc.lat.service) > maxKeptRows || cap(st.enc.dep.id) > maxKeptRows || cap(st.enc.call.service) > maxKeptRows {
+	if cap(st.enc.lat.service) > maxKeptRows || cap(st.enc.dep.id) > maxKeptRows || cap(st.enc.call.service) > maxKeptRows ||
+		cap(st.enc.inc.id) > maxKeptRows {
 		return
 	}
 	select {
@@ -288,10 +291,10 @@ func (e *chExporter) pushTraces(ctx context.Context, td ptrace.Traces) error {
 	enc.reset(e.now(), e.cfg.RetentionDays)
 	enc.encode(td)
 
-	// Deployments first: they collapse on re-insert, so if a later insert
-	// fails and the whole request is retried, nothing is duplicated. A
-	// permanent failure of one table does not stop the others.
-	var depErr error
+	// Deployments and incidents first: they collapse on re-insert, so if a
+	// later insert fails and the whole request is retried, nothing is
+	// duplicated. A permanent failure of one table does not stop the others.
+	var depErr, incErr error
 	if enc.dep.rows() > 0 {
 		depErr = e.insert(ctx, schema.TableDeployments, func() error {
 			return insertDeployments(ctx, conn, e.deploymentInsert, &enc.dep, &st.depIDs)
@@ -301,6 +304,17 @@ func (e *chExporter) pushTraces(ctx context.Context, td ptrace.Traces) error {
 		}
 		if depErr == nil {
 			e.tel.ChangelensExporterEventsWritten.Add(ctx, int64(enc.dep.rows()), e.attrDeployment)
+		}
+	}
+	if enc.inc.rows() > 0 {
+		incErr = e.insert(ctx, schema.TableIncidents, func() error {
+			return insertIncidents(ctx, conn, e.incidentInsert, &enc.inc, &st.incIDs)
+		})
+		if incErr != nil && !consumererror.IsPermanent(incErr) {
+			return incErr
+		}
+		if incErr == nil {
+			e.tel.ChangelensExporterEventsWritten.Add(ctx, int64(enc.inc.rows()), e.attrIncident)
 		}
 	}
 	// Then latency and call events: with deduplicate, the retry of a request
@@ -320,7 +334,7 @@ func (e *chExporter) pushTraces(ctx context.Context, td ptrace.Traces) error {
 	// Done with this request: success or permanent failure.
 	e.recordDrops(ctx, enc)
 	// Each is nil or permanent here; errors.Join keeps them detectable as permanent.
-	return errors.Join(depErr, latErr, callErr)
+	return errors.Join(depErr, incErr, latErr, callErr)
 }
 
 // storeSpans inserts one kind of span event, first dropping (with

@@ -151,6 +151,37 @@ func insertDeployments(ctx context.Context, conn driver.Conn, query string, c *d
 	return b.Send()
 }
 
+// insertIncidents sends one batch insert of c into incident_events.
+func insertIncidents(ctx context.Context, conn driver.Conn, query string, c *incidentColumns, v *idViews) error {
+	b, err := conn.PrepareBatch(ctx, query)
+	if err != nil {
+		return err
+	}
+	defer func() { _ = b.Abort() }()
+	v.traceIDs = fixedRows(v.traceIDs, c.traceIDs, 16)
+	v.spanIDs = fixedRows(v.spanIDs, c.spanIDs, 8)
+	a := columnsAppender{b: b, names: incidentColumnNames}
+	a.add(c.id)
+	a.add(c.service)
+	a.add(c.environment)
+	a.add(c.source)
+	a.add(c.status)
+	a.add(c.severity)
+	a.add(c.title)
+	a.add(c.deploymentID)
+	a.add(c.openedTime)
+	a.add(c.openedTimeNs)
+	a.add(c.resolvedTimeNs)
+	a.add(v.traceIDs)
+	a.add(v.spanIDs)
+	a.add(c.observedTime)
+	a.add(c.ver)
+	if a.err != nil {
+		return fmt.Errorf("%w: %w", errEncode, a.err)
+	}
+	return b.Send()
+}
+
 // errEncode marks client-side failures to encode rows for the server's
 // column types: retrying cannot fix them.
 var errEncode = errors.New("encoding rows for ClickHouse")

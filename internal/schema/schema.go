@@ -40,6 +40,7 @@ const (
 	TableVerdicts        = "deployment_verdicts" // schema v7
 	TableNotifications   = "notification_log"    // schema v7
 	TableCallEvents      = "call_events"         // schema v8
+	TableIncidents       = "incident_events"     // schema v10
 	TableMigrations      = "schema_migrations"
 	LocalSuffix          = "_local"
 )
@@ -48,7 +49,8 @@ const (
 // is checked against them when it loads, so a table renamed here cannot
 // leave a query reading a name that no longer exists.
 var ReadTables = []string{TableLatencyEvents, TableLatencyRollup, TableLatencyHist1m, TableLatencyHist1h,
-	TableDeployments, TableVersionPresence, TableCohortHist1m, TableVerdicts, TableNotifications, TableCallEvents}
+	TableDeployments, TableVersionPresence, TableCohortHist1m, TableVerdicts, TableNotifications, TableCallEvents,
+	TableIncidents}
 
 // Cohort dimensions: the values of cohort_hist_1m.dimension, and with the
 // two prefixes those of latency_events.cohort_keys (schema v6).
@@ -82,6 +84,7 @@ var RetentionTables = []struct{ Table, TimeColumn string }{
 	{TableVersionPresence, "bucket"},
 	{TableCohortHist1m, "minute"},
 	{TableCallEvents, "time"},
+	{TableIncidents, "opened_time"},
 }
 
 // Features are optional server features the schema uses when present.

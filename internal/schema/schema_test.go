@@ -93,8 +93,12 @@ func TestRenderLegacy(t *testing.T) {
 			t.Errorf("schema lacks %q", want)
 		}
 	}
-	if len(stmts) != 25 {
-		t.Errorf("%d statements, want 25 (v1: 3 tables + 1 view; v2: 2 tables + 2 views; v3: drop + view; v4: table + copy; v5: table + view + backfill; v6: 4 columns + table + view; v7: 2 tables; v8: column + table)", len(stmts))
+	if !strings.Contains(sql, "CREATE TABLE IF NOT EXISTS `changelens`.`incident_events`\n(") ||
+		!strings.Contains(sql, "ENGINE = ReplacingMergeTree(ver)\nPARTITION BY toYYYYMMDD(opened_time)\nORDER BY (service, environment, id)\nSETTINGS") {
+		t.Errorf("schema lacks v10's incident_events:\n%s", sql)
+	}
+	if len(stmts) != 27 {
+		t.Errorf("%d statements, want 27 (v1: 3 tables + 1 view; v2: 2 tables + 2 views; v3: drop + view; v4: table + copy; v5: table + view + backfill; v6: 4 columns + table + view; v7: 2 tables; v8: column + table; v9: column; v10: table)", len(stmts))
 	}
 	for _, s := range stmts {
 		if strings.HasSuffix(s, ";") || strings.TrimSpace(s) != s {
@@ -177,8 +181,11 @@ func TestRenderCluster(t *testing.T) {
 			t.Errorf("cluster schema lacks\n  %s\nin\n%s", want, sql)
 		}
 	}
-	if len(stmts) != 40 {
-		t.Errorf("%d statements, want 40 (v1: 3 local + view + 3 distributed; v2: 2 local + 2 views + 2 distributed; v3: drop + view; v4: local + distributed + copy; v5: local + distributed + view + backfill; v6: 4 columns + drop and re-create of the distributed table + local + distributed + view; v7: 2 local + 2 distributed; v8: column + drop and re-create of the distributed table + local + distributed)", len(stmts))
+	if !strings.Contains(sql, "CREATE TABLE IF NOT EXISTS `changelens`.`incident_events` ON CLUSTER `prod` AS `changelens`.`incident_events_local` ENGINE = Distributed('prod', 'changelens', 'incident_events_local', cityHash64(service, environment))") {
+		t.Errorf("cluster schema lacks the Distributed incident_events")
+	}
+	if len(stmts) != 45 {
+		t.Errorf("%d statements, want 45 (v1: 3 local + view + 3 distributed; v2: 2 local + 2 views + 2 distributed; v3: drop + view; v4: local + distributed + copy; v5: local + distributed + view + backfill; v6: 4 columns + drop and re-create of the distributed table + local + distributed + view; v7: 2 local + 2 distributed; v8: column + drop and re-create of the distributed table + local + distributed; v9: column + drop and re-create of the distributed table; v10: local + distributed)", len(stmts))
 	}
 	// A Distributed table comes right after the local table it wraps, before
 	// any statement that may use it.
