@@ -43,8 +43,7 @@ func Benchmarks(f report.DORAFigures, edition string) []report.MetricBenchmark {
 	metrics := []string{DORADeploymentFrequency, DORALeadTime, DORAChangeFailureRate, DORARecoveryTime, DORAReworkRate}
 	out := make([]report.MetricBenchmark, 0, len(metrics))
 	for _, m := range metrics {
-		b := report.MetricBenchmark{Metric: m, Edition: edition, Score: math.NaN(), IndustryMean: math.NaN(),
-			IndustryStd: math.NaN(), Percentile: math.NaN()}
+		b := report.MetricBenchmark{Metric: m, Edition: edition}
 		switch edition {
 		case report.Edition2023:
 			switch m {
@@ -58,11 +57,11 @@ func Benchmarks(f report.DORAFigures, edition string) []report.MetricBenchmark {
 				b.Tier = f.TimeToRestoreTier
 			}
 		default:
-			b.Score = Score2025(f, m)
 			d := industry2025[m]
 			b.IndustryMean, b.IndustryStd = d[0], d[1]
-			if !math.IsNaN(b.Score) {
-				b.Percentile = distuv.Normal{Mu: d[0], Sigma: d[1]}.CDF(b.Score)
+			if s := Score2025(f, m); !math.IsNaN(s) {
+				b.Scored, b.Score = true, s
+				b.Percentile = distuv.Normal{Mu: d[0], Sigma: d[1]}.CDF(s)
 			}
 		}
 		out = append(out, b)

@@ -546,13 +546,17 @@ var Editions = []string{Edition2023, Edition2025}
 // cluster (2023) or a 0–10 score with the industry's mean and standard
 // deviation and the share of respondents scoring lower (2025).
 type MetricBenchmark struct {
-	Metric       string // deployment_frequency, lead_time, change_failure_rate, failed_deployment_recovery_time, rework_rate
-	Edition      string
-	Tier         Tier    // 2023; TierUnknown with 2025 or too few samples
-	Score        float64 // 2025: 0 (worst) … 10 (best); NaN with too few samples
-	IndustryMean float64 // 2025: all industries
-	IndustryStd  float64
-	Percentile   float64 // 2025: share of the industry scoring below (normal approximation)
+	Metric  string // deployment_frequency, lead_time, change_failure_rate, failed_deployment_recovery_time, rework_rate
+	Edition string
+	Tier    Tier // 2023; TierUnknown with 2025 or too few samples
+	// 2025: Score is 0 (worst) … 10 (best) and Percentile the share of the
+	// industry scoring below (normal approximation), both only when Scored
+	// (enough samples); IndustryMean and IndustryStd the score's
+	// distribution over all industries. Zero otherwise — no NaN, so two
+	// reports of the same data compare equal.
+	Scored                    bool
+	Score, Percentile         float64
+	IndustryMean, IndustryStd float64
 }
 
 // Tier is a DORA 2023 performance cluster.

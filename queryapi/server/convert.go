@@ -302,9 +302,14 @@ func doraFiguresToPB(f report.DORAFigures) *pb.DORAFigures {
 func benchmarksToPB(bs []report.MetricBenchmark) []*pb.MetricBenchmark {
 	out := make([]*pb.MetricBenchmark, 0, len(bs))
 	for _, b := range bs {
-		out = append(out, &pb.MetricBenchmark{Metric: b.Metric, Edition: b.Edition, Tier: tierToPB(b.Tier),
-			Score: nullable(b.Score), IndustryMean: nullable(b.IndustryMean), IndustryStd: nullable(b.IndustryStd),
-			Percentile: nullable(b.Percentile)})
+		pbb := &pb.MetricBenchmark{Metric: b.Metric, Edition: b.Edition, Tier: tierToPB(b.Tier)}
+		if b.Scored {
+			pbb.Score, pbb.Percentile = nullable(b.Score), nullable(b.Percentile)
+		}
+		if b.Edition == report.Edition2025 {
+			pbb.IndustryMean, pbb.IndustryStd = nullable(b.IndustryMean), nullable(b.IndustryStd)
+		}
+		out = append(out, pbb)
 	}
 	return out
 }

@@ -302,8 +302,8 @@ func (f *fakeSource) DORA(ctx context.Context, q report.DORAQuery) (report.DORAR
 		ChangeFailureRateTier: report.TierHigh, TimeToRestoreTier: report.TierUnknown,
 		ReworkCount: 3, ReworkRate: 0.25,
 		Benchmarks: []report.MetricBenchmark{
-			{Metric: "lead_time", Edition: q.Edition, Score: 8, IndustryMean: 5.5, IndustryStd: 2.4, Percentile: 0.85},
-			{Metric: "failed_deployment_recovery_time", Edition: q.Edition, Score: math.NaN(), IndustryMean: 7.4, IndustryStd: 2.1, Percentile: math.NaN()},
+			{Metric: "lead_time", Edition: q.Edition, Scored: true, Score: 8, IndustryMean: 5.5, IndustryStd: 2.4, Percentile: 0.85},
+			{Metric: "failed_deployment_recovery_time", Edition: q.Edition, IndustryMean: 7.4, IndustryStd: 2.1},
 		},
 	}
 	rep := report.DORAReport{Summary: sum}
