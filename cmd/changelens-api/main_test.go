@@ -90,6 +90,9 @@ func (stubSource) Graph(context.Context, report.GraphQuery) ([]report.GraphEdge,
 	return nil, nil
 }
 func (stubSource) Units(context.Context, string) ([]report.Unit, error) { return nil, nil }
+func (stubSource) Incidents(context.Context, report.IncidentQuery) ([]report.Incident, error) {
+	return nil, nil
+}
 func (stubSource) Latency(context.Context, report.LatencyQuery) ([]report.LatencyPoint, error) {
 	return nil, nil
 }

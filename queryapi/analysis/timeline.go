@@ -71,6 +71,9 @@ type Item struct {
 	Before, After Span
 	// Aliases are the IDs of duplicate rows merged into this one.
 	Aliases []string
+	// Incidents are those linked to this deployment (LinkIncidents): each
+	// makes it a change failure.
+	Incidents []report.Incident
 
 	hint bool
 }
@@ -85,7 +88,9 @@ type Timeline struct {
 	cfg   Config
 	items []*Item // by unit, then deploy time, then ID
 	byID  map[string]*Item
-	alias map[string]string
+	// incidents are the last LinkIncidents linked.
+	incidents []report.Incident
+	alias     map[string]string
 }
 
 // NewTimeline merges duplicates, orders each unit's deployments, marks

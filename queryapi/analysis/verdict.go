@@ -81,10 +81,18 @@ func (t *Timeline) Impact(it *Item, j Judgement, before, after WindowStats) repo
 		if j.Verdict != report.VerdictCausedByDependency {
 			d.FailureReasons = append(d.FailureReasons, j.Regressions...)
 		}
+		// An incident is a failure whatever the traffic showed: what
+		// breaks for users without moving latency or errors (lost data, a
+		// dead button) reaches DORA only this way.
+		if len(it.Incidents) > 0 {
+			d.FailureReasons = append(d.FailureReasons, report.ReasonIncident)
+		}
 		d.ChangeFailure = len(d.FailureReasons) > 0
-		if d.ChangeFailure && it.Next != nil {
-			d.RestoreTime = it.Next.Deployment.DeployTime
-			d.TimeToRestore = d.RestoreTime.Sub(d.DeployTime)
+		if d.ChangeFailure {
+			d.RestoreTime = restoreTime(it)
+			if !d.RestoreTime.IsZero() {
+				d.TimeToRestore = d.RestoreTime.Sub(d.DeployTime)
+			}
 		}
 		if j.Verdict == report.VerdictDegraded || j.Verdict == report.VerdictCausedByDependency {
 			d.Regressions = j.RegressionList()
@@ -115,6 +123,37 @@ func (t *Timeline) Impact(it *Item, j Judgement, before, after WindowStats) repo
 	}
 	im.Deployment.Explanation = im.Explanation
 	return im
+}
+
+// restoreTime is when a failed change's service was restored: the next
+// deployment replaced it, or its incidents were all resolved, whichever came
+// first (an incident resolved without a deployment — a flag turned off, a
+// config rolled back — restores service too). Zero while neither happened;
+// never before the deployment itself.
+func restoreTime(it *Item) time.Time {
+	var restore time.Time
+	if it.Next != nil {
+		restore = it.Next.Deployment.DeployTime
+	}
+	if len(it.Incidents) > 0 {
+		var resolved time.Time
+		for _, in := range it.Incidents {
+			if in.Resolved.IsZero() {
+				resolved = time.Time{}
+				break
+			}
+			if in.Resolved.After(resolved) {
+				resolved = in.Resolved
+			}
+		}
+		if !resolved.IsZero() && (restore.IsZero() || resolved.Before(restore)) {
+			restore = resolved
+		}
+	}
+	if !restore.IsZero() && restore.Before(it.Deployment.DeployTime) {
+		restore = it.Deployment.DeployTime
+	}
+	return restore
 }
 
 // unitTest is the unit's test of metric in the shape of report.Test: the

@@ -40,6 +40,9 @@ type Limits struct {
 	MaxDeployments int
 	// MaxUnits bounds the unit/version rows of /v1/services. Default 10000.
 	MaxUnits int
+	// MaxIncidents bounds the incidents one request reads (a larger range
+	// is rejected as too large). Default 50000.
+	MaxIncidents int
 }
 
 // MaxCompareRange caps end − start of a same-window comparison whatever
@@ -63,6 +66,7 @@ func Default() Limits {
 		MaxPageSize:      500,
 		MaxDeployments:   50000,
 		MaxUnits:         10000,
+		MaxIncidents:     50000,
 	}
 }
 
@@ -79,6 +83,7 @@ func (l Limits) WithDefaults() Limits {
 	l.DefaultPageSize = cmp.Or(l.DefaultPageSize, min(d.DefaultPageSize, l.MaxPageSize))
 	l.MaxDeployments = cmp.Or(l.MaxDeployments, d.MaxDeployments)
 	l.MaxUnits = cmp.Or(l.MaxUnits, d.MaxUnits)
+	l.MaxIncidents = cmp.Or(l.MaxIncidents, d.MaxIncidents)
 	return l
 }
 
@@ -91,7 +96,8 @@ func (l Limits) Validate() error {
 		}
 	}
 	for name, v := range map[string]int{"MaxSeriesBuckets": l.MaxSeriesBuckets, "MaxSeriesPoints": l.MaxSeriesPoints, "MaxGroups": l.MaxGroups,
-		"DefaultPageSize": l.DefaultPageSize, "MaxPageSize": l.MaxPageSize, "MaxDeployments": l.MaxDeployments, "MaxUnits": l.MaxUnits} {
+		"DefaultPageSize": l.DefaultPageSize, "MaxPageSize": l.MaxPageSize, "MaxDeployments": l.MaxDeployments, "MaxUnits": l.MaxUnits,
+		"MaxIncidents": l.MaxIncidents} {
 		if v <= 0 {
 			errs = append(errs, fmt.Errorf("limits: %s must be positive, got %d", name, v))
 		}

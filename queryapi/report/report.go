@@ -142,6 +142,8 @@ const (
 	ReasonRolledBack FailureReason = iota + 1
 	ReasonLatencyRegression
 	ReasonErrorRateRegression
+	// ReasonIncident: an incident followed the deployment (docs/dora.md).
+	ReasonIncident
 )
 
 // String is the reason's name without the API's prefix ("ROLLED_BACK", …).
@@ -153,6 +155,8 @@ func (r FailureReason) String() string {
 		return "LATENCY_REGRESSION"
 	case ReasonErrorRateRegression:
 		return "ERROR_RATE_REGRESSION"
+	case ReasonIncident:
+		return "INCIDENT"
 	}
 	return "UNKNOWN"
 }
@@ -176,7 +180,7 @@ func ParseCompareVerdict(s string) (CompareVerdict, bool) {
 
 // ParseFailureReason inverts FailureReason.String.
 func ParseFailureReason(s string) (FailureReason, bool) {
-	return parseName(s, ReasonRolledBack, ReasonErrorRateRegression)
+	return parseName(s, ReasonRolledBack, ReasonIncident)
 }
 
 func parseName[E interface {
@@ -367,6 +371,39 @@ type Regression struct {
 	Before, After                 float64
 	RelativeChange, CILow, CIHigh float64
 	BeforeRequests, AfterRequests float64
+}
+
+// Incident statuses (Incident.Status).
+const (
+	IncidentOpen     = "open"
+	IncidentResolved = "resolved"
+)
+
+// Incident is one incident as it affected one unit, linked to the
+// deployment it followed.
+type Incident struct {
+	ID          string // the source's stable ID ("pagerduty:Q1ABC")
+	Source      string // pagerduty, alertmanager, cdevents, otlp
+	Status      string // IncidentOpen or IncidentResolved
+	Severity    string
+	Title       string
+	Service     string
+	Environment string
+	Opened      time.Time
+	Resolved    time.Time // zero while open
+	// DeploymentID is the deployment the source named ("" for none);
+	// LinkedDeploymentID the one changelens linked it to: the one named,
+	// else the unit's live deployment when the incident opened ("" when
+	// none is known).
+	DeploymentID       string
+	LinkedDeploymentID string
+}
+
+// IncidentQuery lists the incidents opened in [Start, End), oldest first.
+type IncidentQuery struct {
+	Service     string // optional
+	Environment string
+	Start, End  time.Time
 }
 
 // DeploymentQuery lists deployments with DeployTime in [Start, End), newest first.
@@ -689,6 +726,7 @@ type Source interface {
 	Cohorts(ctx context.Context, q CohortQuery) ([]CohortDimension, error)
 	Gate(ctx context.Context, q GateQuery) (GateAnswer, error)
 	Graph(ctx context.Context, q GraphQuery) ([]GraphEdge, error)
+	Incidents(ctx context.Context, q IncidentQuery) ([]Incident, error)
 }
 
 // GateQuery asks whether the rollout of Version of one unit may continue.

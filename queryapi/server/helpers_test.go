@@ -44,6 +44,7 @@ type fakeSource struct {
 	dora    report.DORAQuery
 	unitEnv string
 	impact  string
+	inc     report.IncidentQuery
 	calls   int
 
 	// fail, when set, is returned by every method.
@@ -276,6 +277,26 @@ func (f *fakeSource) Graph(ctx context.Context, q report.GraphQuery) ([]report.G
 		{CallerService: "web", CallerEnvironment: q.Environment, CalleeService: "checkout", CalleeEnvironment: q.Environment,
 			Calls: 1200, Errors: 3, DurationMs: 54000},
 		{CallerService: "checkout", CallerEnvironment: q.Environment, CalleeService: "postgresql", Calls: 0},
+	}, nil
+}
+
+func (f *fakeSource) Incidents(ctx context.Context, q report.IncidentQuery) ([]report.Incident, error) {
+	if err := f.enter(ctx); err != nil {
+		return nil, err
+	}
+	f.mu.Lock()
+	f.inc = q
+	f.mu.Unlock()
+	if q.Environment == "" || !q.Start.Before(q.End) {
+		return nil, errors.New("fake: bad incidents query")
+	}
+	opened := q.Start.Add(time.Hour)
+	return []report.Incident{
+		{ID: "pagerduty:Q1ABC", Source: "pagerduty", Status: report.IncidentResolved, Severity: "P1", Title: "Checkout button does nothing",
+			Service: "checkout", Environment: q.Environment, Opened: opened, Resolved: opened.Add(20 * time.Minute),
+			LinkedDeploymentID: "0123456789abcdef0123456789abcdef"},
+		{ID: "alertmanager:5e1c0a7f", Source: "alertmanager", Status: report.IncidentOpen, Severity: "critical",
+			Service: "cart", Environment: q.Environment, Opened: opened.Add(time.Minute), DeploymentID: "gh-77"},
 	}, nil
 }
 

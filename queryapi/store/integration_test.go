@@ -42,7 +42,7 @@ func TestEveryQueryRunsOnTheSchema(t *testing.T) {
 		"status_failed": schema.StatusFailed, "source_inferred": schema.SourceInferred,
 		"callee_from": now - 3720, "callee_to": now + 120, "caller_from": now - 3720, "caller_to": now + 120, "sample": uint64(16),
 	}
-	for _, p := range templateParams["deployments"] {
+	for _, p := range append(templateParams["deployments"], templateParams["incidents"]...) {
 		if _, ok := values[p]; !ok {
 			values[p] = now // scan bounds and nanosecond bounds: any number
 		}

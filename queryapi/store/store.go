@@ -1,5 +1,5 @@
 // Package store reads the ClickHouse tables of internal/schema (up to
-// schema v9): the histograms latency_hist_1m and latency_hist_1h,
+// schema v10): the histograms latency_hist_1m and latency_hist_1h,
 // cohort_hist_1m, version_presence, deployment_events, the worker's
 // deployment_verdicts, and the raw latency_events and call_events where
 // only rows will do (a comparison's exemplar traces; the service graph,

@@ -103,6 +103,7 @@ var templateParams = map[string][]string{
 	"graph_callers":     {"service", "environment", "from", "to", "caller_from", "caller_to"},
 	"unit_minutes":      {"units", "services", "environments", "from", "to"},
 	"flag_minutes":      {"service", "environment", "from", "to"},
+	"incidents":         {"scan_from", "scan_to", "from_ns", "to_ns", "limit", "service", "environment"},
 }
 
 // templateVariants are every variant of every query the store renders.
@@ -132,6 +133,7 @@ func templateVariants() map[string][]any {
 	}
 	for _, svc := range []bool{false, true} {
 		for _, env := range []bool{false, true} {
+			variants["incidents"] = append(variants["incidents"], incidentsVariant{Service: svc, Environment: env})
 			variants["deployments"] = append(variants["deployments"],
 				deploymentsVariant{Parts: []string{"range", "before", "after"}, Service: svc, Environment: env},
 				deploymentsVariant{Parts: []string{"range"}, Service: svc, Environment: env})

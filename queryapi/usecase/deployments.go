@@ -26,20 +26,33 @@ func (s *Service) timeline(ctx context.Context, f unitFilter, from, to time.Time
 	before, after := from.Add(-s.cfg.NeighborHorizon), to.Add(s.cfg.NeighborHorizon)
 	var (
 		histories map[unitFilter]inference.History
+		incidents []report.Incident
 		histErr   error
-		done      = make(chan struct{})
+		incErr    error
+		done      = make(chan struct{}, 2)
 	)
 	go func() { // independent queries: their latencies overlap
-		defer close(done)
+		defer func() { done <- struct{}{} }()
 		histories, histErr = s.inferred(ctx, f)
 	}()
+	go func() {
+		defer func() { done <- struct{}{} }()
+		// Over the neighbour horizon too: an incident after the range may
+		// follow a deployment in it, and one before it the predecessor
+		// whose failure makes a deployment in it a fix-forward.
+		incidents, incErr = s.st.IncidentRows(ctx, f, before, after, s.cfg.Limits.MaxIncidents)
+	}()
 	rows, inRange, err := s.st.DeploymentRows(ctx, f, from, to, before, after, s.cfg.Limits.MaxDeployments)
+	<-done
 	<-done
 	if err != nil {
 		return nil, err
 	}
 	if histErr != nil {
 		return nil, histErr
+	}
+	if incErr != nil {
+		return nil, incErr
 	}
 	seen := make(map[string]bool, len(rows))
 	for _, r := range rows {
@@ -70,7 +83,28 @@ func (s *Service) timeline(ctx context.Context, f unitFilter, from, to time.Time
 	if inRange > s.cfg.Limits.MaxDeployments {
 		return nil, invalid("more than %d deployments in the range: narrow it or filter by service", s.cfg.Limits.MaxDeployments)
 	}
-	return analysis.NewTimeline(rows, s.cfg.Analysis), nil
+	tl := analysis.NewTimeline(rows, s.cfg.Analysis)
+	tl.LinkIncidents(incidents)
+	return tl, nil
+}
+
+// Incidents lists the incidents opened in [Start, End), oldest first, each
+// linked to the deployment it followed (analysis.LinkIncidents).
+func (s *Service) Incidents(ctx context.Context, q report.IncidentQuery) ([]report.Incident, error) {
+	f := unitFilter{Service: q.Service, Environment: q.Environment}
+	tl, err := s.timeline(ctx, f, q.Start, q.End)
+	if err != nil {
+		return nil, err
+	}
+	// The timeline read and linked those of its neighbour horizon, which
+	// holds the range.
+	var out []report.Incident
+	for _, in := range tl.Incidents() {
+		if !in.Opened.Before(q.Start) && in.Opened.Before(q.End) {
+			out = append(out, in)
+		}
+	}
+	return out, nil
 }
 
 // Deployments lists deployments (and failed deploy attempts) with deploy

@@ -808,3 +808,101 @@ func TestInMemoryStorageErrors(t *testing.T) {
 		t.Errorf("Close closed a storage it did not open (%v)", err)
 	}
 }
+
+// An incident after dep-v2, whose traffic showed no change, makes it a
+// change failure (INCIDENT) restored when the incident was resolved, before
+// v3 replaced it; DORA counts it; /v1/incidents lists it linked.
+func TestInMemoryIncidents(t *testing.T) {
+	ctx := context.Background()
+	st := cartScenario()
+	opened := report.Incident{ID: "pagerduty:Q1", Source: "pagerduty", Status: report.IncidentOpen, Severity: "P1",
+		Title: "checkout button does nothing", Service: "cart", Environment: "prod", Opened: at(70 * time.Minute)}
+	resolved := opened
+	resolved.Status, resolved.Resolved = report.IncidentResolved, at(80*time.Minute)
+	st.AddIncident(opened)
+	st.AddIncident(resolved)
+	st.AddIncident(opened) // a replayed opening does not re-open it
+	// Named by the source: dep-v2, though v3 was live by then.
+	named := report.Incident{ID: "alertmanager:fp1", Source: "alertmanager", Status: report.IncidentOpen,
+		Service: "cart", Environment: "prod", Opened: at(150 * time.Minute), DeploymentID: "dep-v2"}
+	st.AddIncident(named)
+	// No deployment of that unit known.
+	st.AddIncident(report.Incident{ID: "cdevents:x", Source: "cdevents", Service: "search", Environment: "prod", Opened: at(100 * time.Minute)})
+	now := at(4 * time.Hour)
+	svc := newService(t, st, &now, noCache)
+
+	deps := listAll(t, svc, cartQuery())
+	if len(deps) != 2 {
+		t.Fatalf("%d deployments: %+v", len(deps), deps)
+	}
+	v2 := deps[1]
+	if v2.ID != "dep-v2" || v2.Verdict != report.VerdictNoChange || !v2.ChangeFailure ||
+		!slices.Equal(v2.FailureReasons, []report.FailureReason{report.ReasonIncident}) {
+		t.Errorf("dep-v2: %v, change failure %v, reasons %v; want NO_CHANGE, a change failure for INCIDENT", v2.Verdict, v2.ChangeFailure, v2.FailureReasons)
+	}
+	// Two incidents linked: the resolved one, and the open one named after
+	// v3 replaced it — the next deployment bounds the recovery then.
+	if !v2.RestoreTime.Equal(at(2*time.Hour)) || v2.TimeToRestore != time.Hour {
+		t.Errorf("dep-v2 restored at %v after %v, want 12:00 (v3; an incident is still open) after 1h", v2.RestoreTime, v2.TimeToRestore)
+	}
+	if v3 := deps[0]; slices.Contains(v3.FailureReasons, report.ReasonIncident) {
+		t.Errorf("v3 got the incident dep-v2 was named in: %v", v3.FailureReasons)
+	}
+
+	got, err := svc.Incidents(ctx, report.IncidentQuery{Environment: "prod", Start: at(0), End: at(3 * time.Hour)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var links []string
+	for _, in := range got {
+		links = append(links, in.ID+"→"+in.LinkedDeploymentID)
+	}
+	if want := []string{"pagerduty:Q1→dep-v2", "cdevents:x→", "alertmanager:fp1→dep-v2"}; !slices.Equal(links, want) {
+		t.Errorf("incidents %v, want %v", links, want)
+	}
+	if in := got[0]; in.Status != report.IncidentResolved || !in.Resolved.Equal(at(80*time.Minute)) || in.Title != opened.Title || in.Severity != "P1" {
+		t.Errorf("pagerduty:Q1 = %+v", in)
+	}
+	only, err := svc.Incidents(ctx, report.IncidentQuery{Service: "cart", Environment: "prod", Start: at(0), End: at(100 * time.Minute)})
+	if err != nil || len(only) != 1 || only[0].ID != "pagerduty:Q1" {
+		t.Errorf("cart before 11:40: %+v, %v", only, err)
+	}
+
+	// Resolved, the named incident leaves the first one's resolution to
+	// bound the recovery; DORA counts dep-v2 failed.
+	named.Status, named.Resolved = report.IncidentResolved, at(160*time.Minute)
+	st.AddIncident(named)
+	im, err := svc.Impact(ctx, "dep-v2")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if d := im.Deployment; !d.RestoreTime.Equal(at(2*time.Hour)) || !slices.Equal(im.Reasons, []report.FailureReason{report.ReasonIncident}) {
+		t.Errorf("impact: restored %v, reasons %v; want 12:00 (v3 before the last resolution), INCIDENT", d.RestoreTime, im.Reasons)
+	}
+	rep, err := svc.DORA(ctx, report.DORAQuery{Environment: "prod", Start: at(0), End: at(3 * time.Hour), Interval: report.IntervalAll})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s := rep.Summary; s.DeploymentCount != 2 || s.FailedChangeCount != 2 || s.RestoreSampleCount != 1 || s.TimeToRestoreMedianSeconds != 3600 {
+		t.Errorf("DORA %+v; want 2 deployments, both failed, dep-v2 restored after 1h", s)
+	}
+
+	st.SetError("IncidentRows", errors.New("boom"))
+	if _, _, err := svc.Deployments(ctx, cartQuery()); err == nil {
+		t.Error("listing without incidents succeeded")
+	}
+}
+
+// Only a resolution restores when no deployment followed.
+func TestInMemoryIncidentResolutionRestores(t *testing.T) {
+	st := cartScenario()
+	st.AddIncident(report.Incident{ID: "i", Source: "otlp", Status: report.IncidentResolved, Service: "cart", Environment: "prod",
+		Opened: at(130 * time.Minute), Resolved: at(140 * time.Minute)})
+	now := at(4 * time.Hour)
+	svc := newService(t, st, &now, noCache)
+	deps := listAll(t, svc, cartQuery())
+	v3 := deps[0]
+	if !slices.Contains(v3.FailureReasons, report.ReasonIncident) || !v3.RestoreTime.Equal(at(140*time.Minute)) || v3.TimeToRestore != 20*time.Minute {
+		t.Errorf("v3: reasons %v, restored %v after %v; want INCIDENT among them, 12:20 after 20m", v3.FailureReasons, v3.RestoreTime, v3.TimeToRestore)
+	}
+}

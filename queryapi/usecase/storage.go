@@ -36,6 +36,14 @@ type DeploymentReader interface {
 	InferredUnits(ctx context.Context) ([]store.UnitFilter, error)
 }
 
+// IncidentReader reads the incidents the sources reported.
+type IncidentReader interface {
+	// IncidentRows: the incidents of the units of f opened in [from, to),
+	// one per (service, environment, id) in its latest state, oldest first;
+	// more than limit is an *report.InvalidArgumentError.
+	IncidentRows(ctx context.Context, f store.UnitFilter, from, to time.Time, limit int) ([]report.Incident, error)
+}
+
 // WindowReader reads the before/after windows of many deployments at once:
 // window j of the result belongs to items[idx[j]] and covers its
 // MinuteWindows.
@@ -103,6 +111,7 @@ type TrafficReader interface {
 // end.
 type Storage interface {
 	DeploymentReader
+	IncidentReader
 	WindowReader
 	VerdictReader
 	LatencyReader
