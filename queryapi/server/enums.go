@@ -83,6 +83,7 @@ var (
 		{report.ReasonRolledBack, pb.FailureReason_FAILURE_REASON_ROLLED_BACK},
 		{report.ReasonLatencyRegression, pb.FailureReason_FAILURE_REASON_LATENCY_REGRESSION},
 		{report.ReasonErrorRateRegression, pb.FailureReason_FAILURE_REASON_ERROR_RATE_REGRESSION},
+		{report.ReasonIncident, pb.FailureReason_FAILURE_REASON_INCIDENT},
 	}
 	tiers = enumTable[report.Tier, pb.Tier]{
 		{report.TierUnknown, pb.Tier_TIER_UNKNOWN},

@@ -48,7 +48,7 @@ func TestEnumTables(t *testing.T) {
 	checkTable(t, "verdict", verdicts, pb.Verdict_name, "VERDICT_", []report.Verdict{report.VerdictPending, report.VerdictInsufficientData,
 		report.VerdictNoChange, report.VerdictImproved, report.VerdictDegraded, report.VerdictCausedByDependency})
 	checkTable(t, "failure reason", failureReasons, pb.FailureReason_name, "FAILURE_REASON_", []report.FailureReason{report.ReasonRolledBack,
-		report.ReasonLatencyRegression, report.ReasonErrorRateRegression})
+		report.ReasonLatencyRegression, report.ReasonErrorRateRegression, report.ReasonIncident})
 	checkTable(t, "tier", tiers, pb.Tier_name, "", []report.Tier{report.TierUnknown, report.TierLow, report.TierMedium, report.TierHigh, report.TierElite})
 	checkTable(t, "cause kind", causeKinds, pb.CauseKind_name, "CAUSE_KIND_", []report.CauseKind{report.CauseOwnDeployment,
 		report.CauseCalleeDeployment, report.CauseCallerDeployment, report.CauseFeatureFlag})

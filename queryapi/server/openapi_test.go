@@ -198,6 +198,7 @@ var validRequests = map[string][2]string{
 	"GET /v1/gate":                    {"/v1/gate?service=api&environment=prod&version=good", ""},
 	"POST /v1/gate":                   {"/v1/gate", `{"name":"podinfo","namespace":"test","phase":"Progressing","metadata":{"service":"api","environment":"prod","version":"good"}}`},
 	"GET /v1/graph":                   {"/v1/graph?environment=production", ""},
+	"GET /v1/incidents":               {"/v1/incidents?environment=production", ""},
 	"GET /v1/cohorts":                 {"/v1/cohorts?service=api&environment=production", ""},
 }
 

@@ -286,6 +286,38 @@ func TestRESTGraph(t *testing.T) {
 	wantValue(t, peer, "mean_ms", nil) // no calls: no mean
 }
 
+func TestRESTIncidents(t *testing.T) {
+	src := &fakeSource{}
+	ts := startServer(t, Config{Source: src})
+	code, body := ts.getJSON(t, "/v1/incidents?service=checkout&start_time=2026-03-01T00:00:00Z&end_time=2026-03-02T00:00:00Z")
+	if code != 200 {
+		t.Fatalf("status %d: %v", code, body)
+	}
+	wantKeys(t, "incidents", body, "incidents")
+	incidents := body["incidents"].([]any)
+	if len(incidents) != 2 {
+		t.Fatalf("incidents %v", incidents)
+	}
+	in := wantKeys(t, "incident", incidents[0], "id", "source", "status", "severity", "title", "service", "environment",
+		"opened_time", "resolved_time", "deployment_id", "linked_deployment_id")
+	wantValue(t, in, "id", "pagerduty:Q1ABC")
+	wantValue(t, in, "status", "resolved")
+	wantValue(t, in, "opened_time", "2026-03-01T01:00:00Z")
+	wantValue(t, in, "resolved_time", "2026-03-01T01:20:00Z")
+	wantValue(t, in, "linked_deployment_id", depID)
+	wantValue(t, in, "deployment_id", "")
+	open := wantKeys(t, "incident", incidents[1], "id", "source", "status", "severity", "title", "service", "environment",
+		"opened_time", "resolved_time", "deployment_id", "linked_deployment_id")
+	wantValue(t, open, "resolved_time", nil) // open: no resolution
+	wantValue(t, open, "deployment_id", "gh-77")
+	wantValue(t, open, "linked_deployment_id", "")
+	q := src.inc
+	if q.Service != "checkout" || q.Environment != "production" || !q.Start.Equal(time.Date(2026, 3, 1, 0, 0, 0, 0, time.UTC)) ||
+		!q.End.Equal(time.Date(2026, 3, 2, 0, 0, 0, 0, time.UTC)) {
+		t.Errorf("incident query %+v (environment defaults to production)", q)
+	}
+}
+
 func TestRESTDeploymentsByCause(t *testing.T) {
 	src := &fakeSource{}
 	ts := startServer(t, Config{Source: src})
@@ -620,6 +652,11 @@ func TestValidation(t *testing.T) {
 		{"/v1/deployments?cause_kind=9", "cause_kind"},
 		{"/v1/deployments?caused_by=a%00b", "caused_by"},
 		{"/v1/graph", "environment"},
+		{"/v1/incidents?service=%01", "service"},
+		{"/v1/incidents?environment=" + strings.Repeat("e", 257), "environment"},
+		{"/v1/incidents?start_time=2024-01-01T00:00:00Z", "start_time"}, // > 366 days
+		{"/v1/incidents?start_time=2026-03-10T12:00:01Z", "start_time"}, // after end = now
+		{"/v1/incidents?end_time=yesterday", "end_time"},
 		{"/v1/graph?environment=prod&service=%01", "service"},
 		{"/v1/graph?environment=prod&start_time=2026-02-01T00:00:00Z", "start_time"}, // > 7 days
 		{"/v1/deployments/XYZ/impact", "id"},

@@ -253,6 +253,36 @@ func (s *service) GetServiceGraph(ctx context.Context, req *pb.GetServiceGraphRe
 	return out, nil
 }
 
+func (s *service) ListIncidents(ctx context.Context, req *pb.ListIncidentsRequest) (*pb.ListIncidentsResponse, error) {
+	env := req.GetEnvironment()
+	if env == "" {
+		env = defaultEnvironment
+	}
+	if err := errors.Join(
+		checkName("service", req.GetService(), false, maxNameLen),
+		checkName("environment", env, true, maxNameLen),
+	); err != nil {
+		return nil, s.toStatus(ctx, "ListIncidents", firstErr(err))
+	}
+	start, end, err := timeRange(req.GetStartTime(), req.GetEndTime(), s.now(), defaultReportRange, s.limits.MaxReportRange)
+	if err != nil {
+		return nil, s.toStatus(ctx, "ListIncidents", err)
+	}
+	incidents, err := coalesce(s, ctx, "ListIncidents", req, func(ctx context.Context) ([]report.Incident, error) {
+		return s.src.Incidents(ctx, report.IncidentQuery{Service: req.GetService(), Environment: env, Start: start, End: end})
+	})
+	if err != nil {
+		return nil, err
+	}
+	out := &pb.ListIncidentsResponse{Incidents: make([]*pb.Incident, len(incidents))}
+	for i, in := range incidents {
+		out.Incidents[i] = &pb.Incident{Id: in.ID, Source: in.Source, Status: in.Status, Severity: in.Severity, Title: in.Title,
+			Service: in.Service, Environment: in.Environment, OpenedTime: ts(in.Opened), ResolvedTime: ts(in.Resolved),
+			DeploymentId: in.DeploymentID, LinkedDeploymentId: in.LinkedDeploymentID}
+	}
+	return out, nil
+}
+
 // ratioOrNaN is a ÷ b, NaN (null) when b is 0.
 func ratioOrNaN(a, b float64) float64 {
 	if b == 0 {

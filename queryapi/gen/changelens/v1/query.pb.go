@@ -292,6 +292,9 @@ const (
 	FailureReason_FAILURE_REASON_ROLLED_BACK           FailureReason = 1
 	FailureReason_FAILURE_REASON_LATENCY_REGRESSION    FailureReason = 2
 	FailureReason_FAILURE_REASON_ERROR_RATE_REGRESSION FailureReason = 3
+	// An incident followed the deployment (its source named it, or it was
+	// live when the incident opened).
+	FailureReason_FAILURE_REASON_INCIDENT FailureReason = 4
 )
 
 // Enum value maps for FailureReason.
@@ -301,12 +304,14 @@ var (
 		1: "FAILURE_REASON_ROLLED_BACK",
 		2: "FAILURE_REASON_LATENCY_REGRESSION",
 		3: "FAILURE_REASON_ERROR_RATE_REGRESSION",
+		4: "FAILURE_REASON_INCIDENT",
 	}
 	FailureReason_value = map[string]int32{
 		"FAILURE_REASON_UNSPECIFIED":           0,
 		"FAILURE_REASON_ROLLED_BACK":           1,
 		"FAILURE_REASON_LATENCY_REGRESSION":    2,
 		"FAILURE_REASON_ERROR_RATE_REGRESSION": 3,
+		"FAILURE_REASON_INCIDENT":              4,
 	}
 )
 
@@ -3265,6 +3270,258 @@ func (x *GetServiceGraphResponse) GetEdges() []*GraphEdge {
 	return nil
 }
 
+type ListIncidentsRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Optional: one service; empty = all services of the environment.
+	Service string `protobuf:"bytes,1,opt,name=service,proto3" json:"service,omitempty"`
+	// Empty or absent: "production".
+	Environment string `protobuf:"bytes,2,opt,name=environment,proto3" json:"environment,omitempty"`
+	// Inclusive start, before end_time. Default: end_time − 30 days. At most
+	// 366 days before end_time.
+	StartTime *timestamppb.Timestamp `protobuf:"bytes,3,opt,name=start_time,json=startTime,proto3" json:"start_time,omitempty"`
+	// Exclusive end. Default: now.
+	EndTime       *timestamppb.Timestamp `protobuf:"bytes,4,opt,name=end_time,json=endTime,proto3" json:"end_time,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListIncidentsRequest) Reset() {
+	*x = ListIncidentsRequest{}
+	mi := &file_changelens_v1_query_proto_msgTypes[26]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListIncidentsRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListIncidentsRequest) ProtoMessage() {}
+
+func (x *ListIncidentsRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_changelens_v1_query_proto_msgTypes[26]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListIncidentsRequest.ProtoReflect.Descriptor instead.
+func (*ListIncidentsRequest) Descriptor() ([]byte, []int) {
+	return file_changelens_v1_query_proto_rawDescGZIP(), []int{26}
+}
+
+func (x *ListIncidentsRequest) GetService() string {
+	if x != nil {
+		return x.Service
+	}
+	return ""
+}
+
+func (x *ListIncidentsRequest) GetEnvironment() string {
+	if x != nil {
+		return x.Environment
+	}
+	return ""
+}
+
+func (x *ListIncidentsRequest) GetStartTime() *timestamppb.Timestamp {
+	if x != nil {
+		return x.StartTime
+	}
+	return nil
+}
+
+func (x *ListIncidentsRequest) GetEndTime() *timestamppb.Timestamp {
+	if x != nil {
+		return x.EndTime
+	}
+	return nil
+}
+
+// One incident as it affected one unit.
+type Incident struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The source's stable ID, prefixed by the source ("pagerduty:Q1ABC").
+	Id string `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
+	// pagerduty, alertmanager, cdevents or otlp.
+	Source string `protobuf:"bytes,2,opt,name=source,proto3" json:"source,omitempty"`
+	// "open" or "resolved".
+	Status string `protobuf:"bytes,3,opt,name=status,proto3" json:"status,omitempty"`
+	// As the source says it ("P1", "critical", ...); "" when it says none.
+	Severity    string                 `protobuf:"bytes,4,opt,name=severity,proto3" json:"severity,omitempty"`
+	Title       string                 `protobuf:"bytes,5,opt,name=title,proto3" json:"title,omitempty"`
+	Service     string                 `protobuf:"bytes,6,opt,name=service,proto3" json:"service,omitempty"`
+	Environment string                 `protobuf:"bytes,7,opt,name=environment,proto3" json:"environment,omitempty"`
+	OpenedTime  *timestamppb.Timestamp `protobuf:"bytes,8,opt,name=opened_time,json=openedTime,proto3" json:"opened_time,omitempty"`
+	// Absent while open.
+	ResolvedTime *timestamppb.Timestamp `protobuf:"bytes,9,opt,name=resolved_time,json=resolvedTime,proto3" json:"resolved_time,omitempty"`
+	// The deployment the source named; "" when it named none.
+	DeploymentId string `protobuf:"bytes,10,opt,name=deployment_id,json=deploymentId,proto3" json:"deployment_id,omitempty"`
+	// The deployment changelens linked the incident to, a change failure for
+	// FAILURE_REASON_INCIDENT: the one named, else the unit's live deployment
+	// when the incident opened; "" when none is known.
+	LinkedDeploymentId string `protobuf:"bytes,11,opt,name=linked_deployment_id,json=linkedDeploymentId,proto3" json:"linked_deployment_id,omitempty"`
+	unknownFields      protoimpl.UnknownFields
+	sizeCache          protoimpl.SizeCache
+}
+
+func (x *Incident) Reset() {
+	*x = Incident{}
+	mi := &file_changelens_v1_query_proto_msgTypes[27]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Incident) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Incident) ProtoMessage() {}
+
+func (x *Incident) ProtoReflect() protoreflect.Message {
+	mi := &file_changelens_v1_query_proto_msgTypes[27]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Incident.ProtoReflect.Descriptor instead.
+func (*Incident) Descriptor() ([]byte, []int) {
+	return file_changelens_v1_query_proto_rawDescGZIP(), []int{27}
+}
+
+func (x *Incident) GetId() string {
+	if x != nil {
+		return x.Id
+	}
+	return ""
+}
+
+func (x *Incident) GetSource() string {
+	if x != nil {
+		return x.Source
+	}
+	return ""
+}
+
+func (x *Incident) GetStatus() string {
+	if x != nil {
+		return x.Status
+	}
+	return ""
+}
+
+func (x *Incident) GetSeverity() string {
+	if x != nil {
+		return x.Severity
+	}
+	return ""
+}
+
+func (x *Incident) GetTitle() string {
+	if x != nil {
+		return x.Title
+	}
+	return ""
+}
+
+func (x *Incident) GetService() string {
+	if x != nil {
+		return x.Service
+	}
+	return ""
+}
+
+func (x *Incident) GetEnvironment() string {
+	if x != nil {
+		return x.Environment
+	}
+	return ""
+}
+
+func (x *Incident) GetOpenedTime() *timestamppb.Timestamp {
+	if x != nil {
+		return x.OpenedTime
+	}
+	return nil
+}
+
+func (x *Incident) GetResolvedTime() *timestamppb.Timestamp {
+	if x != nil {
+		return x.ResolvedTime
+	}
+	return nil
+}
+
+func (x *Incident) GetDeploymentId() string {
+	if x != nil {
+		return x.DeploymentId
+	}
+	return ""
+}
+
+func (x *Incident) GetLinkedDeploymentId() string {
+	if x != nil {
+		return x.LinkedDeploymentId
+	}
+	return ""
+}
+
+type ListIncidentsResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Oldest first (ties by service, environment, id).
+	Incidents     []*Incident `protobuf:"bytes,1,rep,name=incidents,proto3" json:"incidents,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListIncidentsResponse) Reset() {
+	*x = ListIncidentsResponse{}
+	mi := &file_changelens_v1_query_proto_msgTypes[28]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListIncidentsResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListIncidentsResponse) ProtoMessage() {}
+
+func (x *ListIncidentsResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_changelens_v1_query_proto_msgTypes[28]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListIncidentsResponse.ProtoReflect.Descriptor instead.
+func (*ListIncidentsResponse) Descriptor() ([]byte, []int) {
+	return file_changelens_v1_query_proto_rawDescGZIP(), []int{28}
+}
+
+func (x *ListIncidentsResponse) GetIncidents() []*Incident {
+	if x != nil {
+		return x.Incidents
+	}
+	return nil
+}
+
 type GetDORARequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// Optional: one service; empty = all services of the environment.
@@ -3288,7 +3545,7 @@ type GetDORARequest struct {
 
 func (x *GetDORARequest) Reset() {
 	*x = GetDORARequest{}
-	mi := &file_changelens_v1_query_proto_msgTypes[26]
+	mi := &file_changelens_v1_query_proto_msgTypes[29]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3300,7 +3557,7 @@ func (x *GetDORARequest) String() string {
 func (*GetDORARequest) ProtoMessage() {}
 
 func (x *GetDORARequest) ProtoReflect() protoreflect.Message {
-	mi := &file_changelens_v1_query_proto_msgTypes[26]
+	mi := &file_changelens_v1_query_proto_msgTypes[29]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3313,7 +3570,7 @@ func (x *GetDORARequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetDORARequest.ProtoReflect.Descriptor instead.
 func (*GetDORARequest) Descriptor() ([]byte, []int) {
-	return file_changelens_v1_query_proto_rawDescGZIP(), []int{26}
+	return file_changelens_v1_query_proto_rawDescGZIP(), []int{29}
 }
 
 func (x *GetDORARequest) GetService() string {
@@ -3382,7 +3639,7 @@ type MetricBenchmark struct {
 
 func (x *MetricBenchmark) Reset() {
 	*x = MetricBenchmark{}
-	mi := &file_changelens_v1_query_proto_msgTypes[27]
+	mi := &file_changelens_v1_query_proto_msgTypes[30]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3394,7 +3651,7 @@ func (x *MetricBenchmark) String() string {
 func (*MetricBenchmark) ProtoMessage() {}
 
 func (x *MetricBenchmark) ProtoReflect() protoreflect.Message {
-	mi := &file_changelens_v1_query_proto_msgTypes[27]
+	mi := &file_changelens_v1_query_proto_msgTypes[30]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3407,7 +3664,7 @@ func (x *MetricBenchmark) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use MetricBenchmark.ProtoReflect.Descriptor instead.
 func (*MetricBenchmark) Descriptor() ([]byte, []int) {
-	return file_changelens_v1_query_proto_rawDescGZIP(), []int{27}
+	return file_changelens_v1_query_proto_rawDescGZIP(), []int{30}
 }
 
 func (x *MetricBenchmark) GetMetric() string {
@@ -3472,7 +3729,7 @@ type DORATiers struct {
 
 func (x *DORATiers) Reset() {
 	*x = DORATiers{}
-	mi := &file_changelens_v1_query_proto_msgTypes[28]
+	mi := &file_changelens_v1_query_proto_msgTypes[31]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3484,7 +3741,7 @@ func (x *DORATiers) String() string {
 func (*DORATiers) ProtoMessage() {}
 
 func (x *DORATiers) ProtoReflect() protoreflect.Message {
-	mi := &file_changelens_v1_query_proto_msgTypes[28]
+	mi := &file_changelens_v1_query_proto_msgTypes[31]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3497,7 +3754,7 @@ func (x *DORATiers) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DORATiers.ProtoReflect.Descriptor instead.
 func (*DORATiers) Descriptor() ([]byte, []int) {
-	return file_changelens_v1_query_proto_rawDescGZIP(), []int{28}
+	return file_changelens_v1_query_proto_rawDescGZIP(), []int{31}
 }
 
 func (x *DORATiers) GetDeploymentFrequency() Tier {
@@ -3563,7 +3820,7 @@ type DORAFigures struct {
 
 func (x *DORAFigures) Reset() {
 	*x = DORAFigures{}
-	mi := &file_changelens_v1_query_proto_msgTypes[29]
+	mi := &file_changelens_v1_query_proto_msgTypes[32]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3575,7 +3832,7 @@ func (x *DORAFigures) String() string {
 func (*DORAFigures) ProtoMessage() {}
 
 func (x *DORAFigures) ProtoReflect() protoreflect.Message {
-	mi := &file_changelens_v1_query_proto_msgTypes[29]
+	mi := &file_changelens_v1_query_proto_msgTypes[32]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3588,7 +3845,7 @@ func (x *DORAFigures) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DORAFigures.ProtoReflect.Descriptor instead.
 func (*DORAFigures) Descriptor() ([]byte, []int) {
-	return file_changelens_v1_query_proto_rawDescGZIP(), []int{29}
+	return file_changelens_v1_query_proto_rawDescGZIP(), []int{32}
 }
 
 func (x *DORAFigures) GetStartTime() *timestamppb.Timestamp {
@@ -3707,7 +3964,7 @@ type GetDORAResponse struct {
 
 func (x *GetDORAResponse) Reset() {
 	*x = GetDORAResponse{}
-	mi := &file_changelens_v1_query_proto_msgTypes[30]
+	mi := &file_changelens_v1_query_proto_msgTypes[33]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3719,7 +3976,7 @@ func (x *GetDORAResponse) String() string {
 func (*GetDORAResponse) ProtoMessage() {}
 
 func (x *GetDORAResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_changelens_v1_query_proto_msgTypes[30]
+	mi := &file_changelens_v1_query_proto_msgTypes[33]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3732,7 +3989,7 @@ func (x *GetDORAResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetDORAResponse.ProtoReflect.Descriptor instead.
 func (*GetDORAResponse) Descriptor() ([]byte, []int) {
-	return file_changelens_v1_query_proto_rawDescGZIP(), []int{30}
+	return file_changelens_v1_query_proto_rawDescGZIP(), []int{33}
 }
 
 func (x *GetDORAResponse) GetSummary() *DORAFigures {
@@ -3782,7 +4039,7 @@ type CompareRequest struct {
 
 func (x *CompareRequest) Reset() {
 	*x = CompareRequest{}
-	mi := &file_changelens_v1_query_proto_msgTypes[31]
+	mi := &file_changelens_v1_query_proto_msgTypes[34]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3794,7 +4051,7 @@ func (x *CompareRequest) String() string {
 func (*CompareRequest) ProtoMessage() {}
 
 func (x *CompareRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_changelens_v1_query_proto_msgTypes[31]
+	mi := &file_changelens_v1_query_proto_msgTypes[34]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3807,7 +4064,7 @@ func (x *CompareRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CompareRequest.ProtoReflect.Descriptor instead.
 func (*CompareRequest) Descriptor() ([]byte, []int) {
-	return file_changelens_v1_query_proto_rawDescGZIP(), []int{31}
+	return file_changelens_v1_query_proto_rawDescGZIP(), []int{34}
 }
 
 func (x *CompareRequest) GetService() string {
@@ -3891,7 +4148,7 @@ type Cohort struct {
 
 func (x *Cohort) Reset() {
 	*x = Cohort{}
-	mi := &file_changelens_v1_query_proto_msgTypes[32]
+	mi := &file_changelens_v1_query_proto_msgTypes[35]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3903,7 +4160,7 @@ func (x *Cohort) String() string {
 func (*Cohort) ProtoMessage() {}
 
 func (x *Cohort) ProtoReflect() protoreflect.Message {
-	mi := &file_changelens_v1_query_proto_msgTypes[32]
+	mi := &file_changelens_v1_query_proto_msgTypes[35]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3916,7 +4173,7 @@ func (x *Cohort) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Cohort.ProtoReflect.Descriptor instead.
 func (*Cohort) Descriptor() ([]byte, []int) {
-	return file_changelens_v1_query_proto_rawDescGZIP(), []int{32}
+	return file_changelens_v1_query_proto_rawDescGZIP(), []int{35}
 }
 
 func (x *Cohort) GetValue() string {
@@ -3981,7 +4238,7 @@ type CompareMetric struct {
 
 func (x *CompareMetric) Reset() {
 	*x = CompareMetric{}
-	mi := &file_changelens_v1_query_proto_msgTypes[33]
+	mi := &file_changelens_v1_query_proto_msgTypes[36]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3993,7 +4250,7 @@ func (x *CompareMetric) String() string {
 func (*CompareMetric) ProtoMessage() {}
 
 func (x *CompareMetric) ProtoReflect() protoreflect.Message {
-	mi := &file_changelens_v1_query_proto_msgTypes[33]
+	mi := &file_changelens_v1_query_proto_msgTypes[36]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4006,7 +4263,7 @@ func (x *CompareMetric) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CompareMetric.ProtoReflect.Descriptor instead.
 func (*CompareMetric) Descriptor() ([]byte, []int) {
-	return file_changelens_v1_query_proto_rawDescGZIP(), []int{33}
+	return file_changelens_v1_query_proto_rawDescGZIP(), []int{36}
 }
 
 func (x *CompareMetric) GetMetric() string {
@@ -4086,7 +4343,7 @@ type SampleRatio struct {
 
 func (x *SampleRatio) Reset() {
 	*x = SampleRatio{}
-	mi := &file_changelens_v1_query_proto_msgTypes[34]
+	mi := &file_changelens_v1_query_proto_msgTypes[37]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4098,7 +4355,7 @@ func (x *SampleRatio) String() string {
 func (*SampleRatio) ProtoMessage() {}
 
 func (x *SampleRatio) ProtoReflect() protoreflect.Message {
-	mi := &file_changelens_v1_query_proto_msgTypes[34]
+	mi := &file_changelens_v1_query_proto_msgTypes[37]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4111,7 +4368,7 @@ func (x *SampleRatio) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SampleRatio.ProtoReflect.Descriptor instead.
 func (*SampleRatio) Descriptor() ([]byte, []int) {
-	return file_changelens_v1_query_proto_rawDescGZIP(), []int{34}
+	return file_changelens_v1_query_proto_rawDescGZIP(), []int{37}
 }
 
 func (x *SampleRatio) GetExpectedShare() float64 {
@@ -4162,7 +4419,7 @@ type CompareResponse struct {
 
 func (x *CompareResponse) Reset() {
 	*x = CompareResponse{}
-	mi := &file_changelens_v1_query_proto_msgTypes[35]
+	mi := &file_changelens_v1_query_proto_msgTypes[38]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4174,7 +4431,7 @@ func (x *CompareResponse) String() string {
 func (*CompareResponse) ProtoMessage() {}
 
 func (x *CompareResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_changelens_v1_query_proto_msgTypes[35]
+	mi := &file_changelens_v1_query_proto_msgTypes[38]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4187,7 +4444,7 @@ func (x *CompareResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CompareResponse.ProtoReflect.Descriptor instead.
 func (*CompareResponse) Descriptor() ([]byte, []int) {
-	return file_changelens_v1_query_proto_rawDescGZIP(), []int{35}
+	return file_changelens_v1_query_proto_rawDescGZIP(), []int{38}
 }
 
 func (x *CompareResponse) GetControl() *Cohort {
@@ -4254,7 +4511,7 @@ type OperationComparison struct {
 
 func (x *OperationComparison) Reset() {
 	*x = OperationComparison{}
-	mi := &file_changelens_v1_query_proto_msgTypes[36]
+	mi := &file_changelens_v1_query_proto_msgTypes[39]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4266,7 +4523,7 @@ func (x *OperationComparison) String() string {
 func (*OperationComparison) ProtoMessage() {}
 
 func (x *OperationComparison) ProtoReflect() protoreflect.Message {
-	mi := &file_changelens_v1_query_proto_msgTypes[36]
+	mi := &file_changelens_v1_query_proto_msgTypes[39]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4279,7 +4536,7 @@ func (x *OperationComparison) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use OperationComparison.ProtoReflect.Descriptor instead.
 func (*OperationComparison) Descriptor() ([]byte, []int) {
-	return file_changelens_v1_query_proto_rawDescGZIP(), []int{36}
+	return file_changelens_v1_query_proto_rawDescGZIP(), []int{39}
 }
 
 func (x *OperationComparison) GetOperation() string {
@@ -4341,7 +4598,7 @@ type ListCohortsRequest struct {
 
 func (x *ListCohortsRequest) Reset() {
 	*x = ListCohortsRequest{}
-	mi := &file_changelens_v1_query_proto_msgTypes[37]
+	mi := &file_changelens_v1_query_proto_msgTypes[40]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4353,7 +4610,7 @@ func (x *ListCohortsRequest) String() string {
 func (*ListCohortsRequest) ProtoMessage() {}
 
 func (x *ListCohortsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_changelens_v1_query_proto_msgTypes[37]
+	mi := &file_changelens_v1_query_proto_msgTypes[40]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4366,7 +4623,7 @@ func (x *ListCohortsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListCohortsRequest.ProtoReflect.Descriptor instead.
 func (*ListCohortsRequest) Descriptor() ([]byte, []int) {
-	return file_changelens_v1_query_proto_rawDescGZIP(), []int{37}
+	return file_changelens_v1_query_proto_rawDescGZIP(), []int{40}
 }
 
 func (x *ListCohortsRequest) GetService() string {
@@ -4409,7 +4666,7 @@ type CohortValue struct {
 
 func (x *CohortValue) Reset() {
 	*x = CohortValue{}
-	mi := &file_changelens_v1_query_proto_msgTypes[38]
+	mi := &file_changelens_v1_query_proto_msgTypes[41]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4421,7 +4678,7 @@ func (x *CohortValue) String() string {
 func (*CohortValue) ProtoMessage() {}
 
 func (x *CohortValue) ProtoReflect() protoreflect.Message {
-	mi := &file_changelens_v1_query_proto_msgTypes[38]
+	mi := &file_changelens_v1_query_proto_msgTypes[41]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4434,7 +4691,7 @@ func (x *CohortValue) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CohortValue.ProtoReflect.Descriptor instead.
 func (*CohortValue) Descriptor() ([]byte, []int) {
-	return file_changelens_v1_query_proto_rawDescGZIP(), []int{38}
+	return file_changelens_v1_query_proto_rawDescGZIP(), []int{41}
 }
 
 func (x *CohortValue) GetValue() string {
@@ -4464,7 +4721,7 @@ type CohortDimension struct {
 
 func (x *CohortDimension) Reset() {
 	*x = CohortDimension{}
-	mi := &file_changelens_v1_query_proto_msgTypes[39]
+	mi := &file_changelens_v1_query_proto_msgTypes[42]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4476,7 +4733,7 @@ func (x *CohortDimension) String() string {
 func (*CohortDimension) ProtoMessage() {}
 
 func (x *CohortDimension) ProtoReflect() protoreflect.Message {
-	mi := &file_changelens_v1_query_proto_msgTypes[39]
+	mi := &file_changelens_v1_query_proto_msgTypes[42]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4489,7 +4746,7 @@ func (x *CohortDimension) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CohortDimension.ProtoReflect.Descriptor instead.
 func (*CohortDimension) Descriptor() ([]byte, []int) {
-	return file_changelens_v1_query_proto_rawDescGZIP(), []int{39}
+	return file_changelens_v1_query_proto_rawDescGZIP(), []int{42}
 }
 
 func (x *CohortDimension) GetDimension() string {
@@ -4515,7 +4772,7 @@ type ListCohortsResponse struct {
 
 func (x *ListCohortsResponse) Reset() {
 	*x = ListCohortsResponse{}
-	mi := &file_changelens_v1_query_proto_msgTypes[40]
+	mi := &file_changelens_v1_query_proto_msgTypes[43]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4527,7 +4784,7 @@ func (x *ListCohortsResponse) String() string {
 func (*ListCohortsResponse) ProtoMessage() {}
 
 func (x *ListCohortsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_changelens_v1_query_proto_msgTypes[40]
+	mi := &file_changelens_v1_query_proto_msgTypes[43]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4540,7 +4797,7 @@ func (x *ListCohortsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListCohortsResponse.ProtoReflect.Descriptor instead.
 func (*ListCohortsResponse) Descriptor() ([]byte, []int) {
-	return file_changelens_v1_query_proto_rawDescGZIP(), []int{40}
+	return file_changelens_v1_query_proto_rawDescGZIP(), []int{43}
 }
 
 func (x *ListCohortsResponse) GetDimensions() []*CohortDimension {
@@ -4571,7 +4828,7 @@ type GateRequest struct {
 
 func (x *GateRequest) Reset() {
 	*x = GateRequest{}
-	mi := &file_changelens_v1_query_proto_msgTypes[41]
+	mi := &file_changelens_v1_query_proto_msgTypes[44]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4583,7 +4840,7 @@ func (x *GateRequest) String() string {
 func (*GateRequest) ProtoMessage() {}
 
 func (x *GateRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_changelens_v1_query_proto_msgTypes[41]
+	mi := &file_changelens_v1_query_proto_msgTypes[44]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4596,7 +4853,7 @@ func (x *GateRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GateRequest.ProtoReflect.Descriptor instead.
 func (*GateRequest) Descriptor() ([]byte, []int) {
-	return file_changelens_v1_query_proto_rawDescGZIP(), []int{41}
+	return file_changelens_v1_query_proto_rawDescGZIP(), []int{44}
 }
 
 func (x *GateRequest) GetService() string {
@@ -4654,7 +4911,7 @@ type FlaggerWebhook struct {
 
 func (x *FlaggerWebhook) Reset() {
 	*x = FlaggerWebhook{}
-	mi := &file_changelens_v1_query_proto_msgTypes[42]
+	mi := &file_changelens_v1_query_proto_msgTypes[45]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4666,7 +4923,7 @@ func (x *FlaggerWebhook) String() string {
 func (*FlaggerWebhook) ProtoMessage() {}
 
 func (x *FlaggerWebhook) ProtoReflect() protoreflect.Message {
-	mi := &file_changelens_v1_query_proto_msgTypes[42]
+	mi := &file_changelens_v1_query_proto_msgTypes[45]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4679,7 +4936,7 @@ func (x *FlaggerWebhook) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use FlaggerWebhook.ProtoReflect.Descriptor instead.
 func (*FlaggerWebhook) Descriptor() ([]byte, []int) {
-	return file_changelens_v1_query_proto_rawDescGZIP(), []int{42}
+	return file_changelens_v1_query_proto_rawDescGZIP(), []int{45}
 }
 
 func (x *FlaggerWebhook) GetName() string {
@@ -4728,7 +4985,7 @@ type GateWebhookRequest struct {
 
 func (x *GateWebhookRequest) Reset() {
 	*x = GateWebhookRequest{}
-	mi := &file_changelens_v1_query_proto_msgTypes[43]
+	mi := &file_changelens_v1_query_proto_msgTypes[46]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4740,7 +4997,7 @@ func (x *GateWebhookRequest) String() string {
 func (*GateWebhookRequest) ProtoMessage() {}
 
 func (x *GateWebhookRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_changelens_v1_query_proto_msgTypes[43]
+	mi := &file_changelens_v1_query_proto_msgTypes[46]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4753,7 +5010,7 @@ func (x *GateWebhookRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GateWebhookRequest.ProtoReflect.Descriptor instead.
 func (*GateWebhookRequest) Descriptor() ([]byte, []int) {
-	return file_changelens_v1_query_proto_rawDescGZIP(), []int{43}
+	return file_changelens_v1_query_proto_rawDescGZIP(), []int{46}
 }
 
 func (x *GateWebhookRequest) GetWebhook() *FlaggerWebhook {
@@ -4804,7 +5061,7 @@ type GateResponse struct {
 
 func (x *GateResponse) Reset() {
 	*x = GateResponse{}
-	mi := &file_changelens_v1_query_proto_msgTypes[44]
+	mi := &file_changelens_v1_query_proto_msgTypes[47]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4816,7 +5073,7 @@ func (x *GateResponse) String() string {
 func (*GateResponse) ProtoMessage() {}
 
 func (x *GateResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_changelens_v1_query_proto_msgTypes[44]
+	mi := &file_changelens_v1_query_proto_msgTypes[47]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4829,7 +5086,7 @@ func (x *GateResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GateResponse.ProtoReflect.Descriptor instead.
 func (*GateResponse) Descriptor() ([]byte, []int) {
-	return file_changelens_v1_query_proto_rawDescGZIP(), []int{44}
+	return file_changelens_v1_query_proto_rawDescGZIP(), []int{47}
 }
 
 func (x *GateResponse) GetResult() GateResult {
@@ -5218,7 +5475,31 @@ const file_changelens_v1_query_proto_rawDesc = "" +
 	"\n" +
 	"x-nullable\x12\x02 \x01R\x06meanMs\"I\n" +
 	"\x17GetServiceGraphResponse\x12.\n" +
-	"\x05edges\x18\x01 \x03(\v2\x18.changelens.v1.GraphEdgeR\x05edges\"\xa5\x03\n" +
+	"\x05edges\x18\x01 \x03(\v2\x18.changelens.v1.GraphEdgeR\x05edges\"\xc0\x02\n" +
+	"\x14ListIncidentsRequest\x12O\n" +
+	"\aservice\x18\x01 \x01(\tB5\x92A2J\n" +
+	"\"checkout\"x\x80\x02\x8a\x01 ^[^\\u0000-\\u001F\\u007F-\\u009F]*$R\aservice\x12e\n" +
+	"\venvironment\x18\x02 \x01(\tBC\x92A@:\n" +
+	"productionJ\f\"production\"x\x80\x02\x8a\x01 ^[^\\u0000-\\u001F\\u007F-\\u009F]*$R\venvironment\x129\n" +
+	"\n" +
+	"start_time\x18\x03 \x01(\v2\x1a.google.protobuf.TimestampR\tstartTime\x125\n" +
+	"\bend_time\x18\x04 \x01(\v2\x1a.google.protobuf.TimestampR\aendTime\"\x8d\x03\n" +
+	"\bIncident\x12\x0e\n" +
+	"\x02id\x18\x01 \x01(\tR\x02id\x12\x16\n" +
+	"\x06source\x18\x02 \x01(\tR\x06source\x12\x16\n" +
+	"\x06status\x18\x03 \x01(\tR\x06status\x12\x1a\n" +
+	"\bseverity\x18\x04 \x01(\tR\bseverity\x12\x14\n" +
+	"\x05title\x18\x05 \x01(\tR\x05title\x12\x18\n" +
+	"\aservice\x18\x06 \x01(\tR\aservice\x12 \n" +
+	"\venvironment\x18\a \x01(\tR\venvironment\x12;\n" +
+	"\vopened_time\x18\b \x01(\v2\x1a.google.protobuf.TimestampR\n" +
+	"openedTime\x12?\n" +
+	"\rresolved_time\x18\t \x01(\v2\x1a.google.protobuf.TimestampR\fresolvedTime\x12#\n" +
+	"\rdeployment_id\x18\n" +
+	" \x01(\tR\fdeploymentId\x120\n" +
+	"\x14linked_deployment_id\x18\v \x01(\tR\x12linkedDeploymentId\"N\n" +
+	"\x15ListIncidentsResponse\x125\n" +
+	"\tincidents\x18\x01 \x03(\v2\x17.changelens.v1.IncidentR\tincidents\"\xa5\x03\n" +
 	"\x0eGetDORARequest\x12O\n" +
 	"\aservice\x18\x01 \x01(\tB5\x92A2J\n" +
 	"\"checkout\"x\x80\x02\x8a\x01 ^[^\\u0000-\\u001F\\u007F-\\u009F]*$R\aservice\x12e\n" +
@@ -5417,12 +5698,13 @@ const file_changelens_v1_query_proto_rawDesc = "" +
 	"\x19CAUSE_KIND_OWN_DEPLOYMENT\x10\x01\x12 \n" +
 	"\x1cCAUSE_KIND_CALLEE_DEPLOYMENT\x10\x02\x12 \n" +
 	"\x1cCAUSE_KIND_CALLER_DEPLOYMENT\x10\x03\x12\x1b\n" +
-	"\x17CAUSE_KIND_FEATURE_FLAG\x10\x04*\xa0\x01\n" +
+	"\x17CAUSE_KIND_FEATURE_FLAG\x10\x04*\xbd\x01\n" +
 	"\rFailureReason\x12\x1e\n" +
 	"\x1aFAILURE_REASON_UNSPECIFIED\x10\x00\x12\x1e\n" +
 	"\x1aFAILURE_REASON_ROLLED_BACK\x10\x01\x12%\n" +
 	"!FAILURE_REASON_LATENCY_REGRESSION\x10\x02\x12(\n" +
-	"$FAILURE_REASON_ERROR_RATE_REGRESSION\x10\x03*o\n" +
+	"$FAILURE_REASON_ERROR_RATE_REGRESSION\x10\x03\x12\x1b\n" +
+	"\x17FAILURE_REASON_INCIDENT\x10\x04*o\n" +
 	"\bInterval\x12\x18\n" +
 	"\x14INTERVAL_UNSPECIFIED\x10\x00\x12\x10\n" +
 	"\fINTERVAL_ALL\x10\x01\x12\x10\n" +
@@ -5459,7 +5741,7 @@ const file_changelens_v1_query_proto_rawDesc = "" +
 	"\x15GATE_MODE_UNSPECIFIED\x10\x00\x12\n" +
 	"\n" +
 	"\x06CANARY\x10\x01\x12\x10\n" +
-	"\fBEFORE_AFTER\x10\x022\xea\v\n" +
+	"\fBEFORE_AFTER\x10\x022\xdd\f\n" +
 	"\fQueryService\x12m\n" +
 	"\fListServices\x12\".changelens.v1.ListServicesRequest\x1a#.changelens.v1.ListServicesResponse\"\x14\x82\xd3\xe4\x93\x02\x0e\x12\f/v1/services\x12f\n" +
 	"\n" +
@@ -5470,7 +5752,8 @@ const file_changelens_v1_query_proto_rawDesc = "" +
 	"\x03404\x125\n" +
 	"\x1bNo deployment with this id.\x12\x16\n" +
 	"\x14\x1a\x12.google.rpc.Status\x82\xd3\xe4\x93\x02\x1d\x12\x1b/v1/deployments/{id}/impact\x12s\n" +
-	"\x0fGetServiceGraph\x12%.changelens.v1.GetServiceGraphRequest\x1a&.changelens.v1.GetServiceGraphResponse\"\x11\x82\xd3\xe4\x93\x02\v\x12\t/v1/graph\x12Z\n" +
+	"\x0fGetServiceGraph\x12%.changelens.v1.GetServiceGraphRequest\x1a&.changelens.v1.GetServiceGraphResponse\"\x11\x82\xd3\xe4\x93\x02\v\x12\t/v1/graph\x12q\n" +
+	"\rListIncidents\x12#.changelens.v1.ListIncidentsRequest\x1a$.changelens.v1.ListIncidentsResponse\"\x15\x82\xd3\xe4\x93\x02\x0f\x12\r/v1/incidents\x12Z\n" +
 	"\aGetDORA\x12\x1d.changelens.v1.GetDORARequest\x1a\x1e.changelens.v1.GetDORAResponse\"\x10\x82\xd3\xe4\x93\x02\n" +
 	"\x12\b/v1/dora\x12]\n" +
 	"\aCompare\x12\x1d.changelens.v1.CompareRequest\x1a\x1e.changelens.v1.CompareResponse\"\x13\x82\xd3\xe4\x93\x02\r\x12\v/v1/compare\x12i\n" +
@@ -5526,7 +5809,7 @@ func file_changelens_v1_query_proto_rawDescGZIP() []byte {
 }
 
 var file_changelens_v1_query_proto_enumTypes = make([]protoimpl.EnumInfo, 11)
-var file_changelens_v1_query_proto_msgTypes = make([]protoimpl.MessageInfo, 46)
+var file_changelens_v1_query_proto_msgTypes = make([]protoimpl.MessageInfo, 49)
 var file_changelens_v1_query_proto_goTypes = []any{
 	(GroupBy)(0),                        // 0: changelens.v1.GroupBy
 	(Source)(0),                         // 1: changelens.v1.Source
@@ -5565,87 +5848,90 @@ var file_changelens_v1_query_proto_goTypes = []any{
 	(*GetServiceGraphRequest)(nil),      // 34: changelens.v1.GetServiceGraphRequest
 	(*GraphEdge)(nil),                   // 35: changelens.v1.GraphEdge
 	(*GetServiceGraphResponse)(nil),     // 36: changelens.v1.GetServiceGraphResponse
-	(*GetDORARequest)(nil),              // 37: changelens.v1.GetDORARequest
-	(*MetricBenchmark)(nil),             // 38: changelens.v1.MetricBenchmark
-	(*DORATiers)(nil),                   // 39: changelens.v1.DORATiers
-	(*DORAFigures)(nil),                 // 40: changelens.v1.DORAFigures
-	(*GetDORAResponse)(nil),             // 41: changelens.v1.GetDORAResponse
-	(*CompareRequest)(nil),              // 42: changelens.v1.CompareRequest
-	(*Cohort)(nil),                      // 43: changelens.v1.Cohort
-	(*CompareMetric)(nil),               // 44: changelens.v1.CompareMetric
-	(*SampleRatio)(nil),                 // 45: changelens.v1.SampleRatio
-	(*CompareResponse)(nil),             // 46: changelens.v1.CompareResponse
-	(*OperationComparison)(nil),         // 47: changelens.v1.OperationComparison
-	(*ListCohortsRequest)(nil),          // 48: changelens.v1.ListCohortsRequest
-	(*CohortValue)(nil),                 // 49: changelens.v1.CohortValue
-	(*CohortDimension)(nil),             // 50: changelens.v1.CohortDimension
-	(*ListCohortsResponse)(nil),         // 51: changelens.v1.ListCohortsResponse
-	(*GateRequest)(nil),                 // 52: changelens.v1.GateRequest
-	(*FlaggerWebhook)(nil),              // 53: changelens.v1.FlaggerWebhook
-	(*GateWebhookRequest)(nil),          // 54: changelens.v1.GateWebhookRequest
-	(*GateResponse)(nil),                // 55: changelens.v1.GateResponse
-	nil,                                 // 56: changelens.v1.FlaggerWebhook.MetadataEntry
-	(*timestamppb.Timestamp)(nil),       // 57: google.protobuf.Timestamp
-	(*wrapperspb.DoubleValue)(nil),      // 58: google.protobuf.DoubleValue
+	(*ListIncidentsRequest)(nil),        // 37: changelens.v1.ListIncidentsRequest
+	(*Incident)(nil),                    // 38: changelens.v1.Incident
+	(*ListIncidentsResponse)(nil),       // 39: changelens.v1.ListIncidentsResponse
+	(*GetDORARequest)(nil),              // 40: changelens.v1.GetDORARequest
+	(*MetricBenchmark)(nil),             // 41: changelens.v1.MetricBenchmark
+	(*DORATiers)(nil),                   // 42: changelens.v1.DORATiers
+	(*DORAFigures)(nil),                 // 43: changelens.v1.DORAFigures
+	(*GetDORAResponse)(nil),             // 44: changelens.v1.GetDORAResponse
+	(*CompareRequest)(nil),              // 45: changelens.v1.CompareRequest
+	(*Cohort)(nil),                      // 46: changelens.v1.Cohort
+	(*CompareMetric)(nil),               // 47: changelens.v1.CompareMetric
+	(*SampleRatio)(nil),                 // 48: changelens.v1.SampleRatio
+	(*CompareResponse)(nil),             // 49: changelens.v1.CompareResponse
+	(*OperationComparison)(nil),         // 50: changelens.v1.OperationComparison
+	(*ListCohortsRequest)(nil),          // 51: changelens.v1.ListCohortsRequest
+	(*CohortValue)(nil),                 // 52: changelens.v1.CohortValue
+	(*CohortDimension)(nil),             // 53: changelens.v1.CohortDimension
+	(*ListCohortsResponse)(nil),         // 54: changelens.v1.ListCohortsResponse
+	(*GateRequest)(nil),                 // 55: changelens.v1.GateRequest
+	(*FlaggerWebhook)(nil),              // 56: changelens.v1.FlaggerWebhook
+	(*GateWebhookRequest)(nil),          // 57: changelens.v1.GateWebhookRequest
+	(*GateResponse)(nil),                // 58: changelens.v1.GateResponse
+	nil,                                 // 59: changelens.v1.FlaggerWebhook.MetadataEntry
+	(*timestamppb.Timestamp)(nil),       // 60: google.protobuf.Timestamp
+	(*wrapperspb.DoubleValue)(nil),      // 61: google.protobuf.DoubleValue
 }
 var file_changelens_v1_query_proto_depIdxs = []int32{
 	3,   // 0: changelens.v1.Cause.kind:type_name -> changelens.v1.CauseKind
-	57,  // 1: changelens.v1.Cause.start:type_name -> google.protobuf.Timestamp
-	57,  // 2: changelens.v1.Cause.end:type_name -> google.protobuf.Timestamp
-	58,  // 3: changelens.v1.Cause.share:type_name -> google.protobuf.DoubleValue
-	58,  // 4: changelens.v1.Cause.z:type_name -> google.protobuf.DoubleValue
-	58,  // 5: changelens.v1.Neighbour.mean_ms_before:type_name -> google.protobuf.DoubleValue
-	58,  // 6: changelens.v1.Neighbour.mean_ms_after:type_name -> google.protobuf.DoubleValue
-	58,  // 7: changelens.v1.Neighbour.error_rate_before:type_name -> google.protobuf.DoubleValue
-	58,  // 8: changelens.v1.Neighbour.error_rate_after:type_name -> google.protobuf.DoubleValue
+	60,  // 1: changelens.v1.Cause.start:type_name -> google.protobuf.Timestamp
+	60,  // 2: changelens.v1.Cause.end:type_name -> google.protobuf.Timestamp
+	61,  // 3: changelens.v1.Cause.share:type_name -> google.protobuf.DoubleValue
+	61,  // 4: changelens.v1.Cause.z:type_name -> google.protobuf.DoubleValue
+	61,  // 5: changelens.v1.Neighbour.mean_ms_before:type_name -> google.protobuf.DoubleValue
+	61,  // 6: changelens.v1.Neighbour.mean_ms_after:type_name -> google.protobuf.DoubleValue
+	61,  // 7: changelens.v1.Neighbour.error_rate_before:type_name -> google.protobuf.DoubleValue
+	61,  // 8: changelens.v1.Neighbour.error_rate_after:type_name -> google.protobuf.DoubleValue
 	11,  // 9: changelens.v1.Attribution.causes:type_name -> changelens.v1.Cause
 	12,  // 10: changelens.v1.Attribution.neighbours:type_name -> changelens.v1.Neighbour
-	57,  // 11: changelens.v1.Unit.first_seen:type_name -> google.protobuf.Timestamp
-	57,  // 12: changelens.v1.Unit.last_seen:type_name -> google.protobuf.Timestamp
+	60,  // 11: changelens.v1.Unit.first_seen:type_name -> google.protobuf.Timestamp
+	60,  // 12: changelens.v1.Unit.last_seen:type_name -> google.protobuf.Timestamp
 	15,  // 13: changelens.v1.ListServicesResponse.services:type_name -> changelens.v1.Unit
-	57,  // 14: changelens.v1.GetLatencyRequest.start_time:type_name -> google.protobuf.Timestamp
-	57,  // 15: changelens.v1.GetLatencyRequest.end_time:type_name -> google.protobuf.Timestamp
+	60,  // 14: changelens.v1.GetLatencyRequest.start_time:type_name -> google.protobuf.Timestamp
+	60,  // 15: changelens.v1.GetLatencyRequest.end_time:type_name -> google.protobuf.Timestamp
 	0,   // 16: changelens.v1.GetLatencyRequest.group_by:type_name -> changelens.v1.GroupBy
-	57,  // 17: changelens.v1.LatencyPoint.time:type_name -> google.protobuf.Timestamp
+	60,  // 17: changelens.v1.LatencyPoint.time:type_name -> google.protobuf.Timestamp
 	18,  // 18: changelens.v1.GetLatencyResponse.points:type_name -> changelens.v1.LatencyPoint
-	57,  // 19: changelens.v1.GetLatencyResponse.start_time:type_name -> google.protobuf.Timestamp
-	57,  // 20: changelens.v1.GetLatencyResponse.end_time:type_name -> google.protobuf.Timestamp
-	57,  // 21: changelens.v1.GetLatencySummaryRequest.start_time:type_name -> google.protobuf.Timestamp
-	57,  // 22: changelens.v1.GetLatencySummaryRequest.end_time:type_name -> google.protobuf.Timestamp
+	60,  // 19: changelens.v1.GetLatencyResponse.start_time:type_name -> google.protobuf.Timestamp
+	60,  // 20: changelens.v1.GetLatencyResponse.end_time:type_name -> google.protobuf.Timestamp
+	60,  // 21: changelens.v1.GetLatencySummaryRequest.start_time:type_name -> google.protobuf.Timestamp
+	60,  // 22: changelens.v1.GetLatencySummaryRequest.end_time:type_name -> google.protobuf.Timestamp
 	0,   // 23: changelens.v1.GetLatencySummaryRequest.group_by:type_name -> changelens.v1.GroupBy
 	18,  // 24: changelens.v1.GetLatencySummaryResponse.rows:type_name -> changelens.v1.LatencyPoint
-	57,  // 25: changelens.v1.GetLatencySummaryResponse.start_time:type_name -> google.protobuf.Timestamp
-	57,  // 26: changelens.v1.GetLatencySummaryResponse.end_time:type_name -> google.protobuf.Timestamp
-	57,  // 27: changelens.v1.Deployment.deploy_time:type_name -> google.protobuf.Timestamp
+	60,  // 25: changelens.v1.GetLatencySummaryResponse.start_time:type_name -> google.protobuf.Timestamp
+	60,  // 26: changelens.v1.GetLatencySummaryResponse.end_time:type_name -> google.protobuf.Timestamp
+	60,  // 27: changelens.v1.Deployment.deploy_time:type_name -> google.protobuf.Timestamp
 	1,   // 28: changelens.v1.Deployment.source:type_name -> changelens.v1.Source
-	57,  // 29: changelens.v1.Deployment.commit_time:type_name -> google.protobuf.Timestamp
+	60,  // 29: changelens.v1.Deployment.commit_time:type_name -> google.protobuf.Timestamp
 	4,   // 30: changelens.v1.Deployment.failure_reasons:type_name -> changelens.v1.FailureReason
-	57,  // 31: changelens.v1.Deployment.restore_time:type_name -> google.protobuf.Timestamp
+	60,  // 31: changelens.v1.Deployment.restore_time:type_name -> google.protobuf.Timestamp
 	2,   // 32: changelens.v1.Deployment.verdict:type_name -> changelens.v1.Verdict
-	57,  // 33: changelens.v1.Deployment.rollout_start:type_name -> google.protobuf.Timestamp
+	60,  // 33: changelens.v1.Deployment.rollout_start:type_name -> google.protobuf.Timestamp
 	23,  // 34: changelens.v1.Deployment.regressions:type_name -> changelens.v1.Regression
 	11,  // 35: changelens.v1.Deployment.cause:type_name -> changelens.v1.Cause
 	7,   // 36: changelens.v1.Deployment.rework_reason:type_name -> changelens.v1.ReworkReason
-	58,  // 37: changelens.v1.Regression.relative_change:type_name -> google.protobuf.DoubleValue
-	58,  // 38: changelens.v1.Regression.ci_low:type_name -> google.protobuf.DoubleValue
-	58,  // 39: changelens.v1.Regression.ci_high:type_name -> google.protobuf.DoubleValue
-	58,  // 40: changelens.v1.ImpactMetric.relative_change:type_name -> google.protobuf.DoubleValue
-	58,  // 41: changelens.v1.ImpactMetric.ci_low:type_name -> google.protobuf.DoubleValue
-	58,  // 42: changelens.v1.ImpactMetric.ci_high:type_name -> google.protobuf.DoubleValue
-	58,  // 43: changelens.v1.ImpactMetric.min_detectable_change:type_name -> google.protobuf.DoubleValue
-	58,  // 44: changelens.v1.ImpactMetric.min_detectable_value:type_name -> google.protobuf.DoubleValue
+	61,  // 37: changelens.v1.Regression.relative_change:type_name -> google.protobuf.DoubleValue
+	61,  // 38: changelens.v1.Regression.ci_low:type_name -> google.protobuf.DoubleValue
+	61,  // 39: changelens.v1.Regression.ci_high:type_name -> google.protobuf.DoubleValue
+	61,  // 40: changelens.v1.ImpactMetric.relative_change:type_name -> google.protobuf.DoubleValue
+	61,  // 41: changelens.v1.ImpactMetric.ci_low:type_name -> google.protobuf.DoubleValue
+	61,  // 42: changelens.v1.ImpactMetric.ci_high:type_name -> google.protobuf.DoubleValue
+	61,  // 43: changelens.v1.ImpactMetric.min_detectable_change:type_name -> google.protobuf.DoubleValue
+	61,  // 44: changelens.v1.ImpactMetric.min_detectable_value:type_name -> google.protobuf.DoubleValue
 	8,   // 45: changelens.v1.ImpactMetric.verdict:type_name -> changelens.v1.CompareVerdict
-	58,  // 46: changelens.v1.ImpactMetric.raw_change:type_name -> google.protobuf.DoubleValue
-	58,  // 47: changelens.v1.ImpactMetric.control_change:type_name -> google.protobuf.DoubleValue
+	61,  // 46: changelens.v1.ImpactMetric.raw_change:type_name -> google.protobuf.DoubleValue
+	61,  // 47: changelens.v1.ImpactMetric.control_change:type_name -> google.protobuf.DoubleValue
 	26,  // 48: changelens.v1.Control.shifts:type_name -> changelens.v1.ControlShift
 	24,  // 49: changelens.v1.OperationImpact.metrics:type_name -> changelens.v1.ImpactMetric
 	8,   // 50: changelens.v1.OperationImpact.verdict:type_name -> changelens.v1.CompareVerdict
-	57,  // 51: changelens.v1.ListDeploymentsRequest.start_time:type_name -> google.protobuf.Timestamp
-	57,  // 52: changelens.v1.ListDeploymentsRequest.end_time:type_name -> google.protobuf.Timestamp
+	60,  // 51: changelens.v1.ListDeploymentsRequest.start_time:type_name -> google.protobuf.Timestamp
+	60,  // 52: changelens.v1.ListDeploymentsRequest.end_time:type_name -> google.protobuf.Timestamp
 	3,   // 53: changelens.v1.ListDeploymentsRequest.cause_kind:type_name -> changelens.v1.CauseKind
 	22,  // 54: changelens.v1.ListDeploymentsResponse.deployments:type_name -> changelens.v1.Deployment
-	57,  // 55: changelens.v1.ImpactWindow.start:type_name -> google.protobuf.Timestamp
-	57,  // 56: changelens.v1.ImpactWindow.end:type_name -> google.protobuf.Timestamp
+	60,  // 55: changelens.v1.ImpactWindow.start:type_name -> google.protobuf.Timestamp
+	60,  // 56: changelens.v1.ImpactWindow.end:type_name -> google.protobuf.Timestamp
 	22,  // 57: changelens.v1.GetDeploymentImpactResponse.deployment:type_name -> changelens.v1.Deployment
 	31,  // 58: changelens.v1.GetDeploymentImpactResponse.before:type_name -> changelens.v1.ImpactWindow
 	31,  // 59: changelens.v1.GetDeploymentImpactResponse.after:type_name -> changelens.v1.ImpactWindow
@@ -5653,86 +5939,93 @@ var file_changelens_v1_query_proto_depIdxs = []int32{
 	32,  // 61: changelens.v1.GetDeploymentImpactResponse.error_rate_test:type_name -> changelens.v1.StatTest
 	2,   // 62: changelens.v1.GetDeploymentImpactResponse.verdict:type_name -> changelens.v1.Verdict
 	4,   // 63: changelens.v1.GetDeploymentImpactResponse.reasons:type_name -> changelens.v1.FailureReason
-	46,  // 64: changelens.v1.GetDeploymentImpactResponse.canary:type_name -> changelens.v1.CompareResponse
+	49,  // 64: changelens.v1.GetDeploymentImpactResponse.canary:type_name -> changelens.v1.CompareResponse
 	24,  // 65: changelens.v1.GetDeploymentImpactResponse.metrics:type_name -> changelens.v1.ImpactMetric
 	27,  // 66: changelens.v1.GetDeploymentImpactResponse.operations:type_name -> changelens.v1.OperationImpact
 	25,  // 67: changelens.v1.GetDeploymentImpactResponse.control:type_name -> changelens.v1.Control
 	13,  // 68: changelens.v1.GetDeploymentImpactResponse.attribution:type_name -> changelens.v1.Attribution
-	57,  // 69: changelens.v1.GetServiceGraphRequest.start_time:type_name -> google.protobuf.Timestamp
-	57,  // 70: changelens.v1.GetServiceGraphRequest.end_time:type_name -> google.protobuf.Timestamp
-	58,  // 71: changelens.v1.GraphEdge.mean_ms:type_name -> google.protobuf.DoubleValue
+	60,  // 69: changelens.v1.GetServiceGraphRequest.start_time:type_name -> google.protobuf.Timestamp
+	60,  // 70: changelens.v1.GetServiceGraphRequest.end_time:type_name -> google.protobuf.Timestamp
+	61,  // 71: changelens.v1.GraphEdge.mean_ms:type_name -> google.protobuf.DoubleValue
 	35,  // 72: changelens.v1.GetServiceGraphResponse.edges:type_name -> changelens.v1.GraphEdge
-	57,  // 73: changelens.v1.GetDORARequest.start_time:type_name -> google.protobuf.Timestamp
-	57,  // 74: changelens.v1.GetDORARequest.end_time:type_name -> google.protobuf.Timestamp
-	5,   // 75: changelens.v1.GetDORARequest.interval:type_name -> changelens.v1.Interval
-	6,   // 76: changelens.v1.MetricBenchmark.tier:type_name -> changelens.v1.Tier
-	58,  // 77: changelens.v1.MetricBenchmark.score:type_name -> google.protobuf.DoubleValue
-	58,  // 78: changelens.v1.MetricBenchmark.industry_mean:type_name -> google.protobuf.DoubleValue
-	58,  // 79: changelens.v1.MetricBenchmark.industry_std:type_name -> google.protobuf.DoubleValue
-	58,  // 80: changelens.v1.MetricBenchmark.percentile:type_name -> google.protobuf.DoubleValue
-	6,   // 81: changelens.v1.DORATiers.deployment_frequency:type_name -> changelens.v1.Tier
-	6,   // 82: changelens.v1.DORATiers.lead_time:type_name -> changelens.v1.Tier
-	6,   // 83: changelens.v1.DORATiers.change_failure_rate:type_name -> changelens.v1.Tier
-	6,   // 84: changelens.v1.DORATiers.time_to_restore:type_name -> changelens.v1.Tier
-	57,  // 85: changelens.v1.DORAFigures.start_time:type_name -> google.protobuf.Timestamp
-	57,  // 86: changelens.v1.DORAFigures.end_time:type_name -> google.protobuf.Timestamp
-	39,  // 87: changelens.v1.DORAFigures.tiers:type_name -> changelens.v1.DORATiers
-	38,  // 88: changelens.v1.DORAFigures.benchmarks:type_name -> changelens.v1.MetricBenchmark
-	40,  // 89: changelens.v1.GetDORAResponse.summary:type_name -> changelens.v1.DORAFigures
-	40,  // 90: changelens.v1.GetDORAResponse.intervals:type_name -> changelens.v1.DORAFigures
-	57,  // 91: changelens.v1.CompareRequest.start_time:type_name -> google.protobuf.Timestamp
-	57,  // 92: changelens.v1.CompareRequest.end_time:type_name -> google.protobuf.Timestamp
-	8,   // 93: changelens.v1.CompareMetric.verdict:type_name -> changelens.v1.CompareVerdict
-	43,  // 94: changelens.v1.CompareResponse.control:type_name -> changelens.v1.Cohort
-	43,  // 95: changelens.v1.CompareResponse.treatment:type_name -> changelens.v1.Cohort
-	44,  // 96: changelens.v1.CompareResponse.metrics:type_name -> changelens.v1.CompareMetric
-	8,   // 97: changelens.v1.CompareResponse.verdict:type_name -> changelens.v1.CompareVerdict
-	45,  // 98: changelens.v1.CompareResponse.srm:type_name -> changelens.v1.SampleRatio
-	47,  // 99: changelens.v1.CompareResponse.operations:type_name -> changelens.v1.OperationComparison
-	43,  // 100: changelens.v1.OperationComparison.control:type_name -> changelens.v1.Cohort
-	43,  // 101: changelens.v1.OperationComparison.treatment:type_name -> changelens.v1.Cohort
-	44,  // 102: changelens.v1.OperationComparison.metrics:type_name -> changelens.v1.CompareMetric
-	8,   // 103: changelens.v1.OperationComparison.verdict:type_name -> changelens.v1.CompareVerdict
-	57,  // 104: changelens.v1.ListCohortsRequest.start_time:type_name -> google.protobuf.Timestamp
-	57,  // 105: changelens.v1.ListCohortsRequest.end_time:type_name -> google.protobuf.Timestamp
-	49,  // 106: changelens.v1.CohortDimension.values:type_name -> changelens.v1.CohortValue
-	50,  // 107: changelens.v1.ListCohortsResponse.dimensions:type_name -> changelens.v1.CohortDimension
-	56,  // 108: changelens.v1.FlaggerWebhook.metadata:type_name -> changelens.v1.FlaggerWebhook.MetadataEntry
-	53,  // 109: changelens.v1.GateWebhookRequest.webhook:type_name -> changelens.v1.FlaggerWebhook
-	9,   // 110: changelens.v1.GateResponse.result:type_name -> changelens.v1.GateResult
-	10,  // 111: changelens.v1.GateResponse.mode:type_name -> changelens.v1.GateMode
-	44,  // 112: changelens.v1.GateResponse.metrics:type_name -> changelens.v1.CompareMetric
-	57,  // 113: changelens.v1.GateResponse.evaluated_at:type_name -> google.protobuf.Timestamp
-	43,  // 114: changelens.v1.GateResponse.control:type_name -> changelens.v1.Cohort
-	43,  // 115: changelens.v1.GateResponse.treatment:type_name -> changelens.v1.Cohort
-	23,  // 116: changelens.v1.GateResponse.regressions:type_name -> changelens.v1.Regression
-	14,  // 117: changelens.v1.QueryService.ListServices:input_type -> changelens.v1.ListServicesRequest
-	17,  // 118: changelens.v1.QueryService.GetLatency:input_type -> changelens.v1.GetLatencyRequest
-	20,  // 119: changelens.v1.QueryService.GetLatencySummary:input_type -> changelens.v1.GetLatencySummaryRequest
-	28,  // 120: changelens.v1.QueryService.ListDeployments:input_type -> changelens.v1.ListDeploymentsRequest
-	30,  // 121: changelens.v1.QueryService.GetDeploymentImpact:input_type -> changelens.v1.GetDeploymentImpactRequest
-	34,  // 122: changelens.v1.QueryService.GetServiceGraph:input_type -> changelens.v1.GetServiceGraphRequest
-	37,  // 123: changelens.v1.QueryService.GetDORA:input_type -> changelens.v1.GetDORARequest
-	42,  // 124: changelens.v1.QueryService.Compare:input_type -> changelens.v1.CompareRequest
-	48,  // 125: changelens.v1.QueryService.ListCohorts:input_type -> changelens.v1.ListCohortsRequest
-	52,  // 126: changelens.v1.QueryService.Gate:input_type -> changelens.v1.GateRequest
-	54,  // 127: changelens.v1.QueryService.GateWebhook:input_type -> changelens.v1.GateWebhookRequest
-	16,  // 128: changelens.v1.QueryService.ListServices:output_type -> changelens.v1.ListServicesResponse
-	19,  // 129: changelens.v1.QueryService.GetLatency:output_type -> changelens.v1.GetLatencyResponse
-	21,  // 130: changelens.v1.QueryService.GetLatencySummary:output_type -> changelens.v1.GetLatencySummaryResponse
-	29,  // 131: changelens.v1.QueryService.ListDeployments:output_type -> changelens.v1.ListDeploymentsResponse
-	33,  // 132: changelens.v1.QueryService.GetDeploymentImpact:output_type -> changelens.v1.GetDeploymentImpactResponse
-	36,  // 133: changelens.v1.QueryService.GetServiceGraph:output_type -> changelens.v1.GetServiceGraphResponse
-	41,  // 134: changelens.v1.QueryService.GetDORA:output_type -> changelens.v1.GetDORAResponse
-	46,  // 135: changelens.v1.QueryService.Compare:output_type -> changelens.v1.CompareResponse
-	51,  // 136: changelens.v1.QueryService.ListCohorts:output_type -> changelens.v1.ListCohortsResponse
-	55,  // 137: changelens.v1.QueryService.Gate:output_type -> changelens.v1.GateResponse
-	55,  // 138: changelens.v1.QueryService.GateWebhook:output_type -> changelens.v1.GateResponse
-	128, // [128:139] is the sub-list for method output_type
-	117, // [117:128] is the sub-list for method input_type
-	117, // [117:117] is the sub-list for extension type_name
-	117, // [117:117] is the sub-list for extension extendee
-	0,   // [0:117] is the sub-list for field type_name
+	60,  // 73: changelens.v1.ListIncidentsRequest.start_time:type_name -> google.protobuf.Timestamp
+	60,  // 74: changelens.v1.ListIncidentsRequest.end_time:type_name -> google.protobuf.Timestamp
+	60,  // 75: changelens.v1.Incident.opened_time:type_name -> google.protobuf.Timestamp
+	60,  // 76: changelens.v1.Incident.resolved_time:type_name -> google.protobuf.Timestamp
+	38,  // 77: changelens.v1.ListIncidentsResponse.incidents:type_name -> changelens.v1.Incident
+	60,  // 78: changelens.v1.GetDORARequest.start_time:type_name -> google.protobuf.Timestamp
+	60,  // 79: changelens.v1.GetDORARequest.end_time:type_name -> google.protobuf.Timestamp
+	5,   // 80: changelens.v1.GetDORARequest.interval:type_name -> changelens.v1.Interval
+	6,   // 81: changelens.v1.MetricBenchmark.tier:type_name -> changelens.v1.Tier
+	61,  // 82: changelens.v1.MetricBenchmark.score:type_name -> google.protobuf.DoubleValue
+	61,  // 83: changelens.v1.MetricBenchmark.industry_mean:type_name -> google.protobuf.DoubleValue
+	61,  // 84: changelens.v1.MetricBenchmark.industry_std:type_name -> google.protobuf.DoubleValue
+	61,  // 85: changelens.v1.MetricBenchmark.percentile:type_name -> google.protobuf.DoubleValue
+	6,   // 86: changelens.v1.DORATiers.deployment_frequency:type_name -> changelens.v1.Tier
+	6,   // 87: changelens.v1.DORATiers.lead_time:type_name -> changelens.v1.Tier
+	6,   // 88: changelens.v1.DORATiers.change_failure_rate:type_name -> changelens.v1.Tier
+	6,   // 89: changelens.v1.DORATiers.time_to_restore:type_name -> changelens.v1.Tier
+	60,  // 90: changelens.v1.DORAFigures.start_time:type_name -> google.protobuf.Timestamp
+	60,  // 91: changelens.v1.DORAFigures.end_time:type_name -> google.protobuf.Timestamp
+	42,  // 92: changelens.v1.DORAFigures.tiers:type_name -> changelens.v1.DORATiers
+	41,  // 93: changelens.v1.DORAFigures.benchmarks:type_name -> changelens.v1.MetricBenchmark
+	43,  // 94: changelens.v1.GetDORAResponse.summary:type_name -> changelens.v1.DORAFigures
+	43,  // 95: changelens.v1.GetDORAResponse.intervals:type_name -> changelens.v1.DORAFigures
+	60,  // 96: changelens.v1.CompareRequest.start_time:type_name -> google.protobuf.Timestamp
+	60,  // 97: changelens.v1.CompareRequest.end_time:type_name -> google.protobuf.Timestamp
+	8,   // 98: changelens.v1.CompareMetric.verdict:type_name -> changelens.v1.CompareVerdict
+	46,  // 99: changelens.v1.CompareResponse.control:type_name -> changelens.v1.Cohort
+	46,  // 100: changelens.v1.CompareResponse.treatment:type_name -> changelens.v1.Cohort
+	47,  // 101: changelens.v1.CompareResponse.metrics:type_name -> changelens.v1.CompareMetric
+	8,   // 102: changelens.v1.CompareResponse.verdict:type_name -> changelens.v1.CompareVerdict
+	48,  // 103: changelens.v1.CompareResponse.srm:type_name -> changelens.v1.SampleRatio
+	50,  // 104: changelens.v1.CompareResponse.operations:type_name -> changelens.v1.OperationComparison
+	46,  // 105: changelens.v1.OperationComparison.control:type_name -> changelens.v1.Cohort
+	46,  // 106: changelens.v1.OperationComparison.treatment:type_name -> changelens.v1.Cohort
+	47,  // 107: changelens.v1.OperationComparison.metrics:type_name -> changelens.v1.CompareMetric
+	8,   // 108: changelens.v1.OperationComparison.verdict:type_name -> changelens.v1.CompareVerdict
+	60,  // 109: changelens.v1.ListCohortsRequest.start_time:type_name -> google.protobuf.Timestamp
+	60,  // 110: changelens.v1.ListCohortsRequest.end_time:type_name -> google.protobuf.Timestamp
+	52,  // 111: changelens.v1.CohortDimension.values:type_name -> changelens.v1.CohortValue
+	53,  // 112: changelens.v1.ListCohortsResponse.dimensions:type_name -> changelens.v1.CohortDimension
+	59,  // 113: changelens.v1.FlaggerWebhook.metadata:type_name -> changelens.v1.FlaggerWebhook.MetadataEntry
+	56,  // 114: changelens.v1.GateWebhookRequest.webhook:type_name -> changelens.v1.FlaggerWebhook
+	9,   // 115: changelens.v1.GateResponse.result:type_name -> changelens.v1.GateResult
+	10,  // 116: changelens.v1.GateResponse.mode:type_name -> changelens.v1.GateMode
+	47,  // 117: changelens.v1.GateResponse.metrics:type_name -> changelens.v1.CompareMetric
+	60,  // 118: changelens.v1.GateResponse.evaluated_at:type_name -> google.protobuf.Timestamp
+	46,  // 119: changelens.v1.GateResponse.control:type_name -> changelens.v1.Cohort
+	46,  // 120: changelens.v1.GateResponse.treatment:type_name -> changelens.v1.Cohort
+	23,  // 121: changelens.v1.GateResponse.regressions:type_name -> changelens.v1.Regression
+	14,  // 122: changelens.v1.QueryService.ListServices:input_type -> changelens.v1.ListServicesRequest
+	17,  // 123: changelens.v1.QueryService.GetLatency:input_type -> changelens.v1.GetLatencyRequest
+	20,  // 124: changelens.v1.QueryService.GetLatencySummary:input_type -> changelens.v1.GetLatencySummaryRequest
+	28,  // 125: changelens.v1.QueryService.ListDeployments:input_type -> changelens.v1.ListDeploymentsRequest
+	30,  // 126: changelens.v1.QueryService.GetDeploymentImpact:input_type -> changelens.v1.GetDeploymentImpactRequest
+	34,  // 127: changelens.v1.QueryService.GetServiceGraph:input_type -> changelens.v1.GetServiceGraphRequest
+	37,  // 128: changelens.v1.QueryService.ListIncidents:input_type -> changelens.v1.ListIncidentsRequest
+	40,  // 129: changelens.v1.QueryService.GetDORA:input_type -> changelens.v1.GetDORARequest
+	45,  // 130: changelens.v1.QueryService.Compare:input_type -> changelens.v1.CompareRequest
+	51,  // 131: changelens.v1.QueryService.ListCohorts:input_type -> changelens.v1.ListCohortsRequest
+	55,  // 132: changelens.v1.QueryService.Gate:input_type -> changelens.v1.GateRequest
+	57,  // 133: changelens.v1.QueryService.GateWebhook:input_type -> changelens.v1.GateWebhookRequest
+	16,  // 134: changelens.v1.QueryService.ListServices:output_type -> changelens.v1.ListServicesResponse
+	19,  // 135: changelens.v1.QueryService.GetLatency:output_type -> changelens.v1.GetLatencyResponse
+	21,  // 136: changelens.v1.QueryService.GetLatencySummary:output_type -> changelens.v1.GetLatencySummaryResponse
+	29,  // 137: changelens.v1.QueryService.ListDeployments:output_type -> changelens.v1.ListDeploymentsResponse
+	33,  // 138: changelens.v1.QueryService.GetDeploymentImpact:output_type -> changelens.v1.GetDeploymentImpactResponse
+	36,  // 139: changelens.v1.QueryService.GetServiceGraph:output_type -> changelens.v1.GetServiceGraphResponse
+	39,  // 140: changelens.v1.QueryService.ListIncidents:output_type -> changelens.v1.ListIncidentsResponse
+	44,  // 141: changelens.v1.QueryService.GetDORA:output_type -> changelens.v1.GetDORAResponse
+	49,  // 142: changelens.v1.QueryService.Compare:output_type -> changelens.v1.CompareResponse
+	54,  // 143: changelens.v1.QueryService.ListCohorts:output_type -> changelens.v1.ListCohortsResponse
+	58,  // 144: changelens.v1.QueryService.Gate:output_type -> changelens.v1.GateResponse
+	58,  // 145: changelens.v1.QueryService.GateWebhook:output_type -> changelens.v1.GateResponse
+	134, // [134:146] is the sub-list for method output_type
+	122, // [122:134] is the sub-list for method input_type
+	122, // [122:122] is the sub-list for extension type_name
+	122, // [122:122] is the sub-list for extension extendee
+	0,   // [0:122] is the sub-list for field type_name
 }
 
 func init() { file_changelens_v1_query_proto_init() }
@@ -5746,7 +6039,7 @@ func file_changelens_v1_query_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_changelens_v1_query_proto_rawDesc), len(file_changelens_v1_query_proto_rawDesc)),
 			NumEnums:      11,
-			NumMessages:   46,
+			NumMessages:   49,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

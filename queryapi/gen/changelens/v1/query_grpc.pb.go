@@ -47,6 +47,7 @@ const (
 	QueryService_ListDeployments_FullMethodName     = "/changelens.v1.QueryService/ListDeployments"
 	QueryService_GetDeploymentImpact_FullMethodName = "/changelens.v1.QueryService/GetDeploymentImpact"
 	QueryService_GetServiceGraph_FullMethodName     = "/changelens.v1.QueryService/GetServiceGraph"
+	QueryService_ListIncidents_FullMethodName       = "/changelens.v1.QueryService/ListIncidents"
 	QueryService_GetDORA_FullMethodName             = "/changelens.v1.QueryService/GetDORA"
 	QueryService_Compare_FullMethodName             = "/changelens.v1.QueryService/Compare"
 	QueryService_ListCohorts_FullMethodName         = "/changelens.v1.QueryService/ListCohorts"
@@ -75,6 +76,10 @@ type QueryServiceClient interface {
 	// calls whom, how often, how long and how often failing, from the stored
 	// spans (the same however many collectors received them).
 	GetServiceGraph(ctx context.Context, in *GetServiceGraphRequest, opts ...grpc.CallOption) (*GetServiceGraphResponse, error)
+	// The incidents opened in [start_time, end_time) in one environment, each
+	// with the deployment it was linked to (docs/dora.md): the one its source
+	// named, else the unit's live deployment when it opened.
+	ListIncidents(ctx context.Context, in *ListIncidentsRequest, opts ...grpc.CallOption) (*ListIncidentsResponse, error)
 	// The DORA four keys over [start_time, end_time) of one environment (docs/dora.md).
 	GetDORA(ctx context.Context, in *GetDORARequest, opts ...grpc.CallOption) (*GetDORAResponse, error)
 	// Two cohorts of one unit in the same minutes: is the treatment worse than
@@ -162,6 +167,16 @@ func (c *queryServiceClient) GetServiceGraph(ctx context.Context, in *GetService
 	return out, nil
 }
 
+func (c *queryServiceClient) ListIncidents(ctx context.Context, in *ListIncidentsRequest, opts ...grpc.CallOption) (*ListIncidentsResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(ListIncidentsResponse)
+	err := c.cc.Invoke(ctx, QueryService_ListIncidents_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 func (c *queryServiceClient) GetDORA(ctx context.Context, in *GetDORARequest, opts ...grpc.CallOption) (*GetDORAResponse, error) {
 	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
 	out := new(GetDORAResponse)
@@ -233,6 +248,10 @@ type QueryServiceServer interface {
 	// calls whom, how often, how long and how often failing, from the stored
 	// spans (the same however many collectors received them).
 	GetServiceGraph(context.Context, *GetServiceGraphRequest) (*GetServiceGraphResponse, error)
+	// The incidents opened in [start_time, end_time) in one environment, each
+	// with the deployment it was linked to (docs/dora.md): the one its source
+	// named, else the unit's live deployment when it opened.
+	ListIncidents(context.Context, *ListIncidentsRequest) (*ListIncidentsResponse, error)
 	// The DORA four keys over [start_time, end_time) of one environment (docs/dora.md).
 	GetDORA(context.Context, *GetDORARequest) (*GetDORAResponse, error)
 	// Two cohorts of one unit in the same minutes: is the treatment worse than
@@ -277,6 +296,9 @@ func (UnimplementedQueryServiceServer) GetDeploymentImpact(context.Context, *Get
 }
 func (UnimplementedQueryServiceServer) GetServiceGraph(context.Context, *GetServiceGraphRequest) (*GetServiceGraphResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method GetServiceGraph not implemented")
+}
+func (UnimplementedQueryServiceServer) ListIncidents(context.Context, *ListIncidentsRequest) (*ListIncidentsResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method ListIncidents not implemented")
 }
 func (UnimplementedQueryServiceServer) GetDORA(context.Context, *GetDORARequest) (*GetDORAResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method GetDORA not implemented")
@@ -422,6 +444,24 @@ func _QueryService_GetServiceGraph_Handler(srv interface{}, ctx context.Context,
 	return interceptor(ctx, in, info, handler)
 }
 
+func _QueryService_ListIncidents_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(ListIncidentsRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(QueryServiceServer).ListIncidents(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: QueryService_ListIncidents_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(QueryServiceServer).ListIncidents(ctx, req.(*ListIncidentsRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 func _QueryService_GetDORA_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
 	in := new(GetDORARequest)
 	if err := dec(in); err != nil {
@@ -542,6 +582,10 @@ var QueryService_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "GetServiceGraph",
 			Handler:    _QueryService_GetServiceGraph_Handler,
+		},
+		{
+			MethodName: "ListIncidents",
+			Handler:    _QueryService_ListIncidents_Handler,
 		},
 		{
 			MethodName: "GetDORA",
