@@ -1102,6 +1102,7 @@ func createMismatchedTables(t *testing.T, srv *chtest.Server, db string) {
 		ENGINE = MergeTree ORDER BY time`)
 	srv.Exec(t, `CREATE TABLE `+db+`.deployment_events (id String) ENGINE = MergeTree ORDER BY id`)
 	srv.Exec(t, `CREATE TABLE `+db+`.call_events (service String) ENGINE = MergeTree ORDER BY service`)
+	srv.Exec(t, `CREATE TABLE `+db+`.incident_events (id String) ENGINE = MergeTree ORDER BY id`)
 }
 
 // ---------------------------------------------------------------------------
