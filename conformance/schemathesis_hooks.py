@@ -40,6 +40,7 @@ RANGES = {
     "GET /v1/dora": (30 * DAY, 366 * DAY),
     "GET /v1/compare": (HOUR, 7 * DAY),
     "GET /v1/graph": (HOUR, 7 * DAY),
+    "GET /v1/incidents": (30 * DAY, 366 * DAY),
 }
 MAX_BUCKETS = 2000
 MIN_TIME = datetime(1970, 1, 1, tzinfo=timezone.utc)
