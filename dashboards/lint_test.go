@@ -1528,8 +1528,8 @@ func TestReasonMappings(t *testing.T) {
 			reasons = append(reasons, r)
 		}
 	}
-	if len(reasons) != 3 {
-		t.Fatalf("failure reasons %v: the mappings cover lists of up to 3", reasons)
+	if len(reasons) != 4 {
+		t.Fatalf("failure reasons %v: the mappings cover lists of up to 4", reasons)
 	}
 	var lists [][]string
 	var perm func(prefix []string)
