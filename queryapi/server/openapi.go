@@ -1,7 +1,6 @@
 package server
 
 import (
-	"bytes"
 	"encoding/json"
 	"fmt"
 	"net/http"
@@ -10,6 +9,7 @@ import (
 	"strings"
 	"sync"
 
+	"github.com/changelens/changelens/internal/orderedjson"
 	"github.com/changelens/changelens/queryapi/gen/openapiv2"
 )
 
@@ -54,54 +54,54 @@ var unauthorizedClause = regexp.MustCompile(`\b401 [^,]*, `)
 
 // openAPIDocument derives the served document from the generated one.
 func openAPIDocument(secured bool) ([]byte, error) {
-	v, err := decodeOrdered(openapiv2.QueryServiceJSON)
+	v, err := orderedjson.Decode(openapiv2.QueryServiceJSON)
 	if err != nil {
 		return nil, fmt.Errorf("openapi: %w", err)
 	}
-	root, ok := v.(*jsonObject)
+	root, ok := v.(*orderedjson.Object)
 	if !ok {
 		return nil, fmt.Errorf("openapi: the document is not a JSON object")
 	}
-	bearer, _ := jsonLookup(root, "securityDefinitions", "bearer").(*jsonObject)
-	if bearer == nil || bearer.get("in") != "header" || !strings.EqualFold(fmt.Sprint(bearer.get("name")), "Authorization") {
+	bearer, _ := orderedjson.Lookup(root, "securityDefinitions", "bearer").(*orderedjson.Object)
+	if bearer == nil || bearer.Get("in") != "header" || !strings.EqualFold(fmt.Sprint(bearer.Get("name")), "Authorization") {
 		return nil, fmt.Errorf("openapi: the generated document declares no bearer scheme (securityDefinitions.bearer, header Authorization)")
 	}
-	if _, ok := root.get("security").([]any); !ok {
+	if _, ok := root.Get("security").([]any); !ok {
 		return nil, fmt.Errorf("openapi: the generated document requires no security")
 	}
-	paths, _ := root.get("paths").(*jsonObject)
+	paths, _ := root.Get("paths").(*orderedjson.Object)
 	if paths == nil {
 		return nil, fmt.Errorf("openapi: the document has no paths")
 	}
 	if secured {
-		bearer.set("description", securedSchemeDescription)
+		bearer.Set("description", securedSchemeDescription)
 	} else {
-		root.del("securityDefinitions")
-		root.del("security")
-		if info, ok := root.get("info").(*jsonObject); ok {
-			if d, ok := info.get("description").(string); ok {
-				info.set("description", unauthorizedClause.ReplaceAllString(d, ""))
+		root.Del("securityDefinitions")
+		root.Del("security")
+		if info, ok := root.Get("info").(*orderedjson.Object); ok {
+			if d, ok := info.Get("description").(string); ok {
+				info.Set("description", unauthorizedClause.ReplaceAllString(d, ""))
 			}
 		}
-		for _, p := range paths.keys {
-			ops, _ := paths.get(p).(*jsonObject)
+		for _, p := range paths.Keys() {
+			ops, _ := paths.Get(p).(*orderedjson.Object)
 			if ops == nil {
 				continue
 			}
-			if params, ok := ops.get("parameters").([]any); ok { // path-level parameters
-				ops.set("parameters", withoutAuthorization(params))
+			if params, ok := ops.Get("parameters").([]any); ok { // path-level parameters
+				ops.Set("parameters", withoutAuthorization(params))
 			}
-			for _, method := range ops.keys {
-				op, ok := ops.get(method).(*jsonObject)
+			for _, method := range ops.Keys() {
+				op, ok := ops.Get(method).(*orderedjson.Object)
 				if !ok {
 					continue
 				}
-				op.del("security")
-				if params, ok := op.get("parameters").([]any); ok {
-					op.set("parameters", withoutAuthorization(params))
+				op.Del("security")
+				if params, ok := op.Get("parameters").([]any); ok {
+					op.Set("parameters", withoutAuthorization(params))
 				}
-				if resp, ok := op.get("responses").(*jsonObject); ok {
-					resp.del("401")
+				if resp, ok := op.Get("responses").(*orderedjson.Object); ok {
+					resp.Del("401")
 				}
 			}
 		}
@@ -113,8 +113,8 @@ func openAPIDocument(secured bool) ([]byte, error) {
 // withoutAuthorization drops a header parameter named Authorization.
 func withoutAuthorization(params []any) []any {
 	return slices.DeleteFunc(slices.Clone(params), func(v any) bool {
-		p, ok := v.(*jsonObject)
-		return ok && p.get("in") == "header" && strings.EqualFold(fmt.Sprint(p.get("name")), "Authorization")
+		p, ok := v.(*orderedjson.Object)
+		return ok && p.Get("in") == "header" && strings.EqualFold(fmt.Sprint(p.Get("name")), "Authorization")
 	})
 }
 
@@ -133,112 +133,4 @@ func (s *Server) openAPIHandler() (http.HandlerFunc, error) {
 		w.Header().Set("Content-Type", "application/json")
 		_, _ = w.Write(doc)
 	}, nil
-}
-
-// jsonObject is a JSON object that keeps the order of its keys, so the
-// served document reads as the generated one does.
-type jsonObject struct {
-	keys []string
-	vals map[string]any
-}
-
-func (o *jsonObject) get(k string) any { return o.vals[k] }
-
-func (o *jsonObject) set(k string, v any) {
-	if _, ok := o.vals[k]; !ok {
-		o.keys = append(o.keys, k)
-	}
-	o.vals[k] = v
-}
-
-func (o *jsonObject) del(k string) {
-	if _, ok := o.vals[k]; ok {
-		delete(o.vals, k)
-		o.keys = slices.DeleteFunc(o.keys, func(s string) bool { return s == k })
-	}
-}
-
-func (o *jsonObject) MarshalJSON() ([]byte, error) {
-	var b bytes.Buffer
-	b.WriteByte('{')
-	for i, k := range o.keys {
-		if i > 0 {
-			b.WriteByte(',')
-		}
-		kb, err := json.Marshal(k)
-		if err != nil {
-			return nil, err
-		}
-		vb, err := json.Marshal(o.vals[k])
-		if err != nil {
-			return nil, err
-		}
-		b.Write(kb)
-		b.WriteByte(':')
-		b.Write(vb)
-	}
-	b.WriteByte('}')
-	return b.Bytes(), nil
-}
-
-func jsonLookup(v any, keys ...string) any {
-	for _, k := range keys {
-		o, ok := v.(*jsonObject)
-		if !ok {
-			return nil
-		}
-		v = o.get(k)
-	}
-	return v
-}
-
-// decodeOrdered decodes JSON with objects as *jsonObject and numbers as
-// json.Number (written back as they were).
-func decodeOrdered(raw []byte) (any, error) {
-	dec := json.NewDecoder(bytes.NewReader(raw))
-	dec.UseNumber()
-	v, err := decodeOrderedValue(dec)
-	if err != nil {
-		return nil, err
-	}
-	if _, err := dec.Token(); err == nil {
-		return nil, fmt.Errorf("trailing data after the document")
-	}
-	return v, nil
-}
-
-func decodeOrderedValue(dec *json.Decoder) (any, error) {
-	tok, err := dec.Token()
-	if err != nil {
-		return nil, err
-	}
-	switch tok {
-	case json.Delim('{'):
-		o := &jsonObject{vals: map[string]any{}}
-		for dec.More() {
-			kt, err := dec.Token()
-			if err != nil {
-				return nil, err
-			}
-			v, err := decodeOrderedValue(dec)
-			if err != nil {
-				return nil, err
-			}
-			o.set(kt.(string), v)
-		}
-		_, err := dec.Token()
-		return o, err
-	case json.Delim('['):
-		a := []any{}
-		for dec.More() {
-			v, err := decodeOrderedValue(dec)
-			if err != nil {
-				return nil, err
-			}
-			a = append(a, v)
-		}
-		_, err := dec.Token()
-		return a, err
-	}
-	return tok, nil
 }

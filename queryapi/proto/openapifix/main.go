@@ -26,7 +26,6 @@
 package main
 
 import (
-	"bytes"
 	"encoding/json"
 	"fmt"
 	"maps"
@@ -39,6 +38,7 @@ import (
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/reflect/protoreflect"
 
+	"github.com/changelens/changelens/internal/orderedjson"
 	pb "github.com/changelens/changelens/queryapi/gen/changelens/v1"
 )
 
@@ -58,11 +58,11 @@ func run(path string) error {
 	if err != nil {
 		return err
 	}
-	doc, err := decode(raw)
+	doc, err := orderedjson.Decode(raw)
 	if err != nil {
 		return err
 	}
-	root, ok := doc.(*object)
+	root, ok := doc.(*orderedjson.Object)
 	if !ok {
 		return fmt.Errorf("%s: not a JSON object", path)
 	}
@@ -89,7 +89,7 @@ func run(path string) error {
 
 // addResponseHeaders adds the headers of the file-level responses to every
 // operation's copy of them.
-func addResponseHeaders(root *object) error {
+func addResponseHeaders(root *orderedjson.Object) error {
 	sw, ok := proto.GetExtension(pb.File_changelens_v1_query_proto.Options(), options.E_Openapiv2Swagger).(*options.Swagger)
 	if !ok || sw == nil {
 		return fmt.Errorf("no openapiv2_swagger option")
@@ -98,21 +98,21 @@ func addResponseHeaders(root *object) error {
 		if len(resp.GetHeaders()) == 0 {
 			continue
 		}
-		headers := &object{}
+		headers := &orderedjson.Object{}
 		for _, name := range slices.Sorted(maps.Keys(resp.GetHeaders())) {
 			h := resp.GetHeaders()[name]
-			o := &object{}
+			o := &orderedjson.Object{}
 			for _, kv := range [][2]string{{"description", h.GetDescription()}, {"type", h.GetType()}, {"format", h.GetFormat()}, {"pattern", h.GetPattern()}} {
 				if kv[1] != "" {
-					o.set(kv[0], kv[1])
+					o.Set(kv[0], kv[1])
 				}
 			}
-			headers.set(name, o)
+			headers.Set(name, o)
 		}
-		for _, p := range root.get("paths").(*object).vals {
-			for _, op := range p.(*object).vals {
-				if r, ok := lookup(op, "responses", code).(*object); ok && r.get("headers") == nil {
-					r.set("headers", headers)
+		for _, p := range root.Get("paths").(*orderedjson.Object).Values() {
+			for _, op := range p.(*orderedjson.Object).Values() {
+				if r, ok := orderedjson.Lookup(op, "responses", code).(*orderedjson.Object); ok && r.Get("headers") == nil {
+					r.Set("headers", headers)
 				}
 			}
 		}
@@ -121,27 +121,27 @@ func addResponseHeaders(root *object) error {
 }
 
 // fixParameters completes every parameter bound to a request field.
-func fixParameters(root *object, svc protoreflect.ServiceDescriptor) error {
-	paths, _ := root.get("paths").(*object)
+func fixParameters(root *orderedjson.Object, svc protoreflect.ServiceDescriptor) error {
+	paths, _ := root.Get("paths").(*orderedjson.Object)
 	if paths == nil {
 		return fmt.Errorf("no paths")
 	}
-	for _, p := range paths.keys {
-		ops := paths.get(p).(*object)
-		for _, method := range ops.keys {
-			op := ops.get(method).(*object)
-			id, _ := op.get("operationId").(string)
+	for _, p := range paths.Keys() {
+		ops := paths.Get(p).(*orderedjson.Object)
+		for _, method := range ops.Keys() {
+			op := ops.Get(method).(*orderedjson.Object)
+			id, _ := op.Get("operationId").(string)
 			m := svc.Methods().ByName(protoreflect.Name(strings.TrimPrefix(id, string(svc.Name())+"_")))
 			if m == nil {
 				return fmt.Errorf("%s %s: operationId %q names no method", method, p, id)
 			}
-			params, _ := op.get("parameters").([]any)
+			params, _ := op.Get("parameters").([]any)
 			for _, v := range params {
-				param := v.(*object)
-				if param.get("in") == "body" {
+				param := v.(*orderedjson.Object)
+				if param.Get("in") == "body" {
 					continue
 				}
-				name, _ := param.get("name").(string)
+				name, _ := param.Get("name").(string)
 				fd := m.Input().Fields().ByName(protoreflect.Name(name))
 				if fd == nil {
 					return fmt.Errorf("%s %s: parameter %q is no field of %s", method, p, name, m.Input().FullName())
@@ -155,7 +155,7 @@ func fixParameters(root *object, svc protoreflect.ServiceDescriptor) error {
 	return nil
 }
 
-func fixParameter(param *object, fd protoreflect.FieldDescriptor) error {
+func fixParameter(param *orderedjson.Object, fd protoreflect.FieldDescriptor) error {
 	if js, ok := proto.GetExtension(fd.Options(), options.E_Openapiv2Field).(*options.JSONSchema); ok && js != nil {
 		// A plain 0 is the proto3 default and never reaches the descriptor;
 		// the proto writes a lower bound of 0 as -0, which does.
@@ -173,27 +173,27 @@ func fixParameter(param *object, fd protoreflect.FieldDescriptor) error {
 			}
 			switch v := r.Get(f).Interface().(type) {
 			case float64:
-				param.set(k.keyword, json.Number(strconv.FormatFloat(v+0, 'f', -1, 64))) // +0 turns -0 into 0
+				param.Set(k.keyword, json.Number(strconv.FormatFloat(v+0, 'f', -1, 64))) // +0 turns -0 into 0
 			case uint64:
-				param.set(k.keyword, json.Number(strconv.FormatUint(v, 10)))
+				param.Set(k.keyword, json.Number(strconv.FormatUint(v, 10)))
 			case bool:
-				param.set(k.keyword, v)
+				param.Set(k.keyword, v)
 			}
 		}
 	}
-	if def, ok := param.get("default").(string); ok && param.get("type") != "string" {
+	if def, ok := param.Get("default").(string); ok && param.Get("type") != "string" {
 		if !json.Valid([]byte(def)) {
 			return fmt.Errorf("default %q is not JSON", def)
 		}
-		param.set("default", json.RawMessage(def))
+		param.Set("default", json.RawMessage(def))
 	}
 	switch {
 	case fd.Kind() == protoreflect.EnumKind:
 		values, desc := enumSpellings(fd.Enum())
-		param.set("enum", values)
+		param.Set("enum", values)
 		appendDescription(param, desc)
 	case fd.Message() != nil && fd.Message().FullName() == "google.protobuf.Timestamp":
-		param.set("pattern", timePattern)
+		param.Set("pattern", timePattern)
 		appendDescription(param, timeDescription)
 	}
 	return nil
@@ -241,62 +241,62 @@ func enumSpellings(ed protoreflect.EnumDescriptor) (values []any, desc string) {
 // parameter each stands for.
 var webhookKeys = []string{"service", "environment", "version", "baseline_version"}
 
-func fixWebhookMetadata(root *object) error {
-	gate, _ := lookup(root, "paths", "/v1/gate", "get").(*object)
-	md, _ := lookup(root, "definitions", "v1FlaggerWebhook", "properties", "metadata").(*object)
+func fixWebhookMetadata(root *orderedjson.Object) error {
+	gate, _ := orderedjson.Lookup(root, "paths", "/v1/gate", "get").(*orderedjson.Object)
+	md, _ := orderedjson.Lookup(root, "definitions", "v1FlaggerWebhook", "properties", "metadata").(*orderedjson.Object)
 	if gate == nil || md == nil {
 		return fmt.Errorf("no GET /v1/gate or v1FlaggerWebhook.metadata")
 	}
-	props := &object{}
+	props := &orderedjson.Object{}
 	var required []any
 	for _, key := range webhookKeys {
-		var param *object
-		for _, v := range gate.get("parameters").([]any) {
-			if p := v.(*object); p.get("name") == key {
+		var param *orderedjson.Object
+		for _, v := range gate.Get("parameters").([]any) {
+			if p := v.(*orderedjson.Object); p.Get("name") == key {
 				param = p
 			}
 		}
 		if param == nil {
 			return fmt.Errorf("GET /v1/gate has no parameter %s", key)
 		}
-		schema := &object{}
-		for _, k := range param.keys {
+		schema := &orderedjson.Object{}
+		for _, k := range param.Keys() {
 			switch k {
 			case "name", "in", "required":
 			case "x-example": // a parameter's example is a schema's example
-				schema.set("example", param.get(k))
+				schema.Set("example", param.Get(k))
 			default:
-				schema.set(k, param.get(k))
+				schema.Set(k, param.Get(k))
 			}
 		}
-		props.set(key, schema)
-		if param.get("required") == true {
+		props.Set(key, schema)
+		if param.Get("required") == true {
 			required = append(required, key)
 		}
 	}
-	md.set("properties", props)
-	md.set("required", required)
+	md.Set("properties", props)
+	md.Set("required", required)
 	return nil
 }
 
 // requireAnswerFields marks every property of the definitions reachable from
 // a response as required.
-func requireAnswerFields(root *object) {
-	defs, _ := root.get("definitions").(*object)
+func requireAnswerFields(root *orderedjson.Object) {
+	defs, _ := root.Get("definitions").(*orderedjson.Object)
 	seen := map[string]bool{}
 	var visit func(v any)
 	visit = func(v any) {
 		switch v := v.(type) {
-		case *object:
-			if ref, ok := v.get("$ref").(string); ok {
+		case *orderedjson.Object:
+			if ref, ok := v.Get("$ref").(string); ok {
 				name := strings.TrimPrefix(ref, "#/definitions/")
-				if def, ok := defs.get(name).(*object); ok && !seen[name] {
+				if def, ok := defs.Get(name).(*orderedjson.Object); ok && !seen[name] {
 					seen[name] = true
 					visit(def)
 				}
 			}
-			for _, k := range v.keys {
-				visit(v.get(k))
+			for _, k := range v.Keys() {
+				visit(v.Get(k))
 			}
 		case []any:
 			for _, e := range v {
@@ -304,140 +304,39 @@ func requireAnswerFields(root *object) {
 			}
 		}
 	}
-	for _, p := range root.get("paths").(*object).vals {
-		for _, op := range p.(*object).vals {
-			visit(op.(*object).get("responses"))
+	for _, p := range root.Get("paths").(*orderedjson.Object).Values() {
+		for _, op := range p.(*orderedjson.Object).Values() {
+			visit(op.(*orderedjson.Object).Get("responses"))
 		}
 	}
-	for _, name := range defs.keys {
-		def := defs.get(name).(*object)
-		props, _ := def.get("properties").(*object)
+	for _, name := range defs.Keys() {
+		def := defs.Get(name).(*orderedjson.Object)
+		props, _ := def.Get("properties").(*orderedjson.Object)
 		// protobufAny's one property, @type, is always there too, but its
 		// other members are the packed message's: it stays open.
 		if !seen[name] || props == nil || name == "protobufAny" {
 			continue
 		}
-		required := make([]any, len(props.keys))
-		for i, k := range props.keys {
+		required := make([]any, len(props.Keys()))
+		for i, k := range props.Keys() {
 			required[i] = k
 		}
-		def.set("required", required)
+		def.Set("required", required)
 	}
 }
 
 // appendDescription adds a paragraph once, so running openapifix twice on a
 // document changes nothing.
-func appendDescription(o *object, para string) {
-	switch d := str(o.get("description")); {
+func appendDescription(o *orderedjson.Object, para string) {
+	switch d := str(o.Get("description")); {
 	case d == "":
-		o.set("description", para)
+		o.Set("description", para)
 	case !strings.Contains(d, para):
-		o.set("description", d+"\n\n"+para)
+		o.Set("description", d+"\n\n"+para)
 	}
-}
-
-func lookup(v any, keys ...string) any {
-	for _, k := range keys {
-		o, ok := v.(*object)
-		if !ok {
-			return nil
-		}
-		v = o.get(k)
-	}
-	return v
 }
 
 func str(v any) string {
 	s, _ := v.(string)
 	return s
-}
-
-// object is a JSON object that keeps the order of its keys.
-type object struct {
-	keys []string
-	vals map[string]any
-}
-
-func (o *object) get(k string) any { return o.vals[k] }
-
-func (o *object) set(k string, v any) {
-	if o.vals == nil {
-		o.vals = map[string]any{}
-	}
-	if _, ok := o.vals[k]; !ok {
-		o.keys = append(o.keys, k)
-	}
-	o.vals[k] = v
-}
-
-func (o *object) del(k string) {
-	if _, ok := o.vals[k]; ok {
-		delete(o.vals, k)
-		o.keys = slices.DeleteFunc(o.keys, func(s string) bool { return s == k })
-	}
-}
-
-func (o *object) MarshalJSON() ([]byte, error) {
-	var b bytes.Buffer
-	b.WriteByte('{')
-	for i, k := range o.keys {
-		if i > 0 {
-			b.WriteByte(',')
-		}
-		kb, err := json.Marshal(k)
-		if err != nil {
-			return nil, err
-		}
-		vb, err := json.Marshal(o.vals[k])
-		if err != nil {
-			return nil, err
-		}
-		b.Write(kb)
-		b.WriteByte(':')
-		b.Write(vb)
-	}
-	b.WriteByte('}')
-	return b.Bytes(), nil
-}
-
-func decode(raw []byte) (any, error) {
-	dec := json.NewDecoder(bytes.NewReader(raw))
-	dec.UseNumber()
-	return decodeValue(dec)
-}
-
-func decodeValue(dec *json.Decoder) (any, error) {
-	tok, err := dec.Token()
-	if err != nil {
-		return nil, err
-	}
-	switch tok {
-	case json.Delim('{'):
-		o := &object{vals: map[string]any{}}
-		for dec.More() {
-			kt, err := dec.Token()
-			if err != nil {
-				return nil, err
-			}
-			v, err := decodeValue(dec)
-			if err != nil {
-				return nil, err
-			}
-			o.set(kt.(string), v)
-		}
-		_, err := dec.Token()
-		return o, err
-	case json.Delim('['):
-		a := []any{}
-		for dec.More() {
-			v, err := decodeValue(dec)
-			if err != nil {
-				return nil, err
-			}
-			a = append(a, v)
-		}
-		_, err := dec.Token()
-		return a, err
-	}
-	return tok, nil
 }
