@@ -27,159 +27,64 @@ func fixedRows(dst [][]byte, packed []byte, width int) [][]byte {
 	return dst
 }
 
-// columnsAppender appends whole columns to a batch, remembering the first error.
-type columnsAppender struct {
-	b     driver.Batch
-	names []string
-	err   error
-	i     int
-}
-
-func (a *columnsAppender) add(v any) {
-	if a.err != nil {
-		return
-	}
-	if err := a.b.Column(a.i).Append(v); err != nil {
-		a.err = fmt.Errorf("column %s: %w", a.names[a.i], err)
-	}
-	a.i++
-}
-
 // idViews are reusable per-row views of a batch's packed FixedString IDs
 // (the driver appends FixedString columns from [][]byte).
 type idViews struct{ traceIDs, spanIDs, parentSpanIDs [][]byte }
 
-// insertLatency sends one batch insert of c into latency_events.
-func insertLatency(ctx context.Context, conn driver.Conn, query string, c *latencyColumns, v *idViews) error {
+// sendColumns sends one batch insert whose columns, in the order of names
+// (the query's column list), are cols, each a whole column.
+func sendColumns(ctx context.Context, conn driver.Conn, query string, names []string, cols ...any) error {
 	b, err := conn.PrepareBatch(ctx, query)
 	if err != nil {
 		return err
 	}
 	defer func() { _ = b.Abort() }()
+	for i, col := range cols {
+		if err := b.Column(i).Append(col); err != nil {
+			return fmt.Errorf("%w: %w", errEncode, fmt.Errorf("column %s: %w", names[i], err))
+		}
+	}
+	return b.Send()
+}
+
+// insertLatency sends one batch insert of c into latency_events.
+func insertLatency(ctx context.Context, conn driver.Conn, query string, c *latencyColumns, v *idViews) error {
 	v.traceIDs = fixedRows(v.traceIDs, c.traceIDs, 16)
 	v.spanIDs = fixedRows(v.spanIDs, c.spanIDs, 8)
 	v.parentSpanIDs = fixedRows(v.parentSpanIDs, c.parentSpanIDs, 8)
-	a := columnsAppender{b: b, names: latencyColumnNames}
-	a.add(c.service)
-	a.add(c.environment)
-	a.add(c.version)
-	a.add(c.operation)
-	a.add(c.time)
-	a.add(c.startNs)
-	a.add(c.durationNs)
-	a.add(c.isError)
-	a.add(c.httpStatus)
-	a.add(c.weight)
-	a.add(v.traceIDs)
-	a.add(v.spanIDs)
-	a.add(c.cohortKeys)
-	a.add(c.cohortValues)
-	a.add(c.responseSize)
-	a.add(c.requestSize)
-	a.add(v.parentSpanIDs)
-	if a.err != nil {
-		return fmt.Errorf("%w: %w", errEncode, a.err)
-	}
-	return b.Send()
+	return sendColumns(ctx, conn, query, latencyColumnNames,
+		c.service, c.environment, c.version, c.operation, c.time, c.startNs, c.durationNs, c.isError,
+		c.httpStatus, c.weight, v.traceIDs, v.spanIDs, c.cohortKeys, c.cohortValues, c.responseSize,
+		c.requestSize, v.parentSpanIDs)
 }
 
 // insertCalls sends one batch insert of c into call_events.
 func insertCalls(ctx context.Context, conn driver.Conn, query string, c *callColumns, v *idViews) error {
-	b, err := conn.PrepareBatch(ctx, query)
-	if err != nil {
-		return err
-	}
-	defer func() { _ = b.Abort() }()
 	v.traceIDs = fixedRows(v.traceIDs, c.traceIDs, 16)
 	v.spanIDs = fixedRows(v.spanIDs, c.spanIDs, 8)
-	a := columnsAppender{b: b, names: callColumnNames}
-	a.add(c.service)
-	a.add(c.environment)
-	a.add(c.version)
-	a.add(c.operation)
-	a.add(c.peer)
-	a.add(c.time)
-	a.add(c.startNs)
-	a.add(c.durationNs)
-	a.add(c.isError)
-	a.add(c.weight)
-	a.add(v.traceIDs)
-	a.add(v.spanIDs)
-	if a.err != nil {
-		return fmt.Errorf("%w: %w", errEncode, a.err)
-	}
-	return b.Send()
+	return sendColumns(ctx, conn, query, callColumnNames,
+		c.service, c.environment, c.version, c.operation, c.peer, c.time, c.startNs, c.durationNs,
+		c.isError, c.weight, v.traceIDs, v.spanIDs)
 }
 
 // insertDeployments sends one batch insert of c into deployments.
 func insertDeployments(ctx context.Context, conn driver.Conn, query string, c *deploymentColumns, v *idViews) error {
-	b, err := conn.PrepareBatch(ctx, query)
-	if err != nil {
-		return err
-	}
-	defer func() { _ = b.Abort() }()
 	v.traceIDs = fixedRows(v.traceIDs, c.traceIDs, 16)
 	v.spanIDs = fixedRows(v.spanIDs, c.spanIDs, 8)
-	a := columnsAppender{b: b, names: deploymentColumnNames}
-	a.add(c.id)
-	a.add(c.service)
-	a.add(c.environment)
-	a.add(c.version)
-	a.add(c.previousVersion)
-	a.add(c.source)
-	a.add(c.status)
-	a.add(c.rolloutStart)
-	a.add(c.rolloutStartNs)
-	a.add(c.deployTime)
-	a.add(c.deployTimeNs)
-	a.add(c.commitSHA)
-	a.add(c.commitTime)
-	a.add(c.commitTimeNs)
-	a.add(c.rollbackCandidate)
-	a.add(c.externalID)
-	a.add(c.pipelineName)
-	a.add(c.pipelineRunID)
-	a.add(c.supersededBy)
-	a.add(v.traceIDs)
-	a.add(v.spanIDs)
-	a.add(c.observedTime)
-	a.add(c.ver)
-	a.add(c.rework)
-	if a.err != nil {
-		return fmt.Errorf("%w: %w", errEncode, a.err)
-	}
-	return b.Send()
+	return sendColumns(ctx, conn, query, deploymentColumnNames,
+		c.id, c.service, c.environment, c.version, c.previousVersion, c.source, c.status,
+		c.rolloutStart, c.rolloutStartNs, c.deployTime, c.deployTimeNs, c.commitSHA, c.commitTime,
+		c.commitTimeNs, c.rollbackCandidate, c.externalID, c.pipelineName, c.pipelineRunID,
+		c.supersededBy, v.traceIDs, v.spanIDs, c.observedTime, c.ver, c.rework)
 }
 
 // insertIncidents sends one batch insert of c into incident_events.
 func insertIncidents(ctx context.Context, conn driver.Conn, query string, c *incidentColumns, v *idViews) error {
-	b, err := conn.PrepareBatch(ctx, query)
-	if err != nil {
-		return err
-	}
-	defer func() { _ = b.Abort() }()
 	v.traceIDs = fixedRows(v.traceIDs, c.traceIDs, 16)
 	v.spanIDs = fixedRows(v.spanIDs, c.spanIDs, 8)
-	a := columnsAppender{b: b, names: incidentColumnNames}
-	a.add(c.id)
-	a.add(c.service)
-	a.add(c.environment)
-	a.add(c.source)
-	a.add(c.status)
-	a.add(c.severity)
-	a.add(c.title)
-	a.add(c.deploymentID)
-	a.add(c.openedTime)
-	a.add(c.openedTimeNs)
-	a.add(c.resolvedTimeNs)
-	a.add(v.traceIDs)
-	a.add(v.spanIDs)
-	a.add(c.observedTime)
-	a.add(c.ver)
-	if a.err != nil {
-		return fmt.Errorf("%w: %w", errEncode, a.err)
-	}
-	return b.Send()
+	return sendColumns(ctx, conn, query, incidentColumnNames,
+		c.id, c.service, c.environment, c.source, c.status, c.severity, c.title, c.deploymentID,
+		c.openedTime, c.openedTimeNs, c.resolvedTimeNs, v.traceIDs, v.spanIDs, c.observedTime, c.ver)
 }
 
 // errEncode marks client-side failures to encode rows for the server's
