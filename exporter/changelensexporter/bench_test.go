@@ -168,7 +168,7 @@ func rawColumnsInsert(ctx context.Context, conn driver.Conn, depSQL, latSQL, cal
 		cols := []any{dep.id, dep.service, dep.environment, dep.version, dep.previousVersion, dep.source, dep.status,
 			dep.rolloutStart, dep.rolloutStartNs, dep.deployTime, dep.deployTimeNs, dep.commitSHA, dep.commitTime,
 			dep.commitTimeNs, dep.rollbackCandidate, dep.externalID, dep.pipelineName, dep.pipelineRunID, dep.supersededBy,
-			ids.depTrace, ids.depSpan, dep.observedTime, dep.ver}
+			ids.depTrace, ids.depSpan, dep.observedTime, dep.ver, dep.rework}
 		for i, c := range cols {
 			if err := b.Column(i).Append(c); err != nil {
 				return err
@@ -250,7 +250,7 @@ func deploymentRowValues(c *deploymentColumns) [][]any {
 			time.Unix(c.rolloutStart[i], 0), c.rolloutStartNs[i], time.Unix(c.deployTime[i], 0), c.deployTimeNs[i],
 			c.commitSHA[i], time.Unix(c.commitTime[i], 0), c.commitTimeNs[i], c.rollbackCandidate[i],
 			c.externalID[i], c.pipelineName[i], c.pipelineRunID[i], c.supersededBy[i],
-			c.traceIDs[i*16 : i*16+16], c.spanIDs[i*8 : i*8+8], time.Unix(c.observedTime[i], 0), c.ver[i]}
+			c.traceIDs[i*16 : i*16+16], c.spanIDs[i*8 : i*8+8], time.Unix(c.observedTime[i], 0), c.ver[i], c.rework[i]}
 	}
 	return out
 }
