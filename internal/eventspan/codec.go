@@ -18,6 +18,7 @@ const (
 	KindDeployment
 	KindCall
 	KindIncident
+	KindCommit
 )
 
 // ScopeKind is the kind of every span in a scope the processor marked, else
@@ -46,6 +47,8 @@ func kindOf(v pcommon.Value, ok bool) Kind {
 		return KindCall
 	case EventIncident:
 		return KindIncident
+	case EventCommit:
+		return KindCommit
 	}
 	return KindNone
 }
@@ -69,7 +72,7 @@ func EventKind(scope Kind, s ptrace.Span) Kind {
 }
 
 // MarkScope makes sc a changelens scope of the given event type (EventLatency,
-// EventDeployment or EventIncident), leaving it alone when it already is one.
+// EventDeployment, EventIncident or EventCommit), leaving it alone when it already is one.
 func MarkScope(sc pcommon.InstrumentationScope, eventType string) {
 	if sc.Name() != ScopeName {
 		sc.SetName(ScopeName)
@@ -608,6 +611,74 @@ func DecodeIncident(res Resource, s ptrace.Span) Incident {
 		in.ResolvedAt = max(int64(s.EndTimestamp()), in.Opened)
 	}
 	return in
+}
+
+// Commit is one commit event: a commit of a repository as a push carried
+// it. Strings decoded from pdata point into it.
+type Commit struct {
+	Service    string // the service the repository is
+	Repository string // the repository's full name ("owner/name")
+	SHA        string // the commit's full ID, lower case
+	Time       int64  // the commit's time, unix ns
+	Pushed     int64  // when the push carrying it happened, unix ns; 0 when unknown
+	Ref        string // the ref the push updated; "" when unknown
+	TraceID    pcommon.TraceID
+	SpanID     pcommon.SpanID
+}
+
+// AppendCommit appends c to td in its own ResourceSpans, the encoding every
+// reader decodes with DecodeCommit.
+func AppendCommit(td ptrace.Traces, c Commit) {
+	rs := td.ResourceSpans().AppendEmpty()
+	rs.Resource().Attributes().PutStr(AttrServiceName, c.Service)
+	ss := rs.ScopeSpans().AppendEmpty()
+	MarkScope(ss.Scope(), EventCommit)
+	s := ss.Spans().AppendEmpty()
+	s.SetName("commit " + c.SHA)
+	s.SetKind(ptrace.SpanKindInternal)
+	s.SetStartTimestamp(pcommon.Timestamp(c.Time))
+	s.SetEndTimestamp(pcommon.Timestamp(max(c.Pushed, c.Time)))
+	s.SetTraceID(c.TraceID)
+	s.SetSpanID(c.SpanID)
+	a := s.Attributes()
+	a.EnsureCapacity(5)
+	a.PutStr(AttrServiceName, c.Service)
+	a.PutStr(AttrCommitSHA, c.SHA)
+	a.PutStr(AttrCommitRepository, c.Repository)
+	if c.Ref != "" {
+		a.PutStr(AttrCommitRef, c.Ref)
+	}
+	if c.Pushed > 0 {
+		a.PutInt(AttrCommitPushedTime, c.Pushed)
+	}
+}
+
+// DecodeCommit reads a commit event span of resource res; the span's own
+// service.name wins over the resource's.
+func DecodeCommit(res Resource, s ptrace.Span) Commit {
+	c := Commit{
+		Service: res.Service,
+		Time:    int64(s.StartTimestamp()),
+		TraceID: s.TraceID(),
+		SpanID:  s.SpanID(),
+	}
+	for k, v := range s.Attributes().All() {
+		switch k {
+		case AttrServiceName:
+			if sv := strOf(v); sv != "" {
+				c.Service = sv
+			}
+		case AttrCommitSHA:
+			c.SHA = strOf(v)
+		case AttrCommitRepository:
+			c.Repository = strOf(v)
+		case AttrCommitRef:
+			c.Ref = strOf(v)
+		case AttrCommitPushedTime:
+			c.Pushed = intOf(v)
+		}
+	}
+	return c
 }
 
 func strOf(v pcommon.Value) string {

@@ -258,3 +258,42 @@ func TestDecodeIncidentTimes(t *testing.T) {
 		t.Errorf("resolved before opened: %+v", got)
 	}
 }
+
+func TestCommitRoundTrip(t *testing.T) {
+	for _, c := range []Commit{
+		{
+			Service: "Hello-World", Repository: "Codertocat/Hello-World", SHA: "6113728f27ae82c7b1a177c8d03f9e96e0adf246",
+			Time: 1_557_933_641_000_000_000, Pushed: 1_557_933_657_000_000_000, Ref: "refs/tags/simple-tag",
+			TraceID: pcommon.TraceID{5}, SpanID: pcommon.SpanID{6},
+		},
+		// unknown push time and ref; a commit time after the push (a
+		// committer's clock ahead) keeps both
+		{
+			Service: "cart", Repository: "shop/cart", SHA: "0123456789abcdef0123456789abcdef01234567",
+			Time: 1_700_000_900_000_000_000, TraceID: pcommon.TraceID{7}, SpanID: pcommon.SpanID{8},
+		},
+		{
+			Service: "cart", Repository: "shop/cart", SHA: "89abcdef0123456789abcdef0123456789abcdef",
+			Time: 1_700_000_900_000_000_000, Pushed: 1_700_000_000_000_000_000, Ref: "refs/heads/main",
+		},
+	} {
+		td := ptrace.NewTraces()
+		AppendCommit(td, c)
+		rs := td.ResourceSpans().At(0)
+		ss := rs.ScopeSpans().At(0)
+		if k := ScopeKind(ss.Scope()); k != KindCommit {
+			t.Fatalf("scope kind %d", k)
+		}
+		span := ss.Spans().At(0)
+		if k := EventKind(KindCommit, span); k != KindCommit {
+			t.Fatalf("event kind %d", k)
+		}
+		if span.EndTimestamp() < span.StartTimestamp() {
+			t.Errorf("span ends before it starts: %v < %v", span.EndTimestamp(), span.StartTimestamp())
+		}
+		got := DecodeCommit(ReadResource(rs.Resource().Attributes()), span)
+		if got != c {
+			t.Errorf("round trip:\n got %+v\nwant %+v", got, c)
+		}
+	}
+}

@@ -1,8 +1,8 @@
 // Package eventspan is the contract between the changelens processor and
 // whatever carries its output: how latency, call and deployment events travel
 // as ordinary OTLP spans. The names are below; codec.go holds the one encoder
-// and decoder of the events (typed Latency, Call and Deployment), used by the
-// processor, the exporter and the tests.
+// and decoder of the events (typed Latency, Call, Deployment, Incident and
+// Commit), used by the processor, the exporter and the tests.
 //
 // The processor's output is a normal traces stream, so any traces exporter
 // (ours, debug, OTLP to a gateway tier) can carry it. Every ScopeSpans it emits
@@ -57,6 +57,15 @@
 // incident opened; the end timestamp is its resolution, or the start while it
 // is open (status open). The processor passes their scopes through as they
 // are, so they reach the exporter whatever the pipeline does to traffic.
+//
+// Commit events (AttrEventType = EventCommit) are spans the webhook receiver
+// creates from a source's pushes (GitHub push webhooks) with AppendCommit,
+// one ResourceSpans per commit, the resource's service.name the service the
+// repository is. The start timestamp is the commit's time, the end timestamp
+// the push's (never before the start; AttrCommitPushedTime holds it
+// exactly). The query side takes a deployment's commit time from them when
+// its deploy span named the commit but not its time (lead time). Their
+// scopes pass through the processor as incident events' do.
 package eventspan
 
 import "github.com/changelens/changelens/internal/schema"
@@ -74,6 +83,7 @@ const (
 	EventDeployment = "deployment"
 	EventCall       = "call" // on spans of unmarked scopes only
 	EventIncident   = "incident"
+	EventCommit     = "commit"
 )
 
 // Latency event attributes (besides the semantic conventions named above).
@@ -165,6 +175,16 @@ const (
 	IncidentSourceOTLP         = "otlp"
 	IncidentOpen               = "open"
 	IncidentResolved           = "resolved"
+)
+
+// Commit event attributes, besides AttrServiceName (the service the
+// repository is, also the resource's) and AttrCommitSHA (the commit).
+const (
+	AttrCommitRepository = "changelens.commit.repository" // string: the repository's full name ("owner/name")
+	AttrCommitRef        = "vcs.ref.head.name"            // string: the ref the push updated ("refs/heads/main")
+	// AttrCommitPushedTime is when the push that carried the commit
+	// happened (int, unix nanoseconds); absent when unknown.
+	AttrCommitPushedTime = "changelens.commit.pushed_time"
 )
 
 // AttrSupersededBy marks an inferred deployment that a later explicit deploy

@@ -207,10 +207,11 @@ func (p *changelensProcessor) processResource(rs ptrace.ResourceSpans, b *batchS
 	}
 	unit := unitKey{service, env}
 	rs.ScopeSpans().RemoveIf(func(ss ptrace.ScopeSpans) bool {
-		// Incident events come already encoded (eventspan.AppendIncident,
-		// by a webhook receiver ahead of the processor): they are not
-		// traffic, so none of the filtering below applies to them.
-		if eventspan.ScopeKind(ss.Scope()) == eventspan.KindIncident {
+		// Incident and commit events come already encoded
+		// (eventspan.AppendIncident, AppendCommit, by a webhook receiver
+		// ahead of the processor): they are not traffic, so none of the
+		// filtering below applies to them.
+		if k := eventspan.ScopeKind(ss.Scope()); k == eventspan.KindIncident || k == eventspan.KindCommit {
 			return ss.Spans().Len() == 0
 		}
 		spans := ss.Spans()

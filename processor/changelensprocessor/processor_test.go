@@ -494,3 +494,36 @@ func TestIncidentEventsPassThrough(t *testing.T) {
 	_, lat := h.events()
 	assert.Len(t, lat, 1, "the traffic is processed as ever")
 }
+
+// A commit event the webhook receiver appended (a GitHub push) passes
+// through as encoded, even though its resource names no environment and
+// its span is no entry span.
+func TestCommitEventsPassThrough(t *testing.T) {
+	h := newHarness(t, nil)
+	td := buildTraces(request("checkout", "v1", t0, 1))
+	c := eventspan.Commit{
+		Service: "checkout", Repository: "shop/checkout", SHA: "6113728f27ae82c7b1a177c8d03f9e96e0adf246",
+		Time: t0.Add(-time.Hour).UnixNano(), Pushed: t0.UnixNano(), Ref: "refs/heads/main",
+		TraceID: pcommon.TraceID{7}, SpanID: pcommon.SpanID{7},
+	}
+	eventspan.AppendCommit(td, c)
+	h.send(td)
+	h.stop()
+
+	var got []eventspan.Commit
+	for _, out := range h.sink.AllTraces() {
+		for _, rs := range out.ResourceSpans().All() {
+			for _, ss := range rs.ScopeSpans().All() {
+				if eventspan.ScopeKind(ss.Scope()) != eventspan.KindCommit {
+					continue
+				}
+				for _, s := range ss.Spans().All() {
+					got = append(got, eventspan.DecodeCommit(eventspan.ReadResource(rs.Resource().Attributes()), s))
+				}
+			}
+		}
+	}
+	assert.Equal(t, []eventspan.Commit{c}, got)
+	_, lat := h.events()
+	assert.Len(t, lat, 1, "the traffic is processed as ever")
+}
