@@ -112,7 +112,10 @@ func Figures(deps []report.Deployment, start, end time.Time) report.DORAFigures 
 				restores = append(restores, d.TimeToRestore.Seconds())
 			}
 		}
-		if d.HasLeadTime && d.LeadTime > 0 {
+		// A rollback's commit reached production once already and was
+		// counted then; its age again would measure how old the good
+		// version is, not how long a change takes.
+		if d.HasLeadTime && d.LeadTime > 0 && !d.Rollback {
 			leads = append(leads, d.LeadTime.Seconds())
 		}
 	}

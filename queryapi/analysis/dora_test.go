@@ -36,7 +36,7 @@ func TestFigures(t *testing.T) {
 	ds := deps(
 		dep{at: time.Hour, lead: 2 * time.Hour},                                           // change
 		dep{at: 2 * time.Hour, failure: true, restore: 30 * time.Minute, lead: time.Hour}, // failed change, restored
-		dep{at: 2*time.Hour + 30*time.Minute, rollback: true, lead: 10 * time.Hour},       // the rollback (counts for lead time)
+		dep{at: 2*time.Hour + 30*time.Minute, rollback: true, lead: 10 * time.Hour},       // the rollback (not a change: no lead time)
 		dep{at: 3 * time.Hour, failure: true, lead: 4 * time.Hour},                        // failed change, not restored
 		dep{at: 4 * time.Hour, rollback: true, failure: true, restore: time.Hour},         // a failing rollback: not a failed change
 		dep{at: 5 * time.Hour, failure: true, restore: 3 * time.Hour},                     // failed change, restored
@@ -53,8 +53,8 @@ func TestFigures(t *testing.T) {
 	if f.DeploymentFrequencyPerDay != 6 || f.FrequencyTier != report.TierElite {
 		t.Errorf("frequency = %v %v", f.DeploymentFrequencyPerDay, f.FrequencyTier)
 	}
-	// Lead times 2h, 1h, 10h, 4h → sorted 1, 2, 4, 10 h → median (2+4)/2 = 3 h = 10800 s.
-	if f.LeadTimeSampleCount != 4 || f.LeadTimeMedianSeconds != 10800 || f.LeadTimeTier != report.TierElite {
+	// Lead times 2h, 1h, 4h (the rollback's 10h left out) → median 2 h = 7200 s.
+	if f.LeadTimeSampleCount != 3 || f.LeadTimeMedianSeconds != 7200 || f.LeadTimeTier != report.TierElite {
 		t.Errorf("lead = %v (%d) %v", f.LeadTimeMedianSeconds, f.LeadTimeSampleCount, f.LeadTimeTier)
 	}
 	// Restores of failed changes b (30m) and f (3h): median 1h45m = 6300 s → HIGH (≥ 1h, < 1 day).
