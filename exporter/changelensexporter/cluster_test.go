@@ -53,6 +53,8 @@ func TestClusterServiceGraphAndRetention(t *testing.T) {
 	for i := range 8 {
 		eventspan.AppendIncident(td, eventspan.Incident{ID: "otlp:i", Resource: eventspan.Resource{Service: string(rune('a' + i)), Environment: "e"},
 			Source: eventspan.IncidentSourceOTLP, Opened: now.Add(-time.Minute).UnixNano()})
+		eventspan.AppendCommit(td, eventspan.Commit{Service: string(rune('a' + i)), Repository: "o/r", SHA: strings.Repeat("c", 40),
+			Time: now.Add(-time.Minute).UnixNano()})
 	}
 	push(t, e, td)
 

@@ -21,6 +21,7 @@ const (
 	rInvalidWeight
 	rMissingID
 	rMissingIncidentID
+	rMissingCommitSHA
 	numReasons
 )
 
@@ -32,6 +33,7 @@ var reasonNames = [numReasons]string{
 	rInvalidWeight:     "invalid_weight",
 	rMissingID:         "missing_deployment_id",
 	rMissingIncidentID: "missing_incident_id",
+	rMissingCommitSHA:  "missing_commit_sha",
 }
 
 const (
@@ -207,6 +209,38 @@ func (c *incidentColumns) clearStrings() {
 
 func (c *incidentColumns) rows() int { return len(c.id) }
 
+// commitColumns are the commit_events columns, in commitColumnNames order.
+type commitColumns struct {
+	service, repository, sha   []string
+	commitTime                 []int64
+	commitTimeNs, pushedTimeNs []uint64
+	ref                        []string
+	traceIDs, spanIDs          []byte
+	observedTime               []int64
+	ver                        []uint64
+}
+
+var commitColumnNames = []string{
+	"service", "repository", "sha", "commit_time", "commit_time_ns", "pushed_time_ns", "ref",
+	"trace_id", "span_id", "observed_time", "ver",
+}
+
+func (c *commitColumns) reset() {
+	*c = commitColumns{
+		service: c.service[:0], repository: c.repository[:0], sha: c.sha[:0],
+		commitTime: c.commitTime[:0], commitTimeNs: c.commitTimeNs[:0], pushedTimeNs: c.pushedTimeNs[:0],
+		ref: c.ref[:0], traceIDs: c.traceIDs[:0], spanIDs: c.spanIDs[:0], observedTime: c.observedTime[:0], ver: c.ver[:0],
+	}
+}
+
+func (c *commitColumns) clearStrings() {
+	for _, s := range [][]string{c.service, c.repository, c.sha, c.ref} {
+		clear(s)
+	}
+}
+
+func (c *commitColumns) rows() int { return len(c.sha) }
+
 // encoder turns one ptrace.Traces into column slices. It is reused through a
 // sync.Pool; strings point into the pdata being exported and are only valid
 // until the insert has copied them.
@@ -215,6 +249,7 @@ type encoder struct {
 	dep  deploymentColumns
 	call callColumns
 	inc  incidentColumns
+	com  commitColumns
 
 	ignored int64             // spans that are not changelens events
 	invalid [numReasons]int64 // events dropped, by reason
@@ -229,6 +264,7 @@ func (e *encoder) reset(now time.Time, retentionDays int) {
 	e.dep.reset()
 	e.call.reset()
 	e.inc.reset()
+	e.com.reset()
 	e.ignored = 0
 	e.invalid = [numReasons]int64{}
 	e.minTime = minEventTime
@@ -252,6 +288,7 @@ func (e *encoder) release() {
 	e.dep.clearStrings()
 	e.call.clearStrings()
 	e.inc.clearStrings()
+	e.com.clearStrings()
 }
 
 // expiryMargin: events within this much of their expiry at insert count as expired.
@@ -294,6 +331,8 @@ func (e *encoder) encode(td ptrace.Traces) {
 					e.addDeployment(eventspan.DecodeDeployment(res, span))
 				case eventspan.KindIncident:
 					e.addIncident(eventspan.DecodeIncident(res, span))
+				case eventspan.KindCommit:
+					e.addCommit(eventspan.DecodeCommit(res, span))
 				default:
 					e.ignored++
 				}
@@ -526,4 +565,52 @@ func (e *encoder) addIncident(in eventspan.Incident) {
 	c.spanIDs = append(c.spanIDs, in.SpanID[:]...)
 	c.observedTime = append(c.observedTime, e.nowSec)
 	c.ver = append(c.ver, ver)
+}
+
+// commitVer orders the rows of one commit (one per push that carried it):
+// the earliest push is the greatest, a push of unknown time the least.
+// Derived from the event alone, so every collector and replica agrees.
+func commitVer(pushedNs int64) uint64 {
+	if pushedNs <= 0 {
+		return 0
+	}
+	return uint64(math.MaxInt64 - pushedNs)
+}
+
+func (e *encoder) addCommit(cm eventspan.Commit) {
+	if cm.SHA == "" {
+		e.invalid[rMissingCommitSHA]++
+		return
+	}
+	if cm.Service == "" {
+		e.invalid[rMissingService]++
+		return
+	}
+	switch {
+	case cm.Time < minEventTime:
+		e.invalid[rInvalidTimestamps]++
+		return
+	case cm.Time > e.maxTime:
+		e.invalid[rFutureTimestamp]++
+		return
+	case cm.Time < e.minTime:
+		e.invalid[rExpired]++
+		return
+	}
+	pushed := cm.Pushed
+	if pushed < minEventTime || pushed > e.maxTime {
+		pushed = 0 // unknown
+	}
+	c := &e.com
+	c.service = append(c.service, cm.Service)
+	c.repository = append(c.repository, cm.Repository)
+	c.sha = append(c.sha, cm.SHA)
+	c.commitTime = append(c.commitTime, cm.Time/int64(time.Second))
+	c.commitTimeNs = append(c.commitTimeNs, uint64(cm.Time))
+	c.pushedTimeNs = append(c.pushedTimeNs, uint64(pushed))
+	c.ref = append(c.ref, cm.Ref)
+	c.traceIDs = append(c.traceIDs, cm.TraceID[:]...)
+	c.spanIDs = append(c.spanIDs, cm.SpanID[:]...)
+	c.observedTime = append(c.observedTime, e.nowSec)
+	c.ver = append(c.ver, commitVer(pushed))
 }

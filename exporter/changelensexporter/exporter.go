@@ -32,7 +32,7 @@ type chExporter struct {
 	schema schema.Options
 	now    func() time.Time
 
-	latencyInsert, deploymentInsert, callInsert, incidentInsert string
+	latencyInsert, deploymentInsert, callInsert, incidentInsert, commitInsert string
 	// Look-ups of stored spans per table; "" when deduplicate is off.
 	storedSpans, storedCalls string
 
@@ -51,15 +51,15 @@ type chExporter struct {
 	retention retentionLoop
 
 	// precomputed metric attributes
-	attrLatency, attrDeployment, attrCall, attrIncident metric.AddOption
-	attrReasons                                         [numReasons]metric.AddOption
-	attrFailure                                         map[string]metric.AddOption
+	attrLatency, attrDeployment, attrCall, attrIncident, attrCommit metric.AddOption
+	attrReasons                                                     [numReasons]metric.AddOption
+	attrFailure                                                     map[string]metric.AddOption
 }
 
 // encoderState is one pooled encoder plus its reusable FixedString row views.
 type encoderState struct {
-	enc                             encoder
-	latIDs, depIDs, callIDs, incIDs idViews
+	enc                                     encoder
+	latIDs, depIDs, callIDs, incIDs, comIDs idViews
 }
 
 func newExporter(cfg *Config, set exporter.Settings) (*chExporter, error) {
@@ -84,10 +84,12 @@ func newExporter(cfg *Config, set exporter.Settings) (*chExporter, error) {
 		deploymentInsert: insertSQL(so.InsertTable(schema.TableDeployments), deploymentColumnNames),
 		callInsert:       insertSQL(so.InsertTable(schema.TableCallEvents), callColumnNames),
 		incidentInsert:   insertSQL(so.InsertTable(schema.TableIncidents), incidentColumnNames),
+		commitInsert:     insertSQL(so.InsertTable(schema.TableCommits), commitColumnNames),
 		attrLatency:      metric.WithAttributeSet(attribute.NewSet(attribute.String(eventspan.AttrEventType, eventspan.EventLatency))),
 		attrDeployment:   metric.WithAttributeSet(attribute.NewSet(attribute.String(eventspan.AttrEventType, eventspan.EventDeployment))),
 		attrCall:         metric.WithAttributeSet(attribute.NewSet(attribute.String(eventspan.AttrEventType, eventspan.EventCall))),
 		attrIncident:     metric.WithAttributeSet(attribute.NewSet(attribute.String(eventspan.AttrEventType, eventspan.EventIncident))),
+		attrCommit:       metric.WithAttributeSet(attribute.NewSet(attribute.String(eventspan.AttrEventType, eventspan.EventCommit))),
 		attrFailure:      map[string]metric.AddOption{},
 	}
 	for i, r := range reasonNames {
@@ -107,7 +109,8 @@ func newExporter(cfg *Config, set exporter.Settings) (*chExporter, error) {
 }
 
 // insertTables are the tables the exporter writes to.
-var insertTables = []string{schema.TableLatencyEvents, schema.TableDeployments, schema.TableCallEvents, schema.TableIncidents}
+var insertTables = []string{schema.TableLatencyEvents, schema.TableDeployments, schema.TableCallEvents, schema.TableIncidents,
+	schema.TableCommits}
 
 func (e *chExporter) clickhouseOptions(ctx context.Context) (*clickhouse.Options, error) {
 	tlsCfg, err := e.cfg.TLS.LoadTLSConfig(ctx)
@@ -262,7 +265,7 @@ func (e *chExporter) getEncoder() *encoderState {
 func (e *chExporter) putEncoder(st *encoderState) {
 	st.enc.release()
 	if cap(st.enc.lat.service) > maxKeptRows || cap(st.enc.dep.id) > maxKeptRows || cap(st.enc.call.service) > maxKeptRows ||
-		cap(st.enc.inc.id) > maxKeptRows {
+		cap(st.enc.inc.id) > maxKeptRows || cap(st.enc.com.sha) > maxKeptRows {
 		return
 	}
 	select {
@@ -291,10 +294,11 @@ func (e *chExporter) pushTraces(ctx context.Context, td ptrace.Traces) error {
 	enc.reset(e.now(), e.cfg.RetentionDays)
 	enc.encode(td)
 
-	// Deployments and incidents first: they collapse on re-insert, so if a
-	// later insert fails and the whole request is retried, nothing is
-	// duplicated. A permanent failure of one table does not stop the others.
-	var depErr, incErr error
+	// Deployments, incidents and commits first: they collapse on re-insert,
+	// so if a later insert fails and the whole request is retried, nothing
+	// is duplicated. A permanent failure of one table does not stop the
+	// others.
+	var depErr, incErr, comErr error
 	if enc.dep.rows() > 0 {
 		depErr = e.insert(ctx, schema.TableDeployments, func() error {
 			return insertDeployments(ctx, conn, e.deploymentInsert, &enc.dep, &st.depIDs)
@@ -317,6 +321,17 @@ func (e *chExporter) pushTraces(ctx context.Context, td ptrace.Traces) error {
 			e.tel.ChangelensExporterEventsWritten.Add(ctx, int64(enc.inc.rows()), e.attrIncident)
 		}
 	}
+	if enc.com.rows() > 0 {
+		comErr = e.insert(ctx, schema.TableCommits, func() error {
+			return insertCommits(e.commitContext(ctx), conn, e.commitInsert, &enc.com, &st.comIDs)
+		})
+		if comErr != nil && !consumererror.IsPermanent(comErr) {
+			return comErr
+		}
+		if comErr == nil {
+			e.tel.ChangelensExporterEventsWritten.Add(ctx, int64(enc.com.rows()), e.attrCommit)
+		}
+	}
 	// Then latency and call events: with deduplicate, the retry of a request
 	// whose call insert failed drops the latency rows it already stored.
 	latErr, err := e.storeSpans(ctx, conn, schema.TableLatencyEvents, e.storedSpans, &enc.lat, e.attrLatency, func() error {
@@ -334,7 +349,23 @@ func (e *chExporter) pushTraces(ctx context.Context, td ptrace.Traces) error {
 	// Done with this request: success or permanent failure.
 	e.recordDrops(ctx, enc)
 	// Each is nil or permanent here; errors.Join keeps them detectable as permanent.
-	return errors.Join(depErr, incErr, latErr, callErr)
+	return errors.Join(depErr, incErr, comErr, latErr, callErr)
+}
+
+// commitContext is ctx for the insert into commit_events. Commits are
+// partitioned by day of their own time, which a batch of pushes spreads
+// over many days (a branch's old commits, retention_days 0): the insert may
+// touch more partitions than max_partitions_per_insert_block (100), which
+// the servers that have the limit (not 18.16) would refuse on every retry.
+func (e *chExporter) commitContext(ctx context.Context) context.Context {
+	if !e.schema.Features.PartitionLimit {
+		return ctx
+	}
+	settings := clickhouse.Settings{"max_partitions_per_insert_block": 0}
+	if e.schema.Cluster != "" {
+		settings["insert_distributed_sync"] = 1 // WithSettings replaces ctx's settings
+	}
+	return clickhouse.Context(ctx, clickhouse.WithSettings(settings))
 }
 
 // storeSpans inserts one kind of span event, first dropping (with

@@ -87,6 +87,15 @@ func insertIncidents(ctx context.Context, conn driver.Conn, query string, c *inc
 		c.openedTime, c.openedTimeNs, c.resolvedTimeNs, v.traceIDs, v.spanIDs, c.observedTime, c.ver)
 }
 
+// insertCommits sends one batch insert of c into commit_events.
+func insertCommits(ctx context.Context, conn driver.Conn, query string, c *commitColumns, v *idViews) error {
+	v.traceIDs = fixedRows(v.traceIDs, c.traceIDs, 16)
+	v.spanIDs = fixedRows(v.spanIDs, c.spanIDs, 8)
+	return sendColumns(ctx, conn, query, commitColumnNames,
+		c.service, c.repository, c.sha, c.commitTime, c.commitTimeNs, c.pushedTimeNs, c.ref,
+		v.traceIDs, v.spanIDs, c.observedTime, c.ver)
+}
+
 // errEncode marks client-side failures to encode rows for the server's
 // column types: retrying cannot fix them.
 var errEncode = errors.New("encoding rows for ClickHouse")

@@ -657,7 +657,7 @@ func TestIntegrationSchemaApplyTwiceIsNoop(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !slices.Equal(res.Applied, []uint32{1, 2, 3, 4, 5, 6, 7, 8, 9, 10}) || res.Current != latestVersion {
+	if !slices.Equal(res.Applied, []uint32{1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11}) || res.Current != latestVersion {
 		t.Fatalf("first apply = %+v", res)
 	}
 	before := showCreate(t, conn, db)
@@ -714,7 +714,7 @@ func TestIntegrationSchemaApplyTwiceIsNoop(t *testing.T) {
 		time.Sleep(50 * time.Millisecond)
 	}
 	res, err = schema.Apply(tctx(t), conn, o, srv.Version())
-	if err != nil || !slices.Equal(res.Applied, []uint32{2, 3, 4, 5, 6, 7, 8, 9, 10}) || res.Current != latestVersion {
+	if err != nil || !slices.Equal(res.Applied, []uint32{2, 3, 4, 5, 6, 7, 8, 9, 10, 11}) || res.Current != latestVersion {
 		t.Fatalf("upgrade from v1 = %+v, %v", res, err)
 	}
 	if after := showCreate(t, conn, db); after != before {
@@ -735,7 +735,7 @@ func TestIntegrationSchemaApplyTwiceIsNoop(t *testing.T) {
 // given tables and forgets the given migration: the database as it was
 // before that migration, for upgrade tests.
 // latestVersion is the number of the newest embedded migration.
-const latestVersion = 10
+const latestVersion = 11
 
 func schemaWithout(t *testing.T, srv *chtest.Server, version uint32, tables ...string) (db string, conn driver.Conn, o schema.Options) {
 	t.Helper()
@@ -881,6 +881,8 @@ func TestIntegrationRetentionSweep(t *testing.T) {
 	for i, ago := range []int{10, 5, 3, 2, 0} {
 		eventspan.AppendIncident(td, eventspan.Incident{ID: fmt.Sprintf("otlp:%d", i), Resource: eventspan.Resource{Service: "s", Environment: "e"},
 			Source: eventspan.IncidentSourceOTLP, Opened: now.AddDate(0, 0, -ago).Add(-time.Minute).UnixNano()})
+		eventspan.AppendCommit(td, eventspan.Commit{Service: "s", Repository: "o/s", SHA: fmt.Sprintf("%040d", i),
+			Time: now.AddDate(0, 0, -ago).Add(-time.Minute).UnixNano()})
 	}
 	push(t, writer, td)
 
@@ -896,10 +898,11 @@ func TestIntegrationRetentionSweep(t *testing.T) {
 		t.Fatal(err)
 	}
 	// days 10 and 5 ago, in latency_events, the rollup, both histograms,
-	// version_presence, cohort_hist_1m, call_events and incident_events;
-	// day 3 ago is the first day kept (today + 3 previous days).
-	if dropped != 16 {
-		t.Fatalf("dropped %d partitions, want 16", dropped)
+	// version_presence, cohort_hist_1m, call_events, incident_events and
+	// commit_events; day 3 ago is the first day kept (today + 3 previous
+	// days).
+	if dropped != 18 {
+		t.Fatalf("dropped %d partitions, want 18", dropped)
 	}
 	conn := srv.Conn(t, db)
 	cutoff := retentionCutoff(now, 3)
@@ -911,6 +914,7 @@ func TestIntegrationRetentionSweep(t *testing.T) {
 		"SELECT count() FROM version_presence WHERE bucket < toDateTime(?)",
 		"SELECT count() FROM call_events WHERE time < toDateTime(?)",
 		"SELECT count() FROM incident_events WHERE opened_time < toDateTime(?)",
+		"SELECT count() FROM commit_events WHERE commit_time < toDateTime(?)",
 	} {
 		var n uint64
 		if err := conn.QueryRow(tctx(t), q, cutoff.Unix()).Scan(&n); err != nil || n != 0 {
@@ -918,7 +922,7 @@ func TestIntegrationRetentionSweep(t *testing.T) {
 		}
 	}
 	var kept uint64
-	for _, table := range []string{"latency_events", "call_events", "incident_events"} {
+	for _, table := range []string{"latency_events", "call_events", "incident_events", "commit_events"} {
 		if err := conn.QueryRow(tctx(t), "SELECT count() FROM "+table).Scan(&kept); err != nil || kept != 3 {
 			t.Fatalf("%s: kept %d rows, want 3", table, kept)
 		}
@@ -927,7 +931,7 @@ func TestIntegrationRetentionSweep(t *testing.T) {
 	if dropped, err := e.sweepRetention(tctx(t), now); err != nil || dropped != 0 {
 		t.Fatalf("second sweep dropped %d, %v", dropped, err)
 	}
-	assertCounter(t, tel, "otelcol_changelens_exporter_retention_partitions_dropped", nil, 16)
+	assertCounter(t, tel, "otelcol_changelens_exporter_retention_partitions_dropped", nil, 18)
 }
 
 // ---------------------------------------------------------------------------
@@ -1103,6 +1107,7 @@ func createMismatchedTables(t *testing.T, srv *chtest.Server, db string) {
 	srv.Exec(t, `CREATE TABLE `+db+`.deployment_events (id String) ENGINE = MergeTree ORDER BY id`)
 	srv.Exec(t, `CREATE TABLE `+db+`.call_events (service String) ENGINE = MergeTree ORDER BY service`)
 	srv.Exec(t, `CREATE TABLE `+db+`.incident_events (id String) ENGINE = MergeTree ORDER BY id`)
+	srv.Exec(t, `CREATE TABLE `+db+`.commit_events (sha String) ENGINE = MergeTree ORDER BY sha`)
 }
 
 // ---------------------------------------------------------------------------

@@ -41,6 +41,7 @@ const (
 	TableNotifications   = "notification_log"    // schema v7
 	TableCallEvents      = "call_events"         // schema v8
 	TableIncidents       = "incident_events"     // schema v10
+	TableCommits         = "commit_events"       // schema v11
 	TableMigrations      = "schema_migrations"
 	LocalSuffix          = "_local"
 )
@@ -50,7 +51,7 @@ const (
 // leave a query reading a name that no longer exists.
 var ReadTables = []string{TableLatencyEvents, TableLatencyRollup, TableLatencyHist1m, TableLatencyHist1h,
 	TableDeployments, TableVersionPresence, TableCohortHist1m, TableVerdicts, TableNotifications, TableCallEvents,
-	TableIncidents}
+	TableIncidents, TableCommits}
 
 // Cohort dimensions: the values of cohort_hist_1m.dimension, and with the
 // two prefixes those of latency_events.cohort_keys (schema v6).
@@ -85,6 +86,7 @@ var RetentionTables = []struct{ Table, TimeColumn string }{
 	{TableCohortHist1m, "minute"},
 	{TableCallEvents, "time"},
 	{TableIncidents, "opened_time"},
+	{TableCommits, "commit_time"},
 }
 
 // Features are optional server features the schema uses when present.
