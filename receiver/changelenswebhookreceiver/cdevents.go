@@ -8,15 +8,22 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
+	"time"
+
+	"github.com/changelens/changelens/internal/eventspan"
 )
 
 // CDEvents types that are deployments: a service deployed, upgraded to
-// another version, or rolled back to an earlier one (any 0.x.x version of
-// each event, the spec's versions so far).
+// another version, or rolled back to an earlier one; and incidents: one
+// detected (by a system) or reported (through a ticket), and resolved. Any
+// 0.x.x version of each event, the spec's versions so far.
 const (
 	typeServiceDeployed   = "dev.cdevents.service.deployed.0."
 	typeServiceUpgraded   = "dev.cdevents.service.upgraded.0."
 	typeServiceRolledBack = "dev.cdevents.service.rolledback.0."
+	typeIncidentDetected  = "dev.cdevents.incident.detected.0."
+	typeIncidentReported  = "dev.cdevents.incident.reported.0."
+	typeIncidentResolved  = "dev.cdevents.incident.resolved.0."
 	typeCDEventsPrefix    = "dev.cdevents."
 )
 
@@ -43,6 +50,12 @@ type cdEvent struct {
 				ID string `json:"id"`
 			} `json:"environment"`
 			ArtifactID string `json:"artifactId"`
+			// An incident's (the service is the subject of a
+			// service event, and its id the service).
+			Service *struct {
+				ID string `json:"id"`
+			} `json:"service"`
+			Description string `json:"description"`
 		} `json:"content"`
 	} `json:"subject"`
 	CustomData json.RawMessage `json:"customData"`
@@ -65,7 +78,7 @@ type cdCustomData struct {
 
 func (c *cdEvents) parse(req *http.Request, body []byte) (delivery, error) {
 	if c.token != "" {
-		if err := c.authenticate(req.Header.Get("Authorization")); err != nil {
+		if err := bearer(req.Header.Get("Authorization"), c.token); err != nil {
 			return delivery{}, err
 		}
 	}
@@ -78,15 +91,19 @@ func (c *cdEvents) parse(req *http.Request, body []byte) (delivery, error) {
 		return delivery{}, malformed("body", "not a CDEvent: "+err.Error())
 	}
 	ctx := ev.Context
-	var rolledBack bool
+	var rolledBack, incident, resolved bool
 	switch t := ctx.Type; {
 	case t == "":
 		return delivery{}, malformed("context.type", "required")
 	case strings.HasPrefix(t, typeServiceDeployed), strings.HasPrefix(t, typeServiceUpgraded):
 	case strings.HasPrefix(t, typeServiceRolledBack):
 		rolledBack = true
+	case strings.HasPrefix(t, typeIncidentDetected), strings.HasPrefix(t, typeIncidentReported):
+		incident = true
+	case strings.HasPrefix(t, typeIncidentResolved):
+		incident, resolved = true, true
 	case strings.HasPrefix(t, typeCDEventsPrefix):
-		return ignore(http.StatusAccepted, "type "+t+" is not service.deployed, upgraded or rolledback 0.x"), nil
+		return ignore(http.StatusAccepted, "type "+t+" is not service.deployed, upgraded or rolledback, or incident.detected, reported or resolved 0.x"), nil
 	default:
 		return delivery{}, malformed("context.type", "not a CDEvents type: "+t)
 	}
@@ -101,6 +118,9 @@ func (c *cdEvents) parse(req *http.Request, body []byte) (delivery, error) {
 		return delivery{}, malformed("context.timestamp", "required, an RFC 3339 time")
 	}
 	s := ev.Subject
+	if incident {
+		return cdIncident(&ev, at, resolved)
+	}
 	if s == nil || s.ID == "" {
 		return delivery{}, malformed("subject.id", "required (the service)")
 	}
@@ -139,17 +159,6 @@ func (c *cdEvents) parse(req *http.Request, body []byte) (delivery, error) {
 		}
 	}
 	return delivery{deployment: d}, nil
-}
-
-func (c *cdEvents) authenticate(v string) error {
-	if v == "" {
-		return reject(http.StatusUnauthorized, reasonMissingToken, "Authorization: required (Bearer <token>)")
-	}
-	scheme, token, ok := strings.Cut(v, " ")
-	if !ok || !strings.EqualFold(scheme, "Bearer") || !equalSecret(strings.TrimSpace(token), c.token) {
-		return reject(http.StatusUnauthorized, reasonBadToken, "Authorization: wrong token")
-	}
-	return nil
 }
 
 // cdEventOf returns the CDEvent a request carries, in either CloudEvents
@@ -205,6 +214,55 @@ func structuredData(body []byte) ([]byte, error) {
 		return d, nil
 	}
 	return nil, malformed("data", "required (the CDEvent)")
+}
+
+// cdIncident maps an incident event (detected, reported or resolved at
+// at). Its ID is the incident's, the subject's, not the event's: every
+// event of one incident shares it, so the resolution replaces the opening.
+func cdIncident(ev *cdEvent, at time.Time, resolved bool) (delivery, error) {
+	s := ev.Subject
+	if s == nil || s.ID == "" {
+		return delivery{}, malformed("subject.id", "required (the incident)")
+	}
+	c := &s.Content
+	if c.Environment == nil || c.Environment.ID == "" {
+		return delivery{}, malformed("subject.content.environment.id", "required")
+	}
+	if c.Service == nil || c.Service.ID == "" {
+		return delivery{}, malformed("subject.content.service.id", "required (the service the incident affects)")
+	}
+	f, _ := stringFields(ev.CustomData)
+	in := eventspan.Incident{
+		ID:           "cdevents:" + ev.Context.Source + "#" + s.ID,
+		Source:       eventspan.IncidentSourceCDEvents,
+		Resolved:     resolved,
+		Severity:     f["severity"],
+		Title:        f["title"],
+		DeploymentID: f["deploymentId"],
+		Opened:       unixNano(at),
+	}
+	in.Service, in.Environment = c.Service.ID, c.Environment.ID
+	if c.ArtifactID != "" {
+		in.Version = artifactVersion(c.ArtifactID)
+	}
+	if in.Title == "" {
+		in.Title = c.Description
+	}
+	// Every report of an incident must carry its opening time (the row of
+	// the resolution replaces the opening's). A detected or reported event
+	// is the opening, unless customData.openedAt says when it opened; a
+	// resolution without openedAt knows of no opening but itself.
+	if v := f["openedAt"]; v != "" {
+		opened, ok := parseTime(v)
+		if !ok {
+			return delivery{}, malformed("customData.openedAt", "not an RFC 3339 time")
+		}
+		in.Opened = unixNano(opened)
+	}
+	if resolved {
+		in.ResolvedAt = max(unixNano(at), in.Opened)
+	}
+	return delivery{incidents: []eventspan.Incident{in}}, nil
 }
 
 // customDataOf reads changelens' fields from customData when it is a JSON

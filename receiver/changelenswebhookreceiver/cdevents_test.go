@@ -1,6 +1,7 @@
 package changelenswebhookreceiver
 
 import (
+	"encoding/json"
 	"net/http"
 	"strings"
 	"testing"
@@ -9,6 +10,8 @@ import (
 	"github.com/stretchr/testify/require"
 	"go.opentelemetry.io/collector/config/configopaque"
 	"go.opentelemetry.io/collector/config/configoptional"
+
+	"github.com/changelens/changelens/internal/eventspan"
 )
 
 // binaryHeaders are the CloudEvents HTTP binary-mode headers of a CDEvent
@@ -193,4 +196,104 @@ func TestArtifactVersion(t *testing.T) {
 	} {
 		assert.Equal(t, want, artifactVersion(id), id)
 	}
+}
+
+// The spec's incident examples (v0.4.1): detected and reported open the
+// incident, resolved resolves it; all three share the subject's ID.
+func TestCDEventsIncidents(t *testing.T) {
+	const id = "cdevents:/monitoring/prod1#incident-123"
+	at := mustTime(t, "2022-11-11T13:52:20.079Z").UnixNano()
+	h := newHarness(t, testConfig(), nil)
+	for _, c := range []struct{ fixture, ceType string }{
+		{"cdevents/incident_detected.json", "dev.cdevents.incident.detected.0.2.0"},
+		{"cdevents/incident_reported.json", "dev.cdevents.incident.reported.0.2.0"},
+		{"cdevents/incident_resolved.json", "dev.cdevents.incident.resolved.0.2.0"},
+	} {
+		w := h.post("/cdevents", readFixture(t, c.fixture), binaryHeaders(c.ceType)...)
+		assert.Equal(t, []string{id}, accepted(t, w), c.fixture)
+	}
+	got := h.incidents()
+	require.Len(t, got, 3)
+	detected := got[0]
+	assert.Equal(t, eventspan.Incident{
+		ID: id,
+		Resource: eventspan.Resource{Service: "myApp", Environment: "prod1",
+			Version: "sha256:0b31b1c02ff458ad9b7b81cbdf8f028bd54699fa151f221d1e8de6817db93427"},
+		Source:  "cdevents",
+		Title:   "Response time above threshold of 100ms",
+		Opened:  at,
+		TraceID: detected.TraceID,
+		SpanID:  detected.SpanID,
+	}, detected)
+	reported := got[1]
+	assert.False(t, reported.Resolved)
+	assert.Equal(t, "medium", reported.Severity, "customData.severity")
+	assert.Equal(t, detected.SpanID, reported.SpanID, "another opening of the same incident")
+	resolved := got[2]
+	assert.True(t, resolved.Resolved)
+	assert.Equal(t, id, resolved.ID)
+	assert.Equal(t, at, resolved.ResolvedAt)
+	assert.Equal(t, at, resolved.Opened, "a resolution without customData.openedAt opens when it resolves")
+	assert.Equal(t, "Response time restored below 100ms", resolved.Title)
+	assert.NotEqual(t, detected.SpanID, resolved.SpanID)
+	assert.Equal(t, int64(2), h.incidentCount(sourceCDEvents, eventspan.IncidentOpen))
+	assert.Equal(t, int64(1), h.incidentCount(sourceCDEvents, eventspan.IncidentResolved))
+}
+
+// customData.openedAt, title, severity and deploymentId, changelens'
+// convention, say what the spec's incident events cannot.
+func TestCDEventsIncidentCustomData(t *testing.T) {
+	body := editJSON(t, readFixture(t, "cdevents/incident_resolved.json"), func(m map[string]any) {
+		sub(m, "context")["timestamp"] = "2022-11-11T14:30:00Z"
+		m["customData"] = map[string]any{"openedAt": "2022-11-11T13:52:20.079Z", "title": "checkout slow", "severity": "P2",
+			"deploymentId": "cdevents:/tekton/prod#9d4c", "value": 70}
+	})
+	h := newHarness(t, testConfig(), nil)
+	accepted(t, h.post("/cdevents", body, binaryHeaders("dev.cdevents.incident.resolved.0.2.0")...))
+	in := h.incidents()[0]
+	assert.Equal(t, mustTime(t, "2022-11-11T13:52:20.079Z").UnixNano(), in.Opened)
+	assert.Equal(t, mustTime(t, "2022-11-11T14:30:00Z").UnixNano(), in.ResolvedAt)
+	assert.Equal(t, "checkout slow", in.Title)
+	assert.Equal(t, "P2", in.Severity)
+	assert.Equal(t, "cdevents:/tekton/prod#9d4c", in.DeploymentID)
+
+	// Structured mode, as any CDEvent.
+	structured := editJSON(t, readFixture(t, "cdevents/service_deployed_structured.json"), func(m map[string]any) {
+		var ev map[string]any
+		require.NoError(t, json.Unmarshal(readFixture(t, "cdevents/incident_detected.json"), &ev))
+		m["type"], m["data"] = "dev.cdevents.incident.detected.0.2.0", ev
+	})
+	h = newHarness(t, testConfig(), nil)
+	assert.Equal(t, []string{"cdevents:/monitoring/prod1#incident-123"},
+		accepted(t, h.post("/cdevents", structured, "Content-Type", "application/cloudevents+json")))
+}
+
+func TestCDEventsIncidentMalformed(t *testing.T) {
+	body := readFixture(t, "cdevents/incident_detected.json")
+	edit := func(f func(m map[string]any)) []byte { return editJSON(t, body, f) }
+	content := func(m map[string]any) map[string]any { return sub(sub(m, "subject"), "content") }
+	for _, c := range []struct {
+		name string
+		body []byte
+		want string
+	}{
+		{"no service", edit(func(m map[string]any) { delete(content(m), "service") }), "subject.content.service.id: required"},
+		{"no environment", edit(func(m map[string]any) { delete(content(m), "environment") }), "subject.content.environment.id: required"},
+		{"no subject id", edit(func(m map[string]any) { delete(sub(m, "subject"), "id") }), "subject.id: required (the incident)"},
+		{"bad timestamp", edit(func(m map[string]any) { sub(m, "context")["timestamp"] = "now" }), "context.timestamp"},
+		{"bad openedAt", edit(func(m map[string]any) { m["customData"] = map[string]any{"openedAt": "then"} }), "customData.openedAt: not an RFC 3339 time"},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			h := newHarness(t, testConfig(), nil)
+			w := h.post("/cdevents", c.body, binaryHeaders("dev.cdevents.incident.detected.0.2.0")...)
+			assert.Equal(t, http.StatusBadRequest, w.Code)
+			assert.True(t, strings.HasPrefix(errorOf(t, w), c.want), "%q, want %q", errorOf(t, w), c.want)
+			assert.Empty(t, h.spans())
+			assert.Equal(t, int64(1), h.rejected(sourceCDEvents, reasonMalformed))
+		})
+	}
+	// Other incident-adjacent types (ticket.*) are no incident.
+	h := newHarness(t, testConfig(), nil)
+	ticket := edit(func(m map[string]any) { sub(m, "context")["type"] = "dev.cdevents.ticket.created.0.1.0" })
+	assert.Equal(t, http.StatusAccepted, h.post("/cdevents", ticket, binaryHeaders("dev.cdevents.ticket.created.0.1.0")...).Code)
 }

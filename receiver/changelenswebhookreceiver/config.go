@@ -3,6 +3,8 @@ package changelenswebhookreceiver
 import (
 	"errors"
 	"fmt"
+	"maps"
+	"slices"
 	"strings"
 
 	"go.opentelemetry.io/collector/component"
@@ -27,8 +29,13 @@ type Config struct {
 	GitHub configoptional.Optional[GitHubConfig] `mapstructure:"github"`
 	// ArgoCD serves the Argo CD notifications webhook service.
 	ArgoCD configoptional.Optional[ArgoCDConfig] `mapstructure:"argocd"`
-	// CDEvents serves CDEvents over the CloudEvents HTTP binding.
+	// CDEvents serves CDEvents over the CloudEvents HTTP binding: service
+	// events (deployments) and incident events.
 	CDEvents configoptional.Optional[CDEventsConfig] `mapstructure:"cdevents"`
+	// PagerDuty serves PagerDuty's v3 webhooks (incidents).
+	PagerDuty configoptional.Optional[PagerDutyConfig] `mapstructure:"pagerduty"`
+	// Alertmanager serves Prometheus Alertmanager's webhook (incidents).
+	Alertmanager configoptional.Optional[AlertmanagerConfig] `mapstructure:"alertmanager"`
 }
 
 // GitHubConfig configures the GitHub source.
@@ -80,6 +87,53 @@ type CDEventsConfig struct {
 	Token configopaque.String `mapstructure:"token"`
 }
 
+// PagerDutyConfig configures the PagerDuty source: a v3 webhook
+// subscription's deliveries, each signed with the subscription's secret.
+type PagerDutyConfig struct {
+	// Path is the URL path the webhook subscription posts to.
+	Path string `mapstructure:"path"`
+	// Secret is the subscription's signing secret (PagerDuty shows it once,
+	// when the subscription is created). Required: every delivery must
+	// carry X-PagerDuty-Signature, v1= the HMAC-SHA256 of its body under it.
+	Secret configopaque.String `mapstructure:"secret"`
+	// Services maps a PagerDuty service, by its ID (PF9KMXH) or its name
+	// (the summary, "API Service"), to the service.name its spans carry;
+	// an unmapped PagerDuty service is taken by its name.
+	Services map[string]string `mapstructure:"services"`
+	// Environment is the environment of every incident (PagerDuty names
+	// none), unless Environments maps its PagerDuty service.
+	Environment string `mapstructure:"environment"`
+	// Environments maps a PagerDuty service, by ID or name, to the
+	// environment of its incidents.
+	Environments map[string]string `mapstructure:"environments"`
+}
+
+// AlertmanagerConfig configures the Alertmanager source: a webhook_config
+// receiver's notifications, each alert one incident.
+type AlertmanagerConfig struct {
+	// Path is the URL path Alertmanager posts to.
+	Path string `mapstructure:"path"`
+	// Token, when set, must arrive as "Authorization: Bearer <token>"
+	// (Alertmanager's http_config.authorization.credentials). Alertmanager
+	// does not sign notifications: without it the path accepts anyone who
+	// can reach it.
+	Token configopaque.String `mapstructure:"token"`
+	// ServiceLabels are the labels naming an alert's service, the first
+	// present wins; an alert with none of them is no incident.
+	ServiceLabels []string `mapstructure:"service_labels"`
+	// EnvironmentLabels are the labels naming an alert's environment, the
+	// first present wins; else Environment.
+	EnvironmentLabels []string `mapstructure:"environment_labels"`
+	// Environment is the environment of an alert without an environment label.
+	Environment string `mapstructure:"environment"`
+	// MatchLabels selects the alerts that are incidents: those carrying
+	// every one of these labels with its value. Not every alert is a
+	// user-facing incident (a disk filling up, a certificate expiring in a
+	// month); route only the ones that are, or mark them (changelens:
+	// incident, severity: critical). Empty: every alert is.
+	MatchLabels map[string]string `mapstructure:"match_labels"`
+}
+
 var _ component.Config = (*Config)(nil)
 
 // GitHub service and version rules.
@@ -97,8 +151,8 @@ func (c *Config) Validate() error {
 	if strings.TrimSpace(c.NetAddr.Endpoint) == "" {
 		errs = append(errs, errors.New("endpoint: must not be empty"))
 	}
-	if !c.GitHub.HasValue() && !c.ArgoCD.HasValue() && !c.CDEvents.HasValue() {
-		errs = append(errs, errors.New("github, argocd, cdevents: configure at least one source"))
+	if !c.GitHub.HasValue() && !c.ArgoCD.HasValue() && !c.CDEvents.HasValue() && !c.PagerDuty.HasValue() && !c.Alertmanager.HasValue() {
+		errs = append(errs, errors.New("github, argocd, cdevents, pagerduty, alertmanager: configure at least one source"))
 	}
 	paths := map[string]string{}
 	checkPath := func(field, p string) {
@@ -143,7 +197,56 @@ func (c *Config) Validate() error {
 	if e := c.CDEvents.Get(); e != nil {
 		checkPath("cdevents.path", e.Path)
 	}
+	if p := c.PagerDuty.Get(); p != nil {
+		checkPath("pagerduty.path", p.Path)
+		if p.Secret == "" {
+			errs = append(errs, errors.New("pagerduty.secret: required (the webhook subscription's signing secret)"))
+		}
+		errs = append(errs, checkMapping("pagerduty.services", p.Services)...)
+		if strings.TrimSpace(p.Environment) == "" {
+			errs = append(errs, errors.New("pagerduty.environment: must not be empty"))
+		}
+		errs = append(errs, checkMapping("pagerduty.environments", p.Environments)...)
+	}
+	if a := c.Alertmanager.Get(); a != nil {
+		checkPath("alertmanager.path", a.Path)
+		if len(a.ServiceLabels) == 0 {
+			errs = append(errs, errors.New("alertmanager.service_labels: must name at least one label"))
+		}
+		errs = append(errs, checkLabels("alertmanager.service_labels", a.ServiceLabels)...)
+		errs = append(errs, checkLabels("alertmanager.environment_labels", a.EnvironmentLabels)...)
+		if strings.TrimSpace(a.Environment) == "" {
+			errs = append(errs, errors.New("alertmanager.environment: must not be empty"))
+		}
+		for _, k := range slices.Sorted(maps.Keys(a.MatchLabels)) {
+			if strings.TrimSpace(k) == "" {
+				errs = append(errs, errors.New("alertmanager.match_labels: empty label name"))
+			}
+		}
+	}
 	return errors.Join(errs...)
+}
+
+// checkMapping refuses a mapping to an empty name, naming its key.
+func checkMapping(field string, m map[string]string) []error {
+	var errs []error
+	for _, k := range slices.Sorted(maps.Keys(m)) {
+		if strings.TrimSpace(m[k]) == "" {
+			errs = append(errs, fmt.Errorf("%s[%s]: empty name", field, k))
+		}
+	}
+	return errs
+}
+
+// checkLabels refuses an empty label name, naming its index.
+func checkLabels(field string, labels []string) []error {
+	var errs []error
+	for i, l := range labels {
+		if strings.TrimSpace(l) == "" {
+			errs = append(errs, fmt.Errorf("%s[%d]: empty label name", field, i))
+		}
+	}
+	return errs
 }
 
 func defaultConfig() *Config {
@@ -154,5 +257,12 @@ func defaultConfig() *Config {
 		GitHub:       configoptional.Default(GitHubConfig{Path: "/github", Service: serviceRepositoryName, Version: versionSHA}),
 		ArgoCD:       configoptional.Default(ArgoCDConfig{Path: "/argocd", Header: "Authorization", Scheme: "Bearer"}),
 		CDEvents:     configoptional.Default(CDEventsConfig{Path: "/cdevents"}),
+		PagerDuty:    configoptional.Default(PagerDutyConfig{Path: "/pagerduty", Environment: defaultIncidentEnvironment}),
+		Alertmanager: configoptional.Default(AlertmanagerConfig{
+			Path:              "/alertmanager",
+			ServiceLabels:     []string{"service", "service_name", "job"},
+			EnvironmentLabels: []string{"environment", "env", "deployment_environment"},
+			Environment:       defaultIncidentEnvironment,
+		}),
 	}
 }

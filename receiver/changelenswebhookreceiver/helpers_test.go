@@ -26,13 +26,16 @@ import (
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/sdk/metric/metricdata"
 
+	"github.com/changelens/changelens/internal/eventspan"
 	"github.com/changelens/changelens/receiver/changelenswebhookreceiver/internal/metadatatest"
 )
 
 const (
-	testGitHubSecret = "It's a Secret to Everybody"
-	testArgoSecret   = "argo-shared-secret"
-	testCDToken      = "cdevents-token"
+	testGitHubSecret    = "It's a Secret to Everybody"
+	testArgoSecret      = "argo-shared-secret"
+	testCDToken         = "cdevents-token"
+	testPagerDutySecret = "pagerduty-subscription-secret"
+	testAMToken         = "alertmanager-token"
 )
 
 // testConfig serves every source with the test secrets.
@@ -42,6 +45,9 @@ func testConfig() *Config {
 	cfg.GitHub = configoptional.Some(GitHubConfig{Path: "/github", Secret: configopaque.String(testGitHubSecret), Service: serviceRepositoryName, Version: versionSHA})
 	cfg.ArgoCD = configoptional.Some(ArgoCDConfig{Path: "/argocd", Secret: configopaque.String(testArgoSecret), Header: "Authorization", Scheme: "Bearer"})
 	cfg.CDEvents = configoptional.Some(CDEventsConfig{Path: "/cdevents"})
+	cfg.PagerDuty = configoptional.Some(PagerDutyConfig{Path: "/pagerduty", Secret: configopaque.String(testPagerDutySecret), Environment: "production"})
+	cfg.Alertmanager = configoptional.Some(AlertmanagerConfig{Path: "/alertmanager", ServiceLabels: []string{"service", "service_name", "job"},
+		EnvironmentLabels: []string{"environment", "env", "deployment_environment"}, Environment: "production"})
 	return cfg
 }
 
@@ -159,6 +165,70 @@ func gitHubHeaders(event string, body []byte) []string {
 		"X-GitHub-Delivery", "72d3162e-cc78-11e3-81ab-4c9367dc0958",
 		headerGitHubSignature, signGitHub(testGitHubSecret, body),
 	}
+}
+
+// signPagerDuty is one X-PagerDuty-Signature entry of body under secret.
+func signPagerDuty(secret string, body []byte) string {
+	mac := hmac.New(sha256.New, []byte(secret))
+	mac.Write(body)
+	return "v1=" + hex.EncodeToString(mac.Sum(nil))
+}
+
+// pagerDutyHeaders are a signed v3 delivery's headers.
+func pagerDutyHeaders(body []byte) []string {
+	return []string{
+		"Content-Type", "application/json",
+		"X-Webhook-Id", "1a2b3c4d-5e6f-4a7b-8c9d-0e1f2a3b4c5d",
+		headerPagerDutySignature, signPagerDuty(testPagerDutySecret, body),
+	}
+}
+
+// amHeaders are an Alertmanager notification's headers.
+func amHeaders() []string {
+	return []string{"Content-Type", "application/json", "User-Agent", "Alertmanager/0.27.0"}
+}
+
+// incidents are the incident events passed on so far, decoded as the
+// exporter decodes them.
+func (h *harness) incidents() []eventspan.Incident {
+	var out []eventspan.Incident
+	for _, td := range h.sink.AllTraces() {
+		out = append(out, incidentsOf(td)...)
+	}
+	return out
+}
+
+func incidentsOf(td ptrace.Traces) []eventspan.Incident {
+	var out []eventspan.Incident
+	for _, rs := range td.ResourceSpans().All() {
+		res := eventspan.ReadResource(rs.Resource().Attributes())
+		for _, ss := range rs.ScopeSpans().All() {
+			if eventspan.ScopeKind(ss.Scope()) != eventspan.KindIncident {
+				continue
+			}
+			for _, s := range ss.Spans().All() {
+				out = append(out, eventspan.DecodeIncident(res, s))
+			}
+		}
+	}
+	return out
+}
+
+func (h *harness) incidentCount(source, status string) int64 {
+	return h.counter("otelcol_receiver_changelens_webhook_incidents", attribute.String("source", source), attribute.String("status", status))
+}
+
+// accepted is the IDs an answer says were passed on.
+func accepted(t *testing.T, w *httptest.ResponseRecorder) []string {
+	t.Helper()
+	require.Equal(t, http.StatusOK, w.Code, w.Body.String())
+	var body struct {
+		Status    string   `json:"status"`
+		Incidents []string `json:"incidents"`
+	}
+	require.NoError(t, json.Unmarshal(w.Body.Bytes(), &body), w.Body.String())
+	require.Equal(t, "accepted", body.Status, w.Body.String())
+	return body.Incidents
 }
 
 // errorOf is the error an answer names.

@@ -22,15 +22,18 @@ import (
 	"go.opentelemetry.io/otel/metric"
 	"go.uber.org/zap"
 
+	"github.com/changelens/changelens/internal/eventspan"
 	"github.com/changelens/changelens/receiver/changelenswebhookreceiver/internal/metadata"
 )
 
 // Source names: the metrics' source attribute, the span's
 // changelens.webhook.source and the prefix of its deployment.id.
 const (
-	sourceGitHub   = "github"
-	sourceArgoCD   = "argocd"
-	sourceCDEvents = "cdevents"
+	sourceGitHub       = "github"
+	sourceArgoCD       = "argocd"
+	sourceCDEvents     = "cdevents"
+	sourcePagerDuty    = eventspan.IncidentSourcePagerDuty
+	sourceAlertmanager = eventspan.IncidentSourceAlertmanager
 )
 
 // Reasons of the rejected metric; metadata.yaml lists them all (tested).
@@ -69,14 +72,24 @@ func malformed(field, problem string) *rejection {
 }
 
 // delivery is an authenticated, well-formed request: a deployment to pass
-// on, or (deployment nil) one answered with status and passed on to nobody.
+// on, or incidents to pass on, or (neither) one answered with status and
+// passed on to nobody.
 type delivery struct {
 	deployment *deployment
-	status     int
-	note       string
+	incidents  []eventspan.Incident
+	// skipped counts the parts of a delivery that are no incident (an
+	// Alertmanager delivery's alerts not matching match_labels or naming
+	// no service): each is counted as ignored.
+	skipped int
+	status  int
+	note    string
 }
 
 func ignore(status int, note string) delivery { return delivery{status: status, note: note} }
+
+// ignored is how many the ignored counter counts for a delivery passed on
+// to nobody: its skipped parts (alerts), else the delivery.
+func (d *delivery) ignored() int64 { return int64(max(d.skipped, 1)) }
 
 // source authenticates and decodes one source's deliveries. parse returns a
 // *rejection as its error.
@@ -104,9 +117,10 @@ type webhookReceiver struct {
 // attrSets are one source's metric attribute sets, built once so that
 // counting a delivery allocates nothing.
 type attrSets struct {
-	ignored  metric.MeasurementOption
-	results  map[string]metric.MeasurementOption
-	rejected map[string]metric.MeasurementOption
+	ignored   metric.MeasurementOption
+	results   map[string]metric.MeasurementOption
+	incidents map[string]metric.MeasurementOption // by status
+	rejected  map[string]metric.MeasurementOption
 }
 
 func newReceiver(set receiver.Settings, cfg *Config, next consumer.Traces) (*webhookReceiver, error) {
@@ -131,6 +145,12 @@ func newReceiver(set receiver.Settings, cfg *Config, next consumer.Traces) (*web
 	if e := cfg.CDEvents.Get(); e != nil {
 		r.addSource(&source{name: sourceCDEvents, path: e.Path, parse: newCDEvents(e).parse})
 	}
+	if p := cfg.PagerDuty.Get(); p != nil {
+		r.addSource(&source{name: sourcePagerDuty, path: p.Path, parse: newPagerDuty(p).parse})
+	}
+	if a := cfg.Alertmanager.Get(); a != nil {
+		r.addSource(&source{name: sourceAlertmanager, path: a.Path, parse: newAlertmanager(a).parse})
+	}
 	mux := http.NewServeMux()
 	for p, s := range r.sources {
 		mux.Handle(p, r.serve(s))
@@ -144,9 +164,13 @@ func (r *webhookReceiver) addSource(s *source) {
 	with := func(kv ...attribute.KeyValue) metric.MeasurementOption {
 		return metric.WithAttributeSet(attribute.NewSet(append(kv, attribute.String("source", s.name))...))
 	}
-	a := attrSets{ignored: with(), results: map[string]metric.MeasurementOption{}, rejected: map[string]metric.MeasurementOption{}}
+	a := attrSets{ignored: with(), results: map[string]metric.MeasurementOption{},
+		incidents: map[string]metric.MeasurementOption{}, rejected: map[string]metric.MeasurementOption{}}
 	for _, res := range []string{resultSuccess, resultFailure} {
 		a.results[res] = with(attribute.String("result", res))
+	}
+	for _, st := range []string{eventspan.IncidentOpen, eventspan.IncidentResolved} {
+		a.incidents[st] = with(attribute.String("status", st))
 	}
 	for _, reason := range rejectReasons {
 		a.rejected[reason] = with(attribute.String("reason", reason))
@@ -235,33 +259,78 @@ func (r *webhookReceiver) serve(s *source) http.HandlerFunc {
 			r.refuse(req, w, s, rej)
 			return
 		}
-		d := del.deployment
-		if d == nil {
-			r.tel.ReceiverChangelensWebhookIgnored.Add(ctx, 1, r.attrs[s.name].ignored)
+		switch {
+		case del.deployment != nil:
+			r.passDeployment(w, req, s, del.deployment)
+		case len(del.incidents) > 0:
+			r.passIncidents(w, req, s, &del)
+		default:
+			r.tel.ReceiverChangelensWebhookIgnored.Add(ctx, del.ignored(), r.attrs[s.name].ignored)
 			writeJSON(w, del.status, map[string]string{"status": "ignored", "reason": del.note})
-			return
 		}
-		td := ptrace.NewTraces()
-		d.appendTo(td)
-		opCtx := r.obsrecv.StartTracesOp(ctx)
-		err = r.next.ConsumeTraces(opCtx, td)
-		r.obsrecv.EndTracesOp(opCtx, s.name, 1, err)
-		if err != nil {
-			// 503 whatever the error: every source retries (or lets a
-			// person redeliver) on 5xx, and the span is made again from
-			// the same delivery, so a retry cannot duplicate anything.
-			r.set.Logger.Warn("changelens_webhook: the pipeline refused a deployment", zap.String("source", s.name),
-				zap.String("delivery", deliveryID(req)), zap.String("deployment.id", d.externalID), zap.Error(err))
-			w.Header().Set("Retry-After", "5")
-			r.refuse(req, w, s, reject(http.StatusServiceUnavailable, reasonConsumer, "the collector could not take the deployment now; retry"))
-			return
-		}
-		r.tel.ReceiverChangelensWebhookDeployments.Add(ctx, 1, r.attrs[s.name].results[d.result()])
-		writeJSON(w, http.StatusOK, map[string]string{
-			"status": "accepted", "deployment_id": d.externalID, "service": d.service,
-			"environment": d.environment, "version": d.version, "result": d.result(),
-		})
 	}
+}
+
+func (r *webhookReceiver) passDeployment(w http.ResponseWriter, req *http.Request, s *source, d *deployment) {
+	ctx := req.Context()
+	td := ptrace.NewTraces()
+	d.appendTo(td)
+	opCtx := r.obsrecv.StartTracesOp(ctx)
+	err := r.next.ConsumeTraces(opCtx, td)
+	r.obsrecv.EndTracesOp(opCtx, s.name, 1, err)
+	if err != nil {
+		// 503 whatever the error: every source retries (or lets a
+		// person redeliver) on 5xx, and the span is made again from
+		// the same delivery, so a retry cannot duplicate anything.
+		r.set.Logger.Warn("changelens_webhook: the pipeline refused a deployment", zap.String("source", s.name),
+			zap.String("delivery", deliveryID(req)), zap.String("deployment.id", d.externalID), zap.Error(err))
+		w.Header().Set("Retry-After", "5")
+		r.refuse(req, w, s, reject(http.StatusServiceUnavailable, reasonConsumer, "the collector could not take the deployment now; retry"))
+		return
+	}
+	r.tel.ReceiverChangelensWebhookDeployments.Add(ctx, 1, r.attrs[s.name].results[d.result()])
+	writeJSON(w, http.StatusOK, map[string]string{
+		"status": "accepted", "deployment_id": d.externalID, "service": d.service,
+		"environment": d.environment, "version": d.version, "result": d.result(),
+	})
+}
+
+// incidentAnswer is the answer to a delivery that passed incidents on.
+type incidentAnswer struct {
+	Status    string   `json:"status"`
+	Incidents []string `json:"incidents"`
+	// Ignored counts the alerts of an Alertmanager delivery that are no
+	// incident.
+	Ignored int `json:"ignored,omitempty"`
+}
+
+func (r *webhookReceiver) passIncidents(w http.ResponseWriter, req *http.Request, s *source, del *delivery) {
+	ctx := req.Context()
+	td := ptrace.NewTraces()
+	ids := make([]string, len(del.incidents))
+	for i := range del.incidents {
+		in := &del.incidents[i]
+		in.TraceID, in.SpanID = incidentSpanIDs(in)
+		eventspan.AppendIncident(td, *in)
+		ids[i] = in.ID
+	}
+	opCtx := r.obsrecv.StartTracesOp(ctx)
+	err := r.next.ConsumeTraces(opCtx, td)
+	r.obsrecv.EndTracesOp(opCtx, s.name, len(del.incidents), err)
+	if err != nil {
+		r.set.Logger.Warn("changelens_webhook: the pipeline refused incidents", zap.String("source", s.name),
+			zap.String("delivery", deliveryID(req)), zap.Strings("incident.ids", ids), zap.Error(err))
+		w.Header().Set("Retry-After", "5")
+		r.refuse(req, w, s, reject(http.StatusServiceUnavailable, reasonConsumer, "the collector could not take the incidents now; retry"))
+		return
+	}
+	for i := range del.incidents {
+		r.tel.ReceiverChangelensWebhookIncidents.Add(ctx, 1, r.attrs[s.name].incidents[del.incidents[i].Status()])
+	}
+	if del.skipped > 0 {
+		r.tel.ReceiverChangelensWebhookIgnored.Add(ctx, int64(del.skipped), r.attrs[s.name].ignored)
+	}
+	writeJSON(w, http.StatusOK, incidentAnswer{Status: "accepted", Incidents: ids, Ignored: del.skipped})
 }
 
 // readBody reads a body of declared length (senders declare it) in one
@@ -288,13 +357,16 @@ func (r *webhookReceiver) refuse(req *http.Request, w http.ResponseWriter, s *so
 }
 
 // deliveryID is the sender's name for a delivery, the one its delivery log
-// shows (GitHub's X-GitHub-Delivery, a CloudEvent's ce-id), so a refusal
+// shows (GitHub's X-GitHub-Delivery, a CloudEvent's ce-id, PagerDuty's
+// X-Webhook-Id), so a refusal
 // logged here can be found there.
 func deliveryID(req *http.Request) string {
-	if id := req.Header.Get("X-GitHub-Delivery"); id != "" {
-		return id
+	for _, h := range []string{"X-GitHub-Delivery", "Ce-Id", "X-Webhook-Id"} {
+		if id := req.Header.Get(h); id != "" {
+			return id
+		}
 	}
-	return req.Header.Get("Ce-Id")
+	return ""
 }
 
 func writeJSON(w http.ResponseWriter, status int, v any) {

@@ -49,6 +49,111 @@ func fixtureDeliveries(t testing.TB) []fixtureDelivery {
 	}
 }
 
+// One delivery of each incident source's opening and resolution.
+func incidentDeliveries(t testing.TB) []fixtureDelivery {
+	pdTriggered := readFixture(t, "pagerduty/incident_triggered.json")
+	pdResolved := readFixture(t, "pagerduty/incident_resolved.json")
+	return []fixtureDelivery{
+		{sourcePagerDuty, "/pagerduty", pdTriggered, pagerDutyHeaders(pdTriggered)},
+		{sourcePagerDuty, "/pagerduty", pdResolved, pagerDutyHeaders(pdResolved)},
+		{sourceAlertmanager, "/alertmanager", readFixture(t, "alertmanager/firing.json"), amHeaders()},
+		{sourceAlertmanager, "/alertmanager", readFixture(t, "alertmanager/resolved.json"), amHeaders()},
+		{sourceCDEvents, "/cdevents", readFixture(t, "cdevents/incident_detected.json"), binaryHeaders("dev.cdevents.incident.detected.0.2.0")},
+		{sourceCDEvents, "/cdevents", readFixture(t, "cdevents/incident_resolved.json"), binaryHeaders("dev.cdevents.incident.resolved.0.2.0")},
+	}
+}
+
+// An incident delivered again — retried, redelivered, sent by both
+// Alertmanagers of a pair, to another collector — is the identical span,
+// so its stored rows are identical and collapse; each opening and each
+// resolution is a span of its own.
+func TestIncidentRedeliveryIsTheSameSpan(t *testing.T) {
+	m := ptrace.ProtoMarshaler{}
+	seen := map[string]string{}
+	for _, d := range incidentDeliveries(t) {
+		a, b := newHarness(t, testConfig(), nil), newHarness(t, testConfig(), nil)
+		for range 3 {
+			accepted(t, a.post(d.path, d.body, d.headers...))
+		}
+		accepted(t, b.post(d.path, d.body, d.headers...))
+		all := append(a.sink.AllTraces(), b.sink.AllTraces()...)
+		require.Len(t, all, 4)
+		first, err := m.MarshalTraces(all[0])
+		require.NoError(t, err)
+		for _, td := range all[1:] {
+			again, err := m.MarshalTraces(td)
+			require.NoError(t, err)
+			assert.Equal(t, first, again, "%s: every delivery is the same span", d.path)
+		}
+		for _, in := range incidentsOf(all[0]) {
+			key := in.ID + " " + in.Status()
+			span := in.TraceID.String() + in.SpanID.String()
+			for k, v := range seen {
+				assert.NotEqual(t, v, span, "%s and %s share a span", k, key)
+			}
+			seen[key] = span
+		}
+	}
+	assert.Len(t, seen, 8, "PagerDuty 2, Alertmanager 2 × 2, CDEvents 2")
+}
+
+// If the pipeline cannot take the incidents the sender is told to retry
+// (503) and nothing is counted as passed on.
+func TestIncidentConsumerFailureAnswers503(t *testing.T) {
+	failing := true
+	next, err := consumer.NewTraces(func(context.Context, ptrace.Traces) error {
+		if failing {
+			return errors.New("sending queue is full")
+		}
+		return nil
+	})
+	require.NoError(t, err)
+	cfg := testConfig()
+	cfg.Alertmanager.Get().MatchLabels = map[string]string{"severity": "critical"}
+	h := newHarness(t, cfg, next)
+	for _, d := range incidentDeliveries(t) {
+		w := h.post(d.path, d.body, d.headers...)
+		assert.Equal(t, http.StatusServiceUnavailable, w.Code, d.path)
+		assert.Equal(t, "5", w.Header().Get("Retry-After"))
+		assert.Equal(t, "the collector could not take the incidents now; retry", errorOf(t, w))
+	}
+	assert.Equal(t, int64(2), h.rejected(sourcePagerDuty, reasonConsumer))
+	assert.Equal(t, int64(2), h.rejected(sourceAlertmanager, reasonConsumer))
+	assert.Zero(t, h.incidentCount(sourcePagerDuty, eventspan.IncidentOpen))
+	assert.Zero(t, h.ignored(sourceAlertmanager), "the skipped alert of a refused notification is not counted")
+	failing = false
+	for _, d := range incidentDeliveries(t) {
+		accepted(t, h.post(d.path, d.body, d.headers...))
+	}
+	assert.Equal(t, int64(1), h.incidentCount(sourcePagerDuty, eventspan.IncidentOpen))
+	assert.Equal(t, int64(1), h.incidentCount(sourceAlertmanager, eventspan.IncidentResolved))
+	assert.Equal(t, int64(2), h.ignored(sourceAlertmanager), "the warning, firing and resolved")
+}
+
+// Incident events pass through the changelens processor as the receiver
+// encoded them.
+func TestIncidentsThroughTheProcessor(t *testing.T) {
+	sink := new(consumertest.TracesSink)
+	pf := changelensprocessor.NewFactory()
+	proc, err := pf.CreateTraces(context.Background(), processortest.NewNopSettings(pf.Type()), pf.CreateDefaultConfig(), sink)
+	require.NoError(t, err)
+	require.NoError(t, proc.Start(context.Background(), componenttest.NewNopHost()))
+	t.Cleanup(func() { require.NoError(t, proc.Shutdown(context.Background())) })
+
+	direct := newHarness(t, testConfig(), nil)
+	h := newHarness(t, testConfig(), proc)
+	for _, d := range incidentDeliveries(t) {
+		accepted(t, h.post(d.path, d.body, d.headers...))
+		accepted(t, direct.post(d.path, d.body, d.headers...))
+	}
+	var got []eventspan.Incident
+	for _, td := range sink.AllTraces() {
+		got = append(got, incidentsOf(td)...)
+	}
+	assert.Equal(t, direct.incidents(), got)
+	assert.Len(t, got, 8)
+}
+
 // If the pipeline cannot take the span the sender is told to retry (503),
 // and the retry passes the deployment on.
 func TestConsumerFailureAnswers503(t *testing.T) {

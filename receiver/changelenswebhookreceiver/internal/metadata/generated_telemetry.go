@@ -28,6 +28,7 @@ type TelemetryBuilder struct {
 	registrations                        []metric.Registration
 	ReceiverChangelensWebhookDeployments metric.Int64Counter
 	ReceiverChangelensWebhookIgnored     metric.Int64Counter
+	ReceiverChangelensWebhookIncidents   metric.Int64Counter
 	ReceiverChangelensWebhookRejected    metric.Int64Counter
 }
 
@@ -68,8 +69,14 @@ func NewTelemetryBuilder(settings component.TelemetrySettings, options ...Teleme
 	errs = errors.Join(errs, err)
 	builder.ReceiverChangelensWebhookIgnored, err = builder.meter.Int64Counter(
 		"otelcol_receiver_changelens_webhook_ignored",
-		metric.WithDescription("Deliveries answered 200 or 202 without a deployment (pings, other events, states that are not final), by source. [Alpha]"),
+		metric.WithDescription("Deliveries answered 200 or 202 without a deployment or incident (pings, other events, states that are not final), by source; for Alertmanager, each alert of a delivery that is no incident (not matching match_labels, or without a service label). [Alpha]"),
 		metric.WithUnit("{delivery}"),
+	)
+	errs = errors.Join(errs, err)
+	builder.ReceiverChangelensWebhookIncidents, err = builder.meter.Int64Counter(
+		"otelcol_receiver_changelens_webhook_incidents",
+		metric.WithDescription("Incident events passed on, by source (pagerduty, alertmanager, cdevents) and status (open, resolved). [Alpha]"),
+		metric.WithUnit("{incident}"),
 	)
 	errs = errors.Join(errs, err)
 	builder.ReceiverChangelensWebhookRejected, err = builder.meter.Int64Counter(

@@ -40,7 +40,7 @@ func AssertEqualReceiverChangelensWebhookDeployments(t *testing.T, tt *component
 func AssertEqualReceiverChangelensWebhookIgnored(t *testing.T, tt *componenttest.Telemetry, dps []metricdata.DataPoint[int64], opts ...metricdatatest.Option) {
 	want := metricdata.Metrics{
 		Name:        "otelcol_receiver_changelens_webhook_ignored",
-		Description: "Deliveries answered 200 or 202 without a deployment (pings, other events, states that are not final), by source. [Alpha]",
+		Description: "Deliveries answered 200 or 202 without a deployment or incident (pings, other events, states that are not final), by source; for Alertmanager, each alert of a delivery that is no incident (not matching match_labels, or without a service label). [Alpha]",
 		Unit:        "{delivery}",
 		Data: metricdata.Sum[int64]{
 			Temporality: metricdata.CumulativeTemporality,
@@ -49,6 +49,22 @@ func AssertEqualReceiverChangelensWebhookIgnored(t *testing.T, tt *componenttest
 		},
 	}
 	got, err := tt.GetMetric("otelcol_receiver_changelens_webhook_ignored")
+	require.NoError(t, err)
+	metricdatatest.AssertEqual(t, want, got, opts...)
+}
+
+func AssertEqualReceiverChangelensWebhookIncidents(t *testing.T, tt *componenttest.Telemetry, dps []metricdata.DataPoint[int64], opts ...metricdatatest.Option) {
+	want := metricdata.Metrics{
+		Name:        "otelcol_receiver_changelens_webhook_incidents",
+		Description: "Incident events passed on, by source (pagerduty, alertmanager, cdevents) and status (open, resolved). [Alpha]",
+		Unit:        "{incident}",
+		Data: metricdata.Sum[int64]{
+			Temporality: metricdata.CumulativeTemporality,
+			IsMonotonic: true,
+			DataPoints:  dps,
+		},
+	}
+	got, err := tt.GetMetric("otelcol_receiver_changelens_webhook_incidents")
 	require.NoError(t, err)
 	metricdatatest.AssertEqual(t, want, got, opts...)
 }

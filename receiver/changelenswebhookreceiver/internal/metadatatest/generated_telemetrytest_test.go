@@ -21,11 +21,15 @@ func TestSetupTelemetry(t *testing.T) {
 	defer tb.Shutdown()
 	tb.ReceiverChangelensWebhookDeployments.Add(context.Background(), 1)
 	tb.ReceiverChangelensWebhookIgnored.Add(context.Background(), 1)
+	tb.ReceiverChangelensWebhookIncidents.Add(context.Background(), 1)
 	tb.ReceiverChangelensWebhookRejected.Add(context.Background(), 1)
 	AssertEqualReceiverChangelensWebhookDeployments(t, testTel,
 		[]metricdata.DataPoint[int64]{{Value: 1}},
 		metricdatatest.IgnoreTimestamp())
 	AssertEqualReceiverChangelensWebhookIgnored(t, testTel,
+		[]metricdata.DataPoint[int64]{{Value: 1}},
+		metricdatatest.IgnoreTimestamp())
+	AssertEqualReceiverChangelensWebhookIncidents(t, testTel,
 		[]metricdata.DataPoint[int64]{{Value: 1}},
 		metricdatatest.IgnoreTimestamp())
 	AssertEqualReceiverChangelensWebhookRejected(t, testTel,
