@@ -1,7 +1,6 @@
 package changelenswebhookreceiver
 
 import (
-	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -31,15 +30,21 @@ func newAlertmanager(c *AlertmanagerConfig) *alertmanager {
 		environment: c.Environment, match: c.MatchLabels}
 }
 
-// amWebhook is Alertmanager's webhook body (webhook_config, version 4); the
-// alerts are decoded one by one so that a problem is named by its index.
+// amWebhook is Alertmanager's webhook body (webhook_config, version 4).
 type amWebhook struct {
-	Version         string          `json:"version"`
-	GroupKey        string          `json:"groupKey"`
-	TruncatedAlerts int             `json:"truncatedAlerts"`
-	Status          string          `json:"status"`
-	Receiver        string          `json:"receiver"`
-	Alerts          json.RawMessage `json:"alerts"`
+	Version         string    `json:"version"`
+	GroupKey        string    `json:"groupKey"`
+	TruncatedAlerts int       `json:"truncatedAlerts"`
+	Status          string    `json:"status"`
+	Receiver        string    `json:"receiver"`
+	Alerts          []amAlert `json:"alerts"`
+}
+
+// amWebhookRaw is the same body with its alerts undecoded, read to name the
+// member of the alert a notification that failed to decode is wrong in.
+type amWebhookRaw struct {
+	Version string          `json:"version"`
+	Alerts  json.RawMessage `json:"alerts"`
 }
 
 // amAlert is one alert of a notification.
@@ -59,31 +64,20 @@ func (a *alertmanager) parse(req *http.Request, body []byte) (delivery, error) {
 		}
 	}
 	var wh amWebhook
-	if err := decodeJSON(body, &wh, "", "an Alertmanager webhook notification"); err != nil {
+	if err := json.Unmarshal(body, &wh); err != nil {
+		return delivery{}, whyNotAlerts(body, err)
+	}
+	if err := checkVersion(wh.Version); err != nil {
 		return delivery{}, err
 	}
-	switch wh.Version {
-	case "4":
-	case "":
-		return delivery{}, malformed("version", "required (Alertmanager's webhook sends version 4)")
-	default:
-		return delivery{}, malformed("version", strconv.Quote(wh.Version)+" is not 4, the webhook format this receiver reads")
-	}
-	raw := bytes.TrimSpace(wh.Alerts)
-	if len(raw) == 0 || bytes.Equal(raw, []byte("null")) {
+	if wh.Alerts == nil {
 		return delivery{}, malformed("alerts", "required")
 	}
-	var alerts []json.RawMessage
-	if err := json.Unmarshal(raw, &alerts); err != nil {
-		return delivery{}, malformed("alerts", "not an array")
-	}
+	alerts := wh.Alerts
 	var del delivery
-	for i, rawAlert := range alerts {
+	for i := range alerts {
 		field := func(f string) string { return fmt.Sprintf("alerts[%d]%s", i, f) }
-		var al amAlert
-		if err := decodeJSON(rawAlert, &al, field("."), "an alert"); err != nil {
-			return delivery{}, err
-		}
+		al := &alerts[i]
 		var resolved bool
 		switch al.Status {
 		case "firing":
@@ -142,6 +136,39 @@ func (a *alertmanager) parse(req *http.Request, body []byte) (delivery, error) {
 		del.note = fmt.Sprintf("none of the %d alerts is an incident (match_labels, or no service label)", len(alerts))
 	}
 	return del, nil
+}
+
+func checkVersion(v string) error {
+	switch v {
+	case "4":
+		return nil
+	case "":
+		return malformed("version", "required (Alertmanager's webhook sends version 4)")
+	}
+	return malformed("version", strconv.Quote(v)+" is not 4, the webhook format this receiver reads")
+}
+
+// whyNotAlerts names what makes body, which failed to decode with err, no
+// notification: the body, the version, the alerts, or the alert and member.
+func whyNotAlerts(body []byte, err error) error {
+	var wh amWebhookRaw
+	if err := decodeJSON(body, &wh, "", "an Alertmanager webhook notification"); err != nil {
+		return err
+	}
+	if err := checkVersion(wh.Version); err != nil {
+		return err
+	}
+	var alerts []json.RawMessage
+	if json.Unmarshal(wh.Alerts, &alerts) != nil {
+		return malformed("alerts", "not an array")
+	}
+	for i, raw := range alerts {
+		var al amAlert
+		if err := decodeJSON(raw, &al, fmt.Sprintf("alerts[%d].", i), "an alert"); err != nil {
+			return err
+		}
+	}
+	return malformed("body", "not an Alertmanager webhook notification: "+err.Error())
 }
 
 // matches says whether labels carry every match_labels value.
