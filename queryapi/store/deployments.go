@@ -24,7 +24,9 @@ type deploymentsVariant struct {
 // time in [from, to) (failed attempts included), plus each unit's 4 latest
 // successful ones in [before, from) and 4 earliest in [to, after), one row
 // per ID (one query, three parts). inRange counts the rows in [from, to),
-// at most limit+1.
+// at most limit+1. A row that names its commit without its time (a GitHub
+// deployment) takes the time of that commit as a push stored it
+// (commit_events; FillCommitTimes), a second query only when one does.
 func (s *Store) DeploymentRows(ctx context.Context, f UnitFilter, from, to, before, after time.Time, limit int) (rows []analysis.Row, inRange int, err error) {
 	// Each part scans the seconds holding every deploy time its outer
 	// filter accepts (deploy_time is the deploy time in whole seconds).
@@ -83,6 +85,9 @@ func (s *Store) DeploymentRows(ctx context.Context, f UnitFilter, from, to, befo
 		rows = append(rows, r)
 		return nil
 	}, args...)
+	if err == nil {
+		err = s.fillCommitTimes(ctx, rows)
+	}
 	return rows, inRange, err
 }
 

@@ -41,6 +41,7 @@ func TestEveryQueryRunsOnTheSchema(t *testing.T) {
 		"limit": 10, "reappear_ns": int64(10 * time.Minute), "dimension": "feature_flag.x", "config_hash": "h", "ids": []string{"x", "y"},
 		"status_failed": schema.StatusFailed, "source_inferred": schema.SourceInferred,
 		"callee_from": now - 3720, "callee_to": now + 120, "caller_from": now - 3720, "caller_to": now + 120, "sample": uint64(16),
+		"commit_services": clickhouse.GroupSet{Value: []any{"a"}}, "commit_prefixes": []string{"6113728"},
 	}
 	for _, p := range append(templateParams["deployments"], templateParams["incidents"]...) {
 		if _, ok := values[p]; !ok {

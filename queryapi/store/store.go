@@ -1,10 +1,11 @@
 // Package store reads the ClickHouse tables of internal/schema (up to
-// schema v10): the histograms latency_hist_1m and latency_hist_1h,
-// cohort_hist_1m, version_presence, deployment_events, the worker's
-// deployment_verdicts, and the raw latency_events and call_events where
-// only rows will do (a comparison's exemplar traces; the service graph,
-// which joins a call to its callee's entry span). It decides nothing:
-// queryapi/usecase pages, caches and judges on top.
+// schema v11): the histograms latency_hist_1m and latency_hist_1h,
+// cohort_hist_1m, version_presence, deployment_events, incident_events,
+// commit_events, the worker's deployment_verdicts, and the raw
+// latency_events and call_events where only rows will do (a comparison's
+// exemplar traces; the service graph, which joins a call to its callee's
+// entry span). It decides nothing: queryapi/usecase pages, caches and
+// judges on top.
 //
 // Every query is a parameterized SELECT (clickhouse-go named binding,
 // @name; values are never spliced into SQL by this package; the only
@@ -26,7 +27,8 @@
 // earliest after it (4 so that merged duplicates cannot hide the true
 // neighbour). The IDs are chosen by any row in the scanned range and all
 // rows of those IDs are collapsed, so a losing row never stands in for a
-// winner outside the scan. Episodes reads the version episodes of
+// winner outside the scan. Rows naming their commit but not its time take
+// it from commit_events (FillCommitTimes). Episodes reads the version episodes of
 // version_presence (sql/episodes.sql), the input of inferred deployments.
 //
 // # Window evidence

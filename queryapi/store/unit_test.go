@@ -104,6 +104,7 @@ var templateParams = map[string][]string{
 	"unit_minutes":      {"units", "services", "environments", "from", "to"},
 	"flag_minutes":      {"service", "environment", "from", "to"},
 	"incidents":         {"scan_from", "scan_to", "from_ns", "to_ns", "limit", "service", "environment"},
+	"commits":           {"commit_services", "commit_prefixes"},
 }
 
 // templateVariants are every variant of every query the store renders.
@@ -123,6 +124,7 @@ func templateVariants() map[string][]any {
 		"graph_callers":    {nil},
 		"unit_minutes":     {nil},
 		"flag_minutes":     {nil},
+		"commits":          {nil},
 	}
 	for _, caller := range []bool{false, true} {
 		for _, byMinute := range []bool{false, true} {

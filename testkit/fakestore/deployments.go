@@ -23,7 +23,9 @@ const neighbours = 4
 // DeploymentRows reads the CI deployments of f in [from, to), failed
 // attempts included, and each unit's 4 latest successful ones in
 // [before, from) and 4 earliest in [to, after); superseded rows and
-// inferred rows are dropped, every part is limited to limit+1 rows.
+// inferred rows are dropped, every part is limited to limit+1 rows. A row
+// naming its commit without its time takes it from the commits added
+// (store.FillCommitTimes, the store's rule).
 func (s *Store) DeploymentRows(ctx context.Context, f store.UnitFilter, from, to, before, after time.Time, limit int) ([]analysis.Row, int, error) {
 	defer s.mu.Unlock()
 	if err := s.begin(ctx, "DeploymentRows"); err != nil {
@@ -76,6 +78,7 @@ func (s *Store) DeploymentRows(ctx context.Context, f store.UnitFilter, from, to
 			}
 		}
 	}
+	store.FillCommitTimes(out, slices.Collect(maps.Values(s.commits)))
 	return out, len(rangeRows), nil
 }
 

@@ -10,7 +10,8 @@
 // kinds of rows, as in the tables: per-minute traffic (Minute: what
 // latency_hist_1m, version_presence and cohort_hist_1m hold) and CI
 // deployments (what deployment_events holds), plus incidents (what
-// incident_events holds), calls between units,
+// incident_events holds), pushed commits (what commit_events holds), calls
+// between units,
 // stored verdicts and exemplar traces. What only the SQL decides — argMax
 // over duplicate rows, sampling of the graph, body sizes, the hourly
 // table — is left to the store's own tests on ClickHouse.
@@ -107,6 +108,7 @@ type Store struct {
 	calls       []Call
 	deployments map[string]*deployment
 	incidents   map[incidentKey]report.Incident
+	commits     map[commitKey]store.Commit
 	verdicts    map[string]map[string]store.StoredVerdict // config hash → id →
 	exemplars   map[exemplarKey]store.Exemplars
 	reads       map[string]int
@@ -116,7 +118,8 @@ type Store struct {
 
 // New returns an empty Store.
 func New() *Store {
-	return &Store{deployments: map[string]*deployment{}, incidents: map[incidentKey]report.Incident{}, verdicts: map[string]map[string]store.StoredVerdict{},
+	return &Store{deployments: map[string]*deployment{}, incidents: map[incidentKey]report.Incident{}, commits: map[commitKey]store.Commit{},
+		verdicts:  map[string]map[string]store.StoredVerdict{},
 		exemplars: map[exemplarKey]store.Exemplars{}, reads: map[string]int{}, errs: map[string]error{}}
 }
 
