@@ -32,8 +32,8 @@ var industry2025 = map[string][2]float64{
 }
 
 // Benchmarks places f against an edition (report.Editions; "" is the
-// default): 2023 — the performance clusters of docs/dora.md (rework has
-// none); 2025 — a 0–10 score per metric as the Quick Check computes it
+// default): 2021, 2023, 2024 — that report's performance clusters
+// (clusters; rework has none); 2025 — a 0–10 score per metric as the Quick Check computes it
 // (Score2025) beside the industry's mean and standard deviation, and the
 // share of the industry scoring lower.
 func Benchmarks(f report.DORAFigures, edition string) []report.MetricBenchmark {
@@ -44,25 +44,16 @@ func Benchmarks(f report.DORAFigures, edition string) []report.MetricBenchmark {
 	out := make([]report.MetricBenchmark, 0, len(metrics))
 	for _, m := range metrics {
 		b := report.MetricBenchmark{Metric: m, Edition: edition}
-		switch edition {
-		case report.Edition2023:
-			switch m {
-			case DORADeploymentFrequency:
-				b.Tier = f.FrequencyTier
-			case DORALeadTime:
-				b.Tier = f.LeadTimeTier
-			case DORAChangeFailureRate:
-				b.Tier = f.ChangeFailureRateTier
-			case DORARecoveryTime:
-				b.Tier = f.TimeToRestoreTier
-			}
-		default:
-			d := industry2025[m]
-			b.IndustryMean, b.IndustryStd = d[0], d[1]
-			if s := Score2025(f, m); !math.IsNaN(s) {
-				b.Scored, b.Score = true, s
-				b.Percentile = distuv.Normal{Mu: d[0], Sigma: d[1]}.CDF(s)
-			}
+		if table, ok := clusters[edition]; ok {
+			b.Tier = table.tiers(f)[m] // rework has no cluster: UNKNOWN
+			out = append(out, b)
+			continue
+		}
+		d := industry2025[m]
+		b.IndustryMean, b.IndustryStd = d[0], d[1]
+		if s := Score2025(f, m); !math.IsNaN(s) {
+			b.Scored, b.Score = true, s
+			b.Percentile = distuv.Normal{Mu: d[0], Sigma: d[1]}.CDF(s)
 		}
 		out = append(out, b)
 	}

@@ -55,7 +55,7 @@ func TestBenchmarks(t *testing.T) {
 	t0 := time.Date(2026, 12, 1, 0, 0, 0, 0, time.UTC)
 	f := report.DORAFigures{Start: t0, End: t0.Add(30 * 24 * time.Hour),
 		DeploymentCount: 60, DeploymentFrequencyPerDay: 2, // once per hour to once per day: answer 5 → 8
-		ChangeCount: 50, ChangeFailureRate: 0.1, // 10 − 1 = 9
+		ChangeCount: 50, FailedChangeCount: 5, ChangeFailureRate: 0.1, // 10 − 1 = 9
 		LeadTimeMedianSeconds: 3 * 86400, LeadTimeSampleCount: 40, // one day to one week: answer 4 → 6
 		TimeToRestoreMedianSeconds: 1800, RestoreSampleCount: 5, // less than one hour: answer 6 → 10
 		ReworkRate:    0.25, // 10 − 2.5 = 7.5

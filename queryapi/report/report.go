@@ -567,17 +567,19 @@ type DORAQuery struct {
 	Edition string
 }
 
-// DORA report editions figures can be benchmarked against: the 2023
-// report's four performance clusters, or the 2025 report's distributions
+// DORA report editions figures can be benchmarked against: the 2021,
+// 2023 or 2024 report's four performance clusters, or the 2025 report's distributions
 // (a 0–10 score per metric against the industry's, no clusters).
 const (
+	Edition2021    = "2021"
 	Edition2023    = "2023"
+	Edition2024    = "2024"
 	Edition2025    = "2025"
 	DefaultEdition = Edition2025
 )
 
 // Editions are the editions a DORA report can be benchmarked against.
-var Editions = []string{Edition2023, Edition2025}
+var Editions = []string{Edition2021, Edition2023, Edition2024, Edition2025}
 
 // MetricBenchmark is one metric's figure placed against an edition: a
 // cluster (2023) or a 0–10 score with the industry's mean and standard
@@ -585,7 +587,7 @@ var Editions = []string{Edition2023, Edition2025}
 type MetricBenchmark struct {
 	Metric  string // deployment_frequency, lead_time, change_failure_rate, failed_deployment_recovery_time, rework_rate
 	Edition string
-	Tier    Tier // 2023; TierUnknown with 2025 or too few samples
+	Tier    Tier // 2021, 2023, 2024; TierUnknown with 2025 or too few samples
 	// 2025: Score is 0 (worst) … 10 (best) and Percentile the share of the
 	// industry scoring below (normal approximation), both only when Scored
 	// (enough samples); IndustryMean and IndustryStd the score's

@@ -666,7 +666,7 @@ func TestValidation(t *testing.T) {
 		{"/v1/deployments/0123456789abcdef0123456789abcdeg/impact", "id"},
 		{"/v1/dora?interval=HOUR", "interval"},
 		{"/v1/dora?interval=7", "interval"},
-		{"/v1/dora?edition=2021", "edition"},
+		{"/v1/dora?edition=2022", "edition"},
 		{"/v1/dora?service=%01", "service"},
 		{"/v1/dora?environment=" + strings.Repeat("e", 257), "environment"},
 		{"/v1/dora?start_time=2026-03-10T12:00:01Z", "start_time"}, // after end = now

@@ -3536,8 +3536,8 @@ type GetDORARequest struct {
 	// Default INTERVAL_ALL.
 	Interval Interval `protobuf:"varint,5,opt,name=interval,proto3,enum=changelens.v1.Interval" json:"interval,omitempty"`
 	// The DORA report the figures are benchmarked against: "2025" (default;
-	// a 0–10 score per metric beside the industry's distribution) or "2023"
-	// (the four performance clusters).
+	// a 0–10 score per metric beside the industry's distribution) or "2021",
+	// "2023", "2024" (that report's four performance clusters).
 	Edition       string `protobuf:"bytes,6,opt,name=edition,proto3" json:"edition,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -5499,7 +5499,7 @@ const file_changelens_v1_query_proto_rawDesc = "" +
 	" \x01(\tR\fdeploymentId\x120\n" +
 	"\x14linked_deployment_id\x18\v \x01(\tR\x12linkedDeploymentId\"N\n" +
 	"\x15ListIncidentsResponse\x125\n" +
-	"\tincidents\x18\x01 \x03(\v2\x17.changelens.v1.IncidentR\tincidents\"\xa5\x03\n" +
+	"\tincidents\x18\x01 \x03(\v2\x17.changelens.v1.IncidentR\tincidents\"\xb3\x03\n" +
 	"\x0eGetDORARequest\x12O\n" +
 	"\aservice\x18\x01 \x01(\tB5\x92A2J\n" +
 	"\"checkout\"x\x80\x02\x8a\x01 ^[^\\u0000-\\u001F\\u007F-\\u009F]*$R\aservice\x12e\n" +
@@ -5508,8 +5508,8 @@ const file_changelens_v1_query_proto_rawDesc = "" +
 	"\n" +
 	"start_time\x18\x03 \x01(\v2\x1a.google.protobuf.TimestampR\tstartTime\x125\n" +
 	"\bend_time\x18\x04 \x01(\v2\x1a.google.protobuf.TimestampR\aendTime\x123\n" +
-	"\binterval\x18\x05 \x01(\x0e2\x17.changelens.v1.IntervalR\binterval\x124\n" +
-	"\aedition\x18\x06 \x01(\tB\x1a\x92A\x17:\x042025\xf2\x02\x00\xf2\x02\x042023\xf2\x02\x042025R\aedition\"\xc2\x03\n" +
+	"\binterval\x18\x05 \x01(\x0e2\x17.changelens.v1.IntervalR\binterval\x12B\n" +
+	"\aedition\x18\x06 \x01(\tB(\x92A%:\x042025\xf2\x02\x00\xf2\x02\x042021\xf2\x02\x042023\xf2\x02\x042024\xf2\x02\x042025R\aedition\"\xc2\x03\n" +
 	"\x0fMetricBenchmark\x12\x16\n" +
 	"\x06metric\x18\x01 \x01(\tR\x06metric\x12\x18\n" +
 	"\aedition\x18\x02 \x01(\tR\aedition\x12'\n" +
