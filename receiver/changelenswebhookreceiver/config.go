@@ -25,7 +25,7 @@ type Config struct {
 	// ServerConfig is the HTTP server (endpoint, tls, max_request_body_size,
 	// ...), confighttp's settings as every collector HTTP receiver has them.
 	confighttp.ServerConfig `mapstructure:",squash"`
-	// GitHub serves GitHub's deployment_status webhooks.
+	// GitHub serves GitHub's deployment_status and push webhooks.
 	GitHub configoptional.Optional[GitHubConfig] `mapstructure:"github"`
 	// ArgoCD serves the Argo CD notifications webhook service.
 	ArgoCD configoptional.Optional[ArgoCDConfig] `mapstructure:"argocd"`

@@ -48,18 +48,21 @@ type ghEvent struct {
 			Name string `json:"name"`
 		} `json:"performed_via_github_app"`
 	} `json:"deployment"`
-	Repository *struct {
-		Name     string `json:"name"`
-		FullName string `json:"full_name"`
-		HTMLURL  string `json:"html_url"`
-	} `json:"repository"`
-	Workflow *struct {
+	Repository *ghRepository `json:"repository"`
+	Workflow   *struct {
 		Name string `json:"name"`
 	} `json:"workflow"`
 	WorkflowRun *struct {
 		ID   json.Number `json:"id"`
 		Name string      `json:"name"`
 	} `json:"workflow_run"`
+}
+
+// ghRepository is the repository a delivery is about.
+type ghRepository struct {
+	Name     string `json:"name"`
+	FullName string `json:"full_name"`
+	HTMLURL  string `json:"html_url"`
 }
 
 // ghPayload is what a deployment's free-form payload may say about it
@@ -84,9 +87,11 @@ func (g *gitHub) parse(req *http.Request, body []byte) (delivery, error) {
 		return delivery{}, malformed(headerGitHubEvent, "required")
 	case "ping":
 		return ignore(http.StatusOK, "ping"), nil
+	case "push":
+		return g.parsePush(req, body)
 	case "deployment_status":
 	default:
-		return ignore(http.StatusAccepted, "event "+event+" is not deployment_status"), nil
+		return ignore(http.StatusAccepted, "event "+event+" is neither deployment_status nor push"), nil
 	}
 	payload, err := formPayload(req.Header.Get("Content-Type"), body)
 	if err != nil {
@@ -245,13 +250,19 @@ func (g *gitHub) serviceOf(ev *ghEvent, fromPayload string) (string, error) {
 	if r == nil || r.FullName == "" || r.Name == "" {
 		return "", malformed("repository.full_name", "required (or deployment.payload.service)")
 	}
+	return g.serviceOfRepository(r), nil
+}
+
+// serviceOfRepository is the service a repository is: github.services'
+// name for it, else its name or full name (github.service).
+func (g *gitHub) serviceOfRepository(r *ghRepository) string {
 	if s, ok := g.services[r.FullName]; ok {
-		return s, nil
+		return s
 	}
 	if g.service == serviceRepositoryFullName {
-		return r.FullName, nil
+		return r.FullName
 	}
-	return r.Name, nil
+	return r.Name
 }
 
 func (g *gitHub) versionOf(sha, ref, fromPayload string) (string, error) {

@@ -77,6 +77,7 @@ func malformed(field, problem string) *rejection {
 type delivery struct {
 	deployment *deployment
 	incidents  []eventspan.Incident
+	commits    []eventspan.Commit // a GitHub push's
 	// skipped counts the parts of a delivery that are no incident (an
 	// Alertmanager delivery's alerts not matching match_labels or naming
 	// no service): each is counted as ignored.
@@ -264,6 +265,8 @@ func (r *webhookReceiver) serve(s *source) http.HandlerFunc {
 			r.passDeployment(w, req, s, del.deployment)
 		case len(del.incidents) > 0:
 			r.passIncidents(w, req, s, &del)
+		case len(del.commits) > 0:
+			r.passCommits(w, req, s, &del)
 		default:
 			r.tel.ReceiverChangelensWebhookIgnored.Add(ctx, del.ignored(), r.attrs[s.name].ignored)
 			writeJSON(w, del.status, map[string]string{"status": "ignored", "reason": del.note})

@@ -26,6 +26,7 @@ type TelemetryBuilder struct {
 	meter                                metric.Meter
 	mu                                   sync.Mutex
 	registrations                        []metric.Registration
+	ReceiverChangelensWebhookCommits     metric.Int64Counter
 	ReceiverChangelensWebhookDeployments metric.Int64Counter
 	ReceiverChangelensWebhookIgnored     metric.Int64Counter
 	ReceiverChangelensWebhookIncidents   metric.Int64Counter
@@ -61,6 +62,12 @@ func NewTelemetryBuilder(settings component.TelemetrySettings, options ...Teleme
 	}
 	builder.meter = Meter(settings)
 	var err, errs error
+	builder.ReceiverChangelensWebhookCommits, err = builder.meter.Int64Counter(
+		"otelcol_receiver_changelens_webhook_commits",
+		metric.WithDescription("Commits of GitHub push deliveries passed on as commit events (the commit times of deployments' lead time), by source (github). [Alpha]"),
+		metric.WithUnit("{commit}"),
+	)
+	errs = errors.Join(errs, err)
 	builder.ReceiverChangelensWebhookDeployments, err = builder.meter.Int64Counter(
 		"otelcol_receiver_changelens_webhook_deployments",
 		metric.WithDescription("Deployments passed on as deploy spans, by source (github, argocd, cdevents) and result (success, failure). [Alpha]"),
@@ -69,7 +76,7 @@ func NewTelemetryBuilder(settings component.TelemetrySettings, options ...Teleme
 	errs = errors.Join(errs, err)
 	builder.ReceiverChangelensWebhookIgnored, err = builder.meter.Int64Counter(
 		"otelcol_receiver_changelens_webhook_ignored",
-		metric.WithDescription("Deliveries answered 200 or 202 without a deployment or incident (pings, other events, states that are not final), by source; for Alertmanager, each alert of a delivery that is no incident (not matching match_labels, or without a service label). [Alpha]"),
+		metric.WithDescription("Deliveries answered 200 or 202 without a deployment, incident or commit (pings, other events, states that are not final, pushes deleting a ref or carrying no commit), by source; for Alertmanager, each alert of a delivery that is no incident (not matching match_labels, or without a service label); for a GitHub push, each commit without an id or a readable timestamp. [Alpha]"),
 		metric.WithUnit("{delivery}"),
 	)
 	errs = errors.Join(errs, err)

@@ -21,6 +21,22 @@ func NewSettings(tt *componenttest.Telemetry) receiver.Settings {
 	return set
 }
 
+func AssertEqualReceiverChangelensWebhookCommits(t *testing.T, tt *componenttest.Telemetry, dps []metricdata.DataPoint[int64], opts ...metricdatatest.Option) {
+	want := metricdata.Metrics{
+		Name:        "otelcol_receiver_changelens_webhook_commits",
+		Description: "Commits of GitHub push deliveries passed on as commit events (the commit times of deployments' lead time), by source (github). [Alpha]",
+		Unit:        "{commit}",
+		Data: metricdata.Sum[int64]{
+			Temporality: metricdata.CumulativeTemporality,
+			IsMonotonic: true,
+			DataPoints:  dps,
+		},
+	}
+	got, err := tt.GetMetric("otelcol_receiver_changelens_webhook_commits")
+	require.NoError(t, err)
+	metricdatatest.AssertEqual(t, want, got, opts...)
+}
+
 func AssertEqualReceiverChangelensWebhookDeployments(t *testing.T, tt *componenttest.Telemetry, dps []metricdata.DataPoint[int64], opts ...metricdatatest.Option) {
 	want := metricdata.Metrics{
 		Name:        "otelcol_receiver_changelens_webhook_deployments",
@@ -40,7 +56,7 @@ func AssertEqualReceiverChangelensWebhookDeployments(t *testing.T, tt *component
 func AssertEqualReceiverChangelensWebhookIgnored(t *testing.T, tt *componenttest.Telemetry, dps []metricdata.DataPoint[int64], opts ...metricdatatest.Option) {
 	want := metricdata.Metrics{
 		Name:        "otelcol_receiver_changelens_webhook_ignored",
-		Description: "Deliveries answered 200 or 202 without a deployment or incident (pings, other events, states that are not final), by source; for Alertmanager, each alert of a delivery that is no incident (not matching match_labels, or without a service label). [Alpha]",
+		Description: "Deliveries answered 200 or 202 without a deployment, incident or commit (pings, other events, states that are not final, pushes deleting a ref or carrying no commit), by source; for Alertmanager, each alert of a delivery that is no incident (not matching match_labels, or without a service label); for a GitHub push, each commit without an id or a readable timestamp. [Alpha]",
 		Unit:        "{delivery}",
 		Data: metricdata.Sum[int64]{
 			Temporality: metricdata.CumulativeTemporality,

@@ -19,10 +19,14 @@ func TestSetupTelemetry(t *testing.T) {
 	tb, err := metadata.NewTelemetryBuilder(testTel.NewTelemetrySettings())
 	require.NoError(t, err)
 	defer tb.Shutdown()
+	tb.ReceiverChangelensWebhookCommits.Add(context.Background(), 1)
 	tb.ReceiverChangelensWebhookDeployments.Add(context.Background(), 1)
 	tb.ReceiverChangelensWebhookIgnored.Add(context.Background(), 1)
 	tb.ReceiverChangelensWebhookIncidents.Add(context.Background(), 1)
 	tb.ReceiverChangelensWebhookRejected.Add(context.Background(), 1)
+	AssertEqualReceiverChangelensWebhookCommits(t, testTel,
+		[]metricdata.DataPoint[int64]{{Value: 1}},
+		metricdatatest.IgnoreTimestamp())
 	AssertEqualReceiverChangelensWebhookDeployments(t, testTel,
 		[]metricdata.DataPoint[int64]{{Value: 1}},
 		metricdatatest.IgnoreTimestamp())
