@@ -19,6 +19,7 @@ const (
 	KindCall
 	KindIncident
 	KindCommit
+	KindFlagEvaluation
 )
 
 // ScopeKind is the kind of every span in a scope the processor marked, else
@@ -49,6 +50,8 @@ func kindOf(v pcommon.Value, ok bool) Kind {
 		return KindIncident
 	case EventCommit:
 		return KindCommit
+	case EventFlagEvaluation:
+		return KindFlagEvaluation
 	}
 	return KindNone
 }
@@ -72,7 +75,8 @@ func EventKind(scope Kind, s ptrace.Span) Kind {
 }
 
 // MarkScope makes sc a changelens scope of the given event type (EventLatency,
-// EventDeployment, EventIncident or EventCommit), leaving it alone when it already is one.
+// EventDeployment, EventIncident, EventCommit or EventFlagEvaluation), leaving
+// it alone when it already is one.
 func MarkScope(sc pcommon.InstrumentationScope, eventType string) {
 	if sc.Name() != ScopeName {
 		sc.SetName(ScopeName)

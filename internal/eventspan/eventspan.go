@@ -2,7 +2,8 @@
 // whatever carries its output: how latency, call and deployment events travel
 // as ordinary OTLP spans. The names are below; codec.go holds the one encoder
 // and decoder of the events (typed Latency, Call, Deployment, Incident and
-// Commit), used by the processor, the exporter and the tests.
+// Commit), used by the processor, the exporter and the tests; flags.go those
+// of flag evaluation events, which also travel as log records.
 //
 // The processor's output is a normal traces stream, so any traces exporter
 // (ours, debug, OTLP to a gateway tier) can carry it. Every ScopeSpans it emits
@@ -66,6 +67,11 @@
 // exactly). The query side takes a deployment's commit time from them when
 // its deploy span named the commit but not its time (lead time). Their
 // scopes pass through the processor as incident events' do.
+//
+// Flag evaluation events (AttrEventType = EventFlagEvaluation) are the
+// feature-flag evaluations the processor could not write onto a latency
+// event as a cohort dimension: log-based evaluations, and evaluations whose
+// request's entry span was not in the batch (flags.go).
 package eventspan
 
 import "github.com/changelens/changelens/internal/schema"
