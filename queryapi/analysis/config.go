@@ -53,6 +53,24 @@ type Config struct {
 	// Default 2.
 	DispersionLags int
 
+	// New error kinds (docs/analysis.md, "New error kinds").
+
+	// ErrorKindAlpha is the family-wise significance level of a
+	// deployment's error-kind tests (Holm over the kinds Tarone's rule
+	// keeps): a family of its own beside the before/after rule's, so the
+	// deployment's false DEGRADED is bounded by Alpha + ErrorKindAlpha.
+	// Default 0.005.
+	ErrorKindAlpha float64
+	// ErrorKindFloor: a new error kind makes a deployment DEGRADED only
+	// when its after rate's 95 % interval does not rule out this rate (a
+	// kind that rose, only when its difference's does not rule out a rise
+	// of this much). Default 0.0005 (0.05 % of requests).
+	ErrorKindFloor float64
+	// ErrorKindMinMinutes: a kind is new (or rose) only when it occurred in
+	// at least this many minutes of the after window: one burst is one
+	// occurrence. Default 2.
+	ErrorKindMinMinutes int
+
 	// Attribution of a regression to a concurrent change (docs/analysis.md,
 	// "Attribution").
 
@@ -119,6 +137,9 @@ func DefaultConfig() Config {
 		MaxOperations:       50,
 		Power:               0.8,
 		DispersionLags:      2,
+		ErrorKindAlpha:      0.005,
+		ErrorKindFloor:      0.0005,
+		ErrorKindMinMinutes: 2,
 		AttributionWindow:   15 * time.Minute,
 		AttributionZ:        3,
 		AttributionShare:    0.5,
@@ -170,6 +191,15 @@ func (c Config) Validate() error {
 	}
 	if c.DispersionLags < 0 || c.DispersionLags > 30 {
 		errs = append(errs, fmt.Errorf("analysis: DispersionLags %d must be between 0 and 30", c.DispersionLags))
+	}
+	if !(c.ErrorKindAlpha > 0 && c.ErrorKindAlpha < 1) {
+		errs = append(errs, fmt.Errorf("analysis: ErrorKindAlpha %v must be in (0, 1)", c.ErrorKindAlpha))
+	}
+	if !fin(c.ErrorKindFloor) || c.ErrorKindFloor < 0 || c.ErrorKindFloor >= 1 {
+		errs = append(errs, fmt.Errorf("analysis: ErrorKindFloor %v must be in [0, 1)", c.ErrorKindFloor))
+	}
+	if c.ErrorKindMinMinutes < 1 || c.ErrorKindMinMinutes > 60 {
+		errs = append(errs, fmt.Errorf("analysis: ErrorKindMinMinutes %d must be between 1 and 60", c.ErrorKindMinMinutes))
 	}
 	if c.AttributionWindow < 5*time.Minute {
 		errs = append(errs, fmt.Errorf("analysis: AttributionWindow %s is shorter than five minutes", c.AttributionWindow))

@@ -1,6 +1,7 @@
 package analysis
 
 import (
+	"math"
 	"testing"
 	"time"
 )
@@ -11,7 +12,8 @@ func TestDefaultConfig(t *testing.T) {
 		c.MinRequests != 50 || c.Alpha != 0.005 || c.LatencyFloor != 0.05 || c.ErrorRateFloorRatio != 1.5 ||
 		c.ErrorRateFloorDelta != 0.001 || c.MaxOperations != 50 || c.Power != 0.8 || c.DispersionLags != 2 ||
 		c.CompareAlpha != 0.01 || c.LatencyRatio != 1.2 || c.ErrorRateMinDelta != 0.01 ||
-		c.ErrorRateMinRatio != 1.5 || c.MinExpectedCount != 5 || c.ReappearAfter != 10*time.Minute || c.MergeWindow != time.Hour {
+		c.ErrorRateMinRatio != 1.5 || c.MinExpectedCount != 5 || c.ReappearAfter != 10*time.Minute || c.MergeWindow != time.Hour ||
+		c.ErrorKindAlpha != 0.005 || c.ErrorKindFloor != 0.0005 || c.ErrorKindMinMinutes != 2 {
 		t.Errorf("defaults = %+v", c)
 	}
 	if err := c.Validate(); err != nil {
@@ -33,6 +35,10 @@ func TestDefaultConfig(t *testing.T) {
 		"maxops":   func(c *Config) { c.MaxOperations = 0 },
 		"power":    func(c *Config) { c.Power = 1 },
 		"lags":     func(c *Config) { c.DispersionLags = -1 },
+		"kalpha":   func(c *Config) { c.ErrorKindAlpha = 0 },
+		"kfloor":   func(c *Config) { c.ErrorKindFloor = -0.001 },
+		"kfloor1":  func(c *Config) { c.ErrorKindFloor = math.NaN() },
+		"kminutes": func(c *Config) { c.ErrorKindMinMinutes = 0 },
 	} {
 		c := DefaultConfig()
 		mut(&c)
