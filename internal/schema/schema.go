@@ -42,6 +42,7 @@ const (
 	TableCallEvents      = "call_events"         // schema v8
 	TableIncidents       = "incident_events"     // schema v10
 	TableCommits         = "commit_events"       // schema v11
+	TableFlagEvaluations = "flag_evaluations"    // schema v12
 	TableMigrations      = "schema_migrations"
 	LocalSuffix          = "_local"
 )
@@ -51,7 +52,7 @@ const (
 // leave a query reading a name that no longer exists.
 var ReadTables = []string{TableLatencyEvents, TableLatencyRollup, TableLatencyHist1m, TableLatencyHist1h,
 	TableDeployments, TableVersionPresence, TableCohortHist1m, TableVerdicts, TableNotifications, TableCallEvents,
-	TableIncidents, TableCommits}
+	TableIncidents, TableCommits, TableFlagEvaluations}
 
 // Cohort dimensions: the values of cohort_hist_1m.dimension, and with the
 // two prefixes those of latency_events.cohort_keys (schema v6).
@@ -87,6 +88,7 @@ var RetentionTables = []struct{ Table, TimeColumn string }{
 	{TableCallEvents, "time"},
 	{TableIncidents, "opened_time"},
 	{TableCommits, "commit_time"},
+	{TableFlagEvaluations, "time"},
 }
 
 // Features are optional server features the schema uses when present.

@@ -101,8 +101,12 @@ func TestRenderLegacy(t *testing.T) {
 		!strings.Contains(sql, "ENGINE = ReplacingMergeTree(ver)\nPARTITION BY toYYYYMMDD(commit_time)\nORDER BY (service, sha)\nSETTINGS index_granularity = 8192") {
 		t.Errorf("schema lacks v11's commit_events:\n%s", sql)
 	}
-	if len(stmts) != 28 {
-		t.Errorf("%d statements, want 28 (v1: 3 tables + 1 view; v2: 2 tables + 2 views; v3: drop + view; v4: table + copy; v5: table + view + backfill; v6: 4 columns + table + view; v7: 2 tables; v8: column + table; v9: column; v10: table; v11: table)", len(stmts))
+	if !strings.Contains(sql, "CREATE TABLE IF NOT EXISTS `changelens`.`flag_evaluations`\n(\n    service      String,\n    environment  String,\n    flag_key     String,\n    variant      String,\n    time         DateTime('UTC'),\n    time_ns      UInt64,") ||
+		!strings.Contains(sql, "ENGINE = ReplacingMergeTree\nPARTITION BY toYYYYMMDD(time)\nORDER BY (service, environment, flag_key, trace_id, time_ns, span_id, variant)\nSETTINGS index_granularity = 8192") {
+		t.Errorf("schema lacks v12's flag_evaluations:\n%s", sql)
+	}
+	if len(stmts) != 29 {
+		t.Errorf("%d statements, want 29 (v1: 3 tables + 1 view; v2: 2 tables + 2 views; v3: drop + view; v4: table + copy; v5: table + view + backfill; v6: 4 columns + table + view; v7: 2 tables; v8: column + table; v9: column; v10: table; v11: table; v12: table)", len(stmts))
 	}
 	for _, s := range stmts {
 		if strings.HasSuffix(s, ";") || strings.TrimSpace(s) != s {
@@ -132,6 +136,9 @@ func TestRenderModern(t *testing.T) {
 		// v11: commit_events expired by the commit's time like the raw tables
 		"    service         LowCardinality(String),\n    repository      LowCardinality(String),",
 		"ORDER BY (service, sha)\nTTL commit_time + INTERVAL 14 DAY\nSETTINGS index_granularity = 8192",
+		// v12: flag_evaluations expired like the raw tables
+		"    flag_key     LowCardinality(String),\n    variant      String,\n    time         DateTime('UTC') CODEC(Delta(4), ZSTD(1)),",
+		"ORDER BY (service, environment, flag_key, trace_id, time_ns, span_id, variant)\nTTL time + INTERVAL 14 DAY\nSETTINGS index_granularity = 8192",
 	} {
 		if !strings.Contains(sql, want) {
 			t.Errorf("modern schema lacks %q:\n%s", want, sql)
@@ -195,8 +202,11 @@ func TestRenderCluster(t *testing.T) {
 		!strings.Contains(sql, "CREATE TABLE IF NOT EXISTS `changelens`.`commit_events` ON CLUSTER `prod` AS `changelens`.`commit_events_local` ENGINE = Distributed('prod', 'changelens', 'commit_events_local', cityHash64(service, sha))") {
 		t.Errorf("cluster schema lacks commit_events, local and Distributed by commit")
 	}
-	if len(stmts) != 47 {
-		t.Errorf("%d statements, want 47 (v1: 3 local + view + 3 distributed; v2: 2 local + 2 views + 2 distributed; v3: drop + view; v4: local + distributed + copy; v5: local + distributed + view + backfill; v6: 4 columns + drop and re-create of the distributed table + local + distributed + view; v7: 2 local + 2 distributed; v8: column + drop and re-create of the distributed table + local + distributed; v9: column + drop and re-create of the distributed table; v10: local + distributed; v11: local + distributed)", len(stmts))
+	if !strings.Contains(sql, "CREATE TABLE IF NOT EXISTS `changelens`.`flag_evaluations` ON CLUSTER `prod` AS `changelens`.`flag_evaluations_local` ENGINE = Distributed('prod', 'changelens', 'flag_evaluations_local', cityHash64(service, environment))") {
+		t.Errorf("cluster schema lacks the Distributed flag_evaluations, sharded by unit")
+	}
+	if len(stmts) != 49 {
+		t.Errorf("%d statements, want 49 (v1: 3 local + view + 3 distributed; v2: 2 local + 2 views + 2 distributed; v3: drop + view; v4: local + distributed + copy; v5: local + distributed + view + backfill; v6: 4 columns + drop and re-create of the distributed table + local + distributed + view; v7: 2 local + 2 distributed; v8: column + drop and re-create of the distributed table + local + distributed; v9: column + drop and re-create of the distributed table; v10: local + distributed; v11: local + distributed; v12: local + distributed)", len(stmts))
 	}
 	// A Distributed table comes right after the local table it wraps, before
 	// any statement that may use it.
@@ -240,6 +250,7 @@ func TestRenderCluster(t *testing.T) {
 		"ENGINE = ReplicatedReplacingMergeTree('/clickhouse/tables/{shard}/changelens/notification_log_local', '{replica}')",
 		"ENGINE = ReplicatedMergeTree('/clickhouse/tables/{shard}/changelens/call_events_local', '{replica}')",
 		"ENGINE = ReplicatedReplacingMergeTree('/clickhouse/tables/{shard}/changelens/commit_events_local', '{replica}', ver)",
+		"ENGINE = ReplicatedReplacingMergeTree('/clickhouse/tables/{shard}/changelens/flag_evaluations_local', '{replica}')",
 	} {
 		if !strings.Contains(rsql, want) {
 			t.Errorf("replicated schema lacks\n  %s", want)
