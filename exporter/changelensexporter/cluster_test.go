@@ -55,6 +55,8 @@ func TestClusterServiceGraphAndRetention(t *testing.T) {
 			Source: eventspan.IncidentSourceOTLP, Opened: now.Add(-time.Minute).UnixNano()})
 		eventspan.AppendCommit(td, eventspan.Commit{Service: string(rune('a' + i)), Repository: "o/r", SHA: strings.Repeat("c", 40),
 			Time: now.Add(-time.Minute).UnixNano()})
+		eventspan.AppendFlagEvaluations(td, eventspan.FlagEvaluation{Resource: eventspan.Resource{Service: string(rune('a' + i)), Environment: "e"},
+			Key: "f", Variant: "on", Time: now.Add(-time.Minute).UnixNano(), TraceID: eventspantest.TraceID(uint64(i + 1))})
 	}
 	push(t, e, td)
 

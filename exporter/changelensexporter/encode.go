@@ -22,6 +22,7 @@ const (
 	rMissingID
 	rMissingIncidentID
 	rMissingCommitSHA
+	rInvalidFlagEvaluation
 	numReasons
 )
 
@@ -34,6 +35,8 @@ var reasonNames = [numReasons]string{
 	rMissingID:         "missing_deployment_id",
 	rMissingIncidentID: "missing_incident_id",
 	rMissingCommitSHA:  "missing_commit_sha",
+	// A flag evaluation event without a flag key, a variant or a trace.
+	rInvalidFlagEvaluation: "invalid_flag_evaluation",
 }
 
 const (
@@ -250,9 +253,11 @@ type encoder struct {
 	call callColumns
 	inc  incidentColumns
 	com  commitColumns
+	flag flagColumns
 
-	ignored int64             // spans that are not changelens events
-	invalid [numReasons]int64 // events dropped, by reason
+	ignored     int64             // spans that are not changelens events
+	ignoredLogs int64             // log records that are not flag evaluation events
+	invalid     [numReasons]int64 // events dropped, by reason
 
 	// settings
 	minTime, maxTime int64 // accepted event start range, unix nanos
@@ -265,7 +270,8 @@ func (e *encoder) reset(now time.Time, retentionDays int) {
 	e.call.reset()
 	e.inc.reset()
 	e.com.reset()
-	e.ignored = 0
+	e.flag.reset()
+	e.ignored, e.ignoredLogs = 0, 0
 	e.invalid = [numReasons]int64{}
 	e.minTime = minEventTime
 	if retentionDays > 0 {
@@ -289,6 +295,7 @@ func (e *encoder) release() {
 	e.call.clearStrings()
 	e.inc.clearStrings()
 	e.com.clearStrings()
+	e.flag.clearStrings()
 }
 
 // expiryMargin: events within this much of their expiry at insert count as expired.
@@ -333,6 +340,8 @@ func (e *encoder) encode(td ptrace.Traces) {
 					e.addIncident(eventspan.DecodeIncident(res, span))
 				case eventspan.KindCommit:
 					e.addCommit(eventspan.DecodeCommit(res, span))
+				case eventspan.KindFlagEvaluation:
+					e.addFlagEvaluation(eventspan.DecodeFlagEvaluation(res, span))
 				default:
 					e.ignored++
 				}

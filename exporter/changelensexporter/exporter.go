@@ -32,7 +32,7 @@ type chExporter struct {
 	schema schema.Options
 	now    func() time.Time
 
-	latencyInsert, deploymentInsert, callInsert, incidentInsert, commitInsert string
+	latencyInsert, deploymentInsert, callInsert, incidentInsert, commitInsert, flagInsert string
 	// Look-ups of stored spans per table; "" when deduplicate is off.
 	storedSpans, storedCalls string
 
@@ -51,15 +51,15 @@ type chExporter struct {
 	retention retentionLoop
 
 	// precomputed metric attributes
-	attrLatency, attrDeployment, attrCall, attrIncident, attrCommit metric.AddOption
-	attrReasons                                                     [numReasons]metric.AddOption
-	attrFailure                                                     map[string]metric.AddOption
+	attrLatency, attrDeployment, attrCall, attrIncident, attrCommit, attrFlag metric.AddOption
+	attrReasons                                                               [numReasons]metric.AddOption
+	attrFailure                                                               map[string]metric.AddOption
 }
 
 // encoderState is one pooled encoder plus its reusable FixedString row views.
 type encoderState struct {
-	enc                                     encoder
-	latIDs, depIDs, callIDs, incIDs, comIDs idViews
+	enc                                              encoder
+	latIDs, depIDs, callIDs, incIDs, comIDs, flagIDs idViews
 }
 
 func newExporter(cfg *Config, set exporter.Settings) (*chExporter, error) {
@@ -85,11 +85,13 @@ func newExporter(cfg *Config, set exporter.Settings) (*chExporter, error) {
 		callInsert:       insertSQL(so.InsertTable(schema.TableCallEvents), callColumnNames),
 		incidentInsert:   insertSQL(so.InsertTable(schema.TableIncidents), incidentColumnNames),
 		commitInsert:     insertSQL(so.InsertTable(schema.TableCommits), commitColumnNames),
+		flagInsert:       insertSQL(so.InsertTable(schema.TableFlagEvaluations), flagColumnNames),
 		attrLatency:      metric.WithAttributeSet(attribute.NewSet(attribute.String(eventspan.AttrEventType, eventspan.EventLatency))),
 		attrDeployment:   metric.WithAttributeSet(attribute.NewSet(attribute.String(eventspan.AttrEventType, eventspan.EventDeployment))),
 		attrCall:         metric.WithAttributeSet(attribute.NewSet(attribute.String(eventspan.AttrEventType, eventspan.EventCall))),
 		attrIncident:     metric.WithAttributeSet(attribute.NewSet(attribute.String(eventspan.AttrEventType, eventspan.EventIncident))),
 		attrCommit:       metric.WithAttributeSet(attribute.NewSet(attribute.String(eventspan.AttrEventType, eventspan.EventCommit))),
+		attrFlag:         metric.WithAttributeSet(attribute.NewSet(attribute.String(eventspan.AttrEventType, eventspan.EventFlagEvaluation))),
 		attrFailure:      map[string]metric.AddOption{},
 	}
 	for i, r := range reasonNames {
@@ -110,7 +112,7 @@ func newExporter(cfg *Config, set exporter.Settings) (*chExporter, error) {
 
 // insertTables are the tables the exporter writes to.
 var insertTables = []string{schema.TableLatencyEvents, schema.TableDeployments, schema.TableCallEvents, schema.TableIncidents,
-	schema.TableCommits}
+	schema.TableCommits, schema.TableFlagEvaluations}
 
 func (e *chExporter) clickhouseOptions(ctx context.Context) (*clickhouse.Options, error) {
 	tlsCfg, err := e.cfg.TLS.LoadTLSConfig(ctx)
@@ -265,7 +267,7 @@ func (e *chExporter) getEncoder() *encoderState {
 func (e *chExporter) putEncoder(st *encoderState) {
 	st.enc.release()
 	if cap(st.enc.lat.service) > maxKeptRows || cap(st.enc.dep.id) > maxKeptRows || cap(st.enc.call.service) > maxKeptRows ||
-		cap(st.enc.inc.id) > maxKeptRows || cap(st.enc.com.sha) > maxKeptRows {
+		cap(st.enc.inc.id) > maxKeptRows || cap(st.enc.com.sha) > maxKeptRows || cap(st.enc.flag.service) > maxKeptRows {
 		return
 	}
 	select {
@@ -294,10 +296,10 @@ func (e *chExporter) pushTraces(ctx context.Context, td ptrace.Traces) error {
 	enc.reset(e.now(), e.cfg.RetentionDays)
 	enc.encode(td)
 
-	// Deployments, incidents and commits first: they collapse on re-insert,
-	// so if a later insert fails and the whole request is retried, nothing
-	// is duplicated. A permanent failure of one table does not stop the
-	// others.
+	// Deployments, incidents, commits and flag evaluations first: they
+	// collapse on re-insert, so if a later insert fails and the whole
+	// request is retried, nothing is duplicated. A permanent failure of one
+	// table does not stop the others.
 	var depErr, incErr, comErr error
 	if enc.dep.rows() > 0 {
 		depErr = e.insert(ctx, schema.TableDeployments, func() error {
@@ -332,6 +334,10 @@ func (e *chExporter) pushTraces(ctx context.Context, td ptrace.Traces) error {
 			e.tel.ChangelensExporterEventsWritten.Add(ctx, int64(enc.com.rows()), e.attrCommit)
 		}
 	}
+	flagErr, err := e.storeFlagEvaluations(ctx, conn, st)
+	if err != nil {
+		return err
+	}
 	// Then latency and call events: with deduplicate, the retry of a request
 	// whose call insert failed drops the latency rows it already stored.
 	latErr, err := e.storeSpans(ctx, conn, schema.TableLatencyEvents, e.storedSpans, &enc.lat, e.attrLatency, func() error {
@@ -349,7 +355,7 @@ func (e *chExporter) pushTraces(ctx context.Context, td ptrace.Traces) error {
 	// Done with this request: success or permanent failure.
 	e.recordDrops(ctx, enc)
 	// Each is nil or permanent here; errors.Join keeps them detectable as permanent.
-	return errors.Join(depErr, incErr, comErr, latErr, callErr)
+	return errors.Join(depErr, incErr, comErr, flagErr, latErr, callErr)
 }
 
 // commitContext is ctx for the insert into commit_events. Commits are
@@ -426,6 +432,9 @@ func (e *chExporter) insert(ctx context.Context, table string, do func() error) 
 func (e *chExporter) recordDrops(ctx context.Context, enc *encoder) {
 	if enc.ignored > 0 {
 		e.tel.ChangelensExporterSpansIgnored.Add(ctx, enc.ignored)
+	}
+	if enc.ignoredLogs > 0 {
+		e.tel.ChangelensExporterLogRecordsIgnored.Add(ctx, enc.ignoredLogs)
 	}
 	for i, n := range enc.invalid {
 		if n > 0 {

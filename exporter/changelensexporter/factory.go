@@ -2,6 +2,7 @@ package changelensexporter
 
 import (
 	"context"
+	"sync"
 	"time"
 
 	"go.opentelemetry.io/collector/component"
@@ -30,6 +31,7 @@ func NewFactory() exporter.Factory {
 		metadata.Type,
 		createDefaultConfig,
 		exporter.WithTraces(createTraces, metadata.TracesStability),
+		exporter.WithLogs(createLogs, metadata.LogsStability),
 	)
 }
 
@@ -72,16 +74,99 @@ func createDefaultConfig() component.Config {
 
 func createTraces(ctx context.Context, set exporter.Settings, cfg component.Config) (exporter.Traces, error) {
 	c := cfg.(*Config)
-	e, err := newExporter(c, set)
+	s, err := acquireExporter(c, set)
 	if err != nil {
 		return nil, err
 	}
-	return exporterhelper.NewTraces(ctx, set, cfg, e.pushTraces,
+	return exporterhelper.NewTraces(ctx, set, cfg, s.e.pushTraces,
 		exporterhelper.WithCapabilities(consumer.Capabilities{MutatesData: false}),
-		exporterhelper.WithStart(e.start),
-		exporterhelper.WithShutdown(e.shutdown),
+		exporterhelper.WithStart(s.start),
+		exporterhelper.WithShutdown(s.shutdown),
 		exporterhelper.WithTimeout(c.TimeoutConfig),
 		exporterhelper.WithRetry(c.BackOffConfig),
 		exporterhelper.WithQueue(c.QueueConfig),
 	)
+}
+
+// createLogs: the logs pipeline's exporter stores the flag evaluation
+// events (log-based feature-flag evaluations the processor kept).
+func createLogs(ctx context.Context, set exporter.Settings, cfg component.Config) (exporter.Logs, error) {
+	c := cfg.(*Config)
+	s, err := acquireExporter(c, set)
+	if err != nil {
+		return nil, err
+	}
+	return exporterhelper.NewLogs(ctx, set, cfg, s.e.pushLogs,
+		exporterhelper.WithCapabilities(consumer.Capabilities{MutatesData: false}),
+		exporterhelper.WithStart(s.start),
+		exporterhelper.WithShutdown(s.shutdown),
+		exporterhelper.WithTimeout(c.TimeoutConfig),
+		exporterhelper.WithRetry(c.BackOffConfig),
+		exporterhelper.WithQueue(c.QueueConfig),
+	)
+}
+
+// sharedExporter is the one chExporter behind the traces and the logs
+// exporter of one configured changelens exporter (the collector passes
+// both the same *Config): one connection pool, one schema apply, one
+// retention sweep. Each signal keeps its own queue and retries.
+type sharedExporter struct {
+	cfg     *Config
+	e       *chExporter
+	mu      sync.Mutex
+	running int  // signals started and not shut down
+	closed  bool // shut down: the next create makes a new one
+}
+
+var sharedExporters = struct {
+	sync.Mutex
+	m map[*Config]*sharedExporter
+}{m: map[*Config]*sharedExporter{}}
+
+// acquireExporter returns cfg's shared exporter, creating it for the first
+// signal.
+func acquireExporter(cfg *Config, set exporter.Settings) (*sharedExporter, error) {
+	sharedExporters.Lock()
+	defer sharedExporters.Unlock()
+	if s, ok := sharedExporters.m[cfg]; ok {
+		return s, nil
+	}
+	e, err := newExporter(cfg, set)
+	if err != nil {
+		return nil, err
+	}
+	s := &sharedExporter{cfg: cfg, e: e}
+	sharedExporters.m[cfg] = s
+	return s, nil
+}
+
+// start starts the exporter with the first signal.
+func (s *sharedExporter) start(ctx context.Context, host component.Host) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.running++
+	if s.running > 1 {
+		return nil
+	}
+	return s.e.start(ctx, host)
+}
+
+// shutdown shuts the exporter down with the last signal (or when no signal
+// ever started) and forgets it.
+func (s *sharedExporter) shutdown(ctx context.Context) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.running > 0 {
+		s.running--
+	}
+	if s.running > 0 || s.closed {
+		return nil
+	}
+	s.closed = true
+	sharedExporters.Lock()
+	if sharedExporters.m[s.cfg] == s {
+		delete(sharedExporters.m, s.cfg)
+	}
+	sharedExporters.Unlock()
+	return s.e.shutdown(ctx)
 }

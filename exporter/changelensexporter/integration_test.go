@@ -883,6 +883,8 @@ func TestIntegrationRetentionSweep(t *testing.T) {
 			Source: eventspan.IncidentSourceOTLP, Opened: now.AddDate(0, 0, -ago).Add(-time.Minute).UnixNano()})
 		eventspan.AppendCommit(td, eventspan.Commit{Service: "s", Repository: "o/s", SHA: fmt.Sprintf("%040d", i),
 			Time: now.AddDate(0, 0, -ago).Add(-time.Minute).UnixNano()})
+		eventspan.AppendFlagEvaluations(td, eventspan.FlagEvaluation{Resource: eventspan.Resource{Service: "s", Environment: "e"},
+			Key: "f", Variant: "on", Time: now.AddDate(0, 0, -ago).Add(-time.Minute).UnixNano(), TraceID: eventspantest.TraceID(uint64(i + 1))})
 	}
 	push(t, writer, td)
 
@@ -898,11 +900,11 @@ func TestIntegrationRetentionSweep(t *testing.T) {
 		t.Fatal(err)
 	}
 	// days 10 and 5 ago, in latency_events, the rollup, both histograms,
-	// version_presence, cohort_hist_1m, call_events, incident_events and
-	// commit_events; day 3 ago is the first day kept (today + 3 previous
-	// days).
-	if dropped != 18 {
-		t.Fatalf("dropped %d partitions, want 18", dropped)
+	// version_presence, cohort_hist_1m, call_events, incident_events,
+	// commit_events and flag_evaluations; day 3 ago is the first day kept
+	// (today + 3 previous days).
+	if dropped != 20 {
+		t.Fatalf("dropped %d partitions, want 20", dropped)
 	}
 	conn := srv.Conn(t, db)
 	cutoff := retentionCutoff(now, 3)
@@ -915,6 +917,7 @@ func TestIntegrationRetentionSweep(t *testing.T) {
 		"SELECT count() FROM call_events WHERE time < toDateTime(?)",
 		"SELECT count() FROM incident_events WHERE opened_time < toDateTime(?)",
 		"SELECT count() FROM commit_events WHERE commit_time < toDateTime(?)",
+		"SELECT count() FROM flag_evaluations WHERE time < toDateTime(?)",
 	} {
 		var n uint64
 		if err := conn.QueryRow(tctx(t), q, cutoff.Unix()).Scan(&n); err != nil || n != 0 {
@@ -922,7 +925,7 @@ func TestIntegrationRetentionSweep(t *testing.T) {
 		}
 	}
 	var kept uint64
-	for _, table := range []string{"latency_events", "call_events", "incident_events", "commit_events"} {
+	for _, table := range []string{"latency_events", "call_events", "incident_events", "commit_events", "flag_evaluations"} {
 		if err := conn.QueryRow(tctx(t), "SELECT count() FROM "+table).Scan(&kept); err != nil || kept != 3 {
 			t.Fatalf("%s: kept %d rows, want 3", table, kept)
 		}
@@ -931,7 +934,7 @@ func TestIntegrationRetentionSweep(t *testing.T) {
 	if dropped, err := e.sweepRetention(tctx(t), now); err != nil || dropped != 0 {
 		t.Fatalf("second sweep dropped %d, %v", dropped, err)
 	}
-	assertCounter(t, tel, "otelcol_changelens_exporter_retention_partitions_dropped", nil, 18)
+	assertCounter(t, tel, "otelcol_changelens_exporter_retention_partitions_dropped", nil, 20)
 }
 
 // ---------------------------------------------------------------------------
@@ -1108,6 +1111,7 @@ func createMismatchedTables(t *testing.T, srv *chtest.Server, db string) {
 	srv.Exec(t, `CREATE TABLE `+db+`.call_events (service String) ENGINE = MergeTree ORDER BY service`)
 	srv.Exec(t, `CREATE TABLE `+db+`.incident_events (id String) ENGINE = MergeTree ORDER BY id`)
 	srv.Exec(t, `CREATE TABLE `+db+`.commit_events (sha String) ENGINE = MergeTree ORDER BY sha`)
+	srv.Exec(t, `CREATE TABLE `+db+`.flag_evaluations (service String) ENGINE = MergeTree ORDER BY service`)
 }
 
 // ---------------------------------------------------------------------------

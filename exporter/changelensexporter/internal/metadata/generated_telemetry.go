@@ -30,6 +30,7 @@ type TelemetryBuilder struct {
 	ChangelensExporterEventsInvalid              metric.Int64Counter
 	ChangelensExporterEventsWritten              metric.Int64Counter
 	ChangelensExporterInsertFailures             metric.Int64Counter
+	ChangelensExporterLogRecordsIgnored          metric.Int64Counter
 	ChangelensExporterRetentionPartitionsDropped metric.Int64Counter
 	ChangelensExporterSpansIgnored               metric.Int64Counter
 }
@@ -77,7 +78,7 @@ func NewTelemetryBuilder(settings component.TelemetrySettings, options ...Teleme
 	errs = errors.Join(errs, err)
 	builder.ChangelensExporterEventsWritten, err = builder.meter.Int64Counter(
 		"otelcol_changelens_exporter_events_written",
-		metric.WithDescription("Events written to ClickHouse, by event type (attribute changelens.event.type = latency | deployment | call). [Alpha]"),
+		metric.WithDescription("Events written to ClickHouse, by event type (attribute changelens.event.type = latency | deployment | call | incident | commit | flag_evaluation). [Alpha]"),
 		metric.WithUnit("{event}"),
 	)
 	errs = errors.Join(errs, err)
@@ -85,6 +86,12 @@ func NewTelemetryBuilder(settings component.TelemetrySettings, options ...Teleme
 		"otelcol_changelens_exporter_insert_failures",
 		metric.WithDescription("Failed ClickHouse inserts, by table and kind (attribute kind = transient | permanent). [Alpha]"),
 		metric.WithUnit("{insert}"),
+	)
+	errs = errors.Join(errs, err)
+	builder.ChangelensExporterLogRecordsIgnored, err = builder.meter.Int64Counter(
+		"otelcol_changelens_exporter_log_records_ignored",
+		metric.WithDescription("Log records that are not flag evaluation events (no changelens flag_evaluation scope marking) and were ignored. [Alpha]"),
+		metric.WithUnit("{record}"),
 	)
 	errs = errors.Join(errs, err)
 	builder.ChangelensExporterRetentionPartitionsDropped, err = builder.meter.Int64Counter(

@@ -56,7 +56,7 @@ func AssertEqualChangelensExporterEventsInvalid(t *testing.T, tt *componenttest.
 func AssertEqualChangelensExporterEventsWritten(t *testing.T, tt *componenttest.Telemetry, dps []metricdata.DataPoint[int64], opts ...metricdatatest.Option) {
 	want := metricdata.Metrics{
 		Name:        "otelcol_changelens_exporter_events_written",
-		Description: "Events written to ClickHouse, by event type (attribute changelens.event.type = latency | deployment | call). [Alpha]",
+		Description: "Events written to ClickHouse, by event type (attribute changelens.event.type = latency | deployment | call | incident | commit | flag_evaluation). [Alpha]",
 		Unit:        "{event}",
 		Data: metricdata.Sum[int64]{
 			Temporality: metricdata.CumulativeTemporality,
@@ -81,6 +81,22 @@ func AssertEqualChangelensExporterInsertFailures(t *testing.T, tt *componenttest
 		},
 	}
 	got, err := tt.GetMetric("otelcol_changelens_exporter_insert_failures")
+	require.NoError(t, err)
+	metricdatatest.AssertEqual(t, want, got, opts...)
+}
+
+func AssertEqualChangelensExporterLogRecordsIgnored(t *testing.T, tt *componenttest.Telemetry, dps []metricdata.DataPoint[int64], opts ...metricdatatest.Option) {
+	want := metricdata.Metrics{
+		Name:        "otelcol_changelens_exporter_log_records_ignored",
+		Description: "Log records that are not flag evaluation events (no changelens flag_evaluation scope marking) and were ignored. [Alpha]",
+		Unit:        "{record}",
+		Data: metricdata.Sum[int64]{
+			Temporality: metricdata.CumulativeTemporality,
+			IsMonotonic: true,
+			DataPoints:  dps,
+		},
+	}
+	got, err := tt.GetMetric("otelcol_changelens_exporter_log_records_ignored")
 	require.NoError(t, err)
 	metricdatatest.AssertEqual(t, want, got, opts...)
 }

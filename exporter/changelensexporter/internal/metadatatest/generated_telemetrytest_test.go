@@ -23,6 +23,7 @@ func TestSetupTelemetry(t *testing.T) {
 	tb.ChangelensExporterEventsInvalid.Add(context.Background(), 1)
 	tb.ChangelensExporterEventsWritten.Add(context.Background(), 1)
 	tb.ChangelensExporterInsertFailures.Add(context.Background(), 1)
+	tb.ChangelensExporterLogRecordsIgnored.Add(context.Background(), 1)
 	tb.ChangelensExporterRetentionPartitionsDropped.Add(context.Background(), 1)
 	tb.ChangelensExporterSpansIgnored.Add(context.Background(), 1)
 	AssertEqualChangelensExporterEventsDeduplicated(t, testTel,
@@ -35,6 +36,9 @@ func TestSetupTelemetry(t *testing.T) {
 		[]metricdata.DataPoint[int64]{{Value: 1}},
 		metricdatatest.IgnoreTimestamp())
 	AssertEqualChangelensExporterInsertFailures(t, testTel,
+		[]metricdata.DataPoint[int64]{{Value: 1}},
+		metricdatatest.IgnoreTimestamp())
+	AssertEqualChangelensExporterLogRecordsIgnored(t, testTel,
 		[]metricdata.DataPoint[int64]{{Value: 1}},
 		metricdatatest.IgnoreTimestamp())
 	AssertEqualChangelensExporterRetentionPartitionsDropped(t, testTel,
