@@ -66,7 +66,7 @@ func (g *gitHub) parsePush(req *http.Request, body []byte) (delivery, error) {
 	seen := make(map[string]bool, len(all))
 	for _, c := range all {
 		sha := strings.ToLower(strings.TrimSpace(c.ID))
-		if seen[sha] {
+		if sha != "" && seen[sha] {
 			continue
 		}
 		seen[sha] = true

@@ -78,7 +78,8 @@ func TestGitHubPush(t *testing.T) {
 
 // A branch push: every commit of commits and the head commit (itself the
 // last of commits) once, IDs lower case, the repository mapped to its
-// service; a commit without a readable timestamp is skipped and counted.
+// service; a commit without a readable timestamp or an id is skipped and
+// counted.
 func TestGitHubPushCommits(t *testing.T) {
 	cfg := testConfig()
 	g := cfg.GitHub.Get()
@@ -92,12 +93,13 @@ func TestGitHubPushCommits(t *testing.T) {
 		m["commits"] = []any{
 			map[string]any{"id": fixtureSHA, "timestamp": "2019-05-15T08:20:41-07:00"},
 			map[string]any{"id": "0123456789abcdef0123456789abcdef01234567", "timestamp": "yesterday"},
+			map[string]any{"timestamp": "2019-05-15T08:20:41-07:00"},
 			map[string]any{"id": "f95f852bd8fca8fcc58a9a2d6c842781e32a215e", "timestamp": "2019-05-15T17:20:41+02:00"},
 		}
 	})
 	w := h.post("/github", body, gitHubHeaders("push", body)...)
 	require.Equal(t, http.StatusOK, w.Code, w.Body.String())
-	assert.JSONEq(t, `{"status":"accepted","service":"greeter","ignored":1,
+	assert.JSONEq(t, `{"status":"accepted","service":"greeter","ignored":2,
 		"commits":["`+fixtureSHA+`","f95f852bd8fca8fcc58a9a2d6c842781e32a215e"]}`, w.Body.String())
 	got := h.commits()
 	require.Len(t, got, 2)
@@ -113,7 +115,7 @@ func TestGitHubPushCommits(t *testing.T) {
 		assert.Equal(t, "refs/heads/master", c.Ref)
 	}
 	assert.Equal(t, int64(2), h.commitCount(sourceGitHub))
-	assert.Equal(t, int64(1), h.ignored(sourceGitHub), "the commit without a time")
+	assert.Equal(t, int64(2), h.ignored(sourceGitHub), "the commits without a time or an id")
 
 	// The same commit in another push (the tag) is the same span.
 	tag := readFixture(t, "github/push.json")
