@@ -16,10 +16,12 @@ import (
 	"go.opentelemetry.io/collector/consumer"
 	"go.opentelemetry.io/collector/consumer/consumertest"
 	"go.opentelemetry.io/collector/pdata/pcommon"
+	"go.opentelemetry.io/collector/pdata/plog"
 	"go.opentelemetry.io/collector/pdata/ptrace"
 	"go.opentelemetry.io/collector/processor"
 	"go.opentelemetry.io/collector/processor/processortest"
 
+	"github.com/changelens/changelens/internal/eventspan"
 	"github.com/changelens/changelens/processor/changelensprocessor/internal/metadata"
 )
 
@@ -220,6 +222,35 @@ func BenchmarkPerSpan(b *testing.B) {
 			p := benchProcessor(b, nil)
 			runPerSpan(b, flagged, func(td ptrace.Traces) error { return p.ConsumeTraces(context.Background(), td) })
 		})
+		// The same evaluations as evaluation spans (OpenFeature's
+		// JavaScript SpanHook): the INTERNAL span of every request becomes
+		// one, a child of the request's SERVER span (same trace), to which
+		// it is credited.
+		evalSpans := ptrace.NewTraces()
+		batch.CopyTo(evalSpans)
+		i = 0
+		for _, rs := range evalSpans.ResourceSpans().All() {
+			for _, ss := range rs.ScopeSpans().All() {
+				var server ptrace.Span
+				for _, s := range ss.Spans().All() {
+					if s.Kind() == ptrace.SpanKindServer {
+						server = s
+					}
+					if s.Kind() == ptrace.SpanKindInternal {
+						s.SetTraceID(server.TraceID())
+						s.SetParentSpanID(server.SpanID())
+						s.SetName("feature_flag.evaluation")
+						s.Attributes().PutStr("feature_flag.key", "new-checkout")
+						s.Attributes().PutStr("feature_flag.result.variant", []string{"on", "off"}[i%2])
+						i++
+					}
+				}
+			}
+		}
+		b.Run(fmt.Sprintf("changelens-flag-spans/spans=%d", n), func(b *testing.B) {
+			p := benchProcessor(b, nil)
+			runPerSpan(b, evalSpans, func(td ptrace.Traces) error { return p.ConsumeTraces(context.Background(), td) })
+		})
 		b.Run(fmt.Sprintf("spanmetricsconnector/spans=%d", n), func(b *testing.B) {
 			f := spanmetricsconnector.NewFactory()
 			cfg := f.CreateDefaultConfig()
@@ -236,6 +267,101 @@ func BenchmarkPerSpan(b *testing.B) {
 	}
 }
 
+// benchLogs is a logs batch of n log records: the log-based evaluations of
+// n requests (OpenFeature's JavaScript EventHook) of 4 services, each
+// record with the hook's attributes.
+func benchLogs(n int, at time.Time) plog.Logs {
+	ld := plog.NewLogs()
+	services := []string{"checkout", "cart", "search", "payments"}
+	per := n / len(services)
+	seq := uint64(0)
+	for si, svc := range services {
+		rl := ld.ResourceLogs().AppendEmpty()
+		ra := rl.Resource().Attributes()
+		ra.PutStr("service.name", svc)
+		ra.PutStr("service.version", "1.4.2")
+		ra.PutStr("deployment.environment.name", "production")
+		ra.PutStr("service.instance.id", fmt.Sprintf("%s-7d9f8c6b5-x%d", svc, si))
+		ra.PutStr("telemetry.sdk.language", "nodejs")
+		sl := rl.ScopeLogs().AppendEmpty()
+		sl.Scope().SetName("@openfeature/open-telemetry-hooks")
+		for i := 0; i < per; i++ {
+			seq++
+			lr := sl.LogRecords().AppendEmpty()
+			lr.SetEventName("feature_flag.evaluation")
+			lr.SetTimestamp(pcommon.NewTimestampFromTime(at.Add(time.Duration(i) * time.Millisecond)))
+			var tid pcommon.TraceID
+			binary.BigEndian.PutUint64(tid[:8], seq*2654435761)
+			binary.BigEndian.PutUint64(tid[8:], seq)
+			lr.SetTraceID(tid)
+			var sid pcommon.SpanID
+			binary.BigEndian.PutUint64(sid[:], seq)
+			lr.SetSpanID(sid)
+			a := lr.Attributes()
+			a.PutStr("feature_flag.key", "new-checkout")
+			a.PutStr("feature_flag.provider.name", "flagd")
+			a.PutStr("feature_flag.result.variant", []string{"on", "off"}[i%2])
+			a.PutBool("feature_flag.result.value", i%2 == 0)
+			a.PutStr("feature_flag.result.reason", "TARGETING_MATCH")
+			a.PutStr("feature_flag.context.id", fmt.Sprintf("user-%d", i%97))
+		}
+	}
+	return ld
+}
+
+// BenchmarkPerLogRecord is the logs path: ns and allocations per log
+// record of log-based flag evaluations (each kept as a flag evaluation
+// event), measured as runPerSpan measures spans.
+func BenchmarkPerLogRecord(b *testing.B) {
+	at := time.Now().Add(-time.Minute)
+	for _, n := range []int{100, 1000} {
+		batch := benchLogs(n, at)
+		b.Run(fmt.Sprintf("changelens-flag-logs/records=%d", n), func(b *testing.B) {
+			p, err := NewFactory().CreateLogs(context.Background(), processortest.NewNopSettings(metadata.Type), defaultConfig(), consumertest.NewNop())
+			if err != nil {
+				b.Fatal(err)
+			}
+			if err := p.Start(context.Background(), componenttest.NewNopHost()); err != nil {
+				b.Fatal(err)
+			}
+			b.Cleanup(func() { _ = p.Shutdown(context.Background()) })
+			defer debug.SetGCPercent(debug.SetGCPercent(-1))
+			wire, err := (&plog.ProtoMarshaler{}).MarshalLogs(batch)
+			if err != nil {
+				b.Fatal(err)
+			}
+			var ms runtime.MemStats
+			var copyMallocs uint64
+			runtime.ReadMemStats(&ms)
+			startMallocs := ms.Mallocs
+			b.ResetTimer()
+			for i := 0; i < b.N; i++ {
+				b.StopTimer()
+				if i%64 == 0 {
+					runtime.GC()
+				}
+				runtime.ReadMemStats(&ms)
+				before := ms.Mallocs
+				ld, err := (&plog.ProtoUnmarshaler{}).UnmarshalLogs(wire)
+				if err != nil {
+					b.Fatal(err)
+				}
+				runtime.ReadMemStats(&ms)
+				copyMallocs += ms.Mallocs - before
+				b.StartTimer()
+				if err := p.ConsumeLogs(context.Background(), ld); err != nil {
+					b.Fatal(err)
+				}
+			}
+			b.StopTimer()
+			runtime.ReadMemStats(&ms)
+			mallocs := float64(ms.Mallocs-startMallocs) - float64(copyMallocs)
+			b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*n), "ns/record")
+			b.ReportMetric(mallocs/float64(b.N*n), "allocs/record")
+		})
+	}
+}
+
 // The benchmark measures the mix its comment states: a quarter latency
 // events, half call events, a quarter dropped.
 func TestBenchBatchMix(t *testing.T) {
@@ -246,4 +372,52 @@ func TestBenchBatchMix(t *testing.T) {
 	assert.Equal(t, 40, len(lat))
 	assert.Equal(t, 80, len(calls))
 	assert.Equal(t, int64(40), droppedCount(t, h, reasonNotEntry))
+}
+
+// The evaluation-span batch of the benchmark credits every evaluation to its
+// request's latency event and emits none; the log batch keeps every record.
+func TestBenchFlagShapes(t *testing.T) {
+	at := time.Now().Add(-time.Minute)
+	batch := benchBatch(160, at)
+	i := 0
+	for _, rs := range batch.ResourceSpans().All() {
+		for _, ss := range rs.ScopeSpans().All() {
+			var server ptrace.Span
+			for _, s := range ss.Spans().All() {
+				if s.Kind() == ptrace.SpanKindServer {
+					server = s
+				}
+				if s.Kind() == ptrace.SpanKindInternal {
+					s.SetTraceID(server.TraceID())
+					s.SetParentSpanID(server.SpanID())
+					s.SetName("feature_flag.evaluation")
+					s.Attributes().PutStr("feature_flag.key", "new-checkout")
+					s.Attributes().PutStr("feature_flag.result.variant", []string{"on", "off"}[i%2])
+					i++
+				}
+			}
+		}
+	}
+	h := newHarness(t, nil)
+	h.send(batch)
+	h.stop()
+	flagged := 0
+	for _, td := range h.sink.AllTraces() {
+		for _, rs := range td.ResourceSpans().All() {
+			for _, ss := range rs.ScopeSpans().All() {
+				scope := eventspan.ScopeKind(ss.Scope())
+				for _, s := range ss.Spans().All() {
+					if _, ok := s.Attributes().Get("changelens.cohort.feature_flag.new-checkout"); ok && eventspan.EventKind(scope, s) == eventspan.KindLatency {
+						flagged++
+					}
+				}
+			}
+		}
+	}
+	assert.Equal(t, 40, flagged, "every request's latency event")
+	assert.Empty(t, flagEvents(h))
+
+	lh := newLogHarness(t, defaultConfig(), componenttest.NewTelemetry())
+	lh.send(t, benchLogs(160, at))
+	assert.Equal(t, 160, lh.sink.LogRecordCount())
 }

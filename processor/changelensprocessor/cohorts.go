@@ -1,7 +1,6 @@
 package changelensprocessor
 
 import (
-	"encoding/binary"
 	"strings"
 	"sync"
 
@@ -9,14 +8,6 @@ import (
 	"go.opentelemetry.io/collector/pdata/ptrace"
 
 	"github.com/changelens/changelens/internal/eventspan"
-)
-
-// Semantic-convention names of feature-flag evaluations (span events).
-const (
-	flagEventName     = "feature_flag.evaluation"
-	flagKeyAttr       = "feature_flag.key"
-	flagVariantAttr   = "feature_flag.result.variant"
-	flagVariantAttrV0 = "feature_flag.variant" // before semconv 1.32
 )
 
 // otherValue is what values beyond a key's bound fold into.
@@ -118,142 +109,6 @@ func (c *cohorts) admit(u unitKey, k dimKey, value string, folds *[numFoldReason
 	d.values[strings.Clone(value)] = struct{}{}
 	return d.attr, value, true
 }
-
-type flagEval struct{ key, variant string }
-
-// flagEntry is the evaluations recorded on a span or its descendants.
-type flagEntry struct {
-	trace pcommon.TraceID
-	evals []flagEval
-}
-
-// flagMap maps span IDs to the feature-flag evaluations recorded on the
-// span or on its descendants in the batch (a flag evaluated deep in a
-// request belongs to the request's entry span). Keyed by the span ID alone,
-// a cheap 8-byte key; the trace ID in the entry rules out another trace's
-// span with the same ID.
-type flagMap map[uint64]flagEntry
-
-func spanKey(id pcommon.SpanID) uint64 { return binary.LittleEndian.Uint64(id[:]) }
-
-func (m flagMap) of(s ptrace.Span) []flagEval {
-	if e, ok := m[spanKey(s.SpanID())]; ok && e.trace == s.TraceID() {
-		return e.evals
-	}
-	return nil
-}
-
-// flagIndex builds the flagMap of td; nil when td has no evaluations.
-func flagIndex(td ptrace.Traces) flagMap {
-	// One backing array of evaluations; each flagged span holds a range.
-	type flagged struct {
-		trace        pcommon.TraceID
-		span, parent pcommon.SpanID
-		start, end   int
-	}
-	var (
-		all        []flagEval
-		spans      []flagged
-		withParent bool
-	)
-	for _, rs := range td.ResourceSpans().All() {
-		for _, ss := range rs.ScopeSpans().All() {
-			for _, s := range ss.Spans().All() {
-				if s.Events().Len() == 0 {
-					continue
-				}
-				start := len(all)
-				for _, e := range s.Events().All() {
-					if e.Name() != flagEventName {
-						continue
-					}
-					a := e.Attributes()
-					key := strAttr(a, flagKeyAttr)
-					variant := strAttr(a, flagVariantAttr)
-					if variant == "" {
-						variant = strAttr(a, flagVariantAttrV0)
-					}
-					if key != "" && variant != "" {
-						all = append(all, flagEval{key, variant})
-					}
-				}
-				if len(all) > start {
-					f := flagged{s.TraceID(), s.SpanID(), s.ParentSpanID(), start, len(all)}
-					spans = append(spans, f)
-					withParent = withParent || !f.parent.IsEmpty()
-				}
-			}
-		}
-	}
-	if len(spans) == 0 {
-		return nil
-	}
-	out := make(flagMap, 2*len(spans))
-	add := func(trace pcommon.TraceID, span pcommon.SpanID, fs []flagEval) {
-		k := spanKey(span)
-		switch have, ok := out[k]; {
-		case !ok:
-			out[k] = flagEntry{trace, fs}
-		case have.trace == trace:
-			out[k] = flagEntry{trace, append(have.evals, fs...)}
-		}
-	}
-	if !withParent { // the evaluations are all on root spans
-		for _, f := range spans {
-			add(f.trace, f.span, all[f.start:f.end:f.end])
-		}
-		return out
-	}
-	// Parents of the spans of the traces that have evaluations only (by the
-	// low half of the trace ID: a collision only adds entries).
-	traces := make(map[uint64]struct{}, len(spans))
-	for _, f := range spans {
-		traces[binary.LittleEndian.Uint64(f.trace[8:])] = struct{}{}
-	}
-	type parentOf struct {
-		trace  pcommon.TraceID
-		parent pcommon.SpanID
-	}
-	parents := make(map[uint64]parentOf, 2*len(spans))
-	for _, rs := range td.ResourceSpans().All() {
-		for _, ss := range rs.ScopeSpans().All() {
-			for _, s := range ss.Spans().All() {
-				tid := s.TraceID()
-				if _, ok := traces[binary.LittleEndian.Uint64(tid[8:])]; ok {
-					parents[spanKey(s.SpanID())] = parentOf{tid, s.ParentSpanID()}
-				}
-			}
-		}
-	}
-	var path [maxFlagDepth]pcommon.SpanID
-	for _, f := range spans {
-		fs := all[f.start:f.end:f.end] // an append in add copies
-		cur := f.span
-	walk:
-		for depth := 0; depth < maxFlagDepth; depth++ {
-			// Bad data may link spans in a cycle: each span once.
-			for _, seen := range path[:depth] {
-				if seen == cur {
-					break walk
-				}
-			}
-			path[depth] = cur
-			add(f.trace, cur, fs)
-			p, ok := parents[spanKey(cur)]
-			if !ok || p.trace != f.trace || p.parent.IsEmpty() {
-				break
-			}
-			cur = p.parent
-			if _, ok := parents[spanKey(cur)]; !ok {
-				break
-			}
-		}
-	}
-	return out
-}
-
-// maxFlagDepth bounds how many ancestors a flag evaluation is credited to.
-const maxFlagDepth = 64
 
 // annotate writes the cohort dimensions of latency event s of unit u.
 func (c *cohorts) annotate(s ptrace.Span, u unitKey, res pcommon.Map, flags flagMap, folds *[numFoldReasons]int64) {

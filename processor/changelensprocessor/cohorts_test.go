@@ -167,7 +167,7 @@ func TestFlagIndexCycles(t *testing.T) {
 	self := span(1, 1, 1, "a")                    // its own parent
 	b, c := span(2, 2, 3, ""), span(2, 3, 2, "b") // b ⇄ c
 	d := span(3, 2, 0, "")                        // another trace's span with b's ID
-	m := flagIndex(td)
+	m := flagIndex(td, &entryRule{root: true}).m
 	assert.Equal(t, []flagEval{{"a", "on"}}, m.of(self))
 	assert.Equal(t, []flagEval{{"b", "on"}}, m.of(c))
 	assert.Equal(t, []flagEval{{"b", "on"}}, m.of(b))

@@ -48,10 +48,13 @@ type ServiceGraphConfig struct {
 // CohortsConfig says which cohort dimensions latency events carry, within
 // bounds.
 type CohortsConfig struct {
-	// FeatureFlags records the variant of every feature_flag.evaluation span
-	// event (feature_flag.key, feature_flag.result.variant or the older
-	// feature_flag.variant) on the entry span or on its descendants in the
-	// same batch, as dimension feature_flag.<key>.
+	// FeatureFlags records feature-flag evaluations in every shape
+	// OpenTelemetry sends them (flags.go): span events, per-evaluation spans
+	// and, in a logs pipeline, log-based events. An evaluation on the entry
+	// span or its descendants in the same batch is the dimension
+	// feature_flag.<key> of the entry span's latency event; any other (every
+	// log-based one) a flag evaluation event the query side credits to its
+	// trace's latency events.
 	FeatureFlags bool `mapstructure:"feature_flags"`
 	// FlagKeys limits the flags recorded to these keys; empty: any flag,
 	// up to max_keys_per_unit per unit.

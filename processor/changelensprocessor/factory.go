@@ -5,10 +5,14 @@
 // changes of service.version: that needs every collector's observations
 // together, so the query API derives them when it reads (queryapi/inference),
 // and the processor keeps no per-unit state but the cohort bounds.
+//
+// In a logs pipeline it keeps the log-based feature-flag evaluations as flag
+// evaluation events and drops every other log record (logs.go).
 package changelensprocessor
 
 import (
 	"context"
+	"sync"
 
 	"go.opentelemetry.io/collector/component"
 	"go.opentelemetry.io/collector/consumer"
@@ -24,6 +28,7 @@ func NewFactory() processor.Factory {
 		metadata.Type,
 		func() component.Config { return defaultConfig() },
 		processor.WithTraces(createTraces, metadata.TracesStability),
+		processor.WithLogs(createLogs, metadata.LogsStability),
 	)
 }
 
@@ -37,4 +42,53 @@ func createTraces(ctx context.Context, set processor.Settings, cfg component.Con
 		processorhelper.WithStart(p.start),
 		processorhelper.WithShutdown(p.shutdown),
 	)
+}
+
+func createLogs(ctx context.Context, set processor.Settings, cfg component.Config, next consumer.Logs) (processor.Logs, error) {
+	p, err := newProcessor(set.TelemetrySettings, cfg.(*Config), nil)
+	if err != nil {
+		return nil, err
+	}
+	return processorhelper.NewLogs(ctx, set, cfg, next, p.processLogs,
+		processorhelper.WithCapabilities(consumer.Capabilities{MutatesData: true}),
+		processorhelper.WithStart(p.start),
+		processorhelper.WithShutdown(p.shutdown),
+	)
+}
+
+// sharedCohorts are the cohort bounds of one configuration: the collector
+// hands the processor of every pipeline that names it the same *Config, so
+// the traces and the logs pipeline (and several traces pipelines) count a
+// unit's keys and values together, whichever signal carried them.
+var sharedCohorts = struct {
+	sync.Mutex
+	m map[*Config]*cohortsRef
+}{m: map[*Config]*cohortsRef{}}
+
+type cohortsRef struct {
+	c    *cohorts
+	refs int
+}
+
+// acquireCohorts returns cfg's cohort bounds (nil when it records no
+// dimension) and the function that gives them back.
+func acquireCohorts(cfg *Config) (*cohorts, func()) {
+	sharedCohorts.Lock()
+	defer sharedCohorts.Unlock()
+	r, ok := sharedCohorts.m[cfg]
+	if !ok {
+		r = &cohortsRef{c: newCohorts(cfg.Cohorts)}
+		sharedCohorts.m[cfg] = r
+	}
+	r.refs++
+	var once sync.Once
+	return r.c, func() {
+		once.Do(func() {
+			sharedCohorts.Lock()
+			defer sharedCohorts.Unlock()
+			if r.refs--; r.refs == 0 && sharedCohorts.m[cfg] == r {
+				delete(sharedCohorts.m, cfg)
+			}
+		})
+	}
 }

@@ -170,8 +170,8 @@ func (h *harness) events() (deps []deployEvent, lat []latencyEvent) {
 						return ""
 					}
 					switch k := eventspan.EventKind(scope, s); k {
-					case eventspan.KindCall, eventspan.KindIncident, eventspan.KindCommit:
-						// Read by decode; incidents and commits by their tests.
+					case eventspan.KindCall, eventspan.KindIncident, eventspan.KindCommit, eventspan.KindFlagEvaluation:
+						// Read by decode; incidents, commits and flag evaluations by their tests.
 					case eventspan.KindDeployment:
 						var commitTime int64
 						if ct, ok := a.Get(eventspan.AttrCommitTime); ok {

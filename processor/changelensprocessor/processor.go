@@ -32,12 +32,13 @@ const (
 	reasonInvalidIDs
 	reasonDeployMissingService
 	reasonDeploySkipped
+	reasonFlagEvaluation // an evaluation span: read as an evaluation, not kept
 	numDropReasons
 )
 
 var dropReasonNames = [numDropReasons]string{
 	"not_entry", "missing_service_name", "invalid_timestamps", "future_timestamp",
-	"invalid_ids", "deploy_missing_service", "deploy_skipped",
+	"invalid_ids", "deploy_missing_service", "deploy_skipped", "flag_evaluation",
 }
 
 func (r dropReason) String() string { return dropReasonNames[r] }
@@ -61,6 +62,10 @@ type changelensProcessor struct {
 	matcher      *deploySpanMatcher
 	commitAttrs  []string
 	cohorts      *cohorts // nil: no cohort dimensions
+	// releaseCohorts gives back the cohort bounds shared with the other
+	// signal's processor of the same configuration (acquireCohorts).
+	releaseCohorts func()
+	entry          entryRule
 
 	ops opCache
 
@@ -68,6 +73,8 @@ type changelensProcessor struct {
 
 	dropAttrs     [numDropReasons]metric.AddOption
 	foldAttrs     [numFoldReasons]metric.AddOption
+	sourceAttrs   [numFlagSources]metric.AddOption
+	logAttrs      logAttrs
 	explicitAttrs metric.AddOption
 }
 
@@ -89,8 +96,8 @@ func newProcessor(set component.TelemetrySettings, cfg *Config, next consumer.Tr
 		explicit:     cfg.Deployments.Explicit.Enabled,
 		matcher:      newDeploySpanMatcher(cfg.Deployments.Explicit),
 		commitAttrs:  cfg.Deployments.Explicit.CommitTimeAttributes,
-		cohorts:      newCohorts(cfg.Cohorts),
 	}
+	p.cohorts, p.releaseCohorts = acquireCohorts(cfg)
 	p.ops.m = make(map[string]string)
 	for _, k := range cfg.EntrySpans.Kinds {
 		switch strings.ToLower(k) {
@@ -113,6 +120,11 @@ func newProcessor(set component.TelemetrySettings, cfg *Config, next consumer.Tr
 	for r, name := range foldReasonNames {
 		p.foldAttrs[r] = metric.WithAttributeSet(attribute.NewSet(attribute.String("reason", name)))
 	}
+	for src, name := range flagSourceNames {
+		p.sourceAttrs[src] = metric.WithAttributeSet(attribute.NewSet(attribute.String("source", name)))
+	}
+	p.logAttrs = newLogAttrs()
+	p.entry = entryRule{kinds: p.entryKind, root: p.includeRoot}
 	p.batches.New = func() any { return &batchState{} }
 	return p, nil
 }
@@ -121,6 +133,7 @@ func (p *changelensProcessor) start(context.Context, component.Host) error { ret
 
 func (p *changelensProcessor) shutdown(context.Context) error {
 	p.telemetry.Shutdown()
+	p.releaseCohorts()
 	return nil
 }
 
@@ -128,17 +141,26 @@ func (p *changelensProcessor) shutdown(context.Context) error {
 type batchState struct {
 	explicit []*deployment
 	flags    flagMap // feature-flag evaluations by span (cohorts)
-	folds    [numFoldReasons]int64
-	received int64
-	latency  int64
-	calls    int64
-	dropped  [numDropReasons]int64
+	// evalSpans: the batch holds evaluation spans (processSpan removes them).
+	evalSpans bool
+	// emitted are the flag evaluation events of the evaluations no entry
+	// span of the batch is credited with.
+	emitted   []eventspan.FlagEvaluation
+	emittedBy [numFlagSources]int64
+	folds     [numFoldReasons]int64
+	received  int64
+	latency   int64
+	calls     int64
+	dropped   [numDropReasons]int64
 }
 
 func (b *batchState) reset() {
 	clear(b.explicit)
 	b.explicit = b.explicit[:0]
-	b.flags = nil
+	b.flags, b.evalSpans = nil, false
+	clear(b.emitted)
+	b.emitted = b.emitted[:0]
+	b.emittedBy = [numFlagSources]int64{}
 	b.folds = [numFoldReasons]int64{}
 	b.received, b.latency, b.calls = 0, 0, 0
 	b.dropped = [numDropReasons]int64{}
@@ -151,7 +173,11 @@ func (p *changelensProcessor) processTraces(ctx context.Context, td ptrace.Trace
 	defer func() { b.reset(); p.batches.Put(b) }()
 	maxStart := time.Now().UnixNano() + p.maxSkew
 	if p.cohorts != nil && p.cohorts.flags {
-		b.flags = flagIndex(td)
+		fb := flagIndex(td, &p.entry)
+		b.flags, b.evalSpans = fb.m, fb.evalSpans
+		if len(fb.orphans) > 0 {
+			p.emitOrphans(td, &fb, b, maxStart)
+		}
 	}
 
 	td.ResourceSpans().RemoveIf(func(rs ptrace.ResourceSpans) bool {
@@ -163,6 +189,14 @@ func (p *changelensProcessor) processTraces(ctx context.Context, td ptrace.Trace
 	}
 	if n := len(b.explicit); n > 0 {
 		p.telemetry.ProcessorChangelensDeploymentEvents.Add(ctx, int64(n), p.explicitAttrs)
+	}
+	if len(b.emitted) > 0 {
+		eventspan.AppendFlagEvaluations(td, b.emitted...)
+		for src, n := range b.emittedBy {
+			if n > 0 {
+				p.telemetry.ProcessorChangelensFlagEvaluations.Add(ctx, n, p.sourceAttrs[src])
+			}
+		}
 	}
 
 	p.telemetry.ProcessorChangelensSpansReceived.Add(ctx, b.received)
@@ -211,7 +245,7 @@ func (p *changelensProcessor) processResource(rs ptrace.ResourceSpans, b *batchS
 		// (eventspan.AppendIncident, AppendCommit, by a webhook receiver
 		// ahead of the processor): they are not traffic, so none of the
 		// filtering below applies to them.
-		if k := eventspan.ScopeKind(ss.Scope()); k == eventspan.KindIncident || k == eventspan.KindCommit {
+		if k := eventspan.ScopeKind(ss.Scope()); k == eventspan.KindIncident || k == eventspan.KindCommit || k == eventspan.KindFlagEvaluation {
 			return ss.Spans().Len() == 0
 		}
 		spans := ss.Spans()
@@ -251,6 +285,12 @@ type spanFields struct {
 
 // processSpan reports whether s stays in the output.
 func (p *changelensProcessor) processSpan(s ptrace.Span, b *batchState, hasService bool, unit unitKey, res pcommon.Map, maxStart int64) bool {
+	if b.evalSpans && isEvalSpan(s) {
+		// Its evaluation is credited to its request's entry span (annotate)
+		// or emitted as a flag evaluation event (flagIndex).
+		b.drop(reasonFlagEvaluation)
+		return p.keepNonEntry
+	}
 	kind := s.Kind()
 	entry := p.entryKind[kind&7] || (p.includeRoot && s.ParentSpanID().IsEmpty())
 	if !entry {

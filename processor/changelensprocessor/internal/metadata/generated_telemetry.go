@@ -23,15 +23,18 @@ func Tracer(settings component.TelemetrySettings) trace.Tracer {
 // TelemetryBuilder provides an interface for components to report telemetry
 // as defined in metadata and user config.
 type TelemetryBuilder struct {
-	meter                               metric.Meter
-	mu                                  sync.Mutex
-	registrations                       []metric.Registration
-	ProcessorChangelensCallEvents       metric.Int64Counter
-	ProcessorChangelensCohortFolds      metric.Int64Counter
-	ProcessorChangelensDeploymentEvents metric.Int64Counter
-	ProcessorChangelensLatencyEvents    metric.Int64Counter
-	ProcessorChangelensSpansDropped     metric.Int64Counter
-	ProcessorChangelensSpansReceived    metric.Int64Counter
+	meter                                 metric.Meter
+	mu                                    sync.Mutex
+	registrations                         []metric.Registration
+	ProcessorChangelensCallEvents         metric.Int64Counter
+	ProcessorChangelensCohortFolds        metric.Int64Counter
+	ProcessorChangelensDeploymentEvents   metric.Int64Counter
+	ProcessorChangelensFlagEvaluations    metric.Int64Counter
+	ProcessorChangelensLatencyEvents      metric.Int64Counter
+	ProcessorChangelensLogRecordsDropped  metric.Int64Counter
+	ProcessorChangelensLogRecordsReceived metric.Int64Counter
+	ProcessorChangelensSpansDropped       metric.Int64Counter
+	ProcessorChangelensSpansReceived      metric.Int64Counter
 }
 
 // TelemetryBuilderOption applies changes to default builder.
@@ -81,15 +84,33 @@ func NewTelemetryBuilder(settings component.TelemetrySettings, options ...Teleme
 		metric.WithUnit("{event}"),
 	)
 	errs = errors.Join(errs, err)
+	builder.ProcessorChangelensFlagEvaluations, err = builder.meter.Int64Counter(
+		"otelcol_processor_changelens_flag_evaluations",
+		metric.WithDescription("Feature-flag evaluations emitted as flag evaluation events (log-based, or whose request's entry span was not in the batch), by source (span_event, span, log). [Alpha]"),
+		metric.WithUnit("{evaluation}"),
+	)
+	errs = errors.Join(errs, err)
 	builder.ProcessorChangelensLatencyEvents, err = builder.meter.Int64Counter(
 		"otelcol_processor_changelens_latency_events",
 		metric.WithDescription("Latency events emitted (entry spans kept). [Alpha]"),
 		metric.WithUnit("{event}"),
 	)
 	errs = errors.Join(errs, err)
+	builder.ProcessorChangelensLogRecordsDropped, err = builder.meter.Int64Counter(
+		"otelcol_processor_changelens_log_records_dropped",
+		metric.WithDescription("Log records dropped, by reason (not_flag_evaluation, invalid_evaluation, missing_service_name, missing_trace_context, invalid_timestamps, future_timestamp, not_recorded). [Alpha]"),
+		metric.WithUnit("{record}"),
+	)
+	errs = errors.Join(errs, err)
+	builder.ProcessorChangelensLogRecordsReceived, err = builder.meter.Int64Counter(
+		"otelcol_processor_changelens_log_records_received",
+		metric.WithDescription("Log records the processor received. [Alpha]"),
+		metric.WithUnit("{record}"),
+	)
+	errs = errors.Join(errs, err)
 	builder.ProcessorChangelensSpansDropped, err = builder.meter.Int64Counter(
 		"otelcol_processor_changelens_spans_dropped",
-		metric.WithDescription("Spans dropped, by reason (not_entry, missing_service_name, invalid_timestamps, future_timestamp, invalid_ids, deploy_missing_service, deploy_skipped). [Alpha]"),
+		metric.WithDescription("Spans dropped, by reason (not_entry, missing_service_name, invalid_timestamps, future_timestamp, invalid_ids, deploy_missing_service, deploy_skipped, flag_evaluation). [Alpha]"),
 		metric.WithUnit("{span}"),
 	)
 	errs = errors.Join(errs, err)

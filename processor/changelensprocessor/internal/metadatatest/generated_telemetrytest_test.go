@@ -22,7 +22,10 @@ func TestSetupTelemetry(t *testing.T) {
 	tb.ProcessorChangelensCallEvents.Add(context.Background(), 1)
 	tb.ProcessorChangelensCohortFolds.Add(context.Background(), 1)
 	tb.ProcessorChangelensDeploymentEvents.Add(context.Background(), 1)
+	tb.ProcessorChangelensFlagEvaluations.Add(context.Background(), 1)
 	tb.ProcessorChangelensLatencyEvents.Add(context.Background(), 1)
+	tb.ProcessorChangelensLogRecordsDropped.Add(context.Background(), 1)
+	tb.ProcessorChangelensLogRecordsReceived.Add(context.Background(), 1)
 	tb.ProcessorChangelensSpansDropped.Add(context.Background(), 1)
 	tb.ProcessorChangelensSpansReceived.Add(context.Background(), 1)
 	AssertEqualProcessorChangelensCallEvents(t, testTel,
@@ -34,7 +37,16 @@ func TestSetupTelemetry(t *testing.T) {
 	AssertEqualProcessorChangelensDeploymentEvents(t, testTel,
 		[]metricdata.DataPoint[int64]{{Value: 1}},
 		metricdatatest.IgnoreTimestamp())
+	AssertEqualProcessorChangelensFlagEvaluations(t, testTel,
+		[]metricdata.DataPoint[int64]{{Value: 1}},
+		metricdatatest.IgnoreTimestamp())
 	AssertEqualProcessorChangelensLatencyEvents(t, testTel,
+		[]metricdata.DataPoint[int64]{{Value: 1}},
+		metricdatatest.IgnoreTimestamp())
+	AssertEqualProcessorChangelensLogRecordsDropped(t, testTel,
+		[]metricdata.DataPoint[int64]{{Value: 1}},
+		metricdatatest.IgnoreTimestamp())
+	AssertEqualProcessorChangelensLogRecordsReceived(t, testTel,
 		[]metricdata.DataPoint[int64]{{Value: 1}},
 		metricdatatest.IgnoreTimestamp())
 	AssertEqualProcessorChangelensSpansDropped(t, testTel,
