@@ -234,6 +234,7 @@ func TestClusterReplicaKilledAndZooKeeperStopped(t *testing.T) {
 	cmd.Env = append(os.Environ(), "CHANGELENS_QUEUE_DIR="+t.TempDir(),
 		fmt.Sprintf("CHANGELENS_HEALTH_ENDPOINT=127.0.0.1:%d", freePort(t)), "CHANGELENS_OTLP_GRPC_ENDPOINT="+grpcAddr,
 		"CHANGELENS_METRICS_HOST=127.0.0.1", fmt.Sprintf("CHANGELENS_METRICS_PORT=%d", metricsPort),
+		fmt.Sprintf("CHANGELENS_WEBHOOK_ENDPOINT=127.0.0.1:%d", freePort(t)),
 		"CLICKHOUSE_USERNAME="+chcluster.WriterUser, "CLICKHOUSE_PASSWORD="+chcluster.WriterPassword)
 	for i, ep := range c.Endpoints() {
 		cmd.Env = append(cmd.Env, fmt.Sprintf("CLICKHOUSE_NODE_%d=%s", i+1, ep))
