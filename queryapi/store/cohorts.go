@@ -27,7 +27,9 @@ type CohortMinute struct {
 	analysis.CohortMinute
 }
 
-type cohortVariant struct{ Operation, ByOperation, Cohort bool }
+// cohortVariant: .Stored (a feature flag with stored evaluations, flags.go)
+// joins latency events with them.
+type cohortVariant struct{ Operation, ByOperation, Cohort, Stored bool }
 
 // isVersion reports whether dimension is the version dimension (the
 // default).
@@ -40,14 +42,19 @@ func isVersion(dimension string) bool { return dimension == "" || dimension == s
 //
 // Versions come from latency_hist_1m, complete since schema v2, their body
 // sizes from cohort_hist_1m (schema v6); the processor's dimensions from
-// cohort_hist_1m alone.
+// cohort_hist_1m, and a feature flag's also from stored evaluations
+// (flags.go).
 func (s *Store) CohortMinutes(ctx context.Context, q report.CompareQuery, byOperation bool, limit int) ([]CohortMinute, error) {
 	v := cohortVariant{Operation: q.Operation != "", ByOperation: byOperation, Cohort: !isVersion(q.Dimension)}
+	var err error
+	if v.Stored, err = s.storedFlag(ctx, q); err != nil {
+		return nil, err
+	}
 	out, err := s.cohortMinutes(ctx, q, v, limit)
 	if err != nil || v.Cohort {
 		return out, err
 	}
-	v.Cohort = true
+	v.Cohort, v.Stored = true, false
 	sizes, err := s.cohortMinutes(ctx, q, v, limit)
 	if err != nil {
 		return nil, err
@@ -114,12 +121,24 @@ func sizePercentiles(keys []uint16, weights []float64) (p50, p95 float64) {
 	return q[0], q[1]
 }
 
+// storedFlag reports whether q compares a feature flag with stored
+// evaluations in its range.
+func (s *Store) storedFlag(ctx context.Context, q report.CompareQuery) (bool, error) {
+	flag, ok := flagOf(q.Dimension)
+	if !ok {
+		return false, nil
+	}
+	return s.storedFlags(ctx, q.Service, q.Environment, flag, q.Start, q.End)
+}
+
 // cohortArgs are the parameters every comparison query binds, then extra.
 func cohortArgs(q report.CompareQuery, extra ...any) []any {
 	dimension := q.Dimension
 	if isVersion(dimension) {
 		dimension = schema.DimensionVersion
 	}
+	flag, _ := flagOf(dimension)
+	extra = append(extra, flagArgs(flag, q.Start, q.End)...)
 	return append([]any{
 		clickhouse.Named("service", q.Service),
 		clickhouse.Named("environment", q.Environment),
@@ -142,7 +161,12 @@ type Exemplars struct {
 // [q.Start, q.End).
 func (s *Store) CohortExemplars(ctx context.Context, q report.CompareQuery) (map[string]Exemplars, error) {
 	out := map[string]Exemplars{}
-	err := s.query(ctx, "cohort_exemplars", cohortVariant{Operation: q.Operation != "", Cohort: !isVersion(q.Dimension)}, func(rs driver.Rows) error {
+	v := cohortVariant{Operation: q.Operation != "", Cohort: !isVersion(q.Dimension)}
+	var err error
+	if v.Stored, err = s.storedFlag(ctx, q); err != nil {
+		return nil, err
+	}
+	err = s.query(ctx, "cohort_exemplars", v, func(rs driver.Rows) error {
 		var cohort, slowest, failed string
 		if err := rs.Scan(&cohort, &slowest, &failed); err != nil {
 			return err
@@ -168,7 +192,11 @@ func traceHex(b string) string {
 // dimension).
 func (s *Store) CohortValues(ctx context.Context, service, environment string, from, to time.Time, limit int) ([]report.CohortDimension, error) {
 	var out []report.CohortDimension
-	err := s.query(ctx, "cohort_values", nil, func(rs driver.Rows) error {
+	stored, err := s.storedFlags(ctx, service, environment, "", from, to)
+	if err != nil {
+		return nil, err
+	}
+	err = s.query(ctx, "cohort_values", storedVariant{stored}, func(rs driver.Rows) error {
 		var (
 			dim string
 			v   report.CohortValue
@@ -182,10 +210,11 @@ func (s *Store) CohortValues(ctx context.Context, service, environment string, f
 		out[len(out)-1].Values = append(out[len(out)-1].Values, v)
 		return nil
 	},
-		clickhouse.Named("service", service),
-		clickhouse.Named("environment", environment),
-		clickhouse.Named("from", ceilSeconds(from)),
-		clickhouse.Named("to", ceilSeconds(to)),
-		clickhouse.Named("limit", limit))
+		append(flagArgs("", from, to),
+			clickhouse.Named("service", service),
+			clickhouse.Named("environment", environment),
+			clickhouse.Named("from", ceilSeconds(from)),
+			clickhouse.Named("to", ceilSeconds(to)),
+			clickhouse.Named("limit", limit))...)
 	return out, err
 }

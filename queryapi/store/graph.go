@@ -141,10 +141,15 @@ type FlagMinute struct {
 }
 
 // FlagMinutes reads unit u's traffic per feature flag, variant and minute
-// over [from, to) (sql/flag_minutes.sql).
+// over [from, to) (sql/flag_minutes.sql), stored evaluations included
+// (flags.go).
 func (s *Store) FlagMinutes(ctx context.Context, u analysis.UnitKey, from, to time.Time) ([]FlagMinute, error) {
 	var out []FlagMinute
-	err := s.query(ctx, "flag_minutes", nil, func(rows driver.Rows) error {
+	stored, err := s.storedFlags(ctx, u.Service, u.Environment, "", from, to)
+	if err != nil {
+		return nil, err
+	}
+	err = s.query(ctx, "flag_minutes", storedVariant{stored}, func(rows driver.Rows) error {
 		var (
 			m   FlagMinute
 			dim string
@@ -156,10 +161,11 @@ func (s *Store) FlagMinutes(ctx context.Context, u analysis.UnitKey, from, to ti
 		out = append(out, m)
 		return nil
 	},
-		clickhouse.Named("service", u.Service),
-		clickhouse.Named("environment", u.Environment),
-		clickhouse.Named("from", unixSeconds(from)),
-		clickhouse.Named("to", ceilSeconds(to)),
+		append(flagArgs("", from, to),
+			clickhouse.Named("service", u.Service),
+			clickhouse.Named("environment", u.Environment),
+			clickhouse.Named("from", unixSeconds(from)),
+			clickhouse.Named("to", ceilSeconds(to)))...,
 	)
 	return out, err
 }

@@ -1,11 +1,12 @@
 // Package store reads the ClickHouse tables of internal/schema (up to
-// schema v11): the histograms latency_hist_1m and latency_hist_1h,
+// schema v12): the histograms latency_hist_1m and latency_hist_1h,
 // cohort_hist_1m, version_presence, deployment_events, incident_events,
 // commit_events, the worker's deployment_verdicts, and the raw
-// latency_events and call_events where only rows will do (a comparison's
-// exemplar traces; the service graph, which joins a call to its callee's
-// entry span). It decides nothing: queryapi/usecase pages, caches and
-// judges on top.
+// latency_events, call_events and flag_evaluations where only rows will do
+// (a comparison's exemplar traces; the service graph, which joins a call to
+// its callee's entry span; feature-flag cohorts of evaluations that are no
+// dimension in-row, see flags.go). It decides nothing: queryapi/usecase
+// pages, caches and judges on top.
 //
 // Every query is a parameterized SELECT (clickhouse-go named binding,
 // @name; values are never spliced into SQL by this package; the only
@@ -163,7 +164,12 @@ func checkTables(file, src string) error {
 }
 
 func loadTemplates(database string) (*template.Template, error) {
-	root := template.New("").Option("missingkey=error")
+	// The bucket expressions of internal/schema: a query measuring raw
+	// events as a view does buckets them as the view does.
+	root := template.New("").Option("missingkey=error").Funcs(template.FuncMap{
+		"histBucket": schema.HistBucketSQL,
+		"sizeBucket": schema.SizeBucketSQL,
+	})
 	entries, err := sqlFiles.ReadDir("sql")
 	if err != nil {
 		return nil, err

@@ -11,6 +11,7 @@ import (
 	"go.opentelemetry.io/collector/component/componenttest"
 	"go.opentelemetry.io/collector/exporter"
 	"go.opentelemetry.io/collector/exporter/exportertest"
+	"go.opentelemetry.io/collector/pdata/plog"
 	"go.opentelemetry.io/collector/pdata/ptrace"
 	"go.opentelemetry.io/collector/processor"
 	"go.opentelemetry.io/collector/processor/processortest"
@@ -20,10 +21,13 @@ import (
 )
 
 // Pipeline is one changelens exporter fed by one or more changelens
-// processors (collector replicas).
+// processors (collector replicas), each with a traces and a logs pipeline
+// (feature-flag evaluations on the Logs API).
 type Pipeline struct {
-	exporter exporter.Traces
-	Replicas []processor.Traces
+	exporter     exporter.Traces
+	logsExporter exporter.Logs
+	Replicas     []processor.Traces
+	LogReplicas  []processor.Logs
 }
 
 // New starts the exporter against addr/database (schema created by it,
@@ -53,7 +57,14 @@ func New(tb testing.TB, addr, database string, replicas int, mutate func(*change
 	if err := exp.Start(ctx, componenttest.NewNopHost()); err != nil {
 		tb.Fatal(err)
 	}
-	p := &Pipeline{exporter: exp}
+	lexp, err := ef.CreateLogs(ctx, exportertest.NewNopSettings(ef.Type()), ecfg)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	if err := lexp.Start(ctx, componenttest.NewNopHost()); err != nil {
+		tb.Fatal(err)
+	}
+	p := &Pipeline{exporter: exp, logsExporter: lexp}
 	pf := changelensprocessor.NewFactory()
 	for range replicas {
 		pcfg := pf.CreateDefaultConfig().(*changelensprocessor.Config)
@@ -71,8 +82,24 @@ func New(tb testing.TB, addr, database string, replicas int, mutate func(*change
 			tb.Fatal(err)
 		}
 		p.Replicas = append(p.Replicas, proc)
+		lproc, err := pf.CreateLogs(ctx, processortest.NewNopSettings(pf.Type()), pcfg, lexp)
+		if err != nil {
+			tb.Fatal(err)
+		}
+		if err := lproc.Start(ctx, componenttest.NewNopHost()); err != nil {
+			tb.Fatal(err)
+		}
+		p.LogReplicas = append(p.LogReplicas, lproc)
 	}
 	return p
+}
+
+// SendLogs feeds ld to the logs pipeline of replica i.
+func (p *Pipeline) SendLogs(tb testing.TB, i int, ld plog.Logs) {
+	tb.Helper()
+	if err := p.LogReplicas[i].ConsumeLogs(context.Background(), ld); err != nil {
+		tb.Fatal(err)
+	}
 }
 
 // Send feeds td to the first replica.
@@ -93,7 +120,15 @@ func (p *Pipeline) Close(tb testing.TB) {
 			tb.Fatal(err)
 		}
 	}
+	for _, r := range p.LogReplicas {
+		if err := r.Shutdown(ctx); err != nil {
+			tb.Fatal(err)
+		}
+	}
 	if err := p.exporter.Shutdown(ctx); err != nil {
+		tb.Fatal(err)
+	}
+	if err := p.logsExporter.Shutdown(ctx); err != nil {
 		tb.Fatal(err)
 	}
 }

@@ -2,9 +2,13 @@
 -- the slowest request and of the latest failed one (a zero trace ID when
 -- none failed). Reads latency_events, bounded by the unit (the primary
 -- key's prefix) and the range. .Cohort: the cohorts are values of
--- @dimension (schema v6 columns), else versions.
+-- @dimension (schema v6 columns), else versions. .Stored: an event without
+-- the flag in-row takes the first stored evaluation of flag @flag in its
+-- trace (schema v12), as cohort_minutes does.
 SELECT
-{{- if .Cohort}}
+{{- if .Stored}}
+    if(has(cohort_keys, @dimension), cohort_values[indexOf(cohort_keys, @dimension)], flag_variant) AS cohort,
+{{- else if .Cohort}}
     cohort_values[indexOf(cohort_keys, @dimension)] AS cohort,
 {{- else}}
     CAST(version AS String) AS cohort,
@@ -12,9 +16,18 @@ SELECT
     argMax(trace_id, duration_ns) AS slowest,
     argMaxIf(trace_id, start_time_ns, is_error = 1) AS failed
 FROM {db}.latency_events
+{{- if .Stored}}
+GLOBAL ANY LEFT JOIN
+(
+{{- template "flag_variants" .}}
+) AS evaluations USING trace_id
+{{- end}}
 WHERE service = @service
   AND environment = @environment
-{{- if .Cohort}}
+{{- if .Stored}}
+  AND (has(cohort_keys, @dimension) OR flag_variant != '')
+  AND cohort IN (@control, @treatment)
+{{- else if .Cohort}}
   AND has(cohort_keys, @dimension)
   AND cohort IN (@control, @treatment)
 {{- else}}
