@@ -22,6 +22,7 @@ import (
 
 	"github.com/changelens/changelens/internal/eventspan"
 	"github.com/changelens/changelens/testkit/chtest"
+	"github.com/changelens/changelens/testkit/flagtest"
 )
 
 // sdkService is one instrumented service version sending through the OTel Go SDK.
@@ -250,4 +251,11 @@ func TestShippedConfigRuns(t *testing.T) {
 	require.Eventually(t, func() bool {
 		return countRows(t, ch, db, "SELECT count() FROM latency_events") == 1
 	}, 30*time.Second, 100*time.Millisecond, "the span was not stored")
+
+	// A log-based feature-flag evaluation goes through the logs pipeline.
+	_, logs := flagtest.New(1, time.Now().Add(-time.Hour).Truncate(time.Minute), 1, 1).LogEvents()
+	sendEvaluationLogs(t, grpcAddr, logs)
+	require.Eventually(t, func() bool {
+		return countRows(t, ch, db, "SELECT count() FROM flag_evaluations") == 1
+	}, 30*time.Second, 100*time.Millisecond, "the evaluation was not stored")
 }
