@@ -163,6 +163,9 @@ type Latency struct {
 	// ResponseSize and RequestSize are the HTTP body sizes in bytes, NoSize
 	// when the span has none.
 	ResponseSize, RequestSize int64
+	// ErrorKind is a failed request's error kind (AttrErrorKind); "" when
+	// the event carries none.
+	ErrorKind string
 }
 
 // Cohort is one cohort dimension of a latency event ("feature_flag.<key>" or
@@ -203,6 +206,8 @@ func DecodeLatency(res Resource, s ptrace.Span) Latency {
 			l.ResponseSize = sizeOf(v)
 		case AttrHTTPRequestBodySize:
 			l.RequestSize = sizeOf(v)
+		case AttrErrorKind:
+			l.ErrorKind = strOf(v)
 		default:
 			if dim, ok := strings.CutPrefix(k, AttrCohortPrefix); ok && dim != "" && v.Type() == pcommon.ValueTypeStr {
 				l.Cohorts = append(l.Cohorts, Cohort{dim, v.Str()})
@@ -286,6 +291,9 @@ func AppendLatency(td ptrace.Traces, events ...Latency) {
 		}
 		for _, c := range e.Cohorts {
 			s.Attributes().PutStr(AttrCohortPrefix+c.Dimension, c.Value)
+		}
+		if e.ErrorKind != "" {
+			s.Attributes().PutStr(AttrErrorKind, e.ErrorKind)
 		}
 	}
 }

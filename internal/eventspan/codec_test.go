@@ -43,7 +43,8 @@ func TestLatencyRoundTrip(t *testing.T) {
 			TraceID: pcommon.TraceID{1}, SpanID: pcommon.SpanID{1}, ParentSpanID: pcommon.SpanID{9}, ResponseSize: 0, RequestSize: 512,
 			Cohorts: []Cohort{{"feature_flag.new-checkout", "on"}, {"attribute.api.protocol", "grpc"}}},
 		{Resource: Resource{"api", "prod", "3"}, Operation: "GET /y", Start: 11, End: 12, Error: true, HTTPStatus: 503,
-			Weight: 4.5, TraceID: pcommon.TraceID{2}, SpanID: pcommon.SpanID{2}, ResponseSize: 1 << 40, RequestSize: NoSize},
+			Weight: 4.5, TraceID: pcommon.TraceID{2}, SpanID: pcommon.SpanID{2}, ResponseSize: 1 << 40, RequestSize: NoSize,
+			ErrorKind: "java.lang.NullPointerException"},
 		{Resource: Resource{"db", "prod", ""}, Operation: "q", Start: 1, End: 2, Weight: 1,
 			TraceID: pcommon.TraceID{3}, SpanID: pcommon.SpanID{3}, ResponseSize: NoSize, RequestSize: NoSize},
 	}
@@ -86,9 +87,13 @@ func TestDecodeTolerates(t *testing.T) {
 	s.Attributes().PutStr(AttrHTTPResponseBodySize, "1500")
 	s.Attributes().PutInt(AttrHTTPRequestBodySize, -3)
 	s.Attributes().PutInt(AttrCohortPrefix+"feature_flag.x", 1) // not a string: not a cohort
+	s.Attributes().PutInt(AttrErrorKind, 5)                     // not a string: no kind
 	l := DecodeLatency(Resource{}, s)
 	if l.HTTPStatus != 404 || !math.IsNaN(l.Weight) {
 		t.Errorf("status %d weight %v, want 404 and NaN", l.HTTPStatus, l.Weight)
+	}
+	if l.ErrorKind != "" {
+		t.Errorf("error kind %q from an int, want none", l.ErrorKind)
 	}
 	if l.ResponseSize != 1500 || l.RequestSize != NoSize || l.Cohorts != nil {
 		t.Errorf("sizes %d/%d cohorts %v, want 1500 (a decimal string), NoSize (negative), none", l.ResponseSize, l.RequestSize, l.Cohorts)

@@ -26,6 +26,10 @@
 //     received, when the span has them;
 //   - AttrCohortPrefix + dimension (string) for each cohort dimension the
 //     processor recorded: the feature-flag variants and listed attributes.
+//   - AttrErrorKind (string) on an event whose request failed (status
+//     ERROR): its error kind — the entry span's error.type, else the
+//     exception.type of an exception event on it or its descendants, else
+//     its status class — or ErrorKindFolded beyond the unit's bound.
 //
 // With the processor's keep_non_entry_spans, other spans pass through in
 // their original scopes; latency events are then marked one by one with the
@@ -99,6 +103,26 @@ const (
 	// dimension: "changelens.cohort.feature_flag.<key>" = the flag's variant,
 	// "changelens.cohort.attribute.<name>" = a listed attribute's value.
 	AttrCohortPrefix = "changelens.cohort."
+	// AttrErrorKind is a failed request's error kind (string, schema v13).
+	AttrErrorKind = "changelens.error.kind"
+)
+
+// ErrorKindFolded is the error kind of failed requests whose unit had as
+// many kinds as the processor's bound allows: the fold bucket (stored as
+// it is).
+const ErrorKindFolded = schema.ErrorKindFolded
+
+// Semantic-convention names the processor reads a failed request's error
+// kind from.
+const (
+	AttrErrorType         = "error.type"
+	ExceptionEvent        = "exception"
+	AttrExceptionType     = "exception.type"
+	AttrRPCGRPCStatusCode = "rpc.grpc.status_code"
+	// ErrorTypeOther is semantic conventions' error.type of an error the
+	// instrumentation names no kind of: the kind of a failed request
+	// without error.type, exception or status class.
+	ErrorTypeOther = "_OTHER"
 )
 
 // Cohort dimension prefixes (stored as they are: internal/schema).

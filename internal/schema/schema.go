@@ -62,6 +62,11 @@ const (
 	DimensionAttribute   = "attribute."    // + attribute name: its value
 )
 
+// ErrorKindFolded is the error kind of latency_events.error_kind (schema
+// v13) standing for the kinds beyond a unit's bound, which the processor
+// folds into it.
+const ErrorKindFolded = "__other__"
+
 // KnownDimension reports whether d names a cohort dimension: "version" (or
 // "", its default), "feature_flag.<key>" or "attribute.<name>".
 func KnownDimension(d string) bool {

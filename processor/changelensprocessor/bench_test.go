@@ -6,11 +6,13 @@ import (
 	"fmt"
 	"runtime"
 	"runtime/debug"
+	"strings"
 	"testing"
 	"time"
 
 	"github.com/open-telemetry/opentelemetry-collector-contrib/connector/spanmetricsconnector"
 	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
 	"go.opentelemetry.io/collector/component/componenttest"
 	"go.opentelemetry.io/collector/connector/connectortest"
 	"go.opentelemetry.io/collector/consumer"
@@ -251,6 +253,15 @@ func BenchmarkPerSpan(b *testing.B) {
 			p := benchProcessor(b, nil)
 			runPerSpan(b, evalSpans, func(td ptrace.Traces) error { return p.ConsumeTraces(context.Background(), td) })
 		})
+		// Every request failed (status 500) with an exception recorded
+		// where it was thrown: on the request's INTERNAL span, made a child
+		// of its SERVER span (same trace), so each error kind is found by
+		// the walk up the request's spans — the costliest path.
+		failing := errorKindBatch(batch)
+		b.Run(fmt.Sprintf("changelens-error-kinds/spans=%d", n), func(b *testing.B) {
+			p := benchProcessor(b, nil)
+			runPerSpan(b, failing, func(td ptrace.Traces) error { return p.ConsumeTraces(context.Background(), td) })
+		})
 		b.Run(fmt.Sprintf("spanmetricsconnector/spans=%d", n), func(b *testing.B) {
 			f := spanmetricsconnector.NewFactory()
 			cfg := f.CreateDefaultConfig()
@@ -265,6 +276,41 @@ func BenchmarkPerSpan(b *testing.B) {
 			runPerSpan(b, batch, func(td ptrace.Traces) error { return c.ConsumeTraces(context.Background(), td) })
 		})
 	}
+}
+
+// errorKindBatch is a copy of batch in which every request failed: its
+// SERVER span answered 500 and its INTERNAL span, a child of the SERVER span
+// in the request's trace, carries an exception event (one of four types,
+// with a message and a stack trace).
+func errorKindBatch(batch ptrace.Traces) ptrace.Traces {
+	out := ptrace.NewTraces()
+	batch.CopyTo(out)
+	types := []string{"java.lang.NullPointerException", "java.net.SocketTimeoutException",
+		"org.postgresql.util.PSQLException", "java.lang.IllegalStateException"}
+	i := 0
+	for _, rs := range out.ResourceSpans().All() {
+		for _, ss := range rs.ScopeSpans().All() {
+			var server ptrace.Span
+			for _, s := range ss.Spans().All() {
+				switch s.Kind() {
+				case ptrace.SpanKindServer:
+					server = s
+					s.Attributes().PutInt("http.response.status_code", 500)
+				case ptrace.SpanKindInternal:
+					s.SetTraceID(server.TraceID())
+					s.SetParentSpanID(server.SpanID())
+					e := s.Events().AppendEmpty()
+					e.SetName("exception")
+					e.SetTimestamp(s.EndTimestamp())
+					e.Attributes().PutStr("exception.type", types[i%len(types)])
+					e.Attributes().PutStr("exception.message", "request failed")
+					e.Attributes().PutStr("exception.stacktrace", "at com.shop.Render.page(Render.java:42)\nat com.shop.Handler.serve(Handler.java:17)")
+					i++
+				}
+			}
+		}
+	}
+	return out
 }
 
 // benchLogs is a logs batch of n log records: the log-based evaluations of
@@ -372,6 +418,20 @@ func TestBenchBatchMix(t *testing.T) {
 	assert.Equal(t, 40, len(lat))
 	assert.Equal(t, 80, len(calls))
 	assert.Equal(t, int64(40), droppedCount(t, h, reasonNotEntry))
+}
+
+// The error-kind batch of the benchmark gives every request's latency event
+// the exception type of its INTERNAL child.
+func TestBenchErrorKinds(t *testing.T) {
+	h := newHarness(t, nil)
+	h.send(errorKindBatch(benchBatch(160, time.Now().Add(-time.Minute))))
+	h.stop()
+	lat, _ := h.decode()
+	require.Len(t, lat, 40)
+	for _, l := range lat {
+		assert.True(t, l.Error)
+		assert.True(t, strings.HasPrefix(l.ErrorKind, "java.") || strings.HasPrefix(l.ErrorKind, "org."), "kind %q", l.ErrorKind)
+	}
 }
 
 // The evaluation-span batch of the benchmark credits every evaluation to its

@@ -33,6 +33,27 @@ type Config struct {
 	Cohorts CohortsConfig `mapstructure:"cohorts"`
 	// ServiceGraph configures call events.
 	ServiceGraph ServiceGraphConfig `mapstructure:"service_graph"`
+	// ErrorKinds configures the error kind of failed latency events.
+	ErrorKinds ErrorKindsConfig `mapstructure:"error_kinds"`
+}
+
+// ErrorKindsConfig says whether failed latency events carry their error
+// kind (errorkinds.go), within bounds.
+type ErrorKindsConfig struct {
+	// Enabled: a latency event whose request failed carries its error kind:
+	// the entry span's error.type, else the exception.type of an exception
+	// event on the entry span or its descendants in the batch, else the
+	// status class (5xx, 4xx, a gRPC status name), else _OTHER.
+	Enabled bool `mapstructure:"enabled"`
+	// MaxKindsPerUnit bounds the kinds of one unit; further kinds fold
+	// into "__other__" (counted, reason "kinds").
+	MaxKindsPerUnit int `mapstructure:"max_kinds_per_unit"`
+	// MaxUnits bounds the units whose kinds are tracked; the kinds of
+	// further units fold into "__other__" (counted, reason "units").
+	MaxUnits int `mapstructure:"max_units"`
+	// MaxKindLength caps a kind (bytes, cut at a rune boundary): exception
+	// types are the application's strings.
+	MaxKindLength int `mapstructure:"max_kind_length"`
 }
 
 // ServiceGraphConfig says whether outgoing calls are kept as call events.
@@ -159,6 +180,17 @@ func (c *Config) Validate() error {
 	if co.MaxUnits < 1 {
 		errs = append(errs, fmt.Errorf("cohorts.max_units: must be at least 1, got %d", co.MaxUnits))
 	}
+	if ek := c.ErrorKinds; ek.Enabled {
+		if ek.MaxKindsPerUnit < 1 {
+			errs = append(errs, fmt.Errorf("error_kinds.max_kinds_per_unit: must be at least 1, got %d", ek.MaxKindsPerUnit))
+		}
+		if ek.MaxUnits < 1 {
+			errs = append(errs, fmt.Errorf("error_kinds.max_units: must be at least 1, got %d", ek.MaxUnits))
+		}
+		if ek.MaxKindLength < 8 {
+			errs = append(errs, fmt.Errorf("error_kinds.max_kind_length: %d is too small (minimum 8)", ek.MaxKindLength))
+		}
+	}
 	return errors.Join(errs...)
 }
 
@@ -176,5 +208,6 @@ func defaultConfig() *Config {
 		},
 		Cohorts:      CohortsConfig{FeatureFlags: true, MaxKeysPerUnit: 10, MaxValuesPerKey: 20, MaxUnits: 10000},
 		ServiceGraph: ServiceGraphConfig{Enabled: true},
+		ErrorKinds:   ErrorKindsConfig{Enabled: true, MaxKindsPerUnit: 50, MaxUnits: 10000, MaxKindLength: 128},
 	}
 }

@@ -47,6 +47,7 @@ func TestLoadConfig(t *testing.T) {
 		Cohorts: CohortsConfig{FeatureFlags: false, FlagKeys: []string{"new-checkout"}, Attributes: []string{"api.protocol"},
 			MaxKeysPerUnit: 3, MaxValuesPerKey: 5, MaxUnits: 100},
 		ServiceGraph: ServiceGraphConfig{Enabled: false},
+		ErrorKinds:   ErrorKindsConfig{Enabled: true, MaxKindsPerUnit: 7, MaxUnits: 20, MaxKindLength: 64},
 	}, cfg)
 }
 
@@ -62,6 +63,8 @@ func TestInvalidConfigNamesTheField(t *testing.T) {
 		"unknown_field":          "inferrence",
 		"empty_cohort_attribute": "cohorts.attributes[0]",
 		"zero_cohort_values":     "cohorts.max_values_per_key",
+		"zero_error_kinds":       "error_kinds.max_kinds_per_unit",
+		"short_error_kind":       "error_kinds.max_kind_length",
 		"service_graph_typo":     "'service_graph' has invalid keys: enable",
 		// Inference moved to the query API; its old settings are rejected by name.
 		"removed_inference": "inference",

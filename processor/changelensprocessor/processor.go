@@ -66,6 +66,7 @@ type changelensProcessor struct {
 	// signal's processor of the same configuration (acquireCohorts).
 	releaseCohorts func()
 	entry          entryRule
+	errKinds       *errorKinds // nil: error kinds off
 
 	ops opCache
 
@@ -73,6 +74,7 @@ type changelensProcessor struct {
 
 	dropAttrs     [numDropReasons]metric.AddOption
 	foldAttrs     [numFoldReasons]metric.AddOption
+	kindFoldAttrs [numKindFoldReasons]metric.AddOption
 	sourceAttrs   [numFlagSources]metric.AddOption
 	logAttrs      logAttrs
 	explicitAttrs metric.AddOption
@@ -98,6 +100,10 @@ func newProcessor(set component.TelemetrySettings, cfg *Config, next consumer.Tr
 		commitAttrs:  cfg.Deployments.Explicit.CommitTimeAttributes,
 	}
 	p.cohorts, p.releaseCohorts = acquireCohorts(cfg)
+	p.errKinds = newErrorKinds(cfg.ErrorKinds)
+	for r, name := range kindFoldReasonNames {
+		p.kindFoldAttrs[r] = metric.WithAttributeSet(attribute.NewSet(attribute.String("reason", name)))
+	}
 	p.ops.m = make(map[string]string)
 	for _, k := range cfg.EntrySpans.Kinds {
 		switch strings.ToLower(k) {
@@ -148,6 +154,10 @@ type batchState struct {
 	emitted   []eventspan.FlagEvaluation
 	emittedBy [numFlagSources]int64
 	folds     [numFoldReasons]int64
+	// exc credits the batch's exception events to entry spans (error
+	// kinds), kindFolds counts the kinds folded.
+	exc       excIndex
+	kindFolds [numKindFoldReasons]int64
 	received  int64
 	latency   int64
 	calls     int64
@@ -162,6 +172,8 @@ func (b *batchState) reset() {
 	b.emitted = b.emitted[:0]
 	b.emittedBy = [numFlagSources]int64{}
 	b.folds = [numFoldReasons]int64{}
+	b.exc.reset()
+	b.kindFolds = [numKindFoldReasons]int64{}
 	b.received, b.latency, b.calls = 0, 0, 0
 	b.dropped = [numDropReasons]int64{}
 }
@@ -178,6 +190,9 @@ func (p *changelensProcessor) processTraces(ctx context.Context, td ptrace.Trace
 		if len(fb.orphans) > 0 {
 			p.emitOrphans(td, &fb, b, maxStart)
 		}
+	}
+	if p.errKinds != nil {
+		b.exc.index(td, &p.entry)
 	}
 
 	td.ResourceSpans().RemoveIf(func(rs ptrace.ResourceSpans) bool {
@@ -214,6 +229,11 @@ func (p *changelensProcessor) processTraces(ctx context.Context, td ptrace.Trace
 	for r, n := range b.folds {
 		if n > 0 {
 			p.telemetry.ProcessorChangelensCohortFolds.Add(ctx, n, p.foldAttrs[r])
+		}
+	}
+	for r, n := range b.kindFolds {
+		if n > 0 {
+			p.telemetry.ProcessorChangelensErrorKindFolds.Add(ctx, n, p.kindFoldAttrs[r])
 		}
 	}
 	return td, nil
@@ -281,6 +301,9 @@ type spanFields struct {
 	status                pcommon.Value
 	hasStatus             bool
 	taskType              string
+	errorType             string // error.type (error kinds)
+	grpcStatus            pcommon.Value
+	hasGRPC               bool
 }
 
 // processSpan reports whether s stays in the output.
@@ -324,6 +347,12 @@ func (p *changelensProcessor) processSpan(s ptrace.Span, b *batchState, hasServi
 			}
 		case eventspan.AttrTaskType:
 			f.taskType = v.Str()
+		case eventspan.AttrErrorType:
+			if v.Type() == pcommon.ValueTypeStr {
+				f.errorType = v.Str()
+			}
+		case eventspan.AttrRPCGRPCStatusCode:
+			f.grpcStatus, f.hasGRPC = v, true
 		}
 	}
 	if p.explicit && (f.taskType == eventspan.TaskTypeDeploy || p.matcher.matchName(s.Name())) {
@@ -362,6 +391,10 @@ func (p *changelensProcessor) processSpan(s ptrace.Span, b *batchState, hasServi
 	}
 	if p.cohorts != nil {
 		p.cohorts.annotate(s, unit, res, b.flags, &b.folds)
+	}
+	if p.errKinds != nil && s.Status().Code() == ptrace.StatusCodeError {
+		k := p.errKinds
+		s.Attributes().PutStr(eventspan.AttrErrorKind, k.admit(unit, k.bound(k.kindOf(s, &f, &b.exc)), &b.kindFolds))
 	}
 	b.latency++
 	return true

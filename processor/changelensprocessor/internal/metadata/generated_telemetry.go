@@ -29,6 +29,7 @@ type TelemetryBuilder struct {
 	ProcessorChangelensCallEvents         metric.Int64Counter
 	ProcessorChangelensCohortFolds        metric.Int64Counter
 	ProcessorChangelensDeploymentEvents   metric.Int64Counter
+	ProcessorChangelensErrorKindFolds     metric.Int64Counter
 	ProcessorChangelensFlagEvaluations    metric.Int64Counter
 	ProcessorChangelensLatencyEvents      metric.Int64Counter
 	ProcessorChangelensLogRecordsDropped  metric.Int64Counter
@@ -81,6 +82,12 @@ func NewTelemetryBuilder(settings component.TelemetrySettings, options ...Teleme
 	builder.ProcessorChangelensDeploymentEvents, err = builder.meter.Int64Counter(
 		"otelcol_processor_changelens_deployment_events",
 		metric.WithDescription("Deployment events emitted from CI/CD deploy spans (source explicit), one per deploy span seen. [Alpha]"),
+		metric.WithUnit("{event}"),
+	)
+	errs = errors.Join(errs, err)
+	builder.ProcessorChangelensErrorKindFolds, err = builder.meter.Int64Counter(
+		"otelcol_processor_changelens_error_kind_folds",
+		metric.WithDescription("Error kinds of failed latency events folded into __other__, by reason (kinds, a unit had max_kinds_per_unit kinds; units, max_units units were tracked). [Alpha]"),
 		metric.WithUnit("{event}"),
 	)
 	errs = errors.Join(errs, err)

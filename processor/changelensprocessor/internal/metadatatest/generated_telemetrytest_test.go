@@ -22,6 +22,7 @@ func TestSetupTelemetry(t *testing.T) {
 	tb.ProcessorChangelensCallEvents.Add(context.Background(), 1)
 	tb.ProcessorChangelensCohortFolds.Add(context.Background(), 1)
 	tb.ProcessorChangelensDeploymentEvents.Add(context.Background(), 1)
+	tb.ProcessorChangelensErrorKindFolds.Add(context.Background(), 1)
 	tb.ProcessorChangelensFlagEvaluations.Add(context.Background(), 1)
 	tb.ProcessorChangelensLatencyEvents.Add(context.Background(), 1)
 	tb.ProcessorChangelensLogRecordsDropped.Add(context.Background(), 1)
@@ -35,6 +36,9 @@ func TestSetupTelemetry(t *testing.T) {
 		[]metricdata.DataPoint[int64]{{Value: 1}},
 		metricdatatest.IgnoreTimestamp())
 	AssertEqualProcessorChangelensDeploymentEvents(t, testTel,
+		[]metricdata.DataPoint[int64]{{Value: 1}},
+		metricdatatest.IgnoreTimestamp())
+	AssertEqualProcessorChangelensErrorKindFolds(t, testTel,
 		[]metricdata.DataPoint[int64]{{Value: 1}},
 		metricdatatest.IgnoreTimestamp())
 	AssertEqualProcessorChangelensFlagEvaluations(t, testTel,
