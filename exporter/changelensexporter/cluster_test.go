@@ -43,7 +43,7 @@ func TestClusterServiceGraphAndRetention(t *testing.T) {
 	var evs []eventspantest.Latency
 	for i := range 400 {
 		evs = append(evs, eventspantest.Latency{Service: string(rune('a' + i%8)), Environment: "e", Version: "1", Operation: "op",
-			Start: now.Add(-time.Duration(i) * time.Second), Duration: time.Millisecond,
+			Start: now.Add(-time.Duration(i) * time.Second), Duration: time.Millisecond, Error: i%10 == 0, ErrorKind: "E",
 			TraceID: eventspantest.TraceID(uint64(i + 1)), SpanID: eventspantest.SpanID(uint64(i + 1))})
 	}
 	eventspantest.AppendLatency(td, evs...)

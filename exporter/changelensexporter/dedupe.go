@@ -104,6 +104,7 @@ func (c *latencyColumns) keep(keep []bool) {
 		c.cohortKeys[j], c.cohortValues[j] = c.cohortKeys[i], c.cohortValues[i]
 		c.responseSize[j], c.requestSize[j] = c.responseSize[i], c.requestSize[i]
 		copy(c.parentSpanIDs[8*j:8*j+8], c.parentSpanIDs[8*i:8*i+8])
+		c.errorKind[j] = c.errorKind[i]
 		j++
 	}
 	clear(c.service[j:])
@@ -112,6 +113,8 @@ func (c *latencyColumns) keep(keep []bool) {
 	clear(c.operation[j:])
 	clear(c.cohortKeys[j:])
 	clear(c.cohortValues[j:])
+	clear(c.errorKind[j:])
+	c.errorKind = c.errorKind[:j]
 	c.service, c.environment, c.version, c.operation = c.service[:j], c.environment[:j], c.version[:j], c.operation[:j]
 	c.time, c.startNs, c.durationNs = c.time[:j], c.startNs[:j], c.durationNs[:j]
 	c.isError, c.httpStatus, c.weight = c.isError[:j], c.httpStatus[:j], c.weight[:j]

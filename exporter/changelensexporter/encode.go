@@ -62,6 +62,7 @@ type latencyColumns struct {
 	cohortKeys, cohortValues                 [][]string
 	responseSize, requestSize                []int64 // eventspan.NoSize when absent
 	parentSpanIDs                            []byte  // 8 bytes per row, zero: a root
+	errorKind                                []string
 }
 
 var latencyColumnNames = []string{
@@ -69,6 +70,7 @@ var latencyColumnNames = []string{
 	"duration_ns", "is_error", "http_status", "weight", "trace_id", "span_id",
 	"cohort_keys", "cohort_values", "response_size", "request_size", // schema v6
 	"parent_span_id", // schema v8
+	"error_kind",     // schema v13
 }
 
 func (c *latencyColumns) reset() {
@@ -79,6 +81,7 @@ func (c *latencyColumns) reset() {
 	c.cohortKeys, c.cohortValues = c.cohortKeys[:0], c.cohortValues[:0]
 	c.responseSize, c.requestSize = c.responseSize[:0], c.requestSize[:0]
 	c.parentSpanIDs = c.parentSpanIDs[:0]
+	c.errorKind = c.errorKind[:0]
 }
 
 // clearStrings drops references into the exported pdata so a pooled encoder
@@ -90,6 +93,7 @@ func (c *latencyColumns) clearStrings() {
 	clear(c.operation)
 	clear(c.cohortKeys)
 	clear(c.cohortValues)
+	clear(c.errorKind)
 }
 
 func (c *latencyColumns) rows() int { return len(c.service) }
@@ -389,10 +393,12 @@ func (e *encoder) addLatency(l eventspan.Latency) {
 	c.startNs = append(c.startNs, uint64(l.Start))
 	c.durationNs = append(c.durationNs, uint64(l.End-l.Start))
 	var isErr uint8
+	kind := ""
 	if l.Error {
-		isErr = 1
+		isErr, kind = 1, l.ErrorKind // a kind only on a failed request
 	}
 	c.isError = append(c.isError, isErr)
+	c.errorKind = append(c.errorKind, kind)
 	c.httpStatus = append(c.httpStatus, l.HTTPStatus)
 	c.weight = append(c.weight, l.Weight)
 	c.traceIDs = append(c.traceIDs, l.TraceID[:]...)

@@ -55,7 +55,7 @@ func insertLatency(ctx context.Context, conn driver.Conn, query string, c *laten
 	return sendColumns(ctx, conn, query, latencyColumnNames,
 		c.service, c.environment, c.version, c.operation, c.time, c.startNs, c.durationNs, c.isError,
 		c.httpStatus, c.weight, v.traceIDs, v.spanIDs, c.cohortKeys, c.cohortValues, c.responseSize,
-		c.requestSize, v.parentSpanIDs)
+		c.requestSize, v.parentSpanIDs, c.errorKind)
 }
 
 // insertCalls sends one batch insert of c into call_events.

@@ -657,7 +657,7 @@ func TestIntegrationSchemaApplyTwiceIsNoop(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !slices.Equal(res.Applied, []uint32{1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12}) || res.Current != latestVersion {
+	if !slices.Equal(res.Applied, []uint32{1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13}) || res.Current != latestVersion {
 		t.Fatalf("first apply = %+v", res)
 	}
 	before := showCreate(t, conn, db)
@@ -693,10 +693,10 @@ func TestIntegrationSchemaApplyTwiceIsNoop(t *testing.T) {
 	// versions 2 to 8 only.
 	for _, obj := range []string{"latency_hist_1m_mv", "latency_hist_1h_mv", "latency_hist_1m", "latency_hist_1h", "deployment_events",
 		"version_presence_mv", "version_presence", "cohort_hist_1m_mv", "cohort_hist_1m", "deployment_verdicts", "notification_log",
-		"call_events"} {
+		"call_events", "error_kinds_1m_mv", "error_kinds_1m"} {
 		srv.Exec(t, "DROP TABLE "+db+"."+obj)
 	}
-	for _, c := range []string{"cohort_keys", "cohort_values", "response_size", "request_size", "parent_span_id"} {
+	for _, c := range []string{"cohort_keys", "cohort_values", "response_size", "request_size", "parent_span_id", "error_kind"} {
 		srv.Exec(t, "ALTER TABLE "+db+".latency_events DROP COLUMN "+c)
 	}
 	srv.Exec(t, "ALTER TABLE "+db+".schema_migrations DELETE WHERE version >= 2")
@@ -714,7 +714,7 @@ func TestIntegrationSchemaApplyTwiceIsNoop(t *testing.T) {
 		time.Sleep(50 * time.Millisecond)
 	}
 	res, err = schema.Apply(tctx(t), conn, o, srv.Version())
-	if err != nil || !slices.Equal(res.Applied, []uint32{2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12}) || res.Current != latestVersion {
+	if err != nil || !slices.Equal(res.Applied, []uint32{2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13}) || res.Current != latestVersion {
 		t.Fatalf("upgrade from v1 = %+v, %v", res, err)
 	}
 	if after := showCreate(t, conn, db); after != before {
@@ -735,7 +735,7 @@ func TestIntegrationSchemaApplyTwiceIsNoop(t *testing.T) {
 // given tables and forgets the given migration: the database as it was
 // before that migration, for upgrade tests.
 // latestVersion is the number of the newest embedded migration.
-const latestVersion = 12
+const latestVersion = 13
 
 func schemaWithout(t *testing.T, srv *chtest.Server, version uint32, tables ...string) (db string, conn driver.Conn, o schema.Options) {
 	t.Helper()
@@ -871,7 +871,7 @@ func TestIntegrationRetentionSweep(t *testing.T) {
 	for i, ago := range []int{10, 5, 3, 2, 0} {
 		at := now.AddDate(0, 0, -ago).Add(-time.Minute)
 		evs = append(evs, eventspantest.Latency{Service: "s", Environment: "e", Version: "1", Operation: "op",
-			Start: at, Duration: time.Millisecond,
+			Start: at, Duration: time.Millisecond, Error: true, ErrorKind: "E",
 			TraceID: eventspantest.TraceID(uint64(i + 1)), SpanID: eventspantest.SpanID(uint64(i + 1))})
 		calls = append(calls, call(unit("s", "e", "1"), "GET", "db", at, time.Millisecond, uint64(i+1), eventspantest.SpanID(uint64(100+i))))
 	}
@@ -901,10 +901,10 @@ func TestIntegrationRetentionSweep(t *testing.T) {
 	}
 	// days 10 and 5 ago, in latency_events, the rollup, both histograms,
 	// version_presence, cohort_hist_1m, call_events, incident_events,
-	// commit_events and flag_evaluations; day 3 ago is the first day kept
-	// (today + 3 previous days).
-	if dropped != 20 {
-		t.Fatalf("dropped %d partitions, want 20", dropped)
+	// commit_events, flag_evaluations and error_kinds_1m; day 3 ago is the
+	// first day kept (today + 3 previous days).
+	if dropped != 22 {
+		t.Fatalf("dropped %d partitions, want 22", dropped)
 	}
 	conn := srv.Conn(t, db)
 	cutoff := retentionCutoff(now, 3)
@@ -918,6 +918,7 @@ func TestIntegrationRetentionSweep(t *testing.T) {
 		"SELECT count() FROM incident_events WHERE opened_time < toDateTime(?)",
 		"SELECT count() FROM commit_events WHERE commit_time < toDateTime(?)",
 		"SELECT count() FROM flag_evaluations WHERE time < toDateTime(?)",
+		"SELECT count() FROM error_kinds_1m WHERE minute < toDateTime(?)",
 	} {
 		var n uint64
 		if err := conn.QueryRow(tctx(t), q, cutoff.Unix()).Scan(&n); err != nil || n != 0 {
@@ -934,7 +935,7 @@ func TestIntegrationRetentionSweep(t *testing.T) {
 	if dropped, err := e.sweepRetention(tctx(t), now); err != nil || dropped != 0 {
 		t.Fatalf("second sweep dropped %d, %v", dropped, err)
 	}
-	assertCounter(t, tel, "otelcol_changelens_exporter_retention_partitions_dropped", nil, 20)
+	assertCounter(t, tel, "otelcol_changelens_exporter_retention_partitions_dropped", nil, 22)
 }
 
 // ---------------------------------------------------------------------------

@@ -43,6 +43,7 @@ const (
 	TableIncidents       = "incident_events"     // schema v10
 	TableCommits         = "commit_events"       // schema v11
 	TableFlagEvaluations = "flag_evaluations"    // schema v12
+	TableErrorKinds1m    = "error_kinds_1m"      // schema v13
 	TableMigrations      = "schema_migrations"
 	LocalSuffix          = "_local"
 )
@@ -52,7 +53,7 @@ const (
 // leave a query reading a name that no longer exists.
 var ReadTables = []string{TableLatencyEvents, TableLatencyRollup, TableLatencyHist1m, TableLatencyHist1h,
 	TableDeployments, TableVersionPresence, TableCohortHist1m, TableVerdicts, TableNotifications, TableCallEvents,
-	TableIncidents, TableCommits, TableFlagEvaluations}
+	TableIncidents, TableCommits, TableFlagEvaluations, TableErrorKinds1m}
 
 // Cohort dimensions: the values of cohort_hist_1m.dimension, and with the
 // two prefixes those of latency_events.cohort_keys (schema v6).
@@ -94,6 +95,7 @@ var RetentionTables = []struct{ Table, TimeColumn string }{
 	{TableIncidents, "opened_time"},
 	{TableCommits, "commit_time"},
 	{TableFlagEvaluations, "time"},
+	{TableErrorKinds1m, "minute"},
 }
 
 // Features are optional server features the schema uses when present.

@@ -105,8 +105,16 @@ func TestRenderLegacy(t *testing.T) {
 		!strings.Contains(sql, "ENGINE = ReplacingMergeTree\nPARTITION BY toYYYYMMDD(time)\nORDER BY (service, environment, flag_key, trace_id, time_ns, span_id, variant)\nSETTINGS index_granularity = 8192") {
 		t.Errorf("schema lacks v12's flag_evaluations:\n%s", sql)
 	}
-	if len(stmts) != 29 {
-		t.Errorf("%d statements, want 29 (v1: 3 tables + 1 view; v2: 2 tables + 2 views; v3: drop + view; v4: table + copy; v5: table + view + backfill; v6: 4 columns + table + view; v7: 2 tables; v8: column + table; v9: column; v10: table; v11: table; v12: table)", len(stmts))
+	if !strings.Contains(sql, "ALTER TABLE `changelens`.`latency_events` ADD COLUMN error_kind String") ||
+		!strings.Contains(sql, "CREATE TABLE IF NOT EXISTS `changelens`.`error_kinds_1m`\n(\n    service         String,\n    environment     String,\n    version         String,\n    error_kind      String,\n    minute          DateTime('UTC'),\n"+
+			"    error_count     AggregateFunction(sum, Float64),\n    first_time_ns   AggregateFunction(min, UInt64),\n    first_trace_id  AggregateFunction(argMin, FixedString(16), UInt64)\n)\n"+
+			"ENGINE = AggregatingMergeTree\nPARTITION BY toYYYYMMDD(minute)\nORDER BY (service, environment, version, error_kind, minute)") ||
+		!strings.Contains(sql, "CREATE MATERIALIZED VIEW IF NOT EXISTS `changelens`.`error_kinds_1m_mv`\nTO `changelens`.`error_kinds_1m`") ||
+		!strings.Contains(sql, "argMinState(trace_id, start_time_ns) AS first_trace_id\nFROM `changelens`.`latency_events`\nWHERE is_error = 1 AND error_kind != ''") {
+		t.Errorf("schema lacks v13's error_kind and error_kinds_1m:\n%s", sql)
+	}
+	if len(stmts) != 32 {
+		t.Errorf("%d statements, want 32 (v1: 3 tables + 1 view; v2: 2 tables + 2 views; v3: drop + view; v4: table + copy; v5: table + view + backfill; v6: 4 columns + table + view; v7: 2 tables; v8: column + table; v9: column; v10: table; v11: table; v12: table; v13: column + table + view)", len(stmts))
 	}
 	for _, s := range stmts {
 		if strings.HasSuffix(s, ";") || strings.TrimSpace(s) != s {
@@ -139,6 +147,10 @@ func TestRenderModern(t *testing.T) {
 		// v12: flag_evaluations expired like the raw tables
 		"    flag_key     LowCardinality(String),\n    variant      String,\n    time         DateTime('UTC') CODEC(Delta(4), ZSTD(1)),",
 		"ORDER BY (service, environment, flag_key, trace_id, time_ns, span_id, variant)\nTTL time + INTERVAL 14 DAY\nSETTINGS index_granularity = 8192",
+		// v13: the error kind, low-cardinality, and its rollup expired like the others
+		"ADD COLUMN error_kind LowCardinality(String)",
+		"    error_kind      LowCardinality(String),\n    minute          DateTime('UTC'),",
+		"ORDER BY (service, environment, version, error_kind, minute)\nTTL minute + INTERVAL 14 DAY",
 	} {
 		if !strings.Contains(sql, want) {
 			t.Errorf("modern schema lacks %q:\n%s", want, sql)
@@ -205,8 +217,16 @@ func TestRenderCluster(t *testing.T) {
 	if !strings.Contains(sql, "CREATE TABLE IF NOT EXISTS `changelens`.`flag_evaluations` ON CLUSTER `prod` AS `changelens`.`flag_evaluations_local` ENGINE = Distributed('prod', 'changelens', 'flag_evaluations_local', cityHash64(service, environment))") {
 		t.Errorf("cluster schema lacks the Distributed flag_evaluations, sharded by unit")
 	}
-	if len(stmts) != 49 {
-		t.Errorf("%d statements, want 49 (v1: 3 local + view + 3 distributed; v2: 2 local + 2 views + 2 distributed; v3: drop + view; v4: local + distributed + copy; v5: local + distributed + view + backfill; v6: 4 columns + drop and re-create of the distributed table + local + distributed + view; v7: 2 local + 2 distributed; v8: column + drop and re-create of the distributed table + local + distributed; v9: column + drop and re-create of the distributed table; v10: local + distributed; v11: local + distributed; v12: local + distributed)", len(stmts))
+	if !strings.Contains(sql, "ALTER TABLE `changelens`.`latency_events_local` ON CLUSTER `prod` ADD COLUMN error_kind String;\n"+
+		"DROP TABLE IF EXISTS `changelens`.`latency_events` ON CLUSTER `prod`;\n"+
+		"CREATE TABLE IF NOT EXISTS `changelens`.`latency_events` ON CLUSTER `prod` AS `changelens`.`latency_events_local` ENGINE = Distributed('prod', 'changelens', 'latency_events_local', cityHash64(service, environment));\n"+
+		"CREATE TABLE IF NOT EXISTS `changelens`.`error_kinds_1m_local` ON CLUSTER `prod`\n(") ||
+		!strings.Contains(sql, "CREATE TABLE IF NOT EXISTS `changelens`.`error_kinds_1m` ON CLUSTER `prod` AS `changelens`.`error_kinds_1m_local` ENGINE = Distributed('prod', 'changelens', 'error_kinds_1m_local', cityHash64(service, environment))") ||
+		!strings.Contains(sql, "CREATE MATERIALIZED VIEW IF NOT EXISTS `changelens`.`error_kinds_1m_mv` ON CLUSTER `prod`\nTO `changelens`.`error_kinds_1m_local`") {
+		t.Errorf("cluster schema lacks v13's column on both tables and error_kinds_1m, local, Distributed by unit and fed on every shard")
+	}
+	if len(stmts) != 55 {
+		t.Errorf("%d statements, want 55 (v1: 3 local + view + 3 distributed; v2: 2 local + 2 views + 2 distributed; v3: drop + view; v4: local + distributed + copy; v5: local + distributed + view + backfill; v6: 4 columns + drop and re-create of the distributed table + local + distributed + view; v7: 2 local + 2 distributed; v8: column + drop and re-create of the distributed table + local + distributed; v9: column + drop and re-create of the distributed table; v10: local + distributed; v11: local + distributed; v12: local + distributed; v13: column + drop and re-create of the distributed table + local + distributed + view)", len(stmts))
 	}
 	// A Distributed table comes right after the local table it wraps, before
 	// any statement that may use it.
@@ -251,6 +271,7 @@ func TestRenderCluster(t *testing.T) {
 		"ENGINE = ReplicatedMergeTree('/clickhouse/tables/{shard}/changelens/call_events_local', '{replica}')",
 		"ENGINE = ReplicatedReplacingMergeTree('/clickhouse/tables/{shard}/changelens/commit_events_local', '{replica}', ver)",
 		"ENGINE = ReplicatedReplacingMergeTree('/clickhouse/tables/{shard}/changelens/flag_evaluations_local', '{replica}')",
+		"ENGINE = ReplicatedAggregatingMergeTree('/clickhouse/tables/{shard}/changelens/error_kinds_1m_local', '{replica}')",
 	} {
 		if !strings.Contains(rsql, want) {
 			t.Errorf("replicated schema lacks\n  %s", want)

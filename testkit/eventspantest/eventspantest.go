@@ -28,6 +28,8 @@ type Latency struct {
 	// Cohorts: dimension ("feature_flag.<key>", "attribute.<name>") → value.
 	Cohorts                   map[string]string
 	ResponseSize, RequestSize int64 // bytes; 0: attribute absent
+	// ErrorKind is a failed request's error kind ("": attribute absent).
+	ErrorKind string
 }
 
 // Deployment is one deployment event.
@@ -70,6 +72,7 @@ func AppendLatency(td ptrace.Traces, events ...Latency) {
 
 			ResponseSize: orNoSize(e.ResponseSize),
 			RequestSize:  orNoSize(e.RequestSize),
+			ErrorKind:    e.ErrorKind,
 		}
 		for _, d := range slices.Sorted(maps.Keys(e.Cohorts)) {
 			codec[i].Cohorts = append(codec[i].Cohorts, eventspan.Cohort{Dimension: d, Value: e.Cohorts[d]})
