@@ -84,6 +84,17 @@ test: deps build $(GOTESTSUM)
 	  $(LEG_18) CHANGELENS_SCHEMATHESIS=$(CURDIR)/.venv/bin/st $(GO) test -count=1 -timeout 15m -run '^TestSchemathesis$$' -v ./conformance/ || rc=1; \
 	  exit $$rc
 
+# telemetrygen feeds BenchmarkPipelineCPU (make bench only). v0.161.0 is the
+# newest the Go proxy serves (v0.149.0, v0.160.0, v0.161.0) and builds with
+# our Go.
+TELEMETRYGEN_VERSION := v0.161.0
+TELEMETRYGEN         := $(TOOLS_BIN)/telemetrygen-$(TELEMETRYGEN_VERSION)
+
+$(TELEMETRYGEN):
+	@mkdir -p $(TOOLS_BIN)
+	GOBIN=$(TOOLS_BIN) $(GO) install github.com/open-telemetry/opentelemetry-collector-contrib/cmd/telemetrygen@$(TELEMETRYGEN_VERSION)
+	mv $(TOOLS_BIN)/telemetrygen $@
+
 $(GOTESTSUM):
 	@mkdir -p $(TOOLS_BIN)
 	GOBIN=$(TOOLS_BIN) $(GO) install gotest.tools/gotestsum@$(GOTESTSUM_VERSION)
@@ -105,10 +116,12 @@ BENCH_ANCHOR := 7a6d0fa
 ANCHOR_TREE  := .build/anchor-$(BENCH_ANCHOR)
 
 ## bench: processor and exporter benchmarks side by side with their anchors
-bench: build .venv/.chdb-installed
+bench: build .venv/.chdb-installed $(TELEMETRYGEN)
 	$(GO) test -run '^$$' -bench PerSpan -benchtime 3000x ./processor/changelensprocessor/
 	$(GO) test -run '^$$' -bench . -benchmem ./exporter/changelensexporter/
 	$(GO) test -run '^$$' -bench CollectorThroughput -benchtime 3000x ./e2e/
+	@echo "== the whole pipeline's CPU per million spans (telemetrygen; bare, processor, processor + exporter into ClickHouse)"
+	TELEMETRYGEN=$(TELEMETRYGEN) $(GO) test -run '^$$' -bench PipelineCPU -benchtime 1x -timeout 60m ./e2e/
 	$(GO) test -run '^$$' -bench 'CompareDay|JudgeEvidence' -benchtime 20x -benchmem ./queryapi/analysis/
 	@echo "== store benchmarks, ClickHouse 18.16"; $(LEG_18) $(GO) test -run '^$$' -bench 'DORA|Deployments|Latency|Compare' -benchtime 20x -timeout 60m ./queryapi/usecase/
 	@echo "== store benchmarks, ClickHouse 26.x (chdb)"; $(LEG_26) $(GO) test -run '^$$' -bench 'DORA|Deployments|Latency|Compare' -benchtime 20x -timeout 60m ./queryapi/usecase/
