@@ -470,22 +470,33 @@ func TestWebhookDeliveriesThroughTwoCollectors(t *testing.T) {
 	resolvedAt(cdi, 5*time.Minute)
 }
 
-// TestWebhookInShippedConfig: config/collector.yaml serves CDEvents on the
-// webhook endpoint, and a delivery there is a stored deployment.
+// makeRunPagerDuty is the second --config deploy/local/run.sh gives the
+// collector over config/collector.yaml: /pagerduty with the demo's secret.
+const makeRunPagerDuty = "yaml:receivers::changelens_webhook::pagerduty::secret: ${env:CHANGELENS_PAGERDUTY_WEBHOOK_SECRET}"
+
+// TestWebhookInShippedConfig: config/collector.yaml serves CDEvents and
+// Alertmanager on the webhook endpoint, PagerDuty with make run's addition
+// (deploy/local/run.sh); a delivery to each is a stored deployment or
+// incident (an alert only when marked changelens="incident").
 func TestWebhookInShippedConfig(t *testing.T) {
 	ch := chtest.Shared(t)
 	db := ch.NewDatabase(t)
 	health := fmt.Sprintf("127.0.0.1:%d", freePort(t))
 	hook := fmt.Sprintf("127.0.0.1:%d", freePort(t))
-	cmd := exec.Command(collectorBinary(t), "--config", filepath.Join(repoRoot(t), "config/collector.yaml"))
+	runSh, err := os.ReadFile(filepath.Join(repoRoot(t), "deploy/local/run.sh"))
+	require.NoError(t, err)
+	require.Contains(t, string(runSh), "'"+makeRunPagerDuty+"'", "run.sh adds PagerDuty otherwise")
+	cmd := exec.Command(collectorBinary(t), "--config", filepath.Join(repoRoot(t), "config/collector.yaml"), "--config", makeRunPagerDuty)
 	cmd.Env = append(os.Environ(), "CHANGELENS_QUEUE_DIR="+t.TempDir(), "CHANGELENS_HEALTH_ENDPOINT="+health,
 		fmt.Sprintf("CHANGELENS_OTLP_GRPC_ENDPOINT=127.0.0.1:%d", freePort(t)), fmt.Sprintf("CHANGELENS_OTLP_HTTP_ENDPOINT=127.0.0.1:%d", freePort(t)),
 		"CHANGELENS_WEBHOOK_ENDPOINT="+hook, "CHANGELENS_CDEVENTS_TOKEN="+webhookCDToken,
+		"CHANGELENS_ALERTMANAGER_TOKEN="+webhookAMToken, "CHANGELENS_PAGERDUTY_WEBHOOK_SECRET="+webhookPagerDutySecret,
 		"CLICKHOUSE_ENDPOINT="+ch.Addr(), "CLICKHOUSE_DATABASE="+db)
 	col := &collector{exited: make(chan struct{})}
 	col.launch(t, cmd)
 
-	cd := webhookDeliveries(t, time.Now())[3]
+	now := time.Now()
+	cd := webhookDeliveries(t, now)[3]
 	status, body, err := postWebhook(hook, cd)
 	require.NoError(t, err)
 	require.Equal(t, http.StatusOK, status, body)
@@ -493,7 +504,34 @@ func TestWebhookInShippedConfig(t *testing.T) {
 	status, _, err = postWebhook(hook, cd)
 	require.NoError(t, err)
 	assert.Equal(t, http.StatusUnauthorized, status)
+
+	openings, _ := incidentWebhooks(t, now)
+	page, alerts := openings[0], openings[1]
+	status, body, err = postWebhook(hook, page)
+	require.NoError(t, err)
+	require.Equal(t, http.StatusOK, status, body)
+	status, body, err = postWebhook(hook, alerts)
+	require.NoError(t, err)
+	assert.Equal(t, http.StatusOK, status)
+	assert.Contains(t, body, `"status":"ignored"`, "no alert is marked an incident")
+	var n map[string]any
+	require.NoError(t, json.Unmarshal(alerts.body, &n))
+	n["alerts"].([]any)[0].(map[string]any)["labels"].(map[string]any)["changelens"] = "incident"
+	alerts.body, err = json.Marshal(n)
+	require.NoError(t, err)
+	status, body, err = postWebhook(hook, alerts)
+	require.NoError(t, err)
+	require.Equal(t, http.StatusOK, status, body)
+	assert.Contains(t, body, `"ignored":1`)
+
 	require.Eventually(t, func() bool {
 		return countRows(t, ch, db, "SELECT count() FROM deployment_events WHERE service = 'mySubject123' AND environment = 'test123'") == 1
 	}, 30*time.Second, 100*time.Millisecond, "the deployment was not stored")
+	require.Eventually(t, func() bool {
+		return countRows(t, ch, db, "SELECT count() FROM incident_events WHERE source IN ('pagerduty', 'alertmanager')") == 2
+	}, 30*time.Second, 100*time.Millisecond, "the incidents were not stored")
+	assert.Equal(t, uint64(1), countRows(t, ch, db,
+		"SELECT count() FROM incident_events WHERE id = 'pagerduty:PGR0VU2' AND service = 'API Service' AND environment = 'production'"))
+	assert.Equal(t, uint64(1), countRows(t, ch, db,
+		"SELECT count() FROM incident_events WHERE source = 'alertmanager' AND service = 'checkout' AND status = 'open'"))
 }

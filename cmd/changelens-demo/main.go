@@ -54,6 +54,9 @@ type config struct {
 	queueSize    int
 	batchSize    int
 	exportRetry  time.Duration
+	// webhookEndpoint is the changelens_webhook receiver (host:port) the
+	// scenario's incidents are reported to; "" reports none.
+	webhookEndpoint string
 	// now is the clock (tests may replace it).
 	now func() time.Time
 }
@@ -88,6 +91,8 @@ func parseFlags(args []string, stderr io.Writer) (config, error) {
 	fs.IntVar(&cfg.queueSize, "queue-size", 8192, "span queue of the SDK batcher; a full queue blocks the generator (backpressure)")
 	fs.IntVar(&cfg.batchSize, "batch-size", 2048, "spans per OTLP export request at most")
 	fs.DurationVar(&cfg.exportRetry, "export-retry", 3*time.Minute, "how long a failing export is retried (the generator waits meanwhile) before its spans are counted as lost")
+	fs.StringVar(&cfg.webhookEndpoint, "webhook-endpoint", "", "the changelens_webhook receiver (host:port): once the backfill is done, report the bad release's incidents to it "+
+		"as Prometheus Alertmanager and PagerDuty would (secrets from $"+envAlertmanagerToken+" and $"+envPagerDutySecret+"); empty: none")
 	if err := fs.Parse(args); err != nil {
 		return cfg, err
 	}
@@ -233,6 +238,8 @@ type result struct {
 	exported      int64
 	failed        int64
 	deployments   []plan.Deployment
+	incidents     []demoIncident // reported to the webhook receiver
+	incidentIDs   []string       // as the receiver accepted them
 	backfillTook  time.Duration
 	interrupted   bool
 	firstExportEr string
@@ -337,7 +344,21 @@ func run(ctx context.Context, cfg config, stdout, stderr io.Writer) (*result, er
 
 	res := &result{plan: p, from: p.Start}
 	began := time.Now()
-	runErr := em.loop(ctx, cfg, p.End, func() { res.backfillTook = time.Since(began) })
+	runErr := em.loop(ctx, cfg, p.End, func() {
+		res.backfillTook = time.Since(began)
+		if cfg.webhookEndpoint == "" {
+			return
+		}
+		// The incidents of the backfilled past, as their sources report them.
+		res.incidents = planIncidents(p, p.Start, p.End)
+		ids, err := newWebhookPoster(cfg.webhookEndpoint).report(ctx, res.incidents)
+		res.incidentIDs = ids
+		if err != nil {
+			st.warn(stderr, "reporting incidents to %s: %v", cfg.webhookEndpoint, err)
+			return
+		}
+		fmt.Fprintf(stderr, "changelens-demo: reported %d incidents to %s: %s\n", len(ids), cfg.webhookEndpoint, strings.Join(ids, ", "))
+	})
 	res.interrupted = ctx.Err() != nil
 
 	// Flush what was generated, whatever stopped us.

@@ -3,6 +3,7 @@ package main
 import (
 	"fmt"
 	"io"
+	"strings"
 	"text/tabwriter"
 	"time"
 
@@ -138,4 +139,22 @@ func printSummary(w io.Writer, r *result) {
 		tally(r.deployments), p.End.Format(time.RFC3339))
 	printDeployments(w, p.End, r.deployments)
 	printExperiments(w, p, r.deployments)
+	printIncidents(w, r)
+}
+
+// printIncidents lists the incidents reported to the webhook receiver.
+func printIncidents(w io.Writer, r *result) {
+	if len(r.incidents) == 0 {
+		return
+	}
+	fmt.Fprintf(w, "\nIncidents reported to the webhook receiver (%d accepted: %s):\n", len(r.incidentIDs), strings.Join(r.incidentIDs, ", "))
+	for _, in := range r.incidents {
+		resolved := "still open"
+		if !in.resolved.IsZero() {
+			resolved = fmt.Sprintf("resolved %s (%s later)", in.resolved.Format(time.RFC3339), formatDuration(in.resolved.Sub(in.opened)))
+		}
+		fmt.Fprintf(w, "  %-12s %s/%s %-8s opened %s, %s, after the %s %s deployed %s: %q\n",
+			in.source, in.service, in.env, in.severity, in.opened.Format(time.RFC3339), resolved,
+			in.blamed.Kind, in.blamed.Version, in.blamed.Time().Format(time.RFC3339), in.title)
+	}
 }

@@ -16,7 +16,10 @@
 #   NOTIFY_CONFIG         the worker's notification targets (a YAML file; default: none)
 #   KEEP_DATA             1: keep the previous run's local ClickHouse data (default: start afresh)
 #   DEMO_BACKFILL         past period the demo emits first (default 7d)
-#   API_HTTP_PORT / API_GRPC_PORT / OTLP_GRPC_PORT / OTLP_HTTP_PORT   (8080 / 9090 / 4317 / 4318)
+#   API_HTTP_PORT / API_GRPC_PORT / OTLP_GRPC_PORT / OTLP_HTTP_PORT / WEBHOOK_PORT   (8080 / 9090 / 4317 / 4318 / 8088)
+#   CHANGELENS_PAGERDUTY_WEBHOOK_SECRET / CHANGELENS_ALERTMANAGER_TOKEN   the webhook receiver's PagerDuty
+#                         secret and Alertmanager token (demo defaults below); the demo reports the bad
+#                         release's incidents with them, as PagerDuty and Alertmanager would
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 ROOT=$PWD
@@ -27,6 +30,7 @@ API_HTTP_PORT=${API_HTTP_PORT:-8080}
 API_GRPC_PORT=${API_GRPC_PORT:-9090}
 OTLP_GRPC_PORT=${OTLP_GRPC_PORT:-4317}
 OTLP_HTTP_PORT=${OTLP_HTTP_PORT:-4318}
+WEBHOOK_PORT=${WEBHOOK_PORT:-8088}
 COLLECTOR_HEALTH_PORT=${COLLECTOR_HEALTH_PORT:-13133}
 CH_TCP_PORT=${CH_TCP_PORT:-19000}
 CH_HTTP_PORT=${CH_HTTP_PORT:-18123}
@@ -36,6 +40,10 @@ CLICKHOUSE_ENGINE=${CLICKHOUSE_ENGINE:-server}
 case "$CLICKHOUSE_ENGINE" in server|chdb|cluster) ;; *) echo "make run: CLICKHOUSE_ENGINE=$CLICKHOUSE_ENGINE: want server, chdb or cluster" >&2; exit 1;; esac
 COLLECTOR_CONFIG=config/collector.yaml
 WORKER_FLAGS=()
+# Demo secrets of the webhook receiver (the collector configs serve /alertmanager; /pagerduty is
+# added below): set your own to point a real PagerDuty subscription or Alertmanager here.
+export CHANGELENS_PAGERDUTY_WEBHOOK_SECRET=${CHANGELENS_PAGERDUTY_WEBHOOK_SECRET:-changelens-demo-pagerduty-secret}
+export CHANGELENS_ALERTMANAGER_TOKEN=${CHANGELENS_ALERTMANAGER_TOKEN:-changelens-demo-alertmanager-token}
 
 say() { printf '\033[1m==> %s\033[0m\n' "$*"; }
 die() { printf 'make run: %s\n' "$*" >&2; exit 1; }
@@ -52,8 +60,8 @@ cleanup() {
 trap cleanup INT TERM EXIT
 
 port_free() { ! (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
-for p in "$API_HTTP_PORT" "$API_GRPC_PORT" "$OTLP_GRPC_PORT" "$OTLP_HTTP_PORT"; do
-  port_free "$p" || die "port $p is in use (set API_HTTP_PORT, API_GRPC_PORT, OTLP_GRPC_PORT, OTLP_HTTP_PORT)"
+for p in "$API_HTTP_PORT" "$API_GRPC_PORT" "$OTLP_GRPC_PORT" "$OTLP_HTTP_PORT" "$WEBHOOK_PORT"; do
+  port_free "$p" || die "port $p is in use (set API_HTTP_PORT, API_GRPC_PORT, OTLP_GRPC_PORT, OTLP_HTTP_PORT, WEBHOOK_PORT)"
 done
 
 # --- prerequisites -------------------------------------------------------------
@@ -129,10 +137,19 @@ else
 fi
 
 # --- collector -----------------------------------------------------------------
-say "starting otelcol-changelens (OTLP on :$OTLP_GRPC_PORT gRPC, :$OTLP_HTTP_PORT HTTP)"
+COLLECTOR_ARGS=(--config "$COLLECTOR_CONFIG")
+DEMO_FLAGS=()
+if grep -q '^  changelens_webhook:' "$COLLECTOR_CONFIG"; then
+  # The shipped configs serve /cdevents and /alertmanager; PagerDuty needs a secret, so the
+  # demo's is merged in here (a second --config) rather than shipped as a default.
+  COLLECTOR_ARGS+=(--config 'yaml:receivers::changelens_webhook::pagerduty::secret: ${env:CHANGELENS_PAGERDUTY_WEBHOOK_SECRET}')
+  DEMO_FLAGS=(--webhook-endpoint "localhost:$WEBHOOK_PORT")
+fi
+say "starting otelcol-changelens (OTLP on :$OTLP_GRPC_PORT gRPC, :$OTLP_HTTP_PORT HTTP${DEMO_FLAGS[@]+; webhooks on :$WEBHOOK_PORT})"
 CHANGELENS_OTLP_GRPC_ENDPOINT=localhost:$OTLP_GRPC_PORT CHANGELENS_OTLP_HTTP_ENDPOINT=localhost:$OTLP_HTTP_PORT \
+CHANGELENS_WEBHOOK_ENDPOINT=localhost:$WEBHOOK_PORT \
 CHANGELENS_QUEUE_DIR=$RUN/queue CLICKHOUSE_DATABASE=$DB CHANGELENS_HEALTH_ENDPOINT=localhost:$COLLECTOR_HEALTH_PORT \
-  bin/otelcol-changelens --config "$COLLECTOR_CONFIG" > "$RUN/log/collector.log" 2>&1 &
+  bin/otelcol-changelens "${COLLECTOR_ARGS[@]}" > "$RUN/log/collector.log" 2>&1 &
 pids+=($!)
 wait_for "the collector" 60 curl -fsS "http://localhost:$COLLECTOR_HEALTH_PORT/"
 
@@ -151,8 +168,8 @@ CHANGELENS_CLICKHOUSE_DSN=$WORKER_DSN bin/changelens-worker ${WORKER_FLAGS[@]+"$
 pids+=($!)
 
 # --- demo ----------------------------------------------------------------------
-say "starting the demo: $DEMO_BACKFILL of history, then live traffic"
-bin/changelens-demo --otlp-endpoint "localhost:$OTLP_GRPC_PORT" --backfill "$DEMO_BACKFILL" > "$RUN/log/demo.log" 2>&1 &
+say "starting the demo: $DEMO_BACKFILL of history${DEMO_FLAGS[@]+ (the incidents of its bad release reported to the Alertmanager and PagerDuty webhooks)}, then live traffic"
+bin/changelens-demo --otlp-endpoint "localhost:$OTLP_GRPC_PORT" --backfill "$DEMO_BACKFILL" ${DEMO_FLAGS[@]+"${DEMO_FLAGS[@]}"} > "$RUN/log/demo.log" 2>&1 &
 pids+=($!)
 demo=$!
 while ! grep -q '^\[live' "$RUN/log/demo.log" 2>/dev/null; do
@@ -178,6 +195,7 @@ changelens is running.
   REST API      $API        (OpenAPI: $API/openapi.json, health: $API/livez, $API/readyz)
   gRPC API      127.0.0.1:$API_GRPC_PORT  (changelens.v1.QueryService, reflection on)
   OTLP in       localhost:$OTLP_GRPC_PORT (gRPC), localhost:$OTLP_HTTP_PORT (HTTP) — point your own services here too
+  Webhooks      localhost:$WEBHOOK_PORT: /cdevents, /alertmanager (token \$CHANGELENS_ALERTMANAGER_TOKEN), /pagerduty (secret \$CHANGELENS_PAGERDUTY_WEBHOOK_SECRET)
   ClickHouse    $CLICKHOUSE_ENDPOINT, database $DB
   Dashboards    dashboards/ (import into Grafana with the Infinity plugin; see dashboards/README.md)
   Logs          .run/log/{build.log,clickhouse.out,collector.log,api.log,worker.log,demo.log}
@@ -185,5 +203,6 @@ EOT
 show "DORA" "$API/v1/dora?environment=production&start_time=$from"
 show "deployments" "$API/v1/deployments?service=checkout&environment=production&start_time=$from&page_size=3"
 show "latency" "$API/v1/latency:summary?service=checkout&environment=production&group_by=version&start_time=$from"
+[ ${#DEMO_FLAGS[@]} -gt 0 ] && show "incidents" "$API/v1/incidents?environment=production&start_time=$from"
 printf '\nCtrl-C stops everything.\n'
 wait "$demo"
