@@ -527,8 +527,8 @@ func checkProcessor(t *testing.T, cfg config, s *sink, canaryGaps bool) {
 				scope := eventspan.ScopeKind(ss.Scope())
 				for _, sp := range ss.Spans().All() {
 					kind := eventspan.EventKind(scope, sp)
-					if kind == eventspan.KindCall {
-						continue // the service graph's: not this test's
+					if kind != eventspan.KindLatency && kind != eventspan.KindDeployment {
+						continue // call and flag evaluation events: not this test's
 					}
 					if kind == eventspan.KindLatency {
 						a := sp.Attributes()
