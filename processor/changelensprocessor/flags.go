@@ -211,8 +211,15 @@ func flagIndex(td ptrace.Traces, entry *entryRule) flagBatch {
 				continue // events already: passed through
 			}
 			for _, s := range ss.Spans().All() {
-				evalSpan := strings.HasPrefix(s.Name(), flagNamePrefix)
-				if s.Events().Len() == 0 && !evalSpan {
+				// Most spans have neither events nor a name starting with
+				// "f": two cheap checks rule them out.
+				name := s.Name()
+				hasEvents := s.Events().Len() > 0
+				if !hasEvents && (len(name) < len(flagNamePrefix) || name[0] != 'f') {
+					continue
+				}
+				evalSpan := strings.HasPrefix(name, flagNamePrefix)
+				if !hasEvents && !evalSpan {
 					continue
 				}
 				start := len(all)
