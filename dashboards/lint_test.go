@@ -1125,6 +1125,8 @@ func TestLintDashboardsContent(t *testing.T) {
 		`^table /v1/deployments/\$\{deployment_id\}/impact attribution.causes.#\(metric=="latency_mean_ms"\)# .*explained share z significant$`,
 		`^table /v1/deployments/\$\{deployment_id\}/impact attribution.causes.#\(metric=="error_rate"\)# .*explained share z significant$`,
 		`^table /v1/deployments/\$\{deployment_id\}/impact attribution.neighbours service environment callee `,
+		// The new error kinds with their rates, verdicts and first traces.
+		`^table /v1/deployments/\$\{deployment_id\}/impact error_kinds.new kind verdict after after_rate rate_low rate_high minutes adjusted_p_value first_trace_id first_seen$`,
 	)
 	has(lat, `^table /v1/graph edges caller_service callee_service callee_environment calls errors mean_ms$`)
 	for _, d := range []*dashboard{lat, imp} {
@@ -1528,8 +1530,8 @@ func TestReasonMappings(t *testing.T) {
 			reasons = append(reasons, r)
 		}
 	}
-	if len(reasons) != 4 {
-		t.Fatalf("failure reasons %v: the mappings cover lists of up to 4", reasons)
+	if len(reasons) != 5 {
+		t.Fatalf("failure reasons %v: the mappings cover lists of up to 5", reasons)
 	}
 	var lists [][]string
 	var perm func(prefix []string)

@@ -48,7 +48,7 @@ func TestFlagsAndEnv(t *testing.T) {
 	want := analysis.Config{BeforeWindow: 30 * time.Minute, AfterGap: 2 * time.Minute, AfterWindow: 30 * time.Minute,
 		MinRequests: 50, Alpha: 0.005, LatencyFloor: 0.05, ErrorRateFloorRatio: 1.5, ErrorRateFloorDelta: 0.001,
 		MaxOperations: 50, Power: 0.8, DispersionLags: 2, ErrorKindAlpha: 0.005, ErrorKindFloor: 0.0005, ErrorKindMinMinutes: 2,
-		AttributionWindow: 15 * time.Minute, AttributionZ: 3, AttributionShare: 0.5, FlagShareChange: 0.05,
+		ErrorKindHistory: 7 * 24 * time.Hour, AttributionWindow: 15 * time.Minute, AttributionZ: 3, AttributionShare: 0.5, FlagShareChange: 0.05,
 		CompareAlpha: 0.01, LatencyRatio: 1.2, ErrorRateMinDelta: 0.01, ErrorRateMinRatio: 1.5,
 		MinExpectedCount: 5, ReappearAfter: 10 * time.Minute, MergeWindow: time.Hour, FixForwardWindow: 24 * time.Hour}
 	if o.analysis != want || o.analysis != analysis.DefaultConfig() || o.httpAddr != ":8080" || o.grpcAddr != ":9090" || o.limits != limits.Default() {

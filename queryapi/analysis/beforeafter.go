@@ -52,6 +52,9 @@ type Judgement struct {
 	// Cause is the change a regression is attributed to when it is not the
 	// deployment's own (Verdict CAUSED_BY_DEPENDENCY, or PENDING so far).
 	Cause *report.Cause
+	// ErrorKinds is the error-kind rule's answer (nil: the evidence had no
+	// error kinds); its NEW_ERROR_KIND is in Verdict and Regressions.
+	ErrorKinds *ErrorKindJudgement
 }
 
 // hypothesis is one metric of one scope (the unit, or a stratum) and its

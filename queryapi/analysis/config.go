@@ -70,6 +70,12 @@ type Config struct {
 	// at least this many minutes of the after window: one burst is one
 	// occurrence. Default 2.
 	ErrorKindMinMinutes int
+	// ErrorKindHistory is the lookback before a deployment's before window
+	// whose error kinds are known too (every version but the deployed
+	// one): a kind seen there is not new, however long it was absent.
+	// Default 7 days; 0 reads no history (the before window alone says what
+	// is known).
+	ErrorKindHistory time.Duration
 
 	// Attribution of a regression to a concurrent change (docs/analysis.md,
 	// "Attribution").
@@ -140,6 +146,7 @@ func DefaultConfig() Config {
 		ErrorKindAlpha:      0.005,
 		ErrorKindFloor:      0.0005,
 		ErrorKindMinMinutes: 2,
+		ErrorKindHistory:    7 * 24 * time.Hour,
 		AttributionWindow:   15 * time.Minute,
 		AttributionZ:        3,
 		AttributionShare:    0.5,
@@ -200,6 +207,9 @@ func (c Config) Validate() error {
 	}
 	if c.ErrorKindMinMinutes < 1 || c.ErrorKindMinMinutes > 60 {
 		errs = append(errs, fmt.Errorf("analysis: ErrorKindMinMinutes %d must be between 1 and 60", c.ErrorKindMinMinutes))
+	}
+	if c.ErrorKindHistory < 0 || c.ErrorKindHistory > 90*24*time.Hour {
+		errs = append(errs, fmt.Errorf("analysis: ErrorKindHistory %s must be between 0 and 90 days", c.ErrorKindHistory))
 	}
 	if c.AttributionWindow < 5*time.Minute {
 		errs = append(errs, fmt.Errorf("analysis: AttributionWindow %s is shorter than five minutes", c.AttributionWindow))

@@ -553,3 +553,99 @@ func (e *Evidence) MinuteRequests() (before, after []float64) {
 	}
 	return before, after
 }
+
+// MetricNewErrorKind is the metric of a new error kind's regression entry
+// (report.Regression.Metric; ErrorKindRegressions).
+const MetricNewErrorKind = "new_error_kind"
+
+// WithErrorKinds is j with the error-kind rule's answer ek, combined as
+// JudgeErrorKinds says: a new kind that is WORSE adds NEW_ERROR_KIND to
+// the reasons and makes NO_CHANGE, IMPROVED and CAUSED_BY_DEPENDENCY
+// DEGRADED (the latter with NEW_ERROR_KIND as its only reason and no
+// cause: a new kind is the deployment's own, while the regressions the
+// attribution explained are not); PENDING and INSUFFICIENT_DATA stay.
+func (j Judgement) WithErrorKinds(ek ErrorKindJudgement) Judgement {
+	j.ErrorKinds = &ek
+	if !ek.NewErrorKind {
+		return j
+	}
+	switch j.Verdict {
+	case report.VerdictNoChange, report.VerdictImproved:
+		j.Verdict = report.VerdictDegraded
+		j.Regressions = append(slices.Clone(j.Regressions), report.ReasonNewErrorKind)
+	case report.VerdictDegraded:
+		j.Regressions = append(slices.Clone(j.Regressions), report.ReasonNewErrorKind)
+	case report.VerdictCausedByDependency:
+		j.Verdict, j.Cause = report.VerdictDegraded, nil
+		j.Regressions = []report.FailureReason{report.ReasonNewErrorKind}
+	}
+	return j
+}
+
+// Report is the judgement in the API's shape: the new kinds (any verdict)
+// and the known kinds that rose; nil for nil.
+func (j *ErrorKindJudgement) Report() *report.ErrorKinds {
+	if j == nil {
+		return nil
+	}
+	out := &report.ErrorKinds{Tested: j.Tested, NewErrorKind: j.NewErrorKind, BeforeRequests: j.BeforeRequests,
+		AfterRequests: j.AfterRequests, HistoryRequests: j.HistoryRequests, Family: j.Family, MDE: j.MDE, Explanation: j.Explanation}
+	for _, f := range j.Kinds {
+		k := report.ErrorKind{Kind: f.Kind, Folded: f.Folded, New: f.New, Verdict: f.Verdict, Before: f.Before, After: f.After,
+			BeforeRate: f.BeforeRate, AfterRate: f.AfterRate, RateLow: f.RateLow, RateHigh: f.RateHigh, RateRatio: f.RateRatio,
+			RatioLow: f.RatioLow, RatioHigh: f.RatioHigh, Phi: f.Phi, Minutes: f.Minutes, PValue: f.PValue,
+			AdjustedPValue: f.AdjustedPValue, Test: f.Test, FirstTraceID: f.FirstTraceID, FirstSeen: f.FirstSeen}
+		switch {
+		case f.New:
+			out.New = append(out.New, k)
+		case f.Verdict == report.CompareWorse:
+			out.Rose = append(out.Rose, k)
+		}
+	}
+	return out
+}
+
+// ErrorKindRegressions are the regression entries of the new kinds that
+// are WORSE (NEW_ERROR_KIND): metric new_error_kind, the kind, its rates
+// before and after with the after rate's interval, the windows' requests
+// and its first trace.
+func ErrorKindRegressions(ek *report.ErrorKinds) []report.Regression {
+	if ek == nil || !ek.NewErrorKind {
+		return nil
+	}
+	var out []report.Regression
+	for _, k := range ek.New {
+		if k.Verdict != report.CompareWorse {
+			continue
+		}
+		out = append(out, report.Regression{Metric: MetricNewErrorKind, ErrorKind: k.Kind, FirstTraceID: k.FirstTraceID,
+			Before: k.BeforeRate, After: k.AfterRate, RelativeChange: k.RateRatio - 1, CILow: k.RateLow, CIHigh: k.RateHigh,
+			BeforeRequests: ek.BeforeRequests, AfterRequests: ek.AfterRequests})
+	}
+	return out
+}
+
+// DescribeNewErrorKinds names the new kinds that are WORSE, with their
+// rates and first traces ("java.lang.NullPointerException at 0.30 % of
+// requests after (0 before; first trace 4bf9…)"); "" when none.
+func DescribeNewErrorKinds(ek *report.ErrorKinds) string {
+	if ek == nil || !ek.NewErrorKind {
+		return ""
+	}
+	var parts []string
+	for _, k := range ek.New {
+		if k.Verdict != report.CompareWorse {
+			continue
+		}
+		if len(parts) == maxExplained {
+			parts = append(parts, "and more")
+			break
+		}
+		s := fmt.Sprintf("new error kind %s at %s of requests (0 before", k.Kind, kindRate(k.AfterRate))
+		if k.FirstTraceID != "" {
+			s += "; first trace " + k.FirstTraceID
+		}
+		parts = append(parts, s+")")
+	}
+	return strings.Join(parts, "; ")
+}

@@ -20,7 +20,28 @@ const maxExplained = 3
 // much traffic would be enough.
 //
 //	DEGRADED: p95 of GET /api/export 310 → 620 ms (+100 %, [+85 %, +118 %], 1 800 vs 1 750 requests); other 19 operations within ±3 % on p95.
+//
+// New error kinds (im.ErrorKinds) come first, named with their rates and
+// first traces; error kinds that rose close the sentence:
+//
+//	DEGRADED: NEW_ERROR_KIND: java.lang.NullPointerException at 0.30 % of requests after (0 in 18 000 before; first trace 4bf9…); nothing larger than …
 func Explain(im report.Impact, cfg Config) string {
+	s := explainMetrics(im, cfg)
+	ek := im.ErrorKinds
+	switch {
+	case ek == nil || !ek.Tested:
+	case ek.NewErrorKind:
+		if head, rest, ok := strings.Cut(s, ": "); ok {
+			return head + ": " + strings.TrimSuffix(ek.Explanation, ".") + "; " + rest
+		}
+	case len(ek.Rose) > 0:
+		return strings.TrimSuffix(s, ".") + "; " + strings.TrimPrefix(ek.Explanation, "no new error kind; ")
+	}
+	return s
+}
+
+// explainMetrics is Explain's sentence of the before/after rule's metrics.
+func explainMetrics(im report.Impact, cfg Config) string {
 	head := im.Verdict.String()
 	if im.Verdict == report.VerdictPending {
 		head = fmt.Sprintf("PENDING (the after window closes at %s; so far)", im.After.End.UTC().Format("15:04 MST"))
@@ -179,11 +200,16 @@ func plural(n int, one, many string) string {
 // regressed (with figures) and how the other operations fared; "" when
 // nothing did.
 func DescribeRegressions(im report.Impact, cfg Config) string {
+	kinds := DescribeNewErrorKinds(im.ErrorKinds)
 	worse := findings(im, report.CompareWorse)
 	if len(worse) == 0 {
-		return ""
+		return kinds
 	}
-	return listed(worse) + rest(im, worse, cfg.LatencyFloor)
+	out := listed(worse) + rest(im, worse, cfg.LatencyFloor)
+	if kinds != "" {
+		out = kinds + "; " + out
+	}
+	return out
 }
 
 // finding is one metric of one scope with the given verdict.

@@ -22,6 +22,7 @@ func RegisterFlags(fs *flag.FlagSet, c *Config) {
 	fs.Float64Var(&c.ErrorKindAlpha, "error-kind-alpha", def.ErrorKindAlpha, "impact analysis: family-wise significance level of a deployment's error-kind tests (new and risen error kinds)")
 	fs.Float64Var(&c.ErrorKindFloor, "error-kind-floor", def.ErrorKindFloor, "impact analysis: a new error kind is NEW_ERROR_KIND only if its rate's 95% interval does not rule out this share of requests")
 	fs.IntVar(&c.ErrorKindMinMinutes, "error-kind-min-minutes", def.ErrorKindMinMinutes, "impact analysis: fewest minutes of the after window an error kind must occur in to be new (one burst is one occurrence)")
+	fs.DurationVar(&c.ErrorKindHistory, "error-kind-history", def.ErrorKindHistory, "impact analysis: lookback before the before window whose error kinds (of every other version) are known, not new; 0 reads none")
 	fs.DurationVar(&c.AttributionWindow, "attribution-window", def.AttributionWindow, "attribution: changes this close to a deployment are candidate causes, each judged on this long either side of it")
 	fs.Float64Var(&c.AttributionZ, "attribution-z", def.AttributionZ, "attribution: standardized rise of a change's component that counts as evidence")
 	fs.Float64Var(&c.AttributionShare, "attribution-share", def.AttributionShare, "attribution: share of a regression other changes must explain before the deployment is not blamed")

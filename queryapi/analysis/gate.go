@@ -249,6 +249,7 @@ func proportionSequentialP(pairs []MinutePair, minLooks int, tau float64, count 
 // rule, family-wise), INCONCLUSIVE while either window has fewer than
 // MinRequests, else PASS.
 func BeforeAfter(im report.Impact, cfg Config) (report.GateResult, []report.FailureReason) {
+	newKind := im.ErrorKinds != nil && im.ErrorKinds.NewErrorKind
 	switch im.Verdict {
 	case report.VerdictDegraded:
 		return report.GateFail, im.Reasons
@@ -259,7 +260,7 @@ func BeforeAfter(im report.Impact, cfg Config) (report.GateResult, []report.Fail
 		// would not undo it.
 		return report.GatePass, nil
 	}
-	if im.Deployment.Cause != nil {
+	if im.Deployment.Cause != nil && !newKind {
 		return report.GatePass, nil
 	}
 	if im.Before.Requests < cfg.MinRequests || im.After.Requests < cfg.MinRequests {
@@ -274,11 +275,17 @@ func BeforeAfter(im report.Impact, cfg Config) (report.GateResult, []report.Fail
 		}
 	}
 	var reasons []report.FailureReason
-	if latency {
+	if latency && im.Deployment.Cause == nil {
 		reasons = append(reasons, report.ReasonLatencyRegression)
 	}
-	if errs {
+	if errs && im.Deployment.Cause == nil {
 		reasons = append(reasons, report.ReasonErrorRateRegression)
+	}
+	// A new error kind so far fails the rollout as a settled NEW_ERROR_KIND
+	// would (JudgeErrorKinds: the deployment's own, whatever the
+	// attribution says of the rates).
+	if newKind {
+		reasons = append(reasons, report.ReasonNewErrorKind)
 	}
 	if len(reasons) > 0 {
 		return report.GateFail, reasons
@@ -359,7 +366,7 @@ func Gate(ev GateEvidence, cfg Config, cc CompareConfig, gc GateConfig) report.G
 		im := *ev.Impact
 		res, reasons := BeforeAfter(im, cfg)
 		a.Mode, a.Metrics = report.GateBeforeAfter, windowMetrics(im)
-		a.Regressions = Regressions(im.Metrics, im.Operations)
+		a.Regressions = append(Regressions(im.Metrics, im.Operations), ErrorKindRegressions(im.ErrorKinds)...)
 		detail = DescribeRegressions(im, cfg)
 		if c := im.Deployment.Cause; c != nil && res == report.GatePass {
 			detail = "regressed, explained by " + DescribeCause(*c)
@@ -407,6 +414,8 @@ func gateResult(r report.GateResult, reasons []report.FailureReason) (report.Gat
 				out = append(out, report.GateReasonLatencyRegression)
 			case report.ReasonErrorRateRegression:
 				out = append(out, report.GateReasonErrorRateRegression)
+			case report.ReasonNewErrorKind:
+				out = append(out, report.GateReasonNewErrorKind)
 			}
 		}
 		return report.GateFail, out

@@ -85,6 +85,10 @@ type Evidence struct {
 	// change among the others.
 	Attribution *AttributionEvidence
 	Own         Change
+	// ErrorKinds (nil: not read) are the unit's error kinds in the windows,
+	// which Timeline.Judge judges beside the before/after rule
+	// (JudgeErrorKinds).
+	ErrorKinds  *ErrorKindEvidence
 	byOperation map[string]int
 	bucketValue func(uint16) float64
 }

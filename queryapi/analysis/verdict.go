@@ -54,10 +54,16 @@ func (w WindowStats) window(s Span) report.Window {
 	return out
 }
 
-// Judge judges an item from its evidence (judgeEvidence); the after window
-// is closed when now ≥ its end.
+// Judge judges an item from its evidence (judgeEvidence) and, when the
+// evidence has them, its error kinds (JudgeErrorKinds, combined as its
+// documentation says: WithErrorKinds); the after window is closed when
+// now ≥ its end.
 func (t *Timeline) Judge(it *Item, e *Evidence, now time.Time) Judgement {
-	return judgeEvidence(e, it.Closed(now), t.cfg)
+	j := judgeEvidence(e, it.Closed(now), t.cfg)
+	if e.ErrorKinds != nil {
+		j = j.WithErrorKinds(JudgeErrorKinds(*e.ErrorKinds, t.cfg))
+	}
+	return j
 }
 
 // Impact completes an item's deployment with the verdict, change failure,
@@ -112,6 +118,7 @@ func (t *Timeline) Impact(it *Item, j Judgement, before, after WindowStats) repo
 		RequestsNeeded:  j.RequestsNeeded,
 		Control:         j.Control,
 		Attribution:     j.Attribution,
+		ErrorKinds:      j.ErrorKinds.Report(),
 	}
 	if before.P95Ms > 0 {
 		im.LatencyRatio = after.P95Ms / before.P95Ms
@@ -176,8 +183,11 @@ func (j Judgement) unitTest(metric string, alpha float64) report.Test {
 	return report.Test{Name: TestNotRun, PValue: 1}
 }
 
-// RegressionList is every regressed metric of the judgement (Regressions).
-func (j Judgement) RegressionList() []report.Regression { return Regressions(j.Metrics, j.Operations) }
+// RegressionList is every regressed metric of the judgement (Regressions),
+// then its new error kinds that are WORSE.
+func (j Judgement) RegressionList() []report.Regression {
+	return append(Regressions(j.Metrics, j.Operations), ErrorKindRegressions(j.ErrorKinds.Report())...)
+}
 
 // Regressions are the metrics with verdict WORSE: the operations' by rank,
 // then the unit's (all operations) for the metrics no operation regressed

@@ -144,6 +144,10 @@ const (
 	ReasonErrorRateRegression
 	// ReasonIncident: an incident followed the deployment (docs/dora.md).
 	ReasonIncident
+	// ReasonNewErrorKind: the deployed version fails with an error kind
+	// the baseline never showed, at a significant rate (docs/analysis.md,
+	// "New error kinds").
+	ReasonNewErrorKind
 )
 
 // String is the reason's name without the API's prefix ("ROLLED_BACK", …).
@@ -157,6 +161,8 @@ func (r FailureReason) String() string {
 		return "ERROR_RATE_REGRESSION"
 	case ReasonIncident:
 		return "INCIDENT"
+	case ReasonNewErrorKind:
+		return "NEW_ERROR_KIND"
 	}
 	return "UNKNOWN"
 }
@@ -180,7 +186,7 @@ func ParseCompareVerdict(s string) (CompareVerdict, bool) {
 
 // ParseFailureReason inverts FailureReason.String.
 func ParseFailureReason(s string) (FailureReason, bool) {
-	return parseName(s, ReasonRolledBack, ReasonIncident)
+	return parseName(s, ReasonRolledBack, ReasonNewErrorKind)
 }
 
 func parseName[E interface {
@@ -371,6 +377,64 @@ type Regression struct {
 	Before, After                 float64
 	RelativeChange, CILow, CIHigh float64
 	BeforeRequests, AfterRequests float64
+	// ErrorKind and FirstTraceID (Metric "new_error_kind"): the new error
+	// kind and its first trace after the deployment; Before and After are
+	// its rates, RelativeChange +Inf, CILow and CIHigh the after rate's
+	// 95 % interval.
+	ErrorKind, FirstTraceID string
+}
+
+// ErrorKinds is the new-error-kind rule's answer (docs/analysis.md, "New
+// error kinds"): a deployment's after window against its before window
+// (and the history before it), or a comparison's treatment against its
+// control in the minutes both served.
+type ErrorKinds struct {
+	// Tested: both sides had the minimum of requests.
+	Tested bool
+	// NewErrorKind: a kind absent from the baseline is WORSE (the
+	// deployment's NEW_ERROR_KIND).
+	NewErrorKind bool
+	// BeforeRequests and AfterRequests are the sides' weighted requests
+	// (control and treatment for a comparison), HistoryRequests the
+	// history lookback's (0: none read).
+	BeforeRequests, AfterRequests, HistoryRequests float64
+	// Family is the number of kinds tested (Tarone); MDE the smallest rate
+	// of a new kind found with the configured power (+Inf: none; NaN: not
+	// tested).
+	Family int
+	MDE    float64
+	// New are the kinds absent from the baseline and seen after, strongest
+	// evidence first; Rose the known kinds whose rate rose (WORSE).
+	New, Rose []ErrorKind
+	// Explanation names the new kinds and those that rose, or says none.
+	Explanation string
+}
+
+// ErrorKind is one error kind's figures and verdict.
+type ErrorKind struct {
+	Kind string
+	// Folded: the bucket of the kinds beyond the unit's bound (never new).
+	Folded, New bool
+	// Verdict: WORSE (new: NEW_ERROR_KIND; known: rose), NO_DIFFERENCE,
+	// or INSUFFICIENT_DATA (not tested).
+	Verdict CompareVerdict
+	// Before and After are the weighted occurrences, the rates those over
+	// the sides' requests; RateLow and RateHigh the after rate's 95 %
+	// interval.
+	Before, After, BeforeRate, AfterRate, RateLow, RateHigh float64
+	// RateRatio = AfterRate ÷ BeforeRate (+Inf for a kind absent before)
+	// with its 95 % interval.
+	RateRatio, RatioLow, RatioHigh float64
+	// Phi is the dispersion the counts were deflated by; Minutes the
+	// minutes of the after side holding the kind.
+	Phi     float64
+	Minutes int
+	// PValue is one-sided (a rise), AdjustedPValue family-wise (Holm).
+	PValue, AdjustedPValue float64
+	Test                   string
+	// FirstTraceID (hex) and FirstSeen: the kind's first occurrence after.
+	FirstTraceID string
+	FirstSeen    time.Time
 }
 
 // Incident statuses (Incident.Status).
@@ -542,6 +606,9 @@ type Impact struct {
 	// Attribution ranks the changes that overlapped the windows by how
 	// much of a regression each explains (empty when nothing regressed).
 	Attribution Attribution
+	// ErrorKinds are the new error kinds and those that rose (nil: not
+	// read).
+	ErrorKinds *ErrorKinds
 	// Explanation is the verdict in one sentence a person can act on.
 	Explanation string
 }
@@ -686,6 +753,9 @@ type Comparison struct {
 	// most 10; absent when the query names an operation or spans more
 	// than a day).
 	Operations []OperationComparison
+	// ErrorKinds: the treatment's error kinds against the control's in the
+	// minutes both served (the control as the baseline; nil: not read).
+	ErrorKinds *ErrorKinds
 }
 
 // OperationComparison is the comparison of one operation.
@@ -769,6 +839,7 @@ type GateReason string
 const (
 	GateReasonLatencyRegression   GateReason = "LATENCY_REGRESSION"
 	GateReasonErrorRateRegression GateReason = "ERROR_RATE_REGRESSION"
+	GateReasonNewErrorKind        GateReason = "NEW_ERROR_KIND"
 	GateReasonInsufficientData    GateReason = "INSUFFICIENT_DATA"
 	GateReasonNoDeployment        GateReason = "NO_DEPLOYMENT"
 	GateReasonNoBaseline          GateReason = "NO_BASELINE"

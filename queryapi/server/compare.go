@@ -64,6 +64,7 @@ func comparisonToPB(c report.Comparison) *pb.CompareResponse {
 		Treatment:      cohortToPB(c.Treatment),
 		OverlapMinutes: int32(c.OverlapMinutes),
 		Verdict:        compareVerdictToPB(c.Verdict),
+		ErrorKinds:     errorKindsToPB(c.ErrorKinds),
 	}
 	out.Metrics = metricsToPB(c.Metrics)
 	if c.SRM != nil {

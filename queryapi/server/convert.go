@@ -184,9 +184,32 @@ func regressionsToPB(rs []report.Regression) []*pb.Regression {
 		out[i] = &pb.Regression{Operation: r.Operation, OtherOperations: r.Remainder, Metric: r.Metric,
 			Before: num(r.Before), After: num(r.After), RelativeChange: nullable(r.RelativeChange),
 			CiLow: nullable(r.CILow), CiHigh: nullable(r.CIHigh),
-			BeforeRequests: num(r.BeforeRequests), AfterRequests: num(r.AfterRequests)}
+			BeforeRequests: num(r.BeforeRequests), AfterRequests: num(r.AfterRequests),
+			ErrorKind: r.ErrorKind, FirstTraceId: r.FirstTraceID}
 	}
 	return out
+}
+
+// errorKindsToPB converts the new-error-kind rule's answer; nil for nil.
+func errorKindsToPB(ek *report.ErrorKinds) *pb.ErrorKinds {
+	if ek == nil {
+		return nil
+	}
+	kinds := func(ks []report.ErrorKind) []*pb.ErrorKind {
+		out := make([]*pb.ErrorKind, len(ks))
+		for i, k := range ks {
+			out[i] = &pb.ErrorKind{Kind: k.Kind, Folded: k.Folded, New: k.New, Verdict: compareVerdictToPB(k.Verdict),
+				Before: num(k.Before), After: num(k.After), BeforeRate: nullable(k.BeforeRate), AfterRate: nullable(k.AfterRate),
+				RateLow: nullable(k.RateLow), RateHigh: nullable(k.RateHigh), RateRatio: nullable(k.RateRatio),
+				RatioLow: nullable(k.RatioLow), RatioHigh: nullable(k.RatioHigh), Phi: num(k.Phi), Minutes: count32(k.Minutes),
+				PValue: num(k.PValue), AdjustedPValue: num(k.AdjustedPValue), Test: k.Test,
+				FirstTraceId: k.FirstTraceID, FirstSeen: ts(k.FirstSeen)}
+		}
+		return out
+	}
+	return &pb.ErrorKinds{Tested: ek.Tested, NewErrorKind: ek.NewErrorKind, BeforeRequests: num(ek.BeforeRequests),
+		AfterRequests: num(ek.AfterRequests), HistoryRequests: num(ek.HistoryRequests), Family: count32(ek.Family),
+		Mde: nullable(ek.MDE), New: kinds(ek.New), Rose: kinds(ek.Rose), Explanation: ek.Explanation}
 }
 
 func impactMetricsToPB(ms []report.ImpactMetric) []*pb.ImpactMetric {
@@ -257,6 +280,7 @@ func impactToPB(im report.Impact) *pb.GetDeploymentImpactResponse {
 		Explanation:     im.Explanation,
 		Control:         controlToPB(im.Control),
 		Attribution:     attributionToPB(im.Attribution),
+		ErrorKinds:      errorKindsToPB(im.ErrorKinds),
 	}
 }
 

@@ -84,6 +84,7 @@ var (
 		{report.ReasonLatencyRegression, pb.FailureReason_FAILURE_REASON_LATENCY_REGRESSION},
 		{report.ReasonErrorRateRegression, pb.FailureReason_FAILURE_REASON_ERROR_RATE_REGRESSION},
 		{report.ReasonIncident, pb.FailureReason_FAILURE_REASON_INCIDENT},
+		{report.ReasonNewErrorKind, pb.FailureReason_FAILURE_REASON_NEW_ERROR_KIND},
 	}
 	tiers = enumTable[report.Tier, pb.Tier]{
 		{report.TierUnknown, pb.Tier_TIER_UNKNOWN},

@@ -263,7 +263,22 @@ func (f *fakeSource) Impact(ctx context.Context, id string) (report.Impact, erro
 					ErrorRateBefore: math.NaN(), ErrorRateAfter: math.NaN()},
 			},
 		},
+		ErrorKinds: sampleErrorKinds(d.DeployTime),
 	}, nil
+}
+
+// sampleErrorKinds: a new kind (NEW_ERROR_KIND), one that rose.
+func sampleErrorKinds(deployed time.Time) *report.ErrorKinds {
+	return &report.ErrorKinds{Tested: true, NewErrorKind: true, BeforeRequests: 900, AfterRequests: 950, HistoryRequests: 120000,
+		Family: 2, MDE: 0.0071, Explanation: "NEW_ERROR_KIND: java.lang.NullPointerException at 0.32 % of requests after (0 in 900 before and 120 000 earlier; first trace 4bf92f3577b34da6a3ce929d0e0e4736).",
+		New: []report.ErrorKind{{Kind: "java.lang.NullPointerException", New: true, Verdict: report.CompareWorse, After: 3,
+			BeforeRate: 0, AfterRate: 3.0 / 950, RateLow: 0.00065, RateHigh: 0.0092, RateRatio: math.Inf(1), RatioLow: 2.1, RatioHigh: math.Inf(1),
+			Phi: 1, Minutes: 3, PValue: 0.0004, AdjustedPValue: 0.0008, Test: "error-kind (exact rate test, per-minute dispersion)",
+			FirstTraceID: "4bf92f3577b34da6a3ce929d0e0e4736", FirstSeen: deployed.Add(3 * time.Minute)}},
+		Rose: []report.ErrorKind{{Kind: "5xx", Verdict: report.CompareWorse, Before: 2, After: 9, BeforeRate: 2.0 / 900, AfterRate: 9.0 / 950,
+			RateLow: 0.004, RateHigh: 0.018, RateRatio: 4.26, RatioLow: 1.2, RatioHigh: 25, Phi: 1.2, Minutes: 8, PValue: 0.02, AdjustedPValue: 0.02,
+			Test: "error-kind (exact rate test, per-minute dispersion)", FirstTraceID: "5bf92f3577b34da6a3ce929d0e0e4736", FirstSeen: deployed.Add(4 * time.Minute)}},
+	}
 }
 
 func (f *fakeSource) Graph(ctx context.Context, q report.GraphQuery) ([]report.GraphEdge, error) {
@@ -484,6 +499,7 @@ func (f *fakeSource) Compare(ctx context.Context, q report.CompareQuery) (report
 	if q.ExpectedShare > 0 {
 		c.SRM = &report.SampleRatio{ExpectedShare: q.ExpectedShare, ObservedShare: 0.05, PValue: 0.9}
 	}
+	c.ErrorKinds = sampleErrorKinds(q.Start)
 	return c, nil
 }
 

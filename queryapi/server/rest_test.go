@@ -97,7 +97,45 @@ var deploymentFields = []string{"id", "service", "environment", "version", "prev
 	"restore_time", "time_to_restore_seconds", "verdict", "rollout_start", "failed", "regressions", "explanation", "cause", "rework_reason"}
 
 var regressionFields = []string{"operation", "other_operations", "metric", "before", "after", "relative_change", "ci_low", "ci_high",
-	"before_requests", "after_requests"}
+	"before_requests", "after_requests", "error_kind", "first_trace_id"}
+
+var errorKindsFields = []string{"tested", "new_error_kind", "before_requests", "after_requests", "history_requests", "family", "mde",
+	"new", "rose", "explanation"}
+
+var errorKindFields = []string{"kind", "folded", "new", "verdict", "before", "after", "before_rate", "after_rate", "rate_low", "rate_high",
+	"rate_ratio", "ratio_low", "ratio_high", "phi", "minutes", "p_value", "adjusted_p_value", "test", "first_trace_id", "first_seen"}
+
+// checkErrorKinds checks the JSON of sampleErrorKinds.
+func checkErrorKinds(t *testing.T, v any, firstSeen time.Time) {
+	t.Helper()
+	ek := wantKeys(t, "error_kinds", v, errorKindsFields...)
+	wantValue(t, ek, "new_error_kind", true)
+	wantNumber(t, ek, "history_requests", 120000)
+	wantNumber(t, ek, "family", 2)
+	wantNumber(t, ek, "mde", 0.0071)
+	if !strings.HasPrefix(ek["explanation"].(string), "NEW_ERROR_KIND: java.lang.NullPointerException at 0.32 %") {
+		t.Errorf("explanation %v", ek["explanation"])
+	}
+	news, rose := ek["new"].([]any), ek["rose"].([]any)
+	if len(news) != 1 || len(rose) != 1 {
+		t.Fatalf("new %v rose %v", news, rose)
+	}
+	n := wantKeys(t, "new kind", news[0], errorKindFields...)
+	wantValue(t, n, "kind", "java.lang.NullPointerException")
+	wantValue(t, n, "new", true)
+	wantValue(t, n, "verdict", "COMPARE_VERDICT_WORSE")
+	wantNumber(t, n, "before_rate", 0)
+	wantValue(t, n, "rate_ratio", nil) // +Inf: absent before
+	wantValue(t, n, "ratio_high", nil)
+	wantNumber(t, n, "ratio_low", 2.1)
+	wantNumber(t, n, "adjusted_p_value", 0.0008)
+	wantNumber(t, n, "minutes", 3)
+	wantValue(t, n, "first_trace_id", "4bf92f3577b34da6a3ce929d0e0e4736")
+	wantTime(t, n, "first_seen", firstSeen)
+	r := wantKeys(t, "rose kind", rose[0], errorKindFields...)
+	wantValue(t, r, "new", false)
+	wantNumber(t, r, "rate_ratio", 4.26)
+}
 
 var impactMetricFields = []string{"metric", "before", "after", "relative_change", "ci_low", "ci_high", "min_detectable_change",
 	"min_detectable_value", "p_value", "adjusted_p_value", "z", "test", "verdict", "raw_change", "control_change"}
@@ -339,10 +377,11 @@ func TestRESTImpact(t *testing.T) {
 	}
 	wantKeys(t, "impact", body, "deployment", "before", "after", "latency_ratio", "error_rate_delta",
 		"latency_test", "error_rate_test", "verdict", "reasons", "windows_complete", "canary",
-		"metrics", "operations", "requests_needed", "explanation", "control", "attribution")
+		"metrics", "operations", "requests_needed", "explanation", "control", "attribution", "error_kinds")
 	if body["canary"] != nil {
 		t.Errorf("canary %v for a deployment without one", body["canary"])
 	}
+	checkErrorKinds(t, body["error_kinds"], now.Add(-2*time.Hour+3*time.Minute))
 	wantKeys(t, "impact.deployment", body["deployment"], deploymentFields...)
 	windowFields := []string{"start", "end", "requests", "errors", "error_rate", "p50_ms", "p95_ms", "p99_ms"}
 	before := wantKeys(t, "before", body["before"], windowFields...)
@@ -432,7 +471,8 @@ func TestRESTCompare(t *testing.T) {
 	if code != 200 {
 		t.Fatalf("status %d: %v", code, body)
 	}
-	wantKeys(t, "response", body, "control", "treatment", "overlap_minutes", "metrics", "verdict", "srm", "operations")
+	wantKeys(t, "response", body, "control", "treatment", "overlap_minutes", "metrics", "verdict", "srm", "operations", "error_kinds")
+	wantValue(t, wantKeys(t, "error_kinds", body["error_kinds"], errorKindsFields...), "new_error_kind", true)
 	wantValue(t, body, "verdict", "COMPARE_VERDICT_WORSE")
 	wantNumber(t, body, "overlap_minutes", 60)
 	c := wantKeys(t, "treatment", body["treatment"], "value", "requests", "share", "slowest_trace_id", "failed_trace_id")

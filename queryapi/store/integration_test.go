@@ -56,7 +56,7 @@ func TestEveryQueryRunsOnTheSchema(t *testing.T) {
 			args = append(args, clickhouse.Named(p, values[p]))
 		}
 		ctx := context.Background()
-		if name == "windows" || name == "window_operations" || name == "window_minutes" {
+		if name == "windows" || name == "window_operations" || name == "window_minutes" || name == "window_error_kinds" {
 			tbl, err := ext.NewTable("_cl_windows", ext.Column("k", "UInt64"), ext.Column("w", "UInt32"), ext.Column("o", "UInt32"))
 			if err != nil {
 				t.Fatal(err)
@@ -73,6 +73,17 @@ func TestEveryQueryRunsOnTheSchema(t *testing.T) {
 				t.Fatal(err)
 			}
 			ctx = clickhouse.Context(ctx, clickhouse.WithExternalTable(tbl, slow))
+		}
+		if name == "error_kind_history" {
+			tbl, err := ext.NewTable("_cl_history", ext.Column("j", "UInt32"), ext.Column("u", "UInt64"), ext.Column("v", "String"),
+				ext.Column("f", "UInt32"), ext.Column("t", "UInt32"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := tbl.Append(uint32(0), uint64(1), "2", uint32(now-3600), uint32(now)); err != nil {
+				t.Fatal(err)
+			}
+			ctx = clickhouse.Context(ctx, clickhouse.WithExternalTable(tbl))
 		}
 		for _, v := range variants {
 			if err := st.query(ctx, name, v, func(driver.Rows) error { return nil }, args...); err != nil {

@@ -87,25 +87,28 @@ func TestHourSpan(t *testing.T) {
 var templateParams = map[string][]string{
 	"deployments": {"range_scan_from", "range_scan_to", "before_scan_from", "before_scan_to", "after_scan_from", "after_scan_to",
 		"from_ns", "to_ns", "before_horizon_ns", "after_horizon_ns", "limit", "service", "environment", "status_failed", "source_inferred"},
-	"deployment_by_id":  {"id", "source_inferred"},
-	"windows":           {"units", "services", "environments", "from", "to"},
-	"window_operations": {"units", "services", "environments", "from", "to"},
-	"window_minutes":    {"units", "services", "environments", "from", "to"},
-	"latency":           {"service", "environment", "operation", "version", "from", "to", "hfrom", "hto", "step", "limit"},
-	"units":             {"since", "environment", "limit", "status_failed"},
-	"episodes":          {"reappear_ns", "service", "environment", "before", "since"},
-	"inferred_units":    nil,
-	"cohort_minutes":    {"service", "environment", "dimension", "control", "treatment", "operation", "from", "to", "limit", "flag", "eval_from", "eval_to"},
-	"cohort_exemplars":  {"service", "environment", "dimension", "control", "treatment", "operation", "from", "to", "flag", "eval_from", "eval_to"},
-	"cohort_values":     {"service", "environment", "from", "to", "limit", "flag", "eval_from", "eval_to"},
-	"flag_presence":     {"service", "environment", "flag", "eval_from", "eval_to"},
-	"verdicts":          {"config_hash", "ids"},
-	"graph_calls":       {"environment", "service", "from", "to", "callee_from", "callee_to", "sample"},
-	"graph_callers":     {"service", "environment", "from", "to", "caller_from", "caller_to"},
-	"unit_minutes":      {"units", "services", "environments", "from", "to"},
-	"flag_minutes":      {"service", "environment", "from", "to", "flag", "eval_from", "eval_to"},
-	"incidents":         {"scan_from", "scan_to", "from_ns", "to_ns", "limit", "service", "environment"},
-	"commits":           {"commit_services", "commit_prefixes"},
+	"deployment_by_id":   {"id", "source_inferred"},
+	"windows":            {"units", "services", "environments", "from", "to"},
+	"window_operations":  {"units", "services", "environments", "from", "to"},
+	"window_minutes":     {"units", "services", "environments", "from", "to"},
+	"latency":            {"service", "environment", "operation", "version", "from", "to", "hfrom", "hto", "step", "limit"},
+	"units":              {"since", "environment", "limit", "status_failed"},
+	"episodes":           {"reappear_ns", "service", "environment", "before", "since"},
+	"inferred_units":     nil,
+	"cohort_minutes":     {"service", "environment", "dimension", "control", "treatment", "operation", "from", "to", "limit", "flag", "eval_from", "eval_to"},
+	"cohort_exemplars":   {"service", "environment", "dimension", "control", "treatment", "operation", "from", "to", "flag", "eval_from", "eval_to"},
+	"cohort_values":      {"service", "environment", "from", "to", "limit", "flag", "eval_from", "eval_to"},
+	"flag_presence":      {"service", "environment", "flag", "eval_from", "eval_to"},
+	"verdicts":           {"config_hash", "ids"},
+	"graph_calls":        {"environment", "service", "from", "to", "callee_from", "callee_to", "sample"},
+	"graph_callers":      {"service", "environment", "from", "to", "caller_from", "caller_to"},
+	"unit_minutes":       {"units", "services", "environments", "from", "to"},
+	"flag_minutes":       {"service", "environment", "from", "to", "flag", "eval_from", "eval_to"},
+	"incidents":          {"scan_from", "scan_to", "from_ns", "to_ns", "limit", "service", "environment"},
+	"commits":            {"commit_services", "commit_prefixes"},
+	"window_error_kinds": {"units", "services", "environments", "from", "to"},
+	"error_kind_history": {"units", "services", "environments", "from", "to"},
+	"cohort_error_kinds": {"service", "environment", "dimension", "control", "treatment", "operation", "from", "to", "limit", "flag", "eval_from", "eval_to"},
 }
 
 // templateVariants are every variant of every query the store renders.
@@ -123,13 +126,18 @@ func templateVariants() map[string][]any {
 			cohortVariant{Cohort: true, ByOperation: true, Stored: true}},
 		"cohort_exemplars": {cohortVariant{}, cohortVariant{Operation: true}, cohortVariant{Cohort: true}, cohortVariant{Cohort: true, Operation: true},
 			cohortVariant{Cohort: true, Stored: true}, cohortVariant{Cohort: true, Operation: true, Stored: true}},
-		"cohort_values": {storedVariant{}, storedVariant{Stored: true}},
-		"flag_presence": {flagPresenceVariant{}, flagPresenceVariant{Flag: true}},
-		"verdicts":      {nil},
-		"graph_callers": {nil},
-		"unit_minutes":  {nil},
-		"flag_minutes":  {storedVariant{}, storedVariant{Stored: true}},
-		"commits":       {nil},
+		"cohort_values":      {storedVariant{}, storedVariant{Stored: true}},
+		"flag_presence":      {flagPresenceVariant{}, flagPresenceVariant{Flag: true}},
+		"verdicts":           {nil},
+		"graph_callers":      {nil},
+		"unit_minutes":       {nil},
+		"flag_minutes":       {storedVariant{}, storedVariant{Stored: true}},
+		"commits":            {nil},
+		"window_error_kinds": {nil},
+		"error_kind_history": {nil},
+		"cohort_error_kinds": {cohortKindsVariant{Rollup: true}, cohortKindsVariant{}, cohortKindsVariant{Operation: true},
+			cohortKindsVariant{Cohort: true}, cohortKindsVariant{Cohort: true, Operation: true},
+			cohortKindsVariant{Cohort: true, Stored: true}, cohortKindsVariant{Cohort: true, Operation: true, Stored: true}},
 	}
 	for _, caller := range []bool{false, true} {
 		for _, byMinute := range []bool{false, true} {
@@ -253,6 +261,16 @@ func TestVerdictCodec(t *testing.T) {
 			MeanMsBefore: 40, MeanMsAfter: 120, ErrorRateBefore: 0, ErrorRateAfter: math.NaN(), Deployments: []string{callee.DeploymentID}},
 		{Service: "redis", Callee: true}}}
 	j.Cause = &callee
+	first := time.Date(2026, 3, 2, 12, 3, 4, 5, time.UTC)
+	j.ErrorKinds = &analysis.ErrorKindJudgement{Tested: true, NewErrorKind: true, BeforeRequests: 18000, AfterRequests: 17500,
+		HistoryRequests: 6e6, Family: 2, MDE: 0.0007, Explanation: "NEW_ERROR_KIND: NPE at 0.30 % of requests after.",
+		Kinds: []analysis.ErrorKindFinding{
+			{Kind: "NPE", New: true, Verdict: report.CompareWorse, After: 53, AfterRate: 0.003, RateLow: 0.002, RateHigh: 0.004,
+				RateRatio: math.Inf(1), RatioLow: 20, RatioHigh: math.Inf(1), Phi: 1, Minutes: 28, PValue: 1e-16, AdjustedPValue: 2e-16,
+				Test: "error-kind", FirstTraceID: "4bf92f3577b34da6a3ce929d0e0e4736", FirstSeen: first},
+			{Kind: "__other__", Folded: true, Verdict: report.CompareInsufficientData, BeforeRate: math.NaN(), RateRatio: math.NaN(),
+				PValue: 1, AdjustedPValue: 1, Test: "not-tested"},
+		}}
 	enc := EncodeVerdict(stats, j)
 	gotStats, gotJ, err := DecodeVerdict(enc)
 	if err != nil {
@@ -276,11 +294,21 @@ func TestVerdictCodec(t *testing.T) {
 		gotJ.Attribution.Neighbours[0].MeanMsAfter != 120 || gotJ.Attribution.Neighbours[1].Service != "redis" {
 		t.Errorf("attribution round trip: %+v cause %+v", gotJ.Attribution, gotJ.Cause)
 	}
+	if k := gotJ.ErrorKinds; k == nil || !k.NewErrorKind || !k.Tested || k.HistoryRequests != 6e6 || k.Family != 2 || k.Explanation != j.ErrorKinds.Explanation ||
+		len(k.Kinds) != 2 || k.Kinds[0].Kind != "NPE" || !k.Kinds[0].FirstSeen.Equal(first) || !math.IsInf(k.Kinds[0].RateRatio, 1) ||
+		k.Kinds[0].FirstTraceID != "4bf92f3577b34da6a3ce929d0e0e4736" || k.Kinds[0].Minutes != 28 || k.Kinds[0].Verdict != report.CompareWorse ||
+		!k.Kinds[1].Folded || !k.Kinds[1].FirstSeen.IsZero() || !math.IsNaN(k.Kinds[1].BeforeRate) {
+		t.Errorf("error kinds round trip: %+v", gotJ.ErrorKinds)
+	}
+	j.ErrorKinds = nil
+	if _, gotJ, err := DecodeVerdict(EncodeVerdict(stats, j)); err != nil || gotJ.ErrorKinds != nil {
+		t.Errorf("without error kinds: %+v, %v", gotJ.ErrorKinds, err)
+	}
 	// Enumerations travel by name.
 	if !strings.Contains(enc, "DEGRADED") || !strings.Contains(enc, "LATENCY_REGRESSION") || !strings.Contains(enc, "WORSE") {
 		t.Error("enumerations are not stored by name")
 	}
-	bad := []string{"", "\x01", "\x02", "\x03", enc[:len(enc)-1], enc + "x", "\x04\xff\xff\xff\xff\xff\xff\xff\xff\xff\x01",
+	bad := []string{"", "\x01", "\x02", "\x03", "\x04", enc[:len(enc)-1], enc + "x", "\x04\xff\xff\xff\xff\xff\xff\xff\xff\xff\x01",
 		strings.Replace(enc, "DEGRADED", "DEGRADEX", 1), strings.Replace(enc, "CALLEE_DEPLOYMENT", "CALLEE_DEPLOYMENX", 1)}
 	for _, b := range bad {
 		if _, _, err := DecodeVerdict(b); err == nil {

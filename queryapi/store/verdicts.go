@@ -64,9 +64,9 @@ func (s *Store) StoredVerdicts(ctx context.Context, configHash string, ids []str
 func unixUTC(s uint32) time.Time { return time.Unix(int64(s), 0).UTC() }
 
 // verdictCodec is the first byte of an encoded verdict. Codecs 1 (the
-// per-minute p95 rule), 2 (before controls) and 3 (before attribution) are
-// no longer read: their rows are judged again.
-const verdictCodec = 4
+// per-minute p95 rule), 2 (before controls), 3 (before attribution) and 4
+// (before error kinds) are no longer read: their rows are judged again.
+const verdictCodec = 5
 
 // EncodeVerdict is the stored form of a verdict's window statistics and
 // judgement: a compact little-endian layout (decoded in microseconds — a
@@ -131,6 +131,34 @@ func EncodeVerdict(stats WindowPair, j analysis.Judgement) string {
 		e.uv(uint64(len(n.Deployments)))
 		for _, id := range n.Deployments {
 			e.str(id)
+		}
+	}
+	e.flag(j.ErrorKinds != nil)
+	if k := j.ErrorKinds; k != nil {
+		e.flag(k.Tested)
+		e.flag(k.NewErrorKind)
+		for _, x := range []float64{k.BeforeRequests, k.AfterRequests, k.HistoryRequests, k.MDE} {
+			e.f(x)
+		}
+		e.uv(uint64(max(k.Family, 0)))
+		e.str(k.Explanation)
+		e.uv(uint64(len(k.Kinds)))
+		for _, f := range k.Kinds {
+			e.str(f.Kind)
+			e.flag(f.Folded)
+			e.flag(f.New)
+			e.str(f.Verdict.String())
+			for _, x := range []float64{f.Before, f.After, f.BeforeRate, f.AfterRate, f.RateLow, f.RateHigh, f.RateRatio, f.RatioLow,
+				f.RatioHigh, f.Phi, f.PValue, f.AdjustedPValue} {
+				e.f(x)
+			}
+			e.uv(uint64(max(f.Minutes, 0)))
+			e.str(f.Test)
+			e.str(f.FirstTraceID)
+			e.flag(!f.FirstSeen.IsZero())
+			if !f.FirstSeen.IsZero() {
+				e.uv(uint64(f.FirstSeen.UnixNano()))
+			}
 		}
 	}
 	return string(e.b)
@@ -355,6 +383,34 @@ func DecodeVerdict(s string) (stats WindowPair, j analysis.Judgement, err error)
 			n.Deployments = append(n.Deployments, d.str())
 		}
 		j.Attribution.Neighbours = append(j.Attribution.Neighbours, n)
+	}
+	if d.flag() {
+		k := &analysis.ErrorKindJudgement{Tested: d.flag(), NewErrorKind: d.flag()}
+		for _, x := range []*float64{&k.BeforeRequests, &k.AfterRequests, &k.HistoryRequests, &k.MDE} {
+			*x = d.f()
+		}
+		k.Family = int(min(d.uv(), 1<<31))
+		k.Explanation = d.str()
+		if n := d.count(1 + 2 + 1 + 12*8 + 1 + 1 + 1 + 1); n > 0 {
+			k.Kinds = make([]analysis.ErrorKindFinding, n)
+			for i := range k.Kinds {
+				f := &k.Kinds[i]
+				f.Kind = d.str()
+				f.Folded, f.New = d.flag(), d.flag()
+				f.Verdict = d.compareVerdict()
+				for _, x := range []*float64{&f.Before, &f.After, &f.BeforeRate, &f.AfterRate, &f.RateLow, &f.RateHigh, &f.RateRatio, &f.RatioLow,
+					&f.RatioHigh, &f.Phi, &f.PValue, &f.AdjustedPValue} {
+					*x = d.f()
+				}
+				f.Minutes = int(min(d.uv(), 1<<31))
+				f.Test = d.str()
+				f.FirstTraceID = d.str()
+				if d.flag() {
+					f.FirstSeen = time.Unix(0, int64(d.uv())).UTC()
+				}
+			}
+		}
+		j.ErrorKinds = k
 	}
 	if d.bad || len(d.b) != 0 {
 		return WindowPair{}, analysis.Judgement{}, errVerdictCodec

@@ -200,7 +200,10 @@ func addSums(m *analysis.MinuteSums, o analysis.MinuteSums) {
 // regressedSoFar reports whether a judgement found a regression, settled
 // (DEGRADED) or not yet (a metric WORSE while PENDING).
 func regressedSoFar(j analysis.Judgement) bool {
-	if j.Verdict == report.VerdictDegraded || j.Verdict == report.VerdictCausedByDependency {
+	// DEGRADED for a new error kind alone: nothing for attribution to
+	// apportion (it explains rates, not kinds).
+	if newKindOnly := slices.Equal(j.Regressions, []report.FailureReason{report.ReasonNewErrorKind}); !newKindOnly &&
+		(j.Verdict == report.VerdictDegraded || j.Verdict == report.VerdictCausedByDependency) {
 		return true
 	}
 	worse := func(ms []report.ImpactMetric) bool {

@@ -37,6 +37,9 @@ func (s *Service) Compare(ctx context.Context, q report.CompareQuery) (report.Co
 	}
 	out.Control.SlowestTraceID, out.Control.FailedTraceID = ex[q.Control].SlowestTraceID, ex[q.Control].FailedTraceID
 	out.Treatment.SlowestTraceID, out.Treatment.FailedTraceID = ex[q.Treatment].SlowestTraceID, ex[q.Treatment].FailedTraceID
+	if out.ErrorKinds, err = s.compareErrorKinds(ctx, q, rows); err != nil {
+		return report.Comparison{}, err
+	}
 	if q.Operation != "" || q.End.Sub(q.Start) > maxOperationsRange {
 		return out, nil
 	}
@@ -74,6 +77,74 @@ func (s *Service) Compare(ctx context.Context, q report.CompareQuery) (report.Co
 		out.Operations = append(out.Operations, r)
 	}
 	return out, nil
+}
+
+// maxKindRowsPerMinute bounds the error-kind rows a comparison reads per
+// minute and cohort on average; beyond, its error kinds are left out.
+const maxKindRowsPerMinute = 10
+
+// compareErrorKinds judges the treatment's error kinds against the
+// control's in the minutes both served (rows: CohortMinutes' unsplit rows):
+// the new-error-kind rule with the control as the baseline ("before") and
+// the treatment as the deployment ("after"), minute by minute, without
+// history (docs/analysis.md, "New error kinds"). nil when the storage has
+// no error kinds or the range holds more rows than the bound.
+func (s *Service) compareErrorKinds(ctx context.Context, q report.CompareQuery, rows []store.CohortMinute) (*report.ErrorKinds, error) {
+	kinds, ok, err := s.st.CohortErrorKinds(ctx, q, 2*maxKindRowsPerMinute*maxCompareMinutes)
+	var ia *report.InvalidArgumentError
+	if errors.As(err, &ia) || (err == nil && !ok) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	// The minutes both served, as pairsOf keeps them.
+	at := map[time.Time]int{}
+	var ev analysis.ErrorKindEvidence
+	for i := 0; i+1 < len(rows); i++ {
+		a, b := rows[i], rows[i+1]
+		if !a.Minute.Equal(b.Minute) || a.Requests <= 0 || b.Requests <= 0 {
+			continue
+		}
+		control, treatment := a.Requests, b.Requests
+		if a.Cohort == q.Treatment {
+			control, treatment = treatment, control
+		}
+		at[a.Minute] = len(ev.BeforeRequests)
+		ev.BeforeRequests = append(ev.BeforeRequests, control)
+		ev.AfterRequests = append(ev.AfterRequests, treatment)
+		i++
+	}
+	idx := map[string]int{}
+	firstNs := map[string]uint64{}
+	for _, r := range kinds {
+		o, ok := at[r.Minute]
+		if !ok {
+			continue
+		}
+		k, ok := idx[r.Kind]
+		if !ok {
+			k = len(ev.Kinds)
+			idx[r.Kind] = k
+			ev.Kinds = append(ev.Kinds, analysis.ErrorKindCounts{Kind: r.Kind, Folded: r.Kind == schema.ErrorKindFolded,
+				Before: make([]float64, len(at)), After: make([]float64, len(at))})
+		}
+		c := &ev.Kinds[k]
+		if r.Cohort != q.Treatment {
+			c.Before[o] += r.Occurrences
+			continue
+		}
+		c.After[o] += r.Occurrences
+		if f, seen := firstNs[r.Kind]; r.Occurrences > 0 && (!seen || r.FirstNs < f) {
+			firstNs[r.Kind] = r.FirstNs
+			c.FirstTraceID, c.FirstSeen = r.FirstTraceID, time.Unix(0, int64(r.FirstNs)).UTC()
+		}
+	}
+	var j analysis.ErrorKindJudgement
+	if err := s.compute(ctx, func() { j = analysis.JudgeErrorKinds(ev, s.cfg.Analysis) }); err != nil {
+		return nil, err
+	}
+	return j.Report(), nil
 }
 
 // maxCompareOperations bounds the per-operation breakdown of a comparison,

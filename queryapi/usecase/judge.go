@@ -80,7 +80,8 @@ func (s *Service) judgeAll(ctx context.Context, tl *analysis.Timeline, items []*
 // EvidenceBatch deployments at a time: a first read merges each operation's
 // windows (store.OperationWindows), from which the operations are grouped
 // and their slow thresholds set (analysis.NewEvidence); a second counts
-// every minute against them (store.OperationMinutes); the control series
+// every minute against them (store.OperationMinutes); a third reads the
+// error kinds of the windows and the history (store.ErrorKinds); the control series
 // are found and read (controlsFor); the rule then judges on a compute slot
 // (it is CPU-bound); a deployment that regressed is judged again with its
 // attribution evidence (attributionFor).
@@ -100,6 +101,17 @@ func (s *Service) judgeWindows(ctx context.Context, tl *analysis.Timeline, items
 		}
 		if err := s.st.OperationMinutes(ctx, items, batch, evidence); err != nil {
 			return err
+		}
+		kinds, err := s.st.ErrorKinds(ctx, items, batch, s.cfg.Analysis.ErrorKindHistory)
+		if err != nil {
+			return err
+		}
+		if kinds != nil { // nil: a database without error kinds
+			for j := range batch {
+				b, a := evidence[j].MinuteRequests()
+				evidence[j].ErrorKinds = &analysis.ErrorKindEvidence{BeforeRequests: b, AfterRequests: a,
+					HistoryRequests: kinds[j].HistoryRequests, Kinds: kinds[j].Kinds}
+			}
 		}
 		controls, err := s.controlsFor(ctx, items, batch)
 		if err != nil {
@@ -208,4 +220,4 @@ func ConfigHash(cfg analysis.Config) string {
 // verdictAlgorithm changes when the rules that turn window statistics into
 // a verdict change, so that verdicts stored by an older worker are judged
 // again.
-const verdictAlgorithm = "verdict-v3"
+const verdictAlgorithm = "verdict-v4"

@@ -56,6 +56,12 @@ type WindowReader interface {
 	// OperationMinutes adds to evidence[j] every minute of its operations,
 	// slow requests counted against the thresholds evidence[j] set.
 	OperationMinutes(ctx context.Context, items []*analysis.Item, idx []int, evidence []*analysis.Evidence) error
+	// ErrorKinds: per deployment, its error kinds minute by minute in its
+	// windows and, with history > 0, their occurrences under every other
+	// version over the lookback before its before window (with the unit's
+	// requests there); nil when the storage has no error kinds (a schema
+	// before v13).
+	ErrorKinds(ctx context.Context, items []*analysis.Item, idx []int, history time.Duration) ([]store.ErrorKindWindows, error)
 }
 
 // VerdictReader reads the verdicts changelens-worker stored.
@@ -88,6 +94,11 @@ type CohortReader interface {
 	// CohortValues: the cohort dimensions of one unit and their values,
 	// busiest first (at most limit per dimension).
 	CohortValues(ctx context.Context, service, environment string, from, to time.Time, limit int) ([]report.CohortDimension, error)
+	// CohortErrorKinds: the error kinds of q's two cohorts minute by
+	// minute, ordered by minute, cohort, kind; more than limit rows is an
+	// *report.InvalidArgumentError; ok false when the storage has no error
+	// kinds.
+	CohortErrorKinds(ctx context.Context, q report.CompareQuery, limit int) (rows []store.CohortKindMinute, ok bool, err error)
 }
 
 // TrafficReader reads, minute by minute, what attribution and controls

@@ -53,6 +53,18 @@ type Minute struct {
 	// (version presence, hence inferred deployment times); zero: the
 	// minute's start.
 	First, Last time.Time
+	// ErrorKinds are the error kinds of its failed requests (what
+	// error_kinds_1m holds, schema v13); several may share a kind.
+	ErrorKinds []ErrorKind
+}
+
+// ErrorKind is one error kind of a Minute's failed requests: their weighted
+// count and the first one's time and trace (hex).
+type ErrorKind struct {
+	Kind         string
+	Count        float64
+	First        time.Time // zero: the minute's start
+	FirstTraceID string
 }
 
 // Observe adds one request of the given latency (failed or not), weight 1.
@@ -131,6 +143,7 @@ func (s *Store) AddTraffic(ms ...Minute) {
 		m.Minute = m.Minute.Truncate(time.Minute).UTC()
 		m.Hist = maps.Clone(m.Hist)
 		m.Cohorts = maps.Clone(m.Cohorts)
+		m.ErrorKinds = slices.Clone(m.ErrorKinds)
 		s.minutes = append(s.minutes, m)
 	}
 }

@@ -347,6 +347,9 @@ func (n *Notifier) payload(t Target, e Event, key string) ([]byte, error) {
 	case TypeGrafana:
 		tags := []string{"changelens", "service:" + d.Service, "environment:" + d.Environment, "version:" + d.Version,
 			"verdict:" + d.Verdict.String(), "event:" + string(e.Kind), "idempotency-key:" + key}
+		for _, r := range d.FailureReasons {
+			tags = append(tags, "reason:"+r.String())
+		}
 		at := d.DeployTime
 		if a := e.Affected; a != nil {
 			tags = append(tags, "affected:"+a.Service)
@@ -374,6 +377,7 @@ func (n *Notifier) payload(t Target, e Event, key string) ([]byte, error) {
 			"id": d.ID, "service": d.Service, "environment": d.Environment, "version": d.Version,
 			"previous_version": d.PreviousVersion, "deploy_time": d.DeployTime, "verdict": d.Verdict.String(),
 			"rollback": d.Rollback, "failed": d.Failed, "change_failure": d.ChangeFailure, "commit_sha": d.CommitSHA,
+			"failure_reasons": reasonNames(d.FailureReasons),
 		},
 		"before":      w(e.Before),
 		"after":       w(e.After),
@@ -399,6 +403,15 @@ func (n *Notifier) payload(t Target, e Event, key string) ([]byte, error) {
 	return json.Marshal(body)
 }
 
+// reasonNames are failure reasons by name (NEW_ERROR_KIND, …), never nil.
+func reasonNames(rs []report.FailureReason) []string {
+	out := make([]string, 0, len(rs))
+	for _, r := range rs {
+		out = append(out, r.String())
+	}
+	return out
+}
+
 func finiteOrNil(x float64) any {
 	if math.IsNaN(x) || math.IsInf(x, 0) {
 		return nil
@@ -418,12 +431,16 @@ func regressions(rs []report.Regression) []map[string]any {
 		return x
 	}
 	for _, r := range rs {
-		out = append(out, map[string]any{
+		m := map[string]any{
 			"operation": r.Operation, "other_operations": r.Remainder, "metric": r.Metric,
 			"before": finite(r.Before), "after": finite(r.After), "relative_change": finite(r.RelativeChange),
 			"ci_low": finite(r.CILow), "ci_high": finite(r.CIHigh),
 			"before_requests": r.BeforeRequests, "after_requests": r.AfterRequests,
-		})
+		}
+		if r.ErrorKind != "" { // a new error kind: which, and its first trace
+			m["error_kind"], m["first_trace_id"] = r.ErrorKind, r.FirstTraceID
+		}
+		out = append(out, m)
 	}
 	return out
 }

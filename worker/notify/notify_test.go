@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"io"
 	"log/slog"
+	"math"
 	"net/http"
 	"net/http/httptest"
 	"sync"
@@ -275,4 +276,47 @@ func TestCausedRegressionGoesToTheCause(t *testing.T) {
 
 	_, err = New(Config{Targets: []Target{{Name: "x", Type: TypeWebhook, URL: "http://x", Services: []string{""}}}}, &memLog{}, slog.New(slog.DiscardHandler))
 	require.ErrorContains(t, err, "target x: services")
+}
+
+// A deployment DEGRADED for a new error kind: the webhook carries the
+// reason and the kind's regression entry with its first trace, Slack's text
+// and Grafana's annotation the explanation naming it, Grafana a reason tag.
+func TestNewErrorKindPayloads(t *testing.T) {
+	im := report.Impact{
+		Deployment: report.Deployment{ID: "d2", Service: "pay", Environment: "production", Version: "2", PreviousVersion: "1",
+			DeployTime: time.Date(2026, 11, 25, 10, 0, 0, 0, time.UTC), Verdict: report.VerdictDegraded, ChangeFailure: true,
+			FailureReasons: []report.FailureReason{report.ReasonNewErrorKind},
+			Regressions: []report.Regression{{Metric: "new_error_kind", ErrorKind: "java.lang.NullPointerException",
+				FirstTraceID: "4bf92f3577b34da6a3ce929d0e0e4736", Before: 0, After: 0.003, RelativeChange: math.Inf(1),
+				CILow: 0.002, CIHigh: 0.004, BeforeRequests: 18000, AfterRequests: 18000}}},
+		Verdict: report.VerdictDegraded,
+		Explanation: "DEGRADED: NEW_ERROR_KIND: java.lang.NullPointerException at 0.30 % of requests after (0 in 18 000 before; " +
+			"first trace 4bf92f3577b34da6a3ce929d0e0e4736); nothing larger than an error rate of 0.86 % (18 000 vs 18 000 requests).",
+	}
+	events := EventsOf([]report.Impact{im}, false)
+	require.Len(t, events, 1)
+	assert.Contains(t, events[0].Explanation, "java.lang.NullPointerException at 0.30 % of requests after")
+	assert.Contains(t, events[0].Explanation, "first trace 4bf92f3577b34da6a3ce929d0e0e4736")
+
+	hook, slack, grafana := newReceiver(t), newReceiver(t), newReceiver(t)
+	n, err := New(Config{Targets: []Target{
+		{Name: "hook", Type: TypeWebhook, URL: hook.URL},
+		{Name: "slack", Type: TypeSlack, URL: slack.URL},
+		{Name: "grafana", Type: TypeGrafana, URL: grafana.URL},
+	}}, &memLog{}, slog.New(slog.DiscardHandler))
+	require.NoError(t, err)
+	sent, err := n.Deliver(context.Background(), events)
+	require.NoError(t, err)
+	assert.Equal(t, 3, sent)
+	body := hook.received()[0].body
+	assert.Equal(t, []any{"NEW_ERROR_KIND"}, body["deployment"].(map[string]any)["failure_reasons"])
+	reg := body["regressions"].([]any)[0].(map[string]any)
+	assert.Equal(t, "new_error_kind", reg["metric"])
+	assert.Equal(t, "java.lang.NullPointerException", reg["error_kind"])
+	assert.Equal(t, "4bf92f3577b34da6a3ce929d0e0e4736", reg["first_trace_id"])
+	assert.Nil(t, reg["relative_change"], "+Inf: absent before")
+	assert.Contains(t, slack.received()[0].body["text"], "NEW_ERROR_KIND: java.lang.NullPointerException at 0.30 %")
+	g := grafana.received()[0].body
+	assert.Contains(t, g["tags"], "reason:NEW_ERROR_KIND")
+	assert.Contains(t, g["text"], "first trace 4bf92f3577b34da6a3ce929d0e0e4736")
 }

@@ -295,6 +295,10 @@ const (
 	// An incident followed the deployment (its source named it, or it was
 	// live when the incident opened).
 	FailureReason_FAILURE_REASON_INCIDENT FailureReason = 4
+	// The deployed version fails with an error kind (error.type, exception
+	// type, status class) its baseline never showed, at a significant rate
+	// (docs/analysis.md, "New error kinds").
+	FailureReason_FAILURE_REASON_NEW_ERROR_KIND FailureReason = 5
 )
 
 // Enum value maps for FailureReason.
@@ -305,6 +309,7 @@ var (
 		2: "FAILURE_REASON_LATENCY_REGRESSION",
 		3: "FAILURE_REASON_ERROR_RATE_REGRESSION",
 		4: "FAILURE_REASON_INCIDENT",
+		5: "FAILURE_REASON_NEW_ERROR_KIND",
 	}
 	FailureReason_value = map[string]int32{
 		"FAILURE_REASON_UNSPECIFIED":           0,
@@ -312,6 +317,7 @@ var (
 		"FAILURE_REASON_LATENCY_REGRESSION":    2,
 		"FAILURE_REASON_ERROR_RATE_REGRESSION": 3,
 		"FAILURE_REASON_INCIDENT":              4,
+		"FAILURE_REASON_NEW_ERROR_KIND":        5,
 	}
 )
 
@@ -1922,10 +1928,11 @@ type Regression struct {
 	Operation string `protobuf:"bytes,1,opt,name=operation,proto3" json:"operation,omitempty"`
 	// The operations with too little traffic to be judged one by one, pooled.
 	OtherOperations bool `protobuf:"varint,2,opt,name=other_operations,json=otherOperations,proto3" json:"other_operations,omitempty"`
-	// latency_p95_ms, latency_p99_ms or error_rate.
+	// latency_p95_ms, latency_p99_ms, error_rate, or new_error_kind (a new
+	// error kind: error_kind and first_trace_id set).
 	Metric string `protobuf:"bytes,3,opt,name=metric,proto3" json:"metric,omitempty"`
 	// Milliseconds, or error rates (the unit's after side at the before
-	// window's mix of operations).
+	// window's mix of operations); for new_error_kind the kind's rates.
 	Before float64 `protobuf:"fixed64,4,opt,name=before,proto3" json:"before,omitempty"`
 	After  float64 `protobuf:"fixed64,5,opt,name=after,proto3" json:"after,omitempty"`
 	// after ÷ before − 1; null when before is 0.
@@ -1936,8 +1943,12 @@ type Regression struct {
 	// Weighted requests in the before and after windows.
 	BeforeRequests float64 `protobuf:"fixed64,9,opt,name=before_requests,json=beforeRequests,proto3" json:"before_requests,omitempty"`
 	AfterRequests  float64 `protobuf:"fixed64,10,opt,name=after_requests,json=afterRequests,proto3" json:"after_requests,omitempty"`
-	unknownFields  protoimpl.UnknownFields
-	sizeCache      protoimpl.SizeCache
+	// new_error_kind: the kind, and its first trace after the deployment
+	// (ci_low and ci_high are then the after rate's 95 % interval).
+	ErrorKind     string `protobuf:"bytes,11,opt,name=error_kind,json=errorKind,proto3" json:"error_kind,omitempty"`
+	FirstTraceId  string `protobuf:"bytes,12,opt,name=first_trace_id,json=firstTraceId,proto3" json:"first_trace_id,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
 }
 
 func (x *Regression) Reset() {
@@ -2040,6 +2051,367 @@ func (x *Regression) GetAfterRequests() float64 {
 	return 0
 }
 
+func (x *Regression) GetErrorKind() string {
+	if x != nil {
+		return x.ErrorKind
+	}
+	return ""
+}
+
+func (x *Regression) GetFirstTraceId() string {
+	if x != nil {
+		return x.FirstTraceId
+	}
+	return ""
+}
+
+// The new-error-kind rule's answer (docs/analysis.md, "New error kinds"):
+// a deployment's after window against its before window and the history
+// before it, or a comparison's treatment against its control in the
+// minutes both served (the control as the baseline).
+type ErrorKinds struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Both sides had the minimum of requests (--min-requests).
+	Tested bool `protobuf:"varint,1,opt,name=tested,proto3" json:"tested,omitempty"`
+	// A kind absent from the baseline is WORSE: the deployment's
+	// NEW_ERROR_KIND.
+	NewErrorKind bool `protobuf:"varint,2,opt,name=new_error_kind,json=newErrorKind,proto3" json:"new_error_kind,omitempty"`
+	// Weighted requests before and after (control and treatment).
+	BeforeRequests float64 `protobuf:"fixed64,3,opt,name=before_requests,json=beforeRequests,proto3" json:"before_requests,omitempty"`
+	AfterRequests  float64 `protobuf:"fixed64,4,opt,name=after_requests,json=afterRequests,proto3" json:"after_requests,omitempty"`
+	// Weighted requests of the history lookback (every other version,
+	// --error-kind-history); 0 when none was read.
+	HistoryRequests float64 `protobuf:"fixed64,5,opt,name=history_requests,json=historyRequests,proto3" json:"history_requests,omitempty"`
+	// The number of kinds tested (those that could be significant).
+	Family int32 `protobuf:"varint,6,opt,name=family,proto3" json:"family,omitempty"`
+	// The smallest rate of a new kind found with the configured power; null
+	// when none would be, or nothing was tested.
+	Mde *wrapperspb.DoubleValue `protobuf:"bytes,7,opt,name=mde,proto3" json:"mde,omitempty"`
+	// The kinds absent from the baseline and seen after, strongest evidence
+	// first (WORSE ones first).
+	New []*ErrorKind `protobuf:"bytes,8,rep,name=new,proto3" json:"new,omitempty"`
+	// The known kinds whose rate rose significantly (WORSE).
+	Rose []*ErrorKind `protobuf:"bytes,9,rep,name=rose,proto3" json:"rose,omitempty"`
+	// One line naming the new kinds and those that rose, or saying none did.
+	Explanation   string `protobuf:"bytes,10,opt,name=explanation,proto3" json:"explanation,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ErrorKinds) Reset() {
+	*x = ErrorKinds{}
+	mi := &file_changelens_v1_query_proto_msgTypes[13]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ErrorKinds) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ErrorKinds) ProtoMessage() {}
+
+func (x *ErrorKinds) ProtoReflect() protoreflect.Message {
+	mi := &file_changelens_v1_query_proto_msgTypes[13]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ErrorKinds.ProtoReflect.Descriptor instead.
+func (*ErrorKinds) Descriptor() ([]byte, []int) {
+	return file_changelens_v1_query_proto_rawDescGZIP(), []int{13}
+}
+
+func (x *ErrorKinds) GetTested() bool {
+	if x != nil {
+		return x.Tested
+	}
+	return false
+}
+
+func (x *ErrorKinds) GetNewErrorKind() bool {
+	if x != nil {
+		return x.NewErrorKind
+	}
+	return false
+}
+
+func (x *ErrorKinds) GetBeforeRequests() float64 {
+	if x != nil {
+		return x.BeforeRequests
+	}
+	return 0
+}
+
+func (x *ErrorKinds) GetAfterRequests() float64 {
+	if x != nil {
+		return x.AfterRequests
+	}
+	return 0
+}
+
+func (x *ErrorKinds) GetHistoryRequests() float64 {
+	if x != nil {
+		return x.HistoryRequests
+	}
+	return 0
+}
+
+func (x *ErrorKinds) GetFamily() int32 {
+	if x != nil {
+		return x.Family
+	}
+	return 0
+}
+
+func (x *ErrorKinds) GetMde() *wrapperspb.DoubleValue {
+	if x != nil {
+		return x.Mde
+	}
+	return nil
+}
+
+func (x *ErrorKinds) GetNew() []*ErrorKind {
+	if x != nil {
+		return x.New
+	}
+	return nil
+}
+
+func (x *ErrorKinds) GetRose() []*ErrorKind {
+	if x != nil {
+		return x.Rose
+	}
+	return nil
+}
+
+func (x *ErrorKinds) GetExplanation() string {
+	if x != nil {
+		return x.Explanation
+	}
+	return ""
+}
+
+// One error kind's figures and verdict.
+type ErrorKind struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// error.type, else exception.type, else the status class (5xx, 4xx, a
+	// gRPC status name), _OTHER without any; __other__ is the bucket of the
+	// kinds beyond the unit's bound.
+	Kind string `protobuf:"bytes,1,opt,name=kind,proto3" json:"kind,omitempty"`
+	// The bucket of the kinds beyond the unit's bound: never new, never
+	// tested.
+	Folded bool `protobuf:"varint,2,opt,name=folded,proto3" json:"folded,omitempty"`
+	// Absent from the baseline (the before window, and the history).
+	New bool `protobuf:"varint,3,opt,name=new,proto3" json:"new,omitempty"`
+	// WORSE (new: NEW_ERROR_KIND; known: rose), NO_DIFFERENCE, or
+	// INSUFFICIENT_DATA (not tested).
+	Verdict CompareVerdict `protobuf:"varint,4,opt,name=verdict,proto3,enum=changelens.v1.CompareVerdict" json:"verdict,omitempty"`
+	// Weighted occurrences before and after.
+	Before float64 `protobuf:"fixed64,5,opt,name=before,proto3" json:"before,omitempty"`
+	After  float64 `protobuf:"fixed64,6,opt,name=after,proto3" json:"after,omitempty"`
+	// Occurrences ÷ requests; null without requests.
+	BeforeRate *wrapperspb.DoubleValue `protobuf:"bytes,7,opt,name=before_rate,json=beforeRate,proto3" json:"before_rate,omitempty"`
+	AfterRate  *wrapperspb.DoubleValue `protobuf:"bytes,8,opt,name=after_rate,json=afterRate,proto3" json:"after_rate,omitempty"`
+	// The after rate's 95 % interval; null when not computed.
+	RateLow  *wrapperspb.DoubleValue `protobuf:"bytes,9,opt,name=rate_low,json=rateLow,proto3" json:"rate_low,omitempty"`
+	RateHigh *wrapperspb.DoubleValue `protobuf:"bytes,10,opt,name=rate_high,json=rateHigh,proto3" json:"rate_high,omitempty"`
+	// after rate ÷ before rate with its 95 % interval; null where unbounded
+	// (a kind absent before).
+	RateRatio *wrapperspb.DoubleValue `protobuf:"bytes,11,opt,name=rate_ratio,json=rateRatio,proto3" json:"rate_ratio,omitempty"`
+	RatioLow  *wrapperspb.DoubleValue `protobuf:"bytes,12,opt,name=ratio_low,json=ratioLow,proto3" json:"ratio_low,omitempty"`
+	RatioHigh *wrapperspb.DoubleValue `protobuf:"bytes,13,opt,name=ratio_high,json=ratioHigh,proto3" json:"ratio_high,omitempty"`
+	// The per-minute dispersion the counts were deflated by (≥ 1).
+	Phi float64 `protobuf:"fixed64,14,opt,name=phi,proto3" json:"phi,omitempty"`
+	// Minutes of the after side holding the kind.
+	Minutes int32 `protobuf:"varint,15,opt,name=minutes,proto3" json:"minutes,omitempty"`
+	// One-sided p-value of a rise, and its family-wise (Holm) adjusted value.
+	PValue         float64 `protobuf:"fixed64,16,opt,name=p_value,json=pValue,proto3" json:"p_value,omitempty"`
+	AdjustedPValue float64 `protobuf:"fixed64,17,opt,name=adjusted_p_value,json=adjustedPValue,proto3" json:"adjusted_p_value,omitempty"`
+	Test           string  `protobuf:"bytes,18,opt,name=test,proto3" json:"test,omitempty"`
+	// The kind's first occurrence after (hex trace ID; null time when none).
+	FirstTraceId  string                 `protobuf:"bytes,19,opt,name=first_trace_id,json=firstTraceId,proto3" json:"first_trace_id,omitempty"`
+	FirstSeen     *timestamppb.Timestamp `protobuf:"bytes,20,opt,name=first_seen,json=firstSeen,proto3" json:"first_seen,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ErrorKind) Reset() {
+	*x = ErrorKind{}
+	mi := &file_changelens_v1_query_proto_msgTypes[14]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ErrorKind) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ErrorKind) ProtoMessage() {}
+
+func (x *ErrorKind) ProtoReflect() protoreflect.Message {
+	mi := &file_changelens_v1_query_proto_msgTypes[14]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ErrorKind.ProtoReflect.Descriptor instead.
+func (*ErrorKind) Descriptor() ([]byte, []int) {
+	return file_changelens_v1_query_proto_rawDescGZIP(), []int{14}
+}
+
+func (x *ErrorKind) GetKind() string {
+	if x != nil {
+		return x.Kind
+	}
+	return ""
+}
+
+func (x *ErrorKind) GetFolded() bool {
+	if x != nil {
+		return x.Folded
+	}
+	return false
+}
+
+func (x *ErrorKind) GetNew() bool {
+	if x != nil {
+		return x.New
+	}
+	return false
+}
+
+func (x *ErrorKind) GetVerdict() CompareVerdict {
+	if x != nil {
+		return x.Verdict
+	}
+	return CompareVerdict_COMPARE_VERDICT_UNSPECIFIED
+}
+
+func (x *ErrorKind) GetBefore() float64 {
+	if x != nil {
+		return x.Before
+	}
+	return 0
+}
+
+func (x *ErrorKind) GetAfter() float64 {
+	if x != nil {
+		return x.After
+	}
+	return 0
+}
+
+func (x *ErrorKind) GetBeforeRate() *wrapperspb.DoubleValue {
+	if x != nil {
+		return x.BeforeRate
+	}
+	return nil
+}
+
+func (x *ErrorKind) GetAfterRate() *wrapperspb.DoubleValue {
+	if x != nil {
+		return x.AfterRate
+	}
+	return nil
+}
+
+func (x *ErrorKind) GetRateLow() *wrapperspb.DoubleValue {
+	if x != nil {
+		return x.RateLow
+	}
+	return nil
+}
+
+func (x *ErrorKind) GetRateHigh() *wrapperspb.DoubleValue {
+	if x != nil {
+		return x.RateHigh
+	}
+	return nil
+}
+
+func (x *ErrorKind) GetRateRatio() *wrapperspb.DoubleValue {
+	if x != nil {
+		return x.RateRatio
+	}
+	return nil
+}
+
+func (x *ErrorKind) GetRatioLow() *wrapperspb.DoubleValue {
+	if x != nil {
+		return x.RatioLow
+	}
+	return nil
+}
+
+func (x *ErrorKind) GetRatioHigh() *wrapperspb.DoubleValue {
+	if x != nil {
+		return x.RatioHigh
+	}
+	return nil
+}
+
+func (x *ErrorKind) GetPhi() float64 {
+	if x != nil {
+		return x.Phi
+	}
+	return 0
+}
+
+func (x *ErrorKind) GetMinutes() int32 {
+	if x != nil {
+		return x.Minutes
+	}
+	return 0
+}
+
+func (x *ErrorKind) GetPValue() float64 {
+	if x != nil {
+		return x.PValue
+	}
+	return 0
+}
+
+func (x *ErrorKind) GetAdjustedPValue() float64 {
+	if x != nil {
+		return x.AdjustedPValue
+	}
+	return 0
+}
+
+func (x *ErrorKind) GetTest() string {
+	if x != nil {
+		return x.Test
+	}
+	return ""
+}
+
+func (x *ErrorKind) GetFirstTraceId() string {
+	if x != nil {
+		return x.FirstTraceId
+	}
+	return ""
+}
+
+func (x *ErrorKind) GetFirstSeen() *timestamppb.Timestamp {
+	if x != nil {
+		return x.FirstSeen
+	}
+	return nil
+}
+
 // One guarded metric (p95, p99, error rate) of a before/after judgement, of
 // the unit or of one operation (docs/analysis.md).
 type ImpactMetric struct {
@@ -2086,7 +2458,7 @@ type ImpactMetric struct {
 
 func (x *ImpactMetric) Reset() {
 	*x = ImpactMetric{}
-	mi := &file_changelens_v1_query_proto_msgTypes[13]
+	mi := &file_changelens_v1_query_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2098,7 +2470,7 @@ func (x *ImpactMetric) String() string {
 func (*ImpactMetric) ProtoMessage() {}
 
 func (x *ImpactMetric) ProtoReflect() protoreflect.Message {
-	mi := &file_changelens_v1_query_proto_msgTypes[13]
+	mi := &file_changelens_v1_query_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2111,7 +2483,7 @@ func (x *ImpactMetric) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ImpactMetric.ProtoReflect.Descriptor instead.
 func (*ImpactMetric) Descriptor() ([]byte, []int) {
-	return file_changelens_v1_query_proto_rawDescGZIP(), []int{13}
+	return file_changelens_v1_query_proto_rawDescGZIP(), []int{15}
 }
 
 func (x *ImpactMetric) GetMetric() string {
@@ -2237,7 +2609,7 @@ type Control struct {
 
 func (x *Control) Reset() {
 	*x = Control{}
-	mi := &file_changelens_v1_query_proto_msgTypes[14]
+	mi := &file_changelens_v1_query_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2249,7 +2621,7 @@ func (x *Control) String() string {
 func (*Control) ProtoMessage() {}
 
 func (x *Control) ProtoReflect() protoreflect.Message {
-	mi := &file_changelens_v1_query_proto_msgTypes[14]
+	mi := &file_changelens_v1_query_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2262,7 +2634,7 @@ func (x *Control) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Control.ProtoReflect.Descriptor instead.
 func (*Control) Descriptor() ([]byte, []int) {
-	return file_changelens_v1_query_proto_rawDescGZIP(), []int{14}
+	return file_changelens_v1_query_proto_rawDescGZIP(), []int{16}
 }
 
 func (x *Control) GetKind() string {
@@ -2301,7 +2673,7 @@ type ControlShift struct {
 
 func (x *ControlShift) Reset() {
 	*x = ControlShift{}
-	mi := &file_changelens_v1_query_proto_msgTypes[15]
+	mi := &file_changelens_v1_query_proto_msgTypes[17]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2313,7 +2685,7 @@ func (x *ControlShift) String() string {
 func (*ControlShift) ProtoMessage() {}
 
 func (x *ControlShift) ProtoReflect() protoreflect.Message {
-	mi := &file_changelens_v1_query_proto_msgTypes[15]
+	mi := &file_changelens_v1_query_proto_msgTypes[17]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2326,7 +2698,7 @@ func (x *ControlShift) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ControlShift.ProtoReflect.Descriptor instead.
 func (*ControlShift) Descriptor() ([]byte, []int) {
-	return file_changelens_v1_query_proto_rawDescGZIP(), []int{15}
+	return file_changelens_v1_query_proto_rawDescGZIP(), []int{17}
 }
 
 func (x *ControlShift) GetMetric() string {
@@ -2382,7 +2754,7 @@ type OperationImpact struct {
 
 func (x *OperationImpact) Reset() {
 	*x = OperationImpact{}
-	mi := &file_changelens_v1_query_proto_msgTypes[16]
+	mi := &file_changelens_v1_query_proto_msgTypes[18]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2394,7 +2766,7 @@ func (x *OperationImpact) String() string {
 func (*OperationImpact) ProtoMessage() {}
 
 func (x *OperationImpact) ProtoReflect() protoreflect.Message {
-	mi := &file_changelens_v1_query_proto_msgTypes[16]
+	mi := &file_changelens_v1_query_proto_msgTypes[18]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2407,7 +2779,7 @@ func (x *OperationImpact) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use OperationImpact.ProtoReflect.Descriptor instead.
 func (*OperationImpact) Descriptor() ([]byte, []int) {
-	return file_changelens_v1_query_proto_rawDescGZIP(), []int{16}
+	return file_changelens_v1_query_proto_rawDescGZIP(), []int{18}
 }
 
 func (x *OperationImpact) GetOperation() string {
@@ -2503,7 +2875,7 @@ type ListDeploymentsRequest struct {
 
 func (x *ListDeploymentsRequest) Reset() {
 	*x = ListDeploymentsRequest{}
-	mi := &file_changelens_v1_query_proto_msgTypes[17]
+	mi := &file_changelens_v1_query_proto_msgTypes[19]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2515,7 +2887,7 @@ func (x *ListDeploymentsRequest) String() string {
 func (*ListDeploymentsRequest) ProtoMessage() {}
 
 func (x *ListDeploymentsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_changelens_v1_query_proto_msgTypes[17]
+	mi := &file_changelens_v1_query_proto_msgTypes[19]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2528,7 +2900,7 @@ func (x *ListDeploymentsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListDeploymentsRequest.ProtoReflect.Descriptor instead.
 func (*ListDeploymentsRequest) Descriptor() ([]byte, []int) {
-	return file_changelens_v1_query_proto_rawDescGZIP(), []int{17}
+	return file_changelens_v1_query_proto_rawDescGZIP(), []int{19}
 }
 
 func (x *ListDeploymentsRequest) GetService() string {
@@ -2599,7 +2971,7 @@ type ListDeploymentsResponse struct {
 
 func (x *ListDeploymentsResponse) Reset() {
 	*x = ListDeploymentsResponse{}
-	mi := &file_changelens_v1_query_proto_msgTypes[18]
+	mi := &file_changelens_v1_query_proto_msgTypes[20]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2611,7 +2983,7 @@ func (x *ListDeploymentsResponse) String() string {
 func (*ListDeploymentsResponse) ProtoMessage() {}
 
 func (x *ListDeploymentsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_changelens_v1_query_proto_msgTypes[18]
+	mi := &file_changelens_v1_query_proto_msgTypes[20]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2624,7 +2996,7 @@ func (x *ListDeploymentsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListDeploymentsResponse.ProtoReflect.Descriptor instead.
 func (*ListDeploymentsResponse) Descriptor() ([]byte, []int) {
-	return file_changelens_v1_query_proto_rawDescGZIP(), []int{18}
+	return file_changelens_v1_query_proto_rawDescGZIP(), []int{20}
 }
 
 func (x *ListDeploymentsResponse) GetDeployments() []*Deployment {
@@ -2651,7 +3023,7 @@ type GetDeploymentImpactRequest struct {
 
 func (x *GetDeploymentImpactRequest) Reset() {
 	*x = GetDeploymentImpactRequest{}
-	mi := &file_changelens_v1_query_proto_msgTypes[19]
+	mi := &file_changelens_v1_query_proto_msgTypes[21]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2663,7 +3035,7 @@ func (x *GetDeploymentImpactRequest) String() string {
 func (*GetDeploymentImpactRequest) ProtoMessage() {}
 
 func (x *GetDeploymentImpactRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_changelens_v1_query_proto_msgTypes[19]
+	mi := &file_changelens_v1_query_proto_msgTypes[21]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2676,7 +3048,7 @@ func (x *GetDeploymentImpactRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetDeploymentImpactRequest.ProtoReflect.Descriptor instead.
 func (*GetDeploymentImpactRequest) Descriptor() ([]byte, []int) {
-	return file_changelens_v1_query_proto_rawDescGZIP(), []int{19}
+	return file_changelens_v1_query_proto_rawDescGZIP(), []int{21}
 }
 
 func (x *GetDeploymentImpactRequest) GetId() string {
@@ -2707,7 +3079,7 @@ type ImpactWindow struct {
 
 func (x *ImpactWindow) Reset() {
 	*x = ImpactWindow{}
-	mi := &file_changelens_v1_query_proto_msgTypes[20]
+	mi := &file_changelens_v1_query_proto_msgTypes[22]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2719,7 +3091,7 @@ func (x *ImpactWindow) String() string {
 func (*ImpactWindow) ProtoMessage() {}
 
 func (x *ImpactWindow) ProtoReflect() protoreflect.Message {
-	mi := &file_changelens_v1_query_proto_msgTypes[20]
+	mi := &file_changelens_v1_query_proto_msgTypes[22]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2732,7 +3104,7 @@ func (x *ImpactWindow) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ImpactWindow.ProtoReflect.Descriptor instead.
 func (*ImpactWindow) Descriptor() ([]byte, []int) {
-	return file_changelens_v1_query_proto_rawDescGZIP(), []int{20}
+	return file_changelens_v1_query_proto_rawDescGZIP(), []int{22}
 }
 
 func (x *ImpactWindow) GetStart() *timestamppb.Timestamp {
@@ -2810,7 +3182,7 @@ type StatTest struct {
 
 func (x *StatTest) Reset() {
 	*x = StatTest{}
-	mi := &file_changelens_v1_query_proto_msgTypes[21]
+	mi := &file_changelens_v1_query_proto_msgTypes[23]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2822,7 +3194,7 @@ func (x *StatTest) String() string {
 func (*StatTest) ProtoMessage() {}
 
 func (x *StatTest) ProtoReflect() protoreflect.Message {
-	mi := &file_changelens_v1_query_proto_msgTypes[21]
+	mi := &file_changelens_v1_query_proto_msgTypes[23]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2835,7 +3207,7 @@ func (x *StatTest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StatTest.ProtoReflect.Descriptor instead.
 func (*StatTest) Descriptor() ([]byte, []int) {
-	return file_changelens_v1_query_proto_rawDescGZIP(), []int{21}
+	return file_changelens_v1_query_proto_rawDescGZIP(), []int{23}
 }
 
 func (x *StatTest) GetName() string {
@@ -2907,14 +3279,17 @@ type GetDeploymentImpactResponse struct {
 	Control *Control `protobuf:"bytes,16,opt,name=control,proto3" json:"control,omitempty"`
 	// The changes that overlapped the windows ranked by how much of a
 	// regression each explains, and the service graph around the unit.
-	Attribution   *Attribution `protobuf:"bytes,17,opt,name=attribution,proto3" json:"attribution,omitempty"`
+	Attribution *Attribution `protobuf:"bytes,17,opt,name=attribution,proto3" json:"attribution,omitempty"`
+	// The new error kinds and those that rose; null when the database has
+	// none (a schema before v13).
+	ErrorKinds    *ErrorKinds `protobuf:"bytes,18,opt,name=error_kinds,json=errorKinds,proto3" json:"error_kinds,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
 func (x *GetDeploymentImpactResponse) Reset() {
 	*x = GetDeploymentImpactResponse{}
-	mi := &file_changelens_v1_query_proto_msgTypes[22]
+	mi := &file_changelens_v1_query_proto_msgTypes[24]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2926,7 +3301,7 @@ func (x *GetDeploymentImpactResponse) String() string {
 func (*GetDeploymentImpactResponse) ProtoMessage() {}
 
 func (x *GetDeploymentImpactResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_changelens_v1_query_proto_msgTypes[22]
+	mi := &file_changelens_v1_query_proto_msgTypes[24]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2939,7 +3314,7 @@ func (x *GetDeploymentImpactResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetDeploymentImpactResponse.ProtoReflect.Descriptor instead.
 func (*GetDeploymentImpactResponse) Descriptor() ([]byte, []int) {
-	return file_changelens_v1_query_proto_rawDescGZIP(), []int{22}
+	return file_changelens_v1_query_proto_rawDescGZIP(), []int{24}
 }
 
 func (x *GetDeploymentImpactResponse) GetDeployment() *Deployment {
@@ -3061,6 +3436,13 @@ func (x *GetDeploymentImpactResponse) GetAttribution() *Attribution {
 	return nil
 }
 
+func (x *GetDeploymentImpactResponse) GetErrorKinds() *ErrorKinds {
+	if x != nil {
+		return x.ErrorKinds
+	}
+	return nil
+}
+
 type GetServiceGraphRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// The environment (deployment.environment.name).
@@ -3078,7 +3460,7 @@ type GetServiceGraphRequest struct {
 
 func (x *GetServiceGraphRequest) Reset() {
 	*x = GetServiceGraphRequest{}
-	mi := &file_changelens_v1_query_proto_msgTypes[23]
+	mi := &file_changelens_v1_query_proto_msgTypes[25]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3090,7 +3472,7 @@ func (x *GetServiceGraphRequest) String() string {
 func (*GetServiceGraphRequest) ProtoMessage() {}
 
 func (x *GetServiceGraphRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_changelens_v1_query_proto_msgTypes[23]
+	mi := &file_changelens_v1_query_proto_msgTypes[25]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3103,7 +3485,7 @@ func (x *GetServiceGraphRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetServiceGraphRequest.ProtoReflect.Descriptor instead.
 func (*GetServiceGraphRequest) Descriptor() ([]byte, []int) {
-	return file_changelens_v1_query_proto_rawDescGZIP(), []int{23}
+	return file_changelens_v1_query_proto_rawDescGZIP(), []int{25}
 }
 
 func (x *GetServiceGraphRequest) GetEnvironment() string {
@@ -3155,7 +3537,7 @@ type GraphEdge struct {
 
 func (x *GraphEdge) Reset() {
 	*x = GraphEdge{}
-	mi := &file_changelens_v1_query_proto_msgTypes[24]
+	mi := &file_changelens_v1_query_proto_msgTypes[26]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3167,7 +3549,7 @@ func (x *GraphEdge) String() string {
 func (*GraphEdge) ProtoMessage() {}
 
 func (x *GraphEdge) ProtoReflect() protoreflect.Message {
-	mi := &file_changelens_v1_query_proto_msgTypes[24]
+	mi := &file_changelens_v1_query_proto_msgTypes[26]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3180,7 +3562,7 @@ func (x *GraphEdge) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GraphEdge.ProtoReflect.Descriptor instead.
 func (*GraphEdge) Descriptor() ([]byte, []int) {
-	return file_changelens_v1_query_proto_rawDescGZIP(), []int{24}
+	return file_changelens_v1_query_proto_rawDescGZIP(), []int{26}
 }
 
 func (x *GraphEdge) GetCallerService() string {
@@ -3235,7 +3617,7 @@ type GetServiceGraphResponse struct {
 
 func (x *GetServiceGraphResponse) Reset() {
 	*x = GetServiceGraphResponse{}
-	mi := &file_changelens_v1_query_proto_msgTypes[25]
+	mi := &file_changelens_v1_query_proto_msgTypes[27]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3247,7 +3629,7 @@ func (x *GetServiceGraphResponse) String() string {
 func (*GetServiceGraphResponse) ProtoMessage() {}
 
 func (x *GetServiceGraphResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_changelens_v1_query_proto_msgTypes[25]
+	mi := &file_changelens_v1_query_proto_msgTypes[27]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3260,7 +3642,7 @@ func (x *GetServiceGraphResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetServiceGraphResponse.ProtoReflect.Descriptor instead.
 func (*GetServiceGraphResponse) Descriptor() ([]byte, []int) {
-	return file_changelens_v1_query_proto_rawDescGZIP(), []int{25}
+	return file_changelens_v1_query_proto_rawDescGZIP(), []int{27}
 }
 
 func (x *GetServiceGraphResponse) GetEdges() []*GraphEdge {
@@ -3287,7 +3669,7 @@ type ListIncidentsRequest struct {
 
 func (x *ListIncidentsRequest) Reset() {
 	*x = ListIncidentsRequest{}
-	mi := &file_changelens_v1_query_proto_msgTypes[26]
+	mi := &file_changelens_v1_query_proto_msgTypes[28]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3299,7 +3681,7 @@ func (x *ListIncidentsRequest) String() string {
 func (*ListIncidentsRequest) ProtoMessage() {}
 
 func (x *ListIncidentsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_changelens_v1_query_proto_msgTypes[26]
+	mi := &file_changelens_v1_query_proto_msgTypes[28]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3312,7 +3694,7 @@ func (x *ListIncidentsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListIncidentsRequest.ProtoReflect.Descriptor instead.
 func (*ListIncidentsRequest) Descriptor() ([]byte, []int) {
-	return file_changelens_v1_query_proto_rawDescGZIP(), []int{26}
+	return file_changelens_v1_query_proto_rawDescGZIP(), []int{28}
 }
 
 func (x *ListIncidentsRequest) GetService() string {
@@ -3372,7 +3754,7 @@ type Incident struct {
 
 func (x *Incident) Reset() {
 	*x = Incident{}
-	mi := &file_changelens_v1_query_proto_msgTypes[27]
+	mi := &file_changelens_v1_query_proto_msgTypes[29]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3384,7 +3766,7 @@ func (x *Incident) String() string {
 func (*Incident) ProtoMessage() {}
 
 func (x *Incident) ProtoReflect() protoreflect.Message {
-	mi := &file_changelens_v1_query_proto_msgTypes[27]
+	mi := &file_changelens_v1_query_proto_msgTypes[29]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3397,7 +3779,7 @@ func (x *Incident) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Incident.ProtoReflect.Descriptor instead.
 func (*Incident) Descriptor() ([]byte, []int) {
-	return file_changelens_v1_query_proto_rawDescGZIP(), []int{27}
+	return file_changelens_v1_query_proto_rawDescGZIP(), []int{29}
 }
 
 func (x *Incident) GetId() string {
@@ -3487,7 +3869,7 @@ type ListIncidentsResponse struct {
 
 func (x *ListIncidentsResponse) Reset() {
 	*x = ListIncidentsResponse{}
-	mi := &file_changelens_v1_query_proto_msgTypes[28]
+	mi := &file_changelens_v1_query_proto_msgTypes[30]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3499,7 +3881,7 @@ func (x *ListIncidentsResponse) String() string {
 func (*ListIncidentsResponse) ProtoMessage() {}
 
 func (x *ListIncidentsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_changelens_v1_query_proto_msgTypes[28]
+	mi := &file_changelens_v1_query_proto_msgTypes[30]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3512,7 +3894,7 @@ func (x *ListIncidentsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListIncidentsResponse.ProtoReflect.Descriptor instead.
 func (*ListIncidentsResponse) Descriptor() ([]byte, []int) {
-	return file_changelens_v1_query_proto_rawDescGZIP(), []int{28}
+	return file_changelens_v1_query_proto_rawDescGZIP(), []int{30}
 }
 
 func (x *ListIncidentsResponse) GetIncidents() []*Incident {
@@ -3545,7 +3927,7 @@ type GetDORARequest struct {
 
 func (x *GetDORARequest) Reset() {
 	*x = GetDORARequest{}
-	mi := &file_changelens_v1_query_proto_msgTypes[29]
+	mi := &file_changelens_v1_query_proto_msgTypes[31]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3557,7 +3939,7 @@ func (x *GetDORARequest) String() string {
 func (*GetDORARequest) ProtoMessage() {}
 
 func (x *GetDORARequest) ProtoReflect() protoreflect.Message {
-	mi := &file_changelens_v1_query_proto_msgTypes[29]
+	mi := &file_changelens_v1_query_proto_msgTypes[31]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3570,7 +3952,7 @@ func (x *GetDORARequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetDORARequest.ProtoReflect.Descriptor instead.
 func (*GetDORARequest) Descriptor() ([]byte, []int) {
-	return file_changelens_v1_query_proto_rawDescGZIP(), []int{29}
+	return file_changelens_v1_query_proto_rawDescGZIP(), []int{31}
 }
 
 func (x *GetDORARequest) GetService() string {
@@ -3639,7 +4021,7 @@ type MetricBenchmark struct {
 
 func (x *MetricBenchmark) Reset() {
 	*x = MetricBenchmark{}
-	mi := &file_changelens_v1_query_proto_msgTypes[30]
+	mi := &file_changelens_v1_query_proto_msgTypes[32]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3651,7 +4033,7 @@ func (x *MetricBenchmark) String() string {
 func (*MetricBenchmark) ProtoMessage() {}
 
 func (x *MetricBenchmark) ProtoReflect() protoreflect.Message {
-	mi := &file_changelens_v1_query_proto_msgTypes[30]
+	mi := &file_changelens_v1_query_proto_msgTypes[32]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3664,7 +4046,7 @@ func (x *MetricBenchmark) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use MetricBenchmark.ProtoReflect.Descriptor instead.
 func (*MetricBenchmark) Descriptor() ([]byte, []int) {
-	return file_changelens_v1_query_proto_rawDescGZIP(), []int{30}
+	return file_changelens_v1_query_proto_rawDescGZIP(), []int{32}
 }
 
 func (x *MetricBenchmark) GetMetric() string {
@@ -3729,7 +4111,7 @@ type DORATiers struct {
 
 func (x *DORATiers) Reset() {
 	*x = DORATiers{}
-	mi := &file_changelens_v1_query_proto_msgTypes[31]
+	mi := &file_changelens_v1_query_proto_msgTypes[33]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3741,7 +4123,7 @@ func (x *DORATiers) String() string {
 func (*DORATiers) ProtoMessage() {}
 
 func (x *DORATiers) ProtoReflect() protoreflect.Message {
-	mi := &file_changelens_v1_query_proto_msgTypes[31]
+	mi := &file_changelens_v1_query_proto_msgTypes[33]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3754,7 +4136,7 @@ func (x *DORATiers) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DORATiers.ProtoReflect.Descriptor instead.
 func (*DORATiers) Descriptor() ([]byte, []int) {
-	return file_changelens_v1_query_proto_rawDescGZIP(), []int{31}
+	return file_changelens_v1_query_proto_rawDescGZIP(), []int{33}
 }
 
 func (x *DORATiers) GetDeploymentFrequency() Tier {
@@ -3820,7 +4202,7 @@ type DORAFigures struct {
 
 func (x *DORAFigures) Reset() {
 	*x = DORAFigures{}
-	mi := &file_changelens_v1_query_proto_msgTypes[32]
+	mi := &file_changelens_v1_query_proto_msgTypes[34]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3832,7 +4214,7 @@ func (x *DORAFigures) String() string {
 func (*DORAFigures) ProtoMessage() {}
 
 func (x *DORAFigures) ProtoReflect() protoreflect.Message {
-	mi := &file_changelens_v1_query_proto_msgTypes[32]
+	mi := &file_changelens_v1_query_proto_msgTypes[34]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3845,7 +4227,7 @@ func (x *DORAFigures) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DORAFigures.ProtoReflect.Descriptor instead.
 func (*DORAFigures) Descriptor() ([]byte, []int) {
-	return file_changelens_v1_query_proto_rawDescGZIP(), []int{32}
+	return file_changelens_v1_query_proto_rawDescGZIP(), []int{34}
 }
 
 func (x *DORAFigures) GetStartTime() *timestamppb.Timestamp {
@@ -3964,7 +4346,7 @@ type GetDORAResponse struct {
 
 func (x *GetDORAResponse) Reset() {
 	*x = GetDORAResponse{}
-	mi := &file_changelens_v1_query_proto_msgTypes[33]
+	mi := &file_changelens_v1_query_proto_msgTypes[35]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3976,7 +4358,7 @@ func (x *GetDORAResponse) String() string {
 func (*GetDORAResponse) ProtoMessage() {}
 
 func (x *GetDORAResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_changelens_v1_query_proto_msgTypes[33]
+	mi := &file_changelens_v1_query_proto_msgTypes[35]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3989,7 +4371,7 @@ func (x *GetDORAResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetDORAResponse.ProtoReflect.Descriptor instead.
 func (*GetDORAResponse) Descriptor() ([]byte, []int) {
-	return file_changelens_v1_query_proto_rawDescGZIP(), []int{33}
+	return file_changelens_v1_query_proto_rawDescGZIP(), []int{35}
 }
 
 func (x *GetDORAResponse) GetSummary() *DORAFigures {
@@ -4039,7 +4421,7 @@ type CompareRequest struct {
 
 func (x *CompareRequest) Reset() {
 	*x = CompareRequest{}
-	mi := &file_changelens_v1_query_proto_msgTypes[34]
+	mi := &file_changelens_v1_query_proto_msgTypes[36]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4051,7 +4433,7 @@ func (x *CompareRequest) String() string {
 func (*CompareRequest) ProtoMessage() {}
 
 func (x *CompareRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_changelens_v1_query_proto_msgTypes[34]
+	mi := &file_changelens_v1_query_proto_msgTypes[36]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4064,7 +4446,7 @@ func (x *CompareRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CompareRequest.ProtoReflect.Descriptor instead.
 func (*CompareRequest) Descriptor() ([]byte, []int) {
-	return file_changelens_v1_query_proto_rawDescGZIP(), []int{34}
+	return file_changelens_v1_query_proto_rawDescGZIP(), []int{36}
 }
 
 func (x *CompareRequest) GetService() string {
@@ -4148,7 +4530,7 @@ type Cohort struct {
 
 func (x *Cohort) Reset() {
 	*x = Cohort{}
-	mi := &file_changelens_v1_query_proto_msgTypes[35]
+	mi := &file_changelens_v1_query_proto_msgTypes[37]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4160,7 +4542,7 @@ func (x *Cohort) String() string {
 func (*Cohort) ProtoMessage() {}
 
 func (x *Cohort) ProtoReflect() protoreflect.Message {
-	mi := &file_changelens_v1_query_proto_msgTypes[35]
+	mi := &file_changelens_v1_query_proto_msgTypes[37]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4173,7 +4555,7 @@ func (x *Cohort) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Cohort.ProtoReflect.Descriptor instead.
 func (*Cohort) Descriptor() ([]byte, []int) {
-	return file_changelens_v1_query_proto_rawDescGZIP(), []int{35}
+	return file_changelens_v1_query_proto_rawDescGZIP(), []int{37}
 }
 
 func (x *Cohort) GetValue() string {
@@ -4238,7 +4620,7 @@ type CompareMetric struct {
 
 func (x *CompareMetric) Reset() {
 	*x = CompareMetric{}
-	mi := &file_changelens_v1_query_proto_msgTypes[36]
+	mi := &file_changelens_v1_query_proto_msgTypes[38]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4250,7 +4632,7 @@ func (x *CompareMetric) String() string {
 func (*CompareMetric) ProtoMessage() {}
 
 func (x *CompareMetric) ProtoReflect() protoreflect.Message {
-	mi := &file_changelens_v1_query_proto_msgTypes[36]
+	mi := &file_changelens_v1_query_proto_msgTypes[38]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4263,7 +4645,7 @@ func (x *CompareMetric) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CompareMetric.ProtoReflect.Descriptor instead.
 func (*CompareMetric) Descriptor() ([]byte, []int) {
-	return file_changelens_v1_query_proto_rawDescGZIP(), []int{36}
+	return file_changelens_v1_query_proto_rawDescGZIP(), []int{38}
 }
 
 func (x *CompareMetric) GetMetric() string {
@@ -4343,7 +4725,7 @@ type SampleRatio struct {
 
 func (x *SampleRatio) Reset() {
 	*x = SampleRatio{}
-	mi := &file_changelens_v1_query_proto_msgTypes[37]
+	mi := &file_changelens_v1_query_proto_msgTypes[39]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4355,7 +4737,7 @@ func (x *SampleRatio) String() string {
 func (*SampleRatio) ProtoMessage() {}
 
 func (x *SampleRatio) ProtoReflect() protoreflect.Message {
-	mi := &file_changelens_v1_query_proto_msgTypes[37]
+	mi := &file_changelens_v1_query_proto_msgTypes[39]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4368,7 +4750,7 @@ func (x *SampleRatio) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SampleRatio.ProtoReflect.Descriptor instead.
 func (*SampleRatio) Descriptor() ([]byte, []int) {
-	return file_changelens_v1_query_proto_rawDescGZIP(), []int{37}
+	return file_changelens_v1_query_proto_rawDescGZIP(), []int{39}
 }
 
 func (x *SampleRatio) GetExpectedShare() float64 {
@@ -4412,14 +4794,19 @@ type CompareResponse struct {
 	Srm *SampleRatio `protobuf:"bytes,6,opt,name=srm,proto3" json:"srm,omitempty"`
 	// The same comparison per operation, busiest first (at most 10; empty
 	// when the request names an operation or spans more than a day).
-	Operations    []*OperationComparison `protobuf:"bytes,7,rep,name=operations,proto3" json:"operations,omitempty"`
+	Operations []*OperationComparison `protobuf:"bytes,7,rep,name=operations,proto3" json:"operations,omitempty"`
+	// The treatment's error kinds against the control's in the minutes both
+	// served (the control as the baseline, no history): new kinds and kinds
+	// that rose; listed, the verdict above is the metrics'. null when the
+	// database has none or the range holds too many.
+	ErrorKinds    *ErrorKinds `protobuf:"bytes,8,opt,name=error_kinds,json=errorKinds,proto3" json:"error_kinds,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
 func (x *CompareResponse) Reset() {
 	*x = CompareResponse{}
-	mi := &file_changelens_v1_query_proto_msgTypes[38]
+	mi := &file_changelens_v1_query_proto_msgTypes[40]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4431,7 +4818,7 @@ func (x *CompareResponse) String() string {
 func (*CompareResponse) ProtoMessage() {}
 
 func (x *CompareResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_changelens_v1_query_proto_msgTypes[38]
+	mi := &file_changelens_v1_query_proto_msgTypes[40]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4444,7 +4831,7 @@ func (x *CompareResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CompareResponse.ProtoReflect.Descriptor instead.
 func (*CompareResponse) Descriptor() ([]byte, []int) {
-	return file_changelens_v1_query_proto_rawDescGZIP(), []int{38}
+	return file_changelens_v1_query_proto_rawDescGZIP(), []int{40}
 }
 
 func (x *CompareResponse) GetControl() *Cohort {
@@ -4496,6 +4883,13 @@ func (x *CompareResponse) GetOperations() []*OperationComparison {
 	return nil
 }
 
+func (x *CompareResponse) GetErrorKinds() *ErrorKinds {
+	if x != nil {
+		return x.ErrorKinds
+	}
+	return nil
+}
+
 // The comparison of one operation.
 type OperationComparison struct {
 	state          protoimpl.MessageState `protogen:"open.v1"`
@@ -4511,7 +4905,7 @@ type OperationComparison struct {
 
 func (x *OperationComparison) Reset() {
 	*x = OperationComparison{}
-	mi := &file_changelens_v1_query_proto_msgTypes[39]
+	mi := &file_changelens_v1_query_proto_msgTypes[41]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4523,7 +4917,7 @@ func (x *OperationComparison) String() string {
 func (*OperationComparison) ProtoMessage() {}
 
 func (x *OperationComparison) ProtoReflect() protoreflect.Message {
-	mi := &file_changelens_v1_query_proto_msgTypes[39]
+	mi := &file_changelens_v1_query_proto_msgTypes[41]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4536,7 +4930,7 @@ func (x *OperationComparison) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use OperationComparison.ProtoReflect.Descriptor instead.
 func (*OperationComparison) Descriptor() ([]byte, []int) {
-	return file_changelens_v1_query_proto_rawDescGZIP(), []int{39}
+	return file_changelens_v1_query_proto_rawDescGZIP(), []int{41}
 }
 
 func (x *OperationComparison) GetOperation() string {
@@ -4598,7 +4992,7 @@ type ListCohortsRequest struct {
 
 func (x *ListCohortsRequest) Reset() {
 	*x = ListCohortsRequest{}
-	mi := &file_changelens_v1_query_proto_msgTypes[40]
+	mi := &file_changelens_v1_query_proto_msgTypes[42]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4610,7 +5004,7 @@ func (x *ListCohortsRequest) String() string {
 func (*ListCohortsRequest) ProtoMessage() {}
 
 func (x *ListCohortsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_changelens_v1_query_proto_msgTypes[40]
+	mi := &file_changelens_v1_query_proto_msgTypes[42]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4623,7 +5017,7 @@ func (x *ListCohortsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListCohortsRequest.ProtoReflect.Descriptor instead.
 func (*ListCohortsRequest) Descriptor() ([]byte, []int) {
-	return file_changelens_v1_query_proto_rawDescGZIP(), []int{40}
+	return file_changelens_v1_query_proto_rawDescGZIP(), []int{42}
 }
 
 func (x *ListCohortsRequest) GetService() string {
@@ -4666,7 +5060,7 @@ type CohortValue struct {
 
 func (x *CohortValue) Reset() {
 	*x = CohortValue{}
-	mi := &file_changelens_v1_query_proto_msgTypes[41]
+	mi := &file_changelens_v1_query_proto_msgTypes[43]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4678,7 +5072,7 @@ func (x *CohortValue) String() string {
 func (*CohortValue) ProtoMessage() {}
 
 func (x *CohortValue) ProtoReflect() protoreflect.Message {
-	mi := &file_changelens_v1_query_proto_msgTypes[41]
+	mi := &file_changelens_v1_query_proto_msgTypes[43]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4691,7 +5085,7 @@ func (x *CohortValue) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CohortValue.ProtoReflect.Descriptor instead.
 func (*CohortValue) Descriptor() ([]byte, []int) {
-	return file_changelens_v1_query_proto_rawDescGZIP(), []int{41}
+	return file_changelens_v1_query_proto_rawDescGZIP(), []int{43}
 }
 
 func (x *CohortValue) GetValue() string {
@@ -4721,7 +5115,7 @@ type CohortDimension struct {
 
 func (x *CohortDimension) Reset() {
 	*x = CohortDimension{}
-	mi := &file_changelens_v1_query_proto_msgTypes[42]
+	mi := &file_changelens_v1_query_proto_msgTypes[44]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4733,7 +5127,7 @@ func (x *CohortDimension) String() string {
 func (*CohortDimension) ProtoMessage() {}
 
 func (x *CohortDimension) ProtoReflect() protoreflect.Message {
-	mi := &file_changelens_v1_query_proto_msgTypes[42]
+	mi := &file_changelens_v1_query_proto_msgTypes[44]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4746,7 +5140,7 @@ func (x *CohortDimension) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CohortDimension.ProtoReflect.Descriptor instead.
 func (*CohortDimension) Descriptor() ([]byte, []int) {
-	return file_changelens_v1_query_proto_rawDescGZIP(), []int{42}
+	return file_changelens_v1_query_proto_rawDescGZIP(), []int{44}
 }
 
 func (x *CohortDimension) GetDimension() string {
@@ -4772,7 +5166,7 @@ type ListCohortsResponse struct {
 
 func (x *ListCohortsResponse) Reset() {
 	*x = ListCohortsResponse{}
-	mi := &file_changelens_v1_query_proto_msgTypes[43]
+	mi := &file_changelens_v1_query_proto_msgTypes[45]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4784,7 +5178,7 @@ func (x *ListCohortsResponse) String() string {
 func (*ListCohortsResponse) ProtoMessage() {}
 
 func (x *ListCohortsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_changelens_v1_query_proto_msgTypes[43]
+	mi := &file_changelens_v1_query_proto_msgTypes[45]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4797,7 +5191,7 @@ func (x *ListCohortsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListCohortsResponse.ProtoReflect.Descriptor instead.
 func (*ListCohortsResponse) Descriptor() ([]byte, []int) {
-	return file_changelens_v1_query_proto_rawDescGZIP(), []int{43}
+	return file_changelens_v1_query_proto_rawDescGZIP(), []int{45}
 }
 
 func (x *ListCohortsResponse) GetDimensions() []*CohortDimension {
@@ -4828,7 +5222,7 @@ type GateRequest struct {
 
 func (x *GateRequest) Reset() {
 	*x = GateRequest{}
-	mi := &file_changelens_v1_query_proto_msgTypes[44]
+	mi := &file_changelens_v1_query_proto_msgTypes[46]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4840,7 +5234,7 @@ func (x *GateRequest) String() string {
 func (*GateRequest) ProtoMessage() {}
 
 func (x *GateRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_changelens_v1_query_proto_msgTypes[44]
+	mi := &file_changelens_v1_query_proto_msgTypes[46]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4853,7 +5247,7 @@ func (x *GateRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GateRequest.ProtoReflect.Descriptor instead.
 func (*GateRequest) Descriptor() ([]byte, []int) {
-	return file_changelens_v1_query_proto_rawDescGZIP(), []int{44}
+	return file_changelens_v1_query_proto_rawDescGZIP(), []int{46}
 }
 
 func (x *GateRequest) GetService() string {
@@ -4911,7 +5305,7 @@ type FlaggerWebhook struct {
 
 func (x *FlaggerWebhook) Reset() {
 	*x = FlaggerWebhook{}
-	mi := &file_changelens_v1_query_proto_msgTypes[45]
+	mi := &file_changelens_v1_query_proto_msgTypes[47]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4923,7 +5317,7 @@ func (x *FlaggerWebhook) String() string {
 func (*FlaggerWebhook) ProtoMessage() {}
 
 func (x *FlaggerWebhook) ProtoReflect() protoreflect.Message {
-	mi := &file_changelens_v1_query_proto_msgTypes[45]
+	mi := &file_changelens_v1_query_proto_msgTypes[47]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4936,7 +5330,7 @@ func (x *FlaggerWebhook) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use FlaggerWebhook.ProtoReflect.Descriptor instead.
 func (*FlaggerWebhook) Descriptor() ([]byte, []int) {
-	return file_changelens_v1_query_proto_rawDescGZIP(), []int{45}
+	return file_changelens_v1_query_proto_rawDescGZIP(), []int{47}
 }
 
 func (x *FlaggerWebhook) GetName() string {
@@ -4985,7 +5379,7 @@ type GateWebhookRequest struct {
 
 func (x *GateWebhookRequest) Reset() {
 	*x = GateWebhookRequest{}
-	mi := &file_changelens_v1_query_proto_msgTypes[46]
+	mi := &file_changelens_v1_query_proto_msgTypes[48]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4997,7 +5391,7 @@ func (x *GateWebhookRequest) String() string {
 func (*GateWebhookRequest) ProtoMessage() {}
 
 func (x *GateWebhookRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_changelens_v1_query_proto_msgTypes[46]
+	mi := &file_changelens_v1_query_proto_msgTypes[48]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5010,7 +5404,7 @@ func (x *GateWebhookRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GateWebhookRequest.ProtoReflect.Descriptor instead.
 func (*GateWebhookRequest) Descriptor() ([]byte, []int) {
-	return file_changelens_v1_query_proto_rawDescGZIP(), []int{46}
+	return file_changelens_v1_query_proto_rawDescGZIP(), []int{48}
 }
 
 func (x *GateWebhookRequest) GetWebhook() *FlaggerWebhook {
@@ -5032,8 +5426,9 @@ type GateResponse struct {
 	Result GateResult             `protobuf:"varint,1,opt,name=result,proto3,enum=changelens.v1.GateResult" json:"result,omitempty"`
 	// GATE_MODE_UNSPECIFIED when there was nothing to judge.
 	Mode GateMode `protobuf:"varint,2,opt,name=mode,proto3,enum=changelens.v1.GateMode" json:"mode,omitempty"`
-	// LATENCY_REGRESSION, ERROR_RATE_REGRESSION (FAIL); INSUFFICIENT_DATA,
-	// NO_DEPLOYMENT, NO_BASELINE (INCONCLUSIVE); empty with PASS.
+	// LATENCY_REGRESSION, ERROR_RATE_REGRESSION, NEW_ERROR_KIND (FAIL);
+	// INSUFFICIENT_DATA, NO_DEPLOYMENT, NO_BASELINE (INCONCLUSIVE); empty
+	// with PASS.
 	Reasons []string `protobuf:"bytes,3,rep,name=reasons,proto3" json:"reasons,omitempty"`
 	// The compared metrics (the /v1/compare shape). CANARY: p95, p99 and
 	// error rate carry the sequential test's always-valid p-value (test
@@ -5061,7 +5456,7 @@ type GateResponse struct {
 
 func (x *GateResponse) Reset() {
 	*x = GateResponse{}
-	mi := &file_changelens_v1_query_proto_msgTypes[47]
+	mi := &file_changelens_v1_query_proto_msgTypes[49]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5073,7 +5468,7 @@ func (x *GateResponse) String() string {
 func (*GateResponse) ProtoMessage() {}
 
 func (x *GateResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_changelens_v1_query_proto_msgTypes[47]
+	mi := &file_changelens_v1_query_proto_msgTypes[49]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5086,7 +5481,7 @@ func (x *GateResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GateResponse.ProtoReflect.Descriptor instead.
 func (*GateResponse) Descriptor() ([]byte, []int) {
-	return file_changelens_v1_query_proto_rawDescGZIP(), []int{47}
+	return file_changelens_v1_query_proto_rawDescGZIP(), []int{49}
 }
 
 func (x *GateResponse) GetResult() GateResult {
@@ -5323,7 +5718,7 @@ const file_changelens_v1_query_proto_rawDesc = "" +
 	"\x05cause\x18\x15 \x01(\v2\x14.changelens.v1.CauseB\x16\x92A\x13\x82\x03\x10\n" +
 	"\n" +
 	"x-nullable\x12\x02 \x01R\x05cause\x12@\n" +
-	"\rrework_reason\x18\x16 \x01(\x0e2\x1b.changelens.v1.ReworkReasonR\freworkReason\"\xe6\x03\n" +
+	"\rrework_reason\x18\x16 \x01(\x0e2\x1b.changelens.v1.ReworkReasonR\freworkReason\"\xab\x04\n" +
 	"\n" +
 	"Regression\x12\x1c\n" +
 	"\toperation\x18\x01 \x01(\tR\toperation\x12)\n" +
@@ -5342,7 +5737,68 @@ const file_changelens_v1_query_proto_rawDesc = "" +
 	"x-nullable\x12\x02 \x01R\x06ciHigh\x12'\n" +
 	"\x0fbefore_requests\x18\t \x01(\x01R\x0ebeforeRequests\x12%\n" +
 	"\x0eafter_requests\x18\n" +
-	" \x01(\x01R\rafterRequests\"\xf1\x06\n" +
+	" \x01(\x01R\rafterRequests\x12\x1d\n" +
+	"\n" +
+	"error_kind\x18\v \x01(\tR\terrorKind\x12$\n" +
+	"\x0efirst_trace_id\x18\f \x01(\tR\ffirstTraceId\"\xa1\x03\n" +
+	"\n" +
+	"ErrorKinds\x12\x16\n" +
+	"\x06tested\x18\x01 \x01(\bR\x06tested\x12$\n" +
+	"\x0enew_error_kind\x18\x02 \x01(\bR\fnewErrorKind\x12'\n" +
+	"\x0fbefore_requests\x18\x03 \x01(\x01R\x0ebeforeRequests\x12%\n" +
+	"\x0eafter_requests\x18\x04 \x01(\x01R\rafterRequests\x12)\n" +
+	"\x10history_requests\x18\x05 \x01(\x01R\x0fhistoryRequests\x12\x16\n" +
+	"\x06family\x18\x06 \x01(\x05R\x06family\x12F\n" +
+	"\x03mde\x18\a \x01(\v2\x1c.google.protobuf.DoubleValueB\x16\x92A\x13\x82\x03\x10\n" +
+	"\n" +
+	"x-nullable\x12\x02 \x01R\x03mde\x12*\n" +
+	"\x03new\x18\b \x03(\v2\x18.changelens.v1.ErrorKindR\x03new\x12,\n" +
+	"\x04rose\x18\t \x03(\v2\x18.changelens.v1.ErrorKindR\x04rose\x12 \n" +
+	"\vexplanation\x18\n" +
+	" \x01(\tR\vexplanation\"\xf9\a\n" +
+	"\tErrorKind\x12\x12\n" +
+	"\x04kind\x18\x01 \x01(\tR\x04kind\x12\x16\n" +
+	"\x06folded\x18\x02 \x01(\bR\x06folded\x12\x10\n" +
+	"\x03new\x18\x03 \x01(\bR\x03new\x127\n" +
+	"\averdict\x18\x04 \x01(\x0e2\x1d.changelens.v1.CompareVerdictR\averdict\x12\x16\n" +
+	"\x06before\x18\x05 \x01(\x01R\x06before\x12\x14\n" +
+	"\x05after\x18\x06 \x01(\x01R\x05after\x12U\n" +
+	"\vbefore_rate\x18\a \x01(\v2\x1c.google.protobuf.DoubleValueB\x16\x92A\x13\x82\x03\x10\n" +
+	"\n" +
+	"x-nullable\x12\x02 \x01R\n" +
+	"beforeRate\x12S\n" +
+	"\n" +
+	"after_rate\x18\b \x01(\v2\x1c.google.protobuf.DoubleValueB\x16\x92A\x13\x82\x03\x10\n" +
+	"\n" +
+	"x-nullable\x12\x02 \x01R\tafterRate\x12O\n" +
+	"\brate_low\x18\t \x01(\v2\x1c.google.protobuf.DoubleValueB\x16\x92A\x13\x82\x03\x10\n" +
+	"\n" +
+	"x-nullable\x12\x02 \x01R\arateLow\x12Q\n" +
+	"\trate_high\x18\n" +
+	" \x01(\v2\x1c.google.protobuf.DoubleValueB\x16\x92A\x13\x82\x03\x10\n" +
+	"\n" +
+	"x-nullable\x12\x02 \x01R\brateHigh\x12S\n" +
+	"\n" +
+	"rate_ratio\x18\v \x01(\v2\x1c.google.protobuf.DoubleValueB\x16\x92A\x13\x82\x03\x10\n" +
+	"\n" +
+	"x-nullable\x12\x02 \x01R\trateRatio\x12Q\n" +
+	"\tratio_low\x18\f \x01(\v2\x1c.google.protobuf.DoubleValueB\x16\x92A\x13\x82\x03\x10\n" +
+	"\n" +
+	"x-nullable\x12\x02 \x01R\bratioLow\x12S\n" +
+	"\n" +
+	"ratio_high\x18\r \x01(\v2\x1c.google.protobuf.DoubleValueB\x16\x92A\x13\x82\x03\x10\n" +
+	"\n" +
+	"x-nullable\x12\x02 \x01R\tratioHigh\x12\x10\n" +
+	"\x03phi\x18\x0e \x01(\x01R\x03phi\x12\x18\n" +
+	"\aminutes\x18\x0f \x01(\x05R\aminutes\x12\x17\n" +
+	"\ap_value\x18\x10 \x01(\x01R\x06pValue\x12(\n" +
+	"\x10adjusted_p_value\x18\x11 \x01(\x01R\x0eadjustedPValue\x12\x12\n" +
+	"\x04test\x18\x12 \x01(\tR\x04test\x12$\n" +
+	"\x0efirst_trace_id\x18\x13 \x01(\tR\ffirstTraceId\x12Q\n" +
+	"\n" +
+	"first_seen\x18\x14 \x01(\v2\x1a.google.protobuf.TimestampB\x16\x92A\x13\x82\x03\x10\n" +
+	"\n" +
+	"x-nullable\x12\x02 \x01R\tfirstSeen\"\xf1\x06\n" +
 	"\fImpactMetric\x12\x16\n" +
 	"\x06metric\x18\x01 \x01(\tR\x06metric\x12\x16\n" +
 	"\x06before\x18\x02 \x01(\x01R\x06before\x12\x14\n" +
@@ -5431,7 +5887,7 @@ const file_changelens_v1_query_proto_rawDesc = "" +
 	"\tstatistic\x18\x02 \x01(\x01R\tstatistic\x12\x17\n" +
 	"\ap_value\x18\x03 \x01(\x01R\x06pValue\x12 \n" +
 	"\vsignificant\x18\x04 \x01(\bR\vsignificant\x12\x1c\n" +
-	"\tdirection\x18\x05 \x01(\tR\tdirection\"\xa3\a\n" +
+	"\tdirection\x18\x05 \x01(\tR\tdirection\"\xf7\a\n" +
 	"\x1bGetDeploymentImpactResponse\x129\n" +
 	"\n" +
 	"deployment\x18\x01 \x01(\v2\x19.changelens.v1.DeploymentR\n" +
@@ -5456,7 +5912,11 @@ const file_changelens_v1_query_proto_rawDesc = "" +
 	"\x0frequests_needed\x18\x0e \x01(\x01R\x0erequestsNeeded\x12 \n" +
 	"\vexplanation\x18\x0f \x01(\tR\vexplanation\x120\n" +
 	"\acontrol\x18\x10 \x01(\v2\x16.changelens.v1.ControlR\acontrol\x12<\n" +
-	"\vattribution\x18\x11 \x01(\v2\x1a.changelens.v1.AttributionR\vattribution\"\xce\x02\n" +
+	"\vattribution\x18\x11 \x01(\v2\x1a.changelens.v1.AttributionR\vattribution\x12R\n" +
+	"\verror_kinds\x18\x12 \x01(\v2\x19.changelens.v1.ErrorKindsB\x16\x92A\x13\x82\x03\x10\n" +
+	"\n" +
+	"x-nullable\x12\x02 \x01R\n" +
+	"errorKinds\"\xce\x02\n" +
 	"\x16GetServiceGraphRequest\x12\\\n" +
 	"\venvironment\x18\x01 \x01(\tB:\x92A7J\f\"production\"x\x80\x02\x80\x01\x01\x8a\x01 ^[^\\u0000-\\u001F\\u007F-\\u009F]*$R\venvironment\x12O\n" +
 	"\aservice\x18\x02 \x01(\tB5\x92A2J\n" +
@@ -5594,7 +6054,7 @@ const file_changelens_v1_query_proto_rawDesc = "" +
 	"\x0eexpected_share\x18\x01 \x01(\x01R\rexpectedShare\x12%\n" +
 	"\x0eobserved_share\x18\x02 \x01(\x01R\robservedShare\x12\x17\n" +
 	"\ap_value\x18\x03 \x01(\x01R\x06pValue\x12\x1a\n" +
-	"\bmismatch\x18\x04 \x01(\bR\bmismatch\"\x9b\x03\n" +
+	"\bmismatch\x18\x04 \x01(\bR\bmismatch\"\xef\x03\n" +
 	"\x0fCompareResponse\x12/\n" +
 	"\acontrol\x18\x01 \x01(\v2\x15.changelens.v1.CohortR\acontrol\x123\n" +
 	"\ttreatment\x18\x02 \x01(\v2\x15.changelens.v1.CohortR\ttreatment\x12'\n" +
@@ -5606,7 +6066,11 @@ const file_changelens_v1_query_proto_rawDesc = "" +
 	"x-nullable\x12\x02 \x01R\x03srm\x12B\n" +
 	"\n" +
 	"operations\x18\a \x03(\v2\".changelens.v1.OperationComparisonR\n" +
-	"operations\"\xb3\x02\n" +
+	"operations\x12R\n" +
+	"\verror_kinds\x18\b \x01(\v2\x19.changelens.v1.ErrorKindsB\x16\x92A\x13\x82\x03\x10\n" +
+	"\n" +
+	"x-nullable\x12\x02 \x01R\n" +
+	"errorKinds\"\xb3\x02\n" +
 	"\x13OperationComparison\x12\x1c\n" +
 	"\toperation\x18\x01 \x01(\tR\toperation\x12/\n" +
 	"\acontrol\x18\x02 \x01(\v2\x15.changelens.v1.CohortR\acontrol\x123\n" +
@@ -5698,13 +6162,14 @@ const file_changelens_v1_query_proto_rawDesc = "" +
 	"\x19CAUSE_KIND_OWN_DEPLOYMENT\x10\x01\x12 \n" +
 	"\x1cCAUSE_KIND_CALLEE_DEPLOYMENT\x10\x02\x12 \n" +
 	"\x1cCAUSE_KIND_CALLER_DEPLOYMENT\x10\x03\x12\x1b\n" +
-	"\x17CAUSE_KIND_FEATURE_FLAG\x10\x04*\xbd\x01\n" +
+	"\x17CAUSE_KIND_FEATURE_FLAG\x10\x04*\xe0\x01\n" +
 	"\rFailureReason\x12\x1e\n" +
 	"\x1aFAILURE_REASON_UNSPECIFIED\x10\x00\x12\x1e\n" +
 	"\x1aFAILURE_REASON_ROLLED_BACK\x10\x01\x12%\n" +
 	"!FAILURE_REASON_LATENCY_REGRESSION\x10\x02\x12(\n" +
 	"$FAILURE_REASON_ERROR_RATE_REGRESSION\x10\x03\x12\x1b\n" +
-	"\x17FAILURE_REASON_INCIDENT\x10\x04*o\n" +
+	"\x17FAILURE_REASON_INCIDENT\x10\x04\x12!\n" +
+	"\x1dFAILURE_REASON_NEW_ERROR_KIND\x10\x05*o\n" +
 	"\bInterval\x12\x18\n" +
 	"\x14INTERVAL_UNSPECIFIED\x10\x00\x12\x10\n" +
 	"\fINTERVAL_ALL\x10\x01\x12\x10\n" +
@@ -5809,7 +6274,7 @@ func file_changelens_v1_query_proto_rawDescGZIP() []byte {
 }
 
 var file_changelens_v1_query_proto_enumTypes = make([]protoimpl.EnumInfo, 11)
-var file_changelens_v1_query_proto_msgTypes = make([]protoimpl.MessageInfo, 49)
+var file_changelens_v1_query_proto_msgTypes = make([]protoimpl.MessageInfo, 51)
 var file_changelens_v1_query_proto_goTypes = []any{
 	(GroupBy)(0),                        // 0: changelens.v1.GroupBy
 	(Source)(0),                         // 1: changelens.v1.Source
@@ -5835,197 +6300,213 @@ var file_changelens_v1_query_proto_goTypes = []any{
 	(*GetLatencySummaryResponse)(nil),   // 21: changelens.v1.GetLatencySummaryResponse
 	(*Deployment)(nil),                  // 22: changelens.v1.Deployment
 	(*Regression)(nil),                  // 23: changelens.v1.Regression
-	(*ImpactMetric)(nil),                // 24: changelens.v1.ImpactMetric
-	(*Control)(nil),                     // 25: changelens.v1.Control
-	(*ControlShift)(nil),                // 26: changelens.v1.ControlShift
-	(*OperationImpact)(nil),             // 27: changelens.v1.OperationImpact
-	(*ListDeploymentsRequest)(nil),      // 28: changelens.v1.ListDeploymentsRequest
-	(*ListDeploymentsResponse)(nil),     // 29: changelens.v1.ListDeploymentsResponse
-	(*GetDeploymentImpactRequest)(nil),  // 30: changelens.v1.GetDeploymentImpactRequest
-	(*ImpactWindow)(nil),                // 31: changelens.v1.ImpactWindow
-	(*StatTest)(nil),                    // 32: changelens.v1.StatTest
-	(*GetDeploymentImpactResponse)(nil), // 33: changelens.v1.GetDeploymentImpactResponse
-	(*GetServiceGraphRequest)(nil),      // 34: changelens.v1.GetServiceGraphRequest
-	(*GraphEdge)(nil),                   // 35: changelens.v1.GraphEdge
-	(*GetServiceGraphResponse)(nil),     // 36: changelens.v1.GetServiceGraphResponse
-	(*ListIncidentsRequest)(nil),        // 37: changelens.v1.ListIncidentsRequest
-	(*Incident)(nil),                    // 38: changelens.v1.Incident
-	(*ListIncidentsResponse)(nil),       // 39: changelens.v1.ListIncidentsResponse
-	(*GetDORARequest)(nil),              // 40: changelens.v1.GetDORARequest
-	(*MetricBenchmark)(nil),             // 41: changelens.v1.MetricBenchmark
-	(*DORATiers)(nil),                   // 42: changelens.v1.DORATiers
-	(*DORAFigures)(nil),                 // 43: changelens.v1.DORAFigures
-	(*GetDORAResponse)(nil),             // 44: changelens.v1.GetDORAResponse
-	(*CompareRequest)(nil),              // 45: changelens.v1.CompareRequest
-	(*Cohort)(nil),                      // 46: changelens.v1.Cohort
-	(*CompareMetric)(nil),               // 47: changelens.v1.CompareMetric
-	(*SampleRatio)(nil),                 // 48: changelens.v1.SampleRatio
-	(*CompareResponse)(nil),             // 49: changelens.v1.CompareResponse
-	(*OperationComparison)(nil),         // 50: changelens.v1.OperationComparison
-	(*ListCohortsRequest)(nil),          // 51: changelens.v1.ListCohortsRequest
-	(*CohortValue)(nil),                 // 52: changelens.v1.CohortValue
-	(*CohortDimension)(nil),             // 53: changelens.v1.CohortDimension
-	(*ListCohortsResponse)(nil),         // 54: changelens.v1.ListCohortsResponse
-	(*GateRequest)(nil),                 // 55: changelens.v1.GateRequest
-	(*FlaggerWebhook)(nil),              // 56: changelens.v1.FlaggerWebhook
-	(*GateWebhookRequest)(nil),          // 57: changelens.v1.GateWebhookRequest
-	(*GateResponse)(nil),                // 58: changelens.v1.GateResponse
-	nil,                                 // 59: changelens.v1.FlaggerWebhook.MetadataEntry
-	(*timestamppb.Timestamp)(nil),       // 60: google.protobuf.Timestamp
-	(*wrapperspb.DoubleValue)(nil),      // 61: google.protobuf.DoubleValue
+	(*ErrorKinds)(nil),                  // 24: changelens.v1.ErrorKinds
+	(*ErrorKind)(nil),                   // 25: changelens.v1.ErrorKind
+	(*ImpactMetric)(nil),                // 26: changelens.v1.ImpactMetric
+	(*Control)(nil),                     // 27: changelens.v1.Control
+	(*ControlShift)(nil),                // 28: changelens.v1.ControlShift
+	(*OperationImpact)(nil),             // 29: changelens.v1.OperationImpact
+	(*ListDeploymentsRequest)(nil),      // 30: changelens.v1.ListDeploymentsRequest
+	(*ListDeploymentsResponse)(nil),     // 31: changelens.v1.ListDeploymentsResponse
+	(*GetDeploymentImpactRequest)(nil),  // 32: changelens.v1.GetDeploymentImpactRequest
+	(*ImpactWindow)(nil),                // 33: changelens.v1.ImpactWindow
+	(*StatTest)(nil),                    // 34: changelens.v1.StatTest
+	(*GetDeploymentImpactResponse)(nil), // 35: changelens.v1.GetDeploymentImpactResponse
+	(*GetServiceGraphRequest)(nil),      // 36: changelens.v1.GetServiceGraphRequest
+	(*GraphEdge)(nil),                   // 37: changelens.v1.GraphEdge
+	(*GetServiceGraphResponse)(nil),     // 38: changelens.v1.GetServiceGraphResponse
+	(*ListIncidentsRequest)(nil),        // 39: changelens.v1.ListIncidentsRequest
+	(*Incident)(nil),                    // 40: changelens.v1.Incident
+	(*ListIncidentsResponse)(nil),       // 41: changelens.v1.ListIncidentsResponse
+	(*GetDORARequest)(nil),              // 42: changelens.v1.GetDORARequest
+	(*MetricBenchmark)(nil),             // 43: changelens.v1.MetricBenchmark
+	(*DORATiers)(nil),                   // 44: changelens.v1.DORATiers
+	(*DORAFigures)(nil),                 // 45: changelens.v1.DORAFigures
+	(*GetDORAResponse)(nil),             // 46: changelens.v1.GetDORAResponse
+	(*CompareRequest)(nil),              // 47: changelens.v1.CompareRequest
+	(*Cohort)(nil),                      // 48: changelens.v1.Cohort
+	(*CompareMetric)(nil),               // 49: changelens.v1.CompareMetric
+	(*SampleRatio)(nil),                 // 50: changelens.v1.SampleRatio
+	(*CompareResponse)(nil),             // 51: changelens.v1.CompareResponse
+	(*OperationComparison)(nil),         // 52: changelens.v1.OperationComparison
+	(*ListCohortsRequest)(nil),          // 53: changelens.v1.ListCohortsRequest
+	(*CohortValue)(nil),                 // 54: changelens.v1.CohortValue
+	(*CohortDimension)(nil),             // 55: changelens.v1.CohortDimension
+	(*ListCohortsResponse)(nil),         // 56: changelens.v1.ListCohortsResponse
+	(*GateRequest)(nil),                 // 57: changelens.v1.GateRequest
+	(*FlaggerWebhook)(nil),              // 58: changelens.v1.FlaggerWebhook
+	(*GateWebhookRequest)(nil),          // 59: changelens.v1.GateWebhookRequest
+	(*GateResponse)(nil),                // 60: changelens.v1.GateResponse
+	nil,                                 // 61: changelens.v1.FlaggerWebhook.MetadataEntry
+	(*timestamppb.Timestamp)(nil),       // 62: google.protobuf.Timestamp
+	(*wrapperspb.DoubleValue)(nil),      // 63: google.protobuf.DoubleValue
 }
 var file_changelens_v1_query_proto_depIdxs = []int32{
 	3,   // 0: changelens.v1.Cause.kind:type_name -> changelens.v1.CauseKind
-	60,  // 1: changelens.v1.Cause.start:type_name -> google.protobuf.Timestamp
-	60,  // 2: changelens.v1.Cause.end:type_name -> google.protobuf.Timestamp
-	61,  // 3: changelens.v1.Cause.share:type_name -> google.protobuf.DoubleValue
-	61,  // 4: changelens.v1.Cause.z:type_name -> google.protobuf.DoubleValue
-	61,  // 5: changelens.v1.Neighbour.mean_ms_before:type_name -> google.protobuf.DoubleValue
-	61,  // 6: changelens.v1.Neighbour.mean_ms_after:type_name -> google.protobuf.DoubleValue
-	61,  // 7: changelens.v1.Neighbour.error_rate_before:type_name -> google.protobuf.DoubleValue
-	61,  // 8: changelens.v1.Neighbour.error_rate_after:type_name -> google.protobuf.DoubleValue
+	62,  // 1: changelens.v1.Cause.start:type_name -> google.protobuf.Timestamp
+	62,  // 2: changelens.v1.Cause.end:type_name -> google.protobuf.Timestamp
+	63,  // 3: changelens.v1.Cause.share:type_name -> google.protobuf.DoubleValue
+	63,  // 4: changelens.v1.Cause.z:type_name -> google.protobuf.DoubleValue
+	63,  // 5: changelens.v1.Neighbour.mean_ms_before:type_name -> google.protobuf.DoubleValue
+	63,  // 6: changelens.v1.Neighbour.mean_ms_after:type_name -> google.protobuf.DoubleValue
+	63,  // 7: changelens.v1.Neighbour.error_rate_before:type_name -> google.protobuf.DoubleValue
+	63,  // 8: changelens.v1.Neighbour.error_rate_after:type_name -> google.protobuf.DoubleValue
 	11,  // 9: changelens.v1.Attribution.causes:type_name -> changelens.v1.Cause
 	12,  // 10: changelens.v1.Attribution.neighbours:type_name -> changelens.v1.Neighbour
-	60,  // 11: changelens.v1.Unit.first_seen:type_name -> google.protobuf.Timestamp
-	60,  // 12: changelens.v1.Unit.last_seen:type_name -> google.protobuf.Timestamp
+	62,  // 11: changelens.v1.Unit.first_seen:type_name -> google.protobuf.Timestamp
+	62,  // 12: changelens.v1.Unit.last_seen:type_name -> google.protobuf.Timestamp
 	15,  // 13: changelens.v1.ListServicesResponse.services:type_name -> changelens.v1.Unit
-	60,  // 14: changelens.v1.GetLatencyRequest.start_time:type_name -> google.protobuf.Timestamp
-	60,  // 15: changelens.v1.GetLatencyRequest.end_time:type_name -> google.protobuf.Timestamp
+	62,  // 14: changelens.v1.GetLatencyRequest.start_time:type_name -> google.protobuf.Timestamp
+	62,  // 15: changelens.v1.GetLatencyRequest.end_time:type_name -> google.protobuf.Timestamp
 	0,   // 16: changelens.v1.GetLatencyRequest.group_by:type_name -> changelens.v1.GroupBy
-	60,  // 17: changelens.v1.LatencyPoint.time:type_name -> google.protobuf.Timestamp
+	62,  // 17: changelens.v1.LatencyPoint.time:type_name -> google.protobuf.Timestamp
 	18,  // 18: changelens.v1.GetLatencyResponse.points:type_name -> changelens.v1.LatencyPoint
-	60,  // 19: changelens.v1.GetLatencyResponse.start_time:type_name -> google.protobuf.Timestamp
-	60,  // 20: changelens.v1.GetLatencyResponse.end_time:type_name -> google.protobuf.Timestamp
-	60,  // 21: changelens.v1.GetLatencySummaryRequest.start_time:type_name -> google.protobuf.Timestamp
-	60,  // 22: changelens.v1.GetLatencySummaryRequest.end_time:type_name -> google.protobuf.Timestamp
+	62,  // 19: changelens.v1.GetLatencyResponse.start_time:type_name -> google.protobuf.Timestamp
+	62,  // 20: changelens.v1.GetLatencyResponse.end_time:type_name -> google.protobuf.Timestamp
+	62,  // 21: changelens.v1.GetLatencySummaryRequest.start_time:type_name -> google.protobuf.Timestamp
+	62,  // 22: changelens.v1.GetLatencySummaryRequest.end_time:type_name -> google.protobuf.Timestamp
 	0,   // 23: changelens.v1.GetLatencySummaryRequest.group_by:type_name -> changelens.v1.GroupBy
 	18,  // 24: changelens.v1.GetLatencySummaryResponse.rows:type_name -> changelens.v1.LatencyPoint
-	60,  // 25: changelens.v1.GetLatencySummaryResponse.start_time:type_name -> google.protobuf.Timestamp
-	60,  // 26: changelens.v1.GetLatencySummaryResponse.end_time:type_name -> google.protobuf.Timestamp
-	60,  // 27: changelens.v1.Deployment.deploy_time:type_name -> google.protobuf.Timestamp
+	62,  // 25: changelens.v1.GetLatencySummaryResponse.start_time:type_name -> google.protobuf.Timestamp
+	62,  // 26: changelens.v1.GetLatencySummaryResponse.end_time:type_name -> google.protobuf.Timestamp
+	62,  // 27: changelens.v1.Deployment.deploy_time:type_name -> google.protobuf.Timestamp
 	1,   // 28: changelens.v1.Deployment.source:type_name -> changelens.v1.Source
-	60,  // 29: changelens.v1.Deployment.commit_time:type_name -> google.protobuf.Timestamp
+	62,  // 29: changelens.v1.Deployment.commit_time:type_name -> google.protobuf.Timestamp
 	4,   // 30: changelens.v1.Deployment.failure_reasons:type_name -> changelens.v1.FailureReason
-	60,  // 31: changelens.v1.Deployment.restore_time:type_name -> google.protobuf.Timestamp
+	62,  // 31: changelens.v1.Deployment.restore_time:type_name -> google.protobuf.Timestamp
 	2,   // 32: changelens.v1.Deployment.verdict:type_name -> changelens.v1.Verdict
-	60,  // 33: changelens.v1.Deployment.rollout_start:type_name -> google.protobuf.Timestamp
+	62,  // 33: changelens.v1.Deployment.rollout_start:type_name -> google.protobuf.Timestamp
 	23,  // 34: changelens.v1.Deployment.regressions:type_name -> changelens.v1.Regression
 	11,  // 35: changelens.v1.Deployment.cause:type_name -> changelens.v1.Cause
 	7,   // 36: changelens.v1.Deployment.rework_reason:type_name -> changelens.v1.ReworkReason
-	61,  // 37: changelens.v1.Regression.relative_change:type_name -> google.protobuf.DoubleValue
-	61,  // 38: changelens.v1.Regression.ci_low:type_name -> google.protobuf.DoubleValue
-	61,  // 39: changelens.v1.Regression.ci_high:type_name -> google.protobuf.DoubleValue
-	61,  // 40: changelens.v1.ImpactMetric.relative_change:type_name -> google.protobuf.DoubleValue
-	61,  // 41: changelens.v1.ImpactMetric.ci_low:type_name -> google.protobuf.DoubleValue
-	61,  // 42: changelens.v1.ImpactMetric.ci_high:type_name -> google.protobuf.DoubleValue
-	61,  // 43: changelens.v1.ImpactMetric.min_detectable_change:type_name -> google.protobuf.DoubleValue
-	61,  // 44: changelens.v1.ImpactMetric.min_detectable_value:type_name -> google.protobuf.DoubleValue
-	8,   // 45: changelens.v1.ImpactMetric.verdict:type_name -> changelens.v1.CompareVerdict
-	61,  // 46: changelens.v1.ImpactMetric.raw_change:type_name -> google.protobuf.DoubleValue
-	61,  // 47: changelens.v1.ImpactMetric.control_change:type_name -> google.protobuf.DoubleValue
-	26,  // 48: changelens.v1.Control.shifts:type_name -> changelens.v1.ControlShift
-	24,  // 49: changelens.v1.OperationImpact.metrics:type_name -> changelens.v1.ImpactMetric
-	8,   // 50: changelens.v1.OperationImpact.verdict:type_name -> changelens.v1.CompareVerdict
-	60,  // 51: changelens.v1.ListDeploymentsRequest.start_time:type_name -> google.protobuf.Timestamp
-	60,  // 52: changelens.v1.ListDeploymentsRequest.end_time:type_name -> google.protobuf.Timestamp
-	3,   // 53: changelens.v1.ListDeploymentsRequest.cause_kind:type_name -> changelens.v1.CauseKind
-	22,  // 54: changelens.v1.ListDeploymentsResponse.deployments:type_name -> changelens.v1.Deployment
-	60,  // 55: changelens.v1.ImpactWindow.start:type_name -> google.protobuf.Timestamp
-	60,  // 56: changelens.v1.ImpactWindow.end:type_name -> google.protobuf.Timestamp
-	22,  // 57: changelens.v1.GetDeploymentImpactResponse.deployment:type_name -> changelens.v1.Deployment
-	31,  // 58: changelens.v1.GetDeploymentImpactResponse.before:type_name -> changelens.v1.ImpactWindow
-	31,  // 59: changelens.v1.GetDeploymentImpactResponse.after:type_name -> changelens.v1.ImpactWindow
-	32,  // 60: changelens.v1.GetDeploymentImpactResponse.latency_test:type_name -> changelens.v1.StatTest
-	32,  // 61: changelens.v1.GetDeploymentImpactResponse.error_rate_test:type_name -> changelens.v1.StatTest
-	2,   // 62: changelens.v1.GetDeploymentImpactResponse.verdict:type_name -> changelens.v1.Verdict
-	4,   // 63: changelens.v1.GetDeploymentImpactResponse.reasons:type_name -> changelens.v1.FailureReason
-	49,  // 64: changelens.v1.GetDeploymentImpactResponse.canary:type_name -> changelens.v1.CompareResponse
-	24,  // 65: changelens.v1.GetDeploymentImpactResponse.metrics:type_name -> changelens.v1.ImpactMetric
-	27,  // 66: changelens.v1.GetDeploymentImpactResponse.operations:type_name -> changelens.v1.OperationImpact
-	25,  // 67: changelens.v1.GetDeploymentImpactResponse.control:type_name -> changelens.v1.Control
-	13,  // 68: changelens.v1.GetDeploymentImpactResponse.attribution:type_name -> changelens.v1.Attribution
-	60,  // 69: changelens.v1.GetServiceGraphRequest.start_time:type_name -> google.protobuf.Timestamp
-	60,  // 70: changelens.v1.GetServiceGraphRequest.end_time:type_name -> google.protobuf.Timestamp
-	61,  // 71: changelens.v1.GraphEdge.mean_ms:type_name -> google.protobuf.DoubleValue
-	35,  // 72: changelens.v1.GetServiceGraphResponse.edges:type_name -> changelens.v1.GraphEdge
-	60,  // 73: changelens.v1.ListIncidentsRequest.start_time:type_name -> google.protobuf.Timestamp
-	60,  // 74: changelens.v1.ListIncidentsRequest.end_time:type_name -> google.protobuf.Timestamp
-	60,  // 75: changelens.v1.Incident.opened_time:type_name -> google.protobuf.Timestamp
-	60,  // 76: changelens.v1.Incident.resolved_time:type_name -> google.protobuf.Timestamp
-	38,  // 77: changelens.v1.ListIncidentsResponse.incidents:type_name -> changelens.v1.Incident
-	60,  // 78: changelens.v1.GetDORARequest.start_time:type_name -> google.protobuf.Timestamp
-	60,  // 79: changelens.v1.GetDORARequest.end_time:type_name -> google.protobuf.Timestamp
-	5,   // 80: changelens.v1.GetDORARequest.interval:type_name -> changelens.v1.Interval
-	6,   // 81: changelens.v1.MetricBenchmark.tier:type_name -> changelens.v1.Tier
-	61,  // 82: changelens.v1.MetricBenchmark.score:type_name -> google.protobuf.DoubleValue
-	61,  // 83: changelens.v1.MetricBenchmark.industry_mean:type_name -> google.protobuf.DoubleValue
-	61,  // 84: changelens.v1.MetricBenchmark.industry_std:type_name -> google.protobuf.DoubleValue
-	61,  // 85: changelens.v1.MetricBenchmark.percentile:type_name -> google.protobuf.DoubleValue
-	6,   // 86: changelens.v1.DORATiers.deployment_frequency:type_name -> changelens.v1.Tier
-	6,   // 87: changelens.v1.DORATiers.lead_time:type_name -> changelens.v1.Tier
-	6,   // 88: changelens.v1.DORATiers.change_failure_rate:type_name -> changelens.v1.Tier
-	6,   // 89: changelens.v1.DORATiers.time_to_restore:type_name -> changelens.v1.Tier
-	60,  // 90: changelens.v1.DORAFigures.start_time:type_name -> google.protobuf.Timestamp
-	60,  // 91: changelens.v1.DORAFigures.end_time:type_name -> google.protobuf.Timestamp
-	42,  // 92: changelens.v1.DORAFigures.tiers:type_name -> changelens.v1.DORATiers
-	41,  // 93: changelens.v1.DORAFigures.benchmarks:type_name -> changelens.v1.MetricBenchmark
-	43,  // 94: changelens.v1.GetDORAResponse.summary:type_name -> changelens.v1.DORAFigures
-	43,  // 95: changelens.v1.GetDORAResponse.intervals:type_name -> changelens.v1.DORAFigures
-	60,  // 96: changelens.v1.CompareRequest.start_time:type_name -> google.protobuf.Timestamp
-	60,  // 97: changelens.v1.CompareRequest.end_time:type_name -> google.protobuf.Timestamp
-	8,   // 98: changelens.v1.CompareMetric.verdict:type_name -> changelens.v1.CompareVerdict
-	46,  // 99: changelens.v1.CompareResponse.control:type_name -> changelens.v1.Cohort
-	46,  // 100: changelens.v1.CompareResponse.treatment:type_name -> changelens.v1.Cohort
-	47,  // 101: changelens.v1.CompareResponse.metrics:type_name -> changelens.v1.CompareMetric
-	8,   // 102: changelens.v1.CompareResponse.verdict:type_name -> changelens.v1.CompareVerdict
-	48,  // 103: changelens.v1.CompareResponse.srm:type_name -> changelens.v1.SampleRatio
-	50,  // 104: changelens.v1.CompareResponse.operations:type_name -> changelens.v1.OperationComparison
-	46,  // 105: changelens.v1.OperationComparison.control:type_name -> changelens.v1.Cohort
-	46,  // 106: changelens.v1.OperationComparison.treatment:type_name -> changelens.v1.Cohort
-	47,  // 107: changelens.v1.OperationComparison.metrics:type_name -> changelens.v1.CompareMetric
-	8,   // 108: changelens.v1.OperationComparison.verdict:type_name -> changelens.v1.CompareVerdict
-	60,  // 109: changelens.v1.ListCohortsRequest.start_time:type_name -> google.protobuf.Timestamp
-	60,  // 110: changelens.v1.ListCohortsRequest.end_time:type_name -> google.protobuf.Timestamp
-	52,  // 111: changelens.v1.CohortDimension.values:type_name -> changelens.v1.CohortValue
-	53,  // 112: changelens.v1.ListCohortsResponse.dimensions:type_name -> changelens.v1.CohortDimension
-	59,  // 113: changelens.v1.FlaggerWebhook.metadata:type_name -> changelens.v1.FlaggerWebhook.MetadataEntry
-	56,  // 114: changelens.v1.GateWebhookRequest.webhook:type_name -> changelens.v1.FlaggerWebhook
-	9,   // 115: changelens.v1.GateResponse.result:type_name -> changelens.v1.GateResult
-	10,  // 116: changelens.v1.GateResponse.mode:type_name -> changelens.v1.GateMode
-	47,  // 117: changelens.v1.GateResponse.metrics:type_name -> changelens.v1.CompareMetric
-	60,  // 118: changelens.v1.GateResponse.evaluated_at:type_name -> google.protobuf.Timestamp
-	46,  // 119: changelens.v1.GateResponse.control:type_name -> changelens.v1.Cohort
-	46,  // 120: changelens.v1.GateResponse.treatment:type_name -> changelens.v1.Cohort
-	23,  // 121: changelens.v1.GateResponse.regressions:type_name -> changelens.v1.Regression
-	14,  // 122: changelens.v1.QueryService.ListServices:input_type -> changelens.v1.ListServicesRequest
-	17,  // 123: changelens.v1.QueryService.GetLatency:input_type -> changelens.v1.GetLatencyRequest
-	20,  // 124: changelens.v1.QueryService.GetLatencySummary:input_type -> changelens.v1.GetLatencySummaryRequest
-	28,  // 125: changelens.v1.QueryService.ListDeployments:input_type -> changelens.v1.ListDeploymentsRequest
-	30,  // 126: changelens.v1.QueryService.GetDeploymentImpact:input_type -> changelens.v1.GetDeploymentImpactRequest
-	34,  // 127: changelens.v1.QueryService.GetServiceGraph:input_type -> changelens.v1.GetServiceGraphRequest
-	37,  // 128: changelens.v1.QueryService.ListIncidents:input_type -> changelens.v1.ListIncidentsRequest
-	40,  // 129: changelens.v1.QueryService.GetDORA:input_type -> changelens.v1.GetDORARequest
-	45,  // 130: changelens.v1.QueryService.Compare:input_type -> changelens.v1.CompareRequest
-	51,  // 131: changelens.v1.QueryService.ListCohorts:input_type -> changelens.v1.ListCohortsRequest
-	55,  // 132: changelens.v1.QueryService.Gate:input_type -> changelens.v1.GateRequest
-	57,  // 133: changelens.v1.QueryService.GateWebhook:input_type -> changelens.v1.GateWebhookRequest
-	16,  // 134: changelens.v1.QueryService.ListServices:output_type -> changelens.v1.ListServicesResponse
-	19,  // 135: changelens.v1.QueryService.GetLatency:output_type -> changelens.v1.GetLatencyResponse
-	21,  // 136: changelens.v1.QueryService.GetLatencySummary:output_type -> changelens.v1.GetLatencySummaryResponse
-	29,  // 137: changelens.v1.QueryService.ListDeployments:output_type -> changelens.v1.ListDeploymentsResponse
-	33,  // 138: changelens.v1.QueryService.GetDeploymentImpact:output_type -> changelens.v1.GetDeploymentImpactResponse
-	36,  // 139: changelens.v1.QueryService.GetServiceGraph:output_type -> changelens.v1.GetServiceGraphResponse
-	39,  // 140: changelens.v1.QueryService.ListIncidents:output_type -> changelens.v1.ListIncidentsResponse
-	44,  // 141: changelens.v1.QueryService.GetDORA:output_type -> changelens.v1.GetDORAResponse
-	49,  // 142: changelens.v1.QueryService.Compare:output_type -> changelens.v1.CompareResponse
-	54,  // 143: changelens.v1.QueryService.ListCohorts:output_type -> changelens.v1.ListCohortsResponse
-	58,  // 144: changelens.v1.QueryService.Gate:output_type -> changelens.v1.GateResponse
-	58,  // 145: changelens.v1.QueryService.GateWebhook:output_type -> changelens.v1.GateResponse
-	134, // [134:146] is the sub-list for method output_type
-	122, // [122:134] is the sub-list for method input_type
-	122, // [122:122] is the sub-list for extension type_name
-	122, // [122:122] is the sub-list for extension extendee
-	0,   // [0:122] is the sub-list for field type_name
+	63,  // 37: changelens.v1.Regression.relative_change:type_name -> google.protobuf.DoubleValue
+	63,  // 38: changelens.v1.Regression.ci_low:type_name -> google.protobuf.DoubleValue
+	63,  // 39: changelens.v1.Regression.ci_high:type_name -> google.protobuf.DoubleValue
+	63,  // 40: changelens.v1.ErrorKinds.mde:type_name -> google.protobuf.DoubleValue
+	25,  // 41: changelens.v1.ErrorKinds.new:type_name -> changelens.v1.ErrorKind
+	25,  // 42: changelens.v1.ErrorKinds.rose:type_name -> changelens.v1.ErrorKind
+	8,   // 43: changelens.v1.ErrorKind.verdict:type_name -> changelens.v1.CompareVerdict
+	63,  // 44: changelens.v1.ErrorKind.before_rate:type_name -> google.protobuf.DoubleValue
+	63,  // 45: changelens.v1.ErrorKind.after_rate:type_name -> google.protobuf.DoubleValue
+	63,  // 46: changelens.v1.ErrorKind.rate_low:type_name -> google.protobuf.DoubleValue
+	63,  // 47: changelens.v1.ErrorKind.rate_high:type_name -> google.protobuf.DoubleValue
+	63,  // 48: changelens.v1.ErrorKind.rate_ratio:type_name -> google.protobuf.DoubleValue
+	63,  // 49: changelens.v1.ErrorKind.ratio_low:type_name -> google.protobuf.DoubleValue
+	63,  // 50: changelens.v1.ErrorKind.ratio_high:type_name -> google.protobuf.DoubleValue
+	62,  // 51: changelens.v1.ErrorKind.first_seen:type_name -> google.protobuf.Timestamp
+	63,  // 52: changelens.v1.ImpactMetric.relative_change:type_name -> google.protobuf.DoubleValue
+	63,  // 53: changelens.v1.ImpactMetric.ci_low:type_name -> google.protobuf.DoubleValue
+	63,  // 54: changelens.v1.ImpactMetric.ci_high:type_name -> google.protobuf.DoubleValue
+	63,  // 55: changelens.v1.ImpactMetric.min_detectable_change:type_name -> google.protobuf.DoubleValue
+	63,  // 56: changelens.v1.ImpactMetric.min_detectable_value:type_name -> google.protobuf.DoubleValue
+	8,   // 57: changelens.v1.ImpactMetric.verdict:type_name -> changelens.v1.CompareVerdict
+	63,  // 58: changelens.v1.ImpactMetric.raw_change:type_name -> google.protobuf.DoubleValue
+	63,  // 59: changelens.v1.ImpactMetric.control_change:type_name -> google.protobuf.DoubleValue
+	28,  // 60: changelens.v1.Control.shifts:type_name -> changelens.v1.ControlShift
+	26,  // 61: changelens.v1.OperationImpact.metrics:type_name -> changelens.v1.ImpactMetric
+	8,   // 62: changelens.v1.OperationImpact.verdict:type_name -> changelens.v1.CompareVerdict
+	62,  // 63: changelens.v1.ListDeploymentsRequest.start_time:type_name -> google.protobuf.Timestamp
+	62,  // 64: changelens.v1.ListDeploymentsRequest.end_time:type_name -> google.protobuf.Timestamp
+	3,   // 65: changelens.v1.ListDeploymentsRequest.cause_kind:type_name -> changelens.v1.CauseKind
+	22,  // 66: changelens.v1.ListDeploymentsResponse.deployments:type_name -> changelens.v1.Deployment
+	62,  // 67: changelens.v1.ImpactWindow.start:type_name -> google.protobuf.Timestamp
+	62,  // 68: changelens.v1.ImpactWindow.end:type_name -> google.protobuf.Timestamp
+	22,  // 69: changelens.v1.GetDeploymentImpactResponse.deployment:type_name -> changelens.v1.Deployment
+	33,  // 70: changelens.v1.GetDeploymentImpactResponse.before:type_name -> changelens.v1.ImpactWindow
+	33,  // 71: changelens.v1.GetDeploymentImpactResponse.after:type_name -> changelens.v1.ImpactWindow
+	34,  // 72: changelens.v1.GetDeploymentImpactResponse.latency_test:type_name -> changelens.v1.StatTest
+	34,  // 73: changelens.v1.GetDeploymentImpactResponse.error_rate_test:type_name -> changelens.v1.StatTest
+	2,   // 74: changelens.v1.GetDeploymentImpactResponse.verdict:type_name -> changelens.v1.Verdict
+	4,   // 75: changelens.v1.GetDeploymentImpactResponse.reasons:type_name -> changelens.v1.FailureReason
+	51,  // 76: changelens.v1.GetDeploymentImpactResponse.canary:type_name -> changelens.v1.CompareResponse
+	26,  // 77: changelens.v1.GetDeploymentImpactResponse.metrics:type_name -> changelens.v1.ImpactMetric
+	29,  // 78: changelens.v1.GetDeploymentImpactResponse.operations:type_name -> changelens.v1.OperationImpact
+	27,  // 79: changelens.v1.GetDeploymentImpactResponse.control:type_name -> changelens.v1.Control
+	13,  // 80: changelens.v1.GetDeploymentImpactResponse.attribution:type_name -> changelens.v1.Attribution
+	24,  // 81: changelens.v1.GetDeploymentImpactResponse.error_kinds:type_name -> changelens.v1.ErrorKinds
+	62,  // 82: changelens.v1.GetServiceGraphRequest.start_time:type_name -> google.protobuf.Timestamp
+	62,  // 83: changelens.v1.GetServiceGraphRequest.end_time:type_name -> google.protobuf.Timestamp
+	63,  // 84: changelens.v1.GraphEdge.mean_ms:type_name -> google.protobuf.DoubleValue
+	37,  // 85: changelens.v1.GetServiceGraphResponse.edges:type_name -> changelens.v1.GraphEdge
+	62,  // 86: changelens.v1.ListIncidentsRequest.start_time:type_name -> google.protobuf.Timestamp
+	62,  // 87: changelens.v1.ListIncidentsRequest.end_time:type_name -> google.protobuf.Timestamp
+	62,  // 88: changelens.v1.Incident.opened_time:type_name -> google.protobuf.Timestamp
+	62,  // 89: changelens.v1.Incident.resolved_time:type_name -> google.protobuf.Timestamp
+	40,  // 90: changelens.v1.ListIncidentsResponse.incidents:type_name -> changelens.v1.Incident
+	62,  // 91: changelens.v1.GetDORARequest.start_time:type_name -> google.protobuf.Timestamp
+	62,  // 92: changelens.v1.GetDORARequest.end_time:type_name -> google.protobuf.Timestamp
+	5,   // 93: changelens.v1.GetDORARequest.interval:type_name -> changelens.v1.Interval
+	6,   // 94: changelens.v1.MetricBenchmark.tier:type_name -> changelens.v1.Tier
+	63,  // 95: changelens.v1.MetricBenchmark.score:type_name -> google.protobuf.DoubleValue
+	63,  // 96: changelens.v1.MetricBenchmark.industry_mean:type_name -> google.protobuf.DoubleValue
+	63,  // 97: changelens.v1.MetricBenchmark.industry_std:type_name -> google.protobuf.DoubleValue
+	63,  // 98: changelens.v1.MetricBenchmark.percentile:type_name -> google.protobuf.DoubleValue
+	6,   // 99: changelens.v1.DORATiers.deployment_frequency:type_name -> changelens.v1.Tier
+	6,   // 100: changelens.v1.DORATiers.lead_time:type_name -> changelens.v1.Tier
+	6,   // 101: changelens.v1.DORATiers.change_failure_rate:type_name -> changelens.v1.Tier
+	6,   // 102: changelens.v1.DORATiers.time_to_restore:type_name -> changelens.v1.Tier
+	62,  // 103: changelens.v1.DORAFigures.start_time:type_name -> google.protobuf.Timestamp
+	62,  // 104: changelens.v1.DORAFigures.end_time:type_name -> google.protobuf.Timestamp
+	44,  // 105: changelens.v1.DORAFigures.tiers:type_name -> changelens.v1.DORATiers
+	43,  // 106: changelens.v1.DORAFigures.benchmarks:type_name -> changelens.v1.MetricBenchmark
+	45,  // 107: changelens.v1.GetDORAResponse.summary:type_name -> changelens.v1.DORAFigures
+	45,  // 108: changelens.v1.GetDORAResponse.intervals:type_name -> changelens.v1.DORAFigures
+	62,  // 109: changelens.v1.CompareRequest.start_time:type_name -> google.protobuf.Timestamp
+	62,  // 110: changelens.v1.CompareRequest.end_time:type_name -> google.protobuf.Timestamp
+	8,   // 111: changelens.v1.CompareMetric.verdict:type_name -> changelens.v1.CompareVerdict
+	48,  // 112: changelens.v1.CompareResponse.control:type_name -> changelens.v1.Cohort
+	48,  // 113: changelens.v1.CompareResponse.treatment:type_name -> changelens.v1.Cohort
+	49,  // 114: changelens.v1.CompareResponse.metrics:type_name -> changelens.v1.CompareMetric
+	8,   // 115: changelens.v1.CompareResponse.verdict:type_name -> changelens.v1.CompareVerdict
+	50,  // 116: changelens.v1.CompareResponse.srm:type_name -> changelens.v1.SampleRatio
+	52,  // 117: changelens.v1.CompareResponse.operations:type_name -> changelens.v1.OperationComparison
+	24,  // 118: changelens.v1.CompareResponse.error_kinds:type_name -> changelens.v1.ErrorKinds
+	48,  // 119: changelens.v1.OperationComparison.control:type_name -> changelens.v1.Cohort
+	48,  // 120: changelens.v1.OperationComparison.treatment:type_name -> changelens.v1.Cohort
+	49,  // 121: changelens.v1.OperationComparison.metrics:type_name -> changelens.v1.CompareMetric
+	8,   // 122: changelens.v1.OperationComparison.verdict:type_name -> changelens.v1.CompareVerdict
+	62,  // 123: changelens.v1.ListCohortsRequest.start_time:type_name -> google.protobuf.Timestamp
+	62,  // 124: changelens.v1.ListCohortsRequest.end_time:type_name -> google.protobuf.Timestamp
+	54,  // 125: changelens.v1.CohortDimension.values:type_name -> changelens.v1.CohortValue
+	55,  // 126: changelens.v1.ListCohortsResponse.dimensions:type_name -> changelens.v1.CohortDimension
+	61,  // 127: changelens.v1.FlaggerWebhook.metadata:type_name -> changelens.v1.FlaggerWebhook.MetadataEntry
+	58,  // 128: changelens.v1.GateWebhookRequest.webhook:type_name -> changelens.v1.FlaggerWebhook
+	9,   // 129: changelens.v1.GateResponse.result:type_name -> changelens.v1.GateResult
+	10,  // 130: changelens.v1.GateResponse.mode:type_name -> changelens.v1.GateMode
+	49,  // 131: changelens.v1.GateResponse.metrics:type_name -> changelens.v1.CompareMetric
+	62,  // 132: changelens.v1.GateResponse.evaluated_at:type_name -> google.protobuf.Timestamp
+	48,  // 133: changelens.v1.GateResponse.control:type_name -> changelens.v1.Cohort
+	48,  // 134: changelens.v1.GateResponse.treatment:type_name -> changelens.v1.Cohort
+	23,  // 135: changelens.v1.GateResponse.regressions:type_name -> changelens.v1.Regression
+	14,  // 136: changelens.v1.QueryService.ListServices:input_type -> changelens.v1.ListServicesRequest
+	17,  // 137: changelens.v1.QueryService.GetLatency:input_type -> changelens.v1.GetLatencyRequest
+	20,  // 138: changelens.v1.QueryService.GetLatencySummary:input_type -> changelens.v1.GetLatencySummaryRequest
+	30,  // 139: changelens.v1.QueryService.ListDeployments:input_type -> changelens.v1.ListDeploymentsRequest
+	32,  // 140: changelens.v1.QueryService.GetDeploymentImpact:input_type -> changelens.v1.GetDeploymentImpactRequest
+	36,  // 141: changelens.v1.QueryService.GetServiceGraph:input_type -> changelens.v1.GetServiceGraphRequest
+	39,  // 142: changelens.v1.QueryService.ListIncidents:input_type -> changelens.v1.ListIncidentsRequest
+	42,  // 143: changelens.v1.QueryService.GetDORA:input_type -> changelens.v1.GetDORARequest
+	47,  // 144: changelens.v1.QueryService.Compare:input_type -> changelens.v1.CompareRequest
+	53,  // 145: changelens.v1.QueryService.ListCohorts:input_type -> changelens.v1.ListCohortsRequest
+	57,  // 146: changelens.v1.QueryService.Gate:input_type -> changelens.v1.GateRequest
+	59,  // 147: changelens.v1.QueryService.GateWebhook:input_type -> changelens.v1.GateWebhookRequest
+	16,  // 148: changelens.v1.QueryService.ListServices:output_type -> changelens.v1.ListServicesResponse
+	19,  // 149: changelens.v1.QueryService.GetLatency:output_type -> changelens.v1.GetLatencyResponse
+	21,  // 150: changelens.v1.QueryService.GetLatencySummary:output_type -> changelens.v1.GetLatencySummaryResponse
+	31,  // 151: changelens.v1.QueryService.ListDeployments:output_type -> changelens.v1.ListDeploymentsResponse
+	35,  // 152: changelens.v1.QueryService.GetDeploymentImpact:output_type -> changelens.v1.GetDeploymentImpactResponse
+	38,  // 153: changelens.v1.QueryService.GetServiceGraph:output_type -> changelens.v1.GetServiceGraphResponse
+	41,  // 154: changelens.v1.QueryService.ListIncidents:output_type -> changelens.v1.ListIncidentsResponse
+	46,  // 155: changelens.v1.QueryService.GetDORA:output_type -> changelens.v1.GetDORAResponse
+	51,  // 156: changelens.v1.QueryService.Compare:output_type -> changelens.v1.CompareResponse
+	56,  // 157: changelens.v1.QueryService.ListCohorts:output_type -> changelens.v1.ListCohortsResponse
+	60,  // 158: changelens.v1.QueryService.Gate:output_type -> changelens.v1.GateResponse
+	60,  // 159: changelens.v1.QueryService.GateWebhook:output_type -> changelens.v1.GateResponse
+	148, // [148:160] is the sub-list for method output_type
+	136, // [136:148] is the sub-list for method input_type
+	136, // [136:136] is the sub-list for extension type_name
+	136, // [136:136] is the sub-list for extension extendee
+	0,   // [0:136] is the sub-list for field type_name
 }
 
 func init() { file_changelens_v1_query_proto_init() }
@@ -6039,7 +6520,7 @@ func file_changelens_v1_query_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_changelens_v1_query_proto_rawDesc), len(file_changelens_v1_query_proto_rawDesc)),
 			NumEnums:      11,
-			NumMessages:   49,
+			NumMessages:   51,
 			NumExtensions: 0,
 			NumServices:   1,
 		},
