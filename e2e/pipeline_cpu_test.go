@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -190,7 +191,12 @@ func BenchmarkPipelineCPU(b *testing.B) {
 // telemetrygen and returns the collector's CPU-seconds per million spans
 // from just before the first span until the last one received was exported.
 func pipelineRun(b *testing.B, tg, config string, env []string, spans, workers, rate int) (float64, time.Duration) {
-	col := startCollector(b, config, env...)
+	var col *collector
+	if bin := os.Getenv("CHANGELENS_BENCH_COLLECTOR"); bin != "" {
+		col = startCollectorBinary(b, bin, config, env...)
+	} else {
+		col = startCollector(b, config, env...)
+	}
 	defer col.stop(b)
 	pid := col.cmd.Process.Pid
 	const sent = "otelcol_exporter_sent_spans"
@@ -250,4 +256,25 @@ func envInt(b *testing.B, name string, def int) int {
 		b.Fatalf("%s=%q: want a positive integer", name, s)
 	}
 	return n
+}
+
+// startCollectorBinary is startCollector with another build of the
+// collector (CHANGELENS_BENCH_COLLECTOR: e.g. one from before a change, to
+// compare in the same run conditions).
+func startCollectorBinary(b *testing.B, bin, config string, env ...string) *collector {
+	c := &collector{
+		otlpAddr:    fmt.Sprintf("127.0.0.1:%d", freePort(b)),
+		metricsAddr: fmt.Sprintf("127.0.0.1:%d", freePort(b)),
+		exited:      make(chan struct{}),
+	}
+	host, port, _ := net.SplitHostPort(c.metricsAddr)
+	config = strings.NewReplacer("{{OTLP}}", c.otlpAddr, "{{METRICS_HOST}}", host, "{{METRICS_PORT}}", port).Replace(config)
+	path := filepath.Join(b.TempDir(), "collector.yaml")
+	if err := os.WriteFile(path, []byte(config), 0o600); err != nil {
+		b.Fatal(err)
+	}
+	cmd := exec.Command(bin, "--config", path)
+	cmd.Env = append(os.Environ(), env...)
+	c.launch(b, cmd)
+	return c
 }

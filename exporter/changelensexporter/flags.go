@@ -99,10 +99,8 @@ func (e *encoder) encodeLogs(ld plog.Logs) {
 
 // insertFlagEvaluations sends one batch insert of c into flag_evaluations.
 func insertFlagEvaluations(ctx context.Context, conn driver.Conn, query string, c *flagColumns, v *idViews) error {
-	v.traceIDs = fixedRows(v.traceIDs, c.traceIDs, 16)
-	v.spanIDs = fixedRows(v.spanIDs, c.spanIDs, 8)
-	return sendColumns(ctx, conn, query, flagColumnNames,
-		c.service, c.environment, c.key, c.variant, c.time, c.timeNs, v.traceIDs, v.spanIDs)
+	return sendColumns(ctx, conn, query, flagColumnNames, v,
+		c.service, c.environment, c.key, c.variant, c.time, c.timeNs, fixed(c.traceIDs, 16, &v.traceIDs), fixed(c.spanIDs, 8, &v.spanIDs))
 }
 
 // storeFlagEvaluations inserts enc's flag evaluation events. Like

@@ -28,18 +28,39 @@ func fixedRows(dst [][]byte, packed []byte, width int) [][]byte {
 }
 
 // idViews are reusable per-row views of a batch's packed FixedString IDs
-// (the driver appends FixedString columns from [][]byte).
-type idViews struct{ traceIDs, spanIDs, parentSpanIDs [][]byte }
+// (the driver appends FixedString columns from [][]byte) and the buffers
+// fillColumn keeps across one table's batches.
+type idViews struct {
+	traceIDs, spanIDs, parentSpanIDs [][]byte
+	cols                             []colScratch
+}
+
+// fixed is the packed FixedString(width) column packed, with views for its rows.
+func fixed(packed []byte, width int, views *[][]byte) fixedColumn {
+	return fixedColumn{packed: packed, width: width, views: views}
+}
 
 // sendColumns sends one batch insert whose columns, in the order of names
-// (the query's column list), are cols, each a whole column.
-func sendColumns(ctx context.Context, conn driver.Conn, query string, names []string, cols ...any) error {
+// (the query's column list), are cols, each a whole column: set directly
+// where fillColumn can, else appended through the driver.
+func sendColumns(ctx context.Context, conn driver.Conn, query string, names []string, v *idViews, cols ...any) error {
 	b, err := conn.PrepareBatch(ctx, query)
 	if err != nil {
 		return err
 	}
 	defer func() { _ = b.Abort() }()
+	bcols := b.Columns()
+	if len(v.cols) < len(cols) {
+		v.cols = make([]colScratch, len(cols))
+	}
 	for i, col := range cols {
+		if i < len(bcols) && fillColumn(bcols[i], col, &v.cols[i]) {
+			continue
+		}
+		if f, ok := col.(fixedColumn); ok {
+			*f.views = fixedRows(*f.views, f.packed, f.width)
+			col = *f.views
+		}
 		if err := b.Column(i).Append(col); err != nil {
 			return fmt.Errorf("%w: %w", errEncode, fmt.Errorf("column %s: %w", names[i], err))
 		}
@@ -49,51 +70,40 @@ func sendColumns(ctx context.Context, conn driver.Conn, query string, names []st
 
 // insertLatency sends one batch insert of c into latency_events.
 func insertLatency(ctx context.Context, conn driver.Conn, query string, c *latencyColumns, v *idViews) error {
-	v.traceIDs = fixedRows(v.traceIDs, c.traceIDs, 16)
-	v.spanIDs = fixedRows(v.spanIDs, c.spanIDs, 8)
-	v.parentSpanIDs = fixedRows(v.parentSpanIDs, c.parentSpanIDs, 8)
-	return sendColumns(ctx, conn, query, latencyColumnNames,
+	return sendColumns(ctx, conn, query, latencyColumnNames, v,
 		c.service, c.environment, c.version, c.operation, c.time, c.startNs, c.durationNs, c.isError,
-		c.httpStatus, c.weight, v.traceIDs, v.spanIDs, c.cohortKeys, c.cohortValues, c.responseSize,
-		c.requestSize, v.parentSpanIDs, c.errorKind)
+		c.httpStatus, c.weight, fixed(c.traceIDs, 16, &v.traceIDs), fixed(c.spanIDs, 8, &v.spanIDs), c.cohortKeys, c.cohortValues, c.responseSize,
+		c.requestSize, fixed(c.parentSpanIDs, 8, &v.parentSpanIDs), c.errorKind)
 }
 
 // insertCalls sends one batch insert of c into call_events.
 func insertCalls(ctx context.Context, conn driver.Conn, query string, c *callColumns, v *idViews) error {
-	v.traceIDs = fixedRows(v.traceIDs, c.traceIDs, 16)
-	v.spanIDs = fixedRows(v.spanIDs, c.spanIDs, 8)
-	return sendColumns(ctx, conn, query, callColumnNames,
+	return sendColumns(ctx, conn, query, callColumnNames, v,
 		c.service, c.environment, c.version, c.operation, c.peer, c.time, c.startNs, c.durationNs,
-		c.isError, c.weight, v.traceIDs, v.spanIDs)
+		c.isError, c.weight, fixed(c.traceIDs, 16, &v.traceIDs), fixed(c.spanIDs, 8, &v.spanIDs))
 }
 
 // insertDeployments sends one batch insert of c into deployments.
 func insertDeployments(ctx context.Context, conn driver.Conn, query string, c *deploymentColumns, v *idViews) error {
-	v.traceIDs = fixedRows(v.traceIDs, c.traceIDs, 16)
-	v.spanIDs = fixedRows(v.spanIDs, c.spanIDs, 8)
-	return sendColumns(ctx, conn, query, deploymentColumnNames,
+	return sendColumns(ctx, conn, query, deploymentColumnNames, v,
 		c.id, c.service, c.environment, c.version, c.previousVersion, c.source, c.status,
 		c.rolloutStart, c.rolloutStartNs, c.deployTime, c.deployTimeNs, c.commitSHA, c.commitTime,
 		c.commitTimeNs, c.rollbackCandidate, c.externalID, c.pipelineName, c.pipelineRunID,
-		c.supersededBy, v.traceIDs, v.spanIDs, c.observedTime, c.ver, c.rework)
+		c.supersededBy, fixed(c.traceIDs, 16, &v.traceIDs), fixed(c.spanIDs, 8, &v.spanIDs), c.observedTime, c.ver, c.rework)
 }
 
 // insertIncidents sends one batch insert of c into incident_events.
 func insertIncidents(ctx context.Context, conn driver.Conn, query string, c *incidentColumns, v *idViews) error {
-	v.traceIDs = fixedRows(v.traceIDs, c.traceIDs, 16)
-	v.spanIDs = fixedRows(v.spanIDs, c.spanIDs, 8)
-	return sendColumns(ctx, conn, query, incidentColumnNames,
+	return sendColumns(ctx, conn, query, incidentColumnNames, v,
 		c.id, c.service, c.environment, c.source, c.status, c.severity, c.title, c.deploymentID,
-		c.openedTime, c.openedTimeNs, c.resolvedTimeNs, v.traceIDs, v.spanIDs, c.observedTime, c.ver)
+		c.openedTime, c.openedTimeNs, c.resolvedTimeNs, fixed(c.traceIDs, 16, &v.traceIDs), fixed(c.spanIDs, 8, &v.spanIDs), c.observedTime, c.ver)
 }
 
 // insertCommits sends one batch insert of c into commit_events.
 func insertCommits(ctx context.Context, conn driver.Conn, query string, c *commitColumns, v *idViews) error {
-	v.traceIDs = fixedRows(v.traceIDs, c.traceIDs, 16)
-	v.spanIDs = fixedRows(v.spanIDs, c.spanIDs, 8)
-	return sendColumns(ctx, conn, query, commitColumnNames,
+	return sendColumns(ctx, conn, query, commitColumnNames, v,
 		c.service, c.repository, c.sha, c.commitTime, c.commitTimeNs, c.pushedTimeNs, c.ref,
-		v.traceIDs, v.spanIDs, c.observedTime, c.ver)
+		fixed(c.traceIDs, 16, &v.traceIDs), fixed(c.spanIDs, 8, &v.spanIDs), c.observedTime, c.ver)
 }
 
 // errEncode marks client-side failures to encode rows for the server's
