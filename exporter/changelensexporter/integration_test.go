@@ -1146,6 +1146,11 @@ func TestIntegrationThroughFactory(t *testing.T) {
 		forEachSpan(td, func(s ptrace.Span) {
 			s.SetStartTimestamp(s.StartTimestamp() + pcommonTimestamp(shift))
 			s.SetEndTimestamp(s.EndTimestamp() + pcommonTimestamp(shift))
+			// Each batch its own spans: deduplicate (on by default) would
+			// rightly skip a batch whose spans an earlier insert stored.
+			id := s.TraceID()
+			id[0], id[1] = byte(b+1), 0xba
+			s.SetTraceID(id)
 		})
 		eventspantest.AppendForeign(td, 2)
 		if err := exp.ConsumeTraces(context.Background(), td); err != nil {
