@@ -20,7 +20,9 @@ import (
 // slower version that fails graphBadErrors of its requests one minute
 // later: web's latency and errors rise because it waits on its callee and
 // fails when it fails, so web's deployment is CAUSED_BY_DEPENDENCY naming
-// inventory's, which is DEGRADED. Its own random stream, so the plan's
+// inventory's, which is DEGRADED — its failures also throw an exception
+// type the old version never did (graphNewError, an exception event on its
+// SERVER span): a new error kind. Its own random stream, so the plan's
 // traffic is the same with or without it.
 const (
 	graphCaller     = "web"
@@ -37,6 +39,7 @@ const (
 	graphCalleeMS   = 90
 	graphErrorShare = 0.002 // web's own, and inventory's before
 	graphBadErrors  = 0.03  // inventory's new version
+	graphNewError   = "inventory.StockLookupException"
 )
 
 type graphWriter struct {
@@ -133,7 +136,15 @@ func (w *graphWriter) minute(td ptrace.Traces, m time.Time) int {
 		} else {
 			c.Attributes().PutInt("http.response.status_code", 200)
 		}
-		server(span(slice(graphCallee, invVersion), tid, callee, call, ptrace.SpanKindServer, "GET /stock/{sku}", callAt.Add(time.Millisecond), invMS), "/stock/{sku}", invFailed)
+		inv := span(slice(graphCallee, invVersion), tid, callee, call, ptrace.SpanKindServer, "GET /stock/{sku}", callAt.Add(time.Millisecond), invMS)
+		server(inv, "/stock/{sku}", invFailed)
+		if invFailed && invVersion == graphInvNew {
+			e := inv.Events().AppendEmpty()
+			e.SetName("exception")
+			e.SetTimestamp(inv.EndTimestamp())
+			e.Attributes().PutStr("exception.type", graphNewError)
+			e.Attributes().PutStr("exception.message", "stock service unavailable")
+		}
 	}
 	return 2 * graphPerMinute
 }

@@ -764,7 +764,8 @@ func (lv *live) checkCoverage(dashboards []*dashboard) {
 // checkScenarioVisible: the scenario's releases show up in the dashboards
 // (a DORA overview of nothing but NO_CHANGE would test little): both
 // environments and all services, explicit and inferred deployments, a
-// degraded release, a rollback, a failed deploy, and every failure reason.
+// degraded release, a rollback, a failed deploy, and every failure reason
+// but INCIDENT (the scenario sends no incidents).
 func (lv *live) checkScenarioVisible(services []string) {
 	want := map[string][]string{
 		"changelens-dora/Environment": {"production", "staging"},
@@ -790,7 +791,7 @@ func (lv *live) checkScenarioVisible(services []string) {
 		}
 	}
 	reasons := strings.Join(sortedKeys(lv.seen["changelens-dora/Failure reasons"]), " ")
-	for _, r := range []string{"ROLLED_BACK", "LATENCY_REGRESSION", "ERROR_RATE_REGRESSION"} {
+	for _, r := range []string{"ROLLED_BACK", "LATENCY_REGRESSION", "ERROR_RATE_REGRESSION", "NEW_ERROR_KIND"} {
 		if !strings.Contains(reasons, "FAILURE_REASON_"+r) {
 			lv.t.Errorf("failure reason %s never shown (saw %s)", r, reasons)
 		}
