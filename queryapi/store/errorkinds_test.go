@@ -12,8 +12,10 @@ import (
 	"go.opentelemetry.io/collector/pdata/pcommon"
 	"go.opentelemetry.io/collector/pdata/ptrace"
 
+	"github.com/changelens/changelens/exporter/changelensexporter"
 	"github.com/changelens/changelens/queryapi/analysis"
 	"github.com/changelens/changelens/queryapi/report"
+	"github.com/changelens/changelens/testkit/chcluster"
 	"github.com/changelens/changelens/testkit/chtest"
 	"github.com/changelens/changelens/testkit/pipelinetest"
 )
@@ -85,6 +87,28 @@ func (k *kindTraffic) request(service, version string, at time.Time, exc string,
 func TestIntegrationErrorKinds(t *testing.T) {
 	srv := chtest.Shared(t)
 	db := srv.NewDatabase(t)
+	k, deploy := writeKindTraffic(t, srv.Addr(), db, nil)
+	dsn := fmt.Sprintf("clickhouse://%s:%s@%s/%s", chtest.ReadOnlyUser, url.QueryEscape(chtest.ReadOnlyPassword), srv.Addr(), db)
+	checkErrorKinds(t, dsn, k, deploy)
+}
+
+// The same through Distributed tables: a replicated cluster of two shards
+// (each unit on one), read through a node of each.
+func TestClusterErrorKinds(t *testing.T) {
+	c := chcluster.New(t)
+	k, deploy := writeKindTraffic(t, "", "kinds", func(cfg *changelensexporter.Config) {
+		cfg.Endpoints = c.Endpoints()
+		cfg.ClusterName = chcluster.Name
+	})
+	for _, node := range []*chtest.Server{c.Nodes[0][0], c.Nodes[1][1]} {
+		checkErrorKinds(t, node.DSN("default", "", "kinds"), k, deploy)
+	}
+}
+
+// writeKindTraffic stores the traffic of TestIntegrationErrorKinds through
+// the processor and exporter; it returns it and the deployment's time.
+func writeKindTraffic(t *testing.T, addr, db string, mutate func(*changelensexporter.Config)) (*kindTraffic, time.Time) {
+	t.Helper()
 	deploy := time.Now().Add(-3 * time.Hour).Truncate(time.Hour).Add(17 * time.Minute)
 	k := newKindTraffic()
 	// History: version 1 threw Old two hours before; version 2 (a canary)
@@ -125,11 +149,15 @@ func TestIntegrationErrorKinds(t *testing.T) {
 		}
 		k.request("web", "9", deploy.Add(time.Duration(s)*time.Second), exc, false)
 	}
-	p := pipelinetest.New(t, srv.Addr(), db, 1, nil)
+	p := pipelinetest.New(t, addr, db, 1, mutate)
 	p.Send(t, k.td)
 	p.Close(t)
+	return k, deploy
+}
 
-	dsn := fmt.Sprintf("clickhouse://%s:%s@%s/%s", chtest.ReadOnlyUser, url.QueryEscape(chtest.ReadOnlyPassword), srv.Addr(), db)
+// checkErrorKinds reads back what writeKindTraffic stored.
+func checkErrorKinds(t *testing.T, dsn string, k *kindTraffic, deploy time.Time) {
+	t.Helper()
 	st, err := Open(context.Background(), Config{DSN: dsn})
 	if err != nil {
 		t.Fatal(err)
