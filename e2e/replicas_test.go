@@ -254,7 +254,32 @@ func readAnswersDSN(t *testing.T, dsn string, start, now time.Time) answers {
 	a.compare, err = st.Compare(ctx, report.CompareQuery{Service: "search", Environment: "production",
 		Start: start.Add(10 * time.Hour), End: start.Add(10*time.Hour + 20*time.Minute), Control: "1.2", Treatment: "1.3"})
 	require.NoError(t, err)
+	sameNaN(a.compare.ErrorKinds)
 	return a
+}
+
+// sameNaN replaces the NaNs of an error-kind answer ("not tested") by a
+// value equal to itself, so two answers compare equal when they say the
+// same.
+func sameNaN(ek *report.ErrorKinds) {
+	if ek == nil {
+		return
+	}
+	fix := func(fs ...*float64) {
+		for _, f := range fs {
+			if math.IsNaN(*f) {
+				*f = -1
+			}
+		}
+	}
+	fix(&ek.MDE, &ek.BeforeRequests, &ek.AfterRequests, &ek.HistoryRequests)
+	for _, ks := range [][]report.ErrorKind{ek.New, ek.Rose} {
+		for i := range ks {
+			k := &ks[i]
+			fix(&k.Before, &k.After, &k.BeforeRate, &k.AfterRate, &k.RateLow, &k.RateHigh, &k.RateRatio, &k.RatioLow, &k.RatioHigh,
+				&k.Phi, &k.PValue, &k.AdjustedPValue)
+		}
+	}
 }
 
 func waitStored(t *testing.T, ch *chtest.Server, db string, spans int) {
