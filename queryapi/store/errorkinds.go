@@ -35,8 +35,7 @@ type ErrorKindWindows struct {
 	// after window.
 	Kinds []analysis.ErrorKindCounts
 	// HistoryRequests are the unit's requests (every version but the
-	// deployed one) over the whole hours of the lookback; 0 when no history
-	// was read.
+	// deployed one) over the lookback; 0 when no history was read.
 	HistoryRequests float64
 }
 
@@ -127,6 +126,19 @@ func (s *Store) errorKindHistory(ctx context.Context, items []*analysis.Item, id
 	if err != nil {
 		return err
 	}
+	// The minutes of each lookback outside its whole hours.
+	edges, err := ext.NewTable("_cl_history_edges", ext.Column("k", "UInt64"), ext.Column("j", "UInt32"), ext.Column("v", "String"))
+	if err != nil {
+		return err
+	}
+	edge := func(j int, no uint64, version string, from, to time.Time) error {
+		for m := from; m.Before(to); m = m.Add(time.Minute) {
+			if err := edges.Append(no<<32+uint64(m.Unix()), uint32(j), version); err != nil {
+				return err
+			}
+		}
+		return nil
+	}
 	unitNo := map[analysis.UnitKey]uint64{}
 	var units []string
 	var serviceSet, envSet []any
@@ -157,6 +169,20 @@ func (s *Store) errorKindHistory(ctx context.Context, items []*analysis.Item, id
 		if err := tbl.Append(uint32(j), no, it.Deployment.Version, uint32(unixSeconds(from)), uint32(unixSeconds(to))); err != nil {
 			return err
 		}
+		// Whole hours [hs, he) come from the hourly table (the query's
+		// condition), the rest minute by minute.
+		hs, he := from.Truncate(time.Hour), to.Truncate(time.Hour)
+		if hs.Before(from) {
+			hs = hs.Add(time.Hour)
+		}
+		if hs.Before(he) {
+			err = errors.Join(edge(j, no, it.Deployment.Version, from, hs), edge(j, no, it.Deployment.Version, he, to))
+		} else {
+			err = edge(j, no, it.Deployment.Version, from, to)
+		}
+		if err != nil {
+			return err
+		}
 		if lo.IsZero() || from.Before(lo) {
 			lo = from
 		}
@@ -167,7 +193,7 @@ func (s *Store) errorKindHistory(ctx context.Context, items []*analysis.Item, id
 	if len(units) == 0 {
 		return nil
 	}
-	qctx := clickhouse.Context(ctx, clickhouse.WithExternalTable(tbl))
+	qctx := clickhouse.Context(ctx, clickhouse.WithExternalTable(tbl, edges))
 	return s.query(qctx, "error_kind_history", nil, func(rows driver.Rows) error {
 		var (
 			j    uint32

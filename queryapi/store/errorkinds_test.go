@@ -122,6 +122,11 @@ func writeKindTraffic(t *testing.T, addr, db string, mutate func(*changelensexpo
 		k.request("api", "1", at, exc, false)
 	}
 	k.request("api", "2", deploy.Add(-70*time.Minute), "Pre", false)
+	// Minutes before the before window but within its hour (the lookback's
+	// edge, read from the minute table): version 1 threw Edge.
+	for i := range 4 {
+		k.request("api", "1", deploy.Add(-45*time.Minute+time.Duration(i)*time.Second), "Edge", false)
+	}
 	// The windows: 20 requests a minute, one in ten 503; after the deploy
 	// NPE once a minute in the first ten minutes, Old and Pre once each.
 	for s := -30 * 60; s < 35*60; s += 3 {
@@ -193,7 +198,7 @@ func checkErrorKinds(t *testing.T, dsn string, k *kindTraffic, deploy time.Time)
 		return s, minutes
 	}
 	api := byKind(got[0])
-	if len(api) != 4 {
+	if len(api) != 5 {
 		t.Fatalf("api's kinds: %+v", got[0].Kinds)
 	}
 	npe := api["NPE"]
@@ -222,8 +227,11 @@ func checkErrorKinds(t *testing.T, dsn string, k *kindTraffic, deploy time.Time)
 	if api["Pre"].History != 0 {
 		t.Errorf("Pre's history = %v, want none: the deployed version's own is no history", api["Pre"].History)
 	}
-	if got[0].HistoryRequests != 100 {
-		t.Errorf("history requests = %v, want version 1's 100 (the canary's request is the deployed version's)", got[0].HistoryRequests)
+	if api["Edge"].History != 4 {
+		t.Errorf("Edge's history = %v, want 4 (minutes at the lookback's edge)", api["Edge"].History)
+	}
+	if got[0].HistoryRequests != 104 {
+		t.Errorf("history requests = %v, want version 1's 100 in a whole hour and 4 at the edge (the canary's request is the deployed version's)", got[0].HistoryRequests)
 	}
 	web := byKind(got[1])
 	if a, m := sum(web["web.Boom"].After); len(web) != 1 || a != 13 || m != 13 {

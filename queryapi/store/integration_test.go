@@ -83,7 +83,14 @@ func TestEveryQueryRunsOnTheSchema(t *testing.T) {
 			if err := tbl.Append(uint32(0), uint64(1), "2", uint32(now-3600), uint32(now)); err != nil {
 				t.Fatal(err)
 			}
-			ctx = clickhouse.Context(ctx, clickhouse.WithExternalTable(tbl))
+			edges, err := ext.NewTable("_cl_history_edges", ext.Column("k", "UInt64"), ext.Column("j", "UInt32"), ext.Column("v", "String"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := edges.Append(uint64(1)<<32|uint64(now/60*60), uint32(0), "2"); err != nil {
+				t.Fatal(err)
+			}
+			ctx = clickhouse.Context(ctx, clickhouse.WithExternalTable(tbl, edges))
 		}
 		for _, v := range variants {
 			if err := st.query(ctx, name, v, func(driver.Rows) error { return nil }, args...); err != nil {

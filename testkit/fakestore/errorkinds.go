@@ -23,7 +23,7 @@ func firstOf(m Minute, k ErrorKind) time.Time {
 // ErrorKinds reads each deployment's error kinds minute by minute in its
 // windows (every version) and, with history > 0, their occurrences under
 // every other version over [before window's start − history, its start)
-// and the unit's requests of the whole hours of that lookback, as
+// and the unit's requests over that lookback, as
 // sql/window_error_kinds.sql and error_kind_history.sql.
 func (s *Store) ErrorKinds(ctx context.Context, items []*analysis.Item, idx []int, history time.Duration) ([]store.ErrorKindWindows, error) {
 	defer s.mu.Unlock()
@@ -72,7 +72,7 @@ func (s *Store) ErrorKinds(ctx context.Context, items []*analysis.Item, idx []in
 					kind(ek.Kind).History += ek.Count
 				}
 			}
-			if h := m.Minute.Truncate(time.Hour); !h.Before(from) && !h.Add(time.Hour).After(to) {
+			if in(m.Minute, from, to) {
 				out[j].HistoryRequests += m.Requests
 			}
 		}

@@ -3,10 +3,12 @@
 -- @units, its version v and the lookback [f, t) before its before window
 -- (unix seconds) — each kind's weighted occurrences over the lookback under
 -- every version but v (error_kinds_1m, schema v13), and, with kind '', the
--- unit's weighted requests of every version but v over the whole hours of
--- the lookback (latency_hist_1h; error kinds are never ''). The lookbacks
--- of one unit's deployments overlap: each minute row joins each of them.
--- Names differ from the columns they are made of (18.16).
+-- unit's weighted requests of every version but v over the lookback
+-- (error kinds are never ''): its whole hours from latency_hist_1h, the
+-- minutes at its edges from latency_hist_1m — the external table
+-- _cl_history_edges(k, j, v) lists them, keyed as windows.sql keys minutes.
+-- The lookbacks of one unit's deployments overlap: each row joins each of
+-- them. Names differ from the columns they are made of (18.16).
 SELECT j, kind, sum(n) AS occurrences
 FROM
 (
@@ -48,4 +50,25 @@ FROM
     ALL INNER JOIN _cl_history USING (u)
 ) AS joined
 WHERE m >= f AND m + 3600 <= t AND ver != v
+GROUP BY j
+UNION ALL
+SELECT j, '' AS kind, sum(n) AS occurrences
+FROM
+(
+    SELECT j, n, ver, v
+    FROM
+    (
+        SELECT
+            toUInt64(indexOf(@units, concat(service, '\n', environment))) * 4294967296 + toUInt32(minute) AS k,
+            CAST(version AS String) AS ver,
+            sumMerge(request_count) AS n
+        FROM {db}.latency_hist_1m
+        WHERE service IN @services AND environment IN @environments
+          AND minute >= toDateTime(@from) AND minute < toDateTime(@to)
+          AND k IN (SELECT k FROM _cl_history_edges)
+        GROUP BY k, ver
+    ) AS edges
+    ALL INNER JOIN _cl_history_edges USING (k)
+) AS joined
+WHERE ver != v
 GROUP BY j
