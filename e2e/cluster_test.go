@@ -36,7 +36,11 @@ const clusterDB = "changelens"
 // node's endpoint (first reachable first), with cluster_name set, as the
 // example's writer user.
 func clusterConfig(endpoints []string) string {
-	return strings.Replace(clickhouseConfig(""), `    endpoints: ["${env:CLICKHOUSE_ENDPOINT}"]`,
+	// An insert through the Distributed tables (and their views) of four
+	// nodes on a busy test machine can take longer than the single-server
+	// 5 s; one that times out is retried whole, which only slows it more.
+	cfg := strings.Replace(clickhouseConfig(""), "    timeout: 5s\n", "    timeout: 30s\n", 1)
+	return strings.Replace(cfg, `    endpoints: ["${env:CLICKHOUSE_ENDPOINT}"]`,
 		`    endpoints: ["`+strings.Join(endpoints, `", "`)+`"]
     cluster_name: `+chcluster.Name+`
     username: `+chcluster.WriterUser+`

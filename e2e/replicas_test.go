@@ -286,7 +286,7 @@ func waitStored(t *testing.T, ch *chtest.Server, db string, spans int) {
 	t.Helper()
 	require.Eventually(t, func() bool {
 		return countRows(t, ch, db, "SELECT count() FROM latency_events") >= uint64(spans)
-	}, 120*time.Second, 250*time.Millisecond, "%s: rows did not arrive", db)
+	}, 240*time.Second, 250*time.Millisecond, "%s: rows did not arrive", db)
 	time.Sleep(500 * time.Millisecond) // a batch more: nothing else may arrive
 	require.Equal(t, uint64(spans), countRows(t, ch, db, "SELECT count() FROM latency_events"), db)
 }
