@@ -117,7 +117,9 @@ func (c *collector) launch(t testing.TB, cmd *exec.Cmd) {
 			t.Logf("collector output:\n%s", tail(c.output(), 60))
 		}
 	})
-	deadline := time.Now().Add(60 * time.Second)
+	// Generous: a collector applying the schema ON CLUSTER through
+	// ZooKeeper waits on every node, and the suite loads the machine.
+	deadline := time.Now().Add(180 * time.Second)
 	for !strings.Contains(c.output(), "Everything is ready") {
 		select {
 		case <-c.exited:
