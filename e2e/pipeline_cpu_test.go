@@ -93,7 +93,7 @@ func telemetrygenBinary(b *testing.B) string {
 	}
 	found, _ := filepath.Glob(filepath.Join(repoRoot(b), ".build", "tools", "telemetrygen-*"))
 	if len(found) == 0 {
-		b.Skip("telemetrygen is not installed in .build/tools (make bench installs it)")
+		b.Fatal("telemetrygen is not installed in .build/tools: run make bench, which installs it")
 	}
 	return found[len(found)-1]
 }
