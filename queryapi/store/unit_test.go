@@ -109,6 +109,7 @@ var templateParams = map[string][]string{
 	"window_error_kinds": {"units", "services", "environments", "from", "to"},
 	"error_kind_history": {"units", "services", "environments", "from", "to"},
 	"cohort_error_kinds": {"service", "environment", "dimension", "control", "treatment", "operation", "from", "to", "limit", "flag", "eval_from", "eval_to"},
+	"experiments":        {"id"},
 }
 
 // templateVariants are every variant of every query the store renders.
@@ -135,6 +136,7 @@ func templateVariants() map[string][]any {
 		"commits":            {nil},
 		"window_error_kinds": {nil},
 		"error_kind_history": {nil},
+		"experiments":        {nil},
 		"cohort_error_kinds": {cohortKindsVariant{Rollup: true}, cohortKindsVariant{}, cohortKindsVariant{Operation: true},
 			cohortKindsVariant{Cohort: true}, cohortKindsVariant{Cohort: true, Operation: true},
 			cohortKindsVariant{Cohort: true, Stored: true}, cohortKindsVariant{Cohort: true, Operation: true, Stored: true}},

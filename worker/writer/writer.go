@@ -92,3 +92,32 @@ func (w *Writer) Record(ctx context.Context, d notify.Delivery) error {
 	}
 	return b.Send()
 }
+
+// Experiment is one revision of an experiment definition (schema v16).
+type Experiment struct {
+	ID, Service, Environment string
+	Definition               string // the validated definition as JSON
+	Hash                     string // SHA-256 of Definition
+	Source                   string // the file it came from
+}
+
+// StoreExperiments inserts one row per revision; ver (the insert time in
+// ns) makes the newest revision win for readers.
+func (w *Writer) StoreExperiments(ctx context.Context, es []Experiment, now time.Time) error {
+	if len(es) == 0 {
+		return nil
+	}
+	b, err := w.conn.PrepareBatch(ctx, "INSERT INTO "+w.o.InsertTable(schema.TableExperiments)+
+		" (id, service, environment, definition, definition_hash, source, applied_at, ver)")
+	if err != nil {
+		return err
+	}
+	defer func() { _ = b.Abort() }()
+	for i, e := range es {
+		if err := b.Append(e.ID, e.Service, e.Environment, e.Definition, e.Hash, e.Source, now,
+			uint64(now.UnixNano())+uint64(i)); err != nil {
+			return fmt.Errorf("writer: encoding experiment %s: %w", e.ID, err)
+		}
+	}
+	return b.Send()
+}
