@@ -60,18 +60,18 @@ type MetricResult struct {
 	// requests); Delta = TreatmentValue − Control, with an interval
 	// (Newcombe's for proportions from counts, the relative interval times
 	// the control otherwise).
-	Control, TreatmentValue     float64
-	Delta, DeltaLow, DeltaHigh  float64
-	Relative, RelLow, RelHigh   float64 // fixed-horizon, level 1 − α
-	PValue                      float64 // two-sided, fixed-horizon
-	SeqRelLow, SeqRelHigh       float64 // always-valid (mSPRT), level 1 − α
-	AlwaysValidP                float64 // of no change, at this look
-	MDE                         float64 // relative change detectable with the definition's power at this variance, in the good direction
-	CUPED                       bool
-	VarianceFactor              float64 // 1 − ρ² when CUPED
-	Tolerance                   float64 // a guardrail's max degradation
-	Verdict                     string
-	Estimator                   string
+	Control, TreatmentValue    float64
+	Delta, DeltaLow, DeltaHigh float64
+	Relative, RelLow, RelHigh  float64 // fixed-horizon, level 1 − α
+	PValue                     float64 // two-sided, fixed-horizon
+	SeqRelLow, SeqRelHigh      float64 // always-valid (mSPRT), level 1 − α
+	AlwaysValidP               float64 // of no change, at this look
+	MDE                        float64 // relative change detectable with the definition's power at this variance, in the good direction
+	CUPED                      bool
+	VarianceFactor             float64 // 1 − ρ² when CUPED
+	Tolerance                  float64 // a guardrail's max degradation
+	Verdict                    string
+	Estimator                  string
 	// Deciding: whether the sequential interval decided (the experiment was
 	// still running).
 	Sequential bool
@@ -183,31 +183,33 @@ func EvaluateExperiment(def ExperimentDefinition, start, now time.Time, data []V
 
 	ci := def.control()
 	ctrl := findVariant(data, def.Variants[ci].Name)
-	metrics := def.metrics()
+	// Primary, then secondary metrics (vocabulary order, then by name: the
+	// summary must not depend on map iteration), then guardrails — the
+	// order a team reads the result in: the goal, what else moved, what it
+	// cost.
+	declared := def.metrics()
+	var secondary []string
 	for _, v := range data {
 		for name := range v.Metrics {
-			if _, ok := LookupExperimentMetric(name); ok && !slices.Contains(metrics, name) {
-				metrics = append(metrics, name)
+			if _, ok := LookupExperimentMetric(name); ok && !slices.Contains(declared, name) && !slices.Contains(secondary, name) {
+				secondary = append(secondary, name)
 			}
 		}
 	}
-	// Secondary metrics in vocabulary order, then by name: the summary's
-	// order must not depend on map iteration.
-	head := len(def.metrics())
-	rest := metrics[head:]
-	slices.SortFunc(rest, func(a, b string) int {
-		ia, ib := slices.Index(ExperimentMetricNames(), a), slices.Index(ExperimentMetricNames(), b)
-		if ia < 0 {
-			ia = 1 << 20
+	vocab := ExperimentMetricNames()
+	rank := func(n string) int {
+		if i := slices.Index(vocab, n); i >= 0 {
+			return i
 		}
-		if ib < 0 {
-			ib = 1 << 20
-		}
-		if ia != ib {
-			return ia - ib
+		return len(vocab)
+	}
+	slices.SortFunc(secondary, func(a, b string) int {
+		if ra, rb := rank(a), rank(b); ra != rb {
+			return ra - rb
 		}
 		return strings.Compare(a, b)
 	})
+	metrics := append(append([]string{declared[0]}, secondary...), declared[1:]...)
 
 	// CUPED is fitted per metric over every variant.
 	adjust := map[string]cupedAdjust{}
