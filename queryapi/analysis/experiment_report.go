@@ -181,6 +181,9 @@ func EvaluateExperiment(def ExperimentDefinition, start, now time.Time, data []V
 	rep.Running = rep.Elapsed < def.PlannedDuration
 	rep.SRM = SampleRatioMismatch(def, data, cfg.SRMAlpha)
 
+	if err := checkServed(def, data); err != nil {
+		return ExperimentReport{}, err
+	}
 	ci := def.control()
 	ctrl := findVariant(data, def.Variants[ci].Name)
 	// Primary, then secondary metrics (vocabulary order, then by name: the
@@ -275,6 +278,45 @@ func EvaluateExperiment(def ExperimentDefinition, start, now time.Time, data []V
 		}
 	}
 	return rep, nil
+}
+
+// checkServed rejects data in which some variant served and another never
+// did: a variant with no unit and no observation is a definition that names
+// the wrong variant (a typo, a version never deployed), not an effect of
+// size −100 %. When no variant has served yet the report is merely early.
+func checkServed(def ExperimentDefinition, data []VariantData) error {
+	served := func(v *VariantData) bool {
+		if v == nil {
+			return false
+		}
+		if v.Units > 0 {
+			return true
+		}
+		for _, s := range v.Metrics {
+			if len(s.Units) > 0 {
+				return true
+			}
+			for _, b := range s.Buckets {
+				if b.Den > 0 || len(b.Hist.Keys) > 0 {
+					return true
+				}
+			}
+		}
+		return false
+	}
+	var never ValidationErrors
+	any := false
+	for i, v := range def.Variants {
+		if served(findVariant(data, v.Name)) {
+			any = true
+		} else {
+			never = append(never, &FieldError{Field: fmt.Sprintf("variants[%d]", i), Problem: fmt.Sprintf("variant %q never served (no units, no observations)", v.Name)})
+		}
+	}
+	if any && len(never) > 0 {
+		return never
+	}
+	return nil
 }
 
 // goodness is a treatment's primary log effect in the good direction.
@@ -477,7 +519,8 @@ func signed(s string, neg bool) string {
 func fmtPct(r float64) string {
 	a := math.Abs(r) * 100
 	f := "%.1f %%"
-	if a >= 9.95 {
+	// Whole percents (a definition's −5 %) print whole.
+	if a >= 9.95 || math.Abs(a-math.Round(a)) < 1e-9 {
 		f = "%.0f %%"
 	}
 	return signed(fmt.Sprintf(f, a), r < 0)

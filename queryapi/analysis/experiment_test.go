@@ -320,7 +320,51 @@ func TestPlanExperimentMessage(t *testing.T) {
 	if plan.Sufficient || plan.Primary.DaysNeeded < 8 || plan.Primary.DaysNeeded > 11 {
 		t.Errorf("plan %+v", plan.Primary)
 	}
-	if !strings.HasPrefix(plan.Message, "at your traffic, detecting −5.0 % on load_p75 needs ") || !strings.Contains(plan.Message, "; planned 7 days") {
+	if !strings.HasPrefix(plan.Message, "at your traffic, detecting −5 % on load_p75 needs ") || !strings.Contains(plan.Message, "; planned 7 days") {
 		t.Errorf("message %q", plan.Message)
+	}
+}
+
+// A variant the data never saw is a 400 naming it; before any variant
+// served, the report is merely early.
+func TestExperimentVariantNeverServed(t *testing.T) {
+	rng := rand.New(rand.NewPCG(25, 7))
+	data := []VariantData{storyVariant(rng, "rest", 1000, 24, 1000, 5000, 2, 0.005)}
+	_, err := EvaluateExperiment(storyDefinition(), simStart, simStart.Add(24*time.Hour), data, ExperimentConfig{})
+	var fe *FieldError
+	if !errors.As(err, &fe) || fe.Field != "variants[1]" || !strings.Contains(fe.Problem, `"graphql" never served`) {
+		t.Errorf("err = %v", err)
+	}
+	rep, err := EvaluateExperiment(storyDefinition(), simStart, simStart.Add(time.Hour), nil, ExperimentConfig{})
+	if err != nil || rep.Decision != DecisionInconclusive || rep.Reason != ReasonInsufficientData {
+		t.Errorf("no data yet: %v %s %s", err, rep.Decision, rep.Reason)
+	}
+}
+
+// Three arms: the primary is tested at α/2, the experiment ships the
+// treatment with the better primary effect, and the summary names it.
+func TestExperimentThreeArms(t *testing.T) {
+	def := simDef(ExpConversionRate, 0.05, 14)
+	def.Variants = []ExperimentVariant{{Name: "a", Control: true, Share: 0.4}, {Name: "b", Share: 0.3}, {Name: "c", Share: 0.3}}
+	conv := func(x, n float64) map[string]MetricSeries {
+		return map[string]MetricSeries{ExpConversionRate: {Buckets: []MetricBucket{{Num: x / 2, Den: n / 2}, {Num: x / 2, Den: n / 2}}}}
+	}
+	data := []VariantData{
+		{Name: "a", Units: 40000, Metrics: conv(4000, 40000)},
+		{Name: "b", Units: 30000, Metrics: conv(3300, 30000)},
+		{Name: "c", Units: 30000, Metrics: conv(3600, 30000)},
+	}
+	rep, err := EvaluateExperiment(def, simStart, simStart.Add(14*24*time.Hour), data, ExperimentConfig{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rep.Decision != DecisionShip || !strings.HasPrefix(rep.Summary, "c: +20 % conversion") {
+		t.Errorf("%s %s", rep.Decision, rep.Summary)
+	}
+	// The primary's interval is at level 1 − α/2 = 97.5 %: z = 2.2414.
+	m := rep.Treatments[0].Metrics[0]
+	d, v, _ := stats.LogRelativeRisk(3300, 30000, 4000, 40000)
+	if math.Abs(math.Log1p(m.RelHigh)-(d+2.241402727604947*math.Sqrt(v))) > 1e-9 {
+		t.Errorf("level: high %v", m.RelHigh)
 	}
 }
