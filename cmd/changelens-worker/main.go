@@ -36,6 +36,7 @@ import (
 	"github.com/changelens/changelens/queryapi/analysis"
 	"github.com/changelens/changelens/queryapi/store"
 	"github.com/changelens/changelens/queryapi/usecase"
+	"github.com/changelens/changelens/worker/experiments"
 	"github.com/changelens/changelens/worker/notify"
 	"github.com/changelens/changelens/worker/settle"
 	"github.com/changelens/changelens/worker/writer"
@@ -67,6 +68,7 @@ type options struct {
 	replicated      bool
 	replicationPath string
 	notifyConfig    string
+	experimentsDir  string
 	otlpEndpoint    string
 	logLevel        string
 	settle          settle.Config
@@ -87,6 +89,7 @@ func parseFlags(args []string, getenv func(string) string, out io.Writer) (optio
 	fs.BoolVar(&o.replicated, "replicated", true, "with --cluster-name: the tables are Replicated* (the exporter's replicated)")
 	fs.StringVar(&o.replicationPath, "replication-path", schema.DefaultReplicationPath, "with --cluster-name and --replicated: ZooKeeper path prefix (the exporter's replication_path)")
 	fs.StringVar(&o.notifyConfig, "notify-config", "", "YAML file of notification targets (see the README); empty: no notifications")
+	fs.StringVar(&o.experimentsDir, "experiments-dir", "", "directory of experiment definitions (YAML, docs/experiments.md) applied every cycle; empty: none")
 	fs.DurationVar(&o.settle.Lookback, "lookback", 30*24*time.Hour, "deployments this recent are judged each cycle and re-settled when their data changed")
 	fs.DurationVar(&o.settle.NotifyLookback, "notify-lookback", 24*time.Hour, "only deployments this recent are notified")
 	fs.DurationVar(&o.settle.NotifyTimeout, "notify-timeout", time.Minute, "how long a cycle keeps retrying deliveries; the rest go with the next cycle")
@@ -111,6 +114,10 @@ func parseFlags(args []string, getenv func(string) string, out io.Writer) (optio
 		return o, errors.New("--interval must be positive")
 	case o.queryTimeout <= 0:
 		return o, errors.New("--query-timeout must be positive")
+	case o.experimentsDir != "":
+		if fi, err := os.Stat(o.experimentsDir); err != nil || !fi.IsDir() {
+			return o, fmt.Errorf("--experiments-dir: %q is not a readable directory", o.experimentsDir)
+		}
 	case o.cluster != "" && !chident.Valid(o.cluster):
 		return o, fmt.Errorf("--cluster-name: %q is not a valid name (letters, digits and _, not starting with a digit)", o.cluster)
 	}
@@ -221,6 +228,19 @@ func run(ctx context.Context, args []string, getenv func(string) string, stderr 
 		"config_hash", svc.ConfigHash(), "interval", o.interval, "notifications", n != nil)
 	for {
 		t0 := time.Now()
+		if o.experimentsDir != "" {
+			// Before the cycle, so a definition just committed is readable
+			// by the time the cycle's verdicts are.
+			er, err := experiments.Apply(ctx, o.experimentsDir, st, writer.New(conn, so), t0)
+			for _, bad := range er.Invalid {
+				log.Error("experiment definition not applied", "error", bad)
+			}
+			if err != nil {
+				log.Error("experiments not applied", "error", err)
+			} else if er.Applied > 0 || len(er.Invalid) > 0 {
+				log.Info("experiments", "applied", er.Applied, "unchanged", er.Unchanged, "invalid", len(er.Invalid))
+			}
+		}
 		r, err := s.Cycle(ctx, t0)
 		if err != nil {
 			log.Error("cycle failed", "error", err)

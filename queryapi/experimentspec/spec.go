@@ -1,0 +1,233 @@
+// Package experimentspec is the format an experiment is defined in — the
+// YAML files teams keep in git, which changelens-worker applies, and the
+// JSON the worker stores and the API reads back (docs/experiments.md). The
+// rules that judge an experiment are queryapi/analysis's; this package only
+// says what a definition is and whether it is well formed, so that the
+// writer and the readers cannot disagree about it.
+package experimentspec
+
+import (
+	"bytes"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"regexp"
+	"strconv"
+	"strings"
+	"time"
+
+	"go.yaml.in/yaml/v3"
+
+	"github.com/changelens/changelens/queryapi/analysis"
+)
+
+// Randomization units.
+const (
+	UnitRequest = "request"
+	UnitSession = "session"
+	UnitUser    = "user"
+)
+
+// Spec is one experiment definition. Field names are the API's
+// (changelens.v1.Experiment) and the YAML file's.
+type Spec struct {
+	ID                string                       `json:"id"`
+	Description       string                       `json:"description,omitempty"`
+	Unit              analysis.ExperimentUnit      `json:"unit"`
+	Dimension         string                       `json:"dimension"`
+	Variants          []analysis.ExperimentVariant `json:"variants"`
+	PrimaryMetric     *analysis.PrimaryMetric      `json:"primary_metric"`
+	Guardrails        []analysis.Guardrail         `json:"guardrails,omitempty"`
+	SecondaryMetrics  []string                     `json:"secondary_metrics,omitempty"`
+	StartTime         time.Time                    `json:"start_time"`
+	PlannedDuration   string                       `json:"planned_duration"`
+	Alpha             float64                      `json:"alpha,omitempty"`
+	Power             float64                      `json:"power,omitempty"`
+	RandomizationUnit string                       `json:"randomization_unit,omitempty"`
+	LoadOperations    []string                     `json:"load_operations,omitempty"`
+	ConversionOutcome string                       `json:"conversion_outcome,omitempty"`
+}
+
+// Parse reads a definition written as YAML or JSON (JSON is YAML). An
+// unknown field is an error naming it: a misspelt guardrail must not be
+// silently dropped. The result is not validated: call Validate.
+func Parse(data []byte) (Spec, error) {
+	var doc any
+	if err := yaml.Unmarshal(data, &doc); err != nil {
+		return Spec{}, err
+	}
+	if doc == nil {
+		return Spec{}, errors.New("empty definition")
+	}
+	js, err := json.Marshal(normalize(doc))
+	if err != nil {
+		return Spec{}, err
+	}
+	return decodeJSON(js)
+}
+
+func decodeJSON(js []byte) (Spec, error) {
+	var s Spec
+	dec := json.NewDecoder(bytes.NewReader(js))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&s); err != nil {
+		var te *json.UnmarshalTypeError
+		if errors.As(err, &te) && te.Field != "" {
+			return Spec{}, &analysis.FieldError{Field: te.Field, Problem: "a " + te.Value + " where a " + te.Type.String() + " belongs"}
+		}
+		if field, ok := strings.CutPrefix(err.Error(), "json: unknown field "); ok {
+			return Spec{}, &analysis.FieldError{Field: strings.Trim(field, `"`), Problem: "unknown field"}
+		}
+		return Spec{}, err
+	}
+	return s, nil
+}
+
+// Decode reads the stored JSON form.
+func Decode(js string) (Spec, error) { return decodeJSON([]byte(js)) }
+
+// normalize turns YAML's decoded values into what encoding/json takes:
+// map keys as strings, timestamps as RFC 3339.
+func normalize(v any) any {
+	switch t := v.(type) {
+	case map[string]any:
+		for k, e := range t {
+			t[k] = normalize(e)
+		}
+		return t
+	case map[any]any:
+		m := make(map[string]any, len(t))
+		for k, e := range t {
+			m[fmt.Sprint(k)] = normalize(e)
+		}
+		return m
+	case []any:
+		for i, e := range t {
+			t[i] = normalize(e)
+		}
+		return t
+	case time.Time:
+		return t.UTC().Format(time.RFC3339Nano)
+	}
+	return v
+}
+
+var (
+	idRe       = regexp.MustCompile(`^[A-Za-z0-9._-]{1,128}$`)
+	durationRe = regexp.MustCompile(`^([0-9]{1,3})d$`)
+)
+
+// ParseDuration reads a planned duration: a Go duration ("36h") or whole
+// days ("14d").
+func ParseDuration(s string) (time.Duration, error) {
+	if m := durationRe.FindStringSubmatch(s); m != nil {
+		n, _ := strconv.Atoi(m[1])
+		return time.Duration(n) * 24 * time.Hour, nil
+	}
+	d, err := time.ParseDuration(s)
+	if err != nil {
+		return 0, fmt.Errorf("%q is neither whole days (14d) nor a duration (36h)", s)
+	}
+	return d, nil
+}
+
+// Definition is the definition the analysis judges, with defaults applied.
+func (s Spec) Definition() analysis.ExperimentDefinition {
+	d, _ := ParseDuration(s.PlannedDuration)
+	return analysis.ExperimentDefinition{ID: s.ID, Unit: s.Unit, Dimension: s.Dimension, Variants: s.Variants,
+		Primary: s.PrimaryMetric, Guardrails: s.Guardrails, PlannedDuration: d, Alpha: s.Alpha, Power: s.Power}.WithDefaults()
+}
+
+// End is when the experiment is planned to end.
+func (s Spec) End() time.Time {
+	d, _ := ParseDuration(s.PlannedDuration)
+	return s.StartTime.Add(d)
+}
+
+// Randomization is the randomization unit, defaulted.
+func (s Spec) Randomization() string {
+	if s.RandomizationUnit == "" {
+		return UnitRequest
+	}
+	return s.RandomizationUnit
+}
+
+// Validate returns analysis.ValidationErrors naming every bad field, or nil.
+func (s Spec) Validate() error {
+	var errs analysis.ValidationErrors
+	add := func(field, format string, a ...any) {
+		errs = append(errs, &analysis.FieldError{Field: field, Problem: fmt.Sprintf(format, a...)})
+	}
+	if s.ID != "" && !idRe.MatchString(s.ID) {
+		add("id", "must match [A-Za-z0-9._-]{1,128}")
+	}
+	d, err := ParseDuration(s.PlannedDuration)
+	switch {
+	case s.PlannedDuration == "":
+		add("planned_duration", "required (14d, 36h)")
+	case err != nil:
+		add("planned_duration", "%v", err)
+	case d > 90*24*time.Hour:
+		add("planned_duration", "at most 90d, got %s", s.PlannedDuration)
+	}
+	if s.StartTime.IsZero() {
+		add("start_time", "required (RFC 3339)")
+	}
+	switch s.RandomizationUnit {
+	case "", UnitRequest, UnitSession, UnitUser:
+	default:
+		add("randomization_unit", "%q is not request, session or user", s.RandomizationUnit)
+	}
+	for i, m := range s.SecondaryMetrics {
+		if _, ok := analysis.LookupExperimentMetric(m); !ok {
+			add(fmt.Sprintf("secondary_metrics[%d]", i), "unknown metric %q", m)
+		}
+	}
+	uses := func(m string) bool {
+		if s.PrimaryMetric != nil && s.PrimaryMetric.Metric == m {
+			return true
+		}
+		for _, g := range s.Guardrails {
+			if g.Metric == m {
+				return true
+			}
+		}
+		for _, x := range s.SecondaryMetrics {
+			if x == m {
+				return true
+			}
+		}
+		return false
+	}
+	if uses(analysis.ExpConversionRate) && s.ConversionOutcome == "" {
+		add("conversion_outcome", "required with conversion_rate: the outcome (processor outcomes[].name) it counts")
+	}
+	if err := s.Definition().Validate(); err != nil {
+		var ve analysis.ValidationErrors
+		if errors.As(err, &ve) {
+			for _, fe := range ve {
+				if fe.Field == "planned_duration" && s.PlannedDuration == "" {
+					continue // said above
+				}
+				errs = append(errs, fe)
+			}
+		} else {
+			return err
+		}
+	}
+	if len(errs) == 0 {
+		return nil
+	}
+	return errs
+}
+
+// Canonical is the JSON the worker stores and its SHA-256: the same
+// definition, however its file is laid out, hashes the same, so applying
+// an unchanged file again writes nothing.
+func (s Spec) Canonical() (js, hash string) {
+	b, _ := json.Marshal(s)
+	sum := sha256.Sum256(b)
+	return string(b), hex.EncodeToString(sum[:])
+}
