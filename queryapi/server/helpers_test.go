@@ -19,8 +19,11 @@ import (
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials/insecure"
 
+	"github.com/changelens/changelens/queryapi/analysis"
+	"github.com/changelens/changelens/queryapi/experimentspec"
 	"github.com/changelens/changelens/queryapi/limits"
 	"github.com/changelens/changelens/queryapi/report"
+	"github.com/changelens/changelens/queryapi/usecase"
 )
 
 // now is the fixed clock of the tests.
@@ -560,4 +563,48 @@ func (p *slowPingSource) Ping(ctx context.Context) error {
 	case <-ctx.Done():
 		return ctx.Err()
 	}
+}
+
+// expID is the experiment fakeSource knows.
+const expID = "graphql-screen"
+
+func fakeExperiment() usecase.ExperimentResult {
+	spec := experimentspec.Spec{ID: expID, Unit: analysis.ExperimentUnit{Service: "app", Environment: "production"},
+		Dimension: "flag:screen-api", Variants: []analysis.ExperimentVariant{{Name: "rest", Control: true, Share: 0.5}, {Name: "graphql", Share: 0.5}},
+		PrimaryMetric: &analysis.PrimaryMetric{Metric: "load_p75", MinEffect: 0.05}, Guardrails: []analysis.Guardrail{{Metric: "cpu_per_request", MaxDegradation: 0.1}},
+		StartTime: time.Date(2026, 11, 20, 0, 0, 0, 0, time.UTC), PlannedDuration: "14d"}
+	return usecase.ExperimentResult{Spec: spec, Source: "graphql.yaml", Status: usecase.ExperimentComplete,
+		AsOf: spec.End(), Report: analysis.ExperimentReport{ID: expID, Elapsed: 14 * 24 * time.Hour, Decision: analysis.DecisionDontShip,
+			Reason: analysis.ReasonGuardrailFailed, Summary: "−40 % payload, 2.0 × CPU per request: guardrail cost failed",
+			Treatments: []analysis.TreatmentDecision{{Treatment: "graphql", Decision: analysis.DecisionDontShip, Reason: analysis.ReasonGuardrailFailed,
+				Metrics: []analysis.MetricResult{{Metric: "cpu_per_request", Role: analysis.RoleGuardrail, Control: 1, TreatmentValue: 2,
+					Relative: 1, RelLow: 0.9, RelHigh: 1.1, PValue: math.NaN(), Verdict: analysis.VerdictFailed}}}}}}
+}
+
+func (f *fakeSource) Experiments(ctx context.Context, now time.Time) ([]usecase.ExperimentResult, error) {
+	if err := f.enter(ctx); err != nil {
+		return nil, err
+	}
+	return []usecase.ExperimentResult{fakeExperiment()}, nil
+}
+
+func (f *fakeSource) ExperimentReport(ctx context.Context, id string, asOf time.Time) (usecase.ExperimentResult, error) {
+	if err := f.enter(ctx); err != nil {
+		return usecase.ExperimentResult{}, err
+	}
+	if id != expID {
+		return usecase.ExperimentResult{}, report.ErrNotFound
+	}
+	return fakeExperiment(), nil
+}
+
+func (f *fakeSource) PlanExperiment(ctx context.Context, spec experimentspec.Spec, now time.Time) (usecase.ExperimentPlan, error) {
+	if err := f.enter(ctx); err != nil {
+		return usecase.ExperimentPlan{}, err
+	}
+	if err := spec.Validate(); err != nil {
+		return usecase.ExperimentPlan{}, fmt.Errorf("fake: an invalid definition reached the source: %w", err)
+	}
+	return usecase.ExperimentPlan{ExperimentPlan: analysis.ExperimentPlan{Message: "at your traffic, detecting 5 % on load p75 needs 9 days; planned 14",
+		Sufficient: true, Primary: analysis.MetricPlan{Metric: "load_p75", Effect: -0.05, DaysNeeded: 9, MDEAtPlanned: -0.04, OK: true}}, UnitsPerDay: 1000}, nil
 }

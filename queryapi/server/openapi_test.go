@@ -200,6 +200,11 @@ var validRequests = map[string][2]string{
 	"GET /v1/graph":                   {"/v1/graph?environment=production", ""},
 	"GET /v1/incidents":               {"/v1/incidents?environment=production", ""},
 	"GET /v1/cohorts":                 {"/v1/cohorts?service=api&environment=production", ""},
+	"GET /v1/experiments":             {"/v1/experiments", ""},
+	"GET /v1/experiments/{id}/report": {"/v1/experiments/" + expID + "/report", ""},
+	"POST /v1/experiments:plan": {"/v1/experiments:plan", `{"id":"x","unit":{"service":"app","environment":"production"},"dimension":"version",` +
+		`"variants":[{"name":"1","control":true,"share":0.5},{"name":"2","share":0.5}],"primary_metric":{"metric":"latency_p95","min_effect":0.05},` +
+		`"start_time":"2026-11-20T00:00:00Z","planned_duration":"14d"}`},
 }
 
 // TestOpenAPISecurity: /openapi.json declares the bearer security exactly

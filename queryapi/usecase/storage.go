@@ -118,6 +118,13 @@ type TrafficReader interface {
 	FlagMinutes(ctx context.Context, u analysis.UnitKey, from, to time.Time) ([]store.FlagMinute, error)
 }
 
+// ExperimentReader reads what experiments need beyond the cohort reads.
+type ExperimentReader interface {
+	// Experiments: the stored experiment definitions, every one for id ""
+	// (ordered by id), else at most the one.
+	Experiments(ctx context.Context, id string) ([]store.StoredExperiment, error)
+}
+
 // Storage is everything a Service reads, and the connection's health and
 // end.
 type Storage interface {
@@ -128,6 +135,7 @@ type Storage interface {
 	LatencyReader
 	CohortReader
 	TrafficReader
+	ExperimentReader
 	// Ping checks that the storage answers (health checks).
 	Ping(ctx context.Context) error
 	// Close releases it (called by Service.Close only when Open opened it).

@@ -123,6 +123,7 @@ type Store struct {
 	commits     map[commitKey]store.Commit
 	verdicts    map[string]map[string]store.StoredVerdict // config hash → id →
 	exemplars   map[exemplarKey]store.Exemplars
+	experiments map[string]store.StoredExperiment
 	reads       map[string]int
 	errs        map[string]error
 	closed      bool
@@ -132,7 +133,7 @@ type Store struct {
 func New() *Store {
 	return &Store{deployments: map[string]*deployment{}, incidents: map[incidentKey]report.Incident{}, commits: map[commitKey]store.Commit{},
 		verdicts:  map[string]map[string]store.StoredVerdict{},
-		exemplars: map[exemplarKey]store.Exemplars{}, reads: map[string]int{}, errs: map[string]error{}}
+		exemplars: map[exemplarKey]store.Exemplars{}, experiments: map[string]store.StoredExperiment{}, reads: map[string]int{}, errs: map[string]error{}}
 }
 
 // AddTraffic adds per-minute traffic.

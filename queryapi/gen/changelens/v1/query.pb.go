@@ -695,6 +695,116 @@ func (GateMode) EnumDescriptor() ([]byte, []int) {
 	return file_changelens_v1_query_proto_rawDescGZIP(), []int{10}
 }
 
+type ExperimentStatus int32
+
+const (
+	ExperimentStatus_EXPERIMENT_STATUS_UNSPECIFIED ExperimentStatus = 0
+	ExperimentStatus_EXPERIMENT_STATUS_NOT_STARTED ExperimentStatus = 1
+	// Before the planned end: decisions use the sequential (always-valid)
+	// test, so looking every hour keeps the false-SHIP rate at alpha.
+	ExperimentStatus_EXPERIMENT_STATUS_RUNNING  ExperimentStatus = 2
+	ExperimentStatus_EXPERIMENT_STATUS_COMPLETE ExperimentStatus = 3
+)
+
+// Enum value maps for ExperimentStatus.
+var (
+	ExperimentStatus_name = map[int32]string{
+		0: "EXPERIMENT_STATUS_UNSPECIFIED",
+		1: "EXPERIMENT_STATUS_NOT_STARTED",
+		2: "EXPERIMENT_STATUS_RUNNING",
+		3: "EXPERIMENT_STATUS_COMPLETE",
+	}
+	ExperimentStatus_value = map[string]int32{
+		"EXPERIMENT_STATUS_UNSPECIFIED": 0,
+		"EXPERIMENT_STATUS_NOT_STARTED": 1,
+		"EXPERIMENT_STATUS_RUNNING":     2,
+		"EXPERIMENT_STATUS_COMPLETE":    3,
+	}
+)
+
+func (x ExperimentStatus) Enum() *ExperimentStatus {
+	p := new(ExperimentStatus)
+	*p = x
+	return p
+}
+
+func (x ExperimentStatus) String() string {
+	return protoimpl.X.EnumStringOf(x.Descriptor(), protoreflect.EnumNumber(x))
+}
+
+func (ExperimentStatus) Descriptor() protoreflect.EnumDescriptor {
+	return file_changelens_v1_query_proto_enumTypes[11].Descriptor()
+}
+
+func (ExperimentStatus) Type() protoreflect.EnumType {
+	return &file_changelens_v1_query_proto_enumTypes[11]
+}
+
+func (x ExperimentStatus) Number() protoreflect.EnumNumber {
+	return protoreflect.EnumNumber(x)
+}
+
+// Deprecated: Use ExperimentStatus.Descriptor instead.
+func (ExperimentStatus) EnumDescriptor() ([]byte, []int) {
+	return file_changelens_v1_query_proto_rawDescGZIP(), []int{11}
+}
+
+type ExperimentDecision int32
+
+const (
+	ExperimentDecision_EXPERIMENT_DECISION_UNSPECIFIED ExperimentDecision = 0
+	// The primary metric is better, no guardrail failed, the split is sound.
+	ExperimentDecision_EXPERIMENT_DECISION_SHIP ExperimentDecision = 1
+	// A guardrail failed, or the primary metric is worse.
+	ExperimentDecision_EXPERIMENT_DECISION_DONT_SHIP ExperimentDecision = 2
+	// Not enough evidence yet, no difference, or the split is unsound (the
+	// reasons say which).
+	ExperimentDecision_EXPERIMENT_DECISION_INCONCLUSIVE ExperimentDecision = 3
+)
+
+// Enum value maps for ExperimentDecision.
+var (
+	ExperimentDecision_name = map[int32]string{
+		0: "EXPERIMENT_DECISION_UNSPECIFIED",
+		1: "EXPERIMENT_DECISION_SHIP",
+		2: "EXPERIMENT_DECISION_DONT_SHIP",
+		3: "EXPERIMENT_DECISION_INCONCLUSIVE",
+	}
+	ExperimentDecision_value = map[string]int32{
+		"EXPERIMENT_DECISION_UNSPECIFIED":  0,
+		"EXPERIMENT_DECISION_SHIP":         1,
+		"EXPERIMENT_DECISION_DONT_SHIP":    2,
+		"EXPERIMENT_DECISION_INCONCLUSIVE": 3,
+	}
+)
+
+func (x ExperimentDecision) Enum() *ExperimentDecision {
+	p := new(ExperimentDecision)
+	*p = x
+	return p
+}
+
+func (x ExperimentDecision) String() string {
+	return protoimpl.X.EnumStringOf(x.Descriptor(), protoreflect.EnumNumber(x))
+}
+
+func (ExperimentDecision) Descriptor() protoreflect.EnumDescriptor {
+	return file_changelens_v1_query_proto_enumTypes[12].Descriptor()
+}
+
+func (ExperimentDecision) Type() protoreflect.EnumType {
+	return &file_changelens_v1_query_proto_enumTypes[12]
+}
+
+func (x ExperimentDecision) Number() protoreflect.EnumNumber {
+	return protoreflect.EnumNumber(x)
+}
+
+// Deprecated: Use ExperimentDecision.Descriptor instead.
+func (ExperimentDecision) EnumDescriptor() ([]byte, []int) {
+	return file_changelens_v1_query_proto_rawDescGZIP(), []int{12}
+}
+
 // A change that overlapped a deployment's windows, with the evidence that
 // it explains the deployment's regression (docs/analysis.md, "Attribution").
 type Cause struct {
@@ -5561,6 +5671,1446 @@ func (x *GateResponse) GetRegressions() []*Regression {
 	return nil
 }
 
+// An experiment, defined before it starts (docs/experiments.md). The same
+// fields, in YAML, are what the worker applies from --experiments-dir, and
+// what PlanExperiment checks.
+type Experiment struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Unique, [A-Za-z0-9._-]{1,128}.
+	Id string `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
+	// What is tested, for people.
+	Description string `protobuf:"bytes,2,opt,name=description,proto3" json:"description,omitempty"`
+	// The unit the experiment runs in.
+	Unit *ExperimentUnit `protobuf:"bytes,3,opt,name=unit,proto3" json:"unit,omitempty"`
+	// What the variants are values of: "version", "flag:<key>" (the same as
+	// "feature_flag.<key>") or "attribute.<name>" (as /v1/compare).
+	Dimension string `protobuf:"bytes,4,opt,name=dimension,proto3" json:"dimension,omitempty"`
+	// Two or more; exactly one is the control; shares sum to 1.
+	Variants []*ExperimentVariant `protobuf:"bytes,5,rep,name=variants,proto3" json:"variants,omitempty"`
+	// The metric that decides SHIP, with its minimum effect of interest.
+	PrimaryMetric *ExperimentPrimaryMetric `protobuf:"bytes,6,opt,name=primary_metric,json=primaryMetric,proto3" json:"primary_metric,omitempty"`
+	// Metrics that must not get worse beyond their tolerance: a failed
+	// guardrail decides DONT_SHIP.
+	Guardrails []*ExperimentGuardrail `protobuf:"bytes,7,rep,name=guardrails,proto3" json:"guardrails,omitempty"`
+	// Reported beside the others, never deciding.
+	SecondaryMetrics []string `protobuf:"bytes,8,rep,name=secondary_metrics,json=secondaryMetrics,proto3" json:"secondary_metrics,omitempty"`
+	// When assignment began (RFC 3339).
+	StartTime *timestamppb.Timestamp `protobuf:"bytes,9,opt,name=start_time,json=startTime,proto3" json:"start_time,omitempty"`
+	// How long it is planned to run: a Go duration or whole days ("14d",
+	// "36h"); at least 1h.
+	PlannedDuration string `protobuf:"bytes,10,opt,name=planned_duration,json=plannedDuration,proto3" json:"planned_duration,omitempty"`
+	// The false-SHIP rate the decision keeps (default 0.05) and the chance
+	// the planned duration detects the minimum effect (default 0.8).
+	Alpha float64 `protobuf:"fixed64,11,opt,name=alpha,proto3" json:"alpha,omitempty"`
+	Power float64 `protobuf:"fixed64,12,opt,name=power,proto3" json:"power,omitempty"`
+	// Who is randomized: "request" (the default: server-side assignment),
+	// "session" (session.id) or "user" (enduser.id / user.id) — what the
+	// sample-ratio check counts and what the client metrics are per.
+	RandomizationUnit string `protobuf:"bytes,13,opt,name=randomization_unit,json=randomizationUnit,proto3" json:"randomization_unit,omitempty"`
+	// The client span names whose durations are load_p50/p75/p95 (screen or
+	// page loads); empty: every client entry span.
+	LoadOperations []string `protobuf:"bytes,14,rep,name=load_operations,json=loadOperations,proto3" json:"load_operations,omitempty"`
+	// The outcome (the processor's outcomes[].name) conversion_rate counts.
+	ConversionOutcome string `protobuf:"bytes,15,opt,name=conversion_outcome,json=conversionOutcome,proto3" json:"conversion_outcome,omitempty"`
+	unknownFields     protoimpl.UnknownFields
+	sizeCache         protoimpl.SizeCache
+}
+
+func (x *Experiment) Reset() {
+	*x = Experiment{}
+	mi := &file_changelens_v1_query_proto_msgTypes[50]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Experiment) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Experiment) ProtoMessage() {}
+
+func (x *Experiment) ProtoReflect() protoreflect.Message {
+	mi := &file_changelens_v1_query_proto_msgTypes[50]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Experiment.ProtoReflect.Descriptor instead.
+func (*Experiment) Descriptor() ([]byte, []int) {
+	return file_changelens_v1_query_proto_rawDescGZIP(), []int{50}
+}
+
+func (x *Experiment) GetId() string {
+	if x != nil {
+		return x.Id
+	}
+	return ""
+}
+
+func (x *Experiment) GetDescription() string {
+	if x != nil {
+		return x.Description
+	}
+	return ""
+}
+
+func (x *Experiment) GetUnit() *ExperimentUnit {
+	if x != nil {
+		return x.Unit
+	}
+	return nil
+}
+
+func (x *Experiment) GetDimension() string {
+	if x != nil {
+		return x.Dimension
+	}
+	return ""
+}
+
+func (x *Experiment) GetVariants() []*ExperimentVariant {
+	if x != nil {
+		return x.Variants
+	}
+	return nil
+}
+
+func (x *Experiment) GetPrimaryMetric() *ExperimentPrimaryMetric {
+	if x != nil {
+		return x.PrimaryMetric
+	}
+	return nil
+}
+
+func (x *Experiment) GetGuardrails() []*ExperimentGuardrail {
+	if x != nil {
+		return x.Guardrails
+	}
+	return nil
+}
+
+func (x *Experiment) GetSecondaryMetrics() []string {
+	if x != nil {
+		return x.SecondaryMetrics
+	}
+	return nil
+}
+
+func (x *Experiment) GetStartTime() *timestamppb.Timestamp {
+	if x != nil {
+		return x.StartTime
+	}
+	return nil
+}
+
+func (x *Experiment) GetPlannedDuration() string {
+	if x != nil {
+		return x.PlannedDuration
+	}
+	return ""
+}
+
+func (x *Experiment) GetAlpha() float64 {
+	if x != nil {
+		return x.Alpha
+	}
+	return 0
+}
+
+func (x *Experiment) GetPower() float64 {
+	if x != nil {
+		return x.Power
+	}
+	return 0
+}
+
+func (x *Experiment) GetRandomizationUnit() string {
+	if x != nil {
+		return x.RandomizationUnit
+	}
+	return ""
+}
+
+func (x *Experiment) GetLoadOperations() []string {
+	if x != nil {
+		return x.LoadOperations
+	}
+	return nil
+}
+
+func (x *Experiment) GetConversionOutcome() string {
+	if x != nil {
+		return x.ConversionOutcome
+	}
+	return ""
+}
+
+type ExperimentUnit struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// service.name and deployment.environment.name.
+	Service       string `protobuf:"bytes,1,opt,name=service,proto3" json:"service,omitempty"`
+	Environment   string `protobuf:"bytes,2,opt,name=environment,proto3" json:"environment,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ExperimentUnit) Reset() {
+	*x = ExperimentUnit{}
+	mi := &file_changelens_v1_query_proto_msgTypes[51]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ExperimentUnit) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ExperimentUnit) ProtoMessage() {}
+
+func (x *ExperimentUnit) ProtoReflect() protoreflect.Message {
+	mi := &file_changelens_v1_query_proto_msgTypes[51]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ExperimentUnit.ProtoReflect.Descriptor instead.
+func (*ExperimentUnit) Descriptor() ([]byte, []int) {
+	return file_changelens_v1_query_proto_rawDescGZIP(), []int{51}
+}
+
+func (x *ExperimentUnit) GetService() string {
+	if x != nil {
+		return x.Service
+	}
+	return ""
+}
+
+func (x *ExperimentUnit) GetEnvironment() string {
+	if x != nil {
+		return x.Environment
+	}
+	return ""
+}
+
+type ExperimentVariant struct {
+	state   protoimpl.MessageState `protogen:"open.v1"`
+	Name    string                 `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
+	Control bool                   `protobuf:"varint,2,opt,name=control,proto3" json:"control,omitempty"`
+	// Expected share of the randomization units, in (0, 1).
+	Share         float64 `protobuf:"fixed64,3,opt,name=share,proto3" json:"share,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ExperimentVariant) Reset() {
+	*x = ExperimentVariant{}
+	mi := &file_changelens_v1_query_proto_msgTypes[52]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ExperimentVariant) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ExperimentVariant) ProtoMessage() {}
+
+func (x *ExperimentVariant) ProtoReflect() protoreflect.Message {
+	mi := &file_changelens_v1_query_proto_msgTypes[52]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ExperimentVariant.ProtoReflect.Descriptor instead.
+func (*ExperimentVariant) Descriptor() ([]byte, []int) {
+	return file_changelens_v1_query_proto_rawDescGZIP(), []int{52}
+}
+
+func (x *ExperimentVariant) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+func (x *ExperimentVariant) GetControl() bool {
+	if x != nil {
+		return x.Control
+	}
+	return false
+}
+
+func (x *ExperimentVariant) GetShare() float64 {
+	if x != nil {
+		return x.Share
+	}
+	return 0
+}
+
+type ExperimentPrimaryMetric struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// A metric of the vocabulary (docs/experiments.md): latency_p50,
+	// latency_p95, latency_p99, error_rate, payload_size, cpu_per_request,
+	// memory_per_request, self_time, load_p50, load_p75, load_p95,
+	// crash_rate, conversion_rate, retention_d<N>.
+	Metric string `protobuf:"bytes,1,opt,name=metric,proto3" json:"metric,omitempty"`
+	// "lower_is_better" or "higher_is_better"; default the metric's own.
+	Direction string `protobuf:"bytes,2,opt,name=direction,proto3" json:"direction,omitempty"`
+	// The minimum effect of interest, relative (0.05 = 5 %).
+	MinEffect     float64 `protobuf:"fixed64,3,opt,name=min_effect,json=minEffect,proto3" json:"min_effect,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ExperimentPrimaryMetric) Reset() {
+	*x = ExperimentPrimaryMetric{}
+	mi := &file_changelens_v1_query_proto_msgTypes[53]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ExperimentPrimaryMetric) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ExperimentPrimaryMetric) ProtoMessage() {}
+
+func (x *ExperimentPrimaryMetric) ProtoReflect() protoreflect.Message {
+	mi := &file_changelens_v1_query_proto_msgTypes[53]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ExperimentPrimaryMetric.ProtoReflect.Descriptor instead.
+func (*ExperimentPrimaryMetric) Descriptor() ([]byte, []int) {
+	return file_changelens_v1_query_proto_rawDescGZIP(), []int{53}
+}
+
+func (x *ExperimentPrimaryMetric) GetMetric() string {
+	if x != nil {
+		return x.Metric
+	}
+	return ""
+}
+
+func (x *ExperimentPrimaryMetric) GetDirection() string {
+	if x != nil {
+		return x.Direction
+	}
+	return ""
+}
+
+func (x *ExperimentPrimaryMetric) GetMinEffect() float64 {
+	if x != nil {
+		return x.MinEffect
+	}
+	return 0
+}
+
+type ExperimentGuardrail struct {
+	state  protoimpl.MessageState `protogen:"open.v1"`
+	Metric string                 `protobuf:"bytes,1,opt,name=metric,proto3" json:"metric,omitempty"`
+	// The largest tolerated relative degradation (0.10 tolerates +10 % CPU
+	// per request); 0: any significant degradation fails.
+	MaxDegradation float64 `protobuf:"fixed64,2,opt,name=max_degradation,json=maxDegradation,proto3" json:"max_degradation,omitempty"`
+	unknownFields  protoimpl.UnknownFields
+	sizeCache      protoimpl.SizeCache
+}
+
+func (x *ExperimentGuardrail) Reset() {
+	*x = ExperimentGuardrail{}
+	mi := &file_changelens_v1_query_proto_msgTypes[54]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ExperimentGuardrail) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ExperimentGuardrail) ProtoMessage() {}
+
+func (x *ExperimentGuardrail) ProtoReflect() protoreflect.Message {
+	mi := &file_changelens_v1_query_proto_msgTypes[54]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ExperimentGuardrail.ProtoReflect.Descriptor instead.
+func (*ExperimentGuardrail) Descriptor() ([]byte, []int) {
+	return file_changelens_v1_query_proto_rawDescGZIP(), []int{54}
+}
+
+func (x *ExperimentGuardrail) GetMetric() string {
+	if x != nil {
+		return x.Metric
+	}
+	return ""
+}
+
+func (x *ExperimentGuardrail) GetMaxDegradation() float64 {
+	if x != nil {
+		return x.MaxDegradation
+	}
+	return 0
+}
+
+type ListExperimentsRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListExperimentsRequest) Reset() {
+	*x = ListExperimentsRequest{}
+	mi := &file_changelens_v1_query_proto_msgTypes[55]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListExperimentsRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListExperimentsRequest) ProtoMessage() {}
+
+func (x *ListExperimentsRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_changelens_v1_query_proto_msgTypes[55]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListExperimentsRequest.ProtoReflect.Descriptor instead.
+func (*ListExperimentsRequest) Descriptor() ([]byte, []int) {
+	return file_changelens_v1_query_proto_rawDescGZIP(), []int{55}
+}
+
+type ListExperimentsResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Experiments   []*ExperimentSummary   `protobuf:"bytes,1,rep,name=experiments,proto3" json:"experiments,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListExperimentsResponse) Reset() {
+	*x = ListExperimentsResponse{}
+	mi := &file_changelens_v1_query_proto_msgTypes[56]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListExperimentsResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListExperimentsResponse) ProtoMessage() {}
+
+func (x *ListExperimentsResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_changelens_v1_query_proto_msgTypes[56]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListExperimentsResponse.ProtoReflect.Descriptor instead.
+func (*ListExperimentsResponse) Descriptor() ([]byte, []int) {
+	return file_changelens_v1_query_proto_rawDescGZIP(), []int{56}
+}
+
+func (x *ListExperimentsResponse) GetExperiments() []*ExperimentSummary {
+	if x != nil {
+		return x.Experiments
+	}
+	return nil
+}
+
+type ExperimentSummary struct {
+	state      protoimpl.MessageState `protogen:"open.v1"`
+	Experiment *Experiment            `protobuf:"bytes,1,opt,name=experiment,proto3" json:"experiment,omitempty"`
+	Status     ExperimentStatus       `protobuf:"varint,2,opt,name=status,proto3,enum=changelens.v1.ExperimentStatus" json:"status,omitempty"`
+	Decision   ExperimentDecision     `protobuf:"varint,3,opt,name=decision,proto3,enum=changelens.v1.ExperimentDecision" json:"decision,omitempty"`
+	Summary    string                 `protobuf:"bytes,4,opt,name=summary,proto3" json:"summary,omitempty"`
+	// The file the worker applied it from, and when.
+	Source        string                 `protobuf:"bytes,5,opt,name=source,proto3" json:"source,omitempty"`
+	AppliedAt     *timestamppb.Timestamp `protobuf:"bytes,6,opt,name=applied_at,json=appliedAt,proto3" json:"applied_at,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ExperimentSummary) Reset() {
+	*x = ExperimentSummary{}
+	mi := &file_changelens_v1_query_proto_msgTypes[57]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ExperimentSummary) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ExperimentSummary) ProtoMessage() {}
+
+func (x *ExperimentSummary) ProtoReflect() protoreflect.Message {
+	mi := &file_changelens_v1_query_proto_msgTypes[57]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ExperimentSummary.ProtoReflect.Descriptor instead.
+func (*ExperimentSummary) Descriptor() ([]byte, []int) {
+	return file_changelens_v1_query_proto_rawDescGZIP(), []int{57}
+}
+
+func (x *ExperimentSummary) GetExperiment() *Experiment {
+	if x != nil {
+		return x.Experiment
+	}
+	return nil
+}
+
+func (x *ExperimentSummary) GetStatus() ExperimentStatus {
+	if x != nil {
+		return x.Status
+	}
+	return ExperimentStatus_EXPERIMENT_STATUS_UNSPECIFIED
+}
+
+func (x *ExperimentSummary) GetDecision() ExperimentDecision {
+	if x != nil {
+		return x.Decision
+	}
+	return ExperimentDecision_EXPERIMENT_DECISION_UNSPECIFIED
+}
+
+func (x *ExperimentSummary) GetSummary() string {
+	if x != nil {
+		return x.Summary
+	}
+	return ""
+}
+
+func (x *ExperimentSummary) GetSource() string {
+	if x != nil {
+		return x.Source
+	}
+	return ""
+}
+
+func (x *ExperimentSummary) GetAppliedAt() *timestamppb.Timestamp {
+	if x != nil {
+		return x.AppliedAt
+	}
+	return nil
+}
+
+type GetExperimentReportRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	Id    string                 `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
+	// Report as of this time (default now; capped at the planned end).
+	AsOf          *timestamppb.Timestamp `protobuf:"bytes,2,opt,name=as_of,json=asOf,proto3" json:"as_of,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *GetExperimentReportRequest) Reset() {
+	*x = GetExperimentReportRequest{}
+	mi := &file_changelens_v1_query_proto_msgTypes[58]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GetExperimentReportRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GetExperimentReportRequest) ProtoMessage() {}
+
+func (x *GetExperimentReportRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_changelens_v1_query_proto_msgTypes[58]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GetExperimentReportRequest.ProtoReflect.Descriptor instead.
+func (*GetExperimentReportRequest) Descriptor() ([]byte, []int) {
+	return file_changelens_v1_query_proto_rawDescGZIP(), []int{58}
+}
+
+func (x *GetExperimentReportRequest) GetId() string {
+	if x != nil {
+		return x.Id
+	}
+	return ""
+}
+
+func (x *GetExperimentReportRequest) GetAsOf() *timestamppb.Timestamp {
+	if x != nil {
+		return x.AsOf
+	}
+	return nil
+}
+
+type PlanExperimentRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Experiment    *Experiment            `protobuf:"bytes,1,opt,name=experiment,proto3" json:"experiment,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *PlanExperimentRequest) Reset() {
+	*x = PlanExperimentRequest{}
+	mi := &file_changelens_v1_query_proto_msgTypes[59]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *PlanExperimentRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*PlanExperimentRequest) ProtoMessage() {}
+
+func (x *PlanExperimentRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_changelens_v1_query_proto_msgTypes[59]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use PlanExperimentRequest.ProtoReflect.Descriptor instead.
+func (*PlanExperimentRequest) Descriptor() ([]byte, []int) {
+	return file_changelens_v1_query_proto_rawDescGZIP(), []int{59}
+}
+
+func (x *PlanExperimentRequest) GetExperiment() *Experiment {
+	if x != nil {
+		return x.Experiment
+	}
+	return nil
+}
+
+type ExperimentPlan struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The power calculation of the primary metric and of each guardrail, from
+	// the unit's traffic in the week before the start (or before now).
+	Primary    *ExperimentMetricPlan   `protobuf:"bytes,1,opt,name=primary,proto3" json:"primary,omitempty"`
+	Guardrails []*ExperimentMetricPlan `protobuf:"bytes,2,rep,name=guardrails,proto3" json:"guardrails,omitempty"`
+	// Randomization units (requests, sessions or users) per day, all
+	// variants together.
+	UnitsPerDay float64 `protobuf:"fixed64,3,opt,name=units_per_day,json=unitsPerDay,proto3" json:"units_per_day,omitempty"`
+	// The planned duration reaches the primary metric's days_needed.
+	Sufficient bool `protobuf:"varint,4,opt,name=sufficient,proto3" json:"sufficient,omitempty"`
+	// "at your traffic, detecting −5 % on load_p75 needs 9 days; planned 7".
+	Message       string `protobuf:"bytes,5,opt,name=message,proto3" json:"message,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ExperimentPlan) Reset() {
+	*x = ExperimentPlan{}
+	mi := &file_changelens_v1_query_proto_msgTypes[60]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ExperimentPlan) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ExperimentPlan) ProtoMessage() {}
+
+func (x *ExperimentPlan) ProtoReflect() protoreflect.Message {
+	mi := &file_changelens_v1_query_proto_msgTypes[60]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ExperimentPlan.ProtoReflect.Descriptor instead.
+func (*ExperimentPlan) Descriptor() ([]byte, []int) {
+	return file_changelens_v1_query_proto_rawDescGZIP(), []int{60}
+}
+
+func (x *ExperimentPlan) GetPrimary() *ExperimentMetricPlan {
+	if x != nil {
+		return x.Primary
+	}
+	return nil
+}
+
+func (x *ExperimentPlan) GetGuardrails() []*ExperimentMetricPlan {
+	if x != nil {
+		return x.Guardrails
+	}
+	return nil
+}
+
+func (x *ExperimentPlan) GetUnitsPerDay() float64 {
+	if x != nil {
+		return x.UnitsPerDay
+	}
+	return 0
+}
+
+func (x *ExperimentPlan) GetSufficient() bool {
+	if x != nil {
+		return x.Sufficient
+	}
+	return false
+}
+
+func (x *ExperimentPlan) GetMessage() string {
+	if x != nil {
+		return x.Message
+	}
+	return ""
+}
+
+type ExperimentMetricPlan struct {
+	state  protoimpl.MessageState `protogen:"open.v1"`
+	Metric string                 `protobuf:"bytes,1,opt,name=metric,proto3" json:"metric,omitempty"`
+	// The relative change planned for: the primary's minimum effect in its
+	// good direction, a guardrail's tolerance in its bad direction.
+	Effect float64 `protobuf:"fixed64,2,opt,name=effect,proto3" json:"effect,omitempty"`
+	// Whole days the smallest-share treatment needs to detect it at alpha
+	// and power; null when the unit has no data to plan from.
+	DaysNeeded *wrapperspb.DoubleValue `protobuf:"bytes,3,opt,name=days_needed,json=daysNeeded,proto3" json:"days_needed,omitempty"`
+	// The relative change detectable at the planned duration; null likewise.
+	MdeAtPlanned *wrapperspb.DoubleValue `protobuf:"bytes,4,opt,name=mde_at_planned,json=mdeAtPlanned,proto3" json:"mde_at_planned,omitempty"`
+	// 1 − ρ² when pre-period values reduce the variance (CUPED), else 1.
+	CupedFactor float64 `protobuf:"fixed64,5,opt,name=cuped_factor,json=cupedFactor,proto3" json:"cuped_factor,omitempty"`
+	// Why it could not be planned, "" when it could.
+	Problem       string `protobuf:"bytes,6,opt,name=problem,proto3" json:"problem,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ExperimentMetricPlan) Reset() {
+	*x = ExperimentMetricPlan{}
+	mi := &file_changelens_v1_query_proto_msgTypes[61]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ExperimentMetricPlan) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ExperimentMetricPlan) ProtoMessage() {}
+
+func (x *ExperimentMetricPlan) ProtoReflect() protoreflect.Message {
+	mi := &file_changelens_v1_query_proto_msgTypes[61]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ExperimentMetricPlan.ProtoReflect.Descriptor instead.
+func (*ExperimentMetricPlan) Descriptor() ([]byte, []int) {
+	return file_changelens_v1_query_proto_rawDescGZIP(), []int{61}
+}
+
+func (x *ExperimentMetricPlan) GetMetric() string {
+	if x != nil {
+		return x.Metric
+	}
+	return ""
+}
+
+func (x *ExperimentMetricPlan) GetEffect() float64 {
+	if x != nil {
+		return x.Effect
+	}
+	return 0
+}
+
+func (x *ExperimentMetricPlan) GetDaysNeeded() *wrapperspb.DoubleValue {
+	if x != nil {
+		return x.DaysNeeded
+	}
+	return nil
+}
+
+func (x *ExperimentMetricPlan) GetMdeAtPlanned() *wrapperspb.DoubleValue {
+	if x != nil {
+		return x.MdeAtPlanned
+	}
+	return nil
+}
+
+func (x *ExperimentMetricPlan) GetCupedFactor() float64 {
+	if x != nil {
+		return x.CupedFactor
+	}
+	return 0
+}
+
+func (x *ExperimentMetricPlan) GetProblem() string {
+	if x != nil {
+		return x.Problem
+	}
+	return ""
+}
+
+type ExperimentSampleRatio struct {
+	state     protoimpl.MessageState    `protogen:"open.v1"`
+	Counts    []*ExperimentVariantCount `protobuf:"bytes,1,rep,name=counts,proto3" json:"counts,omitempty"`
+	ChiSquare float64                   `protobuf:"fixed64,2,opt,name=chi_square,json=chiSquare,proto3" json:"chi_square,omitempty"`
+	// Pearson's chi-square goodness of fit against the expected shares.
+	PValue float64 `protobuf:"fixed64,3,opt,name=p_value,json=pValue,proto3" json:"p_value,omitempty"`
+	// p < 0.001: the assignment is broken and no metric can be trusted.
+	Mismatch      bool `protobuf:"varint,4,opt,name=mismatch,proto3" json:"mismatch,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ExperimentSampleRatio) Reset() {
+	*x = ExperimentSampleRatio{}
+	mi := &file_changelens_v1_query_proto_msgTypes[62]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ExperimentSampleRatio) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ExperimentSampleRatio) ProtoMessage() {}
+
+func (x *ExperimentSampleRatio) ProtoReflect() protoreflect.Message {
+	mi := &file_changelens_v1_query_proto_msgTypes[62]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ExperimentSampleRatio.ProtoReflect.Descriptor instead.
+func (*ExperimentSampleRatio) Descriptor() ([]byte, []int) {
+	return file_changelens_v1_query_proto_rawDescGZIP(), []int{62}
+}
+
+func (x *ExperimentSampleRatio) GetCounts() []*ExperimentVariantCount {
+	if x != nil {
+		return x.Counts
+	}
+	return nil
+}
+
+func (x *ExperimentSampleRatio) GetChiSquare() float64 {
+	if x != nil {
+		return x.ChiSquare
+	}
+	return 0
+}
+
+func (x *ExperimentSampleRatio) GetPValue() float64 {
+	if x != nil {
+		return x.PValue
+	}
+	return 0
+}
+
+func (x *ExperimentSampleRatio) GetMismatch() bool {
+	if x != nil {
+		return x.Mismatch
+	}
+	return false
+}
+
+type ExperimentVariantCount struct {
+	state   protoimpl.MessageState `protogen:"open.v1"`
+	Variant string                 `protobuf:"bytes,1,opt,name=variant,proto3" json:"variant,omitempty"`
+	// Randomization units assigned.
+	Units         float64 `protobuf:"fixed64,2,opt,name=units,proto3" json:"units,omitempty"`
+	ExpectedShare float64 `protobuf:"fixed64,3,opt,name=expected_share,json=expectedShare,proto3" json:"expected_share,omitempty"`
+	ObservedShare float64 `protobuf:"fixed64,4,opt,name=observed_share,json=observedShare,proto3" json:"observed_share,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ExperimentVariantCount) Reset() {
+	*x = ExperimentVariantCount{}
+	mi := &file_changelens_v1_query_proto_msgTypes[63]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ExperimentVariantCount) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ExperimentVariantCount) ProtoMessage() {}
+
+func (x *ExperimentVariantCount) ProtoReflect() protoreflect.Message {
+	mi := &file_changelens_v1_query_proto_msgTypes[63]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ExperimentVariantCount.ProtoReflect.Descriptor instead.
+func (*ExperimentVariantCount) Descriptor() ([]byte, []int) {
+	return file_changelens_v1_query_proto_rawDescGZIP(), []int{63}
+}
+
+func (x *ExperimentVariantCount) GetVariant() string {
+	if x != nil {
+		return x.Variant
+	}
+	return ""
+}
+
+func (x *ExperimentVariantCount) GetUnits() float64 {
+	if x != nil {
+		return x.Units
+	}
+	return 0
+}
+
+func (x *ExperimentVariantCount) GetExpectedShare() float64 {
+	if x != nil {
+		return x.ExpectedShare
+	}
+	return 0
+}
+
+func (x *ExperimentVariantCount) GetObservedShare() float64 {
+	if x != nil {
+		return x.ObservedShare
+	}
+	return 0
+}
+
+// One metric of one treatment against the control.
+type ExperimentMetricResult struct {
+	state  protoimpl.MessageState `protogen:"open.v1"`
+	Metric string                 `protobuf:"bytes,1,opt,name=metric,proto3" json:"metric,omitempty"`
+	// "load p75", "CPU per request", ...
+	Label string `protobuf:"bytes,2,opt,name=label,proto3" json:"label,omitempty"`
+	// "primary", "guardrail" or "secondary".
+	Role string `protobuf:"bytes,3,opt,name=role,proto3" json:"role,omitempty"`
+	// The unit of the values: "ms", "share", "bytes",
+	// "cpu_seconds_per_1000_requests", "byte_seconds_per_1000_requests".
+	Unit           string                  `protobuf:"bytes,4,opt,name=unit,proto3" json:"unit,omitempty"`
+	ControlValue   *wrapperspb.DoubleValue `protobuf:"bytes,5,opt,name=control_value,json=controlValue,proto3" json:"control_value,omitempty"`
+	TreatmentValue *wrapperspb.DoubleValue `protobuf:"bytes,6,opt,name=treatment_value,json=treatmentValue,proto3" json:"treatment_value,omitempty"`
+	// treatment − control, with its 95 % interval.
+	Delta     *wrapperspb.DoubleValue `protobuf:"bytes,7,opt,name=delta,proto3" json:"delta,omitempty"`
+	DeltaLow  *wrapperspb.DoubleValue `protobuf:"bytes,8,opt,name=delta_low,json=deltaLow,proto3" json:"delta_low,omitempty"`
+	DeltaHigh *wrapperspb.DoubleValue `protobuf:"bytes,9,opt,name=delta_high,json=deltaHigh,proto3" json:"delta_high,omitempty"`
+	// treatment ÷ control − 1 with its fixed-horizon interval at level
+	// 1 − alpha, and the fixed-horizon two-sided p-value.
+	RelativeEffect *wrapperspb.DoubleValue `protobuf:"bytes,10,opt,name=relative_effect,json=relativeEffect,proto3" json:"relative_effect,omitempty"`
+	RelativeLow    *wrapperspb.DoubleValue `protobuf:"bytes,11,opt,name=relative_low,json=relativeLow,proto3" json:"relative_low,omitempty"`
+	RelativeHigh   *wrapperspb.DoubleValue `protobuf:"bytes,12,opt,name=relative_high,json=relativeHigh,proto3" json:"relative_high,omitempty"`
+	PValue         *wrapperspb.DoubleValue `protobuf:"bytes,13,opt,name=p_value,json=pValue,proto3" json:"p_value,omitempty"`
+	// The always-valid (mSPRT) interval and p-value at this look: what
+	// decides while the experiment runs, so looking every hour keeps the
+	// false-SHIP rate at alpha.
+	SequentialLow  *wrapperspb.DoubleValue `protobuf:"bytes,14,opt,name=sequential_low,json=sequentialLow,proto3" json:"sequential_low,omitempty"`
+	SequentialHigh *wrapperspb.DoubleValue `protobuf:"bytes,15,opt,name=sequential_high,json=sequentialHigh,proto3" json:"sequential_high,omitempty"`
+	AlwaysValidP   *wrapperspb.DoubleValue `protobuf:"bytes,16,opt,name=always_valid_p,json=alwaysValidP,proto3" json:"always_valid_p,omitempty"`
+	// Whether the sequential interval decided (the experiment is running).
+	Sequential bool `protobuf:"varint,17,opt,name=sequential,proto3" json:"sequential,omitempty"`
+	// The relative change detectable at this variance with the definition's
+	// power, in the good direction.
+	Mde *wrapperspb.DoubleValue `protobuf:"bytes,18,opt,name=mde,proto3" json:"mde,omitempty"`
+	// CUPED: pre-experiment values adjusted the estimate; variance_factor is
+	// the variance left (1 − ρ²).
+	Cuped          bool    `protobuf:"varint,19,opt,name=cuped,proto3" json:"cuped,omitempty"`
+	VarianceFactor float64 `protobuf:"fixed64,20,opt,name=variance_factor,json=varianceFactor,proto3" json:"variance_factor,omitempty"`
+	// A guardrail's tolerated degradation.
+	Tolerance float64 `protobuf:"fixed64,21,opt,name=tolerance,proto3" json:"tolerance,omitempty"`
+	// BETTER, WORSE, NO_DIFFERENCE or INSUFFICIENT_DATA; guardrails FAILED,
+	// PASSED or UNRESOLVED.
+	Verdict string `protobuf:"bytes,22,opt,name=verdict,proto3" json:"verdict,omitempty"`
+	// How the metric is estimated, one line.
+	Estimator string `protobuf:"bytes,23,opt,name=estimator,proto3" json:"estimator,omitempty"`
+	// What a reader must know ("self time as the CPU proxy: one process
+	// serves both variants"), "" when nothing.
+	Note          string `protobuf:"bytes,24,opt,name=note,proto3" json:"note,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ExperimentMetricResult) Reset() {
+	*x = ExperimentMetricResult{}
+	mi := &file_changelens_v1_query_proto_msgTypes[64]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ExperimentMetricResult) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ExperimentMetricResult) ProtoMessage() {}
+
+func (x *ExperimentMetricResult) ProtoReflect() protoreflect.Message {
+	mi := &file_changelens_v1_query_proto_msgTypes[64]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ExperimentMetricResult.ProtoReflect.Descriptor instead.
+func (*ExperimentMetricResult) Descriptor() ([]byte, []int) {
+	return file_changelens_v1_query_proto_rawDescGZIP(), []int{64}
+}
+
+func (x *ExperimentMetricResult) GetMetric() string {
+	if x != nil {
+		return x.Metric
+	}
+	return ""
+}
+
+func (x *ExperimentMetricResult) GetLabel() string {
+	if x != nil {
+		return x.Label
+	}
+	return ""
+}
+
+func (x *ExperimentMetricResult) GetRole() string {
+	if x != nil {
+		return x.Role
+	}
+	return ""
+}
+
+func (x *ExperimentMetricResult) GetUnit() string {
+	if x != nil {
+		return x.Unit
+	}
+	return ""
+}
+
+func (x *ExperimentMetricResult) GetControlValue() *wrapperspb.DoubleValue {
+	if x != nil {
+		return x.ControlValue
+	}
+	return nil
+}
+
+func (x *ExperimentMetricResult) GetTreatmentValue() *wrapperspb.DoubleValue {
+	if x != nil {
+		return x.TreatmentValue
+	}
+	return nil
+}
+
+func (x *ExperimentMetricResult) GetDelta() *wrapperspb.DoubleValue {
+	if x != nil {
+		return x.Delta
+	}
+	return nil
+}
+
+func (x *ExperimentMetricResult) GetDeltaLow() *wrapperspb.DoubleValue {
+	if x != nil {
+		return x.DeltaLow
+	}
+	return nil
+}
+
+func (x *ExperimentMetricResult) GetDeltaHigh() *wrapperspb.DoubleValue {
+	if x != nil {
+		return x.DeltaHigh
+	}
+	return nil
+}
+
+func (x *ExperimentMetricResult) GetRelativeEffect() *wrapperspb.DoubleValue {
+	if x != nil {
+		return x.RelativeEffect
+	}
+	return nil
+}
+
+func (x *ExperimentMetricResult) GetRelativeLow() *wrapperspb.DoubleValue {
+	if x != nil {
+		return x.RelativeLow
+	}
+	return nil
+}
+
+func (x *ExperimentMetricResult) GetRelativeHigh() *wrapperspb.DoubleValue {
+	if x != nil {
+		return x.RelativeHigh
+	}
+	return nil
+}
+
+func (x *ExperimentMetricResult) GetPValue() *wrapperspb.DoubleValue {
+	if x != nil {
+		return x.PValue
+	}
+	return nil
+}
+
+func (x *ExperimentMetricResult) GetSequentialLow() *wrapperspb.DoubleValue {
+	if x != nil {
+		return x.SequentialLow
+	}
+	return nil
+}
+
+func (x *ExperimentMetricResult) GetSequentialHigh() *wrapperspb.DoubleValue {
+	if x != nil {
+		return x.SequentialHigh
+	}
+	return nil
+}
+
+func (x *ExperimentMetricResult) GetAlwaysValidP() *wrapperspb.DoubleValue {
+	if x != nil {
+		return x.AlwaysValidP
+	}
+	return nil
+}
+
+func (x *ExperimentMetricResult) GetSequential() bool {
+	if x != nil {
+		return x.Sequential
+	}
+	return false
+}
+
+func (x *ExperimentMetricResult) GetMde() *wrapperspb.DoubleValue {
+	if x != nil {
+		return x.Mde
+	}
+	return nil
+}
+
+func (x *ExperimentMetricResult) GetCuped() bool {
+	if x != nil {
+		return x.Cuped
+	}
+	return false
+}
+
+func (x *ExperimentMetricResult) GetVarianceFactor() float64 {
+	if x != nil {
+		return x.VarianceFactor
+	}
+	return 0
+}
+
+func (x *ExperimentMetricResult) GetTolerance() float64 {
+	if x != nil {
+		return x.Tolerance
+	}
+	return 0
+}
+
+func (x *ExperimentMetricResult) GetVerdict() string {
+	if x != nil {
+		return x.Verdict
+	}
+	return ""
+}
+
+func (x *ExperimentMetricResult) GetEstimator() string {
+	if x != nil {
+		return x.Estimator
+	}
+	return ""
+}
+
+func (x *ExperimentMetricResult) GetNote() string {
+	if x != nil {
+		return x.Note
+	}
+	return ""
+}
+
+type ExperimentTreatment struct {
+	state     protoimpl.MessageState `protogen:"open.v1"`
+	Treatment string                 `protobuf:"bytes,1,opt,name=treatment,proto3" json:"treatment,omitempty"`
+	Decision  ExperimentDecision     `protobuf:"varint,2,opt,name=decision,proto3,enum=changelens.v1.ExperimentDecision" json:"decision,omitempty"`
+	// PRIMARY_BETTER, GUARDRAIL_FAILED, PRIMARY_WORSE,
+	// SAMPLE_RATIO_MISMATCH, RUNNING, UNDERPOWERED, NO_DIFFERENCE,
+	// INSUFFICIENT_DATA.
+	Reason  string `protobuf:"bytes,3,opt,name=reason,proto3" json:"reason,omitempty"`
+	Summary string `protobuf:"bytes,4,opt,name=summary,proto3" json:"summary,omitempty"`
+	// Primary first, then secondary metrics, then guardrails.
+	Metrics       []*ExperimentMetricResult `protobuf:"bytes,5,rep,name=metrics,proto3" json:"metrics,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ExperimentTreatment) Reset() {
+	*x = ExperimentTreatment{}
+	mi := &file_changelens_v1_query_proto_msgTypes[65]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ExperimentTreatment) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ExperimentTreatment) ProtoMessage() {}
+
+func (x *ExperimentTreatment) ProtoReflect() protoreflect.Message {
+	mi := &file_changelens_v1_query_proto_msgTypes[65]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ExperimentTreatment.ProtoReflect.Descriptor instead.
+func (*ExperimentTreatment) Descriptor() ([]byte, []int) {
+	return file_changelens_v1_query_proto_rawDescGZIP(), []int{65}
+}
+
+func (x *ExperimentTreatment) GetTreatment() string {
+	if x != nil {
+		return x.Treatment
+	}
+	return ""
+}
+
+func (x *ExperimentTreatment) GetDecision() ExperimentDecision {
+	if x != nil {
+		return x.Decision
+	}
+	return ExperimentDecision_EXPERIMENT_DECISION_UNSPECIFIED
+}
+
+func (x *ExperimentTreatment) GetReason() string {
+	if x != nil {
+		return x.Reason
+	}
+	return ""
+}
+
+func (x *ExperimentTreatment) GetSummary() string {
+	if x != nil {
+		return x.Summary
+	}
+	return ""
+}
+
+func (x *ExperimentTreatment) GetMetrics() []*ExperimentMetricResult {
+	if x != nil {
+		return x.Metrics
+	}
+	return nil
+}
+
+type ExperimentReport struct {
+	state      protoimpl.MessageState `protogen:"open.v1"`
+	Experiment *Experiment            `protobuf:"bytes,1,opt,name=experiment,proto3" json:"experiment,omitempty"`
+	Status     ExperimentStatus       `protobuf:"varint,2,opt,name=status,proto3,enum=changelens.v1.ExperimentStatus" json:"status,omitempty"`
+	AsOf       *timestamppb.Timestamp `protobuf:"bytes,3,opt,name=as_of,json=asOf,proto3" json:"as_of,omitempty"`
+	// Days of data so far.
+	ElapsedDays float64         `protobuf:"fixed64,4,opt,name=elapsed_days,json=elapsedDays,proto3" json:"elapsed_days,omitempty"`
+	Plan        *ExperimentPlan `protobuf:"bytes,5,opt,name=plan,proto3" json:"plan,omitempty"`
+	// Null when no unit was counted.
+	SampleRatio *ExperimentSampleRatio `protobuf:"bytes,6,opt,name=sample_ratio,json=sampleRatio,proto3" json:"sample_ratio,omitempty"`
+	// SHIP when a treatment ships (the best primary effect), DONT_SHIP when
+	// every treatment is DONT_SHIP, else INCONCLUSIVE.
+	Decision ExperimentDecision `protobuf:"varint,7,opt,name=decision,proto3,enum=changelens.v1.ExperimentDecision" json:"decision,omitempty"`
+	Reason   string             `protobuf:"bytes,8,opt,name=reason,proto3" json:"reason,omitempty"`
+	// The line a team would write: "−40 % payload, −200 ms load p75,
+	// 2.0 × CPU per request: guardrail cost failed".
+	Summary       string                 `protobuf:"bytes,9,opt,name=summary,proto3" json:"summary,omitempty"`
+	Treatments    []*ExperimentTreatment `protobuf:"bytes,10,rep,name=treatments,proto3" json:"treatments,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ExperimentReport) Reset() {
+	*x = ExperimentReport{}
+	mi := &file_changelens_v1_query_proto_msgTypes[66]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ExperimentReport) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ExperimentReport) ProtoMessage() {}
+
+func (x *ExperimentReport) ProtoReflect() protoreflect.Message {
+	mi := &file_changelens_v1_query_proto_msgTypes[66]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ExperimentReport.ProtoReflect.Descriptor instead.
+func (*ExperimentReport) Descriptor() ([]byte, []int) {
+	return file_changelens_v1_query_proto_rawDescGZIP(), []int{66}
+}
+
+func (x *ExperimentReport) GetExperiment() *Experiment {
+	if x != nil {
+		return x.Experiment
+	}
+	return nil
+}
+
+func (x *ExperimentReport) GetStatus() ExperimentStatus {
+	if x != nil {
+		return x.Status
+	}
+	return ExperimentStatus_EXPERIMENT_STATUS_UNSPECIFIED
+}
+
+func (x *ExperimentReport) GetAsOf() *timestamppb.Timestamp {
+	if x != nil {
+		return x.AsOf
+	}
+	return nil
+}
+
+func (x *ExperimentReport) GetElapsedDays() float64 {
+	if x != nil {
+		return x.ElapsedDays
+	}
+	return 0
+}
+
+func (x *ExperimentReport) GetPlan() *ExperimentPlan {
+	if x != nil {
+		return x.Plan
+	}
+	return nil
+}
+
+func (x *ExperimentReport) GetSampleRatio() *ExperimentSampleRatio {
+	if x != nil {
+		return x.SampleRatio
+	}
+	return nil
+}
+
+func (x *ExperimentReport) GetDecision() ExperimentDecision {
+	if x != nil {
+		return x.Decision
+	}
+	return ExperimentDecision_EXPERIMENT_DECISION_UNSPECIFIED
+}
+
+func (x *ExperimentReport) GetReason() string {
+	if x != nil {
+		return x.Reason
+	}
+	return ""
+}
+
+func (x *ExperimentReport) GetSummary() string {
+	if x != nil {
+		return x.Summary
+	}
+	return ""
+}
+
+func (x *ExperimentReport) GetTreatments() []*ExperimentTreatment {
+	if x != nil {
+		return x.Treatments
+	}
+	return nil
+}
+
 var File_changelens_v1_query_proto protoreflect.FileDescriptor
 
 const file_changelens_v1_query_proto_rawDesc = "" +
@@ -6139,7 +7689,143 @@ const file_changelens_v1_query_proto_rawDesc = "" +
 	"\ttreatment\x18\t \x01(\v2\x15.changelens.v1.CohortR\ttreatment\x12'\n" +
 	"\x0foverlap_minutes\x18\n" +
 	" \x01(\x05R\x0eoverlapMinutes\x12;\n" +
-	"\vregressions\x18\v \x03(\v2\x19.changelens.v1.RegressionR\vregressions*d\n" +
+	"\vregressions\x18\v \x03(\v2\x19.changelens.v1.RegressionR\vregressions\"\xa6\x05\n" +
+	"\n" +
+	"Experiment\x12\x0e\n" +
+	"\x02id\x18\x01 \x01(\tR\x02id\x12 \n" +
+	"\vdescription\x18\x02 \x01(\tR\vdescription\x121\n" +
+	"\x04unit\x18\x03 \x01(\v2\x1d.changelens.v1.ExperimentUnitR\x04unit\x12\x1c\n" +
+	"\tdimension\x18\x04 \x01(\tR\tdimension\x12<\n" +
+	"\bvariants\x18\x05 \x03(\v2 .changelens.v1.ExperimentVariantR\bvariants\x12M\n" +
+	"\x0eprimary_metric\x18\x06 \x01(\v2&.changelens.v1.ExperimentPrimaryMetricR\rprimaryMetric\x12B\n" +
+	"\n" +
+	"guardrails\x18\a \x03(\v2\".changelens.v1.ExperimentGuardrailR\n" +
+	"guardrails\x12+\n" +
+	"\x11secondary_metrics\x18\b \x03(\tR\x10secondaryMetrics\x129\n" +
+	"\n" +
+	"start_time\x18\t \x01(\v2\x1a.google.protobuf.TimestampR\tstartTime\x12)\n" +
+	"\x10planned_duration\x18\n" +
+	" \x01(\tR\x0fplannedDuration\x12\x14\n" +
+	"\x05alpha\x18\v \x01(\x01R\x05alpha\x12\x14\n" +
+	"\x05power\x18\f \x01(\x01R\x05power\x12-\n" +
+	"\x12randomization_unit\x18\r \x01(\tR\x11randomizationUnit\x12'\n" +
+	"\x0fload_operations\x18\x0e \x03(\tR\x0eloadOperations\x12-\n" +
+	"\x12conversion_outcome\x18\x0f \x01(\tR\x11conversionOutcome\"L\n" +
+	"\x0eExperimentUnit\x12\x18\n" +
+	"\aservice\x18\x01 \x01(\tR\aservice\x12 \n" +
+	"\venvironment\x18\x02 \x01(\tR\venvironment\"W\n" +
+	"\x11ExperimentVariant\x12\x12\n" +
+	"\x04name\x18\x01 \x01(\tR\x04name\x12\x18\n" +
+	"\acontrol\x18\x02 \x01(\bR\acontrol\x12\x14\n" +
+	"\x05share\x18\x03 \x01(\x01R\x05share\"n\n" +
+	"\x17ExperimentPrimaryMetric\x12\x16\n" +
+	"\x06metric\x18\x01 \x01(\tR\x06metric\x12\x1c\n" +
+	"\tdirection\x18\x02 \x01(\tR\tdirection\x12\x1d\n" +
+	"\n" +
+	"min_effect\x18\x03 \x01(\x01R\tminEffect\"V\n" +
+	"\x13ExperimentGuardrail\x12\x16\n" +
+	"\x06metric\x18\x01 \x01(\tR\x06metric\x12'\n" +
+	"\x0fmax_degradation\x18\x02 \x01(\x01R\x0emaxDegradation\"\x18\n" +
+	"\x16ListExperimentsRequest\"]\n" +
+	"\x17ListExperimentsResponse\x12B\n" +
+	"\vexperiments\x18\x01 \x03(\v2 .changelens.v1.ExperimentSummaryR\vexperiments\"\xb3\x02\n" +
+	"\x11ExperimentSummary\x129\n" +
+	"\n" +
+	"experiment\x18\x01 \x01(\v2\x19.changelens.v1.ExperimentR\n" +
+	"experiment\x127\n" +
+	"\x06status\x18\x02 \x01(\x0e2\x1f.changelens.v1.ExperimentStatusR\x06status\x12=\n" +
+	"\bdecision\x18\x03 \x01(\x0e2!.changelens.v1.ExperimentDecisionR\bdecision\x12\x18\n" +
+	"\asummary\x18\x04 \x01(\tR\asummary\x12\x16\n" +
+	"\x06source\x18\x05 \x01(\tR\x06source\x129\n" +
+	"\n" +
+	"applied_at\x18\x06 \x01(\v2\x1a.google.protobuf.TimestampR\tappliedAt\"\x8e\x01\n" +
+	"\x1aGetExperimentReportRequest\x12?\n" +
+	"\x02id\x18\x01 \x01(\tB/\x92A,J\x10\"graphql-screen\"x\x80\x01\x80\x01\x01\x8a\x01\x11^[A-Za-z0-9._-]+$R\x02id\x12/\n" +
+	"\x05as_of\x18\x02 \x01(\v2\x1a.google.protobuf.TimestampR\x04asOf\"R\n" +
+	"\x15PlanExperimentRequest\x129\n" +
+	"\n" +
+	"experiment\x18\x01 \x01(\v2\x19.changelens.v1.ExperimentR\n" +
+	"experiment\"\xf2\x01\n" +
+	"\x0eExperimentPlan\x12=\n" +
+	"\aprimary\x18\x01 \x01(\v2#.changelens.v1.ExperimentMetricPlanR\aprimary\x12C\n" +
+	"\n" +
+	"guardrails\x18\x02 \x03(\v2#.changelens.v1.ExperimentMetricPlanR\n" +
+	"guardrails\x12\"\n" +
+	"\runits_per_day\x18\x03 \x01(\x01R\vunitsPerDay\x12\x1e\n" +
+	"\n" +
+	"sufficient\x18\x04 \x01(\bR\n" +
+	"sufficient\x12\x18\n" +
+	"\amessage\x18\x05 \x01(\tR\amessage\"\x86\x02\n" +
+	"\x14ExperimentMetricPlan\x12\x16\n" +
+	"\x06metric\x18\x01 \x01(\tR\x06metric\x12\x16\n" +
+	"\x06effect\x18\x02 \x01(\x01R\x06effect\x12=\n" +
+	"\vdays_needed\x18\x03 \x01(\v2\x1c.google.protobuf.DoubleValueR\n" +
+	"daysNeeded\x12B\n" +
+	"\x0emde_at_planned\x18\x04 \x01(\v2\x1c.google.protobuf.DoubleValueR\fmdeAtPlanned\x12!\n" +
+	"\fcuped_factor\x18\x05 \x01(\x01R\vcupedFactor\x12\x18\n" +
+	"\aproblem\x18\x06 \x01(\tR\aproblem\"\xaa\x01\n" +
+	"\x15ExperimentSampleRatio\x12=\n" +
+	"\x06counts\x18\x01 \x03(\v2%.changelens.v1.ExperimentVariantCountR\x06counts\x12\x1d\n" +
+	"\n" +
+	"chi_square\x18\x02 \x01(\x01R\tchiSquare\x12\x17\n" +
+	"\ap_value\x18\x03 \x01(\x01R\x06pValue\x12\x1a\n" +
+	"\bmismatch\x18\x04 \x01(\bR\bmismatch\"\x96\x01\n" +
+	"\x16ExperimentVariantCount\x12\x18\n" +
+	"\avariant\x18\x01 \x01(\tR\avariant\x12\x14\n" +
+	"\x05units\x18\x02 \x01(\x01R\x05units\x12%\n" +
+	"\x0eexpected_share\x18\x03 \x01(\x01R\rexpectedShare\x12%\n" +
+	"\x0eobserved_share\x18\x04 \x01(\x01R\robservedShare\"\xef\b\n" +
+	"\x16ExperimentMetricResult\x12\x16\n" +
+	"\x06metric\x18\x01 \x01(\tR\x06metric\x12\x14\n" +
+	"\x05label\x18\x02 \x01(\tR\x05label\x12\x12\n" +
+	"\x04role\x18\x03 \x01(\tR\x04role\x12\x12\n" +
+	"\x04unit\x18\x04 \x01(\tR\x04unit\x12A\n" +
+	"\rcontrol_value\x18\x05 \x01(\v2\x1c.google.protobuf.DoubleValueR\fcontrolValue\x12E\n" +
+	"\x0ftreatment_value\x18\x06 \x01(\v2\x1c.google.protobuf.DoubleValueR\x0etreatmentValue\x122\n" +
+	"\x05delta\x18\a \x01(\v2\x1c.google.protobuf.DoubleValueR\x05delta\x129\n" +
+	"\tdelta_low\x18\b \x01(\v2\x1c.google.protobuf.DoubleValueR\bdeltaLow\x12;\n" +
+	"\n" +
+	"delta_high\x18\t \x01(\v2\x1c.google.protobuf.DoubleValueR\tdeltaHigh\x12E\n" +
+	"\x0frelative_effect\x18\n" +
+	" \x01(\v2\x1c.google.protobuf.DoubleValueR\x0erelativeEffect\x12?\n" +
+	"\frelative_low\x18\v \x01(\v2\x1c.google.protobuf.DoubleValueR\vrelativeLow\x12A\n" +
+	"\rrelative_high\x18\f \x01(\v2\x1c.google.protobuf.DoubleValueR\frelativeHigh\x125\n" +
+	"\ap_value\x18\r \x01(\v2\x1c.google.protobuf.DoubleValueR\x06pValue\x12C\n" +
+	"\x0esequential_low\x18\x0e \x01(\v2\x1c.google.protobuf.DoubleValueR\rsequentialLow\x12E\n" +
+	"\x0fsequential_high\x18\x0f \x01(\v2\x1c.google.protobuf.DoubleValueR\x0esequentialHigh\x12B\n" +
+	"\x0ealways_valid_p\x18\x10 \x01(\v2\x1c.google.protobuf.DoubleValueR\falwaysValidP\x12\x1e\n" +
+	"\n" +
+	"sequential\x18\x11 \x01(\bR\n" +
+	"sequential\x12.\n" +
+	"\x03mde\x18\x12 \x01(\v2\x1c.google.protobuf.DoubleValueR\x03mde\x12\x14\n" +
+	"\x05cuped\x18\x13 \x01(\bR\x05cuped\x12'\n" +
+	"\x0fvariance_factor\x18\x14 \x01(\x01R\x0evarianceFactor\x12\x1c\n" +
+	"\ttolerance\x18\x15 \x01(\x01R\ttolerance\x12\x18\n" +
+	"\averdict\x18\x16 \x01(\tR\averdict\x12\x1c\n" +
+	"\testimator\x18\x17 \x01(\tR\testimator\x12\x12\n" +
+	"\x04note\x18\x18 \x01(\tR\x04note\"\xe5\x01\n" +
+	"\x13ExperimentTreatment\x12\x1c\n" +
+	"\ttreatment\x18\x01 \x01(\tR\ttreatment\x12=\n" +
+	"\bdecision\x18\x02 \x01(\x0e2!.changelens.v1.ExperimentDecisionR\bdecision\x12\x16\n" +
+	"\x06reason\x18\x03 \x01(\tR\x06reason\x12\x18\n" +
+	"\asummary\x18\x04 \x01(\tR\asummary\x12?\n" +
+	"\ametrics\x18\x05 \x03(\v2%.changelens.v1.ExperimentMetricResultR\ametrics\"\x8b\x04\n" +
+	"\x10ExperimentReport\x129\n" +
+	"\n" +
+	"experiment\x18\x01 \x01(\v2\x19.changelens.v1.ExperimentR\n" +
+	"experiment\x127\n" +
+	"\x06status\x18\x02 \x01(\x0e2\x1f.changelens.v1.ExperimentStatusR\x06status\x12/\n" +
+	"\x05as_of\x18\x03 \x01(\v2\x1a.google.protobuf.TimestampR\x04asOf\x12!\n" +
+	"\felapsed_days\x18\x04 \x01(\x01R\velapsedDays\x121\n" +
+	"\x04plan\x18\x05 \x01(\v2\x1d.changelens.v1.ExperimentPlanR\x04plan\x12G\n" +
+	"\fsample_ratio\x18\x06 \x01(\v2$.changelens.v1.ExperimentSampleRatioR\vsampleRatio\x12=\n" +
+	"\bdecision\x18\a \x01(\x0e2!.changelens.v1.ExperimentDecisionR\bdecision\x12\x16\n" +
+	"\x06reason\x18\b \x01(\tR\x06reason\x12\x18\n" +
+	"\asummary\x18\t \x01(\tR\asummary\x12B\n" +
+	"\n" +
+	"treatments\x18\n" +
+	" \x03(\v2\".changelens.v1.ExperimentTreatmentR\n" +
+	"treatments*d\n" +
 	"\aGroupBy\x12\x18\n" +
 	"\x14GROUP_BY_UNSPECIFIED\x10\x00\x12\x11\n" +
 	"\rGROUP_BY_NONE\x10\x01\x12\x14\n" +
@@ -6206,7 +7892,17 @@ const file_changelens_v1_query_proto_rawDesc = "" +
 	"\x15GATE_MODE_UNSPECIFIED\x10\x00\x12\n" +
 	"\n" +
 	"\x06CANARY\x10\x01\x12\x10\n" +
-	"\fBEFORE_AFTER\x10\x022\xdd\f\n" +
+	"\fBEFORE_AFTER\x10\x02*\x97\x01\n" +
+	"\x10ExperimentStatus\x12!\n" +
+	"\x1dEXPERIMENT_STATUS_UNSPECIFIED\x10\x00\x12!\n" +
+	"\x1dEXPERIMENT_STATUS_NOT_STARTED\x10\x01\x12\x1d\n" +
+	"\x19EXPERIMENT_STATUS_RUNNING\x10\x02\x12\x1e\n" +
+	"\x1aEXPERIMENT_STATUS_COMPLETE\x10\x03*\xa0\x01\n" +
+	"\x12ExperimentDecision\x12#\n" +
+	"\x1fEXPERIMENT_DECISION_UNSPECIFIED\x10\x00\x12\x1c\n" +
+	"\x18EXPERIMENT_DECISION_SHIP\x10\x01\x12!\n" +
+	"\x1dEXPERIMENT_DECISION_DONT_SHIP\x10\x02\x12$\n" +
+	" EXPERIMENT_DECISION_INCONCLUSIVE\x10\x032\xa3\x10\n" +
 	"\fQueryService\x12m\n" +
 	"\fListServices\x12\".changelens.v1.ListServicesRequest\x1a#.changelens.v1.ListServicesResponse\"\x14\x82\xd3\xe4\x93\x02\x0e\x12\f/v1/services\x12f\n" +
 	"\n" +
@@ -6231,7 +7927,14 @@ const file_changelens_v1_query_proto_rawDesc = "" +
 	"\vGateWebhook\x12!.changelens.v1.GateWebhookRequest\x1a\x1b.changelens.v1.GateResponse\"\x83\x01\x92AgJe\n" +
 	"\x03412\x12^\n" +
 	";FAIL with fail_status=true: the same GateResponse as a 200.\x12\x1f\n" +
-	"\x1d\x1a\x1b.changelens.v1.GateResponse\x82\xd3\xe4\x93\x02\x13:\awebhook\"\b/v1/gateB\xe1\x10\x92A\x93\x10\x12\x82\a\n" +
+	"\x1d\x1a\x1b.changelens.v1.GateResponse\x82\xd3\xe4\x93\x02\x13:\awebhook\"\b/v1/gate\x12y\n" +
+	"\x0fListExperiments\x12%.changelens.v1.ListExperimentsRequest\x1a&.changelens.v1.ListExperimentsResponse\"\x17\x82\xd3\xe4\x93\x02\x11\x12\x0f/v1/experiments\x12\xc7\x01\n" +
+	"\x13GetExperimentReport\x12).changelens.v1.GetExperimentReportRequest\x1a\x1f.changelens.v1.ExperimentReport\"d\x92A>J<\n" +
+	"\x03404\x125\n" +
+	"\x1bNo experiment with this id.\x12\x16\n" +
+	"\x14\x1a\x12.google.rpc.Status\x82\xd3\xe4\x93\x02\x1d\x12\x1b/v1/experiments/{id}/report\x12\x7f\n" +
+	"\x0ePlanExperiment\x12$.changelens.v1.PlanExperimentRequest\x1a\x1d.changelens.v1.ExperimentPlan\"(\x82\xd3\xe4\x93\x02\":\n" +
+	"experiment\"\x14/v1/experiments:planB\xe1\x10\x92A\x93\x10\x12\x82\a\n" +
 	"\x14changelens query API\x12\xe5\x06Did this deploy make things better or worse, and how well do we deliver? Latency series, deployments with before/after impact analysis, DORA four keys, same-window comparisons of cohorts and a rollout gate. Every error is a JSON google.rpc.Status (code, message, details) with the matching HTTP status: 400 bad input (the message names the field, details carry a google.rpc.BadRequest), 401 missing or invalid bearer token (only when the server runs with tokens), 404 unknown deployment, 412 a FAIL gate with fail_status=true, 431 request headers over 64 KiB, 500 internal error, 503 overloaded (Retry-After), 504 deadline. Outside the operations: 404 for an unknown path, 405 (with Allow) for a known path and another method. HEAD is GET without a body. The limits stated (page size, range lengths, buckets) are the server's defaults; each is a flag of changelens-api.2\x02v1*\x02\x01\x022\x10application/json:\x10application/jsonR\xc7\x01\n" +
 	"\x03400\x12\xbf\x01\n" +
 	"\xa4\x01Bad input: the message names the offending parameter (e.g. \"step_seconds: must be a multiple of 60\"), details hold a google.rpc.BadRequest with the field violation.\x12\x16\n" +
@@ -6273,8 +7976,8 @@ func file_changelens_v1_query_proto_rawDescGZIP() []byte {
 	return file_changelens_v1_query_proto_rawDescData
 }
 
-var file_changelens_v1_query_proto_enumTypes = make([]protoimpl.EnumInfo, 11)
-var file_changelens_v1_query_proto_msgTypes = make([]protoimpl.MessageInfo, 51)
+var file_changelens_v1_query_proto_enumTypes = make([]protoimpl.EnumInfo, 13)
+var file_changelens_v1_query_proto_msgTypes = make([]protoimpl.MessageInfo, 68)
 var file_changelens_v1_query_proto_goTypes = []any{
 	(GroupBy)(0),                        // 0: changelens.v1.GroupBy
 	(Source)(0),                         // 1: changelens.v1.Source
@@ -6287,226 +7990,290 @@ var file_changelens_v1_query_proto_goTypes = []any{
 	(CompareVerdict)(0),                 // 8: changelens.v1.CompareVerdict
 	(GateResult)(0),                     // 9: changelens.v1.GateResult
 	(GateMode)(0),                       // 10: changelens.v1.GateMode
-	(*Cause)(nil),                       // 11: changelens.v1.Cause
-	(*Neighbour)(nil),                   // 12: changelens.v1.Neighbour
-	(*Attribution)(nil),                 // 13: changelens.v1.Attribution
-	(*ListServicesRequest)(nil),         // 14: changelens.v1.ListServicesRequest
-	(*Unit)(nil),                        // 15: changelens.v1.Unit
-	(*ListServicesResponse)(nil),        // 16: changelens.v1.ListServicesResponse
-	(*GetLatencyRequest)(nil),           // 17: changelens.v1.GetLatencyRequest
-	(*LatencyPoint)(nil),                // 18: changelens.v1.LatencyPoint
-	(*GetLatencyResponse)(nil),          // 19: changelens.v1.GetLatencyResponse
-	(*GetLatencySummaryRequest)(nil),    // 20: changelens.v1.GetLatencySummaryRequest
-	(*GetLatencySummaryResponse)(nil),   // 21: changelens.v1.GetLatencySummaryResponse
-	(*Deployment)(nil),                  // 22: changelens.v1.Deployment
-	(*Regression)(nil),                  // 23: changelens.v1.Regression
-	(*ErrorKinds)(nil),                  // 24: changelens.v1.ErrorKinds
-	(*ErrorKind)(nil),                   // 25: changelens.v1.ErrorKind
-	(*ImpactMetric)(nil),                // 26: changelens.v1.ImpactMetric
-	(*Control)(nil),                     // 27: changelens.v1.Control
-	(*ControlShift)(nil),                // 28: changelens.v1.ControlShift
-	(*OperationImpact)(nil),             // 29: changelens.v1.OperationImpact
-	(*ListDeploymentsRequest)(nil),      // 30: changelens.v1.ListDeploymentsRequest
-	(*ListDeploymentsResponse)(nil),     // 31: changelens.v1.ListDeploymentsResponse
-	(*GetDeploymentImpactRequest)(nil),  // 32: changelens.v1.GetDeploymentImpactRequest
-	(*ImpactWindow)(nil),                // 33: changelens.v1.ImpactWindow
-	(*StatTest)(nil),                    // 34: changelens.v1.StatTest
-	(*GetDeploymentImpactResponse)(nil), // 35: changelens.v1.GetDeploymentImpactResponse
-	(*GetServiceGraphRequest)(nil),      // 36: changelens.v1.GetServiceGraphRequest
-	(*GraphEdge)(nil),                   // 37: changelens.v1.GraphEdge
-	(*GetServiceGraphResponse)(nil),     // 38: changelens.v1.GetServiceGraphResponse
-	(*ListIncidentsRequest)(nil),        // 39: changelens.v1.ListIncidentsRequest
-	(*Incident)(nil),                    // 40: changelens.v1.Incident
-	(*ListIncidentsResponse)(nil),       // 41: changelens.v1.ListIncidentsResponse
-	(*GetDORARequest)(nil),              // 42: changelens.v1.GetDORARequest
-	(*MetricBenchmark)(nil),             // 43: changelens.v1.MetricBenchmark
-	(*DORATiers)(nil),                   // 44: changelens.v1.DORATiers
-	(*DORAFigures)(nil),                 // 45: changelens.v1.DORAFigures
-	(*GetDORAResponse)(nil),             // 46: changelens.v1.GetDORAResponse
-	(*CompareRequest)(nil),              // 47: changelens.v1.CompareRequest
-	(*Cohort)(nil),                      // 48: changelens.v1.Cohort
-	(*CompareMetric)(nil),               // 49: changelens.v1.CompareMetric
-	(*SampleRatio)(nil),                 // 50: changelens.v1.SampleRatio
-	(*CompareResponse)(nil),             // 51: changelens.v1.CompareResponse
-	(*OperationComparison)(nil),         // 52: changelens.v1.OperationComparison
-	(*ListCohortsRequest)(nil),          // 53: changelens.v1.ListCohortsRequest
-	(*CohortValue)(nil),                 // 54: changelens.v1.CohortValue
-	(*CohortDimension)(nil),             // 55: changelens.v1.CohortDimension
-	(*ListCohortsResponse)(nil),         // 56: changelens.v1.ListCohortsResponse
-	(*GateRequest)(nil),                 // 57: changelens.v1.GateRequest
-	(*FlaggerWebhook)(nil),              // 58: changelens.v1.FlaggerWebhook
-	(*GateWebhookRequest)(nil),          // 59: changelens.v1.GateWebhookRequest
-	(*GateResponse)(nil),                // 60: changelens.v1.GateResponse
-	nil,                                 // 61: changelens.v1.FlaggerWebhook.MetadataEntry
-	(*timestamppb.Timestamp)(nil),       // 62: google.protobuf.Timestamp
-	(*wrapperspb.DoubleValue)(nil),      // 63: google.protobuf.DoubleValue
+	(ExperimentStatus)(0),               // 11: changelens.v1.ExperimentStatus
+	(ExperimentDecision)(0),             // 12: changelens.v1.ExperimentDecision
+	(*Cause)(nil),                       // 13: changelens.v1.Cause
+	(*Neighbour)(nil),                   // 14: changelens.v1.Neighbour
+	(*Attribution)(nil),                 // 15: changelens.v1.Attribution
+	(*ListServicesRequest)(nil),         // 16: changelens.v1.ListServicesRequest
+	(*Unit)(nil),                        // 17: changelens.v1.Unit
+	(*ListServicesResponse)(nil),        // 18: changelens.v1.ListServicesResponse
+	(*GetLatencyRequest)(nil),           // 19: changelens.v1.GetLatencyRequest
+	(*LatencyPoint)(nil),                // 20: changelens.v1.LatencyPoint
+	(*GetLatencyResponse)(nil),          // 21: changelens.v1.GetLatencyResponse
+	(*GetLatencySummaryRequest)(nil),    // 22: changelens.v1.GetLatencySummaryRequest
+	(*GetLatencySummaryResponse)(nil),   // 23: changelens.v1.GetLatencySummaryResponse
+	(*Deployment)(nil),                  // 24: changelens.v1.Deployment
+	(*Regression)(nil),                  // 25: changelens.v1.Regression
+	(*ErrorKinds)(nil),                  // 26: changelens.v1.ErrorKinds
+	(*ErrorKind)(nil),                   // 27: changelens.v1.ErrorKind
+	(*ImpactMetric)(nil),                // 28: changelens.v1.ImpactMetric
+	(*Control)(nil),                     // 29: changelens.v1.Control
+	(*ControlShift)(nil),                // 30: changelens.v1.ControlShift
+	(*OperationImpact)(nil),             // 31: changelens.v1.OperationImpact
+	(*ListDeploymentsRequest)(nil),      // 32: changelens.v1.ListDeploymentsRequest
+	(*ListDeploymentsResponse)(nil),     // 33: changelens.v1.ListDeploymentsResponse
+	(*GetDeploymentImpactRequest)(nil),  // 34: changelens.v1.GetDeploymentImpactRequest
+	(*ImpactWindow)(nil),                // 35: changelens.v1.ImpactWindow
+	(*StatTest)(nil),                    // 36: changelens.v1.StatTest
+	(*GetDeploymentImpactResponse)(nil), // 37: changelens.v1.GetDeploymentImpactResponse
+	(*GetServiceGraphRequest)(nil),      // 38: changelens.v1.GetServiceGraphRequest
+	(*GraphEdge)(nil),                   // 39: changelens.v1.GraphEdge
+	(*GetServiceGraphResponse)(nil),     // 40: changelens.v1.GetServiceGraphResponse
+	(*ListIncidentsRequest)(nil),        // 41: changelens.v1.ListIncidentsRequest
+	(*Incident)(nil),                    // 42: changelens.v1.Incident
+	(*ListIncidentsResponse)(nil),       // 43: changelens.v1.ListIncidentsResponse
+	(*GetDORARequest)(nil),              // 44: changelens.v1.GetDORARequest
+	(*MetricBenchmark)(nil),             // 45: changelens.v1.MetricBenchmark
+	(*DORATiers)(nil),                   // 46: changelens.v1.DORATiers
+	(*DORAFigures)(nil),                 // 47: changelens.v1.DORAFigures
+	(*GetDORAResponse)(nil),             // 48: changelens.v1.GetDORAResponse
+	(*CompareRequest)(nil),              // 49: changelens.v1.CompareRequest
+	(*Cohort)(nil),                      // 50: changelens.v1.Cohort
+	(*CompareMetric)(nil),               // 51: changelens.v1.CompareMetric
+	(*SampleRatio)(nil),                 // 52: changelens.v1.SampleRatio
+	(*CompareResponse)(nil),             // 53: changelens.v1.CompareResponse
+	(*OperationComparison)(nil),         // 54: changelens.v1.OperationComparison
+	(*ListCohortsRequest)(nil),          // 55: changelens.v1.ListCohortsRequest
+	(*CohortValue)(nil),                 // 56: changelens.v1.CohortValue
+	(*CohortDimension)(nil),             // 57: changelens.v1.CohortDimension
+	(*ListCohortsResponse)(nil),         // 58: changelens.v1.ListCohortsResponse
+	(*GateRequest)(nil),                 // 59: changelens.v1.GateRequest
+	(*FlaggerWebhook)(nil),              // 60: changelens.v1.FlaggerWebhook
+	(*GateWebhookRequest)(nil),          // 61: changelens.v1.GateWebhookRequest
+	(*GateResponse)(nil),                // 62: changelens.v1.GateResponse
+	(*Experiment)(nil),                  // 63: changelens.v1.Experiment
+	(*ExperimentUnit)(nil),              // 64: changelens.v1.ExperimentUnit
+	(*ExperimentVariant)(nil),           // 65: changelens.v1.ExperimentVariant
+	(*ExperimentPrimaryMetric)(nil),     // 66: changelens.v1.ExperimentPrimaryMetric
+	(*ExperimentGuardrail)(nil),         // 67: changelens.v1.ExperimentGuardrail
+	(*ListExperimentsRequest)(nil),      // 68: changelens.v1.ListExperimentsRequest
+	(*ListExperimentsResponse)(nil),     // 69: changelens.v1.ListExperimentsResponse
+	(*ExperimentSummary)(nil),           // 70: changelens.v1.ExperimentSummary
+	(*GetExperimentReportRequest)(nil),  // 71: changelens.v1.GetExperimentReportRequest
+	(*PlanExperimentRequest)(nil),       // 72: changelens.v1.PlanExperimentRequest
+	(*ExperimentPlan)(nil),              // 73: changelens.v1.ExperimentPlan
+	(*ExperimentMetricPlan)(nil),        // 74: changelens.v1.ExperimentMetricPlan
+	(*ExperimentSampleRatio)(nil),       // 75: changelens.v1.ExperimentSampleRatio
+	(*ExperimentVariantCount)(nil),      // 76: changelens.v1.ExperimentVariantCount
+	(*ExperimentMetricResult)(nil),      // 77: changelens.v1.ExperimentMetricResult
+	(*ExperimentTreatment)(nil),         // 78: changelens.v1.ExperimentTreatment
+	(*ExperimentReport)(nil),            // 79: changelens.v1.ExperimentReport
+	nil,                                 // 80: changelens.v1.FlaggerWebhook.MetadataEntry
+	(*timestamppb.Timestamp)(nil),       // 81: google.protobuf.Timestamp
+	(*wrapperspb.DoubleValue)(nil),      // 82: google.protobuf.DoubleValue
 }
 var file_changelens_v1_query_proto_depIdxs = []int32{
 	3,   // 0: changelens.v1.Cause.kind:type_name -> changelens.v1.CauseKind
-	62,  // 1: changelens.v1.Cause.start:type_name -> google.protobuf.Timestamp
-	62,  // 2: changelens.v1.Cause.end:type_name -> google.protobuf.Timestamp
-	63,  // 3: changelens.v1.Cause.share:type_name -> google.protobuf.DoubleValue
-	63,  // 4: changelens.v1.Cause.z:type_name -> google.protobuf.DoubleValue
-	63,  // 5: changelens.v1.Neighbour.mean_ms_before:type_name -> google.protobuf.DoubleValue
-	63,  // 6: changelens.v1.Neighbour.mean_ms_after:type_name -> google.protobuf.DoubleValue
-	63,  // 7: changelens.v1.Neighbour.error_rate_before:type_name -> google.protobuf.DoubleValue
-	63,  // 8: changelens.v1.Neighbour.error_rate_after:type_name -> google.protobuf.DoubleValue
-	11,  // 9: changelens.v1.Attribution.causes:type_name -> changelens.v1.Cause
-	12,  // 10: changelens.v1.Attribution.neighbours:type_name -> changelens.v1.Neighbour
-	62,  // 11: changelens.v1.Unit.first_seen:type_name -> google.protobuf.Timestamp
-	62,  // 12: changelens.v1.Unit.last_seen:type_name -> google.protobuf.Timestamp
-	15,  // 13: changelens.v1.ListServicesResponse.services:type_name -> changelens.v1.Unit
-	62,  // 14: changelens.v1.GetLatencyRequest.start_time:type_name -> google.protobuf.Timestamp
-	62,  // 15: changelens.v1.GetLatencyRequest.end_time:type_name -> google.protobuf.Timestamp
+	81,  // 1: changelens.v1.Cause.start:type_name -> google.protobuf.Timestamp
+	81,  // 2: changelens.v1.Cause.end:type_name -> google.protobuf.Timestamp
+	82,  // 3: changelens.v1.Cause.share:type_name -> google.protobuf.DoubleValue
+	82,  // 4: changelens.v1.Cause.z:type_name -> google.protobuf.DoubleValue
+	82,  // 5: changelens.v1.Neighbour.mean_ms_before:type_name -> google.protobuf.DoubleValue
+	82,  // 6: changelens.v1.Neighbour.mean_ms_after:type_name -> google.protobuf.DoubleValue
+	82,  // 7: changelens.v1.Neighbour.error_rate_before:type_name -> google.protobuf.DoubleValue
+	82,  // 8: changelens.v1.Neighbour.error_rate_after:type_name -> google.protobuf.DoubleValue
+	13,  // 9: changelens.v1.Attribution.causes:type_name -> changelens.v1.Cause
+	14,  // 10: changelens.v1.Attribution.neighbours:type_name -> changelens.v1.Neighbour
+	81,  // 11: changelens.v1.Unit.first_seen:type_name -> google.protobuf.Timestamp
+	81,  // 12: changelens.v1.Unit.last_seen:type_name -> google.protobuf.Timestamp
+	17,  // 13: changelens.v1.ListServicesResponse.services:type_name -> changelens.v1.Unit
+	81,  // 14: changelens.v1.GetLatencyRequest.start_time:type_name -> google.protobuf.Timestamp
+	81,  // 15: changelens.v1.GetLatencyRequest.end_time:type_name -> google.protobuf.Timestamp
 	0,   // 16: changelens.v1.GetLatencyRequest.group_by:type_name -> changelens.v1.GroupBy
-	62,  // 17: changelens.v1.LatencyPoint.time:type_name -> google.protobuf.Timestamp
-	18,  // 18: changelens.v1.GetLatencyResponse.points:type_name -> changelens.v1.LatencyPoint
-	62,  // 19: changelens.v1.GetLatencyResponse.start_time:type_name -> google.protobuf.Timestamp
-	62,  // 20: changelens.v1.GetLatencyResponse.end_time:type_name -> google.protobuf.Timestamp
-	62,  // 21: changelens.v1.GetLatencySummaryRequest.start_time:type_name -> google.protobuf.Timestamp
-	62,  // 22: changelens.v1.GetLatencySummaryRequest.end_time:type_name -> google.protobuf.Timestamp
+	81,  // 17: changelens.v1.LatencyPoint.time:type_name -> google.protobuf.Timestamp
+	20,  // 18: changelens.v1.GetLatencyResponse.points:type_name -> changelens.v1.LatencyPoint
+	81,  // 19: changelens.v1.GetLatencyResponse.start_time:type_name -> google.protobuf.Timestamp
+	81,  // 20: changelens.v1.GetLatencyResponse.end_time:type_name -> google.protobuf.Timestamp
+	81,  // 21: changelens.v1.GetLatencySummaryRequest.start_time:type_name -> google.protobuf.Timestamp
+	81,  // 22: changelens.v1.GetLatencySummaryRequest.end_time:type_name -> google.protobuf.Timestamp
 	0,   // 23: changelens.v1.GetLatencySummaryRequest.group_by:type_name -> changelens.v1.GroupBy
-	18,  // 24: changelens.v1.GetLatencySummaryResponse.rows:type_name -> changelens.v1.LatencyPoint
-	62,  // 25: changelens.v1.GetLatencySummaryResponse.start_time:type_name -> google.protobuf.Timestamp
-	62,  // 26: changelens.v1.GetLatencySummaryResponse.end_time:type_name -> google.protobuf.Timestamp
-	62,  // 27: changelens.v1.Deployment.deploy_time:type_name -> google.protobuf.Timestamp
+	20,  // 24: changelens.v1.GetLatencySummaryResponse.rows:type_name -> changelens.v1.LatencyPoint
+	81,  // 25: changelens.v1.GetLatencySummaryResponse.start_time:type_name -> google.protobuf.Timestamp
+	81,  // 26: changelens.v1.GetLatencySummaryResponse.end_time:type_name -> google.protobuf.Timestamp
+	81,  // 27: changelens.v1.Deployment.deploy_time:type_name -> google.protobuf.Timestamp
 	1,   // 28: changelens.v1.Deployment.source:type_name -> changelens.v1.Source
-	62,  // 29: changelens.v1.Deployment.commit_time:type_name -> google.protobuf.Timestamp
+	81,  // 29: changelens.v1.Deployment.commit_time:type_name -> google.protobuf.Timestamp
 	4,   // 30: changelens.v1.Deployment.failure_reasons:type_name -> changelens.v1.FailureReason
-	62,  // 31: changelens.v1.Deployment.restore_time:type_name -> google.protobuf.Timestamp
+	81,  // 31: changelens.v1.Deployment.restore_time:type_name -> google.protobuf.Timestamp
 	2,   // 32: changelens.v1.Deployment.verdict:type_name -> changelens.v1.Verdict
-	62,  // 33: changelens.v1.Deployment.rollout_start:type_name -> google.protobuf.Timestamp
-	23,  // 34: changelens.v1.Deployment.regressions:type_name -> changelens.v1.Regression
-	11,  // 35: changelens.v1.Deployment.cause:type_name -> changelens.v1.Cause
+	81,  // 33: changelens.v1.Deployment.rollout_start:type_name -> google.protobuf.Timestamp
+	25,  // 34: changelens.v1.Deployment.regressions:type_name -> changelens.v1.Regression
+	13,  // 35: changelens.v1.Deployment.cause:type_name -> changelens.v1.Cause
 	7,   // 36: changelens.v1.Deployment.rework_reason:type_name -> changelens.v1.ReworkReason
-	63,  // 37: changelens.v1.Regression.relative_change:type_name -> google.protobuf.DoubleValue
-	63,  // 38: changelens.v1.Regression.ci_low:type_name -> google.protobuf.DoubleValue
-	63,  // 39: changelens.v1.Regression.ci_high:type_name -> google.protobuf.DoubleValue
-	63,  // 40: changelens.v1.ErrorKinds.mde:type_name -> google.protobuf.DoubleValue
-	25,  // 41: changelens.v1.ErrorKinds.new:type_name -> changelens.v1.ErrorKind
-	25,  // 42: changelens.v1.ErrorKinds.rose:type_name -> changelens.v1.ErrorKind
+	82,  // 37: changelens.v1.Regression.relative_change:type_name -> google.protobuf.DoubleValue
+	82,  // 38: changelens.v1.Regression.ci_low:type_name -> google.protobuf.DoubleValue
+	82,  // 39: changelens.v1.Regression.ci_high:type_name -> google.protobuf.DoubleValue
+	82,  // 40: changelens.v1.ErrorKinds.mde:type_name -> google.protobuf.DoubleValue
+	27,  // 41: changelens.v1.ErrorKinds.new:type_name -> changelens.v1.ErrorKind
+	27,  // 42: changelens.v1.ErrorKinds.rose:type_name -> changelens.v1.ErrorKind
 	8,   // 43: changelens.v1.ErrorKind.verdict:type_name -> changelens.v1.CompareVerdict
-	63,  // 44: changelens.v1.ErrorKind.before_rate:type_name -> google.protobuf.DoubleValue
-	63,  // 45: changelens.v1.ErrorKind.after_rate:type_name -> google.protobuf.DoubleValue
-	63,  // 46: changelens.v1.ErrorKind.rate_low:type_name -> google.protobuf.DoubleValue
-	63,  // 47: changelens.v1.ErrorKind.rate_high:type_name -> google.protobuf.DoubleValue
-	63,  // 48: changelens.v1.ErrorKind.rate_ratio:type_name -> google.protobuf.DoubleValue
-	63,  // 49: changelens.v1.ErrorKind.ratio_low:type_name -> google.protobuf.DoubleValue
-	63,  // 50: changelens.v1.ErrorKind.ratio_high:type_name -> google.protobuf.DoubleValue
-	62,  // 51: changelens.v1.ErrorKind.first_seen:type_name -> google.protobuf.Timestamp
-	63,  // 52: changelens.v1.ImpactMetric.relative_change:type_name -> google.protobuf.DoubleValue
-	63,  // 53: changelens.v1.ImpactMetric.ci_low:type_name -> google.protobuf.DoubleValue
-	63,  // 54: changelens.v1.ImpactMetric.ci_high:type_name -> google.protobuf.DoubleValue
-	63,  // 55: changelens.v1.ImpactMetric.min_detectable_change:type_name -> google.protobuf.DoubleValue
-	63,  // 56: changelens.v1.ImpactMetric.min_detectable_value:type_name -> google.protobuf.DoubleValue
+	82,  // 44: changelens.v1.ErrorKind.before_rate:type_name -> google.protobuf.DoubleValue
+	82,  // 45: changelens.v1.ErrorKind.after_rate:type_name -> google.protobuf.DoubleValue
+	82,  // 46: changelens.v1.ErrorKind.rate_low:type_name -> google.protobuf.DoubleValue
+	82,  // 47: changelens.v1.ErrorKind.rate_high:type_name -> google.protobuf.DoubleValue
+	82,  // 48: changelens.v1.ErrorKind.rate_ratio:type_name -> google.protobuf.DoubleValue
+	82,  // 49: changelens.v1.ErrorKind.ratio_low:type_name -> google.protobuf.DoubleValue
+	82,  // 50: changelens.v1.ErrorKind.ratio_high:type_name -> google.protobuf.DoubleValue
+	81,  // 51: changelens.v1.ErrorKind.first_seen:type_name -> google.protobuf.Timestamp
+	82,  // 52: changelens.v1.ImpactMetric.relative_change:type_name -> google.protobuf.DoubleValue
+	82,  // 53: changelens.v1.ImpactMetric.ci_low:type_name -> google.protobuf.DoubleValue
+	82,  // 54: changelens.v1.ImpactMetric.ci_high:type_name -> google.protobuf.DoubleValue
+	82,  // 55: changelens.v1.ImpactMetric.min_detectable_change:type_name -> google.protobuf.DoubleValue
+	82,  // 56: changelens.v1.ImpactMetric.min_detectable_value:type_name -> google.protobuf.DoubleValue
 	8,   // 57: changelens.v1.ImpactMetric.verdict:type_name -> changelens.v1.CompareVerdict
-	63,  // 58: changelens.v1.ImpactMetric.raw_change:type_name -> google.protobuf.DoubleValue
-	63,  // 59: changelens.v1.ImpactMetric.control_change:type_name -> google.protobuf.DoubleValue
-	28,  // 60: changelens.v1.Control.shifts:type_name -> changelens.v1.ControlShift
-	26,  // 61: changelens.v1.OperationImpact.metrics:type_name -> changelens.v1.ImpactMetric
+	82,  // 58: changelens.v1.ImpactMetric.raw_change:type_name -> google.protobuf.DoubleValue
+	82,  // 59: changelens.v1.ImpactMetric.control_change:type_name -> google.protobuf.DoubleValue
+	30,  // 60: changelens.v1.Control.shifts:type_name -> changelens.v1.ControlShift
+	28,  // 61: changelens.v1.OperationImpact.metrics:type_name -> changelens.v1.ImpactMetric
 	8,   // 62: changelens.v1.OperationImpact.verdict:type_name -> changelens.v1.CompareVerdict
-	62,  // 63: changelens.v1.ListDeploymentsRequest.start_time:type_name -> google.protobuf.Timestamp
-	62,  // 64: changelens.v1.ListDeploymentsRequest.end_time:type_name -> google.protobuf.Timestamp
+	81,  // 63: changelens.v1.ListDeploymentsRequest.start_time:type_name -> google.protobuf.Timestamp
+	81,  // 64: changelens.v1.ListDeploymentsRequest.end_time:type_name -> google.protobuf.Timestamp
 	3,   // 65: changelens.v1.ListDeploymentsRequest.cause_kind:type_name -> changelens.v1.CauseKind
-	22,  // 66: changelens.v1.ListDeploymentsResponse.deployments:type_name -> changelens.v1.Deployment
-	62,  // 67: changelens.v1.ImpactWindow.start:type_name -> google.protobuf.Timestamp
-	62,  // 68: changelens.v1.ImpactWindow.end:type_name -> google.protobuf.Timestamp
-	22,  // 69: changelens.v1.GetDeploymentImpactResponse.deployment:type_name -> changelens.v1.Deployment
-	33,  // 70: changelens.v1.GetDeploymentImpactResponse.before:type_name -> changelens.v1.ImpactWindow
-	33,  // 71: changelens.v1.GetDeploymentImpactResponse.after:type_name -> changelens.v1.ImpactWindow
-	34,  // 72: changelens.v1.GetDeploymentImpactResponse.latency_test:type_name -> changelens.v1.StatTest
-	34,  // 73: changelens.v1.GetDeploymentImpactResponse.error_rate_test:type_name -> changelens.v1.StatTest
+	24,  // 66: changelens.v1.ListDeploymentsResponse.deployments:type_name -> changelens.v1.Deployment
+	81,  // 67: changelens.v1.ImpactWindow.start:type_name -> google.protobuf.Timestamp
+	81,  // 68: changelens.v1.ImpactWindow.end:type_name -> google.protobuf.Timestamp
+	24,  // 69: changelens.v1.GetDeploymentImpactResponse.deployment:type_name -> changelens.v1.Deployment
+	35,  // 70: changelens.v1.GetDeploymentImpactResponse.before:type_name -> changelens.v1.ImpactWindow
+	35,  // 71: changelens.v1.GetDeploymentImpactResponse.after:type_name -> changelens.v1.ImpactWindow
+	36,  // 72: changelens.v1.GetDeploymentImpactResponse.latency_test:type_name -> changelens.v1.StatTest
+	36,  // 73: changelens.v1.GetDeploymentImpactResponse.error_rate_test:type_name -> changelens.v1.StatTest
 	2,   // 74: changelens.v1.GetDeploymentImpactResponse.verdict:type_name -> changelens.v1.Verdict
 	4,   // 75: changelens.v1.GetDeploymentImpactResponse.reasons:type_name -> changelens.v1.FailureReason
-	51,  // 76: changelens.v1.GetDeploymentImpactResponse.canary:type_name -> changelens.v1.CompareResponse
-	26,  // 77: changelens.v1.GetDeploymentImpactResponse.metrics:type_name -> changelens.v1.ImpactMetric
-	29,  // 78: changelens.v1.GetDeploymentImpactResponse.operations:type_name -> changelens.v1.OperationImpact
-	27,  // 79: changelens.v1.GetDeploymentImpactResponse.control:type_name -> changelens.v1.Control
-	13,  // 80: changelens.v1.GetDeploymentImpactResponse.attribution:type_name -> changelens.v1.Attribution
-	24,  // 81: changelens.v1.GetDeploymentImpactResponse.error_kinds:type_name -> changelens.v1.ErrorKinds
-	62,  // 82: changelens.v1.GetServiceGraphRequest.start_time:type_name -> google.protobuf.Timestamp
-	62,  // 83: changelens.v1.GetServiceGraphRequest.end_time:type_name -> google.protobuf.Timestamp
-	63,  // 84: changelens.v1.GraphEdge.mean_ms:type_name -> google.protobuf.DoubleValue
-	37,  // 85: changelens.v1.GetServiceGraphResponse.edges:type_name -> changelens.v1.GraphEdge
-	62,  // 86: changelens.v1.ListIncidentsRequest.start_time:type_name -> google.protobuf.Timestamp
-	62,  // 87: changelens.v1.ListIncidentsRequest.end_time:type_name -> google.protobuf.Timestamp
-	62,  // 88: changelens.v1.Incident.opened_time:type_name -> google.protobuf.Timestamp
-	62,  // 89: changelens.v1.Incident.resolved_time:type_name -> google.protobuf.Timestamp
-	40,  // 90: changelens.v1.ListIncidentsResponse.incidents:type_name -> changelens.v1.Incident
-	62,  // 91: changelens.v1.GetDORARequest.start_time:type_name -> google.protobuf.Timestamp
-	62,  // 92: changelens.v1.GetDORARequest.end_time:type_name -> google.protobuf.Timestamp
+	53,  // 76: changelens.v1.GetDeploymentImpactResponse.canary:type_name -> changelens.v1.CompareResponse
+	28,  // 77: changelens.v1.GetDeploymentImpactResponse.metrics:type_name -> changelens.v1.ImpactMetric
+	31,  // 78: changelens.v1.GetDeploymentImpactResponse.operations:type_name -> changelens.v1.OperationImpact
+	29,  // 79: changelens.v1.GetDeploymentImpactResponse.control:type_name -> changelens.v1.Control
+	15,  // 80: changelens.v1.GetDeploymentImpactResponse.attribution:type_name -> changelens.v1.Attribution
+	26,  // 81: changelens.v1.GetDeploymentImpactResponse.error_kinds:type_name -> changelens.v1.ErrorKinds
+	81,  // 82: changelens.v1.GetServiceGraphRequest.start_time:type_name -> google.protobuf.Timestamp
+	81,  // 83: changelens.v1.GetServiceGraphRequest.end_time:type_name -> google.protobuf.Timestamp
+	82,  // 84: changelens.v1.GraphEdge.mean_ms:type_name -> google.protobuf.DoubleValue
+	39,  // 85: changelens.v1.GetServiceGraphResponse.edges:type_name -> changelens.v1.GraphEdge
+	81,  // 86: changelens.v1.ListIncidentsRequest.start_time:type_name -> google.protobuf.Timestamp
+	81,  // 87: changelens.v1.ListIncidentsRequest.end_time:type_name -> google.protobuf.Timestamp
+	81,  // 88: changelens.v1.Incident.opened_time:type_name -> google.protobuf.Timestamp
+	81,  // 89: changelens.v1.Incident.resolved_time:type_name -> google.protobuf.Timestamp
+	42,  // 90: changelens.v1.ListIncidentsResponse.incidents:type_name -> changelens.v1.Incident
+	81,  // 91: changelens.v1.GetDORARequest.start_time:type_name -> google.protobuf.Timestamp
+	81,  // 92: changelens.v1.GetDORARequest.end_time:type_name -> google.protobuf.Timestamp
 	5,   // 93: changelens.v1.GetDORARequest.interval:type_name -> changelens.v1.Interval
 	6,   // 94: changelens.v1.MetricBenchmark.tier:type_name -> changelens.v1.Tier
-	63,  // 95: changelens.v1.MetricBenchmark.score:type_name -> google.protobuf.DoubleValue
-	63,  // 96: changelens.v1.MetricBenchmark.industry_mean:type_name -> google.protobuf.DoubleValue
-	63,  // 97: changelens.v1.MetricBenchmark.industry_std:type_name -> google.protobuf.DoubleValue
-	63,  // 98: changelens.v1.MetricBenchmark.percentile:type_name -> google.protobuf.DoubleValue
+	82,  // 95: changelens.v1.MetricBenchmark.score:type_name -> google.protobuf.DoubleValue
+	82,  // 96: changelens.v1.MetricBenchmark.industry_mean:type_name -> google.protobuf.DoubleValue
+	82,  // 97: changelens.v1.MetricBenchmark.industry_std:type_name -> google.protobuf.DoubleValue
+	82,  // 98: changelens.v1.MetricBenchmark.percentile:type_name -> google.protobuf.DoubleValue
 	6,   // 99: changelens.v1.DORATiers.deployment_frequency:type_name -> changelens.v1.Tier
 	6,   // 100: changelens.v1.DORATiers.lead_time:type_name -> changelens.v1.Tier
 	6,   // 101: changelens.v1.DORATiers.change_failure_rate:type_name -> changelens.v1.Tier
 	6,   // 102: changelens.v1.DORATiers.time_to_restore:type_name -> changelens.v1.Tier
-	62,  // 103: changelens.v1.DORAFigures.start_time:type_name -> google.protobuf.Timestamp
-	62,  // 104: changelens.v1.DORAFigures.end_time:type_name -> google.protobuf.Timestamp
-	44,  // 105: changelens.v1.DORAFigures.tiers:type_name -> changelens.v1.DORATiers
-	43,  // 106: changelens.v1.DORAFigures.benchmarks:type_name -> changelens.v1.MetricBenchmark
-	45,  // 107: changelens.v1.GetDORAResponse.summary:type_name -> changelens.v1.DORAFigures
-	45,  // 108: changelens.v1.GetDORAResponse.intervals:type_name -> changelens.v1.DORAFigures
-	62,  // 109: changelens.v1.CompareRequest.start_time:type_name -> google.protobuf.Timestamp
-	62,  // 110: changelens.v1.CompareRequest.end_time:type_name -> google.protobuf.Timestamp
+	81,  // 103: changelens.v1.DORAFigures.start_time:type_name -> google.protobuf.Timestamp
+	81,  // 104: changelens.v1.DORAFigures.end_time:type_name -> google.protobuf.Timestamp
+	46,  // 105: changelens.v1.DORAFigures.tiers:type_name -> changelens.v1.DORATiers
+	45,  // 106: changelens.v1.DORAFigures.benchmarks:type_name -> changelens.v1.MetricBenchmark
+	47,  // 107: changelens.v1.GetDORAResponse.summary:type_name -> changelens.v1.DORAFigures
+	47,  // 108: changelens.v1.GetDORAResponse.intervals:type_name -> changelens.v1.DORAFigures
+	81,  // 109: changelens.v1.CompareRequest.start_time:type_name -> google.protobuf.Timestamp
+	81,  // 110: changelens.v1.CompareRequest.end_time:type_name -> google.protobuf.Timestamp
 	8,   // 111: changelens.v1.CompareMetric.verdict:type_name -> changelens.v1.CompareVerdict
-	48,  // 112: changelens.v1.CompareResponse.control:type_name -> changelens.v1.Cohort
-	48,  // 113: changelens.v1.CompareResponse.treatment:type_name -> changelens.v1.Cohort
-	49,  // 114: changelens.v1.CompareResponse.metrics:type_name -> changelens.v1.CompareMetric
+	50,  // 112: changelens.v1.CompareResponse.control:type_name -> changelens.v1.Cohort
+	50,  // 113: changelens.v1.CompareResponse.treatment:type_name -> changelens.v1.Cohort
+	51,  // 114: changelens.v1.CompareResponse.metrics:type_name -> changelens.v1.CompareMetric
 	8,   // 115: changelens.v1.CompareResponse.verdict:type_name -> changelens.v1.CompareVerdict
-	50,  // 116: changelens.v1.CompareResponse.srm:type_name -> changelens.v1.SampleRatio
-	52,  // 117: changelens.v1.CompareResponse.operations:type_name -> changelens.v1.OperationComparison
-	24,  // 118: changelens.v1.CompareResponse.error_kinds:type_name -> changelens.v1.ErrorKinds
-	48,  // 119: changelens.v1.OperationComparison.control:type_name -> changelens.v1.Cohort
-	48,  // 120: changelens.v1.OperationComparison.treatment:type_name -> changelens.v1.Cohort
-	49,  // 121: changelens.v1.OperationComparison.metrics:type_name -> changelens.v1.CompareMetric
+	52,  // 116: changelens.v1.CompareResponse.srm:type_name -> changelens.v1.SampleRatio
+	54,  // 117: changelens.v1.CompareResponse.operations:type_name -> changelens.v1.OperationComparison
+	26,  // 118: changelens.v1.CompareResponse.error_kinds:type_name -> changelens.v1.ErrorKinds
+	50,  // 119: changelens.v1.OperationComparison.control:type_name -> changelens.v1.Cohort
+	50,  // 120: changelens.v1.OperationComparison.treatment:type_name -> changelens.v1.Cohort
+	51,  // 121: changelens.v1.OperationComparison.metrics:type_name -> changelens.v1.CompareMetric
 	8,   // 122: changelens.v1.OperationComparison.verdict:type_name -> changelens.v1.CompareVerdict
-	62,  // 123: changelens.v1.ListCohortsRequest.start_time:type_name -> google.protobuf.Timestamp
-	62,  // 124: changelens.v1.ListCohortsRequest.end_time:type_name -> google.protobuf.Timestamp
-	54,  // 125: changelens.v1.CohortDimension.values:type_name -> changelens.v1.CohortValue
-	55,  // 126: changelens.v1.ListCohortsResponse.dimensions:type_name -> changelens.v1.CohortDimension
-	61,  // 127: changelens.v1.FlaggerWebhook.metadata:type_name -> changelens.v1.FlaggerWebhook.MetadataEntry
-	58,  // 128: changelens.v1.GateWebhookRequest.webhook:type_name -> changelens.v1.FlaggerWebhook
+	81,  // 123: changelens.v1.ListCohortsRequest.start_time:type_name -> google.protobuf.Timestamp
+	81,  // 124: changelens.v1.ListCohortsRequest.end_time:type_name -> google.protobuf.Timestamp
+	56,  // 125: changelens.v1.CohortDimension.values:type_name -> changelens.v1.CohortValue
+	57,  // 126: changelens.v1.ListCohortsResponse.dimensions:type_name -> changelens.v1.CohortDimension
+	80,  // 127: changelens.v1.FlaggerWebhook.metadata:type_name -> changelens.v1.FlaggerWebhook.MetadataEntry
+	60,  // 128: changelens.v1.GateWebhookRequest.webhook:type_name -> changelens.v1.FlaggerWebhook
 	9,   // 129: changelens.v1.GateResponse.result:type_name -> changelens.v1.GateResult
 	10,  // 130: changelens.v1.GateResponse.mode:type_name -> changelens.v1.GateMode
-	49,  // 131: changelens.v1.GateResponse.metrics:type_name -> changelens.v1.CompareMetric
-	62,  // 132: changelens.v1.GateResponse.evaluated_at:type_name -> google.protobuf.Timestamp
-	48,  // 133: changelens.v1.GateResponse.control:type_name -> changelens.v1.Cohort
-	48,  // 134: changelens.v1.GateResponse.treatment:type_name -> changelens.v1.Cohort
-	23,  // 135: changelens.v1.GateResponse.regressions:type_name -> changelens.v1.Regression
-	14,  // 136: changelens.v1.QueryService.ListServices:input_type -> changelens.v1.ListServicesRequest
-	17,  // 137: changelens.v1.QueryService.GetLatency:input_type -> changelens.v1.GetLatencyRequest
-	20,  // 138: changelens.v1.QueryService.GetLatencySummary:input_type -> changelens.v1.GetLatencySummaryRequest
-	30,  // 139: changelens.v1.QueryService.ListDeployments:input_type -> changelens.v1.ListDeploymentsRequest
-	32,  // 140: changelens.v1.QueryService.GetDeploymentImpact:input_type -> changelens.v1.GetDeploymentImpactRequest
-	36,  // 141: changelens.v1.QueryService.GetServiceGraph:input_type -> changelens.v1.GetServiceGraphRequest
-	39,  // 142: changelens.v1.QueryService.ListIncidents:input_type -> changelens.v1.ListIncidentsRequest
-	42,  // 143: changelens.v1.QueryService.GetDORA:input_type -> changelens.v1.GetDORARequest
-	47,  // 144: changelens.v1.QueryService.Compare:input_type -> changelens.v1.CompareRequest
-	53,  // 145: changelens.v1.QueryService.ListCohorts:input_type -> changelens.v1.ListCohortsRequest
-	57,  // 146: changelens.v1.QueryService.Gate:input_type -> changelens.v1.GateRequest
-	59,  // 147: changelens.v1.QueryService.GateWebhook:input_type -> changelens.v1.GateWebhookRequest
-	16,  // 148: changelens.v1.QueryService.ListServices:output_type -> changelens.v1.ListServicesResponse
-	19,  // 149: changelens.v1.QueryService.GetLatency:output_type -> changelens.v1.GetLatencyResponse
-	21,  // 150: changelens.v1.QueryService.GetLatencySummary:output_type -> changelens.v1.GetLatencySummaryResponse
-	31,  // 151: changelens.v1.QueryService.ListDeployments:output_type -> changelens.v1.ListDeploymentsResponse
-	35,  // 152: changelens.v1.QueryService.GetDeploymentImpact:output_type -> changelens.v1.GetDeploymentImpactResponse
-	38,  // 153: changelens.v1.QueryService.GetServiceGraph:output_type -> changelens.v1.GetServiceGraphResponse
-	41,  // 154: changelens.v1.QueryService.ListIncidents:output_type -> changelens.v1.ListIncidentsResponse
-	46,  // 155: changelens.v1.QueryService.GetDORA:output_type -> changelens.v1.GetDORAResponse
-	51,  // 156: changelens.v1.QueryService.Compare:output_type -> changelens.v1.CompareResponse
-	56,  // 157: changelens.v1.QueryService.ListCohorts:output_type -> changelens.v1.ListCohortsResponse
-	60,  // 158: changelens.v1.QueryService.Gate:output_type -> changelens.v1.GateResponse
-	60,  // 159: changelens.v1.QueryService.GateWebhook:output_type -> changelens.v1.GateResponse
-	148, // [148:160] is the sub-list for method output_type
-	136, // [136:148] is the sub-list for method input_type
-	136, // [136:136] is the sub-list for extension type_name
-	136, // [136:136] is the sub-list for extension extendee
-	0,   // [0:136] is the sub-list for field type_name
+	51,  // 131: changelens.v1.GateResponse.metrics:type_name -> changelens.v1.CompareMetric
+	81,  // 132: changelens.v1.GateResponse.evaluated_at:type_name -> google.protobuf.Timestamp
+	50,  // 133: changelens.v1.GateResponse.control:type_name -> changelens.v1.Cohort
+	50,  // 134: changelens.v1.GateResponse.treatment:type_name -> changelens.v1.Cohort
+	25,  // 135: changelens.v1.GateResponse.regressions:type_name -> changelens.v1.Regression
+	64,  // 136: changelens.v1.Experiment.unit:type_name -> changelens.v1.ExperimentUnit
+	65,  // 137: changelens.v1.Experiment.variants:type_name -> changelens.v1.ExperimentVariant
+	66,  // 138: changelens.v1.Experiment.primary_metric:type_name -> changelens.v1.ExperimentPrimaryMetric
+	67,  // 139: changelens.v1.Experiment.guardrails:type_name -> changelens.v1.ExperimentGuardrail
+	81,  // 140: changelens.v1.Experiment.start_time:type_name -> google.protobuf.Timestamp
+	70,  // 141: changelens.v1.ListExperimentsResponse.experiments:type_name -> changelens.v1.ExperimentSummary
+	63,  // 142: changelens.v1.ExperimentSummary.experiment:type_name -> changelens.v1.Experiment
+	11,  // 143: changelens.v1.ExperimentSummary.status:type_name -> changelens.v1.ExperimentStatus
+	12,  // 144: changelens.v1.ExperimentSummary.decision:type_name -> changelens.v1.ExperimentDecision
+	81,  // 145: changelens.v1.ExperimentSummary.applied_at:type_name -> google.protobuf.Timestamp
+	81,  // 146: changelens.v1.GetExperimentReportRequest.as_of:type_name -> google.protobuf.Timestamp
+	63,  // 147: changelens.v1.PlanExperimentRequest.experiment:type_name -> changelens.v1.Experiment
+	74,  // 148: changelens.v1.ExperimentPlan.primary:type_name -> changelens.v1.ExperimentMetricPlan
+	74,  // 149: changelens.v1.ExperimentPlan.guardrails:type_name -> changelens.v1.ExperimentMetricPlan
+	82,  // 150: changelens.v1.ExperimentMetricPlan.days_needed:type_name -> google.protobuf.DoubleValue
+	82,  // 151: changelens.v1.ExperimentMetricPlan.mde_at_planned:type_name -> google.protobuf.DoubleValue
+	76,  // 152: changelens.v1.ExperimentSampleRatio.counts:type_name -> changelens.v1.ExperimentVariantCount
+	82,  // 153: changelens.v1.ExperimentMetricResult.control_value:type_name -> google.protobuf.DoubleValue
+	82,  // 154: changelens.v1.ExperimentMetricResult.treatment_value:type_name -> google.protobuf.DoubleValue
+	82,  // 155: changelens.v1.ExperimentMetricResult.delta:type_name -> google.protobuf.DoubleValue
+	82,  // 156: changelens.v1.ExperimentMetricResult.delta_low:type_name -> google.protobuf.DoubleValue
+	82,  // 157: changelens.v1.ExperimentMetricResult.delta_high:type_name -> google.protobuf.DoubleValue
+	82,  // 158: changelens.v1.ExperimentMetricResult.relative_effect:type_name -> google.protobuf.DoubleValue
+	82,  // 159: changelens.v1.ExperimentMetricResult.relative_low:type_name -> google.protobuf.DoubleValue
+	82,  // 160: changelens.v1.ExperimentMetricResult.relative_high:type_name -> google.protobuf.DoubleValue
+	82,  // 161: changelens.v1.ExperimentMetricResult.p_value:type_name -> google.protobuf.DoubleValue
+	82,  // 162: changelens.v1.ExperimentMetricResult.sequential_low:type_name -> google.protobuf.DoubleValue
+	82,  // 163: changelens.v1.ExperimentMetricResult.sequential_high:type_name -> google.protobuf.DoubleValue
+	82,  // 164: changelens.v1.ExperimentMetricResult.always_valid_p:type_name -> google.protobuf.DoubleValue
+	82,  // 165: changelens.v1.ExperimentMetricResult.mde:type_name -> google.protobuf.DoubleValue
+	12,  // 166: changelens.v1.ExperimentTreatment.decision:type_name -> changelens.v1.ExperimentDecision
+	77,  // 167: changelens.v1.ExperimentTreatment.metrics:type_name -> changelens.v1.ExperimentMetricResult
+	63,  // 168: changelens.v1.ExperimentReport.experiment:type_name -> changelens.v1.Experiment
+	11,  // 169: changelens.v1.ExperimentReport.status:type_name -> changelens.v1.ExperimentStatus
+	81,  // 170: changelens.v1.ExperimentReport.as_of:type_name -> google.protobuf.Timestamp
+	73,  // 171: changelens.v1.ExperimentReport.plan:type_name -> changelens.v1.ExperimentPlan
+	75,  // 172: changelens.v1.ExperimentReport.sample_ratio:type_name -> changelens.v1.ExperimentSampleRatio
+	12,  // 173: changelens.v1.ExperimentReport.decision:type_name -> changelens.v1.ExperimentDecision
+	78,  // 174: changelens.v1.ExperimentReport.treatments:type_name -> changelens.v1.ExperimentTreatment
+	16,  // 175: changelens.v1.QueryService.ListServices:input_type -> changelens.v1.ListServicesRequest
+	19,  // 176: changelens.v1.QueryService.GetLatency:input_type -> changelens.v1.GetLatencyRequest
+	22,  // 177: changelens.v1.QueryService.GetLatencySummary:input_type -> changelens.v1.GetLatencySummaryRequest
+	32,  // 178: changelens.v1.QueryService.ListDeployments:input_type -> changelens.v1.ListDeploymentsRequest
+	34,  // 179: changelens.v1.QueryService.GetDeploymentImpact:input_type -> changelens.v1.GetDeploymentImpactRequest
+	38,  // 180: changelens.v1.QueryService.GetServiceGraph:input_type -> changelens.v1.GetServiceGraphRequest
+	41,  // 181: changelens.v1.QueryService.ListIncidents:input_type -> changelens.v1.ListIncidentsRequest
+	44,  // 182: changelens.v1.QueryService.GetDORA:input_type -> changelens.v1.GetDORARequest
+	49,  // 183: changelens.v1.QueryService.Compare:input_type -> changelens.v1.CompareRequest
+	55,  // 184: changelens.v1.QueryService.ListCohorts:input_type -> changelens.v1.ListCohortsRequest
+	59,  // 185: changelens.v1.QueryService.Gate:input_type -> changelens.v1.GateRequest
+	61,  // 186: changelens.v1.QueryService.GateWebhook:input_type -> changelens.v1.GateWebhookRequest
+	68,  // 187: changelens.v1.QueryService.ListExperiments:input_type -> changelens.v1.ListExperimentsRequest
+	71,  // 188: changelens.v1.QueryService.GetExperimentReport:input_type -> changelens.v1.GetExperimentReportRequest
+	72,  // 189: changelens.v1.QueryService.PlanExperiment:input_type -> changelens.v1.PlanExperimentRequest
+	18,  // 190: changelens.v1.QueryService.ListServices:output_type -> changelens.v1.ListServicesResponse
+	21,  // 191: changelens.v1.QueryService.GetLatency:output_type -> changelens.v1.GetLatencyResponse
+	23,  // 192: changelens.v1.QueryService.GetLatencySummary:output_type -> changelens.v1.GetLatencySummaryResponse
+	33,  // 193: changelens.v1.QueryService.ListDeployments:output_type -> changelens.v1.ListDeploymentsResponse
+	37,  // 194: changelens.v1.QueryService.GetDeploymentImpact:output_type -> changelens.v1.GetDeploymentImpactResponse
+	40,  // 195: changelens.v1.QueryService.GetServiceGraph:output_type -> changelens.v1.GetServiceGraphResponse
+	43,  // 196: changelens.v1.QueryService.ListIncidents:output_type -> changelens.v1.ListIncidentsResponse
+	48,  // 197: changelens.v1.QueryService.GetDORA:output_type -> changelens.v1.GetDORAResponse
+	53,  // 198: changelens.v1.QueryService.Compare:output_type -> changelens.v1.CompareResponse
+	58,  // 199: changelens.v1.QueryService.ListCohorts:output_type -> changelens.v1.ListCohortsResponse
+	62,  // 200: changelens.v1.QueryService.Gate:output_type -> changelens.v1.GateResponse
+	62,  // 201: changelens.v1.QueryService.GateWebhook:output_type -> changelens.v1.GateResponse
+	69,  // 202: changelens.v1.QueryService.ListExperiments:output_type -> changelens.v1.ListExperimentsResponse
+	79,  // 203: changelens.v1.QueryService.GetExperimentReport:output_type -> changelens.v1.ExperimentReport
+	73,  // 204: changelens.v1.QueryService.PlanExperiment:output_type -> changelens.v1.ExperimentPlan
+	190, // [190:205] is the sub-list for method output_type
+	175, // [175:190] is the sub-list for method input_type
+	175, // [175:175] is the sub-list for extension type_name
+	175, // [175:175] is the sub-list for extension extendee
+	0,   // [0:175] is the sub-list for field type_name
 }
 
 func init() { file_changelens_v1_query_proto_init() }
@@ -6519,8 +8286,8 @@ func file_changelens_v1_query_proto_init() {
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_changelens_v1_query_proto_rawDesc), len(file_changelens_v1_query_proto_rawDesc)),
-			NumEnums:      11,
-			NumMessages:   51,
+			NumEnums:      13,
+			NumMessages:   68,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

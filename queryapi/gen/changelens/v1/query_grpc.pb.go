@@ -53,6 +53,9 @@ const (
 	QueryService_ListCohorts_FullMethodName         = "/changelens.v1.QueryService/ListCohorts"
 	QueryService_Gate_FullMethodName                = "/changelens.v1.QueryService/Gate"
 	QueryService_GateWebhook_FullMethodName         = "/changelens.v1.QueryService/GateWebhook"
+	QueryService_ListExperiments_FullMethodName     = "/changelens.v1.QueryService/ListExperiments"
+	QueryService_GetExperimentReport_FullMethodName = "/changelens.v1.QueryService/GetExperimentReport"
+	QueryService_PlanExperiment_FullMethodName      = "/changelens.v1.QueryService/PlanExperiment"
 )
 
 // QueryServiceClient is the client API for QueryService service.
@@ -97,6 +100,18 @@ type QueryServiceClient interface {
 	// baseline_version. With fail_status=true a FAIL answers HTTP 412, which
 	// Flagger counts as a failed check.
 	GateWebhook(ctx context.Context, in *GateWebhookRequest, opts ...grpc.CallOption) (*GateResponse, error)
+	// The experiments defined up front (docs/experiments.md), as the worker
+	// stored them from their YAML definitions, each with its current decision.
+	ListExperiments(ctx context.Context, in *ListExperimentsRequest, opts ...grpc.CallOption) (*ListExperimentsResponse, error)
+	// One experiment's report: every metric per variant with its interval
+	// and verdict, the sample-ratio check, the plan, and the decision — SHIP,
+	// DONT_SHIP or INCONCLUSIVE — with the line a team would write.
+	GetExperimentReport(ctx context.Context, in *GetExperimentReportRequest, opts ...grpc.CallOption) (*ExperimentReport, error)
+	// Checks a definition before it is committed: 400 naming the first bad
+	// field, else the power calculation from the unit's own traffic ("at your
+	// traffic, detecting −5 % on load_p75 needs 9 days"). Stores nothing: the
+	// worker applies definitions from git.
+	PlanExperiment(ctx context.Context, in *PlanExperimentRequest, opts ...grpc.CallOption) (*ExperimentPlan, error)
 }
 
 type queryServiceClient struct {
@@ -227,6 +242,36 @@ func (c *queryServiceClient) GateWebhook(ctx context.Context, in *GateWebhookReq
 	return out, nil
 }
 
+func (c *queryServiceClient) ListExperiments(ctx context.Context, in *ListExperimentsRequest, opts ...grpc.CallOption) (*ListExperimentsResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(ListExperimentsResponse)
+	err := c.cc.Invoke(ctx, QueryService_ListExperiments_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *queryServiceClient) GetExperimentReport(ctx context.Context, in *GetExperimentReportRequest, opts ...grpc.CallOption) (*ExperimentReport, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(ExperimentReport)
+	err := c.cc.Invoke(ctx, QueryService_GetExperimentReport_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *queryServiceClient) PlanExperiment(ctx context.Context, in *PlanExperimentRequest, opts ...grpc.CallOption) (*ExperimentPlan, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(ExperimentPlan)
+	err := c.cc.Invoke(ctx, QueryService_PlanExperiment_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 // QueryServiceServer is the server API for QueryService service.
 // All implementations must embed UnimplementedQueryServiceServer
 // for forward compatibility.
@@ -269,6 +314,18 @@ type QueryServiceServer interface {
 	// baseline_version. With fail_status=true a FAIL answers HTTP 412, which
 	// Flagger counts as a failed check.
 	GateWebhook(context.Context, *GateWebhookRequest) (*GateResponse, error)
+	// The experiments defined up front (docs/experiments.md), as the worker
+	// stored them from their YAML definitions, each with its current decision.
+	ListExperiments(context.Context, *ListExperimentsRequest) (*ListExperimentsResponse, error)
+	// One experiment's report: every metric per variant with its interval
+	// and verdict, the sample-ratio check, the plan, and the decision — SHIP,
+	// DONT_SHIP or INCONCLUSIVE — with the line a team would write.
+	GetExperimentReport(context.Context, *GetExperimentReportRequest) (*ExperimentReport, error)
+	// Checks a definition before it is committed: 400 naming the first bad
+	// field, else the power calculation from the unit's own traffic ("at your
+	// traffic, detecting −5 % on load_p75 needs 9 days"). Stores nothing: the
+	// worker applies definitions from git.
+	PlanExperiment(context.Context, *PlanExperimentRequest) (*ExperimentPlan, error)
 	mustEmbedUnimplementedQueryServiceServer()
 }
 
@@ -314,6 +371,15 @@ func (UnimplementedQueryServiceServer) Gate(context.Context, *GateRequest) (*Gat
 }
 func (UnimplementedQueryServiceServer) GateWebhook(context.Context, *GateWebhookRequest) (*GateResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method GateWebhook not implemented")
+}
+func (UnimplementedQueryServiceServer) ListExperiments(context.Context, *ListExperimentsRequest) (*ListExperimentsResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method ListExperiments not implemented")
+}
+func (UnimplementedQueryServiceServer) GetExperimentReport(context.Context, *GetExperimentReportRequest) (*ExperimentReport, error) {
+	return nil, status.Error(codes.Unimplemented, "method GetExperimentReport not implemented")
+}
+func (UnimplementedQueryServiceServer) PlanExperiment(context.Context, *PlanExperimentRequest) (*ExperimentPlan, error) {
+	return nil, status.Error(codes.Unimplemented, "method PlanExperiment not implemented")
 }
 func (UnimplementedQueryServiceServer) mustEmbedUnimplementedQueryServiceServer() {}
 func (UnimplementedQueryServiceServer) testEmbeddedByValue()                      {}
@@ -552,6 +618,60 @@ func _QueryService_GateWebhook_Handler(srv interface{}, ctx context.Context, dec
 	return interceptor(ctx, in, info, handler)
 }
 
+func _QueryService_ListExperiments_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(ListExperimentsRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(QueryServiceServer).ListExperiments(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: QueryService_ListExperiments_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(QueryServiceServer).ListExperiments(ctx, req.(*ListExperimentsRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _QueryService_GetExperimentReport_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(GetExperimentReportRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(QueryServiceServer).GetExperimentReport(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: QueryService_GetExperimentReport_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(QueryServiceServer).GetExperimentReport(ctx, req.(*GetExperimentReportRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _QueryService_PlanExperiment_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(PlanExperimentRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(QueryServiceServer).PlanExperiment(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: QueryService_PlanExperiment_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(QueryServiceServer).PlanExperiment(ctx, req.(*PlanExperimentRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 // QueryService_ServiceDesc is the grpc.ServiceDesc for QueryService service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -606,6 +726,18 @@ var QueryService_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "GateWebhook",
 			Handler:    _QueryService_GateWebhook_Handler,
+		},
+		{
+			MethodName: "ListExperiments",
+			Handler:    _QueryService_ListExperiments_Handler,
+		},
+		{
+			MethodName: "GetExperimentReport",
+			Handler:    _QueryService_GetExperimentReport_Handler,
+		},
+		{
+			MethodName: "PlanExperiment",
+			Handler:    _QueryService_PlanExperiment_Handler,
 		},
 	},
 	Streams:  []grpc.StreamDesc{},
