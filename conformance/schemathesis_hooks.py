@@ -9,7 +9,12 @@ cannot express; the document states them in the parameters' descriptions:
   - GET /v1/latency: at most 2000 buckets of step_seconds over the range;
   - GET /v1/compare: treatment differs from control;
   - GET and POST /v1/gate: baseline_version differs from version;
-  - GET /v1/deployments: page_token is a next_page_token of this API.
+  - GET /v1/deployments: page_token is a next_page_token of this API;
+  - POST /v1/experiments:plan: exactly one control variant, variant names
+    differ, shares sum to 1, min_effect is not 0, one guardrail per metric,
+    power 0 (the default) or above 0.5, a conversion_outcome whenever a
+    metric is conversion_rate, start_time in [1970, 2100), secondary
+    metrics from the vocabulary.
 
 A case generated as valid (positive) that breaks one of them would get a
 correct 400 and fail the positive_data_acceptance check, so map_case repairs
@@ -108,6 +113,55 @@ def repair_range(query, default, maximum):
     return eff_start, eff_end
 
 
+METRIC = re.compile(r"^(latency_p50|latency_p95|latency_p99|error_rate|payload_size|cpu_per_request|memory_per_request|"
+                    r"self_time|load_p50|load_p75|load_p95|crash_rate|conversion_rate|retention_d[1-9][0-9]{0,2})$")
+
+
+def repair_experiment(body):
+    """The cross-field rules of a definition (queryapi/experimentspec)."""
+    variants = body.get("variants")
+    if isinstance(variants, list) and variants and all(isinstance(v, dict) for v in variants):
+        seen = set()
+        for i, v in enumerate(variants):
+            name = str(v.get("name", "")) or "v"
+            while name in seen:
+                name += str(i)
+            seen.add(name)
+            v["name"] = name
+            v["control"] = i == 0
+            v["share"] = 1.0 / len(variants)
+        total = sum(v["share"] for v in variants)
+        variants[-1]["share"] += 1.0 - total
+    primary = body.get("primary_metric")
+    if isinstance(primary, dict) and primary.get("min_effect") in (0, 0.0):
+        primary["min_effect"] = 0.05
+    guardrails = body.get("guardrails")
+    if isinstance(guardrails, list):
+        kept, metrics = [], set()
+        for g in guardrails:
+            if isinstance(g, dict) and g.get("metric") in metrics:
+                continue
+            if isinstance(g, dict):
+                metrics.add(g.get("metric"))
+            kept.append(g)
+        body["guardrails"] = kept
+    if isinstance(body.get("secondary_metrics"), list):
+        body["secondary_metrics"] = [m for m in body["secondary_metrics"] if isinstance(m, str) and METRIC.match(m)]
+    power = body.get("power")
+    if isinstance(power, (int, float)) and 0 < power <= 0.5:
+        body["power"] = 0.8
+    used = [g.get("metric") for g in body.get("guardrails") or [] if isinstance(g, dict)]
+    used += list(body.get("secondary_metrics") or [])
+    if isinstance(primary, dict):
+        used.append(primary.get("metric"))
+    if "conversion_rate" in used and not body.get("conversion_outcome"):
+        body["conversion_outcome"] = "checkout"
+    start = body.get("start_time")
+    t = parse_time(start) if start is not None else None
+    if t is not None and not MIN_TIME <= t < MAX_TIME:
+        body["start_time"] = format_time(min(max(t, MIN_TIME), MAX_TIME - DAY))
+
+
 @schemathesis.hook
 def map_case(context, case):
     meta = case.meta
@@ -136,6 +190,9 @@ def map_case(context, case):
     if query is not None and label == "GET /v1/gate":
         if query.get("baseline_version") not in (None, "") and query.get("baseline_version") == query.get("version"):
             query["baseline_version"] = differ(query["baseline_version"], query["version"])
+
+    if label == "POST /v1/experiments:plan" and isinstance(case.body, dict):
+        repair_experiment(case.body)
 
     if label == "POST /v1/gate" and isinstance(case.body, dict):
         md = case.body.get("metadata")

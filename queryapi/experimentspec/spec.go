@@ -116,19 +116,36 @@ func normalize(v any) any {
 
 var (
 	idRe       = regexp.MustCompile(`^[A-Za-z0-9._-]{1,128}$`)
-	durationRe = regexp.MustCompile(`^([0-9]{1,3})d$`)
+	durationRe = regexp.MustCompile(`^([1-9][0-9]{0,3})([dh])$`)
 )
 
-// ParseDuration reads a planned duration: a Go duration ("36h") or whole
-// days ("14d").
+// The times an experiment may start in (the API's ranges), and how many
+// arms it may have: each treatment's primary test runs at α/k.
+var (
+	minStart = time.Unix(0, 0).UTC()
+	maxStart = time.Date(2100, 1, 1, 0, 0, 0, 0, time.UTC)
+)
+
+const maxVariants = 10
+
+// maxDuration is the longest planned duration: an experiment longer than a
+// quarter is a rollout, and its data outlive the raw tables' retention.
+const maxDuration = 90 * 24 * time.Hour
+
+// ParseDuration reads a planned duration: whole days ("14d") or hours
+// ("36h"), 1h to 90d — the API document's pattern, exactly.
 func ParseDuration(s string) (time.Duration, error) {
-	if m := durationRe.FindStringSubmatch(s); m != nil {
-		n, _ := strconv.Atoi(m[1])
-		return time.Duration(n) * 24 * time.Hour, nil
+	m := durationRe.FindStringSubmatch(s)
+	if m == nil {
+		return 0, fmt.Errorf("%q is not whole days (14d) or hours (36h)", s)
 	}
-	d, err := time.ParseDuration(s)
-	if err != nil {
-		return 0, fmt.Errorf("%q is neither whole days (14d) nor a duration (36h)", s)
+	n, _ := strconv.Atoi(m[1])
+	d := time.Duration(n) * time.Hour
+	if m[2] == "d" {
+		d *= 24
+	}
+	if d > maxDuration {
+		return 0, fmt.Errorf("at most 90d (2160h), got %s", s)
 	}
 	return d, nil
 }
@@ -163,17 +180,21 @@ func (s Spec) Validate() error {
 	if s.ID != "" && !idRe.MatchString(s.ID) {
 		add("id", "must match [A-Za-z0-9._-]{1,128}")
 	}
-	d, err := ParseDuration(s.PlannedDuration)
+	_, err := ParseDuration(s.PlannedDuration)
 	switch {
 	case s.PlannedDuration == "":
 		add("planned_duration", "required (14d, 36h)")
 	case err != nil:
 		add("planned_duration", "%v", err)
-	case d > 90*24*time.Hour:
-		add("planned_duration", "at most 90d, got %s", s.PlannedDuration)
 	}
-	if s.StartTime.IsZero() {
+	switch {
+	case s.StartTime.IsZero():
 		add("start_time", "required (RFC 3339)")
+	case s.StartTime.Before(minStart) || !s.StartTime.Before(maxStart):
+		add("start_time", "must lie in [1970-01-01, 2100-01-01)")
+	}
+	if len(s.Variants) > maxVariants {
+		add("variants", "at most %d variants, got %d", maxVariants, len(s.Variants))
 	}
 	switch s.RandomizationUnit {
 	case "", UnitRequest, UnitSession, UnitUser:

@@ -128,13 +128,13 @@ func TestBadDefinitionsNameTheField(t *testing.T) {
 }
 
 func TestParseDuration(t *testing.T) {
-	for in, want := range map[string]time.Duration{"14d": 14 * 24 * time.Hour, "36h": 36 * time.Hour, "90m": 90 * time.Minute} {
+	for in, want := range map[string]time.Duration{"14d": 14 * 24 * time.Hour, "36h": 36 * time.Hour, "90d": 90 * 24 * time.Hour, "2160h": 2160 * time.Hour, "1h": time.Hour} {
 		if got, err := ParseDuration(in); err != nil || got != want {
 			t.Errorf("%s: %v %v", in, got, err)
 		}
 	}
-	for _, in := range []string{"", "2w", "1.5d", "-3d"} {
-		if _, err := ParseDuration(in); err == nil && in != "" {
+	for _, in := range []string{"", "2w", "1.5d", "-3d", "90m", "014d", "91d", "2161h", "0h", "1h30m"} {
+		if _, err := ParseDuration(in); err == nil {
 			t.Errorf("%s accepted", in)
 		}
 	}

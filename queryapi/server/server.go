@@ -403,10 +403,14 @@ func (s *Server) writeStatus(w http.ResponseWriter, httpCode int, st *status.Sta
 func (s *Server) routingError(ctx context.Context, mux *runtime.ServeMux, m runtime.Marshaler, w http.ResponseWriter, r *http.Request, httpStatus int) {
 	switch httpStatus {
 	case http.StatusMethodNotAllowed:
-		// Every path takes GET (and HEAD); the gate also takes POST (Flagger).
+		// Every path takes GET (and HEAD) but two: the gate also takes POST
+		// (Flagger), and a plan is only POSTed (it has a body).
 		allow := "GET, HEAD"
-		if r.URL.Path == "/v1/gate" {
+		switch r.URL.Path {
+		case "/v1/gate":
 			allow = "GET, HEAD, POST"
+		case "/v1/experiments:plan":
+			allow = "POST"
 		}
 		w.Header().Set("Allow", allow)
 		s.writeStatus(w, http.StatusMethodNotAllowed, status.New(codes.Unimplemented, "method not allowed: use "+allow))

@@ -16,6 +16,11 @@
 //     case, the number as strconv.ParseInt reads it);
 //   - a time parameter gets the RFC 3339 form Go parses and the range the
 //     server accepts ([1970, 2100): queryapi/server/validate.go);
+//   - the properties of messages get the numeric limits of their field's
+//     annotation the plugin drops (a lower bound of 0: the proto writes -0),
+//     and the time of a definition POSTed (an experiment's start_time) the
+//     time pattern and range, so a body the document calls valid is one
+//     the server accepts;
 //   - POST /v1/gate's metadata gets its keys: the GET /v1/gate parameters
 //     of the same names, with their rules (queryapi/server/gate.go);
 //   - every property of a message an operation answers with is required:
@@ -77,6 +82,9 @@ func run(path string) error {
 		return err
 	}
 	if err := fixWebhookMetadata(root); err != nil {
+		return err
+	}
+	if err := fixDefinitionLimits(root); err != nil {
 		return err
 	}
 	requireAnswerFields(root)
@@ -339,4 +347,45 @@ func appendDescription(o *orderedjson.Object, para string) {
 func str(v any) string {
 	s, _ := v.(string)
 	return s
+}
+
+// bodyTimes are the times of request bodies, which the server checks as it
+// checks time parameters.
+var bodyTimes = map[string]bool{"changelens.v1.Experiment.start_time": true}
+
+// fixDefinitionLimits gives each definition's properties the limits their
+// fields' annotations state.
+func fixDefinitionLimits(root *orderedjson.Object) error {
+	defs, _ := root.Get("definitions").(*orderedjson.Object)
+	if defs == nil {
+		return fmt.Errorf("no definitions")
+	}
+	msgs := pb.File_changelens_v1_query_proto.Messages()
+	for _, name := range defs.Keys() {
+		md := msgs.ByName(protoreflect.Name(strings.TrimPrefix(name, "v1")))
+		if md == nil || !strings.HasPrefix(name, "v1") {
+			continue
+		}
+		props, _ := defs.Get(name).(*orderedjson.Object).Get("properties").(*orderedjson.Object)
+		if props == nil {
+			continue
+		}
+		for _, pn := range props.Keys() {
+			fd := md.Fields().ByName(protoreflect.Name(pn))
+			prop, _ := props.Get(pn).(*orderedjson.Object)
+			if fd == nil || prop == nil || fd.IsList() {
+				continue
+			}
+			if fd.Kind() == protoreflect.DoubleKind || fd.Kind() == protoreflect.FloatKind {
+				if err := fixParameter(prop, fd); err != nil {
+					return fmt.Errorf("%s.%s: %w", name, pn, err)
+				}
+			}
+			if bodyTimes[string(fd.FullName())] {
+				prop.Set("pattern", timePattern)
+				appendDescription(prop, timeDescription)
+			}
+		}
+	}
+	return nil
 }

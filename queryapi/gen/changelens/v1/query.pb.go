@@ -5685,23 +5685,24 @@ type Experiment struct {
 	// What the variants are values of: "version", "flag:<key>" (the same as
 	// "feature_flag.<key>") or "attribute.<name>" (as /v1/compare).
 	Dimension string `protobuf:"bytes,4,opt,name=dimension,proto3" json:"dimension,omitempty"`
-	// Two or more; exactly one is the control; shares sum to 1.
+	// Two to ten; exactly one is the control; names differ; shares sum to 1.
 	Variants []*ExperimentVariant `protobuf:"bytes,5,rep,name=variants,proto3" json:"variants,omitempty"`
 	// The metric that decides SHIP, with its minimum effect of interest.
 	PrimaryMetric *ExperimentPrimaryMetric `protobuf:"bytes,6,opt,name=primary_metric,json=primaryMetric,proto3" json:"primary_metric,omitempty"`
 	// Metrics that must not get worse beyond their tolerance: a failed
-	// guardrail decides DONT_SHIP.
+	// guardrail decides DONT_SHIP. One per metric.
 	Guardrails []*ExperimentGuardrail `protobuf:"bytes,7,rep,name=guardrails,proto3" json:"guardrails,omitempty"`
 	// Reported beside the others, never deciding.
 	SecondaryMetrics []string `protobuf:"bytes,8,rep,name=secondary_metrics,json=secondaryMetrics,proto3" json:"secondary_metrics,omitempty"`
-	// When assignment began (RFC 3339).
+	// When assignment began (RFC 3339), in [1970, 2100).
 	StartTime *timestamppb.Timestamp `protobuf:"bytes,9,opt,name=start_time,json=startTime,proto3" json:"start_time,omitempty"`
-	// How long it is planned to run: a Go duration or whole days ("14d",
-	// "36h"); at least 1h.
+	// How long it is planned to run: whole days or hours, 1h to 90d ("14d",
+	// "36h").
 	PlannedDuration string `protobuf:"bytes,10,opt,name=planned_duration,json=plannedDuration,proto3" json:"planned_duration,omitempty"`
 	// The false-SHIP rate the decision keeps (default 0.05) and the chance
 	// the planned duration detects the minimum effect (default 0.8).
 	Alpha float64 `protobuf:"fixed64,11,opt,name=alpha,proto3" json:"alpha,omitempty"`
+	// 0 is the default; otherwise above 0.5.
 	Power float64 `protobuf:"fixed64,12,opt,name=power,proto3" json:"power,omitempty"`
 	// Who is randomized: "request" (the default: server-side assignment),
 	// "session" (session.id) or "user" (enduser.id / user.id) — what the
@@ -5710,7 +5711,8 @@ type Experiment struct {
 	// The client span names whose durations are load_p50/p75/p95 (screen or
 	// page loads); empty: every client entry span.
 	LoadOperations []string `protobuf:"bytes,14,rep,name=load_operations,json=loadOperations,proto3" json:"load_operations,omitempty"`
-	// The outcome (the processor's outcomes[].name) conversion_rate counts.
+	// The outcome (the processor's outcomes[].name) conversion_rate counts;
+	// required when a metric is conversion_rate.
 	ConversionOutcome string `protobuf:"bytes,15,opt,name=conversion_outcome,json=conversionOutcome,proto3" json:"conversion_outcome,omitempty"`
 	unknownFields     protoimpl.UnknownFields
 	sizeCache         protoimpl.SizeCache
@@ -5974,7 +5976,8 @@ type ExperimentPrimaryMetric struct {
 	Metric string `protobuf:"bytes,1,opt,name=metric,proto3" json:"metric,omitempty"`
 	// "lower_is_better" or "higher_is_better"; default the metric's own.
 	Direction string `protobuf:"bytes,2,opt,name=direction,proto3" json:"direction,omitempty"`
-	// The minimum effect of interest, relative (0.05 = 5 %).
+	// The minimum effect of interest, relative (0.05 = 5 %; the sign does
+	// not matter), not 0.
 	MinEffect     float64 `protobuf:"fixed64,3,opt,name=min_effect,json=minEffect,proto3" json:"min_effect,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -7689,43 +7692,51 @@ const file_changelens_v1_query_proto_rawDesc = "" +
 	"\ttreatment\x18\t \x01(\v2\x15.changelens.v1.CohortR\ttreatment\x12'\n" +
 	"\x0foverlap_minutes\x18\n" +
 	" \x01(\x05R\x0eoverlapMinutes\x12;\n" +
-	"\vregressions\x18\v \x03(\v2\x19.changelens.v1.RegressionR\vregressions\"\xa6\x05\n" +
+	"\vregressions\x18\v \x03(\v2\x19.changelens.v1.RegressionR\vregressions\"\xef\b\n" +
 	"\n" +
-	"Experiment\x12\x0e\n" +
-	"\x02id\x18\x01 \x01(\tR\x02id\x12 \n" +
+	"Experiment\x12?\n" +
+	"\x02id\x18\x01 \x01(\tB/\x92A,J\x10\"graphql-screen\"x\x80\x01\x80\x01\x01\x8a\x01\x11^[A-Za-z0-9._-]+$R\x02id\x12 \n" +
 	"\vdescription\x18\x02 \x01(\tR\vdescription\x121\n" +
-	"\x04unit\x18\x03 \x01(\v2\x1d.changelens.v1.ExperimentUnitR\x04unit\x12\x1c\n" +
-	"\tdimension\x18\x04 \x01(\tR\tdimension\x12<\n" +
-	"\bvariants\x18\x05 \x03(\v2 .changelens.v1.ExperimentVariantR\bvariants\x12M\n" +
+	"\x04unit\x18\x03 \x01(\v2\x1d.changelens.v1.ExperimentUnitR\x04unit\x12\x96\x01\n" +
+	"\tdimension\x18\x04 \x01(\tBx\x92AuJ\x11\"flag:screen-api\"\x8a\x01_^(version|flag:[A-Za-z0-9_.\\-/:]+|feature_flag\\.[A-Za-z0-9_.\\-/]+|attribute\\.[A-Za-z0-9_.\\-]+)$R\tdimension\x12G\n" +
+	"\bvariants\x18\x05 \x03(\v2 .changelens.v1.ExperimentVariantB\t\x92A\x06\xa0\x01\n" +
+	"\xa8\x01\x02R\bvariants\x12M\n" +
 	"\x0eprimary_metric\x18\x06 \x01(\v2&.changelens.v1.ExperimentPrimaryMetricR\rprimaryMetric\x12B\n" +
 	"\n" +
 	"guardrails\x18\a \x03(\v2\".changelens.v1.ExperimentGuardrailR\n" +
 	"guardrails\x12+\n" +
 	"\x11secondary_metrics\x18\b \x03(\tR\x10secondaryMetrics\x129\n" +
 	"\n" +
-	"start_time\x18\t \x01(\v2\x1a.google.protobuf.TimestampR\tstartTime\x12)\n" +
+	"start_time\x18\t \x01(\v2\x1a.google.protobuf.TimestampR\tstartTime\x12\x8c\x01\n" +
 	"\x10planned_duration\x18\n" +
-	" \x01(\tR\x0fplannedDuration\x12\x14\n" +
-	"\x05alpha\x18\v \x01(\x01R\x05alpha\x12\x14\n" +
-	"\x05power\x18\f \x01(\x01R\x05power\x12-\n" +
-	"\x12randomization_unit\x18\r \x01(\tR\x11randomizationUnit\x12'\n" +
+	" \x01(\tBa\x92A^J\x05\"14d\"\x8a\x01T^(([1-9]|[1-8][0-9]|90)d|([1-9][0-9]{0,2}|1[0-9]{3}|20[0-9]{2}|21[0-5][0-9]|2160)h)$R\x0fplannedDuration\x12-\n" +
+	"\x05alpha\x18\v \x01(\x01B\x17\x92A\x14Y\x00\x00\x00\x00\x00\x00\xe0?`\x01i\x00\x00\x00\x00\x00\x00\x00\x80R\x05alpha\x12-\n" +
+	"\x05power\x18\f \x01(\x01B\x17\x92A\x14Y\x00\x00\x00\x00\x00\x00\xf0?`\x01i\x00\x00\x00\x00\x00\x00\x00\x80R\x05power\x12N\n" +
+	"\x12randomization_unit\x18\r \x01(\tB\x1f\x92A\x1c\x8a\x01\x19^(request|session|user)?$R\x11randomizationUnit\x12'\n" +
 	"\x0fload_operations\x18\x0e \x03(\tR\x0eloadOperations\x12-\n" +
-	"\x12conversion_outcome\x18\x0f \x01(\tR\x11conversionOutcome\"L\n" +
-	"\x0eExperimentUnit\x12\x18\n" +
-	"\aservice\x18\x01 \x01(\tR\aservice\x12 \n" +
-	"\venvironment\x18\x02 \x01(\tR\venvironment\"W\n" +
-	"\x11ExperimentVariant\x12\x12\n" +
-	"\x04name\x18\x01 \x01(\tR\x04name\x12\x18\n" +
-	"\acontrol\x18\x02 \x01(\bR\acontrol\x12\x14\n" +
-	"\x05share\x18\x03 \x01(\x01R\x05share\"n\n" +
-	"\x17ExperimentPrimaryMetric\x12\x16\n" +
-	"\x06metric\x18\x01 \x01(\tR\x06metric\x12\x1c\n" +
-	"\tdirection\x18\x02 \x01(\tR\tdirection\x12\x1d\n" +
+	"\x12conversion_outcome\x18\x0f \x01(\tR\x11conversionOutcome:Y\x92AV\n" +
+	"T\xd2\x01\x02id\xd2\x01\x04unit\xd2\x01\tdimension\xd2\x01\bvariants\xd2\x01\x0eprimary_metric\xd2\x01\n" +
+	"start_time\xd2\x01\x10planned_duration\"\xc7\x01\n" +
+	"\x0eExperimentUnit\x12F\n" +
+	"\aservice\x18\x01 \x01(\tB,\x92A)x\x80\x02\x80\x01\x01\x8a\x01 ^[^\\u0000-\\u001F\\u007F-\\u009F]*$R\aservice\x12N\n" +
+	"\venvironment\x18\x02 \x01(\tB,\x92A)x\x80\x02\x80\x01\x01\x8a\x01 ^[^\\u0000-\\u001F\\u007F-\\u009F]*$R\venvironment:\x1d\x92A\x1a\n" +
+	"\x18\xd2\x01\aservice\xd2\x01\venvironment\"\x90\x01\n" +
+	"\x11ExperimentVariant\x12\x1a\n" +
+	"\x04name\x18\x01 \x01(\tB\x06\x92A\x03\x80\x01\x01R\x04name\x12\x18\n" +
+	"\acontrol\x18\x02 \x01(\bR\acontrol\x12/\n" +
+	"\x05share\x18\x03 \x01(\x01B\x19\x92A\x16Y\x00\x00\x00\x00\x00\x00\xf0?`\x01i\x00\x00\x00\x00\x00\x00\x00\x80p\x01R\x05share:\x14\x92A\x11\n" +
+	"\x0f\xd2\x01\x04name\xd2\x01\x05share\"\x9c\x03\n" +
+	"\x17ExperimentPrimaryMetric\x12\xde\x01\n" +
+	"\x06metric\x18\x01 \x01(\tB\xc5\x01\x92A\xc1\x01\x8a\x01\xbd\x01^(latency_p50|latency_p95|latency_p99|error_rate|payload_size|cpu_per_request|memory_per_request|self_time|load_p50|load_p75|load_p95|crash_rate|conversion_rate|retention_d[1-9][0-9]{0,2})$R\x06metric\x12I\n" +
+	"\tdirection\x18\x02 \x01(\tB+\x92A(\x8a\x01%^(lower_is_better|higher_is_better)?$R\tdirection\x128\n" +
 	"\n" +
-	"min_effect\x18\x03 \x01(\x01R\tminEffect\"V\n" +
-	"\x13ExperimentGuardrail\x12\x16\n" +
-	"\x06metric\x18\x01 \x01(\tR\x06metric\x12'\n" +
-	"\x0fmax_degradation\x18\x02 \x01(\x01R\x0emaxDegradation\"\x18\n" +
+	"min_effect\x18\x03 \x01(\x01B\x19\x92A\x16Y\x00\x00\x00\x00\x00\x00\xf0?`\x01i\x00\x00\x00\x00\x00\x00\xf0\xbfp\x01R\tminEffect:\x1b\x92A\x18\n" +
+	"\x16\xd2\x01\x06metric\xd2\x01\n" +
+	"min_effect\"\xc8\x02\n" +
+	"\x13ExperimentGuardrail\x12\xde\x01\n" +
+	"\x06metric\x18\x01 \x01(\tB\xc5\x01\x92A\xc1\x01\x8a\x01\xbd\x01^(latency_p50|latency_p95|latency_p99|error_rate|payload_size|cpu_per_request|memory_per_request|self_time|load_p50|load_p75|load_p95|crash_rate|conversion_rate|retention_d[1-9][0-9]{0,2})$R\x06metric\x12@\n" +
+	"\x0fmax_degradation\x18\x02 \x01(\x01B\x17\x92A\x14Y\x00\x00\x00\x00\x00\x00$@`\x01i\x00\x00\x00\x00\x00\x00\x00\x80R\x0emaxDegradation:\x0e\x92A\v\n" +
+	"\t\xd2\x01\x06metric\"\x18\n" +
 	"\x16ListExperimentsRequest\"]\n" +
 	"\x17ListExperimentsResponse\x12B\n" +
 	"\vexperiments\x18\x01 \x03(\v2 .changelens.v1.ExperimentSummaryR\vexperiments\"\xb3\x02\n" +
@@ -7755,13 +7766,17 @@ const file_changelens_v1_query_proto_rawDesc = "" +
 	"\n" +
 	"sufficient\x18\x04 \x01(\bR\n" +
 	"sufficient\x12\x18\n" +
-	"\amessage\x18\x05 \x01(\tR\amessage\"\x86\x02\n" +
+	"\amessage\x18\x05 \x01(\tR\amessage\"\xb6\x02\n" +
 	"\x14ExperimentMetricPlan\x12\x16\n" +
 	"\x06metric\x18\x01 \x01(\tR\x06metric\x12\x16\n" +
-	"\x06effect\x18\x02 \x01(\x01R\x06effect\x12=\n" +
-	"\vdays_needed\x18\x03 \x01(\v2\x1c.google.protobuf.DoubleValueR\n" +
-	"daysNeeded\x12B\n" +
-	"\x0emde_at_planned\x18\x04 \x01(\v2\x1c.google.protobuf.DoubleValueR\fmdeAtPlanned\x12!\n" +
+	"\x06effect\x18\x02 \x01(\x01R\x06effect\x12U\n" +
+	"\vdays_needed\x18\x03 \x01(\v2\x1c.google.protobuf.DoubleValueB\x16\x92A\x13\x82\x03\x10\n" +
+	"\n" +
+	"x-nullable\x12\x02 \x01R\n" +
+	"daysNeeded\x12Z\n" +
+	"\x0emde_at_planned\x18\x04 \x01(\v2\x1c.google.protobuf.DoubleValueB\x16\x92A\x13\x82\x03\x10\n" +
+	"\n" +
+	"x-nullable\x12\x02 \x01R\fmdeAtPlanned\x12!\n" +
 	"\fcuped_factor\x18\x05 \x01(\x01R\vcupedFactor\x12\x18\n" +
 	"\aproblem\x18\x06 \x01(\tR\aproblem\"\xaa\x01\n" +
 	"\x15ExperimentSampleRatio\x12=\n" +
@@ -7774,30 +7789,56 @@ const file_changelens_v1_query_proto_rawDesc = "" +
 	"\avariant\x18\x01 \x01(\tR\avariant\x12\x14\n" +
 	"\x05units\x18\x02 \x01(\x01R\x05units\x12%\n" +
 	"\x0eexpected_share\x18\x03 \x01(\x01R\rexpectedShare\x12%\n" +
-	"\x0eobserved_share\x18\x04 \x01(\x01R\robservedShare\"\xef\b\n" +
+	"\x0eobserved_share\x18\x04 \x01(\x01R\robservedShare\"\xa7\v\n" +
 	"\x16ExperimentMetricResult\x12\x16\n" +
 	"\x06metric\x18\x01 \x01(\tR\x06metric\x12\x14\n" +
 	"\x05label\x18\x02 \x01(\tR\x05label\x12\x12\n" +
 	"\x04role\x18\x03 \x01(\tR\x04role\x12\x12\n" +
-	"\x04unit\x18\x04 \x01(\tR\x04unit\x12A\n" +
-	"\rcontrol_value\x18\x05 \x01(\v2\x1c.google.protobuf.DoubleValueR\fcontrolValue\x12E\n" +
-	"\x0ftreatment_value\x18\x06 \x01(\v2\x1c.google.protobuf.DoubleValueR\x0etreatmentValue\x122\n" +
-	"\x05delta\x18\a \x01(\v2\x1c.google.protobuf.DoubleValueR\x05delta\x129\n" +
-	"\tdelta_low\x18\b \x01(\v2\x1c.google.protobuf.DoubleValueR\bdeltaLow\x12;\n" +
+	"\x04unit\x18\x04 \x01(\tR\x04unit\x12Y\n" +
+	"\rcontrol_value\x18\x05 \x01(\v2\x1c.google.protobuf.DoubleValueB\x16\x92A\x13\x82\x03\x10\n" +
 	"\n" +
-	"delta_high\x18\t \x01(\v2\x1c.google.protobuf.DoubleValueR\tdeltaHigh\x12E\n" +
+	"x-nullable\x12\x02 \x01R\fcontrolValue\x12]\n" +
+	"\x0ftreatment_value\x18\x06 \x01(\v2\x1c.google.protobuf.DoubleValueB\x16\x92A\x13\x82\x03\x10\n" +
+	"\n" +
+	"x-nullable\x12\x02 \x01R\x0etreatmentValue\x12J\n" +
+	"\x05delta\x18\a \x01(\v2\x1c.google.protobuf.DoubleValueB\x16\x92A\x13\x82\x03\x10\n" +
+	"\n" +
+	"x-nullable\x12\x02 \x01R\x05delta\x12Q\n" +
+	"\tdelta_low\x18\b \x01(\v2\x1c.google.protobuf.DoubleValueB\x16\x92A\x13\x82\x03\x10\n" +
+	"\n" +
+	"x-nullable\x12\x02 \x01R\bdeltaLow\x12S\n" +
+	"\n" +
+	"delta_high\x18\t \x01(\v2\x1c.google.protobuf.DoubleValueB\x16\x92A\x13\x82\x03\x10\n" +
+	"\n" +
+	"x-nullable\x12\x02 \x01R\tdeltaHigh\x12]\n" +
 	"\x0frelative_effect\x18\n" +
-	" \x01(\v2\x1c.google.protobuf.DoubleValueR\x0erelativeEffect\x12?\n" +
-	"\frelative_low\x18\v \x01(\v2\x1c.google.protobuf.DoubleValueR\vrelativeLow\x12A\n" +
-	"\rrelative_high\x18\f \x01(\v2\x1c.google.protobuf.DoubleValueR\frelativeHigh\x125\n" +
-	"\ap_value\x18\r \x01(\v2\x1c.google.protobuf.DoubleValueR\x06pValue\x12C\n" +
-	"\x0esequential_low\x18\x0e \x01(\v2\x1c.google.protobuf.DoubleValueR\rsequentialLow\x12E\n" +
-	"\x0fsequential_high\x18\x0f \x01(\v2\x1c.google.protobuf.DoubleValueR\x0esequentialHigh\x12B\n" +
-	"\x0ealways_valid_p\x18\x10 \x01(\v2\x1c.google.protobuf.DoubleValueR\falwaysValidP\x12\x1e\n" +
+	" \x01(\v2\x1c.google.protobuf.DoubleValueB\x16\x92A\x13\x82\x03\x10\n" +
+	"\n" +
+	"x-nullable\x12\x02 \x01R\x0erelativeEffect\x12W\n" +
+	"\frelative_low\x18\v \x01(\v2\x1c.google.protobuf.DoubleValueB\x16\x92A\x13\x82\x03\x10\n" +
+	"\n" +
+	"x-nullable\x12\x02 \x01R\vrelativeLow\x12Y\n" +
+	"\rrelative_high\x18\f \x01(\v2\x1c.google.protobuf.DoubleValueB\x16\x92A\x13\x82\x03\x10\n" +
+	"\n" +
+	"x-nullable\x12\x02 \x01R\frelativeHigh\x12M\n" +
+	"\ap_value\x18\r \x01(\v2\x1c.google.protobuf.DoubleValueB\x16\x92A\x13\x82\x03\x10\n" +
+	"\n" +
+	"x-nullable\x12\x02 \x01R\x06pValue\x12[\n" +
+	"\x0esequential_low\x18\x0e \x01(\v2\x1c.google.protobuf.DoubleValueB\x16\x92A\x13\x82\x03\x10\n" +
+	"\n" +
+	"x-nullable\x12\x02 \x01R\rsequentialLow\x12]\n" +
+	"\x0fsequential_high\x18\x0f \x01(\v2\x1c.google.protobuf.DoubleValueB\x16\x92A\x13\x82\x03\x10\n" +
+	"\n" +
+	"x-nullable\x12\x02 \x01R\x0esequentialHigh\x12Z\n" +
+	"\x0ealways_valid_p\x18\x10 \x01(\v2\x1c.google.protobuf.DoubleValueB\x16\x92A\x13\x82\x03\x10\n" +
+	"\n" +
+	"x-nullable\x12\x02 \x01R\falwaysValidP\x12\x1e\n" +
 	"\n" +
 	"sequential\x18\x11 \x01(\bR\n" +
-	"sequential\x12.\n" +
-	"\x03mde\x18\x12 \x01(\v2\x1c.google.protobuf.DoubleValueR\x03mde\x12\x14\n" +
+	"sequential\x12F\n" +
+	"\x03mde\x18\x12 \x01(\v2\x1c.google.protobuf.DoubleValueB\x16\x92A\x13\x82\x03\x10\n" +
+	"\n" +
+	"x-nullable\x12\x02 \x01R\x03mde\x12\x14\n" +
 	"\x05cuped\x18\x13 \x01(\bR\x05cuped\x12'\n" +
 	"\x0fvariance_factor\x18\x14 \x01(\x01R\x0evarianceFactor\x12\x1c\n" +
 	"\ttolerance\x18\x15 \x01(\x01R\ttolerance\x12\x18\n" +
@@ -7809,7 +7850,7 @@ const file_changelens_v1_query_proto_rawDesc = "" +
 	"\bdecision\x18\x02 \x01(\x0e2!.changelens.v1.ExperimentDecisionR\bdecision\x12\x16\n" +
 	"\x06reason\x18\x03 \x01(\tR\x06reason\x12\x18\n" +
 	"\asummary\x18\x04 \x01(\tR\asummary\x12?\n" +
-	"\ametrics\x18\x05 \x03(\v2%.changelens.v1.ExperimentMetricResultR\ametrics\"\x8b\x04\n" +
+	"\ametrics\x18\x05 \x03(\v2%.changelens.v1.ExperimentMetricResultR\ametrics\"\xa3\x04\n" +
 	"\x10ExperimentReport\x129\n" +
 	"\n" +
 	"experiment\x18\x01 \x01(\v2\x19.changelens.v1.ExperimentR\n" +
@@ -7817,8 +7858,10 @@ const file_changelens_v1_query_proto_rawDesc = "" +
 	"\x06status\x18\x02 \x01(\x0e2\x1f.changelens.v1.ExperimentStatusR\x06status\x12/\n" +
 	"\x05as_of\x18\x03 \x01(\v2\x1a.google.protobuf.TimestampR\x04asOf\x12!\n" +
 	"\felapsed_days\x18\x04 \x01(\x01R\velapsedDays\x121\n" +
-	"\x04plan\x18\x05 \x01(\v2\x1d.changelens.v1.ExperimentPlanR\x04plan\x12G\n" +
-	"\fsample_ratio\x18\x06 \x01(\v2$.changelens.v1.ExperimentSampleRatioR\vsampleRatio\x12=\n" +
+	"\x04plan\x18\x05 \x01(\v2\x1d.changelens.v1.ExperimentPlanR\x04plan\x12_\n" +
+	"\fsample_ratio\x18\x06 \x01(\v2$.changelens.v1.ExperimentSampleRatioB\x16\x92A\x13\x82\x03\x10\n" +
+	"\n" +
+	"x-nullable\x12\x02 \x01R\vsampleRatio\x12=\n" +
 	"\bdecision\x18\a \x01(\x0e2!.changelens.v1.ExperimentDecisionR\bdecision\x12\x16\n" +
 	"\x06reason\x18\b \x01(\tR\x06reason\x12\x18\n" +
 	"\asummary\x18\t \x01(\tR\asummary\x12B\n" +
