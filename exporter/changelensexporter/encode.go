@@ -23,6 +23,7 @@ const (
 	rMissingIncidentID
 	rMissingCommitSHA
 	rInvalidFlagEvaluation
+	rInvalidUsage
 	numReasons
 )
 
@@ -37,6 +38,9 @@ var reasonNames = [numReasons]string{
 	rMissingCommitSHA:  "missing_commit_sha",
 	// A flag evaluation event without a flag key, a variant or a trace.
 	rInvalidFlagEvaluation: "invalid_flag_evaluation",
+	// A resource usage point without an instance, or with a value that is
+	// no count of seconds or bytes (negative, NaN, infinite).
+	rInvalidUsage: "invalid_resource_usage",
 }
 
 const (
@@ -252,16 +256,18 @@ func (c *commitColumns) rows() int { return len(c.sha) }
 // sync.Pool; strings point into the pdata being exported and are only valid
 // until the insert has copied them.
 type encoder struct {
-	lat  latencyColumns
-	dep  deploymentColumns
-	call callColumns
-	inc  incidentColumns
-	com  commitColumns
-	flag flagColumns
+	lat   latencyColumns
+	dep   deploymentColumns
+	call  callColumns
+	inc   incidentColumns
+	com   commitColumns
+	flag  flagColumns
+	usage usageColumns
 
-	ignored     int64             // spans that are not changelens events
-	ignoredLogs int64             // log records that are not flag evaluation events
-	invalid     [numReasons]int64 // events dropped, by reason
+	ignoredPoints int64             // metric points that are not resource usage events
+	ignored       int64             // spans that are not changelens events
+	ignoredLogs   int64             // log records that are not flag evaluation events
+	invalid       [numReasons]int64 // events dropped, by reason
 
 	// settings
 	minTime, maxTime int64 // accepted event start range, unix nanos
@@ -275,7 +281,8 @@ func (e *encoder) reset(now time.Time, retentionDays int) {
 	e.inc.reset()
 	e.com.reset()
 	e.flag.reset()
-	e.ignored, e.ignoredLogs = 0, 0
+	e.usage.reset()
+	e.ignored, e.ignoredLogs, e.ignoredPoints = 0, 0, 0
 	e.invalid = [numReasons]int64{}
 	e.minTime = minEventTime
 	if retentionDays > 0 {
@@ -300,6 +307,7 @@ func (e *encoder) release() {
 	e.inc.clearStrings()
 	e.com.clearStrings()
 	e.flag.clearStrings()
+	e.usage.clearStrings()
 }
 
 // expiryMargin: events within this much of their expiry at insert count as expired.
