@@ -109,6 +109,9 @@ var templateParams = map[string][]string{
 	"window_error_kinds": {"units", "services", "environments", "from", "to"},
 	"error_kind_history": {"units", "services", "environments", "from", "to"},
 	"cohort_error_kinds": {"service", "environment", "dimension", "control", "treatment", "operation", "from", "to", "limit", "flag", "eval_from", "eval_to"},
+	"usage_sums":         {"service", "environment", "rfrom", "to", "step", "limit"},
+	"usage_gauges":       {"service", "environment", "from", "to", "limit"},
+	"usage_requests":     {"service", "environment", "from", "to", "step", "limit"},
 }
 
 // templateVariants are every variant of every query the store renders.
@@ -138,6 +141,9 @@ func templateVariants() map[string][]any {
 		"cohort_error_kinds": {cohortKindsVariant{Rollup: true}, cohortKindsVariant{}, cohortKindsVariant{Operation: true},
 			cohortKindsVariant{Cohort: true}, cohortKindsVariant{Cohort: true, Operation: true},
 			cohortKindsVariant{Cohort: true, Stored: true}, cohortKindsVariant{Cohort: true, Operation: true, Stored: true}},
+		"usage_sums":     {nil},
+		"usage_gauges":   {nil},
+		"usage_requests": {nil},
 	}
 	for _, caller := range []bool{false, true} {
 		for _, byMinute := range []bool{false, true} {
