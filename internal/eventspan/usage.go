@@ -128,3 +128,34 @@ func NumberValue(dp pmetric.NumberDataPoint) float64 {
 	}
 	return dp.DoubleValue()
 }
+
+// AppendUsage appends points to md as the processor emits them: one
+// resource per (unit, version, instance), its scope marked, each point
+// under its metric (a monotonic sum, or a gauge).
+func AppendUsage(md pmetric.Metrics, points ...UsagePoint) {
+	for _, p := range points {
+		rm := md.ResourceMetrics().AppendEmpty()
+		a := rm.Resource().Attributes()
+		p.Resource.put(a)
+		a.PutStr(AttrInstance, p.Instance)
+		sm := rm.ScopeMetrics().AppendEmpty()
+		MarkScope(sm.Scope(), EventResourceUsage)
+		m := sm.Metrics().AppendEmpty()
+		m.SetName(p.Metric)
+		var dp pmetric.NumberDataPoint
+		if p.Temporality == TemporalityGauge {
+			dp = m.SetEmptyGauge().DataPoints().AppendEmpty()
+		} else {
+			s := m.SetEmptySum()
+			s.SetIsMonotonic(true)
+			s.SetAggregationTemporality(pmetric.AggregationTemporalityCumulative)
+			if p.Temporality == TemporalityDelta {
+				s.SetAggregationTemporality(pmetric.AggregationTemporalityDelta)
+			}
+			dp = s.DataPoints().AppendEmpty()
+			dp.SetStartTimestamp(pcommon.Timestamp(p.StartTime))
+		}
+		dp.SetTimestamp(pcommon.Timestamp(p.Time))
+		dp.SetDoubleValue(p.Value)
+	}
+}
