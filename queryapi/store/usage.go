@@ -50,7 +50,7 @@ const maxUsageRows = 2_000_000
 // a JVM's jvm.cpu.time beside its process.cpu.time counts once. A database
 // before schema v14 reads as no usage.
 func (s *Store) ResourceUsage(ctx context.Context, q UsageQuery) ([]UsagePoint, error) {
-	if err := q.validate(); err != nil {
+	if err := q.Validate(); err != nil {
 		return nil, err
 	}
 	step := int64(q.Bucket / time.Second)
@@ -186,7 +186,8 @@ func (s *Store) ResourceUsage(ctx context.Context, q UsageQuery) ([]UsagePoint, 
 	return out, nil
 }
 
-func (q UsageQuery) validate() error {
+// Validate checks q as ResourceUsage does (an invalid-argument error).
+func (q UsageQuery) Validate() error {
 	switch {
 	case q.Service == "" || q.Environment == "":
 		return invalid("resource usage: service and environment are required")
