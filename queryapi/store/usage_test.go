@@ -14,7 +14,9 @@ import (
 	"go.opentelemetry.io/collector/pdata/pmetric"
 	"go.opentelemetry.io/collector/pdata/ptrace"
 
+	"github.com/changelens/changelens/exporter/changelensexporter"
 	"github.com/changelens/changelens/queryapi/analysis"
+	"github.com/changelens/changelens/testkit/chcluster"
 	"github.com/changelens/changelens/testkit/chtest"
 	"github.com/changelens/changelens/testkit/pipelinetest"
 )
@@ -162,6 +164,77 @@ func usageStore(t *testing.T, srv *chtest.Server, db string) *Store {
 	return st
 }
 
+// storeUsage sends sc through one collector into db, or (split) through two
+// with a fifth of the exports sent to both and a batch replayed.
+func storeUsage(t *testing.T, sc *usageScenario, addr, db string, split bool, mutate func(*changelensexporter.Config)) {
+	t.Helper()
+	a := pipelinetest.New(t, addr, db, 1, mutate)
+	b := a
+	if split {
+		b = pipelinetest.New(t, addr, db, 1, mutate)
+	}
+	a.Send(t, sc.requests)
+	for _, in := range sc.instances {
+		for k := range in.cpu {
+			switch {
+			case !split:
+				a.SendMetrics(t, 0, in.export(k))
+			case k%5 == 0: // both collectors got it (a client retried through the balancer)
+				a.SendMetrics(t, 0, in.export(k))
+				b.SendMetrics(t, 0, in.export(k))
+			case k%2 == 0:
+				a.SendMetrics(t, 0, in.export(k))
+			default:
+				b.SendMetrics(t, 0, in.export(k))
+			}
+			if split && k == 200 { // a replay of a batch
+				b.SendMetrics(t, 0, in.export(k))
+			}
+		}
+	}
+	a.Close(t)
+	if split {
+		b.Close(t)
+	}
+}
+
+// checkUsage checks what ResourceUsage read of sc over q: every bucket's
+// requests, instances and memory, each version's exact CPU seconds, and
+// twice the CPU per request for v2 (2.0 ± 10 %, inside its interval).
+func checkUsage(t *testing.T, name string, sc *usageScenario, q UsageQuery, pts []UsagePoint) {
+	t.Helper()
+	cpu := map[string]float64{}
+	for _, p := range pts {
+		cpu[p.Version] += p.CPUSeconds
+		if p.Time.Before(q.From) || !p.Time.Before(q.To) {
+			t.Errorf("%s: bucket %s outside the range", name, p.Time)
+		}
+		if p.Instances != 2 || math.Abs(p.MemoryByteAvg-2*(100<<20)) > 1 {
+			t.Errorf("%s: %s %s: %d instances, %.0f bytes; want 2 and 200 MiB", name, p.Version, p.Time, p.Instances, p.MemoryByteAvg)
+		}
+		if want := sc.perBucket[p.Version][p.Time]; p.Requests != want {
+			t.Errorf("%s: %s %s: %.0f requests, want %.0f", name, p.Version, p.Time, p.Requests, want)
+		}
+	}
+	for _, v := range []string{"v1", "v2"} {
+		if want := sc.exactCPU(v, q.From, q.To); math.Abs(cpu[v]-want) > 1e-9*want {
+			t.Errorf("%s: %s: %.9f CPU seconds, want exactly %.9f", name, v, cpu[v], want)
+		}
+	}
+	if len(pts) != 2*18 {
+		t.Errorf("%s: %d points, want 18 buckets of each version", name, len(pts))
+	}
+	c := analysis.CompareCost("version", pts, "v1", "v2", q.Bucket)
+	if r := c.CPURatio; c.Reason != "" || math.Abs(r.Value-2) > 0.2 || r.Low > 2 || r.High < 2 {
+		t.Errorf("%s: CPU ratio %+v (%s), want 2.0 ± 10 %% inside its interval", name, r, c.Reason)
+	}
+	t.Logf("%s: v1 %+v CPU s / 1k requests, ratio %+v", name, c.Control.CPUSecondsPer1k, c.CPURatio)
+}
+
+func usageQuery(sc *usageScenario) UsageQuery {
+	return UsageQuery{Service: "checkout", Environment: "production", From: sc.base, To: sc.base.Add(3 * time.Hour), Bucket: 10 * time.Minute}
+}
+
 // The same cumulative CPU series read through one collector, and split
 // across two collectors with some exports duplicated and one batch
 // replayed, read the same exact CPU seconds; a version with twice the CPU
@@ -169,74 +242,46 @@ func usageStore(t *testing.T, srv *chtest.Server, db string) *Store {
 func TestIntegrationResourceUsageTwoCollectors(t *testing.T) {
 	srv := chtest.Shared(t)
 	sc := newUsageScenario(1)
-	from, to := sc.base, sc.base.Add(3*time.Hour)
-	q := UsageQuery{Service: "checkout", Environment: "production", From: from, To: to, Bucket: 10 * time.Minute}
-
-	read := func(split bool) []UsagePoint {
+	q := usageQuery(sc)
+	for _, split := range []bool{false, true} {
 		db := srv.NewDatabase(t)
-		a := pipelinetest.New(t, srv.Addr(), db, 1, nil)
-		b := a
-		if split {
-			b = pipelinetest.New(t, srv.Addr(), db, 1, nil)
-		}
-		a.Send(t, sc.requests)
-		for _, in := range sc.instances {
-			for k := range in.cpu {
-				switch {
-				case !split:
-					a.SendMetrics(t, 0, in.export(k))
-				case k%5 == 0: // both collectors got it (a client retried through the balancer)
-					a.SendMetrics(t, 0, in.export(k))
-					b.SendMetrics(t, 0, in.export(k))
-				case k%2 == 0:
-					a.SendMetrics(t, 0, in.export(k))
-				default:
-					b.SendMetrics(t, 0, in.export(k))
-				}
-				if split && k == 200 { // a replay of a batch
-					b.SendMetrics(t, 0, in.export(k))
-				}
-			}
-		}
-		a.Close(t)
-		if split {
-			b.Close(t)
-		}
+		storeUsage(t, sc, srv.Addr(), db, split, nil)
 		pts, err := usageStore(t, srv, db).ResourceUsage(context.Background(), q)
 		if err != nil {
 			t.Fatal(err)
 		}
-		return pts
+		checkUsage(t, fmt.Sprintf("split %v", split), sc, q, pts)
 	}
-	for _, split := range []bool{false, true} {
-		pts := read(split)
-		cpu, req := map[string]float64{}, map[string]float64{}
-		for _, p := range pts {
-			cpu[p.Version] += p.CPUSeconds
-			req[p.Version] += p.Requests
-			if p.Time.Before(from) || !p.Time.Before(to) {
-				t.Errorf("split %v: bucket %s outside the range", split, p.Time)
-			}
-			if p.Instances != 2 || math.Abs(p.MemoryByteAvg-2*(100<<20)) > 1 {
-				t.Errorf("split %v: %s %s: %d instances, %.0f bytes; want 2 and 200 MiB", split, p.Version, p.Time, p.Instances, p.MemoryByteAvg)
-			}
-			if want := sc.perBucket[p.Version][p.Time]; p.Requests != want {
-				t.Errorf("split %v: %s %s: %.0f requests, want %.0f", split, p.Version, p.Time, p.Requests, want)
-			}
+}
+
+// On a replicated cluster, through the Distributed tables, two collectors'
+// points read as one collector's on a single server, from any node.
+func TestClusterResourceUsage(t *testing.T) {
+	c := chcluster.New(t)
+	sc := newUsageScenario(1)
+	q := usageQuery(sc)
+	storeUsage(t, sc, "", "usage_split", true, func(cfg *changelensexporter.Config) {
+		cfg.Endpoints = c.Endpoints()
+		cfg.ClusterName = chcluster.Name
+	})
+	// An insert is acknowledged once one replica of each shard holds it; a
+	// read may reach the other.
+	for _, n := range c.All() {
+		for _, tbl := range []string{"resource_usage_local", "latency_hist_1m_local"} {
+			n.Exec(t, "SYSTEM SYNC REPLICA usage_split."+tbl)
 		}
-		for _, v := range []string{"v1", "v2"} {
-			if want := sc.exactCPU(v, from, to); math.Abs(cpu[v]-want) > 1e-9*want {
-				t.Errorf("split %v: %s: %.9f CPU seconds, want exactly %.9f", split, v, cpu[v], want)
-			}
+	}
+	for _, node := range []*chtest.Server{c.Nodes[0][0], c.Nodes[1][1]} {
+		st, err := Open(context.Background(), Config{DSN: node.DSN("default", "", "usage_split")})
+		if err != nil {
+			t.Fatal(err)
 		}
-		if len(pts) != 2*18 {
-			t.Errorf("split %v: %d points, want 18 buckets of each version", split, len(pts))
+		pts, err := st.ResourceUsage(context.Background(), q)
+		st.Close()
+		if err != nil {
+			t.Fatal(err)
 		}
-		c := analysis.CompareCost("version", pts, "v1", "v2", q.Bucket)
-		if r := c.CPURatio; c.Reason != "" || math.Abs(r.Value-2) > 0.2 || r.Low > 2 || r.High < 2 {
-			t.Errorf("split %v: CPU ratio %+v (%s), want 2.0 ± 10 %% inside its interval", split, r, c.Reason)
-		}
-		t.Logf("split %v: v1 %.2f CPU s / 1k requests %+v, ratio %+v", split, c.Control.CPUSecondsPer1k.Value, c.Control.CPUSecondsPer1k, c.CPURatio)
+		checkUsage(t, "via "+node.Addr(), sc, q, pts)
 	}
 }
 
