@@ -120,3 +120,26 @@ func TestCostMetricsThroughCollectors(t *testing.T) {
 		c.stop(t)
 	}
 }
+
+// sendCPU exports one collection of an instance's process.cpu.time (value
+// seconds) with the OTel Go SDK's OTLP/gRPC metric exporter.
+func sendCPU(t *testing.T, endpoint string, value float64) {
+	t.Helper()
+	ctx := context.Background()
+	exp, err := otlpmetricgrpc.New(ctx, otlpmetricgrpc.WithEndpoint(endpoint), otlpmetricgrpc.WithInsecure())
+	require.NoError(t, err)
+	reader := sdkmetric.NewManualReader()
+	mp := sdkmetric.NewMeterProvider(sdkmetric.WithReader(reader), sdkmetric.WithResource(resource.NewWithAttributes("",
+		attribute.String("service.name", "shop"), attribute.String("service.version", "1.0.0"),
+		attribute.String("service.instance.id", "shop-1"))))
+	_, err = mp.Meter("runtime").Float64ObservableCounter("process.cpu.time", metric.WithUnit("s"),
+		metric.WithFloat64Callback(func(_ context.Context, o metric.Float64Observer) error {
+			o.Observe(value)
+			return nil
+		}))
+	require.NoError(t, err)
+	var rm metricdata.ResourceMetrics
+	require.NoError(t, reader.Collect(ctx, &rm))
+	require.NoError(t, exp.Export(ctx, &rm))
+	require.NoError(t, exp.Shutdown(ctx))
+}
