@@ -50,6 +50,7 @@ func TestLoadConfig(t *testing.T) {
 		ErrorKinds:   ErrorKindsConfig{Enabled: true, MaxKindsPerUnit: 7, MaxUnits: 20, MaxKindLength: 64},
 		ResourceUsage: ResourceUsageConfig{Enabled: true, MaxInstancesPerUnit: 50, MaxUnits: 30,
 			InstanceIdleTimeout: 30 * time.Minute},
+		SelfTime: SelfTimeConfig{Enabled: true},
 	}, cfg)
 }
 

@@ -40,7 +40,11 @@ func createTraces(ctx context.Context, set processor.Settings, cfg component.Con
 	if err != nil {
 		return nil, err
 	}
-	return processorhelper.NewTraces(ctx, set, cfg, next, p.processTraces,
+	process := processorhelper.ProcessTracesFunc(p.processTraces)
+	if cfg.(*Config).SelfTime.Enabled {
+		process = withSelfTime(process)
+	}
+	return processorhelper.NewTraces(ctx, set, cfg, next, process,
 		processorhelper.WithCapabilities(consumer.Capabilities{MutatesData: true}),
 		processorhelper.WithStart(p.start),
 		processorhelper.WithShutdown(p.shutdown),
