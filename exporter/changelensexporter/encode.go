@@ -67,6 +67,7 @@ type latencyColumns struct {
 	responseSize, requestSize                []int64 // eventspan.NoSize when absent
 	parentSpanIDs                            []byte  // 8 bytes per row, zero: a root
 	errorKind                                []string
+	selfTime                                 []int64 // ns; -1 not measured
 }
 
 var latencyColumnNames = []string{
@@ -75,6 +76,7 @@ var latencyColumnNames = []string{
 	"cohort_keys", "cohort_values", "response_size", "request_size", // schema v6
 	"parent_span_id", // schema v8
 	"error_kind",     // schema v13
+	"self_time_ns",   // schema v14
 }
 
 func (c *latencyColumns) reset() {
@@ -86,6 +88,7 @@ func (c *latencyColumns) reset() {
 	c.responseSize, c.requestSize = c.responseSize[:0], c.requestSize[:0]
 	c.parentSpanIDs = c.parentSpanIDs[:0]
 	c.errorKind = c.errorKind[:0]
+	c.selfTime = c.selfTime[:0]
 }
 
 // clearStrings drops references into the exported pdata so a pooled encoder
@@ -407,6 +410,11 @@ func (e *encoder) addLatency(l eventspan.Latency) {
 	}
 	c.isError = append(c.isError, isErr)
 	c.errorKind = append(c.errorKind, kind)
+	self := l.SelfTime
+	if self <= 0 {
+		self = -1
+	}
+	c.selfTime = append(c.selfTime, self)
 	c.httpStatus = append(c.httpStatus, l.HTTPStatus)
 	c.weight = append(c.weight, l.Weight)
 	c.traceIDs = append(c.traceIDs, l.TraceID[:]...)

@@ -696,7 +696,7 @@ func TestIntegrationSchemaApplyTwiceIsNoop(t *testing.T) {
 		"call_events", "error_kinds_1m_mv", "error_kinds_1m", "resource_usage"} {
 		srv.Exec(t, "DROP TABLE "+db+"."+obj)
 	}
-	for _, c := range []string{"cohort_keys", "cohort_values", "response_size", "request_size", "parent_span_id", "error_kind"} {
+	for _, c := range []string{"cohort_keys", "cohort_values", "response_size", "request_size", "parent_span_id", "error_kind", "self_time_ns"} {
 		srv.Exec(t, "ALTER TABLE "+db+".latency_events DROP COLUMN "+c)
 	}
 	srv.Exec(t, "ALTER TABLE "+db+".schema_migrations DELETE WHERE version >= 2")
@@ -1113,6 +1113,7 @@ func createMismatchedTables(t *testing.T, srv *chtest.Server, db string) {
 	srv.Exec(t, `CREATE TABLE `+db+`.incident_events (id String) ENGINE = MergeTree ORDER BY id`)
 	srv.Exec(t, `CREATE TABLE `+db+`.commit_events (sha String) ENGINE = MergeTree ORDER BY sha`)
 	srv.Exec(t, `CREATE TABLE `+db+`.flag_evaluations (service String) ENGINE = MergeTree ORDER BY service`)
+	srv.Exec(t, `CREATE TABLE `+db+`.resource_usage (service String) ENGINE = MergeTree ORDER BY service`)
 }
 
 // ---------------------------------------------------------------------------

@@ -110,6 +110,7 @@ var templateParams = map[string][]string{
 	"error_kind_history": {"units", "services", "environments", "from", "to"},
 	"cohort_error_kinds": {"service", "environment", "dimension", "control", "treatment", "operation", "from", "to", "limit", "flag", "eval_from", "eval_to"},
 	"usage_sums":         {"service", "environment", "rfrom", "to", "step", "limit"},
+	"cohort_self_time":   {"service", "environment", "dimension", "control", "treatment", "operation", "from", "to", "flag", "eval_from", "eval_to"},
 	"usage_gauges":       {"service", "environment", "from", "to", "limit"},
 	"usage_requests":     {"service", "environment", "from", "to", "step", "limit"},
 }
@@ -141,7 +142,9 @@ func templateVariants() map[string][]any {
 		"cohort_error_kinds": {cohortKindsVariant{Rollup: true}, cohortKindsVariant{}, cohortKindsVariant{Operation: true},
 			cohortKindsVariant{Cohort: true}, cohortKindsVariant{Cohort: true, Operation: true},
 			cohortKindsVariant{Cohort: true, Stored: true}, cohortKindsVariant{Cohort: true, Operation: true, Stored: true}},
-		"usage_sums":     {nil},
+		"usage_sums": {nil},
+		"cohort_self_time": {cohortVariant{}, cohortVariant{Operation: true}, cohortVariant{Cohort: true}, cohortVariant{Cohort: true, Operation: true},
+			cohortVariant{Cohort: true, Stored: true}, cohortVariant{Cohort: true, Operation: true, Stored: true}},
 		"usage_gauges":   {nil},
 		"usage_requests": {nil},
 	}
