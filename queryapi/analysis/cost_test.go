@@ -82,3 +82,15 @@ func TestVersionCostNeedsBuckets(t *testing.T) {
 		t.Errorf("%+v", e)
 	}
 }
+
+// The self-time proxy: twice the mean reads 2.0 inside its interval, and
+// says what it is.
+func TestCompareSelfTime(t *testing.T) {
+	c := CompareSelfTime(SelfTimeStats{Requests: 1000, MeanMs: 20, StdDev: 8}, SelfTimeStats{Requests: 1000, MeanMs: 40, StdDev: 16})
+	if c.Proxy != "self_time" || c.Reason != "" || c.Ratio.Value != 2 || c.Ratio.Low >= 2 || c.Ratio.High <= 2 || c.Ratio.Low < 1.8 || c.Ratio.High > 2.2 {
+		t.Errorf("%+v", c)
+	}
+	if c := CompareSelfTime(SelfTimeStats{}, SelfTimeStats{Requests: 10, MeanMs: 1}); c.Reason != CostNoRequests {
+		t.Errorf("%+v", c)
+	}
+}

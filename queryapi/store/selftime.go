@@ -6,6 +6,7 @@ import (
 
 	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
 
+	"github.com/changelens/changelens/queryapi/analysis"
 	"github.com/changelens/changelens/queryapi/report"
 )
 
@@ -15,10 +16,7 @@ import (
 // the metrics cannot split the CPU (flag cohorts share their processes,
 // docs/cost.md), labelled as such: it also counts time blocked on what is
 // no traced call.
-type SelfTime struct {
-	Requests       float64 // weighted requests with a measured self time
-	MeanMs, StdDev float64
-}
+type SelfTime = analysis.SelfTimeStats
 
 // CohortSelfTime reads the self time of q's two cohorts over [q.Start,
 // q.End) (sql/cohort_self_time.sql), keyed by cohort; a cohort none of
