@@ -258,4 +258,10 @@ func TestShippedConfigRuns(t *testing.T) {
 	require.Eventually(t, func() bool {
 		return countRows(t, ch, db, "SELECT count() FROM flag_evaluations") == 1
 	}, 30*time.Second, 100*time.Millisecond, "the evaluation was not stored")
+
+	// CPU time goes through the metrics pipeline.
+	sendCPU(t, grpcAddr, 2.5)
+	require.Eventually(t, func() bool {
+		return countRows(t, ch, db, "SELECT count() FROM resource_usage WHERE metric = 'process.cpu.time' AND value = 2.5") == 1
+	}, 30*time.Second, 100*time.Millisecond, "the CPU time was not stored")
 }

@@ -10,6 +10,7 @@ import (
 
 	"go.opentelemetry.io/collector/config/configoptional"
 	"go.opentelemetry.io/collector/exporter/exporterhelper"
+	"go.opentelemetry.io/collector/pdata/pmetric"
 	"go.opentelemetry.io/collector/pdata/ptrace"
 
 	"github.com/changelens/changelens/internal/eventspan"
@@ -59,6 +60,15 @@ func TestClusterServiceGraphAndRetention(t *testing.T) {
 			Key: "f", Variant: "on", Time: now.Add(-time.Minute).UnixNano(), TraceID: eventspantest.TraceID(uint64(i + 1))})
 	}
 	push(t, e, td)
+	md := pmetric.NewMetrics()
+	for i := range 8 {
+		eventspan.AppendUsage(md, eventspan.UsagePoint{Resource: eventspan.Resource{Service: string(rune('a' + i)), Environment: "e", Version: "1"},
+			Instance: "i", Metric: "process.cpu.time", Temporality: eventspan.TemporalityCumulative,
+			StartTime: now.Add(-time.Hour).UnixNano(), Time: now.Add(-time.Minute).UnixNano(), Value: 1})
+	}
+	if err := e.pushMetrics(tctx(t), md); err != nil {
+		t.Fatal(err)
+	}
 
 	count := func(table string) (perNode []uint64) {
 		for _, n := range c.All() {

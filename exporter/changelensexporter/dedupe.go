@@ -105,6 +105,7 @@ func (c *latencyColumns) keep(keep []bool) {
 		c.responseSize[j], c.requestSize[j] = c.responseSize[i], c.requestSize[i]
 		copy(c.parentSpanIDs[8*j:8*j+8], c.parentSpanIDs[8*i:8*i+8])
 		c.errorKind[j] = c.errorKind[i]
+		c.selfTime[j] = c.selfTime[i]
 		j++
 	}
 	clear(c.service[j:])
@@ -122,6 +123,7 @@ func (c *latencyColumns) keep(keep []bool) {
 	c.cohortKeys, c.cohortValues = c.cohortKeys[:j], c.cohortValues[:j]
 	c.responseSize, c.requestSize = c.responseSize[:j], c.requestSize[:j]
 	c.parentSpanIDs = c.parentSpanIDs[:8*j]
+	c.selfTime = c.selfTime[:j]
 }
 
 // keep compacts c to the rows i with keep[i].

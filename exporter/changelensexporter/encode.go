@@ -23,6 +23,7 @@ const (
 	rMissingIncidentID
 	rMissingCommitSHA
 	rInvalidFlagEvaluation
+	rInvalidUsage
 	numReasons
 )
 
@@ -37,6 +38,9 @@ var reasonNames = [numReasons]string{
 	rMissingCommitSHA:  "missing_commit_sha",
 	// A flag evaluation event without a flag key, a variant or a trace.
 	rInvalidFlagEvaluation: "invalid_flag_evaluation",
+	// A resource usage point without an instance, or with a value that is
+	// no count of seconds or bytes (negative, NaN, infinite).
+	rInvalidUsage: "invalid_resource_usage",
 }
 
 const (
@@ -63,6 +67,7 @@ type latencyColumns struct {
 	responseSize, requestSize                []int64 // eventspan.NoSize when absent
 	parentSpanIDs                            []byte  // 8 bytes per row, zero: a root
 	errorKind                                []string
+	selfTime                                 []int64 // ns; -1 not measured
 }
 
 var latencyColumnNames = []string{
@@ -71,6 +76,7 @@ var latencyColumnNames = []string{
 	"cohort_keys", "cohort_values", "response_size", "request_size", // schema v6
 	"parent_span_id", // schema v8
 	"error_kind",     // schema v13
+	"self_time_ns",   // schema v14
 }
 
 func (c *latencyColumns) reset() {
@@ -82,6 +88,7 @@ func (c *latencyColumns) reset() {
 	c.responseSize, c.requestSize = c.responseSize[:0], c.requestSize[:0]
 	c.parentSpanIDs = c.parentSpanIDs[:0]
 	c.errorKind = c.errorKind[:0]
+	c.selfTime = c.selfTime[:0]
 }
 
 // clearStrings drops references into the exported pdata so a pooled encoder
@@ -252,16 +259,18 @@ func (c *commitColumns) rows() int { return len(c.sha) }
 // sync.Pool; strings point into the pdata being exported and are only valid
 // until the insert has copied them.
 type encoder struct {
-	lat  latencyColumns
-	dep  deploymentColumns
-	call callColumns
-	inc  incidentColumns
-	com  commitColumns
-	flag flagColumns
+	lat   latencyColumns
+	dep   deploymentColumns
+	call  callColumns
+	inc   incidentColumns
+	com   commitColumns
+	flag  flagColumns
+	usage usageColumns
 
-	ignored     int64             // spans that are not changelens events
-	ignoredLogs int64             // log records that are not flag evaluation events
-	invalid     [numReasons]int64 // events dropped, by reason
+	ignoredPoints int64             // metric points that are not resource usage events
+	ignored       int64             // spans that are not changelens events
+	ignoredLogs   int64             // log records that are not flag evaluation events
+	invalid       [numReasons]int64 // events dropped, by reason
 
 	// settings
 	minTime, maxTime int64 // accepted event start range, unix nanos
@@ -275,7 +284,8 @@ func (e *encoder) reset(now time.Time, retentionDays int) {
 	e.inc.reset()
 	e.com.reset()
 	e.flag.reset()
-	e.ignored, e.ignoredLogs = 0, 0
+	e.usage.reset()
+	e.ignored, e.ignoredLogs, e.ignoredPoints = 0, 0, 0
 	e.invalid = [numReasons]int64{}
 	e.minTime = minEventTime
 	if retentionDays > 0 {
@@ -300,6 +310,7 @@ func (e *encoder) release() {
 	e.inc.clearStrings()
 	e.com.clearStrings()
 	e.flag.clearStrings()
+	e.usage.clearStrings()
 }
 
 // expiryMargin: events within this much of their expiry at insert count as expired.
@@ -399,6 +410,11 @@ func (e *encoder) addLatency(l eventspan.Latency) {
 	}
 	c.isError = append(c.isError, isErr)
 	c.errorKind = append(c.errorKind, kind)
+	self := l.SelfTime
+	if self <= 0 {
+		self = -1
+	}
+	c.selfTime = append(c.selfTime, self)
 	c.httpStatus = append(c.httpStatus, l.HTTPStatus)
 	c.weight = append(c.weight, l.Weight)
 	c.traceIDs = append(c.traceIDs, l.TraceID[:]...)

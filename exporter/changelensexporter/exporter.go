@@ -32,7 +32,7 @@ type chExporter struct {
 	schema schema.Options
 	now    func() time.Time
 
-	latencyInsert, deploymentInsert, callInsert, incidentInsert, commitInsert, flagInsert string
+	latencyInsert, deploymentInsert, callInsert, incidentInsert, commitInsert, flagInsert, usageInsert string
 	// Look-ups of stored spans per table; "" when deduplicate is off.
 	storedSpans, storedCalls string
 
@@ -51,15 +51,15 @@ type chExporter struct {
 	retention retentionLoop
 
 	// precomputed metric attributes
-	attrLatency, attrDeployment, attrCall, attrIncident, attrCommit, attrFlag metric.AddOption
-	attrReasons                                                               [numReasons]metric.AddOption
-	attrFailure                                                               map[string]metric.AddOption
+	attrLatency, attrDeployment, attrCall, attrIncident, attrCommit, attrFlag, attrUsage metric.AddOption
+	attrReasons                                                                          [numReasons]metric.AddOption
+	attrFailure                                                                          map[string]metric.AddOption
 }
 
 // encoderState is one pooled encoder plus its reusable FixedString row views.
 type encoderState struct {
-	enc                                              encoder
-	latIDs, depIDs, callIDs, incIDs, comIDs, flagIDs idViews
+	enc                                                        encoder
+	latIDs, depIDs, callIDs, incIDs, comIDs, flagIDs, usageIDs idViews
 }
 
 func newExporter(cfg *Config, set exporter.Settings) (*chExporter, error) {
@@ -86,12 +86,14 @@ func newExporter(cfg *Config, set exporter.Settings) (*chExporter, error) {
 		incidentInsert:   insertSQL(so.InsertTable(schema.TableIncidents), incidentColumnNames),
 		commitInsert:     insertSQL(so.InsertTable(schema.TableCommits), commitColumnNames),
 		flagInsert:       insertSQL(so.InsertTable(schema.TableFlagEvaluations), flagColumnNames),
+		usageInsert:      insertSQL(so.InsertTable(schema.TableResourceUsage), usageColumnNames),
 		attrLatency:      metric.WithAttributeSet(attribute.NewSet(attribute.String(eventspan.AttrEventType, eventspan.EventLatency))),
 		attrDeployment:   metric.WithAttributeSet(attribute.NewSet(attribute.String(eventspan.AttrEventType, eventspan.EventDeployment))),
 		attrCall:         metric.WithAttributeSet(attribute.NewSet(attribute.String(eventspan.AttrEventType, eventspan.EventCall))),
 		attrIncident:     metric.WithAttributeSet(attribute.NewSet(attribute.String(eventspan.AttrEventType, eventspan.EventIncident))),
 		attrCommit:       metric.WithAttributeSet(attribute.NewSet(attribute.String(eventspan.AttrEventType, eventspan.EventCommit))),
 		attrFlag:         metric.WithAttributeSet(attribute.NewSet(attribute.String(eventspan.AttrEventType, eventspan.EventFlagEvaluation))),
+		attrUsage:        metric.WithAttributeSet(attribute.NewSet(attribute.String(eventspan.AttrEventType, eventspan.EventResourceUsage))),
 		attrFailure:      map[string]metric.AddOption{},
 	}
 	for i, r := range reasonNames {
@@ -112,7 +114,7 @@ func newExporter(cfg *Config, set exporter.Settings) (*chExporter, error) {
 
 // insertTables are the tables the exporter writes to.
 var insertTables = []string{schema.TableLatencyEvents, schema.TableDeployments, schema.TableCallEvents, schema.TableIncidents,
-	schema.TableCommits, schema.TableFlagEvaluations}
+	schema.TableCommits, schema.TableFlagEvaluations, schema.TableResourceUsage}
 
 func (e *chExporter) clickhouseOptions(ctx context.Context) (*clickhouse.Options, error) {
 	tlsCfg, err := e.cfg.TLS.LoadTLSConfig(ctx)

@@ -32,6 +32,7 @@ func NewFactory() exporter.Factory {
 		createDefaultConfig,
 		exporter.WithTraces(createTraces, metadata.TracesStability),
 		exporter.WithLogs(createLogs, metadata.LogsStability),
+		exporter.WithMetrics(createMetrics, metadata.MetricsStability),
 	)
 }
 
@@ -106,8 +107,26 @@ func createLogs(ctx context.Context, set exporter.Settings, cfg component.Config
 	)
 }
 
-// sharedExporter is the one chExporter behind the traces and the logs
-// exporter of one configured changelens exporter (the collector passes
+// createMetrics: the metrics pipeline's exporter stores the resource usage
+// events (CPU time and memory points the processor kept).
+func createMetrics(ctx context.Context, set exporter.Settings, cfg component.Config) (exporter.Metrics, error) {
+	c := cfg.(*Config)
+	s, err := acquireExporter(c, set)
+	if err != nil {
+		return nil, err
+	}
+	return exporterhelper.NewMetrics(ctx, set, cfg, s.e.pushMetrics,
+		exporterhelper.WithCapabilities(consumer.Capabilities{MutatesData: false}),
+		exporterhelper.WithStart(s.start),
+		exporterhelper.WithShutdown(s.shutdown),
+		exporterhelper.WithTimeout(c.TimeoutConfig),
+		exporterhelper.WithRetry(c.BackOffConfig),
+		exporterhelper.WithQueue(c.QueueConfig),
+	)
+}
+
+// sharedExporter is the one chExporter behind the traces, the logs and the
+// metrics exporter of one configured changelens exporter (the collector passes
 // both the same *Config): one connection pool, one schema apply, one
 // retention sweep. Each signal keeps its own queue and retries.
 type sharedExporter struct {

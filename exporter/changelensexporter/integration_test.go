@@ -657,7 +657,7 @@ func TestIntegrationSchemaApplyTwiceIsNoop(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !slices.Equal(res.Applied, []uint32{1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13}) || res.Current != latestVersion {
+	if !slices.Equal(res.Applied, []uint32{1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14}) || res.Current != latestVersion {
 		t.Fatalf("first apply = %+v", res)
 	}
 	before := showCreate(t, conn, db)
@@ -693,10 +693,10 @@ func TestIntegrationSchemaApplyTwiceIsNoop(t *testing.T) {
 	// versions 2 to 8 only.
 	for _, obj := range []string{"latency_hist_1m_mv", "latency_hist_1h_mv", "latency_hist_1m", "latency_hist_1h", "deployment_events",
 		"version_presence_mv", "version_presence", "cohort_hist_1m_mv", "cohort_hist_1m", "deployment_verdicts", "notification_log",
-		"call_events", "error_kinds_1m_mv", "error_kinds_1m"} {
+		"call_events", "error_kinds_1m_mv", "error_kinds_1m", "resource_usage"} {
 		srv.Exec(t, "DROP TABLE "+db+"."+obj)
 	}
-	for _, c := range []string{"cohort_keys", "cohort_values", "response_size", "request_size", "parent_span_id", "error_kind"} {
+	for _, c := range []string{"cohort_keys", "cohort_values", "response_size", "request_size", "parent_span_id", "error_kind", "self_time_ns"} {
 		srv.Exec(t, "ALTER TABLE "+db+".latency_events DROP COLUMN "+c)
 	}
 	srv.Exec(t, "ALTER TABLE "+db+".schema_migrations DELETE WHERE version >= 2")
@@ -714,7 +714,7 @@ func TestIntegrationSchemaApplyTwiceIsNoop(t *testing.T) {
 		time.Sleep(50 * time.Millisecond)
 	}
 	res, err = schema.Apply(tctx(t), conn, o, srv.Version())
-	if err != nil || !slices.Equal(res.Applied, []uint32{2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13}) || res.Current != latestVersion {
+	if err != nil || !slices.Equal(res.Applied, []uint32{2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14}) || res.Current != latestVersion {
 		t.Fatalf("upgrade from v1 = %+v, %v", res, err)
 	}
 	if after := showCreate(t, conn, db); after != before {
@@ -735,7 +735,7 @@ func TestIntegrationSchemaApplyTwiceIsNoop(t *testing.T) {
 // given tables and forgets the given migration: the database as it was
 // before that migration, for upgrade tests.
 // latestVersion is the number of the newest embedded migration.
-const latestVersion = 13
+const latestVersion = 14
 
 func schemaWithout(t *testing.T, srv *chtest.Server, version uint32, tables ...string) (db string, conn driver.Conn, o schema.Options) {
 	t.Helper()
@@ -1113,6 +1113,7 @@ func createMismatchedTables(t *testing.T, srv *chtest.Server, db string) {
 	srv.Exec(t, `CREATE TABLE `+db+`.incident_events (id String) ENGINE = MergeTree ORDER BY id`)
 	srv.Exec(t, `CREATE TABLE `+db+`.commit_events (sha String) ENGINE = MergeTree ORDER BY sha`)
 	srv.Exec(t, `CREATE TABLE `+db+`.flag_evaluations (service String) ENGINE = MergeTree ORDER BY service`)
+	srv.Exec(t, `CREATE TABLE `+db+`.resource_usage (service String) ENGINE = MergeTree ORDER BY service`)
 }
 
 // ---------------------------------------------------------------------------

@@ -20,6 +20,7 @@ const (
 	KindIncident
 	KindCommit
 	KindFlagEvaluation
+	KindResourceUsage
 )
 
 // ScopeKind is the kind of every span in a scope the processor marked, else
@@ -52,6 +53,8 @@ func kindOf(v pcommon.Value, ok bool) Kind {
 		return KindCommit
 	case EventFlagEvaluation:
 		return KindFlagEvaluation
+	case EventResourceUsage:
+		return KindResourceUsage
 	}
 	return KindNone
 }
@@ -166,6 +169,10 @@ type Latency struct {
 	// ErrorKind is a failed request's error kind (AttrErrorKind); "" when
 	// the event carries none.
 	ErrorKind string
+	// SelfTime is the request's self time in ns (AttrSelfTime); 0 when not
+	// measured (an entry span always starts before its children, so a
+	// measured self time is never 0).
+	SelfTime int64
 }
 
 // Cohort is one cohort dimension of a latency event ("feature_flag.<key>" or
@@ -208,6 +215,10 @@ func DecodeLatency(res Resource, s ptrace.Span) Latency {
 			l.RequestSize = sizeOf(v)
 		case AttrErrorKind:
 			l.ErrorKind = strOf(v)
+		case AttrSelfTime:
+			if v.Type() == pcommon.ValueTypeInt && v.Int() > 0 {
+				l.SelfTime = v.Int()
+			}
 		default:
 			if dim, ok := strings.CutPrefix(k, AttrCohortPrefix); ok && dim != "" && v.Type() == pcommon.ValueTypeStr {
 				l.Cohorts = append(l.Cohorts, Cohort{dim, v.Str()})
@@ -294,6 +305,9 @@ func AppendLatency(td ptrace.Traces, events ...Latency) {
 		}
 		if e.ErrorKind != "" {
 			s.Attributes().PutStr(AttrErrorKind, e.ErrorKind)
+		}
+		if e.SelfTime > 0 {
+			s.Attributes().PutInt(AttrSelfTime, e.SelfTime)
 		}
 	}
 }

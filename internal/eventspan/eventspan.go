@@ -30,6 +30,8 @@
 //     ERROR): its error kind — the entry span's error.type, else the
 //     exception.type of an exception event on it or its descendants, else
 //     its status class — or ErrorKindFolded beyond the unit's bound.
+//   - AttrSelfTime (int, ns) when the processor measured the request's
+//     self time (self_time.enabled).
 //
 // With the processor's keep_non_entry_spans, other spans pass through in
 // their original scopes; latency events are then marked one by one with the
@@ -105,6 +107,11 @@ const (
 	AttrCohortPrefix = "changelens.cohort."
 	// AttrErrorKind is a failed request's error kind (string, schema v13).
 	AttrErrorKind = "changelens.error.kind"
+	// AttrSelfTime is a request's self time (int, ns, schema v14): the
+	// entry span's duration outside the union of its CLIENT children in
+	// the processor's batch — the proxy of a request's own CPU when CPU
+	// cannot be split (docs/cost.md).
+	AttrSelfTime = "changelens.self_time_ns"
 )
 
 // ErrorKindFolded is the error kind of failed requests whose unit had as

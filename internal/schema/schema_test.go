@@ -113,8 +113,15 @@ func TestRenderLegacy(t *testing.T) {
 		!strings.Contains(sql, "argMinState(trace_id, start_time_ns) AS first_trace_id\nFROM `changelens`.`latency_events`\nWHERE is_error = 1 AND error_kind != ''") {
 		t.Errorf("schema lacks v13's error_kind and error_kinds_1m:\n%s", sql)
 	}
-	if len(stmts) != 33 {
-		t.Errorf("%d statements, want 33 (v1: 3 tables + 1 view; v2: 2 tables + 2 views; v3: drop + view; v4: table + copy; v5: table + view + backfill; v6: 4 columns + table + view; v7: 2 tables; v8: column + table; v9: column; v10: table; v11: table; v12: table; v13: column + table + view; v16: table)", len(stmts))
+	if !strings.Contains(sql, "CREATE TABLE IF NOT EXISTS `changelens`.`resource_usage`\n(\n    service        String,") ||
+		!strings.Contains(sql, "ENGINE = ReplacingMergeTree\nPARTITION BY toYYYYMMDD(time)\nORDER BY (service, environment, metric, instance, start_time_ns, time_ns)\nSETTINGS index_granularity = 8192") {
+		t.Errorf("schema lacks v14's resource_usage:\n%s", sql)
+	}
+	if !strings.Contains(sql, "ALTER TABLE `changelens`.`latency_events` ADD COLUMN self_time_ns Int64 DEFAULT -1") {
+		t.Errorf("schema lacks v14's self_time_ns")
+	}
+	if len(stmts) != 35 {
+		t.Errorf("%d statements, want 35 (v1: 3 tables + 1 view; v2: 2 tables + 2 views; v3: drop + view; v4: table + copy; v5: table + view + backfill; v6: 4 columns + table + view; v7: 2 tables; v8: column + table; v9: column; v10: table; v11: table; v12: table; v13: column + table + view; v14: table + column; v16: table)", len(stmts))
 	}
 	for _, s := range stmts {
 		if strings.HasSuffix(s, ";") || strings.TrimSpace(s) != s {
@@ -225,8 +232,11 @@ func TestRenderCluster(t *testing.T) {
 		!strings.Contains(sql, "CREATE MATERIALIZED VIEW IF NOT EXISTS `changelens`.`error_kinds_1m_mv` ON CLUSTER `prod`\nTO `changelens`.`error_kinds_1m_local`") {
 		t.Errorf("cluster schema lacks v13's column on both tables and error_kinds_1m, local, Distributed by unit and fed on every shard")
 	}
-	if len(stmts) != 57 {
-		t.Errorf("%d statements, want 57 (v1: 3 local + view + 3 distributed; v2: 2 local + 2 views + 2 distributed; v3: drop + view; v4: local + distributed + copy; v5: local + distributed + view + backfill; v6: 4 columns + drop and re-create of the distributed table + local + distributed + view; v7: 2 local + 2 distributed; v8: column + drop and re-create of the distributed table + local + distributed; v9: column + drop and re-create of the distributed table; v10: local + distributed; v11: local + distributed; v12: local + distributed; v13: column + drop and re-create of the distributed table + local + distributed + view; v16: local + distributed)", len(stmts))
+	if !strings.Contains(sql, "CREATE TABLE IF NOT EXISTS `changelens`.`resource_usage` ON CLUSTER `prod` AS `changelens`.`resource_usage_local` ENGINE = Distributed('prod', 'changelens', 'resource_usage_local', cityHash64(service, environment))") {
+		t.Errorf("cluster schema lacks v14's resource_usage, Distributed by unit")
+	}
+	if len(stmts) != 62 {
+		t.Errorf("%d statements, want 62 (v1: 3 local + view + 3 distributed; v2: 2 local + 2 views + 2 distributed; v3: drop + view; v4: local + distributed + copy; v5: local + distributed + view + backfill; v6: 4 columns + drop and re-create of the distributed table + local + distributed + view; v7: 2 local + 2 distributed; v8: column + drop and re-create of the distributed table + local + distributed; v9: column + drop and re-create of the distributed table; v10: local + distributed; v11: local + distributed; v12: local + distributed; v13: column + drop and re-create of the distributed table + local + distributed + view; v14: local + distributed + column + drop and re-create of the distributed table; v16: local + distributed)", len(stmts))
 	}
 	// A Distributed table comes right after the local table it wraps, before
 	// any statement that may use it.

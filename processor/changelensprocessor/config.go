@@ -35,6 +35,43 @@ type Config struct {
 	ServiceGraph ServiceGraphConfig `mapstructure:"service_graph"`
 	// ErrorKinds configures the error kind of failed latency events.
 	ErrorKinds ErrorKindsConfig `mapstructure:"error_kinds"`
+	// ResourceUsage configures the metrics pipeline (metrics.go).
+	ResourceUsage ResourceUsageConfig `mapstructure:"resource_usage"`
+	// SelfTime configures the self time of latency events (selftime.go).
+	SelfTime SelfTimeConfig `mapstructure:"self_time"`
+}
+
+// SelfTimeConfig says whether latency events carry their request's self
+// time: the entry span's duration outside the union of its CLIENT
+// children in the batch, the proxy of a request's own CPU where the
+// metrics cannot split it (flag cohorts of one process).
+type SelfTimeConfig struct {
+	// Enabled measures it: an index of the batch's CLIENT spans before the
+	// spans are processed, a look-up per latency event after. Off by
+	// default: it costs about half again the processor's time per span.
+	Enabled bool `mapstructure:"enabled"`
+}
+
+// ResourceUsageConfig says whether a metrics pipeline keeps the units'
+// resource-usage metrics (CPU time, memory), within bounds.
+type ResourceUsageConfig struct {
+	// Enabled keeps the resource-usage metrics (eventspan.UsageMetrics) of
+	// resources with a service.name and an instance; when false every point
+	// is dropped (reason "disabled").
+	Enabled bool `mapstructure:"enabled"`
+	// MaxInstancesPerUnit bounds the instances of one unit reporting at a
+	// time; points of further instances fold into instance "__other__"
+	// (counted, reason "instances"). An instance silent for
+	// instance_idle_timeout no longer counts, so pods that come and go do
+	// not exhaust the bound.
+	MaxInstancesPerUnit int `mapstructure:"max_instances_per_unit"`
+	// MaxUnits bounds the units whose instances are tracked; the points of
+	// further units fold into instance "__other__" (counted, reason
+	// "units").
+	MaxUnits int `mapstructure:"max_units"`
+	// InstanceIdleTimeout is how long an instance that sent no point keeps
+	// its place in max_instances_per_unit.
+	InstanceIdleTimeout time.Duration `mapstructure:"instance_idle_timeout"`
 }
 
 // ErrorKindsConfig says whether failed latency events carry their error
@@ -191,6 +228,17 @@ func (c *Config) Validate() error {
 			errs = append(errs, fmt.Errorf("error_kinds.max_kind_length: %d is too small (minimum 8)", ek.MaxKindLength))
 		}
 	}
+	if ru := c.ResourceUsage; ru.Enabled {
+		if ru.MaxInstancesPerUnit < 1 {
+			errs = append(errs, fmt.Errorf("resource_usage.max_instances_per_unit: must be at least 1, got %d", ru.MaxInstancesPerUnit))
+		}
+		if ru.MaxUnits < 1 {
+			errs = append(errs, fmt.Errorf("resource_usage.max_units: must be at least 1, got %d", ru.MaxUnits))
+		}
+		if ru.InstanceIdleTimeout < time.Minute {
+			errs = append(errs, fmt.Errorf("resource_usage.instance_idle_timeout: must be at least 1m, got %s", ru.InstanceIdleTimeout))
+		}
+	}
 	return errors.Join(errs...)
 }
 
@@ -209,5 +257,8 @@ func defaultConfig() *Config {
 		Cohorts:      CohortsConfig{FeatureFlags: true, MaxKeysPerUnit: 10, MaxValuesPerKey: 20, MaxUnits: 10000},
 		ServiceGraph: ServiceGraphConfig{Enabled: true},
 		ErrorKinds:   ErrorKindsConfig{Enabled: true, MaxKindsPerUnit: 50, MaxUnits: 10000, MaxKindLength: 128},
+		ResourceUsage: ResourceUsageConfig{Enabled: true, MaxInstancesPerUnit: 1000, MaxUnits: 10000,
+			InstanceIdleTimeout: time.Hour},
+		SelfTime: SelfTimeConfig{Enabled: false},
 	}
 }

@@ -48,6 +48,9 @@ func TestLoadConfig(t *testing.T) {
 			MaxKeysPerUnit: 3, MaxValuesPerKey: 5, MaxUnits: 100},
 		ServiceGraph: ServiceGraphConfig{Enabled: false},
 		ErrorKinds:   ErrorKindsConfig{Enabled: true, MaxKindsPerUnit: 7, MaxUnits: 20, MaxKindLength: 64},
+		ResourceUsage: ResourceUsageConfig{Enabled: true, MaxInstancesPerUnit: 50, MaxUnits: 30,
+			InstanceIdleTimeout: 30 * time.Minute},
+		SelfTime: SelfTimeConfig{Enabled: true},
 	}, cfg)
 }
 
@@ -58,6 +61,7 @@ func TestInvalidConfigNamesTheField(t *testing.T) {
 		"empty_environment":      "default_environment",
 		"short_operation":        "max_operation_length",
 		"bad_skew":               "max_clock_skew",
+		"zero_instances":         "resource_usage.max_instances_per_unit",
 		"bad_pattern":            "deployments.explicit.span_name_patterns[0]",
 		"empty_commit_attribute": "deployments.explicit.commit_time_attributes[0]",
 		"unknown_field":          "inferrence",

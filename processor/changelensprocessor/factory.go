@@ -7,7 +7,9 @@
 // and the processor keeps no per-unit state but the cohort bounds.
 //
 // In a logs pipeline it keeps the log-based feature-flag evaluations as flag
-// evaluation events and drops every other log record (logs.go).
+// evaluation events and drops every other log record (logs.go); in a metrics
+// pipeline, the units' CPU time and memory per instance, and drops every
+// other metric (metrics.go).
 package changelensprocessor
 
 import (
@@ -29,6 +31,7 @@ func NewFactory() processor.Factory {
 		func() component.Config { return defaultConfig() },
 		processor.WithTraces(createTraces, metadata.TracesStability),
 		processor.WithLogs(createLogs, metadata.LogsStability),
+		processor.WithMetrics(createMetrics, metadata.MetricsStability),
 	)
 }
 
@@ -37,7 +40,11 @@ func createTraces(ctx context.Context, set processor.Settings, cfg component.Con
 	if err != nil {
 		return nil, err
 	}
-	return processorhelper.NewTraces(ctx, set, cfg, next, p.processTraces,
+	process := processorhelper.ProcessTracesFunc(p.processTraces)
+	if cfg.(*Config).SelfTime.Enabled {
+		process = withSelfTime(process)
+	}
+	return processorhelper.NewTraces(ctx, set, cfg, next, process,
 		processorhelper.WithCapabilities(consumer.Capabilities{MutatesData: true}),
 		processorhelper.WithStart(p.start),
 		processorhelper.WithShutdown(p.shutdown),
@@ -51,6 +58,21 @@ func createLogs(ctx context.Context, set processor.Settings, cfg component.Confi
 	}
 	return processorhelper.NewLogs(ctx, set, cfg, next, p.processLogs,
 		processorhelper.WithCapabilities(consumer.Capabilities{MutatesData: true}),
+		processorhelper.WithStart(p.start),
+		processorhelper.WithShutdown(p.shutdown),
+	)
+}
+
+func createMetrics(ctx context.Context, set processor.Settings, cfg component.Config, next consumer.Metrics) (processor.Metrics, error) {
+	p, err := newProcessor(set.TelemetrySettings, cfg.(*Config), nil)
+	if err != nil {
+		return nil, err
+	}
+	u := newUsageProcessor(p, cfg.(*Config).ResourceUsage)
+	// The kept points are built afresh (splits summed), so the input is
+	// only read: other pipelines of the same receiver need no copy.
+	return processorhelper.NewMetrics(ctx, set, cfg, next, u.processMetrics,
+		processorhelper.WithCapabilities(consumer.Capabilities{MutatesData: false}),
 		processorhelper.WithStart(p.start),
 		processorhelper.WithShutdown(p.shutdown),
 	)

@@ -42,7 +42,7 @@ func TestEveryQueryRunsOnTheSchema(t *testing.T) {
 		"status_failed": schema.StatusFailed, "source_inferred": schema.SourceInferred,
 		"callee_from": now - 3720, "callee_to": now + 120, "caller_from": now - 3720, "caller_to": now + 120, "sample": uint64(16),
 		"commit_services": clickhouse.GroupSet{Value: []any{"a"}}, "commit_prefixes": []string{"6113728"},
-		"flag": "x", "eval_from": now - 3660, "eval_to": now + 3600,
+		"flag": "x", "eval_from": now - 3660, "eval_to": now + 3600, "rfrom": now - 7200,
 	}
 	for _, p := range append(templateParams["deployments"], templateParams["incidents"]...) {
 		if _, ok := values[p]; !ok {

@@ -1,6 +1,7 @@
 // Package store reads the ClickHouse tables of internal/schema (up to
-// schema v13): the histograms latency_hist_1m and latency_hist_1h,
-// cohort_hist_1m, error_kinds_1m (errorkinds.go), version_presence,
+// schema v14): the histograms latency_hist_1m and latency_hist_1h,
+// cohort_hist_1m, error_kinds_1m (errorkinds.go), resource_usage
+// (usage.go), version_presence,
 // deployment_events, incident_events,
 // commit_events, the worker's deployment_verdicts, and the raw
 // latency_events, call_events and flag_evaluations where only rows will do

@@ -110,6 +110,10 @@ var templateParams = map[string][]string{
 	"error_kind_history": {"units", "services", "environments", "from", "to"},
 	"cohort_error_kinds": {"service", "environment", "dimension", "control", "treatment", "operation", "from", "to", "limit", "flag", "eval_from", "eval_to"},
 	"experiments":        {"id"},
+	"usage_sums":         {"service", "environment", "rfrom", "to", "step", "limit"},
+	"cohort_self_time":   {"service", "environment", "dimension", "control", "treatment", "operation", "from", "to", "flag", "eval_from", "eval_to"},
+	"usage_gauges":       {"service", "environment", "from", "to", "limit"},
+	"usage_requests":     {"service", "environment", "from", "to", "step", "limit"},
 }
 
 // templateVariants are every variant of every query the store renders.
@@ -140,6 +144,11 @@ func templateVariants() map[string][]any {
 		"cohort_error_kinds": {cohortKindsVariant{Rollup: true}, cohortKindsVariant{}, cohortKindsVariant{Operation: true},
 			cohortKindsVariant{Cohort: true}, cohortKindsVariant{Cohort: true, Operation: true},
 			cohortKindsVariant{Cohort: true, Stored: true}, cohortKindsVariant{Cohort: true, Operation: true, Stored: true}},
+		"usage_sums": {nil},
+		"cohort_self_time": {cohortVariant{}, cohortVariant{Operation: true}, cohortVariant{Cohort: true}, cohortVariant{Cohort: true, Operation: true},
+			cohortVariant{Cohort: true, Stored: true}, cohortVariant{Cohort: true, Operation: true, Stored: true}},
+		"usage_gauges":   {nil},
+		"usage_requests": {nil},
 	}
 	for _, caller := range []bool{false, true} {
 		for _, byMinute := range []bool{false, true} {

@@ -10,8 +10,8 @@
 // kinds of rows, as in the tables: per-minute traffic (Minute: what
 // latency_hist_1m, version_presence and cohort_hist_1m hold) and CI
 // deployments (what deployment_events holds), plus incidents (what
-// incident_events holds), pushed commits (what commit_events holds), calls
-// between units,
+// incident_events holds), pushed commits (what commit_events holds),
+// resource usage points (what resource_usage holds), calls between units,
 // stored verdicts and exemplar traces. What only the SQL decides — argMax
 // over duplicate rows, sampling of the graph, body sizes, the hourly
 // table — is left to the store's own tests on ClickHouse.
@@ -28,6 +28,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/changelens/changelens/internal/eventspan"
 	"github.com/changelens/changelens/internal/schema"
 	"github.com/changelens/changelens/internal/stats"
 	"github.com/changelens/changelens/queryapi/analysis"
@@ -124,6 +125,7 @@ type Store struct {
 	verdicts    map[string]map[string]store.StoredVerdict // config hash → id →
 	exemplars   map[exemplarKey]store.Exemplars
 	experiments map[string]store.StoredExperiment
+	usage       map[usageKey]eventspan.UsagePoint // resource_usage (schema v14)
 	reads       map[string]int
 	errs        map[string]error
 	closed      bool

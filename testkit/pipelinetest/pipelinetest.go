@@ -12,6 +12,7 @@ import (
 	"go.opentelemetry.io/collector/exporter"
 	"go.opentelemetry.io/collector/exporter/exportertest"
 	"go.opentelemetry.io/collector/pdata/plog"
+	"go.opentelemetry.io/collector/pdata/pmetric"
 	"go.opentelemetry.io/collector/pdata/ptrace"
 	"go.opentelemetry.io/collector/processor"
 	"go.opentelemetry.io/collector/processor/processortest"
@@ -21,13 +22,15 @@ import (
 )
 
 // Pipeline is one changelens exporter fed by one or more changelens
-// processors (collector replicas), each with a traces and a logs pipeline
-// (feature-flag evaluations on the Logs API).
+// processors (collector replicas), each with a traces, a logs (feature-flag
+// evaluations on the Logs API) and a metrics pipeline (resource usage).
 type Pipeline struct {
-	exporter     exporter.Traces
-	logsExporter exporter.Logs
-	Replicas     []processor.Traces
-	LogReplicas  []processor.Logs
+	exporter        exporter.Traces
+	logsExporter    exporter.Logs
+	metricsExporter exporter.Metrics
+	Replicas        []processor.Traces
+	LogReplicas     []processor.Logs
+	MetricReplicas  []processor.Metrics
 }
 
 // New starts the exporter against addr/database (schema created by it,
@@ -64,7 +67,14 @@ func New(tb testing.TB, addr, database string, replicas int, mutate func(*change
 	if err := lexp.Start(ctx, componenttest.NewNopHost()); err != nil {
 		tb.Fatal(err)
 	}
-	p := &Pipeline{exporter: exp, logsExporter: lexp}
+	mexp, err := ef.CreateMetrics(ctx, exportertest.NewNopSettings(ef.Type()), ecfg)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	if err := mexp.Start(ctx, componenttest.NewNopHost()); err != nil {
+		tb.Fatal(err)
+	}
+	p := &Pipeline{exporter: exp, logsExporter: lexp, metricsExporter: mexp}
 	pf := changelensprocessor.NewFactory()
 	for range replicas {
 		pcfg := pf.CreateDefaultConfig().(*changelensprocessor.Config)
@@ -90,6 +100,14 @@ func New(tb testing.TB, addr, database string, replicas int, mutate func(*change
 			tb.Fatal(err)
 		}
 		p.LogReplicas = append(p.LogReplicas, lproc)
+		mproc, err := pf.CreateMetrics(ctx, processortest.NewNopSettings(pf.Type()), pcfg, mexp)
+		if err != nil {
+			tb.Fatal(err)
+		}
+		if err := mproc.Start(ctx, componenttest.NewNopHost()); err != nil {
+			tb.Fatal(err)
+		}
+		p.MetricReplicas = append(p.MetricReplicas, mproc)
 	}
 	return p
 }
@@ -98,6 +116,14 @@ func New(tb testing.TB, addr, database string, replicas int, mutate func(*change
 func (p *Pipeline) SendLogs(tb testing.TB, i int, ld plog.Logs) {
 	tb.Helper()
 	if err := p.LogReplicas[i].ConsumeLogs(context.Background(), ld); err != nil {
+		tb.Fatal(err)
+	}
+}
+
+// SendMetrics feeds md to the metrics pipeline of replica i.
+func (p *Pipeline) SendMetrics(tb testing.TB, i int, md pmetric.Metrics) {
+	tb.Helper()
+	if err := p.MetricReplicas[i].ConsumeMetrics(context.Background(), md); err != nil {
 		tb.Fatal(err)
 	}
 }
@@ -125,10 +151,18 @@ func (p *Pipeline) Close(tb testing.TB) {
 			tb.Fatal(err)
 		}
 	}
+	for _, r := range p.MetricReplicas {
+		if err := r.Shutdown(ctx); err != nil {
+			tb.Fatal(err)
+		}
+	}
 	if err := p.exporter.Shutdown(ctx); err != nil {
 		tb.Fatal(err)
 	}
 	if err := p.logsExporter.Shutdown(ctx); err != nil {
+		tb.Fatal(err)
+	}
+	if err := p.metricsExporter.Shutdown(ctx); err != nil {
 		tb.Fatal(err)
 	}
 }

@@ -31,6 +31,7 @@ type TelemetryBuilder struct {
 	ChangelensExporterEventsWritten              metric.Int64Counter
 	ChangelensExporterInsertFailures             metric.Int64Counter
 	ChangelensExporterLogRecordsIgnored          metric.Int64Counter
+	ChangelensExporterMetricPointsIgnored        metric.Int64Counter
 	ChangelensExporterRetentionPartitionsDropped metric.Int64Counter
 	ChangelensExporterSpansIgnored               metric.Int64Counter
 }
@@ -78,7 +79,7 @@ func NewTelemetryBuilder(settings component.TelemetrySettings, options ...Teleme
 	errs = errors.Join(errs, err)
 	builder.ChangelensExporterEventsWritten, err = builder.meter.Int64Counter(
 		"otelcol_changelens_exporter_events_written",
-		metric.WithDescription("Events written to ClickHouse, by event type (attribute changelens.event.type = latency | deployment | call | incident | commit | flag_evaluation). [Alpha]"),
+		metric.WithDescription("Events written to ClickHouse, by event type (attribute changelens.event.type = latency | deployment | call | incident | commit | flag_evaluation | resource_usage). [Alpha]"),
 		metric.WithUnit("{event}"),
 	)
 	errs = errors.Join(errs, err)
@@ -92,6 +93,12 @@ func NewTelemetryBuilder(settings component.TelemetrySettings, options ...Teleme
 		"otelcol_changelens_exporter_log_records_ignored",
 		metric.WithDescription("Log records that are not flag evaluation events (no changelens flag_evaluation scope marking) and were ignored. [Alpha]"),
 		metric.WithUnit("{record}"),
+	)
+	errs = errors.Join(errs, err)
+	builder.ChangelensExporterMetricPointsIgnored, err = builder.meter.Int64Counter(
+		"otelcol_changelens_exporter_metric_points_ignored",
+		metric.WithDescription("Metric data points that are not resource usage events (no changelens resource_usage scope marking) and were ignored. [Alpha]"),
+		metric.WithUnit("{point}"),
 	)
 	errs = errors.Join(errs, err)
 	builder.ChangelensExporterRetentionPartitionsDropped, err = builder.meter.Int64Counter(

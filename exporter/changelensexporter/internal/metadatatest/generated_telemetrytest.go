@@ -56,7 +56,7 @@ func AssertEqualChangelensExporterEventsInvalid(t *testing.T, tt *componenttest.
 func AssertEqualChangelensExporterEventsWritten(t *testing.T, tt *componenttest.Telemetry, dps []metricdata.DataPoint[int64], opts ...metricdatatest.Option) {
 	want := metricdata.Metrics{
 		Name:        "otelcol_changelens_exporter_events_written",
-		Description: "Events written to ClickHouse, by event type (attribute changelens.event.type = latency | deployment | call | incident | commit | flag_evaluation). [Alpha]",
+		Description: "Events written to ClickHouse, by event type (attribute changelens.event.type = latency | deployment | call | incident | commit | flag_evaluation | resource_usage). [Alpha]",
 		Unit:        "{event}",
 		Data: metricdata.Sum[int64]{
 			Temporality: metricdata.CumulativeTemporality,
@@ -97,6 +97,22 @@ func AssertEqualChangelensExporterLogRecordsIgnored(t *testing.T, tt *componentt
 		},
 	}
 	got, err := tt.GetMetric("otelcol_changelens_exporter_log_records_ignored")
+	require.NoError(t, err)
+	metricdatatest.AssertEqual(t, want, got, opts...)
+}
+
+func AssertEqualChangelensExporterMetricPointsIgnored(t *testing.T, tt *componenttest.Telemetry, dps []metricdata.DataPoint[int64], opts ...metricdatatest.Option) {
+	want := metricdata.Metrics{
+		Name:        "otelcol_changelens_exporter_metric_points_ignored",
+		Description: "Metric data points that are not resource usage events (no changelens resource_usage scope marking) and were ignored. [Alpha]",
+		Unit:        "{point}",
+		Data: metricdata.Sum[int64]{
+			Temporality: metricdata.CumulativeTemporality,
+			IsMonotonic: true,
+			DataPoints:  dps,
+		},
+	}
+	got, err := tt.GetMetric("otelcol_changelens_exporter_metric_points_ignored")
 	require.NoError(t, err)
 	metricdatatest.AssertEqual(t, want, got, opts...)
 }

@@ -24,6 +24,7 @@ func TestSetupTelemetry(t *testing.T) {
 	tb.ChangelensExporterEventsWritten.Add(context.Background(), 1)
 	tb.ChangelensExporterInsertFailures.Add(context.Background(), 1)
 	tb.ChangelensExporterLogRecordsIgnored.Add(context.Background(), 1)
+	tb.ChangelensExporterMetricPointsIgnored.Add(context.Background(), 1)
 	tb.ChangelensExporterRetentionPartitionsDropped.Add(context.Background(), 1)
 	tb.ChangelensExporterSpansIgnored.Add(context.Background(), 1)
 	AssertEqualChangelensExporterEventsDeduplicated(t, testTel,
@@ -39,6 +40,9 @@ func TestSetupTelemetry(t *testing.T) {
 		[]metricdata.DataPoint[int64]{{Value: 1}},
 		metricdatatest.IgnoreTimestamp())
 	AssertEqualChangelensExporterLogRecordsIgnored(t, testTel,
+		[]metricdata.DataPoint[int64]{{Value: 1}},
+		metricdatatest.IgnoreTimestamp())
+	AssertEqualChangelensExporterMetricPointsIgnored(t, testTel,
 		[]metricdata.DataPoint[int64]{{Value: 1}},
 		metricdatatest.IgnoreTimestamp())
 	AssertEqualChangelensExporterRetentionPartitionsDropped(t, testTel,

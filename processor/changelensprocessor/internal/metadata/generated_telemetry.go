@@ -23,19 +23,23 @@ func Tracer(settings component.TelemetrySettings) trace.Tracer {
 // TelemetryBuilder provides an interface for components to report telemetry
 // as defined in metadata and user config.
 type TelemetryBuilder struct {
-	meter                                 metric.Meter
-	mu                                    sync.Mutex
-	registrations                         []metric.Registration
-	ProcessorChangelensCallEvents         metric.Int64Counter
-	ProcessorChangelensCohortFolds        metric.Int64Counter
-	ProcessorChangelensDeploymentEvents   metric.Int64Counter
-	ProcessorChangelensErrorKindFolds     metric.Int64Counter
-	ProcessorChangelensFlagEvaluations    metric.Int64Counter
-	ProcessorChangelensLatencyEvents      metric.Int64Counter
-	ProcessorChangelensLogRecordsDropped  metric.Int64Counter
-	ProcessorChangelensLogRecordsReceived metric.Int64Counter
-	ProcessorChangelensSpansDropped       metric.Int64Counter
-	ProcessorChangelensSpansReceived      metric.Int64Counter
+	meter                                   metric.Meter
+	mu                                      sync.Mutex
+	registrations                           []metric.Registration
+	ProcessorChangelensCallEvents           metric.Int64Counter
+	ProcessorChangelensCohortFolds          metric.Int64Counter
+	ProcessorChangelensDeploymentEvents     metric.Int64Counter
+	ProcessorChangelensErrorKindFolds       metric.Int64Counter
+	ProcessorChangelensFlagEvaluations      metric.Int64Counter
+	ProcessorChangelensInstanceFolds        metric.Int64Counter
+	ProcessorChangelensLatencyEvents        metric.Int64Counter
+	ProcessorChangelensLogRecordsDropped    metric.Int64Counter
+	ProcessorChangelensLogRecordsReceived   metric.Int64Counter
+	ProcessorChangelensMetricPointsDropped  metric.Int64Counter
+	ProcessorChangelensMetricPointsReceived metric.Int64Counter
+	ProcessorChangelensResourceUsagePoints  metric.Int64Counter
+	ProcessorChangelensSpansDropped         metric.Int64Counter
+	ProcessorChangelensSpansReceived        metric.Int64Counter
 }
 
 // TelemetryBuilderOption applies changes to default builder.
@@ -97,6 +101,12 @@ func NewTelemetryBuilder(settings component.TelemetrySettings, options ...Teleme
 		metric.WithUnit("{evaluation}"),
 	)
 	errs = errors.Join(errs, err)
+	builder.ProcessorChangelensInstanceFolds, err = builder.meter.Int64Counter(
+		"otelcol_processor_changelens_instance_folds",
+		metric.WithDescription("Resource usage points whose instance was folded into __other__, by reason (instances, a unit had max_instances_per_unit instances; units, max_units units were tracked). [Alpha]"),
+		metric.WithUnit("{point}"),
+	)
+	errs = errors.Join(errs, err)
 	builder.ProcessorChangelensLatencyEvents, err = builder.meter.Int64Counter(
 		"otelcol_processor_changelens_latency_events",
 		metric.WithDescription("Latency events emitted (entry spans kept). [Alpha]"),
@@ -113,6 +123,24 @@ func NewTelemetryBuilder(settings component.TelemetrySettings, options ...Teleme
 		"otelcol_processor_changelens_log_records_received",
 		metric.WithDescription("Log records the processor received. [Alpha]"),
 		metric.WithUnit("{record}"),
+	)
+	errs = errors.Join(errs, err)
+	builder.ProcessorChangelensMetricPointsDropped, err = builder.meter.Int64Counter(
+		"otelcol_processor_changelens_metric_points_dropped",
+		metric.WithDescription("Metric data points dropped, by reason (not_resource_usage, unsupported_type, missing_service_name, missing_instance, invalid_timestamps, future_timestamp, disabled). [Alpha]"),
+		metric.WithUnit("{point}"),
+	)
+	errs = errors.Join(errs, err)
+	builder.ProcessorChangelensMetricPointsReceived, err = builder.meter.Int64Counter(
+		"otelcol_processor_changelens_metric_points_received",
+		metric.WithDescription("Metric data points the processor received. [Alpha]"),
+		metric.WithUnit("{point}"),
+	)
+	errs = errors.Join(errs, err)
+	builder.ProcessorChangelensResourceUsagePoints, err = builder.meter.Int64Counter(
+		"otelcol_processor_changelens_resource_usage_points",
+		metric.WithDescription("Resource usage points emitted (one per instance, metric and time, the attribute splits summed). [Alpha]"),
+		metric.WithUnit("{point}"),
 	)
 	errs = errors.Join(errs, err)
 	builder.ProcessorChangelensSpansDropped, err = builder.meter.Int64Counter(

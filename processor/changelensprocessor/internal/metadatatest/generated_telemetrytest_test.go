@@ -24,9 +24,13 @@ func TestSetupTelemetry(t *testing.T) {
 	tb.ProcessorChangelensDeploymentEvents.Add(context.Background(), 1)
 	tb.ProcessorChangelensErrorKindFolds.Add(context.Background(), 1)
 	tb.ProcessorChangelensFlagEvaluations.Add(context.Background(), 1)
+	tb.ProcessorChangelensInstanceFolds.Add(context.Background(), 1)
 	tb.ProcessorChangelensLatencyEvents.Add(context.Background(), 1)
 	tb.ProcessorChangelensLogRecordsDropped.Add(context.Background(), 1)
 	tb.ProcessorChangelensLogRecordsReceived.Add(context.Background(), 1)
+	tb.ProcessorChangelensMetricPointsDropped.Add(context.Background(), 1)
+	tb.ProcessorChangelensMetricPointsReceived.Add(context.Background(), 1)
+	tb.ProcessorChangelensResourceUsagePoints.Add(context.Background(), 1)
 	tb.ProcessorChangelensSpansDropped.Add(context.Background(), 1)
 	tb.ProcessorChangelensSpansReceived.Add(context.Background(), 1)
 	AssertEqualProcessorChangelensCallEvents(t, testTel,
@@ -44,6 +48,9 @@ func TestSetupTelemetry(t *testing.T) {
 	AssertEqualProcessorChangelensFlagEvaluations(t, testTel,
 		[]metricdata.DataPoint[int64]{{Value: 1}},
 		metricdatatest.IgnoreTimestamp())
+	AssertEqualProcessorChangelensInstanceFolds(t, testTel,
+		[]metricdata.DataPoint[int64]{{Value: 1}},
+		metricdatatest.IgnoreTimestamp())
 	AssertEqualProcessorChangelensLatencyEvents(t, testTel,
 		[]metricdata.DataPoint[int64]{{Value: 1}},
 		metricdatatest.IgnoreTimestamp())
@@ -51,6 +58,15 @@ func TestSetupTelemetry(t *testing.T) {
 		[]metricdata.DataPoint[int64]{{Value: 1}},
 		metricdatatest.IgnoreTimestamp())
 	AssertEqualProcessorChangelensLogRecordsReceived(t, testTel,
+		[]metricdata.DataPoint[int64]{{Value: 1}},
+		metricdatatest.IgnoreTimestamp())
+	AssertEqualProcessorChangelensMetricPointsDropped(t, testTel,
+		[]metricdata.DataPoint[int64]{{Value: 1}},
+		metricdatatest.IgnoreTimestamp())
+	AssertEqualProcessorChangelensMetricPointsReceived(t, testTel,
+		[]metricdata.DataPoint[int64]{{Value: 1}},
+		metricdatatest.IgnoreTimestamp())
+	AssertEqualProcessorChangelensResourceUsagePoints(t, testTel,
 		[]metricdata.DataPoint[int64]{{Value: 1}},
 		metricdatatest.IgnoreTimestamp())
 	AssertEqualProcessorChangelensSpansDropped(t, testTel,
