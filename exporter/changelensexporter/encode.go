@@ -23,6 +23,7 @@ const (
 	rMissingIncidentID
 	rMissingCommitSHA
 	rInvalidFlagEvaluation
+	rInvalidOutcome
 	numReasons
 )
 
@@ -37,6 +38,8 @@ var reasonNames = [numReasons]string{
 	rMissingCommitSHA:  "missing_commit_sha",
 	// A flag evaluation event without a flag key, a variant or a trace.
 	rInvalidFlagEvaluation: "invalid_flag_evaluation",
+	// An outcome event without a name, or with neither session nor user.
+	rInvalidOutcome: "invalid_outcome",
 }
 
 const (
@@ -63,6 +66,8 @@ type latencyColumns struct {
 	responseSize, requestSize                []int64 // eventspan.NoSize when absent
 	parentSpanIDs                            []byte  // 8 bytes per row, zero: a root
 	errorKind                                []string
+	sessionID, userID                        []string
+	crashed                                  []uint8
 }
 
 var latencyColumnNames = []string{
@@ -71,6 +76,7 @@ var latencyColumnNames = []string{
 	"cohort_keys", "cohort_values", "response_size", "request_size", // schema v6
 	"parent_span_id", // schema v8
 	"error_kind",     // schema v13
+	"session_id", "user_id", "crashed", // schema v15
 }
 
 func (c *latencyColumns) reset() {
@@ -82,6 +88,7 @@ func (c *latencyColumns) reset() {
 	c.responseSize, c.requestSize = c.responseSize[:0], c.requestSize[:0]
 	c.parentSpanIDs = c.parentSpanIDs[:0]
 	c.errorKind = c.errorKind[:0]
+	c.sessionID, c.userID, c.crashed = c.sessionID[:0], c.userID[:0], c.crashed[:0]
 }
 
 // clearStrings drops references into the exported pdata so a pooled encoder
@@ -94,6 +101,8 @@ func (c *latencyColumns) clearStrings() {
 	clear(c.cohortKeys)
 	clear(c.cohortValues)
 	clear(c.errorKind)
+	clear(c.sessionID)
+	clear(c.userID)
 }
 
 func (c *latencyColumns) rows() int { return len(c.service) }
@@ -258,6 +267,7 @@ type encoder struct {
 	inc  incidentColumns
 	com  commitColumns
 	flag flagColumns
+	out  outcomeColumns
 
 	ignored     int64             // spans that are not changelens events
 	ignoredLogs int64             // log records that are not flag evaluation events
@@ -275,6 +285,7 @@ func (e *encoder) reset(now time.Time, retentionDays int) {
 	e.inc.reset()
 	e.com.reset()
 	e.flag.reset()
+	e.out.reset()
 	e.ignored, e.ignoredLogs = 0, 0
 	e.invalid = [numReasons]int64{}
 	e.minTime = minEventTime
@@ -300,6 +311,7 @@ func (e *encoder) release() {
 	e.inc.clearStrings()
 	e.com.clearStrings()
 	e.flag.clearStrings()
+	e.out.clearStrings()
 }
 
 // expiryMargin: events within this much of their expiry at insert count as expired.
@@ -318,6 +330,10 @@ func (e *encoder) encode(td ptrace.Traces) {
 		var (
 			res     eventspan.Resource
 			resRead bool
+			// client: the resource is a browser or mobile app, whose
+			// latency events carry a session (decided once per resource,
+			// so a server's spans pay nothing).
+			client bool
 		)
 		sss := rs.ScopeSpans()
 		for j, m := 0, sss.Len(); j < m; j++ {
@@ -332,10 +348,15 @@ func (e *encoder) encode(td ptrace.Traces) {
 				kind := eventspan.EventKind(scopeKind, span)
 				if kind != eventspan.KindNone && !resRead {
 					res, resRead = eventspan.ReadResource(rs.Resource().Attributes()), true
+					client = eventspan.IsClientResource(rs.Resource().Attributes())
 				}
 				switch kind {
 				case eventspan.KindLatency:
-					e.addLatency(eventspan.DecodeLatency(res, span))
+					var cl eventspan.Client
+					if client {
+						cl = eventspan.ReadClient(span, rs.Resource().Attributes())
+					}
+					e.addLatency(eventspan.DecodeLatency(res, span), cl)
 				case eventspan.KindCall:
 					e.addCall(eventspan.DecodeCall(res, span))
 				case eventspan.KindDeployment:
@@ -346,6 +367,8 @@ func (e *encoder) encode(td ptrace.Traces) {
 					e.addCommit(eventspan.DecodeCommit(res, span))
 				case eventspan.KindFlagEvaluation:
 					e.addFlagEvaluation(eventspan.DecodeFlagEvaluation(res, span))
+				case eventspan.KindOutcome:
+					e.addOutcome(eventspan.DecodeOutcome(res, span))
 				default:
 					e.ignored++
 				}
@@ -380,7 +403,7 @@ func (e *encoder) accept(service string, start, end int64, weight float64) bool 
 	return true
 }
 
-func (e *encoder) addLatency(l eventspan.Latency) {
+func (e *encoder) addLatency(l eventspan.Latency, cl eventspan.Client) {
 	if !e.accept(l.Service, l.Start, l.End, l.Weight) {
 		return
 	}
@@ -415,6 +438,13 @@ func (e *encoder) addLatency(l eventspan.Latency) {
 	c.responseSize = append(c.responseSize, l.ResponseSize)
 	c.requestSize = append(c.requestSize, l.RequestSize)
 	c.parentSpanIDs = append(c.parentSpanIDs, l.ParentSpanID[:]...)
+	c.sessionID = append(c.sessionID, cl.SessionID)
+	c.userID = append(c.userID, cl.UserID)
+	var crashed uint8
+	if cl.Crashed {
+		crashed = 1
+	}
+	c.crashed = append(c.crashed, crashed)
 }
 
 func (e *encoder) addCall(ev eventspan.Call) {

@@ -20,6 +20,7 @@ const (
 	KindIncident
 	KindCommit
 	KindFlagEvaluation
+	KindOutcome
 )
 
 // ScopeKind is the kind of every span in a scope the processor marked, else
@@ -52,6 +53,8 @@ func kindOf(v pcommon.Value, ok bool) Kind {
 		return KindCommit
 	case EventFlagEvaluation:
 		return KindFlagEvaluation
+	case EventOutcome:
+		return KindOutcome
 	}
 	return KindNone
 }

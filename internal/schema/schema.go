@@ -44,6 +44,7 @@ const (
 	TableCommits         = "commit_events"       // schema v11
 	TableFlagEvaluations = "flag_evaluations"    // schema v12
 	TableErrorKinds1m    = "error_kinds_1m"      // schema v13
+	TableOutcomes        = "outcome_events"      // schema v15
 	TableMigrations      = "schema_migrations"
 	LocalSuffix          = "_local"
 )
@@ -53,7 +54,7 @@ const (
 // leave a query reading a name that no longer exists.
 var ReadTables = []string{TableLatencyEvents, TableLatencyRollup, TableLatencyHist1m, TableLatencyHist1h,
 	TableDeployments, TableVersionPresence, TableCohortHist1m, TableVerdicts, TableNotifications, TableCallEvents,
-	TableIncidents, TableCommits, TableFlagEvaluations, TableErrorKinds1m}
+	TableIncidents, TableCommits, TableFlagEvaluations, TableErrorKinds1m, TableOutcomes}
 
 // Cohort dimensions: the values of cohort_hist_1m.dimension, and with the
 // two prefixes those of latency_events.cohort_keys (schema v6).
@@ -96,6 +97,7 @@ var RetentionTables = []struct{ Table, TimeColumn string }{
 	{TableCommits, "commit_time"},
 	{TableFlagEvaluations, "time"},
 	{TableErrorKinds1m, "minute"},
+	{TableOutcomes, "time"},
 }
 
 // Features are optional server features the schema uses when present.

@@ -113,8 +113,13 @@ func TestRenderLegacy(t *testing.T) {
 		!strings.Contains(sql, "argMinState(trace_id, start_time_ns) AS first_trace_id\nFROM `changelens`.`latency_events`\nWHERE is_error = 1 AND error_kind != ''") {
 		t.Errorf("schema lacks v13's error_kind and error_kinds_1m:\n%s", sql)
 	}
-	if len(stmts) != 32 {
-		t.Errorf("%d statements, want 32 (v1: 3 tables + 1 view; v2: 2 tables + 2 views; v3: drop + view; v4: table + copy; v5: table + view + backfill; v6: 4 columns + table + view; v7: 2 tables; v8: column + table; v9: column; v10: table; v11: table; v12: table; v13: column + table + view)", len(stmts))
+	if !strings.Contains(sql, "ALTER TABLE `changelens`.`latency_events` ADD COLUMN session_id String") ||
+		!strings.Contains(sql, "ALTER TABLE `changelens`.`latency_events` ADD COLUMN crashed UInt8") ||
+		!strings.Contains(sql, "ENGINE = ReplacingMergeTree\nPARTITION BY toYYYYMMDD(time)\nORDER BY (service, environment, name, session_id, user_id, time_ns, trace_id, span_id)") {
+		t.Errorf("schema lacks v15's session columns and outcome_events:\n%s", sql)
+	}
+	if len(stmts) != 36 {
+		t.Errorf("%d statements, want 36 (v1: 3 tables + 1 view; v2: 2 tables + 2 views; v3: drop + view; v4: table + copy; v5: table + view + backfill; v6: 4 columns + table + view; v7: 2 tables; v8: column + table; v9: column; v10: table; v11: table; v12: table; v13: column + table + view; v15: 3 columns + table)", len(stmts))
 	}
 	for _, s := range stmts {
 		if strings.HasSuffix(s, ";") || strings.TrimSpace(s) != s {
@@ -225,8 +230,11 @@ func TestRenderCluster(t *testing.T) {
 		!strings.Contains(sql, "CREATE MATERIALIZED VIEW IF NOT EXISTS `changelens`.`error_kinds_1m_mv` ON CLUSTER `prod`\nTO `changelens`.`error_kinds_1m_local`") {
 		t.Errorf("cluster schema lacks v13's column on both tables and error_kinds_1m, local, Distributed by unit and fed on every shard")
 	}
-	if len(stmts) != 55 {
-		t.Errorf("%d statements, want 55 (v1: 3 local + view + 3 distributed; v2: 2 local + 2 views + 2 distributed; v3: drop + view; v4: local + distributed + copy; v5: local + distributed + view + backfill; v6: 4 columns + drop and re-create of the distributed table + local + distributed + view; v7: 2 local + 2 distributed; v8: column + drop and re-create of the distributed table + local + distributed; v9: column + drop and re-create of the distributed table; v10: local + distributed; v11: local + distributed; v12: local + distributed; v13: column + drop and re-create of the distributed table + local + distributed + view)", len(stmts))
+	if !strings.Contains(sql, "CREATE TABLE IF NOT EXISTS `changelens`.`outcome_events` ON CLUSTER `prod` AS `changelens`.`outcome_events_local` ENGINE = Distributed('prod', 'changelens', 'outcome_events_local', cityHash64(service, environment))") {
+		t.Errorf("cluster schema lacks the Distributed outcome_events, sharded by unit")
+	}
+	if len(stmts) != 62 {
+		t.Errorf("%d statements, want 62 (v1: 3 local + view + 3 distributed; v2: 2 local + 2 views + 2 distributed; v3: drop + view; v4: local + distributed + copy; v5: local + distributed + view + backfill; v6: 4 columns + drop and re-create of the distributed table + local + distributed + view; v7: 2 local + 2 distributed; v8: column + drop and re-create of the distributed table + local + distributed; v9: column + drop and re-create of the distributed table; v10: local + distributed; v11: local + distributed; v12: local + distributed; v13: column + drop and re-create of the distributed table + local + distributed + view; v15: 3 columns + drop and re-create of the distributed table + local + distributed)", len(stmts))
 	}
 	// A Distributed table comes right after the local table it wraps, before
 	// any statement that may use it.

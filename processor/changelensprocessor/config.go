@@ -35,6 +35,9 @@ type Config struct {
 	ServiceGraph ServiceGraphConfig `mapstructure:"service_graph"`
 	// ErrorKinds configures the error kind of failed latency events.
 	ErrorKinds ErrorKindsConfig `mapstructure:"error_kinds"`
+	// Outcomes are the spans, span events and log records that are
+	// outcome events (outcomes.go; docs/client.md).
+	Outcomes []OutcomeConfig `mapstructure:"outcomes"`
 }
 
 // ErrorKindsConfig says whether failed latency events carry their error
@@ -191,6 +194,7 @@ func (c *Config) Validate() error {
 			errs = append(errs, fmt.Errorf("error_kinds.max_kind_length: %d is too small (minimum 8)", ek.MaxKindLength))
 		}
 	}
+	errs = append(errs, validateOutcomes(c.Outcomes)...)
 	return errors.Join(errs...)
 }
 

@@ -1,5 +1,5 @@
 // Package store reads the ClickHouse tables of internal/schema (up to
-// schema v13): the histograms latency_hist_1m and latency_hist_1h,
+// schema v15; client.go reads v15's sessions and outcome_events): the histograms latency_hist_1m and latency_hist_1h,
 // cohort_hist_1m, error_kinds_1m (errorkinds.go), version_presence,
 // deployment_events, incident_events,
 // commit_events, the worker's deployment_verdicts, and the raw

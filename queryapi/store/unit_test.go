@@ -109,6 +109,12 @@ var templateParams = map[string][]string{
 	"window_error_kinds": {"units", "services", "environments", "from", "to"},
 	"error_kind_history": {"units", "services", "environments", "from", "to"},
 	"cohort_error_kinds": {"service", "environment", "dimension", "control", "treatment", "operation", "from", "to", "limit", "flag", "eval_from", "eval_to"},
+	"client_sessions":    {"service", "environment", "dimension", "from", "to", "limit", "flag", "eval_from", "eval_to"},
+	"client_loads":       {"service", "environment", "dimension", "from", "to", "limit", "flag", "eval_from", "eval_to", "operations"},
+	"conversions":        {"service", "environment", "dimension", "from", "to", "limit", "flag", "eval_from", "eval_to", "outcome", "outcome_service"},
+	"retention":          {"service", "environment", "dimension", "from", "to", "limit", "flag", "eval_from", "eval_to", "days_ns", "until_ns", "until"},
+	"unit_covariates": {"service", "environment", "dimension", "from", "to", "limit", "flag", "eval_from", "eval_to", "outcome", "outcome_service",
+		"operations", "pre_from"},
 }
 
 // templateVariants are every variant of every query the store renders.
@@ -138,6 +144,23 @@ func templateVariants() map[string][]any {
 		"cohort_error_kinds": {cohortKindsVariant{Rollup: true}, cohortKindsVariant{}, cohortKindsVariant{Operation: true},
 			cohortKindsVariant{Cohort: true}, cohortKindsVariant{Cohort: true, Operation: true},
 			cohortKindsVariant{Cohort: true, Stored: true}, cohortKindsVariant{Cohort: true, Operation: true, Stored: true}},
+	}
+	for _, key := range []string{"session_id", "user_id"} {
+		for _, cv := range []clientVariant{{Version: true}, {}, {Flag: true}} {
+			cv.Key = key
+			variants["conversions"] = append(variants["conversions"], cv)
+			variants["retention"] = append(variants["retention"], cv)
+			for _, hourly := range []bool{false, true} {
+				cv.Hourly = hourly
+				variants["client_sessions"] = append(variants["client_sessions"], cv)
+			}
+			cv.Hourly = false
+			variants["client_loads"] = append(variants["client_loads"], cv)
+			for _, load := range []bool{false, true} {
+				cv.Load = load
+				variants["unit_covariates"] = append(variants["unit_covariates"], cv)
+			}
+		}
 	}
 	for _, caller := range []bool{false, true} {
 		for _, byMinute := range []bool{false, true} {
