@@ -96,13 +96,30 @@ func crashLog(session string, at time.Time) plog.Logs {
 	return ld
 }
 
+// flagLog is an evaluation on the Logs API in the context of a trace.
+func flagLog(trace pcommon.TraceID, variant string, at time.Time) plog.Logs {
+	ld := plog.NewLogs()
+	rl := ld.ResourceLogs().AppendEmpty()
+	rl.Resource().Attributes().PutStr("service.name", "web")
+	rl.Resource().Attributes().PutStr("deployment.environment.name", "production")
+	lr := rl.ScopeLogs().AppendEmpty().LogRecords().AppendEmpty()
+	lr.SetEventName("feature_flag.evaluation")
+	lr.SetTimestamp(pcommon.NewTimestampFromTime(at))
+	lr.SetTraceID(trace)
+	lr.SetSpanID(pcommon.SpanID{9})
+	lr.Attributes().PutStr("feature_flag.key", "checkout-api")
+	lr.Attributes().PutStr("feature_flag.result.variant", variant)
+	return ld
+}
+
 // An experiment on a browser app's checkout API, 200 sessions (and users)
 // per variant over one hour: rest loads in 300 ms, 1 session crashed (0.5
 // %), 50 purchase; graphql loads in 200 ms, 2 crashed (1 %: one by an
 // uncaught exception, one by a crash record), 60 purchase. One user's
 // session saw both variants (rest first). Two days later 100 rest users
 // and 50 graphql users come back. 10 rest users loaded pages in the day
-// before (500 ms).
+// before (500 ms). One more graphql session's variant is a stored
+// evaluation (a log record), credited by trace.
 func TestIntegrationClientReads(t *testing.T) {
 	srv := chtest.Shared(t)
 	db := srv.NewDatabase(t)
@@ -129,6 +146,10 @@ func TestIntegrationClientReads(t *testing.T) {
 	}
 	app.load("mixed-s", "mixed-u", "rest", at.Add(time.Minute), 300*time.Millisecond, false, false)
 	app.load("mixed-s", "mixed-u", "graphql", at.Add(2*time.Minute), 200*time.Millisecond, false, false)
+	// A load whose flag evaluation came as a log record (stored apart,
+	// credited by trace when read).
+	app.load("stored-s", "stored-u", "", at.Add(3*time.Minute), 200*time.Millisecond, false, false)
+	storedTrace := pcommon.TraceID{0xc1, byte(app.seq >> 16), byte(app.seq >> 8), byte(app.seq)}
 	// The purchases once more through the other replica: replays are one.
 	again := newBrowserApp()
 	for _, rs := range app.td.ResourceSpans().All() {
@@ -143,6 +164,7 @@ func TestIntegrationClientReads(t *testing.T) {
 		t.Fatal(err)
 	}
 	p.SendLogs(t, 1, crashLog("graphql-s1", at.Add(5*time.Minute)))
+	p.SendLogs(t, 0, flagLog(storedTrace, "graphql", at.Add(3*time.Minute)))
 	p.Close(t)
 
 	dsn := fmt.Sprintf("clickhouse://%s:%s@%s/%s", chtest.ReadOnlyUser, url.QueryEscape(chtest.ReadOnlyPassword), srv.Addr(), db)
@@ -158,7 +180,7 @@ func TestIntegrationClientReads(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := map[string][3]float64{"rest": {201, 1, 401}, "graphql": {201, 2, 401}} // sessions, crashed, requests
+	want := map[string][3]float64{"rest": {201, 1, 401}, "graphql": {202, 2, 402}} // sessions, crashed, requests
 	wantP50 := map[string]time.Duration{"rest": 300 * time.Millisecond, "graphql": 200 * time.Millisecond}
 	if len(cohorts) != 2 {
 		t.Fatalf("cohorts %+v", cohorts)
@@ -180,7 +202,7 @@ func TestIntegrationClientReads(t *testing.T) {
 	// By version: one variant, every session.
 	vq := q
 	vq.Dimension = "version"
-	if vc, err := st.ClientCohorts(ctx, vq, nil, 1000); err != nil || len(vc) != 1 || vc[0].Variant != "1.0" || vc[0].Sessions != 401 || vc[0].CrashedSessions != 3 {
+	if vc, err := st.ClientCohorts(ctx, vq, nil, 1000); err != nil || len(vc) != 1 || vc[0].Variant != "1.0" || vc[0].Sessions != 402 || vc[0].CrashedSessions != 3 {
 		t.Errorf("by version: %+v, %v", vc, err)
 	}
 
@@ -190,7 +212,7 @@ func TestIntegrationClientReads(t *testing.T) {
 			t.Fatal(err)
 		}
 		wantConv := []Conversion{
-			{Variant: "graphql", Units: 200, Converted: 60},
+			{Variant: "graphql", Units: 201, Converted: 60},
 			{Variant: "rest", Units: 201, Converted: 50, Mixed: 1},
 		}
 		if fmt.Sprint(conv) != fmt.Sprint(wantConv) {
@@ -202,7 +224,7 @@ func TestIntegrationClientReads(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	wantRet := []RetentionRow{{Variant: "graphql", Users: 200, Eligible: 200, Retained: 50}, {Variant: "rest", Users: 201, Eligible: 201, Retained: 100}}
+	wantRet := []RetentionRow{{Variant: "graphql", Users: 201, Eligible: 201, Retained: 50}, {Variant: "rest", Users: 201, Eligible: 201, Retained: 100}}
 	if fmt.Sprint(ret) != fmt.Sprint(wantRet) {
 		t.Errorf("retention: %+v, want %+v", ret, wantRet)
 	}
@@ -231,8 +253,8 @@ func TestIntegrationClientReads(t *testing.T) {
 			}
 		}
 	}
-	if len(covs) != 401 || withPre != 10 {
-		t.Errorf("%d users, %d with pre-period loads; want 401, 10", len(covs), withPre)
+	if len(covs) != 402 || withPre != 10 {
+		t.Errorf("%d users, %d with pre-period loads; want 402, 10", len(covs), withPre)
 	}
 	sample, err := st.UnitCovariates(ctx, q, at.Add(-24*time.Hour), CovariateMetric{Operations: []string{"documentLoad"}}, 7)
 	if err != nil || len(sample) != 7 {
