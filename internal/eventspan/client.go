@@ -82,11 +82,11 @@ func IsClientResource(attrs pcommon.Map) bool {
 	for k, v := range attrs.All() {
 		switch {
 		case k == AttrSDKLanguage:
-			if oneOf(strings.ToLower(v.AsString()), clientLanguages) {
+			if v.Type() == pcommon.ValueTypeStr && oneOf(v.Str(), clientLanguages) {
 				return true
 			}
 		case k == AttrOSName:
-			if oneOf(strings.ToLower(v.AsString()), clientOS) {
+			if v.Type() == pcommon.ValueTypeStr && oneOf(v.Str(), clientOS) {
 				return true
 			}
 		case strings.HasPrefix(k, resBrowserPrefix):
@@ -96,9 +96,11 @@ func IsClientResource(attrs pcommon.Map) bool {
 	return false
 }
 
+// oneOf compares without case and without allocating: it runs for every
+// resource of every batch, servers' included.
 func oneOf(s string, set []string) bool {
 	for _, x := range set {
-		if s == x {
+		if strings.EqualFold(s, x) {
 			return true
 		}
 	}
