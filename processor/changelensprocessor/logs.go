@@ -97,6 +97,7 @@ func (p *changelensProcessor) processLogs(ctx context.Context, ld plog.Logs) (pl
 	})
 	if len(outs) > 0 {
 		eventspan.AppendOutcomeLogs(ld, outs...)
+		p.telemetry.ProcessorChangelensOutcomeEvents.Add(ctx, int64(len(outs)))
 	}
 
 	p.telemetry.ProcessorChangelensLogRecordsReceived.Add(ctx, b.received)

@@ -1,6 +1,7 @@
 package changelensprocessor
 
 import (
+	"context"
 	"fmt"
 	"strings"
 
@@ -9,6 +10,7 @@ import (
 	"go.opentelemetry.io/collector/pdata/ptrace"
 
 	"github.com/changelens/changelens/internal/eventspan"
+	"github.com/changelens/changelens/processor/changelensprocessor/internal/metadata"
 )
 
 // OutcomeConfig is one outcome: what a team counts as a session or user
@@ -140,7 +142,7 @@ func (o *outcomes) unit(res pcommon.Map) (eventspan.Resource, bool) {
 // scanTraces appends to td the outcome events of its spans, in their own
 // scopes (which processResource passes through). Resources of servers are
 // skipped whole when no span outcome is configured.
-func (o *outcomes) scanTraces(td ptrace.Traces, entry *entryRule, maxTime int64) {
+func (o *outcomes) scanTraces(ctx context.Context, tel *metadata.TelemetryBuilder, td ptrace.Traces, entry *entryRule, maxTime int64) {
 	var outs []eventspan.Outcome
 	hasRules := o.spanName != nil || o.spanEvent != nil
 	for _, rs := range td.ResourceSpans().All() {
@@ -164,6 +166,7 @@ func (o *outcomes) scanTraces(td ptrace.Traces, entry *entryRule, maxTime int64)
 	}
 	if len(outs) > 0 {
 		eventspan.AppendOutcomes(td, outs...)
+		tel.ProcessorChangelensOutcomeEvents.Add(ctx, int64(len(outs)))
 	}
 }
 

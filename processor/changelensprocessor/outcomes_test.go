@@ -123,6 +123,7 @@ func TestOutcomesFromSpans(t *testing.T) {
 		"web/purchase/s1/u1": "01", "web/signup/s3/u3": "03", "web/crash/s4/": "04",
 		"api/purchase/s1/u1": "01", "api/signup/s3/u3": "03",
 	}, got)
+	require.Equal(t, int64(5), counterValue(t, h, "otelcol_processor_changelens_outcome_events"))
 	// Latency events are unchanged: the root span is still one.
 	lat, _ := h.decode()
 	require.Len(t, lat, 2)

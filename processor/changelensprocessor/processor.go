@@ -196,7 +196,7 @@ func (p *changelensProcessor) processTraces(ctx context.Context, td ptrace.Trace
 	if p.errKinds != nil {
 		b.exc.index(td, &p.entry)
 	}
-	p.outcomes.scanTraces(td, &p.entry, maxStart)
+	p.outcomes.scanTraces(ctx, p.telemetry, td, &p.entry, maxStart)
 
 	td.ResourceSpans().RemoveIf(func(rs ptrace.ResourceSpans) bool {
 		return p.processResource(rs, b, maxStart)

@@ -34,6 +34,7 @@ type TelemetryBuilder struct {
 	ProcessorChangelensLatencyEvents      metric.Int64Counter
 	ProcessorChangelensLogRecordsDropped  metric.Int64Counter
 	ProcessorChangelensLogRecordsReceived metric.Int64Counter
+	ProcessorChangelensOutcomeEvents      metric.Int64Counter
 	ProcessorChangelensSpansDropped       metric.Int64Counter
 	ProcessorChangelensSpansReceived      metric.Int64Counter
 }
@@ -113,6 +114,12 @@ func NewTelemetryBuilder(settings component.TelemetrySettings, options ...Teleme
 		"otelcol_processor_changelens_log_records_received",
 		metric.WithDescription("Log records the processor received. [Alpha]"),
 		metric.WithUnit("{record}"),
+	)
+	errs = errors.Join(errs, err)
+	builder.ProcessorChangelensOutcomeEvents, err = builder.meter.Int64Counter(
+		"otelcol_processor_changelens_outcome_events",
+		metric.WithDescription("Outcome events emitted (spans, span events and log records matching a configured outcome, and crashes of client units outside their latency events). [Alpha]"),
+		metric.WithUnit("{event}"),
 	)
 	errs = errors.Join(errs, err)
 	builder.ProcessorChangelensSpansDropped, err = builder.meter.Int64Counter(
