@@ -74,8 +74,8 @@ var latencyColumnNames = []string{
 	"service", "environment", "version", "operation", "time", "start_time_ns",
 	"duration_ns", "is_error", "http_status", "weight", "trace_id", "span_id",
 	"cohort_keys", "cohort_values", "response_size", "request_size", // schema v6
-	"parent_span_id", // schema v8
-	"error_kind",     // schema v13
+	"parent_span_id",                   // schema v8
+	"error_kind",                       // schema v13
 	"session_id", "user_id", "crashed", // schema v15
 }
 

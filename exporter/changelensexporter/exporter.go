@@ -52,13 +52,13 @@ type chExporter struct {
 
 	// precomputed metric attributes
 	attrLatency, attrDeployment, attrCall, attrIncident, attrCommit, attrFlag, attrOutcome metric.AddOption
-	attrReasons                                                               [numReasons]metric.AddOption
-	attrFailure                                                               map[string]metric.AddOption
+	attrReasons                                                                            [numReasons]metric.AddOption
+	attrFailure                                                                            map[string]metric.AddOption
 }
 
 // encoderState is one pooled encoder plus its reusable FixedString row views.
 type encoderState struct {
-	enc                                              encoder
+	enc                                                      encoder
 	latIDs, depIDs, callIDs, incIDs, comIDs, flagIDs, outIDs idViews
 }
 
