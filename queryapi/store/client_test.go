@@ -96,6 +96,28 @@ func crashLog(session string, at time.Time) plog.Logs {
 	return ld
 }
 
+// serverPurchases are checkout spans of a server (service checkout-api)
+// that name the app's session and user: the first n graphql sessions'.
+func serverPurchases(at time.Time, n int) ptrace.Traces {
+	td := ptrace.NewTraces()
+	rs := td.ResourceSpans().AppendEmpty()
+	rs.Resource().Attributes().PutStr("service.name", "checkout-api")
+	rs.Resource().Attributes().PutStr("deployment.environment.name", "production")
+	rs.Resource().Attributes().PutStr("telemetry.sdk.language", "go")
+	spans := rs.ScopeSpans().AppendEmpty().Spans()
+	for i := range n {
+		s := spans.AppendEmpty()
+		s.SetTraceID(pcommon.TraceID{0xd1, byte(i)})
+		s.SetSpanID(pcommon.SpanID{0xd1, byte(i)})
+		s.SetKind(ptrace.SpanKindServer)
+		s.SetName("checkout")
+		s.SetStartTimestamp(pcommon.NewTimestampFromTime(at.Add(30 * time.Minute)))
+		s.SetEndTimestamp(pcommon.NewTimestampFromTime(at.Add(30*time.Minute + 5*time.Millisecond)))
+		s.Attributes().PutStr("session.id", fmt.Sprintf("graphql-s%d", i))
+	}
+	return td
+}
+
 // flagLog is an evaluation on the Logs API in the context of a trace.
 func flagLog(trace pcommon.TraceID, variant string, at time.Time) plog.Logs {
 	ld := plog.NewLogs()
@@ -119,7 +141,8 @@ func flagLog(trace pcommon.TraceID, variant string, at time.Time) plog.Logs {
 // session saw both variants (rest first). Two days later 100 rest users
 // and 50 graphql users come back. 10 rest users loaded pages in the day
 // before (500 ms). One more graphql session's variant is a stored
-// evaluation (a log record), credited by trace.
+// evaluation (a log record), credited by trace. The checkout API records
+// purchases of 10 graphql sessions too (server spans naming the session).
 func TestIntegrationClientReads(t *testing.T) {
 	srv := chtest.Shared(t)
 	db := srv.NewDatabase(t)
@@ -160,6 +183,7 @@ func TestIntegrationClientReads(t *testing.T) {
 		}
 	}
 	p.Send(t, app.td)
+	p.Send(t, serverPurchases(at, 10))
 	if err := p.Replicas[1].ConsumeTraces(context.Background(), again.td); err != nil {
 		t.Fatal(err)
 	}
@@ -218,6 +242,12 @@ func TestIntegrationClientReads(t *testing.T) {
 		if fmt.Sprint(conv) != fmt.Sprint(wantConv) {
 			t.Errorf("conversions by %s: %+v, want %+v", by, conv, wantConv)
 		}
+	}
+
+	// The server's purchases count for the app's sessions when named.
+	conv, err := st.Conversions(ctx, q, BySession, "purchase", "checkout-api", 1000)
+	if want := []Conversion{{Variant: "graphql", Units: 201, Converted: 10}, {Variant: "rest", Units: 201, Mixed: 1}}; err != nil || fmt.Sprint(conv) != fmt.Sprint(want) {
+		t.Errorf("conversions to the server's purchases: %+v, %v; want %+v", conv, err, want)
 	}
 
 	ret, err := st.Retention(ctx, q, 2, time.Now(), 1000)
