@@ -2,6 +2,7 @@ package store
 
 import (
 	"context"
+	"sort"
 	"time"
 
 	"github.com/ClickHouse/clickhouse-go/v2"
@@ -107,7 +108,8 @@ func clientArgs(q ClientQuery, extra ...any) []any {
 	return append(args, extra...)
 }
 
-func (q ClientQuery) validate() error {
+// Validate says what makes q unreadable (an invalid-argument error).
+func (q ClientQuery) Validate() error {
 	switch {
 	case q.Service == "" || q.Environment == "":
 		return invalid("client read: service and environment are required")
@@ -123,7 +125,7 @@ func (q ClientQuery) validate() error {
 // and the latency histograms of operations (the page or screen loads), over
 // the range and per hour; at most limit variants × hours.
 func (s *Store) ClientCohorts(ctx context.Context, q ClientQuery, operations []string, limit int) ([]ClientCohort, error) {
-	if err := q.validate(); err != nil {
+	if err := q.Validate(); err != nil {
 		return nil, err
 	}
 	byVariant := map[string]*ClientCohort{}
@@ -209,13 +211,32 @@ func (s *Store) ClientCohorts(ctx context.Context, q ClientQuery, operations []s
 	out := make([]ClientCohort, 0, len(order))
 	for _, variant := range order {
 		c := byVariant[variant]
+		sortLoads(c.Loads)
 		for _, h := range hours[variant] {
+			sortLoads(h.Loads)
 			c.Hours = append(c.Hours, *h)
 		}
 		sortHours(c.Hours)
 		out = append(out, *c)
 	}
 	return out, nil
+}
+
+// sortLoads puts each histogram's buckets in ascending order, as sumMap
+// returns them: merged hours otherwise keep the order buckets arrived in.
+func sortLoads(loads map[string]Histogram) {
+	for op, h := range loads {
+		idx := make([]int, len(h.Keys))
+		for i := range idx {
+			idx[i] = i
+		}
+		sort.Slice(idx, func(a, b int) bool { return h.Keys[idx[a]] < h.Keys[idx[b]] })
+		sorted := Histogram{Keys: make([]uint16, len(idx)), Weights: make([]float64, len(idx))}
+		for i, j := range idx {
+			sorted.Keys[i], sorted.Weights[i] = h.Keys[j], h.Weights[j]
+		}
+		loads[op] = sorted
+	}
 }
 
 func sortHours(hs []ClientHour) {
@@ -261,7 +282,7 @@ type Conversion struct {
 // and those that reached outcome, an outcome of outcomeService ("" the
 // unit's own service) in the range.
 func (s *Store) Conversions(ctx context.Context, q ClientQuery, by ConversionsBy, outcome, outcomeService string, limit int) ([]Conversion, error) {
-	if err := q.validate(); err != nil {
+	if err := q.Validate(); err != nil {
 		return nil, err
 	}
 	key, err := by.column()
@@ -300,7 +321,7 @@ type RetentionRow struct {
 // Retention reads per variant the users of the range and the share seen
 // again at least days days after their first event, up to until.
 func (s *Store) Retention(ctx context.Context, q ClientQuery, days int, until time.Time, limit int) ([]RetentionRow, error) {
-	if err := q.validate(); err != nil {
+	if err := q.Validate(); err != nil {
 		return nil, err
 	}
 	if days < 1 {
@@ -349,7 +370,7 @@ type UnitCovariate struct {
 // deterministic sample by cityHash64 of the id) its variant, its value in
 // the range and in the pre-period [preFrom, q.From).
 func (s *Store) UnitCovariates(ctx context.Context, q ClientQuery, preFrom time.Time, m CovariateMetric, limit int) ([]UnitCovariate, error) {
-	if err := q.validate(); err != nil {
+	if err := q.Validate(); err != nil {
 		return nil, err
 	}
 	if !preFrom.Before(q.From) {

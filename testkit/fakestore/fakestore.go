@@ -12,7 +12,9 @@
 // deployments (what deployment_events holds), plus incidents (what
 // incident_events holds), pushed commits (what commit_events holds), calls
 // between units,
-// stored verdicts and exemplar traces. What only the SQL decides — argMax
+// stored verdicts and exemplar traces, and the raw rows the client reads
+// need (client units' latency events with sessions and users, outcome
+// events: client.go). What only the SQL decides — argMax
 // over duplicate rows, sampling of the graph, body sizes, the hourly
 // table — is left to the store's own tests on ClickHouse.
 //
@@ -123,9 +125,12 @@ type Store struct {
 	commits     map[commitKey]store.Commit
 	verdicts    map[string]map[string]store.StoredVerdict // config hash → id →
 	exemplars   map[exemplarKey]store.Exemplars
-	reads       map[string]int
-	errs        map[string]error
-	closed      bool
+	// client units' events and outcome events (schema v15, client.go)
+	clientEvents []ClientEvent
+	outcomes     []Outcome
+	reads        map[string]int
+	errs         map[string]error
+	closed       bool
 }
 
 // New returns an empty Store.
