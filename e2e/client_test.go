@@ -8,6 +8,8 @@ import (
 	"time"
 
 	"github.com/stretchr/testify/require"
+	"go.opentelemetry.io/collector/pdata/pcommon"
+	"go.opentelemetry.io/collector/pdata/plog"
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/codes"
 	"go.opentelemetry.io/otel/exporters/otlp/otlptrace/otlptracegrpc"
@@ -35,7 +37,8 @@ func clientConfig() string {
 // per page load under a webjs resource, session.id and enduser.id on the
 // span, the flag's variant as a span event, an uncaught exception as an
 // exception event with exception.escaped, a checkout child span per
-// purchase — sent with the OTel Go SDK through the built collector: the
+// purchase, one crash as a device.crash log record — sent with the OTel Go
+// SDK's trace and log exporters through the built collector: the
 // store reads 200 sessions per variant, crash rates 0.5 % and 1 %,
 // purchases 50 and 60, loads 300 and 200 ms.
 func TestClientExperimentThroughCollector(t *testing.T) {
@@ -68,7 +71,7 @@ func TestClientExperimentThroughCollector(t *testing.T) {
 				lctx, sp := tracer.Start(ctx, "documentLoad", trace.WithNewRoot(), trace.WithTimestamp(start), trace.WithAttributes(session...))
 				sp.AddEvent("feature_flag.evaluation", trace.WithTimestamp(start), trace.WithAttributes(
 					attribute.String("feature_flag.key", "checkout-api"), attribute.String("feature_flag.result.variant", variant)))
-				if load == 1 && i < []int{1, 2}[v] {
+				if load == 1 && i < 1 {
 					sp.AddEvent("exception", trace.WithTimestamp(end), trace.WithAttributes(
 						attribute.String("exception.type", "TypeError"), attribute.Bool("exception.escaped", true)))
 					sp.SetStatus(codes.Error, "TypeError")
@@ -83,7 +86,25 @@ func TestClientExperimentThroughCollector(t *testing.T) {
 	}
 	require.NoError(t, tp.ForceFlush(ctx))
 	require.NoError(t, tp.Shutdown(ctx))
+	// The second graphql crash is a crash record on the Logs API, as
+	// opentelemetry-android reports one (device.crash), through the logs
+	// pipeline.
+	crash := plog.NewLogs()
+	rl := crash.ResourceLogs().AppendEmpty()
+	for _, kv := range res.Attributes() {
+		rl.Resource().Attributes().PutStr(string(kv.Key), kv.Value.AsString())
+	}
+	lr := rl.ScopeLogs().AppendEmpty().LogRecords().AppendEmpty()
+	lr.SetEventName("device.crash")
+	lr.SetTimestamp(pcommon.NewTimestampFromTime(at.Add(30 * time.Minute)))
+	lr.Attributes().PutStr("session.id", "graphql-s150")
+	lr.Attributes().PutStr("exception.type", "java.lang.IllegalStateException")
+	sendEvaluationLogs(t, c.otlpAddr, []plog.Logs{crash})
 	waitStored(t, ch, db, 800)
+	require.Eventually(t, func() bool {
+		return countRows(t, ch, db, "SELECT count() FROM outcome_events WHERE name = 'crash'") >= 1
+	}, 120*time.Second, 250*time.Millisecond, "the crash record did not arrive")
+	require.Equal(t, 111.0, c.metric(t, "otelcol_processor_changelens_outcome_events"), "110 purchases and a crash")
 	require.Eventually(t, func() bool {
 		return countRows(t, ch, db, "SELECT uniqExact(session_id) FROM outcome_events WHERE name = 'purchase'") >= 110
 	}, 120*time.Second, 250*time.Millisecond, "outcomes did not arrive")
