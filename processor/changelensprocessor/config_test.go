@@ -48,6 +48,12 @@ func TestLoadConfig(t *testing.T) {
 			MaxKeysPerUnit: 3, MaxValuesPerKey: 5, MaxUnits: 100},
 		ServiceGraph: ServiceGraphConfig{Enabled: false},
 		ErrorKinds:   ErrorKindsConfig{Enabled: true, MaxKindsPerUnit: 7, MaxUnits: 20, MaxKindLength: 64},
+		Outcomes: []OutcomeConfig{
+			// YAML's booleans and numbers match attributes by their text.
+			{Name: "purchase", SpanName: "checkout", Attributes: map[string]any{"payment.status": "ok", "payment.retried": false}},
+			{Name: "signup", SpanEvent: "user.signup"},
+			{Name: "onboarding_done", LogEvent: "app.onboarding", Attributes: map[string]any{"step": 3}},
+		},
 	}, cfg)
 }
 
@@ -66,6 +72,7 @@ func TestInvalidConfigNamesTheField(t *testing.T) {
 		"zero_error_kinds":       "error_kinds.max_kinds_per_unit",
 		"short_error_kind":       "error_kinds.max_kind_length",
 		"service_graph_typo":     "'service_graph' has invalid keys: enable",
+		"outcome_without_match":  "outcomes[1]: set exactly one of span_name, span_event and log_event",
 		// Inference moved to the query API; its old settings are rejected by name.
 		"removed_inference": "inference",
 	} {

@@ -26,10 +26,11 @@ type OutcomeConfig struct {
 	// LogEvent matches log records of that event name (the record's
 	// EventName, else its event.name attribute), in a logs pipeline.
 	LogEvent string `mapstructure:"log_event"`
-	// Attributes must all be present with these values (compared as
-	// text) on the matched span, span event or log record, else on the
-	// span of the event or the resource.
-	Attributes map[string]string `mapstructure:"attributes"`
+	// Attributes must all be present with these values on the matched
+	// span, span event or log record, else on the span of the event or the
+	// resource. Values are compared as text, as pdata writes an attribute
+	// (a YAML true matches a boolean true or the string "true").
+	Attributes map[string]any `mapstructure:"attributes"`
 }
 
 func validateOutcomes(outs []OutcomeConfig) []error {
@@ -58,9 +59,12 @@ func validateOutcomes(outs []OutcomeConfig) []error {
 		if n != 1 {
 			errs = append(errs, fmt.Errorf("%s: set exactly one of span_name, span_event and log_event (%d set)", field, n))
 		}
-		for k := range o.Attributes {
+		for k, v := range o.Attributes {
 			if strings.TrimSpace(k) == "" {
 				errs = append(errs, fmt.Errorf("%s.attributes: empty attribute name", field))
+			}
+			if _, ok := attrText(v); !ok {
+				errs = append(errs, fmt.Errorf("%s.attributes.%s: want a string, number or boolean, got %T", field, k, v))
 			}
 		}
 	}
@@ -91,7 +95,10 @@ func newOutcomes(cfg *Config) *outcomes {
 		(*m)[key] = append((*m)[key], r)
 	}
 	for _, c := range cfg.Outcomes {
-		r := outcomeRule{name: c.Name, attrs: c.Attributes}
+		r := outcomeRule{name: c.Name, attrs: map[string]string{}}
+		for k, v := range c.Attributes {
+			r.attrs[k], _ = attrText(v)
+		}
 		switch {
 		case c.SpanName != "":
 			add(&o.spanName, c.SpanName, r)
@@ -102,6 +109,22 @@ func newOutcomes(cfg *Config) *outcomes {
 		}
 	}
 	return o
+}
+
+// attrText is a configured attribute value as pdata's AsString writes the
+// attribute, so a match does not depend on how the SDK typed it; false for
+// values that are no scalar.
+func attrText(v any) (string, bool) {
+	switch v.(type) {
+	case string, bool, int, int64, int32, uint, uint64, uint32, float64, float32:
+	default:
+		return "", false
+	}
+	pv := pcommon.NewValueEmpty()
+	if err := pv.FromRaw(v); err != nil {
+		return "", false
+	}
+	return pv.AsString(), true
 }
 
 // matches reports whether every wanted attribute is in one of maps, the

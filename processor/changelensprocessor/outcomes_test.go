@@ -23,7 +23,8 @@ func TestOutcomesConfigValidation(t *testing.T) {
 		{Name: "signup"},
 		{Name: "both", SpanName: "a", LogEvent: "b"},
 		{Name: "crash", LogEvent: "c"},
-		{Name: "attrs", SpanName: "a", Attributes: map[string]string{" ": "v"}},
+		{Name: "attrs", SpanName: "a", Attributes: map[string]any{" ": "v"}},
+		{Name: "nested", SpanName: "a", Attributes: map[string]any{"k": []any{"v"}}},
 	}
 	err := cfg.Validate()
 	require.Error(t, err)
@@ -34,6 +35,7 @@ func TestOutcomesConfigValidation(t *testing.T) {
 		"outcomes[4]: set exactly one of span_name, span_event and log_event (2 set)",
 		`outcomes[5].name: "crash" is reserved for crashes`,
 		"outcomes[6].attributes: empty attribute name",
+		"outcomes[7].attributes.k: want a string, number or boolean, got []interface {}",
 	} {
 		require.Contains(t, err.Error(), want)
 	}
@@ -68,7 +70,7 @@ func outcomesOf(tds []ptrace.Traces) []eventspan.Outcome {
 func TestOutcomesFromSpans(t *testing.T) {
 	h := newHarness(t, func(c *Config) {
 		c.Outcomes = []OutcomeConfig{
-			{Name: "purchase", SpanName: "checkout", Attributes: map[string]string{"payment.ok": "true"}},
+			{Name: "purchase", SpanName: "checkout", Attributes: map[string]any{"payment.ok": true}},
 			{Name: "signup", SpanEvent: "user.signup"},
 		}
 	})
@@ -133,7 +135,7 @@ func TestOutcomesFromSpans(t *testing.T) {
 // events in a logs pipeline, leaving the flag evaluations where they were.
 func TestOutcomesFromLogs(t *testing.T) {
 	cfg := defaultConfig()
-	cfg.Outcomes = []OutcomeConfig{{Name: "purchase", LogEvent: "app.purchase", Attributes: map[string]string{"plan": "pro"}}}
+	cfg.Outcomes = []OutcomeConfig{{Name: "purchase", LogEvent: "app.purchase", Attributes: map[string]any{"plan": "pro"}}}
 	require.NoError(t, cfg.Validate())
 	tel := componenttest.NewTelemetry()
 	h := newLogHarness(t, cfg, tel)
