@@ -58,6 +58,8 @@ func TestClusterServiceGraphAndRetention(t *testing.T) {
 			Time: now.Add(-time.Minute).UnixNano()})
 		eventspan.AppendFlagEvaluations(td, eventspan.FlagEvaluation{Resource: eventspan.Resource{Service: string(rune('a' + i)), Environment: "e"},
 			Key: "f", Variant: "on", Time: now.Add(-time.Minute).UnixNano(), TraceID: eventspantest.TraceID(uint64(i + 1))})
+		eventspan.AppendOutcomes(td, eventspan.Outcome{Resource: eventspan.Resource{Service: string(rune('a' + i)), Environment: "e"},
+			Name: "purchase", SessionID: "s", Time: now.Add(-time.Minute).UnixNano(), TraceID: eventspantest.TraceID(uint64(i + 1))})
 	}
 	push(t, e, td)
 	md := pmetric.NewMetrics()

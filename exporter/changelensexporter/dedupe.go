@@ -106,6 +106,7 @@ func (c *latencyColumns) keep(keep []bool) {
 		copy(c.parentSpanIDs[8*j:8*j+8], c.parentSpanIDs[8*i:8*i+8])
 		c.errorKind[j] = c.errorKind[i]
 		c.selfTime[j] = c.selfTime[i]
+		c.sessionID[j], c.userID[j], c.crashed[j] = c.sessionID[i], c.userID[i], c.crashed[i]
 		j++
 	}
 	clear(c.service[j:])
@@ -116,6 +117,9 @@ func (c *latencyColumns) keep(keep []bool) {
 	clear(c.cohortValues[j:])
 	clear(c.errorKind[j:])
 	c.errorKind = c.errorKind[:j]
+	clear(c.sessionID[j:])
+	clear(c.userID[j:])
+	c.sessionID, c.userID, c.crashed = c.sessionID[:j], c.userID[:j], c.crashed[:j]
 	c.service, c.environment, c.version, c.operation = c.service[:j], c.environment[:j], c.version[:j], c.operation[:j]
 	c.time, c.startNs, c.durationNs = c.time[:j], c.startNs[:j], c.durationNs[:j]
 	c.isError, c.httpStatus, c.weight = c.isError[:j], c.httpStatus[:j], c.weight[:j]

@@ -24,6 +24,7 @@ const (
 	rMissingCommitSHA
 	rInvalidFlagEvaluation
 	rInvalidUsage
+	rInvalidOutcome
 	numReasons
 )
 
@@ -41,6 +42,8 @@ var reasonNames = [numReasons]string{
 	// A resource usage point without an instance, or with a value that is
 	// no count of seconds or bytes (negative, NaN, infinite).
 	rInvalidUsage: "invalid_resource_usage",
+	// An outcome event without a name, or with neither session nor user.
+	rInvalidOutcome: "invalid_outcome",
 }
 
 const (
@@ -68,15 +71,18 @@ type latencyColumns struct {
 	parentSpanIDs                            []byte  // 8 bytes per row, zero: a root
 	errorKind                                []string
 	selfTime                                 []int64 // ns; -1 not measured
+	sessionID, userID                        []string
+	crashed                                  []uint8
 }
 
 var latencyColumnNames = []string{
 	"service", "environment", "version", "operation", "time", "start_time_ns",
 	"duration_ns", "is_error", "http_status", "weight", "trace_id", "span_id",
 	"cohort_keys", "cohort_values", "response_size", "request_size", // schema v6
-	"parent_span_id", // schema v8
-	"error_kind",     // schema v13
-	"self_time_ns",   // schema v14
+	"parent_span_id",                   // schema v8
+	"error_kind",                       // schema v13
+	"self_time_ns",                     // schema v14
+	"session_id", "user_id", "crashed", // schema v15
 }
 
 func (c *latencyColumns) reset() {
@@ -89,6 +95,7 @@ func (c *latencyColumns) reset() {
 	c.parentSpanIDs = c.parentSpanIDs[:0]
 	c.errorKind = c.errorKind[:0]
 	c.selfTime = c.selfTime[:0]
+	c.sessionID, c.userID, c.crashed = c.sessionID[:0], c.userID[:0], c.crashed[:0]
 }
 
 // clearStrings drops references into the exported pdata so a pooled encoder
@@ -101,6 +108,8 @@ func (c *latencyColumns) clearStrings() {
 	clear(c.cohortKeys)
 	clear(c.cohortValues)
 	clear(c.errorKind)
+	clear(c.sessionID)
+	clear(c.userID)
 }
 
 func (c *latencyColumns) rows() int { return len(c.service) }
@@ -266,6 +275,7 @@ type encoder struct {
 	com   commitColumns
 	flag  flagColumns
 	usage usageColumns
+	out   outcomeColumns
 
 	ignoredPoints int64             // metric points that are not resource usage events
 	ignored       int64             // spans that are not changelens events
@@ -285,6 +295,7 @@ func (e *encoder) reset(now time.Time, retentionDays int) {
 	e.com.reset()
 	e.flag.reset()
 	e.usage.reset()
+	e.out.reset()
 	e.ignored, e.ignoredLogs, e.ignoredPoints = 0, 0, 0
 	e.invalid = [numReasons]int64{}
 	e.minTime = minEventTime
@@ -311,6 +322,7 @@ func (e *encoder) release() {
 	e.com.clearStrings()
 	e.flag.clearStrings()
 	e.usage.clearStrings()
+	e.out.clearStrings()
 }
 
 // expiryMargin: events within this much of their expiry at insert count as expired.
@@ -329,6 +341,10 @@ func (e *encoder) encode(td ptrace.Traces) {
 		var (
 			res     eventspan.Resource
 			resRead bool
+			// client: the resource is a browser or mobile app, whose
+			// latency events carry a session (decided once per resource,
+			// so a server's spans pay nothing).
+			client bool
 		)
 		sss := rs.ScopeSpans()
 		for j, m := 0, sss.Len(); j < m; j++ {
@@ -343,10 +359,15 @@ func (e *encoder) encode(td ptrace.Traces) {
 				kind := eventspan.EventKind(scopeKind, span)
 				if kind != eventspan.KindNone && !resRead {
 					res, resRead = eventspan.ReadResource(rs.Resource().Attributes()), true
+					client = eventspan.IsClientResource(rs.Resource().Attributes())
 				}
 				switch kind {
 				case eventspan.KindLatency:
-					e.addLatency(eventspan.DecodeLatency(res, span))
+					var cl eventspan.Client
+					if client {
+						cl = eventspan.ReadClient(span, rs.Resource().Attributes())
+					}
+					e.addLatency(eventspan.DecodeLatency(res, span), cl)
 				case eventspan.KindCall:
 					e.addCall(eventspan.DecodeCall(res, span))
 				case eventspan.KindDeployment:
@@ -357,6 +378,8 @@ func (e *encoder) encode(td ptrace.Traces) {
 					e.addCommit(eventspan.DecodeCommit(res, span))
 				case eventspan.KindFlagEvaluation:
 					e.addFlagEvaluation(eventspan.DecodeFlagEvaluation(res, span))
+				case eventspan.KindOutcome:
+					e.addOutcome(eventspan.DecodeOutcome(res, span))
 				default:
 					e.ignored++
 				}
@@ -391,7 +414,7 @@ func (e *encoder) accept(service string, start, end int64, weight float64) bool 
 	return true
 }
 
-func (e *encoder) addLatency(l eventspan.Latency) {
+func (e *encoder) addLatency(l eventspan.Latency, cl eventspan.Client) {
 	if !e.accept(l.Service, l.Start, l.End, l.Weight) {
 		return
 	}
@@ -431,6 +454,13 @@ func (e *encoder) addLatency(l eventspan.Latency) {
 	c.responseSize = append(c.responseSize, l.ResponseSize)
 	c.requestSize = append(c.requestSize, l.RequestSize)
 	c.parentSpanIDs = append(c.parentSpanIDs, l.ParentSpanID[:]...)
+	c.sessionID = append(c.sessionID, cl.SessionID)
+	c.userID = append(c.userID, cl.UserID)
+	var crashed uint8
+	if cl.Crashed {
+		crashed = 1
+	}
+	c.crashed = append(c.crashed, crashed)
 }
 
 func (e *encoder) addCall(ev eventspan.Call) {

@@ -32,7 +32,7 @@ type chExporter struct {
 	schema schema.Options
 	now    func() time.Time
 
-	latencyInsert, deploymentInsert, callInsert, incidentInsert, commitInsert, flagInsert, usageInsert string
+	latencyInsert, deploymentInsert, callInsert, incidentInsert, commitInsert, flagInsert, usageInsert, outcomeInsert string
 	// Look-ups of stored spans per table; "" when deduplicate is off.
 	storedSpans, storedCalls string
 
@@ -51,15 +51,15 @@ type chExporter struct {
 	retention retentionLoop
 
 	// precomputed metric attributes
-	attrLatency, attrDeployment, attrCall, attrIncident, attrCommit, attrFlag, attrUsage metric.AddOption
-	attrReasons                                                                          [numReasons]metric.AddOption
-	attrFailure                                                                          map[string]metric.AddOption
+	attrLatency, attrDeployment, attrCall, attrIncident, attrCommit, attrFlag, attrUsage, attrOutcome metric.AddOption
+	attrReasons                                                                                       [numReasons]metric.AddOption
+	attrFailure                                                                                       map[string]metric.AddOption
 }
 
 // encoderState is one pooled encoder plus its reusable FixedString row views.
 type encoderState struct {
-	enc                                                        encoder
-	latIDs, depIDs, callIDs, incIDs, comIDs, flagIDs, usageIDs idViews
+	enc                                                                encoder
+	latIDs, depIDs, callIDs, incIDs, comIDs, flagIDs, usageIDs, outIDs idViews
 }
 
 func newExporter(cfg *Config, set exporter.Settings) (*chExporter, error) {
@@ -87,6 +87,7 @@ func newExporter(cfg *Config, set exporter.Settings) (*chExporter, error) {
 		commitInsert:     insertSQL(so.InsertTable(schema.TableCommits), commitColumnNames),
 		flagInsert:       insertSQL(so.InsertTable(schema.TableFlagEvaluations), flagColumnNames),
 		usageInsert:      insertSQL(so.InsertTable(schema.TableResourceUsage), usageColumnNames),
+		outcomeInsert:    insertSQL(so.InsertTable(schema.TableOutcomes), outcomeColumnNames),
 		attrLatency:      metric.WithAttributeSet(attribute.NewSet(attribute.String(eventspan.AttrEventType, eventspan.EventLatency))),
 		attrDeployment:   metric.WithAttributeSet(attribute.NewSet(attribute.String(eventspan.AttrEventType, eventspan.EventDeployment))),
 		attrCall:         metric.WithAttributeSet(attribute.NewSet(attribute.String(eventspan.AttrEventType, eventspan.EventCall))),
@@ -94,6 +95,7 @@ func newExporter(cfg *Config, set exporter.Settings) (*chExporter, error) {
 		attrCommit:       metric.WithAttributeSet(attribute.NewSet(attribute.String(eventspan.AttrEventType, eventspan.EventCommit))),
 		attrFlag:         metric.WithAttributeSet(attribute.NewSet(attribute.String(eventspan.AttrEventType, eventspan.EventFlagEvaluation))),
 		attrUsage:        metric.WithAttributeSet(attribute.NewSet(attribute.String(eventspan.AttrEventType, eventspan.EventResourceUsage))),
+		attrOutcome:      metric.WithAttributeSet(attribute.NewSet(attribute.String(eventspan.AttrEventType, eventspan.EventOutcome))),
 		attrFailure:      map[string]metric.AddOption{},
 	}
 	for i, r := range reasonNames {
@@ -114,7 +116,7 @@ func newExporter(cfg *Config, set exporter.Settings) (*chExporter, error) {
 
 // insertTables are the tables the exporter writes to.
 var insertTables = []string{schema.TableLatencyEvents, schema.TableDeployments, schema.TableCallEvents, schema.TableIncidents,
-	schema.TableCommits, schema.TableFlagEvaluations, schema.TableResourceUsage}
+	schema.TableCommits, schema.TableFlagEvaluations, schema.TableResourceUsage, schema.TableOutcomes}
 
 func (e *chExporter) clickhouseOptions(ctx context.Context) (*clickhouse.Options, error) {
 	tlsCfg, err := e.cfg.TLS.LoadTLSConfig(ctx)
@@ -269,7 +271,8 @@ func (e *chExporter) getEncoder() *encoderState {
 func (e *chExporter) putEncoder(st *encoderState) {
 	st.enc.release()
 	if cap(st.enc.lat.service) > maxKeptRows || cap(st.enc.dep.id) > maxKeptRows || cap(st.enc.call.service) > maxKeptRows ||
-		cap(st.enc.inc.id) > maxKeptRows || cap(st.enc.com.sha) > maxKeptRows || cap(st.enc.flag.service) > maxKeptRows {
+		cap(st.enc.inc.id) > maxKeptRows || cap(st.enc.com.sha) > maxKeptRows || cap(st.enc.flag.service) > maxKeptRows ||
+		cap(st.enc.out.service) > maxKeptRows {
 		return
 	}
 	select {
@@ -340,6 +343,10 @@ func (e *chExporter) pushTraces(ctx context.Context, td ptrace.Traces) error {
 	if err != nil {
 		return err
 	}
+	outErr, err := e.storeOutcomes(ctx, conn, st)
+	if err != nil {
+		return err
+	}
 	// Then latency and call events: with deduplicate, the retry of a request
 	// whose call insert failed drops the latency rows it already stored.
 	latErr, err := e.storeSpans(ctx, conn, schema.TableLatencyEvents, e.storedSpans, &enc.lat, e.attrLatency, func() error {
@@ -357,7 +364,7 @@ func (e *chExporter) pushTraces(ctx context.Context, td ptrace.Traces) error {
 	// Done with this request: success or permanent failure.
 	e.recordDrops(ctx, enc)
 	// Each is nil or permanent here; errors.Join keeps them detectable as permanent.
-	return errors.Join(depErr, incErr, comErr, flagErr, latErr, callErr)
+	return errors.Join(depErr, incErr, comErr, flagErr, outErr, latErr, callErr)
 }
 
 // commitContext is ctx for the insert into commit_events. Commits are

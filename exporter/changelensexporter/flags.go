@@ -2,6 +2,7 @@ package changelensexporter
 
 import (
 	"context"
+	"errors"
 	"time"
 
 	"github.com/ClickHouse/clickhouse-go/v2"
@@ -83,7 +84,8 @@ func (e *encoder) encodeLogs(ld plog.Logs) {
 		)
 		for _, sl := range rl.ScopeLogs().All() {
 			records := sl.LogRecords()
-			if eventspan.ScopeKind(sl.Scope()) != eventspan.KindFlagEvaluation {
+			kind := eventspan.ScopeKind(sl.Scope())
+			if kind != eventspan.KindFlagEvaluation && kind != eventspan.KindOutcome {
 				e.ignoredLogs += int64(records.Len())
 				continue
 			}
@@ -91,6 +93,10 @@ func (e *encoder) encodeLogs(ld plog.Logs) {
 				res, resRead = eventspan.ReadResource(rl.Resource().Attributes()), true
 			}
 			for _, lr := range records.All() {
+				if kind == eventspan.KindOutcome {
+					e.addOutcome(eventspan.DecodeOutcomeLog(res, lr))
+					continue
+				}
 				e.addFlagEvaluation(eventspan.DecodeFlagEvaluationLog(res, lr))
 			}
 		}
@@ -146,6 +152,10 @@ func (e *chExporter) pushLogs(ctx context.Context, ld plog.Logs) error {
 	if err != nil {
 		return err
 	}
+	outFailed, err := e.storeOutcomes(ctx, conn, st)
+	if err != nil {
+		return err
+	}
 	e.recordDrops(ctx, enc)
-	return failed
+	return errors.Join(failed, outFailed)
 }

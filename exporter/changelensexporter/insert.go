@@ -73,7 +73,7 @@ func insertLatency(ctx context.Context, conn driver.Conn, query string, c *laten
 	return sendColumns(ctx, conn, query, latencyColumnNames, v,
 		c.service, c.environment, c.version, c.operation, c.time, c.startNs, c.durationNs, c.isError,
 		c.httpStatus, c.weight, fixed(c.traceIDs, 16, &v.traceIDs), fixed(c.spanIDs, 8, &v.spanIDs), c.cohortKeys, c.cohortValues, c.responseSize,
-		c.requestSize, fixed(c.parentSpanIDs, 8, &v.parentSpanIDs), c.errorKind, c.selfTime)
+		c.requestSize, fixed(c.parentSpanIDs, 8, &v.parentSpanIDs), c.errorKind, c.selfTime, c.sessionID, c.userID, c.crashed)
 }
 
 // insertCalls sends one batch insert of c into call_events.

@@ -657,7 +657,7 @@ func TestIntegrationSchemaApplyTwiceIsNoop(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !slices.Equal(res.Applied, []uint32{1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14}) || res.Current != latestVersion {
+	if !slices.Equal(res.Applied, []uint32{1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16}) || res.Current != latestVersion {
 		t.Fatalf("first apply = %+v", res)
 	}
 	before := showCreate(t, conn, db)
@@ -670,7 +670,7 @@ func TestIntegrationSchemaApplyTwiceIsNoop(t *testing.T) {
 		t.Fatalf("second apply = %+v, want nothing applied", res)
 	}
 	var n uint64
-	if err := conn.QueryRow(tctx(t), "SELECT count() FROM schema_migrations").Scan(&n); err != nil || n != latestVersion {
+	if err := conn.QueryRow(tctx(t), "SELECT count() FROM schema_migrations").Scan(&n); err != nil || n != migrationCount {
 		t.Fatalf("schema_migrations rows = %d, %v", n, err)
 	}
 	if after := showCreate(t, conn, db); after != before {
@@ -681,7 +681,7 @@ func TestIntegrationSchemaApplyTwiceIsNoop(t *testing.T) {
 	// statement is IF NOT EXISTS).
 	srv.Exec(t, "TRUNCATE TABLE "+db+".schema_migrations")
 	res, err = schema.Apply(tctx(t), conn, o, srv.Version())
-	if err != nil || len(res.Applied) != latestVersion {
+	if err != nil || len(res.Applied) != migrationCount {
 		t.Fatalf("re-apply after lost record = %+v, %v", res, err)
 	}
 	if after := showCreate(t, conn, db); after != before {
@@ -693,10 +693,10 @@ func TestIntegrationSchemaApplyTwiceIsNoop(t *testing.T) {
 	// versions 2 to 8 only.
 	for _, obj := range []string{"latency_hist_1m_mv", "latency_hist_1h_mv", "latency_hist_1m", "latency_hist_1h", "deployment_events",
 		"version_presence_mv", "version_presence", "cohort_hist_1m_mv", "cohort_hist_1m", "deployment_verdicts", "notification_log",
-		"call_events", "error_kinds_1m_mv", "error_kinds_1m", "resource_usage"} {
+		"call_events", "error_kinds_1m_mv", "error_kinds_1m", "resource_usage", "outcome_events", "experiments"} {
 		srv.Exec(t, "DROP TABLE "+db+"."+obj)
 	}
-	for _, c := range []string{"cohort_keys", "cohort_values", "response_size", "request_size", "parent_span_id", "error_kind", "self_time_ns"} {
+	for _, c := range []string{"cohort_keys", "cohort_values", "response_size", "request_size", "parent_span_id", "error_kind", "self_time_ns", "session_id", "user_id", "crashed"} {
 		srv.Exec(t, "ALTER TABLE "+db+".latency_events DROP COLUMN "+c)
 	}
 	srv.Exec(t, "ALTER TABLE "+db+".schema_migrations DELETE WHERE version >= 2")
@@ -714,7 +714,7 @@ func TestIntegrationSchemaApplyTwiceIsNoop(t *testing.T) {
 		time.Sleep(50 * time.Millisecond)
 	}
 	res, err = schema.Apply(tctx(t), conn, o, srv.Version())
-	if err != nil || !slices.Equal(res.Applied, []uint32{2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14}) || res.Current != latestVersion {
+	if err != nil || !slices.Equal(res.Applied, []uint32{2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16}) || res.Current != latestVersion {
 		t.Fatalf("upgrade from v1 = %+v, %v", res, err)
 	}
 	if after := showCreate(t, conn, db); after != before {
@@ -726,16 +726,20 @@ func TestIntegrationSchemaApplyTwiceIsNoop(t *testing.T) {
 	if v := e.serverVersion; v != srv.Version() {
 		t.Fatalf("exporter detected version %q, server is %q", v, srv.Version())
 	}
-	if err := conn.QueryRow(tctx(t), "SELECT count() FROM schema_migrations").Scan(&n); err != nil || n != latestVersion {
+	if err := conn.QueryRow(tctx(t), "SELECT count() FROM schema_migrations").Scan(&n); err != nil || n != migrationCount {
 		t.Fatalf("schema_migrations rows after exporter start = %d, %v", n, err)
 	}
 }
 
+// latestVersion is the number of the newest embedded migration.
+const latestVersion = 16
+
+// migrationCount is the number of migrations.
+const migrationCount = 16
+
 // schemaWithout applies the whole schema to a new database, then drops the
 // given tables and forgets the given migration: the database as it was
 // before that migration, for upgrade tests.
-// latestVersion is the number of the newest embedded migration.
-const latestVersion = 14
 
 func schemaWithout(t *testing.T, srv *chtest.Server, version uint32, tables ...string) (db string, conn driver.Conn, o schema.Options) {
 	t.Helper()
@@ -777,10 +781,10 @@ func TestIntegrationUpgradeCopiesDeployments(t *testing.T) {
 	// deployment_events, dropped above, comes back from v4 without v9's
 	// column: v9 runs again after it, as it would after v4 in an upgrade.
 	srv.Exec(t, "ALTER TABLE "+db+".schema_migrations DELETE WHERE version = 9")
-	waitRows(t, conn, "SELECT count() FROM schema_migrations", latestVersion-2)
+	waitRows(t, conn, "SELECT count() FROM schema_migrations", migrationCount-2)
 	for i := 0; i < 2; i++ { // an interrupted upgrade runs the copy again
 		srv.Exec(t, "ALTER TABLE "+db+".schema_migrations DELETE WHERE version IN (4, 9)")
-		waitRows(t, conn, "SELECT count() FROM schema_migrations", latestVersion-2)
+		waitRows(t, conn, "SELECT count() FROM schema_migrations", migrationCount-2)
 		res, err := schema.Apply(tctx(t), conn, o, srv.Version())
 		if err != nil || !slices.Equal(res.Applied, []uint32{4, 9}) {
 			t.Fatalf("upgrade = %+v, %v", res, err)
@@ -1114,6 +1118,7 @@ func createMismatchedTables(t *testing.T, srv *chtest.Server, db string) {
 	srv.Exec(t, `CREATE TABLE `+db+`.commit_events (sha String) ENGINE = MergeTree ORDER BY sha`)
 	srv.Exec(t, `CREATE TABLE `+db+`.flag_evaluations (service String) ENGINE = MergeTree ORDER BY service`)
 	srv.Exec(t, `CREATE TABLE `+db+`.resource_usage (service String) ENGINE = MergeTree ORDER BY service`)
+	srv.Exec(t, `CREATE TABLE `+db+`.outcome_events (service String) ENGINE = MergeTree ORDER BY service`)
 }
 
 // ---------------------------------------------------------------------------
@@ -1710,7 +1715,7 @@ func TestIntegrationUpgradeBackfillsVersionPresence(t *testing.T) {
 	srv := chtest.Shared(t)
 	// Back to v4, with 150 days of events (one every 10 minutes) written before.
 	db, conn, o := schemaWithout(t, srv, 5, "version_presence_mv", "version_presence")
-	waitRows(t, conn, "SELECT count() FROM schema_migrations", latestVersion-1)
+	waitRows(t, conn, "SELECT count() FROM schema_migrations", migrationCount-1)
 	settings := ""
 	if o.Features.PartitionLimit {
 		settings = " SETTINGS max_partitions_per_insert_block = 0"
@@ -1762,7 +1767,7 @@ func TestIntegrationUpgradeAddsCohortColumns(t *testing.T) {
 	for i := 0; i < 2; i++ { // an interrupted upgrade runs it again
 		if i > 0 {
 			srv.Exec(t, "ALTER TABLE "+db+".schema_migrations DELETE WHERE version = 6")
-			waitRows(t, conn, "SELECT count() FROM schema_migrations", latestVersion-1)
+			waitRows(t, conn, "SELECT count() FROM schema_migrations", migrationCount-1)
 		}
 		res, err := schema.Apply(tctx(t), conn, o, srv.Version())
 		if err != nil || !slices.Equal(res.Applied, []uint32{6}) {

@@ -21,6 +21,7 @@ const (
 	KindCommit
 	KindFlagEvaluation
 	KindResourceUsage
+	KindOutcome
 )
 
 // ScopeKind is the kind of every span in a scope the processor marked, else
@@ -55,6 +56,8 @@ func kindOf(v pcommon.Value, ok bool) Kind {
 		return KindFlagEvaluation
 	case EventResourceUsage:
 		return KindResourceUsage
+	case EventOutcome:
+		return KindOutcome
 	}
 	return KindNone
 }

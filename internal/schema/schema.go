@@ -45,6 +45,7 @@ const (
 	TableFlagEvaluations = "flag_evaluations"    // schema v12
 	TableErrorKinds1m    = "error_kinds_1m"      // schema v13
 	TableResourceUsage   = "resource_usage"      // schema v14
+	TableOutcomes        = "outcome_events"      // schema v15
 	TableExperiments     = "experiments"         // schema v16
 	TableMigrations      = "schema_migrations"
 	LocalSuffix          = "_local"
@@ -55,7 +56,7 @@ const (
 // leave a query reading a name that no longer exists.
 var ReadTables = []string{TableLatencyEvents, TableLatencyRollup, TableLatencyHist1m, TableLatencyHist1h,
 	TableDeployments, TableVersionPresence, TableCohortHist1m, TableVerdicts, TableNotifications, TableCallEvents,
-	TableIncidents, TableCommits, TableFlagEvaluations, TableErrorKinds1m, TableResourceUsage, TableExperiments}
+	TableIncidents, TableCommits, TableFlagEvaluations, TableErrorKinds1m, TableResourceUsage, TableOutcomes, TableExperiments}
 
 // Cohort dimensions: the values of cohort_hist_1m.dimension, and with the
 // two prefixes those of latency_events.cohort_keys (schema v6).
@@ -99,6 +100,7 @@ var RetentionTables = []struct{ Table, TimeColumn string }{
 	{TableFlagEvaluations, "time"},
 	{TableErrorKinds1m, "minute"},
 	{TableResourceUsage, "time"},
+	{TableOutcomes, "time"},
 }
 
 // Features are optional server features the schema uses when present.

@@ -39,6 +39,9 @@ type Config struct {
 	ResourceUsage ResourceUsageConfig `mapstructure:"resource_usage"`
 	// SelfTime configures the self time of latency events (selftime.go).
 	SelfTime SelfTimeConfig `mapstructure:"self_time"`
+	// Outcomes are the spans, span events and log records that are
+	// outcome events (outcomes.go; docs/client.md).
+	Outcomes []OutcomeConfig `mapstructure:"outcomes"`
 }
 
 // SelfTimeConfig says whether latency events carry their request's self
@@ -239,6 +242,7 @@ func (c *Config) Validate() error {
 			errs = append(errs, fmt.Errorf("resource_usage.instance_idle_timeout: must be at least 1m, got %s", ru.InstanceIdleTimeout))
 		}
 	}
+	errs = append(errs, validateOutcomes(c.Outcomes)...)
 	return errors.Join(errs...)
 }
 

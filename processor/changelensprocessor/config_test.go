@@ -51,6 +51,12 @@ func TestLoadConfig(t *testing.T) {
 		ResourceUsage: ResourceUsageConfig{Enabled: true, MaxInstancesPerUnit: 50, MaxUnits: 30,
 			InstanceIdleTimeout: 30 * time.Minute},
 		SelfTime: SelfTimeConfig{Enabled: true},
+		Outcomes: []OutcomeConfig{
+			// YAML's booleans and numbers match attributes by their text.
+			{Name: "purchase", SpanName: "checkout", Attributes: map[string]any{"payment.status": "ok", "payment.retried": false}},
+			{Name: "signup", SpanEvent: "user.signup"},
+			{Name: "onboarding_done", LogEvent: "app.onboarding", Attributes: map[string]any{"step": 3}},
+		},
 	}, cfg)
 }
 
@@ -70,6 +76,7 @@ func TestInvalidConfigNamesTheField(t *testing.T) {
 		"zero_error_kinds":       "error_kinds.max_kinds_per_unit",
 		"short_error_kind":       "error_kinds.max_kind_length",
 		"service_graph_typo":     "'service_graph' has invalid keys: enable",
+		"outcome_without_match":  "outcomes[1]: set exactly one of span_name, span_event and log_event",
 		// Inference moved to the query API; its old settings are rejected by name.
 		"removed_inference": "inference",
 	} {

@@ -64,6 +64,7 @@ type logBatch struct {
 // dropped (counted): changelens is not a log store.
 func (p *changelensProcessor) processLogs(ctx context.Context, ld plog.Logs) (plog.Logs, error) {
 	var b logBatch
+	var outs []eventspan.Outcome
 	maxTime := time.Now().UnixNano() + p.maxSkew
 	ld.ResourceLogs().RemoveIf(func(rl plog.ResourceLogs) bool {
 		res := rl.Resource().Attributes()
@@ -72,6 +73,9 @@ func (p *changelensProcessor) processLogs(ctx context.Context, ld plog.Logs) (pl
 			sl.LogRecords().RemoveIf(func(lr plog.LogRecord) bool {
 				b.received++
 				r, ok := p.flagRecord(lr, unit, hasService, maxTime, &b)
+				if !ok && r == logNotFlagEvaluation && p.outcomes.takeLog(lr, res, maxTime, &outs) {
+					return true // re-emitted below as outcome events
+				}
 				if !ok {
 					b.dropped[r]++
 				}
@@ -91,6 +95,10 @@ func (p *changelensProcessor) processLogs(ctx context.Context, ld plog.Logs) (pl
 		res.PutStr(eventspan.AttrDeploymentEnvironment, unit.environment)
 		return false
 	})
+	if len(outs) > 0 {
+		eventspan.AppendOutcomeLogs(ld, outs...)
+		p.telemetry.ProcessorChangelensOutcomeEvents.Add(ctx, int64(len(outs)))
+	}
 
 	p.telemetry.ProcessorChangelensLogRecordsReceived.Add(ctx, b.received)
 	if b.emitted > 0 {

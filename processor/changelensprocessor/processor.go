@@ -67,6 +67,7 @@ type changelensProcessor struct {
 	releaseCohorts func()
 	entry          entryRule
 	errKinds       *errorKinds // nil: error kinds off
+	outcomes       *outcomes
 
 	ops opCache
 
@@ -101,6 +102,7 @@ func newProcessor(set component.TelemetrySettings, cfg *Config, next consumer.Tr
 	}
 	p.cohorts, p.releaseCohorts = acquireCohorts(cfg)
 	p.errKinds = newErrorKinds(cfg.ErrorKinds)
+	p.outcomes = newOutcomes(cfg)
 	for r, name := range kindFoldReasonNames {
 		p.kindFoldAttrs[r] = metric.WithAttributeSet(attribute.NewSet(attribute.String("reason", name)))
 	}
@@ -194,6 +196,7 @@ func (p *changelensProcessor) processTraces(ctx context.Context, td ptrace.Trace
 	if p.errKinds != nil {
 		b.exc.index(td, &p.entry)
 	}
+	p.outcomes.scanTraces(ctx, p.telemetry, td, &p.entry, maxStart)
 
 	td.ResourceSpans().RemoveIf(func(rs ptrace.ResourceSpans) bool {
 		return p.processResource(rs, b, maxStart)
@@ -265,7 +268,7 @@ func (p *changelensProcessor) processResource(rs ptrace.ResourceSpans, b *batchS
 		// (eventspan.AppendIncident, AppendCommit, by a webhook receiver
 		// ahead of the processor): they are not traffic, so none of the
 		// filtering below applies to them.
-		if k := eventspan.ScopeKind(ss.Scope()); k == eventspan.KindIncident || k == eventspan.KindCommit || k == eventspan.KindFlagEvaluation {
+		if k := eventspan.ScopeKind(ss.Scope()); k == eventspan.KindIncident || k == eventspan.KindCommit || k == eventspan.KindFlagEvaluation || k == eventspan.KindOutcome {
 			return ss.Spans().Len() == 0
 		}
 		spans := ss.Spans()

@@ -43,6 +43,8 @@ func TestEveryQueryRunsOnTheSchema(t *testing.T) {
 		"callee_from": now - 3720, "callee_to": now + 120, "caller_from": now - 3720, "caller_to": now + 120, "sample": uint64(16),
 		"commit_services": clickhouse.GroupSet{Value: []any{"a"}}, "commit_prefixes": []string{"6113728"},
 		"flag": "x", "eval_from": now - 3660, "eval_to": now + 3600, "rfrom": now - 7200,
+		"operations": []string{"documentLoad"}, "outcome": "purchase", "outcome_service": "a", "days_ns": uint64(24 * time.Hour),
+		"until_ns": uint64(now) * 1e9, "until": now, "pre_from": now - 7200,
 	}
 	for _, p := range append(templateParams["deployments"], templateParams["incidents"]...) {
 		if _, ok := values[p]; !ok {

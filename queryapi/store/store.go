@@ -1,9 +1,9 @@
 // Package store reads the ClickHouse tables of internal/schema (up to
-// schema v14): the histograms latency_hist_1m and latency_hist_1h,
+// schema v16): the histograms latency_hist_1m and latency_hist_1h,
 // cohort_hist_1m, error_kinds_1m (errorkinds.go), resource_usage
-// (usage.go), version_presence,
-// deployment_events, incident_events,
-// commit_events, the worker's deployment_verdicts, and the raw
+// (usage.go), version_presence, deployment_events, incident_events,
+// commit_events, outcome_events and v15's sessions (client.go), the
+// worker's deployment_verdicts and experiments, and the raw
 // latency_events, call_events and flag_evaluations where only rows will do
 // (a comparison's exemplar traces; the service graph, which joins a call to
 // its callee's entry span; feature-flag cohorts of evaluations that are no

@@ -114,6 +114,12 @@ var templateParams = map[string][]string{
 	"cohort_self_time":   {"service", "environment", "dimension", "control", "treatment", "operation", "from", "to", "flag", "eval_from", "eval_to"},
 	"usage_gauges":       {"service", "environment", "from", "to", "limit"},
 	"usage_requests":     {"service", "environment", "from", "to", "step", "limit"},
+	"client_sessions":    {"service", "environment", "dimension", "from", "to", "limit", "flag", "eval_from", "eval_to"},
+	"client_loads":       {"service", "environment", "dimension", "from", "to", "limit", "flag", "eval_from", "eval_to", "operations"},
+	"conversions":        {"service", "environment", "dimension", "from", "to", "limit", "flag", "eval_from", "eval_to", "outcome", "outcome_service"},
+	"retention":          {"service", "environment", "dimension", "from", "to", "limit", "flag", "eval_from", "eval_to", "days_ns", "until_ns", "until"},
+	"unit_covariates": {"service", "environment", "dimension", "from", "to", "limit", "flag", "eval_from", "eval_to", "outcome", "outcome_service",
+		"operations", "pre_from"},
 }
 
 // templateVariants are every variant of every query the store renders.
@@ -149,6 +155,23 @@ func templateVariants() map[string][]any {
 			cohortVariant{Cohort: true, Stored: true}, cohortVariant{Cohort: true, Operation: true, Stored: true}},
 		"usage_gauges":   {nil},
 		"usage_requests": {nil},
+	}
+	for _, key := range []string{"session_id", "user_id"} {
+		for _, cv := range []clientVariant{{Version: true}, {}, {Flag: true}} {
+			cv.Key = key
+			variants["conversions"] = append(variants["conversions"], cv)
+			variants["retention"] = append(variants["retention"], cv)
+			for _, hourly := range []bool{false, true} {
+				cv.Hourly = hourly
+				variants["client_sessions"] = append(variants["client_sessions"], cv)
+			}
+			cv.Hourly = false
+			variants["client_loads"] = append(variants["client_loads"], cv)
+			for _, load := range []bool{false, true} {
+				cv.Load = load
+				variants["unit_covariates"] = append(variants["unit_covariates"], cv)
+			}
+		}
 	}
 	for _, caller := range []bool{false, true} {
 		for _, byMinute := range []bool{false, true} {

@@ -13,6 +13,11 @@
 // incident_events holds), pushed commits (what commit_events holds),
 // resource usage points (what resource_usage holds), calls between units,
 // stored verdicts and exemplar traces. What only the SQL decides — argMax
+// incident_events holds), pushed commits (what commit_events holds), calls
+// between units,
+// stored verdicts and exemplar traces, and the raw rows the client reads
+// need (client units' latency events with sessions and users, outcome
+// events: client.go). What only the SQL decides — argMax
 // over duplicate rows, sampling of the graph, body sizes, the hourly
 // table — is left to the store's own tests on ClickHouse.
 //
@@ -126,9 +131,12 @@ type Store struct {
 	exemplars   map[exemplarKey]store.Exemplars
 	experiments map[string]store.StoredExperiment
 	usage       map[usageKey]eventspan.UsagePoint // resource_usage (schema v14)
-	reads       map[string]int
-	errs        map[string]error
-	closed      bool
+	// client units' events and outcome events (schema v15, client.go)
+	clientEvents []ClientEvent
+	outcomes     []Outcome
+	reads        map[string]int
+	errs         map[string]error
+	closed       bool
 }
 
 // New returns an empty Store.

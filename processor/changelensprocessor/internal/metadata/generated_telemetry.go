@@ -37,6 +37,7 @@ type TelemetryBuilder struct {
 	ProcessorChangelensLogRecordsReceived   metric.Int64Counter
 	ProcessorChangelensMetricPointsDropped  metric.Int64Counter
 	ProcessorChangelensMetricPointsReceived metric.Int64Counter
+	ProcessorChangelensOutcomeEvents        metric.Int64Counter
 	ProcessorChangelensResourceUsagePoints  metric.Int64Counter
 	ProcessorChangelensSpansDropped         metric.Int64Counter
 	ProcessorChangelensSpansReceived        metric.Int64Counter
@@ -135,6 +136,12 @@ func NewTelemetryBuilder(settings component.TelemetrySettings, options ...Teleme
 		"otelcol_processor_changelens_metric_points_received",
 		metric.WithDescription("Metric data points the processor received. [Alpha]"),
 		metric.WithUnit("{point}"),
+	)
+	errs = errors.Join(errs, err)
+	builder.ProcessorChangelensOutcomeEvents, err = builder.meter.Int64Counter(
+		"otelcol_processor_changelens_outcome_events",
+		metric.WithDescription("Outcome events emitted (spans, span events and log records matching a configured outcome, and crashes of client units outside their latency events). [Alpha]"),
+		metric.WithUnit("{event}"),
 	)
 	errs = errors.Join(errs, err)
 	builder.ProcessorChangelensResourceUsagePoints, err = builder.meter.Int64Counter(

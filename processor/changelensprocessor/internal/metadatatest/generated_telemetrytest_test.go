@@ -30,6 +30,7 @@ func TestSetupTelemetry(t *testing.T) {
 	tb.ProcessorChangelensLogRecordsReceived.Add(context.Background(), 1)
 	tb.ProcessorChangelensMetricPointsDropped.Add(context.Background(), 1)
 	tb.ProcessorChangelensMetricPointsReceived.Add(context.Background(), 1)
+	tb.ProcessorChangelensOutcomeEvents.Add(context.Background(), 1)
 	tb.ProcessorChangelensResourceUsagePoints.Add(context.Background(), 1)
 	tb.ProcessorChangelensSpansDropped.Add(context.Background(), 1)
 	tb.ProcessorChangelensSpansReceived.Add(context.Background(), 1)
@@ -64,6 +65,9 @@ func TestSetupTelemetry(t *testing.T) {
 		[]metricdata.DataPoint[int64]{{Value: 1}},
 		metricdatatest.IgnoreTimestamp())
 	AssertEqualProcessorChangelensMetricPointsReceived(t, testTel,
+		[]metricdata.DataPoint[int64]{{Value: 1}},
+		metricdatatest.IgnoreTimestamp())
+	AssertEqualProcessorChangelensOutcomeEvents(t, testTel,
 		[]metricdata.DataPoint[int64]{{Value: 1}},
 		metricdatatest.IgnoreTimestamp())
 	AssertEqualProcessorChangelensResourceUsagePoints(t, testTel,
