@@ -305,15 +305,15 @@ func checkServed(def ExperimentDefinition, data []VariantData) error {
 		return false
 	}
 	var never ValidationErrors
-	any := false
+	anyServed := false
 	for i, v := range def.Variants {
 		if served(findVariant(data, v.Name)) {
-			any = true
+			anyServed = true
 		} else {
 			never = append(never, &FieldError{Field: fmt.Sprintf("variants[%d]", i), Problem: fmt.Sprintf("variant %q never served (no units, no observations)", v.Name)})
 		}
 	}
-	if any && len(never) > 0 {
+	if anyServed && len(never) > 0 {
 		return never
 	}
 	return nil

@@ -368,3 +368,29 @@ func TestExperimentThreeArms(t *testing.T) {
 		t.Errorf("level: high %v", m.RelHigh)
 	}
 }
+
+// Garbage in the data never panics and never decides.
+func TestExperimentBadNumbers(t *testing.T) {
+	bad := []float64{math.NaN(), math.Inf(1), -1, 0}
+	for _, x := range bad {
+		data := []VariantData{
+			{Name: "rest", Units: 100, Metrics: map[string]MetricSeries{
+				ExpLoadP75:       {Buckets: []MetricBucket{{Hist: stats.Hist{Keys: []uint16{300}, Weights: []float64{x}}}}},
+				ExpCPUPerRequest: {Buckets: []MetricBucket{{Num: x, Den: 10}, {Num: 1, Den: x}}},
+				ExpCrashRate:     {Buckets: []MetricBucket{{Num: x, Den: 10}}},
+				ExpLatencyP95:    {Units: []UnitValue{{Y: x}, {Y: x, X: x, HasX: true}, {Y: 1}}},
+			}},
+			{Name: "graphql", Units: 100, Metrics: map[string]MetricSeries{
+				ExpLoadP75:   {Buckets: []MetricBucket{{Hist: stats.Hist{Keys: []uint16{300}, Weights: []float64{1}}}}},
+				ExpCrashRate: {Buckets: []MetricBucket{{Num: 1, Den: 10}}},
+			}},
+		}
+		rep, err := EvaluateExperiment(storyDefinition(), simStart, simStart.Add(15*24*time.Hour), data, ExperimentConfig{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if rep.Decision == DecisionShip || rep.Decision == DecisionDontShip {
+			t.Errorf("x = %v decided %s: %s", x, rep.Decision, rep.Summary)
+		}
+	}
+}
