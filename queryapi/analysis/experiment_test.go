@@ -394,3 +394,28 @@ func TestExperimentBadNumbers(t *testing.T) {
 		}
 	}
 }
+
+// An error-rate guardrail fails when the control had no error at all and
+// the treatment fails 2 % of its requests.
+func TestExperimentErrorRateFromZero(t *testing.T) {
+	def := storyDefinition()
+	def.Guardrails = []Guardrail{{Metric: ExpErrorRate, MaxDegradation: 0.5}}
+	hours := func(errs float64) []MetricBucket {
+		out := make([]MetricBucket, 48)
+		for i := range out {
+			out[i] = MetricBucket{Num: errs, Den: 500}
+		}
+		return out
+	}
+	data := []VariantData{
+		{Name: "rest", Units: 1000, Metrics: map[string]MetricSeries{ExpErrorRate: {Buckets: hours(0)}}},
+		{Name: "graphql", Units: 1000, Metrics: map[string]MetricSeries{ExpErrorRate: {Buckets: hours(10)}}},
+	}
+	rep, err := EvaluateExperiment(def, simStart, simStart.Add(15*24*time.Hour), data, ExperimentConfig{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rep.Decision != DecisionDontShip || !strings.HasSuffix(rep.Summary, "guardrail errors failed") {
+		t.Errorf("%s %s", rep.Decision, rep.Summary)
+	}
+}
