@@ -50,14 +50,11 @@ func loadHours(rng *rand.Rand, hours, perHour int, scale float64) []MetricBucket
 	out := make([]MetricBucket, hours)
 	logGamma := math.Log(schema.HistGamma)
 	for h := range out {
-		acc := map[uint16]float64{}
-		for range perHour {
+		// One (bucket, 1) pair per load: the estimators merge duplicates.
+		hist := stats.Hist{Keys: make([]uint16, perHour), Weights: make([]float64, perHour)}
+		for i := range perHour {
 			ms := 1000 * scale * math.Exp(0.6*rng.NormFloat64())
-			acc[uint16(math.Floor(math.Log(ms*1e6/schema.HistMinNs)/logGamma))]++
-		}
-		var hist stats.Hist
-		for k, w := range acc {
-			hist.Keys, hist.Weights = append(hist.Keys, k), append(hist.Weights, w)
+			hist.Keys[i], hist.Weights[i] = uint16(math.Floor(math.Log(ms*1e6/schema.HistMinNs)/logGamma)), 1
 		}
 		out[h] = MetricBucket{Hist: hist}
 	}
