@@ -20,6 +20,15 @@
 //   - BucketQuantiles: weighted quantiles of a bucketed histogram, given
 //     the value of each bucket (the store passes the layout of
 //     internal/schema).
+//   - For experiments (docs/experiments.md): WilsonInterval,
+//     NewcombeInterval, LogRelativeRisk (proportions); RatioOfSums
+//     (ratio estimator, cluster-robust delta-method variance);
+//     RelativeChange, LogChangeInterval (log-ratio intervals);
+//     HistQuantile, QuantileLogSE (interpolated histogram quantiles,
+//     Woodruff), QuantileDensityLog, QuantileDesignEffect (the asymptotic
+//     variance a power calculation needs); CUPED, MeanVariance;
+//     MixtureSPRTRadius (the always-valid interval of MixtureSPRT);
+//     NormalQuantile.
 //
 // The tests check published reference values from SciPy 1.17.1,
 // statsmodels 0.15.0 and 40-digit mpmath, plus brute-force enumerations and

@@ -25,29 +25,43 @@ type histCDF struct {
 }
 
 func newHistCDF(h []Hist, edges func(uint16) (lo, hi float64)) (histCDF, bool) {
-	acc := map[uint16]float64{}
+	if edges == nil {
+		return histCDF{}, false
+	}
+	// A sort rather than a map: the report builds one of these per time
+	// bucket per metric per look, and hashing dominated.
+	type kw struct {
+		k uint16
+		w float64
+	}
+	size := 0
 	for _, x := range h {
 		if len(x.Keys) != len(x.Weights) {
 			return histCDF{}, false
 		}
+		size += len(x.Keys)
+	}
+	pairs := make([]kw, 0, size)
+	for _, x := range h {
 		for i, k := range x.Keys {
 			if w := x.Weights[i]; w > 0 && !math.IsInf(w, 1) {
-				acc[k] += w
+				pairs = append(pairs, kw{k, w})
 			}
 		}
 	}
-	if len(acc) == 0 || edges == nil {
+	if len(pairs) == 0 {
 		return histCDF{}, false
 	}
-	c := histCDF{edges: edges}
-	for k := range acc {
-		c.keys = append(c.keys, k)
-	}
-	slices.Sort(c.keys)
-	c.cum = make([]float64, len(c.keys))
-	for i, k := range c.keys {
-		c.total += acc[k]
-		c.cum[i] = c.total
+	slices.SortFunc(pairs, func(a, b kw) int { return int(a.k) - int(b.k) })
+	c := histCDF{edges: edges, keys: make([]uint16, 0, len(pairs)), cum: make([]float64, 0, len(pairs))}
+	for _, p := range pairs {
+		c.total += p.w
+		if n := len(c.keys); n > 0 && c.keys[n-1] == p.k {
+			c.cum[n-1] = c.total
+			continue
+		}
+		c.keys = append(c.keys, p.k)
+		c.cum = append(c.cum, c.total)
 	}
 	return c, true
 }

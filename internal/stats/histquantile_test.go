@@ -93,3 +93,28 @@ func TestQuantileClustered(t *testing.T) {
 		t.Errorf("cluster-robust se %v vs binomial %v", seCl, seBin)
 	}
 }
+
+// Woodruff by hand: 100 buckets [i, i+1) of weight 1. The median is 50
+// (the end of bucket 49); se_F = √(0.25/100) = 0.05, so the level's interval
+// is 0.5 ± 1.959964·0.05 = [0.402, 0.598], mapped to 40·(41/40)^0.2002 and
+// 59·(60/59)^0.7998 (geometric interpolation inside the bucket), and the
+// standard error of log Q is their log ratio ÷ 2z.
+func TestQuantileLogSEByHand(t *testing.T) {
+	var h Hist
+	for i := range 100 {
+		h.Keys, h.Weights = append(h.Keys, uint16(i)), append(h.Weights, 1)
+	}
+	z := 1.959963984540054
+	lo := 40 * math.Pow(41.0/40, 100*(0.5-z*0.05)-40)
+	hi := 59 * math.Pow(60.0/59, 100*(0.5+z*0.05)-59)
+	v, se, n, ok := QuantileLogSE([]Hist{h}, 0.5, 0, unitEdges)
+	if !ok || n != 100 {
+		t.Fatal("not ok")
+	}
+	statstest.AssertClose(t, "median", v, 50, 1e-12)
+	statstest.AssertClose(t, "se", se, (math.Log(hi)-math.Log(lo))/(2*z), 1e-12)
+	// Too few observations for the level: the interval is open-ended.
+	if _, se, _, _ := QuantileLogSE([]Hist{{Keys: []uint16{1, 2}, Weights: []float64{1, 1}}}, 0.99, 0, unitEdges); !math.IsInf(se, 1) {
+		t.Errorf("se = %v, want +Inf", se)
+	}
+}

@@ -84,4 +84,16 @@
 // middle values. Buckets (DAY, WEEK, MONTH) are calendar buckets in UTC —
 // weeks start on Monday (ISO 8601) — clipped to [start, end); each bucket's
 // frequency is its count divided by its clipped length in days.
+//
+// # Experiments (docs/experiments.md)
+//
+// ExperimentDefinition is an experiment defined up front (variants and
+// their shares, a primary metric with its minimum effect of interest,
+// guardrails with tolerances, a planned duration); PlanExperiment checks the
+// duration by a power calculation from the unit's own pre-period traffic;
+// EvaluateExperiment reports each metric of each treatment against the
+// control (CUPED-adjusted where pre-period values exist), tests the split
+// for sample-ratio mismatch, decides with always-valid intervals while the
+// experiment runs and fixed-horizon ones after, and ends in SHIP, DONT_SHIP
+// or INCONCLUSIVE with a one-line summary.
 package analysis

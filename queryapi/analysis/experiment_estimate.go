@@ -102,9 +102,10 @@ type estimate struct {
 	cuped bool
 	vrf   float64
 	// counts: a proportion from counts (x of n), compared by the log
-	// relative risk.
-	counts bool
-	ok     bool
+	// relative risk. hasCounts: x and n are counts though the estimate is
+	// a ratio (error_rate), for the comparison of an arm without events.
+	counts, hasCounts bool
+	ok                bool
 }
 
 // cupedAdjust holds one metric's pooled CUPED regression.
@@ -156,14 +157,19 @@ func estimateMetric(m ExperimentMetric, s MetricSeries, adj cupedAdjust, cfg Exp
 			num[i], den[i] = b.Num, b.Den
 		}
 		r, v, ok := stats.RatioOfSums(num, den)
+		n, x := 0.0, 0.0
+		for i, d := range den {
+			n, x = n+d, x+num[i]
+		}
+		if ok && r == 0 && m.Name == ExpErrorRate {
+			// No error at all in this arm: no log ratio exists, but the
+			// other arm's errors are still evidence (see logChange).
+			return estimate{value: 0, logVar: math.Inf(1), x: 0, n: n, hasCounts: true, ok: true}
+		}
 		if !ok || !(r > 0) {
 			return estimate{}
 		}
-		n := 0.0
-		for _, d := range den {
-			n += d
-		}
-		return estimate{value: r * m.Scale, logVar: v / (r * r), n: n, ok: true}
+		return estimate{value: r * m.Scale, logVar: v / (r * r), x: x, n: n, hasCounts: m.Name == ExpErrorRate, ok: true}
 	case KindPercentile:
 		hs := make([]stats.Hist, len(s.Buckets))
 		for i, b := range s.Buckets {
@@ -207,6 +213,15 @@ func logChange(m ExperimentMetric, t, c estimate) (d, v float64, ok bool) {
 	if t.counts && c.counts {
 		// No event in either arm: nothing to compare (a guardrail on crashes
 		// cannot fail on zero crashes).
+		if d, v, err := stats.LogRelativeRisk(t.x, t.n, c.x, c.n); err == nil && t.x+c.x > 0 {
+			return d, v, true
+		}
+		return 0, 0, false
+	}
+	if t.hasCounts && c.hasCounts && (t.x == 0 || c.x == 0) && t.x <= t.n && c.x <= c.n {
+		// An arm without errors: the log relative risk with ½ added (the
+		// binomial variance, not the clustered one — with no events there
+		// is no clustering to measure).
 		if d, v, err := stats.LogRelativeRisk(t.x, t.n, c.x, c.n); err == nil && t.x+c.x > 0 {
 			return d, v, true
 		}

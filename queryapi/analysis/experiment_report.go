@@ -62,18 +62,28 @@ type MetricResult struct {
 	// the control otherwise).
 	Control, TreatmentValue    float64
 	Delta, DeltaLow, DeltaHigh float64
-	Relative, RelLow, RelHigh  float64 // fixed-horizon, level 1 − α
-	PValue                     float64 // two-sided, fixed-horizon
-	SeqRelLow, SeqRelHigh      float64 // always-valid (mSPRT), level 1 − α
-	AlwaysValidP               float64 // of no change, at this look
-	MDE                        float64 // relative change detectable with the definition's power at this variance, in the good direction
-	CUPED                      bool
-	VarianceFactor             float64 // 1 − ρ² when CUPED
-	Tolerance                  float64 // a guardrail's max degradation
-	Verdict                    string
-	Estimator                  string
-	// Deciding: whether the sequential interval decided (the experiment was
-	// still running).
+	// Relative = TreatmentValue ÷ Control − 1 with the fixed-horizon
+	// interval at level 1 − α (1 − α/k for the primary metric of k
+	// treatments) and its two-sided p-value.
+	Relative, RelLow, RelHigh float64
+	PValue                    float64
+	// SeqRelLow, SeqRelHigh: the always-valid interval (mSPRT confidence
+	// sequence) at the same level. AlwaysValidP is 1/Λ of no change at this
+	// look; the always-valid p-value over looks is the smallest of these.
+	SeqRelLow, SeqRelHigh float64
+	AlwaysValidP          float64
+	// MDE is the relative change the fixed-horizon test finds with the
+	// definition's power at this look's variance (in the metric's good
+	// direction for the primary): larger than the minimum effect of
+	// interest at the planned end means UNDERPOWERED.
+	MDE            float64
+	CUPED          bool
+	VarianceFactor float64 // 1 − ρ² when CUPED
+	Tolerance      float64 // a guardrail's max degradation
+	Verdict        string
+	Estimator      string
+	// Sequential: the verdict came from the always-valid interval (the
+	// experiment was still running).
 	Sequential bool
 }
 
@@ -305,15 +315,15 @@ func checkServed(def ExperimentDefinition, data []VariantData) error {
 		return false
 	}
 	var never ValidationErrors
-	any := false
+	anyServed := false
 	for i, v := range def.Variants {
 		if served(findVariant(data, v.Name)) {
-			any = true
+			anyServed = true
 		} else {
 			never = append(never, &FieldError{Field: fmt.Sprintf("variants[%d]", i), Problem: fmt.Sprintf("variant %q never served (no units, no observations)", v.Name)})
 		}
 	}
-	if any && len(never) > 0 {
+	if anyServed && len(never) > 0 {
 		return never
 	}
 	return nil

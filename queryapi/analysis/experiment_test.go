@@ -368,3 +368,97 @@ func TestExperimentThreeArms(t *testing.T) {
 		t.Errorf("level: high %v", m.RelHigh)
 	}
 }
+
+// Garbage in the data never panics and never decides.
+func TestExperimentBadNumbers(t *testing.T) {
+	bad := []float64{math.NaN(), math.Inf(1), -1, 0}
+	for _, x := range bad {
+		data := []VariantData{
+			{Name: "rest", Units: 100, Metrics: map[string]MetricSeries{
+				ExpLoadP75:       {Buckets: []MetricBucket{{Hist: stats.Hist{Keys: []uint16{300}, Weights: []float64{x}}}}},
+				ExpCPUPerRequest: {Buckets: []MetricBucket{{Num: x, Den: 10}, {Num: 1, Den: x}}},
+				ExpCrashRate:     {Buckets: []MetricBucket{{Num: x, Den: 10}}},
+				ExpLatencyP95:    {Units: []UnitValue{{Y: x}, {Y: x, X: x, HasX: true}, {Y: 1}}},
+			}},
+			{Name: "graphql", Units: 100, Metrics: map[string]MetricSeries{
+				ExpLoadP75:   {Buckets: []MetricBucket{{Hist: stats.Hist{Keys: []uint16{300}, Weights: []float64{1}}}}},
+				ExpCrashRate: {Buckets: []MetricBucket{{Num: 1, Den: 10}}},
+			}},
+		}
+		rep, err := EvaluateExperiment(storyDefinition(), simStart, simStart.Add(15*24*time.Hour), data, ExperimentConfig{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if rep.Decision == DecisionShip || rep.Decision == DecisionDontShip {
+			t.Errorf("x = %v decided %s: %s", x, rep.Decision, rep.Summary)
+		}
+	}
+}
+
+// An error-rate guardrail fails when the control had no error at all and
+// the treatment fails 2 % of its requests.
+func TestExperimentErrorRateFromZero(t *testing.T) {
+	def := storyDefinition()
+	def.Guardrails = []Guardrail{{Metric: ExpErrorRate, MaxDegradation: 0.5}}
+	hours := func(errs float64) []MetricBucket {
+		out := make([]MetricBucket, 48)
+		for i := range out {
+			out[i] = MetricBucket{Num: errs, Den: 500}
+		}
+		return out
+	}
+	data := []VariantData{
+		{Name: "rest", Units: 1000, Metrics: map[string]MetricSeries{ExpErrorRate: {Buckets: hours(0)}}},
+		{Name: "graphql", Units: 1000, Metrics: map[string]MetricSeries{ExpErrorRate: {Buckets: hours(10)}}},
+	}
+	rep, err := EvaluateExperiment(def, simStart, simStart.Add(15*24*time.Hour), data, ExperimentConfig{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rep.Decision != DecisionDontShip || !strings.HasSuffix(rep.Summary, "guardrail errors failed") {
+		t.Errorf("%s %s", rep.Decision, rep.Summary)
+	}
+}
+
+// The plan's closed form on exact inputs. Conversion 10 % of 20 000 units a
+// day for 7 days: V_day = 0.9 / (0.1 · 20 000) = 4.5e-4; at α 0.05, power
+// 0.8 (z 1.959964 + 0.841621), 50/50 (1/s_t + 1/s_c = 4) and +5 %:
+// T = 7.84887 · 4.5e-4 · 4 / ln(1.05)² = 5.936 → 6 days; at 14 planned days
+// the detectable effect is e^{2.801585·√(4.5e-4·4/14)} − 1 = +3.23 %.
+func TestPlanExperimentClosedForm(t *testing.T) {
+	def := simDef(ExpConversionRate, 0.05, 14)
+	base := ExperimentBaseline{Days: 7, Metrics: map[string]MetricSeries{
+		ExpConversionRate: {Buckets: []MetricBucket{{Num: 7000, Den: 70000}, {Num: 7000, Den: 70000}}},
+	}}
+	plan, err := PlanExperiment(def, base, ExperimentConfig{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := plan.Primary
+	z := 1.959963984540054 + 0.8416212335729143
+	if math.Abs(p.DailyLogVariance-4.5e-4) > 1e-15 || p.DaysNeeded != 6 || !plan.Sufficient {
+		t.Errorf("plan %+v", p)
+	}
+	if want := math.Expm1(z * math.Sqrt(4.5e-4*4/14)); math.Abs(p.MDEAtPlanned-want) > 1e-12 {
+		t.Errorf("MDE %v, want %v", p.MDEAtPlanned, want)
+	}
+	if plan.Message != "at your traffic, detecting +5 % on conversion_rate needs 6 days; planned 14 days" {
+		t.Errorf("message %q", plan.Message)
+	}
+	// Per-unit values with a pre-period correlation: CUPED's factor is
+	// planned for. y = x exactly for half the units → ρ = 1 would be
+	// degenerate; y = x + e with var(x) = var(e) gives ρ² = ½.
+	var us []UnitValue
+	for i := range 1000 {
+		x := float64(i%2)*2 - 1 // ±1
+		e := float64((i/2)%2)*2 - 1
+		us = append(us, UnitValue{X: x, HasX: true, Y: 10 + x + e})
+	}
+	def.Primary = &PrimaryMetric{Metric: ExpConversionRate, MinEffect: 0.01}
+	plan, _ = PlanExperiment(def, ExperimentBaseline{UnitsPerDay: 1000, Metrics: map[string]MetricSeries{ExpConversionRate: {Units: us}}}, ExperimentConfig{})
+	// var(y) = 2 (sample variance of ±1 ± 1 with n − 1: 2·1000/999), ȳ = 10.
+	want := 2 * 1000.0 / 999 * 0.5 / (100 * 1000)
+	if math.Abs(plan.Primary.CUPEDFactor-0.5) > 1e-9 || math.Abs(plan.Primary.DailyLogVariance-want) > 1e-12 {
+		t.Errorf("cuped plan %+v, want V_day %v", plan.Primary, want)
+	}
+}
