@@ -121,7 +121,7 @@ bench: build .venv/.chdb-installed $(TELEMETRYGEN)
 	$(GO) test -run '^$$' -bench . -benchmem ./exporter/changelensexporter/
 	$(GO) test -run '^$$' -bench CollectorThroughput -benchtime 3000x ./e2e/
 	@echo "== the whole pipeline's CPU per million spans (telemetrygen; bare, processor, processor + exporter into ClickHouse)"
-	TELEMETRYGEN=$(TELEMETRYGEN) $(GO) test -run '^$$' -bench PipelineCPU -benchtime 1x -timeout 60m ./e2e/
+	TELEMETRYGEN=$(TELEMETRYGEN) $(GO) test -v -run '^$$' -bench PipelineCPU -benchtime 1x -timeout 60m ./e2e/
 	$(GO) test -run '^$$' -bench 'CompareDay|JudgeEvidence' -benchtime 20x -benchmem ./queryapi/analysis/
 	@echo "== store benchmarks, ClickHouse 18.16"; $(LEG_18) $(GO) test -run '^$$' -bench 'DORA|Deployments|Latency|Compare' -benchtime 20x -timeout 60m ./queryapi/usecase/
 	@echo "== store benchmarks, ClickHouse 26.x (chdb)"; $(LEG_26) $(GO) test -run '^$$' -bench 'DORA|Deployments|Latency|Compare' -benchtime 20x -timeout 60m ./queryapi/usecase/

@@ -184,7 +184,7 @@ func rawColumnsInsert(ctx context.Context, conn driver.Conn, depSQL, latSQL, cal
 	}{
 		{latSQL, []any{lat.service, lat.environment, lat.version, lat.operation, lat.time, lat.startNs, lat.durationNs,
 			lat.isError, lat.httpStatus, lat.weight, ids.latTrace, ids.latSpan,
-			lat.cohortKeys, lat.cohortValues, lat.responseSize, lat.requestSize, ids.latParent}},
+			lat.cohortKeys, lat.cohortValues, lat.responseSize, lat.requestSize, ids.latParent, lat.errorKind}},
 		{callSQL, []any{calls.service, calls.environment, calls.version, calls.operation, calls.peer, calls.time,
 			calls.startNs, calls.durationNs, calls.isError, calls.weight, ids.callTrace, ids.callSpan}},
 	} {
@@ -229,7 +229,7 @@ func rowValues(c *latencyColumns) [][]any {
 		out[i] = []any{c.service[i], c.environment[i], c.version[i], c.operation[i], time.Unix(c.time[i], 0),
 			c.startNs[i], c.durationNs[i], c.isError[i], c.httpStatus[i], c.weight[i],
 			c.traceIDs[i*16 : i*16+16], c.spanIDs[i*8 : i*8+8],
-			c.cohortKeys[i], c.cohortValues[i], c.responseSize[i], c.requestSize[i], c.parentSpanIDs[i*8 : i*8+8]}
+			c.cohortKeys[i], c.cohortValues[i], c.responseSize[i], c.requestSize[i], c.parentSpanIDs[i*8 : i*8+8], c.errorKind[i]}
 	}
 	return out
 }

@@ -81,6 +81,71 @@ type fixedColumn struct {
 type colScratch struct {
 	str proto.ColStr
 	dt  []proto.DateTime
+	// An Array(String) column's offsets, and its elements gathered (only
+	// while it is filled: they point into the exported pdata).
+	offsets []uint64
+	flat    []string
+}
+
+// arrayLayout locates, in clickhouse-go's Array column, what an
+// Array(String) is made of: its depth, its element column and its
+// offsets' UInt64 column. Array(String) is the cohort columns' type, and
+// clickhouse-go appends it through reflection, row by row and element by
+// element (a fifth of the exporter's push with cohorts empty on every
+// row, when first measured). ok is false when the fields are not the
+// expected ones; then the driver appends, as before.
+var arrayLayout = func() (l struct {
+	depth, values, offsets, offsetValues uintptr
+	ok                                   bool
+},
+) {
+	t := reflect.TypeFor[column.Array]()
+	d, ok1 := t.FieldByName("depth")
+	v, ok2 := t.FieldByName("values")
+	o, ok3 := t.FieldByName("offsets")
+	if !ok1 || !ok2 || !ok3 || d.Type != reflect.TypeFor[int]() || v.Type != reflect.TypeFor[column.Interface]() ||
+		o.Type.Kind() != reflect.Slice || o.Type.Elem().Kind() != reflect.Pointer || o.Type.Elem().Elem().Kind() != reflect.Struct {
+		return l
+	}
+	ov, ok := o.Type.Elem().Elem().FieldByName("values")
+	if !ok || ov.Type != reflect.TypeFor[column.UInt64]() {
+		return l
+	}
+	l.depth, l.values, l.offsets, l.offsetValues, l.ok = d.Offset, v.Offset, o.Offset, ov.Offset, true
+	return l
+}()
+
+// fillStringArray sets the empty Array(String) column c to v.
+func fillStringArray(c *column.Array, v [][]string, s *colScratch) bool {
+	if !arrayLayout.ok || c == nil {
+		return false
+	}
+	base := unsafe.Pointer(c)
+	if *(*int)(unsafe.Add(base, arrayLayout.depth)) != 1 {
+		return false
+	}
+	offsets := *(*[]unsafe.Pointer)(unsafe.Add(base, arrayLayout.offsets))
+	if len(offsets) != 1 || offsets[0] == nil {
+		return false
+	}
+	off := protoCol[proto.ColUInt64]((*column.UInt64)(unsafe.Add(offsets[0], arrayLayout.offsetValues)))
+	values := *(*column.Interface)(unsafe.Add(base, arrayLayout.values))
+	if off == nil || len(*off) != 0 || values == nil || values.Rows() != 0 {
+		return false
+	}
+	flat, ends := s.flat[:0], s.offsets[:0]
+	for _, row := range v {
+		flat = append(flat, row...)
+		ends = append(ends, uint64(len(flat)))
+	}
+	filled := fillColumn(values, flat, s)
+	clear(flat)
+	s.flat, s.offsets = flat, ends
+	if !filled {
+		return false
+	}
+	*off = ends
+	return true
 }
 
 // fillColumn sets the empty batch column c to v and reports whether it did;
@@ -90,6 +155,9 @@ func fillColumn(c column.Interface, v any, s *colScratch) bool {
 		return false
 	}
 	switch v := v.(type) {
+	case [][]string:
+		a, _ := c.(*column.Array)
+		return fillStringArray(a, v, s)
 	case []string:
 		p := protoCol[proto.ColStr](c)
 		if p == nil {

@@ -54,3 +54,62 @@ func TestFillColumnFastPath(t *testing.T) {
 		t.Errorf("FixedString: rows %d", fs.Rows())
 	}
 }
+
+// TestFillStringArray: an Array(String) column filled directly encodes to
+// the bytes clickhouse-go's Append makes of the same rows, and so does the
+// FixedString(8) column of a look-up's external table.
+func TestFillStringArray(t *testing.T) {
+	if !arrayLayout.ok {
+		t.Fatal("column.Array: fields not as expected; cohort columns are appended row by row")
+	}
+	rows := [][]string{{}, {"flag.a", "flag.b"}, nil, {""}, {"x"}}
+	newCol := func(typ string) column.Interface {
+		c, err := column.Type(typ).Column("c", nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return c
+	}
+	encoded := func(c column.Interface) []byte {
+		var buf proto.Buffer
+		c.Encode(&buf)
+		return buf.Buf
+	}
+	for round := range 2 { // the second reuses the scratch buffers
+		var s colScratch
+		if round == 1 {
+			s.flat = make([]string, 0, 1)
+			s.offsets = []uint64{99}
+		}
+		fast, slow := newCol("Array(String)"), newCol("Array(String)")
+		if !fillColumn(fast, rows, &s) {
+			t.Fatal("Array(String) not filled")
+		}
+		if _, err := slow.Append(rows); err != nil {
+			t.Fatal(err)
+		}
+		if fast.Rows() != len(rows) || len(encoded(slow)) == 0 || !reflect.DeepEqual(encoded(fast), encoded(slow)) {
+			t.Errorf("Array(String): %d rows, %x, want %x", fast.Rows(), encoded(fast), encoded(slow))
+		}
+		for _, x := range s.flat[:cap(s.flat)] {
+			if x != "" {
+				t.Fatal("the gathered elements are kept after the fill")
+			}
+		}
+		if fillColumn(fast, rows, &s) {
+			t.Error("an array column holding rows must not be filled")
+		}
+	}
+	packed := []byte("abcdefgh01234567")
+	fast, slow := newCol("FixedString(8)"), newCol("FixedString(8)")
+	var s colScratch
+	if !fillColumn(fast, fixedColumn{packed: packed, width: 8}, &s) {
+		t.Fatal("FixedString(8) not filled")
+	}
+	if _, err := slow.Append([]string{"abcdefgh", "01234567"}); err != nil {
+		t.Fatal(err)
+	}
+	if !reflect.DeepEqual(encoded(fast), encoded(slow)) {
+		t.Errorf("FixedString(8): %x, want %x", encoded(fast), encoded(slow))
+	}
+}

@@ -50,9 +50,15 @@ func dropStored(ctx context.Context, conn driver.Conn, query string, c spanRows)
 		return 0, err
 	}
 	lo, hi := slices.Min(times), slices.Max(times)
-	for i := range n {
-		if err := tbl.Append(string(spanIDs[8*i : 8*i+8])); err != nil {
-			return 0, fmt.Errorf("%w: %w", errEncode, err)
+	// The packed span IDs as the external table's column at once (the
+	// driver's Append makes a string per row); they are sent before
+	// Query returns.
+	var scratch colScratch
+	if cols := tbl.Block().Columns; len(cols) != 1 || !fillColumn(cols[0], fixedColumn{packed: spanIDs[:8*n], width: 8}, &scratch) {
+		for i := range n {
+			if err := tbl.Append(string(spanIDs[8*i : 8*i+8])); err != nil {
+				return 0, fmt.Errorf("%w: %w", errEncode, err)
+			}
 		}
 	}
 	rows, err := conn.Query(clickhouse.Context(ctx, clickhouse.WithExternalTable(tbl)), query, lo, hi)
