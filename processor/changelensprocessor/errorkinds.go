@@ -88,6 +88,20 @@ func (k *errorKinds) admit(u unitKey, kind string, folds *[numKindFoldReasons]in
 	return kind
 }
 
+// admitCached is admit through the batch's cache of the unit's answers.
+func (k *errorKinds) admitCached(cache *admitCache, u unitKey, kind string, folds *[numKindFoldReasons]int64) string {
+	if e := cache.get(false, "", kind); e != nil {
+		if e.fold >= 0 {
+			folds[e.fold]++
+		}
+		return e.v
+	}
+	before := *folds
+	v := k.admit(u, kind, folds)
+	cache.put(admitEntry{value: kind, v: v, ok: true, fold: foldOf(before[:], folds[:])})
+	return v
+}
+
 // bound makes kind valid UTF-8 of at most maxLen bytes.
 func (k *errorKinds) bound(kind string) string {
 	if !utf8.ValidString(kind) {

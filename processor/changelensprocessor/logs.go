@@ -6,7 +6,6 @@ import (
 
 	"go.opentelemetry.io/collector/pdata/pcommon"
 	"go.opentelemetry.io/collector/pdata/plog"
-	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/metric"
 
 	"github.com/changelens/changelens/internal/eventspan"
@@ -36,13 +35,13 @@ func (r logDropReason) String() string { return logDropReasonNames[r] }
 
 // logAttrs are the precomputed metric attributes of the logs path.
 type logAttrs struct {
-	dropped [numLogDropReasons]metric.AddOption
+	dropped [numLogDropReasons][]metric.AddOption
 }
 
 func newLogAttrs() logAttrs {
 	var a logAttrs
 	for r, name := range logDropReasonNames {
-		a.dropped[r] = metric.WithAttributeSet(attribute.NewSet(attribute.String("reason", name)))
+		a.dropped[r] = addOptions("reason", name)
 	}
 	return a
 }
@@ -94,16 +93,16 @@ func (p *changelensProcessor) processLogs(ctx context.Context, ld plog.Logs) (pl
 
 	p.telemetry.ProcessorChangelensLogRecordsReceived.Add(ctx, b.received)
 	if b.emitted > 0 {
-		p.telemetry.ProcessorChangelensFlagEvaluations.Add(ctx, b.emitted, p.sourceAttrs[sourceLog])
+		p.telemetry.ProcessorChangelensFlagEvaluations.Add(ctx, b.emitted, p.sourceAttrs[sourceLog]...)
 	}
 	for r, n := range b.dropped {
 		if n > 0 {
-			p.telemetry.ProcessorChangelensLogRecordsDropped.Add(ctx, n, p.logAttrs.dropped[r])
+			p.telemetry.ProcessorChangelensLogRecordsDropped.Add(ctx, n, p.logAttrs.dropped[r]...)
 		}
 	}
 	for r, n := range b.folds {
 		if n > 0 {
-			p.telemetry.ProcessorChangelensCohortFolds.Add(ctx, n, p.foldAttrs[r])
+			p.telemetry.ProcessorChangelensCohortFolds.Add(ctx, n, p.foldAttrs[r]...)
 		}
 	}
 	return ld, nil

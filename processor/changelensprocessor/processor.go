@@ -72,12 +72,18 @@ type changelensProcessor struct {
 
 	batches sync.Pool // *batchState
 
-	dropAttrs     [numDropReasons]metric.AddOption
-	foldAttrs     [numFoldReasons]metric.AddOption
-	kindFoldAttrs [numKindFoldReasons]metric.AddOption
-	sourceAttrs   [numFlagSources]metric.AddOption
+	// The metric attributes as option slices: a variadic call with one
+	// option would allocate its slice on every batch.
+	dropAttrs     [numDropReasons][]metric.AddOption
+	foldAttrs     [numFoldReasons][]metric.AddOption
+	kindFoldAttrs [numKindFoldReasons][]metric.AddOption
+	sourceAttrs   [numFlagSources][]metric.AddOption
 	logAttrs      logAttrs
-	explicitAttrs metric.AddOption
+	explicitAttrs []metric.AddOption
+}
+
+func addOptions(key, value string) []metric.AddOption {
+	return []metric.AddOption{metric.WithAttributeSet(attribute.NewSet(attribute.String(key, value)))}
 }
 
 func newProcessor(set component.TelemetrySettings, cfg *Config, next consumer.Traces) (*changelensProcessor, error) {
@@ -102,7 +108,7 @@ func newProcessor(set component.TelemetrySettings, cfg *Config, next consumer.Tr
 	p.cohorts, p.releaseCohorts = acquireCohorts(cfg)
 	p.errKinds = newErrorKinds(cfg.ErrorKinds)
 	for r, name := range kindFoldReasonNames {
-		p.kindFoldAttrs[r] = metric.WithAttributeSet(attribute.NewSet(attribute.String("reason", name)))
+		p.kindFoldAttrs[r] = addOptions("reason", name)
 	}
 	p.ops.m = make(map[string]string)
 	for _, k := range cfg.EntrySpans.Kinds {
@@ -120,18 +126,18 @@ func newProcessor(set component.TelemetrySettings, cfg *Config, next consumer.Tr
 		}
 	}
 	for r, name := range dropReasonNames {
-		p.dropAttrs[r] = metric.WithAttributeSet(attribute.NewSet(attribute.String("reason", name)))
+		p.dropAttrs[r] = addOptions("reason", name)
 	}
-	p.explicitAttrs = metric.WithAttributeSet(attribute.NewSet(attribute.String("source", eventspan.SourceExplicit)))
+	p.explicitAttrs = addOptions("source", eventspan.SourceExplicit)
 	for r, name := range foldReasonNames {
-		p.foldAttrs[r] = metric.WithAttributeSet(attribute.NewSet(attribute.String("reason", name)))
+		p.foldAttrs[r] = addOptions("reason", name)
 	}
 	for src, name := range flagSourceNames {
-		p.sourceAttrs[src] = metric.WithAttributeSet(attribute.NewSet(attribute.String("source", name)))
+		p.sourceAttrs[src] = addOptions("source", name)
 	}
 	p.logAttrs = newLogAttrs()
 	p.entry = entryRule{kinds: p.entryKind, root: p.includeRoot}
-	p.batches.New = func() any { return &batchState{} }
+	p.batches.New = func() any { return &batchState{bank: newValueBank()} }
 	return p, nil
 }
 
@@ -162,6 +168,11 @@ type batchState struct {
 	latency   int64
 	calls     int64
 	dropped   [numDropReasons]int64
+	bank      valueBank
+	// dims and kinds remember the bounds' answers for the current
+	// resource's unit (admitCache).
+	dims  admitCache
+	kinds admitCache
 }
 
 func (b *batchState) reset() {
@@ -176,6 +187,8 @@ func (b *batchState) reset() {
 	b.kindFolds = [numKindFoldReasons]int64{}
 	b.received, b.latency, b.calls = 0, 0, 0
 	b.dropped = [numDropReasons]int64{}
+	b.dims.reset()
+	b.kinds.reset()
 }
 
 func (b *batchState) drop(reason dropReason) { b.dropped[reason]++ }
@@ -203,13 +216,13 @@ func (p *changelensProcessor) processTraces(ctx context.Context, td ptrace.Trace
 		appendDeploymentEvent(td, d)
 	}
 	if n := len(b.explicit); n > 0 {
-		p.telemetry.ProcessorChangelensDeploymentEvents.Add(ctx, int64(n), p.explicitAttrs)
+		p.telemetry.ProcessorChangelensDeploymentEvents.Add(ctx, int64(n), p.explicitAttrs...)
 	}
 	if len(b.emitted) > 0 {
 		eventspan.AppendFlagEvaluations(td, b.emitted...)
 		for src, n := range b.emittedBy {
 			if n > 0 {
-				p.telemetry.ProcessorChangelensFlagEvaluations.Add(ctx, n, p.sourceAttrs[src])
+				p.telemetry.ProcessorChangelensFlagEvaluations.Add(ctx, n, p.sourceAttrs[src]...)
 			}
 		}
 	}
@@ -223,17 +236,17 @@ func (p *changelensProcessor) processTraces(ctx context.Context, td ptrace.Trace
 	}
 	for r, n := range b.dropped {
 		if n > 0 {
-			p.telemetry.ProcessorChangelensSpansDropped.Add(ctx, n, p.dropAttrs[r])
+			p.telemetry.ProcessorChangelensSpansDropped.Add(ctx, n, p.dropAttrs[r]...)
 		}
 	}
 	for r, n := range b.folds {
 		if n > 0 {
-			p.telemetry.ProcessorChangelensCohortFolds.Add(ctx, n, p.foldAttrs[r])
+			p.telemetry.ProcessorChangelensCohortFolds.Add(ctx, n, p.foldAttrs[r]...)
 		}
 	}
 	for r, n := range b.kindFolds {
 		if n > 0 {
-			p.telemetry.ProcessorChangelensErrorKindFolds.Add(ctx, n, p.kindFoldAttrs[r])
+			p.telemetry.ProcessorChangelensErrorKindFolds.Add(ctx, n, p.kindFoldAttrs[r]...)
 		}
 	}
 	return td, nil
@@ -260,6 +273,8 @@ func (p *changelensProcessor) processResource(rs ptrace.ResourceSpans, b *batchS
 		res.PutStr(eventspan.AttrServiceVersion, version)
 	}
 	unit := unitKey{service, env}
+	b.dims.reset()
+	b.kinds.reset()
 	rs.ScopeSpans().RemoveIf(func(ss ptrace.ScopeSpans) bool {
 		// Incident and commit events come already encoded
 		// (eventspan.AppendIncident, AppendCommit, by a webhook receiver
@@ -280,7 +295,14 @@ func (p *changelensProcessor) processResource(rs ptrace.ResourceSpans, b *batchS
 		// latency events themselves (eventspan.EventKind), even in a scope
 		// of calls only.
 		if !p.keepNonEntry {
-			eventspan.MarkScope(ss.Scope(), eventspan.EventLatency)
+			sc := ss.Scope()
+			if sc.Name() != eventspan.ScopeName {
+				sc.SetName(eventspan.ScopeName)
+				sc.SetVersion(eventspan.SchemaVersion)
+			}
+			if !b.bank.markScope(sc, eventspan.AttrEventType, eventspan.EventLatency) {
+				eventspan.MarkScope(sc, eventspan.EventLatency)
+			}
 		}
 		return false
 	})
@@ -312,6 +334,9 @@ func (p *changelensProcessor) processSpan(s ptrace.Span, b *batchState, hasServi
 		// Its evaluation is credited to its request's entry span (annotate)
 		// or emitted as a flag evaluation event (flagIndex).
 		b.drop(reasonFlagEvaluation)
+		if !p.keepNonEntry {
+			b.bank.harvest(s)
+		}
 		return p.keepNonEntry
 	}
 	kind := s.Kind()
@@ -325,6 +350,9 @@ func (p *changelensProcessor) processSpan(s ptrace.Span, b *batchState, hasServi
 			return p.processCall(s, b, hasService, maxStart)
 		}
 		b.drop(reasonNotEntry)
+		if !p.keepNonEntry {
+			b.bank.harvest(s)
+		}
 		return p.keepNonEntry
 	}
 
@@ -390,11 +418,11 @@ func (p *changelensProcessor) processSpan(s ptrace.Span, b *batchState, hasServi
 		eventspan.MarkLatencySpan(s)
 	}
 	if p.cohorts != nil {
-		p.cohorts.annotate(s, unit, res, b.flags, &b.folds)
+		p.cohorts.annotate(s, unit, res, b.flags, b)
 	}
 	if p.errKinds != nil && s.Status().Code() == ptrace.StatusCodeError {
 		k := p.errKinds
-		s.Attributes().PutStr(eventspan.AttrErrorKind, k.admit(unit, k.bound(k.kindOf(s, &f, &b.exc)), &b.kindFolds))
+		b.bank.putStr(s.Attributes(), eventspan.AttrErrorKind, k.admitCached(&b.kinds, unit, k.bound(k.kindOf(s, &f, &b.exc)), &b.kindFolds))
 	}
 	b.latency++
 	return true
