@@ -125,10 +125,9 @@ func (c *cohorts) admitCached(cache *admitCache, u unitKey, k dimKey, value stri
 }
 
 // annotate writes the cohort dimensions of latency event s of unit u.
-func (c *cohorts) annotate(s ptrace.Span, u unitKey, res pcommon.Map, flags flagMap, b *batchState) {
+func (c *cohorts) annotate(s ptrace.Span, u unitKey, res pcommon.Map, evals []flagEval, b *batchState) {
 	folds := &b.folds
-	if c.flags && flags != nil {
-		evals := flags.of(s)
+	if c.flags {
 		for i, f := range evals {
 			if c.flagKeys != nil && !c.flagKeys[f.key] {
 				continue

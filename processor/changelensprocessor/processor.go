@@ -152,17 +152,21 @@ func (p *changelensProcessor) shutdown(context.Context) error {
 // batchState is the per-call scratch space, pooled so steady state allocates nothing.
 type batchState struct {
 	explicit []*deployment
-	flags    flagMap // feature-flag evaluations by span (cohorts)
-	// evalSpans: the batch holds evaluation spans (processSpan removes them).
-	evalSpans bool
+	// idx credits feature-flag evaluations and exceptions to entry spans;
+	// pending are the entry spans whose cohort dimensions and error kind
+	// are written once it has (finishEntries); units are the batch's
+	// resources' units by visit order (orphans').
+	idx       spanIndex
+	pending   []pendingEntry
+	units     []resourceUnit
+	rs        int // the resource being processed: units[rs]
+	evalBuf   []flagEval
 	// emitted are the flag evaluation events of the evaluations no entry
 	// span of the batch is credited with.
 	emitted   []eventspan.FlagEvaluation
 	emittedBy [numFlagSources]int64
 	folds     [numFoldReasons]int64
-	// exc credits the batch's exception events to entry spans (error
-	// kinds), kindFolds counts the kinds folded.
-	exc       excIndex
+	// kindFolds counts the error kinds folded.
 	kindFolds [numKindFoldReasons]int64
 	received  int64
 	latency   int64
@@ -178,12 +182,17 @@ type batchState struct {
 func (b *batchState) reset() {
 	clear(b.explicit)
 	b.explicit = b.explicit[:0]
-	b.flags, b.evalSpans = nil, false
+	b.idx.reset()
+	clear(b.pending)
+	b.pending = b.pending[:0]
+	clear(b.units)
+	b.units = b.units[:0]
+	clear(b.evalBuf)
+	b.evalBuf = b.evalBuf[:0]
 	clear(b.emitted)
 	b.emitted = b.emitted[:0]
 	b.emittedBy = [numFlagSources]int64{}
 	b.folds = [numFoldReasons]int64{}
-	b.exc.reset()
 	b.kindFolds = [numKindFoldReasons]int64{}
 	b.received, b.latency, b.calls = 0, 0, 0
 	b.dropped = [numDropReasons]int64{}
@@ -197,20 +206,20 @@ func (p *changelensProcessor) processTraces(ctx context.Context, td ptrace.Trace
 	b := p.batches.Get().(*batchState)
 	defer func() { b.reset(); p.batches.Put(b) }()
 	maxStart := time.Now().UnixNano() + p.maxSkew
-	if p.cohorts != nil && p.cohorts.flags {
-		fb := flagIndex(td, &p.entry)
-		b.flags, b.evalSpans = fb.m, fb.evalSpans
-		if len(fb.orphans) > 0 {
-			p.emitOrphans(td, &fb, b, maxStart)
-		}
-	}
-	if p.errKinds != nil {
-		b.exc.index(td, &p.entry)
-	}
 
 	td.ResourceSpans().RemoveIf(func(rs ptrace.ResourceSpans) bool {
 		return p.processResource(rs, b, maxStart)
 	})
+	if p.flags() {
+		b.idx.creditFlags()
+		if len(b.idx.orphans) > 0 {
+			p.emitOrphans(&b.idx, b.units, b, maxStart)
+		}
+	}
+	if p.errKinds != nil {
+		b.idx.creditExceptions()
+	}
+	p.finishEntries(b)
 
 	for _, d := range b.explicit {
 		appendDeploymentEvent(td, d)
@@ -254,6 +263,7 @@ func (p *changelensProcessor) processTraces(ctx context.Context, td ptrace.Trace
 
 func (p *changelensProcessor) processResource(rs ptrace.ResourceSpans, b *batchState, maxStart int64) bool {
 	res := rs.Resource().Attributes()
+	b.rs = len(b.units)
 	service := strAttr(res, eventspan.AttrServiceName)
 	hasService := service != ""
 	env := strAttr(res, eventspan.AttrDeploymentEnvironment)
@@ -273,8 +283,7 @@ func (p *changelensProcessor) processResource(rs ptrace.ResourceSpans, b *batchS
 		res.PutStr(eventspan.AttrServiceVersion, version)
 	}
 	unit := unitKey{service, env}
-	b.dims.reset()
-	b.kinds.reset()
+	b.units = append(b.units, resourceUnit{unit, hasService})
 	rs.ScopeSpans().RemoveIf(func(ss ptrace.ScopeSpans) bool {
 		// Incident and commit events come already encoded
 		// (eventspan.AppendIncident, AppendCommit, by a webhook receiver
@@ -330,9 +339,14 @@ type spanFields struct {
 
 // processSpan reports whether s stays in the output.
 func (p *changelensProcessor) processSpan(s ptrace.Span, b *batchState, hasService bool, unit unitKey, res pcommon.Map, maxStart int64) bool {
-	if b.evalSpans && isEvalSpan(s) {
+	flags, exc := p.flags(), p.errKinds != nil
+	evalSpan := false
+	if flags || exc {
+		evalSpan = b.idx.visit(s, b.rs, &p.entry, flags, exc)
+	}
+	if evalSpan {
 		// Its evaluation is credited to its request's entry span (annotate)
-		// or emitted as a flag evaluation event (flagIndex).
+		// or emitted as a flag evaluation event (spanIndex.creditFlags).
 		b.drop(reasonFlagEvaluation)
 		if !p.keepNonEntry {
 			b.bank.harvest(s)
@@ -417,12 +431,14 @@ func (p *changelensProcessor) processSpan(s ptrace.Span, b *batchState, hasServi
 	if p.keepNonEntry || kind == ptrace.SpanKindClient || kind == ptrace.SpanKindProducer {
 		eventspan.MarkLatencySpan(s)
 	}
-	if p.cohorts != nil {
-		p.cohorts.annotate(s, unit, res, b.flags, b)
-	}
-	if p.errKinds != nil && s.Status().Code() == ptrace.StatusCodeError {
-		k := p.errKinds
-		b.bank.putStr(s.Attributes(), eventspan.AttrErrorKind, k.admitCached(&b.kinds, unit, k.bound(k.kindOf(s, &f, &b.exc)), &b.kindFolds))
+	failed := p.errKinds != nil && s.Status().Code() == ptrace.StatusCodeError
+	if p.cohorts != nil || failed {
+		e := pendingEntry{s: s, res: res, unit: unit, rs: b.rs, failed: failed}
+		if failed {
+			e.errorType = f.errorType
+			e.fallback = kindFallback(&f)
+		}
+		b.pending = append(b.pending, e)
 	}
 	b.latency++
 	return true
@@ -557,4 +573,58 @@ func (c *opCache) join(name, a string, sep byte, b string) string {
 	}
 	c.mu.Unlock()
 	return s
+}
+
+// flags says whether feature-flag evaluations are read.
+func (p *changelensProcessor) flags() bool { return p.cohorts != nil && p.cohorts.flags }
+
+// pendingEntry is a latency event whose cohort dimensions and error kind
+// wait for the batch's evaluations and exceptions to be credited: they may
+// be on spans after it in the batch.
+type pendingEntry struct {
+	s         ptrace.Span
+	res       pcommon.Map
+	unit      unitKey
+	rs        int
+	failed    bool
+	errorType string // the span's error.type
+	fallback  string // its kind without error.type or exception (kindFallback)
+}
+
+// finishEntries writes the pending latency events' cohort dimensions and
+// error kinds, in batch order: the bounds admit in the order they did when
+// each span was finished on the spot.
+func (p *changelensProcessor) finishEntries(b *batchState) {
+	rs := -1
+	for i := range b.pending {
+		e := &b.pending[i]
+		if e.rs != rs {
+			rs = e.rs
+			b.dims.reset()
+			b.kinds.reset()
+		}
+		ref := spanRef{e.s.TraceID(), e.s.SpanID()}
+		if p.cohorts != nil {
+			b.evalBuf = b.idx.flagsOf(b.evalBuf[:0], ref)
+			p.cohorts.annotate(e.s, e.unit, e.res, b.evalBuf, b)
+		}
+		if e.failed {
+			kind := e.errorType
+			if kind == "" {
+				kind = b.idx.excOf(ref)
+			}
+			if kind == "" {
+				kind = e.fallback
+			}
+			k := p.errKinds
+			b.bank.putStr(e.s.Attributes(), eventspan.AttrErrorKind, k.admitCached(&b.kinds, e.unit, k.bound(kind), &b.kindFolds))
+		}
+	}
+}
+
+// resourceUnit is a resource's unit as processResource resolved it (a
+// removed resource's attributes are gone by the time orphans are emitted).
+type resourceUnit struct {
+	unit       unitKey
+	hasService bool
 }
