@@ -24,10 +24,10 @@ type valueBank struct {
 	nmaps int
 }
 
-// bankSize bounds the boxes kept: enough for the writes of a large batch's
+// bankSize bounds the boxes kept: enough for the writes of a large batch’s
 // failed requests and flags between donors, little to hold on to.
 const (
-	bankSize     = 256
+	bankSize     = 1024
 	bankMapsSize = 16
 )
 
@@ -142,7 +142,8 @@ func (vb *valueBank) markScope(sc pcommon.InstrumentationScope, key, eventType s
 // so a value admitted stays admitted and a folded one stays folded; a hit
 // counts its fold again, as the bound would have.
 type admitCache struct {
-	entries []admitEntry
+	entries [maxAdmitEntries]admitEntry
+	n       int
 }
 
 type admitEntry struct {
@@ -153,17 +154,18 @@ type admitEntry struct {
 	fold        int8 // the fold reason counted, -1 none
 }
 
-// maxAdmitEntries bounds a resource's cache: distinct values beyond it ask
-// the bound each time.
-const maxAdmitEntries = 32
+// maxAdmitEntries bounds a resource's cache (an array: a cache on the
+// stack allocates nothing): distinct values beyond it ask the bound each
+// time.
+const maxAdmitEntries = 16
 
 func (c *admitCache) reset() {
-	clear(c.entries)
-	c.entries = c.entries[:0]
+	clear(c.entries[:c.n])
+	c.n = 0
 }
 
 func (c *admitCache) get(flag bool, name, value string) *admitEntry {
-	for i := range c.entries {
+	for i := range c.entries[:c.n] {
 		e := &c.entries[i]
 		if e.value == value && e.name == name && e.flag == flag {
 			return e
@@ -173,8 +175,9 @@ func (c *admitCache) get(flag bool, name, value string) *admitEntry {
 }
 
 func (c *admitCache) put(e admitEntry) {
-	if len(c.entries) < maxAdmitEntries {
-		c.entries = append(c.entries, e)
+	if c.n < maxAdmitEntries {
+		c.entries[c.n] = e
+		c.n++
 	}
 }
 

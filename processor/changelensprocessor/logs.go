@@ -52,6 +52,9 @@ type logBatch struct {
 	emitted  int64
 	dropped  [numLogDropReasons]int64
 	folds    [numFoldReasons]int64
+	// dims remembers the cohort bounds' answers for the current
+	// resource's unit (admitCache).
+	dims admitCache
 }
 
 // processLogs keeps the log-based feature-flag evaluations of ld as flag
@@ -67,6 +70,7 @@ func (p *changelensProcessor) processLogs(ctx context.Context, ld plog.Logs) (pl
 	ld.ResourceLogs().RemoveIf(func(rl plog.ResourceLogs) bool {
 		res := rl.Resource().Attributes()
 		unit, hasService := p.unitOf(res)
+		b.dims.reset()
 		rl.ScopeLogs().RemoveIf(func(sl plog.ScopeLogs) bool {
 			sl.LogRecords().RemoveIf(func(lr plog.LogRecord) bool {
 				b.received++
@@ -140,7 +144,7 @@ func (p *changelensProcessor) flagRecord(lr plog.LogRecord, unit unitKey, hasSer
 	case !c.recordable(key):
 		return logNotRecorded, false
 	}
-	_, v, ok := c.admit(unit, dimKey{true, key}, variant, &b.folds)
+	_, v, ok := c.admitCached(&b.dims, unit, dimKey{true, key}, variant, &b.folds)
 	if !ok {
 		return logNotRecorded, false
 	}

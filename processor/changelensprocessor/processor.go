@@ -156,11 +156,11 @@ type batchState struct {
 	// pending are the entry spans whose cohort dimensions and error kind
 	// are written once it has (finishEntries); units are the batch's
 	// resources' units by visit order (orphans').
-	idx       spanIndex
-	pending   []pendingEntry
-	units     []resourceUnit
-	rs        int // the resource being processed: units[rs]
-	evalBuf   []flagEval
+	idx     spanIndex
+	pending []pendingEntry
+	units   []resourceUnit
+	rs      int // the resource being processed: units[rs]
+	evalBuf []flagEval
 	// emitted are the flag evaluation events of the evaluations no entry
 	// span of the batch is credited with.
 	emitted   []eventspan.FlagEvaluation
