@@ -7,7 +7,6 @@ import (
 	"unicode/utf8"
 
 	"go.opentelemetry.io/collector/pdata/pcommon"
-	"go.opentelemetry.io/collector/pdata/ptrace"
 
 	"github.com/changelens/changelens/internal/eventspan"
 )
@@ -157,25 +156,6 @@ func grpcStatusName(v pcommon.Value) string {
 		return ""
 	}
 	return grpcCodes[n]
-}
-
-// excIndex is the batch's index as the exception credits see it.
-type excIndex = spanIndex
-
-// index credits the exception events of td to entry spans on their own,
-// as the processor's pass does on its way through the spans.
-func (x *spanIndex) index(td ptrace.Traces, entry *entryRule) {
-	for ri, rs := range td.ResourceSpans().All() {
-		for _, ss := range rs.ScopeSpans().All() {
-			if skipScope(ss.Scope()) {
-				continue
-			}
-			for _, s := range ss.Spans().All() {
-				x.visit(s, ri, entry, false, true)
-			}
-		}
-	}
-	x.creditExceptions()
 }
 
 // skipScope: incident, commit and flag evaluation events pass through the

@@ -138,37 +138,6 @@ const maxFlagDepth = 64
 // recordable reports whether flag key is recorded (flag_keys).
 func (c *cohorts) recordable(key string) bool { return c.flagKeys == nil || c.flagKeys[key] }
 
-// flagMap is the evaluations the batch's index credited to its spans.
-type flagMap struct{ x *spanIndex }
-
-// of is the evaluations credited to s, nil when none.
-func (m flagMap) of(s ptrace.Span) []flagEval {
-	return m.x.flagsOf(nil, spanRef{s.TraceID(), s.SpanID()})
-}
-
-// flagBatch is what flagIndex found in a batch.
-type flagBatch struct {
-	m flagMap
-}
-
-// flagIndex indexes the evaluations of td on their own, as the
-// processor's pass does on its way through the spans.
-func flagIndex(td ptrace.Traces, entry *entryRule) flagBatch {
-	x := &spanIndex{}
-	for ri, rs := range td.ResourceSpans().All() {
-		for _, ss := range rs.ScopeSpans().All() {
-			if skipScope(ss.Scope()) {
-				continue
-			}
-			for _, s := range ss.Spans().All() {
-				x.visit(s, ri, entry, true, false)
-			}
-		}
-	}
-	x.creditFlags()
-	return flagBatch{m: flagMap{x}}
-}
-
 // emitOrphans turns the orphaned evaluations of the batch into flag
 // evaluation events of their unit, within the cohort bounds (a flag
 // evaluated twice by one span counts once, the first). units are the
