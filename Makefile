@@ -117,7 +117,8 @@ ANCHOR_TREE  := .build/anchor-$(BENCH_ANCHOR)
 
 ## bench: processor and exporter benchmarks side by side with their anchors
 bench: build .venv/.chdb-installed $(TELEMETRYGEN)
-	$(GO) test -run '^$$' -bench PerSpan -benchtime 3000x ./processor/changelensprocessor/
+	@echo "== processor per span beside spanmetricsconnector: no flags, flags as span events, as evaluation spans, error kinds; log-based flags per record"
+	$(GO) test -run '^$$' -bench 'PerSpan|PerLogRecord' -benchtime 3000x ./processor/changelensprocessor/
 	$(GO) test -run '^$$' -bench . -benchmem ./exporter/changelensexporter/
 	$(GO) test -run '^$$' -bench CollectorThroughput -benchtime 3000x ./e2e/
 	@echo "== the whole pipeline's CPU per million spans (telemetrygen; bare, processor, processor + exporter into ClickHouse)"

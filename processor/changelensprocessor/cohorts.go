@@ -110,10 +110,24 @@ func (c *cohorts) admit(u unitKey, k dimKey, value string, folds *[numFoldReason
 	return d.attr, value, true
 }
 
+// admitCached is admit through the batch's cache of the unit's answers.
+func (c *cohorts) admitCached(cache *admitCache, u unitKey, k dimKey, value string, folds *[numFoldReasons]int64) (attr, v string, ok bool) {
+	if e := cache.get(k.flag, k.name, value); e != nil {
+		if e.fold >= 0 {
+			folds[e.fold]++
+		}
+		return e.attr, e.v, e.ok
+	}
+	before := *folds
+	attr, v, ok = c.admit(u, k, value, folds)
+	cache.put(admitEntry{flag: k.flag, name: k.name, value: value, attr: attr, v: v, ok: ok, fold: foldOf(before[:], folds[:])})
+	return attr, v, ok
+}
+
 // annotate writes the cohort dimensions of latency event s of unit u.
-func (c *cohorts) annotate(s ptrace.Span, u unitKey, res pcommon.Map, flags flagMap, folds *[numFoldReasons]int64) {
-	if c.flags && flags != nil {
-		evals := flags.of(s)
+func (c *cohorts) annotate(s ptrace.Span, u unitKey, res pcommon.Map, evals []flagEval, b *batchState) {
+	folds := &b.folds
+	if c.flags {
 		for i, f := range evals {
 			if c.flagKeys != nil && !c.flagKeys[f.key] {
 				continue
@@ -125,8 +139,8 @@ func (c *cohorts) annotate(s ptrace.Span, u unitKey, res pcommon.Map, flags flag
 			if dup { // evaluated twice in one request: the first counts
 				continue
 			}
-			if attr, v, ok := c.admit(u, dimKey{true, f.key}, f.variant, folds); ok {
-				s.Attributes().PutStr(attr, v)
+			if attr, v, ok := c.admitCached(&b.dims, u, dimKey{true, f.key}, f.variant, folds); ok {
+				b.bank.putStr(s.Attributes(), attr, v)
 			}
 		}
 	}
@@ -142,8 +156,8 @@ func (c *cohorts) annotate(s ptrace.Span, u unitKey, res pcommon.Map, flags flag
 		if val == "" {
 			continue
 		}
-		if attr, val, ok := c.admit(u, dimKey{false, name}, val, folds); ok {
-			s.Attributes().PutStr(attr, val)
+		if attr, val, ok := c.admitCached(&b.dims, u, dimKey{false, name}, val, folds); ok {
+			b.bank.putStr(s.Attributes(), attr, val)
 		}
 	}
 }

@@ -1,7 +1,6 @@
 package changelensprocessor
 
 import (
-	"encoding/binary"
 	"strconv"
 	"strings"
 
@@ -107,38 +106,7 @@ func valueVariant(v pcommon.Value) string {
 	return s
 }
 
-// isEvalSpan reports whether s is an evaluation span.
-func isEvalSpan(s ptrace.Span) bool {
-	if !strings.HasPrefix(s.Name(), flagNamePrefix) {
-		return false
-	}
-	_, _, ok := readFlag(s.Attributes())
-	return ok
-}
-
 type flagEval struct{ key, variant string }
-
-// flagEntry is the evaluations recorded on a span or its descendants.
-type flagEntry struct {
-	trace pcommon.TraceID
-	evals []flagEval
-}
-
-// flagMap maps span IDs to the feature-flag evaluations recorded on the
-// span or on its descendants in the batch (a flag evaluated deep in a
-// request belongs to the request's entry span). Keyed by the span ID alone,
-// a cheap 8-byte key; the trace ID in the entry rules out another trace's
-// span with the same ID.
-type flagMap map[uint64]flagEntry
-
-func spanKey(id pcommon.SpanID) uint64 { return binary.LittleEndian.Uint64(id[:]) }
-
-func (m flagMap) of(s ptrace.Span) []flagEval {
-	if e, ok := m[spanKey(s.SpanID())]; ok && e.trace == s.TraceID() {
-		return e.evals
-	}
-	return nil
-}
 
 // flagSource indexes the sources of evaluations (flagSource*) of the
 // flag_evaluations metric's "source" attribute.
@@ -164,218 +132,27 @@ func (r *entryRule) is(s ptrace.Span) bool {
 	return r.kinds[s.Kind()&7] || (r.root && s.ParentSpanID().IsEmpty())
 }
 
-// orphan is a span's evaluations that no entry span of the batch is
-// credited with: they become flag evaluation events.
-type orphan struct {
-	rs      int // the span's ResourceSpans
-	trace   pcommon.TraceID
-	context pcommon.SpanID // the span active during the evaluations
-	source  flagSource
-	start   int // the evaluations: evals[start:end], times[start:end]
-	end     int
-}
-
-// flagBatch is what flagIndex found in a batch.
-type flagBatch struct {
-	m flagMap // nil: no evaluation
-	// evalSpans says the batch holds evaluation spans, which processSpan
-	// then looks for.
-	evalSpans bool
-	orphans   []orphan
-	evals     []flagEval // of the orphans
-	times     []int64    // of the orphans' evaluations, unix ns
-}
-
-// flagIndex indexes the evaluations of td: which spans they are credited
-// to, and which are credited to no entry span of the batch.
-func flagIndex(td ptrace.Traces, entry *entryRule) flagBatch {
-	// One backing array of evaluations; each flagged span holds a range.
-	type flagged struct {
-		trace        pcommon.TraceID
-		span, parent pcommon.SpanID
-		start, end   int
-		rs           int
-		evalSpan     bool
-		entry        bool
-	}
-	var (
-		all        []flagEval
-		times      []int64
-		spans      []flagged
-		withParent bool
-		fb         flagBatch
-	)
-	for ri, rs := range td.ResourceSpans().All() {
-		for _, ss := range rs.ScopeSpans().All() {
-			if k := eventspan.ScopeKind(ss.Scope()); k == eventspan.KindFlagEvaluation || k == eventspan.KindIncident || k == eventspan.KindCommit {
-				continue // events already: passed through
-			}
-			for _, s := range ss.Spans().All() {
-				// Most spans have neither events nor a name starting with
-				// "f": two cheap checks rule them out.
-				name := s.Name()
-				hasEvents := s.Events().Len() > 0
-				if !hasEvents && (len(name) < len(flagNamePrefix) || name[0] != 'f') {
-					continue
-				}
-				evalSpan := strings.HasPrefix(name, flagNamePrefix)
-				if !hasEvents && !evalSpan {
-					continue
-				}
-				start := len(all)
-				if evalSpan {
-					if key, variant, ok := readFlag(s.Attributes()); ok {
-						all = append(all, flagEval{key, variant})
-						times = append(times, int64(s.StartTimestamp()))
-					} else {
-						evalSpan = false
-					}
-				}
-				for _, e := range s.Events().All() {
-					if !isFlagEventName(e.Name()) {
-						continue
-					}
-					if key, variant, ok := readFlag(e.Attributes()); ok {
-						all = append(all, flagEval{key, variant})
-						t := int64(e.Timestamp())
-						if t == 0 {
-							t = int64(s.StartTimestamp())
-						}
-						times = append(times, t)
-					}
-				}
-				if len(all) > start {
-					f := flagged{s.TraceID(), s.SpanID(), s.ParentSpanID(), start, len(all), ri, evalSpan, !evalSpan && entry.is(s)}
-					spans = append(spans, f)
-					withParent = withParent || !f.parent.IsEmpty()
-					fb.evalSpans = fb.evalSpans || evalSpan
-				}
-			}
-		}
-	}
-	if len(spans) == 0 {
-		return fb
-	}
-	out := make(flagMap, 2*len(spans))
-	fb.m = out
-	add := func(trace pcommon.TraceID, span pcommon.SpanID, fs []flagEval) {
-		k := spanKey(span)
-		switch have, ok := out[k]; {
-		case !ok:
-			out[k] = flagEntry{trace, fs}
-		case have.trace == trace:
-			out[k] = flagEntry{trace, append(have.evals, fs...)}
-		}
-	}
-	orphaned := func(f *flagged) {
-		o := orphan{rs: f.rs, trace: f.trace, context: f.span, source: sourceSpanEvent, start: len(fb.evals)}
-		if f.evalSpan {
-			// The evaluation span's own evaluation happened in its
-			// parent; its events (if any) are its own.
-			o.context, o.source = f.parent, sourceSpan
-		}
-		fb.evals = append(fb.evals, all[f.start:f.end]...)
-		fb.times = append(fb.times, times[f.start:f.end]...)
-		o.end = len(fb.evals)
-		fb.orphans = append(fb.orphans, o)
-	}
-	if !withParent { // the evaluations are all on root spans: credited there, or to no request
-		for _, f := range spans {
-			add(f.trace, f.span, all[f.start:f.end:f.end])
-		}
-		return fb
-	}
-	// The spans of the traces that have evaluations only (by the low half
-	// of the trace ID: a collision only adds entries): their parents, and
-	// whether they are entry spans.
-	traces := make(map[uint64]struct{}, len(spans))
-	for _, f := range spans {
-		traces[binary.LittleEndian.Uint64(f.trace[8:])] = struct{}{}
-	}
-	// Keyed by trace and span: spans of other traces may share an ID.
-	type spanRef struct {
-		trace pcommon.TraceID
-		span  pcommon.SpanID
-	}
-	type spanInfo struct {
-		parent pcommon.SpanID
-		entry  bool
-	}
-	infos := make(map[spanRef]spanInfo, 2*len(spans))
-	for _, rs := range td.ResourceSpans().All() {
-		for _, ss := range rs.ScopeSpans().All() {
-			for _, s := range ss.Spans().All() {
-				tid := s.TraceID()
-				if _, ok := traces[binary.LittleEndian.Uint64(tid[8:])]; ok {
-					infos[spanRef{tid, s.SpanID()}] = spanInfo{s.ParentSpanID(), entry.is(s)}
-				}
-			}
-		}
-	}
-	for _, f := range spans {
-		if f.evalSpan { // an evaluation span is no entry span, whatever its kind
-			k := spanRef{f.trace, f.span}
-			in := infos[k]
-			in.entry = false
-			infos[k] = in
-		}
-	}
-	var path [maxFlagDepth]pcommon.SpanID
-	for i := range spans {
-		f := &spans[i]
-		fs := all[f.start:f.end:f.end] // an append in add copies
-		cur := f.span
-		credited, parentElsewhere := false, false
-	walk:
-		for depth := 0; depth < maxFlagDepth; depth++ {
-			// Bad data may link spans in a cycle: each span once.
-			for _, seen := range path[:depth] {
-				if seen == cur {
-					break walk
-				}
-			}
-			path[depth] = cur
-			add(f.trace, cur, fs)
-			in, ok := infos[spanRef{f.trace, cur}]
-			if !ok {
-				break
-			}
-			credited = credited || in.entry
-			if in.parent.IsEmpty() {
-				break
-			}
-			if _, ok := infos[spanRef{f.trace, in.parent}]; !ok {
-				parentElsewhere = true
-				break
-			}
-			cur = in.parent
-		}
-		if !credited && parentElsewhere {
-			orphaned(f)
-		}
-	}
-	return fb
-}
-
 // maxFlagDepth bounds how many ancestors a flag evaluation is credited to.
 const maxFlagDepth = 64
 
 // recordable reports whether flag key is recorded (flag_keys).
 func (c *cohorts) recordable(key string) bool { return c.flagKeys == nil || c.flagKeys[key] }
 
-// emitOrphans turns the orphaned evaluations of td into flag evaluation
-// events of their unit, within the cohort bounds (a flag evaluated twice by
-// one span counts once, the first).
-func (p *changelensProcessor) emitOrphans(td ptrace.Traces, fb *flagBatch, b *batchState, maxTime int64) {
+// emitOrphans turns the orphaned evaluations of the batch into flag
+// evaluation events of their unit, within the cohort bounds (a flag
+// evaluated twice by one span counts once, the first). units are the
+// batch's resources' in visit order.
+func (p *changelensProcessor) emitOrphans(x *spanIndex, units []resourceUnit, b *batchState, maxTime int64) {
 	c := p.cohorts
-	for _, o := range fb.orphans {
-		u, ok := p.unitOf(td.ResourceSpans().At(o.rs).Resource().Attributes())
-		if !ok {
+	for _, o := range x.orphans {
+		ru := units[o.rs]
+		if !ru.hasService {
 			continue // no service: no unit to credit
 		}
-		evals := fb.evals[o.start:o.end]
+		u := ru.unit
+		evals := x.oevals[o.start:o.end]
 		for i, f := range evals {
-			t := fb.times[o.start+i]
+			t := x.otimes[o.start+i]
 			if !c.recordable(f.key) || t < minValidStart || t > maxTime {
 				continue
 			}

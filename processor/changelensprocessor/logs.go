@@ -6,7 +6,6 @@ import (
 
 	"go.opentelemetry.io/collector/pdata/pcommon"
 	"go.opentelemetry.io/collector/pdata/plog"
-	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/metric"
 
 	"github.com/changelens/changelens/internal/eventspan"
@@ -36,13 +35,13 @@ func (r logDropReason) String() string { return logDropReasonNames[r] }
 
 // logAttrs are the precomputed metric attributes of the logs path.
 type logAttrs struct {
-	dropped [numLogDropReasons]metric.AddOption
+	dropped [numLogDropReasons][]metric.AddOption
 }
 
 func newLogAttrs() logAttrs {
 	var a logAttrs
 	for r, name := range logDropReasonNames {
-		a.dropped[r] = metric.WithAttributeSet(attribute.NewSet(attribute.String("reason", name)))
+		a.dropped[r] = addOptions("reason", name)
 	}
 	return a
 }
@@ -53,6 +52,9 @@ type logBatch struct {
 	emitted  int64
 	dropped  [numLogDropReasons]int64
 	folds    [numFoldReasons]int64
+	// dims remembers the cohort bounds' answers for the current
+	// resource's unit (admitCache).
+	dims admitCache
 }
 
 // processLogs keeps the log-based feature-flag evaluations of ld as flag
@@ -69,6 +71,7 @@ func (p *changelensProcessor) processLogs(ctx context.Context, ld plog.Logs) (pl
 	ld.ResourceLogs().RemoveIf(func(rl plog.ResourceLogs) bool {
 		res := rl.Resource().Attributes()
 		unit, hasService := p.unitOf(res)
+		b.dims.reset()
 		rl.ScopeLogs().RemoveIf(func(sl plog.ScopeLogs) bool {
 			sl.LogRecords().RemoveIf(func(lr plog.LogRecord) bool {
 				b.received++
@@ -102,16 +105,16 @@ func (p *changelensProcessor) processLogs(ctx context.Context, ld plog.Logs) (pl
 
 	p.telemetry.ProcessorChangelensLogRecordsReceived.Add(ctx, b.received)
 	if b.emitted > 0 {
-		p.telemetry.ProcessorChangelensFlagEvaluations.Add(ctx, b.emitted, p.sourceAttrs[sourceLog])
+		p.telemetry.ProcessorChangelensFlagEvaluations.Add(ctx, b.emitted, p.sourceAttrs[sourceLog]...)
 	}
 	for r, n := range b.dropped {
 		if n > 0 {
-			p.telemetry.ProcessorChangelensLogRecordsDropped.Add(ctx, n, p.logAttrs.dropped[r])
+			p.telemetry.ProcessorChangelensLogRecordsDropped.Add(ctx, n, p.logAttrs.dropped[r]...)
 		}
 	}
 	for r, n := range b.folds {
 		if n > 0 {
-			p.telemetry.ProcessorChangelensCohortFolds.Add(ctx, n, p.foldAttrs[r])
+			p.telemetry.ProcessorChangelensCohortFolds.Add(ctx, n, p.foldAttrs[r]...)
 		}
 	}
 	return ld, nil
@@ -149,7 +152,7 @@ func (p *changelensProcessor) flagRecord(lr plog.LogRecord, unit unitKey, hasSer
 	case !c.recordable(key):
 		return logNotRecorded, false
 	}
-	_, v, ok := c.admit(unit, dimKey{true, key}, variant, &b.folds)
+	_, v, ok := c.admitCached(&b.dims, unit, dimKey{true, key}, variant, &b.folds)
 	if !ok {
 		return logNotRecorded, false
 	}

@@ -73,12 +73,18 @@ type changelensProcessor struct {
 
 	batches sync.Pool // *batchState
 
-	dropAttrs     [numDropReasons]metric.AddOption
-	foldAttrs     [numFoldReasons]metric.AddOption
-	kindFoldAttrs [numKindFoldReasons]metric.AddOption
-	sourceAttrs   [numFlagSources]metric.AddOption
+	// The metric attributes as option slices: a variadic call with one
+	// option would allocate its slice on every batch.
+	dropAttrs     [numDropReasons][]metric.AddOption
+	foldAttrs     [numFoldReasons][]metric.AddOption
+	kindFoldAttrs [numKindFoldReasons][]metric.AddOption
+	sourceAttrs   [numFlagSources][]metric.AddOption
 	logAttrs      logAttrs
-	explicitAttrs metric.AddOption
+	explicitAttrs []metric.AddOption
+}
+
+func addOptions(key, value string) []metric.AddOption {
+	return []metric.AddOption{metric.WithAttributeSet(attribute.NewSet(attribute.String(key, value)))}
 }
 
 func newProcessor(set component.TelemetrySettings, cfg *Config, next consumer.Traces) (*changelensProcessor, error) {
@@ -104,7 +110,7 @@ func newProcessor(set component.TelemetrySettings, cfg *Config, next consumer.Tr
 	p.errKinds = newErrorKinds(cfg.ErrorKinds)
 	p.outcomes = newOutcomes(cfg)
 	for r, name := range kindFoldReasonNames {
-		p.kindFoldAttrs[r] = metric.WithAttributeSet(attribute.NewSet(attribute.String("reason", name)))
+		p.kindFoldAttrs[r] = addOptions("reason", name)
 	}
 	p.ops.m = make(map[string]string)
 	for _, k := range cfg.EntrySpans.Kinds {
@@ -122,18 +128,18 @@ func newProcessor(set component.TelemetrySettings, cfg *Config, next consumer.Tr
 		}
 	}
 	for r, name := range dropReasonNames {
-		p.dropAttrs[r] = metric.WithAttributeSet(attribute.NewSet(attribute.String("reason", name)))
+		p.dropAttrs[r] = addOptions("reason", name)
 	}
-	p.explicitAttrs = metric.WithAttributeSet(attribute.NewSet(attribute.String("source", eventspan.SourceExplicit)))
+	p.explicitAttrs = addOptions("source", eventspan.SourceExplicit)
 	for r, name := range foldReasonNames {
-		p.foldAttrs[r] = metric.WithAttributeSet(attribute.NewSet(attribute.String("reason", name)))
+		p.foldAttrs[r] = addOptions("reason", name)
 	}
 	for src, name := range flagSourceNames {
-		p.sourceAttrs[src] = metric.WithAttributeSet(attribute.NewSet(attribute.String("source", name)))
+		p.sourceAttrs[src] = addOptions("source", name)
 	}
 	p.logAttrs = newLogAttrs()
 	p.entry = entryRule{kinds: p.entryKind, root: p.includeRoot}
-	p.batches.New = func() any { return &batchState{} }
+	p.batches.New = func() any { return &batchState{bank: newValueBank()} }
 	return p, nil
 }
 
@@ -148,36 +154,52 @@ func (p *changelensProcessor) shutdown(context.Context) error {
 // batchState is the per-call scratch space, pooled so steady state allocates nothing.
 type batchState struct {
 	explicit []*deployment
-	flags    flagMap // feature-flag evaluations by span (cohorts)
-	// evalSpans: the batch holds evaluation spans (processSpan removes them).
-	evalSpans bool
+	// idx credits feature-flag evaluations and exceptions to entry spans;
+	// pending are the entry spans whose cohort dimensions and error kind
+	// are written once it has (finishEntries); units are the batch's
+	// resources' units by visit order (orphans').
+	idx     spanIndex
+	pending []pendingEntry
+	units   []resourceUnit
+	rs      int // the resource being processed: units[rs]
+	evalBuf []flagEval
 	// emitted are the flag evaluation events of the evaluations no entry
 	// span of the batch is credited with.
 	emitted   []eventspan.FlagEvaluation
 	emittedBy [numFlagSources]int64
 	folds     [numFoldReasons]int64
-	// exc credits the batch's exception events to entry spans (error
-	// kinds), kindFolds counts the kinds folded.
-	exc       excIndex
+	// kindFolds counts the error kinds folded.
 	kindFolds [numKindFoldReasons]int64
 	received  int64
 	latency   int64
 	calls     int64
 	dropped   [numDropReasons]int64
+	bank      valueBank
+	// dims and kinds remember the bounds' answers for the current
+	// resource's unit (admitCache).
+	dims  admitCache
+	kinds admitCache
 }
 
 func (b *batchState) reset() {
 	clear(b.explicit)
 	b.explicit = b.explicit[:0]
-	b.flags, b.evalSpans = nil, false
+	b.idx.reset()
+	clear(b.pending)
+	b.pending = b.pending[:0]
+	clear(b.units)
+	b.units = b.units[:0]
+	clear(b.evalBuf)
+	b.evalBuf = b.evalBuf[:0]
 	clear(b.emitted)
 	b.emitted = b.emitted[:0]
 	b.emittedBy = [numFlagSources]int64{}
 	b.folds = [numFoldReasons]int64{}
-	b.exc.reset()
 	b.kindFolds = [numKindFoldReasons]int64{}
 	b.received, b.latency, b.calls = 0, 0, 0
 	b.dropped = [numDropReasons]int64{}
+	b.dims.reset()
+	b.kinds.reset()
 }
 
 func (b *batchState) drop(reason dropReason) { b.dropped[reason]++ }
@@ -186,33 +208,33 @@ func (p *changelensProcessor) processTraces(ctx context.Context, td ptrace.Trace
 	b := p.batches.Get().(*batchState)
 	defer func() { b.reset(); p.batches.Put(b) }()
 	maxStart := time.Now().UnixNano() + p.maxSkew
-	if p.cohorts != nil && p.cohorts.flags {
-		fb := flagIndex(td, &p.entry)
-		b.flags, b.evalSpans = fb.m, fb.evalSpans
-		if len(fb.orphans) > 0 {
-			p.emitOrphans(td, &fb, b, maxStart)
-		}
-	}
-	if p.errKinds != nil {
-		b.exc.index(td, &p.entry)
-	}
 	p.outcomes.scanTraces(ctx, p.telemetry, td, &p.entry, maxStart)
 
 	td.ResourceSpans().RemoveIf(func(rs ptrace.ResourceSpans) bool {
 		return p.processResource(rs, b, maxStart)
 	})
+	if p.flags() {
+		b.idx.creditFlags()
+		if len(b.idx.orphans) > 0 {
+			p.emitOrphans(&b.idx, b.units, b, maxStart)
+		}
+	}
+	if p.errKinds != nil {
+		b.idx.creditExceptions()
+	}
+	p.finishEntries(b)
 
 	for _, d := range b.explicit {
 		appendDeploymentEvent(td, d)
 	}
 	if n := len(b.explicit); n > 0 {
-		p.telemetry.ProcessorChangelensDeploymentEvents.Add(ctx, int64(n), p.explicitAttrs)
+		p.telemetry.ProcessorChangelensDeploymentEvents.Add(ctx, int64(n), p.explicitAttrs...)
 	}
 	if len(b.emitted) > 0 {
 		eventspan.AppendFlagEvaluations(td, b.emitted...)
 		for src, n := range b.emittedBy {
 			if n > 0 {
-				p.telemetry.ProcessorChangelensFlagEvaluations.Add(ctx, n, p.sourceAttrs[src])
+				p.telemetry.ProcessorChangelensFlagEvaluations.Add(ctx, n, p.sourceAttrs[src]...)
 			}
 		}
 	}
@@ -226,17 +248,17 @@ func (p *changelensProcessor) processTraces(ctx context.Context, td ptrace.Trace
 	}
 	for r, n := range b.dropped {
 		if n > 0 {
-			p.telemetry.ProcessorChangelensSpansDropped.Add(ctx, n, p.dropAttrs[r])
+			p.telemetry.ProcessorChangelensSpansDropped.Add(ctx, n, p.dropAttrs[r]...)
 		}
 	}
 	for r, n := range b.folds {
 		if n > 0 {
-			p.telemetry.ProcessorChangelensCohortFolds.Add(ctx, n, p.foldAttrs[r])
+			p.telemetry.ProcessorChangelensCohortFolds.Add(ctx, n, p.foldAttrs[r]...)
 		}
 	}
 	for r, n := range b.kindFolds {
 		if n > 0 {
-			p.telemetry.ProcessorChangelensErrorKindFolds.Add(ctx, n, p.kindFoldAttrs[r])
+			p.telemetry.ProcessorChangelensErrorKindFolds.Add(ctx, n, p.kindFoldAttrs[r]...)
 		}
 	}
 	return td, nil
@@ -244,6 +266,7 @@ func (p *changelensProcessor) processTraces(ctx context.Context, td ptrace.Trace
 
 func (p *changelensProcessor) processResource(rs ptrace.ResourceSpans, b *batchState, maxStart int64) bool {
 	res := rs.Resource().Attributes()
+	b.rs = len(b.units)
 	service := strAttr(res, eventspan.AttrServiceName)
 	hasService := service != ""
 	env := strAttr(res, eventspan.AttrDeploymentEnvironment)
@@ -263,6 +286,7 @@ func (p *changelensProcessor) processResource(rs ptrace.ResourceSpans, b *batchS
 		res.PutStr(eventspan.AttrServiceVersion, version)
 	}
 	unit := unitKey{service, env}
+	b.units = append(b.units, resourceUnit{unit, hasService})
 	rs.ScopeSpans().RemoveIf(func(ss ptrace.ScopeSpans) bool {
 		// Incident and commit events come already encoded
 		// (eventspan.AppendIncident, AppendCommit, by a webhook receiver
@@ -283,7 +307,14 @@ func (p *changelensProcessor) processResource(rs ptrace.ResourceSpans, b *batchS
 		// latency events themselves (eventspan.EventKind), even in a scope
 		// of calls only.
 		if !p.keepNonEntry {
-			eventspan.MarkScope(ss.Scope(), eventspan.EventLatency)
+			sc := ss.Scope()
+			if sc.Name() != eventspan.ScopeName {
+				sc.SetName(eventspan.ScopeName)
+				sc.SetVersion(eventspan.SchemaVersion)
+			}
+			if !b.bank.markScope(sc, eventspan.AttrEventType, eventspan.EventLatency) {
+				eventspan.MarkScope(sc, eventspan.EventLatency)
+			}
 		}
 		return false
 	})
@@ -311,10 +342,18 @@ type spanFields struct {
 
 // processSpan reports whether s stays in the output.
 func (p *changelensProcessor) processSpan(s ptrace.Span, b *batchState, hasService bool, unit unitKey, res pcommon.Map, maxStart int64) bool {
-	if b.evalSpans && isEvalSpan(s) {
+	flags, exc := p.flags(), p.errKinds != nil
+	evalSpan := false
+	if flags || exc {
+		evalSpan = b.idx.visit(s, b.rs, &p.entry, flags, exc)
+	}
+	if evalSpan {
 		// Its evaluation is credited to its request's entry span (annotate)
-		// or emitted as a flag evaluation event (flagIndex).
+		// or emitted as a flag evaluation event (spanIndex.creditFlags).
 		b.drop(reasonFlagEvaluation)
+		if !p.keepNonEntry {
+			b.bank.harvest(s)
+		}
 		return p.keepNonEntry
 	}
 	kind := s.Kind()
@@ -328,6 +367,9 @@ func (p *changelensProcessor) processSpan(s ptrace.Span, b *batchState, hasServi
 			return p.processCall(s, b, hasService, maxStart)
 		}
 		b.drop(reasonNotEntry)
+		if !p.keepNonEntry {
+			b.bank.harvest(s)
+		}
 		return p.keepNonEntry
 	}
 
@@ -392,12 +434,14 @@ func (p *changelensProcessor) processSpan(s ptrace.Span, b *batchState, hasServi
 	if p.keepNonEntry || kind == ptrace.SpanKindClient || kind == ptrace.SpanKindProducer {
 		eventspan.MarkLatencySpan(s)
 	}
-	if p.cohorts != nil {
-		p.cohorts.annotate(s, unit, res, b.flags, &b.folds)
-	}
-	if p.errKinds != nil && s.Status().Code() == ptrace.StatusCodeError {
-		k := p.errKinds
-		s.Attributes().PutStr(eventspan.AttrErrorKind, k.admit(unit, k.bound(k.kindOf(s, &f, &b.exc)), &b.kindFolds))
+	failed := p.errKinds != nil && s.Status().Code() == ptrace.StatusCodeError
+	if p.cohorts != nil || failed {
+		e := pendingEntry{s: s, res: res, unit: unit, rs: b.rs, failed: failed}
+		if failed {
+			e.errorType = f.errorType
+			e.fallback = kindFallback(&f)
+		}
+		b.pending = append(b.pending, e)
 	}
 	b.latency++
 	return true
@@ -532,4 +576,58 @@ func (c *opCache) join(name, a string, sep byte, b string) string {
 	}
 	c.mu.Unlock()
 	return s
+}
+
+// flags says whether feature-flag evaluations are read.
+func (p *changelensProcessor) flags() bool { return p.cohorts != nil && p.cohorts.flags }
+
+// pendingEntry is a latency event whose cohort dimensions and error kind
+// wait for the batch's evaluations and exceptions to be credited: they may
+// be on spans after it in the batch.
+type pendingEntry struct {
+	s         ptrace.Span
+	res       pcommon.Map
+	unit      unitKey
+	rs        int
+	failed    bool
+	errorType string // the span's error.type
+	fallback  string // its kind without error.type or exception (kindFallback)
+}
+
+// finishEntries writes the pending latency events' cohort dimensions and
+// error kinds, in batch order: the bounds admit in the order they did when
+// each span was finished on the spot.
+func (p *changelensProcessor) finishEntries(b *batchState) {
+	rs := -1
+	for i := range b.pending {
+		e := &b.pending[i]
+		if e.rs != rs {
+			rs = e.rs
+			b.dims.reset()
+			b.kinds.reset()
+		}
+		ref := spanRef{e.s.TraceID(), e.s.SpanID()}
+		if p.cohorts != nil {
+			b.evalBuf = b.idx.flagsOf(b.evalBuf[:0], ref)
+			p.cohorts.annotate(e.s, e.unit, e.res, b.evalBuf, b)
+		}
+		if e.failed {
+			kind := e.errorType
+			if kind == "" {
+				kind = b.idx.excOf(ref)
+			}
+			if kind == "" {
+				kind = e.fallback
+			}
+			k := p.errKinds
+			b.bank.putStr(e.s.Attributes(), eventspan.AttrErrorKind, k.admitCached(&b.kinds, e.unit, k.bound(kind), &b.kindFolds))
+		}
+	}
+}
+
+// resourceUnit is a resource's unit as processResource resolved it (a
+// removed resource's attributes are gone by the time orphans are emitted).
+type resourceUnit struct {
+	unit       unitKey
+	hasService bool
 }
