@@ -13,7 +13,8 @@ cannot express; the document states them in the parameters' descriptions:
   - POST /v1/experiments:plan: exactly one control variant, variant names
     differ, shares sum to 1, min_effect is not 0, one guardrail per metric,
     power 0 (the default) or above 0.5, a conversion_outcome whenever a
-    metric is conversion_rate, start_time in [1970, 2100), secondary
+    metric is conversion_rate, load_operations (none empty) whenever one is
+    a load percentile, start_time in [1970, 2100), secondary
     metrics from the vocabulary.
 
 A case generated as valid (positive) that breaks one of them would get a
@@ -156,6 +157,11 @@ def repair_experiment(body):
         used.append(primary.get("metric"))
     if "conversion_rate" in used and not body.get("conversion_outcome"):
         body["conversion_outcome"] = "checkout"
+    ops = body.get("load_operations")
+    if isinstance(ops, list):
+        body["load_operations"] = [o for o in ops if o != ""]
+    if any(m in used for m in ("load_p50", "load_p75", "load_p95")) and not body.get("load_operations"):
+        body["load_operations"] = ["screen order"]
     start = body.get("start_time")
     t = parse_time(start) if start is not None else None
     if t is not None and not MIN_TIME <= t < MAX_TIME:

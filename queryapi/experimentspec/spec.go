@@ -222,6 +222,14 @@ func (s Spec) Validate() error {
 		}
 		return false
 	}
+	if (uses(analysis.ExpLoadP50) || uses(analysis.ExpLoadP75) || uses(analysis.ExpLoadP95)) && len(s.LoadOperations) == 0 {
+		add("load_operations", "required with load_p50/p75/p95: the span names of the screen or page loads")
+	}
+	for i, op := range s.LoadOperations {
+		if op == "" {
+			add(fmt.Sprintf("load_operations[%d]", i), "empty")
+		}
+	}
 	if uses(analysis.ExpConversionRate) && s.ConversionOutcome == "" {
 		add("conversion_outcome", "required with conversion_rate: the outcome (processor outcomes[].name) it counts")
 	}

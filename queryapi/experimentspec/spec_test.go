@@ -23,6 +23,7 @@ guardrails:
   - {metric: crash_rate, max_degradation: 0}
 secondary_metrics: [payload_size, conversion_rate]
 conversion_outcome: checkout
+load_operations: [screen order]
 start_time: 2026-11-20T00:00:00Z
 planned_duration: 14d
 randomization_unit: user
@@ -101,6 +102,7 @@ func TestBadDefinitionsNameTheField(t *testing.T) {
 		{"no start", "start_time: 2026-11-20T00:00:00Z\n", "", "start_time"},
 		{"bad unit", "randomization_unit: user", "randomization_unit: device", "randomization_unit"},
 		{"conversion without outcome", "conversion_outcome: checkout\n", "", "conversion_outcome"},
+		{"load without operations", "load_operations: [screen order]\n", "", "load_operations"},
 		{"bad id", "id: graphql-screen", "id: graphql screen", "id"},
 		{"no service", "service: shop-app, ", "", "unit.service"},
 	} {

@@ -572,7 +572,7 @@ func fakeExperiment() usecase.ExperimentResult {
 	spec := experimentspec.Spec{ID: expID, Unit: analysis.ExperimentUnit{Service: "app", Environment: "production"},
 		Dimension: "flag:screen-api", Variants: []analysis.ExperimentVariant{{Name: "rest", Control: true, Share: 0.5}, {Name: "graphql", Share: 0.5}},
 		PrimaryMetric: &analysis.PrimaryMetric{Metric: "load_p75", MinEffect: 0.05}, Guardrails: []analysis.Guardrail{{Metric: "cpu_per_request", MaxDegradation: 0.1}},
-		StartTime: time.Date(2026, 11, 20, 0, 0, 0, 0, time.UTC), PlannedDuration: "14d"}
+		StartTime: time.Date(2026, 11, 20, 0, 0, 0, 0, time.UTC), PlannedDuration: "14d", LoadOperations: []string{"screen order"}}
 	return usecase.ExperimentResult{Spec: spec, Source: "graphql.yaml", Status: usecase.ExperimentComplete,
 		AsOf: spec.End(), Report: analysis.ExperimentReport{ID: expID, Elapsed: 14 * 24 * time.Hour, Decision: analysis.DecisionDontShip,
 			Reason: analysis.ReasonGuardrailFailed, Summary: "−40 % payload, 2.0 × CPU per request: guardrail cost failed",

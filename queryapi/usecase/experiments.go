@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"maps"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -232,19 +233,231 @@ func (s *Service) experimentData(ctx context.Context, spec experimentspec.Spec, 
 			}
 		}
 	}
+	if err := s.experimentExtras(ctx, spec, dim, from, to, data, notes); err != nil {
+		return nil, nil, err
+	}
 	out := make([]analysis.VariantData, 0, len(data))
 	for _, v := range spec.Variants {
 		out = append(out, *data[v.Name])
 	}
-	used := usedMetrics(spec)
-	for _, m := range used {
-		if !slices.Contains(serverMetrics, m) {
-			if _, ok := notes[m]; !ok {
-				notes[m] = "not measured: this server has no source for it yet"
+	return out, notes, nil
+}
+
+// uses reports whether the report shows metric m.
+func uses(spec experimentspec.Spec, m string) bool { return slices.Contains(usedMetrics(spec), m) }
+
+// usesLoad reports whether a load percentile is shown.
+func usesLoad(spec experimentspec.Spec) bool {
+	return uses(spec, analysis.ExpLoadP50) || uses(spec, analysis.ExpLoadP75) || uses(spec, analysis.ExpLoadP95)
+}
+
+// retentionDays lists the N of every retention_d<N> the report shows.
+func retentionDays(spec experimentspec.Spec) map[string]int {
+	out := map[string]int{}
+	for _, m := range usedMetrics(spec) {
+		if n, ok := strings.CutPrefix(m, "retention_d"); ok {
+			if d, err := strconv.Atoi(n); err == nil {
+				out[m] = d
 			}
 		}
 	}
-	return out, notes, nil
+	return out
+}
+
+// maxClientRows bounds a client read (variants × hours of 90 days).
+const maxClientRows = 50_000
+
+// maxCovariateUnits caps the users CUPED reads (a deterministic sample).
+const maxCovariateUnits = 200_000
+
+// covariateLookback is the pre-period of CUPED's per-user values.
+const covariateLookback = 28 * 24 * time.Hour
+
+// experimentExtras adds what other signals than the unit's requests give:
+// cost from resource-usage metrics, the client's loads, crashes,
+// conversions and retention, and the randomization units the sample-ratio
+// check counts when they are sessions or users.
+func (s *Service) experimentExtras(ctx context.Context, spec experimentspec.Spec, dim string, from, to time.Time,
+	data map[string]*analysis.VariantData, notes map[string]string) error {
+	unit := spec.Randomization()
+	if uses(spec, analysis.ExpCPUPerRequest) || uses(spec, analysis.ExpMemoryPerRequest) {
+		if dim != schema.DimensionVersion {
+			const why = "not measured: one process serves every variant of a flag, so its CPU and memory cannot be split (self_time is the proxy)"
+			notes[analysis.ExpCPUPerRequest], notes[analysis.ExpMemoryPerRequest] = why, why
+		} else {
+			pts, err := s.st.ResourceUsage(ctx, store.UsageQuery{Service: spec.Unit.Service, Environment: spec.Unit.Environment,
+				From: from.Truncate(experimentBucket), To: ceilTo(to, experimentBucket), Bucket: experimentBucket})
+			if err != nil {
+				return err
+			}
+			cpu, mem := map[string][]analysis.MetricBucket{}, map[string][]analysis.MetricBucket{}
+			for _, p := range pts {
+				if p.Requests <= 0 {
+					continue
+				}
+				cpu[p.Version] = append(cpu[p.Version], analysis.MetricBucket{Num: p.CPUSeconds, Den: p.Requests})
+				mem[p.Version] = append(mem[p.Version], analysis.MetricBucket{Num: p.MemoryByteAvg * experimentBucket.Seconds(), Den: p.Requests})
+			}
+			for name, d := range data {
+				if len(cpu[name]) > 0 {
+					d.Metrics[analysis.ExpCPUPerRequest] = analysis.MetricSeries{Buckets: cpu[name]}
+					d.Metrics[analysis.ExpMemoryPerRequest] = analysis.MetricSeries{Buckets: mem[name]}
+				}
+			}
+		}
+	}
+	if uses(spec, analysis.ExpSelfTime) {
+		notes[analysis.ExpSelfTime] = "proxy for CPU: time in the request's own spans, outside its traced calls (the processor's self_time.enabled)"
+		control := ""
+		for _, v := range spec.Variants {
+			if v.Control {
+				control = v.Name
+			}
+		}
+		for _, v := range spec.Variants {
+			if v.Control || control == "" { // a plan's pre-period has no variants to compare
+				continue
+			}
+			st, err := s.st.CohortSelfTime(ctx, report.CompareQuery{Service: spec.Unit.Service, Environment: spec.Unit.Environment,
+				Start: from, End: to, Dimension: dim, Control: control, Treatment: v.Name})
+			if err != nil {
+				return err
+			}
+			for name, t := range st {
+				if d := data[name]; d != nil && t.Requests > 0 {
+					// One bucket: the read gives the range's mean.
+					d.Metrics[analysis.ExpSelfTime] = analysis.MetricSeries{Buckets: []analysis.MetricBucket{{Num: t.MeanMs * t.Requests / 1e3, Den: t.Requests}}}
+				}
+			}
+		}
+	}
+	retention := retentionDays(spec)
+	client := usesLoad(spec) || uses(spec, analysis.ExpCrashRate) || uses(spec, analysis.ExpConversionRate) || len(retention) > 0 ||
+		unit != experimentspec.UnitRequest
+	if !client {
+		return nil
+	}
+	q := store.ClientQuery{Service: spec.Unit.Service, Environment: spec.Unit.Environment, Dimension: dim, From: from, To: to}
+	if usesLoad(spec) || uses(spec, analysis.ExpCrashRate) || unit == experimentspec.UnitSession {
+		cohorts, err := s.st.ClientCohorts(ctx, q, spec.LoadOperations, maxClientRows)
+		if err != nil {
+			return err
+		}
+		for _, c := range cohorts {
+			d := data[c.Variant]
+			if d == nil {
+				continue
+			}
+			var loads []analysis.MetricBucket
+			for _, h := range c.Hours {
+				var hist store.Histogram
+				for _, op := range spec.LoadOperations {
+					hist = mergeHist(hist, h.Loads[op])
+				}
+				if len(hist.Keys) > 0 {
+					loads = append(loads, analysis.MetricBucket{Hist: stats.Hist{Keys: hist.Keys, Weights: hist.Weights}})
+				}
+			}
+			if len(loads) > 0 {
+				for _, m := range []string{analysis.ExpLoadP50, analysis.ExpLoadP75, analysis.ExpLoadP95} {
+					d.Metrics[m] = analysis.MetricSeries{Buckets: loads}
+				}
+			}
+			if c.Sessions > 0 {
+				d.Metrics[analysis.ExpCrashRate] = analysis.MetricSeries{Buckets: []analysis.MetricBucket{{Num: float64(c.CrashedSessions), Den: float64(c.Sessions)}}}
+			}
+			if unit == experimentspec.UnitSession {
+				d.Units = float64(c.Sessions)
+			}
+		}
+	}
+	if uses(spec, analysis.ExpConversionRate) {
+		by := store.BySession
+		if unit == experimentspec.UnitUser {
+			by = store.ByUser
+		}
+		conv, err := s.st.Conversions(ctx, q, by, spec.ConversionOutcome, "", maxClientRows)
+		if err != nil {
+			return err
+		}
+		for _, c := range conv {
+			if d := data[c.Variant]; d != nil && c.Units > 0 {
+				d.Metrics[analysis.ExpConversionRate] = analysis.MetricSeries{Buckets: []analysis.MetricBucket{{Num: float64(c.Converted), Den: float64(c.Units)}}}
+			}
+		}
+		if by == store.ByUser {
+			// CUPED: each user's conversions in the four weeks before.
+			cov, err := s.st.UnitCovariates(ctx, q, from.Add(-covariateLookback), store.CovariateMetric{Outcome: spec.ConversionOutcome}, maxCovariateUnits)
+			if err != nil {
+				return err
+			}
+			units := map[string][]analysis.UnitValue{}
+			for _, u := range cov {
+				units[u.Variant] = append(units[u.Variant], analysis.UnitValue{Y: min(u.Value, 1), X: min(u.Pre, 1), HasX: true})
+			}
+			if len(cov) < maxCovariateUnits { // the whole population: the per-user means are the estimate
+				for name, us := range units {
+					if d := data[name]; d != nil && len(us) > 0 {
+						d.Metrics[analysis.ExpConversionRate] = analysis.MetricSeries{Units: us}
+					}
+				}
+			}
+		}
+	}
+	for m, days := range retention {
+		rows, err := s.st.Retention(ctx, q, days, to, maxClientRows)
+		if err != nil {
+			return err
+		}
+		for _, r := range rows {
+			if d := data[r.Variant]; d != nil && r.Eligible > 0 {
+				d.Metrics[m] = analysis.MetricSeries{Buckets: []analysis.MetricBucket{{Num: float64(r.Retained), Den: float64(r.Eligible)}}}
+			}
+		}
+		if to.Sub(from) < time.Duration(days)*24*time.Hour {
+			notes[m] = fmt.Sprintf("only users first seen at least %d days before the look count", days)
+		}
+	}
+	if unit == experimentspec.UnitUser {
+		rows, err := s.st.Retention(ctx, q, 1, to, maxClientRows)
+		if err != nil {
+			return err
+		}
+		for _, r := range rows {
+			if d := data[r.Variant]; d != nil {
+				d.Units = float64(r.Users)
+			}
+		}
+	}
+	return nil
+}
+
+// mergeHist adds b's buckets to a.
+func mergeHist(a, b store.Histogram) store.Histogram {
+	if len(b.Keys) == 0 {
+		return a
+	}
+	m := map[uint16]float64{}
+	for i, k := range a.Keys {
+		m[k] += a.Weights[i]
+	}
+	for i, k := range b.Keys {
+		m[k] += b.Weights[i]
+	}
+	keys := slices.Sorted(maps.Keys(m))
+	w := make([]float64, len(keys))
+	for i, k := range keys {
+		w[i] = m[k]
+	}
+	return store.Histogram{Keys: keys, Weights: w}
+}
+
+// ceilTo rounds t up to a multiple of d.
+func ceilTo(t time.Time, d time.Duration) time.Time {
+	if r := t.Truncate(d); r.Before(t) {
+		return r.Add(d)
+	}
+	return t
 }
 
 // variantSeries is one cohort's server metrics over a range.
@@ -323,42 +536,69 @@ type baseline struct {
 	Metrics map[string]analysis.MetricSeries
 }
 
-// baselineData reads the pre-period of a plan: the server metrics of the
-// unit's two busiest versions over [from, to) (all its traffic but what
-// older versions still served).
+// baselineData reads the pre-period of a plan: every metric of the report
+// over [from, to) along the version dimension (before the experiment its
+// variants do not exist), all versions together.
 func (s *Service) baselineData(ctx context.Context, spec experimentspec.Spec, from, to time.Time) (baseline, error) {
 	out := baseline{Metrics: map[string]analysis.MetricSeries{}}
-	dims, err := s.st.CohortValues(ctx, spec.Unit.Service, spec.Unit.Environment, from, to, 2)
+	dims, err := s.st.CohortValues(ctx, spec.Unit.Service, spec.Unit.Environment, from, to, maxBaselineVersions)
 	if err != nil {
 		return out, err
 	}
 	var versions []string
 	for _, d := range dims {
 		if d.Dimension == schema.DimensionVersion || d.Dimension == "" {
-			for _, v := range d.Values[:min(2, len(d.Values))] {
+			for _, v := range d.Values {
 				versions = append(versions, v.Value)
 			}
 		}
 	}
-	if len(versions) == 0 {
-		return out, nil
+	pre := spec
+	pre.Dimension = schema.DimensionVersion
+	pre.Variants = nil
+	data := map[string]*analysis.VariantData{}
+	for _, v := range versions {
+		pre.Variants = append(pre.Variants, analysis.ExperimentVariant{Name: v})
+		data[v] = &analysis.VariantData{Name: v, Metrics: map[string]analysis.MetricSeries{}}
 	}
-	q := report.CompareQuery{Service: spec.Unit.Service, Environment: spec.Unit.Environment, Start: from, End: to,
-		Dimension: schema.DimensionVersion, Control: versions[0], Treatment: versions[0] + "\x00none"}
-	if len(versions) > 1 {
-		q.Treatment = versions[1]
+	// The server metrics, a pair of versions at a time (the cohort read
+	// takes two).
+	for i := 0; i < len(versions); i += 2 {
+		q := report.CompareQuery{Service: spec.Unit.Service, Environment: spec.Unit.Environment, Start: from, End: to,
+			Dimension: schema.DimensionVersion, Control: versions[i], Treatment: versions[i] + "\x00none"}
+		if i+1 < len(versions) {
+			q.Treatment = versions[i+1]
+		}
+		rows, err := s.st.CohortMinutes(ctx, q, false, maxExperimentRows)
+		if err != nil {
+			return out, err
+		}
+		for v, series := range hourSeries(rows, from) {
+			if d := data[v]; d != nil {
+				maps.Copy(d.Metrics, series.metrics)
+				if spec.Randomization() == experimentspec.UnitRequest {
+					d.Units = series.requests
+				}
+			}
+		}
 	}
-	rows, err := s.st.CohortMinutes(ctx, q, false, maxExperimentRows)
-	if err != nil {
-		return out, err
+	if len(versions) > 0 {
+		if err := s.experimentExtras(ctx, pre, schema.DimensionVersion, from, to, data, map[string]string{}); err != nil {
+			return out, err
+		}
 	}
-	for i := range rows {
-		rows[i].Cohort = "" // the versions together
-	}
-	all := hourSeries(rows, from)[""]
-	out.Metrics = all.metrics
-	if spec.Randomization() == experimentspec.UnitRequest {
-		out.Units = all.requests
+	for _, v := range versions {
+		d := data[v]
+		out.Units += d.Units
+		for m, series := range d.Metrics {
+			all := out.Metrics[m]
+			all.Buckets = append(all.Buckets, series.Buckets...)
+			all.Units = append(all.Units, series.Units...)
+			out.Metrics[m] = all
+		}
 	}
 	return out, nil
 }
+
+// maxBaselineVersions bounds the versions a plan reads the pre-period of.
+const maxBaselineVersions = 10

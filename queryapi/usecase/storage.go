@@ -123,6 +123,19 @@ type ExperimentReader interface {
 	// Experiments: the stored experiment definitions, every one for id ""
 	// (ordered by id), else at most the one.
 	Experiments(ctx context.Context, id string) ([]store.StoredExperiment, error)
+	// ResourceUsage: a unit's CPU seconds, memory and requests per version
+	// and bucket (schema v14).
+	ResourceUsage(ctx context.Context, q store.UsageQuery) ([]store.UsagePoint, error)
+	// CohortSelfTime: the self time of q's two cohorts (the CPU proxy where
+	// one process serves both); absent cohorts measured none.
+	CohortSelfTime(ctx context.Context, q report.CompareQuery) (map[string]store.SelfTime, error)
+	// ClientCohorts, Conversions, Retention, UnitCovariates: a client unit's
+	// sessions, crashes and loads, conversions to an outcome, retention and
+	// per-user values for CUPED, per variant (schema v15).
+	ClientCohorts(ctx context.Context, q store.ClientQuery, operations []string, limit int) ([]store.ClientCohort, error)
+	Conversions(ctx context.Context, q store.ClientQuery, by store.ConversionsBy, outcome, outcomeService string, limit int) ([]store.Conversion, error)
+	Retention(ctx context.Context, q store.ClientQuery, days int, until time.Time, limit int) ([]store.RetentionRow, error)
+	UnitCovariates(ctx context.Context, q store.ClientQuery, preFrom time.Time, m store.CovariateMetric, limit int) ([]store.UnitCovariate, error)
 }
 
 // Storage is everything a Service reads, and the connection's health and

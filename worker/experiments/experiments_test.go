@@ -25,6 +25,7 @@ primary_metric: {metric: load_p75, min_effect: 0.05}
 guardrails: [{metric: crash_rate, max_degradation: 0}]
 start_time: 2026-11-20T00:00:00Z
 planned_duration: 14d
+load_operations: [screen order]
 `
 
 func write(t *testing.T, dir, name, body string) {

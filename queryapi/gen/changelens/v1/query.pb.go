@@ -5709,7 +5709,7 @@ type Experiment struct {
 	// sample-ratio check counts and what the client metrics are per.
 	RandomizationUnit string `protobuf:"bytes,13,opt,name=randomization_unit,json=randomizationUnit,proto3" json:"randomization_unit,omitempty"`
 	// The client span names whose durations are load_p50/p75/p95 (screen or
-	// page loads); empty: every client entry span.
+	// page loads); required when a metric is one of them.
 	LoadOperations []string `protobuf:"bytes,14,rep,name=load_operations,json=loadOperations,proto3" json:"load_operations,omitempty"`
 	// The outcome (the processor's outcomes[].name) conversion_rate counts;
 	// required when a metric is conversion_rate.
@@ -7692,7 +7692,7 @@ const file_changelens_v1_query_proto_rawDesc = "" +
 	"\ttreatment\x18\t \x01(\v2\x15.changelens.v1.CohortR\ttreatment\x12'\n" +
 	"\x0foverlap_minutes\x18\n" +
 	" \x01(\x05R\x0eoverlapMinutes\x12;\n" +
-	"\vregressions\x18\v \x03(\v2\x19.changelens.v1.RegressionR\vregressions\"\x9a\f\n" +
+	"\vregressions\x18\v \x03(\v2\x19.changelens.v1.RegressionR\vregressions\"\xbf\f\n" +
 	"\n" +
 	"Experiment\x12?\n" +
 	"\x02id\x18\x01 \x01(\tB/\x92A,J\x10\"graphql-screen\"x\x80\x01\x80\x01\x01\x8a\x01\x11^[A-Za-z0-9._-]+$R\x02id\x12 \n" +
@@ -7714,9 +7714,9 @@ const file_changelens_v1_query_proto_rawDesc = "" +
 	"\x05power\x18\f \x01(\x01B\x17\x92A\x14Y\x00\x00\x00\x00\x00\x00\xf0?`\x01i\x00\x00\x00\x00\x00\x00\x00\x80R\x05power\x12N\n" +
 	"\x12randomization_unit\x18\r \x01(\tB\x1f\x92A\x1c\x8a\x01\x19^(request|session|user)?$R\x11randomizationUnit\x12'\n" +
 	"\x0fload_operations\x18\x0e \x03(\tR\x0eloadOperations\x12-\n" +
-	"\x12conversion_outcome\x18\x0f \x01(\tR\x11conversionOutcome:\x83\x04\x92A\xff\x03\n" +
+	"\x12conversion_outcome\x18\x0f \x01(\tR\x11conversionOutcome:\xa8\x04\x92A\xa4\x04\n" +
 	"T\xd2\x01\x02id\xd2\x01\x04unit\xd2\x01\tdimension\xd2\x01\bvariants\xd2\x01\x0eprimary_metric\xd2\x01\n" +
-	"start_time\xd2\x01\x10planned_duration2\xa6\x03{\"id\": \"order-screen-api\", \"unit\": {\"service\": \"shop-app\", \"environment\": \"production\"}, \"dimension\": \"flag:order-screen-api\", \"variants\": [{\"name\": \"rest\", \"control\": true, \"share\": 0.5}, {\"name\": \"graphql\", \"share\": 0.5}], \"primary_metric\": {\"metric\": \"load_p75\", \"min_effect\": 0.05}, \"guardrails\": [{\"metric\": \"cpu_per_request\", \"max_degradation\": 0.1}], \"start_time\": \"2026-11-20T00:00:00Z\", \"planned_duration\": \"14d\"}\"\xc7\x01\n" +
+	"start_time\xd2\x01\x10planned_duration2\xcb\x03{\"id\": \"order-screen-api\", \"unit\": {\"service\": \"shop-app\", \"environment\": \"production\"}, \"dimension\": \"flag:order-screen-api\", \"variants\": [{\"name\": \"rest\", \"control\": true, \"share\": 0.5}, {\"name\": \"graphql\", \"share\": 0.5}], \"primary_metric\": {\"metric\": \"load_p75\", \"min_effect\": 0.05}, \"guardrails\": [{\"metric\": \"cpu_per_request\", \"max_degradation\": 0.1}], \"start_time\": \"2026-11-20T00:00:00Z\", \"planned_duration\": \"14d\", \"load_operations\": [\"screen order\"]}\"\xc7\x01\n" +
 	"\x0eExperimentUnit\x12F\n" +
 	"\aservice\x18\x01 \x01(\tB,\x92A)x\x80\x02\x80\x01\x01\x8a\x01 ^[^\\u0000-\\u001F\\u007F-\\u009F]*$R\aservice\x12N\n" +
 	"\venvironment\x18\x02 \x01(\tB,\x92A)x\x80\x02\x80\x01\x01\x8a\x01 ^[^\\u0000-\\u001F\\u007F-\\u009F]*$R\venvironment:\x1d\x92A\x1a\n" +
