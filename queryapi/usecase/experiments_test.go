@@ -77,7 +77,7 @@ func experimentStory(t *testing.T, users int, cpuRatio, loadGainMs, crashTreatme
 		PrimaryMetric:    &analysis.PrimaryMetric{Metric: analysis.ExpLoadP75, MinEffect: 0.05},
 		Guardrails:       []analysis.Guardrail{{Metric: analysis.ExpCPUPerRequest, MaxDegradation: 0.10}, {Metric: analysis.ExpCrashRate}},
 		SecondaryMetrics: []string{analysis.ExpConversionRate}, ConversionOutcome: "checkout", LoadOperations: []string{"screen order"},
-		StartTime:        start, PlannedDuration: "7d", RandomizationUnit: experimentspec.UnitSession}
+		StartTime: start, PlannedDuration: "7d", RandomizationUnit: experimentspec.UnitSession}
 	if err := spec.Validate(); err != nil {
 		t.Fatal(err)
 	}
