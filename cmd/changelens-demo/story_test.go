@@ -3,6 +3,8 @@ package main
 import (
 	"context"
 	"math"
+	"os"
+	"path/filepath"
 	"sort"
 	"sync"
 	"testing"
@@ -12,6 +14,8 @@ import (
 	"go.opentelemetry.io/otel/sdk/metric/metricdata"
 	sdktrace "go.opentelemetry.io/otel/sdk/trace"
 	"go.opentelemetry.io/otel/trace"
+
+	"github.com/changelens/changelens/queryapi/experimentspec"
 )
 
 // storyTally measures the story from the spans as they end, without
@@ -307,4 +311,45 @@ func (r *recordNames) Shutdown(context.Context) error                  { return 
 func (r *recordNames) ForceFlush(context.Context) error                { return nil }
 func (r *recordNames) OnEnd(s sdktrace.ReadOnlySpan) {
 	*r.out = append(*r.out, s.SpanContext().TraceID().String()+s.Name()+s.EndTime().String())
+}
+
+// The definitions make run applies name what the story emits: a renamed
+// flag or version would leave the report empty.
+func TestStoryExperimentDefinitions(t *testing.T) {
+	files, _ := filepath.Glob("../../deploy/local/experiments/*.yaml")
+	if len(files) != 2 {
+		t.Fatalf("definitions %v, want the app's and the backend's", files)
+	}
+	for _, f := range files {
+		b, err := os.ReadFile(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		s, err := experimentspec.Parse(b)
+		if err == nil {
+			err = s.Validate()
+		}
+		if err != nil {
+			t.Fatalf("%s: %v", f, err)
+		}
+		var want []string
+		switch s.ID {
+		case "order-screen-api":
+			if s.Unit.Service != appService || s.Dimension != "flag:"+storyFlag || s.ConversionOutcome != checkoutSpan ||
+				len(s.LoadOperations) != 1 || s.LoadOperations[0] != screenSpan || s.Randomization() != experimentspec.UnitUser {
+				t.Errorf("%s: %+v does not match the story", f, s)
+			}
+			want = []string{variantREST, variantGraphQL}
+		case "order-api-backend":
+			if s.Unit.Service != ordersService || s.Dimension != "version" {
+				t.Errorf("%s: %+v does not match the story", f, s)
+			}
+			want = []string{ordersRESTVersion, ordersGraphQLVersion}
+		default:
+			t.Fatalf("%s: unexpected experiment %q", f, s.ID)
+		}
+		if s.Unit.Environment != "production" || len(s.Variants) != 2 || s.Variants[0].Name != want[0] || !s.Variants[0].Control || s.Variants[1].Name != want[1] {
+			t.Errorf("%s: variants %+v, want control %s and %s", f, s.Variants, want[0], want[1])
+		}
+	}
 }
