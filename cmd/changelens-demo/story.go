@@ -2,7 +2,9 @@ package main
 
 import (
 	"context"
+	"fmt"
 	"hash/fnv"
+	"io"
 	"math"
 	"math/rand/v2"
 	"strconv"
@@ -112,6 +114,10 @@ type orderStory struct {
 	sessions int64
 	// metricErrs counts refused metric exports (reported, not fatal).
 	metricErrs int64
+	// Per variant, what was emitted: the summary prints it beside the
+	// report, so a reader can tell the API's figures from the generator's.
+	loads, crashes, checkouts [2]int64
+	metricPoints              int64
 }
 
 func newOrderStory(seed uint64, start time.Time, rps float64, p storyParams, proc sdktrace.SpanProcessor, sink metricSink, st *stats) *orderStory {
@@ -265,7 +271,9 @@ func (s *orderStory) screen(t time.Time) {
 	end := t.Add(ms(loadMS))
 	spans := int64(3)
 	crashed := newSession && r.Float64() < s.p.crashPerSess
+	s.loads[v]++
 	if crashed {
+		s.crashes[v]++
 		root.AddEvent("exception", trace.WithTimestamp(end), trace.WithAttributes(
 			semconv.ExceptionType("NSInvalidArgumentException"),
 			semconv.ExceptionMessage("-[OrderViewController render:]: unrecognized selector"),
@@ -278,6 +286,7 @@ func (s *orderStory) screen(t time.Time) {
 		at := end.Add(time.Duration((2 + 18*r.Float64()) * float64(time.Second)))
 		_, c := s.appTr.Start(bg, checkoutSpan, internalKind, trace.WithTimestamp(at), who)
 		c.End(trace.WithTimestamp(at.Add(ms(s.lognormal(300, 0.3)))))
+		s.checkouts[v]++
 		spans++
 	}
 	s.st.requests.Add(1)
@@ -309,7 +318,11 @@ func (s *orderStory) exportMetrics(ctx context.Context, t time.Time) {
 				{Name: "process.memory.usage", Unit: "By", Description: "The amount of physical memory in use.",
 					Data: metricdata.Gauge[int64]{DataPoints: []metricdata.DataPoint[int64]{{Time: t, Value: int64(mem)}}}},
 			}}}}
-			if err := s.sink(ctx, rm); err != nil {
+			err := s.sink(ctx, rm)
+			if err == nil {
+				s.metricPoints++
+			}
+			if err != nil {
 				s.metricErrs++
 				if s.warnf != nil {
 					s.warnf("metrics of %s: %v", in.id, err)
@@ -333,4 +346,35 @@ func (s *orderStory) shutdown(ctx context.Context) {
 			_ = in.tp.Shutdown(ctx)
 		}
 	}
+}
+
+// printStory states what the story emitted, per variant, with the CPU per
+// request it put into the metrics.
+func printStory(w io.Writer, s *orderStory) {
+	if s == nil {
+		return
+	}
+	fmt.Fprintf(w, "\nOrder-screen experiment: %s (%s) flag %s split by user; orders %s serves %q, %s serves %q\n",
+		appService, appVersion, storyFlag, ordersRESTVersion, variantREST, ordersGraphQLVersion, variantGraphQL)
+	for v, name := range [2]string{variantREST, variantGraphQL} {
+		var cpu float64
+		var served int64
+		for _, in := range s.inst[v] {
+			cpu += in.cpuSec
+			served += in.served
+		}
+		perReq := 0.0
+		if served > 0 {
+			perReq = cpu / float64(served) * 1000
+		}
+		fmt.Fprintf(w, "  %-8s %d screen loads, %d crashes, %d checkouts; backend CPU %.2f ms per request\n",
+			name, s.loads[v], s.crashes[v], s.checkouts[v], perReq)
+	}
+	switch {
+	case s.sink == nil && s.metricErrs > 0:
+		fmt.Fprintf(w, "  CPU metrics: the collector refused them (no metrics pipeline?): cost per cohort cannot be read\n")
+	default:
+		fmt.Fprintf(w, "  CPU metrics: %d instance exports (%d refused)\n", s.metricPoints, s.metricErrs)
+	}
+	fmt.Fprintf(w, "  report: GET /v1/experiments/order-screen-api/report and /v1/experiments/order-api-backend/report\n")
 }
