@@ -5,7 +5,9 @@
 // visible as a service.version change), with rolling updates, one bad
 // release rolled back 40 minutes later, an error-rate regression fixed
 // forward, a latency improvement, a failed deploy, a 5 % canary of a slower
-// version that is withdrawn, and a 50/50 feature-flag experiment.
+// version that is withdrawn, and a 50/50 feature-flag experiment; beside
+// it, a mobile app's order screen tested GraphQL against REST, with the
+// backend's CPU metrics (story.go).
 //
 // It backfills a past period as fast as the collector takes it (span
 // timestamps in the past), then goes on live in real time:
