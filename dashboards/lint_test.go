@@ -1026,8 +1026,8 @@ func newLinter(t *testing.T) (*linter, []*dashboard) {
 
 func TestLintDashboards(t *testing.T) {
 	l, ds := newLinter(t)
-	if len(ds) < 4 {
-		t.Fatalf("%d dashboards, want DORA overview, service latency, deployment impact and compare", len(ds))
+	if len(ds) < 5 {
+		t.Fatalf("%d dashboards, want DORA overview, service latency, deployment impact, compare and experiment", len(ds))
 	}
 	for _, d := range ds {
 		t.Run(d.UID, func(t *testing.T) {
@@ -1159,6 +1159,33 @@ func TestLintDashboardsContent(t *testing.T) {
 	}
 	if tiers < 4 {
 		t.Errorf("%d DORA panels colour the tier, want at least 4", tiers)
+	}
+
+	// Issue 25: an experiment's decision, plan, split and every metric per
+	// treatment with its interval, verdict and note.
+	exp := must("changelens-experiment")
+	report := `/v1/experiments/\$\{experiment\}/report`
+	has(exp,
+		`^stat `+report+`  decision$`,
+		`^stat `+report+`  summary reason$`,
+		`^stat `+report+` plan message `,
+		`^stat `+report+` sample_ratio p_value mismatch$`,
+		`^table `+report+` sample_ratio.counts variant units expected_share observed_share$`,
+		`^table `+report+` treatments.#\(treatment=="\$\{treatment\}"\).metrics label role unit control_value treatment_value relative_effect relative_low relative_high verdict note$`,
+		`^table `+report+` treatments treatment decision reason summary$`,
+	)
+	for _, v := range []string{"experiment", "treatment"} {
+		if exp.variable(v) == nil {
+			t.Errorf("%s: no variable %s", exp.UID, v)
+		}
+	}
+	// Every query reads the same look at the report: the time picker's end.
+	for _, sp := range exp.flatPanels() {
+		for _, tg := range sp.Targets {
+			if len(tg.URLOptions.Params) != 1 || tg.URLOptions.Params[0].Key != "as_of" || tg.URLOptions.Params[0].Value != "${__to:date:iso}" {
+				t.Errorf("%s: panel %q does not read the report as of the range's end", exp.UID, sp.Title)
+			}
+		}
 	}
 
 	cmp := must("changelens-compare")

@@ -71,6 +71,7 @@ func TestDashboardsLive(t *testing.T) {
 	db := ch.NewDatabase(t)
 	began := time.Now()
 	n := writeScenario(t, ch.Addr(), db, p, scenarioPerMinute)
+	storeScenarioExperiment(t, ch, db, end)
 	t.Logf("scenario: %d request spans, %d planned deployments over %s, written in %s",
 		n, len(p.Deployments), scenarioLength, time.Since(began).Round(time.Millisecond))
 

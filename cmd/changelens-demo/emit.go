@@ -90,6 +90,8 @@ type emitter struct {
 	ci      *sdktrace.TracerProvider
 	ciTr    trace.Tracer
 	nextDep int
+	// story is the order-screen experiment (nil: off).
+	story *orderStory
 }
 
 type unitGen struct {
@@ -238,6 +240,9 @@ func (e *emitter) chunk(ctx context.Context, from, to time.Time, flush bool) err
 			e.request(u, u.next)
 			u.next = u.next.Add(u.gap(e.rps * e.plan.RateFactor(u.key, u.next)))
 		}
+	}
+	if e.story != nil {
+		e.story.emit(ctx, from, to)
 	}
 	deps := e.plan.Deployments
 	for e.nextDep < len(deps) && deps[e.nextDep].Time().Before(to) {
@@ -494,6 +499,9 @@ func (e *emitter) shutdownTracers(ctx context.Context) {
 		delete(e.tracers, k)
 	}
 	_ = e.ci.Shutdown(ctx)
+	if e.story != nil {
+		e.story.shutdown(ctx)
+	}
 }
 
 // sharedProcessor lets many TracerProviders (one per service version) feed

@@ -5,7 +5,9 @@
 // visible as a service.version change), with rolling updates, one bad
 // release rolled back 40 minutes later, an error-rate regression fixed
 // forward, a latency improvement, a failed deploy, a 5 % canary of a slower
-// version that is withdrawn, and a 50/50 feature-flag experiment.
+// version that is withdrawn, and a 50/50 feature-flag experiment; beside
+// it, a mobile app's order screen tested GraphQL against REST, with the
+// backend's CPU metrics (story.go).
 //
 // It backfills a past period as fast as the collector takes it (span
 // timestamps in the past), then goes on live in real time:
@@ -32,6 +34,7 @@ import (
 	"time"
 
 	"go.opentelemetry.io/otel"
+	"go.opentelemetry.io/otel/exporters/otlp/otlpmetric/otlpmetricgrpc"
 	"go.opentelemetry.io/otel/exporters/otlp/otlptrace/otlptracegrpc"
 	sdktrace "go.opentelemetry.io/otel/sdk/trace"
 
@@ -57,6 +60,10 @@ type config struct {
 	// webhookEndpoint is the changelens_webhook receiver (host:port) the
 	// scenario's incidents are reported to; "" reports none.
 	webhookEndpoint string
+	// story adds the order-screen experiment (shop-app, orders and their
+	// CPU metrics) at appRPS screen loads per second.
+	story  bool
+	appRPS float64
 	// now is the clock (tests may replace it).
 	now func() time.Time
 }
@@ -93,6 +100,9 @@ func parseFlags(args []string, stderr io.Writer) (config, error) {
 	fs.DurationVar(&cfg.exportRetry, "export-retry", 3*time.Minute, "how long a failing export is retried (the generator waits meanwhile) before its spans are counted as lost")
 	fs.StringVar(&cfg.webhookEndpoint, "webhook-endpoint", "", "the changelens_webhook receiver (host:port): once the backfill is done, report the bad release's incidents to it "+
 		"as Prometheus Alertmanager and PagerDuty would (secrets from $"+envAlertmanagerToken+" and $"+envPagerDutySecret+"); empty: none")
+	fs.BoolVar(&cfg.story, "story", true, "also run the order-screen experiment: the shop-app mobile app (GraphQL or REST by the flag "+storyFlag+"), "+
+		"the orders backend's two versions and their process.cpu.time/process.memory.usage metrics")
+	fs.Float64Var(&cfg.appRPS, "app-rps", 1, "mean order-screen loads per second of the shop-app story")
 	if err := fs.Parse(args); err != nil {
 		return cfg, err
 	}
@@ -117,6 +127,8 @@ func parseFlags(args []string, stderr io.Writer) (config, error) {
 		return cfg, fmt.Errorf("--rps must be in (0, 10000], got %v", cfg.rps)
 	case !(cfg.backfillKids >= 0 && cfg.backfillKids <= 1):
 		return cfg, fmt.Errorf("--backfill-child-spans must be in [0, 1], got %v", cfg.backfillKids)
+	case cfg.story && (!(cfg.appRPS > 0) || cfg.appRPS > 10000):
+		return cfg, fmt.Errorf("--app-rps must be in (0, 10000], got %v", cfg.appRPS)
 	case cfg.exportRetry < 0:
 		return cfg, errors.New("--export-retry must not be negative")
 	case cfg.queueSize < 1 || cfg.batchSize < 1:
@@ -243,6 +255,7 @@ type result struct {
 	backfillTook  time.Duration
 	interrupted   bool
 	firstExportEr string
+	story         *orderStory // nil: not run
 }
 
 func run(ctx context.Context, cfg config, stdout, stderr io.Writer) (*result, error) {
@@ -302,6 +315,16 @@ func run(ctx context.Context, cfg config, stdout, stderr io.Writer) (*result, er
 		return nil, err
 	}
 	em.childFrac = cfg.backfillKids
+	var metricExp *otlpmetricgrpc.Exporter
+	if cfg.story {
+		metricExp, err = newMetricExporter(ctx, cfg)
+		if err != nil {
+			_ = bsp.Shutdown(context.Background())
+			return nil, err
+		}
+		em.story = newOrderStory(cfg.seed, p.Start, cfg.appRPS, defaultStory, bsp, metricExp.Export, st)
+		em.story.warnf = func(format string, args ...any) { st.warn(stderr, format, args...) }
+	}
 
 	fmt.Fprintf(stderr, "changelens-demo: %d services × %d environments → %s; backfill %s (%s … %s) at %.3g req/s per service, %d deployments planned in it\n",
 		len(p.Services), len(p.Units)/len(p.Services), cfg.endpoint, formatDuration(cfg.backfill),
@@ -368,6 +391,10 @@ func run(ctx context.Context, cfg config, stdout, stderr io.Writer) (*result, er
 	if err := bsp.Shutdown(sctx); err != nil && runErr == nil {
 		runErr = fmt.Errorf("flushing spans: %w", err)
 	}
+	if metricExp != nil {
+		_ = metricExp.Shutdown(sctx)
+		res.story = em.story
+	}
 	close(stopProgress)
 	<-progressDone
 
@@ -390,6 +417,27 @@ func run(ctx context.Context, cfg config, stdout, stderr io.Writer) (*result, er
 		runErr = nil
 	}
 	return res, runErr
+}
+
+// newMetricExporter sends the story's metrics where the spans go.
+func newMetricExporter(ctx context.Context, cfg config) (*otlpmetricgrpc.Exporter, error) {
+	opts := []otlpmetricgrpc.Option{
+		otlpmetricgrpc.WithTimeout(20 * time.Second),
+		otlpmetricgrpc.WithRetry(otlpmetricgrpc.RetryConfig{Enabled: cfg.exportRetry > 0, InitialInterval: 500 * time.Millisecond, MaxInterval: 10 * time.Second, MaxElapsedTime: cfg.exportRetry}),
+	}
+	if strings.Contains(cfg.endpoint, "://") {
+		opts = append(opts, otlpmetricgrpc.WithEndpointURL(cfg.endpoint))
+		if strings.HasPrefix(cfg.endpoint, "http://") {
+			opts = append(opts, otlpmetricgrpc.WithInsecure())
+		}
+	} else {
+		opts = append(opts, otlpmetricgrpc.WithEndpoint(cfg.endpoint), otlpmetricgrpc.WithInsecure())
+	}
+	exp, err := otlpmetricgrpc.New(ctx, opts...)
+	if err != nil {
+		return nil, fmt.Errorf("OTLP metric exporter: %w", err)
+	}
+	return exp, nil
 }
 
 // loop emits chunk after chunk: the backfill as fast as the exporter takes

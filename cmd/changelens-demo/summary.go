@@ -140,6 +140,7 @@ func printSummary(w io.Writer, r *result) {
 	printDeployments(w, p.End, r.deployments)
 	printExperiments(w, p, r.deployments)
 	printIncidents(w, r)
+	printStory(w, r.story)
 }
 
 // printIncidents lists the incidents reported to the webhook receiver.

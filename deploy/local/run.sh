@@ -162,8 +162,20 @@ API=http://127.0.0.1:$API_HTTP_PORT
 wait_for "the API" 60 curl -fsS "$API/readyz"
 
 # --- worker --------------------------------------------------------------------
-say "starting changelens-worker (stored verdicts${NOTIFY_CONFIG:+, notifications from $NOTIFY_CONFIG})"
+# The demo's experiments start three days into its backfill (the days before are
+# the plan's pre-period), so the committed dates are moved to this run's history.
+backfill_days=${DEMO_BACKFILL%d}
+case "$backfill_days" in
+  ''|*[!0-9]*) exp_start=$(date -u -d '-12 hours' +%Y-%m-%dT%H:00:00Z);;  # 36h and the like
+  *) exp_start=$(date -u -d "-$(( backfill_days > 4 ? backfill_days - 3 : (backfill_days * 24) / 2 )) $([ "$backfill_days" -gt 4 ] && echo days || echo hours)" +%Y-%m-%dT%H:00:00Z);;
+esac
+rm -rf "$RUN/experiments" && mkdir -p "$RUN/experiments"
+for f in deploy/local/experiments/*.yaml; do
+  sed "s/^start_time: .*/start_time: $exp_start/" "$f" > "$RUN/experiments/${f##*/}"
+done
+say "starting changelens-worker (stored verdicts${NOTIFY_CONFIG:+, notifications from $NOTIFY_CONFIG}; experiments from deploy/local/experiments, started $exp_start)"
 CHANGELENS_CLICKHOUSE_DSN=$WORKER_DSN bin/changelens-worker ${WORKER_FLAGS[@]+"${WORKER_FLAGS[@]}"} ${NOTIFY_CONFIG:+--notify-config "$NOTIFY_CONFIG"} \
+  --experiments-dir "$RUN/experiments" \
   --otlp-endpoint "http://localhost:$OTLP_GRPC_PORT" > "$RUN/log/worker.log" 2>&1 &
 pids+=($!)
 
@@ -204,5 +216,7 @@ show "DORA" "$API/v1/dora?environment=production&start_time=$from"
 show "deployments" "$API/v1/deployments?service=checkout&environment=production&start_time=$from&page_size=3"
 show "latency" "$API/v1/latency:summary?service=checkout&environment=production&group_by=version&start_time=$from"
 [ ${#DEMO_FLAGS[@]} -gt 0 ] && show "incidents" "$API/v1/incidents?environment=production&start_time=$from"
+printf '\nThe order-screen experiment (GraphQL against REST, started %s):\n  %s\n  %s\n' "$exp_start" \
+  "$API/v1/experiments/order-screen-api/report" "$API/v1/experiments/order-api-backend/report"
 printf '\nCtrl-C stops everything.\n'
 wait "$demo"
