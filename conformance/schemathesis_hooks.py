@@ -14,7 +14,8 @@ cannot express; the document states them in the parameters' descriptions:
     differ, shares sum to 1, min_effect is not 0, one guardrail per metric,
     power 0 (the default) or above 0.5, a conversion_outcome whenever a
     metric is conversion_rate, load_operations (none empty) whenever one is
-    a load percentile, start_time in [1970, 2100), secondary
+    a load percentile, backend variants naming variants with distinct
+    non-empty values, start_time in [1970, 2100), secondary
     metrics from the vocabulary.
 
 A case generated as valid (positive) that breaks one of them would get a
@@ -162,6 +163,15 @@ def repair_experiment(body):
         body["load_operations"] = [o for o in ops if o != ""]
     if any(m in used for m in ("load_p50", "load_p75", "load_p95")) and not body.get("load_operations"):
         body["load_operations"] = ["screen order"]
+    backend = body.get("backend")
+    if isinstance(backend, dict) and isinstance(backend.get("variants"), dict):
+        names = {v.get("name") for v in variants or [] if isinstance(v, dict)}
+        kept, values = {}, set()
+        for k, v in backend["variants"].items():
+            if k in names and v and v not in values:
+                kept[k] = v
+                values.add(v)
+        backend["variants"] = kept
     start = body.get("start_time")
     t = parse_time(start) if start is not None else None
     if t is not None and not MIN_TIME <= t < MAX_TIME:

@@ -13,7 +13,9 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -48,6 +50,42 @@ type Spec struct {
 	RandomizationUnit string                       `json:"randomization_unit,omitempty"`
 	LoadOperations    []string                     `json:"load_operations,omitempty"`
 	ConversionOutcome string                       `json:"conversion_outcome,omitempty"`
+	Backend           *Backend                     `json:"backend,omitempty"`
+}
+
+// Backend is where the server's side of a client experiment is measured:
+// the app's variants call a backend unit, whose requests give latency,
+// errors, payload and cost. Variants maps each variant to the backend's
+// cohort value along Dimension (default: the experiment's, the same
+// names) — a GraphQL variant served by its own backend version is how
+// CPU per request can be told apart.
+type Backend struct {
+	Unit      analysis.ExperimentUnit `json:"unit"`
+	Dimension string                  `json:"dimension,omitempty"`
+	Variants  map[string]string       `json:"variants,omitempty"`
+}
+
+// ServerSide is where the server metrics of s are read: the unit, the
+// cohort dimension ("version", "feature_flag.<key>", "attribute.<name>")
+// and each variant's value there.
+func (s Spec) ServerSide() (unit analysis.ExperimentUnit, dimension string, value func(variant string) string) {
+	unit, dimension = s.Unit, s.Dimension
+	var m map[string]string
+	if b := s.Backend; b != nil {
+		unit, m = b.Unit, b.Variants
+		if b.Dimension != "" {
+			dimension = b.Dimension
+		}
+	}
+	if key, ok := strings.CutPrefix(dimension, "flag:"); ok {
+		dimension = "feature_flag." + key
+	}
+	return unit, dimension, func(v string) string {
+		if x, ok := m[v]; ok {
+			return x
+		}
+		return v
+	}
 }
 
 // Parse reads a definition written as YAML or JSON (JSON is YAML). An
@@ -115,8 +153,9 @@ func normalize(v any) any {
 }
 
 var (
-	idRe       = regexp.MustCompile(`^[A-Za-z0-9._-]{1,128}$`)
-	durationRe = regexp.MustCompile(`^([1-9][0-9]{0,3})([dh])$`)
+	idRe        = regexp.MustCompile(`^[A-Za-z0-9._-]{1,128}$`)
+	dimensionRe = regexp.MustCompile(`^(version|flag:[A-Za-z0-9_.\-/:]+|feature_flag\.[A-Za-z0-9_.\-/]+|attribute\.[A-Za-z0-9_.\-]+)$`)
+	durationRe  = regexp.MustCompile(`^([1-9][0-9]{0,3})([dh])$`)
 )
 
 // The times an experiment may start in (the API's ranges), and how many
@@ -232,6 +271,34 @@ func (s Spec) Validate() error {
 	}
 	if uses(analysis.ExpConversionRate) && s.ConversionOutcome == "" {
 		add("conversion_outcome", "required with conversion_rate: the outcome (processor outcomes[].name) it counts")
+	}
+	if b := s.Backend; b != nil {
+		if b.Unit.Service == "" {
+			add("backend.unit.service", "required")
+		}
+		if b.Unit.Environment == "" {
+			add("backend.unit.environment", "required")
+		}
+		if b.Dimension != "" && !dimensionRe.MatchString(b.Dimension) {
+			add("backend.dimension", "%q is not version, flag:<key>, feature_flag.<key> or attribute.<name>", b.Dimension)
+		}
+		names := map[string]bool{}
+		for _, v := range s.Variants {
+			names[v.Name] = true
+		}
+		seen := map[string]string{}
+		for _, k := range slices.Sorted(maps.Keys(b.Variants)) {
+			v := b.Variants[k]
+			switch {
+			case !names[k]:
+				add("backend.variants."+k, "no variant is named %q", k)
+			case v == "":
+				add("backend.variants."+k, "empty")
+			case seen[v] != "":
+				add("backend.variants."+k, "%q is also %s's", v, seen[v])
+			}
+			seen[v] = k
+		}
 	}
 	if err := s.Definition().Validate(); err != nil {
 		var ve analysis.ValidationErrors

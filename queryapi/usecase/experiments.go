@@ -199,9 +199,11 @@ const maxExperimentRows = 300_000
 // experimentData reads every variant's series of the metrics the report
 // shows over [from, to), in hour buckets.
 func (s *Service) experimentData(ctx context.Context, spec experimentspec.Spec, from, to time.Time) ([]analysis.VariantData, map[string]string, error) {
-	dim := cohortDimension(spec.Dimension)
+	server, dim, valueOf := spec.ServerSide()
+	variantOf := map[string]string{} // the server's cohort value → the variant
 	control := ""
 	for _, v := range spec.Variants {
+		variantOf[valueOf(v.Name)] = v.Name
 		if v.Control {
 			control = v.Name
 		}
@@ -215,25 +217,23 @@ func (s *Service) experimentData(ctx context.Context, spec experimentspec.Spec, 
 		if v.Control {
 			continue
 		}
-		rows, err := s.st.CohortMinutes(ctx, report.CompareQuery{Service: spec.Unit.Service, Environment: spec.Unit.Environment,
-			Start: from, End: to, Dimension: dim, Control: control, Treatment: v.Name}, false, maxExperimentRows)
+		rows, err := s.st.CohortMinutes(ctx, report.CompareQuery{Service: server.Service, Environment: server.Environment,
+			Start: from, End: to, Dimension: dim, Control: valueOf(control), Treatment: valueOf(v.Name)}, false, maxExperimentRows)
 		if err != nil {
 			return nil, nil, err
 		}
-		for variant, series := range hourSeries(rows, from) {
-			d := data[variant]
-			if d == nil || (variant == control && len(d.Metrics) > 0) {
+		for value, series := range hourSeries(rows, from) {
+			d := data[variantOf[value]]
+			if d == nil || (variantOf[value] == control && len(d.Metrics) > 0) {
 				continue // the control is read with every treatment: once is enough
 			}
-			for m, s := range series.metrics {
-				d.Metrics[m] = s
-			}
+			maps.Copy(d.Metrics, series.metrics)
 			if spec.Randomization() == experimentspec.UnitRequest {
 				d.Units = series.requests
 			}
 		}
 	}
-	if err := s.experimentExtras(ctx, spec, dim, from, to, data, notes); err != nil {
+	if err := s.experimentExtras(ctx, spec, from, to, data, notes); err != nil {
 		return nil, nil, err
 	}
 	out := make([]analysis.VariantData, 0, len(data))
@@ -277,15 +277,21 @@ const covariateLookback = 28 * 24 * time.Hour
 // cost from resource-usage metrics, the client's loads, crashes,
 // conversions and retention, and the randomization units the sample-ratio
 // check counts when they are sessions or users.
-func (s *Service) experimentExtras(ctx context.Context, spec experimentspec.Spec, dim string, from, to time.Time,
+func (s *Service) experimentExtras(ctx context.Context, spec experimentspec.Spec, from, to time.Time,
 	data map[string]*analysis.VariantData, notes map[string]string) error {
 	unit := spec.Randomization()
+	server, serverDim, valueOf := spec.ServerSide()
+	variantOf := map[string]string{}
+	for _, v := range spec.Variants {
+		variantOf[valueOf(v.Name)] = v.Name
+	}
+	dim := cohortDimension(spec.Dimension)
 	if uses(spec, analysis.ExpCPUPerRequest) || uses(spec, analysis.ExpMemoryPerRequest) {
-		if dim != schema.DimensionVersion {
+		if serverDim != schema.DimensionVersion {
 			const why = "not measured: one process serves every variant of a flag, so its CPU and memory cannot be split (self_time is the proxy)"
 			notes[analysis.ExpCPUPerRequest], notes[analysis.ExpMemoryPerRequest] = why, why
 		} else {
-			pts, err := s.st.ResourceUsage(ctx, store.UsageQuery{Service: spec.Unit.Service, Environment: spec.Unit.Environment,
+			pts, err := s.st.ResourceUsage(ctx, store.UsageQuery{Service: server.Service, Environment: server.Environment,
 				From: from.Truncate(experimentBucket), To: ceilTo(to, experimentBucket), Bucket: experimentBucket})
 			if err != nil {
 				return err
@@ -299,9 +305,9 @@ func (s *Service) experimentExtras(ctx context.Context, spec experimentspec.Spec
 				mem[p.Version] = append(mem[p.Version], analysis.MetricBucket{Num: p.MemoryByteAvg * experimentBucket.Seconds(), Den: p.Requests})
 			}
 			for name, d := range data {
-				if len(cpu[name]) > 0 {
-					d.Metrics[analysis.ExpCPUPerRequest] = analysis.MetricSeries{Buckets: cpu[name]}
-					d.Metrics[analysis.ExpMemoryPerRequest] = analysis.MetricSeries{Buckets: mem[name]}
+				if v := valueOf(name); len(cpu[v]) > 0 {
+					d.Metrics[analysis.ExpCPUPerRequest] = analysis.MetricSeries{Buckets: cpu[v]}
+					d.Metrics[analysis.ExpMemoryPerRequest] = analysis.MetricSeries{Buckets: mem[v]}
 				}
 			}
 		}
@@ -318,13 +324,13 @@ func (s *Service) experimentExtras(ctx context.Context, spec experimentspec.Spec
 			if v.Control || control == "" { // a plan's pre-period has no variants to compare
 				continue
 			}
-			st, err := s.st.CohortSelfTime(ctx, report.CompareQuery{Service: spec.Unit.Service, Environment: spec.Unit.Environment,
-				Start: from, End: to, Dimension: dim, Control: control, Treatment: v.Name})
+			st, err := s.st.CohortSelfTime(ctx, report.CompareQuery{Service: server.Service, Environment: server.Environment,
+				Start: from, End: to, Dimension: serverDim, Control: valueOf(control), Treatment: valueOf(v.Name)})
 			if err != nil {
 				return err
 			}
-			for name, t := range st {
-				if d := data[name]; d != nil && t.Requests > 0 {
+			for value, t := range st {
+				if d := data[variantOf[value]]; d != nil && t.Requests > 0 {
 					// One bucket: the read gives the range's mean.
 					d.Metrics[analysis.ExpSelfTime] = analysis.MetricSeries{Buckets: []analysis.MetricBucket{{Num: t.MeanMs * t.Requests / 1e3, Den: t.Requests}}}
 				}
@@ -541,9 +547,25 @@ type baseline struct {
 // variants do not exist), all versions together.
 func (s *Service) baselineData(ctx context.Context, spec experimentspec.Spec, from, to time.Time) (baseline, error) {
 	out := baseline{Metrics: map[string]analysis.MetricSeries{}}
-	dims, err := s.st.CohortValues(ctx, spec.Unit.Service, spec.Unit.Environment, from, to, maxBaselineVersions)
-	if err != nil {
+	server, _, _ := spec.ServerSide()
+	if err := s.baselineOf(ctx, spec, server, true, from, to, &out); err != nil {
 		return out, err
+	}
+	if server != spec.Unit { // the client's own metrics and units from its unit
+		if err := s.baselineOf(ctx, spec, spec.Unit, false, from, to, &out); err != nil {
+			return out, err
+		}
+	}
+	return out, nil
+}
+
+// baselineOf adds to out the pre-period of unit u along its versions, all
+// together: its server metrics and cost when server, else (or also, for a
+// unit that is both) its client metrics.
+func (s *Service) baselineOf(ctx context.Context, spec experimentspec.Spec, u analysis.ExperimentUnit, server bool, from, to time.Time, out *baseline) error {
+	dims, err := s.st.CohortValues(ctx, u.Service, u.Environment, from, to, maxBaselineVersions)
+	if err != nil {
+		return err
 	}
 	var versions []string
 	for _, d := range dims {
@@ -553,39 +575,41 @@ func (s *Service) baselineData(ctx context.Context, spec experimentspec.Spec, fr
 			}
 		}
 	}
+	if len(versions) == 0 {
+		return nil
+	}
 	pre := spec
-	pre.Dimension = schema.DimensionVersion
-	pre.Variants = nil
+	pre.Unit, pre.Dimension, pre.Backend, pre.Variants = u, schema.DimensionVersion, nil, nil
 	data := map[string]*analysis.VariantData{}
 	for _, v := range versions {
 		pre.Variants = append(pre.Variants, analysis.ExperimentVariant{Name: v})
 		data[v] = &analysis.VariantData{Name: v, Metrics: map[string]analysis.MetricSeries{}}
 	}
-	// The server metrics, a pair of versions at a time (the cohort read
-	// takes two).
-	for i := 0; i < len(versions); i += 2 {
-		q := report.CompareQuery{Service: spec.Unit.Service, Environment: spec.Unit.Environment, Start: from, End: to,
-			Dimension: schema.DimensionVersion, Control: versions[i], Treatment: versions[i] + "\x00none"}
-		if i+1 < len(versions) {
-			q.Treatment = versions[i+1]
-		}
-		rows, err := s.st.CohortMinutes(ctx, q, false, maxExperimentRows)
-		if err != nil {
-			return out, err
-		}
-		for v, series := range hourSeries(rows, from) {
-			if d := data[v]; d != nil {
-				maps.Copy(d.Metrics, series.metrics)
-				if spec.Randomization() == experimentspec.UnitRequest {
-					d.Units = series.requests
+	if server {
+		// The server metrics, a pair of versions at a time (the cohort read
+		// takes two).
+		for i := 0; i < len(versions); i += 2 {
+			q := report.CompareQuery{Service: u.Service, Environment: u.Environment, Start: from, End: to,
+				Dimension: schema.DimensionVersion, Control: versions[i], Treatment: versions[i] + "\x00none"}
+			if i+1 < len(versions) {
+				q.Treatment = versions[i+1]
+			}
+			rows, err := s.st.CohortMinutes(ctx, q, false, maxExperimentRows)
+			if err != nil {
+				return err
+			}
+			for v, series := range hourSeries(rows, from) {
+				if d := data[v]; d != nil {
+					maps.Copy(d.Metrics, series.metrics)
+					if spec.Randomization() == experimentspec.UnitRequest {
+						d.Units = series.requests
+					}
 				}
 			}
 		}
 	}
-	if len(versions) > 0 {
-		if err := s.experimentExtras(ctx, pre, schema.DimensionVersion, from, to, data, map[string]string{}); err != nil {
-			return out, err
-		}
+	if err := s.experimentExtras(ctx, pre, from, to, data, map[string]string{}); err != nil {
+		return err
 	}
 	for _, v := range versions {
 		d := data[v]
@@ -597,7 +621,7 @@ func (s *Service) baselineData(ctx context.Context, spec experimentspec.Spec, fr
 			out.Metrics[m] = all
 		}
 	}
-	return out, nil
+	return nil
 }
 
 // maxBaselineVersions bounds the versions a plan reads the pre-period of.

@@ -14,11 +14,12 @@ import (
 	"github.com/changelens/changelens/testkit/fakestore"
 )
 
-// experimentStory is GraphQL (3.0.0) against REST (2.9.0) side by side for
-// a week after a week of REST alone: the same latency, 2 × the CPU per
-// request, client loads 200 ms faster, the same conversion and crash
-// rates — and, with crashTreatment, a treatment whose sessions crash at
-// that rate.
+// experimentStory is the app shop-app's flag order-screen-api, GraphQL
+// against REST, for a week after a week of REST alone; the backend orders
+// serves each variant from its own version (REST 2.9.0, GraphQL 3.0.0):
+// the same latency, cpuRatio × the CPU per request; the app's screen loads
+// loadGainMs faster; the same conversion; the treatment's sessions crash
+// at crashTreatment (the control's at 0.5 %).
 func experimentStory(t *testing.T, users int, cpuRatio, loadGainMs, crashTreatment float64) (*fakestore.Store, experimentspec.Spec, time.Time) {
 	t.Helper()
 	st := fakestore.New()
@@ -33,6 +34,10 @@ func experimentStory(t *testing.T, users int, cpuRatio, loadGainMs, crashTreatme
 		load{service: "orders", env: "production", version: v, op: "GET /orders", from: from, to: end, perMinute: 20, errorsPerMin: 0,
 			median: 80 * time.Millisecond}.add(st)
 	}
+	// The app's screen loads are its latency events too (what its version
+	// list is read from).
+	load{service: "shop-app", env: "production", version: "5.4.0", op: "screen order", from: t0, to: end, perMinute: 1,
+		median: 700 * time.Millisecond}.add(st)
 	// CPU: one instance per version, a cumulative counter sampled every
 	// minute, 20 requests a minute × 5 ms (REST) of CPU each.
 	for v, ratio := range versions {
@@ -57,23 +62,30 @@ func experimentStory(t *testing.T, users int, cpuRatio, loadGainMs, crashTreatme
 		for u := range users {
 			user := "u" + string(rune('a'+u%26)) + strings.Repeat("x", u/26)
 			at := t0.Add(time.Duration(day)*24*time.Hour + time.Duration(rng.IntN(86400))*time.Second)
-			version, base := "2.9.0", 700.0
+			variant, base := "rest", 700.0
 			crash := 0.005
 			if !at.Before(start) && u%2 == 1 {
-				version, base, crash = "3.0.0", 700-loadGainMs, crashTreatment
+				variant, base, crash = "graphql", 700-loadGainMs, crashTreatment
+			}
+			var cohorts map[string]string
+			if !at.Before(start) {
+				cohorts = map[string]string{"feature_flag.order-screen-api": variant}
 			}
 			session := user + "-" + string(rune('0'+day%10)) + string(rune('a'+day/10))
 			ms := base * (0.8 + 0.4*rng.Float64())
-			st.AddClientEvents(fakestore.ClientEvent{Service: "orders", Environment: "production", Version: version, Operation: "screen order",
-				Start: at, Duration: time.Duration(ms * float64(time.Millisecond)), SessionID: session, UserID: user, Crashed: rng.Float64() < crash})
+			st.AddClientEvents(fakestore.ClientEvent{Service: "shop-app", Environment: "production", Version: "5.4.0", Operation: "screen order",
+				Start: at, Duration: time.Duration(ms * float64(time.Millisecond)), SessionID: session, UserID: user, Crashed: rng.Float64() < crash,
+				Cohorts: cohorts})
 			if rng.Float64() < 0.10 {
-				st.AddOutcomes(fakestore.Outcome{Service: "orders", Environment: "production", Name: "checkout", Time: at.Add(time.Minute),
+				st.AddOutcomes(fakestore.Outcome{Service: "shop-app", Environment: "production", Name: "checkout", Time: at.Add(time.Minute),
 					SessionID: session, UserID: user, ID: session})
 			}
 		}
 	}
-	spec := experimentspec.Spec{ID: "graphql", Unit: analysis.ExperimentUnit{Service: "orders", Environment: "production"}, Dimension: "version",
-		Variants:         []analysis.ExperimentVariant{{Name: "2.9.0", Control: true, Share: 0.5}, {Name: "3.0.0", Share: 0.5}},
+	spec := experimentspec.Spec{ID: "graphql", Unit: analysis.ExperimentUnit{Service: "shop-app", Environment: "production"}, Dimension: "flag:order-screen-api",
+		Variants: []analysis.ExperimentVariant{{Name: "rest", Control: true, Share: 0.5}, {Name: "graphql", Share: 0.5}},
+		Backend: &experimentspec.Backend{Unit: analysis.ExperimentUnit{Service: "orders", Environment: "production"}, Dimension: "version",
+			Variants: map[string]string{"rest": "2.9.0", "graphql": "3.0.0"}},
 		PrimaryMetric:    &analysis.PrimaryMetric{Metric: analysis.ExpLoadP75, MinEffect: 0.05},
 		Guardrails:       []analysis.Guardrail{{Metric: analysis.ExpCPUPerRequest, MaxDegradation: 0.10}, {Metric: analysis.ExpCrashRate}},
 		SecondaryMetrics: []string{analysis.ExpConversionRate}, ConversionOutcome: "checkout", LoadOperations: []string{"screen order"},
@@ -82,7 +94,7 @@ func experimentStory(t *testing.T, users int, cpuRatio, loadGainMs, crashTreatme
 		t.Fatal(err)
 	}
 	js, hash := spec.Canonical()
-	st.PutExperiment(store.StoredExperiment{ID: spec.ID, Service: "orders", Environment: "production", Definition: js, Hash: hash, Source: "graphql.yaml", AppliedAt: start})
+	st.PutExperiment(store.StoredExperiment{ID: spec.ID, Service: "shop-app", Environment: "production", Definition: js, Hash: hash, Source: "graphql.yaml", AppliedAt: start})
 	return st, spec, end
 }
 

@@ -5714,8 +5714,14 @@ type Experiment struct {
 	// The outcome (the processor's outcomes[].name) conversion_rate counts;
 	// required when a metric is conversion_rate.
 	ConversionOutcome string `protobuf:"bytes,15,opt,name=conversion_outcome,json=conversionOutcome,proto3" json:"conversion_outcome,omitempty"`
-	unknownFields     protoimpl.UnknownFields
-	sizeCache         protoimpl.SizeCache
+	// Where the server's side of a client experiment is measured: latency,
+	// errors, payload and cost come from this unit's requests, along its
+	// dimension, each variant mapped to its cohort value there (a GraphQL
+	// variant served by its own backend version makes CPU per request
+	// measurable). Absent: the experiment's own unit.
+	Backend       *ExperimentBackend `protobuf:"bytes,16,opt,name=backend,proto3" json:"backend,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
 }
 
 func (x *Experiment) Reset() {
@@ -5853,6 +5859,76 @@ func (x *Experiment) GetConversionOutcome() string {
 	return ""
 }
 
+func (x *Experiment) GetBackend() *ExperimentBackend {
+	if x != nil {
+		return x.Backend
+	}
+	return nil
+}
+
+type ExperimentBackend struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	Unit  *ExperimentUnit        `protobuf:"bytes,1,opt,name=unit,proto3" json:"unit,omitempty"`
+	// Default: the experiment's dimension.
+	Dimension string `protobuf:"bytes,2,opt,name=dimension,proto3" json:"dimension,omitempty"`
+	// Variant name → the backend's cohort value (default: the same name);
+	// values differ.
+	Variants      map[string]string `protobuf:"bytes,3,rep,name=variants,proto3" json:"variants,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"bytes,2,opt,name=value"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ExperimentBackend) Reset() {
+	*x = ExperimentBackend{}
+	mi := &file_changelens_v1_query_proto_msgTypes[51]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ExperimentBackend) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ExperimentBackend) ProtoMessage() {}
+
+func (x *ExperimentBackend) ProtoReflect() protoreflect.Message {
+	mi := &file_changelens_v1_query_proto_msgTypes[51]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ExperimentBackend.ProtoReflect.Descriptor instead.
+func (*ExperimentBackend) Descriptor() ([]byte, []int) {
+	return file_changelens_v1_query_proto_rawDescGZIP(), []int{51}
+}
+
+func (x *ExperimentBackend) GetUnit() *ExperimentUnit {
+	if x != nil {
+		return x.Unit
+	}
+	return nil
+}
+
+func (x *ExperimentBackend) GetDimension() string {
+	if x != nil {
+		return x.Dimension
+	}
+	return ""
+}
+
+func (x *ExperimentBackend) GetVariants() map[string]string {
+	if x != nil {
+		return x.Variants
+	}
+	return nil
+}
+
 type ExperimentUnit struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// service.name and deployment.environment.name.
@@ -5864,7 +5940,7 @@ type ExperimentUnit struct {
 
 func (x *ExperimentUnit) Reset() {
 	*x = ExperimentUnit{}
-	mi := &file_changelens_v1_query_proto_msgTypes[51]
+	mi := &file_changelens_v1_query_proto_msgTypes[52]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5876,7 +5952,7 @@ func (x *ExperimentUnit) String() string {
 func (*ExperimentUnit) ProtoMessage() {}
 
 func (x *ExperimentUnit) ProtoReflect() protoreflect.Message {
-	mi := &file_changelens_v1_query_proto_msgTypes[51]
+	mi := &file_changelens_v1_query_proto_msgTypes[52]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5889,7 +5965,7 @@ func (x *ExperimentUnit) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ExperimentUnit.ProtoReflect.Descriptor instead.
 func (*ExperimentUnit) Descriptor() ([]byte, []int) {
-	return file_changelens_v1_query_proto_rawDescGZIP(), []int{51}
+	return file_changelens_v1_query_proto_rawDescGZIP(), []int{52}
 }
 
 func (x *ExperimentUnit) GetService() string {
@@ -5918,7 +5994,7 @@ type ExperimentVariant struct {
 
 func (x *ExperimentVariant) Reset() {
 	*x = ExperimentVariant{}
-	mi := &file_changelens_v1_query_proto_msgTypes[52]
+	mi := &file_changelens_v1_query_proto_msgTypes[53]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5930,7 +6006,7 @@ func (x *ExperimentVariant) String() string {
 func (*ExperimentVariant) ProtoMessage() {}
 
 func (x *ExperimentVariant) ProtoReflect() protoreflect.Message {
-	mi := &file_changelens_v1_query_proto_msgTypes[52]
+	mi := &file_changelens_v1_query_proto_msgTypes[53]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5943,7 +6019,7 @@ func (x *ExperimentVariant) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ExperimentVariant.ProtoReflect.Descriptor instead.
 func (*ExperimentVariant) Descriptor() ([]byte, []int) {
-	return file_changelens_v1_query_proto_rawDescGZIP(), []int{52}
+	return file_changelens_v1_query_proto_rawDescGZIP(), []int{53}
 }
 
 func (x *ExperimentVariant) GetName() string {
@@ -5985,7 +6061,7 @@ type ExperimentPrimaryMetric struct {
 
 func (x *ExperimentPrimaryMetric) Reset() {
 	*x = ExperimentPrimaryMetric{}
-	mi := &file_changelens_v1_query_proto_msgTypes[53]
+	mi := &file_changelens_v1_query_proto_msgTypes[54]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5997,7 +6073,7 @@ func (x *ExperimentPrimaryMetric) String() string {
 func (*ExperimentPrimaryMetric) ProtoMessage() {}
 
 func (x *ExperimentPrimaryMetric) ProtoReflect() protoreflect.Message {
-	mi := &file_changelens_v1_query_proto_msgTypes[53]
+	mi := &file_changelens_v1_query_proto_msgTypes[54]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -6010,7 +6086,7 @@ func (x *ExperimentPrimaryMetric) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ExperimentPrimaryMetric.ProtoReflect.Descriptor instead.
 func (*ExperimentPrimaryMetric) Descriptor() ([]byte, []int) {
-	return file_changelens_v1_query_proto_rawDescGZIP(), []int{53}
+	return file_changelens_v1_query_proto_rawDescGZIP(), []int{54}
 }
 
 func (x *ExperimentPrimaryMetric) GetMetric() string {
@@ -6046,7 +6122,7 @@ type ExperimentGuardrail struct {
 
 func (x *ExperimentGuardrail) Reset() {
 	*x = ExperimentGuardrail{}
-	mi := &file_changelens_v1_query_proto_msgTypes[54]
+	mi := &file_changelens_v1_query_proto_msgTypes[55]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -6058,7 +6134,7 @@ func (x *ExperimentGuardrail) String() string {
 func (*ExperimentGuardrail) ProtoMessage() {}
 
 func (x *ExperimentGuardrail) ProtoReflect() protoreflect.Message {
-	mi := &file_changelens_v1_query_proto_msgTypes[54]
+	mi := &file_changelens_v1_query_proto_msgTypes[55]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -6071,7 +6147,7 @@ func (x *ExperimentGuardrail) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ExperimentGuardrail.ProtoReflect.Descriptor instead.
 func (*ExperimentGuardrail) Descriptor() ([]byte, []int) {
-	return file_changelens_v1_query_proto_rawDescGZIP(), []int{54}
+	return file_changelens_v1_query_proto_rawDescGZIP(), []int{55}
 }
 
 func (x *ExperimentGuardrail) GetMetric() string {
@@ -6096,7 +6172,7 @@ type ListExperimentsRequest struct {
 
 func (x *ListExperimentsRequest) Reset() {
 	*x = ListExperimentsRequest{}
-	mi := &file_changelens_v1_query_proto_msgTypes[55]
+	mi := &file_changelens_v1_query_proto_msgTypes[56]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -6108,7 +6184,7 @@ func (x *ListExperimentsRequest) String() string {
 func (*ListExperimentsRequest) ProtoMessage() {}
 
 func (x *ListExperimentsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_changelens_v1_query_proto_msgTypes[55]
+	mi := &file_changelens_v1_query_proto_msgTypes[56]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -6121,7 +6197,7 @@ func (x *ListExperimentsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListExperimentsRequest.ProtoReflect.Descriptor instead.
 func (*ListExperimentsRequest) Descriptor() ([]byte, []int) {
-	return file_changelens_v1_query_proto_rawDescGZIP(), []int{55}
+	return file_changelens_v1_query_proto_rawDescGZIP(), []int{56}
 }
 
 type ListExperimentsResponse struct {
@@ -6133,7 +6209,7 @@ type ListExperimentsResponse struct {
 
 func (x *ListExperimentsResponse) Reset() {
 	*x = ListExperimentsResponse{}
-	mi := &file_changelens_v1_query_proto_msgTypes[56]
+	mi := &file_changelens_v1_query_proto_msgTypes[57]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -6145,7 +6221,7 @@ func (x *ListExperimentsResponse) String() string {
 func (*ListExperimentsResponse) ProtoMessage() {}
 
 func (x *ListExperimentsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_changelens_v1_query_proto_msgTypes[56]
+	mi := &file_changelens_v1_query_proto_msgTypes[57]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -6158,7 +6234,7 @@ func (x *ListExperimentsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListExperimentsResponse.ProtoReflect.Descriptor instead.
 func (*ListExperimentsResponse) Descriptor() ([]byte, []int) {
-	return file_changelens_v1_query_proto_rawDescGZIP(), []int{56}
+	return file_changelens_v1_query_proto_rawDescGZIP(), []int{57}
 }
 
 func (x *ListExperimentsResponse) GetExperiments() []*ExperimentSummary {
@@ -6183,7 +6259,7 @@ type ExperimentSummary struct {
 
 func (x *ExperimentSummary) Reset() {
 	*x = ExperimentSummary{}
-	mi := &file_changelens_v1_query_proto_msgTypes[57]
+	mi := &file_changelens_v1_query_proto_msgTypes[58]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -6195,7 +6271,7 @@ func (x *ExperimentSummary) String() string {
 func (*ExperimentSummary) ProtoMessage() {}
 
 func (x *ExperimentSummary) ProtoReflect() protoreflect.Message {
-	mi := &file_changelens_v1_query_proto_msgTypes[57]
+	mi := &file_changelens_v1_query_proto_msgTypes[58]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -6208,7 +6284,7 @@ func (x *ExperimentSummary) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ExperimentSummary.ProtoReflect.Descriptor instead.
 func (*ExperimentSummary) Descriptor() ([]byte, []int) {
-	return file_changelens_v1_query_proto_rawDescGZIP(), []int{57}
+	return file_changelens_v1_query_proto_rawDescGZIP(), []int{58}
 }
 
 func (x *ExperimentSummary) GetExperiment() *Experiment {
@@ -6264,7 +6340,7 @@ type GetExperimentReportRequest struct {
 
 func (x *GetExperimentReportRequest) Reset() {
 	*x = GetExperimentReportRequest{}
-	mi := &file_changelens_v1_query_proto_msgTypes[58]
+	mi := &file_changelens_v1_query_proto_msgTypes[59]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -6276,7 +6352,7 @@ func (x *GetExperimentReportRequest) String() string {
 func (*GetExperimentReportRequest) ProtoMessage() {}
 
 func (x *GetExperimentReportRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_changelens_v1_query_proto_msgTypes[58]
+	mi := &file_changelens_v1_query_proto_msgTypes[59]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -6289,7 +6365,7 @@ func (x *GetExperimentReportRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetExperimentReportRequest.ProtoReflect.Descriptor instead.
 func (*GetExperimentReportRequest) Descriptor() ([]byte, []int) {
-	return file_changelens_v1_query_proto_rawDescGZIP(), []int{58}
+	return file_changelens_v1_query_proto_rawDescGZIP(), []int{59}
 }
 
 func (x *GetExperimentReportRequest) GetId() string {
@@ -6315,7 +6391,7 @@ type PlanExperimentRequest struct {
 
 func (x *PlanExperimentRequest) Reset() {
 	*x = PlanExperimentRequest{}
-	mi := &file_changelens_v1_query_proto_msgTypes[59]
+	mi := &file_changelens_v1_query_proto_msgTypes[60]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -6327,7 +6403,7 @@ func (x *PlanExperimentRequest) String() string {
 func (*PlanExperimentRequest) ProtoMessage() {}
 
 func (x *PlanExperimentRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_changelens_v1_query_proto_msgTypes[59]
+	mi := &file_changelens_v1_query_proto_msgTypes[60]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -6340,7 +6416,7 @@ func (x *PlanExperimentRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PlanExperimentRequest.ProtoReflect.Descriptor instead.
 func (*PlanExperimentRequest) Descriptor() ([]byte, []int) {
-	return file_changelens_v1_query_proto_rawDescGZIP(), []int{59}
+	return file_changelens_v1_query_proto_rawDescGZIP(), []int{60}
 }
 
 func (x *PlanExperimentRequest) GetExperiment() *Experiment {
@@ -6369,7 +6445,7 @@ type ExperimentPlan struct {
 
 func (x *ExperimentPlan) Reset() {
 	*x = ExperimentPlan{}
-	mi := &file_changelens_v1_query_proto_msgTypes[60]
+	mi := &file_changelens_v1_query_proto_msgTypes[61]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -6381,7 +6457,7 @@ func (x *ExperimentPlan) String() string {
 func (*ExperimentPlan) ProtoMessage() {}
 
 func (x *ExperimentPlan) ProtoReflect() protoreflect.Message {
-	mi := &file_changelens_v1_query_proto_msgTypes[60]
+	mi := &file_changelens_v1_query_proto_msgTypes[61]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -6394,7 +6470,7 @@ func (x *ExperimentPlan) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ExperimentPlan.ProtoReflect.Descriptor instead.
 func (*ExperimentPlan) Descriptor() ([]byte, []int) {
-	return file_changelens_v1_query_proto_rawDescGZIP(), []int{60}
+	return file_changelens_v1_query_proto_rawDescGZIP(), []int{61}
 }
 
 func (x *ExperimentPlan) GetPrimary() *ExperimentMetricPlan {
@@ -6453,7 +6529,7 @@ type ExperimentMetricPlan struct {
 
 func (x *ExperimentMetricPlan) Reset() {
 	*x = ExperimentMetricPlan{}
-	mi := &file_changelens_v1_query_proto_msgTypes[61]
+	mi := &file_changelens_v1_query_proto_msgTypes[62]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -6465,7 +6541,7 @@ func (x *ExperimentMetricPlan) String() string {
 func (*ExperimentMetricPlan) ProtoMessage() {}
 
 func (x *ExperimentMetricPlan) ProtoReflect() protoreflect.Message {
-	mi := &file_changelens_v1_query_proto_msgTypes[61]
+	mi := &file_changelens_v1_query_proto_msgTypes[62]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -6478,7 +6554,7 @@ func (x *ExperimentMetricPlan) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ExperimentMetricPlan.ProtoReflect.Descriptor instead.
 func (*ExperimentMetricPlan) Descriptor() ([]byte, []int) {
-	return file_changelens_v1_query_proto_rawDescGZIP(), []int{61}
+	return file_changelens_v1_query_proto_rawDescGZIP(), []int{62}
 }
 
 func (x *ExperimentMetricPlan) GetMetric() string {
@@ -6537,7 +6613,7 @@ type ExperimentSampleRatio struct {
 
 func (x *ExperimentSampleRatio) Reset() {
 	*x = ExperimentSampleRatio{}
-	mi := &file_changelens_v1_query_proto_msgTypes[62]
+	mi := &file_changelens_v1_query_proto_msgTypes[63]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -6549,7 +6625,7 @@ func (x *ExperimentSampleRatio) String() string {
 func (*ExperimentSampleRatio) ProtoMessage() {}
 
 func (x *ExperimentSampleRatio) ProtoReflect() protoreflect.Message {
-	mi := &file_changelens_v1_query_proto_msgTypes[62]
+	mi := &file_changelens_v1_query_proto_msgTypes[63]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -6562,7 +6638,7 @@ func (x *ExperimentSampleRatio) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ExperimentSampleRatio.ProtoReflect.Descriptor instead.
 func (*ExperimentSampleRatio) Descriptor() ([]byte, []int) {
-	return file_changelens_v1_query_proto_rawDescGZIP(), []int{62}
+	return file_changelens_v1_query_proto_rawDescGZIP(), []int{63}
 }
 
 func (x *ExperimentSampleRatio) GetCounts() []*ExperimentVariantCount {
@@ -6606,7 +6682,7 @@ type ExperimentVariantCount struct {
 
 func (x *ExperimentVariantCount) Reset() {
 	*x = ExperimentVariantCount{}
-	mi := &file_changelens_v1_query_proto_msgTypes[63]
+	mi := &file_changelens_v1_query_proto_msgTypes[64]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -6618,7 +6694,7 @@ func (x *ExperimentVariantCount) String() string {
 func (*ExperimentVariantCount) ProtoMessage() {}
 
 func (x *ExperimentVariantCount) ProtoReflect() protoreflect.Message {
-	mi := &file_changelens_v1_query_proto_msgTypes[63]
+	mi := &file_changelens_v1_query_proto_msgTypes[64]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -6631,7 +6707,7 @@ func (x *ExperimentVariantCount) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ExperimentVariantCount.ProtoReflect.Descriptor instead.
 func (*ExperimentVariantCount) Descriptor() ([]byte, []int) {
-	return file_changelens_v1_query_proto_rawDescGZIP(), []int{63}
+	return file_changelens_v1_query_proto_rawDescGZIP(), []int{64}
 }
 
 func (x *ExperimentVariantCount) GetVariant() string {
@@ -6716,7 +6792,7 @@ type ExperimentMetricResult struct {
 
 func (x *ExperimentMetricResult) Reset() {
 	*x = ExperimentMetricResult{}
-	mi := &file_changelens_v1_query_proto_msgTypes[64]
+	mi := &file_changelens_v1_query_proto_msgTypes[65]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -6728,7 +6804,7 @@ func (x *ExperimentMetricResult) String() string {
 func (*ExperimentMetricResult) ProtoMessage() {}
 
 func (x *ExperimentMetricResult) ProtoReflect() protoreflect.Message {
-	mi := &file_changelens_v1_query_proto_msgTypes[64]
+	mi := &file_changelens_v1_query_proto_msgTypes[65]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -6741,7 +6817,7 @@ func (x *ExperimentMetricResult) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ExperimentMetricResult.ProtoReflect.Descriptor instead.
 func (*ExperimentMetricResult) Descriptor() ([]byte, []int) {
-	return file_changelens_v1_query_proto_rawDescGZIP(), []int{64}
+	return file_changelens_v1_query_proto_rawDescGZIP(), []int{65}
 }
 
 func (x *ExperimentMetricResult) GetMetric() string {
@@ -6929,7 +7005,7 @@ type ExperimentTreatment struct {
 
 func (x *ExperimentTreatment) Reset() {
 	*x = ExperimentTreatment{}
-	mi := &file_changelens_v1_query_proto_msgTypes[65]
+	mi := &file_changelens_v1_query_proto_msgTypes[66]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -6941,7 +7017,7 @@ func (x *ExperimentTreatment) String() string {
 func (*ExperimentTreatment) ProtoMessage() {}
 
 func (x *ExperimentTreatment) ProtoReflect() protoreflect.Message {
-	mi := &file_changelens_v1_query_proto_msgTypes[65]
+	mi := &file_changelens_v1_query_proto_msgTypes[66]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -6954,7 +7030,7 @@ func (x *ExperimentTreatment) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ExperimentTreatment.ProtoReflect.Descriptor instead.
 func (*ExperimentTreatment) Descriptor() ([]byte, []int) {
-	return file_changelens_v1_query_proto_rawDescGZIP(), []int{65}
+	return file_changelens_v1_query_proto_rawDescGZIP(), []int{66}
 }
 
 func (x *ExperimentTreatment) GetTreatment() string {
@@ -7016,7 +7092,7 @@ type ExperimentReport struct {
 
 func (x *ExperimentReport) Reset() {
 	*x = ExperimentReport{}
-	mi := &file_changelens_v1_query_proto_msgTypes[66]
+	mi := &file_changelens_v1_query_proto_msgTypes[67]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -7028,7 +7104,7 @@ func (x *ExperimentReport) String() string {
 func (*ExperimentReport) ProtoMessage() {}
 
 func (x *ExperimentReport) ProtoReflect() protoreflect.Message {
-	mi := &file_changelens_v1_query_proto_msgTypes[66]
+	mi := &file_changelens_v1_query_proto_msgTypes[67]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -7041,7 +7117,7 @@ func (x *ExperimentReport) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ExperimentReport.ProtoReflect.Descriptor instead.
 func (*ExperimentReport) Descriptor() ([]byte, []int) {
-	return file_changelens_v1_query_proto_rawDescGZIP(), []int{66}
+	return file_changelens_v1_query_proto_rawDescGZIP(), []int{67}
 }
 
 func (x *ExperimentReport) GetExperiment() *Experiment {
@@ -7692,7 +7768,7 @@ const file_changelens_v1_query_proto_rawDesc = "" +
 	"\ttreatment\x18\t \x01(\v2\x15.changelens.v1.CohortR\ttreatment\x12'\n" +
 	"\x0foverlap_minutes\x18\n" +
 	" \x01(\x05R\x0eoverlapMinutes\x12;\n" +
-	"\vregressions\x18\v \x03(\v2\x19.changelens.v1.RegressionR\vregressions\"\xbf\f\n" +
+	"\vregressions\x18\v \x03(\v2\x19.changelens.v1.RegressionR\vregressions\"\xfb\f\n" +
 	"\n" +
 	"Experiment\x12?\n" +
 	"\x02id\x18\x01 \x01(\tB/\x92A,J\x10\"graphql-screen\"x\x80\x01\x80\x01\x01\x8a\x01\x11^[A-Za-z0-9._-]+$R\x02id\x12 \n" +
@@ -7714,9 +7790,18 @@ const file_changelens_v1_query_proto_rawDesc = "" +
 	"\x05power\x18\f \x01(\x01B\x17\x92A\x14Y\x00\x00\x00\x00\x00\x00\xf0?`\x01i\x00\x00\x00\x00\x00\x00\x00\x80R\x05power\x12N\n" +
 	"\x12randomization_unit\x18\r \x01(\tB\x1f\x92A\x1c\x8a\x01\x19^(request|session|user)?$R\x11randomizationUnit\x12'\n" +
 	"\x0fload_operations\x18\x0e \x03(\tR\x0eloadOperations\x12-\n" +
-	"\x12conversion_outcome\x18\x0f \x01(\tR\x11conversionOutcome:\xa8\x04\x92A\xa4\x04\n" +
+	"\x12conversion_outcome\x18\x0f \x01(\tR\x11conversionOutcome\x12:\n" +
+	"\abackend\x18\x10 \x01(\v2 .changelens.v1.ExperimentBackendR\abackend:\xa8\x04\x92A\xa4\x04\n" +
 	"T\xd2\x01\x02id\xd2\x01\x04unit\xd2\x01\tdimension\xd2\x01\bvariants\xd2\x01\x0eprimary_metric\xd2\x01\n" +
-	"start_time\xd2\x01\x10planned_duration2\xcb\x03{\"id\": \"order-screen-api\", \"unit\": {\"service\": \"shop-app\", \"environment\": \"production\"}, \"dimension\": \"flag:order-screen-api\", \"variants\": [{\"name\": \"rest\", \"control\": true, \"share\": 0.5}, {\"name\": \"graphql\", \"share\": 0.5}], \"primary_metric\": {\"metric\": \"load_p75\", \"min_effect\": 0.05}, \"guardrails\": [{\"metric\": \"cpu_per_request\", \"max_degradation\": 0.1}], \"start_time\": \"2026-11-20T00:00:00Z\", \"planned_duration\": \"14d\", \"load_operations\": [\"screen order\"]}\"\xc7\x01\n" +
+	"start_time\xd2\x01\x10planned_duration2\xcb\x03{\"id\": \"order-screen-api\", \"unit\": {\"service\": \"shop-app\", \"environment\": \"production\"}, \"dimension\": \"flag:order-screen-api\", \"variants\": [{\"name\": \"rest\", \"control\": true, \"share\": 0.5}, {\"name\": \"graphql\", \"share\": 0.5}], \"primary_metric\": {\"metric\": \"load_p75\", \"min_effect\": 0.05}, \"guardrails\": [{\"metric\": \"cpu_per_request\", \"max_degradation\": 0.1}], \"start_time\": \"2026-11-20T00:00:00Z\", \"planned_duration\": \"14d\", \"load_operations\": [\"screen order\"]}\"\xe4\x02\n" +
+	"\x11ExperimentBackend\x121\n" +
+	"\x04unit\x18\x01 \x01(\v2\x1d.changelens.v1.ExperimentUnitR\x04unit\x12\x84\x01\n" +
+	"\tdimension\x18\x02 \x01(\tBf\x92Ac\x8a\x01`^(|version|flag:[A-Za-z0-9_.\\-/:]+|feature_flag\\.[A-Za-z0-9_.\\-/]+|attribute\\.[A-Za-z0-9_.\\-]+)$R\tdimension\x12J\n" +
+	"\bvariants\x18\x03 \x03(\v2..changelens.v1.ExperimentBackend.VariantsEntryR\bvariants\x1a;\n" +
+	"\rVariantsEntry\x12\x10\n" +
+	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
+	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01:\f\x92A\t\n" +
+	"\a\xd2\x01\x04unit\"\xc7\x01\n" +
 	"\x0eExperimentUnit\x12F\n" +
 	"\aservice\x18\x01 \x01(\tB,\x92A)x\x80\x02\x80\x01\x01\x8a\x01 ^[^\\u0000-\\u001F\\u007F-\\u009F]*$R\aservice\x12N\n" +
 	"\venvironment\x18\x02 \x01(\tB,\x92A)x\x80\x02\x80\x01\x01\x8a\x01 ^[^\\u0000-\\u001F\\u007F-\\u009F]*$R\venvironment:\x1d\x92A\x1a\n" +
@@ -8020,7 +8105,7 @@ func file_changelens_v1_query_proto_rawDescGZIP() []byte {
 }
 
 var file_changelens_v1_query_proto_enumTypes = make([]protoimpl.EnumInfo, 13)
-var file_changelens_v1_query_proto_msgTypes = make([]protoimpl.MessageInfo, 68)
+var file_changelens_v1_query_proto_msgTypes = make([]protoimpl.MessageInfo, 70)
 var file_changelens_v1_query_proto_goTypes = []any{
 	(GroupBy)(0),                        // 0: changelens.v1.GroupBy
 	(Source)(0),                         // 1: changelens.v1.Source
@@ -8086,96 +8171,98 @@ var file_changelens_v1_query_proto_goTypes = []any{
 	(*GateWebhookRequest)(nil),          // 61: changelens.v1.GateWebhookRequest
 	(*GateResponse)(nil),                // 62: changelens.v1.GateResponse
 	(*Experiment)(nil),                  // 63: changelens.v1.Experiment
-	(*ExperimentUnit)(nil),              // 64: changelens.v1.ExperimentUnit
-	(*ExperimentVariant)(nil),           // 65: changelens.v1.ExperimentVariant
-	(*ExperimentPrimaryMetric)(nil),     // 66: changelens.v1.ExperimentPrimaryMetric
-	(*ExperimentGuardrail)(nil),         // 67: changelens.v1.ExperimentGuardrail
-	(*ListExperimentsRequest)(nil),      // 68: changelens.v1.ListExperimentsRequest
-	(*ListExperimentsResponse)(nil),     // 69: changelens.v1.ListExperimentsResponse
-	(*ExperimentSummary)(nil),           // 70: changelens.v1.ExperimentSummary
-	(*GetExperimentReportRequest)(nil),  // 71: changelens.v1.GetExperimentReportRequest
-	(*PlanExperimentRequest)(nil),       // 72: changelens.v1.PlanExperimentRequest
-	(*ExperimentPlan)(nil),              // 73: changelens.v1.ExperimentPlan
-	(*ExperimentMetricPlan)(nil),        // 74: changelens.v1.ExperimentMetricPlan
-	(*ExperimentSampleRatio)(nil),       // 75: changelens.v1.ExperimentSampleRatio
-	(*ExperimentVariantCount)(nil),      // 76: changelens.v1.ExperimentVariantCount
-	(*ExperimentMetricResult)(nil),      // 77: changelens.v1.ExperimentMetricResult
-	(*ExperimentTreatment)(nil),         // 78: changelens.v1.ExperimentTreatment
-	(*ExperimentReport)(nil),            // 79: changelens.v1.ExperimentReport
-	nil,                                 // 80: changelens.v1.FlaggerWebhook.MetadataEntry
-	(*timestamppb.Timestamp)(nil),       // 81: google.protobuf.Timestamp
-	(*wrapperspb.DoubleValue)(nil),      // 82: google.protobuf.DoubleValue
+	(*ExperimentBackend)(nil),           // 64: changelens.v1.ExperimentBackend
+	(*ExperimentUnit)(nil),              // 65: changelens.v1.ExperimentUnit
+	(*ExperimentVariant)(nil),           // 66: changelens.v1.ExperimentVariant
+	(*ExperimentPrimaryMetric)(nil),     // 67: changelens.v1.ExperimentPrimaryMetric
+	(*ExperimentGuardrail)(nil),         // 68: changelens.v1.ExperimentGuardrail
+	(*ListExperimentsRequest)(nil),      // 69: changelens.v1.ListExperimentsRequest
+	(*ListExperimentsResponse)(nil),     // 70: changelens.v1.ListExperimentsResponse
+	(*ExperimentSummary)(nil),           // 71: changelens.v1.ExperimentSummary
+	(*GetExperimentReportRequest)(nil),  // 72: changelens.v1.GetExperimentReportRequest
+	(*PlanExperimentRequest)(nil),       // 73: changelens.v1.PlanExperimentRequest
+	(*ExperimentPlan)(nil),              // 74: changelens.v1.ExperimentPlan
+	(*ExperimentMetricPlan)(nil),        // 75: changelens.v1.ExperimentMetricPlan
+	(*ExperimentSampleRatio)(nil),       // 76: changelens.v1.ExperimentSampleRatio
+	(*ExperimentVariantCount)(nil),      // 77: changelens.v1.ExperimentVariantCount
+	(*ExperimentMetricResult)(nil),      // 78: changelens.v1.ExperimentMetricResult
+	(*ExperimentTreatment)(nil),         // 79: changelens.v1.ExperimentTreatment
+	(*ExperimentReport)(nil),            // 80: changelens.v1.ExperimentReport
+	nil,                                 // 81: changelens.v1.FlaggerWebhook.MetadataEntry
+	nil,                                 // 82: changelens.v1.ExperimentBackend.VariantsEntry
+	(*timestamppb.Timestamp)(nil),       // 83: google.protobuf.Timestamp
+	(*wrapperspb.DoubleValue)(nil),      // 84: google.protobuf.DoubleValue
 }
 var file_changelens_v1_query_proto_depIdxs = []int32{
 	3,   // 0: changelens.v1.Cause.kind:type_name -> changelens.v1.CauseKind
-	81,  // 1: changelens.v1.Cause.start:type_name -> google.protobuf.Timestamp
-	81,  // 2: changelens.v1.Cause.end:type_name -> google.protobuf.Timestamp
-	82,  // 3: changelens.v1.Cause.share:type_name -> google.protobuf.DoubleValue
-	82,  // 4: changelens.v1.Cause.z:type_name -> google.protobuf.DoubleValue
-	82,  // 5: changelens.v1.Neighbour.mean_ms_before:type_name -> google.protobuf.DoubleValue
-	82,  // 6: changelens.v1.Neighbour.mean_ms_after:type_name -> google.protobuf.DoubleValue
-	82,  // 7: changelens.v1.Neighbour.error_rate_before:type_name -> google.protobuf.DoubleValue
-	82,  // 8: changelens.v1.Neighbour.error_rate_after:type_name -> google.protobuf.DoubleValue
+	83,  // 1: changelens.v1.Cause.start:type_name -> google.protobuf.Timestamp
+	83,  // 2: changelens.v1.Cause.end:type_name -> google.protobuf.Timestamp
+	84,  // 3: changelens.v1.Cause.share:type_name -> google.protobuf.DoubleValue
+	84,  // 4: changelens.v1.Cause.z:type_name -> google.protobuf.DoubleValue
+	84,  // 5: changelens.v1.Neighbour.mean_ms_before:type_name -> google.protobuf.DoubleValue
+	84,  // 6: changelens.v1.Neighbour.mean_ms_after:type_name -> google.protobuf.DoubleValue
+	84,  // 7: changelens.v1.Neighbour.error_rate_before:type_name -> google.protobuf.DoubleValue
+	84,  // 8: changelens.v1.Neighbour.error_rate_after:type_name -> google.protobuf.DoubleValue
 	13,  // 9: changelens.v1.Attribution.causes:type_name -> changelens.v1.Cause
 	14,  // 10: changelens.v1.Attribution.neighbours:type_name -> changelens.v1.Neighbour
-	81,  // 11: changelens.v1.Unit.first_seen:type_name -> google.protobuf.Timestamp
-	81,  // 12: changelens.v1.Unit.last_seen:type_name -> google.protobuf.Timestamp
+	83,  // 11: changelens.v1.Unit.first_seen:type_name -> google.protobuf.Timestamp
+	83,  // 12: changelens.v1.Unit.last_seen:type_name -> google.protobuf.Timestamp
 	17,  // 13: changelens.v1.ListServicesResponse.services:type_name -> changelens.v1.Unit
-	81,  // 14: changelens.v1.GetLatencyRequest.start_time:type_name -> google.protobuf.Timestamp
-	81,  // 15: changelens.v1.GetLatencyRequest.end_time:type_name -> google.protobuf.Timestamp
+	83,  // 14: changelens.v1.GetLatencyRequest.start_time:type_name -> google.protobuf.Timestamp
+	83,  // 15: changelens.v1.GetLatencyRequest.end_time:type_name -> google.protobuf.Timestamp
 	0,   // 16: changelens.v1.GetLatencyRequest.group_by:type_name -> changelens.v1.GroupBy
-	81,  // 17: changelens.v1.LatencyPoint.time:type_name -> google.protobuf.Timestamp
+	83,  // 17: changelens.v1.LatencyPoint.time:type_name -> google.protobuf.Timestamp
 	20,  // 18: changelens.v1.GetLatencyResponse.points:type_name -> changelens.v1.LatencyPoint
-	81,  // 19: changelens.v1.GetLatencyResponse.start_time:type_name -> google.protobuf.Timestamp
-	81,  // 20: changelens.v1.GetLatencyResponse.end_time:type_name -> google.protobuf.Timestamp
-	81,  // 21: changelens.v1.GetLatencySummaryRequest.start_time:type_name -> google.protobuf.Timestamp
-	81,  // 22: changelens.v1.GetLatencySummaryRequest.end_time:type_name -> google.protobuf.Timestamp
+	83,  // 19: changelens.v1.GetLatencyResponse.start_time:type_name -> google.protobuf.Timestamp
+	83,  // 20: changelens.v1.GetLatencyResponse.end_time:type_name -> google.protobuf.Timestamp
+	83,  // 21: changelens.v1.GetLatencySummaryRequest.start_time:type_name -> google.protobuf.Timestamp
+	83,  // 22: changelens.v1.GetLatencySummaryRequest.end_time:type_name -> google.protobuf.Timestamp
 	0,   // 23: changelens.v1.GetLatencySummaryRequest.group_by:type_name -> changelens.v1.GroupBy
 	20,  // 24: changelens.v1.GetLatencySummaryResponse.rows:type_name -> changelens.v1.LatencyPoint
-	81,  // 25: changelens.v1.GetLatencySummaryResponse.start_time:type_name -> google.protobuf.Timestamp
-	81,  // 26: changelens.v1.GetLatencySummaryResponse.end_time:type_name -> google.protobuf.Timestamp
-	81,  // 27: changelens.v1.Deployment.deploy_time:type_name -> google.protobuf.Timestamp
+	83,  // 25: changelens.v1.GetLatencySummaryResponse.start_time:type_name -> google.protobuf.Timestamp
+	83,  // 26: changelens.v1.GetLatencySummaryResponse.end_time:type_name -> google.protobuf.Timestamp
+	83,  // 27: changelens.v1.Deployment.deploy_time:type_name -> google.protobuf.Timestamp
 	1,   // 28: changelens.v1.Deployment.source:type_name -> changelens.v1.Source
-	81,  // 29: changelens.v1.Deployment.commit_time:type_name -> google.protobuf.Timestamp
+	83,  // 29: changelens.v1.Deployment.commit_time:type_name -> google.protobuf.Timestamp
 	4,   // 30: changelens.v1.Deployment.failure_reasons:type_name -> changelens.v1.FailureReason
-	81,  // 31: changelens.v1.Deployment.restore_time:type_name -> google.protobuf.Timestamp
+	83,  // 31: changelens.v1.Deployment.restore_time:type_name -> google.protobuf.Timestamp
 	2,   // 32: changelens.v1.Deployment.verdict:type_name -> changelens.v1.Verdict
-	81,  // 33: changelens.v1.Deployment.rollout_start:type_name -> google.protobuf.Timestamp
+	83,  // 33: changelens.v1.Deployment.rollout_start:type_name -> google.protobuf.Timestamp
 	25,  // 34: changelens.v1.Deployment.regressions:type_name -> changelens.v1.Regression
 	13,  // 35: changelens.v1.Deployment.cause:type_name -> changelens.v1.Cause
 	7,   // 36: changelens.v1.Deployment.rework_reason:type_name -> changelens.v1.ReworkReason
-	82,  // 37: changelens.v1.Regression.relative_change:type_name -> google.protobuf.DoubleValue
-	82,  // 38: changelens.v1.Regression.ci_low:type_name -> google.protobuf.DoubleValue
-	82,  // 39: changelens.v1.Regression.ci_high:type_name -> google.protobuf.DoubleValue
-	82,  // 40: changelens.v1.ErrorKinds.mde:type_name -> google.protobuf.DoubleValue
+	84,  // 37: changelens.v1.Regression.relative_change:type_name -> google.protobuf.DoubleValue
+	84,  // 38: changelens.v1.Regression.ci_low:type_name -> google.protobuf.DoubleValue
+	84,  // 39: changelens.v1.Regression.ci_high:type_name -> google.protobuf.DoubleValue
+	84,  // 40: changelens.v1.ErrorKinds.mde:type_name -> google.protobuf.DoubleValue
 	27,  // 41: changelens.v1.ErrorKinds.new:type_name -> changelens.v1.ErrorKind
 	27,  // 42: changelens.v1.ErrorKinds.rose:type_name -> changelens.v1.ErrorKind
 	8,   // 43: changelens.v1.ErrorKind.verdict:type_name -> changelens.v1.CompareVerdict
-	82,  // 44: changelens.v1.ErrorKind.before_rate:type_name -> google.protobuf.DoubleValue
-	82,  // 45: changelens.v1.ErrorKind.after_rate:type_name -> google.protobuf.DoubleValue
-	82,  // 46: changelens.v1.ErrorKind.rate_low:type_name -> google.protobuf.DoubleValue
-	82,  // 47: changelens.v1.ErrorKind.rate_high:type_name -> google.protobuf.DoubleValue
-	82,  // 48: changelens.v1.ErrorKind.rate_ratio:type_name -> google.protobuf.DoubleValue
-	82,  // 49: changelens.v1.ErrorKind.ratio_low:type_name -> google.protobuf.DoubleValue
-	82,  // 50: changelens.v1.ErrorKind.ratio_high:type_name -> google.protobuf.DoubleValue
-	81,  // 51: changelens.v1.ErrorKind.first_seen:type_name -> google.protobuf.Timestamp
-	82,  // 52: changelens.v1.ImpactMetric.relative_change:type_name -> google.protobuf.DoubleValue
-	82,  // 53: changelens.v1.ImpactMetric.ci_low:type_name -> google.protobuf.DoubleValue
-	82,  // 54: changelens.v1.ImpactMetric.ci_high:type_name -> google.protobuf.DoubleValue
-	82,  // 55: changelens.v1.ImpactMetric.min_detectable_change:type_name -> google.protobuf.DoubleValue
-	82,  // 56: changelens.v1.ImpactMetric.min_detectable_value:type_name -> google.protobuf.DoubleValue
+	84,  // 44: changelens.v1.ErrorKind.before_rate:type_name -> google.protobuf.DoubleValue
+	84,  // 45: changelens.v1.ErrorKind.after_rate:type_name -> google.protobuf.DoubleValue
+	84,  // 46: changelens.v1.ErrorKind.rate_low:type_name -> google.protobuf.DoubleValue
+	84,  // 47: changelens.v1.ErrorKind.rate_high:type_name -> google.protobuf.DoubleValue
+	84,  // 48: changelens.v1.ErrorKind.rate_ratio:type_name -> google.protobuf.DoubleValue
+	84,  // 49: changelens.v1.ErrorKind.ratio_low:type_name -> google.protobuf.DoubleValue
+	84,  // 50: changelens.v1.ErrorKind.ratio_high:type_name -> google.protobuf.DoubleValue
+	83,  // 51: changelens.v1.ErrorKind.first_seen:type_name -> google.protobuf.Timestamp
+	84,  // 52: changelens.v1.ImpactMetric.relative_change:type_name -> google.protobuf.DoubleValue
+	84,  // 53: changelens.v1.ImpactMetric.ci_low:type_name -> google.protobuf.DoubleValue
+	84,  // 54: changelens.v1.ImpactMetric.ci_high:type_name -> google.protobuf.DoubleValue
+	84,  // 55: changelens.v1.ImpactMetric.min_detectable_change:type_name -> google.protobuf.DoubleValue
+	84,  // 56: changelens.v1.ImpactMetric.min_detectable_value:type_name -> google.protobuf.DoubleValue
 	8,   // 57: changelens.v1.ImpactMetric.verdict:type_name -> changelens.v1.CompareVerdict
-	82,  // 58: changelens.v1.ImpactMetric.raw_change:type_name -> google.protobuf.DoubleValue
-	82,  // 59: changelens.v1.ImpactMetric.control_change:type_name -> google.protobuf.DoubleValue
+	84,  // 58: changelens.v1.ImpactMetric.raw_change:type_name -> google.protobuf.DoubleValue
+	84,  // 59: changelens.v1.ImpactMetric.control_change:type_name -> google.protobuf.DoubleValue
 	30,  // 60: changelens.v1.Control.shifts:type_name -> changelens.v1.ControlShift
 	28,  // 61: changelens.v1.OperationImpact.metrics:type_name -> changelens.v1.ImpactMetric
 	8,   // 62: changelens.v1.OperationImpact.verdict:type_name -> changelens.v1.CompareVerdict
-	81,  // 63: changelens.v1.ListDeploymentsRequest.start_time:type_name -> google.protobuf.Timestamp
-	81,  // 64: changelens.v1.ListDeploymentsRequest.end_time:type_name -> google.protobuf.Timestamp
+	83,  // 63: changelens.v1.ListDeploymentsRequest.start_time:type_name -> google.protobuf.Timestamp
+	83,  // 64: changelens.v1.ListDeploymentsRequest.end_time:type_name -> google.protobuf.Timestamp
 	3,   // 65: changelens.v1.ListDeploymentsRequest.cause_kind:type_name -> changelens.v1.CauseKind
 	24,  // 66: changelens.v1.ListDeploymentsResponse.deployments:type_name -> changelens.v1.Deployment
-	81,  // 67: changelens.v1.ImpactWindow.start:type_name -> google.protobuf.Timestamp
-	81,  // 68: changelens.v1.ImpactWindow.end:type_name -> google.protobuf.Timestamp
+	83,  // 67: changelens.v1.ImpactWindow.start:type_name -> google.protobuf.Timestamp
+	83,  // 68: changelens.v1.ImpactWindow.end:type_name -> google.protobuf.Timestamp
 	24,  // 69: changelens.v1.GetDeploymentImpactResponse.deployment:type_name -> changelens.v1.Deployment
 	35,  // 70: changelens.v1.GetDeploymentImpactResponse.before:type_name -> changelens.v1.ImpactWindow
 	35,  // 71: changelens.v1.GetDeploymentImpactResponse.after:type_name -> changelens.v1.ImpactWindow
@@ -8189,35 +8276,35 @@ var file_changelens_v1_query_proto_depIdxs = []int32{
 	29,  // 79: changelens.v1.GetDeploymentImpactResponse.control:type_name -> changelens.v1.Control
 	15,  // 80: changelens.v1.GetDeploymentImpactResponse.attribution:type_name -> changelens.v1.Attribution
 	26,  // 81: changelens.v1.GetDeploymentImpactResponse.error_kinds:type_name -> changelens.v1.ErrorKinds
-	81,  // 82: changelens.v1.GetServiceGraphRequest.start_time:type_name -> google.protobuf.Timestamp
-	81,  // 83: changelens.v1.GetServiceGraphRequest.end_time:type_name -> google.protobuf.Timestamp
-	82,  // 84: changelens.v1.GraphEdge.mean_ms:type_name -> google.protobuf.DoubleValue
+	83,  // 82: changelens.v1.GetServiceGraphRequest.start_time:type_name -> google.protobuf.Timestamp
+	83,  // 83: changelens.v1.GetServiceGraphRequest.end_time:type_name -> google.protobuf.Timestamp
+	84,  // 84: changelens.v1.GraphEdge.mean_ms:type_name -> google.protobuf.DoubleValue
 	39,  // 85: changelens.v1.GetServiceGraphResponse.edges:type_name -> changelens.v1.GraphEdge
-	81,  // 86: changelens.v1.ListIncidentsRequest.start_time:type_name -> google.protobuf.Timestamp
-	81,  // 87: changelens.v1.ListIncidentsRequest.end_time:type_name -> google.protobuf.Timestamp
-	81,  // 88: changelens.v1.Incident.opened_time:type_name -> google.protobuf.Timestamp
-	81,  // 89: changelens.v1.Incident.resolved_time:type_name -> google.protobuf.Timestamp
+	83,  // 86: changelens.v1.ListIncidentsRequest.start_time:type_name -> google.protobuf.Timestamp
+	83,  // 87: changelens.v1.ListIncidentsRequest.end_time:type_name -> google.protobuf.Timestamp
+	83,  // 88: changelens.v1.Incident.opened_time:type_name -> google.protobuf.Timestamp
+	83,  // 89: changelens.v1.Incident.resolved_time:type_name -> google.protobuf.Timestamp
 	42,  // 90: changelens.v1.ListIncidentsResponse.incidents:type_name -> changelens.v1.Incident
-	81,  // 91: changelens.v1.GetDORARequest.start_time:type_name -> google.protobuf.Timestamp
-	81,  // 92: changelens.v1.GetDORARequest.end_time:type_name -> google.protobuf.Timestamp
+	83,  // 91: changelens.v1.GetDORARequest.start_time:type_name -> google.protobuf.Timestamp
+	83,  // 92: changelens.v1.GetDORARequest.end_time:type_name -> google.protobuf.Timestamp
 	5,   // 93: changelens.v1.GetDORARequest.interval:type_name -> changelens.v1.Interval
 	6,   // 94: changelens.v1.MetricBenchmark.tier:type_name -> changelens.v1.Tier
-	82,  // 95: changelens.v1.MetricBenchmark.score:type_name -> google.protobuf.DoubleValue
-	82,  // 96: changelens.v1.MetricBenchmark.industry_mean:type_name -> google.protobuf.DoubleValue
-	82,  // 97: changelens.v1.MetricBenchmark.industry_std:type_name -> google.protobuf.DoubleValue
-	82,  // 98: changelens.v1.MetricBenchmark.percentile:type_name -> google.protobuf.DoubleValue
+	84,  // 95: changelens.v1.MetricBenchmark.score:type_name -> google.protobuf.DoubleValue
+	84,  // 96: changelens.v1.MetricBenchmark.industry_mean:type_name -> google.protobuf.DoubleValue
+	84,  // 97: changelens.v1.MetricBenchmark.industry_std:type_name -> google.protobuf.DoubleValue
+	84,  // 98: changelens.v1.MetricBenchmark.percentile:type_name -> google.protobuf.DoubleValue
 	6,   // 99: changelens.v1.DORATiers.deployment_frequency:type_name -> changelens.v1.Tier
 	6,   // 100: changelens.v1.DORATiers.lead_time:type_name -> changelens.v1.Tier
 	6,   // 101: changelens.v1.DORATiers.change_failure_rate:type_name -> changelens.v1.Tier
 	6,   // 102: changelens.v1.DORATiers.time_to_restore:type_name -> changelens.v1.Tier
-	81,  // 103: changelens.v1.DORAFigures.start_time:type_name -> google.protobuf.Timestamp
-	81,  // 104: changelens.v1.DORAFigures.end_time:type_name -> google.protobuf.Timestamp
+	83,  // 103: changelens.v1.DORAFigures.start_time:type_name -> google.protobuf.Timestamp
+	83,  // 104: changelens.v1.DORAFigures.end_time:type_name -> google.protobuf.Timestamp
 	46,  // 105: changelens.v1.DORAFigures.tiers:type_name -> changelens.v1.DORATiers
 	45,  // 106: changelens.v1.DORAFigures.benchmarks:type_name -> changelens.v1.MetricBenchmark
 	47,  // 107: changelens.v1.GetDORAResponse.summary:type_name -> changelens.v1.DORAFigures
 	47,  // 108: changelens.v1.GetDORAResponse.intervals:type_name -> changelens.v1.DORAFigures
-	81,  // 109: changelens.v1.CompareRequest.start_time:type_name -> google.protobuf.Timestamp
-	81,  // 110: changelens.v1.CompareRequest.end_time:type_name -> google.protobuf.Timestamp
+	83,  // 109: changelens.v1.CompareRequest.start_time:type_name -> google.protobuf.Timestamp
+	83,  // 110: changelens.v1.CompareRequest.end_time:type_name -> google.protobuf.Timestamp
 	8,   // 111: changelens.v1.CompareMetric.verdict:type_name -> changelens.v1.CompareVerdict
 	50,  // 112: changelens.v1.CompareResponse.control:type_name -> changelens.v1.Cohort
 	50,  // 113: changelens.v1.CompareResponse.treatment:type_name -> changelens.v1.Cohort
@@ -8230,93 +8317,96 @@ var file_changelens_v1_query_proto_depIdxs = []int32{
 	50,  // 120: changelens.v1.OperationComparison.treatment:type_name -> changelens.v1.Cohort
 	51,  // 121: changelens.v1.OperationComparison.metrics:type_name -> changelens.v1.CompareMetric
 	8,   // 122: changelens.v1.OperationComparison.verdict:type_name -> changelens.v1.CompareVerdict
-	81,  // 123: changelens.v1.ListCohortsRequest.start_time:type_name -> google.protobuf.Timestamp
-	81,  // 124: changelens.v1.ListCohortsRequest.end_time:type_name -> google.protobuf.Timestamp
+	83,  // 123: changelens.v1.ListCohortsRequest.start_time:type_name -> google.protobuf.Timestamp
+	83,  // 124: changelens.v1.ListCohortsRequest.end_time:type_name -> google.protobuf.Timestamp
 	56,  // 125: changelens.v1.CohortDimension.values:type_name -> changelens.v1.CohortValue
 	57,  // 126: changelens.v1.ListCohortsResponse.dimensions:type_name -> changelens.v1.CohortDimension
-	80,  // 127: changelens.v1.FlaggerWebhook.metadata:type_name -> changelens.v1.FlaggerWebhook.MetadataEntry
+	81,  // 127: changelens.v1.FlaggerWebhook.metadata:type_name -> changelens.v1.FlaggerWebhook.MetadataEntry
 	60,  // 128: changelens.v1.GateWebhookRequest.webhook:type_name -> changelens.v1.FlaggerWebhook
 	9,   // 129: changelens.v1.GateResponse.result:type_name -> changelens.v1.GateResult
 	10,  // 130: changelens.v1.GateResponse.mode:type_name -> changelens.v1.GateMode
 	51,  // 131: changelens.v1.GateResponse.metrics:type_name -> changelens.v1.CompareMetric
-	81,  // 132: changelens.v1.GateResponse.evaluated_at:type_name -> google.protobuf.Timestamp
+	83,  // 132: changelens.v1.GateResponse.evaluated_at:type_name -> google.protobuf.Timestamp
 	50,  // 133: changelens.v1.GateResponse.control:type_name -> changelens.v1.Cohort
 	50,  // 134: changelens.v1.GateResponse.treatment:type_name -> changelens.v1.Cohort
 	25,  // 135: changelens.v1.GateResponse.regressions:type_name -> changelens.v1.Regression
-	64,  // 136: changelens.v1.Experiment.unit:type_name -> changelens.v1.ExperimentUnit
-	65,  // 137: changelens.v1.Experiment.variants:type_name -> changelens.v1.ExperimentVariant
-	66,  // 138: changelens.v1.Experiment.primary_metric:type_name -> changelens.v1.ExperimentPrimaryMetric
-	67,  // 139: changelens.v1.Experiment.guardrails:type_name -> changelens.v1.ExperimentGuardrail
-	81,  // 140: changelens.v1.Experiment.start_time:type_name -> google.protobuf.Timestamp
-	70,  // 141: changelens.v1.ListExperimentsResponse.experiments:type_name -> changelens.v1.ExperimentSummary
-	63,  // 142: changelens.v1.ExperimentSummary.experiment:type_name -> changelens.v1.Experiment
-	11,  // 143: changelens.v1.ExperimentSummary.status:type_name -> changelens.v1.ExperimentStatus
-	12,  // 144: changelens.v1.ExperimentSummary.decision:type_name -> changelens.v1.ExperimentDecision
-	81,  // 145: changelens.v1.ExperimentSummary.applied_at:type_name -> google.protobuf.Timestamp
-	81,  // 146: changelens.v1.GetExperimentReportRequest.as_of:type_name -> google.protobuf.Timestamp
-	63,  // 147: changelens.v1.PlanExperimentRequest.experiment:type_name -> changelens.v1.Experiment
-	74,  // 148: changelens.v1.ExperimentPlan.primary:type_name -> changelens.v1.ExperimentMetricPlan
-	74,  // 149: changelens.v1.ExperimentPlan.guardrails:type_name -> changelens.v1.ExperimentMetricPlan
-	82,  // 150: changelens.v1.ExperimentMetricPlan.days_needed:type_name -> google.protobuf.DoubleValue
-	82,  // 151: changelens.v1.ExperimentMetricPlan.mde_at_planned:type_name -> google.protobuf.DoubleValue
-	76,  // 152: changelens.v1.ExperimentSampleRatio.counts:type_name -> changelens.v1.ExperimentVariantCount
-	82,  // 153: changelens.v1.ExperimentMetricResult.control_value:type_name -> google.protobuf.DoubleValue
-	82,  // 154: changelens.v1.ExperimentMetricResult.treatment_value:type_name -> google.protobuf.DoubleValue
-	82,  // 155: changelens.v1.ExperimentMetricResult.delta:type_name -> google.protobuf.DoubleValue
-	82,  // 156: changelens.v1.ExperimentMetricResult.delta_low:type_name -> google.protobuf.DoubleValue
-	82,  // 157: changelens.v1.ExperimentMetricResult.delta_high:type_name -> google.protobuf.DoubleValue
-	82,  // 158: changelens.v1.ExperimentMetricResult.relative_effect:type_name -> google.protobuf.DoubleValue
-	82,  // 159: changelens.v1.ExperimentMetricResult.relative_low:type_name -> google.protobuf.DoubleValue
-	82,  // 160: changelens.v1.ExperimentMetricResult.relative_high:type_name -> google.protobuf.DoubleValue
-	82,  // 161: changelens.v1.ExperimentMetricResult.p_value:type_name -> google.protobuf.DoubleValue
-	82,  // 162: changelens.v1.ExperimentMetricResult.sequential_low:type_name -> google.protobuf.DoubleValue
-	82,  // 163: changelens.v1.ExperimentMetricResult.sequential_high:type_name -> google.protobuf.DoubleValue
-	82,  // 164: changelens.v1.ExperimentMetricResult.always_valid_p:type_name -> google.protobuf.DoubleValue
-	82,  // 165: changelens.v1.ExperimentMetricResult.mde:type_name -> google.protobuf.DoubleValue
-	12,  // 166: changelens.v1.ExperimentTreatment.decision:type_name -> changelens.v1.ExperimentDecision
-	77,  // 167: changelens.v1.ExperimentTreatment.metrics:type_name -> changelens.v1.ExperimentMetricResult
-	63,  // 168: changelens.v1.ExperimentReport.experiment:type_name -> changelens.v1.Experiment
-	11,  // 169: changelens.v1.ExperimentReport.status:type_name -> changelens.v1.ExperimentStatus
-	81,  // 170: changelens.v1.ExperimentReport.as_of:type_name -> google.protobuf.Timestamp
-	73,  // 171: changelens.v1.ExperimentReport.plan:type_name -> changelens.v1.ExperimentPlan
-	75,  // 172: changelens.v1.ExperimentReport.sample_ratio:type_name -> changelens.v1.ExperimentSampleRatio
-	12,  // 173: changelens.v1.ExperimentReport.decision:type_name -> changelens.v1.ExperimentDecision
-	78,  // 174: changelens.v1.ExperimentReport.treatments:type_name -> changelens.v1.ExperimentTreatment
-	16,  // 175: changelens.v1.QueryService.ListServices:input_type -> changelens.v1.ListServicesRequest
-	19,  // 176: changelens.v1.QueryService.GetLatency:input_type -> changelens.v1.GetLatencyRequest
-	22,  // 177: changelens.v1.QueryService.GetLatencySummary:input_type -> changelens.v1.GetLatencySummaryRequest
-	32,  // 178: changelens.v1.QueryService.ListDeployments:input_type -> changelens.v1.ListDeploymentsRequest
-	34,  // 179: changelens.v1.QueryService.GetDeploymentImpact:input_type -> changelens.v1.GetDeploymentImpactRequest
-	38,  // 180: changelens.v1.QueryService.GetServiceGraph:input_type -> changelens.v1.GetServiceGraphRequest
-	41,  // 181: changelens.v1.QueryService.ListIncidents:input_type -> changelens.v1.ListIncidentsRequest
-	44,  // 182: changelens.v1.QueryService.GetDORA:input_type -> changelens.v1.GetDORARequest
-	49,  // 183: changelens.v1.QueryService.Compare:input_type -> changelens.v1.CompareRequest
-	55,  // 184: changelens.v1.QueryService.ListCohorts:input_type -> changelens.v1.ListCohortsRequest
-	59,  // 185: changelens.v1.QueryService.Gate:input_type -> changelens.v1.GateRequest
-	61,  // 186: changelens.v1.QueryService.GateWebhook:input_type -> changelens.v1.GateWebhookRequest
-	68,  // 187: changelens.v1.QueryService.ListExperiments:input_type -> changelens.v1.ListExperimentsRequest
-	71,  // 188: changelens.v1.QueryService.GetExperimentReport:input_type -> changelens.v1.GetExperimentReportRequest
-	72,  // 189: changelens.v1.QueryService.PlanExperiment:input_type -> changelens.v1.PlanExperimentRequest
-	18,  // 190: changelens.v1.QueryService.ListServices:output_type -> changelens.v1.ListServicesResponse
-	21,  // 191: changelens.v1.QueryService.GetLatency:output_type -> changelens.v1.GetLatencyResponse
-	23,  // 192: changelens.v1.QueryService.GetLatencySummary:output_type -> changelens.v1.GetLatencySummaryResponse
-	33,  // 193: changelens.v1.QueryService.ListDeployments:output_type -> changelens.v1.ListDeploymentsResponse
-	37,  // 194: changelens.v1.QueryService.GetDeploymentImpact:output_type -> changelens.v1.GetDeploymentImpactResponse
-	40,  // 195: changelens.v1.QueryService.GetServiceGraph:output_type -> changelens.v1.GetServiceGraphResponse
-	43,  // 196: changelens.v1.QueryService.ListIncidents:output_type -> changelens.v1.ListIncidentsResponse
-	48,  // 197: changelens.v1.QueryService.GetDORA:output_type -> changelens.v1.GetDORAResponse
-	53,  // 198: changelens.v1.QueryService.Compare:output_type -> changelens.v1.CompareResponse
-	58,  // 199: changelens.v1.QueryService.ListCohorts:output_type -> changelens.v1.ListCohortsResponse
-	62,  // 200: changelens.v1.QueryService.Gate:output_type -> changelens.v1.GateResponse
-	62,  // 201: changelens.v1.QueryService.GateWebhook:output_type -> changelens.v1.GateResponse
-	69,  // 202: changelens.v1.QueryService.ListExperiments:output_type -> changelens.v1.ListExperimentsResponse
-	79,  // 203: changelens.v1.QueryService.GetExperimentReport:output_type -> changelens.v1.ExperimentReport
-	73,  // 204: changelens.v1.QueryService.PlanExperiment:output_type -> changelens.v1.ExperimentPlan
-	190, // [190:205] is the sub-list for method output_type
-	175, // [175:190] is the sub-list for method input_type
-	175, // [175:175] is the sub-list for extension type_name
-	175, // [175:175] is the sub-list for extension extendee
-	0,   // [0:175] is the sub-list for field type_name
+	65,  // 136: changelens.v1.Experiment.unit:type_name -> changelens.v1.ExperimentUnit
+	66,  // 137: changelens.v1.Experiment.variants:type_name -> changelens.v1.ExperimentVariant
+	67,  // 138: changelens.v1.Experiment.primary_metric:type_name -> changelens.v1.ExperimentPrimaryMetric
+	68,  // 139: changelens.v1.Experiment.guardrails:type_name -> changelens.v1.ExperimentGuardrail
+	83,  // 140: changelens.v1.Experiment.start_time:type_name -> google.protobuf.Timestamp
+	64,  // 141: changelens.v1.Experiment.backend:type_name -> changelens.v1.ExperimentBackend
+	65,  // 142: changelens.v1.ExperimentBackend.unit:type_name -> changelens.v1.ExperimentUnit
+	82,  // 143: changelens.v1.ExperimentBackend.variants:type_name -> changelens.v1.ExperimentBackend.VariantsEntry
+	71,  // 144: changelens.v1.ListExperimentsResponse.experiments:type_name -> changelens.v1.ExperimentSummary
+	63,  // 145: changelens.v1.ExperimentSummary.experiment:type_name -> changelens.v1.Experiment
+	11,  // 146: changelens.v1.ExperimentSummary.status:type_name -> changelens.v1.ExperimentStatus
+	12,  // 147: changelens.v1.ExperimentSummary.decision:type_name -> changelens.v1.ExperimentDecision
+	83,  // 148: changelens.v1.ExperimentSummary.applied_at:type_name -> google.protobuf.Timestamp
+	83,  // 149: changelens.v1.GetExperimentReportRequest.as_of:type_name -> google.protobuf.Timestamp
+	63,  // 150: changelens.v1.PlanExperimentRequest.experiment:type_name -> changelens.v1.Experiment
+	75,  // 151: changelens.v1.ExperimentPlan.primary:type_name -> changelens.v1.ExperimentMetricPlan
+	75,  // 152: changelens.v1.ExperimentPlan.guardrails:type_name -> changelens.v1.ExperimentMetricPlan
+	84,  // 153: changelens.v1.ExperimentMetricPlan.days_needed:type_name -> google.protobuf.DoubleValue
+	84,  // 154: changelens.v1.ExperimentMetricPlan.mde_at_planned:type_name -> google.protobuf.DoubleValue
+	77,  // 155: changelens.v1.ExperimentSampleRatio.counts:type_name -> changelens.v1.ExperimentVariantCount
+	84,  // 156: changelens.v1.ExperimentMetricResult.control_value:type_name -> google.protobuf.DoubleValue
+	84,  // 157: changelens.v1.ExperimentMetricResult.treatment_value:type_name -> google.protobuf.DoubleValue
+	84,  // 158: changelens.v1.ExperimentMetricResult.delta:type_name -> google.protobuf.DoubleValue
+	84,  // 159: changelens.v1.ExperimentMetricResult.delta_low:type_name -> google.protobuf.DoubleValue
+	84,  // 160: changelens.v1.ExperimentMetricResult.delta_high:type_name -> google.protobuf.DoubleValue
+	84,  // 161: changelens.v1.ExperimentMetricResult.relative_effect:type_name -> google.protobuf.DoubleValue
+	84,  // 162: changelens.v1.ExperimentMetricResult.relative_low:type_name -> google.protobuf.DoubleValue
+	84,  // 163: changelens.v1.ExperimentMetricResult.relative_high:type_name -> google.protobuf.DoubleValue
+	84,  // 164: changelens.v1.ExperimentMetricResult.p_value:type_name -> google.protobuf.DoubleValue
+	84,  // 165: changelens.v1.ExperimentMetricResult.sequential_low:type_name -> google.protobuf.DoubleValue
+	84,  // 166: changelens.v1.ExperimentMetricResult.sequential_high:type_name -> google.protobuf.DoubleValue
+	84,  // 167: changelens.v1.ExperimentMetricResult.always_valid_p:type_name -> google.protobuf.DoubleValue
+	84,  // 168: changelens.v1.ExperimentMetricResult.mde:type_name -> google.protobuf.DoubleValue
+	12,  // 169: changelens.v1.ExperimentTreatment.decision:type_name -> changelens.v1.ExperimentDecision
+	78,  // 170: changelens.v1.ExperimentTreatment.metrics:type_name -> changelens.v1.ExperimentMetricResult
+	63,  // 171: changelens.v1.ExperimentReport.experiment:type_name -> changelens.v1.Experiment
+	11,  // 172: changelens.v1.ExperimentReport.status:type_name -> changelens.v1.ExperimentStatus
+	83,  // 173: changelens.v1.ExperimentReport.as_of:type_name -> google.protobuf.Timestamp
+	74,  // 174: changelens.v1.ExperimentReport.plan:type_name -> changelens.v1.ExperimentPlan
+	76,  // 175: changelens.v1.ExperimentReport.sample_ratio:type_name -> changelens.v1.ExperimentSampleRatio
+	12,  // 176: changelens.v1.ExperimentReport.decision:type_name -> changelens.v1.ExperimentDecision
+	79,  // 177: changelens.v1.ExperimentReport.treatments:type_name -> changelens.v1.ExperimentTreatment
+	16,  // 178: changelens.v1.QueryService.ListServices:input_type -> changelens.v1.ListServicesRequest
+	19,  // 179: changelens.v1.QueryService.GetLatency:input_type -> changelens.v1.GetLatencyRequest
+	22,  // 180: changelens.v1.QueryService.GetLatencySummary:input_type -> changelens.v1.GetLatencySummaryRequest
+	32,  // 181: changelens.v1.QueryService.ListDeployments:input_type -> changelens.v1.ListDeploymentsRequest
+	34,  // 182: changelens.v1.QueryService.GetDeploymentImpact:input_type -> changelens.v1.GetDeploymentImpactRequest
+	38,  // 183: changelens.v1.QueryService.GetServiceGraph:input_type -> changelens.v1.GetServiceGraphRequest
+	41,  // 184: changelens.v1.QueryService.ListIncidents:input_type -> changelens.v1.ListIncidentsRequest
+	44,  // 185: changelens.v1.QueryService.GetDORA:input_type -> changelens.v1.GetDORARequest
+	49,  // 186: changelens.v1.QueryService.Compare:input_type -> changelens.v1.CompareRequest
+	55,  // 187: changelens.v1.QueryService.ListCohorts:input_type -> changelens.v1.ListCohortsRequest
+	59,  // 188: changelens.v1.QueryService.Gate:input_type -> changelens.v1.GateRequest
+	61,  // 189: changelens.v1.QueryService.GateWebhook:input_type -> changelens.v1.GateWebhookRequest
+	69,  // 190: changelens.v1.QueryService.ListExperiments:input_type -> changelens.v1.ListExperimentsRequest
+	72,  // 191: changelens.v1.QueryService.GetExperimentReport:input_type -> changelens.v1.GetExperimentReportRequest
+	73,  // 192: changelens.v1.QueryService.PlanExperiment:input_type -> changelens.v1.PlanExperimentRequest
+	18,  // 193: changelens.v1.QueryService.ListServices:output_type -> changelens.v1.ListServicesResponse
+	21,  // 194: changelens.v1.QueryService.GetLatency:output_type -> changelens.v1.GetLatencyResponse
+	23,  // 195: changelens.v1.QueryService.GetLatencySummary:output_type -> changelens.v1.GetLatencySummaryResponse
+	33,  // 196: changelens.v1.QueryService.ListDeployments:output_type -> changelens.v1.ListDeploymentsResponse
+	37,  // 197: changelens.v1.QueryService.GetDeploymentImpact:output_type -> changelens.v1.GetDeploymentImpactResponse
+	40,  // 198: changelens.v1.QueryService.GetServiceGraph:output_type -> changelens.v1.GetServiceGraphResponse
+	43,  // 199: changelens.v1.QueryService.ListIncidents:output_type -> changelens.v1.ListIncidentsResponse
+	48,  // 200: changelens.v1.QueryService.GetDORA:output_type -> changelens.v1.GetDORAResponse
+	53,  // 201: changelens.v1.QueryService.Compare:output_type -> changelens.v1.CompareResponse
+	58,  // 202: changelens.v1.QueryService.ListCohorts:output_type -> changelens.v1.ListCohortsResponse
+	62,  // 203: changelens.v1.QueryService.Gate:output_type -> changelens.v1.GateResponse
+	62,  // 204: changelens.v1.QueryService.GateWebhook:output_type -> changelens.v1.GateResponse
+	70,  // 205: changelens.v1.QueryService.ListExperiments:output_type -> changelens.v1.ListExperimentsResponse
+	80,  // 206: changelens.v1.QueryService.GetExperimentReport:output_type -> changelens.v1.ExperimentReport
+	74,  // 207: changelens.v1.QueryService.PlanExperiment:output_type -> changelens.v1.ExperimentPlan
+	193, // [193:208] is the sub-list for method output_type
+	178, // [178:193] is the sub-list for method input_type
+	178, // [178:178] is the sub-list for extension type_name
+	178, // [178:178] is the sub-list for extension extendee
+	0,   // [0:178] is the sub-list for field type_name
 }
 
 func init() { file_changelens_v1_query_proto_init() }
@@ -8330,7 +8420,7 @@ func file_changelens_v1_query_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_changelens_v1_query_proto_rawDesc), len(file_changelens_v1_query_proto_rawDesc)),
 			NumEnums:      13,
-			NumMessages:   68,
+			NumMessages:   70,
 			NumExtensions: 0,
 			NumServices:   1,
 		},
