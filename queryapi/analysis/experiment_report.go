@@ -250,7 +250,7 @@ func EvaluateExperiment(def ExperimentDefinition, start, now time.Time, data []V
 			if ctrl != nil {
 				cs = ctrl.Metrics[name]
 			}
-			td.Metrics = append(td.Metrics, judgeMetric(def, m, tv.Name, ts, cs, adjust[name], treatments, rep.Running, cfg))
+			td.Metrics = append(td.Metrics, judgeMetric(def, m, tv.Name, ts, cs, adjust[name], treatments, len(secondary), rep.Running, cfg))
 		}
 		decideTreatment(def, &td, rep.SRM, rep.Running, rep.Elapsed)
 		rep.Treatments = append(rep.Treatments, td)
@@ -340,7 +340,7 @@ func goodness(def ExperimentDefinition, td TreatmentDecision) float64 {
 
 // judgeMetric estimates one metric of a treatment against the control and
 // gives its verdict.
-func judgeMetric(def ExperimentDefinition, m ExperimentMetric, treatment string, ts, cs MetricSeries, adj cupedAdjust, treatments int, running bool, cfg ExperimentConfig) MetricResult {
+func judgeMetric(def ExperimentDefinition, m ExperimentMetric, treatment string, ts, cs MetricSeries, adj cupedAdjust, treatments, secondaries int, running bool, cfg ExperimentConfig) MetricResult {
 	r := MetricResult{Metric: m.Name, Label: m.Label, Role: RoleSecondary, Treatment: treatment, Estimator: m.Estimator, Verdict: VerdictInsufficient,
 		AlwaysValidP: 1, PValue: 1, Sequential: running}
 	dir := m.Direction
@@ -358,6 +358,13 @@ func judgeMetric(def ExperimentDefinition, m ExperimentMetric, treatment string,
 				tau = math.Max(tau, math.Log1p(g.MaxDegradation))
 			}
 		}
+	}
+	if r.Role == RoleSecondary {
+		// Secondary metrics decide nothing, but a reader takes BETTER or
+		// WORSE at face value: Bonferroni over them (and the treatments)
+		// keeps an A/A report free of false differences at the
+		// family-wise α, however many metrics it shows.
+		alpha = def.Alpha / float64(max(1, secondaries*treatments))
 	}
 	level := 1 - alpha
 	t := estimateMetric(m, ts, adj, cfg)

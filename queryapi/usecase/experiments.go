@@ -297,16 +297,23 @@ func (s *Service) experimentExtras(ctx context.Context, spec experimentspec.Spec
 				return err
 			}
 			cpu, mem := map[string][]analysis.MetricBucket{}, map[string][]analysis.MetricBucket{}
+			hasCPU, hasMem := map[string]bool{}, map[string]bool{}
 			for _, p := range pts {
 				if p.Requests <= 0 {
 					continue
 				}
 				cpu[p.Version] = append(cpu[p.Version], analysis.MetricBucket{Num: p.CPUSeconds, Den: p.Requests})
 				mem[p.Version] = append(mem[p.Version], analysis.MetricBucket{Num: p.MemoryByteAvg * experimentBucket.Seconds(), Den: p.Requests})
+				hasCPU[p.Version] = hasCPU[p.Version] || p.CPUSeconds > 0
+				hasMem[p.Version] = hasMem[p.Version] || p.MemoryByteAvg > 0
 			}
+			// A version whose instances sent no CPU (or memory) metric has
+			// none measured, not zero.
 			for name, d := range data {
-				if v := valueOf(name); len(cpu[v]) > 0 {
+				if v := valueOf(name); hasCPU[v] {
 					d.Metrics[analysis.ExpCPUPerRequest] = analysis.MetricSeries{Buckets: cpu[v]}
+				}
+				if v := valueOf(name); hasMem[v] {
 					d.Metrics[analysis.ExpMemoryPerRequest] = analysis.MetricSeries{Buckets: mem[v]}
 				}
 			}
