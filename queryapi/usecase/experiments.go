@@ -128,6 +128,22 @@ func (s *Service) PlanExperiment(ctx context.Context, spec experimentspec.Spec, 
 	if err := spec.Validate(); err != nil {
 		return ExperimentPlan{}, invalid("experiment.%s", err)
 	}
+	if spec.StartTime.Before(now) {
+		// Started: a variant that never served while another did names the
+		// wrong cohort (a typo, a version never deployed).
+		to := now
+		if end := spec.End(); end.Before(to) {
+			to = end
+		}
+		data, _, err := s.experimentData(ctx, spec, spec.StartTime, to)
+		if err != nil {
+			return ExperimentPlan{}, err
+		}
+		var fe *analysis.FieldError
+		if _, err := analysis.EvaluateExperiment(spec.Definition(), spec.StartTime, to, data, analysis.DefaultExperimentConfig()); errors.As(err, &fe) {
+			return ExperimentPlan{}, invalid("experiment.%s", fe)
+		}
+	}
 	return s.plan(ctx, spec, now)
 }
 

@@ -2,6 +2,7 @@ package usecase
 
 import (
 	"context"
+	"errors"
 	"math/rand/v2"
 	"strings"
 	"testing"
@@ -10,6 +11,7 @@ import (
 	"github.com/changelens/changelens/internal/eventspan"
 	"github.com/changelens/changelens/queryapi/analysis"
 	"github.com/changelens/changelens/queryapi/experimentspec"
+	"github.com/changelens/changelens/queryapi/report"
 	"github.com/changelens/changelens/queryapi/store"
 	"github.com/changelens/changelens/testkit/fakestore"
 )
@@ -173,5 +175,23 @@ func TestExperimentReportCrashRate(t *testing.T) {
 	crash := expMetric(r, analysis.ExpCrashRate)
 	if crash.Verdict != analysis.VerdictFailed || r.Report.Decision != analysis.DecisionDontShip {
 		t.Fatalf("crash %+v, decision %s", crash, r.Report.Decision)
+	}
+}
+
+// A plan of a started experiment naming a variant that never served is an
+// invalid argument naming it; the story's own definition plans.
+func TestPlanExperimentVariantNeverServed(t *testing.T) {
+	st, spec, end := experimentStory(t, 600, 2, 200, 0.005)
+	now := end.Add(time.Hour)
+	svc := newService(t, st, &now, noCache)
+	if _, err := svc.PlanExperiment(context.Background(), spec, now); err != nil {
+		t.Fatalf("the story's definition: %v", err)
+	}
+	spec.Variants[1].Name = "grapql"
+	spec.Backend.Variants = map[string]string{"rest": "2.9.0", "grapql": "3.0.1"}
+	_, err := svc.PlanExperiment(context.Background(), spec, now)
+	var ia *report.InvalidArgumentError
+	if !errors.As(err, &ia) || !strings.HasPrefix(ia.Reason, "experiment.variants[1]") {
+		t.Fatalf("a variant that never served: %v", err)
 	}
 }
