@@ -503,7 +503,12 @@ func minEffectSigned(def ExperimentDefinition) float64 {
 func changesLine(ms []MetricResult) string {
 	var parts []string
 	for _, m := range ms {
-		if m.Verdict == VerdictInsufficient || !(m.RelLow > 0 || m.RelHigh < 0) {
+		// The line says what the verdicts say: while the experiment runs a
+		// fixed-horizon interval may exclude 0 where the sequential one,
+		// which decides, does not.
+		switch m.Verdict {
+		case VerdictBetter, VerdictWorse, VerdictFailed:
+		default:
 			continue
 		}
 		mm, _ := LookupExperimentMetric(m.Metric)

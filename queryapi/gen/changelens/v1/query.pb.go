@@ -7768,13 +7768,13 @@ const file_changelens_v1_query_proto_rawDesc = "" +
 	"\ttreatment\x18\t \x01(\v2\x15.changelens.v1.CohortR\ttreatment\x12'\n" +
 	"\x0foverlap_minutes\x18\n" +
 	" \x01(\x05R\x0eoverlapMinutes\x12;\n" +
-	"\vregressions\x18\v \x03(\v2\x19.changelens.v1.RegressionR\vregressions\"\xfb\f\n" +
+	"\vregressions\x18\v \x03(\v2\x19.changelens.v1.RegressionR\vregressions\"\xcf\f\n" +
 	"\n" +
-	"Experiment\x12?\n" +
-	"\x02id\x18\x01 \x01(\tB/\x92A,J\x10\"graphql-screen\"x\x80\x01\x80\x01\x01\x8a\x01\x11^[A-Za-z0-9._-]+$R\x02id\x12 \n" +
+	"Experiment\x12-\n" +
+	"\x02id\x18\x01 \x01(\tB\x1d\x92A\x1ax\x80\x01\x80\x01\x01\x8a\x01\x11^[A-Za-z0-9._-]+$R\x02id\x12 \n" +
 	"\vdescription\x18\x02 \x01(\tR\vdescription\x121\n" +
-	"\x04unit\x18\x03 \x01(\v2\x1d.changelens.v1.ExperimentUnitR\x04unit\x12\x96\x01\n" +
-	"\tdimension\x18\x04 \x01(\tBx\x92AuJ\x11\"flag:screen-api\"\x8a\x01_^(version|flag:[A-Za-z0-9_.\\-/:]+|feature_flag\\.[A-Za-z0-9_.\\-/]+|attribute\\.[A-Za-z0-9_.\\-]+)$R\tdimension\x12G\n" +
+	"\x04unit\x18\x03 \x01(\v2\x1d.changelens.v1.ExperimentUnitR\x04unit\x12\x83\x01\n" +
+	"\tdimension\x18\x04 \x01(\tBe\x92Ab\x8a\x01_^(version|flag:[A-Za-z0-9_.\\-/:]+|feature_flag\\.[A-Za-z0-9_.\\-/]+|attribute\\.[A-Za-z0-9_.\\-]+)$R\tdimension\x12G\n" +
 	"\bvariants\x18\x05 \x03(\v2 .changelens.v1.ExperimentVariantB\t\x92A\x06\xa0\x01\n" +
 	"\xa8\x01\x02R\bvariants\x12M\n" +
 	"\x0eprimary_metric\x18\x06 \x01(\v2&.changelens.v1.ExperimentPrimaryMetricR\rprimaryMetric\x12B\n" +
@@ -7783,9 +7783,9 @@ const file_changelens_v1_query_proto_rawDesc = "" +
 	"guardrails\x12+\n" +
 	"\x11secondary_metrics\x18\b \x03(\tR\x10secondaryMetrics\x129\n" +
 	"\n" +
-	"start_time\x18\t \x01(\v2\x1a.google.protobuf.TimestampR\tstartTime\x12\x8c\x01\n" +
+	"start_time\x18\t \x01(\v2\x1a.google.protobuf.TimestampR\tstartTime\x12\x85\x01\n" +
 	"\x10planned_duration\x18\n" +
-	" \x01(\tBa\x92A^J\x05\"14d\"\x8a\x01T^(([1-9]|[1-8][0-9]|90)d|([1-9][0-9]{0,2}|1[0-9]{3}|20[0-9]{2}|21[0-5][0-9]|2160)h)$R\x0fplannedDuration\x12-\n" +
+	" \x01(\tBZ\x92AW\x8a\x01T^(([1-9]|[1-8][0-9]|90)d|([1-9][0-9]{0,2}|1[0-9]{3}|20[0-9]{2}|21[0-5][0-9]|2160)h)$R\x0fplannedDuration\x12-\n" +
 	"\x05alpha\x18\v \x01(\x01B\x17\x92A\x14Y\x00\x00\x00\x00\x00\x00\xe0?`\x01i\x00\x00\x00\x00\x00\x00\x00\x80R\x05alpha\x12-\n" +
 	"\x05power\x18\f \x01(\x01B\x17\x92A\x14Y\x00\x00\x00\x00\x00\x00\xf0?`\x01i\x00\x00\x00\x00\x00\x00\x00\x80R\x05power\x12N\n" +
 	"\x12randomization_unit\x18\r \x01(\tB\x1f\x92A\x1c\x8a\x01\x19^(request|session|user)?$R\x11randomizationUnit\x12'\n" +
