@@ -88,29 +88,13 @@ func (e *encoder) encodeMetrics(md pmetric.Metrics) {
 		for _, sm := range rm.ScopeMetrics().All() {
 			if eventspan.ScopeKind(sm.Scope()) != eventspan.KindResourceUsage {
 				for _, m := range sm.Metrics().All() {
-					e.ignoredPoints += int64(dataPoints(m))
+					e.ignoredPoints += int64(eventspan.PointCount(m))
 				}
 				continue
 			}
 			eventspan.DecodeUsage(res, attrs, sm, e.addUsage)
 		}
 	}
-}
-
-func dataPoints(m pmetric.Metric) int {
-	switch m.Type() {
-	case pmetric.MetricTypeGauge:
-		return m.Gauge().DataPoints().Len()
-	case pmetric.MetricTypeSum:
-		return m.Sum().DataPoints().Len()
-	case pmetric.MetricTypeHistogram:
-		return m.Histogram().DataPoints().Len()
-	case pmetric.MetricTypeExponentialHistogram:
-		return m.ExponentialHistogram().DataPoints().Len()
-	case pmetric.MetricTypeSummary:
-		return m.Summary().DataPoints().Len()
-	}
-	return 0
 }
 
 func insertUsage(ctx context.Context, conn driver.Conn, query string, c *usageColumns, v *idViews) error {

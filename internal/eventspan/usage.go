@@ -159,3 +159,21 @@ func AppendUsage(md pmetric.Metrics, points ...UsagePoint) {
 		dp.SetDoubleValue(p.Value)
 	}
 }
+
+// PointCount is the number of data points of m, whatever its type: what
+// the processor and the exporter count as received, kept or ignored.
+func PointCount(m pmetric.Metric) int {
+	switch m.Type() {
+	case pmetric.MetricTypeGauge:
+		return m.Gauge().DataPoints().Len()
+	case pmetric.MetricTypeSum:
+		return m.Sum().DataPoints().Len()
+	case pmetric.MetricTypeHistogram:
+		return m.Histogram().DataPoints().Len()
+	case pmetric.MetricTypeExponentialHistogram:
+		return m.ExponentialHistogram().DataPoints().Len()
+	case pmetric.MetricTypeSummary:
+		return m.Summary().DataPoints().Len()
+	}
+	return 0
+}

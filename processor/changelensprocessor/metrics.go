@@ -120,7 +120,7 @@ func (u *usageProcessor) processMetrics(ctx context.Context, md pmetric.Metrics)
 		)
 		for _, sm := range rm.ScopeMetrics().All() {
 			for _, m := range sm.Metrics().All() {
-				n := int64(pointCount(m))
+				n := int64(eventspan.PointCount(m))
 				b.received += n
 				um, ok := eventspan.UsageMetrics[m.Name()]
 				var dps pmetric.NumberDataPointSlice
@@ -270,22 +270,6 @@ func usagePoints(m pmetric.Metric, kind eventspan.UsageKind) (pmetric.NumberData
 		return m.Sum().DataPoints(), eventspan.TemporalityGauge, true
 	}
 	return pmetric.NumberDataPointSlice{}, "", false
-}
-
-func pointCount(m pmetric.Metric) int {
-	switch m.Type() {
-	case pmetric.MetricTypeGauge:
-		return m.Gauge().DataPoints().Len()
-	case pmetric.MetricTypeSum:
-		return m.Sum().DataPoints().Len()
-	case pmetric.MetricTypeHistogram:
-		return m.Histogram().DataPoints().Len()
-	case pmetric.MetricTypeExponentialHistogram:
-		return m.ExponentialHistogram().DataPoints().Len()
-	case pmetric.MetricTypeSummary:
-		return m.Summary().DataPoints().Len()
-	}
-	return 0
 }
 
 // instanceOf names the instance a resource describes: service.instance.id,
