@@ -362,8 +362,9 @@ func judgeMetric(def ExperimentDefinition, m ExperimentMetric, treatment string,
 	if r.Role == RoleSecondary {
 		// Secondary metrics decide nothing, but a reader takes BETTER or
 		// WORSE at face value: Bonferroni over them (and the treatments)
-		// keeps an A/A report free of false differences at the
-		// family-wise α, however many metrics it shows.
+		// keeps false differences in an A/A report near the family-wise α
+		// however many metrics it shows (7.6 % for seven, against 32.8 %
+		// at α each: TestSimExperimentSecondaryAA).
 		alpha = def.Alpha / float64(max(1, secondaries*treatments))
 	}
 	level := 1 - alpha
