@@ -287,6 +287,23 @@ type encoder struct {
 	nowSec           int64
 }
 
+// inWindow reports whether an event at t (unix ns) may be stored: not
+// before minEventTime, not beyond the accepted future, not past retention;
+// otherwise it counts the reason the event is dropped.
+func (e *encoder) inWindow(t int64) bool {
+	switch {
+	case t < minEventTime:
+		e.invalid[rInvalidTimestamps]++
+	case t > e.maxTime:
+		e.invalid[rFutureTimestamp]++
+	case t < e.minTime:
+		e.invalid[rExpired]++
+	default:
+		return true
+	}
+	return false
+}
+
 func (e *encoder) reset(now time.Time, retentionDays int) {
 	e.lat.reset()
 	e.dep.reset()
@@ -593,15 +610,7 @@ func (e *encoder) addIncident(in eventspan.Incident) {
 		e.invalid[rMissingService]++
 		return
 	}
-	switch {
-	case in.Opened < minEventTime:
-		e.invalid[rInvalidTimestamps]++
-		return
-	case in.Opened > e.maxTime:
-		e.invalid[rFutureTimestamp]++
-		return
-	case in.Opened < e.minTime:
-		e.invalid[rExpired]++
+	if !e.inWindow(in.Opened) {
 		return
 	}
 	c := &e.inc
@@ -647,15 +656,7 @@ func (e *encoder) addCommit(cm eventspan.Commit) {
 		e.invalid[rMissingService]++
 		return
 	}
-	switch {
-	case cm.Time < minEventTime:
-		e.invalid[rInvalidTimestamps]++
-		return
-	case cm.Time > e.maxTime:
-		e.invalid[rFutureTimestamp]++
-		return
-	case cm.Time < e.minTime:
-		e.invalid[rExpired]++
+	if !e.inWindow(cm.Time) {
 		return
 	}
 	pushed := cm.Pushed

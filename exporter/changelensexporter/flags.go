@@ -52,15 +52,7 @@ func (e *encoder) addFlagEvaluation(f eventspan.FlagEvaluation) {
 		e.invalid[rInvalidFlagEvaluation]++
 		return
 	}
-	switch {
-	case f.Time < minEventTime:
-		e.invalid[rInvalidTimestamps]++
-		return
-	case f.Time > e.maxTime:
-		e.invalid[rFutureTimestamp]++
-		return
-	case f.Time < e.minTime:
-		e.invalid[rExpired]++
+	if !e.inWindow(f.Time) {
 		return
 	}
 	c := &e.flag

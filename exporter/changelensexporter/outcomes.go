@@ -50,15 +50,7 @@ func (e *encoder) addOutcome(o eventspan.Outcome) {
 		e.invalid[rInvalidOutcome]++
 		return
 	}
-	switch {
-	case o.Time < minEventTime:
-		e.invalid[rInvalidTimestamps]++
-		return
-	case o.Time > e.maxTime:
-		e.invalid[rFutureTimestamp]++
-		return
-	case o.Time < e.minTime:
-		e.invalid[rExpired]++
+	if !e.inWindow(o.Time) {
 		return
 	}
 	c := &e.out

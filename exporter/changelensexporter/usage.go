@@ -55,15 +55,7 @@ func (e *encoder) addUsage(p eventspan.UsagePoint) {
 		e.invalid[rInvalidUsage]++
 		return
 	}
-	switch {
-	case p.Time < minEventTime:
-		e.invalid[rInvalidTimestamps]++
-		return
-	case p.Time > e.maxTime:
-		e.invalid[rFutureTimestamp]++
-		return
-	case p.Time < e.minTime:
-		e.invalid[rExpired]++
+	if !e.inWindow(p.Time) {
 		return
 	}
 	c := &e.usage
