@@ -251,6 +251,11 @@ func (d ExperimentDefinition) WithDefaults() ExperimentDefinition {
 
 var dimensionRe = regexp.MustCompile(`^(version|flag:[A-Za-z0-9_.\-/:]+|feature_flag\.[A-Za-z0-9_.\-/]+|attribute\.[A-Za-z0-9_.\-]+)$`)
 
+// ValidExperimentDimension reports whether d names what an experiment's
+// variants may be values of: version, flag:<key>, feature_flag.<key> or
+// attribute.<name>.
+func ValidExperimentDimension(d string) bool { return dimensionRe.MatchString(d) }
+
 // Validate checks a definition (after WithDefaults) and returns
 // ValidationErrors naming every bad field, or nil.
 func (d ExperimentDefinition) Validate() error {

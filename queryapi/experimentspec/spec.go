@@ -22,6 +22,7 @@ import (
 
 	"go.yaml.in/yaml/v3"
 
+	"github.com/changelens/changelens/internal/schema"
 	"github.com/changelens/changelens/queryapi/analysis"
 )
 
@@ -65,6 +66,15 @@ type Backend struct {
 	Variants  map[string]string       `json:"variants,omitempty"`
 }
 
+// CohortDimension is the cohort reads' name of an experiment's dimension:
+// flag:<key> is feature_flag.<key>; the others are the same.
+func CohortDimension(d string) string {
+	if key, ok := strings.CutPrefix(d, "flag:"); ok {
+		return schema.DimensionFeatureFlag + key
+	}
+	return d
+}
+
 // ServerSide is where the server metrics of s are read: the unit, the
 // cohort dimension ("version", "feature_flag.<key>", "attribute.<name>")
 // and each variant's value there.
@@ -77,10 +87,7 @@ func (s Spec) ServerSide() (unit analysis.ExperimentUnit, dimension string, valu
 			dimension = b.Dimension
 		}
 	}
-	if key, ok := strings.CutPrefix(dimension, "flag:"); ok {
-		dimension = "feature_flag." + key
-	}
-	return unit, dimension, func(v string) string {
+	return unit, CohortDimension(dimension), func(v string) string {
 		if x, ok := m[v]; ok {
 			return x
 		}
@@ -153,9 +160,8 @@ func normalize(v any) any {
 }
 
 var (
-	idRe        = regexp.MustCompile(`^[A-Za-z0-9._-]{1,128}$`)
-	dimensionRe = regexp.MustCompile(`^(version|flag:[A-Za-z0-9_.\-/:]+|feature_flag\.[A-Za-z0-9_.\-/]+|attribute\.[A-Za-z0-9_.\-]+)$`)
-	durationRe  = regexp.MustCompile(`^([1-9][0-9]{0,3})([dh])$`)
+	idRe       = regexp.MustCompile(`^[A-Za-z0-9._-]{1,128}$`)
+	durationRe = regexp.MustCompile(`^([1-9][0-9]{0,3})([dh])$`)
 )
 
 // The times an experiment may start in (the API's ranges), and how many
@@ -279,7 +285,7 @@ func (s Spec) Validate() error {
 		if b.Unit.Environment == "" {
 			add("backend.unit.environment", "required")
 		}
-		if b.Dimension != "" && !dimensionRe.MatchString(b.Dimension) {
+		if b.Dimension != "" && !analysis.ValidExperimentDimension(b.Dimension) {
 			add("backend.dimension", "%q is not version, flag:<key>, feature_flag.<key> or attribute.<name>", b.Dimension)
 		}
 		names := map[string]bool{}

@@ -37,8 +37,8 @@ type Histogram struct {
 	Weights []float64
 }
 
-// add merges h2 into h.
-func (h *Histogram) add(h2 Histogram) {
+// Add merges h2 into h.
+func (h *Histogram) Add(h2 Histogram) {
 	idx := make(map[uint16]int, len(h.Keys))
 	for i, k := range h.Keys {
 		idx[k] = i
@@ -196,11 +196,11 @@ func (s *Store) ClientCohorts(ctx context.Context, q ClientQuery, operations []s
 			}
 			hr := hour(variant, at)
 			hl := hr.Loads[op]
-			hl.add(h)
+			hl.Add(h)
 			hr.Loads[op] = hl
 			c := get(variant)
 			cl := c.Loads[op]
-			cl.add(h)
+			cl.Add(h)
 			c.Loads[op] = cl
 			return nil
 		}, clientArgs(q, lim, clickhouse.Named("operations", operations))...)

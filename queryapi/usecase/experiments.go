@@ -169,14 +169,6 @@ func (s *Service) plan(ctx context.Context, spec experimentspec.Spec, now time.T
 	return ExperimentPlan{ExperimentPlan: p, UnitsPerDay: base.UnitsPerDay}, nil
 }
 
-// cohortDimension is the comparison's name of an experiment's dimension.
-func cohortDimension(d string) string {
-	if key, ok := strings.CutPrefix(d, "flag:"); ok {
-		return schema.DimensionFeatureFlag + key
-	}
-	return d
-}
-
 // serverMetrics are the metrics the unit's own requests give
 // (cohort_hist_1m / latency_hist_1m).
 var serverMetrics = []string{analysis.ExpLatencyP50, analysis.ExpLatencyP95, analysis.ExpLatencyP99,
@@ -301,7 +293,7 @@ func (s *Service) experimentExtras(ctx context.Context, spec experimentspec.Spec
 	for _, v := range spec.Variants {
 		variantOf[valueOf(v.Name)] = v.Name
 	}
-	dim := cohortDimension(spec.Dimension)
+	dim := experimentspec.CohortDimension(spec.Dimension)
 	if uses(spec, analysis.ExpCPUPerRequest) || uses(spec, analysis.ExpMemoryPerRequest) {
 		if serverDim != schema.DimensionVersion {
 			const why = "not measured: one process serves every variant of a flag, so its CPU and memory cannot be split (self_time is the proxy)"
@@ -381,7 +373,7 @@ func (s *Service) experimentExtras(ctx context.Context, spec experimentspec.Spec
 			for _, h := range c.Hours {
 				var hist store.Histogram
 				for _, op := range spec.LoadOperations {
-					hist = mergeHist(hist, h.Loads[op])
+					hist.Add(h.Loads[op])
 				}
 				if len(hist.Keys) > 0 {
 					loads = append(loads, analysis.MetricBucket{Hist: stats.Hist{Keys: hist.Keys, Weights: hist.Weights}})
@@ -459,26 +451,6 @@ func (s *Service) experimentExtras(ctx context.Context, spec experimentspec.Spec
 		}
 	}
 	return nil
-}
-
-// mergeHist adds b's buckets to a.
-func mergeHist(a, b store.Histogram) store.Histogram {
-	if len(b.Keys) == 0 {
-		return a
-	}
-	m := map[uint16]float64{}
-	for i, k := range a.Keys {
-		m[k] += a.Weights[i]
-	}
-	for i, k := range b.Keys {
-		m[k] += b.Weights[i]
-	}
-	keys := slices.Sorted(maps.Keys(m))
-	w := make([]float64, len(keys))
-	for i, k := range keys {
-		w[i] = m[k]
-	}
-	return store.Histogram{Keys: keys, Weights: w}
 }
 
 // ceilTo rounds t up to a multiple of d.
