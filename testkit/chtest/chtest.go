@@ -541,31 +541,71 @@ func NewNode(dir string, tcpPort, httpPort int, files map[string]string) (*Serve
 	return &Server{dir: dir, tcpPort: tcpPort, httpPort: httpPort, argv: argv}, nil
 }
 
-// FreePort returns a TCP port that is free on 127.0.0.1 now, chosen at
-// random below the kernel's ephemeral range: a server started on it later
-// (a cluster starts its nodes one after another, seconds apart) must not
-// find it taken by the outgoing connection of another test process, which
-// the kernel gives ports of the ephemeral range — "Address already in use"
-// made cluster tests fail under make test.
+// FreePort returns a TCP port that is free on 127.0.0.1 now and reserved
+// for this test process, chosen at random below the kernel's ephemeral
+// range: a server started on it later (a cluster starts its nodes one after
+// another, seconds apart) must not find it taken by the outgoing connection
+// of another process, which the kernel gives ports of the ephemeral range.
+//
+// Listening briefly is not enough on its own: a cluster picks twelve ports
+// before it starts any node, and make test runs several test binaries at
+// once, so the same free port could be handed out twice — once in this
+// process, once in another — and the second server to start died with
+// "Address already in use". Each port handed out is therefore remembered
+// here and held by an flock on a file in a directory shared by every test
+// process of the machine; the kernel releases the lock when the process
+// exits, however it exits, so nothing goes stale.
 func FreePort() (int, error) {
 	lo, hi := portRange()
 	var b [2]byte
-	for range 200 {
+	for range 400 {
 		if _, err := rand.Read(b[:]); err != nil {
 			return 0, err
 		}
 		p := lo + int(uint16(b[0])<<8|uint16(b[1]))%(hi-lo)
-		if l, err := net.Listen("tcp", net.JoinHostPort("127.0.0.1", strconv.Itoa(p))); err == nil {
-			_ = l.Close()
+		if reservePort(p) {
 			return p, nil
 		}
 	}
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return 0, err
+	return 0, fmt.Errorf("chtest: no free port in [%d, %d) after 400 tries", lo, hi)
+}
+
+var reserved struct {
+	sync.Mutex
+	ports map[int]*os.File
+}
+
+// reservePort claims p for this process if no test process holds it and
+// nothing listens on it.
+func reservePort(p int) bool {
+	reserved.Lock()
+	defer reserved.Unlock()
+	if _, ok := reserved.ports[p]; ok {
+		return false
 	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port, nil
+	dir := filepath.Join(os.TempDir(), "changelens-test-ports")
+	if err := os.MkdirAll(dir, 0o777); err != nil {
+		return false
+	}
+	f, err := os.OpenFile(filepath.Join(dir, strconv.Itoa(p)), os.O_CREATE|os.O_RDWR, 0o666)
+	if err != nil {
+		return false
+	}
+	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB); err != nil {
+		_ = f.Close()
+		return false
+	}
+	l, err := net.Listen("tcp", net.JoinHostPort("127.0.0.1", strconv.Itoa(p)))
+	if err != nil {
+		_ = f.Close()
+		return false
+	}
+	_ = l.Close()
+	if reserved.ports == nil {
+		reserved.ports = map[int]*os.File{}
+	}
+	reserved.ports[p] = f
+	return true
 }
 
 // portRange is where FreePort draws from: [10000, the first ephemeral port)

@@ -3,10 +3,12 @@ package chtest
 import (
 	"context"
 	"os"
+	"path/filepath"
 	"runtime"
 	"strconv"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -243,5 +245,59 @@ func TestEngineVersion(t *testing.T) {
 		if n, err := strconv.Atoi(major); err != nil || n < 26 {
 			t.Errorf("chdb leg runs %s, want 26.x or later", v)
 		}
+	}
+}
+
+// A port is handed out once per machine: never twice in one process (a
+// cluster picks all its ports before starting any node), and never while
+// another test process holds its lock — both ended in "Address already in
+// use" under make test.
+func TestFreePortNeverTwice(t *testing.T) {
+	seen := map[int]bool{}
+	for range 300 {
+		p, err := FreePort()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if seen[p] {
+			t.Fatalf("port %d handed out twice", p)
+		}
+		seen[p] = true
+	}
+	lo, hi := portRange()
+	dir := filepath.Join(os.TempDir(), "changelens-test-ports")
+	if err := os.MkdirAll(dir, 0o777); err != nil {
+		t.Fatal(err)
+	}
+	// Another process's reservation: the same lock taken through a second
+	// open file description conflicts exactly as another process's would.
+	other := -1
+	var f *os.File
+	for p := lo; p < hi && other < 0; p++ {
+		if seen[p] {
+			continue
+		}
+		g, err := os.OpenFile(filepath.Join(dir, strconv.Itoa(p)), os.O_CREATE|os.O_RDWR, 0o666)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if syscall.Flock(int(g.Fd()), syscall.LOCK_EX|syscall.LOCK_NB) != nil {
+			_ = g.Close() // held by a test process running now
+			continue
+		}
+		other, f = p, g
+	}
+	if f == nil {
+		t.Fatalf("every port in [%d, %d) is locked", lo, hi)
+	}
+	defer f.Close()
+	if reservePort(other) {
+		t.Fatalf("port %d reserved although another holder has its lock", other)
+	}
+	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_UN); err != nil {
+		t.Fatal(err)
+	}
+	if !reservePort(other) {
+		t.Fatalf("port %d not reserved once its lock was released", other)
 	}
 }
