@@ -21,6 +21,7 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"net/http"
 	"net/url"
 	"os"
 	"os/signal"
@@ -34,6 +35,7 @@ import (
 	"github.com/changelens/changelens/queryapi/analysis"
 	"github.com/changelens/changelens/queryapi/limits"
 	"github.com/changelens/changelens/queryapi/server"
+	"github.com/changelens/changelens/webui"
 )
 
 // version is set by the build (-ldflags "-X main.version=…").
@@ -63,6 +65,8 @@ type options struct {
 	analysis       analysis.Config
 	maxRunning     int
 	queueWait      time.Duration
+	ui             bool
+	traceURL       string
 }
 
 func parseFlags(args []string, getenv func(string) string, out io.Writer) (options, error) {
@@ -87,6 +91,8 @@ func parseFlags(args []string, getenv func(string) string, out io.Writer) (optio
 	fs.IntVar(&o.limits.MaxDeployments, "max-deployments", lim.MaxDeployments, "most deployments one request may read")
 	o.analysis = analysis.DefaultConfig()
 	analysis.RegisterFlags(fs, &o.analysis)
+	fs.BoolVar(&o.ui, "ui", true, "serve the web UI under /ui/ on --http-addr")
+	fs.StringVar(&o.traceURL, "trace-url", "", "the trace UI's address for a trace, {trace_id} replaced, e.g. http://localhost:16686/trace/{trace_id}; empty: trace IDs are not linked")
 	showVersion := fs.Bool("version", false, "print the version and exit")
 
 	if err := envflag.Parse(fs, args, getenv, "version"); err != nil {
@@ -104,6 +110,9 @@ func parseFlags(args []string, getenv func(string) string, out io.Writer) (optio
 	}
 	if o.maxRunning <= 0 || o.queueWait <= 0 {
 		return o, errors.New("--max-running and --queue-wait must be positive")
+	}
+	if err := (webui.Config{TraceURL: o.traceURL}).Validate(); err != nil {
+		return o, fmt.Errorf("--trace-url: %w", err)
 	}
 	o.limits = o.limits.WithDefaults()
 	if err := o.limits.Validate(); err != nil {
@@ -195,7 +204,14 @@ func run(ctx context.Context, args []string, getenv func(string) string, stderr 
 		}
 	}()
 
+	var ui http.Handler
+	if o.ui {
+		if ui, err = webui.Handler(webui.Config{TraceURL: o.traceURL, Auth: len(tokens) > 0, Version: version}); err != nil {
+			return err
+		}
+	}
 	srv, err := server.New(server.Config{
+		UI:         ui,
 		Source:     src,
 		AuthTokens: tokens,
 		Limits:     o.limits,
@@ -224,7 +240,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stderr 
 		"clickhouse", redactDSN(o.dsn),
 		"auth", len(tokens) > 0, "auth_tokens", len(tokens),
 		"query_timeout", o.limits.QueryTimeout.String(),
-		"self_telemetry", o.otlpEndpoint != "")
+		"self_telemetry", o.otlpEndpoint != "",
+		"ui", o.ui)
 	if ready != nil {
 		ready(grpcLis.Addr(), httpLis.Addr())
 	}

@@ -16,6 +16,8 @@
 #   NOTIFY_CONFIG         the worker's notification targets (a YAML file; default: none)
 #   KEEP_DATA             1: keep the previous run's local ClickHouse data (default: start afresh)
 #   DEMO_BACKFILL         past period the demo emits first (default 7d)
+#   TRACE_URL             the web UI's link to your trace UI, {trace_id} replaced
+#                         (e.g. http://localhost:16686/trace/{trace_id}; default: IDs not linked)
 #   API_HTTP_PORT / API_GRPC_PORT / OTLP_GRPC_PORT / OTLP_HTTP_PORT / WEBHOOK_PORT   (8080 / 9090 / 4317 / 4318 / 8088)
 #   CHANGELENS_PAGERDUTY_WEBHOOK_SECRET / CHANGELENS_ALERTMANAGER_TOKEN   the webhook receiver's PagerDuty
 #                         secret and Alertmanager token (demo defaults below); the demo reports the bad
@@ -156,7 +158,7 @@ wait_for "the collector" 60 curl -fsS "http://localhost:$COLLECTOR_HEALTH_PORT/"
 # --- API -----------------------------------------------------------------------
 say "starting changelens-api (REST :$API_HTTP_PORT, gRPC :$API_GRPC_PORT)"
 CHANGELENS_CLICKHOUSE_DSN=$API_DSN bin/changelens-api --http-addr "127.0.0.1:$API_HTTP_PORT" --grpc-addr "127.0.0.1:$API_GRPC_PORT" \
-  --otlp-endpoint "http://localhost:$OTLP_GRPC_PORT" > "$RUN/log/api.log" 2>&1 &
+  ${TRACE_URL:+--trace-url "$TRACE_URL"} --otlp-endpoint "http://localhost:$OTLP_GRPC_PORT" > "$RUN/log/api.log" 2>&1 &
 pids+=($!)
 API=http://127.0.0.1:$API_HTTP_PORT
 wait_for "the API" 60 curl -fsS "$API/readyz"
@@ -204,12 +206,13 @@ show() { # title, url
 cat <<EOT
 
 changelens is running.
+  Web UI        $API/ui/   (deployments, impact, DORA per team, comparisons, experiments, the gate, retrospectives)
   REST API      $API        (OpenAPI: $API/openapi.json, health: $API/livez, $API/readyz)
   gRPC API      127.0.0.1:$API_GRPC_PORT  (changelens.v1.QueryService, reflection on)
   OTLP in       localhost:$OTLP_GRPC_PORT (gRPC), localhost:$OTLP_HTTP_PORT (HTTP) — point your own services here too
   Webhooks      localhost:$WEBHOOK_PORT: /cdevents, /alertmanager (token \$CHANGELENS_ALERTMANAGER_TOKEN), /pagerduty (secret \$CHANGELENS_PAGERDUTY_WEBHOOK_SECRET)
   ClickHouse    $CLICKHOUSE_ENDPOINT, database $DB
-  Dashboards    dashboards/ (import into Grafana with the Infinity plugin; see dashboards/README.md)
+  Dashboards    dashboards/ (for a Grafana of your own: import them with the Infinity plugin; see dashboards/README.md)
   Logs          .run/log/{build.log,clickhouse.out,collector.log,api.log,worker.log,demo.log}
 EOT
 show "DORA" "$API/v1/dora?environment=production&start_time=$from"

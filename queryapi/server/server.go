@@ -87,6 +87,10 @@ type Config struct {
 	// with Retry-After. Defaults: 4 × the CPUs (at least 4), and 2s.
 	MaxRunning int
 	QueueWait  time.Duration
+	// UI, when set, is served under /ui/ without auth (static pages that
+	// read the API with the user's token; package webui), and / redirects
+	// there.
+	UI http.Handler
 }
 
 // DefaultMaxRunning is Config.MaxRunning's default: 4 × the CPUs, at least
@@ -215,6 +219,12 @@ func New(cfg Config) (*Server, error) {
 	}
 	root.HandleFunc("GET /openapi.json", openAPI)
 	root.Handle("/", s.httpAuth(s.gw))
+	if cfg.UI != nil {
+		root.Handle("GET /ui/", cfg.UI)
+		toUI := func(w http.ResponseWriter, r *http.Request) { http.Redirect(w, r, "/ui/", http.StatusFound) }
+		root.HandleFunc("GET /ui", toUI)
+		root.HandleFunc("GET /{$}", toUI)
+	}
 	// Compression at the fastest level: a latency series at the maximum
 	// points is ~1 MB of JSON that shrinks ~10× even so, for a few ms of CPU.
 	gz, err := gzhttp.NewWrapper(gzhttp.CompressionLevel(gzip.BestSpeed))

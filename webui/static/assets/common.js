@@ -1,0 +1,75 @@
+// Pieces every page uses: verdict badges, trace links, time ranges.
+import { h } from "./dom.js";
+import * as fmt from "./fmt.js";
+
+let settings = { trace_url: "" };
+export function setSettings(s) {
+  settings = s;
+}
+
+// tone is how a status reads: bad, good, warn, dep (a dependency's fault)
+// or neutral.
+const tones = {
+  DEGRADED: "bad", IMPROVED: "good", NO_CHANGE: "neutral", PENDING: "warn", INSUFFICIENT_DATA: "neutral",
+  CAUSED_BY_DEPENDENCY: "dep", WORSE: "bad", BETTER: "good", NO_DIFFERENCE: "neutral",
+  PASS: "good", FAIL: "bad", INCONCLUSIVE: "neutral", SHIP: "good", DONT_SHIP: "bad",
+  FAILED: "bad", PASSED: "good", UNRESOLVED: "neutral", IMPROVED_TREND: "good",
+};
+
+export function tone(name) {
+  return tones[name] || "neutral";
+}
+
+export function badge(name) {
+  const label = fmt.words(name) || "unknown";
+  return h("span", { class: "badge b-" + tone(name), "data-status": name }, label);
+}
+
+export function verdictOf(d) {
+  return fmt.enumName(d.verdict, "VERDICT_");
+}
+
+// traceLink links a trace ID to the configured trace UI, or shows it.
+export function traceLink(id) {
+  if (!id) return fmt.DASH;
+  const code = h("code", {}, id.slice(0, 16) + (id.length > 16 ? "…" : ""));
+  if (!settings.trace_url) return h("span", { title: id }, code);
+  return h("a", { href: settings.trace_url.replaceAll("{trace_id}", encodeURIComponent(id)), rel: "noopener", target: "_blank",
+    "aria-label": "trace " + id }, code);
+}
+
+// figure writes a number with its raw value kept for the tests.
+export function figure(value, text, attrs = {}) {
+  return h("span", { ...attrs, "data-value": typeof value === "number" ? String(value) : "" }, text);
+}
+
+export function daysAgo(n, now = new Date()) {
+  return new Date(now.getTime() - n * 86400000);
+}
+
+export function unitLink(service, environment) {
+  return h("a", { href: `/ui/units/${encodeURIComponent(service)}?environment=${encodeURIComponent(environment)}` }, service);
+}
+
+export function deploymentLink(id, text) {
+  return h("a", { href: `/ui/deployments/${encodeURIComponent(id)}` }, text || id);
+}
+
+export function select(name, label, options, value) {
+  const id = "f-" + name;
+  return h("label", { for: id }, label,
+    h("select", { id, name }, options.map((o) => {
+      const [v, t] = Array.isArray(o) ? o : [o, o];
+      return h("option", { value: v, selected: v === value }, t);
+    })));
+}
+
+export function environments(services) {
+  return [...new Set(services.map((u) => u.environment))].sort();
+}
+
+export function pickEnvironment(params, envs) {
+  const e = params.get("environment");
+  if (e) return e;
+  return envs.includes("production") ? "production" : envs[0] || "production";
+}
