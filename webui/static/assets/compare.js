@@ -73,10 +73,17 @@ export async function experiments() {
   ];
 }
 
+const UNITS = {
+  cpu_seconds_per_1000_requests: [1, "CPU s / 1000 req"],
+  byte_seconds_per_1000_requests: [1 / 1048576, "MiB·s / 1000 req"],
+  bytes: [1, "B"],
+};
+
 function value(m, v) {
-  if (m.unit === "ratio" || m.unit === "rate") return fmt.pct(v, 2);
+  if (m.unit === "ratio" || m.unit === "rate" || m.unit === "share") return fmt.pct(v, 2);
   if (m.unit === "ms") return fmt.ms(v);
-  return fmt.num(v, 3) + (m.unit ? " " + m.unit : "");
+  const [scale, name] = UNITS[m.unit] || [1, m.unit || ""];
+  return typeof v === "number" ? fmt.num(v * scale, v * scale >= 100 ? 0 : 2) + (name ? " " + name : "") : fmt.DASH;
 }
 
 export async function experiment(params, id) {
