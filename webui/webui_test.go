@@ -62,6 +62,19 @@ func TestPagesAndAssets(t *testing.T) {
 			t.Errorf("%s: %d %q, want 200 %s", path, r.StatusCode, r.Header.Get("Content-Type"), ctype)
 		}
 	}
+	// Assets revalidate by content.
+	first := get(t, h, "/ui/assets/app.js")
+	tag := first.Header.Get("ETag")
+	if tag == "" {
+		t.Fatal("/ui/assets/app.js has no ETag")
+	}
+	rec := httptest.NewRecorder()
+	req := httptest.NewRequest(http.MethodGet, "/ui/assets/app.js", nil)
+	req.Header.Set("If-None-Match", tag)
+	h.ServeHTTP(rec, req)
+	if rec.Code != http.StatusNotModified {
+		t.Errorf("If-None-Match %s: %d, want 304", tag, rec.Code)
+	}
 	for _, p := range []string{"/ui/assets/missing.js", "/ui/favicon.ico"} {
 		if r := get(t, h, p); r.StatusCode != http.StatusNotFound {
 			t.Errorf("%s: %d, want 404", p, r.StatusCode)
