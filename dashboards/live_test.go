@@ -131,8 +131,9 @@ func TestDashboardsLive(t *testing.T) {
 	for _, s := range p.Services {
 		services = append(services, s.Name)
 	}
-	// The services whose releases the plan and the graph pair make; the
-	// orders service (its canary's inferred deployment) is not required.
+	// Every service the plan and the graph pair deploy must show in the DORA
+	// table. sc.Services has orders too, whose one deployment (the canary,
+	// inferred) this check leaves out.
 	services = append(services, demoscenario.GraphCaller, demoscenario.GraphCallee)
 	lv.checkScenarioVisible(services)
 }

@@ -223,7 +223,9 @@ func argsText(args []*runtime.RemoteObject) string {
 // ConsoleErrors are the problems recorded since Open, in order: console
 // errors, warnings and failed assertions, uncaught exceptions, the
 // browser's own error and warning entries, HTTP answers of 400 and more,
-// and requests that failed (not those the page cancelled).
+// and requests that failed (not those the page cancelled). Chromium asks
+// for /favicon.ico when the page links no icon, so a page without one sees
+// that 404 here, as it would in a browser's developer tools.
 func (p *Page) ConsoleErrors() []string {
 	p.mu.Lock()
 	defer p.mu.Unlock()
