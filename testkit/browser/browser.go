@@ -373,8 +373,9 @@ func (p *Page) Texts(t testing.TB, selector string) []string {
 	return r
 }
 
-// Attr is attribute name of the first element matching the CSS selector (""
-// when the element lacks it); it fails the test when no element matches.
+// Attr is the value of attribute name of the first element matching the CSS
+// selector ("" when the element lacks it); it fails the test when no element
+// matches.
 func (p *Page) Attr(t testing.TB, selector, name string) string {
 	t.Helper()
 	n, _ := json.Marshal(name)

@@ -9,7 +9,7 @@
 // experiment definition, which the worker's writer stores as
 // changelens-worker would.
 //
-// At the rates written here the plan's own canary serves about one request
+// At PerMinute the plan's own canary serves about one request
 // a minute, too few for a verdict, and its flag experiment is left out (as
 // are downstream calls and body sizes), so one more service, orders
 // (ordersWriter), serves the end of the scenario at a rate a comparison can
@@ -18,8 +18,8 @@
 // and a deployment caused by its callee's.
 //
 // The dashboards' live test and the web UI's browser tests run against the
-// same data; every random stream is seeded, so a scenario is a function of
-// its end, length and rate.
+// same data; every random stream is seeded, so the spans written are a
+// function of the scenario's end, length and rate.
 package demoscenario
 
 import (
