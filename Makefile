@@ -56,14 +56,18 @@ CH_TEST_PKGS = $(shell $(GO) list -f '{{.ImportPath}}{{range .TestImports}} {{.}
 	| awk '{for (i = 1; i <= NF; i++) if ($$i ~ /\/testkit\/chtest$$/) { print $$1; break }}')
 
 ## deps: what make test needs beyond Go, each installed only when missing:
-## Debian's clickhouse-server 18.16 and ZooKeeper (apt-get, through sudo
-## unless root; deploy/local/install.sh, which make run uses too), then chdb
-## and schemathesis into .venv/
+## Debian's clickhouse-server 18.16, ZooKeeper and chromium (apt-get,
+## through sudo unless root; deploy/local/install.sh, which make run uses
+## too), then chdb and schemathesis into .venv/ and axe-core (the browser
+## tests' accessibility rules, pinned in testkit/browser/package-lock.json)
+## into .build/npm/
 deps:
-	@deploy/local/install.sh clickhouse-server zookeeper python3-venv
-	@$(MAKE) --no-print-directory .venv/.chdb-installed
+	@deploy/local/install.sh clickhouse-server zookeeper python3-venv chromium npm
+	@$(MAKE) --no-print-directory .venv/.chdb-installed $(AXE_STAMP)
 	@echo "deps: clickhouse-server $$(dpkg-query -W -f='$${Version}' clickhouse-server 2>/dev/null || echo '?')," \
 	  "zookeeper $$(dpkg-query -W -f='$${Version}' zookeeper 2>/dev/null || echo '?')," \
+	  "chromium $$(dpkg-query -W -f='$${Version}' chromium 2>/dev/null || echo '?')," \
+	  "axe-core $$(node -p 'require("./$(AXE_DIR)/node_modules/axe-core/package.json").version' 2>/dev/null || echo '?')," \
 	  "$$(.venv/bin/python -c 'import importlib.metadata as m; print("chdb", m.version("chdb"), "chdb-core", m.version("chdb-core"), "schemathesis", m.version("schemathesis"))')"
 
 ## test: everything CI runs: unit tests, then every ClickHouse-backed test
@@ -106,6 +110,21 @@ $(GOTESTSUM):
 	@deploy/local/install.sh python3-venv
 	python3 -m venv .venv
 	.venv/bin/pip install -q --disable-pip-version-check -r requirements-test.txt
+	@touch $@
+
+# axe-core for testkit/browser's accessibility checks: the version and its
+# sha512 are pinned in testkit/browser/package-lock.json, and npm ci installs
+# exactly that (checking the hash) into .build/npm/, again only when the
+# lockfile changed. --ignore-scripts: axe-core has no install scripts, and
+# none of a package's should run here.
+AXE_DIR   := .build/npm
+AXE_LOCK  := testkit/browser/package.json testkit/browser/package-lock.json
+AXE_STAMP := $(AXE_DIR)/.axe-installed
+
+$(AXE_STAMP): $(AXE_LOCK)
+	@mkdir -p $(AXE_DIR)
+	cp $(AXE_LOCK) $(AXE_DIR)/
+	cd $(AXE_DIR) && npm ci --ignore-scripts --no-audit --no-fund --loglevel=error
 	@touch $@
 
 # The commit before per-operation verdicts: make bench runs the worker's

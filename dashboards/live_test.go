@@ -21,22 +21,10 @@ import (
 	"github.com/changelens/changelens/queryapi/server"
 	"github.com/changelens/changelens/queryapi/usecase"
 	"github.com/changelens/changelens/testkit/chtest"
+	"github.com/changelens/changelens/testkit/demoscenario"
 )
 
 func TestMain(m *testing.M) { os.Exit(chtest.Main(m)) }
-
-// scenarioLength is how much history the test writes, ending just before
-// now, so that the dashboards' own default time ranges (now-24h, now-30d)
-// cover it.
-const scenarioLength = 18 * time.Hour
-
-// scenarioPerMinute is each production unit's request rate at the daily
-// mean: enough for the before/after rule to see the plan's error
-// regression (+3 points) and bad release with its family-wise level
-// whenever they fall — a weekend night runs at 0.45 of it, and at 60 a
-// minute the error regression there (3 against 16 failed requests in
-// 800) missed the family-wise level — so that every failure reason shows.
-const scenarioPerMinute = 100
 
 // TestDashboardsLive runs every dashboard the way Grafana would against a
 // live changelens-api on real ClickHouse data:
@@ -64,16 +52,17 @@ func TestDashboardsLive(t *testing.T) {
 		}
 	}
 
-	// The scenario: whole minutes, ending two minutes ago.
+	// The scenario (testkit/demoscenario): whole minutes, ending two
+	// minutes ago, so that the dashboards' own default time ranges
+	// (now-24h, now-30d) cover it.
 	end := time.Now().UTC().Truncate(time.Minute).Add(-2 * time.Minute)
-	p := newPlan(t, end.Add(-scenarioLength), end)
 	ch := chtest.Shared(t)
 	db := ch.NewDatabase(t)
 	began := time.Now()
-	n := writeScenario(t, ch.Addr(), db, p, scenarioPerMinute)
-	storeScenarioExperiment(t, ch, db, end)
+	sc := demoscenario.Write(t, ch, db, end, demoscenario.Length, demoscenario.PerMinute)
+	p := sc.Plan
 	t.Logf("scenario: %d request spans, %d planned deployments over %s, written in %s",
-		n, len(p.Deployments), scenarioLength, time.Since(began).Round(time.Millisecond))
+		sc.Requests, len(p.Deployments), demoscenario.Length, time.Since(began).Round(time.Millisecond))
 
 	// changelens-api: the real server on the real store, as the read-only
 	// user, with bearer-token auth.
@@ -142,7 +131,10 @@ func TestDashboardsLive(t *testing.T) {
 	for _, s := range p.Services {
 		services = append(services, s.Name)
 	}
-	services = append(services, graphCaller, graphCallee)
+	// Every service the plan and the graph pair deploy must show in the DORA
+	// table. sc.Services has orders too, whose one deployment (the canary,
+	// inferred) this check leaves out.
+	services = append(services, demoscenario.GraphCaller, demoscenario.GraphCallee)
 	lv.checkScenarioVisible(services)
 }
 
@@ -800,7 +792,7 @@ func (lv *live) checkScenarioVisible(services []string) {
 }
 
 // checkCompare runs the compare dashboard on the orders service
-// (ordersWriter) and checks what its panels show: the slow canary, by
+// (testkit/demoscenario) and checks what its panels show: the slow canary, by
 // default compared with the stable version, is WORSE on p95 with a change
 // near the true +50 % and a split of 5 % (which a declared 50 % flags as a
 // sample-ratio mismatch); the flag's "on" variant is WORSE on the error rate
@@ -815,7 +807,7 @@ func (lv *live) checkCompare(d *dashboard) {
 	to, _ := resolveTime(d.Time.To, lv.now)
 	run := func(label string, vars map[string]string) (map[string][]*frame, *resolved) {
 		t.Helper()
-		sel := selection{label: label, vars: map[string][]string{"environment": {plan.Production}, "service": {ordersService}}, from: from, to: to}
+		sel := selection{label: label, vars: map[string][]string{"environment": {plan.Production}, "service": {demoscenario.OrdersService}}, from: from, to: to}
 		for k, v := range vars {
 			sel.vars[k] = []string{v}
 		}
@@ -861,9 +853,9 @@ func (lv *live) checkCompare(d *dashboard) {
 	// The canary, with the defaults: version, busiest first.
 	fs, r := run("canary", map[string]string{"expected_treatment_share": "0.5"})
 	want("dimension", r.vars["dimension"].values[0], "version")
-	want("default control", r.vars["control"].values[0], ordersStable)
-	want("default treatment", r.vars["treatment"].values[0], ordersCanary)
-	if !containsValue(r.options["dimension"], "feature_flag."+ordersFlag) {
+	want("default control", r.vars["control"].values[0], demoscenario.OrdersStable)
+	want("default treatment", r.vars["treatment"].values[0], demoscenario.OrdersCanary)
+	if !containsValue(r.options["dimension"], "feature_flag."+demoscenario.OrdersFlag) {
 		t.Errorf("compare: dimension options %v lack the flag", r.options["dimension"])
 	}
 	want("canary verdict", value(fs, "Verdict", "", "", "Verdict").str, "COMPARE_VERDICT_WORSE")
@@ -877,10 +869,10 @@ func (lv *live) checkCompare(d *dashboard) {
 	between("canary p95 change", p95("Change").num, 0.3, 0.7)
 	between("canary p95 95 % CI low", p95("95 % CI low").num, 0.1, p95("Change").num)
 	between("canary p95 p-value", p95("p-value").num, 0, 0.01)
-	for _, op := range ordersRoutes {
-		between(op.method+" "+op.route+" p95 change", value(fs, "Per operation", "Operation", op.method+" "+op.route, "p95 change").num, 0.2, 0.8)
+	for _, op := range demoscenario.OrdersRoutes {
+		between(op.Method+" "+op.Route+" p95 change", value(fs, "Per operation", "Operation", op.Method+" "+op.Route, "p95 change").num, 0.2, 0.8)
 	}
-	for _, v := range []string{ordersStable, ordersCanary} {
+	for _, v := range []string{demoscenario.OrdersStable, demoscenario.OrdersCanary} {
 		if id := value(fs, "Exemplar traces", "Cohort", v, "Slowest trace").str; len(id) != 32 {
 			t.Errorf("compare: the slowest trace of %s, %q, is no trace ID", v, id)
 		}
@@ -888,7 +880,7 @@ func (lv *live) checkCompare(d *dashboard) {
 
 	// The flag, as declared (50/50), on one operation: no breakdown (the
 	// panel shows its noValue text).
-	fs, _ = run("flag", map[string]string{"dimension": "feature_flag." + ordersFlag, "control": "off", "treatment": "on",
+	fs, _ = run("flag", map[string]string{"dimension": "feature_flag." + demoscenario.OrdersFlag, "control": "off", "treatment": "on",
 		"expected_treatment_share": "0.5", "operation": "POST /orders"})
 	want("flag verdict", value(fs, "Verdict", "", "", "Verdict").str, "COMPARE_VERDICT_WORSE")
 	want("flag error rate verdict", value(fs, "Metrics", "Metric", "error_rate", "Verdict").str, "COMPARE_VERDICT_WORSE")
@@ -896,7 +888,7 @@ func (lv *live) checkCompare(d *dashboard) {
 	between("flag response size p50 change", value(fs, "Metrics", "Metric", "response_size_p50_bytes", "Change").num, 0.2, 0.4)
 	// POST /orders has 40 % of the requests, and the only request bodies.
 	between("flag requests of POST /orders", (value(fs, "Traffic split", "", "", "Control requests").num+
-		value(fs, "Traffic split", "", "", "Treatment requests").num)/(ordersPerMinute*ordersLength.Minutes()), 0.35, 0.45)
+		value(fs, "Traffic split", "", "", "Treatment requests").num)/(demoscenario.OrdersPerMinute*demoscenario.OrdersLength.Minutes()), 0.35, 0.45)
 	value(fs, "Metrics", "Metric", "request_size_p50_bytes", "Control")
 	between("flag share", value(fs, "Traffic split", "", "", "Treatment share").num, 0.47, 0.53)
 	if value(fs, "Sample ratio", "", "", "Mismatch").b {

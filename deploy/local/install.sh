@@ -8,6 +8,10 @@
 #   zookeeper           ZooKeeper 3.8 and its JRE (the replicated-cluster tests, CLICKHOUSE_ENGINE=cluster)
 #   python3-venv        python3 able to create .venv/ (chdb, schemathesis)
 #   curl                curl (make run's readiness checks and examples)
+#   chromium            Debian's chromium (the browser tests, testkit/browser) and
+#                       fonts-liberation: only a Recommends of chromium, and a page
+#                       without fonts screenshots as boxes
+#   npm                 npm and node (installs the pinned axe-core, see the Makefile)
 set -euo pipefail
 
 pkgs=()
@@ -18,6 +22,8 @@ for need in "$@"; do
     # Debian ships python3 without ensurepip; python3-venv adds it.
     python3-venv) python3 -c 'import ensurepip, venv' 2>/dev/null || pkgs+=(python3-venv) ;;
     curl) command -v curl >/dev/null || pkgs+=(curl) ;;
+    chromium) { [ -x /usr/bin/chromium ] && [ -d /usr/share/fonts/truetype/liberation ]; } || pkgs+=(chromium fonts-liberation) ;;
+    npm) command -v npm >/dev/null || pkgs+=(npm) ;;
     *) echo "install.sh: unknown need '$need'" >&2; exit 2 ;;
   esac
 done

@@ -1,4 +1,4 @@
-package dashboards
+package demoscenario
 
 import (
 	"encoding/binary"
@@ -12,34 +12,34 @@ import (
 	"github.com/changelens/changelens/cmd/changelens-demo/plan"
 )
 
-// The service graph of the scenario (production only, the last graphLength
-// of it): "web" serves graphPerMinute requests a minute and calls
+// The service graph of the scenario (production only, the last GraphLength
+// of it): "web" serves GraphPerMinute requests a minute and calls
 // "inventory" once per request (a CLIENT span whose child is inventory's
-// SERVER span). web deploys graphWebOld → graphWebNew (no change of its
-// own) graphWebDeploy before the end, inventory deploys a graphSlowdown×
-// slower version that fails graphBadErrors of its requests one minute
+// SERVER span). web deploys GraphWebOld → GraphWebNew (no change of its
+// own) GraphWebDeploy before the end, inventory deploys a GraphSlowdown×
+// slower version that fails GraphBadErrors of its requests one minute
 // later: web's latency and errors rise because it waits on its callee and
 // fails when it fails, so web's deployment is CAUSED_BY_DEPENDENCY naming
 // inventory's, which is DEGRADED — its failures also throw an exception
-// type the old version never did (graphNewError, an exception event on its
+// type the old version never did (GraphNewError, an exception event on its
 // SERVER span): a new error kind. Its own random stream, so the plan's
 // traffic is the same with or without it.
 const (
-	graphCaller     = "web"
-	graphCallee     = "inventory"
-	graphWebOld     = "8.1.0"
-	graphWebNew     = "8.2.0"
-	graphInvOld     = "3.0.0"
-	graphInvNew     = "3.1.0"
-	graphLength     = 120 * time.Minute
-	graphWebDeploy  = 60 * time.Minute
-	graphPerMinute  = 300
-	graphSlowdown   = 1.6
-	graphSelfMS     = 40
-	graphCalleeMS   = 90
-	graphErrorShare = 0.002 // web's own, and inventory's before
-	graphBadErrors  = 0.03  // inventory's new version
-	graphNewError   = "inventory.StockLookupException"
+	GraphCaller     = "web"
+	GraphCallee     = "inventory"
+	GraphWebOld     = "8.1.0"
+	GraphWebNew     = "8.2.0"
+	GraphInvOld     = "3.0.0"
+	GraphInvNew     = "3.1.0"
+	GraphLength     = 120 * time.Minute
+	GraphWebDeploy  = 60 * time.Minute
+	GraphPerMinute  = 300
+	GraphSlowdown   = 1.6
+	GraphSelfMS     = 40
+	GraphCalleeMS   = 90
+	GraphErrorShare = 0.002 // web's own, and inventory's before
+	GraphBadErrors  = 0.03  // inventory's new version
+	GraphNewError   = "inventory.StockLookupException"
 )
 
 type graphWriter struct {
@@ -49,9 +49,9 @@ type graphWriter struct {
 }
 
 func newGraphWriter(end time.Time) *graphWriter {
-	web := end.Add(-graphWebDeploy)
-	return &graphWriter{start: end.Add(-graphLength), webDeploy: web, invDeploy: web.Add(time.Minute),
-		rng: rand.New(rand.NewPCG(scenarioSeed, 0x9a9f))}
+	web := end.Add(-GraphWebDeploy)
+	return &graphWriter{start: end.Add(-GraphLength), webDeploy: web, invDeploy: web.Add(time.Minute),
+		rng: rand.New(rand.NewPCG(Seed, 0x9a9f))}
 }
 
 func (w *graphWriter) id() (pcommon.TraceID, pcommon.SpanID) {
@@ -109,26 +109,26 @@ func (w *graphWriter) minute(td ptrace.Traces, m time.Time) int {
 		}
 		a.PutInt("http.response.status_code", status)
 	}
-	webVersion, invVersion, slow, invErrors := graphWebOld, graphInvOld, 1.0, graphErrorShare
+	webVersion, invVersion, slow, invErrors := GraphWebOld, GraphInvOld, 1.0, GraphErrorShare
 	if !m.Before(w.webDeploy) {
-		webVersion = graphWebNew
+		webVersion = GraphWebNew
 	}
 	if !m.Before(w.invDeploy) {
-		invVersion, slow, invErrors = graphInvNew, graphSlowdown, graphBadErrors
+		invVersion, slow, invErrors = GraphInvNew, GraphSlowdown, GraphBadErrors
 	}
-	for i := 0; i < graphPerMinute; i++ {
-		at := m.Add(time.Duration((float64(i) + w.rng.Float64()) / graphPerMinute * float64(time.Minute)))
+	for i := 0; i < GraphPerMinute; i++ {
+		at := m.Add(time.Duration((float64(i) + w.rng.Float64()) / GraphPerMinute * float64(time.Minute)))
 		tid, root := w.id()
 		_, call := w.id()
 		_, callee := w.id()
-		self := graphSelfMS * math.Exp(0.3*w.rng.NormFloat64())
-		invMS := graphCalleeMS * slow * math.Exp(0.3*w.rng.NormFloat64())
+		self := GraphSelfMS * math.Exp(0.3*w.rng.NormFloat64())
+		invMS := GraphCalleeMS * slow * math.Exp(0.3*w.rng.NormFloat64())
 		invFailed := w.rng.Float64() < invErrors
-		failed := invFailed || w.rng.Float64() < graphErrorShare
+		failed := invFailed || w.rng.Float64() < GraphErrorShare
 		callAt := at.Add(time.Duration(self / 2 * float64(time.Millisecond)))
-		server(span(slice(graphCaller, webVersion), tid, root, pcommon.SpanID{}, ptrace.SpanKindServer, "GET /product/{id}", at, self+invMS+2), "/product/{id}", failed)
-		c := span(slice(graphCaller, webVersion), tid, call, root, ptrace.SpanKindClient, "GET", callAt, invMS+2)
-		c.Attributes().PutStr("peer.service", graphCallee)
+		server(span(slice(GraphCaller, webVersion), tid, root, pcommon.SpanID{}, ptrace.SpanKindServer, "GET /product/{id}", at, self+invMS+2), "/product/{id}", failed)
+		c := span(slice(GraphCaller, webVersion), tid, call, root, ptrace.SpanKindClient, "GET", callAt, invMS+2)
+		c.Attributes().PutStr("peer.service", GraphCallee)
 		c.Attributes().PutStr("http.request.method", "GET")
 		if invFailed {
 			c.Attributes().PutInt("http.response.status_code", 500)
@@ -136,15 +136,15 @@ func (w *graphWriter) minute(td ptrace.Traces, m time.Time) int {
 		} else {
 			c.Attributes().PutInt("http.response.status_code", 200)
 		}
-		inv := span(slice(graphCallee, invVersion), tid, callee, call, ptrace.SpanKindServer, "GET /stock/{sku}", callAt.Add(time.Millisecond), invMS)
+		inv := span(slice(GraphCallee, invVersion), tid, callee, call, ptrace.SpanKindServer, "GET /stock/{sku}", callAt.Add(time.Millisecond), invMS)
 		server(inv, "/stock/{sku}", invFailed)
-		if invFailed && invVersion == graphInvNew {
+		if invFailed && invVersion == GraphInvNew {
 			e := inv.Events().AppendEmpty()
 			e.SetName("exception")
 			e.SetTimestamp(inv.EndTimestamp())
-			e.Attributes().PutStr("exception.type", graphNewError)
+			e.Attributes().PutStr("exception.type", GraphNewError)
 			e.Attributes().PutStr("exception.message", "stock service unavailable")
 		}
 	}
-	return 2 * graphPerMinute
+	return 2 * GraphPerMinute
 }

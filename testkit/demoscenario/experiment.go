@@ -1,4 +1,4 @@
-package dashboards
+package demoscenario
 
 import (
 	"context"
@@ -11,6 +11,9 @@ import (
 	"github.com/changelens/changelens/testkit/chtest"
 	"github.com/changelens/changelens/worker/writer"
 )
+
+// ExperimentID is the ID of the experiment Write stores.
+const ExperimentID = "orders-new-checkout"
 
 // scenarioExperiment is the orders service's flag defined up front, as
 // changelens-worker would have stored it from a team's YAML: the experiment
@@ -34,17 +37,20 @@ start_time: %START%
 planned_duration: 1d
 `
 
-// storeScenarioExperiment stores the definition with the worker's writer,
-// started when the scenario's orders traffic starts.
-func storeScenarioExperiment(t *testing.T, ch *chtest.Server, db string, end time.Time) {
+// storeExperiment stores the definition with the worker's writer, started
+// when the scenario's orders traffic starts.
+func storeExperiment(t testing.TB, ch *chtest.Server, db string, end time.Time) {
 	t.Helper()
-	start := end.Add(-ordersLength).Truncate(time.Minute)
+	start := end.Add(-OrdersLength).Truncate(time.Minute)
 	s, err := experimentspec.Parse([]byte(strings.ReplaceAll(scenarioExperiment, "%START%", start.Format(time.RFC3339))))
 	if err == nil {
 		err = s.Validate()
 	}
 	if err != nil {
 		t.Fatal(err)
+	}
+	if s.ID != ExperimentID {
+		t.Fatalf("demoscenario: the experiment's ID is %q, ExperimentID says %q", s.ID, ExperimentID)
 	}
 	js, hash := s.Canonical()
 	w := writer.New(ch.Conn(t, db), chschema.Options{Database: db, Features: chschema.FeaturesFor(ch.Version())})
