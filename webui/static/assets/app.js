@@ -64,7 +64,13 @@ function tokenForm(why) {
   return [
     h("h1", {}, "Sign in"),
     h("p", {}, `This changelens API asks for a bearer token (${why}). It is kept in this tab only.`),
-    h("form", { class: "filters", onSubmit: (ev) => { ev.preventDefault(); api.setToken(input.value.trim()); render(); } },
+    h("form", { class: "filters", onSubmit: (ev) => {
+      // The token lives in this tab's sessionStorage, which a reload keeps:
+      // the page starts again as it would with the token from the start.
+      ev.preventDefault();
+      api.setToken(input.value.trim());
+      location.reload();
+    } },
       h("label", { for: "token" }, "API token", input), h("button", { type: "submit" }, "Continue")),
   ];
 }

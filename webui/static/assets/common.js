@@ -73,3 +73,13 @@ export function pickEnvironment(params, envs) {
   if (e) return e;
   return envs.includes("production") ? "production" : envs[0] || "production";
 }
+
+// causeCell says what caused a regression: the unit's own deployment, a
+// neighbour's (linked) or a flag variant.
+export function causeCell(c) {
+  if (!c || !c.kind || c.kind === "CAUSE_KIND_UNSPECIFIED") return fmt.DASH;
+  const kind = fmt.words(fmt.enumName(c.kind, "CAUSE_KIND_"));
+  if (c.flag) return `${kind}: ${c.flag} = ${c.variant}`;
+  if (c.deployment_id) return [kind + ": ", deploymentLink(c.deployment_id, `${c.service} ${c.version}`)];
+  return kind;
+}

@@ -4,7 +4,7 @@ import * as api from "./api.js";
 import { h, table, td } from "./dom.js";
 import * as fmt from "./fmt.js";
 import * as charts from "./charts.js";
-import { badge, tone, figure, select, environments, pickEnvironment, deploymentLink, unitLink } from "./common.js";
+import { badge, tone, figure, select, environments, pickEnvironment, deploymentLink, unitLink, causeCell } from "./common.js";
 
 // The five metrics: where each is in a DORAFigures answer, how it is
 // written, whether more is better, and the team target's name and unit.
@@ -166,8 +166,9 @@ export async function retro(params, team, period) {
     table(["Metric", { text: period, class: "num" }, { text: r.previous_period, class: "num" }, { text: "Change", class: "num" }, "Trend", { text: "Target", class: "num" }, "Target met"],
       (r.metrics || []).map((m) => {
         const f = metricFormat(m.metric);
-        return h("tr", { "data-metric": m.metric, class: m.focus ? "focus" : undefined },
-          td([fmt.words(m.metric), m.focus ? [" ", h("span", { class: "badge b-warn" }, "focus")] : null]),
+        const focus = m.metric === r.focus_metric;
+        return h("tr", { "data-metric": m.metric },
+          td([fmt.words(m.metric), focus ? [" ", h("span", { class: "badge b-warn" }, "focus")] : null]),
           td(figure(m.current ?? undefined, f(m.current)), { class: "num" }), td(figure(m.previous ?? undefined, f(m.previous)), { class: "num" }),
           td(fmt.signedPct(m.change), { class: "num" }), td(trendBadge(m.trend)),
           td(m.target === null || m.target === undefined ? fmt.DASH : f(m.target), { class: "num" }),
@@ -178,7 +179,7 @@ export async function retro(params, team, period) {
       r.failed_deployments.map((d) => h("tr", { "data-deployment": d.deployment_id }, td(fmt.time(d.deploy_time)), td(d.service),
         td(deploymentLink(d.deployment_id, `${d.previous_version ? d.previous_version + " → " : ""}${d.version}`)),
         td([(d.failure_reasons || []).map((x) => fmt.words(fmt.enumName(x, "FAILURE_REASON_"))).join(", "), d.explanation ? h("div", { class: "muted" }, d.explanation) : null]),
-        td(d.cause || fmt.DASH), td(d.recovery_seconds === null || d.recovery_seconds === undefined ? "not recovered" : fmt.duration(d.recovery_seconds)))),
+        td(causeCell(d.cause)), td(d.recovery_seconds === null || d.recovery_seconds === undefined ? "not recovered" : fmt.duration(d.recovery_seconds)))),
       { caption: "Failed deployments" }) : h("p", {}, "None."),
     h("h2", {}, `Experiments concluded (${(r.experiments || []).length})`),
     (r.experiments || []).length ? table(["Experiment", "Service", "Decision", "Summary"], r.experiments.map((e) => h("tr", {},

@@ -4,7 +4,7 @@ import * as api from "./api.js";
 import { h, table, td } from "./dom.js";
 import * as fmt from "./fmt.js";
 import * as charts from "./charts.js";
-import { badge, tone, verdictOf, traceLink, figure, daysAgo, unitLink, deploymentLink, select, environments, pickEnvironment } from "./common.js";
+import { badge, tone, verdictOf, traceLink, figure, daysAgo, unitLink, deploymentLink, select, environments, pickEnvironment, causeCell } from "./common.js";
 import { doraTiles, teamOptions } from "./dora.js";
 
 const MAX_PAGES = 5;
@@ -28,13 +28,6 @@ function versionCell(d) {
     d.failed ? [" ", h("span", { class: "badge b-neutral" }, "failed attempt")] : null];
 }
 
-function causeCell(c) {
-  if (!c || !c.kind || c.kind === "CAUSE_KIND_UNSPECIFIED") return fmt.DASH;
-  const kind = fmt.words(fmt.enumName(c.kind, "CAUSE_KIND_"));
-  if (c.flag) return `${kind}: ${c.flag} = ${c.variant}`;
-  if (c.deployment_id) return [kind + ": ", deploymentLink(c.deployment_id, `${c.service} ${c.version}`)];
-  return kind;
-}
 
 function reasons(list) {
   return (list || []).map((r) => fmt.words(fmt.enumName(r, "FAILURE_REASON_"))).join(", ") || fmt.DASH;
