@@ -621,6 +621,7 @@ const (
 	IntervalDay
 	IntervalWeek
 	IntervalMonth
+	IntervalQuarter // calendar quarters, UTC
 )
 
 // DORAQuery selects the DORA figures over [Start, End) of one environment.
