@@ -35,6 +35,7 @@ import (
 	"github.com/changelens/changelens/queryapi/analysis"
 	"github.com/changelens/changelens/queryapi/limits"
 	"github.com/changelens/changelens/queryapi/server"
+	"github.com/changelens/changelens/queryapi/teams"
 	"github.com/changelens/changelens/webui"
 )
 
@@ -59,6 +60,7 @@ type options struct {
 	httpAddr       string
 	grpcAddr       string
 	authTokensFile string
+	teamsFile      string
 	otlpEndpoint   string
 	logLevel       string
 	limits         limits.Limits
@@ -77,6 +79,7 @@ func parseFlags(args []string, getenv func(string) string, out io.Writer) (optio
 	fs.StringVar(&o.httpAddr, "http-addr", ":8080", "REST, /openapi.json and /healthz listen address")
 	fs.StringVar(&o.grpcAddr, "grpc-addr", ":9090", "gRPC listen address")
 	fs.StringVar(&o.authTokensFile, "auth-tokens-file", "", "file of accepted bearer tokens, one a line ('#' comments); empty and no CHANGELENS_AUTH_TOKENS: auth off")
+	fs.StringVar(&o.teamsFile, "teams-file", "", "YAML file mapping services to teams, with their targets and focus metrics (docs/teams.md); empty: no teams")
 	lim := limits.Default()
 	fs.DurationVar(&o.limits.QueryTimeout, "query-timeout", lim.QueryTimeout, "a request's deadline (504 past it)")
 	fs.StringVar(&o.otlpEndpoint, "otlp-endpoint", "", "OTLP/gRPC endpoint for the API's own traces and metrics: http://host:4317, https://host:4317 or host:4317; empty: off")
@@ -181,6 +184,15 @@ func run(ctx context.Context, args []string, getenv func(string) string, stderr 
 	}
 	tokens = append(tokens, server.ParseTokenList(getenv("CHANGELENS_AUTH_TOKENS"))...)
 
+	// Read before ClickHouse is opened: a bad file is a configuration
+	// error, reported at start with the team and field it names.
+	var teamMap *teams.Mapping
+	if o.teamsFile != "" {
+		if teamMap, err = teams.Load(o.teamsFile); err != nil {
+			return fmt.Errorf("--teams-file: %w", err)
+		}
+	}
+
 	tel, err := selftelemetry.Setup(ctx, selftelemetry.Config{Endpoint: o.otlpEndpoint, ServiceName: "changelens-api", ServiceVersion: version})
 	if err != nil {
 		return err
@@ -219,6 +231,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stderr 
 		Logger:     log,
 		MaxRunning: o.maxRunning,
 		QueueWait:  o.queueWait,
+		Teams:      teamMap,
 	})
 	if err != nil {
 		return err
@@ -239,6 +252,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stderr 
 		"http_addr", httpLis.Addr().String(),
 		"clickhouse", redactDSN(o.dsn),
 		"auth", len(tokens) > 0, "auth_tokens", len(tokens),
+		"teams", len(teamMap.Teams()),
 		"query_timeout", o.limits.QueryTimeout.String(),
 		"self_telemetry", o.otlpEndpoint != "",
 		"ui", o.ui)

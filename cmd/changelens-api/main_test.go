@@ -263,3 +263,38 @@ func TestScrubSecrets(t *testing.T) {
 		}
 	}
 }
+
+// TestRunBadTeamsFile: a teams file that does not validate stops the API at
+// start, before ClickHouse is opened, with the file, team and field named;
+// the environment fallback reads the same flag.
+func TestRunBadTeamsFile(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "teams.yaml")
+	doc := "teams:\n  - name: payments\n    services: [checkout]\n    targets:\n      change_failure_rate: 2\n"
+	if err := os.WriteFile(path, []byte(doc), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	for name, c := range map[string]struct {
+		args []string
+		env  map[string]string
+	}{
+		"flag": {args: []string{"--teams-file", path}},
+		"env":  {env: map[string]string{"CHANGELENS_TEAMS_FILE": path}},
+	} {
+		args := append([]string{"--clickhouse-dsn", "clickhouse://127.0.0.1:1/changelens?dial_timeout=1s",
+			"--grpc-addr", "127.0.0.1:0", "--http-addr", "127.0.0.1:0"}, c.args...)
+		ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+		err := run(ctx, args, env(c.env), io.Discard, func(net.Addr, net.Addr) { t.Errorf("%s: serving with a bad teams file", name) })
+		cancel()
+		if err == nil {
+			t.Fatalf("%s: no error", name)
+		}
+		for _, want := range []string{"--teams-file", path, `team "payments"`, "targets.change_failure_rate"} {
+			if !strings.Contains(err.Error(), want) {
+				t.Errorf("%s: error %q does not name %s", name, err, want)
+			}
+		}
+		if strings.Contains(err.Error(), "ClickHouse") {
+			t.Errorf("%s: ClickHouse was opened before the teams file was checked: %v", name, err)
+		}
+	}
+}

@@ -44,7 +44,8 @@ func DORA(deps []report.Deployment, start, end time.Time, interval report.Interv
 }
 
 // Buckets splits [start, end) into calendar buckets of interval in UTC —
-// days, ISO weeks (starting Monday 00:00) or months — clipped to the range.
+// days, ISO weeks (starting Monday 00:00), months or quarters (starting
+// January, April, July, October 1st) — clipped to the range.
 func Buckets(start, end time.Time, interval report.Interval) ([]Span, error) {
 	if !end.After(start) {
 		return nil, ErrInvalidRange
@@ -69,6 +70,12 @@ func Buckets(start, end time.Time, interval report.Interval) ([]Span, error) {
 	case report.IntervalMonth:
 		floor = func(t time.Time) time.Time { y, m, _ := t.Date(); return time.Date(y, m, 1, 0, 0, 0, 0, time.UTC) }
 		next = func(t time.Time) time.Time { return t.AddDate(0, 1, 0) }
+	case report.IntervalQuarter:
+		floor = func(t time.Time) time.Time {
+			y, m, _ := t.Date()
+			return time.Date(y, m-(m-1)%3, 1, 0, 0, 0, 0, time.UTC)
+		}
+		next = func(t time.Time) time.Time { return t.AddDate(0, 3, 0) }
 	default:
 		return nil, fmt.Errorf("analysis: unknown interval %d", interval)
 	}

@@ -124,6 +124,28 @@ func TestBuckets(t *testing.T) {
 	if len(b) != 2 || !b[0].End.Equal(time.Date(2026, 3, 1, 0, 0, 0, 0, time.UTC)) {
 		t.Errorf("months = %v", b)
 	}
+	// Quarters: from mid-February to mid-August 2026 is Q1's tail, all of
+	// Q2 (April–June) and Q3's head.
+	qs, qe := time.Date(2026, 2, 14, 0, 0, 0, 0, time.UTC), time.Date(2026, 8, 15, 0, 0, 0, 0, time.UTC)
+	b, _ = Buckets(qs, qe, report.IntervalQuarter)
+	wantQ := []Span{
+		{qs, time.Date(2026, 4, 1, 0, 0, 0, 0, time.UTC)},
+		{time.Date(2026, 4, 1, 0, 0, 0, 0, time.UTC), time.Date(2026, 7, 1, 0, 0, 0, 0, time.UTC)},
+		{time.Date(2026, 7, 1, 0, 0, 0, 0, time.UTC), qe},
+	}
+	if len(b) != len(wantQ) {
+		t.Fatalf("quarters = %v", b)
+	}
+	for i := range wantQ {
+		if !b[i].Start.Equal(wantQ[i].Start) || !b[i].End.Equal(wantQ[i].End) {
+			t.Errorf("quarter %d = %v, want %v", i, b[i], wantQ[i])
+		}
+	}
+	// December belongs to Q4, which starts October 1st.
+	b, _ = Buckets(time.Date(2025, 12, 31, 0, 0, 0, 0, time.UTC), time.Date(2026, 1, 2, 0, 0, 0, 0, time.UTC), report.IntervalQuarter)
+	if len(b) != 2 || !b[0].End.Equal(time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)) {
+		t.Errorf("quarters across the year = %v", b)
+	}
 	if _, err := Buckets(end, start, report.IntervalDay); err == nil {
 		t.Error("inverted range accepted")
 	}

@@ -465,14 +465,18 @@ type Incident struct {
 
 // IncidentQuery lists the incidents opened in [Start, End), oldest first.
 type IncidentQuery struct {
-	Service     string // optional
+	Service string // optional
+	// Services (optional: a team's) keeps only these services.
+	Services    []string
 	Environment string
 	Start, End  time.Time
 }
 
 // DeploymentQuery lists deployments with DeployTime in [Start, End), newest first.
 type DeploymentQuery struct {
-	Service     string // optional
+	Service string // optional
+	// Services (optional: a team's) keeps only these services.
+	Services    []string
 	Environment string // optional
 	// CauseKind (optional) keeps deployments whose verdict names a cause of
 	// this kind (a DEGRADED one: CauseOwnDeployment); CausedBy (optional)
@@ -621,11 +625,14 @@ const (
 	IntervalDay
 	IntervalWeek
 	IntervalMonth
+	IntervalQuarter // calendar quarters, UTC
 )
 
 // DORAQuery selects the DORA figures over [Start, End) of one environment.
 type DORAQuery struct {
-	Service     string // optional
+	Service string // optional
+	// Services (optional: a team's) counts only these services.
+	Services    []string
 	Environment string // required (the server defaults it to "production")
 	Start, End  time.Time
 	Interval    Interval

@@ -66,6 +66,7 @@ var (
 		{report.IntervalDay, pb.Interval_INTERVAL_DAY},
 		{report.IntervalWeek, pb.Interval_INTERVAL_WEEK},
 		{report.IntervalMonth, pb.Interval_INTERVAL_MONTH},
+		{report.IntervalQuarter, pb.Interval_INTERVAL_QUARTER},
 	}
 	sources = enumTable[report.DeploySource, pb.Source]{
 		{report.SourceExplicit, pb.Source_SOURCE_EXPLICIT},

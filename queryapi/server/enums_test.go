@@ -43,7 +43,7 @@ func checkTable[R comparable, P ~int32](t *testing.T, name string, tab enumTable
 
 func TestEnumTables(t *testing.T) {
 	checkTable(t, "group_by", groupBys, pb.GroupBy_name, "", []report.GroupBy{report.GroupByNone, report.GroupByVersion, report.GroupByOperation})
-	checkTable(t, "interval", intervals, pb.Interval_name, "", []report.Interval{report.IntervalAll, report.IntervalDay, report.IntervalWeek, report.IntervalMonth})
+	checkTable(t, "interval", intervals, pb.Interval_name, "", []report.Interval{report.IntervalAll, report.IntervalDay, report.IntervalWeek, report.IntervalMonth, report.IntervalQuarter})
 	checkTable(t, "source", sources, pb.Source_name, "", []report.DeploySource{report.SourceExplicit, report.SourceInferred})
 	checkTable(t, "verdict", verdicts, pb.Verdict_name, "VERDICT_", []report.Verdict{report.VerdictPending, report.VerdictInsufficientData,
 		report.VerdictNoChange, report.VerdictImproved, report.VerdictDegraded, report.VerdictCausedByDependency})

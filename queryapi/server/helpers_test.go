@@ -48,6 +48,7 @@ type fakeSource struct {
 	unitEnv string
 	impact  string
 	inc     report.IncidentQuery
+	retro   usecase.RetrospectiveQuery
 	calls   int
 
 	// fail, when set, is returned by every method.
@@ -325,7 +326,7 @@ func (f *fakeSource) DORA(ctx context.Context, q report.DORAQuery) (report.DORAR
 	f.mu.Lock()
 	f.dora = q
 	f.mu.Unlock()
-	if q.Environment == "" || q.Interval < report.IntervalAll || q.Interval > report.IntervalMonth {
+	if q.Environment == "" || q.Interval < report.IntervalAll || q.Interval > report.IntervalQuarter {
 		return report.DORAReport{}, errors.New("fake: bad dora query")
 	}
 	if err := errors.Join(checkRange(q.Start, q.End, limits.Default().MaxReportRange),
@@ -388,6 +389,9 @@ func startServer(t testing.TB, cfg Config) *testServer {
 	}
 	if cfg.Logger == nil {
 		cfg.Logger = discardLogger()
+	}
+	if cfg.Teams == nil { // a test without teams passes &teams.Mapping{}
+		cfg.Teams = testMapping(t)
 	}
 	srv, err := New(cfg)
 	if err != nil {

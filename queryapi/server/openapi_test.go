@@ -155,8 +155,8 @@ func TestOpenAPIStatesRules(t *testing.T) {
 		[]string{"4", "-2", "0x2", "2.0", "", " version", "version ", "verſion", "GROUP_BY_", "GROUP_BY_GROUP_BY_NONE", "hour"},
 		func(v string) string { return "service=a&environment=b&group_by=" + v })
 	enum("/v1/dora", "interval",
-		[]string{"Day", "interval_week", "+4"},
-		[]string{"5", "days", "\tDAY", "HOUR"},
+		[]string{"Day", "interval_week", "+4", "quarter", "5"},
+		[]string{"6", "days", "\tDAY", "HOUR"},
 		func(v string) string { return "interval=" + v })
 	agree("service", "/v1/latency", "service", []string{
 		"checkout", "a b", "ünïcødé", strings.Repeat("é", 256), "a\x7fb", "a\u0085b", "\x00", "tab\there",
@@ -201,7 +201,9 @@ var validRequests = map[string][2]string{
 	"GET /v1/incidents":               {"/v1/incidents?environment=production", ""},
 	"GET /v1/cohorts":                 {"/v1/cohorts?service=api&environment=production", ""},
 	"GET /v1/experiments":             {"/v1/experiments", ""},
-	"GET /v1/experiments/{id}/report": {"/v1/experiments/" + expID + "/report", ""},
+	"GET /v1/teams":                   {"/v1/teams", ""},
+	"GET /v1/teams/{team}/retrospectives/{period}": {"/v1/teams/payments/retrospectives/2026-Q1", ""},
+	"GET /v1/experiments/{id}/report":              {"/v1/experiments/" + expID + "/report", ""},
 	"POST /v1/experiments:plan": {"/v1/experiments:plan", `{"id":"x","unit":{"service":"app","environment":"production"},"dimension":"version",` +
 		`"variants":[{"name":"1","control":true,"share":0.5},{"name":"2","share":0.5}],"primary_metric":{"metric":"latency_p95","min_effect":0.05},` +
 		`"start_time":"2026-11-20T00:00:00Z","planned_duration":"14d"}`},

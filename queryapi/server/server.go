@@ -56,6 +56,7 @@ import (
 	pb "github.com/changelens/changelens/queryapi/gen/changelens/v1"
 	"github.com/changelens/changelens/queryapi/limits"
 	"github.com/changelens/changelens/queryapi/report"
+	"github.com/changelens/changelens/queryapi/teams"
 )
 
 // Pinger is implemented by a Source that can check its backend (ClickHouse).
@@ -91,6 +92,9 @@ type Config struct {
 	// read the API with the user's token; package webui), and / redirects
 	// there.
 	UI http.Handler
+	// Teams maps services to teams (--teams-file); nil: no teams, and a
+	// team parameter is 400.
+	Teams *teams.Mapping
 }
 
 // DefaultMaxRunning is Config.MaxRunning's default: 4 × the CPUs, at least
@@ -165,6 +169,7 @@ func New(cfg Config) (*Server, error) {
 			now:     cfg.Now,
 			log:     cfg.Logger,
 			admit:   newAdmission(cfg.MaxRunning, cfg.QueueWait),
+			teams:   cfg.Teams,
 		},
 		marshaler: &runtime.JSONPb{
 			MarshalOptions:   protojson.MarshalOptions{UseProtoNames: true, EmitUnpopulated: true},

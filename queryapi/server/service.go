@@ -16,6 +16,7 @@ import (
 	pb "github.com/changelens/changelens/queryapi/gen/changelens/v1"
 	"github.com/changelens/changelens/queryapi/limits"
 	"github.com/changelens/changelens/queryapi/report"
+	"github.com/changelens/changelens/queryapi/teams"
 )
 
 // service implements pb.QueryServiceServer on a report.Source. It is called
@@ -33,6 +34,7 @@ type service struct {
 	log     *slog.Logger
 	admit   *admission
 	flight  flightGroup
+	teams   *teams.Mapping
 }
 
 var _ pb.QueryServiceServer = (*service)(nil)
@@ -71,6 +73,10 @@ func (s *service) ListServices(ctx context.Context, req *pb.ListServicesRequest)
 	if err := checkName("environment", req.GetEnvironment(), false, maxNameLen); err != nil {
 		return nil, s.toStatus(ctx, "ListServices", err)
 	}
+	services, err := s.teamServices(req.GetTeam(), "")
+	if err != nil {
+		return nil, s.toStatus(ctx, "ListServices", err)
+	}
 	ctx, cancel, err := s.query(ctx)
 	if err != nil {
 		return nil, err
@@ -80,9 +86,11 @@ func (s *service) ListServices(ctx context.Context, req *pb.ListServicesRequest)
 	if err != nil {
 		return nil, s.toStatus(ctx, "ListServices", err)
 	}
-	out := &pb.ListServicesResponse{Services: make([]*pb.Unit, len(units))}
-	for i, u := range units {
-		out.Services[i] = unitToPB(u)
+	out := &pb.ListServicesResponse{Services: make([]*pb.Unit, 0, len(units))}
+	for _, u := range units {
+		if services == nil || slices.Contains(services, u.Service) {
+			out.Services = append(out.Services, unitToPB(u))
+		}
 	}
 	return out, nil
 }
@@ -186,6 +194,10 @@ func (s *service) deploymentQuery(req *pb.ListDeploymentsRequest) (report.Deploy
 	); err != nil {
 		return q, firstErr(err)
 	}
+	services, err := s.teamServices(req.GetTeam(), req.GetService())
+	if err != nil {
+		return q, err
+	}
 	kind, err := causeKindFromPB(req.GetCauseKind())
 	if err != nil {
 		return q, err
@@ -202,7 +214,7 @@ func (s *service) deploymentQuery(req *pb.ListDeploymentsRequest) (report.Deploy
 		return q, err
 	}
 	return report.DeploymentQuery{
-		Service: req.GetService(), Environment: req.GetEnvironment(),
+		Service: req.GetService(), Services: services, Environment: req.GetEnvironment(),
 		Start: start, End: end, PageSize: size, PageToken: req.GetPageToken(),
 		CauseKind: kind, CausedBy: req.GetCausedBy(),
 	}, nil
@@ -264,12 +276,16 @@ func (s *service) ListIncidents(ctx context.Context, req *pb.ListIncidentsReques
 	); err != nil {
 		return nil, s.toStatus(ctx, "ListIncidents", firstErr(err))
 	}
+	services, err := s.teamServices(req.GetTeam(), req.GetService())
+	if err != nil {
+		return nil, s.toStatus(ctx, "ListIncidents", err)
+	}
 	start, end, err := timeRange(req.GetStartTime(), req.GetEndTime(), s.now(), defaultReportRange, s.limits.MaxReportRange)
 	if err != nil {
 		return nil, s.toStatus(ctx, "ListIncidents", err)
 	}
 	incidents, err := coalesce(s, ctx, "ListIncidents", req, func(ctx context.Context) ([]report.Incident, error) {
-		return s.src.Incidents(ctx, report.IncidentQuery{Service: req.GetService(), Environment: env, Start: start, End: end})
+		return s.src.Incidents(ctx, report.IncidentQuery{Service: req.GetService(), Services: services, Environment: env, Start: start, End: end})
 	})
 	if err != nil {
 		return nil, err
@@ -302,6 +318,10 @@ func (s *service) GetDORA(ctx context.Context, req *pb.GetDORARequest) (*pb.GetD
 	); err != nil {
 		return nil, s.toStatus(ctx, "GetDORA", firstErr(err))
 	}
+	services, err := s.teamServices(req.GetTeam(), req.GetService())
+	if err != nil {
+		return nil, s.toStatus(ctx, "GetDORA", err)
+	}
 	interval, err := intervalFromPB(req.GetInterval())
 	if err != nil {
 		return nil, s.toStatus(ctx, "GetDORA", err)
@@ -318,7 +338,7 @@ func (s *service) GetDORA(ctx context.Context, req *pb.GetDORARequest) (*pb.GetD
 		return nil, s.toStatus(ctx, "GetDORA", badField("edition", "%q is not an edition: one of %s", edition, strings.Join(report.Editions, ", ")))
 	}
 	rep, err := coalesce(s, ctx, "GetDORA", req, func(ctx context.Context) (report.DORAReport, error) {
-		return s.src.DORA(ctx, report.DORAQuery{Service: req.GetService(), Environment: env, Start: start, End: end, Interval: interval, Edition: edition})
+		return s.src.DORA(ctx, report.DORAQuery{Service: req.GetService(), Services: services, Environment: env, Start: start, End: end, Interval: interval, Edition: edition})
 	})
 	if err != nil {
 		return nil, err

@@ -88,10 +88,26 @@ func (s *Service) timeline(ctx context.Context, f unitFilter, from, to time.Time
 	return tl, nil
 }
 
+// teamFilter is the unit filter of a query on service (optional) or
+// services (a team's, optional), and whether a service passes: a team of
+// one service reads only that service; a larger one reads the environment
+// and keeps its services, so that predecessors, neighbours and incidents
+// are those the same service would see alone.
+func teamFilter(service string, services []string, environment string) (unitFilter, func(string) bool) {
+	f := unitFilter{Service: service, Environment: environment}
+	if service == "" && len(services) == 1 {
+		f.Service = services[0]
+	}
+	keep := func(svc string) bool {
+		return (service == "" || svc == service) && (len(services) == 0 || slices.Contains(services, svc))
+	}
+	return f, keep
+}
+
 // Incidents lists the incidents opened in [Start, End), oldest first, each
 // linked to the deployment it followed (analysis.LinkIncidents).
 func (s *Service) Incidents(ctx context.Context, q report.IncidentQuery) ([]report.Incident, error) {
-	f := unitFilter{Service: q.Service, Environment: q.Environment}
+	f, keep := teamFilter(q.Service, q.Services, q.Environment)
 	tl, err := s.timeline(ctx, f, q.Start, q.End)
 	if err != nil {
 		return nil, err
@@ -100,7 +116,7 @@ func (s *Service) Incidents(ctx context.Context, q report.IncidentQuery) ([]repo
 	// holds the range.
 	var out []report.Incident
 	for _, in := range tl.Incidents() {
-		if !in.Opened.Before(q.Start) && in.Opened.Before(q.End) {
+		if !in.Opened.Before(q.Start) && in.Opened.Before(q.End) && keep(in.Service) {
 			out = append(out, in)
 		}
 	}
@@ -132,14 +148,15 @@ func (s *Service) Deployments(ctx context.Context, q report.DeploymentQuery) ([]
 	if !end.After(q.Start) {
 		return nil, "", nil
 	}
-	tl, err := s.timeline(ctx, unitFilter{Service: q.Service, Environment: q.Environment}, q.Start, end)
+	f, keep := teamFilter(q.Service, q.Services, q.Environment)
+	tl, err := s.timeline(ctx, f, q.Start, end)
 	if err != nil {
 		return nil, "", err
 	}
 	var page []*analysis.Item
 	for _, it := range tl.Items() {
 		d := &it.Deployment
-		if d.DeployTime.Before(q.Start) || !d.DeployTime.Before(q.End) {
+		if d.DeployTime.Before(q.Start) || !d.DeployTime.Before(q.End) || !keep(d.Service) {
 			continue
 		}
 		if cur != nil && !cur.before(d.DeployTime, d.ID) {
@@ -325,20 +342,10 @@ func (s *Service) canary(ctx context.Context, it *analysis.Item) (*report.Compar
 	return &c, nil
 }
 
-// DORA computes the DORA figures of one environment (optionally one service).
+// DORA computes the DORA figures of one environment (optionally one service
+// or a team's services).
 func (s *Service) DORA(ctx context.Context, q report.DORAQuery) (report.DORAReport, error) {
-	tl, err := s.timeline(ctx, unitFilter{Service: q.Service, Environment: q.Environment}, q.Start, q.End)
-	if err != nil {
-		return report.DORAReport{}, err
-	}
-	var items []*analysis.Item
-	for _, it := range tl.Items() {
-		d := &it.Deployment
-		if !d.Failed && !d.DeployTime.Before(q.Start) && d.DeployTime.Before(q.End) {
-			items = append(items, it)
-		}
-	}
-	deps, err := s.reworked(ctx, tl, items)
+	deps, err := s.doraDeployments(ctx, q)
 	if err != nil {
 		return report.DORAReport{}, err
 	}
@@ -347,6 +354,25 @@ func (s *Service) DORA(ctx context.Context, q report.DORAQuery) (report.DORARepo
 		return report.DORAReport{}, invalid("%v", err)
 	}
 	return rep, nil
+}
+
+// doraDeployments are the analysed deployments a DORA report of q counts:
+// those of q's units with deploy time in [Start, End), failed attempts
+// excluded, rework classified.
+func (s *Service) doraDeployments(ctx context.Context, q report.DORAQuery) ([]report.Deployment, error) {
+	f, keep := teamFilter(q.Service, q.Services, q.Environment)
+	tl, err := s.timeline(ctx, f, q.Start, q.End)
+	if err != nil {
+		return nil, err
+	}
+	var items []*analysis.Item
+	for _, it := range tl.Items() {
+		d := &it.Deployment
+		if !d.Failed && !d.DeployTime.Before(q.Start) && d.DeployTime.Before(q.End) && keep(d.Service) {
+			items = append(items, it)
+		}
+	}
+	return s.reworked(ctx, tl, items)
 }
 
 // cursor is the position after which the next page starts (newest first).

@@ -359,6 +359,8 @@ const (
 	Interval_INTERVAL_DAY   Interval = 2
 	Interval_INTERVAL_WEEK  Interval = 3
 	Interval_INTERVAL_MONTH Interval = 4
+	// Calendar quarters (January, April, July, October 1st, 00:00 UTC).
+	Interval_INTERVAL_QUARTER Interval = 5
 )
 
 // Enum value maps for Interval.
@@ -369,6 +371,7 @@ var (
 		2: "INTERVAL_DAY",
 		3: "INTERVAL_WEEK",
 		4: "INTERVAL_MONTH",
+		5: "INTERVAL_QUARTER",
 	}
 	Interval_value = map[string]int32{
 		"INTERVAL_UNSPECIFIED": 0,
@@ -376,6 +379,7 @@ var (
 		"INTERVAL_DAY":         2,
 		"INTERVAL_WEEK":        3,
 		"INTERVAL_MONTH":       4,
+		"INTERVAL_QUARTER":     5,
 	}
 )
 
@@ -1175,7 +1179,10 @@ func (x *Attribution) GetNeighbours() []*Neighbour {
 type ListServicesRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// Only units of this environment; empty = all environments.
-	Environment   string `protobuf:"bytes,1,opt,name=environment,proto3" json:"environment,omitempty"`
+	Environment string `protobuf:"bytes,1,opt,name=environment,proto3" json:"environment,omitempty"`
+	// Optional: only the services of this team (GET /v1/teams); an unknown
+	// team is 400.
+	Team          string `protobuf:"bytes,2,opt,name=team,proto3" json:"team,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1213,6 +1220,13 @@ func (*ListServicesRequest) Descriptor() ([]byte, []int) {
 func (x *ListServicesRequest) GetEnvironment() string {
 	if x != nil {
 		return x.Environment
+	}
+	return ""
+}
+
+func (x *ListServicesRequest) GetTeam() string {
+	if x != nil {
+		return x.Team
 	}
 	return ""
 }
@@ -2978,7 +2992,10 @@ type ListDeploymentsRequest struct {
 	// Optional: only deployments whose regression is attributed to this
 	// deployment id (32 lowercase hex digits; a DEGRADED deployment's is its
 	// own) or feature flag key.
-	CausedBy      string `protobuf:"bytes,8,opt,name=caused_by,json=causedBy,proto3" json:"caused_by,omitempty"`
+	CausedBy string `protobuf:"bytes,8,opt,name=caused_by,json=causedBy,proto3" json:"caused_by,omitempty"`
+	// Optional: only the services of this team (GET /v1/teams); an unknown
+	// team is 400. With service, the service must be one of the team's.
+	Team          string `protobuf:"bytes,9,opt,name=team,proto3" json:"team,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -3065,6 +3082,13 @@ func (x *ListDeploymentsRequest) GetCauseKind() CauseKind {
 func (x *ListDeploymentsRequest) GetCausedBy() string {
 	if x != nil {
 		return x.CausedBy
+	}
+	return ""
+}
+
+func (x *ListDeploymentsRequest) GetTeam() string {
+	if x != nil {
+		return x.Team
 	}
 	return ""
 }
@@ -3772,7 +3796,10 @@ type ListIncidentsRequest struct {
 	// 366 days before end_time.
 	StartTime *timestamppb.Timestamp `protobuf:"bytes,3,opt,name=start_time,json=startTime,proto3" json:"start_time,omitempty"`
 	// Exclusive end. Default: now.
-	EndTime       *timestamppb.Timestamp `protobuf:"bytes,4,opt,name=end_time,json=endTime,proto3" json:"end_time,omitempty"`
+	EndTime *timestamppb.Timestamp `protobuf:"bytes,4,opt,name=end_time,json=endTime,proto3" json:"end_time,omitempty"`
+	// Optional: only the services of this team (GET /v1/teams); an unknown
+	// team is 400. With service, the service must be one of the team's.
+	Team          string `protobuf:"bytes,5,opt,name=team,proto3" json:"team,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -3833,6 +3860,13 @@ func (x *ListIncidentsRequest) GetEndTime() *timestamppb.Timestamp {
 		return x.EndTime
 	}
 	return nil
+}
+
+func (x *ListIncidentsRequest) GetTeam() string {
+	if x != nil {
+		return x.Team
+	}
+	return ""
 }
 
 // One incident as it affected one unit.
@@ -4030,7 +4064,10 @@ type GetDORARequest struct {
 	// The DORA report the figures are benchmarked against: "2025" (default;
 	// a 0–10 score per metric beside the industry's distribution) or "2021",
 	// "2023", "2024" (that report's four performance clusters).
-	Edition       string `protobuf:"bytes,6,opt,name=edition,proto3" json:"edition,omitempty"`
+	Edition string `protobuf:"bytes,6,opt,name=edition,proto3" json:"edition,omitempty"`
+	// Optional: only the services of this team (GET /v1/teams); an unknown
+	// team is 400. With service, the service must be one of the team's.
+	Team          string `protobuf:"bytes,7,opt,name=team,proto3" json:"team,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -4103,6 +4140,13 @@ func (x *GetDORARequest) GetInterval() Interval {
 func (x *GetDORARequest) GetEdition() string {
 	if x != nil {
 		return x.Edition
+	}
+	return ""
+}
+
+func (x *GetDORARequest) GetTeam() string {
+	if x != nil {
+		return x.Team
 	}
 	return ""
 }
@@ -7190,6 +7234,880 @@ func (x *ExperimentReport) GetTreatments() []*ExperimentTreatment {
 	return nil
 }
 
+type ListTeamsRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListTeamsRequest) Reset() {
+	*x = ListTeamsRequest{}
+	mi := &file_changelens_v1_query_proto_msgTypes[68]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListTeamsRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListTeamsRequest) ProtoMessage() {}
+
+func (x *ListTeamsRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_changelens_v1_query_proto_msgTypes[68]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListTeamsRequest.ProtoReflect.Descriptor instead.
+func (*ListTeamsRequest) Descriptor() ([]byte, []int) {
+	return file_changelens_v1_query_proto_rawDescGZIP(), []int{68}
+}
+
+type ListTeamsResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Sorted by name.
+	Teams         []*Team `protobuf:"bytes,1,rep,name=teams,proto3" json:"teams,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListTeamsResponse) Reset() {
+	*x = ListTeamsResponse{}
+	mi := &file_changelens_v1_query_proto_msgTypes[69]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListTeamsResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListTeamsResponse) ProtoMessage() {}
+
+func (x *ListTeamsResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_changelens_v1_query_proto_msgTypes[69]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListTeamsResponse.ProtoReflect.Descriptor instead.
+func (*ListTeamsResponse) Descriptor() ([]byte, []int) {
+	return file_changelens_v1_query_proto_rawDescGZIP(), []int{69}
+}
+
+func (x *ListTeamsResponse) GetTeams() []*Team {
+	if x != nil {
+		return x.Teams
+	}
+	return nil
+}
+
+// A team of --teams-file: a group of services, never of people.
+type Team struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	Name  string                 `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
+	// In the file's order; a service belongs to at most one team.
+	Services []string     `protobuf:"bytes,2,rep,name=services,proto3" json:"services,omitempty"`
+	Targets  *TeamTargets `protobuf:"bytes,3,opt,name=targets,proto3" json:"targets,omitempty"`
+	// Sorted by period.
+	Focus         []*TeamFocus `protobuf:"bytes,4,rep,name=focus,proto3" json:"focus,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *Team) Reset() {
+	*x = Team{}
+	mi := &file_changelens_v1_query_proto_msgTypes[70]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Team) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Team) ProtoMessage() {}
+
+func (x *Team) ProtoReflect() protoreflect.Message {
+	mi := &file_changelens_v1_query_proto_msgTypes[70]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Team.ProtoReflect.Descriptor instead.
+func (*Team) Descriptor() ([]byte, []int) {
+	return file_changelens_v1_query_proto_rawDescGZIP(), []int{70}
+}
+
+func (x *Team) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+func (x *Team) GetServices() []string {
+	if x != nil {
+		return x.Services
+	}
+	return nil
+}
+
+func (x *Team) GetTargets() *TeamTargets {
+	if x != nil {
+		return x.Targets
+	}
+	return nil
+}
+
+func (x *Team) GetFocus() []*TeamFocus {
+	if x != nil {
+		return x.Focus
+	}
+	return nil
+}
+
+// What a team set for itself, in the file's units; null when it set none.
+type TeamTargets struct {
+	state                     protoimpl.MessageState  `protogen:"open.v1"`
+	DeploymentFrequencyPerDay *wrapperspb.DoubleValue `protobuf:"bytes,1,opt,name=deployment_frequency_per_day,json=deploymentFrequencyPerDay,proto3" json:"deployment_frequency_per_day,omitempty"`
+	LeadTimeHours             *wrapperspb.DoubleValue `protobuf:"bytes,2,opt,name=lead_time_hours,json=leadTimeHours,proto3" json:"lead_time_hours,omitempty"`
+	ChangeFailureRate         *wrapperspb.DoubleValue `protobuf:"bytes,3,opt,name=change_failure_rate,json=changeFailureRate,proto3" json:"change_failure_rate,omitempty"`
+	RecoveryTimeHours         *wrapperspb.DoubleValue `protobuf:"bytes,4,opt,name=recovery_time_hours,json=recoveryTimeHours,proto3" json:"recovery_time_hours,omitempty"`
+	ReworkRate                *wrapperspb.DoubleValue `protobuf:"bytes,5,opt,name=rework_rate,json=reworkRate,proto3" json:"rework_rate,omitempty"`
+	unknownFields             protoimpl.UnknownFields
+	sizeCache                 protoimpl.SizeCache
+}
+
+func (x *TeamTargets) Reset() {
+	*x = TeamTargets{}
+	mi := &file_changelens_v1_query_proto_msgTypes[71]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *TeamTargets) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*TeamTargets) ProtoMessage() {}
+
+func (x *TeamTargets) ProtoReflect() protoreflect.Message {
+	mi := &file_changelens_v1_query_proto_msgTypes[71]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use TeamTargets.ProtoReflect.Descriptor instead.
+func (*TeamTargets) Descriptor() ([]byte, []int) {
+	return file_changelens_v1_query_proto_rawDescGZIP(), []int{71}
+}
+
+func (x *TeamTargets) GetDeploymentFrequencyPerDay() *wrapperspb.DoubleValue {
+	if x != nil {
+		return x.DeploymentFrequencyPerDay
+	}
+	return nil
+}
+
+func (x *TeamTargets) GetLeadTimeHours() *wrapperspb.DoubleValue {
+	if x != nil {
+		return x.LeadTimeHours
+	}
+	return nil
+}
+
+func (x *TeamTargets) GetChangeFailureRate() *wrapperspb.DoubleValue {
+	if x != nil {
+		return x.ChangeFailureRate
+	}
+	return nil
+}
+
+func (x *TeamTargets) GetRecoveryTimeHours() *wrapperspb.DoubleValue {
+	if x != nil {
+		return x.RecoveryTimeHours
+	}
+	return nil
+}
+
+func (x *TeamTargets) GetReworkRate() *wrapperspb.DoubleValue {
+	if x != nil {
+		return x.ReworkRate
+	}
+	return nil
+}
+
+// The metric a team focuses on in one quarter.
+type TeamFocus struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// YYYY-Qn.
+	Period string `protobuf:"bytes,1,opt,name=period,proto3" json:"period,omitempty"`
+	// deployment_frequency, lead_time, change_failure_rate,
+	// failed_deployment_recovery_time or rework_rate.
+	Metric        string `protobuf:"bytes,2,opt,name=metric,proto3" json:"metric,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *TeamFocus) Reset() {
+	*x = TeamFocus{}
+	mi := &file_changelens_v1_query_proto_msgTypes[72]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *TeamFocus) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*TeamFocus) ProtoMessage() {}
+
+func (x *TeamFocus) ProtoReflect() protoreflect.Message {
+	mi := &file_changelens_v1_query_proto_msgTypes[72]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use TeamFocus.ProtoReflect.Descriptor instead.
+func (*TeamFocus) Descriptor() ([]byte, []int) {
+	return file_changelens_v1_query_proto_rawDescGZIP(), []int{72}
+}
+
+func (x *TeamFocus) GetPeriod() string {
+	if x != nil {
+		return x.Period
+	}
+	return ""
+}
+
+func (x *TeamFocus) GetMetric() string {
+	if x != nil {
+		return x.Metric
+	}
+	return ""
+}
+
+type GetRetrospectiveRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// A team of GET /v1/teams; an unknown one is 404.
+	Team string `protobuf:"bytes,1,opt,name=team,proto3" json:"team,omitempty"`
+	// A quarter (YYYY-Qn) or a month (YYYY-MM), UTC, that has started (one in
+	// the future is 400); years 1970–2099.
+	Period string `protobuf:"bytes,2,opt,name=period,proto3" json:"period,omitempty"`
+	// Empty or absent: "production".
+	Environment string `protobuf:"bytes,3,opt,name=environment,proto3" json:"environment,omitempty"`
+	// The DORA report edition the figures are benchmarked against (as GET /v1/dora).
+	Edition       string `protobuf:"bytes,4,opt,name=edition,proto3" json:"edition,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *GetRetrospectiveRequest) Reset() {
+	*x = GetRetrospectiveRequest{}
+	mi := &file_changelens_v1_query_proto_msgTypes[73]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GetRetrospectiveRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GetRetrospectiveRequest) ProtoMessage() {}
+
+func (x *GetRetrospectiveRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_changelens_v1_query_proto_msgTypes[73]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GetRetrospectiveRequest.ProtoReflect.Descriptor instead.
+func (*GetRetrospectiveRequest) Descriptor() ([]byte, []int) {
+	return file_changelens_v1_query_proto_rawDescGZIP(), []int{73}
+}
+
+func (x *GetRetrospectiveRequest) GetTeam() string {
+	if x != nil {
+		return x.Team
+	}
+	return ""
+}
+
+func (x *GetRetrospectiveRequest) GetPeriod() string {
+	if x != nil {
+		return x.Period
+	}
+	return ""
+}
+
+func (x *GetRetrospectiveRequest) GetEnvironment() string {
+	if x != nil {
+		return x.Environment
+	}
+	return ""
+}
+
+func (x *GetRetrospectiveRequest) GetEdition() string {
+	if x != nil {
+		return x.Edition
+	}
+	return ""
+}
+
+// One DORA metric of a retrospective (docs/teams.md).
+type RetrospectiveMetric struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// deployment_frequency, lead_time, change_failure_rate,
+	// failed_deployment_recovery_time or rework_rate.
+	Metric string `protobuf:"bytes,1,opt,name=metric,proto3" json:"metric,omitempty"`
+	// per_day, seconds or ratio.
+	Unit string `protobuf:"bytes,2,opt,name=unit,proto3" json:"unit,omitempty"`
+	// The period's figure; null without samples (no lead time, no change, no
+	// recovery, no deployment).
+	Current *wrapperspb.DoubleValue `protobuf:"bytes,3,opt,name=current,proto3" json:"current,omitempty"`
+	// The previous period's figure; null as current.
+	Previous *wrapperspb.DoubleValue `protobuf:"bytes,4,opt,name=previous,proto3" json:"previous,omitempty"`
+	// (current − previous) ÷ previous; null when either is null or previous is 0.
+	Change *wrapperspb.DoubleValue `protobuf:"bytes,5,opt,name=change,proto3" json:"change,omitempty"`
+	// IMPROVED, WORSENED, UNCHANGED (relative change within ±5 %, or 0 both
+	// times) or NO_DATA (current or previous null); lower is better except for
+	// deployment frequency.
+	Trend string `protobuf:"bytes,6,opt,name=trend,proto3" json:"trend,omitempty"`
+	// The team's target in the metric's unit (hours → seconds); null when none.
+	Target *wrapperspb.DoubleValue `protobuf:"bytes,7,opt,name=target,proto3" json:"target,omitempty"`
+	// current meets target (at least it for deployment frequency, at most it
+	// otherwise); null when either is null.
+	TargetMet *wrapperspb.BoolValue `protobuf:"bytes,8,opt,name=target_met,json=targetMet,proto3" json:"target_met,omitempty"`
+	// The team's focus metric of the period's quarter.
+	Focus         bool `protobuf:"varint,9,opt,name=focus,proto3" json:"focus,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RetrospectiveMetric) Reset() {
+	*x = RetrospectiveMetric{}
+	mi := &file_changelens_v1_query_proto_msgTypes[74]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RetrospectiveMetric) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RetrospectiveMetric) ProtoMessage() {}
+
+func (x *RetrospectiveMetric) ProtoReflect() protoreflect.Message {
+	mi := &file_changelens_v1_query_proto_msgTypes[74]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RetrospectiveMetric.ProtoReflect.Descriptor instead.
+func (*RetrospectiveMetric) Descriptor() ([]byte, []int) {
+	return file_changelens_v1_query_proto_rawDescGZIP(), []int{74}
+}
+
+func (x *RetrospectiveMetric) GetMetric() string {
+	if x != nil {
+		return x.Metric
+	}
+	return ""
+}
+
+func (x *RetrospectiveMetric) GetUnit() string {
+	if x != nil {
+		return x.Unit
+	}
+	return ""
+}
+
+func (x *RetrospectiveMetric) GetCurrent() *wrapperspb.DoubleValue {
+	if x != nil {
+		return x.Current
+	}
+	return nil
+}
+
+func (x *RetrospectiveMetric) GetPrevious() *wrapperspb.DoubleValue {
+	if x != nil {
+		return x.Previous
+	}
+	return nil
+}
+
+func (x *RetrospectiveMetric) GetChange() *wrapperspb.DoubleValue {
+	if x != nil {
+		return x.Change
+	}
+	return nil
+}
+
+func (x *RetrospectiveMetric) GetTrend() string {
+	if x != nil {
+		return x.Trend
+	}
+	return ""
+}
+
+func (x *RetrospectiveMetric) GetTarget() *wrapperspb.DoubleValue {
+	if x != nil {
+		return x.Target
+	}
+	return nil
+}
+
+func (x *RetrospectiveMetric) GetTargetMet() *wrapperspb.BoolValue {
+	if x != nil {
+		return x.TargetMet
+	}
+	return nil
+}
+
+func (x *RetrospectiveMetric) GetFocus() bool {
+	if x != nil {
+		return x.Focus
+	}
+	return false
+}
+
+// A deployment of the period that counts as a change failure.
+type RetrospectiveDeployment struct {
+	state           protoimpl.MessageState `protogen:"open.v1"`
+	DeploymentId    string                 `protobuf:"bytes,1,opt,name=deployment_id,json=deploymentId,proto3" json:"deployment_id,omitempty"`
+	Service         string                 `protobuf:"bytes,2,opt,name=service,proto3" json:"service,omitempty"`
+	Environment     string                 `protobuf:"bytes,3,opt,name=environment,proto3" json:"environment,omitempty"`
+	Version         string                 `protobuf:"bytes,4,opt,name=version,proto3" json:"version,omitempty"`
+	PreviousVersion string                 `protobuf:"bytes,5,opt,name=previous_version,json=previousVersion,proto3" json:"previous_version,omitempty"`
+	DeployTime      *timestamppb.Timestamp `protobuf:"bytes,6,opt,name=deploy_time,json=deployTime,proto3" json:"deploy_time,omitempty"`
+	FailureReasons  []FailureReason        `protobuf:"varint,7,rep,packed,name=failure_reasons,json=failureReasons,proto3,enum=changelens.v1.FailureReason" json:"failure_reasons,omitempty"`
+	// The verdict in one sentence (Deployment.explanation).
+	Explanation string `protobuf:"bytes,8,opt,name=explanation,proto3" json:"explanation,omitempty"`
+	// The change the regression is attributed to; null when none.
+	Cause *Cause `protobuf:"bytes,9,opt,name=cause,proto3" json:"cause,omitempty"`
+	// When the unit was restored (the next deployment); null when not yet.
+	RecoveredTime *timestamppb.Timestamp `protobuf:"bytes,10,opt,name=recovered_time,json=recoveredTime,proto3" json:"recovered_time,omitempty"`
+	// recovered_time − deploy_time; null when not yet restored.
+	RecoverySeconds *wrapperspb.DoubleValue `protobuf:"bytes,11,opt,name=recovery_seconds,json=recoverySeconds,proto3" json:"recovery_seconds,omitempty"`
+	unknownFields   protoimpl.UnknownFields
+	sizeCache       protoimpl.SizeCache
+}
+
+func (x *RetrospectiveDeployment) Reset() {
+	*x = RetrospectiveDeployment{}
+	mi := &file_changelens_v1_query_proto_msgTypes[75]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RetrospectiveDeployment) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RetrospectiveDeployment) ProtoMessage() {}
+
+func (x *RetrospectiveDeployment) ProtoReflect() protoreflect.Message {
+	mi := &file_changelens_v1_query_proto_msgTypes[75]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RetrospectiveDeployment.ProtoReflect.Descriptor instead.
+func (*RetrospectiveDeployment) Descriptor() ([]byte, []int) {
+	return file_changelens_v1_query_proto_rawDescGZIP(), []int{75}
+}
+
+func (x *RetrospectiveDeployment) GetDeploymentId() string {
+	if x != nil {
+		return x.DeploymentId
+	}
+	return ""
+}
+
+func (x *RetrospectiveDeployment) GetService() string {
+	if x != nil {
+		return x.Service
+	}
+	return ""
+}
+
+func (x *RetrospectiveDeployment) GetEnvironment() string {
+	if x != nil {
+		return x.Environment
+	}
+	return ""
+}
+
+func (x *RetrospectiveDeployment) GetVersion() string {
+	if x != nil {
+		return x.Version
+	}
+	return ""
+}
+
+func (x *RetrospectiveDeployment) GetPreviousVersion() string {
+	if x != nil {
+		return x.PreviousVersion
+	}
+	return ""
+}
+
+func (x *RetrospectiveDeployment) GetDeployTime() *timestamppb.Timestamp {
+	if x != nil {
+		return x.DeployTime
+	}
+	return nil
+}
+
+func (x *RetrospectiveDeployment) GetFailureReasons() []FailureReason {
+	if x != nil {
+		return x.FailureReasons
+	}
+	return nil
+}
+
+func (x *RetrospectiveDeployment) GetExplanation() string {
+	if x != nil {
+		return x.Explanation
+	}
+	return ""
+}
+
+func (x *RetrospectiveDeployment) GetCause() *Cause {
+	if x != nil {
+		return x.Cause
+	}
+	return nil
+}
+
+func (x *RetrospectiveDeployment) GetRecoveredTime() *timestamppb.Timestamp {
+	if x != nil {
+		return x.RecoveredTime
+	}
+	return nil
+}
+
+func (x *RetrospectiveDeployment) GetRecoverySeconds() *wrapperspb.DoubleValue {
+	if x != nil {
+		return x.RecoverySeconds
+	}
+	return nil
+}
+
+// An experiment of the team's services whose planned end fell in the period.
+type RetrospectiveExperiment struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	Id    string                 `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
+	// The definition's description; "" when it has none.
+	Description string                 `protobuf:"bytes,2,opt,name=description,proto3" json:"description,omitempty"`
+	Service     string                 `protobuf:"bytes,3,opt,name=service,proto3" json:"service,omitempty"`
+	PlannedEnd  *timestamppb.Timestamp `protobuf:"bytes,4,opt,name=planned_end,json=plannedEnd,proto3" json:"planned_end,omitempty"`
+	// SHIP, DONT_SHIP or INCONCLUSIVE.
+	Decision string `protobuf:"bytes,5,opt,name=decision,proto3" json:"decision,omitempty"`
+	// The report's one-line summary.
+	Summary       string `protobuf:"bytes,6,opt,name=summary,proto3" json:"summary,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RetrospectiveExperiment) Reset() {
+	*x = RetrospectiveExperiment{}
+	mi := &file_changelens_v1_query_proto_msgTypes[76]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RetrospectiveExperiment) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RetrospectiveExperiment) ProtoMessage() {}
+
+func (x *RetrospectiveExperiment) ProtoReflect() protoreflect.Message {
+	mi := &file_changelens_v1_query_proto_msgTypes[76]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RetrospectiveExperiment.ProtoReflect.Descriptor instead.
+func (*RetrospectiveExperiment) Descriptor() ([]byte, []int) {
+	return file_changelens_v1_query_proto_rawDescGZIP(), []int{76}
+}
+
+func (x *RetrospectiveExperiment) GetId() string {
+	if x != nil {
+		return x.Id
+	}
+	return ""
+}
+
+func (x *RetrospectiveExperiment) GetDescription() string {
+	if x != nil {
+		return x.Description
+	}
+	return ""
+}
+
+func (x *RetrospectiveExperiment) GetService() string {
+	if x != nil {
+		return x.Service
+	}
+	return ""
+}
+
+func (x *RetrospectiveExperiment) GetPlannedEnd() *timestamppb.Timestamp {
+	if x != nil {
+		return x.PlannedEnd
+	}
+	return nil
+}
+
+func (x *RetrospectiveExperiment) GetDecision() string {
+	if x != nil {
+		return x.Decision
+	}
+	return ""
+}
+
+func (x *RetrospectiveExperiment) GetSummary() string {
+	if x != nil {
+		return x.Summary
+	}
+	return ""
+}
+
+// A team's retrospective of one period (docs/teams.md).
+type Retrospective struct {
+	state       protoimpl.MessageState `protogen:"open.v1"`
+	Team        string                 `protobuf:"bytes,1,opt,name=team,proto3" json:"team,omitempty"`
+	Environment string                 `protobuf:"bytes,2,opt,name=environment,proto3" json:"environment,omitempty"`
+	// YYYY-Qn or YYYY-MM.
+	Period    string                 `protobuf:"bytes,3,opt,name=period,proto3" json:"period,omitempty"`
+	StartTime *timestamppb.Timestamp `protobuf:"bytes,4,opt,name=start_time,json=startTime,proto3" json:"start_time,omitempty"`
+	// The period's end, or now while it runs.
+	EndTime *timestamppb.Timestamp `protobuf:"bytes,5,opt,name=end_time,json=endTime,proto3" json:"end_time,omitempty"`
+	// The period of the same kind just before.
+	PreviousPeriod    string                 `protobuf:"bytes,6,opt,name=previous_period,json=previousPeriod,proto3" json:"previous_period,omitempty"`
+	PreviousStartTime *timestamppb.Timestamp `protobuf:"bytes,7,opt,name=previous_start_time,json=previousStartTime,proto3" json:"previous_start_time,omitempty"`
+	PreviousEndTime   *timestamppb.Timestamp `protobuf:"bytes,8,opt,name=previous_end_time,json=previousEndTime,proto3" json:"previous_end_time,omitempty"`
+	// The stable link of this retrospective in the web UI:
+	// /ui/retro/{team}/{period}?environment={environment}.
+	Link string `protobuf:"bytes,9,opt,name=link,proto3" json:"link,omitempty"`
+	// The DORA figures of the team's services, this period and the one before.
+	Current  *DORAFigures `protobuf:"bytes,10,opt,name=current,proto3" json:"current,omitempty"`
+	Previous *DORAFigures `protobuf:"bytes,11,opt,name=previous,proto3" json:"previous,omitempty"`
+	// The five metrics, in docs/dora.md order.
+	Metrics []*RetrospectiveMetric `protobuf:"bytes,12,rep,name=metrics,proto3" json:"metrics,omitempty"`
+	// The focus metric of the period's quarter; "" when none was set.
+	FocusMetric string `protobuf:"bytes,13,opt,name=focus_metric,json=focusMetric,proto3" json:"focus_metric,omitempty"`
+	// Newest first.
+	FailedDeployments []*RetrospectiveDeployment `protobuf:"bytes,14,rep,name=failed_deployments,json=failedDeployments,proto3" json:"failed_deployments,omitempty"`
+	// At most 20, by planned end.
+	Experiments []*RetrospectiveExperiment `protobuf:"bytes,15,rep,name=experiments,proto3" json:"experiments,omitempty"`
+	// The whole retrospective as one Markdown document.
+	Markdown      string `protobuf:"bytes,16,opt,name=markdown,proto3" json:"markdown,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *Retrospective) Reset() {
+	*x = Retrospective{}
+	mi := &file_changelens_v1_query_proto_msgTypes[77]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Retrospective) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Retrospective) ProtoMessage() {}
+
+func (x *Retrospective) ProtoReflect() protoreflect.Message {
+	mi := &file_changelens_v1_query_proto_msgTypes[77]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Retrospective.ProtoReflect.Descriptor instead.
+func (*Retrospective) Descriptor() ([]byte, []int) {
+	return file_changelens_v1_query_proto_rawDescGZIP(), []int{77}
+}
+
+func (x *Retrospective) GetTeam() string {
+	if x != nil {
+		return x.Team
+	}
+	return ""
+}
+
+func (x *Retrospective) GetEnvironment() string {
+	if x != nil {
+		return x.Environment
+	}
+	return ""
+}
+
+func (x *Retrospective) GetPeriod() string {
+	if x != nil {
+		return x.Period
+	}
+	return ""
+}
+
+func (x *Retrospective) GetStartTime() *timestamppb.Timestamp {
+	if x != nil {
+		return x.StartTime
+	}
+	return nil
+}
+
+func (x *Retrospective) GetEndTime() *timestamppb.Timestamp {
+	if x != nil {
+		return x.EndTime
+	}
+	return nil
+}
+
+func (x *Retrospective) GetPreviousPeriod() string {
+	if x != nil {
+		return x.PreviousPeriod
+	}
+	return ""
+}
+
+func (x *Retrospective) GetPreviousStartTime() *timestamppb.Timestamp {
+	if x != nil {
+		return x.PreviousStartTime
+	}
+	return nil
+}
+
+func (x *Retrospective) GetPreviousEndTime() *timestamppb.Timestamp {
+	if x != nil {
+		return x.PreviousEndTime
+	}
+	return nil
+}
+
+func (x *Retrospective) GetLink() string {
+	if x != nil {
+		return x.Link
+	}
+	return ""
+}
+
+func (x *Retrospective) GetCurrent() *DORAFigures {
+	if x != nil {
+		return x.Current
+	}
+	return nil
+}
+
+func (x *Retrospective) GetPrevious() *DORAFigures {
+	if x != nil {
+		return x.Previous
+	}
+	return nil
+}
+
+func (x *Retrospective) GetMetrics() []*RetrospectiveMetric {
+	if x != nil {
+		return x.Metrics
+	}
+	return nil
+}
+
+func (x *Retrospective) GetFocusMetric() string {
+	if x != nil {
+		return x.FocusMetric
+	}
+	return ""
+}
+
+func (x *Retrospective) GetFailedDeployments() []*RetrospectiveDeployment {
+	if x != nil {
+		return x.FailedDeployments
+	}
+	return nil
+}
+
+func (x *Retrospective) GetExperiments() []*RetrospectiveExperiment {
+	if x != nil {
+		return x.Experiments
+	}
+	return nil
+}
+
+func (x *Retrospective) GetMarkdown() string {
+	if x != nil {
+		return x.Markdown
+	}
+	return ""
+}
+
 var File_changelens_v1_query_proto protoreflect.FileDescriptor
 
 const file_changelens_v1_query_proto_rawDesc = "" +
@@ -7246,9 +8164,11 @@ const file_changelens_v1_query_proto_rawDesc = "" +
 	"\x06causes\x18\x01 \x03(\v2\x14.changelens.v1.CauseR\x06causes\x128\n" +
 	"\n" +
 	"neighbours\x18\x02 \x03(\v2\x18.changelens.v1.NeighbourR\n" +
-	"neighbours\"p\n" +
+	"neighbours\"\xb2\x01\n" +
 	"\x13ListServicesRequest\x12Y\n" +
-	"\venvironment\x18\x01 \x01(\tB7\x92A4J\f\"production\"x\x80\x02\x8a\x01 ^[^\\u0000-\\u001F\\u007F-\\u009F]*$R\venvironment\"\x82\x02\n" +
+	"\venvironment\x18\x01 \x01(\tB7\x92A4J\f\"production\"x\x80\x02\x8a\x01 ^[^\\u0000-\\u001F\\u007F-\\u009F]*$R\venvironment\x12@\n" +
+	"\x04team\x18\x02 \x01(\tB,\x92A)J\n" +
+	"\"payments\"x\x80\x02\x8a\x01\x17^([a-z0-9][a-z0-9-]*)?$R\x04team\"\x82\x02\n" +
 	"\x04Unit\x12\x18\n" +
 	"\aservice\x18\x01 \x01(\tR\aservice\x12 \n" +
 	"\venvironment\x18\x02 \x01(\tR\venvironment\x12\x1a\n" +
@@ -7478,7 +8398,7 @@ const file_changelens_v1_query_proto_rawDesc = "" +
 	"\x06judged\x18\x06 \x01(\bR\x06judged\x125\n" +
 	"\ametrics\x18\a \x03(\v2\x1b.changelens.v1.ImpactMetricR\ametrics\x127\n" +
 	"\averdict\x18\b \x01(\x0e2\x1d.changelens.v1.CompareVerdictR\averdict\x12\x12\n" +
-	"\x04rank\x18\t \x01(\x05R\x04rank\"\xc5\x04\n" +
+	"\x04rank\x18\t \x01(\x05R\x04rank\"\x87\x05\n" +
 	"\x16ListDeploymentsRequest\x12O\n" +
 	"\aservice\x18\x01 \x01(\tB5\x92A2J\n" +
 	"\"checkout\"x\x80\x02\x8a\x01 ^[^\\u0000-\\u001F\\u007F-\\u009F]*$R\aservice\x12Y\n" +
@@ -7491,7 +8411,9 @@ const file_changelens_v1_query_proto_rawDesc = "" +
 	"page_token\x18\x06 \x01(\tB\x11\x92A\x0ex\x80\b\x8a\x01\b^[!-~]*$R\tpageToken\x127\n" +
 	"\n" +
 	"cause_kind\x18\a \x01(\x0e2\x18.changelens.v1.CauseKindR\tcauseKind\x12j\n" +
-	"\tcaused_by\x18\b \x01(\tBM\x92AJJ\"\"0123456789abcdef0123456789abcdef\"x\x80\x02\x8a\x01 ^[^\\u0000-\\u001F\\u007F-\\u009F]*$R\bcausedBy\"~\n" +
+	"\tcaused_by\x18\b \x01(\tBM\x92AJJ\"\"0123456789abcdef0123456789abcdef\"x\x80\x02\x8a\x01 ^[^\\u0000-\\u001F\\u007F-\\u009F]*$R\bcausedBy\x12@\n" +
+	"\x04team\x18\t \x01(\tB,\x92A)J\n" +
+	"\"payments\"x\x80\x02\x8a\x01\x17^([a-z0-9][a-z0-9-]*)?$R\x04team\"~\n" +
 	"\x17ListDeploymentsResponse\x12;\n" +
 	"\vdeployments\x18\x01 \x03(\v2\x19.changelens.v1.DeploymentR\vdeployments\x12&\n" +
 	"\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken\"k\n" +
@@ -7564,7 +8486,7 @@ const file_changelens_v1_query_proto_rawDesc = "" +
 	"\n" +
 	"x-nullable\x12\x02 \x01R\x06meanMs\"I\n" +
 	"\x17GetServiceGraphResponse\x12.\n" +
-	"\x05edges\x18\x01 \x03(\v2\x18.changelens.v1.GraphEdgeR\x05edges\"\xc0\x02\n" +
+	"\x05edges\x18\x01 \x03(\v2\x18.changelens.v1.GraphEdgeR\x05edges\"\x82\x03\n" +
 	"\x14ListIncidentsRequest\x12O\n" +
 	"\aservice\x18\x01 \x01(\tB5\x92A2J\n" +
 	"\"checkout\"x\x80\x02\x8a\x01 ^[^\\u0000-\\u001F\\u007F-\\u009F]*$R\aservice\x12e\n" +
@@ -7572,7 +8494,9 @@ const file_changelens_v1_query_proto_rawDesc = "" +
 	"productionJ\f\"production\"x\x80\x02\x8a\x01 ^[^\\u0000-\\u001F\\u007F-\\u009F]*$R\venvironment\x129\n" +
 	"\n" +
 	"start_time\x18\x03 \x01(\v2\x1a.google.protobuf.TimestampR\tstartTime\x125\n" +
-	"\bend_time\x18\x04 \x01(\v2\x1a.google.protobuf.TimestampR\aendTime\"\x8d\x03\n" +
+	"\bend_time\x18\x04 \x01(\v2\x1a.google.protobuf.TimestampR\aendTime\x12@\n" +
+	"\x04team\x18\x05 \x01(\tB,\x92A)J\n" +
+	"\"payments\"x\x80\x02\x8a\x01\x17^([a-z0-9][a-z0-9-]*)?$R\x04team\"\x8d\x03\n" +
 	"\bIncident\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12\x16\n" +
 	"\x06source\x18\x02 \x01(\tR\x06source\x12\x16\n" +
@@ -7588,7 +8512,7 @@ const file_changelens_v1_query_proto_rawDesc = "" +
 	" \x01(\tR\fdeploymentId\x120\n" +
 	"\x14linked_deployment_id\x18\v \x01(\tR\x12linkedDeploymentId\"N\n" +
 	"\x15ListIncidentsResponse\x125\n" +
-	"\tincidents\x18\x01 \x03(\v2\x17.changelens.v1.IncidentR\tincidents\"\xb3\x03\n" +
+	"\tincidents\x18\x01 \x03(\v2\x17.changelens.v1.IncidentR\tincidents\"\xf5\x03\n" +
 	"\x0eGetDORARequest\x12O\n" +
 	"\aservice\x18\x01 \x01(\tB5\x92A2J\n" +
 	"\"checkout\"x\x80\x02\x8a\x01 ^[^\\u0000-\\u001F\\u007F-\\u009F]*$R\aservice\x12e\n" +
@@ -7598,7 +8522,9 @@ const file_changelens_v1_query_proto_rawDesc = "" +
 	"start_time\x18\x03 \x01(\v2\x1a.google.protobuf.TimestampR\tstartTime\x125\n" +
 	"\bend_time\x18\x04 \x01(\v2\x1a.google.protobuf.TimestampR\aendTime\x123\n" +
 	"\binterval\x18\x05 \x01(\x0e2\x17.changelens.v1.IntervalR\binterval\x12B\n" +
-	"\aedition\x18\x06 \x01(\tB(\x92A%:\x042025\xf2\x02\x00\xf2\x02\x042021\xf2\x02\x042023\xf2\x02\x042024\xf2\x02\x042025R\aedition\"\xc2\x03\n" +
+	"\aedition\x18\x06 \x01(\tB(\x92A%:\x042025\xf2\x02\x00\xf2\x02\x042021\xf2\x02\x042023\xf2\x02\x042024\xf2\x02\x042025R\aedition\x12@\n" +
+	"\x04team\x18\a \x01(\tB,\x92A)J\n" +
+	"\"payments\"x\x80\x02\x8a\x01\x17^([a-z0-9][a-z0-9-]*)?$R\x04team\"\xc2\x03\n" +
 	"\x0fMetricBenchmark\x12\x16\n" +
 	"\x06metric\x18\x01 \x01(\tR\x06metric\x12\x18\n" +
 	"\aedition\x18\x02 \x01(\tR\aedition\x12'\n" +
@@ -7953,7 +8879,122 @@ const file_changelens_v1_query_proto_rawDesc = "" +
 	"\n" +
 	"treatments\x18\n" +
 	" \x03(\v2\".changelens.v1.ExperimentTreatmentR\n" +
-	"treatments*d\n" +
+	"treatments\"\x12\n" +
+	"\x10ListTeamsRequest\">\n" +
+	"\x11ListTeamsResponse\x12)\n" +
+	"\x05teams\x18\x01 \x03(\v2\x13.changelens.v1.TeamR\x05teams\"\x9c\x01\n" +
+	"\x04Team\x12\x12\n" +
+	"\x04name\x18\x01 \x01(\tR\x04name\x12\x1a\n" +
+	"\bservices\x18\x02 \x03(\tR\bservices\x124\n" +
+	"\atargets\x18\x03 \x01(\v2\x1a.changelens.v1.TeamTargetsR\atargets\x12.\n" +
+	"\x05focus\x18\x04 \x03(\v2\x18.changelens.v1.TeamFocusR\x05focus\"\x85\x04\n" +
+	"\vTeamTargets\x12u\n" +
+	"\x1cdeployment_frequency_per_day\x18\x01 \x01(\v2\x1c.google.protobuf.DoubleValueB\x16\x92A\x13\x82\x03\x10\n" +
+	"\n" +
+	"x-nullable\x12\x02 \x01R\x19deploymentFrequencyPerDay\x12\\\n" +
+	"\x0flead_time_hours\x18\x02 \x01(\v2\x1c.google.protobuf.DoubleValueB\x16\x92A\x13\x82\x03\x10\n" +
+	"\n" +
+	"x-nullable\x12\x02 \x01R\rleadTimeHours\x12d\n" +
+	"\x13change_failure_rate\x18\x03 \x01(\v2\x1c.google.protobuf.DoubleValueB\x16\x92A\x13\x82\x03\x10\n" +
+	"\n" +
+	"x-nullable\x12\x02 \x01R\x11changeFailureRate\x12d\n" +
+	"\x13recovery_time_hours\x18\x04 \x01(\v2\x1c.google.protobuf.DoubleValueB\x16\x92A\x13\x82\x03\x10\n" +
+	"\n" +
+	"x-nullable\x12\x02 \x01R\x11recoveryTimeHours\x12U\n" +
+	"\vrework_rate\x18\x05 \x01(\v2\x1c.google.protobuf.DoubleValueB\x16\x92A\x13\x82\x03\x10\n" +
+	"\n" +
+	"x-nullable\x12\x02 \x01R\n" +
+	"reworkRate\";\n" +
+	"\tTeamFocus\x12\x16\n" +
+	"\x06period\x18\x01 \x01(\tR\x06period\x12\x16\n" +
+	"\x06metric\x18\x02 \x01(\tR\x06metric\"\xe5\x02\n" +
+	"\x17GetRetrospectiveRequest\x12@\n" +
+	"\x04team\x18\x01 \x01(\tB,\x92A)J\n" +
+	"\"payments\"x\x80\x02\x80\x01\x01\x8a\x01\x14^[a-z0-9][a-z0-9-]*$R\x04team\x12]\n" +
+	"\x06period\x18\x02 \x01(\tBE\x92ABJ\t\"2026-Q4\"\x8a\x014^(19[7-9][0-9]|20[0-9][0-9])-(Q[1-4]|0[1-9]|1[0-2])$R\x06period\x12e\n" +
+	"\venvironment\x18\x03 \x01(\tBC\x92A@:\n" +
+	"productionJ\f\"production\"x\x80\x02\x8a\x01 ^[^\\u0000-\\u001F\\u007F-\\u009F]*$R\venvironment\x12B\n" +
+	"\aedition\x18\x04 \x01(\tB(\x92A%:\x042025\xf2\x02\x00\xf2\x02\x042021\xf2\x02\x042023\xf2\x02\x042024\xf2\x02\x042025R\aedition\"\xfe\x03\n" +
+	"\x13RetrospectiveMetric\x12\x16\n" +
+	"\x06metric\x18\x01 \x01(\tR\x06metric\x12\x12\n" +
+	"\x04unit\x18\x02 \x01(\tR\x04unit\x12N\n" +
+	"\acurrent\x18\x03 \x01(\v2\x1c.google.protobuf.DoubleValueB\x16\x92A\x13\x82\x03\x10\n" +
+	"\n" +
+	"x-nullable\x12\x02 \x01R\acurrent\x12P\n" +
+	"\bprevious\x18\x04 \x01(\v2\x1c.google.protobuf.DoubleValueB\x16\x92A\x13\x82\x03\x10\n" +
+	"\n" +
+	"x-nullable\x12\x02 \x01R\bprevious\x12L\n" +
+	"\x06change\x18\x05 \x01(\v2\x1c.google.protobuf.DoubleValueB\x16\x92A\x13\x82\x03\x10\n" +
+	"\n" +
+	"x-nullable\x12\x02 \x01R\x06change\x12\x14\n" +
+	"\x05trend\x18\x06 \x01(\tR\x05trend\x12L\n" +
+	"\x06target\x18\a \x01(\v2\x1c.google.protobuf.DoubleValueB\x16\x92A\x13\x82\x03\x10\n" +
+	"\n" +
+	"x-nullable\x12\x02 \x01R\x06target\x12Q\n" +
+	"\n" +
+	"target_met\x18\b \x01(\v2\x1a.google.protobuf.BoolValueB\x16\x92A\x13\x82\x03\x10\n" +
+	"\n" +
+	"x-nullable\x12\x02 \x01R\ttargetMet\x12\x14\n" +
+	"\x05focus\x18\t \x01(\bR\x05focus\"\xfd\x04\n" +
+	"\x17RetrospectiveDeployment\x12#\n" +
+	"\rdeployment_id\x18\x01 \x01(\tR\fdeploymentId\x12\x18\n" +
+	"\aservice\x18\x02 \x01(\tR\aservice\x12 \n" +
+	"\venvironment\x18\x03 \x01(\tR\venvironment\x12\x18\n" +
+	"\aversion\x18\x04 \x01(\tR\aversion\x12)\n" +
+	"\x10previous_version\x18\x05 \x01(\tR\x0fpreviousVersion\x12S\n" +
+	"\vdeploy_time\x18\x06 \x01(\v2\x1a.google.protobuf.TimestampB\x16\x92A\x13\x82\x03\x10\n" +
+	"\n" +
+	"x-nullable\x12\x02 \x01R\n" +
+	"deployTime\x12E\n" +
+	"\x0ffailure_reasons\x18\a \x03(\x0e2\x1c.changelens.v1.FailureReasonR\x0efailureReasons\x12 \n" +
+	"\vexplanation\x18\b \x01(\tR\vexplanation\x12B\n" +
+	"\x05cause\x18\t \x01(\v2\x14.changelens.v1.CauseB\x16\x92A\x13\x82\x03\x10\n" +
+	"\n" +
+	"x-nullable\x12\x02 \x01R\x05cause\x12Y\n" +
+	"\x0erecovered_time\x18\n" +
+	" \x01(\v2\x1a.google.protobuf.TimestampB\x16\x92A\x13\x82\x03\x10\n" +
+	"\n" +
+	"x-nullable\x12\x02 \x01R\rrecoveredTime\x12_\n" +
+	"\x10recovery_seconds\x18\v \x01(\v2\x1c.google.protobuf.DoubleValueB\x16\x92A\x13\x82\x03\x10\n" +
+	"\n" +
+	"x-nullable\x12\x02 \x01R\x0frecoverySeconds\"\xf0\x01\n" +
+	"\x17RetrospectiveExperiment\x12\x0e\n" +
+	"\x02id\x18\x01 \x01(\tR\x02id\x12 \n" +
+	"\vdescription\x18\x02 \x01(\tR\vdescription\x12\x18\n" +
+	"\aservice\x18\x03 \x01(\tR\aservice\x12S\n" +
+	"\vplanned_end\x18\x04 \x01(\v2\x1a.google.protobuf.TimestampB\x16\x92A\x13\x82\x03\x10\n" +
+	"\n" +
+	"x-nullable\x12\x02 \x01R\n" +
+	"plannedEnd\x12\x1a\n" +
+	"\bdecision\x18\x05 \x01(\tR\bdecision\x12\x18\n" +
+	"\asummary\x18\x06 \x01(\tR\asummary\"\x8c\a\n" +
+	"\rRetrospective\x12\x12\n" +
+	"\x04team\x18\x01 \x01(\tR\x04team\x12 \n" +
+	"\venvironment\x18\x02 \x01(\tR\venvironment\x12\x16\n" +
+	"\x06period\x18\x03 \x01(\tR\x06period\x12Q\n" +
+	"\n" +
+	"start_time\x18\x04 \x01(\v2\x1a.google.protobuf.TimestampB\x16\x92A\x13\x82\x03\x10\n" +
+	"\n" +
+	"x-nullable\x12\x02 \x01R\tstartTime\x12M\n" +
+	"\bend_time\x18\x05 \x01(\v2\x1a.google.protobuf.TimestampB\x16\x92A\x13\x82\x03\x10\n" +
+	"\n" +
+	"x-nullable\x12\x02 \x01R\aendTime\x12'\n" +
+	"\x0fprevious_period\x18\x06 \x01(\tR\x0epreviousPeriod\x12b\n" +
+	"\x13previous_start_time\x18\a \x01(\v2\x1a.google.protobuf.TimestampB\x16\x92A\x13\x82\x03\x10\n" +
+	"\n" +
+	"x-nullable\x12\x02 \x01R\x11previousStartTime\x12^\n" +
+	"\x11previous_end_time\x18\b \x01(\v2\x1a.google.protobuf.TimestampB\x16\x92A\x13\x82\x03\x10\n" +
+	"\n" +
+	"x-nullable\x12\x02 \x01R\x0fpreviousEndTime\x12\x12\n" +
+	"\x04link\x18\t \x01(\tR\x04link\x124\n" +
+	"\acurrent\x18\n" +
+	" \x01(\v2\x1a.changelens.v1.DORAFiguresR\acurrent\x126\n" +
+	"\bprevious\x18\v \x01(\v2\x1a.changelens.v1.DORAFiguresR\bprevious\x12<\n" +
+	"\ametrics\x18\f \x03(\v2\".changelens.v1.RetrospectiveMetricR\ametrics\x12!\n" +
+	"\ffocus_metric\x18\r \x01(\tR\vfocusMetric\x12U\n" +
+	"\x12failed_deployments\x18\x0e \x03(\v2&.changelens.v1.RetrospectiveDeploymentR\x11failedDeployments\x12H\n" +
+	"\vexperiments\x18\x0f \x03(\v2&.changelens.v1.RetrospectiveExperimentR\vexperiments\x12\x1a\n" +
+	"\bmarkdown\x18\x10 \x01(\tR\bmarkdown*d\n" +
 	"\aGroupBy\x12\x18\n" +
 	"\x14GROUP_BY_UNSPECIFIED\x10\x00\x12\x11\n" +
 	"\rGROUP_BY_NONE\x10\x01\x12\x14\n" +
@@ -7983,13 +9024,14 @@ const file_changelens_v1_query_proto_rawDesc = "" +
 	"!FAILURE_REASON_LATENCY_REGRESSION\x10\x02\x12(\n" +
 	"$FAILURE_REASON_ERROR_RATE_REGRESSION\x10\x03\x12\x1b\n" +
 	"\x17FAILURE_REASON_INCIDENT\x10\x04\x12!\n" +
-	"\x1dFAILURE_REASON_NEW_ERROR_KIND\x10\x05*o\n" +
+	"\x1dFAILURE_REASON_NEW_ERROR_KIND\x10\x05*\x85\x01\n" +
 	"\bInterval\x12\x18\n" +
 	"\x14INTERVAL_UNSPECIFIED\x10\x00\x12\x10\n" +
 	"\fINTERVAL_ALL\x10\x01\x12\x10\n" +
 	"\fINTERVAL_DAY\x10\x02\x12\x11\n" +
 	"\rINTERVAL_WEEK\x10\x03\x12\x12\n" +
-	"\x0eINTERVAL_MONTH\x10\x04*l\n" +
+	"\x0eINTERVAL_MONTH\x10\x04\x12\x14\n" +
+	"\x10INTERVAL_QUARTER\x10\x05*l\n" +
 	"\x04Tier\x12\x14\n" +
 	"\x10TIER_UNSPECIFIED\x10\x00\x12\x10\n" +
 	"\fTIER_UNKNOWN\x10\x01\x12\f\n" +
@@ -8030,7 +9072,7 @@ const file_changelens_v1_query_proto_rawDesc = "" +
 	"\x1fEXPERIMENT_DECISION_UNSPECIFIED\x10\x00\x12\x1c\n" +
 	"\x18EXPERIMENT_DECISION_SHIP\x10\x01\x12!\n" +
 	"\x1dEXPERIMENT_DECISION_DONT_SHIP\x10\x02\x12$\n" +
-	" EXPERIMENT_DECISION_INCONCLUSIVE\x10\x032\xa3\x10\n" +
+	" EXPERIMENT_DECISION_INCONCLUSIVE\x10\x032\xd0\x12\n" +
 	"\fQueryService\x12m\n" +
 	"\fListServices\x12\".changelens.v1.ListServicesRequest\x1a#.changelens.v1.ListServicesResponse\"\x14\x82\xd3\xe4\x93\x02\x0e\x12\f/v1/services\x12f\n" +
 	"\n" +
@@ -8060,7 +9102,12 @@ const file_changelens_v1_query_proto_rawDesc = "" +
 	"\x13GetExperimentReport\x12).changelens.v1.GetExperimentReportRequest\x1a\x1f.changelens.v1.ExperimentReport\"d\x92A>J<\n" +
 	"\x03404\x125\n" +
 	"\x1bNo experiment with this id.\x12\x16\n" +
-	"\x14\x1a\x12.google.rpc.Status\x82\xd3\xe4\x93\x02\x1d\x12\x1b/v1/experiments/{id}/report\x12\x7f\n" +
+	"\x14\x1a\x12.google.rpc.Status\x82\xd3\xe4\x93\x02\x1d\x12\x1b/v1/experiments/{id}/report\x12a\n" +
+	"\tListTeams\x12\x1f.changelens.v1.ListTeamsRequest\x1a .changelens.v1.ListTeamsResponse\"\x11\x82\xd3\xe4\x93\x02\v\x12\t/v1/teams\x12\xc7\x01\n" +
+	"\x10GetRetrospective\x12&.changelens.v1.GetRetrospectiveRequest\x1a\x1c.changelens.v1.Retrospective\"m\x92A:J8\n" +
+	"\x03404\x121\n" +
+	"\x17No team with this name.\x12\x16\n" +
+	"\x14\x1a\x12.google.rpc.Status\x82\xd3\xe4\x93\x02*\x12(/v1/teams/{team}/retrospectives/{period}\x12\x7f\n" +
 	"\x0ePlanExperiment\x12$.changelens.v1.PlanExperimentRequest\x1a\x1d.changelens.v1.ExperimentPlan\"(\x82\xd3\xe4\x93\x02\":\n" +
 	"experiment\"\x14/v1/experiments:planB\xe1\x10\x92A\x93\x10\x12\x82\a\n" +
 	"\x14changelens query API\x12\xe5\x06Did this deploy make things better or worse, and how well do we deliver? Latency series, deployments with before/after impact analysis, DORA four keys, same-window comparisons of cohorts and a rollout gate. Every error is a JSON google.rpc.Status (code, message, details) with the matching HTTP status: 400 bad input (the message names the field, details carry a google.rpc.BadRequest), 401 missing or invalid bearer token (only when the server runs with tokens), 404 unknown deployment, 412 a FAIL gate with fail_status=true, 431 request headers over 64 KiB, 500 internal error, 503 overloaded (Retry-After), 504 deadline. Outside the operations: 404 for an unknown path, 405 (with Allow) for a known path and another method. HEAD is GET without a body. The limits stated (page size, range lengths, buckets) are the server's defaults; each is a flag of changelens-api.2\x02v1*\x02\x01\x022\x10application/json:\x10application/jsonR\xc7\x01\n" +
@@ -8105,7 +9152,7 @@ func file_changelens_v1_query_proto_rawDescGZIP() []byte {
 }
 
 var file_changelens_v1_query_proto_enumTypes = make([]protoimpl.EnumInfo, 13)
-var file_changelens_v1_query_proto_msgTypes = make([]protoimpl.MessageInfo, 70)
+var file_changelens_v1_query_proto_msgTypes = make([]protoimpl.MessageInfo, 80)
 var file_changelens_v1_query_proto_goTypes = []any{
 	(GroupBy)(0),                        // 0: changelens.v1.GroupBy
 	(Source)(0),                         // 1: changelens.v1.Source
@@ -8188,81 +9235,92 @@ var file_changelens_v1_query_proto_goTypes = []any{
 	(*ExperimentMetricResult)(nil),      // 78: changelens.v1.ExperimentMetricResult
 	(*ExperimentTreatment)(nil),         // 79: changelens.v1.ExperimentTreatment
 	(*ExperimentReport)(nil),            // 80: changelens.v1.ExperimentReport
-	nil,                                 // 81: changelens.v1.FlaggerWebhook.MetadataEntry
-	nil,                                 // 82: changelens.v1.ExperimentBackend.VariantsEntry
-	(*timestamppb.Timestamp)(nil),       // 83: google.protobuf.Timestamp
-	(*wrapperspb.DoubleValue)(nil),      // 84: google.protobuf.DoubleValue
+	(*ListTeamsRequest)(nil),            // 81: changelens.v1.ListTeamsRequest
+	(*ListTeamsResponse)(nil),           // 82: changelens.v1.ListTeamsResponse
+	(*Team)(nil),                        // 83: changelens.v1.Team
+	(*TeamTargets)(nil),                 // 84: changelens.v1.TeamTargets
+	(*TeamFocus)(nil),                   // 85: changelens.v1.TeamFocus
+	(*GetRetrospectiveRequest)(nil),     // 86: changelens.v1.GetRetrospectiveRequest
+	(*RetrospectiveMetric)(nil),         // 87: changelens.v1.RetrospectiveMetric
+	(*RetrospectiveDeployment)(nil),     // 88: changelens.v1.RetrospectiveDeployment
+	(*RetrospectiveExperiment)(nil),     // 89: changelens.v1.RetrospectiveExperiment
+	(*Retrospective)(nil),               // 90: changelens.v1.Retrospective
+	nil,                                 // 91: changelens.v1.FlaggerWebhook.MetadataEntry
+	nil,                                 // 92: changelens.v1.ExperimentBackend.VariantsEntry
+	(*timestamppb.Timestamp)(nil),       // 93: google.protobuf.Timestamp
+	(*wrapperspb.DoubleValue)(nil),      // 94: google.protobuf.DoubleValue
+	(*wrapperspb.BoolValue)(nil),        // 95: google.protobuf.BoolValue
 }
 var file_changelens_v1_query_proto_depIdxs = []int32{
 	3,   // 0: changelens.v1.Cause.kind:type_name -> changelens.v1.CauseKind
-	83,  // 1: changelens.v1.Cause.start:type_name -> google.protobuf.Timestamp
-	83,  // 2: changelens.v1.Cause.end:type_name -> google.protobuf.Timestamp
-	84,  // 3: changelens.v1.Cause.share:type_name -> google.protobuf.DoubleValue
-	84,  // 4: changelens.v1.Cause.z:type_name -> google.protobuf.DoubleValue
-	84,  // 5: changelens.v1.Neighbour.mean_ms_before:type_name -> google.protobuf.DoubleValue
-	84,  // 6: changelens.v1.Neighbour.mean_ms_after:type_name -> google.protobuf.DoubleValue
-	84,  // 7: changelens.v1.Neighbour.error_rate_before:type_name -> google.protobuf.DoubleValue
-	84,  // 8: changelens.v1.Neighbour.error_rate_after:type_name -> google.protobuf.DoubleValue
+	93,  // 1: changelens.v1.Cause.start:type_name -> google.protobuf.Timestamp
+	93,  // 2: changelens.v1.Cause.end:type_name -> google.protobuf.Timestamp
+	94,  // 3: changelens.v1.Cause.share:type_name -> google.protobuf.DoubleValue
+	94,  // 4: changelens.v1.Cause.z:type_name -> google.protobuf.DoubleValue
+	94,  // 5: changelens.v1.Neighbour.mean_ms_before:type_name -> google.protobuf.DoubleValue
+	94,  // 6: changelens.v1.Neighbour.mean_ms_after:type_name -> google.protobuf.DoubleValue
+	94,  // 7: changelens.v1.Neighbour.error_rate_before:type_name -> google.protobuf.DoubleValue
+	94,  // 8: changelens.v1.Neighbour.error_rate_after:type_name -> google.protobuf.DoubleValue
 	13,  // 9: changelens.v1.Attribution.causes:type_name -> changelens.v1.Cause
 	14,  // 10: changelens.v1.Attribution.neighbours:type_name -> changelens.v1.Neighbour
-	83,  // 11: changelens.v1.Unit.first_seen:type_name -> google.protobuf.Timestamp
-	83,  // 12: changelens.v1.Unit.last_seen:type_name -> google.protobuf.Timestamp
+	93,  // 11: changelens.v1.Unit.first_seen:type_name -> google.protobuf.Timestamp
+	93,  // 12: changelens.v1.Unit.last_seen:type_name -> google.protobuf.Timestamp
 	17,  // 13: changelens.v1.ListServicesResponse.services:type_name -> changelens.v1.Unit
-	83,  // 14: changelens.v1.GetLatencyRequest.start_time:type_name -> google.protobuf.Timestamp
-	83,  // 15: changelens.v1.GetLatencyRequest.end_time:type_name -> google.protobuf.Timestamp
+	93,  // 14: changelens.v1.GetLatencyRequest.start_time:type_name -> google.protobuf.Timestamp
+	93,  // 15: changelens.v1.GetLatencyRequest.end_time:type_name -> google.protobuf.Timestamp
 	0,   // 16: changelens.v1.GetLatencyRequest.group_by:type_name -> changelens.v1.GroupBy
-	83,  // 17: changelens.v1.LatencyPoint.time:type_name -> google.protobuf.Timestamp
+	93,  // 17: changelens.v1.LatencyPoint.time:type_name -> google.protobuf.Timestamp
 	20,  // 18: changelens.v1.GetLatencyResponse.points:type_name -> changelens.v1.LatencyPoint
-	83,  // 19: changelens.v1.GetLatencyResponse.start_time:type_name -> google.protobuf.Timestamp
-	83,  // 20: changelens.v1.GetLatencyResponse.end_time:type_name -> google.protobuf.Timestamp
-	83,  // 21: changelens.v1.GetLatencySummaryRequest.start_time:type_name -> google.protobuf.Timestamp
-	83,  // 22: changelens.v1.GetLatencySummaryRequest.end_time:type_name -> google.protobuf.Timestamp
+	93,  // 19: changelens.v1.GetLatencyResponse.start_time:type_name -> google.protobuf.Timestamp
+	93,  // 20: changelens.v1.GetLatencyResponse.end_time:type_name -> google.protobuf.Timestamp
+	93,  // 21: changelens.v1.GetLatencySummaryRequest.start_time:type_name -> google.protobuf.Timestamp
+	93,  // 22: changelens.v1.GetLatencySummaryRequest.end_time:type_name -> google.protobuf.Timestamp
 	0,   // 23: changelens.v1.GetLatencySummaryRequest.group_by:type_name -> changelens.v1.GroupBy
 	20,  // 24: changelens.v1.GetLatencySummaryResponse.rows:type_name -> changelens.v1.LatencyPoint
-	83,  // 25: changelens.v1.GetLatencySummaryResponse.start_time:type_name -> google.protobuf.Timestamp
-	83,  // 26: changelens.v1.GetLatencySummaryResponse.end_time:type_name -> google.protobuf.Timestamp
-	83,  // 27: changelens.v1.Deployment.deploy_time:type_name -> google.protobuf.Timestamp
+	93,  // 25: changelens.v1.GetLatencySummaryResponse.start_time:type_name -> google.protobuf.Timestamp
+	93,  // 26: changelens.v1.GetLatencySummaryResponse.end_time:type_name -> google.protobuf.Timestamp
+	93,  // 27: changelens.v1.Deployment.deploy_time:type_name -> google.protobuf.Timestamp
 	1,   // 28: changelens.v1.Deployment.source:type_name -> changelens.v1.Source
-	83,  // 29: changelens.v1.Deployment.commit_time:type_name -> google.protobuf.Timestamp
+	93,  // 29: changelens.v1.Deployment.commit_time:type_name -> google.protobuf.Timestamp
 	4,   // 30: changelens.v1.Deployment.failure_reasons:type_name -> changelens.v1.FailureReason
-	83,  // 31: changelens.v1.Deployment.restore_time:type_name -> google.protobuf.Timestamp
+	93,  // 31: changelens.v1.Deployment.restore_time:type_name -> google.protobuf.Timestamp
 	2,   // 32: changelens.v1.Deployment.verdict:type_name -> changelens.v1.Verdict
-	83,  // 33: changelens.v1.Deployment.rollout_start:type_name -> google.protobuf.Timestamp
+	93,  // 33: changelens.v1.Deployment.rollout_start:type_name -> google.protobuf.Timestamp
 	25,  // 34: changelens.v1.Deployment.regressions:type_name -> changelens.v1.Regression
 	13,  // 35: changelens.v1.Deployment.cause:type_name -> changelens.v1.Cause
 	7,   // 36: changelens.v1.Deployment.rework_reason:type_name -> changelens.v1.ReworkReason
-	84,  // 37: changelens.v1.Regression.relative_change:type_name -> google.protobuf.DoubleValue
-	84,  // 38: changelens.v1.Regression.ci_low:type_name -> google.protobuf.DoubleValue
-	84,  // 39: changelens.v1.Regression.ci_high:type_name -> google.protobuf.DoubleValue
-	84,  // 40: changelens.v1.ErrorKinds.mde:type_name -> google.protobuf.DoubleValue
+	94,  // 37: changelens.v1.Regression.relative_change:type_name -> google.protobuf.DoubleValue
+	94,  // 38: changelens.v1.Regression.ci_low:type_name -> google.protobuf.DoubleValue
+	94,  // 39: changelens.v1.Regression.ci_high:type_name -> google.protobuf.DoubleValue
+	94,  // 40: changelens.v1.ErrorKinds.mde:type_name -> google.protobuf.DoubleValue
 	27,  // 41: changelens.v1.ErrorKinds.new:type_name -> changelens.v1.ErrorKind
 	27,  // 42: changelens.v1.ErrorKinds.rose:type_name -> changelens.v1.ErrorKind
 	8,   // 43: changelens.v1.ErrorKind.verdict:type_name -> changelens.v1.CompareVerdict
-	84,  // 44: changelens.v1.ErrorKind.before_rate:type_name -> google.protobuf.DoubleValue
-	84,  // 45: changelens.v1.ErrorKind.after_rate:type_name -> google.protobuf.DoubleValue
-	84,  // 46: changelens.v1.ErrorKind.rate_low:type_name -> google.protobuf.DoubleValue
-	84,  // 47: changelens.v1.ErrorKind.rate_high:type_name -> google.protobuf.DoubleValue
-	84,  // 48: changelens.v1.ErrorKind.rate_ratio:type_name -> google.protobuf.DoubleValue
-	84,  // 49: changelens.v1.ErrorKind.ratio_low:type_name -> google.protobuf.DoubleValue
-	84,  // 50: changelens.v1.ErrorKind.ratio_high:type_name -> google.protobuf.DoubleValue
-	83,  // 51: changelens.v1.ErrorKind.first_seen:type_name -> google.protobuf.Timestamp
-	84,  // 52: changelens.v1.ImpactMetric.relative_change:type_name -> google.protobuf.DoubleValue
-	84,  // 53: changelens.v1.ImpactMetric.ci_low:type_name -> google.protobuf.DoubleValue
-	84,  // 54: changelens.v1.ImpactMetric.ci_high:type_name -> google.protobuf.DoubleValue
-	84,  // 55: changelens.v1.ImpactMetric.min_detectable_change:type_name -> google.protobuf.DoubleValue
-	84,  // 56: changelens.v1.ImpactMetric.min_detectable_value:type_name -> google.protobuf.DoubleValue
+	94,  // 44: changelens.v1.ErrorKind.before_rate:type_name -> google.protobuf.DoubleValue
+	94,  // 45: changelens.v1.ErrorKind.after_rate:type_name -> google.protobuf.DoubleValue
+	94,  // 46: changelens.v1.ErrorKind.rate_low:type_name -> google.protobuf.DoubleValue
+	94,  // 47: changelens.v1.ErrorKind.rate_high:type_name -> google.protobuf.DoubleValue
+	94,  // 48: changelens.v1.ErrorKind.rate_ratio:type_name -> google.protobuf.DoubleValue
+	94,  // 49: changelens.v1.ErrorKind.ratio_low:type_name -> google.protobuf.DoubleValue
+	94,  // 50: changelens.v1.ErrorKind.ratio_high:type_name -> google.protobuf.DoubleValue
+	93,  // 51: changelens.v1.ErrorKind.first_seen:type_name -> google.protobuf.Timestamp
+	94,  // 52: changelens.v1.ImpactMetric.relative_change:type_name -> google.protobuf.DoubleValue
+	94,  // 53: changelens.v1.ImpactMetric.ci_low:type_name -> google.protobuf.DoubleValue
+	94,  // 54: changelens.v1.ImpactMetric.ci_high:type_name -> google.protobuf.DoubleValue
+	94,  // 55: changelens.v1.ImpactMetric.min_detectable_change:type_name -> google.protobuf.DoubleValue
+	94,  // 56: changelens.v1.ImpactMetric.min_detectable_value:type_name -> google.protobuf.DoubleValue
 	8,   // 57: changelens.v1.ImpactMetric.verdict:type_name -> changelens.v1.CompareVerdict
-	84,  // 58: changelens.v1.ImpactMetric.raw_change:type_name -> google.protobuf.DoubleValue
-	84,  // 59: changelens.v1.ImpactMetric.control_change:type_name -> google.protobuf.DoubleValue
+	94,  // 58: changelens.v1.ImpactMetric.raw_change:type_name -> google.protobuf.DoubleValue
+	94,  // 59: changelens.v1.ImpactMetric.control_change:type_name -> google.protobuf.DoubleValue
 	30,  // 60: changelens.v1.Control.shifts:type_name -> changelens.v1.ControlShift
 	28,  // 61: changelens.v1.OperationImpact.metrics:type_name -> changelens.v1.ImpactMetric
 	8,   // 62: changelens.v1.OperationImpact.verdict:type_name -> changelens.v1.CompareVerdict
-	83,  // 63: changelens.v1.ListDeploymentsRequest.start_time:type_name -> google.protobuf.Timestamp
-	83,  // 64: changelens.v1.ListDeploymentsRequest.end_time:type_name -> google.protobuf.Timestamp
+	93,  // 63: changelens.v1.ListDeploymentsRequest.start_time:type_name -> google.protobuf.Timestamp
+	93,  // 64: changelens.v1.ListDeploymentsRequest.end_time:type_name -> google.protobuf.Timestamp
 	3,   // 65: changelens.v1.ListDeploymentsRequest.cause_kind:type_name -> changelens.v1.CauseKind
 	24,  // 66: changelens.v1.ListDeploymentsResponse.deployments:type_name -> changelens.v1.Deployment
-	83,  // 67: changelens.v1.ImpactWindow.start:type_name -> google.protobuf.Timestamp
-	83,  // 68: changelens.v1.ImpactWindow.end:type_name -> google.protobuf.Timestamp
+	93,  // 67: changelens.v1.ImpactWindow.start:type_name -> google.protobuf.Timestamp
+	93,  // 68: changelens.v1.ImpactWindow.end:type_name -> google.protobuf.Timestamp
 	24,  // 69: changelens.v1.GetDeploymentImpactResponse.deployment:type_name -> changelens.v1.Deployment
 	35,  // 70: changelens.v1.GetDeploymentImpactResponse.before:type_name -> changelens.v1.ImpactWindow
 	35,  // 71: changelens.v1.GetDeploymentImpactResponse.after:type_name -> changelens.v1.ImpactWindow
@@ -8276,35 +9334,35 @@ var file_changelens_v1_query_proto_depIdxs = []int32{
 	29,  // 79: changelens.v1.GetDeploymentImpactResponse.control:type_name -> changelens.v1.Control
 	15,  // 80: changelens.v1.GetDeploymentImpactResponse.attribution:type_name -> changelens.v1.Attribution
 	26,  // 81: changelens.v1.GetDeploymentImpactResponse.error_kinds:type_name -> changelens.v1.ErrorKinds
-	83,  // 82: changelens.v1.GetServiceGraphRequest.start_time:type_name -> google.protobuf.Timestamp
-	83,  // 83: changelens.v1.GetServiceGraphRequest.end_time:type_name -> google.protobuf.Timestamp
-	84,  // 84: changelens.v1.GraphEdge.mean_ms:type_name -> google.protobuf.DoubleValue
+	93,  // 82: changelens.v1.GetServiceGraphRequest.start_time:type_name -> google.protobuf.Timestamp
+	93,  // 83: changelens.v1.GetServiceGraphRequest.end_time:type_name -> google.protobuf.Timestamp
+	94,  // 84: changelens.v1.GraphEdge.mean_ms:type_name -> google.protobuf.DoubleValue
 	39,  // 85: changelens.v1.GetServiceGraphResponse.edges:type_name -> changelens.v1.GraphEdge
-	83,  // 86: changelens.v1.ListIncidentsRequest.start_time:type_name -> google.protobuf.Timestamp
-	83,  // 87: changelens.v1.ListIncidentsRequest.end_time:type_name -> google.protobuf.Timestamp
-	83,  // 88: changelens.v1.Incident.opened_time:type_name -> google.protobuf.Timestamp
-	83,  // 89: changelens.v1.Incident.resolved_time:type_name -> google.protobuf.Timestamp
+	93,  // 86: changelens.v1.ListIncidentsRequest.start_time:type_name -> google.protobuf.Timestamp
+	93,  // 87: changelens.v1.ListIncidentsRequest.end_time:type_name -> google.protobuf.Timestamp
+	93,  // 88: changelens.v1.Incident.opened_time:type_name -> google.protobuf.Timestamp
+	93,  // 89: changelens.v1.Incident.resolved_time:type_name -> google.protobuf.Timestamp
 	42,  // 90: changelens.v1.ListIncidentsResponse.incidents:type_name -> changelens.v1.Incident
-	83,  // 91: changelens.v1.GetDORARequest.start_time:type_name -> google.protobuf.Timestamp
-	83,  // 92: changelens.v1.GetDORARequest.end_time:type_name -> google.protobuf.Timestamp
+	93,  // 91: changelens.v1.GetDORARequest.start_time:type_name -> google.protobuf.Timestamp
+	93,  // 92: changelens.v1.GetDORARequest.end_time:type_name -> google.protobuf.Timestamp
 	5,   // 93: changelens.v1.GetDORARequest.interval:type_name -> changelens.v1.Interval
 	6,   // 94: changelens.v1.MetricBenchmark.tier:type_name -> changelens.v1.Tier
-	84,  // 95: changelens.v1.MetricBenchmark.score:type_name -> google.protobuf.DoubleValue
-	84,  // 96: changelens.v1.MetricBenchmark.industry_mean:type_name -> google.protobuf.DoubleValue
-	84,  // 97: changelens.v1.MetricBenchmark.industry_std:type_name -> google.protobuf.DoubleValue
-	84,  // 98: changelens.v1.MetricBenchmark.percentile:type_name -> google.protobuf.DoubleValue
+	94,  // 95: changelens.v1.MetricBenchmark.score:type_name -> google.protobuf.DoubleValue
+	94,  // 96: changelens.v1.MetricBenchmark.industry_mean:type_name -> google.protobuf.DoubleValue
+	94,  // 97: changelens.v1.MetricBenchmark.industry_std:type_name -> google.protobuf.DoubleValue
+	94,  // 98: changelens.v1.MetricBenchmark.percentile:type_name -> google.protobuf.DoubleValue
 	6,   // 99: changelens.v1.DORATiers.deployment_frequency:type_name -> changelens.v1.Tier
 	6,   // 100: changelens.v1.DORATiers.lead_time:type_name -> changelens.v1.Tier
 	6,   // 101: changelens.v1.DORATiers.change_failure_rate:type_name -> changelens.v1.Tier
 	6,   // 102: changelens.v1.DORATiers.time_to_restore:type_name -> changelens.v1.Tier
-	83,  // 103: changelens.v1.DORAFigures.start_time:type_name -> google.protobuf.Timestamp
-	83,  // 104: changelens.v1.DORAFigures.end_time:type_name -> google.protobuf.Timestamp
+	93,  // 103: changelens.v1.DORAFigures.start_time:type_name -> google.protobuf.Timestamp
+	93,  // 104: changelens.v1.DORAFigures.end_time:type_name -> google.protobuf.Timestamp
 	46,  // 105: changelens.v1.DORAFigures.tiers:type_name -> changelens.v1.DORATiers
 	45,  // 106: changelens.v1.DORAFigures.benchmarks:type_name -> changelens.v1.MetricBenchmark
 	47,  // 107: changelens.v1.GetDORAResponse.summary:type_name -> changelens.v1.DORAFigures
 	47,  // 108: changelens.v1.GetDORAResponse.intervals:type_name -> changelens.v1.DORAFigures
-	83,  // 109: changelens.v1.CompareRequest.start_time:type_name -> google.protobuf.Timestamp
-	83,  // 110: changelens.v1.CompareRequest.end_time:type_name -> google.protobuf.Timestamp
+	93,  // 109: changelens.v1.CompareRequest.start_time:type_name -> google.protobuf.Timestamp
+	93,  // 110: changelens.v1.CompareRequest.end_time:type_name -> google.protobuf.Timestamp
 	8,   // 111: changelens.v1.CompareMetric.verdict:type_name -> changelens.v1.CompareVerdict
 	50,  // 112: changelens.v1.CompareResponse.control:type_name -> changelens.v1.Cohort
 	50,  // 113: changelens.v1.CompareResponse.treatment:type_name -> changelens.v1.Cohort
@@ -8317,16 +9375,16 @@ var file_changelens_v1_query_proto_depIdxs = []int32{
 	50,  // 120: changelens.v1.OperationComparison.treatment:type_name -> changelens.v1.Cohort
 	51,  // 121: changelens.v1.OperationComparison.metrics:type_name -> changelens.v1.CompareMetric
 	8,   // 122: changelens.v1.OperationComparison.verdict:type_name -> changelens.v1.CompareVerdict
-	83,  // 123: changelens.v1.ListCohortsRequest.start_time:type_name -> google.protobuf.Timestamp
-	83,  // 124: changelens.v1.ListCohortsRequest.end_time:type_name -> google.protobuf.Timestamp
+	93,  // 123: changelens.v1.ListCohortsRequest.start_time:type_name -> google.protobuf.Timestamp
+	93,  // 124: changelens.v1.ListCohortsRequest.end_time:type_name -> google.protobuf.Timestamp
 	56,  // 125: changelens.v1.CohortDimension.values:type_name -> changelens.v1.CohortValue
 	57,  // 126: changelens.v1.ListCohortsResponse.dimensions:type_name -> changelens.v1.CohortDimension
-	81,  // 127: changelens.v1.FlaggerWebhook.metadata:type_name -> changelens.v1.FlaggerWebhook.MetadataEntry
+	91,  // 127: changelens.v1.FlaggerWebhook.metadata:type_name -> changelens.v1.FlaggerWebhook.MetadataEntry
 	60,  // 128: changelens.v1.GateWebhookRequest.webhook:type_name -> changelens.v1.FlaggerWebhook
 	9,   // 129: changelens.v1.GateResponse.result:type_name -> changelens.v1.GateResult
 	10,  // 130: changelens.v1.GateResponse.mode:type_name -> changelens.v1.GateMode
 	51,  // 131: changelens.v1.GateResponse.metrics:type_name -> changelens.v1.CompareMetric
-	83,  // 132: changelens.v1.GateResponse.evaluated_at:type_name -> google.protobuf.Timestamp
+	93,  // 132: changelens.v1.GateResponse.evaluated_at:type_name -> google.protobuf.Timestamp
 	50,  // 133: changelens.v1.GateResponse.control:type_name -> changelens.v1.Cohort
 	50,  // 134: changelens.v1.GateResponse.treatment:type_name -> changelens.v1.Cohort
 	25,  // 135: changelens.v1.GateResponse.regressions:type_name -> changelens.v1.Regression
@@ -8334,79 +9392,111 @@ var file_changelens_v1_query_proto_depIdxs = []int32{
 	66,  // 137: changelens.v1.Experiment.variants:type_name -> changelens.v1.ExperimentVariant
 	67,  // 138: changelens.v1.Experiment.primary_metric:type_name -> changelens.v1.ExperimentPrimaryMetric
 	68,  // 139: changelens.v1.Experiment.guardrails:type_name -> changelens.v1.ExperimentGuardrail
-	83,  // 140: changelens.v1.Experiment.start_time:type_name -> google.protobuf.Timestamp
+	93,  // 140: changelens.v1.Experiment.start_time:type_name -> google.protobuf.Timestamp
 	64,  // 141: changelens.v1.Experiment.backend:type_name -> changelens.v1.ExperimentBackend
 	65,  // 142: changelens.v1.ExperimentBackend.unit:type_name -> changelens.v1.ExperimentUnit
-	82,  // 143: changelens.v1.ExperimentBackend.variants:type_name -> changelens.v1.ExperimentBackend.VariantsEntry
+	92,  // 143: changelens.v1.ExperimentBackend.variants:type_name -> changelens.v1.ExperimentBackend.VariantsEntry
 	71,  // 144: changelens.v1.ListExperimentsResponse.experiments:type_name -> changelens.v1.ExperimentSummary
 	63,  // 145: changelens.v1.ExperimentSummary.experiment:type_name -> changelens.v1.Experiment
 	11,  // 146: changelens.v1.ExperimentSummary.status:type_name -> changelens.v1.ExperimentStatus
 	12,  // 147: changelens.v1.ExperimentSummary.decision:type_name -> changelens.v1.ExperimentDecision
-	83,  // 148: changelens.v1.ExperimentSummary.applied_at:type_name -> google.protobuf.Timestamp
-	83,  // 149: changelens.v1.GetExperimentReportRequest.as_of:type_name -> google.protobuf.Timestamp
+	93,  // 148: changelens.v1.ExperimentSummary.applied_at:type_name -> google.protobuf.Timestamp
+	93,  // 149: changelens.v1.GetExperimentReportRequest.as_of:type_name -> google.protobuf.Timestamp
 	63,  // 150: changelens.v1.PlanExperimentRequest.experiment:type_name -> changelens.v1.Experiment
 	75,  // 151: changelens.v1.ExperimentPlan.primary:type_name -> changelens.v1.ExperimentMetricPlan
 	75,  // 152: changelens.v1.ExperimentPlan.guardrails:type_name -> changelens.v1.ExperimentMetricPlan
-	84,  // 153: changelens.v1.ExperimentMetricPlan.days_needed:type_name -> google.protobuf.DoubleValue
-	84,  // 154: changelens.v1.ExperimentMetricPlan.mde_at_planned:type_name -> google.protobuf.DoubleValue
+	94,  // 153: changelens.v1.ExperimentMetricPlan.days_needed:type_name -> google.protobuf.DoubleValue
+	94,  // 154: changelens.v1.ExperimentMetricPlan.mde_at_planned:type_name -> google.protobuf.DoubleValue
 	77,  // 155: changelens.v1.ExperimentSampleRatio.counts:type_name -> changelens.v1.ExperimentVariantCount
-	84,  // 156: changelens.v1.ExperimentMetricResult.control_value:type_name -> google.protobuf.DoubleValue
-	84,  // 157: changelens.v1.ExperimentMetricResult.treatment_value:type_name -> google.protobuf.DoubleValue
-	84,  // 158: changelens.v1.ExperimentMetricResult.delta:type_name -> google.protobuf.DoubleValue
-	84,  // 159: changelens.v1.ExperimentMetricResult.delta_low:type_name -> google.protobuf.DoubleValue
-	84,  // 160: changelens.v1.ExperimentMetricResult.delta_high:type_name -> google.protobuf.DoubleValue
-	84,  // 161: changelens.v1.ExperimentMetricResult.relative_effect:type_name -> google.protobuf.DoubleValue
-	84,  // 162: changelens.v1.ExperimentMetricResult.relative_low:type_name -> google.protobuf.DoubleValue
-	84,  // 163: changelens.v1.ExperimentMetricResult.relative_high:type_name -> google.protobuf.DoubleValue
-	84,  // 164: changelens.v1.ExperimentMetricResult.p_value:type_name -> google.protobuf.DoubleValue
-	84,  // 165: changelens.v1.ExperimentMetricResult.sequential_low:type_name -> google.protobuf.DoubleValue
-	84,  // 166: changelens.v1.ExperimentMetricResult.sequential_high:type_name -> google.protobuf.DoubleValue
-	84,  // 167: changelens.v1.ExperimentMetricResult.always_valid_p:type_name -> google.protobuf.DoubleValue
-	84,  // 168: changelens.v1.ExperimentMetricResult.mde:type_name -> google.protobuf.DoubleValue
+	94,  // 156: changelens.v1.ExperimentMetricResult.control_value:type_name -> google.protobuf.DoubleValue
+	94,  // 157: changelens.v1.ExperimentMetricResult.treatment_value:type_name -> google.protobuf.DoubleValue
+	94,  // 158: changelens.v1.ExperimentMetricResult.delta:type_name -> google.protobuf.DoubleValue
+	94,  // 159: changelens.v1.ExperimentMetricResult.delta_low:type_name -> google.protobuf.DoubleValue
+	94,  // 160: changelens.v1.ExperimentMetricResult.delta_high:type_name -> google.protobuf.DoubleValue
+	94,  // 161: changelens.v1.ExperimentMetricResult.relative_effect:type_name -> google.protobuf.DoubleValue
+	94,  // 162: changelens.v1.ExperimentMetricResult.relative_low:type_name -> google.protobuf.DoubleValue
+	94,  // 163: changelens.v1.ExperimentMetricResult.relative_high:type_name -> google.protobuf.DoubleValue
+	94,  // 164: changelens.v1.ExperimentMetricResult.p_value:type_name -> google.protobuf.DoubleValue
+	94,  // 165: changelens.v1.ExperimentMetricResult.sequential_low:type_name -> google.protobuf.DoubleValue
+	94,  // 166: changelens.v1.ExperimentMetricResult.sequential_high:type_name -> google.protobuf.DoubleValue
+	94,  // 167: changelens.v1.ExperimentMetricResult.always_valid_p:type_name -> google.protobuf.DoubleValue
+	94,  // 168: changelens.v1.ExperimentMetricResult.mde:type_name -> google.protobuf.DoubleValue
 	12,  // 169: changelens.v1.ExperimentTreatment.decision:type_name -> changelens.v1.ExperimentDecision
 	78,  // 170: changelens.v1.ExperimentTreatment.metrics:type_name -> changelens.v1.ExperimentMetricResult
 	63,  // 171: changelens.v1.ExperimentReport.experiment:type_name -> changelens.v1.Experiment
 	11,  // 172: changelens.v1.ExperimentReport.status:type_name -> changelens.v1.ExperimentStatus
-	83,  // 173: changelens.v1.ExperimentReport.as_of:type_name -> google.protobuf.Timestamp
+	93,  // 173: changelens.v1.ExperimentReport.as_of:type_name -> google.protobuf.Timestamp
 	74,  // 174: changelens.v1.ExperimentReport.plan:type_name -> changelens.v1.ExperimentPlan
 	76,  // 175: changelens.v1.ExperimentReport.sample_ratio:type_name -> changelens.v1.ExperimentSampleRatio
 	12,  // 176: changelens.v1.ExperimentReport.decision:type_name -> changelens.v1.ExperimentDecision
 	79,  // 177: changelens.v1.ExperimentReport.treatments:type_name -> changelens.v1.ExperimentTreatment
-	16,  // 178: changelens.v1.QueryService.ListServices:input_type -> changelens.v1.ListServicesRequest
-	19,  // 179: changelens.v1.QueryService.GetLatency:input_type -> changelens.v1.GetLatencyRequest
-	22,  // 180: changelens.v1.QueryService.GetLatencySummary:input_type -> changelens.v1.GetLatencySummaryRequest
-	32,  // 181: changelens.v1.QueryService.ListDeployments:input_type -> changelens.v1.ListDeploymentsRequest
-	34,  // 182: changelens.v1.QueryService.GetDeploymentImpact:input_type -> changelens.v1.GetDeploymentImpactRequest
-	38,  // 183: changelens.v1.QueryService.GetServiceGraph:input_type -> changelens.v1.GetServiceGraphRequest
-	41,  // 184: changelens.v1.QueryService.ListIncidents:input_type -> changelens.v1.ListIncidentsRequest
-	44,  // 185: changelens.v1.QueryService.GetDORA:input_type -> changelens.v1.GetDORARequest
-	49,  // 186: changelens.v1.QueryService.Compare:input_type -> changelens.v1.CompareRequest
-	55,  // 187: changelens.v1.QueryService.ListCohorts:input_type -> changelens.v1.ListCohortsRequest
-	59,  // 188: changelens.v1.QueryService.Gate:input_type -> changelens.v1.GateRequest
-	61,  // 189: changelens.v1.QueryService.GateWebhook:input_type -> changelens.v1.GateWebhookRequest
-	69,  // 190: changelens.v1.QueryService.ListExperiments:input_type -> changelens.v1.ListExperimentsRequest
-	72,  // 191: changelens.v1.QueryService.GetExperimentReport:input_type -> changelens.v1.GetExperimentReportRequest
-	73,  // 192: changelens.v1.QueryService.PlanExperiment:input_type -> changelens.v1.PlanExperimentRequest
-	18,  // 193: changelens.v1.QueryService.ListServices:output_type -> changelens.v1.ListServicesResponse
-	21,  // 194: changelens.v1.QueryService.GetLatency:output_type -> changelens.v1.GetLatencyResponse
-	23,  // 195: changelens.v1.QueryService.GetLatencySummary:output_type -> changelens.v1.GetLatencySummaryResponse
-	33,  // 196: changelens.v1.QueryService.ListDeployments:output_type -> changelens.v1.ListDeploymentsResponse
-	37,  // 197: changelens.v1.QueryService.GetDeploymentImpact:output_type -> changelens.v1.GetDeploymentImpactResponse
-	40,  // 198: changelens.v1.QueryService.GetServiceGraph:output_type -> changelens.v1.GetServiceGraphResponse
-	43,  // 199: changelens.v1.QueryService.ListIncidents:output_type -> changelens.v1.ListIncidentsResponse
-	48,  // 200: changelens.v1.QueryService.GetDORA:output_type -> changelens.v1.GetDORAResponse
-	53,  // 201: changelens.v1.QueryService.Compare:output_type -> changelens.v1.CompareResponse
-	58,  // 202: changelens.v1.QueryService.ListCohorts:output_type -> changelens.v1.ListCohortsResponse
-	62,  // 203: changelens.v1.QueryService.Gate:output_type -> changelens.v1.GateResponse
-	62,  // 204: changelens.v1.QueryService.GateWebhook:output_type -> changelens.v1.GateResponse
-	70,  // 205: changelens.v1.QueryService.ListExperiments:output_type -> changelens.v1.ListExperimentsResponse
-	80,  // 206: changelens.v1.QueryService.GetExperimentReport:output_type -> changelens.v1.ExperimentReport
-	74,  // 207: changelens.v1.QueryService.PlanExperiment:output_type -> changelens.v1.ExperimentPlan
-	193, // [193:208] is the sub-list for method output_type
-	178, // [178:193] is the sub-list for method input_type
-	178, // [178:178] is the sub-list for extension type_name
-	178, // [178:178] is the sub-list for extension extendee
-	0,   // [0:178] is the sub-list for field type_name
+	83,  // 178: changelens.v1.ListTeamsResponse.teams:type_name -> changelens.v1.Team
+	84,  // 179: changelens.v1.Team.targets:type_name -> changelens.v1.TeamTargets
+	85,  // 180: changelens.v1.Team.focus:type_name -> changelens.v1.TeamFocus
+	94,  // 181: changelens.v1.TeamTargets.deployment_frequency_per_day:type_name -> google.protobuf.DoubleValue
+	94,  // 182: changelens.v1.TeamTargets.lead_time_hours:type_name -> google.protobuf.DoubleValue
+	94,  // 183: changelens.v1.TeamTargets.change_failure_rate:type_name -> google.protobuf.DoubleValue
+	94,  // 184: changelens.v1.TeamTargets.recovery_time_hours:type_name -> google.protobuf.DoubleValue
+	94,  // 185: changelens.v1.TeamTargets.rework_rate:type_name -> google.protobuf.DoubleValue
+	94,  // 186: changelens.v1.RetrospectiveMetric.current:type_name -> google.protobuf.DoubleValue
+	94,  // 187: changelens.v1.RetrospectiveMetric.previous:type_name -> google.protobuf.DoubleValue
+	94,  // 188: changelens.v1.RetrospectiveMetric.change:type_name -> google.protobuf.DoubleValue
+	94,  // 189: changelens.v1.RetrospectiveMetric.target:type_name -> google.protobuf.DoubleValue
+	95,  // 190: changelens.v1.RetrospectiveMetric.target_met:type_name -> google.protobuf.BoolValue
+	93,  // 191: changelens.v1.RetrospectiveDeployment.deploy_time:type_name -> google.protobuf.Timestamp
+	4,   // 192: changelens.v1.RetrospectiveDeployment.failure_reasons:type_name -> changelens.v1.FailureReason
+	13,  // 193: changelens.v1.RetrospectiveDeployment.cause:type_name -> changelens.v1.Cause
+	93,  // 194: changelens.v1.RetrospectiveDeployment.recovered_time:type_name -> google.protobuf.Timestamp
+	94,  // 195: changelens.v1.RetrospectiveDeployment.recovery_seconds:type_name -> google.protobuf.DoubleValue
+	93,  // 196: changelens.v1.RetrospectiveExperiment.planned_end:type_name -> google.protobuf.Timestamp
+	93,  // 197: changelens.v1.Retrospective.start_time:type_name -> google.protobuf.Timestamp
+	93,  // 198: changelens.v1.Retrospective.end_time:type_name -> google.protobuf.Timestamp
+	93,  // 199: changelens.v1.Retrospective.previous_start_time:type_name -> google.protobuf.Timestamp
+	93,  // 200: changelens.v1.Retrospective.previous_end_time:type_name -> google.protobuf.Timestamp
+	47,  // 201: changelens.v1.Retrospective.current:type_name -> changelens.v1.DORAFigures
+	47,  // 202: changelens.v1.Retrospective.previous:type_name -> changelens.v1.DORAFigures
+	87,  // 203: changelens.v1.Retrospective.metrics:type_name -> changelens.v1.RetrospectiveMetric
+	88,  // 204: changelens.v1.Retrospective.failed_deployments:type_name -> changelens.v1.RetrospectiveDeployment
+	89,  // 205: changelens.v1.Retrospective.experiments:type_name -> changelens.v1.RetrospectiveExperiment
+	16,  // 206: changelens.v1.QueryService.ListServices:input_type -> changelens.v1.ListServicesRequest
+	19,  // 207: changelens.v1.QueryService.GetLatency:input_type -> changelens.v1.GetLatencyRequest
+	22,  // 208: changelens.v1.QueryService.GetLatencySummary:input_type -> changelens.v1.GetLatencySummaryRequest
+	32,  // 209: changelens.v1.QueryService.ListDeployments:input_type -> changelens.v1.ListDeploymentsRequest
+	34,  // 210: changelens.v1.QueryService.GetDeploymentImpact:input_type -> changelens.v1.GetDeploymentImpactRequest
+	38,  // 211: changelens.v1.QueryService.GetServiceGraph:input_type -> changelens.v1.GetServiceGraphRequest
+	41,  // 212: changelens.v1.QueryService.ListIncidents:input_type -> changelens.v1.ListIncidentsRequest
+	44,  // 213: changelens.v1.QueryService.GetDORA:input_type -> changelens.v1.GetDORARequest
+	49,  // 214: changelens.v1.QueryService.Compare:input_type -> changelens.v1.CompareRequest
+	55,  // 215: changelens.v1.QueryService.ListCohorts:input_type -> changelens.v1.ListCohortsRequest
+	59,  // 216: changelens.v1.QueryService.Gate:input_type -> changelens.v1.GateRequest
+	61,  // 217: changelens.v1.QueryService.GateWebhook:input_type -> changelens.v1.GateWebhookRequest
+	69,  // 218: changelens.v1.QueryService.ListExperiments:input_type -> changelens.v1.ListExperimentsRequest
+	72,  // 219: changelens.v1.QueryService.GetExperimentReport:input_type -> changelens.v1.GetExperimentReportRequest
+	81,  // 220: changelens.v1.QueryService.ListTeams:input_type -> changelens.v1.ListTeamsRequest
+	86,  // 221: changelens.v1.QueryService.GetRetrospective:input_type -> changelens.v1.GetRetrospectiveRequest
+	73,  // 222: changelens.v1.QueryService.PlanExperiment:input_type -> changelens.v1.PlanExperimentRequest
+	18,  // 223: changelens.v1.QueryService.ListServices:output_type -> changelens.v1.ListServicesResponse
+	21,  // 224: changelens.v1.QueryService.GetLatency:output_type -> changelens.v1.GetLatencyResponse
+	23,  // 225: changelens.v1.QueryService.GetLatencySummary:output_type -> changelens.v1.GetLatencySummaryResponse
+	33,  // 226: changelens.v1.QueryService.ListDeployments:output_type -> changelens.v1.ListDeploymentsResponse
+	37,  // 227: changelens.v1.QueryService.GetDeploymentImpact:output_type -> changelens.v1.GetDeploymentImpactResponse
+	40,  // 228: changelens.v1.QueryService.GetServiceGraph:output_type -> changelens.v1.GetServiceGraphResponse
+	43,  // 229: changelens.v1.QueryService.ListIncidents:output_type -> changelens.v1.ListIncidentsResponse
+	48,  // 230: changelens.v1.QueryService.GetDORA:output_type -> changelens.v1.GetDORAResponse
+	53,  // 231: changelens.v1.QueryService.Compare:output_type -> changelens.v1.CompareResponse
+	58,  // 232: changelens.v1.QueryService.ListCohorts:output_type -> changelens.v1.ListCohortsResponse
+	62,  // 233: changelens.v1.QueryService.Gate:output_type -> changelens.v1.GateResponse
+	62,  // 234: changelens.v1.QueryService.GateWebhook:output_type -> changelens.v1.GateResponse
+	70,  // 235: changelens.v1.QueryService.ListExperiments:output_type -> changelens.v1.ListExperimentsResponse
+	80,  // 236: changelens.v1.QueryService.GetExperimentReport:output_type -> changelens.v1.ExperimentReport
+	82,  // 237: changelens.v1.QueryService.ListTeams:output_type -> changelens.v1.ListTeamsResponse
+	90,  // 238: changelens.v1.QueryService.GetRetrospective:output_type -> changelens.v1.Retrospective
+	74,  // 239: changelens.v1.QueryService.PlanExperiment:output_type -> changelens.v1.ExperimentPlan
+	223, // [223:240] is the sub-list for method output_type
+	206, // [206:223] is the sub-list for method input_type
+	206, // [206:206] is the sub-list for extension type_name
+	206, // [206:206] is the sub-list for extension extendee
+	0,   // [0:206] is the sub-list for field type_name
 }
 
 func init() { file_changelens_v1_query_proto_init() }
@@ -8420,7 +9510,7 @@ func file_changelens_v1_query_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_changelens_v1_query_proto_rawDesc), len(file_changelens_v1_query_proto_rawDesc)),
 			NumEnums:      13,
-			NumMessages:   70,
+			NumMessages:   80,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

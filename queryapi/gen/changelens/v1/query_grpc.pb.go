@@ -55,6 +55,8 @@ const (
 	QueryService_GateWebhook_FullMethodName         = "/changelens.v1.QueryService/GateWebhook"
 	QueryService_ListExperiments_FullMethodName     = "/changelens.v1.QueryService/ListExperiments"
 	QueryService_GetExperimentReport_FullMethodName = "/changelens.v1.QueryService/GetExperimentReport"
+	QueryService_ListTeams_FullMethodName           = "/changelens.v1.QueryService/ListTeams"
+	QueryService_GetRetrospective_FullMethodName    = "/changelens.v1.QueryService/GetRetrospective"
 	QueryService_PlanExperiment_FullMethodName      = "/changelens.v1.QueryService/PlanExperiment"
 )
 
@@ -107,6 +109,15 @@ type QueryServiceClient interface {
 	// and verdict, the sample-ratio check, the plan, and the decision — SHIP,
 	// DONT_SHIP or INCONCLUSIVE — with the line a team would write.
 	GetExperimentReport(ctx context.Context, in *GetExperimentReportRequest, opts ...grpc.CallOption) (*ExperimentReport, error)
+	// The teams of --teams-file (docs/teams.md): their services, the targets
+	// they set themselves and their focus metric per quarter; sorted by name,
+	// empty when the server runs without a teams file.
+	ListTeams(ctx context.Context, in *ListTeamsRequest, opts ...grpc.CallOption) (*ListTeamsResponse, error)
+	// A team's retrospective of one quarter or month: the five DORA metrics
+	// of its services against the period before and its targets, its focus
+	// metric, its failed deployments with their causes and recovery, and the
+	// experiments that ended, also as one Markdown document.
+	GetRetrospective(ctx context.Context, in *GetRetrospectiveRequest, opts ...grpc.CallOption) (*Retrospective, error)
 	// Checks a definition before it is committed: 400 naming the first bad
 	// field, else the power calculation from the unit's own traffic ("at your
 	// traffic, detecting −5 % on load_p75 needs 9 days"). Stores nothing: the
@@ -262,6 +273,26 @@ func (c *queryServiceClient) GetExperimentReport(ctx context.Context, in *GetExp
 	return out, nil
 }
 
+func (c *queryServiceClient) ListTeams(ctx context.Context, in *ListTeamsRequest, opts ...grpc.CallOption) (*ListTeamsResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(ListTeamsResponse)
+	err := c.cc.Invoke(ctx, QueryService_ListTeams_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *queryServiceClient) GetRetrospective(ctx context.Context, in *GetRetrospectiveRequest, opts ...grpc.CallOption) (*Retrospective, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(Retrospective)
+	err := c.cc.Invoke(ctx, QueryService_GetRetrospective_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 func (c *queryServiceClient) PlanExperiment(ctx context.Context, in *PlanExperimentRequest, opts ...grpc.CallOption) (*ExperimentPlan, error) {
 	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
 	out := new(ExperimentPlan)
@@ -321,6 +352,15 @@ type QueryServiceServer interface {
 	// and verdict, the sample-ratio check, the plan, and the decision — SHIP,
 	// DONT_SHIP or INCONCLUSIVE — with the line a team would write.
 	GetExperimentReport(context.Context, *GetExperimentReportRequest) (*ExperimentReport, error)
+	// The teams of --teams-file (docs/teams.md): their services, the targets
+	// they set themselves and their focus metric per quarter; sorted by name,
+	// empty when the server runs without a teams file.
+	ListTeams(context.Context, *ListTeamsRequest) (*ListTeamsResponse, error)
+	// A team's retrospective of one quarter or month: the five DORA metrics
+	// of its services against the period before and its targets, its focus
+	// metric, its failed deployments with their causes and recovery, and the
+	// experiments that ended, also as one Markdown document.
+	GetRetrospective(context.Context, *GetRetrospectiveRequest) (*Retrospective, error)
 	// Checks a definition before it is committed: 400 naming the first bad
 	// field, else the power calculation from the unit's own traffic ("at your
 	// traffic, detecting −5 % on load_p75 needs 9 days"). Stores nothing: the
@@ -377,6 +417,12 @@ func (UnimplementedQueryServiceServer) ListExperiments(context.Context, *ListExp
 }
 func (UnimplementedQueryServiceServer) GetExperimentReport(context.Context, *GetExperimentReportRequest) (*ExperimentReport, error) {
 	return nil, status.Error(codes.Unimplemented, "method GetExperimentReport not implemented")
+}
+func (UnimplementedQueryServiceServer) ListTeams(context.Context, *ListTeamsRequest) (*ListTeamsResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method ListTeams not implemented")
+}
+func (UnimplementedQueryServiceServer) GetRetrospective(context.Context, *GetRetrospectiveRequest) (*Retrospective, error) {
+	return nil, status.Error(codes.Unimplemented, "method GetRetrospective not implemented")
 }
 func (UnimplementedQueryServiceServer) PlanExperiment(context.Context, *PlanExperimentRequest) (*ExperimentPlan, error) {
 	return nil, status.Error(codes.Unimplemented, "method PlanExperiment not implemented")
@@ -654,6 +700,42 @@ func _QueryService_GetExperimentReport_Handler(srv interface{}, ctx context.Cont
 	return interceptor(ctx, in, info, handler)
 }
 
+func _QueryService_ListTeams_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(ListTeamsRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(QueryServiceServer).ListTeams(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: QueryService_ListTeams_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(QueryServiceServer).ListTeams(ctx, req.(*ListTeamsRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _QueryService_GetRetrospective_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(GetRetrospectiveRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(QueryServiceServer).GetRetrospective(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: QueryService_GetRetrospective_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(QueryServiceServer).GetRetrospective(ctx, req.(*GetRetrospectiveRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 func _QueryService_PlanExperiment_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
 	in := new(PlanExperimentRequest)
 	if err := dec(in); err != nil {
@@ -734,6 +816,14 @@ var QueryService_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "GetExperimentReport",
 			Handler:    _QueryService_GetExperimentReport_Handler,
+		},
+		{
+			MethodName: "ListTeams",
+			Handler:    _QueryService_ListTeams_Handler,
+		},
+		{
+			MethodName: "GetRetrospective",
+			Handler:    _QueryService_GetRetrospective_Handler,
 		},
 		{
 			MethodName: "PlanExperiment",
