@@ -148,6 +148,13 @@ func artifacts(t *testing.T, ch *chtest.Server) string {
 	return filepath.Join(root, ".build", "screenshots", "clickhouse-"+v)
 }
 
+func show(v *float64) string {
+	if v == nil {
+		return "null"
+	}
+	return strconv.FormatFloat(*v, 'g', -1, 64)
+}
+
 func rfc(t time.Time) string { return t.UTC().Format(time.RFC3339Nano) }
 
 // number parses a data-value the page wrote from the API's JSON number.
@@ -203,6 +210,20 @@ func (f doraFigures) values() map[string]*float64 {
 	}
 }
 
+// tilesRange is q with the range the page's DORA tiles were asked for.
+func tilesRange(t *testing.T, p *browser.Page, q url.Values) url.Values {
+	t.Helper()
+	for _, a := range []string{"start", "end"} {
+		v := p.Attr(t, ".tiles", "data-"+a)
+		ts, err := time.Parse(time.RFC3339Nano, v)
+		if err != nil {
+			t.Fatalf("tiles' data-%s %q: %v", a, v, err)
+		}
+		q.Set(a+"_time", rfc(ts))
+	}
+	return q
+}
+
 // checkTiles compares the five DORA tiles with the API's figures.
 func checkTiles(t *testing.T, p *browser.Page, f doraFigures, where string) {
 	t.Helper()
@@ -249,7 +270,7 @@ func TestPagesInBrowser(t *testing.T) {
 		p := open(t, "overview", "/ui/?environment=production")
 		n := now()
 		var d struct{ Summary doraFigures }
-		s.get(t, "/v1/dora", url.Values{"environment": {"production"}, "start_time": {rfc(n.Add(-30 * 24 * time.Hour))}, "end_time": {rfc(n)}}, &d)
+		s.get(t, "/v1/dora", tilesRange(t, p, url.Values{"environment": {"production"}}), &d)
 		checkTiles(t, p, d.Summary, "overview")
 		var deps struct{ Deployments []deployment }
 		s.get(t, "/v1/deployments", url.Values{"environment": {"production"}, "start_time": {rfc(n.Add(-7 * 24 * time.Hour))}, "end_time": {rfc(n)}, "page_size": {"500"}}, &deps)
@@ -336,7 +357,7 @@ func TestPagesInBrowser(t *testing.T) {
 		}
 		// Trace links go to the configured trace UI.
 		var hrefs []string
-		p.Eval(t, `Array.from(document.querySelectorAll('a[aria-label^="trace "]')).map(a => a.href)`, &hrefs)
+		p.Eval(t, `Array.from(document.querySelectorAll('a.trace')).map(a => a.href)`, &hrefs)
 		if len(hrefs) == 0 {
 			t.Error("no trace link on the impact page of a degraded deployment")
 		}
@@ -356,7 +377,11 @@ func TestPagesInBrowser(t *testing.T) {
 			Summary   doraFigures
 			Intervals []doraFigures
 		}
-		s.get(t, "/v1/dora", url.Values{"environment": {"production"}, "team": {"payments"}, "start_time": {rfc(from)}, "end_time": {rfc(n)}, "interval": {"INTERVAL_WEEK"}}, &d)
+		q := tilesRange(t, p, url.Values{"environment": {"production"}, "team": {"payments"}, "interval": {"INTERVAL_WEEK"}})
+		if q.Get("start_time") != rfc(from) {
+			t.Errorf("the weekly figures start %s, want the Monday 25 weeks back, %s", q.Get("start_time"), rfc(from))
+		}
+		s.get(t, "/v1/dora", q, &d)
 		checkTiles(t, p, d.Summary, "dora")
 		// One weekly point per API bucket; the last holds the demo.
 		rows := p.Texts(t, `[data-trend="change_failure_rate"] details tbody tr`)
@@ -367,7 +392,7 @@ func TestPagesInBrowser(t *testing.T) {
 			t.Errorf("h1 %q", got)
 		}
 		var all struct{ Summary doraFigures }
-		s.get(t, "/v1/dora", url.Values{"environment": {"production"}, "start_time": {rfc(from)}, "end_time": {rfc(n)}}, &all)
+		s.get(t, "/v1/dora", url.Values{"environment": {"production"}, "start_time": {q.Get("start_time")}, "end_time": {q.Get("end_time")}}, &all)
 		if d.Summary.DeploymentCount == 0 || d.Summary.DeploymentCount >= all.Summary.DeploymentCount {
 			t.Errorf("team payments: %d deployments of the environment's %d", d.Summary.DeploymentCount, all.Summary.DeploymentCount)
 		}
@@ -385,8 +410,8 @@ func TestPagesInBrowser(t *testing.T) {
 	t.Run("retrospective", func(t *testing.T) {
 		n := now()
 		q := fmt.Sprintf("%d-Q%d", n.Year(), (int(n.Month())-1)/3+1)
-		p := open(t, "retrospective", "/ui/retro/payments/"+q+"?environment=production")
-		var r struct {
+		type retro struct {
+			EndTime     string `json:"end_time"`
 			Link        string `json:"link"`
 			FocusMetric string `json:"focus_metric"`
 			Metrics     []struct {
@@ -398,14 +423,29 @@ func TestPagesInBrowser(t *testing.T) {
 				DeploymentID string `json:"deployment_id"`
 			} `json:"failed_deployments"`
 		}
-		s.get(t, "/v1/teams/payments/retrospectives/"+q, url.Values{"environment": {"production"}}, &r)
+		// The period runs to the last whole minute: asked before and after
+		// the page in the same minute, the API's answer is the page's.
+		var p *browser.Page
+		var r retro
+		for try := 0; ; try++ {
+			var before retro
+			s.get(t, "/v1/teams/payments/retrospectives/"+q, url.Values{"environment": {"production"}}, &before)
+			p = open(t, "retrospective", "/ui/retro/payments/"+q+"?environment=production")
+			s.get(t, "/v1/teams/payments/retrospectives/"+q, url.Values{"environment": {"production"}}, &r)
+			if before.EndTime == r.EndTime {
+				break
+			}
+			if try == 2 {
+				t.Fatalf("the retrospective's end moved on every try (%s → %s)", before.EndTime, r.EndTime)
+			}
+		}
 		if r.FocusMetric != "change_failure_rate" || len(r.Metrics) != 5 {
 			t.Fatalf("retrospective: focus %q, %d metrics", r.FocusMetric, len(r.Metrics))
 		}
 		for _, m := range r.Metrics {
 			got := p.Attr(t, fmt.Sprintf(`tr[data-metric=%q] td:nth-child(2) span`, m.Metric), "data-value")
 			if (m.Current == nil) != (got == "") || (m.Current != nil && number(t, m.Metric, got) != *m.Current) {
-				t.Errorf("%s: page %q, API %v", m.Metric, got, m.Current)
+				t.Errorf("%s: page %q, API %s", m.Metric, got, show(m.Current))
 			}
 			if trend := p.Attr(t, fmt.Sprintf(`tr[data-metric=%q] [data-trend]`, m.Metric), "data-trend"); trend != m.Trend {
 				t.Errorf("%s trend: page %q, API %q", m.Metric, trend, m.Trend)

@@ -5,6 +5,7 @@ import (
 	"math"
 	"slices"
 	"strings"
+	"time"
 
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
@@ -68,7 +69,9 @@ func (s *service) GetRetrospective(ctx context.Context, req *pb.GetRetrospective
 		return nil, status.Error(codes.Unimplemented, "this source serves no retrospectives")
 	}
 	r, err := coalesce(s, ctx, method, req, func(ctx context.Context) (usecase.Retrospective, error) {
-		return rs.Retrospective(ctx, usecase.RetrospectiveQuery{Team: team, Environment: env, Edition: edition, Period: period, Now: now})
+		// A running period is reported to the last whole minute: the same
+		// answer (and link) for everyone who asks within it.
+		return rs.Retrospective(ctx, usecase.RetrospectiveQuery{Team: team, Environment: env, Edition: edition, Period: period, Now: now.Truncate(time.Minute)})
 	})
 	if err != nil { // already a status (coalesce)
 		return nil, err

@@ -34,8 +34,9 @@ export function traceLink(id) {
   if (!id) return fmt.DASH;
   const code = h("code", {}, id.slice(0, 16) + (id.length > 16 ? "…" : ""));
   if (!settings.trace_url) return h("span", { title: id }, code);
-  return h("a", { href: settings.trace_url.replaceAll("{trace_id}", encodeURIComponent(id)), rel: "noopener", target: "_blank",
-    "aria-label": "trace " + id }, code);
+  // The visible (shortened) ID is the link's name; the whole ID is its title.
+  return h("a", { class: "trace", href: settings.trace_url.replaceAll("{trace_id}", encodeURIComponent(id)), rel: "noopener", target: "_blank",
+    title: "trace " + id }, code);
 }
 
 // figure writes a number with its raw value kept for the tests.
@@ -82,4 +83,10 @@ export function causeCell(c) {
   if (c.flag) return `${kind}: ${c.flag} = ${c.variant}`;
   if (c.deployment_id) return [kind + ": ", deploymentLink(c.deployment_id, `${c.service} ${c.version}`)];
   return kind;
+}
+
+// range marks what a block of figures was asked for, in words for the
+// reader and as attributes, so a test can ask the API the same.
+export function rangeAttrs(start, end) {
+  return { "data-start": start.toISOString(), "data-end": end.toISOString() };
 }

@@ -4,7 +4,7 @@ import * as api from "./api.js";
 import { h, table, td } from "./dom.js";
 import * as fmt from "./fmt.js";
 import * as charts from "./charts.js";
-import { badge, tone, figure, select, environments, pickEnvironment, deploymentLink, unitLink, causeCell } from "./common.js";
+import { badge, tone, figure, select, environments, pickEnvironment, deploymentLink, unitLink, causeCell, rangeAttrs } from "./common.js";
 
 // The five metrics: where each is in a DORAFigures answer, how it is
 // written, whether more is better, and the team target's name and unit.
@@ -30,8 +30,8 @@ function valueOf(m, f) {
 }
 
 // doraTiles writes the five figures of one range, with the benchmark.
-export function doraTiles(f, targets) {
-  return h("div", { class: "tiles" }, METRICS.map((m) => {
+export function doraTiles(f, targets, start, end) {
+  return h("div", { class: "tiles", ...(start ? rangeAttrs(start, end) : {}) }, METRICS.map((m) => {
     const v = valueOf(m, f);
     const b = (f.benchmarks || []).find((x) => x.metric === m.key);
     const target = targets ? m.target(targets) : null;
@@ -106,7 +106,7 @@ export async function dora(params) {
       h("button", { type: "submit" }, "Show")),
     team ? h("p", {}, h("a", { href: `/ui/retro/${encodeURIComponent(team)}/${quarterName(now)}?environment=${encodeURIComponent(env)}` }, `Retrospective of ${quarterName(now)} for ${team}`)) : null,
     h("h2", {}, `Last 26 weeks (since ${fmt.day(weeksFrom)})`),
-    doraTiles(weekly.summary, targets),
+    doraTiles(weekly.summary, targets, weeksFrom, now),
     h("div", { class: "grid2" }, METRICS.map((m) => h("section", { class: "card", "aria-label": m.label, "data-trend": m.key },
       h("h3", {}, m.label),
       charts.line(weekly.intervals.map((f) => ({ x: fmt.day(f.start_time), y: valueOf(m, f) })),

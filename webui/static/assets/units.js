@@ -53,10 +53,11 @@ export async function overview(params) {
   const env = pickEnvironment(params, envs);
   const team = params.get("team") || "";
   const [teams, now] = [await teamOptions(), new Date()];
+  const doraFrom = daysAgo(30, now), depsFrom = daysAgo(7, now);
   const scope = { environment: env, team };
   const [deps, d] = await Promise.all([
-    deployments({ ...scope, start_time: daysAgo(7, now), end_time: now }),
-    api.get("/v1/dora", { ...scope, start_time: daysAgo(30, now), end_time: now }),
+    deployments({ ...scope, start_time: depsFrom, end_time: now }),
+    api.get("/v1/dora", { ...scope, start_time: doraFrom, end_time: now }),
   ]);
   const teamServices = team ? new Set((teams.find((t) => t.name === team) || { services: [] }).services) : null;
   const units = all.filter((u) => u.environment === env && (!teamServices || teamServices.has(u.service)));
@@ -69,7 +70,7 @@ export async function overview(params) {
       teams.length ? select("team", "Team", [["", "all teams"], ...teams.map((t) => t.name)], team) : null,
       h("button", { type: "submit" }, "Show")),
     h("h2", {}, "DORA, last 30 days"),
-    doraTiles(d.summary, {}),
+    doraTiles(d.summary, null, doraFrom, now),
     h("p", {}, h("a", { href: `/ui/dora?environment=${encodeURIComponent(env)}` + (team ? `&team=${encodeURIComponent(team)}` : "") }, "DORA over weeks and quarters")),
     h("h2", {}, `Deployments, last 7 days (${deps.deployments.length}${deps.truncated ? "+" : ""})`),
     deps.deployments.length
