@@ -150,6 +150,19 @@ func urls(base string, e endpoint, mode string) func() string {
 	}
 }
 
+// loadData loads the dataset once per test binary.
+func loadData(b *testing.B, srv *chtest.Server, days, perMinute int) *dataset {
+	if loaded.d == nil {
+		now := time.Now().UTC()
+		end := time.Date(now.Year(), now.Month(), now.Day(), 0, 0, 0, 0, time.UTC)
+		d := newDataset(end, days, perMinute)
+		t0 := time.Now()
+		db, n := d.load(b, srv)
+		loaded.d, loaded.db, loaded.events, loaded.took = d, db, n, time.Since(t0)
+	}
+	return loaded.d
+}
+
 // api is a running changelens-api subprocess.
 type api struct {
 	cmd    *exec.Cmd
@@ -157,6 +170,22 @@ type api struct {
 	health string // /livez, or /healthz for builds that have no /livez
 	log    string // path of its output
 	exited chan struct{}
+}
+
+// stop ends the API (SIGTERM, then SIGKILL after 10 s) and waits for it.
+func (a *api) stop() {
+	select {
+	case <-a.exited:
+		return
+	default:
+	}
+	_ = a.cmd.Process.Signal(syscall.SIGTERM)
+	select {
+	case <-a.exited:
+	case <-time.After(10 * time.Second):
+		_ = a.cmd.Process.Kill()
+		<-a.exited
+	}
 }
 
 func (a *api) logTail() string {
@@ -195,7 +224,7 @@ func apiBinary(tb testing.TB) string {
 
 // startAPI runs bin with the read-only DSN on free ports until the
 // benchmark ends, and waits for it to answer its liveness probe.
-func startAPI(tb testing.TB, bin, dsn string) *api {
+func startAPI(tb testing.TB, bin, dsn string, extra ...string) *api {
 	tb.Helper()
 	httpAddr := fmt.Sprintf("127.0.0.1:%d", freePort(tb))
 	grpcAddr := fmt.Sprintf("127.0.0.1:%d", freePort(tb))
@@ -204,7 +233,7 @@ func startAPI(tb testing.TB, bin, dsn string) *api {
 	if err != nil {
 		tb.Fatal(err)
 	}
-	a.cmd = exec.Command(bin, "--clickhouse-dsn", dsn, "--http-addr", httpAddr, "--grpc-addr", grpcAddr, "--log-level", "warn")
+	a.cmd = exec.Command(bin, append([]string{"--clickhouse-dsn", dsn, "--http-addr", httpAddr, "--grpc-addr", grpcAddr, "--log-level", "warn"}, extra...)...)
 	// Every flag has a CHANGELENS_ environment fallback: the caller's
 	// environment must not configure the API under test.
 	for _, kv := range os.Environ() {
@@ -219,15 +248,7 @@ func startAPI(tb testing.TB, bin, dsn string) *api {
 		tb.Fatalf("start %s: %v", bin, err)
 	}
 	go func() { _ = a.cmd.Wait(); out.Close(); close(a.exited) }()
-	tb.Cleanup(func() {
-		_ = a.cmd.Process.Signal(syscall.SIGTERM)
-		select {
-		case <-a.exited:
-		case <-time.After(10 * time.Second):
-			_ = a.cmd.Process.Kill()
-			<-a.exited
-		}
-	})
+	tb.Cleanup(a.stop)
 
 	hc := &http.Client{Timeout: 2 * time.Second}
 	deadline := time.Now().Add(60 * time.Second)
@@ -369,6 +390,8 @@ var loaded struct {
 	db     string
 	events int
 	took   time.Duration
+	// verdictsStored: changelens-worker stored the verdicts (BenchmarkUIPages).
+	verdictsStored bool
 }
 
 // BenchmarkAPILoad prints the table of the package comment to stdout. Run it with
@@ -392,15 +415,7 @@ func BenchmarkAPILoad(b *testing.B) {
 		b.Fatal("CHANGELENS_LOAD_DAYS must be at least 2 (the canary runs the last 36 hours)")
 	}
 	srv := chtest.Shared(b)
-	if loaded.d == nil {
-		now := time.Now().UTC()
-		end := time.Date(now.Year(), now.Month(), now.Day(), 0, 0, 0, 0, time.UTC)
-		d := newDataset(end, days, perMinute)
-		t0 := time.Now()
-		db, n := d.load(b, srv)
-		loaded.d, loaded.db, loaded.events, loaded.took = d, db, n, time.Since(t0)
-	}
-	d := loaded.d
+	d := loadData(b, srv, days, perMinute)
 	eps := endpoints(d)
 	if v := os.Getenv("CHANGELENS_LOAD_ENDPOINTS"); v != "" {
 		var keep []endpoint

@@ -535,7 +535,7 @@ func TestPagesInBrowser(t *testing.T) {
 			version := p.Text(t, fmt.Sprintf(`tr[data-service=%q] td:nth-child(2)`, svc))
 			var g struct{ Result string }
 			s.get(t, "/v1/gate", url.Values{"service": {svc}, "environment": {"production"}, "version": {version}}, &g)
-			if got := p.Attr(t, fmt.Sprintf(`tr[data-service=%q] [data-status]`, svc), "data-status"); got != g.Result {
+			if got := p.Attr(t, fmt.Sprintf(`tr[data-service=%q] [data-gate]`, svc), "data-gate"); got != g.Result {
 				t.Errorf("%s %s: page %s, API %s", svc, version, got, g.Result)
 			}
 		}

@@ -53,9 +53,26 @@ async function render() {
     }
   }
   if (my !== rendering) return;
+  // A page may show its rows first and fill in slower figures after
+  // (pending): it is ready when those are in too.
+  let pending = null;
+  if (content && content.pending) {
+    pending = content.pending;
+    content = content.content;
+  }
   main.replaceChildren(...[content].flat(Infinity).filter(Boolean));
   const h1 = main.querySelector("h1");
   document.title = (h1 ? h1.textContent + " · " : "") + "changelens";
+  if (pending) {
+    try {
+      await pending();
+    } catch (e) {
+      if (my !== rendering) return;
+      main.append(h("p", { class: "error", role: "alert" }, e.message));
+      document.body.dataset.error = e.message;
+    }
+    if (my !== rendering) return;
+  }
   document.body.dataset.ready = "true";
 }
 

@@ -234,7 +234,10 @@ export function compareBody(c) {
 
 // gate shows what the rollout gate answers now for each unit's latest
 // deployment of the last week: the gate keeps no state, so its recent
-// decisions are its answers for the recent rollouts.
+// decisions are its answers for the recent rollouts. A gate answer judges
+// the rollout afresh (it is what a controller waits for), so the rows come
+// first, with the stored verdict, and each answer fills its row when it
+// arrives, two at a time.
 export async function gate(params) {
   const all = (await api.get("/v1/services")).services;
   const envs = environments(all);
@@ -244,16 +247,31 @@ export async function gate(params) {
   const latest = new Map();
   for (const d of deps.deployments) if (!d.failed && !latest.has(d.service)) latest.set(d.service, d);
   const rows = [...latest.values()].slice(0, 12);
-  const answers = await Promise.all(rows.map((d) => api.get("/v1/gate", { service: d.service, environment: env, version: d.version })));
-  return [
+  const cells = rows.map(() => ({ answer: td(h("span", { class: "muted" }, "asking…")), mode: td(""), reasons: td(""), explanation: td("") }));
+  const content = [
     h("h1", {}, `Gate: ${env}`),
     h("form", { class: "filters", "aria-label": "Scope" }, select("environment", "Environment", envs, env), h("button", { type: "submit" }, "Show")),
     h("p", {}, "What the rollout gate (GET /v1/gate, as Argo Rollouts and Flagger ask it) answers now for each service's latest deployment of the last 7 days."),
-    rows.length ? table(["Service", "Version", "Deployed", "Answer", "Mode", "Reasons", "Explanation"], rows.map((d, i) => {
-      const a = answers[i];
-      return h("tr", { "data-service": d.service }, td(unitLink(d.service, env)), td(deploymentLink(d.id, d.version)), td(fmt.time(d.deploy_time)),
-        td(badge(a.result === "GATE_RESULT_UNSPECIFIED" ? "INCONCLUSIVE" : a.result)), td(fmt.words(fmt.enumName(a.mode, "GATE_MODE_")) || fmt.DASH),
-        td((a.reasons || []).map(fmt.words).join(", ") || fmt.DASH), td(a.explanation || fmt.DASH));
-    }), { caption: "The gate's answers" }) : h("p", { class: "muted" }, "No deployments in the last 7 days."),
+    rows.length ? table(["Service", "Version", "Deployed", "Verdict", "Gate answer", "Mode", "Reasons", "Explanation"], rows.map((d, i) =>
+      h("tr", { "data-service": d.service }, td(unitLink(d.service, env)), td(deploymentLink(d.id, d.version)), td(fmt.time(d.deploy_time)),
+        td(badge(verdictOf(d))), cells[i].answer, cells[i].mode, cells[i].reasons, cells[i].explanation)), { caption: "The gate's answers" })
+      : h("p", { class: "muted" }, "No deployments in the last 7 days."),
   ];
+  const ask = async (i) => {
+    const d = rows[i];
+    const a = await api.get("/v1/gate", { service: d.service, environment: env, version: d.version });
+    const c = cells[i];
+    c.answer.replaceChildren(h("span", { "data-gate": a.result }, badge(a.result === "GATE_RESULT_UNSPECIFIED" ? "INCONCLUSIVE" : a.result)));
+    c.mode.replaceChildren(fmt.words(fmt.enumName(a.mode, "GATE_MODE_")) || fmt.DASH);
+    c.reasons.replaceChildren((a.reasons || []).map(fmt.words).join(", ") || fmt.DASH);
+    c.explanation.replaceChildren(a.explanation || fmt.DASH);
+  };
+  const pending = async () => {
+    let next = 0;
+    const worker = async () => {
+      while (next < rows.length) await ask(next++);
+    };
+    await Promise.all([worker(), worker()]);
+  };
+  return { content, pending };
 }
