@@ -146,6 +146,7 @@ bench: build .venv/.chdb-installed $(TELEMETRYGEN)
 	@echo "== store benchmarks, ClickHouse 18.16"; $(LEG_18) $(GO) test -run '^$$' -bench 'DORA|Deployments|Latency|Compare' -benchtime 20x -timeout 60m ./queryapi/usecase/
 	@echo "== store benchmarks, ClickHouse 26.x (chdb)"; $(LEG_26) $(GO) test -run '^$$' -bench 'DORA|Deployments|Latency|Compare' -benchtime 20x -timeout 60m ./queryapi/usecase/
 	@echo "== API load (bin/changelens-api under 1-200 clients), ClickHouse 18.16"; $(LEG_18) $(GO) test -run '^$$' -bench APILoad -benchtime 1x -timeout 30m ./loadtest/
+	@echo "== the web UI's pages' data, cold and on a running API (bin/changelens-api, stored verdicts), ClickHouse 18.16"; $(LEG_18) $(GO) test -run '^$$' -bench UIPages -benchtime 1x -timeout 30m ./loadtest/
 	@$(MAKE) --no-print-directory bench-verdicts
 	@$(MAKE) --no-print-directory bench-attribution
 
