@@ -24,6 +24,9 @@ type RetrospectiveSource interface {
 	Retrospective(ctx context.Context, q usecase.RetrospectiveQuery) (usecase.Retrospective, error)
 }
 
+// The API's ClickHouse source serves retrospectives.
+var _ RetrospectiveSource = (*usecase.Service)(nil)
+
 // GetRetrospective is GET /v1/teams/{team}/retrospectives/{period}. The
 // checks go from the request's form (400) to the team (404) to the period
 // against the clock (400), so a malformed request is 400 whatever the
