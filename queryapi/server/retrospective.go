@@ -45,7 +45,9 @@ func (s *service) GetRetrospective(ctx context.Context, req *pb.GetRetrospective
 	if err != nil {
 		return nil, s.toStatus(ctx, method, badField("period", "%v", err))
 	}
-	if period.Start.Before(minTime) || !period.End.Before(maxTime) {
+	// The years the document states (1970–2099): a period's end may be
+	// maxTime itself, an exclusive bound.
+	if period.Start.Before(minTime) || period.End.After(maxTime) {
 		return nil, s.toStatus(ctx, method, badField("period", "must be in the years 1970 to 2099"))
 	}
 	if err := checkName("environment", env, true, maxNameLen); err != nil {
