@@ -10,6 +10,11 @@ cannot express; the document states them in the parameters' descriptions:
   - GET /v1/compare: treatment differs from control;
   - GET and POST /v1/gate: baseline_version differs from version;
   - GET /v1/deployments: page_token is a next_page_token of this API;
+  - GET /v1/services, /v1/deployments, /v1/incidents, /v1/dora: team names
+    a team of the server's --teams-file (the conformance server has one,
+    payments, of checkout and payments), and service, with team, one of
+    its services;
+  - GET /v1/teams/{team}/retrospectives/{period}: the period has started;
   - POST /v1/experiments:plan: exactly one control variant, variant names
     differ, shares sum to 1, min_effect is not 0, one guardrail per metric,
     power 0 (the default) or above 0.5, a conversion_outcome whenever a
@@ -50,6 +55,30 @@ RANGES = {
     "GET /v1/incidents": (30 * DAY, 366 * DAY),
 }
 MAX_BUCKETS = 2000
+# Operations with a team filter: the team must be the server's one team
+# (schemathesis_test.go), and a service with it one of the team's.
+TEAM_FILTERED = {"GET /v1/services", "GET /v1/deployments", "GET /v1/incidents", "GET /v1/dora"}
+TEAM = "payments"
+TEAM_SERVICES = {"checkout", "payments"}
+
+
+def current_month():
+    """The month now (UTC) as YYYY-MM: a period that has started."""
+    return datetime.now(timezone.utc).strftime("%Y-%m")
+
+
+_PERIOD = re.compile(r"^(\d{4})-(?:Q([1-4])|(\d{2}))$")
+
+
+def period_started(period):
+    """Whether a quarter (YYYY-Qn) or month (YYYY-MM) starts before now;
+    True for anything else, which is not a period to repair."""
+    m = _PERIOD.match(period)
+    if not m:
+        return True
+    month = 3 * (int(m.group(2)) - 1) + 1 if m.group(2) else int(m.group(3))
+    now = datetime.now(timezone.utc)
+    return (int(m.group(1)), month) <= (now.year, now.month)
 MIN_TIME = datetime(1970, 1, 1, tzinfo=timezone.utc)
 MAX_TIME = datetime(2100, 1, 1, tzinfo=timezone.utc)
 
@@ -193,6 +222,17 @@ def map_case(context, case):
             seconds = (rng[1] - rng[0]).total_seconds()
             if -(-seconds // step) > MAX_BUCKETS:
                 query["step_seconds"] = int(-(-seconds // (MAX_BUCKETS * 60))) * 60
+
+    if query is not None and label in TEAM_FILTERED and query.get("team") not in (None, ""):
+        if query["team"] != TEAM:
+            del query["team"]
+        elif query.get("service") not in (None, "") and query["service"] not in TEAM_SERVICES:
+            del query["service"]
+
+    if label == "GET /v1/teams/{team}/retrospectives/{period}" and isinstance(case.path_parameters, dict):
+        period = case.path_parameters.get("period")
+        if isinstance(period, str) and not period_started(period):
+            case.path_parameters["period"] = current_month()
 
     if query is not None and label == "GET /v1/deployments":
         token = query.get("page_token")

@@ -24,6 +24,7 @@ import (
 
 	"github.com/changelens/changelens/queryapi/limits"
 	"github.com/changelens/changelens/queryapi/server"
+	"github.com/changelens/changelens/queryapi/teams"
 	"github.com/changelens/changelens/queryapi/usecase"
 	"github.com/changelens/changelens/testkit/chtest"
 	"github.com/changelens/changelens/testkit/pipelinetest"
@@ -91,6 +92,13 @@ func TestSchemathesis(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { src.Close() })
+	// One team, the OpenAPI document's example (team=payments with
+	// service=checkout), so that the examples and the retrospective reach
+	// the source.
+	teamMap, err := teams.Parse([]byte("teams:\n  - name: payments\n    services: [checkout, payments]\n    targets:\n      lead_time_hours: 24\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
 
 	for _, r := range []struct {
 		name   string
@@ -101,7 +109,7 @@ func TestSchemathesis(t *testing.T) {
 			// ClickHouse much of the time, so the pair takes far less than
 			// twice one run.
 			t.Parallel()
-			runSchemathesis(ctx, t, st, server.Config{Source: src, Limits: lim, AuthTokens: r.tokens})
+			runSchemathesis(ctx, t, st, server.Config{Source: src, Limits: lim, AuthTokens: r.tokens, Teams: teamMap})
 		})
 	}
 }

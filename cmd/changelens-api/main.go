@@ -10,7 +10,8 @@
 // Bearer-token auth is on when --auth-tokens-file names a file of tokens (one
 // a line, '#' comments) or CHANGELENS_AUTH_TOKENS holds a comma-separated
 // list; /healthz and /openapi.json stay open. The DSN password and tokens are
-// never logged.
+// never logged. --teams-file names the YAML file mapping services to teams
+// (docs/teams.md); a file that does not validate stops the API at start.
 package main
 
 import (

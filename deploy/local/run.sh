@@ -158,7 +158,7 @@ wait_for "the collector" 60 curl -fsS "http://localhost:$COLLECTOR_HEALTH_PORT/"
 # --- API -----------------------------------------------------------------------
 say "starting changelens-api (REST :$API_HTTP_PORT, gRPC :$API_GRPC_PORT)"
 CHANGELENS_CLICKHOUSE_DSN=$API_DSN bin/changelens-api --http-addr "127.0.0.1:$API_HTTP_PORT" --grpc-addr "127.0.0.1:$API_GRPC_PORT" \
-  ${TRACE_URL:+--trace-url "$TRACE_URL"} --otlp-endpoint "http://localhost:$OTLP_GRPC_PORT" > "$RUN/log/api.log" 2>&1 &
+  ${TRACE_URL:+--trace-url "$TRACE_URL"} --otlp-endpoint "http://localhost:$OTLP_GRPC_PORT" --teams-file deploy/local/teams.yaml > "$RUN/log/api.log" 2>&1 &
 pids+=($!)
 API=http://127.0.0.1:$API_HTTP_PORT
 wait_for "the API" 60 curl -fsS "$API/readyz"

@@ -25,6 +25,9 @@ type RetrospectiveSource interface {
 	Retrospective(ctx context.Context, q usecase.RetrospectiveQuery) (usecase.Retrospective, error)
 }
 
+// The API's ClickHouse source serves retrospectives.
+var _ RetrospectiveSource = (*usecase.Service)(nil)
+
 // GetRetrospective is GET /v1/teams/{team}/retrospectives/{period}. The
 // checks go from the request's form (400) to the team (404) to the period
 // against the clock (400), so a malformed request is 400 whatever the
@@ -43,7 +46,9 @@ func (s *service) GetRetrospective(ctx context.Context, req *pb.GetRetrospective
 	if err != nil {
 		return nil, s.toStatus(ctx, method, badField("period", "%v", err))
 	}
-	if period.Start.Before(minTime) || !period.End.Before(maxTime) {
+	// The years the document states (1970–2099): a period's end may be
+	// maxTime itself, an exclusive bound.
+	if period.Start.Before(minTime) || period.End.After(maxTime) {
 		return nil, s.toStatus(ctx, method, badField("period", "must be in the years 1970 to 2099"))
 	}
 	if err := checkName("environment", env, true, maxNameLen); err != nil {

@@ -231,6 +231,8 @@ func TestRESTRetrospective(t *testing.T) {
 		{"/v1/teams/payments/retrospectives/2026-13", http.StatusBadRequest, "period"},
 		{"/v1/teams/payments/retrospectives/Q1-2026", http.StatusBadRequest, "period"},
 		{"/v1/teams/payments/retrospectives/1969-12", http.StatusBadRequest, "period"},
+		{"/v1/teams/payments/retrospectives/2100-01", http.StatusBadRequest, "period"},
+		{"/v1/teams/payments/retrospectives/2099-Q4", http.StatusBadRequest, "period"}, // in range, not started
 		{"/v1/teams/payments/retrospectives/2026-Q2", http.StatusBadRequest, "period"}, // starts after now
 		{"/v1/teams/payments/retrospectives/2026-04", http.StatusBadRequest, "period"},
 		{"/v1/teams/nope/retrospectives/2026-Q9", http.StatusBadRequest, "period"}, // the form first

@@ -172,4 +172,15 @@ func TestScenarioRetrospective(t *testing.T) {
 	if !strings.Contains(md, "Recovered after 60 min.\n") || !strings.Contains(md, "Recovered after 90 min.\n") {
 		t.Errorf("markdown lacks the recoveries:\n%s", md)
 	}
+
+	// The earliest period the API accepts: its previous month is before
+	// 1970, which ClickHouse must read as empty, not fail on.
+	first, _ := teams.ParsePeriod("1970-01")
+	r, err = st.Retrospective(ctx, RetrospectiveQuery{Team: team, Environment: prod, Period: first, Now: f.now})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r.Current.DeploymentCount != 0 || r.Prior.DeploymentCount != 0 || r.Previous.Name != "1969-12" || len(r.FailedDeployments) != 0 {
+		t.Errorf("1970-01: %+v", r)
+	}
 }

@@ -213,6 +213,10 @@ func fixParameter(param *orderedjson.Object, fd protoreflect.FieldDescriptor) er
 const (
 	timePattern     = `^(19[7-9][0-9]|20[0-9]{2})-(0[1-9]|1[0-2])-(0[1-9]|[12][0-9]|3[01])T([01][0-9]|2[0-3]):[0-5][0-9]:[0-5][0-9](\.[0-9]+)?(Z|[+-]([01][0-9]|2[0-3]):[0-5][0-9])$`
 	timeDescription = "RFC 3339 (2026-03-10T09:00:00Z, 2026-03-10T10:00:00.5+01:00), in [1970-01-01T00:00:00Z, 2100-01-01T00:00:00Z)."
+	// bodyTimePattern: a time in a JSON body is read by protojson, which
+	// takes at most nine fractional digits (nanoseconds); the query
+	// parameters' parser takes any number.
+	bodyTimePattern = `^(19[7-9][0-9]|20[0-9]{2})-(0[1-9]|1[0-2])-(0[1-9]|[12][0-9]|3[01])T([01][0-9]|2[0-3]):[0-5][0-9]:[0-5][0-9](\.[0-9]{1,9})?(Z|[+-]([01][0-9]|2[0-3]):[0-5][0-9])$`
 )
 
 // enumSpellings lists the spellings of an enum's values that queryparser.go
@@ -382,7 +386,7 @@ func fixDefinitionLimits(root *orderedjson.Object) error {
 				}
 			}
 			if bodyTimes[string(fd.FullName())] {
-				prop.Set("pattern", timePattern)
+				prop.Set("pattern", bodyTimePattern)
 				appendDescription(prop, timeDescription)
 			}
 		}
