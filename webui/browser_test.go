@@ -541,6 +541,21 @@ func TestPagesInBrowser(t *testing.T) {
 		}
 	})
 
+	// The team filter narrows the views to the team's services.
+	t.Run("gate-team", func(t *testing.T) {
+		p := open(t, "gate-team", "/ui/gate?environment=production&team=payments")
+		var services []string
+		p.Eval(t, `Array.from(document.querySelectorAll("tr[data-service]")).map(e => e.dataset.service)`, &services)
+		if len(services) == 0 {
+			t.Fatal("no rollout of team payments")
+		}
+		for _, svc := range services {
+			if !slices.Contains([]string{"checkout", "payments", "orders"}, svc) {
+				t.Errorf("team payments' gate page lists %s", svc)
+			}
+		}
+	})
+
 	t.Run("keyboard", func(t *testing.T) {
 		p := b.Open(t, s.base+"/ui/")
 		fs := p.Tab(t, 4)

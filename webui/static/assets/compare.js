@@ -5,6 +5,7 @@ import * as fmt from "./fmt.js";
 import * as charts from "./charts.js";
 import { badge, figure, select, environments, pickEnvironment, unitLink } from "./common.js";
 import { compareBody } from "./units.js";
+import { teamOptions } from "./dora.js";
 
 function hoursParam(params) {
   return Math.min(Math.max(parseInt(params.get("hours") || "24", 10) || 24, 1), 168);
@@ -60,10 +61,15 @@ function decisionName(d) {
   return fmt.enumName(d, "EXPERIMENT_DECISION_") || "INCONCLUSIVE";
 }
 
-export async function experiments() {
-  const list = (await api.get("/v1/experiments")).experiments || [];
+export async function experiments(params) {
+  const [all, teams] = await Promise.all([api.get("/v1/experiments").then((r) => r.experiments || []), teamOptions()]);
+  const team = params.get("team") || "";
+  const t = teams.find((x) => x.name === team);
+  const list = t ? all.filter((e) => t.services.includes(e.experiment.unit.service)) : all;
   return [
-    h("h1", {}, "Experiments"),
+    h("h1", {}, "Experiments" + (team ? ` · team ${team}` : "")),
+    teams.length ? h("form", { class: "filters", "aria-label": "Scope" },
+      select("team", "Team", [["", "all teams"], ...teams.map((x) => x.name)], team), h("button", { type: "submit" }, "Show")) : null,
     list.length ? table(["Experiment", "Unit", "Dimension", "Status", "Decision", "Summary"], list.map((e) => h("tr", { "data-experiment": e.experiment.id },
       td(h("a", { href: `/ui/experiments/${encodeURIComponent(e.experiment.id)}` }, e.experiment.id)),
       td(unitLink(e.experiment.unit.service, e.experiment.unit.environment)), td(e.experiment.dimension),

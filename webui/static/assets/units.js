@@ -48,11 +48,11 @@ function deploymentRows(deps, withUnit) {
 const depHead = (withUnit) => ["Deployed", withUnit ? "Service" : null, "Version", "Verdict", "Change failure", "Explanation", "Cause", ""].filter(Boolean);
 
 export async function overview(params) {
-  const all = (await api.get("/v1/services")).services;
+  const [all, teams] = await Promise.all([api.get("/v1/services").then((r) => r.services), teamOptions()]);
   const envs = environments(all);
   const env = pickEnvironment(params, envs);
   const team = params.get("team") || "";
-  const [teams, now] = [await teamOptions(), new Date()];
+  const now = new Date();
   const doraFrom = daysAgo(30, now), depsFrom = daysAgo(7, now);
   const scope = { environment: env, team };
   const [deps, d] = await Promise.all([
@@ -239,18 +239,21 @@ export function compareBody(c) {
 // first, with the stored verdict, and each answer fills its row when it
 // arrives, two at a time.
 export async function gate(params) {
-  const all = (await api.get("/v1/services")).services;
+  const [all, teams] = await Promise.all([api.get("/v1/services").then((r) => r.services), teamOptions()]);
   const envs = environments(all);
   const env = pickEnvironment(params, envs);
+  const team = params.get("team") || "";
   const now = new Date();
-  const deps = await deployments({ environment: env, start_time: daysAgo(7, now), end_time: now });
+  const deps = await deployments({ environment: env, team, start_time: daysAgo(7, now), end_time: now });
   const latest = new Map();
   for (const d of deps.deployments) if (!d.failed && !latest.has(d.service)) latest.set(d.service, d);
   const rows = [...latest.values()].slice(0, 12);
   const cells = rows.map(() => ({ answer: td(h("span", { class: "muted" }, "asking…")), mode: td(""), reasons: td(""), explanation: td("") }));
   const content = [
-    h("h1", {}, `Gate: ${env}`),
-    h("form", { class: "filters", "aria-label": "Scope" }, select("environment", "Environment", envs, env), h("button", { type: "submit" }, "Show")),
+    h("h1", {}, `Gate: ${env}` + (team ? ` · team ${team}` : "")),
+    h("form", { class: "filters", "aria-label": "Scope" }, select("environment", "Environment", envs, env),
+      teams.length ? select("team", "Team", [["", "all teams"], ...teams.map((t) => t.name)], team) : null,
+      h("button", { type: "submit" }, "Show")),
     h("p", {}, "What the rollout gate (GET /v1/gate, as Argo Rollouts and Flagger ask it) answers now for each service's latest deployment of the last 7 days."),
     rows.length ? table(["Service", "Version", "Deployed", "Verdict", "Gate answer", "Mode", "Reasons", "Explanation"], rows.map((d, i) =>
       h("tr", { "data-service": d.service }, td(unitLink(d.service, env)), td(deploymentLink(d.id, d.version)), td(fmt.time(d.deploy_time)),
