@@ -1,12 +1,9 @@
 package dashboards
 
 import (
-	"context"
 	"encoding/json"
 	"fmt"
 	"io"
-	"log/slog"
-	"net"
 	"net/http"
 	"net/url"
 	"os"
@@ -19,7 +16,7 @@ import (
 
 	"github.com/changelens/changelens/cmd/changelens-demo/plan"
 	"github.com/changelens/changelens/queryapi/server"
-	"github.com/changelens/changelens/queryapi/usecase"
+	"github.com/changelens/changelens/testkit/apitest"
 	"github.com/changelens/changelens/testkit/chtest"
 	"github.com/changelens/changelens/testkit/demoscenario"
 )
@@ -67,40 +64,7 @@ func TestDashboardsLive(t *testing.T) {
 	// changelens-api: the real server on the real store, as the read-only
 	// user, with bearer-token auth.
 	const token = "dashboards-test-token"
-	ctx, cancel := context.WithCancel(context.Background())
-	st, err := usecase.Open(ctx, ch.DSN(chtest.ReadOnlyUser, chtest.ReadOnlyPassword, db), usecase.Config{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv, err := server.New(server.Config{Source: st, AuthTokens: []string{token},
-		Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
-	if err != nil {
-		t.Fatal(err)
-	}
-	grpcLis, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	httpLis, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	served := make(chan error, 1)
-	go func() { served <- srv.Serve(ctx, grpcLis, httpLis) }()
-	t.Cleanup(func() {
-		cancel()
-		select {
-		case err := <-served:
-			if err != nil {
-				t.Errorf("Serve: %v", err)
-			}
-		case <-time.After(30 * time.Second):
-			t.Error("changelens-api did not stop")
-		}
-		_ = st.Close()
-	})
-	base := "http://" + httpLis.Addr().String()
-	waitHealthy(t, base)
+	base := apitest.Start(t, ch.DSN(chtest.ReadOnlyUser, chtest.ReadOnlyPassword, db), server.Config{AuthTokens: []string{token}})
 
 	settings := infinityFromProvisioning(t, map[string]string{"CHANGELENS_API_URL": base, "CHANGELENS_API_TOKEN": token})
 	lv := &live{t: t, spec: l.spec, settings: settings, client: &http.Client{Timeout: 60 * time.Second},
@@ -136,24 +100,6 @@ func TestDashboardsLive(t *testing.T) {
 	// inferred) this check leaves out.
 	services = append(services, demoscenario.GraphCaller, demoscenario.GraphCallee)
 	lv.checkScenarioVisible(services)
-}
-
-func waitHealthy(t *testing.T, base string) {
-	t.Helper()
-	deadline := time.Now().Add(30 * time.Second)
-	for {
-		resp, err := http.Get(base + "/healthz")
-		if err == nil {
-			resp.Body.Close()
-			if resp.StatusCode == http.StatusOK {
-				return
-			}
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("changelens-api not healthy: %v", err)
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
 }
 
 // live executes dashboards against the API and records what it saw.

@@ -1,12 +1,9 @@
 package webui_test
 
 import (
-	"context"
 	"encoding/json"
 	"fmt"
 	"io"
-	"log/slog"
-	"net"
 	"net/http"
 	"net/url"
 	"os"
@@ -20,7 +17,7 @@ import (
 
 	"github.com/changelens/changelens/queryapi/server"
 	"github.com/changelens/changelens/queryapi/teams"
-	"github.com/changelens/changelens/queryapi/usecase"
+	"github.com/changelens/changelens/testkit/apitest"
 	"github.com/changelens/changelens/testkit/browser"
 	"github.com/changelens/changelens/testkit/chtest"
 	"github.com/changelens/changelens/testkit/demoscenario"
@@ -60,53 +57,12 @@ type stack struct {
 // does, with the given tokens (none: auth off).
 func serve(t *testing.T, dsn string, tm *teams.Mapping, tokens []string) *stack {
 	t.Helper()
-	ctx, cancel := context.WithCancel(context.Background())
-	st, err := usecase.Open(ctx, dsn, usecase.Config{})
-	if err != nil {
-		t.Fatal(err)
-	}
 	ui, err := webui.Handler(webui.Config{TraceURL: traceUI, Auth: len(tokens) > 0, Version: "test"})
 	if err != nil {
 		t.Fatal(err)
 	}
-	srv, err := server.New(server.Config{Source: st, AuthTokens: tokens, Teams: tm, UI: ui,
-		Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
-	if err != nil {
-		t.Fatal(err)
-	}
-	httpLis, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	served := make(chan error, 1)
-	go func() { served <- srv.Serve(ctx, nil, httpLis) }()
-	t.Cleanup(func() {
-		cancel()
-		select {
-		case err := <-served:
-			if err != nil {
-				t.Errorf("Serve: %v", err)
-			}
-		case <-time.After(30 * time.Second):
-			t.Error("changelens-api did not stop")
-		}
-		_ = st.Close()
-	})
-	s := &stack{base: "http://" + httpLis.Addr().String(), client: &http.Client{Timeout: time.Minute}}
-	deadline := time.Now().Add(30 * time.Second)
-	for {
-		resp, err := s.client.Get(s.base + "/readyz")
-		if err == nil {
-			resp.Body.Close()
-			if resp.StatusCode == http.StatusOK {
-				return s
-			}
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("changelens-api not ready: %v", err)
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
+	base := apitest.Start(t, dsn, server.Config{AuthTokens: tokens, Teams: tm, UI: ui})
+	return &stack{base: base, client: &http.Client{Timeout: time.Minute}}
 }
 
 // get asks the API what the page asked it, for the test's own answer.
