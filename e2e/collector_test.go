@@ -118,8 +118,9 @@ func (c *collector) launch(t testing.TB, cmd *exec.Cmd) {
 		}
 	})
 	// Generous: a collector applying the schema ON CLUSTER through
-	// ZooKeeper waits on every node, and the suite loads the machine.
-	deadline := time.Now().Add(180 * time.Second)
+	// ZooKeeper waits on every node, and the suite loads the machine (three
+	// collectors doing it at once on a loaded machine took over 180 s).
+	deadline := time.Now().Add(300 * time.Second)
 	for !strings.Contains(c.output(), "Everything is ready") {
 		select {
 		case <-c.exited:
