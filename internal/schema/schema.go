@@ -22,6 +22,8 @@ import (
 	"strconv"
 	"strings"
 	"text/template"
+
+	"github.com/ClickHouse/clickhouse-go/v2"
 )
 
 //go:embed sql/*.sql
@@ -406,6 +408,13 @@ func sqlString(s string) string {
 	return "'" + strings.ReplaceAll(strings.ReplaceAll(s, `\`, `\\`), "'", `\'`) + "'"
 }
 
+// DDLTaskTimeoutSeconds is how long an ON CLUSTER statement of Apply waits
+// for every host. The server's default, 180 s, is not always enough: a busy
+// 18.16 replica's DDL worker has taken longer to reach an ALTER, and the
+// statement then fails (code 159) while it still runs on that host in the
+// background — a collector would stop at start for what is only slowness.
+const DDLTaskTimeoutSeconds = 600
+
 // Conn is the part of clickhouse-go's driver.Conn that Apply uses.
 type Conn interface {
 	Exec(ctx context.Context, query string, args ...any) error
@@ -423,6 +432,9 @@ type Result struct {
 // serverVersion is stored with each record.
 func Apply(ctx context.Context, conn Conn, o Options, serverVersion string) (Result, error) {
 	var res Result
+	if o.OnCluster() != "" {
+		ctx = clickhouse.Context(ctx, clickhouse.WithSettings(clickhouse.Settings{"distributed_ddl_task_timeout": DDLTaskTimeoutSeconds}))
+	}
 	migs, err := Migrations(o)
 	if err != nil {
 		return res, err
