@@ -276,10 +276,10 @@ func uiPages(depID, stable, canaryVersion string) []uiPage {
 		{name: "retrospective", steps: []func(string, []json.RawMessage) []string{one("/v1/teams/shop/retrospectives/"+quarter(time.Now().UTC()), func() url.Values {
 			return url.Values{"environment": {environment}}
 		})}},
-		{name: "compare", steps: []func(string, []json.RawMessage) []string{one("/v1/services", func() url.Values { return nil }), one("/v1/compare", func() url.Values {
-			return url.Values{"service": {canaryService}, "environment": {environment}, "dimension": {"version"}, "control": {stable},
-				"treatment": {canaryVersion}, "start_time": {ago(day)}, "end_time": {nowS()}}
-		})}},
+		{name: "compare", steps: []func(string, []json.RawMessage) []string{func(base string, _ []json.RawMessage) []string {
+			return []string{u(base, "/v1/services", nil), u(base, "/v1/compare", url.Values{"service": {canaryService}, "environment": {environment},
+				"dimension": {"version"}, "control": {stable}, "treatment": {canaryVersion}, "start_time": {ago(day)}, "end_time": {nowS()}})}
+		}}},
 		gateList,
 		{name: "gate-answers", steps: append(slices.Clone(gateList.steps), func(base string, prev []json.RawMessage) []string {
 			if len(prev) == 0 { // counting requests: one per service at most

@@ -305,17 +305,26 @@ func (s *Service) Impact(ctx context.Context, id string) (report.Impact, error) 
 		return report.Impact{}, err
 	}
 	im := impacts[0]
+	// The neighbours and the canary comparison read independently: their
+	// latencies overlap (the impact page waits for the slower one only).
+	var canaryErr error
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		im.Canary, canaryErr = s.canary(ctx, it)
+	}()
 	if im.Attribution.Neighbours == nil && !im.Deployment.Failed {
 		// Judged without attribution (nothing regressed): the graph around
 		// the unit and its neighbours' deployments are still worth showing.
 		ev, own, err := s.attributionFor(ctx, it, nil)
 		if err != nil {
+			<-done
 			return report.Impact{}, err
 		}
 		im.Attribution.Neighbours = analysis.Neighbours(ev, own, s.cfg.Analysis)
 	}
-	im.Canary, err = s.canary(ctx, it)
-	return im, err
+	<-done
+	return im, canaryErr
 }
 
 // canary compares a deployment's version with the previous one in the

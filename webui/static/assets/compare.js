@@ -12,13 +12,22 @@ function hoursParam(params) {
 }
 
 export async function compare(params) {
-  const all = (await api.get("/v1/services")).services;
-  const envs = environments(all);
-  const env = pickEnvironment(params, envs);
   const service = params.get("service") || "";
   const hours = hoursParam(params);
   const now = new Date();
   const start = new Date(now.getTime() - hours * 3600000);
+  const dimension = params.get("dimension") || "version";
+  const control = params.get("control") || "";
+  const treatment = params.get("treatment") || "";
+  // With the whole question in the address, the comparison is asked at
+  // once, beside the services the form lists.
+  const asked = service && control && treatment && params.get("environment")
+    ? api.get("/v1/compare", { service, environment: params.get("environment"), dimension, control, treatment, start_time: start, end_time: now })
+    : null;
+  if (asked) asked.catch(() => {}); // awaited below; not an unhandled rejection meanwhile
+  const all = (await api.get("/v1/services")).services;
+  const envs = environments(all);
+  const env = pickEnvironment(params, envs);
   const services = [...new Set(all.filter((u) => u.environment === env).map((u) => u.service))].sort();
   const form = h("form", { class: "filters", "aria-label": "What to compare" },
     select("environment", "Environment", envs, env),
@@ -30,11 +39,8 @@ export async function compare(params) {
     out.push(h("p", {}, "Pick a service to see its cohorts — versions, feature-flag variants and recorded attributes — and compare two side by side in the minutes both served."));
     return out;
   }
-  const dimension = params.get("dimension") || "version";
-  const control = params.get("control") || "";
-  const treatment = params.get("treatment") || "";
   if (control && treatment) {
-    const c = await api.get("/v1/compare", { service, environment: env, dimension, control, treatment, start_time: start, end_time: now });
+    const c = await (asked || api.get("/v1/compare", { service, environment: env, dimension, control, treatment, start_time: start, end_time: now }));
     out.push(h("h2", {}, `${dimension}: ${control} (control) against ${treatment}`), compareBody(c));
     return out;
   }
