@@ -59,7 +59,10 @@ func BenchmarkUIPages(b *testing.B) {
 	}
 	dsn := srv.DSN(chtest.ReadOnlyUser, chtest.ReadOnlyPassword, loaded.db)
 	if !loaded.verdictsStored {
+		// A worker that has run all along has stored every settled verdict;
+		// one cycle reaching back over the whole data stores them at once.
 		worker := exec.Command(filepath.Join(filepath.Dir(bin), "changelens-worker"), "--once", "--log-level", "warn",
+			"--lookback", fmt.Sprintf("%dh", (days+1)*24), "--query-timeout", "30m",
 			"--clickhouse-dsn", srv.DSN(chtest.WriterUser, chtest.WriterPassword, loaded.db))
 		if out, err := worker.CombinedOutput(); err != nil {
 			b.Fatalf("changelens-worker --once: %v\n%s", err, out)

@@ -30,9 +30,24 @@ const errUnknownTable = 60
 // before v7) has none.
 func (s *Store) StoredVerdicts(ctx context.Context, configHash string, ids []string) (map[string]StoredVerdict, error) {
 	out := make(map[string]StoredVerdict, len(ids))
-	if len(ids) == 0 {
-		return out, nil
+	// The IDs travel as an IN list in the query text, which the server
+	// bounds (max_query_size, 256 KiB by default: about 7 000 IDs); a
+	// year's deployments exceed it, so they are asked in chunks.
+	for len(ids) > 0 {
+		n := min(len(ids), verdictIDsPerQuery)
+		if err := s.storedVerdicts(ctx, configHash, ids[:n], out); err != nil {
+			return out, err
+		}
+		ids = ids[n:]
 	}
+	return out, nil
+}
+
+// verdictIDsPerQuery keeps a chunk's IN list (36 bytes an ID) near half of
+// the server's default max_query_size.
+var verdictIDsPerQuery = 3500
+
+func (s *Store) storedVerdicts(ctx context.Context, configHash string, ids []string, out map[string]StoredVerdict) error {
 	err := s.query(ctx, "verdicts", nil, func(rs driver.Rows) error {
 		var (
 			id                         string
@@ -56,9 +71,9 @@ func (s *Store) StoredVerdicts(ctx context.Context, configHash string, ids []str
 		clickhouse.Named("ids", ids))
 	var ex *clickhouse.Exception
 	if errors.As(err, &ex) && ex.Code == errUnknownTable {
-		return out, nil
+		return nil
 	}
-	return out, err
+	return err
 }
 
 func unixUTC(s uint32) time.Time { return time.Unix(int64(s), 0).UTC() }
