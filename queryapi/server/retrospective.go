@@ -39,8 +39,8 @@ func (s *service) GetRetrospective(ctx context.Context, req *pb.GetRetrospective
 		env = defaultEnvironment
 	}
 	name := req.GetTeam()
-	if name == "" || len(name) > maxNameLen || !teamNameRe.MatchString(name) {
-		return nil, s.toStatus(ctx, method, badField("team", "must match [a-z0-9][a-z0-9-]* (at most %d characters)", maxNameLen))
+	if !teams.ValidName(name) {
+		return nil, s.toStatus(ctx, method, badField("team", "%s", teams.NameRule))
 	}
 	period, err := teams.ParsePeriod(req.GetPeriod())
 	if err != nil {

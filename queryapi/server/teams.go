@@ -2,17 +2,12 @@ package server
 
 import (
 	"context"
-	"regexp"
 
 	"google.golang.org/protobuf/types/known/wrapperspb"
 
 	pb "github.com/changelens/changelens/queryapi/gen/changelens/v1"
 	"github.com/changelens/changelens/queryapi/teams"
 )
-
-// teamNameRe is the teams file's rule for a name (queryapi/teams): a
-// parameter that breaks it can name no team.
-var teamNameRe = regexp.MustCompile(`^[a-z0-9][a-z0-9-]*$`)
 
 // teamServices resolves the team parameter of a listing to its services
 // (nil when team is empty): 400 naming team for an unknown one, and naming
@@ -21,8 +16,8 @@ func (s *service) teamServices(team, service string) ([]string, error) {
 	if team == "" {
 		return nil, nil
 	}
-	if len(team) > maxNameLen || !teamNameRe.MatchString(team) {
-		return nil, badField("team", "must match [a-z0-9][a-z0-9-]* (at most %d characters)", maxNameLen)
+	if !teams.ValidName(team) { // a parameter that breaks the file's rule can name no team
+		return nil, badField("team", "%s", teams.NameRule)
 	}
 	t, ok := s.teams.Team(team)
 	if !ok {

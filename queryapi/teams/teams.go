@@ -15,6 +15,8 @@ import (
 	"strings"
 
 	yaml "go.yaml.in/yaml/v3"
+
+	"github.com/changelens/changelens/queryapi/limits"
 )
 
 // Metrics are the DORA metrics a team may focus on, in docs/dora.md order.
@@ -91,13 +93,17 @@ type file struct {
 	} `yaml:"teams"`
 }
 
-var (
-	nameRe    = regexp.MustCompile(`^[a-z0-9][a-z0-9-]*$`)
-	quarterRe = regexp.MustCompile(`^[0-9]{4}-Q[1-4]$`)
-)
+var nameRe = regexp.MustCompile(`^[a-z0-9][a-z0-9-]*$`)
 
 // maxNameLen bounds names as the API bounds its parameters.
-const maxNameLen = 256
+const maxNameLen = limits.MaxNameLen
+
+// NameRule says what ValidName accepts, for error messages.
+var NameRule = fmt.Sprintf("must match [a-z0-9][a-z0-9-]* (at most %d characters)", maxNameLen)
+
+// ValidName reports whether name may name a team: the teams file holds
+// only such names, so the API refuses any other before looking it up.
+func ValidName(name string) bool { return len(name) <= maxNameLen && nameRe.MatchString(name) }
 
 // Load reads and validates the teams file at path; every error names the
 // file and, where it applies, the team and the field.
@@ -130,8 +136,8 @@ func Parse(b []byte) (*Mapping, error) {
 		if ft.Name != "" {
 			where = fmt.Sprintf("team %q", ft.Name)
 		}
-		if !nameRe.MatchString(ft.Name) || len(ft.Name) > maxNameLen {
-			return nil, fmt.Errorf("%s: name: must match [a-z0-9][a-z0-9-]* (at most %d characters)", where, maxNameLen)
+		if !ValidName(ft.Name) {
+			return nil, fmt.Errorf("%s: name: %s", where, NameRule)
 		}
 		if seen[ft.Name] {
 			return nil, fmt.Errorf("%s: name: defined twice", where)
@@ -158,7 +164,7 @@ func Parse(b []byte) (*Mapping, error) {
 			return nil, fmt.Errorf("%s: %w", where, err)
 		}
 		for period, metric := range ft.Focus {
-			if !quarterRe.MatchString(period) {
+			if p, err := ParsePeriod(period); err != nil || !p.IsQuarter() {
 				return nil, fmt.Errorf("%s: focus: %q is not a quarter (YYYY-Qn)", where, period)
 			}
 			if !slices.Contains(Metrics, metric) {
