@@ -93,7 +93,7 @@ function tokenForm(why) {
 }
 
 // go moves to an in-app address.
-export function go(url) {
+function go(url) {
   history.pushState(null, "", url);
   render().then(() => main.focus());
 }

@@ -13,7 +13,7 @@ const tones = {
   DEGRADED: "bad", IMPROVED: "good", NO_CHANGE: "neutral", PENDING: "warn", INSUFFICIENT_DATA: "neutral",
   CAUSED_BY_DEPENDENCY: "dep", WORSE: "bad", BETTER: "good", NO_DIFFERENCE: "neutral",
   PASS: "good", FAIL: "bad", INCONCLUSIVE: "neutral", SHIP: "good", DONT_SHIP: "bad",
-  FAILED: "bad", PASSED: "good", UNRESOLVED: "neutral", IMPROVED_TREND: "good",
+  FAILED: "bad", PASSED: "good", UNRESOLVED: "neutral",
 };
 
 export function tone(name) {

@@ -23,11 +23,6 @@ export function s(tag, attrs, ...children) {
   return build(document.createElementNS(SVG, tag), attrs, children);
 }
 
-// link is an in-app link: app.js routes it without a page load.
-export function link(href, ...children) {
-  return h("a", { href }, ...children);
-}
-
 export function table(head, rows, opts = {}) {
   return h("table", { class: opts.class },
     opts.caption ? h("caption", { class: "sr-only" }, opts.caption) : null,
