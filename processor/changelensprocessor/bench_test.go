@@ -262,6 +262,15 @@ func BenchmarkPerSpan(b *testing.B) {
 			p := benchProcessor(b, nil)
 			runPerSpan(b, failing, func(td ptrace.Traces) error { return p.ConsumeTraces(context.Background(), td) })
 		})
+		// Not a product path: the least work in place that any processor
+		// giving changelens's output must do on this batch — read each span's
+		// kind, IDs and start time, the method, route and status of the
+		// entry spans and the kept spans' names, and drop the rest (pdata's
+		// RemoveIf, which resets each dropped span). It is the reference for
+		// what a fraction of the anchor can mean on the machine of the run.
+		b.Run(fmt.Sprintf("floor/spans=%d", n), func(b *testing.B) {
+			runPerSpan(b, batch, floorPass)
+		})
 		b.Run(fmt.Sprintf("spanmetricsconnector/spans=%d", n), func(b *testing.B) {
 			f := spanmetricsconnector.NewFactory()
 			cfg := f.CreateDefaultConfig()
@@ -276,6 +285,51 @@ func BenchmarkPerSpan(b *testing.B) {
 			runPerSpan(b, batch, func(td ptrace.Traces) error { return c.ConsumeTraces(context.Background(), td) })
 		})
 	}
+}
+
+var floorSink int
+
+// floorPass is the "floor" sub-benchmark's pass (BenchmarkPerSpan).
+func floorPass(td ptrace.Traces) error {
+	n := 0
+	for _, rs := range td.ResourceSpans().All() {
+		for _, ss := range rs.ScopeSpans().All() {
+			ss.Spans().RemoveIf(func(s ptrace.Span) bool {
+				k := s.Kind()
+				if s.TraceID().IsEmpty() || s.SpanID().IsEmpty() || s.StartTimestamp() == 0 {
+					n++
+				}
+				if k == ptrace.SpanKindServer {
+					n += floorEntry(s.Attributes())
+				}
+				if k == ptrace.SpanKindInternal {
+					return true
+				}
+				if name := s.Name(); name != "" && name[0] == 0 {
+					n++
+				}
+				return false
+			})
+		}
+	}
+	floorSink += n
+	return nil
+}
+
+// floorEntry reads what an entry span gives its operation and error: a
+// function of its own, so that ranging over the attributes allocates no
+// closure state.
+func floorEntry(attrs pcommon.Map) int {
+	n := 0
+	for key, v := range attrs.All() {
+		switch key {
+		case "http.request.method", "http.route":
+			n += len(v.Str())
+		case "http.response.status_code":
+			n += int(v.Int())
+		}
+	}
+	return n
 }
 
 // errorKindBatch is a copy of batch in which every request failed: its
@@ -418,6 +472,14 @@ func TestBenchBatchMix(t *testing.T) {
 	assert.Equal(t, 40, len(lat))
 	assert.Equal(t, 80, len(calls))
 	assert.Equal(t, int64(40), droppedCount(t, h, reasonNotEntry))
+}
+
+// The floor keeps what the processor keeps of the benchmark's batch: the
+// entry and call spans, not the INTERNAL ones.
+func TestBenchFloorKeepsWhatTheProcessorKeeps(t *testing.T) {
+	td := benchBatch(160, time.Now().Add(-time.Minute))
+	require.NoError(t, floorPass(td))
+	assert.Equal(t, 120, td.SpanCount())
 }
 
 // The error-kind batch of the benchmark gives every request's latency event

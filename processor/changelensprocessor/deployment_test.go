@@ -130,3 +130,27 @@ func TestDeploySpanEventIsAFunctionOfTheSpan(t *testing.T) {
 	assert.False(t, a[0].RollbackCandidate)
 	assert.Equal(t, int64(2), counterValue(t, cold, "otelcol_processor_changelens_deployment_events", sourceAttr("explicit")), "one event per deploy span seen")
 }
+
+// A CLIENT or PRODUCER span is a call even with the deploy task type or a
+// matching name: calls are never read as CI/CD tasks (the processor does not
+// scan their attributes), while an INTERNAL or SERVER span still is one.
+func TestCallSpansAreNeverDeploySpans(t *testing.T) {
+	h := newHarness(t, func(c *Config) { c.Deployments.Explicit.SpanNamePatterns = []string{`^deploy`} })
+	client := deploySpan("cart", "v2", t0, nil, 1)
+	client.kind = ptrace.SpanKindClient
+	producer := deploySpan("cart", "v3", t0, nil, 2)
+	producer.kind = ptrace.SpanKindProducer
+	server := deploySpan("cart", "v4", t0, nil, 3)
+	server.kind = ptrace.SpanKindServer
+	internal := deploySpan("cart", "v5", t0, nil, 4)
+	h.send(buildTraces(client, producer, server, internal))
+	h.stop()
+	deps, _ := h.events()
+	var versions []string
+	for _, d := range deps {
+		versions = append(versions, d.Version)
+	}
+	assert.ElementsMatch(t, []string{"v4", "v5"}, versions)
+	_, calls := h.decode()
+	assert.Len(t, calls, 2, "the CLIENT and PRODUCER spans are call events")
+}
