@@ -157,7 +157,8 @@ type ExplicitConfig struct {
 	// Enabled: when false, deploy spans are treated like any other span.
 	Enabled bool `mapstructure:"enabled"`
 	// SpanNamePatterns are regular expressions; a span whose name matches one
-	// is a deploy span even without cicd.pipeline.task.type=deploy.
+	// is a deploy span even without cicd.pipeline.task.type=deploy. A CLIENT
+	// or PRODUCER span is a call and never a deploy span.
 	SpanNamePatterns []string `mapstructure:"span_name_patterns"`
 	// CommitTimeAttributes are read in order; the first present gives the
 	// commit time (RFC 3339 string, or unix seconds, milliseconds or
