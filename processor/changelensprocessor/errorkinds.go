@@ -86,7 +86,9 @@ func (k *errorKinds) admit(u unitKey, kind string, folds *[numKindFoldReasons]in
 	return kind
 }
 
-// admitCached is admit through the batch's cache of the unit's answers.
+// admitCached is admit of kind made valid (bound) through the batch's
+// cache of the unit's answers, which is keyed by the kind as read: a hit
+// validates nothing again.
 func (k *errorKinds) admitCached(cache *admitCache, u unitKey, kind string, folds *[numKindFoldReasons]int64) string {
 	if e := cache.get(false, "", kind); e != nil {
 		if e.fold >= 0 {
@@ -95,7 +97,7 @@ func (k *errorKinds) admitCached(cache *admitCache, u unitKey, kind string, fold
 		return e.v
 	}
 	before := *folds
-	v := k.admit(u, kind, folds)
+	v := k.admit(u, k.bound(kind), folds)
 	cache.put(admitEntry{value: kind, v: v, ok: true, fold: foldOf(before[:], folds[:])})
 	return v
 }

@@ -628,7 +628,7 @@ func (p *changelensProcessor) finishEntries(b *batchState) {
 				kind = e.fallback
 			}
 			k := p.errKinds
-			b.bank.putStr(e.s.Attributes(), eventspan.AttrErrorKind, k.admitCached(&b.kinds, e.unit, k.bound(kind), &b.kindFolds))
+			b.bank.putStr(e.s.Attributes(), eventspan.AttrErrorKind, k.admitCached(&b.kinds, e.unit, kind, &b.kindFolds))
 		}
 	}
 }
