@@ -21,9 +21,32 @@ const maxCompareMinutes = int(limits.MaxCompareRange / time.Minute)
 // Compare compares two versions of one unit in the minutes both served
 // (docs/analysis.md, "Same-window comparison of cohorts").
 func (s *Service) Compare(ctx context.Context, q report.CompareQuery) (report.Comparison, error) {
-	rows, err := s.st.CohortMinutes(ctx, q, false, 2*maxCompareMinutes)
-	if err != nil {
-		return report.Comparison{}, err
+	// The comparison and its per-operation breakdown read the same minutes:
+	// split by operation once, the whole unit is their merge. Without a
+	// breakdown (one operation asked, a range beyond a day, or more
+	// operations than its bound) the unit's minutes are read unsplit.
+	var opRowsAll, rows []store.CohortMinute
+	var opErr error
+	byOperation := q.Operation == "" && q.End.Sub(q.Start) <= maxOperationsRange
+	if byOperation {
+		opRowsAll, opErr = s.st.CohortMinutes(ctx, q, true, 2*maxCompareOperations*int(maxOperationsRange/time.Minute))
+		var ia *report.InvalidArgumentError
+		switch {
+		case opErr == nil:
+			if rows = store.MergeOperations(opRowsAll); len(rows) > 2*maxCompareMinutes {
+				return report.Comparison{}, invalid("more than %d cohort minutes: narrow the range", 2*maxCompareMinutes)
+			}
+		case errors.As(opErr, &ia): // more operations than the bound: leave the breakdown out
+			byOperation = false
+		default:
+			return report.Comparison{}, opErr
+		}
+	}
+	if !byOperation {
+		var err error
+		if rows, err = s.st.CohortMinutes(ctx, q, false, 2*maxCompareMinutes); err != nil {
+			return report.Comparison{}, err
+		}
 	}
 	c, err := s.compare(ctx, pairsOf(rows, q.Treatment), q.ExpectedShare)
 	if err != nil {
@@ -40,25 +63,17 @@ func (s *Service) Compare(ctx context.Context, q report.CompareQuery) (report.Co
 	if out.ErrorKinds, err = s.compareErrorKinds(ctx, q, rows); err != nil {
 		return report.Comparison{}, err
 	}
-	if q.Operation != "" || q.End.Sub(q.Start) > maxOperationsRange {
+	if !byOperation {
 		return out, nil
 	}
 	// The same per operation, busiest first.
-	rows, err = s.st.CohortMinutes(ctx, q, true, 2*maxCompareOperations*int(maxOperationsRange/time.Minute))
-	if err != nil {
-		var ia *report.InvalidArgumentError
-		if errors.As(err, &ia) { // more operations than the bound: leave the breakdown out
-			return out, nil
-		}
-		return report.Comparison{}, err
-	}
 	type opRows struct {
 		op       string
 		rows     []store.CohortMinute
 		requests float64
 	}
 	var ops []opRows
-	for _, r := range rows {
+	for _, r := range opRowsAll {
 		if n := len(ops); n == 0 || ops[n-1].op != r.Operation {
 			ops = append(ops, opRows{op: r.Operation})
 		}
