@@ -10,5 +10,5 @@ SELECT
     argMax(data, ver) AS data
 FROM {db}.deployment_evidence
 WHERE config_hash = @config_hash
-  AND has(@ids, deployment_id)
+  AND deployment_id IN (SELECT arrayJoin(@ids))
 GROUP BY deployment_id
