@@ -12,7 +12,11 @@
 -- Partitioned by day and expired like latency_hist_1m (retention drops the
 -- same days; the column is not named "day", which the retention sweep's
 -- own alias would shadow); the view is created before the back-fill from
--- latency_hist_1m, so no row inserted meanwhile is missed.
+-- latency_hist_1m, so no row inserted meanwhile is missed. Where a TTL
+-- expires rows (servers ≥ 20) a day's row goes at the day's start plus the
+-- retention, latency_hist_1m's minutes of that day one by one after it:
+-- for the oldest retained day the two may differ until the retention sweep
+-- drops that day from both.
 
 -- distributed: unit_versions_1d {{unitKey}}
 CREATE TABLE IF NOT EXISTS {{local "unit_versions_1d"}}{{onCluster}}
