@@ -56,14 +56,29 @@ func (s *Store) CohortMinutes(ctx context.Context, q report.CompareQuery, byOper
 	if v.Stored, err = s.storedFlag(ctx, q); err != nil {
 		return nil, err
 	}
-	out, err := s.cohortMinutes(ctx, q, v, limit)
-	if err != nil || v.Cohort {
-		return out, err
+	if v.Cohort {
+		return s.cohortMinutes(ctx, q, v, limit)
 	}
-	v.Cohort, v.Stored, v.SizesOnly = true, false, true
-	sizes, err := s.cohortMinutes(ctx, q, v, limit)
+	// The versions' sizes are another table's: read at once with the
+	// latencies.
+	var (
+		sizes   []CohortMinute
+		sizeErr error
+		done    = make(chan struct{})
+	)
+	go func() {
+		defer close(done)
+		sv := v
+		sv.Cohort, sv.Stored, sv.SizesOnly = true, false, true
+		sizes, sizeErr = s.cohortMinutes(ctx, q, sv, limit)
+	}()
+	out, err := s.cohortMinutes(ctx, q, v, limit)
+	<-done
 	if err != nil {
 		return nil, err
+	}
+	if sizeErr != nil {
+		return nil, sizeErr
 	}
 	// Both are ordered by (operation, minute, cohort): a merge join.
 	order := func(a, b CohortMinute) int {

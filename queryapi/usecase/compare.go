@@ -21,6 +21,26 @@ const maxCompareMinutes = int(limits.MaxCompareRange / time.Minute)
 // Compare compares two versions of one unit in the minutes both served
 // (docs/analysis.md, "Same-window comparison of cohorts").
 func (s *Service) Compare(ctx context.Context, q report.CompareQuery) (report.Comparison, error) {
+	// The exemplars and the error kinds do not depend on the minutes: they
+	// are read while the minutes are (whose scan into Go costs this process
+	// as much as the server its query).
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel() // an early return ends them
+	var (
+		ex                map[string]store.Exemplars
+		kinds             []store.CohortKindMinute
+		kindsOK           bool
+		exErr, kindsErr   error
+		exDone, kindsDone = make(chan struct{}), make(chan struct{})
+	)
+	go func() {
+		defer close(exDone)
+		ex, exErr = s.st.CohortExemplars(ctx, q)
+	}()
+	go func() {
+		defer close(kindsDone)
+		kinds, kindsOK, kindsErr = s.st.CohortErrorKinds(ctx, q, 2*maxKindRowsPerMinute*maxCompareMinutes)
+	}()
 	// The comparison and its per-operation breakdown read the same minutes:
 	// split by operation once, the whole unit is their merge. Without a
 	// breakdown (one operation asked, a range beyond a day, or more
@@ -54,13 +74,14 @@ func (s *Service) Compare(ctx context.Context, q report.CompareQuery) (report.Co
 	}
 	out := report.Comparison{OverlapMinutes: c.OverlapMinutes, Verdict: c.Verdict, Metrics: c.ReportMetrics(), SRM: c.SRM}
 	out.Control, out.Treatment = c.Cohorts(q.Control, q.Treatment)
-	ex, err := s.st.CohortExemplars(ctx, q)
-	if err != nil {
-		return report.Comparison{}, err
+	<-exDone
+	if exErr != nil {
+		return report.Comparison{}, exErr
 	}
 	out.Control.SlowestTraceID, out.Control.FailedTraceID = ex[q.Control].SlowestTraceID, ex[q.Control].FailedTraceID
 	out.Treatment.SlowestTraceID, out.Treatment.FailedTraceID = ex[q.Treatment].SlowestTraceID, ex[q.Treatment].FailedTraceID
-	if out.ErrorKinds, err = s.compareErrorKinds(ctx, q, rows); err != nil {
+	<-kindsDone
+	if out.ErrorKinds, err = s.compareErrorKinds(ctx, q, rows, kinds, kindsOK, kindsErr); err != nil {
 		return report.Comparison{}, err
 	}
 	if !byOperation {
@@ -103,9 +124,10 @@ const maxKindRowsPerMinute = 10
 // the new-error-kind rule with the control as the baseline ("before") and
 // the treatment as the deployment ("after"), minute by minute, without
 // history (docs/analysis.md, "New error kinds"). nil when the storage has
-// no error kinds or the range holds more rows than the bound.
-func (s *Service) compareErrorKinds(ctx context.Context, q report.CompareQuery, rows []store.CohortMinute) (*report.ErrorKinds, error) {
-	kinds, ok, err := s.st.CohortErrorKinds(ctx, q, 2*maxKindRowsPerMinute*maxCompareMinutes)
+// no error kinds or the range holds more rows than the bound (kinds, ok and
+// err: what CohortErrorKinds answered).
+func (s *Service) compareErrorKinds(ctx context.Context, q report.CompareQuery, rows []store.CohortMinute,
+	kinds []store.CohortKindMinute, ok bool, err error) (*report.ErrorKinds, error) {
 	var ia *report.InvalidArgumentError
 	if errors.As(err, &ia) || (err == nil && !ok) {
 		return nil, nil
