@@ -14,6 +14,7 @@ import (
 	"reflect"
 	"slices"
 	"sort"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -657,7 +658,7 @@ func TestIntegrationSchemaApplyTwiceIsNoop(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !slices.Equal(res.Applied, []uint32{1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16}) || res.Current != latestVersion {
+	if !slices.Equal(res.Applied, []uint32{1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17, 18}) || res.Current != latestVersion {
 		t.Fatalf("first apply = %+v", res)
 	}
 	before := showCreate(t, conn, db)
@@ -693,7 +694,7 @@ func TestIntegrationSchemaApplyTwiceIsNoop(t *testing.T) {
 	// versions 2 to 8 only.
 	for _, obj := range []string{"latency_hist_1m_mv", "latency_hist_1h_mv", "latency_hist_1m", "latency_hist_1h", "deployment_events",
 		"version_presence_mv", "version_presence", "cohort_hist_1m_mv", "cohort_hist_1m", "deployment_verdicts", "notification_log",
-		"call_events", "error_kinds_1m_mv", "error_kinds_1m", "resource_usage", "outcome_events", "experiments"} {
+		"call_events", "error_kinds_1m_mv", "error_kinds_1m", "resource_usage", "outcome_events", "experiments", "deployment_evidence", "unit_versions_1d_mv", "unit_versions_1d"} {
 		srv.Exec(t, "DROP TABLE "+db+"."+obj)
 	}
 	for _, c := range []string{"cohort_keys", "cohort_values", "response_size", "request_size", "parent_span_id", "error_kind", "self_time_ns", "session_id", "user_id", "crashed"} {
@@ -714,7 +715,7 @@ func TestIntegrationSchemaApplyTwiceIsNoop(t *testing.T) {
 		time.Sleep(50 * time.Millisecond)
 	}
 	res, err = schema.Apply(tctx(t), conn, o, srv.Version())
-	if err != nil || !slices.Equal(res.Applied, []uint32{2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16}) || res.Current != latestVersion {
+	if err != nil || !slices.Equal(res.Applied, []uint32{2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17, 18}) || res.Current != latestVersion {
 		t.Fatalf("upgrade from v1 = %+v, %v", res, err)
 	}
 	if after := showCreate(t, conn, db); after != before {
@@ -732,10 +733,10 @@ func TestIntegrationSchemaApplyTwiceIsNoop(t *testing.T) {
 }
 
 // latestVersion is the number of the newest embedded migration.
-const latestVersion = 16
+const latestVersion = 18
 
 // migrationCount is the number of migrations.
-const migrationCount = 16
+const migrationCount = 18
 
 // schemaWithout applies the whole schema to a new database, then drops the
 // given tables and forgets the given migration: the database as it was
@@ -905,10 +906,10 @@ func TestIntegrationRetentionSweep(t *testing.T) {
 	}
 	// days 10 and 5 ago, in latency_events, the rollup, both histograms,
 	// version_presence, cohort_hist_1m, call_events, incident_events,
-	// commit_events, flag_evaluations and error_kinds_1m; day 3 ago is the
-	// first day kept (today + 3 previous days).
-	if dropped != 22 {
-		t.Fatalf("dropped %d partitions, want 22", dropped)
+	// commit_events, flag_evaluations, error_kinds_1m and unit_versions_1d;
+	// day 3 ago is the first day kept (today + 3 previous days).
+	if dropped != 24 {
+		t.Fatalf("dropped %d partitions, want 24", dropped)
 	}
 	conn := srv.Conn(t, db)
 	cutoff := retentionCutoff(now, 3)
@@ -923,6 +924,7 @@ func TestIntegrationRetentionSweep(t *testing.T) {
 		"SELECT count() FROM commit_events WHERE commit_time < toDateTime(?)",
 		"SELECT count() FROM flag_evaluations WHERE time < toDateTime(?)",
 		"SELECT count() FROM error_kinds_1m WHERE minute < toDateTime(?)",
+		"SELECT count() FROM unit_versions_1d WHERE day_start < toDateTime(?)",
 	} {
 		var n uint64
 		if err := conn.QueryRow(tctx(t), q, cutoff.Unix()).Scan(&n); err != nil || n != 0 {
@@ -939,7 +941,7 @@ func TestIntegrationRetentionSweep(t *testing.T) {
 	if dropped, err := e.sweepRetention(tctx(t), now); err != nil || dropped != 0 {
 		t.Fatalf("second sweep dropped %d, %v", dropped, err)
 	}
-	assertCounter(t, tel, "otelcol_changelens_exporter_retention_partitions_dropped", nil, 22)
+	assertCounter(t, tel, "otelcol_changelens_exporter_retention_partitions_dropped", nil, 24)
 }
 
 // ---------------------------------------------------------------------------
@@ -1747,6 +1749,49 @@ func TestIntegrationUpgradeBackfillsVersionPresence(t *testing.T) {
 		Start: time.Now().Add(-time.Minute), Duration: time.Millisecond, TraceID: eventspantest.TraceID(1), SpanID: eventspantest.SpanID(1)})
 	push(t, e, td)
 	waitRows(t, conn, "SELECT count() FROM version_presence WHERE version = '3'", 1)
+}
+
+// Migration 18 back-fills unit_versions_1d from latency_hist_1m, however
+// many daily partitions it spans, and the view keeps it up to date: per
+// version and day, the first and last minute latency_hist_1m holds.
+func TestIntegrationUpgradeBackfillsUnitVersions(t *testing.T) {
+	srv := chtest.Shared(t)
+	db, conn, o := schemaWithout(t, srv, 18, "unit_versions_1d_mv", "unit_versions_1d")
+	waitRows(t, conn, "SELECT count() FROM schema_migrations", migrationCount-1)
+	settings := ""
+	if o.Features.PartitionLimit {
+		settings = " SETTINGS max_partitions_per_insert_block = 0"
+	}
+	start := time.Now().UTC().Truncate(24*time.Hour).AddDate(0, 0, -150)
+	srv.Exec(t, fmt.Sprintf(`INSERT INTO %s.latency_events (service, environment, version, operation, time, start_time_ns, duration_ns, is_error, http_status, weight, trace_id, span_id)
+		SELECT 'cart', 'production', if(number < 10000, '1', '2'), 'GET /', toDateTime(%d + 300 + number * 600), toUInt64(%d + 300 + number * 600) * 1000000000 + 7,
+		       1000000, 0, 200, 1, toFixedString(toString(number), 16), toFixedString(toString(number), 8)
+		FROM system.numbers LIMIT %d%s`, db, start.Unix(), start.Unix(), 150*144, settings))
+
+	res, err := schema.Apply(tctx(t), conn, o, srv.Version())
+	if err != nil || !slices.Equal(res.Applied, []uint32{18}) {
+		t.Fatalf("upgrade = %+v, %v", res, err)
+	}
+	for q, want := range map[string]uint64{
+		"SELECT uniqExact(day_start) FROM unit_versions_1d":                                                                                      150,
+		"SELECT count() FROM (SELECT day_start FROM unit_versions_1d GROUP BY version, day_start)":                                               151, // the day of the switch has both
+		"SELECT toUInt64(minMerge(first_minute)) FROM unit_versions_1d WHERE version = '2'":                                                      uint64(start.Unix() + 300 + 10000*600),
+		"SELECT toUInt64(maxMerge(last_minute)) FROM unit_versions_1d WHERE version = '1'":                                                       uint64(start.Unix() + 300 + 9999*600),
+		"SELECT toUInt64(maxMerge(last_minute)) FROM unit_versions_1d WHERE day_start = toDateTime(" + strconv.FormatInt(start.Unix(), 10) + ")": uint64(start.Unix() + 300 + 143*600),
+	} {
+		var n uint64
+		if err := conn.QueryRow(tctx(t), q).Scan(&n); err != nil || n != want {
+			t.Errorf("%s = %d, %v; want %d", q, n, err, want)
+		}
+	}
+	// New events reach it through the view.
+	e := startExporter(t, testConfig(srv, db), nopSettings())
+	td := ptrace.NewTraces()
+	at := time.Now().Add(-time.Minute)
+	eventspantest.AppendLatency(td, eventspantest.Latency{Service: "cart", Environment: "production", Version: "3", Operation: "GET /",
+		Start: at, Duration: time.Millisecond, TraceID: eventspantest.TraceID(1), SpanID: eventspantest.SpanID(1)})
+	push(t, e, td)
+	waitRows(t, conn, "SELECT count() FROM unit_versions_1d WHERE version = '3'", 1)
 }
 
 // Migration 6 adds the cohort and body-size columns to a latency_events

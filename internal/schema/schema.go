@@ -49,6 +49,8 @@ const (
 	TableResourceUsage   = "resource_usage"      // schema v14
 	TableOutcomes        = "outcome_events"      // schema v15
 	TableExperiments     = "experiments"         // schema v16
+	TableEvidence        = "deployment_evidence" // schema v17
+	TableUnitVersions1d  = "unit_versions_1d"    // schema v18
 	TableMigrations      = "schema_migrations"
 	LocalSuffix          = "_local"
 )
@@ -58,7 +60,7 @@ const (
 // leave a query reading a name that no longer exists.
 var ReadTables = []string{TableLatencyEvents, TableLatencyRollup, TableLatencyHist1m, TableLatencyHist1h,
 	TableDeployments, TableVersionPresence, TableCohortHist1m, TableVerdicts, TableNotifications, TableCallEvents,
-	TableIncidents, TableCommits, TableFlagEvaluations, TableErrorKinds1m, TableResourceUsage, TableOutcomes, TableExperiments}
+	TableIncidents, TableCommits, TableFlagEvaluations, TableErrorKinds1m, TableResourceUsage, TableOutcomes, TableExperiments, TableEvidence, TableUnitVersions1d}
 
 // Cohort dimensions: the values of cohort_hist_1m.dimension, and with the
 // two prefixes those of latency_events.cohort_keys (schema v6).
@@ -103,6 +105,7 @@ var RetentionTables = []struct{ Table, TimeColumn string }{
 	{TableErrorKinds1m, "minute"},
 	{TableResourceUsage, "time"},
 	{TableOutcomes, "time"},
+	{TableUnitVersions1d, "day_start"},
 }
 
 // Features are optional server features the schema uses when present.

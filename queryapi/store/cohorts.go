@@ -4,6 +4,8 @@ import (
 	"cmp"
 	"context"
 	"encoding/hex"
+	"maps"
+	"slices"
 	"strings"
 	"time"
 
@@ -24,12 +26,16 @@ type CohortMinute struct {
 	Minute    time.Time
 	Cohort    string
 	Operation string // with byOperation; else empty
+	// DurationSumNs is the weighted duration sum MeanMs comes from, kept
+	// so that minutes can be merged (MergeOperations).
+	DurationSumNs float64
 	analysis.CohortMinute
 }
 
 // cohortVariant: .Stored (a feature flag with stored evaluations, flags.go)
-// joins latency events with them.
-type cohortVariant struct{ Operation, ByOperation, Cohort, Stored bool }
+// joins latency events with them; .SizesOnly leaves the latency histogram
+// out (the versions' sizes: their latencies come from latency_hist_1m).
+type cohortVariant struct{ Operation, ByOperation, Cohort, Stored, SizesOnly bool }
 
 // isVersion reports whether dimension is the version dimension (the
 // default).
@@ -50,14 +56,29 @@ func (s *Store) CohortMinutes(ctx context.Context, q report.CompareQuery, byOper
 	if v.Stored, err = s.storedFlag(ctx, q); err != nil {
 		return nil, err
 	}
-	out, err := s.cohortMinutes(ctx, q, v, limit)
-	if err != nil || v.Cohort {
-		return out, err
+	if v.Cohort {
+		return s.cohortMinutes(ctx, q, v, limit)
 	}
-	v.Cohort, v.Stored = true, false
-	sizes, err := s.cohortMinutes(ctx, q, v, limit)
+	// The versions' sizes are another table's: read at once with the
+	// latencies.
+	var (
+		sizes   []CohortMinute
+		sizeErr error
+		done    = make(chan struct{})
+	)
+	go func() {
+		defer close(done)
+		sv := v
+		sv.Cohort, sv.Stored, sv.SizesOnly = true, false, true
+		sizes, sizeErr = s.cohortMinutes(ctx, q, sv, limit)
+	}()
+	out, err := s.cohortMinutes(ctx, q, v, limit)
+	<-done
 	if err != nil {
 		return nil, err
+	}
+	if sizeErr != nil {
+		return nil, sizeErr
 	}
 	// Both are ordered by (operation, minute, cohort): a merge join.
 	order := func(a, b CohortMinute) int {
@@ -90,6 +111,7 @@ func (s *Store) cohortMinutes(ctx context.Context, q report.CompareQuery, v coho
 			return err
 		}
 		c.Minute = time.Unix(int64(m), 0).UTC()
+		c.DurationSumNs = durationSum
 		if c.Requests > 0 {
 			c.MeanMs = durationSum / c.Requests / 1e6
 		}
@@ -107,6 +129,78 @@ func (s *Store) cohortMinutes(ctx context.Context, q report.CompareQuery, v coho
 		return nil, invalid("more than %d cohort minutes: narrow the range", limit)
 	}
 	return out, nil
+}
+
+// MergeOperations merges the minutes of CohortMinutes split by operation
+// into those it returns unsplit: per minute and cohort the sums of the
+// operations' requests, errors, durations and histograms, in the unsplit
+// order (minute, cohort), percentiles and means from the sums. A
+// comparison needs both and reads once. Sums of whole-number weights and
+// nanoseconds are exact in any order; fractional weights are summed in an
+// order no more fixed than the server's own merge of the same states.
+func MergeOperations(rows []CohortMinute) []CohortMinute {
+	type key struct {
+		minute time.Time
+		cohort string
+	}
+	type sums struct {
+		c               CohortMinute
+		hist, resp, req map[uint16]float64
+		hasResp, hasReq bool
+	}
+	at := map[key]*sums{}
+	var keys []key
+	add := func(into map[uint16]float64, keys []uint16, weights []float64) {
+		for i, k := range keys {
+			into[k] += weights[i]
+		}
+	}
+	for _, r := range rows {
+		k := key{r.Minute, r.Cohort}
+		m := at[k]
+		if m == nil {
+			m = &sums{c: CohortMinute{Minute: r.Minute, Cohort: r.Cohort}, hist: map[uint16]float64{}, resp: map[uint16]float64{}, req: map[uint16]float64{}}
+			at[k] = m
+			keys = append(keys, k)
+		}
+		m.c.Requests += r.Requests
+		m.c.Errors += r.Errors
+		m.c.DurationSumNs += r.DurationSumNs
+		add(m.hist, r.HistKeys, r.HistWeights)
+		add(m.resp, r.RespHistKeys, r.RespHistWeights)
+		add(m.req, r.ReqHistKeys, r.ReqHistWeights)
+	}
+	slices.SortFunc(keys, func(a, b key) int { return cmp.Or(a.minute.Compare(b.minute), strings.Compare(a.cohort, b.cohort)) })
+	out := make([]CohortMinute, len(keys))
+	for i, k := range keys {
+		m := at[k]
+		c := m.c
+		if c.Requests > 0 {
+			c.MeanMs = c.DurationSumNs / c.Requests / 1e6
+		}
+		c.HistKeys, c.HistWeights = sortedArrays(m.hist)
+		c.RespHistKeys, c.RespHistWeights = sortedArrays(m.resp)
+		c.ReqHistKeys, c.ReqHistWeights = sortedArrays(m.req)
+		c.P50Ms, c.P90Ms, c.P95Ms, c.P99Ms = percentilesMs(c.HistKeys, c.HistWeights)
+		c.RespP50Bytes, c.RespP95Bytes = sizePercentiles(c.RespHistKeys, c.RespHistWeights)
+		c.ReqP50Bytes, c.ReqP95Bytes = sizePercentiles(c.ReqHistKeys, c.ReqHistWeights)
+		out[i] = c
+	}
+	return out
+}
+
+// sortedArrays is a histogram as sumMap returns it: keys ascending, with
+// empty (not nil) arrays when it has none, as the driver scans them.
+func sortedArrays(h map[uint16]float64) ([]uint16, []float64) {
+	keys := slices.Sorted(maps.Keys(h))
+	if keys == nil {
+		keys = []uint16{}
+	}
+	weights := make([]float64, len(keys))
+	for i, k := range keys {
+		weights[i] = h[k]
+	}
+	return keys, weights
 }
 
 var sizeLevels = []float64{0.5, 0.95}

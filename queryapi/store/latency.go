@@ -2,6 +2,7 @@ package store
 
 import (
 	"context"
+	"errors"
 	"slices"
 	"time"
 
@@ -156,9 +157,25 @@ func (s *Store) latency(ctx context.Context, q report.LatencyQuery, v latencyVar
 // service and environment; versions newest last-seen first. First/last seen
 // are minutes. More than limit unit versions is an invalid-argument error.
 func (s *Store) UnitRows(ctx context.Context, environment string, since time.Time, limit int) ([]report.Unit, error) {
+	// The whole history comes from the daily summary (schema v18); a
+	// database without it, or a bounded history, from every minute.
+	v := unitsVariant{Environment: environment != "", Summary: unixSeconds(since) == 0}
+	out, err := s.unitRows(ctx, v, environment, since, limit)
+	var ex *clickhouse.Exception
+	if v.Summary && errors.As(err, &ex) && ex.Code == errUnknownTable {
+		v.Summary = false
+		out, err = s.unitRows(ctx, v, environment, since, limit)
+	}
+	return out, err
+}
+
+// unitsVariant: .Summary reads unit_versions_1d instead of latency_hist_1m.
+type unitsVariant struct{ Environment, Summary bool }
+
+func (s *Store) unitRows(ctx context.Context, v unitsVariant, environment string, since time.Time, limit int) ([]report.Unit, error) {
 	var out []report.Unit
 	n := 0
-	err := s.query(ctx, "units", struct{ Environment bool }{environment != ""}, func(rows driver.Rows) error {
+	err := s.query(ctx, "units", v, func(rows driver.Rows) error {
 		var (
 			service, env, version string
 			first, last           uint32

@@ -21,9 +21,52 @@ const maxCompareMinutes = int(limits.MaxCompareRange / time.Minute)
 // Compare compares two versions of one unit in the minutes both served
 // (docs/analysis.md, "Same-window comparison of cohorts").
 func (s *Service) Compare(ctx context.Context, q report.CompareQuery) (report.Comparison, error) {
-	rows, err := s.st.CohortMinutes(ctx, q, false, 2*maxCompareMinutes)
-	if err != nil {
-		return report.Comparison{}, err
+	// The exemplars and the error kinds do not depend on the minutes: they
+	// are read while the minutes are (whose scan into Go costs this process
+	// as much as the server its query).
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel() // an early return ends them
+	var (
+		ex                map[string]store.Exemplars
+		kinds             []store.CohortKindMinute
+		kindsOK           bool
+		exErr, kindsErr   error
+		exDone, kindsDone = make(chan struct{}), make(chan struct{})
+	)
+	go func() {
+		defer close(exDone)
+		ex, exErr = s.st.CohortExemplars(ctx, q)
+	}()
+	go func() {
+		defer close(kindsDone)
+		kinds, kindsOK, kindsErr = s.st.CohortErrorKinds(ctx, q, 2*maxKindRowsPerMinute*maxCompareMinutes)
+	}()
+	// The comparison and its per-operation breakdown read the same minutes:
+	// split by operation once, the whole unit is their merge. Without a
+	// breakdown (one operation asked, a range beyond a day, or more
+	// operations than its bound) the unit's minutes are read unsplit.
+	var opRowsAll, rows []store.CohortMinute
+	var opErr error
+	byOperation := q.Operation == "" && q.End.Sub(q.Start) <= maxOperationsRange
+	if byOperation {
+		opRowsAll, opErr = s.st.CohortMinutes(ctx, q, true, 2*maxCompareOperations*int(maxOperationsRange/time.Minute))
+		var ia *report.InvalidArgumentError
+		switch {
+		case opErr == nil:
+			if rows = store.MergeOperations(opRowsAll); len(rows) > 2*maxCompareMinutes {
+				return report.Comparison{}, invalid("more than %d cohort minutes: narrow the range", 2*maxCompareMinutes)
+			}
+		case errors.As(opErr, &ia): // more operations than the bound: leave the breakdown out
+			byOperation = false
+		default:
+			return report.Comparison{}, opErr
+		}
+	}
+	if !byOperation {
+		var err error
+		if rows, err = s.st.CohortMinutes(ctx, q, false, 2*maxCompareMinutes); err != nil {
+			return report.Comparison{}, err
+		}
 	}
 	c, err := s.compare(ctx, pairsOf(rows, q.Treatment), q.ExpectedShare)
 	if err != nil {
@@ -31,34 +74,27 @@ func (s *Service) Compare(ctx context.Context, q report.CompareQuery) (report.Co
 	}
 	out := report.Comparison{OverlapMinutes: c.OverlapMinutes, Verdict: c.Verdict, Metrics: c.ReportMetrics(), SRM: c.SRM}
 	out.Control, out.Treatment = c.Cohorts(q.Control, q.Treatment)
-	ex, err := s.st.CohortExemplars(ctx, q)
-	if err != nil {
-		return report.Comparison{}, err
+	<-exDone
+	if exErr != nil {
+		return report.Comparison{}, exErr
 	}
 	out.Control.SlowestTraceID, out.Control.FailedTraceID = ex[q.Control].SlowestTraceID, ex[q.Control].FailedTraceID
 	out.Treatment.SlowestTraceID, out.Treatment.FailedTraceID = ex[q.Treatment].SlowestTraceID, ex[q.Treatment].FailedTraceID
-	if out.ErrorKinds, err = s.compareErrorKinds(ctx, q, rows); err != nil {
+	<-kindsDone
+	if out.ErrorKinds, err = s.compareErrorKinds(ctx, q, rows, kinds, kindsOK, kindsErr); err != nil {
 		return report.Comparison{}, err
 	}
-	if q.Operation != "" || q.End.Sub(q.Start) > maxOperationsRange {
+	if !byOperation {
 		return out, nil
 	}
 	// The same per operation, busiest first.
-	rows, err = s.st.CohortMinutes(ctx, q, true, 2*maxCompareOperations*int(maxOperationsRange/time.Minute))
-	if err != nil {
-		var ia *report.InvalidArgumentError
-		if errors.As(err, &ia) { // more operations than the bound: leave the breakdown out
-			return out, nil
-		}
-		return report.Comparison{}, err
-	}
 	type opRows struct {
 		op       string
 		rows     []store.CohortMinute
 		requests float64
 	}
 	var ops []opRows
-	for _, r := range rows {
+	for _, r := range opRowsAll {
 		if n := len(ops); n == 0 || ops[n-1].op != r.Operation {
 			ops = append(ops, opRows{op: r.Operation})
 		}
@@ -88,9 +124,10 @@ const maxKindRowsPerMinute = 10
 // the new-error-kind rule with the control as the baseline ("before") and
 // the treatment as the deployment ("after"), minute by minute, without
 // history (docs/analysis.md, "New error kinds"). nil when the storage has
-// no error kinds or the range holds more rows than the bound.
-func (s *Service) compareErrorKinds(ctx context.Context, q report.CompareQuery, rows []store.CohortMinute) (*report.ErrorKinds, error) {
-	kinds, ok, err := s.st.CohortErrorKinds(ctx, q, 2*maxKindRowsPerMinute*maxCompareMinutes)
+// no error kinds or the range holds more rows than the bound (kinds, ok and
+// err: what CohortErrorKinds answered).
+func (s *Service) compareErrorKinds(ctx context.Context, q report.CompareQuery, rows []store.CohortMinute,
+	kinds []store.CohortKindMinute, ok bool, err error) (*report.ErrorKinds, error) {
 	var ia *report.InvalidArgumentError
 	if errors.As(err, &ia) || (err == nil && !ok) {
 		return nil, nil

@@ -11,6 +11,7 @@ import (
 
 	"github.com/changelens/changelens/processor/changelensprocessor"
 	"github.com/changelens/changelens/queryapi/report"
+	"github.com/changelens/changelens/queryapi/store"
 	"github.com/changelens/changelens/testkit/chtest"
 	"github.com/changelens/changelens/testkit/pipelinetest"
 )
@@ -130,6 +131,34 @@ func TestCompareCohorts(t *testing.T) {
 		}
 		if aa.Verdict != report.CompareNoDifference || aa.SRM.Mismatch || aa.OverlapMinutes < 55 {
 			t.Errorf("A/A on %s: %v over %d minutes, SRM %+v", aq.Dimension, aa.Verdict, aa.OverlapMinutes, aa.SRM)
+		}
+	}
+
+	// A comparison reads its minutes split by operation and merges them for
+	// the whole unit: the merge is what the unsplit read answers, for
+	// versions (with their sizes from the second table), a flag and an
+	// attribute alike.
+	st, err := store.Open(ctx, store.Config{DSN: dsn})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	for _, cq := range []report.CompareQuery{q("api", "1.0", "1.1", 0), q("db", "3.0", "3.1", 0), fq, aq} {
+		whole, err := st.CohortMinutes(ctx, cq, false, 10000)
+		if err != nil {
+			t.Fatal(err)
+		}
+		split, err := st.CohortMinutes(ctx, cq, true, 10000)
+		if err != nil {
+			t.Fatal(err)
+		}
+		merged := store.MergeOperations(split)
+		if len(whole) < 110 || len(split) <= len(whole) || fmt.Sprintf("%+v", merged) != fmt.Sprintf("%+v", whole) {
+			t.Errorf("%s %s: %d minutes merged from %d split by operation differ from the %d read whole", cq.Service, cq.Dimension,
+				len(merged), len(split), len(whole))
+		}
+		if cq.Dimension == fq.Dimension && (whole[0].RespHistKeys == nil || whole[0].RespP50Bytes <= 0) {
+			t.Errorf("flag minutes without response sizes: %+v", whole[0])
 		}
 	}
 

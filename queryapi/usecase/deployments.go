@@ -16,6 +16,7 @@ import (
 	"github.com/changelens/changelens/queryapi/inference"
 	"github.com/changelens/changelens/queryapi/limits"
 	"github.com/changelens/changelens/queryapi/report"
+	"github.com/changelens/changelens/queryapi/store"
 )
 
 // timeline reads the deployments of the filtered units in [from, to) plus
@@ -305,26 +306,81 @@ func (s *Service) Impact(ctx context.Context, id string) (report.Impact, error) 
 		return report.Impact{}, err
 	}
 	im := impacts[0]
+	if e, ok, err := s.storedEvidence(ctx, it, im); err != nil {
+		return report.Impact{}, err
+	} else if ok {
+		im.Canary = e.Canary
+		if e.WithNeighbours {
+			im.Attribution.Neighbours = e.Neighbours
+		}
+		return im, nil
+	}
+	e, err := s.evidence(ctx, it, im)
+	if err != nil {
+		return report.Impact{}, err
+	}
+	im.Canary = e.Canary
+	if e.WithNeighbours {
+		im.Attribution.Neighbours = e.Neighbours
+	}
+	return im, nil
+}
+
+// evidence computes what im's impact adds to its judgement: the canary
+// comparison and, when the judgement has no attribution (nothing
+// regressed), the graph around the unit and its neighbours' deployments,
+// still worth showing.
+func (s *Service) evidence(ctx context.Context, it *analysis.Item, im report.Impact) (store.Evidence, error) {
+	b, a := it.MinuteWindows()
+	d := it.Deployment
+	e := store.Evidence{Before: b, After: a, Version: d.Version, PreviousVersion: d.PreviousVersion, RolloutStart: d.RolloutStart}
 	// The neighbours and the canary comparison read independently: their
 	// latencies overlap (the impact page waits for the slower one only).
 	var canaryErr error
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
-		im.Canary, canaryErr = s.canary(ctx, it)
+		e.Canary, canaryErr = s.canary(ctx, it)
 	}()
 	if im.Attribution.Neighbours == nil && !im.Deployment.Failed {
-		// Judged without attribution (nothing regressed): the graph around
-		// the unit and its neighbours' deployments are still worth showing.
 		ev, own, err := s.attributionFor(ctx, it, nil)
 		if err != nil {
 			<-done
-			return report.Impact{}, err
+			return store.Evidence{}, err
 		}
-		im.Attribution.Neighbours = analysis.Neighbours(ev, own, s.cfg.Analysis)
+		e.WithNeighbours, e.Neighbours = true, analysis.Neighbours(ev, own, s.cfg.Analysis)
 	}
 	<-done
-	return im, canaryErr
+	return e, canaryErr
+}
+
+// storedEvidence is the evidence changelens-worker stored for it when it
+// is settled and the evidence fits it (evidenceFits).
+func (s *Service) storedEvidence(ctx context.Context, it *analysis.Item, im report.Impact) (store.Evidence, bool, error) {
+	if s.cfg.IgnoreStoredVerdicts || s.cfg.Now().Before(it.After.End.Add(s.cfg.CacheSettle)) {
+		return store.Evidence{}, false, nil
+	}
+	d := it.Deployment
+	stored, err := s.st.StoredEvidence(ctx, s.configHash, []string{d.ID})
+	if err != nil {
+		return store.Evidence{}, false, err
+	}
+	e, ok := stored[d.ID]
+	if !ok {
+		return store.Evidence{}, false, nil
+	}
+	return e, evidenceFits(e, it, im), nil
+}
+
+// evidenceFits reports whether e was computed for it's windows, versions
+// and rollout start as they are now, and for a judgement that, like im's,
+// did or did not carry its neighbours.
+func evidenceFits(e store.Evidence, it *analysis.Item, im report.Impact) bool {
+	b, a := it.MinuteWindows()
+	d := it.Deployment
+	return e.Before.Start.Equal(b.Start) && e.Before.End.Equal(b.End) && e.After.Start.Equal(a.Start) && e.After.End.Equal(a.End) &&
+		e.Version == d.Version && e.PreviousVersion == d.PreviousVersion && e.RolloutStart.Equal(d.RolloutStart) &&
+		e.WithNeighbours == (im.Attribution.Neighbours == nil && !im.Deployment.Failed)
 }
 
 // canary compares a deployment's version with the previous one in the

@@ -6,6 +6,8 @@ import (
 	"sync"
 	"time"
 
+	"golang.org/x/sync/singleflight"
+
 	"github.com/changelens/changelens/queryapi/analysis"
 	"github.com/changelens/changelens/queryapi/inference"
 	"github.com/changelens/changelens/queryapi/report"
@@ -47,13 +49,29 @@ func (s *Service) episodesOf(ctx context.Context, f unitFilter) (map[unitFilter]
 	}
 	settled, ok := s.episodes.get(f, time.Now().Add(-s.cfg.EpisodesRebuild))
 	if !ok {
-		upTo := s.cfg.Now().Add(-s.cfg.EpisodesSettle).Truncate(store.BucketSize)
-		units, err := s.st.Episodes(ctx, f, time.Time{}, upTo, re)
+		// A page's requests arrive together and build the same timelines:
+		// the first to miss reads the settled history (the costliest read
+		// of a year of data), the others wait for it rather than read it
+		// again. The read is not the first caller's alone: its end does not
+		// end it (the store's query timeout bounds it).
+		shared := context.WithoutCancel(ctx)
+		v, err, _ := s.episodes.reads.Do(episodeKey(f), func() (any, error) {
+			if e, ok := s.episodes.get(f, time.Now().Add(-s.cfg.EpisodesRebuild)); ok {
+				return e, nil
+			}
+			upTo := s.cfg.Now().Add(-s.cfg.EpisodesSettle).Truncate(store.BucketSize)
+			units, err := s.st.Episodes(shared, f, time.Time{}, upTo, re)
+			if err != nil {
+				return nil, err
+			}
+			e := &settledEpisodes{upTo: upTo, built: time.Now(), units: units}
+			s.episodes.put(f, e)
+			return e, nil
+		})
 		if err != nil {
 			return nil, err
 		}
-		settled = &settledEpisodes{upTo: upTo, built: time.Now(), units: units}
-		s.episodes.put(f, settled)
+		settled = v.(*settledEpisodes)
 	}
 	recent, err := s.st.Episodes(ctx, f, settled.upTo, time.Time{}, re)
 	if err != nil {
@@ -104,9 +122,12 @@ type settledEpisodes struct {
 // episodeCache keeps settledEpisodes per unit filter (at most
 // maxEpisodeFilters; the oldest goes first).
 type episodeCache struct {
-	mu sync.Mutex
-	m  map[unitFilter]*settledEpisodes
+	mu    sync.Mutex
+	m     map[unitFilter]*settledEpisodes
+	reads singleflight.Group // one settled read per filter at a time
 }
+
+func episodeKey(f unitFilter) string { return f.Service + "\x00" + f.Environment }
 
 const maxEpisodeFilters = 1024
 

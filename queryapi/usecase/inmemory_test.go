@@ -11,10 +11,12 @@ import (
 	"context"
 	"errors"
 	"hash/fnv"
+	"maps"
 	"math"
 	"math/rand/v2"
 	"reflect"
 	"slices"
+	"sync"
 	"testing"
 	"time"
 
@@ -904,5 +906,70 @@ func TestInMemoryIncidentResolutionRestores(t *testing.T) {
 	v3 := deps[0]
 	if !slices.Contains(v3.FailureReasons, report.ReasonIncident) || !v3.RestoreTime.Equal(at(140*time.Minute)) || v3.TimeToRestore != 20*time.Minute {
 		t.Errorf("v3: reasons %v, restored %v after %v; want INCIDENT among them, 12:20 after 20m", v3.FailureReasons, v3.RestoreTime, v3.TimeToRestore)
+	}
+}
+
+// heldEpisodes holds every read of the settled episode history (since
+// zero) until release is closed, counting them per unit filter.
+type heldEpisodes struct {
+	*fakestore.Store
+	mu      sync.Mutex
+	settled map[store.UnitFilter]int
+	release chan struct{}
+}
+
+func (h *heldEpisodes) Episodes(ctx context.Context, f store.UnitFilter, since, before time.Time, re time.Duration) (map[store.UnitFilter]store.UnitEpisodes, error) {
+	if since.IsZero() {
+		h.mu.Lock()
+		h.settled[f]++
+		h.mu.Unlock()
+		<-h.release
+	}
+	return h.Store.Episodes(ctx, f, since, before, re)
+}
+
+func (h *heldEpisodes) reads() map[store.UnitFilter]int {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return maps.Clone(h.settled)
+}
+
+// A page's requests arrive together on a fresh process: the second waits
+// for the first one's read of the settled history instead of reading it
+// again, and both answer what one alone does.
+func TestInMemoryEpisodeReadShared(t *testing.T) {
+	st := &heldEpisodes{Store: cartScenario(), settled: map[store.UnitFilter]int{}, release: make(chan struct{})}
+	now := at(4 * time.Hour)
+	svc := newService(t, st, &now)
+	want := listAll(t, newService(t, cartScenario(), &now, noCache), cartQuery())
+	got := make([][]report.Deployment, 2)
+	var wg sync.WaitGroup
+	for i := range got {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			page, _, err := svc.Deployments(context.Background(), cartQuery())
+			if err != nil {
+				t.Error(err)
+			}
+			got[i] = page
+		}()
+	}
+	for len(st.reads()) == 0 {
+		time.Sleep(time.Millisecond)
+	}
+	time.Sleep(50 * time.Millisecond) // the second request reaches the cache meanwhile
+	close(st.release)
+	wg.Wait()
+	// (The unit's own history, and the environment's for its controls.)
+	for f, n := range st.reads() {
+		if n != 1 {
+			t.Errorf("%d reads of %+v's settled history for two requests at once, want 1", n, f)
+		}
+	}
+	for i, g := range got {
+		if len(g) != 2 || len(g) != len(want) || g[0].ID != want[0].ID || g[1].ID != want[1].ID || g[0].Verdict != want[0].Verdict {
+			t.Errorf("request %d: %+v, want %+v", i, g, want)
+		}
 	}
 }

@@ -2,6 +2,7 @@ package usecase
 
 import (
 	"context"
+	"fmt"
 	"time"
 
 	"github.com/changelens/changelens/queryapi/analysis"
@@ -16,6 +17,23 @@ type Settled struct {
 	Before, After analysis.Span // the minute windows the statistics cover
 	Stats         store.WindowPair
 	Judgement     analysis.Judgement
+	item          *analysis.Item // for Evidence
+}
+
+// Evidence computes what the impact of v shows beside its verdict (the
+// canary comparison, the graph around the unit) as an impact request
+// would: what changelens-worker stores so that the API reads it instead.
+func (s *Service) Evidence(ctx context.Context, v Settled) (store.Evidence, error) {
+	if v.item == nil {
+		return store.Evidence{}, fmt.Errorf("usecase: %s: not a deployment Judge settled", v.Impact.Deployment.ID)
+	}
+	return s.evidence(ctx, v.item, v.Impact)
+}
+
+// Fits reports whether stored evidence e is still v's: computed for its
+// windows, versions and rollout start as they are now.
+func (v Settled) Fits(e store.Evidence) bool {
+	return v.item != nil && evidenceFits(e, v.item, v.Impact)
 }
 
 // Judged is every deployment with deploy time in [from, to), with what can
@@ -99,7 +117,7 @@ func (s *Service) Judge(ctx context.Context, from, to time.Time) (Judged, error)
 			continue
 		}
 		b, a := it.MinuteWindows()
-		out.Settled = append(out.Settled, Settled{Impact: im, Before: b, After: a, Stats: c.stats, Judgement: c.j})
+		out.Settled = append(out.Settled, Settled{Impact: im, Before: b, After: a, Stats: c.stats, Judgement: c.j, item: it})
 	}
 	return out, nil
 }

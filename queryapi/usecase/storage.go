@@ -64,11 +64,15 @@ type WindowReader interface {
 	ErrorKinds(ctx context.Context, items []*analysis.Item, idx []int, history time.Duration) ([]store.ErrorKindWindows, error)
 }
 
-// VerdictReader reads the verdicts changelens-worker stored.
+// VerdictReader reads the verdicts and impact evidence changelens-worker
+// stored.
 type VerdictReader interface {
 	// StoredVerdicts: the stored verdicts of ids judged with the settings
 	// configHash (missing IDs have none).
 	StoredVerdicts(ctx context.Context, configHash string, ids []string) (map[string]store.StoredVerdict, error)
+	// StoredEvidence: the stored impact evidence of ids judged with the
+	// settings configHash (missing IDs have none).
+	StoredEvidence(ctx context.Context, configHash string, ids []string) (map[string]store.Evidence, error)
 }
 
 // LatencyReader reads latency series, summaries and the units seen.

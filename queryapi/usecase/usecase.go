@@ -26,6 +26,10 @@
 // and for a regression the attribution) through Timeline.Judge, the one
 // verdict entry point. Settled judgements are kept in an LRU cache
 // (CacheSettle), so a DORA report or listing reads only recent windows.
+// What an impact shows beside the verdict — the canary comparison, the graph
+// around the unit — is read the same way from what the worker stored for
+// the deployment's windows and versions (Evidence), and computed only when
+// nothing fits.
 //
 // # Paging
 //

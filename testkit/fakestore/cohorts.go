@@ -62,7 +62,7 @@ func (s *Store) CohortMinutes(ctx context.Context, q report.CompareQuery, byOper
 	for _, k := range keys {
 		h := acc[k]
 		c := store.CohortMinute{Minute: k.minute, Cohort: k.cohort, Operation: k.op}
-		c.Requests, c.Errors = h.requests, h.errors
+		c.Requests, c.Errors, c.DurationSumNs = h.requests, h.errors, h.durationMs*1e6
 		if h.requests > 0 {
 			c.MeanMs = h.durationMs / h.requests
 		}

@@ -127,6 +127,7 @@ type Store struct {
 	deployments map[string]*deployment
 	incidents   map[incidentKey]report.Incident
 	commits     map[commitKey]store.Commit
+	evidence    map[string]map[string]store.Evidence      // config hash → id → evidence
 	verdicts    map[string]map[string]store.StoredVerdict // config hash → id →
 	exemplars   map[exemplarKey]store.Exemplars
 	experiments map[string]store.StoredExperiment
@@ -143,6 +144,7 @@ type Store struct {
 func New() *Store {
 	return &Store{deployments: map[string]*deployment{}, incidents: map[incidentKey]report.Incident{}, commits: map[commitKey]store.Commit{},
 		verdicts:  map[string]map[string]store.StoredVerdict{},
+		evidence:  map[string]map[string]store.Evidence{},
 		exemplars: map[exemplarKey]store.Exemplars{}, experiments: map[string]store.StoredExperiment{}, reads: map[string]int{}, errs: map[string]error{}}
 }
 
@@ -201,6 +203,17 @@ func (s *Store) PutVerdict(configHash, id string, v store.StoredVerdict) {
 		s.verdicts[configHash] = map[string]store.StoredVerdict{}
 	}
 	s.verdicts[configHash][id] = v
+}
+
+// PutEvidence stores a deployment's impact evidence under configHash, as
+// changelens-worker does.
+func (s *Store) PutEvidence(configHash, id string, e store.Evidence) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.evidence[configHash] == nil {
+		s.evidence[configHash] = map[string]store.Evidence{}
+	}
+	s.evidence[configHash][id] = e
 }
 
 // SetExemplars sets the exemplar traces of one cohort of a unit's dimension

@@ -158,3 +158,19 @@ func (s *Store) StoredVerdicts(ctx context.Context, configHash string, ids []str
 	}
 	return out, nil
 }
+
+// StoredEvidence returns the evidence PutEvidence stored for ids under
+// configHash.
+func (s *Store) StoredEvidence(ctx context.Context, configHash string, ids []string) (map[string]store.Evidence, error) {
+	defer s.mu.Unlock()
+	if err := s.begin(ctx, "StoredEvidence"); err != nil {
+		return nil, err
+	}
+	out := make(map[string]store.Evidence, len(ids))
+	for _, id := range ids {
+		if e, ok := s.evidence[configHash][id]; ok {
+			out[id] = e
+		}
+	}
+	return out, nil
+}

@@ -73,6 +73,8 @@ func New(cfg Config, svc *usecase.Service, st *store.Store, w *writer.Writer, n 
 // Result says what a cycle did.
 type Result struct {
 	Judged, Settled, Stored, Resettled, Notified int
+	// Evidence: settled deployments whose impact evidence was (re)stored.
+	Evidence int
 }
 
 // Cycle judges, stores and notifies once.
@@ -92,6 +94,7 @@ func (s *Settler) Cycle(ctx context.Context, now time.Time) (Result, error) {
 		return r, fmt.Errorf("settle: reading stored verdicts: %w", err)
 	}
 	var write []writer.Verdict
+	written := map[string]bool{}
 	for _, v := range j.Settled {
 		old, ok := stored[v.Impact.Deployment.ID]
 		switch {
@@ -108,9 +111,15 @@ func (s *Settler) Cycle(ctx context.Context, now time.Time) (Result, error) {
 			continue
 		}
 		write = append(write, VerdictOf(v))
+		written[v.Impact.Deployment.ID] = true
 	}
 	if err := s.w.StoreVerdicts(ctx, s.svc.ConfigHash(), write, now); err != nil {
 		return r, fmt.Errorf("settle: storing verdicts: %w", err)
+	}
+	// The evidence only spares the API reads (it computes what is missing
+	// live): a failure to store it must not hold back the notifications.
+	if r.Evidence, err = s.storeEvidence(ctx, j.Settled, ids, written, now); err != nil {
+		s.log.Warn("impact evidence not stored; the API computes it live meanwhile", "error", err)
 	}
 	if s.notifier == nil {
 		return r, nil
@@ -140,6 +149,48 @@ func (s *Settler) Cycle(ctx context.Context, now time.Time) (Result, error) {
 	}
 	return r, nil
 }
+
+// storeEvidence stores the impact evidence of the settled deployments
+// (ids: theirs) that have none that fits, or whose verdict was written
+// this cycle (written: their data changed), and returns how many.
+func (s *Settler) storeEvidence(ctx context.Context, settled []usecase.Settled, ids []string, written map[string]bool, now time.Time) (int, error) {
+	stored, err := s.st.StoredEvidence(ctx, s.svc.ConfigHash(), ids)
+	if err != nil {
+		return 0, fmt.Errorf("reading stored evidence: %w", err)
+	}
+	var write []writer.Evidence
+	n := 0
+	flush := func() error {
+		if err := s.w.StoreEvidence(ctx, s.svc.ConfigHash(), write, now); err != nil {
+			return fmt.Errorf("storing evidence: %w", err)
+		}
+		n += len(write)
+		write = write[:0]
+		return nil
+	}
+	for _, v := range settled {
+		d := v.Impact.Deployment
+		if e, ok := stored[d.ID]; ok && !written[d.ID] && v.Fits(e) {
+			continue
+		}
+		e, err := s.svc.Evidence(ctx, v)
+		if err != nil {
+			return n, fmt.Errorf("computing the evidence of %s: %w", d.ID, err)
+		}
+		write = append(write, writer.Evidence{ID: d.ID, Service: d.Service, Environment: d.Environment, Evidence: e})
+		// A first cycle over a long lookback computes many: what is done
+		// is kept even if a later one fails.
+		if len(write) == evidenceBatch {
+			if err := flush(); err != nil {
+				return n, err
+			}
+		}
+	}
+	return n, flush()
+}
+
+// evidenceBatch is the rows of evidence written at once.
+const evidenceBatch = 100
 
 // VerdictOf is the stored form of a settled deployment.
 func VerdictOf(v usecase.Settled) writer.Verdict {

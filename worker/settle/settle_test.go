@@ -5,7 +5,9 @@ import (
 	"encoding/binary"
 	"log/slog"
 	"maps"
+	"math"
 	"os"
+	"reflect"
 	"slices"
 	"testing"
 	"time"
@@ -100,7 +102,7 @@ func TestSettleStoresAndResettles(t *testing.T) {
 
 	r, err := s.Cycle(ctx, time.Now())
 	require.NoError(t, err)
-	assert.Equal(t, Result{Judged: 2, Settled: 2, Stored: 2}, r)
+	assert.Equal(t, Result{Judged: 2, Settled: 2, Stored: 2, Evidence: 2}, r)
 	var rm metricdata.ResourceMetrics
 	require.NoError(t, reader.Collect(ctx, &rm))
 	counts := map[string]int64{}
@@ -157,6 +159,7 @@ func TestSettleStoresAndResettles(t *testing.T) {
 	r, err = s.Cycle(ctx, time.Now())
 	require.NoError(t, err)
 	assert.Equal(t, 1, r.Resettled)
+	assert.Equal(t, 1, r.Evidence, "a re-settled deployment's evidence is computed again")
 	assert.Equal(t, report.VerdictDegraded, verdicts()["checkout"])
 
 	// A back-fill of slow requests into cart's after window re-settles it.
@@ -165,6 +168,157 @@ func TestSettleStoresAndResettles(t *testing.T) {
 	p.Close(t)
 	r, err = s.Cycle(ctx, time.Now())
 	require.NoError(t, err)
-	assert.Equal(t, Result{Judged: 2, Settled: 2, Resettled: 1}, r)
+	assert.Equal(t, Result{Judged: 2, Settled: 2, Resettled: 1, Evidence: 1}, r)
 	assert.Equal(t, report.VerdictDegraded, verdicts()["cart"])
+}
+
+// checkout's v2 runs as a canary beside v1 for the 10 minutes before it
+// takes all traffic (3× slower); cart switches at once, unchanged. The
+// worker stores both deployments' impact evidence; the API's impact read
+// from it is the one it computes, it really reads the stored row, and a
+// row computed for other windows is not used.
+func TestSettleStoresImpactEvidence(t *testing.T) {
+	srv := chtest.Shared(t)
+	db := srv.NewDatabase(t)
+	ctx := context.Background()
+	end := time.Now().UTC().Add(-time.Hour).Truncate(time.Minute)
+	start, switchAt := end.Add(-3*time.Hour), end.Add(-2*time.Hour)
+	p := pipelinetest.New(t, srv.Addr(), db, 1, nil)
+	var seq uint64
+	traffic(t, p, &seq, start, end, switchAt, map[string]float64{"checkout": 3, "cart": 1})
+	canaryFrom := switchAt.Add(-10 * time.Minute)
+	traffic(t, p, &seq, canaryFrom, switchAt, canaryFrom, map[string]float64{"checkout": 3})
+	p.Close(t)
+
+	st, err := store.Open(ctx, store.Config{DSN: srv.DSN("default", "", db)})
+	require.NoError(t, err)
+	defer st.Close()
+	svc, err := usecase.New(st, usecase.Config{IgnoreStoredVerdicts: true, CacheSize: -1})
+	require.NoError(t, err)
+	w := writer.New(srv.Conn(t, db), schema.Options{Database: db})
+	s, err := New(Config{}, svc, st, w, nil, sdkmetric.NewMeterProvider().Meter("test"), slog.New(slog.DiscardHandler))
+	require.NoError(t, err)
+	r, err := s.Cycle(ctx, time.Now())
+	require.NoError(t, err)
+	assert.Equal(t, Result{Judged: 2, Settled: 2, Stored: 2, Evidence: 2}, r)
+	r, err = s.Cycle(ctx, time.Now())
+	require.NoError(t, err)
+	assert.Equal(t, Result{Judged: 2, Settled: 2}, r, "the stored evidence fits: nothing computed again")
+
+	ro := srv.DSN(chtest.ReadOnlyUser, chtest.ReadOnlyPassword, db)
+	api, err := usecase.Open(ctx, ro, usecase.Config{CacheSize: -1})
+	require.NoError(t, err)
+	defer api.Close()
+	computing, err := usecase.Open(ctx, ro, usecase.Config{CacheSize: -1, IgnoreStoredVerdicts: true})
+	require.NoError(t, err)
+	defer computing.Close()
+	deps, _, err := api.Deployments(ctx, report.DeploymentQuery{Environment: "production", Start: start, End: end})
+	require.NoError(t, err)
+	require.Len(t, deps, 2)
+	ids := map[string]string{}
+	for _, d := range deps {
+		ids[d.Service] = d.ID
+	}
+	for _, svcName := range []string{"checkout", "cart"} {
+		fromStore, err := api.Impact(ctx, ids[svcName])
+		require.NoError(t, err)
+		computed, err := computing.Impact(ctx, ids[svcName])
+		require.NoError(t, err)
+		assert.True(t, same(computed, fromStore), "%s: from the store %+v, computed %+v", svcName, fromStore, computed)
+	}
+	im, err := api.Impact(ctx, ids["checkout"])
+	require.NoError(t, err)
+	require.NotNil(t, im.Canary, "v1 and v2 served the same minutes")
+	assert.Equal(t, "v1", im.Canary.Control.Value)
+	assert.Equal(t, "v2", im.Canary.Treatment.Value)
+	assert.GreaterOrEqual(t, im.Canary.OverlapMinutes, 10)
+	assert.Equal(t, 200.0*float64(im.Canary.OverlapMinutes)/10, im.Canary.Treatment.Requests, "20 requests a minute of v2 in the overlap")
+	cart, err := api.Impact(ctx, ids["cart"])
+	require.NoError(t, err)
+	assert.Nil(t, cart.Canary, "cart's versions never served the same minute")
+
+	stored, err := st.StoredEvidence(ctx, svc.ConfigHash(), []string{ids["checkout"], ids["cart"]})
+	require.NoError(t, err)
+	require.Len(t, stored, 2)
+	e := stored[ids["checkout"]]
+	assert.Equal(t, "v2", e.Version)
+	assert.Equal(t, "v1", e.PreviousVersion)
+	assert.True(t, e.WithNeighbours, "nothing attributed: the impact shows the graph around the unit")
+
+	// The API really reads the row: a stored canary saying otherwise is
+	// what it answers …
+	poisoned := e
+	c := *e.Canary
+	c.OverlapMinutes = 777
+	poisoned.Canary = &c
+	require.NoError(t, w.StoreEvidence(ctx, svc.ConfigHash(), []writer.Evidence{{ID: ids["checkout"], Service: "checkout",
+		Environment: "production", Evidence: poisoned}}, time.Now()))
+	im, err = api.Impact(ctx, ids["checkout"])
+	require.NoError(t, err)
+	assert.Equal(t, 777, im.Canary.OverlapMinutes)
+
+	// … but not one computed for other windows: that is computed live.
+	poisoned.After.End = poisoned.After.End.Add(time.Minute)
+	require.NoError(t, w.StoreEvidence(ctx, svc.ConfigHash(), []writer.Evidence{{ID: ids["checkout"], Service: "checkout",
+		Environment: "production", Evidence: poisoned}}, time.Now().Add(time.Second)))
+	im, err = api.Impact(ctx, ids["checkout"])
+	require.NoError(t, err)
+	computed, err := computing.Impact(ctx, ids["checkout"])
+	require.NoError(t, err)
+	assert.True(t, same(computed, im), "a stale row is not used: %+v", im)
+	r, err = s.Cycle(ctx, time.Now())
+	require.NoError(t, err)
+	assert.Equal(t, 1, r.Evidence, "the worker replaces evidence that no longer fits")
+	im, err = api.Impact(ctx, ids["checkout"])
+	require.NoError(t, err)
+	assert.True(t, same(computed, im), "the replaced row: %+v", im)
+}
+
+// same is reflect.DeepEqual with a NaN equal to a NaN: an impact holds
+// NaN for what could not be computed, and the stored form keeps it.
+func same(a, b any) bool { return sameValue(reflect.ValueOf(a), reflect.ValueOf(b)) }
+
+func sameValue(a, b reflect.Value) bool {
+	if a.IsValid() != b.IsValid() || a.Type() != b.Type() {
+		return false
+	}
+	switch a.Kind() {
+	case reflect.Float32, reflect.Float64:
+		x, y := a.Float(), b.Float()
+		return x == y || (math.IsNaN(x) && math.IsNaN(y))
+	case reflect.Pointer:
+		if a.IsNil() || b.IsNil() {
+			return a.IsNil() == b.IsNil()
+		}
+		if a.Type() == reflect.TypeFor[*time.Location]() {
+			return a.Pointer() == b.Pointer()
+		}
+		return sameValue(a.Elem(), b.Elem())
+	case reflect.Slice:
+		if a.IsNil() != b.IsNil() || a.Len() != b.Len() {
+			return false
+		}
+		for i := range a.Len() {
+			if !sameValue(a.Index(i), b.Index(i)) {
+				return false
+			}
+		}
+		return true
+	case reflect.Struct:
+		for i := range a.NumField() {
+			if !sameValue(a.Field(i), b.Field(i)) {
+				return false
+			}
+		}
+		return true
+	case reflect.String:
+		return a.String() == b.String()
+	case reflect.Bool:
+		return a.Bool() == b.Bool()
+	case reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64:
+		return a.Int() == b.Int()
+	case reflect.Uint, reflect.Uint8, reflect.Uint16, reflect.Uint32, reflect.Uint64, reflect.Uintptr:
+		return a.Uint() == b.Uint()
+	}
+	panic("same: " + a.Kind().String())
 }

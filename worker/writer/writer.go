@@ -1,7 +1,8 @@
 // Package writer writes the worker's tables (schema v7): the settled
-// verdicts of deployments (deployment_verdicts) and the notifications
-// delivered (notification_log). It needs a ClickHouse user allowed to
-// INSERT into them (and to SELECT).
+// verdicts of deployments (deployment_verdicts), their impact evidence
+// (deployment_evidence, v17), the notifications delivered
+// (notification_log) and the experiment definitions (experiments, v16).
+// It needs a ClickHouse user allowed to INSERT into them (and to SELECT).
 package writer
 
 import (
@@ -55,6 +56,35 @@ func (w *Writer) StoreVerdicts(ctx context.Context, hash string, vs []Verdict, n
 		if err := b.Append(v.ID, hash, v.Service, v.Environment, v.Version, v.Before.Start, v.Before.End, v.After.Start, v.After.End,
 			v.Verdict.String(), store.EncodeVerdict(v.Stats, v.Judgement), now, uint64(now.UnixNano())+uint64(i)); err != nil {
 			return fmt.Errorf("writer: encoding verdict %s: %w", v.ID, err)
+		}
+	}
+	return b.Send()
+}
+
+// Evidence is one settled deployment's impact evidence (schema v17).
+type Evidence struct {
+	ID, Service, Environment string
+	Evidence                 store.Evidence
+}
+
+// StoreEvidence inserts one row per deployment, keyed like the verdicts;
+// ver (the insert time in ns) makes the newest row win for readers.
+func (w *Writer) StoreEvidence(ctx context.Context, hash string, es []Evidence, now time.Time) error {
+	if len(es) == 0 {
+		return nil
+	}
+	b, err := w.conn.PrepareBatch(ctx, "INSERT INTO "+w.o.InsertTable(schema.TableEvidence)+
+		" (deployment_id, config_hash, service, environment, version, before_start, before_end, after_start, after_end,"+
+		" data, settled_at, ver)")
+	if err != nil {
+		return err
+	}
+	defer func() { _ = b.Abort() }()
+	for i, e := range es {
+		v := e.Evidence
+		if err := b.Append(e.ID, hash, e.Service, e.Environment, v.Version, v.Before.Start, v.Before.End, v.After.Start, v.After.End,
+			store.EncodeEvidence(v), now, uint64(now.UnixNano())+uint64(i)); err != nil {
+			return fmt.Errorf("writer: encoding evidence %s: %w", e.ID, err)
 		}
 	}
 	return b.Send()

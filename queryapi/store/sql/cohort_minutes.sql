@@ -10,6 +10,9 @@
 -- schema v2 (the caller reads the version dimension's sizes with .Cohort
 -- and @dimension = 'version').
 --
+-- .SizesOnly (with .Cohort) leaves the latency histogram out: the
+-- versions' sizes, whose latencies latency_hist_1m gives.
+--
 -- .Stored (a feature flag @flag whose unit has stored evaluations, schema
 -- v12): the latency events without the flag in-row join the first stored
 -- evaluation of the flag in their trace (flag_variants), measured as
@@ -94,8 +97,13 @@ LIMIT @limit
         sumMerge(request_count) AS requests,
         sumMerge(error_count) AS errors,
         sumMerge(duration_sum_ns) AS duration_sum,
+{{- if .SizesOnly}}
+        emptyArrayUInt16() AS hist_keys,
+        emptyArrayFloat64() AS hist_weights,
+{{- else}}
         (sumMapMerge(hist) AS h).1 AS hist_keys,
         h.2 AS hist_weights,
+{{- end}}
 {{- if .Cohort}}
         (sumMapMerge(response_size_hist) AS rs).1 AS response_keys,
         rs.2 AS response_weights,

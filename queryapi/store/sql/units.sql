@@ -3,6 +3,11 @@
 -- was deployed but has served no requests yet (or a unit deployed by CI whose
 -- traffic changelens does not see) is listed with the times of its successful
 -- deployments instead.
+--
+-- .Summary (the whole retained history, no @since): the minutes come from
+-- unit_versions_1d (schema v18), a row per version and day holding the
+-- first and last of the minutes latency_hist_1m holds, instead of every
+-- minute.
 SELECT
     service,
     environment,
@@ -16,10 +21,17 @@ FROM
         CAST(service AS String) AS service,
         CAST(environment AS String) AS environment,
         CAST(version AS String) AS version,
+{{- if .Summary}}
+        toUInt32(minMerge(first_minute)) AS first_seen,
+        toUInt32(maxMerge(last_minute)) AS last_seen
+    FROM {db}.unit_versions_1d
+    WHERE 1
+{{- else}}
         toUInt32(min(minute)) AS first_seen,
         toUInt32(max(minute)) AS last_seen
     FROM {db}.latency_hist_1m
     WHERE minute >= toDateTime(@since)
+{{- end}}
 {{- if .Environment}}
       AND environment = @environment
 {{- end}}
