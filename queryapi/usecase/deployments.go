@@ -306,14 +306,18 @@ func (s *Service) Impact(ctx context.Context, id string) (report.Impact, error) 
 		return report.Impact{}, err
 	}
 	im := impacts[0]
-	e, ok, err := s.storedEvidence(ctx, it, im)
+	if e, ok, err := s.storedEvidence(ctx, it, im); err != nil {
+		return report.Impact{}, err
+	} else if ok {
+		im.Canary = e.Canary
+		if e.WithNeighbours {
+			im.Attribution.Neighbours = e.Neighbours
+		}
+		return im, nil
+	}
+	e, err := s.evidence(ctx, it, im)
 	if err != nil {
 		return report.Impact{}, err
-	}
-	if !ok {
-		if e, err = s.evidence(ctx, it, im); err != nil {
-			return report.Impact{}, err
-		}
 	}
 	im.Canary = e.Canary
 	if e.WithNeighbours {
@@ -338,7 +342,7 @@ func (s *Service) evidence(ctx context.Context, it *analysis.Item, im report.Imp
 		defer close(done)
 		e.Canary, canaryErr = s.canary(ctx, it)
 	}()
-	if wantsNeighbours(im) {
+	if im.Attribution.Neighbours == nil && !im.Deployment.Failed {
 		ev, own, err := s.attributionFor(ctx, it, nil)
 		if err != nil {
 			<-done
@@ -376,14 +380,7 @@ func evidenceFits(e store.Evidence, it *analysis.Item, im report.Impact) bool {
 	d := it.Deployment
 	return e.Before.Start.Equal(b.Start) && e.Before.End.Equal(b.End) && e.After.Start.Equal(a.Start) && e.After.End.Equal(a.End) &&
 		e.Version == d.Version && e.PreviousVersion == d.PreviousVersion && e.RolloutStart.Equal(d.RolloutStart) &&
-		e.WithNeighbours == wantsNeighbours(im)
-}
-
-// wantsNeighbours says whether im's evidence carries the graph around the
-// unit: its judgement attributed nothing (nothing regressed) and the
-// deployment did not fail.
-func wantsNeighbours(im report.Impact) bool {
-	return im.Attribution.Neighbours == nil && !im.Deployment.Failed
+		e.WithNeighbours == (im.Attribution.Neighbours == nil && !im.Deployment.Failed)
 }
 
 // canary compares a deployment's version with the previous one in the
