@@ -5,9 +5,6 @@ import (
 	"errors"
 	"time"
 
-	"github.com/ClickHouse/clickhouse-go/v2"
-	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
-
 	"github.com/changelens/changelens/queryapi/analysis"
 	"github.com/changelens/changelens/queryapi/report"
 )
@@ -35,42 +32,15 @@ type Evidence struct {
 // before v17) has none.
 func (s *Store) StoredEvidence(ctx context.Context, configHash string, ids []string) (map[string]Evidence, error) {
 	out := make(map[string]Evidence, len(ids))
-	for len(ids) > 0 { // chunked as StoredVerdicts, for the same bound
-		n := min(len(ids), verdictIDsPerQuery)
-		if err := s.storedEvidence(ctx, configHash, ids[:n], out); err != nil {
-			return out, err
-		}
-		ids = ids[n:]
-	}
-	return out, nil
-}
-
-func (s *Store) storedEvidence(ctx context.Context, configHash string, ids []string, out map[string]Evidence) error {
-	err := s.query(ctx, "evidence", nil, func(rs driver.Rows) error {
-		var (
-			id                         string
-			bStart, bEnd, aStart, aEnd uint32
-			data                       string
-		)
-		if err := rs.Scan(&id, &bStart, &bEnd, &aStart, &aEnd, &data); err != nil {
-			return err
-		}
+	err := s.storedRows(ctx, "evidence", configHash, ids, func(id string, before, after analysis.Span, data string) {
 		e, err := DecodeEvidence(data)
 		if err != nil {
-			return nil // another version's encoding: computed live
+			return // another version's encoding: computed live
 		}
-		e.Before = analysis.Span{Start: unixUTC(bStart), End: unixUTC(bEnd)}
-		e.After = analysis.Span{Start: unixUTC(aStart), End: unixUTC(aEnd)}
+		e.Before, e.After = before, after
 		out[id] = e
-		return nil
-	},
-		clickhouse.Named("config_hash", configHash),
-		clickhouse.Named("ids", ids))
-	var ex *clickhouse.Exception
-	if errors.As(err, &ex) && ex.Code == errUnknownTable {
-		return nil
-	}
-	return err
+	})
+	return out, err
 }
 
 // evidenceCodec is the first byte of encoded evidence; another value is

@@ -30,50 +30,56 @@ const errUnknownTable = 60
 // before v7) has none.
 func (s *Store) StoredVerdicts(ctx context.Context, configHash string, ids []string) (map[string]StoredVerdict, error) {
 	out := make(map[string]StoredVerdict, len(ids))
-	// The IDs travel as an IN list in the query text, which the server
-	// bounds (max_query_size, 256 KiB by default: about 7 000 IDs); a
-	// year's deployments exceed it, so they are asked in chunks.
-	for len(ids) > 0 {
-		n := min(len(ids), verdictIDsPerQuery)
-		if err := s.storedVerdicts(ctx, configHash, ids[:n], out); err != nil {
-			return out, err
+	err := s.storedRows(ctx, "verdicts", configHash, ids, func(id string, before, after analysis.Span, data string) {
+		var v StoredVerdict
+		var err error
+		if v.Stats, v.Judgement, err = DecodeVerdict(data); err != nil {
+			return // another version's encoding: computed again
 		}
-		ids = ids[n:]
-	}
-	return out, nil
+		v.Before, v.After = before, after
+		out[id] = v
+	})
+	return out, err
 }
 
 // verdictIDsPerQuery keeps a chunk's IN list (36 bytes an ID) near half of
 // the server's default max_query_size.
 var verdictIDsPerQuery = 3500
 
-func (s *Store) storedVerdicts(ctx context.Context, configHash string, ids []string, out map[string]StoredVerdict) error {
-	err := s.query(ctx, "verdicts", nil, func(rs driver.Rows) error {
-		var (
-			id                         string
-			bStart, bEnd, aStart, aEnd uint32
-			data                       string
-			v                          StoredVerdict
-			err                        error
-		)
-		if err := rs.Scan(&id, &bStart, &bEnd, &aStart, &aEnd, &data); err != nil {
+// storedRows reads, with query (verdicts.sql, evidence.sql: the worker's
+// per-deployment rows), the rows of the deployments ids stored with the
+// settings configHash and hands each to row with its windows. The IDs
+// travel as an IN list in the query text, which the server bounds
+// (max_query_size, 256 KiB by default: about 7 000 IDs); a year's
+// deployments exceed it, so they are asked in chunks. A database without
+// the query's table (a schema before it) has no rows.
+func (s *Store) storedRows(ctx context.Context, query, configHash string, ids []string, row func(id string, before, after analysis.Span, data string)) error {
+	for len(ids) > 0 {
+		n := min(len(ids), verdictIDsPerQuery)
+		err := s.query(ctx, query, nil, func(rs driver.Rows) error {
+			var (
+				id                         string
+				bStart, bEnd, aStart, aEnd uint32
+				data                       string
+			)
+			if err := rs.Scan(&id, &bStart, &bEnd, &aStart, &aEnd, &data); err != nil {
+				return err
+			}
+			row(id, analysis.Span{Start: unixUTC(bStart), End: unixUTC(bEnd)}, analysis.Span{Start: unixUTC(aStart), End: unixUTC(aEnd)}, data)
+			return nil
+		},
+			clickhouse.Named("config_hash", configHash),
+			clickhouse.Named("ids", ids[:n]))
+		var ex *clickhouse.Exception
+		if errors.As(err, &ex) && ex.Code == errUnknownTable {
+			return nil
+		}
+		if err != nil {
 			return err
 		}
-		if v.Stats, v.Judgement, err = DecodeVerdict(data); err != nil {
-			return nil // another version's encoding: computed again
-		}
-		v.Before = analysis.Span{Start: unixUTC(bStart), End: unixUTC(bEnd)}
-		v.After = analysis.Span{Start: unixUTC(aStart), End: unixUTC(aEnd)}
-		out[id] = v
-		return nil
-	},
-		clickhouse.Named("config_hash", configHash),
-		clickhouse.Named("ids", ids))
-	var ex *clickhouse.Exception
-	if errors.As(err, &ex) && ex.Code == errUnknownTable {
-		return nil
+		ids = ids[n:]
 	}
-	return err
+	return nil
 }
 
 func unixUTC(s uint32) time.Time { return time.Unix(int64(s), 0).UTC() }
