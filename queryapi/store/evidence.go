@@ -64,11 +64,7 @@ func EncodeEvidence(e Evidence) string {
 	}
 	w.flag(e.Canary != nil)
 	if c := e.Canary; c != nil {
-		w.cohort(c.Control)
-		w.cohort(c.Treatment)
-		w.uv(uint64(max(c.OverlapMinutes, 0)))
-		w.compareMetrics(c.Metrics)
-		w.str(c.Verdict.String())
+		w.comparison(c.Control, c.Treatment, c.OverlapMinutes, c.Metrics, c.Verdict)
 		w.flag(c.SRM != nil)
 		if r := c.SRM; r != nil {
 			w.f(r.ExpectedShare)
@@ -79,11 +75,7 @@ func EncodeEvidence(e Evidence) string {
 		w.length(len(c.Operations), c.Operations == nil)
 		for _, o := range c.Operations {
 			w.str(o.Operation)
-			w.cohort(o.Control)
-			w.cohort(o.Treatment)
-			w.uv(uint64(max(o.OverlapMinutes, 0)))
-			w.compareMetrics(o.Metrics)
-			w.str(o.Verdict.String())
+			w.comparison(o.Control, o.Treatment, o.OverlapMinutes, o.Metrics, o.Verdict)
 		}
 		w.flag(c.ErrorKinds != nil)
 		if k := c.ErrorKinds; k != nil {
@@ -121,6 +113,15 @@ func (e *encoder) length(n int, isNil bool) {
 		return
 	}
 	e.uv(uint64(n) + 1)
+}
+
+// comparison is what a unit's comparison and each operation's share.
+func (e *encoder) comparison(control, treatment report.Cohort, overlap int, ms []report.CompareMetric, v report.CompareVerdict) {
+	e.cohort(control)
+	e.cohort(treatment)
+	e.uv(uint64(max(overlap, 0)))
+	e.compareMetrics(ms)
+	e.str(v.String())
 }
 
 func (e *encoder) cohort(c report.Cohort) {
@@ -177,6 +178,16 @@ func (d *decoder) length(min int) int {
 		return -1
 	}
 	return int(n - 1)
+}
+
+// comparison reads what encoder.comparison wrote, in its order.
+func (d *decoder) comparison() (control, treatment report.Cohort, overlap int, ms []report.CompareMetric, v report.CompareVerdict) {
+	control = d.cohort()
+	treatment = d.cohort()
+	overlap = int(min(d.uv(), 1<<31))
+	ms = d.compareMetrics()
+	v = d.compareVerdict()
+	return
 }
 
 func (d *decoder) cohort() report.Cohort {
@@ -245,10 +256,7 @@ func DecodeEvidence(s string) (Evidence, error) {
 	}
 	if d.flag() {
 		c := &report.Comparison{}
-		c.Control, c.Treatment = d.cohort(), d.cohort()
-		c.OverlapMinutes = int(min(d.uv(), 1<<31))
-		c.Metrics = d.compareMetrics()
-		c.Verdict = d.compareVerdict()
+		c.Control, c.Treatment, c.OverlapMinutes, c.Metrics, c.Verdict = d.comparison()
 		if d.flag() {
 			c.SRM = &report.SampleRatio{ExpectedShare: d.f(), ObservedShare: d.f(), PValue: d.f(), Mismatch: d.flag()}
 		}
@@ -257,10 +265,7 @@ func DecodeEvidence(s string) (Evidence, error) {
 			for i := range c.Operations {
 				o := &c.Operations[i]
 				o.Operation = d.str()
-				o.Control, o.Treatment = d.cohort(), d.cohort()
-				o.OverlapMinutes = int(min(d.uv(), 1<<31))
-				o.Metrics = d.compareMetrics()
-				o.Verdict = d.compareVerdict()
+				o.Control, o.Treatment, o.OverlapMinutes, o.Metrics, o.Verdict = d.comparison()
 			}
 		}
 		if d.flag() {
