@@ -306,18 +306,14 @@ func (s *Service) Impact(ctx context.Context, id string) (report.Impact, error) 
 		return report.Impact{}, err
 	}
 	im := impacts[0]
-	if e, ok, err := s.storedEvidence(ctx, it, im); err != nil {
-		return report.Impact{}, err
-	} else if ok {
-		im.Canary = e.Canary
-		if e.WithNeighbours {
-			im.Attribution.Neighbours = e.Neighbours
-		}
-		return im, nil
-	}
-	e, err := s.evidence(ctx, it, im)
+	e, ok, err := s.storedEvidence(ctx, it, im)
 	if err != nil {
 		return report.Impact{}, err
+	}
+	if !ok {
+		if e, err = s.evidence(ctx, it, im); err != nil {
+			return report.Impact{}, err
+		}
 	}
 	im.Canary = e.Canary
 	if e.WithNeighbours {
@@ -342,7 +338,7 @@ func (s *Service) evidence(ctx context.Context, it *analysis.Item, im report.Imp
 		defer close(done)
 		e.Canary, canaryErr = s.canary(ctx, it)
 	}()
-	if im.Attribution.Neighbours == nil && !im.Deployment.Failed {
+	if wantsNeighbours(im) {
 		ev, own, err := s.attributionFor(ctx, it, nil)
 		if err != nil {
 			<-done
@@ -380,7 +376,14 @@ func evidenceFits(e store.Evidence, it *analysis.Item, im report.Impact) bool {
 	d := it.Deployment
 	return e.Before.Start.Equal(b.Start) && e.Before.End.Equal(b.End) && e.After.Start.Equal(a.Start) && e.After.End.Equal(a.End) &&
 		e.Version == d.Version && e.PreviousVersion == d.PreviousVersion && e.RolloutStart.Equal(d.RolloutStart) &&
-		e.WithNeighbours == (im.Attribution.Neighbours == nil && !im.Deployment.Failed)
+		e.WithNeighbours == wantsNeighbours(im)
+}
+
+// wantsNeighbours says whether im's evidence carries the graph around the
+// unit: its judgement attributed nothing (nothing regressed) and the
+// deployment did not fail.
+func wantsNeighbours(im report.Impact) bool {
+	return im.Attribution.Neighbours == nil && !im.Deployment.Failed
 }
 
 // canary compares a deployment's version with the previous one in the
