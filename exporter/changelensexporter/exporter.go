@@ -196,7 +196,12 @@ func (e *chExporter) initLocked(ctx context.Context) error {
 	so := e.schema
 	so.Features = schema.FeaturesFor(version)
 	if e.cfg.CreateSchema {
-		res, err := schema.Apply(ctx, e.conn, so, version)
+		logged := so
+		logged.Applied = func(v uint32, name string) {
+			e.logger.Info("ClickHouse schema migration applied", zap.String("database", so.Database),
+				zap.Uint32("version", v), zap.String("name", name))
+		}
+		res, err := schema.Apply(ctx, e.conn, logged, version)
 		if err != nil {
 			return err
 		}

@@ -653,6 +653,15 @@ func TestIntegrationSchemaApplyTwiceIsNoop(t *testing.T) {
 	db := srv.NewDatabase(t)
 	conn := srv.Conn(t, db)
 	o := schema.Options{Database: db, RetentionDays: 30, Features: schema.FeaturesFor(srv.Version())}
+	// Applied reports each migration once it is recorded, in order; the
+	// exporter logs it as the progress of a slow ON CLUSTER start.
+	var reported []uint32
+	o.Applied = func(v uint32, name string) {
+		if name == "" {
+			t.Errorf("migration %d reported without its name", v)
+		}
+		reported = append(reported, v)
+	}
 
 	res, err := schema.Apply(tctx(t), conn, o, srv.Version())
 	if err != nil {
@@ -661,6 +670,10 @@ func TestIntegrationSchemaApplyTwiceIsNoop(t *testing.T) {
 	if !slices.Equal(res.Applied, []uint32{1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17, 18}) || res.Current != latestVersion {
 		t.Fatalf("first apply = %+v", res)
 	}
+	if !slices.Equal(reported, res.Applied) {
+		t.Fatalf("reported %v, applied %v", reported, res.Applied)
+	}
+	reported = nil
 	before := showCreate(t, conn, db)
 
 	res, err = schema.Apply(tctx(t), conn, o, srv.Version())
@@ -669,6 +682,9 @@ func TestIntegrationSchemaApplyTwiceIsNoop(t *testing.T) {
 	}
 	if len(res.Applied) != 0 || res.Current != latestVersion {
 		t.Fatalf("second apply = %+v, want nothing applied", res)
+	}
+	if len(reported) != 0 {
+		t.Fatalf("second apply reported %v", reported)
 	}
 	var n uint64
 	if err := conn.QueryRow(tctx(t), "SELECT count() FROM schema_migrations").Scan(&n); err != nil || n != migrationCount {

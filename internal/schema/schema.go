@@ -165,6 +165,13 @@ type Options struct {
 	// cluster (path without the shard), so every node sees what was applied.
 	Replicated      bool
 	ReplicationPath string
+
+	// Applied, if set, is called by Apply after each migration it records.
+	// On a cluster every statement waits for every node, so a first start
+	// takes tens of seconds on an idle cluster and minutes on a busy one;
+	// the exporter logs each migration so that slowness is visible as
+	// progress rather than a silent start.
+	Applied func(version uint32, name string)
 }
 
 // unitShardingKey is the sharding key of the Distributed tables of a unit's
@@ -473,6 +480,9 @@ func Apply(ctx context.Context, conn Conn, o Options, serverVersion string) (Res
 		}
 		res.Applied = append(res.Applied, m.Version)
 		res.Current = max(res.Current, m.Version)
+		if o.Applied != nil {
+			o.Applied(m.Version, m.Name)
+		}
 	}
 	return res, nil
 }
