@@ -4,7 +4,9 @@
 -- key's prefix) and the range. .Cohort: the cohorts are values of
 -- @dimension (schema v6 columns), else versions. .Stored: an event without
 -- the flag in-row takes the first stored evaluation of flag @flag in its
--- trace (schema v12), as cohort_minutes does.
+-- trace (schema v12), as cohort_minutes does. Ties (requests as slow, or
+-- failed in the same nanosecond) go to the larger trace ID, so the answer
+-- computed by the worker and stored equals one computed again.
 SELECT
 {{- if .Stored}}
     if(has(cohort_keys, @dimension), cohort_values[indexOf(cohort_keys, @dimension)], flag_variant) AS cohort,
@@ -13,8 +15,8 @@ SELECT
 {{- else}}
     CAST(version AS String) AS cohort,
 {{- end}}
-    argMax(trace_id, duration_ns) AS slowest,
-    argMaxIf(trace_id, start_time_ns, is_error = 1) AS failed
+    argMax(trace_id, (duration_ns, trace_id)) AS slowest,
+    argMaxIf(trace_id, (start_time_ns, trace_id), is_error = 1) AS failed
 FROM {db}.latency_events
 {{- if .Stored}}
 GLOBAL ANY LEFT JOIN
