@@ -4,7 +4,6 @@ import (
 	"cmp"
 	"context"
 	"encoding/hex"
-	"maps"
 	"slices"
 	"strings"
 	"time"
@@ -105,9 +104,19 @@ func (s *Store) cohortMinutes(ctx context.Context, q report.CompareQuery, v coho
 			m           uint32
 			c           CohortMinute
 			durationSum float64
+			h           [6]string // keys and weights of latency, response and request sizes, as text
 		)
-		if err := rs.Scan(&m, &c.Cohort, &c.Operation, &c.Requests, &c.Errors, &durationSum, &c.HistKeys, &c.HistWeights,
-			&c.RespHistKeys, &c.RespHistWeights, &c.ReqHistKeys, &c.ReqHistWeights); err != nil {
+		if err := rs.Scan(&m, &c.Cohort, &c.Operation, &c.Requests, &c.Errors, &durationSum, &h[0], &h[1], &h[2], &h[3], &h[4], &h[5]); err != nil {
+			return err
+		}
+		var err error
+		if c.HistKeys, c.HistWeights, err = parseHistogram(h[0], h[1]); err != nil {
+			return err
+		}
+		if c.RespHistKeys, c.RespHistWeights, err = parseHistogram(h[2], h[3]); err != nil {
+			return err
+		}
+		if c.ReqHistKeys, c.ReqHistWeights, err = parseHistogram(h[4], h[5]); err != nil {
 			return err
 		}
 		c.Minute = time.Unix(int64(m), 0).UTC()
@@ -139,67 +148,70 @@ func (s *Store) cohortMinutes(ctx context.Context, q report.CompareQuery, v coho
 // nanoseconds are exact in any order; fractional weights are summed in an
 // order no more fixed than the server's own merge of the same states.
 func MergeOperations(rows []CohortMinute) []CohortMinute {
-	type key struct {
-		minute time.Time
-		cohort string
+	// The rows in (minute, cohort) order, each key's operations in their
+	// read order; a key's histograms are merged one operation after
+	// another, each a merge of two ascending key lists (no maps: they were
+	// most of a day's merge), so every weight is summed in the order the
+	// operations were read.
+	order := make([]int, len(rows))
+	for i := range order {
+		order[i] = i
 	}
-	type sums struct {
-		c               CohortMinute
-		hist, resp, req map[uint16]float64
-		hasResp, hasReq bool
-	}
-	at := map[key]*sums{}
-	var keys []key
-	add := func(into map[uint16]float64, keys []uint16, weights []float64) {
-		for i, k := range keys {
-			into[k] += weights[i]
+	slices.SortStableFunc(order, func(a, b int) int {
+		return cmp.Or(rows[a].Minute.Compare(rows[b].Minute), strings.Compare(rows[a].Cohort, rows[b].Cohort))
+	})
+	var out []CohortMinute
+	for i := 0; i < len(order); {
+		first := rows[order[i]]
+		c := CohortMinute{Minute: first.Minute, Cohort: first.Cohort}
+		c.HistKeys, c.HistWeights = []uint16{}, []float64{}
+		c.RespHistKeys, c.RespHistWeights = []uint16{}, []float64{}
+		c.ReqHistKeys, c.ReqHistWeights = []uint16{}, []float64{}
+		for ; i < len(order) && rows[order[i]].Minute.Equal(c.Minute) && rows[order[i]].Cohort == c.Cohort; i++ {
+			r := &rows[order[i]]
+			c.Requests += r.Requests
+			c.Errors += r.Errors
+			c.DurationSumNs += r.DurationSumNs
+			c.HistKeys, c.HistWeights = mergeHistograms(c.HistKeys, c.HistWeights, r.HistKeys, r.HistWeights)
+			c.RespHistKeys, c.RespHistWeights = mergeHistograms(c.RespHistKeys, c.RespHistWeights, r.RespHistKeys, r.RespHistWeights)
+			c.ReqHistKeys, c.ReqHistWeights = mergeHistograms(c.ReqHistKeys, c.ReqHistWeights, r.ReqHistKeys, r.ReqHistWeights)
 		}
-	}
-	for _, r := range rows {
-		k := key{r.Minute, r.Cohort}
-		m := at[k]
-		if m == nil {
-			m = &sums{c: CohortMinute{Minute: r.Minute, Cohort: r.Cohort}, hist: map[uint16]float64{}, resp: map[uint16]float64{}, req: map[uint16]float64{}}
-			at[k] = m
-			keys = append(keys, k)
-		}
-		m.c.Requests += r.Requests
-		m.c.Errors += r.Errors
-		m.c.DurationSumNs += r.DurationSumNs
-		add(m.hist, r.HistKeys, r.HistWeights)
-		add(m.resp, r.RespHistKeys, r.RespHistWeights)
-		add(m.req, r.ReqHistKeys, r.ReqHistWeights)
-	}
-	slices.SortFunc(keys, func(a, b key) int { return cmp.Or(a.minute.Compare(b.minute), strings.Compare(a.cohort, b.cohort)) })
-	out := make([]CohortMinute, len(keys))
-	for i, k := range keys {
-		m := at[k]
-		c := m.c
 		if c.Requests > 0 {
 			c.MeanMs = c.DurationSumNs / c.Requests / 1e6
 		}
-		c.HistKeys, c.HistWeights = sortedArrays(m.hist)
-		c.RespHistKeys, c.RespHistWeights = sortedArrays(m.resp)
-		c.ReqHistKeys, c.ReqHistWeights = sortedArrays(m.req)
 		c.P50Ms, c.P90Ms, c.P95Ms, c.P99Ms = percentilesMs(c.HistKeys, c.HistWeights)
 		c.RespP50Bytes, c.RespP95Bytes = sizePercentiles(c.RespHistKeys, c.RespHistWeights)
 		c.ReqP50Bytes, c.ReqP95Bytes = sizePercentiles(c.ReqHistKeys, c.ReqHistWeights)
-		out[i] = c
+		out = append(out, c)
 	}
 	return out
 }
 
-// sortedArrays is a histogram as sumMap returns it: keys ascending, with
-// empty (not nil) arrays when it has none, as the driver scans them.
-func sortedArrays(h map[uint16]float64) ([]uint16, []float64) {
-	keys := slices.Sorted(maps.Keys(h))
-	if keys == nil {
-		keys = []uint16{}
+// mergeHistograms adds histogram b to a (both with ascending keys, as
+// sumMap returns them): a new histogram with ascending keys, a's weight
+// first where both have a key. An empty b returns a itself.
+func mergeHistograms(aKeys []uint16, aWeights []float64, bKeys []uint16, bWeights []float64) ([]uint16, []float64) {
+	if len(bKeys) == 0 {
+		return aKeys, aWeights
 	}
-	weights := make([]float64, len(keys))
-	for i, k := range keys {
-		weights[i] = h[k]
+	keys, weights := make([]uint16, 0, len(aKeys)+len(bKeys)), make([]float64, 0, len(aKeys)+len(bKeys))
+	i, j := 0, 0
+	for i < len(aKeys) && j < len(bKeys) {
+		switch {
+		case aKeys[i] < bKeys[j]:
+			keys, weights = append(keys, aKeys[i]), append(weights, aWeights[i])
+			i++
+		case aKeys[i] > bKeys[j]:
+			keys, weights = append(keys, bKeys[j]), append(weights, bWeights[j])
+			j++
+		default:
+			keys, weights = append(keys, aKeys[i]), append(weights, aWeights[i]+bWeights[j])
+			i++
+			j++
+		}
 	}
+	keys, weights = append(keys, aKeys[i:]...), append(weights, aWeights[i:]...)
+	keys, weights = append(keys, bKeys[j:]...), append(weights, bWeights[j:]...)
 	return keys, weights
 }
 
