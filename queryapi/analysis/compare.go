@@ -366,11 +366,11 @@ func pooledOver(pairs []MinutePair, counts []float64, treatment, hist, sizes boo
 		out[i] = math.NaN()
 	}
 	if hist {
-		buf.latency.quantiles(pooledLevels, cc.BucketValue, out[:len(pooledLevels)])
+		buf.latency.quantilesOf(pooledLevels, cc.BucketValue, out[:len(pooledLevels)], buf.latencyKeys)
 	}
 	if sizes {
-		buf.resp.quantiles(sizeLevels, cc.SizeValue, out[pooledRespP50:pooledRespP95+1])
-		buf.req.quantiles(sizeLevels, cc.SizeValue, out[pooledReqP50:pooledReqP95+1])
+		buf.resp.quantilesOf(sizeLevels, cc.SizeValue, out[pooledRespP50:pooledRespP95+1], buf.respKeys)
+		buf.req.quantilesOf(sizeLevels, cc.SizeValue, out[pooledReqP50:pooledReqP95+1], buf.reqKeys)
 	}
 	out[pooledMean] = durations / requests
 	out[pooledErrorRate] = errs / requests
@@ -424,6 +424,12 @@ func (d dense) addTimes(keys []uint16, weights []float64, n float64) {
 // a large cohort land on the same value, and the interval collapse to a
 // point that need not hold the truth.
 func (d dense) quantiles(levels []float64, value func(uint16) float64, out []float64) {
+	d.quantilesOf(levels, value, out, nil)
+}
+
+// quantilesOf is quantiles of a histogram whose index i is bucket keys[i]
+// (compactKeys); nil keys: index i is bucket i.
+func (d dense) quantilesOf(levels []float64, value func(uint16) float64, out []float64, keys []uint16) {
 	total := 0.0
 	for _, v := range d {
 		total += v
@@ -432,9 +438,13 @@ func (d dense) quantiles(levels []float64, value func(uint16) float64, out []flo
 		return
 	}
 	cum, li := 0.0, 0
-	for k, v := range d {
+	for i, v := range d {
 		if v == 0 {
 			continue
+		}
+		k := i
+		if keys != nil {
+			k = int(keys[i])
 		}
 		before := cum
 		cum += v
@@ -447,8 +457,12 @@ func (d dense) quantiles(levels []float64, value func(uint16) float64, out []flo
 	}
 }
 
-// denseBufs are the merge buffers of one cohort's histograms.
-type denseBufs struct{ latency, resp, req dense }
+// denseBufs are the merge buffers of one cohort's histograms, indexed as
+// compactKeys numbers the buckets: index i is bucket latencyKeys[i], ….
+type denseBufs struct {
+	latency, resp, req             dense
+	latencyKeys, respKeys, reqKeys []uint16
+}
 
 func (b *denseBufs) reset() {
 	clear(b.latency)
@@ -462,13 +476,6 @@ func (b *denseBufs) reset() {
 // statistics are left out (NaN).
 func pooledBootstrap(pairs []MinutePair, cc CompareConfig, hist, sizes bool) pooledStats {
 	var buf denseBufs
-	if hist {
-		buf.latency = make(dense, maxHistKey(pairs, latencyKeys)+1)
-	}
-	if sizes {
-		buf.resp = make(dense, maxHistKey(pairs, func(c CohortMinute) []uint16 { return c.RespHistKeys })+1)
-		buf.req = make(dense, maxHistKey(pairs, func(c CohortMinute) []uint16 { return c.ReqHistKeys })+1)
-	}
 	both := func(counts []float64) (c, t [numPooled]float64) {
 		c = pooledOver(pairs, counts, false, hist, sizes, &buf, cc)
 		t = pooledOver(pairs, counts, true, hist, sizes, &buf, cc)
@@ -484,6 +491,19 @@ func pooledBootstrap(pairs []MinutePair, cc CompareConfig, hist, sizes bool) poo
 	// histograms per cohort; blocks keep the cost flat in the range and
 	// keep the minutes' autocorrelation inside each block.
 	pairs = blocks(pairs, maxBootstrapBlocks)
+	// The buckets numbered as they occur in the blocks: a day's latency
+	// histograms use a few hundred of the thousands of buckets up to their
+	// largest, and every resample clears and scans its buffers.
+	pairs = slices.Clone(pairs)
+	if hist {
+		buf.latencyKeys = compactKeys(pairs, func(c *CohortMinute) *[]uint16 { return &c.HistKeys })
+		buf.latency = make(dense, len(buf.latencyKeys))
+	}
+	if sizes {
+		buf.respKeys = compactKeys(pairs, func(c *CohortMinute) *[]uint16 { return &c.RespHistKeys })
+		buf.reqKeys = compactKeys(pairs, func(c *CohortMinute) *[]uint16 { return &c.ReqHistKeys })
+		buf.resp, buf.req = make(dense, len(buf.respKeys)), make(dense, len(buf.reqKeys))
+	}
 	all := make([]float64, len(pairs))
 	for i := range all {
 		all[i] = 1
@@ -526,6 +546,49 @@ func pooledBootstrap(pairs []MinutePair, cc CompareConfig, hist, sizes bool) poo
 		}
 	}
 	return ps
+}
+
+// compactKeys renumbers one histogram of every pair's cohorts (field) by
+// the buckets that occur, in ascending order, and returns those buckets:
+// index i of a renumbered histogram is bucket keys[i]. The pairs get new
+// key slices; the slices they held are not changed.
+func compactKeys(pairs []MinutePair, field func(*CohortMinute) *[]uint16) (keys []uint16) {
+	top := -1
+	for i := range pairs {
+		for _, k := range *field(&pairs[i].Control) {
+			top = max(top, int(k))
+		}
+		for _, k := range *field(&pairs[i].Treatment) {
+			top = max(top, int(k))
+		}
+	}
+	index := make([]uint16, top+1)
+	seen := make([]bool, top+1)
+	for i := range pairs {
+		for _, k := range *field(&pairs[i].Control) {
+			seen[k] = true
+		}
+		for _, k := range *field(&pairs[i].Treatment) {
+			seen[k] = true
+		}
+	}
+	for k, ok := range seen {
+		if ok {
+			index[k] = uint16(len(keys))
+			keys = append(keys, uint16(k))
+		}
+	}
+	for i := range pairs {
+		for _, c := range []*CohortMinute{&pairs[i].Control, &pairs[i].Treatment} {
+			old := *field(c)
+			renumbered := make([]uint16, len(old))
+			for j, k := range old {
+				renumbered[j] = index[k]
+			}
+			*field(c) = renumbered
+		}
+	}
+	return keys
 }
 
 // maxBootstrapBlocks bounds the units the bootstrap resamples.
