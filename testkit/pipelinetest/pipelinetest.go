@@ -16,6 +16,9 @@ import (
 	"go.opentelemetry.io/collector/pdata/ptrace"
 	"go.opentelemetry.io/collector/processor"
 	"go.opentelemetry.io/collector/processor/processortest"
+	"go.uber.org/zap"
+	"go.uber.org/zap/zapcore"
+	"go.uber.org/zap/zaptest/observer"
 
 	"github.com/changelens/changelens/exporter/changelensexporter"
 	"github.com/changelens/changelens/processor/changelensprocessor"
@@ -53,21 +56,34 @@ func New(tb testing.TB, addr, database string, replicas int, mutate func(*change
 	if err := ecfg.Validate(); err != nil {
 		tb.Fatal(err)
 	}
-	exp, err := ef.CreateTraces(ctx, exportertest.NewNopSettings(ef.Type()), ecfg)
+	// The exporters' warnings and errors (a failed insert, data dropped)
+	// are kept and shown when the test fails: a count that comes up short
+	// then says why.
+	core, observed := observer.New(zapcore.WarnLevel)
+	settings := exportertest.NewNopSettings(ef.Type())
+	settings.Logger = zap.New(core)
+	tb.Cleanup(func() {
+		if tb.Failed() {
+			for _, e := range observed.All() {
+				tb.Logf("exporter %s: %s %v", e.Level, e.Message, e.ContextMap())
+			}
+		}
+	})
+	exp, err := ef.CreateTraces(ctx, settings, ecfg)
 	if err != nil {
 		tb.Fatal(err)
 	}
 	if err := exp.Start(ctx, componenttest.NewNopHost()); err != nil {
 		tb.Fatal(err)
 	}
-	lexp, err := ef.CreateLogs(ctx, exportertest.NewNopSettings(ef.Type()), ecfg)
+	lexp, err := ef.CreateLogs(ctx, settings, ecfg)
 	if err != nil {
 		tb.Fatal(err)
 	}
 	if err := lexp.Start(ctx, componenttest.NewNopHost()); err != nil {
 		tb.Fatal(err)
 	}
-	mexp, err := ef.CreateMetrics(ctx, exportertest.NewNopSettings(ef.Type()), ecfg)
+	mexp, err := ef.CreateMetrics(ctx, settings, ecfg)
 	if err != nil {
 		tb.Fatal(err)
 	}
