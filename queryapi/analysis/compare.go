@@ -557,15 +557,7 @@ func pooledBootstrap(pairs []MinutePair, cc CompareConfig, hist, sizes bool) poo
 // entries without a positive weight are left out. The pairs get new
 // slices; the slices they held are not changed.
 func compactKeys(pairs []MinutePair, field func(*CohortMinute) *[]uint16, weights func(*CohortMinute) *[]float64) (keys []uint16) {
-	top := -1
-	for i := range pairs {
-		for _, k := range *field(&pairs[i].Control) {
-			top = max(top, int(k))
-		}
-		for _, k := range *field(&pairs[i].Treatment) {
-			top = max(top, int(k))
-		}
-	}
+	top := maxHistKey(pairs, func(c CohortMinute) []uint16 { return *field(&c) })
 	index := make([]uint16, top+1)
 	seen := make([]bool, top+1)
 	for i := range pairs {
