@@ -121,12 +121,7 @@ func (s *Store) cohortMinutes(ctx context.Context, q report.CompareQuery, v coho
 		}
 		c.Minute = time.Unix(int64(m), 0).UTC()
 		c.DurationSumNs = durationSum
-		if c.Requests > 0 {
-			c.MeanMs = durationSum / c.Requests / 1e6
-		}
-		c.P50Ms, c.P90Ms, c.P95Ms, c.P99Ms = percentilesMs(c.HistKeys, c.HistWeights)
-		c.RespP50Bytes, c.RespP95Bytes = sizePercentiles(c.RespHistKeys, c.RespHistWeights)
-		c.ReqP50Bytes, c.ReqP95Bytes = sizePercentiles(c.ReqHistKeys, c.ReqHistWeights)
+		c.derive()
 		out = append(out, c)
 		return nil
 	},
@@ -176,15 +171,21 @@ func MergeOperations(rows []CohortMinute) []CohortMinute {
 			c.RespHistKeys, c.RespHistWeights = mergeHistograms(c.RespHistKeys, c.RespHistWeights, r.RespHistKeys, r.RespHistWeights)
 			c.ReqHistKeys, c.ReqHistWeights = mergeHistograms(c.ReqHistKeys, c.ReqHistWeights, r.ReqHistKeys, r.ReqHistWeights)
 		}
-		if c.Requests > 0 {
-			c.MeanMs = c.DurationSumNs / c.Requests / 1e6
-		}
-		c.P50Ms, c.P90Ms, c.P95Ms, c.P99Ms = percentilesMs(c.HistKeys, c.HistWeights)
-		c.RespP50Bytes, c.RespP95Bytes = sizePercentiles(c.RespHistKeys, c.RespHistWeights)
-		c.ReqP50Bytes, c.ReqP95Bytes = sizePercentiles(c.ReqHistKeys, c.ReqHistWeights)
+		c.derive()
 		out = append(out, c)
 	}
 	return out
+}
+
+// derive sets the mean and the percentiles from the sums and histograms,
+// for a minute as read and for one merged from its operations alike.
+func (c *CohortMinute) derive() {
+	if c.Requests > 0 {
+		c.MeanMs = c.DurationSumNs / c.Requests / 1e6
+	}
+	c.P50Ms, c.P90Ms, c.P95Ms, c.P99Ms = percentilesMs(c.HistKeys, c.HistWeights)
+	c.RespP50Bytes, c.RespP95Bytes = sizePercentiles(c.RespHistKeys, c.RespHistWeights)
+	c.ReqP50Bytes, c.ReqP95Bytes = sizePercentiles(c.ReqHistKeys, c.ReqHistWeights)
 }
 
 // mergeHistograms adds histogram b to a (both with ascending keys, as
