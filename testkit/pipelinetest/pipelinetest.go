@@ -6,9 +6,12 @@ package pipelinetest
 
 import (
 	"context"
+	"sync/atomic"
 	"testing"
+	"time"
 
 	"go.opentelemetry.io/collector/component/componenttest"
+	"go.opentelemetry.io/collector/consumer"
 	"go.opentelemetry.io/collector/exporter"
 	"go.opentelemetry.io/collector/exporter/exportertest"
 	"go.opentelemetry.io/collector/pdata/plog"
@@ -16,6 +19,8 @@ import (
 	"go.opentelemetry.io/collector/pdata/ptrace"
 	"go.opentelemetry.io/collector/processor"
 	"go.opentelemetry.io/collector/processor/processortest"
+	sdkmetric "go.opentelemetry.io/otel/sdk/metric"
+	"go.opentelemetry.io/otel/sdk/metric/metricdata"
 	"go.uber.org/zap"
 	"go.uber.org/zap/zapcore"
 	"go.uber.org/zap/zaptest/observer"
@@ -34,6 +39,25 @@ type Pipeline struct {
 	Replicas        []processor.Traces
 	LogReplicas     []processor.Logs
 	MetricReplicas  []processor.Metrics
+	// passed counts what the processors handed the exporters (spans, log
+	// records, metric points); telemetry holds the exporters' own counts
+	// of what they sent or gave up on.
+	passed    [3]atomic.Int64
+	telemetry *sdkmetric.ManualReader
+}
+
+// The signals, as indexes of Pipeline.passed, and the exporterhelper
+// metrics counting each one's items sent and failed.
+const (
+	spans = iota
+	logRecords
+	metricPoints
+)
+
+var sentMetrics = [3][2]string{
+	{"otelcol_exporter_sent_spans", "otelcol_exporter_send_failed_spans"},
+	{"otelcol_exporter_sent_log_records", "otelcol_exporter_send_failed_log_records"},
+	{"otelcol_exporter_sent_metric_points", "otelcol_exporter_send_failed_metric_points"},
 }
 
 // New starts the exporter against addr/database (schema created by it,
@@ -62,6 +86,8 @@ func New(tb testing.TB, addr, database string, replicas int, mutate func(*change
 	core, observed := observer.New(zapcore.WarnLevel)
 	settings := exportertest.NewNopSettings(ef.Type())
 	settings.Logger = zap.New(core)
+	reader := sdkmetric.NewManualReader()
+	settings.MeterProvider = sdkmetric.NewMeterProvider(sdkmetric.WithReader(reader))
 	tb.Cleanup(func() {
 		if tb.Failed() {
 			for _, e := range observed.All() {
@@ -90,7 +116,42 @@ func New(tb testing.TB, addr, database string, replicas int, mutate func(*change
 	if err := mexp.Start(ctx, componenttest.NewNopHost()); err != nil {
 		tb.Fatal(err)
 	}
-	p := &Pipeline{exporter: exp, logsExporter: lexp, metricsExporter: mexp}
+	p := &Pipeline{exporter: exp, logsExporter: lexp, metricsExporter: mexp, telemetry: reader}
+	// The processors feed the exporters through counters, so that Close
+	// knows how many items the exporters must have sent.
+	texp, err := consumer.NewTraces(func(ctx context.Context, td ptrace.Traces) error {
+		n := td.SpanCount()
+		err := exp.ConsumeTraces(ctx, td)
+		if err == nil {
+			p.passed[spans].Add(int64(n))
+		}
+		return err
+	}, consumer.WithCapabilities(exp.Capabilities()))
+	if err != nil {
+		tb.Fatal(err)
+	}
+	tlexp, err := consumer.NewLogs(func(ctx context.Context, ld plog.Logs) error {
+		n := ld.LogRecordCount()
+		err := lexp.ConsumeLogs(ctx, ld)
+		if err == nil {
+			p.passed[logRecords].Add(int64(n))
+		}
+		return err
+	}, consumer.WithCapabilities(lexp.Capabilities()))
+	if err != nil {
+		tb.Fatal(err)
+	}
+	tmexp, err := consumer.NewMetrics(func(ctx context.Context, md pmetric.Metrics) error {
+		n := md.DataPointCount()
+		err := mexp.ConsumeMetrics(ctx, md)
+		if err == nil {
+			p.passed[metricPoints].Add(int64(n))
+		}
+		return err
+	}, consumer.WithCapabilities(mexp.Capabilities()))
+	if err != nil {
+		tb.Fatal(err)
+	}
 	pf := changelensprocessor.NewFactory()
 	for range replicas {
 		pcfg := pf.CreateDefaultConfig().(*changelensprocessor.Config)
@@ -100,7 +161,7 @@ func New(tb testing.TB, addr, database string, replicas int, mutate func(*change
 		if err := pcfg.Validate(); err != nil {
 			tb.Fatal(err)
 		}
-		proc, err := pf.CreateTraces(ctx, processortest.NewNopSettings(pf.Type()), pcfg, exp)
+		proc, err := pf.CreateTraces(ctx, processortest.NewNopSettings(pf.Type()), pcfg, texp)
 		if err != nil {
 			tb.Fatal(err)
 		}
@@ -108,7 +169,7 @@ func New(tb testing.TB, addr, database string, replicas int, mutate func(*change
 			tb.Fatal(err)
 		}
 		p.Replicas = append(p.Replicas, proc)
-		lproc, err := pf.CreateLogs(ctx, processortest.NewNopSettings(pf.Type()), pcfg, lexp)
+		lproc, err := pf.CreateLogs(ctx, processortest.NewNopSettings(pf.Type()), pcfg, tlexp)
 		if err != nil {
 			tb.Fatal(err)
 		}
@@ -116,7 +177,7 @@ func New(tb testing.TB, addr, database string, replicas int, mutate func(*change
 			tb.Fatal(err)
 		}
 		p.LogReplicas = append(p.LogReplicas, lproc)
-		mproc, err := pf.CreateMetrics(ctx, processortest.NewNopSettings(pf.Type()), pcfg, mexp)
+		mproc, err := pf.CreateMetrics(ctx, processortest.NewNopSettings(pf.Type()), pcfg, tmexp)
 		if err != nil {
 			tb.Fatal(err)
 		}
@@ -154,6 +215,12 @@ func (p *Pipeline) Send(tb testing.TB, td ptrace.Traces) {
 
 // Close flushes the processors' pending state, then drains the exporter's
 // queue into ClickHouse: afterwards every event is stored.
+//
+// It waits for the exporters to have sent (or given up on) every item the
+// processors handed them before shutting them down: exporterhelper stops
+// retrying first at shutdown, so a batch whose insert failed once — a
+// transient error on a loaded machine — would otherwise be dropped, and
+// the test would count too few rows with no error to show for it.
 func (p *Pipeline) Close(tb testing.TB) {
 	tb.Helper()
 	ctx := context.Background()
@@ -172,6 +239,7 @@ func (p *Pipeline) Close(tb testing.TB) {
 			tb.Fatal(err)
 		}
 	}
+	p.awaitSent(tb, 5*time.Minute)
 	if err := p.exporter.Shutdown(ctx); err != nil {
 		tb.Fatal(err)
 	}
@@ -181,4 +249,66 @@ func (p *Pipeline) Close(tb testing.TB) {
 	if err := p.metricsExporter.Shutdown(ctx); err != nil {
 		tb.Fatal(err)
 	}
+}
+
+// awaitSent waits until the exporters' sent and failed items add up to
+// what they were handed, for at most limit (retries give up after
+// exporterhelper's max elapsed time, 5 minutes). Items that failed for
+// good make the test fail.
+func (p *Pipeline) awaitSent(tb testing.TB, limit time.Duration) {
+	tb.Helper()
+	deadline := time.Now().Add(limit)
+	for {
+		done, failed, err := p.sent()
+		if err != nil {
+			tb.Fatal(err)
+		}
+		complete := true
+		for i := range done {
+			if done[i]+failed[i] < p.passed[i].Load() {
+				complete = false
+			}
+		}
+		if complete {
+			if failed != [3]int64{} {
+				tb.Errorf("the exporters failed to send %d spans, %d log records and %d metric points", failed[spans], failed[logRecords], failed[metricPoints])
+			}
+			return
+		}
+		if time.Now().After(deadline) {
+			tb.Errorf("after %s the exporters had sent %v and failed %v of the %d spans, %d log records and %d metric points handed to them",
+				limit, done, failed, p.passed[spans].Load(), p.passed[logRecords].Load(), p.passed[metricPoints].Load())
+			return
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// sent reads the exporters' counts of items sent and failed, per signal.
+func (p *Pipeline) sent() (sent, failed [3]int64, err error) {
+	var rm metricdata.ResourceMetrics
+	if err := p.telemetry.Collect(context.Background(), &rm); err != nil {
+		return sent, failed, err
+	}
+	for _, sm := range rm.ScopeMetrics {
+		for _, m := range sm.Metrics {
+			sum, ok := m.Data.(metricdata.Sum[int64])
+			if !ok {
+				continue
+			}
+			var total int64
+			for _, dp := range sum.DataPoints {
+				total += dp.Value
+			}
+			for i, names := range sentMetrics {
+				switch m.Name {
+				case names[0]:
+					sent[i] += total
+				case names[1]:
+					failed[i] += total
+				}
+			}
+		}
+	}
+	return sent, failed, nil
 }
