@@ -245,7 +245,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stderr 
 		if err != nil {
 			log.Error("cycle failed", "error", err)
 		} else {
-			log.Info("cycle", "judged", r.Judged, "settled", r.Settled, "stored", r.Stored, "resettled", r.Resettled, "evidence", r.Evidence,
+			log.Info("cycle", "judged", r.Judged, "settled", r.Settled, "stored", r.Stored, "resettled", r.Resettled, "evidence", r.Evidence, "episode_units", r.EpisodeUnits,
 				"notified", r.Notified, "took", time.Since(t0).Round(time.Millisecond))
 		}
 		if o.once {

@@ -667,7 +667,7 @@ func TestIntegrationSchemaApplyTwiceIsNoop(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !slices.Equal(res.Applied, []uint32{1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17, 18}) || res.Current != latestVersion {
+	if !slices.Equal(res.Applied, []uint32{1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17, 18, 19}) || res.Current != latestVersion {
 		t.Fatalf("first apply = %+v", res)
 	}
 	if !slices.Equal(reported, res.Applied) {
@@ -710,7 +710,7 @@ func TestIntegrationSchemaApplyTwiceIsNoop(t *testing.T) {
 	// versions 2 to 8 only.
 	for _, obj := range []string{"latency_hist_1m_mv", "latency_hist_1h_mv", "latency_hist_1m", "latency_hist_1h", "deployment_events",
 		"version_presence_mv", "version_presence", "cohort_hist_1m_mv", "cohort_hist_1m", "deployment_verdicts", "notification_log",
-		"call_events", "error_kinds_1m_mv", "error_kinds_1m", "resource_usage", "outcome_events", "experiments", "deployment_evidence", "unit_versions_1d_mv", "unit_versions_1d"} {
+		"call_events", "error_kinds_1m_mv", "error_kinds_1m", "resource_usage", "outcome_events", "experiments", "deployment_evidence", "unit_versions_1d_mv", "unit_versions_1d", "version_episodes"} {
 		srv.Exec(t, "DROP TABLE "+db+"."+obj)
 	}
 	for _, c := range []string{"cohort_keys", "cohort_values", "response_size", "request_size", "parent_span_id", "error_kind", "self_time_ns", "session_id", "user_id", "crashed"} {
@@ -731,7 +731,7 @@ func TestIntegrationSchemaApplyTwiceIsNoop(t *testing.T) {
 		time.Sleep(50 * time.Millisecond)
 	}
 	res, err = schema.Apply(tctx(t), conn, o, srv.Version())
-	if err != nil || !slices.Equal(res.Applied, []uint32{2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17, 18}) || res.Current != latestVersion {
+	if err != nil || !slices.Equal(res.Applied, []uint32{2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17, 18, 19}) || res.Current != latestVersion {
 		t.Fatalf("upgrade from v1 = %+v, %v", res, err)
 	}
 	if after := showCreate(t, conn, db); after != before {
@@ -749,10 +749,10 @@ func TestIntegrationSchemaApplyTwiceIsNoop(t *testing.T) {
 }
 
 // latestVersion is the number of the newest embedded migration.
-const latestVersion = 18
+const latestVersion = 19
 
 // migrationCount is the number of migrations.
-const migrationCount = 18
+const migrationCount = 19
 
 // schemaWithout applies the whole schema to a new database, then drops the
 // given tables and forgets the given migration: the database as it was

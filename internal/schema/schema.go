@@ -51,6 +51,7 @@ const (
 	TableExperiments     = "experiments"         // schema v16
 	TableEvidence        = "deployment_evidence" // schema v17
 	TableUnitVersions1d  = "unit_versions_1d"    // schema v18
+	TableVersionEpisodes = "version_episodes"    // schema v19
 	TableMigrations      = "schema_migrations"
 	LocalSuffix          = "_local"
 )
@@ -60,7 +61,8 @@ const (
 // leave a query reading a name that no longer exists.
 var ReadTables = []string{TableLatencyEvents, TableLatencyRollup, TableLatencyHist1m, TableLatencyHist1h,
 	TableDeployments, TableVersionPresence, TableCohortHist1m, TableVerdicts, TableNotifications, TableCallEvents,
-	TableIncidents, TableCommits, TableFlagEvaluations, TableErrorKinds1m, TableResourceUsage, TableOutcomes, TableExperiments, TableEvidence, TableUnitVersions1d}
+	TableIncidents, TableCommits, TableFlagEvaluations, TableErrorKinds1m, TableResourceUsage, TableOutcomes, TableExperiments, TableEvidence, TableUnitVersions1d,
+	TableVersionEpisodes}
 
 // Cohort dimensions: the values of cohort_hist_1m.dimension, and with the
 // two prefixes those of latency_events.cohort_keys (schema v6).

@@ -125,8 +125,12 @@ func TestRenderLegacy(t *testing.T) {
 		!strings.Contains(sql, "ENGINE = ReplacingMergeTree\nPARTITION BY toYYYYMMDD(time)\nORDER BY (service, environment, name, session_id, user_id, time_ns, trace_id, span_id)") {
 		t.Errorf("schema lacks v15's session columns and outcome_events:\n%s", sql)
 	}
-	if len(stmts) != 43 {
-		t.Errorf("%d statements, want 43 (v1: 3 tables + 1 view; v2: 2 tables + 2 views; v3: drop + view; v4: table + copy; v5: table + view + backfill; v6: 4 columns + table + view; v7: 2 tables; v8: column + table; v9: column; v10: table; v11: table; v12: table; v13: column + table + view; v14: table + column; v15: 3 columns + table; v16: table; v17: table; v18: table + view + backfill)", len(stmts))
+	if !strings.Contains(sql, "CREATE TABLE IF NOT EXISTS `changelens`.`version_episodes`\n(\n    reappear_ns  Int64,\n    service      String,") ||
+		!strings.Contains(sql, "ENGINE = ReplacingMergeTree(up_to)\nORDER BY (reappear_ns, service, environment)") {
+		t.Errorf("schema lacks v19's version_episodes:\n%s", sql)
+	}
+	if len(stmts) != 44 {
+		t.Errorf("%d statements, want 44 (v1: 3 tables + 1 view; v2: 2 tables + 2 views; v3: drop + view; v4: table + copy; v5: table + view + backfill; v6: 4 columns + table + view; v7: 2 tables; v8: column + table; v9: column; v10: table; v11: table; v12: table; v13: column + table + view; v14: table + column; v15: 3 columns + table; v16: table; v17: table; v18: table + view + backfill; v19: table)", len(stmts))
 	}
 	for _, s := range stmts {
 		if strings.HasSuffix(s, ";") || strings.TrimSpace(s) != s {
@@ -243,8 +247,8 @@ func TestRenderCluster(t *testing.T) {
 	if !strings.Contains(sql, "CREATE TABLE IF NOT EXISTS `changelens`.`outcome_events` ON CLUSTER `prod` AS `changelens`.`outcome_events_local` ENGINE = Distributed('prod', 'changelens', 'outcome_events_local', cityHash64(service, environment))") {
 		t.Errorf("cluster schema lacks the Distributed outcome_events, sharded by unit")
 	}
-	if len(stmts) != 75 {
-		t.Errorf("%d statements, want 75 (v1: 3 local + view + 3 distributed; v2: 2 local + 2 views + 2 distributed; v3: drop + view; v4: local + distributed + copy; v5: local + distributed + view + backfill; v6: 4 columns + drop and re-create of the distributed table + local + distributed + view; v7: 2 local + 2 distributed; v8: column + drop and re-create of the distributed table + local + distributed; v9: column + drop and re-create of the distributed table; v10: local + distributed; v11: local + distributed; v12: local + distributed; v13: column + drop and re-create of the distributed table + local + distributed + view; v14: local + distributed + column + drop and re-create of the distributed table; v15: 3 columns + drop and re-create of the distributed table + local + distributed; v16: local + distributed; v17: local + distributed; v18: local + distributed + view + backfill)", len(stmts))
+	if len(stmts) != 77 {
+		t.Errorf("%d statements, want 77 (v1: 3 local + view + 3 distributed; v2: 2 local + 2 views + 2 distributed; v3: drop + view; v4: local + distributed + copy; v5: local + distributed + view + backfill; v6: 4 columns + drop and re-create of the distributed table + local + distributed + view; v7: 2 local + 2 distributed; v8: column + drop and re-create of the distributed table + local + distributed; v9: column + drop and re-create of the distributed table; v10: local + distributed; v11: local + distributed; v12: local + distributed; v13: column + drop and re-create of the distributed table + local + distributed + view; v14: local + distributed + column + drop and re-create of the distributed table; v15: 3 columns + drop and re-create of the distributed table + local + distributed; v16: local + distributed; v17: local + distributed; v18: local + distributed + view + backfill; v19: local + distributed)", len(stmts))
 	}
 	// A Distributed table comes right after the local table it wraps, before
 	// any statement that may use it.

@@ -51,6 +51,14 @@ type Config struct {
 	// them. Spans arriving more than EpisodesSettle late are seen at the next
 	// rebuild. Defaults 1h and 10m; off with the cache (CacheSize < 0).
 	EpisodesSettle, EpisodesRebuild time.Duration
+	// EpisodesStoredAge: a rebuild takes the settled history from the
+	// newest snapshot changelens-worker stored (schema v19) when that
+	// snapshot reaches at least this close to now − EpisodesSettle, and
+	// reads the history itself otherwise (no worker, or one that stopped).
+	// The worker stores a snapshot whenever its settled part grows by a
+	// bucket, so a running one keeps within minutes. Default 1h; negative:
+	// stored snapshots are never used.
+	EpisodesStoredAge time.Duration
 
 	// SeriesCacheBuckets is the number of latency-series buckets (each the
 	// points of one step of one series) kept in memory, so that a range
@@ -84,6 +92,7 @@ func DefaultConfig() Config {
 		CacheSettle:        5 * time.Minute,
 		EpisodesSettle:     time.Hour,
 		EpisodesRebuild:    10 * time.Minute,
+		EpisodesStoredAge:  time.Hour,
 		SeriesCacheBuckets: 100000,
 		SeriesSettle:       10 * time.Minute,
 		SeriesTTL:          10 * time.Minute,
@@ -103,6 +112,7 @@ func (c Config) withDefaults() Config {
 	c.CacheSettle = cmp.Or(c.CacheSettle, d.CacheSettle)
 	c.EpisodesSettle = cmp.Or(c.EpisodesSettle, d.EpisodesSettle)
 	c.EpisodesRebuild = cmp.Or(c.EpisodesRebuild, d.EpisodesRebuild)
+	c.EpisodesStoredAge = cmp.Or(c.EpisodesStoredAge, d.EpisodesStoredAge)
 	c.SeriesCacheBuckets = cmp.Or(c.SeriesCacheBuckets, d.SeriesCacheBuckets)
 	c.SeriesSettle = cmp.Or(c.SeriesSettle, d.SeriesSettle)
 	c.SeriesTTL = cmp.Or(c.SeriesTTL, d.SeriesTTL)

@@ -59,8 +59,7 @@ func (s *Service) episodesOf(ctx context.Context, f unitFilter) (map[unitFilter]
 			if e, ok := s.episodes.get(f, time.Now().Add(-s.cfg.EpisodesRebuild)); ok {
 				return e, nil
 			}
-			upTo := s.cfg.Now().Add(-s.cfg.EpisodesSettle).Truncate(store.BucketSize)
-			units, err := s.st.Episodes(shared, f, time.Time{}, upTo, re)
+			units, upTo, err := s.settledEpisodes(shared, f, s.EpisodesBound(s.cfg.Now()))
 			if err != nil {
 				return nil, err
 			}
@@ -78,6 +77,41 @@ func (s *Service) episodesOf(ctx context.Context, f unitFilter) (map[unitFilter]
 		return nil, err
 	}
 	return joinEpisodes(settled.units, recent, int64(s.cfg.Analysis.ReappearAfter)), nil
+}
+
+// settledEpisodes returns the episodes of f's units over the buckets
+// before the returned bound: from the worker's newest stored snapshot when
+// it reaches within EpisodesStoredAge of upTo (a few hundred rows instead
+// of every bucket of the retained history), else read up to upTo.
+func (s *Service) settledEpisodes(ctx context.Context, f unitFilter, upTo time.Time) (map[unitFilter]unitEpisodes, time.Time, error) {
+	re := s.cfg.Analysis.ReappearAfter
+	if s.cfg.EpisodesStoredAge > 0 {
+		// The snapshot only spares a read: failing to read it (a server
+		// whose schema predates v19, say) falls back to that read, which
+		// reports what is really wrong.
+		at, units, ok, err := s.st.StoredEpisodes(ctx, f, re)
+		if err == nil && ok && !at.Before(upTo.Add(-s.cfg.EpisodesStoredAge)) {
+			return units, at, nil
+		}
+	}
+	units, err := s.st.Episodes(ctx, f, time.Time{}, upTo, re)
+	return units, upTo, err
+}
+
+// EpisodesBound is where the settled part of the episode history ends at
+// now: the start of the bucket holding now − EpisodesSettle.
+func (s *Service) EpisodesBound(now time.Time) time.Time {
+	return now.Add(-s.cfg.EpisodesSettle).Truncate(store.BucketSize)
+}
+
+// SettledEpisodes reads every unit's episodes over the buckets before upTo
+// from the history itself, never from a stored snapshot: what
+// changelens-worker stores as the next one. reappear is the setting they
+// were split with.
+func (s *Service) SettledEpisodes(ctx context.Context, upTo time.Time) (reappear time.Duration, units map[unitFilter]unitEpisodes, err error) {
+	re := s.cfg.Analysis.ReappearAfter
+	units, err = s.st.Episodes(ctx, unitFilter{}, time.Time{}, upTo, re)
+	return re, units, err
 }
 
 // joinEpisodes returns the episodes of old followed by those of recent (all

@@ -973,3 +973,62 @@ func TestInMemoryEpisodeReadShared(t *testing.T) {
 		}
 	}
 }
+
+// A fresh process takes the settled episode history from the worker's
+// stored snapshot when it is recent enough, reading no bucket before it —
+// wherever the snapshot ends, even inside an episode (v2 ran 60–120m; its
+// two halves join) — and reads the history itself when the snapshot is
+// older than EpisodesStoredAge or there is none. The answers are the same.
+func TestInMemoryEpisodesFromStoredSnapshot(t *testing.T) {
+	now := at(4 * time.Hour)
+	want := listAll(t, newService(t, cartScenario(), &now, noCache), cartQuery())
+	if len(want) != 2 {
+		t.Fatalf("scenario: %d deployments, want 2", len(want))
+	}
+	for _, c := range []struct {
+		name     string
+		upTo     time.Time // the snapshot's bound; zero: none stored
+		age      time.Duration
+		settled  int // reads of the history from its start
+		snapshot int // reads of the stored snapshot
+	}{
+		{name: "none stored", settled: 1, snapshot: 1},
+		{name: "recent", upTo: at(3 * time.Hour), settled: 0, snapshot: 1},
+		{name: "ending inside an episode", upTo: at(90 * time.Minute), age: 2 * time.Hour, settled: 0, snapshot: 1},
+		{name: "too old", upTo: at(90 * time.Minute), settled: 1, snapshot: 1},
+		{name: "never used", upTo: at(3 * time.Hour), age: -1, settled: 1, snapshot: 0},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			st := &heldEpisodes{Store: cartScenario(), settled: map[store.UnitFilter]int{}, release: make(chan struct{})}
+			close(st.release)
+			if !c.upTo.IsZero() {
+				// What the worker stores: every unit's history before the bound.
+				re, units, err := newService(t, cartScenario(), &now, noCache).SettledEpisodes(context.Background(), c.upTo)
+				if err != nil {
+					t.Fatal(err)
+				}
+				st.PutEpisodes(re, c.upTo, units)
+			}
+			svc := newService(t, st, &now, func(cfg *Config) { cfg.EpisodesStoredAge = c.age })
+			got := listAll(t, svc, cartQuery())
+			if len(got) != len(want) {
+				t.Fatalf("%d deployments, want %d", len(got), len(want))
+			}
+			for i := range got {
+				if got[i].ID != want[i].ID || !got[i].DeployTime.Equal(want[i].DeployTime) || got[i].PreviousVersion != want[i].PreviousVersion || got[i].Verdict != want[i].Verdict {
+					t.Errorf("deployment %d: %s %s from %q %s, want %s %s from %q %s", i, got[i].ID, got[i].DeployTime, got[i].PreviousVersion, got[i].Verdict,
+						want[i].ID, want[i].DeployTime, want[i].PreviousVersion, want[i].Verdict)
+				}
+			}
+			settled := 0
+			for _, n := range st.reads() {
+				settled += n
+			}
+			// Each read is made twice: for the unit's own history, and the
+			// environment's for its controls.
+			if settled != 2*c.settled || st.Reads("StoredEpisodes") != 2*c.snapshot {
+				t.Errorf("%d reads of the settled history and %d of the snapshot, want %d and %d", settled, st.Reads("StoredEpisodes"), 2*c.settled, 2*c.snapshot)
+			}
+		})
+	}
+}

@@ -32,6 +32,10 @@ type DeploymentReader interface {
 	// store.BucketSize buckets in [since, before) (zero: unbounded), split
 	// at gaps of reappear or more.
 	Episodes(ctx context.Context, f store.UnitFilter, since, before time.Time, reappear time.Duration) (map[store.UnitFilter]store.UnitEpisodes, error)
+	// StoredEpisodes: the newest whole snapshot of settled episodes the
+	// worker stored for reappear, restricted to the units of f: their
+	// episodes over the buckets before upTo; ok is false without one.
+	StoredEpisodes(ctx context.Context, f store.UnitFilter, reappear time.Duration) (upTo time.Time, units map[store.UnitFilter]store.UnitEpisodes, ok bool, err error)
 	// InferredUnits: the units whose traffic shows versions.
 	InferredUnits(ctx context.Context) ([]store.UnitFilter, error)
 }

@@ -12,13 +12,10 @@
 // deployments (what deployment_events holds), plus incidents (what
 // incident_events holds), pushed commits (what commit_events holds),
 // resource usage points (what resource_usage holds), calls between units,
-// stored verdicts and exemplar traces. What only the SQL decides — argMax
-// incident_events holds), pushed commits (what commit_events holds), calls
-// between units,
-// stored verdicts and exemplar traces, and the raw rows the client reads
-// need (client units' latency events with sessions and users, outcome
-// events: client.go). What only the SQL decides — argMax
-// over duplicate rows, sampling of the graph, body sizes, the hourly
+// stored verdicts, evidence and episode snapshots, exemplar traces, and the
+// raw rows the client reads need (client units' latency events with
+// sessions and users, outcome events: client.go). What only the SQL
+// decides — argMax over duplicate rows, sampling of the graph, body sizes, the hourly
 // table — is left to the store's own tests on ClickHouse.
 //
 // Reads counts every call per method (cache tests assert what was read);
@@ -131,6 +128,7 @@ type Store struct {
 	verdicts    map[string]map[string]store.StoredVerdict // config hash → id →
 	exemplars   map[exemplarKey]store.Exemplars
 	experiments map[string]store.StoredExperiment
+	snapshots   map[time.Duration]episodeSnapshot // reappear → the newest stored
 	usage       map[usageKey]eventspan.UsagePoint // resource_usage (schema v14)
 	// client units' events and outcome events (schema v15, client.go)
 	clientEvents []ClientEvent
@@ -145,7 +143,8 @@ func New() *Store {
 	return &Store{deployments: map[string]*deployment{}, incidents: map[incidentKey]report.Incident{}, commits: map[commitKey]store.Commit{},
 		verdicts:  map[string]map[string]store.StoredVerdict{},
 		evidence:  map[string]map[string]store.Evidence{},
-		exemplars: map[exemplarKey]store.Exemplars{}, experiments: map[string]store.StoredExperiment{}, reads: map[string]int{}, errs: map[string]error{}}
+		exemplars: map[exemplarKey]store.Exemplars{}, experiments: map[string]store.StoredExperiment{},
+		snapshots: map[time.Duration]episodeSnapshot{}, reads: map[string]int{}, errs: map[string]error{}}
 }
 
 // AddTraffic adds per-minute traffic.
@@ -214,6 +213,53 @@ func (s *Store) PutEvidence(configHash, id string, e store.Evidence) {
 		s.evidence[configHash] = map[string]store.Evidence{}
 	}
 	s.evidence[configHash][id] = e
+}
+
+// episodeSnapshot is a stored snapshot of settled episodes (schema v19).
+type episodeSnapshot struct {
+	upTo  time.Time
+	units map[store.UnitFilter]store.UnitEpisodes
+}
+
+// PutEpisodes stores a snapshot of settled episodes as changelens-worker
+// does (the episodes of the buckets before upTo, split at gaps of
+// reappear); a later snapshot replaces it.
+func (s *Store) PutEpisodes(reappear time.Duration, upTo time.Time, units map[store.UnitFilter]store.UnitEpisodes) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.snapshots[reappear] = episodeSnapshot{upTo: upTo, units: cloneUnits(units)}
+}
+
+// StoredEpisodes returns the snapshot PutEpisodes stored for reappear,
+// restricted to the units of f.
+func (s *Store) StoredEpisodes(ctx context.Context, f store.UnitFilter, reappear time.Duration) (time.Time, map[store.UnitFilter]store.UnitEpisodes, bool, error) {
+	defer s.mu.Unlock()
+	if err := s.begin(ctx, "StoredEpisodes"); err != nil {
+		return time.Time{}, nil, false, err
+	}
+	snap, ok := s.snapshots[reappear]
+	if !ok {
+		return time.Time{}, nil, false, nil
+	}
+	out := map[store.UnitFilter]store.UnitEpisodes{}
+	for u, eps := range cloneUnits(snap.units) {
+		if matches(f, u.Service, u.Environment) {
+			out[u] = eps
+		}
+	}
+	return snap.upTo, out, true, nil
+}
+
+func cloneUnits(units map[store.UnitFilter]store.UnitEpisodes) map[store.UnitFilter]store.UnitEpisodes {
+	out := make(map[store.UnitFilter]store.UnitEpisodes, len(units))
+	for u, eps := range units {
+		c := make(store.UnitEpisodes, len(eps))
+		for v, e := range eps {
+			c[v] = slices.Clone(e)
+		}
+		out[u] = c
+	}
+	return out
 }
 
 // SetExemplars sets the exemplar traces of one cohort of a unit's dimension

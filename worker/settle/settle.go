@@ -47,6 +47,8 @@ type Settler struct {
 	notifier *notify.Notifier // nil: no notifications
 	log      *slog.Logger
 	verdicts metric.Int64Counter
+	// episodesUpTo: the bound of the last episode snapshot stored.
+	episodesUpTo time.Time
 }
 
 // New returns a Settler judging through svc (which must ignore stored
@@ -75,6 +77,9 @@ type Result struct {
 	Judged, Settled, Stored, Resettled, Notified int
 	// Evidence: settled deployments whose impact evidence was (re)stored.
 	Evidence int
+	// EpisodeUnits: the units of the episode snapshot stored (0: none
+	// this cycle, its settled part had not grown).
+	EpisodeUnits int
 }
 
 // Cycle judges, stores and notifies once.
@@ -121,6 +126,10 @@ func (s *Settler) Cycle(ctx context.Context, now time.Time) (Result, error) {
 	if r.Evidence, err = s.storeEvidence(ctx, j.Settled, ids, written, now); err != nil {
 		s.log.Warn("impact evidence not stored; the API computes it live meanwhile", "error", err)
 	}
+	// Likewise the episode snapshot only spares the API a read.
+	if r.EpisodeUnits, err = s.storeEpisodes(ctx, now); err != nil {
+		s.log.Warn("episode snapshot not stored; the API reads the history meanwhile", "error", err)
+	}
 	if s.notifier == nil {
 		return r, nil
 	}
@@ -148,6 +157,26 @@ func (s *Settler) Cycle(ctx context.Context, now time.Time) (Result, error) {
 		return r, fmt.Errorf("settle: %w", err)
 	}
 	return r, nil
+}
+
+// storeEpisodes stores a snapshot of every unit's settled version
+// episodes (schema v19) when the settled part of the history has grown by
+// a bucket since the last one, and returns its number of units. A fresh
+// API process reads it instead of the whole history of version_presence.
+func (s *Settler) storeEpisodes(ctx context.Context, now time.Time) (int, error) {
+	upTo := s.svc.EpisodesBound(now)
+	if !upTo.After(s.episodesUpTo) {
+		return 0, nil
+	}
+	re, units, err := s.svc.SettledEpisodes(ctx, upTo)
+	if err != nil {
+		return 0, fmt.Errorf("reading the settled episodes: %w", err)
+	}
+	if err := s.w.StoreEpisodes(ctx, re, upTo, units, now); err != nil {
+		return 0, err
+	}
+	s.episodesUpTo = upTo
+	return len(units), nil
 }
 
 // storeEvidence stores the impact evidence of the settled deployments

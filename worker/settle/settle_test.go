@@ -9,6 +9,7 @@ import (
 	"os"
 	"reflect"
 	"slices"
+	"strconv"
 	"testing"
 	"time"
 
@@ -20,6 +21,8 @@ import (
 	"go.opentelemetry.io/otel/sdk/metric/metricdata"
 
 	"github.com/changelens/changelens/internal/schema"
+	"github.com/changelens/changelens/queryapi/analysis"
+	"github.com/changelens/changelens/queryapi/inference"
 	"github.com/changelens/changelens/queryapi/report"
 	"github.com/changelens/changelens/queryapi/store"
 	"github.com/changelens/changelens/queryapi/usecase"
@@ -102,7 +105,7 @@ func TestSettleStoresAndResettles(t *testing.T) {
 
 	r, err := s.Cycle(ctx, time.Now())
 	require.NoError(t, err)
-	assert.Equal(t, Result{Judged: 2, Settled: 2, Stored: 2, Evidence: 2}, r)
+	assert.Equal(t, Result{Judged: 2, Settled: 2, Stored: 2, Evidence: 2, EpisodeUnits: 2}, r)
 	var rm metricdata.ResourceMetrics
 	require.NoError(t, reader.Collect(ctx, &rm))
 	counts := map[string]int64{}
@@ -121,7 +124,7 @@ func TestSettleStoresAndResettles(t *testing.T) {
 
 	r, err = s.Cycle(ctx, time.Now())
 	require.NoError(t, err)
-	assert.Equal(t, Result{Judged: 2, Settled: 2}, r, "nothing new: nothing written")
+	assert.Equal(t, Result{Judged: 2, Settled: 2}, withoutEpisodes(r), "nothing new: nothing written")
 
 	// The API (read-only, no cache) reads the stored verdicts: the same
 	// answers as computing them …
@@ -168,7 +171,7 @@ func TestSettleStoresAndResettles(t *testing.T) {
 	p.Close(t)
 	r, err = s.Cycle(ctx, time.Now())
 	require.NoError(t, err)
-	assert.Equal(t, Result{Judged: 2, Settled: 2, Resettled: 1, Evidence: 1}, r)
+	assert.Equal(t, Result{Judged: 2, Settled: 2, Resettled: 1, Evidence: 1}, withoutEpisodes(r))
 	assert.Equal(t, report.VerdictDegraded, verdicts()["cart"])
 }
 
@@ -200,10 +203,10 @@ func TestSettleStoresImpactEvidence(t *testing.T) {
 	require.NoError(t, err)
 	r, err := s.Cycle(ctx, time.Now())
 	require.NoError(t, err)
-	assert.Equal(t, Result{Judged: 2, Settled: 2, Stored: 2, Evidence: 2}, r)
+	assert.Equal(t, Result{Judged: 2, Settled: 2, Stored: 2, Evidence: 2, EpisodeUnits: 2}, r)
 	r, err = s.Cycle(ctx, time.Now())
 	require.NoError(t, err)
-	assert.Equal(t, Result{Judged: 2, Settled: 2}, r, "the stored evidence fits: nothing computed again")
+	assert.Equal(t, Result{Judged: 2, Settled: 2}, withoutEpisodes(r), "the stored evidence fits: nothing computed again")
 
 	ro := srv.DSN(chtest.ReadOnlyUser, chtest.ReadOnlyPassword, db)
 	api, err := usecase.Open(ctx, ro, usecase.Config{CacheSize: -1})
@@ -274,6 +277,14 @@ func TestSettleStoresImpactEvidence(t *testing.T) {
 	assert.True(t, same(computed, im), "the replaced row: %+v", im)
 }
 
+// withoutEpisodes is r without its episode snapshot, which a cycle stores
+// again when the clock passed a bucket boundary since the last one
+// (TestSettleStoresEpisodes checks when).
+func withoutEpisodes(r Result) Result {
+	r.EpisodeUnits = 0
+	return r
+}
+
 // same is reflect.DeepEqual with a NaN equal to a NaN: an impact holds
 // NaN for what could not be computed, and the stored form keeps it.
 func same(a, b any) bool { return sameValue(reflect.ValueOf(a), reflect.ValueOf(b)) }
@@ -321,4 +332,102 @@ func sameValue(a, b reflect.Value) bool {
 		return a.Uint() == b.Uint()
 	}
 	panic("same: " + a.Kind().String())
+}
+
+// The worker stores a snapshot of every unit's settled episodes when the
+// settled part of the history grew by a bucket; it is the history read
+// again up to its bound, filtered like it, kept per reappear setting. A
+// fresh API answers from it what it answers reading the history, really
+// reads it (a doctored snapshot shows), and skips a snapshot not yet
+// whole.
+func TestSettleStoresEpisodes(t *testing.T) {
+	srv := chtest.Shared(t)
+	db := srv.NewDatabase(t)
+	ctx := context.Background()
+	// The traffic runs past the settled bound (now − 1h): a fresh API joins
+	// the snapshot with the buckets after it.
+	end := time.Now().UTC().Add(-30 * time.Minute).Truncate(time.Minute)
+	start, switchAt := end.Add(-3*time.Hour), end.Add(-2*time.Hour)
+	p := pipelinetest.New(t, srv.Addr(), db, 1, nil)
+	var seq uint64
+	traffic(t, p, &seq, start, end, switchAt, map[string]float64{"checkout": 1, "cart": 1})
+	p.Close(t)
+
+	st, err := store.Open(ctx, store.Config{DSN: srv.DSN("default", "", db)})
+	require.NoError(t, err)
+	defer st.Close()
+	svc, err := usecase.New(st, usecase.Config{IgnoreStoredVerdicts: true, CacheSize: -1})
+	require.NoError(t, err)
+	w := writer.New(srv.Conn(t, db), schema.Options{Database: db})
+	s, err := New(Config{}, svc, st, w, nil, sdkmetric.NewMeterProvider().Meter("test"), slog.New(slog.DiscardHandler))
+	require.NoError(t, err)
+	now := time.Now()
+	r, err := s.Cycle(ctx, now)
+	require.NoError(t, err)
+	assert.Equal(t, 2, r.EpisodeUnits)
+	r, err = s.Cycle(ctx, now)
+	require.NoError(t, err)
+	assert.Equal(t, 0, r.EpisodeUnits, "the settled part has not grown")
+	later := now.Add(store.BucketSize)
+	r, err = s.Cycle(ctx, later)
+	require.NoError(t, err)
+	assert.Equal(t, 2, r.EpisodeUnits)
+
+	re := analysis.DefaultConfig().ReappearAfter
+	upTo, units, ok, err := st.StoredEpisodes(ctx, store.UnitFilter{}, re)
+	require.NoError(t, err)
+	require.True(t, ok)
+	assert.True(t, svc.EpisodesBound(later).Equal(upTo), "snapshot up to %s, want %s", upTo, svc.EpisodesBound(later))
+	full, err := st.Episodes(ctx, store.UnitFilter{}, time.Time{}, upTo, re)
+	require.NoError(t, err)
+	assert.Equal(t, full, units)
+	require.Len(t, units[store.UnitFilter{Service: "cart", Environment: "production"}], 2, "v1 and v2")
+	_, cart, ok, err := st.StoredEpisodes(ctx, store.UnitFilter{Service: "cart"}, re)
+	require.NoError(t, err)
+	require.True(t, ok)
+	assert.Equal(t, map[store.UnitFilter]store.UnitEpisodes{{Service: "cart", Environment: "production"}: full[store.UnitFilter{Service: "cart", Environment: "production"}]}, cart)
+	_, _, ok, err = st.StoredEpisodes(ctx, store.UnitFilter{}, re+time.Minute)
+	require.NoError(t, err)
+	assert.False(t, ok, "no snapshot for another reappear setting")
+
+	ro := srv.DSN(chtest.ReadOnlyUser, chtest.ReadOnlyPassword, db)
+	q := report.DeploymentQuery{Environment: "production", Start: start.Add(-3 * time.Hour), End: end}
+	deployments := func(c usecase.Config) []report.Deployment {
+		t.Helper()
+		api, err := usecase.Open(ctx, ro, c) // a fresh process: every cache empty
+		require.NoError(t, err)
+		defer api.Close()
+		deps, _, err := api.Deployments(ctx, q)
+		require.NoError(t, err)
+		return deps
+	}
+	fromHistory := deployments(usecase.Config{EpisodesStoredAge: -1})
+	require.Len(t, fromHistory, 2, "v1 → v2 of each unit")
+	assert.True(t, same(fromHistory, deployments(usecase.Config{})), "from the snapshot as from the history")
+
+	// A newer snapshot in which cart ran v0 before v1 is what the API reads …
+	doctored := map[store.UnitFilter]store.UnitEpisodes{}
+	for u, eps := range units {
+		doctored[u] = maps.Clone(eps)
+	}
+	cartUnit := store.UnitFilter{Service: "cart", Environment: "production"}
+	doctored[cartUnit]["v0"] = []inference.Episode{{Version: "v0", First: start.Add(-2 * time.Hour).UnixNano(), Last: start.Add(-90 * time.Minute).UnixNano()}}
+	newer := upTo.Add(store.BucketSize)
+	require.NoError(t, w.StoreEpisodes(ctx, re, newer, doctored, now))
+	var previous []string
+	for _, d := range deployments(usecase.Config{}) {
+		if d.Service == "cart" {
+			previous = append(previous, d.PreviousVersion)
+		}
+	}
+	assert.Contains(t, previous, "v0", "cart's deployments read from the doctored snapshot")
+
+	// … until a newer one of which a row is missing: the history is read.
+	srv.Exec(t, "INSERT INTO "+db+".version_episodes (reappear_ns, service, environment, up_to, units, versions, firsts, lasts, written_at)"+
+		" SELECT "+strconv.FormatInt(int64(re), 10)+", 'cart', 'production', toDateTime("+strconv.FormatInt(newer.Add(store.BucketSize).Unix(), 10)+"), 2,"+
+		" emptyArrayString(), emptyArrayUInt64(), emptyArrayUInt64(), now()")
+	_, _, ok, err = st.StoredEpisodes(ctx, store.UnitFilter{}, re)
+	require.NoError(t, err)
+	assert.False(t, ok, "the newest snapshot is not whole")
+	assert.True(t, same(fromHistory, deployments(usecase.Config{})))
 }

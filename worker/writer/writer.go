@@ -1,7 +1,8 @@
 // Package writer writes the worker's tables (schema v7): the settled
 // verdicts of deployments (deployment_verdicts), their impact evidence
 // (deployment_evidence, v17), the notifications delivered
-// (notification_log) and the experiment definitions (experiments, v16).
+// (notification_log), the experiment definitions (experiments, v16) and
+// the settled version episodes (version_episodes, v19).
 // It needs a ClickHouse user allowed to INSERT into them (and to SELECT).
 package writer
 
@@ -85,6 +86,30 @@ func (w *Writer) StoreEvidence(ctx context.Context, hash string, es []Evidence, 
 		if err := b.Append(e.ID, hash, e.Service, e.Environment, v.Version, v.Before.Start, v.Before.End, v.After.Start, v.After.End,
 			store.EncodeEvidence(v), now, uint64(now.UnixNano())+uint64(i)); err != nil {
 			return fmt.Errorf("writer: encoding evidence %s: %w", e.ID, err)
+		}
+	}
+	return b.Send()
+}
+
+// StoreEpisodes inserts one snapshot of settled version episodes: a row
+// per unit of units, each carrying upTo (the snapshot: the episodes of the
+// buckets before it), reappear (the setting they were split with) and the
+// number of units, by which readers know the snapshot is whole. One
+// insert: on one server the rows appear together.
+func (w *Writer) StoreEpisodes(ctx context.Context, reappear time.Duration, upTo time.Time, units map[store.UnitFilter]store.UnitEpisodes, now time.Time) error {
+	if len(units) == 0 {
+		return nil
+	}
+	b, err := w.conn.PrepareBatch(ctx, "INSERT INTO "+w.o.InsertTable(schema.TableVersionEpisodes)+
+		" (reappear_ns, service, environment, up_to, units, versions, firsts, lasts, written_at)")
+	if err != nil {
+		return err
+	}
+	defer func() { _ = b.Abort() }()
+	for u, eps := range units {
+		versions, firsts, lasts := store.FlattenEpisodes(eps)
+		if err := b.Append(int64(reappear), u.Service, u.Environment, upTo, uint32(len(units)), versions, firsts, lasts, now); err != nil {
+			return fmt.Errorf("writer: encoding the episodes of %s/%s: %w", u.Service, u.Environment, err)
 		}
 	}
 	return b.Send()
