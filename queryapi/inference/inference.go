@@ -12,6 +12,7 @@ import (
 	"encoding/hex"
 	"hash/fnv"
 	"slices"
+	"sort"
 	"strconv"
 	"time"
 )
@@ -50,18 +51,16 @@ type History struct {
 
 // VersionBefore is the version the unit served just before t: the latest
 // deployment before t, else the baseline; "" before the first observation.
+// Deployments are in time order (Infer's): a timeline asks this for every
+// CI deployment of a year against a year of inferred ones.
 func (h History) VersionBefore(t time.Time) string {
-	v := ""
+	if i := sort.Search(len(h.Deployments), func(i int) bool { return !h.Deployments[i].At.Before(t) }); i > 0 {
+		return h.Deployments[i-1].Version
+	}
 	if h.Since.Before(t) {
-		v = h.Baseline
+		return h.Baseline
 	}
-	for _, d := range h.Deployments {
-		if !d.At.Before(t) {
-			break
-		}
-		v = d.Version
-	}
-	return v
+	return ""
 }
 
 // Infer returns the history of one unit given all its episodes (any order).

@@ -139,4 +139,18 @@ func TestVersionBefore(t *testing.T) {
 			t.Errorf("VersionBefore(+%vm) = %q, want %q", c.min, got, c.want)
 		}
 	}
+	// Two changes at the same instant: the later of them is the version
+	// served after it.
+	t0 := time.Unix(1000, 0)
+	h = History{Baseline: "a", Since: t0, Deployments: []VersionChange{{Version: "b", At: t0.Add(time.Minute)},
+		{Version: "c", At: t0.Add(2 * time.Minute)}, {Version: "d", At: t0.Add(2 * time.Minute)}, {Version: "e", At: t0.Add(3 * time.Minute)}}}
+	for _, c := range []struct {
+		after time.Duration
+		want  string
+	}{{-time.Second, ""}, {0, ""}, {time.Second, "a"}, {time.Minute, "a"}, {time.Minute + 1, "b"}, {2 * time.Minute, "b"},
+		{2*time.Minute + 1, "d"}, {3 * time.Minute, "d"}, {time.Hour, "e"}} {
+		if got := h.VersionBefore(t0.Add(c.after)); got != c.want {
+			t.Errorf("VersionBefore(+%v) = %q, want %q", c.after, got, c.want)
+		}
+	}
 }

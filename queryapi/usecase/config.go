@@ -44,6 +44,12 @@ type Config struct {
 	// statistics are still read from ClickHouse (late data) before they are
 	// cached. Default 5m.
 	CacheSettle time.Duration
+	// StoredVerdictsTTL is how long a verdict read from those
+	// changelens-worker stored is kept in the cache before it is read
+	// again: a verdict the worker re-settles (late or replayed data) shows
+	// after at most this long, and a running process does not read every
+	// stored verdict of its range on every request. Default 10m.
+	StoredVerdictsTTL time.Duration
 	// EpisodesSettle and EpisodesRebuild bound the cost of inferring
 	// deployments: the version episodes of buckets older than
 	// EpisodesSettle are read once and kept (per unit filter) for
@@ -90,6 +96,7 @@ func DefaultConfig() Config {
 		EvidenceBatch:      1000,
 		CacheSize:          20000,
 		CacheSettle:        5 * time.Minute,
+		StoredVerdictsTTL:  10 * time.Minute,
 		EpisodesSettle:     time.Hour,
 		EpisodesRebuild:    10 * time.Minute,
 		EpisodesStoredAge:  time.Hour,
@@ -110,6 +117,7 @@ func (c Config) withDefaults() Config {
 	c.EvidenceBatch = cmp.Or(c.EvidenceBatch, d.EvidenceBatch)
 	c.CacheSize = cmp.Or(c.CacheSize, d.CacheSize)
 	c.CacheSettle = cmp.Or(c.CacheSettle, d.CacheSettle)
+	c.StoredVerdictsTTL = cmp.Or(c.StoredVerdictsTTL, d.StoredVerdictsTTL)
 	c.EpisodesSettle = cmp.Or(c.EpisodesSettle, d.EpisodesSettle)
 	c.EpisodesRebuild = cmp.Or(c.EpisodesRebuild, d.EpisodesRebuild)
 	c.EpisodesStoredAge = cmp.Or(c.EpisodesStoredAge, d.EpisodesStoredAge)
@@ -139,6 +147,7 @@ func (c Config) validate() error {
 	}
 	pos("NeighborHorizon", c.NeighborHorizon)
 	pos("CacheSettle", c.CacheSettle)
+	pos("StoredVerdictsTTL", c.StoredVerdictsTTL)
 	pos("EpisodesSettle", c.EpisodesSettle)
 	pos("EpisodesRebuild", c.EpisodesRebuild)
 	pos("SeriesSettle", c.SeriesSettle)

@@ -307,6 +307,29 @@ func TestInMemoryStoredVerdicts(t *testing.T) {
 			t.Errorf("%d window reads, want none", n)
 		}
 	})
+	t.Run("cached for StoredVerdictsTTL, then read again", func(t *testing.T) {
+		st := cartScenario()
+		now := at(4 * time.Hour)
+		svc := newService(t, st, &now)
+		st.PutVerdict(hash, "dep-v2", markedVerdict(svc, v2Before, v2After))
+		if im := v2(t, svc); im.Verdict != report.VerdictImproved {
+			t.Fatalf("verdict %v, want the stored IMPROVED", im.Verdict)
+		}
+		reads := st.Reads("StoredVerdicts")
+		resettled := markedVerdict(svc, v2Before, v2After) // the worker re-settles it
+		resettled.Judgement.Verdict = report.VerdictDegraded
+		st.PutVerdict(hash, "dep-v2", resettled)
+		now = now.Add(9 * time.Minute)
+		if im := v2(t, svc); im.Verdict != report.VerdictImproved || st.Reads("StoredVerdicts") != reads {
+			t.Errorf("within the TTL: verdict %v after %d more stored-verdict reads, want the cached IMPROVED and none",
+				im.Verdict, st.Reads("StoredVerdicts")-reads)
+		}
+		now = now.Add(2 * time.Minute) // StoredVerdictsTTL is 10m
+		if im := v2(t, svc); im.Verdict != report.VerdictDegraded || st.Reads("StoredVerdicts") != reads+1 {
+			t.Errorf("after the TTL: verdict %v after %d more stored-verdict reads, want the re-settled DEGRADED and one",
+				im.Verdict, st.Reads("StoredVerdicts")-reads)
+		}
+	})
 	t.Run("judged again when the windows moved", func(t *testing.T) {
 		st := cartScenario()
 		now := at(4 * time.Hour)

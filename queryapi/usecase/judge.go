@@ -17,6 +17,10 @@ import (
 type cached struct {
 	stats store.WindowPair
 	j     analysis.Judgement
+	// read: when it was read from the verdicts changelens-worker stored
+	// (zero: judged here). Such an entry is used for StoredVerdictsTTL,
+	// then read again, so that a verdict the worker re-settles shows.
+	read time.Time
 }
 
 // cacheKey identifies the statistics of an item: its unit and the exact
@@ -50,7 +54,7 @@ func (s *Service) judgeAll(ctx context.Context, tl *analysis.Timeline, items []*
 	var missing []int
 	for i, it := range items {
 		if s.cache != nil {
-			if c, ok := s.cache.get(cacheKey(it)); ok {
+			if c, ok := s.cache.get(cacheKey(it)); ok && (c.read.IsZero() || now.Sub(c.read) < s.cfg.StoredVerdictsTTL) {
 				res[i] = c
 				continue
 			}
@@ -58,10 +62,18 @@ func (s *Service) judgeAll(ctx context.Context, tl *analysis.Timeline, items []*
 		missing = append(missing, i)
 	}
 	if len(missing) > 0 && !s.cfg.IgnoreStoredVerdicts {
-		var err error
-		if missing, err = s.useStored(ctx, items, missing, res, now); err != nil {
+		left, err := s.useStored(ctx, items, missing, res, now)
+		if err != nil {
 			return nil, err
 		}
+		if s.cache != nil { // every stored verdict is of a settled deployment
+			for _, i := range missing {
+				if !res[i].read.IsZero() {
+					s.cache.put(cacheKey(items[i]), res[i])
+				}
+			}
+		}
+		missing = left
 	}
 	if err := s.judgeWindows(ctx, tl, items, missing, res, now); err != nil {
 		return nil, err
@@ -183,7 +195,7 @@ func (s *Service) useStored(ctx context.Context, items []*analysis.Item, missing
 			left = append(left, i)
 			continue
 		}
-		res[i] = cached{stats: v.Stats, j: v.Judgement}
+		res[i] = cached{stats: v.Stats, j: v.Judgement, read: now}
 	}
 	return left, nil
 }
