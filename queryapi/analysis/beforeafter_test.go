@@ -3,6 +3,7 @@ package analysis
 import (
 	"math"
 	"math/rand/v2"
+	"reflect"
 	"slices"
 	"strings"
 	"testing"
@@ -335,6 +336,19 @@ func TestExplain(t *testing.T) {
 	}
 	if im.LatencyTest.Name != TestSlowShare || !im.LatencyTest.Significant || im.LatencyTest.Direction != DirectionIncrease {
 		t.Errorf("latency test %+v", im.LatencyTest)
+	}
+
+	// Without explanations (DORA's figures) the impact is the same but
+	// for its sentence.
+	quiet := NewTimeline([]Row{row("d1", "shop", "2", "1", time.Hour)}, cfg)
+	quiet.SkipExplanations()
+	bare := quiet.Impact(quiet.Items()[0], j, before, after)
+	if bare.Explanation != "" || bare.Deployment.Explanation != "" {
+		t.Errorf("explanation %q with SkipExplanations", bare.Explanation)
+	}
+	bare.Explanation, bare.Deployment.Explanation = im.Explanation, im.Deployment.Explanation
+	if !reflect.DeepEqual(bare, im) {
+		t.Errorf("impact without explanations\n%+v\ndiffers from\n%+v", bare, im)
 	}
 
 	// NO_CHANGE says what would have been seen.

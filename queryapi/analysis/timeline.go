@@ -91,7 +91,14 @@ type Timeline struct {
 	// incidents are the last LinkIncidents linked.
 	incidents []report.Incident
 	alias     map[string]string
+	// noExplanations: Impact leaves Explanation empty (SkipExplanations).
+	noExplanations bool
 }
+
+// SkipExplanations makes Impact leave every explanation empty: for figures
+// that show none (DORA counts a year of deployments per request, and their
+// sentences cost more than the rest of their impact).
+func (t *Timeline) SkipExplanations() { t.noExplanations = true }
 
 // NewTimeline merges duplicates, orders each unit's deployments, marks
 // rollbacks and computes the analysis windows (see the package

@@ -125,7 +125,7 @@ func (t *Timeline) Impact(it *Item, j Judgement, before, after WindowStats) repo
 	}
 	im.ErrorRateDelta = im.After.ErrorRate - im.Before.ErrorRate
 	im.LatencyTest, im.ErrorRateTest = j.unitTest(MetricLatencyP95, t.cfg.Alpha), j.unitTest(MetricErrorRate, t.cfg.Alpha)
-	if !d.Failed {
+	if !d.Failed && !t.noExplanations {
 		im.Explanation = Explain(im, t.cfg)
 	}
 	im.Deployment.Explanation = im.Explanation

@@ -413,7 +413,7 @@ func (s *Service) canary(ctx context.Context, it *analysis.Item) (*report.Compar
 // DORA computes the DORA figures of one environment (optionally one service
 // or a team's services).
 func (s *Service) DORA(ctx context.Context, q report.DORAQuery) (report.DORAReport, error) {
-	deps, err := s.doraDeployments(ctx, q)
+	deps, err := s.doraDeployments(ctx, q, false)
 	if err != nil {
 		return report.DORAReport{}, err
 	}
@@ -426,12 +426,15 @@ func (s *Service) DORA(ctx context.Context, q report.DORAQuery) (report.DORARepo
 
 // doraDeployments are the analysed deployments a DORA report of q counts:
 // those of q's units with deploy time in [Start, End), failed attempts
-// excluded, rework classified.
-func (s *Service) doraDeployments(ctx context.Context, q report.DORAQuery) ([]report.Deployment, error) {
+// excluded, rework classified; with their explanations if explain.
+func (s *Service) doraDeployments(ctx context.Context, q report.DORAQuery, explain bool) ([]report.Deployment, error) {
 	f, keep := teamFilter(q.Service, q.Services, q.Environment)
 	tl, err := s.timeline(ctx, f, q.Start, q.End)
 	if err != nil {
 		return nil, err
+	}
+	if !explain {
+		tl.SkipExplanations()
 	}
 	var items []*analysis.Item
 	for _, it := range tl.Items() {

@@ -96,7 +96,7 @@ func (s *Service) Retrospective(ctx context.Context, q RetrospectiveQuery) (Retr
 	}
 	figures := func(start, end time.Time) (report.DORAFigures, []report.Deployment, error) {
 		dq := report.DORAQuery{Services: q.Team.Services, Environment: q.Environment, Start: start, End: end, Edition: edition}
-		deps, err := s.doraDeployments(ctx, dq)
+		deps, err := s.doraDeployments(ctx, dq, true)
 		if err != nil {
 			return report.DORAFigures{}, nil, err
 		}

@@ -52,7 +52,7 @@ type Service struct {
 	cfg      Config
 	st       Storage
 	owned    bool // Open opened st: Close closes it
-	cache    *lru[string, cached]
+	cache    *lru[verdictKey, cached]
 	episodes *episodeCache                 // nil: every request reads the whole history
 	series   *lru[seriesKey, seriesBucket] // nil: every series is read whole
 	// cpu holds a token per CPU-bound analysis running (see compute).
@@ -90,7 +90,7 @@ func New(st Storage, cfg Config) (*Service, error) {
 	s := &Service{cfg: cfg, st: st, configHash: ConfigHash(cfg.Analysis),
 		cpu: make(chan struct{}, max(1, runtime.GOMAXPROCS(0)-1))}
 	if cfg.CacheSize > 0 {
-		s.cache = newLRU[string, cached](cfg.CacheSize)
+		s.cache = newLRU[verdictKey, cached](cfg.CacheSize)
 		s.episodes = newEpisodeCache()
 		if cfg.SeriesCacheBuckets > 0 {
 			s.series = newLRU[seriesKey, seriesBucket](cfg.SeriesCacheBuckets)
