@@ -19,6 +19,13 @@ type Config struct {
 	Limits limits.Limits
 	// UnitsLookback limits Units to data seen this recently. Default 0: all.
 	UnitsLookback time.Duration
+	// UnitsTTL is how long a list of units (Units: every page of the web UI
+	// asks for it) is answered again from memory: on a year of data the
+	// list costs ClickHouse 18.16 ~120 ms (a daily summary of 365
+	// partitions), and a version or unit that appears shows after at most
+	// this long. Default 15s; negative: every call reads (also with
+	// CacheSize < 0).
+	UnitsTTL time.Duration
 	// NeighborHorizon is how far before and after a requested range the
 	// neighbouring deployments of each unit are looked for (restore times,
 	// rollbacks and window cuts need them). Default 90 days.
@@ -97,6 +104,7 @@ func DefaultConfig() Config {
 		CacheSize:          20000,
 		CacheSettle:        5 * time.Minute,
 		StoredVerdictsTTL:  10 * time.Minute,
+		UnitsTTL:           15 * time.Second,
 		EpisodesSettle:     time.Hour,
 		EpisodesRebuild:    10 * time.Minute,
 		EpisodesStoredAge:  time.Hour,
@@ -118,6 +126,7 @@ func (c Config) withDefaults() Config {
 	c.CacheSize = cmp.Or(c.CacheSize, d.CacheSize)
 	c.CacheSettle = cmp.Or(c.CacheSettle, d.CacheSettle)
 	c.StoredVerdictsTTL = cmp.Or(c.StoredVerdictsTTL, d.StoredVerdictsTTL)
+	c.UnitsTTL = cmp.Or(c.UnitsTTL, d.UnitsTTL)
 	c.EpisodesSettle = cmp.Or(c.EpisodesSettle, d.EpisodesSettle)
 	c.EpisodesRebuild = cmp.Or(c.EpisodesRebuild, d.EpisodesRebuild)
 	c.EpisodesStoredAge = cmp.Or(c.EpisodesStoredAge, d.EpisodesStoredAge)

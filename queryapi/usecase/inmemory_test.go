@@ -1055,3 +1055,36 @@ func TestInMemoryEpisodesFromStoredSnapshot(t *testing.T) {
 		})
 	}
 }
+
+// The list of units is read once per UnitsTTL: a unit that appears shows
+// after at most that long, and a caller's copy is its own.
+func TestInMemoryUnitsTTL(t *testing.T) {
+	ctx := context.Background()
+	st := cartScenario()
+	now := at(4 * time.Hour)
+	svc := newService(t, st, &now)
+	units, err := svc.Units(ctx, "prod")
+	if err != nil || len(units) != 1 || units[0].Service != "cart" {
+		t.Fatalf("units %+v, %v; want cart", units, err)
+	}
+	units[0].Versions[0] = "changed by the caller"
+	st.AddTraffic(fakestore.Minute{Service: "shop", Environment: "prod", Version: "s1", Operation: "GET /", Minute: at(3 * time.Hour), Requests: 10})
+	now = now.Add(14 * time.Second)
+	again, err := svc.Units(ctx, "prod")
+	if err != nil || len(again) != 1 || again[0].Versions[0] == "changed by the caller" || st.Reads("UnitRows") != 1 {
+		t.Errorf("within the TTL: %+v, %v after %d reads; want cart as read, one read", again, err, st.Reads("UnitRows"))
+	}
+	now = now.Add(2 * time.Second) // UnitsTTL is 15s
+	again, err = svc.Units(ctx, "prod")
+	if err != nil || len(again) != 2 || st.Reads("UnitRows") != 2 {
+		t.Errorf("after the TTL: %+v, %v after %d reads; want cart and shop, two reads", again, err, st.Reads("UnitRows"))
+	}
+	for range 3 {
+		if _, err := newService(t, st, &now, noCache).Units(ctx, "prod"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if n := st.Reads("UnitRows"); n != 5 {
+		t.Errorf("%d reads, want 5: without the cache every call reads", n)
+	}
+}

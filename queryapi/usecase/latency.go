@@ -2,7 +2,11 @@ package usecase
 
 import (
 	"context"
+	"slices"
+	"sync"
 	"time"
+
+	"golang.org/x/sync/singleflight"
 
 	"github.com/changelens/changelens/queryapi/report"
 )
@@ -21,11 +25,76 @@ func (s *Service) LatencySummary(ctx context.Context, q report.LatencyQuery) ([]
 }
 
 // Units lists the units seen (of one environment, or all when environment
-// is empty), within UnitsLookback.
+// is empty), within UnitsLookback: read once per UnitsTTL, requests at once
+// sharing one read.
 func (s *Service) Units(ctx context.Context, environment string) ([]report.Unit, error) {
+	if s.units == nil {
+		return s.readUnits(ctx, environment)
+	}
+	now := s.cfg.Now()
+	if units, ok := s.units.get(environment, now.Add(-s.cfg.UnitsTTL)); ok {
+		return cloneUnits(units), nil
+	}
+	v, err, _ := s.units.reads.Do(environment, func() (any, error) {
+		if units, ok := s.units.get(environment, now.Add(-s.cfg.UnitsTTL)); ok {
+			return units, nil
+		}
+		units, err := s.readUnits(context.WithoutCancel(ctx), environment)
+		if err != nil {
+			return nil, err
+		}
+		s.units.put(environment, unitsEntry{read: now, units: units})
+		return units, nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return cloneUnits(v.([]report.Unit)), nil
+}
+
+func (s *Service) readUnits(ctx context.Context, environment string) ([]report.Unit, error) {
 	since := time.Unix(0, 0)
 	if s.cfg.UnitsLookback > 0 {
 		since = s.cfg.Now().Add(-s.cfg.UnitsLookback)
 	}
 	return s.st.UnitRows(ctx, environment, since, s.cfg.Limits.MaxUnits)
+}
+
+// unitsCache keeps the last list of units read per environment filter.
+type unitsCache struct {
+	mu    sync.Mutex
+	m     map[string]unitsEntry
+	reads singleflight.Group
+}
+
+type unitsEntry struct {
+	read  time.Time
+	units []report.Unit
+}
+
+// get returns the list of environment read after notBefore.
+func (c *unitsCache) get(environment string, notBefore time.Time) ([]report.Unit, bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	e, ok := c.m[environment]
+	if !ok || e.read.Before(notBefore) {
+		return nil, false
+	}
+	return e.units, true
+}
+
+// put keeps e; the filters are the environments, a handful.
+func (c *unitsCache) put(environment string, e unitsEntry) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.m[environment] = e
+}
+
+// cloneUnits copies units so that a caller may change its copy.
+func cloneUnits(units []report.Unit) []report.Unit {
+	out := slices.Clone(units)
+	for i := range out {
+		out[i].Versions = slices.Clone(out[i].Versions)
+	}
+	return out
 }

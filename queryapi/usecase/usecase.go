@@ -55,6 +55,7 @@ type Service struct {
 	cache    *lru[verdictKey, cached]
 	episodes *episodeCache                 // nil: every request reads the whole history
 	series   *lru[seriesKey, seriesBucket] // nil: every series is read whole
+	units    *unitsCache                   // nil: every list of units is read
 	// cpu holds a token per CPU-bound analysis running (see compute).
 	cpu chan struct{}
 	// configHash keys the verdicts stored for cfg.Analysis.
@@ -92,6 +93,9 @@ func New(st Storage, cfg Config) (*Service, error) {
 	if cfg.CacheSize > 0 {
 		s.cache = newLRU[verdictKey, cached](cfg.CacheSize)
 		s.episodes = newEpisodeCache()
+		if cfg.UnitsTTL > 0 {
+			s.units = &unitsCache{m: map[string]unitsEntry{}}
+		}
 		if cfg.SeriesCacheBuckets > 0 {
 			s.series = newLRU[seriesKey, seriesBucket](cfg.SeriesCacheBuckets)
 		}
