@@ -119,36 +119,18 @@ func New(tb testing.TB, addr, database string, replicas int, mutate func(*change
 	p := &Pipeline{exporter: exp, logsExporter: lexp, metricsExporter: mexp, telemetry: reader}
 	// The processors feed the exporters through counters, so that Close
 	// knows how many items the exporters must have sent.
-	texp, err := consumer.NewTraces(func(ctx context.Context, td ptrace.Traces) error {
-		n := td.SpanCount()
-		err := exp.ConsumeTraces(ctx, td)
-		if err == nil {
-			p.passed[spans].Add(int64(n))
-		}
-		return err
-	}, consumer.WithCapabilities(exp.Capabilities()))
+	texp, err := consumer.NewTraces(counted(exp.ConsumeTraces, ptrace.Traces.SpanCount, &p.passed[spans]),
+		consumer.WithCapabilities(exp.Capabilities()))
 	if err != nil {
 		tb.Fatal(err)
 	}
-	tlexp, err := consumer.NewLogs(func(ctx context.Context, ld plog.Logs) error {
-		n := ld.LogRecordCount()
-		err := lexp.ConsumeLogs(ctx, ld)
-		if err == nil {
-			p.passed[logRecords].Add(int64(n))
-		}
-		return err
-	}, consumer.WithCapabilities(lexp.Capabilities()))
+	tlexp, err := consumer.NewLogs(counted(lexp.ConsumeLogs, plog.Logs.LogRecordCount, &p.passed[logRecords]),
+		consumer.WithCapabilities(lexp.Capabilities()))
 	if err != nil {
 		tb.Fatal(err)
 	}
-	tmexp, err := consumer.NewMetrics(func(ctx context.Context, md pmetric.Metrics) error {
-		n := md.DataPointCount()
-		err := mexp.ConsumeMetrics(ctx, md)
-		if err == nil {
-			p.passed[metricPoints].Add(int64(n))
-		}
-		return err
-	}, consumer.WithCapabilities(mexp.Capabilities()))
+	tmexp, err := consumer.NewMetrics(counted(mexp.ConsumeMetrics, pmetric.Metrics.DataPointCount, &p.passed[metricPoints]),
+		consumer.WithCapabilities(mexp.Capabilities()))
 	if err != nil {
 		tb.Fatal(err)
 	}
@@ -248,6 +230,18 @@ func (p *Pipeline) Close(tb testing.TB) {
 	}
 	if err := p.metricsExporter.Shutdown(ctx); err != nil {
 		tb.Fatal(err)
+	}
+}
+
+// counted is next counting into n the items (count) of what it accepted.
+func counted[T any](next func(context.Context, T) error, count func(T) int, n *atomic.Int64) func(context.Context, T) error {
+	return func(ctx context.Context, data T) error {
+		k := count(data) // before next: an exporter may take ownership
+		err := next(ctx, data)
+		if err == nil {
+			n.Add(int64(k))
+		}
+		return err
 	}
 }
 

@@ -193,14 +193,7 @@ func TestSettleStoresImpactEvidence(t *testing.T) {
 	traffic(t, p, &seq, canaryFrom, switchAt, canaryFrom, map[string]float64{"checkout": 3})
 	p.Close(t)
 
-	st, err := store.Open(ctx, store.Config{DSN: srv.DSN("default", "", db)})
-	require.NoError(t, err)
-	defer st.Close()
-	svc, err := usecase.New(st, usecase.Config{IgnoreStoredVerdicts: true, CacheSize: -1})
-	require.NoError(t, err)
-	w := writer.New(srv.Conn(t, db), schema.Options{Database: db})
-	s, err := New(Config{}, svc, st, w, nil, sdkmetric.NewMeterProvider().Meter("test"), slog.New(slog.DiscardHandler))
-	require.NoError(t, err)
+	st, svc, w, s := worker(t, srv, db)
 	r, err := s.Cycle(ctx, time.Now())
 	require.NoError(t, err)
 	assert.Equal(t, Result{Judged: 2, Settled: 2, Stored: 2, Evidence: 2, EpisodeUnits: 2}, r)
@@ -275,6 +268,22 @@ func TestSettleStoresImpactEvidence(t *testing.T) {
 	im, err = api.Impact(ctx, ids["checkout"])
 	require.NoError(t, err)
 	assert.True(t, same(computed, im), "the replaced row: %+v", im)
+}
+
+// worker is a Settler on db as changelens-worker runs it (no cache, stored
+// verdicts ignored, no notifications), with its store, use cases and
+// writer; the store closes with the test.
+func worker(t *testing.T, srv *chtest.Server, db string) (*store.Store, *usecase.Service, *writer.Writer, *Settler) {
+	t.Helper()
+	st, err := store.Open(context.Background(), store.Config{DSN: srv.DSN("default", "", db)})
+	require.NoError(t, err)
+	t.Cleanup(func() { st.Close() })
+	svc, err := usecase.New(st, usecase.Config{IgnoreStoredVerdicts: true, CacheSize: -1})
+	require.NoError(t, err)
+	w := writer.New(srv.Conn(t, db), schema.Options{Database: db})
+	s, err := New(Config{}, svc, st, w, nil, sdkmetric.NewMeterProvider().Meter("test"), slog.New(slog.DiscardHandler))
+	require.NoError(t, err)
+	return st, svc, w, s
 }
 
 // withoutEpisodes is r without its episode snapshot, which a cycle stores
@@ -353,14 +362,7 @@ func TestSettleStoresEpisodes(t *testing.T) {
 	traffic(t, p, &seq, start, end, switchAt, map[string]float64{"checkout": 1, "cart": 1})
 	p.Close(t)
 
-	st, err := store.Open(ctx, store.Config{DSN: srv.DSN("default", "", db)})
-	require.NoError(t, err)
-	defer st.Close()
-	svc, err := usecase.New(st, usecase.Config{IgnoreStoredVerdicts: true, CacheSize: -1})
-	require.NoError(t, err)
-	w := writer.New(srv.Conn(t, db), schema.Options{Database: db})
-	s, err := New(Config{}, svc, st, w, nil, sdkmetric.NewMeterProvider().Meter("test"), slog.New(slog.DiscardHandler))
-	require.NoError(t, err)
+	st, svc, w, s := worker(t, srv, db)
 	now := time.Now()
 	r, err := s.Cycle(ctx, now)
 	require.NoError(t, err)
