@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"slices"
+	"sync"
 	"time"
 
 	"github.com/changelens/changelens/internal/schema"
@@ -68,6 +69,12 @@ func (s *Service) Compare(ctx context.Context, q report.CompareQuery) (report.Co
 			return report.Comparison{}, err
 		}
 	}
+	// The per-operation breakdown is computed beside the unit's comparison
+	// (computeSpare: on the free core while nothing else waits).
+	var breakdown func() ([]report.OperationComparison, error)
+	if byOperation {
+		breakdown = s.compareOperations(ctx, q, opRowsAll)
+	}
 	c, err := s.compare(ctx, pairsOf(rows, q.Treatment), q.ExpectedShare)
 	if err != nil {
 		return report.Comparison{}, err
@@ -87,14 +94,24 @@ func (s *Service) Compare(ctx context.Context, q report.CompareQuery) (report.Co
 	if !byOperation {
 		return out, nil
 	}
-	// The same per operation, busiest first.
+	if out.Operations, err = breakdown(); err != nil {
+		return report.Comparison{}, err
+	}
+	return out, nil
+}
+
+// compareOperations starts the comparison of each operation of rows (the
+// busiest maxCompareOperations), each on its own goroutine through
+// computeSpare, and returns the function that waits for them and gives
+// them busiest first.
+func (s *Service) compareOperations(ctx context.Context, q report.CompareQuery, rows []store.CohortMinute) func() ([]report.OperationComparison, error) {
 	type opRows struct {
 		op       string
 		rows     []store.CohortMinute
 		requests float64
 	}
 	var ops []opRows
-	for _, r := range opRowsAll {
+	for _, r := range rows {
 		if n := len(ops); n == 0 || ops[n-1].op != r.Operation {
 			ops = append(ops, opRows{op: r.Operation})
 		}
@@ -103,16 +120,31 @@ func (s *Service) Compare(ctx context.Context, q report.CompareQuery) (report.Co
 		o.requests += r.Requests
 	}
 	slices.SortStableFunc(ops, func(a, b opRows) int { return cmp.Compare(b.requests, a.requests) })
-	for _, o := range ops[:min(len(ops), maxCompareOperations)] {
-		oc, err := s.compare(ctx, pairsOf(o.rows, q.Treatment), 0)
-		if err != nil {
-			return report.Comparison{}, err
-		}
-		r := report.OperationComparison{Operation: o.op, OverlapMinutes: oc.OverlapMinutes, Verdict: oc.Verdict, Metrics: oc.ReportMetrics()}
-		r.Control, r.Treatment = oc.Cohorts(q.Control, q.Treatment)
-		out.Operations = append(out.Operations, r)
+	ops = ops[:min(len(ops), maxCompareOperations)]
+	out := make([]report.OperationComparison, len(ops))
+	errs := make([]error, len(ops))
+	var wg sync.WaitGroup
+	for i, o := range ops {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			var oc analysis.Comparison
+			pairs := pairsOf(o.rows, q.Treatment)
+			if errs[i] = s.computeSpare(ctx, func() { oc = analysis.Compare(pairs, 0, s.cfg.Analysis, compareConfig()) }); errs[i] != nil {
+				return
+			}
+			r := report.OperationComparison{Operation: o.op, OverlapMinutes: oc.OverlapMinutes, Verdict: oc.Verdict, Metrics: oc.ReportMetrics()}
+			r.Control, r.Treatment = oc.Cohorts(q.Control, q.Treatment)
+			out[i] = r
+		}()
 	}
-	return out, nil
+	return func() ([]report.OperationComparison, error) {
+		wg.Wait()
+		if err := errors.Join(errs...); err != nil || len(out) == 0 {
+			return nil, err
+		}
+		return out, nil
+	}
 }
 
 // maxKindRowsPerMinute bounds the error-kind rows a comparison reads per

@@ -15,6 +15,7 @@ import (
 	"math"
 	"math/rand/v2"
 	"reflect"
+	"runtime"
 	"slices"
 	"sync"
 	"testing"
@@ -1086,5 +1087,39 @@ func TestInMemoryUnitsTTL(t *testing.T) {
 	}
 	if n := st.Reads("UnitRows"); n != 5 {
 		t.Errorf("%d reads, want 5: without the cache every call reads", n)
+	}
+}
+
+// A computation split into parts (computeSpare) uses the core compute
+// leaves free while nothing waits for a compute slot, and takes its turn
+// like any other computation once something does.
+func TestComputeSpare(t *testing.T) {
+	defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(2)) // one compute slot, one spare
+	now := at(0)
+	svc := newService(t, fakestore.New(), &now)
+	ctx := context.Background()
+	hold, holding := make(chan struct{}), make(chan struct{})
+	go func() { _ = svc.compute(ctx, func() { close(holding); <-hold }) }()
+	<-holding
+	ran := false
+	first, cancelFirst := context.WithTimeout(ctx, 10*time.Second) // were the spare core not used, it would wait
+	defer cancelFirst()
+	if err := svc.computeSpare(first, func() { ran = true }); err != nil || !ran {
+		t.Fatalf("with the compute slot taken and nothing waiting: ran %v, %v; want run on the spare core", ran, err)
+	}
+	waited := make(chan struct{})
+	go func() { _ = svc.compute(ctx, func() { close(waited) }) }()
+	for svc.waiting.Load() != 1 {
+		time.Sleep(time.Millisecond)
+	}
+	short, cancel := context.WithTimeout(ctx, 50*time.Millisecond)
+	defer cancel()
+	if err := svc.computeSpare(short, func() { t.Error("ran on the spare core while a computation waited") }); !errors.Is(err, context.DeadlineExceeded) {
+		t.Errorf("with a computation waiting: %v, want to wait its turn (until the deadline)", err)
+	}
+	close(hold)
+	<-waited
+	if err := svc.computeSpare(ctx, func() {}); err != nil {
+		t.Error(err)
 	}
 }

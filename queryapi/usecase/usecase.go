@@ -42,6 +42,7 @@ import (
 	"context"
 	"fmt"
 	"runtime"
+	"sync/atomic"
 
 	"github.com/changelens/changelens/queryapi/report"
 	"github.com/changelens/changelens/queryapi/store"
@@ -56,8 +57,12 @@ type Service struct {
 	episodes *episodeCache                 // nil: every request reads the whole history
 	series   *lru[seriesKey, seriesBucket] // nil: every series is read whole
 	units    *unitsCache                   // nil: every list of units is read
-	// cpu holds a token per CPU-bound analysis running (see compute).
-	cpu chan struct{}
+	// cpu holds a token per CPU-bound analysis running (see compute);
+	// spare the one token of the core compute leaves free, which
+	// computeSpare may take while nothing waits for cpu; waiting counts
+	// the computations waiting for cpu.
+	cpu, spare chan struct{}
+	waiting    atomic.Int32
 	// configHash keys the verdicts stored for cfg.Analysis.
 	configHash string
 }
@@ -73,12 +78,41 @@ var _ report.Source = (*Service)(nil)
 func (s *Service) compute(ctx context.Context, fn func()) error {
 	select {
 	case s.cpu <- struct{}{}:
-	case <-ctx.Done():
-		return ctx.Err()
+	default:
+		s.waiting.Add(1)
+		select {
+		case s.cpu <- struct{}{}:
+			s.waiting.Add(-1)
+		case <-ctx.Done():
+			s.waiting.Add(-1)
+			return ctx.Err()
+		}
 	}
 	defer func() { <-s.cpu }()
 	fn()
 	return nil
+}
+
+// computeSpare runs fn like compute, or on the free core's slot when no
+// compute slot is free and no computation waits for one: work a request
+// splits into parts (a comparison's per-operation breakdown) uses both
+// cores of an idle process, and under load, when computations queue, it
+// takes its turn like any other.
+func (s *Service) computeSpare(ctx context.Context, fn func()) error {
+	if s.waiting.Load() == 0 {
+		select {
+		case s.cpu <- struct{}{}:
+			defer func() { <-s.cpu }()
+			fn()
+			return nil
+		case s.spare <- struct{}{}:
+			defer func() { <-s.spare }()
+			fn()
+			return nil
+		default:
+		}
+	}
+	return s.compute(ctx, fn)
 }
 
 // New returns a Service reading through st: a *store.Store, or an in-memory
@@ -90,6 +124,9 @@ func New(st Storage, cfg Config) (*Service, error) {
 	}
 	s := &Service{cfg: cfg, st: st, configHash: ConfigHash(cfg.Analysis),
 		cpu: make(chan struct{}, max(1, runtime.GOMAXPROCS(0)-1))}
+	if runtime.GOMAXPROCS(0) > 1 { // one core: nothing spare (a nil channel is never ready)
+		s.spare = make(chan struct{}, 1)
+	}
 	if cfg.CacheSize > 0 {
 		s.cache = newLRU[verdictKey, cached](cfg.CacheSize)
 		s.episodes = newEpisodeCache()
