@@ -181,17 +181,24 @@ func (c *episodeCache) get(f unitFilter, notBefore time.Time) (*settledEpisodes,
 func (c *episodeCache) put(f unitFilter, e *settledEpisodes) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if _, ok := c.m[f]; !ok && len(c.m) >= maxEpisodeFilters {
-		var oldest unitFilter
+	putBounded(c.m, f, e, maxEpisodeFilters, func(e *settledEpisodes) time.Time { return e.built })
+}
+
+// putBounded sets m[k] = v, first dropping the entry built longest ago
+// when k is new and m already holds limit entries: the caches keyed by a
+// request's filters stay bounded whatever filters requests name.
+func putBounded[K comparable, V any](m map[K]V, k K, v V, limit int, built func(V) time.Time) {
+	if _, ok := m[k]; !ok && len(m) >= limit {
+		var oldest K
 		first := true
-		for k, v := range c.m {
-			if first || v.built.Before(c.m[oldest].built) {
-				oldest, first = k, false
+		for key, e := range m {
+			if first || built(e).Before(built(m[oldest])) {
+				oldest, first = key, false
 			}
 		}
-		delete(c.m, oldest)
+		delete(m, oldest)
 	}
-	c.m[f] = e
+	m[k] = v
 }
 
 // inferredRows are a history's deployments as rows for analysis.

@@ -10,6 +10,7 @@ package usecase
 import (
 	"context"
 	"errors"
+	"fmt"
 	"hash/fnv"
 	"maps"
 	"math"
@@ -1080,13 +1081,28 @@ func TestInMemoryUnitsTTL(t *testing.T) {
 	if err != nil || len(again) != 2 || st.Reads("UnitRows") != 2 {
 		t.Errorf("after the TTL: %+v, %v after %d reads; want cart and shop, two reads", again, err, st.Reads("UnitRows"))
 	}
+	// Whatever environments requests name, the lists kept stay bounded,
+	// the oldest going first.
+	for i := range 2 * maxUnitsFilters {
+		now = now.Add(time.Millisecond)
+		if _, err := svc.Units(ctx, fmt.Sprintf("env-%d", i)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if n := len(svc.units.m); n != maxUnitsFilters {
+		t.Errorf("%d lists kept, want %d", n, maxUnitsFilters)
+	}
+	if _, ok := svc.units.m[fmt.Sprintf("env-%d", 2*maxUnitsFilters-1)]; !ok {
+		t.Error("the newest list was dropped")
+	}
+	base := st.Reads("UnitRows")
 	for range 3 {
 		if _, err := newService(t, st, &now, noCache).Units(ctx, "prod"); err != nil {
 			t.Fatal(err)
 		}
 	}
-	if n := st.Reads("UnitRows"); n != 5 {
-		t.Errorf("%d reads, want 5: without the cache every call reads", n)
+	if n := st.Reads("UnitRows") - base; n != 3 {
+		t.Errorf("%d reads, want 3: without the cache every call reads", n)
 	}
 }
 

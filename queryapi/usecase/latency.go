@@ -83,11 +83,15 @@ func (c *unitsCache) get(environment string, notBefore time.Time) ([]report.Unit
 	return e.units, true
 }
 
-// put keeps e; the filters are the environments, a handful.
+// maxUnitsFilters bounds the environments whose lists are kept: a request
+// may name any environment.
+const maxUnitsFilters = 64
+
+// put keeps e, dropping the list read longest ago past maxUnitsFilters.
 func (c *unitsCache) put(environment string, e unitsEntry) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	c.m[environment] = e
+	putBounded(c.m, environment, e, maxUnitsFilters, func(e unitsEntry) time.Time { return e.read })
 }
 
 // cloneUnits copies units so that a caller may change its copy.
