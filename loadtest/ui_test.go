@@ -14,6 +14,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"text/tabwriter"
 	"time"
@@ -96,7 +97,7 @@ func BenchmarkUIPages(b *testing.B) {
 	}
 	canary := d.service(canaryService)
 	stable := canary.releases[canary.releaseAt(canary.canary.at)].version
-	pages := uiPages(depID, stable, canary.canary.version)
+	pages := uiPages(depID, stable, canary.canary.version, d.end)
 
 	fresh, running := map[string][]time.Duration{}, map[string][]time.Duration{}
 	round := func(a *api, r int, into map[string][]time.Duration) {
@@ -218,8 +219,11 @@ func uiGet(b *testing.B, base, path string, q url.Values, out any) {
 	}
 }
 
-// uiPages mirror the pages' requests (webui/static/assets/*.js).
-func uiPages(depID, stable, canaryVersion string) []uiPage {
+// uiPages mirror the pages' requests (webui/static/assets/*.js). The
+// comparison's 24 hours end where the data ends (dataEnd), so that every
+// run, whatever its hour, compares a whole day of the canary; each ends a
+// second earlier than the one before, so that no range repeats.
+func uiPages(depID, stable, canaryVersion string, dataEnd time.Time) []uiPage {
 	u := func(base, path string, q url.Values) string {
 		if len(q) == 0 {
 			return base + path
@@ -229,6 +233,11 @@ func uiPages(depID, stable, canaryVersion string) []uiPage {
 	ago := func(d time.Duration) string { return rfc3339(time.Now().Add(-d)) }
 	nowS := func() string { return rfc3339(time.Now()) }
 	day := 24 * time.Hour
+	var compared atomic.Int64
+	compareRange := func() (string, string) {
+		end := dataEnd.Add(-time.Duration(compared.Add(1)) * time.Second)
+		return rfc3339(end.Add(-day)), rfc3339(end)
+	}
 	one := func(path string, q func() url.Values) func(string, []json.RawMessage) []string {
 		return func(base string, _ []json.RawMessage) []string { return []string{u(base, path, q())} }
 	}
@@ -280,8 +289,9 @@ func uiPages(depID, stable, canaryVersion string) []uiPage {
 			return url.Values{"environment": {environment}}
 		})}},
 		{name: "compare", steps: []func(string, []json.RawMessage) []string{func(base string, _ []json.RawMessage) []string {
+			from, to := compareRange()
 			return []string{u(base, "/v1/services", nil), u(base, "/v1/compare", url.Values{"service": {canaryService}, "environment": {environment},
-				"dimension": {"version"}, "control": {stable}, "treatment": {canaryVersion}, "start_time": {ago(day)}, "end_time": {nowS()}})}
+				"dimension": {"version"}, "control": {stable}, "treatment": {canaryVersion}, "start_time": {from}, "end_time": {to}})}
 		}}},
 		gateList,
 		{name: "gate-answers", steps: append(slices.Clone(gateList.steps), func(base string, prev []json.RawMessage) []string {
