@@ -184,6 +184,9 @@ func run(ctx context.Context, args []string, getenv func(string) string, stderr 
 		return errors.New("--clickhouse-dsn: not a valid DSN") // the DSN holds a password: not quoted
 	}
 	opts.Auth.Database = ""
+	if o.cluster != "" && o.createSchema {
+		opts.ReadTimeout = max(opts.ReadTimeout, schema.DDLReadTimeout)
+	}
 	conn, err := clickhouse.Open(opts)
 	if err != nil {
 		return fmt.Errorf("clickhouse: %w", err)

@@ -13,6 +13,7 @@ import (
 	"go.opentelemetry.io/collector/exporter/exporterhelper"
 
 	"github.com/changelens/changelens/exporter/changelensexporter/internal/metadata"
+	"github.com/changelens/changelens/internal/schema"
 )
 
 func loadConfig(t *testing.T, name string) (*Config, error) {
@@ -141,5 +142,37 @@ func TestConfigValidationCollectsAllErrors(t *testing.T) {
 	}
 	if strings.Contains(err.Error(), "endpoints[0]") {
 		t.Errorf("valid endpoint reported: %v", err)
+	}
+}
+
+// An ON CLUSTER statement is answered when every host has run it, up to
+// the DDL task timeout the exporter sets: the connection that applies the
+// schema must outwait it, where clickhouse-go's default gives up at 300 s.
+func TestOnClusterSchemaOutwaitsTheDDLTimeout(t *testing.T) {
+	for _, tc := range []struct {
+		cluster string
+		create  bool
+		want    time.Duration
+	}{
+		{cluster: "two_by_two", create: true, want: schema.DDLReadTimeout},
+		{cluster: "two_by_two", create: false, want: 0}, // nothing ON CLUSTER: the driver's default
+		{cluster: "", create: true, want: 0},
+	} {
+		cfg := NewFactory().CreateDefaultConfig().(*Config)
+		cfg.ClusterName, cfg.CreateSchema = tc.cluster, tc.create
+		e, err := newExporter(cfg, nopSettings())
+		if err != nil {
+			t.Fatal(err)
+		}
+		opts, err := e.clickhouseOptions(t.Context())
+		if err != nil {
+			t.Fatal(err)
+		}
+		if opts.ReadTimeout != tc.want {
+			t.Errorf("cluster %q, create_schema %v: read timeout %s, want %s", tc.cluster, tc.create, opts.ReadTimeout, tc.want)
+		}
+	}
+	if schema.DDLReadTimeout <= schema.DDLTaskTimeoutSeconds*time.Second {
+		t.Errorf("DDLReadTimeout %s does not outwait the DDL task timeout (%d s)", schema.DDLReadTimeout, schema.DDLTaskTimeoutSeconds)
 	}
 }

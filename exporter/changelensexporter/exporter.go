@@ -150,6 +150,11 @@ func (e *chExporter) clickhouseOptions(ctx context.Context) (*clickhouse.Options
 	if opts.MaxOpenConns > 0 && opts.MaxIdleConns == 0 {
 		opts.MaxIdleConns = opts.MaxOpenConns
 	}
+	if e.cfg.ClusterName != "" && e.cfg.CreateSchema {
+		// Pushes carry exporterhelper's deadline; this bounds what has
+		// none, the schema's ON CLUSTER statements at start.
+		opts.ReadTimeout = schema.DDLReadTimeout
+	}
 	return opts, nil
 }
 

@@ -22,6 +22,7 @@ import (
 	"strconv"
 	"strings"
 	"text/template"
+	"time"
 
 	"github.com/ClickHouse/clickhouse-go/v2"
 )
@@ -426,6 +427,13 @@ func sqlString(s string) string {
 // statement then fails (code 159) while it still runs on that host in the
 // background — a collector would stop at start for what is only slowness.
 const DDLTaskTimeoutSeconds = 600
+
+// DDLReadTimeout is the least read timeout of a connection that applies the
+// schema ON CLUSTER: the server answers an ON CLUSTER statement only when
+// every host has run it, up to DDLTaskTimeoutSeconds, and a client that
+// stops waiting first (clickhouse-go's default: 300 s) fails the start
+// while the statement still runs; applying again then queues behind it.
+const DDLReadTimeout = (DDLTaskTimeoutSeconds + 60) * time.Second
 
 // Conn is the part of clickhouse-go's driver.Conn that Apply uses.
 type Conn interface {
