@@ -5,6 +5,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
+	"slices"
 	"time"
 
 	"github.com/changelens/changelens/queryapi/analysis"
@@ -54,33 +55,22 @@ func (s *Service) analyze(ctx context.Context, tl *analysis.Timeline, items []*a
 
 // judgeAll returns the window statistics and judgement of each item: from
 // the cache, then from the stored verdicts where possible, the rest judged
-// from their windows (judgeWindows).
+// from their windows (judgeWindows). Stored verdicts that another request
+// is reading at the same time are not read twice: this one waits for them
+// to reach the cache (claims) once it has read its own.
 func (s *Service) judgeAll(ctx context.Context, tl *analysis.Timeline, items []*analysis.Item) ([]cached, error) {
 	now := s.cfg.Now()
 	res := make([]cached, len(items))
-	var missing []int
-	for i, it := range items {
-		if s.cache != nil {
-			if c, ok := s.cache.get(cacheKey(it)); ok && (c.read.IsZero() || now.Sub(c.read) < s.cfg.StoredVerdictsTTL) {
-				res[i] = c
-				continue
-			}
-		}
-		missing = append(missing, i)
+	all := make([]int, len(items))
+	for i := range all {
+		all[i] = i
 	}
+	missing := s.fromCache(items, all, res, now)
 	if len(missing) > 0 && !s.cfg.IgnoreStoredVerdicts {
-		left, err := s.useStored(ctx, items, missing, res, now)
-		if err != nil {
+		var err error
+		if missing, err = s.readStored(ctx, items, missing, res, now); err != nil {
 			return nil, err
 		}
-		if s.cache != nil { // every stored verdict is of a settled deployment
-			for _, i := range missing {
-				if !res[i].read.IsZero() {
-					s.cache.put(cacheKey(items[i]), res[i])
-				}
-			}
-		}
-		missing = left
 	}
 	if err := s.judgeWindows(ctx, tl, items, missing, res, now); err != nil {
 		return nil, err
@@ -93,6 +83,66 @@ func (s *Service) judgeAll(ctx context.Context, tl *analysis.Timeline, items []*
 		}
 	}
 	return res, nil
+}
+
+// fromCache fills res[i] for the items among idx the cache holds (a stored
+// verdict only while it is fresh) and returns the others.
+func (s *Service) fromCache(items []*analysis.Item, idx []int, res []cached, now time.Time) (missing []int) {
+	for _, i := range idx {
+		if s.cache != nil {
+			if c, ok := s.cache.get(cacheKey(items[i])); ok && (c.read.IsZero() || now.Sub(c.read) < s.cfg.StoredVerdictsTTL) {
+				res[i] = c
+				continue
+			}
+		}
+		missing = append(missing, i)
+	}
+	return missing
+}
+
+// readStored fills res[i] for the items among missing whose verdicts the
+// worker stored, caches them, and returns the rest. With the cache, the
+// settled items another request is reading are left to it: they are
+// waited for once this request's own read is done (its claims released
+// first, so no two requests wait for each other), then taken from the
+// cache; any not there are returned with the rest.
+func (s *Service) readStored(ctx context.Context, items []*analysis.Item, missing []int, res []cached, now time.Time) ([]int, error) {
+	if s.cache == nil {
+		return s.useStored(ctx, items, missing, res, now)
+	}
+	keys := make([]verdictKey, len(items))
+	var settled, unsettled []int
+	for _, i := range missing {
+		if it := items[i]; !now.Before(it.After.End.Add(s.cfg.CacheSettle)) {
+			keys[i] = cacheKey(it)
+			settled = append(settled, i)
+		} else {
+			unsettled = append(unsettled, i) // never stored: useStored skips them too
+		}
+	}
+	mine, theirs, waits, release := s.claims.claim(keys, settled)
+	left, err := s.useStored(ctx, items, mine, res, now)
+	if err == nil {
+		for _, i := range mine {
+			if !res[i].read.IsZero() {
+				s.cache.put(keys[i], res[i])
+			}
+		}
+	}
+	release()
+	if err != nil {
+		return nil, err
+	}
+	for _, w := range waits {
+		select {
+		case <-w:
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		}
+	}
+	left = append(append(left, unsettled...), s.fromCache(items, theirs, res, now)...)
+	slices.Sort(left) // in the items' order, as judgeWindows batches them
+	return left, nil
 }
 
 // judgeWindows judges items[idx...] from their windows, a batch of

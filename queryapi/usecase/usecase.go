@@ -57,6 +57,7 @@ type Service struct {
 	episodes *episodeCache                 // nil: every request reads the whole history
 	series   *lru[seriesKey, seriesBucket] // nil: every series is read whole
 	units    *unitsCache                   // nil: every list of units is read
+	claims   claims                        // settled verdicts being got (with the cache)
 	// cpu holds a token per CPU-bound analysis running (see compute);
 	// spare the one token of the core compute leaves free, which
 	// computeSpare may take while nothing waits for cpu; waiting counts
