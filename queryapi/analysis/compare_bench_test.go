@@ -10,7 +10,10 @@ import (
 // BenchmarkCompareDay: a comparison over a day of minutes, a 95/5 split
 // (the API answers one per cohort pair and operation). Measured when the
 // blocks' histograms were summed in maps: 25.4–25.8 ms; with a dense
-// accumulator: 16.1–16.2 ms (same machine, -benchtime 20x -count 3).
+// accumulator: 16.1–16.2 ms (same machine, -benchtime 20x -count 3). On
+// another machine (2026-12-07, -count 5, the two builds one after the
+// other): blocks added key by key 14.9–15.4 ms; as runs of consecutive
+// weights, four at a time, 10.3–10.4 ms, the same answer to the bit.
 func BenchmarkCompareDay(b *testing.B) {
 	rng := rand.New(rand.NewPCG(1, 2))
 	mk := func(n int) CohortMinute {
