@@ -353,7 +353,7 @@ func (s *Service) evidence(ctx context.Context, it *analysis.Item, im report.Imp
 // storedEvidence is the evidence changelens-worker stored for it when it
 // is settled and the evidence fits it (evidenceFits).
 func (s *Service) storedEvidence(ctx context.Context, it *analysis.Item, im report.Impact) (store.Evidence, bool, error) {
-	if s.cfg.IgnoreStoredVerdicts || s.cfg.Now().Before(it.After.End.Add(s.cfg.CacheSettle)) {
+	if s.cfg.IgnoreStoredVerdicts || !s.settled(it, s.cfg.Now()) {
 		return store.Evidence{}, false, nil
 	}
 	d := it.Deployment

@@ -61,14 +61,21 @@ func (s *Service) analyze(ctx context.Context, tl *analysis.Timeline, items []*a
 func (s *Service) judgeAll(ctx context.Context, tl *analysis.Timeline, items []*analysis.Item) ([]cached, error) {
 	now := s.cfg.Now()
 	res := make([]cached, len(items))
-	all := make([]int, len(items))
-	for i := range all {
-		all[i] = i
+	var keys []verdictKey
+	missing := make([]int, len(items))
+	for i := range missing {
+		missing[i] = i
 	}
-	missing := s.fromCache(items, all, res, now)
+	if s.cache != nil {
+		keys = make([]verdictKey, len(items))
+		for i, it := range items {
+			keys[i] = cacheKey(it)
+		}
+		missing = s.fromCache(keys, missing, res, now)
+	}
 	if len(missing) > 0 && !s.cfg.IgnoreStoredVerdicts {
 		var err error
-		if missing, err = s.readStored(ctx, items, missing, res, now); err != nil {
+		if missing, err = s.readStored(ctx, items, keys, missing, res, now); err != nil {
 			return nil, err
 		}
 	}
@@ -77,23 +84,28 @@ func (s *Service) judgeAll(ctx context.Context, tl *analysis.Timeline, items []*
 	}
 	if s.cache != nil {
 		for _, i := range missing {
-			if it := items[i]; !now.Before(it.After.End.Add(s.cfg.CacheSettle)) {
-				s.cache.put(cacheKey(it), res[i])
+			if s.settled(items[i], now) {
+				s.cache.put(keys[i], res[i])
 			}
 		}
 	}
 	return res, nil
 }
 
-// fromCache fills res[i] for the items among idx the cache holds (a stored
-// verdict only while it is fresh) and returns the others.
-func (s *Service) fromCache(items []*analysis.Item, idx []int, res []cached, now time.Time) (missing []int) {
+// settled reports whether it's verdict can no longer change at now: its
+// after window closed CacheSettle ago. Only such verdicts are stored by
+// the worker and cached.
+func (s *Service) settled(it *analysis.Item, now time.Time) bool {
+	return !now.Before(it.After.End.Add(s.cfg.CacheSettle))
+}
+
+// fromCache fills res[i] for the items among idx whose keys the cache
+// holds (a stored verdict only while it is fresh) and returns the others.
+func (s *Service) fromCache(keys []verdictKey, idx []int, res []cached, now time.Time) (missing []int) {
 	for _, i := range idx {
-		if s.cache != nil {
-			if c, ok := s.cache.get(cacheKey(items[i])); ok && (c.read.IsZero() || now.Sub(c.read) < s.cfg.StoredVerdictsTTL) {
-				res[i] = c
-				continue
-			}
+		if c, ok := s.cache.get(keys[i]); ok && (c.read.IsZero() || now.Sub(c.read) < s.cfg.StoredVerdictsTTL) {
+			res[i] = c
+			continue
 		}
 		missing = append(missing, i)
 	}
@@ -101,20 +113,19 @@ func (s *Service) fromCache(items []*analysis.Item, idx []int, res []cached, now
 }
 
 // readStored fills res[i] for the items among missing whose verdicts the
-// worker stored, caches them, and returns the rest. With the cache, the
-// settled items another request is reading are left to it: they are
-// waited for once this request's own read is done (its claims released
-// first, so no two requests wait for each other), then taken from the
-// cache; any not there are returned with the rest.
-func (s *Service) readStored(ctx context.Context, items []*analysis.Item, missing []int, res []cached, now time.Time) ([]int, error) {
+// worker stored, caches them (keys: the items' cache keys, nil without the
+// cache), and returns the rest. With the cache, the settled items another
+// request is reading are left to it: they are waited for once this
+// request's own read is done (its claims released first, so no two
+// requests wait for each other), then taken from the cache; any not there
+// are returned with the rest.
+func (s *Service) readStored(ctx context.Context, items []*analysis.Item, keys []verdictKey, missing []int, res []cached, now time.Time) ([]int, error) {
 	if s.cache == nil {
 		return s.useStored(ctx, items, missing, res, now)
 	}
-	keys := make([]verdictKey, len(items))
 	var settled, unsettled []int
 	for _, i := range missing {
-		if it := items[i]; !now.Before(it.After.End.Add(s.cfg.CacheSettle)) {
-			keys[i] = cacheKey(it)
+		if s.settled(items[i], now) {
 			settled = append(settled, i)
 		} else {
 			unsettled = append(unsettled, i) // never stored: useStored skips them too
@@ -140,7 +151,7 @@ func (s *Service) readStored(ctx context.Context, items []*analysis.Item, missin
 			return nil, ctx.Err()
 		}
 	}
-	left = append(append(left, unsettled...), s.fromCache(items, theirs, res, now)...)
+	left = append(append(left, unsettled...), s.fromCache(keys, theirs, res, now)...)
 	slices.Sort(left) // in the items' order, as judgeWindows batches them
 	return left, nil
 }
@@ -261,7 +272,7 @@ func (s *Service) useStored(ctx context.Context, items []*analysis.Item, missing
 func (s *Service) storedFor(ctx context.Context, items []*analysis.Item, idx []int, now time.Time) (map[string]store.StoredVerdict, error) {
 	var ids []string
 	for _, i := range idx {
-		if it := items[i]; !now.Before(it.After.End.Add(s.cfg.CacheSettle)) {
+		if it := items[i]; s.settled(it, now) {
 			ids = append(ids, it.Deployment.ID)
 		}
 	}

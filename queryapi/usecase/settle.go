@@ -112,7 +112,7 @@ func (s *Service) Judge(ctx context.Context, from, to time.Time) (Judged, error)
 	for i, it := range items {
 		c := res[i]
 		im := tl.Impact(it, c.j, c.stats[0], c.stats[1])
-		if now.Before(it.After.End.Add(s.cfg.CacheSettle)) || c.j.Verdict == report.VerdictPending {
+		if !s.settled(it, now) || c.j.Verdict == report.VerdictPending {
 			out.Open = append(out.Open, im)
 			continue
 		}
