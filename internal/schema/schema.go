@@ -435,6 +435,19 @@ const DDLTaskTimeoutSeconds = 600
 // while the statement still runs; applying again then queues behind it.
 const DDLReadTimeout = (DDLTaskTimeoutSeconds + 60) * time.Second
 
+// DDLContext is ctx with distributed_ddl_task_timeout set to
+// DDLTaskTimeoutSeconds for a server of serverVersion. A server before
+// 19.11 (protocol revision 54429) gets settings as unsigned varints from
+// the driver, but reads this one, an Int64, zigzag-encoded: 600 sent
+// arrived as 300 on 18.16, so it is sent doubled there.
+func DDLContext(ctx context.Context, serverVersion string) context.Context {
+	v := DDLTaskTimeoutSeconds
+	if major, minor, ok := ParseVersion(serverVersion); ok && (major < 19 || major == 19 && minor < 11) {
+		v *= 2
+	}
+	return clickhouse.Context(ctx, clickhouse.WithSettings(clickhouse.Settings{"distributed_ddl_task_timeout": v}))
+}
+
 // Conn is the part of clickhouse-go's driver.Conn that Apply uses.
 type Conn interface {
 	Exec(ctx context.Context, query string, args ...any) error
@@ -453,7 +466,7 @@ type Result struct {
 func Apply(ctx context.Context, conn Conn, o Options, serverVersion string) (Result, error) {
 	var res Result
 	if o.OnCluster() != "" {
-		ctx = clickhouse.Context(ctx, clickhouse.WithSettings(clickhouse.Settings{"distributed_ddl_task_timeout": DDLTaskTimeoutSeconds}))
+		ctx = DDLContext(ctx, serverVersion)
 	}
 	migs, err := Migrations(o)
 	if err != nil {
